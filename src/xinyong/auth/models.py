@@ -1,0 +1,3 @@
+"""Tables of `auth`."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of `catalog`."""
+
+from __future__ import annotations

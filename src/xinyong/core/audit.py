@@ -1,0 +1,190 @@
+"""The append-only, hash-chained audit log.
+
+Every state change of the platform writes one :class:`AuditEvent` in the same transaction as the change: who
+(actor), what (action, entity), when, why (reason) and the state before and after. Each event carries the hash
+of the previous one, so editing or deleting any event (or cutting off the tail) breaks the chain;
+``verify_chain`` (CLI ``xinyong audit verify``) finds the first break. The database refuses UPDATE and DELETE
+on the table by trigger; the chain catches what a superuser could still do by hand.
+
+Appends are serialised by the single-row ``audit_chain_head`` table: the writer first updates it (which takes
+a row lock on PostgreSQL and the write lock on SQLite), then reads the previous hash. Audited transactions
+therefore commit one after another; bulk operations write one event per batch, not per row.
+
+Never put a full personal ID number into ``before``/``after``: pass masked values (``identifiers.mask``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)  # position in the chain, from 1
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    entity_type: Mapped[str] = mapped_column(String(60), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[Any] = mapped_column(Json)
+    after: Mapped[Any] = mapped_column(Json)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+class AuditChainHead(Base):
+    """One row: the last event's id and hash. Updating it serialises appends."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_event_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("audit_events.id"))
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)
+    count: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
+
+
+# Append-only enforcement, created with the table (create_all) and by the migration (same statements).
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$",
+        "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _stmt in _statements:
+        event.listen(AuditEvent.__table__, "after_create", DDL(_stmt).execute_if(dialect=_dialect))
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-safe form of a value for before/after snapshots."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "value") and isinstance(value.value, str | int):  # enums
+        return value.value
+    return str(value)
+
+
+def event_hash(*, prev_hash: str, seq: int, at: dt.datetime, actor: str, action: str, entity_type: str,
+               entity_id: str | None, reason: str | None, before: Any, after: Any) -> str:
+    payload = json.dumps(
+        [prev_hash, seq, at.astimezone(dt.UTC).isoformat(timespec="microseconds"), actor, action,
+         entity_type, entity_id, reason, before, after],
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def record(session: Session, *, actor: str, action: str, entity_type: str, entity_id: Any = None,
+           reason: str | None = None, before: Any = None, after: Any = None) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction."""
+    updated = session.execute(
+        update(AuditChainHead).where(AuditChainHead.id == 1).values(count=AuditChainHead.count + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not updated:
+        session.add(AuditChainHead(id=1, last_event_id=None, last_hash=GENESIS_HASH, count=1))
+        session.flush()
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == 1).execution_options(populate_existing=True)
+    ).scalar_one()
+    ev = AuditEvent(
+        seq=head.count, at=utcnow(), actor=actor, action=action, entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id), reason=reason,
+        before=_canonical(before), after=_canonical(after), prev_hash=head.last_hash,
+    )
+    ev.hash = _hash_of(ev)
+    session.add(ev)
+    session.flush()
+    head.last_event_id = ev.id
+    head.last_hash = ev.hash
+    session.flush()
+    return ev
+
+
+def _hash_of(ev: AuditEvent) -> str:
+    return event_hash(prev_hash=ev.prev_hash, seq=ev.seq, at=ev.at, actor=ev.actor, action=ev.action,
+                      entity_type=ev.entity_type, entity_id=ev.entity_id, reason=ev.reason,
+                      before=ev.before, after=ev.after)
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    events: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "first_bad_id": self.first_bad_id, "problem": self.problem}
+
+
+def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
+    """Recompute the whole chain; report the first event that was edited, deleted or inserted out of order."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for ev in session.scalars(stmt):
+        if ev.seq != expected_seq:
+            return ChainReport(False, count, ev.id, f"第 {expected_seq} 条事件缺失（链序号跳到 {ev.seq}），疑似被删除")
+        if ev.prev_hash != prev:
+            return ChainReport(False, count, ev.id, f"事件 {ev.id} 的前序哈希与上一条不符，链被篡改")
+        if _hash_of(ev) != ev.hash:
+            return ChainReport(False, count, ev.id, f"事件 {ev.id} 的内容与其哈希不符，已被修改")
+        prev = ev.hash
+        expected_seq += 1
+        count += 1
+        session.expunge(ev)
+    head = session.get(AuditChainHead, 1)
+    head_count = head.count if head else 0
+    head_hash = head.last_hash if head else GENESIS_HASH
+    if head_count != count or head_hash != prev:
+        return ChainReport(False, count, None, f"链头记录 {head_count} 条，实际 {count} 条：末尾事件被删除或链头被改")
+    return ChainReport(True, count)
+
+
+def events_for(session: Session, *, entity_type: str | None = None, entity_id: Any = None,
+               actor: str | None = None, limit: int = 100, before_seq: int | None = None) -> list[AuditEvent]:
+    """Newest first: the history of one entity, or of one actor."""
+    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    if entity_type:
+        stmt = stmt.where(AuditEvent.entity_type == entity_type)
+    if entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == str(entity_id))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if before_seq:
+        stmt = stmt.where(AuditEvent.seq < before_seq)
+    return list(session.scalars(stmt))

@@ -1,0 +1,82 @@
+"""Helpers shared by every ``commands.py``: the database to use, JSON output, errors as exit codes.
+
+Conventions for operators' scripts:
+- ``--json`` prints exactly one JSON document on stdout (errors as ``{"error": {...}}``), nothing else.
+- Exit status 0 on success, 1 when the command ran but found a problem (invalid code, broken chain …),
+  2 for bad input or a failed operation (with a Chinese message and a stable error code).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from xinyong.auth.roles import Principal, system_principal
+from xinyong.core.db import Database, get_database
+from xinyong.core.errors import XinyongError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = typer.Option(False, "--json", help="以 JSON 输出（供脚本解析）")
+
+
+class _State:
+    db_url: str | None = None
+
+
+state = _State()
+
+
+def database() -> Database:
+    """The database chosen by ``--db`` or ``XINYONG_DATABASE_URL`` (SQLite file in ./var by default)."""
+    return get_database(state.db_url)
+
+
+def operator() -> Principal:
+    """The principal the CLI acts as: the platform admin, named after the OS user in the audit log."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001
+        user = "unknown"
+    return system_principal(f"cli:{user}")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None] | None = None) -> None:
+    if as_json or render is None:
+        sys.stdout.write(to_json(data) + "\n")
+    else:
+        render(data)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn platform errors into a message (or JSON error) and exit status 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except XinyongError as exc:
+            if as_json:
+                sys.stdout.write(to_json({"error": exc.to_dict()}) + "\n")
+            else:
+                err_console.print(f"[red]错误[/red] [{exc.code}] {exc.message}")
+                if exc.details:
+                    err_console.print(to_json(exc.details))
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]

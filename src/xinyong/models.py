@@ -1,0 +1,7 @@
+"""Every table of the platform, imported so that ``Base.metadata`` is complete (Alembic, create_all)."""
+
+from xinyong.auth import models as _auth  # noqa: F401
+from xinyong.catalog import models as _catalog  # noqa: F401
+from xinyong.core.audit import AuditChainHead, AuditEvent  # noqa: F401
+from xinyong.core.db import Base  # noqa: F401
+from xinyong.subjects import models as _subjects  # noqa: F401

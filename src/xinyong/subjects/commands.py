@@ -1,0 +1,5 @@
+"""`xinyong subjects …` commands (thin: parse, call the service, print text or --json)."""
+
+import typer
+
+app = typer.Typer(help="subjects", no_args_is_help=True)

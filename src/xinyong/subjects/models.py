@@ -1,0 +1,3 @@
+"""Tables of `subjects`."""
+
+from __future__ import annotations

@@ -1,0 +1,129 @@
+"""The web application factory: API under /api/v1, health probes, the (Chinese) public pages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xinyong import __version__
+from xinyong.auth.deps import public
+from xinyong.core.db import Database, get_database
+from xinyong.core.errors import XinyongError
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+_HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式错误"),
+    401: ("unauthenticated", "需要登录或提供 API 令牌"),
+    403: ("forbidden", "无权访问"),
+    404: ("not_found", "请求的资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "请求内容过大"),
+    429: ("too_many_requests", "请求过于频繁，请稍后再试"),
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(XinyongError)
+    async def _xinyong_error(request: Request, exc: XinyongError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"location": [str(p) for p in e.get("loc", ())], "reason": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(error_body("validation_failed", "请求参数不符合要求", details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
+        if _wants_html(request):
+            return TEMPLATES.TemplateResponse(
+                request, "error.html", {"status": exc.status_code, "message": message}, status_code=exc.status_code
+            )
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "服务器内部错误，请稍后重试"), status_code=500)
+
+
+def create_app(database: Database | str | None = None) -> FastAPI:
+    """Build the app on a database (a :class:`Database`, a URL, or the configured default)."""
+    db = database if isinstance(database, Database) else get_database(database)
+    app = FastAPI(
+        title="xinyong 公共信用信息平台 API",
+        version=__version__,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.db = db
+    install_error_handlers(app)
+
+    from xinyong.auth.api import router as auth_router
+    from xinyong.catalog.api import router as catalog_router
+    from xinyong.core.audit_api import router as audit_router
+    from xinyong.identifiers.api import router as identifiers_router
+    from xinyong.subjects.api import router as subjects_router
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, catalog_router, identifiers_router, subjects_router, audit_router):
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], dependencies=[Depends(public)])
+    def readyz() -> JSONResponse:
+        """Readiness: the database answers and its schema is at the code's migration head."""
+        from xinyong.core.migrate import current_revision, head_revision
+
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                current = current_revision(conn)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        head = head_revision()
+        if current != head:
+            return JSONResponse(
+                {"status": "migrations_pending", "database": current, "code": head}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "database": db.dialect, "revision": current})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(public)])
+    def home(request: Request) -> Any:
+        from xinyong.web.pages import home_context
+
+        with db.session() as session:
+            context = home_context(session)
+        return TEMPLATES.TemplateResponse(request, "home.html", context)
+
+    return app

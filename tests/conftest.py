@@ -1,0 +1,124 @@
+"""Test fixtures. Integration tests take ``database`` (or ``session``/``client``) and run once per backend.
+
+Backends: SQLite always; PostgreSQL at ``XINYONG_TEST_POSTGRES_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``) when it answers. ``XINYONG_TEST_REQUIRE_POSTGRES=1``
+(set by ``.ci/run``) turns an unreachable PostgreSQL into a failure instead of a skip.
+
+Each test gets an empty schema: SQLite copies a template file built once per session; PostgreSQL uses one
+database per session, emptied with TRUNCATE before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from xinyong.core.db import Database, forget_databases
+from xinyong.core.settings import reset_settings
+
+PG_ADMIN_URL = os.environ.get("XINYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("XINYONG_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = [b.strip() for b in os.environ.get("XINYONG_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads the developer's ./var or .env: each gets its own data dir and a fixed secret."""
+    monkeypatch.setenv("XINYONG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XINYONG_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.delenv("XINYONG_DATABASE_URL", raising=False)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+def _create_schema(url: str) -> None:
+    from xinyong.models import Base
+
+    engine = Database(url).engine
+    Base.metadata.create_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _create_schema(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_url() -> Iterator[str | None]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL required but unreachable at {PG_ADMIN_URL}: {exc}")
+        yield None
+        return
+    name = f"xinyong_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    _create_schema(url)
+    yield url
+    forget_databases()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _pg_truncate(db: Database) -> None:
+    from xinyong.models import Base
+
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty, fully created database on each backend."""
+    backend = request.param
+    if backend == "sqlite":
+        path = tmp_path / "xinyong.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+        yield db
+        db.dispose()
+    elif backend == "postgresql":
+        url = request.getfixturevalue("_pg_url")
+        if url is None:
+            pytest.skip("PostgreSQL not reachable (set XINYONG_TEST_REQUIRE_POSTGRES=1 to fail instead)")
+        db = Database(url)
+        _pg_truncate(db)
+        yield db
+        db.dispose()
+    else:
+        raise ValueError(f"unknown backend {backend}")
+
+
+@pytest.fixture
+def session(database: Database) -> Iterator[Session]:
+    """A session on the test database; commit explicitly when a test needs to."""
+    with database.sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def client(database: Database):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from xinyong.web.app import create_app
+
+    with TestClient(create_app(database), raise_server_exceptions=False) as c:
+        yield c
