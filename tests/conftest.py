@@ -36,6 +36,11 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.delenv("XINYONG_DATABASE_URL", raising=False)
     reset_settings()
     yield
+    # The CLI's --db option sets the URL for the process; never let it leak into the next test.
+    from xinyong.core import clikit
+
+    clikit.state.db_url = None
+    os.environ.pop("XINYONG_DATABASE_URL", None)
     reset_settings()
 
 

@@ -40,10 +40,22 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
     """应用数据库迁移（默认到最新版本）。"""
     from xinyong.core.migrate import upgrade
 
+    from xinyong.catalog.service import ensure_seeded
+
     db = clikit.database()
     rev = upgrade(db.url, revision)
-    emit({"database": db.engine.url.render_as_string(hide_password=True), "revision": rev}, as_json,
-         lambda d: clikit.console.print(f"数据库已升级到 {d['revision']} ({d['database']})"))
+    seeded = None
+    if revision == "head":
+        with db.session() as session:
+            seeded = ensure_seeded(session, actor=clikit.operator())
+
+    def render(d: dict) -> None:
+        clikit.console.print(f"数据库已升级到 {d['revision']} ({d['database']})")
+        if d["catalog_seeded"]:
+            clikit.console.print(f"已载入信用信息目录默认值：{len(d['catalog_seeded'])} 个信息类")
+
+    emit({"database": db.engine.url.render_as_string(hide_password=True), "revision": rev,
+          "catalog_seeded": seeded.created if seeded else []}, as_json, render)
 
 
 @db_app.command("current")

@@ -1,3 +1,116 @@
-"""Tables of `auth`."""
+"""Tables of `auth`: departments, users and API tokens.
+
+A token is stored as its SHA-256 hash only: whoever reads the database cannot call the API with what is there.
+Tokens are long random strings (256 bits), so a plain, unsalted hash is enough: there is nothing to brute-force.
+Passwords are argon2 hashes (salted and slow, because people choose guessable passwords).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from xinyong.auth.roles import Role
+from xinyong.core.db import Base, BigId, UTCDateTime, utcnow
+
+#: A role column: the enum's value ("dept_operator") stored as a plain string, no native enum type, so that
+#: adding a role never needs an ALTER TYPE and both backends store the same text.
+RoleColumn = Enum(
+    Role, native_enum=False, create_constraint=False, length=32, values_callable=lambda e: [m.value for m in e],
+    validate_strings=True,
+)
+
+
+class Department(Base):
+    """A government department (or court) that submits and uses credit data, e.g. 沁阳市市场监督管理局."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Short stable slug ("scjgj") used on the command line, in file names and in URLs; never changes.
+    code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    short_name: Mapped[str | None] = mapped_column(String(50))  # 简称, e.g. 市场监管局
+    uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    def snapshot(self) -> dict[str, object]:
+        """The audited state (no secrets in it)."""
+        return {"code": self.code, "name": self.name, "short_name": self.short_name, "uscc": self.uscc,
+                "active": self.active}
+
+
+class User(Base):
+    """A person who logs in. Department roles belong to a department; a bank user names his organisation."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # stored lower-case
+    display_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[Role] = mapped_column(RoleColumn, nullable=False)
+    department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"), index=True)
+    organisation: Mapped[str | None] = mapped_column(String(200))  # a bank user's institution
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    department: Mapped[Department | None] = relationship(lazy="joined")
+
+    @property
+    def department_code(self) -> str | None:
+        return self.department.code if self.department else None
+
+    def snapshot(self) -> dict[str, object]:
+        """The audited state: never the password hash."""
+        return {"username": self.username, "display_name": self.display_name, "role": self.role,
+                "department_id": self.department_id, "organisation": self.organisation, "active": self.active}
+
+
+class ApiToken(Base):
+    """A bearer token: issued to a business system or a bank by an operator, or to a user by logging in.
+
+    ``user_id`` is set for login tokens (short-lived sessions): the caller then acts as that user, and the token
+    dies with the user's deactivation or password change.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: The first characters of the raw token ("xy_AbCdE"), so that a leaked token can be recognised in a list.
+    prefix: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # SHA-256, hex
+    role: Mapped[Role] = mapped_column(RoleColumn, nullable=False)
+    department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)  # the creator's audit actor
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    department: Mapped[Department | None] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def department_code(self) -> str | None:
+        return self.department.code if self.department else None
+
+    @property
+    def is_session(self) -> bool:
+        """A login token (acts as a user) rather than an API token issued to a system."""
+        return self.user_id is not None
+
+    def snapshot(self) -> dict[str, object]:
+        """The audited state: the prefix identifies the token, the hash never leaves this table."""
+        return {"name": self.name, "prefix": self.prefix, "role": self.role, "department_id": self.department_id,
+                "user_id": self.user_id, "expires_at": self.expires_at, "revoked_at": self.revoked_at,
+                "revoked_reason": self.revoked_reason}

@@ -8,9 +8,14 @@ on the table by trigger; the chain catches what a superuser could still do by ha
 
 Appends are serialised by the single-row ``audit_chain_head`` table: the writer first updates it (which takes
 a row lock on PostgreSQL and the write lock on SQLite), then reads the previous hash. Audited transactions
-therefore commit one after another; bulk operations write one event per batch, not per row.
+therefore commit one after another; bulk operations write one event per batch, not per row. The head row is
+created by the first append (``INSERT … ON CONFLICT DO NOTHING``, so that two first appends do not collide).
 
-Never put a full personal ID number into ``before``/``after``: pass masked values (``identifiers.mask``).
+What the chain cannot see: an intruder who deletes the tail *and* rewrites the head to match, or who empties
+both tables (``TRUNCATE``), leaves a chain that verifies. Keeping a copy of the head hash outside the database
+(e.g. the daily report) closes that gap.
+
+Never put a full personal ID number into ``before``/``after``: pass masked values (``identifiers.masking.mask_resident_id``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
@@ -40,8 +47,8 @@ class AuditEvent(Base):
     entity_type: Mapped[str] = mapped_column(String(60), nullable=False)
     entity_id: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
-    before: Mapped[Any] = mapped_column(Json)
-    after: Mapped[Any] = mapped_column(Json)
+    before: Mapped[Any] = mapped_column(Json, nullable=True)
+    after: Mapped[Any] = mapped_column(Json, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
 
@@ -89,6 +96,13 @@ def _canonical(value: Any) -> Any:
         return value.astimezone(dt.UTC).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, float):
+        # The hash is checked against what the database gives back. PostgreSQL's JSONB has no NaN/Infinity and
+        # returns 1e16 as the integer 10000000000000000 and -0.0 as 0: store such values in a form that reads
+        # back identically on every backend.
+        if not math.isfinite(value):
+            return str(value)
+        return int(value) if value.is_integer() else value
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if hasattr(value, "value") and isinstance(value.value, str | int):  # enums
@@ -109,13 +123,15 @@ def event_hash(*, prev_hash: str, seq: int, at: dt.datetime, actor: str, action:
 def record(session: Session, *, actor: str, action: str, entity_type: str, entity_id: Any = None,
            reason: str | None = None, before: Any = None, after: Any = None) -> AuditEvent:
     """Append one event to the chain, in the caller's transaction."""
-    updated = session.execute(
+    take_head = (
         update(AuditChainHead).where(AuditChainHead.id == 1).values(count=AuditChainHead.count + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if not updated:
-        session.add(AuditChainHead(id=1, last_event_id=None, last_hash=GENESIS_HASH, count=1))
-        session.flush()
+    )
+    if not session.execute(take_head).rowcount:
+        # The very first append. A concurrent first append may be creating the row too: with ON CONFLICT the
+        # second writer waits for the first to commit and then takes the existing row instead of failing.
+        session.execute(_insert_ignoring_conflict(session).values(id=1, last_hash=GENESIS_HASH, count=0))
+        session.execute(take_head)
     head = session.execute(
         select(AuditChainHead).where(AuditChainHead.id == 1).execution_options(populate_existing=True)
     ).scalar_one()
@@ -133,7 +149,15 @@ def record(session: Session, *, actor: str, action: str, entity_type: str, entit
     return ev
 
 
-def _hash_of(ev: AuditEvent) -> str:
+def _insert_ignoring_conflict(session: Session) -> Any:
+    dialect = session.get_bind(AuditChainHead).dialect.name
+    module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+    if module is None:
+        raise NotImplementedError(f"audit chain head on unsupported database {dialect}")
+    return module.insert(AuditChainHead).on_conflict_do_nothing(index_elements=[AuditChainHead.id])
+
+
+def _hash_of(ev: Any) -> str:
     return event_hash(prev_hash=ev.prev_hash, seq=ev.seq, at=ev.at, actor=ev.actor, action=ev.action,
                       entity_type=ev.entity_type, entity_id=ev.entity_id, reason=ev.reason,
                       before=ev.before, after=ev.after)
@@ -150,29 +174,51 @@ class ChainReport:
         return {"ok": self.ok, "events": self.events, "first_bad_id": self.first_bad_id, "problem": self.problem}
 
 
+#: What verification reads: plain rows, never ORM objects, so that an object the session already holds (and would
+#: not reload) cannot hide a change made in the database.
+_CHAIN_COLUMNS = (AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action,
+                  AuditEvent.entity_type, AuditEvent.entity_id, AuditEvent.reason, AuditEvent.before,
+                  AuditEvent.after, AuditEvent.prev_hash, AuditEvent.hash)
+
+
 def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
-    """Recompute the whole chain; report the first event that was edited, deleted or inserted out of order."""
+    """Recompute the whole chain; report the first event that was edited, deleted or inserted out of order.
+
+    Runs while the platform keeps appending: events committed between reading the events and reading the head
+    are read in a further round instead of being mistaken for a cut-off tail (PostgreSQL reads each statement
+    at its own snapshot; SQLite's transaction sees one snapshot throughout).
+    """
     expected_seq = 1
     prev = GENESIS_HASH
     count = 0
-    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    for ev in session.scalars(stmt):
-        if ev.seq != expected_seq:
-            return ChainReport(False, count, ev.id, f"第 {expected_seq} 条事件缺失（链序号跳到 {ev.seq}），疑似被删除")
-        if ev.prev_hash != prev:
-            return ChainReport(False, count, ev.id, f"事件 {ev.id} 的前序哈希与上一条不符，链被篡改")
-        if _hash_of(ev) != ev.hash:
-            return ChainReport(False, count, ev.id, f"事件 {ev.id} 的内容与其哈希不符，已被修改")
-        prev = ev.hash
-        expected_seq += 1
-        count += 1
-        session.expunge(ev)
-    head = session.get(AuditChainHead, 1)
-    head_count = head.count if head else 0
-    head_hash = head.last_hash if head else GENESIS_HASH
-    if head_count != count or head_hash != prev:
-        return ChainReport(False, count, None, f"链头记录 {head_count} 条，实际 {count} 条：末尾事件被删除或链头被改")
-    return ChainReport(True, count)
+    seen_head: tuple[int, str] | None = None
+    while True:
+        stmt = (select(*_CHAIN_COLUMNS).where(AuditEvent.seq >= expected_seq).order_by(AuditEvent.seq)
+                .execution_options(yield_per=batch))
+        with session.execute(stmt) as rows:
+            for ev in rows:
+                if ev.seq != expected_seq:
+                    return ChainReport(False, count, ev.id,
+                                       f"第 {expected_seq} 条事件缺失（链序号跳到 {ev.seq}），疑似被删除")
+                if ev.prev_hash != prev:
+                    return ChainReport(False, count, ev.id, f"事件 {ev.id} 的前序哈希与上一条不符，链被篡改")
+                if _hash_of(ev) != ev.hash:
+                    return ChainReport(False, count, ev.id, f"事件 {ev.id} 的内容与其哈希不符，已被修改")
+                prev = ev.hash
+                expected_seq += 1
+                count += 1
+        row = session.execute(
+            select(AuditChainHead.count, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
+        ).first()
+        head = (row.count, row.last_hash) if row else (0, GENESIS_HASH)
+        if head == (count, prev):
+            return ChainReport(True, count)
+        if head[0] > count and head != seen_head:
+            seen_head = head  # appended meanwhile (or the tail is gone): read on from where we stopped
+            continue
+        if head[0] == count:
+            return ChainReport(False, count, None, "链头哈希与最后一条事件不符：链头被改")
+        return ChainReport(False, count, None, f"链头记录 {head[0]} 条，实际 {count} 条：末尾事件被删除或链头被改")
 
 
 def events_for(session: Session, *, entity_type: str | None = None, entity_id: Any = None,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.core.db import Database, get_database
@@ -74,7 +75,7 @@ def handle_errors(fn: F) -> F:
             if as_json:
                 sys.stdout.write(to_json({"error": exc.to_dict()}) + "\n")
             else:
-                err_console.print(f"[red]错误[/red] [{exc.code}] {exc.message}")
+                err_console.print(f"[red]错误[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
                 if exc.details:
                     err_console.print(to_json(exc.details))
             raise typer.Exit(2) from None

@@ -1,7 +1,103 @@
-"""`xinyong demo` (placeholder until the demo city is built)."""
+"""`xinyong demo`: build the demo city (if absent) and serve it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Optional
 
 import typer
+from rich.table import Table
+
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, emit, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("demo")
+    @handle_errors
+    def demo(
+        host: str = typer.Option("127.0.0.1", help="监听地址"),
+        port: int = typer.Option(8000, min=1, max=65535, help="端口"),
+        build_only: bool = typer.Option(False, "--build-only", help="只构建演示数据库，不启动服务"),
+        size: Optional[int] = typer.Option(None, "--size", min=10, help="法人数量（默认 20000；基准测试用 1000000）"),
+        rebuild: bool = typer.Option(False, "--rebuild", help="删除已有演示数据库后重建（仅 SQLite）"),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """构建沁阳市演示数据（合成、可重复）并启动平台；默认使用 ./var/demo.db。"""
+        from xinyong.core.settings import get_settings, reset_settings
+
+        settings = get_settings()
+        if not clikit.state.db_url and not os.environ.get("XINYONG_DATABASE_URL"):
+            clikit.state.db_url = f"sqlite:///{settings.data_dir / 'demo.db'}"
+            os.environ["XINYONG_DATABASE_URL"] = clikit.state.db_url
+            reset_settings()
+        result = build_demo(size=size, rebuild=rebuild)
+
+        def render(r: dict) -> None:
+            c = clikit.console
+            c.print(f"[bold green]{settings.city_name}演示城市[/bold green] 数据库：{r['database']}"
+                    + ("（已存在，直接使用）" if not r["built"] else f"（构建用时 {r['seconds']} 秒）"))
+            summary = r["credentials"].get("summary", {})
+            if summary:
+                c.print(f"主体：法人 {summary['size']['legal_persons']}，个体工商户 "
+                        f"{summary['size']['individual_businesses']}，自然人 {summary['size']['natural_persons']}")
+            t = Table("用户名", "角色", "部门", title=f"演示账号（密码均为 {r['credentials']['password']}）")
+            for u in r["credentials"]["users"][:8]:
+                t.add_row(u["username"], u["role"], u["department"] or "")
+            c.print(t)
+            c.print(f"（共 {len(r['credentials']['users'])} 个账号，完整列表见 {r['credentials_file']}）")
+            c.print("[bold]演示 API 令牌[/bold]（请求头 Authorization: Bearer <令牌>）：")
+            for tok in r["credentials"]["tokens"]:
+                c.print(f"  {tok['name']}（{tok['role']}）", markup=False)
+                c.print(f"    {tok['token']}", markup=False, soft_wrap=True)
+            if not build_only:
+                c.print(f"门户：http://{host}:{port}/   API 文档：http://{host}:{port}/api/docs")
+
+        emit(result, as_json, render)
+        if not build_only:
+            from xinyong.web.commands import serve_app
+
+            serve_app(host=host, port=port, migrate=False)
+
+
+def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
+    from sqlalchemy import select
+
+    from xinyong.core.db import forget_databases
+    from xinyong.core.migrate import upgrade
+    from xinyong.core.settings import get_settings
+    from xinyong.demo.city import DemoSize, build
+    from xinyong.subjects.models import Subject
+
+    db = clikit.database()
+    workdir = get_settings().data_dir / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    creds_file = workdir / "demo-credentials.json"
+    if rebuild:
+        if db.dialect != "sqlite":
+            from xinyong.core.errors import ValidationFailed
+
+            raise ValidationFailed("--rebuild 只用于 SQLite 演示数据库；PostgreSQL 请先手动清空数据库", code="rebuild_sqlite_only")
+        path = db.engine.url.database
+        forget_databases()
+        for suffix in ("", "-wal", "-shm"):
+            if path and os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        creds_file.unlink(missing_ok=True)
+        db = clikit.database()
+    upgrade(db.url)
+    started = time.perf_counter()
+    with db.session() as session:
+        populated = session.scalar(select(Subject.id).limit(1)) is not None
+    built = False
+    if not populated:
+        demo_size = DemoSize.scaled(size) if size else DemoSize()
+        with db.session() as session:
+            build(session, actor=clikit.operator(), workdir=workdir, size=demo_size)
+        built = True
+    creds = json.loads(creds_file.read_text()) if creds_file.exists() else {"password": "?", "users": [], "tokens": []}
+    return {"database": db.engine.url.render_as_string(hide_password=True), "built": built,
+            "seconds": round(time.perf_counter() - started, 1), "credentials_file": str(creds_file),
+            "credentials": creds}

@@ -16,7 +16,12 @@ def run_migrations() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        from xinyong.core.settings import get_settings
+
+        url = get_settings().resolved_database_url
+    engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)
         conn.commit()

@@ -1,5 +1,110 @@
-"""HTTP API of `subjects` (thin: parse, authorise, call the service, return a schema)."""
+"""Subject registry over HTTP.
 
-from fastapi import APIRouter
+Organisations' registration data is public (catalog class ``basic_registration``); natural persons are never
+listed and are only returned to government roles, with every look-up written to the audit log.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep, allow, public
+from xinyong.auth.roles import Principal, Role
+from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.subjects import service
+from xinyong.subjects.models import SubjectKind
+from xinyong.subjects.schemas import ImportReportOut, OrganisationIn, PersonIn, SubjectOut
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
+
+GOVERNMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+@router.get("", response_model=list[SubjectOut])
+def search(
+    q: str = Query(..., min_length=1, max_length=100, description="名称（可部分）或统一社会信用代码"),
+    kind: SubjectKind | None = Query(None),
+    limit: int = Query(20, ge=1, le=100),
+    _: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
+    """按名称或代码查找法人及非法人组织、个体工商户（不含自然人）。"""
+    if kind is SubjectKind.NATURAL_PERSON:
+        raise ValidationFailed("自然人不提供列表查询", code="persons_not_listed")
+    return [service.public_view(s) for s in service.search_organisations(session, q=q, kind=kind, limit=limit)]
+
+
+@router.get("/quality")
+def quality(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = SessionDep) -> dict[str, Any]:
+    """主体库数据质量：统一社会信用代码转换率等。"""
+    return service.quality_summary(session)
+
+
+@router.get("/imports/{import_id}", response_model=ImportReportOut)
+def import_report(import_id: int, _: Principal = Depends(allow(*GOVERNMENT_ROLES)),
+                  session: Session = SessionDep) -> dict[str, Any]:
+    """登记数据导入批次的数据质量报告。"""
+    return service.get_import(session, import_id).report or {}
+
+
+@router.post("/imports", response_model=ImportReportOut, status_code=201)
+def upload_registry(
+    file: UploadFile = File(..., description="市场监管部门登记数据导出（CSV/XLSX/JSON）"),
+    allow_bad_check: bool = Query(False, description="校验位错误的代码作为待复核警告保留"),
+    principal: Principal = Depends(allow(Role.ADMIN)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
+    """导入登记注册数据（整批在一个事务中完成）。"""
+    suffix = Path(file.filename or "upload").suffix[:10]
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / f"{Path(file.filename or 'upload').stem[:100]}{suffix}"
+        with target.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        if target.stat().st_size > MAX_UPLOAD_BYTES:
+            raise ValidationFailed("文件过大", code="file_too_large", status_code=413)
+        return service.import_registry(session, actor=principal, path=target, allow_bad_check=allow_bad_check)
+
+
+@router.post("/organisations", response_model=SubjectOut, status_code=201)
+def create_organisation(body: OrganisationIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+                        session: Session = SessionDep) -> dict[str, Any]:
+    """登记一个法人或非法人组织、个体工商户。"""
+    subject = service.register_organisation(session, actor=principal, name=body.name, code=body.uscc,
+                                            legal_rep=body.legal_rep, reason=body.reason,
+                                            source=f"api:{principal.actor}")
+    return service.subject_view(subject)
+
+
+@router.post("/persons", response_model=SubjectOut, status_code=201)
+def create_person(body: PersonIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+                  session: Session = SessionDep) -> dict[str, Any]:
+    """登记一个重点职业人群中的自然人（身份证号加密存储，仅返回脱敏值）。"""
+    subject = service.register_person(session, actor=principal, name=body.name, id_number=body.resident_id,
+                                      profession=body.profession, reason=body.reason,
+                                      source=f"api:{principal.actor}")
+    return service.subject_view(subject)
+
+
+@router.get("/{code}", response_model=SubjectOut)
+def show(code: str, purpose: str | None = Query(None, max_length=200, description="查询自然人信息的用途"),
+         principal: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+    """按代码（统一社会信用代码、身份证号、注册号、组织机构代码）查看主体。
+
+    自然人仅向政府部门角色返回（脱敏），且每次查询记入审计日志；公众查询自然人一律返回“未找到”。
+    """
+    subject = service.find_subject(session, code)
+    if subject is None:
+        raise NotFound("未找到该信用主体", code="subject_not_found")
+    if subject.kind == SubjectKind.NATURAL_PERSON:
+        if principal.role not in (Role.ADMIN, *GOVERNMENT_ROLES):
+            raise NotFound("未找到该信用主体", code="subject_not_found")
+        service.log_person_view(session, actor=principal, subject=subject, purpose=purpose)
+        return service.subject_view(subject)
+    return service.public_view(subject)

@@ -1,5 +1,112 @@
-"""`xinyong subjects …` commands (thin: parse, call the service, print text or --json)."""
+"""`xinyong subjects …`: import the registry export, show a subject, registry quality."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Optional
 
 import typer
+from rich.table import Table
 
-app = typer.Typer(help="subjects", no_args_is_help=True)
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.subjects import service
+
+app = typer.Typer(help="信用主体库", no_args_is_help=True)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    file: Path = typer.Argument(..., help="市场监管部门登记数据导出（CSV/XLSX/JSON）"),
+    allow_bad_check: bool = typer.Option(False, "--allow-bad-check", help="校验位错误的代码作为待复核警告保留"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验并生成报告，不写入数据库"),
+    problems_csv: Optional[Path] = typer.Option(None, "--problems-csv", help="把问题清单写入 CSV 文件"),
+    as_json: bool = JsonOption,
+) -> None:
+    """导入登记注册数据，输出数据质量报告（无效代码、重码、未赋码主体）。"""
+    db = clikit.database()
+    started = time.perf_counter()
+    with db.sessionmaker() as session, session.begin():
+        report = service.import_registry(session, actor=clikit.operator(), path=file,
+                                         allow_bad_check=allow_bad_check)
+        if dry_run:
+            session.rollback()
+    report["dry_run"] = dry_run
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    if problems_csv:
+        with problems_csv.open("w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["row", "column", "value", "code", "message"])
+            writer.writeheader()
+            writer.writerows(report["problems"])
+
+    def render(r: dict) -> None:
+        c = clikit.console
+        c.print(f"[bold]{r['file']}[/bold]：共 {r['rows']} 行，用时 {r['seconds']} 秒" + ("（试运行，未写入）" if dry_run else ""))
+        c.print(f"新增 {r['created']}，更新 {r['updated']}（更名 {r['renamed']}，赋码 {r['converted']}），"
+                f"未变 {r['unchanged']}，拒绝 {r['rejected']}，重复行 {r['duplicate_rows']}")
+        if r["uscc_conversion_rate"] is not None:
+            c.print(f"统一社会信用代码转换率（不含个体工商户）：{r['uscc_conversion_rate']:.2%}，"
+                    f"未赋码主体 {r['without_uscc']['count']} 个")
+        if r["problems"]:
+            t = Table("行", "列", "值", "错误码", "原因", title="问题（前 20 条）")
+            for p in r["problems"][:20]:
+                t.add_row(str(p["row"]), p["column"], p["value"] or "", p["code"], p["message"])
+            c.print(t)
+
+    emit(report, as_json, render)
+
+
+@app.command("show")
+@handle_errors
+def show(code: str = typer.Argument(..., help="统一社会信用代码、身份证号、注册号或组织机构代码"),
+         purpose: str = typer.Option("运维查询", help="查询自然人时记录的用途"),
+         as_json: bool = JsonOption) -> None:
+    """查看一个信用主体（自然人身份证号仅显示脱敏值，查询记入审计日志）。"""
+    with clikit.database().session() as session:
+        subject = service.get_subject(session, code)
+        if subject.kind == "natural_person":
+            service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
+        view = service.subject_view(subject)
+
+    def render(v: dict) -> None:
+        t = Table(show_header=False)
+        for key in ("name", "kind_label", "org_type_label", "uscc", "resident_id", "legal_rep", "registered_on",
+                    "status", "address", "registration_authority", "profession", "source"):
+            if v.get(key):
+                t.add_row(key, str(v[key]))
+        for a in v["aliases"]:
+            t.add_row(f"alias:{a['scheme']}", a["value"])
+        for n in v["names"]:
+            t.add_row("name_history", f"{n['name']} ({n['from'][:10]} → {(n['to'] or '')[:10]})")
+        clikit.console.print(t)
+
+    emit(view, as_json, render)
+
+
+@app.command("search")
+@handle_errors
+def search(q: str = typer.Argument(..., help="名称（可部分）或统一社会信用代码"),
+           limit: int = typer.Option(20, min=1, max=500), as_json: bool = JsonOption) -> None:
+    """按名称查找组织（不含自然人）。"""
+    with clikit.database().session() as session:
+        rows = [service.public_view(s) for s in service.search_organisations(session, q=q, limit=limit)]
+
+    def render(items: list) -> None:
+        t = Table("统一社会信用代码", "名称", "类型", "状态")
+        for v in items:
+            t.add_row(v["uscc"] or "(未赋码)", v["name"], v["kind_label"], v["status"] or "")
+        clikit.console.print(t)
+
+    emit(rows, as_json, render)
+
+
+@app.command("quality")
+@handle_errors
+def quality(as_json: bool = JsonOption) -> None:
+    """主体库数据质量汇总（统一社会信用代码转换率）。"""
+    with clikit.database().session() as session:
+        summary = service.quality_summary(session)
+    emit(summary, as_json, None)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,6 +18,7 @@ from xinyong import __version__
 from xinyong.auth.deps import public
 from xinyong.core.db import Database, get_database
 from xinyong.core.errors import XinyongError
+from xinyong.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -61,7 +63,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
         if _wants_html(request):
             return TEMPLATES.TemplateResponse(
-                request, "error.html", {"status": exc.status_code, "message": message}, status_code=exc.status_code
+                request, "error.html", {"status": exc.status_code, "message": message, "city": get_settings().city_name},
+                status_code=exc.status_code
             )
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
@@ -94,6 +97,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     for router in (auth_router, catalog_router, identifiers_router, subjects_router, audit_router):
         api.include_router(router)
     app.include_router(api)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:

@@ -24,9 +24,13 @@ def serve_app(*, host: str, port: int, workers: int = 1, migrate: bool = True) -
 
     from xinyong.core.migrate import upgrade
 
+    from xinyong.catalog.service import ensure_seeded
+
     db = clikit.database()
     if migrate:
         upgrade(db.url)
+        with db.session() as session:
+            ensure_seeded(session, actor=clikit.operator())
     if workers > 1:
         uvicorn.run("xinyong.web.asgi:app", host=host, port=port, workers=workers, log_level="info")
     else:

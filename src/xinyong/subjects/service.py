@@ -1,0 +1,538 @@
+"""The subject registry: resolve codes to subjects, register persons, import the market regulator's registry.
+
+Resolution is code first: a USCC, then a resident ID (through its keyed hash), then a legacy alias. Names only
+help where no code is known (list comparison does that, with explainable scores, in ``lists``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from xinyong.auth.roles import Principal
+from xinyong.core import audit
+from xinyong.core.db import utcnow
+from xinyong.core.errors import Conflict, NotFound, ValidationFailed
+from xinyong.identifiers import explain, orgcode, resident_id, uscc
+from xinyong.identifiers.masking import mask_name
+from xinyong.identifiers.names import normalize_org_name, normalize_person_name
+from xinyong.identifiers.vault import get_vault
+from xinyong.ingest.readers import open_table
+from xinyong.subjects import registry
+from xinyong.subjects.models import (
+    KIND_LABELS,
+    ORG_TYPE_LABELS,
+    AliasScheme,
+    RegistryImport,
+    Subject,
+    SubjectAlias,
+    SubjectKind,
+    SubjectName,
+)
+
+#: Problems kept in full in the stored report; counts are always exact.
+REPORT_PROBLEM_LIMIT = 10_000
+CHUNK = 5_000
+
+
+# Look-ups ----------------------------------------------------------------------------------------------------
+
+
+def find_subject(session: Session, code: str) -> Subject | None:
+    """The subject a code names: USCC, resident ID (18 or 15 digits), organisation code or another alias."""
+    raw = (code or "").strip()
+    if not raw:
+        return None
+    compact = uscc.compact(raw)
+    if len(compact) == 18:
+        found = session.scalar(select(Subject).where(Subject.uscc == compact))
+        if found:
+            return found
+    rid = resident_id.validate(raw)
+    if rid.valid and rid.normalized:
+        found = session.scalar(
+            select(Subject).where(Subject.resident_id_hash == get_vault().lookup_hash(rid.normalized))
+        )
+        if found:
+            return found
+    candidates = {compact}
+    oc = orgcode.validate(raw)
+    if oc.valid and oc.normalized:
+        candidates.add(oc.normalized)
+    alias = session.scalar(select(SubjectAlias).where(SubjectAlias.value.in_(candidates)).limit(1))
+    return alias.subject if alias else None
+
+
+def get_subject(session: Session, code: str) -> Subject:
+    subject = find_subject(session, code)
+    if subject is None:
+        raise NotFound(f"未找到代码为 {_safe_code(code)} 的信用主体", code="subject_not_found")
+    return subject
+
+
+def _safe_code(code: str) -> str:
+    """A code as it may appear in a message: resident IDs masked."""
+    check = explain(code)
+    if check.kind == "resident_id":
+        return check.to_dict(mask=True)["input"]
+    return code[:40]
+
+
+def subject_view(subject: Subject, *, include_history: bool = True) -> dict[str, Any]:
+    """What may be shown about a subject. A person's ID is only ever masked here."""
+    person = subject.kind == SubjectKind.NATURAL_PERSON
+    view: dict[str, Any] = {
+        "id": subject.id,
+        "kind": subject.kind,
+        "kind_label": KIND_LABELS[SubjectKind(subject.kind)],
+        "org_type": subject.org_type,
+        "org_type_label": ORG_TYPE_LABELS.get(subject.org_type or ""),
+        "name": subject.name,
+        "uscc": subject.uscc,
+        "uscc_flagged": subject.uscc_flagged,
+        "resident_id": subject.resident_id_masked if person else None,
+        "region_code": subject.region_code,
+        "legal_rep": subject.legal_rep,
+        "registered_on": subject.registered_on.isoformat() if subject.registered_on else None,
+        "status": subject.status,
+        "address": None if person else subject.address,
+        "registration_authority": subject.registration_authority,
+        "profession": subject.profession,
+        "source": subject.source,
+    }
+    if include_history:
+        view["aliases"] = [{"scheme": a.scheme, "value": a.value} for a in subject.aliases]
+        view["names"] = [
+            {"name": n.name, "from": n.valid_from.isoformat(), "to": n.valid_to.isoformat() if n.valid_to else None}
+            for n in subject.names
+        ]
+    return view
+
+
+def public_view(subject: Subject) -> dict[str, Any]:
+    """The public form: natural persons' names masked as well."""
+    view = subject_view(subject)
+    if subject.kind == SubjectKind.NATURAL_PERSON:
+        view["name"] = mask_name(subject.name)
+        view["names"] = []
+        view["legal_rep"] = None
+    return view
+
+
+def search_organisations(session: Session, *, q: str, kind: str | None = None, limit: int = 20) -> list[Subject]:
+    """Organisations whose code equals ``q`` or whose normalised name contains it (persons are never listed)."""
+    q = (q or "").strip()
+    if not q:
+        raise ValidationFailed("请输入名称或代码", code="query_empty")
+    stmt = select(Subject).where(Subject.kind != SubjectKind.NATURAL_PERSON)
+    if kind:
+        stmt = stmt.where(Subject.kind == kind)
+    code = uscc.compact(q)
+    if len(code) == 18:
+        stmt = stmt.where(Subject.uscc == code)
+    else:
+        norm = normalize_org_name(q)
+        stmt = stmt.where(Subject.name_norm.contains(norm, autoescape=True)).order_by(func.length(Subject.name))
+    return list(session.scalars(stmt.limit(limit)))
+
+
+# Registering single subjects -----------------------------------------------------------------------------------
+
+
+def register_organisation(session: Session, *, actor: Principal, name: str, code: str,
+                          kind: str | None = None, legal_rep: str | None = None, source: str | None = None,
+                          allow_bad_check: bool = False, reason: str | None = None) -> Subject:
+    check = uscc.validate(code, allow_bad_check=allow_bad_check)
+    if not check.valid:
+        raise ValidationFailed("统一社会信用代码无效：" + "；".join(e.message for e in check.errors),
+                               code=check.errors[0].code)
+    if not name or not name.strip():
+        raise ValidationFailed("主体名称不能为空", code="name_missing")
+    if session.scalar(select(Subject.id).where(Subject.uscc == check.normalized)):
+        raise Conflict(f"统一社会信用代码 {check.normalized} 已登记", code="subject_exists")
+    org_type = check.details.get("subject_type")
+    if kind is None:
+        kind = SubjectKind.INDIVIDUAL_BUSINESS if org_type == "individual_business" else SubjectKind.LEGAL_PERSON
+    name = name.strip()
+    subject = Subject(kind=kind, org_type=org_type, name=name, name_norm=normalize_org_name(name),
+                      uscc=check.normalized,
+                      uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings),
+                      region_code=check.details.get("region_code"), legal_rep=legal_rep, source=source)
+    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
+    session.add(subject)
+    session.flush()
+    audit.record(session, actor=actor.actor, action="subjects.register", entity_type="subject",
+                 entity_id=subject.id, reason=reason, after=subject_view(subject, include_history=False))
+    return subject
+
+
+def register_person(session: Session, *, actor: Principal, name: str, id_number: str,
+                    profession: str | None = None, source: str | None = None, reason: str | None = None) -> Subject:
+    """A natural person: the ID is stored encrypted, found by keyed hash, shown masked."""
+    check = resident_id.validate(id_number)
+    if not check.valid or not check.normalized:
+        raise ValidationFailed("居民身份证号码无效：" + "；".join(e.message for e in check.errors),
+                               code=check.errors[0].code if check.errors else "resident_id_invalid")
+    if not name or not name.strip():
+        raise ValidationFailed("姓名不能为空", code="name_missing")
+    vault = get_vault()
+    digest = vault.lookup_hash(check.normalized)
+    if session.scalar(select(Subject.id).where(Subject.resident_id_hash == digest)):
+        raise Conflict("该身份证号码对应的自然人已登记", code="subject_exists")
+    name = name.strip()
+    masked = check.to_dict(mask=True)["normalized"]
+    subject = Subject(kind=SubjectKind.NATURAL_PERSON, name=name, name_norm=normalize_person_name(name),
+                      resident_id_hash=digest, resident_id_enc=vault.encrypt(check.normalized),
+                      resident_id_masked=masked, region_code=check.details.get("region_code"),
+                      profession=profession, source=source)
+    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
+    session.add(subject)
+    session.flush()
+    audit.record(session, actor=actor.actor, action="subjects.register", entity_type="subject",
+                 entity_id=subject.id, reason=reason,
+                 after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked,
+                        "profession": profession})
+    return subject
+
+
+def reveal_resident_id(session: Session, *, actor: Principal, subject: Subject, purpose: str) -> str:
+    """The full ID number, for an authorised government use only; every reveal is in the audit log."""
+    if subject.kind != SubjectKind.NATURAL_PERSON or not subject.resident_id_enc:
+        raise ValidationFailed("该主体不是自然人", code="not_a_person")
+    if not purpose or not purpose.strip():
+        raise ValidationFailed("查看完整身份证号码必须说明用途", code="purpose_required")
+    audit.record(session, actor=actor.actor, action="subjects.reveal_resident_id", entity_type="subject",
+                 entity_id=subject.id, reason=purpose, after={"resident_id": subject.resident_id_masked})
+    return get_vault().decrypt(subject.resident_id_enc)
+
+
+def log_person_view(session: Session, *, actor: Principal, subject: Subject, purpose: str | None) -> None:
+    """Every query of personal data by a department or bank is recorded."""
+    audit.record(session, actor=actor.actor, action="subjects.person_viewed", entity_type="subject",
+                 entity_id=subject.id, reason=purpose, after={"resident_id": subject.resident_id_masked})
+
+
+# Registry import ---------------------------------------------------------------------------------------------
+
+_TRACKED = ("name", "kind", "org_type", "legal_rep", "registered_on", "status", "address", "registration_authority",
+            "region_code", "uscc_flagged")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _ImportState:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.problem_counts: Counter[str] = Counter()
+        self.problems: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.duplicates: list[dict[str, Any]] = []
+        self.seen: dict[str, tuple[int, str]] = {}  # code -> (first row, normalised name)
+        self.without_uscc: list[dict[str, Any]] = []
+        self.rejected_rows: list[int] = []
+
+    def problem(self, p: registry.Problem, *, warning: bool = False) -> None:
+        self.problem_counts[p.code] += 1
+        target = self.warnings if warning else self.problems
+        if len(target) < REPORT_PROBLEM_LIMIT:
+            target.append(p.to_dict())
+
+
+def import_registry(session: Session, *, actor: Principal, path: str | Path, allow_bad_check: bool = False,
+                    source: str = "市场监管局登记注册数据") -> dict[str, Any]:
+    """Import a registry export in the caller's transaction (all or nothing); return the data-quality report.
+
+    Valid rows create or update subjects (a new name is added to the name history; a subject known only by its
+    registration number gets its USCC: 赋码转换). Invalid rows are reported, row by row, and not written.
+    The same code twice in the file with different names (重码) keeps the first row and reports the others.
+    """
+    path = Path(path)
+    table = open_table(path, known_headers=registry.KNOWN_HEADERS)
+    cols = registry.column_map(table.headers)
+    if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
+        raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
+                               code="registry_columns_missing", details={"headers": table.headers})
+    record = RegistryImport(filename=path.name, sha256=_sha256(path), actor=actor.actor)
+    session.add(record)
+    session.flush()
+    tag = f"registry_import:{record.id}"
+    state = _ImportState()
+    chunk: list[registry.RegistryRow] = []
+    for number, values in table.rows:
+        state.counts["rows"] += 1
+        row, problems = registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
+        if row is None:
+            state.counts["rejected"] += 1
+            state.rejected_rows.append(number)
+            for p in problems:
+                state.problem(p)
+            continue
+        for w in row.warnings:
+            state.problem(w, warning=True)
+        key = row.uscc or (f"reg:{row.registration_no}" if row.registration_no else f"org:{row.org_code}")
+        first = state.seen.get(key)
+        if first is not None:
+            if first[1] == row.name_norm:
+                state.counts["duplicate_rows"] += 1
+            else:
+                state.counts["rejected"] += 1
+                state.rejected_rows.append(number)
+                p = registry.Problem(number, "统一社会信用代码", row.uscc or key, "duplicate_code",
+                                     f"重码：与第 {first[0]} 行代码相同但名称不同")
+                state.problem(p)
+                if len(state.duplicates) < REPORT_PROBLEM_LIMIT:
+                    state.duplicates.append({"code": row.uscc or key, "rows": [first[0], number], "name": row.name})
+            continue
+        state.seen[key] = (number, row.name_norm)
+        if row.uscc is None and row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
+            state.counts["without_uscc"] += 1
+            if len(state.without_uscc) < 1000:
+                state.without_uscc.append({"row": number, "name": row.name, "registration_no": row.registration_no,
+                                           "org_code": row.org_code})
+        if row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
+            state.counts["organisations"] += 1
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            _apply_chunk(session, chunk, state, tag)
+            chunk = []
+    if chunk:
+        _apply_chunk(session, chunk, state, tag)
+
+    c = state.counts
+    orgs = c["organisations"]
+    report = {
+        "import_id": record.id,
+        "file": path.name,
+        "sha256": record.sha256,
+        "format": table.format,
+        "encoding": table.encoding,
+        "rows": c["rows"],
+        "created": c["created"],
+        "updated": c["updated"],
+        "renamed": c["renamed"],
+        "converted": c["converted"],
+        "unchanged": c["unchanged"],
+        "rejected": c["rejected"],
+        "duplicate_rows": c["duplicate_rows"],
+        "problem_counts": dict(state.problem_counts),
+        "problems": state.problems,
+        "warnings": state.warnings,
+        "duplicates": state.duplicates,
+        "rejected_rows": state.rejected_rows[:REPORT_PROBLEM_LIMIT],
+        "without_uscc": {"count": c["without_uscc"], "examples": state.without_uscc[:100]},
+        "uscc_conversion_rate": round((orgs - c["without_uscc"]) / orgs, 6) if orgs else None,
+        "unknown_columns": [h for i, h in enumerate(table.headers) if h and i not in cols.values()],
+    }
+    record.rows, record.created, record.updated = c["rows"], c["created"], c["updated"]
+    record.unchanged, record.rejected = c["unchanged"], c["rejected"]
+    record.finished_at = utcnow()
+    record.report = report
+    audit.record(session, actor=actor.actor, action="subjects.registry_import", entity_type="registry_import",
+                 entity_id=record.id, reason=f"导入登记数据 {path.name}",
+                 after={k: report[k] for k in ("file", "sha256", "rows", "created", "updated", "renamed",
+                                               "converted", "unchanged", "rejected")})
+    return report
+
+
+def _row_values(row: registry.RegistryRow) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in _TRACKED}
+
+
+def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _ImportState, tag: str) -> None:
+    now = utcnow()
+    codes = [r.uscc for r in rows if r.uscc]
+    cols = [Subject.__table__.c[f] for f in ("id", "uscc", *_TRACKED)]
+    existing: dict[str, dict[str, Any]] = {}
+    if codes:
+        for rec in session.execute(select(*cols).where(Subject.uscc.in_(codes))).mappings():
+            existing[rec["uscc"]] = dict(rec)
+    # Rows not found by USCC may match a legacy alias (a subject registered before it had a USCC).
+    alias_keys = {(AliasScheme.REGISTRATION_NO.value, r.registration_no) for r in rows
+                  if r.registration_no and (not r.uscc or r.uscc not in existing)}
+    alias_keys |= {(AliasScheme.ORG_CODE.value, r.org_code) for r in rows
+                   if r.org_code and (not r.uscc or r.uscc not in existing)}
+    by_alias: dict[tuple[str, str], dict[str, Any]] = {}
+    if alias_keys:
+        values = [v for _, v in alias_keys]
+        q = (select(SubjectAlias.scheme, SubjectAlias.value, *cols)
+             .join(Subject, Subject.id == SubjectAlias.subject_id).where(SubjectAlias.value.in_(values)))
+        for rec in session.execute(q).mappings():
+            key = (rec["scheme"], rec["value"])
+            if key in alias_keys:
+                by_alias[key] = {k: rec[k] for k in ("id", "uscc", *_TRACKED)}
+
+    new_rows: list[registry.RegistryRow] = []
+    updates: list[dict[str, Any]] = []
+    renames: list[tuple[int, registry.RegistryRow]] = []
+    new_aliases: list[dict[str, Any]] = []
+    for r in rows:
+        current = existing.get(r.uscc) if r.uscc else None
+        if current is None:
+            for key in ((AliasScheme.REGISTRATION_NO.value, r.registration_no),
+                        (AliasScheme.ORG_CODE.value, r.org_code)):
+                if key[1] and key in by_alias:
+                    current = by_alias[key]
+                    break
+            if current is not None and r.uscc and current["uscc"] and current["uscc"] != r.uscc:
+                state.counts["rejected"] += 1
+                state.rejected_rows.append(r.row)
+                state.problem(registry.Problem(r.row, "统一社会信用代码", r.uscc, "code_conflict",
+                                               f"注册号/组织机构代码已属于代码为 {current['uscc']} 的主体（错码）"))
+                continue
+        if current is None:
+            new_rows.append(r)
+            continue
+        values = _row_values(r)
+        changed = {k: v for k, v in values.items() if v is not None and v != current[k]}
+        converted = bool(r.uscc and not current["uscc"])
+        if converted:
+            changed["uscc"] = r.uscc
+            state.counts["converted"] += 1
+        if not changed:
+            state.counts["unchanged"] += 1
+            continue
+        if "name" in changed:
+            changed["name_norm"] = r.name_norm
+            renames.append((current["id"], r))
+            state.counts["renamed"] += 1
+        changed["updated_at"] = now
+        changed["source"] = tag
+        updates.append({"_id": current["id"], **changed})
+        for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no), (AliasScheme.ORG_CODE, r.org_code)):
+            if value and (scheme.value, value) not in by_alias:
+                new_aliases.append({"subject_id": current["id"], "scheme": scheme.value, "value": value,
+                                    "source": tag, "created_at": now})
+        state.counts["updated"] += 1
+
+    if new_rows:
+        params = [{**_row_values(r), "name_norm": r.name_norm, "uscc": r.uscc, "source": tag,
+                   "created_at": now, "updated_at": now} for r in new_rows]
+        ids = session.execute(insert(Subject).returning(Subject.id, sort_by_parameter_order=True), params).scalars().all()
+        name_rows = []
+        for sid, r in zip(ids, new_rows, strict=True):
+            name_rows.append({"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now,
+                              "source": tag})
+            for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no),
+                                  (AliasScheme.ORG_CODE, r.org_code)):
+                if value:
+                    new_aliases.append({"subject_id": sid, "scheme": scheme.value, "value": value, "source": tag,
+                                        "created_at": now})
+        session.execute(insert(SubjectName), name_rows)
+        state.counts["created"] += len(new_rows)
+    if updates:
+        # Group by the set of changed columns so each executemany has one statement shape.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for u in updates:
+            groups.setdefault(tuple(sorted(k for k in u if k != "_id")), []).append(u)
+        for keys, items in groups.items():
+            stmt = (update(Subject.__table__).where(Subject.__table__.c.id == bindparam("_id"))
+                    .values({k: bindparam(k) for k in keys}))
+            session.execute(stmt, items)
+    if renames:
+        ids = [sid for sid, _ in renames]
+        session.execute(update(SubjectName).where(SubjectName.subject_id.in_(ids), SubjectName.valid_to.is_(None))
+                        .values(valid_to=now).execution_options(synchronize_session=False))
+        session.execute(insert(SubjectName), [
+            {"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now, "source": tag}
+            for sid, r in renames
+        ])
+    if new_aliases:
+        # The same legacy code may already be an alias of another subject: report, don't overwrite.
+        values = [a["value"] for a in new_aliases]
+        taken = {(s, v) for s, v in session.execute(
+            select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_(values)))}
+        fresh, seen = [], set()
+        for a in new_aliases:
+            key = (a["scheme"], a["value"])
+            if key in taken or key in seen:
+                continue
+            seen.add(key)
+            fresh.append(a)
+        if fresh:
+            session.execute(insert(SubjectAlias), fresh)
+
+
+def registry_imports(session: Session, *, limit: int = 50) -> list[RegistryImport]:
+    return list(session.scalars(select(RegistryImport).order_by(RegistryImport.id.desc()).limit(limit)))
+
+
+def get_import(session: Session, import_id: int) -> RegistryImport:
+    rec = session.get(RegistryImport, import_id)
+    if rec is None:
+        raise NotFound(f"导入批次 {import_id} 不存在", code="import_not_found")
+    return rec
+
+
+def quality_summary(session: Session) -> dict[str, Any]:
+    """Registry-wide figures the credit office reports: USCC conversion (excluding individual businesses)."""
+    rows = session.execute(
+        select(Subject.kind, func.count(), func.count(Subject.uscc), func.sum(case((Subject.uscc_flagged, 1), else_=0)))
+        .group_by(Subject.kind)
+    ).all()
+    by_kind = {k: {"total": t, "with_uscc": w, "flagged": int(f or 0)} for k, t, w, f in rows}
+    orgs = by_kind.get(SubjectKind.LEGAL_PERSON.value, {"total": 0, "with_uscc": 0})
+    return {
+        "by_kind": by_kind,
+        "organisations_without_uscc": orgs["total"] - orgs["with_uscc"],
+        "uscc_conversion_rate": round(orgs["with_uscc"] / orgs["total"], 6) if orgs["total"] else None,
+    }
+
+
+
+def bulk_register_persons(session: Session, *, actor: Principal, persons: list[tuple[str, str, str | None]],
+                          source: str, reason: str | None = None) -> dict[str, Any]:
+    """Register many natural persons at once (name, resident ID, profession); one audit event for the batch.
+
+    Invalid IDs are reported by position and not written; a person already registered is left as is.
+    """
+    vault = get_vault()
+    now = utcnow()
+    problems: list[dict[str, Any]] = []
+    prepared: dict[str, dict[str, Any]] = {}
+    for index, (name, number, profession) in enumerate(persons, 1):
+        check = resident_id.validate(number)
+        if not check.valid or not check.normalized or not (name or "").strip():
+            problems.append({"index": index, "resident_id": check.to_dict(mask=True)["input"],
+                             "errors": [e.message for e in check.errors] or ["姓名为空"]})
+            continue
+        digest = vault.lookup_hash(check.normalized)
+        if digest in prepared:
+            continue
+        name = name.strip()
+        prepared[digest] = {
+            "kind": SubjectKind.NATURAL_PERSON.value, "name": name, "name_norm": normalize_person_name(name),
+            "resident_id_hash": digest, "resident_id_enc": vault.encrypt(check.normalized),
+            "resident_id_masked": check.to_dict(mask=True)["normalized"],
+            "region_code": check.details.get("region_code"), "profession": profession, "source": source,
+            "created_at": now, "updated_at": now, "uscc_flagged": False,
+        }
+    existing: set[str] = set()
+    digests = list(prepared)
+    for i in range(0, len(digests), CHUNK):
+        existing.update(session.scalars(
+            select(Subject.resident_id_hash).where(Subject.resident_id_hash.in_(digests[i:i + CHUNK]))))
+    fresh = [p for d, p in prepared.items() if d not in existing]
+    for i in range(0, len(fresh), CHUNK):
+        part = fresh[i:i + CHUNK]
+        ids = session.execute(insert(Subject).returning(Subject.id, sort_by_parameter_order=True), part).scalars().all()
+        session.execute(insert(SubjectName), [
+            {"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now, "source": source}
+            for sid, p in zip(ids, part, strict=True)
+        ])
+    result = {"submitted": len(persons), "created": len(fresh), "already_registered": len(existing),
+              "rejected": len(problems), "problems": problems[:REPORT_PROBLEM_LIMIT]}
+    audit.record(session, actor=actor.actor, action="subjects.bulk_register_persons", entity_type="subject",
+                 reason=reason or source, after={k: v for k, v in result.items() if k != "problems"})
+    return result
