@@ -54,7 +54,7 @@ OPENNESS = {
 
 
 class PartyKind(StrEnum):
-    """行政相对人类别 (same values as ``subjects.models.SubjectKind``)."""
+    """行政相对人类别; also the kind of a credit subject (``subjects.models.SubjectKind`` is this enum)."""
 
     LEGAL_PERSON = "legal_person"                # 法人及非法人组织
     INDIVIDUAL_BUSINESS = "individual_business"  # 个体工商户

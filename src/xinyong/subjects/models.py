@@ -14,20 +14,13 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from xinyong.catalog.rules import PARTY_KIND_LABELS, PartyKind
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
 
-class SubjectKind(StrEnum):
-    LEGAL_PERSON = "legal_person"                # 法人和非法人组织
-    INDIVIDUAL_BUSINESS = "individual_business"  # 个体工商户
-    NATURAL_PERSON = "natural_person"            # 自然人
-
-
-KIND_LABELS = {
-    SubjectKind.LEGAL_PERSON: "法人及非法人组织",
-    SubjectKind.INDIVIDUAL_BUSINESS: "个体工商户",
-    SubjectKind.NATURAL_PERSON: "自然人",
-}
+#: 行政相对人类别: one definition for the catalog's rules and the registry.
+SubjectKind = PartyKind
+KIND_LABELS = PARTY_KIND_LABELS
 
 #: Organisation types (from the USCC category code or the registry's own column).
 ORG_TYPE_LABELS = {
