@@ -80,13 +80,16 @@ def _register() -> None:
     from xinyong.core import audit_commands
     from xinyong.demo import commands as demo_cmds
     from xinyong.identifiers import commands as id_cmds
+    from xinyong.ingest import commands as ingest_cmds
+    from xinyong.records import commands as records_cmds
     from xinyong.subjects import commands as subject_cmds
     from xinyong.web import commands as web_cmds
 
-    for module in (auth_cmds, id_cmds, web_cmds, demo_cmds):
+    for module in (auth_cmds, id_cmds, ingest_cmds, web_cmds, demo_cmds):
         module.register(app)
     app.add_typer(catalog_cmds.app, name="catalog")
     app.add_typer(subject_cmds.app, name="subjects")
+    app.add_typer(records_cmds.app, name="records")
     app.add_typer(audit_commands.app, name="audit")
 
 

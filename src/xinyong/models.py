@@ -4,4 +4,6 @@ from xinyong.auth import models as _auth  # noqa: F401
 from xinyong.catalog import models as _catalog  # noqa: F401
 from xinyong.core.audit import AuditChainHead, AuditEvent  # noqa: F401
 from xinyong.core.db import Base  # noqa: F401
+from xinyong.ingest import models as _ingest  # noqa: F401
+from xinyong.records import models as _records  # noqa: F401
 from xinyong.subjects import models as _subjects  # noqa: F401

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     extra_holidays: str = ""
     extra_workdays: str = ""
     workdays_unknown_year: str = "weekends"
+    timezone: str = "Asia/Shanghai"
     city_name: str = "沁阳市"
     city_region_code: str = "410882"
 

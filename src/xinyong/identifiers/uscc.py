@@ -259,3 +259,9 @@ def make(*, authority: str, category: str, region: str, org_body: str) -> str:
         raise ValueError(f"组织机构代码本体应为8位，且只用统一社会信用代码字符集（{ALPHABET}）：{org_body!r}")
     first17 = authority + category + region + body + orgcode.calc_check_digit(body)
     return first17 + calc_check_digit(first17)
+
+
+def subject_type_of(code: str) -> str | None:
+    """The subject type of a valid, compact code (from its authority and category), without re-validating."""
+    entry = CATEGORIES.get(code[:1], {}).get(code[1:2])
+    return entry[1] if entry else None

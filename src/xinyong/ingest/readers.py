@@ -61,6 +61,7 @@ class Table:
     encoding: str | None = None
     sheet: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    raw_headers: list[Any] = field(default_factory=list)  # the header cells exactly as the sender wrote them
 
     def dicts(self) -> Iterator[tuple[int, dict[str, Any]]]:
         keys = self.headers
@@ -80,7 +81,7 @@ def _score_header(values: list[Any], known: set[str] | None) -> int:
 
 
 def _find_header(rows: Iterator[tuple[int, list[Any]]], known: set[str] | None
-                 ) -> tuple[int, list[str], list[tuple[int, list[Any]]]]:
+                 ) -> tuple[int, list[str], list[Any], list[tuple[int, list[Any]]]]:
     """Look at the first rows for the one that best matches the known headers (title rows come first)."""
     seen: list[tuple[int, list[Any]]] = []
     for item in rows:
@@ -100,7 +101,7 @@ def _find_header(rows: Iterator[tuple[int, list[Any]]], known: set[str] | None
     number, values = best
     headers = [normalize_header(v) for v in values]
     rest = [(n, v) for n, v in seen if n > number]
-    return number, headers, rest
+    return number, headers, list(values), rest
 
 
 def _chain(buffered: list[tuple[int, list[Any]]], rows: Iterator[tuple[int, list[Any]]]
@@ -135,8 +136,8 @@ def read_csv(stream: IO[bytes], *, known_headers: set[str] | None = None) -> Tab
             raise ValidationFailed(f"CSV 格式错误（第 {reader.line_num} 行）：{exc}", code="csv_malformed") from exc
 
     it = rows()
-    header_row, headers, buffered = _find_header(it, known_headers)
-    return Table(headers, header_row, _chain(buffered, it), "csv", encoding=encoding)
+    header_row, headers, raw, buffered = _find_header(it, known_headers)
+    return Table(headers, header_row, _chain(buffered, it), "csv", encoding=encoding, raw_headers=raw)
 
 
 def read_xlsx(source: str | Path | IO[bytes], *, known_headers: set[str] | None = None,
@@ -174,8 +175,8 @@ def read_xlsx(source: str | Path | IO[bytes], *, known_headers: set[str] | None 
             wb.close()
 
     it = rows()
-    header_row, headers, buffered = _find_header(it, known_headers)
-    return Table(headers, header_row, _chain(buffered, it), "xlsx", sheet=ws.title)
+    header_row, headers, raw, buffered = _find_header(it, known_headers)
+    return Table(headers, header_row, _chain(buffered, it), "xlsx", sheet=ws.title, raw_headers=raw)
 
 
 def read_json(stream: IO[bytes]) -> Table:
@@ -197,6 +198,7 @@ def table_from_records(data: Any) -> Table:
     if not isinstance(data, list):
         raise ValidationFailed('JSON 应为对象数组，或含 "rows" 数组的对象', code="json_shape")
     headers: list[str] = []
+    raw: list[str] = []
     index: dict[str, int] = {}
     for item in data:
         if not isinstance(item, dict):
@@ -206,6 +208,7 @@ def table_from_records(data: Any) -> Table:
             if norm not in index:
                 index[norm] = len(headers)
                 headers.append(norm)
+                raw.append(str(key))
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         for number, item in enumerate(data, 1):
@@ -215,7 +218,7 @@ def table_from_records(data: Any) -> Table:
             if not _blank(values):
                 yield number, values
 
-    return Table(headers, 0, rows(), "json", extra=extra)
+    return Table(headers, 0, rows(), "json", extra=extra, raw_headers=raw)
 
 
 def open_table(path: str | Path, *, known_headers: set[str] | None = None, sheet: str | None = None) -> Table:

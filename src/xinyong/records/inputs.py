@@ -49,6 +49,7 @@ class RecordInput:
     party_id_type: str | None = None           # natural person: 身份证 …
     party_id_number: str | None = None         # natural person: normalised 18-digit resident ID (never stored in clear)
     legal_rep: str | None = None
+    legal_rep_id_number: str | None = None     # 法定代表人证件号码, normalised (18 digits for 身份证); never stored in clear
     # Identity of the decision: (authority_uscc, doc_no_norm) identifies a record across resubmissions
     doc_no: str = ""                           # as written
     doc_no_norm: str = ""                      # brackets and spaces normalised for identity

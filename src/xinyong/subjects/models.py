@@ -85,7 +85,8 @@ class SubjectAlias(Base):
     """A legacy or secondary code of a subject."""
 
     __tablename__ = "subject_aliases"
-    __table_args__ = (UniqueConstraint("scheme", "value"),)
+    # Look-ups by value alone (a code of unknown scheme) need their own index; (scheme, value) is unique.
+    __table_args__ = (UniqueConstraint("scheme", "value"), Index("ix_subject_aliases_value", "value"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False,

@@ -95,11 +95,18 @@ def _kind_from(entity_type: str | None, org_type: str | None) -> tuple[str, str 
     return "legal_person", org_type or "enterprise"
 
 
+def _fast_uscc(raw: str) -> str | None:
+    """The compact code when it is valid (the fast path: most rows of a registry export are)."""
+    if uscc.is_valid(raw):
+        return raw if len(raw) == 18 else uscc.compact(raw)
+    return None
+
+
 def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad_check: bool = False
               ) -> tuple[RegistryRow | None, list[Problem]]:
-    def get(f: str) -> str | None:
-        i = cols.get(f)
-        return _text(values[i]) if i is not None and i < len(values) else None
+    n = len(values)
+    cells = {f: _text(values[i]) if i < n else None for f, i in cols.items() if f != "registered_on"}
+    get = cells.get
 
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -114,40 +121,39 @@ def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad
     code_raw = get("uscc")
     code: str | None = None
     flagged = False
-    region = None
-    org_type = None
     if code_raw:
-        check = uscc.validate(code_raw, allow_bad_check=allow_bad_check)
-        if not check.valid:
-            problems.append(Problem(number, "统一社会信用代码", code_raw, check.errors[0].code,
-                                    "；".join(e.message for e in check.errors)))
-        else:
-            code = check.normalized
-            flagged = any(w.code == "uscc_check_digit" for w in check.warnings)
-            for w in check.warnings:
-                warnings.append(Problem(number, "统一社会信用代码", code_raw, w.code, w.message))
-            region = check.details.get("region_code")
-            org_type = check.details.get("subject_type")
+        code = _fast_uscc(code_raw)
+        if code is None:
+            check = uscc.validate(code_raw, allow_bad_check=allow_bad_check)
+            if not check.valid:
+                problems.append(Problem(number, "统一社会信用代码", code_raw, check.errors[0].code,
+                                        "；".join(e.message for e in check.errors)))
+            else:
+                code = check.normalized
+                flagged = any(w.code == "uscc_check_digit" for w in check.warnings)
+                for w in check.warnings:
+                    warnings.append(Problem(number, "统一社会信用代码", code_raw, w.code, w.message))
 
     org_raw = get("org_code")
     org_norm = None
     if org_raw:
-        oc = orgcode.validate(org_raw)
-        if not oc.valid:
-            problems.append(Problem(number, "组织机构代码", org_raw, oc.errors[0].code,
-                                    "；".join(e.message for e in oc.errors)))
-        else:
-            org_norm = oc.normalized
+        if orgcode.is_valid(org_raw):
+            org_norm = orgcode.compact(org_raw)
             if code and code[8:17] != org_norm:
                 problems.append(Problem(number, "组织机构代码", org_raw, "org_code_mismatch",
                                         f"组织机构代码与统一社会信用代码第9-17位（{code[8:17]}）不一致（错码）"))
+        else:
+            oc = orgcode.validate(org_raw)
+            problems.append(Problem(number, "组织机构代码", org_raw, oc.errors[0].code if oc.errors else "org_code_invalid",
+                                    "；".join(e.message for e in oc.errors) or "组织机构代码无效"))
     reg_no = get("registration_no")
     if code is None and not code_raw and not reg_no and not org_norm:
         problems.append(Problem(number, "统一社会信用代码", None, "code_missing",
                                 "统一社会信用代码、注册号、组织机构代码至少填写一项"))
 
     registered_on = None
-    raw_date = values[cols["registered_on"]] if "registered_on" in cols and cols["registered_on"] < len(values) else None
+    i = cols.get("registered_on")
+    raw_date = values[i] if i is not None and i < n else None
     try:
         registered_on = parse_date(raw_date)
         if registered_on and registered_on > dt.date.today():
@@ -158,10 +164,10 @@ def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad
     if problems:
         return None, problems
     assert name is not None
-    kind, org_type = _kind_from(get("entity_type"), org_type)
+    kind, org_type = _kind_from(get("entity_type"), uscc.subject_type_of(code) if code else None)
     return RegistryRow(
         row=number, name=name, name_norm=normalize_org_name(name), kind=kind, org_type=org_type, uscc=code,
-        uscc_flagged=flagged, region_code=region, registration_no=reg_no, org_code=org_norm,
+        uscc_flagged=flagged, region_code=code[2:8] if code else None, registration_no=reg_no, org_code=org_norm,
         legal_rep=get("legal_rep"), registered_on=registered_on, status=get("status"), address=get("address"),
         registration_authority=get("registration_authority"), warnings=warnings,
     ), []

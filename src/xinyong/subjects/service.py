@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit
+from xinyong.core.bulk import insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, orgcode, resident_id, uscc
@@ -419,7 +420,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
     if new_rows:
         params = [{**_row_values(r), "name_norm": r.name_norm, "uscc": r.uscc, "source": tag,
                    "created_at": now, "updated_at": now} for r in new_rows]
-        ids = session.execute(insert(Subject).returning(Subject.id, sort_by_parameter_order=True), params).scalars().all()
+        ids = _insert_subjects(session, params, key="uscc")
         name_rows = []
         for sid, r in zip(ids, new_rows, strict=True):
             name_rows.append({"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now,
@@ -429,7 +430,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                 if value:
                     new_aliases.append({"subject_id": sid, "scheme": scheme.value, "value": value, "source": tag,
                                         "created_at": now})
-        session.execute(insert(SubjectName), name_rows)
+        insert_rows(session, SubjectName.__table__, name_rows)
         state.counts["created"] += len(new_rows)
     if updates:
         # Group by the set of changed columns so each executemany has one statement shape.
@@ -444,7 +445,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         ids = [sid for sid, _ in renames]
         session.execute(update(SubjectName).where(SubjectName.subject_id.in_(ids), SubjectName.valid_to.is_(None))
                         .values(valid_to=now).execution_options(synchronize_session=False))
-        session.execute(insert(SubjectName), [
+        session.execute(insert(SubjectName.__table__), [
             {"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now, "source": tag}
             for sid, r in renames
         ])
@@ -461,7 +462,30 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
             seen.add(key)
             fresh.append(a)
         if fresh:
-            session.execute(insert(SubjectAlias), fresh)
+            insert_rows(session, SubjectAlias.__table__, fresh)
+
+
+def _insert_subjects(session: Session, params: list[dict[str, Any]], *, key: str) -> list[int]:
+    """Insert subjects in bulk and return their ids in the order given.
+
+    The bulk path (``core.bulk``: executemany on SQLite, COPY on PostgreSQL), then one indexed SELECT on the
+    unique ``key`` to learn the ids (RETURNING with a guaranteed order degrades to a statement per row on
+    SQLite). Rows without the key (legacy subjects with no USCC: few) are inserted one by one with RETURNING.
+    """
+    table = Subject.__table__
+    keyed = [p for p in params if p.get(key)]
+    if keyed:
+        insert_rows(session, table, keyed)
+        found = dict(session.execute(select(table.c[key], table.c.id).where(table.c[key].in_([p[key] for p in keyed]))).all())
+    else:
+        found = {}
+    ids = []
+    for p in params:
+        if p.get(key):
+            ids.append(found[p[key]])
+        else:
+            ids.append(session.execute(insert(table).returning(table.c.id), p).scalar_one())
+    return ids
 
 
 def registry_imports(session: Session, *, limit: int = 50) -> list[RegistryImport]:
@@ -526,8 +550,8 @@ def bulk_register_persons(session: Session, *, actor: Principal, persons: list[t
     fresh = [p for d, p in prepared.items() if d not in existing]
     for i in range(0, len(fresh), CHUNK):
         part = fresh[i:i + CHUNK]
-        ids = session.execute(insert(Subject).returning(Subject.id, sort_by_parameter_order=True), part).scalars().all()
-        session.execute(insert(SubjectName), [
+        ids = _insert_subjects(session, part, key="resident_id_hash")
+        session.execute(insert(SubjectName.__table__), [
             {"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now, "source": source}
             for sid, p in zip(ids, part, strict=True)
         ])

@@ -187,6 +187,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('subject_aliases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subject_aliases_subject_id'), ['subject_id'], unique=False)
+        batch_op.create_index('ix_subject_aliases_value', ['value'], unique=False)
 
     op.create_table('subject_names',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -270,6 +271,7 @@ def downgrade() -> None:
 
     op.drop_table('subject_names')
     with op.batch_alter_table('subject_aliases', schema=None) as batch_op:
+        batch_op.drop_index('ix_subject_aliases_value')
         batch_op.drop_index(batch_op.f('ix_subject_aliases_subject_id'))
 
     op.drop_table('subject_aliases')

@@ -1,0 +1,98 @@
+"""Bulk writes for imports: the fastest path each database offers, behind one function.
+
+SQLAlchemy's executemany processes every parameter of every row through the column types, which costs more
+than the database's own work when a batch holds hundreds of thousands of rows. ``insert_rows`` converts each
+column once with a precomputed converter and hands plain tuples to the driver:
+- SQLite: ``cursor.executemany`` with positional parameters (values converted as SQLAlchemy would store them);
+- PostgreSQL: ``COPY … FROM STDIN`` (psycopg), many times faster than INSERT.
+Both run on the session's own connection, inside the caller's transaction: nothing is committed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Numeric, Table
+from sqlalchemy.orm import Session
+
+from xinyong.core.db import UTCDateTime
+
+Converter = Callable[[Any], Any]
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sqlite_ts(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _sqlite_bool(value: bool | None) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _sqlite_decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _converter(column: Any, dialect: str) -> Converter | None:
+    t = column.type
+    if isinstance(t, JSON) or isinstance(getattr(t, "impl", None), JSON) or "JSON" in type(t).__name__.upper():
+        return _json
+    if dialect != "sqlite":
+        return None
+    if isinstance(t, UTCDateTime):
+        return _sqlite_ts
+    if isinstance(t, Date):
+        return _sqlite_date
+    if isinstance(t, Boolean):
+        return _sqlite_bool
+    if isinstance(t, Numeric):
+        return _sqlite_decimal
+    return None
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+                columns: Sequence[str] | None = None) -> int:
+    """Insert ``rows`` (dicts keyed by column name; missing keys are NULL) into ``table``; returns the count.
+
+    Column defaults of the model are NOT applied: give every NOT NULL column a value.
+    """
+    if not rows:
+        return 0
+    names = list(columns) if columns else list(rows[0].keys())
+    conn = session.connection()
+    dialect = conn.dialect.name
+    cols = [table.c[n] for n in names]
+    convs = [_converter(c, dialect) for c in cols]
+    plan = list(zip(names, convs, strict=True))
+    raw = conn.connection.driver_connection
+    if dialect == "postgresql":
+        quoted = ", ".join(f'"{n}"' for n in names)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row([conv(r.get(n)) if conv else r.get(n) for n, conv in plan])
+        return len(rows)
+    if dialect == "sqlite":
+        placeholders = ", ".join("?" for _ in names)
+        quoted = ", ".join(f'"{n}"' for n in names)
+        cur = raw.cursor()
+        try:
+            cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})',
+                            [tuple(conv(r.get(n)) if conv else r.get(n) for n, conv in plan) for r in rows])
+        finally:
+            cur.close()
+        return len(rows)
+    conn.execute(table.insert(), [{n: r.get(n) for n in names} for r in rows])
+    return len(rows)

@@ -1,0 +1,100 @@
+"""Collection over HTTP: departments upload files or push JSON; batch reports and rejected-row downloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep, allow
+from xinyong.auth.roles import Principal, Role
+from xinyong.core.errors import ValidationFailed
+from xinyong.ingest import service
+from xinyong.ingest.schemas import BatchOut, PushIn, TimelinessOut
+
+router = APIRouter(prefix="/ingest", tags=["ingest"])
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+
+def _department_of(principal: Principal, department_id: int | None) -> int:
+    if principal.is_admin:
+        if department_id is None:
+            raise ValidationFailed("平台管理员代为报送时须指定 department_id", code="department_required")
+        return department_id
+    assert principal.department_id is not None
+    return principal.department_id
+
+
+@router.post("/batches", response_model=BatchOut, status_code=201)
+def push(body: PushIn, department_id: int | None = Query(None, description="仅平台管理员代为报送时使用"),
+         principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
+    """接口推送一批行政许可或行政处罚数据（JSON，列名同数据标准）。"""
+    return service.ingest_rows(session, actor=principal, department_id=_department_of(principal, department_id),
+                               kind=body.kind, rows=body.rows, reject_all=body.reject_all_on_error)
+
+
+@router.post("/files", response_model=BatchOut, status_code=201)
+def upload(
+    file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
+    kind: Literal["penalty", "licence"] | None = Form(None),
+    reject_all_on_error: bool = Form(False),
+    department_id: int | None = Form(None),
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
+    """上传一个数据文件，返回批次报告。"""
+    dept = _department_of(principal, department_id)
+    name = Path(file.filename or "upload").name[:200]
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / name
+        with target.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        if target.stat().st_size > MAX_UPLOAD_BYTES:
+            raise ValidationFailed("文件过大（上限 1 GB）", code="file_too_large", status_code=413)
+        return service.ingest_file(session, actor=principal, department_id=dept, path=target, kind=kind,
+                                   reject_all=reject_all_on_error)
+
+
+@router.get("/batches", response_model=list[BatchOut])
+def batches(department_id: int | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+            principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+            session: Session = SessionDep) -> list[dict[str, Any]]:
+    """归集批次（部门只看到本部门的）。"""
+    return [service.batch_summary(b) for b in service.list_batches(session, actor=principal,
+                                                                   department_id=department_id, limit=limit,
+                                                                   offset=offset)]
+
+
+@router.get("/batches/{batch_id}", response_model=BatchOut)
+def batch(batch_id: int, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+          session: Session = SessionDep) -> dict[str, Any]:
+    """一个批次的报告。"""
+    return service.batch_summary(service.get_batch(session, actor=principal, batch_id=batch_id))
+
+
+@router.get("/batches/{batch_id}/errors.{fmt}")
+def batch_errors(batch_id: int, fmt: Literal["csv", "xlsx"],
+                 principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+                 session: Session = SessionDep) -> Response:
+    """下载退回数据（部门原格式 + 错误说明）。"""
+    from urllib.parse import quote
+
+    content, filename = service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
+    media = "text/csv; charset=utf-8" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(content, media_type=media,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+
+
+@router.get("/timeliness", response_model=list[TimelinessOut])
+def timeliness(date_from: dt.date | None = None, date_to: dt.date | None = None,
+               _: Principal = Depends(allow(Role.DEPT_VIEWER, Role.DEPT_OPERATOR)),
+               session: Session = SessionDep) -> list[dict[str, Any]]:
+    """各部门报送及时性与退回率（用于督查考核）。"""
+    return service.timeliness(session, date_from=date_from, date_to=date_to)

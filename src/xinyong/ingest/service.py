@@ -1,0 +1,310 @@
+"""Collection (归集): a department's file or API push becomes one batch of validated, versioned records.
+
+A batch is atomic: it runs in the caller's transaction, so a crash or kill leaves the database as it was, and
+the same file submitted again by the same department is recognised (by its SHA-256) and not applied twice.
+Rows are streamed in chunks: memory stays flat however long the file is.
+
+Two modes, chosen by the operator:
+- ``keep_good`` (default): valid rows are written, invalid rows are refused and kept for the error report;
+- ``reject_all``: any invalid row refuses the whole batch. The file is validated first without writing any
+  record, then (when it is clean) read again and written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from xinyong.auth.roles import Principal
+from xinyong.core import audit
+from xinyong.core.db import utcnow
+from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
+from xinyong.identifiers.vault import get_vault
+from xinyong.ingest import reports
+from xinyong.ingest.models import IngestBatch, RejectedRow
+from xinyong.ingest.readers import Table, open_table, table_from_records
+from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
+from xinyong.ingest.validate import validate_row
+from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
+
+CHUNK = 2_000
+SUMMARY_ERROR_LIMIT = 1_000
+MAX_API_ROWS = 10_000
+Progress = Callable[[int], None]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _key(r: RecordInput) -> int:
+    """A compact identity of a decision within one file (authority + normalised document number)."""
+    digest = hashlib.blake2b(f"{r.authority_uscc}\x1f{r.doc_no_norm}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _cell(value: Any) -> Any:
+    """A cell as JSON can hold it (dates from XLSX become ISO text)."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class _Run:
+    """The state of one batch while its rows stream through."""
+
+    def __init__(self, session: Session, batch: IngestBatch, kind: RecordKind, header_map: Any,
+                 actor: Principal, write: bool) -> None:
+        self.session = session
+        self.batch = batch
+        self.kind = kind
+        self.header_map = header_map
+        self.actor = actor
+        self.write = write
+        self.counts: Counter[str] = Counter()
+        self.error_counts: Counter[str] = Counter()
+        self.errors: list[dict[str, Any]] = []
+        self.seen: dict[int, int] = {}
+        self.pending: list[RecordInput] = []
+        self.rejects: list[dict[str, Any]] = []
+        self.vault = get_vault()
+
+    def reject(self, number: int, values: list[Any], issues: list[RowIssue]) -> None:
+        self.counts["rejected"] += 1
+        dicts = [i.to_dict() for i in issues]
+        for d in dicts:
+            self.error_counts[d["code"]] += 1
+            if len(self.errors) < SUMMARY_ERROR_LIMIT:
+                self.errors.append(d)
+        self.rejects.append({"batch_id": self.batch.id, "row": number, "issues": dicts,
+                             "values_enc": self.vault.encrypt(json.dumps([_cell(v) for v in values],
+                                                                         ensure_ascii=False))})
+
+    def feed(self, number: int, values: list[Any]) -> None:
+        self.counts["rows"] += 1
+        record, issues = validate_row(self.kind, self.header_map, number, values)
+        if record is None:
+            self.reject(number, values, issues)
+            return
+        key = _key(record)
+        first = self.seen.get(key)
+        if first is not None:
+            self.reject(number, values, [RowIssue(number, "行政处罚决定书文号" if self.kind is RecordKind.PENALTY
+                                                  else "行政许可决定文书号", record.doc_no, "duplicate_in_file",
+                                                  f"同一文件中第 {first} 行已有同一机关的同一文书号")])
+            return
+        self.seen[key] = number
+        for w in record.warnings:
+            self.error_counts[w.code] += 1
+        self.counts["accepted"] += 1
+        if self.write:
+            self.pending.append(record)
+            if len(self.pending) >= CHUNK:
+                self.flush()
+        if len(self.rejects) >= CHUNK:
+            self.flush_rejects()
+
+    def flush(self) -> None:
+        from xinyong.records.service import upsert_records
+
+        if self.pending:
+            result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
+                                    batch_id=self.batch.id, received_at=self.batch.received_at, rows=self.pending)
+            for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
+                        "name_mismatches"):
+                self.counts[key] += int(getattr(result, key, 0) or 0)
+            self.pending = []
+        self.flush_rejects()
+
+    def flush_rejects(self) -> None:
+        if self.rejects:
+            self.session.execute(insert(RejectedRow), self.rejects)
+            self.rejects = []
+
+
+def _rows(table: Table) -> Iterator[tuple[int, list[Any]]]:
+    yield from table.rows
+
+
+def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
+              sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
+              reject_all: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Validate and load one submission; returns the batch summary (see :func:`batch_summary`)."""
+    _check_department(actor, department_id)
+    table = open_rows()
+    kind = RecordKind(kind) if kind else guess_kind(table.headers)
+    previous = session.scalar(
+        select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
+                                  IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))
+        .order_by(IngestBatch.id.desc()).limit(1))
+    if previous is not None:
+        summary = batch_summary(previous)
+        summary["duplicate_of"] = previous.id
+        return summary
+    header_map = detect_format(kind, table.headers)
+    header_map.require_complete()
+    batch = IngestBatch(department_id=department_id, kind=kind.value, channel=channel, filename=filename,
+                        sha256=sha256, format=table.format, standard=header_map.standard, encoding=table.encoding,
+                        headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
+                        status="processing", actor=actor.actor, received_at=utcnow())
+    session.add(batch)
+    session.flush()
+
+    run = _Run(session, batch, kind, header_map, actor, write=not reject_all)
+    _stream(run, table, progress)
+    if reject_all and run.counts["rejected"] == 0:
+        # Clean: read the submission again and write it.
+        run = _Run(session, batch, kind, header_map, actor, write=True)
+        _stream(run, open_rows(), None)
+    run.flush()
+
+    c = run.counts
+    if c["rejected"] and (reject_all or not c["accepted"]):
+        batch.status = "rejected"
+    elif c["rejected"]:
+        batch.status = "partial"
+    else:
+        batch.status = "accepted"
+    batch.rows, batch.rejected = c["rows"], c["rejected"]
+    written = not (reject_all and c["rejected"])
+    batch.accepted = c["accepted"] if written else 0
+    for key in ("created", "updated", "unchanged", "withdrawn", "late"):
+        setattr(batch, key, c[key])
+    batch.error_counts = dict(run.error_counts)
+    batch.finished_at = utcnow()
+    batch.summary = {"errors": run.errors, "subjects_created": c["subjects_created"],
+                     "name_mismatches": c["name_mismatches"], "unknown_columns": list(header_map.unknown)}
+    audit.record(session, actor=actor.actor, action="ingest.batch", entity_type="ingest_batch", entity_id=batch.id,
+                 reason=f"{'文件' if channel == 'file' else '接口'}报送 {filename or ''}".strip(),
+                 after={k: v for k, v in batch_summary(batch).items() if k != "errors"})
+    return batch_summary(batch)
+
+
+def _stream(run: _Run, table: Table, progress: Progress | None) -> None:
+    for number, values in table.rows:
+        run.feed(number, values)
+        if progress and run.counts["rows"] % 1000 == 0:
+            progress(run.counts["rows"])
+    if progress:
+        progress(run.counts["rows"])
+
+
+def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path,
+                kind: RecordKind | str | None = None, reject_all: bool = False,
+                progress: Progress | None = None) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationFailed(f"文件不存在：{path}", code="file_not_found")
+    return run_batch(session, actor=actor, department_id=department_id,
+                     open_rows=lambda: open_table(path, known_headers=KNOWN_HEADERS), sha256=_sha256_file(path),
+                     channel="file", filename=path.name, kind=kind, reject_all=reject_all, progress=progress)
+
+
+def ingest_rows(session: Session, *, actor: Principal, department_id: int, kind: RecordKind | str,
+                rows: list[dict[str, Any]], reject_all: bool = False) -> dict[str, Any]:
+    """An API push: a JSON array of objects keyed by the standard's column names (Chinese or coded)."""
+    if not rows:
+        raise ValidationFailed("推送的数据为空", code="batch_empty")
+    if len(rows) > MAX_API_ROWS:
+        raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
+    body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
+    return run_batch(session, actor=actor, department_id=department_id, open_rows=lambda: table_from_records(rows),
+                     sha256=hashlib.sha256(body).hexdigest(), channel="api", kind=kind, reject_all=reject_all)
+
+
+def _check_department(actor: Principal, department_id: int) -> None:
+    if not actor.is_admin and actor.department_id != department_id:
+        raise Forbidden("只能为本部门报送数据", code="other_department")
+
+
+def batch_summary(batch: IngestBatch) -> dict[str, Any]:
+    summary = batch.summary or {}
+    return {
+        "batch": batch.id, "department_id": batch.department_id, "kind": batch.kind, "channel": batch.channel,
+        "file": batch.filename, "sha256": batch.sha256, "format": batch.format, "standard": batch.standard,
+        "encoding": batch.encoding, "mode": batch.mode, "status": batch.status,
+        "received_at": batch.received_at.isoformat() if batch.received_at else None,
+        "rows": batch.rows, "accepted": batch.accepted, "created": batch.created, "updated": batch.updated,
+        "unchanged": batch.unchanged, "withdrawn": batch.withdrawn, "rejected": batch.rejected, "late": batch.late,
+        "subjects_created": summary.get("subjects_created", 0), "name_mismatches": summary.get("name_mismatches", 0),
+        "error_counts": batch.error_counts or {}, "unknown_columns": summary.get("unknown_columns", []),
+        "errors": summary.get("errors", []),
+    }
+
+
+def get_batch(session: Session, *, actor: Principal, batch_id: int) -> IngestBatch:
+    batch = session.get(IngestBatch, batch_id)
+    if batch is None or not actor.can_see_department(batch.department_id):
+        raise NotFound(f"批次 {batch_id} 不存在", code="batch_not_found")
+    return batch
+
+
+def list_batches(session: Session, *, actor: Principal, department_id: int | None = None, limit: int = 50,
+                 offset: int = 0) -> list[IngestBatch]:
+    stmt = select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit).offset(offset)
+    if not actor.is_admin:
+        stmt = stmt.where(IngestBatch.department_id == actor.department_id)
+    elif department_id is not None:
+        stmt = stmt.where(IngestBatch.department_id == department_id)
+    return list(session.scalars(stmt))
+
+
+def error_report(session: Session, *, actor: Principal, batch_id: int, fmt: str = "csv") -> tuple[bytes, str]:
+    """The rejected rows in the department's own columns, with reasons; (content, filename)."""
+    batch = get_batch(session, actor=actor, batch_id=batch_id)
+    vault = get_vault()
+
+    def rejected() -> Iterator[tuple[int, list[Any], list[dict[str, Any]]]]:
+        stmt = (select(RejectedRow.row, RejectedRow.values_enc, RejectedRow.issues)
+                .where(RejectedRow.batch_id == batch.id).order_by(RejectedRow.row)
+                .execution_options(yield_per=2000))
+        for row, enc, issues in session.execute(stmt):
+            yield row, json.loads(vault.decrypt(enc)), issues
+
+    rows = reports.report_rows(list(batch.headers or []), rejected())
+    stem = f"batch-{batch.id}-退回数据"
+    if fmt == "xlsx":
+        return reports.to_xlsx(rows), f"{stem}.xlsx"
+    if fmt == "csv":
+        return reports.to_csv(rows), f"{stem}.csv"
+    raise ValidationFailed("报告格式只能是 csv 或 xlsx", code="report_format")
+
+
+def timeliness(session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None
+               ) -> list[dict[str, Any]]:
+    """Per department: rows accepted, late rows (over the catalog's working-day limit), late rate, rejections."""
+    from sqlalchemy import func
+
+    from xinyong.auth.models import Department
+
+    stmt = (select(Department.code, Department.name, func.count(IngestBatch.id), func.coalesce(func.sum(IngestBatch.rows), 0),
+                   func.coalesce(func.sum(IngestBatch.accepted), 0), func.coalesce(func.sum(IngestBatch.late), 0),
+                   func.coalesce(func.sum(IngestBatch.rejected), 0))
+            .join(IngestBatch, IngestBatch.department_id == Department.id, isouter=True)
+            .group_by(Department.code, Department.name).order_by(Department.code))
+    if date_from:
+        stmt = stmt.where((IngestBatch.received_at.is_(None)) | (IngestBatch.received_at >= dt.datetime.combine(
+            date_from, dt.time(), tzinfo=dt.UTC)))
+    if date_to:
+        stmt = stmt.where((IngestBatch.received_at.is_(None)) | (IngestBatch.received_at < dt.datetime.combine(
+            date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)))
+    out = []
+    for code, name, batches, rows, accepted, late, rejected in session.execute(stmt):
+        out.append({"department": code, "name": name, "batches": batches, "rows": rows, "accepted": accepted,
+                    "late": late, "late_rate": round(late / accepted, 4) if accepted else None,
+                    "rejected": rejected, "rejection_rate": round(rejected / rows, 4) if rows else None})
+    return out

@@ -1,0 +1,104 @@
+"""`xinyong records …`: list and show credit records, run the daily publicity-transitions job.
+
+Mounted by ``cli.py`` as ``app.add_typer(records_cmds.app, name="records")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from xinyong.auth import service as auth_service
+from xinyong.core import clikit, clock
+from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.errors import ValidationFailed
+from xinyong.records import service
+from xinyong.records.inputs import RecordKind
+from xinyong.subjects.service import get_subject
+
+app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_is_help=True)
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    subject: Optional[str] = typer.Option(None, "--subject", help="行政相对人代码（统一社会信用代码、身份证号等）"),
+    department: Optional[str] = typer.Option(None, "--department", help="报送部门代码"),
+    kind: Optional[RecordKind] = typer.Option(None, "--kind", help="licence（行政许可）或 penalty（行政处罚）"),
+    public_only: bool = typer.Option(False, "--public-only", help="只列出今日公示中的记录"),
+    status: str = typer.Option("all", "--status", help="public / withdrawn / expired / not_public / all"),
+    on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    offset: int = typer.Option(0, "--offset", min=0),
+    as_json: bool = JsonOption,
+) -> None:
+    """列出信用记录及其当日公示状态。"""
+    today = _date(on, "--date") or clock.today()
+    with clikit.database().session() as session:
+        subject_id = get_subject(session, subject).id if subject else None
+        department_id = auth_service.get_department(session, ref=department).id if department else None
+        rows = service.list_records(session, subject_id=subject_id, department_id=department_id,
+                                    kind=kind.value if kind else None, status=status, public_only=public_only,
+                                    today=today, limit=limit, offset=offset)
+        data = [service.record_view(r) for r in rows]
+
+    def render(items: list[dict[str, Any]]) -> None:
+        t = Table("ID", "类别", "文书号", "决定日期", "行政相对人", "状态", "迟报", title=f"信用记录（{today}）")
+        for r in items:
+            t.add_row(str(r["id"]), "许可" if r["kind"] == "licence" else "处罚", r["doc_no"],
+                      str(r["decision_date"]), r["subject"]["name"], r["status"], "是" if r["late"] else "")
+        clikit.console.print(t)
+
+    emit(data, as_json, render)
+
+
+@app.command("show")
+@handle_errors
+def show(record_id: int = typer.Argument(..., help="记录 ID"),
+         on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+         as_json: bool = JsonOption) -> None:
+    """查看一条信用记录及其全部版本。"""
+    today = _date(on, "--date") or clock.today()
+    with clikit.database().session() as session:
+        view = service.record_view(service.record_row(session, record_id, actor=None, today=today))
+        view["history"] = [service.version_view(v) for v in service.record_history(session, record_id)]
+
+    def render(v: dict[str, Any]) -> None:
+        c = clikit.console
+        c.print(f"[bold]{v['doc_no']}[/bold]  {v['authority']}  {v['decision_date']}")
+        c.print(f"行政相对人：{v['subject']['name']}  状态：{v['status']}（{v['status_reason']}）")
+        for h in v["history"]:
+            c.print(f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                    f"变更 {', '.join(h['changed_fields'][:8])}")
+
+    emit(view, as_json, render)
+
+
+@app.command("transitions")
+@handle_errors
+def transitions(on: Optional[str] = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"),
+                as_json: bool = JsonOption) -> None:
+    """每日任务：记录开始公示和结束公示的信用记录（同一日重复运行不重复记录）。"""
+    today = _date(on, "--date") or clock.today()
+    with clikit.database().session() as session:
+        counts = service.record_transitions(session, today=today, actor=clikit.operator())
+    data = counts.to_dict()
+
+    def render(d: dict[str, Any]) -> None:
+        note = "（当日已运行，未重复记录）" if d["already_ran"] else ""
+        clikit.console.print(f"{d['run_date']}：开始公示 {d['started']}，结束公示 {d['ended']}，"
+                             f"公示中 {d['public']}{note}")
+
+    emit(data, as_json, render)
