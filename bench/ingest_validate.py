@@ -19,6 +19,7 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -37,6 +38,12 @@ TRADES = ["商贸", "建材", "食品", "餐饮", "物流", "科技", "机械", 
 
 
 def generate(n: int, error_rate: float, seed: int = 7) -> list[list[str]]:
+    return list(iter_rows(n, error_rate, seed))
+
+
+def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = None) -> Iterator[list[str]]:
+    """The rows one by one (``bench/ingest.py`` streams millions to a file). ``subjects``: draw the counterpart of
+    each row from that many distinct subjects (same name and code each time they recur); default one per row."""
     from xinyong.identifiers import resident_id, uscc
 
     rnd = random.Random(seed)
@@ -46,7 +53,6 @@ def generate(n: int, error_rate: float, seed: int = 7) -> list[list[str]]:
         code = uscc.make(authority="1", category="1", region=region, org_body=f"{rnd.randint(0, 99_999_999):08d}")
         authorities.append((f"福州市第{i + 1}监管局", code, f"榕监{i + 1}"))
     start = dt.date(2021, 1, 1)
-    rows = []
     for i in range(n):
         auth_name, auth_code, abbr = authorities[rnd.randrange(len(authorities))]
         decided = start + dt.timedelta(days=rnd.randrange(1400))
@@ -59,27 +65,33 @@ def generate(n: int, error_rate: float, seed: int = 7) -> list[list[str]]:
             decided_s = f"{decided.year}年{decided.month}月{decided.day}日"
         else:
             decided_s = decided.strftime("%Y%m%d")
-        who = rnd.random()
         row = dict.fromkeys(HEADERS, "")
-        person = SURNAMES[rnd.randrange(20)] + GIVEN[rnd.randrange(28)] + GIVEN[rnd.randrange(28)]
+        if subjects:
+            # The subject's own generator: the same index gives the same kind, name and code in every row.
+            s = rnd.randrange(subjects)
+            srnd, k = random.Random(seed * 1_000_003 + s), s
+        else:
+            srnd, k = rnd, i
+        who = srnd.random()
+        person = SURNAMES[srnd.randrange(20)] + GIVEN[srnd.randrange(28)] + GIVEN[srnd.randrange(28)]
         if who < 0.7:
             row["行政相对人类别"] = "法人及非法人组织"
-            row["行政相对人名称"] = f"福州{TRADES[i % 10]}{i}有限公司"
+            row["行政相对人名称"] = f"福州{TRADES[k % 10]}{k}有限公司"
             row["行政相对人代码_1（统一社会信用代码）"] = uscc.make(
-                authority="9", category="1", region="350100", org_body=f"MA{rnd.randint(0, 999_999):06d}")
+                authority="9", category="1", region="350100", org_body=f"MA{k if subjects else srnd.randint(0, 999_999):06d}")
             row["法定代表人"] = person
         elif who < 0.9:
             row["行政相对人类别"] = "个体工商户"
-            row["行政相对人名称"] = f"福州市{person}{TRADES[i % 10]}店"
+            row["行政相对人名称"] = f"福州市{person}{TRADES[k % 10]}店"
             row["行政相对人代码_1（统一社会信用代码）"] = uscc.make(
-                authority="9", category="2", region="350102", org_body=f"L{rnd.randint(0, 9_999_999):07d}")
+                authority="9", category="2", region="350102", org_body=f"L{k if subjects else srnd.randint(0, 9_999_999):07d}")
             row["法定代表人"] = person
         else:
             row["行政相对人类别"] = "自然人"
             row["行政相对人名称"] = person
             row["证件类型"] = "身份证"
-            row["证件号码"] = resident_id.make(region="350102", birth_date=dt.date(1960 + rnd.randrange(40), 1 + rnd.randrange(12), 1 + rnd.randrange(28)),
-                                            sequence=rnd.randrange(1000))
+            row["证件号码"] = resident_id.make(region="350102", birth_date=dt.date(1960 + srnd.randrange(40), 1 + srnd.randrange(12), 1 + srnd.randrange(28)),
+                                            sequence=k % 1000 if subjects else srnd.randrange(1000))
         types = rnd.choice(["警告", "罚款", "警告、罚款", "罚款、没收违法所得", "责令停产停业", "吊销许可证件"])
         row["处罚类别"] = types
         if "罚款" in types:
@@ -121,8 +133,7 @@ def generate(n: int, error_rate: float, seed: int = 7) -> list[list[str]]:
             else:
                 row["违法事实"] = "#VALUE!"
         row["处罚决定日期"] = decided_s
-        rows.append([row[h] for h in HEADERS])
-    return rows
+        yield [row[h] for h in HEADERS]
 
 
 def main() -> None:

@@ -33,8 +33,15 @@ def test_demo_build_only(tmp_path, monkeypatch):
     imp = summary["registry_import"]
     assert imp["rejected"] == planted["invalid_check"] + planted["duplicate_code"]
     assert {t["role"] for t in out["credentials"]["tokens"]} >= {"admin", "business_system", "dept_operator"}
+    submissions = summary["submissions"]
+    assert submissions["scjgj"]["accepted"] > 50 and submissions["jtj"]["late"] > 0
+    assert sum(d["rejected"] for d in submissions.values()) > 0
     db = Database(url)
     with db.session() as s:
+        from xinyong.records.models import CreditRecord
+
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
+            d["accepted"] for d in submissions.values())
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
         assert kinds["legal_person"] == 2000 - imp["rejected"]
@@ -53,3 +60,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
         assert c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert "沁阳市" in c.get("/", headers={"accept": "text/html"}).text
     db.dispose()
+
+
+def test_cli_on_an_unmigrated_database_says_so(tmp_path):
+    r = CliRunner().invoke(app, ["--db", f"sqlite:///{tmp_path / 'empty.db'}", "subjects", "show", "x", "--json"])
+    assert r.exit_code == 2
+    assert json.loads(r.stdout)["error"]["code"] == "database_not_migrated"

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import DBAPIError
 
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.core.db import Database, get_database
-from xinyong.core.errors import XinyongError
+from xinyong.core.errors import ConfigurationError, XinyongError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,7 +71,10 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                raise database_error(exc) from exc
         except XinyongError as exc:
             if as_json:
                 sys.stdout.write(to_json({"error": exc.to_dict()}) + "\n")
@@ -81,3 +85,13 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def database_error(exc: DBAPIError) -> XinyongError:
+    """A database failure as an operator-facing error: the likely cause first (schema not migrated)."""
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "no such table" in first or ("relation" in first and "does not exist" in first):
+        return ConfigurationError(f"数据库尚未初始化或版本过旧（{first}）：请先运行 xinyong db upgrade",
+                                  code="database_not_migrated")
+    return ConfigurationError(f"数据库错误：{first}", code="database_error")

@@ -251,14 +251,19 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     export = workdir / "registry-export.csv"
     planted = write_registry_export(export, size)
     report = subjects.import_registry(session, actor=actor, path=export)
-    people = subjects.bulk_register_persons(session, actor=actor, persons=persons(size),
-                                            source="demo:重点职业人群")
+    people = persons(size)
+    registered = subjects.bulk_register_persons(session, actor=actor, persons=people, source="demo:重点职业人群")
+    from xinyong.demo import records as demo_records
+
+    submissions = demo_records.build(session, actor=actor, workdir=workdir, persons=people,
+                                     scale=size.legal_persons / DemoSize().legal_persons)
     summary = {
         "size": size.__dict__,
         "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
                                                    "uscc_conversion_rate", "problem_counts")},
         "planted_problems": planted,
-        "natural_persons": people,
+        "natural_persons": registered,
+        "submissions": submissions,
     }
     creds["summary"] = summary
     (workdir / "demo-credentials.json").write_text(json.dumps(creds, ensure_ascii=False, indent=2))

@@ -25,14 +25,10 @@ def register(app: typer.Typer) -> None:
         rebuild: bool = typer.Option(False, "--rebuild", help="删除已有演示数据库后重建（仅 SQLite）"),
         as_json: bool = JsonOption,
     ) -> None:
-        """构建沁阳市演示数据（合成、可重复）并启动平台；默认使用 ./var/demo.db。"""
-        from xinyong.core.settings import get_settings, reset_settings
+        """构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"""
+        from xinyong.core.settings import get_settings
 
         settings = get_settings()
-        if not clikit.state.db_url and not os.environ.get("XINYONG_DATABASE_URL"):
-            clikit.state.db_url = f"sqlite:///{settings.data_dir / 'demo.db'}"
-            os.environ["XINYONG_DATABASE_URL"] = clikit.state.db_url
-            reset_settings()
         result = build_demo(size=size, rebuild=rebuild)
 
         def render(r: dict) -> None:

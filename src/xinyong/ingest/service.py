@@ -142,8 +142,12 @@ def _rows(table: Table) -> Iterator[tuple[int, list[Any]]]:
 
 def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
               sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
-              reject_all: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-    """Validate and load one submission; returns the batch summary (see :func:`batch_summary`)."""
+              reject_all: bool = False, progress: Progress | None = None,
+              received_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Validate and load one submission; returns the batch summary (see :func:`batch_summary`).
+
+    ``received_at`` is now, except when history is replayed (the demo city's three years of weekly reports).
+    """
     _check_department(actor, department_id)
     table = open_rows()
     kind = RecordKind(kind) if kind else guess_kind(table.headers)
@@ -160,7 +164,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     batch = IngestBatch(department_id=department_id, kind=kind.value, channel=channel, filename=filename,
                         sha256=sha256, format=table.format, standard=header_map.standard, encoding=table.encoding,
                         headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
-                        status="processing", actor=actor.actor, received_at=utcnow())
+                        status="processing", actor=actor.actor, received_at=received_at or utcnow())
     session.add(batch)
     session.flush()
 
@@ -215,7 +219,8 @@ def ingest_file(session: Session, *, actor: Principal, department_id: int, path:
 
 
 def ingest_rows(session: Session, *, actor: Principal, department_id: int, kind: RecordKind | str,
-                rows: list[dict[str, Any]], reject_all: bool = False) -> dict[str, Any]:
+                rows: list[dict[str, Any]], reject_all: bool = False,
+                received_at: dt.datetime | None = None) -> dict[str, Any]:
     """An API push: a JSON array of objects keyed by the standard's column names (Chinese or coded)."""
     if not rows:
         raise ValidationFailed("推送的数据为空", code="batch_empty")
@@ -223,7 +228,8 @@ def ingest_rows(session: Session, *, actor: Principal, department_id: int, kind:
         raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
     body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
     return run_batch(session, actor=actor, department_id=department_id, open_rows=lambda: table_from_records(rows),
-                     sha256=hashlib.sha256(body).hexdigest(), channel="api", kind=kind, reject_all=reject_all)
+                     sha256=hashlib.sha256(body).hexdigest(), channel="api", kind=kind, reject_all=reject_all,
+                     received_at=received_at)
 
 
 def _check_department(actor: Principal, department_id: int) -> None:

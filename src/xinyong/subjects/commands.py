@@ -64,12 +64,19 @@ def import_(
 def show(code: str = typer.Argument(..., help="统一社会信用代码、身份证号、注册号或组织机构代码"),
          purpose: str = typer.Option("运维查询", help="查询自然人时记录的用途"),
          as_json: bool = JsonOption) -> None:
-    """查看一个信用主体（自然人身份证号仅显示脱敏值，查询记入审计日志）。"""
+    """查看一个信用主体及其行政许可、行政处罚记录（含各版本、今日是否公示）。
+
+    自然人身份证号仅显示脱敏值，查询记入审计日志。
+    """
+    from xinyong.core.clock import today
+    from xinyong.records.service import subject_records_view
+
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)
         if subject.kind == "natural_person":
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
         view = service.subject_view(subject)
+        view["records"] = subject_records_view(session, subject, today())
 
     def render(v: dict) -> None:
         t = Table(show_header=False)
@@ -82,6 +89,12 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
         for n in v["names"]:
             t.add_row("name_history", f"{n['name']} ({n['from'][:10]} → {(n['to'] or '')[:10]})")
         clikit.console.print(t)
+        if v["records"]:
+            rt = Table("类型", "文书号", "决定日期", "版本", "今日公示", title="行政许可与行政处罚")
+            for r in v["records"]:
+                rt.add_row(str(r.get("kind")), str(r.get("doc_no")), str(r.get("decision_date")),
+                           str(r.get("versions")), "是" if r.get("public") else f"否（{r.get('status_reason') or ''}）")
+            clikit.console.print(rt)
 
     emit(view, as_json, render)
 
