@@ -20,6 +20,10 @@ from typing import IO, Any
 from xinyong.core.errors import ValidationFailed
 
 SNIFF_BYTES = 256 * 1024
+#: The largest CSV cell read at all; larger cells make the file unreadable (a row validator rejects far smaller
+#: cells by the standard's length limits, so this only bounds memory).
+MAX_CELL_BYTES = 64 * 1024 * 1024
+csv.field_size_limit(MAX_CELL_BYTES)
 HEADER_SEARCH_ROWS = 20
 
 
@@ -142,14 +146,15 @@ def read_csv(stream: IO[bytes], *, known_headers: set[str] | None = None) -> Tab
 
 def read_xlsx(source: str | Path | IO[bytes], *, known_headers: set[str] | None = None,
               sheet: str | None = None) -> Table:
+    import zipfile
+
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         wb = openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise ValidationFailed(f"无法读取 Excel 文件：{exc}", code="xlsx_unreadable") from exc
-    import zipfile
+    except (InvalidFileException, KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValidationFailed(f"无法读取 Excel 文件（文件损坏或不完整）：{exc}", code="xlsx_unreadable") from exc
 
     try:
         candidates = [wb[sheet]] if sheet else wb.worksheets
@@ -231,7 +236,8 @@ def open_table(path: str | Path, *, known_headers: set[str] | None = None, sheet
     if magic.startswith(b"PK\x03\x04"):
         return read_xlsx(path, known_headers=known_headers, sheet=sheet)
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ValidationFailed("不支持旧版 .xls 格式，请另存为 .xlsx 或 CSV", code="xls_unsupported")
+        raise ValidationFailed("无法读取旧版 .xls 或设置了密码的 Excel 文件：请去掉密码并另存为 .xlsx 或 CSV",
+                               code="xls_or_encrypted")
     stripped = magic.lstrip(codecs.BOM_UTF8).lstrip()
     stream = path.open("rb")
     if path.suffix.lower() == ".json" or stripped[:1] in (b"[", b"{"):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, and_, bindparam, false, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict, parse_party_kind
 from xinyong.catalog.service import publicity_rule
 from xinyong.core import audit, clock, workdays
+from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
@@ -118,10 +120,31 @@ def _scrub(value: Any, *, key: str, secrets: frozenset[str], keep: frozenset[str
         return {k: _scrub(v, key=str(k), secrets=secrets, keep=keep) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, key=key, secrets=secrets, keep=keep) for v in value]
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return value
-    if _ID_KEY.search(key):
+    return _scrub_text(value, key, secrets, keep)
+
+
+_ID_KEYS: dict[str, bool] = {}
+
+
+def _is_id_key(key: str) -> bool:
+    """Whether a key names an ID number (memoised: documents repeat the same few dozen keys)."""
+    hit = _ID_KEYS.get(key)
+    if hit is None:
+        hit = _ID_KEY.search(key) is not None
+        if len(_ID_KEYS) < 10_000:
+            _ID_KEYS[key] = hit
+    return hit
+
+
+def _scrub_text(value: str, key: str, secrets: frozenset[str], keep: frozenset[str]) -> str:
+    if not value.strip():
+        return value
+    if _is_id_key(key):
         return mask_resident_id(value)
+    if _EMBEDDED_ID.search(value) is None:  # the common case, in C: no run of 15+ digits
+        return value
 
     def repl(m: re.Match[str]) -> str:
         found = m.group(1).upper()
@@ -131,7 +154,34 @@ def _scrub(value: Any, *, key: str, secrets: frozenset[str], keep: frozenset[str
             return mask_resident_id(found)
         return m.group(1)
 
-    return _EMBEDDED_ID.sub(repl, value) if any(c.isdigit() for c in value) else value
+    return _EMBEDDED_ID.sub(repl, value)
+
+
+def _clean(value: Any, key: str, secrets: frozenset[str], keep: frozenset[str]) -> Any:
+    """``_scrub(_json_safe(value))`` in one pass (called for ``data`` and ``extra`` of every row)."""
+    kind = type(value)
+    if kind is str:
+        return _scrub_text(value, key, secrets, keep)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {(k if type(k) is str else str(k)): _clean(v, k if type(k) is str else str(k), secrets, keep)
+                for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_clean(v, key, secrets, keep) for v in value]
+    return _scrub(_json_safe(value), key=key, secrets=secrets, keep=keep)
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    """Sorted, compact JSON with non-ASCII kept: the bytes the content hash is taken of."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _fen(wan: Decimal | None) -> int | None:
@@ -141,7 +191,7 @@ def _fen(wan: Decimal | None) -> int | None:
     return int((Decimal(wan) * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     index: int
     row: RecordInput
@@ -150,8 +200,8 @@ class _Prepared:
     person: bool
     name_norm: str
     id_hash: str | None = None
+    id_number: str | None = None        # normalised resident ID, encrypted only if a subject is created
     id_masked: str | None = None
-    id_enc: str | None = None
     id_region: str | None = None
     content: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
@@ -174,7 +224,11 @@ def _reject(result: UpsertResult, outcomes: list[RowOutcome | None], index: int,
     outcomes[index] = RowOutcome(row.row, "rejected", warnings=[{"code": code, "message": message}])
 
 
-def _prepare(index: int, row: RecordInput, rule: PublicityRule) -> tuple[_Prepared | None, str, str]:
+_NO_SECRETS: frozenset[str] = frozenset()
+_CHECK_CHARS = frozenset("0123456789X")
+
+
+def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> tuple[_Prepared | None, str, str]:
     """Check the row is storable and build its content; ``(None, code, message)`` when it is not."""
     kind = RecordKind(row.kind).value
     if not row.doc_no_norm or not row.authority_uscc:
@@ -187,51 +241,63 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule) -> tuple[_Prepar
     person = party_kind is PartyKind.NATURAL_PERSON
     p = _Prepared(index, row, kind, rule, person,
                   normalize_person_name(row.party_name) if person else normalize_org_name(row.party_name))
-    vault = get_vault()
-    secrets: set[str] = set()
+    secrets = _NO_SECRETS
     if person:
-        check = resident_id.validate(row.party_id_number or "")
-        if not check.valid or not check.normalized:
+        number = row.party_id_number or ""
+        if (len(number) == 18 and number.isascii() and number[:17].isdigit() and number[17] in _CHECK_CHARS
+                and resident_id.is_valid(number)):  # ingest gives the normalised 18-digit number
+            normalized: str | None = number
+        else:
+            check = resident_id.validate(number)
+            normalized = check.normalized if check.valid else None
+        if not normalized:
             return None, "party_id_invalid", "自然人的证件号码缺失或无效"
-        p.id_hash = vault.lookup_hash(check.normalized)
-        p.id_masked = mask_resident_id(check.normalized)
-        p.id_enc = vault.encrypt(check.normalized)
-        p.id_region = check.details.get("region_code")
-        secrets = {check.normalized, resident_id.compact(row.party_id_number or "").upper()}
+        p.id_number = normalized
+        p.id_hash = vault.lookup_hash(normalized)
+        p.id_masked = mask_resident_id(normalized)
+        p.id_region = normalized[:6]
+        secrets = frozenset({normalized, resident_id.compact(number).upper()})
     elif not row.party_uscc and not any(v for s, v in row.party_codes.items() if s in _ALIAS_SCHEMES):
         return None, "party_code_missing", "法人及非法人组织、个体工商户须有统一社会信用代码或其他登记代码"
     rep_id = getattr(row, "legal_rep_id_number", None)
     if rep_id:
-        secrets |= {rep_id.strip().upper(), resident_id.compact(rep_id).upper()}
-    keep = frozenset(c.upper() for c in (row.party_uscc, row.authority_uscc, row.source_unit_uscc,
-                                         *row.party_codes.values()) if c) - secrets
-    p.data = _scrub(_json_safe(row.data), key="", secrets=frozenset(secrets), keep=keep)
-    p.extra = _scrub(_json_safe(row.extra), key="", secrets=frozenset(secrets), keep=keep)
-    severity, problem = publicity.severity_of(rule, row.data, row.extra)
-    p.severity = severity if kind == RecordKind.PENALTY else publicity.DEFAULT_SEVERITY
-    if problem and kind == RecordKind.PENALTY:
-        p.flags.append({"code": "severity_unknown", "message": problem})
+        secrets = secrets | {rep_id.strip().upper(), resident_id.compact(rep_id).upper()}
+    codes = [row.party_uscc, row.authority_uscc, row.source_unit_uscc]
+    if row.party_codes:
+        codes.extend(row.party_codes.values())
+    keep = frozenset(c.upper() for c in codes if c)
+    if secrets:
+        keep -= secrets
+    p.data = _clean(row.data, "", secrets, keep)
+    p.extra = _clean(row.extra, "", secrets, keep) if row.extra else {}
+    if kind == RecordKind.PENALTY:
+        severity, problem = publicity.severity_of(rule, row.data, row.extra)
+        p.severity = severity
+        if problem:
+            p.flags.append({"code": "severity_unknown", "message": problem})
     p.types = publicity.normalise_types(row.penalty_types)
     p.fine_fen = _fen(row.fine_wan)
-    p.flags.extend({"code": w.code, "message": w.message, "column": w.column} for w in row.warnings)
+    if row.warnings:
+        p.flags.extend({"code": w.code, "message": w.message, "column": w.column} for w in row.warnings)
+    # Built JSON-safe (dates ISO, amounts as text): stored as is and hashed.
     p.content = {
         "kind": kind, "party_name": row.party_name.strip(), "party_kind": party_kind.value,
         "party_uscc": row.party_uscc, "party_codes": dict(sorted(row.party_codes.items())),
         "party_id_type": row.party_id_type, "party_id_masked": p.id_masked, "legal_rep": row.legal_rep,
         "legal_rep_id_masked": mask_resident_id(rep_id) if rep_id else None,
-        "doc_no": row.doc_no, "doc_no_norm": row.doc_no_norm, "decision_date": row.decision_date,
+        "doc_no": row.doc_no, "doc_no_norm": row.doc_no_norm, "decision_date": row.decision_date.isoformat(),
         "authority": row.authority, "authority_uscc": row.authority_uscc, "source_unit": row.source_unit,
-        "source_unit_uscc": row.source_unit_uscc, "licence_valid_from": row.licence_valid_from,
-        "licence_valid_to": row.licence_valid_to, "licence_category": row.licence_category,
-        "current_status_valid": row.current_status_valid, "penalty_types": p.types, "fine_wan": row.fine_wan,
-        "confiscated_wan": row.confiscated_wan, "penalty_valid_to": row.penalty_valid_to,
-        "publicity_end": row.publicity_end, "severity": p.severity,
+        "source_unit_uscc": row.source_unit_uscc, "licence_valid_from": _iso(row.licence_valid_from),
+        "licence_valid_to": _iso(row.licence_valid_to), "licence_category": row.licence_category,
+        "current_status_valid": row.current_status_valid, "penalty_types": p.types,
+        "fine_wan": None if row.fine_wan is None else str(row.fine_wan),
+        "confiscated_wan": None if row.confiscated_wan is None else str(row.confiscated_wan),
+        "penalty_valid_to": _iso(row.penalty_valid_to), "publicity_end": _iso(row.publicity_end),
+        "severity": p.severity,
     }
-    p.content = _json_safe(p.content)
     hashed = {**p.content, "party_id_hash": p.id_hash, "data": p.data, "extra": p.extra,
               "legal_rep_id_hash": vault.lookup_hash(rep_id) if rep_id else None}
-    p.content_hash = hashlib.sha256(
-        json.dumps(hashed, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    p.content_hash = hashlib.sha256(_canonical(hashed)).hexdigest()
     return p, "", ""
 
 
@@ -261,8 +327,9 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
     result = UpsertResult()
     outcomes: list[RowOutcome | None] = [None] * len(rows)
     prepared: list[_Prepared] = []
+    vault = get_vault()
     for index, row in enumerate(rows):
-        p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value])
+        p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
         if p is None:
             _reject(result, outcomes, index, row, code, message)
         else:
@@ -374,6 +441,7 @@ class _Context:
     def create(self, new: dict[tuple[str, str], list[_Prepared]]) -> None:
         now = utcnow()
         source = f"records:batch:{self.batch_id}" if self.batch_id is not None else f"records:{self.actor.actor}"
+        vault = get_vault()
         params, groups, aliases = [], [], []
         for group in new.values():
             p = group[0]
@@ -386,23 +454,31 @@ class _Context:
                 "updated_at": now,
             }
             if p.person:
-                values.update(resident_id_hash=p.id_hash, resident_id_enc=p.id_enc,
+                values.update(resident_id_hash=p.id_hash, resident_id_enc=vault.encrypt(p.id_number or ""),
                               resident_id_masked=p.id_masked, region_code=p.id_region)
             elif row.party_uscc:
-                check = uscc.validate(row.party_uscc, allow_bad_check=True)
-                if not check.valid:
-                    for q in group:
-                        self.reject(q, "party_uscc_invalid", "行政相对人统一社会信用代码无效，无法新建主体")
-                    continue
-                values.update(uscc=check.normalized, org_type=check.details.get("subject_type"),
-                              region_code=check.details.get("region_code"),
-                              uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings))
+                if uscc.is_valid(row.party_uscc) and uscc.compact(row.party_uscc) == row.party_uscc:  # as ingest gives it
+                    values.update(uscc=row.party_uscc, org_type=uscc.subject_type_of(row.party_uscc),
+                                  region_code=row.party_uscc[2:8])
+                else:
+                    check = uscc.validate(row.party_uscc, allow_bad_check=True)
+                    if not check.valid:
+                        for q in group:
+                            self.reject(q, "party_uscc_invalid", "行政相对人统一社会信用代码无效，无法新建主体")
+                        continue
+                    values.update(uscc=check.normalized, org_type=check.details.get("subject_type"),
+                                  region_code=check.details.get("region_code"),
+                                  uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings))
             params.append(values)
             groups.append(group)
         if not params:
             return
-        ids = _insert_ids(self.session, Subject.__table__, params, ("uscc", "resident_id_hash"))
-        self.session.execute(insert(SubjectName.__table__), [
+        session = self.session
+        ids = allocate_ids(session, Subject.__table__, len(params))
+        for sid, values in zip(ids, params, strict=True):
+            values["id"] = sid
+        insert_rows(session, Subject.__table__, params)
+        insert_rows(session, SubjectName.__table__, [
             {"subject_id": sid, "name": v["name"], "name_norm": v["name_norm"], "valid_from": now, "source": source}
             for sid, v in zip(ids, params, strict=True)])
         for sid, group in zip(ids, groups, strict=True):
@@ -413,16 +489,15 @@ class _Context:
                     aliases.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
                                     "created_at": now})
         if aliases:
-            taken = set(self.session.execute(select(SubjectAlias.scheme, SubjectAlias.value)
-                                             .where(SubjectAlias.value.in_({a["value"] for a in aliases}))).tuples())
+            taken = set(session.execute(select(SubjectAlias.scheme, SubjectAlias.value)
+                                        .where(SubjectAlias.value.in_({a["value"] for a in aliases}))).tuples())
             fresh, seen = [], set()
             for a in aliases:
                 key = (a["scheme"], a["value"])
                 if key not in taken and key not in seen:
                     seen.add(key)
                     fresh.append(a)
-            if fresh:
-                self.session.execute(insert(SubjectAlias.__table__), fresh)
+            insert_rows(session, SubjectAlias.__table__, fresh)
         self.result.subjects_created += len(ids)
 
     # Records -------------------------------------------------------------------------------------------------
@@ -471,42 +546,45 @@ class _Context:
                     "content_hash": p.content_hash, "updated_at": now}
 
         withdraw_reason = "报送数据当前状态为无效（撤销、注销或失效），即时撤回公示"
+        version_ids = allocate_ids(session, RecordVersion.__table__, len(fresh) + len(changed))
         versions: list[dict[str, Any]] = []
-        received_on = clock.local_date(received_at)
-        new_ids: list[int] = []
         if fresh:
+            received_on = clock.local_date(received_at)
+            timely: dict[tuple[str, dt.date], tuple[int, bool]] = {}  # decision dates repeat within a chunk
+            record_ids = allocate_ids(session, t, len(fresh))
             params = []
-            for p in fresh:
-                late_days, late = publicity.timeliness(
-                    p.rule.publicity.timeliness, decision_date=p.row.decision_date, received_on=received_on,
-                    workdays_between=workdays.workdays_between)
+            for rid, vid, p in zip(record_ids, version_ids, fresh, strict=False):
+                decided = p.row.decision_date
+                late_days, late = timely.get((p.kind, decided)) or timely.setdefault(
+                    (p.kind, decided), publicity.timeliness(
+                        p.rule.publicity.timeliness, decision_date=decided, received_on=received_on,
+                        workdays_between=workdays.workdays_between))
                 withdrawn = not p.row.current_status_valid
-                params.append({**record_values(p), "kind": p.kind, "authority_uscc": p.row.authority_uscc,
+                params.append({**record_values(p), "id": rid, "kind": p.kind, "authority_uscc": p.row.authority_uscc,
                                "doc_no_norm": p.row.doc_no_norm, "department_id": self.department_id,
-                               "version_count": 1, "received_at": received_at, "workdays_late": late_days,
-                               "late": late, "withdrawn_at": received_at if withdrawn else None,
+                               "current_version_id": vid, "version_count": 1, "received_at": received_at,
+                               "workdays_late": late_days, "late": late,
+                               "withdrawn_at": received_at if withdrawn else None,
                                "withdrawn_reason": withdraw_reason if withdrawn else None, "ended_on": None,
                                "created_at": now})
-            new_ids = _insert_ids(session, t, params, ("kind", "authority_uscc", "doc_no_norm"))
-            for rid, p, values in zip(new_ids, fresh, params, strict=True):
-                versions.append(self.version(p, rid, 1, sorted(p.content), now))
-                withdrawn = values["withdrawn_at"] is not None
+                versions.append(self.version(p, vid, rid, 1, sorted(p.content), now))
                 self.result.created += 1
                 self.result.withdrawn += withdrawn
-                self.result.late += values["late"]
-                self.outcomes[p.index] = RowOutcome(p.row.row, "created", rid, 1, withdrawn=withdrawn,
-                                                    late=values["late"], warnings=_public_flags(p.flags))
+                self.result.late += late
+                self.outcomes[p.index] = RowOutcome(p.row.row, "created", rid, 1, withdrawn=withdrawn, late=late,
+                                                    warnings=_public_flags(p.flags))
+            insert_rows(session, t, params)
         updates = []
-        for p, rec in changed:
+        for (p, rec), vid in zip(changed, version_ids[len(fresh):], strict=True):
             number = rec["version_count"] + 1
             before = previous.get(rec["current_version_id"], {})
             after = {**p.content, "data": p.data, "extra": p.extra}
             diff = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-            versions.append(self.version(p, rec["id"], number, diff, now))
             withdrawn = rec["withdrawn_at"] is None and not p.row.current_status_valid
             if rec["withdrawn_at"] is not None and p.row.current_status_valid:
                 p.flags.append({"code": "record_withdrawn", "message": "该记录已撤回，新版本不恢复公示"})
-            updates.append({**record_values(p), "_id": rec["id"], "version_count": number,
+            versions.append(self.version(p, vid, rec["id"], number, diff, now))
+            updates.append({**record_values(p), "_id": rec["id"], "version_count": number, "current_version_id": vid,
                             "withdrawn_at": received_at if withdrawn else rec["withdrawn_at"],
                             "withdrawn_reason": withdraw_reason if withdrawn else rec["withdrawn_reason"]})
             self.result.updated += 1
@@ -515,49 +593,18 @@ class _Context:
                                                 warnings=_public_flags(p.flags))
         if not versions:
             return
-        version_ids = _insert_ids(session, RecordVersion.__table__, versions, ("record_id", "version_no"))
-        for u, vid in zip(updates, version_ids[len(fresh):], strict=True):
-            u["current_version_id"] = vid
-        if fresh:
-            session.execute(update(t).where(t.c.id == bindparam("_id")).values(current_version_id=bindparam("_v")),
-                            [{"_id": rid, "_v": vid} for rid, vid in zip(new_ids, version_ids[:len(fresh)], strict=True)])
+        insert_rows(session, RecordVersion.__table__, versions)
         if updates:
             keys = [k for k in updates[0] if k != "_id"]
             session.execute(update(t).where(t.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys}),
                             updates)
 
-    def version(self, p: _Prepared, record_id: int, number: int, diff: list[str], now: dt.datetime) -> dict[str, Any]:
-        return {"record_id": record_id, "version_no": number, "content_hash": p.content_hash, "content": p.content,
-                "data": p.data, "extra": p.extra, "flags": p.flags, "changed_fields": diff,
+    def version(self, p: _Prepared, version_id: int, record_id: int, number: int, diff: list[str],
+                now: dt.datetime) -> dict[str, Any]:
+        return {"id": version_id, "record_id": record_id, "version_no": number, "content_hash": p.content_hash,
+                "content": p.content, "data": p.data, "extra": p.extra, "flags": p.flags, "changed_fields": diff,
                 "batch_id": self.batch_id, "source_row": p.row.row, "department_id": self.department_id,
                 "received_at": self.received_at, "actor": self.actor.actor, "created_at": now}
-
-
-def _insert_ids(session: Session, table: Any, params: list[dict[str, Any]], key: tuple[str, ...]) -> list[int]:
-    """Insert many rows and return their ids in parameter order.
-
-    Rows with a ``key`` (not all None) unique within ``params`` go in one batched INSERT … RETURNING, matched back
-    by key (SQLAlchemy executes row by row on SQLite when asked to keep the order); the others (organisations
-    known only by a legacy code) are inserted with ``sort_by_parameter_order``.
-    """
-    keyed: dict[tuple[Any, ...], int] = {}
-    loose: list[int] = []
-    for i, p in enumerate(params):
-        k = tuple(p[c] for c in key)
-        if all(v is None for v in k) or k in keyed:
-            loose.append(i)
-        else:
-            keyed[k] = i
-    ids: list[int | None] = [None] * len(params)
-    if keyed:
-        stmt = insert(table).returning(table.c.id, *[table.c[c] for c in key])
-        for row in session.execute(stmt, [params[i] for i in keyed.values()]):
-            ids[keyed[tuple(row[1:])]] = row[0]
-    if loose:
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        for i, rid in zip(loose, session.execute(stmt, [params[i] for i in loose]).scalars().all(), strict=True):
-            ids[i] = rid
-    return ids  # type: ignore[return-value]
 
 
 def _public_flags(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
