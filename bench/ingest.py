@@ -50,6 +50,8 @@ def fresh_database(url: str | None) -> str:
         return f"sqlite:///{path}"
     u = make_url(url)
     if u.get_backend_name() == "postgresql":
+        if not (u.database or "").startswith("xinyong_bench"):
+            raise SystemExit("refusing to drop a database whose name does not start with xinyong_bench")
         admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 from xinyong.core.db import UTCDateTime
 
 Converter = Callable[[Any], Any]
+#: Page cache of a connection that bulk-loads (KiB; SQLite's default is 2 MiB): index pages of a large table stay
+#: in memory instead of being read back from the WAL for every few rows.
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def dumps(value: Any) -> str:
@@ -60,21 +63,39 @@ def _sqlite_decimal(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _converter(column: Any, dialect: str) -> Converter | None:
+def _converter(column: Any, dialect: str) -> tuple[Converter | None, bool]:
+    """The column's converter, and whether its values are hashable and repeat (dates, flags): then each distinct
+    value is converted once per call (timestamps of one batch are usually one value)."""
     t = column.type
     if isinstance(t, JSON) or isinstance(getattr(t, "impl", None), JSON) or "JSON" in type(t).__name__.upper():
-        return _json
+        return _json, False
     if dialect != "sqlite":
-        return None
+        return None, False
     if isinstance(t, UTCDateTime):
-        return _sqlite_ts
+        return _sqlite_ts, True
     if isinstance(t, Date):
-        return _sqlite_date
+        return _sqlite_date, True
     if isinstance(t, Boolean):
-        return _sqlite_bool
+        return _sqlite_bool, True
     if isinstance(t, Numeric):
-        return _sqlite_decimal
-    return None
+        return _sqlite_decimal, False  # Decimal("1") == Decimal("1.0"), but their text differs
+    return None, False
+
+
+def _tuples(rows: Sequence[dict[str, Any]], names: list[str], convs: list[tuple[Converter | None, bool]]
+            ) -> list[tuple[Any, ...]]:
+    """The rows as driver tuples, built column by column (``map`` in C instead of a Python call per value)."""
+    columns = []
+    for name, (conv, repeats) in zip(names, convs, strict=True):
+        values = [r.get(name) for r in rows]
+        if conv is not None:
+            if repeats:
+                converted = {v: conv(v) for v in set(values)}
+                values = list(map(converted.__getitem__, values))
+            else:
+                values = list(map(conv, values))
+        columns.append(values)
+    return list(zip(*columns, strict=True))
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
@@ -88,27 +109,26 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     names = list(columns) if columns else list(rows[0].keys())
     conn = session.connection()
     dialect = conn.dialect.name
-    cols = [table.c[n] for n in names]
-    convs = [_converter(c, dialect) for c in cols]
-    plan = list(zip(names, convs, strict=True))
+    if dialect not in ("postgresql", "sqlite"):
+        conn.execute(table.insert(), [{n: r.get(n) for n in names} for r in rows])
+        return len(rows)
+    convs = [_converter(table.c[n], dialect) for n in names]
     raw = conn.connection.driver_connection
+    quoted = ", ".join(f'"{n}"' for n in names)
     if dialect == "postgresql":
-        quoted = ", ".join(f'"{n}"' for n in names)
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row([conv(r.get(n)) if conv else r.get(n) for n, conv in plan])
+            write = copy.write_row
+            for values in _tuples(rows, names, convs):
+                write(values)
         return len(rows)
-    if dialect == "sqlite":
-        placeholders = ", ".join("?" for _ in names)
-        quoted = ", ".join(f'"{n}"' for n in names)
-        cur = raw.cursor()
-        try:
-            cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})',
-                            [tuple(conv(r.get(n)) if conv else r.get(n) for n, conv in plan) for r in rows])
-        finally:
-            cur.close()
-        return len(rows)
-    conn.execute(table.insert(), [{n: r.get(n) for n in names} for r in rows])
+    placeholders = ", ".join("?" for _ in names)
+    cur = raw.cursor()
+    try:
+        if cur.execute("PRAGMA cache_size").fetchone()[0] > -SQLITE_CACHE_KIB:
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})', _tuples(rows, names, convs))
+    finally:
+        cur.close()
     return len(rows)
 
 

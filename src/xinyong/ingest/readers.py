@@ -226,6 +226,17 @@ def table_from_records(data: Any) -> Table:
     return Table(headers, 0, rows(), "json", extra=extra, raw_headers=raw)
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks: how a resubmitted file is recognised."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def open_table(path: str | Path, *, known_headers: set[str] | None = None, sheet: str | None = None) -> Table:
     """Open a CSV, XLSX or JSON file by its content (the extension is only a hint)."""
     path = Path(path)

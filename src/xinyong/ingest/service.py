@@ -30,7 +30,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.ingest.readers import Table, open_table, table_from_records
+from xinyong.ingest.readers import file_sha256, Table, open_table, table_from_records
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
@@ -39,14 +39,6 @@ CHUNK = 2_000
 SUMMARY_ERROR_LIMIT = 1_000
 MAX_API_ROWS = 10_000
 Progress = Callable[[int], None]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _key(r: RecordInput) -> int:
@@ -214,7 +206,7 @@ def ingest_file(session: Session, *, actor: Principal, department_id: int, path:
     if not path.is_file():
         raise ValidationFailed(f"文件不存在：{path}", code="file_not_found")
     return run_batch(session, actor=actor, department_id=department_id,
-                     open_rows=lambda: open_table(path, known_headers=KNOWN_HEADERS), sha256=_sha256_file(path),
+                     open_rows=lambda: open_table(path, known_headers=KNOWN_HEADERS), sha256=file_sha256(path),
                      channel="file", filename=path.name, kind=kind, reject_all=reject_all, progress=progress)
 
 

@@ -125,17 +125,18 @@ def _scrub(value: Any, *, key: str, secrets: frozenset[str], keep: frozenset[str
     return _scrub_text(value, key, secrets, keep)
 
 
-_ID_KEYS: dict[str, bool] = {}
+class _IdKeys(dict[str, bool]):
+    """key → whether it names an ID number (memoised: documents repeat the same few dozen keys)."""
 
-
-def _is_id_key(key: str) -> bool:
-    """Whether a key names an ID number (memoised: documents repeat the same few dozen keys)."""
-    hit = _ID_KEYS.get(key)
-    if hit is None:
+    def __missing__(self, key: str) -> bool:
         hit = _ID_KEY.search(key) is not None
-        if len(_ID_KEYS) < 10_000:
-            _ID_KEYS[key] = hit
-    return hit
+        if len(self) < 10_000:
+            self[key] = hit
+        return hit
+
+
+_ID_KEYS = _IdKeys()
+_is_id_key = _ID_KEYS.__getitem__
 
 
 def _scrub_text(value: str, key: str, secrets: frozenset[str], keep: frozenset[str]) -> str:
@@ -170,6 +171,48 @@ def _clean(value: Any, key: str, secrets: frozenset[str], keep: frozenset[str]) 
     if kind is list or kind is tuple:
         return [_clean(v, key, secrets, keep) for v in value]
     return _scrub(_json_safe(value), key=key, secrets=secrets, keep=keep)
+
+
+#: Texts known to hold no run of 15+ digits (so nothing to mask whatever the row): authorities, legal bases and
+#: template wording recur in every row of a file. Bounded; emptied when full.
+_SAFE_TEXT: set[str] = set()
+_SAFE_TEXT_MAX = 10_000
+
+
+def _text_is_clean(v: str, keep: frozenset[str]) -> bool:
+    """No ID number to mask in ``v`` (under a key that is not an ID-number key)."""
+    if v in _SAFE_TEXT or v in keep:
+        return True
+    if _EMBEDDED_ID.search(v) is None:
+        if len(_SAFE_TEXT) >= _SAFE_TEXT_MAX:
+            _SAFE_TEXT.clear()
+        _SAFE_TEXT.add(v)
+        return True
+    return all(m.group(1).upper() in keep for m in _EMBEDDED_ID.finditer(v))  # the row's own codes are kept
+
+
+def _clean_doc(doc: Any, secrets: frozenset[str], keep: frozenset[str]) -> Any:
+    """:func:`_clean` of a row's ``data`` / ``extra``. Usually flat text with nothing to mask: then it is copied
+    as it is, each text checked once (and recurring texts not again)."""
+    if type(doc) is dict:
+        safe, id_keys = _SAFE_TEXT, _ID_KEYS
+        for k, v in doc.items():
+            t = type(v)
+            if t is str:
+                if type(k) is not str or id_keys[k]:
+                    break
+                if v in safe or v in keep or _text_is_clean(v, keep):
+                    continue
+                break
+            elif t is list:
+                if type(k) is not str or _ID_KEYS[k] or not all(
+                        type(x) is str and _text_is_clean(x, keep) for x in v):
+                    break
+            elif t is not bool and t is not int and v is not None:
+                break
+        else:
+            return {k: (list(v) if type(v) is list else v) for k, v in doc.items()}
+    return _clean(doc, "", secrets, keep)
 
 
 def _iso(value: dt.date | None) -> str | None:
@@ -268,8 +311,8 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
     keep = frozenset(c.upper() for c in codes if c)
     if secrets:
         keep -= secrets
-    p.data = _clean(row.data, "", secrets, keep)
-    p.extra = _clean(row.extra, "", secrets, keep) if row.extra else {}
+    p.data = _clean_doc(row.data, secrets, keep)
+    p.extra = _clean_doc(row.extra, secrets, keep) if row.extra else {}
     if kind == RecordKind.PENALTY:
         severity, problem = publicity.severity_of(rule, row.data, row.extra)
         p.severity = severity
@@ -609,6 +652,8 @@ class _Context:
 
 def _public_flags(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The platform's own flags of a row for its outcome (the ingest warnings the sender already has)."""
+    if not flags:
+        return []
     return [f for f in flags if f["code"] in ("name_mismatch", "severity_unknown", "record_withdrawn")]
 
 
@@ -869,9 +914,11 @@ def version_view(v: RecordVersion) -> dict[str, Any]:
 
 def subject_records_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
     """A subject's records, each with its versions and whether it is public on ``today`` (for ``subjects show``)."""
-    kind_rules = rules(session)
     records = list(session.scalars(select(CreditRecord).where(CreditRecord.subject_id == subject.id)
                                    .order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())))
+    if not records:
+        return []
+    kind_rules = rules(session)
     versions: dict[int, list[RecordVersion]] = {}
     if records:
         for v in session.scalars(select(RecordVersion).where(RecordVersion.record_id.in_([r.id for r in records]))

@@ -6,8 +6,7 @@ help where no code is known (list comparison does that, with explainable scores,
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from xinyong.identifiers import explain, orgcode, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
-from xinyong.ingest.readers import open_table
+from xinyong.ingest.readers import file_sha256, open_table
 from xinyong.subjects import registry
 from xinyong.subjects.models import (
     KIND_LABELS,
@@ -225,14 +224,6 @@ _TRACKED = ("name", "kind", "org_type", "legal_rep", "registered_on", "status", 
             "region_code", "uscc_flagged")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class _ImportState:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -240,7 +231,9 @@ class _ImportState:
         self.problems: list[dict[str, Any]] = []
         self.warnings: list[dict[str, Any]] = []
         self.duplicates: list[dict[str, Any]] = []
-        self.seen: dict[str, tuple[int, str]] = {}  # code -> (first row, normalised name)
+        # code -> first row << 32 | CRC-32 of the normalised name: one int per code keeps memory small for
+        # a province-sized file (a tuple of row and name costs several times more).
+        self.seen: dict[str, int] = {}
         self.without_uscc: list[dict[str, Any]] = []
         self.rejected_rows: list[int] = []
 
@@ -265,7 +258,7 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
     if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
         raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
                                code="registry_columns_missing", details={"headers": table.headers})
-    record = RegistryImport(filename=path.name, sha256=_sha256(path), actor=actor.actor)
+    record = RegistryImport(filename=path.name, sha256=file_sha256(path), actor=actor.actor)
     session.add(record)
     session.flush()
     tag = f"registry_import:{record.id}"
@@ -284,19 +277,21 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
             state.problem(w, warning=True)
         key = row.uscc or (f"reg:{row.registration_no}" if row.registration_no else f"org:{row.org_code}")
         first = state.seen.get(key)
+        name_crc = zlib.crc32(row.name_norm.encode())
         if first is not None:
-            if first[1] == row.name_norm:
+            first_row = first >> 32
+            if first & 0xFFFFFFFF == name_crc:
                 state.counts["duplicate_rows"] += 1
             else:
                 state.counts["rejected"] += 1
                 state.rejected_rows.append(number)
                 p = registry.Problem(number, "统一社会信用代码", row.uscc or key, "duplicate_code",
-                                     f"重码：与第 {first[0]} 行代码相同但名称不同")
+                                     f"重码：与第 {first_row} 行代码相同但名称不同")
                 state.problem(p)
                 if len(state.duplicates) < REPORT_PROBLEM_LIMIT:
-                    state.duplicates.append({"code": row.uscc or key, "rows": [first[0], number], "name": row.name})
+                    state.duplicates.append({"code": row.uscc or key, "rows": [first_row, number], "name": row.name})
             continue
-        state.seen[key] = (number, row.name_norm)
+        state.seen[key] = number << 32 | name_crc
         if row.uscc is None and row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
             state.counts["without_uscc"] += 1
             if len(state.without_uscc) < 1000:
