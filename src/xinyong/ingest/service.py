@@ -128,10 +128,6 @@ class _Run:
             self.rejects = []
 
 
-def _rows(table: Table) -> Iterator[tuple[int, list[Any]]]:
-    yield from table.rows
-
-
 def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
               sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
               reject_all: bool = False, progress: Progress | None = None,
