@@ -41,6 +41,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
     clikit.state.db_url = None
     os.environ.pop("XINYONG_DATABASE_URL", None)
+    from xinyong.web import pages
+
+    pages._headline_cache.clear()
     reset_settings()
 
 

@@ -8,21 +8,11 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import make_department
 from tests.ingest.test_batches import ADMIN, rows, write_csv
-from xinyong.catalog.service import seed_catalog
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
 from xinyong.ingest.models import IngestBatch
 from xinyong.records.models import CreditRecord
-
-
-@pytest.fixture
-def dept(session):
-    seed_catalog(session, actor=ADMIN)
-    d = make_department(session, code="scjgj")
-    session.commit()
-    return d
 
 
 def refused(session, dept, path, code: str) -> None:

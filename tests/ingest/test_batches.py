@@ -48,14 +48,6 @@ def write_csv(path, data: list[dict], encoding: str = "utf-8-sig"):
     return path
 
 
-@pytest.fixture
-def dept(session):
-    seed_catalog(session, actor=ADMIN)
-    d = make_department(session, code="scjgj")
-    session.commit()
-    return d
-
-
 def count(session, model) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
