@@ -81,16 +81,22 @@ def _register() -> None:
     from xinyong.demo import commands as demo_cmds
     from xinyong.identifiers import commands as id_cmds
     from xinyong.ingest import commands as ingest_cmds
+    from xinyong.lists import commands as lists_cmds
+    from xinyong.measures import commands as measures_cmds
     from xinyong.records import commands as records_cmds
     from xinyong.subjects import commands as subject_cmds
+    from xinyong.watches import commands as watches_cmds
     from xinyong.web import commands as web_cmds
 
-    for module in (auth_cmds, id_cmds, ingest_cmds, web_cmds, demo_cmds):
+    for module in (auth_cmds, id_cmds, ingest_cmds, web_cmds, demo_cmds, measures_cmds):
         module.register(app)
     app.add_typer(catalog_cmds.app, name="catalog")
     app.add_typer(subject_cmds.app, name="subjects")
     app.add_typer(records_cmds.app, name="records")
     app.add_typer(audit_commands.app, name="audit")
+    app.add_typer(lists_cmds.app, name="lists")
+    app.add_typer(measures_cmds.app, name="measures")
+    app.add_typer(watches_cmds.app, name="watches")
 
 
 _register()

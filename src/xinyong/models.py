@@ -7,3 +7,4 @@ from xinyong.core.db import Base  # noqa: F401
 from xinyong.ingest import models as _ingest  # noqa: F401
 from xinyong.records import models as _records  # noqa: F401
 from xinyong.subjects import models as _subjects  # noqa: F401
+from xinyong.lists import models as _lists  # noqa: F401
