@@ -8,6 +8,7 @@ Create Date: 2026-11-26 03:17:08.398829
 from alembic import op
 import sqlalchemy as sa
 import xinyong.core.db
+from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 revision = '0004'
