@@ -38,16 +38,20 @@ app.add_typer(db_app, name="db")
 @handle_errors
 def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOption) -> None:
     """应用数据库迁移（默认到最新版本）。"""
-    from xinyong.core.migrate import upgrade
-
     from xinyong.catalog.service import ensure_seeded
+    from xinyong.core.migrate import upgrade
 
     db = clikit.database()
     rev = upgrade(db.url, revision)
     seeded = None
     if revision == "head":
+        from xinyong.lists.service import ensure_seeded as ensure_list_types
+        from xinyong.measures.service import ensure_seeded as ensure_measures
+
         with db.session() as session:
             seeded = ensure_seeded(session, actor=clikit.operator())
+            ensure_list_types(session, actor=clikit.operator())
+            ensure_measures(session, actor=clikit.operator())
 
     def render(d: dict) -> None:
         clikit.console.print(f"数据库已升级到 {d['revision']} ({d['database']})")
@@ -76,7 +80,9 @@ def db_current(as_json: bool = JsonOption) -> None:
 
 def _register() -> None:
     from xinyong.auth import commands as auth_cmds
+    from xinyong.cases import commands as cases_cmds
     from xinyong.catalog import commands as catalog_cmds
+    from xinyong.commitments import commands as commitments_cmds
     from xinyong.core import audit_commands
     from xinyong.demo import commands as demo_cmds
     from xinyong.identifiers import commands as id_cmds
@@ -97,6 +103,8 @@ def _register() -> None:
     app.add_typer(lists_cmds.app, name="lists")
     app.add_typer(measures_cmds.app, name="measures")
     app.add_typer(watches_cmds.app, name="watches")
+    app.add_typer(commitments_cmds.app, name="commitments")
+    app.add_typer(cases_cmds.app, name="cases")
 
 
 _register()

@@ -8,7 +8,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import DEFAULT_PASSWORD, auth_headers, make_department, make_token, make_user, make_uscc
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    auth_headers,
+    make_department,
+    make_token,
+    make_uscc,
+    make_user,
+)
 from xinyong.auth import service
 from xinyong.auth.models import User
 from xinyong.auth.roles import Role

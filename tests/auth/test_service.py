@@ -10,13 +10,26 @@ from argon2 import PasswordHasher, Type
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from tests.factories import ACTOR, DEFAULT_PASSWORD, make_department, make_token, make_user, make_uscc
+from tests.factories import (
+    ACTOR,
+    DEFAULT_PASSWORD,
+    make_department,
+    make_token,
+    make_uscc,
+    make_user,
+)
 from xinyong.auth import service
 from xinyong.auth.models import ApiToken, User
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.audit import AuditEvent, verify_chain
 from xinyong.core.db import utcnow
-from xinyong.core.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from xinyong.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 
 
 def _events(session: Session, action: str) -> list[AuditEvent]:

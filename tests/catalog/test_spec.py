@@ -8,7 +8,12 @@ import pytest
 import yaml
 
 from xinyong.catalog.rules import PartyKind, PublicAttribute
-from xinyong.catalog.spec import DEFAULT_CATALOG_PATH, dump_catalog, load_catalog, parse_catalog
+from xinyong.catalog.spec import (
+    DEFAULT_CATALOG_PATH,
+    dump_catalog,
+    load_catalog,
+    parse_catalog,
+)
 from xinyong.core.errors import ValidationFailed
 
 REQUIRED_CLASSES = {

@@ -17,12 +17,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.factories import auth_headers, make_token
 from xinyong.auth.roles import Role
 from xinyong.core import audit, clikit
-from xinyong.core.audit import APPEND_ONLY_DDL, GENESIS_HASH, AuditChainHead, AuditEvent, verify_chain
+from xinyong.core.audit import (
+    APPEND_ONLY_DDL,
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditEvent,
+    verify_chain,
+)
 from xinyong.core.db import Database, forget_databases
 from xinyong.core.settings import reset_settings
-from tests.factories import auth_headers, make_token
 
 
 def _record(session: Session, n: int, *, start: int = 1) -> list[AuditEvent]:

@@ -36,9 +36,19 @@ def test_demo_build_only(tmp_path, monkeypatch):
     submissions = summary["submissions"]
     assert submissions["scjgj"]["accepted"] > 50 and submissions["jtj"]["late"] > 0
     assert sum(d["rejected"] for d in submissions.values()) > 0
+    lists = summary["lists"]
+    assert lists["department_lists"]["tax_a_grade"]["listed"] > 0
+    assert lists["samr_abnormal"]["added"] > 0
+    court = lists["court_dishonest_debtor"]
+    assert court["snapshot"]["added"] > 0 and court["delta"]["removed"] > 0 and court["delta"]["changed"] > 0
+    assert lists["checks"]["with_feedback"] > 0
     db = Database(url)
     with db.session() as s:
+        from xinyong.lists.models import ListEntry
         from xinyong.records.models import CreditRecord
+
+        statuses = dict(s.execute(select(ListEntry.match_status, func.count()).group_by(ListEntry.match_status)).all())
+        assert statuses["code"] > 0 and statuses.get("matched", 0) > 0
 
         assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
             d["accepted"] for d in submissions.values())

@@ -15,7 +15,19 @@ from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordKind
 
 from .helpers import (
-    AUTHORITY, COMPANY, LICENCE, PENALTY, PERSON_ID, SHOP, SOURCE, TODAY, check, codes, licence_row, penalty_row, valid,
+    AUTHORITY,
+    COMPANY,
+    LICENCE,
+    PENALTY,
+    PERSON_ID,
+    SHOP,
+    SOURCE,
+    TODAY,
+    check,
+    codes,
+    licence_row,
+    penalty_row,
+    valid,
     zh_headers,
 )
 

@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from xinyong.ingest.values import AmountError, is_formula_error, normalize_doc_no, parse_amount_wan, parse_date
+from xinyong.ingest.values import (
+    AmountError,
+    is_formula_error,
+    normalize_doc_no,
+    parse_amount_wan,
+    parse_date,
+)
 
 
 @pytest.mark.parametrize("value", [

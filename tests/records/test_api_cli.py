@@ -9,7 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import auth_headers, make_department, make_token
-from tests.records.helpers import make_batch, ADMIN, PERSON_ID, company_uscc, licence, penalty, seed_catalog
+from tests.records.helpers import (
+    ADMIN,
+    PERSON_ID,
+    company_uscc,
+    licence,
+    make_batch,
+    penalty,
+    seed_catalog,
+)
 from xinyong.auth.roles import Role
 from xinyong.catalog import service as catalog_service
 from xinyong.catalog.rules import PartyKind

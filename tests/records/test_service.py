@@ -9,13 +9,21 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import make_department
-from xinyong.ingest.models import IngestBatch
-from tests.records.helpers import make_batch, ADMIN, PERSON_ID, company_uscc, licence, penalty, seed_catalog
+from tests.records.helpers import (
+    ADMIN,
+    PERSON_ID,
+    company_uscc,
+    licence,
+    make_batch,
+    penalty,
+    seed_catalog,
+)
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog import service as catalog_service
 from xinyong.catalog.rules import PartyKind
 from xinyong.core.audit import AuditEvent
 from xinyong.core.errors import Conflict, Forbidden, NotFound
+from xinyong.ingest.models import IngestBatch
 from xinyong.records import service
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.subjects import service as subjects_service

@@ -39,7 +39,13 @@ from xinyong.auth.models import ApiToken, Department, User
 from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
 from xinyong.core import audit
 from xinyong.core.db import utcnow
-from xinyong.core.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from xinyong.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from xinyong.identifiers import uscc as uscc_rules
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,13 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog import service
-from xinyong.catalog.schemas import CatalogOut, ClassPatch, InfoClassOut, SeedReportOut, SeedRequest
+from xinyong.catalog.schemas import (
+    CatalogOut,
+    ClassPatch,
+    InfoClassOut,
+    SeedReportOut,
+    SeedRequest,
+)
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 

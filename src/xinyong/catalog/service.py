@@ -29,7 +29,13 @@ from xinyong.catalog.spec import (
 )
 from xinyong.core import audit
 from xinyong.core.db import utcnow
-from xinyong.core.errors import ConfigurationError, Conflict, Forbidden, NotFound, ValidationFailed
+from xinyong.core.errors import (
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 
 ENTITY = "info_class"
 _RULE_CACHE = "xinyong.catalog.rules"

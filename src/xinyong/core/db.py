@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -100,10 +109,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN")
+            # Lets callers ask whether this transaction has written yet (see has_written).
+            conn.info["changes_at_begin"] = conn.connection.dbapi_connection.total_changes
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def has_written(session: Session) -> bool:
+    """Whether the session's current SQLite transaction has already written (and so holds the write lock).
+
+    A SQLite transaction that has only read cannot take the write lock once another writer has committed since
+    its first read ("database is locked" at once, no busy wait); code that must write after reading under
+    concurrency writes in a transaction of its own — unless this one already holds the lock, where a second
+    transaction would wait for it forever. Always ``True`` on other databases (no such limitation there).
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    if not session.in_transaction():
+        return False
+    conn = session.connection()
+    start = conn.info.get("changes_at_begin")
+    return start is None or conn.connection.dbapi_connection.total_changes > start
 
 
 class Database:

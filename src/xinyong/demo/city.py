@@ -257,8 +257,12 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
 
     submissions = demo_records.build(session, actor=actor, workdir=workdir, persons=people,
                                      scale=size.legal_persons / DemoSize().legal_persons)
+    from xinyong.demo import lists as demo_lists
+
+    lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
     summary = {
         "size": size.__dict__,
+        "lists": lists_summary,
         "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
                                                    "uscc_conversion_rate", "problem_counts")},
         "planted_problems": planted,

@@ -8,7 +8,15 @@
 - :mod:`vault`: look-up hashes and encryption of personal identifiers.
 """
 
-from xinyong.identifiers import masking, names, orgcode, regions, resident_id, uscc, vault
+from xinyong.identifiers import (
+    masking,
+    names,
+    orgcode,
+    regions,
+    resident_id,
+    uscc,
+    vault,
+)
 from xinyong.identifiers.check import CodeCheck, Issue
 from xinyong.identifiers.detect import explain
 

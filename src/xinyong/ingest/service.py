@@ -30,7 +30,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.ingest.readers import file_sha256, Table, open_table, table_from_records
+from xinyong.ingest.readers import Table, file_sha256, open_table, table_from_records
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue

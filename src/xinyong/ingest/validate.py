@@ -52,7 +52,13 @@ from xinyong.identifiers import masking, orgcode, resident_id, uscc
 from xinyong.identifiers._text import compact as _compact
 from xinyong.ingest import standards as std
 from xinyong.ingest.standards import HeaderMap
-from xinyong.ingest.values import FORMULA_ERRORS, AmountError, normalize_doc_no, parse_amount_wan, parse_date
+from xinyong.ingest.values import (
+    FORMULA_ERRORS,
+    AmountError,
+    normalize_doc_no,
+    parse_amount_wan,
+    parse_date,
+)
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 
 #: Extra characters tolerated around a value before trimming; beyond that a cell is too long without looking at it.

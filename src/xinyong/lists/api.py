@@ -1,7 +1,199 @@
-"""HTTP routes of `lists` (mounted under /api/v1)."""
+"""HTTP routes of `lists` (mounted under /api/v1): list types (public), the public list of entries in force
+(persons masked), the department view, and the entry lifecycle (notice, listing, extension, removal, correction,
+file import) for the platform admin and the operators of a list's managing departments."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from sqlalchemy.orm import Session
+
+from xinyong.auth import service as auth_service
+from xinyong.auth.deps import SessionDep, allow, public
+from xinyong.auth.roles import Principal, Role
+from xinyong.core import clock
+from xinyong.core.errors import Forbidden, ValidationFailed
+from xinyong.lists import importer, service
+from xinyong.lists.schemas import (
+    CorrectIn,
+    EntryCreateIn,
+    EntryOut,
+    ExtendIn,
+    ImportOut,
+    ListIn,
+    ListSizeOut,
+    ListTypeOut,
+    PublicEntryOut,
+    RemoveIn,
+    WithdrawNoticeIn,
+)
 
 router = APIRouter(prefix="/lists", tags=["lists"])
+
+READERS = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
+STATUS_PATTERN = "^(notified|active|expired|removed|all)$"
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def _view(session: Session, entry_id: int, principal: Principal, on: dt.date | None = None,
+          *, history: bool = True) -> dict[str, Any]:
+    row = service.get_entry(session, entry_id, viewer=principal)
+    return service.mark_objections(session, [service.entry_view(
+        row, on or clock.today(), history=service.entry_history(session, entry_id) if history else None)])[0]
+
+
+@router.get("/types", response_model=list[ListTypeOut])
+def types(_: Principal = Depends(public), session: Session = SessionDep) -> list[dict[str, Any]]:
+    """全部名单类型：认定机关、领域、类别、法律依据、默认期限、是否须事先告知、移出规则。"""
+    return [service.type_view(t) for t in service.list_types(session)]
+
+
+@router.get("/types/{code}", response_model=ListTypeOut)
+def type_(code: str, _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+    """一个名单类型（未知代码返回 404，并列出有效代码）。"""
+    return service.type_view(service.get_list_type(session, code))
+
+
+@router.get("/public/entries", response_model=list[PublicEntryOut])
+def public_entries(
+    list_code: str | None = Query(None, max_length=60, description="名单类型代码"),
+    subject: str | None = Query(None, max_length=40, description="统一社会信用代码"),
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=100_000),
+    _: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
+    """今日有效的名单条目（仅公开属性为「公开」的名单；自然人姓名、证件号码脱敏）。"""
+    return service.public_entries(session, today=clock.today(), list_code=list_code, subject_code=subject,
+                                  limit=limit, offset=offset)
+
+
+@router.get("/sizes", response_model=list[ListSizeOut])
+def sizes(on: dt.date | None = Query(None, description="统计日期（默认今天）"),
+          _: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
+    """各名单今日有效条目数，以及近 30 天新增、移出、到期数。"""
+    return service.list_sizes(session, on or clock.today())
+
+
+@router.get("/entries", response_model=list[EntryOut])
+def entries(
+    list_code: str | None = Query(None, max_length=60),
+    subject: str | None = Query(None, max_length=40, description="主体代码（统一社会信用代码、身份证号等）"),
+    department: str | None = Query(None, max_length=32, description="部门代码"),
+    status: str = Query("all", pattern=STATUS_PATTERN, description="notified / active / expired / removed / all"),
+    on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(allow(*READERS)),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
+    """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
+    day = on or clock.today()
+    department_id = auth_service.get_department(session, ref=department).id if department else None
+    rows = service.list_entries(session, list_code=list_code, subject_id=service.subject_id_for(session, subject),
+                                department_id=department_id, status=status, on=day, viewer=principal,
+                                limit=limit, offset=offset)
+    return service.mark_objections(session, [service.entry_view(r, day) for r in rows])
+
+
+@router.get("/entries/{entry_id}", response_model=EntryOut)
+def entry(entry_id: int, on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
+          principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> dict[str, Any]:
+    """一个名单条目及其全部历史。"""
+    return _view(session, entry_id, principal, on)
+
+
+@router.post("/entries", response_model=EntryOut, status_code=201)
+def create(body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+           session: Session = SessionDep) -> dict[str, Any]:
+    """新增条目：``stage=notice`` 登记列入前告知；``stage=listed`` 直接列入（须告知的名单须填写告知日期）。"""
+    args = {"actor": principal, "list_code": body.list_code, "subject_code": body.subject_code,
+            "reason": body.reason, "decision_no": body.decision_no, "facts": body.facts,
+            "legal_basis": body.legal_basis, "notice_given_on": body.notice_given_on, "department": body.department}
+    if body.stage == "notice":
+        if body.listed_on is not None or body.term_end is not None:
+            raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
+        entry = service.give_notice(session, **args)
+    else:
+        entry = service.create_entry(session, listed_on=body.listed_on, term_end=body.term_end, **args)
+    return _view(session, entry.id, principal)
+
+
+@router.post("/entries/{entry_id}/list", response_model=EntryOut)
+def list_(entry_id: int, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+          session: Session = SessionDep) -> dict[str, Any]:
+    """告知期满后列入（不早于陈述申辩期届满日）。"""
+    service.list_entry(session, actor=principal, entry_id=entry_id, listed_on=body.listed_on, term_end=body.term_end,
+                       note=body.note, expected_revision=body.expected_revision)
+    return _view(session, entry_id, principal)
+
+
+@router.post("/entries/{entry_id}/extend", response_model=EntryOut)
+def extend(entry_id: int, body: ExtendIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+           session: Session = SessionDep) -> dict[str, Any]:
+    """延长有效期（不超过名单类型的最长期限）。"""
+    service.extend_entry(session, actor=principal, entry_id=entry_id, term_end=body.term_end, reason=body.reason,
+                         expected_revision=body.expected_revision)
+    return _view(session, entry_id, principal)
+
+
+@router.post("/entries/{entry_id}/remove", response_model=EntryOut)
+def remove(entry_id: int, body: RemoveIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+           session: Session = SessionDep) -> dict[str, Any]:
+    """移出名单（信用修复、撤销认定、已履行义务等），自移出日起不再生效。"""
+    service.remove_entry(session, actor=principal, entry_id=entry_id, reason=body.reason, note=body.note,
+                         on=body.on, expected_revision=body.expected_revision)
+    return _view(session, entry_id, principal)
+
+
+@router.post("/entries/{entry_id}/correct", response_model=EntryOut)
+def correct(entry_id: int, body: CorrectIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+            session: Session = SessionDep) -> dict[str, Any]:
+    """更正列入事由、失信事实或认定依据（须说明原因）。"""
+    service.correct_entry(session, actor=principal, entry_id=entry_id, note=body.note, reason=body.reason,
+                          facts=body.facts, legal_basis=body.legal_basis, expected_revision=body.expected_revision)
+    return _view(session, entry_id, principal)
+
+
+@router.post("/entries/{entry_id}/withdraw-notice", response_model=EntryOut)
+def withdraw_notice(entry_id: int, body: WithdrawNoticeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+                    session: Session = SessionDep) -> dict[str, Any]:
+    """告知后决定不予列入（如陈述申辩理由成立）。"""
+    service.withdraw_notice(session, actor=principal, entry_id=entry_id, note=body.note,
+                            expected_revision=body.expected_revision)
+    return _view(session, entry_id, principal)
+
+
+@router.post("/imports", response_model=ImportOut, status_code=201)
+def import_file(
+    file: UploadFile = File(..., description="CSV / XLSX / JSON 文件，中文列名"),
+    list_code: str | None = Form(None, max_length=60, description="整个文件的名单类型（文件中无「名单类型」列时必填）"),
+    reject_all_on_error: bool = Form(False, description="有任何错误行时整个文件不导入"),
+    department: str | None = Form(None, max_length=32, description="部门代码（仅平台管理员代录时使用）"),
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
+    """导入名单条目文件：逐行校验，返回行号、列名、错误码与原因；重复导入同一文件不会重复新增。"""
+    if department and not principal.is_admin:
+        own = auth_service.get_department(session, ref=department)
+        if own.id != principal.department_id:
+            raise Forbidden("只能以本部门名义导入名单条目", code="department_mismatch")
+    name = Path(file.filename or "upload").name[:200] or "upload"
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / name
+        with target.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        if target.stat().st_size > MAX_UPLOAD_BYTES:
+            raise ValidationFailed("文件过大（上限 64 MB）", code="file_too_large", status_code=413)
+        return importer.import_entries(session, actor=principal, path=target, list_code=list_code,
+                                       department=department, reject_all=reject_all_on_error, filename=name)
+
+
+from xinyong.lists.sync_api import router as sync_router  # noqa: E402  (external list sync and review queue)
+
+router.include_router(sync_router)

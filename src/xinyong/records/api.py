@@ -54,7 +54,7 @@ def list_public(
     rows = service.list_records(session, subject_id=subject_id, kind=kind.value if kind else None,
                                 date_from=date_from, date_to=date_to, public_only=True, today=clock.today(),
                                 limit=limit, offset=offset)
-    return [service.public_record_view(r) for r in rows]
+    return service.mark_objections(session, [service.public_record_view(r) for r in rows])
 
 
 @router.get("", response_model=list[RecordOut])
@@ -83,14 +83,15 @@ def list_department(
     rows = service.list_records(session, subject_id=subject_id, department_id=department_id,
                                 kind=kind.value if kind else None, date_from=date_from, date_to=date_to,
                                 status=status, public_only=False, today=clock.today(), limit=limit, offset=offset)
-    return [service.record_view(r) for r in rows]
+    return service.mark_objections(session, [service.record_view(r) for r in rows])
 
 
 @router.get("/{record_id}", response_model=RecordOut)
 def show(record_id: int, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一条信用记录（其他部门的记录返回 404）。"""
-    return service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))
+    return service.mark_objections(
+        session, [service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
 
 
 @router.get("/{record_id}/versions", response_model=list[VersionOut])
@@ -105,4 +106,5 @@ def withdraw(record_id: int, body: WithdrawIn, principal: Principal = Depends(al
              session: Session = SessionDep) -> dict[str, Any]:
     """撤回一条信用记录的公示（决定被撤销、变更等），须说明原因；仅限本部门操作员。"""
     service.withdraw(session, actor=principal, record_id=record_id, reason=body.reason)
-    return service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))
+    return service.mark_objections(
+        session, [service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))])[0]

@@ -22,10 +22,10 @@ from typing import Any
 
 from xinyong.catalog.rules import (
     Deadline,
-    is_never_published,
     PublicAttribute,
     PublicityRule,
     Verdict,
+    is_never_published,
     parse_party_kind,
     publicity_status,
     publicity_window,

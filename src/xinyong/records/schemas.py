@@ -25,6 +25,7 @@ class PublicRecordOut(BaseModel):
     party_uscc: str | None = None
     party_id: str | None = Field(None, description="自然人证件号码（已脱敏）")
     status_reason: str
+    objection: str | None = Field(None, description="有未办结的异议时为“异议处理中”")
 
 
 class RecordSubjectOut(BaseModel):
@@ -61,6 +62,7 @@ class RecordOut(BaseModel):
     withdrawn_at: dt.datetime | None = None
     withdrawn_reason: str | None = None
     ended_on: dt.date | None = None
+    objection: str | None = Field(None, description="有未办结的异议时为“异议处理中”")
     public: bool
     status: str
     status_reason: str

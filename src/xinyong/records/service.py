@@ -19,7 +19,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, bindparam, false, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
@@ -36,7 +47,12 @@ from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.records import publicity
 from xinyong.records.inputs import RecordInput, RecordKind
-from xinyong.records.models import CreditRecord, PublicityRun, PublicityTransition, RecordVersion
+from xinyong.records.models import (
+    CreditRecord,
+    PublicityRun,
+    PublicityTransition,
+    RecordVersion,
+)
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
 
 CHUNK = 2_000
@@ -871,6 +887,20 @@ def version_counts(session: Session, record_ids: list[int]) -> dict[int, int]:
 # Views -------------------------------------------------------------------------------------------------------
 
 
+def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``objection`` to "异议处理中" on the views of records with an open objection (``None`` otherwise).
+
+    Reads the cases domain (one query per 1,000 records); cases changes records only through this service.
+    """
+    from xinyong.cases.service import OBJECTION_MARKER, open_objection_targets
+
+    open_ids = {i for kind, i in open_objection_targets(session, record_ids=[v["id"] for v in views])
+                if kind == "record"}
+    for v in views:
+        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+    return views
+
+
 def record_view(row: RecordRow) -> dict[str, Any]:
     """The department view of a record (IDs of persons masked; never the clear number)."""
     r, s = row.record, row.subject
@@ -930,7 +960,7 @@ def subject_records_view(session: Session, subject: Subject, today: dt.date) -> 
         view = record_view(RecordRow(r, subject, label == publicity.STATUS_PUBLIC, label, reason))
         view["history"] = [version_view(v) for v in versions.get(r.id, [])]
         out.append(view)
-    return out
+    return mark_objections(session, out)
 
 
 # The daily job -----------------------------------------------------------------------------------------------
@@ -1009,3 +1039,108 @@ def record_row(session: Session, record_id: int, *, actor: Principal | None, tod
     assert subject is not None  # foreign key
     label, reason = publicity.status_label(rules(session)[record.kind], facts(record), today)
     return RecordRow(record, subject, label == publicity.STATUS_PUBLIC, label, reason)
+
+
+# Due process (credit repair, objections) -----------------------------------------------------------------------
+# Called by ``cases`` (the only writer of these changes), each audited in the caller's transaction.
+
+
+def end_publicity_early(session: Session, *, actor: Principal, record_id: int, on: dt.date,
+                        reason: str) -> CreditRecord:
+    """Credit repair approved: the record is no longer public from ``on`` (``ended_on``, its first day off the
+    public view). The catalog's evaluation honours it everywhere at once (public list, check, reports)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("终止公示必须说明原因", code="reason_required")
+    record = get_record(session, record_id, for_update=True)
+    if record.ended_on is not None and record.ended_on <= on:
+        raise Conflict(f"记录 {record_id} 已于 {record.ended_on} 终止公示", code="already_ended")
+    before = record.ended_on
+    record.ended_on = on
+    record.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor.actor, action="records.end_publicity", entity_type=ENTITY,
+                 entity_id=record.id, reason=reason, before={"ended_on": before}, after={"ended_on": on})
+    return record
+
+
+def restore_publicity(session: Session, *, actor: Principal, record_id: int, reason: str) -> CreditRecord:
+    """A repair revoked (false materials, broken commitment): the early end is cleared, so the record is public
+    again up to the end of its maximum window (NDRC Order 58: 按最长公示期重新公示)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("恢复公示必须说明原因", code="reason_required")
+    record = get_record(session, record_id, for_update=True)
+    if record.ended_on is None:
+        raise Conflict(f"记录 {record_id} 未被提前终止公示，无需恢复", code="not_ended")
+    before = record.ended_on
+    record.ended_on = None
+    record.updated_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor.actor, action="records.restore_publicity", entity_type=ENTITY,
+                 entity_id=record.id, reason=reason, before={"ended_on": before}, after={"ended_on": None})
+    return record
+
+
+#: Fields an upheld objection may correct directly (other corrections come as a new submission of the row).
+CORRECTABLE_FIELDS = ("party_name", "decision_date", "severity", "penalty_types", "fine_yuan")
+
+
+def correct_record(session: Session, *, actor: Principal, record_id: int, changes: dict[str, Any],
+                   reason: str) -> CreditRecord:
+    """Correct a record after an upheld objection: a new version (provenance: the actor, no batch) with the
+    corrected fields, and the record's current values updated. Only :data:`CORRECTABLE_FIELDS`."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("更正必须说明原因", code="reason_required")
+    unknown = sorted(set(changes) - set(CORRECTABLE_FIELDS))
+    if unknown or not changes:
+        raise ValidationFailed(f"可更正的字段：{'、'.join(CORRECTABLE_FIELDS)}", code="field_not_correctable",
+                               details={"fields": unknown})
+    record = get_record(session, record_id, for_update=True)
+    rule = rules(session)[record.kind]
+    content_changes: dict[str, Any] = {}
+    if "party_name" in changes:
+        name = str(changes["party_name"] or "").strip()
+        if not name:
+            raise ValidationFailed("行政相对人名称不能为空", code="party_name_missing")
+        record.party_name = content_changes["party_name"] = name
+    if "decision_date" in changes:
+        value = changes["decision_date"]
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        record.decision_date = day
+        content_changes["decision_date"] = day.isoformat()
+    if "severity" in changes:
+        key = str(changes["severity"])
+        if key not in rule.publicity.windows:
+            raise ValidationFailed(f"失信严重程度只能是 {' / '.join(rule.publicity.windows)}", code="unknown_severity")
+        record.severity = content_changes["severity"] = key
+    if "penalty_types" in changes:
+        types = publicity.normalise_types(changes["penalty_types"] or [])
+        record.penalty_types, record.penalty_types_key = types, publicity.types_key(types)
+        content_changes["penalty_types"] = types
+    if "fine_yuan" in changes:
+        raw = changes["fine_yuan"]
+        fen = None if raw in (None, "") else int((Decimal(str(raw)) * 100).to_integral_value(ROUND_HALF_UP))
+        record.fine_fen = fen
+        content_changes["fine_wan"] = None if fen is None else str(Decimal(fen) / 1_000_000)
+    current = session.get(RecordVersion, record.current_version_id) if record.current_version_id else None
+    base = dict(current.content) if current else {}
+    before = {k: base.get(k) for k in content_changes}
+    content = {**base, **content_changes}
+    digest = hashlib.sha256(_canonical({**content, "corrected": reason})).hexdigest()
+    now = utcnow()
+    version = RecordVersion(
+        record_id=record.id, version_no=record.version_count + 1, content_hash=digest, content=content,
+        data=current.data if current else {}, extra=current.extra if current else {},
+        flags=[{"code": "corrected", "message": f"依异议核查结果更正：{reason[:200]}"}],
+        changed_fields=sorted(content_changes), batch_id=None, source_row=None, department_id=record.department_id,
+        received_at=now, actor=actor.actor, created_at=now)
+    session.add(version)
+    session.flush()
+    record.current_version_id, record.version_count = version.id, version.version_no
+    record.content_hash, record.updated_at = digest, now
+    session.flush()
+    audit.record(session, actor=actor.actor, action="records.correct", entity_type=ENTITY, entity_id=record.id,
+                 reason=reason, before=before, after=content_changes)
+    return record

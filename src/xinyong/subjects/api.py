@@ -19,7 +19,12 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects import service
 from xinyong.subjects.models import SubjectKind
-from xinyong.subjects.schemas import ImportReportOut, OrganisationIn, PersonIn, SubjectOut
+from xinyong.subjects.schemas import (
+    ImportReportOut,
+    OrganisationIn,
+    PersonIn,
+    SubjectOut,
+)
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 

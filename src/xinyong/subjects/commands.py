@@ -64,11 +64,12 @@ def import_(
 def show(code: str = typer.Argument(..., help="统一社会信用代码、身份证号、注册号或组织机构代码"),
          purpose: str = typer.Option("运维查询", help="查询自然人时记录的用途"),
          as_json: bool = JsonOption) -> None:
-    """查看一个信用主体及其行政许可、行政处罚记录（含各版本、今日是否公示）。
+    """查看一个信用主体及其行政许可、行政处罚记录（含各版本、今日是否公示）与名单条目。
 
     自然人身份证号仅显示脱敏值，查询记入审计日志。
     """
     from xinyong.core.clock import today
+    from xinyong.lists.service import subject_entries_view
     from xinyong.records.service import subject_records_view
 
     with clikit.database().session() as session:
@@ -77,6 +78,7 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
         view = service.subject_view(subject)
         view["records"] = subject_records_view(session, subject, today())
+        view["list_entries"] = subject_entries_view(session, subject, today())
 
     def render(v: dict) -> None:
         t = Table(show_header=False)
@@ -95,6 +97,13 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
                 rt.add_row(str(r.get("kind")), str(r.get("doc_no")), str(r.get("decision_date")),
                            str(r.get("versions")), "是" if r.get("public") else f"否（{r.get('status_reason') or ''}）")
             clikit.console.print(rt)
+        if v["list_entries"]:
+            lt = Table("名单", "事由", "列入日期", "期限至", "状态", title="红黑名单")
+            for e in v["list_entries"]:
+                lt.add_row(str(e.get("list_name") or e.get("list_code")), str(e.get("reason") or ""),
+                           str(e.get("listed_on") or ""), str(e.get("term_end") or "无固定期限"),
+                           str(e.get("status_label") or e.get("status")))
+            clikit.console.print(lt)
 
     emit(view, as_json, render)
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xinyong.catalog.rules import PARTY_KIND_LABELS, PartyKind
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
-
 
 #: 行政相对人类别: one definition for the catalog's rules and the registry.
 SubjectKind = PartyKind

@@ -88,19 +88,24 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     install_error_handlers(app)
 
     from xinyong.auth.api import router as auth_router
+    from xinyong.cases.api import router as cases_router
     from xinyong.catalog.api import router as catalog_router
+    from xinyong.commitments.api import router as commitments_router
     from xinyong.core.audit_api import router as audit_router
     from xinyong.identifiers.api import router as identifiers_router
     from xinyong.ingest.api import router as ingest_router
     from xinyong.lists.api import router as lists_router
+    from xinyong.measures.api import checks_router
     from xinyong.measures.api import router as measures_router
     from xinyong.records.api import router as records_router
     from xinyong.subjects.api import router as subjects_router
     from xinyong.watches.api import router as watches_router
 
     api = APIRouter(prefix="/api/v1")
+    api.include_router(cases_router)
     for router in (auth_router, catalog_router, identifiers_router, subjects_router, ingest_router, records_router,
-                   audit_router, lists_router, measures_router, watches_router):
+                   audit_router, lists_router, measures_router, checks_router, watches_router,
+                   commitments_router):
         api.include_router(router)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")

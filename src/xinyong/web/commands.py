@@ -22,9 +22,8 @@ def register(app: typer.Typer) -> None:
 def serve_app(*, host: str, port: int, workers: int = 1, migrate: bool = True) -> None:
     import uvicorn
 
-    from xinyong.core.migrate import upgrade
-
     from xinyong.catalog.service import ensure_seeded
+    from xinyong.core.migrate import upgrade
 
     db = clikit.database()
     if migrate:

@@ -5,12 +5,12 @@ Revises:
 Create Date: 2026-11-26 01:03:03.904329
 """
 
-from alembic import op
 import sqlalchemy as sa
-
-import xinyong.core.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import xinyong.core.db
 
 revision = '0001'
 down_revision = None

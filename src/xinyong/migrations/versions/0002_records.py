@@ -5,11 +5,12 @@ Revises: 0001
 Create Date: 2026-11-26 01:28:35.853442
 """
 
-from alembic import op
 import sqlalchemy as sa
-import xinyong.core.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import xinyong.core.db
 
 revision = '0002'
 down_revision = '0001'

@@ -5,12 +5,12 @@ Revises: 0002
 Create Date: 2026-11-26 01:41:33.850559
 """
 
-from alembic import op
 import sqlalchemy as sa
-
-import xinyong.core.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import xinyong.core.db
 
 revision = '0003'
 down_revision = '0002'

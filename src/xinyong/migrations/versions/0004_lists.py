@@ -5,11 +5,12 @@ Revises: 0003
 Create Date: 2026-11-26 03:17:08.398829
 """
 
-from alembic import op
 import sqlalchemy as sa
-import xinyong.core.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
+
+import xinyong.core.db
 
 revision = '0004'
 down_revision = '0003'

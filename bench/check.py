@@ -1,0 +1,282 @@
+"""Benchmark: the credit check (``measures.check.run_check``) on a province-sized registry.
+
+    .venv/bin/python bench/check.py [--subjects 1000000] [--entries 100000] [--db URL] [--singles 2000]
+                                    [--http-seconds 10] [--clients 8] [--batch 10000]
+
+Builds a fresh database (a new SQLite file in bench/out by default; with ``--db postgresql+psycopg://…/<name>``
+the database ``<name>``, which must start with ``xinyong_bench``, is dropped and created) from the models, seeds the
+catalog, the list types and the measures, then writes N legal persons and M list entries in force (bulk,
+``core.bulk.insert_rows``; black and red lists, a few expired ones). Then it times:
+- single checks in-process (one subject, scenario ``general``, half of them listed; each in its own transaction,
+  committed, as the API does): p50 / p99 / max;
+- single checks over HTTP: uvicorn on loopback (``--workers`` processes), ``--clients`` threads posting for
+  ``--http-seconds``: checks/s, p50 / p99 latency, errors;
+- a ``--batch``-subject check in-process and over HTTP (one request);
+and prints the figures and the peak RSS of this process and of the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+ROOT = HERE.parent
+
+
+def fresh_database(url: str | None) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not url:
+        path = OUT / "bench-check.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        if not (u.database or "").startswith("xinyong_bench"):
+            raise SystemExit("refusing to drop a database whose name does not start with xinyong_bench")
+        admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+        admin.dispose()
+    return url
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], set[str], str]:
+    """Create and fill the database; returns the USCCs, the listed ones and a business-system token."""
+    from sqlalchemy import select, text
+
+    from xinyong.auth import service as auth
+    from xinyong.auth.roles import Role, system_principal
+    from xinyong.catalog.service import seed_catalog
+    from xinyong.core.bulk import allocate_ids, insert_rows
+    from xinyong.core.db import get_database, utcnow
+    from xinyong.identifiers import uscc
+    from xinyong.lists.models import ListEntry, ListType
+    from xinyong.lists.service import seed_list_types
+    from xinyong.measures.service import seed_measures
+    from xinyong.models import Base
+    from xinyong.subjects.models import Subject
+
+    rng = random.Random(seed)
+    db = get_database(url)
+    Base.metadata.create_all(db.engine)
+    actor = system_principal("bench")
+    with db.session() as session:
+        seed_catalog(session, actor=actor)
+        seed_list_types(session, actor=actor)
+        seed_measures(session, actor=actor)
+        dept = auth.create_department(session, actor=actor, code="czj", name="沁阳市财政局",
+                                      uscc=uscc.make(authority="1", category="1", region="410882",
+                                                     org_body="00000001"))
+        _tok, raw = auth.create_token(session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM,
+                                      department_id=dept.id)
+        types = {t.code: t for t in session.scalars(select(ListType))}
+
+    t0 = time.perf_counter()
+    codes: list[str] = []
+    now = utcnow()
+    chunk = 100_000
+    with db.session() as session:
+        for start in range(0, subjects, chunk):
+            n = min(chunk, subjects - start)
+            ids = allocate_ids(session, Subject.__table__, n)
+            rows = []
+            for i, sid in enumerate(ids):
+                code = uscc.make(authority="9", category="1", region="410882", org_body=f"{start + i:08d}")
+                codes.append(code)
+                name = f"沁阳市测试{start + i}有限公司"
+                rows.append({"id": sid, "kind": "legal_person", "org_type": "enterprise", "name": name,
+                             "name_norm": name, "uscc": code, "uscc_flagged": False, "region_code": "410882",
+                             "created_at": now, "updated_at": now})
+            insert_rows(session, Subject.__table__, rows)
+    print(f"subjects: {subjects:,} in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    black = [t for t in types.values() if t.kind != "red"]
+    red = [t for t in types.values() if t.kind == "red"]
+    today = dt.date.today()
+    listed_idx = rng.sample(range(subjects), min(entries, subjects))
+    listed: set[str] = set()
+    with db.session() as session:
+        first_id = session.scalar(select(Subject.id).order_by(Subject.id).limit(1))
+        ids = allocate_ids(session, ListEntry.__table__, len(listed_idx))
+        rows = []
+        for n, (eid, idx) in enumerate(zip(ids, listed_idx, strict=True)):
+            lt = rng.choice(red if n % 5 == 0 else black)
+            expired = n % 20 == 1
+            listed_on = today - dt.timedelta(days=rng.randint(30, 600))
+            term_end = (listed_on + dt.timedelta(days=10)) if expired else today + dt.timedelta(days=rng.randint(1, 700))
+            if not expired:
+                listed.add(codes[idx])
+            rows.append({"id": eid, "list_type_id": lt.id, "entry_key": f"B{n}", "subject_id": first_id + idx,
+                         "party_name": f"沁阳市测试{idx}有限公司", "party_code": codes[idx],
+                         "party_kind": "legal_person", "region_code": "410882", "reason": "基准测试列入事由",
+                         "facts": "", "legal_basis": "基准测试认定依据", "decision_no": f"沁测〔2025〕{n}号",
+                         "authority": lt.authority, "status": "active", "listed_on": listed_on, "term_end": term_end,
+                         "data": {}, "match_status": "code", "source": "department", "revision": 1,
+                         "created_at": now, "updated_at": now})
+        insert_rows(session, ListEntry.__table__, rows)
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    print(f"entries: {len(listed_idx):,} ({len(listed):,} in force) in {time.perf_counter() - t0:.1f} s")
+    return codes, listed, raw
+
+
+def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch: int, rng: random.Random) -> None:
+    from xinyong.auth.roles import Principal, Role
+    from xinyong.core.db import get_database
+    from xinyong.measures.check import SubjectQuery, run_check
+
+    db = get_database(url)
+    actor = Principal(kind="token", name="bench", role=Role.BUSINESS_SYSTEM, department_id=1, token_id=1)
+    listed_list = sorted(listed)
+    sample = [rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes) for i in range(singles)]
+    with db.session() as session:  # warm the catalogue cache and the connection pool
+        run_check(session, actor=actor, subjects=[SubjectQuery(code=sample[0])], scenario="general")
+    times = []
+    measures = 0
+    for code in sample:
+        t0 = time.perf_counter()
+        with db.session() as session:
+            answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=code)], scenario="general")
+        times.append((time.perf_counter() - t0) * 1000)
+        measures += answer["summary"]["measures"]
+    print(f"single check in-process ({singles:,}, half listed, {measures / singles:.1f} measures avg): "
+          f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms, max {max(times):.2f} ms")
+    codes_batch = rng.sample(codes, batch)
+    t0 = time.perf_counter()
+    with db.session() as session:
+        answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes_batch],
+                           scenario="general")
+    s = answer["summary"]
+    print(f"batch of {batch:,} in-process: {time.perf_counter() - t0:.2f} s "
+          f"(matched {s['matched']:,}, with punishments {s['with_punishments']:,}, rewards {s['with_rewards']:,})")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds: float, clients: int,
+              batch: int, rng: random.Random, workers: int) -> None:
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "XINYONG_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--no-access-log", "--workers", str(workers)], env=env, cwd=str(ROOT))
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        listed_list = sorted(listed)
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        stop = time.perf_counter() + seconds
+
+        def worker(seed: int) -> None:
+            r = random.Random(seed)
+            local, bad = [], []
+            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                while time.perf_counter() < stop:
+                    code = r.choice(listed_list) if r.random() < 0.5 else r.choice(codes)
+                    t0 = time.perf_counter()
+                    try:
+                        resp = client.post("/api/v1/checks",
+                                           json={"scenario": "general", "subjects": [{"code": code}]})
+                    except httpx.HTTPError as exc:
+                        bad.append(f"{type(exc).__name__}: {exc}")
+                        continue
+                    local.append((time.perf_counter() - t0) * 1000)
+                    if resp.status_code != 200:
+                        bad.append(f"{resp.status_code} {resp.text[:120]}")
+            with lock:
+                latencies.extend(local)
+                errors.extend(bad)
+
+        # warm-up
+        httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
+                   headers=headers, timeout=30)
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        print(f"over HTTP ({clients} clients, {workers} worker(s), {elapsed:.1f} s): {len(latencies) / elapsed:,.0f} checks/s, "
+              f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
+              + (f" (first: {errors[0]})" if errors else ""))
+        body = {"scenario": "general", "subjects": [{"code": c} for c in rng.sample(codes, batch)]}
+        t0 = time.perf_counter()
+        resp = httpx.post(f"{base}/api/v1/checks", json=body, headers=headers, timeout=120)
+        took = time.perf_counter() - t0
+        print(f"batch of {batch:,} over HTTP: {took:.2f} s (status {resp.status_code}, "
+              f"{len(resp.content) / 1e6:.1f} MB answer)")
+        try:
+            status = Path(f"/proc/{server.pid}/status").read_text()
+            peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+            print(f"server peak RSS: {peak.split(':', 1)[1].strip()}")
+        except (OSError, StopIteration):
+            pass
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=1_000_000)
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--db", help="database URL (default: a new SQLite file in bench/out)")
+    parser.add_argument("--singles", type=int, default=2000)
+    parser.add_argument("--http-seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
+    os.environ["XINYONG_DATA_DIR"] = str(OUT)
+    url = fresh_database(args.db)
+    os.environ["XINYONG_DATABASE_URL"] = url
+    codes, listed, token = build(url, args.subjects, args.entries, args.seed)
+    rng = random.Random(args.seed + 1)
+    in_process(url, codes, listed, args.singles, args.batch, rng)
+    if args.http_seconds > 0:
+        over_http(url, token, codes, listed, args.http_seconds, args.clients, args.batch, rng, args.workers)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"peak RSS (bench process): {peak_kib / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

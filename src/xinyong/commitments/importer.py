@@ -1,0 +1,174 @@
+"""Import of commitments: a department's file (CSV / XLSX / JSON) or API push becomes one batch.
+
+A batch runs in the caller's transaction (a crash leaves nothing). Two modes:
+- ``keep_good`` (default): valid rows are written, invalid rows are refused and returned with their issues;
+- ``reject_all``: any refused row — by validation or by the store (a code of another department, a duplicate) —
+  refuses the whole batch: the rows are written inside a savepoint that is rolled back, so nothing is half-changed.
+The batch row itself (with the report) is always kept, so the department can see what was refused and why.
+Re-importing the same content changes nothing (every row ``unchanged``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.auth.roles import Principal
+from xinyong.commitments import service
+from xinyong.commitments.models import CommitmentBatch
+from xinyong.commitments.validate import (
+    KNOWN_HEADERS,
+    CommitmentInput,
+    map_headers,
+    validate_row,
+)
+from xinyong.core import audit, clock
+from xinyong.core.db import utcnow
+from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
+from xinyong.ingest.readers import Table, file_sha256, open_table, table_from_records
+
+MAX_API_ROWS = 10_000
+REPORT_LIMIT = 1_000
+
+
+def _check_department(actor: Principal, department_id: int) -> None:
+    if not actor.is_admin and actor.department_id != department_id:
+        raise Forbidden("只能为本部门报送信用承诺", code="other_department")
+
+
+def run_batch(session: Session, *, actor: Principal, department_id: int, table: Table, sha256: str, channel: str,
+              filename: str | None = None, reject_all: bool = False, today: dt.date | None = None,
+              received_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Validate and store one submission; returns the batch summary (:func:`batch_summary`)."""
+    _check_department(actor, department_id)
+    today = today or clock.today()
+    header_map, missing = map_headers(table.headers, table.raw_headers)
+    if missing:
+        raise ValidationFailed(f"缺少必填列：{'、'.join(missing)}", code="columns_missing",
+                               details={"missing": missing, "headers": [str(h) for h in table.raw_headers]})
+    received_at = received_at or utcnow()
+    batch = CommitmentBatch(department_id=department_id, channel=channel, filename=filename, sha256=sha256,
+                            format=table.format, mode="reject_all" if reject_all else "keep_good",
+                            status="processing", actor=actor.actor, received_at=received_at)
+    session.add(batch)
+    session.flush()
+
+    counts: Counter[str] = Counter()
+    issue_counts: Counter[str] = Counter()
+    errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    rejected_rows: list[int] = []
+    good: list[CommitmentInput] = []
+    for number, values in table.rows:
+        counts["rows"] += 1
+        row, issues = validate_row(header_map, number, values, today=today)
+        for issue in issues:
+            issue_counts[issue.code] += 1
+            target = warnings if row is not None else errors
+            if len(target) < REPORT_LIMIT:
+                target.append(issue.to_dict())
+        if row is None:
+            rejected_rows.append(number)
+        else:
+            good.append(row)
+    if not counts["rows"]:
+        raise ValidationFailed("没有数据行", code="batch_empty")
+
+    result = service.UpsertResult()
+    if good and not (reject_all and rejected_rows):
+        savepoint = session.begin_nested()
+        result = service.upsert_commitments(session, actor=actor, department_id=department_id, batch_id=batch.id,
+                                            received_at=received_at, rows=good)
+        store_rejects = [o for o in result.outcomes if o.outcome == "rejected"]
+        for o in store_rejects:
+            assert o.error is not None
+            issue_counts[o.error["code"]] += 1
+            rejected_rows.append(o.row)
+            if len(errors) < REPORT_LIMIT:
+                errors.append(o.error)
+        if reject_all and store_rejects:
+            savepoint.rollback()
+            result = service.UpsertResult()
+        else:
+            savepoint.commit()
+    rejected = len(rejected_rows)
+    written = not (reject_all and rejected)
+    batch.rows = counts["rows"]
+    batch.rejected = rejected
+    batch.accepted = counts["rows"] - rejected if written else 0
+    batch.created, batch.updated, batch.unchanged = result.created, result.updated, result.unchanged
+    batch.broken = result.broken
+    batch.status = "rejected" if rejected and (reject_all or not batch.accepted) else (
+        "partial" if rejected else "accepted")
+    batch.finished_at = utcnow()
+    errors.sort(key=lambda e: e["row"])
+    batch.report = {"errors": errors, "warnings": warnings, "issue_counts": dict(issue_counts),
+                    "rejected_rows": sorted(rejected_rows)[:REPORT_LIMIT],
+                    "subjects_created": result.subjects_created,
+                    "unknown_columns": list(header_map.extra.values()),
+                    "outcomes": [{"row": o.row, "outcome": o.outcome, "commitment_id": o.commitment_id,
+                                  "code": o.code, "version_no": o.version_no, "broken": o.broken}
+                                 for o in result.outcomes if o.outcome != "rejected"][:REPORT_LIMIT]}
+    session.flush()
+    audit.record(session, actor=actor.actor, action="commitments.batch", entity_type="commitment_batch",
+                 entity_id=batch.id, reason=f"{'文件' if channel == 'file' else '接口'}报送信用承诺 {filename or ''}".strip(),
+                 after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "warnings", "outcomes")})
+    return batch_summary(batch)
+
+
+def import_file(session: Session, *, actor: Principal, department_id: int, path: str | Path,
+                reject_all: bool = False, today: dt.date | None = None) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationFailed(f"文件不存在：{path}", code="file_not_found")
+    table = open_table(path, known_headers=KNOWN_HEADERS)
+    return run_batch(session, actor=actor, department_id=department_id, table=table, sha256=file_sha256(path),
+                     channel="file", filename=path.name, reject_all=reject_all, today=today)
+
+
+def import_rows(session: Session, *, actor: Principal, department_id: int, rows: list[dict[str, Any]],
+                reject_all: bool = False, today: dt.date | None = None) -> dict[str, Any]:
+    """An API push: a JSON array of objects keyed by the standard's Chinese column names or snake_case keys."""
+    if not rows:
+        raise ValidationFailed("推送的数据为空", code="batch_empty")
+    if len(rows) > MAX_API_ROWS:
+        raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
+    body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
+    return run_batch(session, actor=actor, department_id=department_id, table=table_from_records(rows),
+                     sha256=hashlib.sha256(body).hexdigest(), channel="api", reject_all=reject_all, today=today)
+
+
+def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
+    report = batch.report or {}
+    return {
+        "batch": batch.id, "department_id": batch.department_id, "channel": batch.channel, "file": batch.filename,
+        "sha256": batch.sha256, "format": batch.format, "mode": batch.mode, "status": batch.status,
+        "received_at": batch.received_at.isoformat() if batch.received_at else None, "rows": batch.rows,
+        "accepted": batch.accepted, "created": batch.created, "updated": batch.updated,
+        "unchanged": batch.unchanged, "rejected": batch.rejected, "broken": batch.broken,
+        "subjects_created": report.get("subjects_created", 0), "issue_counts": report.get("issue_counts", {}),
+        "rejected_rows": report.get("rejected_rows", []), "unknown_columns": report.get("unknown_columns", []),
+        "errors": report.get("errors", []), "warnings": report.get("warnings", []),
+        "outcomes": report.get("outcomes", []),
+    }
+
+
+def get_batch(session: Session, *, actor: Principal | None, batch_id: int) -> CommitmentBatch:
+    batch = session.get(CommitmentBatch, batch_id)
+    if batch is None or (actor is not None and not actor.can_see_department(batch.department_id)):
+        raise NotFound(f"批次 {batch_id} 不存在", code="batch_not_found")
+    return batch
+
+
+def list_batches(session: Session, *, actor: Principal, limit: int = 50, offset: int = 0) -> list[CommitmentBatch]:
+    stmt = select(CommitmentBatch).order_by(CommitmentBatch.id.desc()).limit(limit).offset(offset)
+    if not actor.is_admin:
+        stmt = stmt.where(CommitmentBatch.department_id == actor.department_id)
+    return list(session.scalars(stmt))

@@ -1,0 +1,187 @@
+"""Tables of `commitments`: 信用承诺 in the national data standard's fields, their versions and fulfilment (践诺).
+
+A :class:`Commitment` is one pledge, identified by its 承诺编码 (20 characters: 6-digit region, 8-digit date, 6-digit
+serial). It belongs to the department that first submitted it (the accepting department); later submissions of the
+same code by another department are refused. It carries the current values of the standard's fields; every content
+received is a :class:`CommitmentVersion` (append-only, with provenance: batch, row, actor, time).
+
+Fulfilment (践诺) is tracked as :class:`CommitmentFulfilment` events (append-only): each determination of the
+履行状态 with its date, unit, the unfulfilled content and the liability pursued. A determination of 部分履行 /
+全部未履行 is a breach (违诺): ``broken_on`` is set, the commitment counts as dishonesty information
+(``service.broken_commitments``) and the department may ask for a list entry through the lists rules.
+
+Natural persons' ID numbers never appear in clear here: the subject row holds them (hash / encrypted / masked);
+``promisor_code`` is the USCC of an organisation or the masked ID of a person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+
+COMMITMENT_TYPES = ("approval_substitute", "tolerance_acceptance", "certification", "credit_repair",
+                    "self_discipline", "voluntary", "other")
+FULFILMENT_STATUSES = ("pending", "fulfilled", "partial", "unfulfilled")
+PUBLIC_TYPES = ("public", "scoped", "private")
+PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class CommitmentBatch(Base):
+    """One submission (file upload or API push) of commitments by a department, with its report."""
+
+    __tablename__ = "commitment_batches"
+    __table_args__ = (
+        CheckConstraint("channel IN ('file', 'api')", name="channel"),
+        CheckConstraint("mode IN ('keep_good', 'reject_all')", name="mode"),
+        CheckConstraint("status IN ('processing', 'accepted', 'partial', 'rejected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
+    channel: Mapped[str] = mapped_column(String(10), nullable=False)
+    filename: Mapped[str | None] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    format: Mapped[str | None] = mapped_column(String(10))
+    mode: Mapped[str] = mapped_column(String(12), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="processing")
+    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    broken: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Row issues (errors and warnings, ID numbers masked), capped; counts per code are exact.
+    report: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Commitment(Base):
+    __tablename__ = "commitments"
+    __table_args__ = (
+        CheckConstraint(f"commitment_type IN {_in(COMMITMENT_TYPES)}", name="commitment_type"),
+        CheckConstraint(f"fulfilment_status IN {_in(FULFILMENT_STATUSES)}", name="fulfilment_status"),
+        CheckConstraint(f"public_type IN {_in(PUBLIC_TYPES)}", name="public_type"),
+        CheckConstraint(f"promisor_kind IN {_in(PARTY_KINDS)}", name="promisor_kind"),
+        CheckConstraint("valid_until IS NULL OR valid_until >= made_on", name="valid_after_made"),
+        Index("ix_commitments_subject_made_on", "subject_id", "made_on"),
+        Index("ix_commitments_department_made_on", "department_id", "made_on"),
+        Index("ix_commitments_broken_on", "broken_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)            # 承诺编码
+    subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
+    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
+    promisor_name: Mapped[str] = mapped_column(String(200), nullable=False)               # 承诺人名称
+    promisor_kind: Mapped[str] = mapped_column(String(20), nullable=False)                # 承诺人类别
+    promisor_code: Mapped[str] = mapped_column(String(18), nullable=False)                # USCC, or masked ID
+    commitment_type: Mapped[str] = mapped_column(String(24), nullable=False)              # 承诺类型
+    reason: Mapped[str] = mapped_column(String(512), nullable=False)                      # 承诺事由
+    content: Mapped[str] = mapped_column(Text, nullable=False)                            # 承诺内容
+    liability: Mapped[str] = mapped_column(Text, nullable=False)                          # 违诺责任
+    made_on: Mapped[dt.date] = mapped_column(Date, nullable=False)                        # 承诺作出日期
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)                             # 承诺有效期
+    fulfilment_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    unfulfilled_content: Mapped[str | None] = mapped_column(Text)                         # 未履行的承诺内容
+    liability_pursued: Mapped[str | None] = mapped_column(Text)                           # 违诺责任追究内容
+    determined_on: Mapped[dt.date | None] = mapped_column(Date)                           # 履行状态认定日期
+    determined_by: Mapped[str | None] = mapped_column(String(200))                        # 履行状态认定单位
+    determined_by_code: Mapped[str | None] = mapped_column(String(18))                    # 认定单位代码
+    accepting_unit: Mapped[str] = mapped_column(String(200), nullable=False)              # 承诺受理单位
+    accepting_unit_code: Mapped[str] = mapped_column(String(18), nullable=False)          # 受理单位代码
+    public_type: Mapped[str] = mapped_column(String(10), nullable=False)                  # 公开类型
+    remarks: Mapped[str | None] = mapped_column(String(512))                              # 备注
+    extra: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)     # unknown columns
+    # The civil date the breach was determined (NULL while not broken): what the evaluation counts.
+    broken_on: Mapped[dt.date | None] = mapped_column(Date)
+    # A list entry requested because of the breach (lists.models.ListEntry.id; no FK: lists own their table).
+    list_entry_id: Mapped[int | None] = mapped_column(BigId)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    version_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Provenance of the content now in force.
+    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("commitment_batches.id"))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Optimistic concurrency: +1 on every change (content or fulfilment); a stale writer gets a conflict.
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": revision}
+
+    @property
+    def broken(self) -> bool:
+        return self.broken_on is not None
+
+
+class CommitmentVersion(Base):
+    """One content of a commitment as received: append-only history with provenance."""
+
+    __tablename__ = "commitment_versions"
+    __table_args__ = (UniqueConstraint("commitment_id", "version_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    commitment_id: Mapped[int] = mapped_column(BigId, ForeignKey("commitments.id"), nullable=False, index=True)
+    version_no: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The normalised row (personal ID numbers masked) and the fields changed from the previous version.
+    content: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    changed_fields: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False, default=list)
+    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("commitment_batches.id"), index=True)
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class CommitmentFulfilment(Base):
+    """One determination of a commitment's fulfilment (践诺), append-only."""
+
+    __tablename__ = "commitment_fulfilments"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(FULFILMENT_STATUSES)}", name="status"),
+        CheckConstraint("source IN ('import', 'manual')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    commitment_id: Mapped[int] = mapped_column(BigId, ForeignKey("commitments.id"), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    previous_status: Mapped[str] = mapped_column(String(12), nullable=False)
+    breach: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    determined_on: Mapped[dt.date | None] = mapped_column(Date)
+    determined_by: Mapped[str | None] = mapped_column(String(200))
+    determined_by_code: Mapped[str | None] = mapped_column(String(18))
+    unfulfilled_content: Mapped[str | None] = mapped_column(Text)
+    liability_pursued: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10), nullable=False)
+    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("commitment_batches.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    # The list the department asked the breach to be entered on, and the entry the lists service made.
+    list_code: Mapped[str | None] = mapped_column(String(60))
+    list_entry_id: Mapped[int | None] = mapped_column(BigId)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -1,0 +1,920 @@
+"""List types and department list management: seed the types, give notice, list, extend, remove, correct.
+
+Every transition of an entry is a function here: it checks who may act (the platform admin, or an operator of a
+department named in the type's ``managing_departments``), validates, bumps ``revision`` (callers may pass
+``expected_revision``; a stale one is a :class:`Conflict`), appends a :class:`ListEntryEvent` and an audit event,
+and tells ``watches`` when the entry starts or stops counting because of it — all in the caller's transaction.
+
+Whether an entry counts on a day is never stored (``lists.rules.in_force``): an entry stops counting the day after
+its ``term_end`` without a job. The daily :func:`announce_expirations` only *tells* subscribers, once per entry.
+
+External lists (``ListType.external``: the court's 失信被执行人, the market regulator's 经营异常名录) are kept by
+another authority and change only through their sync (``lists.sync``): no one creates, notifies, lists or
+extends their entries by hand; the platform admin alone may remove or correct one (a documented mistake).
+
+Personal data: a natural person's ID is stored on the entry only masked (the subject keeps the encrypted number);
+history, audit and webhook payloads carry masked names and never a clear ID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, Role
+from xinyong.catalog.models import InfoClass
+from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
+from xinyong.catalog.spec import validation_details
+from xinyong.core import audit, clock, workdays
+from xinyong.core.db import utcnow
+from xinyong.core.errors import (
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from xinyong.identifiers import explain
+from xinyong.identifiers.masking import mask_name
+from xinyong.ingest.values import normalize_doc_no
+from xinyong.lists.models import REMOVAL_REASONS, ListEntry, ListEntryEvent, ListType
+from xinyong.lists.rules import (
+    KIND_LABELS,
+    REMOVAL_REASON_LABELS,
+    STATUS_LABELS,
+    effective_status,
+    in_force,
+    in_force_clause,
+    term_end_for,
+)
+from xinyong.lists.schemas import ListTypesFile
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import find_subject
+
+DEFAULT_TYPES_PATH = Path(__file__).parent / "data" / "list_types.yaml"
+ENTITY = "list_entry"
+TYPE_ENTITY = "list_type"
+#: Reasons a person may give when removing an entry (``not_listed`` is the withdrawal of a notice,
+#: ``sync_removed`` belongs to the sync of an external list).
+MANUAL_REMOVAL_REASONS = tuple(r for r in REMOVAL_REASONS if r not in ("not_listed", "sync_removed"))
+EFFECTIVE_STATUSES = ("notified", "active", "expired", "removed")
+_CHUNK = 900
+_STORED_FIELDS = ("name", "kind", "domain", "authority", "info_class", "legal_basis", "term_months",
+                  "max_term_months", "requires_notice", "notice_workdays", "removal_rules", "party_kinds", "external",
+                  "managing_departments", "sync_format", "params", "confidence", "note", "sort_order", "active")
+
+
+# List types ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SeedReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    not_in_file: list[str] = field(default_factory=list)  # in the database, not in the file: left alone
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_list_types(path: Path | str | None = None) -> ListTypesFile:
+    """Read and validate a list-type file whole (default: the types shipped with the package)."""
+    path = Path(path) if path else DEFAULT_TYPES_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValidationFailed(f"无法读取名单类型文件 {path}：{exc.strerror}", code="list_types_unreadable") from None
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"名单类型文件 {path} 不是有效的 YAML：{exc}", code="list_types_invalid_yaml") from None
+    try:
+        return ListTypesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(f"名单类型文件 {path.name} 校验失败", code="invalid_list_types",
+                               details=validation_details(exc)) from None
+
+
+def _stored(obj: ListType) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in _STORED_FIELDS}
+
+
+def seed_list_types(session: Session, *, actor: Principal, path: Path | str | None = None) -> SeedReport:
+    """Load the list types into the database. Idempotent: new types are created, changed ones brought to the
+    file's content, each with one audit event. Every type's ``info_class`` must exist in the catalog."""
+    if not actor.is_admin:
+        raise Forbidden("只有平台管理员可以载入名单类型", code="list_types_admin_only")
+    spec_file = load_list_types(path)
+    classes = set(session.scalars(select(InfoClass.code)))
+    if not classes:
+        raise NotFound("信用信息目录尚未初始化，请先运行 xinyong catalog seed", code="catalog_not_seeded")
+    unknown = sorted({t.info_class for t in spec_file.types} - classes)
+    if unknown:
+        raise ValidationFailed("名单类型引用了目录中不存在的信息类别：" + "、".join(unknown),
+                               code="unknown_info_class", details={"info_classes": unknown})
+    report = SeedReport()
+    existing = {t.code: t for t in session.scalars(select(ListType))}
+    why = "载入名单类型" + (f"（{Path(path).name}）" if path else "（默认值）")
+    for spec in spec_file.types:
+        data = spec.dump()
+        obj = existing.pop(spec.code, None)
+        if obj is None:
+            obj = ListType(code=spec.code, **{k: data[k] for k in _STORED_FIELDS})
+            session.add(obj)
+            session.flush()
+            audit.record(session, actor=actor.actor, action="lists.type.create", entity_type=TYPE_ENTITY,
+                         entity_id=spec.code, reason=why, after=data)
+            report.created.append(spec.code)
+            continue
+        before = _stored(obj)
+        changed = [k for k in _STORED_FIELDS if before[k] != data[k]]
+        if not changed:
+            report.unchanged.append(spec.code)
+            continue
+        for k in changed:
+            setattr(obj, k, data[k])
+        obj.updated_at = utcnow()
+        audit.record(session, actor=actor.actor, action="lists.type.reseed", entity_type=TYPE_ENTITY,
+                     entity_id=spec.code, reason=why, before={k: before[k] for k in changed},
+                     after={k: data[k] for k in changed})
+        report.updated.append(spec.code)
+    report.not_in_file = sorted(existing)
+    session.flush()
+    return report
+
+
+def ensure_seeded(session: Session, *, actor: Principal) -> SeedReport | None:
+    """Seed the default list types into an empty table (``db upgrade``); None when types already exist."""
+    if session.scalar(select(ListType.id).limit(1)) is not None:
+        return None
+    return seed_list_types(session, actor=actor)
+
+
+def list_types(session: Session, *, include_inactive: bool = True) -> list[ListType]:
+    stmt = select(ListType).order_by(ListType.sort_order, ListType.code)
+    if not include_inactive:
+        stmt = stmt.where(ListType.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def get_list_type(session: Session, code: str) -> ListType:
+    """A list type by code; :class:`NotFound` ``unknown_list_type`` naming the valid codes otherwise."""
+    code = (code or "").strip()
+    found = session.scalar(select(ListType).where(ListType.code == code)) if code else None
+    if found is None:
+        valid = list(session.scalars(select(ListType.code).order_by(ListType.sort_order, ListType.code)))
+        raise NotFound(f"名单类型 {code[:60]!r} 不存在", code="unknown_list_type",
+                       details={"code": code[:60], "valid_codes": valid})
+    return found
+
+
+def _type_for_write(session: Session, code: str) -> ListType:
+    """As :func:`get_list_type`, but an unknown code in a request body is invalid input (422), not a missing page."""
+    try:
+        lt = get_list_type(session, code)
+    except NotFound as exc:
+        raise ValidationFailed(exc.message, code=exc.code, details=exc.details) from None
+    if not lt.active:
+        raise ValidationFailed(f"名单类型 {lt.code} 已停用", code="list_type_inactive")
+    return lt
+
+
+def type_view(lt: ListType) -> dict[str, Any]:
+    return {"code": lt.code, "name": lt.name, "kind": lt.kind, "kind_label": KIND_LABELS.get(lt.kind, lt.kind),
+            "domain": lt.domain, "authority": lt.authority, "info_class": lt.info_class,
+            "legal_basis": list(lt.legal_basis), "term_months": lt.term_months,
+            "max_term_months": lt.max_term_months, "requires_notice": lt.requires_notice,
+            "notice_workdays": lt.notice_workdays, "removal_rules": list(lt.removal_rules),
+            "party_kinds": list(lt.party_kinds), "external": lt.external,
+            "managing_departments": list(lt.managing_departments), "sync_format": lt.sync_format,
+            "confidence": lt.confidence, "note": lt.note, "active": lt.active}
+
+
+# Who may act -----------------------------------------------------------------------------------------------------
+
+
+def _operator_department(session: Session, actor: Principal, lt: ListType) -> Department:
+    """The acting operator's department, which must manage ``lt`` (admin is handled by the callers)."""
+    if actor.role is not Role.DEPT_OPERATOR or actor.department_id is None:
+        raise Forbidden("只有平台管理员或名单主管部门的操作员可以管理名单条目", code="list_not_managed")
+    dept = session.get(Department, actor.department_id)
+    if dept is None or dept.code not in lt.managing_departments:
+        raise Forbidden(f"本部门不是「{lt.name}」的主管部门，无权管理其条目", code="list_not_managed",
+                        details={"list_code": lt.code, "managing_departments": list(lt.managing_departments)})
+    return dept
+
+
+def _acting_department(session: Session, actor: Principal, lt: ListType, department: str | None) -> Department | None:
+    """The department an entry is recorded for: the operator's own; for the admin the one named, else the first
+    managing department that exists (the admin enters on its behalf)."""
+    from xinyong.auth import service as auth_service
+
+    if actor.is_admin:
+        if department:
+            return auth_service.get_department(session, ref=department)
+        if lt.managing_departments:
+            found = {d.code: d for d in session.scalars(
+                select(Department).where(Department.code.in_(list(lt.managing_departments))))}
+            for code in lt.managing_departments:
+                if code in found:
+                    return found[code]
+        return None
+    dept = _operator_department(session, actor, lt)
+    if department and department.strip().lower() not in (dept.code, str(dept.id)):
+        raise Forbidden("只能以本部门名义管理名单条目", code="department_mismatch")
+    return dept
+
+
+def _check_manual(lt: ListType, action: str) -> None:
+    if lt.external:
+        raise Forbidden(f"「{lt.name}」由{lt.authority}认定，只能通过名单同步更新，不能手工{action}",
+                        code="external_list", details={"list_code": lt.code})
+
+
+def _check_entry_access(session: Session, actor: Principal, lt: ListType, entry: ListEntry) -> None:
+    """Admin, or an operator of a managing department that recorded the entry (or an entry of no department)."""
+    if actor.is_admin:
+        return
+    if lt.external:
+        raise Forbidden(f"「{lt.name}」的条目只能通过名单同步或由平台管理员更正", code="external_list",
+                        details={"list_code": lt.code})
+    dept = _operator_department(session, actor, lt)
+    if entry.department_id is not None and entry.department_id != dept.id:
+        raise Forbidden("该名单条目由其他部门认定，本部门无权修改", code="list_not_managed")
+
+
+# Helpers ---------------------------------------------------------------------------------------------------------
+
+
+def _masked_code(code: str) -> str:
+    check = explain(code)
+    if check.kind == "resident_id":
+        return str(check.to_dict(mask=True)["input"])
+    return (code or "")[:40]
+
+
+def resolve_subject(session: Session, code: str) -> Subject:
+    """The registered subject a code names; a malformed code and an unknown one are different errors (422)."""
+    subject = find_subject(session, code)
+    if subject is not None:
+        return subject
+    check = explain(code)
+    shown = _masked_code(code)
+    if not check.valid:
+        raise ValidationFailed(f"主体代码 {shown} 格式错误：" + "；".join(e.message for e in check.errors),
+                               code="bad_subject_code", details={"code": shown,
+                                                                 "errors": [e.code for e in check.errors]})
+    raise ValidationFailed(f"主体库中没有代码为 {shown} 的信用主体（名单条目不会自动创建主体，请先登记主体）",
+                           code="unknown_subject", details={"code": shown})
+
+
+def _default_basis(lt: ListType) -> str:
+    first = lt.legal_basis[0] if lt.legal_basis else {}
+    title = str(first.get("title") or "").strip()
+    if not title:
+        raise ConfigurationError(f"名单类型 {lt.code} 没有法律依据", code="list_type_without_basis")
+    return title + (str(first["article"]) if first.get("article") else "")
+
+
+def _text(value: str | None, *, name: str, code: str, required: bool = True, limit: int = 20000) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise ValidationFailed(f"{name}不能为空", code=code)
+    if len(text) > limit:
+        raise ValidationFailed(f"{name}过长（上限 {limit} 字）", code=code)
+    return text
+
+
+def _term(lt: ListType, listed_on: dt.date, term_end: dt.date | None) -> dt.date | None:
+    """The entry's last counting day: given (checked) or the type's default; never beyond the type's maximum."""
+    limit = term_end_for(listed_on, lt.max_term_months)
+    if term_end is None:
+        term_end = term_end_for(listed_on, lt.term_months)
+    elif term_end < listed_on:
+        raise ValidationFailed(f"有效期至 {term_end} 早于列入日期 {listed_on}", code="term_before_listing")
+    if limit is not None and (term_end is None or term_end > limit):
+        raise ValidationFailed(
+            f"「{lt.name}」的期限最长 {lt.max_term_months} 个月：有效期至不能晚于 {limit}",
+            code="term_too_long", details={"max_term_months": lt.max_term_months, "latest_term_end": limit.isoformat()})
+    return term_end
+
+
+def _not_future(day: dt.date, today: dt.date, *, name: str, code: str) -> None:
+    if day > today:
+        raise ValidationFailed(f"{name} {day} 晚于今天 {today}", code=code)
+
+
+def _snapshot(entry: ListEntry) -> dict[str, Any]:
+    """The audited state of an entry: a person's name masked, the ID already stored masked."""
+    person = entry.party_kind == SubjectKind.NATURAL_PERSON.value
+    return {
+        "entry_key": entry.entry_key, "subject_id": entry.subject_id,
+        "party_name": mask_name(entry.party_name) if person else entry.party_name, "party_code": entry.party_code,
+        "party_kind": entry.party_kind, "reason": entry.reason, "facts": entry.facts,
+        "legal_basis": entry.legal_basis, "decision_no": entry.decision_no, "department_id": entry.department_id,
+        "status": entry.status, "notice_given_on": entry.notice_given_on, "notice_until": entry.notice_until,
+        "listed_on": entry.listed_on, "term_end": entry.term_end, "removed_on": entry.removed_on,
+        "removal_reason": entry.removal_reason, "revision": entry.revision,
+    }
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return ({k: _iso(before.get(k)) for k in keys}, {k: _iso(after[k]) for k in keys})
+
+
+def _log(session: Session, *, actor: Principal, entry: ListEntry, lt: ListType, action: str, reason: str | None,
+         before: dict[str, Any] | None, audited: bool = True) -> None:
+    """History event and (unless the caller audits a whole batch) the audit event of one change."""
+    after = _snapshot(entry)
+    if before is None:
+        b, a = None, {k: _iso(v) for k, v in after.items()}
+    else:
+        b, a = _diff(before, after)
+    session.add(ListEntryEvent(entry_id=entry.id, action=action, actor=actor.actor, reason=reason, before=b, after=a))
+    if audited:
+        audit.record(session, actor=actor.actor, action=f"lists.entry.{action}", entity_type=ENTITY,
+                     entity_id=entry.id, reason=reason, before=b, after={"list_code": lt.code, **(a or {})})
+
+
+def _watch_payload(entry: ListEntry, lt: ListType) -> dict[str, Any]:
+    return {"list_type": lt.code, "list_name": lt.name, "kind": lt.kind, "entry_id": entry.id,
+            "listed_on": _iso(entry.listed_on), "term_end": _iso(entry.term_end),
+            "removal_reason": entry.removal_reason}
+
+
+def _emit(session: Session, entry: ListEntry, lt: ListType, event: str, **extra: Any) -> None:
+    if entry.subject_id is None:
+        return
+    from xinyong.watches.service import emit_subject_event
+
+    emit_subject_event(session, subject_id=entry.subject_id, event=event,
+                       payload={**_watch_payload(entry, lt), **extra})
+
+
+def _announce(session: Session, entry: ListEntry, lt: ListType, was_counting: bool, today: dt.date) -> None:
+    """Tell watchers when a person's action made the entry start or stop counting today."""
+    now_counting = in_force(entry, today)
+    if now_counting and not was_counting:
+        entry.expiry_announced_on = None
+        _emit(session, entry, lt, "list.entered")
+    elif was_counting and not now_counting:
+        _emit(session, entry, lt, "list.left")
+
+
+def _locked_entry(session: Session, entry_id: int) -> tuple[ListEntry, ListType]:
+    entry = session.scalar(select(ListEntry).where(ListEntry.id == entry_id).with_for_update()
+                           .execution_options(populate_existing=True))
+    if entry is None:
+        raise NotFound(f"名单条目 {entry_id} 不存在", code="entry_not_found")
+    lt = session.get(ListType, entry.list_type_id)
+    assert lt is not None  # foreign key
+    return entry, lt
+
+
+def _check_revision(entry: ListEntry, expected: int | None) -> None:
+    if expected is not None and expected != entry.revision:
+        raise Conflict(f"名单条目 {entry.id} 已被修改（当前版本 {entry.revision}，期望 {expected}），请刷新后重试",
+                       code="revision_mismatch", details={"current": entry.revision, "expected": expected})
+
+
+def _bump(entry: ListEntry) -> None:
+    entry.revision += 1
+    entry.updated_at = utcnow()
+
+
+# New entries -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EntryDraft:
+    """A validated new entry, not yet written (the importer validates a whole file before writing any row)."""
+
+    lt: ListType
+    subject: Subject
+    department: Department | None
+    entry_key: str
+    values: dict[str, Any]
+
+
+def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
+                decision_no: str, facts: str = "", legal_basis: str | None = None, stage: str = "listed",
+                notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
+                term_end: dt.date | None = None, department: str | None = None, party_name: str | None = None,
+                today: dt.date | None = None, source: str = "department") -> EntryDraft:
+    """Validate a new entry (``stage`` ``notice``: a notice before listing; ``listed``: listed directly)."""
+    today = today or clock.today()
+    lt = _type_for_write(session, list_code)
+    _check_manual(lt, "新增条目")
+    dept = _acting_department(session, actor, lt, department)
+    subject = resolve_subject(session, subject_code)
+    if subject.kind not in lt.party_kinds:
+        raise ValidationFailed(f"「{lt.name}」不适用于{PARTY_KIND_LABELS.get(subject.kind, subject.kind)}",
+                               code="party_kind_not_allowed",
+                               details={"party_kind": subject.kind, "allowed": list(lt.party_kinds)})
+    reason = _text(reason, name="列入事由", code="reason_required", limit=2000)
+    decision = _text(decision_no, name="决定文书号", code="decision_no_required", limit=200)
+    key = normalize_doc_no(decision)
+    if not key:
+        raise ValidationFailed("决定文书号不能为空", code="decision_no_required")
+    basis = _text(legal_basis, name="认定依据", code="legal_basis_required", required=False, limit=2000) \
+        or _default_basis(lt)
+    values: dict[str, Any] = {
+        "reason": reason, "facts": _text(facts, name="失信事实", code="facts_too_long", required=False),
+        "legal_basis": basis, "decision_no": decision, "source": source,
+    }
+    if stage == "notice":
+        if not lt.requires_notice:
+            raise ValidationFailed(f"「{lt.name}」列入前不需要告知，请直接列入", code="notice_not_required")
+        if listed_on is not None or term_end is not None:
+            raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
+        given = notice_given_on or today
+        _not_future(given, today, name="告知日期", code="notice_in_future")
+        values.update(status="notified", notice_given_on=given,
+                      notice_until=workdays.add_workdays(given, lt.notice_workdays or 0))
+    elif stage == "listed":
+        listed = listed_on or today
+        _not_future(listed, today, name="列入日期", code="listed_on_in_future")
+        if lt.requires_notice:
+            if notice_given_on is None:
+                raise ValidationFailed(
+                    f"「{lt.name}」列入前须告知当事人（陈述申辩期 {lt.notice_workdays} 个工作日）：请先告知，"
+                    "或填写已在平台外告知的日期", code="notice_required",
+                    details={"notice_workdays": lt.notice_workdays})
+            earliest = workdays.add_workdays(notice_given_on, lt.notice_workdays or 0)
+            if listed < earliest:
+                raise ValidationFailed(
+                    f"告知日期 {notice_given_on} 起的陈述申辩期（{lt.notice_workdays} 个工作日）未满，"
+                    f"最早可于 {earliest} 列入", code="notice_period_running",
+                    details={"notice_given_on": notice_given_on.isoformat(), "earliest_listing": earliest.isoformat()})
+            values.update(notice_given_on=notice_given_on, notice_until=earliest)
+        elif notice_given_on is not None:
+            if notice_given_on > listed:
+                raise ValidationFailed("告知日期不能晚于列入日期", code="notice_after_listing")
+            values["notice_given_on"] = notice_given_on
+        values.update(status="active", listed_on=listed, term_end=_term(lt, listed, term_end))
+    else:
+        raise ValidationFailed(f"未知的阶段 {stage!r}（notice / listed）", code="bad_stage")
+    person = subject.kind == SubjectKind.NATURAL_PERSON.value
+    values.update(
+        subject_id=subject.id, party_name=(party_name or "").strip() or subject.name,
+        party_code=subject.resident_id_masked if person else (subject.uscc or _masked_code(subject_code)),
+        party_kind=subject.kind, region_code=subject.region_code,
+        authority=dept.name if dept is not None else lt.authority, department_id=dept.id if dept else None,
+        match_status="code",
+    )
+    return EntryDraft(lt, subject, dept, key, values)
+
+
+def find_by_key(session: Session, lt: ListType, decision_no: str) -> ListEntry | None:
+    return session.scalar(select(ListEntry).where(ListEntry.list_type_id == lt.id,
+                                                  ListEntry.entry_key == normalize_doc_no(decision_no)))
+
+
+def _key_conflict(existing: ListEntry, draft: EntryDraft) -> Conflict:
+    if existing.subject_id == draft.subject.id and existing.status in ("notified", "active"):
+        return Conflict(f"该主体在「{draft.lt.name}」中已有决定文书号为 {existing.decision_no} 的条目（{existing.id}）",
+                        code="entry_exists", details={"entry_id": existing.id})
+    return Conflict(f"决定文书号 {existing.decision_no} 在「{draft.lt.name}」中已被使用（条目 {existing.id}）",
+                    code="decision_no_taken", details={"entry_id": existing.id})
+
+
+def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason: str | None = None,
+                audited: bool = True, today: dt.date | None = None) -> ListEntry:
+    """Insert a validated draft, with its history event, audit event (unless ``audited`` is false: the caller
+    audits the batch) and ``list.entered`` when it counts today."""
+    today = today or clock.today()
+    existing = session.scalar(select(ListEntry).where(ListEntry.list_type_id == draft.lt.id,
+                                                      ListEntry.entry_key == draft.entry_key))
+    if existing is not None:
+        raise _key_conflict(existing, draft)
+    entry = ListEntry(list_type_id=draft.lt.id, entry_key=draft.entry_key, revision=1, data={}, **draft.values)
+    if entry.status == "active" and entry.term_end is not None and entry.term_end < today:
+        entry.expiry_announced_on = today  # recorded after its term: it never counted, nothing to announce
+    session.add(entry)
+    session.flush()
+    action = "notice" if entry.status == "notified" else "create"
+    _log(session, actor=actor, entry=entry, lt=draft.lt, action=action, before=None, audited=audited,
+         reason=reason or ("告知拟列入" if action == "notice" else "列入名单"))
+    _announce(session, entry, draft.lt, False, today)
+    return entry
+
+
+def create_entry(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
+                 decision_no: str, facts: str = "", legal_basis: str | None = None,
+                 notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
+                 term_end: dt.date | None = None, department: str | None = None) -> ListEntry:
+    """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
+    platform) at least the type's notice period before ``listed_on`` (default today)."""
+    draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
+                        decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="listed",
+                        notice_given_on=notice_given_on, listed_on=listed_on, term_end=term_end,
+                        department=department)
+    return write_entry(session, actor=actor, draft=draft)
+
+
+def give_notice(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
+                decision_no: str, facts: str = "", legal_basis: str | None = None,
+                notice_given_on: dt.date | None = None, department: str | None = None) -> ListEntry:
+    """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
+    from ``notice_until`` (``notice_workdays`` working days after the notice)."""
+    draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
+                        decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="notice",
+                        notice_given_on=notice_given_on, department=department)
+    return write_entry(session, actor=actor, draft=draft)
+
+
+# Transitions -----------------------------------------------------------------------------------------------------
+
+
+def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: dt.date | None = None,
+               term_end: dt.date | None = None, note: str | None = None, expected_revision: int | None = None,
+               today: dt.date | None = None) -> ListEntry:
+    """List a notified entry, not before its ``notice_until``."""
+    today = today or clock.today()
+    entry, lt = _locked_entry(session, entry_id)
+    _check_manual(lt, "列入")
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    if entry.status != "notified":
+        raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态，不能列入", code="entry_not_notified",
+                       details={"status": entry.status})
+    listed = listed_on or today
+    _not_future(listed, today, name="列入日期", code="listed_on_in_future")
+    if entry.notice_until is not None and listed < entry.notice_until:
+        raise ValidationFailed(f"陈述申辩期未满：告知日期 {entry.notice_given_on}，最早可于 {entry.notice_until} 列入",
+                               code="notice_period_running",
+                               details={"notice_until": entry.notice_until.isoformat()})
+    before = _snapshot(entry)
+    was = in_force(entry, today)
+    entry.status, entry.listed_on, entry.term_end = "active", listed, _term(lt, listed, term_end)
+    if entry.term_end is not None and entry.term_end < today:
+        entry.expiry_announced_on = today
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="list", reason=note or "告知期满，列入名单", before=before)
+    _announce(session, entry, lt, was, today)
+    return entry
+
+
+def extend_entry(session: Session, *, actor: Principal, entry_id: int, term_end: dt.date, reason: str,
+                 expected_revision: int | None = None, today: dt.date | None = None) -> ListEntry:
+    """Move the term end later, within ``max_term_months`` from the listing date."""
+    today = today or clock.today()
+    entry, lt = _locked_entry(session, entry_id)
+    _check_manual(lt, "延长期限")
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    reason = _text(reason, name="延长理由", code="reason_required", limit=2000)
+    if entry.status != "active" or entry.listed_on is None:
+        raise Conflict(f"名单条目 {entry.id} 未处于列入状态，不能延长", code="entry_not_active",
+                       details={"status": entry.status})
+    if entry.removed_on is not None:
+        raise Conflict(f"名单条目 {entry.id} 已移出，不能延长", code="entry_removed")
+    if entry.term_end is None:
+        raise ValidationFailed("该条目没有固定期限，无需延长", code="no_fixed_term")
+    if term_end <= entry.term_end:
+        raise ValidationFailed(f"新的有效期至 {term_end} 须晚于当前的 {entry.term_end}", code="extension_not_later")
+    before = _snapshot(entry)
+    was = in_force(entry, today)
+    entry.term_end = _term(lt, entry.listed_on, term_end)
+    if entry.term_end is not None and entry.term_end >= today:
+        entry.expiry_announced_on = None
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="extend", reason=reason, before=before)
+    _announce(session, entry, lt, was, today)
+    return entry
+
+
+def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: str, note: str,
+                 on: dt.date | None = None, expected_revision: int | None = None,
+                 today: dt.date | None = None) -> ListEntry:
+    """Remove a listed entry: it stops counting from ``on`` (default today). ``reason`` from
+    :data:`MANUAL_REMOVAL_REASONS`; a repair before the type's minimum period (``removal_rules``) is refused."""
+    today = today or clock.today()
+    if reason not in MANUAL_REMOVAL_REASONS:
+        raise ValidationFailed(f"未知的移出原因 {reason!r}", code="bad_removal_reason",
+                               details={"allowed": list(MANUAL_REMOVAL_REASONS)})
+    entry, lt = _locked_entry(session, entry_id)
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    note = _text(note, name="移出说明", code="note_required", limit=2000)
+    if entry.status == "notified":
+        raise Conflict("该条目仅处于告知阶段，请使用「不予列入」撤回告知", code="entry_not_active")
+    if entry.status == "removed" or entry.removed_on is not None:
+        raise Conflict(f"名单条目 {entry.id} 已于 {entry.removed_on} 移出", code="entry_removed")
+    assert entry.listed_on is not None
+    day = on or today
+    _not_future(day, today, name="移出日期", code="removal_in_future")
+    if day < entry.listed_on:
+        raise ValidationFailed(f"移出日期 {day} 早于列入日期 {entry.listed_on}", code="removal_before_listing")
+    for rule in lt.removal_rules:
+        if rule.get("reason") == reason and rule.get("min_months"):
+            earliest = add_months(entry.listed_on, int(rule["min_months"]))
+            if day < earliest:
+                raise ValidationFailed(f"按「{lt.name}」的规定，列入满 {rule['min_months']} 个月后方可因"
+                                       f"{REMOVAL_REASON_LABELS[reason]}移出（最早 {earliest}）",
+                                       code="removal_too_early", details={"earliest": earliest.isoformat()})
+    before = _snapshot(entry)
+    was = in_force(entry, today)
+    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "removed", day, reason, note
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="remove",
+         reason=f"{REMOVAL_REASON_LABELS[reason]}：{note}", before=before)
+    _announce(session, entry, lt, was, today)
+    return entry
+
+
+def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: str,
+                    expected_revision: int | None = None, today: dt.date | None = None) -> ListEntry:
+    """Decide not to list after a notice (陈述申辩成立 …): removed with reason ``not_listed``."""
+    today = today or clock.today()
+    entry, lt = _locked_entry(session, entry_id)
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    note = _text(note, name="不予列入的理由", code="note_required", limit=2000)
+    if entry.status != "notified":
+        raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态", code="entry_not_notified",
+                       details={"status": entry.status})
+    before = _snapshot(entry)
+    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "removed", today, "not_listed", note
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="withdraw_notice", reason=note, before=before)
+    return entry
+
+
+def correct_entry(session: Session, *, actor: Principal, entry_id: int, note: str, reason: str | None = None,
+                  facts: str | None = None, legal_basis: str | None = None,
+                  expected_revision: int | None = None) -> ListEntry:
+    """Fix the wording of an entry (事由, 事实, 依据); dates and status change only through the transitions."""
+    entry, lt = _locked_entry(session, entry_id)
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    note = _text(note, name="更正原因", code="note_required", limit=2000)
+    changes: dict[str, str] = {}
+    if reason is not None:
+        changes["reason"] = _text(reason, name="列入事由", code="reason_required", limit=2000)
+    if facts is not None:
+        changes["facts"] = _text(facts, name="失信事实", code="facts_too_long", required=False)
+    if legal_basis is not None:
+        changes["legal_basis"] = _text(legal_basis, name="认定依据", code="legal_basis_required", limit=2000)
+    changes = {k: v for k, v in changes.items() if getattr(entry, k) != v}
+    if not changes:
+        raise ValidationFailed("没有需要更正的内容", code="no_changes")
+    before = _snapshot(entry)
+    for k, v in changes.items():
+        setattr(entry, k, v)
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="correct", reason=note, before=before)
+    return entry
+
+
+# The daily job ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExpiryReport:
+    today: dt.date
+    announced: int
+    entry_ids: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"today": self.today.isoformat(), "announced": self.announced, "entry_ids": self.entry_ids[:1000]}
+
+
+def announce_expirations(session: Session, *, today: dt.date, actor: Principal) -> ExpiryReport:
+    """Emit ``list.left`` once for each entry whose term has ended by ``today`` (idempotent: marks
+    ``expiry_announced_on``). Counting never waits for this job; only the notification does."""
+    e = ListEntry
+    stmt = (select(e).where(e.status != "notified", e.listed_on.is_not(None), e.term_end.is_not(None),
+                            e.term_end < today, e.expiry_announced_on.is_(None),
+                            or_(e.removed_on.is_(None), e.removed_on > e.term_end))
+            .order_by(e.id).with_for_update())
+    types = {t.id: t for t in session.scalars(select(ListType))}
+    ids: list[int] = []
+    for entry in session.scalars(stmt).all():
+        lt = types[entry.list_type_id]
+        entry.expiry_announced_on = today
+        session.add(ListEntryEvent(entry_id=entry.id, action="expired", actor=actor.actor,
+                                   reason=f"有效期至 {entry.term_end} 届满", before=None,
+                                   after={"term_end": _iso(entry.term_end), "expiry_announced_on": today.isoformat()}))
+        _emit(session, entry, lt, "list.left", removal_reason="term_ended")
+        ids.append(entry.id)
+    if ids:
+        session.flush()
+        audit.record(session, actor=actor.actor, action="lists.entry.expiry_announced", entity_type=ENTITY,
+                     reason=f"{today} 到期条目通知", after={"today": today.isoformat(), "count": len(ids),
+                                                          "entry_ids": ids[:1000]})
+    return ExpiryReport(today, len(ids), ids)
+
+
+# Queries ---------------------------------------------------------------------------------------------------------
+
+
+def _status_clause(status: str, on: dt.date) -> Any:
+    e = ListEntry
+    removed = and_(e.removed_on.is_not(None), e.removed_on <= on)
+    not_removed = or_(e.removed_on.is_(None), e.removed_on > on)
+    if status == "active":
+        return in_force_clause(e, on)
+    if status == "removed":
+        return removed
+    if status == "notified":
+        return and_(not_removed, or_(e.status == "notified", e.listed_on.is_(None), e.listed_on > on))
+    if status == "expired":
+        return and_(not_removed, e.status != "notified", e.listed_on <= on, e.term_end.is_not(None), e.term_end < on)
+    raise ValidationFailed(f"未知的状态 {status!r}（notified / active / expired / removed）", code="unknown_status",
+                           details={"allowed": list(EFFECTIVE_STATUSES)})
+
+
+def public_type_ids(session: Session) -> list[int]:
+    """Types whose catalog class is public (公开属性 public)."""
+    return list(session.scalars(select(ListType.id).join(InfoClass, InfoClass.code == ListType.info_class)
+                                .where(InfoClass.public_attribute == "public")))
+
+
+def _visible(session: Session, viewer: Principal | None) -> Any:
+    """Department roles see their own department's entries and those of public-attribute lists."""
+    if viewer is None or viewer.is_admin:
+        return None
+    public_ids = public_type_ids(session)
+    own = ListEntry.department_id == viewer.department_id if viewer.department_id is not None else None
+    clauses = [c for c in (own, ListEntry.list_type_id.in_(public_ids) if public_ids else None) if c is not None]
+    return or_(*clauses) if clauses else ListEntry.id.is_(None)
+
+
+@dataclass
+class EntryRow:
+    entry: ListEntry
+    list_type: ListType
+    subject: Subject | None
+
+
+def list_entries(session: Session, *, list_code: str | None = None, subject_id: int | None = None,
+                 department_id: int | None = None, status: str | None = None, on: dt.date | None = None,
+                 viewer: Principal | None = None, limit: int = 50, offset: int = 0) -> list[EntryRow]:
+    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
+    on = on or clock.today()
+    stmt: Select[Any] = (select(ListEntry, ListType, Subject)
+                         .join(ListType, ListType.id == ListEntry.list_type_id)
+                         .outerjoin(Subject, Subject.id == ListEntry.subject_id))
+    if list_code:
+        stmt = stmt.where(ListEntry.list_type_id == get_list_type(session, list_code).id)
+    if subject_id is not None:
+        stmt = stmt.where(ListEntry.subject_id == subject_id)
+    if department_id is not None:
+        stmt = stmt.where(ListEntry.department_id == department_id)
+    if status and status != "all":
+        stmt = stmt.where(_status_clause(status, on))
+    visible = _visible(session, viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    stmt = stmt.order_by(ListEntry.id.desc()).limit(limit).offset(offset)
+    return [EntryRow(e, t, s) for e, t, s in session.execute(stmt).all()]
+
+
+def get_entry(session: Session, entry_id: int, *, viewer: Principal | None = None) -> EntryRow:
+    """One entry (:class:`NotFound` also when a department may not see it)."""
+    stmt = (select(ListEntry, ListType, Subject).join(ListType, ListType.id == ListEntry.list_type_id)
+            .outerjoin(Subject, Subject.id == ListEntry.subject_id).where(ListEntry.id == entry_id)
+            .execution_options(populate_existing=True))
+    visible = _visible(session, viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    found = session.execute(stmt).first()
+    if found is None:
+        raise NotFound(f"名单条目 {entry_id} 不存在", code="entry_not_found")
+    return EntryRow(*found)
+
+
+def entry_history(session: Session, entry_id: int) -> list[ListEntryEvent]:
+    return list(session.scalars(select(ListEntryEvent).where(ListEntryEvent.entry_id == entry_id)
+                                .order_by(ListEntryEvent.id)))
+
+
+def event_view(ev: ListEntryEvent) -> dict[str, Any]:
+    return {"id": ev.id, "action": ev.action, "actor": ev.actor, "reason": ev.reason, "before": ev.before,
+            "after": ev.after, "sync_id": ev.sync_id, "at": ev.at}
+
+
+def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] | None = None) -> dict[str, Any]:
+    """The department view (a person's ID only masked)."""
+    e, t, s = row.entry, row.list_type, row.subject
+    status = effective_status(e, on)
+    view: dict[str, Any] = {
+        "id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "entry_key": e.entry_key,
+        "subject": None if s is None else {
+            "id": s.id, "name": s.name, "kind": s.kind, "uscc": s.uscc,
+            "resident_id": s.resident_id_masked if s.kind == SubjectKind.NATURAL_PERSON.value else None},
+        "party_name": e.party_name, "party_code": e.party_code, "party_kind": e.party_kind, "reason": e.reason,
+        "facts": e.facts, "legal_basis": e.legal_basis, "decision_no": e.decision_no, "authority": e.authority,
+        "department_id": e.department_id, "status": e.status, "effective_status": status,
+        "status_label": STATUS_LABELS[status], "counts": in_force(e, on), "as_of": on,
+        "notice_given_on": e.notice_given_on, "notice_until": e.notice_until, "listed_on": e.listed_on,
+        "term_end": e.term_end, "removed_on": e.removed_on, "removal_reason": e.removal_reason,
+        "removal_reason_label": REMOVAL_REASON_LABELS.get(e.removal_reason) if e.removal_reason else None,
+        "removal_note": e.removal_note, "source": e.source, "match_status": e.match_status,
+        "revision": e.revision, "created_at": e.created_at, "updated_at": e.updated_at,
+    }
+    if history is not None:
+        view["history"] = [event_view(ev) for ev in history]
+    return view
+
+
+def open_objections(session: Session, entry_ids: list[int]) -> set[int]:
+    """Entries with an open objection (they show "异议处理中" wherever displayed); reads the cases domain."""
+    from xinyong.cases.service import open_objection_targets
+
+    return {i for kind, i in open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
+
+
+def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``objection`` on entry views (``"异议处理中"`` while an objection is open, else ``None``)."""
+    from xinyong.cases.service import OBJECTION_MARKER
+
+    open_ids = open_objections(session, [v["id"] for v in views])
+    for v in views:
+        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+    return views
+
+
+def subject_entries_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
+    """A subject's entries on every list, each with its effective status and whether it counts ``today``."""
+    rows = session.execute(select(ListEntry, ListType).join(ListType, ListType.id == ListEntry.list_type_id)
+                           .where(ListEntry.subject_id == subject.id)
+                           .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())).all()
+    return mark_objections(session, [entry_view(EntryRow(e, t, subject), today) for e, t in rows])
+
+
+def public_entries(session: Session, *, today: dt.date, list_code: str | None = None,
+                   subject_code: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
+    makes them public, with name and ID masked; searching by a person's ID never confirms a person."""
+    stmt = (select(ListEntry, ListType, InfoClass).join(ListType, ListType.id == ListEntry.list_type_id)
+            .join(InfoClass, InfoClass.code == ListType.info_class)
+            .where(InfoClass.public_attribute == "public", ListType.active.is_(True),
+                   ListEntry.subject_id.is_not(None), in_force_clause(ListEntry, today),
+                   or_(ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value,
+                       InfoClass.natural_person_attribute == "public")))
+    if list_code:
+        stmt = stmt.where(ListType.id == get_list_type(session, list_code).id)
+    if subject_code:
+        subject = find_subject(session, subject_code)
+        if subject is None or subject.kind == SubjectKind.NATURAL_PERSON.value:
+            return []
+        stmt = stmt.where(ListEntry.subject_id == subject.id)
+    stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
+    out = []
+    found = session.execute(stmt).all()
+    objected = open_objections(session, [e.id for e, _t, _c in found])
+    for e, t, _c in found:
+        person = e.party_kind == SubjectKind.NATURAL_PERSON.value
+        out.append({"list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
+                    "party_name": mask_name(e.party_name) if person else e.party_name,
+                    "party_code": e.party_code, "authority": e.authority, "reason": e.reason,
+                    "legal_basis": e.legal_basis, "decision_no": e.decision_no, "listed_on": e.listed_on,
+                    "term_end": e.term_end, "objection": "异议处理中" if e.id in objected else None})
+    return out
+
+
+def list_sizes(session: Session, on: dt.date) -> list[dict[str, Any]]:
+    """Per list type: entries counting on ``on``, and entries added, removed and expired in the 30 days to ``on``."""
+    e = ListEntry
+    since = on - dt.timedelta(days=30)
+    listed = and_(e.status != "notified", e.listed_on.is_not(None))
+
+    def counts(*where: Any) -> dict[int, int]:
+        rows = session.execute(select(e.list_type_id, func.count()).where(*where).group_by(e.list_type_id))
+        return {type_id: n for type_id, n in rows}
+
+    active = counts(in_force_clause(e, on))
+    added = counts(listed, e.listed_on > since, e.listed_on <= on)
+    removed = counts(listed, e.removed_on.is_not(None), e.removed_on > since, e.removed_on <= on)
+    expired = counts(listed, e.term_end.is_not(None), e.term_end >= since, e.term_end < on,
+                     or_(e.removed_on.is_(None), e.removed_on > e.term_end))
+    return [{"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": active.get(t.id, 0),
+             "added_30d": added.get(t.id, 0), "removed_30d": removed.get(t.id, 0),
+             "expired_30d": expired.get(t.id, 0)} for t in list_types(session)]
+
+
+def subject_id_for(session: Session, code: str | None) -> int | None:
+    """The subject id for a filter code (unknown or malformed: a 422 explaining which)."""
+    if not code:
+        return None
+    return resolve_subject(session, code).id

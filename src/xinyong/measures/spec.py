@@ -1,0 +1,203 @@
+"""The measures file format (``data/measures.yaml``) and the check's vocabulary. Pure: YAML and rules, no database.
+
+A measure names its memorandum (or law), its legal basis, the department that implements it, the scenarios where
+it applies, the list types that trigger it and whether it is mandatory (国办发〔2020〕49号: a punishment must
+directly cite a law, regulation or central policy document, so a punishment without a legal basis is refused).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from xinyong.core.errors import ValidationFailed
+
+DEFAULT_MEASURES_PATH = Path(__file__).parent / "data" / "measures.yaml"
+LIST_TYPES_PATH = Path(__file__).parent.parent / "lists" / "data" / "list_types.yaml"
+CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
+
+#: Scenario codes of the check. A measure applies in the scenarios it lists; a check in ``general`` gets every
+#: measure (a measure tagged only ``general`` — e.g. more frequent inspections — appears only there).
+SCENARIOS: dict[str, str] = {
+    "approval": "行政审批（行政许可、资质资格审核）",
+    "procurement": "政府采购",
+    "trading": "公共资源交易（工程招投标、土地出让等）",
+    "funding": "财政资金支持、政府投资项目",
+    "subsidy": "政府补贴、扶持政策",
+    "honour": "评优评先、表彰奖励",
+    "hiring": "任职、录用（公务员、事业单位、国有企业管理人员）",
+    "general": "综合核查（日常监管；返回全部适用措施）",
+}
+KIND_LABELS = {"punish": "惩戒措施", "reward": "激励措施"}
+CATEGORY_LABELS = {
+    "rights": "减损权益或增加义务的措施",
+    "management": "管理性措施",
+    "market": "市场化、社会化措施",
+    "incentive": "激励措施",
+}
+MEMORANDUM_KIND_LABELS = {"memorandum": "合作备忘录", "law": "法律", "regulation": "行政法规",
+                          "judicial": "司法解释", "policy": "中央政策文件", "rule": "部门规章、规范性文件"}
+PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
+
+Confidence = Literal["verified", "unverified", "low"]
+Kind = Literal["punish", "reward"]
+Category = Literal["rights", "management", "market", "incentive"]
+MemorandumKind = Literal["memorandum", "law", "regulation", "judicial", "policy", "rule"]
+PartyKind = Literal["legal_person", "individual_business", "natural_person"]
+
+
+class LegalBasis(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    article: str | None = None
+    confidence: Confidence | None = None
+    note: str | None = None
+
+
+class MemorandumSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE_PATTERN)
+    kind: MemorandumKind
+    title: str = Field(min_length=1, max_length=300)
+    doc_no: str | None = Field(None, max_length=100)
+    issued_on: dt.date | None = None
+    issuers: list[str] = Field(default_factory=list)
+    url: str | None = None
+    confidence: Confidence = "unverified"
+    note: str = ""
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class MeasureSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=CODE_PATTERN)
+    memorandum: str = Field(pattern=CODE_PATTERN)
+    kind: Kind
+    category: Category
+    title: str = Field(min_length=1, max_length=200)
+    content: str = Field(min_length=1)
+    legal_basis: list[LegalBasis] = Field(default_factory=list)
+    department: str = Field(min_length=1, max_length=200)
+    scenarios: list[str] = Field(min_length=1)
+    list_types: list[str] = Field(min_length=1)
+    mandatory: bool = False
+    party_kinds: list[PartyKind] = Field(default_factory=lambda: list(PARTY_KINDS), min_length=1)
+    confidence: Confidence = "unverified"
+    note: str = ""
+    sort_order: int = 0
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"未知的适用场景 {unknown}，应为 {list(SCENARIOS)} 之一")
+        if len(set(value)) != len(value):
+            raise ValueError("适用场景重复")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MeasureSpec:
+        if self.kind == "punish" and not self.legal_basis:
+            raise ValueError("惩戒措施必须直接援引法律、法规或党中央、国务院政策文件（legal_basis 不能为空）")
+        if (self.kind == "reward") != (self.category == "incentive"):
+            raise ValueError("激励措施的类别应为 incentive，惩戒措施的类别应为 rights / management / market")
+        return self
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class MeasuresFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    edition: str = Field(min_length=1)
+    memoranda: list[MemorandumSpec] = Field(min_length=1)
+    measures: list[MeasureSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> MeasuresFile:
+        for label, codes in (("备忘录", [m.code for m in self.memoranda]), ("措施", [m.code for m in self.measures])):
+            dup = [c for c, n in Counter(codes).items() if n > 1]
+            if dup:
+                raise ValueError(f"{label}代码重复：{dup}")
+        known = {m.code for m in self.memoranda}
+        missing = sorted({m.memorandum for m in self.measures} - known)
+        if missing:
+            raise ValueError(f"措施引用了未定义的备忘录：{missing}")
+        return self
+
+    def check_list_types(self, list_kinds: dict[str, str]) -> None:
+        """Every triggering list type must exist; rewards come only from red lists, punishments never do."""
+        problems = []
+        for m in self.measures:
+            for code in m.list_types:
+                kind = list_kinds.get(code)
+                if kind is None:
+                    problems.append({"measure": m.code, "list_type": code, "reason": "未知的名单类型代码"})
+                elif (kind == "red") != (m.kind == "reward"):
+                    problems.append({"measure": m.code, "list_type": code,
+                                     "reason": "激励措施只能由红名单触发，惩戒措施不能由红名单触发"})
+        if problems:
+            raise ValidationFailed(f"措施文件中有 {len(problems)} 处名单类型引用错误：{problems[0]['measure']} "
+                                   f"{problems[0]['list_type']} {problems[0]['reason']}",
+                                   code="measures_unknown_list_type", details=problems)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"location": [str(p) for p in e.get("loc", ())], "reason": e.get("msg")} for e in exc.errors()]
+
+
+def parse_measures(data: Any, *, origin: str = "措施文件") -> MeasuresFile:
+    try:
+        return MeasuresFile.model_validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        first = details[0]
+        raise ValidationFailed(f"{origin}不符合要求：{'.'.join(first['location'])}：{first['reason']}",
+                               code="measures_file_invalid", details=details) from None
+
+
+@lru_cache(maxsize=1)
+def seeded_list_kinds() -> dict[str, str]:
+    """List type code -> kind, from the lists seed file (the triggers a measures file may name)."""
+    data = yaml.safe_load(LIST_TYPES_PATH.read_text(encoding="utf-8"))
+    return {t["code"]: t["kind"] for t in data["types"]}
+
+
+def load_measures(path: Path | str | None = None, *, list_kinds: dict[str, str] | None = None) -> MeasuresFile:
+    """Read and validate a measures file; list type codes are checked against ``list_kinds`` (default: the lists
+    seed file)."""
+    path = Path(path) if path else DEFAULT_MEASURES_PATH
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValidationFailed(f"无法读取措施文件 {path.name}：{exc}", code="measures_file_unreadable") from None
+    spec = parse_measures(data, origin=f"措施文件 {path.name} ")
+    spec.check_list_types(list_kinds if list_kinds is not None else seeded_list_kinds())
+    return spec
+
+
+def require_scenario(code: str) -> str:
+    if code not in SCENARIOS:
+        raise ValidationFailed(f"未知的核查场景 {code!r}，应为 {', '.join(SCENARIOS)} 之一", code="unknown_scenario",
+                               details={"scenario": code, "allowed": list(SCENARIOS)})
+    return code
