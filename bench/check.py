@@ -9,7 +9,7 @@ catalog, the list types and the measures, then writes N legal persons and M list
 ``core.bulk.insert_rows``; black and red lists, a few expired ones). Then it times:
 - single checks in-process (one subject, scenario ``general``, half of them listed; each in its own transaction,
   committed, as the API does): p50 / p99 / max;
-- single checks over HTTP: uvicorn on loopback (``--workers`` processes), ``--clients`` threads posting for
+- single checks over HTTP: uvicorn on loopback (``--workers`` processes), ``--clients`` keep-alive connections (a lean asyncio client) posting for
   ``--http-seconds``: checks/s, p50 / p99 latency, errors;
 - a ``--batch``-subject check in-process and over HTTP (one request);
 and prints the figures and the peak RSS of this process and of the server.
@@ -18,6 +18,7 @@ and prints the figures and the peak RSS of this process and of the server.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import os
 import random
@@ -25,7 +26,6 @@ import resource
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -178,6 +178,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+async def load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
+               connections: int) -> tuple[list[float], list[str], float]:
+    """A lean HTTP/1.1 keep-alive load generator (asyncio streams, no client library), so that the client's own
+    CPU cost (it shares the two cores with the server) stays small next to the server's."""
+    import json as _json
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    async def conn(seed: int) -> None:
+        r = random.Random(seed)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop:
+                code = r.choice(listed) if r.random() < 0.5 else r.choice(codes)
+                body = _json.dumps({"scenario": "general", "subjects": [{"code": code}]}).encode()
+                head = (f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                t0 = time.perf_counter()
+                writer.write(head + body)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if b" 200 " not in status_line:
+                    errors.append(status_line.decode(errors="replace").strip())
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(conn(i) for i in range(connections)))
+    return latencies, errors, time.perf_counter() - t0
+
+
 def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds: float, clients: int,
               batch: int, rng: random.Random, workers: int) -> None:
     import httpx
@@ -197,44 +235,13 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
             except httpx.HTTPError:
                 time.sleep(0.1)
         listed_list = sorted(listed)
-        latencies: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-        stop = time.perf_counter() + seconds
-
-        def worker(seed: int) -> None:
-            r = random.Random(seed)
-            local, bad = [], []
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-                while time.perf_counter() < stop:
-                    code = r.choice(listed_list) if r.random() < 0.5 else r.choice(codes)
-                    t0 = time.perf_counter()
-                    try:
-                        resp = client.post("/api/v1/checks",
-                                           json={"scenario": "general", "subjects": [{"code": code}]})
-                    except httpx.HTTPError as exc:
-                        bad.append(f"{type(exc).__name__}: {exc}")
-                        continue
-                    local.append((time.perf_counter() - t0) * 1000)
-                    if resp.status_code != 200:
-                        bad.append(f"{resp.status_code} {resp.text[:120]}")
-            with lock:
-                latencies.extend(local)
-                errors.extend(bad)
-
         # warm-up
         httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
                    headers=headers, timeout=30)
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-        print(f"over HTTP ({clients} clients, {workers} worker(s), {elapsed:.1f} s): {len(latencies) / elapsed:,.0f} checks/s, "
-              f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
-              + (f" (first: {errors[0]})" if errors else ""))
+        latencies, errors, elapsed = asyncio.run(load(port, token, codes, listed_list, seconds, clients))
+        print(f"over HTTP ({clients} connections, {workers} worker(s), {elapsed:.1f} s): "
+              f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
+              f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
         body = {"scenario": "general", "subjects": [{"code": c} for c in rng.sample(codes, batch)]}
         t0 = time.perf_counter()
         resp = httpx.post(f"{base}/api/v1/checks", json=body, headers=headers, timeout=120)

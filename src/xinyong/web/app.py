@@ -102,10 +102,10 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     from xinyong.watches.api import router as watches_router
 
     api = APIRouter(prefix="/api/v1")
-    api.include_router(cases_router)
-    for router in (auth_router, catalog_router, identifiers_router, subjects_router, ingest_router, records_router,
-                   audit_router, lists_router, measures_router, checks_router, watches_router,
-                   commitments_router):
+    # Routes are matched in order: the business systems' check, the hottest route, comes first.
+    for router in (checks_router, auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
+                   records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
+                   cases_router):
         api.include_router(router)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
