@@ -260,9 +260,14 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     from xinyong.demo import lists as demo_lists
 
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
+    from xinyong.core import clock
+    from xinyong.demo import cases as demo_cases
+
+    cases_summary = demo_cases.build(session, actor=actor, today=clock.today())
     summary = {
         "size": size.__dict__,
         "lists": lists_summary,
+        "cases": cases_summary,
         "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
                                                    "uscc_conversion_rate", "problem_counts")},
         "planted_problems": planted,

@@ -64,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if _wants_html(request):
             return TEMPLATES.TemplateResponse(
                 request, "error.html", {"status": exc.status_code, "message": message, "city": get_settings().city_name},
-                status_code=exc.status_code
+                status_code=exc.status_code, headers=exc.headers
             )
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
@@ -86,6 +86,9 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     )
     app.state.db = db
     install_error_handlers(app)
+    from xinyong.web import security
+
+    security.install(app, TEMPLATES)
 
     from xinyong.auth.api import router as auth_router
     from xinyong.cases.api import router as cases_router

@@ -1,0 +1,482 @@
+"""Security of the web layer: CSRF, session cookies, security headers, rate limits, login throttling.
+
+Used by the public portal and by the department console. What each piece is for:
+
+- **CSRF** (:class:`CSRFMiddleware`, :func:`csrf_token`): every unsafe request (POST, PUT, PATCH, DELETE) outside
+  ``/api/`` must carry a token, as the form field ``csrf_token`` or the header ``X-CSRF-Token``. The token is an
+  HMAC of a random value kept in an HttpOnly cookie (signed double submit): a page on another site can make the
+  browser send the cookie but can neither read it nor compute the token. ``/api/`` is exempt because the API
+  authenticates with ``Authorization: Bearer`` headers, which a browser never adds by itself. Templates put
+  ``<input type="hidden" name="csrf_token" value="{{ csrf_token(request) }}">`` in every form.
+- **Session cookies** (:func:`set_session_cookie`, :func:`session_token`, :func:`clear_session_cookie`): the
+  console keeps the login token of ``auth.service.login`` in an HttpOnly, SameSite=Lax cookie, ``Secure`` when
+  the request came over HTTPS (or always, with ``XINYONG_COOKIE_SECURE=true``).
+- **Headers** (:class:`SecurityHeadersMiddleware`): a strict Content-Security-Policy (no inline script, only
+  this site's own static files), nosniff, no framing, no referrer to other sites, HSTS over HTTPS.
+- **Rate limits** (:class:`RateLimiter`, :func:`rate_limit`): token buckets keyed by client IP and a rule name,
+  in process by default (:class:`MemoryBuckets`); a deployment with several processes plugs in a shared backend
+  (Redis) implementing :class:`BucketStore`.
+- **Login throttling** (:func:`throttle_login`): buckets per client IP and per username on top of the account
+  lock-out that ``auth.service.authenticate_password`` keeps in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from xinyong.core.settings import get_settings
+
+CSRF_COOKIE = "xinyong_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SESSION_COOKIE = "xinyong_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: The policy of every page: scripts, styles, fonts and images only from this site, no inline script or style
+#: attribute (htmx is self-hosted and configured with ``includeIndicatorStyles: false``), no plugins, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: The interactive API documentation (Swagger UI) is served by FastAPI from a CDN with an inline bootstrap script.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class WebSecuritySettings(BaseSettings):
+    """Limits and cookie policy (environment ``XINYONG_…``); the defaults suit one city's portal."""
+
+    model_config = SettingsConfigDict(env_prefix="XINYONG_", env_file=".env", extra="ignore")
+
+    #: ``None``: Secure cookies when the request came over HTTPS (uvicorn ``--proxy-headers`` behind a proxy).
+    cookie_secure: bool | None = None
+    session_max_age_seconds: int = 8 * 3600
+    # Public search: a person typing needs a few per second; a scraper walking the registry needs thousands.
+    rate_search_per_minute: float = 120
+    rate_search_burst: int = 30
+    # Credit report generation renders a PDF: the expensive public operation.
+    rate_report_per_minute: float = 6
+    rate_report_burst: int = 5
+    # Public forms (objection, repair, verification codes).
+    rate_form_per_minute: float = 6
+    rate_form_burst: int = 10
+    # Login attempts per client IP and per username (the account itself locks after repeated failures).
+    rate_login_ip_per_minute: float = 10
+    rate_login_ip_burst: int = 20
+    rate_login_user_per_minute: float = 3
+    rate_login_user_burst: int = 10
+    #: Largest form body the CSRF check reads (bigger bodies are refused with 413 before any route runs).
+    max_form_bytes: int = 20 * 1024 * 1024
+
+
+@lru_cache
+def get_web_settings() -> WebSecuritySettings:
+    return WebSecuritySettings()
+
+
+def _key(purpose: str) -> bytes:
+    return _derived_key(get_settings().master_key, purpose)
+
+
+@lru_cache(maxsize=16)
+def _derived_key(master: bytes, purpose: str) -> bytes:
+    return hmac.new(master, f"xinyong-web:{purpose}".encode(), hashlib.sha256).digest()
+
+
+def _is_https(request_or_scope: Request | Scope) -> bool:
+    scope = request_or_scope.scope if isinstance(request_or_scope, Request) else request_or_scope
+    return scope.get("scheme") in ("https", "wss")
+
+
+def _secure(request: Request) -> bool:
+    configured = get_web_settings().cookie_secure
+    return _is_https(request) if configured is None else configured
+
+
+# CSRF ---------------------------------------------------------------------------------------------------------
+
+
+def _sign(value: str) -> str:
+    return hmac.new(_key("csrf"), value.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token(request: Request) -> str:
+    """The token for forms on this response (sets the CSRF cookie on the response when the browser has none).
+
+    Exposed to every template as ``csrf_token(request)`` by :func:`install`.
+    """
+    seed = getattr(request.state, "csrf_seed", None)
+    if seed is None:
+        seed = request.cookies.get(CSRF_COOKIE)
+        if not seed or len(seed) > 100:
+            seed = secrets.token_urlsafe(32)
+            request.state.csrf_new_seed = seed
+        request.state.csrf_seed = seed
+    return _sign(seed)
+
+
+def csrf_valid(cookie_value: str | None, token: str | None) -> bool:
+    return bool(cookie_value and token and len(token) < 200 and hmac.compare_digest(_sign(cookie_value), token))
+
+
+def _set_cookie_header(name: str, value: str, *, secure: bool, max_age: int | None, same_site: str = "Lax") -> bytes:
+    response = Response()
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True,
+                        samesite=same_site.lower())  # type: ignore[arg-type]
+    return response.headers["set-cookie"].encode("latin-1")
+
+
+class CSRFMiddleware:
+    """Refuses unsafe requests outside the exempt prefixes unless they carry a valid token.
+
+    Pure ASGI: the body of a form post is read once here (bounded by ``max_form_bytes``) and replayed to the
+    route, so routes keep using ``Form(...)`` as usual. Also sets the CSRF cookie when a page handed out a token.
+    """
+
+    def __init__(self, app: ASGIApp, *, exempt_prefixes: tuple[str, ...] = ("/api/",),
+                 on_refused: Callable[[Scope, int, str], Response] | None = None) -> None:
+        self.app = app
+        self.exempt_prefixes = exempt_prefixes
+        self.on_refused = on_refused or _default_refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        path: str = scope.get("path", "")
+        if scope["method"] in UNSAFE_METHODS and not path.startswith(self.exempt_prefixes):
+            checked = await self._check(scope, receive)
+            if isinstance(checked, Response):
+                await checked(scope, receive, send)
+                return
+            receive = checked
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and state.get("csrf_new_seed"):
+                headers = list(message.get("headers", []))
+                headers.append((b"set-cookie", _set_cookie_header(
+                    CSRF_COOKIE, state["csrf_new_seed"], secure=_cookie_secure_scope(scope), max_age=None)))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    async def _check(self, scope: Scope, receive: Receive) -> Receive | Response:
+        headers = Headers(scope=scope)
+        cookie = _cookie(headers, CSRF_COOKIE)
+        token = headers.get(CSRF_HEADER)
+        body = b""
+        if token is None:
+            limit = get_web_settings().max_form_bytes
+            declared = headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                return self.on_refused(scope, 413, "请求内容过大")
+            chunks: list[bytes] = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return self.on_refused(scope, 400, "请求未完整发送")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return self.on_refused(scope, 413, "请求内容过大")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            token = await _form_token(headers, body)
+        if not csrf_valid(cookie, token):
+            return self.on_refused(scope, 403, "页面已过期或请求来源无法确认，请刷新页面后重新提交")
+        if token is not None and headers.get(CSRF_HEADER) is not None:
+            return receive
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _form_token(headers: Headers, body: bytes) -> str | None:
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(CSRF_FIELD)
+        return values[0] if values else None
+    if content_type.startswith("multipart/form-data"):
+        from starlette.formparsers import MultiPartParser
+
+        async def stream():  # type: ignore[no-untyped-def]
+            yield body
+
+        try:
+            form = await MultiPartParser(headers, stream()).parse()
+        except Exception:  # noqa: BLE001 - a malformed body simply carries no token
+            return None
+        try:
+            value = form.get(CSRF_FIELD)
+            return value if isinstance(value, str) else None
+        finally:
+            await form.close()
+    return None
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 - a malformed cookie header carries no token
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def _cookie_secure_scope(scope: Scope) -> bool:
+    configured = get_web_settings().cookie_secure
+    return _is_https(scope) if configured is None else configured
+
+
+def _wants_html_scope(scope: Scope) -> bool:
+    headers = Headers(scope=scope)
+    return not scope.get("path", "").startswith("/api/") and (
+        "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""))
+
+
+def _default_refusal(scope: Scope, status: int, message: str) -> Response:
+    codes = {400: "bad_request", 403: "csrf_failed", 413: "payload_too_large"}
+    if _wants_html_scope(scope):
+        from xinyong.web.app import TEMPLATES
+
+        html = TEMPLATES.get_template("error.html").render(
+            status=status, message=message, city=get_settings().city_name, request=None)
+        return HTMLResponse(html, status_code=status)
+    return JSONResponse({"error": {"code": codes.get(status, "bad_request"), "message": message}}, status_code=status)
+
+
+# Session cookie -----------------------------------------------------------------------------------------------
+
+
+def set_session_cookie(response: Response, request: Request, raw_token: str, *, max_age: int | None = None) -> None:
+    """Keep a login token (``auth.service.login``) in the browser: HttpOnly, SameSite=Lax, Secure over HTTPS.
+
+    Also rotates the CSRF seed, so a token handed out before the login is useless after it.
+    """
+    age = max_age if max_age is not None else get_web_settings().session_max_age_seconds
+    response.set_cookie(SESSION_COOKIE, raw_token, max_age=age, path="/", secure=_secure(request), httponly=True,
+                        samesite="lax")
+    seed = secrets.token_urlsafe(32)
+    request.state.csrf_seed = seed
+    response.set_cookie(CSRF_COOKIE, seed, path="/", secure=_secure(request), httponly=True, samesite="lax")
+
+
+def session_token(request: Request) -> str | None:
+    """The login token the browser holds, if any (validate it with ``auth.service.principal_for_token``)."""
+    value = request.cookies.get(SESSION_COOKIE)
+    return value if value and len(value) <= 200 else None
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax")
+
+
+# Security headers ---------------------------------------------------------------------------------------------
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response (a route's own header of the same name wins)."""
+
+    def __init__(self, app: ASGIApp, *, docs_prefix: str = "/api/docs") -> None:
+        self.app = app
+        self.docs_prefix = docs_prefix
+        self._base = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        csp = DOCS_CONTENT_SECURITY_POLICY if path.startswith(self.docs_prefix) else CONTENT_SECURITY_POLICY
+        extra = [*self._base, (b"content-security-policy", csp.encode())]
+        if _is_https(scope):
+            extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in extra if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# Rate limiting ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A token bucket: ``burst`` requests at once, refilled at ``per_minute`` per minute."""
+
+    per_minute: float
+    burst: int
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+class BucketStore(Protocol):
+    """Where buckets live. ``take`` consumes ``cost`` tokens and returns 0 when allowed, else the seconds to wait.
+
+    A Redis store implements the same arithmetic in one Lua script (``EVALSHA``) so that all processes share it.
+    """
+
+    def take(self, key: str, rule: Rule, cost: float = 1.0) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+class MemoryBuckets:
+    """In-process buckets, bounded: the least recently used keys are forgotten beyond ``max_keys``.
+
+    Forgetting a key only ever gives that client a full bucket again, never locks anyone out.
+    """
+
+    def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_keys
+        self._clock = clock
+
+    def take(self, key: str, rule: Rule, cost: float = 1.0) -> float:
+        now = self._clock()
+        with self._lock:
+            tokens, stamp = self._buckets.pop(key, (float(rule.burst), now))
+            tokens = min(float(rule.burst), tokens + (now - stamp) * rule.per_second)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (cost - tokens) / rule.per_second if rule.per_second > 0 else math.inf
+            while len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+        return wait
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+
+class RateLimiter:
+    """Named rules over one store. ``check(name, key)`` raises a 429 with ``Retry-After`` when exhausted."""
+
+    def __init__(self, rules: dict[str, Rule], store: BucketStore | None = None) -> None:
+        self.rules = dict(rules)
+        self.store: BucketStore = store or MemoryBuckets()
+
+    @classmethod
+    def from_settings(cls, settings: WebSecuritySettings | None = None,
+                      store: BucketStore | None = None) -> RateLimiter:
+        s = settings or get_web_settings()
+        return cls({
+            "search": Rule(s.rate_search_per_minute, s.rate_search_burst),
+            "report": Rule(s.rate_report_per_minute, s.rate_report_burst),
+            "form": Rule(s.rate_form_per_minute, s.rate_form_burst),
+            "login_ip": Rule(s.rate_login_ip_per_minute, s.rate_login_ip_burst),
+            "login_user": Rule(s.rate_login_user_per_minute, s.rate_login_user_burst),
+        }, store)
+
+    def wait_seconds(self, name: str, key: str, cost: float = 1.0) -> float:
+        return self.store.take(f"{name}:{key}", self.rules[name], cost)
+
+    def check(self, name: str, key: str, cost: float = 1.0) -> None:
+        wait = self.wait_seconds(name, key, cost)
+        if wait > 0:
+            retry = "3600" if math.isinf(wait) else str(max(1, math.ceil(wait)))
+            raise StarletteHTTPException(429, "请求过于频繁，请稍后再试", headers={"Retry-After": retry})
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address as the ASGI server saw it (behind a proxy: run uvicorn with ``--proxy-headers``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.rate_limiter = RateLimiter.from_settings()
+    return limiter
+
+
+def rate_limit(name: str) -> Callable[[Request], None]:
+    """A FastAPI dependency limiting a route per client IP with the named rule (``search``, ``report``, ``form``)."""
+
+    def dependency(request: Request) -> None:
+        get_rate_limiter(request).check(name, client_ip(request))
+
+    dependency.__name__ = f"rate_limit_{name}"
+    return dependency
+
+
+def throttle_login(request: Request, username: str) -> None:
+    """Call before checking a password: 429 once this IP or this username has tried too often.
+
+    Both buckets are consumed on every attempt (successful ones too: a login is rare for a person), so neither a
+    single address trying many accounts nor many addresses trying one account get far. The account lock-out in
+    ``auth.service`` remains the last line.
+    """
+    limiter = get_rate_limiter(request)
+    limiter.check("login_ip", client_ip(request))
+    limiter.check("login_user", (username or "").strip().lower()[:150])
+
+
+# Installation -------------------------------------------------------------------------------------------------
+
+
+def install(app: Any, templates: Any = None) -> None:
+    """Add the middleware to the app and ``csrf_token`` to the templates' globals."""
+    app.state.rate_limiter = RateLimiter.from_settings()
+    app.add_middleware(CSRFMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if templates is not None:
+        templates.env.globals["csrf_token"] = csrf_token
+        templates.env.globals["CSRF_FIELD"] = CSRF_FIELD
