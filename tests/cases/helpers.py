@@ -52,6 +52,7 @@ class Env:
     def principal(self, dept: Department | None = None) -> Principal:
         d = dept or self.dept
         return Principal(kind="user", name="tester", role=Role.DEPT_OPERATOR, department_id=d.id, user_id=99)
+    webhook_secret: str | None = None
 
 
 def build(session: Session, *, watch: bool = True) -> Env:
@@ -81,7 +82,7 @@ def build(session: Session, *, watch: bool = True) -> Env:
     if watch:
         from xinyong.watches import service as watches
 
-        receiver, _secret = watches.create_receiver(session, actor=ADMIN, name="审批系统",
+        receiver, secret = watches.create_receiver(session, actor=ADMIN, name="审批系统",
                                                     url="https://approval.example.test/hook", department_id=other.id)
         watches.subscribe(session, actor=ADMIN, receiver_id=receiver.id, codes=[code])
         session.commit()
@@ -89,7 +90,8 @@ def build(session: Session, *, watch: bool = True) -> Env:
                other_operator=auth_headers(make_token(session, Role.DEPT_OPERATOR, other)),
                viewer=auth_headers(make_token(session, Role.DEPT_VIEWER, dept)),
                admin=auth_headers(make_token(session, Role.ADMIN)), uscc=code, subject_id=subject.id,
-               record_id=result.outcomes[0].record_id, young_record_id=result.outcomes[1].record_id, today=today)
+               record_id=result.outcomes[0].record_id, young_record_id=result.outcomes[1].record_id, today=today,
+               webhook_secret=secret if watch else None)
 
 
 def last_code(session: Session) -> str:

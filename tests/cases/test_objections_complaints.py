@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.cases.helpers import build, last_code, verify
 from tests.records.helpers import company_uscc, penalty
@@ -144,6 +144,13 @@ def test_complaint_reporter_identity_is_protected(session, client):
     seen = client.get(f"{API}/{cid}", headers=env.operator).json()
     assert seen["applicant"]["name"] == "王五" and seen["applicant"]["contact"] == "13900001111"
     assert client.get(f"{API}/{cid}", headers=env.other_operator).status_code == 404
+    # A database dump does not reveal the reporter or any contact: sealed at rest.
+    session.commit()
+    raw = session.execute(text("SELECT applicant_name, applicant_address FROM cases WHERE id = :i"), {"i": cid}).one()
+    assert "王五" not in raw[0] and "13900001111" not in raw[1] and raw[1].startswith("v1:")
+    dumped = " ".join(str(v) for row in session.execute(text(
+        "SELECT address FROM case_notifications UNION ALL SELECT address FROM case_subject_contacts")) for v in row)
+    assert "13900001111" not in dumped and "13812345678" not in dumped
     assert client.post(f"{API}/{cid}/actions/accept", json={}, headers=env.operator).status_code == 200
     done = client.post(f"{API}/{cid}/actions/conclude", headers=env.operator,
                        json={"reason": "查实并立案处罚", "outcome": "substantiated"})

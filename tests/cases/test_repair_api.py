@@ -4,13 +4,16 @@ acceptance, approval with its propagation (public list, webhook outbox), revocat
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import httpx
 from sqlalchemy import select
 
 from tests.cases.helpers import PDF, build, png, verify
 from xinyong.cases.models import Case
 from xinyong.core import audit
 from xinyong.records.models import CreditRecord
+from xinyong.watches import delivery
 from xinyong.watches.models import OutboxEvent
 
 API = "/api/v1/cases"
@@ -27,7 +30,7 @@ def _public_docs(client) -> list[str]:  # type: ignore[no-untyped-def]
     return [r["doc_no"] for r in client.get("/api/v1/records/public", params={"limit": 100}).json()]
 
 
-def test_repair_end_to_end(session, client):
+def test_repair_end_to_end(session, client, database):
     env = build(session)
     assert "沁市监罚〔修复〕1号" in _public_docs(client)
 
@@ -101,6 +104,19 @@ def test_repair_end_to_end(session, client):
     events = session.scalars(select(OutboxEvent).where(OutboxEvent.subject_id == env.subject_id)).all()
     assert [e.event_type for e in events] == ["record.repaired"]
     assert events[0].payload["data"]["record_id"] == env.record_id
+    # … and the watching system receives it, signed, from the delivery worker.
+    received: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    report = delivery.deliver_due(database, transport=httpx.MockTransport(receiver))
+    assert report.sent == 1 and len(received) == 1
+    hook = received[0]
+    assert hook.url == "https://approval.example.test/hook" and hook.headers["X-Xinyong-Event"] == "record.repaired"
+    assert delivery.verify_signature(hook.headers["X-Xinyong-Signature"], hook.content, env.webhook_secret)
+    assert json.loads(hook.content)["data"]["record_id"] == env.record_id
     assert client.get(f"{API}/public/{case['case_no']}", headers=headers).json()["case"]["state"] == "approved"
     assert audit.verify_chain(session).ok
 

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime, utcnow
 
 CASE_KINDS = ("objection", "repair", "complaint")
 TARGET_TYPES = ("record", "list_entry", "subject")
@@ -72,11 +72,11 @@ class Case(Base):
     filed_via: Mapped[str] = mapped_column(String(20), nullable=False)
     filed_by: Mapped[str] = mapped_column(String(200), nullable=False)
     filing_department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"))
-    applicant_name: Mapped[str | None] = mapped_column(String(200))
+    applicant_name: Mapped[str | None] = mapped_column(Sealed)
     # Where to tell the applicant (channel + address); for a complaint, the reporter's identity: visible only to
     # the handling department and the admin.
     applicant_channel: Mapped[str | None] = mapped_column(String(10))
-    applicant_address: Mapped[str | None] = mapped_column(String(200))
+    applicant_address: Mapped[str | None] = mapped_column(Sealed)
     anonymous: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     facts: Mapped[str] = mapped_column(Text, nullable=False, default="")
     # Kind-specific input and the platform's condition checks (repair mode, commitment, evidence …).
@@ -143,7 +143,7 @@ class Notification(Base):
     case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)      # email / sms / log
     recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # applicant / department / office
-    address: Mapped[str] = mapped_column(String(200), nullable=False)
+    address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     # Bodies holding a one-time code are blanked once sent.
@@ -170,7 +170,7 @@ class SubjectContact(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
-    address: Mapped[str] = mapped_column(String(200), nullable=False)
+    address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     source: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Text,
     TypeDecorator,
     create_engine,
     event,
@@ -50,6 +51,31 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 #: JSON document, JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Sealed(TypeDecorator):
+    """Personal data sealed at rest (AES-GCM with the vault's key): a database dump shows ciphertext only.
+
+    Transparent to the ORM (strings in, strings out). The ciphertext is random, so a sealed column cannot be
+    searched or compared in SQL: use it for contacts, names of reporters and the like, never for look-up keys.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        from xinyong.identifiers.vault import get_vault
+
+        return get_vault().encrypt(value, associated_data="sealed")
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        from xinyong.identifiers.vault import get_vault
+
+        return get_vault().decrypt(value, associated_data="sealed")
 
 
 class UTCDateTime(TypeDecorator):
