@@ -16,6 +16,7 @@ from xinyong.auth.roles import Role
 from xinyong.cli import app as cli
 from xinyong.core import clock
 from xinyong.measures.models import Check, CheckFeedback, CheckItem
+from xinyong.measures.schemas import CheckOut
 
 API = "/api/v1"
 
@@ -51,6 +52,8 @@ def test_check_over_http_and_its_record(client, session, env) -> None:
     resp = client.post(f"{API}/checks", json=body, headers=env["a"])
     assert resp.status_code == 200, resp.text
     answer = resp.json()
+    # The route serialises the answer itself: it must be exactly the documented CheckOut shape.
+    assert CheckOut.model_validate(answer).model_dump(mode="json") == answer
     debtor, clean = answer["results"]
     assert "debtor_high_consumption" in [m["code"] for m in debtor["measures"]]
     assert all(m["legal_basis"] and m["reasons"] for m in debtor["measures"] if m["kind"] == "punish")
