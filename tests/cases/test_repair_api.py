@@ -169,3 +169,33 @@ def test_refusal_with_false_materials_bars(session, client):
     assert refused.status_code == 200 and refused.json()["state"] == "refused"
     assert refused.json()["bar_until"] is not None and refused.json()["closed_on"] == env.today.isoformat()
     assert dt.date.fromisoformat(refused.json()["bar_until"]) > env.today
+
+
+def test_broken_repair_commitment_revokes_the_repair(session, client):
+    """信用修复型 commitment broken → the repair in effect is revoked and the penalty is public again."""
+    from tests.commitments.helpers import row
+    from tests.records.helpers import ADMIN
+    from xinyong.commitments import importer
+
+    env = build(session, watch=False)
+    case = _file(client, session, env, env.record_id).json()["case"]
+    assert client.post(f"{API}/{case['id']}/documents", headers=env.operator,
+                       files={"file": ("缴款凭证.pdf", PDF)}).status_code == 201
+    assert client.post(f"{API}/{case['id']}/actions/accept", json={}, headers=env.operator).status_code == 200
+    assert client.post(f"{API}/{case['id']}/actions/approve", json={"reason": "已履行并承诺"},
+                       headers=env.operator).status_code == 200
+    assert "沁市监罚〔修复〕1号" not in _public_docs(client)
+
+    broken = row(1, **{"承诺人代码": env.uscc, "承诺人名称": "沁阳市修复测试有限公司", "承诺类型": "信用修复型",
+                       "承诺作出日期": env.today.isoformat(), "承诺履行状态": "全部未履行",
+                       "履行状态认定日期": env.today.isoformat(), "未履行的承诺内容": "未按承诺缴清罚款",
+                       "违诺责任追究内容": "按最长公示期重新公示"})
+    session.commit()  # end the test session's read so that it may write (SQLite)
+    summary = importer.import_rows(session, actor=ADMIN, department_id=env.dept.id, rows=[broken], today=env.today)
+    assert summary["broken"] == 1, summary
+    session.commit()
+    session.expire_all()
+    revoked = session.get(Case, case["id"])
+    assert revoked.state == "revoked" and revoked.bar_until is not None
+    assert session.get(CreditRecord, env.record_id).ended_on is None
+    assert "沁市监罚〔修复〕1号" in _public_docs(client)

@@ -227,3 +227,33 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
                  body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：请依法重新列入名单（原条目 {case.target_id}）。",
                  case_id=case.id)
     return {"type": "relisting_required", "entry_id": case.target_id}
+
+
+# A broken credit-repair commitment ------------------------------------------------------------------------------
+
+
+def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitment: Any) -> list[Case]:
+    """A subject broke its 信用修复型 commitment: every repair of that subject now in effect is revoked, so the
+    penalty is public again to the end of its maximum window (信用承诺 data standard: "按最长公示期向社会公示") and
+    a new application is barred. Called by ``commitments`` in the transaction that records the breach; the
+    platform acts on the rule (audited as such), whoever recorded the breach."""
+    from xinyong.auth.roles import system_principal
+
+    code = commitment.code
+    platform = system_principal(f"cases:commitment-breach:{actor.actor}")
+    approved = list(session.scalars(select(Case).where(Case.kind == "repair", Case.state == "approved",
+                                                       Case.subject_id == commitment.subject_id)
+                                    .order_by(Case.id)))
+    for case in approved:
+        service.transition(session, actor=platform, case_id=case.id, action="revoke",
+                           reason=f"违背信用修复承诺（承诺编码 {code}）")
+    return approved
+
+
+def _register() -> None:
+    from xinyong.commitments.service import on_repair_commitment_broken
+
+    on_repair_commitment_broken(revoke_on_broken_commitment)
+
+
+_register()

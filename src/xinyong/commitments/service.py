@@ -84,6 +84,8 @@ def on_repair_commitment_broken(handler: RepairBreachHandler) -> RepairBreachHan
 
 
 def _repair_broken(session: Session, actor: Principal, commitment: Commitment) -> None:
+    import xinyong.cases.repair  # noqa: F401  (registers the revocation of repairs in effect)
+
     for handler in list(_repair_breach_handlers):
         handler(session, actor=actor, commitment=commitment)
 
