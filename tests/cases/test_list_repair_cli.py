@@ -69,6 +69,16 @@ def test_black_list_removal_by_repair(session, client):
     # The repair takes effect everywhere at once: the check no longer returns the entry or its measures.
     after = check()
     assert after["entries"] == [] and after["measures"] == []
+    # False materials found: the repair is revoked and the entry counts again to its original term end.
+    revoked = client.post(f"{API}/{cid}/actions/revoke", json={"reason": "整改报告系伪造"}, headers=env.operator)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["data"]["revocation"]["type"] == "list_entry_restored"
+    session.commit()
+    session.expire_all()
+    entry = session.get(ListEntry, entry_id)
+    assert entry.status == "active" and entry.removed_on is None
+    assert [e["id"] for e in check()["entries"]] == [entry_id]
+    assert [e.event_type for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))][-1] == "list.entered"
 
 
 def test_objection_on_a_list_entry_is_marked_everywhere(session, client):

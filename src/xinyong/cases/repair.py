@@ -221,12 +221,20 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
             "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "public_until": end,
             "case_no": case.case_no, "reason": ctx.reason})
         return {"type": "publicity_restored", "public_until": end.isoformat() if end else None}
-    # The lists service has no "re-list" transition: the listing department is told to list the subject again.
+    from xinyong.auth.roles import system_principal
+    from xinyong.lists import service as lists
+
+    actor = ctx.actor
+    if case.data.get("target", {}).get("external") and not actor.is_admin:
+        actor = system_principal(f"cases:{case.case_no}:{ctx.actor.actor}")
+    entry = lists.restore_entry(session, actor=actor, entry_id=int(case.target_id or 0), note=reason,
+                                today=ctx.today)
     notify.queue(session, channel="log", address=service._department_address(session, case.department_id),
-                 recipient_kind="department", title="信用修复已撤销，须重新列入名单",
-                 body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：请依法重新列入名单（原条目 {case.target_id}）。",
-                 case_id=case.id)
-    return {"type": "relisting_required", "entry_id": case.target_id}
+                 recipient_kind="department", title="信用修复已撤销，名单条目已恢复",
+                 body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：名单条目 {entry.id} 恢复有效，至 "
+                      f"{entry.term_end or '移出之日'}。", case_id=case.id)
+    return {"type": "list_entry_restored", "entry_id": entry.id,
+            "term_end": entry.term_end.isoformat() if entry.term_end else None}
 
 
 # A broken credit-repair commitment ------------------------------------------------------------------------------

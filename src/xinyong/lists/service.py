@@ -639,6 +639,27 @@ def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: s
     return entry
 
 
+def restore_entry(session: Session, *, actor: Principal, entry_id: int, note: str,
+                  today: dt.date | None = None) -> ListEntry:
+    """Undo a removal by credit repair that was revoked (false materials, a broken repair commitment): the entry
+    counts again from today until its original term end. Only the ``repaired`` removals can be undone this way;
+    any other removal is final (a new listing needs a new decision)."""
+    today = today or clock.today()
+    entry, lt = _locked_entry(session, entry_id)
+    _check_entry_access(session, actor, lt, entry)
+    note = _text(note, name="恢复说明", code="note_required", limit=2000)
+    if entry.status != "removed" or entry.removal_reason != "repaired":
+        raise Conflict("只有因信用修复移出的条目可以在撤销修复后恢复", code="entry_not_repaired")
+    before = _snapshot(entry)
+    was = in_force(entry, today)
+    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "active", None, None, None
+    _bump(entry)
+    session.flush()
+    _log(session, actor=actor, entry=entry, lt=lt, action="restore", reason=f"撤销信用修复：{note}", before=before)
+    _announce(session, entry, lt, was, today)
+    return entry
+
+
 def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: str,
                     expected_revision: int | None = None, today: dt.date | None = None) -> ListEntry:
     """Decide not to list after a notice (陈述申辩成立 …): removed with reason ``not_listed``."""
