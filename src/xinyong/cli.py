@@ -79,6 +79,7 @@ def db_current(as_json: bool = JsonOption) -> None:
 
 
 def _register() -> None:
+    from xinyong.analytics import commands as analytics_cmds
     from xinyong.auth import commands as auth_cmds
     from xinyong.cases import commands as cases_cmds
     from xinyong.catalog import commands as catalog_cmds
@@ -105,6 +106,11 @@ def _register() -> None:
     app.add_typer(watches_cmds.app, name="watches")
     app.add_typer(commitments_cmds.app, name="commitments")
     app.add_typer(cases_cmds.app, name="cases")
+    from xinyong.evaluation import commands as evaluation_cmds
+    app.add_typer(evaluation_cmds.app, name="evaluation")
+    app.add_typer(analytics_cmds.app, name="analytics")
+    from xinyong.reports import commands as reports_cmds
+    app.add_typer(reports_cmds.app, name="reports")
 
 
 _register()

@@ -11,7 +11,12 @@ from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
 from xinyong.core.db import Database, forget_databases
-from xinyong.core.migrate import current_revision, head_revision, upgrade
+from xinyong.core.migrate import (
+    current_revision,
+    head_revision,
+    include_object,
+    upgrade,
+)
 from xinyong.models import Base
 
 
@@ -41,7 +46,8 @@ def test_migrations_match_models(empty_url):
     assert upgrade(empty_url) == head_revision()
     db = Database(empty_url)
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True,
+                                                                      "include_object": include_object}), Base.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         assert current_revision(conn) == head_revision()
         assert set(inspect(conn).get_table_names()) >= {t.name for t in Base.metadata.sorted_tables}

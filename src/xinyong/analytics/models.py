@@ -15,7 +15,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
@@ -79,8 +89,6 @@ class Bid(Base):
     legal_rep: Mapped[str | None] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(300))
     ip: Mapped[str | None] = mapped_column(String(45))
-    # Where legal_rep / address came from when the bid lacked them: "registry" (the subject registry).
-    enriched: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
     won: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     import_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("analytics_imports.id"))
 

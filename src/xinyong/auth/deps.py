@@ -4,7 +4,8 @@ Every API route declares who may call it with exactly one policy dependency: ``D
 for authenticated roles or ``Depends(public)`` for routes open to everyone. ``tests/auth/test_route_policies.py``
 walks every route and fails if one has no policy, then calls each route as every role to prove it.
 
-Callers authenticate with ``Authorization: Bearer <token>`` (API tokens, see ``auth.service``).
+Callers authenticate with ``Authorization: Bearer <token>`` (API tokens, see ``auth.service``); console pages
+(``/console``) also accept the login token in the session cookie (``web.security.SESSION_COOKIE``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,27 @@ def _principal(request: Request, session: Session = SessionDep) -> Principal:
         if found is None:
             raise Unauthenticated("令牌无效、已过期或已撤销", code="invalid_token")
         principal = found
+    elif request.url.path == CONSOLE_PREFIX or request.url.path.startswith(CONSOLE_PREFIX + "/"):
+        principal = _console_session(request, session)
     request.state.principal = principal
     return principal
+
+
+#: Pages under this prefix (the department console) also accept the login token kept in the session cookie.
+#: Only there: the API never authenticates by cookie, so a page on another site cannot make a browser call it
+#: with the user's rights (the console's forms carry CSRF tokens; the API has none).
+CONSOLE_PREFIX = "/console"
+
+
+def _console_session(request: Request, session: Session) -> Principal:
+    """The user of the console's session cookie; anonymous when there is none or it is no longer valid (expired,
+    revoked at logout, user deactivated), so that the console sends the browser to its login page."""
+    from xinyong.auth import service
+    from xinyong.web.security import session_token
+
+    raw = session_token(request)
+    found = service.principal_for_token(session, raw) if raw else None
+    return found if found is not None and found.kind == "user" else ANONYMOUS
 
 
 def allow(*roles: Role) -> Callable[..., Principal]:

@@ -34,7 +34,7 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_subject
 
-PURPOSES = ("objection", "repair")
+PURPOSES = ("objection", "repair", "report")  # report: a natural person asking for their own credit report
 _EXTRA_KEYS = {"sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),
                "email": ("contact_email", "email", "电子邮箱", "邮箱")}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
@@ -145,7 +145,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
                                expires_at=now + dt.timedelta(minutes=s.code_ttl_minutes), created_at=now)
     session.add(ch)
     session.flush()
-    label = {"objection": "提出信用信息异议", "repair": "申请信用修复"}[purpose]
+    label = {"objection": "提出信用信息异议", "repair": "申请信用修复", "report": "申请本人公共信用信息报告"}[purpose]
     notify.queue(session, channel=channel, address=address, recipient_kind="applicant", title="信用平台验证码",
                  body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。"
                       "如非本人操作请忽略。", sensitive=True)

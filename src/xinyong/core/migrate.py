@@ -39,3 +39,17 @@ def current_revision(conn: Connection) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+#: Database objects made by raw DDL in migrations, outside the models (search indexes): autogenerate ignores them.
+UNMODELLED_TABLE_PREFIXES = ("subjects_fts",)
+UNMODELLED_INDEXES = frozenset({"ix_subjects_name_norm_trgm"})
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+    """Alembic ``include_object`` hook: leave the search index objects to their own migration."""
+    if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIXES):
+        return False
+    if type_ == "index" and name in UNMODELLED_INDEXES:
+        return False
+    return True

@@ -260,6 +260,10 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     from xinyong.demo import lists as demo_lists
 
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
+    from xinyong.demo import trading as demo_trading
+
+    trading_summary = demo_trading.build(session, actor=actor, workdir=workdir,
+                                         scale=size.legal_persons / DemoSize().legal_persons)
     from xinyong.core import clock
     from xinyong.demo import cases as demo_cases
 
@@ -267,6 +271,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     summary = {
         "size": size.__dict__,
         "lists": lists_summary,
+        "trading": trading_summary,
         "cases": cases_summary,
         "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
                                                    "uscc_conversion_rate", "problem_counts")},
@@ -274,6 +279,8 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
         "natural_persons": registered,
         "submissions": submissions,
     }
+    from xinyong.demo import evaluation as demo_evaluation
+    summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
     creds["summary"] = summary
     (workdir / "demo-credentials.json").write_text(json.dumps(creds, ensure_ascii=False, indent=2))
     return creds

@@ -32,6 +32,7 @@ from xinyong.core import audit, clock
 from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import has_written
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
+from xinyong.evaluation.service import current_grades
 from xinyong.identifiers import explain, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.masking import mask_name, mask_resident_id
@@ -331,6 +332,9 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         in_force = entries_in_force(session, {it.subject.id for it in matched}, on) if matched else {}
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
         objected = open_objections(session, [e.id for es in in_force.values() for e in es]) if in_force else set()
+        # Current credit grades, where the catalog's evaluation class lets this caller see them (one query).
+        grades = current_grades(session, [it.subject.id for it in matched], role=actor.role.value if actor.role
+                                else None, kinds={it.subject.id: it.subject.kind for it in matched})
 
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -351,6 +355,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
             "warnings": it.warnings or [], "subject": _subject_view(it.subject) if it.subject is not None else None,
             "candidates": it.candidates or [], "entries": [_entry_view(e, cat, objected) for e in entries],
             "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario),
+            "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
         })
         rows.append({"position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
                      "subject_id": it.subject.id if it.subject is not None else None, "candidates": it.candidates,

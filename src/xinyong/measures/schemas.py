@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xinyong.evaluation.schemas import GradeBrief
+
 
 class SubjectQueryIn(BaseModel):
     """A subject: its code (USCC, legacy code, resident ID), or its name with the region (6-digit code)."""
@@ -74,6 +76,8 @@ class CheckResultOut(BaseModel):
     entries: list[EntryOut]
     measures: list[MeasureAnswerOut]
     conclusion: str
+    grades: list[GradeBrief] = Field(default_factory=list,
+                                     description="主体当前信用评价等级（信用信息目录允许调用方查看时）")
 
 
 class CheckOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from xinyong.core.db import make_engine
+from xinyong.core.migrate import include_object
 from xinyong.models import Base
 
 config = context.config
@@ -46,6 +47,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -45,6 +45,10 @@ class CreditRecord(Base):
         Index("ix_credit_records_kind_decision_date", "kind", "decision_date"),
         Index("ix_credit_records_department_decision_date", "department_id", "decision_date"),
         Index("ix_credit_records_subject_decision_date", "subject_id", "decision_date"),
+        # Dashboards and the department assessment scan receipts by period (covering: no table access).
+        Index("ix_credit_records_received", "received_at", "department_id", "kind", "late", "workdays_late"),
+        # Incremental evaluation: records changed since the last run.
+        Index("ix_credit_records_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -79,6 +79,9 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
         view = service.subject_view(subject)
         view["records"] = subject_records_view(session, subject, today())
         view["list_entries"] = subject_entries_view(session, subject, today())
+        from xinyong.evaluation.service import subject_results
+
+        view["evaluations"] = subject_results(session, subject, role="admin", history=False)
 
     def render(v: dict) -> None:
         t = Table(show_header=False)
@@ -104,6 +107,12 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
                            str(e.get("listed_on") or ""), str(e.get("term_end") or "无固定期限"),
                            str(e.get("status_label") or e.get("status")))
             clikit.console.print(lt)
+        for ev in v["evaluations"]:
+            clikit.console.print(f"[bold]{ev['model_name']}[/bold]：{ev['grade']}（{ev['grade_label']}），得分 {ev['score']}，"
+                                 f"基准日 {ev['as_of']}")
+            for line in ev["explanation"]["lines"]:
+                clikit.console.print(f"  {line['text']}")
+            clikit.console.print(f"  {ev['explanation']['score_text']}；{ev['explanation']['grade_text']}")
 
     emit(view, as_json, render)
 

@@ -90,6 +90,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     security.install(app, TEMPLATES)
 
+    from xinyong.analytics.api import router as analytics_router
     from xinyong.auth.api import router as auth_router
     from xinyong.cases.api import router as cases_router
     from xinyong.catalog.api import router as catalog_router
@@ -108,9 +109,19 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     # Routes are matched in order: the business systems' check, the hottest route, comes first.
     for router in (checks_router, auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
                    records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
-                   cases_router):
+                   cases_router, analytics_router):
         api.include_router(router)
+    from xinyong.reports.api import router as reports_router
+    api.include_router(reports_router)
+    from xinyong.evaluation.api import router as evaluation_router
+    api.include_router(evaluation_router)
     app.include_router(api)
+    from xinyong.web.portal import router as portal_router
+
+    app.include_router(portal_router)
+    from xinyong.web.console import install as install_console
+
+    install_console(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])

@@ -1,4 +1,8 @@
-"""Context builders for the public pages (the portal proper is a later issue)."""
+"""Context builders for the home page: headline figures, cached.
+
+The figures are counts over whole tables: computed at most once per :data:`HEADLINE_TTL_SECONDS` per database,
+not on every page view (a province's registry holds millions of subjects).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,36 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyong.core import clock
 from xinyong.core.settings import get_settings
 
-#: Headline figures are counts over whole tables: computed at most once per this many seconds per database,
-#: not on every page view (a province's registry holds millions of subjects).
 HEADLINE_TTL_SECONDS = 300.0
-_headline_cache: dict[str, tuple[float, dict[str, int]]] = {}
+_headline_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
-def _subject_counts(session: Session) -> dict[str, int]:
+def _compute(session: Session) -> dict[str, Any]:
+    from xinyong.lists.service import list_sizes, list_types, public_type_ids
     from xinyong.subjects.models import Subject
 
+    counts = dict(session.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
+    public_ids = set(public_type_ids(session))
+    codes = {t.code for t in list_types(session) if t.id in public_ids and t.active}
+    lists = [s for s in list_sizes(session, clock.today()) if s["list_code"] in codes and s["active"]]
+    return {"counts": counts, "lists": lists}
+
+
+def headline(session: Session) -> dict[str, Any]:
     key = str(session.get_bind().engine.url)
     now = time.monotonic()
     cached = _headline_cache.get(key)
     if cached and cached[0] > now:
         return cached[1]
-    counts = dict(session.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
-    _headline_cache[key] = (now + HEADLINE_TTL_SECONDS, counts)
-    return counts
+    figures = _compute(session)
+    _headline_cache[key] = (now + HEADLINE_TTL_SECONDS, figures)
+    return figures
 
 
 def home_context(session: Session) -> dict[str, Any]:
-    counts = _subject_counts(session)
-    return {"city": get_settings().city_name, "counts": counts, "total": sum(counts.values())}
+    figures = headline(session)
+    return {"city": get_settings().city_name, "counts": figures["counts"], "lists": figures["lists"],
+            "total": sum(figures["counts"].values())}

@@ -5,10 +5,10 @@ Revises: 0005
 Create Date: 2026-11-26 04:13:16.518335
 """
 
-from alembic import op
 import sqlalchemy as sa
-import xinyong.core.db
+from alembic import op
 
+import xinyong.core.db
 
 revision = '0006'
 down_revision = '0005'

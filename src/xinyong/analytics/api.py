@@ -1,0 +1,171 @@
+"""Routes of `analytics` (prefix ``/analytics``): trading collusion analysis for the trading centre, food/drug risk
+warning for the market regulator. Department roles are limited to the departments named in ``risk.yaml``
+(``departments``: trading → ggzy, food_drug → scjgj); the platform admin may use everything."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from xinyong.analytics import food_drug, trading
+from xinyong.analytics.risk_config import risk_config
+from xinyong.auth.deps import SessionDep, allow
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, Role
+from xinyong.core import clock
+from xinyong.core.errors import Forbidden, ValidationFailed
+
+router = APIRouter(prefix="/analytics", tags=["analytics"])
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+Level = Literal["high", "medium", "low"]
+TradingKind = Literal["tenders", "bids", "awards", "bidders"]
+operators = allow(Role.DEPT_OPERATOR)
+readers = allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
+
+
+def _require(session: Session, principal: Principal, area: str) -> None:
+    """Department roles only from the departments configured for this analysis."""
+    if principal.is_admin:
+        return
+    codes = risk_config()["departments"][area]
+    dept = session.get(Department, principal.department_id) if principal.department_id else None
+    if dept is None or dept.code not in codes:
+        raise Forbidden(f"本分析仅限 {'、'.join(codes)} 部门使用", code="analytics_department_not_allowed")
+
+
+def _save_upload(file: UploadFile, tmp: str) -> Path:
+    target = Path(tmp) / Path(file.filename or "upload").name[:200]
+    with target.open("wb") as out:
+        shutil.copyfileobj(file.file, out, length=1 << 20)
+    if target.stat().st_size > MAX_UPLOAD_BYTES:
+        raise ValidationFailed("文件过大（上限 512 MB）", code="file_too_large", status_code=413)
+    return target
+
+
+# Public-resource trading ------------------------------------------------------------------------------------
+
+
+@router.post("/trading/imports/{kind}", status_code=201)
+def import_trading(kind: TradingKind, file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
+                   principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
+    """导入招标项目、投标记录、中标结果或投标人属性文件（整份校验，有错行则不导入）。"""
+    _require(session, principal, "trading")
+    with tempfile.TemporaryDirectory() as tmp:
+        return trading.import_file(session, actor=principal, kind=kind, path=_save_upload(file, tmp),
+                                   filename=file.filename)
+
+
+@router.get("/trading/imports")
+def trading_imports(limit: int = Query(50, ge=1, le=500), principal: Principal = Depends(readers),
+                    session: Session = SessionDep) -> list[dict[str, Any]]:
+    """最近的交易数据导入。"""
+    _require(session, principal, "trading")
+    return [trading.import_view(r) for r in trading.list_imports(session, kinds=("tenders", "bids", "awards",
+                                                                                 "bidders"), limit=limit)]
+
+
+@router.post("/trading/analyses", status_code=201)
+def run_trading_analysis(principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
+    """对全部投标记录运行串标围标风险分析，保存结果。"""
+    _require(session, principal, "trading")
+    return trading.analysis_view(trading.run_analysis(session, actor=principal))
+
+
+@router.get("/trading/analyses/latest")
+def latest_trading_analysis(principal: Principal = Depends(readers), session: Session = SessionDep
+                            ) -> dict[str, Any]:
+    """最近一次分析的概况。"""
+    _require(session, principal, "trading")
+    return trading.analysis_view(trading.get_analysis(session))
+
+
+@router.get("/trading/tenders")
+def risky_tenders(level: Level | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                  analysis_id: int | None = None, principal: Principal = Depends(readers),
+                  session: Session = SessionDep) -> dict[str, Any]:
+    """按风险分排序的项目及其风险标记与证据（默认最近一次分析）。"""
+    _require(session, principal, "trading")
+    return trading.ranked_tenders(trading.get_analysis(session, analysis_id), level=level, limit=limit,
+                                  offset=offset)
+
+
+@router.get("/trading/tenders/{project_no}")
+def tender(project_no: str, principal: Principal = Depends(readers), session: Session = SessionDep
+           ) -> dict[str, Any]:
+    """一个项目：投标人、报价（电话已脱敏）、风险标记与证据。"""
+    _require(session, principal, "trading")
+    return trading.tender_detail(session, project_no)
+
+
+@router.get("/trading/groups")
+def bidder_groups(level: Level | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                  analysis_id: int | None = None, principal: Principal = Depends(readers),
+                  session: Session = SessionDep) -> dict[str, Any]:
+    """关联投标人群体（共享属性图的连通分量），按风险排序。"""
+    _require(session, principal, "trading")
+    return trading.ranked_groups(trading.get_analysis(session, analysis_id), level=level, limit=limit,
+                                 offset=offset)
+
+
+@router.get("/trading/bidders")
+def bidders(q: str | None = None, order: Literal["bids", "wins", "amount"] = "bids",
+            limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+            principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
+    """投标人的投标参与情况与中标情况。"""
+    _require(session, principal, "trading")
+    return trading.bidder_stats(session, q=q, order=order, limit=limit, offset=offset)
+
+
+@router.get("/trading/bidders/{bidder_key}")
+def bidder(bidder_key: str, principal: Principal = Depends(readers), session: Session = SessionDep
+           ) -> dict[str, Any]:
+    """一个投标人：参与与中标统计、最近投标、所在群体与被标记项目。"""
+    _require(session, principal, "trading")
+    return trading.bidder_profile(session, bidder_key)
+
+
+# Food and drug ------------------------------------------------------------------------------------------------
+
+
+@router.post("/food-drug/spot-checks", status_code=201)
+def import_spot_checks(file: UploadFile = File(..., description="抽检结果 CSV / XLSX / JSON"),
+                       principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
+    """导入食品药品抽检结果文件。"""
+    _require(session, principal, "food_drug")
+    with tempfile.TemporaryDirectory() as tmp:
+        return trading.import_file(session, actor=principal, kind="spot_checks", path=_save_upload(file, tmp),
+                                   filename=file.filename)
+
+
+@router.get("/food-drug/risks")
+def food_drug_risks(level: Level | None = None, limit: int = Query(100, ge=1, le=5000),
+                    principal: Principal = Depends(readers), session: Session = SessionDep) -> list[dict[str, Any]]:
+    """各主体的食品药品风险等级及原因（处罚、抽检不合格、投诉举报）。"""
+    _require(session, principal, "food_drug")
+    return food_drug.risk_levels(session, level=level, limit=limit)
+
+
+@router.get("/food-drug/watchlist")
+def watchlist(include_medium: bool = False, principal: Principal = Depends(readers),
+              session: Session = SessionDep) -> list[dict[str, Any]]:
+    """监管关注名单（高风险，可含中风险）。"""
+    _require(session, principal, "food_drug")
+    return food_drug.watch_list(session, include_medium=include_medium)
+
+
+@router.get("/food-drug/watchlist.xlsx")
+def watchlist_xlsx(include_medium: bool = False, principal: Principal = Depends(readers),
+                   session: Session = SessionDep) -> Response:
+    """监管关注名单（Excel）。"""
+    _require(session, principal, "food_drug")
+    today = clock.today()
+    content = food_drug.watch_list_xlsx(food_drug.watch_list(session, today=today, include_medium=include_medium),
+                                        today=today)
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="food-drug-watchlist-{today}.xlsx"'})

@@ -1,0 +1,176 @@
+"""``xinyong analytics …``: trading data import, collusion analysis and its ranked results, bidder statistics,
+spot-check import, food/drug risk levels and the watch list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, emit, handle_errors
+
+app = typer.Typer(help="大数据监管分析：公共资源交易串标围标风险、食品药品风险预警", no_args_is_help=True)
+LEVELS = {"high": "高", "medium": "中", "low": "低"}
+
+
+def _import(kind: str, path: Path, as_json: bool) -> None:
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.import_file(session, actor=clikit.operator(), kind=kind, path=path)
+
+    def render(d: dict[str, Any]) -> None:
+        if d["already_imported"]:
+            clikit.console.print(f"该文件已导入过（导入 #{d['id']}），未重复写入")
+        else:
+            clikit.console.print(f"{d['label']}：{d['rows']} 行，新增 {d['created']}，更新 {d['updated']}，"
+                                 f"未变 {d['unchanged']}  {d['report'] or ''}")
+
+    emit(out, as_json, render)
+
+
+@app.command("import")
+@handle_errors
+def import_cmd(kind: str = typer.Argument(..., help="tenders / bids / awards / bidders / spot_checks"),
+               path: Path = typer.Argument(..., help="CSV / XLSX / JSON 文件"), as_json: bool = JsonOption) -> None:
+    """导入交易数据或抽检结果文件（有错行则整份不导入，同一文件不重复导入）。"""
+    _import(kind, path, as_json)
+
+
+@app.command("analyse")
+@handle_errors
+def analyse(as_json: bool = JsonOption) -> None:
+    """对全部投标记录运行串标围标风险分析并保存结果。"""
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.analysis_view(trading.run_analysis(session, actor=clikit.operator()))
+    emit(out, as_json, lambda d: clikit.console.print(
+        f"分析 #{d['id']}（{d['seconds']} 秒）：{d['summary']['tenders']} 个项目、{d['summary']['bids']} 条投标，"
+        f"高风险 {d['summary']['high']}，中风险 {d['summary']['medium']}，关联群体 {d['summary']['groups']}"))
+
+
+@app.command("tenders")
+@handle_errors
+def tenders(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+            limit: int = typer.Option(20, min=1), as_json: bool = JsonOption) -> None:
+    """按风险排序的项目（最近一次分析）。"""
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.ranked_tenders(trading.get_analysis(session), level=level, limit=limit)
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table("项目编号", "项目名称", "风险分", "等级", "标记")
+        for x in d["items"]:
+            t.add_row(x.get("project_no") or "", x.get("name") or "", str(x["score"]), LEVELS[x["level"]],
+                      "、".join(f["label"] for f in x["flags"]))
+        clikit.console.print(t)
+        clikit.console.print(f"共 {d['total']} 个被标记项目")
+
+    emit(out, as_json, render)
+
+
+@app.command("tender")
+@handle_errors
+def tender(project_no: str, as_json: bool = JsonOption) -> None:
+    """一个项目的投标人、报价与风险证据。"""
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.tender_detail(session, project_no)
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(f"{d['project_no']} {d['name']}（{d['tenderer']}，开标 {d['opened_on']}）"
+                             f" 风险分 {d['score']} {LEVELS[d['level']]}")
+        t = Table("投标人", "报价(元)", "电话", "法定代表人", "IP", "中标")
+        for b in d["bids"]:
+            t.add_row(b["bidder_name"], f"{b['price']:,.2f}", b["phone"] or "", b["legal_rep"] or "", b["ip"] or "",
+                      "是" if b["won"] else "")
+        clikit.console.print(t)
+        for f in d["flags"]:
+            clikit.console.print(f"  [{f['weight']}] {f['label']}：{'、'.join(b['name'] for b in f['bidders'])} "
+                                 f"{f['evidence']}")
+
+    emit(out, as_json, render)
+
+
+@app.command("groups")
+@handle_errors
+def groups(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+           limit: int = typer.Option(20, min=1), as_json: bool = JsonOption) -> None:
+    """关联投标人群体，按风险排序（最近一次分析）。"""
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.ranked_groups(trading.get_analysis(session), level=level, limit=limit)
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table("排名", "成员", "项目数", "风险分", "等级", "标记")
+        for g in d["items"]:
+            t.add_row(str(g["rank"]), "、".join(m["name"] for m in g["members"]), str(g["tenders"]), str(g["score"]),
+                      LEVELS[g["level"]], "、".join(f"{k}×{v}" for k, v in g["flags"].items()))
+        clikit.console.print(t)
+
+    emit(out, as_json, render)
+
+
+@app.command("bidders")
+@handle_errors
+def bidders(q: Optional[str] = typer.Option(None, help="名称关键词或统一社会信用代码"),
+            order: str = typer.Option("bids", help="bids / wins / amount"), limit: int = typer.Option(20, min=1),
+            as_json: bool = JsonOption) -> None:
+    """投标人的投标参与情况与中标情况。"""
+    from xinyong.analytics import trading
+
+    with clikit.database().session() as session:
+        out = trading.bidder_stats(session, q=q, order=order, limit=limit)
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table("投标人", "统一社会信用代码", "投标次数", "中标次数", "中标率", "中标金额(元)")
+        for b in d["items"]:
+            t.add_row(b["bidder_name"], b["bidder_uscc"] or "", str(b["bids"]), str(b["wins"]),
+                      f"{b['win_rate']:.0%}", f"{b['amount_won']:,.2f}")
+        clikit.console.print(t)
+
+    emit(out, as_json, render)
+
+
+@app.command("food-drug")
+@handle_errors
+def food_drug_cmd(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+                  limit: int = typer.Option(30, min=1), as_json: bool = JsonOption) -> None:
+    """食品药品风险等级及原因。"""
+    from xinyong.analytics import food_drug
+
+    with clikit.database().session() as session:
+        out = food_drug.risk_levels(session, level=level, limit=limit)
+    emit(out, as_json, _render_risks)
+
+
+def _render_risks(rows: list[dict[str, Any]]) -> None:
+    t = Table("主体", "统一社会信用代码", "风险分", "等级", "原因")
+    for r in rows:
+        t.add_row(r["name"] or str(r["subject_id"]), r["uscc"] or "", str(r["score"]), r["level_label"],
+                  "；".join(x["text"] for x in r["reasons"]))
+    clikit.console.print(t)
+
+
+@app.command("watchlist")
+@handle_errors
+def watchlist(include_medium: bool = typer.Option(False, "--include-medium", help="同时列出中风险主体"),
+              xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="另存为 Excel 文件"),
+              as_json: bool = JsonOption) -> None:
+    """食品药品监管关注名单（可导出 Excel）。"""
+    from xinyong.analytics import food_drug
+    from xinyong.core import clock
+
+    today = clock.today()
+    with clikit.database().session() as session:
+        rows = food_drug.watch_list(session, today=today, include_medium=include_medium)
+    if xlsx:
+        xlsx.write_bytes(food_drug.watch_list_xlsx(rows, today=today))
+    emit(rows, as_json, _render_risks)

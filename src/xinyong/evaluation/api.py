@@ -1,0 +1,100 @@
+"""Evaluation over HTTP: runs (admin), models, a subject's grades with explanation (government roles; the public
+only where the catalog makes evaluation results public), and the 双随机 sampling list (JSON or CSV download)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep, allow, public
+from xinyong.auth.roles import Principal, Role
+from xinyong.core.errors import NotFound
+from xinyong.evaluation import service, supervision
+from xinyong.evaluation.schemas import (
+    ModelOut,
+    RunIn,
+    RunOut,
+    SampleOut,
+    SubjectResultsOut,
+)
+from xinyong.subjects.models import SubjectKind
+from xinyong.subjects.service import find_subject, log_person_view
+
+router = APIRouter(prefix="/evaluation", tags=["evaluation"])
+
+GOVERNMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)
+DEPARTMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
+
+
+@router.post("/runs", response_model=list[RunOut])
+def run(body: RunIn, principal: Principal = Depends(allow(Role.ADMIN)),
+        session: Session = SessionDep) -> list[dict[str, Any]]:
+    """运行评价（平台管理员）：默认全部主体；指定主体、changed_since 或 since_last_run 时只评价这些主体。"""
+    since: Any = "last" if body.since_last_run else body.changed_since
+    return service.run_evaluation(session, actor=principal, model=body.model, subject_codes=body.subjects,
+                                  changed_since=since, as_of=body.as_of)
+
+
+@router.get("/runs", response_model=list[RunOut])
+def runs(model: str | None = Query(None, max_length=60), limit: int = Query(20, ge=1, le=200),
+         _: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> list[dict[str, Any]]:
+    """最近的评价运行（平台管理员）。"""
+    return [service.run_view(r) for r in service.list_runs(session, model=model, limit=limit)]
+
+
+@router.get("/models", response_model=list[ModelOut])
+def models(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = SessionDep) -> list[dict[str, Any]]:
+    """当前评价模型：指标、权重、时间衰减、修正规则、等级与抽查比例。"""
+    return [service.model_view(m) for m in service.current_models(session)]
+
+
+@router.get("/subjects/{code}", response_model=SubjectResultsOut)
+def subject_results(code: str, history: bool = Query(True),
+                    principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
+                    session: Session = SessionDep) -> dict[str, Any]:
+    """主体的评价结果（政务共享）：等级、得分、逐项解释与等级历史。"""
+    subject = find_subject(session, code)
+    if subject is None:
+        raise NotFound("未找到该信用主体", code="subject_not_found")
+    if subject.kind == SubjectKind.NATURAL_PERSON:
+        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询")
+    role = principal.role.value if principal.role else None
+    return {"subject": {"id": subject.id, "name": subject.name, "kind": subject.kind, "uscc": subject.uscc,
+                        "resident_id": subject.resident_id_masked},
+            "results": service.subject_results(session, subject, role=role, history=history)}
+
+
+@router.get("/public/subjects/{code}", response_model=SubjectResultsOut)
+def public_results(code: str, _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+    """向社会公开的评价结果：只有信用信息目录将「信用评价结果信息」设为社会公开时才返回（默认为政务共享，返回空）。"""
+    subject = find_subject(session, code)
+    if subject is None or subject.kind == SubjectKind.NATURAL_PERSON:
+        raise NotFound("未找到该信用主体", code="subject_not_found")
+    return {"subject": {"id": subject.id, "name": subject.name, "kind": subject.kind, "uscc": subject.uscc,
+                        "resident_id": None},
+            "results": service.subject_results(session, subject, role=None, history=False)}
+
+
+@router.get("/sample", response_model=SampleOut)
+def sample(department: str = Query(..., max_length=32), period: str = Query(..., max_length=10),
+           seed: int = Query(..., ge=0), model: str = Query("public_credit_legal_person", max_length=60),
+           format: str = Query("json", pattern="^(json|csv)$"),
+           principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep) -> Any:
+    """部门的双随机抽查名单（按信用等级确定比例；同一种子可复现）；format=csv 时下载 CSV。"""
+    result = supervision.sample(session, actor=principal, department=department, period=period, seed=seed,
+                                model=model)
+    if format == "json":
+        return result
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"])
+    for i, s in enumerate(result["subjects"], 1):
+        w.writerow([i, s["name"], s["uscc"], s["address"], s["grade"], s["grade_label"], s["score"], s["reason"]])
+    name = f"sample-{result['department']}-{result['period']}-{result['seed']}.csv"
+    return Response(content="\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,472 @@
+"""Set-based evaluation: one SQL statement computes every subject's indicators, points, score and grade.
+
+A model becomes a query over the platform's tables (portable SQLite / PostgreSQL through SQLAlchemy Core):
+
+    subjects (population filter [∩ subset])
+      LEFT JOIN (credit_records grouped by subject: licences, penalties with decay)      — one scan
+      LEFT JOIN (list_entries ⨝ list_types grouped by subject: in force / listed within) — one scan
+      LEFT JOIN (commitments grouped by subject: kept, broken)                          — one scan
+      LEFT JOIN (cases grouped by subject: approved repairs, substantiated complaints)  — one scan
+    → values → points (per unit with cap, or bands) → score (base + Σ, clamped, 2 decimals)
+    → grade (thresholds, caps, forcing overrides) and the contributions as a JSON array
+
+The rows go into a temporary table; history rows are appended for subjects whose grade or score changed, the
+current results are upserted (``INSERT … ON CONFLICT DO UPDATE``), subjects that left the population are removed
+(with a history row). No row passes through Python except the counts and the few grade changes of watched subjects.
+
+The arithmetic is the same as ``evaluation.rules`` (the tests compare both); rounding is to 2 decimals at the
+value, points and score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    union,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from xinyong.auth.models import Department
+from xinyong.cases.models import Case
+from xinyong.catalog.rules import add_months
+from xinyong.commitments.models import Commitment
+from xinyong.core.db import BigId, Json
+from xinyong.evaluation.models import EvaluationResult, GradeHistory
+from xinyong.evaluation.spec import Indicator, ModelSpec
+from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.rules import in_force_clause
+from xinyong.records.models import CreditRecord
+from xinyong.subjects.models import Subject
+
+_tmp_meta = MetaData()
+#: This run's computed results (temporary: private to the connection, dropped at the end).
+STAGE = Table("eval_stage", _tmp_meta,
+              Column("subject_id", BigId, primary_key=True), Column("score", Float, nullable=False),
+              Column("grade", String(4), nullable=False), Column("rule", String(40)),
+              Column("contributions", Json, nullable=False), prefixes=["TEMPORARY"])
+#: The subjects of a subset run.
+SUBSET = Table("eval_subset", _tmp_meta, Column("subject_id", BigId, primary_key=True), prefixes=["TEMPORARY"])
+_CHUNK = 900
+#: Sort / hash memory of an evaluation run's transaction on PostgreSQL.
+PG_WORK_MEM = "128MB"
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _round2(expr: Any, dialect: str) -> ColumnElement[Any]:
+    # PostgreSQL has round(numeric, int) only; SQLite rounds its REAL directly.
+    if dialect == "postgresql":
+        return cast(func.round(cast(expr, _numeric()), 2), Float)
+    return func.round(expr, 2)
+
+
+def _numeric() -> Any:
+    from sqlalchemy import Numeric
+
+    return Numeric()
+
+
+def _json_array(dialect: str, *items: Any) -> Any:
+    return (func.jsonb_build_array if dialect == "postgresql" else func.json_array)(*items)
+
+
+def _clamp(expr: Any, lo: float, hi: float) -> Any:
+    return case((expr < lo, literal(lo, Float)), (expr > hi, literal(hi, Float)), else_=expr)
+
+
+def _col(name: str) -> str:
+    return f"v_{name}"
+
+
+# Values --------------------------------------------------------------------------------------------------------
+
+
+def _weighted(ind: Indicator, date_col: Any, cond: Any, as_of: dt.date) -> Any:
+    """SUM over the subject's events of the step-decay factor of the event's date (or 1 without a window)."""
+    steps = ind.steps
+    base = and_(cond, date_col.is_not(None), date_col <= as_of)
+    if not steps:
+        return func.sum(case((base, 1.0), else_=0.0))
+    whens = []
+    for s in steps:
+        cutoff = add_months(as_of, -s.months)
+        whens.append((and_(base, date_col > cutoff), float(s.factor)))
+    return func.sum(case(*whens, else_=0.0))
+
+
+def _departments(session: Session, codes: Sequence[str]) -> list[int]:
+    if not codes:
+        return []
+    return list(session.scalars(select(Department.id).where(Department.code.in_(list(codes)))))
+
+
+def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
+    r = CreditRecord
+    cols = []
+    for ind in spec.indicators:
+        depts = _departments(session, ind.departments)
+        dept_cond = r.department_id.in_(depts) if ind.departments else true()
+        if ind.source == "licences":
+            cond = and_(r.kind == "licence", r.withdrawn_at.is_(None), dept_cond,
+                        or_(r.licence_valid_from.is_(None), r.licence_valid_from <= as_of),
+                        or_(r.licence_valid_to.is_(None), r.licence_valid_to >= as_of))
+            cols.append(_weighted(ind, r.decision_date, cond, as_of).label(_col(ind.code)))
+        elif ind.source == "penalties":
+            conds = [r.kind == "penalty", r.withdrawn_at.is_(None), dept_cond]
+            if ind.severity:
+                conds.append(r.severity.in_(ind.severity))
+            if ind.exclude_ended:
+                conds.append(or_(r.ended_on.is_(None), r.ended_on > as_of))
+            if ind.penalty_types:
+                conds.append(or_(*(r.penalty_types_key.contains(f"|{t}|") for t in ind.penalty_types)))
+            cols.append(_weighted(ind, r.decision_date, and_(*conds), as_of).label(_col(ind.code)))
+    if not cols:
+        return None
+    stmt = select(r.subject_id.label("subject_id"), *cols).group_by(r.subject_id)
+    if subset:
+        stmt = stmt.where(r.subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery("rec")
+
+
+def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
+    e, t = ListEntry, ListType
+    cols = []
+    for ind in spec.indicators:
+        if ind.source != "list_entries":
+            continue
+        conds = []
+        if ind.list_kinds:
+            conds.append(t.kind.in_(ind.list_kinds))
+        if ind.list_codes:
+            conds.append(t.code.in_(ind.list_codes))
+        if ind.in_force:
+            cond = and_(in_force_clause(e, as_of), *conds)
+            cols.append(func.sum(case((cond, 1.0), else_=0.0)).label(_col(ind.code)))
+        else:
+            cond = and_(e.status != "notified", *conds)
+            cols.append(_weighted(ind, e.listed_on, cond, as_of).label(_col(ind.code)))
+    if not cols:
+        return None
+    stmt = (select(e.subject_id.label("subject_id"), *cols).join(t, t.id == e.list_type_id)
+            .where(e.subject_id.is_not(None)).group_by(e.subject_id))
+    if subset:
+        stmt = stmt.where(e.subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery("lst")
+
+
+def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
+    c = Commitment
+    cols = []
+    for ind in spec.indicators:
+        type_cond = c.commitment_type.in_(ind.commitment_types) if ind.commitment_types else true()
+        if ind.source == "commitments_kept":
+            cond = and_(c.fulfilment_status == "fulfilled", type_cond)
+            cols.append(_weighted(ind, func.coalesce(c.determined_on, c.made_on), cond, as_of)
+                        .label(_col(ind.code)))
+        elif ind.source == "commitments_broken":
+            cols.append(_weighted(ind, c.broken_on, type_cond, as_of).label(_col(ind.code)))
+    if not cols:
+        return None
+    stmt = select(c.subject_id.label("subject_id"), *cols).group_by(c.subject_id)
+    if subset:
+        stmt = stmt.where(c.subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery("cmt")
+
+
+def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
+    k = Case
+    cols = []
+    for ind in spec.indicators:
+        if ind.source == "repairs":
+            cond = and_(k.kind == "repair", k.state == "approved")
+        elif ind.source == "complaints":
+            cond = and_(k.kind == "complaint", k.outcome.in_(("substantiated", "partly_substantiated")))
+        else:
+            continue
+        cols.append(_weighted(ind, k.closed_on, cond, as_of).label(_col(ind.code)))
+    if not cols:
+        return None
+    stmt = (select(k.subject_id.label("subject_id"), *cols).where(k.subject_id.is_not(None))
+            .group_by(k.subject_id))
+    if subset:
+        stmt = stmt.where(k.subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery("cas")
+
+
+def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
+    pop = spec.population
+    conds: list[Any] = [s.kind.in_(pop.kinds)]
+    if pop.exclude_status:
+        conds.append(or_(s.status.is_(None), s.status.not_in(pop.exclude_status)))
+    alternatives = []
+    for rule in pop.any_of:
+        if rule.licence_from:
+            depts = _departments(session, rule.licence_from)
+            alternatives.append(s.id.in_(select(CreditRecord.subject_id).where(
+                CreditRecord.kind == "licence", CreditRecord.department_id.in_(depts))))
+        if rule.records_from:
+            depts = _departments(session, rule.records_from)
+            alternatives.append(s.id.in_(select(CreditRecord.subject_id).where(
+                CreditRecord.department_id.in_(depts))))
+        for fragment in rule.name_contains:
+            alternatives.append(s.name.contains(fragment))
+        if rule.org_types:
+            alternatives.append(s.org_type.in_(rule.org_types))
+    if pop.any_of:
+        conds.append(or_(*alternatives))
+    return conds
+
+
+def _years(s: Any, as_of: dt.date) -> Any:
+    """Full years from the registration date to ``as_of`` (0 when unknown or in the future)."""
+    reg = s.registered_on
+    diff = (as_of.year - extract("year", reg)
+            - case((extract("month", reg) * 100 + extract("day", reg) > as_of.month * 100 + as_of.day, 1), else_=0))
+    return case((reg.is_(None), 0.0), (diff < 0, 0.0), else_=cast(diff, Float))
+
+
+def values_query(session: Session, spec: ModelSpec, as_of: dt.date, *, subset: bool) -> Any:
+    """``SELECT subject_id, v_<indicator> …`` for the model's population (∩ the subset table)."""
+    dialect = _dialect(session)
+    s = Subject.__table__.alias("s")
+    parts = [p for p in (_records_part(session, spec, as_of, subset), _lists_part(spec, as_of, subset),
+                         _commitments_part(spec, as_of, subset), _cases_part(spec, as_of, subset)) if p is not None]
+    owner: dict[str, Any] = {}
+    for p in parts:
+        for c in p.c:
+            if c.name != "subject_id":
+                owner[c.name] = p
+    cols = []
+    for ind in spec.indicators:
+        if ind.source == "registered_years":
+            v = _years(s.c, as_of)
+        elif ind.source == "registry_status":
+            v = case((s.c.status.in_(ind.statuses), 1.0), else_=0.0)
+        else:
+            v = func.coalesce(owner[_col(ind.code)].c[_col(ind.code)], 0.0)
+        cols.append(_round2(v, dialect).label(_col(ind.code)))
+    frm: Any = s
+    for p in parts:
+        frm = frm.outerjoin(p, p.c.subject_id == s.c.id)
+    stmt = select(s.c.id.label("subject_id"), *cols).select_from(frm).where(*_population(session, spec, s.c))
+    if subset:
+        stmt = stmt.where(s.c.id.in_(select(SUBSET.c.subject_id)))
+    return stmt
+
+
+# Points, score, grade ------------------------------------------------------------------------------------------
+
+
+def _points(ind: Indicator, v: Any, dialect: str) -> Any:
+    if ind.bands:
+        return case(*((v >= b.min, float(b.points)) for b in ind.bands), else_=0.0)
+    assert ind.per is not None
+    p = _round2(v * ind.per, dialect)
+    if ind.cap is None:
+        return p
+    return case((p > ind.cap, float(ind.cap)), else_=p) if ind.per > 0 else case((p < ind.cap, float(ind.cap)),
+                                                                                  else_=p)
+
+
+def results_query(session: Session, spec: ModelSpec, as_of: dt.date, *, subset: bool) -> Any:
+    """``SELECT subject_id, score, grade, rule, contributions`` for every subject of the model (∩ subset)."""
+    dialect = _dialect(session)
+    # OFFSET 0 keeps each level a subquery of its own: flattened, every reference to the score would repeat the
+    # whole points expression (and each point the value expression) — a tree that grows with every level.
+    vals = values_query(session, spec, as_of, subset=subset).offset(0).subquery("vals")
+    pts = select(vals.c.subject_id, *(vals.c[_col(i.code)] for i in spec.indicators),
+                 *(_points(i, vals.c[_col(i.code)], dialect).label(f"p_{i.code}") for i in spec.indicators)
+                 ).offset(0).subquery("pts")
+    total = sum((pts.c[f"p_{i.code}"] for i in spec.indicators[1:]), pts.c[f"p_{spec.indicators[0].code}"])
+    scored = select(pts, _clamp(_round2(spec.score.base + total, dialect), spec.score.min, spec.score.max)
+                    .label("score")).offset(0).subquery("scored")
+    grade, rule = _grade_exprs(spec, scored)
+    contributions = _json_array(dialect, *(_json_array(dialect, scored.c[_col(i.code)], scored.c[f"p_{i.code}"])
+                                           for i in spec.indicators))
+    return select(scored.c.subject_id, scored.c.score, grade.label("grade"), rule.label("rule"),
+                  contributions.label("contributions"))
+
+
+def _grade_exprs(spec: ModelSpec, q: Any) -> tuple[Any, Any]:
+    """The grade and deciding rule, as :func:`evaluation.rules.grade_for` decides them."""
+    higher = spec.score.direction == "higher_better"
+    n = len(spec.grades)
+    whens = []
+    for i, g in enumerate(spec.grades[:-1]):
+        whens.append((q.c.score >= g.threshold if higher else q.c.score <= g.threshold, i))
+    t = case(*whens, else_=n - 1)
+    codes = [g.code for g in spec.grades]
+
+    def active(o: Any) -> Any:
+        return q.c[_col(o.indicator)] >= o.min_value
+
+    grade_whens: list[tuple[Any, Any]] = []
+    rule_whens: list[tuple[Any, Any]] = []
+    for o in spec.overrides:
+        if o.grade is not None:
+            grade_whens.append((active(o), o.grade))
+            rule_whens.append((active(o), o.code))
+    caps = [o for o in spec.overrides if o.max_grade is not None]
+    for rank in range(n - 1, -1, -1):
+        grade_whens.append((t == rank, codes[rank]))
+        rule_whens.append((t == rank, null()))
+        for o in caps:
+            if spec.grade_rank(o.max_grade) == rank:  # type: ignore[arg-type]
+                grade_whens.append((active(o), codes[rank]))
+                rule_whens.append((active(o), o.code))
+    # A rank below every cap and threshold cannot happen (t always matches one rank); else_ keeps SQL total.
+    return case(*grade_whens, else_=codes[-1]), case(*rule_whens, else_=null())
+
+
+# Applying a run ------------------------------------------------------------------------------------------------
+
+
+def _create_temp(session: Session, table: Table) -> None:
+    conn = session.connection()
+    conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+    table.create(conn)
+
+
+def _drop_temp(session: Session, table: Table) -> None:
+    session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+
+
+def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: dt.datetime | None) -> int:
+    """Create the subset table: the explicit subjects plus every subject whose data changed since the time."""
+    _create_temp(session, SUBSET)
+    conn = session.connection()
+    ids = sorted(set(subject_ids))
+    for start in range(0, len(ids), _CHUNK):
+        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + _CHUNK]])
+    if changed_since is not None:
+        sources = [
+            select(Subject.id).where(Subject.updated_at > changed_since),
+            select(CreditRecord.subject_id).where(CreditRecord.updated_at > changed_since),
+            select(ListEntry.subject_id).where(ListEntry.subject_id.is_not(None), ListEntry.updated_at > changed_since),
+            select(Commitment.subject_id).where(Commitment.updated_at > changed_since),
+            select(Case.subject_id).where(Case.subject_id.is_not(None), Case.updated_at > changed_since),
+        ]
+        changed = union(*sources).subquery("changed")
+        stmt = select(changed.c[0]).where(~select(SUBSET.c.subject_id)
+                                          .where(SUBSET.c.subject_id == changed.c[0]).exists())
+        conn.execute(insert(SUBSET).from_select(["subject_id"], stmt))
+    return conn.execute(select(func.count()).select_from(SUBSET)).scalar_one()
+
+
+def apply_run(session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date,
+              subset: bool) -> dict[str, Any]:
+    """Compute the model into the stage table and fold it into results and history. Returns the counts."""
+    dialect = _dialect(session)
+    conn = session.connection()
+    if dialect == "postgresql":
+        # The model's query is one wide expression: JIT compiling it costs minutes and saves nothing; the group-bys
+        # and the upsert want more sort memory than the default 4 MB (for this transaction only).
+        conn.execute(text("SET LOCAL jit = off"))
+        conn.execute(text(f"SET LOCAL work_mem = '{PG_WORK_MEM}'"))
+        if subset:
+            conn.execute(text(f"ANALYZE {SUBSET.name}"))
+    _create_temp(session, STAGE)
+    conn.execute(insert(STAGE).from_select(["subject_id", "score", "grade", "rule", "contributions"],
+                                           results_query(session, spec, as_of, subset=subset)))
+    if dialect == "postgresql":
+        conn.execute(text(f"ANALYZE {STAGE.name}"))
+    st, r, h = STAGE, EvaluationResult.__table__, GradeHistory.__table__
+    code = spec.code
+    evaluated = conn.execute(select(func.count()).select_from(st)).scalar_one()
+
+    # History: first results and changes of grade or score.
+    joined = st.outerjoin(r, and_(r.c.model_code == code, r.c.subject_id == st.c.subject_id))
+    changed_q = (select(literal(code, String), st.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
+                        literal(as_of, Date), r.c.grade, st.c.grade, r.c.score, st.c.score, st.c.rule,
+                        st.c.contributions)
+                 .select_from(joined)
+                 .where(or_(r.c.id.is_(None), r.c.grade != st.c.grade, r.c.score != st.c.score)))
+    conn.execute(insert(h).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "from_grade",
+                                        "to_grade", "from_score", "to_score", "rule", "contributions"], changed_q))
+
+    # Subjects that left the population (whole population on a full run; the subset's otherwise).
+    staged = select(st.c.subject_id).where(st.c.subject_id == r.c.subject_id)
+    gone = select(r.c.subject_id).where(r.c.model_code == code, ~staged.exists())
+    if subset:
+        gone = gone.where(r.c.subject_id.in_(select(SUBSET.c.subject_id)))
+    gone_q = (select(literal(code, String), r.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
+                     literal(as_of, Date), r.c.grade, null(), r.c.score, null(),
+                     literal("不再属于本模型的评价范围", String))
+              .where(r.c.model_code == code, r.c.subject_id.in_(gone)))
+    removed = conn.execute(select(func.count()).select_from(gone.subquery())).scalar_one()
+    if removed:
+        conn.execute(insert(h).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "from_grade",
+                                            "to_grade", "from_score", "to_score", "note"], gone_q))
+        conn.execute(delete(r).where(r.c.model_code == code, r.c.subject_id.in_(gone)))
+
+    _upsert_results(conn, dialect, code=code, model_id=model_id, run_id=run_id, as_of=as_of)
+
+    counts = conn.execute(select(
+        func.count(),
+        func.sum(case((and_(h.c.from_grade.is_not(None), h.c.to_grade.is_not(None),
+                            h.c.from_grade != h.c.to_grade), 1), else_=0)),
+    ).where(h.c.run_id == run_id, h.c.to_grade.is_not(None))).one()
+    distribution = {g: n for g, n in conn.execute(
+        select(st.c.grade, func.count()).group_by(st.c.grade))}
+    _drop_temp(session, STAGE)
+    return {"evaluated": evaluated, "changed": int(counts[0] or 0), "grade_changed": int(counts[1] or 0),
+            "removed": int(removed), "distribution": distribution}
+
+
+def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id: int, as_of: dt.date) -> None:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    st, r = STAGE, EvaluationResult.__table__
+    src = select(literal(code, String), st.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
+                 literal(as_of, Date), st.c.score, st.c.grade, st.c.rule, st.c.contributions,
+                 literal(run_id, Integer)).where(true())
+    stmt = dialect_insert(r).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "score",
+                                          "grade", "rule", "contributions", "changed_run_id"], src)
+    ex = stmt.excluded
+    # A result whose content is unchanged is not rewritten (a full run over a quiet population writes almost
+    # nothing): its run_id / as_of say when these values were computed; later runs confirmed them.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[r.c.model_code, r.c.subject_id],
+        set_={"model_id": ex.model_id, "run_id": ex.run_id, "as_of": ex.as_of, "score": ex.score,
+              "grade": ex.grade, "rule": ex.rule, "contributions": ex.contributions,
+              "changed_run_id": case((or_(r.c.grade != ex.grade, r.c.score != ex.score), ex.changed_run_id),
+                                     else_=r.c.changed_run_id)},
+        where=or_(r.c.model_id != ex.model_id, r.c.score != ex.score, r.c.grade != ex.grade,
+                  r.c.rule.is_distinct_from(ex.rule), r.c.contributions != ex.contributions))
+    conn.execute(stmt)
+
+
+def grade_changes(session: Session, run_id: int) -> list[Any]:
+    """This run's changes of grade (not first results, not departures): subject, from, to, score."""
+    h = GradeHistory.__table__
+    return list(session.execute(select(h.c.subject_id, h.c.from_grade, h.c.to_grade, h.c.to_score).where(
+        h.c.run_id == run_id, h.c.from_grade.is_not(None), h.c.to_grade.is_not(None),
+        h.c.from_grade != h.c.to_grade)))

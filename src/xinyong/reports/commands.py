@@ -1,0 +1,103 @@
+"""`xinyong reports …`: issue a credit report PDF, verify one, list the register.
+
+Mounted by ``cli.py`` as ``app.add_typer(reports_cmds.app, name="reports")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.errors import ValidationFailed
+from xinyong.reports import service
+
+app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿）", no_args_is_help=True)
+
+
+@app.command("generate")
+@handle_errors
+def generate(
+    subject: str = typer.Argument(..., help="统一社会信用代码（自然人：身份证号码，须同时给出 --reason）"),
+    out: Path = typer.Option(..., "--out", "-o", help="PDF 输出文件"),
+    reason: Optional[str] = typer.Option(None, "--reason",
+                                         help="代自然人出具的理由（如：窗口核验本人身份证后打印），记入审计日志"),
+    as_json: bool = JsonOption,
+) -> None:
+    """出具一份报告并写入 PDF 文件（编号、验证码和文件指纹登记在平台上）。"""
+    with clikit.database().session() as session:
+        report, pdf_bytes = service.generate_report(session, subject_code=subject, requester=clikit.operator(),
+                                                    reason=reason)
+        summary = service.report_summary(report)
+    try:
+        out.write_bytes(pdf_bytes)
+    except OSError as exc:
+        raise ValidationFailed(f"无法写入 {out}：{exc.strerror}（报告 {report.number} 已登记）",
+                               code="write_failed") from None
+    summary["file"] = str(out)
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(f"已出具报告 {d['number']}（验证码 {d['short_code']}，{d['pages']} 页）→ {d['file']}")
+        clikit.console.print(f"SHA-256 {d['sha256']}")
+
+    emit(summary, as_json, render)
+
+
+@app.command("verify")
+@handle_errors
+def verify(
+    file: Optional[Path] = typer.Argument(None, help="要核验的报告 PDF 文件"),
+    number: Optional[str] = typer.Option(None, "--number", help="报告编号"),
+    code: Optional[str] = typer.Option(None, "--code", help="验证码"),
+    as_json: bool = JsonOption,
+) -> None:
+    """核验报告：按编号或验证码查登记信息，给出文件时比对指纹。不一致或查无此报告时退出码为 1。"""
+    content = None
+    if file is not None:
+        try:
+            content = file.read_bytes()
+        except OSError as exc:
+            raise ValidationFailed(f"无法读取 {file}：{exc.strerror}", code="read_failed") from None
+    with clikit.database().session() as session:
+        result = service.verify_report(session, number=number, short_code=code, pdf_bytes=content)
+
+    def render(d: dict[str, Any]) -> None:
+        colour = "green" if d["status"] in ("valid", "registered") else "red"
+        clikit.console.print(f"[{colour}]{d['message']}[/{colour}]")
+        if d["report"]:
+            r = d["report"]
+            clikit.console.print(f"报告 {r['number']}：{r['subject_name']}（{r['subject_code'] or '—'}），"
+                                 f"出具于 {r['issued_at']}，SHA-256 {r['sha256']}")
+
+    emit(result, as_json, render)
+    if result["status"] not in ("valid", "registered"):
+        raise typer.Exit(1)
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    subject: Optional[str] = typer.Option(None, "--subject", help="只列该主体的报告（统一社会信用代码等）"),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """列出已出具的报告（登记簿，最新在前）。"""
+    from xinyong.subjects.service import get_subject
+
+    with clikit.database().session() as session:
+        subject_id = get_subject(session, subject).id if subject else None
+        rows = [service.report_summary(r) | {"requester_kind": r.requester_kind}
+                for r in service.issued_reports(session, subject_id=subject_id, limit=limit)]
+
+    def render(items: list[dict[str, Any]]) -> None:
+        t = Table("报告编号", "验证码", "主体", "出具时间", "申请方式", "页数")
+        for r in items:
+            t.add_row(r["number"], r["short_code"], r["subject_name"], str(r["issued_at"])[:16], r["requester_kind"],
+                      str(r["pages"]))
+        clikit.console.print(t)
+
+    emit(rows, as_json, render)

@@ -1,0 +1,129 @@
+"""Import, analysis, bidder statistics and the API of the trading analysis, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import ACTOR, auth_headers, make_department, make_token
+from xinyong.analytics import trading
+from xinyong.analytics.models import Bid, Tender
+from xinyong.auth.roles import Role
+from xinyong.core.errors import ValidationFailed
+from xinyong.identifiers import uscc
+from xinyong.subjects import service as subjects
+
+A, B, C, D = (uscc.make(authority="9", category="1", region="410882", org_body=f"MA{i:06d}") for i in range(1, 5))
+TENDERS = [["项目编号", "项目名称", "招标人", "项目类别", "预算金额(元)", "开标时间"],
+           ["P1", "道路改造工程", "沁阳市住房和城乡建设局", "工程", "1,200,000", "2024-03-01"],
+           ["P2", "办公设备采购", "沁阳市教育局", "货物", "300000", "2024-04-01"]]
+BIDS = [["项目编号", "投标人名称", "投标人统一社会信用代码", "投标报价(元)", "联系电话", "法定代表人", "地址", "投标IP"],
+        ["P1", "甲建设有限公司", A, "1000000", "138-1234-5678", "", "", "10.1.1.1"],
+        ["P1", "乙建设有限公司", B, "1001000", "+86 13812345678", "李四", "", "10.1.1.2"],
+        ["P1", "丙建设有限公司", C, "1100000", "13900000000", "王五", "", ""],
+        ["P2", "甲建设有限公司", A, "250000", "13812345678", "", "", ""],
+        ["P2", "丁商贸有限公司", D, "280000", "13700000000", "赵六", "", ""]]
+AWARDS = [["项目编号", "中标人名称", "中标人统一社会信用代码", "中标金额(元)", "中标日期"],
+          ["P1", "甲建设有限公司", A, "1000000", "2024-03-08"], ["P2", "甲建设有限公司", A, "250000", "2024-04-09"]]
+
+
+def write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+@pytest.fixture
+def loaded(session: Session, tmp_path: Path) -> Session:
+    subjects.register_organisation(session, actor=ACTOR, name="甲建设有限公司", code=A, legal_rep="李四")
+    for kind, rows in (("tenders", TENDERS), ("bids", BIDS), ("awards", AWARDS)):
+        trading.import_file(session, actor=ACTOR, kind=kind, path=write(tmp_path / f"{kind}.csv", rows))
+    session.commit()
+    return session
+
+
+def test_import_links_registry_normalises_phones_and_is_idempotent(loaded: Session, tmp_path: Path) -> None:
+    bids = {b.bidder_key: b for b in loaded.scalars(select(Bid).join(Tender).where(Tender.project_no == "P1"))}
+    assert bids[A].subject_id is not None and bids[B].subject_id is None
+    assert bids[A].phone == bids[B].phone == "13812345678"
+    assert bids[A].won and not bids[B].won
+    again = trading.import_file(loaded, actor=ACTOR, kind="bids", path=tmp_path / "bids.csv")
+    assert again["already_imported"] is True
+    # A different file with the same rows changes nothing either (natural keys), one changed price updates one row.
+    rows = [r[:] for r in BIDS]
+    rows[3][3] = "1090000"
+    out = trading.import_file(loaded, actor=ACTOR, kind="bids", path=write(tmp_path / "bids2.csv", rows))
+    assert (out["created"], out["updated"], out["unchanged"]) == (0, 1, 4)
+    assert loaded.scalar(select(func.count()).select_from(Bid)) == 5
+
+
+def test_a_file_with_a_bad_row_writes_nothing(session: Session, tmp_path: Path) -> None:
+    trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
+    rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "",
+                                                               "999.1.1.1"]]
+    with pytest.raises(ValidationFailed) as exc:
+        trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows))
+    assert exc.value.code == "import_rows_invalid"
+    errors = {e["row"]: " ".join(e["errors"]) for e in exc.value.details["errors"]}
+    assert "P9" in errors[7] and "不存在" in errors[7]
+    assert "统一社会信用代码" in errors[8] and "投标报价" in errors[8] and "IP" in errors[8]
+    assert session.scalar(select(func.count()).select_from(Bid)) == 0
+
+
+def test_missing_required_column_is_refused(session: Session, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        trading.import_file(session, actor=ACTOR, kind="tenders",
+                            path=write(tmp_path / "t.csv", [["项目编号", "项目名称"], ["P1", "x"]]))
+    assert exc.value.code == "columns_missing" and "招标人" in exc.value.message
+
+
+def test_analysis_flags_shared_phone_enriches_from_registry_and_counts_wins(loaded: Session) -> None:
+    run = trading.run_analysis(loaded, actor=ACTOR)
+    [p1] = [t for t in run.tenders if t["project_no"] == "P1"]
+    flags = {f["kind"]: f for f in p1["flags"]}
+    assert flags["shared_phone"]["evidence"]["value"] == "138****5678"
+    # 甲's bid has no legal representative: the registry's (李四) is used, the same as 乙's.
+    assert flags["shared_legal_rep"]["evidence"]["value"] == "李四"
+    assert p1["level"] == "high"
+    detail = trading.tender_detail(loaded, "P1")
+    [a] = [b for b in detail["bids"] if b["bidder_key"] == A]
+    assert (a["legal_rep"], a["legal_rep_source"], a["phone"]) == ("李四", "registry", "138****5678")
+    stats = trading.bidder_stats(loaded, order="wins")
+    top = stats["items"][0]
+    assert (top["bidder_key"], top["bids"], top["wins"], top["win_rate"], top["amount_won"]) == (A, 2, 2, 1.0,
+                                                                                               1_250_000.0)
+    assert [g["size"] for g in run.groups] == [2]
+
+
+def test_api_roles_trading_centre_only(client: TestClient, session: Session, tmp_path: Path) -> None:
+    ggzy = make_department(session, code="ggzy", name="沁阳市公共资源交易中心")
+    other = make_department(session, code="jtj", name="沁阳市交通运输局")
+    op = auth_headers(make_token(session, Role.DEPT_OPERATOR, ggzy))
+    viewer = auth_headers(make_token(session, Role.DEPT_VIEWER, ggzy))
+    outsider = auth_headers(make_token(session, Role.DEPT_OPERATOR, other))
+    subjects.register_organisation(session, actor=ACTOR, name="甲建设有限公司", code=A, legal_rep="李四")
+    session.commit()
+    for kind, rows in (("tenders", TENDERS), ("bids", BIDS), ("awards", AWARDS)):
+        path = write(tmp_path / f"{kind}.csv", rows)
+        r = client.post(f"/api/v1/analytics/trading/imports/{kind}", headers=op,
+                        files={"file": (path.name, path.read_bytes(), "text/csv")})
+        assert r.status_code == 201, r.text
+    assert client.get("/api/v1/analytics/trading/tenders", headers=viewer).json()["error"]["code"] == \
+        "analysis_not_found"
+    r = client.post("/api/v1/analytics/trading/analyses", headers=outsider)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "analytics_department_not_allowed"
+    assert client.post("/api/v1/analytics/trading/analyses", headers=viewer).status_code == 403
+    assert client.post("/api/v1/analytics/trading/analyses", headers=op).status_code == 201
+    ranked = client.get("/api/v1/analytics/trading/tenders?level=high", headers=viewer).json()
+    assert [t["project_no"] for t in ranked["items"]] == ["P1"]
+    assert client.get("/api/v1/analytics/trading/tenders/P1", headers=viewer).json()["level"] == "high"
+    groups = client.get("/api/v1/analytics/trading/groups", headers=viewer).json()
+    assert groups["total"] == 1
+    profile = client.get(f"/api/v1/analytics/trading/bidders/{B}", headers=viewer).json()
+    assert profile["bids"] == 1 and profile["flagged_tenders"][0]["project_no"] == "P1"
+    assert client.get("/api/v1/analytics/trading/bidders?q=丁", headers=outsider).status_code == 403

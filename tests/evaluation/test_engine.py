@@ -1,0 +1,162 @@
+"""The set-based engine on both databases: indicators from every source, decay, caps, overrides, the same numbers
+as the pure reference (``evaluation.rules``), bounded history, incremental runs and grade-change events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.evaluation.helpers import TODAY, commitment, entry, org, record, seed
+from tests.factories import ACTOR
+from xinyong.evaluation import rules, service
+from xinyong.evaluation.models import EvaluationResult, GradeHistory
+from xinyong.evaluation.spec import shipped_models
+
+GENERAL = "public_credit_legal_person"
+
+
+def _result(session, subject, model=GENERAL) -> EvaluationResult:
+    return session.scalars(select(EvaluationResult).where(EvaluationResult.subject_id == subject.id,
+                                                          EvaluationResult.model_code == model)).one()
+
+
+def _spec(code=GENERAL):
+    return next(m for m in shipped_models() if m.code == code)
+
+
+def _values(spec, result) -> dict[str, float]:
+    return {i.code: c[0] for i, c in zip(spec.indicators, result.contributions, strict=True)}
+
+
+def _run(session, **kw):
+    out = service.run_evaluation(session, actor=ACTOR, as_of=TODAY, **kw)
+    session.commit()
+    return out
+
+
+@pytest.fixture
+def depts(session):
+    return seed(session)
+
+
+def test_general_model_grades_with_contributions_matching_the_reference(session, depts) -> None:
+    clean = org(session, registered=dt.date(2012, 3, 1))
+    record(session, clean, depts["scjgj"], kind="licence", decided=dt.date(2025, 1, 1), valid_to=dt.date(2027, 1, 1))
+    record(session, clean, depts["scjgj"], kind="licence", decided=dt.date(2019, 1, 1), valid_to=dt.date(2020, 1, 1))
+    fined = org(session, registered=dt.date(2024, 1, 1))
+    record(session, fined, depts["scjgj"], decided=dt.date(2026, 3, 1))            # within 1 year: ×1
+    record(session, fined, depts["scjgj"], decided=dt.date(2024, 12, 1))           # 1–2 years: ×0.5
+    record(session, fined, depts["scjgj"], decided=dt.date(2022, 1, 1))            # older than 3 years: 0
+    record(session, fined, depts["scjgj"], decided=dt.date(2026, 2, 1), ended_on=dt.date(2026, 5, 1))  # repaired
+    listed = org(session)
+    entry(session, listed, "tax_serious_dishonest")
+    broken = org(session, registered=dt.date(2000, 1, 1))
+    commitment(session, broken, depts["scjgj"], broken_on=dt.date(2026, 2, 1))
+    gone = org(session, status="注销")
+
+    [summary] = _run(session, model=GENERAL)
+    assert summary["scope"] == "full" and summary["evaluated"] == 4 and summary["changed"] == 4
+    spec = _spec()
+
+    r = _result(session, clean)
+    v = _values(spec, r)
+    assert v["years_registered"] == 14 and v["licences_held"] == 1
+    assert (r.score, r.grade, r.rule) == (87.0, "B", None)   # 80 + 6 + 1
+    r = _result(session, fined)
+    v = _values(spec, r)
+    assert v["years_registered"] == 2 and v["penalties_general"] == 1.5
+    assert r.score == 80 + 1 - 4.5 and r.grade == "B"
+    r = _result(session, listed)
+    assert r.grade == "D" and r.rule == "serious_black_list" and _values(spec, r)["black_list"] == 1
+    r = _result(session, broken)
+    assert _values(spec, r)["commitments_broken"] == 1 and r.score == 80 + 6 - 8 and r.grade == "B"
+    assert session.scalar(select(func.count()).select_from(EvaluationResult)
+                          .where(EvaluationResult.subject_id == gone.id)) == 0
+
+    # The SQL engine and the pure reference agree on every stored result.
+    for res in session.scalars(select(EvaluationResult)):
+        ref = rules.evaluate(spec, _values(spec, res))
+        assert (ref.score, ref.grade, ref.rule, ref.contributions) == (res.score, res.grade, res.rule,
+                                                                       res.contributions)
+
+
+def test_rerun_without_changes_adds_no_history_and_changes_are_recorded(session, depts) -> None:
+    a = org(session)
+    b = org(session)
+    _run(session, model=GENERAL)
+    assert session.scalar(select(func.count()).select_from(GradeHistory)) == 2
+    [again] = _run(session, model=GENERAL)
+    assert again["changed"] == 0 and session.scalar(select(func.count()).select_from(GradeHistory)) == 2
+
+    entry(session, a, "samr_abnormal")
+    [third] = _run(session, model=GENERAL, subject_codes=[a.uscc])
+    assert third["scope"] == "subset" and third["evaluated"] == 1 and third["changed"] == 1
+    assert third["grade_changed"] == 1
+    res = _result(session, a)
+    assert res.grade == "C" and res.rule == "abnormal_cap"
+    hist = session.scalars(select(GradeHistory).where(GradeHistory.subject_id == a.id)
+                           .order_by(GradeHistory.id)).all()
+    assert [(h.from_grade, h.to_grade) for h in hist] == [(None, "B"), ("B", "C")]
+    assert _result(session, b).run_id != res.run_id  # b was not touched by the subset run
+
+
+def test_changed_since_picks_subjects_with_new_data_and_leaving_population_is_history(session, depts) -> None:
+    a = org(session)
+    b = org(session)
+    _run(session, model=GENERAL)
+    record(session, b, depts["scjgj"], decided=dt.date(2026, 5, 1), severity="serious")
+    [run] = _run(session, model=GENERAL, changed_since="last")
+    assert run["scope"] == "subset" and run["selection"]["selected"] == 1 and run["evaluated"] == 1
+    res = _result(session, b)
+    assert (res.score, res.grade, res.rule) == (74.0, "C", None)  # 80 + 6 − 12: the threshold already says C
+
+    a.status = "注销"
+    session.commit()
+    [full] = _run(session, model=GENERAL)
+    assert full["removed"] == 1
+    assert session.scalar(select(func.count()).select_from(EvaluationResult)
+                          .where(EvaluationResult.subject_id == a.id)) == 0
+    last = session.scalars(select(GradeHistory).where(GradeHistory.subject_id == a.id)
+                           .order_by(GradeHistory.id.desc())).first()
+    assert last.to_grade is None and last.from_grade == "B"
+
+
+def test_domain_models_select_their_population_and_grade_by_their_scale(session, depts) -> None:
+    clinic = org(session, name="沁阳市仁和诊所")
+    record(session, clinic, depts["wjw"], decided=dt.date(2026, 2, 1))
+    record(session, clinic, depts["wjw"], decided=dt.date(2026, 3, 1), types=("警告", "责令停产停业"))
+    plant = org(session, name="沁阳市化工有限公司")
+    record(session, plant, depts["sthjj"], kind="licence", decided=dt.date(2025, 1, 1), valid_to=dt.date(2030, 1, 1))
+    record(session, plant, depts["sthjj"], decided=dt.date(2026, 1, 5))
+    other = org(session)
+    _run(session)
+    med = _result(session, clinic, "medical_institution_demerit")
+    assert med.score == 12 and med.grade == "D"      # 3 + 3 + 6 demerit points; 12+ is 执业不良
+    env = _result(session, plant, "environment_credit")
+    assert env.score == 90 and env.grade == "B"
+    for model in ("medical_institution_demerit", "environment_credit"):
+        assert session.scalar(select(func.count()).select_from(EvaluationResult).where(
+            EvaluationResult.subject_id == other.id, EvaluationResult.model_code == model)) == 0
+
+
+def test_grade_change_is_an_event_for_watched_subjects_only(session, depts) -> None:
+    from tests.watches.helpers import make_receiver, watch
+    from xinyong.watches.models import OutboxEvent
+
+    a = org(session)
+    b = org(session)
+    receiver, _ = make_receiver(session, event_types=["grade.changed"])
+    watch(session, receiver, a.uscc)
+    session.commit()
+    _run(session, model=GENERAL)
+    assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0  # first grades are not changes
+    entry(session, a, "court_dishonest_debtor")
+    entry(session, b, "court_dishonest_debtor")
+    [run] = _run(session, model=GENERAL)
+    assert run["grade_changed"] == 2 and run["events"] == 1
+    event = session.scalars(select(OutboxEvent)).one()
+    assert event.subject_id == a.id and event.event_type == "grade.changed"
+    assert event.payload["data"]["from"] == "B" and event.payload["data"]["to"] == "D"
+    assert event.payload["data"]["model"] == GENERAL

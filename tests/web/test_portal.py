@@ -1,0 +1,151 @@
+"""The public portal through HTTP: search, subject page sections and masking, listings, forms, open data, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from tests.lists.entry_helpers import COMPANY, PERSON, PERSON_ID, make_env
+from tests.records.helpers import ADMIN, company_uscc, licence, penalty
+from xinyong.catalog.rules import PartyKind
+from xinyong.core import clock
+from xinyong.core.db import utcnow
+from xinyong.lists import service as lists
+from xinyong.records import service as records
+from xinyong.subjects.models import Subject
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture
+def city(session):
+    env = make_env(session, tokens=False)
+    today = clock.today()
+    recent = today - dt.timedelta(days=20)
+    records.upsert_records(session, actor=ADMIN, department_id=env.scjgj.id, batch_id=None, rows=[
+        penalty(doc="沁市监罚〔2099〕1号", decided=recent, code=company_uscc(1), party=COMPANY, row=2),
+        licence(doc="沁市监许〔2099〕2号", decided=recent, code=company_uscc(1), party=COMPANY,
+                valid_to=today + dt.timedelta(days=400), row=3),
+        penalty(doc="沁市监罚〔2099〕3号", decided=recent, party=PERSON, kind=PartyKind.NATURAL_PERSON,
+                id_number=PERSON_ID, row=4),
+    ], received_at=utcnow())
+    lists.create_entry(session, actor=ADMIN, list_code="tax_a_grade", subject_code=env.company,
+                       reason="纳税信用A级", decision_no="A-2099-1", department="swj", listed_on=recent)
+    session.commit()
+    return env
+
+
+def test_home_search_and_subject_page(client, city, session):
+    home = client.get("/", headers=HTML)
+    assert home.status_code == 200 and 'action="/search"' in home.text
+    found = client.get("/search", params={"q": "宏达机械"})
+    assert found.status_code == 200 and COMPANY in found.text and f"/subject/{city.company}" in found.text
+    # A person is never a search result, by name or by ID, and has no page.
+    by_name = client.get("/search", params={"q": PERSON})
+    assert by_name.status_code == 200 and 'class="results"' not in by_name.text and "未找到" in by_name.text
+    # Searching an existing person's ID answers exactly like searching an unknown one.
+    unknown_id = "11010519491231002X"
+    known, unknown = (client.get("/search", params={"q": q}).text for q in (PERSON_ID, unknown_id))
+    assert "不提供自然人信息查询" in known and known.replace(PERSON_ID, unknown_id) == unknown
+    person = session.get(Subject, city.person_id)
+    assert client.get(f"/subject/id-{person.id}", headers=HTML).status_code == 404
+    subject = client.get(f"/subject/{city.company}")
+    text = subject.text
+    assert subject.status_code == 200
+    for section in ("基本信息", "行政许可", "行政处罚", "红名单", "信用承诺", "沁市监罚〔2099〕1号", "沁市监许〔2099〕2号",
+                    "纳税信用A级"):
+        assert section in text
+    assert "沁市监罚〔2099〕3号" not in text  # the person's penalty belongs to the person, not to this page
+    assert "/apply/objection?target_type=record" in text
+
+
+def test_listing_filters_masking_and_paging(client, city):
+    page = client.get("/records", params={"kind": "penalty"})
+    assert page.status_code == 200 and "沁市监罚〔2099〕1号" in page.text and "沁市监许〔2099〕2号" not in page.text
+    assert PERSON not in page.text and PERSON_ID not in page.text  # a person's penalty is not public (catalog)
+    assert "沁市监许〔2099〕2号" in client.get("/records", params={"kind": "licence", "department": "scjgj"}).text
+    assert "沁市监罚〔2099〕1号" not in client.get("/records", params={"department": "swj"}).text
+    odd = client.get("/records", params={"page": "-1", "date_from": "2024-13-45", "kind": "<script>"})
+    assert odd.status_code == 200 and "日期格式" in odd.text and "<script>" not in odd.text
+    assert client.get("/records", params={"page": str(10**9)}).status_code == 200
+    assert "纳税信用A级" in client.get("/lists/tax_a_grade").text
+    assert "纳税信用" in client.get("/lists").text
+    assert client.get("/lists/no_such_list", headers=HTML).status_code == 404
+
+
+def test_open_data_downloads(client, city):
+    data = client.get("/open-data/records.json").json()
+    docs = {item["doc_no"] for item in data["items"]}
+    assert {"沁市监罚〔2099〕1号", "沁市监许〔2099〕2号"} <= docs and "沁市监罚〔2099〕3号" not in docs
+    csv_text = client.get("/open-data/records.csv", params={"kind": "penalty"}).text
+    assert csv_text.startswith("\ufeff类别") and "沁市监罚〔2099〕1号" in csv_text and "沁市监许" not in csv_text
+    entries = client.get("/open-data/lists/tax_a_grade.json").json()
+    assert entries["count"] == 1 and entries["items"][0]["party_name"] == COMPANY
+    assert client.get("/open-data/records.xml").status_code == 404
+    assert "开放数据" in client.get("/open-data").text
+
+
+def test_objection_form_needs_csrf_and_reports_errors(client, city):
+    form = client.get("/apply/objection", params={"target_type": "record", "target_id": "1", "subject": city.company})
+    assert form.status_code == 200
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
+    body = {"target_type": "record", "target_id": "1", "subject": city.company}
+    refused = client.post("/apply/objection/code", data=body, headers=HTML)
+    assert refused.status_code == 403 and "刷新页面" in refused.text
+    # No registered contact: a clear message on the form, not a 500.
+    answer = client.post("/apply/objection/code", data={**body, "csrf_token": token})
+    assert answer.status_code in (404, 422) and "联系方式" in answer.text
+    bad = client.post("/apply/objection", data={**body, "csrf_token": token, "challenge": "vc_x", "code": "1",
+                                                "facts": "<script>alert(1)</script>", "applicant_name": "张"})
+    assert bad.status_code == 422 and "<script>alert(1)" not in bad.text and "验证码无效" in bad.text
+    assert client.get("/apply/other", params={"target_type": "record", "target_id": "1"}, headers=HTML
+                      ).status_code == 404
+
+
+@pytest.mark.parametrize("q", ["'; DROP TABLE subjects; --", "<script>alert(1)</script>", "a" * 10_000, "宏" * 5_000, "%_%", "\x00",
+                               '" OR ""="', "../../etc/passwd"])
+def test_bad_search_input_is_safe(client, q):
+    page = client.get("/search", params={"q": q, "page": "-1", "kind": "natural_person"})
+    assert page.status_code == 200 and "<script>alert" not in page.text
+    assert client.get("/search", params={"q": "宏达", "page": str(10**9)}).status_code == 200
+
+
+def test_pages_carry_security_headers_and_search_is_rate_limited(client):
+    from xinyong.web.security import RateLimiter, Rule
+
+    page = client.get("/search", params={"q": "x"})
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    client.app.state.rate_limiter = RateLimiter({"search": Rule(per_minute=1, burst=2)})
+    codes = [client.get("/search", params={"q": "宏达"}, headers=HTML).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_no_500_on_odd_paths(client):
+    for path in ("/subject/" + "x" * 5000, "/subject/id-99999999999999999999", "/subject/%3Cscript%3E",
+                 "/subject/id-abc", "/lists/%00", "/open-data/lists/x.csv", "/apply/objection?target_id=-1"):
+        response = client.get(path, headers=HTML)
+        assert response.status_code == 404 and "<script>" not in response.text
+
+
+def test_report_download_and_verification(client, city):
+    page = client.get(f"/subject/{city.company}")
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    assert client.post(f"/subject/{city.company}/report", headers=HTML).status_code == 403  # no CSRF token
+    issued = client.post(f"/subject/{city.company}/report", data={"csrf_token": token})
+    assert issued.status_code == 200 and issued.content.startswith(b"%PDF")
+    number, code = issued.headers["x-report-number"], issued.headers["x-report-code"]
+    by_code = client.get("/reports/verify", params={"code": code})
+    assert by_code.status_code == 200 and number in by_code.text and COMPANY in by_code.text
+    same = client.post("/verify", data={"csrf_token": token},
+                       files={"file": ("r.pdf", issued.content, "application/pdf")})
+    assert same.status_code == 200 and "未被修改" in same.text
+    modified = issued.content.replace(b"/Producer", b"/Producex", 1) + b"\n% tampered"
+    changed = client.post("/verify", data={"csrf_token": token, "number": number},
+                          files={"file": ("r.pdf", modified, "application/pdf")})
+    assert changed.status_code == 200 and "已被修改" in changed.text
+    forged = client.get("/verify", params={"number": "XY20990101<script>"})
+    assert forged.status_code == 200 and "未找到" in forged.text and "<script>" not in forged.text
+    person = client.post(f"/subject/id-{city.person_id}/report", data={"csrf_token": token}, headers=HTML)
+    assert person.status_code == 404
