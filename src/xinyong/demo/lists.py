@@ -73,14 +73,19 @@ def court_rows(rng: random.Random, orgs: list[Any], people: list[tuple[str, str]
         published = min(today, filed + dt.timedelta(days=rng.randrange(20, 120)))
         roll = rng.random()
         code = org.uscc if roll < 0.7 else (f"{org.uscc[8:16]}-{org.uscc[16]}" if roll < 0.85 else "")
-        name = org.name
-        if not code and rng.random() < 0.5:
-            # The court wrote the name differently (abbreviated legal form): needs a reviewer's judgement.
-            for prefix in ("沁阳市", "焦作市"):
-                name = name.removeprefix(prefix)
-            name = name.replace("有限责任公司", "公司").replace("有限公司", "公司")
+        name, legal_rep = org.name, org.legal_rep or ""
+        if not code:
+            shape = rng.random()
+            if shape < 0.3:
+                # The court wrote the name differently (no city, abbreviated legal form): nothing links it.
+                for prefix in ("沁阳市", "焦作市"):
+                    name = name.removeprefix(prefix)
+                name = name.replace("有限责任公司", "公司").replace("有限公司", "公司")
+            elif shape < 0.7:
+                # The name alone, without the legal representative: a reviewer decides (review queue).
+                legal_rep = ""
         row = {"被执行人姓名/名称": name, "性别": "", "年龄": "", "身份证号码/组织机构代码": code,
-               "法定代表人或者负责人姓名": org.legal_rep or ""}
+               "法定代表人或者负责人姓名": legal_rep}
         row.update(base(filed, published))
         rows.append(row)
     chosen = rng.sample(people, min(n_people + n_lookalikes, len(people)))
