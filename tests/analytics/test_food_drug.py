@@ -65,3 +65,29 @@ def test_spot_checks_and_complaints_make_a_watch_list(client: TestClient, sessio
     assert ws.cell(3, 3).value == SHOP and "抽检不合格 2 起" in ws.cell(3, 6).value
     assert client.get("/api/v1/analytics/food-drug/risks", headers=other).status_code == 403
     assert client.get("/api/v1/analytics/food-drug/risks?level=medium", headers=viewer).json()[0]["uscc"] == SHOP
+
+
+def test_a_poor_credit_grade_raises_the_risk_of_a_subject_already_flagged(session: Session) -> None:
+    from sqlalchemy import update
+
+    from xinyong.evaluation.models import EvaluationResult
+    from xinyong.evaluation.service import run_evaluation
+
+    score, level, reasons = food_drug.assess({"spot_check_failure": [1, 0], "grade_D": [1, 0]}, CFG)
+    assert score == 25 + CFG["grade_weights"]["D"] and "D级" in reasons[-1]["text"]
+    assert food_drug.assess({"grade_C": [1, 0]}, CFG)[0] == CFG["grade_weights"]["C"]
+
+    from xinyong.catalog.service import seed_catalog
+
+    seed_catalog(session, actor=ACTOR)
+    make_department(session, code="scjgj", name="沁阳市市场监督管理局")
+    subjects.register_organisation(session, actor=ACTOR, name="沁阳市好味食品有限公司", code=SHOP)
+    subjects.register_organisation(session, actor=ACTOR, name="沁阳市放心超市有限公司", code=CLEAN)
+    file_complaint(session, actor=ACTOR, facts="出售过期食品", subject_code=SHOP, department="scjgj", anonymous=True)
+    run_evaluation(session, actor=ACTOR, model=CFG["grade_model"], subject_codes=[SHOP, CLEAN])
+    # Both subjects graded D (as if seriously black-listed): only the one with a food signal is on the list.
+    session.execute(update(EvaluationResult).values(grade="D"))
+    session.commit()
+    [risk] = food_drug.risk_levels(session)
+    assert risk["uscc"] == SHOP and risk["score"] == 5 + CFG["grade_weights"]["D"]
+    assert [r["signal"] for r in risk["reasons"]] == ["complaint_open", "grade_D"]

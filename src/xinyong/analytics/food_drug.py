@@ -6,7 +6,8 @@ Signals (weights, caps, windows and departments in ``analytics/data/risk.yaml`` 
 - failed spot checks (抽检不合格, imported with ``analytics.trading.import_file(kind="spot_checks")``);
 - complaints about the subject handled by those departments: found (partly) true, or still open.
 Events within ``recent_days`` count in full, older ones (up to ``lookback_days``) at half weight; each kind adds
-at most its cap. Credit grades are not used yet: the evaluation domain has no service to read them from.
+at most its cap. The subject's current credit grade under ``grade_model`` (C 失信观察 / D 严重失信) adds its weight
+to a subject that already has a food or drug signal (a grade alone does not put a subject on this list).
 
 Computed on demand with three GROUP BY queries, so the list always reflects the data as it is now.
 """
@@ -73,16 +74,32 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
                Case.opened_on >= since, Case.opened_on <= today,
                (Case.closed_at.is_(None)) | Case.outcome.in_(("substantiated", "partly_substantiated")))
         .group_by(Case.subject_id, signal, recent)))
+    _grades(session, out, cfg)
     return out
+
+
+def _grades(session: Session, out: dict[int, dict[str, list[int]]], cfg: dict[str, Any]) -> None:
+    """Add ``grade_C`` / ``grade_D`` … signals (counted as recent) for subjects already on the list."""
+    from xinyong.evaluation.models import EvaluationResult
+
+    graded = [g for g in cfg.get("grade_weights", {})]
+    ids = list(out)
+    for start in range(0, len(ids), 900):
+        for sid, grade in session.execute(
+                select(EvaluationResult.subject_id, EvaluationResult.grade)
+                .where(EvaluationResult.model_code == cfg.get("grade_model"), EvaluationResult.grade.in_(graded),
+                       EvaluationResult.subject_id.in_(ids[start:start + 900]))):
+            out[sid][f"grade_{grade}"][0] += 1
 
 
 REASON_TEXT = {
     "penalty_general": "食品药品监管行政处罚（一般失信）", "penalty_serious": "食品药品监管行政处罚（严重失信）",
     "spot_check_failure": "抽检不合格", "complaint_substantiated": "投诉举报查证属实",
     "complaint_open": "投诉举报正在处理",
+    "grade_C": "公共信用综合评价为C级（失信观察）", "grade_D": "公共信用综合评价为D级（严重失信）",
 }
 CAP_OF = {"penalty_general": "penalty", "penalty_serious": "penalty", "spot_check_failure": "spot_check",
-          "complaint_substantiated": "complaint", "complaint_open": "complaint"}
+          "complaint_substantiated": "complaint", "complaint_open": "complaint", "grade_C": "grade", "grade_D": "grade"}
 
 
 def assess(signals: dict[str, list[int]], cfg: dict[str, Any]) -> tuple[int, str, list[dict[str, Any]]]:
@@ -94,8 +111,13 @@ def assess(signals: dict[str, list[int]], cfg: dict[str, Any]) -> tuple[int, str
         recent, older = signals.get(signal, (0, 0))
         if not (recent or older):
             continue
-        points = weights[signal] * (recent + 0.5 * older)
+        weight = cfg["grade_weights"][signal[6:]] if signal.startswith("grade_") else weights[signal]
+        points = weight * (recent + 0.5 * older)
         by_cap[CAP_OF[signal]] += points
+        if signal.startswith("grade_"):
+            reasons.append({"signal": signal, "text": REASON_TEXT[signal], "recent": recent, "older": older,
+                            "points": round(points, 1)})
+            continue
         reasons.append({"signal": signal, "text": f"{REASON_TEXT[signal]} {recent + older} 起"
                         + (f"（近 {cfg['recent_days']} 天 {recent} 起）" if older else ""),
                         "recent": recent, "older": older, "points": round(points, 1)})
