@@ -184,6 +184,9 @@ def notifications(status: str | None = Query(None, pattern="^(pending|sent|faile
 @router.post("/notifications/deliver")
 def deliver(_: Principal = Depends(allow()), session: Session = SessionDep) -> dict[str, int]:
     """立即发送待发通知。"""
+    # End the request's transaction first (it may hold the token's last-use bookkeeping): on SQLite a transaction
+    # that has read cannot write after the outbox's own transactions commit ("database is locked").
+    session.commit()
     return notify.deliver_pending(session)
 
 

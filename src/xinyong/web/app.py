@@ -23,6 +23,27 @@ from xinyong.core.settings import get_settings
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
+
+def _local_time(value: object) -> str:
+    """A timestamp as people in the city read it: China Standard Time, to the second."""
+    import datetime as dt
+
+    from xinyong.core import clock
+
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+TEMPLATES.env.filters["local_time"] = _local_time
+
 _HTTP_MESSAGES = {
     400: ("bad_request", "请求格式错误"),
     401: ("unauthenticated", "需要登录或提供 API 令牌"),
