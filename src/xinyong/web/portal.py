@@ -435,6 +435,41 @@ ENTRY_COLUMNS = [("list_name", "名单"), ("party_name", "主体名称"), ("part
                  ("term_end", "有效期至"), ("objection", "异议状态")]
 
 
+# Case progress (the applicant's access token) ---------------------------------------------------------------
+
+
+@router.get("/progress", response_class=HTMLResponse)
+def progress_form(request: Request) -> HTMLResponse:
+    """Where an applicant follows an objection or repair with the case number and the access token."""
+    return render(request, "portal/progress.html", {})
+
+
+@router.post("/progress", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
+def progress(request: Request, case_no: str = Form(""), token: str = Form(""),
+             session: Session = SessionDep) -> HTMLResponse:
+    """The case's state, deadline and history as the applicant may see them (a wrong token finds nothing: the
+    same answer whether or not the case exists)."""
+    from xinyong.cases import flows
+    from xinyong.cases import service as cases
+
+    case_no, token = case_no.strip()[:40], token.strip()[:200]
+    try:
+        case = cases.case_by_token(session, case_no=case_no, token=token)
+    except XinyongError:
+        return render(request, "portal/progress.html", {"case_no": case_no, "error": "案件编号或查询凭证不正确"},
+                      status_code=404)
+    flow = flows.flow_for(case.kind)
+    events = []
+    for e in cases.public_events(session, case.id):
+        t = flow.transitions.get(e["action"])
+        state = flow.states.get(e["to_state"] or "")
+        events.append({**e, "label": t.label if t else ("提交申请" if e["action"] in ("file", "open") else e["action"]),
+                       "state_label": state.label if state else ""})
+    return render(request, "portal/progress.html", {
+        "case_no": case_no, "case": cases.case_view(session, case, applicant=True), "events": events,
+        "kind_label": flow.label})
+
+
 @router.get("/open-data", response_class=HTMLResponse)
 def open_data_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
     from xinyong.lists.service import list_types
