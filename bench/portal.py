@@ -2,16 +2,21 @@
 
     .venv/bin/python bench/portal.py [--subjects 1000000] [--entries 50000] [--db URL] [--reuse]
                                      [--queries 500] [--pages 300] [--reports 20] [--http-seconds 10] [--clients 8]
+                                     [--upkeep 100000]
 
 Builds a fresh database (a new SQLite file in bench/out by default; with ``--db postgresql+psycopg://…/<name>``
 the database ``<name>``, which must start with ``xinyong_bench``, is dropped and created; ``--reuse`` keeps an
 existing one) with N organisations with varied Chinese names (bulk, ``core.bulk.insert_rows``, with the search
 index in place so its upkeep is part of the load time) and M list entries in force. Then it times, in-process:
-- name search (``subjects.search.search_subjects``): partial names of 3-6 characters cut from real names, 2-character
-  fragments (below a trigram: a bounded scan), and USCCs: p50 / p95 / max each;
+- name search (``subjects.search.search_subjects``): partial names of 3-6 characters cut from real names (trigram
+  index), 2-character fragments (bigram index), very common 2-character fragments (沁阳, 有限, 公司: the cap and the
+  exact/prefix look-up), and USCCs: p50 / p95 / max each (with ``--reuse``, missing search indexes are created first
+  and the time it took is printed);
 - the subject page (``GET /subject/<uscc>`` through the ASGI app, middleware included): p50 / p95;
 - credit report generation (``reports.service.generate_report``, PDF included): p50 / p95;
 and over HTTP (uvicorn on loopback, a lean asyncio keep-alive client): subject pages/s, p50 / p99, errors.
+With ``--upkeep N`` it first times the bulk load of N subjects into an empty database three times: without search
+indexes, with the trigram index only, with trigram and bigram indexes (rows/s: the cost of index upkeep on import).
 """
 
 from __future__ import annotations
@@ -43,6 +48,27 @@ def make_name(rng: random.Random, i: int) -> str:
     return f"{rng.choice(REGIONS)}{word}{rng.choice(INDUSTRIES)}{rng.choice(FORMS)}"
 
 
+def subject_rows(rng: random.Random, start: int, ids: list[int], now: dt.datetime) -> list[dict]:
+    from xinyong.identifiers import uscc
+    from xinyong.identifiers.names import normalize_org_name
+
+    rows = []
+    for i, sid in enumerate(ids):
+        k = start + i
+        name = make_name(rng, k)
+        individual = name.endswith(("店", "经营部", "门市部"))
+        rows.append({"id": sid, "kind": "individual_business" if individual else "legal_person",
+                     "org_type": "individual_business" if individual else "enterprise", "name": name,
+                     "name_norm": normalize_org_name(name),
+                     "uscc": uscc.make(authority="9" if not individual else "9", category="2" if individual
+                                       else "1", region="410882", org_body=f"{k:08d}"),
+                     "uscc_flagged": False, "region_code": "410882", "legal_rep": "张三",
+                     "registered_on": dt.date(2000, 1, 1) + dt.timedelta(days=k % 8000), "status": "存续",
+                     "address": "沁阳市怀庆街道1号", "registration_authority": "沁阳市市场监督管理局",
+                     "created_at": now, "updated_at": now})
+    return rows
+
+
 def build(url: str, subjects: int, entries: int, seed: int) -> None:
     from sqlalchemy import select, text
 
@@ -50,8 +76,6 @@ def build(url: str, subjects: int, entries: int, seed: int) -> None:
     from xinyong.catalog.service import seed_catalog
     from xinyong.core.bulk import allocate_ids, insert_rows
     from xinyong.core.db import get_database, utcnow
-    from xinyong.identifiers import uscc
-    from xinyong.identifiers.names import normalize_org_name
     from xinyong.lists.models import ListEntry, ListType
     from xinyong.lists.service import seed_list_types
     from xinyong.models import Base
@@ -74,23 +98,9 @@ def build(url: str, subjects: int, entries: int, seed: int) -> None:
         for start in range(0, subjects, chunk):
             n = min(chunk, subjects - start)
             ids = allocate_ids(session, Subject.__table__, n)
-            rows = []
-            for i, sid in enumerate(ids):
-                k = start + i
-                name = make_name(rng, k)
-                individual = name.endswith(("店", "经营部", "门市部"))
-                rows.append({"id": sid, "kind": "individual_business" if individual else "legal_person",
-                             "org_type": "individual_business" if individual else "enterprise", "name": name,
-                             "name_norm": normalize_org_name(name),
-                             "uscc": uscc.make(authority="9" if not individual else "9", category="2" if individual
-                                               else "1", region="410882", org_body=f"{k:08d}"),
-                             "uscc_flagged": False, "region_code": "410882", "legal_rep": "张三",
-                             "registered_on": dt.date(2000, 1, 1) + dt.timedelta(days=k % 8000), "status": "存续",
-                             "address": "沁阳市怀庆街道1号", "registration_authority": "沁阳市市场监督管理局",
-                             "created_at": now, "updated_at": now})
-            insert_rows(session, Subject.__table__, rows)
+            insert_rows(session, Subject.__table__, subject_rows(rng, start, ids, now))
     took = time.perf_counter() - t0
-    upkeep = "FTS5 triggers" if db.dialect == "sqlite" else "pg_trgm GIN index"
+    upkeep = "FTS5 trigram + bigram triggers" if db.dialect == "sqlite" else "pg_trgm + bigram GIN indexes"
     print(f"subjects: {subjects:,} in {took:.1f} s ({subjects / took:,.0f}/s, search index upkeep: {upkeep})")
     t0 = time.perf_counter()
     today = dt.date.today()
@@ -115,6 +125,48 @@ def build(url: str, subjects: int, entries: int, seed: int) -> None:
     print(f"entries: {len(picks):,} in {time.perf_counter() - t0:.1f} s")
 
 
+def time_upkeep(url: str, n: int, seed: int) -> None:
+    """Bulk load of ``n`` subjects into an empty database without / with the trigram / with both search indexes."""
+    from sqlalchemy import text
+
+    from xinyong.core.bulk import allocate_ids, insert_rows
+    from xinyong.core.db import forget_databases, get_database, utcnow
+    from xinyong.models import Base
+    from xinyong.subjects import search
+    from xinyong.subjects.models import Subject
+
+    sqlite = url.startswith("sqlite")
+    trigram = search.SQLITE_DDL if sqlite else search.POSTGRES_DDL
+    bigram = search.SQLITE_BIGRAM_DDL if sqlite else search.POSTGRES_BIGRAM_DDL
+    rates = []
+    for label, ddl in (("no search index", ()), ("trigram", trigram), ("trigram + bigram", trigram + bigram)):
+        scratch = OUT / "bench-portal-upkeep.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(scratch) + suffix).unlink(missing_ok=True)
+        target = f"sqlite:///{scratch}" if sqlite else fresh_database(
+            url.rsplit("/", 1)[0] + "/xinyong_bench_portal_upkeep")
+        db = get_database(target)
+        Base.metadata.create_all(db.engine)
+        with db.engine.begin() as conn:
+            for statement in ddl:
+                conn.execute(text(statement))
+        rng = random.Random(seed)
+        now = utcnow()
+        t0 = time.perf_counter()
+        with db.session() as session:
+            for start in range(0, n, 50_000):
+                ids = allocate_ids(session, Subject.__table__, min(50_000, n - start))
+                insert_rows(session, Subject.__table__, subject_rows(rng, start, ids, now))
+        took = time.perf_counter() - t0
+        rates.append(n / took)
+        print(f"bulk load of {n:,} subjects, {label}: {took:.1f} s ({n / took:,.0f}/s"
+              + (f", {rates[0] / rates[-1]:.2f}x the time without)" if len(rates) > 1 else ")"))
+        db.dispose()
+        forget_databases()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(scratch) + suffix).unlink(missing_ok=True)
+
+
 def sample(url: str, n: int, seed: int) -> list[tuple[int, str, str]]:
     from sqlalchemy import func, select
 
@@ -136,16 +188,23 @@ def report(label: str, values: list[float]) -> None:
 
 
 def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> None:
+    from sqlalchemy import text
+
     from xinyong.core.db import get_database
-    from xinyong.subjects.search import search_subjects
+    from xinyong.subjects.search import ensure_search_index, search_subjects
 
     rng = random.Random(seed)
     db = get_database(url)
+    t0 = time.perf_counter()
+    if ensure_search_index(db.engine):
+        print(f"search indexes created (missing on the reused database) in {time.perf_counter() - t0:.1f} s")
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
     groups: dict[str, list[float]] = {"search, partial name (3-6 chars)": [], "search, 2-char fragment": [],
                                       "search, USCC": []}
     hits = 0
     with db.session() as session:
-        search_subjects(session, q="宏达机械")  # warm-up, creates the index if missing
+        search_subjects(session, q="宏达机械")  # warm-up
         for _sid, name, code in subjects:
             core = name[3:] if name.startswith("沁阳市") else name[3:]
             length = rng.randint(3, min(6, len(core)))
@@ -156,8 +215,15 @@ def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> No
                 result = search_subjects(session, q=q, limit=20)
                 groups[label].append((time.perf_counter() - t0) * 1000)
                 hits += bool(result.items)
+        common = []
+        for _ in range(20):
+            for q in ("沁阳", "有限", "公司", "限公"):  # in most names: capped (on a large registry), plus prefixes
+                t0 = time.perf_counter()
+                result = search_subjects(session, q=q, limit=20)
+                common.append((time.perf_counter() - t0) * 1000)
     for label, values in groups.items():
         report(label, values)
+    report("search, very common 2-char fragment (capped)", common)
     print(f"  (queries with at least one result: {hits} of {3 * len(subjects)})")
 
 
@@ -260,8 +326,11 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--upkeep", type=int, default=0, help="time the bulk load of N subjects per index set")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.upkeep:
+        time_upkeep(args.db or "sqlite:///", args.upkeep, args.seed)
     if args.reuse:
         url = args.db or f"sqlite:///{OUT / 'bench-portal.db'}"
     elif args.db:

@@ -42,8 +42,8 @@ def head_revision() -> str | None:
 
 
 #: Database objects made by raw DDL in migrations, outside the models (search indexes): autogenerate ignores them.
-UNMODELLED_TABLE_PREFIXES = ("subjects_fts",)
-UNMODELLED_INDEXES = frozenset({"ix_subjects_name_norm_trgm"})
+UNMODELLED_TABLE_PREFIXES = ("subjects_fts", "subjects_bigram")
+UNMODELLED_INDEXES = frozenset({"ix_subjects_name_norm_trgm", "ix_subjects_name_norm_bigram"})
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
