@@ -124,6 +124,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+        if path and path != ":memory:":
+            # The web server's thread pool runs up to 40 requests at once: keep their connections open rather than
+            # opening (and setting pragmas on) a new one per request beyond the default five.
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so that a transaction that will write
