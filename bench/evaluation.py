@@ -24,6 +24,8 @@ import resource
 import time
 from pathlib import Path
 
+import common  # bench/common.py (this folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 MODEL = "public_credit_legal_person"
@@ -31,25 +33,7 @@ AS_OF = dt.date(2026, 6, 15)
 
 
 def fresh_database(url: str | None) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if not url:
-        OUT.mkdir(exist_ok=True)
-        path = OUT / "bench-evaluation.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    u = make_url(url)
-    if u.get_backend_name() == "postgresql":
-        if not (u.database or "").startswith("xinyong_bench"):
-            raise SystemExit("refusing to drop a database whose name does not start with xinyong_bench")
-        admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-        admin.dispose()
-    return url
+    return common.fresh_database(url, default_name="bench-evaluation.db")
 
 
 def rss_mib() -> float:

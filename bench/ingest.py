@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import common  # bench/common.py (this folder is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
@@ -40,27 +42,7 @@ def write_file(path: Path, rows: int, errors: float, subjects: int) -> None:
 
 
 def fresh_database(url: str | None) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if not url:
-        path = OUT / "bench-ingest.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    u = make_url(url)
-    if u.get_backend_name() == "postgresql":
-        if not (u.database or "").startswith("xinyong_bench"):
-            raise SystemExit("refusing to drop a database whose name does not start with xinyong_bench")
-        admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-        admin.dispose()
-    elif u.get_backend_name() == "sqlite" and u.database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(u.database + suffix).unlink(missing_ok=True)
-    return url
+    return common.fresh_database(url, default_name="bench-ingest.db")
 
 
 class Stages:
