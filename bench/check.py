@@ -23,7 +23,6 @@ import datetime as dt
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -155,48 +154,21 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
           f"(matched {s['matched']:,}, with punishments {s['with_punishments']:,}, rewards {s['with_rewards']:,})")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = common.free_port
 
 
-async def load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
-               connections: int) -> tuple[list[float], list[str], float]:
-    """A lean HTTP/1.1 keep-alive load generator (asyncio streams, no client library), so that the client's own
-    CPU cost (it shares the two cores with the server) stays small next to the server's."""
+def load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
+         connections: int) -> tuple[list[float], list[str], float]:
+    """Single-subject checks (half of them listed subjects) from ``connections`` keep-alive connections."""
     import json as _json
 
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop = time.perf_counter() + seconds
+    def request(r: random.Random) -> bytes:
+        code = r.choice(listed) if r.random() < 0.5 else r.choice(codes)
+        body = _json.dumps({"scenario": "general", "subjects": [{"code": code}]}).encode()
+        return (f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
-    async def conn(seed: int) -> None:
-        r = random.Random(seed)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < stop:
-                code = r.choice(listed) if r.random() < 0.5 else r.choice(codes)
-                body = _json.dumps({"scenario": "general", "subjects": [{"code": code}]}).encode()
-                head = (f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-                t0 = time.perf_counter()
-                writer.write(head + body)
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if b" 200 " not in status_line:
-                    errors.append(status_line.decode(errors="replace").strip())
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(conn(i) for i in range(connections)))
-    return latencies, errors, time.perf_counter() - t0
+    return asyncio.run(common.load(port, request, seconds, connections))
 
 
 def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds: float, clients: int,
@@ -221,7 +193,7 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
         # warm-up
         httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
                    headers=headers, timeout=30)
-        latencies, errors, elapsed = asyncio.run(load(port, token, codes, listed_list, seconds, clients))
+        latencies, errors, elapsed = load(port, token, codes, listed_list, seconds, clients)
         print(f"over HTTP ({clients} connections, {workers} worker(s), {elapsed:.1f} s): "
               f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
               f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))

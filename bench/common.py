@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -35,3 +39,45 @@ def pct(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of ``values``."""
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def load(port: int, request: Callable[[random.Random], bytes], seconds: float,
+               connections: int) -> tuple[list[float], list[str], float]:
+    """A lean HTTP/1.1 keep-alive load generator (asyncio streams, no client library), so that the client's own
+    CPU cost (it shares the two cores with the server) stays small next to the server's. ``request(rng)`` returns
+    the bytes of one request; returns the latencies (ms), the non-200 status lines and the elapsed seconds."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    async def conn(seed: int) -> None:
+        rng = random.Random(seed)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop:
+                payload = request(rng)
+                t0 = time.perf_counter()
+                writer.write(payload)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if b" 200 " not in status_line:
+                    errors.append(status_line.decode(errors="replace").strip())
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(conn(i) for i in range(connections)))
+    return latencies, errors, time.perf_counter() - t0

@@ -33,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import common  # noqa: E402  (bench/common.py)
 from check import OUT, ROOT, free_port, fresh_database, pct  # noqa: E402
 
 REGIONS = ["沁阳市", "焦作市", "河南省", "沁阳市怀庆", "沁阳市紫陵", "沁阳市西向", "沁阳市王曲", "沁阳市崇义"]
@@ -254,34 +255,11 @@ def time_pages_and_reports(url: str, subjects: list[tuple[int, str, str]], repor
     report(f"report generation (PDF {len(pdf) / 1024:.0f} KiB)", times)
 
 
-async def load(port: int, paths: list[str], seconds: float, connections: int) -> tuple[list[float], list[str], float]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop = time.perf_counter() + seconds
+def load(port: int, paths: list[str], seconds: float, connections: int) -> tuple[list[float], list[str], float]:
+    def request(r: random.Random) -> bytes:
+        return f"GET {r.choice(paths)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\n\r\n".encode()
 
-    async def conn(seed: int) -> None:
-        r = random.Random(seed)
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < stop:
-                head = f"GET {r.choice(paths)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\n\r\n".encode()
-                t0 = time.perf_counter()
-                writer.write(head)
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if b" 200 " not in status_line:
-                    errors.append(status_line.decode(errors="replace").strip())
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(conn(i) for i in range(connections)))
-    return latencies, errors, time.perf_counter() - t0
+    return asyncio.run(common.load(port, request, seconds, connections))
 
 
 def over_http(url: str, subjects: list[tuple[int, str, str]], seconds: float, clients: int) -> None:
@@ -305,7 +283,7 @@ def over_http(url: str, subjects: list[tuple[int, str, str]], seconds: float, cl
                 time.sleep(0.1)
         paths = [f"/subject/{code}" for _sid, _name, code in subjects]
         httpx.get(base + paths[0], timeout=30)
-        latencies, errors, elapsed = asyncio.run(load(port, paths, seconds, clients))
+        latencies, errors, elapsed = load(port, paths, seconds, clients)
         print(f"subject page over HTTP ({clients} connections, {elapsed:.1f} s): {len(latencies) / elapsed:,.0f} "
               f"pages/s, p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
               + (f" (first: {errors[0]})" if errors else ""))
