@@ -126,6 +126,27 @@ def test_duplicates_in_file_and_late_rows(session, dept, tmp_path):
     assert report["scjgj"]["late"] == 2 and report["scjgj"]["late_rate"] == 1.0
 
 
+def test_rows_the_record_store_refuses_are_rejected_not_dropped(session, dept, tmp_path):
+    """A valid row naming a decision another department owns is refused by the store: it must come back as a
+    rejected row of the batch (counted, in the errors and the error report), not vanish from an 'accepted' count."""
+    other = make_department(session, code="swj")
+    session.commit()
+    data = rows(3)
+    first = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "a.csv", data[:1]))
+    assert first["created"] == 1
+    s = service.ingest_file(session, actor=ADMIN, department_id=other.id, path=write_csv(tmp_path / "b.csv", data))
+    session.commit()
+    assert (s["status"], s["rows"], s["accepted"], s["created"], s["rejected"]) == ("partial", 3, 2, 2, 1)
+    assert s["errors"] == [{"row": 2, "column": "行政处罚决定书文号", "value": None,
+                            "code": "record_of_other_department", "message": s["errors"][0]["message"]}]
+    assert s["error_counts"] == {"record_of_other_department": 1}
+    content, _ = service.error_report(session, actor=ADMIN, batch_id=s["batch"], fmt="csv")
+    table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    assert len(table) == 2 and table[1][list(data[0]).index("行政处罚决定书文号")] == data[0]["行政处罚决定书文号"]
+    assert table[1][-2] == "record_of_other_department"
+    assert count(session, CreditRecord) == 3
+
+
 def test_crash_mid_batch_leaves_nothing(database, tmp_path, monkeypatch):
     with database.session() as s:
         seed_catalog(s, actor=ADMIN)

@@ -41,6 +41,16 @@ MAX_API_ROWS = 10_000
 Progress = Callable[[int], None]
 
 
+#: The column a refusal of the record store points at, by refusal code and record kind.
+_DOC_COLUMN = {RecordKind.PENALTY: "行政处罚决定书文号", RecordKind.LICENCE: "行政许可决定文书号"}
+_PARTY_COLUMN = {RecordKind.PENALTY: "行政相对人代码_1(统一社会信用代码)",
+                 RecordKind.LICENCE: "行政相对人代码_1(统一社会信用代码)"}
+_REFUSAL_COLUMNS: dict[str, dict[RecordKind, str]] = {
+    "record_of_other_department": _DOC_COLUMN, "record_identity_missing": _DOC_COLUMN,
+    "party_code_conflict": _PARTY_COLUMN, "party_uscc_invalid": _PARTY_COLUMN, "party_code_missing": _PARTY_COLUMN,
+}
+
+
 def _key(r: RecordInput) -> int:
     """A compact identity of a decision within one file (authority + normalised document number)."""
     digest = hashlib.blake2b(f"{r.authority_uscc}\x1f{r.doc_no_norm}".encode(), digest_size=8).digest()
@@ -72,6 +82,7 @@ class _Run:
         self.errors: list[dict[str, Any]] = []
         self.seen: dict[int, int] = {}
         self.pending: list[RecordInput] = []
+        self.pending_values: dict[int, list[Any]] = {}  # source row → cells, until the store has taken the row
         self.rejects: list[dict[str, Any]] = []
         self.vault = get_vault()
 
@@ -105,6 +116,7 @@ class _Run:
         self.counts["accepted"] += 1
         if self.write:
             self.pending.append(record)
+            self.pending_values[number] = values
             if len(self.pending) >= CHUNK:
                 self.flush()
         if len(self.rejects) >= CHUNK:
@@ -119,8 +131,22 @@ class _Run:
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
                         "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
+            self.refused(result.outcomes)
             self.pending = []
+            self.pending_values = {}
         self.flush_rejects()
+
+    def refused(self, outcomes: list[Any]) -> None:
+        """Valid rows the record store refused (a record owned by another department, a party code that belongs
+        to another subject …) are rejected rows of the batch like any other: counted, reported, resendable."""
+        for o in outcomes:
+            if o.outcome != "rejected":
+                continue
+            self.counts["accepted"] -= 1
+            warning = o.warnings[0] if o.warnings else {"code": "record_refused", "message": "记录未能入库"}
+            column = _REFUSAL_COLUMNS.get(warning["code"], {}).get(self.kind, "")
+            self.reject(o.row, self.pending_values.get(o.row, []),
+                        [RowIssue(o.row, column, None, warning["code"], warning["message"])])
 
     def flush_rejects(self) -> None:
         if self.rejects:
