@@ -116,6 +116,7 @@ def main() -> None:
 
         profiler = cProfile.Profile()
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     with db.sessionmaker() as session:
         with session.begin():
             if profiler:
@@ -142,6 +143,8 @@ def main() -> None:
     print(f"upsert_records      {stages.upsert:7.1f} s  → {accepted / stages.upsert:>9,.0f} rows/s")
     print(f"commit              {t2 - t1:7.1f} s")
     print(f"end to end          {total:7.1f} s  → {rows / total:>9,.0f} rows/s ({accepted / total:,.0f} accepted/s)")
+    cpu = time.process_time() - cpu0
+    print(f"CPU time            {cpu:7.1f} s  (wall time above this means waiting: disk, or other processes)")
     print(f"peak memory (RSS)   {peak_mb:,.0f} MB")
     print(f"python              {sys.version.split()[0]}")
 

@@ -29,7 +29,7 @@ from xinyong.commitments.validate import (
     map_headers,
     validate_row,
 )
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, gcpause
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.ingest.readers import Table, file_sha256, open_table, table_from_records
@@ -43,6 +43,7 @@ def _check_department(actor: Principal, department_id: int) -> None:
         raise Forbidden("只能为本部门报送信用承诺", code="other_department")
 
 
+@gcpause.bulk()
 def run_batch(session: Session, *, actor: Principal, department_id: int, table: Table, sha256: str, channel: str,
               filename: str | None = None, reject_all: bool = False, today: dt.date | None = None,
               received_at: dt.datetime | None = None) -> dict[str, Any]:

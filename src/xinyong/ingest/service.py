@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit
+from xinyong.core import audit, gcpause
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
@@ -66,94 +67,109 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-class _Run:
-    """The state of one batch while its rows stream through."""
+@dataclass
+class _Chunk:
+    """What the row side hands the store: the valid rows, their cells (for refusals), the rejected rows and the
+    counters of these rows."""
 
-    def __init__(self, session: Session, batch: IngestBatch, kind: RecordKind, header_map: Any,
-                 actor: Principal, write: bool) -> None:
-        self.session = session
-        self.batch = batch
-        self.kind = kind
-        self.header_map = header_map
-        self.actor = actor
-        self.write = write
+    records: list[RecordInput] = field(default_factory=list)
+    values: dict[int, list[Any]] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    error_counts: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reject_row(chunk: _Chunk, batch_id: int, vault: Any, number: int, values: list[Any],
+                issues: list[RowIssue]) -> None:
+    chunk.counts["rejected"] += 1
+    dicts = [i.to_dict() for i in issues]
+    for d in dicts:
+        chunk.error_counts[d["code"]] += 1
+    chunk.errors.extend(dicts[:SUMMARY_ERROR_LIMIT])
+    chunk.rejects.append({"batch_id": batch_id, "row": number, "issues": dicts,
+                          "values_enc": vault.encrypt(json.dumps([_cell(v) for v in values], ensure_ascii=False))})
+
+
+class _Rows:
+    """The row side of a batch (no database): validation, duplicates within the file, rejected rows; hands over
+    a :class:`_Chunk` every ``CHUNK`` rows."""
+
+    def __init__(self, kind: RecordKind, header_map: Any, batch_id: int, write: bool, vault: Any) -> None:
+        self.kind, self.header_map, self.batch_id, self.write, self.vault = kind, header_map, batch_id, write, vault
+        self.seen: dict[int, int] = {}
+        self.chunk = _Chunk()
+
+    def feed(self, number: int, values: list[Any]) -> bool:
+        """Take one row; True when a chunk is ready to be taken."""
+        chunk = self.chunk
+        chunk.counts["rows"] += 1
+        record, issues = validate_row(self.kind, self.header_map, number, values)
+        if record is None:
+            _reject_row(chunk, self.batch_id, self.vault, number, values, issues)
+        else:
+            key = _key(record)
+            first = self.seen.get(key)
+            if first is not None:
+                _reject_row(chunk, self.batch_id, self.vault, number, values, [RowIssue(
+                    number, _DOC_COLUMN[self.kind], record.doc_no, "duplicate_in_file",
+                    f"同一文件中第 {first} 行已有同一机关的同一文书号")])
+            else:
+                self.seen[key] = number
+                for w in record.warnings:
+                    chunk.error_counts[w.code] += 1
+                chunk.counts["accepted"] += 1
+                if self.write:
+                    chunk.records.append(record)
+                    chunk.values[number] = values
+        return len(chunk.records) >= CHUNK or len(chunk.rejects) >= CHUNK
+
+    def take(self) -> _Chunk:
+        chunk, self.chunk = self.chunk, _Chunk()
+        return chunk
+
+
+class _Store:
+    """The store side of a batch: writes each chunk in the caller's transaction and keeps the batch's totals."""
+
+    def __init__(self, session: Session, batch: IngestBatch, kind: RecordKind, actor: Principal) -> None:
+        self.session, self.batch, self.kind, self.actor = session, batch, kind, actor
         self.counts: Counter[str] = Counter()
         self.error_counts: Counter[str] = Counter()
         self.errors: list[dict[str, Any]] = []
-        self.seen: dict[int, int] = {}
-        self.pending: list[RecordInput] = []
-        self.pending_values: dict[int, list[Any]] = {}  # source row → cells, until the store has taken the row
-        self.rejects: list[dict[str, Any]] = []
         self.vault = get_vault()
 
-    def reject(self, number: int, values: list[Any], issues: list[RowIssue]) -> None:
-        self.counts["rejected"] += 1
-        dicts = [i.to_dict() for i in issues]
-        for d in dicts:
-            self.error_counts[d["code"]] += 1
-            if len(self.errors) < SUMMARY_ERROR_LIMIT:
-                self.errors.append(d)
-        self.rejects.append({"batch_id": self.batch.id, "row": number, "issues": dicts,
-                             "values_enc": self.vault.encrypt(json.dumps([_cell(v) for v in values],
-                                                                         ensure_ascii=False))})
-
-    def feed(self, number: int, values: list[Any]) -> None:
-        self.counts["rows"] += 1
-        record, issues = validate_row(self.kind, self.header_map, number, values)
-        if record is None:
-            self.reject(number, values, issues)
-            return
-        key = _key(record)
-        first = self.seen.get(key)
-        if first is not None:
-            self.reject(number, values, [RowIssue(number, "行政处罚决定书文号" if self.kind is RecordKind.PENALTY
-                                                  else "行政许可决定文书号", record.doc_no, "duplicate_in_file",
-                                                  f"同一文件中第 {first} 行已有同一机关的同一文书号")])
-            return
-        self.seen[key] = number
-        for w in record.warnings:
-            self.error_counts[w.code] += 1
-        self.counts["accepted"] += 1
-        if self.write:
-            self.pending.append(record)
-            self.pending_values[number] = values
-            if len(self.pending) >= CHUNK:
-                self.flush()
-        if len(self.rejects) >= CHUNK:
-            self.flush_rejects()
-
-    def flush(self) -> None:
+    def apply(self, chunk: _Chunk) -> None:
         from xinyong.records.service import upsert_records
 
-        if self.pending:
+        if chunk.records:
             result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
-                                    batch_id=self.batch.id, received_at=self.batch.received_at, rows=self.pending)
+                                    batch_id=self.batch.id, received_at=self.batch.received_at,
+                                    rows=chunk.records)
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
                         "name_mismatches"):
-                self.counts[key] += int(getattr(result, key, 0) or 0)
-            self.refused(result.outcomes)
-            self.pending = []
-            self.pending_values = {}
-        self.flush_rejects()
+                chunk.counts[key] += int(getattr(result, key, 0) or 0)
+            self.refused(chunk, result.outcomes)
+        self.counts.update(chunk.counts)
+        self.error_counts.update(chunk.error_counts)
+        self.errors.extend(chunk.errors[:SUMMARY_ERROR_LIMIT - len(self.errors)])
+        if chunk.rejects:
+            self.session.execute(insert(RejectedRow), chunk.rejects)
 
-    def refused(self, outcomes: list[Any]) -> None:
+    def refused(self, chunk: _Chunk, outcomes: list[Any]) -> None:
         """Valid rows the record store refused (a record owned by another department, a party code that belongs
         to another subject …) are rejected rows of the batch like any other: counted, reported, resendable."""
         for o in outcomes:
             if o.outcome != "rejected":
                 continue
-            self.counts["accepted"] -= 1
+            chunk.counts["accepted"] -= 1
             warning = o.warnings[0] if o.warnings else {"code": "record_refused", "message": "记录未能入库"}
             column = _REFUSAL_COLUMNS.get(warning["code"], {}).get(self.kind, "")
-            self.reject(o.row, self.pending_values.get(o.row, []),
+            _reject_row(chunk, self.batch.id, self.vault, o.row, chunk.values.get(o.row, []),
                         [RowIssue(o.row, column, None, warning["code"], warning["message"])])
 
-    def flush_rejects(self) -> None:
-        if self.rejects:
-            self.session.execute(insert(RejectedRow), self.rejects)
-            self.rejects = []
 
-
+@gcpause.bulk()
 def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
               sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
               reject_all: bool = False, progress: Progress | None = None,
@@ -182,15 +198,17 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     session.add(batch)
     session.flush()
 
-    run = _Run(session, batch, kind, header_map, actor, write=not reject_all)
-    _stream(run, table, progress)
-    if reject_all and run.counts["rejected"] == 0:
-        # Clean: read the submission again and write it.
-        run = _Run(session, batch, kind, header_map, actor, write=True)
-        _stream(run, open_rows(), None)
-    run.flush()
+    store = _Store(session, batch, kind, actor)
+    if reject_all:
+        _stream(store, _Rows(kind, header_map, batch.id, False, store.vault), table, progress)
+        if store.counts["rejected"] == 0:
+            # Clean: read the submission again and write it.
+            store = _Store(session, batch, kind, actor)
+            table, progress = open_rows(), None
+    if not reject_all or store.counts["rejected"] == 0:
+        _stream(store, _Rows(kind, header_map, batch.id, True, store.vault), table, progress)
 
-    c = run.counts
+    c = store.counts
     if c["rejected"] and (reject_all or not c["accepted"]):
         batch.status = "rejected"
     elif c["rejected"]:
@@ -202,9 +220,9 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     batch.accepted = c["accepted"] if written else 0
     for key in ("created", "updated", "unchanged", "withdrawn", "late"):
         setattr(batch, key, c[key])
-    batch.error_counts = dict(run.error_counts)
+    batch.error_counts = dict(store.error_counts)
     batch.finished_at = utcnow()
-    batch.summary = {"errors": run.errors, "subjects_created": c["subjects_created"],
+    batch.summary = {"errors": store.errors, "subjects_created": c["subjects_created"],
                      "name_mismatches": c["name_mismatches"], "unknown_columns": list(header_map.unknown)}
     audit.record(session, actor=actor.actor, action="ingest.batch", entity_type="ingest_batch", entity_id=batch.id,
                  reason=f"{'文件' if channel == 'file' else '接口'}报送 {filename or ''}".strip(),
@@ -212,13 +230,15 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     return batch_summary(batch)
 
 
-def _stream(run: _Run, table: Table, progress: Progress | None) -> None:
+def _stream(store: _Store, rows: _Rows, table: Table, progress: Progress | None) -> None:
     for number, values in table.rows:
-        run.feed(number, values)
-        if progress and run.counts["rows"] % 1000 == 0:
-            progress(run.counts["rows"])
+        if rows.feed(number, values):
+            store.apply(rows.take())
+            if progress:
+                progress(store.counts["rows"])
+    store.apply(rows.take())
     if progress:
-        progress(run.counts["rows"])
+        progress(store.counts["rows"])
 
 
 def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path,

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, gcpause
 from xinyong.core.errors import ValidationFailed, XinyongError
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.ingest.readers import file_sha256, normalize_header, open_table
@@ -99,6 +99,7 @@ def _same_person_or_org(name: str | None, subject: Any) -> bool:
     return given == subject.name_norm or any(n.name_norm == given for n in subject.names)
 
 
+@gcpause.bulk()
 def import_entries(session: Session, *, actor: Principal, path: str | Path, list_code: str | None = None,
                    department: str | None = None, reject_all: bool = False, filename: str | None = None,
                    today: dt.date | None = None) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, gcpause
 from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -555,6 +555,7 @@ def _summary(values: dict[str, Any], link: Link | None = None) -> dict[str, Any]
     return out
 
 
+@gcpause.bulk()
 def sync_list(session: Session, *, actor: Principal, list_code: str, path: str | Path, mode: str = "snapshot",
               threshold: float | None = None, skip_invalid: bool = False, filename: str | None = None) -> ListSync:
     """Apply a snapshot or delta file of an external list in the caller's transaction; the :class:`ListSync`.

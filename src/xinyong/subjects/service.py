@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit
+from xinyong.core import audit, gcpause
 from xinyong.core.bulk import insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
@@ -244,6 +244,7 @@ class _ImportState:
             target.append(p.to_dict())
 
 
+@gcpause.bulk()
 def import_registry(session: Session, *, actor: Principal, path: str | Path, allow_bad_check: bool = False,
                     source: str = "市场监管局登记注册数据") -> dict[str, Any]:
     """Import a registry export in the caller's transaction (all or nothing); return the data-quality report.
