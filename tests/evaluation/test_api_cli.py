@@ -4,7 +4,9 @@ double-random sampling lists with reasons."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -103,6 +105,21 @@ def test_sampling_is_reproducible_per_grade_with_reasons(session) -> None:
     viewer = Principal(kind="user", name="v", role=Role.DEPT_VIEWER, department_id=depts["wjw"].id, user_id=1)
     with pytest.raises(Forbidden):
         supervision.sample(session, actor=viewer, department="scjgj", period="2026-12", seed=1)
+
+
+def test_sampling_csv_escapes_formulas(client, session) -> None:
+    seed(session)
+    for i in range(3):  # whichever is drawn, its name starts with "="
+        org(session, f"=HYPERLINK(\"http://x\")有限公司{i}")
+    service.run_evaluation(session, actor=ACTOR, as_of=TODAY)
+    session.commit()
+    admin = auth_headers(make_token(session, Role.ADMIN))
+    r = client.get(f"{API}/sample", params={"department": "scjgj", "period": "2026-12", "seed": 7, "format": "csv"},
+                   headers=admin)
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    names = [row[1] for row in rows[1:]]
+    assert names and all(n.startswith("'=HYPERLINK(") for n in names)
 
 
 def test_licensee_pool_samples_only_the_departments_licensees(session) -> None:

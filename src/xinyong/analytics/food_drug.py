@@ -168,6 +168,8 @@ def watch_list_xlsx(rows: list[dict[str, Any]], *, today: dt.date) -> bytes:
     import openpyxl
     from openpyxl.styles import Font
 
+    from xinyong.ingest.reports import escape_cell
+
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "食品药品风险监管名单"
@@ -178,7 +180,8 @@ def watch_list_xlsx(rows: list[dict[str, Any]], *, today: dt.date) -> bytes:
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for i, r in enumerate(rows, 1):
-        ws.append([i, r["name"], r["uscc"], r["level_label"], r["score"],
+        # Names come from outside (registry, spot-check files): a leading "=" must stay text, not become a formula.
+        ws.append([i, escape_cell(r["name"]) if r["name"] else None, r["uscc"], r["level_label"], r["score"],
                    "；".join(f"{x['text']}（{x['points']:+g} 分）" for x in r["reasons"])])
     for column, width in zip("ABCDEF", (6, 40, 22, 10, 8, 80), strict=True):
         ws.column_dimensions[column].width = width

@@ -178,8 +178,10 @@ def _run_one(session: Session, *, actor: Principal, model: EvaluationModel, as_o
         selection["subjects"] = len(set(ids))
     if since is not None:
         selection["changed_since"] = since.isoformat()
+    # A copy: the stored value must not be the dict completed below, or the final assignment compares equal to it
+    # and is never written (the row would lack ``selected``).
     run = EvaluationRun(model_id=model.id, model_code=model.code, model_version=model.version, as_of=as_of,
-                        scope="subset" if subset else "full", selection=selection, actor=actor.actor,
+                        scope="subset" if subset else "full", selection=dict(selection), actor=actor.actor,
                         started_at=utcnow())
     session.add(run)
     session.flush()

@@ -126,9 +126,11 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     from xinyong.subjects.api import router as subjects_router
     from xinyong.watches.api import router as watches_router
 
+    # Routes are matched in order: the business systems' check, the hottest route, comes first, and directly on the
+    # app (FastAPI walks every nested router's routes on each request to see whether they changed).
+    app.include_router(checks_router, prefix="/api/v1")
     api = APIRouter(prefix="/api/v1")
-    # Routes are matched in order: the business systems' check, the hottest route, comes first.
-    for router in (checks_router, auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
+    for router in (auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
                    records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
                    cases_router, analytics_router):
         api.include_router(router)
@@ -143,6 +145,9 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     from xinyong.web.console import install as install_console
 
     install_console(app)
+    from xinyong.web.console_analysis import install as install_console_analysis
+
+    install_console_analysis(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])
