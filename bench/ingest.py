@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--errors", type=float, default=0.02, help="share of rows with one fault")
     parser.add_argument("--subjects", type=int, help="distinct subjects (default rows/5)")
     parser.add_argument("--profile", help="write a cProfile of the import to this file")
+    parser.add_argument("--gc", default="bulk", help="collector during the import: bulk (core.gcpause, default), "
+                        "default (CPython's settings), or THRESHOLD0[,nofreeze] to compare")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
@@ -108,6 +110,13 @@ def main() -> None:
                                                      org_body="00310001"))
         dept_id = dept.id
 
+    from xinyong.core import gcpause
+
+    if args.gc == "default":
+        gcpause.ENABLED = False
+    elif args.gc != "bulk":
+        threshold, _, option = args.gc.partition(",")
+        gcpause.BULK_THRESHOLD0, gcpause.FREEZE = int(threshold), option != "nofreeze"
     stages = Stages()
     stages.install()
     profiler = None
