@@ -311,6 +311,51 @@ def test_cli_verify_exit_codes(cli: CliRunner, database: Database, session: Sess
     assert body["ok"] is False and body["events"] == 1 and "已被修改" in body["problem"]
 
 
+def test_anchors_detect_an_emptied_or_rebuilt_chain(session: Session, database: Database) -> None:
+    """Emptying both tables (or cutting the tail and fixing the head) leaves a chain that verifies on its own;
+    an anchor kept outside the database still catches it. Anchors cannot be forged without the master key."""
+    _record(session, 3)
+    early = audit.anchor(session)
+    _record(session, 2, start=3)
+    late = audit.anchor(session)
+    assert (early["seq"], late["seq"]) == (3, 5)
+    assert audit.verify_anchors(session, [early, late]).ok
+
+    forged = {**late, "seq": 2}
+    report = audit.verify_anchors(session, [forged, {"seq": "x"}])
+    assert not report.ok and [p["anchor"] for p in report.problems] == [1, 2]
+    assert "签名无效" in report.problems[0]["problem"] and "格式" in report.problems[1]["problem"]
+
+    with _bypassing_triggers(session, database) as conn:  # the intruder empties the log
+        conn.execute(text("DELETE FROM audit_chain_head"))
+        conn.execute(text("DELETE FROM audit_events"))
+    assert verify_chain(session).ok                       # an empty chain is a valid chain …
+    report = audit.verify_anchors(session, [early, late])
+    assert not report.ok and {p["seq"] for p in report.problems} == {3, 5}  # … but not the one anchored
+    assert all("截断或清空" in p["problem"] for p in report.problems)
+
+    _record(session, 3)                                   # and rebuilds three events of their own
+    report = audit.verify_anchors(session, [early, late])
+    assert [p["seq"] for p in report.problems] == [3, 5]
+    assert "重写" in report.problems[0]["problem"] and "截断" in report.problems[1]["problem"]
+
+
+def test_cli_anchor_and_verify_with_anchors(cli: CliRunner, database: Database, session: Session, tmp_path) -> None:
+    _record(session, 2)
+    path = tmp_path / "anchors" / "audit.jsonl"
+    code, a = _run(cli, database, "anchor", "--out", str(path))
+    assert code == 0 and a["seq"] == 2 and len(a["mac"]) == 64
+    code, body = _run(cli, database, "verify", "--anchors", str(path))
+    assert code == 0 and body["ok"] and body["anchors"] == {"ok": True, "anchors": 1, "problems": []}
+    with _bypassing_triggers(session, database) as conn:
+        conn.execute(text("DELETE FROM audit_chain_head"))
+        conn.execute(text("DELETE FROM audit_events"))
+    code, body = _run(cli, database, "verify", "--anchors", str(path))
+    assert code == 1 and body["problem"] is None and body["anchors"]["problems"][0]["seq"] == 2
+    code, body = _run(cli, database, "verify", "--anchors", str(tmp_path / "missing.jsonl"))
+    assert code != 0 and body["error"]["code"] == "file_not_found"
+
+
 def test_cli_log(cli: CliRunner, database: Database, session: Session) -> None:
     _record(session, 3)
     code, rows = _run(cli, database, "log")

@@ -11,9 +11,12 @@ a row lock on PostgreSQL and the write lock on SQLite), then reads the previous 
 therefore commit one after another; bulk operations write one event per batch, not per row. The head row is
 created by the first append (``INSERT … ON CONFLICT DO NOTHING``, so that two first appends do not collide).
 
-What the chain cannot see: an intruder who deletes the tail *and* rewrites the head to match, or who empties
-both tables (``TRUNCATE``), leaves a chain that verifies. Keeping a copy of the head hash outside the database
-(e.g. the daily report) closes that gap.
+What the chain alone cannot see: an intruder who deletes the tail *and* rewrites the head to match, or who
+empties both tables (``TRUNCATE``), leaves a chain that verifies. :func:`anchor` closes that gap: it signs the
+current head (count, hash, time) with a key derived from the master key, for the operator to keep outside the
+database (``xinyong audit anchor --out FILE``, daily); :func:`verify_anchors` then proves that every anchored
+event is still there, unchanged. Someone with the database but not the master key can neither forge an anchor
+nor make a shortened chain match one.
 
 Never put a full personal ID number into ``before``/``after``: pass masked values (``identifiers.masking.mask_resident_id``).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import math
 from dataclasses import dataclass
@@ -234,3 +238,69 @@ def events_for(session: Session, *, entity_type: str | None = None, entity_id: A
     if before_seq:
         stmt = stmt.where(AuditEvent.seq < before_seq)
     return list(session.scalars(stmt))
+
+
+# Anchors: the head, signed, kept outside the database ------------------------------------------------------------
+
+ANCHOR_PURPOSE = b"xinyong/audit-anchor/v1"
+
+
+def _anchor_mac(seq: int, hash_: str, at: str) -> str:
+    from xinyong.core.settings import get_settings
+
+    key = hmac.new(get_settings().master_key, ANCHOR_PURPOSE, hashlib.sha256).digest()
+    return hmac.new(key, f"{seq}\x1f{hash_}\x1f{at}".encode(), hashlib.sha256).hexdigest()
+
+
+def anchor(session: Session) -> dict[str, Any]:
+    """The chain's head now, signed: ``{"seq", "hash", "at", "mac"}`` (``seq`` 0 and the genesis hash when empty)."""
+    row = session.execute(select(AuditChainHead.count, AuditChainHead.last_hash).where(AuditChainHead.id == 1)).first()
+    seq, hash_ = (row.count, row.last_hash) if row else (0, GENESIS_HASH)
+    at = utcnow().isoformat()
+    return {"seq": seq, "hash": hash_, "at": at, "mac": _anchor_mac(seq, hash_, at)}
+
+
+@dataclass
+class AnchorReport:
+    ok: bool
+    anchors: int
+    problems: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "anchors": self.anchors, "problems": self.problems}
+
+
+def verify_anchors(session: Session, anchors: list[dict[str, Any]]) -> AnchorReport:
+    """Check each anchor: its signature, and that the event it names is still in the chain with the same hash.
+
+    A chain cut back below an anchor, rebuilt, or emptied fails here even when it verifies on its own.
+    """
+    problems: list[dict[str, Any]] = []
+    wanted: dict[int, list[dict[str, Any]]] = {}
+    for i, a in enumerate(anchors, 1):
+        try:
+            seq, hash_, at, mac = int(a["seq"]), str(a["hash"]), str(a["at"]), str(a["mac"])
+        except (KeyError, TypeError, ValueError):
+            problems.append({"anchor": i, "problem": "锚点格式不正确"})
+            continue
+        if not hmac.compare_digest(mac, _anchor_mac(seq, hash_, at)):
+            problems.append({"anchor": i, "seq": seq, "problem": "锚点签名无效（不是本平台的密钥签发，或被修改）"})
+            continue
+        if seq == 0:
+            continue
+        wanted.setdefault(seq, []).append({"anchor": i, "hash": hash_, "at": at})
+    found: dict[int, str] = {}
+    seqs = sorted(wanted)
+    for start in range(0, len(seqs), 1000):
+        part = seqs[start:start + 1000]
+        for seq, hash_ in session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(part))):
+            found[seq] = hash_
+    for seq in seqs:
+        for w in wanted[seq]:
+            if seq not in found:
+                problems.append({"anchor": w["anchor"], "seq": seq,
+                                 "problem": f"{w['at'][:19]} 时链上已有第 {seq} 条事件，现在没有了：审计日志被截断或清空"})
+            elif found[seq] != w["hash"]:
+                problems.append({"anchor": w["anchor"], "seq": seq,
+                                 "problem": f"第 {seq} 条事件的哈希与 {w['at'][:19]} 的锚点不符：审计链被重写"})
+    return AnchorReport(not problems, len(anchors), problems)
