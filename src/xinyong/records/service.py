@@ -548,8 +548,8 @@ class _Context:
                     aliases.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
                                     "created_at": now})
         if aliases:
-            taken = set(session.execute(select(SubjectAlias.scheme, SubjectAlias.value)
-                                        .where(SubjectAlias.value.in_({a["value"] for a in aliases}))).tuples())
+            taken = {(scheme, value) for scheme, value in session.execute(
+                select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_({a["value"] for a in aliases})))}
             fresh, seen = [], set()
             for a in aliases:
                 key = (a["scheme"], a["value"])
@@ -880,8 +880,8 @@ def record_history(session: Session, record_id: int, *, actor: Principal | None 
 def version_counts(session: Session, record_ids: list[int]) -> dict[int, int]:
     if not record_ids:
         return {}
-    return dict(session.execute(select(CreditRecord.id, CreditRecord.version_count)
-                                .where(CreditRecord.id.in_(record_ids))).tuples().all())
+    return {rid: count for rid, count in session.execute(
+        select(CreditRecord.id, CreditRecord.version_count).where(CreditRecord.id.in_(record_ids)))}
 
 
 # Views -------------------------------------------------------------------------------------------------------
