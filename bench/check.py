@@ -1,7 +1,8 @@
 """Benchmark: the credit check (``measures.check.run_check``) on a province-sized registry.
 
-    .venv/bin/python bench/check.py [--subjects 1000000] [--entries 100000] [--db URL] [--singles 2000]
-                                    [--http-seconds 10] [--clients 8] [--batch 10000]
+    .venv/bin/python bench/check.py [--subjects 1000000] [--entries 100000] [--db URL] [--reuse] [--singles 2000]
+                                    [--http-seconds 10] [--load wrk|python] [--clients 8] [--threads 1]
+                                    [--workers 2] [--batch 10000]
 
 Builds a fresh database (a new SQLite file in bench/out by default; with ``--db postgresql+psycopg://…/<name>``
 the database ``<name>``, which must start with ``xinyong_bench``, is dropped and created) from the models, seeds the
@@ -9,10 +10,16 @@ catalog, the list types and the measures, then writes N legal persons and M list
 ``core.bulk.insert_rows``; black and red lists, a few expired ones). Then it times:
 - single checks in-process (one subject, scenario ``general``, half of them listed; each in its own transaction,
   committed, as the API does): p50 / p99 / max;
-- single checks over HTTP: uvicorn on loopback (``--workers`` processes), ``--clients`` keep-alive connections (a lean asyncio client) posting for
-  ``--http-seconds``: checks/s, p50 / p99 latency, errors;
+- single checks over HTTP: uvicorn on loopback (``--workers`` processes, uvloop + httptools), ``--clients``
+  keep-alive connections posting for ``--http-seconds`` after a warm-up: checks/s, p50 / p99 latency, errors. The
+  load comes from ``wrk`` (C, ``--threads`` threads, a Lua script drawing each body from 20,000 prepared ones)
+  when it is installed (``apt-get install wrk``), else from the lean asyncio client of ``bench/common.py``
+  (``--load python``), which costs the shared cores more CPU per request;
 - a ``--batch``-subject check in-process and over HTTP (one request);
 and prints the figures and the peak RSS of this process and of the server.
+
+``--reuse`` keeps a database built by an earlier run with the same ``--subjects`` (the codes are generated again,
+the listed ones read back, a new token issued), so that repeated measurements skip the minute of building.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import datetime as dt
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -83,7 +91,7 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
             ids = allocate_ids(session, Subject.__table__, n)
             rows = []
             for i, sid in enumerate(ids):
-                code = uscc.make(authority="9", category="1", region="410882", org_body=f"{start + i:08d}")
+                code = _code(start + i)
                 codes.append(code)
                 name = f"沁阳市测试{start + i}有限公司"
                 rows.append({"id": sid, "kind": "legal_person", "org_type": "enterprise", "name": name,
@@ -123,6 +131,44 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
     return codes, listed, raw
 
 
+def _code(i: int) -> str:
+    from xinyong.identifiers import uscc
+
+    return uscc.make(authority="9", category="1", region="410882", org_body=f"{i:08d}")
+
+
+def reuse(url: str, subjects: int) -> tuple[list[str], set[str], str] | None:
+    """The codes, listed codes and a new token of a database that :func:`build` filled earlier with ``subjects``
+    subjects; None when there is no such database."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from xinyong.auth import service as auth
+    from xinyong.auth.models import Department
+    from xinyong.auth.roles import Role, system_principal
+    from xinyong.core.db import get_database
+    from xinyong.lists.models import ListEntry
+    from xinyong.lists.rules import in_force_clause
+    from xinyong.subjects.models import Subject
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    db = get_database(url)
+    try:
+        with db.session() as session:
+            if session.scalar(select(func.count()).select_from(Subject)) != subjects:
+                return None
+            listed = set(session.scalars(select(ListEntry.party_code)
+                                         .where(in_force_clause(ListEntry, dt.date.today()))))
+            dept = session.scalar(select(Department).where(Department.code == "czj"))
+            _tok, raw = auth.create_token(session, actor=system_principal("bench"), name="采购系统（再次测量）",
+                                          role=Role.BUSINESS_SYSTEM, department_id=dept.id)
+    except SQLAlchemyError:
+        return None
+    print(f"reusing {url}: {subjects:,} subjects, {len(listed):,} listed")
+    return [_code(i) for i in range(subjects)], listed, raw
+
+
 def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch: int, rng: random.Random) -> None:
     from xinyong.auth.roles import Principal, Role
     from xinyong.core.db import get_database
@@ -131,9 +177,9 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
     db = get_database(url)
     actor = Principal(kind="token", name="bench", role=Role.BUSINESS_SYSTEM, department_id=1, token_id=1)
     listed_list = sorted(listed)
-    sample = [rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes) for i in range(singles)]
     with db.session() as session:  # warm the catalogue cache and the connection pool
-        run_check(session, actor=actor, subjects=[SubjectQuery(code=sample[0])], scenario="general")
+        run_check(session, actor=actor, subjects=[SubjectQuery(code=listed_list[0])], scenario="general")
+    sample = [rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes) for i in range(singles)]
     times = []
     measures = 0
     for code in sample:
@@ -142,8 +188,11 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
             answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=code)], scenario="general")
         times.append((time.perf_counter() - t0) * 1000)
         measures += answer["summary"]["measures"]
-    print(f"single check in-process ({singles:,}, half listed, {measures / singles:.1f} measures avg): "
-          f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms, max {max(times):.2f} ms")
+    if singles:
+        print(f"single check in-process ({singles:,}, half listed, {measures / singles:.1f} measures avg): "
+              f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms, max {max(times):.2f} ms")
+    if not batch:
+        return
     codes_batch = rng.sample(codes, batch)
     t0 = time.perf_counter()
     with db.session() as session:
@@ -172,14 +221,17 @@ def load(port: int, token: str, codes: list[str], listed: list[str], seconds: fl
 
 
 def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds: float, clients: int,
-              batch: int, rng: random.Random, workers: int) -> None:
+              batch: int, rng: random.Random, workers: int, load_kind: str, threads: int) -> None:
+    import json as _json
+
     import httpx
 
     port = free_port()
     env = {**os.environ, "XINYONG_DATABASE_URL": url}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--workers", str(workers)], env=env, cwd=str(ROOT))
+         "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+         "--workers", str(workers)], env=env, cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -190,19 +242,44 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
             except httpx.HTTPError:
                 time.sleep(0.1)
         listed_list = sorted(listed)
-        # warm-up
         httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
                    headers=headers, timeout=30)
-        latencies, errors, elapsed = load(port, token, codes, listed_list, seconds, clients)
-        print(f"over HTTP ({clients} connections, {workers} worker(s), {elapsed:.1f} s): "
-              f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
-              f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
-        body = {"scenario": "general", "subjects": [{"code": c} for c in rng.sample(codes, batch)]}
-        t0 = time.perf_counter()
-        resp = httpx.post(f"{base}/api/v1/checks", json=body, headers=headers, timeout=120)
-        took = time.perf_counter() - t0
-        print(f"batch of {batch:,} over HTTP: {took:.2f} s (status {resp.status_code}, "
-              f"{len(resp.content) / 1e6:.1f} MB answer)")
+        print(f"server: uvicorn, {workers} worker process(es), uvloop + httptools, database {url.split(':', 1)[0]}")
+        if load_kind == "wrk":
+            bodies = [_json.dumps({"scenario": "general", "subjects": [
+                {"code": rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes)}]}).encode()
+                for i in range(20_000)]
+            wrk_headers = {**headers, "Content-Type": "application/json"}
+            # Warm-up: every worker's connection pool, catalogue and token cache, and the database's pages.
+            common.wrk(port, "/api/v1/checks", bodies, wrk_headers, seconds=3, connections=clients, threads=threads)
+            cpu0, t0 = common.process_tree_cpu(server.pid), time.perf_counter()
+            r = common.wrk(port, "/api/v1/checks", bodies, wrk_headers, seconds=seconds, connections=clients,
+                           threads=threads)
+            cpu = common.process_tree_cpu(server.pid) - cpu0
+            elapsed = time.perf_counter() - t0
+            print(f"over HTTP, load: {r['command']} ({r['requests']:,} requests): {r['rps']:,.0f} checks/s, "
+                  f"p50 {r['p50']:.1f} ms, p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms, non-2xx {r['non2xx']}, "
+                  f"socket errors: {r['socket_errors']}")
+            print(f"server CPU: {cpu:.1f} s in {elapsed:.1f} s ({cpu / max(1, r['requests']) * 1000:.2f} ms per "
+                  f"check; the rest of the 2 cores went to wrk and others)")
+        else:
+            load(port, token, codes, listed_list, 3, clients)  # warm-up
+            cpu0 = common.process_tree_cpu(server.pid)
+            latencies, errors, elapsed = load(port, token, codes, listed_list, seconds, clients)
+            cpu = common.process_tree_cpu(server.pid) - cpu0
+            first = f" (first: {errors[0]})" if errors else ""
+            print(f"over HTTP, load: {clients} keep-alive connections, asyncio client, {elapsed:.1f} s: "
+                  f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
+                  f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}{first}")
+            per_check = cpu / max(1, len(latencies)) * 1000
+            print(f"server CPU: {cpu:.1f} s in {elapsed:.1f} s ({per_check:.2f} ms per check)")
+        if batch:
+            body = {"scenario": "general", "subjects": [{"code": c} for c in rng.sample(codes, batch)]}
+            t0 = time.perf_counter()
+            resp = httpx.post(f"{base}/api/v1/checks", json=body, headers=headers, timeout=120)
+            took = time.perf_counter() - t0
+            print(f"batch of {batch:,} over HTTP: {took:.2f} s (status {resp.status_code}, "
+                  f"{len(resp.content) / 1e6:.1f} MB answer)")
         try:
             status = Path(f"/proc/{server.pid}/status").read_text()
             peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
@@ -223,19 +300,31 @@ def main() -> None:
     parser.add_argument("--http-seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--load", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator over HTTP (default: wrk when installed)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database of an earlier run when it has --subjects subjects")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
     os.environ["XINYONG_DATA_DIR"] = str(OUT)
-    url = fresh_database(args.db)
-    os.environ["XINYONG_DATABASE_URL"] = url
-    codes, listed, token = build(url, args.subjects, args.entries, args.seed)
+    url = args.db or f"sqlite:///{OUT / 'bench-check.db'}"
+    reused = reuse(url, args.subjects) if args.reuse else None
+    if reused is None:
+        url = fresh_database(args.db)
+        os.environ["XINYONG_DATABASE_URL"] = url
+        codes, listed, token = build(url, args.subjects, args.entries, args.seed)
+    else:
+        os.environ["XINYONG_DATABASE_URL"] = url
+        codes, listed, token = reused
     rng = random.Random(args.seed + 1)
     in_process(url, codes, listed, args.singles, args.batch, rng)
     if args.http_seconds > 0:
-        over_http(url, token, codes, listed, args.http_seconds, args.clients, args.batch, rng, args.workers)
+        over_http(url, token, codes, listed, args.http_seconds, args.clients, args.batch, rng, args.workers,
+                  args.load, args.threads)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS (bench process): {peak_kib / 1024:.0f} MB")
 

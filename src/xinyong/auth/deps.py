@@ -6,14 +6,25 @@ walks every route and fails if one has no policy, then calls each route as every
 
 Callers authenticate with ``Authorization: Bearer <token>`` (API tokens, see ``auth.service``); console pages
 (``/console``) also accept the login token in the session cookie (``web.security.SESSION_COOKIE``).
+
+These dependencies are coroutines that do no blocking work on the event loop: opening the session touches no
+database (the connection is taken at its first statement, in the route's worker thread), a token known to this
+process is answered from memory (``auth.service.cached_principal``: at most ``TOKEN_CACHE_TTL`` seconds stale
+for a revocation made by another process, at once for one made in this process), and only a token read, a due
+``last_used_at`` write (in a transaction of its own that never fails the request) or the commit go to a worker
+thread. A synchronous dependency costs a hand-over to the thread pool and back per request even when it has
+nothing to wait for. Who is calling does not depend on the request's session, so a route that opens its own
+(the credit check) does not pay for one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth.roles import ANONYMOUS, Principal, Role
 from xinyong.core.db import Database
@@ -24,10 +35,26 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def _session(request: Request) -> Iterator[Session]:
+async def _session(request: Request) -> AsyncIterator[Session]:
     db: Database = request.app.state.db
-    with db.session() as session:
+    context = db.session()
+    session = context.__enter__()  # a Session in a begun transaction; no connection is taken yet
+    try:
         yield session
+    except BaseException as exc:
+        await _close(context, session, exc)
+        raise
+    await _close(context, session, None)
+
+
+async def _close(context: AbstractContextManager[Session], session: Session, exc: BaseException | None) -> None:
+    """Commit (or roll back on ``exc``) and close: in a worker thread, unless the route already ended the
+    transaction itself (the check commits in its own thread: then nothing here waits for the database)."""
+    args = (None, None, None) if exc is None else (type(exc), exc, exc.__traceback__)
+    if session.get_transaction() is None:
+        context.__exit__(*args)
+    else:
+        await run_in_threadpool(context.__exit__, *args)
 
 
 #: The request's session: one transaction, committed before the response is sent (scope="function"), so that
@@ -35,26 +62,42 @@ def _session(request: Request) -> Iterator[Session]:
 SessionDep = Depends(_session, scope="function")
 
 
-def _principal(request: Request, session: Session = SessionDep) -> Principal:
+def _bearer(header: str) -> str:
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise Unauthenticated("认证信息格式错误，应为 Authorization: Bearer <令牌>", code="bad_auth_header")
+    return raw.strip()
+
+
+async def _principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     header = request.headers.get("authorization", "")
     principal = ANONYMOUS
     if header:
-        scheme, _, raw = header.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise Unauthenticated("认证信息格式错误，应为 Authorization: Bearer <令牌>", code="bad_auth_header")
-        from xinyong.auth import service
-
-        found = service.principal_for_token(session, raw.strip())
+        found = await _token_principal(request.app.state.db, _bearer(header))
         if found is None:
             raise Unauthenticated("令牌无效、已过期或已撤销", code="invalid_token")
         principal = found
     elif request.url.path == CONSOLE_PREFIX or request.url.path.startswith(CONSOLE_PREFIX + "/"):
-        principal = _console_session(request, session)
+        principal = await _console_session(request)
     request.state.principal = principal
     return principal
+
+
+async def _token_principal(db: Database, raw: str) -> Principal | None:
+    """Who the token stands for (``auth.service.cached_principal``): from memory when this process read it less
+    than ``TOKEN_CACHE_TTL`` ago, else read in a worker thread; a due ``last_used_at`` is written there too."""
+    from xinyong.auth import service
+
+    known = service.remembered_principal(db, raw)
+    if known is None:
+        known = await run_in_threadpool(service.cached_principal, db, raw)
+    found, due = known
+    if found is not None and due:
+        await run_in_threadpool(service.touch_token, db, raw)
+    return found
 
 
 #: Pages under this prefix (the department console) also accept the login token kept in the session cookie.
@@ -63,22 +106,22 @@ def _principal(request: Request, session: Session = SessionDep) -> Principal:
 CONSOLE_PREFIX = "/console"
 
 
-def _console_session(request: Request, session: Session) -> Principal:
+async def _console_session(request: Request) -> Principal:
     """The user of the console's session cookie; anonymous when there is none or it is no longer valid (expired,
     revoked at logout, user deactivated), so that the console sends the browser to its login page."""
-    from xinyong.auth import service
     from xinyong.web.security import session_token
 
     raw = session_token(request)
-    found = service.principal_for_token(session, raw) if raw else None
+    found = await _token_principal(request.app.state.db, raw) if raw else None
     return found if found is not None and found.kind == "user" else ANONYMOUS
 
 
-def allow(*roles: Role) -> Callable[..., Principal]:
+def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A policy: only these roles (always including the platform admin) may call the route."""
     allowed = frozenset(roles) | {Role.ADMIN}
 
-    def dependency(principal: Principal = Depends(_principal)) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await _principal(request)  # called, not declared: one dependency less to solve per request
         if principal.role is None:
             raise Unauthenticated("需要登录或提供 API 令牌")
         if principal.role not in allowed:
@@ -89,9 +132,9 @@ def allow(*roles: Role) -> Callable[..., Principal]:
     return dependency
 
 
-def public(principal: Principal = Depends(_principal)) -> Principal:
+async def public(request: Request) -> Principal:
     """Policy of routes open to everyone; the caller may still be authenticated."""
-    return principal
+    return await _principal(request)
 
 
 public.xinyong_policy = "public"  # type: ignore[attr-defined]

@@ -26,19 +26,22 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import ApiToken, Department, User
 from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
 from xinyong.core import audit
-from xinyong.core.db import utcnow
+from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import (
     Conflict,
     Forbidden,
@@ -214,6 +217,7 @@ def update_department(session: Session, *, actor: Principal, ref: int | str, nam
     changes = {k: v for k, v in changes.items() if before[k] != v}
     if not changes:
         return department
+    _forget_tokens_on_commit(session)
     # Changed inside the savepoint, which flushes on exit: a name or USCC taken meanwhile fails only the savepoint.
     with _unique("部门名称或统一社会信用代码已被其他部门使用", "department_taken"), session.begin_nested():
         for key, value in changes.items():
@@ -297,6 +301,7 @@ def get_user(session: Session, *, ref: int | str) -> User:
 
 def _end_sessions(session: Session, *, user: User, reason: str) -> int:
     """Revoke the user's login tokens (password changed, account deactivated)."""
+    _forget_tokens_on_commit(session)
     return session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
@@ -477,6 +482,7 @@ def revoke_token(session: Session, *, actor: Principal, token_id: int, reason: s
     if token.revoked_at is not None:
         raise Conflict(f"令牌 {token.id} 已于 {token.revoked_at:%Y-%m-%d %H:%M} 撤销", code="token_already_revoked")
     before = token.snapshot()
+    _forget_tokens_on_commit(session)
     token.revoked_at = utcnow()
     token.revoked_reason = reason_text
     audit.record(session, actor=actor.actor, action="token.revoke", entity_type="api_token", entity_id=token.id,
@@ -538,3 +544,161 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
                          user_id=token.user_id, token_id=token.id)
     return Principal(kind="token", name=token.name, role=token.role, department_id=token.department_id,
                      token_id=token.id)
+
+
+# The API's token cache --------------------------------------------------------------------------------------------
+#
+# Every API request names its token. Reading the token, its department and its user for each one, and writing
+# ``last_used_at`` in the request's transaction, cost more than the credit check itself, and that write made
+# concurrent requests on SQLite fail ("database is locked": a transaction that has read cannot start writing
+# once another process has committed). The web layer (``auth.deps``) therefore asks :func:`cached_principal`:
+# - who a token stands for is kept in this process's memory for at most ``TOKEN_CACHE_TTL``. A token revoked, a
+#   user deactivated or a password reset through this module in *this* process takes effect at once (the cache is
+#   emptied when that transaction commits); done by another process (the CLI, another server worker) it takes
+#   effect within ``TOKEN_CACHE_TTL``. Expiry is exact: the remembered ``expires_at`` is compared on every use;
+# - ``last_used_at`` is written at most once per ``LAST_USED_RESOLUTION`` per token and process, in a short
+#   transaction of its own that waits at most ``TOUCH_LOCK_WAIT`` for the database and is skipped (and logged) when
+#   it cannot be done: bookkeeping never fails a request.
+# ``principal_for_token`` (no cache, ``last_used_at`` in the caller's transaction) stays for the CLI and tests.
+
+#: How long a process trusts its memory of a token (see above); the bound on revocation by another process.
+TOKEN_CACHE_TTL = 10.0  # seconds
+#: How long the ``last_used_at`` write waits for a database lock before it is skipped.
+TOUCH_LOCK_WAIT = 0.2  # seconds
+#: Tokens remembered at most (the cache is emptied when full); unknown and refused tokens are never remembered,
+#: so guessing cannot fill it.
+TOKEN_CACHE_SIZE = 10_000
+
+
+@dataclass
+class _KnownToken:
+    principal: Principal | None  # None: unknown, revoked or its owner inactive when it was read (not kept)
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    read_at: float  # time.monotonic() of the read
+
+
+_known: dict[tuple[str, str], _KnownToken] = {}
+_known_lock = threading.Lock()
+_clock = time.monotonic  # replaced by tests
+
+_t, _d, _u = ApiToken.__table__, Department.__table__, User.__table__
+_TOKEN_ROW = (
+    select(_t.c.id, _t.c.name, _t.c.role, _t.c.department_id, _t.c.user_id, _t.c.expires_at, _t.c.revoked_at,
+           _t.c.last_used_at, _d.c.active.label("department_active"), _u.c.active.label("user_active"),
+           _u.c.username)
+    .select_from(_t.outerjoin(_d, _d.c.id == _t.c.department_id).outerjoin(_u, _u.c.id == _t.c.user_id))
+    .where(_t.c.token_hash == bindparam("token_hash"))
+)
+_TOUCH = (
+    update(_t).where(_t.c.id == bindparam("token_id"),
+                     (_t.c.last_used_at.is_(None)) | (_t.c.last_used_at <= bindparam("due_before")))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def forget_tokens() -> None:
+    """Empty this process's token cache (a token, user or department changed)."""
+    with _known_lock:
+        _known.clear()
+
+
+def _forget_tokens_on_commit(session: Session) -> None:
+    """Empty the token cache when ``session``'s transaction commits (then the change is visible to new reads)."""
+    if not session.info.get("xinyong_forget_tokens"):
+        session.info["xinyong_forget_tokens"] = True
+
+        def _after_commit(s: Session) -> None:
+            s.info.pop("xinyong_forget_tokens", None)
+            forget_tokens()
+
+        event.listen(session, "after_commit", _after_commit, once=True)
+    forget_tokens()
+
+
+def _read_token(db: Database, raw_token: str) -> _KnownToken:
+    with db.engine.connect() as conn:
+        row = conn.execute(_TOKEN_ROW, {"token_hash": hash_token(raw_token)}).first()
+    read_at = _clock()
+    if row is None or row.revoked_at is not None or row.department_active is False or row.user_active is False:
+        return _KnownToken(None, None, None, read_at)
+    if row.user_id is not None:
+        principal = Principal(kind="user", name=row.username, role=row.role, department_id=row.department_id,
+                              user_id=row.user_id, token_id=row.id)
+    else:
+        principal = Principal(kind="token", name=row.name, role=row.role, department_id=row.department_id,
+                              token_id=row.id)
+    return _KnownToken(principal, row.expires_at, row.last_used_at, read_at)
+
+
+def cached_principal(db: Database, raw_token: str) -> tuple[Principal | None, bool]:
+    """Who a bearer token stands for, from memory when it was read less than ``TOKEN_CACHE_TTL`` ago (see the
+    comment above); and whether its ``last_used_at`` is due to be written (then call :func:`touch_token`).
+
+    Blocking (reads the database on a miss): call it from a worker thread, or :func:`remembered_principal` first.
+    """
+    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
+        return None, False
+    hit = remembered_principal(db, raw_token)
+    if hit is not None:
+        return hit
+    known = _read_token(db, raw_token)
+    if known.principal is not None:
+        with _known_lock:
+            if len(_known) >= TOKEN_CACHE_SIZE:
+                _known.clear()
+            _known[(db.url, hash_token(raw_token))] = known
+    return _judge(known)
+
+
+def remembered_principal(db: Database, raw_token: str) -> tuple[Principal | None, bool] | None:
+    """:func:`cached_principal` from memory only (never blocks); None when the token must be read."""
+    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
+        return None, False
+    known = _known.get((db.url, hash_token(raw_token)))
+    if known is None or _clock() - known.read_at >= TOKEN_CACHE_TTL:
+        return None
+    return _judge(known)
+
+
+def _judge(known: _KnownToken) -> tuple[Principal | None, bool]:
+    if known.principal is None:
+        return None, False
+    now = utcnow()
+    if known.expires_at is not None and known.expires_at <= now:
+        return None, False
+    due = known.last_used_at is None or now - known.last_used_at >= LAST_USED_RESOLUTION
+    return known.principal, due
+
+
+def touch_token(db: Database, raw_token: str) -> bool:
+    """Write the token's ``last_used_at`` (now) in a transaction of its own, unless another request of this
+    process or another process did within ``LAST_USED_RESOLUTION``. Waits at most ``TOUCH_LOCK_WAIT`` for the
+    database; any failure is logged and skipped. Returns whether the row was written."""
+    known = _known.get((db.url, hash_token(raw_token)))
+    if known is None or known.principal is None:
+        return False
+    now = utcnow()
+    known.last_used_at = now  # whatever happens below, not again for a minute from this process
+    token_id = known.principal.token_id
+    params = {"token_id": token_id, "now": now, "due_before": now - LAST_USED_RESOLUTION}
+    try:
+        with db.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                driver = conn.connection.driver_connection
+                wait_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+                driver.execute(f"PRAGMA busy_timeout = {int(TOUCH_LOCK_WAIT * 1000)}")
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(TOUCH_LOCK_WAIT * 1000)}ms'")
+                    written = conn.execute(_TOUCH, params).rowcount > 0
+            finally:
+                if sqlite:
+                    driver.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    except SQLAlchemyError as exc:
+        log.warning("last_used_at of token %s not written (skipped, the request goes on): %s", token_id,
+                    type(exc).__name__ + ": " + str(exc).splitlines()[0])
+        return False
+    return written

@@ -6,9 +6,16 @@ Flow of :func:`run_check` (one transaction, a few indexed queries whatever the b
 2. codes are resolved in bulk: USCC, resident ID (by its keyed hash, as ``subjects.service`` does), legacy codes
    (aliases); a name without a code gives ``candidates`` with scores (``lists.matching.find_candidates``) and never
    measures — a punishment rests on concrete facts about an identified subject (国办发〔2020〕49号);
-3. the entries in force on the day (``lists.queries.entries_in_force``) select the measures whose trigger list types
-   match and whose scenarios include the requested one (``general``: all), from the in-memory catalogue;
-4. the check and its items are recorded (items in bulk): who, which system, which scenario, what was answered.
+3. the entries in force on the day (the predicate of ``lists.rules.in_force_clause``, each with its open-objection
+   marker, in one query) select the measures whose trigger list types match and whose scenarios include the
+   requested one (``general``: all), from the in-memory catalogue; grades are looked up for the subjects that
+   have an evaluation result;
+4. the check and its items are recorded: who, which system, which scenario, what was answered (on SQLite in a
+   transaction of its own that takes the write lock first, see :func:`_record`).
+
+The single-subject check is the platform's hottest path (hundreds a second over HTTP), so its statements are
+built once and run on the driver's cursor (``measures._sql.Prepared``) and the record is two plain INSERTs: the
+ORM's per-statement and unit-of-work costs were several times the database's own work. Batches share the path.
 
 Feedback (反馈) says, per item and measure, whether the department applied it and, when not, why.
 """
@@ -16,31 +23,41 @@ Feedback (反馈) says, per item and measure, whether the department applied it 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict, namedtuple
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, exists, func, select
+try:
+    import fcntl
+except ImportError:  # not on Windows: checks then queue in SQLite's busy handler only
+    fcntl = None  # type: ignore[assignment]
+
+from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
+from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core import audit, clock
-from xinyong.core.bulk import allocate_ids, insert_rows
-from xinyong.core.db import has_written
+from xinyong.core.bulk import allocate_ids, dumps, insert_rows
+from xinyong.core.db import has_written, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
+from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import current_grades
-from xinyong.identifiers import explain, uscc
+from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
-from xinyong.lists.queries import entries_in_force
-from xinyong.lists.service import open_objections
+from xinyong.lists.models import ListEntry
+from xinyong.lists.rules import in_force_clause
+from xinyong.measures._sql import Prepared
 from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
 from xinyong.measures.service import CachedMeasure, Catalogue, catalogue
 from xinyong.measures.spec import (
@@ -81,8 +98,67 @@ class _Item:
     looks_personal: bool = False
 
 
+#: Whether the subject has any evaluation result: the grades are looked up only for those that have.
+_GRADED = exists().where(EvaluationResult.subject_id == Subject.id).label("graded")
 _SUBJECT_COLS = (Subject.id, Subject.kind, Subject.name, Subject.name_norm, Subject.uscc, Subject.resident_id_masked,
-                 Subject.region_code)
+                 Subject.region_code, _GRADED)
+
+
+def _values(n: int) -> list[Any]:
+    return [bindparam(f"v{i}") for i in range(n)]
+
+
+_SubjectRow = namedtuple("_SubjectRow", "id kind name name_norm uscc resident_id_masked region_code graded")
+_SUBJECTS_BY_USCC = Prepared(
+    lambda n: select(*_SUBJECT_COLS).where(Subject.uscc.in_(_values(n))),
+    lambda r: _SubjectRow(*r),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A list entry in force, as the check shows it (dates as ISO text)."""
+
+    id: int
+    subject_id: int
+    list_type_id: int
+    authority: str
+    decision_no: str | None
+    listed_on: str | None
+    term_end: str | None
+    reason: str
+    legal_basis: str
+    objected: bool
+
+
+def _iso(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+_E = ListEntry.__table__
+# An open objection (异议处理中) is the same predicate as ``cases.service.open_objection_targets``; asked here in the
+# entries' own query instead of a second one (tests/cases check that the check marks such entries).
+_OBJECTED = exists().where(Case.target_type == "list_entry", Case.target_id == _E.c.id, Case.kind == "objection",
+                           Case.closed_at.is_(None)).label("objected")
+_ENTRIES_IN_FORCE = Prepared(
+    lambda n: select(_E.c.id, _E.c.subject_id, _E.c.list_type_id, _E.c.authority, _E.c.decision_no, _E.c.listed_on,
+                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED)
+    .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
+    .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id),
+    lambda r: _Entry(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6]), r[7], r[8], bool(r[9])),
+)
+
+
+def _entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date) -> dict[int, list[_Entry]]:
+    """Entries that count on ``on`` for each subject (as ``lists.queries.entries_in_force``), each with whether
+    an objection against it is open."""
+    conn = session.connection()
+    day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
+    out: dict[int, list[_Entry]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(subject_ids))):
+        for entry in _ENTRIES_IN_FORCE.rows(conn, chunk, on=day):
+            out[entry.subject_id].append(entry)
+    return dict(out)
 
 
 # Resolution ----------------------------------------------------------------------------------------------------
@@ -97,41 +173,65 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start:start + _CHUNK]
 
 
+@dataclass(frozen=True)
+class _ValidUscc:
+    """What :func:`explain` says of a valid USCC that is not also a valid resident ID (the fast path of the
+    check's commonest input; ``tests/measures/test_check_paths.py`` holds the two equal)."""
+
+    normalized: str
+    kind: str = "uscc"
+    valid: bool = True
+    errors: tuple[Any, ...] = ()
+
+
+def _explain(raw: str, c: str, looks_personal: bool) -> Any:
+    # explain() reads an 18-digit code as a resident ID when that reading is valid, else as a USCC; the fast
+    # checks (no region look-up, which only ever warns) decide the same.
+    if len(c) == 18 and uscc.is_valid(c) and not (looks_personal and resident_id.is_valid(c)):
+        return _ValidUscc(c)
+    return explain(raw)
+
+
 def _resolve_codes(session: Session, items: list[_Item]) -> None:
-    """Resolve every item with a code in bulk (one query per kind of key and chunk)."""
-    vault = get_vault()
+    """Resolve every item with a code in bulk: USCCs and resident IDs (by keyed hash) first, one query per kind
+    and chunk; then legacy codes (aliases) for the items still unresolved."""
     plans: list[tuple[_Item, str, Any, str | None]] = []
     by_uscc: set[str] = set()
     by_hash: set[str] = set()
-    by_alias: set[str] = set()
     for item in items:
         raw = (item.query.code or "").strip()
         c = compact(raw)
         item.looks_personal = _personal_shape(c)
-        check = explain(raw)
+        check = _explain(raw, c, item.looks_personal)
         digest = None
         if check.kind == "resident_id":
             item.looks_personal = True
             if check.valid and check.normalized:
-                digest = vault.lookup_hash(check.normalized)
+                digest = get_vault().lookup_hash(check.normalized)
                 by_hash.add(digest)
         if len(c) == 18:
             by_uscc.add(uscc.compact(c))
-        by_alias.add(c)
-        if check.kind == "org_code" and check.valid and check.normalized:
-            by_alias.add(check.normalized)
         plans.append((item, c, check, digest))
 
     found_uscc: dict[str, Any] = {}
     found_hash: dict[str, Any] = {}
     found_alias: dict[str, Any] = {}
-    for chunk in _chunks(sorted(by_uscc)):
-        for row in session.execute(select(*_SUBJECT_COLS).where(Subject.uscc.in_(chunk))):
-            found_uscc[row.uscc] = row
+    if by_uscc:
+        conn = session.connection()
+        for chunk in _chunks(sorted(by_uscc)):
+            for row in _SUBJECTS_BY_USCC.rows(conn, chunk):
+                found_uscc[row.uscc] = row
     for chunk in _chunks(sorted(by_hash)):
         for row in session.execute(select(*_SUBJECT_COLS, Subject.resident_id_hash)
                                    .where(Subject.resident_id_hash.in_(chunk))):
             found_hash[row.resident_id_hash] = row
+    by_alias: set[str] = set()
+    for _item, c, check, digest in plans:
+        if (len(c) == 18 and uscc.compact(c) in found_uscc) or (digest is not None and digest in found_hash):
+            continue
+        by_alias.add(c)
+        if check.kind == "org_code" and check.valid and check.normalized:
+            by_alias.add(check.normalized)
     for chunk in _chunks(sorted(by_alias)):
         for row in session.execute(select(*_SUBJECT_COLS, SubjectAlias.value)
                                    .join(SubjectAlias, SubjectAlias.subject_id == Subject.id)
@@ -236,23 +336,22 @@ def select_measures(cat: Catalogue, subject_kind: str, entries: Sequence[Any], s
     return sorted(hits.values(), key=lambda h: (h[0].kind != "punish", h[0].sort_order, h[0].code))
 
 
-def _entry_view(entry: Any, cat: Catalogue, objected: set[int]) -> dict[str, Any]:
+def _entry_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
     lt = cat.list_types.get(entry.list_type_id)
-    return {"id": entry.id, "objection": OBJECTION_MARKER if entry.id in objected else None, "list_type": lt.code if lt else None, "list_name": lt.name if lt else None,
+    return {"id": entry.id, "objection": OBJECTION_MARKER if entry.objected else None,
+            "list_type": lt.code if lt else None, "list_name": lt.name if lt else None,
             "list_kind": lt.kind if lt else None, "authority": entry.authority, "decision_no": entry.decision_no,
-            "listed_on": entry.listed_on.isoformat() if entry.listed_on else None,
-            "term_end": entry.term_end.isoformat() if entry.term_end else None, "reason": entry.reason,
+            "listed_on": entry.listed_on, "term_end": entry.term_end, "reason": entry.reason,
             "legal_basis": entry.legal_basis}
 
 
-def _reason_view(entry: Any, cat: Catalogue) -> dict[str, Any]:
+def _reason_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
     lt = cat.list_types.get(entry.list_type_id)
     name = lt.name if lt else "名单"
-    until = entry.term_end.isoformat() if entry.term_end else "移出名单之日（无固定期限）"
+    until = entry.term_end or "移出名单之日（无固定期限）"
     doc = f"（{entry.decision_no}）" if entry.decision_no else ""
     return {"entry_id": entry.id, "list_type": lt.code if lt else None, "list_name": name,
-            "listed_on": entry.listed_on.isoformat() if entry.listed_on else None,
-            "term_end": entry.term_end.isoformat() if entry.term_end else None, "authority": entry.authority,
+            "listed_on": entry.listed_on, "term_end": entry.term_end, "authority": entry.authority,
             "text": f"被{entry.authority}列入「{name}」{doc}，列入日期 {entry.listed_on}，有效期至 {until}；"
                     f"列入事由：{entry.reason}"}
 
@@ -330,12 +429,13 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()])
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
         matched = [it for it in items if it.outcome == "matched"]
-        in_force = entries_in_force(session, {it.subject.id for it in matched}, on) if matched else {}
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
-        objected = open_objections(session, [e.id for es in in_force.values() for e in es]) if in_force else set()
-        # Current credit grades, where the catalog's evaluation class lets this caller see them (one query).
-        grades = current_grades(session, [it.subject.id for it in matched], role=actor.role.value if actor.role
-                                else None, kinds={it.subject.id: it.subject.kind for it in matched})
+        in_force = _entries_in_force(session, {it.subject.id for it in matched}, on) if matched else {}
+        # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
+        # the subjects that have an evaluation result at all).
+        graded = [it for it in matched if it.subject.graded]
+        grades = current_grades(session, [it.subject.id for it in graded], role=actor.role.value if actor.role
+                                else None, kinds={it.subject.id: it.subject.kind for it in graded}) if graded else {}
 
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -354,7 +454,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         results.append({
             "position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
             "warnings": it.warnings or [], "subject": _subject_view(it.subject) if it.subject is not None else None,
-            "candidates": it.candidates or [], "entries": [_entry_view(e, cat, objected) for e in entries],
+            "candidates": it.candidates or [], "entries": [_entry_view(e, cat) for e in entries],
             "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario),
             "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
         })
@@ -364,16 +464,43 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
 
     summary = {"subjects": len(items), **{k: counts[k] for k in ("matched", "candidates", "not_found", "invalid",
                                                                     "with_punishments", "with_rewards", "measures")}}
-    check = Check(checked_on=on, actor=actor.actor, role=actor.role.value if actor.role else None,
-                  department_id=actor.department_id, system=actor.name, reference=reference, scenario=scenario,
-                  subject_count=len(items), with_measures=counts["measures"] > 0, summary=summary)
-    _record(session, check, rows, results, separate=separate)
-    return {"check_id": check.id, "scenario": scenario, "scenario_label": SCENARIOS[scenario],
-            "checked_on": on.isoformat(), "checked_at": check.at.isoformat(), "reference": reference,
+    check = {"at": utcnow(), "checked_on": on, "actor": actor.actor, "role": actor.role.value if actor.role else None,
+             "department_id": actor.department_id, "system": actor.name, "reference": reference,
+             "scenario": scenario, "subject_count": len(items), "with_measures": counts["measures"] > 0,
+             "summary": summary}
+    check_id = _record(session, check, rows, results, separate=separate)
+    return {"check_id": check_id, "scenario": scenario, "scenario_label": SCENARIOS[scenario],
+            "checked_on": on.isoformat(), "checked_at": check["at"].isoformat(), "reference": reference,
             "summary": summary, "results": results}
 
 
 _SQLITE_WRITES = threading.Lock()
+_LOCK_FILES: dict[tuple[int, str], int] = {}  # used under _SQLITE_WRITES
+
+
+@contextmanager
+def _process_turn(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on a file beside the SQLite database while recording a check, so that the
+    server's worker processes queue for the write lock in the kernel (woken the moment it is free) instead of
+    polling it. Only checks take this turn; other writers still meet them in SQLite's busy handler. Nothing to do
+    for an in-memory database or where ``fcntl`` does not exist."""
+    path = engine.url.database
+    if fcntl is None or not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    key = (os.getpid(), path)  # a forked child opens its own: a shared open file would share the lock
+    fd = _LOCK_FILES.get(key)
+    if fd is None:
+        if len(_LOCK_FILES) >= 64:  # many databases in one process (the tests): keep few files open
+            for old in _LOCK_FILES.values():
+                os.close(old)
+            _LOCK_FILES.clear()
+        fd = _LOCK_FILES[key] = os.open(f"{path}-checks.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _records_apart(session: Session) -> bool:
@@ -388,35 +515,103 @@ def _records_apart(session: Session) -> bool:
     return not has_written(session)
 
 
-def _record(session: Session, check: Check, rows: list[dict[str, Any]], results: list[dict[str, Any]], *,
-            separate: bool) -> None:
-    """Write the check and its items (bulk).
+def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]], *,
+            separate: bool) -> int:
+    """Write the check and its items; returns the check's id.
 
-    PostgreSQL: in the caller's transaction. SQLite (``separate``): in a short transaction of its own whose first
-    statement is the write — a transaction that has read and then writes fails at once ("database is locked") when
-    another writer committed in between, which concurrent checks would do all the time; this one waits its turn
-    instead (busy timeout). The check is then recorded even if the caller's transaction later rolls back: it was
-    answered. A caller on SQLite must not hold flushed writes it has not committed (the record would wait for it).
+    PostgreSQL: in the caller's transaction. SQLite (``separate``): in a short transaction of its own that takes
+    the write lock first (``BEGIN IMMEDIATE``) — a transaction that has read and then writes fails at once
+    ("database is locked") when another writer committed in between, which concurrent checks would do all the
+    time; this one waits its turn instead (busy timeout). The check is then recorded even if the caller's
+    transaction later rolls back: it was answered. A caller on SQLite must not hold flushed writes it has not
+    committed (the record would wait for it).
     """
-    if separate:
-        # Threads of this process take turns here rather than in SQLite's busy handler, which sleeps in growing
-        # steps while it waits for the lock: that sleeping, not the writing, made the tail latency under load.
-        with _SQLITE_WRITES, Session(bind=session.get_bind(), expire_on_commit=False) as own, own.begin():
-            _write(own, check, rows, results)
+    if not separate:
+        return _write(session, check, rows, results)
+    # Threads of this process, and the server's other processes, take turns here rather than in SQLite's busy
+    # handler, which sleeps in growing steps while it waits for the lock: that sleeping, not the writing, made the
+    # tail latency under load and left the cores idle.
+    engine = session.get_bind()
+    with _SQLITE_WRITES, _process_turn(engine):
+        if len(rows) > _FEW_ITEMS:
+            with Session(bind=engine, expire_on_commit=False) as own, own.begin():
+                return _write(own, check, rows, results)
+        # Few items: the transaction on the driver's connection itself (SQLAlchemy's transaction and session
+        # bookkeeping cost more than these two INSERTs).
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            try:
+                check_id, ids = _insert(driver, True, check, rows)
+            except BaseException:
+                driver.execute("ROLLBACK")  # type: ignore[union-attr]
+                raise
+            driver.execute("COMMIT")  # type: ignore[union-attr]
+    _item_ids(results, ids)
+    return check_id
+
+
+_CHECK_COLUMNS = ("at", "checked_on", "actor", "role", "department_id", "system", "reference", "scenario",
+                  "subject_count", "with_measures", "summary")
+_ITEM_COLUMNS = ("check_id", "position", "query", "outcome", "reason", "subject_id", "candidates", "entry_ids",
+                 "measure_codes")
+#: Up to this many items are written by one ``INSERT … RETURNING`` on the driver's cursor; a larger batch by
+#: ``core.bulk`` (ids allocated first, then executemany / COPY).
+_FEW_ITEMS = 100
+
+
+def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]]
+           ) -> int:
+    """The check row and its item rows in the session's transaction."""
+    conn = session.connection()
+    driver = conn.connection.driver_connection
+    if len(rows) <= _FEW_ITEMS:
+        check_id, ids = _insert(driver, conn.dialect.name == "sqlite", check, rows)
     else:
-        _write(session, check, rows, results)
+        check_id, _ = _insert(driver, conn.dialect.name == "sqlite", check, [])
+        ids = allocate_ids(session, CheckItem.__table__, len(rows))
+        for row, item_id in zip(rows, ids, strict=True):
+            row["id"], row["check_id"] = item_id, check_id
+        insert_rows(session, CheckItem.__table__, rows, columns=("id", *_ITEM_COLUMNS))
+    _item_ids(results, ids)
+    return check_id
 
 
-def _write(session: Session, check: Check, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
-    session.add(check)
-    session.flush()  # the INSERT comes first: on SQLite it takes the write lock before any read
-    ids = allocate_ids(session, CheckItem.__table__, len(rows))
-    for row, item_id, result in zip(rows, ids, results, strict=True):
-        row["id"], row["check_id"] = item_id, check.id
+def _insert(driver: Any, sqlite: bool, check: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    """``INSERT … RETURNING`` of the check and of ``rows`` on the driver's connection. Values are converted as
+    the column types would store them (JSON as ``core.bulk`` writes it): the ORM's unit of work cost more than
+    the rest of a single-subject check. The check's INSERT comes first: on SQLite it takes the write lock."""
+    mark = "?" if sqlite else "%s"
+    values = dict(check, summary=dumps(check["summary"]))
+    if sqlite:  # as SQLAlchemy's SQLite types store them (core.bulk does the same)
+        at = check["at"].astimezone(dt.UTC).replace(tzinfo=None)
+        values.update(at=at.isoformat(sep=" ", timespec="microseconds"), checked_on=check["checked_on"].isoformat(),
+                      with_measures=int(check["with_measures"]))
+    cursor = driver.cursor()
+    try:
+        cursor.execute(f"INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
+                       f"VALUES ({', '.join(mark for _ in _CHECK_COLUMNS)}) RETURNING id",
+                       tuple(values[c] for c in _CHECK_COLUMNS))
+        check_id = cursor.fetchall()[0][0]
+        if not rows:
+            return check_id, []
+        params: list[Any] = []
+        for r in rows:
+            params += (check_id, r["position"], dumps(r["query"]), r["outcome"], r["reason"], r["subject_id"],
+                       None if r["candidates"] is None else dumps(r["candidates"]), dumps(r["entry_ids"]),
+                       dumps(r["measure_codes"]))
+        one = "(" + ", ".join(mark for _ in _ITEM_COLUMNS) + ")"
+        cursor.execute(f"INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
+                       f"VALUES {', '.join(one for _ in rows)} RETURNING position, id", params)
+        by_position = dict(cursor.fetchall())
+    finally:
+        cursor.close()
+    return check_id, [by_position[r["position"]] for r in rows]
+
+
+def _item_ids(results: list[dict[str, Any]], ids: list[int]) -> None:
+    for result, item_id in zip(results, ids, strict=True):
         result["item_id"] = item_id
-    insert_rows(session, CheckItem.__table__, rows,
-                columns=("id", "check_id", "position", "query", "outcome", "reason", "subject_id", "candidates",
-                         "entry_ids", "measure_codes"))
 
 
 # Reading checks ------------------------------------------------------------------------------------------------

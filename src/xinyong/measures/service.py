@@ -22,6 +22,7 @@ from xinyong.core import audit
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.lists.models import ListType
+from xinyong.measures._sql import Prepared, identity
 from xinyong.measures.models import Measure, Memorandum
 from xinyong.measures.spec import (
     CATEGORY_LABELS,
@@ -305,15 +306,19 @@ _cache: dict[str, tuple[tuple[Any, ...], Catalogue]] = {}
 _cache_lock = threading.Lock()
 
 
+#: Asked at every check: built and compiled once, run on the driver's cursor (the values only need to compare
+#: equal from one call to the next, so they are left as the driver returns them).
+_FINGERPRINT = Prepared(lambda _n: select(
+    select(func.count()).select_from(Measure.__table__).scalar_subquery(),
+    select(func.max(Measure.__table__.c.updated_at)).scalar_subquery(),
+    select(func.max(Memorandum.__table__.c.updated_at)).scalar_subquery(),
+    select(func.count()).select_from(ListType.__table__).scalar_subquery(),
+    select(func.max(ListType.__table__.c.updated_at)).scalar_subquery(),
+), identity)
+
+
 def _fingerprint(session: Session) -> tuple[Any, ...]:
-    row = session.execute(select(
-        select(func.count()).select_from(Measure).scalar_subquery(),
-        select(func.max(Measure.updated_at)).scalar_subquery(),
-        select(func.max(Memorandum.updated_at)).scalar_subquery(),
-        select(func.count()).select_from(ListType).scalar_subquery(),
-        select(func.max(ListType.updated_at)).scalar_subquery(),
-    )).one()
-    return tuple(row)
+    return tuple(_FINGERPRINT.rows(session.connection(), ())[0])
 
 
 def _build(session: Session) -> Catalogue:
