@@ -3,8 +3,6 @@ only where the catalog makes evaluation results public), and the 双随机 sampl
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -22,7 +20,6 @@ from xinyong.evaluation.schemas import (
     SampleOut,
     SubjectResultsOut,
 )
-from xinyong.ingest.reports import escape_cell
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
 
@@ -91,13 +88,6 @@ def sample(department: str = Query(..., max_length=32), period: str = Query(...,
                                 model=model)
     if format == "json":
         return result
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"])
-    for i, s in enumerate(result["subjects"], 1):
-        # Names and addresses come from outside: a leading "=" must stay text in a spreadsheet.
-        w.writerow([escape_cell(v) for v in (i, s["name"], s["uscc"], s["address"], s["grade"], s["grade_label"],
-                                             s["score"], s["reason"])])
     name = f"sample-{result['department']}-{result['period']}-{result['seed']}.csv"
-    return Response(content="\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(supervision.sample_csv(result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -107,3 +107,16 @@ def sample(session: Session, *, actor: Principal, department: str, period: str, 
     audit.record(session, actor=actor.actor, action="evaluation.sample", entity_type="evaluation_sample",
                  entity_id=f"{dept.code}:{period}:{spec.code}", after=summary)
     return {**summary, "subjects": drawn}
+
+
+def sample_csv(result: dict[str, Any]) -> bytes:
+    """The drawn list as CSV (UTF-8 with BOM), every text cell escaped against spreadsheet formulas (names and
+    addresses come from outside)."""
+    from xinyong.ingest.reports import escape_cell, to_csv
+
+    header = ["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"]
+    rows: list[list[Any]] = [header]
+    for i, s in enumerate(result["subjects"], 1):
+        rows.append([i] + [escape_cell(s[k]) for k in ("name", "uscc", "address", "grade", "grade_label")]
+                    + [s["score"], escape_cell(s["reason"])])
+    return to_csv(rows)

@@ -301,19 +301,6 @@ def supervision_sample(request: Request, model: str = Form("public_credit_legal_
                                       period=result["period"], seed=str(result["seed"])))
 
 
-def sample_csv(result: dict[str, Any]) -> bytes:
-    """The drawn list as CSV (UTF-8 with BOM), every text cell escaped against spreadsheet formulas (names and
-    addresses come from outside)."""
-    from xinyong.ingest.reports import escape_cell, to_csv
-
-    header = ["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"]
-    rows: list[list[Any]] = [header]
-    for i, s in enumerate(result["subjects"], 1):
-        rows.append([i] + [escape_cell(s[k]) for k in ("name", "uscc", "address", "grade", "grade_label")]
-                    + [s["score"], escape_cell(s["reason"])])
-    return to_csv(rows)
-
-
 @router.post("/supervision/sample.csv")
 def supervision_sample_csv(request: Request, model: str = Form(..., max_length=60),
                            department: str = Form("", max_length=32), period: str = Form(..., max_length=10),
@@ -325,7 +312,7 @@ def supervision_sample_csv(request: Request, model: str = Form(..., max_length=6
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/supervision")
     filename = f"双随机抽查名单-{result['department']}-{result['period']}-{result['seed']}.csv"
-    return Response(sample_csv(result), media_type="text/csv; charset=utf-8",
+    return Response(_sample_csv(result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
@@ -466,3 +453,9 @@ def install(app: FastAPI) -> None:
     TEMPLATES.env.globals["console_nav"] = console_nav
     TEMPLATES.env.globals["evidence_lines"] = evidence_lines
     TEMPLATES.env.filters["yuan"] = yuan
+
+
+def _sample_csv(result: dict[str, Any]) -> bytes:
+    from xinyong.evaluation.supervision import sample_csv
+
+    return sample_csv(result)
