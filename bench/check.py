@@ -8,8 +8,8 @@ Builds a fresh database (a new SQLite file in bench/out by default; with ``--db 
 the database ``<name>``, which must start with ``xinyong_bench``, is dropped and created) from the models, seeds the
 catalog, the list types and the measures, then writes N legal persons and M list entries in force (bulk,
 ``core.bulk.insert_rows``; black and red lists, a few expired ones). Then it times:
-- single checks in-process (one subject, scenario ``general``, half of them listed; each in its own transaction,
-  committed, as the API does): p50 / p99 / max;
+- single checks in-process (one subject, scenario ``general``, half of them listed; each recorded and committed
+  by ``measures.check.check_and_record``, as the API does): p50 / p99 / max;
 - single checks over HTTP: uvicorn on loopback (``--workers`` processes, uvloop + httptools), ``--clients``
   keep-alive connections posting for ``--http-seconds`` after a warm-up: checks/s, p50 / p99 latency, errors. The
   load comes from ``wrk`` (C, ``--threads`` threads, a Lua script drawing each body from 20,000 prepared ones)
@@ -172,7 +172,7 @@ def reuse(url: str, subjects: int) -> tuple[list[str], set[str], str] | None:
 def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch: int, rng: random.Random) -> None:
     from xinyong.auth.roles import Principal, Role
     from xinyong.core.db import get_database
-    from xinyong.measures.check import SubjectQuery, run_check
+    from xinyong.measures.check import SubjectQuery, check_and_record, run_check
 
     db = get_database(url)
     actor = Principal(kind="token", name="bench", role=Role.BUSINESS_SYSTEM, department_id=1, token_id=1)
@@ -184,8 +184,7 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
     measures = 0
     for code in sample:
         t0 = time.perf_counter()
-        with db.session() as session:
-            answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=code)], scenario="general")
+        answer = check_and_record(db, actor=actor, subjects=[SubjectQuery(code=code)], scenario="general")
         times.append((time.perf_counter() - t0) * 1000)
         measures += answer["summary"]["measures"]
     if singles:
@@ -195,9 +194,8 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
         return
     codes_batch = rng.sample(codes, batch)
     t0 = time.perf_counter()
-    with db.session() as session:
-        answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes_batch],
-                           scenario="general")
+    answer = check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in codes_batch],
+                              scenario="general")
     s = answer["summary"]
     print(f"batch of {batch:,} in-process: {time.perf_counter() - t0:.2f} s "
           f"(matched {s['matched']:,}, with punishments {s['with_punishments']:,}, rewards {s['with_rewards']:,})")

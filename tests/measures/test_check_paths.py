@@ -9,11 +9,12 @@ import random
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from tests.factories import make_department
 from tests.measures.helpers import TODAY, entry, org, seed_all
 from xinyong.auth.roles import Principal, Role
+from xinyong.core import clock
 from xinyong.core.db import Database
 from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
@@ -92,17 +93,26 @@ def test_the_record_reads_back_through_the_models(session, seeded, size) -> None
     assert f"列入日期 {(TODAY - dt.timedelta(days=30)).isoformat()}" in first["measures"][0]["reasons"][0]["text"]
 
 
-def test_concurrent_checks_are_all_recorded(database: Database, session, seeded) -> None:
+@pytest.mark.parametrize("path", ["session", "check_and_record"])
+def test_concurrent_checks_are_all_recorded(database: Database, session, seeded, path) -> None:
     """Threads of one process check at once (as the server's workers do); on SQLite each record waits its turn
-    for the write lock, none fails, every answer's check exists with its items."""
+    for the write lock, none fails, every answer's check exists with its items. Both the caller's session and
+    the API's path (reads in autocommit, the record on the same connection)."""
     listed = org(session, "沁阳市并发测试有限公司")
     entry(session, listed, "court_dishonest_debtor", listed_on=TODAY - dt.timedelta(days=3))
+    entry(session, listed, "tax_serious_dishonest", listed_on=clock.today() - dt.timedelta(days=3),
+          term_end=clock.today() + dt.timedelta(days=300))
+    session.commit()
     answers: list[dict] = []
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(5):
+                if path == "check_and_record":
+                    answers.append(checks.check_and_record(database, actor=seeded, scenario="general",
+                                                           subjects=[SubjectQuery(code=listed)]))
+                    continue
                 with database.session() as s:
                     answers.append(run_check(s, actor=seeded, subjects=[SubjectQuery(code=listed)],
                                              scenario="general", on=TODAY))
@@ -121,3 +131,77 @@ def test_concurrent_checks_are_all_recorded(database: Database, session, seeded)
     recorded = session.scalars(select(CheckItem.check_id).where(CheckItem.check_id.in_(ids))).all()
     assert sorted(recorded) == sorted(ids)
     assert all(a["results"][0]["measures"] for a in answers)
+
+
+# The API's path: check_and_record (PostgreSQL: autocommit, one-statement record, no ping at checkout) -------------
+
+
+@pytest.mark.parametrize("size", [1, checks._FEW_ITEMS + 5])
+def test_check_and_record_commits_the_check_and_its_items(database: Database, session, seeded, size) -> None:
+    today = clock.today()
+    listed = org(session, "沁阳市失信记录测试有限公司")
+    entry(session, listed, "court_dishonest_debtor", listed_on=today - dt.timedelta(days=3),
+          term_end=today + dt.timedelta(days=300))
+    session.commit()
+    answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)] * size,
+                                     scenario="procurement", reference="CG-2")
+    assert answer["summary"]["matched"] == size and answer["results"][0]["measures"]
+    with database.session() as s:
+        items = s.scalars(select(CheckItem).where(CheckItem.check_id == answer["check_id"])
+                          .order_by(CheckItem.position)).all()
+        assert s.get(Check, answer["check_id"]).reference == "CG-2"
+    assert [i.id for i in items] == [r["item_id"] for r in answer["results"]]
+    assert all(i.measure_codes == [m["code"] for m in answer["results"][0]["measures"]] for i in items)
+
+
+def _postgresql_only(database: Database) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has no pooled server connections to lose")
+
+
+def test_a_dead_pooled_connection_costs_no_failed_check(database: Database, session, seeded, caplog) -> None:
+    """The statement engine does not ping at checkout: when the server has dropped its pooled connections
+    (a restart), the check finds out on its first statement, empties the pool and runs once more."""
+    _postgresql_only(database)
+    listed = org(session, "沁阳市断线重连测试有限公司")
+    entry(session, listed, "court_dishonest_debtor", listed_on=clock.today() - dt.timedelta(days=3),
+          term_end=clock.today() + dt.timedelta(days=300))
+    session.commit()
+    checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general")
+    engine = database.statement_engine
+    pooled = []
+    with engine.connect() as a, engine.connect() as b:
+        pooled = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in (a, b)]
+    for pid in pooled:
+        session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(Check))
+    with caplog.at_level("WARNING", logger="xinyong.measures.check"):
+        answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)],
+                                         scenario="general")
+    assert answer["results"][0]["measures"]
+    assert "pool emptied, check retried" in caplog.text
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Check)) == before + 1  # recorded once
+
+
+def test_a_connection_lost_while_recording_is_not_retried(database: Database, session, seeded,
+                                                          monkeypatch) -> None:
+    """Once the record was sent, the check may have been written: it is not run again (a second record), the
+    caller gets the error."""
+    _postgresql_only(database)
+    listed = org(session, "沁阳市写入断线测试有限公司")
+    session.commit()
+    calls = []
+    original = checks._insert
+
+    def dying_insert(driver, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        with driver.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return original(driver, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "_insert", dying_insert)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error for a lost connection
+        checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general")
+    assert calls == [1]

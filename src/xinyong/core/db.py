@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``. On SQLite, ``explicit_begin=False`` leaves out the ``BEGIN`` this module issues at
+    the start of each SQLAlchemy transaction: every statement is then its own transaction (autocommit), for
+    readers that need no snapshot across statements (``Database.statement_engine``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -136,6 +140,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
+
+        if not explicit_begin:
+            return engine
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
@@ -172,6 +179,27 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._statement_engine: Engine | None = None
+        self._statement_lock = threading.Lock()
+
+    @property
+    def statement_engine(self) -> Engine:
+        """A second, small pool for the hottest path (the credit check) whose connections are in autocommit:
+        each statement is its own transaction, with no ``BEGIN``/``COMMIT`` (round trips on PostgreSQL,
+        SQLAlchemy's transaction bookkeeping on both). A caller writes in one statement or opens a transaction
+        on the driver. On PostgreSQL its connections are not pinged at checkout (one more round trip): a caller
+        must handle a pooled connection found dead — ``measures.check.check_and_record`` retries once when
+        nothing was written yet."""
+        if self._statement_engine is None:
+            with self._statement_lock:
+                if self._statement_engine is None:
+                    if self.engine.dialect.name == "sqlite":
+                        self._statement_engine = make_engine(self.url, explicit_begin=False, pool_size=4,
+                                                             max_overflow=4)
+                    else:
+                        self._statement_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4,
+                                                             max_overflow=4, isolation_level="AUTOCOMMIT")
+        return self._statement_engine
 
     @property
     def dialect(self) -> str:
@@ -185,6 +213,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._statement_engine is not None:
+            self._statement_engine.dispose()
 
 
 _databases: dict[str, Database] = {}

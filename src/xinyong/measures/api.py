@@ -119,9 +119,8 @@ _CHECK_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xinyong-c
 
 def _check(db: Database, principal: Principal, subjects: list[checks.SubjectQuery], scenario: str,
            reference: str | None) -> bytes:
-    with db.session() as session:  # committed when the block ends, before the answer is sent
-        answer = checks.run_check(session, actor=principal, subjects=subjects, scenario=scenario,
-                                  reference=reference)
+    # Committed before the answer is sent.
+    answer = checks.check_and_record(db, actor=principal, subjects=subjects, scenario=scenario, reference=reference)
     return orjson.dumps(answer)
 
 

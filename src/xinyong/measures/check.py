@@ -23,12 +23,14 @@ Feedback (反馈) says, per item and measure, whether the department applied it 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 try:
@@ -46,7 +48,7 @@ from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core import audit, clock
 from xinyong.core.bulk import allocate_ids, dumps, insert_rows
-from xinyong.core.db import has_written, utcnow
+from xinyong.core.db import Database, has_written, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import current_grades
@@ -73,6 +75,7 @@ MAX_BATCH = 10_000
 CANDIDATE_LIMIT = 5
 _CHUNK = 900
 PERSON = "natural_person"
+log = logging.getLogger(__name__)
 OUTCOME_LABELS = {"matched": "已匹配", "candidates": "仅按名称查询：候选主体", "not_found": "未找到", "invalid": "代码无效"}
 
 
@@ -474,6 +477,56 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
             "summary": summary, "results": results}
 
 
+def check_and_record(db: Database, *, actor: Principal, subjects: Sequence[SubjectQuery], scenario: str,
+                     reference: str | None = None) -> dict[str, Any]:
+    """:func:`run_check` as the API runs it, recorded and committed before it returns.
+
+    The reads run on ``Database.statement_engine``, each statement its own transaction (read committed; the
+    check needs no snapshot across its few queries), without ``BEGIN``/``COMMIT``. The record: on PostgreSQL one
+    statement (or, for more than ``_FEW_ITEMS`` subjects, one transaction) — four round trips for a
+    single-subject check instead of eight; on SQLite a short ``BEGIN IMMEDIATE`` transaction on the same
+    connection (see :func:`_record`). PostgreSQL connections of that engine are not pinged at checkout: when a
+    check meets a dead one (the server restarted) before anything was written, the pool is emptied and the check
+    runs once more on a new connection — what the ping would have done, paid only when it happens.
+    """
+    engine = db.statement_engine
+    sqlite = engine.dialect.name == "sqlite"
+    for attempt in (1, 2):
+        conn = engine.connect()
+        session = Session(bind=conn, expire_on_commit=False)
+        if sqlite:
+            session.info["record_apart"] = db.engine
+        try:
+            answer = run_check(session, actor=actor, subjects=subjects, scenario=scenario, reference=reference)
+            session.commit()
+            return answer
+        except Exception as exc:
+            lost = not sqlite and _connection_lost(conn)
+            if attempt == 2 or not lost or session.info.get("check_write_sent"):
+                raise
+            log.warning("check: a pooled connection to the database was dead (%s); pool emptied, check retried",
+                        type(exc).__name__)
+            conn.invalidate()
+            engine.dispose()
+        finally:
+            try:
+                session.close()
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection; the pool discards it
+                log.debug("check: closing a dead connection failed", exc_info=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _connection_lost(conn: Any) -> bool:
+    if conn.invalidated:
+        return True
+    try:
+        driver = conn.connection.driver_connection
+    except Exception:  # noqa: BLE001 - the connection could not even be reached
+        return True
+    return bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
+
+
 _SQLITE_WRITES = threading.Lock()
 _LOCK_FILES: dict[tuple[int, str], int] = {}  # used under _SQLITE_WRITES
 
@@ -506,6 +559,8 @@ def _process_turn(engine: Engine) -> Iterator[None]:
 def _records_apart(session: Session) -> bool:
     """Whether the check is recorded in a transaction of its own (SQLite; see :func:`_record`). A caller with
     pending changes (an API token's ``last_used_at``) has them flushed first and the check recorded with them."""
+    if session.info.get("record_apart") is not None:  # check_and_record on SQLite: reads in autocommit
+        return True
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or not isinstance(bind, Engine):
         return False
@@ -531,14 +586,17 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
     # Threads of this process, and the server's other processes, take turns here rather than in SQLite's busy
     # handler, which sleeps in growing steps while it waits for the lock: that sleeping, not the writing, made the
     # tail latency under load and left the cores idle.
-    engine = session.get_bind()
+    # check_and_record names the engine that writes (its own reads ran without a transaction, on a connection
+    # the few-items record reuses); otherwise the session's.
+    engine = session.info.get("record_apart") or session.get_bind()
     with _SQLITE_WRITES, _process_turn(engine):
         if len(rows) > _FEW_ITEMS:
             with Session(bind=engine, expire_on_commit=False) as own, own.begin():
                 return _write(own, check, rows, results)
         # Few items: the transaction on the driver's connection itself (SQLAlchemy's transaction and session
         # bookkeeping cost more than these two INSERTs).
-        with engine.connect() as conn:
+        reuse = session.info.get("record_apart") is not None
+        with nullcontext(session.connection()) if reuse else engine.connect() as conn:
             driver = conn.connection.driver_connection
             driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
             try:
@@ -562,17 +620,22 @@ _FEW_ITEMS = 100
 
 def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]]
            ) -> int:
-    """The check row and its item rows in the session's transaction."""
+    """The check row and its item rows in the session's transaction (on PostgreSQL in autocommit, see
+    :func:`check_and_record`: one statement, or one transaction of the driver's for a large batch)."""
     conn = session.connection()
     driver = conn.connection.driver_connection
+    sqlite = conn.dialect.name == "sqlite"
+    session.info["check_write_sent"] = True
     if len(rows) <= _FEW_ITEMS:
-        check_id, ids = _insert(driver, conn.dialect.name == "sqlite", check, rows)
+        check_id, ids = _insert(driver, sqlite, check, rows)
     else:
-        check_id, _ = _insert(driver, conn.dialect.name == "sqlite", check, [])
-        ids = allocate_ids(session, CheckItem.__table__, len(rows))
-        for row, item_id in zip(rows, ids, strict=True):
-            row["id"], row["check_id"] = item_id, check_id
-        insert_rows(session, CheckItem.__table__, rows, columns=("id", *_ITEM_COLUMNS))
+        autocommit = bool(getattr(driver, "autocommit", False))
+        with driver.transaction() if autocommit else nullcontext():  # type: ignore[union-attr]
+            check_id, _ = _insert(driver, sqlite, check, [])
+            ids = allocate_ids(session, CheckItem.__table__, len(rows))
+            for row, item_id in zip(rows, ids, strict=True):
+                row["id"], row["check_id"] = item_id, check_id
+            insert_rows(session, CheckItem.__table__, rows, columns=("id", *_ITEM_COLUMNS))
     _item_ids(results, ids)
     return check_id
 
@@ -580,33 +643,67 @@ def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], 
 def _insert(driver: Any, sqlite: bool, check: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[int, list[int]]:
     """``INSERT … RETURNING`` of the check and of ``rows`` on the driver's connection. Values are converted as
     the column types would store them (JSON as ``core.bulk`` writes it): the ORM's unit of work cost more than
-    the rest of a single-subject check. The check's INSERT comes first: on SQLite it takes the write lock."""
+    the rest of a single-subject check. The check's INSERT comes first: on SQLite it takes the write lock. On
+    PostgreSQL both are one statement (the items' INSERT reads the check's id from the first one's RETURNING):
+    one round trip, and atomic on its own in autocommit."""
     mark = "?" if sqlite else "%s"
     values = dict(check, summary=dumps(check["summary"]))
     if sqlite:  # as SQLAlchemy's SQLite types store them (core.bulk does the same)
         at = check["at"].astimezone(dt.UTC).replace(tzinfo=None)
         values.update(at=at.isoformat(sep=" ", timespec="microseconds"), checked_on=check["checked_on"].isoformat(),
                       with_measures=int(check["with_measures"]))
+    head = (f"INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
+            f"VALUES ({', '.join(mark for _ in _CHECK_COLUMNS)}) RETURNING id")
+    params: list[Any] = [values[c] for c in _CHECK_COLUMNS]
     cursor = driver.cursor()
     try:
-        cursor.execute(f"INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
-                       f"VALUES ({', '.join(mark for _ in _CHECK_COLUMNS)}) RETURNING id",
-                       tuple(values[c] for c in _CHECK_COLUMNS))
+        if rows and not sqlite:
+            for r in rows:
+                params += _item_params(r)
+            cursor.execute(_pg_record_sql(len(rows)), params)
+            found = cursor.fetchall()
+            check_id = found[0][0]
+            by_position = {position: item_id for _check, position, item_id in found}
+            return check_id, [by_position[r["position"]] for r in rows]
+        cursor.execute(head, params)
         check_id = cursor.fetchall()[0][0]
         if not rows:
             return check_id, []
-        params: list[Any] = []
+        items: list[Any] = []
         for r in rows:
-            params += (check_id, r["position"], dumps(r["query"]), r["outcome"], r["reason"], r["subject_id"],
-                       None if r["candidates"] is None else dumps(r["candidates"]), dumps(r["entry_ids"]),
-                       dumps(r["measure_codes"]))
+            items += (check_id, *_item_params(r))
         one = "(" + ", ".join(mark for _ in _ITEM_COLUMNS) + ")"
         cursor.execute(f"INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
-                       f"VALUES {', '.join(one for _ in rows)} RETURNING position, id", params)
+                       f"VALUES {', '.join(one for _ in rows)} RETURNING position, id", items)
         by_position = dict(cursor.fetchall())
     finally:
         cursor.close()
     return check_id, [by_position[r["position"]] for r in rows]
+
+
+def _item_params(r: dict[str, Any]) -> tuple[Any, ...]:
+    """An item's values after its check id, in the order of ``_ITEM_COLUMNS[1:]``."""
+    return (r["position"], dumps(r["query"]), r["outcome"], r["reason"], r["subject_id"],
+            None if r["candidates"] is None else dumps(r["candidates"]), dumps(r["entry_ids"]),
+            dumps(r["measure_codes"]))
+
+
+@lru_cache(maxsize=_FEW_ITEMS)
+def _pg_record_sql(n: int) -> str:
+    """The check and ``n`` items in one PostgreSQL statement (data-modifying CTEs); each value is cast to its
+    column's type (a VALUES list does not take it from the target table)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    table = CheckItem.__table__
+    cols = _ITEM_COLUMNS[1:]
+    one = "(" + ", ".join(f"CAST(%s AS {table.c[c].type.compile(dialect=dialect)})" for c in cols) + ")"
+    return (f"WITH c AS (INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
+            f"VALUES ({', '.join('%s' for _ in _CHECK_COLUMNS)}) RETURNING id), "
+            f"i AS (INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
+            f"SELECT c.id, {', '.join('v.' + c for c in cols)} FROM c, (VALUES {', '.join(one for _ in range(n))}) "
+            f"AS v({', '.join(cols)}) RETURNING check_id, position, id) "
+            f"SELECT check_id, position, id FROM i")
 
 
 def _item_ids(results: list[dict[str, Any]], ids: list[int]) -> None:
