@@ -103,6 +103,28 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+def processes_cpu(name: str) -> float:
+    """CPU seconds used so far by the live processes whose command is ``name`` (e.g. ``postgres``: the local
+    database server's backends, which a process tree rooted at the web server does not include)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            if comm != name:
+                continue
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _duration_ms(text: str) -> float:
     for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60_000.0)):
         if text.endswith(unit):

@@ -203,7 +203,7 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
     by_hash: set[str] = set()
     for item in items:
         raw = (item.query.code or "").strip()
-        c = compact(raw)
+        c = compact(raw)  # as uscc.compact would make it: the keys below use it as it is
         item.looks_personal = _personal_shape(c)
         check = _explain(raw, c, item.looks_personal)
         digest = None
@@ -213,7 +213,7 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
                 digest = get_vault().lookup_hash(check.normalized)
                 by_hash.add(digest)
         if len(c) == 18:
-            by_uscc.add(uscc.compact(c))
+            by_uscc.add(c)
         plans.append((item, c, check, digest))
 
     found_uscc: dict[str, Any] = {}
@@ -230,7 +230,7 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
             found_hash[row.resident_id_hash] = row
     by_alias: set[str] = set()
     for _item, c, check, digest in plans:
-        if (len(c) == 18 and uscc.compact(c) in found_uscc) or (digest is not None and digest in found_hash):
+        if (len(c) == 18 and c in found_uscc) or (digest is not None and digest in found_hash):
             continue
         by_alias.add(c)
         if check.kind == "org_code" and check.valid and check.normalized:
@@ -244,7 +244,7 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
     for item, c, check, digest in plans:
         row = None
         if len(c) == 18:
-            row = found_uscc.get(uscc.compact(c))
+            row = found_uscc.get(c)
         if row is None and digest is not None:
             row = found_hash.get(digest)
         if row is None:

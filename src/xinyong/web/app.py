@@ -149,6 +149,11 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     install_console_analysis(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    from xinyong.measures.api import CheckFastPath
+
+    # Added last, so the outermost of the app's own middlewares: a well-formed check from a known token is
+    # answered before the others and the router; every other request passes through untouched.
+    app.add_middleware(CheckFastPath, database=db)
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:

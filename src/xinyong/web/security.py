@@ -317,29 +317,40 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 # Security headers ---------------------------------------------------------------------------------------------
 
 
+_BASE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+_DOCS_CSP = (b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode())
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def security_headers(scope: Scope, *, docs_prefix: str = "/api/docs") -> list[tuple[bytes, bytes]]:
+    """The security headers of a response to the request of ``scope`` (also sent by the check's fast path,
+    ``measures.api.CheckFastPath``, which answers before this middleware)."""
+    path: str = scope.get("path", "")
+    extra = [*_BASE_HEADERS, _DOCS_CSP if path.startswith(docs_prefix) else _CSP]
+    if _is_https(scope):
+        extra.append(_HSTS)
+    return extra
+
+
 class SecurityHeadersMiddleware:
     """Adds the security headers to every HTTP response (a route's own header of the same name wins)."""
 
     def __init__(self, app: ASGIApp, *, docs_prefix: str = "/api/docs") -> None:
         self.app = app
         self.docs_prefix = docs_prefix
-        self._base = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"same-origin"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        csp = DOCS_CONTENT_SECURITY_POLICY if path.startswith(self.docs_prefix) else CONTENT_SECURITY_POLICY
-        extra = [*self._base, (b"content-security-policy", csp.encode())]
-        if _is_https(scope):
-            extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        extra = security_headers(scope, docs_prefix=self.docs_prefix)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
