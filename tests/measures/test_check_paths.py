@@ -205,3 +205,28 @@ def test_a_connection_lost_while_recording_is_not_retried(database: Database, se
     with pytest.raises(Exception):  # noqa: B017 - the driver's own error for a lost connection
         checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general")
     assert calls == [1]
+
+
+def test_a_catalogue_change_made_elsewhere_is_seen_by_the_next_check(database: Database, session, seeded) -> None:
+    """The catalogue's fingerprint comes with the entries in force: a measure switched off by another process
+    (here: straight in the database, nothing in this process told) leaves the very next answer."""
+    from sqlalchemy import update
+
+    from xinyong.core.db import utcnow
+    from xinyong.measures.models import Measure
+
+    listed = org(session, "沁阳市目录变更测试有限公司")
+    entry(session, listed, "court_dishonest_debtor", listed_on=clock.today() - dt.timedelta(days=3),
+          term_end=clock.today() + dt.timedelta(days=300))
+    session.commit()
+
+    def codes() -> list[str]:
+        answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)],
+                                         scenario="procurement")
+        return [m["code"] for m in answer["results"][0]["measures"]]
+
+    assert "debtor_procurement_ban" in codes()
+    session.execute(update(Measure).where(Measure.code == "debtor_procurement_ban")
+                    .values(active=False, updated_at=utcnow()))
+    session.commit()
+    assert "debtor_procurement_ban" not in codes()

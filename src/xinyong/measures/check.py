@@ -61,7 +61,12 @@ from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
 from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
-from xinyong.measures.service import CachedMeasure, Catalogue, catalogue
+from xinyong.measures.service import (
+    CachedMeasure,
+    Catalogue,
+    catalogue,
+    fingerprint_columns,
+)
 from xinyong.measures.spec import (
     CATEGORY_LABELS,
     KIND_LABELS,
@@ -143,25 +148,31 @@ _E = ListEntry.__table__
 # entries' own query instead of a second one (tests/cases check that the check marks such entries).
 _OBJECTED = exists().where(Case.target_type == "list_entry", Case.target_id == _E.c.id, Case.kind == "objection",
                            Case.closed_at.is_(None)).label("objected")
+# Each row also carries the catalogue's fingerprint (``measures.service.fingerprint_columns``): the catalogue is
+# needed only when some entry is in force, and then it is known whether the cached one is current without a
+# statement (a round trip on PostgreSQL) of its own.
 _ENTRIES_IN_FORCE = Prepared(
     lambda n: select(_E.c.id, _E.c.subject_id, _E.c.list_type_id, _E.c.authority, _E.c.decision_no, _E.c.listed_on,
-                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED)
+                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED, *fingerprint_columns())
     .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
     .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id),
-    lambda r: _Entry(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6]), r[7], r[8], bool(r[9])),
+    lambda r: (_Entry(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6]), r[7], r[8], bool(r[9])), r[10:]),
 )
 
 
-def _entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date) -> dict[int, list[_Entry]]:
+def _entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date
+                      ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
     """Entries that count on ``on`` for each subject (as ``lists.queries.entries_in_force``), each with whether
-    an objection against it is open."""
+    an objection against it is open; and the catalogue's fingerprint as of that read (None without entries)."""
     conn = session.connection()
     day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
     out: dict[int, list[_Entry]] = defaultdict(list)
+    fingerprint = None
     for chunk in _chunks(sorted(set(subject_ids))):
-        for entry in _ENTRIES_IN_FORCE.rows(conn, chunk, on=day):
+        for entry, fp in _ENTRIES_IN_FORCE.rows(conn, chunk, on=day):
             out[entry.subject_id].append(entry)
-    return dict(out)
+            fingerprint = fingerprint or fp
+    return dict(out), fingerprint
 
 
 # Resolution ----------------------------------------------------------------------------------------------------
@@ -426,14 +437,16 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
     # Reads never flush the caller's pending changes (see _record: on SQLite the reading transaction stays
     # read-only so that concurrent checks do not collide).
     with session.no_autoflush:
-        cat = catalogue(session)
         items = [_parse(i, q) for i, q in enumerate(subjects)]
         pending = [it for it in items if it.outcome == "not_found"]
         _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()])
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
         matched = [it for it in items if it.outcome == "matched"]
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
-        in_force = _entries_in_force(session, {it.subject.id for it in matched}, on) if matched else {}
+        in_force, fingerprint = _entries_in_force(session, {it.subject.id for it in matched}, on) if matched \
+            else ({}, None)
+        # The catalogue (measures, list types) is needed only for entries in force.
+        cat = catalogue(session, fingerprint=fingerprint) if in_force else None
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
         # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]

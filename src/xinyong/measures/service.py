@@ -306,15 +306,22 @@ _cache: dict[str, tuple[tuple[Any, ...], Catalogue]] = {}
 _cache_lock = threading.Lock()
 
 
-#: Asked at every check: built and compiled once, run on the driver's cursor (the values only need to compare
-#: equal from one call to the next, so they are left as the driver returns them).
-_FINGERPRINT = Prepared(lambda _n: select(
-    select(func.count()).select_from(Measure.__table__).scalar_subquery(),
-    select(func.max(Measure.__table__.c.updated_at)).scalar_subquery(),
-    select(func.max(Memorandum.__table__.c.updated_at)).scalar_subquery(),
-    select(func.count()).select_from(ListType.__table__).scalar_subquery(),
-    select(func.max(ListType.__table__.c.updated_at)).scalar_subquery(),
-), identity)
+def fingerprint_columns() -> tuple[Any, ...]:
+    """What tells whether the catalogue changed: counts and last ``updated_at`` of its tables, as uncorrelated
+    scalar subqueries (evaluated once per statement), so that the check can ask them within its entries query.
+    The values only need to compare equal from one call to the next, so they are left as the driver returns
+    them (the same expressions give the same types wherever they are asked)."""
+    return (
+        select(func.count()).select_from(Measure.__table__).scalar_subquery().label("fp_measures"),
+        select(func.max(Measure.__table__.c.updated_at)).scalar_subquery().label("fp_measures_at"),
+        select(func.max(Memorandum.__table__.c.updated_at)).scalar_subquery().label("fp_memoranda_at"),
+        select(func.count()).select_from(ListType.__table__).scalar_subquery().label("fp_list_types"),
+        select(func.max(ListType.__table__.c.updated_at)).scalar_subquery().label("fp_list_types_at"),
+    )
+
+
+#: Built and compiled once, run on the driver's cursor.
+_FINGERPRINT = Prepared(lambda _n: select(*fingerprint_columns()), identity)
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
@@ -343,10 +350,11 @@ def _build(session: Session) -> Catalogue:
     return Catalogue(by_list_type={k: tuple(v) for k, v in by_list.items()}, by_code=by_code, list_types=types)
 
 
-def catalogue(session: Session) -> Catalogue:
-    """The active measures and list types, from memory unless the tables changed since the last build."""
+def catalogue(session: Session, *, fingerprint: tuple[Any, ...] | None = None) -> Catalogue:
+    """The active measures and list types, from memory unless the tables changed since the last build.
+    ``fingerprint``: the values of :func:`fingerprint_columns` when the caller already read them."""
     key = session.get_bind().engine.url.render_as_string(hide_password=False)
-    fp = _fingerprint(session)
+    fp = fingerprint if fingerprint is not None else _fingerprint(session)
     hit = _cache.get(key)
     if hit is not None and hit[0] == fp:
         return hit[1]
