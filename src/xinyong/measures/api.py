@@ -35,7 +35,7 @@ from xinyong.measures.schemas import (
     ScenarioOut,
 )
 from xinyong.measures.spec import SCENARIOS
-from xinyong.web.security import security_headers
+from xinyong.web.security import replaying_receive, security_headers
 
 router = APIRouter(prefix="/measures", tags=["measures"])
 checks_router = APIRouter(prefix="/checks", tags=["checks"])
@@ -151,7 +151,7 @@ class CheckFastPath:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
-        replay = _replay(body, receive, more)
+        replay = replaying_receive(body, receive, disconnected=more)
         try:
             parsed = CheckIn.model_validate_json(body) if not more else None
         except ValidationError:
@@ -208,22 +208,6 @@ async def _read_body(receive: Any) -> tuple[bytes, bool]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), False
-
-
-def _replay(body: bytes, receive: Any, disconnected: bool) -> Any:
-    """A ``receive`` that gives the route the body already read, then what the connection says next."""
-    sent = False
-
-    async def replay() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        if disconnected:
-            return {"type": "http.disconnect"}
-        return await receive()
-
-    return replay
 
 
 def _check(db: Database, principal: Principal, subjects: list[checks.SubjectQuery], scenario: str,

@@ -216,16 +216,24 @@ class CSRFMiddleware:
             return self.on_refused(scope, 403, "页面已过期或请求来源无法确认，请刷新页面后重新提交")
         if token is not None and headers.get(CSRF_HEADER) is not None:
             return receive
-        replayed = False
+        return replaying_receive(body, receive)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        return replay
+def replaying_receive(body: bytes, receive: Receive, *, disconnected: bool = False) -> Receive:
+    """A ``receive`` that hands the app a request body a middleware already read, then whatever the connection
+    says next (``http.disconnect`` at once when the client had already gone: ``disconnected``)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if disconnected:
+            return {"type": "http.disconnect"}
+        return await receive()
+
+    return replay
 
 
 async def _form_token(headers: Headers, body: bytes) -> str | None:
