@@ -38,7 +38,7 @@ try:
 except ImportError:  # not on Windows: checks then queue in SQLite's busy handler only
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -117,10 +117,6 @@ def _values(n: int) -> list[Any]:
 
 
 _SubjectRow = namedtuple("_SubjectRow", "id kind name name_norm uscc resident_id_masked region_code graded")
-_SUBJECTS_BY_USCC = Prepared(
-    lambda n: select(*_SUBJECT_COLS).where(Subject.uscc.in_(_values(n))),
-    lambda r: _SubjectRow(*r),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +153,22 @@ _ENTRIES_IN_FORCE = Prepared(
     .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
     .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id),
     lambda r: (_Entry(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6]), r[7], r[8], bool(r[9])), r[10:]),
+)
+
+
+# The commonest check names subjects by USCC: they come with their entries in force (LEFT JOIN on the same
+# predicate; a subject without any has one row with no entry) and the fingerprint, in one statement.
+_SUBJECTS_BY_USCC = Prepared(
+    lambda n: select(*_SUBJECT_COLS, _E.c.id, _E.c.list_type_id, _E.c.authority, _E.c.decision_no, _E.c.listed_on,
+                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED, *fingerprint_columns())
+    .select_from(Subject.__table__.outerjoin(_E, and_(_E.c.subject_id == Subject.id,
+                                                      in_force_clause(_E.c, bindparam("on")))))
+    .where(Subject.uscc.in_(_values(n)))
+    .order_by(Subject.id, _E.c.listed_on, _E.c.id),
+    lambda r: (_SubjectRow(*r[:8]),
+               None if r[8] is None else _Entry(r[8], r[0], r[9], r[10], r[11], _iso(r[12]), _iso(r[13]), r[14],
+                                                r[15], bool(r[16])),
+               r[17:]),
 )
 
 
@@ -206,9 +218,12 @@ def _explain(raw: str, c: str, looks_personal: bool) -> Any:
     return explain(raw)
 
 
-def _resolve_codes(session: Session, items: list[_Item]) -> None:
+def _resolve_codes(session: Session, items: list[_Item], on: dt.date
+                   ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
     """Resolve every item with a code in bulk: USCCs and resident IDs (by keyed hash) first, one query per kind
-    and chunk; then legacy codes (aliases) for the items still unresolved."""
+    and chunk; then legacy codes (aliases) for the items still unresolved. Returns the entries in force on ``on``
+    of the subjects found by USCC (every one of them a key, maybe with no entry) and the catalogue's
+    fingerprint, which come with them."""
     plans: list[tuple[_Item, str, Any, str | None]] = []
     by_uscc: set[str] = set()
     by_hash: set[str] = set()
@@ -230,11 +245,18 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
     found_uscc: dict[str, Any] = {}
     found_hash: dict[str, Any] = {}
     found_alias: dict[str, Any] = {}
+    prefetched: dict[int, list[_Entry]] = {}
+    fingerprint = None
     if by_uscc:
         conn = session.connection()
+        day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
         for chunk in _chunks(sorted(by_uscc)):
-            for row in _SUBJECTS_BY_USCC.rows(conn, chunk):
+            for row, entry, fp in _SUBJECTS_BY_USCC.rows(conn, chunk, on=day):
                 found_uscc[row.uscc] = row
+                entries = prefetched.setdefault(row.id, [])
+                if entry is not None:
+                    entries.append(entry)
+                fingerprint = fp
     for chunk in _chunks(sorted(by_hash)):
         for row in session.execute(select(*_SUBJECT_COLS, Subject.resident_id_hash)
                                    .where(Subject.resident_id_hash.in_(chunk))):
@@ -272,6 +294,7 @@ def _resolve_codes(session: Session, items: list[_Item]) -> None:
         else:
             problems = "；".join(e.message for e in check.errors) or "代码格式无效"
             item.outcome, item.reason = "invalid", f"代码无效：{problems}"
+    return prefetched, fingerprint
 
 
 def _name_warning(item: _Item) -> None:
@@ -439,12 +462,16 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
     with session.no_autoflush:
         items = [_parse(i, q) for i, q in enumerate(subjects)]
         pending = [it for it in items if it.outcome == "not_found"]
-        _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()])
+        prefetched, fingerprint = _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()],
+                                                 on)
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
         matched = [it for it in items if it.outcome == "matched"]
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
-        in_force, fingerprint = _entries_in_force(session, {it.subject.id for it in matched}, on) if matched \
-            else ({}, None)
+        # Subjects found by USCC came with their entries; the others (resident ID, legacy code) are read here.
+        rest = {it.subject.id for it in matched} - prefetched.keys()
+        in_force, later = _entries_in_force(session, rest, on) if rest else ({}, None)
+        in_force.update((k, v) for k, v in prefetched.items() if v)
+        fingerprint = later or fingerprint
         # The catalogue (measures, list types) is needed only for entries in force.
         cat = catalogue(session, fingerprint=fingerprint) if in_force else None
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
