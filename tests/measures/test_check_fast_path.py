@@ -99,3 +99,42 @@ def test_what_the_fast_path_leaves_to_the_route(client, env, case) -> None:
         assert fast == 0
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_body_over_the_limit_is_refused_while_it_arrives(client, session, env, declared) -> None:
+    """413 before the body is held whole or parsed — with the length declared, or streamed in chunks without
+    one; for a known token (fast path, which hands it to the route) as for any other; nothing recorded."""
+    from sqlalchemy import func, select
+
+    from xinyong.measures.api import CHECK_MAX_BODY_BYTES
+    from xinyong.measures.models import Check
+
+    _post(client, env["system"], json={"scenario": "general", "subjects": [{"code": env["clean"]}]})
+    session.rollback()
+    before = session.scalar(select(func.count()).select_from(Check))
+    one = b'{"code": "%s"},' % env["clean"].encode()
+    n = CHECK_MAX_BODY_BYTES // len(one) + 2
+    payload = b'{"scenario": "general", "subjects": [' + one * n + b'{"code": "x"}]}'
+    assert len(payload) > CHECK_MAX_BODY_BYTES
+    if declared:
+        content = payload
+    else:
+        def content():  # type: ignore[no-redef]
+            for start in range(0, len(payload), 1 << 20):
+                yield payload[start:start + (1 << 20)]
+        content = content()
+    headers = {**env["system"], "Content-Type": "application/json"}
+    resp, fast = _post(client, headers, content=content)
+    assert resp.status_code == 413 and fast == 0
+    assert resp.json()["error"]["code"] == "payload_too_large"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Check)) == before
+
+
+def test_a_large_batch_under_the_limit_takes_the_fast_path(client, env) -> None:
+    _post(client, env["system"], json={"scenario": "general", "subjects": [{"code": env["clean"]}]})
+    resp, fast = _post(client, env["system"], json={"scenario": "general",
+                                                    "subjects": [{"code": env["clean"]}] * 10_000})
+    assert resp.status_code == 200 and fast == 1
+    assert resp.json()["summary"]["matched"] == 10_000

@@ -62,6 +62,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": err}
 
 
+def http_error_body(status: int) -> dict[str, Any]:
+    """The API's answer to an HTTP-level refusal (401, 404, 413 …), as the handler below gives it."""
+    return error_body(*_HTTP_MESSAGES.get(status, ("http_error", "请求无法处理")))
+
+
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
@@ -81,13 +86,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
-        code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
         if _wants_html(request):
+            _code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
             return TEMPLATES.TemplateResponse(
                 request, "error.html", {"status": exc.status_code, "message": message, "city": get_settings().city_name},
                 status_code=exc.status_code, headers=exc.headers
             )
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(http_error_body(exc.status_code), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

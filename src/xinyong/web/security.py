@@ -219,16 +219,18 @@ class CSRFMiddleware:
         return replaying_receive(body, receive)
 
 
-def replaying_receive(body: bytes, receive: Receive, *, disconnected: bool = False) -> Receive:
-    """A ``receive`` that hands the app a request body a middleware already read, then whatever the connection
-    says next (``http.disconnect`` at once when the client had already gone: ``disconnected``)."""
+def replaying_receive(body: bytes, receive: Receive, *, more_body: bool = False,
+                      disconnected: bool = False) -> Receive:
+    """A ``receive`` that hands the app what a middleware already read of the request body (all of it, or the
+    start when ``more_body``), then whatever the connection says next (``http.disconnect`` at once when the
+    client had already gone: ``disconnected``)."""
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more_body}
         if disconnected:
             return {"type": "http.disconnect"}
         return await receive()
