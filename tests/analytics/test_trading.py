@@ -62,6 +62,18 @@ def test_import_links_registry_normalises_phones_and_is_idempotent(loaded: Sessi
     assert loaded.scalar(select(func.count()).select_from(Bid)) == 5
 
 
+def test_a_corrected_award_moves_the_win_to_the_new_winner(loaded: Session, tmp_path: Path) -> None:
+    rows = [r[:] for r in AWARDS]
+    rows[1][1:3] = ["乙建设有限公司", B]  # P1 went to 乙, not 甲
+    out = trading.import_file(loaded, actor=ACTOR, kind="awards", path=write(tmp_path / "awards2.csv", rows))
+    assert (out["updated"], out["unchanged"]) == (1, 1)
+    loaded.expire_all()
+    won = {(no, key): w for no, key, w in loaded.execute(select(Tender.project_no, Bid.bidder_key, Bid.won)
+                                                          .join(Tender, Tender.id == Bid.tender_id))}
+    assert won[("P1", B)] and not won[("P1", A)] and not won[("P1", C)]
+    assert won[("P2", A)]
+
+
 def test_a_file_with_a_bad_row_writes_nothing(session: Session, tmp_path: Path) -> None:
     trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
     rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "",

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, case, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.analytics import collusion
@@ -247,7 +247,13 @@ def _apply_bids(session: Session, rows: list[dict[str, Any]], import_id: int, te
 def _apply_awards(session: Session, rows: list[dict[str, Any]], import_id: int, tender_ids: dict[str, int]
                   ) -> dict[str, int]:
     counts = {"created": 0, "updated": 0, "unchanged": 0, "winner_without_bid": 0}
+    bids = Bid.__table__
+    # Each awarded tender's bids are re-marked (won = bidder is the winner) by one statement executed for all of
+    # a chunk's tenders at once (executemany), not one round of the ORM per tender.
+    mark_won = (update(bids).where(bids.c.tender_id == bindparam("tid"))
+                .values(won=bids.c.bidder_key == bindparam("winner")))
     for chunk in _chunks(rows):
+        winners: list[dict[str, Any]] = []
         ids = [tender_ids[r["project_no"]] for r in chunk]
         current = {t.id: t for t in session.scalars(select(Tender).where(Tender.id.in_(ids)))}
         bidders = defaultdict(set)
@@ -264,8 +270,9 @@ def _apply_awards(session: Session, rows: list[dict[str, Any]], import_id: int, 
             t.updated_at = utcnow()
             if r["winner_key"] not in bidders[t.id]:
                 counts["winner_without_bid"] += 1
-            session.execute(update(Bid).where(Bid.tender_id == t.id)
-                            .values(won=Bid.bidder_key == r["winner_key"]).execution_options(synchronize_session=False))
+            winners.append({"tid": t.id, "winner": r["winner_key"]})
+        if winners:
+            session.connection().execute(mark_won, winners)
     return counts
 
 
