@@ -123,6 +123,38 @@ def test_changed_since_picks_subjects_with_new_data_and_leaving_population_is_hi
     assert last.to_grade is None and last.from_grade == "B"
 
 
+def test_an_incremental_run_sees_what_the_days_changed_without_any_row_changing(session, depts) -> None:
+    """Between the last run's day and this one's, a list entry's term ended, a penalty passed a decay step and a
+    registration had its anniversary: no row changed, yet those subjects are evaluated again; a subject with
+    nothing dated in between is not."""
+    expiring = org(session)
+    entry(session, expiring, "tax_serious_dishonest", listed_on=dt.date(2025, 1, 10),
+          term_end=TODAY + dt.timedelta(days=5))
+    fined = org(session)
+    record(session, fined, depts["scjgj"], decided=TODAY - dt.timedelta(days=360))  # ×1 today, ×0.5 in 10 days
+    quiet = org(session)
+    record(session, quiet, depts["scjgj"], decided=dt.date(2026, 1, 10))
+    birthday = org(session, registered=dt.date(2010, 6, 20))  # 15 full years today, 16 in 10 days
+    _run(session, model=GENERAL)
+    assert _values(_spec(), _result(session, birthday))["years_registered"] == 15
+    assert _result(session, expiring).grade == "D"
+    assert _values(_spec(), _result(session, fined))["penalties_general"] == 1
+    before_quiet = _result(session, quiet).run_id
+
+    later = TODAY + dt.timedelta(days=10)
+    [run] = service.run_evaluation(session, actor=ACTOR, as_of=later, model=GENERAL, changed_since="last")
+    session.commit()
+    assert run["scope"] == "subset" and run["selection"]["selected"] == 3
+    assert _values(_spec(), _result(session, birthday))["years_registered"] == 16
+    assert _result(session, expiring).grade != "D" and _result(session, expiring).rule is None
+    assert _values(_spec(), _result(session, fined))["penalties_general"] == 0.5
+    assert _result(session, quiet).run_id == before_quiet
+    # A full run on that day agrees with what the incremental one left.
+    [full] = service.run_evaluation(session, actor=ACTOR, as_of=later, model=GENERAL)
+    session.commit()
+    assert full["changed"] == 0
+
+
 def test_domain_models_select_their_population_and_grade_by_their_scale(session, depts) -> None:
     clinic = org(session, name="沁阳市仁和诊所")
     record(session, clinic, depts["wjw"], decided=dt.date(2026, 2, 1))

@@ -357,8 +357,11 @@ def _drop_temp(session: Session, table: Table) -> None:
     session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
 
-def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: dt.datetime | None) -> int:
-    """Create the subset table: the explicit subjects plus every subject whose data changed since the time."""
+def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: dt.datetime | None,
+                spec: ModelSpec | None = None, days: tuple[dt.date, dt.date] | None = None) -> int:
+    """Create the subset table: the explicit subjects plus every subject whose data changed since the time, and,
+    with ``spec`` and ``days`` (the day the last run evaluated, the day this one does), every subject one of
+    whose values can differ between those days without any row changing (:func:`date_window_sources`)."""
     _create_temp(session, SUBSET)
     conn = session.connection()
     ids = sorted(set(subject_ids))
@@ -372,11 +375,54 @@ def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: 
             select(Commitment.subject_id).where(Commitment.updated_at > changed_since),
             select(Case.subject_id).where(Case.subject_id.is_not(None), Case.updated_at > changed_since),
         ]
+        if spec is not None and days is not None:
+            sources += date_window_sources(spec, *days)
         changed = union(*sources).subquery("changed")
         stmt = select(changed.c[0]).where(~select(SUBSET.c.subject_id)
                                           .where(SUBSET.c.subject_id == changed.c[0]).exists())
         conn.execute(insert(SUBSET).from_select(["subject_id"], stmt))
     return conn.execute(select(func.count()).select_from(SUBSET)).scalar_one()
+
+
+def date_window_sources(spec: ModelSpec, first: dt.date, second: dt.date) -> list[Any]:
+    """Subjects whose values under ``spec`` may differ between the days ``first`` and ``second`` although no row of
+    theirs changed: an event's date reached (``date <= as_of``) or a decay step passed (``date > as_of - m months``
+    for each step ``m`` of the model), a licence's validity, a list entry's term or removal, a penalty's end, a
+    registration anniversary (for ``registered_years``). A superset — a subject selected for nothing is evaluated
+    again to the same values, which records nothing — so that an incremental run misses no date boundary."""
+    lo, hi = sorted((first, second))
+    if lo == hi:
+        return []
+    months = sorted({0} | {s.months for ind in spec.indicators for s in ind.steps})
+
+    def reached(col: Any) -> Any:  # counts from its day on, for each decay step: flips in (lo - m, hi - m]
+        return or_(*(and_(col > add_months(lo, -m), col <= add_months(hi, -m)) for m in months))
+
+    def until(col: Any) -> Any:  # counts while col >= as_of: flips on a day in [lo, hi)
+        return and_(col >= lo, col < hi)
+
+    def before(col: Any) -> Any:  # counts while col > as_of: flips on a day in (lo, hi]
+        return and_(col > lo, col <= hi)
+
+    r, e, c, k = CreditRecord, ListEntry, Commitment, Case
+    sources = [
+        select(r.subject_id).where(or_(reached(r.decision_date), reached(r.licence_valid_from),
+                                       until(r.licence_valid_to), before(r.ended_on))),
+        select(e.subject_id).where(e.subject_id.is_not(None),
+                                   or_(reached(e.listed_on), until(e.term_end), before(e.removed_on))),
+        select(c.subject_id).where(or_(reached(c.made_on), reached(c.determined_on), reached(c.broken_on))),
+        select(k.subject_id).where(k.subject_id.is_not(None), reached(k.closed_on)),
+    ]
+    if any(ind.source == "registered_years" for ind in spec.indicators):
+        reg = Subject.registered_on
+        if (hi - lo).days >= 365:
+            sources.append(select(Subject.id).where(reg.is_not(None)))
+        else:  # an anniversary (month and day, as _years compares them) in (lo, hi]
+            md = extract("month", reg) * 100 + extract("day", reg)
+            lo_md, hi_md = lo.month * 100 + lo.day, hi.month * 100 + hi.day
+            window = and_(md > lo_md, md <= hi_md) if lo.year == hi.year else or_(md > lo_md, md <= hi_md)
+            sources.append(select(Subject.id).where(reg.is_not(None), window))
+    return sources
 
 
 def apply_run(session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date,

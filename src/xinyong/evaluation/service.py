@@ -157,20 +157,24 @@ def run_evaluation(session: Session, *, actor: Principal, model: str | None = No
     out = []
     for m in models:
         since: dt.datetime | None
+        previous_day: dt.date | None = None  # the day the data was last evaluated as of
         if changed_since == "last":
             previous = last_run(session, m.code)
             since = previous.started_at if previous else None
+            previous_day = previous.as_of if previous else None
             subset = previous is not None or bool(ids)
         elif isinstance(changed_since, str):
             raise ValidationFailed("changed_since 应为时间或 last", code="bad_changed_since")
         else:
             since, subset = changed_since, changed_since is not None or bool(ids)
-        out.append(_run_one(session, actor=actor, model=m, as_of=as_of, subset=subset, ids=ids, since=since))
+            previous_day = clock.local_date(since) if since is not None else None
+        out.append(_run_one(session, actor=actor, model=m, as_of=as_of, subset=subset, ids=ids, since=since,
+                            previous_day=previous_day))
     return out
 
 
 def _run_one(session: Session, *, actor: Principal, model: EvaluationModel, as_of: dt.date, subset: bool,
-             ids: list[int], since: dt.datetime | None) -> dict[str, Any]:
+             ids: list[int], since: dt.datetime | None, previous_day: dt.date | None = None) -> dict[str, Any]:
     spec = spec_of(model)
     started = time.perf_counter()
     selection: dict[str, Any] = {}
@@ -186,7 +190,9 @@ def _run_one(session: Session, *, actor: Principal, model: EvaluationModel, as_o
     session.add(run)
     session.flush()
     if subset:
-        selection["selected"] = engine.fill_subset(session, subject_ids=ids, changed_since=since)
+        days = (previous_day, as_of) if since is not None and previous_day is not None else None
+        selection["selected"] = engine.fill_subset(session, subject_ids=ids, changed_since=since, spec=spec,
+                                                   days=days)
     counts = engine.apply_run(session, spec=spec, model_id=model.id, run_id=run.id, as_of=as_of, subset=subset)
     if subset:
         engine._drop_temp(session, engine.SUBSET)
