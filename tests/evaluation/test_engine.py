@@ -123,7 +123,8 @@ def test_changed_since_picks_subjects_with_new_data_and_leaving_population_is_hi
     assert last.to_grade is None and last.from_grade == "B"
 
 
-def test_an_incremental_run_sees_what_the_days_changed_without_any_row_changing(session, depts) -> None:
+@pytest.mark.parametrize("since", ["last", "time"])
+def test_an_incremental_run_sees_what_the_days_changed_without_any_row_changing(session, depts, since) -> None:
     """Between the last run's day and this one's, a list entry's term ended, a penalty passed a decay step and a
     registration had its anniversary: no row changed, yet those subjects are evaluated again; a subject with
     nothing dated in between is not."""
@@ -142,7 +143,8 @@ def test_an_incremental_run_sees_what_the_days_changed_without_any_row_changing(
     before_quiet = _result(session, quiet).run_id
 
     later = TODAY + dt.timedelta(days=10)
-    [run] = service.run_evaluation(session, actor=ACTOR, as_of=later, model=GENERAL, changed_since="last")
+    changed_since = "last" if since == "last" else dt.datetime.now(dt.UTC)
+    [run] = service.run_evaluation(session, actor=ACTOR, as_of=later, model=GENERAL, changed_since=changed_since)
     session.commit()
     assert run["scope"] == "subset" and run["selection"]["selected"] == 3
     assert _values(_spec(), _result(session, birthday))["years_registered"] == 16

@@ -157,17 +157,16 @@ def run_evaluation(session: Session, *, actor: Principal, model: str | None = No
     out = []
     for m in models:
         since: dt.datetime | None
-        previous_day: dt.date | None = None  # the day the data was last evaluated as of
+        previous = last_run(session, m.code) if changed_since is not None else None
+        # The day the stored results were evaluated as of: the date windows run from there to ``as_of``.
+        previous_day = previous.as_of if previous is not None else None
         if changed_since == "last":
-            previous = last_run(session, m.code)
             since = previous.started_at if previous else None
-            previous_day = previous.as_of if previous else None
             subset = previous is not None or bool(ids)
         elif isinstance(changed_since, str):
             raise ValidationFailed("changed_since 应为时间或 last", code="bad_changed_since")
         else:
             since, subset = changed_since, changed_since is not None or bool(ids)
-            previous_day = clock.local_date(since) if since is not None else None
         out.append(_run_one(session, actor=actor, model=m, as_of=as_of, subset=subset, ids=ids, since=since,
                             previous_day=previous_day))
     return out
