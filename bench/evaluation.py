@@ -11,6 +11,7 @@ debtor, red; 2 % of subjects) and commitments (kept / broken; 5 %). Then it time
 - a second full run (nothing changed: results rewritten, no history);
 - an incremental run of ``--changed`` subjects named explicitly, after giving each a new penalty;
 - an incremental run by ``changed_since`` (the same kind of change on other subjects);
+- an incremental run the next day with nothing written (the subjects the passing day changes: date windows);
 and prints the figures, the grade distribution, the storage of the results and the peak RSS of this process.
 The engine is SQL end to end: the Python process stays small whatever the population.
 """
@@ -182,7 +183,7 @@ def touch(url: str, subject_ids: list[int]) -> None:
             for rid, sid in zip(ids, subject_ids, strict=True)])
 
 
-def timed_run(url: str, label: str, **kw) -> dict:
+def timed_run(url: str, label: str, as_of: dt.date = AS_OF, **kw) -> dict:
     from xinyong.auth.roles import system_principal
     from xinyong.core.db import get_database
     from xinyong.evaluation import service
@@ -190,7 +191,7 @@ def timed_run(url: str, label: str, **kw) -> dict:
     db = get_database(url)
     t0 = time.perf_counter()
     with db.session() as session:
-        [run] = service.run_evaluation(session, actor=system_principal("bench"), model=MODEL, as_of=AS_OF, **kw)
+        [run] = service.run_evaluation(session, actor=system_principal("bench"), model=MODEL, as_of=as_of, **kw)
     seconds = time.perf_counter() - t0
     print(f"{label:<44} {seconds:8.2f} s   evaluated {run['evaluated']:>9,}  changed {run['changed']:>9,}  "
           f"grade changed {run['grade_changed']:>7,}  removed {run['removed']:>5,}   RSS peak {rss_mib():.0f} MiB")
@@ -230,6 +231,11 @@ def main() -> None:
     time.sleep(0.01)
     touch(url, by_time)
     timed_run(url, f"incremental: changed since (≈{args.changed:,} subjects)", changed_since=since)
+    # The next day nothing was written, yet events cross decay steps, terms end, registrations have anniversaries:
+    # the date windows select those subjects (evaluation.engine.date_window_sources).
+    nxt = timed_run(url, "incremental: next day, nothing written", as_of=AS_OF + dt.timedelta(days=1),
+                    changed_since="last")
+    print(f"  selected by the date windows: {nxt['selection'].get('selected', 0):,}")
     with db.session() as session:
         results = session.scalar(select(func.count()).select_from(EvaluationResult))
         history = session.scalar(select(func.count()).select_from(GradeHistory))

@@ -135,7 +135,8 @@ class CheckFastPath:
     same :func:`_check`, the same answer and headers as the route. Everything else — no or unknown token, a
     refused role, another content type, a body that does not validate — goes on to the route as if this layer
     were not there (with the body it read), so every refusal is the route's own. An error of the check itself is
-    answered as the app's handler for ``XinyongError`` answers it.
+    answered as the app's handler for ``XinyongError`` answers it. Every request to the path, known token or not,
+    has its body bounded here (``CHECK_MAX_BODY_BYTES``: 413 while it arrives).
     """
 
     #: Checks answered here since the process started (the tests, and anyone curious, can tell the paths apart).
