@@ -86,11 +86,23 @@ def _pg_url() -> Iterator[str | None]:
 
 
 def _pg_truncate(db: Database) -> None:
+    """Empty the tables a test left rows in and restart the sequences it used.
+
+    Truncating all ~50 tables costs about a second per test on PostgreSQL (new files for every table and index);
+    finding the few tables with rows is one cheap query, so only those are truncated."""
     from xinyong.models import Base
 
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    probe = " UNION ALL ".join(f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")"
+                               for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        dirty = [row[0] for row in conn.execute(text(probe))]
+        if dirty:
+            names = ", ".join(f'"{name}"' for name in dirty)
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        # Sequences advanced by rows since deleted or rolled back count too: restart every used one.
+        used = conn.execute(text("SELECT schemaname, sequencename FROM pg_sequences WHERE last_value IS NOT NULL"))
+        for schema, name in used.all():
+            conn.execute(text(f'ALTER SEQUENCE "{schema}"."{name}" RESTART'))
 
 
 @pytest.fixture(params=BACKENDS)
