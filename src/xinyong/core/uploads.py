@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Request, Response, UploadFile
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from xinyong.core.errors import ConfigurationError, ValidationFailed
@@ -413,7 +414,12 @@ class UploadRoute(APIRoute):
 
         async def receive_then_handle(request: Request) -> Response:
             max_bytes, code = _limit_of(endpoint)
-            form = await receive_form(request, max_bytes=max_bytes, code=code)
+            try:
+                form = await receive_form(request, max_bytes=max_bytes, code=code)
+            except ValidationFailed as exc:
+                if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+                    raise
+                raise StarletteHTTPException(exc.status_code) from None  # a page: the app's HTML error page
             try:
                 return await handler(request)
             finally:
