@@ -165,3 +165,16 @@ def huge_cell_csv(path: Path, header: list[str], rows: list[list[str]], *, row: 
                 left -= n
             fh.write(("," + line(r[column + 1:]) if column + 1 < len(r) else "") + "\r\n")
     return path
+
+
+def corrupt_sheet_xlsx(path: Path, rows: Iterable[Iterable[Any]]) -> Path:
+    """A workbook whose ZIP directory is intact but whose sheet's compressed data is damaged (a bad sector, a
+    transfer cut and patched): it opens, then fails while the rows are read."""
+    data = bytearray(workbook_bytes(rows))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len
+    for i in range(start + 8, min(start + info.compress_size, start + 200)):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
