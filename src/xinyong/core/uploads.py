@@ -169,18 +169,17 @@ class Spool:
 
     def _flush(self, *, final: bool) -> None:
         assert self._fd is not None and self._aead is not None
-        view = memoryview(self._pending)
         start = 0
-        while len(view) - start >= CHUNK or (final and start < len(view)):
-            plain = view[start:start + CHUNK]
-            sealed = self._aead.encrypt(self._chunks.to_bytes(12, "big"), bytes(plain), None)
-            if hasattr(os, "pwrite"):
-                os.pwrite(self._fd, sealed, self._chunks * _SEALED)
-            else:  # pragma: no cover - platforms without pwrite
-                self._seek_write(sealed)
-            self._chunks += 1
-            start += len(plain)
-        view.release()
+        with memoryview(self._pending) as view:
+            while len(view) - start >= CHUNK or (final and start < len(view)):
+                plain = bytes(view[start:start + CHUNK])
+                sealed = self._aead.encrypt(self._chunks.to_bytes(12, "big"), plain, None)
+                if hasattr(os, "pwrite"):
+                    os.pwrite(self._fd, sealed, self._chunks * _SEALED)
+                else:  # pragma: no cover - platforms without pwrite
+                    self._seek_write(sealed)
+                self._chunks += 1
+                start += len(plain)
         del self._pending[:start]
 
     def _seek_write(self, sealed: bytes) -> None:
