@@ -4,9 +4,6 @@ warning for the market regulator. Department roles are limited to the department
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -18,10 +15,10 @@ from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
-from xinyong.core import clock
-from xinyong.core.errors import Forbidden, ValidationFailed
+from xinyong.core import clock, uploads
+from xinyong.core.errors import Forbidden
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=uploads.UploadRoute)
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 Level = Literal["high", "medium", "low"]
 TradingKind = Literal["tenders", "bids", "awards", "bidders"]
@@ -39,26 +36,17 @@ def _require(session: Session, principal: Principal, area: str) -> None:
         raise Forbidden(f"本分析仅限 {'、'.join(codes)} 部门使用", code="analytics_department_not_allowed")
 
 
-def _save_upload(file: UploadFile, tmp: str) -> Path:
-    target = Path(tmp) / Path(file.filename or "upload").name[:200]
-    with target.open("wb") as out:
-        shutil.copyfileobj(file.file, out, length=1 << 20)
-    if target.stat().st_size > MAX_UPLOAD_BYTES:
-        raise ValidationFailed("文件过大（上限 512 MB）", code="file_too_large", status_code=413)
-    return target
-
-
 # Public-resource trading ------------------------------------------------------------------------------------
 
 
 @router.post("/trading/imports/{kind}", status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def import_trading(kind: TradingKind, file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
                    principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
     """导入招标项目、投标记录、中标结果或投标人属性文件（整份校验，有错行则不导入）。"""
     _require(session, principal, "trading")
-    with tempfile.TemporaryDirectory() as tmp:
-        return trading.import_file(session, actor=principal, kind=kind, path=_save_upload(file, tmp),
-                                   filename=file.filename)
+    upload = uploads.received(file)
+    return trading.import_file(session, actor=principal, kind=kind, path=upload, filename=upload.name)
 
 
 @router.get("/trading/imports")
@@ -134,13 +122,13 @@ def bidder(bidder_key: str, principal: Principal = Depends(readers), session: Se
 
 
 @router.post("/food-drug/spot-checks", status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def import_spot_checks(file: UploadFile = File(..., description="抽检结果 CSV / XLSX / JSON"),
                        principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
     """导入食品药品抽检结果文件。"""
     _require(session, principal, "food_drug")
-    with tempfile.TemporaryDirectory() as tmp:
-        return trading.import_file(session, actor=principal, kind="spot_checks", path=_save_upload(file, tmp),
-                                   filename=file.filename)
+    upload = uploads.received(file)
+    return trading.import_file(session, actor=principal, kind="spot_checks", path=upload, filename=upload.name)
 
 
 @router.get("/food-drug/risks")

@@ -39,7 +39,7 @@ from xinyong.core.db import utcnow
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.identifiers.masking import mask_phone
 from xinyong.identifiers.names import normalize_org_name
-from xinyong.ingest.readers import file_sha256, open_table
+from xinyong.ingest.readers import Source, as_source, open_table, row_issues
 from xinyong.subjects.models import Subject
 
 CHUNK = 2_000
@@ -54,7 +54,7 @@ def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
 # Reading and validating ------------------------------------------------------------------------------------
 
 
-def read_rows(kind: str, path: str | Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+def read_rows(kind: str, path: str | Path | Source) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
     """Every row of the file parsed, and the row errors (``{"row", "errors"}``); raises on an unusable file."""
     if kind not in fmt.KINDS:
         raise ValidationFailed(f"未知的文件类型 {kind}，应为 {' / '.join(fmt.KINDS)}", code="import_kind_unknown")
@@ -66,7 +66,13 @@ def read_rows(kind: str, path: str | Path) -> tuple[list[tuple[int, dict[str, An
     mapping = fmt.header_map(kind, table.headers)
     rows: list[tuple[int, dict[str, Any]]] = []
     errors: list[dict[str, Any]] = []
-    for number, values in table.dicts():
+    keys = table.headers
+    for number, cells in table.rows:
+        refused = row_issues(cells)  # over-long cell or row, formula without a value: never parsed
+        if refused:
+            errors.append({"row": number, "errors": [i.message for i in refused]})
+            continue
+        values = {k: cells[i] if i < len(cells) else None for i, k in enumerate(keys) if k}
         parsed, problems = fmt.parse_row(kind, {mapping[h]: v for h, v in values.items() if h in mapping})
         if problems:
             errors.append({"row": number, "errors": problems})
@@ -100,20 +106,20 @@ def _unknown_tenders(rows: list[tuple[int, dict[str, Any]]], ids: dict[str, int]
             for n, r in rows if r["project_no"] not in ids]
 
 
-def import_file(session: Session, *, actor: Principal, kind: str, path: str | Path,
+def import_file(session: Session, *, actor: Principal, kind: str, path: str | Path | Source,
                 filename: str | None = None) -> dict[str, Any]:
     """Import one file of ``kind`` (tenders / bids / awards / bidders / spot_checks) in the caller's transaction.
 
     The same file (SHA-256) imported again is recognised and not applied twice. Any invalid row rejects the
     whole file with ``ValidationFailed`` (code ``import_rows_invalid``, details list each row's reasons).
     """
-    path = Path(path)
-    sha = file_sha256(path)
+    source = as_source(path)
+    sha = source.sha256()
     previous = session.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
                               .order_by(TradingImport.id.desc()).limit(1))
     if previous is not None:
         return {**import_view(previous), "already_imported": True}
-    rows, errors = read_rows(kind, path)
+    rows, errors = read_rows(kind, source)
     keyed = {"tenders": (lambda r: r["project_no"], "项目编号"),
              "bids": (lambda r: (r["project_no"], r["bidder_key"]), "同一项目的同一投标人"),
              "awards": (lambda r: r["project_no"], "项目编号"),
@@ -128,7 +134,7 @@ def import_file(session: Session, *, actor: Principal, kind: str, path: str | Pa
         errors.sort(key=lambda e: e["row"])
         raise ValidationFailed(f"文件中有 {len(errors)} 行不符合格式，未导入任何数据", code="import_rows_invalid",
                                details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT]})
-    record = TradingImport(kind=kind, filename=(filename or path.name)[:300], sha256=sha, actor=actor.actor,
+    record = TradingImport(kind=kind, filename=(filename or source.name)[:300], sha256=sha, actor=actor.actor,
                            rows=len(rows), report={})
     session.add(record)
     session.flush()

@@ -14,6 +14,7 @@ from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
+from xinyong.core import uploads
 from xinyong.cases.models import Notification
 from xinyong.cases.schemas import (
     ActionIn,
@@ -37,7 +38,9 @@ from xinyong.cases.schemas import (
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=uploads.UploadRoute)
+#: Documents are received like every upload (bounded, never in clear on disk) within the cases' own limit.
+_document_limit = uploads.limit(lambda: get_cases_settings().max_upload_bytes, code="document_too_large")
 
 READERS = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 TOKEN_HEADER = Header(None, alias="X-Case-Token", description="立案时返回的查询凭证")
@@ -114,6 +117,7 @@ def public_case(case_no: str, token: str | None = TOKEN_HEADER, _: Principal = D
 
 
 @router.post("/public/{case_no}/documents", response_model=DocumentOut, status_code=201)
+@_document_limit
 async def public_document(case_no: str, file: UploadFile = File(...), kind: str = Form("evidence"),
                           token: str | None = TOKEN_HEADER, principal: Principal = Depends(public),
                           session: Session = SessionDep) -> Any:
@@ -248,6 +252,7 @@ def act(case_id: int, action: str, body: ActionIn, principal: Principal = Depend
 
 
 @router.post("/{case_id}/documents", response_model=DocumentOut, status_code=201)
+@_document_limit
 async def add_document(case_id: int, file: UploadFile = File(...), kind: str = Form("evidence"),
                        principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                        session: Session = SessionDep) -> Any:

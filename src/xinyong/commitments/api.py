@@ -4,9 +4,6 @@ the government view of a subject and the public list (only 可向社会公开, p
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -28,12 +25,12 @@ from xinyong.commitments.schemas import (
     SubjectCommitmentOut,
     TypeFilter,
 )
-from xinyong.core import clock
+from xinyong.core import clock, uploads
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
 
-router = APIRouter(prefix="/commitments", tags=["commitments"])
+router = APIRouter(prefix="/commitments", tags=["commitments"], route_class=uploads.UploadRoute)
 
 DEPARTMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 GOVERNMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)
@@ -123,6 +120,7 @@ def push(body: PushIn, department_id: int | None = Query(None, description="仅�
 
 
 @router.post("/files", response_model=BatchOut, status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def upload(
     file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
     reject_all_on_error: bool = Form(False),
@@ -132,15 +130,8 @@ def upload(
 ) -> dict[str, Any]:
     """上传一个信用承诺数据文件，返回批次报告（退回的行及原因）。"""
     dept = _department_of(principal, department_id)
-    name = Path(file.filename or "upload").name[:200] or "upload"
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        if target.stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValidationFailed("文件过大（上限 256 MB）", code="file_too_large", status_code=413)
-        return importer.import_file(session, actor=principal, department_id=dept, path=target,
-                                    reject_all=reject_all_on_error)
+    return importer.import_file(session, actor=principal, department_id=dept, path=uploads.received(file),
+                                reject_all=reject_all_on_error)
 
 
 @router.get("/batches", response_model=list[BatchOut])

@@ -32,7 +32,7 @@ from xinyong.commitments.validate import (
 from xinyong.core import audit, clock, gcpause
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
-from xinyong.ingest.readers import Table, file_sha256, open_table, table_from_records
+from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
 
 MAX_API_ROWS = 10_000
 REPORT_LIMIT = 1_000
@@ -69,7 +69,8 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     good: list[CommitmentInput] = []
     for number, values in table.rows:
         counts["rows"] += 1
-        row, issues = validate_row(header_map, number, values, today=today)
+        refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
+        row, issues = (None, refused) if refused else validate_row(header_map, number, values, today=today)
         for issue in issues:
             issue_counts[issue.code] += 1
             target = warnings if row is not None else errors
@@ -124,14 +125,13 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     return batch_summary(batch)
 
 
-def import_file(session: Session, *, actor: Principal, department_id: int, path: str | Path,
+def import_file(session: Session, *, actor: Principal, department_id: int, path: str | Path | Source,
                 reject_all: bool = False, today: dt.date | None = None) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValidationFailed(f"文件不存在：{path}", code="file_not_found")
-    table = open_table(path, known_headers=KNOWN_HEADERS)
-    return run_batch(session, actor=actor, department_id=department_id, table=table, sha256=file_sha256(path),
-                     channel="file", filename=path.name, reject_all=reject_all, today=today)
+    """A file: a path (the CLI) or an upload received by :mod:`xinyong.core.uploads` (the API)."""
+    source = as_source(path)
+    table = open_table(source, known_headers=KNOWN_HEADERS)
+    return run_batch(session, actor=actor, department_id=department_id, table=table, sha256=source.sha256(),
+                     channel="file", filename=source.name, reject_all=reject_all, today=today)
 
 
 def import_rows(session: Session, *, actor: Principal, department_id: int, rows: list[dict[str, Any]],

@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     city_name: str = "沁阳市"
     city_region_code: str = "410882"
+    # Imports (every importer reads through ``ingest.readers``; docs/data-standards.md "Limits"). Enforced while a
+    # file is read, before a value is kept: a longer cell or row is a row error (``cell_too_long`` /
+    # ``row_too_long``) and the rejected row keeps only the first ``import_rejected_cell_chars`` of each cell.
+    import_max_cell_chars: int = Field(32_768, ge=256)
+    import_max_row_chars: int = Field(262_144, ge=1_024)
+    import_rejected_cell_chars: int = Field(2_048, ge=16)
+    #: JSON files are parsed whole (their columns are the union of every object's keys): larger ones are refused.
+    import_max_json_bytes: int = Field(32 * 1024 * 1024, ge=1_024)
+    # Uploads over HTTP (``core.uploads``): the largest file a bulk import accepts (413 ``file_too_large`` as soon
+    # as the declared or received size passes it) and the size kept in memory before the temporary copy goes to
+    # an encrypted file under ``<data dir>/tmp/uploads``.
+    upload_max_bytes: int = Field(1024 * 1024 * 1024, ge=1_024)
+    upload_memory_bytes: int = Field(1024 * 1024, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

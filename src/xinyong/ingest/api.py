@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -14,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
+from xinyong.core import uploads
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
 from xinyong.ingest.schemas import BatchOut, PushIn, TimelinessOut
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=uploads.UploadRoute)
 
 
 def _department_of(principal: Principal, department_id: int | None) -> int:
@@ -48,17 +45,10 @@ def upload(
     principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
     session: Session = SessionDep,
 ) -> dict[str, Any]:
-    """上传一个数据文件，返回批次报告。"""
+    """上传一个数据文件，返回批次报告（文件上限见 XINYONG_UPLOAD_MAX_BYTES，超过时返回 413）。"""
     dept = _department_of(principal, department_id)
-    name = Path(file.filename or "upload").name[:200]
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        if target.stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValidationFailed("文件过大（上限 1 GB）", code="file_too_large", status_code=413)
-        return service.ingest_file(session, actor=principal, department_id=dept, path=target, kind=kind,
-                                   reject_all=reject_all_on_error)
+    return service.ingest_file(session, actor=principal, department_id=dept, path=uploads.received(file), kind=kind,
+                               reject_all=reject_all_on_error)
 
 
 @router.get("/batches", response_model=list[BatchOut])

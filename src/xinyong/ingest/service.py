@@ -31,7 +31,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.ingest.readers import Table, file_sha256, open_table, table_from_records
+from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
@@ -104,7 +104,8 @@ class _Rows:
         """Take one row; True when a chunk is ready to be taken."""
         chunk = self.chunk
         chunk.counts["rows"] += 1
-        record, issues = validate_row(self.kind, self.header_map, number, values)
+        refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
+        record, issues = (None, refused) if refused else validate_row(self.kind, self.header_map, number, values)
         if record is None:
             _reject_row(chunk, self.batch_id, self.vault, number, values, issues)
         else:
@@ -241,15 +242,14 @@ def _stream(store: _Store, rows: _Rows, table: Table, progress: Progress | None)
         progress(store.counts["rows"])
 
 
-def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path,
+def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path | Source,
                 kind: RecordKind | str | None = None, reject_all: bool = False,
                 progress: Progress | None = None) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValidationFailed(f"文件不存在：{path}", code="file_not_found")
+    """A file: a path (the CLI) or an upload received by :mod:`xinyong.core.uploads` (the API, the console)."""
+    source = as_source(path)
     return run_batch(session, actor=actor, department_id=department_id,
-                     open_rows=lambda: open_table(path, known_headers=KNOWN_HEADERS), sha256=file_sha256(path),
-                     channel="file", filename=path.name, kind=kind, reject_all=reject_all, progress=progress)
+                     open_rows=lambda: open_table(source, known_headers=KNOWN_HEADERS), sha256=source.sha256(),
+                     channel="file", filename=source.name, kind=kind, reject_all=reject_all, progress=progress)
 
 
 def ingest_rows(session: Session, *, actor: Principal, department_id: int, kind: RecordKind | str,

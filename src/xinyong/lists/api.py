@@ -5,9 +5,6 @@ file import) for the platform admin and the operators of a list's managing depar
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -16,7 +13,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
-from xinyong.core import clock
+from xinyong.core import clock, uploads
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import importer, service
 from xinyong.lists.schemas import (
@@ -33,7 +30,7 @@ from xinyong.lists.schemas import (
     WithdrawNoticeIn,
 )
 
-router = APIRouter(prefix="/lists", tags=["lists"])
+router = APIRouter(prefix="/lists", tags=["lists"], route_class=uploads.UploadRoute)
 
 READERS = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 STATUS_PATTERN = "^(notified|active|expired|removed|all)$"
@@ -170,6 +167,7 @@ def withdraw_notice(entry_id: int, body: WithdrawNoticeIn, principal: Principal 
 
 
 @router.post("/imports", response_model=ImportOut, status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def import_file(
     file: UploadFile = File(..., description="CSV / XLSX / JSON 文件，中文列名"),
     list_code: str | None = Form(None, max_length=60, description="整个文件的名单类型（文件中无「名单类型」列时必填）"),
@@ -183,15 +181,9 @@ def import_file(
         own = auth_service.get_department(session, ref=department)
         if own.id != principal.department_id:
             raise Forbidden("只能以本部门名义导入名单条目", code="department_mismatch")
-    name = Path(file.filename or "upload").name[:200] or "upload"
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        if target.stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValidationFailed("文件过大（上限 64 MB）", code="file_too_large", status_code=413)
-        return importer.import_entries(session, actor=principal, path=target, list_code=list_code,
-                                       department=department, reject_all=reject_all_on_error, filename=name)
+    upload = uploads.received(file)
+    return importer.import_entries(session, actor=principal, path=upload, list_code=list_code,
+                                   department=department, reject_all=reject_all_on_error, filename=upload.name)
 
 
 from xinyong.lists.sync_api import router as sync_router  # noqa: E402  (external list sync and review queue)

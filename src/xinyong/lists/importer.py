@@ -26,7 +26,7 @@ from xinyong.auth.roles import Principal
 from xinyong.core import audit, clock, gcpause
 from xinyong.core.errors import ValidationFailed, XinyongError
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
-from xinyong.ingest.readers import file_sha256, normalize_header, open_table
+from xinyong.ingest.readers import Source, as_source, normalize_header, open_table, row_issues
 from xinyong.ingest.values import parse_date
 from xinyong.lists import service
 from xinyong.lists.models import ListEntry, ListType
@@ -100,7 +100,7 @@ def _same_person_or_org(name: str | None, subject: Any) -> bool:
 
 
 @gcpause.bulk()
-def import_entries(session: Session, *, actor: Principal, path: str | Path, list_code: str | None = None,
+def import_entries(session: Session, *, actor: Principal, path: str | Path | Source, list_code: str | None = None,
                    department: str | None = None, reject_all: bool = False, filename: str | None = None,
                    today: dt.date | None = None) -> dict[str, Any]:
     """Validate every row of the file, then write the good rows (or none when ``reject_all`` and a row is bad).
@@ -109,8 +109,8 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path, list
     a row is bad, so the caller's transaction writes nothing.
     """
     today = today or clock.today()
-    path = Path(path)
-    table = open_table(path, known_headers=KNOWN_HEADERS)
+    source = as_source(path)
+    table = open_table(source, known_headers=KNOWN_HEADERS)
     cols = _column_map(table.headers)
     raw = [str(h) if h is not None else "" for h in table.raw_headers] or table.headers
     code_cols = [i for k, i in cols.items() if k.startswith("code#")]
@@ -146,6 +146,11 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path, list
 
         def fail(field: str, code: str, message: str, *, index: int | None = None, row: int = number) -> None:
             errors.append({"row": row, "column": column_name(field, index), "code": code, "message": message})
+
+        refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
+        if refused:
+            errors.extend({"row": i.row, "column": i.column, "code": i.code, "message": i.message} for i in refused)
+            continue
 
         lt = fixed
         ref = _cell(values, cols.get("list"))
@@ -215,7 +220,7 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path, list
         drafts.append(draft)
 
     report: dict[str, Any] = {
-        "file": (filename or path.name)[:300], "sha256": file_sha256(path), "format": table.format, "rows": rows,
+        "file": (filename or source.name)[:300], "sha256": source.sha256(), "format": table.format, "rows": rows,
         "created": 0, "notified": 0, "skipped": skipped, "rejected": len(errors), "applied": False,
         "errors": errors, "entry_ids": [],
     }

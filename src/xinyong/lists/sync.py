@@ -48,7 +48,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.masking import mask_resident_id
-from xinyong.ingest.readers import file_sha256, open_table
+from xinyong.ingest.readers import Source, as_source, open_table, row_issues
 from xinyong.ingest.values import parse_date
 from xinyong.lists import matching
 from xinyong.lists.models import (
@@ -308,7 +308,7 @@ _FIELD_LABELS = {"party_name": "名称/姓名", "case_no": "案号", "conduct": 
                  "reason": "列入经营异常名录原因", "listed_on": "列入日期"}
 
 
-def read_rows(path: Path, lt: ListType, *, mode: str) -> tuple[list[Row], _Problems, dict[str, Any]]:
+def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row], _Problems, dict[str, Any]]:
     """Every row of the file, validated against the list's format; (rows, problems, file facts)."""
     fmt = FORMATS[lt.sync_format or ""]
     table = open_table(path, known_headers=_known_headers())
@@ -338,6 +338,14 @@ def read_rows(path: Path, lt: ListType, *, mode: str) -> tuple[list[Row], _Probl
     duplicates = 0
     for number, values in table.rows:
         get = {f: values[i] if i < len(values) else None for f, i in cols.items()}
+        refused = row_issues(values)  # over-long cell or row, formula without a value: not applied
+        if refused:
+            for issue in refused:
+                problems.add(number, issue.column, issue.code, issue.message, issue.value)
+            key = parse(number, get, lt, _Problems())[0]  # its entry is not removed by a snapshot
+            if key:
+                problems.keys.add(key[:200])
+            continue
         operation = "add"
         if mode == "delta":
             op_raw = _text(get.get("operation")) or ""
@@ -556,7 +564,7 @@ def _summary(values: dict[str, Any], link: Link | None = None) -> dict[str, Any]
 
 
 @gcpause.bulk()
-def sync_list(session: Session, *, actor: Principal, list_code: str, path: str | Path, mode: str = "snapshot",
+def sync_list(session: Session, *, actor: Principal, list_code: str, path: str | Path | Source, mode: str = "snapshot",
               threshold: float | None = None, skip_invalid: bool = False, filename: str | None = None) -> ListSync:
     """Apply a snapshot or delta file of an external list in the caller's transaction; the :class:`ListSync`.
 
@@ -571,8 +579,8 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     limit = _threshold(lt, threshold)
     # One sync of a list at a time (PostgreSQL row lock until commit; SQLite has a single writer anyway).
     session.execute(select(ListType.id).where(ListType.id == lt.id).with_for_update())
-    path = Path(path)
-    rows, problems, facts = read_rows(path, lt, mode=mode)
+    source = as_source(path)
+    rows, problems, facts = read_rows(source, lt, mode=mode)
     if problems.items and not skip_invalid:
         raise ValidationFailed(f"文件有 {len(problems.rows)} 行数据无效，未做任何更改", code="sync_rows_invalid",
                                details={"problem_counts": dict(problems.counts), "problems": problems.items[:100]})
@@ -584,7 +592,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
 
     today = clock.today()
     now = utcnow()
-    record = ListSync(list_type_id=lt.id, mode=mode, filename=(filename or path.name)[:300], sha256=file_sha256(path),
+    record = ListSync(list_type_id=lt.id, mode=mode, filename=(filename or source.name)[:300], sha256=source.sha256(),
                       actor=actor.actor, started_at=now)
     session.add(record)
     session.flush()

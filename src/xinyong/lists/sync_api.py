@@ -6,9 +6,6 @@ Syncing and judging are for the platform admin and the operators of the list's m
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -17,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
+from xinyong.core import uploads
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.lists import sync
 from xinyong.subjects.service import get_subject
 
-router = APIRouter(tags=["lists"])
+router = APIRouter(tags=["lists"], route_class=uploads.UploadRoute)
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
@@ -91,6 +89,7 @@ def _viewer_department(session: Session, principal: Principal) -> str | None:
 
 
 @router.post("/syncs", response_model=SyncOut, status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def upload_sync(
     file: UploadFile = File(..., description="名单文件：CSV / XLSX / JSON"),
     list_code: str = Form(..., alias="list", description="名单类型代码，如 court_dishonest_debtor"),
@@ -100,15 +99,9 @@ def upload_sync(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """上传外部名单的全量快照或增量文件，比对并应用差异，返回新增/变更/移出/未变数和待复核数。"""
-    name = Path(file.filename or "upload").name[:200] or "upload"
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / name
-        with target.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        if target.stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValidationFailed("文件过大（上限 512 MB）", code="file_too_large", status_code=413)
-        record = sync.sync_list(session, actor=principal, list_code=list_code, path=target, mode=mode,
-                                skip_invalid=skip_invalid, filename=name)
+    upload = uploads.received(file)
+    record = sync.sync_list(session, actor=principal, list_code=list_code, path=upload, mode=mode,
+                            skip_invalid=skip_invalid, filename=upload.name)
     return sync.sync_view(record, list_code)
 
 

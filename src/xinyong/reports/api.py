@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, public
 from xinyong.auth.roles import Principal
+from xinyong.core import uploads
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.reports import service
 from xinyong.reports.config import get_reports_settings
@@ -20,7 +21,7 @@ from xinyong.reports.schemas import (
     VerificationResultOut,
 )
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=uploads.UploadRoute)
 
 
 @router.post("", response_class=Response, status_code=201,
@@ -67,6 +68,7 @@ def verify_by_code(code: str | None = Query(None, max_length=40, description="�
 
 
 @router.post("/verify", response_model=VerificationResultOut)
+@uploads.limit(lambda: get_reports_settings().max_verify_bytes + 1)  # one byte over: the route's own message
 async def verify_by_file(file: UploadFile = File(..., description="报告 PDF 文件"),
                          code: str | None = Form(None, max_length=40), number: str | None = Form(None, max_length=40),
                          _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:

@@ -6,9 +6,6 @@ listed and are only returned to government roles, with every look-up written to 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -16,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.core import uploads
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects import service
 from xinyong.subjects.models import SubjectKind
@@ -26,7 +24,7 @@ from xinyong.subjects.schemas import (
     SubjectOut,
 )
 
-router = APIRouter(prefix="/subjects", tags=["subjects"])
+router = APIRouter(prefix="/subjects", tags=["subjects"], route_class=uploads.UploadRoute)
 
 GOVERNMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -60,6 +58,7 @@ def import_report(import_id: int, _: Principal = Depends(allow(*GOVERNMENT_ROLES
 
 
 @router.post("/imports", response_model=ImportReportOut, status_code=201)
+@uploads.limit(MAX_UPLOAD_BYTES)
 def upload_registry(
     file: UploadFile = File(..., description="市场监管部门登记数据导出（CSV/XLSX/JSON）"),
     allow_bad_check: bool = Query(False, description="校验位错误的代码作为待复核警告保留"),
@@ -67,14 +66,8 @@ def upload_registry(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """导入登记注册数据（整批在一个事务中完成）。"""
-    suffix = Path(file.filename or "upload").suffix[:10]
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / f"{Path(file.filename or 'upload').stem[:100]}{suffix}"
-        with target.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        if target.stat().st_size > MAX_UPLOAD_BYTES:
-            raise ValidationFailed("文件过大", code="file_too_large", status_code=413)
-        return service.import_registry(session, actor=principal, path=target, allow_bad_check=allow_bad_check)
+    return service.import_registry(session, actor=principal, path=uploads.received(file),
+                                   allow_bad_check=allow_bad_check)
 
 
 @router.post("/organisations", response_model=SubjectOut, status_code=201)

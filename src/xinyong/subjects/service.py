@@ -23,7 +23,7 @@ from xinyong.identifiers import explain, orgcode, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
-from xinyong.ingest.readers import file_sha256, open_table
+from xinyong.ingest.readers import Source, as_source, open_table, row_issues
 from xinyong.subjects import registry
 from xinyong.subjects.models import (
     KIND_LABELS,
@@ -245,7 +245,7 @@ class _ImportState:
 
 
 @gcpause.bulk()
-def import_registry(session: Session, *, actor: Principal, path: str | Path, allow_bad_check: bool = False,
+def import_registry(session: Session, *, actor: Principal, path: str | Path | Source, allow_bad_check: bool = False,
                     source: str = "市场监管局登记注册数据") -> dict[str, Any]:
     """Import a registry export in the caller's transaction (all or nothing); return the data-quality report.
 
@@ -253,13 +253,13 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
     registration number gets its USCC: 赋码转换). Invalid rows are reported, row by row, and not written.
     The same code twice in the file with different names (重码) keeps the first row and reports the others.
     """
-    path = Path(path)
-    table = open_table(path, known_headers=registry.KNOWN_HEADERS)
+    source = as_source(path)
+    table = open_table(source, known_headers=registry.KNOWN_HEADERS)
     cols = registry.column_map(table.headers)
     if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
         raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
                                code="registry_columns_missing", details={"headers": table.headers})
-    record = RegistryImport(filename=path.name, sha256=file_sha256(path), actor=actor.actor)
+    record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
     session.add(record)
     session.flush()
     tag = f"registry_import:{record.id}"
@@ -267,7 +267,9 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
     chunk: list[registry.RegistryRow] = []
     for number, values in table.rows:
         state.counts["rows"] += 1
-        row, problems = registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
+        refused = row_issues(values)  # over-long cell or row, formula without a value: never parsed
+        row, problems = (None, [registry.Problem(i.row, i.column, i.value, i.code, i.message) for i in refused]) \
+            if refused else registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
         if row is None:
             state.counts["rejected"] += 1
             state.rejected_rows.append(number)
@@ -311,7 +313,7 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
     orgs = c["organisations"]
     report = {
         "import_id": record.id,
-        "file": path.name,
+        "file": source.name,
         "sha256": record.sha256,
         "format": table.format,
         "encoding": table.encoding,
@@ -337,7 +339,7 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path, all
     record.finished_at = utcnow()
     record.report = report
     audit.record(session, actor=actor.actor, action="subjects.registry_import", entity_type="registry_import",
-                 entity_id=record.id, reason=f"导入登记数据 {path.name}",
+                 entity_id=record.id, reason=f"导入登记数据 {source.name}",
                  after={k: report[k] for k in ("file", "sha256", "rows", "created", "updated", "renamed",
                                                "converted", "unchanged", "rejected")})
     return report

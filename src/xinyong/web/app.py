@@ -103,6 +103,9 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(database: Database | str | None = None) -> FastAPI:
     """Build the app on a database (a :class:`Database`, a URL, or the configured default)."""
     db = database if isinstance(database, Database) else get_database(database)
+    from xinyong.core import uploads
+
+    uploads.sweep()  # uploads left behind by a server that was killed (normally none: they have no name)
     app = FastAPI(
         title="xinyong 公共信用信息平台 API",
         version=__version__,

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -34,7 +31,7 @@ from xinyong.analytics import assessment, dashboards
 from xinyong.analytics.dashboards import Period
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
-from xinyong.core import clock
+from xinyong.core import clock, uploads
 from xinyong.core.db import utcnow
 from xinyong.core.errors import (
     Forbidden,
@@ -46,7 +43,7 @@ from xinyong.core.errors import (
 from xinyong.core.settings import get_settings
 from xinyong.web import security
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
 #: Who may use the console at all (the admin always may): business systems and banks use the API.
 CONSOLE_ROLES = frozenset({Role.ADMIN, Role.DEPT_OPERATOR, Role.DEPT_VIEWER})
@@ -54,7 +51,6 @@ viewer = allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)   # read pages
 operator = allow(Role.DEPT_OPERATOR)                   # pages that change the department's data
 admin = allow()                                         # the platform admin only
 
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 #: Rejected rows shown for correction on one page (the rest: download the error report, fix, upload).
 EDITABLE_ROWS = 100
 PAGE = 50
@@ -236,17 +232,8 @@ def upload_submit(request: Request, file: UploadFile = File(...),
         else:
             dept_id = principal.department_id
         assert dept_id is not None
-        name = Path(file.filename or "upload").name[:200] or "upload"
-        with tempfile.TemporaryDirectory() as tmp:
-            target = Path(tmp) / name
-            with target.open("wb") as out:
-                shutil.copyfileobj(file.file, out, length=1 << 20)
-            if target.stat().st_size == 0:
-                raise ValidationFailed("上传的文件是空的", code="file_empty")
-            if target.stat().st_size > MAX_UPLOAD_BYTES:
-                raise ValidationFailed("文件过大（上限 1 GB）", code="file_too_large", status_code=413)
-            summary = ingest_service.ingest_file(session, actor=principal, department_id=dept_id, path=target,
-                                                 kind=kind or None, reject_all=reject_all)
+        summary = ingest_service.ingest_file(session, actor=principal, department_id=dept_id,
+                                             path=uploads.received(file), kind=kind or None, reject_all=reject_all)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/upload")
     query = f"?duplicate={summary['duplicate_of']}" if summary.get("duplicate_of") else ""

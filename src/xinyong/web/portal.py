@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, public
 from xinyong.auth.roles import ANONYMOUS
-from xinyong.core import clock
+from xinyong.core import clock, uploads
 from xinyong.core.errors import NotFound, XinyongError
 from xinyong.core.settings import get_settings
 from xinyong.identifiers.masking import mask_name, mask_resident_id
@@ -35,7 +35,7 @@ from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
 from xinyong.web.security import rate_limit
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(public)])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(public)], route_class=uploads.UploadRoute)
 
 PAGE_SIZE = 20
 SEARCH_PAGE_SIZE = 20
@@ -218,7 +218,14 @@ def verify_page(request: Request, code: str | None = None, number: str | None = 
                                                   "number": (number or "")[:40]})
 
 
+def _verify_limit() -> int:
+    from xinyong.reports.config import get_reports_settings
+
+    return get_reports_settings().max_verify_bytes + 1  # one byte over: the page's own message
+
+
 @router.post("/verify", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
+@uploads.limit(_verify_limit)
 async def verify_upload(request: Request, number: str = Form(""), code: str = Form(""),
                         file: UploadFile | None = File(None), session: Session = SessionDep) -> HTMLResponse:
     from xinyong.reports.config import get_reports_settings
