@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     city_name: str = "沁阳市"
     city_region_code: str = "410882"
+    # Audit anchors (docs/operations.md, "Audit log"): the file `xinyong audit anchor` appends to and
+    # `xinyong audit verify` and GET /api/v1/audit/anchors read when no --out/--anchors is given; and the age in
+    # seconds past which the newest anchor is stale (events after it could be deleted undetected): `audit verify`
+    # then exits 1. 0 switches the age check off.
+    audit_anchors_file: Path | None = None
+    audit_anchor_max_age: int = Field(default=900, ge=0)
 
     @property
     def resolved_database_url(self) -> str:
