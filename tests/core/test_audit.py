@@ -533,6 +533,10 @@ def test_cli_verify_reports_the_window_and_fails_when_the_newest_anchor_is_too_o
 
     code, body = _run(cli, database, "verify", "--anchors", str(path), "--max-age", "3600")
     assert code == 0 and not body["anchors"]["stale"]
+    code, body = _run(cli, database, "verify", "--anchors", str(path), "--anchors-only")  # for frequent monitoring
+    assert code == 1 and body["chain_checked"] is False and "events" not in body and body["anchors"]["stale"]
+    code, body = _run(cli, database, "verify", "--anchors-only")
+    assert code == 2 and body["error"]["code"] == "anchors_required"
     monkeypatch.setenv("XINYONG_AUDIT_ANCHOR_MAX_AGE", "0")  # 0: no limit
     reset_settings()
     code, body = _run(cli, database, "verify", "--anchors", str(path))
