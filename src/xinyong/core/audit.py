@@ -289,7 +289,8 @@ def _anchor_key() -> bytes:
 
 
 def _anchor_mac(seq: int, hash_: str, at: str, key: bytes | None = None) -> str:
-    return hmac.new(key or _anchor_key(), f"{seq}\x1f{hash_}\x1f{at}".encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot form (the same MAC), about twice as fast over a year of anchors
+    return hmac.digest(key or _anchor_key(), f"{seq}\x1f{hash_}\x1f{at}".encode(), "sha256").hex()
 
 
 def _parse(a: Any) -> tuple[int, str, str, str, dt.datetime] | None:
