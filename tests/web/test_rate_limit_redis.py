@@ -1,7 +1,8 @@
 """Rate limits shared through Redis: several server processes, one bucket per client; Redis down → per process.
 
 Uses the Redis at ``XINYONG_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); skipped when it does not
-answer, unless ``XINYONG_TEST_REQUIRE_REDIS=1``.
+answer, except in CI (``CI=true``, or ``XINYONG_TEST_REQUIRE_REDIS=1`` as ``.ci/run`` exports), where a missing Redis
+is a failure: ``.ci/run`` starts one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.web.test_security import _app
 from xinyong.web.security import RateLimiter, RedisBuckets, Rule, WebSecuritySettings
 
 URL = os.environ.get("XINYONG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_REDIS = os.environ.get("XINYONG_TEST_REQUIRE_REDIS") == "1" or os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.fixture
@@ -28,9 +30,9 @@ def prefix():
     client = redis.Redis.from_url(URL, socket_connect_timeout=0.5)
     try:
         client.ping()
-    except (redis.RedisError, OSError):
-        if os.environ.get("XINYONG_TEST_REQUIRE_REDIS") == "1":
-            raise
+    except (redis.RedisError, OSError) as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis required (CI) but unreachable at {URL}: {exc}")
         pytest.skip("Redis not reachable (set XINYONG_TEST_REQUIRE_REDIS=1 to fail instead)")
     name = f"xinyong-test:{uuid.uuid4().hex}:"
     yield name

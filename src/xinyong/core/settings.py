@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(1024 * 1024 * 1024, ge=1_024)
     upload_memory_bytes: int = Field(1024 * 1024, ge=0)
 
+    # Audit anchors (docs/operations.md, "Audit log"): the file `xinyong audit anchor` appends to and
+    # `xinyong audit verify` and GET /api/v1/audit/anchors read when no --out/--anchors is given; and the age in
+    # seconds past which the newest anchor is stale (events after it could be deleted undetected): `audit verify`
+    # then exits 1. 0 switches the age check off.
+    audit_anchors_file: Path | None = None
+    audit_anchor_max_age: int = Field(default=900, ge=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
