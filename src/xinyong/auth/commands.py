@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from xinyong.auth import service
 from xinyong.auth.models import ApiToken, Department, User
@@ -108,10 +108,11 @@ def authorities_list(
                  *(AuthorityOut.of(dept, r).model_dump(mode="json") for r in rows)]
 
     def render(data: list[dict[str, Any]]) -> None:
-        table = Table("统一社会信用代码", "名称", "来源", "登记人", "登记时间", "登记原因")
+        table = Table(Column("统一社会信用代码", no_wrap=True), "名称", Column("来源", no_wrap=True), "登记时间",
+                      "登记原因")
         for a in data:
-            table.add_row(a["uscc"], a["name"], "部门自身" if a["own"] else "已登记", a["added_by"] or "",
-                          _minute(a["added_at"]), a["reason"] or "")
+            table.add_row(a["uscc"], a["name"], "部门自身" if a["own"] else "已登记", _minute(a["added_at"]),
+                          a["reason"] or "")
         clikit.console.print(table)
 
     emit(items, as_json, render)
