@@ -36,6 +36,7 @@ NOT_REGISTERED = "authority_not_registered"
 NAME_MISMATCH = "authority_name_mismatch"
 #: Results remembered per (name, code) pair: a file repeats its few authorities on every row.
 _MEMO_SIZE = 1024
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,7 @@ class Authorities:
     items: tuple[Authority, ...]
     _by_uscc: dict[str, Authority] = field(init=False, repr=False)
     _by_name: dict[str, Authority] = field(init=False, repr=False)
-    _memo: dict[tuple[str | None, str | None, str], Problem | None] = field(init=False, repr=False,
-                                                                          default_factory=dict)
+    _memo: dict[tuple[str | None, str | None, str], object] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_uscc = {a.uscc: a for a in self.items}
@@ -100,12 +100,11 @@ class Authorities:
     def check(self, *, name: str | None, uscc: str | None, label: str = "决定机关") -> Problem | None:
         """None when the decision's authority (``name``, normalised ``uscc``) is one of the department's;
         else the :class:`Problem`. ``label`` is the field as the message should call it (处罚机关, 认定机关 …)."""
-        name = (name or "").strip() or None
-        uscc = (uscc or "").strip().upper() or None
         key = (name, uscc, label)
-        if key in self._memo:
-            return self._memo[key]
-        problem = self._check(name, uscc, label)
+        problem = self._memo.get(key, _UNKNOWN)
+        if problem is not _UNKNOWN:
+            return problem  # type: ignore[return-value]
+        problem = self._check((name or "").strip() or None, (uscc or "").strip().upper() or None, label)
         if len(self._memo) >= _MEMO_SIZE:
             self._memo.clear()
         self._memo[key] = problem

@@ -354,6 +354,7 @@ class _Plan:
         self.has_kind_column = "party_kind" in hm.columns
         self.headers = {f.key: hm.header_of(f.key) for f in fields}
         self.code_keys = tuple(k for k in _PARTY_CODE_KEYS if k in hm.columns)
+        self.authority_label = std.field_of(hm.kind, "authority").zh or "决定机关"
 
 
 def _plan(hm: HeaderMap) -> _Plan:
@@ -632,10 +633,11 @@ def _authority_rule(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str,
                     authorities: Authorities) -> None:
     """The deciding authority must be one the department reports for (``auth.authorities``); an authority cell
     already refused (missing, malformed code) is not judged again."""
-    if "authority" in row.bad or "authority_uscc" in row.bad:
+    bad = row.bad
+    if bad and ("authority" in bad or "authority_uscc" in bad):
         return
     name, code = data.get("authority"), out.get("authority_uscc")
-    problem = authorities.check(name=name, uscc=code, label=std.field_of(plan.kind, "authority").zh or "决定机关")
+    problem = authorities.check(name=name, uscc=code, label=plan.authority_label)
     if problem is not None:
         key = "authority_uscc" if problem.field == "uscc" else "authority"
         row.bad.add(key)
