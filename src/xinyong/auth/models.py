@@ -58,8 +58,9 @@ class DepartmentAuthority(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
     uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
-    #: The authority's name as decisions must write it (compared after ``identifiers.names.normalize_org_name``).
-    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    #: The authority's name as decisions must write it (compared after ``identifiers.names.normalize_org_name``);
+    #: 200 characters like every place that stores an authority's name (list entries, commitments).
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
     reason: Mapped[str] = mapped_column(String(500), nullable=False)
     added_by: Mapped[str] = mapped_column(String(200), nullable=False)  # the admin's audit actor
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

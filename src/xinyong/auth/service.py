@@ -287,7 +287,7 @@ def add_authority(session: Session, *, actor: Principal, ref: int | str, uscc: s
     _require_admin(actor, "登记部门可报送的机关")
     department = get_department(session, ref=ref)
     code = _check_uscc(uscc)
-    name_text = _text(name, field="机关名称", max_len=255)
+    name_text = _text(name, field="机关名称", max_len=200)
     reason_text = _text(reason, field="登记原因", max_len=500)
     if code == department.uscc:
         raise Conflict(f"{code} 是{department.name}自身的统一社会信用代码，已自动计入，无需登记",

@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('department_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('uscc', sa.String(length=18), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=False),
     sa.Column('added_by', sa.String(length=200), nullable=False),
     sa.Column('added_at', xinyong.core.db.UTCDateTime(timezone=True), nullable=False),
@@ -68,7 +68,7 @@ def _registrations(bind: sa.engine.Connection) -> list[dict[str, object]]:
         for dept_id, uscc, name, n in bind.execute(sa.text(sql)):
             uscc = (uscc or "").strip().upper()
             if uscc and uscc not in own and (name or "").strip():
-                used[uscc][dept_id][name.strip()[:255]] += n
+                used[uscc][dept_id][name.strip()[:200]] += n
     now = dt.datetime.now(dt.UTC)
     rows = []
     for uscc, by_dept in sorted(used.items()):
