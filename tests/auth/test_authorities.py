@@ -67,6 +67,7 @@ def test_nothing_named_is_left_to_the_required_field_rules(sthj: Authorities) ->
 def test_find_returns_the_registered_authority(sthj: Authorities) -> None:
     found = sthj.find(name="焦作市生态环境局沁阳分局", uscc=None)
     assert found is not None and found.uscc == UNIT and not found.own
+    assert sthj.find(name=None, uscc=f" {UNIT.lower()}") == found
     own = sthj.find(name=None, uscc=OWN)
     assert own is not None and own.own and own.name == "沁阳市生态环境局"
     assert sthj.find(name="沁阳市市场监督管理局", uscc=None) is None

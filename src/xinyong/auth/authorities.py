@@ -93,9 +93,10 @@ class Authorities:
         """The authority a decision names, when it is one of the department's and its name agrees."""
         if self.check(name=name, uscc=uscc) is not None:
             return None
-        if uscc:
-            return self._by_uscc[uscc]
-        return self._by_name.get(normalize_org_name(name)) if name else None
+        code = (uscc or "").strip().upper()
+        if code:
+            return self._by_uscc[code]
+        return self._by_name.get(normalize_org_name(name)) if name and name.strip() else None
 
     def check(self, *, name: str | None, uscc: str | None, label: str = "决定机关") -> Problem | None:
         """None when the decision's authority (``name``, normalised ``uscc``) is one of the department's;
