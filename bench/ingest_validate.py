@@ -41,17 +41,30 @@ def generate(n: int, error_rate: float, seed: int = 7) -> list[list[str]]:
     return list(iter_rows(n, error_rate, seed))
 
 
+def authorities(seed: int = 7) -> list[tuple[str, str, str]]:
+    """The deciding authorities (name, USCC, document-number prefix) the rows of ``iter_rows(…, seed)`` name: the
+    department that submits them must be registered for them (the authority rule, ``auth.authorities``)."""
+    return _authorities(random.Random(seed))
+
+
+def _authorities(rnd: random.Random) -> list[tuple[str, str, str]]:
+    from xinyong.identifiers import uscc
+
+    found = []
+    for i in range(100):
+        region = f"3501{rnd.randint(0, 99):02d}"
+        code = uscc.make(authority="1", category="1", region=region, org_body=f"{rnd.randint(0, 99_999_999):08d}")
+        found.append((f"福州市第{i + 1}监管局", code, f"榕监{i + 1}"))
+    return found
+
+
 def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = None) -> Iterator[list[str]]:
     """The rows one by one (``bench/ingest.py`` streams millions to a file). ``subjects``: draw the counterpart of
     each row from that many distinct subjects (same name and code each time they recur); default one per row."""
     from xinyong.identifiers import resident_id, uscc
 
     rnd = random.Random(seed)
-    authorities = []
-    for i in range(100):
-        region = f"3501{rnd.randint(0, 99):02d}"
-        code = uscc.make(authority="1", category="1", region=region, org_body=f"{rnd.randint(0, 99_999_999):08d}")
-        authorities.append((f"福州市第{i + 1}监管局", code, f"榕监{i + 1}"))
+    authorities = _authorities(rnd)
     start = dt.date(2021, 1, 1)
     for i in range(n):
         auth_name, auth_code, abbr = authorities[rnd.randrange(len(authorities))]

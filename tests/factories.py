@@ -53,6 +53,13 @@ def make_department(session: Session, *, code: str = DEFAULT_DEPARTMENT_CODE, na
     return department
 
 
+def register_authority(session: Session, department: Department, *, uscc: str, name: str,
+                       reason: str = "测试：该部门报送此机关的决定") -> None:
+    """Register an authority (a subordinate unit) the department reports for, through the real service. Commits."""
+    service.add_authority(session, actor=ACTOR, ref=department.id, uscc=uscc, name=name, reason=reason)
+    session.commit()
+
+
 def default_department(session: Session) -> Department:
     """The department with code ``scjgj``, created on first use. Commits."""
     found = session.scalar(select(Department).where(Department.code == DEFAULT_DEPARTMENT_CODE))

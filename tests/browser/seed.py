@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import DEFAULT_PASSWORD, make_department, make_user
-from tests.records.helpers import company_uscc, licence, penalty
+from tests.records.helpers import AUTHORITY, company_uscc, licence, penalty
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role, system_principal
 from xinyong.cases import verification
@@ -58,7 +58,9 @@ def build(session: Session) -> City:
     lists_service.seed_list_types(session, actor=ACTOR)
     measures_service.seed_measures(session, actor=ACTOR)
     session.commit()
-    scjgj = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局")
+    # Its own USCC is the 处罚机关 code of the records and of the file the operator uploads (the authority rule).
+    scjgj = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局",
+                            uscc=AUTHORITY)
     make_department(session, code="swj", name="国家税务总局沁阳市税务局", short_name="税务局")
     make_user(session, username=OPERATOR, role=Role.DEPT_OPERATOR, department=scjgj, display_name="李明（市场监管局）",
               password=PASSWORD)

@@ -173,7 +173,7 @@ def test_refusal_with_false_materials_bars(session, client):
 
 def test_broken_repair_commitment_revokes_the_repair(session, client):
     """信用修复型 commitment broken → the repair in effect is revoked and the penalty is public again."""
-    from tests.commitments.helpers import row
+    from tests.commitments.helpers import accepted_by, row
     from tests.records.helpers import ADMIN
     from xinyong.commitments import importer
 
@@ -189,7 +189,7 @@ def test_broken_repair_commitment_revokes_the_repair(session, client):
     broken = row(1, **{"承诺人代码": env.uscc, "承诺人名称": "沁阳市修复测试有限公司", "承诺类型": "信用修复型",
                        "承诺作出日期": env.today.isoformat(), "承诺履行状态": "全部未履行",
                        "履行状态认定日期": env.today.isoformat(), "未履行的承诺内容": "未按承诺缴清罚款",
-                       "违诺责任追究内容": "按最长公示期重新公示"})
+                       "违诺责任追究内容": "按最长公示期重新公示", **accepted_by(env.dept)})
     session.commit()  # end the test session's read so that it may write (SQLite)
     summary = importer.import_rows(session, actor=ADMIN, department_id=env.dept.id, rows=[broken], today=env.today)
     assert summary["broken"] == 1, summary

@@ -9,6 +9,7 @@ from tests.factories import make_uscc
 from xinyong.identifiers import resident_id, uscc
 
 ACCEPTING_UNIT_CODE = make_uscc(7001)
+ACCEPTING_UNIT = "沁阳市市场监督管理局"
 PERSON_ID = resident_id.make(region="410882", birth_date=dt.date(1988, 6, 1), sequence=35)
 
 
@@ -39,13 +40,25 @@ def row(serial: int = 1, *, made_on: dt.date = dt.date(2024, 3, 1), **changes: A
         "履行状态认定日期": "",
         "履行状态认定单位": "",
         "履行状态认定单位代码": "",
-        "承诺受理单位": "沁阳市市场监督管理局",
+        "承诺受理单位": ACCEPTING_UNIT,
         "承诺受理单位代码": ACCEPTING_UNIT_CODE,
         "公开类型": "可向社会公开",
         "备注": "",
     }
     base.update(changes)
     return base
+
+
+def register_accepting_unit(session: Any, dept: Any) -> None:
+    """Register the accepting unit of :func:`row` as an authority ``dept`` reports for (the authority rule)."""
+    from tests.factories import register_authority
+
+    register_authority(session, dept, uscc=ACCEPTING_UNIT_CODE, name=ACCEPTING_UNIT)
+
+
+def accepted_by(dept: Any) -> dict[str, str]:
+    """Changes to :func:`row` making ``dept`` itself the accepting unit (承诺受理单位)."""
+    return {"承诺受理单位": dept.name, "承诺受理单位代码": dept.uscc}
 
 
 def person_row(serial: int = 90, **changes: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.commitments.helpers import PERSON_ID, company_uscc, person_row, row
+from tests.commitments.helpers import PERSON_ID, company_uscc, person_row, register_accepting_unit, row
 from tests.factories import auth_headers, make_department, make_token
 from tests.records.helpers import seed_catalog
 from xinyong.auth.roles import Role
@@ -20,6 +20,7 @@ API = "/api/v1/commitments"
 def env(session):
     seed_catalog(session)
     a, b = make_department(session, code="depa"), make_department(session, code="depb")
+    register_accepting_unit(session, a)
     return {"a": a, "b": b, "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
             "a_view": auth_headers(make_token(session, Role.DEPT_VIEWER, a)),
             "b_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, b)),

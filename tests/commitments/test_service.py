@@ -11,7 +11,15 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from tests.commitments.helpers import PERSON_ID, code_for, company_uscc, person_row, row
+from tests.commitments.helpers import (
+    PERSON_ID,
+    accepted_by,
+    code_for,
+    company_uscc,
+    person_row,
+    register_accepting_unit,
+    row,
+)
 from tests.factories import make_department
 from tests.records.helpers import seed_catalog
 from xinyong.auth.roles import Principal, Role, system_principal
@@ -35,7 +43,9 @@ TODAY = dt.date(2024, 6, 1)
 @pytest.fixture
 def depts(session):
     seed_catalog(session)
-    return make_department(session, code="depa"), make_department(session, code="depb")
+    a, b = make_department(session, code="depa"), make_department(session, code="depb")
+    register_accepting_unit(session, a)  # depa reports for the unit its rows name; depb only for itself
+    return a, b
 
 
 def operator(dept) -> Principal:  # type: ignore[no-untyped-def]
@@ -82,7 +92,7 @@ def test_reject_all_writes_nothing(session, depts, tmp_path):
     assert session.scalar(select(func.count()).select_from(Subject)) == 0
     assert session.scalar(select(func.count()).select_from(CommitmentBatch)) == 1  # the report is kept
     # A store-level refusal (a code of another department) refuses the whole batch too.
-    importer.import_rows(session, actor=operator(b), department_id=b.id, rows=[row(5)], today=TODAY)
+    importer.import_rows(session, actor=operator(b), department_id=b.id, rows=[row(5, **accepted_by(b))], today=TODAY)
     s = importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(4), row(5)],
                              reject_all=True, today=TODAY)
     session.commit()
@@ -200,7 +210,8 @@ def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
     lists_service.seed_list_types(session, actor=ADMIN)
     market = make_department(session, code="scjgj")
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
-    importer.import_rows(session, actor=operator(market), department_id=market.id, rows=[row(2)], today=TODAY)
+    importer.import_rows(session, actor=operator(market), department_id=market.id, rows=[row(2, **accepted_by(market))],
+                         today=TODAY)
     session.commit()
     c1, c2 = session.scalars(select(Commitment).order_by(Commitment.code)).all()
     breach = {"status": "全部未履行", "unfulfilled_content": "未补齐场所证明", "liability_pursued": "撤销许可",
@@ -261,8 +272,8 @@ def test_department_isolation_on_import_and_list(session, depts):
     with pytest.raises(Forbidden):
         importer.import_rows(session, actor=operator(a), department_id=b.id, rows=[row(1)], today=TODAY)
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
-    s = importer.import_rows(session, actor=operator(b), department_id=b.id, rows=[row(1, **{"备注": "改"})],
-                             today=TODAY)
+    s = importer.import_rows(session, actor=operator(b), department_id=b.id,
+                             rows=[row(1, **{"备注": "改"}, **accepted_by(b))], today=TODAY)
     assert s["status"] == "rejected" and s["errors"][0]["code"] == "commitment_of_other_department"
     assert service.list_commitments(session, actor=operator(b)) == []
     assert len(service.list_commitments(session, actor=operator(a))) == 1

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
 from xinyong.core.db import Database, forget_databases
@@ -69,4 +69,62 @@ def test_migrated_audit_table_is_append_only(empty_url):
     with pytest.raises(Exception, match="append-only"):
         with db.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_events"))
+    db.dispose()
+
+
+
+def test_0010_registers_the_units_departments_already_submit_for(empty_url):
+    """Deploying the authority rule keeps existing departments working: migration 0010 registers, for each
+    department, the authorities its records and commitments already name — never another department's own USCC
+    (the case the rule closes) and never one named by two departments (the admin decides)."""
+    import dataclasses
+    import datetime as dt
+
+    from tests.commitments.helpers import row as commitment_row
+    from tests.factories import make_uscc
+    from tests.records.helpers import ADMIN, penalty, seed_catalog
+    from xinyong.auth.models import Department, DepartmentAuthority
+    from xinyong.commitments import service as commitments
+    from xinyong.commitments.validate import map_headers
+    from xinyong.commitments.validate import validate_row as validate_commitment
+    from xinyong.core.db import utcnow
+    from xinyong.records import service as records
+
+    assert upgrade(empty_url, "0009") == "0009"
+    a_uscc, b_uscc, unit, shared, accepting = (make_uscc(7700 + i) for i in range(5))
+    db = Database(empty_url)
+    with db.engine.begin() as conn:  # the 0009 schema: the departments table as it was, filled directly
+        for code, name, uscc in (("scjgj", "沁阳市市场监督管理局", a_uscc), ("swj", "沁阳市税务局", b_uscc)):
+            conn.execute(Department.__table__.insert().values(code=code, name=name, uscc=uscc, active=True,
+                                                              created_at=utcnow()))
+
+    def decided(authority: str, code: str):  # noqa: ANN202
+        return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
+
+    with db.sessionmaker() as s:
+        seed_catalog(s)
+        a = s.scalar(select(Department).where(Department.code == "scjgj"))
+        b = s.scalar(select(Department).where(Department.code == "swj"))
+        records.upsert_records(s, actor=ADMIN, department_id=a.id, batch_id=None, received_at=utcnow(), rows=[
+            decided("沁阳市市场监督管理局", a_uscc),  # its own: counts without a registration
+            decided("沁阳市市场监督管理局城区分局", unit), decided("沁阳市市场监督管理局城区分局", unit),
+            decided("城区分局", unit),  # a second spelling, used less
+            decided("沁阳市市场监督管理局综合执法大队", shared)])
+        records.upsert_records(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(), rows=[
+            decided("沁阳市市场监督管理局", a_uscc),  # B in A's name: the finding, never registered for B
+            decided("综合执法大队", shared)])  # named by both departments: left to the admin
+        data = commitment_row(1, **{"承诺受理单位": "沁阳市税务局第一税务分局", "承诺受理单位代码": accepting})
+        hm, _ = map_headers(list(data))
+        made, issues = validate_commitment(hm, 2, list(data.values()), today=dt.date(2024, 6, 1))
+        assert made is not None, issues
+        commitments.upsert_commitments(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(),
+                                       rows=[made])
+        s.commit()
+        a_id, b_id = a.id, b.id
+    assert upgrade(empty_url) == head_revision()
+    with db.sessionmaker() as s:
+        got = {(r.department_id, r.uscc, r.name, r.added_by, bool(r.reason))
+               for r in s.scalars(select(DepartmentAuthority))}
+    assert got == {(a_id, unit, "沁阳市市场监督管理局城区分局", "migration:0010", True),
+                   (b_id, accepting, "沁阳市税务局第一税务分局", "migration:0010", True)}
     db.dispose()

@@ -16,6 +16,7 @@ LICENCE = RecordKind.LICENCE
 COMPANY = uscc.make(authority="9", category="1", region="350100", org_body="MA2YQ8K1")
 SHOP = uscc.make(authority="9", category="2", region="350102", org_body="L1234567")
 AUTHORITY = uscc.make(authority="1", category="1", region="350100", org_body="00310001")
+AUTHORITY_NAME = "福州市鼓楼区市场监督管理局"
 SOURCE = uscc.make(authority="1", category="1", region="350100", org_body="00310002")
 PERSON_ID = resident_id.make(region="350102", birth_date=dt.date(1985, 6, 15), sequence=123)
 TODAY = dt.date(2024, 6, 30)
@@ -33,7 +34,7 @@ def penalty_row(**changes: Any) -> dict[str, Any]:
         "违法事实": "经营超过保质期的食品", "处罚依据": "《中华人民共和国食品安全法》第一百二十四条",
         "处罚类别": "警告、罚款", "处罚内容": "警告，罚款人民币壹万伍仟元", "罚款金额(万元)": "1.5",
         "处罚决定日期": "2024-03-05", "处罚有效期": "2025-03-05", "公示截止期": "2024-09-05",
-        "处罚机关": "福州市鼓楼区市场监督管理局", "处罚机关统一社会信用代码": AUTHORITY,
+        "处罚机关": AUTHORITY_NAME, "处罚机关统一社会信用代码": AUTHORITY,
         "数据来源单位": "福州市鼓楼区市场监督管理局", "数据来源单位统一社会信用代码": SOURCE, "备注": "",
     }
     row.update(changes)
@@ -47,7 +48,7 @@ def licence_row(**changes: Any) -> dict[str, Any]:
         "行政许可决定文书名称": "食品经营许可决定书", "行政许可决定文书号": "榕鼓市监许〔2024〕7号",
         "许可类别": "普通", "许可证书名称": "食品经营许可证", "许可编号": "JY13501020001234",
         "许可内容": "预包装食品销售", "许可决定日期": "2024-03-05", "有效期自": "2024-03-05", "有效期至": "2029-03-04",
-        "许可机关": "福州市鼓楼区市场监督管理局", "许可机关统一社会信用代码": AUTHORITY, "当前状态": "1",
+        "许可机关": AUTHORITY_NAME, "许可机关统一社会信用代码": AUTHORITY, "当前状态": "1",
         "数据来源单位": "福州市鼓楼区市场监督管理局", "数据来源单位统一社会信用代码": SOURCE,
     }
     row.update(changes)

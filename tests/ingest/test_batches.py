@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tests.factories import auth_headers, make_department, make_token
-from tests.ingest.helpers import COMPANY, PERSON_ID, penalty_row
+from tests.factories import auth_headers, make_department, make_token, register_authority
+from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, COMPANY, PERSON_ID, penalty_row
+from xinyong.auth.service import remove_authority
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
 from xinyong.cli import app
@@ -128,12 +129,17 @@ def test_duplicates_in_file_and_late_rows(session, dept, tmp_path):
 
 def test_rows_the_record_store_refuses_are_rejected_not_dropped(session, dept, tmp_path):
     """A valid row naming a decision another department owns is refused by the store: it must come back as a
-    rejected row of the batch (counted, in the errors and the error report), not vanish from an 'accepted' count."""
+    rejected row of the batch (counted, in the errors and the error report), not vanish from an 'accepted' count.
+
+    Reached when the admin moves an authority from one department to another: its earlier decisions stay with the
+    department that submitted them."""
     other = make_department(session, code="swj")
     session.commit()
     data = rows(3)
     first = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "a.csv", data[:1]))
     assert first["created"] == 1
+    remove_authority(session, actor=ADMIN, ref=dept.id, uscc=AUTHORITY, reason="划转")
+    register_authority(session, other, uscc=AUTHORITY, name=AUTHORITY_NAME)
     s = service.ingest_file(session, actor=ADMIN, department_id=other.id, path=write_csv(tmp_path / "b.csv", data))
     session.commit()
     assert (s["status"], s["rows"], s["accepted"], s["created"], s["rejected"]) == ("partial", 3, 2, 2, 1)
@@ -148,9 +154,11 @@ def test_rows_the_record_store_refuses_are_rejected_not_dropped(session, dept, t
 
 
 def test_crash_mid_batch_leaves_nothing(database, tmp_path, monkeypatch):
-    with database.session() as s:
+    with database.sessionmaker() as s:
         seed_catalog(s, actor=ADMIN)
-        dept_id = make_department(s, code="scjgj").id
+        dept = make_department(s, code="scjgj")
+        register_authority(s, dept, uscc=AUTHORITY, name=AUTHORITY_NAME)
+        dept_id = dept.id
     path = write_csv(tmp_path / "big.csv", rows(5000))
     import xinyong.records.service as records_service
 
@@ -205,9 +213,9 @@ def test_api_push_upload_and_department_isolation(client, session, dept, tmp_pat
 
 
 def test_cli_ingest_json_dry_run_and_exit_codes(database, tmp_path):
-    with database.session() as s:
+    with database.sessionmaker() as s:
         seed_catalog(s, actor=ADMIN)
-        make_department(s, code="scjgj")
+        register_authority(s, make_department(s, code="scjgj"), uscc=AUTHORITY, name=AUTHORITY_NAME)
     runner = CliRunner()
     good = write_csv(tmp_path / "g.csv", rows(3))
     r = runner.invoke(app, ["--db", database.url, "ingest", str(good), "--department", "scjgj", "--dry-run", "--json"])

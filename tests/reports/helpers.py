@@ -13,6 +13,7 @@ import pypdfium2 as pdfium
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.commitments.helpers import accepted_by
 from tests.commitments.helpers import row as commitment_row
 from tests.factories import make_department
 from tests.records.helpers import (
@@ -79,7 +80,7 @@ def build(session: Session) -> Env:
     op = Principal(kind="user", name="op", role=Role.DEPT_OPERATOR, department_id=dept.id, user_id=1)
     made = today - dt.timedelta(days=40)
     summary = importer.import_rows(session, actor=op, department_id=dept.id, rows=[commitment_row(
-        1, made_on=made, **{"承诺人名称": COMPANY, "承诺人代码": code})], today=today)
+        1, made_on=made, **{"承诺人名称": COMPANY, "承诺人代码": code}, **accepted_by(dept))], today=today)
     assert summary["accepted"] == 1, summary
     verification.set_contact(session, actor=ADMIN, subject_id=person.id, channel="sms", address="13812345678",
                              source="tests")

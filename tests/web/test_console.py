@@ -12,8 +12,8 @@ import openpyxl
 import pytest
 from argon2 import PasswordHasher
 
-from tests.factories import DEFAULT_PASSWORD, make_department, make_user
-from tests.ingest.helpers import penalty_row, zh_headers
+from tests.factories import DEFAULT_PASSWORD, make_department, make_user, register_authority
+from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row, zh_headers
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
@@ -45,6 +45,7 @@ def people(session):
     seed_catalog(session, actor=system_principal("tests"))
     a = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局")
     b = make_department(session, code="swj", name="沁阳市税务局")
+    register_authority(session, a, uscc=AUTHORITY, name=AUTHORITY_NAME)  # the authority of penalty_row()
     make_user(session, username="op-a", role=Role.DEPT_OPERATOR, department=a)
     make_user(session, username="viewer-a", role=Role.DEPT_VIEWER, department=a)
     make_user(session, username="op-b", role=Role.DEPT_OPERATOR, department=b)
@@ -163,6 +164,27 @@ def test_upload_with_errors_report_and_corrected_resend(client, session, people)
     client.cookies.clear()
     assert login(client, "op-b").status_code == 303
     assert client.get(report_url, headers=HTML).status_code == 404
+
+
+def test_upload_in_another_departments_name_is_a_refused_row(client, session, people):
+    """Issue #13: the console's upload is held to the authority rule like the API and the CLI."""
+    from sqlalchemy import func, select
+
+    from xinyong.records.models import CreditRecord
+
+    a = people["a"]
+    theirs = penalty_row(**{"行政处罚决定书文号": "沁市监罚〔2024〕201号", "处罚机关": a.name,
+                            "处罚机关统一社会信用代码": a.uscc})
+    assert login(client, "op-b").status_code == 303
+    token = csrf(client, "/console/upload")
+    resp = client.post("/console/upload", data={"kind": "penalty", "csrf_token": token},
+                       files={"file": ("处罚.csv", _csv([theirs]), "text/csv")}, headers=HTML, follow_redirects=False)
+    assert resp.status_code == 303, resp.text[:500]
+    report = client.get(resp.headers["location"], headers=HTML)
+    assert report.status_code == 200 and "退回的数据（1 行）" in report.text
+    assert "不是沁阳市税务局可报送的机关" in report.text
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CreditRecord)) == 0
 
 
 def test_refused_upload_shows_the_reason(client, people):

@@ -1,8 +1,10 @@
-"""HTTP API of `auth`: login, who am I, departments, users and API tokens.
+"""HTTP API of `auth`: login, who am I, departments and the authorities they report for, users and API tokens.
 
 Policies: login is public; every authenticated role may see who it is and list departments; departments are
-changed and users managed by the platform admin only; tokens are managed by the admin and, for their own
-department's business systems and viewers, by department operators (the finer rules live in ``service``).
+changed, the authorities they report for registered and users managed by the platform admin only (a department's
+operators and viewers may read their own department's authorities); tokens are managed by the admin and, for
+their own department's business systems and viewers, by department operators (the finer rules live in
+``service``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from xinyong.auth import service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.auth.schemas import (
+    AuthorityIn,
+    AuthorityOut,
     DeactivateIn,
     DepartmentBrief,
     DepartmentIn,
@@ -112,6 +116,37 @@ def update_department(ref: str, body: DepartmentPatch, principal: Principal = De
     return DepartmentOut.model_validate(service.update_department(
         session, actor=principal, ref=ref, name=body.name, short_name=body.short_name, uscc=body.uscc,
         active=body.active, reason=body.reason))
+
+
+# Authorities a department reports for ------------------------------------------------------------------------
+
+
+@router.get("/departments/{ref}/authorities")
+def list_authorities(ref: str, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+                     session: Session = SessionDep) -> list[AuthorityOut]:
+    """部门可报送的机关：部门自身（自动计入）及平台管理员为其登记的下属单位。部门用户只能查看本部门。"""
+    department, rows = service.list_authorities(session, actor=principal, ref=ref)
+    return [AuthorityOut.of(department), *(AuthorityOut.of(department, r) for r in rows)]
+
+
+@router.post("/departments/{ref}/authorities", status_code=status.HTTP_201_CREATED)
+def add_authority(ref: str, body: AuthorityIn, principal: Principal = Depends(allow(Role.ADMIN)),
+                  session: Session = SessionDep) -> AuthorityOut:
+    """为部门登记可报送的机关（下属单位），此后该部门报送的以该机关为决定机关的数据才会被接收（平台管理员）。"""
+    department = service.get_department(session, ref=ref)
+    row = service.add_authority(session, actor=principal, ref=department.id, uscc=body.uscc, name=body.name,
+                                reason=body.reason)
+    return AuthorityOut.of(department, row)
+
+
+@router.delete("/departments/{ref}/authorities/{uscc}")
+def remove_authority(ref: str, uscc: str,
+                     reason: str = Query(..., min_length=1, description="移除原因（记入审计日志）"),
+                     principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> AuthorityOut:
+    """移除部门登记的机关：此后该部门报送的以该机关为决定机关的数据将被退回（平台管理员）。"""
+    department = service.get_department(session, ref=ref)
+    row = service.remove_authority(session, actor=principal, ref=department.id, uscc=uscc, reason=reason)
+    return AuthorityOut.of(department, row)
 
 
 # Users --------------------------------------------------------------------------------------------------------

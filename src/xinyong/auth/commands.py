@@ -8,16 +8,20 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from xinyong.auth import service
 from xinyong.auth.models import ApiToken, Department, User
 from xinyong.auth.roles import ROLE_LABELS, Role
-from xinyong.auth.schemas import DepartmentOut, TokenOut, UserOut
+from xinyong.auth.schemas import AuthorityOut, DepartmentOut, TokenOut, UserOut
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 
-departments_app = typer.Typer(help="部门管理（新增、列表）", no_args_is_help=True)
+departments_app = typer.Typer(help="部门管理（新增、列表、可报送的机关）", no_args_is_help=True)
+authorities_app = typer.Typer(
+    help="部门可报送的机关：部门自身自动计入；下属单位须由平台管理员登记，否则以其为决定机关的数据将被退回",
+    no_args_is_help=True)
+departments_app.add_typer(authorities_app, name="authorities")
 users_app = typer.Typer(help="用户管理（新增、列表、重置密码、停用）", no_args_is_help=True)
 tokens_app = typer.Typer(help="API 令牌管理（签发、列表、撤销）", no_args_is_help=True)
 
@@ -86,6 +90,70 @@ def departments_list(
         clikit.console.print(table)
 
     emit(rows, as_json, render)
+
+
+# Authorities a department reports for ------------------------------------------------------------------------
+
+
+@authorities_app.command("list")
+@handle_errors
+def authorities_list(
+    department: str = typer.Argument(..., help="部门代码或编号"),
+    as_json: bool = JsonOption,
+) -> None:
+    """列出部门可报送的机关：部门自身及已登记的下属单位。"""
+    with clikit.database().session() as session:
+        dept, rows = service.list_authorities(session, actor=clikit.operator(), ref=department)
+        items = [AuthorityOut.of(dept).model_dump(mode="json"),
+                 *(AuthorityOut.of(dept, r).model_dump(mode="json") for r in rows)]
+
+    def render(data: list[dict[str, Any]]) -> None:
+        table = Table(Column("统一社会信用代码", no_wrap=True), "名称", Column("来源", no_wrap=True), "登记时间",
+                      "登记原因")
+        for a in data:
+            table.add_row(a["uscc"], a["name"], "部门自身" if a["own"] else "已登记", _minute(a["added_at"]),
+                          a["reason"] or "")
+        clikit.console.print(table)
+
+    emit(items, as_json, render)
+
+
+@authorities_app.command("add")
+@handle_errors
+def authorities_add(
+    department: str = typer.Argument(..., help="部门代码或编号"),
+    uscc: str = typer.Option(..., "--uscc", help="该机关（下属单位）的统一社会信用代码"),
+    name: str = typer.Option(..., "--name", help="该机关的名称，须与报送数据中填写的一致"),
+    reason: str = typer.Option(..., "--reason", help="登记原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """为部门登记可报送的机关（下属单位）。"""
+    with clikit.database().session() as session:
+        dept = service.get_department(session, ref=department)
+        row = service.add_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, name=name,
+                                    reason=reason)
+        data = AuthorityOut.of(dept, row).model_dump(mode="json")
+        code = dept.code
+    emit(data, as_json, lambda d: clikit.console.print(
+        f"已为部门 {code} 登记机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False))
+
+
+@authorities_app.command("remove")
+@handle_errors
+def authorities_remove(
+    department: str = typer.Argument(..., help="部门代码或编号"),
+    uscc: str = typer.Option(..., "--uscc", help="要移除的机关的统一社会信用代码"),
+    reason: str = typer.Option(..., "--reason", help="移除原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """移除部门登记的机关：此后该部门报送的以该机关为决定机关的数据将被退回。"""
+    with clikit.database().session() as session:
+        dept = service.get_department(session, ref=department)
+        row = service.remove_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, reason=reason)
+        data = AuthorityOut.of(dept, row).model_dump(mode="json")
+        code = dept.code
+    emit(data, as_json, lambda d: clikit.console.print(
+        f"已移除部门 {code} 登记的机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False))
 
 
 # Users --------------------------------------------------------------------------------------------------------

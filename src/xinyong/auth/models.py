@@ -1,4 +1,4 @@
-"""Tables of `auth`: departments, users and API tokens.
+"""Tables of `auth`: departments, the authorities they report for, users and API tokens.
 
 A token is stored as its SHA-256 hash only: whoever reads the database cannot call the API with what is there.
 Tokens are long random strings (256 bits), so a plain, unsalted hash is enough: there is nothing to brute-force.
@@ -41,6 +41,33 @@ class Department(Base):
         """The audited state (no secrets in it)."""
         return {"code": self.code, "name": self.name, "short_name": self.short_name, "uscc": self.uscc,
                 "active": self.active}
+
+
+class DepartmentAuthority(Base):
+    """An authority other than the department itself whose decisions the department submits (a subordinate unit
+    such as 焦作市生态环境局沁阳分局 under 沁阳市生态环境局), registered by the platform admin.
+
+    A department's own USCC (``Department.uscc``, under its name or short name) always counts and is never stored
+    here. A USCC is registered for one department at most and is never another department's own USCC, so that
+    each authority's decisions reach the platform through exactly one department (the rule:
+    ``auth.authorities``). Removing a registration deletes the row; the audit log keeps what it was.
+    """
+
+    __tablename__ = "department_authorities"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
+    uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
+    #: The authority's name as decisions must write it (compared after ``identifiers.names.normalize_org_name``);
+    #: 200 characters like every place that stores an authority's name (list entries, commitments).
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    added_by: Mapped[str] = mapped_column(String(200), nullable=False)  # the admin's audit actor
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    def snapshot(self) -> dict[str, object]:
+        """The audited state."""
+        return {"department_id": self.department_id, "uscc": self.uscc, "name": self.name, "reason": self.reason}
 
 
 class User(Base):

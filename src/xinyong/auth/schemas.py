@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xinyong.auth.models import Department, DepartmentAuthority
 from xinyong.auth.roles import Role
 
 #: A department named by its code ("scjgj") or its numeric id.
@@ -46,6 +47,33 @@ class DepartmentOut(_Out):
     uscc: str
     active: bool
     created_at: dt.datetime
+
+
+class AuthorityIn(_In):
+    uscc: str = Field(description="该机关（下属单位）的统一社会信用代码（18 位）")
+    name: str = Field(description="该机关的名称，须与报送数据中填写的机关名称一致，如 焦作市生态环境局沁阳分局")
+    reason: str = Field(description="登记原因（记入审计日志），如 分局的行政处罚由市局统一报送")
+
+
+class AuthorityOut(BaseModel):
+    """One authority a department reports for: the department itself (``own``) or a registered unit."""
+
+    id: int | None = Field(None, description="登记编号；部门自身为空")
+    department_id: int
+    uscc: str
+    name: str
+    own: bool = Field(description="true：部门自身（自动计入，无需登记）")
+    reason: str | None = None
+    added_by: str | None = None
+    added_at: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, department: Department, row: DepartmentAuthority | None = None) -> AuthorityOut:
+        """The department itself (``row`` None) or one of its registered units."""
+        if row is None:
+            return cls(department_id=department.id, uscc=department.uscc, name=department.name, own=True)
+        return cls(id=row.id, department_id=row.department_id, uscc=row.uscc, name=row.name, own=False,
+                   reason=row.reason, added_by=row.added_by, added_at=row.added_at)
 
 
 # Users --------------------------------------------------------------------------------------------------------

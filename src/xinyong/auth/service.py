@@ -2,7 +2,8 @@
 
 Who may do what is decided here, not only in the API, so the CLI, the API and other services agree:
 
-- Only the platform admin creates and changes departments and users.
+- Only the platform admin creates and changes departments and users, and registers the authorities (subordinate
+  units) a department reports for besides itself (``auth.authorities`` holds the rule, ``authorities_of`` loads it).
 - The admin issues and revokes tokens of every role. A department operator issues and revokes tokens of his own
   department for its business systems (``business_system``) and read-only viewers (``dept_viewer``) only: he can
   delegate what his department needs to call the credit check and to read, but cannot mint another operator
@@ -38,7 +39,8 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from xinyong.auth.models import ApiToken, Department, User
+from xinyong.auth.authorities import Authorities
+from xinyong.auth.models import ApiToken, Department, DepartmentAuthority, User
 from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
 from xinyong.core import audit
 from xinyong.core.db import Database, utcnow
@@ -169,6 +171,7 @@ def create_department(session: Session, *, actor: Principal, code: str, name: st
         value = getattr(department, column)
         if session.scalar(select(Department.id).where(getattr(Department, column) == value)) is not None:
             raise Conflict(f"已有{label}为 {value} 的部门", code=err)
+    _not_registered_elsewhere(session, department.uscc)
     _insert(session, department, message="部门代码、名称或统一社会信用代码已被使用", code="department_taken")
     audit.record(session, actor=actor.actor, action="department.create", entity_type="department",
                  entity_id=department.id, after=department.snapshot())
@@ -217,6 +220,8 @@ def update_department(session: Session, *, actor: Principal, ref: int | str, nam
     changes = {k: v for k, v in changes.items() if before[k] != v}
     if not changes:
         return department
+    if "uscc" in changes:
+        _not_registered_elsewhere(session, str(changes["uscc"]))
     _forget_tokens_on_commit(session)
     # Changed inside the savepoint, which flushes on exit: a name or USCC taken meanwhile fails only the savepoint.
     with _unique("部门名称或统一社会信用代码已被其他部门使用", "department_taken"), session.begin_nested():
@@ -229,6 +234,101 @@ def update_department(session: Session, *, actor: Principal, ref: int | str, nam
     audit.record(session, actor=actor.actor, action=action, entity_type="department", entity_id=department.id,
                  reason=reason, before=before, after=after)
     return department
+
+
+# Authorities a department reports for ------------------------------------------------------------------------
+
+
+def _not_registered_elsewhere(session: Session, uscc: str) -> None:
+    """A department's own USCC must not be registered as an authority of a department (its own or another)."""
+    found = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.uscc == uscc))
+    if found is not None:
+        holder = get_department(session, ref=found.department_id)
+        raise Conflict(f"统一社会信用代码 {uscc}（{found.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
+                       f"请先移除该登记", code="department_uscc_registered",
+                       details={"department": holder.code, "uscc": uscc})
+
+
+def _may_read_authorities(actor: Principal, department: Department) -> None:
+    if not actor.is_admin and actor.department_id != department.id:
+        raise Forbidden("只能查看本部门可报送的机关", code="other_department")
+
+
+def authorities_of(session: Session, *, department_id: int) -> Authorities:
+    """The authorities the department reports for (itself and its registered units), for the row side of a
+    batch: loaded once when the batch starts, then checked row by row without the database."""
+    department = get_department(session, ref=department_id)
+    registered = session.execute(
+        select(DepartmentAuthority.uscc, DepartmentAuthority.name)
+        .where(DepartmentAuthority.department_id == department.id).order_by(DepartmentAuthority.uscc)).all()
+    return Authorities.of(department_name=department.name, department_uscc=department.uscc,
+                          short_name=department.short_name, registered=[(u, n) for u, n in registered])
+
+
+def list_authorities(session: Session, *, actor: Principal, ref: int | str
+                     ) -> tuple[Department, list[DepartmentAuthority]]:
+    """The department and the units registered for it (the admin: any department; department roles: their own).
+    The department's own USCC counts without a registration."""
+    department = get_department(session, ref=ref)
+    _may_read_authorities(actor, department)
+    rows = session.scalars(select(DepartmentAuthority).where(DepartmentAuthority.department_id == department.id)
+                           .order_by(DepartmentAuthority.uscc))
+    return department, list(rows)
+
+
+def add_authority(session: Session, *, actor: Principal, ref: int | str, uscc: str, name: str,
+                  reason: str) -> DepartmentAuthority:
+    """Register a unit whose decisions the department may submit (admin only, audited).
+
+    Refused: the department's own USCC (it counts already), another department's own USCC (that department
+    submits its own decisions: the finding this rule closes), a USCC already registered for a department (an
+    authority reports through one department; remove the old registration first).
+    """
+    _require_admin(actor, "登记部门可报送的机关")
+    department = get_department(session, ref=ref)
+    code = _check_uscc(uscc)
+    name_text = _text(name, field="机关名称", max_len=200)
+    reason_text = _text(reason, field="登记原因", max_len=500)
+    if code == department.uscc:
+        raise Conflict(f"{code} 是{department.name}自身的统一社会信用代码，已自动计入，无需登记",
+                       code="authority_is_own")
+    other = session.scalar(select(Department).where(Department.uscc == code))
+    if other is not None:
+        raise Conflict(f"{code} 是部门 {other.code}（{other.name}）自身的统一社会信用代码：该部门的决定只能由其自行报送",
+                       code="authority_of_other_department", details={"department": other.code})
+    taken = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.uscc == code))
+    if taken is not None:
+        holder = get_department(session, ref=taken.department_id)
+        raise Conflict(f"{code}（{taken.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
+                       f"一个机关只能由一个部门报送，如需变更请先移除原登记", code="authority_taken",
+                       details={"department": holder.code})
+    row = DepartmentAuthority(department_id=department.id, uscc=code, name=name_text, reason=reason_text,
+                              added_by=actor.actor, added_at=utcnow())
+    _insert(session, row, message=f"{code} 已登记为其他部门可报送的机关", code="authority_taken")
+    audit.record(session, actor=actor.actor, action="department.authority_add", entity_type="department",
+                 entity_id=department.id, reason=reason_text, after={"department": department.code, **row.snapshot()})
+    return row
+
+
+def remove_authority(session: Session, *, actor: Principal, ref: int | str, uscc: str,
+                     reason: str) -> DepartmentAuthority:
+    """Remove a registered unit (admin only, audited): the department's later submissions naming it are refused;
+    records it already submitted stay (they remain the department's)."""
+    _require_admin(actor, "移除部门可报送的机关")
+    department = get_department(session, ref=ref)
+    reason_text = _text(reason, field="移除原因", max_len=500)
+    code = (uscc or "").strip().upper()
+    row = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.department_id == department.id,
+                                                           DepartmentAuthority.uscc == code))
+    if row is None:
+        hint = "（部门自身的统一社会信用代码始终计入，不能移除）" if code == department.uscc else ""
+        raise NotFound(f"部门 {department.code} 未登记统一社会信用代码为 {code} 的机关{hint}", code="authority_not_found")
+    before = {"department": department.code, **row.snapshot()}
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor=actor.actor, action="department.authority_remove", entity_type="department",
+                 entity_id=department.id, reason=reason_text, before=before)
+    return row
 
 
 # Users --------------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ A batch runs in the caller's transaction (a crash leaves nothing). Two modes:
 - ``reject_all``: any refused row — by validation or by the store (a code of another department, a duplicate) —
   refuses the whole batch: the rows are written inside a savepoint that is rolled back, so nothing is half-changed.
 The batch row itself (with the report) is always kept, so the department can see what was refused and why.
+A row whose 承诺受理单位 is not one of the authorities the department reports for (``auth.authorities``) is a refused
+row like any other, whoever submits it (the department's token, the CLI, the admin acting for the department).
 Re-importing the same content changes nothing (every row ``unchanged``).
 """
 
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
+from xinyong.auth.service import authorities_of
 from xinyong.commitments import service
 from xinyong.commitments.models import CommitmentBatch
 from xinyong.commitments.validate import (
@@ -49,6 +52,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
               received_at: dt.datetime | None = None) -> dict[str, Any]:
     """Validate and store one submission; returns the batch summary (:func:`batch_summary`)."""
     _check_department(actor, department_id)
+    authorities = authorities_of(session, department_id=department_id)
     today = today or clock.today()
     header_map, missing = map_headers(table.headers, table.raw_headers)
     if missing:
@@ -70,7 +74,8 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     for number, values in table.rows:
         counts["rows"] += 1
         refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
-        row, issues = (None, refused) if refused else validate_row(header_map, number, values, today=today)
+        row, issues = (None, refused) if refused else validate_row(header_map, number, values, today=today,
+                                                                   authorities=authorities)
         for issue in issues:
             issue_counts[issue.code] += 1
             target = warnings if row is not None else errors

@@ -14,6 +14,10 @@ Rules (codes in brackets), reported per cell with the row, the column as the sen
   ``resident_id_*``]; ID numbers never appear unmasked in an issue; the clear number is only in
   ``promisor_id_number`` (for the service to hash and encrypt);
 - 承诺受理单位代码 / 履行状态认定单位代码: valid USCCs;
+- the authority rule (when the batch passes the submitting department's :class:`~xinyong.auth.authorities.Authorities`):
+  承诺受理单位 / 承诺受理单位代码 must be one of the department's authorities, the name agreeing with the registered
+  one [``authority_not_registered``, ``authority_name_mismatch``]. 履行状态认定单位 is not held to it: the unit that
+  determines whether a commitment was kept may be another (a court, the unit that inspected);
 - enumerations 承诺人类别, 承诺类型, 承诺履行状态, 公开类型 [``enum_invalid``];
 - dates [``date_invalid``, ``date_out_of_range``, ``date_in_future``, ``date_order``]: 承诺有效期 and 履行状态认定日期
   not before 承诺作出日期; 承诺有效期 ``长期`` (or on/after 2099-12-31) is open-ended;
@@ -29,6 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from xinyong.auth.authorities import Authorities
 from xinyong.catalog.rules import PartyKind
 from xinyong.identifiers import masking, regions, resident_id, uscc
 from xinyong.ingest import standards as std
@@ -272,9 +277,12 @@ class _Row:
             self.bad.add(key)
 
 
-def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.date
-                 ) -> tuple[CommitmentInput | None, list[RowIssue]]:
-    """Validate one row; returns the input (with warnings) or ``None`` and every error of the row."""
+def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.date,
+                 authorities: Authorities | None = None) -> tuple[CommitmentInput | None, list[RowIssue]]:
+    """Validate one row; returns the input (with warnings) or ``None`` and every error of the row.
+
+    ``authorities``: the submitting department's (``auth.service.authorities_of``); the accepting unit must be one
+    of them. None checks no accepting unit (the rules of the standard only)."""
     row = _Row(number, hm)
     text: dict[str, str] = {}
     out: dict[str, Any] = {}
@@ -309,6 +317,13 @@ def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.dat
         if f.required and f.key not in text and f.key not in row.bad:
             row.issue(f.key, None, "required_missing", "为必填项，不能为空")
     _cross_rules(row, text, out, today)
+    if authorities is not None and not row.bad & {"accepting_unit", "accepting_unit_code"}:
+        problem = authorities.check(name=text.get("accepting_unit"), uscc=out.get("accepting_unit_code"),
+                                    label="承诺受理单位")
+        if problem is not None:
+            key = "accepting_unit_code" if problem.field == "uscc" else "accepting_unit"
+            row.bad.add(key)
+            row.errors.append(RowIssue(number, hm.label(key), text.get(key), problem.code, problem.message))
     extra = {name: _json_cell(values[i]) for i, name in hm.extra.items()
              if i < width and values[i] is not None and str(values[i]).strip()}
     if row.errors:

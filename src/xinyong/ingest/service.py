@@ -8,6 +8,11 @@ Two modes, chosen by the operator:
 - ``keep_good`` (default): valid rows are written, invalid rows are refused and kept for the error report;
 - ``reject_all``: any invalid row refuses the whole batch. The file is validated first without writing any
   record, then (when it is clean) read again and written.
+
+The authority rule (``auth.authorities``): a row whose 处罚机关 / 许可机关 is not one of the authorities the batch's
+department reports for is a rejected row like any other (counted, reported, in the error report), whoever submits
+it — the department's own token, the console, the CLI or the admin acting for the department. The department's
+authorities are read once when the batch starts and handed to the row side.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth.authorities import Authorities
 from xinyong.auth.roles import Principal
+from xinyong.auth.service import authorities_of
 from xinyong.core import audit, gcpause
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -95,8 +102,10 @@ class _Rows:
     """The row side of a batch (no database): validation, duplicates within the file, rejected rows; hands over
     a :class:`_Chunk` every ``CHUNK`` rows."""
 
-    def __init__(self, kind: RecordKind, header_map: Any, batch_id: int, write: bool, vault: Any) -> None:
+    def __init__(self, kind: RecordKind, header_map: Any, batch_id: int, write: bool, vault: Any,
+                 authorities: Authorities) -> None:
         self.kind, self.header_map, self.batch_id, self.write, self.vault = kind, header_map, batch_id, write, vault
+        self.authorities = authorities
         self.seen: dict[int, int] = {}
         self.chunk = _Chunk()
 
@@ -105,7 +114,8 @@ class _Rows:
         chunk = self.chunk
         chunk.counts["rows"] += 1
         refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
-        record, issues = (None, refused) if refused else validate_row(self.kind, self.header_map, number, values)
+        record, issues = (None, refused) if refused else validate_row(self.kind, self.header_map, number, values,
+                                                                      self.authorities)
         if record is None:
             _reject_row(chunk, self.batch_id, self.vault, number, values, issues)
         else:
@@ -180,6 +190,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     ``received_at`` is now, except when history is replayed (the demo city's three years of weekly reports).
     """
     _check_department(actor, department_id)
+    authorities = authorities_of(session, department_id=department_id)
     table = open_rows()
     kind = RecordKind(kind) if kind else guess_kind(table.headers)
     previous = session.scalar(
@@ -201,13 +212,13 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
 
     store = _Store(session, batch, kind, actor)
     if reject_all:
-        _stream(store, _Rows(kind, header_map, batch.id, False, store.vault), table, progress)
+        _stream(store, _Rows(kind, header_map, batch.id, False, store.vault, authorities), table, progress)
         if store.counts["rejected"] == 0:
             # Clean: read the submission again and write it.
             store = _Store(session, batch, kind, actor)
             table, progress = open_rows(), None
     if not reject_all or store.counts["rejected"] == 0:
-        _stream(store, _Rows(kind, header_map, batch.id, True, store.vault), table, progress)
+        _stream(store, _Rows(kind, header_map, batch.id, True, store.vault, authorities), table, progress)
 
     c = store.counts
     if c["rejected"] and (reject_all or not c["accepted"]):

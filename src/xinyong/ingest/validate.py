@@ -22,6 +22,9 @@ Rules (codes in brackets):
   身份证 [``resident_id_*``]; the legal representative's 身份证 number likewise. ID numbers never appear unmasked
   in an issue (first 6 and last 4 digits at most) and ``data`` holds them masked; the clear, normalised numbers
   are only in ``party_id_number`` / ``legal_rep_id_number`` (for the records side to encrypt);
+- the authority rule (when the batch passes the submitting department's :class:`~xinyong.auth.authorities.Authorities`):
+  处罚机关 / 许可机关 and their USCC must name one of the department's authorities, by code (the name agreeing with
+  the registered one) or, without a code, by name [``authority_not_registered``, ``authority_name_mismatch``];
 - 处罚类别 with 罚款 needs 罚款金额 > 0 [``fine_missing``, ``fine_not_positive``]; 没收… needs its amount
   [``confiscation_missing``]; 暂扣/吊销 needs 暂扣或吊销证照名称及编号 [``suspension_licence_missing``];
 - enumerations [``enum_invalid``]; dates [``date_invalid``, ``date_out_of_range``, ``date_in_future``,
@@ -47,6 +50,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from xinyong.auth.authorities import Authorities
 from xinyong.catalog.rules import PartyKind
 from xinyong.identifiers import masking, orgcode, resident_id, uscc
 from xinyong.identifiers._text import compact as _compact
@@ -350,6 +354,7 @@ class _Plan:
         self.has_kind_column = "party_kind" in hm.columns
         self.headers = {f.key: hm.header_of(f.key) for f in fields}
         self.code_keys = tuple(k for k in _PARTY_CODE_KEYS if k in hm.columns)
+        self.authority_label = std.field_of(hm.kind, "authority").zh or "决定机关"
 
 
 def _plan(hm: HeaderMap) -> _Plan:
@@ -397,9 +402,12 @@ class _Row:
 # ---------------------------------------------------------------------------------------------------- the row
 
 
-def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, values: Sequence[Any]
-                 ) -> tuple[RecordInput | None, list[RowIssue]]:
+def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, values: Sequence[Any],
+                 authorities: Authorities | None = None) -> tuple[RecordInput | None, list[RowIssue]]:
     """Validate one data row of a file whose header row gave ``header_map``.
+
+    ``authorities``: the submitting department's (``auth.service.authorities_of``); the row's deciding authority
+    must be one of them. None checks no authority (the rules of the standard only).
 
     Returns ``(record, [])`` for a valid row (its warnings are in ``record.warnings``), or ``(None, errors)``:
     every error of the row, each with the row number, the column as the sender named it, the value as sent
@@ -464,6 +472,8 @@ def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, value
         _penalty_rules(plan, row, data, out)
     else:
         _licence_rules(plan, row, data, out)
+    if authorities is not None:
+        _authority_rule(plan, row, data, out, authorities)
     if row.errors:
         return None, row.errors
     assert party_kind is not None
@@ -617,6 +627,22 @@ def _licence_rules(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, 
     if start is not None and decision is not None and start < decision:
         row.warn("valid_from", start, "valid_from_before_decision",
                  f"{start.isoformat()} 早于许可决定日期 {decision.isoformat()}，请核对")
+
+
+def _authority_rule(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any],
+                    authorities: Authorities) -> None:
+    """The deciding authority must be one the department reports for (``auth.authorities``); an authority cell
+    already refused (missing, malformed code) is not judged again."""
+    bad = row.bad
+    if bad and ("authority" in bad or "authority_uscc" in bad):
+        return
+    name, code = data.get("authority"), out.get("authority_uscc")
+    problem = authorities.check(name=name, uscc=code, label=plan.authority_label)
+    if problem is not None:
+        key = "authority_uscc" if problem.field == "uscc" else "authority"
+        row.bad.add(key)
+        row.errors.append(RowIssue(row.number, plan.headers[key], _shown(code if key == "authority_uscc" else name,
+                                                                          False), problem.code, problem.message))
 
 
 def _record(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any], party_kind: PartyKind,

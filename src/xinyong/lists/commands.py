@@ -129,6 +129,8 @@ _FACTS = typer.Option("", "--facts", help="失信事实")
 _BASIS = typer.Option(None, "--basis", help="认定依据（默认取名单类型的第一项依据）")
 _DEPARTMENT = typer.Option(None, "--department", help="认定部门代码（默认为名单的主管部门）")
 _REVISION = typer.Option(None, "--expected-revision", help="期望的当前版本号（乐观并发）")
+_AUTHORITY = typer.Option(None, "--authority", help="认定机关（默认为认定部门本身；须为该部门或为其登记的下属单位）")
+_AUTHORITY_USCC = typer.Option(None, "--authority-uscc", help="认定机关统一社会信用代码")
 
 
 @app.command("add")
@@ -139,6 +141,7 @@ def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, 
         term_end: Optional[str] = typer.Option(None, "--term-end", help="有效期至（默认按名单期限计算）"),
         notice_given_on: Optional[str] = typer.Option(None, "--notice-given-on",
                                                       help="已在平台外告知的日期（须告知的名单必填）"),
+        authority: Optional[str] = _AUTHORITY, authority_uscc: Optional[str] = _AUTHORITY_USCC,
         as_json: bool = JsonOption) -> None:
     """直接列入名单（须告知的名单须给出告知日期，且已过陈述申辩期）。"""
     with clikit.database().session() as session:
@@ -146,7 +149,7 @@ def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, 
                                      reason=reason, decision_no=decision_no, facts=facts, legal_basis=basis,
                                      notice_given_on=_date(notice_given_on, "--notice-given-on"),
                                      listed_on=_date(listed_on, "--listed-on"), term_end=_date(term_end, "--term-end"),
-                                     department=department)
+                                     department=department, authority=authority, authority_uscc=authority_uscc)
         view = _entry_dict(session, entry.id)
     emit(view, as_json, _print_entry)
 
@@ -156,12 +159,14 @@ def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, 
 def notify(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, decision_no: str = _DECISION,
            facts: str = _FACTS, basis: Optional[str] = _BASIS, department: Optional[str] = _DEPARTMENT,
            given_on: Optional[str] = typer.Option(None, "--given-on", help="告知日期（默认今天）"),
+           authority: Optional[str] = _AUTHORITY, authority_uscc: Optional[str] = _AUTHORITY_USCC,
            as_json: bool = JsonOption) -> None:
     """登记列入前告知（陈述申辩期满后才能列入）。"""
     with clikit.database().session() as session:
         entry = service.give_notice(session, actor=clikit.operator(), list_code=list_code, subject_code=subject,
                                     reason=reason, decision_no=decision_no, facts=facts, legal_basis=basis,
-                                    notice_given_on=_date(given_on, "--given-on"), department=department)
+                                    notice_given_on=_date(given_on, "--given-on"), department=department,
+                                    authority=authority, authority_uscc=authority_uscc)
         view = _entry_dict(session, entry.id)
     emit(view, as_json, _print_entry)
 

@@ -4,7 +4,9 @@ Columns (header spelling as departments write it; ``ingest.readers`` finds the h
 brackets and spaces): 名单类型 (code or name; optional when the list is given for the whole file), 主体名称,
 统一社会信用代码 / 身份证号码 (either), 列入事由, 失信事实, 认定依据 (default: the type's first legal basis),
 决定文书号, 认定日期 / 列入日期, 有效期至 (default: the type's term), 告知日期 (required for types that require
-notice; a row with 告知日期 and no 列入日期 records the notice only).
+notice; a row with 告知日期 and no 列入日期 records the notice only), 认定机关 / 认定机关统一社会信用代码 (optional:
+the recording department itself by default; a row naming another authority must name one the department reports
+for — the authority rule of ``lists.service``, codes ``authority_not_registered`` / ``authority_name_mismatch``).
 
 Every row is validated with the same rules as a single entry (``service.draft_entry``) before anything is written;
 errors name the row, the column, a stable code and a Chinese message. Then, in the caller's transaction, either
@@ -27,6 +29,7 @@ from xinyong.core import audit, clock, gcpause
 from xinyong.core.errors import ValidationFailed, XinyongError
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.ingest.readers import Source, as_source, normalize_header, open_table, row_issues
+from xinyong.ingest.validate import cell_text
 from xinyong.ingest.values import parse_date
 from xinyong.lists import service
 from xinyong.lists.models import ListEntry, ListType
@@ -44,6 +47,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "listed_on": ("认定日期", "列入日期"),
     "term_end": ("有效期至", "期限至", "列入期限至"),
     "notice_given_on": ("告知日期", "告知书送达日期"),
+    "authority": ("认定机关", "认定单位", "作出决定机关", "决定机关", "列入机关"),
+    "authority_uscc": ("认定机关统一社会信用代码", "认定机关代码", "认定单位统一社会信用代码", "作出决定机关统一社会信用代码",
+                       "决定机关统一社会信用代码"),
 }
 KNOWN_HEADERS = {normalize_header(h) for names in COLUMNS.values() for h in names}
 _CANONICAL = {field: names[0] for field, names in COLUMNS.items()}
@@ -56,7 +62,8 @@ _ERROR_COLUMN = {
     "notice_after_listing": "notice_given_on", "notice_not_required": "notice_given_on",
     "notice_with_listing": "listed_on", "listed_on_in_future": "listed_on", "term_before_listing": "term_end",
     "term_too_long": "term_end", "unknown_list_type": "list", "list_type_inactive": "list", "external_list": "list",
-    "list_not_managed": "list", "department_mismatch": "list",
+    "list_not_managed": "list", "department_mismatch": "list", "authority_uscc_invalid": "authority_uscc",
+    "authority_too_long": "authority", "authority_name_mismatch": "authority",
 }
 #: Fields compared to decide that a re-imported row is the entry already stored.
 _SAME = ("subject_id", "reason", "facts", "legal_basis", "status", "notice_given_on", "listed_on", "term_end")
@@ -82,6 +89,11 @@ def _cell(values: list[Any], index: int | None) -> Any:
         value = value.strip()
         return value or None
     return value
+
+
+def _text_cell(values: list[Any], index: int | None) -> str | None:
+    value = _cell(values, index)
+    return None if value is None else cell_text(value)
 
 
 def _type_by_ref(types: dict[str, ListType], ref: str) -> ListType | None:
@@ -194,9 +206,13 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
                 notice_given_on=dates["notice_given_on"], listed_on=dates["listed_on"],
                 term_end=dates["term_end"], department=department, today=today, source="file",
                 party_name=_cell(values, cols.get("party_name")),
+                authority=_text_cell(values, cols.get("authority")),
+                authority_uscc=_text_cell(values, cols.get("authority_uscc")),
             )
         except XinyongError as exc:
             field = _ERROR_COLUMN.get(exc.code, "code")
+            if exc.code == "authority_not_registered":
+                field = "authority_uscc" if (exc.details or {}).get("field") == "uscc" else "authority"
             fail(field, exc.code, exc.message, index=code_index if field == "code" else None)
             continue
         if not _same_person_or_org(_cell(values, cols.get("party_name")), draft.subject):

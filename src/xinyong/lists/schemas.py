@@ -230,6 +230,9 @@ class EntryCreateIn(BaseModel):
     listed_on: dt.date | None = Field(None, description="列入日期（默认今天）")
     term_end: dt.date | None = Field(None, description="有效期至（默认按名单类型的期限计算）")
     department: str | None = Field(None, max_length=32, description="部门代码（仅平台管理员代录时使用）")
+    authority: str | None = Field(None, max_length=200,
+                                  description="认定机关（默认为本部门；填写时须为本部门或平台管理员为本部门登记的下属单位）")
+    authority_uscc: str | None = Field(None, max_length=40, description="认定机关统一社会信用代码")
 
 
 class ListIn(_Body):

@@ -12,6 +12,12 @@ External lists (``ListType.external``: the court's 失信被执行人, the marke
 another authority and change only through their sync (``lists.sync``): no one creates, notifies, lists or
 extends their entries by hand; the platform admin alone may remove or correct one (a documented mistake).
 
+The authority rule (``auth.authorities``): an entry's 认定机关 is the department that records it, or another
+authority the department reports for (a subordinate unit the admin registered for it), named by name and/or USCC;
+any other authority is refused (``authority_not_registered``, ``authority_name_mismatch``) — also when the admin
+records the entry on a department's behalf. Only the admin recording an entry for no department (a list without a
+managing department) names the list's authority freely. External syncs are exempt (``lists.sync``).
+
 Personal data: a natural person's ID is stored on the entry only masked (the subject keeps the encrypted number);
 history, audit and webhook payloads carry masked names and never a clear ID.
 """
@@ -44,6 +50,7 @@ from xinyong.core.errors import (
     ValidationFailed,
 )
 from xinyong.identifiers import explain
+from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
 from xinyong.lists.models import REMOVAL_REASONS, ListEntry, ListEntryEvent, ListType
@@ -293,6 +300,33 @@ def _text(value: str | None, *, name: str, code: str, required: bool = True, lim
     return text
 
 
+def _authority(session: Session, lt: ListType, dept: Department | None, name: str | None,
+               uscc: str | None) -> tuple[str, str | None]:
+    """The entry's 认定机关 (name, USCC): the recording department itself unless another authority is named, which
+    must then be one the department reports for (the module's docstring); the registered name is stored."""
+    from xinyong.auth import service as auth_service
+
+    name = _text(name, name="认定机关", code="authority_too_long", required=False, limit=200) or None
+    code = None
+    if uscc is not None and uscc.strip():
+        check = uscc_rules.validate(uscc)
+        if not check.valid:
+            raise ValidationFailed("认定机关统一社会信用代码无效：" + "；".join(e.message for e in check.errors),
+                                   code="authority_uscc_invalid", details={"field": "uscc"})
+        code = check.normalized
+    if dept is None:
+        return name or lt.authority, code
+    if name is None and code is None:
+        return dept.name, None
+    authorities = auth_service.authorities_of(session, department_id=dept.id)
+    problem = authorities.check(name=name, uscc=code, label="认定机关")
+    if problem is not None:
+        raise ValidationFailed(problem.message, code=problem.code, details={"field": problem.field})
+    found = authorities.find(name=name, uscc=code)
+    assert found is not None  # checked above
+    return found.name, found.uscc
+
+
 def _term(lt: ListType, listed_on: dt.date, term_end: dt.date | None) -> dt.date | None:
     """The entry's last counting day: given (checked) or the type's default; never beyond the type's maximum."""
     limit = term_end_for(listed_on, lt.max_term_months)
@@ -413,12 +447,17 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
                 decision_no: str, facts: str = "", legal_basis: str | None = None, stage: str = "listed",
                 notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
                 term_end: dt.date | None = None, department: str | None = None, party_name: str | None = None,
-                today: dt.date | None = None, source: str = "department") -> EntryDraft:
-    """Validate a new entry (``stage`` ``notice``: a notice before listing; ``listed``: listed directly)."""
+                today: dt.date | None = None, source: str = "department", authority: str | None = None,
+                authority_uscc: str | None = None) -> EntryDraft:
+    """Validate a new entry (``stage`` ``notice``: a notice before listing; ``listed``: listed directly).
+
+    ``authority`` / ``authority_uscc``: the 认定机关 when it is not the recording department itself (a subordinate
+    unit registered for it); held to the authority rule."""
     today = today or clock.today()
     lt = _type_for_write(session, list_code)
     _check_manual(lt, "新增条目")
     dept = _acting_department(session, actor, lt, department)
+    authority_name, authority_code = _authority(session, lt, dept, authority, authority_uscc)
     subject = resolve_subject(session, subject_code)
     if subject.kind not in lt.party_kinds:
         raise ValidationFailed(f"「{lt.name}」不适用于{PARTY_KIND_LABELS.get(subject.kind, subject.kind)}",
@@ -472,9 +511,10 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
         subject_id=subject.id, party_name=(party_name or "").strip() or subject.name,
         party_code=subject.resident_id_masked if person else (subject.uscc or _masked_code(subject_code)),
         party_kind=subject.kind, region_code=subject.region_code,
-        authority=dept.name if dept is not None else lt.authority, department_id=dept.id if dept else None,
-        match_status="code",
+        authority=authority_name, department_id=dept.id if dept else None, match_status="code",
     )
+    if authority_code is not None:
+        values["data"] = {"authority_uscc": authority_code}
     return EntryDraft(lt, subject, dept, key, values)
 
 
@@ -500,7 +540,7 @@ def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason
                                                       ListEntry.entry_key == draft.entry_key))
     if existing is not None:
         raise _key_conflict(existing, draft)
-    entry = ListEntry(list_type_id=draft.lt.id, entry_key=draft.entry_key, revision=1, data={}, **draft.values)
+    entry = ListEntry(list_type_id=draft.lt.id, entry_key=draft.entry_key, revision=1, **{"data": {}, **draft.values})
     if entry.status == "active" and entry.term_end is not None and entry.term_end < today:
         entry.expiry_announced_on = today  # recorded after its term: it never counted, nothing to announce
     session.add(entry)
@@ -515,24 +555,27 @@ def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason
 def create_entry(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
                  decision_no: str, facts: str = "", legal_basis: str | None = None,
                  notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
-                 term_end: dt.date | None = None, department: str | None = None) -> ListEntry:
+                 term_end: dt.date | None = None, department: str | None = None, authority: str | None = None,
+                 authority_uscc: str | None = None) -> ListEntry:
     """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
     platform) at least the type's notice period before ``listed_on`` (default today)."""
     draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
                         decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="listed",
                         notice_given_on=notice_given_on, listed_on=listed_on, term_end=term_end,
-                        department=department)
+                        department=department, authority=authority, authority_uscc=authority_uscc)
     return write_entry(session, actor=actor, draft=draft)
 
 
 def give_notice(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
                 decision_no: str, facts: str = "", legal_basis: str | None = None,
-                notice_given_on: dt.date | None = None, department: str | None = None) -> ListEntry:
+                notice_given_on: dt.date | None = None, department: str | None = None, authority: str | None = None,
+                authority_uscc: str | None = None) -> ListEntry:
     """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
     from ``notice_until`` (``notice_workdays`` working days after the notice)."""
     draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
                         decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="notice",
-                        notice_given_on=notice_given_on, department=department)
+                        notice_given_on=notice_given_on, department=department, authority=authority,
+                        authority_uscc=authority_uscc)
     return write_entry(session, actor=actor, draft=draft)
 
 

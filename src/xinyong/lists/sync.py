@@ -22,6 +22,14 @@ matching (``lists.matching``): one candidate at or above the threshold and no ri
 evidence; otherwise ``pending`` with the candidates (the review queue), or ``unmatched``. Entries still pending or
 unmatched are matched again by every later sync, so new registry subjects and new judgements take effect.
 
+Not held to the authority rule (``auth.authorities``): a sync copies another system's list as that system keeps it
+— the court's list names any 执行法院 of the country, the national 经营异常名录 the 作出决定机关 of each entry — so
+its authorities are the source's, not decisions the platform's departments take and submit as their own. Who may
+run a sync is governed instead: the platform admin or an operator of the list's managing department
+(:func:`require_manager`), for an external list only (``ListType.external``), whose entries no one can create or
+change by hand (``lists.service._check_manual``). The rule guards what a department submits as its own or its
+subordinate units' decisions.
+
 Person data: the court publishes masked ID numbers. A clear resident ID in a file is used only to find the
 subject (keyed hash) and stored masked; list tables never hold a clear ID.
 """
