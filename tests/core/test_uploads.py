@@ -12,8 +12,9 @@ import pytest
 from fastapi import UploadFile
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from tests.factories import auth_headers, make_department, make_token
+from tests.factories import auth_headers, make_department, make_token, register_authority
 from tests.ingest import hostile
+from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME
 from tests.ingest.test_batches import rows, write_csv
 from xinyong.auth.roles import Role, system_principal
 from xinyong.core import uploads
@@ -188,7 +189,7 @@ def test_upload_is_encrypted_then_removed_even_when_the_import_fails(client, ses
     reset_settings()
     seed_catalog(session, actor=system_principal("tests"))
     dept = make_department(session, code="scjgj")
-    session.commit()
+    register_authority(session, dept, uscc=AUTHORITY, name=AUTHORITY_NAME)
     op = make_token(session, Role.DEPT_OPERATOR, dept)
     content = write_csv(tmp_path / "p.csv", rows(30)).read_bytes()
     seen = {}
@@ -242,8 +243,8 @@ def test_every_import_route_answers_hostile_files(client, session, tmp_path, nam
     actor = system_principal("tests")
     seed_catalog(session, actor=actor)
     seed_list_types(session, actor=actor)
-    make_department(session, code="scjgj")
-    session.commit()
+    dept = make_department(session, code="scjgj")
+    register_authority(session, dept, uscc=AUTHORITY, name=AUTHORITY_NAME)
     admin = auth_headers(make_token(session, Role.ADMIN))
     path = tmp_path / f"{name}.xlsx"
     if name == "zipcrypto":
