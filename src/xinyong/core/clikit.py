@@ -13,16 +13,19 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError
 
 from xinyong.auth.roles import Principal, system_principal
-from xinyong.core.db import Database, get_database
 from xinyong.core.errors import ConfigurationError, XinyongError
+
+if TYPE_CHECKING:  # SQLAlchemy costs ~0.4 s to import: only commands that use the database load it
+    from sqlalchemy.exc import DBAPIError
+
+    from xinyong.core.db import Database
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,6 +44,8 @@ state = _State()
 
 def database() -> Database:
     """The database chosen by ``--db`` or ``XINYONG_DATABASE_URL`` (SQLite file in ./var by default)."""
+    from xinyong.core.db import get_database
+
     return get_database(state.db_url)
 
 
@@ -73,7 +78,9 @@ def handle_errors(fn: F) -> F:
         try:
             try:
                 return fn(*args, **kwargs)
-            except DBAPIError as exc:
+            except Exception as exc:
+                if not _is_database_error(exc):
+                    raise
                 raise database_error(exc) from exc
         except XinyongError as exc:
             if as_json:
@@ -85,6 +92,13 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's ``DBAPIError``, without importing SQLAlchemy for commands that never did:
+    if ``sqlalchemy.exc`` is not loaded, nothing can have raised one."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
 
 
 def database_error(exc: DBAPIError) -> XinyongError:
