@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from xinyong.core.clikit import JsonOption, console, emit, handle_errors
 from xinyong.identifiers.check import KIND_NAMES
@@ -26,6 +25,8 @@ def _summary(check: dict[str, Any]) -> str:
 
 
 def _render(checks: list[dict[str, Any]]) -> None:
+    from rich.table import Table  # here, not at the top: `xinyong validate --json` never draws a table
+
     table = Table(title="代码校验结果", show_lines=True)
     table.add_column("代码", no_wrap=True)
     table.add_column("类型")
