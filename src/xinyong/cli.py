@@ -3,7 +3,7 @@
 The root imports a domain's ``commands.py`` only when one of its commands runs: importing every domain (SQLAlchemy,
 FastAPI, reportlab …) took seconds, and operators' scripts and cron call ``xinyong`` often. :data:`COMMANDS` names
 each top-level command, the module that defines it and its help text, so ``xinyong --help`` lists them all without
-importing any domain; ``tests/test_cli_lazy.py`` fails when the table and the modules disagree.
+importing any domain; ``tests/test_cli.py`` fails when the table and the modules disagree.
 """
 
 from __future__ import annotations
