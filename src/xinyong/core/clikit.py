@@ -16,19 +16,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.core.errors import ConfigurationError, XinyongError
 
 if TYPE_CHECKING:  # SQLAlchemy costs ~0.4 s to import: only commands that use the database load it
+    from rich.console import Console
     from sqlalchemy.exc import DBAPIError
 
     from xinyong.core.db import Database
 
-console = Console()
-err_console = Console(stderr=True)
+    console: Console
+    err_console: Console
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,6 +39,22 @@ class _State:
 
 
 state = _State()
+
+
+def _console(*, stderr: bool = False) -> Console:
+    name = "err_console" if stderr else "console"
+    if name not in globals():
+        from rich.console import Console
+
+        globals()[name] = Console(stderr=stderr)
+    return globals()[name]
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console`` (rich) are made when first used: ``--json`` output never imports rich."""
+    if name in ("console", "err_console"):
+        return _console(stderr=name == "err_console")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def database() -> Database:
@@ -86,9 +101,12 @@ def handle_errors(fn: F) -> F:
             if as_json:
                 sys.stdout.write(to_json({"error": exc.to_dict()}) + "\n")
             else:
-                err_console.print(f"[red]错误[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
+                from rich.markup import escape
+
+                err = _console(stderr=True)
+                err.print(f"[red]错误[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
                 if exc.details:
-                    err_console.print(to_json(exc.details))
+                    err.print(to_json(exc.details))
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
