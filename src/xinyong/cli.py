@@ -1,20 +1,141 @@
-"""The ``xinyong`` command line. Each domain contributes its commands from its ``commands.py``."""
+"""The ``xinyong`` command line. Each domain contributes its commands from its ``commands.py``.
+
+The root imports a domain's ``commands.py`` only when one of its commands runs: importing every domain (SQLAlchemy,
+FastAPI, reportlab …) took seconds, and operators' scripts and cron call ``xinyong`` often. :data:`COMMANDS` names
+each top-level command, the module that defines it and its help text, so ``xinyong --help`` lists them all without
+importing any domain; ``tests/test_cli.py`` fails when the table and the modules disagree.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Optional
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, NamedTuple, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+
+
+class LazyCommand(NamedTuple):
+    """Where a top-level command comes from: ``module.attr`` is either a Typer sub-app (mounted under the command's
+    name) or a ``register(app)`` function that adds top-level commands (possibly several) to the app it is given."""
+
+    module: str
+    attr: str
+    help: str
+
+    def build(self, name: str) -> dict[str, Any]:
+        """Import the module and return the click commands its entry point produces, by name."""
+        target = getattr(importlib.import_module(self.module), self.attr)
+        holder = typer.Typer()
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+        else:
+            target(holder)
+        return dict(typer.main.get_group(holder).commands)
+
+
+class _Placeholder(TyperCommand):
+    """Stands in for a command not imported yet: enough (name, help) for a command listing, never invoked."""
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group whose sub-commands (:attr:`lazy_commands`) are imported when first resolved.
+
+    Listings (``--help``, shell completion of command names) use the names and help texts of the table;
+    :meth:`get_command` imports the module and returns the real command.
+    """
+
+    lazy_commands: ClassVar[Mapping[str, LazyCommand]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        eager = dict(self.commands)
+        self.commands = {name: eager.pop(name, None) or _Placeholder(name, help=spec.help)
+                         for name, spec in self.lazy_commands.items()}
+        self.commands.update(eager)
+        self._listing = False
+
+    @contextmanager
+    def _listing_only(self) -> Iterator[None]:
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = self.commands.get(cmd_name)
+        if isinstance(cmd, _Placeholder) and not self._listing:
+            cmd = self._load(cmd_name)
+        return cmd
+
+    def _load(self, name: str) -> Any:
+        spec = self.lazy_commands[name]
+        built = spec.build(name)
+        if name not in built:
+            raise RuntimeError(f"{spec.module}.{spec.attr} does not define the command {name!r} named in cli.COMMANDS")
+        for other, cmd in built.items():  # a register() adds several commands: keep them all
+            if isinstance(self.commands.get(other), _Placeholder) and self.lazy_commands[other][:2] == spec[:2]:
+                self.commands[other] = cmd
+        return self.commands[name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with self._listing_only():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
+        with self._listing_only():
+            return super().shell_complete(ctx, incomplete)
+
+
+# Every top-level command in the order ``xinyong --help`` lists them (commands first, then groups), with the help text
+# its module gives it (the test compares them).
+COMMANDS: dict[str, LazyCommand] = {
+    "validate": LazyCommand("xinyong.identifiers.commands", "register",
+                            "校验代码并说明原因（自动识别类型；身份证号码遮蔽显示）。有无效代码时退出码为 1。"),
+    "ingest": LazyCommand("xinyong.ingest.commands", "register", "报送一个行政许可或行政处罚数据文件，输出批次报告。"),
+    "serve": LazyCommand("xinyong.web.commands", "register", "启动 Web 服务（门户、控制台与 /api/v1）。"),
+    "demo": LazyCommand("xinyong.demo.commands", "register",
+                        "构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"),
+    "check": LazyCommand("xinyong.measures.commands", "register",
+                         "信用核查：主体在某一场景下适用的联合奖惩措施（附理由与法律依据），并留痕。\n"
+                         "退出码：0 无惩戒且全部识别；1 有惩戒措施或有主体未能识别；2 输入错误。"),
+    "db": LazyCommand(__name__, "db_app", "数据库迁移"),
+    "departments": LazyCommand("xinyong.auth.commands", "register", "部门管理（新增、列表）"),
+    "users": LazyCommand("xinyong.auth.commands", "register", "用户管理（新增、列表、重置密码、停用）"),
+    "tokens": LazyCommand("xinyong.auth.commands", "register", "API 令牌管理（签发、列表、撤销）"),
+    "batches": LazyCommand("xinyong.ingest.commands", "register", "归集批次：报告、退回数据、及时性"),
+    "catalog": LazyCommand("xinyong.catalog.commands", "app", "信用信息目录：信息类别、公开属性、法律依据与公示规则"),
+    "subjects": LazyCommand("xinyong.subjects.commands", "app", "信用主体库"),
+    "records": LazyCommand("xinyong.records.commands", "app", "信用记录（行政许可、行政处罚）"),
+    "audit": LazyCommand("xinyong.core.audit_commands", "app", "审计日志（只追加、哈希链）"),
+    "lists": LazyCommand("xinyong.lists.commands", "app", "红黑名单：名单类型、名单条目、外部名单同步与比对"),
+    "measures": LazyCommand("xinyong.measures.commands", "app", "联合奖惩：备忘录与奖惩措施、核查反馈率"),
+    "watches": LazyCommand("xinyong.watches.commands", "app", "订阅推送：接收端、关注主体与推送投递"),
+    "commitments": LazyCommand("xinyong.commitments.commands", "app", "信用承诺（导入、查询、履约认定）"),
+    "cases": LazyCommand("xinyong.cases.commands", "app", "异议、信用修复、举报：立案、办理、时限与统计"),
+    "evaluation": LazyCommand("xinyong.evaluation.commands", "app", "信用评价与分级分类监管（模型、评价、解释、抽查名单）"),
+    "analytics": LazyCommand("xinyong.analytics.commands", "app", "大数据监管分析：公共资源交易串标围标风险、食品药品风险预警"),
+    "reports": LazyCommand("xinyong.reports.commands", "app", "公共信用信息报告（出具、核验、登记簿）"),
+}
+
+
+class RootGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="xinyong",
     help="xinyong 公共信用信息平台 — 运维与管理命令。数据库由 --db 或 XINYONG_DATABASE_URL 指定。",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=RootGroup,
 )
 
 
@@ -31,7 +152,6 @@ def _root(
 
 
 db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
@@ -76,44 +196,6 @@ def db_current(as_json: bool = JsonOption) -> None:
          lambda d: clikit.console.print(f"当前 {d['current']}，最新 {d['head']}"))
     if cur != head:
         raise typer.Exit(1)
-
-
-def _register() -> None:
-    from xinyong.analytics import commands as analytics_cmds
-    from xinyong.auth import commands as auth_cmds
-    from xinyong.cases import commands as cases_cmds
-    from xinyong.catalog import commands as catalog_cmds
-    from xinyong.commitments import commands as commitments_cmds
-    from xinyong.core import audit_commands
-    from xinyong.demo import commands as demo_cmds
-    from xinyong.identifiers import commands as id_cmds
-    from xinyong.ingest import commands as ingest_cmds
-    from xinyong.lists import commands as lists_cmds
-    from xinyong.measures import commands as measures_cmds
-    from xinyong.records import commands as records_cmds
-    from xinyong.subjects import commands as subject_cmds
-    from xinyong.watches import commands as watches_cmds
-    from xinyong.web import commands as web_cmds
-
-    for module in (auth_cmds, id_cmds, ingest_cmds, web_cmds, demo_cmds, measures_cmds):
-        module.register(app)
-    app.add_typer(catalog_cmds.app, name="catalog")
-    app.add_typer(subject_cmds.app, name="subjects")
-    app.add_typer(records_cmds.app, name="records")
-    app.add_typer(audit_commands.app, name="audit")
-    app.add_typer(lists_cmds.app, name="lists")
-    app.add_typer(measures_cmds.app, name="measures")
-    app.add_typer(watches_cmds.app, name="watches")
-    app.add_typer(commitments_cmds.app, name="commitments")
-    app.add_typer(cases_cmds.app, name="cases")
-    from xinyong.evaluation import commands as evaluation_cmds
-    app.add_typer(evaluation_cmds.app, name="evaluation")
-    app.add_typer(analytics_cmds.app, name="analytics")
-    from xinyong.reports import commands as reports_cmds
-    app.add_typer(reports_cmds.app, name="reports")
-
-
-_register()
 
 
 def main() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from xinyong.core.clikit import JsonOption, console, emit, handle_errors
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.identifiers.check import KIND_NAMES
 from xinyong.identifiers.detect import explain
 
@@ -26,6 +26,8 @@ def _summary(check: dict[str, Any]) -> str:
 
 
 def _render(checks: list[dict[str, Any]]) -> None:
+    from rich.table import Table  # here, not at the top: `xinyong validate --json` never imports rich
+
     table = Table(title="代码校验结果", show_lines=True)
     table.add_column("代码", no_wrap=True)
     table.add_column("类型")
@@ -43,7 +45,7 @@ def _render(checks: list[dict[str, Any]]) -> None:
             "[green]有效[/green]" if check["valid"] else "[red]无效[/red]",
             "\n".join(notes),
         )
-    console.print(table)
+    clikit.console.print(table)
 
 
 @handle_errors

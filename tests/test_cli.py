@@ -1,0 +1,180 @@
+"""The root of the command line (``xinyong.cli``): lazy loading of the domains' commands.
+
+The root knows every top-level command from ``cli.COMMANDS`` (name, module, help) and imports a domain's
+``commands.py`` only when one of its commands runs. These tests fail when the table and the modules disagree (a
+command added to a module without the table, a changed help text, a new ``commands.py`` nobody mounts) and when a
+light command starts importing the heavy half of the platform again. Timings are in docs/testing.md, not here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import typer.main
+from typer.testing import CliRunner
+
+import xinyong
+from xinyong import cli
+
+# Registered inside another command's group by its own module, not at the top level.
+NESTED = {"xinyong.lists.sync_commands": "lists"}
+
+HEAVY = ("sqlalchemy", "fastapi", "starlette", "reportlab", "pydantic_settings", "httpx", "jinja2", "openpyxl")
+
+
+def _entry_points() -> set[tuple[str, str]]:
+    """(module, attr) of every Typer sub-app ``app`` and ``register`` function of a ``*commands.py`` in the package."""
+    root = Path(xinyong.__file__).parent
+    found = set()
+    for path in root.rglob("*commands.py"):
+        module_name = ".".join(("xinyong", *path.relative_to(root).with_suffix("").parts))
+        if module_name in NESTED:
+            continue
+        module = importlib.import_module(module_name)
+        if isinstance(getattr(module, "app", None), typer.Typer):
+            found.add((module_name, "app"))
+        if callable(getattr(module, "register", None)):
+            found.add((module_name, "register"))
+    return found
+
+
+def _eager(module: str, attr: str, name: str) -> dict[str, Any]:
+    """What mounting one entry point eagerly (as cli.py used to) adds to the root: commands by name."""
+    return cli.LazyCommand(module, attr, "").build(name)
+
+
+def _signature(cmd: Any) -> dict[str, Any]:
+    """Name, help, options and sub-commands of a click command, recursively (what a user can observe)."""
+    return {
+        "name": cmd.name,
+        "help": cmd.help,
+        "hidden": cmd.hidden,
+        "params": [(p.name, tuple(p.opts), tuple(p.secondary_opts), p.required, p.nargs, getattr(p, "help", None),
+                    None if callable(p.default) else repr(p.default)) for p in cmd.params],
+        "commands": {n: _signature(c) for n, c in getattr(cmd, "commands", {}).items()},
+    }
+
+
+def _root() -> tuple[cli.LazyGroup, typer.Context]:
+    group = typer.main.get_command(cli.app)
+    assert isinstance(group, cli.LazyGroup)
+    return group, typer.Context(group, info_name="xinyong")
+
+
+def test_every_commands_module_is_in_the_lazy_table() -> None:
+    mapped = {(spec.module, spec.attr) for spec in cli.COMMANDS.values()}
+    assert mapped == _entry_points() | {("xinyong.cli", "db_app")}
+
+
+def test_the_lazy_table_names_exactly_what_eager_registration_produces() -> None:
+    by_entry: dict[tuple[str, str], set[str]] = {}
+    for name, spec in cli.COMMANDS.items():
+        by_entry.setdefault((spec.module, spec.attr), set()).add(name)
+    for (module, attr), names in by_entry.items():
+        if attr == "register":
+            assert set(_eager(module, attr, "")) == names, f"{module}.register adds other commands than cli.COMMANDS"
+        else:
+            assert len(names) == 1, f"{module}.{attr} is mounted under several names: {names}"
+
+
+def test_each_lazy_command_loads_the_same_command_as_eager_registration() -> None:
+    for name, spec in cli.COMMANDS.items():
+        group, ctx = _root()  # a fresh root each time: nothing loaded yet
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None and cmd.name == name
+        assert not isinstance(cmd, cli._Placeholder)
+        assert _signature(cmd) == _signature(_eager(spec.module, spec.attr, name)[name])
+        assert cmd.help == spec.help, f"help of {name!r} changed: update cli.COMMANDS[{name!r}]"
+
+
+def test_nested_command_modules_are_reachable_through_their_group() -> None:
+    group, ctx = _root()
+    for module_name, parent in NESTED.items():
+        holder = typer.Typer()
+        importlib.import_module(module_name).register(holder)
+        names = set(typer.main.get_group(holder).commands)
+        assert names <= set(group.get_command(ctx, parent).commands)
+
+
+def test_root_without_arguments_prints_help_listing_every_command() -> None:
+    result = CliRunner().invoke(cli.app, [], env={"COLUMNS": "250"})
+    assert result.exit_code == 2  # no_args_is_help, as before
+    assert "Usage: xinyong" in result.output
+    for name, spec in cli.COMMANDS.items():
+        assert f" {name} " in result.output and spec.help.splitlines()[0] in result.output
+
+
+def test_global_db_option_before_a_lazily_loaded_command(tmp_path: Path) -> None:
+    path = tmp_path / "chosen.db"
+    result = CliRunner().invoke(cli.app, ["--db", f"sqlite:///{path}", "db", "current", "--json"])
+    assert result.exit_code == 1, result.output  # an empty database is not at the head revision
+    assert json.loads(result.stdout)["current"] is None
+    assert path.exists()
+
+
+def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run ``xinyong ARGS`` in a fresh interpreter; return the process and the modules it had imported."""
+    probe = (
+        "import json, sys\n"
+        "from xinyong.cli import main\n"
+        f"sys.argv = ['xinyong', *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "else:\n"
+        "    code = 0\n"
+        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "250"})
+    line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES "))
+    modules = json.loads(line.removeprefix("MODULES "))
+    return proc, {"all": set(modules), "xinyong": {m for m in modules if m.startswith("xinyong.")}}
+
+
+def _commands_modules(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.endswith("commands")}
+
+
+def test_help_imports_no_domain() -> None:
+    proc, modules = _run("--help")
+    assert proc.returncode == 0, proc.stderr
+    for name, spec in cli.COMMANDS.items():
+        assert spec.help.splitlines()[0] in proc.stdout, name
+    assert _commands_modules(modules["xinyong"]) == set()
+    assert modules["xinyong"] <= {"xinyong.cli", "xinyong.core", "xinyong.core.clikit", "xinyong.core.errors",
+                                  "xinyong.auth", "xinyong.auth.roles"}
+    assert not [m for m in HEAVY if m in modules["all"]]
+
+
+def test_validate_imports_only_the_identifiers() -> None:
+    proc, modules = _run("validate", "91350100M000100Y43", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["valid"] is True
+    assert _commands_modules(modules["xinyong"]) == {"xinyong.identifiers.commands"}
+    assert not [m for m in HEAVY if m in modules["all"]]
+    assert not {"xinyong.core.db", "xinyong.core.settings"} & modules["xinyong"]
+    assert not {m for m in modules["all"] if m == "rich" or m.startswith("rich.")}  # --json prints no rich text
+
+
+def test_an_invalid_code_still_exits_1_without_loading_the_database_layer() -> None:
+    proc, modules = _run("validate", "91350100M000100Y44", "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)[0]["valid"] is False
+    assert "sqlalchemy" not in modules["all"]
+
+
+def test_a_domain_command_imports_its_own_domain_only() -> None:
+    proc, modules = _run("audit", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert _commands_modules(modules["xinyong"]) == {"xinyong.core.audit_commands"}
+    assert not {m for m in modules["xinyong"] if m.split(".")[1] in {"cases", "measures", "reports", "web"}}
