@@ -107,7 +107,7 @@ COMMANDS: dict[str, LazyCommand] = {
                          "信用核查：主体在某一场景下适用的联合奖惩措施（附理由与法律依据），并留痕。\n"
                          "退出码：0 无惩戒且全部识别；1 有惩戒措施或有主体未能识别；2 输入错误。"),
     "db": LazyCommand(__name__, "db_app", "数据库迁移"),
-    "departments": LazyCommand("xinyong.auth.commands", "register", "部门管理（新增、列表）"),
+    "departments": LazyCommand("xinyong.auth.commands", "register", "部门管理（新增、列表、可报送的机关）"),
     "users": LazyCommand("xinyong.auth.commands", "register", "用户管理（新增、列表、重置密码、停用）"),
     "tokens": LazyCommand("xinyong.auth.commands", "register", "API 令牌管理（签发、列表、撤销）"),
     "batches": LazyCommand("xinyong.ingest.commands", "register", "归集批次：报告、退回数据、及时性"),
