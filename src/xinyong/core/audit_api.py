@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Role
 from xinyong.core.audit import events_for, verify_chain
+from xinyong.core.bounds import Id
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -20,7 +21,7 @@ def list_events(
     entity_id: str | None = None,
     actor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: Id | None = None,
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """审计事件，最新在前；before_seq 翻页。"""
