@@ -3,10 +3,15 @@
 Row ids are ``BIGINT`` on PostgreSQL and SQLite's 64-bit ``INTEGER``: a number past 2^63−1 reaches the driver and
 fails there (``OverflowError`` on SQLite, ``NumericValueOutOfRange`` on PostgreSQL), a 500. Declaring the bound in
 the parameter's type makes FastAPI refuse it with a 422 before any code runs, and puts the range in the OpenAPI
-document, so clients and fuzzers see it. Use the types as annotations; they combine with ``Query(...)``,
-``Path(...)``, ``Form(...)`` and ``Field(...)`` and with ``| None``::
+document, so clients and fuzzers see it. Use them as the annotation, with a plain default, inside ``Annotated``
+with ``Query``/``Path``/``Form``, or as a member of ``| None`` with a ``Query(None, …)``/``Form(None)`` default::
 
-    def batch(batch_id: Id, department_id: Id | None = Query(None, description="…"), offset: Offset = 0): …
+    def batch(batch_id: Id, offset: Offset = 0, seed: Annotated[Offset, Form()],
+              department_id: Id | None = Query(None, description="…")): …
+
+Not ``offset: Offset = Query(0)`` nor ``subject_id: Id = Form(...)``: FastAPI then takes the constraints of that
+default alone and the bounds are silently lost. ``tests/web/test_integer_bounds.py`` walks every route and fails
+on any integer parameter left unbounded. In Pydantic bodies, ``Id`` combines with ``Field(...)`` as usual.
 
 Text that names an id (``/departments/{ref}`` takes an id or a code, the portal's ``id-<n>``) goes through
 :func:`parse_id`.

@@ -100,7 +100,7 @@ def _too_large(value: Any, ceiling: Decimal, unit: str) -> AmountError:
     return AmountError("amount_too_large", f"金额 {shown} 超过上限 {ceiling:,f} {unit}，请核对金额和单位")
 
 
-def parse_amount_wan(value: Any, *, ceiling: Decimal | None = None) -> tuple[Decimal | None, bool]:
+def parse_amount_wan(value: Any) -> tuple[Decimal | None, bool]:
     """An amount in 万元 (10,000 CNY) → ``(amount, converted_from_yuan)``; ``(None, False)`` for an empty cell.
 
     Accepted: numbers (int/float/Decimal cells) and strings ``"1.5"``, ``"1.5万元"``, ``"1.5万"``, ``"人民币1.5万元"``,
@@ -108,8 +108,8 @@ def parse_amount_wan(value: Any, *, ceiling: Decimal | None = None) -> tuple[Dec
     ends in 元 but not 万元 (``"15,000元"``, ``"15000.00元"``) is an amount in yuan: it is converted (÷ 10,000) and the
     second element is True so the caller can flag the row. Raises :class:`AmountError` for text that is not a
     number or is not finite (``NaN``, ``Infinity``: ``amount_invalid``), a negative amount (``amount_negative``),
-    an amount above ``ceiling`` 万元 (default :func:`amount_ceiling_wan`; ``amount_too_large``: ``1e30`` is a
-    typing or unit error, and no column could store it) or more than 6 decimals in 万元 (``amount_precision``).
+    an amount above :func:`amount_ceiling_wan` (``amount_too_large``: ``1e30`` is a typing or unit error, and no
+    column could store it) or more than 6 decimals in 万元 (``amount_precision``).
     """
     if value is None:
         return None, False
@@ -148,7 +148,7 @@ def parse_amount_wan(value: Any, *, ceiling: Decimal | None = None) -> tuple[Dec
         raise AmountError("amount_invalid", f"不是有效的金额（须为有限的数值）：{str(value)[:40]}")
     if amount < 0:
         raise AmountError("amount_negative", "金额不能为负数")
-    limit = amount_ceiling_wan() if ceiling is None else ceiling
+    limit = amount_ceiling_wan()
     # Compared before any arithmetic: 1E+400000000 ÷ 10,000 overflows the decimal context.
     if amount > (limit * _TEN_THOUSAND if converted else limit):
         raise _too_large(value, limit, "万元")
@@ -165,7 +165,7 @@ def parse_amount_wan(value: Any, *, ceiling: Decimal | None = None) -> tuple[Dec
     return amount, converted
 
 
-def yuan_to_fen(value: Any, *, ceiling_wan: Decimal | None = None) -> int | None:
+def yuan_to_fen(value: Any) -> int | None:
     """An amount in yuan (``"1,200,000"``, ``"1200000.50元"``, a number cell) → fen, rounded half up; None when empty.
 
     For the columns kept in yuan (bids and awards of public-resource trading, a fine corrected in yuan). Raises
@@ -192,7 +192,7 @@ def yuan_to_fen(value: Any, *, ceiling_wan: Decimal | None = None) -> int | None
         raise AmountError("amount_invalid", f"不是有效的金额（须为有限的数值）：{str(value)[:40]}")
     if amount < 0:
         raise AmountError("amount_negative", "金额不能为负数")
-    limit = (amount_ceiling_wan() if ceiling_wan is None else ceiling_wan) * _TEN_THOUSAND
+    limit = amount_ceiling_wan() * _TEN_THOUSAND
     if amount > limit:
         raise _too_large(value, limit, "元")
     return int((amount * _FEN).quantize(_ONE, rounding=ROUND_HALF_UP))
