@@ -139,3 +139,35 @@ def test_api_roles_trading_centre_only(client: TestClient, session: Session, tmp
     profile = client.get(f"/api/v1/analytics/trading/bidders/{B}", headers=viewer).json()
     assert profile["bids"] == 1 and profile["flagged_tenders"][0]["project_no"] == "P1"
     assert client.get("/api/v1/analytics/trading/bidders?q=丁", headers=outsider).status_code == 403
+
+
+def test_absurd_amounts_are_row_errors_on_every_channel(client: TestClient, session: Session, tmp_path: Path) -> None:
+    """A bid of 1e30, NaN, -1, 20 digits or a JSON 1e309 (read as infinity) is a reason of its row (422), above the
+    platform's amount ceiling (10^8 万元 = 10^12 元) too; nothing is written and nothing crashes."""
+    ggzy = make_department(session, code="ggzy", name="沁阳市公共资源交易中心")
+    op = auth_headers(make_token(session, Role.DEPT_OPERATOR, ggzy))
+    path = write(tmp_path / "tenders.csv", TENDERS)
+    assert client.post("/api/v1/analytics/trading/imports/tenders", headers=op,
+                       files={"file": (path.name, path.read_bytes(), "text/csv")}).status_code == 201
+    absurd = ["1e30", "NaN", "-1", "99999999999999999999", "1000000000000.01", "inf", "1E+400000000"]
+    rows = BIDS[:1] + [["P1", f"投标人{i}有限公司", "", price, "", "", "", ""] for i, price in enumerate(absurd)]
+    path = write(tmp_path / "bids.csv", rows)
+    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
+                    files={"file": (path.name, path.read_bytes(), "text/csv")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "import_rows_invalid", r.text
+    errors = {e["row"]: " ".join(e["errors"]) for e in r.json()["error"]["details"]["errors"]}
+    assert sorted(errors) == list(range(2, 2 + len(absurd)))
+    assert "超过上限" in errors[2] and "有限的数值" in errors[3] and "不能为负数" in errors[4]
+    assert "超过上限" in errors[5] and "超过上限" in errors[6] and "有限的数值" in errors[7] and "超过上限" in errors[8]
+    body = '[{"项目编号": "P1", "投标人名称": "甲公司", "投标报价(元)": 1e309},' \
+           ' {"项目编号": "P1", "投标人名称": "乙公司", "投标报价(元)": 1e30}]'
+    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
+                    files={"file": ("bids.json", body.encode(), "application/json")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "import_rows_invalid", r.text
+    assert session.scalar(select(func.count()).select_from(Bid)) == 0
+    ok = write(tmp_path / "ok.csv", BIDS[:1] + [["P1", "甲建设有限公司", A, "1000000000000", "", "", "", ""]])
+    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
+                    files={"file": (ok.name, ok.read_bytes(), "text/csv")})
+    assert r.status_code == 201, r.text
+    session.rollback()  # a fresh snapshot: the app wrote in its own session
+    assert session.scalar(select(Bid.price_fen)) == 100_000_000_000_000

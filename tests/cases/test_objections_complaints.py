@@ -186,3 +186,28 @@ def test_overdue_escalation_and_stats(session, client):
     [row] = [r for r in stats if r["kind"] == "objection"]
     assert row["filed"] == 1 and row["closed"] == 1 and row["closed_late"] == 1 and row["overdue_rate"] == 1.0
     assert row["mean_workdays"] > 0 and row["department"]["code"] == "scjgj"
+
+
+@pytest.mark.parametrize(("fine", "status", "code"), [
+    ("1e30", 422, "amount_too_large"), ("99999999999999999999", 422, "amount_too_large"),
+    ("NaN", 422, "amount_invalid"), ("一万", 422, "amount_invalid"), ("-1", 422, "amount_negative"),
+    (1e300, 422, "amount_too_large"), ("1500.005", 200, None), ({"decision_date": "2024-99999999999999999999-1"},
+                                                                 422, "date_invalid"),
+])
+def test_a_corrected_fine_is_checked_like_an_imported_one(session, client, fine, status, code):
+    """The fine of an upheld objection's correction (in yuan) meets the import's amount rules: 1e30 is a refusal
+    (422 ``amount_too_large``), not an integer overflow of the record's fen column (a 500)."""
+    env = build(session, watch=False)
+    cid = _object(client, session, env, env.record_id).json()["case"]["id"]
+    assert client.post(f"{API}/{cid}/actions/accept", json={}, headers=env.operator).status_code == 200
+    r = client.post(f"{API}/{cid}/actions/decide", headers=env.operator, json={
+        "reason": "经核实，罚款金额登记错误", "outcome": "upheld", "correction": "correct",
+        "changes": fine if isinstance(fine, dict) else {"fine_yuan": fine}})
+    assert r.status_code == status, r.text
+    session.commit()
+    session.expire_all()
+    record = session.get(CreditRecord, env.record_id)
+    if code is None:
+        assert record.fine_fen == 150_001 and record.version_count == 2
+    else:
+        assert r.json()["error"]["code"] == code and record.version_count == 1

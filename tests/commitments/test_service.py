@@ -279,3 +279,20 @@ def test_department_isolation_on_import_and_list(session, depts):
     assert len(service.list_commitments(session, actor=operator(a))) == 1
     with pytest.raises(Forbidden):
         service.list_commitments(session, actor=operator(b), department_id=a.id)
+
+
+def test_absurd_numbers_are_row_errors(session, depts, tmp_path):
+    """JSON numbers where the standard has codes, text and dates (1e309 is read as infinity, NaN, 2^64, 1e308) and a
+    day of 20 digits: errors of their rows, the good row is still written, nothing crashes."""
+    a, _ = depts
+    rows = [row(1), row(2, 承诺编码="__INF"), row(3, 承诺人名称="__BIG"), row(4, 承诺作出日期="__NAN"),
+            row(5, 承诺有效期="2030-01-99999999999999999999"), row(6, 承诺人代码="__HUGE")]
+    text = json.dumps(rows, ensure_ascii=False)
+    for mark, number in (("__INF", "1e309"), ("__BIG", "1e308"), ("__NAN", "NaN"), ("__HUGE", "18446744073709551616")):
+        text = text.replace(f'"{mark}"', number)
+    path = tmp_path / "c.json"
+    path.write_text(text, encoding="utf-8")
+    s = importer.import_file(session, actor=operator(a), department_id=a.id, path=path, today=TODAY)
+    assert (s["accepted"], s["rejected"]) == (1, 5), s["errors"]
+    assert {e["row"] for e in s["errors"]} == {2, 3, 4, 5, 6}
+    assert all(e["code"] and e["message"] for e in s["errors"])

@@ -160,3 +160,22 @@ def test_import_over_http_by_department_operator(client, session, env):
                     headers=env.swj_op)
     assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["row"] == 2
     assert len(client.get(f"{API}/entries", headers=env.swj_op).json()) == 1
+
+
+def test_numbers_in_text_columns_and_absurd_dates_are_row_errors(session, env, tmp_path):
+    """JSON numbers where text belongs (1e308, NaN, 2^64) and a day of 20 digits: row errors, never a crash."""
+    day = clock.today().isoformat()
+    values = ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "", "", "A〔2024〕1号", day, "", ""]
+    base = dict(zip(HEADERS, values, strict=True))
+    rows = [base | {"主体名称": "__1e308"}, base | {"认定依据": "__NaN", "决定文书号": "A〔2024〕2号"},
+            base | {"主体名称": "__18446744073709551616", "决定文书号": "A〔2024〕3号"},
+            base | {"认定日期": "2024-01-99999999999999999999", "决定文书号": "A〔2024〕4号"}]
+    text = json.dumps(rows, ensure_ascii=False)
+    for number in ("1e308", "NaN", "18446744073709551616"):
+        text = text.replace(f'"__{number}"', number)
+    path = tmp_path / "entries.json"
+    path.write_text(text, encoding="utf-8")
+    report = importer.import_entries(session, actor=ADMIN, path=path)
+    assert {(e["row"], e["code"]) for e in report["errors"]} == {(1, "name_mismatch"), (3, "name_mismatch"),
+                                                                 (4, "bad_date")}, report["errors"]
+    assert report["created"] == 1  # 认定依据 NaN is text "nan": an odd basis, but text

@@ -318,3 +318,24 @@ def test_entered_and_left_are_announced(session: Session, reg: Registry, tmp_pat
     sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
                    path=write_csv(tmp_path / "b.csv", [court_row("(2025)豫0882执2号", "无关公司", "")]))
     assert [(s, e) for s, e, _ in calls][1:] == [(reg.org.id, "list.left")]
+
+
+def test_absurd_dates_are_row_problems(session: Session, reg: Registry, tmp_path: Path) -> None:
+    """A day of 20 digits overflows a C long; a publication on 9999-12-31 puts the term past year 9999. Both are
+    problems of their rows (refused with the rest of the file, or skipped), never a crash of the sync."""
+    rows = first_snapshot(reg)
+    rows[0]["发布时间"] = "2025年1月99999999999999999999日"
+    rows[1]["发布时间"] = "9999-12-31"
+    rows[2]["立案时间"] = "99999999999999999999-01-01"
+    with pytest.raises(ValidationFailed) as invalid:
+        sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
+                       path=write_csv(tmp_path / "c.csv", rows))
+    found = {(p["row"], p["code"]) for p in invalid.value.details["problems"]}
+    assert found == {(2, "date_invalid"), (3, "date_out_of_range"), (4, "date_invalid")}
+    session.rollback()
+    samr = [dict(zip(SAMR_HEADERS, [reg.org_code, "沁阳市宏达机械有限责任公司", "未按规定报送年度报告", day,
+                                    "沁阳市市场监督管理局"], strict=True))
+            for day in ("2024-05-01", "2024-99999999999999999999-01")]
+    with pytest.raises(ValidationFailed) as invalid:
+        sync.sync_list(session, actor=ACTOR, list_code="samr_abnormal", path=write_csv(tmp_path / "s.csv", samr))
+    assert {(p["row"], p["code"]) for p in invalid.value.details["problems"]} == {(3, "date_invalid")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 import openpyxl
@@ -172,3 +173,20 @@ def test_persons_are_stored_encrypted_and_shown_masked(session):
 
     assert events_for(session, entity_type="subject", entity_id=subject.id)[0].action == "subjects.reveal_resident_id"
     assert number not in str([(e.before, e.after) for e in events_for(session)])
+
+
+def test_absurd_numbers_are_row_problems(session, tmp_path):
+    """成立日期 of 20 digits (a C long overflow) or an Excel serial of 1e30 is the row's date_invalid, never a crash;
+    a number where text belongs (JSON 1e308 as the name) is text held to the column's length."""
+    f = write_csv(tmp_path / "reg.csv", [row(A, "沁阳市宏达机械有限公司", date="99999999999999999999-01-01"),
+                                         row(B, "沁阳市甲有限公司", date="2018年1月99999999999999999999日")])
+    report = service.import_registry(session, actor=ACTOR, path=f)
+    assert report["rejected"] == 2 and report["problem_counts"] == {"date_invalid": 2}, report["problems"]
+    session.rollback()
+    rows = [dict(zip(HEADER, row(C, "__NAME", date="__DATE"), strict=True)),
+            dict(zip(HEADER, row(D, "沁阳市乙有限公司", date="__DATE"), strict=True))]
+    text = json.dumps(rows, ensure_ascii=False).replace('"__NAME"', "1e308", 1).replace('"__DATE"', "1e30")
+    path = tmp_path / "reg.json"
+    path.write_text(text, encoding="utf-8")
+    report = service.import_registry(session, actor=ACTOR, path=path)
+    assert report["rejected"] == 2 and report["problem_counts"] == {"date_invalid": 2, "too_long": 1}, report

@@ -46,6 +46,8 @@ class Period:
         """A calendar month (the credit office's monthly report)."""
         if not 1 <= month <= 12:
             raise ValidationFailed(f"月份 {month} 无效", code="bad_period")
+        if not 1 <= year < dt.MAXYEAR:  # December of 9999 has no following month to end at
+            raise ValidationFailed(f"年份 {year} 无效", code="bad_period")
         first = dt.date(year, month, 1)
         nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
         return cls(first, nxt - dt.timedelta(days=1))

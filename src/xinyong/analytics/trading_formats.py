@@ -19,12 +19,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.names import normalize_org_name
-from xinyong.ingest.values import parse_date
+from xinyong.ingest.values import AmountError, parse_date, yuan_to_fen
 
 KINDS = ("tenders", "bids", "awards", "bidders", "spot_checks")
 KIND_LABELS = {"tenders": "招标项目", "bids": "投标记录", "awards": "中标结果", "bidders": "投标人属性",
@@ -150,19 +149,6 @@ def bidder_key(name: str, code: str | None) -> str:
     return code if code else "name:" + normalize_org_name(name)[:200]
 
 
-def _money_fen(value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    text = str(value).strip().replace(",", "").replace("，", "").replace("元", "").replace("¥", "").replace("￥", "")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(value) from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 14:
-        raise ValueError(value)
-    return int((amount * 100).to_integral_value())
-
-
 def _uscc(value: Any, label: str, errors: list[str]) -> str | None:
     text = _text(value, 40)
     if not text:
@@ -189,10 +175,12 @@ def _required(row: dict[str, Any], kind: str, errors: list[str]) -> None:
 
 
 def _fen(value: Any, label: str, errors: list[str]) -> int | None:
+    """An amount in yuan as fen; a refused one (not a number, not finite, negative, above the platform's amount
+    ceiling ``XINYONG_AMOUNT_MAX_WAN``) is the row's error, never a crash nor a value the column cannot hold."""
     try:
-        return _money_fen(value)
-    except ValueError:
-        errors.append(f"{label}「{value}」不是有效的非负金额")
+        return yuan_to_fen(value)
+    except AmountError as exc:
+        errors.append(f"{label}：{exc.message}")
         return None
 
 

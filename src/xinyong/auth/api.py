@@ -33,6 +33,7 @@ from xinyong.auth.schemas import (
     UserIn,
     UserOut,
 )
+from xinyong.core.bounds import Id
 from xinyong.core.errors import Unauthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -171,13 +172,13 @@ def create_user(body: UserIn, principal: Principal = Depends(allow(Role.ADMIN)),
 
 
 @router.get("/users/{user_id}", dependencies=[Depends(allow(Role.ADMIN))])
-def get_user(user_id: int, session: Session = SessionDep) -> UserOut:
+def get_user(user_id: Id, session: Session = SessionDep) -> UserOut:
     """查看用户（平台管理员）。"""
     return UserOut.model_validate(service.get_user(session, ref=user_id))
 
 
 @router.put("/users/{user_id}/password")
-def set_password(user_id: int, body: PasswordIn, principal: Principal = Depends(allow(Role.ADMIN)),
+def set_password(user_id: Id, body: PasswordIn, principal: Principal = Depends(allow(Role.ADMIN)),
                  session: Session = SessionDep) -> UserOut:
     """重置用户密码（平台管理员）：同时解除锁定并结束该用户的所有登录会话。"""
     return UserOut.model_validate(service.set_password(
@@ -185,7 +186,7 @@ def set_password(user_id: int, body: PasswordIn, principal: Principal = Depends(
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate_user(user_id: int, body: DeactivateIn, principal: Principal = Depends(allow(Role.ADMIN)),
+def deactivate_user(user_id: Id, body: DeactivateIn, principal: Principal = Depends(allow(Role.ADMIN)),
                     session: Session = SessionDep) -> UserOut:
     """停用用户（平台管理员）：立即结束其登录会话。"""
     return UserOut.model_validate(service.deactivate_user(
@@ -220,7 +221,7 @@ def create_token(body: TokenIn, principal: Principal = Depends(allow(Role.DEPT_O
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: int, reason: str = Query(..., min_length=1, description="撤销原因（记入审计日志）"),
+def revoke_token(token_id: Id, reason: str = Query(..., min_length=1, description="撤销原因（记入审计日志）"),
                  principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                  session: Session = SessionDep) -> TokenOut:
     """撤销令牌（立即失效）。部门操作员只能撤销本部门业务系统或查看员的令牌。"""

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
 from xinyong.auth.models import Department, DepartmentAuthority
 from xinyong.auth.roles import Role
+from xinyong.auth.service import MAX_TOKEN_DAYS
+from xinyong.core.bounds import Id
 
 #: A department named by its code ("scjgj") or its numeric id.
-DepartmentRef = str | int
+DepartmentRef = str | Id
+#: The lifetime of an API token in days (the service refuses more than :data:`MAX_TOKEN_DAYS`).
+TokenDays = Annotated[int, Ge(1), Le(MAX_TOKEN_DAYS)]
 
 
 class _In(BaseModel):
@@ -119,7 +125,7 @@ class TokenIn(_In):
     name: str = Field(description="令牌名称，说明给谁用，如 “行政审批系统”")
     role: Role
     department: DepartmentRef | None = Field(None, description="部门代码或编号；部门操作员默认为本部门")
-    expires_in_days: int | None = Field(None, description="有效天数；不填则长期有效")
+    expires_in_days: TokenDays | None = Field(None, description="有效天数；不填则长期有效")
 
 
 class TokenOut(_Out):

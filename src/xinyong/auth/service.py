@@ -43,6 +43,7 @@ from xinyong.auth.authorities import Authorities
 from xinyong.auth.models import ApiToken, Department, DepartmentAuthority, User
 from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
 from xinyong.core import audit
+from xinyong.core.bounds import parse_id
 from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import (
     Conflict,
@@ -189,7 +190,8 @@ def get_department(session: Session, *, ref: int | str) -> Department:
     """A department by id (an int or a string of digits) or by code (codes start with a letter)."""
     department: Department | None
     if isinstance(ref, int) or str(ref).strip().isdigit():
-        department = session.get(Department, int(ref))
+        ident = parse_id(ref)  # None past 2^63-1 (no such row; the driver would overflow) or for "٣"
+        department = None if ident is None else session.get(Department, ident)
     else:
         department = session.scalar(select(Department).where(Department.code == str(ref).strip().lower()))
     if department is None:

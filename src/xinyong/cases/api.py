@@ -35,6 +35,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject
 
@@ -147,7 +148,7 @@ def queue(kind: str | None = Query(None, pattern="^(objection|repair|complaint)$
           department: str | None = Query(None, max_length=32, description="承办部门代码（平台管理员）"),
           open_only: bool = Query(False, alias="open"), overdue: bool = Query(False),
           escalated: bool = Query(False), subject: str | None = Query(None, max_length=40),
-          limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+          limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
           principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
     """工作队列：本部门承办或提交的案件（办理中的按到期日排序），可筛选逾期、已督办。"""
     department_id = service.department_id_for(session, department)
@@ -228,14 +229,14 @@ def department_repair(body: RepairIn, principal: Principal = Depends(allow(Role.
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def show(case_id: int, principal: Principal = Depends(allow(*READERS)),
+def show(case_id: Id, principal: Principal = Depends(allow(*READERS)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一个案件（其他部门的案件返回 404）。"""
     return service.case_view(session, service.visible_case(session, case_id, actor=principal), actor=principal)
 
 
 @router.get("/{case_id}/events", response_model=list[EventOut])
-def events(case_id: int, principal: Principal = Depends(allow(*READERS)),
+def events(case_id: Id, principal: Principal = Depends(allow(*READERS)),
            session: Session = SessionDep) -> list[dict[str, Any]]:
     """案件的全部办理记录（谁、何时、为何）。"""
     service.visible_case(session, case_id, actor=principal)
@@ -243,7 +244,7 @@ def events(case_id: int, principal: Principal = Depends(allow(*READERS)),
 
 
 @router.post("/{case_id}/actions/{action}", response_model=CaseOut)
-def act(case_id: int, action: str, body: ActionIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def act(case_id: Id, action: str, body: ActionIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
         session: Session = SessionDep) -> dict[str, Any]:
     """办理案件：受理、不予受理、作出决定、准予/不予修复、撤销修复、转交、办结（须说明理由；带 version 防止并发冲突）。"""
     case = service.transition(session, actor=principal, case_id=case_id, action=action, reason=body.reason,
@@ -253,7 +254,7 @@ def act(case_id: int, action: str, body: ActionIn, principal: Principal = Depend
 
 @router.post("/{case_id}/documents", response_model=DocumentOut, status_code=201)
 @_document_limit
-async def add_document(case_id: int, file: UploadFile = File(...), kind: str = Form("evidence"),
+async def add_document(case_id: Id, file: UploadFile = File(...), kind: str = Form("evidence"),
                        principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                        session: Session = SessionDep) -> Any:
     """为案件上传材料（PDF、PNG、JPEG）。"""
@@ -264,7 +265,7 @@ async def add_document(case_id: int, file: UploadFile = File(...), kind: str = F
 
 
 @router.get("/{case_id}/documents/{document_id}")
-def document(case_id: int, document_id: int, principal: Principal = Depends(allow(*READERS)),
+def document(case_id: Id, document_id: Id, principal: Principal = Depends(allow(*READERS)),
              session: Session = SessionDep) -> Response:
     """下载案件材料（仅承办部门和平台管理员；不对公众提供）。"""
     doc, content = service.document_content(session, actor=principal, case_id=case_id, document_id=document_id)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xinyong.core.bounds import Id, Revision
+
 TargetType = Literal["record", "list_entry"]
 
 
@@ -33,14 +35,14 @@ class _Verified(_In):
 
 class PublicObjectionIn(_Verified):
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: Id
     facts: str = Field(min_length=1, max_length=4000, description="异议的事实与理由")
     applicant_name: str = Field(min_length=1, max_length=100)
 
 
 class PublicRepairIn(_Verified):
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: Id
     facts: str = Field(min_length=1, max_length=4000, description="纠正失信行为、履行义务的情况")
     applicant_name: str = Field(min_length=1, max_length=100)
     obligations_fulfilled: bool
@@ -60,14 +62,14 @@ class ComplaintIn(_In):
 
 class ObjectionIn(_In):
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: Id
     facts: str = Field(min_length=1, max_length=4000)
     applicant_name: str | None = Field(None, max_length=100)
 
 
 class RepairIn(_In):
     target_type: TargetType
-    target_id: int = Field(ge=1)
+    target_id: Id
     facts: str = Field(min_length=1, max_length=4000)
     applicant_name: str | None = Field(None, max_length=100)
     obligations_fulfilled: bool
@@ -77,7 +79,7 @@ class RepairIn(_In):
 class ActionIn(_In):
     reason: str | None = Field(None, max_length=4000)
     outcome: str | None = Field(None, max_length=30)
-    version: int | None = Field(None, ge=1, description="您看到的案件版本；案件已被他人改动时返回 409")
+    version: Revision | None = Field(None, description="您看到的案件版本；案件已被他人改动时返回 409")
     correction: Literal["withdraw", "correct", "none"] | None = None
     changes: dict[str, Any] | None = None
     false_materials: bool = False

@@ -11,6 +11,7 @@ from xinyong.catalog.models import CatalogMeta, InfoClass
 from xinyong.catalog.rules import PUBLIC_ATTRIBUTE_LABELS, describe_publicity
 from xinyong.catalog.service import SeedReport, spec_of
 from xinyong.catalog.spec import InfoClassSpec, Source
+from xinyong.core.bounds import Revision
 
 
 class InfoClassOut(InfoClassSpec):
@@ -60,7 +61,7 @@ class ClassPatch(BaseModel):
     changes: dict[str, Any] = Field(
         description="字段或路径 → 新值，如 {\"publicity.windows.general.max_months\": 12}；null 表示恢复默认")
     reason: str = Field(description="修改原因（必填，写入审计日志）")
-    expected_revision: int | None = Field(default=None, description="期望的当前版本号；不一致时返回 409")
+    expected_revision: Revision | None = Field(default=None, description="期望的当前版本号；不一致时返回 409")
 
 
 class SeedRequest(BaseModel):

@@ -26,6 +26,7 @@ from xinyong.commitments.schemas import (
     TypeFilter,
 )
 from xinyong.core import clock, uploads
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
@@ -76,7 +77,7 @@ def list_department(
     made_from: dt.date | None = Query(None),
     made_to: dt.date | None = Query(None),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
@@ -112,7 +113,7 @@ def by_subject(
 
 
 @router.post("/batches", response_model=BatchOut, status_code=201)
-def push(body: PushIn, department_id: int | None = Query(None, description="仅平台管理员代为报送时使用"),
+def push(body: PushIn, department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
          principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
     """接口推送一批信用承诺（JSON，列名同数据标准的中文名或英文 snake_case 键）。"""
     return importer.import_rows(session, actor=principal, department_id=_department_of(principal, department_id),
@@ -124,7 +125,7 @@ def push(body: PushIn, department_id: int | None = Query(None, description="仅�
 def upload(
     file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
     reject_all_on_error: bool = Form(False),
-    department_id: int | None = Form(None),
+    department_id: Id | None = Form(None),
     principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
     session: Session = SessionDep,
 ) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def upload(
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+def batches(limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
             principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """信用承诺报送批次（部门只看到本部门的）。"""
@@ -144,14 +145,14 @@ def batches(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
-def batch(batch_id: int, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
+def batch(batch_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
           session: Session = SessionDep) -> dict[str, Any]:
     """一个报送批次的报告。"""
     return importer.batch_summary(importer.get_batch(session, actor=principal, batch_id=batch_id))
 
 
 @router.get("/{commitment_id}", response_model=CommitmentDetailOut)
-def show(commitment_id: int, principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
+def show(commitment_id: Id, principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一条信用承诺及其全部版本和履行记录（其他部门不可公开的承诺返回 404）。"""
     c = service.get_commitment(session, commitment_id, actor=principal)
@@ -159,7 +160,7 @@ def show(commitment_id: int, principal: Principal = Depends(allow(*GOVERNMENT_RO
 
 
 @router.post("/{commitment_id}/fulfilments", response_model=CommitmentDetailOut, status_code=201)
-def fulfil(commitment_id: int, body: FulfilmentIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def fulfil(commitment_id: Id, body: FulfilmentIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
            session: Session = SessionDep) -> dict[str, Any]:
     """认定承诺履行状态（践诺）；部分履行、全部未履行即违诺，可申请按名单规则列入名单。仅限承诺受理部门。"""
     c = service.record_fulfilment(session, actor=principal, commitment_id=commitment_id, status=body.status,

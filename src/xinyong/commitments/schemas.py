@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from xinyong.core.bounds import Revision
+
 
 class PushIn(BaseModel):
     """An API push: rows keyed by the standard's Chinese column names (承诺编码 …) or snake_case keys."""
@@ -24,7 +26,7 @@ class FulfilmentIn(BaseModel):
     determined_by_code: str | None = Field(None, max_length=40, description="履行状态认定单位统一社会信用代码")
     unfulfilled_content: str | None = Field(None, max_length=4000, description="未履行的承诺内容")
     liability_pursued: str | None = Field(None, max_length=4000, description="违诺责任追究内容")
-    expected_revision: int | None = Field(None, ge=1, description="读取时的 revision（并发修改时返回 409）")
+    expected_revision: Revision | None = Field(None, description="读取时的 revision（并发修改时返回 409）")
     note: str | None = Field(None, max_length=2000, description="说明")
     list_code: str | None = Field(None, max_length=60, description="因违诺申请列入的名单代码（按名单规则告知、列入）")
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Role
 from xinyong.core.audit import events_for, read_anchor_file, verify_anchors, verify_chain
+from xinyong.core.bounds import Id
 from xinyong.core.errors import NotFound
 from xinyong.core.settings import get_settings
 
@@ -23,7 +24,7 @@ def list_events(
     entity_id: str | None = None,
     actor: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    before_seq: int | None = Query(None, ge=1),
+    before_seq: Id | None = None,
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """审计事件，最新在前；before_seq 翻页。"""

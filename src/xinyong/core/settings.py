@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The largest amount any column can hold, in 万元: fines are stored in fen (1/100 yuan) in a 64-bit integer on
+#: both databases (2^63-1 fen); the configured ceiling may not exceed it.
+AMOUNT_STORABLE_MAX_WAN = Decimal(2**63 - 1) / 1_000_000
 
 
 def _default_data_dir() -> Path:
@@ -57,6 +62,10 @@ class Settings(BaseSettings):
     # then exits 1. 0 switches the age check off.
     audit_anchors_file: Path | None = None
     audit_anchor_max_age: int = Field(default=900, ge=0)
+    # The largest amount (万元) an import accepts: 罚款金额, 没收金额 of 双公示, bids and awards of public-resource
+    # trading (in yuan: × 10,000), a fine corrected after an objection. Above it a row is refused
+    # (``amount_too_large``): 1e30 is a typing or unit error. Default 10^8 万元 (1 万亿元).
+    amount_max_wan: Decimal = Field(Decimal(100_000_000), gt=0, le=AMOUNT_STORABLE_MAX_WAN)
 
     @property
     def resolved_database_url(self) -> str:

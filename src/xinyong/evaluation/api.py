@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.core.bounds import Offset
 from xinyong.core.errors import NotFound
 from xinyong.evaluation import service, supervision
 from xinyong.evaluation.schemas import (
@@ -79,8 +80,8 @@ def public_results(code: str, _: Principal = Depends(public), session: Session =
 
 
 @router.get("/sample", response_model=SampleOut)
-def sample(department: str = Query(..., max_length=32), period: str = Query(..., max_length=10),
-           seed: int = Query(..., ge=0), model: str = Query("public_credit_legal_person", max_length=60),
+def sample(seed: Offset, department: str = Query(..., max_length=32), period: str = Query(..., max_length=10),
+           model: str = Query("public_credit_legal_person", max_length=60),
            format: str = Query("json", pattern="^(json|csv)$"),
            principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep) -> Any:
     """部门的双随机抽查名单（按信用等级确定比例；同一种子可复现）；format=csv 时下载 CSV。"""

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
 from xinyong.ingest.schemas import BatchOut, PushIn, TimelinessOut
@@ -29,7 +30,7 @@ def _department_of(principal: Principal, department_id: int | None) -> int:
 
 
 @router.post("/batches", response_model=BatchOut, status_code=201)
-def push(body: PushIn, department_id: int | None = Query(None, description="仅平台管理员代为报送时使用"),
+def push(body: PushIn, department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
          principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
     """接口推送一批行政许可或行政处罚数据（JSON，列名同数据标准）。"""
     return service.ingest_rows(session, actor=principal, department_id=_department_of(principal, department_id),
@@ -41,7 +42,7 @@ def upload(
     file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
     kind: Literal["penalty", "licence"] | None = Form(None),
     reject_all_on_error: bool = Form(False),
-    department_id: int | None = Form(None),
+    department_id: Id | None = Form(None),
     principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
     session: Session = SessionDep,
 ) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def upload(
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(department_id: int | None = None, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+def batches(department_id: Id | None = None, limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
             principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """归集批次（部门只看到本部门的）。"""
@@ -62,14 +63,14 @@ def batches(department_id: int | None = None, limit: int = Query(50, ge=1, le=50
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
-def batch(batch_id: int, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+def batch(batch_id: Id, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
           session: Session = SessionDep) -> dict[str, Any]:
     """一个批次的报告。"""
     return service.batch_summary(service.get_batch(session, actor=principal, batch_id=batch_id))
 
 
 @router.get("/batches/{batch_id}/errors.{fmt}")
-def batch_errors(batch_id: int, fmt: Literal["csv", "xlsx"],
+def batch_errors(batch_id: Id, fmt: Literal["csv", "xlsx"],
                  principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
                  session: Session = SessionDep) -> Response:
     """下载退回数据（部门原格式 + 错误说明）。"""

@@ -28,7 +28,7 @@ Rules (codes in brackets):
 - 处罚类别 with 罚款 needs 罚款金额 > 0 [``fine_missing``, ``fine_not_positive``]; 没收… needs its amount
   [``confiscation_missing``]; 暂扣/吊销 needs 暂扣或吊销证照名称及编号 [``suspension_licence_missing``];
 - enumerations [``enum_invalid``]; dates [``date_invalid``, ``date_out_of_range``, ``date_in_future``,
-  ``date_order``]; amounts [``amount_invalid``, ``amount_negative``, ``amount_precision``];
+  ``date_order``]; amounts [``amount_invalid``, ``amount_negative``, ``amount_too_large``, ``amount_precision``];
 - amounts are in 万元 as the standard says; a value written in 元 (``"15,000元"``: ends in 元 but not 万元) is
   converted (÷ 10,000) and flagged, not rejected; at most 6 decimals after conversion;
 - ``doc_no_norm`` (identity of a decision with the authority's USCC): NFKC, every bracket form → 〔〕, no spaces,
@@ -426,6 +426,8 @@ def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, value
         v = values[idx]
         if v is None:
             continue
+        if conv is None and type(v) is not str:
+            v = cell_text(v)  # a number in a text column is text, held to its length (1e308 has 309 digits)
         if type(v) is str:
             if len(v) > cap and (len(v) > cap + _TRIM_SLACK or len(v.strip()) > cap):
                 row.error(key, v, "too_long", f"长度 {len(v.strip()) if len(v) <= cap + _TRIM_SLACK else len(v)} "

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from xinyong.core.settings import get_settings
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)  # Excel's 1900 date system (with its 1900-02-29 quirk absorbed)
 _SEPARATORS = re.compile(r"[年月/.]")
@@ -19,7 +21,9 @@ _SEPARATORS = re.compile(r"[年月/.]")
 def parse_date(value: Any) -> dt.date | None:
     """A date from ISO, slashes, dots, 年月日, compact YYYYMMDD, Excel serial numbers or a datetime cell.
 
-    Returns None for an empty cell; raises ValueError for anything else it cannot read as a real date.
+    Returns None for an empty cell; raises ValueError for anything else it cannot read as a real date, including
+    a year, month or day too large for a C long (``99999999999999999999-1-1``), so an importer's ``except
+    ValueError`` holds.
     """
     if value is None:
         return None
@@ -49,7 +53,10 @@ def parse_date(value: Any) -> dt.date | None:
     parts = text.split("-")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise ValueError(value)
-    return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    try:
+        return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except OverflowError:
+        raise ValueError(value) from None
 
 
 #: Results of a failed spreadsheet formula as Excel/WPS/LibreOffice export them: the cell has no value.
@@ -78,7 +85,19 @@ class AmountError(ValueError):
 
 AMOUNT_DECIMALS = 6          # 双公示: NUMBER with 6 decimals, unit 万元
 _TEN_THOUSAND = Decimal(10000)
+_ONE = Decimal(1)
+_FEN = Decimal(100)
 _AMOUNT_JUNK = str.maketrans({",": None, "，": None, " ": None, "\u3000": None, "¥": None, "￥": None})
+
+
+def amount_ceiling_wan() -> Decimal:
+    """The configured largest acceptable amount in 万元 (``XINYONG_AMOUNT_MAX_WAN``, default 10^8 万元 = 1 万亿元)."""
+    return get_settings().amount_max_wan
+
+
+def _too_large(value: Any, ceiling: Decimal, unit: str) -> AmountError:
+    shown = str(value).strip()[:40]
+    return AmountError("amount_too_large", f"金额 {shown} 超过上限 {ceiling:,f} {unit}，请核对金额和单位")
 
 
 def parse_amount_wan(value: Any) -> tuple[Decimal | None, bool]:
@@ -88,8 +107,9 @@ def parse_amount_wan(value: Any) -> tuple[Decimal | None, bool]:
     ``"15,000"`` (thousands separators are dropped: they are never decimal commas in Chinese data). A string that
     ends in 元 but not 万元 (``"15,000元"``, ``"15000.00元"``) is an amount in yuan: it is converted (÷ 10,000) and the
     second element is True so the caller can flag the row. Raises :class:`AmountError` for text that is not a
-    number (``amount_invalid``), a negative amount (``amount_negative``) or more than 6 decimals in 万元
-    (``amount_precision``).
+    number or is not finite (``NaN``, ``Infinity``: ``amount_invalid``), a negative amount (``amount_negative``),
+    an amount above :func:`amount_ceiling_wan` (``amount_too_large``: ``1e30`` is a typing or unit error, and no
+    column could store it) or more than 6 decimals in 万元 (``amount_precision``).
     """
     if value is None:
         return None, False
@@ -125,18 +145,57 @@ def parse_amount_wan(value: Any) -> tuple[Decimal | None, bool]:
     else:
         raise AmountError("amount_invalid", f"不是有效的金额：{value!r}"[:80])
     if not amount.is_finite():
-        raise AmountError("amount_invalid", f"不是有效的金额：{value}")
-    if converted:
-        amount = amount / _TEN_THOUSAND
+        raise AmountError("amount_invalid", f"不是有效的金额（须为有限的数值）：{str(value)[:40]}")
     if amount < 0:
         raise AmountError("amount_negative", "金额不能为负数")
+    limit = amount_ceiling_wan()
+    # Compared before any arithmetic: 1E+400000000 ÷ 10,000 overflows the decimal context.
+    if amount > (limit * _TEN_THOUSAND if converted else limit):
+        raise _too_large(value, limit, "万元")
+    if converted:
+        amount = amount / _TEN_THOUSAND
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -AMOUNT_DECIMALS:
+    if isinstance(exponent, int) and exponent > 0:
+        amount = amount.quantize(_ONE)  # "1e2" → 100, not "1E+2" in the stored content
+    elif isinstance(exponent, int) and exponent < -AMOUNT_DECIMALS:
         amount = amount.normalize()  # 1.5000000 is fine, 1.0000001 is not
         exponent = amount.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -AMOUNT_DECIMALS:
             raise AmountError("amount_precision", f"金额（万元）最多保留 {AMOUNT_DECIMALS} 位小数")
     return amount, converted
+
+
+def yuan_to_fen(value: Any) -> int | None:
+    """An amount in yuan (``"1,200,000"``, ``"1200000.50元"``, a number cell) → fen, rounded half up; None when empty.
+
+    For the columns kept in yuan (bids and awards of public-resource trading, a fine corrected in yuan). Raises
+    :class:`AmountError` as :func:`parse_amount_wan` does (``amount_invalid``, ``amount_negative``,
+    ``amount_too_large`` above the same ceiling, expressed in yuan); more than two decimals are rounded to the fen.
+    """
+    if value is None or (type(value) is str and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise AmountError("amount_invalid", f"不是有效的金额：{value}")
+    if isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value).strip().translate(_AMOUNT_JUNK)
+        if text.startswith("人民币"):
+            text = text[3:]
+        if text.endswith("元") and not text.endswith("万元"):
+            text = text[:-1]
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise AmountError("amount_invalid", f"不是有效的金额：{str(value)[:40]}") from None
+    if not amount.is_finite():
+        raise AmountError("amount_invalid", f"不是有效的金额（须为有限的数值）：{str(value)[:40]}")
+    if amount < 0:
+        raise AmountError("amount_negative", "金额不能为负数")
+    limit = amount_ceiling_wan() * _TEN_THOUSAND
+    if amount > limit:
+        raise _too_large(value, limit, "元")
+    return int((amount * _FEN).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
 # Document numbers: every bracket form people type around the year -> 〔〕 (GB/T 9704's form for 文号).

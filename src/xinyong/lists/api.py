@@ -14,6 +14,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import importer, service
 from xinyong.lists.schemas import (
@@ -85,7 +86,7 @@ def entries(
     status: str = Query("all", pattern=STATUS_PATTERN, description="notified / active / expired / removed / all"),
     on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(allow(*READERS)),
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def entries(
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut)
-def entry(entry_id: int, on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
+def entry(entry_id: Id, on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
           principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> dict[str, Any]:
     """一个名单条目及其全部历史。"""
     return _view(session, entry_id, principal, on)
@@ -123,7 +124,7 @@ def create(body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_O
 
 
 @router.post("/entries/{entry_id}/list", response_model=EntryOut)
-def list_(entry_id: int, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def list_(entry_id: Id, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
           session: Session = SessionDep) -> dict[str, Any]:
     """告知期满后列入（不早于陈述申辩期届满日）。"""
     service.list_entry(session, actor=principal, entry_id=entry_id, listed_on=body.listed_on, term_end=body.term_end,
@@ -132,7 +133,7 @@ def list_(entry_id: int, body: ListIn, principal: Principal = Depends(allow(Role
 
 
 @router.post("/entries/{entry_id}/extend", response_model=EntryOut)
-def extend(entry_id: int, body: ExtendIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def extend(entry_id: Id, body: ExtendIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
            session: Session = SessionDep) -> dict[str, Any]:
     """延长有效期（不超过名单类型的最长期限）。"""
     service.extend_entry(session, actor=principal, entry_id=entry_id, term_end=body.term_end, reason=body.reason,
@@ -141,7 +142,7 @@ def extend(entry_id: int, body: ExtendIn, principal: Principal = Depends(allow(R
 
 
 @router.post("/entries/{entry_id}/remove", response_model=EntryOut)
-def remove(entry_id: int, body: RemoveIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def remove(entry_id: Id, body: RemoveIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
            session: Session = SessionDep) -> dict[str, Any]:
     """移出名单（信用修复、撤销认定、已履行义务等），自移出日起不再生效。"""
     service.remove_entry(session, actor=principal, entry_id=entry_id, reason=body.reason, note=body.note,
@@ -150,7 +151,7 @@ def remove(entry_id: int, body: RemoveIn, principal: Principal = Depends(allow(R
 
 
 @router.post("/entries/{entry_id}/correct", response_model=EntryOut)
-def correct(entry_id: int, body: CorrectIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def correct(entry_id: Id, body: CorrectIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
             session: Session = SessionDep) -> dict[str, Any]:
     """更正列入事由、失信事实或认定依据（须说明原因）。"""
     service.correct_entry(session, actor=principal, entry_id=entry_id, note=body.note, reason=body.reason,
@@ -159,7 +160,7 @@ def correct(entry_id: int, body: CorrectIn, principal: Principal = Depends(allow
 
 
 @router.post("/entries/{entry_id}/withdraw-notice", response_model=EntryOut)
-def withdraw_notice(entry_id: int, body: WithdrawNoticeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def withdraw_notice(entry_id: Id, body: WithdrawNoticeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                     session: Session = SessionDep) -> dict[str, Any]:
     """告知后决定不予列入（如陈述申辩理由成立）。"""
     service.withdraw_notice(session, actor=principal, entry_id=entry_id, note=body.note,

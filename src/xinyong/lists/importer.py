@@ -92,8 +92,10 @@ def _cell(values: list[Any], index: int | None) -> Any:
 
 
 def _text_cell(values: list[Any], index: int | None) -> str | None:
+    """A text column's cell as text: a number in 主体名称 or 认定依据 (a JSON number, a numeric XLSX cell) is text to
+    check like any other, not a crash."""
     value = _cell(values, index)
-    return None if value is None else cell_text(value)
+    return value if value is None or isinstance(value, str) else cell_text(value)
 
 
 def _type_by_ref(types: dict[str, ListType], ref: str) -> ListType | None:
@@ -202,10 +204,10 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
                 reason=str(_cell(values, cols.get("reason")) or ""),
                 decision_no=str(_cell(values, cols.get("decision_no")) or ""),
                 facts=str(_cell(values, cols.get("facts")) or ""),
-                legal_basis=_cell(values, cols.get("legal_basis")), stage="notice" if notice_only else "listed",
+                legal_basis=_text_cell(values, cols.get("legal_basis")), stage="notice" if notice_only else "listed",
                 notice_given_on=dates["notice_given_on"], listed_on=dates["listed_on"],
                 term_end=dates["term_end"], department=department, today=today, source="file",
-                party_name=_cell(values, cols.get("party_name")),
+                party_name=_text_cell(values, cols.get("party_name")),
                 authority=_text_cell(values, cols.get("authority")),
                 authority_uscc=_text_cell(values, cols.get("authority_uscc")),
             )
@@ -215,7 +217,7 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
                 field = "authority_uscc" if (exc.details or {}).get("field") == "uscc" else "authority"
             fail(field, exc.code, exc.message, index=code_index if field == "code" else None)
             continue
-        if not _same_person_or_org(_cell(values, cols.get("party_name")), draft.subject):
+        if not _same_person_or_org(_text_cell(values, cols.get("party_name")), draft.subject):
             fail("party_name", "name_mismatch",
                  f"主体名称与主体库中该代码的名称不一致（主体库：{draft.subject.name if draft.subject.kind != 'natural_person' else '自然人'}）")
             continue

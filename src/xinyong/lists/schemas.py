@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xinyong.catalog.rules import Confidence, PartyKind
 from xinyong.catalog.spec import LegalBasis
+from xinyong.core.bounds import Revision
 from xinyong.lists.models import LIST_KINDS, REMOVAL_REASONS
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
@@ -210,7 +211,7 @@ class PublicEntryOut(BaseModel):
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expected_revision: int | None = Field(None, ge=1, description="乐观并发：期望的当前版本号，不符时返回 409")
+    expected_revision: Revision | None = Field(None, description="乐观并发：期望的当前版本号，不符时返回 409")
 
 
 class EntryCreateIn(BaseModel):

@@ -237,6 +237,18 @@ def _date(raw: Any, row: int, column: str, problems: _Problems) -> dt.date | Non
         return None
 
 
+def _term_end(listed: dt.date | None, months: int | None, row: int, column: str, problems: _Problems
+              ) -> dt.date | None:
+    """The default term's last day; a date so late that the term passes year 9999 is the row's problem, not a crash."""
+    if listed is None:
+        return None
+    try:
+        return term_end_for(listed, months)
+    except (ValueError, OverflowError):
+        problems.add(row, column, "date_out_of_range", "日期过晚，无法计算名单期限", listed.isoformat())
+        return None
+
+
 def _court_row(number: int, get: dict[str, Any], lt: ListType, problems: _Problems) -> tuple[str, dict, str | None]:
     code, lookup, kind = _court_code(_text(get.get("party_code")), number, problems)
     if kind is None and _text(get.get("legal_rep")):
@@ -263,7 +275,7 @@ def _court_row(number: int, get: dict[str, Any], lt: ListType, problems: _Proble
         "decision_no": case_no,
         "authority": _text(get.get("court")) or lt.authority,
         "listed_on": published,
-        "term_end": None if no_term or published is None else term_end_for(published, lt.term_months),
+        "term_end": None if no_term else _term_end(published, lt.term_months, number, "发布时间", problems),
         "data": data,
     }
     return case_no, values, lookup
@@ -302,7 +314,7 @@ def _samr_row(number: int, get: dict[str, Any], lt: ListType, problems: _Problem
         "decision_no": decision_no,
         "authority": _text(get.get("authority")) or lt.authority,
         "listed_on": listed,
-        "term_end": term_end_for(listed, lt.term_months) if listed else None,
+        "term_end": _term_end(listed, lt.term_months, number, "列入日期", problems),
         "removed_on": removed,
         "removal_note": _text(get.get("removal_note")),
         "data": data,

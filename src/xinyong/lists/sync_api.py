@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.lists import sync
 from xinyong.subjects.service import get_subject
@@ -76,7 +77,7 @@ class ReviewPage(BaseModel):
 
 class JudgeIn(BaseModel):
     verdict: Literal["same", "not_same"]
-    subject_id: int | None = Field(None, description="主体编号（与 subject_code 二选一）")
+    subject_id: Id | None = Field(None, description="主体编号（与 subject_code 二选一）")
     subject_code: str | None = Field(None, description="主体的统一社会信用代码等（与 subject_id 二选一）")
     reason: str = Field(..., min_length=1, max_length=2000)
 
@@ -107,7 +108,7 @@ def upload_sync(
 
 @router.get("/syncs", response_model=SyncPage)
 def list_syncs(list_code: str | None = Query(None, alias="list"), limit: int = Query(50, ge=1, le=500),
-               offset: int = Query(0, ge=0),
+               offset: Offset = 0,
                principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
                session: Session = SessionDep) -> dict[str, Any]:
     """同步记录（最新在前）；部门用户只看到本部门主管的名单。"""
@@ -117,7 +118,7 @@ def list_syncs(list_code: str | None = Query(None, alias="list"), limit: int = Q
 
 
 @router.get("/syncs/{sync_id}", response_model=SyncOut)
-def get_sync(sync_id: int, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+def get_sync(sync_id: Id, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
              session: Session = SessionDep) -> dict[str, Any]:
     """一次同步的计数和报告（含无效行）。"""
     record = sync.get_sync(session, sync_id)
@@ -130,7 +131,7 @@ def get_sync(sync_id: int, principal: Principal = Depends(allow(Role.DEPT_OPERAT
 
 @router.get("/review", response_model=ReviewPage)
 def review(list_code: str | None = Query(None, alias="list"), limit: int = Query(50, ge=1, le=500),
-           offset: int = Query(0, ge=0), principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+           offset: Offset = 0, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
            session: Session = SessionDep) -> dict[str, Any]:
     """待复核的名单条目（无代码可关联、姓名比对得分低于阈值者），附候选主体及其得分依据。"""
     return sync.review_queue(session, list_code=list_code, limit=limit, offset=offset,
@@ -138,7 +139,7 @@ def review(list_code: str | None = Query(None, alias="list"), limit: int = Query
 
 
 @router.post("/review/{entry_id}", response_model=ReviewItem)
-def judge(entry_id: int, body: JudgeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def judge(entry_id: Id, body: JudgeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
           session: Session = SessionDep) -> dict[str, Any]:
     """复核结论：same（同一主体，关联）或 not_same（不是同一主体，从候选中排除）；以后的同步沿用该结论。"""
     if (body.subject_id is None) == (body.subject_code is None):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.db import Database
 from xinyong.core.errors import Forbidden, XinyongError
 from xinyong.measures import check as checks
@@ -274,7 +275,7 @@ def list_checks(
     scenario: str | None = Query(None, max_length=30),
     department: str | None = Query(None, max_length=32, description="部门代码（平台管理员可指定）"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(allow(*CHECK_ROLES)),
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
@@ -286,14 +287,14 @@ def list_checks(
 
 
 @checks_router.get("/{check_id}", response_model=CheckDetailOut)
-def show_check(check_id: int, principal: Principal = Depends(allow(*CHECK_ROLES)),
+def show_check(check_id: Id, principal: Principal = Depends(allow(*CHECK_ROLES)),
                session: Session = SessionDep) -> dict[str, Any]:
     """一次核查的记录：查询（证件号码已脱敏）、结果、措施与反馈。其他部门的核查返回 404。"""
     return checks.check_detail(session, checks.get_check(session, check_id, actor=principal))
 
 
 @checks_router.post("/{check_id}/feedback", response_model=FeedbackOut)
-def give_feedback(check_id: int, body: FeedbackIn, principal: Principal = Depends(allow(*FEEDBACK_ROLES)),
+def give_feedback(check_id: Id, body: FeedbackIn, principal: Principal = Depends(allow(*FEEDBACK_ROLES)),
                   session: Session = SessionDep) -> dict[str, Any]:
     """反馈核查结果中各项措施是否实施；未实施的须说明原因。仅限发起核查的部门。"""
     items = [checks.FeedbackInput(measure_code=i.measure_code, applied=i.applied, reason=i.reason,

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xinyong.core.bounds import Id
 from xinyong.evaluation.schemas import GradeBrief
 
 
@@ -112,7 +113,7 @@ class CheckDetailOut(CheckRecordOut):
 
 
 class FeedbackItemIn(BaseModel):
-    item_id: int | None = Field(None, description="核查结果中的 item_id（只有一个主体适用措施时可省略）")
+    item_id: Id | None = Field(None, description="核查结果中的 item_id（只有一个主体适用措施时可省略）")
     measure_code: str = Field(max_length=60)
     applied: bool
     reason: str | None = Field(None, max_length=2000, description="未实施时必须说明原因")

@@ -13,6 +13,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden
 from xinyong.records import service
 from xinyong.records.inputs import RecordKind
@@ -66,7 +67,7 @@ def list_department(
     date_to: dt.date | None = Query(None),
     status: str = Query("all", pattern=STATUS_PATTERN, description="public / withdrawn / expired / not_public / all"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
@@ -87,7 +88,7 @@ def list_department(
 
 
 @router.get("/{record_id}", response_model=RecordOut)
-def show(record_id: int, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
+def show(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一条信用记录（其他部门的记录返回 404）。"""
     return service.mark_objections(
@@ -95,14 +96,14 @@ def show(record_id: int, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)
 
 
 @router.get("/{record_id}/versions", response_model=list[VersionOut])
-def versions(record_id: int, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
+def versions(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
              session: Session = SessionDep) -> list[dict[str, Any]]:
     """一条信用记录的全部版本（报送批次、行号、时间、变更字段）。"""
     return [service.version_view(v) for v in service.record_history(session, record_id, actor=principal)]
 
 
 @router.post("/{record_id}/withdraw", response_model=RecordOut)
-def withdraw(record_id: int, body: WithdrawIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+def withdraw(record_id: Id, body: WithdrawIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
              session: Session = SessionDep) -> dict[str, Any]:
     """撤回一条信用记录的公示（决定被撤销、变更等），须说明原因；仅限本部门操作员。"""
     service.withdraw(session, actor=principal, record_id=record_id, reason=body.reason)

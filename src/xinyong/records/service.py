@@ -45,6 +45,7 @@ from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
+from xinyong.ingest.values import AmountError, yuan_to_fen
 from xinyong.records import publicity
 from xinyong.records.inputs import RecordInput, RecordKind
 from xinyong.records.models import (
@@ -1107,7 +1108,11 @@ def correct_record(session: Session, *, actor: Principal, record_id: int, change
         record.party_name = content_changes["party_name"] = name
     if "decision_date" in changes:
         value = changes["decision_date"]
-        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        try:
+            day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationFailed(f"决定日期「{str(value)[:40]}」不是有效日期（应为 2024-03-15 格式）",
+                                   code="date_invalid") from None
         record.decision_date = day
         content_changes["decision_date"] = day.isoformat()
     if "severity" in changes:
@@ -1120,8 +1125,10 @@ def correct_record(session: Session, *, actor: Principal, record_id: int, change
         record.penalty_types, record.penalty_types_key = types, publicity.types_key(types)
         content_changes["penalty_types"] = types
     if "fine_yuan" in changes:
-        raw = changes["fine_yuan"]
-        fen = None if raw in (None, "") else int((Decimal(str(raw)) * 100).to_integral_value(ROUND_HALF_UP))
+        try:  # the import's amount rules (finite, not negative, not above the ceiling), in yuan
+            fen = yuan_to_fen(changes["fine_yuan"])
+        except AmountError as exc:
+            raise ValidationFailed(f"罚款金额（元）{exc.message}", code=exc.code) from None
         record.fine_fen = fen
         content_changes["fine_wan"] = None if fen is None else str(Decimal(fen) / 1_000_000)
     current = session.get(RecordVersion, record.current_version_id) if record.current_version_id else None

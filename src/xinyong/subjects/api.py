@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
+from xinyong.core.bounds import Id
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects import service
 from xinyong.subjects.models import SubjectKind
@@ -51,7 +52,7 @@ def quality(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session =
 
 
 @router.get("/imports/{import_id}", response_model=ImportReportOut)
-def import_report(import_id: int, _: Principal = Depends(allow(*GOVERNMENT_ROLES)),
+def import_report(import_id: Id, _: Principal = Depends(allow(*GOVERNMENT_ROLES)),
                   session: Session = SessionDep) -> dict[str, Any]:
     """登记数据导入批次的数据质量报告。"""
     return service.get_import(session, import_id).report or {}

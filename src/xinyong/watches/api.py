@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
+from xinyong.core.bounds import Id, Offset
 from xinyong.watches import service
 from xinyong.watches.schemas import (
     DeliveryOut,
@@ -58,13 +59,13 @@ def list_receivers(include_inactive: bool = False, session: Session = SessionDep
 
 
 @router.get("/receivers/{receiver_id}", response_model=ReceiverOut)
-def get_receiver(receiver_id: int, session: Session = SessionDep,
+def get_receiver(receiver_id: Id, session: Session = SessionDep,
                  principal: Principal = Depends(MANAGERS)) -> ReceiverOut:
     return ReceiverOut.model_validate(service.get_receiver(session, actor=principal, receiver_id=receiver_id))
 
 
 @router.post("/receivers/{receiver_id}/rotate-secret", response_model=ReceiverCreated)
-def rotate_secret(receiver_id: int, body: ReasonIn | None = None, session: Session = SessionDep,
+def rotate_secret(receiver_id: Id, body: ReasonIn | None = None, session: Session = SessionDep,
                   principal: Principal = Depends(MANAGERS)) -> ReceiverCreated:
     """更换签名密钥：新密钥只显示这一次；旧密钥在宽限期内继续同时签名。"""
     receiver, secret = service.rotate_secret(session, actor=principal, receiver_id=receiver_id,
@@ -73,7 +74,7 @@ def rotate_secret(receiver_id: int, body: ReasonIn | None = None, session: Sessi
 
 
 @router.post("/receivers/{receiver_id}/deactivate", response_model=ReceiverOut)
-def deactivate_receiver(receiver_id: int, body: ReasonIn | None = None, session: Session = SessionDep,
+def deactivate_receiver(receiver_id: Id, body: ReasonIn | None = None, session: Session = SessionDep,
                         principal: Principal = Depends(MANAGERS)) -> ReceiverOut:
     """停用接收端：不再产生新的推送，待发送的推送作废。"""
     return ReceiverOut.model_validate(service.deactivate_receiver(
@@ -100,7 +101,7 @@ def unsubscribe(body: SubjectsIn, session: Session = SessionDep,
 
 
 @router.get("/subjects", response_model=WatchedPage)
-def list_watched(receiver_id: int, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+def list_watched(receiver_id: Id, offset: Offset = 0, limit: int = Query(100, ge=1, le=1000),
                  session: Session = SessionDep, principal: Principal = Depends(MANAGERS)) -> WatchedPage:
     total, rows = service.list_watches(session, actor=principal, receiver_id=receiver_id, offset=offset,
                                        limit=limit)
@@ -115,7 +116,7 @@ def list_watched(receiver_id: int, offset: int = Query(0, ge=0), limit: int = Qu
 
 @router.get("/deliveries", response_model=DeliveryPage)
 def list_deliveries(status_: Literal["pending", "delivered", "dead"] | None = Query(None, alias="status"),
-                    receiver_id: int | None = None, offset: int = Query(0, ge=0),
+                    receiver_id: Id | None = None, offset: Offset = 0,
                     limit: int = Query(100, ge=1, le=1000), session: Session = SessionDep,
                     principal: Principal = Depends(MANAGERS)) -> DeliveryPage:
     total, rows = service.list_deliveries(session, actor=principal, status=status_, receiver_id=receiver_id,
@@ -124,7 +125,7 @@ def list_deliveries(status_: Literal["pending", "delivered", "dead"] | None = Qu
 
 
 @router.post("/deliveries/{delivery_id}/redeliver", response_model=DeliveryOut)
-def redeliver(delivery_id: int, body: ReasonIn | None = None, session: Session = SessionDep,
+def redeliver(delivery_id: Id, body: ReasonIn | None = None, session: Session = SessionDep,
               principal: Principal = Depends(MANAGERS)) -> DeliveryOut:
     """重新投递已放弃（dead）的推送；已确认的推送不会重发。"""
     return DeliveryOut.of(service.redeliver(session, actor=principal, delivery_id=delivery_id,

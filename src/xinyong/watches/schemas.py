@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from xinyong.core.bounds import Id
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -20,7 +22,7 @@ class _Out(BaseModel):
 class ReceiverIn(_In):
     name: str = Field(description="接收端名称，如 工程建设项目审批系统")
     url: str = Field(description="推送地址（http:// 或 https://，建议 https）")
-    department_id: int | None = Field(None, description="所属部门；部门角色可省略（即本部门），平台管理员必填")
+    department_id: Id | None = Field(None, description="所属部门；部门角色可省略（即本部门），平台管理员必填")
     event_types: list[str] = Field(default_factory=list,
                                    description="只接收这些事件类型（如 list.entered）；空表示全部")
     reason: str | None = Field(None, description="原因（记入审计日志）")
@@ -49,7 +51,7 @@ class ReceiverCreated(ReceiverOut):
 
 
 class SubjectsIn(_In):
-    receiver_id: int
+    receiver_id: Id
     codes: list[str] = Field(description="主体代码：统一社会信用代码、居民身份证号码或旧代码，一次最多 10000 个")
     reason: str | None = None
 

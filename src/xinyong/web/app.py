@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -52,6 +53,27 @@ _HTTP_MESSAGES = {
     405: ("method_not_allowed", "不支持该请求方法"),
     413: ("payload_too_large", "请求内容过大"),
     429: ("too_many_requests", "请求过于频繁，请稍后再试"),
+}
+
+
+class ErrorDetailOut(BaseModel):
+    code: str = Field(description="稳定的错误代码（snake_case），供程序判断")
+    message: str = Field(description="中文说明")
+    details: Any = Field(None, description="补充信息（如参数校验的各项错误、文件中出错的行）")
+
+
+class ErrorOut(BaseModel):
+    """The body of every refusal of the API."""
+
+    error: ErrorDetailOut
+
+
+#: Declared on every API route: any 4xx answer (401 no or bad token, 403 role or department not allowed, 404, 409
+#: a conflicting version or duplicate, 413, 422 invalid parameters or content, 429) carries the common error body.
+#: Without it the OpenAPI document named only 200 and 422 (with FastAPI's ``{"detail": …}``, which the API never
+#: sends), so generated clients and fuzzers could not tell a refusal from a defect.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "请求被拒绝：原因见 error.code 与 error.message"},
 }
 
 
@@ -136,7 +158,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     # Routes are matched in order: the business systems' check, the hottest route, comes first, and directly on the
     # app (FastAPI walks every nested router's routes on each request to see whether they changed).
-    app.include_router(checks_router, prefix="/api/v1")
+    app.include_router(checks_router, prefix="/api/v1", responses=REFUSALS)
     api = APIRouter(prefix="/api/v1")
     for router in (auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
                    records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
@@ -146,7 +168,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(reports_router)
     from xinyong.evaluation.api import router as evaluation_router
     api.include_router(evaluation_router)
-    app.include_router(api)
+    app.include_router(api, responses=REFUSALS)
     from xinyong.web.portal import router as portal_router
 
     app.include_router(portal_router)
@@ -159,9 +181,13 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     from xinyong.measures.api import CheckFastPath
 
-    # Added last, so the outermost of the app's own middlewares: a well-formed check from a known token is
-    # answered before the others and the router; every other request passes through untouched.
+    # Added last but one, so the outermost of the app's own middlewares but one: a well-formed check from a known
+    # token is answered before the others and the router; every other request passes through untouched.
     app.add_middleware(CheckFastPath, database=db)
+    from xinyong.web.nul import RefuseNul
+
+    # Outside even the check's fast path, which writes what it is sent (a NUL is a 500 on PostgreSQL).
+    app.add_middleware(RefuseNul)
 
     @app.get("/healthz", tags=["ops"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:

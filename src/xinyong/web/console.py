@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -31,7 +31,9 @@ from xinyong.analytics import assessment, dashboards
 from xinyong.analytics.dashboards import Period
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
+from xinyong.auth.schemas import TokenDays
 from xinyong.core import clock, uploads
+from xinyong.core.bounds import Id, Revision
 from xinyong.core.db import utcnow
 from xinyong.core.errors import (
     Forbidden,
@@ -276,7 +278,7 @@ def rejected_rows(session: Session, *, actor: Principal, batch_id: int, limit: i
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
-def batch_page(request: Request, batch_id: int, duplicate: int | None = None, principal: Principal = Depends(viewer),
+def batch_page(request: Request, batch_id: Id, duplicate: Id | None = None, principal: Principal = Depends(viewer),
                session: Session = SessionDep) -> Response:
     from xinyong.ingest import service as ingest_service
 
@@ -289,7 +291,7 @@ def batch_page(request: Request, batch_id: int, duplicate: int | None = None, pr
 
 
 @router.get("/batches/{batch_id}/errors.{fmt}")
-def batch_errors(batch_id: int, fmt: Literal["csv", "xlsx"], principal: Principal = Depends(viewer),
+def batch_errors(batch_id: Id, fmt: Literal["csv", "xlsx"], principal: Principal = Depends(viewer),
                  session: Session = SessionDep) -> Response:
     """The error report (the department's own columns and the reasons), to fix offline and upload again."""
     from xinyong.ingest import service as ingest_service
@@ -302,7 +304,7 @@ def batch_errors(batch_id: int, fmt: Literal["csv", "xlsx"], principal: Principa
 
 
 @router.post("/batches/{batch_id}/resend", response_class=HTMLResponse)
-async def batch_resend(request: Request, batch_id: int, principal: Principal = Depends(operator),
+async def batch_resend(request: Request, batch_id: Id, principal: Principal = Depends(operator),
                        session: Session = SessionDep) -> Response:
     """Resend the corrected rejected rows as a new batch (an API push of the same department, same columns).
 
@@ -357,7 +359,7 @@ def cases_page(request: Request, kind: Literal["", "objection", "repair", "compl
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: int, principal: Principal = Depends(viewer),
+def case_page(request: Request, case_id: Id, principal: Principal = Depends(viewer),
               session: Session = SessionDep) -> Response:
     from xinyong.cases import flows
     from xinyong.cases import service as cases_service
@@ -373,9 +375,9 @@ def case_page(request: Request, case_id: int, principal: Principal = Depends(vie
 
 
 @router.post("/cases/{case_id}/action", response_class=HTMLResponse)
-def case_action(request: Request, case_id: int, action: str = Form(..., max_length=40),
+def case_action(request: Request, case_id: Id, action: str = Form(..., max_length=40),
                 reason: str = Form("", max_length=4000), outcome: str = Form("", max_length=40),
-                version: int | None = Form(None), correction: str = Form("", max_length=20),
+                version: Revision | None = Form(None), correction: str = Form("", max_length=20),
                 changes: str = Form("", max_length=4000), false_materials: bool = Form(False),
                 department: str = Form("", max_length=32), principal: Principal = Depends(operator),
                 session: Session = SessionDep) -> Response:
@@ -478,7 +480,7 @@ def review_page(request: Request, list_code: str = Query("", max_length=60), pag
 
 
 @router.post("/lists/review/{entry_id}", response_class=HTMLResponse)
-def review_judge(request: Request, entry_id: int, subject_id: int = Form(...),
+def review_judge(request: Request, entry_id: Id, subject_id: Annotated[Id, Form()],
                  verdict: Literal["same", "not_same"] = Form(...), reason: str = Form("", max_length=2000),
                  principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     from xinyong.lists import sync
@@ -492,7 +494,7 @@ def review_judge(request: Request, entry_id: int, subject_id: int = Form(...),
 
 
 @router.get("/lists/{entry_id}", response_class=HTMLResponse)
-def entry_page(request: Request, entry_id: int, principal: Principal = Depends(viewer),
+def entry_page(request: Request, entry_id: Id, principal: Principal = Depends(viewer),
                session: Session = SessionDep) -> Response:
     from xinyong.lists import service as lists_service
 
@@ -507,8 +509,8 @@ def entry_page(request: Request, entry_id: int, principal: Principal = Depends(v
 
 
 @router.post("/lists/{entry_id}/{action}", response_class=HTMLResponse)
-def entry_action(request: Request, entry_id: int, action: Literal["list", "extend", "remove", "withdraw"],
-                 revision: int | None = Form(None), note: str = Form("", max_length=2000),
+def entry_action(request: Request, entry_id: Id, action: Literal["list", "extend", "remove", "withdraw"],
+                 revision: Revision | None = Form(None), note: str = Form("", max_length=2000),
                  reason: str = Form("", max_length=2000), listed_on: dt.date | None = Form(None),
                  term_end: dt.date | None = Form(None), on: dt.date | None = Form(None),
                  principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
@@ -654,7 +656,7 @@ def users_create(request: Request, username: str = Form(..., max_length=64), dis
 
 
 @router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
-def users_deactivate(request: Request, user_id: int, reason: str = Form("", max_length=500),
+def users_deactivate(request: Request, user_id: Id, reason: str = Form("", max_length=500),
                      principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
     from xinyong.auth import service as auth_service
 
@@ -678,7 +680,7 @@ def tokens_page(request: Request, principal: Principal = Depends(operator), sess
 
 @router.post("/tokens", response_class=HTMLResponse)
 def tokens_create(request: Request, name: str = Form(..., max_length=100), role: Role = Form(...),
-                  department: str = Form("", max_length=32), expires_in_days: int | None = Form(None),
+                  department: str = Form("", max_length=32), expires_in_days: TokenDays | None = Form(None),
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     """Issue a token: the raw value is shown once, on this response, and never again."""
     from xinyong.auth import service as auth_service
@@ -699,7 +701,7 @@ def tokens_create(request: Request, name: str = Form(..., max_length=100), role:
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def tokens_revoke(request: Request, token_id: int, reason: str = Form("", max_length=500),
+def tokens_revoke(request: Request, token_id: Id, reason: str = Form("", max_length=500),
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     from xinyong.auth import service as auth_service
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -29,6 +29,7 @@ from xinyong.analytics.collusion import FLAG_LABELS, LEVEL_LABELS
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock
+from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
 from xinyong.web.console import (
     CONSOLE_ROLES,
@@ -156,7 +157,7 @@ def grade_distribution(session: Session) -> dict[str, dict[str, int]]:
 
 
 @router.get("/evaluation", response_class=HTMLResponse)
-def evaluation_page(request: Request, ran: int | None = Query(None, ge=1), principal: Principal = Depends(viewer),
+def evaluation_page(request: Request, ran: Id | None = None, principal: Principal = Depends(viewer),
                     session: Session = SessionDep) -> Response:
     """Models in force with their grade bands and the current grade distribution, the subject look-up; for the
     admin also the recent runs and the form that starts one (the API: ``GET /models``, ``GET /runs``)."""
@@ -206,7 +207,7 @@ def evaluation_lookup(request: Request, code: str = Form(..., max_length=60), pr
 
 
 @router.get("/evaluation/subjects/{subject_id}", response_class=HTMLResponse)
-def evaluation_subject(request: Request, subject_id: int, principal: Principal = Depends(viewer),
+def evaluation_subject(request: Request, subject_id: Id, principal: Principal = Depends(viewer),
                        session: Session = SessionDep) -> Response:
     """A subject's current grades with the line-by-line explanation and the grade history (``subject_results``,
     with what the catalog lets the user's role see); viewing a natural person is recorded, as in the API."""
@@ -253,7 +254,7 @@ def _seed(value: str) -> int:
     text = value.strip()
     if not text:
         return secrets.randbelow(10**9)
-    if not text.isdigit() or int(text) > MAX_SEED:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_SEED:
         raise ValidationFailed("随机种子应为非负整数", code="bad_seed")
     return int(text)
 
@@ -302,9 +303,9 @@ def supervision_sample(request: Request, model: str = Form("public_credit_legal_
 
 
 @router.post("/supervision/sample.csv")
-def supervision_sample_csv(request: Request, model: str = Form(..., max_length=60),
+def supervision_sample_csv(request: Request, seed: Annotated[Offset, Form()], model: str = Form(..., max_length=60),
                            department: str = Form("", max_length=32), period: str = Form(..., max_length=10),
-                           seed: int = Form(..., ge=0), principal: Principal = Depends(viewer),
+                           principal: Principal = Depends(viewer),
                            session: Session = SessionDep) -> Response:
     """The same draw (same model, department, period and seed: the same list) as a CSV file."""
     try:
@@ -325,7 +326,7 @@ def _level(level: str) -> str | None:
 
 @router.get("/trading", response_class=HTMLResponse)
 def trading_page(request: Request, level: Level = "", page: int = Query(1, ge=1, le=10_000),
-                 analysis_id: int | None = Query(None, ge=1), principal: Principal = Depends(viewer),
+                 analysis_id: Id | None = None, principal: Principal = Depends(viewer),
                  session: Session = SessionDep) -> Response:
     """The latest analysis (or ``analysis_id``): summary and the tenders ranked by risk with their red flags."""
     require_area(session, principal, "trading")
@@ -372,7 +373,7 @@ def trading_tender(request: Request, project_no: str, principal: Principal = Dep
 
 @router.get("/trading/groups", response_class=HTMLResponse)
 def trading_groups(request: Request, level: Level = "", page: int = Query(1, ge=1, le=10_000),
-                   analysis_id: int | None = Query(None, ge=1), principal: Principal = Depends(viewer),
+                   analysis_id: Id | None = None, principal: Principal = Depends(viewer),
                    session: Session = SessionDep) -> Response:
     """Bidder groups tied by shared contacts, rotation or cover bidding, ranked by risk."""
     require_area(session, principal, "trading")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, public
 from xinyong.auth.roles import ANONYMOUS
 from xinyong.core import clock, uploads
+from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
 from xinyong.core.settings import get_settings
 from xinyong.identifiers.masking import mask_name, mask_resident_id
@@ -87,8 +88,9 @@ def public_subject(session: Session, ref: str) -> Subject:
     """The organisation a page address names (USCC, or ``id-<n>`` for a subject without one); never a person."""
     ref = (ref or "").strip()[:40]
     subject: Subject | None = None
-    if ref.startswith("id-") and ref[3:].isdigit() and len(ref) < 20:
-        subject = session.get(Subject, int(ref[3:]))
+    if ref.startswith("id-"):
+        ident = parse_id(ref[3:])
+        subject = None if ident is None else session.get(Subject, ident)
     elif len(ref) == 18:
         subject = session.scalar(select(Subject).where(Subject.uscc == ref.upper()))
     if subject is None or subject.kind == SubjectKind.NATURAL_PERSON.value:
@@ -330,9 +332,10 @@ def masked_entries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _target(session: Session, target_type: str | None, target_id: str | None) -> tuple[str, int] | None:
-    if target_type not in TARGET_LABELS or not target_id or not target_id.isdigit() or len(target_id) > 18:
+    ident = parse_id(target_id)
+    if target_type not in TARGET_LABELS or ident is None:
         return None
-    return target_type, int(target_id)
+    return target_type, ident
 
 
 def _apply_context(kind: str, target: tuple[str, int], **extra: Any) -> dict[str, Any]:
