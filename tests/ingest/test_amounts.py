@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from tests.factories import auth_headers, make_department, make_token
-from tests.ingest.helpers import AUTHORITY, penalty_row
+from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row
 from tests.ingest.test_batches import write_csv
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
@@ -57,7 +57,7 @@ def _rows(value, column: str = FINE) -> list[dict]:
 @pytest.fixture
 def ready(session):
     seed_catalog(session, actor=system_principal("tests"))
-    dept = make_department(session, code="scjgj", uscc=AUTHORITY)
+    dept = make_department(session, code="scjgj", uscc=AUTHORITY, name=AUTHORITY_NAME)
     session.commit()
     return dept
 
