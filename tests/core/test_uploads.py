@@ -4,6 +4,7 @@ by every route that receives a file."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import inspect
 import os
 import time
@@ -101,6 +102,13 @@ def test_every_route_that_receives_a_file_takes_the_one_path(database):
             "/api/v1/cases/{case_id}/documents"} <= set(receiving)
 
 
+def _run_capturing(coro_fn, failure: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
+    try:
+        asyncio.run(coro_fn())
+    except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        failure.append(exc)
+
+
 def _asgi(app, path: str, headers: dict[str, str], body_chunks: list[bytes]):  # type: ignore[no-untyped-def]
     """Call the app directly, counting how much of the body it asked for."""
     asked = {"messages": 0}
@@ -125,7 +133,14 @@ def _asgi(app, path: str, headers: dict[str, str], body_chunks: list[bytes]):  #
         async with app.router.lifespan_context(app):
             await app(scope, receive, send)
 
-    asyncio.run(run())
+    # In a thread of its own: a session-wide Playwright browser (tests/browser) keeps an event loop running in this
+    # worker's main thread, where asyncio.run() would refuse to start.
+    failure: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _run_capturing(run, failure))
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return status, body, asked["messages"]
