@@ -1,20 +1,44 @@
-"""Database engine, sessions and the declarative base.
+"""Database engine, sessions, units of work and the declarative base.
 
-``XINYONG_DATABASE_URL`` chooses the database: an SQLite file by default (WAL journal, foreign keys on,
-a busy timeout so that concurrent writers wait instead of failing) or PostgreSQL
-(``postgresql+psycopg://user@host/db``) in production. Models use only portable types from this module so the
-same code and the same tests run on both.
+``XINYONG_DATABASE_URL`` chooses the database: an SQLite file by default (WAL journal, foreign keys on) or
+PostgreSQL (``postgresql+psycopg://user@host/db``) in production. Models use only portable types from this module
+so the same code and the same tests run on both.
+
+Write transactions (docs/architecture.md §7, "Transactions and concurrency"):
+- **SQLite** has one writer at a time. A transaction that began with a plain (deferred) ``BEGIN``, read, and then
+  writes after another connection committed fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT: its
+  snapshot is stale, so waiting cannot help and the busy timeout is not used). A *write* transaction therefore
+  begins ``BEGIN IMMEDIATE``: it takes the write lock at its first statement, waiting for it up to the busy
+  timeout (``XINYONG_DB_BUSY_TIMEOUT``), so writers queue instead of failing. ``Database.session()`` (write by
+  default), :meth:`Database.run` and the request session of every non-GET request (``auth.deps``) are write
+  transactions; GET/HEAD requests and ``Database.session(write=False)`` are deferred readers (in WAL mode readers
+  never wait for the writer and never block it).
+- **PostgreSQL**: read committed, as before. Code that creates rows other transactions may create at the same time
+  inserts with ``ON CONFLICT DO NOTHING`` and takes its locks in key order (``subjects.service.upsert_subjects``,
+  ``records.service``).
+- What is left — a deadlock (40P01) or serialisation failure (40001) on PostgreSQL, "database is locked" on SQLite
+  — is **transient**: :func:`is_transient` recognises it and the unit of work is run again with back-off
+  (:func:`run_with_retries`: :meth:`Database.run` for jobs and the CLI, ``web.transactions`` for HTTP requests),
+  at most ``XINYONG_DB_RETRIES`` times and never once the busy timeout has passed since the first attempt. Past
+  that bound the caller gets :class:`~xinyong.core.errors.Busy` (HTTP 503 with ``Retry-After``, exit status 2 in
+  the CLI), never an internal error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import random
+import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,15 +46,20 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Text,
+    text,
     TypeDecorator,
     create_engine,
     event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from xinyong.core.settings import get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -110,11 +139,34 @@ def utcnow() -> dt.datetime:
 # Engines and sessions ----------------------------------------------------------------------------------------
 
 
+class DatabaseSettings(BaseSettings):
+    """How transactions wait and retry (environment ``XINYONG_DB_…``)."""
+
+    model_config = SettingsConfigDict(env_prefix="XINYONG_DB_", env_file=".env", extra="ignore")
+
+    #: Seconds an SQLite write transaction waits for the write lock (``PRAGMA busy_timeout``); also the time after
+    #: the first attempt beyond which a unit of work is not tried again.
+    busy_timeout: float = 30.0
+    #: Further attempts of a unit of work that met a transient conflict (deadlock, serialisation failure, locked).
+    retries: int = 4
+    #: The first pause before trying again (seconds); doubled on each attempt, with jitter.
+    retry_backoff: float = 0.05
+
+
+@lru_cache
+def get_db_settings() -> DatabaseSettings:
+    return DatabaseSettings()
+
+
+#: Execution option of a connection whose transactions begin ``BEGIN IMMEDIATE`` on SQLite (see the module's doc).
+WRITE_OPTION = "xinyong_write"
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(get_db_settings().busy_timeout * 1000)}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -122,7 +174,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engine:
     """An engine for ``url``. On SQLite, ``explicit_begin=False`` leaves out the ``BEGIN`` this module issues at
     the start of each SQLAlchemy transaction: every statement is then its own transaction (autocommit), for
-    readers that need no snapshot across statements (``Database.statement_engine``)."""
+    readers that need no snapshot across statements (``Database.statement_engine``). Otherwise a transaction
+    begins ``BEGIN IMMEDIATE`` on a connection with the execution option ``xinyong_write`` (``Database.writer``)
+    and a deferred ``BEGIN`` on any other."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -135,8 +189,8 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
             kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take it over so that a transaction that will write
-        # takes the write lock at its first statement of that kind and savepoints work.
+        # pysqlite's own transaction handling defers BEGIN; take it over so that a write transaction takes the
+        # write lock at its first statement and savepoints work.
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
@@ -146,8 +200,10 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
-            # Lets callers ask whether this transaction has written yet (see has_written).
+            immediate = bool(conn.get_execution_options().get(WRITE_OPTION))
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Lets callers ask whether this transaction holds the write lock (see holds_write_lock).
+            conn.info["immediate"] = immediate
             conn.info["changes_at_begin"] = conn.connection.dbapi_connection.total_changes
 
         return engine
@@ -155,14 +211,29 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
     return create_engine(url, **kwargs)
 
 
-def has_written(session: Session) -> bool:
-    """Whether the session's current SQLite transaction has already written (and so holds the write lock).
+def holds_write_lock(session: Session) -> bool:
+    """Whether the session's current SQLite transaction holds the write lock: it began ``BEGIN IMMEDIATE`` or has
+    already written.
 
-    A SQLite transaction that has only read cannot take the write lock once another writer has committed since
-    its first read ("database is locked" at once, no busy wait); code that must write after reading under
-    concurrency writes in a transaction of its own — unless this one already holds the lock, where a second
-    transaction would wait for it forever. Always ``True`` on other databases (no such limitation there).
+    A deferred SQLite transaction that has only read cannot take the write lock once another writer has committed
+    since its first read ("database is locked" at once, no busy wait); code that must write after reading in such
+    a transaction writes in a transaction of its own — unless this one holds the lock, where a second transaction
+    would wait for it until the busy timeout. Always ``True`` on other databases (no such limitation there).
     """
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    if not session.in_transaction():
+        return False
+    conn = session.connection()
+    if conn.info.get("immediate"):
+        return True
+    start = conn.info.get("changes_at_begin")
+    return start is None or conn.connection.dbapi_connection.total_changes > start
+
+
+def has_written(session: Session) -> bool:
+    """Whether the session's current SQLite transaction has written anything yet (``True`` on other databases,
+    where nothing depends on it)."""
     if session.get_bind().dialect.name != "sqlite":
         return True
     if not session.in_transaction():
@@ -172,13 +243,138 @@ def has_written(session: Session) -> bool:
     return start is None or conn.connection.dbapi_connection.total_changes > start
 
 
+def release_unwritten(session: Session) -> None:
+    """On SQLite, end the session's transaction when it has written nothing, for code that next writes in a
+    transaction of its own: a write transaction holds the write lock from its first statement, and the other
+    transaction would wait for it until the busy timeout. A transaction that has written is left alone (it must
+    commit first). Nothing to do on other databases."""
+    if session.get_bind().dialect.name == "sqlite" and session.in_transaction() and not has_written(session):
+        session.commit()
+
+
+def writer_of(bind: Engine) -> Engine:
+    """The engine whose transactions are write transactions (``BEGIN IMMEDIATE`` on SQLite), for code handed a
+    session's bind that writes in transactions of its own (outboxes, one-time codes)."""
+    if bind.dialect.name != "sqlite" or bind.get_execution_options().get(WRITE_OPTION):
+        return bind
+    return bind.execution_options(**{WRITE_OPTION: True})
+
+
+def lock_keys(session: Session, keys: Iterable[str]) -> None:
+    """Lock ``keys`` (any text: a record's identity, a batch's file) until the session's transaction ends, in one
+    fixed order, so that two transactions that need overlapping keys queue on the first they share instead of
+    deadlocking. PostgreSQL: transaction-level advisory locks on a 64-bit hash of each key (a collision only makes
+    two writers wait for each other), taken in hash order in one statement. SQLite: nothing to do — a write
+    transaction holds the database's single write lock already."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    distinct = sorted(set(keys))
+    if distinct:
+        session.execute(_LOCK_KEYS, {"keys": distinct})
+
+
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM "
+    "(SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(CAST(:keys AS TEXT[])) AS k ORDER BY h) AS ordered")
+
+
+# Transient conflicts and retries -----------------------------------------------------------------------------
+
+#: PostgreSQL: serialization_failure, deadlock_detected.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+#: SQLite primary result codes: SQLITE_BUSY (also BUSY_SNAPSHOT, BUSY_RECOVERY), SQLITE_LOCKED.
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it wraps, or an exception group holding it) is a conflict between concurrent
+    transactions that the same unit of work, run again, can get past: a deadlock or serialisation failure on
+    PostgreSQL, "database is locked" on SQLite."""
+    seen = 0
+    while exc is not None and seen < 8:
+        seen += 1
+        if isinstance(exc, BaseExceptionGroup):
+            return any(is_transient(e) for e in exc.exceptions)
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(orig, sqlite3.OperationalError):
+            code = getattr(orig, "sqlite_errorcode", None)
+            if code is not None:
+                return code & 0xFF in _SQLITE_BUSY_CODES
+            text = str(orig).lower()
+            return "database is locked" in text or "database table is locked" in text
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+        if sqlstate is not None:
+            return sqlstate in _TRANSIENT_SQLSTATES
+        if isinstance(exc, DBAPIError):
+            return False
+        exc = exc.__cause__
+    return False
+
+
+class RetryPolicy:
+    """The bound on retrying one unit of work: ``retries`` further attempts, none once ``busy_timeout`` seconds
+    have passed since the first one; pauses double from ``backoff`` with jitter (±50 %)."""
+
+    def __init__(self, retries: int | None = None, *, backoff: float | None = None,
+                 deadline: float | None = None) -> None:
+        settings = get_db_settings()
+        self.retries = settings.retries if retries is None else retries
+        self.backoff = settings.retry_backoff if backoff is None else backoff
+        self.deadline = settings.busy_timeout if deadline is None else deadline
+        self.started = time.monotonic()
+
+    def pause(self, attempt: int) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` (attempts count from 0), or None: give up."""
+        if attempt >= self.retries or time.monotonic() - self.started >= self.deadline:
+            return None
+        return min(2.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.5)
+
+    def retry_after(self) -> int:
+        """What to tell a client that was refused: when trying again is worth it (whole seconds, at least 1)."""
+        return max(1, min(60, round(self.deadline / 10)))
+
+
+def busy_error(policy: RetryPolicy, exc: BaseException) -> Exception:
+    """The error a caller sees once the bound is reached (HTTP 503, CLI exit 2)."""
+    from xinyong.core.errors import Busy
+
+    log.warning("database still busy after %d attempt(s) in %.1f s; answering busy: %s", policy.retries + 1,
+                time.monotonic() - policy.started, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return Busy("系统繁忙：数据库正在处理其他写入，请稍后重试", code="database_busy", retry_after=policy.retry_after())
+
+
+def run_with_retries(fn: Callable[[int], T], *, retries: int | None = None, what: str = "unit of work") -> T:
+    """``fn(attempt)`` until it returns, again after a transient conflict (:func:`is_transient`) within the
+    :class:`RetryPolicy`; :class:`~xinyong.core.errors.Busy` past the bound. ``fn`` must be a whole unit of work:
+    its transaction rolled back when it raised, nothing of it done outside the database that cannot be done again."""
+    policy = RetryPolicy(retries)
+    attempt = 0
+    while True:
+        try:
+            return fn(attempt)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            pause = policy.pause(attempt)
+            if pause is None:
+                raise busy_error(policy, exc) from exc
+            log.info("%s: transient database conflict (%s), attempt %d again in %.2f s", what,
+                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__, attempt + 2, pause)
+            time.sleep(pause)
+            attempt += 1
+
+
 class Database:
-    """One engine and its session factory."""
+    """One engine, its session factories and units of work."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        #: The same pool; transactions begun on it are write transactions (``BEGIN IMMEDIATE`` on SQLite).
+        self.writer = writer_of(self.engine)
+        #: Deferred transactions (readers; and tests that write and commit by hand).
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessionmaker = sessionmaker(self.writer, expire_on_commit=False)
         self._statement_engine: Engine | None = None
         self._statement_lock = threading.Lock()
 
@@ -206,10 +402,25 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed when the block ends, rolled back on error."""
-        with self.sessionmaker() as session, session.begin():
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """A session in one transaction: committed when the block ends, rolled back on error. A write
+        transaction by default (``BEGIN IMMEDIATE`` on SQLite: it waits its turn for the write lock at its first
+        statement); ``write=False`` for a reader that never writes (it then never waits and never blocks)."""
+        maker = self.write_sessionmaker if write else self.sessionmaker
+        with maker() as session, session.begin():
             yield session
+
+    def run(self, fn: Callable[[Session], T], *, write: bool = True, retries: int | None = None) -> T:
+        """``fn(session)`` as one unit of work: in a transaction committed when it returns, run again from the
+        start after a transient conflict (a deadlock, a serialisation failure, "database is locked"), at most
+        ``retries`` more times (``XINYONG_DB_RETRIES``) and not after the busy timeout; past that bound
+        :class:`~xinyong.core.errors.Busy`. A retried attempt is always a write transaction."""
+
+        def attempt(n: int) -> T:
+            with self.session(write=write or n > 0) as session:
+                return fn(session)
+
+        return run_with_retries(attempt, retries=retries, what=getattr(fn, "__qualname__", "unit of work"))
 
     def dispose(self) -> None:
         self.engine.dispose()

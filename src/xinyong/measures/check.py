@@ -48,7 +48,7 @@ from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core import audit, clock
 from xinyong.core.bulk import allocate_ids, dumps, insert_rows
-from xinyong.core.db import Database, has_written, utcnow
+from xinyong.core.db import Database, holds_write_lock, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import current_grades
@@ -607,7 +607,7 @@ def _records_apart(session: Session) -> bool:
     if session.new or session.dirty or session.deleted:
         session.flush()
     # A transaction that already holds the write lock records the check itself (a second one would wait for it).
-    return not has_written(session)
+    return not holds_write_lock(session)
 
 
 def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]], *,
