@@ -35,7 +35,7 @@ def _read_anchors(path: Path) -> list[dict]:
 def verify(anchors: Optional[Path] = typer.Option(None, "--anchors", help="另行保存的锚点文件（每行一个，audit anchor 生成）"),
            as_json: bool = JsonOption) -> None:
     """校验整条审计哈希链（及锚点）；发现被修改、删除或截断时退出码为 1。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         result = verify_chain(session).to_dict()
         if anchors is not None:
             checked = verify_anchors(session, _read_anchors(anchors)).to_dict()
@@ -87,7 +87,7 @@ def log(
     as_json: bool = JsonOption,
 ) -> None:
     """列出审计事件（最新在前）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [
             {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
              "entity_type": e.entity_type, "entity_id": e.entity_id, "reason": e.reason,
