@@ -269,3 +269,24 @@ def test_a_get_that_writes_after_a_stale_read_never_answers_500(database: Databa
     with database.session(write=False) as s:
         assert tuple(s.execute(select(Department.name, Department.short_name)
                                .where(Department.id == dept.id)).one()) == ("已读取", "并发")
+
+
+def test_a_transaction_of_its_own_writes_while_the_callers_has_only_read(database: Database, session: Session
+                                                                         ) -> None:
+    """One-time codes are used up in a transaction of their own even when the request then fails. On SQLite the
+    request's write transaction holds the write lock from its first read: it is set aside while the other writes
+    (``write_lock_released``) and holds the lock again afterwards; on PostgreSQL nothing needs doing."""
+    dept = make_department(session, code="scjgj")
+    session.close()
+    with database.session() as s:
+        s.scalar(select(Department.name).where(Department.id == dept.id))
+        with core_db.write_lock_released(s):
+            started = time.monotonic()
+            with database.session() as own:
+                own.execute(update(Department).where(Department.id == dept.id).values(short_name="自有事务"))
+            assert time.monotonic() - started < 2.0  # did not wait for the caller's transaction
+        assert core_db.holds_write_lock(s)
+        s.execute(update(Department).where(Department.id == dept.id).values(name="调用方"))
+    with database.session(write=False) as s:
+        assert tuple(s.execute(select(Department.name, Department.short_name)
+                               .where(Department.id == dept.id)).one()) == ("调用方", "自有事务")

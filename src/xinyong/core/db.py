@@ -222,34 +222,52 @@ def holds_write_lock(session: Session) -> bool:
     """
     if session.get_bind().dialect.name != "sqlite":
         return True
-    if not session.in_transaction():
+    conn = _held_connection(session)
+    if conn is None:  # no statement yet: nothing is locked
         return False
-    conn = session.connection()
-    if conn.info.get("immediate"):
-        return True
-    start = conn.info.get("changes_at_begin")
-    return start is None or conn.connection.dbapi_connection.total_changes > start
+    return bool(conn.info.get("immediate")) or has_written(session)
+
+
+def _held_connection(session: Session) -> Any:
+    """The connection the session's transaction holds, or None when it has run no statement yet (asking
+    ``session.connection()`` would begin the transaction — and on SQLite take the write lock)."""
+    trans = session.get_transaction()
+    for held in (getattr(trans, "_connections", None) or {}).values():
+        return held[0]
+    return None
 
 
 def has_written(session: Session) -> bool:
     """Whether the session's current SQLite transaction has written anything yet (``True`` on other databases,
-    where nothing depends on it)."""
+    where nothing depends on it). Begins nothing."""
     if session.get_bind().dialect.name != "sqlite":
         return True
-    if not session.in_transaction():
+    conn = _held_connection(session)
+    if conn is None:
         return False
-    conn = session.connection()
     start = conn.info.get("changes_at_begin")
     return start is None or conn.connection.dbapi_connection.total_changes > start
 
 
-def release_unwritten(session: Session) -> None:
-    """On SQLite, end the session's transaction when it has written nothing, for code that next writes in a
-    transaction of its own: a write transaction holds the write lock from its first statement, and the other
-    transaction would wait for it until the busy timeout. A transaction that has written is left alone (it must
-    commit first). Nothing to do on other databases."""
-    if session.get_bind().dialect.name == "sqlite" and session.in_transaction() and not has_written(session):
-        session.commit()
+@contextlib.contextmanager
+def write_lock_released(session: Session) -> Iterator[None]:
+    """Let a transaction of its own write while ``session``'s write transaction is open but has written nothing
+    (SQLite): the session's transaction, which holds the write lock since its ``BEGIN IMMEDIATE``, is committed on
+    the driver for the duration (it has nothing to lose) and begins ``BEGIN IMMEDIATE`` again afterwards, so the
+    session goes on as a write transaction. Otherwise nothing happens: on PostgreSQL, for a reader, for a session
+    that has not begun — and for one that has written, whose lock the other transaction will wait for (write
+    before, not after, calling code that needs this)."""
+    conn = _held_connection(session)
+    if conn is None or conn.dialect.name != "sqlite" or not conn.info.get("immediate") or has_written(session):
+        yield
+        return
+    driver = conn.connection.driver_connection
+    driver.execute("COMMIT")
+    try:
+        yield
+    finally:
+        driver.execute("BEGIN IMMEDIATE")
+        conn.info["changes_at_begin"] = driver.total_changes
 
 
 def writer_of(bind: Engine) -> Engine:
@@ -347,7 +365,8 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int | None = None, what
     """``fn(attempt)`` until it returns, again after a transient conflict (:func:`is_transient`) within the
     :class:`RetryPolicy`; :class:`~xinyong.core.errors.Busy` past the bound. ``fn`` must be a whole unit of work:
     its transaction rolled back when it raised, nothing of it done outside the database that cannot be done again."""
-    policy = RetryPolicy(retries)
+    started = time.monotonic()
+    policy: RetryPolicy | None = None  # built at the first conflict: nothing more than a call on the usual path
     attempt = 0
     while True:
         try:
@@ -355,6 +374,9 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int | None = None, what
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            if policy is None:
+                policy = RetryPolicy(retries)
+                policy.started = started
             pause = policy.pause(attempt)
             if pause is None:
                 raise busy_error(policy, exc) from exc

@@ -42,7 +42,7 @@ class _Body:
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        self._spool: Any = None  # made at the first body bytes (most requests have none)
         self._size = 0
         self._complete = False   # the client sent its last body message
         self._disconnect: Message | None = None
@@ -52,6 +52,8 @@ class _Body:
         if message["type"] == "http.request":
             chunk = message.get("body", b"")
             if chunk:
+                if self._spool is None:
+                    self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
                 self._spool.seek(0, 2)
                 self._spool.write(chunk)
                 self._size += len(chunk)
@@ -89,7 +91,8 @@ class _Body:
         return receive
 
     def close(self) -> None:
-        self._spool.close()
+        if self._spool is not None:
+            self._spool.close()
 
 
 class RetryTransactions:
