@@ -198,22 +198,150 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
         if not explicit_begin:
             return engine
 
+        turn = write_turn(path)
+
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            immediate = bool(conn.get_execution_options().get(WRITE_OPTION))
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            immediate = bool(options.get(WRITE_OPTION))
+            if immediate:
+                _take_turn(conn.info, turn, bulk=bool(options.get(BULK_OPTION)))
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            except BaseException:
+                _end_turn(conn.info)
+                raise
             # Lets callers ask whether this transaction holds the write lock (see holds_write_lock).
             conn.info["immediate"] = immediate
             conn.info["changes_at_begin"] = conn.connection.dbapi_connection.total_changes
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _end(conn: Any) -> None:
+            _end_turn(conn.info)
+
+        @event.listens_for(engine, "checkin")
+        @event.listens_for(engine, "invalidate")
+        def _returned(_dbapi_conn: Any, record: Any, *_args: Any) -> None:
+            _end_turn(record.info)  # a transaction that ended without either (a connection lost)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
+class _Turn:
+    """The write transactions of this process on one SQLite file, one at a time, short ones first.
+
+    A *bulk* writer (a collection batch: ``BULK_OPTION``) holds the write lock for as long as it writes; every other
+    writer (a check's record, a withdrawal, a login) holds it for milliseconds. When the lock is released, a waiting
+    short writer goes before a waiting bulk writer, so a check waits for at most the one batch that is writing, not
+    for every batch queued before it — unless a bulk writer has waited ``BULK_PATIENCE`` seconds already: then it
+    goes next, so that a steady stream of checks cannot starve an upload.
+    """
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.held = False
+        self.short_waiting = 0
+        self.overdue = 0  # bulk writers that have waited BULK_PATIENCE or more
+
+    def acquire(self, *, bulk: bool, timeout: float) -> bool:
+        start = time.monotonic()
+        deadline = start + timeout
+        late = False
+        with self.cond:
+            if not bulk:
+                self.short_waiting += 1
+            try:
+                while True:
+                    now = time.monotonic()
+                    if bulk and not late and now - start >= BULK_PATIENCE:
+                        late = True
+                        self.overdue += 1
+                    if not self.held and (late or self.short_waiting == 0 if bulk else self.overdue == 0):
+                        self.held = True
+                        return True
+                    if now >= deadline:
+                        return False
+                    wait = deadline - now
+                    if bulk and not late:
+                        wait = min(wait, start + BULK_PATIENCE - now)
+                    self.cond.wait(max(wait, 0.001))
+            finally:
+                if bulk and late:
+                    self.overdue -= 1
+                if not bulk:
+                    self.short_waiting -= 1
+                self.cond.notify_all()  # the others look again: a waiter that left may have been in their way
+
+    def release(self) -> None:
+        with self.cond:
+            self.held = False
+            self.cond.notify_all()
+
+
+#: Execution option of a write transaction that holds the lock for a long time (a collection batch writing).
+BULK_OPTION = "xinyong_bulk"
+#: Seconds a bulk writer lets short writers go first before it takes the next turn itself.
+BULK_PATIENCE = 1.0
+
+_turns: dict[str, _Turn] = {}
+_turns_lock = threading.Lock()
+
+
+def write_turn(path: str) -> _Turn:
+    """The turn of the write transactions of this process on the SQLite file ``path`` (see :class:`_Turn`).
+
+    A write transaction waits for its turn here, then for the write lock (``BEGIN IMMEDIATE``): when the holder
+    commits, the next thread is woken at once. Left to SQLite's busy handler alone, waiting writers poll the lock
+    with sleeps growing to 100 ms, a writer that has just started waiting (polling every few milliseconds)
+    overtakes one that has waited for seconds, and nothing tells a check from a batch: checks starved behind
+    uploads. Other processes on the same file still meet in the busy handler (and the checks in their own file
+    lock, ``measures.check``)."""
+    with _turns_lock:
+        turn = _turns.get(path)
+        if turn is None:
+            turn = _turns[path] = _Turn()
+        return turn
+
+
+def _take_turn(info: dict[str, Any], turn: _Turn, *, bulk: bool = False) -> None:
+    if not turn.acquire(bulk=bulk, timeout=get_db_settings().busy_timeout):
+        raise sqlite3.OperationalError("database is locked (no write turn within the busy timeout)")
+    info["turn"] = turn
+
+
+def _end_turn(info: dict[str, Any]) -> None:
+    turn = info.pop("turn", None)
+    if turn is not None:
+        turn.release()
+
+
+@contextlib.contextmanager
+def turn_of(engine: Engine) -> Iterator[None]:
+    """Hold this process's write turn of an SQLite engine's file (for a write transaction begun on the driver)."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    info: dict[str, Any] = {}
+    _take_turn(info, write_turn(engine.url.database or ""))
+    try:
+        yield
+    finally:
+        _end_turn(info)
+
+
+def mark_bulk(session: Session) -> None:
+    """Declare the session's coming write transaction a bulk one (call before its first statement): on SQLite it
+    lets short writers go first while it waits for its turn (:class:`_Turn`)."""
+    if _held_connection(session) is None:
+        session.connection(execution_options={BULK_OPTION: True})
+
+
 def holds_write_lock(session: Session) -> bool:
     """Whether the session's current SQLite transaction holds the write lock: it began ``BEGIN IMMEDIATE`` or has
-    already written.
+    already written — or has not begun yet and will begin ``BEGIN IMMEDIATE`` (a write session).
 
     A deferred SQLite transaction that has only read cannot take the write lock once another writer has committed
     since its first read ("database is locked" at once, no busy wait); code that must write after reading in such
@@ -223,8 +351,8 @@ def holds_write_lock(session: Session) -> bool:
     if session.get_bind().dialect.name != "sqlite":
         return True
     conn = _held_connection(session)
-    if conn is None:  # no statement yet: nothing is locked
-        return False
+    if conn is None:  # no statement yet: a write transaction will take the lock at its first one
+        return bool(session.get_bind().get_execution_options().get(WRITE_OPTION))
     return bool(conn.info.get("immediate")) or has_written(session)
 
 
@@ -263,9 +391,13 @@ def write_lock_released(session: Session) -> Iterator[None]:
         return
     driver = conn.connection.driver_connection
     driver.execute("COMMIT")
+    turn = conn.info.get("turn")
+    _end_turn(conn.info)
     try:
         yield
     finally:
+        if turn is not None:
+            _take_turn(conn.info, turn)
         driver.execute("BEGIN IMMEDIATE")
         conn.info["changes_at_begin"] = driver.total_changes
 

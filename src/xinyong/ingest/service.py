@@ -20,8 +20,10 @@ Two modes, chosen by the operator:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,8 +35,8 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, gcpause
-from xinyong.core.db import lock_keys, utcnow
-from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
+from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, utcnow
+from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
@@ -46,6 +48,12 @@ from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 CHUNK = 2_000
 #: Rows read and validated before the write transaction begins (≈ 2 KB of memory each while they wait).
 AHEAD_ROWS = 20_000
+#: Batches one process works on at once; the others wait their turn (at most the busy timeout, then 503). A batch
+#: is pure Python for most of its time: under the GIL, several at once in one process are no faster than one
+#: after another, and every other request of the process (the credit check) waits for the interpreter behind each
+#: of them (docs/performance.md, bench/concurrency.py).
+BATCH_SLOTS = 1
+_slots = threading.BoundedSemaphore(BATCH_SLOTS)
 SUMMARY_ERROR_LIMIT = 1_000
 MAX_API_ROWS = 10_000
 Progress = Callable[[int], None]
@@ -180,6 +188,25 @@ class _Store:
                         [RowIssue(o.row, column, None, warning["code"], warning["message"])])
 
 
+def _one_at_a_time(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """At most ``BATCH_SLOTS`` batches at once in this process; the next waits up to the busy timeout, then
+    :class:`~xinyong.core.errors.Busy` (503)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings = get_db_settings()
+        if not _slots.acquire(timeout=settings.busy_timeout):
+            raise Busy("系统繁忙：正在处理其他报送批次，请稍后重试", code="ingest_busy",
+                       retry_after=max(1, round(settings.busy_timeout / 10)))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _slots.release()
+
+    return wrapper
+
+
+@_one_at_a_time
 @gcpause.bulk()
 def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
               sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
@@ -189,7 +216,8 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
 
     ``received_at`` is now, except when history is replayed (the demo city's three years of weekly reports).
     Call it before the session's transaction has begun, so that reading and validating the file (up to
-    ``AHEAD_ROWS`` rows) happens before the write transaction takes its lock (see the module's doc).
+    ``AHEAD_ROWS`` rows) happens before the write transaction takes its lock (see the module's doc). One batch
+    at a time per process (``BATCH_SLOTS``).
     """
     _check_department(actor, department_id)
     table = open_rows()
@@ -205,7 +233,8 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     if reject_all and not exhausted:
         ahead, source = None, iter(())  # too long to hold whole: two passes under the lock, as written below
 
-    # The write transaction begins here.
+    # The write transaction begins here: a bulk one (on SQLite short writers such as checks go first while it waits).
+    mark_bulk(session)
     lock_keys(session, ["ingest_batch\x1f" + "\x1f".join((str(department_id), kind.value, sha256))])
     previous = session.scalar(
         select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import threading
 from collections import Counter, defaultdict, namedtuple
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -48,7 +47,7 @@ from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core import audit, clock
 from xinyong.core.bulk import allocate_ids, dumps, insert_rows
-from xinyong.core.db import Database, holds_write_lock, utcnow
+from xinyong.core.db import Database, holds_write_lock, turn_of, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import current_grades
@@ -567,8 +566,7 @@ def _connection_lost(conn: Any) -> bool:
     return bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
 
 
-_SQLITE_WRITES = threading.Lock()
-_LOCK_FILES: dict[tuple[int, str], int] = {}  # used under _SQLITE_WRITES
+_LOCK_FILES: dict[tuple[int, str], int] = {}  # used under this process's write turn (core.db.turn_of)
 
 
 @contextmanager
@@ -629,7 +627,7 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
     # check_and_record names the engine that writes (its own reads ran without a transaction, on a connection
     # the few-items record reuses); otherwise the session's.
     engine = session.info.get("record_apart") or session.get_bind()
-    with _SQLITE_WRITES, _process_turn(engine):
+    with turn_of(engine), _process_turn(engine):
         if len(rows) > _FEW_ITEMS:
             with Session(bind=engine, expire_on_commit=False) as own, own.begin():
                 return _write(own, check, rows, results)
