@@ -290,3 +290,33 @@ def test_a_transaction_of_its_own_writes_while_the_callers_has_only_read(databas
     with database.session(write=False) as s:
         assert tuple(s.execute(select(Department.name, Department.short_name)
                                .where(Department.id == dept.id)).one()) == ("调用方", "自有事务")
+
+
+@pytest.mark.parametrize("patience, first", [(5.0, "short"), (0.05, "bulk")])
+def test_write_turn_lets_short_writers_go_before_a_waiting_batch(monkeypatch: pytest.MonkeyPatch, patience: float,
+                                                                 first: str) -> None:
+    """SQLite's writers of a process take turns: a check waiting behind a writing batch goes before the next batch
+    waiting (it waits for one batch, not all); a batch that has waited ``BULK_PATIENCE`` goes next, so checks
+    cannot starve it."""
+    monkeypatch.setattr(core_db, "BULK_PATIENCE", patience)
+    turn = core_db._Turn(":memory:")
+    order: list[str] = []
+    assert turn.acquire(bulk=True, timeout=1)  # a batch is writing
+
+    def waiter(name: str, bulk: bool) -> None:
+        assert turn.acquire(bulk=bulk, timeout=5)
+        order.append(name)
+        turn.release()
+
+    batch = threading.Thread(target=waiter, args=("bulk", True))
+    batch.start()
+    time.sleep(0.2)  # the next batch has waited longer than a short patience
+    check = threading.Thread(target=waiter, args=("short", False))
+    check.start()
+    time.sleep(0.1)
+    turn.release()
+    batch.join(5)
+    check.join(5)
+    assert order[0] == first and sorted(order) == ["bulk", "short"]
+    assert turn.acquire(bulk=False, timeout=0)  # free again
+    turn.release()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -37,6 +38,11 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers of several processes then meet in SQLite's busy handler only
+    fcntl = None  # type: ignore[assignment]
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import (
@@ -231,24 +237,49 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
 
 
 class _Turn:
-    """The write transactions of this process on one SQLite file, one at a time, short ones first.
+    """The write transactions on one SQLite file, one at a time: short ones first within a process, and across
+    the server's processes through a file lock.
 
     A *bulk* writer (a collection batch: ``BULK_OPTION``) holds the write lock for as long as it writes; every other
     writer (a check's record, a withdrawal, a login) holds it for milliseconds. When the lock is released, a waiting
     short writer goes before a waiting bulk writer, so a check waits for at most the one batch that is writing, not
     for every batch queued before it — unless a bulk writer has waited ``BULK_PATIENCE`` seconds already: then it
-    goes next, so that a steady stream of checks cannot starve an upload.
+    goes next, so that a steady stream of checks cannot starve an upload. Between processes the holder of the turn
+    also holds an exclusive ``flock`` on ``<database>-writers.lock``; a process waiting for it tries again every
+    millisecond (short writers) or ten (bulk), up to the busy timeout — not every 100 ms as SQLite's busy handler
+    does, and short writers before bulk ones.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.cond = threading.Condition(threading.Lock())
         self.held = False
         self.short_waiting = 0
         self.overdue = 0  # bulk writers that have waited BULK_PATIENCE or more
+        self._fd: tuple[int, int] | None = None  # (pid, descriptor) of the lock file
 
     def acquire(self, *, bulk: bool, timeout: float) -> bool:
         start = time.monotonic()
         deadline = start + timeout
+        if not self._acquire_here(bulk, start, deadline):
+            return False
+        if self._lock_file(bulk, deadline):
+            return True
+        self.release_here()
+        return False
+
+    def release(self) -> None:
+        fd = self._descriptor()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        self.release_here()
+
+    def release_here(self) -> None:
+        with self.cond:
+            self.held = False
+            self.cond.notify_all()
+
+    def _acquire_here(self, bulk: bool, start: float, deadline: float) -> bool:
         late = False
         with self.cond:
             if not bulk:
@@ -275,10 +306,34 @@ class _Turn:
                     self.short_waiting -= 1
                 self.cond.notify_all()  # the others look again: a waiter that left may have been in their way
 
-    def release(self) -> None:
-        with self.cond:
-            self.held = False
-            self.cond.notify_all()
+    def _descriptor(self) -> int | None:
+        """This process's descriptor of the lock file (a forked child opens its own: a shared open file would
+        share the lock); None for an in-memory database or without ``fcntl``."""
+        if fcntl is None or not self.path or self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        pid = os.getpid()
+        if self._fd is None or self._fd[0] != pid:
+            self._fd = (pid, os.open(f"{self.path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600))
+        return self._fd[1]
+
+    def _close(self) -> None:
+        if self._fd is not None and self._fd[0] == os.getpid():
+            os.close(self._fd[1])
+        self._fd = None
+
+    def _lock_file(self, bulk: bool, deadline: float) -> bool:
+        fd = self._descriptor()
+        if fd is None:
+            return True
+        step = 0.01 if bulk else 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(step)
 
 
 #: Execution option of a write transaction that holds the lock for a long time (a collection batch writing).
@@ -291,18 +346,20 @@ _turns_lock = threading.Lock()
 
 
 def write_turn(path: str) -> _Turn:
-    """The turn of the write transactions of this process on the SQLite file ``path`` (see :class:`_Turn`).
+    """The turn of the write transactions on the SQLite file ``path`` (see :class:`_Turn`).
 
-    A write transaction waits for its turn here, then for the write lock (``BEGIN IMMEDIATE``): when the holder
-    commits, the next thread is woken at once. Left to SQLite's busy handler alone, waiting writers poll the lock
-    with sleeps growing to 100 ms, a writer that has just started waiting (polling every few milliseconds)
-    overtakes one that has waited for seconds, and nothing tells a check from a batch: checks starved behind
-    uploads. Other processes on the same file still meet in the busy handler (and the checks in their own file
-    lock, ``measures.check``)."""
+    A write transaction waits for its turn here, then for the write lock (``BEGIN IMMEDIATE``), which is then
+    free unless a process that does not take turns (an older version, the ``sqlite3`` shell) holds it. Left to
+    SQLite's busy handler alone, waiting writers poll the lock with sleeps growing to 100 ms, a writer that has
+    just started waiting (polling every few milliseconds) overtakes one that has waited for seconds, and nothing
+    tells a check from a batch: checks starved behind uploads (docs/performance.md, ``bench/concurrency.py``)."""
     with _turns_lock:
         turn = _turns.get(path)
         if turn is None:
-            turn = _turns[path] = _Turn()
+            if len(_turns) >= 64:  # many databases in one process (the tests): forget the idle ones
+                for key in [k for k, t in _turns.items() if not t.held]:
+                    _turns.pop(key)._close()
+            turn = _turns[path] = _Turn(path)
         return turn
 
 
