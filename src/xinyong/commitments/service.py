@@ -247,7 +247,7 @@ def upsert_commitments(session: Session, *, actor: Principal, department_id: int
     for start in range(0, len(rows), 500):
         chunk = rows[start:start + 500]
         # Another upload may hold the same codes: queue on them in one order (PostgreSQL), then read.
-        lock_keys(session, ("commitment\x1f" + r.code for r in chunk))
+        lock_keys(session, "commitment", (r.code for r in chunk))
         _resolve_subjects(session, chunk, subjects, source, result)
         existing = {c.code: c for c in session.scalars(
             select(Commitment).where(Commitment.code.in_({r.code for r in chunk})))}

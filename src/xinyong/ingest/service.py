@@ -235,7 +235,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
 
     # The write transaction begins here: a bulk one (on SQLite short writers such as checks go first while it waits).
     mark_bulk(session)
-    lock_keys(session, ["ingest_batch\x1f" + "\x1f".join((str(department_id), kind.value, sha256))])
+    lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
     previous = session.scalar(
         select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
                                   IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))

@@ -582,9 +582,10 @@ class _Context:
         chunk = [p for p in chunk if p.subject_id is not None]
         session, now, received_at = self.session, utcnow(), self.received_at
         t = CreditRecord.__table__
-        # Two uploads naming the same decision queue here, in one order (PostgreSQL; SQLite's write transaction
-        # holds the write lock already): the second then finds the first's record instead of inserting it again.
-        lock_keys(session, ("record\x1f" + "\x1f".join(p.key) for p in chunk))
+        # Two uploads naming decisions of the same authority queue here, in one order (PostgreSQL; SQLite's write
+        # transaction holds the write lock already): the second then finds the first's records instead of
+        # inserting them again. By authority, not by decision: a batch takes few locks however long it is.
+        lock_keys(session, "record", (f"{p.kind}\x1f{p.row.authority_uscc}" for p in chunk))
         existing: dict[tuple[str, str, str], dict[str, Any]] = {}
         docs = {p.row.doc_no_norm for p in chunk}
         cols = [t.c[n] for n in ("id", "kind", "authority_uscc", "doc_no_norm", "department_id", "content_hash",
