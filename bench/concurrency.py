@@ -1,15 +1,17 @@
 """Benchmark: writers at once over HTTP — uploads of penalty files while business systems run credit checks.
 
     .venv/bin/python bench/concurrency.py [--db URL] [--workers N] [--uploaders 4] [--rows 500] [--seconds 20]
-                                          [--clients 4] [--subjects 20000] [--reuse]
+                                          [--clients 4] [--subjects 20000]
 
 Builds a fresh database (a new SQLite file in bench/out by default; with ``--db postgresql+psycopg://…/<name>`` the
 database ``<name>``, which must start with ``xinyong_bench``, is dropped and created) with ``--subjects`` legal
 persons and a tenth of them on lists (``bench/check.py``'s builder), a department with an operator token and a
 business system's token, and writes ``--uploaders`` × 100 penalty files of ``--rows`` rows each (GB18030 CSV of the
 national standard, 2 % faulty rows, counterparts drawn from one pool, so files name the same companies new to the
-registry: ``bench/ingest_validate.py``'s generator). Then it starts uvicorn (``--workers``; default 1 on SQLite,
-2 on PostgreSQL) and measures, each phase ``--seconds`` long:
+registry: ``bench/ingest_validate.py``'s generator). First, in-process, it imports one file of ``--rows`` rows
+and one of 20,000 (new subjects and records) and prints how long each one's write transaction was open — on
+SQLite the time every other writer waits — against the whole import. Then it starts uvicorn (``--workers``;
+default 1 on SQLite, 2 on PostgreSQL) and measures, each phase ``--seconds`` long:
 
 1. checks alone: ``--clients`` keep-alive connections posting single checks (``bench/common.py``'s client);
 2. the same checks while ``--uploaders`` clients each upload their files one after another
@@ -42,15 +44,15 @@ ROOT = HERE.parent
 FILES_PER_UPLOADER = 100
 
 
-def write_files(folder: Path, uploaders: int, rows: int) -> dict[int, list[Path]]:
-    """``uploaders`` × ``FILES_PER_UPLOADER`` distinct penalty files (kept between runs with the same sizes)."""
+def write_files(folder: Path, uploaders: int, rows: int, count: int = FILES_PER_UPLOADER) -> dict[int, list[Path]]:
+    """``uploaders`` × ``count`` distinct penalty files (kept between runs with the same sizes)."""
     from ingest_validate import HEADERS, iter_rows
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[int, list[Path]] = {}
     for u in range(uploaders):
         files[u] = []
-        for j in range(FILES_PER_UPLOADER):
+        for j in range(count):
             path = folder / f"u{u}-{j}-{rows}.csv"
             if not path.exists():
                 tmp = path.with_suffix(".tmp")
@@ -64,6 +66,36 @@ def write_files(folder: Path, uploaders: int, rows: int) -> dict[int, list[Path]
                 tmp.replace(path)
             files[u].append(path)
     return files
+
+
+def lock_hold(url: str, path: Path) -> tuple[float, float, int]:
+    """Import ``path`` in-process as the upload route does (``ingest_file`` in a write session): seconds in all,
+    seconds the write transaction was open (from its BEGIN to its COMMIT: SQLite's write lock held), rows."""
+    from sqlalchemy import event, select
+
+    from xinyong.auth.models import Department
+    from xinyong.auth.roles import Principal, Role
+    from xinyong.core.db import get_database
+    from xinyong.ingest.service import ingest_file
+
+    db = get_database(url)
+    with db.session(write=False) as session:
+        dept_id = session.scalar(select(Department.id).where(Department.code == "czj"))
+    actor = Principal(kind="token", name="bench", role=Role.DEPT_OPERATOR, department_id=dept_id)
+    marks: dict[str, float] = {}
+    begin = lambda conn: marks.setdefault("begin", time.perf_counter())  # noqa: E731
+    commit = lambda conn: marks.__setitem__("commit", time.perf_counter())  # noqa: E731
+    event.listen(db.engine, "begin", begin)
+    event.listen(db.engine, "commit", commit)
+    try:
+        t0 = time.perf_counter()
+        with db.session() as session:
+            summary = ingest_file(session, actor=actor, department_id=dept_id, path=path)
+        total = time.perf_counter() - t0
+    finally:
+        event.remove(db.engine, "begin", begin)
+        event.remove(db.engine, "commit", commit)
+    return total, marks["commit"] - marks["begin"], summary["rows"]
 
 
 def operator_token(url: str) -> str:
@@ -187,10 +219,15 @@ def main() -> None:
     workers = args.workers or (1 if sqlite else 2)
     codes, listed, check_token = check.build(url, args.subjects, args.subjects // 10, seed=13)
     upload_token = operator_token(url)
+    files = write_files(OUT / "concurrency", args.uploaders, args.rows)
+    solo = [write_files(OUT / "concurrency-solo", 1, n, count=1)[0][0] for n in (args.rows, 20_000)]
+    for path in solo:  # the second: as many rows as are validated before the transaction begins
+        total, held, rows = lock_hold(url, path)
+        print(f"in-process, one {rows:,}-row file: {total:.2f} s, of which its write transaction (on SQLite: the "
+              f"write lock) {held:.2f} s ({held / total:.0%}); before, it was open from the first row read")
     from xinyong.core.db import forget_databases
 
     forget_databases()
-    files = write_files(OUT / "concurrency", args.uploaders, args.rows)
     data_dir = OUT / "concurrency-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     server, port = start_server(url, workers, data_dir)

@@ -222,10 +222,23 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
             conn.info["immediate"] = immediate
             conn.info["changes_at_begin"] = conn.connection.dbapi_connection.total_changes
 
+        # The turn is handed on once the transaction has ended, not just before (these events come before the
+        # driver's commit or rollback, which is then a no-op: the connection is in autocommit again).
         @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            if "turn" in conn.info:
+                conn.connection.driver_connection.execute("COMMIT")
+                _end_turn(conn.info)
+
         @event.listens_for(engine, "rollback")
-        def _end(conn: Any) -> None:
-            _end_turn(conn.info)
+        def _rollback(conn: Any) -> None:
+            if "turn" in conn.info:
+                driver = conn.connection.driver_connection
+                try:
+                    if driver.in_transaction:
+                        driver.execute("ROLLBACK")
+                finally:
+                    _end_turn(conn.info)
 
         @event.listens_for(engine, "checkin")
         @event.listens_for(engine, "invalidate")
