@@ -28,7 +28,6 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import common  # bench/common.py (this folder is on sys.path)
 

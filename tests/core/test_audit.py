@@ -270,14 +270,14 @@ def test_verify_while_another_writer_appends(database: Database) -> None:
 
     event.listen(database.engine, "before_cursor_execute", append_now)
     try:
-        with database.session() as s:
+        with database.session(write=False) as s:
             report = verify_chain(s)
     finally:
         event.remove(database.engine, "before_cursor_execute", append_now)
     assert not armed  # the concurrent append did happen during verification
     assert report.ok, report.problem
     assert report.events in (3, 4)
-    with database.session() as s:
+    with database.session(write=False) as s:
         assert verify_chain(s).to_dict()["events"] == 4
 
 

@@ -60,7 +60,7 @@ def tenders(level: Optional[str] = typer.Option(None, help="high / medium / low"
     """按风险排序的项目（最近一次分析）。"""
     from xinyong.analytics import trading
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         out = trading.ranked_tenders(trading.get_analysis(session), level=level, limit=limit)
 
     def render(d: dict[str, Any]) -> None:
@@ -80,7 +80,7 @@ def tender(project_no: str, as_json: bool = JsonOption) -> None:
     """一个项目的投标人、报价与风险证据。"""
     from xinyong.analytics import trading
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         out = trading.tender_detail(session, project_no)
 
     def render(d: dict[str, Any]) -> None:
@@ -105,7 +105,7 @@ def groups(level: Optional[str] = typer.Option(None, help="high / medium / low")
     """关联投标人群体，按风险排序（最近一次分析）。"""
     from xinyong.analytics import trading
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         out = trading.ranked_groups(trading.get_analysis(session), level=level, limit=limit)
 
     def render(d: dict[str, Any]) -> None:
@@ -126,7 +126,7 @@ def bidders(q: Optional[str] = typer.Option(None, help="名称关键词或统一
     """投标人的投标参与情况与中标情况。"""
     from xinyong.analytics import trading
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         out = trading.bidder_stats(session, q=q, order=order, limit=limit)
 
     def render(d: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ def food_drug_cmd(level: Optional[str] = typer.Option(None, help="high / medium 
     """食品药品风险等级及原因。"""
     from xinyong.analytics import food_drug
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         out = food_drug.risk_levels(session, level=level, limit=limit)
     emit(out, as_json, _render_risks)
 
@@ -169,7 +169,7 @@ def watchlist(include_medium: bool = typer.Option(False, "--include-medium", hel
     from xinyong.core import clock
 
     today = clock.today()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = food_drug.watch_list(session, today=today, include_medium=include_medium)
     if xlsx:
         xlsx.write_bytes(food_drug.watch_list_xlsx(rows, today=today))

@@ -79,7 +79,7 @@ def departments_list(
     as_json: bool = JsonOption,
 ) -> None:
     """列出部门。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [_department_dict(d) for d in service.list_departments(session, include_inactive=include_inactive)]
 
     def render(items: list[dict[str, Any]]) -> None:
@@ -198,7 +198,7 @@ def users_list(
     as_json: bool = JsonOption,
 ) -> None:
     """列出用户。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         department_id = service.get_department(session, ref=department).id if department else None
         rows = [_user_dict(u) for u in service.list_users(session, department_id=department_id,
                                                           include_inactive=include_inactive)]
@@ -284,7 +284,7 @@ def tokens_list(
     as_json: bool = JsonOption,
 ) -> None:
     """列出 API 令牌（从不显示完整令牌）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         department_id = service.get_department(session, ref=department).id if department else None
         rows = [_token_dict(t) for t in service.list_tokens(
             session, actor=clikit.operator(), department_id=department_id, include_inactive=include_inactive,

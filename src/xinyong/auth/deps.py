@@ -35,9 +35,18 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
+#: Requests that only read: their session is a deferred reader (on SQLite it neither waits for nor blocks the
+#: writer). Every other request's session is a write transaction, and so is a retried request's
+#: (``web.transactions``).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _session(request: Request) -> AsyncIterator[Session]:
     db: Database = request.app.state.db
-    context = db.session()
+    from xinyong.web.transactions import WRITE_STATE
+
+    write = request.method not in READ_METHODS or bool(request.scope.get("state", {}).get(WRITE_STATE))
+    context = db.session(write=write)
     session = context.__enter__()  # a Session in a begun transaction; no connection is taken yet
     try:
         yield session
@@ -58,7 +67,8 @@ async def _close(context: AbstractContextManager[Session], session: Session, exc
 
 
 #: The request's session: one transaction, committed before the response is sent (scope="function"), so that
-#: a 2xx answer means the change is durable.
+#: a 2xx answer means the change is durable; a write transaction unless the request is a GET or HEAD (see
+#: ``READ_METHODS``). A transient conflict it meets is retried by ``web.transactions.RetryTransactions``.
 SessionDep = Depends(_session, scope="function")
 
 

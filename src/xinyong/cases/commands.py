@@ -170,7 +170,7 @@ def attach(case_id: int = typer.Argument(..., help="案件 ID"),
 def show(case_id: int = typer.Argument(..., help="案件 ID"), as_json: bool = JsonOption) -> None:
     """一个案件及其办理记录。"""
     actor = clikit.operator()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.case_view(session, service.visible_case(session, case_id, actor=actor), actor=actor)
         data["events"] = service.events_of(session, case_id)
 
@@ -193,7 +193,7 @@ def list_(kind: Optional[str] = typer.Option(None, "--kind", help="objection / r
           limit: int = typer.Option(50, "--limit", min=1, max=10_000), as_json: bool = JsonOption) -> None:
     """工作队列：办理中的案件按到期日排序。"""
     actor = clikit.operator()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         cases = service.list_cases(session, actor=actor, department_id=service.department_id_for(session, department),
                                    kind=kind, open_only=open_only, overdue=overdue, escalated=escalated,
                                    subject_id=get_subject(session, subject).id if subject else None, limit=limit)
@@ -215,9 +215,8 @@ def escalate(on: Optional[str] = typer.Option(None, "--date", help="按该日判
              as_json: bool = JsonOption) -> None:
     """督办逾期案件（每日任务；重复运行不会重复督办）。"""
     today = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
-        cases = service.escalate_overdue(session, actor=clikit.operator(), today=today)
-        data = {"date": today, "escalated": [c.case_no for c in cases]}
+    data = clikit.database().run(lambda session: {"date": today, "escalated": [
+        c.case_no for c in service.escalate_overdue(session, actor=clikit.operator(), today=today)]})
     emit(data, as_json, lambda d: clikit.console.print(f"{d['date']} 督办逾期案件 {len(d['escalated'])} 件"))
 
 
@@ -226,7 +225,7 @@ def escalate(on: Optional[str] = typer.Option(None, "--date", help="按该日判
 def stats(date_from: Optional[str] = typer.Option(None, "--from", help="立案日期起"),
           date_to: Optional[str] = typer.Option(None, "--to", help="立案日期止"), as_json: bool = JsonOption) -> None:
     """各部门办理统计：件数、逾期率、平均办理工作日。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.department_stats(session, actor=clikit.operator(), date_from=_date(date_from, "--from"),
                                         date_to=_date(date_to, "--to"))
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Notification
-from xinyong.core.db import utcnow
+from xinyong.core.db import utcnow, writer_of
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 from xinyong.core.settings import get_settings
 
@@ -131,7 +131,8 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
         ids = list(reader.scalars(select(Notification.id).where(Notification.status == "pending")
                                   .order_by(Notification.id).limit(limit)))
     for nid in ids:
-        with Session(bind=bind) as own, own.begin():
+        # A write transaction (BEGIN IMMEDIATE on SQLite): it reads the row, then marks it.
+        with Session(bind=writer_of(bind)) as own, own.begin():
             n = own.scalars(select(Notification).where(Notification.id == nid, Notification.status == "pending")
                             .with_for_update(skip_locked=True)).one_or_none()
             if n is None:

@@ -27,7 +27,7 @@ from xinyong.cases import notify
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import SubjectContact, VerificationChallenge
 from xinyong.core import audit
-from xinyong.core.db import utcnow
+from xinyong.core.db import utcnow, write_lock_released, writer_of
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
 from xinyong.identifiers.masking import mask_phone
 from xinyong.identifiers.vault import get_vault
@@ -162,11 +162,13 @@ def confirm(session: Session, *, challenge: str, code: str, purpose: str) -> int
     Runs in its own transaction on the session's engine, committed before it returns or raises: a wrong attempt
     counts even though the caller's request then fails, and the attempt is taken (``UPDATE … attempts + 1``)
     before the code is compared, so parallel guesses cannot exceed the limit. Call it before the caller's own
-    session has read anything (SQLite gives each transaction a snapshot at its first read).
+    session has written anything: on SQLite a caller's write transaction that has only read is set aside meanwhile
+    (``core.db.write_lock_released``), since it holds the write lock.
     """
     now = utcnow()
     handle = challenge or ""
-    with Session(bind=session.get_bind()) as own:
+    # A caller's write transaction that has only read holds SQLite's write lock: it is set aside meanwhile.
+    with write_lock_released(session), Session(bind=writer_of(session.get_bind())) as own:
         took = own.execute(update(VerificationChallenge).where(
             VerificationChallenge.challenge == handle, VerificationChallenge.purpose == purpose,
             VerificationChallenge.used_at.is_(None), VerificationChallenge.expires_at > now,

@@ -44,7 +44,7 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
 @handle_errors
 def list_(as_json: bool = JsonOption) -> None:
     """列出全部信息类别。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [_class_dict(obj) for obj in service.list_classes(session)]
 
     def render(items: list[dict[str, Any]]) -> None:
@@ -68,7 +68,7 @@ def list_(as_json: bool = JsonOption) -> None:
 @handle_errors
 def show(code: str = typer.Argument(..., help="信息类别代码，如 penalty"), as_json: bool = JsonOption) -> None:
     """显示一个信息类别的全部定义。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = _class_dict(service.get_class(session, code))
 
     def render(d: dict[str, Any]) -> None:
@@ -152,7 +152,7 @@ def export(
     as_json: bool = JsonOption,
 ) -> None:
     """导出当前目录（与目录文件格式相同，可用于 seed --file）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         catalog = service.export_catalog(session)
     if output is not None:
         output.write_text(dump_catalog(catalog), encoding="utf-8")

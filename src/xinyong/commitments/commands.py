@@ -62,9 +62,12 @@ def import_(
     as_json: bool = JsonOption,
 ) -> None:
     """导入信用承诺文件，输出批次报告；整批退回时退出码为 1。"""
-    with clikit.database().session() as session:
+    db = clikit.database()
+    with db.session(write=False) as session:
         dept_id, actor = _acting_for(session, department)
-        summary = importer.import_file(session, actor=actor, department_id=dept_id, path=file, reject_all=reject_all)
+    # One unit of work, run again after a transient conflict (core.db.Database.run).
+    summary = db.run(lambda session: importer.import_file(session, actor=actor, department_id=dept_id, path=file,
+                                                          reject_all=reject_all))
     emit(summary, as_json, _render_batch)
     if summary["status"] == "rejected":
         raise typer.Exit(1)
@@ -83,7 +86,7 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """列出信用承诺。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
         rows = service.list_commitments(session, actor=None, subject_id=subject_id, department_id=department_id,
@@ -108,7 +111,7 @@ def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位�
          as_json: bool = JsonOption) -> None:
     """查看一条信用承诺及其版本和履行记录。"""
     today = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         ref = ref.strip()
         c = service.get_by_code(session, ref, actor=None) if len(ref) == 20 else \
             service.get_commitment(session, int(ref) if ref.isdigit() else -1, actor=None)
@@ -164,7 +167,7 @@ def fulfil(
 def public(subject: str = typer.Argument(..., help="承诺人统一社会信用代码"),
            as_json: bool = JsonOption) -> None:
     """一个主体今日向社会公开的信用承诺（与公众看到的一致）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.subject_commitments_view(session, get_subject(session, subject), clock.today(), public=True)
 
     def render(items: list[dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -46,14 +46,15 @@ from xinyong.commitments.validate import (
     CommitmentInput,
 )
 from xinyong.core import audit, clock
-from xinyong.core.db import utcnow
+from xinyong.core.bulk import allocate_ids
+from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import find_subject
+from xinyong.subjects.service import find_subject, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -137,28 +138,59 @@ def _breach_on(status: str, determined_on: dt.date | None, received_at: dt.datet
     return determined_on or clock.local_date(received_at)
 
 
-def _subject_for(session: Session, row: CommitmentInput, cache: dict[str, Subject], source: str,
-                 result: UpsertResult) -> Subject:
-    """The promisor's subject, found by code (USCC, legacy alias, keyed hash of a person's ID) or created."""
-    code = row.promisor_uscc or row.promisor_id_number or ""
-    found = cache.get(code) or find_subject(session, code)
-    if found is None:
-        vault = get_vault()
-        name = row.promisor_name.strip()
-        if row.promisor_kind is PartyKind.NATURAL_PERSON:
-            number = row.promisor_id_number or ""
-            found = Subject(kind=SubjectKind.NATURAL_PERSON.value, name=name, name_norm=normalize_person_name(name),
-                            resident_id_hash=vault.lookup_hash(number), resident_id_enc=vault.encrypt(number),
-                            resident_id_masked=mask_resident_id(number), region_code=number[:6], source=source)
+def _subject_for(row: CommitmentInput, cache: dict[str, Subject]) -> Subject:
+    """The promisor's subject (:func:`_resolve_subjects` found or created it for the row's chunk)."""
+    return cache[row.promisor_uscc or row.promisor_id_number or ""]
+
+
+def _resolve_subjects(session: Session, rows: list[CommitmentInput], cache: dict[str, Subject], source: str,
+                      result: UpsertResult) -> None:
+    """Find the promisors of ``rows`` by code (USCC, legacy alias, keyed hash of a person's ID) and create those
+    the registry lacks — all of a chunk's at once, in key order, each unless another upload created it meanwhile
+    (``subjects.service.upsert_subjects``: two uploads naming the same new promisor neither fail nor deadlock)."""
+    missing: dict[str, CommitmentInput] = {}
+    for row in rows:
+        code = row.promisor_uscc or row.promisor_id_number or ""
+        if code in cache or code in missing:
+            continue
+        found = find_subject(session, code)
+        if found is None:
+            missing[code] = row
         else:
-            found = Subject(kind=row.promisor_kind.value, name=name, name_norm=normalize_org_name(name), uscc=code,
-                            org_type=uscc.subject_type_of(code), region_code=code[2:8], source=source)
-        found.names.append(SubjectName(name=name, name_norm=found.name_norm, source=source))
-        session.add(found)
-        session.flush()
-        result.subjects_created += 1
-    cache[code] = found
-    return found
+            cache[code] = found
+    if not missing:
+        return
+    vault, now = get_vault(), utcnow()
+    params: list[dict[str, Any]] = []
+    for code, row in missing.items():
+        name = row.promisor_name.strip()
+        values: dict[str, Any] = {
+            "kind": row.promisor_kind.value, "org_type": None, "name": name, "uscc": None, "uscc_flagged": False,
+            "resident_id_hash": None, "resident_id_enc": None, "resident_id_masked": None, "region_code": None,
+            "source": source, "created_at": now, "updated_at": now}
+        if row.promisor_kind is PartyKind.NATURAL_PERSON:
+            values.update(kind=SubjectKind.NATURAL_PERSON.value, name_norm=normalize_person_name(name),
+                          resident_id_hash=vault.lookup_hash(code), resident_id_enc=vault.encrypt(code),
+                          resident_id_masked=mask_resident_id(code), region_code=code[:6])
+        else:
+            values.update(name_norm=normalize_org_name(name), uscc=code, org_type=uscc.subject_type_of(code),
+                          region_code=code[2:8])
+        params.append(values)
+    for sid, values in zip(allocate_ids(session, Subject.__table__, len(params)), params, strict=True):
+        values["id"] = sid
+    people = [v for v in params if v["resident_id_hash"]]
+    ids = upsert_subjects(session, people, key="resident_id_hash") if people else {}
+    ids.update(upsert_subjects(session, [v for v in params if not v["resident_id_hash"]], key="uscc"))
+    own = {v["id"]: ids.get(v["resident_id_hash"] or v["uscc"] or "", v["id"]) for v in params}
+    created = [v for v in params if own[v["id"]] == v["id"]]
+    if created:
+        session.execute(insert(SubjectName.__table__), [
+            {"subject_id": v["id"], "name": v["name"], "name_norm": v["name_norm"], "valid_from": now,
+             "source": source} for v in created])
+        result.subjects_created += len(created)
+    by_id = {subject.id: subject for subject in session.scalars(select(Subject).where(Subject.id.in_(own.values())))}
+    for code, values in zip(missing, params, strict=True):
+        cache[code] = by_id[own[values["id"]]]
 
 
 def _warning_dicts(row: CommitmentInput) -> list[dict[str, Any]]:
@@ -214,6 +246,9 @@ def upsert_commitments(session: Session, *, actor: Principal, department_id: int
     seen: dict[str, int] = {}
     for start in range(0, len(rows), 500):
         chunk = rows[start:start + 500]
+        # Another upload may hold the same codes: queue on them in one order (PostgreSQL), then read.
+        lock_keys(session, "commitment", (r.code for r in chunk))
+        _resolve_subjects(session, chunk, subjects, source, result)
         existing = {c.code: c for c in session.scalars(
             select(Commitment).where(Commitment.code.in_({r.code for r in chunk})))}
         for row in chunk:
@@ -252,7 +287,7 @@ def _apply_row(session: Session, actor: Principal, department_id: int, batch_id:
         result.outcomes.append(RowOutcome(row.row, "unchanged", current.id, row.code, current.version_count,
                                           current.broken, warnings=warnings))
         return
-    subject = _subject_for(session, row, subjects, source, result)
+    subject = _subject_for(row, subjects)
     norm = normalize_person_name(row.promisor_name) if subject.kind == SubjectKind.NATURAL_PERSON.value \
         else normalize_org_name(row.promisor_name)
     if norm != subject.name_norm:

@@ -65,7 +65,7 @@ def verify(anchors: Optional[Path] = typer.Option(
     if anchors_only and anchors is None:
         raise ValidationFailed("--anchors-only 需要锚点文件（--anchors 或 XINYONG_AUDIT_ANCHORS_FILE）",
                                code="anchors_required")
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         if anchors_only:
             result: dict[str, Any] = {"ok": True, "chain_checked": False}
         else:
@@ -193,7 +193,7 @@ def log(
     as_json: bool = JsonOption,
 ) -> None:
     """列出审计事件（最新在前）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [
             {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
              "entity_type": e.entity_type, "entity_id": e.entity_id, "reason": e.reason,

@@ -132,6 +132,49 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     return len(rows)
 
 
+def insert_missing(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+                   columns: Sequence[str] | None = None) -> int:
+    """Insert ``rows`` like :func:`insert_rows`, skipping each row that would violate a unique constraint
+    (``INSERT … ON CONFLICT DO NOTHING``); returns how many were inserted.
+
+    For rows other transactions may be inserting at the same time (a company new to the registry named by two
+    uploads at once): on PostgreSQL a row whose key another transaction has inserted but not committed waits for
+    that transaction and is skipped if it commits — no unique violation. Rows are inserted in the order given:
+    give them in key order, so that two transactions inserting overlapping keys wait for each other in the same
+    order and cannot deadlock. The caller reads back the ids by key. SQLite: ``executemany`` of the same statement
+    (its single writer never meets an uncommitted row of another transaction). PostgreSQL: one statement over
+    ``unnest`` of one array per column (COPY has no ``ON CONFLICT``).
+    """
+    if not rows:
+        return 0
+    names = list(columns) if columns else list(rows[0].keys())
+    conn = session.connection()
+    dialect = conn.dialect.name
+    quoted = ", ".join(f'"{n}"' for n in names)
+    convs = [_converter(table.c[n], dialect) for n in names]
+    raw = conn.connection.driver_connection
+    if dialect == "sqlite":
+        placeholders = ", ".join("?" for _ in names)
+        cur = raw.cursor()
+        try:
+            before = raw.total_changes
+            cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING',
+                            _tuples(rows, names, convs))
+            return raw.total_changes - before
+        finally:
+            cur.close()
+    if dialect != "postgresql":
+        raise NotImplementedError(f"insert_missing on {dialect}")
+    arrays = ", ".join(f"CAST(%s AS {table.c[n].type.compile(dialect=conn.dialect)}[])" for n in names)
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    picked = ", ".join(f"u.c{i}" for i in range(len(names)))
+    values = [list(column) for column in zip(*_tuples(rows, names, convs), strict=True)]
+    with raw.cursor() as cur:
+        cur.execute(f'INSERT INTO "{table.name}" ({quoted}) SELECT {picked} FROM unnest({arrays}) '
+                    f"WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord ON CONFLICT DO NOTHING", values)
+        return cur.rowcount
+
+
 _SEQUENCES: dict[tuple[int, str], str] = {}
 
 

@@ -3,7 +3,11 @@
 Conventions for operators' scripts:
 - ``--json`` prints exactly one JSON document on stdout (errors as ``{"error": {...}}``), nothing else.
 - Exit status 0 on success, 1 when the command ran but found a problem (invalid code, broken chain …),
-  2 for bad input or a failed operation (with a Chinese message and a stable error code).
+  2 for bad input or a failed operation (with a Chinese message and a stable error code) — also when the
+  database stayed busy beyond the retry bound (``database_busy``: run the command again later).
+- ``database().session()`` is a write transaction (``BEGIN IMMEDIATE`` on SQLite: it waits its turn instead of
+  failing with "database is locked"); commands that only read use ``session(write=False)``; a command that is one
+  unit of work runs it through ``database().run(fn)``, which retries transient conflicts (``core.db``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from xinyong.auth.roles import Principal, system_principal
-from xinyong.core.errors import ConfigurationError, XinyongError
+from xinyong.core.errors import Busy, ConfigurationError, XinyongError
 
 if TYPE_CHECKING:  # SQLAlchemy costs ~0.4 s to import: only commands that use the database load it
     from rich.console import Console
@@ -123,6 +127,10 @@ def database_error(exc: DBAPIError) -> XinyongError:
     """A database failure as an operator-facing error: the likely cause first (schema not migrated)."""
     text = str(exc.orig) if exc.orig is not None else str(exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    from xinyong.core.db import is_transient  # SQLAlchemy is loaded already: exc is one of its errors
+
+    if is_transient(exc):  # still locked after the busy timeout, or a deadlock outside Database.run
+        return Busy(f"数据库正忙（{first}）：其他写入尚未结束，请稍后重试", code="database_busy")
     if "no such table" in first or ("relation" in first and "does not exist" in first):
         return ConfigurationError(f"数据库尚未初始化或版本过旧（{first}）：请先运行 xinyong db upgrade",
                                   code="database_not_migrated")

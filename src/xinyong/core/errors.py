@@ -56,6 +56,24 @@ class Forbidden(XinyongError):
     code = "forbidden"
 
 
+class Busy(XinyongError):
+    """The database stayed busy (other writers, a deadlock) beyond the bound of retries: try again later.
+
+    The API answers 503 with ``Retry-After`` (``retry_after`` seconds); the CLI exits with status 2."""
+
+    status_code = 503
+    code = "database_busy"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 retry_after: int = 5) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class ConfigurationError(XinyongError):
     status_code = 500
     code = "configuration_error"

@@ -93,4 +93,7 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     """Forget cached settings (tests and the CLI's --db option change the environment)."""
+    from xinyong.core.db import get_db_settings
+
     get_settings.cache_clear()
+    get_db_settings.cache_clear()

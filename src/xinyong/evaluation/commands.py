@@ -36,7 +36,7 @@ def _since(value: str | None) -> dt.datetime | str | None:
 def models(load: bool = typer.Option(True, "--load/--no-load", help="先载入随软件发布的模型新版本"),
            as_json: bool = JsonOption) -> None:
     """列出当前评价模型（指标、权重、等级与抽查比例）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         report = service.load_models(session, actor=clikit.operator()) if load else None
         views = [service.model_view(m) for m in service.current_models(session)]
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clikit
@@ -64,20 +66,25 @@ def register(app: typer.Typer) -> None:
             raise ValidationFailed("--kind 只能是 penalty 或 licence", code="bad_kind")
         db = clikit.database()
         show_progress = not as_json and sys.stdout.isatty()
-        with db.sessionmaker() as session, session.begin():
+        with db.session(write=False) as session:
             dept_id, actor = _department_principal(session, department)
-            if show_progress:
-                with Progress(SpinnerColumn(), TextColumn("已处理 {task.completed} 行"), TimeElapsedColumn(),
-                              console=clikit.console, transient=True) as bar:
-                    task = bar.add_task("ingest", total=None)
-                    summary = service.ingest_file(session, actor=actor, department_id=dept_id, path=file, kind=kind,
-                                                  reject_all=reject_all,
-                                                  progress=lambda n: bar.update(task, completed=n))
-            else:
-                summary = service.ingest_file(session, actor=actor, department_id=dept_id, path=file, kind=kind,
-                                              reject_all=reject_all)
+
+        def load(session: Session, progress: Callable[[int], None] | None = None) -> dict:
+            # One unit of work (core.db.Database.run): the file is read and validated before the write
+            # transaction takes its lock, and the whole batch runs again after a transient conflict.
+            summary = service.ingest_file(session, actor=actor, department_id=dept_id, path=file, kind=kind,
+                                          reject_all=reject_all, progress=progress)
             if dry_run:
                 session.rollback()
+            return summary
+
+        if show_progress:
+            with Progress(SpinnerColumn(), TextColumn("已处理 {task.completed} 行"), TimeElapsedColumn(),
+                          console=clikit.console, transient=True) as bar:
+                task = bar.add_task("ingest", total=None)
+                summary = db.run(lambda s: load(s, lambda n: bar.update(task, completed=n)))
+        else:
+            summary = db.run(load)
         summary["dry_run"] = dry_run
         emit(summary, as_json, _render_summary)
         if summary["status"] == "rejected":
@@ -94,7 +101,7 @@ def list_(department: Optional[str] = typer.Option(None, "--department"), limit:
     from xinyong.auth import service as auth
     from xinyong.ingest import service
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         dept_id = auth.get_department(session, ref=department).id if department else None
         rows = [service.batch_summary(b) for b in service.list_batches(session, actor=clikit.operator(),
                                                                          department_id=dept_id, limit=limit)]
@@ -117,7 +124,7 @@ def show(batch_id: int, as_json: bool = JsonOption) -> None:
     """一个批次的报告（含错误清单）。"""
     from xinyong.ingest import service
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         summary = service.batch_summary(service.get_batch(session, actor=clikit.operator(), batch_id=batch_id))
     emit(summary, as_json, _render_summary)
 
@@ -130,7 +137,7 @@ def errors(batch_id: int, output: Path = typer.Option(..., "-o", "--output", hel
     from xinyong.ingest import service
 
     fmt = output.suffix.lower().lstrip(".")
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         content, _ = service.error_report(session, actor=clikit.operator(), batch_id=batch_id, fmt=fmt)
     output.write_bytes(content)
     emit({"batch": batch_id, "file": str(output), "bytes": len(content)}, as_json,
@@ -143,7 +150,7 @@ def timeliness(as_json: bool = JsonOption) -> None:
     """各部门报送及时性（超过规定工作日的记录数与比例）与退回率。"""
     from xinyong.ingest import service
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = service.timeliness(session)
 
     def render(items: list) -> None:

@@ -4,6 +4,13 @@ A batch is atomic: it runs in the caller's transaction, so a crash or kill leave
 the same file submitted again by the same department is recognised (by its SHA-256) and not applied twice.
 Rows are streamed in chunks: memory stays flat however long the file is.
 
+Concurrency (docs/architecture.md §7): the submission is read and validated *before* the caller's transaction
+takes its first lock — validation is pure Python — up to ``AHEAD_ROWS`` rows, which covers what departments send
+over HTTP; only the writing then runs under SQLite's write lock, so a large upload does not keep other writers
+(checks, other uploads) waiting while it parses. The rows of a longer file beyond that bound are validated as they
+are written (memory stays flat). The batch's file is locked by its SHA-256 before the duplicate check, so the same
+file sent twice at once is applied once (PostgreSQL; SQLite's write transaction serialises them anyway).
+
 Two modes, chosen by the operator:
 - ``keep_good`` (default): valid rows are written, invalid rows are refused and kept for the error report;
 - ``reject_all``: any invalid row refuses the whole batch. The file is validated first without writing any
@@ -18,10 +25,12 @@ authorities are read once when the batch starts and handed to the row side.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +42,8 @@ from xinyong.auth.authorities import Authorities
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, gcpause
-from xinyong.core.db import utcnow
-from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
+from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_before_write, utcnow
+from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
@@ -44,6 +53,15 @@ from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 
 CHUNK = 2_000
+#: Rows read and validated before the write transaction begins (≈ 3 KB of memory each while they wait: +65 MB
+#: peak for a file of 20,000 rows or more, measured with bench/ingest.py).
+AHEAD_ROWS = 20_000
+#: Batches one process works on at once; the others wait their turn (at most the busy timeout, then 503). A batch
+#: is pure Python for most of its time: under the GIL, several at once in one process are no faster than one
+#: after another, and every other request of the process (the credit check) waits for the interpreter behind each
+#: of them (docs/performance.md, bench/concurrency.py).
+BATCH_SLOTS = 1
+_slots = threading.BoundedSemaphore(BATCH_SLOTS)
 SUMMARY_ERROR_LIMIT = 1_000
 MAX_API_ROWS = 10_000
 Progress = Callable[[int], None]
@@ -87,14 +105,14 @@ class _Chunk:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _reject_row(chunk: _Chunk, batch_id: int, vault: Any, number: int, values: list[Any],
-                issues: list[RowIssue]) -> None:
+def _reject_row(chunk: _Chunk, vault: Any, number: int, values: list[Any], issues: list[RowIssue]) -> None:
+    """Count and keep a rejected row (its batch id is set when the chunk is written: :meth:`_Store.apply`)."""
     chunk.counts["rejected"] += 1
     dicts = [i.to_dict() for i in issues]
     for d in dicts:
         chunk.error_counts[d["code"]] += 1
     chunk.errors.extend(dicts[:SUMMARY_ERROR_LIMIT])
-    chunk.rejects.append({"batch_id": batch_id, "row": number, "issues": dicts,
+    chunk.rejects.append({"row": number, "issues": dicts,
                           "values_enc": vault.encrypt(json.dumps([_cell(v) for v in values], ensure_ascii=False))})
 
 
@@ -102,9 +120,8 @@ class _Rows:
     """The row side of a batch (no database): validation, duplicates within the file, rejected rows; hands over
     a :class:`_Chunk` every ``CHUNK`` rows."""
 
-    def __init__(self, kind: RecordKind, header_map: Any, batch_id: int, write: bool, vault: Any,
-                 authorities: Authorities) -> None:
-        self.kind, self.header_map, self.batch_id, self.write, self.vault = kind, header_map, batch_id, write, vault
+    def __init__(self, kind: RecordKind, header_map: Any, write: bool, vault: Any, authorities: Authorities) -> None:
+        self.kind, self.header_map, self.write, self.vault = kind, header_map, write, vault
         self.authorities = authorities
         self.seen: dict[int, int] = {}
         self.chunk = _Chunk()
@@ -117,12 +134,12 @@ class _Rows:
         record, issues = (None, refused) if refused else validate_row(self.kind, self.header_map, number, values,
                                                                       self.authorities)
         if record is None:
-            _reject_row(chunk, self.batch_id, self.vault, number, values, issues)
+            _reject_row(chunk, self.vault, number, values, issues)
         else:
             key = _key(record)
             first = self.seen.get(key)
             if first is not None:
-                _reject_row(chunk, self.batch_id, self.vault, number, values, [RowIssue(
+                _reject_row(chunk, self.vault, number, values, [RowIssue(
                     number, _DOC_COLUMN[self.kind], record.doc_no, "duplicate_in_file",
                     f"同一文件中第 {first} 行已有同一机关的同一文书号")])
             else:
@@ -165,6 +182,8 @@ class _Store:
         self.error_counts.update(chunk.error_counts)
         self.errors.extend(chunk.errors[:SUMMARY_ERROR_LIMIT - len(self.errors)])
         if chunk.rejects:
+            for r in chunk.rejects:
+                r["batch_id"] = self.batch.id
             self.session.execute(insert(RejectedRow), chunk.rejects)
 
     def refused(self, chunk: _Chunk, outcomes: list[Any]) -> None:
@@ -176,10 +195,29 @@ class _Store:
             chunk.counts["accepted"] -= 1
             warning = o.warnings[0] if o.warnings else {"code": "record_refused", "message": "记录未能入库"}
             column = _REFUSAL_COLUMNS.get(warning["code"], {}).get(self.kind, "")
-            _reject_row(chunk, self.batch.id, self.vault, o.row, chunk.values.get(o.row, []),
+            _reject_row(chunk, self.vault, o.row, chunk.values.get(o.row, []),
                         [RowIssue(o.row, column, None, warning["code"], warning["message"])])
 
 
+def _one_at_a_time(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """At most ``BATCH_SLOTS`` batches at once in this process; the next waits up to the busy timeout, then
+    :class:`~xinyong.core.errors.Busy` (503)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings = get_db_settings()
+        if not _slots.acquire(timeout=settings.busy_timeout):
+            raise Busy("系统繁忙：正在处理其他报送批次，请稍后重试", code="ingest_busy",
+                       retry_after=max(1, round(settings.busy_timeout / 10)))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _slots.release()
+
+    return wrapper
+
+
+@_one_at_a_time
 @gcpause.bulk()
 def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
               sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
@@ -188,11 +226,29 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     """Validate and load one submission; returns the batch summary (see :func:`batch_summary`).
 
     ``received_at`` is now, except when history is replayed (the demo city's three years of weekly reports).
+    Call it before the session's transaction has begun, so that reading and validating the file (up to
+    ``AHEAD_ROWS`` rows) happens before the write transaction takes its lock (see the module's doc). One batch
+    at a time per process (``BATCH_SLOTS``).
     """
     _check_department(actor, department_id)
-    authorities = authorities_of(session, department_id=department_id)
+    with reading_before_write(session) as reader:  # not the write transaction: it begins after validation
+        authorities = authorities_of(reader, department_id=department_id)
     table = open_rows()
     kind = RecordKind(kind) if kind else guess_kind(table.headers)
+    header_map = detect_format(kind, table.headers)
+    header_map.require_complete()
+
+    # Before any statement: read and validate ahead (no database).
+    vault = get_vault()
+    rows = _Rows(kind, header_map, True, vault, authorities)
+    source = iter(table.rows)
+    ahead, exhausted = _read_ahead(rows, source, progress)
+    if reject_all and not exhausted:
+        ahead, source = None, iter(())  # too long to hold whole: two passes under the lock, as written below
+
+    # The write transaction begins here: a bulk one (on SQLite short writers such as checks go first while it waits).
+    mark_bulk(session)
+    lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
     previous = session.scalar(
         select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
                                   IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))
@@ -201,8 +257,6 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         summary = batch_summary(previous)
         summary["duplicate_of"] = previous.id
         return summary
-    header_map = detect_format(kind, table.headers)
-    header_map.require_complete()
     batch = IngestBatch(department_id=department_id, kind=kind.value, channel=channel, filename=filename,
                         sha256=sha256, format=table.format, standard=header_map.standard, encoding=table.encoding,
                         headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
@@ -211,14 +265,19 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     session.flush()
 
     store = _Store(session, batch, kind, actor)
-    if reject_all:
-        _stream(store, _Rows(kind, header_map, batch.id, False, store.vault, authorities), table, progress)
+    if ahead is not None:
+        refused = reject_all and any(chunk.counts["rejected"] for chunk in ahead)
+        for chunk in ahead:
+            if refused:  # reject_all with a faulty row: nothing of the file is written but its rejected rows
+                chunk.records, chunk.values = [], {}
+            store.apply(chunk)
+        _stream(store, rows, source, None if exhausted else progress)
+    else:
+        _stream(store, _Rows(kind, header_map, False, vault, authorities), open_rows().rows, progress)
         if store.counts["rejected"] == 0:
             # Clean: read the submission again and write it.
             store = _Store(session, batch, kind, actor)
-            table, progress = open_rows(), None
-    if not reject_all or store.counts["rejected"] == 0:
-        _stream(store, _Rows(kind, header_map, batch.id, True, store.vault, authorities), table, progress)
+            _stream(store, _Rows(kind, header_map, True, vault, authorities), open_rows().rows, None)
 
     c = store.counts
     if c["rejected"] and (reject_all or not c["accepted"]):
@@ -242,8 +301,28 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     return batch_summary(batch)
 
 
-def _stream(store: _Store, rows: _Rows, table: Table, progress: Progress | None) -> None:
-    for number, values in table.rows:
+def _read_ahead(rows: _Rows, source: Iterator[tuple[int, list[Any]]], progress: Progress | None
+                ) -> tuple[list[_Chunk], bool]:
+    """Validate up to ``AHEAD_ROWS`` rows of ``source`` into chunks; and whether the source was exhausted."""
+    chunks: list[_Chunk] = []
+    read = 0
+    for number, values in source:
+        read += 1
+        if rows.feed(number, values):
+            chunks.append(rows.take())
+            if progress:
+                progress(read)
+        if read >= AHEAD_ROWS:
+            return chunks, False
+    chunks.append(rows.take())
+    if progress:
+        progress(read)
+    return chunks, True
+
+
+def _stream(store: _Store, rows: _Rows, source: Iterable[tuple[int, list[Any]]], progress: Progress | None) -> None:
+    """Validate and write the rest of ``source`` chunk by chunk (rows counted on from what ``store`` has)."""
+    for number, values in source:
         if rows.feed(number, values):
             store.apply(rows.take())
             if progress:

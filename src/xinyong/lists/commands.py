@@ -48,7 +48,7 @@ def _print_entry(v: dict[str, Any]) -> None:
 @handle_errors
 def types(as_json: bool = JsonOption) -> None:
     """列出名单类型及其代码。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [service.type_view(t) for t in service.list_types(session)]
 
     def render(items: list[dict[str, Any]]) -> None:
@@ -94,7 +94,7 @@ def entries(
     from xinyong.auth import service as auth_service
 
     day = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         department_id = auth_service.get_department(session, ref=department).id if department else None
         rows = service.list_entries(session, list_code=list_code, subject_id=service.subject_id_for(session, subject),
                                     department_id=department_id, status=status, on=day, limit=limit, offset=offset)
@@ -116,7 +116,7 @@ def show(entry_id: int = typer.Argument(..., help="条目 ID"),
          on: Optional[str] = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一个名单条目及其全部历史。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         view = _entry_dict(session, entry_id, _date(on, "--date"))
     emit(view, as_json, _print_entry)
 
@@ -279,8 +279,8 @@ def daily(on: Optional[str] = typer.Option(None, "--date", help="按该日处理
           as_json: bool = JsonOption) -> None:
     """每日任务：通知订阅方已到期的条目（到期本身不依赖此任务；同一条目只通知一次）。"""
     day = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
-        report = service.announce_expirations(session, today=day, actor=clikit.operator()).to_dict()
+    report = clikit.database().run(
+        lambda session: service.announce_expirations(session, today=day, actor=clikit.operator()).to_dict())
     emit(report, as_json, lambda r: clikit.console.print(f"{r['today']}：通知到期条目 {r['announced']} 个"))
 
 

@@ -54,17 +54,16 @@ def sync_cmd(file: Path = typer.Argument(..., help="名单文件（CSV / XLSX / 
              skip_invalid: bool = typer.Option(False, "--skip-invalid", help="跳过无效行（计为无效行），其余照常同步"),
              as_json: bool = JsonOption) -> None:
     """同步外部名单：比对新增、变更、移出，关联信用主体，输出各项数量和待复核数。"""
-    with clikit.database().session() as session:
-        record = sync.sync_list(session, actor=clikit.operator(), list_code=list_code, path=file, mode=mode,
-                                threshold=threshold, skip_invalid=skip_invalid)
-        view = sync.sync_view(record, list_code)
+    view = clikit.database().run(lambda session: sync.sync_view(
+        sync.sync_list(session, actor=clikit.operator(), list_code=list_code, path=file, mode=mode,
+                       threshold=threshold, skip_invalid=skip_invalid), list_code))
     emit(view, _as_json(as_json), _render_sync)
 
 
 def syncs_cmd(list_code: str | None = typer.Option(None, "--list", help="只看该名单"),
               limit: int = typer.Option(20, "--limit", min=1, max=500), as_json: bool = JsonOption) -> None:
     """同步记录（最新在前）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         total, found = sync.syncs_of(session, list_code=list_code, limit=limit)
         items = [sync.sync_view(r, code, with_report=False) for r, code in found]
 
@@ -82,7 +81,7 @@ def review_cmd(list_code: str | None = typer.Option(None, "--list", help="只看
                limit: int = typer.Option(50, "--limit", min=1, max=500),
                offset: int = typer.Option(0, "--offset", min=0), as_json: bool = JsonOption) -> None:
     """待复核的名单条目及候选主体（含每个候选的得分依据，JSON 输出中可见）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         view = sync.review_queue(session, list_code=list_code, limit=limit, offset=offset)
     emit(view, _as_json(as_json), _render_queue)
 

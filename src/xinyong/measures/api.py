@@ -18,7 +18,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Offset
-from xinyong.core.db import Database
+from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden, XinyongError
 from xinyong.measures import check as checks
 from xinyong.measures import service
@@ -170,20 +170,24 @@ class CheckFastPath:
             return
         subjects = [checks.SubjectQuery(code=s.code, name=s.name, region=s.region, kind=s.kind)
                     for s in parsed.subjects]
-        status = 200
+        status, extra = 200, None
         try:
             content = await asyncio.get_running_loop().run_in_executor(
                 _CHECK_THREADS, partial(_check, self.database, principal, subjects, parsed.scenario,
                                         parsed.reference))
         except XinyongError as exc:
             status, content = exc.status_code, orjson.dumps(error_body(exc.code, exc.message, exc.details))
+            extra = getattr(exc, "headers", None)  # Retry-After of a 503 (core.errors.Busy)
         CheckFastPath.answered += 1
-        await self._answer(scope, send, status, content)
+        await self._answer(scope, send, status, content, extra)
 
     @staticmethod
-    async def _answer(scope: Any, send: Any, status: int, content: bytes) -> None:
+    async def _answer(scope: Any, send: Any, status: int, content: bytes,
+                      extra: dict[str, str] | None = None) -> None:
         headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
                    *security_headers(scope)]
+        if extra:
+            headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -240,8 +244,10 @@ async def _read_body(receive: Any, limit: int, declared: int | None) -> tuple[by
 
 def _check(db: Database, principal: Principal, subjects: list[checks.SubjectQuery], scenario: str,
            reference: str | None) -> bytes:
-    # Committed before the answer is sent.
-    answer = checks.check_and_record(db, actor=principal, subjects=subjects, scenario=scenario, reference=reference)
+    # Committed before the answer is sent. A transient conflict (SQLite still locked after the busy timeout) runs
+    # the check again within the retry bound, then answers 503 (core.db.run_with_retries; no cost otherwise).
+    answer = run_with_retries(lambda _attempt: checks.check_and_record(
+        db, actor=principal, subjects=subjects, scenario=scenario, reference=reference), what="check")
     return orjson.dumps(answer)
 
 

@@ -24,19 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import threading
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: checks then queue in SQLite's busy handler only
-    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.engine import Engine
@@ -48,7 +41,7 @@ from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core import audit, clock
 from xinyong.core.bulk import allocate_ids, dumps, insert_rows
-from xinyong.core.db import Database, has_written, utcnow
+from xinyong.core.db import Database, holds_write_lock, turn_of, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import current_grades
@@ -567,35 +560,6 @@ def _connection_lost(conn: Any) -> bool:
     return bool(getattr(driver, "closed", False) or getattr(driver, "broken", False))
 
 
-_SQLITE_WRITES = threading.Lock()
-_LOCK_FILES: dict[tuple[int, str], int] = {}  # used under _SQLITE_WRITES
-
-
-@contextmanager
-def _process_turn(engine: Engine) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on a file beside the SQLite database while recording a check, so that the
-    server's worker processes queue for the write lock in the kernel (woken the moment it is free) instead of
-    polling it. Only checks take this turn; other writers still meet them in SQLite's busy handler. Nothing to do
-    for an in-memory database or where ``fcntl`` does not exist."""
-    path = engine.url.database
-    if fcntl is None or not path or path == ":memory:" or path.startswith("file:"):
-        yield
-        return
-    key = (os.getpid(), path)  # a forked child opens its own: a shared open file would share the lock
-    fd = _LOCK_FILES.get(key)
-    if fd is None:
-        if len(_LOCK_FILES) >= 64:  # many databases in one process (the tests): keep few files open
-            for old in _LOCK_FILES.values():
-                os.close(old)
-            _LOCK_FILES.clear()
-        fd = _LOCK_FILES[key] = os.open(f"{path}-checks.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def _records_apart(session: Session) -> bool:
     """Whether the check is recorded in a transaction of its own (SQLite; see :func:`_record`). A caller with
     pending changes (an API token's ``last_used_at``) has them flushed first and the check recorded with them."""
@@ -607,7 +571,7 @@ def _records_apart(session: Session) -> bool:
     if session.new or session.dirty or session.deleted:
         session.flush()
     # A transaction that already holds the write lock records the check itself (a second one would wait for it).
-    return not has_written(session)
+    return not holds_write_lock(session)
 
 
 def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]], *,
@@ -623,13 +587,14 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
     """
     if not separate:
         return _write(session, check, rows, results)
-    # Threads of this process, and the server's other processes, take turns here rather than in SQLite's busy
+    # Threads of this process, and the server's other processes, take turns here (core.db.turn_of, the same turn
+    # as every other write transaction: a check goes before a waiting upload) rather than in SQLite's busy
     # handler, which sleeps in growing steps while it waits for the lock: that sleeping, not the writing, made the
     # tail latency under load and left the cores idle.
     # check_and_record names the engine that writes (its own reads ran without a transaction, on a connection
     # the few-items record reuses); otherwise the session's.
     engine = session.info.get("record_apart") or session.get_bind()
-    with _SQLITE_WRITES, _process_turn(engine):
+    with turn_of(engine):
         if len(rows) > _FEW_ITEMS:
             with Session(bind=engine, expire_on_commit=False) as own, own.begin():
                 return _write(own, check, rows, results)

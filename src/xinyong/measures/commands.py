@@ -44,7 +44,7 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """列出联合奖惩措施。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.measure_views(session, service.list_measures(
             session, kind=kind, scenario=scenario, list_type=list_type, include_inactive=include_inactive))
 
@@ -62,7 +62,7 @@ def list_(
 @handle_errors
 def show(code: str = typer.Argument(..., help="措施代码"), as_json: bool = JsonOption) -> None:
     """查看一项措施：内容、法律依据、实施部门、适用场景与触发名单。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.measure_views(session, [service.get_measure(session, code)])[0]
 
     def render(m: dict[str, Any]) -> None:
@@ -84,7 +84,7 @@ def show(code: str = typer.Argument(..., help="措施代码"), as_json: bool = J
 @handle_errors
 def memoranda(as_json: bool = JsonOption) -> None:
     """列出措施所依据的备忘录、法律、法规与政策文件。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         data = service.memoranda_views(session)
 
     def render(rows: list[dict[str, Any]]) -> None:
@@ -151,7 +151,7 @@ def feedback_rates(
 ) -> None:
     """各部门的核查反馈率。"""
     start, end = _date(date_from, "--from"), _date(date_to, "--to")
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
         data = checks.feedback_rates(session, actor=clikit.operator(), date_from=start, date_to=end,
                                      department_id=dept_id)

@@ -46,7 +46,7 @@ def list_(
 ) -> None:
     """列出信用记录及其当日公示状态。"""
     today = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
         rows = service.list_records(session, subject_id=subject_id, department_id=department_id,
@@ -71,7 +71,7 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
          as_json: bool = JsonOption) -> None:
     """查看一条信用记录及其全部版本。"""
     today = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         view = service.record_view(service.record_row(session, record_id, actor=None, today=today))
         view["history"] = [service.version_view(v) for v in service.record_history(session, record_id)]
 
@@ -92,8 +92,8 @@ def transitions(on: Optional[str] = typer.Option(None, "--date", help="记录该
                 as_json: bool = JsonOption) -> None:
     """每日任务：记录开始公示和结束公示的信用记录（同一日重复运行不重复记录）。"""
     today = _date(on, "--date") or clock.today()
-    with clikit.database().session() as session:
-        counts = service.record_transitions(session, today=today, actor=clikit.operator())
+    counts = clikit.database().run(lambda session: service.record_transitions(session, today=today,
+                                                                             actor=clikit.operator()))
     data = counts.to_dict()
 
     def render(d: dict[str, Any]) -> None:

@@ -38,8 +38,8 @@ from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict, parse_party_kind
 from xinyong.catalog.service import publicity_rule
 from xinyong.core import audit, clock, workdays
-from xinyong.core.bulk import allocate_ids, insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
+from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_name, mask_resident_id
@@ -55,6 +55,7 @@ from xinyong.records.models import (
     RecordVersion,
 )
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
+from xinyong.subjects.service import upsert_subjects
 
 CHUNK = 2_000
 ENTITY = "credit_record"
@@ -471,14 +472,18 @@ class _Context:
             else:
                 sid, norm = found
                 p.subject_id = sid
-                if norm != p.name_norm:
-                    self.result.name_mismatches += 1
-                    p.flags.append({"code": "name_mismatch",
-                                    "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"})
+                self.found(p, norm)
             kept.append(p)
         if new:
             self.create(new)
         return kept
+
+    def found(self, p: _Prepared, name_norm: str) -> None:
+        """``p`` names a subject the registry has: flag it when the registry knows it under another name."""
+        if name_norm != p.name_norm:
+            self.result.name_mismatches += 1
+            p.flags.append({"code": "name_mismatch",
+                            "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"})
 
     def lookup(self, p: _Prepared, known: dict[tuple[str, str], tuple[int, str, str | None]]) -> Any:
         if p.person:
@@ -537,17 +542,29 @@ class _Context:
         ids = allocate_ids(session, Subject.__table__, len(params))
         for sid, values in zip(ids, params, strict=True):
             values["id"] = sid
-        insert_rows(session, Subject.__table__, params)
-        insert_rows(session, SubjectName.__table__, [
-            {"subject_id": sid, "name": v["name"], "name_norm": v["name_norm"], "valid_from": now, "source": source}
-            for sid, v in zip(ids, params, strict=True)])
-        for sid, group in zip(ids, groups, strict=True):
+        # Another upload may be creating the same subjects: persons by their ID's hash, organisations by USCC, each
+        # inserted unless it exists, in key order (subjects.service.upsert_subjects).
+        people = [v for v in params if v["resident_id_hash"]]
+        found = upsert_subjects(session, people, key="resident_id_hash") if people else {}
+        found.update(upsert_subjects(session, [v for v in params if not v["resident_id_hash"]], key="uscc"))
+        created = []
+        for values, group in zip(params, groups, strict=True):
+            sid = found.get(values["resident_id_hash"] or values["uscc"] or "", values["id"])
             for q in group:
                 q.subject_id = sid
+            if sid != values["id"]:  # created by another transaction since this one looked: found after all
+                existing = session.execute(select(Subject.name_norm).where(Subject.id == sid)).scalar_one()
+                for q in group:
+                    self.found(q, existing)
+                continue
+            created.append(values)
             for scheme, value in group[0].row.party_codes.items():
                 if scheme in _ALIAS_SCHEMES and value:
                     aliases.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
                                     "created_at": now})
+        insert_rows(session, SubjectName.__table__, [
+            {"subject_id": v["id"], "name": v["name"], "name_norm": v["name_norm"], "valid_from": now,
+             "source": source} for v in created])
         if aliases:
             taken = {(scheme, value) for scheme, value in session.execute(
                 select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_({a["value"] for a in aliases})))}
@@ -557,8 +574,8 @@ class _Context:
                 if key not in taken and key not in seen:
                     seen.add(key)
                     fresh.append(a)
-            insert_rows(session, SubjectAlias.__table__, fresh)
-        self.result.subjects_created += len(ids)
+            insert_missing(session, SubjectAlias.__table__, sorted(fresh, key=lambda a: (a["scheme"], a["value"])))
+        self.result.subjects_created += len(created)
 
     # Records -------------------------------------------------------------------------------------------------
 
@@ -566,6 +583,10 @@ class _Context:
         chunk = [p for p in chunk if p.subject_id is not None]
         session, now, received_at = self.session, utcnow(), self.received_at
         t = CreditRecord.__table__
+        # Two uploads naming decisions of the same authority queue here, in one order (PostgreSQL; SQLite's write
+        # transaction holds the write lock already): the second then finds the first's records instead of
+        # inserting them again. By authority, not by decision: a batch takes few locks however long it is.
+        lock_keys(session, "record", (f"{p.kind}\x1f{p.row.authority_uscc}" for p in chunk))
         existing: dict[tuple[str, str, str], dict[str, Any]] = {}
         docs = {p.row.doc_no_norm for p in chunk}
         cols = [t.c[n] for n in ("id", "kind", "authority_uscc", "doc_no_norm", "department_id", "content_hash",

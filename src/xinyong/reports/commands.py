@@ -88,7 +88,7 @@ def list_(
     """列出已出具的报告（登记簿，最新在前）。"""
     from xinyong.subjects.service import get_subject
 
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         rows = [service.report_summary(r) | {"requester_kind": r.requester_kind}
                 for r in service.issued_reports(session, subject_id=subject_id, limit=limit)]

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
@@ -29,11 +30,16 @@ def import_(
     """导入登记注册数据，输出数据质量报告（无效代码、重码、未赋码主体）。"""
     db = clikit.database()
     started = time.perf_counter()
-    with db.sessionmaker() as session, session.begin():
+
+    def load(session: Session) -> dict:
+        # One unit of work (core.db.Database.run): a write transaction, run again after a transient conflict.
         report = service.import_registry(session, actor=clikit.operator(), path=file,
                                          allow_bad_check=allow_bad_check)
         if dry_run:
             session.rollback()
+        return report
+
+    report = db.run(load)
     report["dry_run"] = dry_run
     report["seconds"] = round(time.perf_counter() - started, 3)
     if problems_csv:
@@ -122,7 +128,7 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
 def search(q: str = typer.Argument(..., help="名称（可部分）或统一社会信用代码"),
            limit: int = typer.Option(20, min=1, max=500), as_json: bool = JsonOption) -> None:
     """按名称查找组织（不含自然人）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [service.public_view(s) for s in service.search_organisations(session, q=q, limit=limit)]
 
     def render(items: list) -> None:
@@ -138,6 +144,6 @@ def search(q: str = typer.Argument(..., help="名称（可部分）或统一社�
 @handle_errors
 def quality(as_json: bool = JsonOption) -> None:
     """主体库数据质量汇总（统一社会信用代码转换率）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         summary = service.quality_summary(session)
     emit(summary, as_json, None)

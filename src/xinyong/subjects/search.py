@@ -55,6 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from xinyong.core.db import writer_of
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers.names import normalize_org_name
 from xinyong.subjects.models import Subject, SubjectAlias, SubjectKind
@@ -155,7 +156,7 @@ def ensure_search_index(bind: Engine | Session) -> bool:
         if key in _ensured:
             return False
         created = False
-        with engine.begin() as conn:
+        with writer_of(engine).begin() as conn:  # reads the schema, then creates: a write transaction
             if engine.dialect.name == "sqlite":
                 for table, ddl, fill in _SQLITE_INDEXES:
                     exists = conn.execute(text(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, gcpause
-from xinyong.core.bulk import insert_rows
+from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, orgcode, resident_id, uscc
@@ -420,7 +420,12 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                    "created_at": now, "updated_at": now} for r in new_rows]
         ids = _insert_subjects(session, params, key="uscc")
         name_rows = []
-        for sid, r in zip(ids, new_rows, strict=True):
+        created = 0
+        for sid, r, p in zip(ids, new_rows, params, strict=True):
+            if sid != p["id"]:  # created by another transaction meanwhile (see upsert_subjects)
+                state.counts["unchanged"] += 1
+                continue
+            created += 1
             name_rows.append({"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now,
                               "source": tag})
             for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no),
@@ -429,7 +434,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                     new_aliases.append({"subject_id": sid, "scheme": scheme.value, "value": value, "source": tag,
                                         "created_at": now})
         insert_rows(session, SubjectName.__table__, name_rows)
-        state.counts["created"] += len(new_rows)
+        state.counts["created"] += created
     if updates:
         # Group by the set of changed columns so each executemany has one statement shape.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -459,31 +464,44 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                 continue
             seen.add(key)
             fresh.append(a)
-        if fresh:
-            insert_rows(session, SubjectAlias.__table__, fresh)
+        if fresh:  # in key order, skipping one another import has just added (see upsert_subjects)
+            insert_missing(session, SubjectAlias.__table__, sorted(fresh, key=lambda a: (a["scheme"], a["value"])))
 
 
 def _insert_subjects(session: Session, params: list[dict[str, Any]], *, key: str) -> list[int]:
-    """Insert subjects in bulk and return their ids in the order given.
+    """Insert subjects in bulk and return their ids in the order given (see :func:`upsert_subjects`: a subject
+    another transaction created meanwhile under the same key is not created again, its id is returned)."""
+    ids = allocate_ids(session, Subject.__table__, len(params))
+    for sid, p in zip(ids, params, strict=True):
+        p["id"] = sid
+    found = upsert_subjects(session, params, key=key)
+    return [found[p[key]] if p.get(key) else p["id"] for p in params]
 
-    The bulk path (``core.bulk``: executemany on SQLite, COPY on PostgreSQL), then one indexed SELECT on the
-    unique ``key`` to learn the ids (RETURNING with a guaranteed order degrades to a statement per row on
-    SQLite). Rows without the key (legacy subjects with no USCC: few) are inserted one by one with RETURNING.
+
+def upsert_subjects(session: Session, params: list[dict[str, Any]], *, key: str) -> dict[str, int]:
+    """Create the subjects ``params`` describe (dicts of ``subjects`` columns, each with an ``id`` from
+    ``core.bulk.allocate_ids``) unless a subject with the same ``key`` (``uscc`` or ``resident_id_hash``) exists;
+    returns ``{key value: id}`` of all of them. A row whose id in the answer is not its own was created by another
+    transaction: the caller must not write that row's names or aliases.
+
+    Several writers may create the same subject at once (two uploads naming a company new to the registry): the
+    rows are inserted with ``ON CONFLICT DO NOTHING`` in key order (``core.bulk.insert_missing``; on PostgreSQL a
+    row another transaction is inserting waits for it, then is skipped), then the ids are read back by key. Rows
+    without the key (legacy subjects known only by a registration number: few) are inserted as they are.
     """
     table = Subject.__table__
-    keyed = [p for p in params if p.get(key)]
+    keyed = sorted((p for p in params if p.get(key)), key=lambda p: p[key])
+    plain = [p for p in params if not p.get(key)]
+    found: dict[str, int] = {}
     if keyed:
-        insert_rows(session, table, keyed)
-        found = dict(session.execute(select(table.c[key], table.c.id).where(table.c[key].in_([p[key] for p in keyed]))).all())
-    else:
-        found = {}
-    ids = []
-    for p in params:
-        if p.get(key):
-            ids.append(found[p[key]])
-        else:
-            ids.append(session.execute(insert(table).returning(table.c.id), p).scalar_one())
-    return ids
+        insert_missing(session, table, keyed)
+        codes = [p[key] for p in keyed]
+        for start in range(0, len(codes), CHUNK):
+            found.update(session.execute(select(table.c[key], table.c.id)
+                                         .where(table.c[key].in_(codes[start:start + CHUNK]))).all())
+    if plain:
+        insert_rows(session, table, plain)
+    return found
 
 
 def registry_imports(session: Session, *, limit: int = 50) -> list[RegistryImport]:
@@ -546,14 +564,16 @@ def bulk_register_persons(session: Session, *, actor: Principal, persons: list[t
         existing.update(session.scalars(
             select(Subject.resident_id_hash).where(Subject.resident_id_hash.in_(digests[i:i + CHUNK]))))
     fresh = [p for d, p in prepared.items() if d not in existing]
+    created = 0
     for i in range(0, len(fresh), CHUNK):
         part = fresh[i:i + CHUNK]
         ids = _insert_subjects(session, part, key="resident_id_hash")
-        session.execute(insert(SubjectName.__table__), [
-            {"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now, "source": source}
-            for sid, p in zip(ids, part, strict=True)
-        ])
-    result = {"submitted": len(persons), "created": len(fresh), "already_registered": len(existing),
+        names = [{"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now,
+                  "source": source} for sid, p in zip(ids, part, strict=True) if sid == p["id"]]
+        if names:
+            session.execute(insert(SubjectName.__table__), names)
+        created += len(names)
+    result = {"submitted": len(persons), "created": created, "already_registered": len(prepared) - created,
               "rejected": len(problems), "problems": problems[:REPORT_PROBLEM_LIMIT]}
     audit.record(session, actor=actor.actor, action="subjects.bulk_register_persons", entity_type="subject",
                  reason=reason or source, after={k: v for k, v in result.items() if k != "problems"})

@@ -63,7 +63,7 @@ def receivers_list(
     as_json: bool = JsonOption,
 ) -> None:
     """列出推送接收端。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         rows = [_receiver_dict(r) for r in service.list_receivers(session, actor=clikit.operator(),
                                                                   include_inactive=include_inactive)]
 
@@ -206,7 +206,7 @@ def deliveries(
     as_json: bool = JsonOption,
 ) -> None:
     """列出推送投递记录（新的在前）。"""
-    with clikit.database().session() as session:
+    with clikit.database().session(write=False) as session:
         total, rows = service.list_deliveries(session, actor=clikit.operator(), status=status,
                                               receiver_id=receiver_id, limit=limit)
         data = {"total": total, "items": [DeliveryOut.of(d).model_dump(mode="json") for d in rows]}

@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import socket
@@ -38,10 +39,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from xinyong.core.db import Database, utcnow
+from xinyong.core.db import Database, is_transient, utcnow
+from xinyong.core.errors import Busy
 from xinyong.watches.models import Delivery, Receiver
 from xinyong.watches.service import signing_secrets
 
+log = logging.getLogger(__name__)
 USER_AGENT = "xinyong-webhooks/1"
 SIGNATURE_HEADER = "X-Xinyong-Signature"
 #: Most characters of a receiver's error answer kept in ``last_error``.
@@ -314,7 +317,16 @@ def run_forever(source: SessionSource, *, interval: float = 5.0, transport: http
                 should_stop: Callable[[], bool] = lambda: False) -> None:
     """Deliver in a loop: drain what is due, then wait ``interval`` seconds (the CLI's ``--loop``)."""
     while not should_stop():
-        report = deliver_due(source, transport=transport, settings=settings)
+        try:
+            report = deliver_due(source, transport=transport, settings=settings)
+        except Exception as exc:
+            # The database stayed busy (core.db.is_transient): what was claimed and not recorded is claimed again
+            # when its lease ends; try again after the interval rather than stop the worker.
+            if not is_transient(exc) and not isinstance(exc, Busy):
+                raise
+            log.warning("webhook delivery: database busy (%s); trying again in %.0f s", type(exc).__name__, interval)
+            time.sleep(interval)
+            continue
         if on_report is not None and report.claimed:
             on_report(report)
         if report.claimed == 0:

@@ -96,7 +96,8 @@ def _wants_html(request: Request) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(XinyongError)
     async def _xinyong_error(request: Request, exc: XinyongError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -180,7 +181,11 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     install_console_analysis(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     from xinyong.measures.api import CheckFastPath
+    from xinyong.web.transactions import RetryTransactions
 
+    # Outside the CSRF and header layers: a request whose transaction met a transient conflict (deadlock, "database
+    # is locked") is run again through them with the body it sent (docs/architecture.md §7).
+    app.add_middleware(RetryTransactions)
     # Added last but one, so the outermost of the app's own middlewares but one: a well-formed check from a known
     # token is answered before the others and the router; every other request passes through untouched.
     app.add_middleware(CheckFastPath, database=db)
@@ -216,7 +221,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     def home(request: Request) -> Any:
         from xinyong.web.pages import home_context
 
-        with db.session() as session:
+        with db.session(write=False) as session:
             context = home_context(session)
         return TEMPLATES.TemplateResponse(request, "home.html", context)
 

@@ -77,7 +77,7 @@ def _allowed_areas(request: Request, principal: Principal) -> set[str]:
     if cached is not None:
         return set(cached)
     areas = set()
-    with request.app.state.db.session() as session:
+    with request.app.state.db.session(write=False) as session:
         for area in ("trading", "food_drug"):
             try:
                 require_area(session, principal, area)

@@ -1,0 +1,184 @@
+"""Two writers at once, on both databases (issue #13): uploads naming the same companies new to the registry, the
+same file sent twice, commitments of the same new promisors — and the batch validated before it takes a lock.
+
+Each test holds one write transaction open in the test's thread while a second one starts in another thread, then
+commits the first. Before the fix, the second failed: on PostgreSQL with a unique violation (``uq_subjects_uscc``,
+the record's key), on SQLite with "database is locked" (its snapshot had gone stale). Now the second waits for the
+first (SQLite: its ``BEGIN IMMEDIATE``; PostgreSQL: the conflicting row or the key's lock), then finds what the
+first created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from tests.factories import make_department
+from tests.ingest.test_batches import rows as penalty_rows
+from tests.ingest.test_batches import write_csv
+from tests.records.helpers import company_uscc, penalty
+from xinyong.auth.roles import system_principal
+from xinyong.catalog.service import seed_catalog
+from xinyong.core.db import Database, utcnow
+from xinyong.ingest import service as ingest
+from xinyong.ingest.models import IngestBatch
+from xinyong.records import service as records
+from xinyong.records.models import CreditRecord
+from xinyong.subjects.models import Subject, SubjectName
+
+ADMIN = system_principal("tests")
+
+
+@pytest.fixture
+def dept(database: Database):  # type: ignore[no-untyped-def]
+    with database.session() as s:
+        seed_catalog(s, actor=ADMIN)
+    with database.sessionmaker() as s:
+        return make_department(s, code="scjgj")
+
+
+def _second_while_first_open(database: Database, first: Callable[[Any], Any], second: Callable[[Any], Any]
+                             ) -> tuple[Any, Any]:
+    """Run ``first`` in an open write transaction, start ``second`` in another thread (its own write transaction),
+    give it time to reach its conflict, commit the first; return both results (the second's exception, if any,
+    is raised)."""
+    outcome: dict[str, Any] = {}
+
+    def run_second() -> None:
+        try:
+            with database.session() as s:
+                outcome["value"] = second(s)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome["error"] = exc
+
+    with ExitStack() as stack:
+        s1 = stack.enter_context(database.session())
+        result = first(s1)
+        thread = threading.Thread(target=run_second)
+        thread.start()
+        thread.join(1.0)  # the second is now waiting for the first (or, before the fix, already past it)
+    thread.join(30)
+    assert not thread.is_alive()
+    if "error" in outcome:
+        raise outcome["error"]
+    return result, outcome["value"]
+
+
+def test_two_uploads_creating_the_same_new_companies(database: Database, dept) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = company_uscc(501), company_uscc(502), company_uscc(503)
+
+    def upload(codes: list[str], prefix: str) -> Callable[[Any], Any]:
+        def run(s: Any) -> Any:
+            return records.upsert_records(s, actor=ADMIN, department_id=dept.id, batch_id=None, received_at=utcnow(),
+                                          rows=[penalty(code=code, party=f"沁阳市{code[-4:]}有限公司",
+                                                        doc=f"沁市监罚〔2026〕{prefix}{i}号", row=i + 2)
+                                                for i, code in enumerate(codes)])
+        return run
+
+    first, second = _second_while_first_open(database, upload([a, b, c], "甲"), upload([c, b, a], "乙"))
+    assert (first.created, first.subjects_created) == (3, 3)
+    assert (second.created, second.subjects_created) == (3, 0)  # found the first's subjects, created none
+    with database.sessionmaker() as s:
+        assert s.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_([a, b, c]))) == 3
+        assert s.scalar(select(func.count()).select_from(SubjectName)) == 3  # one name history each
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == 6
+
+
+def test_the_same_file_twice_at_once_is_applied_once(database: Database, dept, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "处罚.csv", penalty_rows(5))
+
+    def upload(s: Any) -> dict[str, Any]:
+        return ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=path)
+
+    first, second = _second_while_first_open(database, upload, upload)
+    assert first["status"] == "accepted" and first["created"] == 5
+    assert second["duplicate_of"] == first["batch"]
+    with database.sessionmaker() as s:
+        assert s.scalar(select(func.count()).select_from(IngestBatch)) == 1
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == 5
+
+
+def test_two_departments_commitments_naming_the_same_new_promisors(database: Database, dept) -> None:  # type: ignore[no-untyped-def]
+    from tests.commitments.helpers import company_uscc as promisor_uscc
+    from tests.commitments.helpers import row as commitment_row
+    from xinyong.auth.roles import Principal, Role
+    from xinyong.commitments import importer
+
+    with database.sessionmaker() as s:
+        other = make_department(s, code="swj")
+    today = dt.date(2024, 6, 1)
+
+    def send(department_id: int, serials: list[int], first_code: int) -> Callable[[Any], Any]:
+        actor = Principal(kind="token", name="承诺报送", role=Role.DEPT_OPERATOR, department_id=department_id)
+
+        def run(s: Any) -> Any:
+            return importer.import_rows(s, actor=actor, department_id=department_id, today=today, rows=[
+                commitment_row(n, **{"承诺编码": f"410882202403010{first_code + i:05d}"})
+                for i, n in enumerate(serials)])
+        return run
+
+    first, second = _second_while_first_open(database, send(dept.id, [1, 2], 0), send(other.id, [2, 1], 100))
+    assert (first["created"], first["subjects_created"]) == (2, 2)
+    assert (second["created"], second["subjects_created"]) == (2, 0)
+    with database.sessionmaker() as s:
+        codes = [promisor_uscc(1), promisor_uscc(2)]
+        assert s.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_(codes))) == 2
+
+
+def test_a_file_is_read_and_validated_before_its_transaction_begins(database: Database, dept, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation is pure Python: it runs before the write transaction takes SQLite's write lock, so a large
+    upload does not keep the other writers waiting while it parses."""
+    path = write_csv(tmp_path / "处罚.csv", penalty_rows(30, bad={4: {"处罚决定日期": "2019-02-30"}}))
+    events: list[str] = []
+    validate = ingest.validate_row
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        events.append("validate")
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "validate_row", recording)
+
+    def began(conn: Any) -> None:
+        events.append("begin")
+
+    event.listen(database.engine, "begin", began)
+    try:
+        with database.session() as s:
+            summary = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=path)
+    finally:
+        event.remove(database.engine, "begin", began)
+    assert (summary["rows"], summary["accepted"], summary["rejected"]) == (30, 29, 1)
+    assert events.index("begin") == 30 and events.count("validate") == 30  # every row validated first
+
+
+@pytest.mark.parametrize("reject_all", [False, True])
+def test_files_longer_than_the_validated_ahead_part(database: Database, dept, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                    monkeypatch: pytest.MonkeyPatch, reject_all: bool) -> None:
+    """Beyond ``AHEAD_ROWS`` the rest of a file is validated as it is written; a ``reject_all`` file too long to
+    hold is checked whole first. Same outcomes either way: in-file duplicates across the boundary, counts."""
+    monkeypatch.setattr(ingest, "AHEAD_ROWS", 7)
+    monkeypatch.setattr(ingest, "CHUNK", 3)
+    data = penalty_rows(20)
+    data[15] = dict(data[2])  # a duplicate of a row validated ahead
+    clean = write_csv(tmp_path / "clean.csv", penalty_rows(20))
+    with database.session() as s:
+        dup = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "dup.csv", data),
+                                 reject_all=reject_all)
+    assert (dup["rows"], dup["rejected"]) == (20, 1)
+    assert dup["errors"][0]["code"] == "duplicate_in_file" and dup["errors"][0]["row"] == 17
+    assert dup["status"] == ("rejected" if reject_all else "partial")
+    assert dup["created"] == (0 if reject_all else 19)
+    with database.session() as s:
+        again = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=clean, reject_all=reject_all)
+    assert (again["status"], again["rows"], again["accepted"]) == ("accepted", 20, 20)
+    assert again["created"] == (20 if reject_all else 1)
+    with database.sessionmaker() as s:
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == 20

@@ -1,0 +1,268 @@
+"""Writers under load, against the real server (issue #13, findings 2 and 3).
+
+A uvicorn server is started in a subprocess on the test database — SQLite with one worker (the embedded
+default), PostgreSQL with two — and loaded for a few seconds at once with uploads of penalty files (several
+naming the same companies, new to the registry, in different orders), credit checks, withdrawals, logins and
+token creation, each client on its own keep-alive connection. Nothing may answer 5xx, no connection may be
+reset, and no batch may be lost: every upload answered 201 is in the database with every row it accepted, and
+every file's records are there.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.factories import DEFAULT_PASSWORD, make_department, make_token, make_user
+from tests.ingest.helpers import penalty_row
+from tests.records.helpers import company_uscc
+from xinyong.auth.roles import Role, system_principal
+from xinyong.catalog.service import seed_catalog
+from xinyong.core.db import Database
+from xinyong.ingest.models import IngestBatch
+from xinyong.records.models import CreditRecord, RecordVersion
+from xinyong.subjects.models import Subject
+
+REPO = Path(__file__).resolve().parents[2]
+FILES = 8
+ROWS = 300
+SHARED = 40  # companies new to the registry that every file names (in its own order)
+LOAD_SECONDS = 12.0
+
+
+@dataclass
+class Live:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(db_url: str, root: Path, *, workers: int) -> Live:
+    """``python -m uvicorn xinyong.web.asgi:app`` on a free loopback port, on ``db_url``, with ``workers`` processes."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
+    env.update({"XINYONG_DATABASE_URL": db_url, "XINYONG_DATA_DIR": str(root / "data"),
+                "XINYONG_SECRET_KEY": os.environ["XINYONG_SECRET_KEY"]})
+    log = root / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers), "--no-access-log"], env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+    live = Live(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the server did not start (exit {process.returncode}):\n{live.log_text()[-3000:]}")
+        try:
+            if httpx.get(f"{live.base_url}/healthz", timeout=2).status_code == 200:
+                return live
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(live)
+            pytest.fail(f"the server did not answer within 60 s:\n{live.log_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop_server(live: Live) -> None:
+    live.process.terminate()
+    try:
+        live.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        live.process.kill()
+        live.process.wait()
+
+
+@pytest.fixture
+def live(database: Database, tmp_path: Path) -> Iterator[Live]:
+    workers = 1 if database.dialect == "sqlite" else 2
+    server = start_server(database.url, tmp_path, workers=workers)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def _recent(days: int) -> str:
+    return (dt.date.today() - dt.timedelta(days=days)).isoformat()
+
+
+def write_file(path: Path, number: int, shared: list[str], rng: random.Random) -> set[str]:
+    """A penalty CSV of ``ROWS`` rows: the shared new companies in a random order, then companies of this file only.
+    Returns the file's document numbers."""
+    parties = list(shared)
+    rng.shuffle(parties)
+    parties += [company_uscc(10_000 + number * 1000 + i) for i in range(ROWS - len(parties))]
+    docs = set()
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = None
+        for i, code in enumerate(parties):
+            doc = f"沁市监罚〔2026〕{number}-{i + 1}号"
+            docs.add(doc)
+            row = penalty_row(**{"行政相对人代码_1(统一社会信用代码)": code, "行政相对人名称": f"沁阳市测试{code[-6:]}有限公司",
+                                 "行政处罚决定书文号": doc, "处罚决定日期": _recent(3),
+                                 "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(), "公示截止期": ""})
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+    return docs
+
+
+@dataclass
+class Outcomes:
+    """What the clients saw: status codes per operation, transport errors, the upload answers."""
+
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    uploads: dict[int, dict] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, op: str, response: httpx.Response) -> None:
+        with self.lock:
+            self.statuses.setdefault(op, []).append(response.status_code)
+            if response.status_code >= 500:
+                self.failures.append(f"{op}: {response.status_code} {response.text[:300]}")
+
+    def broken(self, op: str, exc: Exception) -> None:
+        with self.lock:
+            self.failures.append(f"{op}: {type(exc).__name__}: {exc}")
+
+
+def run_clients(jobs: list[Callable[[], None]]) -> None:
+    threads = [threading.Thread(target=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a client did not finish within 120 s"
+
+
+def test_writers_queue_under_load(database: Database, session, live: Live, tmp_path: Path) -> None:
+    actor = system_principal("tests")
+    seed_catalog(session, actor=actor)
+    dept = make_department(session, code="scjgj")
+    operator = make_token(session, Role.DEPT_OPERATOR, dept)
+    checker = make_token(session, Role.BUSINESS_SYSTEM, dept)
+    make_user(session, username="op-load", role=Role.DEPT_OPERATOR, department=dept, password=DEFAULT_PASSWORD)
+    session.commit()
+    rng = random.Random(13)
+    shared = [company_uscc(9_000 + i) for i in range(SHARED)]
+    files = {n: tmp_path / f"penalties-{n}.csv" for n in range(FILES + 1)}
+    # File 0 (loaded before the load, for the withdrawals) names none of the shared companies: they are new then.
+    docs = {n: write_file(path, n, shared if n else [], rng) for n, path in files.items()}
+    op_headers = {"Authorization": f"Bearer {operator}"}
+
+    # File 0 first, alone: the records the withdrawals will withdraw during the load.
+    with httpx.Client(base_url=live.base_url, headers=op_headers, timeout=120) as c:
+        first = c.post("/api/v1/ingest/files", files={"file": (files[0].name, files[0].read_bytes(), "text/csv")})
+    assert first.status_code == 201, first.text
+    to_withdraw = list(session.scalars(select(CreditRecord.id).where(CreditRecord.doc_no.like("沁市监罚〔2026〕0-%"))
+                                       .order_by(CreditRecord.id).limit(40)))
+    session.rollback()
+    assert len(to_withdraw) == 40
+
+    out = Outcomes()
+    stop = threading.Event()
+
+    def uploader(n: int) -> Callable[[], None]:
+        def job() -> None:
+            with httpx.Client(base_url=live.base_url, headers=op_headers, timeout=120) as c:
+                try:
+                    r = c.post("/api/v1/ingest/files", files={"file": (files[n].name, files[n].read_bytes(), "text/csv")})
+                    out.note("upload", r)
+                    if r.status_code == 201:
+                        out.uploads[n] = r.json()
+                    # The same connection is used again: it must not have been reset by the server.
+                    out.note("after-upload", c.get("/api/v1/auth/me"))
+                except httpx.HTTPError as exc:
+                    out.broken("upload", exc)
+        return job
+
+    def loop(op: str, step: Callable[[httpx.Client, int], httpx.Response], headers: dict[str, str] | None = None,
+             limit: int | None = None, pause: float = 0.0) -> Callable[[], None]:
+        def job() -> None:
+            with httpx.Client(base_url=live.base_url, headers=headers or {}, timeout=120) as c:
+                i = 0
+                while not stop.is_set() and (limit is None or i < limit):
+                    try:
+                        out.note(op, step(c, i))
+                    except httpx.HTTPError as exc:
+                        out.broken(op, exc)
+                        return
+                    i += 1
+                    if pause:
+                        time.sleep(pause)
+        return job
+
+    def check(c: httpx.Client, i: int) -> httpx.Response:
+        return c.post("/api/v1/checks", json={"scenario": "general", "subjects": [{"code": shared[i % SHARED]}]})
+
+    def withdraw(part: int) -> Callable[[httpx.Client, int], httpx.Response]:
+        mine = to_withdraw[part::2]
+
+        def step(c: httpx.Client, i: int) -> httpx.Response:
+            return c.post(f"/api/v1/records/{mine[i]}/withdraw", json={"reason": "处罚决定已被撤销（并发测试）"})
+        return step
+
+    def login(c: httpx.Client, i: int) -> httpx.Response:
+        return c.post("/api/v1/auth/login", json={"username": "op-load", "password": DEFAULT_PASSWORD})
+
+    def new_token(c: httpx.Client, i: int) -> httpx.Response:
+        return c.post("/api/v1/auth/tokens", json={"name": f"并发测试系统 {i}", "role": "business_system"})
+
+    checker_headers = {"Authorization": f"Bearer {checker}"}
+    jobs = [uploader(n) for n in range(1, FILES + 1)]
+    jobs += [loop("check", check, checker_headers), loop("check", check, checker_headers),
+             loop("withdraw", withdraw(0), op_headers, limit=20), loop("withdraw", withdraw(1), op_headers, limit=20),
+             loop("login", login, limit=4, pause=0.5), loop("token", new_token, op_headers, limit=10, pause=0.2)]
+    timer = threading.Timer(LOAD_SECONDS, stop.set)
+    timer.start()
+    try:
+        run_clients(jobs)
+    finally:
+        stop.set()
+        timer.cancel()
+
+    assert not out.failures, "\n".join(out.failures[:20]) + f"\n--- server log ---\n{live.log_text()[-4000:]}"
+    assert "Traceback" not in live.log_text(), live.log_text()[-4000:]
+    assert sorted(out.statuses["upload"]) == [201] * FILES
+    assert set(out.statuses["withdraw"]) == {200} and len(out.statuses["withdraw"]) == 40
+    assert set(out.statuses["token"]) == {201} and set(out.statuses["login"]) == {200}
+    assert set(out.statuses["check"]) == {200} and len(out.statuses["check"]) > 10
+
+    # No batch lost: each answered batch is in the database with all the rows it accepted, each file's records are
+    # there, and every shared company exists once.
+    for n, answer in out.uploads.items():
+        batch = session.get(IngestBatch, answer["batch"])
+        assert batch is not None and batch.status == answer["status"] == "accepted"
+        assert answer["accepted"] == ROWS
+        versions = session.scalar(select(func.count()).select_from(RecordVersion)
+                                  .where(RecordVersion.batch_id == batch.id))
+        assert versions == answer["created"] + answer["updated"] == ROWS
+        stored = set(session.scalars(select(CreditRecord.doc_no).where(CreditRecord.doc_no.in_(docs[n]))))
+        assert stored == docs[n]
+    assert session.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_(shared))) == SHARED
+    withdrawn = session.scalar(select(func.count()).select_from(CreditRecord)
+                               .where(CreditRecord.id.in_(to_withdraw), CreditRecord.withdrawn_at.is_not(None)))
+    assert withdrawn == 40
