@@ -26,8 +26,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import DEFAULT_PASSWORD, make_department, make_token, make_user
-from tests.ingest.helpers import penalty_row
+from tests.factories import DEFAULT_PASSWORD, make_department, make_token, make_user, register_authority
+from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row
 from tests.records.helpers import company_uscc
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
@@ -162,6 +162,7 @@ def test_writers_queue_under_load(database: Database, session, live: Live, tmp_p
     actor = system_principal("tests")
     seed_catalog(session, actor=actor)
     dept = make_department(session, code="scjgj")
+    register_authority(session, dept, uscc=AUTHORITY, name=AUTHORITY_NAME)  # the 处罚机关 of penalty_row()
     operator = make_token(session, Role.DEPT_OPERATOR, dept)
     checker = make_token(session, Role.BUSINESS_SYSTEM, dept)
     make_user(session, username="op-load", role=Role.DEPT_OPERATOR, department=dept, password=DEFAULT_PASSWORD)
