@@ -129,3 +129,13 @@ def test_cli_list_show_transitions(database, session, env):
     assert r.exit_code == 0 and json.loads(r.output)["started"] == 3
     r = runner.invoke(commands.app, ["transitions", "--date", clock.today().isoformat(), "--json"])
     assert json.loads(r.output)["already_ran"] is True
+
+
+def test_cli_id_past_64_bits_is_bad_input_not_a_traceback(database, session, env):
+    """An id no database column can hold is exit 2 with an error document (SQLite's driver raises OverflowError,
+    PostgreSQL's an out-of-range error), never a traceback."""
+    clikit.state.db_url = database.url
+    r = CliRunner().invoke(commands.app, ["show", str(2**64), "--json"])
+    assert r.exit_code == 2, r.output
+    assert json.loads(r.output)["error"]["code"] in {"value_out_of_range", "database_error"}
+    assert r.exception is None or isinstance(r.exception, SystemExit)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from xinyong.auth.roles import Principal, system_principal
-from xinyong.core.errors import Busy, ConfigurationError, XinyongError
+from xinyong.core.errors import Busy, ConfigurationError, ValidationFailed, XinyongError
 
 if TYPE_CHECKING:  # SQLAlchemy costs ~0.4 s to import: only commands that use the database load it
     from rich.console import Console
@@ -97,6 +97,10 @@ def handle_errors(fn: F) -> F:
         try:
             try:
                 return fn(*args, **kwargs)
+            except OverflowError as exc:
+                # A number past what the database stores (an id beyond 2^63-1 typed as an argument): bad input.
+                raise ValidationFailed("数值超出范围：编号、数量应为不超过 9223372036854775807 的整数",
+                                       code="value_out_of_range") from exc
             except Exception as exc:
                 if not _is_database_error(exc):
                     raise
