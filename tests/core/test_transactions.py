@@ -320,3 +320,22 @@ def test_write_turn_lets_short_writers_go_before_a_waiting_batch(monkeypatch: py
     assert order[0] == first and sorted(order) == ["bulk", "short"]
     assert turn.acquire(bulk=False, timeout=0)  # free again
     turn.release()
+
+
+def test_a_long_read_before_writing_does_not_hold_the_write_lock(database: Database, session: Session) -> None:
+    """An analysis reads everything, computes, then stores one result: it reads on the side
+    (``reading_apart``), so on SQLite other writers are not kept waiting meanwhile."""
+    dept = make_department(session, code="scjgj")
+    session.close()
+    with database.session() as s:
+        s.scalar(select(Department.id))  # e.g. the route's permission check: the write lock is taken
+        with core_db.reading_apart(s) as reader:
+            assert reader.scalar(select(Department.short_name).where(Department.id == dept.id)) is None
+            started = time.monotonic()
+            database.run(lambda other: other.execute(update(Department).where(Department.id == dept.id)
+                                                     .values(short_name="分析期间写入")))
+            assert time.monotonic() - started < 2.0  # not kept waiting by the analysis
+        s.execute(update(Department).where(Department.id == dept.id).values(name="分析结果"))
+    with database.session(write=False) as s:
+        assert tuple(s.execute(select(Department.name, Department.short_name)
+                               .where(Department.id == dept.id)).one()) == ("分析结果", "分析期间写入")

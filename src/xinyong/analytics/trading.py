@@ -35,7 +35,7 @@ from xinyong.analytics.risk_config import trading_settings
 from xinyong.auth.roles import Principal
 from xinyong.core import audit
 from xinyong.core.bulk import insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.db import reading_apart, utcnow
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.identifiers.masking import mask_phone
 from xinyong.identifiers.names import normalize_org_name
@@ -372,8 +372,11 @@ def run_analysis(session: Session, *, actor: Principal) -> TradingAnalysis:
     """Run every red-flag rule over all bids and store the ranked result (one audited run)."""
     started = time.perf_counter()
     settings = trading_settings()
-    facts, holders, tenders = load_facts(session)
-    result = collusion.analyse(facts, shareholders=holders, settings=settings)
+    # Read and compute on the side (core.db.reading_apart): on SQLite the seconds of reading every bid and running
+    # the rules do not hold the write lock that the run's own writing needs only at the end.
+    with reading_apart(session) as reader:
+        facts, holders, tenders = load_facts(reader)
+        result = collusion.analyse(facts, shareholders=holders, settings=settings)
     for t in result.tenders:
         t.update(tenders.get(t["tender_id"], {}))
     for g in result.groups:

@@ -489,6 +489,23 @@ def write_lock_released(session: Session) -> Iterator[None]:
         conn.info["changes_at_begin"] = driver.total_changes
 
 
+@contextlib.contextmanager
+def reading_apart(session: Session) -> Iterator[Session]:
+    """A session for a long read that comes before ``session`` writes (an analysis over every bid): on SQLite a
+    deferred reader of its own, with ``session``'s write lock set aside meanwhile if it holds one and has written
+    nothing (:func:`write_lock_released`) — so that the seconds of reading and computing do not keep every other
+    writer waiting. What it reads is the committed state when it starts; ``session`` then writes with the lock
+    taken again. Elsewhere (PostgreSQL: readers never block writers), ``session`` itself."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite" or has_written(session):
+        yield session
+        return
+    reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if bind.get_execution_options().get(
+        WRITE_OPTION) else bind
+    with write_lock_released(session), Session(bind=reader_bind) as reader:
+        yield reader
+
+
 def writer_of(bind: Engine) -> Engine:
     """The engine whose transactions are write transactions (``BEGIN IMMEDIATE`` on SQLite), for code handed a
     session's bind that writes in transactions of its own (outboxes, one-time codes)."""
