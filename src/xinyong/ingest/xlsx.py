@@ -107,7 +107,29 @@ def _feed(parser: Any, source: IO[bytes]) -> Iterator[None]:
         raise unreadable() from exc
 
 
-class _Strings:
+class _BoundedText:
+    """Text collected from expat's character data, bounded while it arrives: past ``cell_chars`` only the first
+    ``kept_chars`` are kept (``length`` counts them all). Subclasses set ``capture``, ``parts``, ``length``,
+    ``cell_chars`` and ``kept_chars``."""
+
+    capture: bool
+    parts: list[str]
+    length: int
+    cell_chars: int
+    kept_chars: int
+
+    def chars(self, data: str) -> None:
+        if self.capture:
+            before = self.length
+            self.length += len(data)
+            if self.length <= self.cell_chars:
+                self.parts.append(data)
+            elif before <= self.cell_chars:  # just went over: keep only the start
+                self.parts = ["".join(self.parts)[:self.kept_chars]]
+                self.parts[0] += data[:max(0, self.kept_chars - len(self.parts[0]))]
+
+
+class _Strings(_BoundedText):
     """The shared strings table (``xl/sharedStrings.xml``), each string bounded by the cell limit."""
 
     def __init__(self, cell_chars: int, kept_chars: int) -> None:
@@ -142,16 +164,6 @@ class _Strings:
             else:
                 self.table.append(text.replace("x005F_", ""))  # as openpyxl reads the table
 
-    def chars(self, data: str) -> None:
-        if self.capture:
-            before = self.length
-            self.length += len(data)
-            if self.length <= self.cell_chars:
-                self.parts.append(data)
-            elif before <= self.cell_chars:  # just went over: keep only the start
-                self.parts = ["".join(self.parts)[:self.kept_chars]]
-                self.parts[0] += data[:max(0, self.kept_chars - len(self.parts[0]))]
-
     def read(self, source: IO[bytes]) -> list[str]:
         parser = _parser(self.start, self.end, self.chars)
         for _ in _feed(parser, source):
@@ -179,7 +191,7 @@ def _number(text: str) -> int | float:
     return int(text)
 
 
-class _Sheet:
+class _Sheet(_BoundedText):
     """One worksheet's rows: ``(row number, values, flags)``; flags is None, or ``[(column, code, length)]`` with
     codes ``cell_too_long`` / ``row_too_long`` / ``formula_no_value`` (columns 0-based; None for the row)."""
 
@@ -248,16 +260,6 @@ class _Sheet:
         elif tag == "row":
             self.in_row = False
             self.done.append((self.number, self.values, self.flags))
-
-    def chars(self, data: str) -> None:
-        if self.capture:
-            before = self.length
-            self.length += len(data)
-            if self.length <= self.cell_chars:
-                self.parts.append(data)
-            elif before <= self.cell_chars:
-                self.parts = ["".join(self.parts)[:self.kept_chars]]
-                self.parts[0] += data[:max(0, self.kept_chars - len(self.parts[0]))]
 
     def _cell(self) -> None:
         col = self.col - 1
