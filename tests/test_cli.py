@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 import typer.main
 from typer.testing import CliRunner
@@ -164,6 +165,8 @@ def test_validate_imports_only_the_identifiers() -> None:
     assert not [m for m in HEAVY if m in modules["all"]]
     assert not {"xinyong.core.db", "xinyong.core.settings"} & modules["xinyong"]
     assert not {m for m in modules["all"] if m == "rich" or m.startswith("rich.")}  # --json prints no rich text
+    assert not {m for m in modules["all"] if m.split(".")[0] in ("pydantic", "pydantic_core", "stdnum", "cryptography")}
+    assert not {"xinyong.identifiers.vault", "xinyong.identifiers.masking"} & modules["xinyong"]
 
 
 def test_an_invalid_code_still_exits_1_without_loading_the_database_layer() -> None:
@@ -178,3 +181,51 @@ def test_a_domain_command_imports_its_own_domain_only() -> None:
     assert proc.returncode == 0, proc.stderr
     assert _commands_modules(modules["xinyong"]) == {"xinyong.core.audit_commands"}
     assert not {m for m in modules["xinyong"] if m.split(".")[1] in {"cases", "measures", "reports", "web"}}
+
+
+def _all_commands(cmd: Any) -> Any:
+    yield cmd
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        yield from _all_commands(sub)
+
+
+@pytest.mark.skipif(cli._RuntimeParam is None, reason="typer < 0.29 converts with click types, not pydantic")
+def test_plain_parameters_convert_as_typer_does() -> None:
+    """Every parameter that gets the pydantic-free converter (``cli._PlainValues``) converts the values a command line
+    gives it (and a few others) exactly as typer's own converter."""
+    from typer._coercion import build_runtime_param
+
+    group, ctx = _root()
+    samples = {str: ["", "abc", " 91350100M000100Y43 ", "-", "１２", "0", b"bytes", 12, None],
+               bool: [True, False, "true", "0", "", 1, None],
+               list[str]: [("a", "b"), ["x"], (), ("１", ""), ("a", 1), "ab", None]}
+    seen = 0
+    for name in cli.COMMANDS:
+        for cmd in _all_commands(group.get_command(ctx, name)):
+            cmd_ctx = cmd.context_class(cmd, info_name=cmd.name, parent=ctx)
+            for param in cmd.get_params(cmd_ctx):
+                if not isinstance(param._runtime_param, cli._PlainValues):
+                    continue
+                seen += 1
+                typers = build_runtime_param(param.type_descriptor)
+                for value in samples[param.type_descriptor.annotation]:
+                    results = []
+                    for converter in (param._runtime_param, typers):
+                        try:
+                            results.append(("ok", converter.coerce(value, param=param, ctx=cmd_ctx)))
+                        except Exception as exc:  # noqa: BLE001
+                            results.append(("error", type(exc), str(exc)))
+                    assert results[0] == results[1], (cmd.name, param.name, value)
+                    assert type(results[0][-1]) is type(results[1][-1])
+    assert seen > 100
+
+
+def test_validate_through_the_plain_converters() -> None:
+    ok = CliRunner().invoke(cli.app, ["validate", "91350100M000100Y43", "410882198001010018", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert [c["valid"] for c in json.loads(ok.stdout)] == [True, True]
+    assert json.loads(ok.stdout)[1]["details"]["region_name"] == "河南省焦作市沁阳市"
+    missing = CliRunner().invoke(cli.app, ["validate", "--json"])
+    assert missing.exit_code == 2 and "Missing argument" in missing.output
+    helped = CliRunner().invoke(cli.app, ["validate", "--help"], env={"COLUMNS": "250"})
+    assert helped.exit_code == 0 and "--allow-bad-check" in helped.output

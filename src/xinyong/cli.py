@@ -21,6 +21,69 @@ from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 
 
+try:  # typer >= 0.29 converts every parameter through a pydantic TypeAdapter (see _PlainValues)
+    from typer._coercion import RuntimeParam as _RuntimeParam
+    from typer._coercion import build_runtime_param as _build_runtime_param
+except ImportError:  # older typer (click types): nothing to skip
+    _RuntimeParam = None  # type: ignore[assignment,misc]
+
+_Context = TyperCommand.context_class
+
+
+def _plain(param: Any) -> bool:
+    """True if :class:`_PlainValues` can convert this parameter: typer's converter not built yet, no ``parser=``,
+    no file, and of type ``str``, ``bool`` or ``list[str]``."""
+    descriptor = getattr(param, "type_descriptor", None)
+    return (descriptor is not None and getattr(param, "_runtime_param", 0) is None
+            and descriptor.file_annotation is None and descriptor.parameter_info.parser is None
+            and (descriptor.annotation in (str, bool) or descriptor.annotation == list[str]))
+
+
+if _RuntimeParam is not None:
+
+    class _PlainValues(_RuntimeParam):  # type: ignore[misc,valid-type]
+        """Converts a ``str``, ``bool`` or ``list[str]`` parameter whose value already has that type (every value
+        typed on the command line) without pydantic; any other value goes to typer's own converter, built then.
+
+        typer builds a pydantic ``TypeAdapter`` for each parameter it converts (even an absent ``--help``), which
+        imports pydantic: 0.1 s of every ``xinyong validate``, a command that needs no pydantic. For these types and
+        values the adapter returns the value unchanged (a list for a sequence of strings), so the result is the
+        same (``tests/test_cli.py`` compares the two for every parameter of every command)."""
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            annotation = self.annotation
+            if annotation is str or annotation is bool:
+                if type(value) is annotation:
+                    return value
+            elif isinstance(value, (list, tuple)) and all(type(item) is str for item in value):
+                return list(value)
+            return _build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    class _PlainContext(_Context):  # type: ignore[misc,valid-type]
+        """The context of a command of this CLI: made just before the command parses its arguments, it gives the
+        command's plain parameters (:func:`_plain`, including the ``--help`` option, which exists only from now)
+        :class:`_PlainValues`."""
+
+        def __init__(self, command: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(command, *args, **kwargs)
+            for param in command.get_params(self):
+                if _plain(param):
+                    descriptor = param.type_descriptor
+                    param._runtime_param = _PlainValues(parameter_info=descriptor.parameter_info,
+                                                        annotation=descriptor.annotation)
+else:
+    _PlainContext = _Context
+
+
+def _plain_contexts(command: Any) -> Any:
+    """Make ``command`` and its sub-commands use :class:`_PlainContext` (unless they chose their own context)."""
+    if command.context_class is _Context:
+        command.context_class = _PlainContext
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _plain_contexts(sub)
+    return command
+
+
 class LazyCommand(NamedTuple):
     """Where a top-level command comes from: ``module.attr`` is either a Typer sub-app (mounted under the command's
     name) or a ``register(app)`` function that adds top-level commands (possibly several) to the app it is given."""
@@ -37,7 +100,7 @@ class LazyCommand(NamedTuple):
             holder.add_typer(target, name=name)
         else:
             target(holder)
-        return dict(typer.main.get_group(holder).commands)
+        return {name: _plain_contexts(cmd) for name, cmd in typer.main.get_group(holder).commands.items()}
 
 
 class _Placeholder(TyperCommand):
@@ -52,6 +115,7 @@ class LazyGroup(TyperGroup):
     """
 
     lazy_commands: ClassVar[Mapping[str, LazyCommand]] = {}
+    context_class = _PlainContext
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -14,8 +14,6 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from stdnum.cn import ric as _stdnum_ric
-
 from xinyong.identifiers import regions
 from xinyong.identifiers._text import as_text
 from xinyong.identifiers._text import compact as _compact
@@ -70,6 +68,8 @@ def calc_check_digit(first17: str) -> str:
     body = compact(first17)
     if not re.fullmatch(r"[0-9]{17}", body):
         raise ValueError(f"应为身份证号码的前17位数字：{first17!r}")
+    from stdnum.cn import ric as _stdnum_ric  # here: importing stdnum costs more than validating a code
+
     return _stdnum_ric.calc_check_digit(body + "0")  # stdnum expects the number including a check position
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from stdnum.cn import uscc as _stdnum_uscc
-
 from xinyong.identifiers import orgcode, regions
 from xinyong.identifiers._text import as_text
 from xinyong.identifiers._text import compact as _compact
@@ -114,6 +112,8 @@ def calc_check_digit(first17: str) -> str:
     body = compact(first17)
     if len(body) != 17 or any(ch not in _VALUE for ch in body):
         raise ValueError(f"应为统一社会信用代码的前17位（字符集 {ALPHABET}）：{first17!r}")
+    from stdnum.cn import uscc as _stdnum_uscc  # here: importing stdnum costs more than validating a code
+
     return _stdnum_uscc.calc_check_digit(body)
 
 
