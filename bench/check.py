@@ -32,8 +32,6 @@ import os
 import random
 import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -225,21 +223,13 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
 
     import httpx
 
-    port = free_port()
-    env = {**os.environ, "XINYONG_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)], env=env, cwd=str(ROOT))
-    base = f"http://127.0.0.1:{port}"
+    from xinyong.web import devserver
+
+    server = devserver.start(url, keep_env=True, workers=workers, cwd=ROOT, timeout=30,
+                             uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"])
+    port, base = server.port, server.base_url
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         listed_list = sorted(listed)
         httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
                    headers=headers, timeout=30)
@@ -291,8 +281,7 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
         except (OSError, StopIteration):
             pass
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop(timeout=30)
 
 
 def main() -> None:

@@ -30,13 +30,13 @@ import csv
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import common  # bench/common.py (this folder is on sys.path)
+from xinyong.web import devserver
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -113,24 +113,13 @@ def operator_token(url: str) -> str:
     return raw
 
 
-def start_server(url: str, workers: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    import httpx
-
-    port = common.free_port()
-    env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_DATA_DIR": str(data_dir)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)], env=env, cwd=str(ROOT))
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("the server did not start")
+def start_server(url: str, workers: int, data_dir: Path) -> devserver.Server:
+    """uvicorn (uvloop + httptools, warnings only) on a free port, with the caller's XINYONG_* settings."""
+    try:
+        return devserver.start(url, data_dir=data_dir, keep_env=True, workers=workers, cwd=ROOT, timeout=30,
+                               uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"])
+    except devserver.ServerDidNotStart as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def check_load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
@@ -230,7 +219,8 @@ def main() -> None:
     forget_databases()
     data_dir = OUT / "concurrency-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    server, port = start_server(url, workers, data_dir)
+    server = start_server(url, workers, data_dir)
+    port = server.port
     listed_codes = sorted(listed)
     try:
         print(f"server: uvicorn, {workers} worker process(es), database {url.split(':', 1)[0]}; "
@@ -259,11 +249,7 @@ def main() -> None:
         if uploads.failures:
             print(f"upload failures ({len(uploads.failures)}): {uploads.failures[:5]}")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
 
 
 if __name__ == "__main__":

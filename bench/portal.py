@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402  (bench/common.py)
-from check import OUT, ROOT, free_port, fresh_database, pct  # noqa: E402
+from check import OUT, ROOT, fresh_database, pct  # noqa: E402
 
 REGIONS = ["沁阳市", "焦作市", "河南省", "沁阳市怀庆", "沁阳市紫陵", "沁阳市西向", "沁阳市王曲", "沁阳市崇义"]
 CHARS = ("宏达鑫华盛兴隆昌恒泰丰源瑞祥福安康永嘉信诚德利金银海天宇新星辉明光远鹏飞腾龙凤祥云春秋博文雅正"
@@ -263,24 +263,13 @@ def load(port: int, paths: list[str], seconds: float, connections: int) -> tuple
 
 
 def over_http(url: str, subjects: list[tuple[int, str, str]], seconds: float, clients: int) -> None:
-    import os
-    import subprocess
-
     import httpx
 
-    port = free_port()
-    env = {**os.environ, "XINYONG_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env, cwd=str(ROOT))
-    base = f"http://127.0.0.1:{port}"
+    from xinyong.web import devserver
+
+    server = devserver.start(url, keep_env=True, cwd=ROOT, timeout=30, uvicorn_args=["--log-level", "warning"])
+    port, base = server.port, server.base_url
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         paths = [f"/subject/{code}" for _sid, _name, code in subjects]
         httpx.get(base + paths[0], timeout=30)
         latencies, errors, elapsed = load(port, paths, seconds, clients)
@@ -288,8 +277,7 @@ def over_http(url: str, subjects: list[tuple[int, str, str]], seconds: float, cl
               f"pages/s, p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
               + (f" (first: {errors[0]})" if errors else ""))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop(timeout=30)
 
 
 def main() -> None:

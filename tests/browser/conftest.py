@@ -1,9 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium against the real app served by uvicorn.
 
 Once per test session: a fresh SQLite database is created and seeded (``seed.build``), then
-``python -m uvicorn xinyong.web.asgi:app`` is started in a subprocess on a free loopback port with that database and
-its own data directory (the notification log channel writes there). Each test gets a new browser context (no
-cookies shared between tests) and page.
+``python -m uvicorn xinyong.web.asgi:app`` is started in a subprocess (``xinyong.web.devserver``) on a free loopback
+port with that database and its own data directory (the notification log channel writes there). Each test gets a new
+browser context (no cookies shared between tests) and page.
 
 The browser is ``/usr/bin/chromium`` (``XINYONG_CHROMIUM`` to use another binary); Playwright never downloads one.
 Without it (or without the ``playwright`` package) the tests are skipped with the reason, unless
@@ -19,10 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +27,7 @@ import httpx
 import pytest
 
 from tests.browser import seed
+from xinyong.web import devserver
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("XINYONG_CHROMIUM", "/usr/bin/chromium")
@@ -99,12 +96,6 @@ class Live:
         raise AssertionError(f"no one-time code was sent to {address}: {self.messages(address)}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _seed_database(db_url: str, data_dir: Path) -> seed.City:
     from xinyong.core.db import Database
     from xinyong.core.settings import reset_settings
@@ -134,38 +125,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir.mkdir()
     db_url = f"sqlite:///{root / 'xinyong.db'}"
     city = _seed_database(db_url, data_dir)
-    port = _free_port()
-    # Only this run's settings: a developer's XINYONG_* variables (an SMS gateway, rate limits) stay out.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
-    env.update({"XINYONG_DATABASE_URL": db_url, "XINYONG_DATA_DIR": str(data_dir),
-                "XINYONG_SECRET_KEY": SECRET, "XINYONG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    port = devserver.free_port()
     log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-access-log"], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the app did not start (exit {server.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the app did not answer within 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Live(base_url=base_url, db_url=db_url, data_dir=data_dir, city=city, log_path=log_path)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        # Only this run's settings: a developer's XINYONG_* variables (an SMS gateway, rate limits) stay out.
+        server = devserver.start(db_url, data_dir=data_dir, port=port, log=log_path, cwd=root,
+                                 env={"XINYONG_SECRET_KEY": SECRET,
+                                      "XINYONG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    except devserver.ServerDidNotStart as exc:
+        pytest.fail(str(exc))
+    with server:
+        yield Live(base_url=server.base_url, db_url=db_url, data_dir=data_dir, city=city, log_path=log_path)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,6 @@ import csv
 import datetime as dt
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +33,7 @@ from xinyong.core.db import Database
 from xinyong.ingest.models import IngestBatch
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.subjects.models import Subject
+from xinyong.web import devserver
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = 8
@@ -43,64 +42,17 @@ SHARED = 40  # companies new to the registry that every file names (in its own o
 LOAD_SECONDS = 12.0
 
 
-@dataclass
-class Live:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_server(db_url: str, root: Path, *, workers: int) -> Live:
-    """``python -m uvicorn xinyong.web.asgi:app`` on a free loopback port, on ``db_url``, with ``workers`` processes."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XINYONG_")}
-    env.update({"XINYONG_DATABASE_URL": db_url, "XINYONG_DATA_DIR": str(root / "data"),
-                "XINYONG_SECRET_KEY": os.environ["XINYONG_SECRET_KEY"]})
-    log = root / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "xinyong.web.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), "--no-access-log"], env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
-    live = Live(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the server did not start (exit {process.returncode}):\n{live.log_text()[-3000:]}")
-        try:
-            if httpx.get(f"{live.base_url}/healthz", timeout=2).status_code == 200:
-                return live
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_server(live)
-            pytest.fail(f"the server did not answer within 60 s:\n{live.log_text()[-3000:]}")
-        time.sleep(0.2)
-
-
-def stop_server(live: Live) -> None:
-    live.process.terminate()
-    try:
-        live.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        live.process.kill()
-        live.process.wait()
-
-
 @pytest.fixture
-def live(database: Database, tmp_path: Path) -> Iterator[Live]:
-    workers = 1 if database.dialect == "sqlite" else 2
-    server = start_server(database.url, tmp_path, workers=workers)
+def live(database: Database, tmp_path: Path) -> Iterator[devserver.Server]:
+    """The app under uvicorn on the test database: one worker on SQLite (the embedded default), two on PostgreSQL."""
     try:
+        server = devserver.start(database.url, data_dir=tmp_path / "data", log=tmp_path / "server.log",
+                                 workers=1 if database.dialect == "sqlite" else 2, cwd=tmp_path,
+                                 env={"XINYONG_SECRET_KEY": os.environ["XINYONG_SECRET_KEY"]})
+    except devserver.ServerDidNotStart as exc:
+        pytest.fail(str(exc))
+    with server:
         yield server
-    finally:
-        stop_server(server)
 
 
 def _recent(days: int) -> str:
@@ -158,7 +110,7 @@ def run_clients(jobs: list[Callable[[], None]]) -> None:
     assert not any(t.is_alive() for t in threads), "a client did not finish within 120 s"
 
 
-def test_writers_queue_under_load(database: Database, session, live: Live, tmp_path: Path) -> None:
+def test_writers_queue_under_load(database: Database, session, live: devserver.Server, tmp_path: Path) -> None:
     actor = system_principal("tests")
     seed_catalog(session, actor=actor)
     dept = make_department(session, code="scjgj")
