@@ -30,6 +30,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c pass (floor)", []),
     ("xinyong --help", ["--help"]),
+    ("xinyong validate --help", ["validate", "--help"]),
     ("xinyong validate 91350100M000100Y43 --json", ["validate", "91350100M000100Y43", "--json"]),
     ("xinyong db current --json", ["db", "current", "--json"]),
     ("xinyong audit anchor --out F --json (cron)", ["audit", "anchor", "--out", "{anchors}", "--json"]),
