@@ -80,7 +80,7 @@ def test_ranking_on_known_month_and_xlsx(session, tmp_path):
     # zjj: nothing at all → 0, last.
     assert rows["zjj"]["indicators"]["timeliness"]["points"] == 0
     assert "期间未报送" in rows["zjj"]["indicators"]["timeliness"]["explanation"]
-    assert rows["zjj"]["total"] == 0 and rows["zjj"]["summary"].endswith("= 0")
+    assert rows["zjj"]["total"] == 0 and rows["zjj"]["summary"].endswith("= 0 分")
     assert [(r["department_code"], r["rank"]) for r in result["rows"]] == [("swj", 1), ("scjgj", 2), ("zjj", 3)]
     assert result["period"]["granularity"] == "month" and result["period"]["label"] == "2024年3月"
 

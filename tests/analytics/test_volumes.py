@@ -171,3 +171,46 @@ def test_cli(database, session: Session):
     assert r.exit_code == 2 and "unknown_info_class" in r.output
     r = runner.invoke(app, ["--db", url, "analytics", "expected", "delete", "zjj", "penalty", "--json"])
     assert r.exit_code == 0, r.output
+
+
+def test_console_page_explains_each_score(client: TestClient, session: Session, monkeypatch):
+    import io
+    import re
+
+    import openpyxl
+    from argon2 import PasswordHasher
+
+    from tests.factories import DEFAULT_PASSWORD, make_user
+    from xinyong.auth import service as auth_service
+
+    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    city = build(session)
+    make_user(session, username="chief", role=Role.ADMIN)
+    make_user(session, username="zjj-view", role=Role.DEPT_VIEWER, department=city.c)
+    html = {"accept": "text/html"}
+
+    def login(username: str) -> None:
+        client.cookies.clear()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/login", headers=html).text)[1]
+        r = client.post("/console/login", data={"username": username, "password": DEFAULT_PASSWORD,
+                                                "next": "/console", "csrf_token": token}, headers=html,
+                        follow_redirects=False)
+        assert r.status_code == 303
+
+    login("chief")
+    page = client.get("/console/assessment?month=2024-03", headers=html)
+    assert page.status_code == 200
+    assert "2024年3月" in page.text and "得分说明" in page.text and "迟报 1 条" in page.text
+    assert "无数据（—）的指标不得分" in page.text
+    quarter = client.get("/console/assessment?period=2024-Q1", headers=html)
+    assert quarter.status_code == 200 and "2024年第1季度" in quarter.text and "period=2024-Q1" in quarter.text
+    bad = client.get("/console/assessment?period=2024-Q5", headers=html)
+    assert bad.status_code == 422 and "格式有误" in bad.text
+    xlsx = client.get("/console/assessment.xlsx?period=2024")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    assert "2024-01-01" in book["考核排名"]["A1"].value and book["得分说明"].max_row > 1
+
+    login("zjj-view")
+    mine = client.get("/console/assessment?month=2024-03", headers=html).text
+    assert "排名第 <strong>3</strong>" in mine and "期间未报送" in mine and "沁阳市税务局" not in mine

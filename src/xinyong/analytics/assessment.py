@@ -206,14 +206,18 @@ def _pct(value: float | None) -> str:
 def _because(figure: str, p: dict[str, Any]) -> str:
     """What the figure was made of, in Chinese."""
     if figure == "volume.completeness":
-        classes = "；".join(
-            f"{c['name']}应报 {c['expected']}（{c['basis_text']}"
-            + (f"，每月 {c['monthly']:g} × {c['months']} 个月" if c["monthly"] is not None else "")
-            + f"），已报 {c['submitted']}"
-            for c in p.get("classes", []) if c["expected"] is not None or c["submitted"])
+        def one(c: dict[str, Any]) -> str:
+            if c["expected"] is None:
+                return f"{c['name']}未设应报量（{c['basis_text']}），已报 {c['submitted']}"
+            return (f"{c['name']}应报 {c['expected']}（{c['basis_text']}，每月 {c['monthly']:g} × {c['months']} 个月），"
+                    f"已报 {c['submitted']}")
+
+        classes = "；".join(one(c) for c in p.get("classes", []) if c["expected"] is not None or c["submitted"])
         head = f"应报 {p.get('expected', 0)} 条，已报 {p.get('submitted', 0)} 条，计入 {p.get('counted', 0)} 条"
         if not p.get("submitted"):
             head += "，期间未报送"
+        elif not p.get("expected"):
+            head += "，未设应报量、已报即视为报全"
         return head + (f"（{classes}）" if classes else "（未设应报量）")
     if figure == "timeliness.rate":
         n = p.get("records", 0)
@@ -281,7 +285,7 @@ def assess(session: Session, *, period: Period, method: Method | None = None,
         total = round(100 * points_sum / weight_sum, 2)
         rows.append({"department_id": d.id, "department_code": d.code, "department_name": d.name,
                      "total": total, "points": round(points_sum, 4), "weights": weight_sum,
-                     "summary": f"得分 {points_sum:g} / 权重合计 {weight_sum:g} × 100 = {total:g}",
+                     "summary": f"各项得分合计 {points_sum:g} ÷ 权重合计 {weight_sum:g} × 100 = {total:g} 分",
                      "indicators": scored})
     rows.sort(key=lambda r: (-r["total"], r["department_code"]))
     rank, previous = 0, object()

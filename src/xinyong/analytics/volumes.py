@@ -37,7 +37,7 @@ from xinyong.core.errors import NotFound, ValidationFailed
 INFO_CLASSES = {"licence": "行政许可", "penalty": "行政处罚"}
 HISTORY_MONTHS = 12
 MAX_MONTHLY = 1_000_000
-BASIS_TEXT = {"configured": "管理员配置", "history": "近 12 个月报送量中位数", "none": "无配置、无报送历史，不设应报量"}
+BASIS_TEXT = {"configured": "管理员配置", "history": "近 12 个月报送量中位数", "none": "无配置、近 12 个月无报送"}
 
 
 def info_class(value: str) -> str:
