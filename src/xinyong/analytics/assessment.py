@@ -13,6 +13,7 @@ nothing scores 0 on completeness and timeliness and can never rank above one tha
 parts behind every score (expected, submitted, on time, late, rejected rows …) and a sentence saying how they
 made the points.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,8 +47,8 @@ SOURCES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "volume": volumes.volume,
 }
 FIGURES = {
-    "volume.completeness", "timeliness.rate", "quality.rejection_rate", "quality.completeness", "checks.rate", "cases.on_time_rate",
-    "cases.overdue_rate", "notices.rate",
+    "volume.completeness", "timeliness.rate", "quality.rejection_rate", "quality.completeness", "checks.rate",
+    "cases.on_time_rate", "cases.overdue_rate", "notices.rate",
 }
 
 
@@ -83,7 +84,7 @@ class Indicator(BaseModel):
             raise ValueError(f"指标 {self.code} 的 full_at 与 zero_at 不能相同")
         return self
 
-    def points(self, value: float | None) -> float | None:
+    def points(self, value: float | None) -> float:
         """Points for a figure; no data ("—") earns nothing."""
         if value is None:
             return 0.0
