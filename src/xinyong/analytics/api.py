@@ -1,6 +1,9 @@
 """Routes of `analytics` (prefix ``/analytics``): trading collusion analysis for the trading centre, food/drug risk
 warning for the market regulator. Department roles are limited to the departments named in ``risk.yaml``
-(``departments``: trading → ggzy, food_drug → scjgj); the platform admin may use everything."""
+(``departments``: trading → ggzy, food_drug → scjgj); the platform admin may use everything.
+
+The department assessment (督查考核): the ranking with each score's parts (the admin sees every department, a
+department user his own row), and the expected volumes (应报尽报) the admin configures."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from xinyong.analytics import food_drug, trading
+from xinyong.analytics import assessment, food_drug, trading, volumes
 from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.models import Department
@@ -25,6 +29,8 @@ Level = Literal["high", "medium", "low"]
 TradingKind = Literal["tenders", "bids", "awards", "bidders"]
 operators = allow(Role.DEPT_OPERATOR)
 readers = allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
+admin = allow()
+PERIOD_HELP = "考核期间：YYYY-MM（月度）、YYYY-Qn（季度）或 YYYY（年度汇总）；默认上一个完整月份"
 
 
 def _require(session: Session, principal: Principal, area: str) -> None:
@@ -158,3 +164,53 @@ def watchlist_xlsx(include_medium: bool = False, principal: Principal = Depends(
                                         today=today)
     return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="food-drug-watchlist-{today}.xlsx"'})
+
+
+# Department assessment (督查考核) ------------------------------------------------------------------------------
+
+
+def ranking_for(result: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """The admin sees every row; a department user only his own (and how many were ranked)."""
+    rows = result["rows"]
+    if not principal.is_admin:
+        own = assessment.department_row(result, principal.department_id)
+        rows = [own] if own else []
+    return {**result, "ranked": len(result["rows"]), "rows": rows}
+
+
+@router.get("/assessment")
+def assessment_ranking(period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
+                       principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
+    """督查考核：各部门总分、排名，以及每项得分的构成（应报、已报、按时、迟报、退回行数……）。"""
+    result = assessment.assess(session, period=assessment.parse_period(period))
+    return ranking_for(result, principal)
+
+
+class ExpectedVolumeIn(BaseModel):
+    monthly: int = Field(ge=0, le=volumes.MAX_MONTHLY, description="每月应报条数")
+    note: str | None = Field(None, max_length=200, description="依据或备注")
+
+
+@router.get("/assessment/expected-volumes")
+def expected_volumes(period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
+                     principal: Principal = Depends(admin), session: Session = SessionDep) -> dict[str, Any]:
+    """应报尽报：管理员配置的每月应报量，以及考核期间各部门实际采用的应报量（配置或历史中位数）与已报量。"""
+    p = assessment.parse_period(period)
+    return {"period": {**p.to_dict(), **assessment.period_label(p)}, "configured": volumes.list_expected(session),
+            "departments": volumes.volume(session, period=p)}
+
+
+@router.put("/assessment/expected-volumes/{department_code}/{info_class}")
+def set_expected_volume(department_code: str, info_class: str, body: ExpectedVolumeIn,
+                        principal: Principal = Depends(admin), session: Session = SessionDep) -> dict[str, Any]:
+    """配置一个部门某类信息（licence 行政许可 / penalty 行政处罚）的每月应报量（记入审计日志）。"""
+    return volumes.set_expected(session, actor=principal, department_code=department_code, info_class_=info_class,
+                                monthly=body.monthly, note=body.note)
+
+
+@router.delete("/assessment/expected-volumes/{department_code}/{info_class}")
+def delete_expected_volume(department_code: str, info_class: str, principal: Principal = Depends(admin),
+                           session: Session = SessionDep) -> dict[str, Any]:
+    """删除配置的应报量（此后按该部门近 12 个月报送量中位数；记入审计日志）。"""
+    return volumes.delete_expected(session, actor=principal, department_code=department_code,
+                                   info_class_=info_class)

@@ -1,5 +1,6 @@
 """``xinyong analytics …``: trading data import, collusion analysis and its ranked results, bidder statistics,
-spot-check import, food/drug risk levels and the watch list."""
+spot-check import, food/drug risk levels and the watch list; the department assessment (督查考核) and its expected
+volumes (应报尽报)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 
 app = typer.Typer(help="大数据监管分析：公共资源交易串标围标风险、食品药品风险预警", no_args_is_help=True)
+expected_app = typer.Typer(help="督查考核应报量（应报尽报）：按部门、信息类别配置每月应报量", no_args_is_help=True)
+app.add_typer(expected_app, name="expected")
+PeriodOption = typer.Option(None, "--period", help="YYYY-MM（月度）、YYYY-Qn（季度）或 YYYY（年度汇总）；默认上一个完整月份")
 LEVELS = {"high": "高", "medium": "中", "low": "低"}
 
 
@@ -174,3 +178,91 @@ def watchlist(include_medium: bool = typer.Option(False, "--include-medium", hel
     if xlsx:
         xlsx.write_bytes(food_drug.watch_list_xlsx(rows, today=today))
     emit(rows, as_json, _render_risks)
+
+
+# Department assessment (督查考核) ------------------------------------------------------------------------------
+
+
+@app.command("assessment")
+@handle_errors
+def assessment_cmd(period: Optional[str] = PeriodOption,
+                   explain: bool = typer.Option(False, "--explain", help="逐项列出得分构成"),
+                   as_json: bool = JsonOption) -> None:
+    """督查考核排名：总分、名次及每项得分的构成（应报、已报、按时、迟报、退回……）。"""
+    from xinyong.analytics import assessment
+
+    with clikit.database().session(write=False) as session:
+        out = assessment.assess(session, period=assessment.parse_period(period))
+
+    def render(d: dict[str, Any]) -> None:
+        inds = d["method"]["indicators"]
+        clikit.console.print(f"{d['method']['title']}（{d['period']['label']}，{d['period']['date_from']} 至 "
+                             f"{d['period']['date_to']}）")
+        t = Table("排名", "部门", "总分", *(f"{i['name']}/{i['weight']:g}" for i in inds))
+        for r in d["rows"]:
+            t.add_row(str(r["rank"]), r["department_name"], f"{r['total']:g}",
+                      *(f"{r['indicators'][i['code']]['points']:g}" for i in inds))
+        clikit.console.print(t)
+        if explain:
+            for r in d["rows"]:
+                clikit.console.print(f"{r['rank']}. {r['department_name']}：{r['summary']}")
+                for i in inds:
+                    clikit.console.print(f"   {i['name']}：{r['indicators'][i['code']]['explanation']}")
+        clikit.console.print("无数据（—）的指标不得分；总分 = 100 × 各项得分之和 ÷ 全部指标权重之和")
+
+    emit(out, as_json, render)
+
+
+@expected_app.command("list")
+@handle_errors
+def expected_list(period: Optional[str] = PeriodOption, as_json: bool = JsonOption) -> None:
+    """配置的应报量，以及考核期间各部门实际采用的应报量（配置或近 12 个月中位数）与已报量。"""
+    from xinyong.analytics import assessment, volumes
+
+    with clikit.database().session(write=False) as session:
+        p = assessment.parse_period(period)
+        out = {"period": {**p.to_dict(), **assessment.period_label(p)}, "configured": volumes.list_expected(session),
+               "departments": volumes.volume(session, period=p)}
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table("部门", "信息类别", "依据", "每月", "应报", "已报")
+        for row in d["departments"]:
+            for c in row["classes"]:
+                t.add_row(row["department_name"], c["name"], c["basis_text"],
+                          "—" if c["monthly"] is None else f"{c['monthly']:g}",
+                          "—" if c["expected"] is None else str(c["expected"]), str(c["submitted"]))
+        clikit.console.print(f"{d['period']['label']}（{d['period']['date_from']} 至 {d['period']['date_to']}）")
+        clikit.console.print(t)
+
+    emit(out, as_json, render)
+
+
+@expected_app.command("set")
+@handle_errors
+def expected_set(department: str = typer.Argument(..., help="部门代码"),
+                 info_class: str = typer.Argument(..., help="licence（行政许可）/ penalty（行政处罚）"),
+                 monthly: int = typer.Argument(..., help="每月应报条数"),
+                 note: Optional[str] = typer.Option(None, "--note", help="依据或备注"),
+                 as_json: bool = JsonOption) -> None:
+    """配置部门某类信息的每月应报量（记入审计日志）。"""
+    from xinyong.analytics import volumes
+
+    out = clikit.database().run(lambda session: volumes.set_expected(
+        session, actor=clikit.operator(), department_code=department, info_class_=info_class, monthly=monthly,
+        note=note))
+    emit(out, as_json, lambda d: clikit.console.print(
+        f"{d['department_name']} {d['info_class_name']}：每月应报 {d['monthly']} 条"))
+
+
+@expected_app.command("delete")
+@handle_errors
+def expected_delete(department: str = typer.Argument(..., help="部门代码"),
+                    info_class: str = typer.Argument(..., help="licence / penalty"),
+                    as_json: bool = JsonOption) -> None:
+    """删除配置的应报量（此后按该部门近 12 个月报送量中位数；记入审计日志）。"""
+    from xinyong.analytics import volumes
+
+    out = clikit.database().run(lambda session: volumes.delete_expected(
+        session, actor=clikit.operator(), department_code=department, info_class_=info_class))
+    emit(out, as_json, lambda d: clikit.console.print(
+        f"已删除 {d['department_name']} {d['info_class_name']}的应报量配置"))

@@ -6,6 +6,10 @@ importing a file again changes nothing: a tender by its 项目编号, a bid by (
 (bidder key, shareholder), a spot check by its 抽样编号. The bidder key is the USCC when the bid has one, otherwise
 ``name:`` + the normalised name, so bidders without a code still group across tenders.
 
+The assessment's expected volumes (:class:`ExpectedVolume`, 应报尽报) are set by the platform admin per department and
+information class; where none is set the assessment learns the expectation from the department's own history
+(``analytics.volumes``).
+
 An analysis run (:class:`TradingAnalysis`) keeps its full result (ranked tenders with their flags and evidence,
 ranked bidder groups): what the regulator acted on stays readable even after new data arrives.
 """
@@ -18,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -149,3 +154,22 @@ class SpotCheck(Base):
     failed_items: Mapped[str | None] = mapped_column(Text)
     department: Mapped[str | None] = mapped_column(String(200))
     import_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("analytics_imports.id"))
+
+
+class ExpectedVolume(Base):
+    """How many records of one information class (行政许可 / 行政处罚) a department is expected to submit per month
+    (应报尽报), as the platform admin configured it. Without a row the assessment learns it from the department's own
+    history (``analytics.volumes``)."""
+
+    __tablename__ = "assessment_expected_volumes"
+    __table_args__ = (UniqueConstraint("department_id", "info_class"),
+                      CheckConstraint("info_class IN ('licence', 'penalty')", name="info_class"),
+                      CheckConstraint("monthly >= 0", name="monthly"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
+    info_class: Mapped[str] = mapped_column(String(10), nullable=False)
+    monthly: Mapped[int] = mapped_column(Integer, nullable=False)
+    note: Mapped[str | None] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -599,29 +599,31 @@ def _month_period(month: str | None) -> Period:
 
 @router.get("/assessment", response_class=HTMLResponse)
 def assessment_page(request: Request, month: str | None = Query(None, max_length=7),
+                    period: str | None = Query(None, max_length=10),
                     principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
-    """The ranking (admin) or the department's own score card and rank (department users)."""
+    """The ranking (admin) or the department's own score card and rank (department users); ``period``: a month,
+    quarter or year (analytics.assessment.parse_period), ``month`` as before."""
     try:
-        period = _month_period(month)
+        p = assessment.parse_period(period) if period else _month_period(month)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/assessment")
-    result = assessment.assess(session, period=period)
+    result = assessment.assess(session, period=p)
     own = assessment.department_row(result, principal.department_id)
     rows = result["rows"] if principal.is_admin else ([own] if own else [])
     ranked = sum(1 for r in result["rows"] if r["rank"] is not None)
     return render(request, "console/assessment.html", principal, active="assessment", result=result, rows=rows,
-                  ranked=ranked, month=f"{period.date_from:%Y-%m}",
+                  ranked=ranked, month=f"{p.date_from:%Y-%m}", period=period or "",
                   chart_json=_chart_json([{"name": r["department_name"], "total": r["total"]} for r in rows]))
 
 
 @router.get("/assessment.xlsx")
-def assessment_xlsx(month: str | None = Query(None, max_length=7), principal: Principal = Depends(admin),
-                    session: Session = SessionDep) -> Response:
-    """The monthly report for the credit office (XLSX: ranking and method)."""
-    period = _month_period(month)
-    result = assessment.assess(session, period=period)
+def assessment_xlsx(month: str | None = Query(None, max_length=7), period: str | None = Query(None, max_length=10),
+                    principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
+    """The monthly (or quarterly, annual) report for the credit office (XLSX: ranking, method, explanations)."""
+    p = assessment.parse_period(period) if period else _month_period(month)
+    result = assessment.assess(session, period=p)
     content = assessment.to_xlsx(result, city=get_settings().city_name)
-    filename = f"督查考核-{period.date_from:%Y-%m}.xlsx"
+    filename = f"督查考核-{period or f'{p.date_from:%Y-%m}'}.xlsx"
     return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
