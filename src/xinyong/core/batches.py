@@ -102,9 +102,13 @@ class BatchSummary:
     errors: list[RowError] = field(default_factory=list)
     error_counts: Counter[str] = field(default_factory=Counter)
     written: bool = True
+    #: The numbers of the rejected rows (at most ``ERROR_LIMIT``; not in ``as_dict``).
+    rejected_rows: list[int] = field(default_factory=list)
 
     def reject(self, rejected: Rejected) -> None:
         self.rejected += 1
+        if len(self.rejected_rows) < ERROR_LIMIT:
+            self.rejected_rows.append(rejected.number)
         for e in rejected.errors:
             self.error_counts[e.code] += 1
             if len(self.errors) < ERROR_LIMIT:
