@@ -173,7 +173,7 @@ def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
         "outcomes": report.get("outcomes", []),
         "summary": {"importer": "commitments", "batch": batch.id, "mode": batch.mode,
                     "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
-                    "accepted": batch.accepted, "rejected": batch.rejected,
+                    "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0,
                     "errors": [{k: e.get(k) for k in ("row", "column", "code", "message")}
                                for e in report.get("errors", [])],
                     "error_counts": report.get("reject_counts", {})},

@@ -45,6 +45,9 @@ CHUNK = 2_000
 ERROR_LIMIT = 1_000
 
 RowSource = Iterable[tuple[int, list[Any]]]
+#: What ``validate`` returns as the item of a valid row that needs no writing (the entry is already stored as
+#: given): counted as ``skipped``, neither accepted nor rejected.
+SKIP: Any = object()
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class BatchSummary:
     rows: int = 0
     accepted: int = 0
     rejected: int = 0
+    skipped: int = 0
     status: str = "accepted"
     errors: list[RowError] = field(default_factory=list)
     error_counts: Counter[str] = field(default_factory=Counter)
@@ -117,7 +121,7 @@ class BatchSummary:
     def finish(self) -> BatchSummary:
         if self.mode == REJECT_ALL and self.rejected:
             self.written, self.accepted = False, 0
-        if self.rejected and not self.accepted:
+        if self.rejected and not (self.accepted or self.skipped):
             self.status = "rejected"
         elif self.rejected:
             self.status = "partially_accepted"
@@ -129,7 +133,7 @@ class BatchSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"importer": self.importer, "batch": self.batch, "mode": self.mode, "status": self.status,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rejected,
-                "errors": [e.as_dict() for e in self.errors], "error_counts": dict(self.error_counts)}
+                "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors], "error_counts": dict(self.error_counts)}
 
     @classmethod
     def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int,
@@ -194,21 +198,25 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
             rejected = Rejected(number, values, errors or [RowError(number, "", "invalid", "数据不符合要求")])
             summary.reject(rejected)
             chunker.bad.append(rejected)
+        elif item is SKIP:
+            summary.skipped += 1
         else:
             chunker.good.append(Good(number, item, values))
 
     # 1. Ahead of the write transaction: validate without writing.
     exhausted = True
-    for number, values in source:
-        feed(number, values)
-        if chunker.full():
-            pending.append(chunker.take())
-        if summary.rows >= ahead:
-            exhausted = False
-            break
-    pending.append(chunker.take())
-    if progress:
-        progress(summary.rows)
+    if ahead > 0:
+        for number, values in source:
+            feed(number, values)
+            if chunker.full():
+                pending.append(chunker.take())
+            if summary.rows >= ahead:
+                exhausted = False
+                break
+        if progress:
+            progress(summary.rows)
+    else:
+        exhausted = False
     if begin is not None and begin() is False:
         return None
 
@@ -221,7 +229,7 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
             write([], refused)  # kept like a row that failed validation
 
     if mode == KEEP_GOOD:
-        for good, bad in pending:
+        for good, bad in pending:  # the full chunks read ahead; the last one goes on filling
             written(good, bad)
         pending.clear()
         for number, values in source:
@@ -236,6 +244,7 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
         return summary.finish()
 
     # reject_all: validate everything first; rejected rows are kept, good ones only held.
+    pending.append(chunker.take())
     held: list[Good[Any]] | None = [g for good, _ in pending for g in good]
     for _, bad in pending:
         if bad:
@@ -271,7 +280,7 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
         part: list[Good[Any]] = []
         for number, values in reopen():
             item, _errors = again(number, values)
-            if item is not None:  # the file validated clean on the first pass
+            if item is not None and item is not SKIP:  # the file validated clean on the first pass
                 part.append(Good(number, item, values))
             if len(part) >= chunk:
                 yield part

@@ -315,7 +315,8 @@ def _common_summary(batch: IngestBatch) -> dict[str, Any]:
         counts = {c: n for c, n in (batch.error_counts or {}).items() if any(e["code"] == c for e in errors)}
     return {"importer": "ingest", "batch": batch.id, "mode": batch.mode,
             "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
-            "accepted": batch.accepted, "rejected": batch.rejected, "errors": errors, "error_counts": counts}
+            "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0, "errors": errors,
+            "error_counts": counts}
 
 
 def get_batch(session: Session, *, actor: Principal, batch_id: int) -> IngestBatch:
