@@ -136,16 +136,18 @@ class BatchSummary:
                 "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors], "error_counts": dict(self.error_counts)}
 
     @classmethod
-    def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int,
+    def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int, skipped: int = 0,
                     errors: Iterable[dict[str, Any]] = (), batch: int | None = None) -> BatchSummary:
-        """The summary of an import whose loop is its own (list sync): the same shape from its counts."""
-        summary = cls(importer, mode=mode, batch=batch, rows=rows, accepted=accepted)
+        """The summary of a batch from what was stored of it (a list sync's record): the same shape."""
+        summary = cls(importer, mode=mode, batch=batch, rows=rows, accepted=accepted, skipped=skipped)
         for e in errors:
             summary.reject(Rejected(int(e.get("row") or 0), [], [RowError(
                 int(e.get("row") or 0), str(e.get("column") or ""), str(e.get("code") or "invalid"),
                 str(e.get("message") or ""))]))
         summary.rejected = rejected
-        return summary.finish()
+        summary.finish()
+        summary.accepted = accepted  # as stored (a rejected reject_all batch is never stored)
+        return summary
 
 
 def check_mode(mode: str) -> str:
