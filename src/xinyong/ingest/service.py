@@ -42,7 +42,7 @@ from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
-from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_before_write, utcnow
+from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
@@ -203,7 +203,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     at a time per process (``BATCH_SLOTS``).
     """
     _check_department(actor, department_id)
-    with reading_before_write(session) as reader:  # not the write transaction: it begins after validation
+    with reading_apart(session) as reader:  # not the write transaction: it begins after validation
         authorities = authorities_of(reader, department_id=department_id)
     table = open_rows()
     kind = RecordKind(kind) if kind else guess_kind(table.headers)
