@@ -171,3 +171,25 @@ def test_absurd_amounts_are_row_errors_on_every_channel(client: TestClient, sess
     assert r.status_code == 201, r.text
     session.rollback()  # a fresh snapshot: the app wrote in its own session
     assert session.scalar(select(Bid.price_fen)) == 100_000_000_000_000
+
+
+def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Session, tmp_path: Path) -> None:
+    """The choice every bulk import offers (``core.batches``); reject_all stays the default here."""
+    from xinyong.core.batches import BatchSummary
+
+    trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
+    rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "甲建设有限公司", A, "5", "", "", "", ""]]
+    out = trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows),
+                              mode="keep_good")
+    assert (out["mode"], out["rows"], out["rejected"], out["created"]) == ("keep_good", 5, 2, 5)
+    assert [e["row"] for e in out["report"]["errors"]] == [7, 8]
+    assert "不存在" in out["report"]["errors"][0]["errors"][0] and "重复" in out["report"]["errors"][1]["errors"][0]
+    common = out["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
+            common["rejected"]) == ("trading", out["id"], "partially_accepted", 7, 5, 2)
+    assert session.scalar(select(func.count()).select_from(Bid)) == 5
+    with pytest.raises(ValidationFailed) as exc:  # nothing good at all: refused as a whole in either mode
+        trading.import_file(session, actor=ACTOR, kind="bids", mode="keep_good",
+                            path=write(tmp_path / "b2.csv", BIDS[:1] + [["P9", "戊公司", "", "100", "", "", "", ""]]))
+    assert exc.value.code == "import_rows_invalid"

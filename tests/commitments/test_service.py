@@ -296,3 +296,18 @@ def test_absurd_numbers_are_row_errors(session, depts, tmp_path):
     assert (s["accepted"], s["rejected"]) == (1, 5), s["errors"]
     assert {e["row"] for e in s["errors"]} == {2, 3, 4, 5, 6}
     assert all(e["code"] and e["message"] for e in s["errors"])
+
+
+def test_a_batch_answers_the_common_summary(session, depts, tmp_path):
+    from xinyong.core.batches import BatchSummary
+
+    a, _ = depts
+    s = importer.import_rows(session, actor=operator(a), department_id=a.id, today=TODAY,
+                             rows=[row(1), row(3, **{"承诺作出日期": ""})])
+    common = s["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
+            common["rejected"]) == ("commitments", s["batch"], "partially_accepted", 2, 1, 1)
+    assert common["errors"] == [{"row": s["rejected_rows"][0], "column": "承诺作出日期", "code": "required_missing",
+                                 "message": s["errors"][0]["message"]}]
+    assert common["error_counts"] == {"required_missing": 1}
