@@ -193,3 +193,35 @@ def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Sessio
         trading.import_file(session, actor=ACTOR, kind="bids", mode="keep_good",
                             path=write(tmp_path / "b2.csv", BIDS[:1] + [["P9", "戊公司", "", "100", "", "", "", ""]]))
     assert exc.value.code == "import_rows_invalid"
+
+
+def test_a_file_is_parsed_without_holding_the_write_lock(database, session: Session, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading and validating a trading file runs on the side (``core.db.reading_apart``): on SQLite another
+    writer is not kept waiting by it, as it was when the rows were parsed inside the request's write transaction."""
+    import time
+
+    from sqlalchemy import update
+
+    from xinyong.auth.models import Department
+
+    dept = make_department(session, code="jyzx")
+    trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
+    session.commit()
+    session.close()
+    waited: list[float] = []
+    parse = trading._parse
+
+    def parse_and_write_meanwhile(*args: object) -> object:
+        if not waited:
+            started = time.monotonic()
+            database.run(lambda other: other.execute(update(Department).where(Department.id == dept.id)
+                                                     .values(short_name="导入期间写入")))
+            waited.append(time.monotonic() - started)
+        return parse(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trading, "_parse", parse_and_write_meanwhile)
+    with database.session() as s:
+        s.scalar(select(Department.id))  # the route's permission check: a write transaction has begun
+        out = trading.import_file(s, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", BIDS))
+    assert out["created"] == 5 and waited and waited[0] < 2.0

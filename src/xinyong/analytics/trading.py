@@ -127,48 +127,60 @@ def import_file(session: Session, *, actor: Principal, kind: str, path: str | Pa
     batches.check_mode(mode)
     source = as_source(path)
     sha = source.sha256()
-    previous = session.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
-                              .order_by(TradingImport.id.desc()).limit(1))
-    if previous is not None:
-        return {**import_view(previous), "already_imported": True}
-    table, mapping = _open(kind, source)
-    key, label = _KEYS[kind]
-    seen: dict[Any, int] = {}
-    tender_ids: dict[str, int] = {}
-    missing_tenders: set[str] = set()
 
-    def validate(number: int, cells: list[Any]) -> tuple[dict[str, Any] | None, list[batches.RowError]]:
-        parsed, problems = _parse(kind, table.headers, mapping, number, cells)
-        if parsed is None:
-            return None, [batches.RowError(number, "", "row_invalid", m) for m in problems]
-        errors = []
-        k = key(parsed)
-        if k in seen:
-            errors.append(batches.RowError(number, "", "duplicate_in_file", f"{label}与第 {seen[k]} 行重复"))
-        else:
-            seen[k] = number
-        if kind in ("bids", "awards"):
-            no = parsed["project_no"]
-            if no not in tender_ids and no not in missing_tenders:
-                found = _tender_ids(session, {no})
-                tender_ids.update(found)
-                if no not in found:
-                    missing_tenders.add(no)
-            if no in missing_tenders:
-                errors.append(batches.RowError(number, "项目编号", "tender_unknown",
-                                               f"项目编号「{no}」不存在：请先导入招标项目文件"))
-        return (None, errors) if errors else (parsed, [])
+    def applied_before(reader: Session) -> TradingImport | None:
+        return reader.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
+                             .order_by(TradingImport.id.desc()).limit(1))
 
-    good: list[dict[str, Any]] = []
-    # One write of every valid row: the kinds' writers (a bid's 中标 flag, shareholders) work on the whole file.
-    summary = batches.run(table.rows, importer="trading", validate=validate, mode=mode, chunk=sys.maxsize,
-                          write=lambda rows, _bad: good.extend(r.item for r in rows))
+    # Read and validate on the side (core.db.reading_apart): on SQLite the request's write lock is set aside while
+    # the file is parsed, so only the writing holds it.
+    with reading_apart(session) as reader:
+        previous = applied_before(reader)
+        if previous is not None:
+            previous = session.get(TradingImport, previous.id)
+            assert previous is not None
+            return {**import_view(previous), "already_imported": True}
+        table, mapping = _open(kind, source)
+        key, label = _KEYS[kind]
+        seen: dict[Any, int] = {}
+        tender_ids: dict[str, int] = {}
+        missing_tenders: set[str] = set()
+
+        def validate(number: int, cells: list[Any]) -> tuple[dict[str, Any] | None, list[batches.RowError]]:
+            parsed, problems = _parse(kind, table.headers, mapping, number, cells)
+            if parsed is None:
+                return None, [batches.RowError(number, "", "row_invalid", m) for m in problems]
+            errors = []
+            k = key(parsed)
+            if k in seen:
+                errors.append(batches.RowError(number, "", "duplicate_in_file", f"{label}与第 {seen[k]} 行重复"))
+            else:
+                seen[k] = number
+            if kind in ("bids", "awards"):
+                no = parsed["project_no"]
+                if no not in tender_ids and no not in missing_tenders:
+                    found = _tender_ids(reader, {no})
+                    tender_ids.update(found)
+                    if no not in found:
+                        missing_tenders.add(no)
+                if no in missing_tenders:
+                    errors.append(batches.RowError(number, "项目编号", "tender_unknown",
+                                                   f"项目编号「{no}」不存在：请先导入招标项目文件"))
+            return (None, errors) if errors else (parsed, [])
+
+        good: list[dict[str, Any]] = []
+        # One write of every valid row: the kinds' writers (a bid's 中标 flag, shareholders) work on the whole file.
+        summary = batches.run(table.rows, importer="trading", validate=validate, mode=mode, chunk=sys.maxsize,
+                              write=lambda rows, _bad: good.extend(r.item for r in rows))
     assert summary is not None
     if summary.rejected and not good:
         errors = _grouped(summary.errors)
         raise ValidationFailed(f"文件中有 {len(errors)} 行不符合格式，未导入任何数据", code="import_rows_invalid",
                                details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT],
                                         "summary": summary.as_dict()})
+    previous = applied_before(session)  # the same file may have been stored meanwhile (the lock was set aside)
+    if previous is not None:
+        return {**import_view(previous), "already_imported": True}
     record = TradingImport(kind=kind, filename=(filename or source.name)[:300], sha256=sha, actor=actor.actor,
                            rows=len(good), report={})
     session.add(record)
