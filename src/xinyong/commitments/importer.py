@@ -12,6 +12,7 @@ Re-importing the same content changes nothing (every row ``unchanged``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +35,7 @@ from xinyong.commitments.validate import (
     validate_row,
 )
 from xinyong.core import audit, batches, clock, gcpause
-from xinyong.core.db import utcnow
+from xinyong.core.db import mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
 
@@ -53,7 +54,20 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
               received_at: dt.datetime | None = None) -> dict[str, Any]:
     """Validate and store one submission; returns the batch summary (:func:`batch_summary`)."""
     _check_department(actor, department_id)
-    authorities = authorities_of(session, department_id=department_id)
+    # Read and validate on the side (core.db.reading_apart): the write transaction begins when the rows are
+    # validated (``begin`` below), so on SQLite parsing the file does not hold the write lock.
+    aside = contextlib.ExitStack()
+    reader = aside.enter_context(reading_apart(session))
+    with aside:
+        return _run_batch(session, aside, reader, actor=actor, department_id=department_id, table=table,
+                          sha256=sha256, channel=channel, filename=filename, reject_all=reject_all, today=today,
+                          received_at=received_at)
+
+
+def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *, actor: Principal,
+               department_id: int, table: Table, sha256: str, channel: str, filename: str | None,
+               reject_all: bool, today: dt.date | None, received_at: dt.datetime | None) -> dict[str, Any]:
+    authorities = authorities_of(reader, department_id=department_id)
     today = today or clock.today()
     header_map, missing = map_headers(table.headers, table.raw_headers)
     if missing:
@@ -63,8 +77,12 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     batch = CommitmentBatch(department_id=department_id, channel=channel, filename=filename, sha256=sha256,
                             format=table.format, mode="reject_all" if reject_all else "keep_good",
                             status="processing", actor=actor.actor, received_at=received_at)
-    session.add(batch)
-    session.flush()
+
+    def begin() -> None:
+        aside.close()  # the reading is over: the write transaction begins
+        mark_bulk(session)
+        session.add(batch)
+        session.flush()
 
     issue_counts: Counter[str] = Counter()
     warnings: list[dict[str, Any]] = []
@@ -99,8 +117,9 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
 
     # One write of every good row: upsert_commitments finds a code given twice in one call and writes one audit
     # event per call (the rows are held in memory, as they always were).
-    summary = batches.run(table.rows, importer="commitments", validate=validate, write=write,
-                          mode="reject_all" if reject_all else "keep_good", session=session, chunk=sys.maxsize)
+    summary = batches.run(table.rows, importer="commitments", validate=validate, write=write, begin=begin,
+                          ahead=sys.maxsize, mode="reject_all" if reject_all else "keep_good", session=session,
+                          chunk=sys.maxsize)
     assert summary is not None
     if not summary.rows:
         raise ValidationFailed("没有数据行", code="batch_empty")
