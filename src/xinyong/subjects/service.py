@@ -6,6 +6,7 @@ help where no code is known (list comparison does that, with explainable scores,
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.db import mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, orgcode, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
@@ -39,6 +40,8 @@ from xinyong.subjects.models import (
 #: Problems kept in full in the stored report; counts are always exact.
 REPORT_PROBLEM_LIMIT = 10_000
 CHUNK = 5_000
+#: Rows of a registry file parsed before the import's write transaction begins.
+AHEAD_ROWS = 20_000
 
 
 # Look-ups ----------------------------------------------------------------------------------------------------
@@ -265,10 +268,20 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
                                code="registry_columns_missing", details={"headers": table.headers})
     record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
-    session.add(record)
-    session.flush()
-    tag = f"registry_import:{record.id}"
+    tag = ""
     state = _ImportState()
+    # The first AHEAD_ROWS rows are parsed before the write transaction begins (``begin``), on the side of a write
+    # lock the caller's session may hold (core.db.reading_apart): on SQLite parsing does not keep writers waiting.
+    aside = contextlib.ExitStack()
+    aside.enter_context(reading_apart(session))
+
+    def begin() -> None:
+        nonlocal tag
+        aside.close()
+        mark_bulk(session)
+        session.add(record)
+        session.flush()
+        tag = f"registry_import:{record.id}"
 
     def validate(number: int, values: list[Any]) -> tuple[Any, list[batches.RowError]]:
         refused = row_issues(values)  # over-long cell or row, formula without a value: never parsed
@@ -306,8 +319,9 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         _apply_chunk(session, [g.item for g in good], state, tag)
         return state.refused
 
-    summary = batches.run(table.rows, importer="registry", validate=validate, write=write, mode=mode,
-                          session=session, chunk=CHUNK)
+    with aside:
+        summary = batches.run(table.rows, importer="registry", validate=validate, write=write, mode=mode,
+                              session=session, chunk=CHUNK, begin=begin, ahead=AHEAD_ROWS)
     assert summary is not None
     summary.batch = record.id
     state.counts["rows"], state.counts["rejected"] = summary.rows, summary.rejected
