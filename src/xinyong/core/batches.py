@@ -133,7 +133,8 @@ class BatchSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"importer": self.importer, "batch": self.batch, "mode": self.mode, "status": self.status,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rejected,
-                "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors], "error_counts": dict(self.error_counts)}
+                "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors],
+                "error_counts": dict(self.error_counts)}
 
     @classmethod
     def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int, skipped: int = 0,
