@@ -171,3 +171,57 @@ def test_absurd_amounts_are_row_errors_on_every_channel(client: TestClient, sess
     assert r.status_code == 201, r.text
     session.rollback()  # a fresh snapshot: the app wrote in its own session
     assert session.scalar(select(Bid.price_fen)) == 100_000_000_000_000
+
+
+def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Session, tmp_path: Path) -> None:
+    """The choice every bulk import offers (``core.batches``); reject_all stays the default here."""
+    from xinyong.core.batches import BatchSummary
+
+    trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
+    rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "甲建设有限公司", A, "5", "", "", "", ""]]
+    out = trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows),
+                              mode="keep_good")
+    assert (out["mode"], out["rows"], out["rejected"], out["created"]) == ("keep_good", 5, 2, 5)
+    assert [e["row"] for e in out["report"]["errors"]] == [7, 8]
+    assert "不存在" in out["report"]["errors"][0]["errors"][0] and "重复" in out["report"]["errors"][1]["errors"][0]
+    common = out["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
+            common["rejected"]) == ("trading", out["id"], "partially_accepted", 7, 5, 2)
+    assert session.scalar(select(func.count()).select_from(Bid)) == 5
+    with pytest.raises(ValidationFailed) as exc:  # nothing good at all: refused as a whole in either mode
+        trading.import_file(session, actor=ACTOR, kind="bids", mode="keep_good",
+                            path=write(tmp_path / "b2.csv", BIDS[:1] + [["P9", "戊公司", "", "100", "", "", "", ""]]))
+    assert exc.value.code == "import_rows_invalid"
+
+
+def test_a_file_is_parsed_without_holding_the_write_lock(database, session: Session, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading and validating a trading file runs on the side (``core.db.reading_apart``): on SQLite another
+    writer is not kept waiting by it, as it was when the rows were parsed inside the request's write transaction."""
+    import time
+
+    from sqlalchemy import update
+
+    from xinyong.auth.models import Department
+
+    dept = make_department(session, code="jyzx")
+    trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
+    session.commit()
+    session.close()
+    waited: list[float] = []
+    parse = trading._parse
+
+    def parse_and_write_meanwhile(*args: object) -> object:
+        if not waited:
+            started = time.monotonic()
+            database.run(lambda other: other.execute(update(Department).where(Department.id == dept.id)
+                                                     .values(short_name="导入期间写入")))
+            waited.append(time.monotonic() - started)
+        return parse(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trading, "_parse", parse_and_write_meanwhile)
+    with database.session() as s:
+        s.scalar(select(Department.id))  # the route's permission check: a write transaction has begun
+        out = trading.import_file(s, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", BIDS))
+    assert out["created"] == 5 and waited and waited[0] < 2.0

@@ -296,3 +296,48 @@ def test_absurd_numbers_are_row_errors(session, depts, tmp_path):
     assert (s["accepted"], s["rejected"]) == (1, 5), s["errors"]
     assert {e["row"] for e in s["errors"]} == {2, 3, 4, 5, 6}
     assert all(e["code"] and e["message"] for e in s["errors"])
+
+
+def test_a_batch_answers_the_common_summary(session, depts, tmp_path):
+    from xinyong.core.batches import BatchSummary
+
+    a, _ = depts
+    s = importer.import_rows(session, actor=operator(a), department_id=a.id, today=TODAY,
+                             rows=[row(1), row(3, **{"承诺作出日期": ""})])
+    common = s["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
+            common["rejected"]) == ("commitments", s["batch"], "partially_accepted", 2, 1, 1)
+    assert common["errors"] == [{"row": s["rejected_rows"][0], "column": "承诺作出日期", "code": "required_missing",
+                                 "message": s["errors"][0]["message"]}]
+    assert common["error_counts"] == {"required_missing": 1}
+
+
+def test_rows_are_validated_before_the_write_transaction_begins(database, session, depts, monkeypatch):
+    """The file is validated on the side (``core.db.reading_apart``, the runner's ``begin``): on SQLite another
+    writer is not kept waiting while a department's rows are checked."""
+    import time
+
+    from sqlalchemy import update
+
+    from xinyong.auth.models import Department
+
+    a, _ = depts
+    session.commit()
+    session.close()
+    waited: list[float] = []
+    check = importer.validate_row
+
+    def validate_and_write_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not waited:
+            started = time.monotonic()
+            database.run(lambda other: other.execute(update(Department).where(Department.id == a.id)
+                                                     .values(short_name="校验期间写入")))
+            waited.append(time.monotonic() - started)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "validate_row", validate_and_write_meanwhile)
+    with database.session() as s:
+        s.scalar(select(Department.id))  # the route's permission check: a write transaction has begun
+        out = importer.import_rows(s, actor=operator(a), department_id=a.id, rows=[row(1), row(2)], today=TODAY)
+    assert out["created"] == 2 and waited and waited[0] < 2.0

@@ -238,3 +238,18 @@ def test_cli_ingest_json_dry_run_and_exit_codes(database, tmp_path):
     batch = json.loads(r.stdout)[0]["batch"]
     r = runner.invoke(app, ["--db", database.url, "batches", "errors", str(batch), "-o", str(out_file)])
     assert r.exit_code == 0 and out_file.stat().st_size > 0
+
+
+def test_a_batch_answers_the_common_summary(session, dept, tmp_path):
+    """The shape every bulk import answers (``core.batches.BatchSummary``), beside the batch's own fields."""
+    from xinyong.core.batches import BatchSummary
+
+    path = write_csv(tmp_path / "s.csv", rows(3, bad={1: {"罚款金额(万元)": "-3"}}))
+    s = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=path)
+    common = s["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["mode"], common["status"]) == (
+        "ingest", s["batch"], "keep_good", "partially_accepted")
+    assert (common["rows"], common["accepted"], common["rejected"]) == (3, 2, 1)
+    assert [(e["row"], e["code"]) for e in common["errors"]] == [(e["row"], e["code"]) for e in s["errors"]]
+    assert sum(common["error_counts"].values()) == len(common["errors"])

@@ -179,3 +179,15 @@ def test_numbers_in_text_columns_and_absurd_dates_are_row_errors(session, env, t
     assert {(e["row"], e["code"]) for e in report["errors"]} == {(1, "name_mismatch"), (3, "name_mismatch"),
                                                                  (4, "bad_date")}, report["errors"]
     assert report["created"] == 1  # 认定依据 NaN is text "nan": an odd basis, but text
+
+
+def test_an_import_answers_the_common_summary(session, env, tmp_path):
+    from xinyong.core.batches import BatchSummary
+
+    today = clock.today()
+    report = importer.import_entries(session, actor=ADMIN, path=_csv(tmp_path / "名单.csv", _rows(today)))
+    common = report["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["mode"], common["status"], common["rows"], common["accepted"],
+            common["rejected"]) == ("lists", "keep_good", "partially_accepted", 8, 2, 6)
+    assert common["errors"] == report["errors"]

@@ -190,3 +190,18 @@ def test_absurd_numbers_are_row_problems(session, tmp_path):
     path.write_text(text, encoding="utf-8")
     report = service.import_registry(session, actor=ACTOR, path=path)
     assert report["rejected"] == 2 and report["problem_counts"] == {"date_invalid": 2, "too_long": 1}, report
+
+
+def test_an_import_answers_the_common_summary(session, tmp_path):
+    from xinyong.core.batches import BatchSummary
+
+    f = write_csv(tmp_path / "reg.csv", [row(A, "沁阳市宏达机械有限公司"), row("123", "沁阳市错码有限公司"),
+                                         row(A, "沁阳市宏达机械有限公司")])
+    report = service.import_registry(session, actor=ACTOR, path=f)
+    common = report["summary"]
+    assert set(common) == set(BatchSummary("x").as_dict())
+    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
+            common["rejected"], common["skipped"]) == ("registry", report["import_id"], "partially_accepted", 3, 1,
+                                                        1, 1)
+    assert [e["row"] for e in common["errors"]] == report["rejected_rows"] == [3]
+    assert report["duplicate_rows"] == 1

@@ -49,11 +49,13 @@ def _require(session: Session, principal: Principal, area: str) -> None:
 @router.post("/trading/imports/{kind}", status_code=201)
 @uploads.limit(MAX_UPLOAD_BYTES)
 def import_trading(kind: TradingKind, file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
+                   mode: Literal["reject_all", "keep_good"] = Query(
+                       "reject_all", description="reject_all：有错行则整份不导入；keep_good：导入正确的行，退回错行"),
                    principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
-    """导入招标项目、投标记录、中标结果或投标人属性文件（整份校验，有错行则不导入）。"""
+    """导入招标项目、投标记录、中标结果或投标人属性文件（默认整份校验，有错行则不导入）。"""
     _require(session, principal, "trading")
     upload = uploads.received(file)
-    return trading.import_file(session, actor=principal, kind=kind, path=upload, filename=upload.name)
+    return trading.import_file(session, actor=principal, kind=kind, path=upload, filename=upload.name, mode=mode)
 
 
 @router.get("/trading/imports")

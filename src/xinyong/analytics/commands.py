@@ -20,11 +20,12 @@ PeriodOption = typer.Option(None, "--period", help="YYYY-MM（月度）、YYYY-Q
 LEVELS = {"high": "高", "medium": "中", "low": "低"}
 
 
-def _import(kind: str, path: Path, as_json: bool) -> None:
+def _import(kind: str, path: Path, as_json: bool, keep_good: bool = False) -> None:
     from xinyong.analytics import trading
 
     with clikit.database().session() as session:
-        out = trading.import_file(session, actor=clikit.operator(), kind=kind, path=path)
+        out = trading.import_file(session, actor=clikit.operator(), kind=kind, path=path,
+                                  mode="keep_good" if keep_good else "reject_all")
 
     def render(d: dict[str, Any]) -> None:
         if d["already_imported"]:
@@ -32,6 +33,8 @@ def _import(kind: str, path: Path, as_json: bool) -> None:
         else:
             clikit.console.print(f"{d['label']}：{d['rows']} 行，新增 {d['created']}，更新 {d['updated']}，"
                                  f"未变 {d['unchanged']}  {d['report'] or ''}")
+            if d.get("rejected"):
+                clikit.console.print(f"退回 {d['rejected']} 行（见 report.errors）")
 
     emit(out, as_json, render)
 
@@ -39,9 +42,11 @@ def _import(kind: str, path: Path, as_json: bool) -> None:
 @app.command("import")
 @handle_errors
 def import_cmd(kind: str = typer.Argument(..., help="tenders / bids / awards / bidders / spot_checks"),
-               path: Path = typer.Argument(..., help="CSV / XLSX / JSON 文件"), as_json: bool = JsonOption) -> None:
+               path: Path = typer.Argument(..., help="CSV / XLSX / JSON 文件"),
+               keep_good: bool = typer.Option(False, "--keep-good", help="导入正确的行、退回错行（默认有错行则整份不导入）"),
+               as_json: bool = JsonOption) -> None:
     """导入交易数据或抽检结果文件（有错行则整份不导入，同一文件不重复导入）。"""
-    _import(kind, path, as_json)
+    _import(kind, path, as_json, keep_good)
 
 
 @app.command("analyse")

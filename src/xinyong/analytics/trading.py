@@ -11,6 +11,7 @@ the analysis takes them from the bidder-attributes file, then from the registry 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from xinyong.analytics.models import (
 )
 from xinyong.analytics.risk_config import trading_settings
 from xinyong.auth.roles import Principal
-from xinyong.core import audit
+from xinyong.core import audit, batches
 from xinyong.core.bulk import insert_rows
 from xinyong.core.db import reading_apart, utcnow
 from xinyong.core.errors import NotFound, ValidationFailed
@@ -54,8 +55,8 @@ def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
 # Reading and validating ------------------------------------------------------------------------------------
 
 
-def read_rows(kind: str, path: str | Path | Source) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
-    """Every row of the file parsed, and the row errors (``{"row", "errors"}``); raises on an unusable file."""
+def _open(kind: str, path: str | Path | Source) -> tuple[Any, dict[str, str]]:
+    """The file's table and its header map; raises on an unusable file."""
     if kind not in fmt.KINDS:
         raise ValidationFailed(f"未知的文件类型 {kind}，应为 {' / '.join(fmt.KINDS)}", code="import_kind_unknown")
     table = open_table(path, known_headers=fmt.known_headers(kind))
@@ -63,35 +64,31 @@ def read_rows(kind: str, path: str | Path | Source) -> tuple[list[tuple[int, dic
     if missing:
         raise ValidationFailed(f"{fmt.KIND_LABELS[kind]}文件缺少必填列：{'、'.join(missing)}", code="columns_missing",
                                details={"missing": missing, "found": [h for h in table.headers if h]})
-    mapping = fmt.header_map(kind, table.headers)
+    return table, fmt.header_map(kind, table.headers)
+
+
+def _parse(kind: str, keys: list[str], mapping: dict[str, str], number: int, cells: list[Any]
+           ) -> tuple[dict[str, Any] | None, list[str]]:
+    refused = row_issues(cells)  # over-long cell or row, formula without a value: never parsed
+    if refused:
+        return None, [i.message for i in refused]
+    values = {k: cells[i] if i < len(cells) else None for i, k in enumerate(keys) if k}
+    parsed, problems = fmt.parse_row(kind, {mapping[h]: v for h, v in values.items() if h in mapping})
+    return (None, problems) if problems else (parsed, [])
+
+
+def read_rows(kind: str, path: str | Path | Source) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+    """Every row of the file parsed, and the row errors (``{"row", "errors"}``); raises on an unusable file."""
+    table, mapping = _open(kind, path)
     rows: list[tuple[int, dict[str, Any]]] = []
     errors: list[dict[str, Any]] = []
-    keys = table.headers
     for number, cells in table.rows:
-        refused = row_issues(cells)  # over-long cell or row, formula without a value: never parsed
-        if refused:
-            errors.append({"row": number, "errors": [i.message for i in refused]})
-            continue
-        values = {k: cells[i] if i < len(cells) else None for i, k in enumerate(keys) if k}
-        parsed, problems = fmt.parse_row(kind, {mapping[h]: v for h, v in values.items() if h in mapping})
-        if problems:
+        parsed, problems = _parse(kind, table.headers, mapping, number, cells)
+        if parsed is None:
             errors.append({"row": number, "errors": problems})
         else:
-            assert parsed is not None
             rows.append((number, parsed))
     return rows, errors
-
-
-def _duplicates(rows: list[tuple[int, dict[str, Any]]], key: Any, label: str) -> list[dict[str, Any]]:
-    seen: dict[Any, int] = {}
-    errors = []
-    for number, row in rows:
-        k = key(row)
-        if k in seen:
-            errors.append({"row": number, "errors": [f"{label}与第 {seen[k]} 行重复"]})
-        else:
-            seen[k] = number
-    return errors
 
 
 def _tender_ids(session: Session, project_nos: set[str]) -> dict[str, int]:
@@ -101,54 +98,108 @@ def _tender_ids(session: Session, project_nos: set[str]) -> dict[str, int]:
     return out
 
 
-def _unknown_tenders(rows: list[tuple[int, dict[str, Any]]], ids: dict[str, int]) -> list[dict[str, Any]]:
-    return [{"row": n, "errors": [f"项目编号「{r['project_no']}」不存在：请先导入招标项目文件"]}
-            for n, r in rows if r["project_no"] not in ids]
+_KEYS: dict[str, tuple[Any, str]] = {
+    "tenders": (lambda r: r["project_no"], "项目编号"),
+    "bids": (lambda r: (r["project_no"], r["bidder_key"]), "同一项目的同一投标人"),
+    "awards": (lambda r: r["project_no"], "项目编号"),
+    "bidders": (lambda r: r["bidder_key"], "投标人"),
+    "spot_checks": (lambda r: r["sample_no"], "抽样编号"),
+}
+
+
+def _grouped(errors: list[batches.RowError]) -> list[dict[str, Any]]:
+    """Row errors as this import has always answered them: ``{"row", "errors": [messages]}`` by row."""
+    out: dict[int, list[str]] = {}
+    for e in errors:
+        out.setdefault(e.row, []).append(e.message)
+    return [{"row": row, "errors": messages} for row, messages in sorted(out.items())]
 
 
 def import_file(session: Session, *, actor: Principal, kind: str, path: str | Path | Source,
-                filename: str | None = None) -> dict[str, Any]:
+                filename: str | None = None, mode: str = batches.REJECT_ALL) -> dict[str, Any]:
     """Import one file of ``kind`` (tenders / bids / awards / bidders / spot_checks) in the caller's transaction.
 
-    The same file (SHA-256) imported again is recognised and not applied twice. Any invalid row rejects the
-    whole file with ``ValidationFailed`` (code ``import_rows_invalid``, details list each row's reasons).
+    The same file (SHA-256) imported again is recognised and not applied twice. ``mode`` (``core.batches``):
+    ``reject_all`` (the default) — any invalid row rejects the whole file with ``ValidationFailed`` (code
+    ``import_rows_invalid``, details list each row's reasons); ``keep_good`` — the valid rows are written and the
+    invalid ones reported (``rejected``, ``errors``); a file without a valid row is refused as a whole.
     """
+    batches.check_mode(mode)
     source = as_source(path)
     sha = source.sha256()
-    previous = session.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
-                              .order_by(TradingImport.id.desc()).limit(1))
+
+    def applied_before(reader: Session) -> TradingImport | None:
+        return reader.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
+                             .order_by(TradingImport.id.desc()).limit(1))
+
+    # Read and validate on the side (core.db.reading_apart): on SQLite the request's write lock is set aside while
+    # the file is parsed, so only the writing holds it.
+    with reading_apart(session) as reader:
+        previous = applied_before(reader)
+        if previous is not None:
+            previous = session.get(TradingImport, previous.id)
+            assert previous is not None
+            return {**import_view(previous), "already_imported": True}
+        table, mapping = _open(kind, source)
+        key, label = _KEYS[kind]
+        seen: dict[Any, int] = {}
+        tender_ids: dict[str, int] = {}
+        missing_tenders: set[str] = set()
+
+        def validate(number: int, cells: list[Any]) -> tuple[dict[str, Any] | None, list[batches.RowError]]:
+            parsed, problems = _parse(kind, table.headers, mapping, number, cells)
+            if parsed is None:
+                return None, [batches.RowError(number, "", "row_invalid", m) for m in problems]
+            errors = []
+            k = key(parsed)
+            if k in seen:
+                errors.append(batches.RowError(number, "", "duplicate_in_file", f"{label}与第 {seen[k]} 行重复"))
+            else:
+                seen[k] = number
+            if kind in ("bids", "awards"):
+                no = parsed["project_no"]
+                if no not in tender_ids and no not in missing_tenders:
+                    found = _tender_ids(reader, {no})
+                    tender_ids.update(found)
+                    if no not in found:
+                        missing_tenders.add(no)
+                if no in missing_tenders:
+                    errors.append(batches.RowError(number, "项目编号", "tender_unknown",
+                                                   f"项目编号「{no}」不存在：请先导入招标项目文件"))
+            return (None, errors) if errors else (parsed, [])
+
+        good: list[dict[str, Any]] = []
+        # One write of every valid row: the kinds' writers (a bid's 中标 flag, shareholders) work on the whole file.
+        summary = batches.run(table.rows, importer="trading", validate=validate, mode=mode, chunk=sys.maxsize,
+                              write=lambda rows, _bad: good.extend(r.item for r in rows))
+    assert summary is not None
+    if summary.rejected and not good:
+        errors = _grouped(summary.errors)
+        raise ValidationFailed(f"文件中有 {len(errors)} 行不符合格式，未导入任何数据", code="import_rows_invalid",
+                               details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT],
+                                        "summary": summary.as_dict()})
+    previous = applied_before(session)  # the same file may have been stored meanwhile (the lock was set aside)
     if previous is not None:
         return {**import_view(previous), "already_imported": True}
-    rows, errors = read_rows(kind, source)
-    keyed = {"tenders": (lambda r: r["project_no"], "项目编号"),
-             "bids": (lambda r: (r["project_no"], r["bidder_key"]), "同一项目的同一投标人"),
-             "awards": (lambda r: r["project_no"], "项目编号"),
-             "bidders": (lambda r: r["bidder_key"], "投标人"),
-             "spot_checks": (lambda r: r["sample_no"], "抽样编号")}[kind]
-    errors += _duplicates(rows, *keyed)
-    tender_ids: dict[str, int] = {}
-    if kind in ("bids", "awards"):
-        tender_ids = _tender_ids(session, {r["project_no"] for _, r in rows})
-        errors += _unknown_tenders(rows, tender_ids)
-    if errors:
-        errors.sort(key=lambda e: e["row"])
-        raise ValidationFailed(f"文件中有 {len(errors)} 行不符合格式，未导入任何数据", code="import_rows_invalid",
-                               details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT]})
     record = TradingImport(kind=kind, filename=(filename or source.name)[:300], sha256=sha, actor=actor.actor,
-                           rows=len(rows), report={})
+                           rows=len(good), report={})
     session.add(record)
     session.flush()
-    values = [r for _, r in rows]
+    summary.batch = record.id
     counts = {"tenders": _apply_tenders, "bids": _apply_bids, "awards": _apply_awards, "bidders": _apply_bidders,
-              "spot_checks": _apply_spot_checks}[kind](session, values, record.id, tender_ids)
+              "spot_checks": _apply_spot_checks}[kind](session, good, record.id, tender_ids)
     record.created, record.updated, record.unchanged = counts.pop("created"), counts.pop("updated"), counts.pop(
         "unchanged")
+    if summary.rejected:  # keep_good: the refused rows, in the import's report
+        counts |= {"rejected": summary.rejected, "errors": _grouped(summary.errors)[:ERROR_LIMIT]}
     record.report = counts
     audit.record(session, actor=actor.actor, action=f"analytics.import_{kind}", entity_type="analytics_import",
                  entity_id=record.id, after={"file": record.filename, "sha256": sha, "rows": record.rows,
-                                             "created": record.created, "updated": record.updated})
+                                             "created": record.created, "updated": record.updated,
+                                             "mode": mode, "rejected": summary.rejected})
     session.flush()
-    return {**import_view(record), "already_imported": False}
+    return {**import_view(record), "already_imported": False, "mode": mode, "rejected": summary.rejected,
+            "summary": summary.as_dict()}
 
 
 def import_view(record: TradingImport) -> dict[str, Any]:

@@ -12,9 +12,11 @@ Re-importing the same content changes nothing (every row ``unchanged``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,8 @@ from xinyong.commitments.validate import (
     map_headers,
     validate_row,
 )
-from xinyong.core import audit, clock, gcpause
-from xinyong.core.db import utcnow
+from xinyong.core import audit, batches, clock, gcpause
+from xinyong.core.db import mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
 
@@ -52,7 +54,20 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
               received_at: dt.datetime | None = None) -> dict[str, Any]:
     """Validate and store one submission; returns the batch summary (:func:`batch_summary`)."""
     _check_department(actor, department_id)
-    authorities = authorities_of(session, department_id=department_id)
+    # Read and validate on the side (core.db.reading_apart): the write transaction begins when the rows are
+    # validated (``begin`` below), so on SQLite parsing the file does not hold the write lock.
+    aside = contextlib.ExitStack()
+    reader = aside.enter_context(reading_apart(session))
+    with aside:
+        return _run_batch(session, aside, reader, actor=actor, department_id=department_id, table=table,
+                          sha256=sha256, channel=channel, filename=filename, reject_all=reject_all, today=today,
+                          received_at=received_at)
+
+
+def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *, actor: Principal,
+               department_id: int, table: Table, sha256: str, channel: str, filename: str | None,
+               reject_all: bool, today: dt.date | None, received_at: dt.datetime | None) -> dict[str, Any]:
+    authorities = authorities_of(reader, department_id=department_id)
     today = today or clock.today()
     header_map, missing = map_headers(table.headers, table.raw_headers)
     if missing:
@@ -62,71 +77,83 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     batch = CommitmentBatch(department_id=department_id, channel=channel, filename=filename, sha256=sha256,
                             format=table.format, mode="reject_all" if reject_all else "keep_good",
                             status="processing", actor=actor.actor, received_at=received_at)
-    session.add(batch)
-    session.flush()
 
-    counts: Counter[str] = Counter()
+    def begin() -> None:
+        aside.close()  # the reading is over: the write transaction begins
+        mark_bulk(session)
+        session.add(batch)
+        session.flush()
+
     issue_counts: Counter[str] = Counter()
-    errors: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
-    rejected_rows: list[int] = []
-    good: list[CommitmentInput] = []
-    for number, values in table.rows:
-        counts["rows"] += 1
+
+    def validate(number: int, values: list[Any]) -> tuple[CommitmentInput | None, list[batches.RowError]]:
         refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
         row, issues = (None, refused) if refused else validate_row(header_map, number, values, today=today,
                                                                    authorities=authorities)
         for issue in issues:
             issue_counts[issue.code] += 1
-            target = warnings if row is not None else errors
-            if len(target) < REPORT_LIMIT:
-                target.append(issue.to_dict())
-        if row is None:
-            rejected_rows.append(number)
-        else:
-            good.append(row)
-    if not counts["rows"]:
-        raise ValidationFailed("没有数据行", code="batch_empty")
+        if row is not None:
+            warnings.extend(i.to_dict() for i in issues[:REPORT_LIMIT - len(warnings)])
+            return row, []
+        return None, [batches.RowError(i.row, i.column, i.code, i.message, detail=i.to_dict()) for i in issues]
 
-    result = service.UpsertResult()
-    if good and not (reject_all and rejected_rows):
-        savepoint = session.begin_nested()
+    results: list[service.UpsertResult] = []
+
+    def write(good: list[batches.Good[CommitmentInput]], _bad: list[batches.Rejected]) -> list[batches.Rejected]:
+        if not good:
+            return []
         result = service.upsert_commitments(session, actor=actor, department_id=department_id, batch_id=batch.id,
-                                            received_at=received_at, rows=good)
-        store_rejects = [o for o in result.outcomes if o.outcome == "rejected"]
-        for o in store_rejects:
-            assert o.error is not None
-            issue_counts[o.error["code"]] += 1
-            rejected_rows.append(o.row)
-            if len(errors) < REPORT_LIMIT:
-                errors.append(o.error)
-        if reject_all and store_rejects:
-            savepoint.rollback()
-            result = service.UpsertResult()
-        else:
-            savepoint.commit()
-    rejected = len(rejected_rows)
-    written = not (reject_all and rejected)
-    batch.rows = counts["rows"]
-    batch.rejected = rejected
-    batch.accepted = counts["rows"] - rejected if written else 0
+                                            received_at=received_at, rows=[g.item for g in good])
+        results.append(result)
+        refused = []
+        for o in result.outcomes:
+            if o.outcome == "rejected":
+                assert o.error is not None
+                issue_counts[o.error["code"]] += 1
+                refused.append(batches.Rejected(o.row, [], [batches.RowError(
+                    o.row, o.error.get("column") or "", o.error["code"], o.error["message"], detail=o.error)]))
+        return refused
+
+    # One write of every good row: upsert_commitments finds a code given twice in one call and writes one audit
+    # event per call (the rows are held in memory, as they always were).
+    summary = batches.run(table.rows, importer="commitments", validate=validate, write=write, begin=begin,
+                          ahead=sys.maxsize, mode="reject_all" if reject_all else "keep_good", session=session,
+                          chunk=sys.maxsize)
+    assert summary is not None
+    if not summary.rows:
+        raise ValidationFailed("没有数据行", code="batch_empty")
+    summary.batch = batch.id
+    result = service.UpsertResult()
+    if summary.written:
+        for r in results:
+            result.created += r.created
+            result.updated += r.updated
+            result.unchanged += r.unchanged
+            result.broken += r.broken
+            result.subjects_created += r.subjects_created
+            result.outcomes.extend(r.outcomes)
+    batch.rows = summary.rows
+    batch.rejected = summary.rejected
+    batch.accepted = summary.accepted
     batch.created, batch.updated, batch.unchanged = result.created, result.updated, result.unchanged
     batch.broken = result.broken
-    batch.status = "rejected" if rejected and (reject_all or not batch.accepted) else (
-        "partial" if rejected else "accepted")
+    batch.status = {"partially_accepted": "partial"}.get(summary.status, summary.status)
     batch.finished_at = utcnow()
-    errors.sort(key=lambda e: e["row"])
+    errors = [e.detail or e.as_dict() for e in summary.errors]
     batch.report = {"errors": errors, "warnings": warnings, "issue_counts": dict(issue_counts),
-                    "rejected_rows": sorted(rejected_rows)[:REPORT_LIMIT],
+                    "rejected_rows": sorted(summary.rejected_rows)[:REPORT_LIMIT],
                     "subjects_created": result.subjects_created,
                     "unknown_columns": list(header_map.extra.values()),
+                    "reject_counts": dict(summary.error_counts),
                     "outcomes": [{"row": o.row, "outcome": o.outcome, "commitment_id": o.commitment_id,
                                   "code": o.code, "version_no": o.version_no, "broken": o.broken}
                                  for o in result.outcomes if o.outcome != "rejected"][:REPORT_LIMIT]}
     session.flush()
     audit.record(session, actor=actor.actor, action="commitments.batch", entity_type="commitment_batch",
                  entity_id=batch.id, reason=f"{'文件' if channel == 'file' else '接口'}报送信用承诺 {filename or ''}".strip(),
-                 after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "warnings", "outcomes")})
+                 after={k: v for k, v in batch_summary(batch).items()
+                        if k not in ("errors", "warnings", "outcomes", "summary")})
     return batch_summary(batch)
 
 
@@ -163,6 +190,12 @@ def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
         "rejected_rows": report.get("rejected_rows", []), "unknown_columns": report.get("unknown_columns", []),
         "errors": report.get("errors", []), "warnings": report.get("warnings", []),
         "outcomes": report.get("outcomes", []),
+        "summary": {"importer": "commitments", "batch": batch.id, "mode": batch.mode,
+                    "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
+                    "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0,
+                    "errors": [{k: e.get(k) for k in ("row", "column", "code", "message")}
+                               for e in report.get("errors", [])],
+                    "error_counts": report.get("reject_counts", {})},
     }
 
 

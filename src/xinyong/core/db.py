@@ -427,22 +427,6 @@ def holds_write_lock(session: Session) -> bool:
     return bool(conn.info.get("immediate")) or has_written(session)
 
 
-@contextlib.contextmanager
-def reading_before_write(session: Session) -> Iterator[Session]:
-    """A session to read with before ``session``'s write transaction begins: ``session`` itself once its
-    transaction has run a statement (it sees its own uncommitted rows), else a short reader on the same database
-    that takes no write lock — so reading what a batch needs up front does not begin the write transaction early
-    (on SQLite: ``BEGIN IMMEDIATE`` and the wait for the write turn)."""
-    if _held_connection(session) is not None:
-        yield session
-        return
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        bind = bind.execution_options(**{WRITE_OPTION: False})
-    with Session(bind) as reader, reader.begin():
-        yield reader
-
-
 def _held_connection(session: Session) -> Any:
     """The connection the session's transaction holds, or None when it has run no statement yet (asking
     ``session.connection()`` would begin the transaction — and on SQLite take the write lock)."""
@@ -491,19 +475,38 @@ def write_lock_released(session: Session) -> Iterator[None]:
 
 @contextlib.contextmanager
 def reading_apart(session: Session) -> Iterator[Session]:
-    """A session for a long read that comes before ``session`` writes (an analysis over every bid): on SQLite a
-    deferred reader of its own, with ``session``'s write lock set aside meanwhile if it holds one and has written
-    nothing (:func:`write_lock_released`) — so that the seconds of reading and computing do not keep every other
-    writer waiting. What it reads is the committed state when it starts; ``session`` then writes with the lock
-    taken again. Elsewhere (PostgreSQL: readers never block writers), ``session`` itself."""
+    """A session to read with before ``session`` writes, so that reading (a batch's authorities and file, an
+    analysis over every bid) does not hold the write lock — one rule for every long read that precedes a write:
+
+    - ``session``'s transaction has not begun: a short reader of its own on the same database, on every database.
+      Asking ``session`` would begin its transaction early — on SQLite ``BEGIN IMMEDIATE`` and the wait for the
+      write turn; on PostgreSQL a transaction whose snapshot and locks then span the whole read (a batch's file
+      must be read and validated *before* its transaction begins: the ordering test of
+      ``tests/ingest/test_concurrent_batches.py``, which a version that answered ``session`` itself on PostgreSQL
+      broke).
+    - SQLite, ``session`` holds the write lock but has written nothing: its lock is set aside meanwhile
+      (:func:`write_lock_released`) and the read goes to a deferred reader; ``session`` takes the lock again after.
+    - otherwise (it has written — it must see its own rows; PostgreSQL, where readers never block writers):
+      ``session`` itself.
+
+    What a reader of its own sees is the committed state when it starts."""
     bind = session.get_bind()
-    if bind.dialect.name != "sqlite" or has_written(session):
+    sqlite = bind.dialect.name == "sqlite"
+    reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if sqlite and bind.get_execution_options().get(
+        WRITE_OPTION) else bind
+    if _held_connection(session) is None:
+        with Session(reader_bind) as reader, reader.begin():
+            yield reader
+        return
+    if not sqlite or has_written(session):
         yield session
         return
-    reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if bind.get_execution_options().get(
-        WRITE_OPTION) else bind
     with write_lock_released(session), Session(bind=reader_bind) as reader:
         yield reader
+
+
+#: The former name of :func:`reading_apart` (a batch reading what it needs before its write transaction).
+reading_before_write = reading_apart
 
 
 def writer_of(bind: Engine) -> Engine:

@@ -30,8 +30,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,9 @@ from sqlalchemy.orm import Session
 from xinyong.auth.authorities import Authorities
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
-from xinyong.core import audit, gcpause
-from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_before_write, utcnow
+from xinyong.core import audit, batches, gcpause
+from xinyong.core.batches import RowError
+from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
@@ -92,111 +92,83 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-@dataclass
-class _Chunk:
-    """What the row side hands the store: the valid rows, their cells (for refusals), the rejected rows and the
-    counters of these rows."""
-
-    records: list[RecordInput] = field(default_factory=list)
-    values: dict[int, list[Any]] = field(default_factory=dict)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    error_counts: Counter[str] = field(default_factory=Counter)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+def _issue(issue: RowIssue) -> RowError:
+    """A row issue as the batch runner counts it (its own dict kept for the batch's report)."""
+    return RowError(issue.row, issue.column, issue.code, issue.message, detail=issue.to_dict())
 
 
-def _reject_row(chunk: _Chunk, vault: Any, number: int, values: list[Any], issues: list[RowIssue]) -> None:
-    """Count and keep a rejected row (its batch id is set when the chunk is written: :meth:`_Store.apply`)."""
-    chunk.counts["rejected"] += 1
-    dicts = [i.to_dict() for i in issues]
-    for d in dicts:
-        chunk.error_counts[d["code"]] += 1
-    chunk.errors.extend(dicts[:SUMMARY_ERROR_LIMIT])
-    chunk.rejects.append({"row": number, "issues": dicts,
-                          "values_enc": vault.encrypt(json.dumps([_cell(v) for v in values], ensure_ascii=False))})
+def _validator(kind: RecordKind, header_map: Any, authorities: Authorities, warnings: Counter[str]
+               ) -> Callable[[], batches.Validate]:
+    """The row side of a batch (no database), for :func:`xinyong.core.batches.run`: validation and duplicates
+    within the file; a fresh one per pass over the file."""
 
+    def make() -> batches.Validate:
+        seen: dict[int, int] = {}
 
-class _Rows:
-    """The row side of a batch (no database): validation, duplicates within the file, rejected rows; hands over
-    a :class:`_Chunk` every ``CHUNK`` rows."""
-
-    def __init__(self, kind: RecordKind, header_map: Any, write: bool, vault: Any, authorities: Authorities) -> None:
-        self.kind, self.header_map, self.write, self.vault = kind, header_map, write, vault
-        self.authorities = authorities
-        self.seen: dict[int, int] = {}
-        self.chunk = _Chunk()
-
-    def feed(self, number: int, values: list[Any]) -> bool:
-        """Take one row; True when a chunk is ready to be taken."""
-        chunk = self.chunk
-        chunk.counts["rows"] += 1
-        refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
-        record, issues = (None, refused) if refused else validate_row(self.kind, self.header_map, number, values,
-                                                                      self.authorities)
-        if record is None:
-            _reject_row(chunk, self.vault, number, values, issues)
-        else:
+        def validate(number: int, values: list[Any]) -> tuple[RecordInput | None, list[RowError]]:
+            refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
+            record, issues = (None, refused) if refused else validate_row(kind, header_map, number, values,
+                                                                          authorities)
+            if record is None:
+                return None, [_issue(i) for i in issues]
             key = _key(record)
-            first = self.seen.get(key)
+            first = seen.get(key)
             if first is not None:
-                _reject_row(chunk, self.vault, number, values, [RowIssue(
-                    number, _DOC_COLUMN[self.kind], record.doc_no, "duplicate_in_file",
-                    f"同一文件中第 {first} 行已有同一机关的同一文书号")])
-            else:
-                self.seen[key] = number
-                for w in record.warnings:
-                    chunk.error_counts[w.code] += 1
-                chunk.counts["accepted"] += 1
-                if self.write:
-                    chunk.records.append(record)
-                    chunk.values[number] = values
-        return len(chunk.records) >= CHUNK or len(chunk.rejects) >= CHUNK
+                return None, [_issue(RowIssue(number, _DOC_COLUMN[kind], record.doc_no, "duplicate_in_file",
+                                              f"同一文件中第 {first} 行已有同一机关的同一文书号"))]
+            seen[key] = number
+            for w in record.warnings:
+                warnings[w.code] += 1
+            return record, []
 
-    def take(self) -> _Chunk:
-        chunk, self.chunk = self.chunk, _Chunk()
-        return chunk
+        return validate
+
+    return make
 
 
 class _Store:
-    """The store side of a batch: writes each chunk in the caller's transaction and keeps the batch's totals."""
+    """The store side of a batch: writes each chunk in the caller's transaction and keeps the write's totals."""
 
-    def __init__(self, session: Session, batch: IngestBatch, kind: RecordKind, actor: Principal) -> None:
-        self.session, self.batch, self.kind, self.actor = session, batch, kind, actor
+    def __init__(self, session: Session, kind: RecordKind, actor: Principal) -> None:
+        self.session, self.kind, self.actor = session, kind, actor
+        self.batch: IngestBatch | None = None
         self.counts: Counter[str] = Counter()
-        self.error_counts: Counter[str] = Counter()
-        self.errors: list[dict[str, Any]] = []
         self.vault = get_vault()
 
-    def apply(self, chunk: _Chunk) -> None:
+    def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
         from xinyong.records.service import upsert_records
 
-        if chunk.records:
+        assert self.batch is not None
+        refused: list[batches.Rejected] = []
+        if good:
             result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
                                     batch_id=self.batch.id, received_at=self.batch.received_at,
-                                    rows=chunk.records)
+                                    rows=[g.item for g in good])
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
                         "name_mismatches"):
-                chunk.counts[key] += int(getattr(result, key, 0) or 0)
-            self.refused(chunk, result.outcomes)
-        self.counts.update(chunk.counts)
-        self.error_counts.update(chunk.error_counts)
-        self.errors.extend(chunk.errors[:SUMMARY_ERROR_LIMIT - len(self.errors)])
-        if chunk.rejects:
-            for r in chunk.rejects:
-                r["batch_id"] = self.batch.id
-            self.session.execute(insert(RejectedRow), chunk.rejects)
+                self.counts[key] += int(getattr(result, key, 0) or 0)
+            refused = self.refused(good, result.outcomes)
+        if bad:
+            self.session.execute(insert(RejectedRow), [
+                {"batch_id": self.batch.id, "row": r.number,
+                 "issues": [e.detail or {**e.as_dict(), "value": None} for e in r.errors],
+                 "values_enc": self.vault.encrypt(json.dumps([_cell(v) for v in r.values], ensure_ascii=False))}
+                for r in bad])
+        return refused
 
-    def refused(self, chunk: _Chunk, outcomes: list[Any]) -> None:
+    def refused(self, good: list[batches.Good[RecordInput]], outcomes: list[Any]) -> list[batches.Rejected]:
         """Valid rows the record store refused (a record owned by another department, a party code that belongs
         to another subject …) are rejected rows of the batch like any other: counted, reported, resendable."""
+        values = {g.number: g.values for g in good}
+        out = []
         for o in outcomes:
             if o.outcome != "rejected":
                 continue
-            chunk.counts["accepted"] -= 1
             warning = o.warnings[0] if o.warnings else {"code": "record_refused", "message": "记录未能入库"}
             column = _REFUSAL_COLUMNS.get(warning["code"], {}).get(self.kind, "")
-            _reject_row(chunk, self.vault, o.row, chunk.values.get(o.row, []),
-                        [RowIssue(o.row, column, None, warning["code"], warning["message"])])
+            out.append(batches.Rejected(o.row, values.get(o.row, []), [
+                _issue(RowIssue(o.row, column, None, warning["code"], warning["message"]))]))
+        return out
 
 
 def _one_at_a_time(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -231,105 +203,62 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     at a time per process (``BATCH_SLOTS``).
     """
     _check_department(actor, department_id)
-    with reading_before_write(session) as reader:  # not the write transaction: it begins after validation
+    with reading_apart(session) as reader:  # not the write transaction: it begins after validation
         authorities = authorities_of(reader, department_id=department_id)
     table = open_rows()
     kind = RecordKind(kind) if kind else guess_kind(table.headers)
     header_map = detect_format(kind, table.headers)
     header_map.require_complete()
+    warnings: Counter[str] = Counter()
+    store = _Store(session, kind, actor)
+    found: list[IngestBatch] = []
 
-    # Before any statement: read and validate ahead (no database).
-    vault = get_vault()
-    rows = _Rows(kind, header_map, True, vault, authorities)
-    source = iter(table.rows)
-    ahead, exhausted = _read_ahead(rows, source, progress)
-    if reject_all and not exhausted:
-        ahead, source = None, iter(())  # too long to hold whole: two passes under the lock, as written below
+    def begin() -> bool:
+        # The write transaction begins here, after the rows read ahead were validated (no database): a bulk one
+        # (on SQLite short writers such as checks go first while it waits).
+        mark_bulk(session)
+        lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
+        previous = session.scalar(
+            select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
+                                      IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))
+            .order_by(IngestBatch.id.desc()).limit(1))
+        if previous is not None:
+            found.append(previous)
+            return False
+        store.batch = IngestBatch(
+            department_id=department_id, kind=kind.value, channel=channel, filename=filename, sha256=sha256,
+            format=table.format, standard=header_map.standard, encoding=table.encoding,
+            headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
+            status="processing", actor=actor.actor, received_at=received_at or utcnow())
+        session.add(store.batch)
+        session.flush()
+        return True
 
-    # The write transaction begins here: a bulk one (on SQLite short writers such as checks go first while it waits).
-    mark_bulk(session)
-    lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
-    previous = session.scalar(
-        select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
-                                  IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))
-        .order_by(IngestBatch.id.desc()).limit(1))
-    if previous is not None:
-        summary = batch_summary(previous)
-        summary["duplicate_of"] = previous.id
+    result = batches.run(table.rows, importer="ingest", validate=_validator(kind, header_map, authorities, warnings),
+                         fresh_validator=True, write=store.write, mode="reject_all" if reject_all else "keep_good",
+                         session=session, begin=begin, ahead=AHEAD_ROWS, hold=AHEAD_ROWS,
+                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress)
+    if result is None:
+        summary = batch_summary(found[0])
+        summary["duplicate_of"] = found[0].id
         return summary
-    batch = IngestBatch(department_id=department_id, kind=kind.value, channel=channel, filename=filename,
-                        sha256=sha256, format=table.format, standard=header_map.standard, encoding=table.encoding,
-                        headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
-                        status="processing", actor=actor.actor, received_at=received_at or utcnow())
-    session.add(batch)
-    session.flush()
-
-    store = _Store(session, batch, kind, actor)
-    if ahead is not None:
-        refused = reject_all and any(chunk.counts["rejected"] for chunk in ahead)
-        for chunk in ahead:
-            if refused:  # reject_all with a faulty row: nothing of the file is written but its rejected rows
-                chunk.records, chunk.values = [], {}
-            store.apply(chunk)
-        _stream(store, rows, source, None if exhausted else progress)
-    else:
-        _stream(store, _Rows(kind, header_map, False, vault, authorities), open_rows().rows, progress)
-        if store.counts["rejected"] == 0:
-            # Clean: read the submission again and write it.
-            store = _Store(session, batch, kind, actor)
-            _stream(store, _Rows(kind, header_map, True, vault, authorities), open_rows().rows, None)
-
+    batch = store.batch
+    assert batch is not None
+    result.batch = batch.id
     c = store.counts
-    if c["rejected"] and (reject_all or not c["accepted"]):
-        batch.status = "rejected"
-    elif c["rejected"]:
-        batch.status = "partial"
-    else:
-        batch.status = "accepted"
-    batch.rows, batch.rejected = c["rows"], c["rejected"]
-    written = not (reject_all and c["rejected"])
-    batch.accepted = c["accepted"] if written else 0
+    batch.status = {"partially_accepted": "partial"}.get(result.status, result.status)
+    batch.rows, batch.rejected, batch.accepted = result.rows, result.rejected, result.accepted
     for key in ("created", "updated", "unchanged", "withdrawn", "late"):
-        setattr(batch, key, c[key])
-    batch.error_counts = dict(store.error_counts)
+        setattr(batch, key, c[key] if result.written else 0)
+    batch.error_counts = dict(result.error_counts + warnings)
     batch.finished_at = utcnow()
-    batch.summary = {"errors": store.errors, "subjects_created": c["subjects_created"],
-                     "name_mismatches": c["name_mismatches"], "unknown_columns": list(header_map.unknown)}
+    batch.summary = {"errors": [e.detail or {**e.as_dict(), "value": None} for e in result.errors],
+                     "subjects_created": c["subjects_created"], "name_mismatches": c["name_mismatches"],
+                     "unknown_columns": list(header_map.unknown), "reject_counts": dict(result.error_counts)}
     audit.record(session, actor=actor.actor, action="ingest.batch", entity_type="ingest_batch", entity_id=batch.id,
                  reason=f"{'文件' if channel == 'file' else '接口'}报送 {filename or ''}".strip(),
-                 after={k: v for k, v in batch_summary(batch).items() if k != "errors"})
+                 after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "summary")})
     return batch_summary(batch)
-
-
-def _read_ahead(rows: _Rows, source: Iterator[tuple[int, list[Any]]], progress: Progress | None
-                ) -> tuple[list[_Chunk], bool]:
-    """Validate up to ``AHEAD_ROWS`` rows of ``source`` into chunks; and whether the source was exhausted."""
-    chunks: list[_Chunk] = []
-    read = 0
-    for number, values in source:
-        read += 1
-        if rows.feed(number, values):
-            chunks.append(rows.take())
-            if progress:
-                progress(read)
-        if read >= AHEAD_ROWS:
-            return chunks, False
-    chunks.append(rows.take())
-    if progress:
-        progress(read)
-    return chunks, True
-
-
-def _stream(store: _Store, rows: _Rows, source: Iterable[tuple[int, list[Any]]], progress: Progress | None) -> None:
-    """Validate and write the rest of ``source`` chunk by chunk (rows counted on from what ``store`` has)."""
-    for number, values in source:
-        if rows.feed(number, values):
-            store.apply(rows.take())
-            if progress:
-                progress(store.counts["rows"])
-    store.apply(rows.take())
-    if progress:
-        progress(store.counts["rows"])
 
 
 def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path | Source,
@@ -373,7 +302,21 @@ def batch_summary(batch: IngestBatch) -> dict[str, Any]:
         "subjects_created": summary.get("subjects_created", 0), "name_mismatches": summary.get("name_mismatches", 0),
         "error_counts": batch.error_counts or {}, "unknown_columns": summary.get("unknown_columns", []),
         "errors": summary.get("errors", []),
+        "summary": _common_summary(batch),
     }
+
+
+def _common_summary(batch: IngestBatch) -> dict[str, Any]:
+    """The batch in the shape every importer answers (:class:`xinyong.core.batches.BatchSummary`)."""
+    errors = [{k: e.get(k) for k in ("row", "column", "code", "message")} for e in (batch.summary or {}).get(
+        "errors", [])]
+    counts = (batch.summary or {}).get("reject_counts")
+    if counts is None:  # a batch stored before the common summary: the codes of its errors
+        counts = {c: n for c, n in (batch.error_counts or {}).items() if any(e["code"] == c for e in errors)}
+    return {"importer": "ingest", "batch": batch.id, "mode": batch.mode,
+            "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
+            "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0, "errors": errors,
+            "error_counts": counts}
 
 
 def get_batch(session: Session, *, actor: Principal, batch_id: int) -> IngestBatch:

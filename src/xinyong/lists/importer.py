@@ -18,6 +18,7 @@ content is skipped; with different content it is an error (changes go through co
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, clock, gcpause
+from xinyong.core import audit, batches, clock, gcpause
 from xinyong.core.errors import ValidationFailed, XinyongError
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.ingest.readers import Source, as_source, normalize_header, open_table, row_issues
@@ -150,21 +151,17 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
             return raw[i]
         return _CANONICAL.get(field, field)
 
-    errors: list[dict[str, Any]] = []
-    drafts: list[service.EntryDraft] = []
     seen: dict[tuple[int, str], int] = {}
-    skipped = rows = 0
 
-    for number, values in table.rows:
-        rows += 1
+    def validate(number: int, values: list[Any]) -> tuple[Any, list[batches.RowError]]:
+        errs: list[batches.RowError] = []
 
         def fail(field: str, code: str, message: str, *, index: int | None = None, row: int = number) -> None:
-            errors.append({"row": row, "column": column_name(field, index), "code": code, "message": message})
+            errs.append(batches.RowError(row, column_name(field, index), code, message))
 
         refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
         if refused:
-            errors.extend({"row": i.row, "column": i.column, "code": i.code, "message": i.message} for i in refused)
-            continue
+            return None, [batches.RowError(i.row, i.column, i.code, i.message) for i in refused]
 
         lt = fixed
         ref = _cell(values, cols.get("list"))
@@ -172,18 +169,18 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
             named = _type_by_ref(types, str(ref))
             if named is None:
                 fail("list", "unknown_list_type", f"名单类型「{str(ref)[:60]}」不存在")
-                continue
+                return None, errs
             if fixed is not None and named.id != fixed.id:
                 fail("list", "list_mismatch", f"名单类型「{ref}」与导入时指定的「{fixed.name}」不一致")
-                continue
+                return None, errs
             lt = named
         if lt is None:
             fail("list", "list_missing", "未填写名单类型")
-            continue
+            return None, errs
         code_index = next((i for i in code_cols if _cell(values, i) is not None), None)
         if code_index is None:
             fail("code", "subject_code_missing", "未填写统一社会信用代码或身份证号码")
-            continue
+            return None, errs
         dates: dict[str, dt.date | None] = {}
         bad_date = False
         for field in ("listed_on", "term_end", "notice_given_on"):
@@ -193,11 +190,11 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
                 fail(field, "bad_date", f"{column_name(field)}「{_cell(values, cols.get(field))}」不是有效日期")
                 bad_date = True
         if bad_date:
-            continue
+            return None, errs
         notice_only = lt.requires_notice and dates["listed_on"] is None and dates["notice_given_on"] is not None
         if not notice_only and dates["listed_on"] is None:
             fail("listed_on", "listed_on_missing", "未填写认定日期（列入日期）")
-            continue
+            return None, errs
         try:
             draft = service.draft_entry(
                 session, actor=actor, list_code=lt.code, subject_code=str(_cell(values, code_index)),
@@ -216,43 +213,50 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
             if exc.code == "authority_not_registered":
                 field = "authority_uscc" if (exc.details or {}).get("field") == "uscc" else "authority"
             fail(field, exc.code, exc.message, index=code_index if field == "code" else None)
-            continue
+            return None, errs
         if not _same_person_or_org(_text_cell(values, cols.get("party_name")), draft.subject):
             fail("party_name", "name_mismatch",
                  f"主体名称与主体库中该代码的名称不一致（主体库：{draft.subject.name if draft.subject.kind != 'natural_person' else '自然人'}）")
-            continue
+            return None, errs
         key = (lt.id, draft.entry_key)
         if key in seen:
             fail("decision_no", "duplicate_in_file", f"决定文书号与第 {seen[key]} 行重复")
-            continue
+            return None, errs
         seen[key] = number
         existing = session.scalar(select(ListEntry).where(ListEntry.list_type_id == lt.id,
                                                           ListEntry.entry_key == draft.entry_key))
         if existing is not None:
             if all(getattr(existing, f) == draft.values.get(f) for f in _SAME):
-                skipped += 1
-                continue
+                return batches.SKIP, []
             conflict = service._key_conflict(existing, draft)
             fail("decision_no", conflict.code, conflict.message + "，且内容不同（请通过更正、延长或移出修改）")
-            continue
-        drafts.append(draft)
+            return None, errs
+        return draft, []
+
+    def write(good: list[batches.Good[service.EntryDraft]], _bad: list[batches.Rejected]) -> None:
+        for g in good:
+            entry = service.write_entry(session, actor=actor, draft=g.item, audited=False, today=today,
+                                        reason=f"文件导入：{name}")
+            ids.append(entry.id)
+            written[entry.status == "notified"] += 1
+
+    name = (filename or source.name)[:300]
+    ids: list[int] = []
+    written = [0, 0]  # created, notified
+    # Every row is validated before any is written (a row's checks read the entries as they were before the file).
+    summary = batches.run(table.rows, importer="lists", validate=validate, write=write,
+                          mode="reject_all" if reject_all else "keep_good", chunk=sys.maxsize)
+    assert summary is not None
 
     report: dict[str, Any] = {
-        "file": (filename or source.name)[:300], "sha256": source.sha256(), "format": table.format, "rows": rows,
-        "created": 0, "notified": 0, "skipped": skipped, "rejected": len(errors), "applied": False,
-        "errors": errors, "entry_ids": [],
+        "file": name, "sha256": source.sha256(), "format": table.format, "rows": summary.rows,
+        "created": written[0], "notified": written[1], "skipped": summary.skipped, "rejected": summary.rejected,
+        "applied": summary.written, "errors": [e.as_dict() for e in summary.errors], "entry_ids": ids,
+        "summary": summary.as_dict(),
     }
-    if errors and reject_all:
-        raise ValidationFailed(f"文件中有 {len(errors)} 行错误，整个文件未导入", code="import_rejected",
+    if not summary.written:
+        raise ValidationFailed(f"文件中有 {summary.rejected} 行错误，整个文件未导入", code="import_rejected",
                                details=report)
-    ids = []
-    for draft in drafts:
-        entry = service.write_entry(session, actor=actor, draft=draft, audited=False, today=today,
-                                    reason=f"文件导入：{report['file']}")
-        ids.append(entry.id)
-        report["notified" if entry.status == "notified" else "created"] += 1
-    report["entry_ids"] = ids
-    report["applied"] = True
     audit.record(session, actor=actor.actor, action="lists.entry.import", entity_type=service.ENTITY,
                  reason=f"导入名单条目文件 {report['file']}",
                  after={k: report[k] for k in ("file", "sha256", "rows", "created", "notified", "skipped",

@@ -37,6 +37,7 @@ subject (keyed hash) and stored masked; list tables never hold a clear ID.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, clock, gcpause
+from xinyong.core import audit, batches, clock, gcpause
 from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -353,10 +354,19 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
         raise ValidationFailed("增量同步的文件须有“操作类型”列（新增 / 变更 / 删除）", code="operation_missing")
     parse = _ROW_PARSERS[fmt.code]
     problems = _Problems()
-    rows: list[Row] = []
     seen: dict[str, tuple[int, str]] = {}
-    duplicates = 0
-    for number, values in table.rows:
+
+    def validate(number: int, values: list[Any]) -> tuple[Any, list[batches.RowError]]:
+        before = len(problems.items), sum(problems.counts.values())
+        row = _validate(number, values)
+        if row is None or row is batches.SKIP:
+            if row is None and sum(problems.counts.values()) == before[1]:
+                problems.add(number, "", "row_invalid", "数据无效")
+            return row, [batches.RowError(p["row"], p["column"], p["code"], p["message"], detail=p)
+                         for p in problems.items[before[0]:]] or [batches.RowError(number, "", "row_invalid", "数据无效")]
+        return row, []
+
+    def _validate(number: int, values: list[Any]) -> Any:
         get = {f: values[i] if i < len(values) else None for f, i in cols.items()}
         refused = row_issues(values)  # over-long cell or row, formula without a value: not applied
         if refused:
@@ -365,14 +375,14 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
             key = parse(number, get, lt, _Problems())[0]  # its entry is not removed by a snapshot
             if key:
                 problems.keys.add(key[:200])
-            continue
+            return None
         operation = "add"
         if mode == "delta":
             op_raw = _text(get.get("operation")) or ""
             operation = OPERATIONS.get(op_raw.lower(), "")
             if not operation:
                 problems.add(number, OPERATION, "operation_invalid", "操作类型应为 新增 / 变更 / 删除", op_raw)
-                continue
+                return None
         before = sum(problems.counts.values())
         needed = fmt.key_fields if operation == "delete" else fmt.required
         for f in needed:
@@ -382,23 +392,30 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
         if sum(problems.counts.values()) != before:
             if key:
                 problems.keys.add(key[:200])
-            continue
+            return None
         if not key:
             problems.add(number, "案号" if fmt is COURT else "决定书文号", "key_missing", "无法确定条目标识")
-            continue
+            return None
         content = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in entry_values.items()}
         digest = _hash(content)
         first = seen.get(key)
         if first is not None:
             if first[1] == digest:
-                duplicates += 1
-                continue
+                return batches.SKIP  # the same entry twice
             problems.add(number, "案号" if fmt is COURT else "决定书文号", "duplicate_key",
                          f"与第 {first[0]} 行标识相同但内容不同", key)
             problems.keys.add(key[:200])
-            continue
+            return None
         seen[key] = (number, digest)
-        rows.append(Row(number, operation, key[:200], entry_values, lookup, digest))
+        return Row(number, operation, key[:200], entry_values, lookup, digest)
+
+    rows: list[Row] = []
+    # Every row is validated before anything is written: the sync decides on the whole file (skip_invalid or not,
+    # deletes of unknown keys) and a snapshot compares the file's keys as a set.
+    summary = batches.run(table.rows, importer="list_sync", validate=validate, mode=batches.KEEP_GOOD,
+                          write=lambda good, _bad: rows.extend(g.item for g in good), chunk=sys.maxsize)
+    assert summary is not None
+    duplicates = summary.skipped
     facts = {"format": table.format, "encoding": table.encoding, "duplicate_rows": duplicates,
              "sync_format": fmt.code}
     return rows, problems, facts
@@ -772,6 +789,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         "list": lt.code, "mode": mode, "threshold": limit, **facts, "relinked": counts["relinked"],
         "review_queue_size": queue, "link_status": dict(Counter(link.status for link in new_links + change_links)),
         "events_announced": watch.sent, "problem_counts": dict(problems.counts), "problems": problems.items,
+        "batch_mode": batches.KEEP_GOOD if skip_invalid else batches.REJECT_ALL,
     }
     audit.record(session, actor=actor.actor, action="lists.sync", entity_type="list_sync", entity_id=record.id,
                  reason=f"同步外部名单「{lt.name}」：{record.filename}",
@@ -914,6 +932,10 @@ def sync_view(record: ListSync, lt_code: str | None = None, *, with_report: bool
         "added": record.added, "changed": record.changed, "removed": record.removed, "unchanged": record.unchanged,
         "rejected": record.rejected, "review_queued": record.review_queued,
         "review_queue_size": report.get("review_queue_size", 0), "relinked": report.get("relinked", 0),
+        "summary": batches.BatchSummary.from_counts(
+            "list_sync", mode=report.get("batch_mode", batches.REJECT_ALL), batch=record.id, rows=record.rows,
+            accepted=record.rows - record.rejected - report.get("duplicate_rows", 0), rejected=record.rejected,
+            skipped=report.get("duplicate_rows", 0), errors=report.get("problems", [])).as_dict(),
     }
     if with_report:
         view["report"] = report

@@ -6,6 +6,7 @@ help where no code is known (list comparison does that, with explainable scores,
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -15,9 +16,9 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, gcpause
+from xinyong.core import audit, batches, gcpause
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.db import mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, orgcode, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
@@ -39,6 +40,8 @@ from xinyong.subjects.models import (
 #: Problems kept in full in the stored report; counts are always exact.
 REPORT_PROBLEM_LIMIT = 10_000
 CHUNK = 5_000
+#: Rows of a registry file parsed before the import's write transaction begins.
+AHEAD_ROWS = 20_000
 
 
 # Look-ups ----------------------------------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class _ImportState:
         self.seen: dict[str, int] = {}
         self.without_uscc: list[dict[str, Any]] = []
         self.rejected_rows: list[int] = []
+        self.refused: list[batches.Rejected] = []  # rows of the chunk being written that the store refused
 
     def problem(self, p: registry.Problem, *, warning: bool = False) -> None:
         self.problem_counts[p.code] += 1
@@ -244,9 +248,13 @@ class _ImportState:
             target.append(p.to_dict())
 
 
+def _row_error(p: registry.Problem) -> batches.RowError:
+    return batches.RowError(p.row, p.column, p.code, p.message, detail=p.to_dict())
+
+
 @gcpause.bulk()
 def import_registry(session: Session, *, actor: Principal, path: str | Path | Source, allow_bad_check: bool = False,
-                    source: str = "市场监管局登记注册数据") -> dict[str, Any]:
+                    source: str = "市场监管局登记注册数据", mode: str = batches.KEEP_GOOD) -> dict[str, Any]:
     """Import a registry export in the caller's transaction (all or nothing); return the data-quality report.
 
     Valid rows create or update subjects (a new name is added to the name history; a subject known only by its
@@ -260,22 +268,27 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
                                code="registry_columns_missing", details={"headers": table.headers})
     record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
-    session.add(record)
-    session.flush()
-    tag = f"registry_import:{record.id}"
+    tag = ""
     state = _ImportState()
-    chunk: list[registry.RegistryRow] = []
-    for number, values in table.rows:
-        state.counts["rows"] += 1
+    # The first AHEAD_ROWS rows are parsed before the write transaction begins (``begin``), on the side of a write
+    # lock the caller's session may hold (core.db.reading_apart): on SQLite parsing does not keep writers waiting.
+    aside = contextlib.ExitStack()
+    aside.enter_context(reading_apart(session))
+
+    def begin() -> None:
+        nonlocal tag
+        aside.close()
+        mark_bulk(session)
+        session.add(record)
+        session.flush()
+        tag = f"registry_import:{record.id}"
+
+    def validate(number: int, values: list[Any]) -> tuple[Any, list[batches.RowError]]:
         refused = row_issues(values)  # over-long cell or row, formula without a value: never parsed
         row, problems = (None, [registry.Problem(i.row, i.column, i.value, i.code, i.message) for i in refused]) \
             if refused else registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
         if row is None:
-            state.counts["rejected"] += 1
-            state.rejected_rows.append(number)
-            for p in problems:
-                state.problem(p)
-            continue
+            return None, [_row_error(p) for p in problems]
         for w in row.warnings:
             state.problem(w, warning=True)
         key = row.uscc or (f"reg:{row.registration_no}" if row.registration_no else f"org:{row.org_code}")
@@ -284,16 +297,11 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         if first is not None:
             first_row = first >> 32
             if first & 0xFFFFFFFF == name_crc:
-                state.counts["duplicate_rows"] += 1
-            else:
-                state.counts["rejected"] += 1
-                state.rejected_rows.append(number)
-                p = registry.Problem(number, "统一社会信用代码", row.uscc or key, "duplicate_code",
-                                     f"重码：与第 {first_row} 行代码相同但名称不同")
-                state.problem(p)
-                if len(state.duplicates) < REPORT_PROBLEM_LIMIT:
-                    state.duplicates.append({"code": row.uscc or key, "rows": [first_row, number], "name": row.name})
-            continue
+                return batches.SKIP, []  # the same subject twice: a duplicate row, not an error
+            if len(state.duplicates) < REPORT_PROBLEM_LIMIT:
+                state.duplicates.append({"code": row.uscc or key, "rows": [first_row, number], "name": row.name})
+            return None, [_row_error(registry.Problem(number, "统一社会信用代码", row.uscc or key, "duplicate_code",
+                                                      f"重码：与第 {first_row} 行代码相同但名称不同"))]
         state.seen[key] = number << 32 | name_crc
         if row.uscc is None and row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
             state.counts["without_uscc"] += 1
@@ -302,12 +310,28 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
                                            "org_code": row.org_code})
         if row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
             state.counts["organisations"] += 1
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            _apply_chunk(session, chunk, state, tag)
-            chunk = []
-    if chunk:
-        _apply_chunk(session, chunk, state, tag)
+        return row, []
+
+    def write(good: list[batches.Good[registry.RegistryRow]], _bad: list[batches.Rejected]) -> list[batches.Rejected]:
+        if not good:
+            return []
+        state.refused = []
+        _apply_chunk(session, [g.item for g in good], state, tag)
+        return state.refused
+
+    with aside:
+        summary = batches.run(table.rows, importer="registry", validate=validate, write=write, mode=mode,
+                              session=session, chunk=CHUNK, begin=begin, ahead=AHEAD_ROWS)
+    assert summary is not None
+    summary.batch = record.id
+    state.counts["rows"], state.counts["rejected"] = summary.rows, summary.rejected
+    state.counts["duplicate_rows"] = summary.skipped
+    state.rejected_rows = summary.rejected_rows
+    state.problem_counts.update(summary.error_counts)
+    state.problems = [e.detail or e.as_dict() for e in summary.errors][:REPORT_PROBLEM_LIMIT]
+    if not summary.written:
+        for key in ("created", "updated", "renamed", "converted", "unchanged"):
+            state.counts[key] = 0
 
     c = state.counts
     orgs = c["organisations"]
@@ -333,6 +357,8 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         "without_uscc": {"count": c["without_uscc"], "examples": state.without_uscc[:100]},
         "uscc_conversion_rate": round((orgs - c["without_uscc"]) / orgs, 6) if orgs else None,
         "unknown_columns": [h for i, h in enumerate(table.headers) if h and i not in cols.values()],
+        "mode": mode,
+        "summary": summary.as_dict(),
     }
     record.rows, record.created, record.updated = c["rows"], c["created"], c["updated"]
     record.unchanged, record.rejected = c["unchanged"], c["rejected"]
@@ -385,10 +411,9 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                     current = by_alias[key]
                     break
             if current is not None and r.uscc and current["uscc"] and current["uscc"] != r.uscc:
-                state.counts["rejected"] += 1
-                state.rejected_rows.append(r.row)
-                state.problem(registry.Problem(r.row, "统一社会信用代码", r.uscc, "code_conflict",
-                                               f"注册号/组织机构代码已属于代码为 {current['uscc']} 的主体（错码）"))
+                state.refused.append(batches.Rejected(r.row, [], [_row_error(registry.Problem(
+                    r.row, "统一社会信用代码", r.uscc, "code_conflict",
+                    f"注册号/组织机构代码已属于代码为 {current['uscc']} 的主体（错码）"))]))
                 continue
         if current is None:
             new_rows.append(r)

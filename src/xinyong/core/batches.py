@@ -1,0 +1,310 @@
+"""One batch runner for every bulk import (issue #13): collection (归集), the subject registry, list entries,
+commitments and trading data share this loop and its summary.
+
+A batch is a stream of parsed rows (``(row number, cells)`` from ``ingest.readers``). Each row goes through the
+importer's *validate* function — no database writes — which returns the normalised item or the row's errors; good
+rows are handed to the importer's *write* function a chunk at a time. Two modes:
+
+- ``keep_good``: the good rows are written, the bad ones are reported (and handed to ``write`` as rejected rows,
+  so an importer that keeps them for an error report does so);
+- ``reject_all``: any bad row rejects the whole batch: every row is validated before a good row is written, and
+  nothing is written when one is bad. A row the store refuses while writing (a record of another department, a
+  code conflict) rejects the batch too: with a ``session`` the writing runs in a savepoint that is rolled back.
+
+The store may refuse a valid row (``write`` returns those rows as :class:`Rejected`): it is counted and reported
+as a rejected row like one that failed validation.
+
+``ahead``: rows validated before ``begin`` is called — the importer begins its write transaction in ``begin``, so
+reading and validating (pure Python) does not hold SQLite's write lock (docs/architecture.md §7). A ``reject_all``
+batch longer than ``hold`` good rows is validated once, then — when clean — read again (``reopen``) and written,
+so memory stays flat.
+
+The result is one :class:`BatchSummary` whatever the importer: each importer adds it to its own output under the key
+``summary`` (:meth:`BatchSummary.as_dict`), beside the fields its API and CLI always had.
+
+This module is in ``core`` because ``subjects`` (the registry import) sits below ``ingest``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+KEEP_GOOD = "keep_good"
+REJECT_ALL = "reject_all"
+Mode = Literal["keep_good", "reject_all"]
+MODES = (KEEP_GOOD, REJECT_ALL)
+#: Rows written at once.
+CHUNK = 2_000
+#: Row errors kept in a summary (the counts by code are complete).
+ERROR_LIMIT = 1_000
+
+RowSource = Iterable[tuple[int, list[Any]]]
+#: What ``validate`` returns as the item of a valid row that needs no writing (the entry is already stored as
+#: given): counted as ``skipped``, neither accepted nor rejected.
+SKIP: Any = object()
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason a row was refused: the sender's row number, the column (as the sender named it, may be empty),
+    a stable code and a Chinese message."""
+
+    row: int
+    column: str
+    code: str
+    message: str
+    #: The importer's own fuller form of the error (its API's shape), when it has one.
+    detail: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass
+class Good(Generic[T]):
+    """A valid row: its number, the importer's item and the row's cells."""
+
+    number: int
+    item: T
+    values: list[Any]
+
+
+@dataclass
+class Rejected:
+    """A refused row: its number, its cells (for an error report) and why."""
+
+    number: int
+    values: list[Any]
+    errors: list[RowError]
+
+
+Validate = Callable[[int, list[Any]], tuple[Any, list[RowError]]]
+Write = Callable[[list[Good[Any]], list[Rejected]], "list[Rejected] | None"]
+
+
+@dataclass
+class BatchSummary:
+    """What every import answers, in the same shape (``as_dict``): the batch's id when the importer keeps one, the
+    rows read, accepted (written — 0 when ``reject_all`` refused the batch), rejected, the mode, the status
+    (``accepted`` / ``partially_accepted`` / ``rejected``), the errors (row, column, code, message; at most
+    ``ERROR_LIMIT``) and the error counts by code."""
+
+    importer: str
+    mode: str = KEEP_GOOD
+    batch: int | None = None
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    status: str = "accepted"
+    errors: list[RowError] = field(default_factory=list)
+    error_counts: Counter[str] = field(default_factory=Counter)
+    written: bool = True
+    #: The numbers of the rejected rows (at most ``ERROR_LIMIT``; not in ``as_dict``).
+    rejected_rows: list[int] = field(default_factory=list)
+
+    def reject(self, rejected: Rejected) -> None:
+        self.rejected += 1
+        if len(self.rejected_rows) < ERROR_LIMIT:
+            self.rejected_rows.append(rejected.number)
+        for e in rejected.errors:
+            self.error_counts[e.code] += 1
+            if len(self.errors) < ERROR_LIMIT:
+                self.errors.append(e)
+
+    def finish(self) -> BatchSummary:
+        if self.mode == REJECT_ALL and self.rejected:
+            self.written, self.accepted = False, 0
+        if self.rejected and not (self.accepted or self.skipped):
+            self.status = "rejected"
+        elif self.rejected:
+            self.status = "partially_accepted"
+        else:
+            self.status = "accepted"
+        self.errors.sort(key=lambda e: e.row)
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"importer": self.importer, "batch": self.batch, "mode": self.mode, "status": self.status,
+                "rows": self.rows, "accepted": self.accepted, "rejected": self.rejected,
+                "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors],
+                "error_counts": dict(self.error_counts)}
+
+    @classmethod
+    def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int, skipped: int = 0,
+                    errors: Iterable[dict[str, Any]] = (), batch: int | None = None) -> BatchSummary:
+        """The summary of a batch from what was stored of it (a list sync's record): the same shape."""
+        summary = cls(importer, mode=mode, batch=batch, rows=rows, accepted=accepted, skipped=skipped)
+        for e in errors:
+            summary.reject(Rejected(int(e.get("row") or 0), [], [RowError(
+                int(e.get("row") or 0), str(e.get("column") or ""), str(e.get("code") or "invalid"),
+                str(e.get("message") or ""))]))
+        summary.rejected = rejected
+        summary.finish()
+        summary.accepted = accepted  # as stored (a rejected reject_all batch is never stored)
+        return summary
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown batch mode {mode!r}")
+    return mode
+
+
+class _Chunker:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.good: list[Good[Any]] = []
+        self.bad: list[Rejected] = []
+
+    def full(self) -> bool:
+        return len(self.good) >= self.size or len(self.bad) >= self.size
+
+    def take(self) -> tuple[list[Good[Any]], list[Rejected]]:
+        out = self.good, self.bad
+        self.good, self.bad = [], []
+        return out
+
+
+def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Validate], write: Write,
+        mode: str = KEEP_GOOD, session: Any = None, begin: Callable[[], bool | None] | None = None,
+        ahead: int = 0, hold: int | None = None, reopen: Callable[[], RowSource] | None = None,
+        chunk: int = CHUNK, progress: Callable[[int], None] | None = None,
+        fresh_validator: bool = False) -> BatchSummary | None:
+    """Run one batch (see the module's doc); None when ``begin`` returned False (the importer stopped it: a file
+    already applied).
+
+    ``validate(number, cells)`` returns ``(item, errors)``: the item is None when the row is refused. With
+    ``fresh_validator`` ``validate`` is a factory called once per pass (its state — duplicates within the file —
+    starts again on the second pass of a long ``reject_all`` batch). ``write(good, rejected)`` writes a chunk and
+    returns the good rows the store refused (they are not written). ``hold``: good rows a ``reject_all`` batch
+    keeps in memory while it validates the rest (no limit by default; past it, ``reopen`` must be given).
+    """
+    check_mode(mode)
+    summary = BatchSummary(importer, mode=mode)
+    make = (validate if fresh_validator else (lambda: validate))  # type: ignore[return-value]
+    check = make()  # type: ignore[operator]
+    source = iter(rows)
+    chunker = _Chunker(chunk)
+    pending: list[tuple[list[Good[Any]], list[Rejected]]] = []
+
+    def feed(number: int, values: list[Any]) -> None:
+        summary.rows += 1
+        item, errors = check(number, values)
+        if item is None:
+            rejected = Rejected(number, values, errors or [RowError(number, "", "invalid", "数据不符合要求")])
+            summary.reject(rejected)
+            chunker.bad.append(rejected)
+        elif item is SKIP:
+            summary.skipped += 1
+        else:
+            chunker.good.append(Good(number, item, values))
+
+    # 1. Ahead of the write transaction: validate without writing.
+    exhausted = True
+    if ahead > 0:
+        for number, values in source:
+            feed(number, values)
+            if chunker.full():
+                pending.append(chunker.take())
+            if summary.rows >= ahead:
+                exhausted = False
+                break
+        if progress:
+            progress(summary.rows)
+    else:
+        exhausted = False
+    if begin is not None and begin() is False:
+        return None
+
+    def written(good: list[Good[Any]], bad: list[Rejected]) -> None:
+        refused = write(good, bad) or []
+        summary.accepted += len(good) - len(refused)
+        for r in refused:
+            summary.reject(r)
+        if refused:
+            write([], refused)  # kept like a row that failed validation
+
+    if mode == KEEP_GOOD:
+        for good, bad in pending:  # the full chunks read ahead; the last one goes on filling
+            written(good, bad)
+        pending.clear()
+        for number, values in source:
+            feed(number, values)
+            if chunker.full():
+                written(*chunker.take())
+                if progress:
+                    progress(summary.rows)
+        written(*chunker.take())
+        if progress:
+            progress(summary.rows)
+        return summary.finish()
+
+    # reject_all: validate everything first; rejected rows are kept, good ones only held.
+    pending.append(chunker.take())
+    held: list[Good[Any]] | None = [g for good, _ in pending for g in good]
+    for _, bad in pending:
+        if bad:
+            write([], bad)
+    pending.clear()
+    limit = hold if hold is not None else (None if reopen is None else 0)
+    for number, values in source:
+        feed(number, values)
+        if chunker.bad and len(chunker.bad) >= chunk:
+            write([], chunker.bad)
+            chunker.bad = []
+        if held is not None:
+            held.extend(chunker.good)
+            if limit is not None and len(held) > limit and not exhausted:
+                held = None
+        chunker.good = []
+    _, bad = chunker.take()
+    if bad:
+        write([], bad)
+    if progress:
+        progress(summary.rows)
+    if summary.rejected:
+        return summary.finish()
+
+    def clean_rows() -> Iterator[list[Good[Any]]]:
+        if held is not None:
+            for i in range(0, len(held), chunk):
+                yield held[i:i + chunk]
+            return
+        if reopen is None:
+            raise RuntimeError("a reject_all batch too long to hold needs reopen")
+        again = make()  # type: ignore[operator]
+        part: list[Good[Any]] = []
+        for number, values in reopen():
+            item, _errors = again(number, values)
+            if item is not None and item is not SKIP:  # the file validated clean on the first pass
+                part.append(Good(number, item, values))
+            if len(part) >= chunk:
+                yield part
+                part = []
+        if part:
+            yield part
+
+    savepoint = session.begin_nested() if session is not None else contextlib.nullcontext()
+    refused_all: list[Rejected] = []
+    accepted = 0
+    for part in clean_rows():
+        refused = write(part, []) or []
+        accepted += len(part) - len(refused)
+        refused_all.extend(refused)
+    if refused_all and session is not None:
+        savepoint.rollback()  # type: ignore[union-attr]
+    elif session is not None:
+        savepoint.commit()  # type: ignore[union-attr]
+    summary.accepted = accepted
+    for r in refused_all:
+        summary.reject(r)
+    if refused_all:
+        write([], refused_all)
+    return summary.finish()
