@@ -1,7 +1,7 @@
 """A small, exactly known city month for the dashboard and assessment tests (March 2024, "today" 2024-04-15).
 
 Three departments: 市场监管局 (``scjgj``) with some of everything, 税务局 (``swj``) doing well, 住建局 (``zjj``) with
-nothing at all. Records go through ``records.service.upsert_records`` (which decides timeliness by the catalog's
+nothing at all. Records go through ``records.upsert.upsert_records`` (which decides timeliness by the catalog's
 7-working-day rule); batches, checks, cases and list entries are written as rows, with the numbers the tests
 assert on stated here.
 """
@@ -23,7 +23,7 @@ from xinyong.ingest.models import IngestBatch, RejectedRow
 from xinyong.lists import service as lists_service
 from xinyong.lists.models import ListEntry, ListType
 from xinyong.measures.models import Check, CheckFeedback, CheckItem
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 
 MARCH = Period(dt.date(2024, 3, 1), dt.date(2024, 3, 31))
 TODAY = dt.date(2024, 4, 15)
@@ -85,15 +85,15 @@ def build(session: Session) -> City:
             licence(code=company_uscc(3), decided=dt.date(2024, 3, 1)),
             penalty(code=company_uscc(4), decided=dt.date(2024, 1, 2))]
     batch_a = _batch(session, a, rows=10, rejected=2, at=march5, errors={"required_missing": 1, "invalid_uscc": 1})
-    records.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5,
                            rows=rows)
     feb = dt.datetime(2024, 2, 20, 10, tzinfo=CST)
-    records.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=_batch(session, a, rows=1, rejected=0,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=_batch(session, a, rows=1, rejected=0,
                                                                                       at=feb).id,
                            received_at=feb, rows=[penalty(code=company_uscc(5), decided=dt.date(2024, 2, 19))])
     march11 = dt.datetime(2024, 3, 11, 9, tzinfo=CST)
     batch_b = _batch(session, b, rows=5, rejected=0, at=march11)
-    records.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=batch_b.id, received_at=march11,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=batch_b.id, received_at=march11,
                            rows=[penalty(code=company_uscc(6), decided=dt.date(2024, 3, 7), doc="沁税罚〔2024〕1号"),
                                  penalty(code=company_uscc(7), decided=dt.date(2024, 3, 8), doc="沁税罚〔2024〕2号")])
     # scjgj's 2 rejected rows: one missing a required field, one with a bad code.

@@ -27,7 +27,7 @@ from xinyong.core import clock
 from xinyong.core.db import utcnow
 from xinyong.lists import service as lists_service
 from xinyong.measures import service as measures_service
-from xinyong.records import service as records_service
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects_service
 from xinyong.subjects.models import Subject
 
@@ -73,7 +73,7 @@ def build(session: Session) -> City:
     subjects_service.register_organisation(session, actor=ACTOR, name=FOOD, code=food, legal_rep="赵怀府")
     session.commit()
     recent = today - dt.timedelta(days=20)
-    result = records_service.upsert_records(session, actor=ACTOR, department_id=scjgj.id, batch_id=None,
+    result = records_upsert.upsert_records(session, actor=ACTOR, department_id=scjgj.id, batch_id=None,
                                             received_at=utcnow(), rows=[
         licence(doc=LICENCES[0], decided=today - dt.timedelta(days=200), code=company, party=COMPANY,
                 valid_to=today + dt.timedelta(days=1600), row=2),

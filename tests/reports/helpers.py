@@ -33,7 +33,7 @@ from xinyong.commitments import importer
 from xinyong.core import clock
 from xinyong.core.db import utcnow
 from xinyong.lists import service as lists
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects
 
 COMPANY = "沁阳市宏达机械有限公司"
@@ -66,7 +66,7 @@ def build(session: Session) -> Env:
         penalty(party=PERSON, kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID, doc="沁市监罚〔报告〕9号",
                 decided=today - dt.timedelta(days=20), types=["罚款"], fine_wan="0.5"),
     ]
-    result = records.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch,
+    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch,
                                     received_at=utcnow(), rows=rows)
     assert result.created == 4, result.to_dict()
     company = subjects.get_subject(session, code)

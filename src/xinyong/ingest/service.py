@@ -168,7 +168,7 @@ class _Store:
         self.vault = get_vault()
 
     def apply(self, chunk: _Chunk) -> None:
-        from xinyong.records.service import upsert_records
+        from xinyong.records.upsert import upsert_records
 
         if chunk.records:
             result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,

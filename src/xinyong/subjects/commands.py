@@ -76,7 +76,7 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
     """
     from xinyong.core.clock import today
     from xinyong.lists.service import subject_entries_view
-    from xinyong.records.service import subject_records_view
+    from xinyong.records.views import subject_records_view
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)

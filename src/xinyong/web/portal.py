@@ -139,11 +139,8 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
     """Everything the public subject page shows (reused by the report and by tests)."""
     from xinyong.commitments.service import subject_commitments_view
     from xinyong.lists.service import subject_entries_view
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
     from xinyong.subjects.service import public_view
 
     basic = public_view(subject)
@@ -266,11 +263,8 @@ def _departments(session: Session) -> list[Any]:
 def records_page(request: Request, kind: str | None = None, department: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, page: str | None = None,
                  session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
 
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
@@ -494,11 +488,8 @@ def open_data_page(request: Request, session: Session = SessionDep) -> HTMLRespo
 def open_data_records(request: Request, fmt: str, kind: str | None = None, date_from: str | None = None,
                       date_to: str | None = None, page: str | None = None, session: Session = SessionDep) -> Response:
     """Public 双公示 records, newest first, at most ``OPEN_DATA_MAX_ROWS`` a file (``page`` for the next)."""
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
 
     if fmt not in ("csv", "json"):
         return _not_found(request, "仅提供 CSV 和 JSON 格式")
