@@ -179,12 +179,8 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
     from xinyong.auth.models import Department
     from xinyong.auth.roles import Role
     from xinyong.lists.models import ListEntry
-    from xinyong.measures.check import (
-        FeedbackInput,
-        SubjectQuery,
-        record_feedback,
-        run_check,
-    )
+    from xinyong.measures.check import SubjectQuery, run_check
+    from xinyong.measures.feedback import FeedbackInput, record_feedback
 
     depts = {d.code: d for d in session.scalars(select(Department))}
     listed = [uscc for (uscc,) in session.execute(
