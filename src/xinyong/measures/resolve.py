@@ -132,8 +132,9 @@ _SUBJECTS_BY_USCC = Prepared(
 
 def _entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date
                       ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
-    """Entries that count on ``on`` for each subject (as ``lists.queries.entries_in_force``), each with whether
-    an objection against it is open; and the catalogue's fingerprint as of that read (None without entries)."""
+    """Entries that count on ``on`` for each subject (the predicate of ``lists.rules.in_force_clause``), each with
+    whether an objection against it is open; and the catalogue's fingerprint as of that read (None without
+    entries)."""
     conn = session.connection()
     day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
     out: dict[int, list[_Entry]] = defaultdict(list)
