@@ -62,7 +62,7 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
     from xinyong.core.db import get_database, utcnow
     from xinyong.identifiers import uscc
     from xinyong.lists.models import ListEntry, ListType
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.measures.service import seed_measures
     from xinyong.models import Base
     from xinyong.subjects.models import Subject

@@ -20,7 +20,7 @@ from xinyong.analytics.dashboards import Period
 from xinyong.auth.models import Department
 from xinyong.cases.models import Case
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.lists import service as lists_service
+from xinyong.lists import types as lists_types
 from xinyong.lists.models import ListEntry, ListType
 from xinyong.measures.models import Check, CheckFeedback, CheckItem
 from xinyong.records import upsert as records_upsert
@@ -72,7 +72,7 @@ def _case(session: Session, dept: Department, n: int, *, opened: dt.date, due: d
 
 def build(session: Session) -> City:
     seed_catalog(session)
-    lists_service.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     a = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局")
     b = make_department(session, code="swj", name="沁阳市税务局", short_name="税务局")
     c = make_department(session, code="zjj", name="沁阳市住房和城乡建设局", short_name="住建局")

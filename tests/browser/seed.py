@@ -25,7 +25,7 @@ from xinyong.cases import verification
 from xinyong.catalog import service as catalog_service
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists_service
+from xinyong.lists import service as lists_service, types as lists_types
 from xinyong.measures import service as measures_service
 from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects_service
@@ -55,7 +55,7 @@ class City:
 def build(session: Session) -> City:
     """Seed everything and commit."""
     catalog_service.seed_catalog(session, actor=ACTOR)
-    lists_service.seed_list_types(session, actor=ACTOR)
+    lists_types.seed_list_types(session, actor=ACTOR)
     measures_service.seed_measures(session, actor=ACTOR)
     session.commit()
     # Its own USCC is the 处罚机关 code of the records and of the file the operator uploads (the authority rule).

@@ -57,9 +57,9 @@ class Env:
 
 def build(session: Session, *, watch: bool = True) -> Env:
     seed_catalog(session)
-    from xinyong.lists import service as lists
+    from xinyong.lists import types as lists_types
 
-    lists.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     dept = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
     other = make_department(session, code="swj", name="沁阳市税务局")
     today = clock.today()

@@ -32,7 +32,7 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.commitments import importer
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists
+from xinyong.lists import service as lists, types as lists_types
 from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects
 
@@ -50,7 +50,7 @@ class Env:
 
 def build(session: Session) -> Env:
     seed_catalog(session)
-    lists.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     dept = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
     today = clock.today()
     code = company_uscc(1)

@@ -220,11 +220,11 @@ _LIST_SECTIONS = (
 def _entries(session: Session, subject: Subject, subject_code: str, today: dt.date, *, own: bool,
              cap: int) -> list[dict[str, Any]]:
     """List entries counting today: the public view (public lists), or all lists for a person's own report."""
-    from xinyong.lists import service as lists
+    from xinyong.lists import queries as lists_queries
 
     if not own:
-        return lists.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
-    return [v for v in lists.subject_entries_view(session, subject, today) if v["counts"]]
+        return lists_queries.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
+    return [v for v in lists_queries.subject_entries_view(session, subject, today) if v["counts"]]
 
 
 def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any]], cap: int) -> pdf.Section:

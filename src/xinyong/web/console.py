@@ -414,18 +414,18 @@ def lists_page(request: Request, list_code: str = Query("", max_length=60),
                page: int = Query(1, ge=1, le=10_000), principal: Principal = Depends(viewer),
                session: Session = SessionDep) -> Response:
     """The department's list entries (the admin: all), newest first, with their effective status today."""
-    from xinyong.lists import service as lists_service
+    from xinyong.lists import queries as lists_queries, types as lists_types
 
     today = clock.today()
     try:
-        rows = lists_service.list_entries(session, list_code=list_code or None, status=status or None, on=today,
+        rows = lists_queries.list_entries(session, list_code=list_code or None, status=status or None, on=today,
                                           department_id=None if principal.is_admin else principal.department_id,
                                           viewer=principal, limit=PAGE + 1, offset=(page - 1) * PAGE)
     except NotFound:
         rows = []
-    types = lists_service.list_types(session, include_inactive=False)
+    types = lists_types.list_types(session, include_inactive=False)
     return render(request, "console/lists.html", principal, active="lists",
-                  entries=[lists_service.entry_view(r, today) for r in rows[:PAGE]], more=len(rows) > PAGE,
+                  entries=[lists_queries.entry_view(r, today) for r in rows[:PAGE]], more=len(rows) > PAGE,
                   page=page, list_code=list_code, status=status, types=types,
                   manual_types=[t for t in types if not t.external],
                   can_edit=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR))
@@ -496,12 +496,12 @@ def review_judge(request: Request, entry_id: Id, subject_id: Annotated[Id, Form(
 @router.get("/lists/{entry_id}", response_class=HTMLResponse)
 def entry_page(request: Request, entry_id: Id, principal: Principal = Depends(viewer),
                session: Session = SessionDep) -> Response:
-    from xinyong.lists import service as lists_service
+    from xinyong.lists import queries as lists_queries, service as lists_service
 
     today = clock.today()
-    row = lists_service.get_entry(session, entry_id, viewer=principal)
-    view = lists_service.mark_objections(session, [lists_service.entry_view(
-        row, today, history=lists_service.entry_history(session, entry_id))])[0]
+    row = lists_queries.get_entry(session, entry_id, viewer=principal)
+    view = lists_queries.mark_objections(session, [lists_queries.entry_view(
+        row, today, history=lists_queries.entry_history(session, entry_id))])[0]
     return render(request, "console/entry.html", principal, active="lists", entry=view,
                   external=row.list_type.external, removal_reasons=lists_service.MANUAL_REMOVAL_REASONS,
                   removal_labels=lists_service.REMOVAL_REASON_LABELS,
