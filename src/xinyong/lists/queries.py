@@ -30,7 +30,6 @@ from xinyong.lists.types import get_list_type, list_types
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
-
 EFFECTIVE_STATUSES = ("notified", "active", "expired", "removed")
 
 

@@ -27,7 +27,6 @@ from xinyong.lists.models import ListType
 from xinyong.lists.rules import KIND_LABELS
 from xinyong.lists.schemas import ListTypesFile
 
-
 DEFAULT_TYPES_PATH = Path(__file__).parent / "data" / "list_types.yaml"
 
 

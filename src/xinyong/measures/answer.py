@@ -17,7 +17,6 @@ from xinyong.measures.resolve import PERSON, _Entry, _Item
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.measures.spec import CATEGORY_LABELS, KIND_LABELS, SCENARIOS
 
-
 OUTCOME_LABELS = {"matched": "已匹配", "candidates": "仅按名称查询：候选主体", "not_found": "未找到", "invalid": "代码无效"}
 
 

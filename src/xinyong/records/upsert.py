@@ -39,7 +39,6 @@ from xinyong.records.queries import rules
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
 from xinyong.subjects.service import upsert_subjects
 
-
 CHUNK = 2_000
 
 
