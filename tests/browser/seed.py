@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import DEFAULT_PASSWORD, make_department, make_user
 from tests.records.helpers import AUTHORITY, company_uscc, licence, penalty
-from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.roles import Role, system_principal
 from xinyong.cases import verification
 from xinyong.catalog import service as catalog_service
@@ -64,7 +64,7 @@ def build(session: Session) -> City:
     make_department(session, code="swj", name="国家税务总局沁阳市税务局", short_name="税务局")
     make_user(session, username=OPERATOR, role=Role.DEPT_OPERATOR, department=scjgj, display_name="李明（市场监管局）",
               password=PASSWORD)
-    _token, admin_token = auth_service.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
+    _token, admin_token = auth_tokens.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
     session.commit()
 
     today = clock.today()

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service as auth_service
+from xinyong.auth import service as auth_service, tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Offset
@@ -204,7 +204,7 @@ class CheckFastPath:
         scheme, _, raw = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             return None
-        known = auth_service.remembered_principal(self.database, raw.strip())
+        known = auth_tokens.remembered_principal(self.database, raw.strip())
         if known is None:
             return None
         principal, due = known

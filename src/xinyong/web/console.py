@@ -139,7 +139,7 @@ def login_submit(request: Request, username: str = Form("", max_length=200), pas
                  session: Session = SessionDep) -> Response:
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
-    from xinyong.auth import service as auth_service
+    from xinyong.auth import service as auth_service, tokens as auth_tokens
 
     security.throttle_login(request, username)
     try:
@@ -150,7 +150,7 @@ def login_submit(request: Request, username: str = Form("", max_length=200), pas
                       username=username[:64], status_code=401)
     if token.role not in CONSOLE_ROLES:
         holder = Principal(kind="user", name=username, role=token.role, user_id=token.user_id, token_id=token.id)
-        auth_service.revoke_token(session, actor=holder, token_id=token.id, reason="该角色不使用部门工作台")
+        auth_tokens.revoke_token(session, actor=holder, token_id=token.id, reason="该角色不使用部门工作台")
         session.commit()
         return render(request, "console/login.html", principal, next=_safe_next(next),
                       error="该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）", username=username[:64],
@@ -163,10 +163,10 @@ def login_submit(request: Request, username: str = Form("", max_length=200), pas
 @router.post("/logout")
 def logout(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
     """End the session: its login token is revoked at once (a copied cookie is worthless afterwards)."""
-    from xinyong.auth import service as auth_service
+    from xinyong.auth import tokens as auth_tokens
 
     if principal.kind == "user" and principal.token_id is not None:
-        auth_service.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")
+        auth_tokens.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")
     response = see_other("/console/login")
     security.clear_session_cookie(response, request)
     return response

@@ -65,11 +65,11 @@ def users_deactivate(request: Request, user_id: Id, reason: str = Form("", max_l
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     """API tokens: all for the admin; the department's business-system and viewer tokens for an operator."""
-    from xinyong.auth import service as auth_service
+    from xinyong.auth import tokens as auth_tokens
 
-    roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_service.OPERATOR_TOKEN_ROLES)}
+    roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_tokens.OPERATOR_TOKEN_ROLES)}
     return render(request, "console/tokens.html", principal, active="tokens",
-                  tokens=auth_service.list_tokens(session, actor=principal), roles=roles, new_token=None,
+                  tokens=auth_tokens.list_tokens(session, actor=principal), roles=roles, new_token=None,
                   departments=_all_departments(session, principal))
 
 
@@ -78,17 +78,17 @@ def tokens_create(request: Request, name: str = Form(..., max_length=100), role:
                   department: str = Form("", max_length=32), expires_in_days: TokenDays | None = Form(None),
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     """Issue a token: the raw value is shown once, on this response, and never again."""
-    from xinyong.auth import service as auth_service
+    from xinyong.auth import service as auth_service, tokens as auth_tokens
 
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
-        token, raw = auth_service.create_token(session, actor=principal, name=name, role=role,
+        token, raw = auth_tokens.create_token(session, actor=principal, name=name, role=role,
                                                department_id=dept_id, expires_in_days=expires_in_days)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/tokens")
-    roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_service.OPERATOR_TOKEN_ROLES)}
+    roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_tokens.OPERATOR_TOKEN_ROLES)}
     response = render(request, "console/tokens.html", principal, active="tokens",
-                      tokens=auth_service.list_tokens(session, actor=principal), roles=roles,
+                      tokens=auth_tokens.list_tokens(session, actor=principal), roles=roles,
                       new_token={"name": token.name, "raw": raw}, departments=_all_departments(session, principal),
                       status_code=201)
     response.headers["Cache-Control"] = "no-store"
@@ -98,10 +98,10 @@ def tokens_create(request: Request, name: str = Form(..., max_length=100), role:
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
 def tokens_revoke(request: Request, token_id: Id, reason: str = Form("", max_length=500),
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
-    from xinyong.auth import service as auth_service
+    from xinyong.auth import tokens as auth_tokens
 
     try:
-        auth_service.revoke_token(session, actor=principal, token_id=token_id, reason=reason)
+        auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/tokens")
     return see_other("/console/tokens")
