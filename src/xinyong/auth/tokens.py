@@ -190,9 +190,9 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
 # concurrent requests on SQLite fail ("database is locked": a transaction that has read cannot start writing
 # once another process has committed). The web layer (``auth.deps``) therefore asks :func:`cached_principal`:
 # - who a token stands for is kept in this process's memory for at most ``TOKEN_CACHE_TTL``. A token revoked, a
-#   user deactivated or a password reset through this module in *this* process takes effect at once (the cache is
-#   emptied when that transaction commits); done by another process (the CLI, another server worker) it takes
-#   effect within ``TOKEN_CACHE_TTL``. Expiry is exact: the remembered ``expires_at`` is compared on every use;
+#   user deactivated or a password reset through this module or ``auth.service`` in *this* process takes effect
+#   at once (the cache is emptied when that transaction commits); done by another process (the CLI, another
+#   server worker) it takes effect within ``TOKEN_CACHE_TTL``. Expiry is exact: the remembered ``expires_at`` is compared on every use;
 # - ``last_used_at`` is written at most once per ``LAST_USED_RESOLUTION`` per token and process, in a short
 #   transaction of its own that waits at most ``TOUCH_LOCK_WAIT`` for the database and is skipped (and logged) when
 #   it cannot be done: bookkeeping never fails a request.
