@@ -53,14 +53,14 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
     """Create and fill the database; returns the USCCs, the listed ones and a business-system token."""
     from sqlalchemy import select, text
 
-    from xinyong.auth import service as auth
+    from xinyong.auth import service as auth, tokens as auth_tokens
     from xinyong.auth.roles import Role, system_principal
     from xinyong.catalog.service import seed_catalog
     from xinyong.core.bulk import allocate_ids, insert_rows
     from xinyong.core.db import get_database, utcnow
     from xinyong.identifiers import uscc
     from xinyong.lists.models import ListEntry, ListType
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.measures.service import seed_measures
     from xinyong.models import Base
     from xinyong.subjects.models import Subject
@@ -76,7 +76,7 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
         dept = auth.create_department(session, actor=actor, code="czj", name="沁阳市财政局",
                                       uscc=uscc.make(authority="1", category="1", region="410882",
                                                      org_body="00000001"))
-        _tok, raw = auth.create_token(session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM,
+        _tok, raw = auth_tokens.create_token(session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM,
                                       department_id=dept.id)
         types = {t.code: t for t in session.scalars(select(ListType))}
 
@@ -142,7 +142,7 @@ def reuse(url: str, subjects: int) -> tuple[list[str], set[str], str] | None:
     from sqlalchemy import func, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from xinyong.auth import service as auth
+    from xinyong.auth import tokens as auth_tokens
     from xinyong.auth.models import Department
     from xinyong.auth.roles import Role, system_principal
     from xinyong.core.db import get_database
@@ -160,7 +160,7 @@ def reuse(url: str, subjects: int) -> tuple[list[str], set[str], str] | None:
             listed = set(session.scalars(select(ListEntry.party_code)
                                          .where(in_force_clause(ListEntry, dt.date.today()))))
             dept = session.scalar(select(Department).where(Department.code == "czj"))
-            _tok, raw = auth.create_token(session, actor=system_principal("bench"), name="采购系统（再次测量）",
+            _tok, raw = auth_tokens.create_token(session, actor=system_principal("bench"), name="采购系统（再次测量）",
                                           role=Role.BUSINESS_SYSTEM, department_id=dept.id)
     except SQLAlchemyError:
         return None

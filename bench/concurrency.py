@@ -101,14 +101,14 @@ def lock_hold(url: str, path: Path) -> tuple[float, float, int]:
 def operator_token(url: str) -> str:
     from sqlalchemy import select
 
-    from xinyong.auth import service as auth
+    from xinyong.auth import tokens as auth_tokens
     from xinyong.auth.models import Department
     from xinyong.auth.roles import Role, system_principal
     from xinyong.core.db import get_database
 
     with get_database(url).session() as session:
         dept = session.scalar(select(Department).where(Department.code == "czj"))
-        _token, raw = auth.create_token(session, actor=system_principal("bench"), name="报送系统",
+        _token, raw = auth_tokens.create_token(session, actor=system_principal("bench"), name="报送系统",
                                         role=Role.DEPT_OPERATOR, department_id=dept.id)
     return raw
 

@@ -52,7 +52,7 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
     from xinyong.core.db import get_database, utcnow
     from xinyong.identifiers import uscc
     from xinyong.lists.models import ListEntry, ListType
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.models import Base
     from xinyong.records.models import CreditRecord
     from xinyong.subjects.models import Subject

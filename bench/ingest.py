@@ -46,15 +46,15 @@ def fresh_database(url: str | None) -> str:
 
 
 class Stages:
-    """Wall time spent inside ``records.service.upsert_records`` (the rest of the import is read + validate)."""
+    """Wall time spent inside ``records.upsert.upsert_records`` (the rest of the import is read + validate)."""
 
     def __init__(self) -> None:
         self.upsert = 0.0
 
     def install(self) -> None:
-        from xinyong.records import service as records
+        from xinyong.records import upsert as records_upsert
 
-        original = records.upsert_records
+        original = records_upsert.upsert_records
 
         def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
             t0 = time.perf_counter()
@@ -63,7 +63,7 @@ class Stages:
             finally:
                 self.upsert += time.perf_counter() - t0
 
-        records.upsert_records = timed
+        records_upsert.upsert_records = timed
 
 
 def main() -> None:

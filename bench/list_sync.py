@@ -190,7 +190,7 @@ def main() -> None:
     from xinyong.core.db import get_database
     from xinyong.core.migrate import upgrade
     from xinyong.lists.models import ListEntry
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.lists.sync import sync_list
     from xinyong.models import Base
     from xinyong.subjects.models import Subject

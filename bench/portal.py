@@ -78,7 +78,7 @@ def build(url: str, subjects: int, entries: int, seed: int) -> None:
     from xinyong.core.bulk import allocate_ids, insert_rows
     from xinyong.core.db import get_database, utcnow
     from xinyong.lists.models import ListEntry, ListType
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.models import Base
     from xinyong.subjects.models import Subject
     from xinyong.subjects.search import ensure_search_index

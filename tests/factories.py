@@ -21,7 +21,7 @@ import itertools
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service
+from xinyong.auth import service, tokens
 from xinyong.auth.models import Department, User
 from xinyong.auth.roles import DEPARTMENT_ROLES, Role, system_principal
 from xinyong.identifiers import uscc as uscc_rules
@@ -97,7 +97,7 @@ def make_token(session: Session, role: Role | str, department: Department | None
     department get :func:`default_department`; admin and bank tokens must not be given one. Commits."""
     role = Role(role)
     department = _department_for(session, role, department)
-    _token, raw = service.create_token(
+    _token, raw = tokens.create_token(
         session, actor=ACTOR, name=name or f"测试令牌 {role.value}", role=role,
         department_id=department.id if department else None, expires_in_days=expires_in_days,
     )

@@ -229,7 +229,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
     rev = upgrade(db.url, revision)
     seeded = None
     if revision == "head":
-        from xinyong.lists.service import ensure_seeded as ensure_list_types
+        from xinyong.lists.types import ensure_seeded as ensure_list_types
         from xinyong.measures.service import ensure_seeded as ensure_measures
 
         with db.session() as session:

@@ -1,7 +1,7 @@
 """A small, exactly known city month for the dashboard and assessment tests (March 2024, "today" 2024-04-15).
 
 Three departments: 市场监管局 (``scjgj``) with some of everything, 税务局 (``swj``) doing well, 住建局 (``zjj``) with
-nothing at all. Records go through ``records.service.upsert_records`` (which decides timeliness by the catalog's
+nothing at all. Records go through ``records.upsert.upsert_records`` (which decides timeliness by the catalog's
 7-working-day rule); batches, checks, cases and list entries are written as rows, with the numbers the tests
 assert on stated here.
 """
@@ -20,10 +20,10 @@ from xinyong.analytics.dashboards import Period
 from xinyong.auth.models import Department
 from xinyong.cases.models import Case
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.lists import service as lists_service
+from xinyong.lists import types as lists_types
 from xinyong.lists.models import ListEntry, ListType
 from xinyong.measures.models import Check, CheckFeedback, CheckItem
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 
 MARCH = Period(dt.date(2024, 3, 1), dt.date(2024, 3, 31))
 TODAY = dt.date(2024, 4, 15)
@@ -72,7 +72,7 @@ def _case(session: Session, dept: Department, n: int, *, opened: dt.date, due: d
 
 def build(session: Session) -> City:
     seed_catalog(session)
-    lists_service.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     a = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局")
     b = make_department(session, code="swj", name="沁阳市税务局", short_name="税务局")
     c = make_department(session, code="zjj", name="沁阳市住房和城乡建设局", short_name="住建局")
@@ -85,15 +85,15 @@ def build(session: Session) -> City:
             licence(code=company_uscc(3), decided=dt.date(2024, 3, 1)),
             penalty(code=company_uscc(4), decided=dt.date(2024, 1, 2))]
     batch_a = _batch(session, a, rows=10, rejected=2, at=march5, errors={"required_missing": 1, "invalid_uscc": 1})
-    records.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5,
                            rows=rows)
     feb = dt.datetime(2024, 2, 20, 10, tzinfo=CST)
-    records.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=_batch(session, a, rows=1, rejected=0,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=_batch(session, a, rows=1, rejected=0,
                                                                                       at=feb).id,
                            received_at=feb, rows=[penalty(code=company_uscc(5), decided=dt.date(2024, 2, 19))])
     march11 = dt.datetime(2024, 3, 11, 9, tzinfo=CST)
     batch_b = _batch(session, b, rows=5, rejected=0, at=march11)
-    records.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=batch_b.id, received_at=march11,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=batch_b.id, received_at=march11,
                            rows=[penalty(code=company_uscc(6), decided=dt.date(2024, 3, 7), doc="沁税罚〔2024〕1号"),
                                  penalty(code=company_uscc(7), decided=dt.date(2024, 3, 8), doc="沁税罚〔2024〕2号")])
     # scjgj's 2 rejected rows: one missing a required field, one with a bad code.

@@ -10,7 +10,6 @@ import pytest
 
 from tests.analytics.fixture import MARCH, TODAY, build
 from xinyong.analytics import assessment
-from xinyong.analytics.dashboards import Period
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 
 METHOD = """

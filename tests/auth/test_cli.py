@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from tests.factories import DEFAULT_PASSWORD, make_uscc
-from xinyong.auth import service
+from xinyong.auth import service, tokens
 from xinyong.cli import app
 from xinyong.core.audit import AuditEvent
 from xinyong.core.db import Database, forget_databases
@@ -107,7 +107,7 @@ def test_tokens_create_list_revoke(cli: Any, session: Session) -> None:
                  "--expires-days", "30")
     assert result.exit_code == 0, result.output
     raw = next(line.strip() for line in result.stdout.splitlines() if line.strip().startswith("xy_"))
-    principal = service.principal_for_token(session, raw)
+    principal = tokens.principal_for_token(session, raw)
     assert principal is not None and principal.role == "business_system"
     session.rollback()
 
@@ -122,7 +122,7 @@ def test_tokens_create_list_revoke(cli: Any, session: Session) -> None:
     token_id = principal.token_id
     result = cli("tokens", "revoke", str(token_id), "--reason", "系统下线", "--json")
     assert result.exit_code == 0 and _json(result)["revoked_reason"] == "系统下线"
-    assert service.principal_for_token(session, raw) is None
+    assert tokens.principal_for_token(session, raw) is None
     again = cli("tokens", "revoke", str(token_id), "--reason", "again", "--json")
     assert again.exit_code == 2 and _json(again)["error"]["code"] == "token_already_revoked"
     assert cli("tokens", "create", "--name", "x", "--role", "admin", "--department", "scjgj").exit_code == 2

@@ -18,7 +18,7 @@ from tests.factories import (
     make_uscc,
     make_user,
 )
-from xinyong.auth import service
+from xinyong.auth import service, tokens
 from xinyong.auth.models import ApiToken, User
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.audit import AuditEvent, verify_chain
@@ -37,7 +37,7 @@ def _events(session: Session, action: str) -> list[AuditEvent]:
 
 
 def _principal_of(session: Session, raw: str) -> Principal:
-    principal = service.principal_for_token(session, raw)
+    principal = tokens.principal_for_token(session, raw)
     assert principal is not None
     return principal
 
@@ -121,17 +121,17 @@ def test_deactivated_department_stops_its_tokens_and_logins(session: Session) ->
     dept = make_department(session)
     raw = make_token(session, Role.BUSINESS_SYSTEM, dept)
     make_user(session, username="zhangsan", role=Role.DEPT_OPERATOR, department=dept)
-    assert service.principal_for_token(session, raw) is not None
+    assert tokens.principal_for_token(session, raw) is not None
     service.update_department(session, actor=ACTOR, ref=dept.id, active=False, reason="机构改革")
     session.commit()
     assert [e.action for e in _events(session, "department.deactivate")] == ["department.deactivate"]
-    assert service.principal_for_token(session, raw) is None
+    assert tokens.principal_for_token(session, raw) is None
     with pytest.raises(Unauthenticated):
         service.authenticate_password(session, username="zhangsan", password=DEFAULT_PASSWORD)
     assert service.list_departments(session) == []
     assert [d.code for d in service.list_departments(session, include_inactive=True)] == [dept.code]
     with pytest.raises(ValidationFailed) as err:
-        service.create_token(session, actor=ACTOR, name="新系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id)
+        tokens.create_token(session, actor=ACTOR, name="新系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id)
     assert err.value.code == "department_inactive"
 
 
@@ -288,7 +288,7 @@ def test_login_token_acts_as_the_user_and_dies_with_password_change(session: Ses
     assert event.after["token_id"] == token.id
     service.set_password(session, actor=ACTOR, user_id=user.id, password="new-password-2024")
     session.commit()
-    assert service.principal_for_token(session, raw) is None
+    assert tokens.principal_for_token(session, raw) is None
     with pytest.raises(Unauthenticated):
         service.authenticate_password(session, username="zhangsan", password=DEFAULT_PASSWORD)
     session.commit()
@@ -306,7 +306,7 @@ def test_deactivate_user_ends_sessions(session: Session) -> None:
         service.deactivate_user(session, actor=ACTOR, user_id=user.id, reason=" ")
     service.deactivate_user(session, actor=ACTOR, user_id=user.id, reason="离职")
     session.commit()
-    assert service.principal_for_token(session, raw) is None
+    assert tokens.principal_for_token(session, raw) is None
     assert service.list_users(session) == []
     assert [u.username for u in service.list_users(session, include_inactive=True)] == ["zhangsan"]
     with pytest.raises(Conflict):
@@ -317,7 +317,7 @@ def test_deactivate_user_ends_sessions(session: Session) -> None:
 
 
 def test_token_is_stored_as_hash_only(session: Session) -> None:
-    token, raw = service.create_token(session, actor=ACTOR, name="信用办脚本", role=Role.ADMIN)
+    token, raw = tokens.create_token(session, actor=ACTOR, name="信用办脚本", role=Role.ADMIN)
     session.commit()
     assert raw.startswith("xy_") and len(raw) >= 40
     assert token.prefix == raw[:8]
@@ -334,47 +334,47 @@ def test_token_is_stored_as_hash_only(session: Session) -> None:
 @pytest.mark.parametrize("raw", ["", "xy_", "xy_nonsense", "Bearer xy_abc", "x" * 5000, "xy_" + "a" * 300])
 def test_unknown_tokens_are_rejected(session: Session, raw: str) -> None:
     make_token(session, Role.ADMIN)
-    assert service.principal_for_token(session, raw) is None
+    assert tokens.principal_for_token(session, raw) is None
 
 
 def test_token_scope_rules(session: Session) -> None:
     dept = make_department(session)
     with pytest.raises(ValidationFailed) as err:
-        service.create_token(session, actor=ACTOR, name="x", role=Role.BUSINESS_SYSTEM)
+        tokens.create_token(session, actor=ACTOR, name="x", role=Role.BUSINESS_SYSTEM)
     assert err.value.code == "department_required"
     for role in (Role.ADMIN, Role.BANK):
         with pytest.raises(ValidationFailed) as err:
-            service.create_token(session, actor=ACTOR, name="x", role=role, department_id=dept.id)
+            tokens.create_token(session, actor=ACTOR, name="x", role=role, department_id=dept.id)
         assert err.value.code == "department_not_allowed"
-    for days in (0, -1, service.MAX_TOKEN_DAYS + 1):
+    for days in (0, -1, tokens.MAX_TOKEN_DAYS + 1):
         with pytest.raises(ValidationFailed):
-            service.create_token(session, actor=ACTOR, name="x", role=Role.BANK, expires_in_days=days)
+            tokens.create_token(session, actor=ACTOR, name="x", role=Role.BANK, expires_in_days=days)
     with pytest.raises(ValidationFailed):
-        service.create_token(session, actor=ACTOR, name="  ", role=Role.BANK)
+        tokens.create_token(session, actor=ACTOR, name="  ", role=Role.BANK)
 
 
 def test_expired_and_revoked_tokens_are_rejected(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    token, raw = service.create_token(session, actor=ACTOR, name="银行", role=Role.BANK, expires_in_days=30)
+    token, raw = tokens.create_token(session, actor=ACTOR, name="银行", role=Role.BANK, expires_in_days=30)
     session.commit()
-    assert service.principal_for_token(session, raw) is not None
+    assert tokens.principal_for_token(session, raw) is not None
     future = utcnow() + dt.timedelta(days=30, seconds=1)
-    monkeypatch.setattr(service, "utcnow", lambda: future)
-    assert service.principal_for_token(session, raw) is None
+    monkeypatch.setattr(tokens, "utcnow", lambda: future)
+    assert tokens.principal_for_token(session, raw) is None
     monkeypatch.undo()
     raw2 = make_token(session, Role.BANK)
     token2 = session.scalar(select(ApiToken).where(ApiToken.prefix == raw2[:8]))
-    service.revoke_token(session, actor=ACTOR, token_id=token2.id, reason="泄露")
+    tokens.revoke_token(session, actor=ACTOR, token_id=token2.id, reason="泄露")
     session.commit()
-    assert service.principal_for_token(session, raw2) is None
+    assert tokens.principal_for_token(session, raw2) is None
     assert token2.revoked_reason == "泄露"
     [event] = _events(session, "token.revoke")
     assert event.reason == "泄露" and event.before["revoked_at"] is None and event.after["revoked_at"]
     with pytest.raises(Conflict):
-        service.revoke_token(session, actor=ACTOR, token_id=token2.id, reason="再次")
+        tokens.revoke_token(session, actor=ACTOR, token_id=token2.id, reason="再次")
     with pytest.raises(ValidationFailed):
-        service.revoke_token(session, actor=ACTOR, token_id=token.id, reason="")
+        tokens.revoke_token(session, actor=ACTOR, token_id=token.id, reason="")
     with pytest.raises(NotFound):
-        service.revoke_token(session, actor=ACTOR, token_id=99999, reason="不存在")
+        tokens.revoke_token(session, actor=ACTOR, token_id=99999, reason="不存在")
 
 
 def test_last_used_is_written_at_most_once_a_minute(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -383,7 +383,7 @@ def test_last_used_is_written_at_most_once_a_minute(session: Session, monkeypatc
     assert token.last_used_at is None
     start = utcnow()
     clock = [start]
-    monkeypatch.setattr(service, "utcnow", lambda: clock[0])
+    monkeypatch.setattr(tokens, "utcnow", lambda: clock[0])
 
     def used() -> dt.datetime | None:
         session.commit()
@@ -395,9 +395,9 @@ def test_last_used_is_written_at_most_once_a_minute(session: Session, monkeypatc
     _principal_of(session, raw)
     assert not session.dirty  # nothing to write
     assert used() == start
-    clock[0] = start + service.LAST_USED_RESOLUTION
+    clock[0] = start + tokens.LAST_USED_RESOLUTION
     _principal_of(session, raw)
-    assert used() == start + service.LAST_USED_RESOLUTION
+    assert used() == start + tokens.LAST_USED_RESOLUTION
 
 
 # Who may manage tokens ----------------------------------------------------------------------------------------
@@ -414,11 +414,11 @@ def two_departments(session: Session) -> dict[str, object]:
 
 def test_operator_issues_tokens_for_own_department_systems(session: Session, two_departments: dict) -> None:
     a, op_a = two_departments["a"], two_departments["op_a"]
-    token, raw = service.create_token(session, actor=op_a, name="行政审批系统", role=Role.BUSINESS_SYSTEM)
+    token, raw = tokens.create_token(session, actor=op_a, name="行政审批系统", role=Role.BUSINESS_SYSTEM)
     session.commit()
     assert token.department_id == a.id  # defaults to his own department
     assert token.created_by == op_a.actor
-    viewer, _ = service.create_token(session, actor=op_a, name="查看", role=Role.DEPT_VIEWER, department_id=a.id)
+    viewer, _ = tokens.create_token(session, actor=op_a, name="查看", role=Role.DEPT_VIEWER, department_id=a.id)
     assert viewer.role is Role.DEPT_VIEWER
     assert _principal_of(session, raw).department_id == a.id
 
@@ -426,31 +426,31 @@ def test_operator_issues_tokens_for_own_department_systems(session: Session, two
 @pytest.mark.parametrize("role", [Role.DEPT_OPERATOR, Role.ADMIN, Role.BANK])
 def test_operator_cannot_mint_stronger_tokens(session: Session, two_departments: dict, role: Role) -> None:
     with pytest.raises(Forbidden) as err:
-        service.create_token(session, actor=two_departments["op_a"], name="x", role=role)
+        tokens.create_token(session, actor=two_departments["op_a"], name="x", role=role)
     assert err.value.code == "token_role_not_allowed"
 
 
 def test_operator_cannot_touch_other_department(session: Session, two_departments: dict) -> None:
     op_a, b = two_departments["op_a"], two_departments["b"]
     with pytest.raises(Forbidden):
-        service.create_token(session, actor=op_a, name="x", role=Role.BUSINESS_SYSTEM, department_id=b.id)
+        tokens.create_token(session, actor=op_a, name="x", role=Role.BUSINESS_SYSTEM, department_id=b.id)
     with pytest.raises(NotFound):
-        service.revoke_token(session, actor=op_a, token_id=two_departments["b_token_id"], reason="越权")
+        tokens.revoke_token(session, actor=op_a, token_id=two_departments["b_token_id"], reason="越权")
     with pytest.raises(Forbidden):
-        service.list_tokens(session, actor=op_a, department_id=b.id)
-    listed = service.list_tokens(session, actor=op_a)
+        tokens.list_tokens(session, actor=op_a, department_id=b.id)
+    listed = tokens.list_tokens(session, actor=op_a)
     assert listed and {t.department_id for t in listed} == {two_departments["a"].id}
-    assert len(service.list_tokens(session, actor=ACTOR)) == 2
+    assert len(tokens.list_tokens(session, actor=ACTOR)) == 2
 
 
 def test_operator_revokes_own_department_system_tokens_only(session: Session, two_departments: dict) -> None:
     op_a, a = two_departments["op_a"], two_departments["a"]
-    token, _ = service.create_token(session, actor=op_a, name="系统", role=Role.BUSINESS_SYSTEM)
-    assert service.revoke_token(session, actor=op_a, token_id=token.id, reason="停用系统").revoked_at is not None
-    other_op, _ = service.create_token(session, actor=ACTOR, name="另一操作员", role=Role.DEPT_OPERATOR,
+    token, _ = tokens.create_token(session, actor=op_a, name="系统", role=Role.BUSINESS_SYSTEM)
+    assert tokens.revoke_token(session, actor=op_a, token_id=token.id, reason="停用系统").revoked_at is not None
+    other_op, _ = tokens.create_token(session, actor=ACTOR, name="另一操作员", role=Role.DEPT_OPERATOR,
                                        department_id=a.id)
     with pytest.raises(Forbidden):
-        service.revoke_token(session, actor=op_a, token_id=other_op.id, reason="越权")
+        tokens.revoke_token(session, actor=op_a, token_id=other_op.id, reason="越权")
 
 
 def test_operator_never_sees_login_sessions(session: Session, two_departments: dict) -> None:
@@ -458,36 +458,36 @@ def test_operator_never_sees_login_sessions(session: Session, two_departments: d
     make_user(session, username="colleague", role=Role.DEPT_VIEWER, department=a)
     session_token, _ = service.login(session, username="colleague", password=DEFAULT_PASSWORD)
     session.commit()
-    assert session_token.id not in [t.id for t in service.list_tokens(session, actor=op_a, include_sessions=True)]
+    assert session_token.id not in [t.id for t in tokens.list_tokens(session, actor=op_a, include_sessions=True)]
     with pytest.raises(NotFound):
-        service.revoke_token(session, actor=op_a, token_id=session_token.id, reason="越权")
-    assert session_token.id in [t.id for t in service.list_tokens(session, actor=ACTOR, include_sessions=True)]
-    assert session_token.id not in [t.id for t in service.list_tokens(session, actor=ACTOR)]
+        tokens.revoke_token(session, actor=op_a, token_id=session_token.id, reason="越权")
+    assert session_token.id in [t.id for t in tokens.list_tokens(session, actor=ACTOR, include_sessions=True)]
+    assert session_token.id not in [t.id for t in tokens.list_tokens(session, actor=ACTOR)]
 
 
 @pytest.mark.parametrize("role", [Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM, Role.BANK])
 def test_other_roles_manage_no_tokens_but_may_revoke_their_own(session: Session, role: Role) -> None:
     me = _principal_of(session, make_token(session, role))
     with pytest.raises(Forbidden):
-        service.create_token(session, actor=me, name="x", role=Role.BUSINESS_SYSTEM, department_id=me.department_id)
+        tokens.create_token(session, actor=me, name="x", role=Role.BUSINESS_SYSTEM, department_id=me.department_id)
     with pytest.raises(Forbidden):
-        service.list_tokens(session, actor=me)
+        tokens.list_tokens(session, actor=me)
     other = _principal_of(session, make_token(session, role))
     with pytest.raises(NotFound):
-        service.revoke_token(session, actor=me, token_id=other.token_id, reason="越权")
-    service.revoke_token(session, actor=me, token_id=me.token_id, reason="退出登录")
+        tokens.revoke_token(session, actor=me, token_id=other.token_id, reason="越权")
+    tokens.revoke_token(session, actor=me, token_id=me.token_id, reason="退出登录")
 
 
 def test_list_tokens_hides_revoked_and_expired(session: Session) -> None:
-    live, _ = service.create_token(session, actor=ACTOR, name="live", role=Role.BANK)
-    dead, _ = service.create_token(session, actor=ACTOR, name="dead", role=Role.BANK)
-    old, _ = service.create_token(session, actor=ACTOR, name="old", role=Role.BANK, expires_in_days=1)
-    service.revoke_token(session, actor=ACTOR, token_id=dead.id, reason="x")
+    live, _ = tokens.create_token(session, actor=ACTOR, name="live", role=Role.BANK)
+    dead, _ = tokens.create_token(session, actor=ACTOR, name="dead", role=Role.BANK)
+    old, _ = tokens.create_token(session, actor=ACTOR, name="old", role=Role.BANK, expires_in_days=1)
+    tokens.revoke_token(session, actor=ACTOR, token_id=dead.id, reason="x")
     session.execute(update(ApiToken).where(ApiToken.id == old.id)
                     .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     session.commit()
-    assert [t.name for t in service.list_tokens(session, actor=ACTOR)] == ["live"]
-    assert [t.name for t in service.list_tokens(session, actor=ACTOR, include_inactive=True)] == [
+    assert [t.name for t in tokens.list_tokens(session, actor=ACTOR)] == ["live"]
+    assert [t.name for t in tokens.list_tokens(session, actor=ACTOR, include_inactive=True)] == [
         "live", "dead", "old"]
 
 
@@ -495,7 +495,7 @@ def test_audit_chain_stays_valid(session: Session) -> None:
     dept = make_department(session)
     make_user(session, username="zhangsan", department=dept)
     raw = make_token(session, Role.BUSINESS_SYSTEM, dept)
-    service.revoke_token(session, actor=ACTOR, token_id=_principal_of(session, raw).token_id, reason="测试")
+    tokens.revoke_token(session, actor=ACTOR, token_id=_principal_of(session, raw).token_id, reason="测试")
     session.commit()
     report = verify_chain(session)
     assert report.ok and report.events == 4

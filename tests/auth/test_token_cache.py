@@ -1,4 +1,4 @@
-"""The API's memory of tokens (``auth.service.cached_principal``) and its ``last_used_at`` bookkeeping, over HTTP
+"""The API's memory of tokens (``auth.tokens.cached_principal``) and its ``last_used_at`` bookkeeping, over HTTP
 on both backends: a change made through the service in this process takes effect at once, one made elsewhere
 within ``TOKEN_CACHE_TTL``, expiry is exact, and writing ``last_used_at`` never fails a request."""
 
@@ -20,7 +20,7 @@ from tests.factories import (
     make_token,
     make_user,
 )
-from xinyong.auth import service
+from xinyong.auth import service, tokens
 from xinyong.auth.models import ApiToken
 from xinyong.auth.roles import Role
 from xinyong.core.db import Database, utcnow
@@ -30,14 +30,14 @@ ME = "/api/v1/auth/me"
 
 def _token(session: Session, raw: str) -> ApiToken:
     session.rollback()  # a fresh snapshot: the app wrote in its own sessions
-    return session.scalars(select(ApiToken).where(ApiToken.token_hash == service.hash_token(raw))).one()
+    return session.scalars(select(ApiToken).where(ApiToken.token_hash == tokens.hash_token(raw))).one()
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The cache's monotonic clock, moved by hand."""
     now = [1_000.0]
-    monkeypatch.setattr(service, "_clock", lambda: now[0])
+    monkeypatch.setattr(tokens, "_clock", lambda: now[0])
     return now
 
 
@@ -48,7 +48,7 @@ def test_changes_through_the_service_take_effect_at_once(session: Session, clien
     other = make_token(session, Role.BUSINESS_SYSTEM, dept)
     for raw in (system, other):
         assert client.get(ME, headers=auth_headers(raw)).status_code == 200  # now remembered
-    service.revoke_token(session, actor=ACTOR, token_id=_token(session, system).id, reason="泄露")
+    tokens.revoke_token(session, actor=ACTOR, token_id=_token(session, system).id, reason="泄露")
     session.commit()
     assert client.get(ME, headers=auth_headers(system)).status_code == 401
     assert client.get(ME, headers=auth_headers(other)).status_code == 200
@@ -79,10 +79,10 @@ def test_a_revocation_elsewhere_is_seen_within_the_ttl(session: Session, client:
     headers = auth_headers(raw)
     assert client.get(ME, headers=headers).status_code == 200
     # Another process (the CLI, another server worker) revokes it: this process does not hear of it ...
-    session.execute(update(ApiToken).where(ApiToken.token_hash == service.hash_token(raw))
+    session.execute(update(ApiToken).where(ApiToken.token_hash == tokens.hash_token(raw))
                     .values(revoked_at=utcnow(), revoked_reason="另一进程撤销"))
     session.commit()
-    clock[0] += service.TOKEN_CACHE_TTL - 0.5
+    clock[0] += tokens.TOKEN_CACHE_TTL - 0.5
     assert client.get(ME, headers=headers).status_code == 200  # the documented staleness
     # ... and reads the token again once its memory of it is TOKEN_CACHE_TTL old.
     clock[0] += 0.5
@@ -95,15 +95,15 @@ def test_expiry_is_exact_although_remembered(session: Session, client: TestClien
     raw = make_token(session, Role.BANK, expires_in_days=1)
     assert client.get(ME, headers=auth_headers(raw)).status_code == 200
     later = utcnow() + dt.timedelta(days=1, seconds=1)
-    monkeypatch.setattr(service, "utcnow", lambda: later)
+    monkeypatch.setattr(tokens, "utcnow", lambda: later)
     assert client.get(ME, headers=auth_headers(raw)).status_code == 401
 
 
 def test_unknown_tokens_are_not_remembered(client: TestClient) -> None:
-    before = len(service._known)
+    before = len(tokens._known)
     for i in range(20):
         assert client.get(ME, headers=auth_headers(f"xy_guess{i:040d}")).status_code == 401
-    assert len(service._known) == before
+    assert len(tokens._known) == before
 
 
 def test_last_used_is_written_at_most_once_a_minute(session: Session, client: TestClient, clock: list[float],
@@ -111,16 +111,16 @@ def test_last_used_is_written_at_most_once_a_minute(session: Session, client: Te
     raw = make_token(session, Role.BANK)
     start = utcnow()
     now = [start]
-    monkeypatch.setattr(service, "utcnow", lambda: now[0])
+    monkeypatch.setattr(tokens, "utcnow", lambda: now[0])
     assert client.get(ME, headers=auth_headers(raw)).status_code == 200
     assert _token(session, raw).last_used_at == start
     now[0] = start + dt.timedelta(seconds=30)
-    clock[0] += service.TOKEN_CACHE_TTL  # read again: the row says it was used 30 s ago
+    clock[0] += tokens.TOKEN_CACHE_TTL  # read again: the row says it was used 30 s ago
     assert client.get(ME, headers=auth_headers(raw)).status_code == 200
     assert _token(session, raw).last_used_at == start
-    now[0] = start + service.LAST_USED_RESOLUTION
+    now[0] = start + tokens.LAST_USED_RESOLUTION
     assert client.get(ME, headers=auth_headers(raw)).status_code == 200  # remembered, and due
-    assert _token(session, raw).last_used_at == start + service.LAST_USED_RESOLUTION
+    assert _token(session, raw).last_used_at == start + tokens.LAST_USED_RESOLUTION
 
 
 def test_a_locked_database_never_fails_the_request(database: Database, session: Session, client: TestClient,
@@ -137,7 +137,7 @@ def test_a_locked_database_never_fails_the_request(database: Database, session: 
             holder.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         else:
             holder.cursor().execute("SELECT id FROM api_tokens WHERE id = %s FOR UPDATE", (token_id,))
-        with caplog.at_level(logging.WARNING, logger="xinyong.auth.service"):
+        with caplog.at_level(logging.WARNING, logger="xinyong.auth.tokens"):
             resp = client.get(ME, headers=auth_headers(raw))
     finally:
         holder.rollback()

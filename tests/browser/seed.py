@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session
 
 from tests.factories import DEFAULT_PASSWORD, make_department, make_user
 from tests.records.helpers import AUTHORITY, company_uscc, licence, penalty
-from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.roles import Role, system_principal
 from xinyong.cases import verification
 from xinyong.catalog import service as catalog_service
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists_service
+from xinyong.lists import service as lists_service, types as lists_types
 from xinyong.measures import service as measures_service
-from xinyong.records import service as records_service
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects_service
 from xinyong.subjects.models import Subject
 
@@ -55,7 +55,7 @@ class City:
 def build(session: Session) -> City:
     """Seed everything and commit."""
     catalog_service.seed_catalog(session, actor=ACTOR)
-    lists_service.seed_list_types(session, actor=ACTOR)
+    lists_types.seed_list_types(session, actor=ACTOR)
     measures_service.seed_measures(session, actor=ACTOR)
     session.commit()
     # Its own USCC is the 处罚机关 code of the records and of the file the operator uploads (the authority rule).
@@ -64,7 +64,7 @@ def build(session: Session) -> City:
     make_department(session, code="swj", name="国家税务总局沁阳市税务局", short_name="税务局")
     make_user(session, username=OPERATOR, role=Role.DEPT_OPERATOR, department=scjgj, display_name="李明（市场监管局）",
               password=PASSWORD)
-    _token, admin_token = auth_service.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
+    _token, admin_token = auth_tokens.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
     session.commit()
 
     today = clock.today()
@@ -73,7 +73,7 @@ def build(session: Session) -> City:
     subjects_service.register_organisation(session, actor=ACTOR, name=FOOD, code=food, legal_rep="赵怀府")
     session.commit()
     recent = today - dt.timedelta(days=20)
-    result = records_service.upsert_records(session, actor=ACTOR, department_id=scjgj.id, batch_id=None,
+    result = records_upsert.upsert_records(session, actor=ACTOR, department_id=scjgj.id, batch_id=None,
                                             received_at=utcnow(), rows=[
         licence(doc=LICENCES[0], decided=today - dt.timedelta(days=200), code=company, party=COMPANY,
                 valid_to=today + dt.timedelta(days=1600), row=2),

@@ -20,7 +20,7 @@ from xinyong.cases import verification
 from xinyong.cases.models import Notification
 from xinyong.core import clock
 from xinyong.ingest.models import IngestBatch
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects.models import Subject
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -57,9 +57,9 @@ class Env:
 
 def build(session: Session, *, watch: bool = True) -> Env:
     seed_catalog(session)
-    from xinyong.lists import service as lists
+    from xinyong.lists import types as lists_types
 
-    lists.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     dept = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
     other = make_department(session, code="swj", name="沁阳市税务局")
     today = clock.today()
@@ -72,7 +72,7 @@ def build(session: Session, *, watch: bool = True) -> Env:
                   types=["罚款"], fine_wan="5")
     young = penalty(code=code, doc="沁市监罚〔修复〕2号", decided=today - dt.timedelta(days=20), types=["罚款"],
                     fine_wan="5")
-    result = records.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch.id,
+    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch.id,
                                     received_at=dt.datetime.now(dt.UTC), rows=[old, young])
     assert result.created == 2, result.to_dict()
     subject = session.scalar(select(Subject).where(Subject.uscc == code))

@@ -68,10 +68,10 @@ def test_objection_bad_input(session, client):
     # A record the verified subject does not own.
     from tests.records.helpers import ADMIN
     from xinyong.ingest.models import IngestBatch
-    from xinyong.records import service as records
+    from xinyong.records import upsert as records_upsert
 
     batch = session.scalar(select(IngestBatch.id))
-    other = records.upsert_records(session, actor=ADMIN, department_id=env.dept.id, batch_id=batch,
+    other = records_upsert.upsert_records(session, actor=ADMIN, department_id=env.dept.id, batch_id=batch,
                                    received_at=dt.datetime.now(dt.UTC),
                                    rows=[penalty(code=company_uscc(2), party="沁阳市别家公司", doc="别家1号",
                                                  decided=env.today - dt.timedelta(days=30))])

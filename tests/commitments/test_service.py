@@ -203,11 +203,11 @@ def test_breach_by_import_and_repair_hook(session, depts):
 
 
 def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
-    from xinyong.lists import service as lists_service
+    from xinyong.lists import types as lists_types
     from xinyong.lists.models import ListEntry
 
     a, _ = depts
-    lists_service.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     market = make_department(session, code="scjgj")
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
     importer.import_rows(session, actor=operator(market), department_id=market.id, rows=[row(2, **accepted_by(market))],

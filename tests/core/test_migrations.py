@@ -88,7 +88,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
     from xinyong.commitments.validate import map_headers
     from xinyong.commitments.validate import validate_row as validate_commitment
     from xinyong.core.db import utcnow
-    from xinyong.records import service as records
+    from xinyong.records import upsert as records_upsert
 
     assert upgrade(empty_url, "0009") == "0009"
     a_uscc, b_uscc, unit, shared, accepting = (make_uscc(7700 + i) for i in range(5))
@@ -105,12 +105,12 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
         seed_catalog(s)
         a = s.scalar(select(Department).where(Department.code == "scjgj"))
         b = s.scalar(select(Department).where(Department.code == "swj"))
-        records.upsert_records(s, actor=ADMIN, department_id=a.id, batch_id=None, received_at=utcnow(), rows=[
+        records_upsert.upsert_records(s, actor=ADMIN, department_id=a.id, batch_id=None, received_at=utcnow(), rows=[
             decided("沁阳市市场监督管理局", a_uscc),  # its own: counts without a registration
             decided("沁阳市市场监督管理局城区分局", unit), decided("沁阳市市场监督管理局城区分局", unit),
             decided("城区分局", unit),  # a second spelling, used less
             decided("沁阳市市场监督管理局综合执法大队", shared)])
-        records.upsert_records(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(), rows=[
+        records_upsert.upsert_records(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(), rows=[
             decided("沁阳市市场监督管理局", a_uscc),  # B in A's name: the finding, never registered for B
             decided("综合执法大队", shared)])  # named by both departments: left to the admin
         data = commitment_row(1, **{"承诺受理单位": "沁阳市税务局第一税务分局", "承诺受理单位代码": accepting})

@@ -253,7 +253,7 @@ HTTP_ROUTES = [
                                        ("corrupt", "xlsx_unreadable"), ("formula", None), ("huge", None)])
 def test_every_import_route_answers_hostile_files(client, session, tmp_path, name, code):
     from xinyong.catalog.service import seed_catalog
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
 
     actor = system_principal("tests")
     seed_catalog(session, actor=actor)

@@ -26,7 +26,7 @@ _serial = itertools.count(1)
 
 def seed(session: Session) -> dict[str, Department]:
     from xinyong.catalog.service import seed_catalog
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
 
     seed_catalog(session, actor=ACTOR)
     seed_list_types(session, actor=ACTOR)

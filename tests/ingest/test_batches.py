@@ -160,9 +160,9 @@ def test_crash_mid_batch_leaves_nothing(database, tmp_path, monkeypatch):
         register_authority(s, dept, uscc=AUTHORITY, name=AUTHORITY_NAME)
         dept_id = dept.id
     path = write_csv(tmp_path / "big.csv", rows(5000))
-    import xinyong.records.service as records_service
+    import xinyong.records.upsert as records_upsert
 
-    real, calls = records_service.upsert_records, {"n": 0}
+    real, calls = records_upsert.upsert_records, {"n": 0}
 
     def crash(*a, **kw):
         calls["n"] += 1
@@ -170,7 +170,7 @@ def test_crash_mid_batch_leaves_nothing(database, tmp_path, monkeypatch):
             raise RuntimeError("killed")
         return real(*a, **kw)
 
-    monkeypatch.setattr(records_service, "upsert_records", crash)
+    monkeypatch.setattr(records_upsert, "upsert_records", crash)
     with pytest.raises(RuntimeError):
         with database.session() as s:
             service.ingest_file(s, actor=ADMIN, department_id=dept_id, path=path)

@@ -30,7 +30,7 @@ from xinyong.catalog.service import seed_catalog
 from xinyong.core.db import Database, utcnow
 from xinyong.ingest import service as ingest
 from xinyong.ingest.models import IngestBatch
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject, SubjectName
 
@@ -79,7 +79,7 @@ def test_two_uploads_creating_the_same_new_companies(database: Database, dept) -
 
     def upload(codes: list[str], prefix: str) -> Callable[[Any], Any]:
         def run(s: Any) -> Any:
-            return records.upsert_records(s, actor=ADMIN, department_id=dept.id, batch_id=None, received_at=utcnow(),
+            return records_upsert.upsert_records(s, actor=ADMIN, department_id=dept.id, batch_id=None, received_at=utcnow(),
                                           rows=[penalty(code=code, party=f"沁阳市{code[-4:]}有限公司",
                                                         doc=f"沁市监罚〔2026〕{prefix}{i}号", row=i + 2)
                                                 for i, code in enumerate(codes)])

@@ -173,7 +173,7 @@ CLI_HOSTILE = {
 @pytest.mark.parametrize("name", sorted(CLI_HOSTILE))
 def test_every_import_command_answers_hostile_files_with_exit_2(database, session, dept, tmp_path, name):
     from xinyong.auth.roles import system_principal
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
 
     seed_list_types(session, actor=system_principal("tests"))
     session.commit()

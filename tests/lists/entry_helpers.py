@@ -17,7 +17,7 @@ from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog import service as catalog_service
 from xinyong.core import workdays
 from xinyong.identifiers import resident_id, uscc
-from xinyong.lists import service
+from xinyong.lists import types
 from xinyong.subjects import service as subjects
 
 ADMIN = system_principal("tests")
@@ -48,7 +48,7 @@ class Env:
 
 def seed(session: Session) -> None:
     catalog_service.seed_catalog(session, actor=ADMIN)
-    service.seed_list_types(session, actor=ADMIN)
+    types.seed_list_types(session, actor=ADMIN)
     session.commit()
 
 

@@ -24,7 +24,7 @@ from xinyong.catalog import service as catalog_service
 from xinyong.catalog.rules import add_months
 from xinyong.core import clock, workdays
 from xinyong.core.audit import AuditEvent
-from xinyong.lists import service
+from xinyong.lists import queries, service
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import term_end_for
 from xinyong.watches import service as watches
@@ -357,5 +357,5 @@ def test_sizes_and_daily_expiry_announcement(client, session, env):
 def test_subject_entries_view(session, env, client):
     _new(client, env.swj_op, list_code="tax_a_grade", subject_code=env.company, reason="A级", decision_no="V1")
     subject = service.resolve_subject(session, env.company)
-    view = service.subject_entries_view(session, subject, clock.today())
+    view = queries.subject_entries_view(session, subject, clock.today())
     assert [(v["list_code"], v["counts"], v["effective_status"]) for v in view] == [("tax_a_grade", True, "active")]

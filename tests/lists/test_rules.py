@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from xinyong.core.errors import ValidationFailed
-from xinyong.lists import service
+from xinyong.lists import types as lists_types
 from xinyong.lists.rules import effective_status, in_force, term_end_for
 from xinyong.lists.schemas import ListTypesFile, ListTypeSpec
 
@@ -79,7 +79,7 @@ def test_spec_file_rejects_duplicate_codes() -> None:
 
 
 def test_shipped_list_types_are_valid_and_realistic() -> None:
-    types = {t.code: t for t in service.load_list_types().types}
+    types = {t.code: t for t in lists_types.load_list_types().types}
     assert {"tax_serious_dishonest", "court_dishonest_debtor", "samr_abnormal", "tax_a_grade"} <= set(types)
     assert {t.kind for t in types.values()} == {"red", "black", "abnormal", "debtor"}
     assert types["court_dishonest_debtor"].external and types["samr_abnormal"].external
@@ -88,10 +88,10 @@ def test_shipped_list_types_are_valid_and_realistic() -> None:
 
 def test_unreadable_or_invalid_seed_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationFailed) as exc:
-        service.load_list_types(tmp_path / "missing.yaml")
+        lists_types.load_list_types(tmp_path / "missing.yaml")
     assert exc.value.code == "list_types_unreadable"
     bad = tmp_path / "bad.yaml"
     bad.write_text("types:\n  - code: x\n", encoding="utf-8")
     with pytest.raises(ValidationFailed) as exc:
-        service.load_list_types(bad)
+        lists_types.load_list_types(bad)
     assert exc.value.code == "invalid_list_types" and exc.value.details

@@ -20,7 +20,7 @@ from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
 from xinyong.lists import sync
 from xinyong.lists.models import ListEntry, ListEntryEvent, ListSync, MatchJudgement
-from xinyong.lists.service import seed_list_types
+from xinyong.lists.types import seed_list_types
 from xinyong.subjects import service as subjects
 
 COURT_HEADERS = ["被执行人姓名/名称", "性别", "年龄", "身份证号码/组织机构代码", "法定代表人或者负责人姓名", "执行法院", "省份",

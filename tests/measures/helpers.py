@@ -20,7 +20,7 @@ TODAY = dt.date(2025, 6, 16)
 
 def seed_all(session: Session) -> None:
     from xinyong.catalog.service import seed_catalog
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
     from xinyong.measures.service import seed_measures
 
     seed_catalog(session, actor=ACTOR)

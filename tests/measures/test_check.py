@@ -216,7 +216,7 @@ def test_deactivated_measure_leaves_the_answer_and_is_audited(session, seeded) -
 
 def test_seed_is_idempotent_and_ensure_seeded(session) -> None:
     from xinyong.catalog.service import seed_catalog
-    from xinyong.lists.service import seed_list_types
+    from xinyong.lists.types import seed_list_types
 
     seed_catalog(session, actor=ACTOR)
     seed_list_types(session, actor=ACTOR)

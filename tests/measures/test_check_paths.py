@@ -18,7 +18,7 @@ from xinyong.core import clock
 from xinyong.core.db import Database
 from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
-from xinyong.measures import check as checks
+from xinyong.measures import check as checks, resolve as measures_resolve
 from xinyong.measures.check import SubjectQuery, run_check
 from xinyong.measures.models import Check, CheckItem
 
@@ -46,10 +46,10 @@ def test_the_identifier_shortcut_says_what_explain_says() -> None:
     shortcuts = 0
     for raw in _codes(random.Random(4)):
         c = compact(raw)
-        fast = checks._explain(raw, c, checks._personal_shape(c))
+        fast = measures_resolve._explain(raw, c, measures_resolve._personal_shape(c))
         full = explain(raw)
         assert (fast.kind, fast.valid, fast.normalized) == (full.kind, full.valid, full.normalized), raw
-        shortcuts += isinstance(fast, checks._ValidUscc)
+        shortcuts += isinstance(fast, measures_resolve._ValidUscc)
     assert shortcuts >= 500  # the shortcut is taken for the valid USCCs, letters or not
 
 

@@ -23,7 +23,7 @@ from xinyong.catalog import service as catalog_service
 from xinyong.catalog.rules import PartyKind
 from xinyong.core import clikit, clock
 from xinyong.core.db import utcnow
-from xinyong.records import commands, service
+from xinyong.records import commands, queries, service, upsert
 from xinyong.records.models import PublicityTransition
 
 API = "/api/v1/records"
@@ -36,11 +36,11 @@ def env(session):
     a, b = make_department(session, code="depa"), make_department(session, code="depb")
     today = clock.today()
     decided = today - dt.timedelta(days=20)
-    ra = service.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=make_batch(session, a.id, batch_id=1), received_at=utcnow(), rows=[
+    ra = upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=make_batch(session, a.id, batch_id=1), received_at=utcnow(), rows=[
         penalty(doc="A罚1", decided=decided, code=company_uscc(1)),
         penalty(doc="A罚人", decided=decided, party="王小明", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID),
     ])
-    rb = service.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=make_batch(session, b.id, batch_id=2), received_at=utcnow(), rows=[
+    rb = upsert.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=make_batch(session, b.id, batch_id=2), received_at=utcnow(), rows=[
         licence(doc="B许1", decided=decided, valid_to=today + dt.timedelta(days=365), code=company_uscc(2),
                 party="沁阳市怀府食品有限公司")])
     # Natural persons' penalties are public in this city by a (test) local rule, so masking is exercised.
@@ -105,7 +105,7 @@ def test_transitions_job_is_idempotent_per_day(session, env):
     service.withdraw(session, actor=ADMIN, record_id=env["b_ids"][0], reason="许可已撤销")
     later = service.record_transitions(session, today=today + dt.timedelta(days=1))
     assert (later.started, later.ended, later.public) == (0, 1, 2)
-    [ended] = service.transitions_on(session, run_date=today + dt.timedelta(days=1))
+    [ended] = queries.transitions_on(session, run_date=today + dt.timedelta(days=1))
     assert ended.record_id == env["b_ids"][0] and "撤回" in ended.reason
     with pytest.raises(Exception, match="不能补记"):
         service.record_transitions(session, today=today - dt.timedelta(days=1))

@@ -24,7 +24,7 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.core.audit import AuditEvent
 from xinyong.core.errors import Conflict, Forbidden, NotFound
 from xinyong.ingest.models import IngestBatch
-from xinyong.records import service
+from xinyong.records import queries, service, upsert as records_upsert, views
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.subjects import service as subjects_service
 from xinyong.subjects.models import Subject
@@ -47,7 +47,7 @@ def upsert(session, dept, rows, **kw):
         kw["batch_id"] = 7 if session.get(IngestBatch, 7) else make_batch(session, dept.id, batch_id=7)
     elif kw["batch_id"] is not None and session.get(IngestBatch, kw["batch_id"]) is None:
         make_batch(session, dept.id, batch_id=kw["batch_id"])
-    return service.upsert_records(session, actor=ADMIN, department_id=dept.id, rows=rows, **kw)
+    return records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, rows=rows, **kw)
 
 
 def audit_count(session, action):
@@ -64,9 +64,9 @@ def test_create_unchanged_and_new_version(session, env):
     assert session.scalar(select(func.count()).select_from(RecordVersion)) == 2
     changed = upsert(session, env["dept"], [penalty(doc="罚1", fine_wan="2", row=9)], batch_id=8)
     assert changed.updated == 1 and changed.outcomes[0].version_no == 2
-    record = service.get_record(session, changed.outcomes[0].record_id)
+    record = queries.get_record(session, changed.outcomes[0].record_id)
     assert record.version_count == 2 and str(record.fine_yuan) == "20000"
-    history = service.record_history(session, record.id)
+    history = queries.record_history(session, record.id)
     assert [v.version_no for v in history] == [1, 2]
     assert history[1].changed_fields == ["fine_wan"] and history[1].batch_id == 8 and history[1].source_row == 9
     assert record.current_version_id == history[1].id
@@ -77,7 +77,7 @@ def test_create_unchanged_and_new_version(session, env):
 def test_timeliness_and_late_flag(session, env):
     result = upsert(session, env["dept"], [penalty(doc="及时", decided=D(2024, 3, 15)),
                                            penalty(doc="迟报", decided=D(2024, 3, 1))])
-    on_time, late = (service.get_record(session, o.record_id) for o in result.outcomes)
+    on_time, late = (queries.get_record(session, o.record_id) for o in result.outcomes)
     assert (on_time.workdays_late, on_time.late) == (3, False)
     assert late.workdays_late == 13 and late.late and result.late == 1
 
@@ -87,9 +87,9 @@ def test_status_invalid_withdraws_at_once(session, env):
     assert result.withdrawn == 0
     result = upsert(session, env["dept"], [licence(doc="许2", valid=False)])
     assert result.updated == 1 and result.withdrawn == 1 and result.outcomes[0].withdrawn
-    record = service.get_record(session, result.outcomes[0].record_id)
+    record = queries.get_record(session, result.outcomes[0].record_id)
     assert record.withdrawn_at == RECEIVED and "无效" in record.withdrawn_reason
-    assert not service.public_status(session, record, D(2024, 3, 21)).value
+    assert not queries.public_status(session, record, D(2024, 3, 21)).value
 
 
 def test_existing_subject_by_alias_and_name_mismatch_flagged_not_renamed(session, env):
@@ -100,7 +100,7 @@ def test_existing_subject_by_alias_and_name_mismatch_flagged_not_renamed(session
     assert result.outcomes[0].warnings[0]["code"] == "name_mismatch"
     subject = subjects_service.find_subject(session, code)
     assert subject.name == "沁阳市老名字有限公司"
-    [version] = service.record_history(session, result.outcomes[0].record_id)
+    [version] = queries.record_history(session, result.outcomes[0].record_id)
     assert any(f["code"] == "name_mismatch" for f in version.flags)
     # A record that only carries the legacy organisation code finds the same subject through its alias.
     row = penalty(doc="罚旧码", party="沁阳市老名字有限公司", code=code)
@@ -112,7 +112,7 @@ def test_existing_subject_by_alias_and_name_mismatch_flagged_not_renamed(session
     session.flush()
     found = upsert(session, env["dept"], [row])
     assert found.subjects_created == 0
-    assert service.get_record(session, found.outcomes[0].record_id).subject_id == subject.id
+    assert queries.get_record(session, found.outcomes[0].record_id).subject_id == subject.id
 
 
 def test_persons_are_hashed_and_never_stored_in_clear(session, env, database):
@@ -133,7 +133,7 @@ def test_persons_are_hashed_and_never_stored_in_clear(session, env, database):
                               ensure_ascii=False)
             assert PERSON_ID not in dump, table
             assert PERSON_ID[6:14] not in dump, table                   # the birth date is masked too
-    [v1] = service.record_history(session, result.outcomes[0].record_id)
+    [v1] = queries.record_history(session, result.outcomes[0].record_id)
     assert v1.data["证件号码"] == person.resident_id_masked
     assert "410882********" in v1.data["违法事实"]
     assert v1.content["party_id_masked"] == person.resident_id_masked
@@ -151,14 +151,14 @@ def test_other_department_cannot_overwrite_and_operators_only_for_their_own(sess
     assert other.rejected == 1 and other.outcomes[0].warnings[0]["code"] == "record_of_other_department"
     operator = Principal(kind="user", name="op", role=Role.DEPT_OPERATOR, department_id=env["other"].id, user_id=5)
     with pytest.raises(Forbidden):
-        service.upsert_records(session, actor=operator, department_id=env["dept"].id, batch_id=None,
+        records_upsert.upsert_records(session, actor=operator, department_id=env["dept"].id, batch_id=None,
                                received_at=RECEIVED, rows=[penalty(doc="罚越权")])
 
 
 def test_duplicate_rows_in_one_call_apply_in_order(session, env):
     result = upsert(session, env["dept"], [penalty(doc="罚重", fine_wan="1"), penalty(doc="罚重", fine_wan="2")])
     assert (result.created, result.updated) == (1, 1)
-    assert str(service.get_record(session, result.outcomes[0].record_id).fine_yuan) == "20000"
+    assert str(queries.get_record(session, result.outcomes[0].record_id).fine_yuan) == "20000"
 
 
 def test_list_public_only_exact_to_the_day(session, env):
@@ -169,7 +169,7 @@ def test_list_public_only_exact_to_the_day(session, env):
     upsert(session, env["dept"], rows)
 
     def public(today):
-        return sorted(r.record.doc_no for r in service.list_records(session, public_only=True, today=today,
+        return sorted(r.record.doc_no for r in queries.list_records(session, public_only=True, today=today,
                                                                     limit=100))
 
     assert public(D(2024, 3, 14)) == []
@@ -178,10 +178,10 @@ def test_list_public_only_exact_to_the_day(session, env):
     assert public(D(2025, 7, 1)) == ["严重"]
     assert public(D(2027, 3, 15)) == ["严重"]
     assert public(D(2027, 3, 16)) == []
-    expired = service.list_records(session, status="expired", public_only=False, today=D(2025, 3, 16), limit=100)
+    expired = queries.list_records(session, status="expired", public_only=False, today=D(2025, 3, 16), limit=100)
     assert [r.record.doc_no for r in expired] == ["一般"]
     # Paging counts only rows that are public.
-    page = service.list_records(session, public_only=True, today=D(2025, 3, 15), limit=2, offset=1)
+    page = queries.list_records(session, public_only=True, today=D(2025, 3, 15), limit=2, offset=1)
     assert len(page) == 2
     # The catalog decides: opening natural persons' penalties makes the person's record public the same day.
     catalog_service.update_class(session, actor=ADMIN, code="penalty",
@@ -203,13 +203,13 @@ def test_withdraw_is_audited_and_scoped(session, env):
     assert audit_count(session, "records.withdraw") == 1
     with pytest.raises(Conflict):
         service.withdraw(session, actor=owner, record_id=rid, reason="再次")
-    assert not service.public_status(session, record, D(2099, 1, 1)).value
+    assert not queries.public_status(session, record, D(2099, 1, 1)).value
 
 
 def test_subject_records_view(session, env):
     result = upsert(session, env["dept"], [penalty(doc="罚视图"), licence(doc="许视图")])
-    subject = session.get(Subject, service.get_record(session, result.outcomes[0].record_id).subject_id)
-    view = service.subject_records_view(session, subject, D(2024, 4, 1))
+    subject = session.get(Subject, queries.get_record(session, result.outcomes[0].record_id).subject_id)
+    view = views.subject_records_view(session, subject, D(2024, 4, 1))
     assert {v["doc_no"] for v in view} == {"罚视图", "许视图"}
     assert all(v["public"] and len(v["history"]) == 1 for v in view)
 
@@ -225,5 +225,5 @@ def test_legal_representative_id_never_stored_in_clear(session, env, database):
             dump = json.dumps([list(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {table}")],
                               ensure_ascii=False)
             assert legacy not in dump, table
-    [v] = service.record_history(session, result.outcomes[0].record_id)
+    [v] = queries.record_history(session, result.outcomes[0].record_id)
     assert v.content["legal_rep_id_masked"] == "410882******771"

@@ -32,8 +32,8 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.commitments import importer
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists
-from xinyong.records import service as records
+from xinyong.lists import service as lists, types as lists_types
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects
 
 COMPANY = "沁阳市宏达机械有限公司"
@@ -50,7 +50,7 @@ class Env:
 
 def build(session: Session) -> Env:
     seed_catalog(session)
-    lists.seed_list_types(session, actor=ADMIN)
+    lists_types.seed_list_types(session, actor=ADMIN)
     dept = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
     today = clock.today()
     code = company_uscc(1)
@@ -66,7 +66,7 @@ def build(session: Session) -> Env:
         penalty(party=PERSON, kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID, doc="沁市监罚〔报告〕9号",
                 decided=today - dt.timedelta(days=20), types=["罚款"], fine_wan="0.5"),
     ]
-    result = records.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch,
+    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch,
                                     received_at=utcnow(), rows=rows)
     assert result.created == 4, result.to_dict()
     company = subjects.get_subject(session, code)

@@ -268,11 +268,11 @@ def test_admin_pages_are_refused_to_departments(client, session, people):
 
 def test_dashboards_and_assessment_pages(client, session, people):
     from tests.records.helpers import ADMIN, penalty
-    from xinyong.records import service as records
+    from xinyong.records import upsert as records_upsert
 
     # One on-time record of scjgj in the current month.
     now = dt.datetime.now(dt.UTC)
-    records.upsert_records(session, actor=ADMIN, department_id=people["a"].id, batch_id=None, received_at=now,
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=people["a"].id, batch_id=None, received_at=now,
                            rows=[penalty(decided=dt.date.today())])
     session.commit()
     assert login(client, "chief").status_code == 303

@@ -13,7 +13,7 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.core import clock
 from xinyong.core.db import utcnow
 from xinyong.lists import service as lists
-from xinyong.records import service as records
+from xinyong.records import upsert as records_upsert
 from xinyong.subjects.models import Subject
 
 HTML = {"accept": "text/html"}
@@ -24,7 +24,7 @@ def city(session):
     env = make_env(session, tokens=False)
     today = clock.today()
     recent = today - dt.timedelta(days=20)
-    records.upsert_records(session, actor=ADMIN, department_id=env.scjgj.id, batch_id=None, rows=[
+    records_upsert.upsert_records(session, actor=ADMIN, department_id=env.scjgj.id, batch_id=None, rows=[
         penalty(doc="沁市监罚〔2099〕1号", decided=recent, code=company_uscc(1), party=COMPANY, row=2),
         licence(doc="沁市监许〔2099〕2号", decided=recent, code=company_uscc(1), party=COMPANY,
                 valid_to=today + dt.timedelta(days=400), row=3),

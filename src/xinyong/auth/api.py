@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service
+from xinyong.auth import service, tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.auth.schemas import (
@@ -44,7 +44,7 @@ ANY_ROLE = tuple(Role)
 def _me(session: Session, principal: Principal) -> MeOut:
     department = (service.get_department(session, ref=principal.department_id)
                   if principal.department_id is not None else None)
-    token = (service.get_token(session, actor=principal, token_id=principal.token_id)
+    token = (auth_tokens.get_token(session, actor=principal, token_id=principal.token_id)
              if principal.token_id is not None else None)
     return MeOut(
         kind=principal.kind, name=principal.name, actor=principal.actor, role=principal.role,
@@ -70,14 +70,14 @@ def login(body: LoginIn, session: Session = SessionDep) -> LoginOut:
     except Unauthenticated:
         session.commit()  # the failed attempt must count although the request fails
         raise
-    principal = service.principal_for_token(session, raw)
+    principal = auth_tokens.principal_for_token(session, raw)
     return LoginOut(token=raw, expires_at=token.expires_at, me=_me(session, principal))  # type: ignore[arg-type]
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(principal: Principal = Depends(allow(*ANY_ROLE)), session: Session = SessionDep) -> None:
     """撤销当前使用的令牌（登录会话或 API 令牌）。"""
-    service.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")  # type: ignore[arg-type]
+    auth_tokens.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")  # type: ignore[arg-type]
 
 
 @router.get("/me")
@@ -205,7 +205,7 @@ def list_tokens(
     session: Session = SessionDep,
 ) -> list[TokenOut]:
     """API 令牌列表：平台管理员看全部，部门操作员看本部门。"""
-    tokens = service.list_tokens(session, actor=principal, department_id=_department_id(session, department),
+    tokens = auth_tokens.list_tokens(session, actor=principal, department_id=_department_id(session, department),
                                  include_inactive=include_inactive, include_sessions=include_sessions)
     return [TokenOut.model_validate(t) for t in tokens]
 
@@ -214,7 +214,7 @@ def list_tokens(
 def create_token(body: TokenIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                  session: Session = SessionDep) -> TokenCreated:
     """签发 API 令牌。完整令牌只在响应中出现这一次。部门操作员只能为本部门的业务系统或查看员签发。"""
-    token, raw = service.create_token(
+    token, raw = auth_tokens.create_token(
         session, actor=principal, name=body.name, role=body.role,
         department_id=_department_id(session, body.department), expires_in_days=body.expires_in_days)
     return TokenCreated.model_validate({**TokenOut.model_validate(token).model_dump(), "token": raw})
@@ -225,4 +225,4 @@ def revoke_token(token_id: Id, reason: str = Query(..., min_length=1, descriptio
                  principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
                  session: Session = SessionDep) -> TokenOut:
     """撤销令牌（立即失效）。部门操作员只能撤销本部门业务系统或查看员的令牌。"""
-    return TokenOut.model_validate(service.revoke_token(session, actor=principal, token_id=token_id, reason=reason))
+    return TokenOut.model_validate(auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason))

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Column, Table
 
-from xinyong.auth import service
+from xinyong.auth import service, tokens
 from xinyong.auth.models import ApiToken, Department, User
 from xinyong.auth.roles import ROLE_LABELS, Role
 from xinyong.auth.schemas import AuthorityOut, DepartmentOut, TokenOut, UserOut
@@ -263,7 +263,7 @@ def tokens_create(
     """签发 API 令牌。完整令牌只显示这一次：请立即交给使用方保存。"""
     with clikit.database().session() as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        token, raw = service.create_token(session, actor=clikit.operator(), name=name, role=role,
+        token, raw = tokens.create_token(session, actor=clikit.operator(), name=name, role=role,
                                           department_id=department_id, expires_in_days=expires_days)
         data = {**_token_dict(token), "token": raw}
 
@@ -286,7 +286,7 @@ def tokens_list(
     """列出 API 令牌（从不显示完整令牌）。"""
     with clikit.database().session(write=False) as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        rows = [_token_dict(t) for t in service.list_tokens(
+        rows = [_token_dict(t) for t in tokens.list_tokens(
             session, actor=clikit.operator(), department_id=department_id, include_inactive=include_inactive,
             include_sessions=include_sessions)]
 
@@ -310,5 +310,5 @@ def tokens_revoke(
 ) -> None:
     """撤销令牌（立即失效）。"""
     with clikit.database().session() as session:
-        data = _token_dict(service.revoke_token(session, actor=clikit.operator(), token_id=token_id, reason=reason))
+        data = _token_dict(tokens.revoke_token(session, actor=clikit.operator(), token_id=token_id, reason=reason))
     emit(data, as_json, lambda d: clikit.console.print(f"已撤销令牌 {d['id']}（{d['name']}）"))

@@ -99,14 +99,14 @@ async def _principal(request: Request) -> Principal:
 async def _token_principal(db: Database, raw: str) -> Principal | None:
     """Who the token stands for (``auth.service.cached_principal``): from memory when this process read it less
     than ``TOKEN_CACHE_TTL`` ago, else read in a worker thread; a due ``last_used_at`` is written there too."""
-    from xinyong.auth import service
+    from xinyong.auth import tokens
 
-    known = service.remembered_principal(db, raw)
+    known = tokens.remembered_principal(db, raw)
     if known is None:
-        known = await run_in_threadpool(service.cached_principal, db, raw)
+        known = await run_in_threadpool(tokens.cached_principal, db, raw)
     found, due = known
     if found is not None and due:
-        await run_in_threadpool(service.touch_token, db, raw)
+        await run_in_threadpool(tokens.touch_token, db, raw)
     return found
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xinyong.auth.models import Department, DepartmentAuthority
 from xinyong.auth.roles import Role
-from xinyong.auth.service import MAX_TOKEN_DAYS
+from xinyong.auth.tokens import MAX_TOKEN_DAYS
 from xinyong.core.bounds import Id
 
 #: A department named by its code ("scjgj") or its numeric id.

@@ -212,11 +212,11 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
     reason = f"撤销信用修复 {case.case_no}：{ctx.reason}"
     if case.target_type == "record":
         from xinyong.records import publicity
-        from xinyong.records import service as records
+        from xinyong.records import queries as records_queries, service as records
 
         record = records.restore_publicity(session, actor=ctx.actor, record_id=int(case.target_id or 0),
                                            reason=reason)
-        end = publicity.window_end(records.rules(session)[record.kind], records.facts(record))
+        end = publicity.window_end(records_queries.rules(session)[record.kind], records_queries.facts(record))
         emit_subject_event(session, subject_id=record.subject_id, event="record.repair_revoked", payload={
             "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "public_until": end,
             "case_no": case.case_no, "reason": ctx.reason})

@@ -36,15 +36,15 @@ class Target:
 def resolve(session: Session, target_type: str, target_id: int, *, today: dt.date) -> Target:
     if target_type == "record":
         from xinyong.records import publicity
-        from xinyong.records import service as records
+        from xinyong.records import queries as records_queries
 
         try:
-            record = records.get_record(session, target_id)
+            record = records_queries.get_record(session, target_id)
         except NotFound:
             raise NotFound(f"信用记录 {target_id} 不存在", code="target_not_found") from None
         code = publicity.CLASS_CODES[publicity.RecordKind(record.kind)]
         rule = publicity_rule(session, code)
-        live = records.public_status(session, record, today).value
+        live = records_queries.public_status(session, record, today).value
         return Target("record", record.id, record.subject_id, record.department_id, code, rule,
                       record.decision_date, record.severity if rule.publicity.mode == "fixed_period" else None, live,
                       {"kind": record.kind, "doc_no": record.doc_no, "authority": record.authority,

@@ -446,7 +446,7 @@ def _request_list_entry(session: Session, *, actor: Principal, commitment: Commi
     list type requires one (``give_notice``; the listing follows in ``lists`` after the 陈述申辩 period), else a
     direct listing (``create_entry``). The lists rules decide who may (managing departments, the admin) and
     refuse duplicates; any refusal aborts the whole fulfilment change."""
-    from xinyong.lists import service as lists_service
+    from xinyong.lists import service as lists_service, types as lists_types
     from xinyong.subjects.service import reveal_resident_id
 
     subject = session.get(Subject, commitment.subject_id)
@@ -461,7 +461,7 @@ def _request_list_entry(session: Session, *, actor: Principal, commitment: Commi
         f"未履行的承诺内容：{commitment.unfulfilled_content}" if commitment.unfulfilled_content else "",
         f"违诺责任追究：{commitment.liability_pursued}" if commitment.liability_pursued else "",
         note or "") if part)
-    lt = lists_service.get_list_type(session, list_code)
+    lt = lists_types.get_list_type(session, list_code)
     step = lists_service.give_notice if lt.requires_notice else lists_service.create_entry
     entry = step(session, actor=actor, list_code=list_code, subject_code=code, reason=reason,
                  decision_no=commitment.code, facts=facts)

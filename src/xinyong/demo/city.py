@@ -208,7 +208,7 @@ def department_uscc(index: int, category: str) -> str:
 
 def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
     """Departments, one operator and one viewer each, an admin, a business system and a bank; with credentials."""
-    from xinyong.auth import service as auth
+    from xinyong.auth import service as auth, tokens as auth_tokens
 
     password = "Xinyong2026demo"
     creds: dict[str, Any] = {"password": password, "users": [], "tokens": []}
@@ -223,19 +223,19 @@ def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
                                     department_id=dept.id, display_name=f"{name}{'操作员' if suffix == 'op' else '查看员'}")
             creds["users"].append({"username": user.username, "role": role.value, "department": code})
         if code in ("ggzy", "czj", "zjj"):
-            _, raw = auth.create_token(session, actor=actor, name=f"{name}业务系统", role=Role.BUSINESS_SYSTEM,
+            _, raw = auth_tokens.create_token(session, actor=actor, name=f"{name}业务系统", role=Role.BUSINESS_SYSTEM,
                                        department_id=dept.id)
             creds["tokens"].append({"name": f"{name}业务系统", "role": "business_system", "department": code,
                                     "token": raw})
         if code == "scjgj":
-            _, raw = auth.create_token(session, actor=actor, name="市场监管局数据报送", role=Role.DEPT_OPERATOR,
+            _, raw = auth_tokens.create_token(session, actor=actor, name="市场监管局数据报送", role=Role.DEPT_OPERATOR,
                                        department_id=dept.id)
             creds["tokens"].append({"name": "市场监管局数据报送", "role": "dept_operator", "department": code,
                                     "token": raw})
     bank = auth.create_user(session, actor=actor, username="bank_demo", password=password, role=Role.BANK,
                             display_name="信易贷客户经理", organisation="沁阳农村商业银行")
     creds["users"].append({"username": bank.username, "role": "bank", "department": None})
-    _, raw = auth.create_token(session, actor=actor, name="平台管理令牌", role=Role.ADMIN)
+    _, raw = auth_tokens.create_token(session, actor=actor, name="平台管理令牌", role=Role.ADMIN)
     creds["tokens"].append({"name": "平台管理令牌", "role": "admin", "department": None, "token": raw})
     return creds
 

@@ -129,12 +129,12 @@ def _department_entries(session: Session, *, actor: Principal, rng: random.Rando
     """Each department lists a realistic share of subjects over the last three years: most listed after a notice
     given a month earlier, some still in their notice period, some removed after repair, many red-list entries
     expired at the end of their term."""
-    from xinyong.lists import service as lists
+    from xinyong.lists import service as lists, types as lists_types
 
     stats: dict[str, dict[str, int]] = {}
     serial = 0
     for code, dept, share, reason in DEPARTMENT_LISTS:
-        lt = lists.get_list_type(session, code)
+        lt = lists_types.get_list_type(session, code)
         counts = {"listed": 0, "notified": 0, "removed": 0}
         for org in rng.sample(orgs, max(1, int(len(orgs) * share))):
             serial += 1
@@ -179,12 +179,8 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
     from xinyong.auth.models import Department
     from xinyong.auth.roles import Role
     from xinyong.lists.models import ListEntry
-    from xinyong.measures.check import (
-        FeedbackInput,
-        SubjectQuery,
-        record_feedback,
-        run_check,
-    )
+    from xinyong.measures.check import SubjectQuery, run_check
+    from xinyong.measures.feedback import FeedbackInput, record_feedback
 
     depts = {d.code: d for d in session.scalars(select(Department))}
     listed = [uscc for (uscc,) in session.execute(
@@ -221,13 +217,13 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
           today: dt.date | None = None, checks: int = 300) -> dict[str, Any]:
     """Seed the list types and measures, fill the lists, sync the court's and the regulator's lists, run checks."""
     from xinyong.core import clock
-    from xinyong.lists import service as lists
+    from xinyong.lists import types as lists_types
     from xinyong.lists import sync
     from xinyong.measures import service as measures
 
     today = today or clock.today()
     rng = random.Random(SEED)
-    lists.seed_list_types(session, actor=actor)
+    lists_types.seed_list_types(session, actor=actor)
     measures.seed_measures(session, actor=actor)
     orgs = _orgs(session)
     summary: dict[str, Any] = {"department_lists": _department_entries(session, actor=actor, rng=rng, orgs=orgs,

@@ -136,7 +136,7 @@ class _Store:
         self.vault = get_vault()
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
-        from xinyong.records.service import upsert_records
+        from xinyong.records.upsert import upsert_records
 
         assert self.batch is not None
         refused: list[batches.Rejected] = []
@@ -376,8 +376,8 @@ def timeliness(session: Session, *, date_from: dt.date | None = None, date_to: d
         stmt = stmt.where((IngestBatch.received_at.is_(None)) | (IngestBatch.received_at < dt.datetime.combine(
             date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)))
     out = []
-    for code, name, batches, rows, accepted, late, rejected in session.execute(stmt):
-        out.append({"department": code, "name": name, "batches": batches, "rows": rows, "accepted": accepted,
+    for code, name, n_batches, rows, accepted, late, rejected in session.execute(stmt):
+        out.append({"department": code, "name": name, "batches": n_batches, "rows": rows, "accepted": accepted,
                     "late": late, "late_rate": round(late / accepted, 4) if accepted else None,
                     "rejected": rejected, "rejection_rate": round(rejected / rows, 4) if rows else None})
     return out

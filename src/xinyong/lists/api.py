@@ -16,7 +16,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
-from xinyong.lists import importer, service
+from xinyong.lists import importer, queries, service, types as lists_types
 from xinyong.lists.schemas import (
     CorrectIn,
     EntryCreateIn,
@@ -40,21 +40,21 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 def _view(session: Session, entry_id: int, principal: Principal, on: dt.date | None = None,
           *, history: bool = True) -> dict[str, Any]:
-    row = service.get_entry(session, entry_id, viewer=principal)
-    return service.mark_objections(session, [service.entry_view(
-        row, on or clock.today(), history=service.entry_history(session, entry_id) if history else None)])[0]
+    row = queries.get_entry(session, entry_id, viewer=principal)
+    return queries.mark_objections(session, [queries.entry_view(
+        row, on or clock.today(), history=queries.entry_history(session, entry_id) if history else None)])[0]
 
 
 @router.get("/types", response_model=list[ListTypeOut])
 def types(_: Principal = Depends(public), session: Session = SessionDep) -> list[dict[str, Any]]:
     """全部名单类型：认定机关、领域、类别、法律依据、默认期限、是否须事先告知、移出规则。"""
-    return [service.type_view(t) for t in service.list_types(session)]
+    return [lists_types.type_view(t) for t in lists_types.list_types(session)]
 
 
 @router.get("/types/{code}", response_model=ListTypeOut)
 def type_(code: str, _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
     """一个名单类型（未知代码返回 404，并列出有效代码）。"""
-    return service.type_view(service.get_list_type(session, code))
+    return lists_types.type_view(lists_types.get_list_type(session, code))
 
 
 @router.get("/public/entries", response_model=list[PublicEntryOut])
@@ -67,7 +67,7 @@ def public_entries(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """今日有效的名单条目（仅公开属性为「公开」的名单；自然人姓名、证件号码脱敏）。"""
-    return service.public_entries(session, today=clock.today(), list_code=list_code, subject_code=subject,
+    return queries.public_entries(session, today=clock.today(), list_code=list_code, subject_code=subject,
                                   limit=limit, offset=offset)
 
 
@@ -75,7 +75,7 @@ def public_entries(
 def sizes(on: dt.date | None = Query(None, description="统计日期（默认今天）"),
           _: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
     """各名单今日有效条目数，以及近 30 天新增、移出、到期数。"""
-    return service.list_sizes(session, on or clock.today())
+    return queries.list_sizes(session, on or clock.today())
 
 
 @router.get("/entries", response_model=list[EntryOut])
@@ -93,10 +93,10 @@ def entries(
     """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
     day = on or clock.today()
     department_id = auth_service.get_department(session, ref=department).id if department else None
-    rows = service.list_entries(session, list_code=list_code, subject_id=service.subject_id_for(session, subject),
+    rows = queries.list_entries(session, list_code=list_code, subject_id=queries.subject_id_for(session, subject),
                                 department_id=department_id, status=status, on=day, viewer=principal,
                                 limit=limit, offset=offset)
-    return service.mark_objections(session, [service.entry_view(r, day) for r in rows])
+    return queries.mark_objections(session, [queries.entry_view(r, day) for r in rows])
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut)

@@ -12,7 +12,7 @@ from rich.table import Column, Table
 from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
-from xinyong.lists import importer, service
+from xinyong.lists import importer, queries, service, types as lists_types
 
 app = typer.Typer(help="红黑名单：名单类型、名单条目、外部名单同步与比对", no_args_is_help=True)
 
@@ -27,9 +27,9 @@ def _date(value: str | None, option: str) -> dt.date | None:
 
 
 def _entry_dict(session: Any, entry_id: int, on: dt.date | None = None, *, history: bool = True) -> dict[str, Any]:
-    row = service.get_entry(session, entry_id)
-    return service.entry_view(row, on or clock.today(),
-                              history=service.entry_history(session, entry_id) if history else None)
+    row = queries.get_entry(session, entry_id)
+    return queries.entry_view(row, on or clock.today(),
+                              history=queries.entry_history(session, entry_id) if history else None)
 
 
 def _print_entry(v: dict[str, Any]) -> None:
@@ -49,7 +49,7 @@ def _print_entry(v: dict[str, Any]) -> None:
 def types(as_json: bool = JsonOption) -> None:
     """列出名单类型及其代码。"""
     with clikit.database().session(write=False) as session:
-        rows = [service.type_view(t) for t in service.list_types(session)]
+        rows = [lists_types.type_view(t) for t in lists_types.list_types(session)]
 
     def render(items: list[dict[str, Any]]) -> None:
         if not items:
@@ -72,7 +72,7 @@ def seed(path: Optional[Path] = typer.Option(None, "--file", help="名单类型 
          as_json: bool = JsonOption) -> None:
     """载入（或更新）名单类型。"""
     with clikit.database().session() as session:
-        report = service.seed_list_types(session, actor=clikit.operator(), path=path).to_dict()
+        report = lists_types.seed_list_types(session, actor=clikit.operator(), path=path).to_dict()
     emit(report, as_json, lambda r: clikit.console.print(
         f"新增 {len(r['created'])}，更新 {len(r['updated'])}，未变 {len(r['unchanged'])}"
         + (f"，文件中没有的类型（保留）：{'、'.join(r['not_in_file'])}" if r["not_in_file"] else "")))
@@ -96,9 +96,9 @@ def entries(
     day = _date(on, "--date") or clock.today()
     with clikit.database().session(write=False) as session:
         department_id = auth_service.get_department(session, ref=department).id if department else None
-        rows = service.list_entries(session, list_code=list_code, subject_id=service.subject_id_for(session, subject),
+        rows = queries.list_entries(session, list_code=list_code, subject_id=queries.subject_id_for(session, subject),
                                     department_id=department_id, status=status, on=day, limit=limit, offset=offset)
-        data = [service.entry_view(r, day) for r in rows]
+        data = [queries.entry_view(r, day) for r in rows]
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("ID", "名单", "主体", "决定文书号", "列入", "有效期至", "状态", title=f"名单条目（{day}）")

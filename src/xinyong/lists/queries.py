@@ -1,33 +1,226 @@
-"""Read-side queries other domains use (the check, reports, evaluation): entries in force for subjects."""
+"""List entries, read side: the department's list, one entry with its history, the public lists, the views.
+
+:func:`list_entries` filters by type, subject and status on a day (the status derived from the dates in SQL,
+never stored), limited to what the viewer may see (:func:`_visible`: public types, or the viewer's department's);
+:func:`get_entry` and :func:`entry_history` read one entry; :func:`public_entries`, :func:`list_sizes` and
+:func:`subject_entries_view` serve the public portal; :func:`entry_view`, :func:`event_view` and
+:func:`mark_objections` (open objections, read from ``cases`` at call time) shape what pages and APIs show.
+Nothing here changes the database.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from xinyong.lists.models import ListEntry, ListType
-from xinyong.lists.rules import in_force_clause
+from xinyong.auth.roles import Principal
+from xinyong.catalog.models import InfoClass
+from xinyong.core import clock
+from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.identifiers.masking import mask_name
+from xinyong.lists.models import ListEntry, ListEntryEvent, ListType
+from xinyong.lists.rules import REMOVAL_REASON_LABELS, STATUS_LABELS, effective_status, in_force, in_force_clause
+from xinyong.lists.service import resolve_subject
+from xinyong.lists.types import get_list_type, list_types
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import find_subject
 
-_CHUNK = 900  # below SQLite's default bound-parameter limit
-
-
-def entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date) -> dict[int, list[ListEntry]]:
-    """Entries that count on ``on`` for each of ``subject_ids`` (subjects without any are absent)."""
-    ids = sorted(set(subject_ids))
-    out: dict[int, list[ListEntry]] = defaultdict(list)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        stmt = (select(ListEntry)
-                .where(ListEntry.subject_id.in_(chunk), in_force_clause(ListEntry, on))
-                .order_by(ListEntry.subject_id, ListEntry.listed_on, ListEntry.id))
-        for entry in session.scalars(stmt):
-            out[entry.subject_id].append(entry)  # type: ignore[index]
-    return dict(out)
+EFFECTIVE_STATUSES = ("notified", "active", "expired", "removed")
 
 
-def list_types_by_id(session: Session) -> dict[int, ListType]:
-    return {t.id: t for t in session.scalars(select(ListType))}
+def _status_clause(status: str, on: dt.date) -> Any:
+    e = ListEntry
+    removed = and_(e.removed_on.is_not(None), e.removed_on <= on)
+    not_removed = or_(e.removed_on.is_(None), e.removed_on > on)
+    if status == "active":
+        return in_force_clause(e, on)
+    if status == "removed":
+        return removed
+    if status == "notified":
+        return and_(not_removed, or_(e.status == "notified", e.listed_on.is_(None), e.listed_on > on))
+    if status == "expired":
+        return and_(not_removed, e.status != "notified", e.listed_on <= on, e.term_end.is_not(None), e.term_end < on)
+    raise ValidationFailed(f"未知的状态 {status!r}（notified / active / expired / removed）", code="unknown_status",
+                           details={"allowed": list(EFFECTIVE_STATUSES)})
+
+
+def public_type_ids(session: Session) -> list[int]:
+    """Types whose catalog class is public (公开属性 public)."""
+    return list(session.scalars(select(ListType.id).join(InfoClass, InfoClass.code == ListType.info_class)
+                                .where(InfoClass.public_attribute == "public")))
+
+
+def _visible(session: Session, viewer: Principal | None) -> Any:
+    """Department roles see their own department's entries and those of public-attribute lists."""
+    if viewer is None or viewer.is_admin:
+        return None
+    public_ids = public_type_ids(session)
+    own = ListEntry.department_id == viewer.department_id if viewer.department_id is not None else None
+    clauses = [c for c in (own, ListEntry.list_type_id.in_(public_ids) if public_ids else None) if c is not None]
+    return or_(*clauses) if clauses else ListEntry.id.is_(None)
+
+
+@dataclass
+class EntryRow:
+    entry: ListEntry
+    list_type: ListType
+    subject: Subject | None
+
+
+def list_entries(session: Session, *, list_code: str | None = None, subject_id: int | None = None,
+                 department_id: int | None = None, status: str | None = None, on: dt.date | None = None,
+                 viewer: Principal | None = None, limit: int = 50, offset: int = 0) -> list[EntryRow]:
+    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
+    on = on or clock.today()
+    stmt: Select[Any] = (select(ListEntry, ListType, Subject)
+                         .join(ListType, ListType.id == ListEntry.list_type_id)
+                         .outerjoin(Subject, Subject.id == ListEntry.subject_id))
+    if list_code:
+        stmt = stmt.where(ListEntry.list_type_id == get_list_type(session, list_code).id)
+    if subject_id is not None:
+        stmt = stmt.where(ListEntry.subject_id == subject_id)
+    if department_id is not None:
+        stmt = stmt.where(ListEntry.department_id == department_id)
+    if status and status != "all":
+        stmt = stmt.where(_status_clause(status, on))
+    visible = _visible(session, viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    stmt = stmt.order_by(ListEntry.id.desc()).limit(limit).offset(offset)
+    return [EntryRow(e, t, s) for e, t, s in session.execute(stmt).all()]
+
+
+def get_entry(session: Session, entry_id: int, *, viewer: Principal | None = None) -> EntryRow:
+    """One entry (:class:`NotFound` also when a department may not see it)."""
+    stmt = (select(ListEntry, ListType, Subject).join(ListType, ListType.id == ListEntry.list_type_id)
+            .outerjoin(Subject, Subject.id == ListEntry.subject_id).where(ListEntry.id == entry_id)
+            .execution_options(populate_existing=True))
+    visible = _visible(session, viewer)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    found = session.execute(stmt).first()
+    if found is None:
+        raise NotFound(f"名单条目 {entry_id} 不存在", code="entry_not_found")
+    return EntryRow(*found)
+
+
+def entry_history(session: Session, entry_id: int) -> list[ListEntryEvent]:
+    return list(session.scalars(select(ListEntryEvent).where(ListEntryEvent.entry_id == entry_id)
+                                .order_by(ListEntryEvent.id)))
+
+
+def event_view(ev: ListEntryEvent) -> dict[str, Any]:
+    return {"id": ev.id, "action": ev.action, "actor": ev.actor, "reason": ev.reason, "before": ev.before,
+            "after": ev.after, "sync_id": ev.sync_id, "at": ev.at}
+
+
+def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] | None = None) -> dict[str, Any]:
+    """The department view (a person's ID only masked)."""
+    e, t, s = row.entry, row.list_type, row.subject
+    status = effective_status(e, on)
+    view: dict[str, Any] = {
+        "id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "entry_key": e.entry_key,
+        "subject": None if s is None else {
+            "id": s.id, "name": s.name, "kind": s.kind, "uscc": s.uscc,
+            "resident_id": s.resident_id_masked if s.kind == SubjectKind.NATURAL_PERSON.value else None},
+        "party_name": e.party_name, "party_code": e.party_code, "party_kind": e.party_kind, "reason": e.reason,
+        "facts": e.facts, "legal_basis": e.legal_basis, "decision_no": e.decision_no, "authority": e.authority,
+        "department_id": e.department_id, "status": e.status, "effective_status": status,
+        "status_label": STATUS_LABELS[status], "counts": in_force(e, on), "as_of": on,
+        "notice_given_on": e.notice_given_on, "notice_until": e.notice_until, "listed_on": e.listed_on,
+        "term_end": e.term_end, "removed_on": e.removed_on, "removal_reason": e.removal_reason,
+        "removal_reason_label": REMOVAL_REASON_LABELS.get(e.removal_reason) if e.removal_reason else None,
+        "removal_note": e.removal_note, "source": e.source, "match_status": e.match_status,
+        "revision": e.revision, "created_at": e.created_at, "updated_at": e.updated_at,
+    }
+    if history is not None:
+        view["history"] = [event_view(ev) for ev in history]
+    return view
+
+
+def open_objections(session: Session, entry_ids: list[int]) -> set[int]:
+    """Entries with an open objection (they show "异议处理中" wherever displayed); reads the cases domain."""
+    from xinyong.cases.service import open_objection_targets
+
+    return {i for kind, i in open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
+
+
+def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set ``objection`` on entry views (``"异议处理中"`` while an objection is open, else ``None``)."""
+    from xinyong.cases.service import OBJECTION_MARKER
+
+    open_ids = open_objections(session, [v["id"] for v in views])
+    for v in views:
+        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+    return views
+
+
+def subject_entries_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
+    """A subject's entries on every list, each with its effective status and whether it counts ``today``."""
+    rows = session.execute(select(ListEntry, ListType).join(ListType, ListType.id == ListEntry.list_type_id)
+                           .where(ListEntry.subject_id == subject.id)
+                           .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())).all()
+    return mark_objections(session, [entry_view(EntryRow(e, t, subject), today) for e, t in rows])
+
+
+def public_entries(session: Session, *, today: dt.date, list_code: str | None = None,
+                   subject_code: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
+    makes them public, with name and ID masked; searching by a person's ID never confirms a person."""
+    stmt = (select(ListEntry, ListType, InfoClass).join(ListType, ListType.id == ListEntry.list_type_id)
+            .join(InfoClass, InfoClass.code == ListType.info_class)
+            .where(InfoClass.public_attribute == "public", ListType.active.is_(True),
+                   ListEntry.subject_id.is_not(None), in_force_clause(ListEntry, today),
+                   or_(ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value,
+                       InfoClass.natural_person_attribute == "public")))
+    if list_code:
+        stmt = stmt.where(ListType.id == get_list_type(session, list_code).id)
+    if subject_code:
+        subject = find_subject(session, subject_code)
+        if subject is None or subject.kind == SubjectKind.NATURAL_PERSON.value:
+            return []
+        stmt = stmt.where(ListEntry.subject_id == subject.id)
+    stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
+    out = []
+    found = session.execute(stmt).all()
+    objected = open_objections(session, [e.id for e, _t, _c in found])
+    for e, t, _c in found:
+        person = e.party_kind == SubjectKind.NATURAL_PERSON.value
+        out.append({"list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
+                    "party_name": mask_name(e.party_name) if person else e.party_name,
+                    "party_code": e.party_code, "authority": e.authority, "reason": e.reason,
+                    "legal_basis": e.legal_basis, "decision_no": e.decision_no, "listed_on": e.listed_on,
+                    "term_end": e.term_end, "objection": "异议处理中" if e.id in objected else None})
+    return out
+
+
+def list_sizes(session: Session, on: dt.date) -> list[dict[str, Any]]:
+    """Per list type: entries counting on ``on``, and entries added, removed and expired in the 30 days to ``on``."""
+    e = ListEntry
+    since = on - dt.timedelta(days=30)
+    listed = and_(e.status != "notified", e.listed_on.is_not(None))
+
+    def counts(*where: Any) -> dict[int, int]:
+        rows = session.execute(select(e.list_type_id, func.count()).where(*where).group_by(e.list_type_id))
+        return {type_id: n for type_id, n in rows}
+
+    active = counts(in_force_clause(e, on))
+    added = counts(listed, e.listed_on > since, e.listed_on <= on)
+    removed = counts(listed, e.removed_on.is_not(None), e.removed_on > since, e.removed_on <= on)
+    expired = counts(listed, e.term_end.is_not(None), e.term_end >= since, e.term_end < on,
+                     or_(e.removed_on.is_(None), e.removed_on > e.term_end))
+    return [{"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": active.get(t.id, 0),
+             "added_30d": added.get(t.id, 0), "removed_30d": removed.get(t.id, 0),
+             "expired_30d": expired.get(t.id, 0)} for t in list_types(session)]
+
+
+def subject_id_for(session: Session, code: str | None) -> int | None:
+    """The subject id for a filter code (unknown or malformed: a 422 explaining which)."""
+    if not code:
+        return None
+    return resolve_subject(session, code).id

@@ -1,4 +1,4 @@
-"""List types and department list management: seed the types, give notice, list, extend, remove, correct.
+"""Department list management, the write side of list entries: give notice, list, extend, remove, correct.
 
 Every transition of an entry is a function here: it checks who may act (the platform admin, or an operator of a
 department named in the type's ``managing_departments``), validates, bumps ``revision`` (callers may pass
@@ -20,167 +20,43 @@ managing department) names the list's authority freely. External syncs are exemp
 
 Personal data: a natural person's ID is stored on the entry only masked (the subject keeps the encrypted number);
 history, audit and webhook payloads carry masked names and never a clear ID.
+
+The list types themselves (seeding, lookup, views) are ``lists.types``; reading entries (the department's list,
+one entry and its history, the public lists, the views pages and APIs show) is ``lists.queries``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
-from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
-from xinyong.catalog.spec import validation_details
 from xinyong.core import audit, clock, workdays
 from xinyong.core.db import utcnow
-from xinyong.core.errors import (
-    ConfigurationError,
-    Conflict,
-    Forbidden,
-    NotFound,
-    ValidationFailed,
-)
+from xinyong.core.errors import ConfigurationError, Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import explain
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
 from xinyong.lists.models import REMOVAL_REASONS, ListEntry, ListEntryEvent, ListType
-from xinyong.lists.rules import (
-    KIND_LABELS,
-    REMOVAL_REASON_LABELS,
-    STATUS_LABELS,
-    effective_status,
-    in_force,
-    in_force_clause,
-    term_end_for,
-)
-from xinyong.lists.schemas import ListTypesFile
+from xinyong.lists.rules import REMOVAL_REASON_LABELS, in_force, term_end_for
+from xinyong.lists.types import get_list_type
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
-DEFAULT_TYPES_PATH = Path(__file__).parent / "data" / "list_types.yaml"
 ENTITY = "list_entry"
-TYPE_ENTITY = "list_type"
 #: Reasons a person may give when removing an entry (``not_listed`` is the withdrawal of a notice,
 #: ``sync_removed`` belongs to the sync of an external list).
 MANUAL_REMOVAL_REASONS = tuple(r for r in REMOVAL_REASONS if r not in ("not_listed", "sync_removed"))
-EFFECTIVE_STATUSES = ("notified", "active", "expired", "removed")
-_CHUNK = 900
-_STORED_FIELDS = ("name", "kind", "domain", "authority", "info_class", "legal_basis", "term_months",
-                  "max_term_months", "requires_notice", "notice_workdays", "removal_rules", "party_kinds", "external",
-                  "managing_departments", "sync_format", "params", "confidence", "note", "sort_order", "active")
 
 
 # List types ------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SeedReport:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    not_in_file: list[str] = field(default_factory=list)  # in the database, not in the file: left alone
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def load_list_types(path: Path | str | None = None) -> ListTypesFile:
-    """Read and validate a list-type file whole (default: the types shipped with the package)."""
-    path = Path(path) if path else DEFAULT_TYPES_PATH
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValidationFailed(f"无法读取名单类型文件 {path}：{exc.strerror}", code="list_types_unreadable") from None
-    except yaml.YAMLError as exc:
-        raise ValidationFailed(f"名单类型文件 {path} 不是有效的 YAML：{exc}", code="list_types_invalid_yaml") from None
-    try:
-        return ListTypesFile.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(f"名单类型文件 {path.name} 校验失败", code="invalid_list_types",
-                               details=validation_details(exc)) from None
-
-
-def _stored(obj: ListType) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in _STORED_FIELDS}
-
-
-def seed_list_types(session: Session, *, actor: Principal, path: Path | str | None = None) -> SeedReport:
-    """Load the list types into the database. Idempotent: new types are created, changed ones brought to the
-    file's content, each with one audit event. Every type's ``info_class`` must exist in the catalog."""
-    if not actor.is_admin:
-        raise Forbidden("只有平台管理员可以载入名单类型", code="list_types_admin_only")
-    spec_file = load_list_types(path)
-    classes = set(session.scalars(select(InfoClass.code)))
-    if not classes:
-        raise NotFound("信用信息目录尚未初始化，请先运行 xinyong catalog seed", code="catalog_not_seeded")
-    unknown = sorted({t.info_class for t in spec_file.types} - classes)
-    if unknown:
-        raise ValidationFailed("名单类型引用了目录中不存在的信息类别：" + "、".join(unknown),
-                               code="unknown_info_class", details={"info_classes": unknown})
-    report = SeedReport()
-    existing = {t.code: t for t in session.scalars(select(ListType))}
-    why = "载入名单类型" + (f"（{Path(path).name}）" if path else "（默认值）")
-    for spec in spec_file.types:
-        data = spec.dump()
-        obj = existing.pop(spec.code, None)
-        if obj is None:
-            obj = ListType(code=spec.code, **{k: data[k] for k in _STORED_FIELDS})
-            session.add(obj)
-            session.flush()
-            audit.record(session, actor=actor.actor, action="lists.type.create", entity_type=TYPE_ENTITY,
-                         entity_id=spec.code, reason=why, after=data)
-            report.created.append(spec.code)
-            continue
-        before = _stored(obj)
-        changed = [k for k in _STORED_FIELDS if before[k] != data[k]]
-        if not changed:
-            report.unchanged.append(spec.code)
-            continue
-        for k in changed:
-            setattr(obj, k, data[k])
-        obj.updated_at = utcnow()
-        audit.record(session, actor=actor.actor, action="lists.type.reseed", entity_type=TYPE_ENTITY,
-                     entity_id=spec.code, reason=why, before={k: before[k] for k in changed},
-                     after={k: data[k] for k in changed})
-        report.updated.append(spec.code)
-    report.not_in_file = sorted(existing)
-    session.flush()
-    return report
-
-
-def ensure_seeded(session: Session, *, actor: Principal) -> SeedReport | None:
-    """Seed the default list types into an empty table (``db upgrade``); None when types already exist."""
-    if session.scalar(select(ListType.id).limit(1)) is not None:
-        return None
-    return seed_list_types(session, actor=actor)
-
-
-def list_types(session: Session, *, include_inactive: bool = True) -> list[ListType]:
-    stmt = select(ListType).order_by(ListType.sort_order, ListType.code)
-    if not include_inactive:
-        stmt = stmt.where(ListType.active.is_(True))
-    return list(session.scalars(stmt))
-
-
-def get_list_type(session: Session, code: str) -> ListType:
-    """A list type by code; :class:`NotFound` ``unknown_list_type`` naming the valid codes otherwise."""
-    code = (code or "").strip()
-    found = session.scalar(select(ListType).where(ListType.code == code)) if code else None
-    if found is None:
-        valid = list(session.scalars(select(ListType.code).order_by(ListType.sort_order, ListType.code)))
-        raise NotFound(f"名单类型 {code[:60]!r} 不存在", code="unknown_list_type",
-                       details={"code": code[:60], "valid_codes": valid})
-    return found
 
 
 def _type_for_write(session: Session, code: str) -> ListType:
@@ -192,17 +68,6 @@ def _type_for_write(session: Session, code: str) -> ListType:
     if not lt.active:
         raise ValidationFailed(f"名单类型 {lt.code} 已停用", code="list_type_inactive")
     return lt
-
-
-def type_view(lt: ListType) -> dict[str, Any]:
-    return {"code": lt.code, "name": lt.name, "kind": lt.kind, "kind_label": KIND_LABELS.get(lt.kind, lt.kind),
-            "domain": lt.domain, "authority": lt.authority, "info_class": lt.info_class,
-            "legal_basis": list(lt.legal_basis), "term_months": lt.term_months,
-            "max_term_months": lt.max_term_months, "requires_notice": lt.requires_notice,
-            "notice_workdays": lt.notice_workdays, "removal_rules": list(lt.removal_rules),
-            "party_kinds": list(lt.party_kinds), "external": lt.external,
-            "managing_departments": list(lt.managing_departments), "sync_format": lt.sync_format,
-            "confidence": lt.confidence, "note": lt.note, "active": lt.active}
 
 
 # Who may act -----------------------------------------------------------------------------------------------------
@@ -786,199 +651,3 @@ def announce_expirations(session: Session, *, today: dt.date, actor: Principal) 
                      reason=f"{today} 到期条目通知", after={"today": today.isoformat(), "count": len(ids),
                                                           "entry_ids": ids[:1000]})
     return ExpiryReport(today, len(ids), ids)
-
-
-# Queries ---------------------------------------------------------------------------------------------------------
-
-
-def _status_clause(status: str, on: dt.date) -> Any:
-    e = ListEntry
-    removed = and_(e.removed_on.is_not(None), e.removed_on <= on)
-    not_removed = or_(e.removed_on.is_(None), e.removed_on > on)
-    if status == "active":
-        return in_force_clause(e, on)
-    if status == "removed":
-        return removed
-    if status == "notified":
-        return and_(not_removed, or_(e.status == "notified", e.listed_on.is_(None), e.listed_on > on))
-    if status == "expired":
-        return and_(not_removed, e.status != "notified", e.listed_on <= on, e.term_end.is_not(None), e.term_end < on)
-    raise ValidationFailed(f"未知的状态 {status!r}（notified / active / expired / removed）", code="unknown_status",
-                           details={"allowed": list(EFFECTIVE_STATUSES)})
-
-
-def public_type_ids(session: Session) -> list[int]:
-    """Types whose catalog class is public (公开属性 public)."""
-    return list(session.scalars(select(ListType.id).join(InfoClass, InfoClass.code == ListType.info_class)
-                                .where(InfoClass.public_attribute == "public")))
-
-
-def _visible(session: Session, viewer: Principal | None) -> Any:
-    """Department roles see their own department's entries and those of public-attribute lists."""
-    if viewer is None or viewer.is_admin:
-        return None
-    public_ids = public_type_ids(session)
-    own = ListEntry.department_id == viewer.department_id if viewer.department_id is not None else None
-    clauses = [c for c in (own, ListEntry.list_type_id.in_(public_ids) if public_ids else None) if c is not None]
-    return or_(*clauses) if clauses else ListEntry.id.is_(None)
-
-
-@dataclass
-class EntryRow:
-    entry: ListEntry
-    list_type: ListType
-    subject: Subject | None
-
-
-def list_entries(session: Session, *, list_code: str | None = None, subject_id: int | None = None,
-                 department_id: int | None = None, status: str | None = None, on: dt.date | None = None,
-                 viewer: Principal | None = None, limit: int = 50, offset: int = 0) -> list[EntryRow]:
-    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
-    on = on or clock.today()
-    stmt: Select[Any] = (select(ListEntry, ListType, Subject)
-                         .join(ListType, ListType.id == ListEntry.list_type_id)
-                         .outerjoin(Subject, Subject.id == ListEntry.subject_id))
-    if list_code:
-        stmt = stmt.where(ListEntry.list_type_id == get_list_type(session, list_code).id)
-    if subject_id is not None:
-        stmt = stmt.where(ListEntry.subject_id == subject_id)
-    if department_id is not None:
-        stmt = stmt.where(ListEntry.department_id == department_id)
-    if status and status != "all":
-        stmt = stmt.where(_status_clause(status, on))
-    visible = _visible(session, viewer)
-    if visible is not None:
-        stmt = stmt.where(visible)
-    stmt = stmt.order_by(ListEntry.id.desc()).limit(limit).offset(offset)
-    return [EntryRow(e, t, s) for e, t, s in session.execute(stmt).all()]
-
-
-def get_entry(session: Session, entry_id: int, *, viewer: Principal | None = None) -> EntryRow:
-    """One entry (:class:`NotFound` also when a department may not see it)."""
-    stmt = (select(ListEntry, ListType, Subject).join(ListType, ListType.id == ListEntry.list_type_id)
-            .outerjoin(Subject, Subject.id == ListEntry.subject_id).where(ListEntry.id == entry_id)
-            .execution_options(populate_existing=True))
-    visible = _visible(session, viewer)
-    if visible is not None:
-        stmt = stmt.where(visible)
-    found = session.execute(stmt).first()
-    if found is None:
-        raise NotFound(f"名单条目 {entry_id} 不存在", code="entry_not_found")
-    return EntryRow(*found)
-
-
-def entry_history(session: Session, entry_id: int) -> list[ListEntryEvent]:
-    return list(session.scalars(select(ListEntryEvent).where(ListEntryEvent.entry_id == entry_id)
-                                .order_by(ListEntryEvent.id)))
-
-
-def event_view(ev: ListEntryEvent) -> dict[str, Any]:
-    return {"id": ev.id, "action": ev.action, "actor": ev.actor, "reason": ev.reason, "before": ev.before,
-            "after": ev.after, "sync_id": ev.sync_id, "at": ev.at}
-
-
-def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] | None = None) -> dict[str, Any]:
-    """The department view (a person's ID only masked)."""
-    e, t, s = row.entry, row.list_type, row.subject
-    status = effective_status(e, on)
-    view: dict[str, Any] = {
-        "id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "entry_key": e.entry_key,
-        "subject": None if s is None else {
-            "id": s.id, "name": s.name, "kind": s.kind, "uscc": s.uscc,
-            "resident_id": s.resident_id_masked if s.kind == SubjectKind.NATURAL_PERSON.value else None},
-        "party_name": e.party_name, "party_code": e.party_code, "party_kind": e.party_kind, "reason": e.reason,
-        "facts": e.facts, "legal_basis": e.legal_basis, "decision_no": e.decision_no, "authority": e.authority,
-        "department_id": e.department_id, "status": e.status, "effective_status": status,
-        "status_label": STATUS_LABELS[status], "counts": in_force(e, on), "as_of": on,
-        "notice_given_on": e.notice_given_on, "notice_until": e.notice_until, "listed_on": e.listed_on,
-        "term_end": e.term_end, "removed_on": e.removed_on, "removal_reason": e.removal_reason,
-        "removal_reason_label": REMOVAL_REASON_LABELS.get(e.removal_reason) if e.removal_reason else None,
-        "removal_note": e.removal_note, "source": e.source, "match_status": e.match_status,
-        "revision": e.revision, "created_at": e.created_at, "updated_at": e.updated_at,
-    }
-    if history is not None:
-        view["history"] = [event_view(ev) for ev in history]
-    return view
-
-
-def open_objections(session: Session, entry_ids: list[int]) -> set[int]:
-    """Entries with an open objection (they show "异议处理中" wherever displayed); reads the cases domain."""
-    from xinyong.cases.service import open_objection_targets
-
-    return {i for kind, i in open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
-
-
-def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Set ``objection`` on entry views (``"异议处理中"`` while an objection is open, else ``None``)."""
-    from xinyong.cases.service import OBJECTION_MARKER
-
-    open_ids = open_objections(session, [v["id"] for v in views])
-    for v in views:
-        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
-    return views
-
-
-def subject_entries_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
-    """A subject's entries on every list, each with its effective status and whether it counts ``today``."""
-    rows = session.execute(select(ListEntry, ListType).join(ListType, ListType.id == ListEntry.list_type_id)
-                           .where(ListEntry.subject_id == subject.id)
-                           .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())).all()
-    return mark_objections(session, [entry_view(EntryRow(e, t, subject), today) for e, t in rows])
-
-
-def public_entries(session: Session, *, today: dt.date, list_code: str | None = None,
-                   subject_code: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-    """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
-    makes them public, with name and ID masked; searching by a person's ID never confirms a person."""
-    stmt = (select(ListEntry, ListType, InfoClass).join(ListType, ListType.id == ListEntry.list_type_id)
-            .join(InfoClass, InfoClass.code == ListType.info_class)
-            .where(InfoClass.public_attribute == "public", ListType.active.is_(True),
-                   ListEntry.subject_id.is_not(None), in_force_clause(ListEntry, today),
-                   or_(ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value,
-                       InfoClass.natural_person_attribute == "public")))
-    if list_code:
-        stmt = stmt.where(ListType.id == get_list_type(session, list_code).id)
-    if subject_code:
-        subject = find_subject(session, subject_code)
-        if subject is None or subject.kind == SubjectKind.NATURAL_PERSON.value:
-            return []
-        stmt = stmt.where(ListEntry.subject_id == subject.id)
-    stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
-    out = []
-    found = session.execute(stmt).all()
-    objected = open_objections(session, [e.id for e, _t, _c in found])
-    for e, t, _c in found:
-        person = e.party_kind == SubjectKind.NATURAL_PERSON.value
-        out.append({"list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
-                    "party_name": mask_name(e.party_name) if person else e.party_name,
-                    "party_code": e.party_code, "authority": e.authority, "reason": e.reason,
-                    "legal_basis": e.legal_basis, "decision_no": e.decision_no, "listed_on": e.listed_on,
-                    "term_end": e.term_end, "objection": "异议处理中" if e.id in objected else None})
-    return out
-
-
-def list_sizes(session: Session, on: dt.date) -> list[dict[str, Any]]:
-    """Per list type: entries counting on ``on``, and entries added, removed and expired in the 30 days to ``on``."""
-    e = ListEntry
-    since = on - dt.timedelta(days=30)
-    listed = and_(e.status != "notified", e.listed_on.is_not(None))
-
-    def counts(*where: Any) -> dict[int, int]:
-        rows = session.execute(select(e.list_type_id, func.count()).where(*where).group_by(e.list_type_id))
-        return {type_id: n for type_id, n in rows}
-
-    active = counts(in_force_clause(e, on))
-    added = counts(listed, e.listed_on > since, e.listed_on <= on)
-    removed = counts(listed, e.removed_on.is_not(None), e.removed_on > since, e.removed_on <= on)
-    expired = counts(listed, e.term_end.is_not(None), e.term_end >= since, e.term_end < on,
-                     or_(e.removed_on.is_(None), e.removed_on > e.term_end))
-    return [{"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": active.get(t.id, 0),
-             "added_30d": added.get(t.id, 0), "removed_30d": removed.get(t.id, 0),
-             "expired_30d": expired.get(t.id, 0)} for t in list_types(session)]
-
-
-def subject_id_for(session: Session, code: str | None) -> int | None:
-    """The subject id for a filter code (unknown or malformed: a 422 explaining which)."""
-    if not code:
-        return None
-    return resolve_subject(session, code).id

@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service as auth_service
+from xinyong.auth import service as auth_service, tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden, XinyongError
-from xinyong.measures import check as checks
+from xinyong.measures import check as checks, feedback
 from xinyong.measures import service
 from xinyong.measures.schemas import (
     ActiveIn,
@@ -204,7 +204,7 @@ class CheckFastPath:
         scheme, _, raw = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             return None
-        known = auth_service.remembered_principal(self.database, raw.strip())
+        known = auth_tokens.remembered_principal(self.database, raw.strip())
         if known is None:
             return None
         principal, due = known
@@ -270,8 +270,8 @@ def feedback_rates(
 ) -> list[dict[str, Any]]:
     """各部门的核查反馈率：核查次数、结果含措施的次数、已反馈次数与反馈率（本部门；平台管理员可看全部）。"""
     dept_id = _department_filter(session, principal, department)
-    return checks.feedback_rates(session, actor=principal, date_from=date_from, date_to=date_to,
-                                 department_id=dept_id)
+    return feedback.feedback_rates(session, actor=principal, date_from=date_from, date_to=date_to,
+                                   department_id=dept_id)
 
 
 @checks_router.get("", response_model=list[CheckRecordOut])
@@ -303,7 +303,7 @@ def show_check(check_id: Id, principal: Principal = Depends(allow(*CHECK_ROLES))
 def give_feedback(check_id: Id, body: FeedbackIn, principal: Principal = Depends(allow(*FEEDBACK_ROLES)),
                   session: Session = SessionDep) -> dict[str, Any]:
     """反馈核查结果中各项措施是否实施；未实施的须说明原因。仅限发起核查的部门。"""
-    items = [checks.FeedbackInput(measure_code=i.measure_code, applied=i.applied, reason=i.reason,
-                                  item_id=i.item_id) for i in body.items]
-    recorded = checks.record_feedback(session, actor=principal, check_id=check_id, items=items)
+    items = [feedback.FeedbackInput(measure_code=i.measure_code, applied=i.applied, reason=i.reason,
+                                    item_id=i.item_id) for i in body.items]
+    recorded = feedback.record_feedback(session, actor=principal, check_id=check_id, items=items)
     return {"check_id": check_id, "recorded": len(recorded)}

@@ -18,7 +18,7 @@ from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
-from xinyong.measures import check as checks
+from xinyong.measures import check as checks, feedback
 from xinyong.measures import service
 from xinyong.measures.spec import SCENARIOS
 
@@ -153,8 +153,8 @@ def feedback_rates(
     start, end = _date(date_from, "--from"), _date(date_to, "--to")
     with clikit.database().session(write=False) as session:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
-        data = checks.feedback_rates(session, actor=clikit.operator(), date_from=start, date_to=end,
-                                     department_id=dept_id)
+        data = feedback.feedback_rates(session, actor=clikit.operator(), date_from=start, date_to=end,
+                                       department_id=dept_id)
 
     def render(rows: list[dict[str, Any]]) -> None:
         t = Table("部门", "核查次数", "含措施", "已反馈", "反馈率", title="核查反馈率")

@@ -15,7 +15,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden
-from xinyong.records import service
+from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
 from xinyong.records.schemas import PublicRecordOut, RecordOut, VersionOut, WithdrawIn
 from xinyong.subjects.models import SubjectKind
@@ -52,10 +52,10 @@ def list_public(
     subject_id = _subject_id(session, subject, persons=False)
     if subject_id is False:
         return []
-    rows = service.list_records(session, subject_id=subject_id, kind=kind.value if kind else None,
+    rows = queries.list_records(session, subject_id=subject_id, kind=kind.value if kind else None,
                                 date_from=date_from, date_to=date_to, public_only=True, today=clock.today(),
                                 limit=limit, offset=offset)
-    return service.mark_objections(session, [service.public_record_view(r) for r in rows])
+    return views.mark_objections(session, [views.public_record_view(r) for r in rows])
 
 
 @router.get("", response_model=list[RecordOut])
@@ -81,25 +81,25 @@ def list_department(
     subject_id = _subject_id(session, subject, persons=True)
     if subject_id is False:
         return []
-    rows = service.list_records(session, subject_id=subject_id, department_id=department_id,
+    rows = queries.list_records(session, subject_id=subject_id, department_id=department_id,
                                 kind=kind.value if kind else None, date_from=date_from, date_to=date_to,
                                 status=status, public_only=False, today=clock.today(), limit=limit, offset=offset)
-    return service.mark_objections(session, [service.record_view(r) for r in rows])
+    return views.mark_objections(session, [views.record_view(r) for r in rows])
 
 
 @router.get("/{record_id}", response_model=RecordOut)
 def show(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一条信用记录（其他部门的记录返回 404）。"""
-    return service.mark_objections(
-        session, [service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
+    return views.mark_objections(
+        session, [views.record_view(queries.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
 
 
 @router.get("/{record_id}/versions", response_model=list[VersionOut])
 def versions(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
              session: Session = SessionDep) -> list[dict[str, Any]]:
     """一条信用记录的全部版本（报送批次、行号、时间、变更字段）。"""
-    return [service.version_view(v) for v in service.record_history(session, record_id, actor=principal)]
+    return [views.version_view(v) for v in queries.record_history(session, record_id, actor=principal)]
 
 
 @router.post("/{record_id}/withdraw", response_model=RecordOut)
@@ -107,5 +107,5 @@ def withdraw(record_id: Id, body: WithdrawIn, principal: Principal = Depends(all
              session: Session = SessionDep) -> dict[str, Any]:
     """撤回一条信用记录的公示（决定被撤销、变更等），须说明原因；仅限本部门操作员。"""
     service.withdraw(session, actor=principal, record_id=record_id, reason=body.reason)
-    return service.mark_objections(
-        session, [service.record_view(service.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
+    return views.mark_objections(
+        session, [views.record_view(queries.record_row(session, record_id, actor=principal, today=clock.today()))])[0]

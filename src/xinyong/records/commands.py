@@ -15,7 +15,7 @@ from xinyong.auth import service as auth_service
 from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
-from xinyong.records import service
+from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
 from xinyong.subjects.service import get_subject
 
@@ -49,10 +49,10 @@ def list_(
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
-        rows = service.list_records(session, subject_id=subject_id, department_id=department_id,
+        rows = queries.list_records(session, subject_id=subject_id, department_id=department_id,
                                     kind=kind.value if kind else None, status=status, public_only=public_only,
                                     today=today, limit=limit, offset=offset)
-        data = [service.record_view(r) for r in rows]
+        data = [views.record_view(r) for r in rows]
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("ID", "类别", "文书号", "决定日期", "行政相对人", "状态", "迟报", title=f"信用记录（{today}）")
@@ -72,8 +72,8 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
     """查看一条信用记录及其全部版本。"""
     today = _date(on, "--date") or clock.today()
     with clikit.database().session(write=False) as session:
-        view = service.record_view(service.record_row(session, record_id, actor=None, today=today))
-        view["history"] = [service.version_view(v) for v in service.record_history(session, record_id)]
+        view = views.record_view(queries.record_row(session, record_id, actor=None, today=today))
+        view["history"] = [views.version_view(v) for v in queries.record_history(session, record_id)]
 
     def render(v: dict[str, Any]) -> None:
         c = clikit.console

@@ -2,7 +2,7 @@
 
 ``ingest`` reads a department's file in any of the accepted formats (current standard with Chinese or coded
 column names, legacy 2016 coded columns), validates each row and, for a valid row, builds a
-:class:`RecordInput`. ``records.service`` turns it into a record version. Keeping this shape in one place is
+:class:`RecordInput`. ``records.upsert`` turns it into a record version. Keeping this shape in one place is
 what lets both sides be written and tested separately.
 """
 

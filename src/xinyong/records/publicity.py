@@ -2,7 +2,7 @@
 
 Everything numeric (periods, thresholds, deadlines) comes from the :class:`PublicityRule` the caller got from
 ``catalog.service.publicity_rule``; this module only says which stored field feeds which rule argument, and
-computes the SQL bounds that let ``records.service`` filter public records in the database before re-checking
+computes the SQL bounds that let ``records.queries`` filter public records in the database before re-checking
 each one here with :func:`catalog.rules.publicity_status`.
 
 Severity: the 双公示 data standard has no severity column. A department may send one (key ``severity`` or

@@ -169,16 +169,16 @@ def _records(session: Session, subject: Subject, kind: str, today: dt.date, *, o
              cap: int) -> list[dict[str, Any]]:
     """The records' public view: public today, or (a person's own report) everything still in effect."""
     from xinyong.records import publicity
-    from xinyong.records import service as records
+    from xinyong.records import queries as records_queries, views as records_views
 
     if not own:
-        rows = records.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,
+        rows = records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,
                                     limit=cap + 1)
     else:
-        rows = [r for r in records.list_records(session, subject_id=subject.id, kind=kind, public_only=False,
+        rows = [r for r in records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=False,
                                                 today=today, limit=10 * cap)
                 if r.status in (publicity.STATUS_PUBLIC, publicity.STATUS_NOT_PUBLIC)][:cap + 1]
-    views = records.mark_objections(session, [records.public_record_view(r) for r in rows])
+    views = records_views.mark_objections(session, [records_views.public_record_view(r) for r in rows])
     for view, row in zip(views, rows, strict=True):
         view["public"] = row.public
     return views
@@ -220,11 +220,11 @@ _LIST_SECTIONS = (
 def _entries(session: Session, subject: Subject, subject_code: str, today: dt.date, *, own: bool,
              cap: int) -> list[dict[str, Any]]:
     """List entries counting today: the public view (public lists), or all lists for a person's own report."""
-    from xinyong.lists import service as lists
+    from xinyong.lists import queries as lists_queries
 
     if not own:
-        return lists.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
-    return [v for v in lists.subject_entries_view(session, subject, today) if v["counts"]]
+        return lists_queries.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
+    return [v for v in lists_queries.subject_entries_view(session, subject, today) if v["counts"]]
 
 
 def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any]], cap: int) -> pdf.Section:

@@ -75,8 +75,8 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
     自然人身份证号仅显示脱敏值，查询记入审计日志。
     """
     from xinyong.core.clock import today
-    from xinyong.lists.service import subject_entries_view
-    from xinyong.records.service import subject_records_view
+    from xinyong.lists.queries import subject_entries_view
+    from xinyong.records.views import subject_records_view
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)

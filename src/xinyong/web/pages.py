@@ -20,7 +20,8 @@ _headline_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def _compute(session: Session) -> dict[str, Any]:
-    from xinyong.lists.service import list_sizes, list_types, public_type_ids
+    from xinyong.lists.queries import list_sizes, public_type_ids
+    from xinyong.lists.types import list_types
     from xinyong.subjects.models import Subject
 
     counts = dict(session.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())

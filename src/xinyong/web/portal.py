@@ -129,7 +129,8 @@ def search_page(request: Request, q: str | None = None, kind: str | None = None,
 
 
 def _public_list_codes(session: Session) -> set[str]:
-    from xinyong.lists.service import list_types, public_type_ids
+    from xinyong.lists.types import list_types
+    from xinyong.lists.queries import public_type_ids
 
     ids = set(public_type_ids(session))
     return {t.code for t in list_types(session) if t.id in ids}
@@ -138,12 +139,9 @@ def _public_list_codes(session: Session) -> set[str]:
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
     """Everything the public subject page shows (reused by the report and by tests)."""
     from xinyong.commitments.service import subject_commitments_view
-    from xinyong.lists.service import subject_entries_view
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.lists.queries import subject_entries_view
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
     from xinyong.subjects.service import public_view
 
     basic = public_view(subject)
@@ -266,11 +264,8 @@ def _departments(session: Session) -> list[Any]:
 def records_page(request: Request, kind: str | None = None, department: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, page: str | None = None,
                  session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
 
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
@@ -296,7 +291,7 @@ def records_page(request: Request, kind: str | None = None, department: str | No
 
 @router.get("/lists", response_class=HTMLResponse)
 def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.service import list_sizes
+    from xinyong.lists.queries import list_sizes
 
     codes = _public_list_codes(session)
     sizes = [s for s in list_sizes(session, _today()) if s["list_code"] in codes]
@@ -307,7 +302,8 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
 def list_page(request: Request, code: str, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.service import list_types, public_entries
+    from xinyong.lists.types import list_types
+    from xinyong.lists.queries import public_entries
 
     if code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
@@ -482,7 +478,7 @@ def progress(request: Request, case_no: str = Form(""), token: str = Form(""),
 
 @router.get("/open-data", response_class=HTMLResponse)
 def open_data_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.service import list_types
+    from xinyong.lists.types import list_types
 
     codes = _public_list_codes(session)
     return render(request, "portal/open_data.html", {
@@ -494,11 +490,8 @@ def open_data_page(request: Request, session: Session = SessionDep) -> HTMLRespo
 def open_data_records(request: Request, fmt: str, kind: str | None = None, date_from: str | None = None,
                       date_to: str | None = None, page: str | None = None, session: Session = SessionDep) -> Response:
     """Public 双公示 records, newest first, at most ``OPEN_DATA_MAX_ROWS`` a file (``page`` for the next)."""
-    from xinyong.records.service import (
-        list_records,
-        mark_objections,
-        public_record_view,
-    )
+    from xinyong.records.queries import list_records
+    from xinyong.records.views import mark_objections, public_record_view
 
     if fmt not in ("csv", "json"):
         return _not_found(request, "仅提供 CSV 和 JSON 格式")
@@ -516,7 +509,7 @@ def open_data_records(request: Request, fmt: str, kind: str | None = None, date_
 
 @router.get("/open-data/lists/{code}.{fmt}", dependencies=[Depends(rate_limit("report"))])
 def open_data_list(request: Request, code: str, fmt: str, session: Session = SessionDep) -> Response:
-    from xinyong.lists.service import public_entries
+    from xinyong.lists.queries import public_entries
 
     if fmt not in ("csv", "json") or code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")

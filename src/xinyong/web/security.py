@@ -315,7 +315,7 @@ def set_session_cookie(response: Response, request: Request, raw_token: str, *, 
 
 
 def session_token(request: Request) -> str | None:
-    """The login token the browser holds, if any (validate it with ``auth.service.principal_for_token``)."""
+    """The login token the browser holds, if any (validate it with ``auth.tokens.principal_for_token``)."""
     value = request.cookies.get(SESSION_COOKIE)
     return value if value and len(value) <= 200 else None
 

@@ -1,0 +1,219 @@
+"""Credit records, read side: a record by id, its history, what is public today and the department's list.
+
+:func:`get_record` (department-scoped with an actor, 404 otherwise), :func:`public_status` and :func:`record_row`
+(one record with its publicity), :func:`list_records` (filtered, paged, with the publicity status narrowed in
+SQL by ``records.publicity``'s bounds and re-checked in Python), :func:`record_history`, :func:`version_counts`
+and :func:`transitions_on`. Publicity is evaluated at query time from the record's stored inputs and the
+catalog's rules of the day (:func:`rules`, :func:`facts`), never stored. Nothing here changes the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from xinyong.auth.roles import Principal
+from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict
+from xinyong.catalog.service import publicity_rule
+from xinyong.core import clock
+from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.records import publicity
+from xinyong.records.inputs import RecordKind
+from xinyong.records.models import CreditRecord, PublicityTransition, RecordVersion
+from xinyong.subjects.models import Subject
+
+
+def rules(session: Session) -> dict[str, PublicityRule]:
+    """The catalog rule of each record kind (cached by the catalog for the transaction)."""
+    return {kind.value: publicity_rule(session, code) for kind, code in publicity.CLASS_CODES.items()}
+
+
+def facts(record: CreditRecord) -> publicity.RecordFacts:
+    return publicity.facts_of(record, local_date=clock.local_date)
+
+
+def get_record(session: Session, record_id: int, *, actor: Principal | None = None,
+               for_update: bool = False) -> CreditRecord:
+    """A record by id; with ``actor``, only when the actor may see the owning department (404 otherwise, so that
+    another department's ids are not disclosed)."""
+    stmt = select(CreditRecord).where(CreditRecord.id == record_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    record = session.scalars(stmt).one_or_none()
+    if record is None or (actor is not None and not actor.can_see_department(record.department_id)):
+        raise NotFound(f"信用记录 {record_id} 不存在", code="record_not_found")
+    return record
+
+
+def public_status(session: Session, record: CreditRecord, today: dt.date) -> Verdict:
+    """Whether the record is public on ``today`` under the catalog's current rules, with the reason."""
+    return publicity.status(rules(session)[record.kind], facts(record), today)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """The UTC instant the civil day ``day`` begins (withdrawals before it are in force on that day)."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=clock.zone()).astimezone(dt.UTC)
+
+
+def _not_stopped(today: dt.date) -> Any:
+    c = CreditRecord
+    return and_(or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1))),
+                or_(c.ended_on.is_(None), c.ended_on > today))
+
+
+def _window_open(rule: PublicityRule, today: dt.date) -> Any:
+    """SQL: the record's catalog window covers ``today`` (exact: see ``publicity.earliest_public_decision``)."""
+    c = CreditRecord
+    mode = rule.publicity.mode
+    if mode == "fixed_period":
+        return or_(*[and_(c.severity == key, c.decision_date >= publicity.earliest_public_decision(rule, key, today))
+                     for key in rule.publicity.windows])
+    if mode == "while_valid":
+        # Only licences carry a validity end; other kinds are open-ended under this mode.
+        return or_(c.licence_valid_to.is_(None), c.licence_valid_to >= today)
+    return true()
+
+
+def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
+    """SQL narrowing of "public on ``today``" for one kind: exact for the catalog's conditions it can express;
+    :func:`publicity.status` re-checks every row."""
+    c = CreditRecord
+    if not publicity.party_kind_public(rule, PartyKind.LEGAL_PERSON):
+        return false()
+    parts = [c.kind == kind, c.decision_date <= today, _not_stopped(today), _window_open(rule, today)]
+    if not publicity.party_kind_public(rule, PartyKind.NATURAL_PERSON):
+        parts.append(c.party_kind != PartyKind.NATURAL_PERSON.value)
+    if kind == RecordKind.PENALTY:
+        terms = publicity.never_published_sql_terms(rule) or []
+        for term in terms:
+            cond = c.penalty_types_key.in_(term.keys)
+            if term.fine_max_yuan is not None:
+                cond = and_(cond, c.party_kind == term.party_kind, c.fine_fen.is_not(None),
+                            c.fine_fen <= term.fine_max_yuan * 100)
+            parts.append(~cond)
+    return and_(*parts)
+
+
+def _expired_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
+    c = CreditRecord
+    not_withdrawn = or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1)))
+    ended = and_(c.ended_on.is_not(None), c.ended_on <= today)
+    over = and_(c.decision_date <= today, ~_window_open(rule, today))
+    return and_(c.kind == kind, not_withdrawn, or_(ended, over))
+
+
+def _status_clause(status: str, kind_rules: dict[str, PublicityRule], today: dt.date) -> Any:
+    c = CreditRecord
+    if status == publicity.STATUS_PUBLIC:
+        return or_(*[_public_clause(k, r, today) for k, r in kind_rules.items()])
+    if status == publicity.STATUS_WITHDRAWN:
+        return and_(c.withdrawn_at.is_not(None), c.withdrawn_at < _day_start(today + dt.timedelta(days=1)))
+    if status == publicity.STATUS_EXPIRED:
+        return or_(*[_expired_clause(k, r, today) for k, r in kind_rules.items()])
+    return true()
+
+
+@dataclass
+class RecordRow:
+    """A listed record with its publicity of the day (``status`` one of ``publicity.STATUSES``)."""
+
+    record: CreditRecord
+    subject: Subject
+    public: bool
+    status: str
+    reason: str
+
+
+def list_records(session: Session, *, subject_id: int | None = None, department_id: int | None = None,
+                 kind: str | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
+                 status: str | None = None, public_only: bool, today: dt.date, limit: int = 50,
+                 offset: int = 0) -> list[RecordRow]:
+    """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
+    ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
+    when the catalog's natural-person attribute is public, never-published penalty types and small fines), then
+    each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass."""
+    if status not in (None, "all", *publicity.STATUSES):
+        raise ValidationFailed(f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）",
+                               code="unknown_status")
+    if kind is not None and kind not in {k.value for k in RecordKind}:
+        raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
+    if public_only:
+        status = publicity.STATUS_PUBLIC
+    kind_rules = rules(session)
+    if kind:
+        kind_rules = {kind: kind_rules[kind]}
+    stmt: Select[Any] = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
+    if subject_id is not None:
+        stmt = stmt.where(CreditRecord.subject_id == subject_id)
+    if department_id is not None:
+        stmt = stmt.where(CreditRecord.department_id == department_id)
+    if kind:
+        stmt = stmt.where(CreditRecord.kind == kind)
+    if date_from:
+        stmt = stmt.where(CreditRecord.decision_date >= date_from)
+    if date_to:
+        stmt = stmt.where(CreditRecord.decision_date <= date_to)
+    if status and status not in ("all", publicity.STATUS_NOT_PUBLIC):
+        stmt = stmt.where(_status_clause(status, kind_rules, today))
+    stmt = stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
+    out: list[RecordRow] = []
+    skipped = 0
+    for row in _evaluated(session, stmt, kind_rules, today):
+        if status not in (None, "all") and row.status != status:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _evaluated(session: Session, stmt: Select[Any], kind_rules: dict[str, PublicityRule],
+               today: dt.date) -> Iterator[RecordRow]:
+    """Stream the statement's records with their exact status for ``today``."""
+    page = 500
+    offset = 0
+    while True:
+        batch = session.execute(stmt.limit(page).offset(offset).execution_options(populate_existing=True)).all()
+        for record, subject in batch:
+            rule = kind_rules[record.kind]
+            label, reason = publicity.status_label(rule, facts(record), today)
+            yield RecordRow(record, subject, label == publicity.STATUS_PUBLIC, label, reason)
+        if len(batch) < page:
+            return
+        offset += page
+
+
+def record_history(session: Session, record_id: int, *, actor: Principal | None = None) -> list[RecordVersion]:
+    """All versions of a record, oldest first (department-scoped with ``actor``)."""
+    get_record(session, record_id, actor=actor)
+    return list(session.scalars(select(RecordVersion).where(RecordVersion.record_id == record_id)
+                                .order_by(RecordVersion.version_no)))
+
+
+def version_counts(session: Session, record_ids: list[int]) -> dict[int, int]:
+    if not record_ids:
+        return {}
+    return {rid: count for rid, count in session.execute(
+        select(CreditRecord.id, CreditRecord.version_count).where(CreditRecord.id.in_(record_ids)))}
+
+
+def transitions_on(session: Session, *, run_date: dt.date) -> list[PublicityTransition]:
+    return list(session.scalars(select(PublicityTransition).where(PublicityTransition.run_date == run_date)
+                                .order_by(PublicityTransition.id)))
+
+
+def record_row(session: Session, record_id: int, *, actor: Principal | None, today: dt.date) -> RecordRow:
+    """One record with its subject and its publicity on ``today`` (department-scoped with ``actor``)."""
+    record = get_record(session, record_id, actor=actor)
+    subject = session.get(Subject, record.subject_id)
+    assert subject is not None  # foreign key
+    label, reason = publicity.status_label(rules(session)[record.kind], facts(record), today)
+    return RecordRow(record, subject, label == publicity.STATUS_PUBLIC, label, reason)
