@@ -31,7 +31,7 @@ from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Case, CaseDocument
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
-from xinyong.core import clock
+from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 
 COMMITMENT_TEXT = ("本主体承诺：已履行行政处罚决定（或列入名单决定）规定的义务，已纠正失信行为并消除不良影响，所提交材料"
@@ -181,8 +181,7 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
 
 
 def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -> dict[str, Any]:
-    from xinyong.watches.service import emit_subject_event
-
+    emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"信用修复 {case.case_no}：{ctx.reason or '准予修复'}"
     if case.target_type == "record":
         from xinyong.records import service as records
@@ -207,8 +206,7 @@ def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -
 
 
 def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext) -> dict[str, Any]:
-    from xinyong.watches.service import emit_subject_event
-
+    emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"撤销信用修复 {case.case_no}：{ctx.reason}"
     if case.target_type == "record":
         from xinyong.records import publicity
@@ -257,11 +255,3 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
                            reason=f"违背信用修复承诺（承诺编码 {code}）")
     return approved
 
-
-def _register() -> None:
-    from xinyong.commitments.service import on_repair_commitment_broken
-
-    on_repair_commitment_broken(revoke_on_broken_commitment)
-
-
-_register()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,15 +33,14 @@ from xinyong.cases import flows, notify
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Case, CaseDocument, CaseEvent
 from xinyong.core import audit, clock, workdays
+from xinyong.core import hooks as core_hooks
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.subjects.models import Subject
 
 ENTITY = "case"
-OBJECTION_MARKER = "异议处理中"
+OBJECTION_MARKER = core_hooks.OBJECTION_MARKER
 CASE_PREFIX = {"objection": "YY", "repair": "XF", "complaint": "JB"}
-_HOOK_MODULES = {"objection": "xinyong.cases.objections", "repair": "xinyong.cases.repair",
-                 "complaint": "xinyong.cases.complaints"}
 
 
 class Hooks(Protocol):
@@ -67,8 +65,14 @@ class TransitionContext:
 
 
 def hooks_for(kind: str) -> Hooks:
+    """The kind's module (``objections``, ``repair``, ``complaints``), registered at start-up by
+    ``xinyong.wiring`` in ``core.hooks.case_kind_hooks``."""
     flows.flow_for(kind)
-    return importlib.import_module(_HOOK_MODULES[kind])  # type: ignore[return-value]
+    try:
+        factory = core_hooks.case_kind_hooks[kind]
+    except KeyError:
+        raise core_hooks.NotWired(f"cases: no hooks for {kind!r} — call xinyong.wiring.wire() at start-up") from None
+    return factory()
 
 
 # Deadlines ---------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from xinyong.commitments.validate import (
     TYPE_LABELS,
     CommitmentInput,
 )
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, hooks
 from xinyong.core.bulk import allocate_ids
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -72,9 +72,10 @@ _TRACKED = ("promisor_name", "promisor_kind", "promisor_code", "commitment_type"
 
 #: ``handler(session, *, actor, commitment)``: called in the same transaction when a 信用修复型 commitment becomes
 #: broken. The data standard says the penalty it was given for is then republished for the maximum period; the
-#: repair cases (``cases``) register the handler that does it. Errors raised by a handler abort the change.
+#: repair cases (``cases``) do it: the start-up wiring (``xinyong.wiring``) registers their handler. Errors raised
+#: by a handler abort the change.
 RepairBreachHandler = Callable[..., None]
-_repair_breach_handlers: list[RepairBreachHandler] = []
+_repair_breach_handlers: list[RepairBreachHandler] = hooks.repair_breach_handlers
 
 
 def on_repair_commitment_broken(handler: RepairBreachHandler) -> RepairBreachHandler:
@@ -85,8 +86,6 @@ def on_repair_commitment_broken(handler: RepairBreachHandler) -> RepairBreachHan
 
 
 def _repair_broken(session: Session, actor: Principal, commitment: Commitment) -> None:
-    import xinyong.cases.repair  # noqa: F401  (registers the revocation of repairs in effect)
-
     for handler in list(_repair_breach_handlers):
         handler(session, actor=actor, commitment=commitment)
 

@@ -40,7 +40,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
 from xinyong.catalog.spec import validation_details
-from xinyong.core import audit, clock, workdays
+from xinyong.core import audit, clock, hooks, workdays
 from xinyong.core.db import utcnow
 from xinyong.core.errors import (
     ConfigurationError,
@@ -392,9 +392,7 @@ def _watch_payload(entry: ListEntry, lt: ListType) -> dict[str, Any]:
 def _emit(session: Session, entry: ListEntry, lt: ListType, event: str, **extra: Any) -> None:
     if entry.subject_id is None:
         return
-    from xinyong.watches.service import emit_subject_event
-
-    emit_subject_event(session, subject_id=entry.subject_id, event=event,
+    hooks.subject_events().emit_subject_event(session, subject_id=entry.subject_id, event=event,
                        payload={**_watch_payload(entry, lt), **extra})
 
 
@@ -902,19 +900,16 @@ def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] 
 
 
 def open_objections(session: Session, entry_ids: list[int]) -> set[int]:
-    """Entries with an open objection (they show "异议处理中" wherever displayed); reads the cases domain."""
-    from xinyong.cases.service import open_objection_targets
-
-    return {i for kind, i in open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
+    """Entries with an open objection (they show "异议处理中" wherever displayed); asks the open-objection
+    providers (``core.hooks``: the cases domain)."""
+    return {i for kind, i in hooks.open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
 
 
 def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Set ``objection`` on entry views (``"异议处理中"`` while an objection is open, else ``None``)."""
-    from xinyong.cases.service import OBJECTION_MARKER
-
     open_ids = open_objections(session, [v["id"] for v in views])
     for v in views:
-        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+        v["objection"] = hooks.OBJECTION_MARKER if v["id"] in open_ids else None
     return views
 
 

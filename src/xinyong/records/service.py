@@ -37,7 +37,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict, parse_party_kind
 from xinyong.catalog.service import publicity_rule
-from xinyong.core import audit, clock, workdays
+from xinyong.core import audit, clock, hooks, workdays
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -912,14 +912,13 @@ def version_counts(session: Session, record_ids: list[int]) -> dict[int, int]:
 def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Set ``objection`` to "异议处理中" on the views of records with an open objection (``None`` otherwise).
 
-    Reads the cases domain (one query per 1,000 records); cases changes records only through this service.
+    Asks the open-objection providers (``core.hooks``; the cases domain, one query per 1,000 records); cases
+    changes records only through this service.
     """
-    from xinyong.cases.service import OBJECTION_MARKER, open_objection_targets
-
-    open_ids = {i for kind, i in open_objection_targets(session, record_ids=[v["id"] for v in views])
+    open_ids = {i for kind, i in hooks.open_objection_targets(session, record_ids=[v["id"] for v in views])
                 if kind == "record"}
     for v in views:
-        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+        v["objection"] = hooks.OBJECTION_MARKER if v["id"] in open_ids else None
     return views
 
 

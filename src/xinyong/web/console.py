@@ -62,7 +62,7 @@ PAGE = 50
 
 
 def _templates() -> Any:
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     return TEMPLATES
 
@@ -747,7 +747,7 @@ def _login_required(request: Request) -> Response:
     headers = request.headers
     if "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""):
         return see_other("/console/login")
-    from xinyong.web.app import error_body
+    from xinyong.web.errors import error_body
 
     return JSONResponse(error_body("unauthenticated", "需要登录或提供 API 令牌"), status_code=401)
 
@@ -756,7 +756,7 @@ def install(app: FastAPI) -> None:
     """Mount the console and make its refusals browser-friendly: a logged-out browser is sent to the login page
     (303, with the page it wanted), a refused or missing page is a Chinese error page. API clients, and every
     path outside the console, keep the JSON errors of ``web.app``."""
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
     app.add_middleware(LoginGate)

@@ -52,7 +52,7 @@ TARGET_LABELS = {"record": "信用记录", "list_entry": "名单条目"}
 
 
 def _templates() -> Any:
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     return TEMPLATES
 

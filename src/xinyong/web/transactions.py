@@ -25,13 +25,12 @@ from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xinyong.auth.deps import WRITE_STATE  # this attempt's session must be a write transaction
 from xinyong.core.db import RetryPolicy, busy_error, is_transient
 from xinyong.core.errors import Busy
 
 log = logging.getLogger(__name__)
 
-#: ``request.state`` key: this attempt's session must be a write transaction (set on every retried attempt).
-WRITE_STATE = "xinyong_write_transaction"
 #: Request body bytes kept in memory for a replay; a larger body (an upload) is kept in a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
 _REPLAY_CHUNK = 256 * 1024
@@ -147,7 +146,7 @@ async def _busy(scope: Scope, send: Send, error: Busy) -> None:
     response: Response
     if not scope.get("path", "").startswith("/api/") and "text/html" in headers.get("accept", ""):
         from xinyong.core.settings import get_settings
-        from xinyong.web.app import TEMPLATES
+        from xinyong.web.templates import TEMPLATES
 
         html = TEMPLATES.get_template("error.html").render(status=503, message=error.message,
                                                            city=get_settings().city_name, request=None)
