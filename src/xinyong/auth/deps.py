@@ -26,6 +26,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from xinyong.auth import service
 from xinyong.auth.roles import ANONYMOUS, Principal, Role
 from xinyong.core.db import Database
 from xinyong.core.errors import Forbidden, Unauthenticated
@@ -102,8 +103,6 @@ async def _principal(request: Request) -> Principal:
 async def _token_principal(db: Database, raw: str) -> Principal | None:
     """Who the token stands for (``auth.service.cached_principal``): from memory when this process read it less
     than ``TOKEN_CACHE_TTL`` ago, else read in a worker thread; a due ``last_used_at`` is written there too."""
-    from xinyong.auth import service
-
     known = service.remembered_principal(db, raw)
     if known is None:
         known = await run_in_threadpool(service.cached_principal, db, raw)

@@ -53,8 +53,9 @@ from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
+from xinyong.lists import service as lists_service
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import find_subject, upsert_subjects
+from xinyong.subjects.service import find_subject, reveal_resident_id, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -445,9 +446,6 @@ def _request_list_entry(session: Session, *, actor: Principal, commitment: Commi
     list type requires one (``give_notice``; the listing follows in ``lists`` after the 陈述申辩 period), else a
     direct listing (``create_entry``). The lists rules decide who may (managing departments, the admin) and
     refuse duplicates; any refusal aborts the whole fulfilment change."""
-    from xinyong.lists import service as lists_service
-    from xinyong.subjects.service import reveal_resident_id
-
     subject = session.get(Subject, commitment.subject_id)
     assert subject is not None  # foreign key
     if subject.kind == SubjectKind.NATURAL_PERSON.value:

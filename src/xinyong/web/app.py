@@ -14,12 +14,38 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xinyong import __version__
+from xinyong.analytics.api import router as analytics_router
+from xinyong.auth.api import router as auth_router
 from xinyong.auth.deps import public
+from xinyong.cases.api import router as cases_router
+from xinyong.catalog.api import router as catalog_router
+from xinyong.commitments.api import router as commitments_router
+from xinyong.core import uploads
 from xinyong.core.db import Database, get_database
 from xinyong.core.errors import XinyongError
+from xinyong.core.migrate import current_revision, head_revision
 from xinyong.core.settings import get_settings
+from xinyong.evaluation.api import router as evaluation_router
+from xinyong.ingest.api import router as ingest_router
+from xinyong.lists.api import router as lists_router
+from xinyong.measures.api import checks_router
+from xinyong.measures.api import router as measures_router
+from xinyong.records.api import router as records_router
+from xinyong.reports.api import router as reports_router
+from xinyong.subjects.api import router as subjects_router
+from xinyong.watches.api import router as watches_router
+from xinyong.web import security
+from xinyong.web.audit_api import router as audit_router
+from xinyong.web.check_fast_path import CheckFastPath
+from xinyong.web.console import install as install_console
+from xinyong.web.console_analysis import install as install_console_analysis
 from xinyong.web.errors import _HTTP_MESSAGES, REFUSALS, ErrorOut, error_body, http_error_body  # noqa: F401
+from xinyong.web.identifiers_api import router as identifiers_router
+from xinyong.web.nul import RefuseNul
+from xinyong.web.pages import home_context
+from xinyong.web.portal import router as portal_router
 from xinyong.web.templates import TEMPLATES
+from xinyong.web.transactions import RetryTransactions
 from xinyong.wiring import wire
 
 log = logging.getLogger(__name__)
@@ -63,8 +89,6 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     """Build the app on a database (a :class:`Database`, a URL, or the configured default)."""
     wire()  # the interfaces lower layers call up through (core.hooks)
     db = database if isinstance(database, Database) else get_database(database)
-    from xinyong.core import uploads
-
     uploads.sweep()  # uploads left behind by a server that was killed (normally none: they have no name)
     app = FastAPI(
         title="xinyong 公共信用信息平台 API",
@@ -75,24 +99,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     )
     app.state.db = db
     install_error_handlers(app)
-    from xinyong.web import security
-
     security.install(app, TEMPLATES)
-
-    from xinyong.analytics.api import router as analytics_router
-    from xinyong.auth.api import router as auth_router
-    from xinyong.cases.api import router as cases_router
-    from xinyong.catalog.api import router as catalog_router
-    from xinyong.commitments.api import router as commitments_router
-    from xinyong.web.audit_api import router as audit_router
-    from xinyong.web.identifiers_api import router as identifiers_router
-    from xinyong.ingest.api import router as ingest_router
-    from xinyong.lists.api import router as lists_router
-    from xinyong.measures.api import checks_router
-    from xinyong.measures.api import router as measures_router
-    from xinyong.records.api import router as records_router
-    from xinyong.subjects.api import router as subjects_router
-    from xinyong.watches.api import router as watches_router
 
     # Routes are matched in order: the business systems' check, the hottest route, comes first, and directly on the
     # app (FastAPI walks every nested router's routes on each request to see whether they changed).
@@ -102,32 +109,19 @@ def create_app(database: Database | str | None = None) -> FastAPI:
                    records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
                    cases_router, analytics_router):
         api.include_router(router)
-    from xinyong.reports.api import router as reports_router
     api.include_router(reports_router)
-    from xinyong.evaluation.api import router as evaluation_router
     api.include_router(evaluation_router)
     app.include_router(api, responses=REFUSALS)
-    from xinyong.web.portal import router as portal_router
-
     app.include_router(portal_router)
-    from xinyong.web.console import install as install_console
-
     install_console(app)
-    from xinyong.web.console_analysis import install as install_console_analysis
-
     install_console_analysis(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    from xinyong.web.check_fast_path import CheckFastPath
-    from xinyong.web.transactions import RetryTransactions
-
     # Outside the CSRF and header layers: a request whose transaction met a transient conflict (deadlock, "database
     # is locked") is run again through them with the body it sent (docs/architecture.md §7).
     app.add_middleware(RetryTransactions)
     # Added last but one, so the outermost of the app's own middlewares but one: a well-formed check from a known
     # token is answered before the others and the router; every other request passes through untouched.
     app.add_middleware(CheckFastPath, database=db)
-    from xinyong.web.nul import RefuseNul
-
     # Outside even the check's fast path, which writes what it is sent (a NUL is a 500 on PostgreSQL).
     app.add_middleware(RefuseNul)
 
@@ -139,8 +133,6 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     @app.get("/readyz", tags=["ops"], dependencies=[Depends(public)])
     def readyz() -> JSONResponse:
         """Readiness: the database answers and its schema is at the code's migration head."""
-        from xinyong.core.migrate import current_revision, head_revision
-
         try:
             with db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -156,8 +148,6 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(public)])
     def home(request: Request) -> Any:
-        from xinyong.web.pages import home_context
-
         with db.session(write=False) as session:
             context = home_context(session)
         return TEMPLATES.TemplateResponse(request, "home.html", context)

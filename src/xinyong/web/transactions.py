@@ -28,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xinyong.auth.deps import WRITE_STATE  # this attempt's session must be a write transaction
 from xinyong.core.db import RetryPolicy, busy_error, is_transient
 from xinyong.core.errors import Busy
+from xinyong.core.settings import get_settings
+from xinyong.web.templates import TEMPLATES
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +147,6 @@ async def _busy(scope: Scope, send: Send, error: Busy) -> None:
     headers = Headers(scope=scope)
     response: Response
     if not scope.get("path", "").startswith("/api/") and "text/html" in headers.get("accept", ""):
-        from xinyong.core.settings import get_settings
-        from xinyong.web.templates import TEMPLATES
-
         html = TEMPLATES.get_template("error.html").render(status=503, message=error.message,
                                                            city=get_settings().city_name, request=None)
         response = HTMLResponse(html, status_code=503, headers=error.headers)
