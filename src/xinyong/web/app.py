@@ -169,6 +169,8 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(reports_router)
     from xinyong.evaluation.api import router as evaluation_router
     api.include_router(evaluation_router)
+    from xinyong.financing.api import router as financing_router
+    api.include_router(financing_router)
     app.include_router(api, responses=REFUSALS)
     from xinyong.web.portal import router as portal_router
 
