@@ -16,6 +16,8 @@ from xinyong.financing import service
 from xinyong.financing.models import Authorisation
 from tests.records.helpers import ADMIN
 
+PROFILE_URL = "/api/v1/financing/subjects/{}/profile"
+
 
 @dataclass
 class Bank:

@@ -175,6 +175,9 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     from xinyong.web.portal import router as portal_router
 
     app.include_router(portal_router)
+    from xinyong.web.portal_subject import router as portal_subject_router
+
+    app.include_router(portal_subject_router)
     from xinyong.web.console import install as install_console
 
     install_console(app)
