@@ -75,3 +75,27 @@ def test_subject_sees_who_looked(client, session):
     used = client.post("/access-log", data={"csrf_token": token, "subject": b.env.uscc, "challenge": challenge,
                                             "code": code})
     assert used.status_code == 422 and "已使用" in used.text
+
+
+def test_console_shows_figures_per_bank_to_the_admin(client, session):
+    from tests.factories import make_user
+    from tests.web.test_console import login
+    from xinyong.auth.roles import Role
+
+    b = setup(session)
+    a = grant(session, b)
+    client.get(PROFILE_URL.format(b.env.uscc), headers=b.bank)
+    client.post("/api/v1/financing/feedback", headers=b.bank,
+                json={"authorisation_id": a.id, "outcome": "granted", "amount_yuan": "300000", "rate_band": "lpr"})
+    make_user(session, username="chief", role=Role.ADMIN)
+    make_user(session, username="op-a", role=Role.DEPT_OPERATOR, department=b.env.dept)
+    assert login(client, "op-a").status_code == 303
+    assert client.get("/console/financing", headers={"accept": "text/html"}).status_code == 403
+    home = client.get("/console", headers={"accept": "text/html"})
+    assert "/console/financing" not in home.text
+    client.cookies.clear()
+    assert login(client, "chief").status_code == 303
+    page = client.get("/console/financing", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "沁阳农村商业银行" in page.text and "300000.00" in page.text
+    assert 'href="/console/financing"' in page.text

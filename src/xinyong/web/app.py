@@ -184,6 +184,9 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     from xinyong.web.console_analysis import install as install_console_analysis
 
     install_console_analysis(app)
+    from xinyong.web.console_financing import install as install_console_financing
+
+    install_console_financing(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     from xinyong.measures.api import CheckFastPath
     from xinyong.web.transactions import RetryTransactions
