@@ -9,9 +9,8 @@ import hashlib
 from sqlalchemy import select
 
 from tests.cases.helpers import PDF, verify
-from tests.factories import auth_headers, make_token
+from tests.factories import auth_headers
 from tests.financing.helpers import expire, grant, setup
-from xinyong.auth.roles import Role
 from xinyong.core.audit import AuditEvent, verify_chain
 from xinyong.subjects.access_log import SubjectAccess
 
@@ -107,7 +106,8 @@ def test_document_authorisation_and_forged_or_unknown_documents(client, session)
     until = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     form = {"subject": b.env.uscc, "scope": "registration,penalty", "expires_on": until}
     sha = hashlib.sha256(PDF).hexdigest()
-    forged = client.post("/api/v1/financing/authorisations/documents", headers=b.bank, data={**form, "sha256": "0" * 64},
+    forged = client.post("/api/v1/financing/authorisations/documents", headers=b.bank,
+                         data={**form, "sha256": "0" * 64},
                          files={"file": ("授权书.pdf", PDF, "application/pdf")})
     assert forged.status_code == 422 and forged.json()["error"]["code"] == "document_hash_mismatch"
     not_doc = client.post("/api/v1/financing/authorisations/documents", headers=b.bank, data=form,

@@ -30,8 +30,9 @@ def _verified(client, session, base, uscc):
 def test_subject_grants_and_revokes_on_the_portal(client, session):
     b = setup(session)
     token, challenge, code = _verified(client, session, "financing", b.env.uscc)
+    other_code = "000000" if code != "000000" else "111111"
     wrong = client.post("/financing/verify", data={"csrf_token": token, "subject": b.env.uscc,
-                                                   "challenge": challenge, "code": "000000" if code != "000000" else "1"})
+                                                   "challenge": challenge, "code": other_code})
     assert wrong.status_code == 422 and "验证码错误" in wrong.text
     page = client.post("/financing/verify", data={"csrf_token": token, "subject": b.env.uscc, "challenge": challenge,
                                                   "code": code})

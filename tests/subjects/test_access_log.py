@@ -3,7 +3,6 @@ in the person's access log and in the audit chain; the log is append-only and ch
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest

@@ -47,11 +47,11 @@ async def bank_reader(request: Request) -> Principal:
         return await _bank(request)
     except Unauthenticated as exc:
         scheme, _, raw = request.headers.get("authorization", "").partition(" ")
-        code = str(request.path_params.get("code") or "")[:40]
+        code, error_code = str(request.path_params.get("code") or "")[:40], exc.code
         if scheme.lower() == "bearer" and raw.strip() and code:
             try:
                 await run_in_threadpool(request.app.state.db.run, lambda s: service.log_refused_token(
-                    s, raw_token=raw.strip(), code=code, error_code=exc.code))
+                    s, raw_token=raw.strip(), code=code, error_code=error_code))
             except Exception:  # noqa: BLE001 - the refusal stands even if its log could not be written
                 log.exception("financing: logging a refused token failed")
         raise
@@ -82,7 +82,8 @@ def profile(code: str = Path(..., max_length=40),
 async def upload_document(file: UploadFile = File(..., description="信用主体签署的授权书（PDF、PNG、JPEG）"),
                           subject: str = Form(..., max_length=40), scope: str = Form(..., max_length=500),
                           expires_on: dt.date = Form(...), starts_on: dt.date | None = Form(None),
-                          sha256: str | None = Form(None, max_length=64), purpose: str | None = Form(None, max_length=200),
+                          sha256: str | None = Form(None, max_length=64),
+                          purpose: str | None = Form(None, max_length=200),
                           principal: Principal = Depends(allow(Role.BANK)),
                           session: Session = SessionDep) -> dict[str, Any]:
     """金融机构上传信用主体签署的书面授权书，登记授权（平台只保存授权书的 SHA-256）。"""
