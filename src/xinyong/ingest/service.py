@@ -42,7 +42,8 @@ from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
-from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_apart, utcnow
+from xinyong.core.db import (get_db_settings, has_written, lock_keys, mark_bulk, reading_apart, utcnow,
+                             write_lock_released)
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
@@ -134,6 +135,7 @@ class _Store:
         self.batch: IngestBatch | None = None
         self.counts: Counter[str] = Counter()
         self.vault = get_vault()
+        self.staged: Any = None  # records.upsert.StagedRows: rows prepared ahead of the write transaction
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
         from xinyong.records.upsert import upsert_records
@@ -143,7 +145,7 @@ class _Store:
         if good:
             result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
                                     batch_id=self.batch.id, received_at=self.batch.received_at,
-                                    rows=[g.item for g in good])
+                                    rows=[g.item for g in good], staged=self.staged)
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
                         "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
@@ -234,10 +236,26 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         session.flush()
         return True
 
+    def prepare(good: list[batches.Good[RecordInput]]) -> None:
+        # SQLite (one writer): a file read whole ahead has its rows prepared and its subjects found or created in
+        # short transactions of their own, so the write transaction below only stores the records (§7).
+        if reject_all or session.get_bind().dialect.name != "sqlite" or has_written(session) or not good:
+            return
+        from xinyong.records.upsert import stage_records
+
+        with reading_apart(session) as reader:  # a file applied already is not prepared again
+            if reader.scalar(select(IngestBatch.id).where(
+                    IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
+                    IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial"))).limit(1)):
+                return
+        with write_lock_released(session):
+            store.staged = stage_records(session.get_bind(), actor=actor, department_id=department_id,
+                                         rows=[g.item for g in good])
+
     result = batches.run(table.rows, importer="ingest", validate=_validator(kind, header_map, authorities, warnings),
                          fresh_validator=True, write=store.write, mode="reject_all" if reject_all else "keep_good",
                          session=session, begin=begin, ahead=AHEAD_ROWS, hold=AHEAD_ROWS,
-                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress)
+                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress, prepare=prepare)
     if result is None:
         summary = batch_summary(found[0])
         summary["duplicate_of"] = found[0].id
