@@ -238,8 +238,9 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
 
     def prepare(good: list[batches.Good[RecordInput]]) -> None:
         # SQLite (one writer): a file read whole ahead has its rows prepared and its subjects found or created in
-        # short transactions of their own, so the write transaction below only stores the records (§7).
-        if reject_all or session.get_bind().dialect.name != "sqlite" or has_written(session) or not good:
+        # short transactions of their own, so the write transaction below only stores the records (§7). A
+        # reject_all file writes nothing unless all of it is stored: its rows are prepared, its subjects are not.
+        if session.get_bind().dialect.name != "sqlite" or has_written(session) or not good:
             return
         from xinyong.records.upsert import stage_records
 
@@ -250,7 +251,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
                 return
         with write_lock_released(session):
             store.staged = stage_records(session.get_bind(), actor=actor, department_id=department_id,
-                                         rows=[g.item for g in good])
+                                         rows=[g.item for g in good], subjects=not reject_all)
 
     result = batches.run(table.rows, importer="ingest", validate=_validator(kind, header_map, authorities, warnings),
                          fresh_validator=True, write=store.write, mode="reject_all" if reject_all else "keep_good",

@@ -424,7 +424,7 @@ class StagedRows:
 
 
 def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list[RecordInput],
-                  create_subjects: bool = True, chunk: int = CHUNK) -> StagedRows:
+                  create_subjects: bool = True, subjects: bool = True, chunk: int = CHUNK) -> StagedRows:
     """The part of :func:`upsert_records` that need not hold the write transaction storing the records (issue #13):
     every row prepared (identifiers checked and hashed, personal numbers scrubbed, the content hash — pure Python,
     in no transaction) and its subject found or created — in short write transactions of ``chunk`` rows on
@@ -434,7 +434,8 @@ def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list
     records (a crash, a refusal): a subject is a fact of the registry (one per code or ID), found by the next
     upload that names it, not part of any batch — which is why this is safe to show early. The records, versions
     and the batch are written by :func:`upsert_records` with ``staged=`` in one transaction, so readers see all
-    of a batch's records or none."""
+    of a batch's records or none. ``subjects=False``: the rows are only prepared (a ``reject_all`` batch, which
+    writes nothing — subjects neither — unless every row is stored); their subjects are resolved with the records."""
     from xinyong.core.db import BULK_OPTION, WRITE_OPTION, writer_of
 
     staged = StagedRows(rows)
@@ -455,6 +456,9 @@ def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list
         else:
             p.dumped = (Dumped(dumps(p.content)), Dumped(dumps(p.data)), Dumped(dumps(p.extra)))
             prepared.append(p)
+    if not subjects:
+        staged.entries.update((id(p.row), p) for p in prepared)
+        return staged
     writer = writer_of(bind)
     for start in range(0, len(prepared), chunk):
         part = prepared[start:start + chunk]
