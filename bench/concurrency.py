@@ -110,16 +110,14 @@ def lock_hold(url: str, path: Path) -> tuple[float, float, float, int]:
 
 
 def operator_token(url: str) -> str:
+    from ingest_validate import authorities
     from sqlalchemy import select
 
+    from xinyong.auth import service as auth
     from xinyong.auth import tokens as auth_tokens
     from xinyong.auth.models import Department
     from xinyong.auth.roles import Role, system_principal
     from xinyong.core.db import get_database
-
-    from ingest_validate import authorities
-
-    from xinyong.auth import service as auth
 
     with get_database(url).session() as session:
         dept = session.scalar(select(Department).where(Department.code == "czj"))

@@ -9,7 +9,10 @@ takes its first lock — validation is pure Python — up to ``AHEAD_ROWS`` rows
 over HTTP; only the writing then runs under SQLite's write lock, so a large upload does not keep other writers
 (checks, other uploads) waiting while it parses. The rows of a longer file beyond that bound are validated as they
 are written (memory stays flat). The batch's file is locked by its SHA-256 before the duplicate check, so the same
-file sent twice at once is applied once (PostgreSQL; SQLite's write transaction serialises them anyway).
+file sent twice at once is applied once (PostgreSQL; SQLite's write transaction serialises them anyway). On SQLite
+a file read whole ahead is also prepared ahead (``records.upsert.stage_records``): its rows' subjects are found or
+created in short transactions of their own, so the batch's transaction only stores its records — all of them or
+none, as before.
 
 Two modes, chosen by the operator:
 - ``keep_good`` (default): valid rows are written, invalid rows are refused and kept for the error report;
@@ -42,13 +45,27 @@ from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
-from xinyong.core.db import (get_db_settings, has_written, lock_keys, mark_bulk, reading_apart, utcnow,
-                             write_lock_released)
+from xinyong.core.db import (
+    get_db_settings,
+    has_written,
+    lock_keys,
+    mark_bulk,
+    reading_apart,
+    utcnow,
+    write_lock_released,
+)
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
+from xinyong.ingest.readers import (
+    Source,
+    Table,
+    as_source,
+    open_table,
+    row_issues,
+    table_from_records,
+)
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
