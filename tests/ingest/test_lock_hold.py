@@ -80,3 +80,38 @@ def test_short_writers_wait_for_a_short_part_of_a_large_batch(database: Database
     # transaction, perhaps after one chunk of subjects).
     assert len(latencies) >= 10, (len(latencies), batch)
     assert worst < 0.6 * batch, f"a short write waited {worst:.2f} s during a batch of {batch:.2f} s"
+
+
+def test_a_batch_that_fails_after_its_subjects_leaves_no_record_and_can_be_sent_again(  # type: ignore[no-untyped-def]
+        database: Database, dept, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The subjects are created (committed) ahead; the records, versions and the batch only in the batch's own
+    transaction. A failure there leaves subjects and nothing else, and the same file is then accepted whole."""
+    from xinyong.ingest.models import IngestBatch
+    from xinyong.records import upsert
+    from xinyong.subjects.models import Subject
+
+    path = write_csv(tmp_path / "处罚.csv", [penalty_row(**{
+        "行政相对人名称": f"沁阳市第{i}商贸有限公司", "行政相对人代码_1(统一社会信用代码)": company_uscc(i),
+        "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号"}) for i in range(30)])
+    store = upsert.upsert_records
+
+    def crashing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        store(*args, **kwargs)
+        raise RuntimeError("killed while storing the records")
+
+    monkeypatch.setattr(upsert, "upsert_records", crashing)
+    with pytest.raises(RuntimeError), database.session() as s:
+        ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=path)
+    with database.session(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == 0
+        assert s.scalar(select(func.count()).select_from(IngestBatch)) == 0
+        early = s.scalar(select(func.count()).select_from(Subject))
+    assert early == (30 if database.dialect == "sqlite" else 0)  # SQLite: created ahead (records.upsert.stage_records)
+    monkeypatch.setattr(upsert, "upsert_records", store)
+    with database.session() as s:
+        summary = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=path)
+    assert (summary["status"], summary["accepted"], summary["created"]) == ("accepted", 30, 30)
+    assert summary["subjects_created"] == 30 - early
+    with database.session(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == 30
+        assert s.scalar(select(func.count()).select_from(Subject)) == 30
