@@ -233,3 +233,41 @@ def test_catalogue_view_shows_the_trigger(session, seeded) -> None:
 
     view = measure_views(session, [get_measure(session, PROCUREMENT)])[0]
     assert view["list_types"] == [] and view["triggers"]["records"]["lookback_years"] == 3
+
+
+def test_over_http_and_on_the_command_line(client, session, database, seeded) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.factories import auth_headers, make_token
+    from xinyong.cli import app as cli
+    from xinyong.core import clock
+    from xinyong.measures.schemas import CheckOut
+
+    _actor, dept = seeded
+    code = org(session, "沁阳市停产停业有限公司")
+    rec = penalty(session, code, dept, decided=clock.today() - dt.timedelta(days=700), types=("责令停产停业",))
+    headers = auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="财政局采购系统"))
+    resp = client.post("/api/v1/checks", json={"scenario": "procurement", "subjects": [{"code": code}]},
+                       headers=headers)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert CheckOut.model_validate(answer).model_dump(mode="json") == answer
+    [r] = answer["results"]
+    [m] = r["measures"]
+    assert m["code"] == PROCUREMENT and m["record_reasons"][0]["doc_no"] == rec.doc_no
+    assert m["record_reasons"][0]["penalty_types"] == ["责令停产停业"] and r["records"][0]["fine_wan"] is None
+    shown = client.get(f"/api/v1/checks/{answer['check_id']}", headers=headers).json()
+    assert shown["items"][0]["record_ids"] == [rec.id]
+    catalogue = client.get(f"/api/v1/measures/{PROCUREMENT}").json()
+    assert catalogue["triggers"]["records"]["min_fine_wan"] == "200" and "200万元以上" in catalogue["record_rule"]
+
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", database.url, "check", code, "--scenario", "procurement", "--json"])
+    assert out.exit_code == 1, out.output
+    data = json.loads(out.stdout)
+    assert data["results"][0]["records"][0]["doc_no"] == rec.doc_no
+    out = runner.invoke(cli, ["--db", database.url, "check", code, "--scenario", "procurement"])
+    text = "".join(out.stdout.split())  # the console wraps long lines
+    assert out.exit_code == 1 and rec.doc_no in text and "理由（信用记录）" in text

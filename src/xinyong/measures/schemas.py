@@ -187,6 +187,7 @@ class MeasureOut(BaseModel):
     scenarios: list[str]
     list_types: list[str]
     triggers: dict[str, Any] | None = None
+    record_rule: str | None = Field(None, description="按信用记录触发的条件（文字）")
     mandatory: bool
     party_kinds: list[str]
     confidence: str

@@ -221,7 +221,9 @@ def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
         "code": obj.code, "kind": obj.kind, "kind_label": KIND_LABELS[obj.kind], "category": obj.category,
         "category_label": CATEGORY_LABELS[obj.category], "title": obj.title, "content": obj.content,
         "legal_basis": list(obj.legal_basis), "department": obj.department, "scenarios": list(obj.scenarios),
-        "list_types": list(obj.list_types), "triggers": obj.triggers, "mandatory": obj.mandatory,
+        "list_types": list(obj.list_types), "triggers": obj.triggers,
+        "record_rule": RecordRule.from_data(obj.triggers["records"]).description
+        if (obj.triggers or {}).get("records") else None, "mandatory": obj.mandatory,
         "party_kinds": list(obj.party_kinds),
         "confidence": obj.confidence, "note": obj.note, "active": obj.active, "active_reason": obj.active_reason,
         "memorandum": {"code": memo.code, "title": memo.title, "doc_no": memo.doc_no, "kind": memo.kind},
