@@ -109,10 +109,9 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         # records (a subject found by USCC brought the catalogue's fingerprint: no statement to know it is current).
         cat = catalogue(session, fingerprint=fingerprint) if in_force or matched else None
         # Records that may trigger a measure of this scenario (重大违法记录 …): one statement per chunk of subjects.
-        rules = cat.record_measures(scenario) if cat is not None else []
-        kinds = {k for m in rules for k in m.party_kinds}
-        records = trigger_records(session, [it.subject.id for it in matched if it.subject.kind in kinds],
-                                  [m.records for m in rules if m.records is not None], on) if rules else {}
+        plan = cat.record_plan(scenario) if cat is not None else None
+        records = trigger_records(session, [it.subject.id for it in matched if it.subject.kind in plan.party_kinds],
+                                  plan, on) if plan is not None else {}
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
         # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]
@@ -130,7 +129,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
                   if cat is not None and (entries or candidates) else [])
         measures = [_measure_answer(m, es, cat, rs, on) for m, es, rs in chosen]
         triggering = sorted({r.id: r for _m, _es, rs in chosen for r in rs}.values(),
-                            key=lambda r: (r.decision_date, r.id), reverse=True)
+                            key=lambda r: (r.decision_date, r.id))
         if any(m["kind"] == "punish" for m in measures):
             counts["with_punishments"] += 1
         if any(m["kind"] == "reward" for m in measures):

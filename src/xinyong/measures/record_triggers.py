@@ -1,7 +1,7 @@
 """Measures triggered by credit records (issue #15 point 2): "参加政府采购活动前三年内，在经营活动中有无重大违法记录".
 
 A measure's ``triggers.records`` block (``measures.spec.RecordTrigger``) becomes a :class:`RecordRule` in the
-in-memory catalogue. For a check batch, :func:`trigger_records` reads in one statement per chunk of subjects (no
+in-memory catalogue. For a check batch, :func:`trigger_records` reads (with the scenario's :class:`RecordPlan`) in one statement per chunk of subjects (no
 query per subject) the records that might trigger any of the measures that apply in the scenario — the union of
 their conditions, on the index ``ix_credit_records_subject_decision_date`` — and :func:`matches` then decides, per
 rule, which of them do. Withdrawn records (a revoked or changed decision: ``withdrawn_at``) never count; a
@@ -60,11 +60,16 @@ class RecordRule:
 
     def since(self, on: dt.date) -> dt.date:
         """First decision date that counts on ``on``: the look-back counted from the check date, both ends included."""
-        return add_months(on, -self.months)
+        return _months_before(on, self.months)
 
     @property
     def has_criteria(self) -> bool:
         return bool(self.penalty_types or self.min_fine_fen is not None or self.severities)
+
+
+@lru_cache(maxsize=256)
+def _months_before(on: dt.date, months: int) -> dt.date:
+    return add_months(on, -months)
 
 
 def wan(fen: int | None) -> str | None:
@@ -156,32 +161,50 @@ def _statement(kinds: tuple[str, ...], types: tuple[str, ...], fine: bool, sever
             conds.append(or_(false(), *crit))
         return (select(_R.c.id, _R.c.subject_id, _R.c.kind, _R.c.doc_no, _R.c.authority, _R.c.decision_date,
                        _R.c.severity, _R.c.penalty_types_key, _R.c.fine_fen, _R.c.ended_on)
-                .where(and_(*conds)).order_by(_R.c.subject_id, _R.c.decision_date.desc(), _R.c.id))
+                .where(and_(*conds)).order_by(_R.c.subject_id, _R.c.decision_date, _R.c.id))  # the index's order
 
     return Prepared(build, _convert)
 
 
-def trigger_records(session: Session, subject_ids: Iterable[int], rules: Sequence[RecordRule], on: dt.date
+@dataclass(frozen=True)
+class RecordPlan:
+    """What the check needs to read records for a set of rules (the record-triggered measures of one scenario):
+    the statement for the union of their conditions, the earliest look-back, the smallest fine, the party kinds.
+    Built once per catalogue and scenario (``measures.service.Catalogue.record_plan``)."""
+
+    rules: tuple[RecordRule, ...]
+    statement: Prepared
+    months: int
+    min_fine_fen: int | None
+    party_kinds: frozenset[str]
+
+    @classmethod
+    def build(cls, rules: Sequence[RecordRule], party_kinds: Iterable[str]) -> RecordPlan:
+        fines = [r.min_fine_fen for r in rules if r.min_fine_fen is not None]
+        stmt = _statement(tuple(sorted({k for r in rules for k in r.kinds})),
+                          tuple(sorted({t for r in rules for t in r.penalty_types})), bool(fines),
+                          tuple(sorted({s for r in rules for s in r.severities})),
+                          any(not r.has_criteria for r in rules), any(r.include_repaired for r in rules))
+        return cls(tuple(rules), stmt, max(r.months for r in rules), min(fines) if fines else None,
+                   frozenset(party_kinds))
+
+
+def trigger_records(session: Session, subject_ids: Iterable[int], plan: RecordPlan, on: dt.date
                     ) -> dict[int, list[TriggerRecord]]:
-    """Per subject, the records (not withdrawn) that may trigger one of ``rules`` on ``on``: one statement per
-    chunk of 900 subjects, whatever the number of rules."""
+    """Per subject, the records (not withdrawn) that may trigger one of the plan's rules on ``on``: one statement
+    per chunk of 900 subjects, whatever the number of rules."""
     ids = sorted(set(subject_ids))
-    if not ids or not rules:
+    if not ids or not plan.rules:
         return {}
-    fines = [r.min_fine_fen for r in rules if r.min_fine_fen is not None]
-    stmt = _statement(tuple(sorted({k for r in rules for k in r.kinds})),
-                      tuple(sorted({t for r in rules for t in r.penalty_types})), bool(fines),
-                      tuple(sorted({s for r in rules for s in r.severities})),
-                      any(not r.has_criteria for r in rules), any(r.include_repaired for r in rules))
-    since = min(r.since(on) for r in rules)
+    since = _months_before(on, plan.months)
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
     params: dict[str, Any] = {"since": since.isoformat() if sqlite else since, "on": on.isoformat() if sqlite else on}
-    if fines:
-        params["min_fine"] = min(fines)
+    if plan.min_fine_fen is not None:
+        params["min_fine"] = plan.min_fine_fen
     out: dict[int, list[TriggerRecord]] = defaultdict(list)
     for start in range(0, len(ids), _CHUNK):
-        for rec in stmt.rows(conn, ids[start:start + _CHUNK], **params):
+        for rec in plan.statement.rows(conn, ids[start:start + _CHUNK], **params):
             out[rec.subject_id].append(rec)
     return dict(out)
 

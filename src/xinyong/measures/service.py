@@ -24,7 +24,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.lists.models import ListType
 from xinyong.measures._sql import Prepared, identity
 from xinyong.measures.models import Measure, Memorandum
-from xinyong.measures.record_triggers import RecordRule
+from xinyong.measures.record_triggers import RecordPlan, RecordRule
 from xinyong.measures.spec import (
     CATEGORY_LABELS,
     KIND_LABELS,
@@ -307,10 +307,20 @@ class Catalogue:
     by_code: dict[str, CachedMeasure]
     list_types: dict[int, CachedListType]
     by_records: tuple[CachedMeasure, ...] = ()
+    _plans: dict[str, RecordPlan | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def record_measures(self, scenario: str) -> list[CachedMeasure]:
         """Active record-triggered measures that apply in ``scenario``."""
         return [m for m in self.by_records if m.applies_in(scenario)]
+
+    def record_plan(self, scenario: str) -> RecordPlan | None:
+        """How to read the records for the record-triggered measures of ``scenario`` (None: there are none);
+        built at the first check of the scenario and kept with this catalogue."""
+        if scenario not in self._plans:
+            found = [m for m in self.record_measures(scenario) if m.records is not None]
+            self._plans[scenario] = (RecordPlan.build([m.records for m in found if m.records is not None],
+                                                      {k for m in found for k in m.party_kinds}) if found else None)
+        return self._plans[scenario]
 
 
 _cache: dict[str, tuple[tuple[Any, ...], Catalogue]] = {}
