@@ -271,3 +271,21 @@ def test_over_http_and_on_the_command_line(client, session, database, seeded) ->
     out = runner.invoke(cli, ["--db", database.url, "check", code, "--scenario", "procurement"])
     text = "".join(out.stdout.split())  # the console wraps long lines
     assert out.exit_code == 1 and rec.doc_no in text and "理由（信用记录）" in text
+
+
+def test_console_catalogue_page_shows_the_record_trigger(client, session, seeded, monkeypatch) -> None:
+    from argon2 import PasswordHasher
+
+    from tests.factories import make_user
+    from tests.web.test_console import HTML, login
+    from xinyong.auth import service as auth_service
+
+    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    _actor, dept = seeded
+    make_user(session, username="viewer-czj", role=Role.DEPT_VIEWER, department=dept)
+    session.commit()
+    assert login(client, "viewer-czj").status_code == 303
+    page = client.get("/console/measures?kind=punish", headers=HTML)
+    assert page.status_code == 200
+    assert "按信用记录触发：核查日前3年内作出的行政处罚决定" in page.text and "200万元以上" in page.text
+    assert "记录触发：中华人民共和国政府采购法实施条例第十九条第一款" in page.text
