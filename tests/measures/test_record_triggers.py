@@ -289,3 +289,15 @@ def test_console_catalogue_page_shows_the_record_trigger(client, session, seeded
     assert page.status_code == 200
     assert "按信用记录触发：核查日前3年内作出的行政处罚决定" in page.text and "200万元以上" in page.text
     assert "记录触发：中华人民共和国政府采购法实施条例第十九条第一款" in page.text
+
+
+def test_large_batch_records_the_record_ids_in_bulk(session, seeded) -> None:
+    actor, dept = seeded
+    codes = [org(session, f"沁阳市大批核查{i}有限公司") for i in range(120)]
+    rec = penalty(session, codes[7], dept, decided=TODAY - dt.timedelta(days=30), fine_wan=300)
+    answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes], scenario="procurement",
+                       on=TODAY)
+    session.commit()
+    assert [x["id"] for x in answer["results"][7]["records"]] == [rec.id]
+    items = check_detail(session, get_check(session, answer["check_id"], actor=actor))["items"]
+    assert items[7]["record_ids"] == [rec.id] and all(not it["record_ids"] for i, it in enumerate(items) if i != 7)
