@@ -1,13 +1,16 @@
 """Benchmark: the credit check (``measures.check.run_check``) on a province-sized registry.
 
-    .venv/bin/python bench/check.py [--subjects 1000000] [--entries 100000] [--db URL] [--reuse] [--singles 2000]
+    .venv/bin/python bench/check.py [--subjects 1000000] [--entries 100000] [--records 0] [--db URL] [--reuse]
+                                    [--singles 2000]
                                     [--http-seconds 10] [--load wrk|python] [--clients 8] [--threads 1]
                                     [--workers 2] [--batch 10000]
 
 Builds a fresh database (a new SQLite file in bench/out by default; with ``--db postgresql+psycopg://…/<name>``
 the database ``<name>``, which must start with ``xinyong_bench``, is dropped and created) from the models, seeds the
 catalog, the list types and the measures, then writes N legal persons and M list entries in force (bulk,
-``core.bulk.insert_rows``; black and red lists, a few expired ones). Then it times:
+``core.bulk.insert_rows``; black and red lists, a few expired ones) and ``--records`` penalties of the last five
+years (a tenth of them 重大违法记录: a fine of 200万元 or more, or 责令停产停业; the measures triggered by records read
+them in every check of a scenario they apply in, ``general`` included). Then it times:
 - single checks in-process (one subject, scenario ``general``, half of them listed; each recorded and committed
   by ``measures.check.check_and_record``, as the API does): p50 / p99 / max;
 - single checks over HTTP: uvicorn on loopback (``--workers`` processes, uvloop + httptools), ``--clients``
@@ -49,7 +52,7 @@ def fresh_database(url: str | None) -> str:
 pct = common.pct
 
 
-def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], set[str], str]:
+def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) -> tuple[list[str], set[str], str]:
     """Create and fill the database; returns the USCCs, the listed ones and a business-system token."""
     from sqlalchemy import select, text
 
@@ -79,6 +82,7 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
         _tok, raw = auth_tokens.create_token(session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM,
                                       department_id=dept.id)
         types = {t.code: t for t in session.scalars(select(ListType))}
+        dept_id = dept.id
 
     t0 = time.perf_counter()
     codes: list[str] = []
@@ -127,7 +131,43 @@ def build(url: str, subjects: int, entries: int, seed: int) -> tuple[list[str], 
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     print(f"entries: {len(listed_idx):,} ({len(listed):,} in force) in {time.perf_counter() - t0:.1f} s")
+    if records:
+        t0 = time.perf_counter()
+        _penalties(db, records, subjects, first_id, dept_id, rng, today, now)
+        with db.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+        print(f"records: {records:,} penalties in {time.perf_counter() - t0:.1f} s")
     return codes, listed, raw
+
+
+def _penalties(db, records: int, subjects: int, first_id: int, dept_id: int, rng: random.Random,  # noqa: ANN001
+               today: dt.date, now: dt.datetime) -> None:
+    """``records`` penalties on random subjects, decided over the last five years; one in ten a major one."""
+    from xinyong.core.bulk import allocate_ids, insert_rows
+    from xinyong.records.models import CreditRecord
+
+    with db.session() as session:
+        ids = allocate_ids(session, CreditRecord.__table__, records)
+        rows = []
+        for n, rid in enumerate(ids):
+            major = n % 10 == 0
+            types = ["责令停产停业"] if major and n % 20 == 0 else ["罚款"]
+            fine = rng.randint(2_000_000, 9_000_000) * 100 if major else rng.randint(500, 50_000) * 100
+            doc = f"沁测罚〔2025〕{n}号"
+            rows.append({"id": rid, "kind": "penalty", "authority_uscc": "11410882MB0000000X", "doc_no_norm": doc,
+                         "doc_no": doc, "authority": "沁阳市市场监督管理局",
+                         "subject_id": first_id + rng.randrange(subjects), "department_id": dept_id,
+                         "current_version_id": None, "version_count": 1, "content_hash": f"{n:064d}",
+                         "party_kind": "legal_person", "party_name": "基准测试", "decision_date":
+                         today - dt.timedelta(days=rng.randint(1, 5 * 365)), "severity": "general",
+                         "penalty_types": types, "penalty_types_key": "|" + "|".join(types) + "|", "fine_fen": fine,
+                         "withdrawn_at": None, "ended_on": None, "received_at": now, "workdays_late": 0,
+                         "late": False, "created_at": now, "updated_at": now})
+            if len(rows) == 100_000:
+                insert_rows(session, CreditRecord.__table__, rows)
+                rows = []
+        if rows:
+            insert_rows(session, CreditRecord.__table__, rows)
 
 
 def _code(i: int) -> str:
@@ -288,6 +328,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=1_000_000)
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=0, help="penalties (credit records) to write")
     parser.add_argument("--db", help="database URL (default: a new SQLite file in bench/out)")
     parser.add_argument("--singles", type=int, default=2000)
     parser.add_argument("--http-seconds", type=float, default=10)
@@ -309,7 +350,7 @@ def main() -> None:
     if reused is None:
         url = fresh_database(args.db)
         os.environ["XINYONG_DATABASE_URL"] = url
-        codes, listed, token = build(url, args.subjects, args.entries, args.seed)
+        codes, listed, token = build(url, args.subjects, args.entries, args.seed, args.records)
     else:
         os.environ["XINYONG_DATABASE_URL"] = url
         codes, listed, token = reused

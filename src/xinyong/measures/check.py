@@ -10,6 +10,9 @@ Flow of :func:`run_check` (one transaction, a few indexed queries whatever the b
 3. the entries in force on the day (the predicate of ``lists.rules.in_force_clause``, each with its open-objection
    marker, in one query; ``measures.resolve``) select the measures whose trigger list types match and whose
    scenarios include the requested one (``general``: all), from the in-memory catalogue (``measures.answer``);
+   measures triggered by credit records (``triggers.records``: 重大违法记录 within a look-back …) are judged on the
+   records read for the whole batch in one statement per chunk (``measures.record_triggers``), and the answer
+   names each triggering record (decision number, authority, date, penalty types, fine) beside the list reasons;
    grades are looked up for the subjects that have an evaluation result;
 4. the check and its items are recorded: who, which system, which scenario, what was answered (on SQLite in a
    transaction of its own that takes the write lock first, see :func:`_record`).
@@ -52,6 +55,7 @@ from xinyong.measures.answer import (
     select_measures,
 )
 from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
+from xinyong.measures.record_triggers import record_view, trigger_records
 from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
 from xinyong.measures.spec import SCENARIOS, require_scenario
@@ -101,8 +105,13 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         in_force, later = _entries_in_force(session, rest, on) if rest else ({}, None)
         in_force.update((k, v) for k, v in prefetched.items() if v)
         fingerprint = later or fingerprint
-        # The catalogue (measures, list types) is needed only for entries in force.
-        cat = catalogue(session, fingerprint=fingerprint) if in_force else None
+        # The catalogue (measures, list types) is needed for entries in force, and for measures triggered by
+        # records (a subject found by USCC brought the catalogue's fingerprint: no statement to know it is current).
+        cat = catalogue(session, fingerprint=fingerprint) if in_force or matched else None
+        # Records that may trigger a measure of this scenario (重大违法记录 …): one statement per chunk of subjects.
+        plan = cat.record_plan(scenario) if cat is not None else None
+        records = trigger_records(session, [it.subject.id for it in matched if it.subject.kind in plan.party_kinds],
+                                  plan, on) if plan is not None else {}
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
         # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]
@@ -115,8 +124,12 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
     for it in items:
         counts[it.outcome] += 1
         entries = in_force.get(it.subject.id, []) if it.outcome == "matched" else []
-        chosen = select_measures(cat, it.subject.kind, entries, scenario) if entries else []
-        measures = [_measure_answer(m, es, cat) for m, es in chosen]
+        candidates = records.get(it.subject.id, ()) if records and it.outcome == "matched" else ()
+        chosen = (select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
+                  if cat is not None and (entries or candidates) else [])
+        measures = [_measure_answer(m, es, cat, rs, on) for m, es, rs in chosen]
+        triggering = sorted({r.id: r for _m, _es, rs in chosen for r in rs}.values(),
+                            key=lambda r: (r.decision_date, r.id))
         if any(m["kind"] == "punish" for m in measures):
             counts["with_punishments"] += 1
         if any(m["kind"] == "reward" for m in measures):
@@ -127,12 +140,14 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
             "position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
             "warnings": it.warnings or [], "subject": _subject_view(it.subject) if it.subject is not None else None,
             "candidates": it.candidates or [], "entries": [_entry_view(e, cat) for e in entries],
-            "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario),
+            "records": [record_view(r, on) for r in triggering],
+            "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario, triggering),
             "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
         })
         rows.append({"position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
                      "subject_id": it.subject.id if it.subject is not None else None, "candidates": it.candidates,
-                     "entry_ids": [e.id for e in entries], "measure_codes": [m["code"] for m in measures]})
+                     "entry_ids": [e.id for e in entries], "measure_codes": [m["code"] for m in measures],
+                     "record_ids": [r.id for r in triggering]})
 
     summary = {"subjects": len(items), **{k: counts[k] for k in ("matched", "candidates", "not_found", "invalid",
                                                                     "with_punishments", "with_rewards", "measures")}}
@@ -259,7 +274,7 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
 _CHECK_COLUMNS = ("at", "checked_on", "actor", "role", "department_id", "system", "reference", "scenario",
                   "subject_count", "with_measures", "summary")
 _ITEM_COLUMNS = ("check_id", "position", "query", "outcome", "reason", "subject_id", "candidates", "entry_ids",
-                 "measure_codes")
+                 "measure_codes", "record_ids")
 #: Up to this many items are written by one ``INSERT … RETURNING`` on the driver's cursor; a larger batch by
 #: ``core.bulk`` (ids allocated first, then executemany / COPY).
 _FEW_ITEMS = 100
@@ -332,7 +347,7 @@ def _item_params(r: dict[str, Any]) -> tuple[Any, ...]:
     """An item's values after its check id, in the order of ``_ITEM_COLUMNS[1:]``."""
     return (r["position"], dumps(r["query"]), r["outcome"], r["reason"], r["subject_id"],
             None if r["candidates"] is None else dumps(r["candidates"]), dumps(r["entry_ids"]),
-            dumps(r["measure_codes"]))
+            dumps(r["measure_codes"]), dumps(r["record_ids"]) if r["record_ids"] else None)
 
 
 @lru_cache(maxsize=_FEW_ITEMS)
@@ -399,7 +414,7 @@ def check_detail(session: Session, check: Check) -> dict[str, Any]:
     view["items"] = [{"item_id": it.id, "position": it.position, "query": it.query, "outcome": it.outcome,
                       "reason": it.reason, "subject_id": it.subject_id, "candidates": it.candidates or [],
                       "entry_ids": it.entry_ids, "measure_codes": it.measure_codes,
-                      "feedback": feedback.get(it.id, [])} for it in items]
+                      "record_ids": it.record_ids or [], "feedback": feedback.get(it.id, [])} for it in items]
     view["measures"] = measures
     return view
 

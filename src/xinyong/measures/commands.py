@@ -185,6 +185,11 @@ def _render_check(answer: dict[str, Any]) -> None:
             c.print(f"    依据：{basis}")
             for reason in m["reasons"]:
                 c.print(f"    理由：{reason['text']}")
+            for reason in m.get("record_reasons", ()):
+                c.print(f"    理由（信用记录）：{reason['text']}")
+            if m.get("record_legal_basis"):
+                c.print("    记录触发依据：" + "；".join(f"{b['title']}{b.get('article') or ''}"
+                                                  for b in m["record_legal_basis"]))
 
 
 def register(root: typer.Typer) -> None:

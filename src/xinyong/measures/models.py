@@ -81,6 +81,9 @@ class Measure(Base):
     department: Mapped[str] = mapped_column(String(200), nullable=False)  # 实施部门
     scenarios: Mapped[list[str]] = mapped_column(Json, nullable=False)
     list_types: Mapped[list[str]] = mapped_column(Json, nullable=False)  # triggering list type codes
+    # {"records": {kinds, penalty_types, min_fine_wan, severities, lookback_years|months, include_repaired,
+    # legal_basis, note}} — measures triggered by credit records (measures.spec.RecordTrigger); None: lists only.
+    triggers: Mapped[dict[str, Any] | None] = mapped_column(Json)
     mandatory: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     party_kinds: Mapped[list[str]] = mapped_column(Json, nullable=False)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")
@@ -133,6 +136,8 @@ class CheckItem(Base):
     candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     entry_ids: Mapped[list[int]] = mapped_column(Json, nullable=False, default=list)
     measure_codes: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
+    # Credit records that triggered a measure of the answer (ids of credit_records); None before migration 0014.
+    record_ids: Mapped[list[int] | None] = mapped_column(Json)
 
 
 class CheckFeedback(Base):

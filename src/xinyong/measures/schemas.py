@@ -35,6 +35,32 @@ class ReasonOut(BaseModel):
     text: str
 
 
+class RecordReasonOut(BaseModel):
+    """A credit record that triggered the measure (triggers.records): which decision, by whom, when, what."""
+
+    record_id: int
+    kind: str
+    doc_no: str = Field(description="决定文书号")
+    authority: str = Field(description="作出决定的机关")
+    decision_date: str
+    penalty_types: list[str]
+    fine_wan: str | None = Field(None, description="罚款金额（万元）")
+    rule: str = Field(description="触发条件")
+    text: str
+
+
+class RecordOut(BaseModel):
+    id: int
+    kind: str
+    doc_no: str
+    authority: str
+    decision_date: str
+    penalty_types: list[str]
+    fine_wan: str | None
+    severity: str
+    repaired: bool = Field(description="已信用修复（只在措施含已修复记录时出现）")
+
+
 class MeasureAnswerOut(BaseModel):
     code: str
     kind: str
@@ -49,6 +75,10 @@ class MeasureAnswerOut(BaseModel):
     legal_basis: list[dict[str, Any]]
     memorandum: dict[str, Any]
     reasons: list[ReasonOut]
+    record_reasons: list[RecordReasonOut] = Field(default_factory=list,
+                                                  description="触发该措施的信用记录（按记录触发的措施）")
+    record_legal_basis: list[dict[str, Any]] = Field(default_factory=list,
+                                                     description="按信用记录触发该措施的法律依据")
 
 
 class EntryOut(BaseModel):
@@ -75,6 +105,7 @@ class CheckResultOut(BaseModel):
     subject: dict[str, Any] | None
     candidates: list[dict[str, Any]]
     entries: list[EntryOut]
+    records: list[RecordOut] = Field(default_factory=list, description="触发措施的信用记录（行政处罚等）")
     measures: list[MeasureAnswerOut]
     conclusion: str
     grades: list[GradeBrief] = Field(default_factory=list,
@@ -155,6 +186,8 @@ class MeasureOut(BaseModel):
     department: str
     scenarios: list[str]
     list_types: list[str]
+    triggers: dict[str, Any] | None = None
+    record_rule: str | None = Field(None, description="按信用记录触发的条件（文字）")
     mandatory: bool
     party_kinds: list[str]
     confidence: str

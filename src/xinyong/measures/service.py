@@ -24,6 +24,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.lists.models import ListType
 from xinyong.measures._sql import Prepared, identity
 from xinyong.measures.models import Measure, Memorandum
+from xinyong.measures.record_triggers import RecordPlan, RecordRule
 from xinyong.measures.spec import (
     CATEGORY_LABELS,
     KIND_LABELS,
@@ -37,7 +38,7 @@ from xinyong.measures.spec import (
 
 _MEMO_FIELDS = ("kind", "title", "doc_no", "issued_on", "issuers", "url", "confidence", "note")
 _MEASURE_FIELDS = ("kind", "category", "title", "content", "legal_basis", "department", "scenarios", "list_types",
-                   "mandatory", "party_kinds", "confidence", "note", "sort_order")
+                   "triggers", "mandatory", "party_kinds", "confidence", "note", "sort_order")
 
 
 def _require_admin(actor: Principal) -> None:
@@ -220,7 +221,10 @@ def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
         "code": obj.code, "kind": obj.kind, "kind_label": KIND_LABELS[obj.kind], "category": obj.category,
         "category_label": CATEGORY_LABELS[obj.category], "title": obj.title, "content": obj.content,
         "legal_basis": list(obj.legal_basis), "department": obj.department, "scenarios": list(obj.scenarios),
-        "list_types": list(obj.list_types), "mandatory": obj.mandatory, "party_kinds": list(obj.party_kinds),
+        "list_types": list(obj.list_types), "triggers": obj.triggers,
+        "record_rule": RecordRule.from_data(obj.triggers["records"]).description
+        if (obj.triggers or {}).get("records") else None, "mandatory": obj.mandatory,
+        "party_kinds": list(obj.party_kinds),
         "confidence": obj.confidence, "note": obj.note, "active": obj.active, "active_reason": obj.active_reason,
         "memorandum": {"code": memo.code, "title": memo.title, "doc_no": memo.doc_no, "kind": memo.kind},
     }
@@ -279,6 +283,8 @@ class CachedMeasure:
     confidence: str
     memorandum: dict[str, Any]
     sort_order: int
+    #: ``triggers.records`` (None: triggered by list entries only).
+    records: RecordRule | None = None
 
     def applies_in(self, scenario: str) -> bool:
         return scenario == "general" or scenario in self.scenarios
@@ -295,11 +301,26 @@ class CachedListType:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Active measures by triggering list type code, and every list type by id."""
+    """Active measures by triggering list type code, those triggered by records, and every list type by id."""
 
     by_list_type: dict[str, tuple[CachedMeasure, ...]]
     by_code: dict[str, CachedMeasure]
     list_types: dict[int, CachedListType]
+    by_records: tuple[CachedMeasure, ...] = ()
+    _plans: dict[str, RecordPlan | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def record_measures(self, scenario: str) -> list[CachedMeasure]:
+        """Active record-triggered measures that apply in ``scenario``."""
+        return [m for m in self.by_records if m.applies_in(scenario)]
+
+    def record_plan(self, scenario: str) -> RecordPlan | None:
+        """How to read the records for the record-triggered measures of ``scenario`` (None: there are none);
+        built at the first check of the scenario and kept with this catalogue."""
+        if scenario not in self._plans:
+            found = [m for m in self.record_measures(scenario) if m.records is not None]
+            self._plans[scenario] = (RecordPlan.build([m.records for m in found if m.records is not None],
+                                                      {k for m in found for k in m.party_kinds}) if found else None)
+        return self._plans[scenario]
 
 
 _cache: dict[str, tuple[tuple[Any, ...], Catalogue]] = {}
@@ -341,13 +362,15 @@ def _build(session: Session) -> Catalogue:
             list_types=tuple(m.list_types), mandatory=m.mandatory, party_kinds=frozenset(m.party_kinds),
             confidence=m.confidence, sort_order=m.sort_order,
             memorandum={"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
+            records=RecordRule.from_data(m.triggers["records"]) if (m.triggers or {}).get("records") else None,
         )
         by_code[m.code] = cm
         for lt in m.list_types:
             by_list[lt].append(cm)
     types = {t.id: CachedListType(id=t.id, code=t.code, name=t.name, kind=t.kind, authority=t.authority)
              for t in session.scalars(select(ListType))}
-    return Catalogue(by_list_type={k: tuple(v) for k, v in by_list.items()}, by_code=by_code, list_types=types)
+    return Catalogue(by_list_type={k: tuple(v) for k, v in by_list.items()}, by_code=by_code, list_types=types,
+                     by_records=tuple(m for m in by_code.values() if m.records is not None))
 
 
 def catalogue(session: Session, *, fingerprint: tuple[Any, ...] | None = None) -> Catalogue:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from xinyong.core.errors import ValidationFailed
+from xinyong.ingest.standards import PENALTY_TYPES
 
 DEFAULT_MEASURES_PATH = Path(__file__).parent / "data" / "measures.yaml"
 LIST_TYPES_PATH = Path(__file__).parent.parent / "lists" / "data" / "list_types.yaml"
@@ -85,6 +87,64 @@ class MemorandumSpec(BaseModel):
         return self.model_dump(mode="json")
 
 
+#: Record kinds a record trigger may name (``records.models.CreditRecord.kind``).
+RECORD_KINDS = ("penalty", "licence")
+
+
+class RecordTrigger(BaseModel):
+    """``triggers.records`` of a measure: the measure applies because of credit records, not (only) list entries.
+
+    A record counts when it is of one of ``kinds``, was decided within the look-back window (counted from the check
+    date back to the decision date, both days included: ``lookback_years`` / ``lookback_months``), is not withdrawn
+    (a revoked or changed decision never counts; a correction counts only as corrected — the record's current
+    values), is not repaired on the check date unless ``include_repaired``, and meets **at least one** of the
+    criteria given: one of ``penalty_types`` (the national 处罚类别 code list, ``ingest.standards.PENALTY_TYPES``), a
+    fine of at least ``min_fine_wan`` 万元 (较大数额 is set locally: this is data), a ``severities`` value (the
+    catalog's severity keys, e.g. ``serious``). Without any criterion every record of the kinds counts. The trigger
+    needs its own legal basis: the rule that makes such a record bar the subject (国办发〔2020〕49号).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[Literal["penalty", "licence"]] = Field(default_factory=lambda: ["penalty"], min_length=1)
+    penalty_types: list[str] = Field(default_factory=list)
+    min_fine_wan: Decimal | None = Field(None, gt=0, max_digits=14, decimal_places=6)
+    severities: list[str] = Field(default_factory=list)
+    lookback_years: int | None = Field(None, ge=1, le=20)
+    lookback_months: int | None = Field(None, ge=1, le=240)
+    include_repaired: bool = False
+    legal_basis: list[LegalBasis] = Field(default_factory=list)
+    note: str = ""
+
+    @field_validator("penalty_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in PENALTY_TYPES]
+        if unknown:
+            raise ValueError(f"未知的处罚类别 {unknown}（应为国家标准处罚类别代码表中的值）")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> RecordTrigger:
+        if not self.legal_basis:
+            raise ValueError("按信用记录触发的措施必须写明其法律依据（triggers.records.legal_basis 不能为空）")
+        if (self.lookback_years is None) == (self.lookback_months is None):
+            raise ValueError("请给出回溯期限 lookback_years 或 lookback_months 之一")
+        if (self.penalty_types or self.min_fine_wan is not None) and self.kinds != ["penalty"]:
+            raise ValueError("处罚类别和罚款金额条件只适用于行政处罚记录（kinds: [penalty]）")
+        return self
+
+    @property
+    def months(self) -> int:
+        return self.lookback_months if self.lookback_months is not None else 12 * (self.lookback_years or 0)
+
+
+class Triggers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: RecordTrigger | None = None
+
+
 class MeasureSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,7 +157,8 @@ class MeasureSpec(BaseModel):
     legal_basis: list[LegalBasis] = Field(default_factory=list)
     department: str = Field(min_length=1, max_length=200)
     scenarios: list[str] = Field(min_length=1)
-    list_types: list[str] = Field(min_length=1)
+    list_types: list[str] = Field(default_factory=list)
+    triggers: Triggers | None = None
     mandatory: bool = False
     party_kinds: list[PartyKind] = Field(default_factory=lambda: list(PARTY_KINDS), min_length=1)
     confidence: Confidence = "unverified"
@@ -120,6 +181,11 @@ class MeasureSpec(BaseModel):
             raise ValueError("惩戒措施必须直接援引法律、法规或党中央、国务院政策文件（legal_basis 不能为空）")
         if (self.kind == "reward") != (self.category == "incentive"):
             raise ValueError("激励措施的类别应为 incentive，惩戒措施的类别应为 rights / management / market")
+        records = self.triggers.records if self.triggers else None
+        if not self.list_types and records is None:
+            raise ValueError("措施必须由名单类型（list_types）或信用记录（triggers.records）触发")
+        if records is not None and self.kind != "punish":
+            raise ValueError("按信用记录触发的只能是惩戒措施")
         return self
 
     def dump(self) -> dict[str, Any]:
