@@ -7,7 +7,7 @@ list-triggered only and existing check items named no record. The check reads th
 index ``ix_credit_records_subject_decision_date`` (subject, decision date): no new index.
 
 Revision ID: 0013_record_triggers
-Revises: 0011_assessment
+Revises: 0012
 Create Date: 2026-12-07 03:00:00
 """
 
