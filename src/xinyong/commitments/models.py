@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
@@ -29,7 +30,6 @@ COMMITMENT_TYPES = ("approval_substitute", "tolerance_acceptance", "certificatio
                     "self_discipline", "voluntary", "other")
 FULFILMENT_STATUSES = ("pending", "fulfilled", "partial", "unfulfilled")
 PUBLIC_TYPES = ("public", "scoped", "private")
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
 
 
 class CommitmentBatch(Base):

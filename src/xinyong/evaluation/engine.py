@@ -54,7 +54,7 @@ from xinyong.auth.models import Department
 from xinyong.cases.models import Case
 from xinyong.catalog.rules import add_months
 from xinyong.commitments.models import Commitment
-from xinyong.core.db import BigId, Json
+from xinyong.core.db import IN_CHUNK, BigId, Json
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
 from xinyong.lists.models import ListEntry, ListType
@@ -70,7 +70,6 @@ STAGE = Table("eval_stage", _tmp_meta,
               Column("contributions", Json, nullable=False), prefixes=["TEMPORARY"])
 #: The subjects of a subset run.
 SUBSET = Table("eval_subset", _tmp_meta, Column("subject_id", BigId, primary_key=True), prefixes=["TEMPORARY"])
-_CHUNK = 900
 #: Sort / hash memory of an evaluation run's transaction on PostgreSQL.
 PG_WORK_MEM = "128MB"
 
@@ -365,8 +364,8 @@ def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: 
     _create_temp(session, SUBSET)
     conn = session.connection()
     ids = sorted(set(subject_ids))
-    for start in range(0, len(ids), _CHUNK):
-        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + _CHUNK]])
+    for start in range(0, len(ids), IN_CHUNK):
+        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + IN_CHUNK]])
     if changed_since is not None:
         sources = [
             select(Subject.id).where(Subject.updated_at > changed_since),
