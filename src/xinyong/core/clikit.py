@@ -40,6 +40,8 @@ JsonOption = typer.Option(False, "--json", help="以 JSON 输出（供脚本解�
 #: Paging of the listing commands (``… list --limit 50 --offset 0``).
 LimitOption = typer.Option(50, "--limit", min=1, max=10_000)
 OffsetOption = typer.Option(0, "--offset", min=0)
+#: The reason of a change, written to the audit log.
+ReasonOption = typer.Option(None, "--reason", help="原因（记入审计日志）")
 
 
 class _State:
