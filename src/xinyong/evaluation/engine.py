@@ -125,6 +125,13 @@ def _departments(session: Session, codes: Sequence[str]) -> list[int]:
     return list(session.scalars(select(Department.id).where(Department.code.in_(list(codes)))))
 
 
+def _restricted(stmt: Any, subject_id: Any, subset: bool, name: str) -> Any:
+    """A part's per-subject statement as a subquery, limited to the subjects of a subset run when ``subset``."""
+    if subset:
+        stmt = stmt.where(subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery(name)
+
+
 def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     r = CreditRecord
     cols = []
@@ -148,9 +155,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
     if not cols:
         return None
     stmt = select(r.subject_id.label("subject_id"), *cols).group_by(r.subject_id)
-    if subset:
-        stmt = stmt.where(r.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("rec")
+    return _restricted(stmt, r.subject_id, subset, "rec")
 
 
 def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -174,9 +179,7 @@ def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         return None
     stmt = (select(e.subject_id.label("subject_id"), *cols).join(t, t.id == e.list_type_id)
             .where(e.subject_id.is_not(None)).group_by(e.subject_id))
-    if subset:
-        stmt = stmt.where(e.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("lst")
+    return _restricted(stmt, e.subject_id, subset, "lst")
 
 
 def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -193,9 +196,7 @@ def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     if not cols:
         return None
     stmt = select(c.subject_id.label("subject_id"), *cols).group_by(c.subject_id)
-    if subset:
-        stmt = stmt.where(c.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("cmt")
+    return _restricted(stmt, c.subject_id, subset, "cmt")
 
 
 def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -213,9 +214,7 @@ def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         return None
     stmt = (select(k.subject_id.label("subject_id"), *cols).where(k.subject_id.is_not(None))
             .group_by(k.subject_id))
-    if subset:
-        stmt = stmt.where(k.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("cas")
+    return _restricted(stmt, k.subject_id, subset, "cas")
 
 
 def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
