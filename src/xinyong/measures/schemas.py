@@ -35,7 +35,9 @@ class ReasonOut(BaseModel):
     text: str
 
 
-class MeasureAnswerOut(BaseModel):
+class _MeasureText(BaseModel):
+    """What a measure says, as the list of measures and a check's answer both show it first."""
+
     code: str
     kind: str
     kind_label: str
@@ -43,6 +45,9 @@ class MeasureAnswerOut(BaseModel):
     category_label: str
     title: str
     content: str
+
+
+class MeasureAnswerOut(_MeasureText):
     department: str
     mandatory: bool
     confidence: str
@@ -143,14 +148,7 @@ class ScenarioOut(BaseModel):
     label: str
 
 
-class MeasureOut(BaseModel):
-    code: str
-    kind: str
-    kind_label: str
-    category: str
-    category_label: str
-    title: str
-    content: str
+class MeasureOut(_MeasureText):
     legal_basis: list[dict[str, Any]]
     department: str
     scenarios: list[str]
