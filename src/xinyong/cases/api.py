@@ -35,7 +35,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject
 
@@ -150,7 +150,7 @@ def queue(kind: str | None = Query(None, pattern="^(objection|repair|complaint)$
           department: str | None = Query(None, max_length=32, description="承办部门代码（平台管理员）"),
           open_only: bool = Query(False, alias="open"), overdue: bool = Query(False),
           escalated: bool = Query(False), subject: str | None = Query(None, max_length=40),
-          limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+          limit: Limit = 50, offset: Offset = 0,
           principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
     """工作队列：本部门承办或提交的案件（办理中的按到期日排序），可筛选逾期、已督办。"""
     department_id = service.department_id_for(session, department)

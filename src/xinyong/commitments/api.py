@@ -26,7 +26,7 @@ from xinyong.commitments.schemas import (
     TypeFilter,
 )
 from xinyong.core import clock, uploads
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
@@ -76,7 +76,7 @@ def list_department(
     public_type: PublicTypeFilter | None = Query(None),
     made_from: dt.date | None = Query(None),
     made_to: dt.date | None = Query(None),
-    limit: int = Query(50, ge=1, le=500),
+    limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
     session: Session = SessionDep,
@@ -136,7 +136,7 @@ def upload(
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def batches(limit: Limit = 50, offset: Offset = 0,
             principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """信用承诺报送批次（部门只看到本部门的）。"""

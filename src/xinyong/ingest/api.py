@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
 from xinyong.ingest.schemas import BatchOut, PushIn, TimelinessOut
@@ -53,7 +53,7 @@ def upload(
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(department_id: Id | None = None, limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def batches(department_id: Id | None = None, limit: Limit = 50, offset: Offset = 0,
             principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """归集批次（部门只看到本部门的）。"""
