@@ -113,4 +113,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from xinyong.wiring import wire
+
+    wire()  # the start-up wiring every entry point does (core.hooks)
     main()

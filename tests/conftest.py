@@ -22,10 +22,17 @@ from sqlalchemy.orm import Session
 
 from xinyong.core.db import Database, forget_databases
 from xinyong.core.settings import reset_settings
+from xinyong.wiring import wire
 
 PG_ADMIN_URL = os.environ.get("XINYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("XINYONG_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = [b.strip() for b in os.environ.get("XINYONG_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _wired() -> None:
+    """The start-up wiring every entry point does (``xinyong.wiring``): tests call services directly."""
+    wire()
 
 
 @pytest.fixture(autouse=True)

@@ -207,6 +207,11 @@ app = typer.Typer(
 def _root(
     db: Optional[str] = typer.Option(None, "--db", help="数据库 URL（覆盖 XINYONG_DATABASE_URL）", envvar=None),
 ) -> None:
+    # The interfaces lower layers call up through (core.hooks), before any command runs. Imported here: a listing
+    # (`xinyong --help`) loads no more than clikit (tests/test_cli.py).
+    from xinyong.wiring import wire
+
+    wire()
     if db:
         clikit.state.db_url = db
         os.environ["XINYONG_DATABASE_URL"] = db

@@ -1,4 +1,4 @@
-"""The check's fast path (``measures.api.CheckFastPath``) answers exactly as the route does, and leaves every
+"""The check's fast path (``web.check_fast_path.CheckFastPath``) answers exactly as the route does, and leaves every
 request it should not answer to the route: unknown tokens, refused roles, other content types, bodies that do
 not validate. The first request of a token always goes through the route (the token is not known yet)."""
 
@@ -12,7 +12,7 @@ from tests.factories import auth_headers, make_department, make_token
 from tests.measures.helpers import entry, org, seed_all
 from xinyong.auth.roles import Role
 from xinyong.core import clock
-from xinyong.measures.api import CheckFastPath
+from xinyong.web.check_fast_path import CheckFastPath
 
 API = "/api/v1/checks"
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.factories import auth_headers, make_department, make_token
 from tests.measures.helpers import org, seed_all
 from xinyong.auth.roles import Role
-from xinyong.measures.api import CheckFastPath
+from xinyong.web.check_fast_path import CheckFastPath
 from xinyong.measures.models import Check
 
 

@@ -21,8 +21,16 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
+from xinyong.cases.models import Case as C
 from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
+from xinyong.ingest.models import IngestBatch as B
+from xinyong.ingest.models import RejectedRow as RR
+from xinyong.lists.models import ListType
+from xinyong.lists.models import ListEntry as E
+from xinyong.lists.rules import in_force_clause
+from xinyong.measures.models import Check, CheckFeedback
+from xinyong.records.models import CreditRecord as R
 
 #: The longest period a dashboard query accepts (three years of months on one chart is already a lot).
 MAX_PERIOD_DAYS = 3 * 366 + 1
@@ -131,8 +139,6 @@ def _dept_ref(d: Department) -> dict[str, Any]:
 
 def records_by_month(session: Session, *, period: Period, department_id: int | None = None) -> dict[str, Any]:
     """Licences and penalties first received per month and per department (双公示 collection volume)."""
-    from xinyong.records.models import CreditRecord as R
-
     start, end = period.utc_bounds()
     month = local_month(session, R.received_at)
     stmt = (select(R.department_id, month, R.kind, func.count())
@@ -159,8 +165,6 @@ def records_by_month(session: Session, *, period: Period, department_id: int | N
 def timeliness(session: Session, *, period: Period, department_id: int | None = None) -> list[dict[str, Any]]:
     """Per department: records first received in the period, those within the catalog's working-day limit
     (7 working days for 双公示), the on-time rate and the mean lateness of the late ones."""
-    from xinyong.records.models import CreditRecord as R
-
     start, end = period.utc_bounds()
     stmt = (select(R.department_id, func.count(), _count_if(R.late.is_(True)),
                    func.coalesce(func.sum(case((R.late.is_(True), R.workdays_late), else_=0)), 0))
@@ -180,9 +184,6 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
     """Per department, over the batches received in the period: rows sent, rows rejected (rejection rate), rows
     refused for a missing required field (completeness = rows with every required field / rows), and the most
     frequent error codes."""
-    from xinyong.ingest.models import IngestBatch as B
-    from xinyong.ingest.models import RejectedRow as RR
-
     start, end = period.utc_bounds()
     in_period = and_(B.received_at >= start, B.received_at < end)
     stmt = (select(B.department_id, func.count(B.id), func.coalesce(func.sum(B.rows), 0),
@@ -218,8 +219,6 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
 def check_feedback(session: Session, *, period: Period, department_id: int | None = None) -> list[dict[str, Any]]:
     """Per department: credit checks made in the period, those whose answer named measures, those the department
     reported back on (反馈), and the feedback rate (with feedback / with measures)."""
-    from xinyong.measures.models import Check, CheckFeedback
-
     has_feedback = select(CheckFeedback.id).where(CheckFeedback.check_id == Check.id).exists()
     stmt = (select(Check.department_id, func.count(Check.id), _count_if(Check.with_measures.is_(True)),
                    _count_if(and_(Check.with_measures.is_(True), has_feedback)))
@@ -242,10 +241,6 @@ def check_feedback(session: Session, *, period: Period, department_id: int | Non
 def list_sizes_and_flows(session: Session, *, period: Period, department_id: int | None = None) -> dict[str, Any]:
     """Entries counting at the end of the period per list, and per month the entries listed and removed (by the
     department when one is given)."""
-    from xinyong.lists.models import ListEntry as E
-    from xinyong.lists.models import ListType
-    from xinyong.lists.rules import in_force_clause
-
     scope = [] if department_id is None else [E.department_id == department_id]
     active = dict(session.execute(select(E.list_type_id, func.count()).where(in_force_clause(E, period.date_to),
                                                                             *scope).group_by(E.list_type_id)).all())
@@ -275,9 +270,6 @@ def list_sizes_and_flows(session: Session, *, period: Period, department_id: int
 def list_notices(session: Session, *, period: Period, department_id: int | None = None) -> list[dict[str, Any]]:
     """Per department, entries it listed in the period on lists that require telling the subject first: how
     many were told before listing (a notice date on or before the listing date)."""
-    from xinyong.lists.models import ListEntry as E
-    from xinyong.lists.models import ListType
-
     noticed = and_(E.notice_given_on.is_not(None), E.notice_given_on <= E.listed_on)
     stmt = (select(E.department_id, func.count(), _count_if(noticed))
             .join(ListType, ListType.id == E.list_type_id)
@@ -303,8 +295,6 @@ def case_handling(session: Session, *, period: Period, department_id: int | None
     many of those on time), open and past their due date at the period's end (or today, if earlier), the
     on-time rate ``closed on time / (closed + open overdue)`` and the mean and longest processing time in
     working days. Working days are counted once per distinct (opened, closed) pair, not per case."""
-    from xinyong.cases.models import Case as C
-
     today = today or clock.today()
     cutoff = min(period.date_to, today)
     closed_in = and_(C.closed_on.is_not(None), C.closed_on >= period.date_from, C.closed_on <= period.date_to)

@@ -5,11 +5,11 @@ for authenticated roles or ``Depends(public)`` for routes open to everyone. ``te
 walks every route and fails if one has no policy, then calls each route as every role to prove it.
 
 Callers authenticate with ``Authorization: Bearer <token>`` (API tokens, see ``auth.service``); console pages
-(``/console``) also accept the login token in the session cookie (``web.security.SESSION_COOKIE``).
+(``/console``) also accept the login token in the session cookie (``SESSION_COOKIE``).
 
 These dependencies are coroutines that do no blocking work on the event loop: opening the session touches no
 database (the connection is taken at its first statement, in the route's worker thread), a token known to this
-process is answered from memory (``auth.service.cached_principal``: at most ``TOKEN_CACHE_TTL`` seconds stale
+process is answered from memory (``auth.tokens.cached_principal``: at most ``TOKEN_CACHE_TTL`` seconds stale
 for a revocation made by another process, at once for one made in this process), and only a token read, a due
 ``last_used_at`` write (in a transaction of its own that never fails the request) or the commit go to a worker
 thread. A synchronous dependency costs a hand-over to the thread pool and back per request even when it has
@@ -26,6 +26,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from xinyong.auth import tokens
 from xinyong.auth.roles import ANONYMOUS, Principal, Role
 from xinyong.core.db import Database
 from xinyong.core.errors import Forbidden, Unauthenticated, ValidationFailed
@@ -39,12 +40,15 @@ def get_database(request: Request) -> Database:
 #: writer). Every other request's session is a write transaction, and so is a retried request's
 #: (``web.transactions``).
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ``request.state`` key: this attempt's session must be a write transaction (set by ``web.transactions`` on every
+#: retried attempt).
+WRITE_STATE = "xinyong_write_transaction"
+#: The console's session cookie (set and cleared by ``web.security``).
+SESSION_COOKIE = "xinyong_session"
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
     db: Database = request.app.state.db
-    from xinyong.web.transactions import WRITE_STATE
-
     write = request.method not in READ_METHODS or bool(request.scope.get("state", {}).get(WRITE_STATE))
     context = db.session(write=write)
     session = context.__enter__()  # a Session in a begun transaction; no connection is taken yet
@@ -97,10 +101,8 @@ async def _principal(request: Request) -> Principal:
 
 
 async def _token_principal(db: Database, raw: str) -> Principal | None:
-    """Who the token stands for (``auth.service.cached_principal``): from memory when this process read it less
+    """Who the token stands for (``auth.tokens.cached_principal``): from memory when this process read it less
     than ``TOKEN_CACHE_TTL`` ago, else read in a worker thread; a due ``last_used_at`` is written there too."""
-    from xinyong.auth import tokens
-
     known = tokens.remembered_principal(db, raw)
     if known is None:
         known = await run_in_threadpool(tokens.cached_principal, db, raw)
@@ -116,11 +118,15 @@ async def _token_principal(db: Database, raw: str) -> Principal | None:
 CONSOLE_PREFIX = "/console"
 
 
+def session_token(request: Request) -> str | None:
+    """The login token the browser holds, if any (validate it with ``auth.tokens.principal_for_token``)."""
+    value = request.cookies.get(SESSION_COOKIE)
+    return value if value and len(value) <= 200 else None
+
+
 async def _console_session(request: Request) -> Principal:
     """The user of the console's session cookie; anonymous when there is none or it is no longer valid (expired,
     revoked at logout, user deactivated), so that the console sends the browser to its login page."""
-    from xinyong.web.security import session_token
-
     raw = session_token(request)
     found = await _token_principal(request.app.state.db, raw) if raw else None
     return found if found is not None and found.kind == "user" else ANONYMOUS

@@ -22,6 +22,8 @@ from xinyong.cases.models import Case
 from xinyong.cases.targets import resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
+from xinyong.lists import service as lists
+from xinyong.records import service as records
 
 CORRECTIONS = ("withdraw", "correct", "none")
 LIST_FIELDS = ("reason", "facts", "legal_basis")
@@ -79,8 +81,6 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
     target_id = int(case.target_id or 0)
     effect: dict[str, Any]
     if case.target_type == "record":
-        from xinyong.records import service as records
-
         if ctx.params["correction"] == "withdraw":
             records.withdraw(session, actor=ctx.actor, record_id=target_id, reason=note)
             effect = {"type": "record_withdrawn"}
@@ -89,8 +89,6 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
                                    reason=note)
             effect = {"type": "record_corrected", "fields": sorted(ctx.params["changes"])}
     else:
-        from xinyong.lists import service as lists
-
         if ctx.params["correction"] == "withdraw":
             lists.remove_entry(session, actor=ctx.actor, entry_id=target_id, reason="revoked", note=note,
                                on=ctx.today, today=ctx.today)

@@ -25,14 +25,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal
+from xinyong.auth.roles import Principal, system_principal
 from xinyong.cases import flows, notify, service
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Case, CaseDocument
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
-from xinyong.core import clock
+from xinyong.catalog.service import publicity_rule
+from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
+from xinyong.lists import service as lists
+from xinyong.lists.models import ListEntry, ListType
+from xinyong.records import publicity
+from xinyong.records import queries as records_queries
+from xinyong.records import service as records
+from xinyong.records.models import CreditRecord
 
 COMMITMENT_TEXT = ("本主体承诺：已履行行政处罚决定（或列入名单决定）规定的义务，已纠正失信行为并消除不良影响，所提交材料"
                    "真实有效；如有虚假或违背承诺，愿意接受撤销修复、按最长期限重新公示并在规定期限内不得再次申请修复。")
@@ -54,9 +61,6 @@ def earliest_repair(target: Target) -> dt.date:
 
 def new_serious_since(session: Session, target: Target) -> list[dict[str, Any]]:
     """Serious dishonest records and black-list entries of the subject dated after the target (not withdrawn)."""
-    from xinyong.lists.models import ListEntry, ListType
-    from xinyong.records.models import CreditRecord
-
     if target.subject_id is None:
         return []
     found: list[dict[str, Any]] = []
@@ -129,8 +133,6 @@ def file_repair(session: Session, *, actor: Principal, target_type: str, target_
 
 
 def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
-    from xinyong.catalog.service import publicity_rule
-
     rule = publicity_rule(session, case.data["info_class"])
     found = rule.repair.accept if key == "accept" else rule.repair.decide
     if found is not None:
@@ -140,8 +142,6 @@ def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
 
 
 def _bar_months(session: Session, case: Case) -> int:
-    from xinyong.catalog.service import publicity_rule
-
     months = publicity_rule(session, case.data["info_class"]).repair.reapply_bar_months
     return months if months is not None else get_cases_settings().repair_bar_months
 
@@ -181,21 +181,15 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
 
 
 def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -> dict[str, Any]:
-    from xinyong.watches.service import emit_subject_event
-
+    emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"信用修复 {case.case_no}：{ctx.reason or '准予修复'}"
     if case.target_type == "record":
-        from xinyong.records import service as records
-
         record = records.end_publicity_early(session, actor=ctx.actor, record_id=int(case.target_id or 0),
                                              on=ctx.today, reason=reason)
         receivers = emit_subject_event(session, subject_id=record.subject_id, event="record.repaired", payload={
             "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "authority": record.authority,
             "decision_date": record.decision_date, "ended_on": record.ended_on, "case_no": case.case_no})
         return {"type": "publicity_ended", "ended_on": ctx.today.isoformat(), "webhook_receivers": receivers}
-    from xinyong.auth.roles import system_principal
-    from xinyong.lists import service as lists
-
     # A list kept in the competent department's own system and synced here (经营异常名录) is changed here by the
     # platform on that department's decision: the removal is recorded as the credit office acting for the handler.
     actor = ctx.actor
@@ -207,13 +201,9 @@ def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -
 
 
 def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext) -> dict[str, Any]:
-    from xinyong.watches.service import emit_subject_event
-
+    emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"撤销信用修复 {case.case_no}：{ctx.reason}"
     if case.target_type == "record":
-        from xinyong.records import publicity
-        from xinyong.records import queries as records_queries, service as records
-
         record = records.restore_publicity(session, actor=ctx.actor, record_id=int(case.target_id or 0),
                                            reason=reason)
         end = publicity.window_end(records_queries.rules(session)[record.kind], records_queries.facts(record))
@@ -221,9 +211,6 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
             "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "public_until": end,
             "case_no": case.case_no, "reason": ctx.reason})
         return {"type": "publicity_restored", "public_until": end.isoformat() if end else None}
-    from xinyong.auth.roles import system_principal
-    from xinyong.lists import service as lists
-
     actor = ctx.actor
     if case.data.get("target", {}).get("external") and not actor.is_admin:
         actor = system_principal(f"cases:{case.case_no}:{ctx.actor.actor}")
@@ -245,8 +232,6 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
     penalty is public again to the end of its maximum window (信用承诺 data standard: "按最长公示期向社会公示") and
     a new application is barred. Called by ``commitments`` in the transaction that records the breach; the
     platform acts on the rule (audited as such), whoever recorded the breach."""
-    from xinyong.auth.roles import system_principal
-
     code = commitment.code
     platform = system_principal(f"cases:commitment-breach:{actor.actor}")
     approved = list(session.scalars(select(Case).where(Case.kind == "repair", Case.state == "approved",
@@ -257,11 +242,3 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
                            reason=f"违背信用修复承诺（承诺编码 {code}）")
     return approved
 
-
-def _register() -> None:
-    from xinyong.commitments.service import on_repair_commitment_broken
-
-    on_repair_commitment_broken(revoke_on_broken_commitment)
-
-
-_register()

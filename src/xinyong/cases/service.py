@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,21 +27,22 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
-from xinyong.cases import flows, notify
+from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Case, CaseDocument, CaseEvent
+from xinyong.cases.verification import mask_address
 from xinyong.core import audit, clock, workdays
+from xinyong.core import hooks as core_hooks
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.subjects.models import Subject
 
 ENTITY = "case"
-OBJECTION_MARKER = "异议处理中"
+OBJECTION_MARKER = core_hooks.OBJECTION_MARKER
 CASE_PREFIX = {"objection": "YY", "repair": "XF", "complaint": "JB"}
-_HOOK_MODULES = {"objection": "xinyong.cases.objections", "repair": "xinyong.cases.repair",
-                 "complaint": "xinyong.cases.complaints"}
 
 
 class Hooks(Protocol):
@@ -67,8 +67,14 @@ class TransitionContext:
 
 
 def hooks_for(kind: str) -> Hooks:
+    """The kind's module (``objections``, ``repair``, ``complaints``), registered at start-up by
+    ``xinyong.wiring`` in ``core.hooks.case_kind_hooks``."""
     flows.flow_for(kind)
-    return importlib.import_module(_HOOK_MODULES[kind])  # type: ignore[return-value]
+    try:
+        factory = core_hooks.case_kind_hooks[kind]
+    except KeyError:
+        raise core_hooks.NotWired(f"cases: no hooks for {kind!r} — call xinyong.wiring.wire() at start-up") from None
+    return factory()
 
 
 # Deadlines ---------------------------------------------------------------------------------------------------
@@ -344,8 +350,6 @@ def _who_label(who: tuple[str, ...]) -> str:
 def add_document(session: Session, *, actor: Principal, case: Case, kind: str, filename: str, content: bytes,
                  as_applicant: bool = False) -> CaseDocument:
     """Attach a file to an open case (applicant or handler). PDF/PNG/JPEG by content, size-limited, hashed."""
-    from xinyong.cases import documents
-
     if kind not in documents.DOCUMENT_KINDS:
         raise ValidationFailed(f"材料类别只能是 {' / '.join(documents.DOCUMENT_KINDS)}", code="bad_document_kind")
     if not as_applicant and not can_see(actor, case):
@@ -381,8 +385,6 @@ def documents_of(session: Session, case_id: int) -> list[CaseDocument]:
 def document_content(session: Session, *, actor: Principal, case_id: int, document_id: int) -> tuple[CaseDocument,
                                                                                                      bytes]:
     """A document's bytes, for the handling department and the admin only (never public)."""
-    from xinyong.cases import documents
-
     case = visible_case(session, case_id, actor=actor)
     doc = session.get(CaseDocument, document_id)
     if doc is None or doc.case_id != case.id:
@@ -441,8 +443,6 @@ def case_view(session: Session, case: Case, *, actor: Principal | None = None, a
         actor.department_id is not None and actor.department_id == case.department_id))
     show_identity = handler_view or applicant or (
         case.kind != "complaint" and actor is not None and can_see(actor, case))
-    from xinyong.cases.verification import mask_address
-
     view: dict[str, Any] = {
         "id": case.id, "case_no": case.case_no, "kind": case.kind, "kind_label": flow.label,
         "state": case.state, "state_label": flow.states[case.state].label, "open": flow.is_open(case.state),
@@ -581,8 +581,6 @@ def department_stats(session: Session, *, actor: Principal, date_from: dt.date |
 def department_id_for(session: Session, ref: str | int | None) -> int | None:
     if ref in (None, ""):
         return None
-    from xinyong.auth import service as auth_service
-
     return auth_service.get_department(session, ref=ref).id
 
 

@@ -13,9 +13,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.catalog.rules import PublicityRule
 from xinyong.catalog.service import publicity_rule
 from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.rules import in_force
+from xinyong.records import publicity
+from xinyong.records import queries as records_queries
 
 
 @dataclass
@@ -35,9 +40,6 @@ class Target:
 
 def resolve(session: Session, target_type: str, target_id: int, *, today: dt.date) -> Target:
     if target_type == "record":
-        from xinyong.records import publicity
-        from xinyong.records import queries as records_queries
-
         try:
             record = records_queries.get_record(session, target_id)
         except NotFound:
@@ -51,9 +53,6 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
                        "decision_date": record.decision_date.isoformat(), "severity": record.severity,
                        "ended_on": record.ended_on.isoformat() if record.ended_on else None})
     if target_type == "list_entry":
-        from xinyong.lists.models import ListEntry, ListType
-        from xinyong.lists.rules import in_force
-
         entry = session.get(ListEntry, target_id)
         if entry is None:
             raise NotFound(f"名单条目 {target_id} 不存在", code="target_not_found")
@@ -65,8 +64,6 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         department_id = entry.department_id
         if department_id is None and lt.managing_departments:  # synced entries: the list's competent department
             from sqlalchemy import select
-
-            from xinyong.auth.models import Department
 
             department_id = session.scalar(select(Department.id).where(
                 Department.code == lt.managing_departments[0]))

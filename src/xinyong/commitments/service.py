@@ -45,7 +45,7 @@ from xinyong.commitments.validate import (
     TYPE_LABELS,
     CommitmentInput,
 )
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, hooks
 from xinyong.core.bulk import allocate_ids
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -53,8 +53,10 @@ from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
+from xinyong.lists import service as lists_service
+from xinyong.lists import types as lists_types
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import find_subject, upsert_subjects
+from xinyong.subjects.service import find_subject, reveal_resident_id, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -72,9 +74,10 @@ _TRACKED = ("promisor_name", "promisor_kind", "promisor_code", "commitment_type"
 
 #: ``handler(session, *, actor, commitment)``: called in the same transaction when a 信用修复型 commitment becomes
 #: broken. The data standard says the penalty it was given for is then republished for the maximum period; the
-#: repair cases (``cases``) register the handler that does it. Errors raised by a handler abort the change.
+#: repair cases (``cases``) do it: the start-up wiring (``xinyong.wiring``) registers their handler. Errors raised
+#: by a handler abort the change.
 RepairBreachHandler = Callable[..., None]
-_repair_breach_handlers: list[RepairBreachHandler] = []
+_repair_breach_handlers: list[RepairBreachHandler] = hooks.repair_breach_handlers
 
 
 def on_repair_commitment_broken(handler: RepairBreachHandler) -> RepairBreachHandler:
@@ -85,8 +88,6 @@ def on_repair_commitment_broken(handler: RepairBreachHandler) -> RepairBreachHan
 
 
 def _repair_broken(session: Session, actor: Principal, commitment: Commitment) -> None:
-    import xinyong.cases.repair  # noqa: F401  (registers the revocation of repairs in effect)
-
     for handler in list(_repair_breach_handlers):
         handler(session, actor=actor, commitment=commitment)
 
@@ -446,9 +447,6 @@ def _request_list_entry(session: Session, *, actor: Principal, commitment: Commi
     list type requires one (``give_notice``; the listing follows in ``lists`` after the 陈述申辩 period), else a
     direct listing (``create_entry``). The lists rules decide who may (managing departments, the admin) and
     refuse duplicates; any refusal aborts the whole fulfilment change."""
-    from xinyong.lists import service as lists_service, types as lists_types
-    from xinyong.subjects.service import reveal_resident_id
-
     subject = session.get(Subject, commitment.subject_id)
     assert subject is not None  # foreign key
     if subject.kind == SubjectKind.NATURAL_PERSON.value:

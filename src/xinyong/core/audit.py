@@ -45,6 +45,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.core.columns import pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.errors import ValidationFailed
+from xinyong.core.settings import get_settings
 
 GENESIS_HASH = "0" * 64
 
@@ -284,8 +286,6 @@ ANCHOR_PURPOSE = b"xinyong/audit-anchor/v1"
 
 
 def _anchor_key() -> bytes:
-    from xinyong.core.settings import get_settings
-
     return hmac.new(get_settings().master_key, ANCHOR_PURPOSE, hashlib.sha256).digest()
 
 
@@ -433,8 +433,6 @@ def verify_anchors(session: Session, anchors: list[dict[str, Any]], *, max_age: 
 
 def read_anchor_file(path: Path) -> list[dict[str, Any]]:
     """Every anchor in the file, in file order (a line that is not JSON is an input error, with its number)."""
-    from xinyong.core.errors import ValidationFailed
-
     if not path.is_file():
         raise ValidationFailed(f"锚点文件不存在：{path}", code="file_not_found")
     out = []

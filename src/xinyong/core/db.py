@@ -63,6 +63,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from xinyong.core import hooks
 from xinyong.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -106,16 +107,12 @@ class Sealed(TypeDecorator):
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         if value is None:
             return None
-        from xinyong.identifiers.vault import get_vault
-
-        return get_vault().encrypt(value, associated_data="sealed")
+        return hooks.sealer().encrypt(value, associated_data="sealed")
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         if value is None:
             return None
-        from xinyong.identifiers.vault import get_vault
-
-        return get_vault().decrypt(value, associated_data="sealed")
+        return hooks.sealer().decrypt(value, associated_data="sealed")
 
 
 class UTCDateTime(TypeDecorator):

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from xinyong.core.errors import ConfigurationError, ValidationFailed
+from xinyong.core.settings import get_settings
 
 #: Plain bytes per encrypted chunk (each stored with its 16-byte GCM tag).
 CHUNK = 64 * 1024
@@ -59,8 +60,6 @@ class UploadTooLarge(Exception):
 
 def upload_dir() -> Path:
     """``<data dir>/tmp/uploads``, created 0700."""
-    from xinyong.core.settings import get_settings
-
     path = get_settings().data_dir / "tmp" / "uploads"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
@@ -347,8 +346,6 @@ def limit(max_bytes: int | Callable[[], int], *, code: str = "file_too_large") -
 
 
 def _limit_of(endpoint: Callable[..., Any]) -> tuple[int, str]:
-    from xinyong.core.settings import get_settings
-
     configured = get_settings().upload_max_bytes
     own = getattr(endpoint, "__upload_limit__", None)
     if own is None:
@@ -388,8 +385,6 @@ async def receive_form(request: Request, *, max_bytes: int, code: str = "file_to
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + FORM_SLACK:
         raise too_large(max_bytes, code)
-    from xinyong.core.settings import get_settings
-
     parser = _SpoolingParser(request.headers, request.stream(), max_files=MAX_FILES, max_fields=MAX_FIELDS,
                              spool_limit=max_bytes, memory_bytes=get_settings().upload_memory_bytes)
     try:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.catalog import service as catalog_service
-from xinyong.core import audit, clock
+from xinyong.core import audit, clock, hooks
 from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation import engine
@@ -211,8 +211,8 @@ def _run_one(session: Session, *, actor: Principal, model: EvaluationModel, as_o
 
 
 def _emit_grade_events(session: Session, *, spec: ModelSpec, run_id: int) -> int:
-    from xinyong.watches.service import emit_subject_event, watched_subjects
-
+    watches = hooks.subject_events()
+    emit_subject_event, watched_subjects = watches.emit_subject_event, watches.watched_subjects
     h = GradeHistory
     changed = select(h.subject_id).where(h.run_id == run_id, h.from_grade.is_not(None), h.to_grade.is_not(None),
                                          h.from_grade != h.to_grade)

@@ -4,7 +4,7 @@
 never stored), limited to what the viewer may see (:func:`_visible`: public types, or the viewer's department's);
 :func:`get_entry` and :func:`entry_history` read one entry; :func:`public_entries`, :func:`list_sizes` and
 :func:`subject_entries_view` serve the public portal; :func:`entry_view`, :func:`event_view` and
-:func:`mark_objections` (open objections, read from ``cases`` at call time) shape what pages and APIs show.
+:func:`mark_objections` (open objections, asked of the providers in ``core.hooks``) shape what pages and APIs show.
 Nothing here changes the database.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.catalog.models import InfoClass
-from xinyong.core import clock
+from xinyong.core import clock, hooks
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.identifiers.masking import mask_name
 from xinyong.lists.models import ListEntry, ListEntryEvent, ListType
@@ -144,19 +144,16 @@ def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] 
 
 
 def open_objections(session: Session, entry_ids: list[int]) -> set[int]:
-    """Entries with an open objection (they show "异议处理中" wherever displayed); reads the cases domain."""
-    from xinyong.cases.service import open_objection_targets
-
-    return {i for kind, i in open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
+    """Entries with an open objection (they show "异议处理中" wherever displayed); asks the open-objection
+    providers (``core.hooks``: the cases domain)."""
+    return {i for kind, i in hooks.open_objection_targets(session, entry_ids=entry_ids) if kind == "list_entry"}
 
 
 def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Set ``objection`` on entry views (``"异议处理中"`` while an objection is open, else ``None``)."""
-    from xinyong.cases.service import OBJECTION_MARKER
-
     open_ids = open_objections(session, [v["id"] for v in views])
     for v in views:
-        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+        v["objection"] = hooks.OBJECTION_MARKER if v["id"] in open_ids else None
     return views
 
 

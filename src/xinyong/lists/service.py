@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
-from xinyong.core import audit, clock, workdays
+from xinyong.core import audit, clock, hooks, workdays
 from xinyong.core.db import utcnow
 from xinyong.core.errors import ConfigurationError, Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import explain
@@ -257,9 +257,7 @@ def _watch_payload(entry: ListEntry, lt: ListType) -> dict[str, Any]:
 def _emit(session: Session, entry: ListEntry, lt: ListType, event: str, **extra: Any) -> None:
     if entry.subject_id is None:
         return
-    from xinyong.watches.service import emit_subject_event
-
-    emit_subject_event(session, subject_id=entry.subject_id, event=event,
+    hooks.subject_events().emit_subject_event(session, subject_id=entry.subject_id, event=event,
                        payload={**_watch_payload(entry, lt), **extra})
 
 

@@ -50,7 +50,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit, batches, clock, gcpause
+from xinyong.core import audit, batches, clock, gcpause, hooks
 from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -867,19 +867,16 @@ class _Announcer:
 
     def _watched(self, ids: list[int]) -> set[int]:
         """The subjects among ``ids`` that someone watches (chunked index look-ups)."""
-        from xinyong.watches.models import Watch
-
         watched: set[int] = set()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
-            watched.update(self.session.scalars(select(Watch.subject_id).where(Watch.subject_id.in_(chunk))))
+            watched.update(hooks.subject_events().watched_among(self.session, chunk))
         return watched
 
     def flush(self) -> None:
         if not self.pending:
             return
-        from xinyong.watches import service as watches
-
+        watches = hooks.subject_events()
         watched = self._watched(sorted({s for s, _, _ in self.pending}))
         for subject_id, event, payload in self.pending:
             if subject_id in watched:

@@ -7,6 +7,9 @@ from alembic import context
 from xinyong.core.db import make_engine
 from xinyong.core.migrate import include_object
 from xinyong.models import Base
+from xinyong.wiring import wire
+
+wire()  # Alembic's own entry point (``alembic upgrade``): data migrations may write sealed columns
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,7 +2,7 @@
 
 :func:`record_view` (department view, IDs masked), :func:`public_record_view` (what the public portal may show),
 :func:`version_view`, :func:`subject_records_view` (a subject's public records on a day) and
-:func:`mark_objections` (marks records under an open objection, reading ``cases`` at call time). Serialisation
+:func:`mark_objections` (marks records under an open objection, asking the open-objection providers in ``core.hooks``). Serialisation
 only: the rows come from ``records.queries``.
 """
 
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.catalog.rules import PartyKind
+from xinyong.core import hooks
 from xinyong.identifiers.masking import mask_name
 from xinyong.records import publicity
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -25,14 +26,13 @@ from xinyong.subjects.models import Subject
 def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Set ``objection`` to "异议处理中" on the views of records with an open objection (``None`` otherwise).
 
-    Reads the cases domain (one query per 1,000 records); cases changes records only through this service.
+    Asks the open-objection providers (``core.hooks``; the cases domain, one query per 1,000 records); cases
+    changes records only through this service.
     """
-    from xinyong.cases.service import OBJECTION_MARKER, open_objection_targets
-
-    open_ids = {i for kind, i in open_objection_targets(session, record_ids=[v["id"] for v in views])
+    open_ids = {i for kind, i in hooks.open_objection_targets(session, record_ids=[v["id"] for v in views])
                 if kind == "record"}
     for v in views:
-        v["objection"] = OBJECTION_MARKER if v["id"] in open_ids else None
+        v["objection"] = hooks.OBJECTION_MARKER if v["id"] in open_ids else None
     return views
 
 

@@ -26,11 +26,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
+from xinyong.cases import verification
+from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
 from xinyong.core.settings import get_settings
+from xinyong.evaluation.service import subject_results
 from xinyong.identifiers.masking import mask_name
+from xinyong.lists import queries as lists_queries
+from xinyong.records import publicity
+from xinyong.records import queries as records_queries
+from xinyong.records import views as records_views
 from xinyong.reports import pdf
 from xinyong.reports.config import get_reports_settings
 from xinyong.reports.models import IssuedReport
@@ -90,15 +97,11 @@ def _unique(session: Session, column: Any, make: Any) -> str:
 
 def start_person_verification(session: Session, *, subject_code: str) -> dict[str, Any]:
     """Send a one-time code to a natural person's registered contact (the first step of a personal report)."""
-    from xinyong.cases import verification
-
     return verification.start(session, subject_code=subject_code, purpose=PURPOSE)
 
 
 def confirm_person(session: Session, *, challenge: str, code: str) -> int:
     """The subject id a one-time code proves (used up; wrong attempts count). Call it first in a request."""
-    from xinyong.cases import verification
-
     return verification.confirm(session, challenge=challenge, code=code, purpose=PURPOSE)
 
 
@@ -168,9 +171,6 @@ def _limited(rows: list[Any], cap: int) -> tuple[list[Any], str | None]:
 def _records(session: Session, subject: Subject, kind: str, today: dt.date, *, own: bool,
              cap: int) -> list[dict[str, Any]]:
     """The records' public view: public today, or (a person's own report) everything still in effect."""
-    from xinyong.records import publicity
-    from xinyong.records import queries as records_queries, views as records_views
-
     if not own:
         rows = records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,
                                     limit=cap + 1)
@@ -220,8 +220,6 @@ _LIST_SECTIONS = (
 def _entries(session: Session, subject: Subject, subject_code: str, today: dt.date, *, own: bool,
              cap: int) -> list[dict[str, Any]]:
     """List entries counting today: the public view (public lists), or all lists for a person's own report."""
-    from xinyong.lists import queries as lists_queries
-
     if not own:
         return lists_queries.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
     return [v for v in lists_queries.subject_entries_view(session, subject, today) if v["counts"]]
@@ -238,8 +236,6 @@ def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any
 
 def _commitment_section(session: Session, subject: Subject, today: dt.date, *, own: bool,
                         cap: int) -> tuple[pdf.Section, list[dict[str, Any]]]:
-    from xinyong.commitments.service import subject_commitments_view
-
     views = subject_commitments_view(session, subject, today, public=not own)
     shown, note = _limited(views, cap)
     rows = [[v["code"], v["commitment_type_label"], v["reason"] or "—", _d(v["made_on"]), _d(v["valid_until"]),
@@ -253,8 +249,6 @@ def _evaluation_section(session: Session, subject: Subject) -> pdf.Section:
     """The current evaluation grades the public may see (``evaluation.service.subject_results`` with no role: only
     models whose catalog class 信用评价结果信息 is public; by default it is 政务共享, so the section says plainly
     that there is no public result — never a made-up grade)."""
-    from xinyong.evaluation.service import subject_results
-
     results = subject_results(session, subject, role=None, history=False, explain_lines=False)
     rows = [[r["model_name"], f"{r['grade']}（{r['grade_label']}）", _d(r["score"]), _d(r["as_of"])]
             for r in results]

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from xinyong.core import clikit
+from xinyong.core import clikit, hooks
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.subjects import service
 
@@ -75,19 +75,14 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
     自然人身份证号仅显示脱敏值，查询记入审计日志。
     """
     from xinyong.core.clock import today
-    from xinyong.lists.queries import subject_entries_view
-    from xinyong.records.views import subject_records_view
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)
         if subject.kind == "natural_person":
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
         view = service.subject_view(subject)
-        view["records"] = subject_records_view(session, subject, today())
-        view["list_entries"] = subject_entries_view(session, subject, today())
-        from xinyong.evaluation.service import subject_results
-
-        view["evaluations"] = subject_results(session, subject, role="admin", history=False)
+        # records, list entries, evaluations: domains above subjects (core.hooks; reports.profile)
+        view.update(hooks.subject_profile()(session, subject, today()))
 
     def render(v: dict) -> None:
         t = Table(show_header=False)

@@ -137,6 +137,11 @@ def watched_subjects(session: Session, subject_ids: Select[Any] | Sequence[int],
 ROTATION_GRACE = dt.timedelta(hours=24)
 
 
+def watched_among(session: Session, subject_ids: Sequence[int]) -> set[int]:
+    """Which of ``subject_ids`` anyone watches, for any event (one indexed look-up; callers chunk)."""
+    return set(session.scalars(select(Watch.subject_id).where(Watch.subject_id.in_(list(subject_ids)))))
+
+
 def _new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 

@@ -54,7 +54,7 @@ PAGE = 50
 
 
 def _templates() -> Any:
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     return TEMPLATES
 
@@ -246,7 +246,7 @@ def _login_required(request: Request) -> Response:
     headers = request.headers
     if "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""):
         return see_other("/console/login")
-    from xinyong.web.app import error_body
+    from xinyong.web.errors import error_body
 
     return JSONResponse(error_body("unauthenticated", "需要登录或提供 API 令牌"), status_code=401)
 
@@ -263,7 +263,7 @@ def install(app: FastAPI) -> None:
         console_measures,
         console_users,
     )
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
     for section in (console_collection, console_cases, console_lists, console_measures, console_dashboards,

@@ -448,7 +448,7 @@ def food_drug_watchlist_xlsx(include_medium: bool = False, principal: Principal 
 def install(app: FastAPI) -> None:
     """Mount these pages (after ``web.console.install``, whose refusal pages and login gate cover them too) and
     give the templates their helpers."""
-    from xinyong.web.app import TEMPLATES
+    from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
     TEMPLATES.env.globals["console_nav"] = console_nav

@@ -59,7 +59,7 @@ class RefuseNul:
         if where is None:
             await self.app(scope, receive, send)
             return
-        from xinyong.web.app import error_body
+        from xinyong.web.errors import error_body
 
         response = JSONResponse(error_body("nul_character", "请求中含有空字符（U+0000），请删除后重新提交",
                                            {"location": where}), status_code=422)

@@ -14,16 +14,15 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clock
 from xinyong.core.settings import get_settings
+from xinyong.lists.queries import list_sizes, public_type_ids
+from xinyong.lists.types import list_types
+from xinyong.subjects.models import Subject
 
 HEADLINE_TTL_SECONDS = 300.0
 _headline_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def _compute(session: Session) -> dict[str, Any]:
-    from xinyong.lists.queries import list_sizes, public_type_ids
-    from xinyong.lists.types import list_types
-    from xinyong.subjects.models import Subject
-
     counts = dict(session.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
     public_ids = set(public_type_ids(session))
     codes = {t.code for t in list_types(session) if t.id in public_ids and t.active}

@@ -27,14 +27,27 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, public
 from xinyong.auth.roles import ANONYMOUS
+from xinyong.auth.service import list_departments
+from xinyong.cases import flows, objections, repair, service, verification
+from xinyong.cases import service as cases
+from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
 from xinyong.core.settings import get_settings
+from xinyong.evaluation.service import subject_results
 from xinyong.identifiers.masking import mask_name, mask_resident_id
+from xinyong.lists.queries import list_sizes, public_entries, public_type_ids, subject_entries_view
+from xinyong.lists.types import list_types
+from xinyong.records.queries import list_records
+from xinyong.records.views import mark_objections, public_record_view
+from xinyong.reports.config import get_reports_settings
+from xinyong.reports.service import display_code, generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
+from xinyong.subjects.service import public_view
 from xinyong.web.security import rate_limit
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(public)], route_class=uploads.UploadRoute)
 
@@ -52,8 +65,6 @@ TARGET_LABELS = {"record": "信用记录", "list_entry": "名单条目"}
 
 
 def _templates() -> Any:
-    from xinyong.web.app import TEMPLATES
-
     return TEMPLATES
 
 
@@ -129,21 +140,12 @@ def search_page(request: Request, q: str | None = None, kind: str | None = None,
 
 
 def _public_list_codes(session: Session) -> set[str]:
-    from xinyong.lists.types import list_types
-    from xinyong.lists.queries import public_type_ids
-
     ids = set(public_type_ids(session))
     return {t.code for t in list_types(session) if t.id in ids}
 
 
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
     """Everything the public subject page shows (reused by the report and by tests)."""
-    from xinyong.commitments.service import subject_commitments_view
-    from xinyong.lists.queries import subject_entries_view
-    from xinyong.records.queries import list_records
-    from xinyong.records.views import mark_objections, public_record_view
-    from xinyong.subjects.service import public_view
-
     basic = public_view(subject)
     if subject.kind == SubjectKind.INDIVIDUAL_BUSINESS.value and basic.get("legal_rep"):
         basic["legal_rep"] = mask_name(basic["legal_rep"])  # 经营者 is a person
@@ -167,8 +169,6 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
 
 def public_grades(session: Session, subject: Subject) -> list[dict[str, Any]]:
     """The subject's grades under the models whose catalog class lets the public see them (often none)."""
-    from xinyong.evaluation.service import subject_results
-
     return subject_results(session, subject, role=None, history=False, explain_lines=False)
 
 
@@ -184,8 +184,6 @@ def subject_page(request: Request, ref: str, session: Session = SessionDep) -> H
 @router.post("/subject/{ref}/report", dependencies=[Depends(rate_limit("report"))])
 def subject_report(request: Request, ref: str, session: Session = SessionDep) -> Response:
     """Issue the public credit report of an organisation (PDF, registered and verifiable)."""
-    from xinyong.reports.service import display_code, generate_report
-
     try:
         subject = public_subject(session, ref)
         if not subject.uscc:
@@ -208,8 +206,6 @@ def subject_report(request: Request, ref: str, session: Session = SessionDep) ->
 def verify_page(request: Request, code: str | None = None, number: str | None = None,
                 session: Session = SessionDep) -> HTMLResponse:
     """The verification page; the QR code printed on a report opens it with ``?code=`` and shows the answer."""
-    from xinyong.reports.service import verify_report
-
     result = None
     if (code and code.strip()) or (number and number.strip()):
         result = verify_report(session, number=(number or "").strip()[:40] or None,
@@ -219,8 +215,6 @@ def verify_page(request: Request, code: str | None = None, number: str | None = 
 
 
 def _verify_limit() -> int:
-    from xinyong.reports.config import get_reports_settings
-
     return get_reports_settings().max_verify_bytes + 1  # one byte over: the page's own message
 
 
@@ -228,9 +222,6 @@ def _verify_limit() -> int:
 @uploads.limit(_verify_limit)
 async def verify_upload(request: Request, number: str = Form(""), code: str = Form(""),
                         file: UploadFile | None = File(None), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.reports.config import get_reports_settings
-    from xinyong.reports.service import verify_report
-
     content = None
     error = None
     if file is not None and file.filename:
@@ -255,8 +246,6 @@ async def verify_upload(request: Request, number: str = Form(""), code: str = Fo
 
 
 def _departments(session: Session) -> list[Any]:
-    from xinyong.auth.service import list_departments
-
     return list_departments(session)
 
 
@@ -264,9 +253,6 @@ def _departments(session: Session) -> list[Any]:
 def records_page(request: Request, kind: str | None = None, department: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, page: str | None = None,
                  session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.records.queries import list_records
-    from xinyong.records.views import mark_objections, public_record_view
-
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
     departments = _departments(session)
@@ -291,8 +277,6 @@ def records_page(request: Request, kind: str | None = None, department: str | No
 
 @router.get("/lists", response_class=HTMLResponse)
 def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.queries import list_sizes
-
     codes = _public_list_codes(session)
     sizes = [s for s in list_sizes(session, _today()) if s["list_code"] in codes]
     groups = {kind: [s for s in sizes if s["kind"] == kind] for kind in LIST_KIND_LABELS}
@@ -302,9 +286,6 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
 def list_page(request: Request, code: str, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.types import list_types
-    from xinyong.lists.queries import public_entries
-
     if code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
     lt = next(t for t in list_types(session) if t.code == code)
@@ -351,8 +332,6 @@ def apply_start(request: Request, kind: str, target_type: str | None = None, tar
 @router.post("/apply/{kind}/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def apply_send_code(request: Request, kind: str, target_type: str = Form(""), target_id: str = Form(""),
                     subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import verification
-
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
@@ -370,8 +349,6 @@ def apply_submit(request: Request, kind: str, target_type: str = Form(""), targe
                  subject: str = Form(""), challenge: str = Form(""), code: str = Form(""), facts: str = Form(""),
                  applicant_name: str = Form(""), obligations_fulfilled: str = Form(""),
                  commitment_signed: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import objections, repair, service, verification
-
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
@@ -455,9 +432,6 @@ def progress(request: Request, case_no: str = Form(""), token: str = Form(""),
              session: Session = SessionDep) -> HTMLResponse:
     """The case's state, deadline and history as the applicant may see them (a wrong token finds nothing: the
     same answer whether or not the case exists)."""
-    from xinyong.cases import flows
-    from xinyong.cases import service as cases
-
     case_no, token = case_no.strip()[:40], token.strip()[:200]
     try:
         case = cases.case_by_token(session, case_no=case_no, token=token)
@@ -478,8 +452,6 @@ def progress(request: Request, case_no: str = Form(""), token: str = Form(""),
 
 @router.get("/open-data", response_class=HTMLResponse)
 def open_data_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.types import list_types
-
     codes = _public_list_codes(session)
     return render(request, "portal/open_data.html", {
         "lists": [t for t in list_types(session) if t.code in codes and t.active], "kinds": RECORD_KIND_LABELS,
@@ -490,9 +462,6 @@ def open_data_page(request: Request, session: Session = SessionDep) -> HTMLRespo
 def open_data_records(request: Request, fmt: str, kind: str | None = None, date_from: str | None = None,
                       date_to: str | None = None, page: str | None = None, session: Session = SessionDep) -> Response:
     """Public 双公示 records, newest first, at most ``OPEN_DATA_MAX_ROWS`` a file (``page`` for the next)."""
-    from xinyong.records.queries import list_records
-    from xinyong.records.views import mark_objections, public_record_view
-
     if fmt not in ("csv", "json"):
         return _not_found(request, "仅提供 CSV 和 JSON 格式")
     start, _ = parse_date(date_from)
@@ -509,8 +478,6 @@ def open_data_records(request: Request, fmt: str, kind: str | None = None, date_
 
 @router.get("/open-data/lists/{code}.{fmt}", dependencies=[Depends(rate_limit("report"))])
 def open_data_list(request: Request, code: str, fmt: str, session: Session = SessionDep) -> Response:
-    from xinyong.lists.queries import public_entries
-
     if fmt not in ("csv", "json") or code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
     items = masked_entries(public_entries(session, today=_today(), list_code=code, limit=OPEN_DATA_MAX_ROWS))

@@ -44,12 +44,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xinyong.auth.deps import SESSION_COOKIE, session_token  # noqa: F401  (the cookie is auth's; named here too)
 from xinyong.core.settings import get_settings
 
 CSRF_COOKIE = "xinyong_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SESSION_COOKIE = "xinyong_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: The policy of every page: scripts, styles, fonts and images only from this site, no inline script or style
@@ -290,7 +290,7 @@ def _wants_html_scope(scope: Scope) -> bool:
 def _default_refusal(scope: Scope, status: int, message: str) -> Response:
     codes = {400: "bad_request", 403: "csrf_failed", 413: "payload_too_large"}
     if _wants_html_scope(scope):
-        from xinyong.web.app import TEMPLATES
+        from xinyong.web.templates import TEMPLATES
 
         html = TEMPLATES.get_template("error.html").render(
             status=status, message=message, city=get_settings().city_name, request=None)
@@ -314,12 +314,6 @@ def set_session_cookie(response: Response, request: Request, raw_token: str, *, 
     response.set_cookie(CSRF_COOKIE, seed, path="/", secure=_secure(request), httponly=True, samesite="lax")
 
 
-def session_token(request: Request) -> str | None:
-    """The login token the browser holds, if any (validate it with ``auth.tokens.principal_for_token``)."""
-    value = request.cookies.get(SESSION_COOKIE)
-    return value if value and len(value) <= 200 else None
-
-
 def clear_session_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=_secure(request), httponly=True, samesite="lax")
 
@@ -341,7 +335,7 @@ _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 def security_headers(scope: Scope, *, docs_prefix: str = "/api/docs") -> list[tuple[bytes, bytes]]:
     """The security headers of a response to the request of ``scope`` (also sent by the check's fast path,
-    ``measures.api.CheckFastPath``, which answers before this middleware)."""
+    ``web.check_fast_path.CheckFastPath``, which answers before this middleware)."""
     path: str = scope.get("path", "")
     extra = [*_BASE_HEADERS, _DOCS_CSP if path.startswith(docs_prefix) else _CSP]
     if _is_https(scope):

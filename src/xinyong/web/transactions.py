@@ -25,13 +25,14 @@ from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xinyong.auth.deps import WRITE_STATE  # this attempt's session must be a write transaction
 from xinyong.core.db import RetryPolicy, busy_error, is_transient
 from xinyong.core.errors import Busy
+from xinyong.core.settings import get_settings
+from xinyong.web.templates import TEMPLATES
 
 log = logging.getLogger(__name__)
 
-#: ``request.state`` key: this attempt's session must be a write transaction (set on every retried attempt).
-WRITE_STATE = "xinyong_write_transaction"
 #: Request body bytes kept in memory for a replay; a larger body (an upload) is kept in a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
 _REPLAY_CHUNK = 256 * 1024
@@ -146,9 +147,6 @@ async def _busy(scope: Scope, send: Send, error: Busy) -> None:
     headers = Headers(scope=scope)
     response: Response
     if not scope.get("path", "").startswith("/api/") and "text/html" in headers.get("accept", ""):
-        from xinyong.core.settings import get_settings
-        from xinyong.web.app import TEMPLATES
-
         html = TEMPLATES.get_template("error.html").render(status=503, message=error.message,
                                                            city=get_settings().city_name, request=None)
         response = HTMLResponse(html, status_code=503, headers=error.headers)

@@ -1,4 +1,5 @@
-"""Audit log over HTTP: the platform admin reads events, verifies the chain and sees the state of its anchors."""
+"""Audit log over HTTP: the platform admin reads events, verifies the chain and sees the state of its anchors.
+In ``web``, not beside ``core.audit``: its policies (``auth.deps``) are a layer above ``core``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP API of ``identifiers``: check codes without storing anything (open to everyone)."""
+"""HTTP API of ``identifiers``: check codes without storing anything (open to everyone). In ``web``, not in
+``identifiers``: its policy (``auth.deps.public``) is a layer above the pure functions it serves."""
 
 from __future__ import annotations
 
