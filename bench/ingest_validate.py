@@ -58,13 +58,18 @@ def _authorities(rnd: random.Random) -> list[tuple[str, str, str]]:
     return found
 
 
-def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = None) -> Iterator[list[str]]:
+def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = None,
+              authority_seed: int | None = None) -> Iterator[list[str]]:
     """The rows one by one (``bench/ingest.py`` streams millions to a file). ``subjects``: draw the counterpart of
-    each row from that many distinct subjects (same name and code each time they recur); default one per row."""
+    each row from that many distinct subjects (same name and code each time they recur); default one per row.
+    ``authority_seed``: the rows name the authorities of ``authorities(authority_seed)`` (default: of ``seed``), so
+    that files of different seeds can come from one department registered for one set of authorities."""
     from xinyong.identifiers import resident_id, uscc
 
     rnd = random.Random(seed)
     authorities = _authorities(rnd)
+    if authority_seed is not None:
+        authorities = _authorities(random.Random(authority_seed))
     start = dt.date(2021, 1, 1)
     for i in range(n):
         auth_name, auth_code, abbr = authorities[rnd.randrange(len(authorities))]

@@ -187,6 +187,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "evaluation": LazyCommand("xinyong.evaluation.commands", "app", "信用评价与分级分类监管（模型、评价、解释、抽查名单）"),
     "analytics": LazyCommand("xinyong.analytics.commands", "app", "大数据监管分析：公共资源交易串标围标风险、食品药品风险预警"),
     "reports": LazyCommand("xinyong.reports.commands", "app", "公共信用信息报告（出具、核验、登记簿）"),
+    "financing": LazyCommand("xinyong.financing.commands", "app", "信易贷：金融机构、信用主体授权与查询统计"),
 }
 
 

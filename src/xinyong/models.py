@@ -8,10 +8,12 @@ from xinyong.commitments import models as _commitments  # noqa: F401
 from xinyong.core.audit import AuditChainHead, AuditEvent  # noqa: F401
 from xinyong.core.db import Base  # noqa: F401
 from xinyong.evaluation import models as _evaluation  # noqa: F401
+from xinyong.financing import models as _financing  # noqa: F401
 from xinyong.ingest import models as _ingest  # noqa: F401
 from xinyong.lists import models as _lists  # noqa: F401
 from xinyong.measures import models as _measures  # noqa: F401
 from xinyong.records import models as _records  # noqa: F401
 from xinyong.reports import models as _reports  # noqa: F401
+from xinyong.subjects import access_log as _access_log  # noqa: F401
 from xinyong.subjects import models as _subjects  # noqa: F401
 from xinyong.watches import models as _watches  # noqa: F401

@@ -36,6 +36,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
     submissions = summary["submissions"]
     assert submissions["scjgj"]["accepted"] > 50 and submissions["jtj"]["late"] > 0
     assert sum(d["rejected"] for d in submissions.values()) > 0
+    financing = summary["financing"]
+    assert financing["authorisations"] >= 3 and financing["queries"] >= 3 and financing["loans"] >= 1
+    assert "bank" in {t["role"] for t in out["credentials"]["tokens"]}
     lists = summary["lists"]
     assert lists["department_lists"]["tax_a_grade"]["listed"] > 0
     assert lists["samr_abnormal"]["added"] > 0

@@ -18,7 +18,7 @@ class _In(BaseModel):
 
 class VerificationIn(_In):
     subject: str = Field(min_length=1, max_length=40, description="统一社会信用代码、其他登记代码或身份证号")
-    purpose: Literal["objection", "repair"]
+    purpose: Literal["objection", "repair", "financing", "access_log"]
 
 
 class VerificationOut(BaseModel):

@@ -34,7 +34,11 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_subject
 
-PURPOSES = ("objection", "repair", "report")  # report: a natural person asking for their own credit report
+# report: a natural person asking for their own credit report; financing: authorising (or revoking) a bank's read
+# (信易贷); access_log: a subject reading its own access log (查询记录)
+PURPOSES = ("objection", "repair", "report", "financing", "access_log")
+PURPOSE_LABELS = {"objection": "提出信用信息异议", "repair": "申请信用修复", "report": "申请本人公共信用信息报告",
+                  "financing": "办理信易贷查询授权", "access_log": "查看本主体的信用信息查询记录"}
 _EXTRA_KEYS = {"sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),
                "email": ("contact_email", "email", "电子邮箱", "邮箱")}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
@@ -145,7 +149,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
                                expires_at=now + dt.timedelta(minutes=s.code_ttl_minutes), created_at=now)
     session.add(ch)
     session.flush()
-    label = {"objection": "提出信用信息异议", "repair": "申请信用修复", "report": "申请本人公共信用信息报告"}[purpose]
+    label = PURPOSE_LABELS[purpose]
     notify.queue(session, channel=channel, address=address, recipient_kind="applicant", title="信用平台验证码",
                  body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。"
                       "如非本人操作请忽略。", sensitive=True)
@@ -204,3 +208,29 @@ def verified_applicant(session: Session, *, challenge: str, code: str, purpose: 
     subject = session.get(Subject, subject_id)
     contact = registered_contact(session, subject) if subject is not None else None
     return subject_id, contact[0] if contact else None, contact[1] if contact else None
+
+
+#: How long a verified subject may go on acting on the portal (the pages after a code: revoking an authorisation,
+#: paging its access log) without a new code.
+PASS_MINUTES = 15
+
+
+def issue_pass(subject_id: int, purpose: str) -> str:
+    """A short-lived signed pass ``<subject id>.<expiry unix>.<mac>`` handed to the verified subject's browser (a
+    hidden form field): it proves the verification for :data:`PASS_MINUTES` for this purpose only."""
+    until = int((utcnow() + dt.timedelta(minutes=PASS_MINUTES)).timestamp())
+    body = f"{subject_id}.{until}"
+    return body + "." + get_vault().lookup_hash(f"{purpose}:{body}", purpose="portal_pass")
+
+
+def read_pass(token: str, purpose: str) -> int:
+    """The subject id a pass proves; ``pass_invalid`` or ``pass_expired`` otherwise."""
+    parts = (token or "").strip().split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 19:
+        raise ValidationFailed("验证已失效，请重新获取验证码", code="pass_invalid")
+    body = f"{parts[0]}.{parts[1]}"
+    if not hmac.compare_digest(parts[2], get_vault().lookup_hash(f"{purpose}:{body}", purpose="portal_pass")):
+        raise ValidationFailed("验证已失效，请重新获取验证码", code="pass_invalid")
+    if int(parts[1]) < utcnow().timestamp():
+        raise ValidationFailed("验证已过期，请重新获取验证码", code="pass_expired")
+    return int(parts[0])

@@ -99,7 +99,8 @@ def by_subject(
     if found is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     if found.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=found, purpose=purpose or "查询信用承诺")
+        log_person_view(session, actor=principal, subject=found, purpose=purpose or "查询信用承诺",
+                        endpoint="GET /api/v1/commitments/by-subject", scope=("commitment",))
     return service.subject_commitments_view(session, found, clock.today(), public=False, viewer=principal)
 
 

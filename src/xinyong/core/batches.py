@@ -28,6 +28,7 @@ This module is in ``core`` because ``subjects`` (the registry import) sits below
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -176,7 +177,8 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
         mode: str = KEEP_GOOD, session: Any = None, begin: Callable[[], bool | None] | None = None,
         ahead: int = 0, hold: int | None = None, reopen: Callable[[], RowSource] | None = None,
         chunk: int = CHUNK, progress: Callable[[int], None] | None = None,
-        fresh_validator: bool = False) -> BatchSummary | None:
+        fresh_validator: bool = False, prepare: Callable[[list[Good[Any]]], None] | None = None
+        ) -> BatchSummary | None:
     """Run one batch (see the module's doc); None when ``begin`` returned False (the importer stopped it: a file
     already applied).
 
@@ -185,6 +187,9 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
     starts again on the second pass of a long ``reject_all`` batch). ``write(good, rejected)`` writes a chunk and
     returns the good rows the store refused (they are not written). ``hold``: good rows a ``reject_all`` batch
     keeps in memory while it validates the rest (no limit by default; past it, ``reopen`` must be given).
+    ``prepare(good)``: when every row was read ahead (and there is something to write), it is given all the good
+    rows before ``begin`` — for work the importer can do outside its write transaction (collection's subjects,
+    ``records.upsert.stage_records``).
     """
     check_mode(mode)
     summary = BatchSummary(importer, mode=mode)
@@ -214,12 +219,17 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
             if chunker.full():
                 pending.append(chunker.take())
             if summary.rows >= ahead:
-                exhausted = False
+                following = next(source, None)  # a file of exactly ``ahead`` rows was read whole
+                if following is not None:
+                    source = itertools.chain([following], source)
+                    exhausted = False
                 break
         if progress:
             progress(summary.rows)
     else:
         exhausted = False
+    if prepare is not None and exhausted and not (mode == REJECT_ALL and summary.rejected):
+        prepare([g for good, _ in pending for g in good] + chunker.good)
     if begin is not None and begin() is False:
         return None
 

@@ -41,7 +41,16 @@ def dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+class Dumped(str):
+    """JSON text made ahead (``dumps``): stored as it is by the bulk writers (``records.upsert.stage_records``
+    serialises a batch's documents before its write transaction)."""
+
+    __slots__ = ()
+
+
 def _json(value: Any) -> Any:
+    if type(value) is Dumped:
+        return str(value)
     return None if value is None else dumps(value)
 
 

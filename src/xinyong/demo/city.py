@@ -268,11 +268,15 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     from xinyong.demo import cases as demo_cases
 
     cases_summary = demo_cases.build(session, actor=actor, today=clock.today())
+    from xinyong.demo import financing as demo_financing
+
+    financing_summary = demo_financing.build(session, actor=actor, creds=creds)
     summary = {
         "size": size.__dict__,
         "lists": lists_summary,
         "trading": trading_summary,
         "cases": cases_summary,
+        "financing": financing_summary,
         "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
                                                    "uscc_conversion_rate", "problem_counts")},
         "planted_problems": planted,

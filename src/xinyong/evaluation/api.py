@@ -61,7 +61,8 @@ def subject_results(code: str, history: bool = Query(True),
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询")
+        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询",
+                        endpoint="GET /api/v1/evaluation/subjects/{code}", scope=("evaluation",))
     role = principal.role.value if principal.role else None
     return {"subject": {"id": subject.id, "name": subject.name, "kind": subject.kind, "uscc": subject.uscc,
                         "resident_id": subject.resident_id_masked},

@@ -9,7 +9,10 @@ takes its first lock — validation is pure Python — up to ``AHEAD_ROWS`` rows
 over HTTP; only the writing then runs under SQLite's write lock, so a large upload does not keep other writers
 (checks, other uploads) waiting while it parses. The rows of a longer file beyond that bound are validated as they
 are written (memory stays flat). The batch's file is locked by its SHA-256 before the duplicate check, so the same
-file sent twice at once is applied once (PostgreSQL; SQLite's write transaction serialises them anyway).
+file sent twice at once is applied once (PostgreSQL; SQLite's write transaction serialises them anyway). On SQLite
+a file read whole ahead is also prepared ahead (``records.upsert.stage_records``): its rows' subjects are found or
+created in short transactions of their own, so the batch's transaction only stores its records — all of them or
+none, as before.
 
 Two modes, chosen by the operator:
 - ``keep_good`` (default): valid rows are written, invalid rows are refused and kept for the error report;
@@ -42,12 +45,27 @@ from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
-from xinyong.core.db import get_db_settings, lock_keys, mark_bulk, reading_apart, utcnow
+from xinyong.core.db import (
+    get_db_settings,
+    has_written,
+    lock_keys,
+    mark_bulk,
+    reading_apart,
+    utcnow,
+    write_lock_released,
+)
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
 from xinyong.ingest.models import IngestBatch, RejectedRow
-from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
+from xinyong.ingest.readers import (
+    Source,
+    Table,
+    as_source,
+    open_table,
+    row_issues,
+    table_from_records,
+)
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
@@ -134,6 +152,7 @@ class _Store:
         self.batch: IngestBatch | None = None
         self.counts: Counter[str] = Counter()
         self.vault = get_vault()
+        self.staged: Any = None  # records.upsert.StagedRows: rows prepared ahead of the write transaction
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
         from xinyong.records.upsert import upsert_records
@@ -143,7 +162,7 @@ class _Store:
         if good:
             result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
                                     batch_id=self.batch.id, received_at=self.batch.received_at,
-                                    rows=[g.item for g in good])
+                                    rows=[g.item for g in good], staged=self.staged)
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
                         "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
@@ -234,10 +253,27 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         session.flush()
         return True
 
+    def prepare(good: list[batches.Good[RecordInput]]) -> None:
+        # SQLite (one writer): a file read whole ahead has its rows prepared and its subjects found or created in
+        # short transactions of their own, so the write transaction below only stores the records (§7). A
+        # reject_all file writes nothing unless all of it is stored: its rows are prepared, its subjects are not.
+        if session.get_bind().dialect.name != "sqlite" or has_written(session) or not good:
+            return
+        from xinyong.records.upsert import stage_records
+
+        with reading_apart(session) as reader:  # a file applied already is not prepared again
+            if reader.scalar(select(IngestBatch.id).where(
+                    IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
+                    IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial"))).limit(1)):
+                return
+        with write_lock_released(session):
+            store.staged = stage_records(session.get_bind(), actor=actor, department_id=department_id,
+                                         rows=[g.item for g in good], subjects=not reject_all)
+
     result = batches.run(table.rows, importer="ingest", validate=_validator(kind, header_map, authorities, warnings),
                          fresh_validator=True, write=store.write, mode="reject_all" if reject_all else "keep_good",
                          session=session, begin=begin, ahead=AHEAD_ROWS, hold=AHEAD_ROWS,
-                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress)
+                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress, prepare=prepare)
     if result is None:
         summary = batch_summary(found[0])
         summary["duplicate_of"] = found[0].id

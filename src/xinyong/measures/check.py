@@ -52,7 +52,7 @@ from xinyong.measures.answer import (
     select_measures,
 )
 from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
-from xinyong.measures.resolve import _entries_in_force, _parse, _resolve_codes, _resolve_names
+from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
 from xinyong.measures.spec import SCENARIOS, require_scenario
 
@@ -141,6 +141,12 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
              "scenario": scenario, "subject_count": len(items), "with_measures": counts["measures"] > 0,
              "summary": summary}
     check_id = _record(session, check, rows, results, separate=separate)
+    persons = [it.subject.id for it in matched if it.subject.kind == PERSON]
+    if persons:  # a check naming a person is in that person's access log (查询记录)
+        from xinyong.subjects import access_log
+
+        access_log.record_check(session, actor=actor, subject_ids=persons, scenario=scenario, check_id=check_id,
+                                separate=separate)
     return {"check_id": check_id, "scenario": scenario, "scenario_label": SCENARIOS[scenario],
             "checked_on": on.isoformat(), "checked_at": check["at"].isoformat(), "reference": reference,
             "summary": summary, "results": results}

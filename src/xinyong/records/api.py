@@ -18,8 +18,8 @@ from xinyong.core.errors import Forbidden
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
 from xinyong.records.schemas import PublicRecordOut, RecordOut, VersionOut, WithdrawIn
-from xinyong.subjects.models import SubjectKind
-from xinyong.subjects.service import find_subject
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import find_subject, log_person_view
 
 router = APIRouter(prefix="/records", tags=["records"])
 
@@ -35,6 +35,17 @@ def _subject_id(session: Session, code: str | None, *, persons: bool) -> int | N
     if subject is None or (not persons and subject.kind == SubjectKind.NATURAL_PERSON):
         return False
     return subject.id
+
+
+def _log_person_read(session: Session, principal: Principal, subject_id: int | None, kind: RecordKind | None) -> None:
+    """A department reading a natural person's records is in the person's access log (查询记录)."""
+    if subject_id is None:
+        return
+    subject = session.get(Subject, subject_id)
+    if subject is not None and subject.kind == SubjectKind.NATURAL_PERSON:
+        log_person_view(session, actor=principal, subject=subject, purpose="部门查询信用记录",
+                        endpoint="GET /api/v1/records", scope=(kind.value,) if kind else ("licence", "penalty"),
+                        action="records.person_read")
 
 
 @router.get("/public", response_model=list[PublicRecordOut])
@@ -84,6 +95,7 @@ def list_department(
     rows = queries.list_records(session, subject_id=subject_id, department_id=department_id,
                                 kind=kind.value if kind else None, date_from=date_from, date_to=date_to,
                                 status=status, public_only=False, today=clock.today(), limit=limit, offset=offset)
+    _log_person_read(session, principal, subject_id, kind)
     return views.mark_objections(session, [views.record_view(r) for r in rows])
 
 
@@ -91,8 +103,12 @@ def list_department(
 def show(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
          session: Session = SessionDep) -> dict[str, Any]:
     """一条信用记录（其他部门的记录返回 404）。"""
-    return views.mark_objections(
-        session, [views.record_view(queries.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
+    row = queries.record_row(session, record_id, actor=principal, today=clock.today())
+    if row.subject.kind == SubjectKind.NATURAL_PERSON:
+        log_person_view(session, actor=principal, subject=row.subject, purpose="部门查看信用记录",
+                        endpoint="GET /api/v1/records/{record_id}", scope=(row.record.kind,),
+                        action="records.person_read")
+    return views.mark_objections(session, [views.record_view(row)])[0]
 
 
 @router.get("/{record_id}/versions", response_model=list[VersionOut])

@@ -25,7 +25,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
 from xinyong.core import audit, clock, workdays
-from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
+from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
@@ -252,6 +252,9 @@ class _Prepared:
     fine_fen: int | None = None
     flags: list[dict[str, Any]] = field(default_factory=list)
     subject_id: int | None = None
+    subject_created: bool = False       # this row's subject was created for it (ahead: see StagedRows)
+    types_key: str = ""
+    dumped: tuple[str, str, str] | None = None  # content, data, extra as stored JSON, made ahead (StagedRows)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -318,6 +321,7 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         if problem:
             p.flags.append({"code": "severity_unknown", "message": problem})
     p.types = publicity.normalise_types(row.penalty_types)
+    p.types_key = publicity.types_key(p.types)
     p.fine_fen = _fen(row.fine_wan)
     if row.warnings:
         p.flags.extend({"code": w.code, "message": w.message, "column": w.column} for w in row.warnings)
@@ -344,7 +348,8 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
 
 
 def upsert_records(session: Session, *, actor: Principal, department_id: int, batch_id: int | None,
-                   received_at: dt.datetime, rows: list[RecordInput], create_subjects: bool = True) -> UpsertResult:
+                   received_at: dt.datetime, rows: list[RecordInput], create_subjects: bool = True,
+                   staged: StagedRows | None = None) -> UpsertResult:
     """Store validated 双公示 rows of one department: create, version or recognise each record. Bulk, set-based.
 
     Per row: the subject is found by code (USCC, then legacy codes and former USCCs through aliases, natural
@@ -355,6 +360,9 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
     ``unchanged`` (nothing written); otherwise → ``updated`` (a new version, with the fields that changed).
     当前状态 = 无效 withdraws the record at once (``withdrawn_at = received_at``). A record owned by another
     department is refused for this one. One audit event for the whole call.
+
+    ``staged``: rows of ``rows`` that :func:`stage_records` prepared and resolved ahead (outside this transaction)
+    are not prepared or resolved again; the records themselves are looked up and written here as always.
     """
     if received_at.tzinfo is None:
         raise ValidationFailed("received_at 必须带时区", code="naive_datetime")
@@ -368,6 +376,18 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
     prepared: list[_Prepared] = []
     vault = get_vault()
     for index, row in enumerate(rows):
+        ahead = staged.entries.get(id(row)) if staged is not None else None
+        if type(ahead) is tuple:  # refused ahead: the same refusal
+            _reject(result, outcomes, index, row, ahead[0], ahead[1])
+            continue
+        if ahead is not None:
+            assert isinstance(ahead, _Prepared)
+            p = ahead  # used once: this call owns it now
+            p.index = index
+            result.subjects_created += p.subject_created
+            result.name_mismatches += any(f["code"] == "name_mismatch" for f in p.flags)
+            prepared.append(p)
+            continue
         p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
         if p is None:
             _reject(result, outcomes, index, row, code, message)
@@ -394,6 +414,69 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
 
 
 @dataclass
+class StagedRows:
+    """Rows of one upload prepared, and their subjects resolved or created, ahead of the write transaction that
+    stores their records (:func:`stage_records`): by ``id`` of the row object, its :class:`_Prepared` — or the
+    refusal ``(code, message)`` of a row that cannot be stored. ``rows`` keeps the row objects alive."""
+
+    rows: list[RecordInput]
+    entries: dict[int, _Prepared | tuple[str, str]] = field(default_factory=dict)
+
+
+def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list[RecordInput],
+                  create_subjects: bool = True, subjects: bool = True, chunk: int = CHUNK) -> StagedRows:
+    """The part of :func:`upsert_records` that need not hold the write transaction storing the records (issue #13):
+    every row prepared (identifiers checked and hashed, personal numbers scrubbed, the content hash — pure Python,
+    in no transaction) and its subject found or created — in short write transactions of ``chunk`` rows on
+    ``bind``, each committed (on SQLite the write turn goes to other writers between them).
+
+    Subjects so created are visible before the records that name them, and stay if the upload never stores its
+    records (a crash, a refusal): a subject is a fact of the registry (one per code or ID), found by the next
+    upload that names it, not part of any batch — which is why this is safe to show early. The records, versions
+    and the batch are written by :func:`upsert_records` with ``staged=`` in one transaction, so readers see all
+    of a batch's records or none. ``subjects=False``: the rows are only prepared (a ``reject_all`` batch, which
+    writes nothing — subjects neither — unless every row is stored); their subjects are resolved with the records."""
+    from xinyong.core.db import BULK_OPTION, WRITE_OPTION, writer_of
+
+    staged = StagedRows(rows)
+    if not rows:
+        return staged
+    sqlite = bind.dialect.name == "sqlite"
+    reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if sqlite else bind
+    with Session(reader_bind) as reader, reader.begin():
+        kind_rules = rules(reader)
+    vault = get_vault()
+    result = UpsertResult()
+    outcomes: list[RowOutcome | None] = [None] * len(rows)
+    prepared: list[_Prepared] = []
+    for index, row in enumerate(rows):
+        p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
+        if p is None:
+            staged.entries[id(row)] = (code, message)
+        else:
+            p.dumped = (Dumped(dumps(p.content)), Dumped(dumps(p.data)), Dumped(dumps(p.extra)))
+            prepared.append(p)
+    if not subjects:
+        staged.entries.update((id(p.row), p) for p in prepared)
+        return staged
+    writer = writer_of(bind)
+    for start in range(0, len(prepared), chunk):
+        part = prepared[start:start + chunk]
+        with Session(writer) as session, session.begin():
+            session.connection(execution_options={BULK_OPTION: True})  # short writers go first (core.db._Turn)
+            ctx = _Context(session, actor, department_id, None, utcnow(), create_subjects, result, outcomes)
+            ctx.resolve_subjects(part)
+        for p in part:
+            refused = outcomes[p.index]
+            if refused is not None:
+                warning = refused.warnings[0]
+                staged.entries[id(p.row)] = (warning["code"], warning["message"])
+            elif p.subject_id is not None:
+                staged.entries[id(p.row)] = p
+    return staged
+
+
+@dataclass
 class _Context:
     session: Session
     actor: Principal
@@ -408,7 +491,17 @@ class _Context:
         _reject(self.result, self.outcomes, p.index, p.row, code, message)
 
     def apply(self, chunk: list[_Prepared]) -> None:
-        chunk = self.resolve_subjects(chunk)
+        ahead = {p.subject_id for p in chunk if p.subject_id is not None}  # resolved ahead (stage_records)
+        if ahead:  # subjects are never deleted; should one be gone, its rows are resolved again here
+            there = set(self.session.scalars(select(Subject.id).where(Subject.id.in_(ahead))))
+            for p in chunk:
+                if p.subject_id is not None and p.subject_id not in there:
+                    p.subject_id, p.subject_created = None, False
+        todo = [p for p in chunk if p.subject_id is None]
+        if todo:
+            asked = {id(p) for p in todo}
+            kept = {id(p) for p in self.resolve_subjects(todo)}
+            chunk = [p for p in chunk if id(p) in kept or id(p) not in asked]
         if chunk:
             self.write_records(chunk)
 
@@ -536,6 +629,7 @@ class _Context:
                     self.found(q, existing)
                 continue
             created.append(values)
+            group[0].subject_created = True
             for scheme, value in group[0].row.party_codes.items():
                 if scheme in _ALIAS_SCHEMES and value:
                     aliases.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
@@ -600,7 +694,7 @@ class _Context:
                     "party_name": p.content["party_name"], "doc_no": p.row.doc_no or p.row.doc_no_norm,
                     "authority": p.row.authority or "", "decision_date": p.row.decision_date,
                     "severity": p.severity, "penalty_types": p.types,
-                    "penalty_types_key": publicity.types_key(p.types), "fine_fen": p.fine_fen,
+                    "penalty_types_key": p.types_key, "fine_fen": p.fine_fen,
                     "licence_valid_from": p.row.licence_valid_from, "licence_valid_to": p.row.licence_valid_to,
                     "content_hash": p.content_hash, "updated_at": now}
 
@@ -660,8 +754,9 @@ class _Context:
 
     def version(self, p: _Prepared, version_id: int, record_id: int, number: int, diff: list[str],
                 now: dt.datetime) -> dict[str, Any]:
+        content, data, extra = p.dumped or (p.content, p.data, p.extra)
         return {"id": version_id, "record_id": record_id, "version_no": number, "content_hash": p.content_hash,
-                "content": p.content, "data": p.data, "extra": p.extra, "flags": p.flags, "changed_fields": diff,
+                "content": content, "data": data, "extra": extra, "flags": p.flags, "changed_fields": diff,
                 "batch_id": self.batch_id, "source_row": p.row.row, "department_id": self.department_id,
                 "received_at": self.received_at, "actor": self.actor.actor, "created_at": now}
 

@@ -6,6 +6,7 @@ listed and are only returned to government roles, with every look-up written to 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
@@ -16,7 +17,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
 from xinyong.core.bounds import Id
 from xinyong.core.errors import NotFound, ValidationFailed
-from xinyong.subjects import service
+from xinyong.subjects import access_log, service
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.schemas import (
     ImportReportOut,
@@ -89,6 +90,22 @@ def create_person(body: PersonIn, principal: Principal = Depends(allow(Role.DEPT
                                       profession=body.profession, reason=body.reason,
                                       source=f"api:{principal.actor}")
     return service.subject_view(subject)
+
+
+@router.get("/{code}/access-log")
+def access_log_page(code: str, limit: int = Query(20, ge=1, le=access_log.MAX_PAGE_SIZE),
+                    offset: int = Query(0, ge=0, le=access_log.MAX_OFFSET),
+                    date_from: dt.date | None = Query(None, description="起始日期"),
+                    date_to: dt.date | None = Query(None, description="截止日期"),
+                    _: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> dict[str, Any]:
+    """主体的查询记录（谁、哪个部门或机构、用途、时间、查询内容），含被拒绝的尝试；仅平台管理员。"""
+    subject = service.find_subject(session, code)
+    if subject is None:
+        raise NotFound("未找到该信用主体", code="subject_not_found")
+    total, rows = access_log.entries(session, subject_id=subject.id, limit=limit, offset=offset,
+                                     date_from=date_from, date_to=date_to)
+    return {"subject_id": subject.id, "total": total, "limit": limit, "offset": offset,
+            "items": access_log.views(session, rows)}
 
 
 @router.get("/{code}", response_model=SubjectOut)

@@ -142,3 +142,47 @@ def quality(as_json: bool = JsonOption) -> None:
     with clikit.database().session(write=False) as session:
         summary = service.quality_summary(session)
     emit(summary, as_json, None)
+
+
+@app.command("access-log")
+@handle_errors
+def access_log_cmd(code: str = typer.Argument(..., help="统一社会信用代码、身份证号或其他登记代码"),
+                   limit: int = typer.Option(20, "--limit", min=1, max=100, help="每页条数（1–100）"),
+                   offset: int = typer.Option(0, "--offset", min=0, max=100_000, help="跳过的条数"),
+                   as_json: bool = JsonOption) -> None:
+    """主体的查询记录：谁、哪个部门或机构、用途、时间、查询内容（含被拒绝的尝试）。"""
+    from xinyong.core.errors import NotFound
+    from xinyong.subjects import access_log
+
+    with clikit.database().session(write=False) as session:
+        subject = service.find_subject(session, code)
+        if subject is None:
+            raise NotFound("未找到该信用主体", code="subject_not_found")
+        total, rows = access_log.entries(session, subject_id=subject.id, limit=limit, offset=offset)
+        data = {"subject_id": subject.id, "total": total, "limit": limit, "offset": offset,
+                "items": access_log.views(session, rows)}
+
+    def render(d: dict) -> None:
+        table = Table("时间", "查询方", "角色", "用途", "内容", "结果")
+        for r in d["items"]:
+            table.add_row(str(r["at"])[:19], r["who"], r["role_label"] or "—", r["purpose"],
+                          f"{r['endpoint']} {','.join(r['scope'])}",
+                          r["outcome_label"] + (f"（{r['error_code']}）" if r["error_code"] else ""))
+        clikit.console.print(table)
+        clikit.console.print(f"共 {d['total']} 条")
+
+    emit(data, as_json, render)
+
+
+@app.command("access-log-verify")
+@handle_errors
+def access_log_verify(as_json: bool = JsonOption) -> None:
+    """核对查询记录与审计日志（哈希链）是否一致；不一致时退出码为 1。"""
+    from xinyong.subjects import access_log
+
+    with clikit.database().session(write=False) as session:
+        report = access_log.verify(session)
+    emit(report, as_json, lambda d: clikit.console.print(
+        f"查询记录 {d['rows']} 条：" + ("与审计日志一致" if d["ok"] else f"发现 {len(d['problems'])} 处不一致")))
+    if not report["ok"]:
+        raise typer.Exit(1)

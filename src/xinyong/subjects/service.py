@@ -215,10 +215,15 @@ def reveal_resident_id(session: Session, *, actor: Principal, subject: Subject, 
     return get_vault().decrypt(subject.resident_id_enc)
 
 
-def log_person_view(session: Session, *, actor: Principal, subject: Subject, purpose: str | None) -> None:
-    """Every query of personal data by a department or bank is recorded."""
-    audit.record(session, actor=actor.actor, action="subjects.person_viewed", entity_type="subject",
-                 entity_id=subject.id, reason=purpose, after={"resident_id": subject.resident_id_masked})
+def log_person_view(session: Session, *, actor: Principal, subject: Subject, purpose: str | None,
+                    endpoint: str = "GET /api/v1/subjects/{code}", scope: tuple[str, ...] = ("registration",),
+                    action: str = "subjects.person_viewed") -> None:
+    """Every query of personal data by a department or bank is recorded: in the audit chain and in the person's
+    access log (``subjects.access_log``: the 查询记录 the person sees)."""
+    from xinyong.subjects import access_log
+
+    access_log.record(session, actor=actor, subject_id=subject.id, purpose=purpose, endpoint=endpoint, scope=scope,
+                      action=action, extra={"resident_id": subject.resident_id_masked})
 
 
 # Registry import ---------------------------------------------------------------------------------------------

@@ -219,7 +219,8 @@ def evaluation_subject(request: Request, subject_id: Id, principal: Principal = 
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询")
+        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询",
+                        endpoint="GET /console/evaluation/subjects/{id}", scope=("evaluation",))
     results = service.subject_results(session, subject, role=_role(principal), history=True)
     return render(request, "console/evaluation_subject.html", principal, active="evaluation", subject=subject,
                   kind_label=KIND_LABELS.get(SubjectKind(subject.kind), subject.kind), results=results)

@@ -1,0 +1,1 @@
+"""信易贷: banks and credit agencies reading a subject's credit information with the subject's authorisation."""

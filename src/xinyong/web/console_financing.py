@@ -1,0 +1,43 @@
+"""Console page 信易贷 (platform admin): per bank, authorisations, profile queries (answered, refused), loans
+granted and declined, the amount granted — the figures of ``financing.service.figures``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep
+from xinyong.auth.roles import Principal, Role
+from xinyong.web.console import admin, render
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@router.get("/financing", response_class=HTMLResponse)
+def financing_page(request: Request, principal: Principal = Depends(admin),
+                   session: Session = SessionDep) -> HTMLResponse:
+    from xinyong.financing import service
+
+    data = service.figures(session)
+    recent = [service.authorisation_view(session, a) for a in service.list_authorisations(session, limit=20)]
+    return render(request, "console/financing.html", principal, active="financing", figures=data, recent=recent)
+
+
+def install(app: FastAPI) -> None:
+    """Mount the page (after ``web.console_analysis.install``) and add it to the admin's navigation."""
+    from xinyong.web.app import TEMPLATES
+
+    app.include_router(router)
+    inner = TEMPLATES.env.globals.get("console_nav")
+
+    def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
+        items = inner(request, me, nav) if inner is not None else nav
+        if me is not None and me.role is Role.ADMIN and items:
+            at = next((i for i, (key, _, _) in enumerate(items) if key == "tokens"), len(items))
+            items = [*items[:at], ("financing", "/console/financing", "信易贷"), *items[at:]]
+        return items
+
+    TEMPLATES.env.globals["console_nav"] = console_nav
