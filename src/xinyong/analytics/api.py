@@ -20,7 +20,7 @@ from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=uploads.UploadRoute)
@@ -59,7 +59,7 @@ def import_trading(kind: TradingKind, file: UploadFile = File(..., description="
 
 
 @router.get("/trading/imports")
-def trading_imports(limit: int = Query(50, ge=1, le=500), principal: Principal = Depends(readers),
+def trading_imports(limit: Limit = 50, principal: Principal = Depends(readers),
                     session: Session = SessionDep) -> list[dict[str, Any]]:
     """最近的交易数据导入。"""
     _require(session, principal, "trading")
@@ -83,7 +83,7 @@ def latest_trading_analysis(principal: Principal = Depends(readers), session: Se
 
 
 @router.get("/trading/tenders")
-def risky_tenders(level: Level | None = None, limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def risky_tenders(level: Level | None = None, limit: Limit = 50, offset: Offset = 0,
                   analysis_id: Id | None = None, principal: Principal = Depends(readers),
                   session: Session = SessionDep) -> dict[str, Any]:
     """按风险分排序的项目及其风险标记与证据（默认最近一次分析）。"""
@@ -101,7 +101,7 @@ def tender(project_no: str, principal: Principal = Depends(readers), session: Se
 
 
 @router.get("/trading/groups")
-def bidder_groups(level: Level | None = None, limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def bidder_groups(level: Level | None = None, limit: Limit = 50, offset: Offset = 0,
                   analysis_id: Id | None = None, principal: Principal = Depends(readers),
                   session: Session = SessionDep) -> dict[str, Any]:
     """关联投标人群体（共享属性图的连通分量），按风险排序。"""
@@ -112,7 +112,7 @@ def bidder_groups(level: Level | None = None, limit: int = Query(50, ge=1, le=50
 
 @router.get("/trading/bidders")
 def bidders(q: str | None = None, order: Literal["bids", "wins", "amount"] = "bids",
-            limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+            limit: Limit = 50, offset: Offset = 0,
             principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
     """投标人的投标参与情况与中标情况。"""
     _require(session, principal, "trading")

@@ -33,7 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json
 
 
 class TradingImport(Base):
@@ -42,17 +43,17 @@ class TradingImport(Base):
     __tablename__ = "analytics_imports"
     __table_args__ = (Index("ix_analytics_imports_kind_sha256", "kind", "sha256"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     filename: Mapped[str] = mapped_column(String(300), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    actor: Mapped[str] = actor_column()
+    rows: Mapped[int] = count_column()
+    created: Mapped[int] = count_column()
+    updated: Mapped[int] = count_column()
+    unchanged: Mapped[int] = count_column()
     report: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class Tender(Base):
@@ -60,7 +61,7 @@ class Tender(Base):
 
     __tablename__ = "trading_tenders"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     project_no: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(300), nullable=False)
     tenderer: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -72,7 +73,7 @@ class Tender(Base):
     award_price_fen: Mapped[int | None] = mapped_column(BigInteger)
     awarded_on: Mapped[dt.date | None] = mapped_column(Date)
     import_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("analytics_imports.id"))
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class Bid(Base):
@@ -81,7 +82,7 @@ class Bid(Base):
     __tablename__ = "trading_bids"
     __table_args__ = (UniqueConstraint("tender_id", "bidder_key"), Index("ix_trading_bids_bidder_key", "bidder_key"))
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     tender_id: Mapped[int] = mapped_column(BigId, ForeignKey("trading_tenders.id"), nullable=False)
     bidder_key: Mapped[str] = mapped_column(String(220), nullable=False)
     bidder_name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -104,7 +105,7 @@ class BidderShareholder(Base):
     __tablename__ = "trading_shareholders"
     __table_args__ = (UniqueConstraint("bidder_key", "shareholder"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     bidder_key: Mapped[str] = mapped_column(String(220), nullable=False)
     shareholder: Mapped[str] = mapped_column(String(200), nullable=False)
 
@@ -126,9 +127,9 @@ class TradingAnalysis(Base):
 
     __tablename__ = "trading_analyses"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    id: Mapped[int] = pk_column()
+    actor: Mapped[str] = actor_column()
+    started_at: Mapped[dt.datetime] = now_column()
     seconds: Mapped[float] = mapped_column(nullable=False, default=0.0)
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
     summary: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
@@ -142,7 +143,7 @@ class SpotCheck(Base):
     __tablename__ = "food_drug_spot_checks"
     __table_args__ = (Index("ix_food_drug_spot_checks_subject_checked", "subject_id", "checked_on"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     sample_no: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
     subject_name: Mapped[str] = mapped_column(String(200), nullable=False)
     subject_uscc: Mapped[str | None] = mapped_column(String(18))
@@ -166,10 +167,10 @@ class ExpectedVolume(Base):
                       CheckConstraint("info_class IN ('licence', 'penalty')", name="info_class"),
                       CheckConstraint("monthly >= 0", name="monthly"))
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
     info_class: Mapped[str] = mapped_column(String(10), nullable=False)
     monthly: Mapped[int] = mapped_column(Integer, nullable=False)
     note: Mapped[str | None] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(200), nullable=False)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = now_column()

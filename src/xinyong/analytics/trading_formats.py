@@ -239,13 +239,19 @@ def _bid_time(value: Any, errors: list[str]) -> str | None:
     return text[:19]
 
 
-def _bid(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+def _bidder_identity(row: dict[str, Any], errors: list[str]) -> tuple[str, str | None, str | None]:
+    """The bidder's name, USCC and phone (normalised) of a bids or bidder-attributes row."""
     name = _text(row["bidder_name"], 200) or ""
     code = _uscc(row.get("bidder_uscc"), "投标人统一社会信用代码", errors)
     raw_phone = _text(row.get("phone"), 60)
     phone = normalize_phone(raw_phone)
     if raw_phone and phone is None:
         errors.append(f"联系电话「{raw_phone}」不是有效的电话号码")
+    return name, code, phone
+
+
+def _bid(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
+    name, code, phone = _bidder_identity(row, errors)
     price = _fen(row["price"], "投标报价", errors)
     if price == 0:
         errors.append("投标报价不能为 0")
@@ -269,12 +275,7 @@ def _award(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | Non
 
 
 def _bidder(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
-    name = _text(row["bidder_name"], 200) or ""
-    code = _uscc(row.get("bidder_uscc"), "投标人统一社会信用代码", errors)
-    raw_phone = _text(row.get("phone"), 60)
-    phone = normalize_phone(raw_phone)
-    if raw_phone and phone is None:
-        errors.append(f"联系电话「{raw_phone}」不是有效的电话号码")
+    name, code, phone = _bidder_identity(row, errors)
     out = {"bidder_name": name, "bidder_key": bidder_key(name, code), "legal_rep": normalize_person(row.get("legal_rep")),
            "shareholders": split_names(row.get("shareholders")), "address": normalize_address(row.get("address")),
            "phone": phone}

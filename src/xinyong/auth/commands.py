@@ -15,7 +15,7 @@ from xinyong.auth.models import ApiToken, Department, User
 from xinyong.auth.roles import ROLE_LABELS, Role
 from xinyong.auth.schemas import AuthorityOut, DepartmentOut, TokenOut, UserOut
 from xinyong.core import clikit
-from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
 
 departments_app = typer.Typer(help="部门管理（新增、列表、可报送的机关）", no_args_is_help=True)
 authorities_app = typer.Typer(
@@ -222,7 +222,7 @@ def users_set_password(
     username: str = typer.Argument(..., help="用户名"),
     password: Optional[str] = typer.Option(None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
                                            help="新密码；不提供时交互输入"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """重置用户密码：同时解除锁定并结束其登录会话。"""

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from xinyong.auth import tokens
 from xinyong.auth.roles import ANONYMOUS, Principal, Role
 from xinyong.core.db import Database
-from xinyong.core.errors import Forbidden, Unauthenticated
+from xinyong.core.errors import Forbidden, Unauthenticated, ValidationFailed
 
 
 def get_database(request: Request) -> Database:
@@ -154,3 +154,13 @@ async def public(request: Request) -> Principal:
 
 
 public.xinyong_policy = "public"  # type: ignore[attr-defined]
+
+
+def submitting_department(principal: Principal, department_id: int | None) -> int:
+    """The department a submission (records, commitments) is for: the caller's own; the admin names one."""
+    if principal.is_admin:
+        if department_id is None:
+            raise ValidationFailed("平台管理员代为报送时须指定 department_id", code="department_required")
+        return department_id
+    assert principal.department_id is not None
+    return principal.department_id

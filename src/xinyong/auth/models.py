@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xinyong.auth.roles import Role
-from xinyong.core.db import Base, BigId, UTCDateTime, utcnow
+from xinyong.core.columns import count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, UTCDateTime
 
 #: A role column: the enum's value ("dept_operator") stored as a plain string, no native enum type, so that
 #: adding a role never needs an ALTER TYPE and both backends store the same text.
@@ -28,14 +29,14 @@ class Department(Base):
 
     __tablename__ = "departments"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     #: Short stable slug ("scjgj") used on the command line, in file names and in URLs; never changes.
     code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     short_name: Mapped[str | None] = mapped_column(String(50))  # 简称, e.g. 市场监管局
     uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
     def snapshot(self) -> dict[str, object]:
         """The audited state (no secrets in it)."""
@@ -55,7 +56,7 @@ class DepartmentAuthority(Base):
 
     __tablename__ = "department_authorities"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
     uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
     #: The authority's name as decisions must write it (compared after ``identifiers.names.normalize_org_name``);
@@ -63,7 +64,7 @@ class DepartmentAuthority(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     reason: Mapped[str] = mapped_column(String(500), nullable=False)
     added_by: Mapped[str] = mapped_column(String(200), nullable=False)  # the admin's audit actor
-    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    added_at: Mapped[dt.datetime] = now_column()
 
     def snapshot(self) -> dict[str, object]:
         """The audited state."""
@@ -75,7 +76,7 @@ class User(Base):
 
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # stored lower-case
     display_name: Mapped[str] = mapped_column(String(100), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -83,9 +84,9 @@ class User(Base):
     department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"), index=True)
     organisation: Mapped[str | None] = mapped_column(String(200))  # a bank user's institution
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failed_logins: Mapped[int] = count_column()
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     department: Mapped[Department | None] = relationship(lazy="joined")
@@ -109,7 +110,7 @@ class ApiToken(Base):
 
     __tablename__ = "api_tokens"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     #: The first characters of the raw token ("xy_AbCdE"), so that a leaked token can be recognised in a list.
     prefix: Mapped[str] = mapped_column(String(8), nullable=False, index=True)
@@ -118,7 +119,7 @@ class ApiToken(Base):
     department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)  # the creator's audit actor
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(500))

@@ -35,7 +35,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject
 
@@ -70,16 +70,21 @@ def start_verification(body: VerificationIn, _: Principal = Depends(public),
     return verification.start(session, subject_code=body.subject, purpose=body.purpose)
 
 
+def _verified_applicant(session: Session, body: PublicObjectionIn | PublicRepairIn, purpose: str) -> dict[str, Any]:
+    """The subject's one-time code checked: the applicant of a public filing, as the filing functions take it."""
+    subject_id, channel, address = verification.verified_applicant(session, challenge=body.challenge,
+                                                                   code=body.code, purpose=purpose)
+    return {"subject_id": subject_id, "applicant_name": body.applicant_name, "applicant_channel": channel,
+            "applicant_address": address, "filed_via": "subject"}
+
+
 @router.post("/public/objections", response_model=FiledOut, status_code=201)
 def public_objection(body: PublicObjectionIn, principal: Principal = Depends(public),
                      session: Session = SessionDep) -> dict[str, Any]:
     """信用主体凭验证码对本主体的信用记录或名单条目提出异议。"""
-    subject_id, channel, address = verification.verified_applicant(session, challenge=body.challenge,
-                                                                   code=body.code, purpose="objection")
     case, token = objections.file_objection(
         session, actor=principal, target_type=body.target_type, target_id=body.target_id, facts=body.facts,
-        subject_id=subject_id, applicant_name=body.applicant_name, applicant_channel=channel,
-        applicant_address=address, filed_via="subject")
+        **_verified_applicant(session, body, "objection"))
     return _filed(session, case, token)
 
 
@@ -87,13 +92,10 @@ def public_objection(body: PublicObjectionIn, principal: Principal = Depends(pub
 def public_repair(body: PublicRepairIn, principal: Principal = Depends(public),
                   session: Session = SessionDep) -> dict[str, Any]:
     """信用主体凭验证码申请信用修复（提前终止公示、移出名单）；立案后上传证明材料。"""
-    subject_id, channel, address = verification.verified_applicant(session, challenge=body.challenge,
-                                                                   code=body.code, purpose="repair")
     case, token = repair.file_repair(
         session, actor=principal, target_type=body.target_type, target_id=body.target_id, facts=body.facts,
         obligations_fulfilled=body.obligations_fulfilled, commitment_signed=body.commitment_signed,
-        subject_id=subject_id, applicant_name=body.applicant_name, applicant_channel=channel,
-        applicant_address=address, filed_via="subject")
+        **_verified_applicant(session, body, "repair"))
     return _filed(session, case, token)
 
 
@@ -148,7 +150,7 @@ def queue(kind: str | None = Query(None, pattern="^(objection|repair|complaint)$
           department: str | None = Query(None, max_length=32, description="承办部门代码（平台管理员）"),
           open_only: bool = Query(False, alias="open"), overdue: bool = Query(False),
           escalated: bool = Query(False), subject: str | None = Query(None, max_length=40),
-          limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+          limit: Limit = 50, offset: Offset = 0,
           principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
     """工作队列：本部门承办或提交的案件（办理中的按到期日排序），可筛选逾期、已督办。"""
     department_id = service.department_id_for(session, department)

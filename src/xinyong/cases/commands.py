@@ -6,7 +6,6 @@ Mounted by ``cli.py`` as ``app.add_typer(cases_cmds.app, name="cases")``.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Optional
@@ -15,8 +14,8 @@ import typer
 from rich.table import Table
 
 from xinyong.cases import complaints, notify, objections, repair, service, verification
-from xinyong.core import clikit, clock
-from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, LimitOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject
 
@@ -31,15 +30,6 @@ def _target(value: str) -> tuple[str, int]:
     if kind not in ("record", "list_entry") or not ident.isdigit():
         raise ValidationFailed("--target 应为 record:<ID> 或 list_entry:<ID>", code="bad_target")
     return kind, int(ident)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
 
 
 def _print_case(c: dict[str, Any]) -> None:
@@ -190,7 +180,7 @@ def list_(kind: Optional[str] = typer.Option(None, "--kind", help="objection / r
           overdue: bool = typer.Option(False, "--overdue", help="只看已逾期"),
           escalated: bool = typer.Option(False, "--escalated", help="只看已督办"),
           subject: Optional[str] = typer.Option(None, "--subject", help="信用主体代码"),
-          limit: int = typer.Option(50, "--limit", min=1, max=10_000), as_json: bool = JsonOption) -> None:
+          limit: int = LimitOption, as_json: bool = JsonOption) -> None:
     """工作队列：办理中的案件按到期日排序。"""
     actor = clikit.operator()
     with clikit.database().session(write=False) as session:
@@ -214,7 +204,7 @@ def list_(kind: Optional[str] = typer.Option(None, "--kind", help="objection / r
 def escalate(on: Optional[str] = typer.Option(None, "--date", help="按该日判断逾期（默认今天）"),
              as_json: bool = JsonOption) -> None:
     """督办逾期案件（每日任务；重复运行不会重复督办）。"""
-    today = _date(on, "--date") or clock.today()
+    today = date_or_today(on)
     data = clikit.database().run(lambda session: {"date": today, "escalated": [
         c.case_no for c in service.escalate_overdue(session, actor=clikit.operator(), today=today)]})
     emit(data, as_json, lambda d: clikit.console.print(f"{d['date']} 督办逾期案件 {len(d['escalated'])} 件"))
@@ -226,8 +216,8 @@ def stats(date_from: Optional[str] = typer.Option(None, "--from", help="立案�
           date_to: Optional[str] = typer.Option(None, "--to", help="立案日期止"), as_json: bool = JsonOption) -> None:
     """各部门办理统计：件数、逾期率、平均办理工作日。"""
     with clikit.database().session(write=False) as session:
-        data = service.department_stats(session, actor=clikit.operator(), date_from=_date(date_from, "--from"),
-                                        date_to=_date(date_to, "--to"))
+        data = service.department_stats(session, actor=clikit.operator(), date_from=parse_date(date_from, "--from"),
+                                        date_to=parse_date(date_to, "--to"))
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("部门", "类别", "件数", "办理中", "办结", "逾期", "逾期率", "平均工作日", title="案件办理统计")

@@ -20,34 +20,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime
 
 CASE_KINDS = ("objection", "repair", "complaint")
 TARGET_TYPES = ("record", "list_entry", "subject")
 
 
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        CheckConstraint(f"kind IN {_in(CASE_KINDS)}", name="kind"),
-        CheckConstraint(f"target_type IN {_in(TARGET_TYPES)}", name="target_type"),
+        CheckConstraint(f"kind IN {in_list(CASE_KINDS)}", name="kind"),
+        CheckConstraint(f"target_type IN {in_list(TARGET_TYPES)}", name="target_type"),
         # The 异议处理中 marker and the "one open case per target" test look cases up by target.
         Index("ix_cases_target", "target_type", "target_id", "kind"),
         # Work queues: a department's open cases by due date.
@@ -55,7 +42,7 @@ class Case(Base):
         Index("ix_cases_subject_kind", "subject_id", "kind"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     case_no: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     state: Mapped[str] = mapped_column(String(30), nullable=False)
@@ -93,8 +80,8 @@ class Case(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     closed_late: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class CaseEvent(Base):
@@ -102,16 +89,16 @@ class CaseEvent(Base):
 
     __tablename__ = "case_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id"), nullable=False, index=True)
     action: Mapped[str] = mapped_column(String(40), nullable=False)
     from_state: Mapped[str | None] = mapped_column(String(30))
     to_state: Mapped[str | None] = mapped_column(String(30))
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     reason: Mapped[str | None] = mapped_column(Text)
     due_on: Mapped[dt.date | None] = mapped_column(Date)
     data: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = now_column()
 
 
 class CaseDocument(Base):
@@ -119,7 +106,7 @@ class CaseDocument(Base):
 
     __tablename__ = "case_documents"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(30), nullable=False)   # evidence / commitment / decision / other
     filename: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -127,7 +114,7 @@ class CaseDocument(Base):
     size: Mapped[int] = mapped_column(BigId, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     uploaded_by: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class Notification(Base):
@@ -139,7 +126,7 @@ class Notification(Base):
         Index("ix_case_notifications_status", "status", "id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)      # email / sms / log
     recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # applicant / department / office
@@ -149,9 +136,9 @@ class Notification(Base):
     # Bodies holding a one-time code are blanked once sent.
     sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempts: Mapped[int] = count_column()
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -167,13 +154,13 @@ class SubjectContact(Base):
         UniqueConstraint("subject_id", "channel"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     source: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class VerificationChallenge(Base):
@@ -182,7 +169,7 @@ class VerificationChallenge(Base):
     __tablename__ = "case_verifications"
     __table_args__ = (Index("ix_case_verifications_subject_created", "subject_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     # The public handle of the challenge (random): the code alone is never enough.
     challenge: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
@@ -190,8 +177,8 @@ class VerificationChallenge(Base):
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     address_masked: Mapped[str] = mapped_column(String(200), nullable=False)
     code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempts: Mapped[int] = count_column()
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()

@@ -13,7 +13,7 @@ from xinyong.catalog import service
 from xinyong.catalog.rules import PUBLIC_ATTRIBUTE_LABELS, describe_publicity
 from xinyong.catalog.spec import dump_catalog
 from xinyong.core import clikit
-from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 
 app = typer.Typer(help="信用信息目录：信息类别、公开属性、法律依据与公示规则", no_args_is_help=True)
@@ -127,7 +127,7 @@ def set_(
 def seed(
     replace: bool = typer.Option(False, "--replace", help="覆盖管理员修改过的信息类别"),
     file: Optional[Path] = typer.Option(None, "--file", help="目录文件（默认：随附的全国默认目录）"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """载入目录文件：新增类别，更新未经修改的类别；可重复执行。"""

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import count_column, now_column, pk_column
+from xinyong.core.db import Base, Json
 
 _ATTRIBUTES = "('public', 'conditional', 'shared', 'restricted')"
 
@@ -32,7 +33,7 @@ class InfoClass(Base):
         CheckConstraint("origin IN ('seed', 'admin')", name="origin"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
     name_zh: Mapped[str] = mapped_column(String(100), nullable=False)
     name_en: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -51,14 +52,14 @@ class InfoClass(Base):
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sort_order: Mapped[int] = count_column()
     # "seed": as loaded from a catalog file (a later seed may update it); "admin": edited by the platform admin
     # (a later seed keeps it unless told to replace it).
     origin: Mapped[str] = mapped_column(String(10), nullable=False)
     seed_edition: Mapped[str | None] = mapped_column(String(60))
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)  # +1 on every change
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class CatalogMeta(Base):
@@ -74,4 +75,4 @@ class CatalogMeta(Base):
     sources: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
     categories: Mapped[list[str]] = mapped_column(Json, nullable=False)
     department_kinds: Mapped[dict[str, str]] = mapped_column(Json, nullable=False)
-    seeded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    seeded_at: Mapped[dt.datetime] = now_column()

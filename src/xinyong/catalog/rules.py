@@ -61,6 +61,10 @@ class PartyKind(StrEnum):
     NATURAL_PERSON = "natural_person"            # 自然人
 
 
+#: The kinds as plain strings (CHECK constraints, spec files and queries that compare text).
+PARTY_KINDS: tuple[str, ...] = tuple(k.value for k in PartyKind)
+
+
 PARTY_KIND_LABELS = {
     PartyKind.LEGAL_PERSON: "法人及非法人组织",
     PartyKind.INDIVIDUAL_BUSINESS: "个体工商户",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth_service
-from xinyong.auth.deps import SessionDep, allow, public
+from xinyong.auth.deps import SessionDep, allow, public, submitting_department
 from xinyong.auth.roles import Principal, Role
 from xinyong.commitments import importer, service
 from xinyong.commitments.schemas import (
@@ -26,8 +26,8 @@ from xinyong.commitments.schemas import (
     TypeFilter,
 )
 from xinyong.core import clock, uploads
-from xinyong.core.bounds import Id, Offset
-from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.core.bounds import Id, Limit, Offset
+from xinyong.core.errors import NotFound
 from xinyong.subjects.models import SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
 
@@ -36,15 +36,6 @@ router = APIRouter(prefix="/commitments", tags=["commitments"], route_class=uplo
 DEPARTMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 GOVERNMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
-
-
-def _department_of(principal: Principal, department_id: int | None) -> int:
-    if principal.is_admin:
-        if department_id is None:
-            raise ValidationFailed("平台管理员代为报送时须指定 department_id", code="department_required")
-        return department_id
-    assert principal.department_id is not None
-    return principal.department_id
 
 
 @router.get("/public", response_model=list[PublicCommitmentOut])
@@ -76,7 +67,7 @@ def list_department(
     public_type: PublicTypeFilter | None = Query(None),
     made_from: dt.date | None = Query(None),
     made_to: dt.date | None = Query(None),
-    limit: int = Query(50, ge=1, le=500),
+    limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
     session: Session = SessionDep,
@@ -117,7 +108,7 @@ def by_subject(
 def push(body: PushIn, department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
          principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
     """接口推送一批信用承诺（JSON，列名同数据标准的中文名或英文 snake_case 键）。"""
-    return importer.import_rows(session, actor=principal, department_id=_department_of(principal, department_id),
+    return importer.import_rows(session, actor=principal, department_id=submitting_department(principal, department_id),
                                 rows=body.rows, reject_all=body.reject_all_on_error)
 
 
@@ -131,13 +122,13 @@ def upload(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """上传一个信用承诺数据文件，返回批次报告（退回的行及原因）。"""
-    dept = _department_of(principal, department_id)
+    dept = submitting_department(principal, department_id)
     return importer.import_file(session, actor=principal, department_id=dept, path=uploads.received(file),
                                 reject_all=reject_all_on_error)
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def batches(limit: Limit = 50, offset: Offset = 0,
             principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """信用承诺报送批次（部门只看到本部门的）。"""

@@ -5,7 +5,6 @@ Mounted by ``cli.py`` as ``app.add_typer(commitments_cmds.app, name="commitments
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,20 +15,10 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Principal, Role
 from xinyong.commitments import importer, service
 from xinyong.core import clikit, clock
-from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.core.errors import ValidationFailed
+from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="信用承诺（导入、查询、履约认定）", no_args_is_help=True)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
 
 
 def _acting_for(session: Any, code: str) -> tuple[int, Principal]:
@@ -81,8 +70,8 @@ def list_(
     commitment_type: Optional[str] = typer.Option(None, "--type", help="承诺类型代码，如 credit_repair"),
     status: Optional[str] = typer.Option(None, "--status", help="pending / fulfilled / partial / unfulfilled"),
     broken: Optional[bool] = typer.Option(None, "--broken/--not-broken", help="只列违诺或未违诺的"),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = LimitOption,
+    offset: int = OffsetOption,
     as_json: bool = JsonOption,
 ) -> None:
     """列出信用承诺。"""
@@ -110,7 +99,7 @@ def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位�
          on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一条信用承诺及其版本和履行记录。"""
-    today = _date(on, "--date") or clock.today()
+    today = date_or_today(on)
     with clikit.database().session(write=False) as session:
         ref = ref.strip()
         c = service.get_by_code(session, ref, actor=None) if len(ref) == 20 else \
@@ -149,7 +138,7 @@ def fulfil(
     """认定承诺履行状态（践诺）。"""
     with clikit.database().session() as session:
         c = service.record_fulfilment(session, actor=clikit.operator(), commitment_id=commitment_id, status=status,
-                                      determined_on=_date(determined_on, "--determined-on"),
+                                      determined_on=parse_date(determined_on, "--determined-on"),
                                       determined_by=determined_by, determined_by_code=determined_by_code,
                                       unfulfilled_content=unfulfilled, liability_pursued=liability_pursued,
                                       expected_revision=expected_revision, note=note, list_code=list_code)

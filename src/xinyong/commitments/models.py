@@ -19,30 +19,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.catalog.rules import PARTY_KINDS
+from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 COMMITMENT_TYPES = ("approval_substitute", "tolerance_acceptance", "certification", "credit_repair",
                     "self_discipline", "voluntary", "other")
 FULFILMENT_STATUSES = ("pending", "fulfilled", "partial", "unfulfilled")
 PUBLIC_TYPES = ("public", "scoped", "private")
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
-
-
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 class CommitmentBatch(Base):
@@ -55,7 +42,7 @@ class CommitmentBatch(Base):
         CheckConstraint("status IN ('processing', 'accepted', 'partial', 'rejected')", name="status"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)
     filename: Mapped[str | None] = mapped_column(String(300))
@@ -63,34 +50,34 @@ class CommitmentBatch(Base):
     format: Mapped[str | None] = mapped_column(String(10))
     mode: Mapped[str] = mapped_column(String(12), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="processing")
-    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    accepted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    broken: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows: Mapped[int] = count_column()
+    accepted: Mapped[int] = count_column()
+    created: Mapped[int] = count_column()
+    updated: Mapped[int] = count_column()
+    unchanged: Mapped[int] = count_column()
+    rejected: Mapped[int] = count_column()
+    broken: Mapped[int] = count_column()
     # Row issues (errors and warnings, ID numbers masked), capped; counts per code are exact.
     report: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    received_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Commitment(Base):
     __tablename__ = "commitments"
     __table_args__ = (
-        CheckConstraint(f"commitment_type IN {_in(COMMITMENT_TYPES)}", name="commitment_type"),
-        CheckConstraint(f"fulfilment_status IN {_in(FULFILMENT_STATUSES)}", name="fulfilment_status"),
-        CheckConstraint(f"public_type IN {_in(PUBLIC_TYPES)}", name="public_type"),
-        CheckConstraint(f"promisor_kind IN {_in(PARTY_KINDS)}", name="promisor_kind"),
+        CheckConstraint(f"commitment_type IN {in_list(COMMITMENT_TYPES)}", name="commitment_type"),
+        CheckConstraint(f"fulfilment_status IN {in_list(FULFILMENT_STATUSES)}", name="fulfilment_status"),
+        CheckConstraint(f"public_type IN {in_list(PUBLIC_TYPES)}", name="public_type"),
+        CheckConstraint(f"promisor_kind IN {in_list(PARTY_KINDS)}", name="promisor_kind"),
         CheckConstraint("valid_until IS NULL OR valid_until >= made_on", name="valid_after_made"),
         Index("ix_commitments_subject_made_on", "subject_id", "made_on"),
         Index("ix_commitments_department_made_on", "department_id", "made_on"),
         Index("ix_commitments_broken_on", "broken_on"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)            # 承诺编码
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
@@ -123,12 +110,12 @@ class Commitment(Base):
     # Provenance of the content now in force.
     batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("commitment_batches.id"))
     source_row: Mapped[int | None] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     # Optimistic concurrency: +1 on every change (content or fulfilment); a stale writer gets a conflict.
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
     __mapper_args__ = {"version_id_col": revision}
 
@@ -143,7 +130,7 @@ class CommitmentVersion(Base):
     __tablename__ = "commitment_versions"
     __table_args__ = (UniqueConstraint("commitment_id", "version_no"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     commitment_id: Mapped[int] = mapped_column(BigId, ForeignKey("commitments.id"), nullable=False, index=True)
     version_no: Mapped[int] = mapped_column(Integer, nullable=False)
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -154,7 +141,7 @@ class CommitmentVersion(Base):
     batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("commitment_batches.id"), index=True)
     source_row: Mapped[int | None] = mapped_column(Integer)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
@@ -163,11 +150,11 @@ class CommitmentFulfilment(Base):
 
     __tablename__ = "commitment_fulfilments"
     __table_args__ = (
-        CheckConstraint(f"status IN {_in(FULFILMENT_STATUSES)}", name="status"),
+        CheckConstraint(f"status IN {in_list(FULFILMENT_STATUSES)}", name="status"),
         CheckConstraint("source IN ('import', 'manual')", name="source"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     commitment_id: Mapped[int] = mapped_column(BigId, ForeignKey("commitments.id"), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
     previous_status: Mapped[str] = mapped_column(String(12), nullable=False)
@@ -183,5 +170,5 @@ class CommitmentFulfilment(Base):
     # The list the department asked the breach to be entered on, and the entry the lists service made.
     list_code: Mapped[str | None] = mapped_column(String(60))
     list_entry_id: Mapped[int | None] = mapped_column(BigId)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    at: Mapped[dt.datetime] = now_column()

@@ -638,18 +638,25 @@ def _mask_text(text: str | None) -> str | None:
                             else m.group(1), text)
 
 
+def _content_view(c: Commitment) -> dict[str, Any]:
+    """The pledge and its fulfilment, as both views show them (free text scrubbed of ID numbers)."""
+    return {
+        "commitment_type": c.commitment_type, "commitment_type_label": TYPE_LABELS[c.commitment_type],
+        "reason": _mask_text(c.reason), "content": _mask_text(c.content), "liability": _mask_text(c.liability),
+        "made_on": c.made_on, "valid_until": c.valid_until, "fulfilment_status": c.fulfilment_status,
+        "fulfilment_status_label": STATUS_LABELS[c.fulfilment_status],
+        "unfulfilled_content": _mask_text(c.unfulfilled_content), "liability_pursued": _mask_text(c.liability_pursued),
+        "determined_on": c.determined_on, "determined_by": c.determined_by,
+    }
+
+
 def commitment_view(c: Commitment, s: Subject) -> dict[str, Any]:
     """The government view (the promisor's ID only masked; free text scrubbed of ID numbers)."""
     return {
         "id": c.id, "code": c.code, "department_id": c.department_id,
         "subject": {"id": s.id, "name": s.name, "kind": s.kind, "uscc": s.uscc, "resident_id": s.resident_id_masked},
         "promisor_name": c.promisor_name, "promisor_kind": c.promisor_kind, "promisor_code": c.promisor_code,
-        "commitment_type": c.commitment_type, "commitment_type_label": TYPE_LABELS[c.commitment_type],
-        "reason": _mask_text(c.reason), "content": _mask_text(c.content), "liability": _mask_text(c.liability),
-        "made_on": c.made_on, "valid_until": c.valid_until, "fulfilment_status": c.fulfilment_status,
-        "fulfilment_status_label": STATUS_LABELS[c.fulfilment_status],
-        "unfulfilled_content": _mask_text(c.unfulfilled_content), "liability_pursued": _mask_text(c.liability_pursued),
-        "determined_on": c.determined_on, "determined_by": c.determined_by, "determined_by_code": c.determined_by_code,
+        **_content_view(c), "determined_by_code": c.determined_by_code,
         "accepting_unit": c.accepting_unit, "accepting_unit_code": c.accepting_unit_code,
         "public_type": c.public_type, "public_type_label": PUBLIC_TYPE_LABELS[c.public_type],
         "remarks": _mask_text(c.remarks), "broken": c.broken, "broken_on": c.broken_on,
@@ -667,12 +674,7 @@ def public_commitment_view(c: Commitment, s: Subject, *, reason: str = "") -> di
         "promisor_name": mask_name(c.promisor_name) if person else c.promisor_name,
         "promisor_kind": c.promisor_kind,
         "promisor_code": (s.resident_id_masked or mask_resident_id(c.promisor_code)) if person else c.promisor_code,
-        "commitment_type": c.commitment_type, "commitment_type_label": TYPE_LABELS[c.commitment_type],
-        "reason": _mask_text(c.reason), "content": _mask_text(c.content), "liability": _mask_text(c.liability),
-        "made_on": c.made_on, "valid_until": c.valid_until, "fulfilment_status": c.fulfilment_status,
-        "fulfilment_status_label": STATUS_LABELS[c.fulfilment_status],
-        "unfulfilled_content": _mask_text(c.unfulfilled_content), "liability_pursued": _mask_text(c.liability_pursued),
-        "determined_on": c.determined_on, "determined_by": c.determined_by, "accepting_unit": c.accepting_unit,
+        **_content_view(c), "accepting_unit": c.accepting_unit,
         "broken": c.broken, "status_reason": reason,
     }
 

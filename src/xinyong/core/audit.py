@@ -43,6 +43,7 @@ from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from xinyong.core.columns import pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 from xinyong.core.errors import ValidationFailed
 from xinyong.core.settings import get_settings
@@ -53,7 +54,7 @@ GENESIS_HASH = "0" * 64
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     seq: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)  # position in the chain, from 1
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     actor: Mapped[str] = mapped_column(String(200), nullable=False, index=True)

@@ -32,6 +32,8 @@ Id = Annotated[int, Ge(1), Le(BIGINT_MAX)]
 Offset = Annotated[int, Ge(0), Le(BIGINT_MAX)]
 #: A revision or version number a client read and sends back (optimistic locking): 1 … 2^63−1.
 Revision = Id
+#: The page size of a listing: 1 … 500 rows (``limit: Limit = 50``).
+Limit = Annotated[int, Ge(1), Le(500)]
 
 
 def parse_id(text: str | int | None) -> int | None:

@@ -12,6 +12,7 @@ Conventions for operators' scripts:
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import getpass
 import json
@@ -36,6 +37,11 @@ if TYPE_CHECKING:  # SQLAlchemy costs ~0.4 s to import: only commands that use t
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = typer.Option(False, "--json", help="以 JSON 输出（供脚本解析）")
+#: Paging of the listing commands (``… list --limit 50 --offset 0``).
+LimitOption = typer.Option(50, "--limit", min=1, max=10_000)
+OffsetOption = typer.Option(0, "--offset", min=0)
+#: The reason of a change, written to the audit log.
+ReasonOption = typer.Option(None, "--reason", help="原因（记入审计日志）")
 
 
 class _State:
@@ -75,6 +81,23 @@ def operator() -> Principal:
     except Exception:  # noqa: BLE001
         user = "unknown"
     return system_principal(f"cli:{user}")
+
+
+def parse_date(value: str | None, option: str) -> dt.date | None:
+    """An option's ``YYYY-MM-DD`` value as a date (None when it was not given); anything else is ``bad_date``."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
+
+
+def date_or_today(value: str | None, option: str = "--date") -> dt.date:
+    """The day a daily command works on: the option's date, or today (``core.clock``) when it was not given."""
+    from xinyong.core import clock
+
+    return parse_date(value, option) or clock.today()
 
 
 def to_json(data: Any) -> str:

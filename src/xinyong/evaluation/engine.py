@@ -54,7 +54,7 @@ from xinyong.auth.models import Department
 from xinyong.cases.models import Case
 from xinyong.catalog.rules import add_months
 from xinyong.commitments.models import Commitment
-from xinyong.core.db import BigId, Json
+from xinyong.core.db import IN_CHUNK, BigId, Json
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
 from xinyong.lists.models import ListEntry, ListType
@@ -70,7 +70,6 @@ STAGE = Table("eval_stage", _tmp_meta,
               Column("contributions", Json, nullable=False), prefixes=["TEMPORARY"])
 #: The subjects of a subset run.
 SUBSET = Table("eval_subset", _tmp_meta, Column("subject_id", BigId, primary_key=True), prefixes=["TEMPORARY"])
-_CHUNK = 900
 #: Sort / hash memory of an evaluation run's transaction on PostgreSQL.
 PG_WORK_MEM = "128MB"
 
@@ -126,6 +125,13 @@ def _departments(session: Session, codes: Sequence[str]) -> list[int]:
     return list(session.scalars(select(Department.id).where(Department.code.in_(list(codes)))))
 
 
+def _restricted(stmt: Any, subject_id: Any, subset: bool, name: str) -> Any:
+    """A part's per-subject statement as a subquery, limited to the subjects of a subset run when ``subset``."""
+    if subset:
+        stmt = stmt.where(subject_id.in_(select(SUBSET.c.subject_id)))
+    return stmt.subquery(name)
+
+
 def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     r = CreditRecord
     cols = []
@@ -149,9 +155,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
     if not cols:
         return None
     stmt = select(r.subject_id.label("subject_id"), *cols).group_by(r.subject_id)
-    if subset:
-        stmt = stmt.where(r.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("rec")
+    return _restricted(stmt, r.subject_id, subset, "rec")
 
 
 def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -175,9 +179,7 @@ def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         return None
     stmt = (select(e.subject_id.label("subject_id"), *cols).join(t, t.id == e.list_type_id)
             .where(e.subject_id.is_not(None)).group_by(e.subject_id))
-    if subset:
-        stmt = stmt.where(e.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("lst")
+    return _restricted(stmt, e.subject_id, subset, "lst")
 
 
 def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -194,9 +196,7 @@ def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     if not cols:
         return None
     stmt = select(c.subject_id.label("subject_id"), *cols).group_by(c.subject_id)
-    if subset:
-        stmt = stmt.where(c.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("cmt")
+    return _restricted(stmt, c.subject_id, subset, "cmt")
 
 
 def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
@@ -214,9 +214,7 @@ def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         return None
     stmt = (select(k.subject_id.label("subject_id"), *cols).where(k.subject_id.is_not(None))
             .group_by(k.subject_id))
-    if subset:
-        stmt = stmt.where(k.subject_id.in_(select(SUBSET.c.subject_id)))
-    return stmt.subquery("cas")
+    return _restricted(stmt, k.subject_id, subset, "cas")
 
 
 def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
@@ -365,8 +363,8 @@ def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: 
     _create_temp(session, SUBSET)
     conn = session.connection()
     ids = sorted(set(subject_ids))
-    for start in range(0, len(ids), _CHUNK):
-        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + _CHUNK]])
+    for start in range(0, len(ids), IN_CHUNK):
+        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + IN_CHUNK]])
     if changed_since is not None:
         sources = [
             select(Subject.id).where(Subject.updated_at > changed_since),

@@ -11,19 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Date,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 
 class EvaluationModel(Base):
@@ -32,7 +24,7 @@ class EvaluationModel(Base):
     __tablename__ = "evaluation_models"
     __table_args__ = (UniqueConstraint("code", "version"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(60), nullable=False)
     version: Mapped[str] = mapped_column(String(30), nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -41,14 +33,14 @@ class EvaluationModel(Base):
     source: Mapped[str | None] = mapped_column(String(300))
     # The version runs use (one per code); older versions stay to explain the results they produced.
     current: Mapped[bool] = mapped_column(nullable=False, default=True)
-    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    loaded_at: Mapped[dt.datetime] = now_column()
+    actor: Mapped[str] = actor_column()
 
 
 class EvaluationRun(Base):
     __tablename__ = "evaluation_runs"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     model_id: Mapped[int] = mapped_column(BigId, ForeignKey("evaluation_models.id"), nullable=False, index=True)
     model_code: Mapped[str] = mapped_column(String(60), nullable=False)
     model_version: Mapped[str] = mapped_column(String(30), nullable=False)
@@ -56,14 +48,14 @@ class EvaluationRun(Base):
     scope: Mapped[str] = mapped_column(String(10), nullable=False)  # full | subset
     # What selected the subset: explicit subjects and/or changes since a time.
     selection: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    evaluated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    changed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    grade_changed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    removed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    events: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    evaluated: Mapped[int] = count_column()
+    changed: Mapped[int] = count_column()
+    grade_changed: Mapped[int] = count_column()
+    removed: Mapped[int] = count_column()
+    events: Mapped[int] = count_column()
     distribution: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    started_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     seconds: Mapped[float | None] = mapped_column(Float)
 
@@ -79,7 +71,7 @@ class EvaluationResult(Base):
         Index("ix_evaluation_results_model_grade", "model_code", "grade"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     model_code: Mapped[str] = mapped_column(String(60), nullable=False)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     model_id: Mapped[int] = mapped_column(BigId, ForeignKey("evaluation_models.id"), nullable=False)
@@ -102,7 +94,7 @@ class GradeHistory(Base):
     __table_args__ = (Index("ix_evaluation_history_subject_model", "subject_id", "model_code", "id"),
                       Index("ix_evaluation_history_run", "run_id"))
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     model_code: Mapped[str] = mapped_column(String(60), nullable=False)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     model_id: Mapped[int] = mapped_column(BigId, ForeignKey("evaluation_models.id"), nullable=False)

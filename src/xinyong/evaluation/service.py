@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.catalog import service as catalog_service
 from xinyong.core import audit, clock, hooks
-from xinyong.core.db import utcnow
+from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation import engine
 from xinyong.evaluation.models import (
@@ -322,10 +322,10 @@ def current_grades(session: Session, subject_ids: Sequence[int], *, role: str | 
         return {}
     r, m = EvaluationResult, EvaluationModel
     rows = []
-    for start in range(0, len(ids), 900):
+    for start in range(0, len(ids), IN_CHUNK):
         rows.extend(session.execute(
             select(r.subject_id, r.model_id, m.sha256, r.grade, r.score, r.as_of).join(m, m.id == r.model_id)
-            .where(r.subject_id.in_(ids[start:start + 900])).order_by(r.subject_id, r.model_code)).all())
+            .where(r.subject_id.in_(ids[start:start + IN_CHUNK])).order_by(r.subject_id, r.model_code)).all())
     if not rows:
         return {}
     missing = {model_id for _, model_id, sha, *_ in rows if sha not in _SPECS}

@@ -24,14 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xinyong.core.errors import ValidationFailed
 
@@ -52,7 +45,6 @@ SOURCES: dict[str, str] = {
 #: Sources whose events carry a date, so a window or decay applies.
 DATED_SOURCES = {"penalties", "list_entries", "commitments_kept", "commitments_broken", "repairs", "complaints"}
 LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
 Confidence = Literal["verified", "unverified", "low"]
 
 

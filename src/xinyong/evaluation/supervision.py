@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, clock
+from xinyong.core.db import IN_CHUNK
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import get_model, spec_of
@@ -93,9 +94,9 @@ def sample(session: Session, *, actor: Principal, department: str, period: str, 
                           "rank_in_grade": rank, "reason": reason})
     names = {}
     ids = [d["subject_id"] for d in drawn]
-    for start in range(0, len(ids), 900):
+    for start in range(0, len(ids), IN_CHUNK):
         for s in session.execute(select(Subject.id, Subject.name, Subject.uscc, Subject.address)
-                                 .where(Subject.id.in_(ids[start:start + 900]))):
+                                 .where(Subject.id.in_(ids[start:start + IN_CHUNK]))):
             names[s.id] = s
     for d in drawn:
         s = names.get(d["subject_id"])

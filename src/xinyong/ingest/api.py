@@ -9,31 +9,21 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import SessionDep, allow
+from xinyong.auth.deps import SessionDep, allow, submitting_department
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
-from xinyong.core.bounds import Id, Offset
-from xinyong.core.errors import ValidationFailed
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.ingest import service
 from xinyong.ingest.schemas import BatchOut, PushIn, TimelinessOut
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=uploads.UploadRoute)
 
 
-def _department_of(principal: Principal, department_id: int | None) -> int:
-    if principal.is_admin:
-        if department_id is None:
-            raise ValidationFailed("平台管理员代为报送时须指定 department_id", code="department_required")
-        return department_id
-    assert principal.department_id is not None
-    return principal.department_id
-
-
 @router.post("/batches", response_model=BatchOut, status_code=201)
 def push(body: PushIn, department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
          principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
     """接口推送一批行政许可或行政处罚数据（JSON，列名同数据标准）。"""
-    return service.ingest_rows(session, actor=principal, department_id=_department_of(principal, department_id),
+    return service.ingest_rows(session, actor=principal, department_id=submitting_department(principal, department_id),
                                kind=body.kind, rows=body.rows, reject_all=body.reject_all_on_error)
 
 
@@ -47,13 +37,13 @@ def upload(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """上传一个数据文件，返回批次报告（文件上限见 XINYONG_UPLOAD_MAX_BYTES，超过时返回 413）。"""
-    dept = _department_of(principal, department_id)
+    dept = submitting_department(principal, department_id)
     return service.ingest_file(session, actor=principal, department_id=dept, path=uploads.received(file), kind=kind,
                                reject_all=reject_all_on_error)
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(department_id: Id | None = None, limit: int = Query(50, ge=1, le=500), offset: Offset = 0,
+def batches(department_id: Id | None = None, limit: Limit = 50, offset: Offset = 0,
             principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
             session: Session = SessionDep) -> list[dict[str, Any]]:
     """归集批次（部门只看到本部门的）。"""

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 
 class IngestBatch(Base):
@@ -17,7 +18,7 @@ class IngestBatch(Base):
     __tablename__ = "ingest_batches"
     __table_args__ = (Index("ix_ingest_batches_dept_kind_sha", "department_id", "kind", "sha256"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)          # penalty | licence
     channel: Mapped[str] = mapped_column(String(10), nullable=False)       # file | api
@@ -29,17 +30,17 @@ class IngestBatch(Base):
     headers: Mapped[list[str] | None] = mapped_column(Json)                # the sender's header row, as sent
     mode: Mapped[str] = mapped_column(String(20), nullable=False)          # keep_good | reject_all
     status: Mapped[str] = mapped_column(String(20), nullable=False)        # accepted | partial | rejected
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    received_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    accepted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    withdrawn: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    late: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows: Mapped[int] = count_column()
+    accepted: Mapped[int] = count_column()
+    created: Mapped[int] = count_column()
+    updated: Mapped[int] = count_column()
+    unchanged: Mapped[int] = count_column()
+    withdrawn: Mapped[int] = count_column()
+    rejected: Mapped[int] = count_column()
+    late: Mapped[int] = count_column()
     error_counts: Mapped[dict[str, int] | None] = mapped_column(Json)
     summary: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
@@ -53,7 +54,7 @@ class RejectedRow(Base):
 
     __tablename__ = "ingest_rejected_rows"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("ingest_batches.id", ondelete="CASCADE"),
                                           nullable=False, index=True)
     row: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -14,7 +14,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import importer, queries, service, types as lists_types
 from xinyong.lists.schemas import (
@@ -85,7 +85,7 @@ def entries(
     department: str | None = Query(None, max_length=32, description="部门代码"),
     status: str = Query("all", pattern=STATUS_PATTERN, description="notified / active / expired / removed / all"),
     on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
-    limit: int = Query(50, ge=1, le=500),
+    limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(*READERS)),
     session: Session = SessionDep,

@@ -10,20 +10,10 @@ import typer
 from rich.table import Column, Table
 
 from xinyong.core import clikit, clock
-from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.core.errors import ValidationFailed
+from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.lists import importer, queries, service, types as lists_types
 
 app = typer.Typer(help="红黑名单：名单类型、名单条目、外部名单同步与比对", no_args_is_help=True)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
 
 
 def _entry_dict(session: Any, entry_id: int, on: dt.date | None = None, *, history: bool = True) -> dict[str, Any]:
@@ -86,14 +76,14 @@ def entries(
     department: Optional[str] = typer.Option(None, "--department", help="部门代码"),
     status: str = typer.Option("all", "--status", help="notified / active / expired / removed / all"),
     on: Optional[str] = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = LimitOption,
+    offset: int = OffsetOption,
     as_json: bool = JsonOption,
 ) -> None:
     """列出名单条目及其当日状态。"""
     from xinyong.auth import service as auth_service
 
-    day = _date(on, "--date") or clock.today()
+    day = date_or_today(on)
     with clikit.database().session(write=False) as session:
         department_id = auth_service.get_department(session, ref=department).id if department else None
         rows = queries.list_entries(session, list_code=list_code, subject_id=queries.subject_id_for(session, subject),
@@ -117,7 +107,7 @@ def show(entry_id: int = typer.Argument(..., help="条目 ID"),
          as_json: bool = JsonOption) -> None:
     """查看一个名单条目及其全部历史。"""
     with clikit.database().session(write=False) as session:
-        view = _entry_dict(session, entry_id, _date(on, "--date"))
+        view = _entry_dict(session, entry_id, parse_date(on, "--date"))
     emit(view, as_json, _print_entry)
 
 
@@ -147,8 +137,9 @@ def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, 
     with clikit.database().session() as session:
         entry = service.create_entry(session, actor=clikit.operator(), list_code=list_code, subject_code=subject,
                                      reason=reason, decision_no=decision_no, facts=facts, legal_basis=basis,
-                                     notice_given_on=_date(notice_given_on, "--notice-given-on"),
-                                     listed_on=_date(listed_on, "--listed-on"), term_end=_date(term_end, "--term-end"),
+                                     notice_given_on=parse_date(notice_given_on, "--notice-given-on"),
+                                     listed_on=parse_date(listed_on, "--listed-on"),
+                                     term_end=parse_date(term_end, "--term-end"),
                                      department=department, authority=authority, authority_uscc=authority_uscc)
         view = _entry_dict(session, entry.id)
     emit(view, as_json, _print_entry)
@@ -165,7 +156,7 @@ def notify(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASO
     with clikit.database().session() as session:
         entry = service.give_notice(session, actor=clikit.operator(), list_code=list_code, subject_code=subject,
                                     reason=reason, decision_no=decision_no, facts=facts, legal_basis=basis,
-                                    notice_given_on=_date(given_on, "--given-on"), department=department,
+                                    notice_given_on=parse_date(given_on, "--given-on"), department=department,
                                     authority=authority, authority_uscc=authority_uscc)
         view = _entry_dict(session, entry.id)
     emit(view, as_json, _print_entry)
@@ -181,7 +172,7 @@ def list_entry(entry_id: int = typer.Argument(..., help="已告知条目的 ID")
     """告知期满后列入。"""
     with clikit.database().session() as session:
         service.list_entry(session, actor=clikit.operator(), entry_id=entry_id,
-                           listed_on=_date(listed_on, "--listed-on"), term_end=_date(term_end, "--term-end"),
+                           listed_on=parse_date(listed_on, "--listed-on"), term_end=parse_date(term_end, "--term-end"),
                            note=note, expected_revision=expected_revision)
         view = _entry_dict(session, entry_id)
     emit(view, as_json, _print_entry)
@@ -196,7 +187,7 @@ def extend(entry_id: int = typer.Argument(..., help="条目 ID"),
     """延长有效期（不超过名单类型的最长期限）。"""
     with clikit.database().session() as session:
         service.extend_entry(session, actor=clikit.operator(), entry_id=entry_id,
-                             term_end=_date(term_end, "--term-end"),  # type: ignore[arg-type]
+                             term_end=parse_date(term_end, "--term-end"),  # type: ignore[arg-type]
                              reason=reason, expected_revision=expected_revision)
         view = _entry_dict(session, entry_id)
     emit(view, as_json, _print_entry)
@@ -212,7 +203,7 @@ def remove(entry_id: int = typer.Argument(..., help="条目 ID"),
     """移出名单。"""
     with clikit.database().session() as session:
         service.remove_entry(session, actor=clikit.operator(), entry_id=entry_id, reason=reason, note=note,
-                             on=_date(on, "--on"), expected_revision=expected_revision)
+                             on=parse_date(on, "--on"), expected_revision=expected_revision)
         view = _entry_dict(session, entry_id)
     emit(view, as_json, _print_entry)
 
@@ -278,7 +269,7 @@ def import_(file: Path = typer.Argument(..., help="名单条目文件（CSV/XLSX
 def daily(on: Optional[str] = typer.Option(None, "--date", help="按该日处理（默认今天）"),
           as_json: bool = JsonOption) -> None:
     """每日任务：通知订阅方已到期的条目（到期本身不依赖此任务；同一条目只通知一次）。"""
-    day = _date(on, "--date") or clock.today()
+    day = date_or_today(on)
     report = clikit.database().run(
         lambda session: service.announce_expirations(session, today=day, actor=clikit.operator()).to_dict())
     emit(report, as_json, lambda r: clikit.console.print(f"{r['today']}：通知到期条目 {r['announced']} 个"))

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from xinyong.core.db import IN_CHUNK
 from xinyong.identifiers import orgcode, regions, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
@@ -39,7 +40,6 @@ DEFAULT_THRESHOLD = 0.9
 MIN_CANDIDATE_SCORE = 0.5
 #: Rows fetched by one near-name (prefix) look-up; the look-up is an index range scan, never a table scan.
 NEAR_NAME_LIMIT = 50
-_CHUNK = 900  # below SQLite's default bound-parameter limit
 
 PERSON = "natural_person"
 ORG_KINDS = ("legal_person", "individual_business")
@@ -329,8 +329,8 @@ def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool)
         return {}
     former: dict[int, list[str]] = {}
     ids = list(base)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
         for sid, norm in session.execute(select(SubjectName.subject_id, SubjectName.name_norm)
                                          .where(SubjectName.subject_id.in_(chunk))):
             if norm != base[sid].name_norm:
@@ -369,8 +369,8 @@ def exact_name_ids(session: Session, names: Collection[str]) -> dict[str, set[in
 
     out: dict[str, set[int]] = {}
     keys = sorted(set(names))
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start:start + IN_CHUNK]
         for norm, sid in session.execute(select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))):
             out.setdefault(norm, set()).add(sid)
         for norm, sid in session.execute(select(SubjectName.name_norm, SubjectName.subject_id)
@@ -419,8 +419,8 @@ def load_facts(session: Session, subject_ids: Collection[int], *, need_birth: bo
 
     ids = sorted(set(subject_ids))
     rows: list[Any] = []
-    for start in range(0, len(ids), _CHUNK):
-        rows.extend(session.execute(select(*_subject_cols()).where(Subject.id.in_(ids[start:start + _CHUNK]))))
+    for start in range(0, len(ids), IN_CHUNK):
+        rows.extend(session.execute(select(*_subject_cols()).where(Subject.id.in_(ids[start:start + IN_CHUNK]))))
     return _facts_from_rows(session, rows, need_birth=need_birth)
 
 

@@ -21,21 +21,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
 ENTRY_STATUSES = ("notified", "active", "removed")
@@ -45,15 +35,11 @@ REMOVAL_REASONS = ("term_ended", "repaired", "revoked", "court_cancelled", "obli
 MATCH_STATUSES = ("code", "matched", "judged", "pending", "unmatched")
 
 
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class ListType(Base):
     __tablename__ = "list_types"
-    __table_args__ = (CheckConstraint(f"kind IN {_in(LIST_KINDS)}", name="kind"),)
+    __table_args__ = (CheckConstraint(f"kind IN {in_list(LIST_KINDS)}", name="kind"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
@@ -78,19 +64,19 @@ class ListType(Base):
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sort_order: Mapped[int] = count_column()
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class ListEntry(Base):
     __tablename__ = "list_entries"
     __table_args__ = (
-        CheckConstraint(f"status IN {_in(ENTRY_STATUSES)}", name="status"),
-        CheckConstraint(f"removal_reason IS NULL OR removal_reason IN {_in(REMOVAL_REASONS)}",
+        CheckConstraint(f"status IN {in_list(ENTRY_STATUSES)}", name="status"),
+        CheckConstraint(f"removal_reason IS NULL OR removal_reason IN {in_list(REMOVAL_REASONS)}",
                         name="removal_reason"),
-        CheckConstraint(f"match_status IN {_in(MATCH_STATUSES)}", name="match_status"),
+        CheckConstraint(f"match_status IN {in_list(MATCH_STATUSES)}", name="match_status"),
         CheckConstraint("term_end IS NULL OR term_end >= listed_on", name="term_after_listing"),
         # One entry per list and key (the listing decision number; 案号 for the court's list).
         UniqueConstraint("list_type_id", "entry_key"),
@@ -100,7 +86,7 @@ class ListEntry(Base):
         Index("ix_list_entries_match_status", "match_status"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     list_type_id: Mapped[int] = mapped_column(BigId, ForeignKey("list_types.id"), nullable=False)
     entry_key: Mapped[str] = mapped_column(String(200), nullable=False)
     # NULL while an external entry waits for review (or matched nothing).
@@ -140,8 +126,8 @@ class ListEntry(Base):
     expiry_announced_on: Mapped[dt.date | None] = mapped_column(Date)
     # Optimistic concurrency: +1 on every change; a stale writer gets a conflict.
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class ListEntryEvent(Base):
@@ -149,15 +135,15 @@ class ListEntryEvent(Base):
 
     __tablename__ = "list_entry_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("list_entries.id"), nullable=False, index=True)
     action: Mapped[str] = mapped_column(String(30), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     reason: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(Json)
     after: Mapped[dict[str, Any] | None] = mapped_column(Json)
     sync_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_syncs.id"))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = now_column()
 
 
 class ListSync(Base):
@@ -166,21 +152,21 @@ class ListSync(Base):
     __tablename__ = "list_syncs"
     __table_args__ = (CheckConstraint("mode IN ('snapshot', 'delta')", name="mode"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     list_type_id: Mapped[int] = mapped_column(BigId, ForeignKey("list_types.id"), nullable=False, index=True)
     mode: Mapped[str] = mapped_column(String(10), nullable=False)
     filename: Mapped[str] = mapped_column(String(300), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    started_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    added: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    changed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    removed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    review_queued: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows: Mapped[int] = count_column()
+    added: Mapped[int] = count_column()
+    changed: Mapped[int] = count_column()
+    removed: Mapped[int] = count_column()
+    unchanged: Mapped[int] = count_column()
+    rejected: Mapped[int] = count_column()
+    review_queued: Mapped[int] = count_column()
     report: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
@@ -197,10 +183,10 @@ class MatchJudgement(Base):
         UniqueConstraint("party_key", "subject_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     party_key: Mapped[str] = mapped_column(String(300), nullable=False, index=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     verdict: Mapped[str] = mapped_column(String(10), nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = now_column()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.lists import sync
 from xinyong.subjects.service import get_subject
@@ -107,7 +107,7 @@ def upload_sync(
 
 
 @router.get("/syncs", response_model=SyncPage)
-def list_syncs(list_code: str | None = Query(None, alias="list"), limit: int = Query(50, ge=1, le=500),
+def list_syncs(list_code: str | None = Query(None, alias="list"), limit: Limit = 50,
                offset: Offset = 0,
                principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
                session: Session = SessionDep) -> dict[str, Any]:
@@ -130,7 +130,7 @@ def get_sync(sync_id: Id, principal: Principal = Depends(allow(Role.DEPT_OPERATO
 
 
 @router.get("/review", response_model=ReviewPage)
-def review(list_code: str | None = Query(None, alias="list"), limit: int = Query(50, ge=1, le=500),
+def review(list_code: str | None = Query(None, alias="list"), limit: Limit = 50,
            offset: Offset = 0, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
            session: Session = SessionDep) -> dict[str, Any]:
     """待复核的名单条目（无代码可关联、姓名比对得分低于阈值者），附候选主体及其得分依据。"""

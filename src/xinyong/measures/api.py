@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden
 from xinyong.measures import check as checks, feedback
@@ -160,7 +160,7 @@ def list_checks(
     date_to: dt.date | None = Query(None),
     scenario: str | None = Query(None, max_length=30),
     department: str | None = Query(None, max_length=32, description="部门代码（平台管理员可指定）"),
-    limit: int = Query(50, ge=1, le=500),
+    limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(*CHECK_ROLES)),
     session: Session = SessionDep,

@@ -7,7 +7,6 @@ candidates) — the caller must look; 2 on bad input (unknown scenario, too many
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,22 +15,13 @@ from rich.table import Table
 
 from xinyong.auth import service as auth_service
 from xinyong.core import clikit
-from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clikit import JsonOption, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
 from xinyong.measures import check as checks, feedback
 from xinyong.measures import service
 from xinyong.measures.spec import SCENARIOS
 
 app = typer.Typer(help="联合奖惩：备忘录与奖惩措施、核查反馈率", no_args_is_help=True)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
 
 
 @app.command("list")
@@ -150,7 +140,7 @@ def feedback_rates(
     as_json: bool = JsonOption,
 ) -> None:
     """各部门的核查反馈率。"""
-    start, end = _date(date_from, "--from"), _date(date_to, "--to")
+    start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with clikit.database().session(write=False) as session:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
         data = feedback.feedback_rates(session, actor=clikit.operator(), date_from=start, date_to=end,
@@ -220,7 +210,7 @@ def register(root: typer.Typer) -> None:
             subjects = [checks.SubjectQuery(name=name, region=region)]
         with clikit.database().session() as session:
             answer = checks.run_check(session, actor=clikit.operator(), subjects=subjects, scenario=scenario,
-                                      reference=reference, on=_date(on, "--date"))
+                                      reference=reference, on=parse_date(on, "--date"))
         emit(answer, as_json, _render_check)
         summary = answer["summary"]
         if summary["with_punishments"] or summary["matched"] < summary["subjects"]:

@@ -18,19 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
 MEASURE_KINDS = ("punish", "reward")
@@ -40,15 +31,11 @@ MEMORANDUM_KINDS = ("memorandum", "law", "regulation", "judicial", "policy", "ru
 CHECK_OUTCOMES = ("matched", "candidates", "not_found", "invalid")
 
 
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class Memorandum(Base):
     __tablename__ = "memoranda"
-    __table_args__ = (CheckConstraint(f"kind IN {_in(MEMORANDUM_KINDS)}", name="kind"),)
+    __table_args__ = (CheckConstraint(f"kind IN {in_list(MEMORANDUM_KINDS)}", name="kind"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     title: Mapped[str] = mapped_column(String(300), nullable=False)
@@ -58,18 +45,18 @@ class Memorandum(Base):
     url: Mapped[str | None] = mapped_column(String(300))
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class Measure(Base):
     __tablename__ = "measures"
     __table_args__ = (
-        CheckConstraint(f"kind IN {_in(MEASURE_KINDS)}", name="kind"),
-        CheckConstraint(f"category IN {_in(MEASURE_CATEGORIES)}", name="category"),
+        CheckConstraint(f"kind IN {in_list(MEASURE_KINDS)}", name="kind"),
+        CheckConstraint(f"category IN {in_list(MEASURE_CATEGORIES)}", name="category"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     code: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
     memorandum_id: Mapped[int] = mapped_column(BigId, ForeignKey("memoranda.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
@@ -88,12 +75,12 @@ class Measure(Base):
     party_kinds: Mapped[list[str]] = mapped_column(Json, nullable=False)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sort_order: Mapped[int] = count_column()
     # Set by an admin (with a reason, audited); a reseed never changes it.
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     active_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
 
 class Check(Base):
@@ -102,10 +89,10 @@ class Check(Base):
     __tablename__ = "checks"
     __table_args__ = (Index("ix_checks_department_at", "department_id", "at"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
     checked_on: Mapped[dt.date] = mapped_column(Date, nullable=False)  # the civil day the entries were judged on
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     role: Mapped[str | None] = mapped_column(String(32))
     department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"))
     system: Mapped[str] = mapped_column(String(200), nullable=False)  # token name, user name or "cli:…"
@@ -122,11 +109,11 @@ class CheckItem(Base):
 
     __tablename__ = "check_items"
     __table_args__ = (
-        CheckConstraint(f"outcome IN {_in(CHECK_OUTCOMES)}", name="outcome"),
+        CheckConstraint(f"outcome IN {in_list(CHECK_OUTCOMES)}", name="outcome"),
         UniqueConstraint("check_id", "position"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     check_id: Mapped[int] = mapped_column(BigId, ForeignKey("checks.id"), nullable=False)
     position: Mapped[int] = mapped_column(Integer, nullable=False)  # index in the request, from 0
     query: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
@@ -146,12 +133,12 @@ class CheckFeedback(Base):
     __tablename__ = "check_feedback"
     __table_args__ = (UniqueConstraint("item_id", "measure_code"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     check_id: Mapped[int] = mapped_column(BigId, ForeignKey("checks.id"), nullable=False, index=True)
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("check_items.id"), nullable=False)
     measure_code: Mapped[str] = mapped_column(String(60), nullable=False)
     applied: Mapped[bool] = mapped_column(Boolean, nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    actor: Mapped[str] = actor_column()
     department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    at: Mapped[dt.datetime] = now_column()

@@ -61,7 +61,9 @@ class RecordOut(BaseModel):
     repaired: bool = Field(description="已信用修复（只在措施含已修复记录时出现）")
 
 
-class MeasureAnswerOut(BaseModel):
+class _MeasureText(BaseModel):
+    """What a measure says, as the list of measures and a check's answer both show it first."""
+
     code: str
     kind: str
     kind_label: str
@@ -69,6 +71,9 @@ class MeasureAnswerOut(BaseModel):
     category_label: str
     title: str
     content: str
+
+
+class MeasureAnswerOut(_MeasureText):
     department: str
     mandatory: bool
     confidence: str
@@ -174,14 +179,7 @@ class ScenarioOut(BaseModel):
     label: str
 
 
-class MeasureOut(BaseModel):
-    code: str
-    kind: str
-    kind_label: str
-    category: str
-    category_label: str
-    title: str
-    content: str
+class MeasureOut(_MeasureText):
     legal_basis: list[dict[str, Any]]
     department: str
     scenarios: list[str]

@@ -15,15 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.standards import PENALTY_TYPES
 
@@ -52,7 +46,6 @@ CATEGORY_LABELS = {
 }
 MEMORANDUM_KIND_LABELS = {"memorandum": "合作备忘录", "law": "法律", "regulation": "行政法规",
                           "judicial": "司法解释", "policy": "中央政策文件", "rule": "部门规章、规范性文件"}
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
 
 Confidence = Literal["verified", "unverified", "low"]
 Kind = Literal["punish", "reward"]

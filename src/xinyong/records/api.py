@@ -13,7 +13,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock
-from xinyong.core.bounds import Id, Offset
+from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
@@ -77,7 +77,7 @@ def list_department(
     date_from: dt.date | None = Query(None),
     date_to: dt.date | None = Query(None),
     status: str = Query("all", pattern=STATUS_PATTERN, description="public / withdrawn / expired / not_public / all"),
-    limit: int = Query(50, ge=1, le=500),
+    limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
     session: Session = SessionDep,

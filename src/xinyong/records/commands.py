@@ -5,30 +5,19 @@ Mounted by ``cli.py`` as ``app.add_typer(records_cmds.app, name="records")``.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from xinyong.auth import service as auth_service
-from xinyong.core import clikit, clock
-from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.core.errors import ValidationFailed
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_is_help=True)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{option} 应为 YYYY-MM-DD 格式的日期：{value!r}", code="bad_date") from None
 
 
 @app.command("list")
@@ -40,12 +29,12 @@ def list_(
     public_only: bool = typer.Option(False, "--public-only", help="只列出今日公示中的记录"),
     status: str = typer.Option("all", "--status", help="public / withdrawn / expired / not_public / all"),
     on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
-    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = LimitOption,
+    offset: int = OffsetOption,
     as_json: bool = JsonOption,
 ) -> None:
     """列出信用记录及其当日公示状态。"""
-    today = _date(on, "--date") or clock.today()
+    today = date_or_today(on)
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
@@ -70,7 +59,7 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
          on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一条信用记录及其全部版本。"""
-    today = _date(on, "--date") or clock.today()
+    today = date_or_today(on)
     with clikit.database().session(write=False) as session:
         view = views.record_view(queries.record_row(session, record_id, actor=None, today=today))
         view["history"] = [views.version_view(v) for v in queries.record_history(session, record_id)]
@@ -91,7 +80,7 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
 def transitions(on: Optional[str] = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"),
                 as_json: bool = JsonOption) -> None:
     """每日任务：记录开始公示和结束公示的信用记录（同一日重复运行不重复记录）。"""
-    today = _date(on, "--date") or clock.today()
+    today = date_or_today(on)
     counts = clikit.database().run(lambda session: service.record_transitions(session, today=today,
                                                                              actor=clikit.operator()))
     data = counts.to_dict()

@@ -31,7 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import actor_column, count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 
 class CreditRecord(Base):
@@ -51,7 +52,7 @@ class CreditRecord(Base):
         Index("ix_credit_records_updated_at", "updated_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
     authority_uscc: Mapped[str] = mapped_column(String(18), nullable=False)
     doc_no_norm: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -84,10 +85,10 @@ class CreditRecord(Base):
     ended_on: Mapped[dt.date | None] = mapped_column(Date)
     # Timeliness of the first receipt (7 working days rule of the catalog class).
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    workdays_late: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    workdays_late: Mapped[int] = count_column()
     late: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
 
     @property
     def fine_yuan(self) -> Decimal | None:
@@ -100,7 +101,7 @@ class RecordVersion(Base):
     __tablename__ = "record_versions"
     __table_args__ = (UniqueConstraint("record_id", "version_no"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("credit_records.id"), nullable=False)
     version_no: Mapped[int] = mapped_column(Integer, nullable=False)
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -116,8 +117,8 @@ class RecordVersion(Base):
     source_row: Mapped[int | None] = mapped_column(Integer)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class PublicityTransition(Base):
@@ -130,12 +131,12 @@ class PublicityTransition(Base):
         Index("ix_publicity_transitions_run_date", "run_date"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("credit_records.id"), nullable=False)
     run_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
     transition: Mapped[str] = mapped_column(String(10), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class PublicityRun(Base):
@@ -143,9 +144,9 @@ class PublicityRun(Base):
 
     __tablename__ = "publicity_runs"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     run_date: Mapped[dt.date] = mapped_column(Date, nullable=False, unique=True)
-    started: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    ended: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    public: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    ran_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    started: Mapped[int] = count_column()
+    ended: Mapped[int] = count_column()
+    public: Mapped[int] = count_column()
+    ran_at: Mapped[dt.datetime] = now_column()

@@ -135,13 +135,8 @@ def end_publicity_early(session: Session, *, actor: Principal, record_id: int, o
     record = get_record(session, record_id, for_update=True)
     if record.ended_on is not None and record.ended_on <= on:
         raise Conflict(f"记录 {record_id} 已于 {record.ended_on} 终止公示", code="already_ended")
-    before = record.ended_on
-    record.ended_on = on
-    record.updated_at = utcnow()
-    session.flush()
-    audit.record(session, actor=actor.actor, action="records.end_publicity", entity_type=ENTITY,
-                 entity_id=record.id, reason=reason, before={"ended_on": before}, after={"ended_on": on})
-    return record
+    return _set_ended_on(session, actor=actor, record=record, ended_on=on, action="records.end_publicity",
+                         reason=reason)
 
 
 def restore_publicity(session: Session, *, actor: Principal, record_id: int, reason: str) -> CreditRecord:
@@ -153,12 +148,19 @@ def restore_publicity(session: Session, *, actor: Principal, record_id: int, rea
     record = get_record(session, record_id, for_update=True)
     if record.ended_on is None:
         raise Conflict(f"记录 {record_id} 未被提前终止公示，无需恢复", code="not_ended")
+    return _set_ended_on(session, actor=actor, record=record, ended_on=None, action="records.restore_publicity",
+                         reason=reason)
+
+
+def _set_ended_on(session: Session, *, actor: Principal, record: CreditRecord, ended_on: dt.date | None,
+                  action: str, reason: str) -> CreditRecord:
+    """Set (repair) or clear (repair revoked) the record's early end of publicity, audited."""
     before = record.ended_on
-    record.ended_on = None
+    record.ended_on = ended_on
     record.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor=actor.actor, action="records.restore_publicity", entity_type=ENTITY,
-                 entity_id=record.id, reason=reason, before={"ended_on": before}, after={"ended_on": None})
+    audit.record(session, actor=actor.actor, action=action, entity_type=ENTITY, entity_id=record.id, reason=reason,
+                 before={"ended_on": before}, after={"ended_on": ended_on})
     return record
 
 

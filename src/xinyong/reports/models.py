@@ -14,14 +14,15 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 
 class IssuedReport(Base):
     __tablename__ = "issued_reports"
     __table_args__ = (Index("ix_issued_reports_subject_issued", "subject_id", "issued_at"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     # XY + issue date + 10 random characters: printed on every page, unguessable.
     number: Mapped[str] = mapped_column(String(24), nullable=False, unique=True)
     # 10 random characters (no 0/O/1/I): what the QR code and the verification page use.
@@ -34,7 +35,7 @@ class IssuedReport(Base):
     # printing it at a service window, with a reason).
     requester_kind: Mapped[str] = mapped_column(String(10), nullable=False)
     requester: Mapped[str] = mapped_column(String(200), nullable=False)
-    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    issued_at: Mapped[dt.datetime] = now_column()
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     size: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -11,18 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import (
-    CheckConstraint,
-    Date,
-    ForeignKey,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xinyong.catalog.rules import PARTY_KIND_LABELS, PartyKind
+from xinyong.core.columns import actor_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
 #: 行政相对人类别: one definition for the catalog's rules and the registry.
@@ -59,7 +52,7 @@ class Subject(Base):
         Index("ix_subjects_kind_region", "kind", "region_code"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     org_type: Mapped[str | None] = mapped_column(String(30))
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -79,7 +72,7 @@ class Subject(Base):
     profession: Mapped[str | None] = mapped_column(String(40))  # natural persons in key professions
     extra: Mapped[dict | None] = mapped_column(Json)
     source: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     aliases: Mapped[list[SubjectAlias]] = relationship(back_populates="subject", cascade="all, delete-orphan",
@@ -95,13 +88,13 @@ class SubjectAlias(Base):
     # Look-ups by value alone (a code of unknown scheme) need their own index; (scheme, value) is unique.
     __table_args__ = (UniqueConstraint("scheme", "value"), Index("ix_subject_aliases_value", "value"))
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False,
                                             index=True)
     scheme: Mapped[str] = mapped_column(String(30), nullable=False)
     value: Mapped[str] = mapped_column(String(60), nullable=False)
     source: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
     subject: Mapped[Subject] = relationship(back_populates="aliases")
 
@@ -111,12 +104,12 @@ class SubjectName(Base):
 
     __tablename__ = "subject_names"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False,
                                             index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     name_norm: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
-    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    valid_from: Mapped[dt.datetime] = now_column()
     valid_to: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[str | None] = mapped_column(String(100))
 
@@ -128,11 +121,11 @@ class RegistryImport(Base):
 
     __tablename__ = "registry_imports"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     filename: Mapped[str] = mapped_column(String(300), nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = actor_column()
+    started_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     rows: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
     created: Mapped[int] = mapped_column(BigId, nullable=False, default=0)

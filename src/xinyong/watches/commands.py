@@ -13,7 +13,7 @@ from rich.table import Table
 
 from xinyong.auth import service as auth_service
 from xinyong.core import clikit
-from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 from xinyong.watches import delivery, service
 from xinyong.watches.schemas import DeliveryOut, ReceiverOut
@@ -44,7 +44,7 @@ def receivers_add(
     url: str = typer.Option(..., "--url", help="推送地址（http:// 或 https://）"),
     department: str = typer.Option(..., "--department", help="所属部门的代码或编号"),
     event_types: Optional[list[str]] = typer.Option(None, "--event", help="只接收此类事件（可重复），如 list.entered"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """登记推送接收端，并显示一次签名密钥。"""
@@ -81,7 +81,7 @@ def receivers_list(
 @handle_errors
 def receivers_rotate(
     receiver_id: int = typer.Argument(..., help="接收端编号"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """更换签名密钥（旧密钥在24小时内继续同时签名）。"""
@@ -96,7 +96,7 @@ def receivers_rotate(
 @handle_errors
 def receivers_deactivate(
     receiver_id: int = typer.Argument(..., help="接收端编号"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """停用接收端（待发送的推送作废）。"""
@@ -131,40 +131,47 @@ def _problems(result: dict[str, Any]) -> bool:
     return any(item["status"] in ("not_found", "invalid") for item in result["items"])
 
 
+def _change_subscriptions(change: Any, verb: str, *, codes: list[str] | None, file: Path | None, receiver_id: int,
+                          reason: str | None, as_json: bool) -> None:
+    """Subscribe or unsubscribe the codes (``service.subscribe`` / ``unsubscribe``); exit 1 if any was not found."""
+    with clikit.database().session() as session:
+        result = change(session, actor=clikit.operator(), receiver_id=receiver_id, codes=_codes(codes, file),
+                        reason=reason)
+    emit(result, as_json, _render_codes(verb))
+    if _problems(result):
+        raise typer.Exit(1)
+
+
+_ReceiverOption = typer.Option(..., "--receiver", help="接收端编号")
+_CodesFileOption = typer.Option(None, "--file", help="代码文件（每行一个代码）")
+
+
 @app.command("subscribe")
 @handle_errors
 def subscribe(
     codes: Optional[list[str]] = typer.Argument(None, help="主体代码：统一社会信用代码、身份证号码或旧代码"),
-    receiver_id: int = typer.Option(..., "--receiver", help="接收端编号"),
-    file: Optional[Path] = typer.Option(None, "--file", help="代码文件（每行一个代码）"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    receiver_id: int = _ReceiverOption,
+    file: Optional[Path] = _CodesFileOption,
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """关注主体：其进入或移出名单时向接收端推送。有代码未找到或无效时退出码为 1。"""
-    with clikit.database().session() as session:
-        result = service.subscribe(session, actor=clikit.operator(), receiver_id=receiver_id,
-                                   codes=_codes(codes, file), reason=reason)
-    emit(result, as_json, _render_codes("关注"))
-    if _problems(result):
-        raise typer.Exit(1)
+    _change_subscriptions(service.subscribe, "关注", codes=codes, file=file, receiver_id=receiver_id, reason=reason,
+                          as_json=as_json)
 
 
 @app.command("unsubscribe")
 @handle_errors
 def unsubscribe(
     codes: Optional[list[str]] = typer.Argument(None, help="主体代码"),
-    receiver_id: int = typer.Option(..., "--receiver", help="接收端编号"),
-    file: Optional[Path] = typer.Option(None, "--file", help="代码文件（每行一个代码）"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    receiver_id: int = _ReceiverOption,
+    file: Optional[Path] = _CodesFileOption,
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """取消关注主体。"""
-    with clikit.database().session() as session:
-        result = service.unsubscribe(session, actor=clikit.operator(), receiver_id=receiver_id,
-                                     codes=_codes(codes, file), reason=reason)
-    emit(result, as_json, _render_codes("取消关注"))
-    if _problems(result):
-        raise typer.Exit(1)
+    _change_subscriptions(service.unsubscribe, "取消关注", codes=codes, file=file, receiver_id=receiver_id,
+                          reason=reason, as_json=as_json)
 
 
 def _report_line(d: dict[str, Any]) -> str:
@@ -228,7 +235,7 @@ def deliveries(
 @handle_errors
 def redeliver(
     delivery_id: int = typer.Argument(..., help="投递编号"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="原因（记入审计日志）"),
+    reason: Optional[str] = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """重新投递已放弃的推送。"""

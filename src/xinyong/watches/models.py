@@ -17,19 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+from xinyong.core.columns import count_column, now_column, pk_column
+from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -37,7 +29,7 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead")
 class Receiver(Base):
     __tablename__ = "watch_receivers"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
     url: Mapped[str] = mapped_column(String(500), nullable=False)
@@ -53,8 +45,8 @@ class Receiver(Base):
     event_types: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
+    updated_at: Mapped[dt.datetime] = now_column()
     secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -73,11 +65,11 @@ class Watch(Base):
         Index("ix_watches_subject", "subject_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     receiver_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_receivers.id"), nullable=False)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class OutboxEvent(Base):
@@ -85,14 +77,14 @@ class OutboxEvent(Base):
 
     __tablename__ = "watch_events"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     # Public, globally unique id of the event (``X-Xinyong-Event-Id``): receivers deduplicate by it.
     uid: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
     event_type: Mapped[str] = mapped_column(String(60), nullable=False)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False, index=True)
     # The document sent to receivers (subject identity + the caller's data); no clear personal ID in it.
     payload: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
 
 class Delivery(Base):
@@ -107,12 +99,12 @@ class Delivery(Base):
         Index("ix_watch_deliveries_receiver_status", "receiver_id", "status"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = pk_column()
     event_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_events.id"), nullable=False)
     receiver_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_receivers.id"), nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    attempts: Mapped[int] = count_column()
+    next_attempt_at: Mapped[dt.datetime] = now_column()
     # Lease: while locked_until is in the future, only locked_by may send this delivery.
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     locked_by: Mapped[str | None] = mapped_column(String(100))
@@ -120,7 +112,7 @@ class Delivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = now_column()
 
     event: Mapped[OutboxEvent] = relationship(lazy="joined")
     receiver: Mapped[Receiver] = relationship(lazy="joined")

@@ -22,6 +22,7 @@ session expired) is sent to the login page; API clients get the usual JSON 401.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -96,6 +97,16 @@ def failed(request: Request, session: Session, principal: Principal, exc: Xinyon
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def changed_or_failed(request: Request, session: Session, principal: Principal, change: Callable[[], object], *,
+                      back: str) -> Response:
+    """Make a form's change and go back to ``back`` (303), or show why it was refused (``failed``)."""
+    try:
+        change()
+    except XinyongError as exc:
+        return failed(request, session, principal, exc, back=back)
+    return see_other(back)
 
 
 def _department_filter(session: Session, principal: Principal, department: str | None) -> int | None:

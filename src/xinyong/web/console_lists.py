@@ -20,7 +20,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
-from xinyong.web.console import PAGE, failed, operator, render, see_other, viewer
+from xinyong.web.console import PAGE, changed_or_failed, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -103,12 +103,11 @@ def review_judge(request: Request, entry_id: Id, subject_id: Annotated[Id, Form(
                  principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     from xinyong.lists import sync
 
-    try:
-        sync.judge(session, actor=principal, entry_id=entry_id, subject_id=subject_id, verdict=verdict,
-                   reason=reason)
-    except XinyongError as exc:
-        return failed(request, session, principal, exc, back="/console/lists/review")
-    return see_other("/console/lists/review")
+    return changed_or_failed(
+        request, session, principal,
+        lambda: sync.judge(session, actor=principal, entry_id=entry_id, subject_id=subject_id, verdict=verdict,
+                           reason=reason),
+        back="/console/lists/review")
 
 
 @router.get("/lists/{entry_id}", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from xinyong.core import uploads
 from xinyong.core.bounds import Id
 from xinyong.core.db import utcnow
 from xinyong.core.errors import XinyongError
-from xinyong.web.console import _all_departments, admin, failed, operator, render, see_other
+from xinyong.web.console import _all_departments, admin, changed_or_failed, failed, operator, render, see_other
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -55,11 +55,10 @@ def users_deactivate(request: Request, user_id: Id, reason: str = Form("", max_l
                      principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
     from xinyong.auth import service as auth_service
 
-    try:
-        auth_service.deactivate_user(session, actor=principal, user_id=user_id, reason=reason)
-    except XinyongError as exc:
-        return failed(request, session, principal, exc, back="/console/users")
-    return see_other("/console/users")
+    return changed_or_failed(
+        request, session, principal,
+        lambda: auth_service.deactivate_user(session, actor=principal, user_id=user_id, reason=reason),
+        back="/console/users")
 
 
 @router.get("/tokens", response_class=HTMLResponse)
@@ -100,8 +99,7 @@ def tokens_revoke(request: Request, token_id: Id, reason: str = Form("", max_len
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     from xinyong.auth import tokens as auth_tokens
 
-    try:
-        auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason)
-    except XinyongError as exc:
-        return failed(request, session, principal, exc, back="/console/tokens")
-    return see_other("/console/tokens")
+    return changed_or_failed(
+        request, session, principal,
+        lambda: auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason),
+        back="/console/tokens")
