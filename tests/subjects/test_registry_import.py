@@ -141,9 +141,8 @@ def test_import_is_atomic(database, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service, "_apply_chunk", crash_on_third)
-    with pytest.raises(RuntimeError):
-        with database.session() as s:
-            service.import_registry(s, actor=ACTOR, path=path)
+    with pytest.raises(RuntimeError), database.session() as s:
+        service.import_registry(s, actor=ACTOR, path=path)
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Subject)) == 0
         assert s.scalar(select(func.count()).select_from(SubjectName)) == 0

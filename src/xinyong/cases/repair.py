@@ -212,7 +212,8 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
     reason = f"撤销信用修复 {case.case_no}：{ctx.reason}"
     if case.target_type == "record":
         from xinyong.records import publicity
-        from xinyong.records import queries as records_queries, service as records
+        from xinyong.records import queries as records_queries
+        from xinyong.records import service as records
 
         record = records.restore_publicity(session, actor=ctx.actor, record_id=int(case.target_id or 0),
                                            reason=reason)

@@ -446,7 +446,8 @@ def _request_list_entry(session: Session, *, actor: Principal, commitment: Commi
     list type requires one (``give_notice``; the listing follows in ``lists`` after the 陈述申辩 period), else a
     direct listing (``create_entry``). The lists rules decide who may (managing departments, the admin) and
     refuse duplicates; any refusal aborts the whole fulfilment change."""
-    from xinyong.lists import service as lists_service, types as lists_types
+    from xinyong.lists import service as lists_service
+    from xinyong.lists import types as lists_types
     from xinyong.subjects.service import reveal_resident_id
 
     subject = session.get(Subject, commitment.subject_id)

@@ -53,10 +53,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Text,
-    text,
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine

@@ -208,7 +208,8 @@ def department_uscc(index: int, category: str) -> str:
 
 def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
     """Departments, one operator and one viewer each, an admin, a business system and a bank; with credentials."""
-    from xinyong.auth import service as auth, tokens as auth_tokens
+    from xinyong.auth import service as auth
+    from xinyong.auth import tokens as auth_tokens
 
     password = "Xinyong2026demo"
     creds: dict[str, Any] = {"password": password, "users": [], "tokens": []}

@@ -16,7 +16,8 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
-from xinyong.lists import importer, queries, service, types as lists_types
+from xinyong.lists import importer, queries, service
+from xinyong.lists import types as lists_types
 from xinyong.lists.schemas import (
     CorrectIn,
     EntryCreateIn,

@@ -37,8 +37,8 @@ subject (keyed hash) and stored masked; list tables never hold a clear ID.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import hashlib
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path

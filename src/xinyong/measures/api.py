@@ -14,14 +14,15 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service as auth_service, tokens as auth_tokens
+from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden, XinyongError
-from xinyong.measures import check as checks, feedback
-from xinyong.measures import service
+from xinyong.measures import check as checks
+from xinyong.measures import feedback, service
 from xinyong.measures.schemas import (
     ActiveIn,
     CheckDetailOut,

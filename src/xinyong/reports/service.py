@@ -169,7 +169,8 @@ def _records(session: Session, subject: Subject, kind: str, today: dt.date, *, o
              cap: int) -> list[dict[str, Any]]:
     """The records' public view: public today, or (a person's own report) everything still in effect."""
     from xinyong.records import publicity
-    from xinyong.records import queries as records_queries, views as records_views
+    from xinyong.records import queries as records_queries
+    from xinyong.records import views as records_views
 
     if not own:
         rows = records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,

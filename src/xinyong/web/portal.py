@@ -129,8 +129,8 @@ def search_page(request: Request, q: str | None = None, kind: str | None = None,
 
 
 def _public_list_codes(session: Session) -> set[str]:
-    from xinyong.lists.types import list_types
     from xinyong.lists.queries import public_type_ids
+    from xinyong.lists.types import list_types
 
     ids = set(public_type_ids(session))
     return {t.code for t in list_types(session) if t.id in ids}
@@ -302,8 +302,8 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
 def list_page(request: Request, code: str, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.lists.types import list_types
     from xinyong.lists.queries import public_entries
+    from xinyong.lists.types import list_types
 
     if code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
