@@ -463,10 +463,7 @@ def last_anchor_in_file(path: Path, *, block: int = 65536) -> dict[str, Any] | N
             tail = fh.read(end - start) + tail
             end = start
             lines = tail.split(b"\n")
-            if end > 0:
-                tail = lines.pop(0)  # possibly cut: keep it for the next block
-            else:
-                tail = b""
+            tail = lines.pop(0) if end > 0 else b""  # the first line is possibly cut: kept for the next block
             for line in reversed(lines):
                 try:
                     a = json.loads(line)

@@ -50,6 +50,4 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ig
     """Alembic ``include_object`` hook: leave the search index objects to their own migration."""
     if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIXES):
         return False
-    if type_ == "index" and name in UNMODELLED_INDEXES:
-        return False
-    return True
+    return not (type_ == "index" and name in UNMODELLED_INDEXES)

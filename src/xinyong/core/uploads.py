@@ -21,6 +21,7 @@ What it guarantees, whatever the route:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -260,10 +261,8 @@ class Spool:
             os.close(self._fd)
             self._fd = None
             if self._name:
-                try:
+                with contextlib.suppress(OSError):  # left behind: swept at the next start-up
                     os.unlink(self._name)
-                except OSError:
-                    pass  # swept at the next start-up
         self._aead = None
 
     @property

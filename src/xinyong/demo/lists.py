@@ -258,7 +258,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
         row["案号"] = f"（{today.year}）豫0882执{9000 + i:04d}号"
         if row["案号"] not in known:
             delta_rows.append({**row, "操作类型": "新增"})
-    delta = write_csv(out / "失信被执行人-增量.csv", COURT_HEADERS + ["操作类型"], delta_rows)
+    delta = write_csv(out / "失信被执行人-增量.csv", [*COURT_HEADERS, "操作类型"], delta_rows)
     second = sync.sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=delta, mode="delta")
     summary["court_dishonest_debtor"] = {
         "snapshot": {"added": first.added, "review_queued": first.review_queued},
