@@ -61,7 +61,7 @@ class PartyKind(StrEnum):
     NATURAL_PERSON = "natural_person"            # 自然人
 
 
-PARTY_KIND_LABELS = {
+PARTY_KIND_LABELS: dict[str, str] = {
     PartyKind.LEGAL_PERSON: "法人及非法人组织",
     PartyKind.INDIVIDUAL_BUSINESS: "个体工商户",
     PartyKind.NATURAL_PERSON: "自然人",

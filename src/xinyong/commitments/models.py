@@ -17,7 +17,7 @@ Natural persons' ID numbers never appear in clear here: the subject row holds th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -130,7 +130,7 @@ class Commitment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": revision}
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 - typed by SQLAlchemy's DeclarativeBase (not a ClassVar there)
 
     @property
     def broken(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import typer
 from rich.table import Column, Table
@@ -18,6 +18,10 @@ from xinyong.lists import types as lists_types
 app = typer.Typer(help="红黑名单：名单类型、名单条目、外部名单同步与比对", no_args_is_help=True)
 
 
+@overload
+def _date(value: str, option: str) -> dt.date: ...
+@overload
+def _date(value: str | None, option: str) -> dt.date | None: ...
 def _date(value: str | None, option: str) -> dt.date | None:
     if value is None:
         return None
@@ -197,7 +201,7 @@ def extend(entry_id: int = typer.Argument(..., help="条目 ID"),
     """延长有效期（不超过名单类型的最长期限）。"""
     with clikit.database().session() as session:
         service.extend_entry(session, actor=clikit.operator(), entry_id=entry_id,
-                             term_end=_date(term_end, "--term-end"),  # type: ignore[arg-type]
+                             term_end=_date(term_end, "--term-end"),
                              reason=reason, expected_revision=expected_revision)
         view = _entry_dict(session, entry_id)
     emit(view, as_json, _print_entry)

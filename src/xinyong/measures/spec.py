@@ -50,7 +50,7 @@ CATEGORY_LABELS = {
 }
 MEMORANDUM_KIND_LABELS = {"memorandum": "合作备忘录", "law": "法律", "regulation": "行政法规",
                           "judicial": "司法解释", "policy": "中央政策文件", "rule": "部门规章、规范性文件"}
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
+PARTY_KINDS: tuple[PartyKind, ...] = ("legal_person", "individual_business", "natural_person")
 
 Confidence = Literal["verified", "unverified", "low"]
 Kind = Literal["punish", "reward"]
