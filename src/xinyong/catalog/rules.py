@@ -73,8 +73,8 @@ def parse_party_kind(value: str | PartyKind) -> PartyKind:
     if isinstance(value, PartyKind):
         return value
     text = str(value).strip()
-    for kind, label in PARTY_KIND_LABELS.items():
-        if text in (kind.value, label):
+    for kind in PartyKind:
+        if text in (kind.value, PARTY_KIND_LABELS[kind]):
             return kind
     raise ValidationFailed(f"未知的行政相对人类别：{value!r}（应为 法人及非法人组织 / 个体工商户 / 自然人）",
                            code="unknown_party_kind", details={"value": str(value)})
