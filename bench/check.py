@@ -56,7 +56,8 @@ def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) ->
     """Create and fill the database; returns the USCCs, the listed ones and a business-system token."""
     from sqlalchemy import select, text
 
-    from xinyong.auth import service as auth, tokens as auth_tokens
+    from xinyong.auth import service as auth
+    from xinyong.auth import tokens as auth_tokens
     from xinyong.auth.roles import Role, system_principal
     from xinyong.catalog.service import seed_catalog
     from xinyong.core.bulk import allocate_ids, insert_rows

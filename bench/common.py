@@ -38,7 +38,7 @@ def fresh_database(url: str | None, *, default_name: str) -> str:
 def pct(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of ``values``."""
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def free_port() -> int:

@@ -110,9 +110,9 @@ def lock_hold(url: str, path: Path) -> tuple[float, float, float, int]:
 
 
 def operator_token(url: str) -> str:
-    from ingest_validate import authorities
     from sqlalchemy import select
 
+    from ingest_validate import authorities
     from xinyong.auth import service as auth
     from xinyong.auth import tokens as auth_tokens
     from xinyong.auth.models import Department

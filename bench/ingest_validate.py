@@ -177,7 +177,7 @@ def main() -> None:
         ok = bad = 0
         t0 = time.perf_counter()
         for number, values in enumerate(sample, 2):
-            record, issues = validate_row(kind, hm, number, values)
+            record, _issues = validate_row(kind, hm, number, values)
             if record is None:
                 bad += 1
             else:

@@ -190,8 +190,8 @@ def main() -> None:
     from xinyong.core.db import get_database
     from xinyong.core.migrate import upgrade
     from xinyong.lists.models import ListEntry
-    from xinyong.lists.types import seed_list_types
     from xinyong.lists.sync import sync_list
+    from xinyong.lists.types import seed_list_types
     from xinyong.models import Base
     from xinyong.subjects.models import Subject
 
@@ -233,16 +233,15 @@ def main() -> None:
     timings = []
     for run in ("first", "again"):
         t0 = time.perf_counter()
-        with db.sessionmaker() as session:
-            with session.begin():
-                if profiler and run == "first":
-                    profiler.enable()
-                record = sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=snapshot)
-                if profiler and run == "first":
-                    profiler.disable()
-                counts = (record.rows, record.added, record.changed, record.removed, record.unchanged,
-                          record.review_queued, (record.report or {}).get("link_status"))
-                t1 = time.perf_counter()
+        with db.sessionmaker() as session, session.begin():
+            if profiler and run == "first":
+                profiler.enable()
+            record = sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=snapshot)
+            if profiler and run == "first":
+                profiler.disable()
+            counts = (record.rows, record.added, record.changed, record.removed, record.unchanged,
+                      record.review_queued, (record.report or {}).get("link_status"))
+            t1 = time.perf_counter()
         timings.append((run, t1 - t0, time.perf_counter() - t1, counts))
     if profiler:
         profiler.dump_stats(args.profile)

@@ -61,7 +61,7 @@ def subject_rows(rng: random.Random, start: int, ids: list[int], now: dt.datetim
         rows.append({"id": sid, "kind": "individual_business" if individual else "legal_person",
                      "org_type": "individual_business" if individual else "enterprise", "name": name,
                      "name_norm": normalize_org_name(name),
-                     "uscc": uscc.make(authority="9" if not individual else "9", category="2" if individual
+                     "uscc": uscc.make(authority="9", category="2" if individual
                                        else "1", region="410882", org_body=f"{k:08d}"),
                      "uscc_flagged": False, "region_code": "410882", "legal_rep": "张三",
                      "registered_on": dt.date(2000, 1, 1) + dt.timedelta(days=k % 8000), "status": "存续",
@@ -207,7 +207,7 @@ def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> No
     with db.session() as session:
         search_subjects(session, q="宏达机械")  # warm-up
         for _sid, name, code in subjects:
-            core = name[3:] if name.startswith("沁阳市") else name[3:]
+            core = name[3:]  # without the 3-character region prefix (沁阳市, 焦作市, 河南省 …)
             length = rng.randint(3, min(6, len(core)))
             start = rng.randint(0, len(core) - length)
             for label, q in (("search, partial name (3-6 chars)", core[start:start + length]),

@@ -55,10 +55,9 @@ def main() -> None:
         with db.engine.begin() as conn:
             conn.execute(text("TRUNCATE subjects, subject_aliases, subject_names, registry_imports CASCADE"))
     t0 = time.perf_counter()
-    with db.sessionmaker() as session:
-        with session.begin():
-            report = import_registry(session, actor=system_principal("bench"), path=export)
-            t1 = time.perf_counter()
+    with db.sessionmaker() as session, session.begin():
+        report = import_registry(session, actor=system_principal("bench"), path=export)
+        t1 = time.perf_counter()
     t2 = time.perf_counter()
     rows = report["rows"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

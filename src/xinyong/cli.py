@@ -12,14 +12,13 @@ import importlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, NamedTuple, Optional
+from typing import Any, ClassVar, NamedTuple
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-
 
 try:  # typer >= 0.29 converts every parameter through a pydantic TypeAdapter (see _PlainValues)
     from typer._coercion import RuntimeParam as _RuntimeParam
@@ -206,7 +205,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    db: Optional[str] = typer.Option(None, "--db", help="数据库 URL（覆盖 XINYONG_DATABASE_URL）", envvar=None),
+    db: str | None = typer.Option(None, "--db", help="数据库 URL（覆盖 XINYONG_DATABASE_URL）", envvar=None),
 ) -> None:
     # The interfaces lower layers call up through (core.hooks), before any command runs. Imported here: a listing
     # (`xinyong --help`) loads no more than clikit (tests/test_cli.py).

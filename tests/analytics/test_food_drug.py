@@ -73,7 +73,7 @@ def test_a_poor_credit_grade_raises_the_risk_of_a_subject_already_flagged(sessio
     from xinyong.evaluation.models import EvaluationResult
     from xinyong.evaluation.service import run_evaluation
 
-    score, level, reasons = food_drug.assess({"spot_check_failure": [1, 0], "grade_D": [1, 0]}, CFG)
+    score, _level, reasons = food_drug.assess({"spot_check_failure": [1, 0], "grade_D": [1, 0]}, CFG)
     assert score == 25 + CFG["grade_weights"]["D"] and "D级" in reasons[-1]["text"]
     assert food_drug.assess({"grade_C": [1, 0]}, CFG)[0] == CFG["grade_weights"]["C"]
 

@@ -76,8 +76,8 @@ def test_a_corrected_award_moves_the_win_to_the_new_winner(loaded: Session, tmp_
 
 def test_a_file_with_a_bad_row_writes_nothing(session: Session, tmp_path: Path) -> None:
     trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
-    rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "",
-                                                               "999.1.1.1"]]
+    rows = [*BIDS, ["P9", "戊公司", "", "100", "", "", "", ""],
+            ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "", "999.1.1.1"]]
     with pytest.raises(ValidationFailed) as exc:
         trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows))
     assert exc.value.code == "import_rows_invalid"
@@ -165,7 +165,7 @@ def test_absurd_amounts_are_row_errors_on_every_channel(client: TestClient, sess
                     files={"file": ("bids.json", body.encode(), "application/json")})
     assert r.status_code == 422 and r.json()["error"]["code"] == "import_rows_invalid", r.text
     assert session.scalar(select(func.count()).select_from(Bid)) == 0
-    ok = write(tmp_path / "ok.csv", BIDS[:1] + [["P1", "甲建设有限公司", A, "1000000000000", "", "", "", ""]])
+    ok = write(tmp_path / "ok.csv", [*BIDS[:1], ["P1", "甲建设有限公司", A, "1000000000000", "", "", "", ""]])
     r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
                     files={"file": (ok.name, ok.read_bytes(), "text/csv")})
     assert r.status_code == 201, r.text
@@ -178,7 +178,7 @@ def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Sessio
     from xinyong.core.batches import BatchSummary
 
     trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
-    rows = BIDS + [["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "甲建设有限公司", A, "5", "", "", "", ""]]
+    rows = [*BIDS, ["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "甲建设有限公司", A, "5", "", "", "", ""]]
     out = trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows),
                               mode="keep_good")
     assert (out["mode"], out["rows"], out["rejected"], out["created"]) == ("keep_good", 5, 2, 5)
@@ -191,7 +191,7 @@ def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Sessio
     assert session.scalar(select(func.count()).select_from(Bid)) == 5
     with pytest.raises(ValidationFailed) as exc:  # nothing good at all: refused as a whole in either mode
         trading.import_file(session, actor=ACTOR, kind="bids", mode="keep_good",
-                            path=write(tmp_path / "b2.csv", BIDS[:1] + [["P9", "戊公司", "", "100", "", "", "", ""]]))
+                            path=write(tmp_path / "b2.csv", [*BIDS[:1], ["P9", "戊公司", "", "100", "", "", "", ""]]))
     assert exc.value.code == "import_rows_invalid"
 
 

@@ -77,7 +77,7 @@ def _route_cases(app: FastAPI) -> list[RouteCase]:
             continue
         dependant: Dependant = ctx.dependant
         values = {p.name: _plausible(p.field_info.annotation) for p in dependant.path_params}
-        url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), ctx.path)
+        url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
         for method in sorted(ctx.methods):
             cases.append(RouteCase(method, ctx.path, url, tuple(_policies(dependant))))
     return cases

@@ -479,7 +479,7 @@ def test_other_roles_manage_no_tokens_but_may_revoke_their_own(session: Session,
 
 
 def test_list_tokens_hides_revoked_and_expired(session: Session) -> None:
-    live, _ = tokens.create_token(session, actor=ACTOR, name="live", role=Role.BANK)
+    _live, _ = tokens.create_token(session, actor=ACTOR, name="live", role=Role.BANK)
     dead, _ = tokens.create_token(session, actor=ACTOR, name="dead", role=Role.BANK)
     old, _ = tokens.create_token(session, actor=ACTOR, name="old", role=Role.BANK, expires_in_days=1)
     tokens.revoke_token(session, actor=ACTOR, token_id=dead.id, reason="x")

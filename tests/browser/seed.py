@@ -25,7 +25,8 @@ from xinyong.cases import verification
 from xinyong.catalog import service as catalog_service
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists_service, types as lists_types
+from xinyong.lists import service as lists_service
+from xinyong.lists import types as lists_types
 from xinyong.measures import service as measures_service
 from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects_service

@@ -66,7 +66,7 @@ def test_severity_is_required_when_a_class_has_several_windows(rules) -> None:
         publicity_window(rules["penalty"], decision_date=D(2024, 1, 1), severity="catastrophic")
     assert err.value.code == "unknown_severity"
     # A single window needs no severity.
-    start, end_min, end_max = publicity_window(rules["market_serious_illegal_list"], decision_date=D(2022, 3, 31))
+    _start, end_min, end_max = publicity_window(rules["market_serious_illegal_list"], decision_date=D(2022, 3, 31))
     assert (end_min, end_max) == (D(2023, 3, 31), D(2025, 3, 31))
 
 

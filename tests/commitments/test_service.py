@@ -217,9 +217,8 @@ def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
     breach = {"status": "全部未履行", "unfulfilled_content": "未补齐场所证明", "liability_pursued": "撤销许可",
               "list_code": "food_drug_dishonest", "today": TODAY}
     # depa does not manage that list: the lists rules refuse, and nothing of the fulfilment is kept.
-    with pytest.raises(Forbidden) as exc:
-        with session.begin_nested():
-            service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, **breach)
+    with pytest.raises(Forbidden) as exc, session.begin_nested():
+        service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, **breach)
     assert exc.value.code == "list_not_managed"
     session.refresh(c1)
     assert c1.fulfilment_status == "pending" and c1.broken_on is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import itertools
 import json
 import os
 import signal
@@ -83,7 +84,7 @@ def test_record_builds_a_verifiable_chain(session: Session) -> None:
     events = _record(session, 5)
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     assert len({e.hash for e in events}) == 5
     head = session.get(AuditChainHead, 1)
     assert head is not None and (head.count, head.last_hash, head.last_event_id) == (5, events[-1].hash, events[-1].id)
@@ -600,7 +601,7 @@ def test_cli_anchor_loop_stops_on_sigterm(database: Database, session: Session, 
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -688,7 +689,7 @@ def test_api_shows_the_anchor_status_to_the_admin(client: Any, session: Session,
     response = client.get("/api/v1/audit/anchors", headers=headers)
     assert response.status_code == 404 and response.json()["error"]["code"] == "anchors_file_not_found"
 
-    events = [_by_seq(session, 1)] + _record(session, 3)
+    events = [_by_seq(session, 1), *_record(session, 3)]
     audit.append_anchor(path, audit.anchor(session).anchor)
     events += _record(session, 2, start=4)
     body = client.get("/api/v1/audit/anchors", headers=headers).json()

@@ -63,12 +63,10 @@ def test_migrated_audit_table_is_append_only(empty_url):
     db = Database(empty_url)
     with db.session() as s:
         audit.record(s, actor="test", action="x", entity_type="y")
-    with pytest.raises(Exception, match="append-only"):
-        with db.engine.begin() as conn:
-            conn.execute(text("UPDATE audit_events SET actor = 'mallory'"))
-    with pytest.raises(Exception, match="append-only"):
-        with db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM audit_events"))
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory'"))
+    with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events"))
     db.dispose()
 
 

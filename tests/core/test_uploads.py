@@ -4,9 +4,9 @@ by every route that receives a file."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import inspect
 import os
+import threading
 import time
 
 import pytest

@@ -33,7 +33,7 @@ def _setup(session, n=3):
 
 
 def test_api_run_is_admin_only_and_results_are_explained(client, session) -> None:
-    depts, [a, b, c] = _setup(session)
+    depts, [a, _b, _c] = _setup(session)
     entry(session, a, "tax_serious_dishonest")
     admin = auth_headers(make_token(session, Role.ADMIN))
     viewer = auth_headers(make_token(session, Role.DEPT_VIEWER, depts["wjw"]))

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from tests.cases.helpers import Env, build
 from tests.factories import auth_headers, make_token, make_uscc
+from tests.records.helpers import ADMIN
 from xinyong.auth.models import ApiToken
 from xinyong.auth.roles import Role
 from xinyong.financing import service
 from xinyong.financing.models import Authorisation
-from tests.records.helpers import ADMIN
 
 PROFILE_URL = "/api/v1/financing/subjects/{}/profile"
 

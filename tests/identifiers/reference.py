@@ -14,7 +14,7 @@ def uscc_check(first17: str) -> str:
 
 def org_check(body8: str) -> str:
     """GB 11714: weights 3 7 9 10 5 8 4 2, A=10 … Z=35, C9 = 11 - Σ mod 11, 10 -> X, 11 -> 0."""
-    total = sum(int(ch, 36) * w for ch, w in zip(body8, (3, 7, 9, 10, 5, 8, 4, 2)))
+    total = sum(int(ch, 36) * w for ch, w in zip(body8, (3, 7, 9, 10, 5, 8, 4, 2), strict=False))
     c = 11 - total % 11
     return {10: "X", 11: "0"}.get(c, str(c))
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from tests.factories import auth_headers, make_department, make_token, register_authority
 from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, COMPANY, PERSON_ID, penalty_row
-from xinyong.auth.service import remove_authority
 from xinyong.auth.roles import Role, system_principal
+from xinyong.auth.service import remove_authority
 from xinyong.catalog.service import seed_catalog
 from xinyong.cli import app
 from xinyong.core.audit import verify_chain
@@ -171,9 +171,8 @@ def test_crash_mid_batch_leaves_nothing(database, tmp_path, monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr(records_upsert, "upsert_records", crash)
-    with pytest.raises(RuntimeError):
-        with database.session() as s:
-            service.ingest_file(s, actor=ADMIN, department_id=dept_id, path=path)
+    with pytest.raises(RuntimeError), database.session() as s:
+        service.ingest_file(s, actor=ADMIN, department_id=dept_id, path=path)
     with database.session() as s:
         assert count(s, CreditRecord) == 0 and count(s, IngestBatch) == 0 and count(s, RecordVersion) == 0
 

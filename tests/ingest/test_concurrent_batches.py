@@ -109,12 +109,11 @@ def test_the_same_file_twice_at_once_is_applied_once(database: Database, dept, t
 
 
 def test_two_departments_commitments_naming_the_same_new_promisors(database: Database, dept) -> None:  # type: ignore[no-untyped-def]
+    from tests.commitments.helpers import accepted_by
     from tests.commitments.helpers import company_uscc as promisor_uscc
     from tests.commitments.helpers import row as commitment_row
     from xinyong.auth.roles import Principal, Role
     from xinyong.commitments import importer
-
-    from tests.commitments.helpers import accepted_by
 
     with database.sessionmaker() as s:
         other = make_department(s, code="swj")

@@ -174,7 +174,7 @@ def test_samr_xlsx_and_json(session: Session, reg: Registry, tmp_path: Path) -> 
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["经营异常名录（导出）"])
-    ws.append(SAMR_HEADERS + ["决定书文号"])
+    ws.append([*SAMR_HEADERS, "决定书文号"])
     ws.append([reg.org_code, "沁阳市宏达机械有限公司", "未依照规定的期限公示年度报告", dt.date(2025, 7, 1), "沁阳市市场监督管理局",
                "沁市监异字〔2025〕1号"])
     ws.append([reg.other_code, "沁阳市远大化工有限公司", "通过登记的住所或者经营场所无法联系", "2025年07月02日", "沁阳市市场监督管理局",

@@ -18,7 +18,8 @@ from xinyong.core import clock
 from xinyong.core.db import Database
 from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
-from xinyong.measures import check as checks, resolve as measures_resolve
+from xinyong.measures import check as checks
+from xinyong.measures import resolve as measures_resolve
 from xinyong.measures.check import SubjectQuery, run_check
 from xinyong.measures.models import Check, CheckItem
 

@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 import yaml
+
 from tests.factories import ACTOR, make_department
 from tests.measures.helpers import TODAY, entry, org, seed_all
 from xinyong.auth.roles import Principal, Role
@@ -19,7 +20,8 @@ from xinyong.core.errors import ValidationFailed
 from xinyong.measures.check import SubjectQuery, check_detail, get_check, run_check
 from xinyong.measures.record_triggers import RecordRule, TriggerRecord, matches
 from xinyong.measures.spec import DEFAULT_MEASURES_PATH, parse_measures
-from xinyong.records import publicity, service as records
+from xinyong.records import publicity
+from xinyong.records import service as records
 from xinyong.records.models import CreditRecord
 from xinyong.subjects import service as subjects
 
@@ -44,7 +46,7 @@ def penalty(session, code: str, dept, *, decided: dt.date, fine_wan: float | Non
                        department_id=dept.id, content_hash=f"h{n}", party_kind=subject.kind, party_name=subject.name,
                        decision_date=decided, severity=severity, penalty_types=sorted(types),
                        penalty_types_key=publicity.types_key(types),
-                       fine_fen=None if fine_wan is None else int(round(fine_wan * 1_000_000)),
+                       fine_fen=None if fine_wan is None else round(fine_wan * 1_000_000),
                        received_at=utcnow())
     session.add(rec)
     session.commit()

@@ -24,7 +24,8 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.core.audit import AuditEvent
 from xinyong.core.errors import Conflict, Forbidden, NotFound
 from xinyong.ingest.models import IngestBatch
-from xinyong.records import queries, service, upsert as records_upsert, views
+from xinyong.records import queries, service, views
+from xinyong.records import upsert as records_upsert
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.subjects import service as subjects_service
 from xinyong.subjects.models import Subject

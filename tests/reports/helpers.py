@@ -32,7 +32,8 @@ from xinyong.catalog.rules import PartyKind
 from xinyong.commitments import importer
 from xinyong.core import clock
 from xinyong.core.db import utcnow
-from xinyong.lists import service as lists, types as lists_types
+from xinyong.lists import service as lists
+from xinyong.lists import types as lists_types
 from xinyong.records import upsert as records_upsert
 from xinyong.subjects import service as subjects
 

@@ -106,7 +106,7 @@ def test_gbk_csv_and_xlsx_with_title_rows(session, tmp_path):
     ws = wb.active
     ws.append(["沁阳市市场主体登记信息导出"])
     ws.append([])
-    ws.append(HEADER + ["备用列"])
+    ws.append([*HEADER, "备用列"])
     ws.append([B, "沁阳市乙有限公司", None, None, "李四", "有限责任公司", dt.date(2020, 1, 2), "存续", None, None, "x"])
     ws.append([])
     ws.append([C, "沁阳市丙有限公司", None, None, "王五", "有限责任公司", 43831, "存续", None, None, None])
@@ -141,9 +141,8 @@ def test_import_is_atomic(database, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service, "_apply_chunk", crash_on_third)
-    with pytest.raises(RuntimeError):
-        with database.session() as s:
-            service.import_registry(s, actor=ACTOR, path=path)
+    with pytest.raises(RuntimeError), database.session() as s:
+        service.import_registry(s, actor=ACTOR, path=path)
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Subject)) == 0
         assert s.scalar(select(func.count()).select_from(SubjectName)) == 0

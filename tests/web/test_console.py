@@ -17,6 +17,7 @@ from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row, zh_head
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
+from xinyong.core.errors import NotFound
 from xinyong.records.inputs import RecordKind
 
 HTML = {"accept": "text/html"}
@@ -109,7 +110,7 @@ def test_wrong_password_bank_user_and_csrf_refusal(client, session, people):
                                                 "password": "abcdefgh123", "role": "admin"},
                        headers=HTML, follow_redirects=False)
     assert resp.status_code == 403
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         auth_service.get_user(session, ref="sneaky")
 
 

@@ -101,7 +101,7 @@ def _collect() -> tuple[list[IntParam], list[tuple[str, str, type[BaseModel]]], 
                     if _is_int(p.field_info.annotation) or typing.get_origin(p.field_info.annotation) is Literal:
                         continue
                     values = {q.name: _plausible(q.field_info.annotation) for q in path_params} | {p.name: "{value}"}
-                    url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), ctx.path)
+                    url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
                     texts.append(IntParam(method, ctx.path, url, "path", p.name))
                 for where, group in (("path", path_params), ("query", query), ("body", form)):
                     for p in group:
@@ -109,14 +109,14 @@ def _collect() -> tuple[list[IntParam], list[tuple[str, str, type[BaseModel]]], 
                             continue
                         values = {q.name: _plausible(q.field_info.annotation) for q in path_params}
                         values[p.name] = "{value}" if where == "path" else values.get(p.name, "")
-                        url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), ctx.path)
+                        url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
                         params.append(IntParam(method, ctx.path, url, where, p.name))
                 for b in body:
                     model = b.field_info.annotation
                     for arg in (model, *typing.get_args(model)):
                         if isinstance(arg, type) and issubclass(arg, BaseModel):
                             values = {q.name: _plausible(q.field_info.annotation) for q in path_params}
-                            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "1"), ctx.path)
+                            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
                             bodies.append((method, url, arg))
         return params, bodies, texts
     finally:

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from tests.factories import auth_headers, make_department, make_token
 from tests.measures.helpers import org, seed_all
 from xinyong.auth.roles import Role
-from xinyong.web.check_fast_path import CheckFastPath
 from xinyong.measures.models import Check
+from xinyong.web.check_fast_path import CheckFastPath
 
 
 @pytest.fixture

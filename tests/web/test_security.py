@@ -112,7 +112,7 @@ def test_login_throttle_per_username_and_session_cookie():
     token = _token(client)
     first = client.post("/login", data={"username": "Wang", "csrf_token": token})
     assert first.status_code == 200
-    session_cookie = [c for c in first.headers.get_list("set-cookie") if c.startswith("xinyong_session=")][0]
+    session_cookie = next(c for c in first.headers.get_list("set-cookie") if c.startswith("xinyong_session="))
     assert "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie
     # The login rotated the CSRF seed: the old token no longer works.
     assert client.post("/login", data={"username": "wang", "csrf_token": token}).status_code == 403

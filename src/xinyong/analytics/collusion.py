@@ -23,6 +23,7 @@ Set-based and single-pass: bids are grouped per tender and per attribute value w
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -170,7 +171,7 @@ def price_flags(bids: list[BidFact], settings: Settings) -> list[Flag]:
     if cv < settings.cv_max:
         flags.append(Flag("close_prices", [b.bidder_key for b in ordered],
                           {"coefficient_of_variation": round(cv, 5), "threshold": settings.cv_max, "prices": yuan}))
-    diffs = [b - a for a, b in zip(prices, prices[1:], strict=False)]
+    diffs = [b - a for a, b in itertools.pairwise(prices)]
     run = _longest_ladder(diffs, settings.progression_tolerance * mean, settings.progression_step_tolerance)
     if run is not None and run[1] - run[0] + 1 >= settings.progression_min_bids:
         first, last = run

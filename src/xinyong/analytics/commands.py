@@ -5,7 +5,7 @@ volumes (应报尽报)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -64,7 +64,7 @@ def analyse(as_json: bool = JsonOption) -> None:
 
 @app.command("tenders")
 @handle_errors
-def tenders(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+def tenders(level: str | None = typer.Option(None, help="high / medium / low"),
             limit: int = typer.Option(20, min=1), as_json: bool = JsonOption) -> None:
     """按风险排序的项目（最近一次分析）。"""
     from xinyong.analytics import trading
@@ -109,7 +109,7 @@ def tender(project_no: str, as_json: bool = JsonOption) -> None:
 
 @app.command("groups")
 @handle_errors
-def groups(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+def groups(level: str | None = typer.Option(None, help="high / medium / low"),
            limit: int = typer.Option(20, min=1), as_json: bool = JsonOption) -> None:
     """关联投标人群体，按风险排序（最近一次分析）。"""
     from xinyong.analytics import trading
@@ -129,7 +129,7 @@ def groups(level: Optional[str] = typer.Option(None, help="high / medium / low")
 
 @app.command("bidders")
 @handle_errors
-def bidders(q: Optional[str] = typer.Option(None, help="名称关键词或统一社会信用代码"),
+def bidders(q: str | None = typer.Option(None, help="名称关键词或统一社会信用代码"),
             order: str = typer.Option("bids", help="bids / wins / amount"), limit: int = typer.Option(20, min=1),
             as_json: bool = JsonOption) -> None:
     """投标人的投标参与情况与中标情况。"""
@@ -150,7 +150,7 @@ def bidders(q: Optional[str] = typer.Option(None, help="名称关键词或统一
 
 @app.command("food-drug")
 @handle_errors
-def food_drug_cmd(level: Optional[str] = typer.Option(None, help="high / medium / low"),
+def food_drug_cmd(level: str | None = typer.Option(None, help="high / medium / low"),
                   limit: int = typer.Option(30, min=1), as_json: bool = JsonOption) -> None:
     """食品药品风险等级及原因。"""
     from xinyong.analytics import food_drug
@@ -171,7 +171,7 @@ def _render_risks(rows: list[dict[str, Any]]) -> None:
 @app.command("watchlist")
 @handle_errors
 def watchlist(include_medium: bool = typer.Option(False, "--include-medium", help="同时列出中风险主体"),
-              xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="另存为 Excel 文件"),
+              xlsx: Path | None = typer.Option(None, "--xlsx", help="另存为 Excel 文件"),
               as_json: bool = JsonOption) -> None:
     """食品药品监管关注名单（可导出 Excel）。"""
     from xinyong.analytics import food_drug
@@ -190,7 +190,7 @@ def watchlist(include_medium: bool = typer.Option(False, "--include-medium", hel
 
 @app.command("assessment")
 @handle_errors
-def assessment_cmd(period: Optional[str] = PeriodOption,
+def assessment_cmd(period: str | None = PeriodOption,
                    explain: bool = typer.Option(False, "--explain", help="逐项列出得分构成"),
                    as_json: bool = JsonOption) -> None:
     """督查考核排名：总分、名次及每项得分的构成（应报、已报、按时、迟报、退回……）。"""
@@ -220,7 +220,7 @@ def assessment_cmd(period: Optional[str] = PeriodOption,
 
 @expected_app.command("list")
 @handle_errors
-def expected_list(period: Optional[str] = PeriodOption, as_json: bool = JsonOption) -> None:
+def expected_list(period: str | None = PeriodOption, as_json: bool = JsonOption) -> None:
     """配置的应报量，以及考核期间各部门实际采用的应报量（配置或近 12 个月中位数）与已报量。"""
     from xinyong.analytics import assessment, volumes
 
@@ -247,7 +247,7 @@ def expected_list(period: Optional[str] = PeriodOption, as_json: bool = JsonOpti
 def expected_set(department: str = typer.Argument(..., help="部门代码"),
                  info_class: str = typer.Argument(..., help="licence（行政许可）/ penalty（行政处罚）"),
                  monthly: int = typer.Argument(..., help="每月应报条数"),
-                 note: Optional[str] = typer.Option(None, "--note", help="依据或备注"),
+                 note: str | None = typer.Option(None, "--note", help="依据或备注"),
                  as_json: bool = JsonOption) -> None:
     """配置部门某类信息的每月应报量（记入审计日志）。"""
     from xinyong.analytics import volumes

@@ -26,8 +26,8 @@ from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.models import IngestBatch as B
 from xinyong.ingest.models import RejectedRow as RR
-from xinyong.lists.models import ListType
 from xinyong.lists.models import ListEntry as E
+from xinyong.lists.models import ListType
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures.models import Check, CheckFeedback
 from xinyong.records.models import CreditRecord as R

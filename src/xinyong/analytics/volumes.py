@@ -185,11 +185,8 @@ def volume(session: Session, *, period: Period, department_id: int | None = None
             classes.append({"info_class": cls, "name": name, "basis": basis, "basis_text": BASIS_TEXT[basis],
                             "monthly": monthly, "months": months, "expected": expected, "submitted": sent,
                             "counted": met if expected else 0,
-                            "history": history[key] if key in history else []})
-        if expected_sum:
-            completeness = rate(met_sum, expected_sum)
-        else:
-            completeness = 1.0 if sent_sum else None
+                            "history": history.get(key, [])})
+        completeness = rate(met_sum, expected_sum) if expected_sum else (1.0 if sent_sum else None)
         out.append({"department_id": dept.id, "department_code": dept.code,
                     "department_name": dept.short_name or dept.name, "expected": expected_sum,
                     "submitted": sent_sum, "counted": met_sum, "completeness": completeness,

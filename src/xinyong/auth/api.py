@@ -12,7 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service, tokens as auth_tokens
+from xinyong.auth import service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.auth.schemas import (

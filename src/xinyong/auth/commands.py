@@ -5,7 +5,7 @@ The command line acts as the platform admin (``clikit.operator()``), named after
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Column, Table
@@ -61,7 +61,7 @@ def departments_add(
     code: str = typer.Option(..., "--code", help="部门代码：小写字母开头的简短标识，如 scjgj，创建后不可更改"),
     name: str = typer.Option(..., "--name", help="部门全称，如 沁阳市市场监督管理局"),
     uscc: str = typer.Option(..., "--uscc", help="部门的统一社会信用代码（18 位）"),
-    short_name: Optional[str] = typer.Option(None, "--short-name", help="简称，如 市场监管局"),
+    short_name: str | None = typer.Option(None, "--short-name", help="简称，如 市场监管局"),
     as_json: bool = JsonOption,
 ) -> None:
     """新增部门。"""
@@ -172,9 +172,9 @@ def users_add(
     username: str = typer.Option(..., "--username", help="登录名（小写字母、数字、点、下划线、连字符）"),
     display_name: str = typer.Option(..., "--display-name", help="姓名"),
     role: Role = typer.Option(..., "--role", help="角色：" + "，".join(f"{r.value}={ROLE_LABELS[r]}" for r in Role)),
-    department: Optional[str] = typer.Option(None, "--department", help="部门代码（部门角色必填）"),
-    organisation: Optional[str] = typer.Option(None, "--organisation", help="金融机构用户的机构名称"),
-    password: Optional[str] = typer.Option(
+    department: str | None = typer.Option(None, "--department", help="部门代码（部门角色必填）"),
+    organisation: str | None = typer.Option(None, "--organisation", help="金融机构用户的机构名称"),
+    password: str | None = typer.Option(
         None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
         help="初始密码（至少 10 个字符，含字母和数字）；不提供时交互输入"),
     as_json: bool = JsonOption,
@@ -193,7 +193,7 @@ def users_add(
 @users_app.command("list")
 @handle_errors
 def users_list(
-    department: Optional[str] = typer.Option(None, "--department", help="只列出该部门的用户"),
+    department: str | None = typer.Option(None, "--department", help="只列出该部门的用户"),
     include_inactive: bool = typer.Option(False, "--all", help="包含已停用的用户"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -220,9 +220,9 @@ def users_list(
 @handle_errors
 def users_set_password(
     username: str = typer.Argument(..., help="用户名"),
-    password: Optional[str] = typer.Option(None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
+    password: str | None = typer.Option(None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
                                            help="新密码；不提供时交互输入"),
-    reason: Optional[str] = ReasonOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """重置用户密码：同时解除锁定并结束其登录会话。"""
@@ -256,8 +256,8 @@ def users_deactivate(
 def tokens_create(
     name: str = typer.Option(..., "--name", help="令牌名称，说明给谁用，如 “行政审批系统”"),
     role: Role = typer.Option(..., "--role", help="角色：" + "，".join(f"{r.value}={ROLE_LABELS[r]}" for r in Role)),
-    department: Optional[str] = typer.Option(None, "--department", help="部门代码（部门角色必填）"),
-    expires_days: Optional[int] = typer.Option(None, "--expires-days", help="有效天数；不填则长期有效"),
+    department: str | None = typer.Option(None, "--department", help="部门代码（部门角色必填）"),
+    expires_days: int | None = typer.Option(None, "--expires-days", help="有效天数；不填则长期有效"),
     as_json: bool = JsonOption,
 ) -> None:
     """签发 API 令牌。完整令牌只显示这一次：请立即交给使用方保存。"""
@@ -278,7 +278,7 @@ def tokens_create(
 @tokens_app.command("list")
 @handle_errors
 def tokens_list(
-    department: Optional[str] = typer.Option(None, "--department", help="只列出该部门的令牌"),
+    department: str | None = typer.Option(None, "--department", help="只列出该部门的令牌"),
     include_inactive: bool = typer.Option(False, "--all", help="包含已撤销和已过期的令牌"),
     include_sessions: bool = typer.Option(False, "--sessions", help="包含用户登录会话"),
     as_json: bool = JsonOption,

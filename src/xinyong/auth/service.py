@@ -63,9 +63,7 @@ PASSWORD_HASHER = PasswordHasher()
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-_LOGIN_FAILED = "用户名或密码错误；连续失败 {n} 次后账户将被锁定 {m} 分钟".format(
-    n=MAX_FAILED_LOGINS, m=int(LOCKOUT.total_seconds() // 60)
-)
+_LOGIN_FAILED = f"用户名或密码错误；连续失败 {MAX_FAILED_LOGINS} 次后账户将被锁定 {int(LOCKOUT.total_seconds() // 60)} 分钟"
 
 
 # Helpers ------------------------------------------------------------------------------------------------------

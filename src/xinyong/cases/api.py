@@ -14,7 +14,6 @@ from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
-from xinyong.core import uploads
 from xinyong.cases.models import Notification
 from xinyong.cases.schemas import (
     ActionIn,
@@ -35,6 +34,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
+from xinyong.core import uploads
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
 from xinyong.subjects.service import get_subject

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -53,7 +53,7 @@ def _filed(case: Any, token: str, as_json: bool) -> None:
 @app.command("objection")
 @handle_errors
 def file_objection(target: str = _TARGET, facts: str = typer.Option(..., "--facts", help="异议的事实与理由"),
-                   applicant: Optional[str] = typer.Option(None, "--applicant", help="申请人姓名"),
+                   applicant: str | None = typer.Option(None, "--applicant", help="申请人姓名"),
                    as_json: bool = JsonOption) -> None:
     """在服务窗口登记异议（申请人已当场核验身份）。"""
     kind, ident = _target(target)
@@ -66,7 +66,7 @@ def file_objection(target: str = _TARGET, facts: str = typer.Option(..., "--fact
 @app.command("repair")
 @handle_errors
 def file_repair(target: str = _TARGET, facts: str = typer.Option(..., "--facts", help="纠正失信行为、履行义务的情况"),
-                applicant: Optional[str] = typer.Option(None, "--applicant", help="申请人姓名"),
+                applicant: str | None = typer.Option(None, "--applicant", help="申请人姓名"),
                 obligations_fulfilled: bool = typer.Option(False, "--obligations-fulfilled", help="已履行法定义务"),
                 commitment_signed: bool = typer.Option(False, "--commitment-signed", help="已签署信用承诺书"),
                 as_json: bool = JsonOption) -> None:
@@ -83,12 +83,12 @@ def file_repair(target: str = _TARGET, facts: str = typer.Option(..., "--facts",
 @app.command("complaint")
 @handle_errors
 def file_complaint(facts: str = typer.Option(..., "--facts", help="举报的失信行为"),
-                   subject: Optional[str] = typer.Option(None, "--subject", help="被举报主体的代码"),
-                   subject_name: Optional[str] = typer.Option(None, "--subject-name", help="被举报主体名称"),
-                   department: Optional[str] = typer.Option(None, "--department", help="主管部门代码"),
-                   reporter: Optional[str] = typer.Option(None, "--reporter", help="举报人姓名（留空为匿名）"),
-                   channel: Optional[str] = typer.Option(None, "--channel", help="举报人联系渠道 sms / email"),
-                   address: Optional[str] = typer.Option(None, "--address", help="举报人手机号或邮箱"),
+                   subject: str | None = typer.Option(None, "--subject", help="被举报主体的代码"),
+                   subject_name: str | None = typer.Option(None, "--subject-name", help="被举报主体名称"),
+                   department: str | None = typer.Option(None, "--department", help="主管部门代码"),
+                   reporter: str | None = typer.Option(None, "--reporter", help="举报人姓名（留空为匿名）"),
+                   channel: str | None = typer.Option(None, "--channel", help="举报人联系渠道 sms / email"),
+                   address: str | None = typer.Option(None, "--address", help="举报人手机号或邮箱"),
                    as_json: bool = JsonOption) -> None:
     """登记举报（实名或匿名）。"""
     with clikit.database().session() as session:
@@ -104,13 +104,13 @@ def file_complaint(facts: str = typer.Option(..., "--facts", help="举报的失�
 def act(case_id: int = typer.Argument(..., help="案件 ID"),
         action: str = typer.Argument(..., help="accept / not_accept / decide / approve / refuse / revoke / route / "
                                                "conclude / withdraw"),
-        reason: Optional[str] = _REASON,
-        outcome: Optional[str] = typer.Option(None, "--outcome", help="decide / conclude 的结果"),
-        version: Optional[int] = typer.Option(None, "--version", help="看到的案件版本（并发保护）"),
-        correction: Optional[str] = typer.Option(None, "--correction", help="异议成立时：withdraw / correct / none"),
-        changes: Optional[str] = typer.Option(None, "--changes", help='更正内容 JSON，如 {"severity": "general"}'),
+        reason: str | None = _REASON,
+        outcome: str | None = typer.Option(None, "--outcome", help="decide / conclude 的结果"),
+        version: int | None = typer.Option(None, "--version", help="看到的案件版本（并发保护）"),
+        correction: str | None = typer.Option(None, "--correction", help="异议成立时：withdraw / correct / none"),
+        changes: str | None = typer.Option(None, "--changes", help='更正内容 JSON，如 {"severity": "general"}'),
         false_materials: bool = typer.Option(False, "--false-materials", help="不予修复的原因是提供虚假材料"),
-        department: Optional[str] = typer.Option(None, "--department", help="route：转交的部门代码"),
+        department: str | None = typer.Option(None, "--department", help="route：转交的部门代码"),
         as_json: bool = JsonOption) -> None:
     """办理案件的一步（状态机校验顺序、理由与并发版本）。"""
     params: dict[str, Any] = {}
@@ -174,12 +174,12 @@ def show(case_id: int = typer.Argument(..., help="案件 ID"), as_json: bool = J
 
 @app.command("list")
 @handle_errors
-def list_(kind: Optional[str] = typer.Option(None, "--kind", help="objection / repair / complaint"),
-          department: Optional[str] = typer.Option(None, "--department", help="承办部门代码"),
+def list_(kind: str | None = typer.Option(None, "--kind", help="objection / repair / complaint"),
+          department: str | None = typer.Option(None, "--department", help="承办部门代码"),
           open_only: bool = typer.Option(False, "--open", help="只看办理中"),
           overdue: bool = typer.Option(False, "--overdue", help="只看已逾期"),
           escalated: bool = typer.Option(False, "--escalated", help="只看已督办"),
-          subject: Optional[str] = typer.Option(None, "--subject", help="信用主体代码"),
+          subject: str | None = typer.Option(None, "--subject", help="信用主体代码"),
           limit: int = LimitOption, as_json: bool = JsonOption) -> None:
     """工作队列：办理中的案件按到期日排序。"""
     actor = clikit.operator()
@@ -201,7 +201,7 @@ def list_(kind: Optional[str] = typer.Option(None, "--kind", help="objection / r
 
 @app.command("escalate")
 @handle_errors
-def escalate(on: Optional[str] = typer.Option(None, "--date", help="按该日判断逾期（默认今天）"),
+def escalate(on: str | None = typer.Option(None, "--date", help="按该日判断逾期（默认今天）"),
              as_json: bool = JsonOption) -> None:
     """督办逾期案件（每日任务；重复运行不会重复督办）。"""
     today = date_or_today(on)
@@ -212,8 +212,8 @@ def escalate(on: Optional[str] = typer.Option(None, "--date", help="按该日判
 
 @app.command("stats")
 @handle_errors
-def stats(date_from: Optional[str] = typer.Option(None, "--from", help="立案日期起"),
-          date_to: Optional[str] = typer.Option(None, "--to", help="立案日期止"), as_json: bool = JsonOption) -> None:
+def stats(date_from: str | None = typer.Option(None, "--from", help="立案日期起"),
+          date_to: str | None = typer.Option(None, "--to", help="立案日期止"), as_json: bool = JsonOption) -> None:
     """各部门办理统计：件数、逾期率、平均办理工作日。"""
     with clikit.database().session(write=False) as session:
         data = service.department_stats(session, actor=clikit.operator(), date_from=parse_date(date_from, "--from"),

@@ -147,10 +147,8 @@ def _may(actor: Principal, case: Case, who: tuple[str, ...], as_applicant: bool)
     if flows.APPLICANT in who and case.filed_via == "department" and actor.role is Role.DEPT_OPERATOR \
             and actor.department_id == case.filing_department_id:
         return True
-    if flows.HANDLER in who and actor.role is Role.DEPT_OPERATOR and case.department_id is not None \
-            and actor.department_id == case.department_id:
-        return True
-    return False
+    return flows.HANDLER in who and actor.role is Role.DEPT_OPERATOR and case.department_id is not None \
+        and actor.department_id == case.department_id
 
 
 # Opening -----------------------------------------------------------------------------------------------------

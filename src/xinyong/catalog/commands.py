@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 import yaml
@@ -84,19 +84,19 @@ def show(code: str = typer.Argument(..., help="信息类别代码，如 penalty"
 def set_(
     code: str = typer.Argument(..., help="信息类别代码"),
     reason: str = typer.Option("", "--reason", help="修改原因（必填，记入审计日志）"),
-    name_zh: Optional[str] = typer.Option(None, "--name-zh", help="中文名称"),
-    name_en: Optional[str] = typer.Option(None, "--name-en", help="英文名称"),
-    category: Optional[str] = typer.Option(None, "--category", help="基础目录类别"),
-    description: Optional[str] = typer.Option(None, "--description", help="说明"),
-    public_attribute: Optional[str] = typer.Option(
+    name_zh: str | None = typer.Option(None, "--name-zh", help="中文名称"),
+    name_en: str | None = typer.Option(None, "--name-en", help="英文名称"),
+    category: str | None = typer.Option(None, "--category", help="基础目录类别"),
+    description: str | None = typer.Option(None, "--description", help="说明"),
+    public_attribute: str | None = typer.Option(
         None, "--public-attribute", help="公开属性：public / conditional / shared / restricted"),
-    natural_person_attribute: Optional[str] = typer.Option(
+    natural_person_attribute: str | None = typer.Option(
         None, "--natural-person-attribute", help="自然人信息的公开属性（公开须有法律依据）"),
-    confidence: Optional[str] = typer.Option(None, "--confidence", help="可信度：verified / unverified / low"),
-    note: Optional[str] = typer.Option(None, "--note", help="备注"),
-    assignments: Optional[list[str]] = typer.Option(
+    confidence: str | None = typer.Option(None, "--confidence", help="可信度：verified / unverified / low"),
+    note: str | None = typer.Option(None, "--note", help="备注"),
+    assignments: list[str] | None = typer.Option(
         None, "--set", help="按路径修改，值按 YAML 解析，可重复：--set publicity.windows.general.max_months=12"),
-    expected_revision: Optional[int] = typer.Option(None, "--expect-revision", help="期望的当前版本号"),
+    expected_revision: int | None = typer.Option(None, "--expect-revision", help="期望的当前版本号"),
     as_json: bool = JsonOption,
 ) -> None:
     """修改一个信息类别（以平台管理员身份，必须用 --reason 说明原因）。"""
@@ -126,8 +126,8 @@ def set_(
 @handle_errors
 def seed(
     replace: bool = typer.Option(False, "--replace", help="覆盖管理员修改过的信息类别"),
-    file: Optional[Path] = typer.Option(None, "--file", help="目录文件（默认：随附的全国默认目录）"),
-    reason: Optional[str] = ReasonOption,
+    file: Path | None = typer.Option(None, "--file", help="目录文件（默认：随附的全国默认目录）"),
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """载入目录文件：新增类别，更新未经修改的类别；可重复执行。"""
@@ -148,7 +148,7 @@ def seed(
 @app.command("export")
 @handle_errors
 def export(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="写入该文件（默认输出到标准输出）"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="写入该文件（默认输出到标准输出）"),
     as_json: bool = JsonOption,
 ) -> None:
     """导出当前目录（与目录文件格式相同，可用于 seed --file）。"""

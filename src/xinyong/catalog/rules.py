@@ -65,7 +65,8 @@ class PartyKind(StrEnum):
 PARTY_KINDS: tuple[str, ...] = tuple(k.value for k in PartyKind)
 
 
-PARTY_KIND_LABELS = {
+#: Keyed by the kind's value (a ``PartyKind`` member is that string), so a stored kind looks its label up directly.
+PARTY_KIND_LABELS: dict[str, str] = {
     PartyKind.LEGAL_PERSON: "法人及非法人组织",
     PartyKind.INDIVIDUAL_BUSINESS: "个体工商户",
     PartyKind.NATURAL_PERSON: "自然人",
@@ -77,8 +78,8 @@ def parse_party_kind(value: str | PartyKind) -> PartyKind:
     if isinstance(value, PartyKind):
         return value
     text = str(value).strip()
-    for kind, label in PARTY_KIND_LABELS.items():
-        if text in (kind.value, label):
+    for kind in PartyKind:
+        if text in (kind.value, PARTY_KIND_LABELS[kind]):
             return kind
     raise ValidationFailed(f"未知的行政相对人类别：{value!r}（应为 法人及非法人组织 / 个体工商户 / 自然人）",
                            code="unknown_party_kind", details={"value": str(value)})

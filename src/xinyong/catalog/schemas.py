@@ -28,7 +28,7 @@ class InfoClassOut(InfoClassSpec):
     @classmethod
     def of(cls, obj: InfoClass) -> InfoClassOut:
         spec = spec_of(obj)
-        return cls(**spec.model_dump(), id=obj.id, revision=obj.revision, origin=obj.origin,  # type: ignore[arg-type]
+        return cls(**spec.model_dump(), id=obj.id, revision=obj.revision, origin=obj.origin,
                    seed_edition=obj.seed_edition, updated_at=obj.updated_at,
                    public_attribute_label=PUBLIC_ATTRIBUTE_LABELS[spec.public_attribute],
                    publicity_summary=describe_publicity(spec.publicity))

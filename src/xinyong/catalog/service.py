@@ -206,7 +206,7 @@ def get_class(session: Session, code: str, *, for_update: bool = False) -> InfoC
 
 def publicity_rule(session: Session, code: str) -> PublicityRule:
     """The publicity rule of a class, for ``catalog.rules`` functions. Cached for the session's transaction."""
-    cached = session.info.get(_RULE_CACHE)
+    cached: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)  # (transaction, rules)
     tx = session.get_transaction()
     if cached is not None and tx is not None and cached[0] is tx and code in cached[1]:
         return cached[1][code]

@@ -6,7 +6,7 @@ Mounted by ``cli.py`` as ``app.add_typer(commitments_cmds.app, name="commitments
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -65,11 +65,11 @@ def import_(
 @app.command("list")
 @handle_errors
 def list_(
-    subject: Optional[str] = typer.Option(None, "--subject", help="承诺人代码（统一社会信用代码、身份证号等）"),
-    department: Optional[str] = typer.Option(None, "--department", help="受理部门代码"),
-    commitment_type: Optional[str] = typer.Option(None, "--type", help="承诺类型代码，如 credit_repair"),
-    status: Optional[str] = typer.Option(None, "--status", help="pending / fulfilled / partial / unfulfilled"),
-    broken: Optional[bool] = typer.Option(None, "--broken/--not-broken", help="只列违诺或未违诺的"),
+    subject: str | None = typer.Option(None, "--subject", help="承诺人代码（统一社会信用代码、身份证号等）"),
+    department: str | None = typer.Option(None, "--department", help="受理部门代码"),
+    commitment_type: str | None = typer.Option(None, "--type", help="承诺类型代码，如 credit_repair"),
+    status: str | None = typer.Option(None, "--status", help="pending / fulfilled / partial / unfulfilled"),
+    broken: bool | None = typer.Option(None, "--broken/--not-broken", help="只列违诺或未违诺的"),
     limit: int = LimitOption,
     offset: int = OffsetOption,
     as_json: bool = JsonOption,
@@ -96,7 +96,7 @@ def list_(
 @app.command("show")
 @handle_errors
 def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位）"),
-         on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+         on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一条信用承诺及其版本和履行记录。"""
     today = date_or_today(on)
@@ -125,14 +125,14 @@ def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位�
 def fulfil(
     commitment_id: int = typer.Argument(..., help="承诺 ID"),
     status: str = typer.Option(..., "--status", help="全部履行 / 部分履行 / 全部未履行（或 fulfilled / partial / unfulfilled）"),
-    determined_on: Optional[str] = typer.Option(None, "--determined-on", help="认定日期（默认今天）"),
-    determined_by: Optional[str] = typer.Option(None, "--determined-by", help="认定单位"),
-    determined_by_code: Optional[str] = typer.Option(None, "--determined-by-code", help="认定单位统一社会信用代码"),
-    unfulfilled: Optional[str] = typer.Option(None, "--unfulfilled", help="未履行的承诺内容"),
-    liability_pursued: Optional[str] = typer.Option(None, "--liability-pursued", help="违诺责任追究内容"),
-    list_code: Optional[str] = typer.Option(None, "--list", help="因违诺申请列入的名单代码"),
-    expected_revision: Optional[int] = typer.Option(None, "--expected-revision", help="读取时的 revision"),
-    note: Optional[str] = typer.Option(None, "--note", help="说明"),
+    determined_on: str | None = typer.Option(None, "--determined-on", help="认定日期（默认今天）"),
+    determined_by: str | None = typer.Option(None, "--determined-by", help="认定单位"),
+    determined_by_code: str | None = typer.Option(None, "--determined-by-code", help="认定单位统一社会信用代码"),
+    unfulfilled: str | None = typer.Option(None, "--unfulfilled", help="未履行的承诺内容"),
+    liability_pursued: str | None = typer.Option(None, "--liability-pursued", help="违诺责任追究内容"),
+    list_code: str | None = typer.Option(None, "--list", help="因违诺申请列入的名单代码"),
+    expected_revision: int | None = typer.Option(None, "--expected-revision", help="读取时的 revision"),
+    note: str | None = typer.Option(None, "--note", help="说明"),
     as_json: bool = JsonOption,
 ) -> None:
     """认定承诺履行状态（践诺）。"""

@@ -117,7 +117,7 @@ class Commitment(Base):
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = now_column()
 
-    __mapper_args__ = {"version_id_col": revision}
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012 - typed by SQLAlchemy's DeclarativeBase (not a ClassVar there)
 
     @property
     def broken(self) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -513,7 +513,7 @@ def list_commitments(session: Session, *, actor: Principal | None, subject_id: i
         raise ValidationFailed(f"未知的履行状态 {status!r}", code="unknown_status")
     if public_type is not None and public_type not in PUBLIC_TYPE_LABELS:
         raise ValidationFailed(f"未知的公开类型 {public_type!r}", code="unknown_public_type")
-    stmt: Select[Any] = select(Commitment, Subject).join(Subject, Subject.id == Commitment.subject_id)
+    stmt = select(Commitment, Subject).join(Subject, Subject.id == Commitment.subject_id)
     if actor is not None and not actor.is_admin:
         if department_id is not None and department_id != actor.department_id:
             raise Forbidden("只能查看本部门受理的信用承诺", code="department_mismatch")

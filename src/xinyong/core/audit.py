@@ -37,7 +37,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +47,9 @@ from xinyong.core.columns import pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 from xinyong.core.errors import ValidationFailed
 from xinyong.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
 
 GENESIS_HASH = "0" * 64
 
@@ -142,7 +145,7 @@ def record(session: Session, *, actor: str, action: str, entity_type: str, entit
         update(AuditChainHead).where(AuditChainHead.id == 1).values(count=AuditChainHead.count + 1)
         .execution_options(synchronize_session=False)
     )
-    if not session.execute(take_head).rowcount:
+    if not cast("CursorResult[Any]", session.execute(take_head)).rowcount:  # an UPDATE: a CursorResult
         # The very first append. A concurrent first append may be creating the row too: with ON CONFLICT the
         # second writer waits for the first to commit and then takes the existing row instead of failing.
         session.execute(_insert_ignoring_conflict(session).values(id=1, last_hash=GENESIS_HASH, count=0))
@@ -250,7 +253,7 @@ def verify_chain(session: Session, *, batch: int = 5000, since: tuple[int, str] 
         row = session.execute(
             select(AuditChainHead.count, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
         ).first()
-        head = (row.count, row.last_hash) if row else (0, GENESIS_HASH)
+        head = (row[0], row[1]) if row else (0, GENESIS_HASH)  # row.count would name the tuple method for mypy
         if head == (count, prev):
             return ChainReport(True, count, last_hash=prev, checked=checked)
         if head[0] > count and head != seen_head:
@@ -462,10 +465,7 @@ def last_anchor_in_file(path: Path, *, block: int = 65536) -> dict[str, Any] | N
             tail = fh.read(end - start) + tail
             end = start
             lines = tail.split(b"\n")
-            if end > 0:
-                tail = lines.pop(0)  # possibly cut: keep it for the next block
-            else:
-                tail = b""
+            tail = lines.pop(0) if end > 0 else b""  # the first line is possibly cut: kept for the next block
             for line in reversed(lines):
                 try:
                     a = json.loads(line)

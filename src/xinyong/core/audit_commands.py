@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -48,10 +48,10 @@ def _duration(seconds: float | None) -> str:
 
 @app.command("verify")
 @handle_errors
-def verify(anchors: Optional[Path] = typer.Option(
+def verify(anchors: Path | None = typer.Option(
                None, "--anchors",
                help="另行保存的锚点文件（每行一个，audit anchor 生成）；默认 XINYONG_AUDIT_ANCHORS_FILE"),
-           max_age: Optional[int] = typer.Option(
+           max_age: int | None = typer.Option(
                None, "--max-age", min=0,
                help="最新锚点的最长允许时长（秒），超过则退出码为 1；默认 XINYONG_AUDIT_ANCHOR_MAX_AGE（900），0 不检查"),
            anchors_only: bool = typer.Option(
@@ -109,7 +109,7 @@ def verify(anchors: Optional[Path] = typer.Option(
 @app.command("anchor")
 @handle_errors
 def make_anchor(
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out",
         help="追加到此文件（应在数据库之外保存，如另一台机器或只写存储）；默认 XINYONG_AUDIT_ANCHORS_FILE"),
     loop: bool = typer.Option(False, "--loop", help="持续运行，每隔 --every 秒签发一次（无 cron 时用；SIGTERM 或 Ctrl+C 停止）"),
@@ -186,9 +186,9 @@ def make_anchor(
 @app.command("log")
 @handle_errors
 def log(
-    entity_type: Optional[str] = typer.Option(None, "--type", help="实体类型，如 subject、department"),
-    entity_id: Optional[str] = typer.Option(None, "--id", help="实体编号"),
-    actor: Optional[str] = typer.Option(None, "--actor"),
+    entity_type: str | None = typer.Option(None, "--type", help="实体类型，如 subject、department"),
+    entity_id: str | None = typer.Option(None, "--id", help="实体编号"),
+    actor: str | None = typer.Option(None, "--actor"),
     limit: int = typer.Option(50, min=1, max=10000),
     as_json: bool = JsonOption,
 ) -> None:

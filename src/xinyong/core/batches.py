@@ -27,12 +27,11 @@ This module is in ``core`` because ``subjects`` (the registry import) sits below
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -193,8 +192,9 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
     """
     check_mode(mode)
     summary = BatchSummary(importer, mode=mode)
-    make = (validate if fresh_validator else (lambda: validate))  # type: ignore[return-value]
-    check = make()  # type: ignore[operator]
+    # fresh_validator says which of the two ``validate`` is.
+    make = cast("Callable[[], Validate]", validate) if fresh_validator else (lambda: cast("Validate", validate))
+    check = make()
     source = iter(rows)
     chunker = _Chunker(chunk)
     pending: list[tuple[list[Good[Any]], list[Rejected]]] = []
@@ -289,7 +289,7 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
             return
         if reopen is None:
             raise RuntimeError("a reject_all batch too long to hold needs reopen")
-        again = make()  # type: ignore[operator]
+        again = make()
         part: list[Good[Any]] = []
         for number, values in reopen():
             item, _errors = again(number, values)
@@ -301,17 +301,17 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
         if part:
             yield part
 
-    savepoint = session.begin_nested() if session is not None else contextlib.nullcontext()
+    savepoint = session.begin_nested() if session is not None else None
     refused_all: list[Rejected] = []
     accepted = 0
     for part in clean_rows():
         refused = write(part, []) or []
         accepted += len(part) - len(refused)
         refused_all.extend(refused)
-    if refused_all and session is not None:
-        savepoint.rollback()  # type: ignore[union-attr]
-    elif session is not None:
-        savepoint.commit()  # type: ignore[union-attr]
+    if refused_all and savepoint is not None:
+        savepoint.rollback()
+    elif savepoint is not None:
+        savepoint.commit()
     summary.accepted = accepted
     for r in refused_all:
         summary.reject(r)

@@ -123,6 +123,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
         return len(rows)
     convs = [_converter(table.c[n], dialect) for n in names]
     raw = conn.connection.driver_connection
+    assert raw is not None  # checked out: the driver's connection is there
     quoted = ", ".join(f'"{n}"' for n in names)
     if dialect == "postgresql":
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
@@ -162,6 +163,7 @@ def insert_missing(session: Session, table: Table, rows: Sequence[dict[str, Any]
     quoted = ", ".join(f'"{n}"' for n in names)
     convs = [_converter(table.c[n], dialect) for n in names]
     raw = conn.connection.driver_connection
+    assert raw is not None  # checked out: the driver's connection is there
     if dialect == "sqlite":
         placeholders = ", ".join("?" for _ in names)
         cur = raw.cursor()

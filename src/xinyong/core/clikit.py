@@ -18,7 +18,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, cast
 
 import typer
 
@@ -140,10 +140,10 @@ def handle_errors(fn: F) -> F:
                     err.print(to_json(exc.details))
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
-def _is_database_error(exc: BaseException) -> bool:
+def _is_database_error(exc: BaseException) -> TypeGuard[DBAPIError]:
     """Whether ``exc`` is SQLAlchemy's ``DBAPIError``, without importing SQLAlchemy for commands that never did:
     if ``sqlalchemy.exc`` is not loaded, nothing can have raised one."""
     sa_exc = sys.modules.get("sqlalchemy.exc")

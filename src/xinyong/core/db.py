@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 try:
     import fcntl
@@ -52,11 +52,12 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Table,
     Text,
-    text,
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -80,6 +81,10 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model is mapped to one Table (none to a join or a select): typed so, for the bulk helpers and update().
+        __table__: ClassVar[Table]
 
 
 # Portable column types ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -46,10 +47,8 @@ UNMODELLED_TABLE_PREFIXES = ("subjects_fts", "subjects_bigram")
 UNMODELLED_INDEXES = frozenset({"ix_subjects_name_norm_trgm", "ix_subjects_name_norm_bigram"})
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic ``include_object`` hook: leave the search index objects to their own migration."""
     if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIXES):
         return False
-    if type_ == "index" and name in UNMODELLED_INDEXES:
-        return False
-    return True
+    return not (type_ == "index" and name in UNMODELLED_INDEXES)

@@ -21,6 +21,7 @@ What it guarantees, whatever the route:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -259,10 +260,8 @@ class Spool:
             os.close(self._fd)
             self._fd = None
             if self._name:
-                try:
+                with contextlib.suppress(OSError):  # left behind: swept at the next start-up
                     os.unlink(self._name)
-                except OSError:
-                    pass  # swept at the next start-up
         self._aead = None
 
     @property
@@ -372,8 +371,8 @@ class _SpoolingParser(MultiPartParser):
         if upload is not None:
             upload.file.close()  # the empty SpooledTemporaryFile Starlette made
             spool = Spool(limit=self.spool_limit, memory_bytes=self.memory_bytes)
-            upload.file = spool  # type: ignore[assignment]
-            self._files_to_close_on_error.append(spool)  # type: ignore[arg-type]
+            upload.file = spool  # type: ignore[assignment]  # Starlette types it BinaryIO; a Spool is file-like enough
+            self._files_to_close_on_error.append(spool)  # type: ignore[arg-type]  # ditto (only .close() is called)
 
 
 async def receive_form(request: Request, *, max_bytes: int, code: str = "file_too_large") -> Any:

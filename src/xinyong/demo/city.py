@@ -137,7 +137,7 @@ def write_registry_export(path: Path, size: DemoSize, *, seed: int = SEED) -> di
                ("5", "3", "基金会", 0.002), ("1", "1", "机关", 0.008)]
         weights = [m[3] for m in mix]
         last_code = None
-        for i in range(size.legal_persons):
+        for _ in range(size.legal_persons):
             authority, category, label, _ = rng.choices(mix, weights)[0]
             code = codes.uscc(authority, category)
             if label == "农民专业合作社":
@@ -173,7 +173,7 @@ def write_registry_export(path: Path, size: DemoSize, *, seed: int = SEED) -> di
             w.writerow([code_out, name, reg_no, org_display, fake.name(), label, registered.isoformat(), status,
                         f"沁阳市{rng.choice(TOWNSHIPS)}{fake.street_name()}{rng.randrange(1, 300)}号",
                         "沁阳市市场监督管理局"])
-        for i in range(size.individual_businesses):
+        for _ in range(size.individual_businesses):
             code = codes.uscc("9", "2")
             owner = fake.name()
             registered = start + dt.timedelta(days=rng.randrange(15 * 365, 30 * 365 - 400))
@@ -208,7 +208,8 @@ def department_uscc(index: int, category: str) -> str:
 
 def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
     """Departments, one operator and one viewer each, an admin, a business system and a bank; with credentials."""
-    from xinyong.auth import service as auth, tokens as auth_tokens
+    from xinyong.auth import service as auth
+    from xinyong.auth import tokens as auth_tokens
 
     password = "Xinyong2026demo"
     creds: dict[str, Any] = {"password": password, "users": [], "tokens": []}

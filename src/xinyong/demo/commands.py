@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -21,7 +20,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="监听地址"),
         port: int = typer.Option(8000, min=1, max=65535, help="端口"),
         build_only: bool = typer.Option(False, "--build-only", help="只构建演示数据库，不启动服务"),
-        size: Optional[int] = typer.Option(None, "--size", min=10, help="法人数量（默认 20000；基准测试用 1000000）"),
+        size: int | None = typer.Option(None, "--size", min=10, help="法人数量（默认 20000；基准测试用 1000000）"),
         rebuild: bool = typer.Option(False, "--rebuild", help="删除已有演示数据库后重建（仅 SQLite）"),
         as_json: bool = JsonOption,
     ) -> None:

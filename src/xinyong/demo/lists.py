@@ -129,7 +129,8 @@ def _department_entries(session: Session, *, actor: Principal, rng: random.Rando
     """Each department lists a realistic share of subjects over the last three years: most listed after a notice
     given a month earlier, some still in their notice period, some removed after repair, many red-list entries
     expired at the end of their term."""
-    from xinyong.lists import service as lists, types as lists_types
+    from xinyong.lists import service as lists
+    from xinyong.lists import types as lists_types
 
     stats: dict[str, dict[str, int]] = {}
     serial = 0
@@ -217,8 +218,8 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
           today: dt.date | None = None, checks: int = 300) -> dict[str, Any]:
     """Seed the list types and measures, fill the lists, sync the court's and the regulator's lists, run checks."""
     from xinyong.core import clock
-    from xinyong.lists import types as lists_types
     from xinyong.lists import sync
+    from xinyong.lists import types as lists_types
     from xinyong.measures import service as measures
 
     today = today or clock.today()
@@ -257,7 +258,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
         row["案号"] = f"（{today.year}）豫0882执{9000 + i:04d}号"
         if row["案号"] not in known:
             delta_rows.append({**row, "操作类型": "新增"})
-    delta = write_csv(out / "失信被执行人-增量.csv", COURT_HEADERS + ["操作类型"], delta_rows)
+    delta = write_csv(out / "失信被执行人-增量.csv", [*COURT_HEADERS, "操作类型"], delta_rows)
     second = sync.sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=delta, mode="delta")
     summary["court_dishonest_debtor"] = {
         "snapshot": {"added": first.added, "review_queued": first.review_queued},

@@ -6,7 +6,7 @@ Mounted by ``cli.py`` as ``app.add_typer(evaluation_cmds.app, name="evaluation")
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -60,11 +60,11 @@ def models(load: bool = typer.Option(True, "--load/--no-load", help="先载入�
 
 @app.command("run")
 @handle_errors
-def run(model: Optional[str] = typer.Option(None, "--model", help="模型代码（默认全部当前模型）"),
-        subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="只评价这些主体（代码，可重复）"),
-        changed_since: Optional[str] = typer.Option(None, "--changed-since",
+def run(model: str | None = typer.Option(None, "--model", help="模型代码（默认全部当前模型）"),
+        subjects: list[str] | None = typer.Option(None, "--subjects", help="只评价这些主体（代码，可重复）"),
+        changed_since: str | None = typer.Option(None, "--changed-since",
                                                     help="只评价此后数据有变化的主体：last（上次评价以来）或 ISO 时间"),
-        as_of: Optional[str] = typer.Option(None, "--as-of", help="评价基准日（默认今天）"),
+        as_of: str | None = typer.Option(None, "--as-of", help="评价基准日（默认今天）"),
         as_json: bool = JsonOption) -> None:
     """运行评价：默认评价全部主体；指定主体或 --changed-since 时只评价这些主体。"""
     day = None

@@ -54,9 +54,9 @@ def grade_for(spec: ModelSpec, score: float, values: dict[str, float]) -> tuple[
             return o.grade, o.code
     grade, rule = threshold_grade(spec, score), None
     for o in spec.overrides:
-        if o.max_grade is not None and values.get(o.indicator, 0) >= o.min_value:
-            if spec.grade_rank(o.max_grade) > spec.grade_rank(grade):
-                grade, rule = o.max_grade, o.code
+        if o.max_grade is not None and values.get(o.indicator, 0) >= o.min_value \
+                and spec.grade_rank(o.max_grade) > spec.grade_rank(grade):
+            grade, rule = o.max_grade, o.code
     return grade, rule
 
 

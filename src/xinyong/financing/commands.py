@@ -6,7 +6,7 @@ The command line acts as the platform admin (``clikit.operator()``); writes run 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -57,8 +57,8 @@ def institutions_list(as_json: bool = JsonOption) -> None:
 @institutions_app.command("bind")
 @handle_errors
 def institutions_bind(institution: str = typer.Argument(..., help="机构代码或编号"),
-                      user: Optional[str] = typer.Option(None, "--user", help="金融机构角色的用户名"),
-                      token_id: Optional[int] = typer.Option(None, "--token-id", help="金融机构角色的 API 令牌编号"),
+                      user: str | None = typer.Option(None, "--user", help="金融机构角色的用户名"),
+                      token_id: int | None = typer.Option(None, "--token-id", help="金融机构角色的 API 令牌编号"),
                       as_json: bool = JsonOption) -> None:
     """让一个金融机构用户或 API 令牌代表该机构查询。"""
     data = clikit.database().run(lambda s: {"id": (row := service.bind_principal(
@@ -78,8 +78,8 @@ def _print_authorisations(items: list[dict[str, Any]]) -> None:
 @authorisations_app.command("list")
 @handle_errors
 def authorisations_list(status: str = typer.Option("all", "--status", help="active / expired / revoked / all"),
-                        institution: Optional[str] = typer.Option(None, "--institution", help="机构代码或编号"),
-                        subject: Optional[str] = typer.Option(None, "--subject", help="信用主体代码"),
+                        institution: str | None = typer.Option(None, "--institution", help="机构代码或编号"),
+                        subject: str | None = typer.Option(None, "--subject", help="信用主体代码"),
                         limit: int = typer.Option(50, "--limit", min=1, max=500),
                         offset: int = typer.Option(0, "--offset", min=0, max=100_000),
                         as_json: bool = JsonOption) -> None:

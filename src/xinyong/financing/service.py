@@ -446,7 +446,8 @@ def _sections(session: Session, subject: Subject, classes: Sequence[str], actor:
     """What the platform holds of each class for the subject (IDs of persons masked)."""
     from xinyong.lists.models import ListType
     from xinyong.lists.queries import subject_entries_view
-    from xinyong.records import queries as records_queries, views as records_views
+    from xinyong.records import queries as records_queries
+    from xinyong.records import views as records_views
     from xinyong.subjects.service import subject_view
 
     today = clock.today()

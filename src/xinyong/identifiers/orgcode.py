@@ -35,7 +35,7 @@ def calc_check_digit(body8: str) -> str:
     body = compact(body8)
     if len(body) != 8 or any(ch not in _VALUE for ch in body):
         raise ValueError(f"组织机构代码本体应为8位数字或大写字母：{body8!r}")
-    remainder = 11 - sum(_VALUE[ch] * w for ch, w in zip(body, WEIGHTS)) % 11
+    remainder = 11 - sum(_VALUE[ch] * w for ch, w in zip(body, WEIGHTS, strict=True)) % 11
     return "X" if remainder == 10 else "0" if remainder == 11 else str(remainder)
 
 

@@ -114,7 +114,7 @@ def _load_province(prefix: str) -> None:
             )
         for code, region in built.items():
             _regions.setdefault(code, region)  # the codes outside GB/T 2260 (_SPECIAL) keep their own entry
-        del _pending[prefix]  # only now: a concurrent look-up that no longer sees it pending finds the regions
+        del _index()[prefix]  # only now: a concurrent look-up that no longer sees it pending finds the regions
 
 
 def lookup(code: str) -> Region | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -52,7 +51,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def ingest(
         file: Path = typer.Argument(..., help="双公示数据文件（CSV/XLSX/JSON）"),
-        kind: Optional[str] = typer.Option(None, "--kind", help="penalty（行政处罚）或 licence（行政许可）；缺省时按列名判断"),
+        kind: str | None = typer.Option(None, "--kind", help="penalty（行政处罚）或 licence（行政许可）；缺省时按列名判断"),
         department: str = typer.Option(..., "--department", help="报送部门代码，如 scjgj"),
         reject_all: bool = typer.Option(False, "--reject-all-on-error", help="任一行有错即整批退回"),
         dry_run: bool = typer.Option(False, "--dry-run", help="只校验，不写入"),
@@ -95,7 +94,7 @@ def register(app: typer.Typer) -> None:
 
 @batches_app.command("list")
 @handle_errors
-def list_(department: Optional[str] = typer.Option(None, "--department"), limit: int = typer.Option(20, min=1, max=1000),
+def list_(department: str | None = typer.Option(None, "--department"), limit: int = typer.Option(20, min=1, max=1000),
           as_json: bool = JsonOption) -> None:
     """最近的归集批次。"""
     from xinyong.auth import service as auth

@@ -37,7 +37,7 @@ def report_rows(headers: list[str], rejected: Iterable[tuple[int, list[Any], lis
         cells = [escape_cell(v) for v in (list(values) + [None] * width)[:width]]
         codes = "；".join(sorted({i["code"] for i in issues}))
         reasons = "；".join(f"{i['column']}：{i['message']}" if i.get("column") else i["message"] for i in issues)
-        yield cells + [row, escape_cell(codes), escape_cell(reasons)]
+        yield [*cells, row, escape_cell(codes), escape_cell(reasons)]
 
 
 def to_csv(rows: Iterable[list[Any]]) -> bytes:

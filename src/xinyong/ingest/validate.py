@@ -94,7 +94,7 @@ class _CellError(Exception):
 class _Warned:
     """A value accepted with a warning (returned, not raised: it is still the happy path)."""
 
-    __slots__ = ("value", "code", "reason")
+    __slots__ = ("code", "reason", "value")
 
     def __init__(self, value: Any, code: str, reason: str) -> None:
         self.value = value
@@ -378,7 +378,7 @@ def _shown(value: Any, personal: bool) -> str | None:
 class _Row:
     """Issue collection of one row."""
 
-    __slots__ = ("plan", "number", "errors", "warnings", "bad")
+    __slots__ = ("bad", "errors", "number", "plan", "warnings")
 
     def __init__(self, plan: _Plan, number: int) -> None:
         self.plan = plan

@@ -282,13 +282,12 @@ class _Sheet(_BoundedText):
         elif value is FORMULA_NO_VALUE:
             self._flag(col, "formula_no_value", 0)
             value = None
-        if value is not None:
-            if type(value) is str or type(value) is Cut:
-                self.row_length += len(value)  # a cut cell counts what is kept of it (it is flagged already)
-                if self.row_length > self.row_chars:
-                    if not (self.flags and any(f[1] == "row_too_long" for f in self.flags)):
-                        self._flag(None, "row_too_long", 0)
-                    value = value[:self.kept_chars]
+        if value is not None and (type(value) is str or type(value) is Cut):
+            self.row_length += len(value)  # a cut cell counts what is kept of it (it is flagged already)
+            if self.row_length > self.row_chars:
+                if not (self.flags and any(f[1] == "row_too_long" for f in self.flags)):
+                    self._flag(None, "row_too_long", 0)
+                value = value[:self.kept_chars]
         values = self.values
         if col >= len(values):
             if col > len(values):

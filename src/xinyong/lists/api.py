@@ -16,7 +16,8 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
-from xinyong.lists import importer, queries, service, types as lists_types
+from xinyong.lists import importer, queries, service
+from xinyong.lists import types as lists_types
 from xinyong.lists.schemas import (
     CorrectIn,
     EntryCreateIn,
@@ -110,7 +111,7 @@ def entry(entry_id: Id, on: dt.date | None = Query(None, description="按该日�
 def create(body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
            session: Session = SessionDep) -> dict[str, Any]:
     """新增条目：``stage=notice`` 登记列入前告知；``stage=listed`` 直接列入（须告知的名单须填写告知日期）。"""
-    args = {"actor": principal, "list_code": body.list_code, "subject_code": body.subject_code,
+    args: dict[str, Any] = {"actor": principal, "list_code": body.list_code, "subject_code": body.subject_code,
             "reason": body.reason, "decision_no": body.decision_no, "facts": body.facts,
             "legal_basis": body.legal_basis, "notice_given_on": body.notice_given_on, "department": body.department,
             "authority": body.authority, "authority_uscc": body.authority_uscc}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Column, Table
 
 from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors, parse_date
-from xinyong.lists import importer, queries, service, types as lists_types
+from xinyong.lists import importer, queries, service
+from xinyong.lists import types as lists_types
 
 app = typer.Typer(help="红黑名单：名单类型、名单条目、外部名单同步与比对", no_args_is_help=True)
 
@@ -58,7 +59,7 @@ def types(as_json: bool = JsonOption) -> None:
 
 @app.command("seed")
 @handle_errors
-def seed(path: Optional[Path] = typer.Option(None, "--file", help="名单类型 YAML 文件（默认随软件提供的名单类型）"),
+def seed(path: Path | None = typer.Option(None, "--file", help="名单类型 YAML 文件（默认随软件提供的名单类型）"),
          as_json: bool = JsonOption) -> None:
     """载入（或更新）名单类型。"""
     with clikit.database().session() as session:
@@ -71,11 +72,11 @@ def seed(path: Optional[Path] = typer.Option(None, "--file", help="名单类型 
 @app.command("entries")
 @handle_errors
 def entries(
-    list_code: Optional[str] = typer.Option(None, "--list", help="名单类型代码"),
-    subject: Optional[str] = typer.Option(None, "--subject", help="主体代码（统一社会信用代码、身份证号等）"),
-    department: Optional[str] = typer.Option(None, "--department", help="部门代码"),
+    list_code: str | None = typer.Option(None, "--list", help="名单类型代码"),
+    subject: str | None = typer.Option(None, "--subject", help="主体代码（统一社会信用代码、身份证号等）"),
+    department: str | None = typer.Option(None, "--department", help="部门代码"),
     status: str = typer.Option("all", "--status", help="notified / active / expired / removed / all"),
-    on: Optional[str] = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
+    on: str | None = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
     limit: int = LimitOption,
     offset: int = OffsetOption,
     as_json: bool = JsonOption,
@@ -103,7 +104,7 @@ def entries(
 @app.command("show")
 @handle_errors
 def show(entry_id: int = typer.Argument(..., help="条目 ID"),
-         on: Optional[str] = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
+         on: str | None = typer.Option(None, "--date", help="按该日判断状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一个名单条目及其全部历史。"""
     with clikit.database().session(write=False) as session:
@@ -126,12 +127,12 @@ _AUTHORITY_USCC = typer.Option(None, "--authority-uscc", help="认定机关统�
 @app.command("add")
 @handle_errors
 def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, decision_no: str = _DECISION,
-        facts: str = _FACTS, basis: Optional[str] = _BASIS, department: Optional[str] = _DEPARTMENT,
-        listed_on: Optional[str] = typer.Option(None, "--listed-on", help="列入日期（默认今天）"),
-        term_end: Optional[str] = typer.Option(None, "--term-end", help="有效期至（默认按名单期限计算）"),
-        notice_given_on: Optional[str] = typer.Option(None, "--notice-given-on",
+        facts: str = _FACTS, basis: str | None = _BASIS, department: str | None = _DEPARTMENT,
+        listed_on: str | None = typer.Option(None, "--listed-on", help="列入日期（默认今天）"),
+        term_end: str | None = typer.Option(None, "--term-end", help="有效期至（默认按名单期限计算）"),
+        notice_given_on: str | None = typer.Option(None, "--notice-given-on",
                                                       help="已在平台外告知的日期（须告知的名单必填）"),
-        authority: Optional[str] = _AUTHORITY, authority_uscc: Optional[str] = _AUTHORITY_USCC,
+        authority: str | None = _AUTHORITY, authority_uscc: str | None = _AUTHORITY_USCC,
         as_json: bool = JsonOption) -> None:
     """直接列入名单（须告知的名单须给出告知日期，且已过陈述申辩期）。"""
     with clikit.database().session() as session:
@@ -148,9 +149,9 @@ def add(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, 
 @app.command("notify")
 @handle_errors
 def notify(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASON, decision_no: str = _DECISION,
-           facts: str = _FACTS, basis: Optional[str] = _BASIS, department: Optional[str] = _DEPARTMENT,
-           given_on: Optional[str] = typer.Option(None, "--given-on", help="告知日期（默认今天）"),
-           authority: Optional[str] = _AUTHORITY, authority_uscc: Optional[str] = _AUTHORITY_USCC,
+           facts: str = _FACTS, basis: str | None = _BASIS, department: str | None = _DEPARTMENT,
+           given_on: str | None = typer.Option(None, "--given-on", help="告知日期（默认今天）"),
+           authority: str | None = _AUTHORITY, authority_uscc: str | None = _AUTHORITY_USCC,
            as_json: bool = JsonOption) -> None:
     """登记列入前告知（陈述申辩期满后才能列入）。"""
     with clikit.database().session() as session:
@@ -165,10 +166,10 @@ def notify(list_code: str = _LIST, subject: str = _SUBJECT, reason: str = _REASO
 @app.command("list-entry")
 @handle_errors
 def list_entry(entry_id: int = typer.Argument(..., help="已告知条目的 ID"),
-               listed_on: Optional[str] = typer.Option(None, "--listed-on", help="列入日期（默认今天）"),
-               term_end: Optional[str] = typer.Option(None, "--term-end", help="有效期至（默认按名单期限计算）"),
-               note: Optional[str] = typer.Option(None, "--note", help="说明"),
-               expected_revision: Optional[int] = _REVISION, as_json: bool = JsonOption) -> None:
+               listed_on: str | None = typer.Option(None, "--listed-on", help="列入日期（默认今天）"),
+               term_end: str | None = typer.Option(None, "--term-end", help="有效期至（默认按名单期限计算）"),
+               note: str | None = typer.Option(None, "--note", help="说明"),
+               expected_revision: int | None = _REVISION, as_json: bool = JsonOption) -> None:
     """告知期满后列入。"""
     with clikit.database().session() as session:
         service.list_entry(session, actor=clikit.operator(), entry_id=entry_id,
@@ -183,7 +184,7 @@ def list_entry(entry_id: int = typer.Argument(..., help="已告知条目的 ID")
 def extend(entry_id: int = typer.Argument(..., help="条目 ID"),
            term_end: str = typer.Option(..., "--term-end", help="新的有效期至"),
            reason: str = typer.Option(..., "--reason", help="延长理由"),
-           expected_revision: Optional[int] = _REVISION, as_json: bool = JsonOption) -> None:
+           expected_revision: int | None = _REVISION, as_json: bool = JsonOption) -> None:
     """延长有效期（不超过名单类型的最长期限）。"""
     with clikit.database().session() as session:
         service.extend_entry(session, actor=clikit.operator(), entry_id=entry_id,
@@ -198,8 +199,8 @@ def extend(entry_id: int = typer.Argument(..., help="条目 ID"),
 def remove(entry_id: int = typer.Argument(..., help="条目 ID"),
            reason: str = typer.Option(..., "--reason", help="移出原因：" + " / ".join(service.MANUAL_REMOVAL_REASONS)),
            note: str = typer.Option(..., "--note", help="说明（如信用修复决定书文号）"),
-           on: Optional[str] = typer.Option(None, "--on", help="移出日期（默认今天）"),
-           expected_revision: Optional[int] = _REVISION, as_json: bool = JsonOption) -> None:
+           on: str | None = typer.Option(None, "--on", help="移出日期（默认今天）"),
+           expected_revision: int | None = _REVISION, as_json: bool = JsonOption) -> None:
     """移出名单。"""
     with clikit.database().session() as session:
         service.remove_entry(session, actor=clikit.operator(), entry_id=entry_id, reason=reason, note=note,
@@ -212,7 +213,7 @@ def remove(entry_id: int = typer.Argument(..., help="条目 ID"),
 @handle_errors
 def withdraw_notice(entry_id: int = typer.Argument(..., help="已告知条目的 ID"),
                     note: str = typer.Option(..., "--note", help="不予列入的理由"),
-                    expected_revision: Optional[int] = _REVISION, as_json: bool = JsonOption) -> None:
+                    expected_revision: int | None = _REVISION, as_json: bool = JsonOption) -> None:
     """告知后决定不予列入。"""
     with clikit.database().session() as session:
         service.withdraw_notice(session, actor=clikit.operator(), entry_id=entry_id, note=note,
@@ -225,10 +226,10 @@ def withdraw_notice(entry_id: int = typer.Argument(..., help="已告知条目的
 @handle_errors
 def correct(entry_id: int = typer.Argument(..., help="条目 ID"),
             note: str = typer.Option(..., "--note", help="更正原因"),
-            reason: Optional[str] = typer.Option(None, "--reason", help="新的列入事由"),
-            facts: Optional[str] = typer.Option(None, "--facts", help="新的失信事实"),
-            basis: Optional[str] = typer.Option(None, "--basis", help="新的认定依据"),
-            expected_revision: Optional[int] = _REVISION, as_json: bool = JsonOption) -> None:
+            reason: str | None = typer.Option(None, "--reason", help="新的列入事由"),
+            facts: str | None = typer.Option(None, "--facts", help="新的失信事实"),
+            basis: str | None = typer.Option(None, "--basis", help="新的认定依据"),
+            expected_revision: int | None = _REVISION, as_json: bool = JsonOption) -> None:
     """更正列入事由、失信事实或认定依据。"""
     with clikit.database().session() as session:
         service.correct_entry(session, actor=clikit.operator(), entry_id=entry_id, note=note, reason=reason,
@@ -240,8 +241,8 @@ def correct(entry_id: int = typer.Argument(..., help="条目 ID"),
 @app.command("import")
 @handle_errors
 def import_(file: Path = typer.Argument(..., help="名单条目文件（CSV/XLSX/JSON，中文列名）"),
-            list_code: Optional[str] = typer.Option(None, "--list", help="整个文件的名单类型（文件无「名单类型」列时必填）"),
-            department: Optional[str] = _DEPARTMENT,
+            list_code: str | None = typer.Option(None, "--list", help="整个文件的名单类型（文件无「名单类型」列时必填）"),
+            department: str | None = _DEPARTMENT,
             reject_all: bool = typer.Option(False, "--reject-all", help="有任何错误行时整个文件不导入"),
             as_json: bool = JsonOption) -> None:
     """导入名单条目；逐行报告错误（行号、列名、错误码、原因）。有错误行时退出码为 1。"""
@@ -266,7 +267,7 @@ def import_(file: Path = typer.Argument(..., help="名单条目文件（CSV/XLSX
 
 @app.command("daily")
 @handle_errors
-def daily(on: Optional[str] = typer.Option(None, "--date", help="按该日处理（默认今天）"),
+def daily(on: str | None = typer.Option(None, "--date", help="按该日处理（默认今天）"),
           as_json: bool = JsonOption) -> None:
     """每日任务：通知订阅方已到期的条目（到期本身不依赖此任务；同一条目只通知一次）。"""
     day = date_or_today(on)

@@ -117,8 +117,9 @@ class MaskedId:
     visible: dict[int, str] = field(default_factory=dict)
 
     def part(self, start: int, end: int) -> str | None:
-        chars = [self.visible.get(i) for i in range(start, end)]
-        return None if any(c is None for c in chars) else "".join(chars)  # type: ignore[arg-type]
+        positions = range(start, end)
+        chars = [c for i in positions if (c := self.visible.get(i)) is not None]
+        return "".join(chars) if len(chars) == len(positions) else None
 
     @property
     def region(self) -> str | None:

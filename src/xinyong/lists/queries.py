@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
@@ -77,7 +77,7 @@ def list_entries(session: Session, *, list_code: str | None = None, subject_id: 
                  viewer: Principal | None = None, limit: int = 50, offset: int = 0) -> list[EntryRow]:
     """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
     on = on or clock.today()
-    stmt: Select[Any] = (select(ListEntry, ListType, Subject)
+    stmt = (select(ListEntry, ListType, Subject)
                          .join(ListType, ListType.id == ListEntry.list_type_id)
                          .outerjoin(Subject, Subject.id == ListEntry.subject_id))
     if list_code:

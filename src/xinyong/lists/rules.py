@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 
 from xinyong.catalog.rules import add_months
 
@@ -68,7 +68,7 @@ def term_end_for(listed_on: dt.date, months: int | None) -> dt.date | None:
     return add_months(listed_on, months) - dt.timedelta(days=1)
 
 
-def in_force_clause(model: Any, on: dt.date) -> Any:
+def in_force_clause(model: Any, on: dt.date | ColumnElement[Any]) -> Any:
     """SQL predicate equal to :func:`in_force` for a mapped class with the entry columns."""
     return and_(
         model.status != "notified",

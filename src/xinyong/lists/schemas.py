@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,8 +23,8 @@ ListKind = Literal["red", "black", "abnormal", "debtor", "other"]
 RemovalReason = Literal["term_ended", "repaired", "revoked", "court_cancelled", "obligation_fulfilled",
                         "sync_removed", "not_listed", "other"]
 # The vocabularies are the model's (its CHECK constraints): keep the literals in step.
-assert set(ListKind.__args__) == set(LIST_KINDS)  # type: ignore[attr-defined]
-assert set(RemovalReason.__args__) == set(REMOVAL_REASONS)  # type: ignore[attr-defined]
+assert set(get_args(ListKind)) == set(LIST_KINDS)
+assert set(get_args(RemovalReason)) == set(REMOVAL_REASONS)
 
 
 # The seed file ---------------------------------------------------------------------------------------------------

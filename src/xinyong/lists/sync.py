@@ -37,8 +37,8 @@ subject (keyed hash) and stored masked; list tables never hold a clear ID.
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import hashlib
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -454,6 +454,7 @@ def _resolve_codes(session: Session, codes: set[str]) -> dict[str, int]:
     for start in range(0, len(usccs), CHUNK):
         for code, sid in session.execute(select(Subject.uscc, Subject.id)
                                          .where(Subject.uscc.in_(usccs[start:start + CHUNK]))):
+            assert code is not None  # matched by IN
             out[code] = sid
     people = {c: get_vault().lookup_hash(c) for c in codes if c not in out and len(c) == 18 and c[:17].isdigit()
               and resident_id.is_valid(c)}
@@ -462,6 +463,7 @@ def _resolve_codes(session: Session, codes: set[str]) -> dict[str, int]:
     for start in range(0, len(hashes), CHUNK):
         for h, sid in session.execute(select(Subject.resident_id_hash, Subject.id)
                                       .where(Subject.resident_id_hash.in_(hashes[start:start + CHUNK]))):
+            assert h is not None  # matched by IN
             out[by_hash[h]] = sid
     rest = sorted(c for c in codes if c not in out)
     for start in range(0, len(rest), CHUNK):

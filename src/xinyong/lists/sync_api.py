@@ -6,6 +6,7 @@ Syncing and judging are for the platform admin and the operators of the list's m
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -64,7 +65,7 @@ class ReviewItem(BaseModel):
     match_status: str
     subject_id: int | None
     match_score: float | None
-    candidates: list[dict[str, Any]]
+    candidates: builtins.list[dict[str, Any]]  # builtins: the field `list` above shadows the name here
     data: dict[str, Any]
 
 

@@ -31,7 +31,7 @@ class Prepared:
         hit = self._compiled.get(key)
         if hit is None:
             compiled = self._build(len(values)).compile(dialect=conn.dialect)
-            order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
+            order = tuple(compiled.positiontup) if compiled.positional else None
             hit = self._compiled[key] = (compiled.string, order, dict(compiled.params))
         sql, order, constants = hit
         bound = {**constants, **params, **{f"v{i}": v for i, v in enumerate(values)}}

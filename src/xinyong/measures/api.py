@@ -19,8 +19,8 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden
-from xinyong.measures import check as checks, feedback
-from xinyong.measures import service
+from xinyong.measures import check as checks
+from xinyong.measures import feedback, service
 from xinyong.measures.schemas import (
     ActiveIn,
     CheckDetailOut,

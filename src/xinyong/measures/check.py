@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -127,7 +127,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         candidates = records.get(it.subject.id, ()) if records and it.outcome == "matched" else ()
         chosen = (select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
                   if cat is not None and (entries or candidates) else [])
-        measures = [_measure_answer(m, es, cat, rs, on) for m, es, rs in chosen]
+        measures = [_measure_answer(m, es, cat, rs, on) for m, es, rs in chosen] if cat is not None else []
         triggering = sorted({r.id: r for _m, _es, rs in chosen for r in rs}.values(),
                             key=lambda r: (r.decision_date, r.id))
         if any(m["kind"] == "punish" for m in measures):
@@ -139,7 +139,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         results.append({
             "position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
             "warnings": it.warnings or [], "subject": _subject_view(it.subject) if it.subject is not None else None,
-            "candidates": it.candidates or [], "entries": [_entry_view(e, cat) for e in entries],
+            "candidates": it.candidates or [], "entries": [_entry_view(e, cat) for e in entries] if cat is not None else [],
             "records": [record_view(r, on) for r in triggering],
             "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario, triggering),
             "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
@@ -151,7 +151,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
 
     summary = {"subjects": len(items), **{k: counts[k] for k in ("matched", "candidates", "not_found", "invalid",
                                                                     "with_punishments", "with_rewards", "measures")}}
-    check = {"at": utcnow(), "checked_on": on, "actor": actor.actor, "role": actor.role.value if actor.role else None,
+    check: dict[str, Any] = {"at": utcnow(), "checked_on": on, "actor": actor.actor, "role": actor.role.value if actor.role else None,
              "department_id": actor.department_id, "system": actor.name, "reference": reference,
              "scenario": scenario, "subject_count": len(items), "with_measures": counts["measures"] > 0,
              "summary": summary}
@@ -250,7 +250,7 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
     # tail latency under load and left the cores idle.
     # check_and_record names the engine that writes (its own reads ran without a transaction, on a connection
     # the few-items record reuses); otherwise the session's.
-    engine = session.info.get("record_apart") or session.get_bind()
+    engine = cast(Engine, session.info.get("record_apart") or session.get_bind())  # sessions are bound to engines
     with turn_of(engine):
         if len(rows) > _FEW_ITEMS:
             with Session(bind=engine, expire_on_commit=False) as own, own.begin():
@@ -260,13 +260,14 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
         reuse = session.info.get("record_apart") is not None
         with nullcontext(session.connection()) if reuse else engine.connect() as conn:
             driver = conn.connection.driver_connection
-            driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            assert driver is not None  # checked out: the driver's connection is there
+            driver.execute("BEGIN IMMEDIATE")
             try:
                 check_id, ids = _insert(driver, True, check, rows)
             except BaseException:
-                driver.execute("ROLLBACK")  # type: ignore[union-attr]
+                driver.execute("ROLLBACK")
                 raise
-            driver.execute("COMMIT")  # type: ignore[union-attr]
+            driver.execute("COMMIT")
     _item_ids(results, ids)
     return check_id
 
@@ -286,13 +287,14 @@ def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], 
     :func:`check_and_record`: one statement, or one transaction of the driver's for a large batch)."""
     conn = session.connection()
     driver = conn.connection.driver_connection
+    assert driver is not None  # checked out: the driver's connection is there
     sqlite = conn.dialect.name == "sqlite"
     session.info["check_write_sent"] = True
     if len(rows) <= _FEW_ITEMS:
         check_id, ids = _insert(driver, sqlite, check, rows)
     else:
         autocommit = bool(getattr(driver, "autocommit", False))
-        with driver.transaction() if autocommit else nullcontext():  # type: ignore[union-attr]
+        with driver.transaction() if autocommit else nullcontext():
             check_id, _ = _insert(driver, sqlite, check, [])
             ids = allocate_ids(session, CheckItem.__table__, len(rows))
             for row, item_id in zip(rows, ids, strict=True):

@@ -8,7 +8,7 @@ candidates) — the caller must look; 2 on bad input (unknown scenario, too many
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -17,8 +17,8 @@ from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
-from xinyong.measures import check as checks, feedback
-from xinyong.measures import service
+from xinyong.measures import check as checks
+from xinyong.measures import feedback, service
 from xinyong.measures.spec import SCENARIOS
 
 app = typer.Typer(help="联合奖惩：备忘录与奖惩措施、核查反馈率", no_args_is_help=True)
@@ -27,9 +27,9 @@ app = typer.Typer(help="联合奖惩：备忘录与奖惩措施、核查反馈�
 @app.command("list")
 @handle_errors
 def list_(
-    kind: Optional[str] = typer.Option(None, "--kind", help="punish（惩戒）或 reward（激励）"),
-    scenario: Optional[str] = typer.Option(None, "--scenario", help="适用场景：" + " ".join(SCENARIOS)),
-    list_type: Optional[str] = typer.Option(None, "--list-type", help="触发名单类型代码"),
+    kind: str | None = typer.Option(None, "--kind", help="punish（惩戒）或 reward（激励）"),
+    scenario: str | None = typer.Option(None, "--scenario", help="适用场景：" + " ".join(SCENARIOS)),
+    list_type: str | None = typer.Option(None, "--list-type", help="触发名单类型代码"),
     include_inactive: bool = typer.Option(True, "--all/--active-only", help="是否包括已停用的措施"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -89,8 +89,8 @@ def memoranda(as_json: bool = JsonOption) -> None:
 
 @app.command("seed")
 @handle_errors
-def seed(path: Optional[Path] = typer.Option(None, "--file", help="措施文件（默认：内置的 measures.yaml）"),
-         reason: Optional[str] = typer.Option(None, "--reason", help="审计日志中的原因"),
+def seed(path: Path | None = typer.Option(None, "--file", help="措施文件（默认：内置的 measures.yaml）"),
+         reason: str | None = typer.Option(None, "--reason", help="审计日志中的原因"),
          as_json: bool = JsonOption) -> None:
     """载入联合奖惩措施目录（可重复运行；管理员的停用决定保留）。"""
     with clikit.database().session() as session:
@@ -134,9 +134,9 @@ def activate(code: str = typer.Argument(..., help="措施代码"),
 @app.command("feedback-rates")
 @handle_errors
 def feedback_rates(
-    date_from: Optional[str] = typer.Option(None, "--from", help="核查日期起（YYYY-MM-DD）"),
-    date_to: Optional[str] = typer.Option(None, "--to", help="核查日期止（YYYY-MM-DD）"),
-    department: Optional[str] = typer.Option(None, "--department", help="部门代码"),
+    date_from: str | None = typer.Option(None, "--from", help="核查日期起（YYYY-MM-DD）"),
+    date_to: str | None = typer.Option(None, "--to", help="核查日期止（YYYY-MM-DD）"),
+    department: str | None = typer.Option(None, "--department", help="部门代码"),
     as_json: bool = JsonOption,
 ) -> None:
     """各部门的核查反馈率。"""
@@ -188,12 +188,12 @@ def register(root: typer.Typer) -> None:
     @root.command("check")
     @handle_errors
     def check(
-        codes: Optional[list[str]] = typer.Argument(None, help="统一社会信用代码、组织机构代码或身份证号码"),
+        codes: list[str] | None = typer.Argument(None, help="统一社会信用代码、组织机构代码或身份证号码"),
         scenario: str = typer.Option(..., "--scenario", help="核查场景：" + " ".join(SCENARIOS)),
-        name: Optional[str] = typer.Option(None, "--name", help="名称（无代码时按名称查找候选主体）"),
-        region: Optional[str] = typer.Option(None, "--region", help="6位行政区划代码（按名称查询时）"),
-        on: Optional[str] = typer.Option(None, "--date", help="按该日判断名单是否有效（默认今天）"),
-        reference: Optional[str] = typer.Option(None, "--reference", help="业务编号（办件编号）"),
+        name: str | None = typer.Option(None, "--name", help="名称（无代码时按名称查找候选主体）"),
+        region: str | None = typer.Option(None, "--region", help="6位行政区划代码（按名称查询时）"),
+        on: str | None = typer.Option(None, "--date", help="按该日判断名单是否有效（默认今天）"),
+        reference: str | None = typer.Option(None, "--reference", help="业务编号（办件编号）"),
         as_json: bool = JsonOption,
     ) -> None:
         """信用核查：主体在某一场景下适用的联合奖惩措施（附理由与法律依据），并留痕。

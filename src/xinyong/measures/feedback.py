@@ -53,10 +53,11 @@ def record_feedback(session: Session, *, actor: Principal, check_id: int,
                 raise ValidationFailed("该次核查有多个主体适用措施，请为每条反馈指定 item_id", code="item_required")
             item = with_measures[0]
         else:
-            item = check_items.get(fb.item_id)
-            if item is None:
+            found = check_items.get(fb.item_id)
+            if found is None:
                 raise ValidationFailed(f"核查记录 {check.id} 中没有条目 {fb.item_id}", code="item_not_in_check",
                                        details={"item_id": fb.item_id})
+            item = found
         if fb.measure_code not in item.measure_codes:
             raise ValidationFailed(f"措施 {fb.measure_code} 不在该条核查结果中，不能反馈",
                                    code="measure_not_in_answer",

@@ -130,30 +130,30 @@ def seed_measures(session: Session, *, actor: Principal, path: Path | str | None
     memo_by_id = {m.id: m.code for m in memos.values()}
 
     existing = {m.code: m for m in session.scalars(select(Measure))}
-    for ms in spec.measures:
-        obj = existing.pop(ms.code, None)
-        after = _spec_measure_state(ms)
+    for spec_m in spec.measures:
+        measure = existing.pop(spec_m.code, None)
+        after = _spec_measure_state(spec_m)
         values = {k: after[k] for k in _MEASURE_FIELDS}
-        if obj is None:
-            session.add(Measure(code=ms.code, memorandum_id=memos[ms.memorandum].id, active=True, created_at=now,
+        if measure is None:
+            session.add(Measure(code=spec_m.code, memorandum_id=memos[spec_m.memorandum].id, active=True, created_at=now,
                                 updated_at=now, **values))
             audit.record(session, actor=actor.actor, action="measures.measure.create", entity_type="measure",
-                         entity_id=ms.code, reason=why, after=after)
-            report.created.append(ms.code)
+                         entity_id=spec_m.code, reason=why, after=after)
+            report.created.append(spec_m.code)
             continue
-        before = _measure_state(obj, memo_by_id[obj.memorandum_id])
+        before = _measure_state(measure, memo_by_id[measure.memorandum_id])
         changed = _changed(before, after)
         if not changed:
-            report.unchanged.append(ms.code)
+            report.unchanged.append(spec_m.code)
             continue
         for k, v in values.items():
-            setattr(obj, k, v)
-        obj.memorandum_id = memos[ms.memorandum].id
-        obj.updated_at = now
+            setattr(measure, k, v)
+        measure.memorandum_id = memos[spec_m.memorandum].id
+        measure.updated_at = now
         audit.record(session, actor=actor.actor, action="measures.measure.update", entity_type="measure",
-                     entity_id=ms.code, reason=why, before={k: before[k] for k in changed},
+                     entity_id=spec_m.code, reason=why, before={k: before[k] for k in changed},
                      after={k: after[k] for k in changed})
-        report.updated.append(ms.code)
+        report.updated.append(spec_m.code)
     report.not_in_file = sorted(existing)
     session.flush()
     return report
@@ -207,7 +207,7 @@ def list_memoranda(session: Session) -> list[Memorandum]:
 
 
 def memorandum_view(obj: Memorandum, *, measure_count: int | None = None) -> dict[str, Any]:
-    view = {"code": obj.code, "kind": obj.kind, "kind_label": MEMORANDUM_KIND_LABELS.get(obj.kind, obj.kind),
+    view: dict[str, Any] = {"code": obj.code, "kind": obj.kind, "kind_label": MEMORANDUM_KIND_LABELS.get(obj.kind, obj.kind),
             "title": obj.title, "doc_no": obj.doc_no,
             "issued_on": obj.issued_on.isoformat() if obj.issued_on else None, "issuers": list(obj.issuers),
             "url": obj.url, "confidence": obj.confidence, "note": obj.note}
@@ -222,7 +222,7 @@ def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
         "category_label": CATEGORY_LABELS[obj.category], "title": obj.title, "content": obj.content,
         "legal_basis": list(obj.legal_basis), "department": obj.department, "scenarios": list(obj.scenarios),
         "list_types": list(obj.list_types), "triggers": obj.triggers,
-        "record_rule": RecordRule.from_data(obj.triggers["records"]).description
+        "record_rule": RecordRule.from_data((obj.triggers or {})["records"]).description
         if (obj.triggers or {}).get("records") else None, "mandatory": obj.mandatory,
         "party_kinds": list(obj.party_kinds),
         "confidence": obj.confidence, "note": obj.note, "active": obj.active, "active_reason": obj.active_reason,
@@ -362,7 +362,7 @@ def _build(session: Session) -> Catalogue:
             list_types=tuple(m.list_types), mandatory=m.mandatory, party_kinds=frozenset(m.party_kinds),
             confidence=m.confidence, sort_order=m.sort_order,
             memorandum={"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
-            records=RecordRule.from_data(m.triggers["records"]) if (m.triggers or {}).get("records") else None,
+            records=RecordRule.from_data((m.triggers or {})["records"]) if (m.triggers or {}).get("records") else None,
         )
         by_code[m.code] = cm
         for lt in m.list_types:

@@ -12,7 +12,7 @@ from collections import Counter
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -99,7 +99,7 @@ class RecordTrigger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kinds: list[Literal["penalty", "licence"]] = Field(default_factory=lambda: ["penalty"], min_length=1)
+    kinds: list[Literal["penalty", "licence"]] = Field(default_factory=lambda: list[Literal["penalty", "licence"]](["penalty"]), min_length=1)
     penalty_types: list[str] = Field(default_factory=list)
     min_fine_wan: Decimal | None = Field(None, gt=0, max_digits=14, decimal_places=6)
     severities: list[str] = Field(default_factory=list)
@@ -153,7 +153,7 @@ class MeasureSpec(BaseModel):
     list_types: list[str] = Field(default_factory=list)
     triggers: Triggers | None = None
     mandatory: bool = False
-    party_kinds: list[PartyKind] = Field(default_factory=lambda: list(PARTY_KINDS), min_length=1)
+    party_kinds: list[PartyKind] = Field(default_factory=lambda: cast(list[PartyKind], list(PARTY_KINDS)), min_length=1)
     confidence: Confidence = "unverified"
     note: str = ""
     sort_order: int = 0

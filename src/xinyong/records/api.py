@@ -27,7 +27,7 @@ DEPARTMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 STATUS_PATTERN = "^(public|withdrawn|expired|not_public|all)$"
 
 
-def _subject_id(session: Session, code: str | None, *, persons: bool) -> int | None | bool:
+def _subject_id(session: Session, code: str | None, *, persons: bool) -> int | bool | None:
     """The subject's id for a code filter; ``False`` when nothing can match (unknown, or a person publicly)."""
     if not code:
         return None

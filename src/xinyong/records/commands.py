@@ -5,7 +5,7 @@ Mounted by ``cli.py`` as ``app.add_typer(records_cmds.app, name="records")``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -23,12 +23,12 @@ app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_
 @app.command("list")
 @handle_errors
 def list_(
-    subject: Optional[str] = typer.Option(None, "--subject", help="行政相对人代码（统一社会信用代码、身份证号等）"),
-    department: Optional[str] = typer.Option(None, "--department", help="报送部门代码"),
-    kind: Optional[RecordKind] = typer.Option(None, "--kind", help="licence（行政许可）或 penalty（行政处罚）"),
+    subject: str | None = typer.Option(None, "--subject", help="行政相对人代码（统一社会信用代码、身份证号等）"),
+    department: str | None = typer.Option(None, "--department", help="报送部门代码"),
+    kind: RecordKind | None = typer.Option(None, "--kind", help="licence（行政许可）或 penalty（行政处罚）"),
     public_only: bool = typer.Option(False, "--public-only", help="只列出今日公示中的记录"),
     status: str = typer.Option("all", "--status", help="public / withdrawn / expired / not_public / all"),
-    on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+    on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
     limit: int = LimitOption,
     offset: int = OffsetOption,
     as_json: bool = JsonOption,
@@ -56,7 +56,7 @@ def list_(
 @app.command("show")
 @handle_errors
 def show(record_id: int = typer.Argument(..., help="记录 ID"),
-         on: Optional[str] = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+         on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
          as_json: bool = JsonOption) -> None:
     """查看一条信用记录及其全部版本。"""
     today = date_or_today(on)
@@ -77,7 +77,7 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
 
 @app.command("transitions")
 @handle_errors
-def transitions(on: Optional[str] = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"),
+def transitions(on: str | None = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"),
                 as_json: bool = JsonOption) -> None:
     """每日任务：记录开始公示和结束公示的信用记录（同一日重复运行不重复记录）。"""
     today = date_or_today(on)

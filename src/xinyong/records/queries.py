@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
@@ -91,7 +91,7 @@ def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     if kind == RecordKind.PENALTY:
         terms = publicity.never_published_sql_terms(rule) or []
         for term in terms:
-            cond = c.penalty_types_key.in_(term.keys)
+            cond: ColumnElement[bool] = c.penalty_types_key.in_(term.keys)
             if term.fine_max_yuan is not None:
                 cond = and_(cond, c.party_kind == term.party_kind, c.fine_fen.is_not(None),
                             c.fine_fen <= term.fine_max_yuan * 100)
@@ -147,7 +147,7 @@ def list_records(session: Session, *, subject_id: int | None = None, department_
     kind_rules = rules(session)
     if kind:
         kind_rules = {kind: kind_rules[kind]}
-    stmt: Select[Any] = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
+    stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
     if subject_id is not None:
         stmt = stmt.where(CreditRecord.subject_id == subject_id)
     if department_id is not None:
@@ -175,7 +175,7 @@ def list_records(session: Session, *, subject_id: int | None = None, department_
     return out
 
 
-def _evaluated(session: Session, stmt: Select[Any], kind_rules: dict[str, PublicityRule],
+def _evaluated(session: Session, stmt: Select[CreditRecord, Subject], kind_rules: dict[str, PublicityRule],
                today: dt.date) -> Iterator[RecordRow]:
     """Stream the statement's records with their exact status for ``today``."""
     page = 500

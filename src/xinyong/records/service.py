@@ -31,7 +31,6 @@ from xinyong.records.queries import _evaluated, _status_clause, facts, get_recor
 from xinyong.records.upsert import CHUNK, ENTITY, _canonical
 from xinyong.subjects.models import Subject
 
-
 # Withdrawal -----------------------------------------------------------------------------------------------------
 
 

@@ -382,17 +382,16 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
             continue
         if ahead is not None:
             assert isinstance(ahead, _Prepared)
-            p = ahead  # used once: this call owns it now
-            p.index = index
-            result.subjects_created += p.subject_created
-            result.name_mismatches += any(f["code"] == "name_mismatch" for f in p.flags)
-            prepared.append(p)
+            ahead.index = index  # used once: this call owns it now
+            result.subjects_created += ahead.subject_created
+            result.name_mismatches += any(f["code"] == "name_mismatch" for f in ahead.flags)
+            prepared.append(ahead)
             continue
-        p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
-        if p is None:
+        made, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
+        if made is None:
             _reject(result, outcomes, index, row, code, message)
         else:
-            prepared.append(p)
+            prepared.append(made)
     # Rows naming the same record twice are applied in order, one pass per repetition.
     passes: list[list[_Prepared]] = []
     seen: dict[tuple[str, str, str], int] = {}
@@ -509,7 +508,7 @@ class _Context:
 
     def resolve_subjects(self, chunk: list[_Prepared]) -> list[_Prepared]:
         session = self.session
-        known: dict[tuple[str, str], tuple[int, str, str | None]] = {}  # key → (id, name_norm, uscc)
+        known: dict[tuple[str, str | None], tuple[int, str, str | None]] = {}  # key → (id, name_norm, uscc)
         codes = {p.row.party_uscc for p in chunk if not p.person and p.row.party_uscc}
         for sid, code, norm in session.execute(
                 select(Subject.id, Subject.uscc, Subject.name_norm).where(Subject.uscc.in_(codes))) if codes else ():
@@ -556,7 +555,7 @@ class _Context:
             p.flags.append({"code": "name_mismatch",
                             "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"})
 
-    def lookup(self, p: _Prepared, known: dict[tuple[str, str], tuple[int, str, str | None]]) -> Any:
+    def lookup(self, p: _Prepared, known: dict[tuple[str, str | None], tuple[int, str, str | None]]) -> Any:
         if p.person:
             hit = known.get(("person", p.id_hash or ""))
             return None if hit is None else (hit[0], hit[1])
@@ -663,8 +662,8 @@ class _Context:
         docs = {p.row.doc_no_norm for p in chunk}
         cols = [t.c[n] for n in ("id", "kind", "authority_uscc", "doc_no_norm", "department_id", "content_hash",
                                  "current_version_id", "version_count", "withdrawn_at", "withdrawn_reason")]
-        for rec in session.execute(select(*cols).where(t.c.doc_no_norm.in_(docs))).mappings():
-            existing[(rec["kind"], rec["authority_uscc"], rec["doc_no_norm"])] = dict(rec)
+        for found in session.execute(select(*cols).where(t.c.doc_no_norm.in_(docs))).mappings():
+            existing[(found["kind"], found["authority_uscc"], found["doc_no_norm"])] = dict(found)
         previous_ids = [existing[p.key]["current_version_id"] for p in chunk
                         if p.key in existing and existing[p.key]["content_hash"] != p.content_hash]
         previous: dict[int, dict[str, Any]] = {}
@@ -708,6 +707,7 @@ class _Context:
             params = []
             for rid, vid, p in zip(record_ids, version_ids, fresh, strict=False):
                 decided = p.row.decision_date
+                assert decided is not None  # a row without one is refused by validate_row
                 late_days, late = timely.get((p.kind, decided)) or timely.setdefault(
                     (p.kind, decided), publicity.timeliness(
                         p.rule.publicity.timeliness, decision_date=decided, received_on=received_on,

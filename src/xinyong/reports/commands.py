@@ -6,7 +6,7 @@ Mounted by ``cli.py`` as ``app.add_typer(reports_cmds.app, name="reports")``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -24,7 +24,7 @@ app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿�
 def generate(
     subject: str = typer.Argument(..., help="统一社会信用代码（自然人：身份证号码，须同时给出 --reason）"),
     out: Path = typer.Option(..., "--out", "-o", help="PDF 输出文件"),
-    reason: Optional[str] = typer.Option(None, "--reason",
+    reason: str | None = typer.Option(None, "--reason",
                                          help="代自然人出具的理由（如：窗口核验本人身份证后打印），记入审计日志"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -50,9 +50,9 @@ def generate(
 @app.command("verify")
 @handle_errors
 def verify(
-    file: Optional[Path] = typer.Argument(None, help="要核验的报告 PDF 文件"),
-    number: Optional[str] = typer.Option(None, "--number", help="报告编号"),
-    code: Optional[str] = typer.Option(None, "--code", help="验证码"),
+    file: Path | None = typer.Argument(None, help="要核验的报告 PDF 文件"),
+    number: str | None = typer.Option(None, "--number", help="报告编号"),
+    code: str | None = typer.Option(None, "--code", help="验证码"),
     as_json: bool = JsonOption,
 ) -> None:
     """核验报告：按编号或验证码查登记信息，给出文件时比对指纹。不一致或查无此报告时退出码为 1。"""
@@ -81,7 +81,7 @@ def verify(
 @app.command("list")
 @handle_errors
 def list_(
-    subject: Optional[str] = typer.Option(None, "--subject", help="只列该主体的报告（统一社会信用代码等）"),
+    subject: str | None = typer.Option(None, "--subject", help="只列该主体的报告（统一社会信用代码等）"),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = JsonOption,
 ) -> None:

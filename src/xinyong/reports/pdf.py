@@ -162,7 +162,7 @@ def render(content: ReportContent) -> Rendered:
     story.append(t.para(f"{NUMERALS[0]}、基本信息", st["h"]))
     basics = Table([[t.para(k, st["label"]), t.para(v, st["base"])] for k, v in content.basics],
                    colWidths=[38 * mm, width - 38 * mm])
-    basics.setStyle(TableStyle(_GRID + [("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2"))]))
+    basics.setStyle(TableStyle([*_GRID, ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2"))]))
     story.append(basics)
 
     for i, section in enumerate(content.sections, start=2):
@@ -175,7 +175,7 @@ def render(content: ReportContent) -> Rendered:
             table = Table([[t.para(c, st["head"]) for c in section.columns]]
                           + [[t.para(v, st["cell"]) for v in row] for row in section.rows],
                           colWidths=[width * w / total for w in rel], repeatRows=1)
-            table.setStyle(TableStyle(_GRID + [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef7"))]))
+            table.setStyle(TableStyle([*_GRID, ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef7"))]))
             story.append(table)
         if section.note:
             story += [Spacer(1, 1 * mm), t.para(section.note, st["small"])]

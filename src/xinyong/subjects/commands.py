@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -24,7 +23,7 @@ def import_(
     file: Path = typer.Argument(..., help="市场监管部门登记数据导出（CSV/XLSX/JSON）"),
     allow_bad_check: bool = typer.Option(False, "--allow-bad-check", help="校验位错误的代码作为待复核警告保留"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只校验并生成报告，不写入数据库"),
-    problems_csv: Optional[Path] = typer.Option(None, "--problems-csv", help="把问题清单写入 CSV 文件"),
+    problems_csv: Path | None = typer.Option(None, "--problems-csv", help="把问题清单写入 CSV 文件"),
     as_json: bool = JsonOption,
 ) -> None:
     """导入登记注册数据，输出数据质量报告（无效代码、重码、未赋码主体）。"""

@@ -6,7 +6,7 @@ The command line acts as the platform admin (``clikit.operator()``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -43,8 +43,8 @@ def receivers_add(
     name: str = typer.Option(..., "--name", help="接收端名称，如 工程建设项目审批系统"),
     url: str = typer.Option(..., "--url", help="推送地址（http:// 或 https://）"),
     department: str = typer.Option(..., "--department", help="所属部门的代码或编号"),
-    event_types: Optional[list[str]] = typer.Option(None, "--event", help="只接收此类事件（可重复），如 list.entered"),
-    reason: Optional[str] = ReasonOption,
+    event_types: list[str] | None = typer.Option(None, "--event", help="只接收此类事件（可重复），如 list.entered"),
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """登记推送接收端，并显示一次签名密钥。"""
@@ -81,7 +81,7 @@ def receivers_list(
 @handle_errors
 def receivers_rotate(
     receiver_id: int = typer.Argument(..., help="接收端编号"),
-    reason: Optional[str] = ReasonOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """更换签名密钥（旧密钥在24小时内继续同时签名）。"""
@@ -96,7 +96,7 @@ def receivers_rotate(
 @handle_errors
 def receivers_deactivate(
     receiver_id: int = typer.Argument(..., help="接收端编号"),
-    reason: Optional[str] = ReasonOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """停用接收端（待发送的推送作废）。"""
@@ -149,10 +149,10 @@ _CodesFileOption = typer.Option(None, "--file", help="代码文件（每行一�
 @app.command("subscribe")
 @handle_errors
 def subscribe(
-    codes: Optional[list[str]] = typer.Argument(None, help="主体代码：统一社会信用代码、身份证号码或旧代码"),
+    codes: list[str] | None = typer.Argument(None, help="主体代码：统一社会信用代码、身份证号码或旧代码"),
     receiver_id: int = _ReceiverOption,
-    file: Optional[Path] = _CodesFileOption,
-    reason: Optional[str] = ReasonOption,
+    file: Path | None = _CodesFileOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """关注主体：其进入或移出名单时向接收端推送。有代码未找到或无效时退出码为 1。"""
@@ -163,10 +163,10 @@ def subscribe(
 @app.command("unsubscribe")
 @handle_errors
 def unsubscribe(
-    codes: Optional[list[str]] = typer.Argument(None, help="主体代码"),
+    codes: list[str] | None = typer.Argument(None, help="主体代码"),
     receiver_id: int = _ReceiverOption,
-    file: Optional[Path] = _CodesFileOption,
-    reason: Optional[str] = ReasonOption,
+    file: Path | None = _CodesFileOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """取消关注主体。"""
@@ -207,8 +207,8 @@ def deliver(
 @app.command("deliveries")
 @handle_errors
 def deliveries(
-    status: Optional[str] = typer.Option(None, "--status", help="pending · delivered · dead"),
-    receiver_id: Optional[int] = typer.Option(None, "--receiver", help="接收端编号"),
+    status: str | None = typer.Option(None, "--status", help="pending · delivered · dead"),
+    receiver_id: int | None = typer.Option(None, "--receiver", help="接收端编号"),
     limit: int = typer.Option(100, "--limit", min=1, max=1000),
     as_json: bool = JsonOption,
 ) -> None:
@@ -235,7 +235,7 @@ def deliveries(
 @handle_errors
 def redeliver(
     delivery_id: int = typer.Argument(..., help="投递编号"),
-    reason: Optional[str] = ReasonOption,
+    reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """重新投递已放弃的推送。"""

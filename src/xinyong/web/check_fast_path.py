@@ -96,7 +96,7 @@ class CheckFastPath:
                 header = value
             elif name == b"content-type":
                 content_type = value
-        if not content_type.split(b";", 1)[0].strip().lower() == b"application/json":
+        if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
             return None
         scheme, _, raw = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():

@@ -150,7 +150,8 @@ def login_submit(request: Request, username: str = Form("", max_length=200), pas
                  session: Session = SessionDep) -> Response:
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
-    from xinyong.auth import service as auth_service, tokens as auth_tokens
+    from xinyong.auth import service as auth_service
+    from xinyong.auth import tokens as auth_tokens
 
     security.throttle_login(request, username)
     try:

@@ -77,7 +77,8 @@ def tokens_create(request: Request, name: str = Form(..., max_length=100), role:
                   department: str = Form("", max_length=32), expires_in_days: TokenDays | None = Form(None),
                   principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     """Issue a token: the raw value is shown once, on this response, and never again."""
-    from xinyong.auth import service as auth_service, tokens as auth_tokens
+    from xinyong.auth import service as auth_service
+    from xinyong.auth import tokens as auth_tokens
 
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None

@@ -54,7 +54,7 @@ class _Body:
             chunk = message.get("body", b"")
             if chunk:
                 if self._spool is None:
-                    self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+                    self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by close()
                 self._spool.seek(0, 2)
                 self._spool.write(chunk)
                 self._size += len(chunk)

@@ -1,7 +1,7 @@
 """foundation: audit, auth, catalog, subjects
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 01:03:03.904329
 """
 
