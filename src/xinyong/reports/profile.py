@@ -11,11 +11,15 @@ for one :class:`Audience`:
 - ``OWN`` (a natural person's own report): everything still in effect, published or not;
 - ``ADMIN`` (``xinyong subjects show``): everything, records with their versions and publicity, every list entry
   with its status;
+- ``BANK`` (信易贷: ``financing.service.subject_profile``, a bank the subject authorised): the records in the
+  department view, every list entry, the government view of commitments (``viewer``), grades under the models a
+  bank may see; the authorisation's scope (which classes) stays with ``financing``, which asks only for those
+  sections;
 - ``GOVERNMENT`` (next: the government file, 政务共享 classes) — not built yet.
 
 Consumers: ``web.portal.subject_context``, ``reports.service.generate_report``, ``xinyong subjects show`` (through
 ``core.hooks.subject_profile``, filled by ``xinyong.wiring``: ``subjects`` sits below the domains that hold the
-data). The consumers keep their presentation (HTML, PDF sections, JSON); what is *in* a profile is decided here.
+data), ``financing.service`` (the bank's profile). The consumers keep their presentation (HTML, PDF sections, JSON); what is *in* a profile is decided here.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 
+from xinyong.auth.roles import Principal, Role
 from xinyong.commitments.service import subject_commitments_view
-from xinyong.evaluation.service import subject_results
+from xinyong.evaluation.service import current_grades, subject_results
 from xinyong.identifiers.masking import mask_name
 from xinyong.lists import queries as lists_queries
 from xinyong.records import publicity
@@ -43,6 +48,7 @@ class Audience(StrEnum):
     PUBLIC = "public"
     OWN = "own"
     ADMIN = "admin"
+    BANK = "bank"
     GOVERNMENT = "government"
 
 
@@ -57,7 +63,7 @@ class Section(StrEnum):
 ALL_SECTIONS: frozenset[Section] = frozenset(Section)
 
 #: A record as ``records.views`` shapes it (public view for PUBLIC/OWN, with ``public``; the department view with
-#: versions for ADMIN); ``objection`` is "异议处理中" or ``None``.
+#: versions for ADMIN, without them for BANK); ``objection`` is "异议处理中" or ``None``.
 RecordItem = dict[str, Any]
 #: A commitment as ``commitments.service.subject_commitments_view`` shapes it.
 CommitmentItem = dict[str, Any]
@@ -147,11 +153,13 @@ def public_list_entries(session: Session, subject: Subject, today: dt.date,
 
 def build_profile(session: Session, subject: Subject, *, audience: Audience, today: dt.date,
                   sections: Iterable[Section] = ALL_SECTIONS, record_limit: int = 500,
-                  entry_limit: int | None = None) -> SubjectProfile:
+                  entry_limit: int | None = None, record_kinds: Iterable[str] = ("licence", "penalty"),
+                  viewer: Principal | None = None) -> SubjectProfile:
     """What ``audience`` may see of ``subject`` on ``today``; only the ``sections`` asked for are read.
 
-    ``record_limit``: records per kind (newest decision first; ADMIN: no limit); ``entry_limit``: list entries
-    (PUBLIC only; ``None``: all)."""
+    ``record_limit``: records per kind (newest decision first; ADMIN: no limit); ``record_kinds``: which of them
+    (PUBLIC/OWN/BANK); ``entry_limit``: list entries (PUBLIC only; ``None``: all); ``viewer``: who reads the
+    commitments (BANK)."""
     if audience is Audience.GOVERNMENT:
         raise NotImplementedError("the government profile (政务共享 classes) is not built yet")
     wanted = frozenset(sections)
@@ -161,19 +169,27 @@ def build_profile(session: Session, subject: Subject, *, audience: Audience, tod
     if Section.RECORDS in wanted:
         if audience is Audience.ADMIN:
             profile.records = records_views.subject_records_view(session, subject, today)
+        elif audience is Audience.BANK:
+            profile.records = [records_views.record_view(r) for kind in record_kinds for r in
+                               records_queries.list_records(session, subject_id=subject.id, kind=kind,
+                                                            public_only=False, today=today, limit=record_limit)]
         else:
-            profile.records = (_records(session, subject, "licence", today, audience, record_limit)
-                               + _records(session, subject, "penalty", today, audience, record_limit))
+            profile.records = [view for kind in record_kinds
+                               for view in _records(session, subject, kind, today, audience, record_limit)]
     if Section.LIST_ENTRIES in wanted:
         if audience is Audience.PUBLIC:
             profile.list_entries = public_list_entries(session, subject, today, entry_limit)
         else:
             entries = lists_queries.subject_entries_view(session, subject, today)
-            profile.list_entries = entries if audience is Audience.ADMIN else [e for e in entries if e["counts"]]
+            profile.list_entries = [e for e in entries if e["counts"]] if audience is Audience.OWN else entries
     if Section.COMMITMENTS in wanted:
-        profile.commitments = subject_commitments_view(session, subject, today, public=audience is Audience.PUBLIC)
+        profile.commitments = subject_commitments_view(session, subject, today, public=audience is Audience.PUBLIC,
+                                                       viewer=viewer if audience is Audience.BANK else None)
     if Section.EVALUATIONS in wanted:
-        if audience is Audience.ADMIN:
+        if audience is Audience.BANK:
+            profile.grades = current_grades(session, [subject.id], role=Role.BANK.value,
+                                            kinds={subject.id: subject.kind}).get(subject.id, [])
+        elif audience is Audience.ADMIN:
             profile.grades = subject_results(session, subject, role="admin", history=False)
         else:
             profile.grades = subject_results(session, subject, role=None, history=False, explain_lines=False)
