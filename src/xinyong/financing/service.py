@@ -443,43 +443,37 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
 
 
 def _sections(session: Session, subject: Subject, classes: Sequence[str], actor: Principal) -> dict[str, Any]:
-    """What the platform holds of each class for the subject (IDs of persons masked)."""
+    """What the platform holds of each class for the subject (IDs of persons masked): the BANK subject profile
+    (``reports.profile.build_profile``), read only for the classes the authorisations cover."""
     from xinyong.lists.models import ListType
-    from xinyong.lists.queries import subject_entries_view
-    from xinyong.records import queries as records_queries
-    from xinyong.records import views as records_views
-    from xinyong.subjects.service import subject_view
+    from xinyong.reports.profile import Audience, Section, build_profile
 
     today = clock.today()
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     out: dict[str, Any] = {}
     list_types = dict(session.execute(select(ListType.code, ListType.info_class)).all())
-    entries = None
+    list_classes = set(list_types.values())
+    record_kinds = [code for code in classes if code in ("licence", "penalty")]
+    wanted = {Section.BASICS: "registration" in classes, Section.RECORDS: bool(record_kinds),
+              Section.LIST_ENTRIES: any(code in list_classes for code in classes),
+              Section.EVALUATIONS: "evaluation" in classes, Section.COMMITMENTS: "commitment" in classes}
+    profile = build_profile(session, subject, audience=Audience.BANK, today=today,
+                            sections=[s for s, asked in wanted.items() if asked], record_limit=200,
+                            record_kinds=record_kinds, viewer=actor)
     for code in classes:
         if code == "registration":
-            view = subject_view(subject, include_history=False)  # a person's ID only masked
-            out[code] = {"available": True, "items": [view]}
+            out[code] = {"available": True, "items": [profile.basics]}  # a person's ID only masked
         elif code in ("licence", "penalty"):
-            rows = records_queries.list_records(session, subject_id=subject.id, kind=code, public_only=False, today=today,
-                                        limit=200)
-            out[code] = {"available": True, "items": [_record_item(records_views.record_view(r), person)
-                                                      for r in rows]}
-        elif code in set(list_types.values()):
-            if entries is None:
-                entries = subject_entries_view(session, subject, today)
+            out[code] = {"available": True, "items": [_record_item(r, person) for r in profile.records
+                                                      if r["kind"] == code]}
+        elif code in list_classes:
             codes = {k for k, v in list_types.items() if v == code}
-            out[code] = {"available": True, "items": [{k: e.get(k) for k in _ENTRY_KEYS} for e in entries
+            out[code] = {"available": True, "items": [{k: e.get(k) for k in _ENTRY_KEYS} for e in profile.list_entries
                                                       if e.get("list_code") in codes]}
         elif code == "evaluation":
-            from xinyong.evaluation.service import current_grades
-
-            grades = current_grades(session, [subject.id], role=Role.BANK.value, kinds={subject.id: subject.kind})
-            out[code] = {"available": True, "items": grades.get(subject.id, [])}
+            out[code] = {"available": True, "items": profile.grades}
         elif code == "commitment":
-            from xinyong.commitments.service import subject_commitments_view
-
-            out[code] = {"available": True,
-                         "items": subject_commitments_view(session, subject, today, public=False, viewer=actor)}
+            out[code] = {"available": True, "items": profile.commitments}
         else:
             out[code] = {"available": False, "items": [], "note": "平台尚未归集该类信息"}
     return out

@@ -166,9 +166,14 @@ def subject_entries_view(session: Session, subject: Subject, today: dt.date) -> 
 
 
 def public_entries(session: Session, *, today: dt.date, list_code: str | None = None,
-                   subject_code: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+                   subject_code: str | None = None, subject_id: int | None = None, limit: int | None = 20,
+                   offset: int = 0) -> list[dict[str, Any]]:
     """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
-    makes them public, with name and ID masked; searching by a person's ID never confirms a person."""
+    makes them public, with name and ID masked; searching by a person's ID never confirms a person.
+
+    This is *the* public rule for list entries: the portal's lists, the public API and — by ``subject_id`` — every
+    public subject profile (``reports.profile.build_profile``: the portal's subject page and the credit report).
+    ``limit=None``: all of them."""
     stmt = (select(ListEntry, ListType, InfoClass).join(ListType, ListType.id == ListEntry.list_type_id)
             .join(InfoClass, InfoClass.code == ListType.info_class)
             .where(InfoClass.public_attribute == "public", ListType.active.is_(True),
@@ -182,13 +187,15 @@ def public_entries(session: Session, *, today: dt.date, list_code: str | None = 
         if subject is None or subject.kind == SubjectKind.NATURAL_PERSON.value:
             return []
         stmt = stmt.where(ListEntry.subject_id == subject.id)
+    if subject_id is not None:
+        stmt = stmt.where(ListEntry.subject_id == subject_id)
     stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
     out = []
     found = session.execute(stmt).all()
     objected = open_objections(session, [e.id for e, _t, _c in found])
     for e, t, _c in found:
         person = e.party_kind == SubjectKind.NATURAL_PERSON.value
-        out.append({"list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
+        out.append({"id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
                     "party_name": mask_name(e.party_name) if person else e.party_name,
                     "party_code": e.party_code, "authority": e.authority, "reason": e.reason,
                     "legal_basis": e.legal_basis, "decision_no": e.decision_no, "listed_on": e.listed_on,

@@ -27,20 +27,15 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.cases import verification
-from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
 from xinyong.core.settings import get_settings
-from xinyong.evaluation.service import subject_results
 from xinyong.identifiers.masking import mask_name
-from xinyong.lists import queries as lists_queries
-from xinyong.records import publicity
-from xinyong.records import queries as records_queries
-from xinyong.records import views as records_views
 from xinyong.reports import pdf
 from xinyong.reports.config import get_reports_settings
 from xinyong.reports.models import IssuedReport
+from xinyong.reports.profile import Audience, Section, build_profile
 from xinyong.subjects.models import KIND_LABELS, ORG_TYPE_LABELS, Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
@@ -168,22 +163,6 @@ def _limited(rows: list[Any], cap: int) -> tuple[list[Any], str | None]:
     return rows, None
 
 
-def _records(session: Session, subject: Subject, kind: str, today: dt.date, *, own: bool,
-             cap: int) -> list[dict[str, Any]]:
-    """The records' public view: public today, or (a person's own report) everything still in effect."""
-    if not own:
-        rows = records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,
-                                    limit=cap + 1)
-    else:
-        rows = [r for r in records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=False,
-                                                today=today, limit=10 * cap)
-                if r.status in (publicity.STATUS_PUBLIC, publicity.STATUS_NOT_PUBLIC)][:cap + 1]
-    views = records_views.mark_objections(session, [records_views.public_record_view(r) for r in rows])
-    for view, row in zip(views, rows, strict=True):
-        view["public"] = row.public
-    return views
-
-
 def _objection(view: dict[str, Any]) -> str:
     return "（异议处理中）" if view.get("objection") else ""
 
@@ -217,14 +196,6 @@ _LIST_SECTIONS = (
 )
 
 
-def _entries(session: Session, subject: Subject, subject_code: str, today: dt.date, *, own: bool,
-             cap: int) -> list[dict[str, Any]]:
-    """List entries counting today: the public view (public lists), or all lists for a person's own report."""
-    if not own:
-        return lists_queries.public_entries(session, today=today, subject_code=subject_code, limit=5 * cap)
-    return [v for v in lists_queries.subject_entries_view(session, subject, today) if v["counts"]]
-
-
 def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any]], cap: int) -> pdf.Section:
     shown, note = _limited([e for e in entries if e["kind"] == kind], cap)
     rows = [[e["list_name"] + _objection(e), _d(e["decision_no"]), e["authority"] or "—", _d(e["listed_on"]),
@@ -234,22 +205,19 @@ def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any
                        [2.6, 2.4, 2.4, 1.5, 1.6, 3], note)
 
 
-def _commitment_section(session: Session, subject: Subject, today: dt.date, *, own: bool,
-                        cap: int) -> tuple[pdf.Section, list[dict[str, Any]]]:
-    views = subject_commitments_view(session, subject, today, public=not own)
+def _commitment_section(views: list[dict[str, Any]], cap: int) -> pdf.Section:
     shown, note = _limited(views, cap)
     rows = [[v["code"], v["commitment_type_label"], v["reason"] or "—", _d(v["made_on"]), _d(v["valid_until"]),
              v["accepting_unit"] or "—", v["fulfilment_status_label"]] for v in shown]
-    return (pdf.Section("commitments", "信用承诺及履行情况", ["承诺编码", "承诺类型", "承诺事由", "作出日期", "有效期至",
-                                                               "受理单位", "履行状态"],
-                        rows, "暂无可公开的信用承诺信息。", [2.9, 1.5, 2.6, 1.5, 1.5, 2.2, 1.4], note), views)
+    return pdf.Section("commitments", "信用承诺及履行情况", ["承诺编码", "承诺类型", "承诺事由", "作出日期", "有效期至",
+                                                          "受理单位", "履行状态"],
+                       rows, "暂无可公开的信用承诺信息。", [2.9, 1.5, 2.6, 1.5, 1.5, 2.2, 1.4], note)
 
 
-def _evaluation_section(session: Session, subject: Subject) -> pdf.Section:
-    """The current evaluation grades the public may see (``evaluation.service.subject_results`` with no role: only
-    models whose catalog class 信用评价结果信息 is public; by default it is 政务共享, so the section says plainly
-    that there is no public result — never a made-up grade)."""
-    results = subject_results(session, subject, role=None, history=False, explain_lines=False)
+def _evaluation_section(results: list[dict[str, Any]]) -> pdf.Section:
+    """The current evaluation grades the public may see (the profile's grades: ``evaluation.service.subject_results``
+    with no role: only models whose catalog class 信用评价结果信息 is public; by default it is 政务共享, so the section
+    says plainly that there is no public result — never a made-up grade)."""
     rows = [[r["model_name"], f"{r['grade']}（{r['grade_label']}）", _d(r["score"]), _d(r["as_of"])]
             for r in results]
     return pdf.Section("evaluation", "信用评价结果", ["评价模型", "评价等级", "得分", "评价基准日"], rows,
@@ -319,16 +287,20 @@ def generate_report(session: Session, *, subject_code: str, requester: Principal
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     own = person
 
-    licences = _records(session, subject, "licence", today, own=own, cap=cap)
-    penalties = _records(session, subject, "penalty", today, own=own, cap=cap)
-    entries = _entries(session, subject, subject_code, today, own=own, cap=cap)
-    commitment_section, commitments = _commitment_section(session, subject, today, own=own, cap=cap)
+    # The subject profile: PUBLIC for an organisation (what the portal's subject page shows), OWN for a person.
+    profile = build_profile(session, subject, audience=Audience.OWN if own else Audience.PUBLIC, today=today,
+                            sections=(Section.RECORDS, Section.LIST_ENTRIES, Section.COMMITMENTS,
+                                      Section.EVALUATIONS),
+                            record_limit=cap + 1, entry_limit=5 * cap)
+    licences, penalties, entries = profile.licences, profile.penalties, profile.list_entries
+    commitments = profile.commitments
+    commitment_section = _commitment_section(commitments, cap)
     sections = [_licence_section(licences, cap, own), _penalty_section(penalties, cap)]
     for kind, title, empty in _LIST_SECTIONS[:4]:
         if empty is None and not any(e["kind"] == kind for e in entries):
             continue
         sections.append(_list_section(kind, title, empty or "", entries, cap))
-    sections += [commitment_section, _evaluation_section(session, subject)]
+    sections += [commitment_section, _evaluation_section(profile.grades)]
     kind, title, empty = _LIST_SECTIONS[4]
     sections.append(_list_section(kind, title, empty or "", entries, cap))
 

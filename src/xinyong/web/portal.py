@@ -3,7 +3,8 @@ report verification and open data.
 
 Every page is server-rendered Chinese HTML that works without JavaScript. What a page may show is decided by the
 domain services' public views (``records.public_record_view``, ``lists.public_entries``,
-``commitments.subject_commitments_view(public=True)``, ``subjects.public_view``); this module never reads a
+``commitments.subject_commitments_view(public=True)``, ``subjects.public_view``) — for a subject's page through the
+PUBLIC subject profile (``reports.profile.build_profile``); this module never reads a
 column those views leave out. Natural persons have no page and no search result: a person's code answers exactly
 like an unknown one.
 
@@ -30,22 +31,20 @@ from xinyong.auth.roles import ANONYMOUS
 from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
 from xinyong.cases import service as cases
-from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
 from xinyong.core.settings import get_settings
-from xinyong.evaluation.service import subject_results
-from xinyong.identifiers.masking import mask_name, mask_resident_id
-from xinyong.lists.queries import list_sizes, public_entries, public_type_ids, subject_entries_view
+from xinyong.identifiers.masking import mask_resident_id
+from xinyong.lists.queries import list_sizes, public_entries, public_type_ids
 from xinyong.lists.types import list_types
 from xinyong.records.queries import list_records
 from xinyong.records.views import mark_objections, public_record_view
 from xinyong.reports.config import get_reports_settings
+from xinyong.reports.profile import Audience, build_profile
 from xinyong.reports.service import display_code, generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
-from xinyong.subjects.service import public_view
 from xinyong.web.security import rate_limit
 from xinyong.web.templates import TEMPLATES
 
@@ -144,32 +143,22 @@ def _public_list_codes(session: Session) -> set[str]:
     return {t.code for t in list_types(session) if t.id in ids}
 
 
+_ENTRY_KEYS = ("id", "list_code", "list_name", "kind", "reason", "legal_basis", "decision_no", "authority",
+               "listed_on", "term_end", "objection")
+
+
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
-    """Everything the public subject page shows (reused by the report and by tests)."""
-    basic = public_view(subject)
-    if subject.kind == SubjectKind.INDIVIDUAL_BUSINESS.value and basic.get("legal_rep"):
-        basic["legal_rep"] = mask_name(basic["legal_rep"])  # 经营者 is a person
-    basic["kind_label"] = KIND_LABELS[SubjectKind(subject.kind)]
-    rows = list_records(session, subject_id=subject.id, public_only=True, today=today, limit=500)
-    records = mark_objections(session, [public_record_view(r) for r in rows])
-    codes = _public_list_codes(session)
-    entries = [e for e in subject_entries_view(session, subject, today) if e["counts"] and e["list_code"] in codes]
-    entries = [{k: e[k] for k in ("id", "list_code", "list_name", "kind", "reason", "legal_basis", "decision_no",
-                                  "authority", "listed_on", "term_end", "objection")} for e in entries]
-    commitments = subject_commitments_view(session, subject, today, public=True)
+    """Everything the public subject page shows: the PUBLIC subject profile (``reports.profile.build_profile``,
+    the same the credit report prints)."""
+    profile = build_profile(session, subject, audience=Audience.PUBLIC, today=today)
+    entries = [{k: e[k] for k in _ENTRY_KEYS} for e in profile.list_entries]
     return {
-        "subject": basic, "ref": subject_ref(subject),
-        "licences": [r for r in records if r["kind"] == "licence"],
-        "penalties": [r for r in records if r["kind"] == "penalty"],
+        "subject": profile.basics, "ref": subject_ref(subject),
+        "licences": profile.licences, "penalties": profile.penalties,
         "red": [e for e in entries if e["kind"] == "red"],
         "black": [e for e in entries if e["kind"] != "red"],
-        "commitments": commitments, "grades": public_grades(session, subject), "today": today,
+        "commitments": profile.commitments, "grades": profile.grades, "today": today,
     }
-
-
-def public_grades(session: Session, subject: Subject) -> list[dict[str, Any]]:
-    """The subject's grades under the models whose catalog class lets the public see them (often none)."""
-    return subject_results(session, subject, role=None, history=False, explain_lines=False)
 
 
 @router.get("/subject/{ref}", response_class=HTMLResponse)
