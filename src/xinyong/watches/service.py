@@ -27,10 +27,11 @@ from xinyong.auth.roles import Principal
 from xinyong.core import audit
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from xinyong.identifiers import explain, orgcode, resident_id, uscc
+from xinyong.identifiers import explain, resident_id
 from xinyong.identifiers.masking import mask_resident_id
 from xinyong.identifiers.vault import get_vault
-from xinyong.subjects.models import Subject, SubjectAlias
+from xinyong.subjects.models import Subject
+from xinyong.subjects.service import resolve_code_ids
 from xinyong.watches.models import (
     DELIVERY_STATUSES,
     Delivery,
@@ -300,48 +301,21 @@ def resolve_codes(session: Session, codes: Sequence[str]) -> list[dict[str, Any]
 
     One item per code, in order: ``index``, ``code`` (resident IDs masked), ``subject_id`` or ``None``,
     ``status`` (``found`` · ``not_found`` · ``invalid``) and a Chinese ``message`` when not found.
-    Same order of precedence as ``subjects.service.find_subject``: USCC, resident ID, then legacy aliases.
+    Found by ``subjects.service.resolve_code_ids`` (USCC, resident ID by keyed hash, then legacy aliases).
     """
-    vault = get_vault()
     items: list[dict[str, Any]] = []
-    by_uscc: dict[str, list[int]] = {}
-    by_hash: dict[str, list[int]] = {}
     checks = []
+    keys = []
     for i, raw in enumerate(codes):
         raw = (raw if isinstance(raw, str) else "").strip()
         check = explain(raw)
         checks.append(check)
+        keys.append(raw)
         items.append({"index": i, "code": _shown(raw, check), "subject_id": None, "status": "not_found",
                       "message": None})
-        compact = uscc.compact(raw)
-        if len(compact) == 18:
-            by_uscc.setdefault(compact, []).append(i)
-        if check.kind == "resident_id" and check.valid and check.normalized:
-            by_hash.setdefault(vault.lookup_hash(check.normalized), []).append(i)
-
-    def settle(found: dict[str, int], wanted: dict[str, list[int]]) -> None:
-        for key, subject_id in found.items():
-            for i in wanted.get(key, ()):
-                if items[i]["subject_id"] is None:
-                    items[i]["subject_id"] = subject_id
-
-    for chunk in _chunks(list(by_uscc)):
-        settle(dict(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all()), by_uscc)
-    for chunk in _chunks(list(by_hash)):
-        settle(dict(session.execute(select(Subject.resident_id_hash, Subject.id)
-                                    .where(Subject.resident_id_hash.in_(chunk))).all()), by_hash)
-    by_alias: dict[str, list[int]] = {}
-    for item, raw in zip(items, codes, strict=True):
-        if item["subject_id"] is not None or not isinstance(raw, str) or not raw.strip():
-            continue
-        by_alias.setdefault(uscc.compact(raw), []).append(item["index"])
-        oc = orgcode.validate(raw)
-        if oc.valid and oc.normalized:
-            by_alias.setdefault(oc.normalized, []).append(item["index"])
-    for chunk in _chunks(list(by_alias)):
-        rows = session.execute(select(SubjectAlias.value, func.min(SubjectAlias.subject_id))
-                               .where(SubjectAlias.value.in_(chunk)).group_by(SubjectAlias.value)).all()
-        settle(dict(rows), by_alias)
+    found = resolve_code_ids(session, keys)
+    for item, key in zip(items, keys, strict=True):
+        item["subject_id"] = found[key]
     for item, check in zip(items, checks, strict=True):
         if item["subject_id"] is not None:
             item["status"] = "found"
