@@ -56,7 +56,7 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.lists import service as lists_service
 from xinyong.lists import types as lists_types
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import find_subject, reveal_resident_id, upsert_subjects
+from xinyong.subjects.service import reveal_resident_id, resolve_codes, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -146,17 +146,18 @@ def _subject_for(row: CommitmentInput, cache: dict[str, Subject]) -> Subject:
 
 def _resolve_subjects(session: Session, rows: list[CommitmentInput], cache: dict[str, Subject], source: str,
                       result: UpsertResult) -> None:
-    """Find the promisors of ``rows`` by code (USCC, legacy alias, keyed hash of a person's ID) and create those
+    """Find the promisors of ``rows`` by code in bulk (``subjects.service.resolve_codes``) and create those
     the registry lacks — all of a chunk's at once, in key order, each unless another upload created it meanwhile
     (``subjects.service.upsert_subjects``: two uploads naming the same new promisor neither fail nor deadlock)."""
-    missing: dict[str, CommitmentInput] = {}
+    wanted: dict[str, CommitmentInput] = {}
     for row in rows:
         code = row.promisor_uscc or row.promisor_id_number or ""
-        if code in cache or code in missing:
-            continue
-        found = find_subject(session, code)
+        if code not in cache:
+            wanted.setdefault(code, row)
+    missing: dict[str, CommitmentInput] = {}
+    for code, found in resolve_codes(session, wanted).items():
         if found is None:
-            missing[code] = row
+            missing[code] = wanted[code]
         else:
             cache[code] = found
     if not missing:

@@ -445,30 +445,11 @@ class Link:
 
 
 def _resolve_codes(session: Session, codes: set[str]) -> dict[str, int]:
-    """Clear codes -> subject id, in bulk: USCC, resident ID (keyed hash), then aliases (org code, 注册号 …)."""
-    from xinyong.identifiers.vault import get_vault
-    from xinyong.subjects.models import Subject, SubjectAlias
+    """Clear codes -> subject id, in bulk (``subjects.service.resolve_code_ids``): USCC, resident ID (keyed hash),
+    then aliases (org code, 注册号 …); the codes no subject has are left out."""
+    from xinyong.subjects.service import resolve_code_ids
 
-    out: dict[str, int] = {}
-    usccs = sorted(c for c in codes if len(c) == 18 and uscc.is_valid(c))
-    for start in range(0, len(usccs), CHUNK):
-        for code, sid in session.execute(select(Subject.uscc, Subject.id)
-                                         .where(Subject.uscc.in_(usccs[start:start + CHUNK]))):
-            out[code] = sid
-    people = {c: get_vault().lookup_hash(c) for c in codes if c not in out and len(c) == 18 and c[:17].isdigit()
-              and resident_id.is_valid(c)}
-    by_hash = {h: c for c, h in people.items()}
-    hashes = sorted(by_hash)
-    for start in range(0, len(hashes), CHUNK):
-        for h, sid in session.execute(select(Subject.resident_id_hash, Subject.id)
-                                      .where(Subject.resident_id_hash.in_(hashes[start:start + CHUNK]))):
-            out[by_hash[h]] = sid
-    rest = sorted(c for c in codes if c not in out)
-    for start in range(0, len(rest), CHUNK):
-        for value, sid in session.execute(select(SubjectAlias.value, SubjectAlias.subject_id)
-                                          .where(SubjectAlias.value.in_(rest[start:start + CHUNK]))):
-            out.setdefault(value, sid)
-    return out
+    return {code: sid for code, sid in resolve_code_ids(session, codes).items() if sid is not None}
 
 
 def _judgements(session: Session, keys: set[str]) -> dict[str, list[tuple[int, str]]]:
