@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from xinyong.catalog.rules import PartyKind as _PartyKind
 from xinyong.core.errors import ValidationFailed
 
 MODELS_DIR = Path(__file__).parent / "data" / "models"
@@ -52,7 +53,7 @@ SOURCES: dict[str, str] = {
 #: Sources whose events carry a date, so a window or decay applies.
 DATED_SOURCES = {"penalties", "list_entries", "commitments_kept", "commitments_broken", "repairs", "complaints"}
 LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
+PARTY_KINDS = tuple(k.value for k in _PartyKind)  # as plain strings: the specs' fields are Literals
 Confidence = Literal["verified", "unverified", "low"]
 
 

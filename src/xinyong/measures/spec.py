@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from xinyong.catalog.rules import PartyKind as _PartyKind
 from xinyong.core.errors import ValidationFailed
 
 DEFAULT_MEASURES_PATH = Path(__file__).parent / "data" / "measures.yaml"
@@ -50,7 +51,7 @@ CATEGORY_LABELS = {
 }
 MEMORANDUM_KIND_LABELS = {"memorandum": "合作备忘录", "law": "法律", "regulation": "行政法规",
                           "judicial": "司法解释", "policy": "中央政策文件", "rule": "部门规章、规范性文件"}
-PARTY_KINDS = ("legal_person", "individual_business", "natural_person")
+PARTY_KINDS = tuple(k.value for k in _PartyKind)  # as plain strings: the specs' fields are Literals
 
 Confidence = Literal["verified", "unverified", "low"]
 Kind = Literal["punish", "reward"]
