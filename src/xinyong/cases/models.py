@@ -18,6 +18,7 @@ token whose hash is stored here, with which the applicant follows the case and u
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +36,30 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime, utcnow
 
-CASE_KINDS = ("objection", "repair", "complaint")
+
+
+class CaseKind(StrEnum):
+    OBJECTION = "objection"  # 异议
+    REPAIR = "repair"        # 信用修复
+    COMPLAINT = "complaint"  # 举报
+
+
+class CaseState(StrEnum):
+    """The states of the three flows (``cases.flows``, which says which are open and how a case moves)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    NOT_ACCEPTED = "not_accepted"
+    DECIDED = "decided"              # objection
+    WITHDRAWN = "withdrawn"          # objection, repair
+    APPROVED = "approved"            # repair
+    REFUSED = "refused"              # repair
+    REVOKED = "revoked"              # repair
+    INVESTIGATING = "investigating"  # complaint
+    CONCLUDED = "concluded"          # complaint
+
+
+CASE_KINDS = tuple(CaseKind)
 TARGET_TYPES = ("record", "list_entry", "subject")
 
 
