@@ -154,6 +154,12 @@ class CaseDocument(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # attempts exhausted
+
+
 class Notification(Base):
     """The notification outbox: written with the change, sent afterwards by ``cases.notify.deliver_pending``."""
 
@@ -172,7 +178,7 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, nullable=False)
     # Bodies holding a one-time code are blanked once sent.
     sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default=NotificationStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

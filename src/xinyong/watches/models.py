@@ -15,6 +15,7 @@ transaction: that writes one :class:`OutboxEvent` and one :class:`Delivery` per 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +32,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
-DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"      # waiting for its (next) attempt
+    DELIVERED = "delivered"
+    DEAD = "dead"            # attempts exhausted
+
+
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 class Receiver(Base):
@@ -110,7 +119,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_events.id"), nullable=False)
     receiver_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_receivers.id"), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # Lease: while locked_until is in the future, only locked_by may send this delivery.

@@ -35,6 +35,7 @@ from xinyong.subjects.service import resolve_code_ids
 from xinyong.watches.models import (
     DELIVERY_STATUSES,
     Delivery,
+    DeliveryStatus,
     OutboxEvent,
     Receiver,
     Watch,
@@ -109,7 +110,7 @@ def emit_subject_event(session: Session, *, subject_id: int, event: str, payload
                                   "subject": subject_identity(subject)})
     session.add(outbox)
     session.flush()
-    session.add_all(Delivery(event_id=outbox.id, receiver_id=rid, status="pending", attempts=0,
+    session.add_all(Delivery(event_id=outbox.id, receiver_id=rid, status=DeliveryStatus.PENDING, attempts=0,
                              next_attempt_at=now, created_at=now) for rid in sorted(receiver_ids))
     session.flush()
     return len(receiver_ids)
@@ -269,7 +270,7 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
     receiver.active = False
     receiver.deactivated_at = receiver.updated_at = now
     abandoned = session.execute(
-        update(Delivery).where(Delivery.receiver_id == receiver.id, Delivery.status == "pending")
+        update(Delivery).where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
         .values(status="dead", locked_until=None, locked_by=None, last_error="接收端已停用")
     ).rowcount
     session.flush()
@@ -447,14 +448,14 @@ def get_delivery(session: Session, *, actor: Principal, delivery_id: int) -> Del
 def redeliver(session: Session, *, actor: Principal, delivery_id: int, reason: str | None = None) -> Delivery:
     """Give a dead delivery a fresh series of attempts, due now. A delivered one is never sent again."""
     delivery = get_delivery(session, actor=actor, delivery_id=delivery_id)
-    if delivery.status == "delivered":
+    if delivery.status == DeliveryStatus.DELIVERED:
         raise Conflict("该投递已被接收端确认，不会重复发送", code="already_delivered")
-    if delivery.status == "pending":
+    if delivery.status == DeliveryStatus.PENDING:
         raise Conflict("该投递仍在等待发送", code="still_pending")
     if not delivery.receiver.active:
         raise Conflict("接收端已停用，不能重新投递", code="receiver_inactive")
     before = {"status": delivery.status, "attempts": delivery.attempts, "last_error": delivery.last_error}
-    delivery.status = "pending"
+    delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = utcnow()
     delivery.locked_until = delivery.locked_by = None
