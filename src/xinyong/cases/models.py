@@ -37,7 +37,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime, utcnow
 
 
-
 class CaseKind(StrEnum):
     OBJECTION = "objection"  # 异议
     REPAIR = "repair"        # 信用修复

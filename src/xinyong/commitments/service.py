@@ -57,7 +57,7 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.lists import service as lists_service
 from xinyong.lists import types as lists_types
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import reveal_resident_id, resolve_codes, upsert_subjects
+from xinyong.subjects.service import resolve_codes, reveal_resident_id, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"

@@ -54,7 +54,7 @@ from xinyong.auth.models import Department
 from xinyong.cases.models import Case, CaseKind, CaseState
 from xinyong.catalog.rules import add_months
 from xinyong.commitments.models import Commitment
-from xinyong.core.db import BigId, Json
+from xinyong.core.db import IN_CHUNK, BigId, Json
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
 from xinyong.lists.models import ListEntry, ListType
@@ -70,7 +70,7 @@ STAGE = Table("eval_stage", _tmp_meta,
               Column("contributions", Json, nullable=False), prefixes=["TEMPORARY"])
 #: The subjects of a subset run.
 SUBSET = Table("eval_subset", _tmp_meta, Column("subject_id", BigId, primary_key=True), prefixes=["TEMPORARY"])
-_CHUNK = 900
+_CHUNK = IN_CHUNK
 #: Sort / hash memory of an evaluation run's transaction on PostgreSQL.
 PG_WORK_MEM = "128MB"
 

@@ -17,7 +17,6 @@ from sqlalchemy import and_, or_
 from xinyong.catalog.rules import add_months
 
 
-
 class EffectiveStatus(StrEnum):
     """An entry's status as of a day (:func:`effective_status`): the stored one, with expiry computed."""
 

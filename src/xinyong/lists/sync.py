@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, clock, gcpause, hooks
 from xinyong.core.bulk import allocate_ids, insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers._text import compact
@@ -71,7 +71,7 @@ from xinyong.lists.models import (
 )
 from xinyong.lists.rules import in_force, term_end_for
 
-CHUNK = 900  # keys per IN (...) look-up: below SQLite's bound-parameter limit
+CHUNK = IN_CHUNK  # keys per IN (...) look-up: below SQLite's bound-parameter limit
 REPORT_PROBLEM_LIMIT = 1000
 OPERATION = "操作类型"
 OPERATIONS = {"新增": "add", "变更": "change", "删除": "delete", "移出": "delete",

@@ -33,7 +33,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
 
-
 class DeliveryStatus(StrEnum):
     PENDING = "pending"      # waiting for its (next) attempt
     DELIVERED = "delivered"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.core import audit
-from xinyong.core.db import utcnow
+from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import explain, resident_id
 from xinyong.identifiers.masking import mask_resident_id
@@ -282,7 +282,7 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
 
 # Watches ---------------------------------------------------------------------------------------------------
 
-_IN_CHUNK = 900
+_IN_CHUNK = IN_CHUNK
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
