@@ -42,6 +42,7 @@ from xinyong.identifiers.masking import mask_phone
 from xinyong.identifiers.names import normalize_org_name
 from xinyong.ingest.readers import Source, as_source, open_table, row_issues
 from xinyong.subjects.models import Subject
+from xinyong.subjects.service import resolve_code_ids
 
 CHUNK = 2_000
 ERROR_LIMIT = 200
@@ -254,10 +255,9 @@ BID_COLUMNS = ["tender_id", "bidder_key", "bidder_name", "bidder_uscc", "subject
 
 
 def _subject_ids(session: Session, codes: set[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for chunk in _chunks(sorted(c for c in codes if c)):
-        out.update(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all())
-    return out
+    """The bidders' subjects by code, in bulk (``subjects.service.resolve_code_ids``); unknown codes left out."""
+    found = resolve_code_ids(session, sorted(c for c in codes if c))
+    return {code: sid for code, sid in found.items() if sid is not None}
 
 
 def _add_shareholders(session: Session, pairs: set[tuple[str, str]]) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case
+from xinyong.cases.models import Case, CaseKind
 from xinyong.cases.verification import check_address
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
@@ -46,7 +46,7 @@ def file_complaint(session: Session, *, actor: Principal, facts: str, subject_co
             raise ValidationFailed("实名举报须留下联系方式（sms / email）", code="reporter_contact_required")
         reporter_address = check_address(reporter_channel, reporter_address or "")
     department_id = service.department_id_for(session, department)
-    return service.open_case(session, actor=actor, kind="complaint", target_type="subject",
+    return service.open_case(session, actor=actor, kind=CaseKind.COMPLAINT, target_type="subject",
                              target_id=subject.id if subject else None, subject_id=subject.id if subject else None,
                              subject_name=name if subject is None else None, department_id=department_id,
                              filed_via=filed_via, facts=facts, data={}, applicant_name=reporter_name,

@@ -18,6 +18,7 @@ token whose hash is stored here, with which the applicant follows the case and u
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -26,7 +27,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime
 
-CASE_KINDS = ("objection", "repair", "complaint")
+
+class CaseKind(StrEnum):
+    OBJECTION = "objection"  # 异议
+    REPAIR = "repair"        # 信用修复
+    COMPLAINT = "complaint"  # 举报
+
+
+class CaseState(StrEnum):
+    """The states of the three flows (``cases.flows``, which says which are open and how a case moves)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    NOT_ACCEPTED = "not_accepted"
+    DECIDED = "decided"              # objection
+    WITHDRAWN = "withdrawn"          # objection, repair
+    APPROVED = "approved"            # repair
+    REFUSED = "refused"              # repair
+    REVOKED = "revoked"              # repair
+    INVESTIGATING = "investigating"  # complaint
+    CONCLUDED = "concluded"          # complaint
+
+
+CASE_KINDS = tuple(CaseKind)
 TARGET_TYPES = ("record", "list_entry", "subject")
 
 
@@ -117,6 +140,12 @@ class CaseDocument(Base):
     created_at: Mapped[dt.datetime] = now_column()
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # attempts exhausted
+
+
 class Notification(Base):
     """The notification outbox: written with the change, sent afterwards by ``cases.notify.deliver_pending``."""
 
@@ -135,7 +164,7 @@ class Notification(Base):
     body: Mapped[str] = mapped_column(Text, nullable=False)
     # Bodies holding a one-time code are blanked once sent.
     sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default=NotificationStatus.PENDING)
     attempts: Mapped[int] = count_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = now_column()

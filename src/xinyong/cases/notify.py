@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Notification
+from xinyong.cases.models import Notification, NotificationStatus
 from xinyong.core.db import utcnow, writer_of
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 from xinyong.core.settings import get_settings
@@ -112,7 +112,7 @@ def queue(session: Session, *, channel: str, address: str, recipient_kind: str, 
     if channel not in CHANNELS:
         raise ValidationFailed(f"未知的通知渠道 {channel!r}", code="unknown_channel")
     n = Notification(case_id=case_id, channel=channel, address=address[:200], recipient_kind=recipient_kind,
-                     title=title[:200], body=body, sensitive=sensitive, status="pending", attempts=0,
+                     title=title[:200], body=body, sensitive=sensitive, status=NotificationStatus.PENDING, attempts=0,
                      created_at=utcnow())
     session.add(n)
     session.flush()
@@ -128,12 +128,13 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
     counts = {"sent": 0, "failed": 0, "retry": 0}
     bind = session.get_bind()
     with Session(bind=bind) as reader:
-        ids = list(reader.scalars(select(Notification.id).where(Notification.status == "pending")
+        ids = list(reader.scalars(select(Notification.id).where(Notification.status == NotificationStatus.PENDING)
                                   .order_by(Notification.id).limit(limit)))
     for nid in ids:
         # A write transaction (BEGIN IMMEDIATE on SQLite): it reads the row, then marks it.
         with Session(bind=writer_of(bind)) as own, own.begin():
-            n = own.scalars(select(Notification).where(Notification.id == nid, Notification.status == "pending")
+            n = own.scalars(select(Notification).where(Notification.id == nid,
+                                                       Notification.status == NotificationStatus.PENDING)
                             .with_for_update(skip_locked=True)).one_or_none()
             if n is None:
                 continue
@@ -143,12 +144,12 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
             except Exception as exc:  # noqa: BLE001 - any failure of an adapter is recorded and retried
                 n.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 if n.attempts >= max_attempts:
-                    n.status = "failed"
+                    n.status = NotificationStatus.FAILED
                     counts["failed"] += 1
                 else:
                     counts["retry"] += 1
             else:
-                n.status, n.sent_at, n.last_error = "sent", utcnow(), None
+                n.status, n.sent_at, n.last_error = NotificationStatus.SENT, utcnow(), None
                 if n.sensitive:
                     n.body = "（含一次性验证码，发送后已清除）"
                 counts["sent"] += 1

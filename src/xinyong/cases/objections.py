@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case
+from xinyong.cases.models import Case, CaseKind
 from xinyong.cases.targets import resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
@@ -43,7 +43,8 @@ def file_objection(session: Session, *, actor: Principal, target_type: str, targ
         raise ValidationFailed("该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请",
                                code="external_list")
     data = {"info_class": target.info_class, "target": target.describe}
-    return service.open_case(session, actor=actor, kind="objection", target_type=target_type, target_id=target_id,
+    return service.open_case(session, actor=actor, kind=CaseKind.OBJECTION, target_type=target_type,
+                             target_id=target_id,
                              subject_id=target.subject_id, department_id=target.department_id, filed_via=filed_via,
                              facts=facts, data=data, applicant_name=applicant_name,
                              applicant_channel=applicant_channel, applicant_address=applicant_address, today=today)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.cases import flows, notify, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseDocument
+from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
 from xinyong.catalog.service import publicity_rule
@@ -123,7 +123,7 @@ def file_repair(session: Session, *, actor: Principal, target_type: str, target_
             "obligations_fulfilled": True,
             "commitment": ({"signed": True, "signed_on": today.isoformat(), "text": COMMITMENT_TEXT}
                            if commitment_signed else {"signed": False})}
-    return service.open_case(session, actor=actor, kind="repair", target_type=target_type, target_id=target_id,
+    return service.open_case(session, actor=actor, kind=CaseKind.REPAIR, target_type=target_type, target_id=target_id,
                              subject_id=target.subject_id, department_id=target.department_id, filed_via=filed_via,
                              facts=facts, data=data, applicant_name=applicant_name,
                              applicant_channel=applicant_channel, applicant_address=applicant_address, today=today)
@@ -234,7 +234,7 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
     platform acts on the rule (audited as such), whoever recorded the breach."""
     code = commitment.code
     platform = system_principal(f"cases:commitment-breach:{actor.actor}")
-    approved = list(session.scalars(select(Case).where(Case.kind == "repair", Case.state == "approved",
+    approved = list(session.scalars(select(Case).where(Case.kind == CaseKind.REPAIR, Case.state == CaseState.APPROVED,
                                                        Case.subject_id == commitment.subject_id)
                                     .order_by(Case.id)))
     for case in approved:

@@ -32,7 +32,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseDocument, CaseEvent
+from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind
 from xinyong.cases.verification import mask_address
 from xinyong.core import audit, clock, workdays
 from xinyong.core import hooks as core_hooks
@@ -42,7 +42,7 @@ from xinyong.subjects.models import Subject
 
 ENTITY = "case"
 OBJECTION_MARKER = core_hooks.OBJECTION_MARKER
-CASE_PREFIX = {"objection": "YY", "repair": "XF", "complaint": "JB"}
+CASE_PREFIX = {CaseKind.OBJECTION: "YY", CaseKind.REPAIR: "XF", CaseKind.COMPLAINT: "JB"}
 
 
 class Hooks(Protocol):
@@ -406,7 +406,7 @@ def open_objection_targets(session: Session, *, record_ids: Iterable[int] = (),
         for i in range(0, len(ids), 1000):
             chunk = ids[i:i + 1000]
             rows = session.execute(select(Case.target_id).where(
-                Case.target_type == target_type, Case.target_id.in_(chunk), Case.kind == "objection",
+                Case.target_type == target_type, Case.target_id.in_(chunk), Case.kind == CaseKind.OBJECTION,
                 Case.closed_at.is_(None)))
             found.update((target_type, rid) for (rid,) in rows)
     return found
@@ -440,7 +440,7 @@ def case_view(session: Session, case: Case, *, actor: Principal | None = None, a
     handler_view = actor is not None and (actor.is_admin or (
         actor.department_id is not None and actor.department_id == case.department_id))
     show_identity = handler_view or applicant or (
-        case.kind != "complaint" and actor is not None and can_see(actor, case))
+        case.kind != CaseKind.COMPLAINT and actor is not None and can_see(actor, case))
     view: dict[str, Any] = {
         "id": case.id, "case_no": case.case_no, "kind": case.kind, "kind_label": flow.label,
         "state": case.state, "state_label": flow.states[case.state].label, "open": flow.is_open(case.state),
@@ -584,7 +584,7 @@ def department_id_for(session: Session, ref: str | int | None) -> int | None:
 
 def active_bar(session: Session, *, subject_id: int, today: dt.date) -> Case | None:
     """The case whose reapplication bar (false materials) still applies to the subject, if any."""
-    return session.scalar(select(Case).where(Case.subject_id == subject_id, Case.kind == "repair",
+    return session.scalar(select(Case).where(Case.subject_id == subject_id, Case.kind == CaseKind.REPAIR,
                                              Case.bar_until.is_not(None), Case.bar_until >= today)
                           .order_by(Case.bar_until.desc()).limit(1))
 

@@ -17,6 +17,7 @@ Natural persons' ID numbers never appear in clear here: the subject row holds th
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -28,7 +29,18 @@ from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 COMMITMENT_TYPES = ("approval_substitute", "tolerance_acceptance", "certification", "credit_repair",
                     "self_discipline", "voluntary", "other")
-FULFILMENT_STATUSES = ("pending", "fulfilled", "partial", "unfulfilled")
+
+
+class FulfilmentStatus(StrEnum):
+    """履约状态 of a commitment (and of each status change)."""
+
+    PENDING = "pending"          # 履行中 / 未认定
+    FULFILLED = "fulfilled"
+    PARTIAL = "partial"          # 部分未履行
+    UNFULFILLED = "unfulfilled"
+
+
+FULFILMENT_STATUSES = tuple(FulfilmentStatus)
 PUBLIC_TYPES = ("public", "scoped", "private")
 
 
@@ -90,7 +102,7 @@ class Commitment(Base):
     liability: Mapped[str] = mapped_column(Text, nullable=False)                          # 违诺责任
     made_on: Mapped[dt.date] = mapped_column(Date, nullable=False)                        # 承诺作出日期
     valid_until: Mapped[dt.date | None] = mapped_column(Date)                             # 承诺有效期
-    fulfilment_status: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")
+    fulfilment_status: Mapped[str] = mapped_column(String(12), nullable=False, default=FulfilmentStatus.PENDING)
     unfulfilled_content: Mapped[str | None] = mapped_column(Text)                         # 未履行的承诺内容
     liability_pursued: Mapped[str | None] = mapped_column(Text)                           # 违诺责任追究内容
     determined_on: Mapped[dt.date | None] = mapped_column(Date)                           # 履行状态认定日期

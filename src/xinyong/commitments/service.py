@@ -37,6 +37,7 @@ from xinyong.commitments.models import (
     Commitment,
     CommitmentFulfilment,
     CommitmentVersion,
+    FulfilmentStatus,
 )
 from xinyong.commitments.validate import (
     BREACH_STATUSES,
@@ -56,7 +57,7 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.lists import service as lists_service
 from xinyong.lists import types as lists_types
 from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import find_subject, reveal_resident_id, upsert_subjects
+from xinyong.subjects.service import resolve_codes, reveal_resident_id, upsert_subjects
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -146,17 +147,18 @@ def _subject_for(row: CommitmentInput, cache: dict[str, Subject]) -> Subject:
 
 def _resolve_subjects(session: Session, rows: list[CommitmentInput], cache: dict[str, Subject], source: str,
                       result: UpsertResult) -> None:
-    """Find the promisors of ``rows`` by code (USCC, legacy alias, keyed hash of a person's ID) and create those
+    """Find the promisors of ``rows`` by code in bulk (``subjects.service.resolve_codes``) and create those
     the registry lacks — all of a chunk's at once, in key order, each unless another upload created it meanwhile
     (``subjects.service.upsert_subjects``: two uploads naming the same new promisor neither fail nor deadlock)."""
-    missing: dict[str, CommitmentInput] = {}
+    wanted: dict[str, CommitmentInput] = {}
     for row in rows:
         code = row.promisor_uscc or row.promisor_id_number or ""
-        if code in cache or code in missing:
-            continue
-        found = find_subject(session, code)
+        if code not in cache:
+            wanted.setdefault(code, row)
+    missing: dict[str, CommitmentInput] = {}
+    for code, found in resolve_codes(session, wanted).items():
         if found is None:
-            missing[code] = row
+            missing[code] = wanted[code]
         else:
             cache[code] = found
     if not missing:
@@ -216,8 +218,8 @@ def _set_fulfilment(c: Commitment, *, status: str, determined_on: dt.date | None
     c.determined_on = determined_on
     c.determined_by = determined_by
     c.determined_by_code = determined_by_code
-    c.unfulfilled_content = None if status == "fulfilled" else unfulfilled_content
-    c.liability_pursued = None if status == "fulfilled" else liability_pursued
+    c.unfulfilled_content = None if status == FulfilmentStatus.FULFILLED else unfulfilled_content
+    c.liability_pursued = None if status == FulfilmentStatus.FULFILLED else liability_pursued
     c.broken_on = _breach_on(status, determined_on, received_at)
     return c.broken_on is not None and not was_broken
 
@@ -305,12 +307,12 @@ def _apply_row(session: Session, actor: Principal, department_id: int, batch_id:
         "received_at": received_at, "updated_at": utcnow(),
     }
     if current is None:
-        c = Commitment(code=row.code, department_id=department_id, version_count=1, fulfilment_status="pending",
-                       created_at=utcnow(), **values)
+        c = Commitment(code=row.code, department_id=department_id, version_count=1,
+                       fulfilment_status=FulfilmentStatus.PENDING, created_at=utcnow(), **values)
         session.add(c)
         session.flush()
         changed = sorted(content)
-        previous_status = "pending"
+        previous_status: str = FulfilmentStatus.PENDING
         result.created += 1
         outcome = "created"
     else:
@@ -329,7 +331,7 @@ def _apply_row(session: Session, actor: Principal, department_id: int, batch_id:
                                   source_row=row.row, department_id=department_id, actor=actor.actor,
                                   received_at=received_at))
     became_broken = False
-    if row.fulfilment_status != "pending" and (
+    if row.fulfilment_status != FulfilmentStatus.PENDING and (
             row.fulfilment_status != c.fulfilment_status or row.determined_on != c.determined_on):
         became_broken = _set_fulfilment(
             c, status=row.fulfilment_status, determined_on=row.determined_on, determined_by=row.determined_by,
@@ -371,7 +373,7 @@ def record_fulfilment(session: Session, *, actor: Principal, commitment_id: int,
         raise Conflict(f"该信用承诺已被修改（当前版本 {c.revision}，提交所依据的版本 {expected_revision}），请刷新后重试",
                        code="stale_revision", details={"revision": c.revision})
     key = _STATUSES.get((status or "").strip())
-    if key is None or key == "pending":
+    if key is None or key == FulfilmentStatus.PENDING:
         raise ValidationFailed(f"承诺履行状态「{status}」无效，应为 全部履行 / 部分履行 / 全部未履行",
                                code="enum_invalid", details={"field": "承诺履行状态"})
     problems: list[dict[str, str]] = []

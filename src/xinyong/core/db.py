@@ -70,6 +70,9 @@ from xinyong.core.settings import get_settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Keys per ``IN (...)`` look-up: below SQLite's bound-parameter limit (999 on old builds), one constant for all.
+IN_CHUNK = 900
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

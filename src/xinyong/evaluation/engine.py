@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from xinyong.auth.models import Department
-from xinyong.cases.models import Case
+from xinyong.cases.models import Case, CaseKind, CaseState
 from xinyong.catalog.rules import add_months
 from xinyong.commitments.models import Commitment
 from xinyong.core.db import IN_CHUNK, BigId, Json
@@ -204,9 +204,9 @@ def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     cols = []
     for ind in spec.indicators:
         if ind.source == "repairs":
-            cond = and_(k.kind == "repair", k.state == "approved")
+            cond = and_(k.kind == CaseKind.REPAIR, k.state == CaseState.APPROVED)
         elif ind.source == "complaints":
-            cond = and_(k.kind == "complaint", k.outcome.in_(("substantiated", "partly_substantiated")))
+            cond = and_(k.kind == CaseKind.COMPLAINT, k.outcome.in_(("substantiated", "partly_substantiated")))
         else:
             continue
         cols.append(_weighted(ind, k.closed_on, cond, as_of).label(_col(ind.code)))

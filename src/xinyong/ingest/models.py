@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
@@ -10,6 +11,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
+
+
+class BatchStatus(StrEnum):
+    """What became of a stored batch (a batch refused whole before storing is not stored)."""
+
+    ACCEPTED = "accepted"  # every row
+    PARTIAL = "partial"    # the good rows (keep_good); the common summary calls it "partially_accepted"
+    REJECTED = "rejected"
 
 
 class IngestBatch(Base):

@@ -57,7 +57,7 @@ from xinyong.core.db import (
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import reports
-from xinyong.ingest.models import IngestBatch, RejectedRow
+from xinyong.ingest.models import BatchStatus, IngestBatch, RejectedRow
 from xinyong.ingest.readers import (
     Source,
     Table,
@@ -71,6 +71,8 @@ from xinyong.ingest.validate import validate_row
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 
 CHUNK = 2_000
+#: Statuses of a stored batch whose good rows were written (the same file sent again is a duplicate).
+_WRITTEN = (BatchStatus.ACCEPTED, BatchStatus.PARTIAL)
 #: Rows read and validated before the write transaction begins (≈ 3 KB of memory each while they wait: +65 MB
 #: peak for a file of 20,000 rows or more, measured with bench/ingest.py).
 AHEAD_ROWS = 20_000
@@ -239,7 +241,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
         previous = session.scalar(
             select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
-                                      IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial")))
+                                      IngestBatch.sha256 == sha256, IngestBatch.status.in_(_WRITTEN))
             .order_by(IngestBatch.id.desc()).limit(1))
         if previous is not None:
             found.append(previous)
@@ -264,7 +266,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         with reading_apart(session) as reader:  # a file applied already is not prepared again
             if reader.scalar(select(IngestBatch.id).where(
                     IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
-                    IngestBatch.sha256 == sha256, IngestBatch.status.in_(("accepted", "partial"))).limit(1)):
+                    IngestBatch.sha256 == sha256, IngestBatch.status.in_(_WRITTEN)).limit(1)):
                 return
         with write_lock_released(session):
             store.staged = stage_records(session.get_bind(), actor=actor, department_id=department_id,
@@ -282,7 +284,7 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
     assert batch is not None
     result.batch = batch.id
     c = store.counts
-    batch.status = {"partially_accepted": "partial"}.get(result.status, result.status)
+    batch.status = {"partially_accepted": BatchStatus.PARTIAL}.get(result.status, result.status)
     batch.rows, batch.rejected, batch.accepted = result.rows, result.rejected, result.accepted
     for key in ("created", "updated", "unchanged", "withdrawn", "late"):
         setattr(batch, key, c[key] if result.written else 0)
@@ -350,7 +352,7 @@ def _common_summary(batch: IngestBatch) -> dict[str, Any]:
     if counts is None:  # a batch stored before the common summary: the codes of its errors
         counts = {c: n for c, n in (batch.error_counts or {}).items() if any(e["code"] == c for e in errors)}
     return {"importer": "ingest", "batch": batch.id, "mode": batch.mode,
-            "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
+            "status": {BatchStatus.PARTIAL: "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
             "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0, "errors": errors,
             "error_counts": counts}
 

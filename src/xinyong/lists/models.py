@@ -19,6 +19,7 @@ External lists (the court's 失信被执行人, the market regulator's 经营异
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -28,11 +29,31 @@ from xinyong.core.columns import actor_column, count_column, in_list, now_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
-ENTRY_STATUSES = ("notified", "active", "removed")
+
+
+class EntryStatus(StrEnum):
+    """The stored status of a list entry: what people decided (expiry is computed: ``lists.rules.EffectiveStatus``)."""
+
+    NOTIFIED = "notified"  # 已告知（待列入）
+    ACTIVE = "active"
+    REMOVED = "removed"
+
+
+class MatchStatus(StrEnum):
+    """How an entry found its subject: by code, by matching, by a reviewer's judgement, or not (yet)."""
+
+    CODE = "code"
+    MATCHED = "matched"
+    JUDGED = "judged"
+    PENDING = "pending"
+    UNMATCHED = "unmatched"
+
+
+ENTRY_STATUSES = tuple(EntryStatus)
 #: Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it).
 REMOVAL_REASONS = ("term_ended", "repaired", "revoked", "court_cancelled", "obligation_fulfilled", "sync_removed",
                    "not_listed", "other")
-MATCH_STATUSES = ("code", "matched", "judged", "pending", "unmatched")
+MATCH_STATUSES = tuple(MatchStatus)
 
 
 class ListType(Base):
@@ -115,7 +136,7 @@ class ListEntry(Base):
     removal_note: Mapped[str | None] = mapped_column(Text)
     # Source-specific fields (the court's 执行法院, 案号, 履行情况 …) as received.
     data: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    match_status: Mapped[str] = mapped_column(String(20), nullable=False, default="code")
+    match_status: Mapped[str] = mapped_column(String(20), nullable=False, default=MatchStatus.CODE)
     match_score: Mapped[float | None] = mapped_column(Float)
     match_evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
     match_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)

@@ -23,28 +23,36 @@ from xinyong.catalog.models import InfoClass
 from xinyong.core import clock, hooks
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.identifiers.masking import mask_name
-from xinyong.lists.models import ListEntry, ListEntryEvent, ListType
-from xinyong.lists.rules import REMOVAL_REASON_LABELS, STATUS_LABELS, effective_status, in_force, in_force_clause
+from xinyong.lists.models import EntryStatus, ListEntry, ListEntryEvent, ListType
+from xinyong.lists.rules import (
+    REMOVAL_REASON_LABELS,
+    STATUS_LABELS,
+    EffectiveStatus,
+    effective_status,
+    in_force,
+    in_force_clause,
+)
 from xinyong.lists.service import resolve_subject
 from xinyong.lists.types import get_list_type, list_types
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
-EFFECTIVE_STATUSES = ("notified", "active", "expired", "removed")
+EFFECTIVE_STATUSES = tuple(EffectiveStatus)
 
 
 def _status_clause(status: str, on: dt.date) -> Any:
     e = ListEntry
     removed = and_(e.removed_on.is_not(None), e.removed_on <= on)
     not_removed = or_(e.removed_on.is_(None), e.removed_on > on)
-    if status == "active":
+    if status == EffectiveStatus.ACTIVE:
         return in_force_clause(e, on)
-    if status == "removed":
+    if status == EffectiveStatus.REMOVED:
         return removed
-    if status == "notified":
-        return and_(not_removed, or_(e.status == "notified", e.listed_on.is_(None), e.listed_on > on))
-    if status == "expired":
-        return and_(not_removed, e.status != "notified", e.listed_on <= on, e.term_end.is_not(None), e.term_end < on)
+    if status == EffectiveStatus.NOTIFIED:
+        return and_(not_removed, or_(e.status == EntryStatus.NOTIFIED, e.listed_on.is_(None), e.listed_on > on))
+    if status == EffectiveStatus.EXPIRED:
+        return and_(not_removed, e.status != EntryStatus.NOTIFIED, e.listed_on <= on, e.term_end.is_not(None),
+                    e.term_end < on)
     raise ValidationFailed(f"未知的状态 {status!r}（notified / active / expired / removed）", code="unknown_status",
                            details={"allowed": list(EFFECTIVE_STATUSES)})
 
@@ -207,7 +215,7 @@ def list_sizes(session: Session, on: dt.date) -> list[dict[str, Any]]:
     """Per list type: entries counting on ``on``, and entries added, removed and expired in the 30 days to ``on``."""
     e = ListEntry
     since = on - dt.timedelta(days=30)
-    listed = and_(e.status != "notified", e.listed_on.is_not(None))
+    listed = and_(e.status != EntryStatus.NOTIFIED, e.listed_on.is_not(None))
 
     def counts(*where: Any) -> dict[int, int]:
         rows = session.execute(select(e.list_type_id, func.count()).where(*where).group_by(e.list_type_id))

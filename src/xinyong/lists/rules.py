@@ -9,11 +9,22 @@ without a job having to run; the SQL form (:func:`in_force_clause`) is the same 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, or_
 
 from xinyong.catalog.rules import add_months
+
+
+class EffectiveStatus(StrEnum):
+    """An entry's status as of a day (:func:`effective_status`): the stored one, with expiry computed."""
+
+    NOTIFIED = "notified"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REMOVED = "removed"
+
 
 STATUS_LABELS = {
     "notified": "已告知（待列入）",
@@ -43,22 +54,22 @@ class EntryFacts(Protocol):
 
 
 def in_force(entry: EntryFacts, on: dt.date) -> bool:
-    if entry.status == "notified" or entry.listed_on is None or entry.listed_on > on:
+    if entry.status == EffectiveStatus.NOTIFIED or entry.listed_on is None or entry.listed_on > on:
         return False
     if entry.term_end is not None and entry.term_end < on:
         return False
     return entry.removed_on is None or entry.removed_on > on
 
 
-def effective_status(entry: EntryFacts, on: dt.date) -> str:
+def effective_status(entry: EntryFacts, on: dt.date) -> EffectiveStatus:
     """notified / active / expired / removed as of ``on`` (an entry listed in the future shows as notified)."""
     if entry.removed_on is not None and entry.removed_on <= on:
-        return "removed"
-    if entry.status == "notified" or entry.listed_on is None or entry.listed_on > on:
-        return "notified"
+        return EffectiveStatus.REMOVED
+    if entry.status == EffectiveStatus.NOTIFIED or entry.listed_on is None or entry.listed_on > on:
+        return EffectiveStatus.NOTIFIED
     if entry.term_end is not None and entry.term_end < on:
-        return "expired"
-    return "active"
+        return EffectiveStatus.EXPIRED
+    return EffectiveStatus.ACTIVE
 
 
 def term_end_for(listed_on: dt.date, months: int | None) -> dt.date | None:
@@ -71,7 +82,7 @@ def term_end_for(listed_on: dt.date, months: int | None) -> dt.date | None:
 def in_force_clause(model: Any, on: dt.date | ColumnElement[Any]) -> Any:
     """SQL predicate equal to :func:`in_force` for a mapped class with the entry columns."""
     return and_(
-        model.status != "notified",
+        model.status != EffectiveStatus.NOTIFIED,
         model.listed_on.is_not(None),
         model.listed_on <= on,
         or_(model.term_end.is_(None), model.term_end >= on),

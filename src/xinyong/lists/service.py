@@ -44,7 +44,7 @@ from xinyong.identifiers import explain
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
-from xinyong.lists.models import REMOVAL_REASONS, ListEntry, ListEntryEvent, ListType
+from xinyong.lists.models import REMOVAL_REASONS, EntryStatus, ListEntry, ListEntryEvent, ListType
 from xinyong.lists.rules import REMOVAL_REASON_LABELS, in_force, term_end_for
 from xinyong.lists.types import get_list_type
 from xinyong.subjects.models import Subject, SubjectKind
@@ -344,7 +344,7 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
             raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
         given = notice_given_on or today
         _not_future(given, today, name="告知日期", code="notice_in_future")
-        values.update(status="notified", notice_given_on=given,
+        values.update(status=EntryStatus.NOTIFIED, notice_given_on=given,
                       notice_until=workdays.add_workdays(given, lt.notice_workdays or 0))
     elif stage == "listed":
         listed = listed_on or today
@@ -366,7 +366,7 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
             if notice_given_on > listed:
                 raise ValidationFailed("告知日期不能晚于列入日期", code="notice_after_listing")
             values["notice_given_on"] = notice_given_on
-        values.update(status="active", listed_on=listed, term_end=_term(lt, listed, term_end))
+        values.update(status=EntryStatus.ACTIVE, listed_on=listed, term_end=_term(lt, listed, term_end))
     else:
         raise ValidationFailed(f"未知的阶段 {stage!r}（notice / listed）", code="bad_stage")
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
@@ -387,7 +387,7 @@ def find_by_key(session: Session, lt: ListType, decision_no: str) -> ListEntry |
 
 
 def _key_conflict(existing: ListEntry, draft: EntryDraft) -> Conflict:
-    if existing.subject_id == draft.subject.id and existing.status in ("notified", "active"):
+    if existing.subject_id == draft.subject.id and existing.status in (EntryStatus.NOTIFIED, EntryStatus.ACTIVE):
         return Conflict(f"该主体在「{draft.lt.name}」中已有决定文书号为 {existing.decision_no} 的条目（{existing.id}）",
                         code="entry_exists", details={"entry_id": existing.id})
     return Conflict(f"决定文书号 {existing.decision_no} 在「{draft.lt.name}」中已被使用（条目 {existing.id}）",
@@ -404,11 +404,11 @@ def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason
     if existing is not None:
         raise _key_conflict(existing, draft)
     entry = ListEntry(list_type_id=draft.lt.id, entry_key=draft.entry_key, revision=1, **{"data": {}, **draft.values})
-    if entry.status == "active" and entry.term_end is not None and entry.term_end < today:
+    if entry.status == EntryStatus.ACTIVE and entry.term_end is not None and entry.term_end < today:
         entry.expiry_announced_on = today  # recorded after its term: it never counted, nothing to announce
     session.add(entry)
     session.flush()
-    action = "notice" if entry.status == "notified" else "create"
+    action = "notice" if entry.status == EntryStatus.NOTIFIED else "create"
     _log(session, actor=actor, entry=entry, lt=draft.lt, action=action, before=None, audited=audited,
          reason=reason or ("告知拟列入" if action == "notice" else "列入名单"))
     _announce(session, entry, draft.lt, False, today)
@@ -454,7 +454,7 @@ def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: 
     _check_manual(lt, "列入")
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
-    if entry.status != "notified":
+    if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态，不能列入", code="entry_not_notified",
                        details={"status": entry.status})
     listed = listed_on or today
@@ -465,7 +465,7 @@ def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: 
                                details={"notice_until": entry.notice_until.isoformat()})
     before = _snapshot(entry)
     was = in_force(entry, today)
-    entry.status, entry.listed_on, entry.term_end = "active", listed, _term(lt, listed, term_end)
+    entry.status, entry.listed_on, entry.term_end = EntryStatus.ACTIVE, listed, _term(lt, listed, term_end)
     if entry.term_end is not None and entry.term_end < today:
         entry.expiry_announced_on = today
     _bump(entry)
@@ -484,7 +484,7 @@ def extend_entry(session: Session, *, actor: Principal, entry_id: int, term_end:
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
     reason = _text(reason, name="延长理由", code="reason_required", limit=2000)
-    if entry.status != "active" or entry.listed_on is None:
+    if entry.status != EntryStatus.ACTIVE or entry.listed_on is None:
         raise Conflict(f"名单条目 {entry.id} 未处于列入状态，不能延长", code="entry_not_active",
                        details={"status": entry.status})
     if entry.removed_on is not None:
@@ -518,9 +518,9 @@ def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: s
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
     note = _text(note, name="移出说明", code="note_required", limit=2000)
-    if entry.status == "notified":
+    if entry.status == EntryStatus.NOTIFIED:
         raise Conflict("该条目仅处于告知阶段，请使用「不予列入」撤回告知", code="entry_not_active")
-    if entry.status == "removed" or entry.removed_on is not None:
+    if entry.status == EntryStatus.REMOVED or entry.removed_on is not None:
         raise Conflict(f"名单条目 {entry.id} 已于 {entry.removed_on} 移出", code="entry_removed")
     assert entry.listed_on is not None
     day = on or today
@@ -536,7 +536,7 @@ def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: s
                                        code="removal_too_early", details={"earliest": earliest.isoformat()})
     before = _snapshot(entry)
     was = in_force(entry, today)
-    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "removed", day, reason, note
+    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = EntryStatus.REMOVED, day, reason, note
     _bump(entry)
     session.flush()
     _log(session, actor=actor, entry=entry, lt=lt, action="remove",
@@ -554,11 +554,11 @@ def restore_entry(session: Session, *, actor: Principal, entry_id: int, note: st
     entry, lt = _locked_entry(session, entry_id)
     _check_entry_access(session, actor, lt, entry)
     note = _text(note, name="恢复说明", code="note_required", limit=2000)
-    if entry.status != "removed" or entry.removal_reason != "repaired":
+    if entry.status != EntryStatus.REMOVED or entry.removal_reason != "repaired":
         raise Conflict("只有因信用修复移出的条目可以在撤销修复后恢复", code="entry_not_repaired")
     before = _snapshot(entry)
     was = in_force(entry, today)
-    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "active", None, None, None
+    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = EntryStatus.ACTIVE, None, None, None
     _bump(entry)
     session.flush()
     _log(session, actor=actor, entry=entry, lt=lt, action="restore", reason=f"撤销信用修复：{note}", before=before)
@@ -574,11 +574,12 @@ def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: 
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
     note = _text(note, name="不予列入的理由", code="note_required", limit=2000)
-    if entry.status != "notified":
+    if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态", code="entry_not_notified",
                        details={"status": entry.status})
     before = _snapshot(entry)
-    entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = "removed", today, "not_listed", note
+    entry.status, entry.removed_on = EntryStatus.REMOVED, today
+    entry.removal_reason, entry.removal_note = "not_listed", note
     _bump(entry)
     session.flush()
     _log(session, actor=actor, entry=entry, lt=lt, action="withdraw_notice", reason=note, before=before)
@@ -629,7 +630,7 @@ def announce_expirations(session: Session, *, today: dt.date, actor: Principal) 
     """Emit ``list.left`` once for each entry whose term has ended by ``today`` (idempotent: marks
     ``expiry_announced_on``). Counting never waits for this job; only the notification does."""
     e = ListEntry
-    stmt = (select(e).where(e.status != "notified", e.listed_on.is_not(None), e.term_end.is_not(None),
+    stmt = (select(e).where(e.status != EntryStatus.NOTIFIED, e.listed_on.is_not(None), e.term_end.is_not(None),
                             e.term_end < today, e.expiry_announced_on.is_(None),
                             or_(e.removed_on.is_(None), e.removed_on > e.term_end))
             .order_by(e.id).with_for_update())

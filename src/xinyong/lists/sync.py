@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, clock, gcpause, hooks
 from xinyong.core.bulk import allocate_ids, insert_rows
-from xinyong.core.db import utcnow
+from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers._text import compact
@@ -61,15 +61,17 @@ from xinyong.ingest.readers import Source, as_source, open_table, row_issues
 from xinyong.ingest.values import parse_date
 from xinyong.lists import matching
 from xinyong.lists.models import (
+    EntryStatus,
     ListEntry,
     ListEntryEvent,
     ListSync,
     ListType,
     MatchJudgement,
+    MatchStatus,
 )
 from xinyong.lists.rules import in_force, term_end_for
 
-CHUNK = 900  # keys per IN (...) look-up: below SQLite's bound-parameter limit
+CHUNK = IN_CHUNK  # keys per IN (...) look-up: below SQLite's bound-parameter limit
 REPORT_PROBLEM_LIMIT = 1000
 OPERATION = "操作类型"
 OPERATIONS = {"新增": "add", "变更": "change", "删除": "delete", "移出": "delete",
@@ -445,32 +447,11 @@ class Link:
 
 
 def _resolve_codes(session: Session, codes: set[str]) -> dict[str, int]:
-    """Clear codes -> subject id, in bulk: USCC, resident ID (keyed hash), then aliases (org code, 注册号 …)."""
-    from xinyong.identifiers.vault import get_vault
-    from xinyong.subjects.models import Subject, SubjectAlias
+    """Clear codes -> subject id, in bulk (``subjects.service.resolve_code_ids``): USCC, resident ID (keyed hash),
+    then aliases (org code, 注册号 …); the codes no subject has are left out."""
+    from xinyong.subjects.service import resolve_code_ids
 
-    out: dict[str, int] = {}
-    usccs = sorted(c for c in codes if len(c) == 18 and uscc.is_valid(c))
-    for start in range(0, len(usccs), CHUNK):
-        for code, sid in session.execute(select(Subject.uscc, Subject.id)
-                                         .where(Subject.uscc.in_(usccs[start:start + CHUNK]))):
-            assert code is not None  # matched by IN
-            out[code] = sid
-    people = {c: get_vault().lookup_hash(c) for c in codes if c not in out and len(c) == 18 and c[:17].isdigit()
-              and resident_id.is_valid(c)}
-    by_hash = {h: c for c, h in people.items()}
-    hashes = sorted(by_hash)
-    for start in range(0, len(hashes), CHUNK):
-        for h, sid in session.execute(select(Subject.resident_id_hash, Subject.id)
-                                      .where(Subject.resident_id_hash.in_(hashes[start:start + CHUNK]))):
-            assert h is not None  # matched by IN
-            out[by_hash[h]] = sid
-    rest = sorted(c for c in codes if c not in out)
-    for start in range(0, len(rest), CHUNK):
-        for value, sid in session.execute(select(SubjectAlias.value, SubjectAlias.subject_id)
-                                          .where(SubjectAlias.value.in_(rest[start:start + CHUNK]))):
-            out.setdefault(value, sid)
-    return out
+    return {code: sid for code, sid in resolve_code_ids(session, codes).items() if sid is not None}
 
 
 def _judgements(session: Session, keys: set[str]) -> dict[str, list[tuple[int, str]]]:
@@ -496,13 +477,14 @@ def link_entries(session: Session, items: list[dict[str, Any]], lookups: list[st
     for i, values in enumerate(items):
         code = lookups[i]
         if code and code in by_code:
-            links[i] = Link(by_code[code], "code", 1.0,
+            links[i] = Link(by_code[code], MatchStatus.CODE, 1.0,
                             {"code": {"weight": 1.0, "text": f"代码一致：{values.get('party_code')}（按代码关联）"}})
             continue
         verdicts = judged.get(pkeys[i], [])
         same = [sid for sid, v in verdicts if v == "same"]
         if same:
-            links[i] = Link(same[0], "judged", None, {"judgement": {"weight": 1.0, "text": "复核人员已认定为同一主体"}})
+            links[i] = Link(same[0], MatchStatus.JUDGED, None,
+                            {"judgement": {"weight": 1.0, "text": "复核人员已认定为同一主体"}})
             continue
         todo.append(i)
         excludes.append({sid for sid, v in verdicts if v == "not_same"})
@@ -517,13 +499,13 @@ def link_entries(session: Session, items: list[dict[str, Any]], lookups: list[st
 
 def _link_from(cands: list[matching.Candidate]) -> Link:
     if not cands:
-        return Link(None, "unmatched")
+        return Link(None, MatchStatus.UNMATCHED)
     best = cands[0]
     rivals = [c for c in cands[1:] if c.match]
     if best.match and not rivals:
-        status = "code" if best.evidence.get("code", {}).get("weight") == 1.0 else "matched"
+        status = MatchStatus.CODE if best.evidence.get("code", {}).get("weight") == 1.0 else MatchStatus.MATCHED
         return Link(best.subject_id, status, best.score, best.evidence)
-    return Link(None, "pending", best.score, None, [c.to_dict() for c in cands])
+    return Link(None, MatchStatus.PENDING, best.score, None, [c.to_dict() for c in cands])
 
 
 # The sync ------------------------------------------------------------------------------------------------------
@@ -645,7 +627,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         old = existing.get(row.key)
         if row.operation == "delete":
             assert old is not None
-            if old.status == "removed":
+            if old.status == EntryStatus.REMOVED:
                 counts["unchanged"] += 1
             else:
                 to_remove.append((old, {"removed_on": row.values.get("removed_on") or today,
@@ -653,9 +635,9 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
             continue
         if old is None:
             to_insert.append(row)
-        elif old.content_hash == row.content_hash and old.status != "removed":
+        elif old.content_hash == row.content_hash and old.status != EntryStatus.REMOVED:
             counts["unchanged"] += 1
-            if old.match_status in ("pending", "unmatched"):
+            if old.match_status in (MatchStatus.PENDING, MatchStatus.UNMATCHED):
                 relink.append(old)
         else:
             to_change.append((row, old))
@@ -664,7 +646,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         # Keys of rows skipped as invalid stay as they are: an unreadable row is not evidence of removal.
         protected = problems.keys
         for key, old in existing.items():
-            if key not in present and key not in protected and old.status != "removed":
+            if key not in present and key not in protected and old.status != EntryStatus.REMOVED:
                 to_remove.append((old, {"removed_on": today, "removal_note": None}))
 
     # Link new and changed rows, and re-try entries still waiting for a subject.
@@ -689,7 +671,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     legal_basis = "；".join(b.get("title", "") for b in (lt.legal_basis or []) if b.get("title"))
     for entry_id, row, link in zip(ids, to_insert, new_links, strict=True):
         values = row.values
-        status = "removed" if values.get("removed_on") else "active"
+        status = EntryStatus.REMOVED if values.get("removed_on") else EntryStatus.ACTIVE
         inserts.append({
             "id": entry_id, "list_type_id": lt.id, "entry_key": row.key, "subject_id": link.subject_id,
             "party_name": values["party_name"][:200], "party_code": values.get("party_code"),
@@ -698,7 +680,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
             "decision_no": values.get("decision_no"), "authority": values["authority"][:200],
             "department_id": department_id, "status": status, "listed_on": values["listed_on"],
             "term_end": values.get("term_end"), "removed_on": values.get("removed_on"),
-            "removal_reason": "sync_removed" if status == "removed" else None,
+            "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
             "removal_note": values.get("removal_note"), "data": values.get("data") or {},
             "match_status": link.status, "match_score": link.score, "match_evidence": link.evidence,
             "match_candidates": link.candidates, "source": "sync", "last_sync_id": record.id,
@@ -707,7 +689,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         events.append({**base, "entry_id": entry_id, "action": "sync_add", "reason": None, "before": None,
                        "after": _summary(values, link)})
         counts["added"] += 1
-        if link.status == "pending":
+        if link.status == MatchStatus.PENDING:
             counts["review_queued"] += 1
         watch.after(entry_id, link.subject_id, SimpleNamespace(status=status, **_facts(values)), values["reason"])
     insert_rows(session, ListEntry.__table__, inserts)
@@ -716,7 +698,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     updates = []
     for (row, old), link in zip(to_change, change_links, strict=True):
         values = row.values
-        status = "removed" if values.get("removed_on") else "active"
+        status = EntryStatus.REMOVED if values.get("removed_on") else EntryStatus.ACTIVE
         new = {
             "_id": old.id, "subject_id": link.subject_id, "party_name": values["party_name"][:200],
             "party_code": values.get("party_code"), "party_kind": values.get("party_kind"),
@@ -724,19 +706,19 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
             "decision_no": values.get("decision_no"), "authority": values["authority"][:200], "status": status,
             "listed_on": values["listed_on"], "term_end": values.get("term_end"),
             "removed_on": values.get("removed_on"),
-            "removal_reason": "sync_removed" if status == "removed" else None,
+            "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
             "removal_note": values.get("removal_note"), "data": values.get("data") or {},
             "match_status": link.status, "match_score": link.score, "match_evidence": link.evidence,
             "match_candidates": link.candidates, "last_sync_id": record.id, "content_hash": row.content_hash,
             "revision": old.revision + 1, "updated_at": now,
         }
         updates.append(new)
-        relisted = old.status == "removed" and status != "removed"
+        relisted = old.status == EntryStatus.REMOVED and status != EntryStatus.REMOVED
         events.append({**base, "entry_id": old.id, "action": "sync_add" if relisted else "sync_change",
                        "reason": "来源名单重新列入" if relisted else None,
                        "before": _summary(vars(old)), "after": _summary(values, link)})
         counts["added" if relisted else "changed"] += 1
-        if link.status == "pending":
+        if link.status == MatchStatus.PENDING:
             counts["review_queued"] += 1
         watch.change(old.id, old, old.subject_id, SimpleNamespace(status=status, **_facts(values)), link.subject_id,
                      values["reason"])
@@ -746,7 +728,7 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     relinked = []
     for old, link in zip(relink, relinks, strict=True):
         if link.status == old.match_status and link.subject_id is None:
-            if link.status == "pending":
+            if link.status == MatchStatus.PENDING:
                 relinked.append({"_id": old.id, "match_candidates": link.candidates, "match_score": link.score})
             continue
         relinked.append({"_id": old.id, "subject_id": link.subject_id, "match_status": link.status,
@@ -766,14 +748,15 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         removed_on = change["removed_on"]
         if old.listed_on and removed_on < old.listed_on:
             removed_on = old.listed_on
-        removals.append({"_id": old.id, "status": "removed", "removed_on": removed_on,
+        removals.append({"_id": old.id, "status": EntryStatus.REMOVED, "removed_on": removed_on,
                          "removal_reason": "sync_removed", "removal_note": change["removal_note"],
                          "last_sync_id": record.id, "revision": old.revision + 1, "updated_at": now})
         events.append({**base, "entry_id": old.id, "action": "sync_remove", "reason": change["removal_note"],
-                       "before": {"status": old.status}, "after": {"status": "removed",
+                       "before": {"status": old.status}, "after": {"status": EntryStatus.REMOVED,
                                                                    "removed_on": removed_on.isoformat()}})
         counts["removed"] += 1
-        after = SimpleNamespace(status="removed", listed_on=old.listed_on, term_end=old.term_end, removed_on=removed_on)
+        after = SimpleNamespace(status=EntryStatus.REMOVED, listed_on=old.listed_on, term_end=old.term_end,
+                                removed_on=removed_on)
         watch.change(old.id, old, old.subject_id, after, old.subject_id, None)
     _bulk_update(session, removals)
 
@@ -781,7 +764,8 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     watch.flush()
 
     queue = session.scalar(select(func.count()).select_from(ListEntry).where(
-        ListEntry.list_type_id == lt.id, ListEntry.match_status == "pending", ListEntry.status != "removed")) or 0
+        ListEntry.list_type_id == lt.id, ListEntry.match_status == MatchStatus.PENDING,
+        ListEntry.status != EntryStatus.REMOVED)) or 0
     record.rows = len(rows) + len(problems.rows) + facts["duplicate_rows"]
     record.added, record.changed, record.removed = counts["added"], counts["changed"], counts["removed"]
     record.unchanged, record.rejected = counts["unchanged"], len(problems.rows)
@@ -972,7 +956,8 @@ def review_queue(session: Session, *, list_code: str | None = None, limit: int =
                and (department_code is None or department_code in (t.managing_departments or []))]
     if list_code and not any(t.code == list_code for t in types.values()):
         raise NotFound(f"名单类型 {list_code} 不存在", code="list_type_not_found")
-    where = (ListEntry.match_status == "pending", ListEntry.status != "removed", ListEntry.list_type_id.in_(allowed))
+    where = (ListEntry.match_status == MatchStatus.PENDING, ListEntry.status != EntryStatus.REMOVED,
+             ListEntry.list_type_id.in_(allowed))
     total = session.scalar(select(func.count()).select_from(ListEntry).where(*where)) or 0
     items = session.scalars(select(ListEntry).where(*where).order_by(ListEntry.id).limit(limit).offset(offset))
     return {"total": total, "limit": limit, "offset": offset,
@@ -1045,7 +1030,7 @@ def judge(session: Session, *, actor: Principal, entry_id: int, subject_id: int,
             entry.match_evidence = None
         entry.match_candidates = candidates or None
         if entry.subject_id is None:
-            entry.match_status = "pending" if candidates else "unmatched"
+            entry.match_status = MatchStatus.PENDING if candidates else MatchStatus.UNMATCHED
             entry.match_score = candidates[0]["score"] if candidates else None
     entry.revision += 1
     entry.updated_at = now

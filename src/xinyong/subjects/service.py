@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
-from xinyong.core.db import mark_bulk, reading_apart, utcnow
+from xinyong.core.db import IN_CHUNK, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, orgcode, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
@@ -49,27 +50,88 @@ AHEAD_ROWS = 20_000
 
 def find_subject(session: Session, code: str) -> Subject | None:
     """The subject a code names: USCC, resident ID (18 or 15 digits), organisation code or another alias."""
-    raw = (code or "").strip()
-    if not raw:
-        return None
-    compact = uscc.compact(raw)
-    if len(compact) == 18:
-        found = session.scalar(select(Subject).where(Subject.uscc == compact))
-        if found:
-            return found
-    rid = resident_id.validate(raw)
-    if rid.valid and rid.normalized:
-        found = session.scalar(
-            select(Subject).where(Subject.resident_id_hash == get_vault().lookup_hash(rid.normalized))
-        )
-        if found:
-            return found
-    candidates = {compact}
-    oc = orgcode.validate(raw)
-    if oc.valid and oc.normalized:
-        candidates.add(oc.normalized)
-    alias = session.scalar(select(SubjectAlias).where(SubjectAlias.value.in_(candidates)).limit(1))
-    return alias.subject if alias else None
+    return resolve_codes(session, [code])[code]
+
+
+def resolve_codes(session: Session, codes: Iterable[str]) -> dict[str, Subject | None]:
+    """Each code (as given) -> the subject it names, or None: every code form the platform accepts, in bulk.
+
+    Order of precedence, per code: its USCC (any 18-character code, check digit or not: a flagged USCC was kept
+    on an operator's word), then a resident ID (18 or 15 digits, valid) by its keyed hash — the number itself
+    goes into no statement and no log —, then the legacy codes (aliases: the compact code, and the normalised
+    organisation code when it is one; the lowest subject id when two subjects share a value). A valid 18-digit
+    resident ID is asked as a USCC only when it is a valid USCC too, and never as an alias. A few statements
+    per :data:`~xinyong.core.db.IN_CHUNK` codes of each form, never one per code. The resolver only finds:
+    creating the missing subjects, or telling an invalid code from an unknown one, stays with its caller.
+    """
+    return _resolve(session, codes, Subject)
+
+
+def resolve_code_ids(session: Session, codes: Iterable[str]) -> dict[str, int | None]:
+    """:func:`resolve_codes` answering subject ids, for callers that need no more (no subject row is loaded)."""
+    return _resolve(session, codes, Subject.id)
+
+
+def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield ordered[start:start + IN_CHUNK]
+
+
+def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    plans: dict[str, tuple[str, str | None, str]] = {}  # code -> (compact, keyed hash of a resident ID, raw)
+    vault = None
+    for code in codes:
+        if code in plans:
+            continue
+        out[code] = None
+        raw = code.strip() if isinstance(code, str) else ""
+        if not raw:
+            continue
+        c = uscc.compact(raw)
+        digest = None
+        if (len(c) == 18 and c[:17].isdigit()) or (len(c) == 15 and c.isdigit()):
+            rid = resident_id.validate(raw)
+            if rid.valid and rid.normalized:
+                vault = vault or get_vault()
+                digest = vault.lookup_hash(rid.normalized)
+        # a person's number goes into no statement: asked as a USCC only when it is a valid one too
+        as_uscc = len(c) == 18 and (digest is None or uscc.is_valid(c))
+        plans[code] = (c if as_uscc else "", digest, raw)
+    if not plans:
+        return out
+    found_uscc: dict[str, Any] = {}
+    for chunk in _in_chunks(c for c, _d, _r in plans.values() if c):
+        found_uscc.update(session.execute(select(Subject.uscc, what).where(Subject.uscc.in_(chunk))).all())
+    found_hash: dict[str, Any] = {}
+    for chunk in _in_chunks(d for c, d, _r in plans.values() if d is not None and not (c and c in found_uscc)):
+        found_hash.update(session.execute(select(Subject.resident_id_hash, what)
+                                          .where(Subject.resident_id_hash.in_(chunk))).all())
+    wanted: dict[str, tuple[str, ...]] = {}
+    for code, (c, digest, raw) in plans.items():
+        hit = found_uscc.get(c) if c else None
+        if hit is None and digest is not None:
+            hit = found_hash.get(digest)
+        if hit is not None:
+            out[code] = hit
+            continue
+        if not c:
+            c = uscc.compact(raw)
+            if digest is not None and len(c) == 18:
+                continue  # an unknown person's 18-digit number is no legacy code (a 15-digit one may be a 注册号)
+        oc = orgcode.validate(raw)
+        wanted[code] = (c, oc.normalized) if oc.valid and oc.normalized and oc.normalized != c else (c,)
+    found_alias: dict[str, Any] = {}
+    for chunk in _in_chunks(v for values in wanted.values() for v in values):
+        rows = session.execute(select(SubjectAlias.value, what)
+                               .join(Subject, Subject.id == SubjectAlias.subject_id)
+                               .where(SubjectAlias.value.in_(chunk)).order_by(SubjectAlias.value, Subject.id))
+        for value, hit in rows:
+            found_alias.setdefault(value, hit)
+    for code, values in wanted.items():
+        out[code] = next((found_alias[v] for v in values if v in found_alias), None)
+    return out
 
 
 def get_subject(session: Session, code: str) -> Subject:

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.core.db import Database, is_transient, utcnow
 from xinyong.core.errors import Busy
-from xinyong.watches.models import Delivery, Receiver
+from xinyong.watches.models import Delivery, DeliveryStatus, Receiver
 from xinyong.watches.service import signing_secrets
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def claim_due(session: Session, *, worker: str, now: dt.datetime, limit: int, le
     """
     candidates = (
         select(Delivery.id).join(Receiver, Receiver.id == Delivery.receiver_id)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now,
                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now), Receiver.active.is_(True))
         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
     )
@@ -176,7 +176,7 @@ def claim_due(session: Session, *, worker: str, now: dt.datetime, limit: int, le
         candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
     claimed = session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status == "pending",
+        .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING,
                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
         .values(locked_until=now + lease, locked_by=worker)
         .returning(Delivery.id)
@@ -230,9 +230,9 @@ def _record(source: SessionSource, job: _Job, *, worker: str, now: dt.datetime, 
         if ok:
             # Acknowledged: delivered whoever holds the lease now — the receiver has it.
             done = session.execute(
-                update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == "pending")
-                .values(status="delivered", delivered_at=now, attempts=Delivery.attempts + 1, last_attempt_at=now,
-                        last_status_code=code, last_error=None, locked_until=None, locked_by=None)
+                update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.DELIVERED, delivered_at=now, attempts=Delivery.attempts + 1,
+                        last_attempt_at=now, last_status_code=code, last_error=None, locked_until=None, locked_by=None)
                 .execution_options(synchronize_session=False)
             ).rowcount
             return "sent" if done else "lost"
@@ -240,12 +240,12 @@ def _record(source: SessionSource, job: _Job, *, worker: str, now: dt.datetime, 
         values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now, "last_status_code": code,
                                   "last_error": error, "locked_until": None, "locked_by": None}
         if dead:
-            values["status"] = "dead"
+            values["status"] = DeliveryStatus.DEAD
         else:
             delay = backoff_delay(attempts, base=settings.base_delay, cap=settings.max_delay, rand=rand)
             values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
         done = session.execute(
-            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == "pending",
+            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING,
                                    Delivery.locked_by == worker)
             .values(**values).execution_options(synchronize_session=False)
         ).rowcount
@@ -258,7 +258,7 @@ def _defer(source: SessionSource, job: _Job, *, worker: str, until: dt.datetime)
     """Hand a delivery back without an attempt (its receiver just failed): due again with the failed one."""
     with _transaction(source) as session:
         session.execute(
-            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == "pending",
+            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING,
                                    Delivery.locked_by == worker)
             .values(next_attempt_at=until, locked_until=None, locked_by=None)
             .execution_options(synchronize_session=False)

@@ -15,6 +15,7 @@ transaction: that writes one :class:`OutboxEvent` and one :class:`Delivery` per 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -23,7 +24,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from xinyong.core.columns import count_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"      # waiting for its (next) attempt
+    DELIVERED = "delivered"
+    DEAD = "dead"            # attempts exhausted
+
+
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 
 
 class Receiver(Base):
@@ -102,7 +110,7 @@ class Delivery(Base):
     id: Mapped[int] = pk_column()
     event_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_events.id"), nullable=False)
     receiver_id: Mapped[int] = mapped_column(BigId, ForeignKey("watch_receivers.id"), nullable=False)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = count_column()
     next_attempt_at: Mapped[dt.datetime] = now_column()
     # Lease: while locked_until is in the future, only locked_by may send this delivery.

@@ -25,15 +25,17 @@ from sqlalchemy.orm import Session
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.core import audit
-from xinyong.core.db import utcnow
+from xinyong.core.db import IN_CHUNK, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from xinyong.identifiers import explain, orgcode, resident_id, uscc
+from xinyong.identifiers import explain, resident_id
 from xinyong.identifiers.masking import mask_resident_id
 from xinyong.identifiers.vault import get_vault
-from xinyong.subjects.models import Subject, SubjectAlias
+from xinyong.subjects.models import Subject
+from xinyong.subjects.service import resolve_code_ids
 from xinyong.watches.models import (
     DELIVERY_STATUSES,
     Delivery,
+    DeliveryStatus,
     OutboxEvent,
     Receiver,
     Watch,
@@ -108,7 +110,7 @@ def emit_subject_event(session: Session, *, subject_id: int, event: str, payload
                                   "subject": subject_identity(subject)})
     session.add(outbox)
     session.flush()
-    session.add_all(Delivery(event_id=outbox.id, receiver_id=rid, status="pending", attempts=0,
+    session.add_all(Delivery(event_id=outbox.id, receiver_id=rid, status=DeliveryStatus.PENDING, attempts=0,
                              next_attempt_at=now, created_at=now) for rid in sorted(receiver_ids))
     session.flush()
     return len(receiver_ids)
@@ -268,7 +270,7 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
     receiver.active = False
     receiver.deactivated_at = receiver.updated_at = now
     abandoned = session.execute(
-        update(Delivery).where(Delivery.receiver_id == receiver.id, Delivery.status == "pending")
+        update(Delivery).where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
         .values(status="dead", locked_until=None, locked_by=None, last_error="接收端已停用")
     ).rowcount
     session.flush()
@@ -280,7 +282,7 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
 
 # Watches ---------------------------------------------------------------------------------------------------
 
-_IN_CHUNK = 900
+_IN_CHUNK = IN_CHUNK
 
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
@@ -300,48 +302,21 @@ def resolve_codes(session: Session, codes: Sequence[str]) -> list[dict[str, Any]
 
     One item per code, in order: ``index``, ``code`` (resident IDs masked), ``subject_id`` or ``None``,
     ``status`` (``found`` · ``not_found`` · ``invalid``) and a Chinese ``message`` when not found.
-    Same order of precedence as ``subjects.service.find_subject``: USCC, resident ID, then legacy aliases.
+    Found by ``subjects.service.resolve_code_ids`` (USCC, resident ID by keyed hash, then legacy aliases).
     """
-    vault = get_vault()
     items: list[dict[str, Any]] = []
-    by_uscc: dict[str, list[int]] = {}
-    by_hash: dict[str, list[int]] = {}
     checks = []
+    keys = []
     for i, raw in enumerate(codes):
         raw = (raw if isinstance(raw, str) else "").strip()
         check = explain(raw)
         checks.append(check)
+        keys.append(raw)
         items.append({"index": i, "code": _shown(raw, check), "subject_id": None, "status": "not_found",
                       "message": None})
-        compact = uscc.compact(raw)
-        if len(compact) == 18:
-            by_uscc.setdefault(compact, []).append(i)
-        if check.kind == "resident_id" and check.valid and check.normalized:
-            by_hash.setdefault(vault.lookup_hash(check.normalized), []).append(i)
-
-    def settle(found: dict[str, int], wanted: dict[str, list[int]]) -> None:
-        for key, subject_id in found.items():
-            for i in wanted.get(key, ()):
-                if items[i]["subject_id"] is None:
-                    items[i]["subject_id"] = subject_id
-
-    for chunk in _chunks(list(by_uscc)):
-        settle(dict(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all()), by_uscc)
-    for chunk in _chunks(list(by_hash)):
-        settle(dict(session.execute(select(Subject.resident_id_hash, Subject.id)
-                                    .where(Subject.resident_id_hash.in_(chunk))).all()), by_hash)
-    by_alias: dict[str, list[int]] = {}
-    for item, raw in zip(items, codes, strict=True):
-        if item["subject_id"] is not None or not isinstance(raw, str) or not raw.strip():
-            continue
-        by_alias.setdefault(uscc.compact(raw), []).append(item["index"])
-        oc = orgcode.validate(raw)
-        if oc.valid and oc.normalized:
-            by_alias.setdefault(oc.normalized, []).append(item["index"])
-    for chunk in _chunks(list(by_alias)):
-        rows = session.execute(select(SubjectAlias.value, func.min(SubjectAlias.subject_id))
-                               .where(SubjectAlias.value.in_(chunk)).group_by(SubjectAlias.value)).all()
-        settle(dict(rows), by_alias)
+    found = resolve_code_ids(session, keys)
+    for item, key in zip(items, keys, strict=True):
+        item["subject_id"] = found[key]
     for item, check in zip(items, checks, strict=True):
         if item["subject_id"] is not None:
             item["status"] = "found"
@@ -473,14 +448,14 @@ def get_delivery(session: Session, *, actor: Principal, delivery_id: int) -> Del
 def redeliver(session: Session, *, actor: Principal, delivery_id: int, reason: str | None = None) -> Delivery:
     """Give a dead delivery a fresh series of attempts, due now. A delivered one is never sent again."""
     delivery = get_delivery(session, actor=actor, delivery_id=delivery_id)
-    if delivery.status == "delivered":
+    if delivery.status == DeliveryStatus.DELIVERED:
         raise Conflict("该投递已被接收端确认，不会重复发送", code="already_delivered")
-    if delivery.status == "pending":
+    if delivery.status == DeliveryStatus.PENDING:
         raise Conflict("该投递仍在等待发送", code="still_pending")
     if not delivery.receiver.active:
         raise Conflict("接收端已停用，不能重新投递", code="receiver_inactive")
     before = {"status": delivery.status, "attempts": delivery.attempts, "last_error": delivery.last_error}
-    delivery.status = "pending"
+    delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = utcnow()
     delivery.locked_until = delivery.locked_by = None
