@@ -169,3 +169,11 @@ def test_cli_file(client, session, database):
     rows = _log(session, env.subject_id)
     assert [(r.outcome, r.department_id) for r in rows[-3:]] == [
         ("allowed", env.other.id), ("denied", env.other.id), ("denied", env.other.id)]
+    # the same command as `xinyong subjects file`, as the issue names it
+    from xinyong import cli
+
+    result = CliRunner().invoke(cli.app, ["--db", database.url, "subjects", "file", env.uscc, "--department", "scjgj",
+                                          "--purpose", "honour", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["purpose"] == "honour"
+    assert "评优评先" in _log(session, env.subject_id)[-1].purpose
