@@ -100,19 +100,41 @@ def test_lists_commitments_grades_and_open_objection(client, session):
                                reason="提交虚假材料取得登记", decision_no="沁市监严〔1〕1号",
                                notice_given_on=t - dt.timedelta(days=60), listed_on=t - dt.timedelta(days=30),
                                department="scjgj")
+    revoked = lists.create_entry(session, actor=ADMIN, list_code="market_serious_illegal", subject_code=env.uscc,
+                                 reason="认定有误", decision_no="沁市监严〔2〕1号",
+                                 notice_given_on=t - dt.timedelta(days=90), listed_on=t - dt.timedelta(days=60),
+                                 department="scjgj")
+    session.commit()
+    lists.remove_entry(session, actor=ADMIN, entry_id=revoked.id, reason="revoked", note="认定撤销")
     session.commit()
     objections.file_objection(session, actor=ADMIN, target_type="record", target_id=env.young_record_id,
                               facts="处罚对象有误")
     session.commit()
+    from tests.commitments.helpers import register_accepting_unit
+    from tests.commitments.helpers import row as commitment_row
+    from xinyong.commitments import service as commitments
+    from xinyong.commitments.validate import map_headers, validate_row
+
+    register_accepting_unit(session, env.dept)
+    data = commitment_row(1, **{"承诺人代码": env.uscc, "承诺人名称": "沁阳市宏达机械有限公司"})
+    hm, _ = map_headers(list(data))
+    made, issues = validate_row(hm, 2, list(data.values()), today=t)
+    assert made is not None, issues
+    done = commitments.upsert_commitments(session, actor=ADMIN, department_id=env.dept.id, batch_id=None,
+                                          received_at=utcnow(), rows=[made])
+    session.commit()
+    assert not getattr(done, "rejected", None), done
     data = client.get(URL.format(env.uscc), params={"purpose": "other", "purpose_text": "招商引资项目评审"},
                       headers=env.other_operator).json()
     entries = {e["id"]: e for e in data["lists"]}
     assert entry.id in entries and entries[entry.id]["counts"] is True
     assert entries[entry.id]["history"], "the entry's history is part of the file"
+    assert revoked.id not in entries  # a revoked listing: never
     objected = [r for r in data["records"] if r["id"] == env.young_record_id]
     assert objected and objected[0]["objection"] == "异议处理中"
     assert data["open_objections"] >= 1
-    assert isinstance(data["commitments"], list) and isinstance(data["grades"], list)
+    assert [c["code"] for c in data["commitments"]] == [made.code] and "fulfilments" in data["commitments"][0]
+    assert isinstance(data["grades"], list)
     assert "招商引资项目评审" in _log(session, env.subject_id)[-1].purpose
 
 
