@@ -157,6 +157,22 @@ class LazyGroup(TyperGroup):
             return super().shell_complete(ctx, incomplete)
 
 
+def subjects_group(app: typer.Typer) -> None:
+    """``xinyong subjects``: the registry's commands (``subjects.commands``) and ``subjects file``, the government
+    credit file (``reports.commands.file_``, also ``xinyong reports file``). ``subjects`` sits below ``reports`` in
+    the layers, so the entry point joins them: a new group with the registry's commands and the file command (the
+    registry's own Typer app is left unchanged)."""
+    from xinyong.reports.commands import file_
+    from xinyong.subjects.commands import app as registry
+
+    group = typer.Typer(help=registry.info.help, no_args_is_help=True)
+    group.registered_commands = [*registry.registered_commands]
+    group.registered_groups = [*registry.registered_groups]
+    group.registered_callback = registry.registered_callback
+    group.command("file")(file_)
+    app.add_typer(group, name="subjects")
+
+
 # Every top-level command in the order ``xinyong --help`` lists them (commands first, then groups), with the help text
 # its module gives it (the test compares them).
 COMMANDS: dict[str, LazyCommand] = {
@@ -175,7 +191,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "tokens": LazyCommand("xinyong.auth.commands", "register", "API 令牌管理（签发、列表、撤销）"),
     "batches": LazyCommand("xinyong.ingest.commands", "register", "归集批次：报告、退回数据、及时性"),
     "catalog": LazyCommand("xinyong.catalog.commands", "app", "信用信息目录：信息类别、公开属性、法律依据与公示规则"),
-    "subjects": LazyCommand("xinyong.subjects.commands", "app", "信用主体库"),
+    "subjects": LazyCommand(__name__, "subjects_group", "信用主体库"),
     "records": LazyCommand("xinyong.records.commands", "app", "信用记录（行政许可、行政处罚）"),
     "audit": LazyCommand("xinyong.core.audit_commands", "app", "审计日志（只追加、哈希链）"),
     "lists": LazyCommand("xinyong.lists.commands", "app", "红黑名单：名单类型、名单条目、外部名单同步与比对"),

@@ -95,6 +95,9 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
         for code, name, uscc in (("scjgj", "沁阳市市场监督管理局", a_uscc), ("swj", "沁阳市税务局", b_uscc)):
             conn.execute(Department.__table__.insert().values(code=code, name=name, uscc=uscc, active=True,
                                                               created_at=utcnow()))
+        # The catalog is seeded through today's models: give catalog_classes the columns later migrations add
+        # (0014 share_lookback_years) for the seeding, and take them away again before the migrations run.
+        conn.execute(text("ALTER TABLE catalog_classes ADD COLUMN share_lookback_years INTEGER"))
 
     def decided(authority: str, code: str):  # noqa: ANN202
         return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
@@ -119,6 +122,8 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
                                        rows=[made])
         s.commit()
         a_id, b_id = a.id, b.id
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE catalog_classes DROP COLUMN share_lookback_years"))
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
         got = {(r.department_id, r.uscc, r.name, r.added_by, bool(r.reason))

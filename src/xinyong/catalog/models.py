@@ -50,6 +50,9 @@ class InfoClass(Base):
     publicity: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     repair: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # 政务共享 look-back: how many years after its public window (or validity) a record of this class stays in the
+    # government credit file (reports.government_file); None: the platform default (5).
+    share_lookback_years: Mapped[int | None] = mapped_column(Integer)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
     sort_order: Mapped[int] = count_column()

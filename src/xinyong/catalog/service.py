@@ -44,7 +44,7 @@ _RULE_CACHE = "xinyong.catalog.rules"
 _COLUMNS = (
     "code", "name_zh", "name_en", "category", "description", "public_attribute", "natural_person_attribute",
     "owner_departments", "legal_basis", "natural_person_basis", "publicity", "repair", "params", "confidence",
-    "note", "sort_order",
+    "note", "sort_order", "share_lookback_years",
 )
 _META_FIELDS = ("edition", "title", "note", "sources", "categories", "department_kinds")
 
@@ -68,7 +68,7 @@ def spec_of(obj: InfoClass) -> InfoClassSpec:
 def _store(obj: InfoClass, spec: InfoClassSpec) -> None:
     data = spec.dump()
     for name in _COLUMNS:
-        setattr(obj, name, data[name])
+        setattr(obj, name, data.get(name))  # an optional field left unset is stored as NULL
     obj.applies_legal_person = spec.applies_to.legal_person
     obj.applies_individual_business = spec.applies_to.individual_business
     obj.applies_natural_person = spec.applies_to.natural_person

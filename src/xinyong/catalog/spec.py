@@ -89,6 +89,8 @@ class InfoClassSpec(BaseModel):
     publicity: PublicitySpec
     repair: RepairSpec = RepairSpec(repairable=False)
     params: dict[str, Any] = Field(default_factory=dict)  # class-specific numbers read by the owning domain
+    # 政务共享 look-back in years (reports.government_file); None: the platform default (5 years).
+    share_lookback_years: int | None = Field(None, ge=0, le=30)
     confidence: Confidence = "unverified"
     note: str = ""
     sort_order: int = 0

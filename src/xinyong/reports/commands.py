@@ -101,3 +101,52 @@ def list_(
         clikit.console.print(t)
 
     emit(rows, as_json, render)
+
+
+@app.command("file")
+@handle_errors
+def file_(
+    subject: str = typer.Argument(..., help="统一社会信用代码或身份证号码等"),
+    department: str = typer.Option(..., "--department", help="查询部门代码（记入主体的查询记录）"),
+    purpose: str = typer.Option("", "--purpose", help="查询事由：approval / procurement / trading / funding / "
+                                                        "subsidy / honour / hiring / supervision / other"),
+    purpose_text: Optional[str] = typer.Option(None, "--purpose-text", help="具体事由（事由为 other 时必填）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """政府信用档案（政务共享）：各部门可共享的记录、名单、承诺、评价与异议标记；查询记入主体的查询记录。"""
+    from dataclasses import replace
+
+    from xinyong.auth.service import get_department
+    from xinyong.reports import government_file
+
+    refused: government_file.FileRefused | None = None
+    with clikit.database().session() as session:
+        dept = get_department(session, ref=department)
+        actor = replace(clikit.operator(), department_id=dept.id)
+        try:
+            data = government_file.read_file(session, actor=actor, code=subject, purpose=purpose or None,
+                                              purpose_text=purpose_text)
+        except government_file.FileRefused as exc:
+            government_file.log_refusal(session, actor=actor, exc=exc)  # committed with the session
+            refused = exc
+    if refused is not None:
+        raise refused
+
+    def render(d: dict[str, Any]) -> None:
+        s = d["subject"]
+        clikit.console.print(f"[bold]{s['name']}[/bold] {s['uscc'] or s['resident_id'] or ''}　"
+                             f"事由：{d['purpose_label']}　截至 {d['as_of']}")
+        t = Table("类别", "文号", "机关", "决定日期", "状态", "异议")
+        for r in d["records"]:
+            t.add_row(r["info_class"], r["doc_no"], r["authority"], str(r["decision_date"]), r["share_label"],
+                      r.get("objection") or "")
+        clikit.console.print(t)
+        lt = Table("名单", "列入日期", "状态", "移出日期", "异议")
+        for e in d["lists"]:
+            lt.add_row(e["list_name"], str(e["listed_on"] or ""), e["status_label"], str(e["removed_on"] or ""),
+                       e.get("objection") or "")
+        clikit.console.print(lt)
+        clikit.console.print(f"承诺 {len(d['commitments'])} 项；评价结果 {len(d['grades'])} 项；"
+                             f"异议处理中 {d['open_objections']} 项；不予共享的类别：{', '.join(d['not_shared']) or '无'}")
+
+    emit(data, as_json, render)

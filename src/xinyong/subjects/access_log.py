@@ -35,7 +35,7 @@ ACTION = "subjects.access"
 #: Every audit action an access is logged under (a refusal: the same with ``_denied``); :func:`verify` looks for
 #: events of these actions without their row. ``subjects.person_viewed`` predates this log.
 ACTIONS = frozenset({ACTION, "subjects.person_viewed", "records.person_read", "measures.check_named_person",
-                     "financing.profile_read"})
+                     "financing.profile_read", "reports.government_file"})
 MAX_PAGE_SIZE = 100
 #: Listings go this deep (offset); older entries are reached by narrowing the dates.
 MAX_OFFSET = 100_000

@@ -33,6 +33,7 @@ from xinyong.measures.api import checks_router
 from xinyong.measures.api import router as measures_router
 from xinyong.records.api import router as records_router
 from xinyong.reports.api import router as reports_router
+from xinyong.reports.file_api import router as government_file_router
 from xinyong.subjects.api import router as subjects_router
 from xinyong.watches.api import router as watches_router
 from xinyong.web import security
@@ -113,6 +114,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
                    cases_router, analytics_router):
         api.include_router(router)
     api.include_router(reports_router)
+    api.include_router(government_file_router)
     api.include_router(evaluation_router)
     api.include_router(financing_router)
     app.include_router(api, responses=REFUSALS)

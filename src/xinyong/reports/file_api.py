@@ -1,0 +1,38 @@
+"""The government credit file over HTTP (政务共享): ``GET /api/v1/subjects/{code}/file?purpose=…``.
+
+A refusal about a known subject (purpose missing or unknown, a natural person for a role that may not see persons)
+is answered with its code *and* logged in the subject's access log: the route returns the error itself instead of
+raising, so the request's transaction (which holds the log row) commits. See ``reports.government_file``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep, allow
+from xinyong.auth.roles import Principal
+from xinyong.reports import government_file
+
+router = APIRouter(prefix="/subjects", tags=["reports"])
+
+
+@router.get("/{code}/file")
+def government_file_read(
+        code: str = Path(..., max_length=40),
+        purpose: str | None = Query(None, max_length=40, description="查询事由代码：" + "、".join(
+            f"{k}（{v}）" for k, v in government_file.PURPOSES.items())),
+        purpose_text: str | None = Query(None, max_length=200, description="具体事由（事由为 other 时必填）"),
+        principal: Principal = Depends(allow(*government_file.FILE_ROLES)),
+        session: Session = SessionDep) -> Any:
+    """政府信用档案（政务共享）：各部门可共享的信用记录、名单（含历史）、承诺及履约、评价结果和异议标记；
+    须说明查询事由，每次查询及被拒绝的尝试均记入该主体的查询记录。"""
+    try:
+        return government_file.read_file(session, actor=principal, code=code, purpose=purpose,
+                                         purpose_text=purpose_text)
+    except government_file.FileRefused as exc:
+        government_file.log_refusal(session, actor=principal, exc=exc)
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)
