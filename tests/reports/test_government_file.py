@@ -55,7 +55,7 @@ def _setup(session):  # type: ignore[no-untyped-def]
 
 
 def test_file_shows_shared_records_of_every_department_within_the_look_back(client, session):
-    env, by_doc = _setup(session)
+    env, _by_doc = _setup(session)
     resp = client.get(URL.format(env.uscc), params={"purpose": "procurement"}, headers=env.operator)
     assert resp.status_code == 200, resp.text
     data = resp.json()

@@ -110,7 +110,7 @@ def file_(
     department: str = typer.Option(..., "--department", help="查询部门代码（记入主体的查询记录）"),
     purpose: str = typer.Option("", "--purpose", help="查询事由：approval / procurement / trading / funding / "
                                                         "subsidy / honour / hiring / supervision / other"),
-    purpose_text: Optional[str] = typer.Option(None, "--purpose-text", help="具体事由（事由为 other 时必填）"),
+    purpose_text: str | None = typer.Option(None, "--purpose-text", help="具体事由（事由为 other 时必填）"),
     as_json: bool = JsonOption,
 ) -> None:
     """政府信用档案（政务共享）：各部门可共享的记录、名单、承诺、评价与异议标记；查询记入主体的查询记录。"""
