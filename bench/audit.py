@@ -52,14 +52,35 @@ def build(url: str, n: int) -> None:
             rows = []
             for id_, seq in zip(ids, seqs, strict=True):
                 at = base + dt.timedelta(milliseconds=seq * 37)
-                ev = {"seq": seq, "at": at, "actor": f"user:{seq % 97}:操作员{seq % 97}", "action": "record.update",
-                      "entity_type": "record", "entity_id": str(seq * 7), "reason": f"第 {seq} 次更正：处罚金额录入错误",
-                      "before": {"amount": seq % 5000, "status": "public", "decided_on": "2025-03-01"},
-                      "after": {"amount": seq % 5000 + 100, "status": "public", "decided_on": "2025-03-01"}}
+                ev = {
+                    "seq": seq,
+                    "at": at,
+                    "actor": f"user:{seq % 97}:操作员{seq % 97}",
+                    "action": "record.update",
+                    "entity_type": "record",
+                    "entity_id": str(seq * 7),
+                    "reason": f"第 {seq} 次更正：处罚金额录入错误",
+                    "before": {"amount": seq % 5000, "status": "public", "decided_on": "2025-03-01"},
+                    "after": {"amount": seq % 5000 + 100, "status": "public", "decided_on": "2025-03-01"},
+                }
                 ev["prev_hash"] = prev
-                ev["hash"] = prev = event_hash(**{k: ev[k] for k in ("prev_hash", "seq", "at", "actor", "action",
-                                                                       "entity_type", "entity_id", "reason",
-                                                                       "before", "after")})
+                ev["hash"] = prev = event_hash(
+                    **{
+                        k: ev[k]
+                        for k in (
+                            "prev_hash",
+                            "seq",
+                            "at",
+                            "actor",
+                            "action",
+                            "entity_type",
+                            "entity_id",
+                            "reason",
+                            "before",
+                            "after",
+                        )
+                    }
+                )
                 rows.append({"id": id_, **ev})
             bulk.insert_rows(session, AuditEvent.__table__, rows)
         session.add(AuditChainHead(id=1, last_event_id=ids[-1], last_hash=prev, count=n))
@@ -70,8 +91,12 @@ def build(url: str, n: int) -> None:
 def cli(url: str, *args: str) -> tuple[float, dict]:
     """Run ``xinyong --db URL audit ARGS --json`` in a new process: wall seconds and its JSON."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", "from xinyong.cli import main; main()", "--db", url, "audit",
-                           *args, "--json"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from xinyong.cli import main; main()", "--db", url, "audit", *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     took = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
         raise SystemExit(f"audit {' '.join(args)} failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
@@ -114,23 +139,34 @@ def main() -> None:
         return result
 
     with db.session() as session:
-        first = timed("anchor, first (whole chain verified), in-process",
-                      lambda: audit.anchor(session))
+        first = timed("anchor, first (whole chain verified), in-process", lambda: audit.anchor(session))
     assert first.ok, first.chain.problem
     audit.append_anchor(anchors_file, first.anchor)
 
     with db.session() as session:
         for i in range(args.new):
-            audit.record(session, actor="system:bench", action="bench.write", entity_type="bench", entity_id=i,
-                         reason="五分钟内的业务", before={"n": i}, after={"n": i + 1})
+            audit.record(
+                session,
+                actor="system:bench",
+                action="bench.write",
+                entity_type="bench",
+                entity_id=i,
+                reason="五分钟内的业务",
+                before={"n": i},
+                after={"n": i + 1},
+            )
     with db.session() as session:
-        inc = timed(f"anchor after {args.new:,} new events (from the previous), in-process",
-                    lambda: audit.anchor(session, previous=audit.last_anchor_in_file(anchors_file)))
+        inc = timed(
+            f"anchor after {args.new:,} new events (from the previous), in-process",
+            lambda: audit.anchor(session, previous=audit.last_anchor_in_file(anchors_file)),
+        )
     assert inc.ok and inc.chain.checked == args.new + 1, inc.to_dict()
     audit.append_anchor(anchors_file, inc.anchor)
     with db.session() as session:
-        quiet = timed("anchor with nothing new, in-process",
-                      lambda: audit.anchor(session, previous=audit.last_anchor_in_file(anchors_file)))
+        quiet = timed(
+            "anchor with nothing new, in-process",
+            lambda: audit.anchor(session, previous=audit.last_anchor_in_file(anchors_file)),
+        )
     assert quiet.ok and quiet.chain.checked == 1
 
     took, out = cli(url, "anchor", "--out", str(anchors_file))
@@ -144,8 +180,11 @@ def main() -> None:
     rng = random.Random(7)
     with db.session() as session:
         sample = sorted(rng.sample(range(1, total + 1), min(2000, total)))
-        hashes = dict(session.execute(select(audit.AuditEvent.seq, audit.AuditEvent.hash)
-                                      .where(audit.AuditEvent.seq.in_(sample))).all())
+        hashes = dict(
+            session.execute(
+                select(audit.AuditEvent.seq, audit.AuditEvent.hash).where(audit.AuditEvent.seq.in_(sample))
+            ).all()
+        )
     with anchors_file.open("w", encoding="utf-8") as fh:
         for i in range(args.anchors - 1):
             seq = sample[min(i * len(sample) // args.anchors, len(sample) - 1)]
@@ -153,17 +192,22 @@ def main() -> None:
     with db.session() as session:
         audit.append_anchor(anchors_file, audit.anchor(session).anchor)
     size = anchors_file.stat().st_size
-    newest = timed(f"newest anchor from the end of a {args.anchors:,}-line file ({size / 1e6:.1f} MB)",
-                   lambda: audit.last_anchor_in_file(anchors_file))
+    newest = timed(
+        f"newest anchor from the end of a {args.anchors:,}-line file ({size / 1e6:.1f} MB)",
+        lambda: audit.last_anchor_in_file(anchors_file),
+    )
     assert newest is not None and newest["seq"] == total + args.new
 
     with db.session() as session:
         report = timed("verify_chain (whole chain), in-process", lambda: audit.verify_chain(session))
     assert report.ok, report.problem
     with db.session() as session:
-        ar = timed(f"verify_anchors ({args.anchors:,} anchors), in-process",
-                   lambda: audit.verify_anchors(session, audit.read_anchor_file(anchors_file),
-                                                max_age=dt.timedelta(minutes=15)))
+        ar = timed(
+            f"verify_anchors ({args.anchors:,} anchors), in-process",
+            lambda: audit.verify_anchors(
+                session, audit.read_anchor_file(anchors_file), max_age=dt.timedelta(minutes=15)
+            ),
+        )
     assert ar.ok and not ar.stale, ar.to_dict()
     took, out = cli(url, "verify", "--anchors", str(anchors_file), "--anchors-only")
     assert out["ok"], out

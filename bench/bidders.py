@@ -48,8 +48,10 @@ def main() -> None:
     t = time.perf_counter()
     data = demo.generate(tenders=args.tenders)
     files = demo.write_files(data, OUT / "bidders")
-    print(f"generated {len(data.tenders):,} tenders, {len(data.bids):,} bids, {len(data.planted['rings'])} rings "
-          f"({len(data.truth)} ring tenders) in {time.perf_counter() - t:.1f} s")
+    print(
+        f"generated {len(data.tenders):,} tenders, {len(data.bids):,} bids, {len(data.planted['rings'])} rings "
+        f"({len(data.truth)} ring tenders) in {time.perf_counter() - t:.1f} s"
+    )
     for kind in ("tenders", "bids", "awards", "bidders"):
         t = time.perf_counter()
         with db.session() as session:
@@ -63,14 +65,20 @@ def main() -> None:
         high = {x["project_no"] for x in run.tenders if x["level"] == "high"}
         medium = {x["project_no"] for x in run.tenders if x["level"] in ("high", "medium")}
     total = time.perf_counter() - t
-    print(f"red flags over {summary['bids']:,} bids: analysis {seconds:.2f} s (load + rules), "
-          f"{total:.2f} s with storing the result ({db.dialect})")
-    print(f"flagged tenders {summary['flagged_tenders']:,}: high {summary['high']:,}, medium {summary['medium']:,}, "
-          f"low {summary['low']:,}; groups {summary['groups']:,}")
+    print(
+        f"red flags over {summary['bids']:,} bids: analysis {seconds:.2f} s (load + rules), "
+        f"{total:.2f} s with storing the result ({db.dialect})"
+    )
+    print(
+        f"flagged tenders {summary['flagged_tenders']:,}: high {summary['high']:,}, medium {summary['medium']:,}, "
+        f"low {summary['low']:,}; groups {summary['groups']:,}"
+    )
     print("flags:", ", ".join(f"{k} {v:,}" for k, v in sorted(summary["flags"].items())))
     q = demo.evaluate(high, data)
-    print(f"high risk vs planted rings: precision {q['precision']:.3f}, recall {q['recall']:.3f} "
-          f"({q['true_positives']} of {q['truth']} ring tenders, {q['flagged']} flagged)")
+    print(
+        f"high risk vs planted rings: precision {q['precision']:.3f}, recall {q['recall']:.3f} "
+        f"({q['true_positives']} of {q['truth']} ring tenders, {q['flagged']} flagged)"
+    )
     q = demo.evaluate(medium, data)
     print(f"medium or high:             precision {q['precision']:.3f}, recall {q['recall']:.3f}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -77,11 +77,16 @@ def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) ->
         seed_catalog(session, actor=actor)
         seed_list_types(session, actor=actor)
         seed_measures(session, actor=actor)
-        dept = auth.create_department(session, actor=actor, code="czj", name="沁阳市财政局",
-                                      uscc=uscc.make(authority="1", category="1", region="410882",
-                                                     org_body="00000001"))
-        _tok, raw = auth_tokens.create_token(session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM,
-                                      department_id=dept.id)
+        dept = auth.create_department(
+            session,
+            actor=actor,
+            code="czj",
+            name="沁阳市财政局",
+            uscc=uscc.make(authority="1", category="1", region="410882", org_body="00000001"),
+        )
+        _tok, raw = auth_tokens.create_token(
+            session, actor=actor, name="采购系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id
+        )
         types = {t.code: t for t in session.scalars(select(ListType))}
         dept_id = dept.id
 
@@ -98,9 +103,20 @@ def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) ->
                 code = _code(start + i)
                 codes.append(code)
                 name = f"沁阳市测试{start + i}有限公司"
-                rows.append({"id": sid, "kind": "legal_person", "org_type": "enterprise", "name": name,
-                             "name_norm": name, "uscc": code, "uscc_flagged": False, "region_code": "410882",
-                             "created_at": now, "updated_at": now})
+                rows.append(
+                    {
+                        "id": sid,
+                        "kind": "legal_person",
+                        "org_type": "enterprise",
+                        "name": name,
+                        "name_norm": name,
+                        "uscc": code,
+                        "uscc_flagged": False,
+                        "region_code": "410882",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
             insert_rows(session, Subject.__table__, rows)
     print(f"subjects: {subjects:,} in {time.perf_counter() - t0:.1f} s")
 
@@ -118,16 +134,37 @@ def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) ->
             lt = rng.choice(red if n % 5 == 0 else black)
             expired = n % 20 == 1
             listed_on = today - dt.timedelta(days=rng.randint(30, 600))
-            term_end = (listed_on + dt.timedelta(days=10)) if expired else today + dt.timedelta(days=rng.randint(1, 700))
+            term_end = (
+                (listed_on + dt.timedelta(days=10)) if expired else today + dt.timedelta(days=rng.randint(1, 700))
+            )
             if not expired:
                 listed.add(codes[idx])
-            rows.append({"id": eid, "list_type_id": lt.id, "entry_key": f"B{n}", "subject_id": first_id + idx,
-                         "party_name": f"沁阳市测试{idx}有限公司", "party_code": codes[idx],
-                         "party_kind": "legal_person", "region_code": "410882", "reason": "基准测试列入事由",
-                         "facts": "", "legal_basis": "基准测试认定依据", "decision_no": f"沁测〔2025〕{n}号",
-                         "authority": lt.authority, "status": "active", "listed_on": listed_on, "term_end": term_end,
-                         "data": {}, "match_status": "code", "source": "department", "revision": 1,
-                         "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "id": eid,
+                    "list_type_id": lt.id,
+                    "entry_key": f"B{n}",
+                    "subject_id": first_id + idx,
+                    "party_name": f"沁阳市测试{idx}有限公司",
+                    "party_code": codes[idx],
+                    "party_kind": "legal_person",
+                    "region_code": "410882",
+                    "reason": "基准测试列入事由",
+                    "facts": "",
+                    "legal_basis": "基准测试认定依据",
+                    "decision_no": f"沁测〔2025〕{n}号",
+                    "authority": lt.authority,
+                    "status": "active",
+                    "listed_on": listed_on,
+                    "term_end": term_end,
+                    "data": {},
+                    "match_status": "code",
+                    "source": "department",
+                    "revision": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         insert_rows(session, ListEntry.__table__, rows)
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
@@ -141,8 +178,16 @@ def build(url: str, subjects: int, entries: int, seed: int, records: int = 0) ->
     return codes, listed, raw
 
 
-def _penalties(db, records: int, subjects: int, first_id: int, dept_id: int, rng: random.Random,  # noqa: ANN001
-               today: dt.date, now: dt.datetime) -> None:
+def _penalties(
+    db,
+    records: int,
+    subjects: int,
+    first_id: int,
+    dept_id: int,
+    rng: random.Random,  # noqa: ANN001
+    today: dt.date,
+    now: dt.datetime,
+) -> None:
     """``records`` penalties on random subjects, decided over the last five years; one in ten a major one."""
     from xinyong.core.bulk import allocate_ids, insert_rows
     from xinyong.records.models import CreditRecord
@@ -155,15 +200,35 @@ def _penalties(db, records: int, subjects: int, first_id: int, dept_id: int, rng
             types = ["责令停产停业"] if major and n % 20 == 0 else ["罚款"]
             fine = rng.randint(2_000_000, 9_000_000) * 100 if major else rng.randint(500, 50_000) * 100
             doc = f"沁测罚〔2025〕{n}号"
-            rows.append({"id": rid, "kind": "penalty", "authority_uscc": "11410882MB0000000X", "doc_no_norm": doc,
-                         "doc_no": doc, "authority": "沁阳市市场监督管理局",
-                         "subject_id": first_id + rng.randrange(subjects), "department_id": dept_id,
-                         "current_version_id": None, "version_count": 1, "content_hash": f"{n:064d}",
-                         "party_kind": "legal_person", "party_name": "基准测试", "decision_date":
-                         today - dt.timedelta(days=rng.randint(1, 5 * 365)), "severity": "general",
-                         "penalty_types": types, "penalty_types_key": "|" + "|".join(types) + "|", "fine_fen": fine,
-                         "withdrawn_at": None, "ended_on": None, "received_at": now, "workdays_late": 0,
-                         "late": False, "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "id": rid,
+                    "kind": "penalty",
+                    "authority_uscc": "11410882MB0000000X",
+                    "doc_no_norm": doc,
+                    "doc_no": doc,
+                    "authority": "沁阳市市场监督管理局",
+                    "subject_id": first_id + rng.randrange(subjects),
+                    "department_id": dept_id,
+                    "current_version_id": None,
+                    "version_count": 1,
+                    "content_hash": f"{n:064d}",
+                    "party_kind": "legal_person",
+                    "party_name": "基准测试",
+                    "decision_date": today - dt.timedelta(days=rng.randint(1, 5 * 365)),
+                    "severity": "general",
+                    "penalty_types": types,
+                    "penalty_types_key": "|" + "|".join(types) + "|",
+                    "fine_fen": fine,
+                    "withdrawn_at": None,
+                    "ended_on": None,
+                    "received_at": now,
+                    "workdays_late": 0,
+                    "late": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             if len(rows) == 100_000:
                 insert_rows(session, CreditRecord.__table__, rows)
                 rows = []
@@ -198,11 +263,17 @@ def reuse(url: str, subjects: int) -> tuple[list[str], set[str], str] | None:
         with db.session() as session:
             if session.scalar(select(func.count()).select_from(Subject)) != subjects:
                 return None
-            listed = set(session.scalars(select(ListEntry.party_code)
-                                         .where(in_force_clause(ListEntry, dt.date.today()))))
+            listed = set(
+                session.scalars(select(ListEntry.party_code).where(in_force_clause(ListEntry, dt.date.today())))
+            )
             dept = session.scalar(select(Department).where(Department.code == "czj"))
-            _tok, raw = auth_tokens.create_token(session, actor=system_principal("bench"), name="采购系统（再次测量）",
-                                          role=Role.BUSINESS_SYSTEM, department_id=dept.id)
+            _tok, raw = auth_tokens.create_token(
+                session,
+                actor=system_principal("bench"),
+                name="采购系统（再次测量）",
+                role=Role.BUSINESS_SYSTEM,
+                department_id=dept.id,
+            )
     except SQLAlchemyError:
         return None
     print(f"reusing {url}: {subjects:,} subjects, {len(listed):,} listed")
@@ -228,84 +299,126 @@ def in_process(url: str, codes: list[str], listed: set[str], singles: int, batch
         times.append((time.perf_counter() - t0) * 1000)
         measures += answer["summary"]["measures"]
     if singles:
-        print(f"single check in-process ({singles:,}, half listed, {measures / singles:.1f} measures avg): "
-              f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms, max {max(times):.2f} ms")
+        print(
+            f"single check in-process ({singles:,}, half listed, {measures / singles:.1f} measures avg): "
+            f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms, max {max(times):.2f} ms"
+        )
     if not batch:
         return
     codes_batch = rng.sample(codes, batch)
     t0 = time.perf_counter()
-    answer = check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in codes_batch],
-                              scenario="general")
+    answer = check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in codes_batch], scenario="general")
     s = answer["summary"]
-    print(f"batch of {batch:,} in-process: {time.perf_counter() - t0:.2f} s "
-          f"(matched {s['matched']:,}, with punishments {s['with_punishments']:,}, rewards {s['with_rewards']:,})")
+    print(
+        f"batch of {batch:,} in-process: {time.perf_counter() - t0:.2f} s "
+        f"(matched {s['matched']:,}, with punishments {s['with_punishments']:,}, rewards {s['with_rewards']:,})"
+    )
 
 
 free_port = common.free_port
 
 
-def load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
-         connections: int) -> tuple[list[float], list[str], float]:
+def load(
+    port: int, token: str, codes: list[str], listed: list[str], seconds: float, connections: int
+) -> tuple[list[float], list[str], float]:
     """Single-subject checks (half of them listed subjects) from ``connections`` keep-alive connections."""
     import json as _json
 
     def request(r: random.Random) -> bytes:
         code = r.choice(listed) if r.random() < 0.5 else r.choice(codes)
         body = _json.dumps({"scenario": "general", "subjects": [{"code": code}]}).encode()
-        return (f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        return (
+            f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
     return asyncio.run(common.load(port, request, seconds, connections))
 
 
-def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds: float, clients: int,
-              batch: int, rng: random.Random, workers: int, load_kind: str, threads: int) -> None:
+def over_http(
+    url: str,
+    token: str,
+    codes: list[str],
+    listed: set[str],
+    seconds: float,
+    clients: int,
+    batch: int,
+    rng: random.Random,
+    workers: int,
+    load_kind: str,
+    threads: int,
+) -> None:
     import json as _json
 
     import httpx
 
     from xinyong.web import devserver
 
-    server = devserver.start(url, keep_env=True, workers=workers, cwd=ROOT, timeout=30,
-                             uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"])
+    server = devserver.start(
+        url,
+        keep_env=True,
+        workers=workers,
+        cwd=ROOT,
+        timeout=30,
+        uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+    )
     port, base = server.port, server.base_url
     headers = {"Authorization": f"Bearer {token}"}
     try:
         listed_list = sorted(listed)
-        httpx.post(f"{base}/api/v1/checks", json={"scenario": "general", "subjects": [{"code": codes[0]}]},
-                   headers=headers, timeout=30)
+        httpx.post(
+            f"{base}/api/v1/checks",
+            json={"scenario": "general", "subjects": [{"code": codes[0]}]},
+            headers=headers,
+            timeout=30,
+        )
         print(f"server: uvicorn, {workers} worker process(es), uvloop + httptools, database {url.split(':', 1)[0]}")
         if load_kind == "wrk":
-            bodies = [_json.dumps({"scenario": "general", "subjects": [
-                {"code": rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes)}]}).encode()
-                for i in range(20_000)]
+            bodies = [
+                _json.dumps(
+                    {
+                        "scenario": "general",
+                        "subjects": [{"code": rng.choice(listed_list) if i % 2 == 0 else rng.choice(codes)}],
+                    }
+                ).encode()
+                for i in range(20_000)
+            ]
             wrk_headers = {**headers, "Content-Type": "application/json"}
             # Warm-up: every worker's connection pool, catalogue and token cache, and the database's pages.
             common.wrk(port, "/api/v1/checks", bodies, wrk_headers, seconds=3, connections=clients, threads=threads)
             pg0 = common.processes_cpu("postgres")
             cpu0, t0 = common.process_tree_cpu(server.pid), time.perf_counter()
-            r = common.wrk(port, "/api/v1/checks", bodies, wrk_headers, seconds=seconds, connections=clients,
-                           threads=threads)
+            r = common.wrk(
+                port, "/api/v1/checks", bodies, wrk_headers, seconds=seconds, connections=clients, threads=threads
+            )
             cpu = common.process_tree_cpu(server.pid) - cpu0
             elapsed = time.perf_counter() - t0
             pg = common.processes_cpu("postgres") - pg0
-            print(f"over HTTP, load: {r['command']} ({r['requests']:,} requests): {r['rps']:,.0f} checks/s, "
-                  f"p50 {r['p50']:.1f} ms, p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms, non-2xx {r['non2xx']}, "
-                  f"socket errors: {r['socket_errors']}")
-            print(f"server CPU: {cpu:.1f} s in {elapsed:.1f} s ({cpu / max(1, r['requests']) * 1000:.2f} ms per "
-                  f"check; the rest of the 2 cores went to wrk and others)")
+            print(
+                f"over HTTP, load: {r['command']} ({r['requests']:,} requests): {r['rps']:,.0f} checks/s, "
+                f"p50 {r['p50']:.1f} ms, p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms, non-2xx {r['non2xx']}, "
+                f"socket errors: {r['socket_errors']}"
+            )
+            print(
+                f"server CPU: {cpu:.1f} s in {elapsed:.1f} s ({cpu / max(1, r['requests']) * 1000:.2f} ms per "
+                f"check; the rest of the 2 cores went to wrk and others)"
+            )
             if pg > 0:
-                print(f"PostgreSQL's processes on this machine: {pg:.1f} s CPU ({pg / max(1, r['requests']) * 1000:.2f}"
-                      f" ms per check)")
+                print(
+                    f"PostgreSQL's processes on this machine: {pg:.1f} s CPU ({pg / max(1, r['requests']) * 1000:.2f}"
+                    f" ms per check)"
+                )
         else:
             load(port, token, codes, listed_list, 3, clients)  # warm-up
             cpu0 = common.process_tree_cpu(server.pid)
             latencies, errors, elapsed = load(port, token, codes, listed_list, seconds, clients)
             cpu = common.process_tree_cpu(server.pid) - cpu0
             first = f" (first: {errors[0]})" if errors else ""
-            print(f"over HTTP, load: {clients} keep-alive connections, asyncio client, {elapsed:.1f} s: "
-                  f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
-                  f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}{first}")
+            print(
+                f"over HTTP, load: {clients} keep-alive connections, asyncio client, {elapsed:.1f} s: "
+                f"{len(latencies) / elapsed:,.0f} checks/s, p50 {pct(latencies, 50):.1f} ms, "
+                f"p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}{first}"
+            )
             per_check = cpu / max(1, len(latencies)) * 1000
             print(f"server CPU: {cpu:.1f} s in {elapsed:.1f} s ({per_check:.2f} ms per check)")
         if batch:
@@ -313,8 +426,10 @@ def over_http(url: str, token: str, codes: list[str], listed: set[str], seconds:
             t0 = time.perf_counter()
             resp = httpx.post(f"{base}/api/v1/checks", json=body, headers=headers, timeout=120)
             took = time.perf_counter() - t0
-            print(f"batch of {batch:,} over HTTP: {took:.2f} s (status {resp.status_code}, "
-                  f"{len(resp.content) / 1e6:.1f} MB answer)")
+            print(
+                f"batch of {batch:,} over HTTP: {took:.2f} s (status {resp.status_code}, "
+                f"{len(resp.content) / 1e6:.1f} MB answer)"
+            )
         try:
             status = Path(f"/proc/{server.pid}/status").read_text()
             peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
@@ -336,11 +451,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--load", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
-                        help="load generator over HTTP (default: wrk when installed)")
+    parser.add_argument(
+        "--load",
+        choices=("wrk", "python"),
+        default="wrk" if shutil.which("wrk") else "python",
+        help="load generator over HTTP (default: wrk when installed)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the database of an earlier run when it has --subjects subjects")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database of an earlier run when it has --subjects subjects"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
@@ -362,8 +482,19 @@ def main() -> None:
     gc.freeze()
     in_process(url, codes, listed, args.singles, args.batch, rng)
     if args.http_seconds > 0:
-        over_http(url, token, codes, listed, args.http_seconds, args.clients, args.batch, rng, args.workers,
-                  args.load, args.threads)
+        over_http(
+            url,
+            token,
+            codes,
+            listed,
+            args.http_seconds,
+            args.clients,
+            args.batch,
+            rng,
+            args.workers,
+            args.load,
+            args.threads,
+        )
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"peak RSS (bench process): {peak_kib / 1024:.0f} MB")
 

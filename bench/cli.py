@@ -42,14 +42,17 @@ COMMANDS: list[tuple[str, list[str]]] = [
 def run(src: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds of one ``xinyong ARGS`` in a new process importing xinyong from ``src``."""
     if args:
-        code = f"import sys; sys.path.insert(0, {str(src)!r}); sys.argv[0] = 'xinyong'; " \
-               "from xinyong.cli import main; main()"
+        code = (
+            f"import sys; sys.path.insert(0, {str(src)!r}); sys.argv[0] = 'xinyong'; "
+            "from xinyong.cli import main; main()"
+        )
     else:
         code = "pass"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
@@ -70,8 +73,12 @@ def main() -> None:
     env = {**os.environ, "XINYONG_DATABASE_URL": url, "XINYONG_DATA_DIR": str(data)}
     env.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
     env.pop("COLUMNS", None)
-    subprocess.run([sys.executable, "-c", "from xinyong.cli import main; main()", "db", "upgrade", "--json"],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-c", "from xinyong.cli import main; main()", "db", "upgrade", "--json"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
     variants = {"this checkout": SRC}
     if args.compare:

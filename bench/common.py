@@ -49,8 +49,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def load(port: int, request: Callable[[random.Random], bytes], seconds: float,
-               connections: int) -> tuple[list[float], list[str], float]:
+async def load(
+    port: int, request: Callable[[random.Random], bytes], seconds: float, connections: int
+) -> tuple[list[float], list[str], float]:
     """A lean HTTP/1.1 keep-alive load generator (asyncio streams, no client library), so that the client's own
     CPU cost (it shares the two cores with the server) stays small next to the server's. ``request(rng)`` returns
     the bytes of one request; returns the latencies (ms), the non-200 status lines and the elapsed seconds."""
@@ -132,8 +133,16 @@ def _duration_ms(text: str) -> float:
     return float(text)
 
 
-def wrk(port: int, path: str, bodies: list[bytes], headers: dict[str, str], *, seconds: float, connections: int,
-        threads: int) -> dict[str, object]:
+def wrk(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    *,
+    seconds: float,
+    connections: int,
+    threads: int,
+) -> dict[str, object]:
     """POST to ``path`` with ``wrk`` (C load generator, ``apt-get install wrk``), each request's body drawn at
     random from ``bodies``. Returns requests/s, p50/p99 latency (ms), requests, non-2xx responses, socket errors
     and the command line. wrk spends far less CPU per request than a Python client on the shared cores."""
@@ -159,8 +168,18 @@ def wrk(port: int, path: str, bodies: list[bytes], headers: dict[str, str], *, s
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write("\n".join(lines) + "\n")
         script = f.name
-    cmd = [exe, f"-t{threads}", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "--timeout", "10s",
-           "-s", script, f"http://127.0.0.1:{port}"]
+    cmd = [
+        exe,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        script,
+        f"http://127.0.0.1:{port}",
+    ]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     finally:

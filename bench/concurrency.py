@@ -125,29 +125,41 @@ def operator_token(url: str) -> str:
         known = {a.uscc for a in auth.list_authorities(session, actor=system_principal("bench"), ref=dept.id)[1]}
         for name, code, _ in authorities(7):
             if code not in known:
-                auth.add_authority(session, actor=system_principal("bench"), ref=dept.id, uscc=code, name=name,
-                                   reason="基准测试")
-        _token, raw = auth_tokens.create_token(session, actor=system_principal("bench"), name="报送系统",
-                                        role=Role.DEPT_OPERATOR, department_id=dept.id)
+                auth.add_authority(
+                    session, actor=system_principal("bench"), ref=dept.id, uscc=code, name=name, reason="基准测试"
+                )
+        _token, raw = auth_tokens.create_token(
+            session, actor=system_principal("bench"), name="报送系统", role=Role.DEPT_OPERATOR, department_id=dept.id
+        )
     return raw
 
 
 def start_server(url: str, workers: int, data_dir: Path) -> devserver.Server:
     """uvicorn (uvloop + httptools, warnings only) on a free port, with the caller's XINYONG_* settings."""
     try:
-        return devserver.start(url, data_dir=data_dir, keep_env=True, workers=workers, cwd=ROOT, timeout=30,
-                               uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"])
+        return devserver.start(
+            url,
+            data_dir=data_dir,
+            keep_env=True,
+            workers=workers,
+            cwd=ROOT,
+            timeout=30,
+            uvicorn_args=["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+        )
     except devserver.ServerDidNotStart as exc:
         raise SystemExit(str(exc)) from None
 
 
-def check_load(port: int, token: str, codes: list[str], listed: list[str], seconds: float,
-               clients: int) -> tuple[list[float], list[str], float]:
+def check_load(
+    port: int, token: str, codes: list[str], listed: list[str], seconds: float, clients: int
+) -> tuple[list[float], list[str], float]:
     def request(rng: random.Random) -> bytes:
         code = rng.choice(listed) if rng.random() < 0.5 else rng.choice(codes)
         body = json.dumps({"scenario": "general", "subjects": [{"code": code}]}).encode()
-        return (f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        return (
+            f"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
     return asyncio.run(common.load(port, request, seconds, clients))
 
@@ -203,9 +215,11 @@ def summarise_checks(label: str, latencies: list[float], errors: list[str], elap
     if not latencies:
         print(f"{label}: no checks answered")
         return
-    print(f"{label}: {len(latencies) / elapsed:,.0f} checks/s, p50 {common.pct(latencies, 50):.1f} ms, "
-          f"p99 {common.pct(latencies, 99):.1f} ms, max {max(latencies):.0f} ms, non-200 {len(errors)}"
-          + (f" ({sorted(set(errors))[:3]})" if errors else ""))
+    print(
+        f"{label}: {len(latencies) / elapsed:,.0f} checks/s, p50 {common.pct(latencies, 50):.1f} ms, "
+        f"p99 {common.pct(latencies, 99):.1f} ms, max {max(latencies):.0f} ms, non-200 {len(errors)}"
+        + (f" ({sorted(set(errors))[:3]})" if errors else "")
+    )
 
 
 def main() -> None:
@@ -231,9 +245,11 @@ def main() -> None:
     solo = [write_files(OUT / "concurrency-solo", 1, n, count=1)[0][0] for n in (args.rows, 20_000)]
     for path in solo:  # the second: as many rows as are validated before the transaction begins
         total, held, writing, accepted = lock_hold(url, path)
-        print(f"in-process, one {path.stem.split('-')[2]}-row file ({accepted:,} rows accepted): {total:.2f} s, its "
-              f"longest write transaction (on SQLite: the write lock held at once) {held:.2f} s ({held / total:.0%}), "
-              f"its write transactions together {writing:.2f} s")
+        print(
+            f"in-process, one {path.stem.split('-')[2]}-row file ({accepted:,} rows accepted): {total:.2f} s, its "
+            f"longest write transaction (on SQLite: the write lock held at once) {held:.2f} s ({held / total:.0%}), "
+            f"its write transactions together {writing:.2f} s"
+        )
     from xinyong.core.db import forget_databases
 
     forget_databases()
@@ -243,8 +259,10 @@ def main() -> None:
     port = server.port
     listed_codes = sorted(listed)
     try:
-        print(f"server: uvicorn, {workers} worker process(es), database {url.split(':', 1)[0]}; "
-              f"{args.uploaders} uploaders × {args.rows}-row files, {args.clients} check connections")
+        print(
+            f"server: uvicorn, {workers} worker process(es), database {url.split(':', 1)[0]}; "
+            f"{args.uploaders} uploaders × {args.rows}-row files, {args.clients} check connections"
+        )
         check_load(port, check_token, codes, listed_codes, 3, args.clients)  # warm-up: pools, caches, token
         lat, err, elapsed = check_load(port, check_token, codes, listed_codes, args.seconds, args.clients)
         summarise_checks("checks alone", lat, err, elapsed)
@@ -261,10 +279,12 @@ def main() -> None:
         window = window_end - t0
         times = [a[1] for a in uploads.accepted]
         rows = sum(a[2] for a in done)
-        print(f"uploads: {len(done)} accepted in {window:.1f} s = {len(done) / window * 60:.1f} uploads/min, "
-              f"{rows / window:,.0f} rows/s accepted; upload latency p50 "
-              f"{common.pct(times, 50) if times else float('nan'):.2f} s, p99 "
-              f"{common.pct(times, 99) if times else float('nan'):.2f} s; answers {dict(sorted(uploads.statuses.items()))}")
+        print(
+            f"uploads: {len(done)} accepted in {window:.1f} s = {len(done) / window * 60:.1f} uploads/min, "
+            f"{rows / window:,.0f} rows/s accepted; upload latency p50 "
+            f"{common.pct(times, 50) if times else float('nan'):.2f} s, p99 "
+            f"{common.pct(times, 99) if times else float('nan'):.2f} s; answers {dict(sorted(uploads.statuses.items()))}"
+        )
         print(f"server CPU during the mixed phase: {cpu:.1f} s in {time.perf_counter() - t0:.1f} s")
         if uploads.failures:
             print(f"upload failures ({len(uploads.failures)}): {uploads.failures[:5]}")

@@ -65,11 +65,17 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
         seed_catalog(session, actor=actor)
         seed_list_types(session, actor=actor)
         depts = []
-        for i, (code, name) in enumerate((("scjgj", "沁阳市市场监督管理局"), ("wjw", "沁阳市卫生健康委员会"),
-                                          ("sthjj", "焦作市生态环境局沁阳分局")), 1):
-            d = auth.create_department(session, actor=actor, code=code, name=name,
-                                       uscc=uscc.make(authority="1", category="1", region="410882",
-                                                      org_body=f"{i:08d}"))
+        for i, (code, name) in enumerate(
+            (("scjgj", "沁阳市市场监督管理局"), ("wjw", "沁阳市卫生健康委员会"), ("sthjj", "焦作市生态环境局沁阳分局")),
+            1,
+        ):
+            d = auth.create_department(
+                session,
+                actor=actor,
+                code=code,
+                name=name,
+                uscc=uscc.make(authority="1", category="1", region="410882", org_body=f"{i:08d}"),
+            )
             depts.append((d.id, d.uscc))
         types = {t.kind: t for t in session.scalars(select(ListType))}
     now = utcnow()
@@ -84,12 +90,22 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
             rows = []
             for i, sid in enumerate(ids):
                 name = f"沁阳市测试{start + i}有限公司"
-                rows.append({"id": sid, "kind": "legal_person", "org_type": "enterprise", "name": name,
-                             "name_norm": name, "uscc": f"B{start + i:017d}", "uscc_flagged": False,
-                             "region_code": "410882",
-                             "registered_on": dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(11_000)),
-                             "status": rng.choices(("存续", "吊销", "注销"), (0.95, 0.02, 0.03))[0],
-                             "created_at": now, "updated_at": now})
+                rows.append(
+                    {
+                        "id": sid,
+                        "kind": "legal_person",
+                        "org_type": "enterprise",
+                        "name": name,
+                        "name_norm": name,
+                        "uscc": f"B{start + i:017d}",
+                        "uscc_flagged": False,
+                        "region_code": "410882",
+                        "registered_on": dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(11_000)),
+                        "status": rng.choices(("存续", "吊销", "注销"), (0.95, 0.02, 0.03))[0],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
             insert_rows(session, Subject.__table__, rows)
     t_subjects = time.perf_counter() - t0
     assert first is not None
@@ -105,18 +121,33 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
                 licence = rng.random() < 0.4
                 decided = AS_OF - dt.timedelta(days=rng.randrange(5 * 365))
                 types_ = ["罚款"] if rng.random() < 0.9 else ["罚款", "责令停产停业"]
-                rows.append({"id": rid, "kind": "licence" if licence else "penalty", "authority_uscc": dept_uscc,
-                             "doc_no_norm": f"D{rid}", "doc_no": f"D{rid}", "authority": "机关",
-                             "subject_id": first + rng.randrange(subjects), "department_id": dept_id,
-                             "version_count": 1, "content_hash": "0", "party_kind": "legal_person",
-                             "party_name": "x", "decision_date": decided,
-                             "severity": "serious" if not licence and rng.random() < 0.08 else "general",
-                             "penalty_types": [] if licence else types_,
-                             "penalty_types_key": "" if licence else "|" + "|".join(sorted(types_)) + "|",
-                             "licence_valid_from": decided if licence else None,
-                             "licence_valid_to": decided + dt.timedelta(days=365 * 3) if licence else None,
-                             "received_at": now, "workdays_late": 0, "late": False, "created_at": now,
-                             "updated_at": now})
+                rows.append(
+                    {
+                        "id": rid,
+                        "kind": "licence" if licence else "penalty",
+                        "authority_uscc": dept_uscc,
+                        "doc_no_norm": f"D{rid}",
+                        "doc_no": f"D{rid}",
+                        "authority": "机关",
+                        "subject_id": first + rng.randrange(subjects),
+                        "department_id": dept_id,
+                        "version_count": 1,
+                        "content_hash": "0",
+                        "party_kind": "legal_person",
+                        "party_name": "x",
+                        "decision_date": decided,
+                        "severity": "serious" if not licence and rng.random() < 0.08 else "general",
+                        "penalty_types": [] if licence else types_,
+                        "penalty_types_key": "" if licence else "|" + "|".join(sorted(types_)) + "|",
+                        "licence_valid_from": decided if licence else None,
+                        "licence_valid_to": decided + dt.timedelta(days=365 * 3) if licence else None,
+                        "received_at": now,
+                        "workdays_late": 0,
+                        "late": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
             insert_rows(session, CreditRecord.__table__, rows)
             done += n
     t_records = time.perf_counter() - t0
@@ -128,12 +159,28 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
         for eid in ids:
             lt = types[rng.choice(kinds)]
             listed = AS_OF - dt.timedelta(days=rng.randrange(3 * 365))
-            rows.append({"id": eid, "list_type_id": lt.id, "entry_key": f"E{eid}",
-                         "subject_id": first + rng.randrange(subjects), "party_name": "x", "reason": "bench",
-                         "facts": "", "legal_basis": "bench", "authority": lt.authority, "status": "active",
-                         "listed_on": listed, "term_end": listed + dt.timedelta(days=3 * 365), "data": {},
-                         "match_status": "code", "source": "department", "revision": 1, "created_at": now,
-                         "updated_at": now})
+            rows.append(
+                {
+                    "id": eid,
+                    "list_type_id": lt.id,
+                    "entry_key": f"E{eid}",
+                    "subject_id": first + rng.randrange(subjects),
+                    "party_name": "x",
+                    "reason": "bench",
+                    "facts": "",
+                    "legal_basis": "bench",
+                    "authority": lt.authority,
+                    "status": "active",
+                    "listed_on": listed,
+                    "term_end": listed + dt.timedelta(days=3 * 365),
+                    "data": {},
+                    "match_status": "code",
+                    "source": "department",
+                    "revision": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         insert_rows(session, ListEntry.__table__, rows)
         n_commit = subjects // 20
         ids = allocate_ids(session, Commitment.__table__, n_commit)
@@ -141,22 +188,44 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
         for cid in ids:
             made = AS_OF - dt.timedelta(days=rng.randrange(3 * 365))
             broken = rng.random() < 0.1
-            rows.append({"id": cid, "code": f"410882{made:%Y%m%d}{cid:06d}"[:20],
-                         "subject_id": first + rng.randrange(subjects), "department_id": depts[0][0],
-                         "promisor_name": "x", "promisor_kind": "legal_person", "promisor_code": "x",
-                         "commitment_type": "approval_substitute", "reason": "x", "content": "x", "liability": "x",
-                         "made_on": made, "fulfilment_status": "unfulfilled" if broken else "fulfilled",
-                         "determined_on": made + dt.timedelta(days=90), "accepting_unit": "x",
-                         "accepting_unit_code": "x", "public_type": "public", "extra": {},
-                         "broken_on": made + dt.timedelta(days=90) if broken else None, "content_hash": "0",
-                         "version_count": 1, "actor": "bench", "received_at": now, "revision": 1,
-                         "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "id": cid,
+                    "code": f"410882{made:%Y%m%d}{cid:06d}"[:20],
+                    "subject_id": first + rng.randrange(subjects),
+                    "department_id": depts[0][0],
+                    "promisor_name": "x",
+                    "promisor_kind": "legal_person",
+                    "promisor_code": "x",
+                    "commitment_type": "approval_substitute",
+                    "reason": "x",
+                    "content": "x",
+                    "liability": "x",
+                    "made_on": made,
+                    "fulfilment_status": "unfulfilled" if broken else "fulfilled",
+                    "determined_on": made + dt.timedelta(days=90),
+                    "accepting_unit": "x",
+                    "accepting_unit_code": "x",
+                    "public_type": "public",
+                    "extra": {},
+                    "broken_on": made + dt.timedelta(days=90) if broken else None,
+                    "content_hash": "0",
+                    "version_count": 1,
+                    "actor": "bench",
+                    "received_at": now,
+                    "revision": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         insert_rows(session, Commitment.__table__, rows)
         if session.get_bind().dialect.name == "postgresql":
             for t in ("subjects", "credit_records", "list_entries", "commitments"):
                 session.execute(text(f"ANALYZE {t}"))
-    print(f"built: {subjects:,} subjects in {t_subjects:.1f} s, {records:,} records in {t_records:.1f} s, "
-          f"{n_entries:,} list entries, {n_commit:,} commitments")
+    print(
+        f"built: {subjects:,} subjects in {t_subjects:.1f} s, {records:,} records in {t_records:.1f} s, "
+        f"{n_entries:,} list entries, {n_commit:,} commitments"
+    )
     return {"first": first}
 
 
@@ -171,16 +240,40 @@ def touch(url: str, subject_ids: list[int]) -> None:
     db = get_database(url)
     now = utcnow()
     with db.session() as session:
-        dept_id, dept_uscc = session.execute(select(CreditRecord.department_id, CreditRecord.authority_uscc)
-                                             .limit(1)).one()
+        dept_id, dept_uscc = session.execute(
+            select(CreditRecord.department_id, CreditRecord.authority_uscc).limit(1)
+        ).one()
         ids = allocate_ids(session, CreditRecord.__table__, len(subject_ids))
-        insert_rows(session, CreditRecord.__table__, [
-            {"id": rid, "kind": "penalty", "authority_uscc": dept_uscc, "doc_no_norm": f"T{rid}", "doc_no": f"T{rid}",
-             "authority": "机关", "subject_id": sid, "department_id": dept_id, "version_count": 1, "content_hash": "0",
-             "party_kind": "legal_person", "party_name": "x", "decision_date": AS_OF - dt.timedelta(days=3),
-             "severity": "serious", "penalty_types": ["罚款"], "penalty_types_key": "|罚款|", "received_at": now,
-             "workdays_late": 0, "late": False, "created_at": now, "updated_at": now}
-            for rid, sid in zip(ids, subject_ids, strict=True)])
+        insert_rows(
+            session,
+            CreditRecord.__table__,
+            [
+                {
+                    "id": rid,
+                    "kind": "penalty",
+                    "authority_uscc": dept_uscc,
+                    "doc_no_norm": f"T{rid}",
+                    "doc_no": f"T{rid}",
+                    "authority": "机关",
+                    "subject_id": sid,
+                    "department_id": dept_id,
+                    "version_count": 1,
+                    "content_hash": "0",
+                    "party_kind": "legal_person",
+                    "party_name": "x",
+                    "decision_date": AS_OF - dt.timedelta(days=3),
+                    "severity": "serious",
+                    "penalty_types": ["罚款"],
+                    "penalty_types_key": "|罚款|",
+                    "received_at": now,
+                    "workdays_late": 0,
+                    "late": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for rid, sid in zip(ids, subject_ids, strict=True)
+            ],
+        )
 
 
 def timed_run(url: str, label: str, as_of: dt.date = AS_OF, **kw) -> dict:
@@ -193,8 +286,10 @@ def timed_run(url: str, label: str, as_of: dt.date = AS_OF, **kw) -> dict:
     with db.session() as session:
         [run] = service.run_evaluation(session, actor=system_principal("bench"), model=MODEL, as_of=as_of, **kw)
     seconds = time.perf_counter() - t0
-    print(f"{label:<44} {seconds:8.2f} s   evaluated {run['evaluated']:>9,}  changed {run['changed']:>9,}  "
-          f"grade changed {run['grade_changed']:>7,}  removed {run['removed']:>5,}   RSS peak {rss_mib():.0f} MiB")
+    print(
+        f"{label:<44} {seconds:8.2f} s   evaluated {run['evaluated']:>9,}  changed {run['changed']:>9,}  "
+        f"grade changed {run['grade_changed']:>7,}  removed {run['removed']:>5,}   RSS peak {rss_mib():.0f} MiB"
+    )
     return {**run, "wall": seconds}
 
 
@@ -224,7 +319,7 @@ def main() -> None:
     timed_run(url, "full run (again, nothing changed)")
     rng = random.Random(args.seed + 1)
     picked = rng.sample(range(info["first"], info["first"] + args.subjects), 2 * args.changed)
-    explicit, by_time = picked[:args.changed], picked[args.changed:]
+    explicit, by_time = picked[: args.changed], picked[args.changed :]
     touch(url, explicit)
     timed_run(url, f"incremental: {args.changed:,} subjects named", subject_ids=explicit)
     since = dt.datetime.now(dt.UTC)
@@ -233,16 +328,21 @@ def main() -> None:
     timed_run(url, f"incremental: changed since (≈{args.changed:,} subjects)", changed_since=since)
     # The next day nothing was written, yet events cross decay steps, terms end, registrations have anniversaries:
     # the date windows select those subjects (evaluation.engine.date_window_sources).
-    nxt = timed_run(url, "incremental: next day, nothing written", as_of=AS_OF + dt.timedelta(days=1),
-                    changed_since="last")
+    nxt = timed_run(
+        url, "incremental: next day, nothing written", as_of=AS_OF + dt.timedelta(days=1), changed_since="last"
+    )
     print(f"  selected by the date windows: {nxt['selection'].get('selected', 0):,}")
     with db.session() as session:
         results = session.scalar(select(func.count()).select_from(EvaluationResult))
         history = session.scalar(select(func.count()).select_from(GradeHistory))
         size = ""
         if session.get_bind().dialect.name == "postgresql":
-            size = session.execute(text("SELECT pg_size_pretty(pg_total_relation_size('evaluation_results')), "
-                                        "pg_size_pretty(pg_total_relation_size('evaluation_history'))")).one()
+            size = session.execute(
+                text(
+                    "SELECT pg_size_pretty(pg_total_relation_size('evaluation_results')), "
+                    "pg_size_pretty(pg_total_relation_size('evaluation_history'))"
+                )
+            ).one()
             size = f" (results {size[0]}, history {size[1]})"
     print(f"storage: {results:,} current results, {history:,} history rows{size}")
     print(f"peak RSS of this process: {rss_mib():.0f} MiB")

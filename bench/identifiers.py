@@ -33,8 +33,12 @@ def _uscc_codes(rng: random.Random, n: int) -> tuple[list[str], int]:
     codes, expected_valid = [], 0
     for _ in range(n):
         prefix = rng.choices(prefixes, weights)[0]
-        code = uscc.make(authority=prefix[0], category=prefix[1], region=rng.choice(REGIONS),
-                         org_body="".join(rng.choice(ALPHABET) for _ in range(8)))
+        code = uscc.make(
+            authority=prefix[0],
+            category=prefix[1],
+            region=rng.choice(REGIONS),
+            org_body="".join(rng.choice(ALPHABET) for _ in range(8)),
+        )
         roll = rng.random()
         if roll < 0.6:
             expected_valid += 1
@@ -45,9 +49,9 @@ def _uscc_codes(rng: random.Random, n: int) -> tuple[list[str], int]:
             code = code[:17] + ALPHABET[(ALPHABET.index(code[17]) + 1) % 31]
         elif roll < 0.87:  # letter outside the alphabet
             i = rng.randrange(8, 16)
-            code = code[:i] + rng.choice("IOZSV") + code[i + 1:]
+            code = code[:i] + rng.choice("IOZSV") + code[i + 1 :]
         elif roll < 0.94:  # wrong length
-            code = code[:rng.randrange(10, 18)]
+            code = code[: rng.randrange(10, 18)]
         else:  # unknown authority/category
             code = "95" + code[2:]
         codes.append(code)
@@ -75,7 +79,7 @@ def _resident_ids(rng: random.Random, n: int) -> tuple[list[str], int]:
             first17 = number[:10] + "1332" + number[14:17]
             number = first17 + resident_id.calc_check_digit(first17)
         elif roll < 0.95:  # wrong length (but not 15: that is a legacy number)
-            number = number[:rng.choice((10, 11, 12, 13, 14, 16, 17))]
+            number = number[: rng.choice((10, 11, 12, 13, 14, 16, 17))]
         else:  # letter inside
             number = number[:9] + "A" + number[10:]
         codes.append(number)

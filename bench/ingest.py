@@ -73,8 +73,12 @@ def main() -> None:
     parser.add_argument("--errors", type=float, default=0.02, help="share of rows with one fault")
     parser.add_argument("--subjects", type=int, help="distinct subjects (default rows/5)")
     parser.add_argument("--profile", help="write a cProfile of the import to this file")
-    parser.add_argument("--gc", default="bulk", help="collector during the import: bulk (core.gcpause, default), "
-                        "default (CPython's settings), or THRESHOLD0[,nofreeze] to compare")
+    parser.add_argument(
+        "--gc",
+        default="bulk",
+        help="collector during the import: bulk (core.gcpause, default), "
+        "default (CPython's settings), or THRESHOLD0[,nofreeze] to compare",
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
@@ -105,9 +109,13 @@ def main() -> None:
     actor = system_principal("bench")
     with db.sessionmaker() as session, session.begin():
         seed_catalog(session, actor=actor)
-        dept = auth.create_department(session, actor=actor, code="scjgj", name="福州市市场监督管理局",
-                                      uscc=uscc.make(authority="1", category="1", region="350100",
-                                                     org_body="00310001"))
+        dept = auth.create_department(
+            session,
+            actor=actor,
+            code="scjgj",
+            name="福州市市场监督管理局",
+            uscc=uscc.make(authority="1", category="1", region="350100", org_body="00310001"),
+        )
         dept_id = dept.id
         from ingest_validate import authorities
 
@@ -139,8 +147,10 @@ def main() -> None:
                 profiler.disable()
             t1 = time.perf_counter()
         t2 = time.perf_counter()
-        counts = {name: session.scalar(select(func.count()).select_from(model))
-                  for name, model in (("subjects", Subject), ("records", CreditRecord), ("versions", RecordVersion))}
+        counts = {
+            name: session.scalar(select(func.count()).select_from(model))
+            for name, model in (("subjects", Subject), ("records", CreditRecord), ("versions", RecordVersion))
+        }
     if profiler:
         profiler.dump_stats(args.profile)
     rows, accepted = summary["rows"], summary["accepted"]
@@ -148,10 +158,14 @@ def main() -> None:
     validate = (t1 - t0) - stages.upsert
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"database            {db.dialect}  ({path.name}, {path.stat().st_size / 1e6:.0f} MB)")
-    print(f"rows                {rows:,}: accepted {accepted:,}, rejected {summary['rejected']:,}, "
-          f"created {summary['created']:,}, subjects created {summary['subjects_created']:,}")
-    print(f"in the database     {counts['subjects']:,} subjects, {counts['records']:,} records, "
-          f"{counts['versions']:,} versions")
+    print(
+        f"rows                {rows:,}: accepted {accepted:,}, rejected {summary['rejected']:,}, "
+        f"created {summary['created']:,}, subjects created {summary['subjects_created']:,}"
+    )
+    print(
+        f"in the database     {counts['subjects']:,} subjects, {counts['records']:,} records, "
+        f"{counts['versions']:,} versions"
+    )
     print(f"read + validate     {validate:7.1f} s  → {rows / validate:>9,.0f} rows/s")
     print(f"upsert_records      {stages.upsert:7.1f} s  → {accepted / stages.upsert:>9,.0f} rows/s")
     print(f"commit              {t2 - t1:7.1f} s")

@@ -25,12 +25,36 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 
 HEADERS = [
-    "行政相对人名称", "行政相对人类别", "行政相对人代码_1（统一社会信用代码）", "行政相对人代码_2（工商注册号）",
-    "行政相对人代码_3（组织机构代码）", "行政相对人代码_4（税务登记号）", "行政相对人代码_5（事业单位证书号）",
-    "行政相对人代码_6（社会组织登记证号）", "法定代表人", "法定代表人证件类型", "法定代表人证件号码", "证件类型", "证件号码",
-    "行政处罚决定书文号", "违法行为类型", "违法事实", "处罚依据", "处罚类别", "处罚内容", "罚款金额（万元）",
-    "没收违法所得、没收非法财物的金额（万元）", "暂扣或吊销证照名称及编号", "处罚决定日期", "处罚有效期", "公示截止期",
-    "处罚机关", "处罚机关统一社会信用代码", "数据来源单位", "数据来源单位统一社会信用代码", "备注",
+    "行政相对人名称",
+    "行政相对人类别",
+    "行政相对人代码_1（统一社会信用代码）",
+    "行政相对人代码_2（工商注册号）",
+    "行政相对人代码_3（组织机构代码）",
+    "行政相对人代码_4（税务登记号）",
+    "行政相对人代码_5（事业单位证书号）",
+    "行政相对人代码_6（社会组织登记证号）",
+    "法定代表人",
+    "法定代表人证件类型",
+    "法定代表人证件号码",
+    "证件类型",
+    "证件号码",
+    "行政处罚决定书文号",
+    "违法行为类型",
+    "违法事实",
+    "处罚依据",
+    "处罚类别",
+    "处罚内容",
+    "罚款金额（万元）",
+    "没收违法所得、没收非法财物的金额（万元）",
+    "暂扣或吊销证照名称及编号",
+    "处罚决定日期",
+    "处罚有效期",
+    "公示截止期",
+    "处罚机关",
+    "处罚机关统一社会信用代码",
+    "数据来源单位",
+    "数据来源单位统一社会信用代码",
+    "备注",
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国志红"
@@ -58,8 +82,9 @@ def _authorities(rnd: random.Random) -> list[tuple[str, str, str]]:
     return found
 
 
-def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = None,
-              authority_seed: int | None = None) -> Iterator[list[str]]:
+def iter_rows(
+    n: int, error_rate: float, seed: int = 7, subjects: int | None = None, authority_seed: int | None = None
+) -> Iterator[list[str]]:
     """The rows one by one (``bench/ingest.py`` streams millions to a file). ``subjects``: draw the counterpart of
     each row from that many distinct subjects (same name and code each time they recur); default one per row.
     ``authority_seed``: the rows name the authorities of ``authorities(authority_seed)`` (default: of ``seed``), so
@@ -96,20 +121,31 @@ def iter_rows(n: int, error_rate: float, seed: int = 7, subjects: int | None = N
             row["行政相对人类别"] = "法人及非法人组织"
             row["行政相对人名称"] = f"福州{TRADES[k % 10]}{k}有限公司"
             row["行政相对人代码_1（统一社会信用代码）"] = uscc.make(
-                authority="9", category="1", region="350100", org_body=f"MA{k if subjects else srnd.randint(0, 999_999):06d}")
+                authority="9",
+                category="1",
+                region="350100",
+                org_body=f"MA{k if subjects else srnd.randint(0, 999_999):06d}",
+            )
             row["法定代表人"] = person
         elif who < 0.9:
             row["行政相对人类别"] = "个体工商户"
             row["行政相对人名称"] = f"福州市{person}{TRADES[k % 10]}店"
             row["行政相对人代码_1（统一社会信用代码）"] = uscc.make(
-                authority="9", category="2", region="350102", org_body=f"L{k if subjects else srnd.randint(0, 9_999_999):07d}")
+                authority="9",
+                category="2",
+                region="350102",
+                org_body=f"L{k if subjects else srnd.randint(0, 9_999_999):07d}",
+            )
             row["法定代表人"] = person
         else:
             row["行政相对人类别"] = "自然人"
             row["行政相对人名称"] = person
             row["证件类型"] = "身份证"
-            row["证件号码"] = resident_id.make(region="350102", birth_date=dt.date(1960 + srnd.randrange(40), 1 + srnd.randrange(12), 1 + srnd.randrange(28)),
-                                            sequence=k % 1000 if subjects else srnd.randrange(1000))
+            row["证件号码"] = resident_id.make(
+                region="350102",
+                birth_date=dt.date(1960 + srnd.randrange(40), 1 + srnd.randrange(12), 1 + srnd.randrange(28)),
+                sequence=k % 1000 if subjects else srnd.randrange(1000),
+            )
         types = rnd.choice(["警告", "罚款", "警告、罚款", "罚款、没收违法所得", "责令停产停业", "吊销许可证件"])
         row["处罚类别"] = types
         if "罚款" in types:
@@ -183,8 +219,10 @@ def main() -> None:
             else:
                 ok += 1
         elapsed = time.perf_counter() - t0
-        print(f"validate_row        {label:18s} {len(sample) / elapsed:>10,.0f} rows/s "
-              f"({elapsed / len(sample) * 1e6:.1f} µs/row; {ok:,} valid, {bad:,} rejected)")
+        print(
+            f"validate_row        {label:18s} {len(sample) / elapsed:>10,.0f} rows/s "
+            f"({elapsed / len(sample) * 1e6:.1f} µs/row; {ok:,} valid, {bad:,} rejected)"
+        )
 
     if not args.no_file:
         OUT.mkdir(exist_ok=True)
@@ -204,8 +242,10 @@ def main() -> None:
             n += 1
             ok += record is not None
         elapsed = time.perf_counter() - t0
-        print(f"CSV end to end      GB18030, {path.stat().st_size / 1e6:.0f} MB {n / elapsed:>10,.0f} rows/s "
-              f"({ok:,} valid of {n:,})")
+        print(
+            f"CSV end to end      GB18030, {path.stat().st_size / 1e6:.0f} MB {n / elapsed:>10,.0f} rows/s "
+            f"({ok:,} valid of {n:,})"
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS)   {peak_mb:,.0f} MB (includes the {len(rows):,} generated rows held in memory)")
     print(f"python              {sys.version.split()[0]}")

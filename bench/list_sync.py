@@ -31,7 +31,22 @@ REGIONS = ["410882", "410802", "410803", "410811", "410821", "410822", "410823",
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红建国志强海燕文斌"
 WORDS = "宏达远大华鑫恒通金源瑞丰盛世博雅东方新星永安信诚天成广汇利民泰和众合嘉禾隆基顺发"
-TRADES = ["机械", "化工", "建材", "商贸", "食品", "纺织", "物流", "科技", "电子", "农业", "建筑", "印刷", "医药", "环保"]
+TRADES = [
+    "机械",
+    "化工",
+    "建材",
+    "商贸",
+    "食品",
+    "纺织",
+    "物流",
+    "科技",
+    "电子",
+    "农业",
+    "建筑",
+    "印刷",
+    "医药",
+    "环保",
+]
 FORMS = ["有限公司", "有限责任公司", "股份有限公司", "厂", "商行"]
 
 
@@ -95,22 +110,50 @@ def build_registry(db, n: int) -> None:  # type: ignore[no-untyped-def]
                 if i < persons:
                     name = person_name(rng)
                     number = person_number(i)
-                    row = {"id": sid, "kind": "natural_person", "name": name, "name_norm": normalize_person_name(name),
-                           "resident_id_hash": vault.lookup_hash(number), "resident_id_enc": vault.encrypt(number),
-                           "resident_id_masked": mask_resident_id(number), "region_code": region}
+                    row = {
+                        "id": sid,
+                        "kind": "natural_person",
+                        "name": name,
+                        "name_norm": normalize_person_name(name),
+                        "resident_id_hash": vault.lookup_hash(number),
+                        "resident_id_enc": vault.encrypt(number),
+                        "resident_id_masked": mask_resident_id(number),
+                        "region_code": region,
+                    }
                 else:
                     name = org_name(i, rng)
                     code = uscc.make(authority="9", category="1", region=region, org_body=f"{i:08d}")
-                    row = {"id": sid, "kind": "legal_person", "org_type": "enterprise", "name": name,
-                           "name_norm": normalize_org_name(name), "uscc": code, "region_code": region,
-                           "legal_rep": person_name(rng)}
+                    row = {
+                        "id": sid,
+                        "kind": "legal_person",
+                        "org_type": "enterprise",
+                        "name": name,
+                        "name_norm": normalize_org_name(name),
+                        "uscc": code,
+                        "region_code": region,
+                        "legal_rep": person_name(rng),
+                    }
                     if i % 3 == 0:
-                        aliases.append({"subject_id": sid, "scheme": "org_code", "value": code[8:17],
-                                        "source": "bench", "created_at": now})
+                        aliases.append(
+                            {
+                                "subject_id": sid,
+                                "scheme": "org_code",
+                                "value": code[8:17],
+                                "source": "bench",
+                                "created_at": now,
+                            }
+                        )
                 row.update(uscc_flagged=False, source="bench", created_at=now, updated_at=now)
                 subjects.append(row)
-                names.append({"subject_id": sid, "name": name, "name_norm": row["name_norm"], "valid_from": now,
-                              "source": "bench"})
+                names.append(
+                    {
+                        "subject_id": sid,
+                        "name": name,
+                        "name_norm": row["name_norm"],
+                        "valid_from": now,
+                        "source": "bench",
+                    }
+                )
             cols = sorted({k for r in subjects for k in r})
             insert_rows(session, Subject.__table__, subjects, cols)
             insert_rows(session, SubjectName.__table__, names)
@@ -142,9 +185,23 @@ def write_snapshot(path: Path, n_subjects: int, m: int) -> None:
         if i in wanted:
             org_names[i] = name
         person_name(rng)  # the legal representative drawn after each organisation
-    headers = ["被执行人姓名/名称", "性别", "年龄", "身份证号码/组织机构代码", "法定代表人或者负责人姓名", "执行法院", "省份",
-               "执行依据文号", "立案时间", "案号", "做出执行依据单位", "生效法律文书确定的义务", "被执行人的履行情况",
-               "失信被执行人行为具体情形", "发布时间"]
+    headers = [
+        "被执行人姓名/名称",
+        "性别",
+        "年龄",
+        "身份证号码/组织机构代码",
+        "法定代表人或者负责人姓名",
+        "执行法院",
+        "省份",
+        "执行依据文号",
+        "立案时间",
+        "案号",
+        "做出执行依据单位",
+        "生效法律文书确定的义务",
+        "被执行人的履行情况",
+        "失信被执行人行为具体情形",
+        "发布时间",
+    ]
     grounds = ["违反财产报告制度", "有履行能力而拒不履行生效法律文书确定义务", "违反限制消费令"]
     with path.open("w", encoding="gb18030", newline="") as fh:
         w = csv.writer(fh)
@@ -166,9 +223,25 @@ def write_snapshot(path: Path, n_subjects: int, m: int) -> None:
             else:  # 15 % organisations by name only
                 i = org_ids[k % len(org_ids)]
                 name = org_names[i] if share < 19 else f"沁阳市未登记商号{k:06d}经营部"
-            w.writerow([name, sex, age, code, rep, "沁阳市人民法院", "河南", f"(2024)豫0882民初{k}号", "2024年03月01日",
-                        f"(2025)豫0882执{k}号", "沁阳市人民法院", "支付货款", "全部未履行", grounds[k % 3],
-                        f"2025年{1 + k % 12:02d}月{1 + k % 28:02d}日"])
+            w.writerow(
+                [
+                    name,
+                    sex,
+                    age,
+                    code,
+                    rep,
+                    "沁阳市人民法院",
+                    "河南",
+                    f"(2024)豫0882民初{k}号",
+                    "2024年03月01日",
+                    f"(2025)豫0882执{k}号",
+                    "沁阳市人民法院",
+                    "支付货款",
+                    "全部未履行",
+                    grounds[k % 3],
+                    f"2025年{1 + k % 12:02d}月{1 + k % 28:02d}日",
+                ]
+            )
 
 
 def main() -> None:
@@ -207,8 +280,10 @@ def main() -> None:
         have = session.scalar(select(func.count()).select_from(Subject)) or 0
     if have != args.subjects:
         if have:
-            raise SystemExit(f"the database holds {have:,} subjects, not {args.subjects:,}: use --rebuild "
-                             "(SQLite) or another xinyong_bench database")
+            raise SystemExit(
+                f"the database holds {have:,} subjects, not {args.subjects:,}: use --rebuild "
+                "(SQLite) or another xinyong_bench database"
+            )
         t0 = time.perf_counter()
         build_registry(db, args.subjects)
         print(f"built registry of {args.subjects:,} subjects in {time.perf_counter() - t0:.0f} s")
@@ -239,8 +314,15 @@ def main() -> None:
             record = sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=snapshot)
             if profiler and run == "first":
                 profiler.disable()
-            counts = (record.rows, record.added, record.changed, record.removed, record.unchanged,
-                      record.review_queued, (record.report or {}).get("link_status"))
+            counts = (
+                record.rows,
+                record.added,
+                record.changed,
+                record.removed,
+                record.unchanged,
+                record.review_queued,
+                (record.report or {}).get("link_status"),
+            )
             t1 = time.perf_counter()
         timings.append((run, t1 - t0, time.perf_counter() - t1, counts))
     if profiler:
@@ -251,9 +333,11 @@ def main() -> None:
     print(f"database            {db.dialect}")
     print(f"registry            {args.subjects:,} subjects")
     for run, took, commit, (rows, added, changed, removed, unchanged, queued, status) in timings:
-        print(f"sync ({run:5})        {rows:,} rows in {took:.1f} s (+ commit {commit:.2f} s) → {rows / took:,.0f} rows/s;"
-              f" added {added:,}, changed {changed:,}, removed {removed:,}, unchanged {unchanged:,},"
-              f" review queued {queued:,}")
+        print(
+            f"sync ({run:5})        {rows:,} rows in {took:.1f} s (+ commit {commit:.2f} s) → {rows / took:,.0f} rows/s;"
+            f" added {added:,}, changed {changed:,}, removed {removed:,}, unchanged {unchanged:,},"
+            f" review queued {queued:,}"
+        )
         if status:
             print(f"  link status       {status}")
     print(f"entries linked      {linked:,}")

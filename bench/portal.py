@@ -37,10 +37,32 @@ import common  # noqa: E402  (bench/common.py)
 from check import OUT, ROOT, fresh_database, pct  # noqa: E402
 
 REGIONS = ["沁阳市", "焦作市", "河南省", "沁阳市怀庆", "沁阳市紫陵", "沁阳市西向", "沁阳市王曲", "沁阳市崇义"]
-CHARS = ("宏达鑫华盛兴隆昌恒泰丰源瑞祥福安康永嘉信诚德利金银海天宇新星辉明光远鹏飞腾龙凤祥云春秋博文雅正"
-         "通顺远航佳美优品创智科润泽万方圆中联合众和睿思维峰岭山川江河湖泉林森旺发达富贵吉庆乐怡悦")
-INDUSTRIES = ["机械", "商贸", "建筑工程", "食品", "农业开发", "物流", "科技", "化工", "纺织", "餐饮", "汽车服务", "医药",
-              "建材", "电子", "印务", "环保科技", "置业", "文化传媒", "劳务", "装饰工程"]
+CHARS = (
+    "宏达鑫华盛兴隆昌恒泰丰源瑞祥福安康永嘉信诚德利金银海天宇新星辉明光远鹏飞腾龙凤祥云春秋博文雅正"
+    "通顺远航佳美优品创智科润泽万方圆中联合众和睿思维峰岭山川江河湖泉林森旺发达富贵吉庆乐怡悦"
+)
+INDUSTRIES = [
+    "机械",
+    "商贸",
+    "建筑工程",
+    "食品",
+    "农业开发",
+    "物流",
+    "科技",
+    "化工",
+    "纺织",
+    "餐饮",
+    "汽车服务",
+    "医药",
+    "建材",
+    "电子",
+    "印务",
+    "环保科技",
+    "置业",
+    "文化传媒",
+    "劳务",
+    "装饰工程",
+]
 FORMS = ["有限公司", "股份公司", "专业合作社", "厂", "经营部", "门市部", "店"]
 
 
@@ -58,15 +80,27 @@ def subject_rows(rng: random.Random, start: int, ids: list[int], now: dt.datetim
         k = start + i
         name = make_name(rng, k)
         individual = name.endswith(("店", "经营部", "门市部"))
-        rows.append({"id": sid, "kind": "individual_business" if individual else "legal_person",
-                     "org_type": "individual_business" if individual else "enterprise", "name": name,
-                     "name_norm": normalize_org_name(name),
-                     "uscc": uscc.make(authority="9", category="2" if individual
-                                       else "1", region="410882", org_body=f"{k:08d}"),
-                     "uscc_flagged": False, "region_code": "410882", "legal_rep": "张三",
-                     "registered_on": dt.date(2000, 1, 1) + dt.timedelta(days=k % 8000), "status": "存续",
-                     "address": "沁阳市怀庆街道1号", "registration_authority": "沁阳市市场监督管理局",
-                     "created_at": now, "updated_at": now})
+        rows.append(
+            {
+                "id": sid,
+                "kind": "individual_business" if individual else "legal_person",
+                "org_type": "individual_business" if individual else "enterprise",
+                "name": name,
+                "name_norm": normalize_org_name(name),
+                "uscc": uscc.make(
+                    authority="9", category="2" if individual else "1", region="410882", org_body=f"{k:08d}"
+                ),
+                "uscc_flagged": False,
+                "region_code": "410882",
+                "legal_rep": "张三",
+                "registered_on": dt.date(2000, 1, 1) + dt.timedelta(days=k % 8000),
+                "status": "存续",
+                "address": "沁阳市怀庆街道1号",
+                "registration_authority": "沁阳市市场监督管理局",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     return rows
 
 
@@ -113,13 +147,32 @@ def build(url: str, subjects: int, entries: int, seed: int) -> None:
         for n, (eid, idx) in enumerate(zip(ids, picks, strict=True)):
             lt = rng.choice(types)
             listed_on = today - dt.timedelta(days=rng.randint(30, 600))
-            rows.append({"id": eid, "list_type_id": lt.id, "entry_key": f"B{n}", "subject_id": first + idx,
-                         "party_name": "x", "party_code": None, "party_kind": "legal_person",
-                         "region_code": "410882", "reason": "基准测试列入事由", "facts": "", "legal_basis": "基准测试依据",
-                         "decision_no": f"沁测〔2025〕{n}号", "authority": lt.authority, "status": "active",
-                         "listed_on": listed_on, "term_end": today + dt.timedelta(days=rng.randint(1, 700)),
-                         "data": {}, "match_status": "code", "source": "department", "revision": 1,
-                         "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "id": eid,
+                    "list_type_id": lt.id,
+                    "entry_key": f"B{n}",
+                    "subject_id": first + idx,
+                    "party_name": "x",
+                    "party_code": None,
+                    "party_kind": "legal_person",
+                    "region_code": "410882",
+                    "reason": "基准测试列入事由",
+                    "facts": "",
+                    "legal_basis": "基准测试依据",
+                    "decision_no": f"沁测〔2025〕{n}号",
+                    "authority": lt.authority,
+                    "status": "active",
+                    "listed_on": listed_on,
+                    "term_end": today + dt.timedelta(days=rng.randint(1, 700)),
+                    "data": {},
+                    "match_status": "code",
+                    "source": "department",
+                    "revision": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         insert_rows(session, ListEntry.__table__, rows)
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
@@ -144,8 +197,9 @@ def time_upkeep(url: str, n: int, seed: int) -> None:
         scratch = OUT / "bench-portal-upkeep.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(scratch) + suffix).unlink(missing_ok=True)
-        target = f"sqlite:///{scratch}" if sqlite else fresh_database(
-            url.rsplit("/", 1)[0] + "/xinyong_bench_portal_upkeep")
+        target = (
+            f"sqlite:///{scratch}" if sqlite else fresh_database(url.rsplit("/", 1)[0] + "/xinyong_bench_portal_upkeep")
+        )
         db = get_database(target)
         Base.metadata.create_all(db.engine)
         with db.engine.begin() as conn:
@@ -160,8 +214,10 @@ def time_upkeep(url: str, n: int, seed: int) -> None:
                 insert_rows(session, Subject.__table__, subject_rows(rng, start, ids, now))
         took = time.perf_counter() - t0
         rates.append(n / took)
-        print(f"bulk load of {n:,} subjects, {label}: {took:.1f} s ({n / took:,.0f}/s"
-              + (f", {rates[0] / rates[-1]:.2f}x the time without)" if len(rates) > 1 else ")"))
+        print(
+            f"bulk load of {n:,} subjects, {label}: {took:.1f} s ({n / took:,.0f}/s"
+            + (f", {rates[0] / rates[-1]:.2f}x the time without)" if len(rates) > 1 else ")")
+        )
         db.dispose()
         forget_databases()
         for suffix in ("", "-wal", "-shm"):
@@ -184,8 +240,10 @@ def sample(url: str, n: int, seed: int) -> list[tuple[int, str, str]]:
 
 
 def report(label: str, values: list[float]) -> None:
-    print(f"{label}: n={len(values)}, p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms, "
-          f"max {max(values):.1f} ms")
+    print(
+        f"{label}: n={len(values)}, p50 {pct(values, 50):.1f} ms, p95 {pct(values, 95):.1f} ms, "
+        f"max {max(values):.1f} ms"
+    )
 
 
 def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> None:
@@ -201,8 +259,11 @@ def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> No
         print(f"search indexes created (missing on the reused database) in {time.perf_counter() - t0:.1f} s")
         with db.engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-    groups: dict[str, list[float]] = {"search, partial name (3-6 chars)": [], "search, 2-char fragment": [],
-                                      "search, USCC": []}
+    groups: dict[str, list[float]] = {
+        "search, partial name (3-6 chars)": [],
+        "search, 2-char fragment": [],
+        "search, USCC": [],
+    }
     hits = 0
     with db.session() as session:
         search_subjects(session, q="宏达机械")  # warm-up
@@ -210,8 +271,11 @@ def time_search(url: str, subjects: list[tuple[int, str, str]], seed: int) -> No
             core = name[3:]  # without the 3-character region prefix (沁阳市, 焦作市, 河南省 …)
             length = rng.randint(3, min(6, len(core)))
             start = rng.randint(0, len(core) - length)
-            for label, q in (("search, partial name (3-6 chars)", core[start:start + length]),
-                             ("search, 2-char fragment", core[start:start + 2]), ("search, USCC", code)):
+            for label, q in (
+                ("search, partial name (3-6 chars)", core[start : start + length]),
+                ("search, 2-char fragment", core[start : start + 2]),
+                ("search, USCC", code),
+            ):
                 t0 = time.perf_counter()
                 result = search_subjects(session, q=q, limit=20)
                 groups[label].append((time.perf_counter() - t0) * 1000)
@@ -273,9 +337,11 @@ def over_http(url: str, subjects: list[tuple[int, str, str]], seconds: float, cl
         paths = [f"/subject/{code}" for _sid, _name, code in subjects]
         httpx.get(base + paths[0], timeout=30)
         latencies, errors, elapsed = load(port, paths, seconds, clients)
-        print(f"subject page over HTTP ({clients} connections, {elapsed:.1f} s): {len(latencies) / elapsed:,.0f} "
-              f"pages/s, p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
-              + (f" (first: {errors[0]})" if errors else ""))
+        print(
+            f"subject page over HTTP ({clients} connections, {elapsed:.1f} s): {len(latencies) / elapsed:,.0f} "
+            f"pages/s, p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms, errors {len(errors)}"
+            + (f" (first: {errors[0]})" if errors else "")
+        )
     finally:
         server.stop(timeout=30)
 

@@ -69,10 +69,22 @@ def main() -> None:
     rng = random.Random(7)
     with db.session() as session:
         org = Subject.kind != "natural_person"
-        busy = list(session.scalars(select(Subject.uscc).distinct().join(CreditRecord, CreditRecord.subject_id == Subject.id)
-                                    .where(org, Subject.uscc.is_not(None))))
-        busy += list(session.scalars(select(Subject.uscc).distinct().join(ListEntry, ListEntry.subject_id == Subject.id)
-                                     .where(org, Subject.uscc.is_not(None))))
+        busy = list(
+            session.scalars(
+                select(Subject.uscc)
+                .distinct()
+                .join(CreditRecord, CreditRecord.subject_id == Subject.id)
+                .where(org, Subject.uscc.is_not(None))
+            )
+        )
+        busy += list(
+            session.scalars(
+                select(Subject.uscc)
+                .distinct()
+                .join(ListEntry, ListEntry.subject_id == Subject.id)
+                .where(org, Subject.uscc.is_not(None))
+            )
+        )
         every = list(session.scalars(select(Subject.uscc).where(org, Subject.uscc.is_not(None))))
     half = args.reports // 2
     codes = [rng.choice(busy) for _ in range(half)] + [rng.choice(every) for _ in range(args.reports - half)]
@@ -95,10 +107,13 @@ def main() -> None:
             sample = (data, rows[-1])
     ms = [x * 1000 for x in times]
     print(f"reports: {len(ms)} ({half} for subjects with records or list entries)")
-    print(f"generation ms: p50 {pct(ms, 50):.0f}  p95 {pct(ms, 95):.0f}  max {max(ms):.0f}  "
-          f"mean {sum(ms) / len(ms):.0f}")
-    print(f"rows per report: mean {sum(rows) / len(rows):.1f}, max {max(rows)}; pages: max {max(pages)}; "
-          f"PDF bytes: mean {sum(sizes) // len(sizes)}, max {max(sizes)}")
+    print(
+        f"generation ms: p50 {pct(ms, 50):.0f}  p95 {pct(ms, 95):.0f}  max {max(ms):.0f}  mean {sum(ms) / len(ms):.0f}"
+    )
+    print(
+        f"rows per report: mean {sum(rows) / len(rows):.1f}, max {max(rows)}; pages: max {max(pages)}; "
+        f"PDF bytes: mean {sum(sizes) // len(sizes)}, max {max(sizes)}"
+    )
     assert sample is not None
     vt = []
     for _ in range(50):

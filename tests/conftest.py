@@ -99,8 +99,9 @@ def _pg_truncate(db: Database) -> None:
     finding the few tables with rows is one cheap query, so only those are truncated."""
     from xinyong.models import Base
 
-    probe = " UNION ALL ".join(f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")"
-                               for t in Base.metadata.sorted_tables)
+    probe = " UNION ALL ".join(
+        f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in Base.metadata.sorted_tables
+    )
     with db.engine.begin() as conn:
         dirty = [row[0] for row in conn.execute(text(probe))]
         if dirty:

@@ -57,8 +57,18 @@ def _signature(cmd: Any) -> dict[str, Any]:
         "name": cmd.name,
         "help": cmd.help,
         "hidden": cmd.hidden,
-        "params": [(p.name, tuple(p.opts), tuple(p.secondary_opts), p.required, p.nargs, getattr(p, "help", None),
-                    None if callable(p.default) else repr(p.default)) for p in cmd.params],
+        "params": [
+            (
+                p.name,
+                tuple(p.opts),
+                tuple(p.secondary_opts),
+                p.required,
+                p.nargs,
+                getattr(p, "help", None),
+                None if callable(p.default) else repr(p.default),
+            )
+            for p in cmd.params
+        ],
         "commands": {n: _signature(c) for n, c in getattr(cmd, "commands", {}).items()},
     }
 
@@ -73,7 +83,9 @@ def test_every_commands_module_is_in_the_lazy_table() -> None:
     mapped = {(spec.module, spec.attr) for spec in cli.COMMANDS.values()}
     # `subjects` is mounted by cli.subjects_group (the registry's app plus reports' `file` command)
     assert mapped == (_entry_points() - {("xinyong.subjects.commands", "app")}) | {
-        ("xinyong.cli", "db_app"), ("xinyong.cli", "subjects_group")}
+        ("xinyong.cli", "db_app"),
+        ("xinyong.cli", "subjects_group"),
+    }
 
 
 def test_the_lazy_table_names_exactly_what_eager_registration_produces() -> None:
@@ -137,8 +149,9 @@ def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
         "sys.exit(code)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "250"})
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"}
+    )
     line = next(ln for ln in proc.stderr.splitlines() if ln.startswith("MODULES "))
     modules = json.loads(line.removeprefix("MODULES "))
     return proc, {"all": set(modules), "xinyong": {m for m in modules if m.startswith("xinyong.")}}
@@ -154,8 +167,14 @@ def test_help_imports_no_domain() -> None:
     for name, spec in cli.COMMANDS.items():
         assert spec.help.splitlines()[0] in proc.stdout, name
     assert _commands_modules(modules["xinyong"]) == set()
-    assert modules["xinyong"] <= {"xinyong.cli", "xinyong.core", "xinyong.core.clikit", "xinyong.core.errors",
-                                  "xinyong.auth", "xinyong.auth.roles"}
+    assert modules["xinyong"] <= {
+        "xinyong.cli",
+        "xinyong.core",
+        "xinyong.core.clikit",
+        "xinyong.core.errors",
+        "xinyong.auth",
+        "xinyong.auth.roles",
+    }
     assert not [m for m in HEAVY if m in modules["all"]]
 
 
@@ -198,9 +217,11 @@ def test_plain_parameters_convert_as_typer_does() -> None:
     from typer._coercion import build_runtime_param
 
     group, ctx = _root()
-    samples = {str: ["", "abc", " 91350100M000100Y43 ", "-", "１２", "0", b"bytes", 12, None],
-               bool: [True, False, "true", "0", "", 1, None],
-               list[str]: [("a", "b"), ["x"], (), ("１", ""), ("a", 1), "ab", None]}
+    samples = {
+        str: ["", "abc", " 91350100M000100Y43 ", "-", "１２", "0", b"bytes", 12, None],
+        bool: [True, False, "true", "0", "", 1, None],
+        list[str]: [("a", "b"), ["x"], (), ("１", ""), ("a", 1), "ab", None],
+    }
     seen = 0
     for name in cli.COMMANDS:
         for cmd in _all_commands(group.get_command(ctx, name)):

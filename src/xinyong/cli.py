@@ -33,9 +33,13 @@ def _plain(param: Any) -> bool:
     """True if :class:`_PlainValues` can convert this parameter: typer's converter not built yet, no ``parser=``,
     no file, and of type ``str``, ``bool`` or ``list[str]``."""
     descriptor = getattr(param, "type_descriptor", None)
-    return (descriptor is not None and getattr(param, "_runtime_param", 0) is None
-            and descriptor.file_annotation is None and descriptor.parameter_info.parser is None
-            and (descriptor.annotation in (str, bool) or descriptor.annotation == list[str]))
+    return (
+        descriptor is not None
+        and getattr(param, "_runtime_param", 0) is None
+        and descriptor.file_annotation is None
+        and descriptor.parameter_info.parser is None
+        and (descriptor.annotation in (str, bool) or descriptor.annotation == list[str])
+    )
 
 
 if _RuntimeParam is not None:
@@ -68,8 +72,9 @@ if _RuntimeParam is not None:
             for param in command.get_params(self):
                 if _plain(param):
                     descriptor = param.type_descriptor
-                    param._runtime_param = _PlainValues(parameter_info=descriptor.parameter_info,
-                                                        annotation=descriptor.annotation)
+                    param._runtime_param = _PlainValues(
+                        parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+                    )
 else:
     _PlainContext = _Context
 
@@ -119,8 +124,10 @@ class LazyGroup(TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         eager = dict(self.commands)
-        self.commands = {name: eager.pop(name, None) or _Placeholder(name, help=spec.help)
-                         for name, spec in self.lazy_commands.items()}
+        self.commands = {
+            name: eager.pop(name, None) or _Placeholder(name, help=spec.help)
+            for name, spec in self.lazy_commands.items()
+        }
         self.commands.update(eager)
         self._listing = False
 
@@ -176,15 +183,24 @@ def subjects_group(app: typer.Typer) -> None:
 # Every top-level command in the order ``xinyong --help`` lists them (commands first, then groups), with the help text
 # its module gives it (the test compares them).
 COMMANDS: dict[str, LazyCommand] = {
-    "validate": LazyCommand("xinyong.identifiers.commands", "register",
-                            "校验代码并说明原因（自动识别类型；身份证号码遮蔽显示）。有无效代码时退出码为 1。"),
+    "validate": LazyCommand(
+        "xinyong.identifiers.commands",
+        "register",
+        "校验代码并说明原因（自动识别类型；身份证号码遮蔽显示）。有无效代码时退出码为 1。",
+    ),
     "ingest": LazyCommand("xinyong.ingest.commands", "register", "报送一个行政许可或行政处罚数据文件，输出批次报告。"),
     "serve": LazyCommand("xinyong.web.commands", "register", "启动 Web 服务（门户、控制台与 /api/v1）。"),
-    "demo": LazyCommand("xinyong.demo.commands", "register",
-                        "构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"),
-    "check": LazyCommand("xinyong.measures.commands", "register",
-                         "信用核查：主体在某一场景下适用的联合奖惩措施（附理由与法律依据），并留痕。\n"
-                         "退出码：0 无惩戒且全部识别；1 有惩戒措施或有主体未能识别；2 输入错误。"),
+    "demo": LazyCommand(
+        "xinyong.demo.commands",
+        "register",
+        "构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。",
+    ),
+    "check": LazyCommand(
+        "xinyong.measures.commands",
+        "register",
+        "信用核查：主体在某一场景下适用的联合奖惩措施（附理由与法律依据），并留痕。\n"
+        "退出码：0 无惩戒且全部识别；1 有惩戒措施或有主体未能识别；2 输入错误。",
+    ),
     "db": LazyCommand(__name__, "db_app", "数据库迁移"),
     "departments": LazyCommand("xinyong.auth.commands", "register", "部门管理（新增、列表、可报送的机关）"),
     "users": LazyCommand("xinyong.auth.commands", "register", "用户管理（新增、列表、重置密码、停用）"),
@@ -199,8 +215,12 @@ COMMANDS: dict[str, LazyCommand] = {
     "watches": LazyCommand("xinyong.watches.commands", "app", "订阅推送：接收端、关注主体与推送投递"),
     "commitments": LazyCommand("xinyong.commitments.commands", "app", "信用承诺（导入、查询、履约认定）"),
     "cases": LazyCommand("xinyong.cases.commands", "app", "异议、信用修复、举报：立案、办理、时限与统计"),
-    "evaluation": LazyCommand("xinyong.evaluation.commands", "app", "信用评价与分级分类监管（模型、评价、解释、抽查名单）"),
-    "analytics": LazyCommand("xinyong.analytics.commands", "app", "大数据监管分析：公共资源交易串标围标风险、食品药品风险预警"),
+    "evaluation": LazyCommand(
+        "xinyong.evaluation.commands", "app", "信用评价与分级分类监管（模型、评价、解释、抽查名单）"
+    ),
+    "analytics": LazyCommand(
+        "xinyong.analytics.commands", "app", "大数据监管分析：公共资源交易串标围标风险、食品药品风险预警"
+    ),
     "reports": LazyCommand("xinyong.reports.commands", "app", "公共信用信息报告（出具、核验、登记簿）"),
     "financing": LazyCommand("xinyong.financing.commands", "app", "信易贷：金融机构、信用主体授权与查询统计"),
 }
@@ -263,8 +283,15 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
         if d["catalog_seeded"]:
             clikit.console.print(f"已载入信用信息目录默认值：{len(d['catalog_seeded'])} 个信息类")
 
-    emit({"database": db.engine.url.render_as_string(hide_password=True), "revision": rev,
-          "catalog_seeded": seeded.created if seeded else []}, as_json, render)
+    emit(
+        {
+            "database": db.engine.url.render_as_string(hide_password=True),
+            "revision": rev,
+            "catalog_seeded": seeded.created if seeded else [],
+        },
+        as_json,
+        render,
+    )
 
 
 @db_app.command("current")
@@ -277,8 +304,11 @@ def db_current(as_json: bool = JsonOption) -> None:
     with db.engine.connect() as conn:
         cur = current_revision(conn)
     head = head_revision()
-    emit({"current": cur, "head": head, "up_to_date": cur == head}, as_json,
-         lambda d: clikit.console.print(f"当前 {d['current']}，最新 {d['head']}"))
+    emit(
+        {"current": cur, "head": head, "up_to_date": cur == head},
+        as_json,
+        lambda d: clikit.console.print(f"当前 {d['current']}，最新 {d['head']}"),
+    )
     if cur != head:
         raise typer.Exit(1)
 

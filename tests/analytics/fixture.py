@@ -37,37 +37,97 @@ class City:
     c: Department  # zjj (no data)
 
 
-def _batch(session: Session, dept: Department, *, rows: int, rejected: int, at: dt.datetime,
-           errors: dict[str, int] | None = None) -> IngestBatch:
-    batch = IngestBatch(department_id=dept.id, kind="penalty", channel="file", filename="t.csv", sha256="0" * 64,
-                        mode="keep_good", status="partial" if rejected else "accepted", actor="tests",
-                        received_at=at, rows=rows, accepted=rows - rejected, rejected=rejected, error_counts=errors)
+def _batch(
+    session: Session,
+    dept: Department,
+    *,
+    rows: int,
+    rejected: int,
+    at: dt.datetime,
+    errors: dict[str, int] | None = None,
+) -> IngestBatch:
+    batch = IngestBatch(
+        department_id=dept.id,
+        kind="penalty",
+        channel="file",
+        filename="t.csv",
+        sha256="0" * 64,
+        mode="keep_good",
+        status="partial" if rejected else "accepted",
+        actor="tests",
+        received_at=at,
+        rows=rows,
+        accepted=rows - rejected,
+        rejected=rejected,
+        error_counts=errors,
+    )
     session.add(batch)
     session.flush()
     return batch
 
 
 def _check(session: Session, dept: Department, *, day: dt.date, with_measures: bool, feedback: bool) -> None:
-    check = Check(checked_on=day, actor="tests", role="business_system", department_id=dept.id, system="审批系统",
-                  scenario="approval", subject_count=1, with_measures=with_measures, summary={})
+    check = Check(
+        checked_on=day,
+        actor="tests",
+        role="business_system",
+        department_id=dept.id,
+        system="审批系统",
+        scenario="approval",
+        subject_count=1,
+        with_measures=with_measures,
+        summary={},
+    )
     session.add(check)
     session.flush()
-    item = CheckItem(check_id=check.id, position=0, query={"code": "x"}, outcome="matched", entry_ids=[],
-                     measure_codes=["m"] if with_measures else [])
+    item = CheckItem(
+        check_id=check.id,
+        position=0,
+        query={"code": "x"},
+        outcome="matched",
+        entry_ids=[],
+        measure_codes=["m"] if with_measures else [],
+    )
     session.add(item)
     session.flush()
     if feedback:
-        session.add(CheckFeedback(check_id=check.id, item_id=item.id, measure_code="m", applied=True, actor="tests",
-                                  department_id=dept.id))
+        session.add(
+            CheckFeedback(
+                check_id=check.id, item_id=item.id, measure_code="m", applied=True, actor="tests", department_id=dept.id
+            )
+        )
 
 
-def _case(session: Session, dept: Department, n: int, *, opened: dt.date, due: dt.date | None,
-          closed: dt.date | None = None, late: bool | None = None) -> None:
-    session.add(Case(case_no=f"YY-T-{n}", kind="objection", state="decided" if closed else "accepted", version=1,
-                     target_type="record", target_id=n, department_id=dept.id, filed_via="department",
-                     filed_by="tests", facts="", data={}, opened_on=opened, due_on=None if closed else due,
-                     closed_on=closed, closed_late=late,
-                     closed_at=dt.datetime.combine(closed, dt.time(12), tzinfo=CST) if closed else None))
+def _case(
+    session: Session,
+    dept: Department,
+    n: int,
+    *,
+    opened: dt.date,
+    due: dt.date | None,
+    closed: dt.date | None = None,
+    late: bool | None = None,
+) -> None:
+    session.add(
+        Case(
+            case_no=f"YY-T-{n}",
+            kind="objection",
+            state="decided" if closed else "accepted",
+            version=1,
+            target_type="record",
+            target_id=n,
+            department_id=dept.id,
+            filed_via="department",
+            filed_by="tests",
+            facts="",
+            data={},
+            opened_on=opened,
+            due_on=None if closed else due,
+            closed_on=closed,
+            closed_late=late,
+            closed_at=dt.datetime.combine(closed, dt.time(12), tzinfo=CST) if closed else None,
+        )
+    )
 
 
 def build(session: Session) -> City:
@@ -80,29 +140,65 @@ def build(session: Session) -> City:
     # Records. scjgj: 4 received 2024-03-05 (3 decided 2024-03-01: on time; 1 decided 2024-01-02: late), and 1
     # received in February. swj: 2 received 2024-03-11, on time.
     march5 = dt.datetime(2024, 3, 5, 10, tzinfo=CST)
-    rows = [penalty(code=company_uscc(1), decided=dt.date(2024, 3, 1)),
-            penalty(code=company_uscc(2), decided=dt.date(2024, 3, 1)),
-            licence(code=company_uscc(3), decided=dt.date(2024, 3, 1)),
-            penalty(code=company_uscc(4), decided=dt.date(2024, 1, 2))]
+    rows = [
+        penalty(code=company_uscc(1), decided=dt.date(2024, 3, 1)),
+        penalty(code=company_uscc(2), decided=dt.date(2024, 3, 1)),
+        licence(code=company_uscc(3), decided=dt.date(2024, 3, 1)),
+        penalty(code=company_uscc(4), decided=dt.date(2024, 1, 2)),
+    ]
     batch_a = _batch(session, a, rows=10, rejected=2, at=march5, errors={"required_missing": 1, "invalid_uscc": 1})
-    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5,
-                           rows=rows)
+    records_upsert.upsert_records(
+        session, actor=ADMIN, department_id=a.id, batch_id=batch_a.id, received_at=march5, rows=rows
+    )
     feb = dt.datetime(2024, 2, 20, 10, tzinfo=CST)
-    records_upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=_batch(session, a, rows=1, rejected=0,
-                                                                                      at=feb).id,
-                           received_at=feb, rows=[penalty(code=company_uscc(5), decided=dt.date(2024, 2, 19))])
+    records_upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=a.id,
+        batch_id=_batch(session, a, rows=1, rejected=0, at=feb).id,
+        received_at=feb,
+        rows=[penalty(code=company_uscc(5), decided=dt.date(2024, 2, 19))],
+    )
     march11 = dt.datetime(2024, 3, 11, 9, tzinfo=CST)
     batch_b = _batch(session, b, rows=5, rejected=0, at=march11)
-    records_upsert.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=batch_b.id, received_at=march11,
-                           rows=[penalty(code=company_uscc(6), decided=dt.date(2024, 3, 7), doc="沁税罚〔2024〕1号"),
-                                 penalty(code=company_uscc(7), decided=dt.date(2024, 3, 8), doc="沁税罚〔2024〕2号")])
+    records_upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=b.id,
+        batch_id=batch_b.id,
+        received_at=march11,
+        rows=[
+            penalty(code=company_uscc(6), decided=dt.date(2024, 3, 7), doc="沁税罚〔2024〕1号"),
+            penalty(code=company_uscc(7), decided=dt.date(2024, 3, 8), doc="沁税罚〔2024〕2号"),
+        ],
+    )
     # scjgj's 2 rejected rows: one missing a required field, one with a bad code.
-    session.add_all([
-        RejectedRow(batch_id=batch_a.id, row=3, values_enc="x", issues=[
-            {"row": 3, "column": "行政相对人名称", "value": None, "code": "required_missing", "message": "为必填项"}]),
-        RejectedRow(batch_id=batch_a.id, row=4, values_enc="x", issues=[
-            {"row": 4, "column": "统一社会信用代码", "value": "1", "code": "invalid_uscc", "message": "无效"}]),
-    ])
+    session.add_all(
+        [
+            RejectedRow(
+                batch_id=batch_a.id,
+                row=3,
+                values_enc="x",
+                issues=[
+                    {
+                        "row": 3,
+                        "column": "行政相对人名称",
+                        "value": None,
+                        "code": "required_missing",
+                        "message": "为必填项",
+                    }
+                ],
+            ),
+            RejectedRow(
+                batch_id=batch_a.id,
+                row=4,
+                values_enc="x",
+                issues=[
+                    {"row": 4, "column": "统一社会信用代码", "value": "1", "code": "invalid_uscc", "message": "无效"}
+                ],
+            ),
+        ]
+    )
 
     # Checks in March. scjgj: 2 with measures (1 answered), 1 without. swj: 1 without measures.
     _check(session, a, day=dt.date(2024, 3, 4), with_measures=True, feedback=True)
@@ -120,17 +216,48 @@ def build(session: Session) -> City:
     _case(session, b, 4, opened=dt.date(2024, 3, 11), due=None, closed=dt.date(2024, 3, 12), late=False)
 
     # List entries of scjgj in March on a list that requires notice: 2 listed (1 told first), 1 removed.
-    lt = session.scalar(select(ListType).where(ListType.requires_notice.is_(True), ListType.external.is_(False))
-                        .order_by(ListType.id).limit(1))
+    lt = session.scalar(
+        select(ListType)
+        .where(ListType.requires_notice.is_(True), ListType.external.is_(False))
+        .order_by(ListType.id)
+        .limit(1)
+    )
     assert lt is not None
     for n, notice in ((1, dt.date(2024, 3, 1)), (2, None)):
-        session.add(ListEntry(list_type_id=lt.id, entry_key=f"k{n}", party_name=f"公司{n}", reason="r",
-                              legal_basis="b", authority="a", department_id=a.id, status="active",
-                              notice_given_on=notice, listed_on=dt.date(2024, 3, 15), term_end=dt.date(2027, 3, 14),
-                              revision=1, data={}))
-    session.add(ListEntry(list_type_id=lt.id, entry_key="k3", party_name="公司3", reason="r", legal_basis="b",
-                          authority="a", department_id=a.id, status="removed", notice_given_on=dt.date(2023, 1, 3),
-                          listed_on=dt.date(2023, 2, 1), removed_on=dt.date(2024, 3, 25), removal_reason="repaired",
-                          revision=1, data={}))
+        session.add(
+            ListEntry(
+                list_type_id=lt.id,
+                entry_key=f"k{n}",
+                party_name=f"公司{n}",
+                reason="r",
+                legal_basis="b",
+                authority="a",
+                department_id=a.id,
+                status="active",
+                notice_given_on=notice,
+                listed_on=dt.date(2024, 3, 15),
+                term_end=dt.date(2027, 3, 14),
+                revision=1,
+                data={},
+            )
+        )
+    session.add(
+        ListEntry(
+            list_type_id=lt.id,
+            entry_key="k3",
+            party_name="公司3",
+            reason="r",
+            legal_basis="b",
+            authority="a",
+            department_id=a.id,
+            status="removed",
+            notice_given_on=dt.date(2023, 1, 3),
+            listed_on=dt.date(2023, 2, 1),
+            removed_on=dt.date(2024, 3, 25),
+            removal_reason="repaired",
+            revision=1,
+            data={},
+        )
+    )
     session.commit()
     return City(a, b, c)

@@ -25,8 +25,9 @@ def test_indicator_points():
     rate = assessment.Indicator(code="ti", name="t", figure="timeliness.rate", weight=30, full_at=1.0, zero_at=0.8)
     assert rate.points(1.0) == 30 and rate.points(0.9) == 15 and rate.points(0.5) == 0
     assert rate.points(None) == 0  # "—" earns nothing
-    lower = assessment.Indicator(code="re", name="r", figure="quality.rejection_rate", weight=10, full_at=0.0,
-                                 zero_at=0.2)
+    lower = assessment.Indicator(
+        code="re", name="r", figure="quality.rejection_rate", weight=10, full_at=0.0, zero_at=0.2
+    )
     assert lower.points(0.0) == 10 and lower.points(0.05) == 7.5 and lower.points(0.3) == 0 and lower.points(None) == 0
     assert "越低越好" in lower.rule and "无数据（—）不得分" in lower.rule
 
@@ -35,8 +36,11 @@ def test_indicator_points():
 def test_no_free_points_for_missing_data(tmp_path, no_data):
     """The old options gave a department that sent nothing full marks, or let it off being measured."""
     path = tmp_path / "old.yaml"
-    path.write_text("indicators:\n  - {code: fb, name: f, figure: checks.rate, weight: 1, full_at: 1, zero_at: 0, "
-                    f"no_data: {no_data}}}\n", encoding="utf-8")
+    path.write_text(
+        "indicators:\n  - {code: fb, name: f, figure: checks.rate, weight: 1, full_at: 1, zero_at: 0, "
+        f"no_data: {no_data}}}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigurationError) as err:
         assessment.load_method(path)
     assert err.value.code == "assessment_config_invalid" and "无数据（—）一律不得分" in err.value.message
@@ -45,12 +49,21 @@ def test_no_free_points_for_missing_data(tmp_path, no_data):
 def test_method_file_is_validated(tmp_path):
     default = assessment.load_method()
     assert default.indicators and len(default.sha256) == 64
-    assert {i.code for i in default.indicators} >= {"completeness", "timeliness", "rejection", "required_fields",
-                                                     "feedback", "case_on_time", "list_notice"}
+    assert {i.code for i in default.indicators} >= {
+        "completeness",
+        "timeliness",
+        "rejection",
+        "required_fields",
+        "feedback",
+        "case_on_time",
+        "list_notice",
+    }
     assert {i.code: i.figure for i in default.indicators}["completeness"] == "volume.completeness"
     bad = tmp_path / "bad.yaml"
-    bad.write_text("indicators:\n  - {code: x, name: x, figure: nowhere.rate, weight: 1, full_at: 1, zero_at: 0}\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "indicators:\n  - {code: x, name: x, figure: nowhere.rate, weight: 1, full_at: 1, zero_at: 0}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigurationError) as err:
         assessment.load_method(bad)
     assert err.value.code == "assessment_config_invalid"
@@ -65,8 +78,12 @@ def test_ranking_on_known_month_and_xlsx(session, tmp_path):
     # scjgj: timeliness 0.75 → 37.5; feedback 0.5 → 15; rejection 0.2 → 20 × 0.6 = 12 → 64.5 of 100.
     timeliness = rows["scjgj"]["indicators"]["timeliness"]
     assert {k: timeliness[k] for k in ("value", "points", "weight")} == {"value": 0.75, "points": 37.5, "weight": 50}
-    assert timeliness["parts"] == {"records": 4, "on_time": 3, "late": 1, "mean_workdays_late": timeliness["parts"][
-        "mean_workdays_late"]}
+    assert timeliness["parts"] == {
+        "records": 4,
+        "on_time": 3,
+        "late": 1,
+        "mean_workdays_late": timeliness["parts"]["mean_workdays_late"],
+    }
     assert "报送 4 条，7 个工作日内 3 条，迟报 1 条" in timeliness["explanation"]
     assert "得 37.5/50 分" in timeliness["explanation"]
     rejection = rows["scjgj"]["indicators"]["rejection"]
@@ -100,11 +117,16 @@ def test_ranking_on_known_month_and_xlsx(session, tmp_path):
 def test_ties_share_a_rank(session, tmp_path):
     build(session)
     path = tmp_path / "flat.yaml"
-    path.write_text("indicators:\n  - {code: fb, name: f, figure: checks.rate, weight: 1, full_at: 1, zero_at: 0}\n",
-                    encoding="utf-8")
+    path.write_text(
+        "indicators:\n  - {code: fb, name: f, figure: checks.rate, weight: 1, full_at: 1, zero_at: 0}\n",
+        encoding="utf-8",
+    )
     result = assessment.assess(session, period=MARCH, method=assessment.load_method(path), today=TODAY)
     assert [(r["department_code"], r["rank"], r["total"]) for r in result["rows"]] == [
-        ("scjgj", 1, 50), ("swj", 2, 0), ("zjj", 2, 0)]
+        ("scjgj", 1, 50),
+        ("swj", 2, 0),
+        ("zjj", 2, 0),
+    ]
 
 
 def test_department_that_sent_nothing_never_ranks_first(session):

@@ -58,8 +58,10 @@ def test_inactive_departments_rank_below_active_ones(session: Session, tmp_path,
         rows = {r["department_code"]: r for r in result["rows"]}
         worst_active = max(rows[c]["rank"] for c in active)
         best_silent = min(rows[c]["rank"] for c in silent)
-        assert worst_active < best_silent, (period, [(r["rank"], r["department_code"], r["total"])
-                                                     for r in result["rows"]])
+        assert worst_active < best_silent, (
+            period,
+            [(r["rank"], r["department_code"], r["total"]) for r in result["rows"]],
+        )
         for code in silent:
             parts = rows[code]["indicators"]
             assert parts["completeness"]["points"] == 0 and parts["timeliness"]["points"] == 0
@@ -70,4 +72,6 @@ def test_inactive_departments_rank_below_active_ones(session: Session, tmp_path,
             if period == "2025-12":
                 assert rows[code]["indicators"]["completeness"]["parts"]["expected"] > 0  # learned from history
                 assert {c["basis"] for c in rows[code]["indicators"]["completeness"]["parts"]["classes"]} <= {
-                    "history", "none"}
+                    "history",
+                    "none",
+                }

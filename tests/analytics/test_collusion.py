@@ -21,8 +21,12 @@ def kinds(result: collusion.Result, tid: int) -> set[str]:
 
 
 def test_shared_phone_with_close_prices_is_high_risk_with_masked_evidence() -> None:
-    bids = [bid(1, "A", 1_000_000, phone="13812345678"), bid(1, "B", 1_001_000, phone="13812345678"),
-            bid(1, "C", 1_002_000), bid(1, "D", 1_000_500)]
+    bids = [
+        bid(1, "A", 1_000_000, phone="13812345678"),
+        bid(1, "B", 1_001_000, phone="13812345678"),
+        bid(1, "C", 1_002_000),
+        bid(1, "D", 1_000_500),
+    ]
     r = collusion.analyse(bids, settings=S)
     [t] = r.tenders
     assert {"shared_phone", "close_prices"} <= kinds(r, 1)
@@ -33,12 +37,15 @@ def test_shared_phone_with_close_prices_is_high_risk_with_masked_evidence() -> N
 
 
 def test_sister_companies_sharing_address_and_parent_are_not_high_risk() -> None:
-    bids = [bid(1, "A", 900_000, address="沁阳市集团大厦"), bid(1, "B", 1_000_000, address="沁阳市集团大厦"),
-            bid(1, "C", 950_000)]
+    bids = [
+        bid(1, "A", 900_000, address="沁阳市集团大厦"),
+        bid(1, "B", 1_000_000, address="沁阳市集团大厦"),
+        bid(1, "C", 950_000),
+    ]
     r = collusion.analyse(bids, shareholders={"A": ["某集团"], "B": ["某集团"]}, settings=S)
     [t] = r.tenders
     assert kinds(r, 1) == {"shared_address", "shared_shareholder"}
-    assert t["score"] == 30 and t["level"] == "medium"   # worth a look, not high risk
+    assert t["score"] == 30 and t["level"] == "medium"  # worth a look, not high risk
 
 
 def test_same_value_of_one_bidder_is_not_shared() -> None:
@@ -55,8 +62,9 @@ def test_price_ladder_is_found_among_honest_outsiders() -> None:
 
 
 def test_honest_spread_prices_raise_no_price_flag() -> None:
-    r = collusion.analyse([bid(1, k, p) for k, p in zip("ABCD", (861_000, 902_500, 940_300, 991_000), strict=True)],
-                          settings=S)
+    r = collusion.analyse(
+        [bid(1, k, p) for k, p in zip("ABCD", (861_000, 902_500, 940_300, 991_000), strict=True)], settings=S
+    )
     assert r.tenders == []
 
 
@@ -82,7 +90,7 @@ def test_cover_bidder_always_losing_to_one_winner_but_not_an_honest_frequent_los
     bids = []
     for t in range(5):
         bids += [bid(t, "W", 800_000 + t * 10_000, won=True), bid(t, "COVER", 900_000 + t * 3_333)]
-    for t in range(5, 10):   # the honest loser loses to a different winner each time
+    for t in range(5, 10):  # the honest loser loses to a different winner each time
         bids += [bid(t, f"W{t}", 800_000 + t * 7_000, won=True), bid(t, "LOSER", 950_000 + t * 1_234)]
     r = collusion.analyse(bids, settings=S)
     assert all(kinds(r, t) == {"always_loses_to"} for t in range(5))
@@ -96,7 +104,12 @@ def test_score_counts_each_kind_once_and_price_patterns_as_one() -> None:
 
 def test_precision_recall() -> None:
     assert collusion.precision_recall({1, 2, 3, 4}, {2, 3, 5}) == {
-        "flagged": 4, "truth": 3, "true_positives": 2, "precision": 0.5, "recall": 0.6667}
+        "flagged": 4,
+        "truth": 3,
+        "true_positives": 2,
+        "precision": 0.5,
+        "recall": 0.6667,
+    }
 
 
 def test_planted_rings_are_found_with_good_precision() -> None:
@@ -108,13 +121,24 @@ def test_planted_rings_are_found_with_good_precision() -> None:
     tid = {r["项目编号"]: i for i, r in enumerate(d.tenders)}
     on = {r["项目编号"]: dt.date.fromisoformat(r["开标时间"]) for r in d.tenders}
     won = {(a["项目编号"], a["中标人统一社会信用代码"]) for a in d.awards}
-    facts = [BidFact(tid[b["项目编号"]], on[b["项目编号"]], b["投标人统一社会信用代码"], b["投标人名称"],
-                     round(float(b["投标报价(元)"]) * 100), fmt.normalize_phone(b["联系电话"]),
-                     b["法定代表人"] or None, fmt.normalize_address(b["地址"]), b["投标IP"],
-                     (b["项目编号"], b["投标人统一社会信用代码"]) in won) for b in d.bids]
+    facts = [
+        BidFact(
+            tid[b["项目编号"]],
+            on[b["项目编号"]],
+            b["投标人统一社会信用代码"],
+            b["投标人名称"],
+            round(float(b["投标报价(元)"]) * 100),
+            fmt.normalize_phone(b["联系电话"]),
+            b["法定代表人"] or None,
+            fmt.normalize_address(b["地址"]),
+            b["投标IP"],
+            (b["项目编号"], b["投标人统一社会信用代码"]) in won,
+        )
+        for b in d.bids
+    ]
     holders = {b["投标人统一社会信用代码"]: fmt.split_names(b["股东"]) for b in d.bidders}
     r = collusion.analyse(facts, shareholders=holders, settings=S)
     nos = {i: no for no, i in tid.items()}
     quality = collusion.precision_recall({nos[t["tender_id"]] for t in r.tenders if t["level"] == "high"}, d.truth)
     assert quality["precision"] >= 0.85
-    assert 0.5 <= quality["recall"] < 1.0   # the subtle rings are planted to be missed
+    assert 0.5 <= quality["recall"] < 1.0  # the subtle rings are planted to be missed

@@ -54,8 +54,12 @@ def test_dashboard_figures(session):
     assert q["zjj"]["rejection_rate"] is None
 
     c = _by_code(dashboards.check_feedback(session, period=MARCH))
-    assert (c["scjgj"]["checks"], c["scjgj"]["with_measures"], c["scjgj"]["with_feedback"], c["scjgj"]["rate"]) \
-        == (3, 2, 1, 0.5)
+    assert (c["scjgj"]["checks"], c["scjgj"]["with_measures"], c["scjgj"]["with_feedback"], c["scjgj"]["rate"]) == (
+        3,
+        2,
+        1,
+        0.5,
+    )
     assert (c["swj"]["checks"], c["swj"]["rate"]) == (1, None)
 
     cases = _by_code(dashboards.case_handling(session, period=MARCH, today=TODAY))

@@ -40,15 +40,30 @@ def test_spot_checks_and_complaints_make_a_watch_list(client: TestClient, sessio
     subjects.register_organisation(session, actor=ACTOR, name="沁阳市好味食品有限公司", code=SHOP)
     subjects.register_organisation(session, actor=ACTOR, name="沁阳市放心超市有限公司", code=CLEAN)
     today = clock.today()
-    rows = [["抽样编号", "被抽样单位名称", "统一社会信用代码", "产品名称", "类别", "抽样日期", "检验结论", "不合格项目"]]
-    rows += [[f"S{i}", "沁阳市好味食品有限公司", "", "糕点", "食品", (today - dt.timedelta(days=30 * i)).isoformat(),
-              "不合格", "菌落总数"] for i in range(2)]
+    rows = [
+        ["抽样编号", "被抽样单位名称", "统一社会信用代码", "产品名称", "类别", "抽样日期", "检验结论", "不合格项目"]
+    ]
+    rows += [
+        [
+            f"S{i}",
+            "沁阳市好味食品有限公司",
+            "",
+            "糕点",
+            "食品",
+            (today - dt.timedelta(days=30 * i)).isoformat(),
+            "不合格",
+            "菌落总数",
+        ]
+        for i in range(2)
+    ]
     rows += [["S9", "沁阳市放心超市有限公司", CLEAN, "酱油", "食品", today.isoformat(), "合格", ""]]
     path = tmp_path / "spot.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)
     out = trading.import_file(session, actor=ACTOR, kind="spot_checks", path=path)
-    assert out["report"]["linked_to_registry"] == 3 and out["report"]["failures"] == 2   # the first two linked by their name
+    assert (
+        out["report"]["linked_to_registry"] == 3 and out["report"]["failures"] == 2
+    )  # the first two linked by their name
     file_complaint(session, actor=ACTOR, facts="出售过期食品", subject_code=SHOP, department="scjgj", anonymous=True)
     session.commit()
 

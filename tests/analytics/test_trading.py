@@ -19,17 +19,24 @@ from xinyong.identifiers import uscc
 from xinyong.subjects import service as subjects
 
 A, B, C, D = (uscc.make(authority="9", category="1", region="410882", org_body=f"MA{i:06d}") for i in range(1, 5))
-TENDERS = [["项目编号", "项目名称", "招标人", "项目类别", "预算金额(元)", "开标时间"],
-           ["P1", "道路改造工程", "沁阳市住房和城乡建设局", "工程", "1,200,000", "2024-03-01"],
-           ["P2", "办公设备采购", "沁阳市教育局", "货物", "300000", "2024-04-01"]]
-BIDS = [["项目编号", "投标人名称", "投标人统一社会信用代码", "投标报价(元)", "联系电话", "法定代表人", "地址", "投标IP"],
-        ["P1", "甲建设有限公司", A, "1000000", "138-1234-5678", "", "", "10.1.1.1"],
-        ["P1", "乙建设有限公司", B, "1001000", "+86 13812345678", "李四", "", "10.1.1.2"],
-        ["P1", "丙建设有限公司", C, "1100000", "13900000000", "王五", "", ""],
-        ["P2", "甲建设有限公司", A, "250000", "13812345678", "", "", ""],
-        ["P2", "丁商贸有限公司", D, "280000", "13700000000", "赵六", "", ""]]
-AWARDS = [["项目编号", "中标人名称", "中标人统一社会信用代码", "中标金额(元)", "中标日期"],
-          ["P1", "甲建设有限公司", A, "1000000", "2024-03-08"], ["P2", "甲建设有限公司", A, "250000", "2024-04-09"]]
+TENDERS = [
+    ["项目编号", "项目名称", "招标人", "项目类别", "预算金额(元)", "开标时间"],
+    ["P1", "道路改造工程", "沁阳市住房和城乡建设局", "工程", "1,200,000", "2024-03-01"],
+    ["P2", "办公设备采购", "沁阳市教育局", "货物", "300000", "2024-04-01"],
+]
+BIDS = [
+    ["项目编号", "投标人名称", "投标人统一社会信用代码", "投标报价(元)", "联系电话", "法定代表人", "地址", "投标IP"],
+    ["P1", "甲建设有限公司", A, "1000000", "138-1234-5678", "", "", "10.1.1.1"],
+    ["P1", "乙建设有限公司", B, "1001000", "+86 13812345678", "李四", "", "10.1.1.2"],
+    ["P1", "丙建设有限公司", C, "1100000", "13900000000", "王五", "", ""],
+    ["P2", "甲建设有限公司", A, "250000", "13812345678", "", "", ""],
+    ["P2", "丁商贸有限公司", D, "280000", "13700000000", "赵六", "", ""],
+]
+AWARDS = [
+    ["项目编号", "中标人名称", "中标人统一社会信用代码", "中标金额(元)", "中标日期"],
+    ["P1", "甲建设有限公司", A, "1000000", "2024-03-08"],
+    ["P2", "甲建设有限公司", A, "250000", "2024-04-09"],
+]
 
 
 def write(path: Path, rows: list[list[str]]) -> Path:
@@ -68,16 +75,23 @@ def test_a_corrected_award_moves_the_win_to_the_new_winner(loaded: Session, tmp_
     out = trading.import_file(loaded, actor=ACTOR, kind="awards", path=write(tmp_path / "awards2.csv", rows))
     assert (out["updated"], out["unchanged"]) == (1, 1)
     loaded.expire_all()
-    won = {(no, key): w for no, key, w in loaded.execute(select(Tender.project_no, Bid.bidder_key, Bid.won)
-                                                          .join(Tender, Tender.id == Bid.tender_id))}
+    won = {
+        (no, key): w
+        for no, key, w in loaded.execute(
+            select(Tender.project_no, Bid.bidder_key, Bid.won).join(Tender, Tender.id == Bid.tender_id)
+        )
+    }
     assert won[("P1", B)] and not won[("P1", A)] and not won[("P1", C)]
     assert won[("P2", A)]
 
 
 def test_a_file_with_a_bad_row_writes_nothing(session: Session, tmp_path: Path) -> None:
     trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
-    rows = [*BIDS, ["P9", "戊公司", "", "100", "", "", "", ""],
-            ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "", "999.1.1.1"]]
+    rows = [
+        *BIDS,
+        ["P9", "戊公司", "", "100", "", "", "", ""],
+        ["P1", "己公司", "91410882MA0000000X", "-5", "", "", "", "999.1.1.1"],
+    ]
     with pytest.raises(ValidationFailed) as exc:
         trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows))
     assert exc.value.code == "import_rows_invalid"
@@ -89,8 +103,12 @@ def test_a_file_with_a_bad_row_writes_nothing(session: Session, tmp_path: Path) 
 
 def test_missing_required_column_is_refused(session: Session, tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed) as exc:
-        trading.import_file(session, actor=ACTOR, kind="tenders",
-                            path=write(tmp_path / "t.csv", [["项目编号", "项目名称"], ["P1", "x"]]))
+        trading.import_file(
+            session,
+            actor=ACTOR,
+            kind="tenders",
+            path=write(tmp_path / "t.csv", [["项目编号", "项目名称"], ["P1", "x"]]),
+        )
     assert exc.value.code == "columns_missing" and "招标人" in exc.value.message
 
 
@@ -107,8 +125,13 @@ def test_analysis_flags_shared_phone_enriches_from_registry_and_counts_wins(load
     assert (a["legal_rep"], a["legal_rep_source"], a["phone"]) == ("李四", "registry", "138****5678")
     stats = trading.bidder_stats(loaded, order="wins")
     top = stats["items"][0]
-    assert (top["bidder_key"], top["bids"], top["wins"], top["win_rate"], top["amount_won"]) == (A, 2, 2, 1.0,
-                                                                                               1_250_000.0)
+    assert (top["bidder_key"], top["bids"], top["wins"], top["win_rate"], top["amount_won"]) == (
+        A,
+        2,
+        2,
+        1.0,
+        1_250_000.0,
+    )
     assert [g["size"] for g in run.groups] == [2]
 
 
@@ -122,11 +145,15 @@ def test_api_roles_trading_centre_only(client: TestClient, session: Session, tmp
     session.commit()
     for kind, rows in (("tenders", TENDERS), ("bids", BIDS), ("awards", AWARDS)):
         path = write(tmp_path / f"{kind}.csv", rows)
-        r = client.post(f"/api/v1/analytics/trading/imports/{kind}", headers=op,
-                        files={"file": (path.name, path.read_bytes(), "text/csv")})
+        r = client.post(
+            f"/api/v1/analytics/trading/imports/{kind}",
+            headers=op,
+            files={"file": (path.name, path.read_bytes(), "text/csv")},
+        )
         assert r.status_code == 201, r.text
-    assert client.get("/api/v1/analytics/trading/tenders", headers=viewer).json()["error"]["code"] == \
-        "analysis_not_found"
+    assert (
+        client.get("/api/v1/analytics/trading/tenders", headers=viewer).json()["error"]["code"] == "analysis_not_found"
+    )
     r = client.post("/api/v1/analytics/trading/analyses", headers=outsider)
     assert r.status_code == 403 and r.json()["error"]["code"] == "analytics_department_not_allowed"
     assert client.post("/api/v1/analytics/trading/analyses", headers=viewer).status_code == 403
@@ -147,27 +174,40 @@ def test_absurd_amounts_are_row_errors_on_every_channel(client: TestClient, sess
     ggzy = make_department(session, code="ggzy", name="沁阳市公共资源交易中心")
     op = auth_headers(make_token(session, Role.DEPT_OPERATOR, ggzy))
     path = write(tmp_path / "tenders.csv", TENDERS)
-    assert client.post("/api/v1/analytics/trading/imports/tenders", headers=op,
-                       files={"file": (path.name, path.read_bytes(), "text/csv")}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/analytics/trading/imports/tenders",
+            headers=op,
+            files={"file": (path.name, path.read_bytes(), "text/csv")},
+        ).status_code
+        == 201
+    )
     absurd = ["1e30", "NaN", "-1", "99999999999999999999", "1000000000000.01", "inf", "1E+400000000"]
     rows = BIDS[:1] + [["P1", f"投标人{i}有限公司", "", price, "", "", "", ""] for i, price in enumerate(absurd)]
     path = write(tmp_path / "bids.csv", rows)
-    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
-                    files={"file": (path.name, path.read_bytes(), "text/csv")})
+    r = client.post(
+        "/api/v1/analytics/trading/imports/bids", headers=op, files={"file": (path.name, path.read_bytes(), "text/csv")}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "import_rows_invalid", r.text
     errors = {e["row"]: " ".join(e["errors"]) for e in r.json()["error"]["details"]["errors"]}
     assert sorted(errors) == list(range(2, 2 + len(absurd)))
     assert "超过上限" in errors[2] and "有限的数值" in errors[3] and "不能为负数" in errors[4]
     assert "超过上限" in errors[5] and "超过上限" in errors[6] and "有限的数值" in errors[7] and "超过上限" in errors[8]
-    body = '[{"项目编号": "P1", "投标人名称": "甲公司", "投标报价(元)": 1e309},' \
-           ' {"项目编号": "P1", "投标人名称": "乙公司", "投标报价(元)": 1e30}]'
-    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
-                    files={"file": ("bids.json", body.encode(), "application/json")})
+    body = (
+        '[{"项目编号": "P1", "投标人名称": "甲公司", "投标报价(元)": 1e309},'
+        ' {"项目编号": "P1", "投标人名称": "乙公司", "投标报价(元)": 1e30}]'
+    )
+    r = client.post(
+        "/api/v1/analytics/trading/imports/bids",
+        headers=op,
+        files={"file": ("bids.json", body.encode(), "application/json")},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "import_rows_invalid", r.text
     assert session.scalar(select(func.count()).select_from(Bid)) == 0
     ok = write(tmp_path / "ok.csv", [*BIDS[:1], ["P1", "甲建设有限公司", A, "1000000000000", "", "", "", ""]])
-    r = client.post("/api/v1/analytics/trading/imports/bids", headers=op,
-                    files={"file": (ok.name, ok.read_bytes(), "text/csv")})
+    r = client.post(
+        "/api/v1/analytics/trading/imports/bids", headers=op, files={"file": (ok.name, ok.read_bytes(), "text/csv")}
+    )
     assert r.status_code == 201, r.text
     session.rollback()  # a fresh snapshot: the app wrote in its own session
     assert session.scalar(select(Bid.price_fen)) == 100_000_000_000_000
@@ -179,24 +219,35 @@ def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones(session: Sessio
 
     trading.import_file(session, actor=ACTOR, kind="tenders", path=write(tmp_path / "t.csv", TENDERS))
     rows = [*BIDS, ["P9", "戊公司", "", "100", "", "", "", ""], ["P1", "甲建设有限公司", A, "5", "", "", "", ""]]
-    out = trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows),
-                              mode="keep_good")
+    out = trading.import_file(session, actor=ACTOR, kind="bids", path=write(tmp_path / "b.csv", rows), mode="keep_good")
     assert (out["mode"], out["rows"], out["rejected"], out["created"]) == ("keep_good", 5, 2, 5)
     assert [e["row"] for e in out["report"]["errors"]] == [7, 8]
     assert "不存在" in out["report"]["errors"][0]["errors"][0] and "重复" in out["report"]["errors"][1]["errors"][0]
     common = out["summary"]
     assert set(common) == set(BatchSummary("x").as_dict())
-    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
-            common["rejected"]) == ("trading", out["id"], "partially_accepted", 7, 5, 2)
+    assert (
+        common["importer"],
+        common["batch"],
+        common["status"],
+        common["rows"],
+        common["accepted"],
+        common["rejected"],
+    ) == ("trading", out["id"], "partially_accepted", 7, 5, 2)
     assert session.scalar(select(func.count()).select_from(Bid)) == 5
     with pytest.raises(ValidationFailed) as exc:  # nothing good at all: refused as a whole in either mode
-        trading.import_file(session, actor=ACTOR, kind="bids", mode="keep_good",
-                            path=write(tmp_path / "b2.csv", [*BIDS[:1], ["P9", "戊公司", "", "100", "", "", "", ""]]))
+        trading.import_file(
+            session,
+            actor=ACTOR,
+            kind="bids",
+            mode="keep_good",
+            path=write(tmp_path / "b2.csv", [*BIDS[:1], ["P9", "戊公司", "", "100", "", "", "", ""]]),
+        )
     assert exc.value.code == "import_rows_invalid"
 
 
-def test_a_file_is_parsed_without_holding_the_write_lock(database, session: Session, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_is_parsed_without_holding_the_write_lock(
+    database, session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reading and validating a trading file runs on the side (``core.db.reading_apart``): on SQLite another
     writer is not kept waiting by it, as it was when the rows were parsed inside the request's write transaction."""
     import time
@@ -215,8 +266,11 @@ def test_a_file_is_parsed_without_holding_the_write_lock(database, session: Sess
     def parse_and_write_meanwhile(*args: object) -> object:
         if not waited:
             started = time.monotonic()
-            database.run(lambda other: other.execute(update(Department).where(Department.id == dept.id)
-                                                     .values(short_name="导入期间写入")))
+            database.run(
+                lambda other: other.execute(
+                    update(Department).where(Department.id == dept.id).values(short_name="导入期间写入")
+                )
+            )
             waited.append(time.monotonic() - started)
         return parse(*args)  # type: ignore[arg-type]
 

@@ -23,8 +23,8 @@ API = "/api/v1/analytics/assessment"
 
 
 def test_learned_monthly_is_the_median_from_the_first_submission():
-    assert volumes.learned_monthly([0, 0, 3, 0, 5]) == 3       # months before the first submission do not count
-    assert volumes.learned_monthly([0, 4, 0, 0, 0]) == 0       # stopped submitting: nothing expected any more
+    assert volumes.learned_monthly([0, 0, 3, 0, 5]) == 3  # months before the first submission do not count
+    assert volumes.learned_monthly([0, 4, 0, 0, 0]) == 0  # stopped submitting: nothing expected any more
     assert volumes.learned_monthly([1, 2]) == 1.5
     assert volumes.learned_monthly([0, 0, 0]) is None and volumes.learned_monthly([]) is None
     assert volumes.expected_for(1.5, 3) == 5 and volumes.expected_for(1.5, 1) == 2 and volumes.expected_for(0, 12) == 0
@@ -54,8 +54,9 @@ def test_completeness_learned_configured_and_nothing(session: Session):
     assert rows["swj"]["completeness"] == 1.0 and rows["swj"]["expected"] == 0
     assert rows["zjj"]["completeness"] is None and rows["zjj"]["submitted"] == 0
 
-    volumes.set_expected(session, actor=ACTOR, department_code="zjj", info_class_="penalty", monthly=4,
-                         note="年度计划 48 件")
+    volumes.set_expected(
+        session, actor=ACTOR, department_code="zjj", info_class_="penalty", monthly=4, note="年度计划 48 件"
+    )
     volumes.set_expected(session, actor=ACTOR, department_code="scjgj", info_class_="licence", monthly=2)
     volumes.set_expected(session, actor=ACTOR, department_code="scjgj", info_class_="licence", monthly=3)
     session.commit()
@@ -64,8 +65,9 @@ def test_completeness_learned_configured_and_nothing(session: Session):
     # scjgj: licence 1 of 3 (configured), penalty 3 of 1 (capped at 1) → 2 of 4; a surplus never fills a gap.
     assert rows["scjgj"]["classes"][0]["basis"] == "configured"
     assert (rows["scjgj"]["expected"], rows["scjgj"]["counted"], rows["scjgj"]["completeness"]) == (4, 2, 0.5)
-    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "assessment.expected_volume_set")
-                             .order_by(AuditEvent.seq)).all()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "assessment.expected_volume_set").order_by(AuditEvent.seq)
+    ).all()
     assert [e.entity_id for e in events] == ["zjj:penalty", "scjgj:licence", "scjgj:licence"]
     assert events[-1].before == {"monthly": 2, "note": None} and events[-1].after["monthly"] == 3
 
@@ -83,10 +85,12 @@ def test_completeness_learned_configured_and_nothing(session: Session):
 
 def test_bad_input_is_refused_with_a_code(session: Session):
     build(session)
-    cases = [(dict(department_code="zjj", info_class_="honour", monthly=1), "unknown_info_class"),
-             (dict(department_code="zjj", info_class_="penalty", monthly=-1), "bad_expected_volume"),
-             (dict(department_code="zjj", info_class_="penalty", monthly=2_000_000), "bad_expected_volume"),
-             (dict(department_code="zjj", info_class_="penalty", monthly=1, note="长" * 201), "note_too_long")]
+    cases = [
+        (dict(department_code="zjj", info_class_="honour", monthly=1), "unknown_info_class"),
+        (dict(department_code="zjj", info_class_="penalty", monthly=-1), "bad_expected_volume"),
+        (dict(department_code="zjj", info_class_="penalty", monthly=2_000_000), "bad_expected_volume"),
+        (dict(department_code="zjj", info_class_="penalty", monthly=1, note="长" * 201), "note_too_long"),
+    ]
     for kwargs, code in cases:
         with pytest.raises(ValidationFailed) as err:
             volumes.set_expected(session, actor=ACTOR, **kwargs)
@@ -132,10 +136,11 @@ def test_api(client: TestClient, session: Session):
     assert _by_code(ranking["rows"])["zjj"]["indicators"]["completeness"]["parts"]["expected"] == 5
 
     for path, payload, status, code in (
-            ("zjj/honour", {"monthly": 1}, 422, "unknown_info_class"),
-            ("zjj/penalty", {"monthly": -3}, 422, "validation_failed"),
-            ("nowhere/penalty", {"monthly": 1}, 404, "department_not_found"),
-            ("zjj/penalty", {"monthly": "many"}, 422, "validation_failed")):
+        ("zjj/honour", {"monthly": 1}, 422, "unknown_info_class"),
+        ("zjj/penalty", {"monthly": -3}, 422, "validation_failed"),
+        ("nowhere/penalty", {"monthly": 1}, 404, "department_not_found"),
+        ("zjj/penalty", {"monthly": "many"}, 422, "validation_failed"),
+    ):
         r = client.put(f"{API}/expected-volumes/{path}", json=payload, headers=admin)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), path
         assert any("\u4e00" <= ch <= "\u9fff" for ch in r.json()["error"]["message"])
@@ -151,8 +156,9 @@ def test_cli(database, session: Session):
     session.close()
     url = database.url
     runner = CliRunner()
-    r = runner.invoke(app, ["--db", url, "analytics", "expected", "set", "zjj", "penalty", "6", "--note", "计划",
-                            "--json"])
+    r = runner.invoke(
+        app, ["--db", url, "analytics", "expected", "set", "zjj", "penalty", "6", "--note", "计划", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["monthly"] == 6
     r = runner.invoke(app, ["--db", url, "analytics", "expected", "list", "--period", "2024-03", "--json"])
@@ -192,9 +198,12 @@ def test_console_page_explains_each_score(client: TestClient, session: Session, 
     def login(username: str) -> None:
         client.cookies.clear()
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/console/login", headers=html).text)[1]
-        r = client.post("/console/login", data={"username": username, "password": DEFAULT_PASSWORD,
-                                                "next": "/console", "csrf_token": token}, headers=html,
-                        follow_redirects=False)
+        r = client.post(
+            "/console/login",
+            data={"username": username, "password": DEFAULT_PASSWORD, "next": "/console", "csrf_token": token},
+            headers=html,
+            follow_redirects=False,
+        )
         assert r.status_code == 303
 
     login("chief")

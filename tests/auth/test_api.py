@@ -83,13 +83,17 @@ def test_bad_authorization_header(client: TestClient) -> None:
 def test_departments(session: Session, client: TestClient) -> None:
     admin = auth_headers(make_token(session, Role.ADMIN))
     uscc = make_uscc(777)
-    resp = client.post(f"{API}/departments", headers=admin, json={
-        "code": "scjgj", "name": "沁阳市市场监督管理局", "uscc": uscc, "short_name": "市场监管局"})
+    resp = client.post(
+        f"{API}/departments",
+        headers=admin,
+        json={"code": "scjgj", "name": "沁阳市市场监督管理局", "uscc": uscc, "short_name": "市场监管局"},
+    )
     assert resp.status_code == 201, resp.text
     dept = resp.json()
     assert (dept["code"], dept["uscc"], dept["active"]) == ("scjgj", uscc, True)
-    again = client.post(f"{API}/departments", headers=admin, json={"code": "scjgj", "name": "另一局",
-                                                                    "uscc": make_uscc()})
+    again = client.post(
+        f"{API}/departments", headers=admin, json={"code": "scjgj", "name": "另一局", "uscc": make_uscc()}
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "department_code_taken"
     wrong_check = uscc[:17] + ("0" if uscc[17] != "0" else "1")
     bad = client.post(f"{API}/departments", headers=admin, json={"code": "ssj", "name": "税务局", "uscc": wrong_check})
@@ -112,17 +116,37 @@ def test_departments(session: Session, client: TestClient) -> None:
 def test_users(session: Session, client: TestClient) -> None:
     admin = auth_headers(make_token(session, Role.ADMIN))
     make_department(session, code="scjgj")
-    resp = client.post(f"{API}/users", headers=admin, json={
-        "username": "lisi", "display_name": "李四", "password": DEFAULT_PASSWORD, "role": "dept_viewer",
-        "department": "scjgj"})
+    resp = client.post(
+        f"{API}/users",
+        headers=admin,
+        json={
+            "username": "lisi",
+            "display_name": "李四",
+            "password": DEFAULT_PASSWORD,
+            "role": "dept_viewer",
+            "department": "scjgj",
+        },
+    )
     assert resp.status_code == 201, resp.text
     user = resp.json()
     assert user["department_code"] == "scjgj" and not _keys(user) & SECRET_KEYS
-    weak = client.post(f"{API}/users", headers=admin, json={
-        "username": "wangwu", "display_name": "王五", "password": "short", "role": "bank", "organisation": "某银行"})
+    weak = client.post(
+        f"{API}/users",
+        headers=admin,
+        json={
+            "username": "wangwu",
+            "display_name": "王五",
+            "password": "short",
+            "role": "bank",
+            "organisation": "某银行",
+        },
+    )
     assert weak.status_code == 422 and weak.json()["error"]["code"] == "weak_password"
-    bad_role = client.post(f"{API}/users", headers=admin, json={
-        "username": "wangwu", "display_name": "王五", "password": DEFAULT_PASSWORD, "role": "root"})
+    bad_role = client.post(
+        f"{API}/users",
+        headers=admin,
+        json={"username": "wangwu", "display_name": "王五", "password": DEFAULT_PASSWORD, "role": "root"},
+    )
     assert bad_role.status_code == 422
 
     listed = client.get(f"{API}/users?department=scjgj", headers=admin).json()
@@ -130,8 +154,9 @@ def test_users(session: Session, client: TestClient) -> None:
     assert client.get(f"{API}/users/{user['id']}", headers=admin).json()["username"] == "lisi"
 
     login = client.post(f"{API}/login", json={"username": "lisi", "password": DEFAULT_PASSWORD}).json()
-    new = client.put(f"{API}/users/{user['id']}/password", headers=admin,
-                     json={"password": "another-password-9", "reason": "遗忘"})
+    new = client.put(
+        f"{API}/users/{user['id']}/password", headers=admin, json={"password": "another-password-9", "reason": "遗忘"}
+    )
     assert new.status_code == 200
     assert client.get(f"{API}/me", headers=auth_headers(login["token"])).status_code == 401  # session ended
     gone = client.post(f"{API}/users/{user['id']}/deactivate", headers=admin, json={"reason": "离职"})
@@ -145,15 +170,19 @@ def test_operator_manages_own_department_tokens(session: Session, client: TestCl
     op_a = auth_headers(make_token(session, Role.DEPT_OPERATOR, a))
     b_token = make_token(session, Role.BUSINESS_SYSTEM, b)
 
-    resp = client.post(f"{API}/tokens", headers=op_a, json={"name": "行政审批系统", "role": "business_system",
-                                                             "expires_in_days": 365})
+    resp = client.post(
+        f"{API}/tokens", headers=op_a, json={"name": "行政审批系统", "role": "business_system", "expires_in_days": 365}
+    )
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert created["department_code"] == "depta" and created["token"].startswith("xy_")
     assert created["prefix"] == created["token"][:8] and "token_hash" not in created
     system_me = client.get(f"{API}/me", headers=auth_headers(created["token"])).json()
     assert (system_me["kind"], system_me["role"], system_me["department"]["code"]) == (
-        "token", "business_system", "depta")
+        "token",
+        "business_system",
+        "depta",
+    )
 
     listed = client.get(f"{API}/tokens", headers=op_a).json()
     assert {t["department_code"] for t in listed} == {"depta"}
@@ -161,8 +190,11 @@ def test_operator_manages_own_department_tokens(session: Session, client: TestCl
     assert all("token" not in t and "token_hash" not in t for t in listed)
     assert created["token"] not in str(listed)
 
-    for body in ({"name": "x", "role": "dept_operator"}, {"name": "x", "role": "admin"},
-                 {"name": "x", "role": "business_system", "department": "deptb"}):
+    for body in (
+        {"name": "x", "role": "dept_operator"},
+        {"name": "x", "role": "admin"},
+        {"name": "x", "role": "business_system", "department": "deptb"},
+    ):
         resp = client.post(f"{API}/tokens", headers=op_a, json=body)
         assert resp.status_code == 403, body
 

@@ -14,8 +14,12 @@ STRANGER = make_uscc(9103)
 
 @pytest.fixture
 def sthj() -> Authorities:
-    return Authorities.of(department_name="沁阳市生态环境局", department_uscc=OWN, short_name="生态环境局",
-                          registered=[(UNIT, "焦作市生态环境局沁阳分局")])
+    return Authorities.of(
+        department_name="沁阳市生态环境局",
+        department_uscc=OWN,
+        short_name="生态环境局",
+        registered=[(UNIT, "焦作市生态环境局沁阳分局")],
+    )
 
 
 def test_own_and_registered_authorities_pass_by_code(sthj: Authorities) -> None:
@@ -56,7 +60,9 @@ def test_a_name_without_code_must_be_one_of_the_names(sthj: Authorities) -> None
     assert sthj.check(name="生态环境局", uscc="") is None
     problem = sthj.check(name="沁阳市市场监督管理局", uscc=None, label="认定机关")
     assert problem is not None and (problem.code, problem.field) == (NOT_REGISTERED, "name")
-    assert "未填写统一社会信用代码" in problem.message and problem.message.startswith("认定机关「沁阳市市场监督管理局」")
+    assert "未填写统一社会信用代码" in problem.message and problem.message.startswith(
+        "认定机关「沁阳市市场监督管理局」"
+    )
 
 
 def test_nothing_named_is_left_to_the_required_field_rules(sthj: Authorities) -> None:

@@ -36,8 +36,19 @@ def _json(result: Any) -> Any:
 
 
 def _add_department(cli: Any, code: str = "scjgj") -> dict[str, Any]:
-    result = cli("departments", "add", "--code", code, "--name", f"沁阳市{code}局", "--uscc", make_uscc(),
-                 "--short-name", "简称", "--json")
+    result = cli(
+        "departments",
+        "add",
+        "--code",
+        code,
+        "--name",
+        f"沁阳市{code}局",
+        "--uscc",
+        make_uscc(),
+        "--short-name",
+        "简称",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     return _json(result)
 
@@ -61,8 +72,21 @@ def test_bad_input_exits_2_with_message(cli: Any) -> None:
     assert result.exit_code == 2 and "统一社会信用代码" in result.stderr and "Traceback" not in result.output
     result = cli("users", "add", "--username", "x1", "--display-name", "x", "--role", "superuser", "--password", "a")
     assert result.exit_code == 2  # not a role: rejected by the option parser
-    result = cli("users", "add", "--username", "bank1", "--display-name", "x", "--role", "bank",
-                 "--organisation", "某银行", "--password", "short", "--json")
+    result = cli(
+        "users",
+        "add",
+        "--username",
+        "bank1",
+        "--display-name",
+        "x",
+        "--role",
+        "bank",
+        "--organisation",
+        "某银行",
+        "--password",
+        "short",
+        "--json",
+    )
     assert result.exit_code == 2 and _json(result)["error"]["code"] == "weak_password"
     result = cli("tokens", "create", "--name", "x", "--role", "business_system", "--department", "nosuch", "--json")
     assert result.exit_code == 2 and _json(result)["error"]["code"] == "department_not_found"
@@ -70,18 +94,56 @@ def test_bad_input_exits_2_with_message(cli: Any) -> None:
 
 def test_users_add_password_sources(cli: Any, session: Session) -> None:
     _add_department(cli)
-    from_option = cli("users", "add", "--username", "op1", "--display-name", "张三", "--role", "dept_operator",
-                      "--department", "scjgj", "--password", DEFAULT_PASSWORD, "--json")
+    from_option = cli(
+        "users",
+        "add",
+        "--username",
+        "op1",
+        "--display-name",
+        "张三",
+        "--role",
+        "dept_operator",
+        "--department",
+        "scjgj",
+        "--password",
+        DEFAULT_PASSWORD,
+        "--json",
+    )
     assert from_option.exit_code == 0, from_option.output
     assert _json(from_option)["department_code"] == "scjgj"
-    from_env = cli("users", "add", "--username", "bank1", "--display-name", "李四", "--role", "bank",
-                   "--organisation", "中国银行沁阳支行", "--json", env={"XINYONG_NEW_PASSWORD": "from-env-password-1"})
+    from_env = cli(
+        "users",
+        "add",
+        "--username",
+        "bank1",
+        "--display-name",
+        "李四",
+        "--role",
+        "bank",
+        "--organisation",
+        "中国银行沁阳支行",
+        "--json",
+        env={"XINYONG_NEW_PASSWORD": "from-env-password-1"},
+    )
     assert from_env.exit_code == 0, from_env.output
-    prompted = cli("users", "add", "--username", "admin1", "--display-name", "王五", "--role", "admin", "--json",
-                   input="prompted-password-2\nprompted-password-2\n")
+    prompted = cli(
+        "users",
+        "add",
+        "--username",
+        "admin1",
+        "--display-name",
+        "王五",
+        "--role",
+        "admin",
+        "--json",
+        input="prompted-password-2\nprompted-password-2\n",
+    )
     assert prompted.exit_code == 0, prompted.output
-    for username, password in (("op1", DEFAULT_PASSWORD), ("bank1", "from-env-password-1"),
-                               ("admin1", "prompted-password-2")):
+    for username, password in (
+        ("op1", DEFAULT_PASSWORD),
+        ("bank1", "from-env-password-1"),
+        ("admin1", "prompted-password-2"),
+    ):
         assert service.authenticate_password(session, username=username, password=password).name == username
     listed = cli("users", "list", "--department", "scjgj", "--json")
     assert [u["username"] for u in _json(listed)] == ["op1"]
@@ -89,10 +151,30 @@ def test_users_add_password_sources(cli: Any, session: Session) -> None:
 
 
 def test_users_set_password_and_deactivate(cli: Any, session: Session) -> None:
-    assert cli("users", "add", "--username", "admin1", "--display-name", "王五", "--role", "admin",
-               "--password", DEFAULT_PASSWORD).exit_code == 0
-    result = cli("users", "set-password", "admin1", "--reason", "遗忘", "--json",
-                 env={"XINYONG_NEW_PASSWORD": "brand-new-password-3"})
+    assert (
+        cli(
+            "users",
+            "add",
+            "--username",
+            "admin1",
+            "--display-name",
+            "王五",
+            "--role",
+            "admin",
+            "--password",
+            DEFAULT_PASSWORD,
+        ).exit_code
+        == 0
+    )
+    result = cli(
+        "users",
+        "set-password",
+        "admin1",
+        "--reason",
+        "遗忘",
+        "--json",
+        env={"XINYONG_NEW_PASSWORD": "brand-new-password-3"},
+    )
     assert result.exit_code == 0, result.output
     assert service.authenticate_password(session, username="admin1", password="brand-new-password-3")
     session.rollback()
@@ -103,8 +185,18 @@ def test_users_set_password_and_deactivate(cli: Any, session: Session) -> None:
 
 def test_tokens_create_list_revoke(cli: Any, session: Session) -> None:
     _add_department(cli)
-    result = cli("tokens", "create", "--name", "行政审批系统", "--role", "business_system", "--department", "scjgj",
-                 "--expires-days", "30")
+    result = cli(
+        "tokens",
+        "create",
+        "--name",
+        "行政审批系统",
+        "--role",
+        "business_system",
+        "--department",
+        "scjgj",
+        "--expires-days",
+        "30",
+    )
     assert result.exit_code == 0, result.output
     raw = next(line.strip() for line in result.stdout.splitlines() if line.strip().startswith("xy_"))
     principal = tokens.principal_for_token(session, raw)

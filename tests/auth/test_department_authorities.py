@@ -34,8 +34,9 @@ def _events(session: Session, action: str) -> list[AuditEvent]:
 def test_service_registers_checks_and_removes_with_audit(session: Session) -> None:
     a = make_department(session, code="sthjj", name="沁阳市生态环境局", short_name="生态环境局")
     b = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
-    row = service.add_authority(session, actor=ACTOR, ref="sthjj", uscc=UNIT.lower(), name=f" {UNIT_NAME} ",
-                                reason="分局的行政处罚由市局报送")
+    row = service.add_authority(
+        session, actor=ACTOR, ref="sthjj", uscc=UNIT.lower(), name=f" {UNIT_NAME} ", reason="分局的行政处罚由市局报送"
+    )
     session.commit()
     assert (row.department_id, row.uscc, row.name, row.added_by) == (a.id, UNIT, UNIT_NAME, ACTOR.actor)
 
@@ -47,8 +48,13 @@ def test_service_registers_checks_and_removes_with_audit(session: Session) -> No
     [added] = _events(session, "department.authority_add")
     assert added.entity_type == "department" and added.entity_id == str(a.id)
     assert added.reason == "分局的行政处罚由市局报送"
-    assert added.after == {"department": "sthjj", "department_id": a.id, "uscc": UNIT, "name": UNIT_NAME,
-                           "reason": "分局的行政处罚由市局报送"}
+    assert added.after == {
+        "department": "sthjj",
+        "department_id": a.id,
+        "uscc": UNIT,
+        "name": UNIT_NAME,
+        "reason": "分局的行政处罚由市局报送",
+    }
 
     removed = service.remove_authority(session, actor=ACTOR, ref=a.id, uscc=UNIT, reason="分局撤销")
     session.commit()
@@ -126,9 +132,16 @@ def test_api_admin_manages_department_roles_read_their_own(session: Session, cli
     assert session.scalar(select(DepartmentAuthority)) is None
     resp = client.post(f"{API}/sthjj/authorities", json=body, headers=admin)
     assert resp.status_code == 201, resp.text
-    assert resp.json() | {"added_at": None} == {"id": resp.json()["id"], "department_id": a.id, "uscc": UNIT,
-                                                "name": UNIT_NAME, "own": False, "reason": body["reason"],
-                                                "added_by": resp.json()["added_by"], "added_at": None}
+    assert resp.json() | {"added_at": None} == {
+        "id": resp.json()["id"],
+        "department_id": a.id,
+        "uscc": UNIT,
+        "name": UNIT_NAME,
+        "own": False,
+        "reason": body["reason"],
+        "added_by": resp.json()["added_by"],
+        "added_at": None,
+    }
     assert resp.json()["added_by"].startswith("token:")
     again = client.post(f"{API}/scjgj/authorities", json=body, headers=admin)
     assert again.status_code == 409 and again.json()["error"]["code"] == "authority_taken"
@@ -136,7 +149,9 @@ def test_api_admin_manages_department_roles_read_their_own(session: Session, cli
     listed = client.get(f"{API}/sthjj/authorities", headers=viewer)
     assert listed.status_code == 200
     assert [(x["uscc"], x["name"], x["own"]) for x in listed.json()] == [
-        (a.uscc, "沁阳市生态环境局", True), (UNIT, UNIT_NAME, False)]
+        (a.uscc, "沁阳市生态环境局", True),
+        (UNIT, UNIT_NAME, False),
+    ]
     assert client.get(f"{API}/sthjj/authorities", headers=other_operator).status_code == 403
     assert client.get(f"{API}/sthjj/authorities", headers=admin).status_code == 200
 
@@ -147,9 +162,12 @@ def test_api_admin_manages_department_roles_read_their_own(session: Session, cli
     resp = client.delete(f"{API}/sthjj/authorities/{UNIT}", params={"reason": "再次"}, headers=admin)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "authority_not_found"
     session.rollback()  # a new transaction sees what the app and the CLI committed
-    assert [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.action.like("department.authority%"))
-                                              .order_by(AuditEvent.seq))] == [
-        "department.authority_add", "department.authority_remove"]
+    assert [
+        e.action
+        for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("department.authority%")).order_by(AuditEvent.seq)
+        )
+    ] == ["department.authority_add", "department.authority_remove"]
 
 
 runner = CliRunner()
@@ -166,8 +184,19 @@ def cli(database: Database) -> Iterator[Any]:
 
 def test_cli_list_add_remove_json_and_exit_codes(session: Session, cli: Any) -> None:
     a = make_department(session, code="sthjj", name="沁阳市生态环境局")
-    result = cli("departments", "authorities", "add", "sthjj", "--uscc", UNIT, "--name", UNIT_NAME, "--reason",
-                 "分局的行政处罚由市局报送", "--json")
+    result = cli(
+        "departments",
+        "authorities",
+        "add",
+        "sthjj",
+        "--uscc",
+        UNIT,
+        "--name",
+        UNIT_NAME,
+        "--reason",
+        "分局的行政处罚由市局报送",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     added = json.loads(result.stdout)
     assert (added["uscc"], added["name"], added["own"]) == (UNIT, UNIT_NAME, False)
@@ -179,8 +208,9 @@ def test_cli_list_add_remove_json_and_exit_codes(session: Session, cli: Any) -> 
     text = cli("departments", "authorities", "list", "sthjj")
     assert text.exit_code == 0 and UNIT in text.stdout and a.uscc in text.stdout and "部门自身" in text.stdout
 
-    result = cli("departments", "authorities", "add", "sthjj", "--uscc", a.uscc, "--name", "x", "--reason", "y",
-                 "--json")
+    result = cli(
+        "departments", "authorities", "add", "sthjj", "--uscc", a.uscc, "--name", "x", "--reason", "y", "--json"
+    )
     assert result.exit_code == 2 and json.loads(result.stdout)["error"]["code"] == "authority_is_own"
     result = cli("departments", "authorities", "add", "sthjj", "--uscc", "123", "--name", "x", "--reason", "y")
     assert result.exit_code == 2 and "invalid_uscc" in result.output

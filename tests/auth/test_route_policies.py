@@ -119,8 +119,7 @@ def _allowed(policy: Any, caller: Any) -> bool:
 def _expected_5xx(case: RouteCase, resp: Any) -> bool:
     """/readyz answers 503 by design when the schema is not at the migration head (test databases are made by
     create_all, without Alembic's version table)."""
-    return (case.path == "/readyz" and resp.status_code == 503
-            and resp.json().get("status") == "migrations_pending")
+    return case.path == "/readyz" and resp.status_code == 503 and resp.json().get("status") == "migrations_pending"
 
 
 @pytest.fixture
@@ -136,8 +135,9 @@ def callers(session: Session) -> dict[Any, dict[str, str]]:
 
 
 @pytest.mark.parametrize("case", ROUTES, ids=lambda c: c.id)
-def test_route_policy_holds_for_every_role(case: RouteCase, client: TestClient,
-                                           callers: dict[Any, dict[str, str]]) -> None:
+def test_route_policy_holds_for_every_role(
+    case: RouteCase, client: TestClient, callers: dict[Any, dict[str, str]]
+) -> None:
     """(b) Refused roles first (a refused call must change nothing), then the allowed ones."""
     [policy] = case.policies or [None]
     if policy is None:
@@ -183,9 +183,15 @@ def departments_a_b(session: Session) -> dict[str, Any]:
     b_raw = make_token(session, Role.BUSINESS_SYSTEM, b, name="B 业务系统")
     admin = auth_headers(make_token(session, Role.ADMIN))
     return {
-        "a": a, "b": b, "b_user_id": b_user.id, "b_raw": b_raw, "admin": admin,
-        "a_callers": {role: auth_headers(make_token(session, role, a))
-                      for role in (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)},
+        "a": a,
+        "b": b,
+        "b_user_id": b_user.id,
+        "b_raw": b_raw,
+        "admin": admin,
+        "a_callers": {
+            role: auth_headers(make_token(session, role, a))
+            for role in (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)
+        },
     }
 
 

@@ -47,8 +47,9 @@ def _principal_of(session: Session, raw: str) -> Principal:
 
 def test_create_department_normalises_and_audits(session: Session) -> None:
     code = make_uscc(901)
-    dept = service.create_department(session, actor=ACTOR, code=" SCJGJ ", name=" 沁阳市市场监督管理局 ",
-                                     uscc=code.lower(), short_name="市场监管局")
+    dept = service.create_department(
+        session, actor=ACTOR, code=" SCJGJ ", name=" 沁阳市市场监督管理局 ", uscc=code.lower(), short_name="市场监管局"
+    )
     session.commit()
     assert (dept.code, dept.name, dept.uscc, dept.active) == ("scjgj", "沁阳市市场监督管理局", code, True)
     [event] = _events(session, "department.create")
@@ -160,8 +161,15 @@ def test_create_user_hashes_password(session: Session) -> None:
 @pytest.mark.parametrize("password", ["short1a", "onlyletterslong", "1234567890123", "１２３"])
 def test_password_policy(session: Session, password: str) -> None:
     with pytest.raises(ValidationFailed) as err:
-        service.create_user(session, actor=ACTOR, username="bank1", display_name="x", password=password,
-                            role=Role.BANK, organisation="某银行")
+        service.create_user(
+            session,
+            actor=ACTOR,
+            username="bank1",
+            display_name="x",
+            password=password,
+            role=Role.BANK,
+            organisation="某银行",
+        )
     assert err.value.code == "weak_password"
 
 
@@ -183,8 +191,9 @@ def test_user_role_and_department_must_agree(session: Session) -> None:
         service.create_user(session, username="bank1", role=Role.BANK, **base)
     assert err.value.code == "organisation_required"
     with pytest.raises(ValidationFailed) as err:
-        service.create_user(session, username="view1", role=Role.DEPT_VIEWER, department_id=dept.id,
-                            organisation="某银行", **base)
+        service.create_user(
+            session, username="view1", role=Role.DEPT_VIEWER, department_id=dept.id, organisation="某银行", **base
+        )
     assert err.value.code == "organisation_not_allowed"
     with pytest.raises(NotFound):
         service.create_user(session, username="op2", role=Role.DEPT_OPERATOR, department_id=999, **base)
@@ -199,8 +208,15 @@ def test_only_admin_creates_users(session: Session) -> None:
     dept = make_department(session)
     operator = Principal(kind="token", name="x", role=Role.DEPT_OPERATOR, department_id=dept.id, token_id=1)
     with pytest.raises(Forbidden):
-        service.create_user(session, actor=operator, username="op9", display_name="x", password=DEFAULT_PASSWORD,
-                            role=Role.DEPT_VIEWER, department_id=dept.id)
+        service.create_user(
+            session,
+            actor=operator,
+            username="op9",
+            display_name="x",
+            password=DEFAULT_PASSWORD,
+            role=Role.DEPT_VIEWER,
+            department_id=dept.id,
+        )
 
 
 # Password login -----------------------------------------------------------------------------------------------
@@ -210,8 +226,9 @@ def test_authenticate_password(session: Session) -> None:
     dept = make_department(session)
     user = make_user(session, username="zhangsan", role=Role.DEPT_VIEWER, department=dept)
     principal = service.authenticate_password(session, username="ZhangSan", password=DEFAULT_PASSWORD)
-    assert principal == Principal(kind="user", name="zhangsan", role=Role.DEPT_VIEWER, department_id=dept.id,
-                                  user_id=user.id)
+    assert principal == Principal(
+        kind="user", name="zhangsan", role=Role.DEPT_VIEWER, department_id=dept.id, user_id=user.id
+    )
     assert user.last_login_at is not None
 
 
@@ -221,8 +238,12 @@ def test_failed_login_does_not_reveal_whether_the_user_exists(session: Session) 
     service.deactivate_user(session, actor=ACTOR, user_id=service.get_user(session, ref="lisi").id, reason="离职")
     session.commit()
     messages = set()
-    for username, password in [("zhangsan", "wrong-password-1"), ("nobody", DEFAULT_PASSWORD),
-                               ("lisi", DEFAULT_PASSWORD), ("zhangsan", "x" * 5000)]:
+    for username, password in [
+        ("zhangsan", "wrong-password-1"),
+        ("nobody", DEFAULT_PASSWORD),
+        ("lisi", DEFAULT_PASSWORD),
+        ("zhangsan", "x" * 5000),
+    ]:
         with pytest.raises(Unauthenticated) as err:
             service.authenticate_password(session, username=username, password=password)
         assert err.value.code == "login_failed"
@@ -282,7 +303,11 @@ def test_login_token_acts_as_the_user_and_dies_with_password_change(session: Ses
     assert token.expires_at - token.created_at == service.LOGIN_TOKEN_TTL
     principal = _principal_of(session, raw)
     assert (principal.kind, principal.user_id, principal.role, principal.department_id) == (
-        "user", user.id, Role.DEPT_OPERATOR, dept.id)
+        "user",
+        user.id,
+        Role.DEPT_OPERATOR,
+        dept.id,
+    )
     assert principal.actor == f"user:{user.id}:zhangsan"
     [event] = _events(session, "user.login")
     assert event.after["token_id"] == token.id
@@ -328,7 +353,11 @@ def test_token_is_stored_as_hash_only(session: Session) -> None:
     assert raw not in audit_text and token.token_hash not in audit_text
     principal = _principal_of(session, raw)
     assert (principal.kind, principal.role, principal.token_id, principal.name) == (
-        "token", Role.ADMIN, token.id, "信用办脚本")
+        "token",
+        Role.ADMIN,
+        token.id,
+        "信用办脚本",
+    )
 
 
 @pytest.mark.parametrize("raw", ["", "xy_", "xy_nonsense", "Bearer xy_abc", "x" * 5000, "xy_" + "a" * 300])
@@ -447,8 +476,9 @@ def test_operator_revokes_own_department_system_tokens_only(session: Session, tw
     op_a, a = two_departments["op_a"], two_departments["a"]
     token, _ = tokens.create_token(session, actor=op_a, name="系统", role=Role.BUSINESS_SYSTEM)
     assert tokens.revoke_token(session, actor=op_a, token_id=token.id, reason="停用系统").revoked_at is not None
-    other_op, _ = tokens.create_token(session, actor=ACTOR, name="另一操作员", role=Role.DEPT_OPERATOR,
-                                       department_id=a.id)
+    other_op, _ = tokens.create_token(
+        session, actor=ACTOR, name="另一操作员", role=Role.DEPT_OPERATOR, department_id=a.id
+    )
     with pytest.raises(Forbidden):
         tokens.revoke_token(session, actor=op_a, token_id=other_op.id, reason="越权")
 
@@ -483,12 +513,10 @@ def test_list_tokens_hides_revoked_and_expired(session: Session) -> None:
     dead, _ = tokens.create_token(session, actor=ACTOR, name="dead", role=Role.BANK)
     old, _ = tokens.create_token(session, actor=ACTOR, name="old", role=Role.BANK, expires_in_days=1)
     tokens.revoke_token(session, actor=ACTOR, token_id=dead.id, reason="x")
-    session.execute(update(ApiToken).where(ApiToken.id == old.id)
-                    .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+    session.execute(update(ApiToken).where(ApiToken.id == old.id).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     session.commit()
     assert [t.name for t in tokens.list_tokens(session, actor=ACTOR)] == ["live"]
-    assert [t.name for t in tokens.list_tokens(session, actor=ACTOR, include_inactive=True)] == [
-        "live", "dead", "old"]
+    assert [t.name for t in tokens.list_tokens(session, actor=ACTOR, include_inactive=True)] == ["live", "dead", "old"]
 
 
 def test_audit_chain_stays_valid(session: Session) -> None:

@@ -41,8 +41,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return now
 
 
-def test_changes_through_the_service_take_effect_at_once(session: Session, client: TestClient,
-                                                          clock: list[float]) -> None:
+def test_changes_through_the_service_take_effect_at_once(
+    session: Session, client: TestClient, clock: list[float]
+) -> None:
     dept = make_department(session)
     system = make_token(session, Role.BUSINESS_SYSTEM, dept)
     other = make_token(session, Role.BUSINESS_SYSTEM, dept)
@@ -57,8 +58,9 @@ def test_changes_through_the_service_take_effect_at_once(session: Session, clien
     assert client.get(ME, headers=auth_headers(other)).status_code == 401
 
 
-def test_logout_and_password_reset_end_remembered_sessions(session: Session, client: TestClient,
-                                                           clock: list[float]) -> None:
+def test_logout_and_password_reset_end_remembered_sessions(
+    session: Session, client: TestClient, clock: list[float]
+) -> None:
     user = make_user(session, username="zhangsan", role=Role.ADMIN)
     login = client.post("/api/v1/auth/login", json={"username": "zhangsan", "password": DEFAULT_PASSWORD}).json()
     headers = auth_headers(login["token"])
@@ -73,14 +75,18 @@ def test_logout_and_password_reset_end_remembered_sessions(session: Session, cli
     assert client.get(ME, headers=headers).status_code == 401
 
 
-def test_a_revocation_elsewhere_is_seen_within_the_ttl(session: Session, client: TestClient,
-                                                       clock: list[float]) -> None:
+def test_a_revocation_elsewhere_is_seen_within_the_ttl(
+    session: Session, client: TestClient, clock: list[float]
+) -> None:
     raw = make_token(session, Role.BANK)
     headers = auth_headers(raw)
     assert client.get(ME, headers=headers).status_code == 200
     # Another process (the CLI, another server worker) revokes it: this process does not hear of it ...
-    session.execute(update(ApiToken).where(ApiToken.token_hash == tokens.hash_token(raw))
-                    .values(revoked_at=utcnow(), revoked_reason="另一进程撤销"))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == tokens.hash_token(raw))
+        .values(revoked_at=utcnow(), revoked_reason="另一进程撤销")
+    )
     session.commit()
     clock[0] += tokens.TOKEN_CACHE_TTL - 0.5
     assert client.get(ME, headers=headers).status_code == 200  # the documented staleness
@@ -90,8 +96,9 @@ def test_a_revocation_elsewhere_is_seen_within_the_ttl(session: Session, client:
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_token"
 
 
-def test_expiry_is_exact_although_remembered(session: Session, client: TestClient, clock: list[float],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expiry_is_exact_although_remembered(
+    session: Session, client: TestClient, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = make_token(session, Role.BANK, expires_in_days=1)
     assert client.get(ME, headers=auth_headers(raw)).status_code == 200
     later = utcnow() + dt.timedelta(days=1, seconds=1)
@@ -106,8 +113,9 @@ def test_unknown_tokens_are_not_remembered(client: TestClient) -> None:
     assert len(tokens._known) == before
 
 
-def test_last_used_is_written_at_most_once_a_minute(session: Session, client: TestClient, clock: list[float],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_last_used_is_written_at_most_once_a_minute(
+    session: Session, client: TestClient, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
     raw = make_token(session, Role.BANK)
     start = utcnow()
     now = [start]
@@ -123,8 +131,9 @@ def test_last_used_is_written_at_most_once_a_minute(session: Session, client: Te
     assert _token(session, raw).last_used_at == start + tokens.LAST_USED_RESOLUTION
 
 
-def test_a_locked_database_never_fails_the_request(database: Database, session: Session, client: TestClient,
-                                                   clock: list[float], caplog: pytest.LogCaptureFixture) -> None:
+def test_a_locked_database_never_fails_the_request(
+    database: Database, session: Session, client: TestClient, clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
     """Another writer holds the lock the ``last_used_at`` write needs (on SQLite the database's write lock, as a
     second server worker or the CLI may; on PostgreSQL the token's row): the request is answered all the same,
     after at most ``TOUCH_LOCK_WAIT``, and the skipped write is logged."""

@@ -74,8 +74,11 @@ class Live:
 
     def deliver_notifications(self) -> None:
         """Flush the outbox in the server process (what ``xinyong cases notify`` does on a schedule)."""
-        resp = httpx.post(f"{self.base_url}/api/v1/cases/notifications/deliver",
-                          headers={"Authorization": f"Bearer {self.city.admin_token}"}, timeout=30)
+        resp = httpx.post(
+            f"{self.base_url}/api/v1/cases/notifications/deliver",
+            headers={"Authorization": f"Bearer {self.city.admin_token}"},
+            timeout=30,
+        )
         assert resp.status_code == 200, resp.text
 
     def messages(self, address: str) -> list[dict[str, str]]:
@@ -129,9 +132,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     log_path = root / "server.log"
     try:
         # Only this run's settings: a developer's XINYONG_* variables (an SMS gateway, rate limits) stay out.
-        server = devserver.start(db_url, data_dir=data_dir, port=port, log=log_path, cwd=root,
-                                 env={"XINYONG_SECRET_KEY": SECRET,
-                                      "XINYONG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+        server = devserver.start(
+            db_url,
+            data_dir=data_dir,
+            port=port,
+            log=log_path,
+            cwd=root,
+            env={"XINYONG_SECRET_KEY": SECRET, "XINYONG_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
+        )
     except devserver.ServerDidNotStart as exc:
         pytest.fail(str(exc))
     with server:
@@ -146,10 +154,13 @@ def browser(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
     (fonts / "fonts.conf").write_text(
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'
         '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
-        f"  <dir>{FONT_DIR}</dir>\n  <cachedir>{fonts / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
+        f"  <dir>{FONT_DIR}</dir>\n  <cachedir>{fonts / 'cache'}</cachedir>\n</fontconfig>\n",
+        encoding="utf-8",
+    )
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              env={**os.environ, "FONTCONFIG_FILE": str(fonts / "fonts.conf")})
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, env={**os.environ, "FONTCONFIG_FILE": str(fonts / "fonts.conf")}
+        )
         yield b
         b.close()
 
@@ -164,18 +175,30 @@ def new_page(browser, live: Live) -> Iterator[object]:  # type: ignore[no-untype
     log_start = live.log_path.stat().st_size
 
     def make():  # type: ignore[no-untyped-def]
-        context = browser.new_context(base_url=live.base_url, locale="zh-CN", accept_downloads=True,
-                                      viewport={"width": 1280, "height": 900})
+        context = browser.new_context(
+            base_url=live.base_url, locale="zh-CN", accept_downloads=True, viewport={"width": 1280, "height": 900}
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: problems.append(f"{page.url}: script error {exc}"))
-        page.on("console", lambda msg: problems.append(f"{page.url}: console {msg.text}")
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+        page.on(
+            "console",
+            lambda msg: (
+                problems.append(f"{page.url}: console {msg.text}")
+                if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
         # Failed loads are reported by address instead (the browser's own /favicon.ico probe is not the site's).
-        page.on("response", lambda r: problems.append(f"{page.url}: {r.status} for {r.url}")
-                if r.status >= 400 and r.request.resource_type != "document"
-                and not r.url.endswith("/favicon.ico") else None)
+        page.on(
+            "response",
+            lambda r: (
+                problems.append(f"{page.url}: {r.status} for {r.url}")
+                if r.status >= 400 and r.request.resource_type != "document" and not r.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
         return page
 
     yield make
@@ -198,8 +221,13 @@ def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-def login(page, username: str = seed.OPERATOR, password: str = seed.PASSWORD, *,  # type: ignore[no-untyped-def]
-          screenshot: str | None = None) -> None:
+def login(
+    page,
+    username: str = seed.OPERATOR,
+    password: str = seed.PASSWORD,
+    *,  # type: ignore[no-untyped-def]
+    screenshot: str | None = None,
+) -> None:
     """Open the console while logged out: the browser is sent to the login page; log in and land on the console."""
     page.goto("/console")
     page.wait_for_url("**/console/login?next=*")

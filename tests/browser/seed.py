@@ -46,10 +46,10 @@ RED_LIST_REASON = "纳税信用A级纳税人"
 
 @dataclass(frozen=True)
 class City:
-    company: str          # USCC of COMPANY
-    food: str             # USCC of FOOD
+    company: str  # USCC of COMPANY
+    food: str  # USCC of FOOD
     food_penalty_id: int  # the record the objection is filed against
-    admin_token: str      # raw admin API token (outbox delivery only)
+    admin_token: str  # raw admin API token (outbox delivery only)
     today: dt.date
 
 
@@ -60,11 +60,16 @@ def build(session: Session) -> City:
     measures_service.seed_measures(session, actor=ACTOR)
     session.commit()
     # Its own USCC is the 处罚机关 code of the records and of the file the operator uploads (the authority rule).
-    scjgj = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局",
-                            uscc=AUTHORITY)
+    scjgj = make_department(session, code="scjgj", name="沁阳市市场监督管理局", short_name="市场监管局", uscc=AUTHORITY)
     make_department(session, code="swj", name="国家税务总局沁阳市税务局", short_name="税务局")
-    make_user(session, username=OPERATOR, role=Role.DEPT_OPERATOR, department=scjgj, display_name="李明（市场监管局）",
-              password=PASSWORD)
+    make_user(
+        session,
+        username=OPERATOR,
+        role=Role.DEPT_OPERATOR,
+        department=scjgj,
+        display_name="李明（市场监管局）",
+        password=PASSWORD,
+    )
     _token, admin_token = auth_tokens.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
     session.commit()
 
@@ -74,24 +79,59 @@ def build(session: Session) -> City:
     subjects_service.register_organisation(session, actor=ACTOR, name=FOOD, code=food, legal_rep="赵怀府")
     session.commit()
     recent = today - dt.timedelta(days=20)
-    result = records_upsert.upsert_records(session, actor=ACTOR, department_id=scjgj.id, batch_id=None,
-                                            received_at=utcnow(), rows=[
-        licence(doc=LICENCES[0], decided=today - dt.timedelta(days=200), code=company, party=COMPANY,
-                valid_to=today + dt.timedelta(days=1600), row=2),
-        licence(doc=LICENCES[1], decided=recent, code=company, party=COMPANY,
-                valid_to=today + dt.timedelta(days=1800), row=3),
-        penalty(doc=COMPANY_PENALTY, decided=recent, code=company, party=COMPANY, fine_wan="2", row=4),
-        penalty(doc=FOOD_PENALTY, decided=recent, code=food, party=FOOD, fine_wan="0.8", types=["警告", "罚款"],
-                row=5, data={"违法事实": "标签标注的生产日期与实际不符"}),
-    ])
+    result = records_upsert.upsert_records(
+        session,
+        actor=ACTOR,
+        department_id=scjgj.id,
+        batch_id=None,
+        received_at=utcnow(),
+        rows=[
+            licence(
+                doc=LICENCES[0],
+                decided=today - dt.timedelta(days=200),
+                code=company,
+                party=COMPANY,
+                valid_to=today + dt.timedelta(days=1600),
+                row=2,
+            ),
+            licence(
+                doc=LICENCES[1],
+                decided=recent,
+                code=company,
+                party=COMPANY,
+                valid_to=today + dt.timedelta(days=1800),
+                row=3,
+            ),
+            penalty(doc=COMPANY_PENALTY, decided=recent, code=company, party=COMPANY, fine_wan="2", row=4),
+            penalty(
+                doc=FOOD_PENALTY,
+                decided=recent,
+                code=food,
+                party=FOOD,
+                fine_wan="0.8",
+                types=["警告", "罚款"],
+                row=5,
+                data={"违法事实": "标签标注的生产日期与实际不符"},
+            ),
+        ],
+    )
     assert result.created == 4, result.to_dict()
-    lists_service.create_entry(session, actor=ACTOR, list_code="tax_a_grade", subject_code=company,
-                               reason=RED_LIST_REASON, decision_no=f"沁税A〔{today.year - 1}〕8号", department="swj",
-                               listed_on=recent)
+    lists_service.create_entry(
+        session,
+        actor=ACTOR,
+        list_code="tax_a_grade",
+        subject_code=company,
+        reason=RED_LIST_REASON,
+        decision_no=f"沁税A〔{today.year - 1}〕8号",
+        department="swj",
+        listed_on=recent,
+    )
     for code, phone in ((company, "13812345678"), (food, "13987654321")):
         subject = session.scalar(select(Subject).where(Subject.uscc == code))
-        verification.set_contact(session, actor=ACTOR, subject_id=subject.id, channel="sms", address=phone,
-                                 source="窗口登记")
+        verification.set_contact(
+            session, actor=ACTOR, subject_id=subject.id, channel="sms", address=phone, source="窗口登记"
+        )
     session.commit()
-    return City(company=company, food=food, food_penalty_id=result.outcomes[3].record_id, admin_token=admin_token,
-                today=today)
+    return City(
+        company=company, food=food, food_penalty_id=result.outcomes[3].record_id, admin_token=admin_token, today=today
+    )

@@ -30,7 +30,8 @@ def test_objection_portal_to_queue_and_back(new_page, live: Live) -> None:
     citizen.get_by_label("验证码").fill(code)
     citizen.get_by_label("申请人（经办人姓名或单位名称）").fill(f"{FOOD}（经办人：赵小红）")
     citizen.get_by_label("异议的事实与理由").fill(
-        f"该处罚决定已于复议中被撤销，复议决定书文号沁政复〔{YEAR}〕9号，请核查后撤回公示。")
+        f"该处罚决定已于复议中被撤销，复议决定书文号沁政复〔{YEAR}〕9号，请核查后撤回公示。"
+    )
     shot(citizen, "objection-01-form")
     citizen.get_by_role("button", name="提交申请").click()
     facts = citizen.locator("dl.facts").inner_text()
@@ -55,8 +56,9 @@ def test_objection_portal_to_queue_and_back(new_page, live: Live) -> None:
     queued.get_by_role("link", name=case_no).click()
     assert "该处罚决定已于复议中被撤销" in operator.locator("main").inner_text()
     shot(operator, "objection-05-console-case")
-    operator.locator("form.action", has=operator.get_by_role("heading", name="受理", exact=True)) \
-        .get_by_role("button", name="受理", exact=True).click()
+    operator.locator("form.action", has=operator.get_by_role("heading", name="受理", exact=True)).get_by_role(
+        "button", name="受理", exact=True
+    ).click()
     decide = operator.locator("form.action", has=operator.get_by_role("heading", name="作出核查决定"))
     decide.get_by_label("结果").select_option("upheld")
     decide.get_by_label("对信息的处理").select_option("withdraw")

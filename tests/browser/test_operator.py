@@ -21,20 +21,31 @@ BAD_DATE = ("沁阳市紫陵农机有限公司", f"沁市监罚〔{YEAR}〕103�
 
 
 def _row(name: str, doc: str, uscc: str, decided: dt.date, **changes: str) -> dict[str, str]:
-    return penalty_row(**{
-        "行政相对人名称": name, "行政相对人代码_1(统一社会信用代码)": uscc, "法定代表人": "刘建军",
-        "行政处罚决定书文号": doc, "处罚决定日期": decided.isoformat(),
-        "处罚有效期": (decided + dt.timedelta(days=365)).isoformat(),
-        "公示截止期": (decided + dt.timedelta(days=365)).isoformat(),
-        "处罚机关": "沁阳市市场监督管理局", "处罚机关统一社会信用代码": AUTHORITY,
-        "数据来源单位": "沁阳市市场监督管理局", "数据来源单位统一社会信用代码": AUTHORITY, **changes})
+    return penalty_row(
+        **{
+            "行政相对人名称": name,
+            "行政相对人代码_1(统一社会信用代码)": uscc,
+            "法定代表人": "刘建军",
+            "行政处罚决定书文号": doc,
+            "处罚决定日期": decided.isoformat(),
+            "处罚有效期": (decided + dt.timedelta(days=365)).isoformat(),
+            "公示截止期": (decided + dt.timedelta(days=365)).isoformat(),
+            "处罚机关": "沁阳市市场监督管理局",
+            "处罚机关统一社会信用代码": AUTHORITY,
+            "数据来源单位": "沁阳市市场监督管理局",
+            "数据来源单位统一社会信用代码": AUTHORITY,
+            **changes,
+        }
+    )
 
 
 def penalty_csv(today: dt.date) -> bytes:
     decided = today - dt.timedelta(days=5)
-    rows = [_row(*GOOD, company_uscc(3), decided),
-            _row("", NO_NAME[1], company_uscc(4), decided),
-            _row(*BAD_DATE, company_uscc(5), decided, **{"处罚决定日期": f"{YEAR}/13/40"})]
+    rows = [
+        _row(*GOOD, company_uscc(3), decided),
+        _row("", NO_NAME[1], company_uscc(4), decided),
+        _row(*BAD_DATE, company_uscc(5), decided, **{"处罚决定日期": f"{YEAR}/13/40"}),
+    ]
     headers = zh_headers(RecordKind.PENALTY)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=headers)

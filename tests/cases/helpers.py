@@ -30,9 +30,14 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xf
 def png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     raw = zlib.compress(b"\x00\x00\x00\x00")
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Env:
     def principal(self, dept: Department | None = None) -> Principal:
         d = dept or self.dept
         return Principal(kind="user", name="tester", role=Role.DEPT_OPERATOR, department_id=d.id, user_id=99)
+
     webhook_secret: str | None = None
 
 
@@ -63,42 +69,74 @@ def build(session: Session, *, watch: bool = True) -> Env:
     dept = make_department(session, code="scjgj", name="沁阳市市场监督管理局")
     other = make_department(session, code="swj", name="沁阳市税务局")
     today = clock.today()
-    batch = IngestBatch(department_id=dept.id, kind="penalty", channel="api", sha256="0" * 64, mode="keep_good",
-                        status="accepted", actor="tests", received_at=dt.datetime.now(dt.UTC))
+    batch = IngestBatch(
+        department_id=dept.id,
+        kind="penalty",
+        channel="api",
+        sha256="0" * 64,
+        mode="keep_good",
+        status="accepted",
+        actor="tests",
+        received_at=dt.datetime.now(dt.UTC),
+    )
     session.add(batch)
     session.flush()
     code = company_uscc(1)
-    old = penalty(code=code, doc="沁市监罚〔修复〕1号", decided=today - dt.timedelta(days=400), severity="严重",
-                  types=["罚款"], fine_wan="5")
-    young = penalty(code=code, doc="沁市监罚〔修复〕2号", decided=today - dt.timedelta(days=20), types=["罚款"],
-                    fine_wan="5")
-    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch.id,
-                                    received_at=dt.datetime.now(dt.UTC), rows=[old, young])
+    old = penalty(
+        code=code,
+        doc="沁市监罚〔修复〕1号",
+        decided=today - dt.timedelta(days=400),
+        severity="严重",
+        types=["罚款"],
+        fine_wan="5",
+    )
+    young = penalty(
+        code=code, doc="沁市监罚〔修复〕2号", decided=today - dt.timedelta(days=20), types=["罚款"], fine_wan="5"
+    )
+    result = records_upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=dept.id,
+        batch_id=batch.id,
+        received_at=dt.datetime.now(dt.UTC),
+        rows=[old, young],
+    )
     assert result.created == 2, result.to_dict()
     subject = session.scalar(select(Subject).where(Subject.uscc == code))
-    verification.set_contact(session, actor=ADMIN, subject_id=subject.id, channel="sms", address="13812345678",
-                             source="tests")
+    verification.set_contact(
+        session, actor=ADMIN, subject_id=subject.id, channel="sms", address="13812345678", source="tests"
+    )
     session.commit()
     if watch:
         from xinyong.watches import service as watches
 
-        receiver, secret = watches.create_receiver(session, actor=ADMIN, name="审批系统",
-                                                    url="https://approval.example.test/hook", department_id=other.id)
+        receiver, secret = watches.create_receiver(
+            session, actor=ADMIN, name="审批系统", url="https://approval.example.test/hook", department_id=other.id
+        )
         watches.subscribe(session, actor=ADMIN, receiver_id=receiver.id, codes=[code])
         session.commit()
-    return Env(dept=dept, other=other, operator=auth_headers(make_token(session, Role.DEPT_OPERATOR, dept)),
-               other_operator=auth_headers(make_token(session, Role.DEPT_OPERATOR, other)),
-               viewer=auth_headers(make_token(session, Role.DEPT_VIEWER, dept)),
-               admin=auth_headers(make_token(session, Role.ADMIN)), uscc=code, subject_id=subject.id,
-               record_id=result.outcomes[0].record_id, young_record_id=result.outcomes[1].record_id, today=today,
-               webhook_secret=secret if watch else None)
+    return Env(
+        dept=dept,
+        other=other,
+        operator=auth_headers(make_token(session, Role.DEPT_OPERATOR, dept)),
+        other_operator=auth_headers(make_token(session, Role.DEPT_OPERATOR, other)),
+        viewer=auth_headers(make_token(session, Role.DEPT_VIEWER, dept)),
+        admin=auth_headers(make_token(session, Role.ADMIN)),
+        uscc=code,
+        subject_id=subject.id,
+        record_id=result.outcomes[0].record_id,
+        young_record_id=result.outcomes[1].record_id,
+        today=today,
+        webhook_secret=secret if watch else None,
+    )
 
 
 def last_code(session: Session) -> str:
     """The code in the newest queued verification message (the demo's log channel would print it)."""
     session.commit()  # end the read snapshot: see what the app committed
-    body = session.scalar(select(Notification.body).where(Notification.sensitive.is_(True))
-                          .order_by(Notification.id.desc()).limit(1))
+    body = session.scalar(
+        select(Notification.body).where(Notification.sensitive.is_(True)).order_by(Notification.id.desc()).limit(1)
+    )
     found = re.search(r"验证码 (\d{6})", body or "")
     assert found, body
     return found.group(1)

@@ -21,9 +21,17 @@ API = "/api/v1/cases"
 
 def _entry(session, env, listed_days_ago: int) -> int:  # type: ignore[no-untyped-def]
     listed = env.today - dt.timedelta(days=listed_days_ago)
-    entry = lists.create_entry(session, actor=ADMIN, list_code="market_serious_illegal", subject_code=env.uscc,
-                               reason="提交虚假材料取得登记", decision_no=f"沁市监严〔{listed_days_ago}〕1号",
-                               notice_given_on=listed - dt.timedelta(days=30), listed_on=listed, department="scjgj")
+    entry = lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="market_serious_illegal",
+        subject_code=env.uscc,
+        reason="提交虚假材料取得登记",
+        decision_no=f"沁市监严〔{listed_days_ago}〕1号",
+        notice_given_on=listed - dt.timedelta(days=30),
+        listed_on=listed,
+        department="scjgj",
+    )
     session.commit()
     return entry.id
 
@@ -31,17 +39,34 @@ def _entry(session, env, listed_days_ago: int) -> int:  # type: ignore[no-untype
 def test_black_list_removal_by_repair(session, client):
     env = build(session)
     young = _entry(session, env, 30)
-    early = client.post(f"{API}/repairs", headers=env.operator, json={
-        "target_type": "list_entry", "target_id": young, "facts": "已整改", "obligations_fulfilled": True,
-        "commitment_signed": True})
+    early = client.post(
+        f"{API}/repairs",
+        headers=env.operator,
+        json={
+            "target_type": "list_entry",
+            "target_id": young,
+            "facts": "已整改",
+            "obligations_fulfilled": True,
+            "commitment_signed": True,
+        },
+    )
     assert early.status_code == 422 and early.json()["error"]["code"] == "repair_too_early"
     # A newer black-list entry bars repair of an older one: the young entry is revoked first.
     lists.remove_entry(session, actor=ADMIN, entry_id=young, reason="revoked", note="认定撤销")
     session.commit()
     entry_id = _entry(session, env, 400)
-    filed = client.post(f"{API}/repairs", headers=env.operator, json={
-        "target_type": "list_entry", "target_id": entry_id, "facts": "已整改并履行义务", "applicant_name": "窗口代办",
-        "obligations_fulfilled": True, "commitment_signed": True})
+    filed = client.post(
+        f"{API}/repairs",
+        headers=env.operator,
+        json={
+            "target_type": "list_entry",
+            "target_id": entry_id,
+            "facts": "已整改并履行义务",
+            "applicant_name": "窗口代办",
+            "obligations_fulfilled": True,
+            "commitment_signed": True,
+        },
+    )
     assert filed.status_code == 201, filed.text
     cid = filed.json()["case"]["id"]
     # Before the decision, the business systems' check returns the measures the entry triggers.
@@ -49,8 +74,9 @@ def test_black_list_removal_by_repair(session, client):
     session.commit()
 
     def check() -> dict:
-        r = client.post("/api/v1/checks", headers=env.operator, json={"scenario": "general",
-                                                                      "subjects": [{"code": env.uscc}]})
+        r = client.post(
+            "/api/v1/checks", headers=env.operator, json={"scenario": "general", "subjects": [{"code": env.uscc}]}
+        )
         assert r.status_code == 200, r.text
         return r.json()["results"][0]
 
@@ -87,17 +113,25 @@ def test_objection_on_a_list_entry_is_marked_everywhere(session, client):
     env = build(session, watch=False)
     measures.seed_measures(session, actor=ADMIN)
     entry_id = _entry(session, env, 100)
-    filed = client.post(f"{API}/objections", headers=env.operator, json={
-        "target_type": "list_entry", "target_id": entry_id, "facts": "列入事由所依据的处罚决定已被撤销",
-        "applicant_name": "窗口代办"})
+    filed = client.post(
+        f"{API}/objections",
+        headers=env.operator,
+        json={
+            "target_type": "list_entry",
+            "target_id": entry_id,
+            "facts": "列入事由所依据的处罚决定已被撤销",
+            "applicant_name": "窗口代办",
+        },
+    )
     assert filed.status_code == 201, filed.text
     session.commit()
     shown = client.get(f"/api/v1/lists/entries/{entry_id}", headers=env.admin).json()
     assert shown["objection"] == "异议处理中"
     public = client.get("/api/v1/lists/public/entries", params={"subject": env.uscc}).json()
     assert [e["objection"] for e in public] == ["异议处理中"]
-    r = client.post("/api/v1/checks", headers=env.operator,
-                    json={"scenario": "procurement", "subjects": [{"code": env.uscc}]}).json()["results"][0]
+    r = client.post(
+        "/api/v1/checks", headers=env.operator, json={"scenario": "procurement", "subjects": [{"code": env.uscc}]}
+    ).json()["results"][0]
     assert [e["objection"] for e in r["entries"]] == ["异议处理中"]
 
 
@@ -110,8 +144,15 @@ def test_cli_steps(session, database, tmp_path, monkeypatch):
         result = runner.invoke(app, ["--db", database.url, "cases", *args, "--json"])
         return result.exit_code, json.loads(result.stdout)
 
-    code, filed = run("repair", "--target", f"record:{env.record_id}", "--facts", "已缴清罚款",
-                      "--obligations-fulfilled", "--commitment-signed")
+    code, filed = run(
+        "repair",
+        "--target",
+        f"record:{env.record_id}",
+        "--facts",
+        "已缴清罚款",
+        "--obligations-fulfilled",
+        "--commitment-signed",
+    )
     assert code == 0, filed
     cid = filed["case"]["id"]
     evidence = tmp_path / "凭证.pdf"
@@ -135,7 +176,7 @@ def test_cli_steps(session, database, tmp_path, monkeypatch):
     code, stats = run("stats")
     assert stats[0]["closed"] == 1
     code, sent = run("notify")
-    assert code == 0 and sent == {"sent": 1, "failed": 0, "retry": 0}   # the handler's "new case" notice
+    assert code == 0 and sent == {"sent": 1, "failed": 0, "retry": 0}  # the handler's "new case" notice
     log = (tmp_path / "data" / "notifications.log").read_text(encoding="utf-8")
     assert "department:scjgj" in log and filed["case"]["case_no"] in log
     code, esc = run("escalate")

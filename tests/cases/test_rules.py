@@ -30,8 +30,12 @@ def test_upload_types_by_content():
     assert documents.check_upload("a.PNG", png())[0] == "png"
     assert documents.check_upload("photo.jpeg", JPEG)[0] == "jpeg"
     assert documents.check_upload("noext", JPEG)[0] == "jpeg"
-    for name, content, code in [("a.pdf", b"", "document_empty"), ("a.pdf", b"%PDF-1.4 truncated", "document_type_not_allowed"),
-                                ("a.jpg", PDF, "document_disguised"), ("a.html", b"<html></html>", "document_type_not_allowed")]:
+    for name, content, code in [
+        ("a.pdf", b"", "document_empty"),
+        ("a.pdf", b"%PDF-1.4 truncated", "document_type_not_allowed"),
+        ("a.jpg", PDF, "document_disguised"),
+        ("a.html", b"<html></html>", "document_type_not_allowed"),
+    ]:
         with pytest.raises(ValidationFailed) as err:
             documents.check_upload(name, content)
         assert err.value.code == code

@@ -30,9 +30,13 @@ def test_public_reads(client, seeded) -> None:
     assert codes[:3] == ["registration", "licence", "penalty"]
 
     penalty = client.get(f"{URL}/classes/penalty").json()
-    assert penalty["publicity"]["windows"]["serious"] == {"label": "严重失信行为", "min_months": 12, "max_months": 36,
-                                                          "confidence": "unverified",
-                                                          "note": penalty["publicity"]["windows"]["serious"]["note"]}
+    assert penalty["publicity"]["windows"]["serious"] == {
+        "label": "严重失信行为",
+        "min_months": 12,
+        "max_months": 36,
+        "confidence": "unverified",
+        "note": penalty["publicity"]["windows"]["serious"]["note"],
+    }
     assert penalty["public_attribute_label"] == "社会公开" and penalty["revision"] == 1
     assert "严重失信行为 12–36个月" in penalty["publicity_summary"]
     assert "updated_by" not in penalty  # who edited is for the audit log, not the public
@@ -64,9 +68,15 @@ def test_writes_need_the_admin(client, seeded) -> None:
 
 def test_admin_corrects_a_class(client, seeded) -> None:
     headers = auth_headers(make_token(seeded, Role.ADMIN))
-    response = client.patch(f"{URL}/classes/penalty", headers=headers, json={
-        "changes": {"publicity.windows.general.min_months": 6}, "reason": "本市规定一般失信行为最短公示6个月",
-        "expected_revision": 1})
+    response = client.patch(
+        f"{URL}/classes/penalty",
+        headers=headers,
+        json={
+            "changes": {"publicity.windows.general.min_months": 6},
+            "reason": "本市规定一般失信行为最短公示6个月",
+            "expected_revision": 1,
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["publicity"]["windows"]["general"]["min_months"] == 6
     assert response.json()["revision"] == 2 and response.json()["origin"] == "admin"
@@ -77,18 +87,23 @@ def test_admin_corrects_a_class(client, seeded) -> None:
     assert event.reason == "本市规定一般失信行为最短公示6个月"
     assert verify_chain(seeded).ok
 
-    stale = client.patch(f"{URL}/classes/penalty", headers=headers, json={
-        "changes": {"note": "x"}, "reason": "x", "expected_revision": 1})
+    stale = client.patch(
+        f"{URL}/classes/penalty",
+        headers=headers,
+        json={"changes": {"note": "x"}, "reason": "x", "expected_revision": 1},
+    )
     assert stale.status_code == 409 and stale.json()["error"]["code"] == "revision_mismatch"
 
 
 def test_invalid_corrections_are_422(client, seeded) -> None:
     headers = auth_headers(make_token(seeded, Role.ADMIN))
-    no_reason = client.patch(f"{URL}/classes/penalty", headers=headers,
-                             json={"changes": {"note": "x"}, "reason": ""})
+    no_reason = client.patch(f"{URL}/classes/penalty", headers=headers, json={"changes": {"note": "x"}, "reason": ""})
     assert no_reason.status_code == 422 and no_reason.json()["error"]["code"] == "reason_required"
-    too_long = client.patch(f"{URL}/classes/penalty", headers=headers, json={
-        "changes": {"publicity.windows.general.min_months": 24}, "reason": "试试"})
+    too_long = client.patch(
+        f"{URL}/classes/penalty",
+        headers=headers,
+        json={"changes": {"publicity.windows.general.min_months": 24}, "reason": "试试"},
+    )
     error = too_long.json()["error"]
     assert too_long.status_code == 422 and error["code"] == "invalid_change"
     assert "不得长于" in error["details"][0]["reason"]

@@ -56,9 +56,20 @@ def test_seed_list_show(cli) -> None:
 
 def test_set_is_audited(cli) -> None:
     cli("catalog", "seed")
-    result = cli("catalog", "set", "penalty", "--set", "publicity.windows.general.max_months=9",
-                 "--set", "params.fine_unit_in_standard=元", "--public-attribute", "public",
-                 "--reason", "本地规定", "--json")
+    result = cli(
+        "catalog",
+        "set",
+        "penalty",
+        "--set",
+        "publicity.windows.general.max_months=9",
+        "--set",
+        "params.fine_unit_in_standard=元",
+        "--public-attribute",
+        "public",
+        "--reason",
+        "本地规定",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = _json(result)
     assert data["changed"] == ["publicity", "params"] and data["revision"] == 2

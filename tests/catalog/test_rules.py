@@ -32,20 +32,23 @@ def rules() -> dict[str, PublicityRule]:
     return load_catalog().rules()
 
 
-@pytest.mark.parametrize(("start", "months", "expected"), [
-    (D(2024, 1, 31), 3, D(2024, 4, 30)),    # no 31 April: the month's last day
-    (D(2024, 1, 31), 1, D(2024, 2, 29)),    # leap February
-    (D(2023, 1, 31), 1, D(2023, 2, 28)),
-    (D(2024, 2, 29), 12, D(2025, 2, 28)),   # leap day + 1 year
-    (D(2024, 2, 29), 36, D(2027, 2, 28)),
-    (D(2024, 2, 29), 48, D(2028, 2, 29)),
-    (D(2023, 2, 28), 12, D(2024, 2, 28)),   # a corresponding day exists: no jump to the 29th
-    (D(2023, 11, 30), 3, D(2024, 2, 29)),   # across the year end
-    (D(2024, 1, 15), 3, D(2024, 4, 15)),
-    (D(2024, 12, 31), 12, D(2025, 12, 31)),
-    (D(2024, 3, 31), -1, D(2024, 2, 29)),
-    (D(2024, 5, 10), 0, D(2024, 5, 10)),
-])
+@pytest.mark.parametrize(
+    ("start", "months", "expected"),
+    [
+        (D(2024, 1, 31), 3, D(2024, 4, 30)),  # no 31 April: the month's last day
+        (D(2024, 1, 31), 1, D(2024, 2, 29)),  # leap February
+        (D(2023, 1, 31), 1, D(2023, 2, 28)),
+        (D(2024, 2, 29), 12, D(2025, 2, 28)),  # leap day + 1 year
+        (D(2024, 2, 29), 36, D(2027, 2, 28)),
+        (D(2024, 2, 29), 48, D(2028, 2, 29)),
+        (D(2023, 2, 28), 12, D(2024, 2, 28)),  # a corresponding day exists: no jump to the 29th
+        (D(2023, 11, 30), 3, D(2024, 2, 29)),  # across the year end
+        (D(2024, 1, 15), 3, D(2024, 4, 15)),
+        (D(2024, 12, 31), 12, D(2025, 12, 31)),
+        (D(2024, 3, 31), -1, D(2024, 2, 29)),
+        (D(2024, 5, 10), 0, D(2024, 5, 10)),
+    ],
+)
 def test_add_months(start: dt.date, months: int, expected: dt.date) -> None:
     assert add_months(start, months) == expected
 
@@ -53,9 +56,15 @@ def test_add_months(start: dt.date, months: int, expected: dt.date) -> None:
 def test_penalty_windows_by_severity(rules) -> None:
     penalty = rules["penalty"]
     assert publicity_window(penalty, decision_date=D(2024, 1, 31), severity="general") == (
-        D(2024, 1, 31), D(2024, 4, 30), D(2025, 1, 31))
+        D(2024, 1, 31),
+        D(2024, 4, 30),
+        D(2025, 1, 31),
+    )
     assert publicity_window(penalty, decision_date=D(2024, 2, 29), severity="serious") == (
-        D(2024, 2, 29), D(2025, 2, 28), D(2027, 2, 28))
+        D(2024, 2, 29),
+        D(2025, 2, 28),
+        D(2027, 2, 28),
+    )
 
 
 def test_severity_is_required_when_a_class_has_several_windows(rules) -> None:
@@ -73,7 +82,10 @@ def test_severity_is_required_when_a_class_has_several_windows(rules) -> None:
 def test_licence_public_while_valid(rules) -> None:
     licence = rules["licence"]
     assert publicity_window(licence, decision_date=D(2024, 5, 6), validity_end=D(2029, 5, 5)) == (
-        D(2024, 5, 6), None, D(2029, 5, 5))
+        D(2024, 5, 6),
+        None,
+        D(2029, 5, 5),
+    )
     assert publicity_window(licence, decision_date=D(2024, 5, 6)).end_max is None  # no validity end: open
     with pytest.raises(ValidationFailed) as err:
         publicity_window(licence, decision_date=D(2024, 5, 6), validity_end=D(2024, 5, 5))
@@ -82,31 +94,39 @@ def test_licence_public_while_valid(rules) -> None:
 
 
 def test_day_windows() -> None:
-    rule = PublicityRule.model_validate({
-        "code": "x", "name_zh": "测试", "public_attribute": "public", "natural_person_attribute": "restricted",
-        "publicity": {"mode": "fixed_period", "windows": {"default": {"min_days": 10, "max_days": 30}}},
-        "repair": {"repairable": True, "mode": "repair_other"},
-    })
+    rule = PublicityRule.model_validate(
+        {
+            "code": "x",
+            "name_zh": "测试",
+            "public_attribute": "public",
+            "natural_person_attribute": "restricted",
+            "publicity": {"mode": "fixed_period", "windows": {"default": {"min_days": 10, "max_days": 30}}},
+            "repair": {"repairable": True, "mode": "repair_other"},
+        }
+    )
     assert publicity_window(rule, decision_date=D(2024, 2, 20)) == (D(2024, 2, 20), D(2024, 3, 1), D(2024, 3, 21))
     assert earliest_early_end(rule, decision_date=D(2024, 2, 20)) == D(2024, 3, 2)
 
 
-@pytest.mark.parametrize(("types", "fine", "kind", "expected"), [
-    (["警告"], None, "legal_person", True),
-    (["警告", "通报批评"], None, "natural_person", True),
-    ([" 通报批评 "], None, "个体工商户", True),
-    (["罚款"], Decimal("200"), "natural_person", True),
-    (["罚款"], Decimal("200.01"), "natural_person", False),
-    (["警告", "罚款"], Decimal("150"), "自然人", True),
-    (["罚款"], Decimal("3000"), "legal_person", True),
-    (["罚款"], Decimal("3000.01"), "法人及非法人组织", False),
-    (["罚款"], Decimal("200"), "individual_business", True),
-    (["罚款"], Decimal("1000"), "individual_business", False),
-    (["罚款", "没收违法所得"], Decimal("100"), "legal_person", False),  # not only a small fine
-    (["警告", "吊销许可证件"], None, "legal_person", False),
-    (["责令停产停业"], None, "legal_person", False),
-    ([], None, "legal_person", False),
-])
+@pytest.mark.parametrize(
+    ("types", "fine", "kind", "expected"),
+    [
+        (["警告"], None, "legal_person", True),
+        (["警告", "通报批评"], None, "natural_person", True),
+        ([" 通报批评 "], None, "个体工商户", True),
+        (["罚款"], Decimal("200"), "natural_person", True),
+        (["罚款"], Decimal("200.01"), "natural_person", False),
+        (["警告", "罚款"], Decimal("150"), "自然人", True),
+        (["罚款"], Decimal("3000"), "legal_person", True),
+        (["罚款"], Decimal("3000.01"), "法人及非法人组织", False),
+        (["罚款"], Decimal("200"), "individual_business", True),
+        (["罚款"], Decimal("1000"), "individual_business", False),
+        (["罚款", "没收违法所得"], Decimal("100"), "legal_person", False),  # not only a small fine
+        (["警告", "吊销许可证件"], None, "legal_person", False),
+        (["责令停产停业"], None, "legal_person", False),
+        ([], None, "legal_person", False),
+    ],
+)
 def test_is_never_published(rules, types, fine, kind, expected) -> None:
     verdict, reason = is_never_published(rules["penalty"], penalty_types=types, fine_yuan=fine, party_kind=kind)
     assert verdict is expected
@@ -120,8 +140,10 @@ def test_unknown_fine_amount_is_published_with_a_reason(rules) -> None:
 
 
 def test_classes_without_conditions_are_always_published(rules) -> None:
-    assert is_never_published(rules["licence"], penalty_types=["警告"], fine_yuan=None,
-                              party_kind="legal_person").value is False
+    assert (
+        is_never_published(rules["licence"], penalty_types=["警告"], fine_yuan=None, party_kind="legal_person").value
+        is False
+    )
 
 
 def test_party_kind_is_checked() -> None:
@@ -133,11 +155,16 @@ def test_party_kind_is_checked() -> None:
 
 def test_is_public_on_edges(rules) -> None:
     penalty = rules["penalty"]
-    kw = {"decision_date": D(2024, 1, 31), "severity": "general", "party_kind": "legal_person",
-          "penalty_types": ["罚款"], "fine_yuan": Decimal("50000")}
+    kw = {
+        "decision_date": D(2024, 1, 31),
+        "severity": "general",
+        "party_kind": "legal_person",
+        "penalty_types": ["罚款"],
+        "fine_yuan": Decimal("50000"),
+    }
     assert not is_public_on(penalty, today=D(2024, 1, 30), **kw)
     assert is_public_on(penalty, today=D(2024, 1, 31), **kw)
-    assert is_public_on(penalty, today=D(2025, 1, 31), **kw)        # the last day of the maximum
+    assert is_public_on(penalty, today=D(2025, 1, 31), **kw)  # the last day of the maximum
     assert not is_public_on(penalty, today=D(2025, 2, 1), **kw)
     assert is_public_on(penalty, today=D(2025, 2, 1), **{**kw, "severity": "serious"})
     status = publicity_status(penalty, today=D(2024, 6, 1), ended_on=D(2024, 6, 1), **kw)  # repaired
@@ -150,13 +177,15 @@ def test_never_published_and_attributes_hide_records(rules) -> None:
     base = {"today": D(2024, 3, 1), "decision_date": D(2024, 2, 1), "severity": "general"}
     small = publicity_status(penalty, party_kind="legal_person", penalty_types=["警告"], **base)
     assert not small.value and "不予公示" in small.reason
-    person = publicity_status(penalty, party_kind="natural_person", penalty_types=["罚款"],
-                              fine_yuan=Decimal("5000"), **base)
+    person = publicity_status(
+        penalty, party_kind="natural_person", penalty_types=["罚款"], fine_yuan=Decimal("5000"), **base
+    )
     assert not person.value and "自然人" in person.reason
     debtor = {"today": D(2024, 3, 1), "decision_date": D(2024, 2, 1), "validity_end": D(2026, 2, 1)}
     assert is_public_on(rules["dishonest_judgment_debtor"], party_kind="natural_person", **debtor)
-    shared = publicity_status(rules["evaluation"], party_kind="legal_person", today=D(2024, 3, 1),
-                              decision_date=D(2024, 2, 1))
+    shared = publicity_status(
+        rules["evaluation"], party_kind="legal_person", today=D(2024, 3, 1), decision_date=D(2024, 2, 1)
+    )
     assert not shared.value and "政务共享" in shared.reason
 
 

@@ -51,8 +51,13 @@ def test_stored_class_round_trips(seeded) -> None:
 
 
 def test_update_is_audited_with_before_after_and_reason(seeded) -> None:
-    change = service.update_class(seeded, actor=ADMIN, code="penalty", reason="本市规定一般失信行为最长公示6个月",
-                                  changes={"publicity.windows.general.max_months": 6})
+    change = service.update_class(
+        seeded,
+        actor=ADMIN,
+        code="penalty",
+        reason="本市规定一般失信行为最长公示6个月",
+        changes={"publicity.windows.general.max_months": 6},
+    )
     seeded.commit()
     assert change.changed == ["publicity"]
     obj = service.get_class(seeded, "penalty")
@@ -74,29 +79,44 @@ def test_publicity_rule_follows_updates(seeded) -> None:
     rule = service.publicity_rule(seeded, "penalty")
     assert service.publicity_rule(seeded, "penalty") is rule  # cached within the transaction
     assert rule.publicity.windows["general"].max_months == 12
-    service.update_class(seeded, actor=ADMIN, code="penalty", reason="调整",
-                         changes={"publicity.windows.general.max_months": 9})
+    service.update_class(
+        seeded, actor=ADMIN, code="penalty", reason="调整", changes={"publicity.windows.general.max_months": 9}
+    )
     assert service.publicity_rule(seeded, "penalty").publicity.windows["general"].max_months == 9
     seeded.rollback()
     assert service.publicity_rule(seeded, "penalty").publicity.windows["general"].max_months == 12
 
 
 def test_several_changes_and_removing_an_optional_block(seeded) -> None:
-    change = service.update_class(seeded, actor=ADMIN, code="licence", reason="本地不再考核时效",
-                                  changes={"public_attribute": "conditional", "publicity.timeliness": None,
-                                           "params.long_term_validity_end": "2199-12-31"})
+    change = service.update_class(
+        seeded,
+        actor=ADMIN,
+        code="licence",
+        reason="本地不再考核时效",
+        changes={
+            "public_attribute": "conditional",
+            "publicity.timeliness": None,
+            "params.long_term_validity_end": "2199-12-31",
+        },
+    )
     assert change.changed == ["public_attribute", "publicity", "params"]
     rule = service.publicity_rule(seeded, "licence")
     assert rule.public_attribute == "conditional" and rule.publicity.timeliness is None
-    change = service.update_class(seeded, actor=ADMIN, code="penalty", reason="提高本地小额罚款标准",
-                                  changes={"publicity.not_published.1.fine_max_yuan.legal_person": 5000})
+    change = service.update_class(
+        seeded,
+        actor=ADMIN,
+        code="penalty",
+        reason="提高本地小额罚款标准",
+        changes={"publicity.not_published.1.fine_max_yuan.legal_person": 5000},
+    )
     assert service.publicity_rule(seeded, "penalty").publicity.not_published[1].fine_max_yuan["legal_person"] == 5000
 
 
 def test_no_op_update_is_not_audited(seeded) -> None:
     events = _events(seeded)
-    change = service.update_class(seeded, actor=ADMIN, code="penalty", reason="确认",
-                                  changes={"public_attribute": "public"})
+    change = service.update_class(
+        seeded, actor=ADMIN, code="penalty", reason="确认", changes={"public_attribute": "public"}
+    )
     assert change.changed == [] and change.info_class.revision == 1
     assert _events(seeded) == events
 
@@ -139,17 +159,20 @@ def test_update_guards(seeded) -> None:
         service.update_class(seeded, actor=ADMIN, code="nope", changes={"note": "x"}, reason="x")
     assert err.value.code == "info_class_not_found"
     with pytest.raises(Conflict) as err:
-        service.update_class(seeded, actor=ADMIN, code="penalty", changes={"note": "x"}, reason="x",
-                             expected_revision=5)
+        service.update_class(
+            seeded, actor=ADMIN, code="penalty", changes={"note": "x"}, reason="x", expected_revision=5
+        )
     assert err.value.code == "revision_mismatch"
-    change = service.update_class(seeded, actor=ADMIN, code="penalty", changes={"note": "x"}, reason="x",
-                                  expected_revision=1)
+    change = service.update_class(
+        seeded, actor=ADMIN, code="penalty", changes={"note": "x"}, reason="x", expected_revision=1
+    )
     assert change.info_class.revision == 2
 
 
 def test_seed_keeps_admin_edits_unless_replace(seeded) -> None:
-    service.update_class(seeded, actor=ADMIN, code="penalty", reason="本地规定",
-                         changes={"publicity.windows.general.max_months": 6})
+    service.update_class(
+        seeded, actor=ADMIN, code="penalty", reason="本地规定", changes={"publicity.windows.general.max_months": 6}
+    )
     seeded.commit()
     report = service.seed_catalog(seeded, actor=ADMIN)
     assert report.kept == ["penalty"] and "penalty" not in report.unchanged
@@ -186,8 +209,9 @@ def test_new_edition_updates_seeded_classes(seeded, tmp_path) -> None:
 
 
 def test_export_reproduces_the_catalog(seeded, tmp_path) -> None:
-    service.update_class(seeded, actor=ADMIN, code="penalty", reason="本地规定",
-                         changes={"publicity.windows.serious.min_months": 18})
+    service.update_class(
+        seeded, actor=ADMIN, code="penalty", reason="本地规定", changes={"publicity.windows.serious.min_months": 18}
+    )
     path = tmp_path / "export.yaml"
     path.write_text(service.export_yaml(seeded), encoding="utf-8")
     exported = load_catalog(path)

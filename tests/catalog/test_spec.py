@@ -17,9 +17,20 @@ from xinyong.catalog.spec import (
 from xinyong.core.errors import ValidationFailed
 
 REQUIRED_CLASSES = {
-    "registration", "licence", "penalty", "red_list", "serious_dishonest_list", "abnormal_operations",
-    "market_serious_illegal_list", "dishonest_judgment_debtor", "commitment", "evaluation", "honour", "judicial",
-    "qualification", "contract",
+    "registration",
+    "licence",
+    "penalty",
+    "red_list",
+    "serious_dishonest_list",
+    "abnormal_operations",
+    "market_serious_illegal_list",
+    "dishonest_judgment_debtor",
+    "commitment",
+    "evaluation",
+    "honour",
+    "judicial",
+    "qualification",
+    "contract",
 }
 
 
@@ -94,21 +105,26 @@ def test_dump_reloads_identically(catalog) -> None:
     assert parse_catalog(yaml.safe_load(dump_catalog(catalog))) == catalog
 
 
-@pytest.mark.parametrize(("mutate", "fragment"), [
-    (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].update(min_months=13), "不得长于"),
-    (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].update(min_days=5), "按月或按日"),
-    (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].pop("max_months"), "最长期限"),
-    (lambda c: _class(c, "penalty").update(public_attribute="secret"), "取值无效"),
-    (lambda c: _class(c, "penalty").update(natural_person_attribute="public"), "法律依据"),
-    (lambda c: _class(c, "evaluation").update(natural_person_attribute="public"), "更公开"),
-    (lambda c: _class(c, "penalty").update(legal_basis=[]), "legal_basis"),
-    (lambda c: _class(c, "licence")["publicity"].update(windows={"general": {"max_months": 3}}), "不使用 windows"),
-    (lambda c: _class(c, "penalty")["repair"].pop("mode"), "修复方式"),
-    (lambda c: _class(c, "penalty")["publicity"]["not_published"][0].update(fine_max_yuan={"legal_person": 1}),
-     "只能设置"),
-    (lambda c: c["classes"].append(copy.deepcopy(_class(c, "penalty"))), "重复"),
-    (lambda c: _class(c, "penalty").update(colour="red"), "不认识的字段"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].update(min_months=13), "不得长于"),
+        (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].update(min_days=5), "按月或按日"),
+        (lambda c: _class(c, "penalty")["publicity"]["windows"]["general"].pop("max_months"), "最长期限"),
+        (lambda c: _class(c, "penalty").update(public_attribute="secret"), "取值无效"),
+        (lambda c: _class(c, "penalty").update(natural_person_attribute="public"), "法律依据"),
+        (lambda c: _class(c, "evaluation").update(natural_person_attribute="public"), "更公开"),
+        (lambda c: _class(c, "penalty").update(legal_basis=[]), "legal_basis"),
+        (lambda c: _class(c, "licence")["publicity"].update(windows={"general": {"max_months": 3}}), "不使用 windows"),
+        (lambda c: _class(c, "penalty")["repair"].pop("mode"), "修复方式"),
+        (
+            lambda c: _class(c, "penalty")["publicity"]["not_published"][0].update(fine_max_yuan={"legal_person": 1}),
+            "只能设置",
+        ),
+        (lambda c: c["classes"].append(copy.deepcopy(_class(c, "penalty"))), "重复"),
+        (lambda c: _class(c, "penalty").update(colour="red"), "不认识的字段"),
+    ],
+)
 def test_invalid_catalogs_are_rejected(raw: dict, mutate, fragment: str) -> None:
     mutate(raw)
     with pytest.raises(ValidationFailed) as err:

@@ -21,11 +21,15 @@ def env(session):
     seed_catalog(session)
     a, b = make_department(session, code="depa"), make_department(session, code="depb")
     register_accepting_unit(session, a)
-    return {"a": a, "b": b, "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
-            "a_view": auth_headers(make_token(session, Role.DEPT_VIEWER, a)),
-            "b_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, b)),
-            "admin": auth_headers(make_token(session, Role.ADMIN)),
-            "bank": auth_headers(make_token(session, Role.BANK))}
+    return {
+        "a": a,
+        "b": b,
+        "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
+        "a_view": auth_headers(make_token(session, Role.DEPT_VIEWER, a)),
+        "b_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, b)),
+        "admin": auth_headers(make_token(session, Role.ADMIN)),
+        "bank": auth_headers(make_token(session, Role.BANK)),
+    }
 
 
 def test_push_list_show_fulfil_and_public(client, env):
@@ -52,11 +56,19 @@ def test_push_list_show_fulfil_and_public(client, env):
     assert client.get(f"{API}/{private_id}", headers=env["b_op"]).status_code == 404
     assert client.get(f"{API}/{private_id}", headers=env["bank"]).status_code == 403
 
-    breach = {"status": "全部未履行", "unfulfilled_content": "未补齐", "liability_pursued": "撤销许可",
-              "expected_revision": 1}
+    breach = {
+        "status": "全部未履行",
+        "unfulfilled_content": "未补齐",
+        "liability_pursued": "撤销许可",
+        "expected_revision": 1,
+    }
     assert client.post(f"{API}/{public_id}/fulfilments", json=breach, headers=env["b_op"]).status_code == 403
-    assert client.post(f"{API}/{public_id}/fulfilments", json={"status": "全部未履行"},
-                       headers=env["a_op"]).json()["error"]["code"] == "unfulfilled_content_missing"
+    assert (
+        client.post(f"{API}/{public_id}/fulfilments", json={"status": "全部未履行"}, headers=env["a_op"]).json()[
+            "error"
+        ]["code"]
+        == "unfulfilled_content_missing"
+    )
     r = client.post(f"{API}/{public_id}/fulfilments", json=breach, headers=env["a_op"])
     assert r.status_code == 201, r.text
     detail = r.json()
@@ -79,8 +91,12 @@ def test_push_list_show_fulfil_and_public(client, env):
 
 def test_file_upload_reject_all(client, env):
     content = json.dumps([row(1), row(2, **{"承诺作出日期": "2024-13-01"})], ensure_ascii=False).encode()
-    r = client.post(f"{API}/files", files={"file": ("c.json", content, "application/json")},
-                    data={"reject_all_on_error": "true"}, headers=env["a_op"])
+    r = client.post(
+        f"{API}/files",
+        files={"file": ("c.json", content, "application/json")},
+        data={"reject_all_on_error": "true"},
+        headers=env["a_op"],
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["status"], r.json()["accepted"]) == ("rejected", 0)
     assert client.get(API, headers=env["a_op"]).json() == []
@@ -98,16 +114,33 @@ def test_cli_import_list_show_fulfil(database, session, env, tmp_path):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output)
     assert (summary["created"], summary["rejected"]) == (1, 1)
-    r = runner.invoke(cli_app, ["--db", url, "commitments", "import", str(path), "--department", "depa",
-                                "--reject-all-on-error", "--json"])
+    r = runner.invoke(
+        cli_app,
+        ["--db", url, "commitments", "import", str(path), "--department", "depa", "--reject-all-on-error", "--json"],
+    )
     assert r.exit_code == 1 and json.loads(r.output)["status"] == "rejected"
     listed = json.loads(runner.invoke(cli_app, ["--db", url, "commitments", "list", "--json"]).output)
     assert len(listed) == 1
     cid = listed[0]["id"]
     r = runner.invoke(cli_app, ["--db", url, "commitments", "fulfil", str(cid), "--status", "部分履行", "--json"])
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "unfulfilled_content_missing"
-    r = runner.invoke(cli_app, ["--db", url, "commitments", "fulfil", str(cid), "--status", "部分履行",
-                                "--unfulfilled", "未补齐", "--liability-pursued", "撤销", "--json"])
+    r = runner.invoke(
+        cli_app,
+        [
+            "--db",
+            url,
+            "commitments",
+            "fulfil",
+            str(cid),
+            "--status",
+            "部分履行",
+            "--unfulfilled",
+            "未补齐",
+            "--liability-pursued",
+            "撤销",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     shown = json.loads(runner.invoke(cli_app, ["--db", url, "commitments", "show", listed[0]["code"], "--json"]).output)
     assert shown["broken"] and shown["fulfilments"][0]["status"] == "partial"

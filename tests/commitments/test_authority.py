@@ -25,9 +25,13 @@ def env(session):
     seed_catalog(session)
     a = make_department(session, code="scjgj", name=A_NAME, uscc=make_uscc(4401))
     b = make_department(session, code="wjw", name=B_NAME, uscc=make_uscc(4402))
-    return {"a": a, "b": b, "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
-            "b_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, b)),
-            "admin": auth_headers(make_token(session, Role.ADMIN))}
+    return {
+        "a": a,
+        "b": b,
+        "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
+        "b_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, b)),
+        "admin": auth_headers(make_token(session, Role.ADMIN)),
+    }
 
 
 def stored(session) -> list[tuple[str, int]]:
@@ -58,8 +62,9 @@ def test_push_and_upload_in_another_departments_name_are_refused(client, session
     assert r.status_code == 201
     assert_refused(r.json())
     # B's own code under A's name.
-    r = client.post(f"{API}/batches", json={"rows": [row(1, **{**accepted_by(b), "承诺受理单位": A_NAME})]},
-                    headers=env["b_op"])
+    r = client.post(
+        f"{API}/batches", json={"rows": [row(1, **{**accepted_by(b), "承诺受理单位": A_NAME})]}, headers=env["b_op"]
+    )
     assert_refused(r.json(), "authority_name_mismatch", "承诺受理单位")
     assert stored(session) == []
 
@@ -77,18 +82,21 @@ def test_registered_unit_and_the_cli(database, session, env, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps([row(1, **unit)], ensure_ascii=False), encoding="utf-8")
     runner = CliRunner()
-    r = runner.invoke(cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "wjw",
-                                "--json"])
+    r = runner.invoke(
+        cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "wjw", "--json"]
+    )
     summary = json.loads(r.output)
     assert summary["status"] == "rejected" and summary["issue_counts"] == {"authority_not_registered": 1}
     assert r.exit_code == 1  # it ran; the batch was refused
     register_authority(session, b, uscc=unit["承诺受理单位代码"], name=unit["承诺受理单位"])
-    r = runner.invoke(cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "wjw",
-                                "--json"])
+    r = runner.invoke(
+        cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "wjw", "--json"]
+    )
     assert r.exit_code == 0 and json.loads(r.output)["created"] == 1, r.output
     assert stored(session) == [(row(1)["承诺编码"], b.id)]
     # A cannot submit in the name of B's registered unit.
-    r = runner.invoke(cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "scjgj",
-                                "--json"])
+    r = runner.invoke(
+        cli_app, ["--db", database.url, "commitments", "import", str(path), "--department", "scjgj", "--json"]
+    )
     assert json.loads(r.output)["issue_counts"] == {"authority_not_registered": 1}
     assert a.id not in [d for _, d in stored(session)]

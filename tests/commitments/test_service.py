@@ -67,7 +67,9 @@ def test_keep_good_returns_bad_rows_and_is_idempotent(session, depts, tmp_path):
     assert (s["status"], s["rows"], s["accepted"], s["created"], s["rejected"]) == ("partial", 4, 2, 2, 2)
     assert s["rejected_rows"] == [2, 3]
     assert {(e["row"], e["column"], e["code"]) for e in s["errors"]} == {
-        (2, "承诺编码", "commitment_code_region"), (3, "承诺作出日期", "required_missing")}
+        (2, "承诺编码", "commitment_code_region"),
+        (3, "承诺作出日期", "required_missing"),
+    }
     assert all(e["message"] for e in s["errors"])
     assert s["subjects_created"] == 2
     person = find_subject(session, PERSON_ID)
@@ -93,8 +95,9 @@ def test_reject_all_writes_nothing(session, depts, tmp_path):
     assert session.scalar(select(func.count()).select_from(CommitmentBatch)) == 1  # the report is kept
     # A store-level refusal (a code of another department) refuses the whole batch too.
     importer.import_rows(session, actor=operator(b), department_id=b.id, rows=[row(5, **accepted_by(b))], today=TODAY)
-    s = importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(4), row(5)],
-                             reject_all=True, today=TODAY)
+    s = importer.import_rows(
+        session, actor=operator(a), department_id=a.id, rows=[row(4), row(5)], reject_all=True, today=TODAY
+    )
     session.commit()
     assert s["status"] == "rejected" and s["errors"][0]["code"] == "commitment_of_other_department"
     assert session.scalars(select(Commitment.code)).all() == [code_for(dt.date(2024, 3, 1), 5)]
@@ -105,8 +108,13 @@ def test_changed_content_is_a_new_version_with_history(session, depts, tmp_path)
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
     c = session.scalar(select(Commitment))
     assert c is not None and (c.version_count, c.revision) == (1, 1)
-    s = importer.import_rows(session, actor=operator(a), department_id=a.id,
-                             rows=[row(1, **{"承诺内容": "改为两个月内补齐", "公开类型": "特定范围内公开"})], today=TODAY)
+    s = importer.import_rows(
+        session,
+        actor=operator(a),
+        department_id=a.id,
+        rows=[row(1, **{"承诺内容": "改为两个月内补齐", "公开类型": "特定范围内公开"})],
+        today=TODAY,
+    )
     session.commit()
     assert s["updated"] == 1
     session.refresh(c)
@@ -150,20 +158,33 @@ def test_fulfilment_breach_counts_and_shows(session, depts):
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1), row(2)], today=TODAY)
     c1, c2 = session.scalars(select(Commitment).order_by(Commitment.code)).all()
     with pytest.raises(ValidationFailed) as exc:
-        service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, status="全部未履行",
-                                  today=TODAY)
+        service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, status="全部未履行", today=TODAY)
     assert exc.value.code == "unfulfilled_content_missing"
     with pytest.raises(NotFound):  # 可向社会公开 ones are visible to b, but only a may determine
-        service.record_fulfilment(session, actor=Principal(kind="user", name="v", role=Role.BANK), commitment_id=c1.id,
-                                  status="全部履行", today=TODAY)
+        service.record_fulfilment(
+            session,
+            actor=Principal(kind="user", name="v", role=Role.BANK),
+            commitment_id=c1.id,
+            status="全部履行",
+            today=TODAY,
+        )
     with pytest.raises(Forbidden):
         service.record_fulfilment(session, actor=operator(b), commitment_id=c1.id, status="全部履行", today=TODAY)
     with pytest.raises(Conflict):
-        service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, status="全部履行",
-                                  expected_revision=7, today=TODAY)
-    service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, status="部分履行",
-                              determined_on=dt.date(2024, 5, 20), unfulfilled_content="场所证明未补齐",
-                              liability_pursued="撤销食品经营许可", expected_revision=1, today=TODAY)
+        service.record_fulfilment(
+            session, actor=operator(a), commitment_id=c1.id, status="全部履行", expected_revision=7, today=TODAY
+        )
+    service.record_fulfilment(
+        session,
+        actor=operator(a),
+        commitment_id=c1.id,
+        status="部分履行",
+        determined_on=dt.date(2024, 5, 20),
+        unfulfilled_content="场所证明未补齐",
+        liability_pursued="撤销食品经营许可",
+        expected_revision=1,
+        today=TODAY,
+    )
     service.record_fulfilment(session, actor=operator(a), commitment_id=c2.id, status="fulfilled", today=TODAY)
     session.commit()
     assert (c1.broken_on, c1.revision, c1.fulfilment_status) == (dt.date(2024, 5, 20), 2, "partial")
@@ -172,8 +193,13 @@ def test_fulfilment_breach_counts_and_shows(session, depts):
     assert list(broken) == [c1.subject_id] and [c.id for c in broken[c1.subject_id]] == [c1.id]
     assert service.broken_commitments(session, [c1.subject_id], dt.date(2024, 5, 21)) == {}
     events = session.scalars(select(CommitmentFulfilment).where(CommitmentFulfilment.commitment_id == c1.id)).all()
-    assert [(e.previous_status, e.status, e.breach, e.source) for e in events] == [("pending", "partial", True, "manual")]
-    assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "commitments.fulfil")) == 2
+    assert [(e.previous_status, e.status, e.breach, e.source) for e in events] == [
+        ("pending", "partial", True, "manual")
+    ]
+    assert (
+        session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "commitments.fulfil"))
+        == 2
+    )
     subject = session.get(Subject, c1.subject_id)
     view = service.subject_commitments_view(session, subject, TODAY, public=True)
     assert [(v["code"], v["broken"], v["fulfilment_status_label"]) for v in view] == [(c1.code, True, "部分履行")]
@@ -191,10 +217,17 @@ def test_breach_by_import_and_repair_hook(session, depts):
 
     service.on_repair_commitment_broken(handler)
     try:
-        broken_row = row(1, **{"承诺类型": "信用修复型", "承诺履行状态": "全部未履行", "履行状态认定日期": "2024-05-02",
-                               "未履行的承诺内容": "未按期缴纳罚款", "违诺责任追究内容": "按最长公示期重新公示"})
-        s = importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[broken_row, row(2)],
-                                 today=TODAY)
+        broken_row = row(
+            1,
+            **{
+                "承诺类型": "信用修复型",
+                "承诺履行状态": "全部未履行",
+                "履行状态认定日期": "2024-05-02",
+                "未履行的承诺内容": "未按期缴纳罚款",
+                "违诺责任追究内容": "按最长公示期重新公示",
+            },
+        )
+        s = importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[broken_row, row(2)], today=TODAY)
     finally:
         service._repair_breach_handlers.remove(handler)
     assert s["broken"] == 1 and seen == [code_for(dt.date(2024, 3, 1), 1)]
@@ -210,12 +243,18 @@ def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
     lists_types.seed_list_types(session, actor=ADMIN)
     market = make_department(session, code="scjgj")
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
-    importer.import_rows(session, actor=operator(market), department_id=market.id, rows=[row(2, **accepted_by(market))],
-                         today=TODAY)
+    importer.import_rows(
+        session, actor=operator(market), department_id=market.id, rows=[row(2, **accepted_by(market))], today=TODAY
+    )
     session.commit()
     c1, c2 = session.scalars(select(Commitment).order_by(Commitment.code)).all()
-    breach = {"status": "全部未履行", "unfulfilled_content": "未补齐场所证明", "liability_pursued": "撤销许可",
-              "list_code": "food_drug_dishonest", "today": TODAY}
+    breach = {
+        "status": "全部未履行",
+        "unfulfilled_content": "未补齐场所证明",
+        "liability_pursued": "撤销许可",
+        "list_code": "food_drug_dishonest",
+        "today": TODAY,
+    }
     # depa does not manage that list: the lists rules refuse, and nothing of the fulfilment is kept.
     with pytest.raises(Forbidden) as exc, session.begin_nested():
         service.record_fulfilment(session, actor=operator(a), commitment_id=c1.id, **breach)
@@ -223,8 +262,14 @@ def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
     session.refresh(c1)
     assert c1.fulfilment_status == "pending" and c1.broken_on is None
     with pytest.raises(ValidationFailed) as exc:
-        service.record_fulfilment(session, actor=operator(market), commitment_id=c2.id, status="全部履行",
-                                  list_code="food_drug_dishonest", today=TODAY)
+        service.record_fulfilment(
+            session,
+            actor=operator(market),
+            commitment_id=c2.id,
+            status="全部履行",
+            list_code="food_drug_dishonest",
+            today=TODAY,
+        )
     assert exc.value.code == "list_without_breach"
     service.record_fulfilment(session, actor=operator(market), commitment_id=c2.id, **breach)
     session.commit()
@@ -237,8 +282,13 @@ def test_breach_can_trigger_a_list_notice_through_list_rules(session, depts):
 
 def test_public_and_government_views(session, depts):
     a, b = depts
-    rows = [row(1), row(2, **{"公开类型": "特定范围内公开"}), row(3, **{"公开类型": "不可公开"}),
-            row(4, **{"承诺有效期": "2024-04-01"}), person_row()]
+    rows = [
+        row(1),
+        row(2, **{"公开类型": "特定范围内公开"}),
+        row(3, **{"公开类型": "不可公开"}),
+        row(4, **{"承诺有效期": "2024-04-01"}),
+        person_row(),
+    ]
     for r in rows[1:4]:
         r["承诺人代码"], r["承诺人名称"] = company_uscc(1), row(1)["承诺人名称"]
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=rows, today=TODAY)
@@ -256,14 +306,23 @@ def test_public_and_government_views(session, depts):
     # A natural person's commitment is public only where the catalog makes persons' commitments public.
     person = find_subject(session, PERSON_ID)
     assert service.subject_commitments_view(session, person, TODAY, public=True) == []
-    catalog_service.update_class(session, actor=ADMIN, code="commitment",
-                                 changes={"natural_person_attribute": "public",
-                                          "natural_person_basis": [{"title": "测试依据"}]}, reason="测试")
+    catalog_service.update_class(
+        session,
+        actor=ADMIN,
+        code="commitment",
+        changes={"natural_person_attribute": "public", "natural_person_basis": [{"title": "测试依据"}]},
+        reason="测试",
+    )
     [shown] = service.subject_commitments_view(session, person, TODAY, public=True)
-    assert shown["promisor_name"] == "李*国" and shown["promisor_code"].startswith("410882") and "*" in shown["promisor_code"]
+    assert (
+        shown["promisor_name"] == "李*国"
+        and shown["promisor_code"].startswith("410882")
+        and "*" in shown["promisor_code"]
+    )
     assert PERSON_ID not in json.dumps(shown, ensure_ascii=False, default=str)
     assert [v["code"] for v in service.public_commitments(session, today=TODAY, limit=10)] == sorted(
-        [shown["code"], code_for(dt.date(2024, 3, 1), 1)], reverse=True)
+        [shown["code"], code_for(dt.date(2024, 3, 1), 1)], reverse=True
+    )
 
 
 def test_department_isolation_on_import_and_list(session, depts):
@@ -271,8 +330,9 @@ def test_department_isolation_on_import_and_list(session, depts):
     with pytest.raises(Forbidden):
         importer.import_rows(session, actor=operator(a), department_id=b.id, rows=[row(1)], today=TODAY)
     importer.import_rows(session, actor=operator(a), department_id=a.id, rows=[row(1)], today=TODAY)
-    s = importer.import_rows(session, actor=operator(b), department_id=b.id,
-                             rows=[row(1, **{"备注": "改"}, **accepted_by(b))], today=TODAY)
+    s = importer.import_rows(
+        session, actor=operator(b), department_id=b.id, rows=[row(1, **{"备注": "改"}, **accepted_by(b))], today=TODAY
+    )
     assert s["status"] == "rejected" and s["errors"][0]["code"] == "commitment_of_other_department"
     assert service.list_commitments(session, actor=operator(b)) == []
     assert len(service.list_commitments(session, actor=operator(a))) == 1
@@ -284,8 +344,14 @@ def test_absurd_numbers_are_row_errors(session, depts, tmp_path):
     """JSON numbers where the standard has codes, text and dates (1e309 is read as infinity, NaN, 2^64, 1e308) and a
     day of 20 digits: errors of their rows, the good row is still written, nothing crashes."""
     a, _ = depts
-    rows = [row(1), row(2, 承诺编码="__INF"), row(3, 承诺人名称="__BIG"), row(4, 承诺作出日期="__NAN"),
-            row(5, 承诺有效期="2030-01-99999999999999999999"), row(6, 承诺人代码="__HUGE")]
+    rows = [
+        row(1),
+        row(2, 承诺编码="__INF"),
+        row(3, 承诺人名称="__BIG"),
+        row(4, 承诺作出日期="__NAN"),
+        row(5, 承诺有效期="2030-01-99999999999999999999"),
+        row(6, 承诺人代码="__HUGE"),
+    ]
     text = json.dumps(rows, ensure_ascii=False)
     for mark, number in (("__INF", "1e309"), ("__BIG", "1e308"), ("__NAN", "NaN"), ("__HUGE", "18446744073709551616")):
         text = text.replace(f'"{mark}"', number)
@@ -301,14 +367,27 @@ def test_a_batch_answers_the_common_summary(session, depts, tmp_path):
     from xinyong.core.batches import BatchSummary
 
     a, _ = depts
-    s = importer.import_rows(session, actor=operator(a), department_id=a.id, today=TODAY,
-                             rows=[row(1), row(3, **{"承诺作出日期": ""})])
+    s = importer.import_rows(
+        session, actor=operator(a), department_id=a.id, today=TODAY, rows=[row(1), row(3, **{"承诺作出日期": ""})]
+    )
     common = s["summary"]
     assert set(common) == set(BatchSummary("x").as_dict())
-    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
-            common["rejected"]) == ("commitments", s["batch"], "partially_accepted", 2, 1, 1)
-    assert common["errors"] == [{"row": s["rejected_rows"][0], "column": "承诺作出日期", "code": "required_missing",
-                                 "message": s["errors"][0]["message"]}]
+    assert (
+        common["importer"],
+        common["batch"],
+        common["status"],
+        common["rows"],
+        common["accepted"],
+        common["rejected"],
+    ) == ("commitments", s["batch"], "partially_accepted", 2, 1, 1)
+    assert common["errors"] == [
+        {
+            "row": s["rejected_rows"][0],
+            "column": "承诺作出日期",
+            "code": "required_missing",
+            "message": s["errors"][0]["message"],
+        }
+    ]
     assert common["error_counts"] == {"required_missing": 1}
 
 
@@ -330,8 +409,11 @@ def test_rows_are_validated_before_the_write_transaction_begins(database, sessio
     def validate_and_write_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
         if not waited:
             started = time.monotonic()
-            database.run(lambda other: other.execute(update(Department).where(Department.id == a.id)
-                                                     .values(short_name="校验期间写入")))
+            database.run(
+                lambda other: other.execute(
+                    update(Department).where(Department.id == a.id).values(short_name="校验期间写入")
+                )
+            )
             waited.append(time.monotonic() - started)
         return check(*args, **kwargs)
 

@@ -41,8 +41,13 @@ def _record(session: Session, n: int, *, start: int = 1) -> list[AuditEvent]:
     """n events with realistic snapshots, committed."""
     events = [
         audit.record(
-            session, actor="user:1:张三", action="department.update", entity_type="department", entity_id=i,
-            reason=f"第 {i} 次修改：更正名称", before={"name": f"旧名称{i}", "active": True},
+            session,
+            actor="user:1:张三",
+            action="department.update",
+            entity_type="department",
+            entity_id=i,
+            reason=f"第 {i} 次修改：更正名称",
+            before={"name": f"旧名称{i}", "active": True},
             after={"name": f"新名称{i}", "updated": dt.date(2025, 10, 9), "roles": {Role.ADMIN, Role.BANK}},
         )
         for i in range(start, start + n)
@@ -100,9 +105,22 @@ def test_record_builds_a_verifiable_chain(session: Session) -> None:
 def test_snapshots_survive_the_database_round_trip(session: Session) -> None:
     """What the hash covers must read back identically on both backends (JSONB normalises numbers)."""
     audit.record(
-        session, actor="system:cli", action="test.values", entity_type="test", entity_id=None, reason=None,
-        before={"big": 1e16, "whole": 3.0, "negative_zero": -0.0, "tiny": 1.5e-9, "fraction": 0.1,
-                "amount": decimal.Decimal("2000.50"), "n": 2**62, "nested": [{"k": (1, 2)}, None, True]},
+        session,
+        actor="system:cli",
+        action="test.values",
+        entity_type="test",
+        entity_id=None,
+        reason=None,
+        before={
+            "big": 1e16,
+            "whole": 3.0,
+            "negative_zero": -0.0,
+            "tiny": 1.5e-9,
+            "fraction": 0.1,
+            "amount": decimal.Decimal("2000.50"),
+            "n": 2**62,
+            "nested": [{"k": (1, 2)}, None, True],
+        },
         after={"at": dt.datetime(2025, 10, 9, 8, 30, tzinfo=dt.UTC), 7: "int key", "nan": float("nan")},
     )
     session.commit()
@@ -130,9 +148,11 @@ def test_events_for_is_newest_first_and_filters(session: Session) -> None:
 
 def test_triggers_refuse_update_and_delete(session: Session, database: Database) -> None:
     _record(session, 3)
-    for stmt in ("UPDATE audit_events SET reason = 'edited' WHERE seq = 2",
-                 "DELETE FROM audit_events WHERE seq = 3",
-                 "DELETE FROM audit_events"):
+    for stmt in (
+        "UPDATE audit_events SET reason = 'edited' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 3",
+        "DELETE FROM audit_events",
+    ):
         with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as conn:
             conn.execute(text(stmt))
     with pytest.raises(DBAPIError, match="append-only"):  # through the ORM as well
@@ -159,12 +179,23 @@ def test_verify_detects_an_edited_event(session: Session, database: Database) ->
 
 def test_verify_detects_an_edit_with_a_recomputed_hash(session: Session, database: Database) -> None:
     events = _record(session, 5)
-    forged = dict(prev_hash=events[2].prev_hash, seq=3, at=events[2].at, actor=events[2].actor,
-                  action=events[2].action, entity_type=events[2].entity_type, entity_id=events[2].entity_id,
-                  reason="伪造的原因", before=events[2].before, after=events[2].after)
+    forged = dict(
+        prev_hash=events[2].prev_hash,
+        seq=3,
+        at=events[2].at,
+        actor=events[2].actor,
+        action=events[2].action,
+        entity_type=events[2].entity_type,
+        entity_id=events[2].entity_id,
+        reason="伪造的原因",
+        before=events[2].before,
+        after=events[2].after,
+    )
     with _bypassing_triggers(session, database) as conn:
-        conn.execute(text("UPDATE audit_events SET reason = :r, hash = :h WHERE seq = 3"),
-                     {"r": "伪造的原因", "h": audit.event_hash(**forged)})
+        conn.execute(
+            text("UPDATE audit_events SET reason = :r, hash = :h WHERE seq = 3"),
+            {"r": "伪造的原因", "h": audit.event_hash(**forged)},
+        )
     report = verify_chain(session)
     assert not report.ok
     assert report.first_bad_id == events[3].id  # the next event no longer links to it
@@ -208,8 +239,10 @@ def test_verify_detects_a_tampered_chain_head(session: Session, database: Databa
 def test_verify_detects_a_head_rolled_back_to_an_earlier_event(session: Session, database: Database) -> None:
     events = _record(session, 5)
     with _bypassing_triggers(session, database) as conn:
-        conn.execute(text("UPDATE audit_chain_head SET count = 4, last_hash = :h, last_event_id = :id"),
-                     {"h": events[3].hash, "id": events[3].id})
+        conn.execute(
+            text("UPDATE audit_chain_head SET count = 4, last_hash = :h, last_event_id = :id"),
+            {"h": events[3].hash, "id": events[3].id},
+        )
     assert not verify_chain(session).ok
 
 
@@ -233,8 +266,7 @@ def test_concurrent_appends_do_not_fork_the_chain(database: Database) -> None:
             barrier.wait()
             for i in range(50):
                 with database.session() as s:
-                    audit.record(s, actor=f"thread:{name}", action="test.concurrent", entity_type="test",
-                                 entity_id=i)
+                    audit.record(s, actor=f"thread:{name}", action="test.concurrent", entity_type="test", entity_id=i)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
@@ -335,12 +367,12 @@ def test_anchors_detect_an_emptied_or_rebuilt_chain(session: Session, database: 
     with _bypassing_triggers(session, database) as conn:  # the intruder empties the log
         conn.execute(text("DELETE FROM audit_chain_head"))
         conn.execute(text("DELETE FROM audit_events"))
-    assert verify_chain(session).ok                       # an empty chain is a valid chain …
+    assert verify_chain(session).ok  # an empty chain is a valid chain …
     report = audit.verify_anchors(session, [early, late])
     assert not report.ok and {p["seq"] for p in report.problems} == {3, 5}  # … but not the one anchored
     assert all("截断或清空" in p["problem"] for p in report.problems)
 
-    _record(session, 3)                                   # and rebuilds three events of their own
+    _record(session, 3)  # and rebuilds three events of their own
     report = audit.verify_anchors(session, [early, late])
     assert [p["seq"] for p in report.problems] == [3, 5]
     assert "重写" in report.problems[0]["problem"] and "截断" in report.problems[1]["problem"]
@@ -384,8 +416,10 @@ def test_cli_log(cli: CliRunner, database: Database, session: Session) -> None:
 def _cut_tail(conn: Connection, events: list[AuditEvent], keep: int) -> None:
     """The attack anchors cannot see: delete every event after ``keep`` and fix the head to match."""
     last = events[keep - 1]
-    conn.execute(text("UPDATE audit_chain_head SET count = :n, last_hash = :h, last_event_id = :id"),
-                 {"n": keep, "h": last.hash, "id": last.id})
+    conn.execute(
+        text("UPDATE audit_chain_head SET count = :n, last_hash = :h, last_event_id = :id"),
+        {"n": keep, "h": last.hash, "id": last.id},
+    )
     conn.execute(text("DELETE FROM audit_events WHERE seq > :n"), {"n": keep})
 
 
@@ -424,15 +458,17 @@ def test_anchor_refuses_to_sign_a_chain_broken_after_the_previous_anchor(session
 
 
 def test_deletion_after_the_newest_anchor_is_reported_as_the_unanchored_window(
-        session: Session, database: Database) -> None:
+    session: Session, database: Database
+) -> None:
     """Events after the newest anchor can be deleted (head fixed) without any check failing: what verification
     can do is say how many events are unanchored and since when, so that the window is seen and kept short."""
     _record(session, 5)
     newest = audit.anchor(session).anchor
     events = [_by_seq(session, s) for s in range(1, 6)] + _record(session, 4, start=6)
     at = dt.datetime.fromisoformat(newest["at"])
-    report = audit.verify_anchors(session, [newest], max_age=dt.timedelta(minutes=15),
-                                  now=at + dt.timedelta(minutes=10))
+    report = audit.verify_anchors(
+        session, [newest], max_age=dt.timedelta(minutes=15), now=at + dt.timedelta(minutes=10)
+    )
     assert report.ok and not report.stale
     assert report.events_after_newest == 4 and report.newest == {"seq": 5, "at": newest["at"]}
     assert report.newest_age_seconds == 600 and report.max_age_seconds == 900
@@ -440,10 +476,11 @@ def test_deletion_after_the_newest_anchor_is_reported_as_the_unanchored_window(
     with _bypassing_triggers(session, database) as conn:
         _cut_tail(conn, events, 7)  # events 8 and 9 are gone
     assert verify_chain(session).ok
-    report = audit.verify_anchors(session, [newest], max_age=dt.timedelta(minutes=15),
-                                  now=at + dt.timedelta(minutes=20))
+    report = audit.verify_anchors(
+        session, [newest], max_age=dt.timedelta(minutes=15), now=at + dt.timedelta(minutes=20)
+    )
     assert report.ok and report.problems == []  # undetectable …
-    assert report.events_after_newest == 2      # … but reported as the window, …
+    assert report.events_after_newest == 2  # … but reported as the window, …
     assert report.stale and report.newest_age_seconds == 1200  # … and too old a window fails the check
     assert not audit.verify_anchors(session, [newest], max_age=None, now=at + dt.timedelta(days=9)).stale
 
@@ -468,8 +505,9 @@ def test_the_newest_anchor_is_the_latest_signed_one_whatever_its_place(session: 
 
 
 @pytest.mark.parametrize("attack", ["delete_middle", "delete_and_relink", "cut_back_to_first_anchor"])
-def test_deleting_between_two_anchors_is_detected(cli: CliRunner, database: Database, session: Session,
-                                                  tmp_path, attack: str) -> None:
+def test_deleting_between_two_anchors_is_detected(
+    cli: CliRunner, database: Database, session: Session, tmp_path, attack: str
+) -> None:
     path = tmp_path / "anchors.jsonl"
     _record(session, 4)
     assert _run(cli, database, "anchor", "--out", str(path))[0] == 0
@@ -487,14 +525,27 @@ def test_deleting_between_two_anchors_is_detected(cli: CliRunner, database: Data
             conn.execute(text("DELETE FROM audit_events WHERE seq IN (5, 6)"))
             prev = events[3].hash
             for new_seq, ev in ((5, events[6]), (6, events[7])):
-                h = audit.event_hash(prev_hash=prev, seq=new_seq, at=ev.at, actor=ev.actor, action=ev.action,
-                                     entity_type=ev.entity_type, entity_id=ev.entity_id, reason=ev.reason,
-                                     before=ev.before, after=ev.after)
-                conn.execute(text("UPDATE audit_events SET seq = :s, prev_hash = :p, hash = :h WHERE id = :id"),
-                             {"s": new_seq, "p": prev, "h": h, "id": ev.id})
+                h = audit.event_hash(
+                    prev_hash=prev,
+                    seq=new_seq,
+                    at=ev.at,
+                    actor=ev.actor,
+                    action=ev.action,
+                    entity_type=ev.entity_type,
+                    entity_id=ev.entity_id,
+                    reason=ev.reason,
+                    before=ev.before,
+                    after=ev.after,
+                )
+                conn.execute(
+                    text("UPDATE audit_events SET seq = :s, prev_hash = :p, hash = :h WHERE id = :id"),
+                    {"s": new_seq, "p": prev, "h": h, "id": ev.id},
+                )
                 prev = h
-            conn.execute(text("UPDATE audit_chain_head SET count = 6, last_hash = :h, last_event_id = :id"),
-                         {"h": prev, "id": events[7].id})
+            conn.execute(
+                text("UPDATE audit_chain_head SET count = 6, last_hash = :h, last_event_id = :id"),
+                {"h": prev, "id": events[7].id},
+            )
         else:
             _cut_tail(conn, events, 4)
     code, body = _run(cli, database, "verify", "--anchors", str(path))
@@ -515,7 +566,8 @@ def test_deleting_between_two_anchors_is_detected(cli: CliRunner, database: Data
 
 
 def test_cli_verify_reports_the_window_and_fails_when_the_newest_anchor_is_too_old(
-        cli: CliRunner, database: Database, session: Session, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli: CliRunner, database: Database, session: Session, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "anchors.jsonl"
     _record(session, 3)
     real_now = audit.utcnow
@@ -555,7 +607,8 @@ def test_cli_verify_reports_the_window_and_fails_when_the_newest_anchor_is_too_o
 
 
 def test_cli_anchor_appends_newest_last_and_verifies_incrementally(
-        cli: CliRunner, database: Database, session: Session, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli: CliRunner, database: Database, session: Session, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "audit-anchors.jsonl"
     monkeypatch.setenv("XINYONG_AUDIT_ANCHORS_FILE", str(path))  # --out defaults to the setting
     reset_settings()
@@ -590,9 +643,23 @@ def test_cli_anchor_loop_stops_on_sigterm(database: Database, session: Session, 
     _record(session, 2)
     env = {**os.environ, "XINYONG_DATABASE_URL": database.url}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from xinyong.cli import main; main()", "audit", "anchor", "--out", str(path),
-         "--loop", "--every", "0.2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from xinyong.cli import main; main()",
+            "audit",
+            "anchor",
+            "--out",
+            str(path),
+            "--loop",
+            "--every",
+            "0.2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
@@ -618,8 +685,10 @@ def test_anchors_file_backward_compatible_and_robust(session: Session, tmp_path)
     found from the end of a long file; a line cut short by a crash does not swallow the next anchor."""
     path = tmp_path / "anchors.jsonl"
     # Written by the first version of `audit anchor` with XINYONG_SECRET_KEY=test-secret-key-not-for-production.
-    old = ('{"seq": 0, "hash": "' + GENESIS_HASH + '", "at": "2025-01-01T00:00:00+00:00", '
-           '"mac": "41bfd25851bbb3ed60a072d01277fff0ddd5d650697c3363fa9f4760234e806f"}\n')
+    old = (
+        '{"seq": 0, "hash": "' + GENESIS_HASH + '", "at": "2025-01-01T00:00:00+00:00", '
+        '"mac": "41bfd25851bbb3ed60a072d01277fff0ddd5d650697c3363fa9f4760234e806f"}\n'
+    )
     path.write_text(old, encoding="utf-8")
     assert audit.verify_anchors(session, audit.read_anchor_file(path)).ok
     assert audit.last_anchor_in_file(path)["at"] == "2025-01-01T00:00:00+00:00"
@@ -665,21 +734,27 @@ def test_api_lists_events_and_verifies_for_the_admin(client: Any, session: Sessi
     assert [e["seq"] for e in body] == [5, 4, 3, 2, 1]
     assert body[-1]["action"] == "token.create"
     assert body[0]["hash"] == _by_seq(session, 5).hash
-    page = client.get("/api/v1/audit/events", params={"limit": 2, "before_seq": 4, "entity_type": "department"},
-                      headers=headers).json()
+    page = client.get(
+        "/api/v1/audit/events", params={"limit": 2, "before_seq": 4, "entity_type": "department"}, headers=headers
+    ).json()
     assert [e["seq"] for e in page] == [3, 2]
     assert client.get("/api/v1/audit/events", params={"limit": 0}, headers=headers).status_code == 422
 
     assert client.get("/api/v1/audit/verify", headers=headers).json() == {
-        "ok": True, "events": 5, "first_bad_id": None, "problem": None}
+        "ok": True,
+        "events": 5,
+        "first_bad_id": None,
+        "problem": None,
+    }
     with _bypassing_triggers(session, database) as conn:
         conn.execute(text("UPDATE audit_events SET entity_id = '99' WHERE seq = 3"))
     report = client.get("/api/v1/audit/verify", headers=headers).json()
     assert report["ok"] is False and report["first_bad_id"] == _by_seq(session, 3).id
 
 
-def test_api_shows_the_anchor_status_to_the_admin(client: Any, session: Session, database: Database, tmp_path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_shows_the_anchor_status_to_the_admin(
+    client: Any, session: Session, database: Database, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     headers = auth_headers(make_token(session, Role.ADMIN))
     response = client.get("/api/v1/audit/anchors", headers=headers)
     assert response.status_code == 404 and response.json()["error"]["code"] == "anchors_not_configured"

@@ -36,8 +36,11 @@ class Store:
     def write(self, good: list[batches.Good[Any]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
         self.calls += 1
         self.kept += [r.number for r in bad]
-        refused = [batches.Rejected(g.number, g.values, [RowError(g.number, "值", "refused", "库中已有冲突")])
-                   for g in good if g.item in self.refuse]
+        refused = [
+            batches.Rejected(g.number, g.values, [RowError(g.number, "值", "refused", "库中已有冲突")])
+            for g in good
+            if g.item in self.refuse
+        ]
         self.written += [g.item for g in good if g.item not in self.refuse]
         return refused
 
@@ -47,7 +50,7 @@ class Savepoint:
         self.store, self.mark, self.state = store, len(store.written), "open"
 
     def rollback(self) -> None:
-        del self.store.written[self.mark:]
+        del self.store.written[self.mark :]
         self.state = "rolled back"
 
     def commit(self) -> None:
@@ -66,25 +69,25 @@ class FakeSession:
 
 def test_keep_good_writes_the_good_rows_and_reports_the_bad_ones() -> None:
     store = Store()
-    s = batches.run(source("a", "bad", "b", "same", "c"), importer="t", validate=validate, write=store.write,
-                    chunk=2)
+    s = batches.run(source("a", "bad", "b", "same", "c"), importer="t", validate=validate, write=store.write, chunk=2)
     assert s is not None
     assert store.written == ["a", "b", "c"] and store.kept == [3]
-    assert (s.rows, s.accepted, s.rejected, s.skipped, s.status, s.written) == (5, 3, 1, 1, "partially_accepted",
-                                                                                True)
+    assert (s.rows, s.accepted, s.rejected, s.skipped, s.status, s.written) == (5, 3, 1, 1, "partially_accepted", True)
     assert s.as_dict()["errors"] == [{"row": 3, "column": "值", "code": "bad_value", "message": "值无效"}]
     assert s.as_dict()["error_counts"] == {"bad_value": 1} and set(s.as_dict()) == KEYS
 
 
 def test_reject_all_writes_nothing_when_a_row_is_bad_but_keeps_the_rejected_rows() -> None:
     store = Store()
-    s = batches.run(source("a", "b", "bad"), importer="t", validate=validate, write=store.write, mode="reject_all",
-                    chunk=2)
+    s = batches.run(
+        source("a", "b", "bad"), importer="t", validate=validate, write=store.write, mode="reject_all", chunk=2
+    )
     assert s is not None and store.written == [] and store.kept == [4]
     assert (s.rows, s.accepted, s.rejected, s.status, s.written) == (3, 0, 1, "rejected", False)
     clean = Store()
-    s = batches.run(source("a", "b", "c"), importer="t", validate=validate, write=clean.write, mode="reject_all",
-                    chunk=2)
+    s = batches.run(
+        source("a", "b", "c"), importer="t", validate=validate, write=clean.write, mode="reject_all", chunk=2
+    )
     assert s is not None and clean.written == ["a", "b", "c"] and (s.accepted, s.status) == (3, "accepted")
 
 
@@ -95,8 +98,15 @@ def test_a_row_the_store_refuses_is_a_rejected_row_and_in_reject_all_rolls_the_b
     assert (s.accepted, s.rejected, s.status, s.error_counts["refused"]) == (2, 1, "partially_accepted", 1)
     store = Store(refuse={"c"})
     session = FakeSession(store)
-    s = batches.run(source("a", "b", "c"), importer="t", validate=validate, write=store.write, mode="reject_all",
-                    session=session, chunk=2)
+    s = batches.run(
+        source("a", "b", "c"),
+        importer="t",
+        validate=validate,
+        write=store.write,
+        mode="reject_all",
+        session=session,
+        chunk=2,
+    )
     assert s is not None and store.written == [] and session.savepoints[0].state == "rolled back"
     assert (s.accepted, s.rejected, s.status, s.written) == (0, 1, "rejected", False) and store.kept == [4]
 
@@ -112,8 +122,9 @@ def test_rows_are_validated_ahead_of_begin_and_a_long_reject_all_batch_is_read_t
         events.append(f"write {[g.item for g in good]}")
 
     rows = source("a", "b", "c", "d")
-    s = batches.run(rows, importer="t", validate=checking, write=write, begin=lambda: events.append("begin"),
-                    ahead=2, chunk=10)
+    s = batches.run(
+        rows, importer="t", validate=checking, write=write, begin=lambda: events.append("begin"), ahead=2, chunk=10
+    )
     assert s is not None and events[:3] == ["validate 2", "validate 3", "begin"]
     assert events[-1] == "write ['a', 'b', 'c', 'd']"
     events.clear()
@@ -123,23 +134,42 @@ def test_rows_are_validated_ahead_of_begin_and_a_long_reject_all_batch_is_read_t
         passes.append(1)
         return checking
 
-    s = batches.run(rows, importer="t", validate=fresh, fresh_validator=True, write=write, mode="reject_all",
-                    ahead=1, hold=2, reopen=lambda: rows, chunk=10)
+    s = batches.run(
+        rows,
+        importer="t",
+        validate=fresh,
+        fresh_validator=True,
+        write=write,
+        mode="reject_all",
+        ahead=1,
+        hold=2,
+        reopen=lambda: rows,
+        chunk=10,
+    )
     assert s is not None and len(passes) == 2 and s.accepted == 4
     assert events.count("validate 5") == 2 and events[-1] == "write ['a', 'b', 'c', 'd']"
 
 
 def test_begin_can_stop_the_batch() -> None:
     store = Store()
-    assert batches.run(source("a"), importer="t", validate=validate, write=store.write, begin=lambda: False,
-                       ahead=10) is None
+    assert (
+        batches.run(source("a"), importer="t", validate=validate, write=store.write, begin=lambda: False, ahead=10)
+        is None
+    )
     assert store.calls == 0
 
 
 def test_the_summary_shape_is_one_for_every_importer() -> None:
     assert set(BatchSummary("x").as_dict()) == KEYS
-    stored = BatchSummary.from_counts("list_sync", mode="keep_good", rows=4, accepted=2, rejected=1, skipped=1,
-                                      errors=[{"row": 3, "column": "案号", "code": "key_missing", "message": "无"}])
+    stored = BatchSummary.from_counts(
+        "list_sync",
+        mode="keep_good",
+        rows=4,
+        accepted=2,
+        rejected=1,
+        skipped=1,
+        errors=[{"row": 3, "column": "案号", "code": "key_missing", "message": "无"}],
+    )
     assert set(stored.as_dict()) == KEYS and stored.status == "partially_accepted"
     assert stored.as_dict()["errors"] == [{"row": 3, "column": "案号", "code": "key_missing", "message": "无"}]
     with pytest.raises(ValueError):

@@ -46,8 +46,10 @@ def test_migrations_match_models(empty_url):
     assert upgrade(empty_url) == head_revision()
     db = Database(empty_url)
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True,
-                                                                      "include_object": include_object}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+            Base.metadata,
+        )
         assert diff == [], f"models and migrations differ: {diff}"
         assert current_revision(conn) == head_revision()
         assert set(inspect(conn).get_table_names()) >= {t.name for t in Base.metadata.sorted_tables}
@@ -68,7 +70,6 @@ def test_migrated_audit_table_is_append_only(empty_url):
     with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events"))
     db.dispose()
-
 
 
 def test_0010_registers_the_units_departments_already_submit_for(empty_url):
@@ -93,8 +94,9 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
     db = Database(empty_url)
     with db.engine.begin() as conn:  # the 0009 schema: the departments table as it was, filled directly
         for code, name, uscc in (("scjgj", "沁阳市市场监督管理局", a_uscc), ("swj", "沁阳市税务局", b_uscc)):
-            conn.execute(Department.__table__.insert().values(code=code, name=name, uscc=uscc, active=True,
-                                                              created_at=utcnow()))
+            conn.execute(
+                Department.__table__.insert().values(code=code, name=name, uscc=uscc, active=True, created_at=utcnow())
+            )
         # The catalog is seeded through today's models: give catalog_classes the columns later migrations add
         # (0014 share_lookback_years) for the seeding, and take them away again before the migrations run.
         conn.execute(text("ALTER TABLE catalog_classes ADD COLUMN share_lookback_years INTEGER"))
@@ -106,28 +108,50 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url):
         seed_catalog(s)
         a = s.scalar(select(Department).where(Department.code == "scjgj"))
         b = s.scalar(select(Department).where(Department.code == "swj"))
-        records_upsert.upsert_records(s, actor=ADMIN, department_id=a.id, batch_id=None, received_at=utcnow(), rows=[
-            decided("沁阳市市场监督管理局", a_uscc),  # its own: counts without a registration
-            decided("沁阳市市场监督管理局城区分局", unit), decided("沁阳市市场监督管理局城区分局", unit),
-            decided("城区分局", unit),  # a second spelling, used less
-            decided("沁阳市市场监督管理局综合执法大队", shared)])
-        records_upsert.upsert_records(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(), rows=[
-            decided("沁阳市市场监督管理局", a_uscc),  # B in A's name: the finding, never registered for B
-            decided("综合执法大队", shared)])  # named by both departments: left to the admin
+        records_upsert.upsert_records(
+            s,
+            actor=ADMIN,
+            department_id=a.id,
+            batch_id=None,
+            received_at=utcnow(),
+            rows=[
+                decided("沁阳市市场监督管理局", a_uscc),  # its own: counts without a registration
+                decided("沁阳市市场监督管理局城区分局", unit),
+                decided("沁阳市市场监督管理局城区分局", unit),
+                decided("城区分局", unit),  # a second spelling, used less
+                decided("沁阳市市场监督管理局综合执法大队", shared),
+            ],
+        )
+        records_upsert.upsert_records(
+            s,
+            actor=ADMIN,
+            department_id=b.id,
+            batch_id=None,
+            received_at=utcnow(),
+            rows=[
+                decided("沁阳市市场监督管理局", a_uscc),  # B in A's name: the finding, never registered for B
+                decided("综合执法大队", shared),
+            ],
+        )  # named by both departments: left to the admin
         data = commitment_row(1, **{"承诺受理单位": "沁阳市税务局第一税务分局", "承诺受理单位代码": accepting})
         hm, _ = map_headers(list(data))
         made, issues = validate_commitment(hm, 2, list(data.values()), today=dt.date(2024, 6, 1))
         assert made is not None, issues
-        commitments.upsert_commitments(s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(),
-                                       rows=[made])
+        commitments.upsert_commitments(
+            s, actor=ADMIN, department_id=b.id, batch_id=None, received_at=utcnow(), rows=[made]
+        )
         s.commit()
         a_id, b_id = a.id, b.id
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE catalog_classes DROP COLUMN share_lookback_years"))
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
-        got = {(r.department_id, r.uscc, r.name, r.added_by, bool(r.reason))
-               for r in s.scalars(select(DepartmentAuthority))}
-    assert got == {(a_id, unit, "沁阳市市场监督管理局城区分局", "migration:0010", True),
-                   (b_id, accepting, "沁阳市税务局第一税务分局", "migration:0010", True)}
+        got = {
+            (r.department_id, r.uscc, r.name, r.added_by, bool(r.reason))
+            for r in s.scalars(select(DepartmentAuthority))
+        }
+    assert got == {
+        (a_id, unit, "沁阳市市场监督管理局城区分局", "migration:0010", True),
+        (b_id, accepting, "沁阳市税务局第一税务分局", "migration:0010", True),
+    }
     db.dispose()

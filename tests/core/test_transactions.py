@@ -177,8 +177,10 @@ def test_a_real_deadlock_is_transient_and_both_units_finish(database: Database, 
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=("one", a.id, b.id)),
-               threading.Thread(target=worker, args=("two", b.id, a.id))]
+    threads = [
+        threading.Thread(target=worker, args=("one", a.id, b.id)),
+        threading.Thread(target=worker, args=("two", b.id, a.id)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -242,8 +244,9 @@ def test_past_the_bound_the_client_gets_503_with_retry_after(database: Database,
     assert len(calls) == 5 and again.status_code == 200
 
 
-def test_a_get_that_writes_after_a_stale_read_never_answers_500(database: Database, session: Session,
-                                                                quick_retries: None) -> None:
+def test_a_get_that_writes_after_a_stale_read_never_answers_500(
+    database: Database, session: Session, quick_retries: None
+) -> None:
     """A GET's session is a deferred reader; one that writes (an audit of a read) after another writer committed
     meets "database is locked" on SQLite. It is run again as a write transaction and answers 200."""
     dept = make_department(session, code="scjgj")
@@ -254,25 +257,29 @@ def test_a_get_that_writes_after_a_stale_read_never_answers_500(database: Databa
         attempts.append(1)
         s.scalar(select(Department.name).where(Department.id == dept.id))
         if len(attempts) == 1:  # another writer commits between this read and this write
-            other = threading.Thread(target=lambda: database.run(lambda o: o.execute(
-                update(Department).where(Department.id == dept.id).values(short_name="并发"))))
+            other = threading.Thread(
+                target=lambda: database.run(
+                    lambda o: o.execute(update(Department).where(Department.id == dept.id).values(short_name="并发"))
+                )
+            )
             other.start()
             other.join(10)
         s.execute(update(Department).where(Department.id == dept.id).values(name="已读取"))
         return {"attempts": len(attempts)}
 
-    with TestClient(_app_with(database, route, path="/api/v1/test-read", methods=("GET",)),
-                    raise_server_exceptions=False) as client:
+    with TestClient(
+        _app_with(database, route, path="/api/v1/test-read", methods=("GET",)), raise_server_exceptions=False
+    ) as client:
         answer = client.get("/api/v1/test-read")
     assert answer.status_code == 200, answer.text
     assert answer.json()["attempts"] == (2 if database.dialect == "sqlite" else 1)
     with database.session(write=False) as s:
-        assert tuple(s.execute(select(Department.name, Department.short_name)
-                               .where(Department.id == dept.id)).one()) == ("已读取", "并发")
+        assert tuple(
+            s.execute(select(Department.name, Department.short_name).where(Department.id == dept.id)).one()
+        ) == ("已读取", "并发")
 
 
-def test_a_transaction_of_its_own_writes_while_the_callers_has_only_read(database: Database, session: Session
-                                                                         ) -> None:
+def test_a_transaction_of_its_own_writes_while_the_callers_has_only_read(database: Database, session: Session) -> None:
     """One-time codes are used up in a transaction of their own even when the request then fails. On SQLite the
     request's write transaction holds the write lock from its first read: it is set aside while the other writes
     (``write_lock_released``) and holds the lock again afterwards; on PostgreSQL nothing needs doing."""
@@ -288,13 +295,15 @@ def test_a_transaction_of_its_own_writes_while_the_callers_has_only_read(databas
         assert core_db.holds_write_lock(s)
         s.execute(update(Department).where(Department.id == dept.id).values(name="调用方"))
     with database.session(write=False) as s:
-        assert tuple(s.execute(select(Department.name, Department.short_name)
-                               .where(Department.id == dept.id)).one()) == ("调用方", "自有事务")
+        assert tuple(
+            s.execute(select(Department.name, Department.short_name).where(Department.id == dept.id)).one()
+        ) == ("调用方", "自有事务")
 
 
 @pytest.mark.parametrize("patience, first", [(5.0, "short"), (0.05, "bulk")])
-def test_write_turn_lets_short_writers_go_before_a_waiting_batch(monkeypatch: pytest.MonkeyPatch, patience: float,
-                                                                 first: str) -> None:
+def test_write_turn_lets_short_writers_go_before_a_waiting_batch(
+    monkeypatch: pytest.MonkeyPatch, patience: float, first: str
+) -> None:
     """SQLite's writers of a process take turns: a check waiting behind a writing batch goes before the next batch
     waiting (it waits for one batch, not all); a batch that has waited ``BULK_PATIENCE`` goes next, so checks
     cannot starve it."""
@@ -332,10 +341,14 @@ def test_a_long_read_before_writing_does_not_hold_the_write_lock(database: Datab
         with core_db.reading_apart(s) as reader:
             assert reader.scalar(select(Department.short_name).where(Department.id == dept.id)) is None
             started = time.monotonic()
-            database.run(lambda other: other.execute(update(Department).where(Department.id == dept.id)
-                                                     .values(short_name="分析期间写入")))
+            database.run(
+                lambda other: other.execute(
+                    update(Department).where(Department.id == dept.id).values(short_name="分析期间写入")
+                )
+            )
             assert time.monotonic() - started < 2.0  # not kept waiting by the analysis
         s.execute(update(Department).where(Department.id == dept.id).values(name="分析结果"))
     with database.session(write=False) as s:
-        assert tuple(s.execute(select(Department.name, Department.short_name)
-                               .where(Department.id == dept.id)).one()) == ("分析结果", "分析期间写入")
+        assert tuple(
+            s.execute(select(Department.name, Department.short_name).where(Department.id == dept.id)).one()
+        ) == ("分析结果", "分析期间写入")

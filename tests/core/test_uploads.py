@@ -32,7 +32,7 @@ def test_spool_keeps_small_files_in_memory_and_large_ones_encrypted(tmp_path):
     spool = uploads.Spool(limit=10_000_000, memory_bytes=4096, directory=tmp_path)
     data = MARKER * 200  # 217 KB: several chunks and a partial one
     for i in range(0, len(data), 7000):
-        spool.write(data[i:i + 7000])
+        spool.write(data[i : i + 7000])
     spool.finish()
     assert spool.encrypted_on_disk
     assert list(tmp_path.iterdir()) == []  # the file has no name (O_TMPFILE, or unlinked at once)
@@ -96,10 +96,17 @@ def test_every_route_that_receives_a_file_takes_the_one_path(database):
         if any("UploadFile" in str(p.annotation) or p.annotation is UploadFile for p in params):
             receiving.append(ctx.path)
             assert isinstance(route, uploads.UploadRoute), ctx.path
-    assert {"/api/v1/ingest/files", "/api/v1/subjects/imports", "/api/v1/lists/imports", "/api/v1/lists/syncs",
-            "/api/v1/commitments/files", "/api/v1/analytics/trading/imports/{kind}",
-            "/api/v1/analytics/food-drug/spot-checks", "/console/upload",
-            "/api/v1/cases/{case_id}/documents"} <= set(receiving)
+    assert {
+        "/api/v1/ingest/files",
+        "/api/v1/subjects/imports",
+        "/api/v1/lists/imports",
+        "/api/v1/lists/syncs",
+        "/api/v1/commitments/files",
+        "/api/v1/analytics/trading/imports/{kind}",
+        "/api/v1/analytics/food-drug/spot-checks",
+        "/console/upload",
+        "/api/v1/cases/{case_id}/documents",
+    } <= set(receiving)
 
 
 def _run_capturing(coro_fn, failure: list[BaseException]) -> None:  # type: ignore[no-untyped-def]
@@ -124,10 +131,20 @@ def _asgi(app, path: str, headers: dict[str, str], body_chunks: list[bytes]):  #
     async def send(message):  # type: ignore[no-untyped-def]
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-             "client": ("127.0.0.1", 1234), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
 
     async def run() -> None:
         async with app.router.lifespan_context(app):
@@ -151,19 +168,30 @@ def test_413_on_a_declared_length_before_any_body_is_read(database, session):
 
     token = make_token(session, Role.ADMIN)
     app = create_app(database)
-    headers = {"content-type": "multipart/form-data; boundary=XYZ", "content-length": str(10 * 1024 ** 3),
-               **auth_headers(token)}
-    for path in ("/api/v1/ingest/files", "/api/v1/subjects/imports", "/api/v1/lists/imports", "/api/v1/lists/syncs",
-                 "/api/v1/commitments/files", "/api/v1/analytics/trading/imports/bids",
-                 "/api/v1/analytics/food-drug/spot-checks"):
+    headers = {
+        "content-type": "multipart/form-data; boundary=XYZ",
+        "content-length": str(10 * 1024**3),
+        **auth_headers(token),
+    }
+    for path in (
+        "/api/v1/ingest/files",
+        "/api/v1/subjects/imports",
+        "/api/v1/lists/imports",
+        "/api/v1/lists/syncs",
+        "/api/v1/commitments/files",
+        "/api/v1/analytics/trading/imports/bids",
+        "/api/v1/analytics/food-drug/spot-checks",
+    ):
         status, body, asked = _asgi(app, path, headers, [b"--XYZ\r\n"])
         assert status == 413 and b"file_too_large" in body, (path, body)
         assert asked == 0, path
 
 
 def _multipart(boundary: str, name: str, chunks: int, chunk: bytes) -> list[bytes]:
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
     return [head] + [chunk] * chunks + [f"\r\n--{boundary}--\r\n".encode()]
 
 
@@ -175,8 +203,9 @@ def test_413_while_a_body_without_length_arrives(database, session, monkeypatch)
     token = make_token(session, Role.ADMIN)
     app = create_app(database)
     parts = _multipart("XYZ", "big.csv", 1000, b"x" * 65536)  # 64 MB offered, chunked
-    status, body, asked = _asgi(app, "/api/v1/ingest/files",
-                                {"content-type": "multipart/form-data; boundary=XYZ", **auth_headers(token)}, parts)
+    status, body, asked = _asgi(
+        app, "/api/v1/ingest/files", {"content-type": "multipart/form-data; boundary=XYZ", **auth_headers(token)}, parts
+    )
     assert status == 413 and b"file_too_large" in body
     assert asked < 10  # stopped a few chunks past the limit, not at the end of the body
 
@@ -195,8 +224,7 @@ def spools(monkeypatch):  # type: ignore[no-untyped-def]
     return made
 
 
-def test_upload_is_encrypted_then_removed_even_when_the_import_fails(client, session, tmp_path, spools,
-                                                                     monkeypatch):
+def test_upload_is_encrypted_then_removed_even_when_the_import_fails(client, session, tmp_path, spools, monkeypatch):
     from xinyong.catalog.service import seed_catalog
     from xinyong.ingest import service
 
@@ -233,8 +261,7 @@ def test_upload_is_encrypted_then_removed_even_when_the_import_fails(client, ses
 
 def test_an_empty_upload_is_refused(client, session):
     token = make_token(session, Role.ADMIN)
-    r = client.post("/api/v1/subjects/imports", files={"file": ("e.csv", b"", "text/csv")},
-                    headers=auth_headers(token))
+    r = client.post("/api/v1/subjects/imports", files={"file": ("e.csv", b"", "text/csv")}, headers=auth_headers(token))
     assert r.status_code == 422 and r.json()["error"]["code"] == "file_empty"
 
 
@@ -249,8 +276,16 @@ HTTP_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("name,code", [("zipcrypto", "xlsx_encrypted"), ("ole", "xlsx_encrypted"),
-                                       ("corrupt", "xlsx_unreadable"), ("formula", None), ("huge", None)])
+@pytest.mark.parametrize(
+    "name,code",
+    [
+        ("zipcrypto", "xlsx_encrypted"),
+        ("ole", "xlsx_encrypted"),
+        ("corrupt", "xlsx_unreadable"),
+        ("formula", None),
+        ("huge", None),
+    ],
+)
 def test_every_import_route_answers_hostile_files(client, session, tmp_path, name, code):
     from xinyong.catalog.service import seed_catalog
     from xinyong.lists.types import seed_list_types
@@ -272,8 +307,9 @@ def test_every_import_route_answers_hostile_files(client, session, tmp_path, nam
     for route, form in HTTP_ROUTES:
         if name in ("formula", "huge"):
             continue
-        r = client.post(route, data=form, files={"file": (path.name, content, "application/octet-stream")},
-                        headers=admin)
+        r = client.post(
+            route, data=form, files={"file": (path.name, content, "application/octet-stream")}, headers=admin
+        )
         assert r.status_code == 422, (route, r.text)
         assert r.json()["error"]["code"] == code, (route, r.text)
         assert "Excel" in r.json()["error"]["message"]
@@ -289,14 +325,20 @@ def _formula_rows_over_http(client, admin, tmp_path):  # type: ignore[no-untyped
     table = [list(data[0])] + [list(r.values()) for r in data]
     table[2][table[0].index("违法事实")] = "=A1"
     content = hostile.workbook_bytes(table)
-    r = client.post("/api/v1/ingest/files", data={"kind": "penalty", "department_id": "1"},
-                    files={"file": ("f.xlsx", content, "application/octet-stream")}, headers=admin)
+    r = client.post(
+        "/api/v1/ingest/files",
+        data={"kind": "penalty", "department_id": "1"},
+        files={"file": ("f.xlsx", content, "application/octet-stream")},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["error_counts"].get("formula_no_value") == 1 and r.json()["accepted"] == 1
-    registry = hostile.workbook_bytes([["统一社会信用代码", "主体名称"], ["91410882MA00000001", "=B3"],
-                                       ["91410882MA00000001", "沁阳市某某公司"]])
-    r = client.post("/api/v1/subjects/imports", files={"file": ("r.xlsx", registry, "application/octet-stream")},
-                    headers=admin)
+    registry = hostile.workbook_bytes(
+        [["统一社会信用代码", "主体名称"], ["91410882MA00000001", "=B3"], ["91410882MA00000001", "沁阳市某某公司"]]
+    )
+    r = client.post(
+        "/api/v1/subjects/imports", files={"file": ("r.xlsx", registry, "application/octet-stream")}, headers=admin
+    )
     assert r.status_code == 201, r.text
     assert r.json()["problem_counts"].get("formula_no_value") == 1
 
@@ -304,11 +346,21 @@ def _formula_rows_over_http(client, admin, tmp_path):  # type: ignore[no-untyped
 def _huge_cells_over_http(client, admin, tmp_path):  # type: ignore[no-untyped-def]
     data = rows(3)
     header = list(data[0])
-    path = hostile.huge_cell_csv(tmp_path / "h.csv", header, [list(r.values()) for r in data], row=1,
-                                 column=header.index("违法事实"), size=2_000_000)
+    path = hostile.huge_cell_csv(
+        tmp_path / "h.csv",
+        header,
+        [list(r.values()) for r in data],
+        row=1,
+        column=header.index("违法事实"),
+        size=2_000_000,
+    )
     with path.open("rb") as fh:
-        r = client.post("/api/v1/ingest/files", data={"kind": "penalty", "department_id": "1"},
-                        files={"file": ("h.csv", fh, "text/csv")}, headers=admin)
+        r = client.post(
+            "/api/v1/ingest/files",
+            data={"kind": "penalty", "department_id": "1"},
+            files={"file": ("h.csv", fh, "text/csv")},
+            headers=admin,
+        )
     assert r.status_code == 201, r.text
     body = r.json()
     assert (body["accepted"], body["rejected"]) == (2, 1) and body["errors"][0]["code"] == "cell_too_long"

@@ -51,8 +51,11 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Set workday settings through the environment, as an operator would."""
 
     def apply(*, holidays: str | None = None, workdays_: str | None = None, policy: str | None = None) -> None:
-        for name, value in (("XINYONG_EXTRA_HOLIDAYS", holidays), ("XINYONG_EXTRA_WORKDAYS", workdays_),
-                            ("XINYONG_WORKDAYS_UNKNOWN_YEAR", policy)):
+        for name, value in (
+            ("XINYONG_EXTRA_HOLIDAYS", holidays),
+            ("XINYONG_EXTRA_WORKDAYS", workdays_),
+            ("XINYONG_WORKDAYS_UNKNOWN_YEAR", policy),
+        ):
             if value is not None:
                 monkeypatch.setenv(name, value)
         reset_settings()

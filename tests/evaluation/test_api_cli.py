@@ -38,8 +38,11 @@ def test_api_run_is_admin_only_and_results_are_explained(client, session) -> Non
     admin = auth_headers(make_token(session, Role.ADMIN))
     viewer = auth_headers(make_token(session, Role.DEPT_VIEWER, depts["wjw"]))
     assert client.post(f"{API}/runs", json={}, headers=viewer).status_code == 403
-    r = client.post(f"{API}/runs", json={"model": "public_credit_legal_person", "subjects": [a.uscc],
-                                         "as_of": TODAY.isoformat()}, headers=admin)
+    r = client.post(
+        f"{API}/runs",
+        json={"model": "public_credit_legal_person", "subjects": [a.uscc], "as_of": TODAY.isoformat()},
+        headers=admin,
+    )
     assert r.status_code == 200, r.text
     [run] = r.json()
     assert run["scope"] == "subset" and run["grade_changed"] == 1
@@ -48,17 +51,21 @@ def test_api_run_is_admin_only_and_results_are_explained(client, session) -> Non
     assert r.status_code == 200, r.text
     general = next(x for x in r.json()["results"] if x["model"] == "public_credit_legal_person")
     assert general["grade"] == "D" and general["grade_label"] == "严重失信" and general["rule"] == "serious_black_list"
-    assert any(line["indicator"] == "black_list" and line["points"] == -30
-               for line in general["explanation"]["lines"])
+    assert any(line["indicator"] == "black_list" and line["points"] == -30 for line in general["explanation"]["lines"])
     assert [(h["from_grade"], h["to_grade"]) for h in general["history"]] == [("B", "D"), (None, "B")]
     assert client.get(f"{API}/models", headers=viewer).json()[0]["grade_rules"]
 
 
 def test_public_view_follows_the_catalog(client, session) -> None:
     _, [a, *_] = _setup(session, 1)
-    assert client.get(f"{API}/public/subjects/{a.uscc}").json()["results"] == []   # 政务共享 by default
-    catalog_service.update_class(session, actor=ACTOR, code="evaluation", changes={"public_attribute": "public"},
-                                 reason="本市决定公开公共信用综合评价结果")
+    assert client.get(f"{API}/public/subjects/{a.uscc}").json()["results"] == []  # 政务共享 by default
+    catalog_service.update_class(
+        session,
+        actor=ACTOR,
+        code="evaluation",
+        changes={"public_attribute": "public"},
+        reason="本市决定公开公共信用综合评价结果",
+    )
     session.commit()
     results = client.get(f"{API}/public/subjects/{a.uscc}").json()["results"]
     assert {r["model"] for r in results} == {"public_credit_legal_person"}
@@ -79,8 +86,9 @@ def test_check_returns_the_grade_to_government_callers(session) -> None:
     session.commit()
     [grade] = answer["results"][0]["grades"]
     assert grade["model"] == "public_credit_legal_person" and grade["grade"] == "B"
-    catalog_service.update_class(session, actor=ACTOR, code="evaluation", changes={"public_attribute": "restricted"},
-                                 reason="测试：不予共享")
+    catalog_service.update_class(
+        session, actor=ACTOR, code="evaluation", changes={"public_attribute": "restricted"}, reason="测试：不予共享"
+    )
     session.commit()
     answer = run_check(session, actor=system, subjects=[SubjectQuery(code=a.uscc)], scenario="general", on=TODAY)
     session.commit()
@@ -99,8 +107,8 @@ def test_sampling_is_reproducible_per_grade_with_reasons(session) -> None:
     assert one["subjects"] == two["subjects"] and one["digest"] == two["digest"]
     assert one["digest"] != other["digest"]
     grades = {g["grade"]: g for g in one["grades"]}
-    assert grades["B"]["pool"] == 26 and grades["B"]["drawn"] == 2     # ceil(26 × 5 %)
-    assert grades["C"]["pool"] == 4 and grades["C"]["drawn"] == 1      # ceil(4 × 15 %)
+    assert grades["B"]["pool"] == 26 and grades["B"]["drawn"] == 2  # ceil(26 × 5 %)
+    assert grades["C"]["pool"] == 4 and grades["C"]["drawn"] == 1  # ceil(4 × 15 %)
     assert all("抽查比例" in s["reason"] and s["name"] for s in one["subjects"])
     viewer = Principal(kind="user", name="v", role=Role.DEPT_VIEWER, department_id=depts["wjw"].id, user_id=1)
     with pytest.raises(Forbidden):
@@ -110,12 +118,13 @@ def test_sampling_is_reproducible_per_grade_with_reasons(session) -> None:
 def test_sampling_csv_escapes_formulas(client, session) -> None:
     seed(session)
     for i in range(3):  # whichever is drawn, its name starts with "="
-        org(session, f"=HYPERLINK(\"http://x\")有限公司{i}")
+        org(session, f'=HYPERLINK("http://x")有限公司{i}')
     service.run_evaluation(session, actor=ACTOR, as_of=TODAY)
     session.commit()
     admin = auth_headers(make_token(session, Role.ADMIN))
-    r = client.get(f"{API}/sample", params={"department": "scjgj", "period": "2026-12", "seed": 7, "format": "csv"},
-                   headers=admin)
+    r = client.get(
+        f"{API}/sample", params={"department": "scjgj", "period": "2026-12", "seed": 7, "format": "csv"}, headers=admin
+    )
     assert r.status_code == 200, r.text
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     names = [row[1] for row in rows[1:]]
@@ -129,8 +138,9 @@ def test_licensee_pool_samples_only_the_departments_licensees(session) -> None:
     named_only = org(session, name="沁阳市康复医院")
     service.run_evaluation(session, actor=ACTOR, as_of=TODAY)
     session.commit()
-    out = supervision.sample(session, actor=ACTOR, department="wjw", period="2026-Q4", seed=1,
-                             model="medical_institution_demerit")
+    out = supervision.sample(
+        session, actor=ACTOR, department="wjw", period="2026-Q4", seed=1, model="medical_institution_demerit"
+    )
     assert out["pool_size"] == 1 and [s["subject_id"] for s in out["subjects"]] == [clinic.id]
     assert named_only.id not in {s["subject_id"] for s in out["subjects"]}
 
@@ -154,10 +164,10 @@ def test_cli_models_run_explain_show_sample(database, session) -> None:
     r = runner.invoke(app, [*db, "subjects", "show", a.uscc, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["evaluations"][0]["grade"] == "C"
-    r = runner.invoke(app, [*db, "evaluation", "sample", "--department", "scjgj", "--period", "2026-12",
-                            "--seed", "7", "--json"])
+    r = runner.invoke(
+        app, [*db, "evaluation", "sample", "--department", "scjgj", "--period", "2026-12", "--seed", "7", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["drawn"] == 1
-    r = runner.invoke(app, [*db, "evaluation", "sample", "--department", "scjgj", "--period", "12/2026",
-                            "--seed", "7"])
+    r = runner.invoke(app, [*db, "evaluation", "sample", "--department", "scjgj", "--period", "12/2026", "--seed", "7"])
     assert r.exit_code == 2

@@ -18,8 +18,9 @@ GENERAL = "public_credit_legal_person"
 
 
 def _result(session, subject, model=GENERAL) -> EvaluationResult:
-    return session.scalars(select(EvaluationResult).where(EvaluationResult.subject_id == subject.id,
-                                                          EvaluationResult.model_code == model)).one()
+    return session.scalars(
+        select(EvaluationResult).where(EvaluationResult.subject_id == subject.id, EvaluationResult.model_code == model)
+    ).one()
 
 
 def _spec(code=GENERAL):
@@ -46,9 +47,9 @@ def test_general_model_grades_with_contributions_matching_the_reference(session,
     record(session, clean, depts["scjgj"], kind="licence", decided=dt.date(2025, 1, 1), valid_to=dt.date(2027, 1, 1))
     record(session, clean, depts["scjgj"], kind="licence", decided=dt.date(2019, 1, 1), valid_to=dt.date(2020, 1, 1))
     fined = org(session, registered=dt.date(2024, 1, 1))
-    record(session, fined, depts["scjgj"], decided=dt.date(2026, 3, 1))            # within 1 year: ×1
-    record(session, fined, depts["scjgj"], decided=dt.date(2024, 12, 1))           # 1–2 years: ×0.5
-    record(session, fined, depts["scjgj"], decided=dt.date(2022, 1, 1))            # older than 3 years: 0
+    record(session, fined, depts["scjgj"], decided=dt.date(2026, 3, 1))  # within 1 year: ×1
+    record(session, fined, depts["scjgj"], decided=dt.date(2024, 12, 1))  # 1–2 years: ×0.5
+    record(session, fined, depts["scjgj"], decided=dt.date(2022, 1, 1))  # older than 3 years: 0
     record(session, fined, depts["scjgj"], decided=dt.date(2026, 2, 1), ended_on=dt.date(2026, 5, 1))  # repaired
     listed = org(session)
     entry(session, listed, "tax_serious_dishonest")
@@ -63,7 +64,7 @@ def test_general_model_grades_with_contributions_matching_the_reference(session,
     r = _result(session, clean)
     v = _values(spec, r)
     assert v["years_registered"] == 14 and v["licences_held"] == 1
-    assert (r.score, r.grade, r.rule) == (87.0, "B", None)   # 80 + 6 + 1
+    assert (r.score, r.grade, r.rule) == (87.0, "B", None)  # 80 + 6 + 1
     r = _result(session, fined)
     v = _values(spec, r)
     assert v["years_registered"] == 2 and v["penalties_general"] == 1.5
@@ -72,14 +73,20 @@ def test_general_model_grades_with_contributions_matching_the_reference(session,
     assert r.grade == "D" and r.rule == "serious_black_list" and _values(spec, r)["black_list"] == 1
     r = _result(session, broken)
     assert _values(spec, r)["commitments_broken"] == 1 and r.score == 80 + 6 - 8 and r.grade == "B"
-    assert session.scalar(select(func.count()).select_from(EvaluationResult)
-                          .where(EvaluationResult.subject_id == gone.id)) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(EvaluationResult).where(EvaluationResult.subject_id == gone.id))
+        == 0
+    )
 
     # The SQL engine and the pure reference agree on every stored result.
     for res in session.scalars(select(EvaluationResult)):
         ref = rules.evaluate(spec, _values(spec, res))
-        assert (ref.score, ref.grade, ref.rule, ref.contributions) == (res.score, res.grade, res.rule,
-                                                                       res.contributions)
+        assert (ref.score, ref.grade, ref.rule, ref.contributions) == (
+            res.score,
+            res.grade,
+            res.rule,
+            res.contributions,
+        )
 
 
 def test_rerun_without_changes_adds_no_history_and_changes_are_recorded(session, depts) -> None:
@@ -96,8 +103,7 @@ def test_rerun_without_changes_adds_no_history_and_changes_are_recorded(session,
     assert third["grade_changed"] == 1
     res = _result(session, a)
     assert res.grade == "C" and res.rule == "abnormal_cap"
-    hist = session.scalars(select(GradeHistory).where(GradeHistory.subject_id == a.id)
-                           .order_by(GradeHistory.id)).all()
+    hist = session.scalars(select(GradeHistory).where(GradeHistory.subject_id == a.id).order_by(GradeHistory.id)).all()
     assert [(h.from_grade, h.to_grade) for h in hist] == [(None, "B"), ("B", "C")]
     assert _result(session, b).run_id != res.run_id  # b was not touched by the subset run
 
@@ -116,10 +122,13 @@ def test_changed_since_picks_subjects_with_new_data_and_leaving_population_is_hi
     session.commit()
     [full] = _run(session, model=GENERAL)
     assert full["removed"] == 1
-    assert session.scalar(select(func.count()).select_from(EvaluationResult)
-                          .where(EvaluationResult.subject_id == a.id)) == 0
-    last = session.scalars(select(GradeHistory).where(GradeHistory.subject_id == a.id)
-                           .order_by(GradeHistory.id.desc())).first()
+    assert (
+        session.scalar(select(func.count()).select_from(EvaluationResult).where(EvaluationResult.subject_id == a.id))
+        == 0
+    )
+    last = session.scalars(
+        select(GradeHistory).where(GradeHistory.subject_id == a.id).order_by(GradeHistory.id.desc())
+    ).first()
     assert last.to_grade is None and last.from_grade == "B"
 
 
@@ -129,8 +138,13 @@ def test_an_incremental_run_sees_what_the_days_changed_without_any_row_changing(
     registration had its anniversary: no row changed, yet those subjects are evaluated again; a subject with
     nothing dated in between is not."""
     expiring = org(session)
-    entry(session, expiring, "tax_serious_dishonest", listed_on=dt.date(2025, 1, 10),
-          term_end=TODAY + dt.timedelta(days=5))
+    entry(
+        session,
+        expiring,
+        "tax_serious_dishonest",
+        listed_on=dt.date(2025, 1, 10),
+        term_end=TODAY + dt.timedelta(days=5),
+    )
     fined = org(session)
     record(session, fined, depts["scjgj"], decided=TODAY - dt.timedelta(days=360))  # ×1 today, ×0.5 in 10 days
     quiet = org(session)
@@ -167,12 +181,18 @@ def test_domain_models_select_their_population_and_grade_by_their_scale(session,
     other = org(session)
     _run(session)
     med = _result(session, clinic, "medical_institution_demerit")
-    assert med.score == 12 and med.grade == "D"      # 3 + 3 + 6 demerit points; 12+ is 执业不良
+    assert med.score == 12 and med.grade == "D"  # 3 + 3 + 6 demerit points; 12+ is 执业不良
     env = _result(session, plant, "environment_credit")
     assert env.score == 90 and env.grade == "B"
     for model in ("medical_institution_demerit", "environment_credit"):
-        assert session.scalar(select(func.count()).select_from(EvaluationResult).where(
-            EvaluationResult.subject_id == other.id, EvaluationResult.model_code == model)) == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(EvaluationResult)
+                .where(EvaluationResult.subject_id == other.id, EvaluationResult.model_code == model)
+            )
+            == 0
+        )
 
 
 def test_grade_change_is_an_event_for_watched_subjects_only(session, depts) -> None:

@@ -43,12 +43,19 @@ def setup(session: Session) -> Bank:
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.name == token_name))
         service.bind_principal(session, actor=ADMIN, institution=inst, token_id=token_id)
     session.commit()
-    return Bank(env=env, bank=auth_headers(raw), bank_raw=raw, unbound=auth_headers(unbound),
-                other_bank=auth_headers(other))
+    return Bank(
+        env=env, bank=auth_headers(raw), bank_raw=raw, unbound=auth_headers(unbound), other_bank=auth_headers(other)
+    )
 
 
-def grant(session: Session, b: Bank, *, scope: tuple[str, ...] = ("registration", "penalty"), days: int = 30,
-          institution: str = "qyrcb") -> Authorisation:
+def grant(
+    session: Session,
+    b: Bank,
+    *,
+    scope: tuple[str, ...] = ("registration", "penalty"),
+    days: int = 30,
+    institution: str = "qyrcb",
+) -> Authorisation:
     a = service.grant_online(session, subject_id=b.env.subject_id, institution=institution, scope=scope, days=days)
     session.commit()
     return a

@@ -19,8 +19,9 @@ PROFILE = "/api/v1/financing/subjects/{}/profile"
 
 def _log(session, subject_id):
     session.commit()
-    return list(session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id)
-                                .order_by(SubjectAccess.id)))
+    return list(
+        session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id).order_by(SubjectAccess.id))
+    )
 
 
 def test_bank_role_needs_an_active_authorisation(client, session):
@@ -53,16 +54,24 @@ def test_bank_role_needs_an_active_authorisation(client, session):
     assert late.status_code == 403 and late.json()["error"]["code"] == "authorisation_expired"
     rows = _log(session, b.env.subject_id)
     assert [(r.outcome, r.error_code) for r in rows] == [
-        ("denied", "authorisation_required"), ("allowed", None), ("denied", "outside_scope"), ("allowed", None),
-        ("denied", "authorisation_required"), ("denied", "institution_not_registered"),
-        ("denied", "authorisation_expired")]
+        ("denied", "authorisation_required"),
+        ("allowed", None),
+        ("denied", "outside_scope"),
+        ("allowed", None),
+        ("denied", "authorisation_required"),
+        ("denied", "institution_not_registered"),
+        ("denied", "authorisation_expired"),
+    ]
     assert rows[1].institution == "沁阳农村商业银行" and rows[1].scope == ["penalty", "registration"]
     assert rows[1].purpose == "融资授信" and rows[1].role == "bank"
     assert rows[4].institution == "另一家银行"
-    events = {e.id: e for e in session.scalars(select(AuditEvent).where(AuditEvent.id.in_([r.audit_event_id
-                                                                                          for r in rows])))}
-    assert {events[r.audit_event_id].action for r in rows} == {"financing.profile_read",
-                                                               "financing.profile_read_denied"}
+    events = {
+        e.id: e for e in session.scalars(select(AuditEvent).where(AuditEvent.id.in_([r.audit_event_id for r in rows])))
+    }
+    assert {events[r.audit_event_id].action for r in rows} == {
+        "financing.profile_read",
+        "financing.profile_read_denied",
+    }
     assert verify_chain(session).ok
 
 
@@ -70,8 +79,10 @@ def test_revocation_by_the_subject_ends_access(client, session):
     b = setup(session)
     url = PROFILE.format(b.env.uscc)
     body = verify(client, session, b.env.uscc, "financing")
-    made = client.post("/api/v1/financing/public/authorisations",
-                       json={**body, "institution": "qyrcb", "scope": ["registration", "licence"], "days": 30})
+    made = client.post(
+        "/api/v1/financing/public/authorisations",
+        json={**body, "institution": "qyrcb", "scope": ["registration", "licence"], "days": 30},
+    )
     assert made.status_code == 201, made.text
     a = made.json()
     assert a["method"] == "online" and a["status"] == "active" and a["scope"] == ["licence", "registration"]
@@ -80,8 +91,9 @@ def test_revocation_by_the_subject_ends_access(client, session):
     reused = client.post(f"/api/v1/financing/public/authorisations/{a['id']}/revoke", json=body)
     assert reused.status_code == 422 and reused.json()["error"]["code"] == "code_used"
     again = verify(client, session, b.env.uscc, "financing")
-    revoked = client.post(f"/api/v1/financing/public/authorisations/{a['id']}/revoke",
-                          json={**again, "reason": "贷款已办结"})
+    revoked = client.post(
+        f"/api/v1/financing/public/authorisations/{a['id']}/revoke", json={**again, "reason": "贷款已办结"}
+    )
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     after = client.get(url, headers=b.bank)
     assert after.status_code == 403 and after.json()["error"]["code"] == "authorisation_revoked"
@@ -91,12 +103,21 @@ def test_revocation_by_the_subject_ends_access(client, session):
 def test_scope_must_be_authorisable(client, session):
     b = setup(session)
     body = verify(client, session, b.env.uscc, "financing")
-    bad = client.post("/api/v1/financing/public/authorisations",
-                      json={**body, "institution": "qyrcb", "scope": ["no_such_class"], "days": 30})
+    bad = client.post(
+        "/api/v1/financing/public/authorisations",
+        json={**body, "institution": "qyrcb", "scope": ["no_such_class"], "days": 30},
+    )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "scope_not_authorisable"
-    wrong = client.post("/api/v1/financing/public/authorisations",
-                        json={"challenge": "vc_nothing", "code": "123456", "institution": "qyrcb",
-                              "scope": ["registration"], "days": 30})
+    wrong = client.post(
+        "/api/v1/financing/public/authorisations",
+        json={
+            "challenge": "vc_nothing",
+            "code": "123456",
+            "institution": "qyrcb",
+            "scope": ["registration"],
+            "days": 30,
+        },
+    )
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "code_invalid"
 
 
@@ -106,27 +127,45 @@ def test_document_authorisation_and_forged_or_unknown_documents(client, session)
     until = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     form = {"subject": b.env.uscc, "scope": "registration,penalty", "expires_on": until}
     sha = hashlib.sha256(PDF).hexdigest()
-    forged = client.post("/api/v1/financing/authorisations/documents", headers=b.bank,
-                         data={**form, "sha256": "0" * 64},
-                         files={"file": ("授权书.pdf", PDF, "application/pdf")})
+    forged = client.post(
+        "/api/v1/financing/authorisations/documents",
+        headers=b.bank,
+        data={**form, "sha256": "0" * 64},
+        files={"file": ("授权书.pdf", PDF, "application/pdf")},
+    )
     assert forged.status_code == 422 and forged.json()["error"]["code"] == "document_hash_mismatch"
-    not_doc = client.post("/api/v1/financing/authorisations/documents", headers=b.bank, data=form,
-                          files={"file": ("授权书.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")})
+    not_doc = client.post(
+        "/api/v1/financing/authorisations/documents",
+        headers=b.bank,
+        data=form,
+        files={"file": ("授权书.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")},
+    )
     assert not_doc.status_code == 422 and not_doc.json()["error"]["code"] == "document_type_not_allowed"
-    ok = client.post("/api/v1/financing/authorisations/documents", headers=b.bank, data={**form, "sha256": sha},
-                     files={"file": ("授权书.pdf", PDF, "application/pdf")})
+    ok = client.post(
+        "/api/v1/financing/authorisations/documents",
+        headers=b.bank,
+        data={**form, "sha256": sha},
+        files={"file": ("授权书.pdf", PDF, "application/pdf")},
+    )
     assert ok.status_code == 201, ok.text
     assert ok.json()["document_sha256"] == sha and ok.json()["method"] == "document"
-    reused = client.post("/api/v1/financing/authorisations/documents", headers=b.bank, data=form,
-                         files={"file": ("授权书.pdf", PDF, "application/pdf")})
+    reused = client.post(
+        "/api/v1/financing/authorisations/documents",
+        headers=b.bank,
+        data=form,
+        files={"file": ("授权书.pdf", PDF, "application/pdf")},
+    )
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "document_reused"
     assert client.get(url, params={"document": sha}, headers=b.bank).status_code == 200
     unknown = client.get(url, params={"document": "f" * 64}, headers=b.bank)
     assert unknown.status_code == 403 and unknown.json()["error"]["code"] == "authorisation_document_unknown"
     assert _log(session, b.env.subject_id)[-1].error_code == "authorisation_document_unknown"
     # The admin revokes a document found invalid.
-    admin = client.post(f"/api/v1/financing/authorisations/{ok.json()['id']}/revoke", headers=b.env.admin,
-                        json={"reason": "授权书经核实无效"})
+    admin = client.post(
+        f"/api/v1/financing/authorisations/{ok.json()['id']}/revoke",
+        headers=b.env.admin,
+        json={"reason": "授权书经核实无效"},
+    )
     assert admin.status_code == 200 and admin.json()["status"] == "revoked"
 
 
@@ -154,25 +193,46 @@ def test_feedback_and_figures(client, session):
     b = setup(session)
     a = grant(session, b)
     assert client.get(PROFILE.format(b.env.uscc), headers=b.bank).status_code == 200
-    granted = client.post("/api/v1/financing/feedback", headers=b.bank,
-                          json={"authorisation_id": a.id, "outcome": "granted", "amount_yuan": "500000.00",
-                                "rate_band": "lpr_plus_50", "reference": "QY-2026-001"})
+    granted = client.post(
+        "/api/v1/financing/feedback",
+        headers=b.bank,
+        json={
+            "authorisation_id": a.id,
+            "outcome": "granted",
+            "amount_yuan": "500000.00",
+            "rate_band": "lpr_plus_50",
+            "reference": "QY-2026-001",
+        },
+    )
     assert granted.status_code == 201, granted.text
-    declined = client.post("/api/v1/financing/feedback", headers=b.bank,
-                           json={"authorisation_id": a.id, "outcome": "declined"})
+    declined = client.post(
+        "/api/v1/financing/feedback", headers=b.bank, json={"authorisation_id": a.id, "outcome": "declined"}
+    )
     assert declined.status_code == 201
-    no_amount = client.post("/api/v1/financing/feedback", headers=b.bank,
-                            json={"authorisation_id": a.id, "outcome": "granted", "rate_band": "lpr"})
+    no_amount = client.post(
+        "/api/v1/financing/feedback",
+        headers=b.bank,
+        json={"authorisation_id": a.id, "outcome": "granted", "rate_band": "lpr"},
+    )
     assert no_amount.status_code == 422 and no_amount.json()["error"]["code"] == "bad_amount"
-    foreign = client.post("/api/v1/financing/feedback", headers=b.other_bank,
-                          json={"authorisation_id": a.id, "outcome": "declined"})
+    foreign = client.post(
+        "/api/v1/financing/feedback", headers=b.other_bank, json={"authorisation_id": a.id, "outcome": "declined"}
+    )
     assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "authorisation_not_found"
     assert client.get("/api/v1/financing/figures", headers=b.bank).status_code == 403
     figures = client.get("/api/v1/financing/figures", headers=b.env.admin).json()
     mine = next(r for r in figures["institutions"] if r["institution"] == "qyrcb")
-    assert mine == {"institution": "qyrcb", "name": "沁阳农村商业银行", "authorisations": 1, "active_authorisations": 1,
-                    "queries": 1, "refused_queries": 0, "loans_granted": 1, "loans_declined": 1,
-                    "amount_granted_yuan": "500000.00"}
+    assert mine == {
+        "institution": "qyrcb",
+        "name": "沁阳农村商业银行",
+        "authorisations": 1,
+        "active_authorisations": 1,
+        "queries": 1,
+        "refused_queries": 0,
+        "loans_granted": 1,
+        "loans_declined": 1,
+        "amount_granted_yuan": "500000.00",
+    }
     listed = client.get("/api/v1/financing/authorisations", headers=b.other_bank)
     assert listed.status_code == 200 and listed.json() == []
     assert len(client.get("/api/v1/financing/authorisations", headers=b.bank).json()) == 1

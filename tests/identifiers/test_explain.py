@@ -6,21 +6,24 @@ import pytest
 from xinyong.identifiers import CodeCheck, Issue, explain, resident_id, uscc
 
 
-@pytest.mark.parametrize(("raw", "kind", "valid"), [
-    ("91350100M000100Y43", "uscc", True),
-    ("91350211M00013FA1N", "uscc", False),
-    ("N2410882MA40XK3B8Y", "uscc", True),
-    ("9135I100M000100Y43", "uscc", False),
-    ("11010519491231002X", "resident_id", True),
-    ("11010519491231002x", "resident_id", True),
-    ("00000000000000000X", "resident_id", False),
-    ("110105491231002", "resident_id", True),
-    ("59467239-9", "org_code", True),
-    ("594672399", "org_code", True),
-    ("59467239-8", "org_code", False),
-    ("12345", "unknown", False),
-    ("", "unknown", False),
-])
+@pytest.mark.parametrize(
+    ("raw", "kind", "valid"),
+    [
+        ("91350100M000100Y43", "uscc", True),
+        ("91350211M00013FA1N", "uscc", False),
+        ("N2410882MA40XK3B8Y", "uscc", True),
+        ("9135I100M000100Y43", "uscc", False),
+        ("11010519491231002X", "resident_id", True),
+        ("11010519491231002x", "resident_id", True),
+        ("00000000000000000X", "resident_id", False),
+        ("110105491231002", "resident_id", True),
+        ("59467239-9", "org_code", True),
+        ("594672399", "org_code", True),
+        ("59467239-8", "org_code", False),
+        ("12345", "unknown", False),
+        ("", "unknown", False),
+    ],
+)
 def test_detects_kind(raw, kind, valid):
     check = explain(raw)
     assert (check.kind, check.valid) == (kind, valid)
@@ -111,8 +114,11 @@ def test_invalid_code_that_may_be_a_mistyped_id_is_masked():
 
 
 def test_mistyped_all_digit_uscc_is_read_as_uscc_but_masked():
-    code = next(c for n in range(1000)
-                if (c := uscc.make(authority="1", category="2", region="410882", org_body=f"{n:08d}")).isdigit())
+    code = next(
+        c
+        for n in range(1000)
+        if (c := uscc.make(authority="1", category="2", region="410882", org_body=f"{n:08d}")).isdigit()
+    )
     mistyped = code[:17] + ("0" if code[17] != "0" else "1")
     check = explain(mistyped)
     assert check.kind == "uscc" and [e.code for e in check.errors] == ["uscc_check_digit"]

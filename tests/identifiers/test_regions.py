@@ -28,7 +28,8 @@ def _whole_table() -> dict[str, regions.Region]:
                 parts.append(prefecture[-1][2])
             parts.append(periods[-1][2])
         table[code] = regions.Region(
-            code=code, name="".join(p for p in parts if p),
+            code=code,
+            name="".join(p for p in parts if p),
             valid_from=None if None in starts else min(s for s in starts if s is not None),
             valid_until=None if None in ends else max(e for e in ends if e is not None),
         )

@@ -58,10 +58,20 @@ def test_wrong_check_digit_message():
     assert check.errors[0].message == "第18位校验码应为 'X'，实为 '1'"
 
 
-@pytest.mark.parametrize(("birth", "ok"), [
-    ("20000229", True), ("20040229", True), ("19000229", False), ("19490230", False), ("19491301", False),
-    ("19490001", False), ("19490100", False), ("19000101", True), ("18991231", False),
-])
+@pytest.mark.parametrize(
+    ("birth", "ok"),
+    [
+        ("20000229", True),
+        ("20040229", True),
+        ("19000229", False),
+        ("19490230", False),
+        ("19491301", False),
+        ("19490001", False),
+        ("19490100", False),
+        ("19000101", True),
+        ("18991231", False),
+    ],
+)
 def test_birth_dates(birth, ok):
     first17 = "110105" + birth + "002"
     number = first17 + rid_check(first17)
@@ -84,10 +94,18 @@ def test_birth_date_in_the_future():
 
 
 def test_sex_from_sequence():
-    assert resident_id.validate(resident_id.make(region="410882", birth_date=date(1990, 1, 1), sequence=123)).details[
-        "sex"] == "男"
-    assert resident_id.validate(resident_id.make(region="410882", birth_date=date(1990, 1, 1), sequence=124)).details[
-        "sex"] == "女"
+    assert (
+        resident_id.validate(resident_id.make(region="410882", birth_date=date(1990, 1, 1), sequence=123)).details[
+            "sex"
+        ]
+        == "男"
+    )
+    assert (
+        resident_id.validate(resident_id.make(region="410882", birth_date=date(1990, 1, 1), sequence=124)).details[
+            "sex"
+        ]
+        == "女"
+    )
 
 
 def test_legacy_15_digit_numbers_are_converted():
@@ -119,13 +137,16 @@ def test_regions_retired_before_ids_existed_warn_later_ones_do_not():
     assert chongwen.details["region_name"] == "北京市崇文区" and chongwen.details["region_current"] is False
 
 
-@pytest.mark.parametrize(("raw", "code", "fragment"), [
-    ("1101051949123100", "resident_id_length", "实为16位"),
-    ("1101051949123100AX", "resident_id_charset", "第17位字符 'A' 应为数字"),
-    ("11010519491231002A", "resident_id_charset", "第18位字符 'A' 应为数字或 X"),
-    ("11010549123100X", "resident_id_charset", "第15位字符 'X' 应为数字"),
-    ("", "resident_id_empty", "为空"),
-])
+@pytest.mark.parametrize(
+    ("raw", "code", "fragment"),
+    [
+        ("1101051949123100", "resident_id_length", "实为16位"),
+        ("1101051949123100AX", "resident_id_charset", "第17位字符 'A' 应为数字"),
+        ("11010519491231002A", "resident_id_charset", "第18位字符 'A' 应为数字或 X"),
+        ("11010549123100X", "resident_id_charset", "第15位字符 'X' 应为数字"),
+        ("", "resident_id_empty", "为空"),
+    ],
+)
 def test_shape_errors(raw, code, fragment):
     check = resident_id.validate(raw)
     assert not check.valid and check.normalized is None
@@ -143,7 +164,7 @@ def test_fast_path_agrees_with_explained_path_on_mutations():
         roll = rng.random()
         if roll < 0.4:
             i = rng.randrange(18)
-            number = number[:i] + rng.choice("0123456789Xx -") + number[i + 1:]
+            number = number[:i] + rng.choice("0123456789Xx -") + number[i + 1 :]
         elif roll < 0.5:
             number = number[:6] + number[8:17]
         fast = resident_id.is_valid(number)

@@ -10,25 +10,50 @@ KNOWN_VALID = ["91350100M000100Y43", "91512081MA62K0260E", "91110000600037341L"]
 
 # GB 32100-2015 pos 1 / pos 2 tables, copied from standards.md §2.1 (independently of the module's tables).
 STANDARD_CATEGORIES = {
-    "11": "机关", "12": "事业单位", "13": "中央编办直接管理机构编制的群众团体", "19": "其他",
-    "21": "外国常驻新闻机构", "29": "其他",
-    "31": "律师执业机构", "32": "公证处", "33": "基层法律服务所", "34": "司法鉴定机构", "35": "仲裁委员会", "39": "其他",
-    "41": "外国在华文化中心", "49": "其他",
-    "51": "社会团体", "52": "民办非企业单位", "53": "基金会", "59": "其他",
-    "61": "外国旅游部门常驻代表机构", "62": "港澳台地区旅游部门常驻内地（大陆）代表机构", "69": "其他",
-    "71": "宗教活动场所", "72": "宗教院校", "79": "其他",
-    "81": "基层工会", "89": "其他",
-    "91": "企业", "92": "个体工商户", "93": "农民专业合作社",
-    "A1": "军队事业单位", "A9": "其他",
-    "N1": "组级集体经济组织", "N2": "村级集体经济组织", "N3": "乡镇级集体经济组织", "N9": "其他",
+    "11": "机关",
+    "12": "事业单位",
+    "13": "中央编办直接管理机构编制的群众团体",
+    "19": "其他",
+    "21": "外国常驻新闻机构",
+    "29": "其他",
+    "31": "律师执业机构",
+    "32": "公证处",
+    "33": "基层法律服务所",
+    "34": "司法鉴定机构",
+    "35": "仲裁委员会",
+    "39": "其他",
+    "41": "外国在华文化中心",
+    "49": "其他",
+    "51": "社会团体",
+    "52": "民办非企业单位",
+    "53": "基金会",
+    "59": "其他",
+    "61": "外国旅游部门常驻代表机构",
+    "62": "港澳台地区旅游部门常驻内地（大陆）代表机构",
+    "69": "其他",
+    "71": "宗教活动场所",
+    "72": "宗教院校",
+    "79": "其他",
+    "81": "基层工会",
+    "89": "其他",
+    "91": "企业",
+    "92": "个体工商户",
+    "93": "农民专业合作社",
+    "A1": "军队事业单位",
+    "A9": "其他",
+    "N1": "组级集体经济组织",
+    "N2": "村级集体经济组织",
+    "N3": "乡镇级集体经济组织",
+    "N9": "其他",
     "Y1": "其他",
 }
 
 
 def _random_code(rng: random.Random, prefix: str | None = None) -> str:
     prefix = prefix or rng.choice(list(STANDARD_CATEGORIES))
-    return build_uscc(prefix, rng.choice(["410882", "350100", "110105"]),
-                      "".join(rng.choice(USCC_ALPHABET) for _ in range(8)))
+    return build_uscc(
+        prefix, rng.choice(["410882", "350100", "110105"]), "".join(rng.choice(USCC_ALPHABET) for _ in range(8))
+    )
 
 
 @pytest.mark.parametrize("code", KNOWN_VALID)
@@ -84,12 +109,22 @@ def test_every_authority_and_category(prefix):
     assert uscc.is_valid(code)
 
 
-@pytest.mark.parametrize(("prefix", "subject_type"), [
-    ("91", "enterprise"), ("92", "individual_business"), ("93", "farmers_cooperative"),
-    ("51", "social_organisation"), ("52", "social_organisation"), ("53", "social_organisation"),
-    ("11", "government"), ("12", "public_institution"), ("A1", "public_institution"),
-    ("N2", "other"), ("Y1", "other"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "subject_type"),
+    [
+        ("91", "enterprise"),
+        ("92", "individual_business"),
+        ("93", "farmers_cooperative"),
+        ("51", "social_organisation"),
+        ("52", "social_organisation"),
+        ("53", "social_organisation"),
+        ("11", "government"),
+        ("12", "public_institution"),
+        ("A1", "public_institution"),
+        ("N2", "other"),
+        ("Y1", "other"),
+    ],
+)
 def test_subject_types(prefix, subject_type):
     code = uscc.make(authority=prefix[0], category=prefix[1], region="410882", org_body="12345678")
     assert uscc.validate(code).details["subject_type"] == subject_type
@@ -102,10 +137,18 @@ def test_letter_authorities_accepted_where_stdnum_rejects(prefix):
     assert not stdnum_uscc.is_valid(code)  # the gap this module closes
 
 
-@pytest.mark.parametrize(("prefix", "fault"), [
-    ("94", "uscc_category"), ("1A", "uscc_category"), ("N4", "uscc_category"), ("Y2", "uscc_category"),
-    ("B1", "uscc_authority"), ("01", "uscc_authority"), ("H1", "uscc_authority"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "fault"),
+    [
+        ("94", "uscc_category"),
+        ("1A", "uscc_category"),
+        ("N4", "uscc_category"),
+        ("Y2", "uscc_category"),
+        ("B1", "uscc_authority"),
+        ("01", "uscc_authority"),
+        ("H1", "uscc_authority"),
+    ],
+)
 def test_codes_outside_the_tables(prefix, fault):
     code = build_uscc(prefix, "410882", "MA40XK3B")  # check digits right: only the table is wrong
     check = uscc.validate(code)
@@ -192,9 +235,15 @@ def test_central_registration_region():
     assert check.valid and check.warnings == [] and check.details["region_name"] == "中央（国家级）"
 
 
-@pytest.mark.parametrize("raw", [
-    " 9135 0100-m000100y43 ", "９１３５０１００Ｍ０００１００Ｙ４３", "91350100\u3000M000100Y43", "91350100－M000100Y43",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        " 9135 0100-m000100y43 ",
+        "９１３５０１００Ｍ０００１００Ｙ４３",
+        "91350100\u3000M000100Y43",
+        "91350100－M000100Y43",
+    ],
+)
 def test_compaction(raw):
     assert uscc.compact(raw) == "91350100M000100Y43"
     assert uscc.is_valid(raw)
@@ -227,7 +276,7 @@ def test_fast_path_agrees_with_explained_path_on_mutations():
         code = _random_code(rng)
         if rng.random() < 0.7:
             i = rng.randrange(18)
-            code = code[:i] + rng.choice(chars) + code[i + 1:]
+            code = code[:i] + rng.choice(chars) + code[i + 1 :]
         if rng.random() < 0.1:
             code = code[: rng.randrange(18)]
         fast = uscc.is_valid(code)
@@ -242,15 +291,18 @@ def test_make_accepts_one_or_two_character_category():
     assert a == b == build_uscc("91", "410882", "MA40XK3B")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"authority": "9", "category": "4", "region": "410882", "org_body": "MA40XK3B"},
-    {"authority": "9", "category": "51", "region": "410882", "org_body": "MA40XK3B"},
-    {"authority": "B", "category": "1", "region": "410882", "org_body": "MA40XK3B"},
-    {"authority": "9", "category": "1", "region": "41088", "org_body": "MA40XK3B"},
-    {"authority": "9", "category": "1", "region": "41088A", "org_body": "MA40XK3B"},
-    {"authority": "9", "category": "1", "region": "410882", "org_body": "MA40XK3"},
-    {"authority": "9", "category": "1", "region": "410882", "org_body": "MA40XK3I"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"authority": "9", "category": "4", "region": "410882", "org_body": "MA40XK3B"},
+        {"authority": "9", "category": "51", "region": "410882", "org_body": "MA40XK3B"},
+        {"authority": "B", "category": "1", "region": "410882", "org_body": "MA40XK3B"},
+        {"authority": "9", "category": "1", "region": "41088", "org_body": "MA40XK3B"},
+        {"authority": "9", "category": "1", "region": "41088A", "org_body": "MA40XK3B"},
+        {"authority": "9", "category": "1", "region": "410882", "org_body": "MA40XK3"},
+        {"authority": "9", "category": "1", "region": "410882", "org_body": "MA40XK3I"},
+    ],
+)
 def test_make_rejects_bad_parts(kwargs):
     with pytest.raises(ValueError):
         uscc.make(**kwargs)

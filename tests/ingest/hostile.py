@@ -71,10 +71,32 @@ def zipcrypto_xlsx(path: Path, rows: Iterable[Iterable[Any]], password: bytes = 
         offset = len(body)
         fields = (20, 0x1, 8, 0, 0, crc, len(sealed), len(plain), len(name), 0)
         body += struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields) + name + sealed
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0x1, 8, 0, 0, crc, len(sealed), len(plain),
-                               len(name), 0, 0, 0, 0, 0, offset) + name
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(source.infolist()), len(source.infolist()), len(central),
-                      len(body), 0)
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0x1,
+                8,
+                0,
+                0,
+                crc,
+                len(sealed),
+                len(plain),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + name
+        )
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, len(source.infolist()), len(source.infolist()), len(central), len(body), 0
+    )
     path.write_bytes(bytes(body + central + end))
     return path
 
@@ -85,12 +107,12 @@ def ole_encrypted_xlsx(path: Path) -> Path:
     header = bytearray(512)
     header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)  # versions, byte order, sector shifts
-    struct.pack_into("<I", header, 44, 1)             # FAT sectors
-    struct.pack_into("<I", header, 48, 1)             # first directory sector
-    struct.pack_into("<I", header, 56, 4096)          # mini stream cut-off
+    struct.pack_into("<I", header, 44, 1)  # FAT sectors
+    struct.pack_into("<I", header, 48, 1)  # first directory sector
+    struct.pack_into("<I", header, 56, 4096)  # mini stream cut-off
     struct.pack_into("<II", header, 60, end_chain, 0)  # no mini FAT
     struct.pack_into("<II", header, 68, end_chain, 0)  # no DIFAT sectors
-    struct.pack_into("<I", header, 76, 0)             # DIFAT[0]: the FAT is sector 0
+    struct.pack_into("<I", header, 76, 0)  # DIFAT[0]: the FAT is sector 0
     for i in range(1, 109):
         struct.pack_into("<I", header, 76 + 4 * i, free)
     fat = bytearray(struct.pack("<II", fat_sect, end_chain) + struct.pack("<I", free) * 126)
@@ -98,14 +120,18 @@ def ole_encrypted_xlsx(path: Path) -> Path:
     def entry(name: str, kind: int, child: int = free, right: int = free) -> bytes:
         e = bytearray(128)
         raw = (name + "\0").encode("utf-16-le")
-        e[:len(raw)] = raw
+        e[: len(raw)] = raw
         struct.pack_into("<HBB", e, 64, len(raw), kind, 1)
         struct.pack_into("<III", e, 68, free, right, child)
         struct.pack_into("<I", e, 116, end_chain)
         return bytes(e)
 
-    directory = entry("Root Entry", 5, child=1) + entry("EncryptionInfo", 2, right=2) + \
-        entry("EncryptedPackage", 2) + bytes(128)
+    directory = (
+        entry("Root Entry", 5, child=1)
+        + entry("EncryptionInfo", 2, right=2)
+        + entry("EncryptedPackage", 2)
+        + bytes(128)
+    )
     path.write_bytes(bytes(header + fat + directory))
     return path
 
@@ -141,8 +167,9 @@ def huge_cell_xlsx(path: Path, rows: list[list[Any]], *, row: int, column: int, 
     return path
 
 
-def huge_cell_csv(path: Path, header: list[str], rows: list[list[str]], *, row: int, column: int, size: int,
-                  char: str = "假") -> Path:
+def huge_cell_csv(
+    path: Path, header: list[str], rows: list[list[str]], *, row: int, column: int, size: int, char: str = "假"
+) -> Path:
     """A UTF-8 CSV whose cell (``row``, ``column``) holds ``size`` characters, written in blocks."""
     import csv
 
@@ -163,7 +190,7 @@ def huge_cell_csv(path: Path, header: list[str], rows: list[list[str]], *, row: 
                 n = min(left, 1_000_000)
                 fh.write(char * n)
                 left -= n
-            fh.write(("," + line(r[column + 1:]) if column + 1 < len(r) else "") + "\r\n")
+            fh.write(("," + line(r[column + 1 :]) if column + 1 < len(r) else "") + "\r\n")
     return path
 
 

@@ -42,10 +42,19 @@ def today(days: int = 2) -> str:
 
 def decision(doc: str = DOC, *, name: str = A_NAME, code: str = A_USCC, **changes: str) -> dict[str, str]:
     """A recent penalty decided by ``name`` / ``code``."""
-    return penalty_row(**{"行政处罚决定书文号": doc, "处罚决定日期": today(), "公示截止期": "",
-                          "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
-                          "处罚机关": name, "处罚机关统一社会信用代码": code, "数据来源单位": name,
-                          "数据来源单位统一社会信用代码": code, **changes})
+    return penalty_row(
+        **{
+            "行政处罚决定书文号": doc,
+            "处罚决定日期": today(),
+            "公示截止期": "",
+            "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+            "处罚机关": name,
+            "处罚机关统一社会信用代码": code,
+            "数据来源单位": name,
+            "数据来源单位统一社会信用代码": code,
+            **changes,
+        }
+    )
 
 
 def csv_bytes(rows: list[dict[str, str]]) -> bytes:
@@ -69,8 +78,9 @@ def records(session) -> list[tuple[str, int]]:
     return [(r.doc_no, r.department_id) for r in session.scalars(select(CreditRecord).order_by(CreditRecord.id))]
 
 
-def assert_refused(summary: dict, *, row: int = 2, column: str = "处罚机关统一社会信用代码",
-                   code: str = "authority_not_registered"):
+def assert_refused(
+    summary: dict, *, row: int = 2, column: str = "处罚机关统一社会信用代码", code: str = "authority_not_registered"
+):
     """One row (the sender's row number: 2 in a file under its header, 1 in a JSON push), refused by the rule."""
     assert summary["status"] == "rejected" and (summary["accepted"], summary["rejected"]) == (0, 1), summary
     assert summary["error_counts"] == {code: 1}
@@ -83,8 +93,12 @@ def test_file_upload_over_http(session, client, departments):
     a, b = departments
     op_a = auth_headers(make_token(session, Role.DEPT_OPERATOR, a))
     op_b = auth_headers(make_token(session, Role.DEPT_OPERATOR, b))
-    resp = client.post("/api/v1/ingest/files", files={"file": ("处罚.csv", csv_bytes([decision()]), "text/csv")},
-                       data={"kind": "penalty"}, headers=op_b)
+    resp = client.post(
+        "/api/v1/ingest/files",
+        files={"file": ("处罚.csv", csv_bytes([decision()]), "text/csv")},
+        data={"kind": "penalty"},
+        headers=op_b,
+    )
     assert resp.status_code == 201, resp.text
     summary = resp.json()
     assert_refused(summary)
@@ -94,8 +108,12 @@ def test_file_upload_over_http(session, client, departments):
     table = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert len(table) == 2 and "authority_not_registered" in table[1] and A_USCC in table[1]
     # A's own decision with that number is accepted as A's.
-    resp = client.post("/api/v1/ingest/files", files={"file": ("处罚.csv", csv_bytes([decision()]), "text/csv")},
-                       data={"kind": "penalty"}, headers=op_a)
+    resp = client.post(
+        "/api/v1/ingest/files",
+        files={"file": ("处罚.csv", csv_bytes([decision()]), "text/csv")},
+        data={"kind": "penalty"},
+        headers=op_a,
+    )
     assert resp.status_code == 201 and resp.json()["created"] == 1, resp.text
     assert records(session) == [(DOC, a.id)]
 
@@ -103,19 +121,25 @@ def test_file_upload_over_http(session, client, departments):
 def test_json_push(session, client, departments):
     a, b = departments
     body = {"kind": "penalty", "rows": [decision()]}
-    resp = client.post("/api/v1/ingest/batches", json=body,
-                       headers=auth_headers(make_token(session, Role.DEPT_OPERATOR, b)))
+    resp = client.post(
+        "/api/v1/ingest/batches", json=body, headers=auth_headers(make_token(session, Role.DEPT_OPERATOR, b))
+    )
     assert resp.status_code == 201
     assert_refused(resp.json(), row=1)
     # The admin acting for B is held to B's authorities too.
     admin = auth_headers(make_token(session, Role.ADMIN))
-    resp = client.post("/api/v1/ingest/batches", params={"department_id": b.id},
-                       json={"kind": "penalty", "rows": [decision(**{"备注": "管理员代报"})]}, headers=admin)
+    resp = client.post(
+        "/api/v1/ingest/batches",
+        params={"department_id": b.id},
+        json={"kind": "penalty", "rows": [decision(**{"备注": "管理员代报"})]},
+        headers=admin,
+    )
     assert resp.status_code == 201
     assert_refused(resp.json(), row=1)
     assert records(session) == []
-    resp = client.post("/api/v1/ingest/batches", json=body,
-                       headers=auth_headers(make_token(session, Role.DEPT_OPERATOR, a)))
+    resp = client.post(
+        "/api/v1/ingest/batches", json=body, headers=auth_headers(make_token(session, Role.DEPT_OPERATOR, a))
+    )
     assert resp.status_code == 201 and resp.json()["created"] == 1
     assert records(session) == [(DOC, a.id)]
 
@@ -142,9 +166,11 @@ def test_cli_ingest(database, tmp_path):
 
 def test_own_code_under_another_name_and_mixed_batch(session, departments):
     a, b = departments
-    rows = [decision("沁税罚〔2026〕1号", name=B_NAME, code=B_USCC),
-            decision("沁税罚〔2026〕2号", name=A_NAME, code=B_USCC),  # B's code, A's name
-            decision("沁税罚〔2026〕3号", name="税务局", code=B_USCC)]  # not B's name, nor its short name (none)
+    rows = [
+        decision("沁税罚〔2026〕1号", name=B_NAME, code=B_USCC),
+        decision("沁税罚〔2026〕2号", name=A_NAME, code=B_USCC),  # B's code, A's name
+        decision("沁税罚〔2026〕3号", name="税务局", code=B_USCC),
+    ]  # not B's name, nor its short name (none)
     s = service.ingest_rows(session, actor=ADMIN, department_id=b.id, kind="penalty", rows=rows)
     session.commit()
     assert (s["status"], s["rows"], s["accepted"], s["created"], s["rejected"]) == ("partial", 3, 1, 1, 2)
@@ -152,13 +178,24 @@ def test_own_code_under_another_name_and_mixed_batch(session, departments):
     assert {e["column"] for e in s["errors"]} == {"处罚机关"}
     assert f"「{B_NAME}」" in s["errors"][0]["message"]
     # reject_all: one such row refuses the whole batch.
-    s = service.ingest_rows(session, actor=ADMIN, department_id=b.id, kind="penalty", rows=[
-        decision("沁税罚〔2026〕4号", name=B_NAME, code=B_USCC), decision("沁税罚〔2026〕5号")], reject_all=True)
+    s = service.ingest_rows(
+        session,
+        actor=ADMIN,
+        department_id=b.id,
+        kind="penalty",
+        rows=[decision("沁税罚〔2026〕4号", name=B_NAME, code=B_USCC), decision("沁税罚〔2026〕5号")],
+        reject_all=True,
+    )
     assert (s["status"], s["accepted"], s["rejected"]) == ("rejected", 0, 1)
     assert records(session) == [("沁税罚〔2026〕1号", b.id)]
     # The short name is the department's own.
-    s = service.ingest_rows(session, actor=ADMIN, department_id=a.id, kind="penalty",
-                            rows=[decision("沁市监罚〔2026〕9号", name="市场监管局")])
+    s = service.ingest_rows(
+        session,
+        actor=ADMIN,
+        department_id=a.id,
+        kind="penalty",
+        rows=[decision("沁市监罚〔2026〕9号", name="市场监管局")],
+    )
     assert s["created"] == 1
 
 
@@ -170,9 +207,16 @@ def test_registered_unit_and_licences(session, departments):
     s = service.ingest_rows(session, actor=ADMIN, department_id=a.id, kind="penalty", rows=[unit])
     assert (s["created"], s["rejected"]) == (1, 0)
     # The same rule for licences (许可机关): B may not license in A's unit's name.
-    licence = licence_row(**{"许可决定日期": today(), "有效期自": today(), "许可机关": UNIT_NAME,
-                             "许可机关统一社会信用代码": UNIT_USCC, "数据来源单位": B_NAME,
-                             "数据来源单位统一社会信用代码": B_USCC})
+    licence = licence_row(
+        **{
+            "许可决定日期": today(),
+            "有效期自": today(),
+            "许可机关": UNIT_NAME,
+            "许可机关统一社会信用代码": UNIT_USCC,
+            "数据来源单位": B_NAME,
+            "数据来源单位统一社会信用代码": B_USCC,
+        }
+    )
     s = service.ingest_rows(session, actor=ADMIN, department_id=b.id, kind="licence", rows=[licence])
     assert s["error_counts"] == {"authority_not_registered": 1}
     assert s["errors"][0]["column"] == "许可机关统一社会信用代码" and "许可机关" in s["errors"][0]["message"]
@@ -210,12 +254,34 @@ def test_row_side_needs_no_database():
 def test_a_2016_file_names_its_authority_by_name_only(session, departments):
     """2016-format files carry no USCC of the authority: the name must be one of the department's."""
     a, b = departments
-    headers = ["CF_WSH", "CF_CFLB1", "CF_SY", "CF_YJ", "CF_XDR", "CF_XDR_SHXYM", "CF_FR", "CF_JG", "CF_JDRQ",
-               "CF_XZJG", "DFBM"]
+    headers = [
+        "CF_WSH",
+        "CF_CFLB1",
+        "CF_SY",
+        "CF_YJ",
+        "CF_XDR",
+        "CF_XDR_SHXYM",
+        "CF_FR",
+        "CF_JG",
+        "CF_JDRQ",
+        "CF_XZJG",
+        "DFBM",
+    ]
     hm = detect_format(PENALTY, headers, today=dt.date.today())
     assert hm.format == "legacy_2016" and hm.missing == [] and "authority_uscc" not in hm.columns
-    row = [DOC, "警告", "经营超过保质期的食品", "《中华人民共和国食品安全法》", "某某商贸有限公司",
-           penalty_row()["行政相对人代码_1(统一社会信用代码)"], "王建国", "警告", today(), A_NAME, "410882"]
+    row = [
+        DOC,
+        "警告",
+        "经营超过保质期的食品",
+        "《中华人民共和国食品安全法》",
+        "某某商贸有限公司",
+        penalty_row()["行政相对人代码_1(统一社会信用代码)"],
+        "王建国",
+        "警告",
+        today(),
+        A_NAME,
+        "410882",
+    ]
     record, issues = validate_row(PENALTY, hm, 2, row, authorities_of(session, department_id=b.id))
     assert record is None and [(i.code, i.column) for i in issues] == [("authority_not_registered", "CF_XZJG")]
     assert "未填写统一社会信用代码" in issues[0].message

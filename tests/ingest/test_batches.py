@@ -34,8 +34,14 @@ def recent(days: int = 3) -> str:
 def rows(n: int, *, bad: dict[int, dict] | None = None, decided: str | None = None) -> list[dict]:
     out = []
     for i in range(n):
-        r = penalty_row(**{"行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号", "处罚决定日期": decided or recent(),
-                           "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(), "公示截止期": ""})
+        r = penalty_row(
+            **{
+                "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号",
+                "处罚决定日期": decided or recent(),
+                "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+                "公示截止期": "",
+            }
+        )
         r.update((bad or {}).get(i, {}))
         out.append(r)
     return out
@@ -54,8 +60,14 @@ def count(session, model) -> int:
 
 
 def test_file_partial_batch_versions_and_idempotence(session, dept, tmp_path):
-    data = rows(5, bad={1: {"罚款金额(万元)": "-3"}, 3: {"处罚决定日期": "2019-02-30"},
-                        4: {"违法事实": "=HYPERLINK(\"http://x\")", "行政相对人代码_1(统一社会信用代码)": "91350100M000100Y4X"}})
+    data = rows(
+        5,
+        bad={
+            1: {"罚款金额(万元)": "-3"},
+            3: {"处罚决定日期": "2019-02-30"},
+            4: {"违法事实": '=HYPERLINK("http://x")', "行政相对人代码_1(统一社会信用代码)": "91350100M000100Y4X"},
+        },
+    )
     path = write_csv(tmp_path / "处罚.csv", data, encoding="gb18030")
     s = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=path)
     session.commit()
@@ -86,7 +98,7 @@ def test_error_report_in_departments_format_and_escaped(session, dept, tmp_path)
     session.commit()
     content, name = service.error_report(session, actor=ADMIN, batch_id=s["batch"], fmt="csv")
     table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
-    assert table[0][:len(data[0])] == list(data[0]) and table[0][-3:] == ["错误行号", "错误代码", "错误说明"]
+    assert table[0][: len(data[0])] == list(data[0]) and table[0][-3:] == ["错误行号", "错误代码", "错误说明"]
     assert len(table) == 2 and table[1][list(data[0]).index("违法事实")] == "'=1+2"
     assert "罚款金额" in table[1][-1]
     content, name = service.error_report(session, actor=ADMIN, batch_id=s["batch"], fmt="xlsx")
@@ -109,8 +121,9 @@ def test_reject_all_mode_writes_no_record(session, dept, tmp_path):
 def test_missing_columns_refuse_the_file(session, dept, tmp_path):
     data = [{k: v for k, v in r.items() if k not in ("处罚决定日期", "处罚机关")} for r in rows(2)]
     with pytest.raises(ValidationFailed) as err:
-        service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "x.csv", data),
-                            kind="penalty")
+        service.ingest_file(
+            session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "x.csv", data), kind="penalty"
+        )
     assert err.value.code == "columns_missing"
     assert set(err.value.details["missing"]) >= {"处罚决定日期", "处罚机关"}
     assert count(session, IngestBatch) == 0
@@ -136,15 +149,24 @@ def test_rows_the_record_store_refuses_are_rejected_not_dropped(session, dept, t
     other = make_department(session, code="swj")
     session.commit()
     data = rows(3)
-    first = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "a.csv", data[:1]))
+    first = service.ingest_file(
+        session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "a.csv", data[:1])
+    )
     assert first["created"] == 1
     remove_authority(session, actor=ADMIN, ref=dept.id, uscc=AUTHORITY, reason="划转")
     register_authority(session, other, uscc=AUTHORITY, name=AUTHORITY_NAME)
     s = service.ingest_file(session, actor=ADMIN, department_id=other.id, path=write_csv(tmp_path / "b.csv", data))
     session.commit()
     assert (s["status"], s["rows"], s["accepted"], s["created"], s["rejected"]) == ("partial", 3, 2, 2, 1)
-    assert s["errors"] == [{"row": 2, "column": "行政处罚决定书文号", "value": None,
-                            "code": "record_of_other_department", "message": s["errors"][0]["message"]}]
+    assert s["errors"] == [
+        {
+            "row": 2,
+            "column": "行政处罚决定书文号",
+            "value": None,
+            "code": "record_of_other_department",
+            "message": s["errors"][0]["message"],
+        }
+    ]
     assert s["error_counts"] == {"record_of_other_department": 1}
     content, _ = service.error_report(session, actor=ADMIN, batch_id=s["batch"], fmt="csv")
     table = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
@@ -181,12 +203,28 @@ def test_api_push_upload_and_department_isolation(client, session, dept, tmp_pat
     other = make_department(session, code="swj")
     op = make_token(session, Role.DEPT_OPERATOR, dept)
     other_op = make_token(session, Role.DEPT_OPERATOR, other)
-    coded = [{"CF_XDR_MC": r["行政相对人名称"], "CF_XDR_LB": r["行政相对人类别"], "CF_XDR_SHXYM": COMPANY,
-              "CF_WSH": r["行政处罚决定书文号"], "CF_WFXW": r["违法行为类型"], "CF_SY": r["违法事实"],
-              "CF_YJ": r["处罚依据"], "CF_CFLB": r["处罚类别"], "CF_NR": r["处罚内容"], "CF_NR_FK": r["罚款金额(万元)"],
-              "CF_JDRQ": r["处罚决定日期"], "CF_YXQ": r["处罚有效期"], "CF_CFJG": r["处罚机关"],
-              "CF_CFJGDM": r["处罚机关统一社会信用代码"], "CF_SJLY": r["数据来源单位"],
-              "CF_SJLYDM": r["数据来源单位统一社会信用代码"], "RESOURCE_ID": "abc"} for r in rows(2)]
+    coded = [
+        {
+            "CF_XDR_MC": r["行政相对人名称"],
+            "CF_XDR_LB": r["行政相对人类别"],
+            "CF_XDR_SHXYM": COMPANY,
+            "CF_WSH": r["行政处罚决定书文号"],
+            "CF_WFXW": r["违法行为类型"],
+            "CF_SY": r["违法事实"],
+            "CF_YJ": r["处罚依据"],
+            "CF_CFLB": r["处罚类别"],
+            "CF_NR": r["处罚内容"],
+            "CF_NR_FK": r["罚款金额(万元)"],
+            "CF_JDRQ": r["处罚决定日期"],
+            "CF_YXQ": r["处罚有效期"],
+            "CF_CFJG": r["处罚机关"],
+            "CF_CFJGDM": r["处罚机关统一社会信用代码"],
+            "CF_SJLY": r["数据来源单位"],
+            "CF_SJLYDM": r["数据来源单位统一社会信用代码"],
+            "RESOURCE_ID": "abc",
+        }
+        for r in rows(2)
+    ]
     r = client.post("/api/v1/ingest/batches", json={"kind": "penalty", "rows": coded}, headers=auth_headers(op))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -195,12 +233,26 @@ def test_api_push_upload_and_department_isolation(client, session, dept, tmp_pat
     assert client.get(f"/api/v1/ingest/batches/{body['batch']}", headers=auth_headers(other_op)).status_code == 404
     assert client.get("/api/v1/ingest/batches", headers=auth_headers(other_op)).json() == []
 
-    bad = rows(2, bad={0: {"证件号码": PERSON_ID, "行政相对人类别": "自然人", "证件类型": "身份证",
-                           "行政相对人名称": "王小明", "行政相对人代码_1(统一社会信用代码)": "",
-                           "罚款金额(万元)": "-1"}})
+    bad = rows(
+        2,
+        bad={
+            0: {
+                "证件号码": PERSON_ID,
+                "行政相对人类别": "自然人",
+                "证件类型": "身份证",
+                "行政相对人名称": "王小明",
+                "行政相对人代码_1(统一社会信用代码)": "",
+                "罚款金额(万元)": "-1",
+            }
+        },
+    )
     path = write_csv(tmp_path / "up.csv", bad)
-    r = client.post("/api/v1/ingest/files", files={"file": ("处罚.csv", path.read_bytes(), "text/csv")},
-                    data={"kind": "penalty"}, headers=auth_headers(op))
+    r = client.post(
+        "/api/v1/ingest/files",
+        files={"file": ("处罚.csv", path.read_bytes(), "text/csv")},
+        data={"kind": "penalty"},
+        headers=auth_headers(op),
+    )
     assert r.status_code == 201 and r.json()["rejected"] == 1
     assert PERSON_ID not in r.text
     batch = r.json()["batch"]
@@ -226,8 +278,9 @@ def test_cli_ingest_json_dry_run_and_exit_codes(database, tmp_path):
     r = runner.invoke(app, ["--db", database.url, "ingest", str(good), "--department", "scjgj", "--json"])
     assert json.loads(r.stdout)["created"] == 3
     bad = write_csv(tmp_path / "b.csv", rows(2, bad={0: {"处罚决定日期": "昨天"}}))
-    r = runner.invoke(app, ["--db", database.url, "ingest", str(bad), "--department", "scjgj",
-                            "--reject-all-on-error", "--json"])
+    r = runner.invoke(
+        app, ["--db", database.url, "ingest", str(bad), "--department", "scjgj", "--reject-all-on-error", "--json"]
+    )
     assert r.exit_code == 1 and json.loads(r.stdout)["errors"][0]["row"] == 2
     r = runner.invoke(app, ["--db", database.url, "ingest", str(bad), "--department", "nope", "--json"])
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["code"]
@@ -248,7 +301,11 @@ def test_a_batch_answers_the_common_summary(session, dept, tmp_path):
     common = s["summary"]
     assert set(common) == set(BatchSummary("x").as_dict())
     assert (common["importer"], common["batch"], common["mode"], common["status"]) == (
-        "ingest", s["batch"], "keep_good", "partially_accepted")
+        "ingest",
+        s["batch"],
+        "keep_good",
+        "partially_accepted",
+    )
     assert (common["rows"], common["accepted"], common["rejected"]) == (3, 2, 1)
     assert [(e["row"], e["code"]) for e in common["errors"]] == [(e["row"], e["code"]) for e in s["errors"]]
     assert sum(common["error_counts"].values()) == len(common["errors"])

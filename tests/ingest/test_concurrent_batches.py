@@ -47,8 +47,9 @@ def dept(database: Database):  # type: ignore[no-untyped-def]
         return department
 
 
-def _second_while_first_open(database: Database, first: Callable[[Any], Any], second: Callable[[Any], Any]
-                             ) -> tuple[Any, Any]:
+def _second_while_first_open(
+    database: Database, first: Callable[[Any], Any], second: Callable[[Any], Any]
+) -> tuple[Any, Any]:
     """Run ``first`` in an open write transaction, start ``second`` in another thread (its own write transaction),
     give it time to reach its conflict, commit the first; return both results (the second's exception, if any,
     is raised)."""
@@ -79,10 +80,20 @@ def test_two_uploads_creating_the_same_new_companies(database: Database, dept) -
 
     def upload(codes: list[str], prefix: str) -> Callable[[Any], Any]:
         def run(s: Any) -> Any:
-            return records_upsert.upsert_records(s, actor=ADMIN, department_id=dept.id, batch_id=None, received_at=utcnow(),
-                                          rows=[penalty(code=code, party=f"沁阳市{code[-4:]}有限公司",
-                                                        doc=f"沁市监罚〔2026〕{prefix}{i}号", row=i + 2)
-                                                for i, code in enumerate(codes)])
+            return records_upsert.upsert_records(
+                s,
+                actor=ADMIN,
+                department_id=dept.id,
+                batch_id=None,
+                received_at=utcnow(),
+                rows=[
+                    penalty(
+                        code=code, party=f"沁阳市{code[-4:]}有限公司", doc=f"沁市监罚〔2026〕{prefix}{i}号", row=i + 2
+                    )
+                    for i, code in enumerate(codes)
+                ],
+            )
+
         return run
 
     first, second = _second_while_first_open(database, upload([a, b, c], "甲"), upload([c, b, a], "乙"))
@@ -124,9 +135,17 @@ def test_two_departments_commitments_naming_the_same_new_promisors(database: Dat
         actor = Principal(kind="token", name="承诺报送", role=Role.DEPT_OPERATOR, department_id=department_id)
 
         def run(s: Any) -> Any:
-            return importer.import_rows(s, actor=actor, department_id=department_id, today=today, rows=[
-                commitment_row(n, **{"承诺编码": f"410882202403010{first_code + i:05d}", **units[department_id]})
-                for i, n in enumerate(serials)])
+            return importer.import_rows(
+                s,
+                actor=actor,
+                department_id=department_id,
+                today=today,
+                rows=[
+                    commitment_row(n, **{"承诺编码": f"410882202403010{first_code + i:05d}", **units[department_id]})
+                    for i, n in enumerate(serials)
+                ],
+            )
+
         return run
 
     first, second = _second_while_first_open(database, send(dept.id, [1, 2], 0), send(other.id, [2, 1], 100))
@@ -137,8 +156,12 @@ def test_two_departments_commitments_naming_the_same_new_promisors(database: Dat
         assert s.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_(codes))) == 2
 
 
-def test_a_file_is_read_and_validated_before_its_transaction_begins(database: Database, dept, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_is_read_and_validated_before_its_transaction_begins(
+    database: Database,
+    dept,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Validation is pure Python: it runs before the write transaction takes SQLite's write lock, so a large
     upload does not keep the other writers waiting while it parses."""
     path = write_csv(tmp_path / "处罚.csv", penalty_rows(30, bad={4: {"处罚决定日期": "2019-02-30"}}))
@@ -166,14 +189,19 @@ def test_a_file_is_read_and_validated_before_its_transaction_begins(database: Da
     # find or create the rows' subjects ahead of it (records.upsert.stage_records).
     first = events.index("validate")
     assert events.count("validate") == 30 and events[:first].count("begin") <= 1
-    assert "begin" not in events[first:first + 30]
+    assert "begin" not in events[first : first + 30]
     last_begin = len(events) - 1 - events[::-1].index("begin")
     assert events[:last_begin].count("validate") == 30
 
 
 @pytest.mark.parametrize("reject_all", [False, True])
-def test_files_longer_than_the_validated_ahead_part(database: Database, dept, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                    monkeypatch: pytest.MonkeyPatch, reject_all: bool) -> None:
+def test_files_longer_than_the_validated_ahead_part(
+    database: Database,
+    dept,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    reject_all: bool,
+) -> None:
     """Beyond ``AHEAD_ROWS`` the rest of a file is validated as it is written; a ``reject_all`` file too long to
     hold is checked whole first. Same outcomes either way: in-file duplicates across the boundary, counts."""
     monkeypatch.setattr(ingest, "AHEAD_ROWS", 7)
@@ -182,8 +210,9 @@ def test_files_longer_than_the_validated_ahead_part(database: Database, dept, tm
     data[15] = dict(data[2])  # a duplicate of a row validated ahead
     clean = write_csv(tmp_path / "clean.csv", penalty_rows(20))
     with database.session() as s:
-        dup = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "dup.csv", data),
-                                 reject_all=reject_all)
+        dup = ingest.ingest_file(
+            s, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "dup.csv", data), reject_all=reject_all
+        )
     assert (dup["rows"], dup["rejected"]) == (20, 1)
     assert dup["errors"][0]["code"] == "duplicate_in_file" and dup["errors"][0]["row"] == 17
     assert dup["status"] == ("rejected" if reject_all else "partial")

@@ -15,10 +15,28 @@ from xinyong.ingest.validate import validate_row
 
 from .helpers import LICENCE, PENALTY, PERSON_ID, SHOP, TODAY, licence_row, penalty_row
 
-HEADERS = ["行政相对人名称", "行政相对人类别", "行政相对人代码_1（统一社会信用代码）", "法定代表人", "证件类型", "证件号码",
-           "行政处罚决定书文号", "违法行为类型", "违法事实", "处罚依据", "处罚类别", "处罚内容", "罚款金额（万元）",
-           "处罚决定日期", "处罚有效期", "处罚机关", "处罚机关统一社会信用代码", "数据来源单位",
-           "数据来源单位统一社会信用代码", "ID"]
+HEADERS = [
+    "行政相对人名称",
+    "行政相对人类别",
+    "行政相对人代码_1（统一社会信用代码）",
+    "法定代表人",
+    "证件类型",
+    "证件号码",
+    "行政处罚决定书文号",
+    "违法行为类型",
+    "违法事实",
+    "处罚依据",
+    "处罚类别",
+    "处罚内容",
+    "罚款金额（万元）",
+    "处罚决定日期",
+    "处罚有效期",
+    "处罚机关",
+    "处罚机关统一社会信用代码",
+    "数据来源单位",
+    "数据来源单位统一社会信用代码",
+    "ID",
+]
 
 
 def _values(row: dict, extra_id: str) -> list:
@@ -39,11 +57,29 @@ def test_gbk_csv(tmp_path):
     path = tmp_path / "penalties.csv"
     rows = [
         _values(penalty_row(行政处罚决定书文号="榕鼓市监罚【2024】1号"), "a1"),
-        _values(penalty_row(行政相对人类别="个体工商户", 行政相对人名称="鼓楼区张记小吃店",
-                            **{"行政相对人代码_1(统一社会信用代码)": SHOP, "处罚决定日期": "2024年3月5日"}), "a2"),
-        _values(penalty_row(行政相对人类别="自然人", 行政相对人名称="李明", 法定代表人="",
-                            **{"行政相对人代码_1(统一社会信用代码)": "", "证件类型": "身份证", "证件号码": PERSON_ID,
-                               "处罚类别": "警告", "罚款金额(万元)": ""}), "a3"),
+        _values(
+            penalty_row(
+                行政相对人类别="个体工商户",
+                行政相对人名称="鼓楼区张记小吃店",
+                **{"行政相对人代码_1(统一社会信用代码)": SHOP, "处罚决定日期": "2024年3月5日"},
+            ),
+            "a2",
+        ),
+        _values(
+            penalty_row(
+                行政相对人类别="自然人",
+                行政相对人名称="李明",
+                法定代表人="",
+                **{
+                    "行政相对人代码_1(统一社会信用代码)": "",
+                    "证件类型": "身份证",
+                    "证件号码": PERSON_ID,
+                    "处罚类别": "警告",
+                    "罚款金额(万元)": "",
+                },
+            ),
+            "a3",
+        ),
         _values(penalty_row(处罚决定日期="2019-02-30"), "a4"),
     ]
     with path.open("w", encoding="gbk", newline="") as fh:
@@ -58,7 +94,9 @@ def test_gbk_csv(tmp_path):
     assert a.doc_no_norm == "榕鼓市监罚〔2024〕1号" and a.fine_wan == Decimal("1.5") and a.extra == {"ID": "a1"}
     assert b.party_kind is PartyKind.INDIVIDUAL_BUSINESS and b.decision_date == dt.date(2024, 3, 5)
     assert c.party_kind is PartyKind.NATURAL_PERSON and c.party_id_number == PERSON_ID
-    assert bad is None and n == 6 and [(i.row, i.column, i.code) for i in issues] == [(6, "处罚决定日期", "date_invalid")]
+    assert (
+        bad is None and n == 6 and [(i.row, i.column, i.code) for i in issues] == [(6, "处罚决定日期", "date_invalid")]
+    )
 
 
 def test_xlsx_with_a_title_row(tmp_path):
@@ -71,8 +109,8 @@ def test_xlsx_with_a_title_row(tmp_path):
     headers = list(row)
     ws.append([h.replace("(", "（").replace(")", "）") for h in headers])
     values = [row[h] for h in headers]
-    values[headers.index("许可决定日期")] = dt.datetime(2024, 3, 5)       # a date cell
-    values[headers.index("有效期自")] = 45356                              # an Excel serial
+    values[headers.index("许可决定日期")] = dt.datetime(2024, 3, 5)  # a date cell
+    values[headers.index("有效期自")] = 45356  # an Excel serial
     values[headers.index("有效期至")] = "长期"
     values[headers.index("当前状态")] = 1
     ws.append(values)

@@ -63,7 +63,7 @@ def test_formula_without_cached_value_is_its_own_row_error(session, dept, tmp_pa
     table = _table(data)
     date_col = table[0].index("处罚决定日期")
     table[2][date_col] = "=TODAY()"  # openpyxl saves formulas without a computed value
-    table[3].append("=ROW()")        # a helper formula outside the standard's columns: ignored
+    table[3].append("=ROW()")  # a helper formula outside the standard's columns: ignored
     table[0].append("辅助列")
     path = tmp_path / "formula.xlsx"
     path.write_bytes(hostile.workbook_bytes(table))
@@ -94,14 +94,16 @@ def test_a_50mb_cell_is_rejected_with_bounded_memory_and_a_small_stored_row(sess
     header = list(data[0])
     column = header.index("违法事实")
     if fmt == "csv":
-        path = hostile.huge_cell_csv(tmp_path / "big.csv", header, [list(r.values()) for r in data], row=1,
-                                     column=column, size=BIG)
+        path = hostile.huge_cell_csv(
+            tmp_path / "big.csv", header, [list(r.values()) for r in data], row=1, column=column, size=BIG
+        )
     else:
         path = hostile.huge_cell_xlsx(tmp_path / "big.xlsx", _table(data), row=2, column=column, size=BIG)
     assert path.stat().st_size > (BIG if fmt == "csv" else 10_000)
 
-    s, peak = _measure(lambda: service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=path,
-                                                   kind="penalty"))
+    s, peak = _measure(
+        lambda: service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=path, kind="penalty")
+    )
     assert peak < PEAK_BYTES, f"peak {peak / 1e6:.0f} MB"
     assert (s["rows"], s["accepted"], s["rejected"]) == (3, 2, 1)
     [error] = s["errors"]
@@ -120,15 +122,23 @@ def test_row_and_cell_limits_are_settings(session, dept, tmp_path, monkeypatch):
     monkeypatch.setenv("XINYONG_IMPORT_MAX_ROW_CHARS", "1200")
     monkeypatch.setenv("XINYONG_IMPORT_REJECTED_CELL_CHARS", "20")
     reset_settings()
-    assert Limits.from_settings() == Limits(cell_chars=300, row_chars=1200, kept_cell_chars=20,
-                                            json_bytes=32 * 1024 * 1024)
-    data = rows(3, bad={1: {"违法事实": "长" * 301}, 2: {"备注": "备" * 290, "处罚内容": "罚" * 290,
-                                                       "处罚依据": "依" * 290, "违法事实": "事" * 290}})
+    assert Limits.from_settings() == Limits(
+        cell_chars=300, row_chars=1200, kept_cell_chars=20, json_bytes=32 * 1024 * 1024
+    )
+    data = rows(
+        3,
+        bad={
+            1: {"违法事实": "长" * 301},
+            2: {"备注": "备" * 290, "处罚内容": "罚" * 290, "处罚依据": "依" * 290, "违法事实": "事" * 290},
+        },
+    )
     s = service.ingest_file(session, actor=ADMIN, department_id=dept.id, path=write_csv(tmp_path / "l.csv", data))
     codes = {e["row"]: e["code"] for e in s["errors"]}
     assert codes == {3: "cell_too_long", 4: "row_too_long"}
-    values = [json.loads(__import__("xinyong.identifiers.vault", fromlist=["get_vault"]).get_vault().decrypt(v))
-              for v in session.scalars(select(RejectedRow.values_enc).order_by(RejectedRow.row))]
+    values = [
+        json.loads(__import__("xinyong.identifiers.vault", fromlist=["get_vault"]).get_vault().decrypt(v))
+        for v in session.scalars(select(RejectedRow.values_enc).order_by(RejectedRow.row))
+    ]
     assert all(len(c) <= 20 for row in values for c in row if isinstance(c, str))
 
 
@@ -153,8 +163,9 @@ def test_csv_record_limits_hold_across_quoted_newlines(tmp_path):
     limits = Limits(cell_chars=100, row_chars=500, kept_cell_chars=8)
     body = "\n".join(["x" * 50] * 30)
     path = tmp_path / "q.csv"
-    path.write_text(f'名称,代码,事实\na,1,ok\nb,2,"{body}"\nc,3,"含,逗号\n换行"\nd,4,"' + "y" * 2000 + '"\n',
-                    encoding="utf-8")
+    path.write_text(
+        f'名称,代码,事实\na,1,ok\nb,2,"{body}"\nc,3,"含,逗号\n换行"\nd,4,"' + "y" * 2000 + '"\n', encoding="utf-8"
+    )
     got = list(open_table(path, known_headers={"名称"}, limits=limits).rows)
     assert [n for n, _ in got] == [2, 32, 34, 35]  # the row number is the line a record ends on
     assert got[1][1][:2] == ["b", "2"] and got[1][1][2] == "x" * 8

@@ -30,13 +30,26 @@ ROWS = 5_000
 
 
 def _file(tmp_path: Path) -> Path:
-    return write_csv(tmp_path / "处罚.csv", [penalty_row(**{
-        "行政相对人名称": f"沁阳市第{i}商贸有限公司", "行政相对人代码_1(统一社会信用代码)": company_uscc(i),
-        "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号"}) for i in range(ROWS)])
+    return write_csv(
+        tmp_path / "处罚.csv",
+        [
+            penalty_row(
+                **{
+                    "行政相对人名称": f"沁阳市第{i}商贸有限公司",
+                    "行政相对人代码_1(统一社会信用代码)": company_uscc(i),
+                    "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号",
+                }
+            )
+            for i in range(ROWS)
+        ],
+    )
 
 
-def test_short_writers_wait_for_a_short_part_of_a_large_batch(database: Database, dept, tmp_path: Path  # type: ignore[no-untyped-def]  # noqa: F811
-                                                               ) -> None:
+def test_short_writers_wait_for_a_short_part_of_a_large_batch(
+    database: Database,
+    dept,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
     if database.dialect != "sqlite":
         pytest.skip("PostgreSQL has row locks: its batch keeps one transaction and blocks no other writer")
     path = _file(tmp_path)
@@ -83,16 +96,30 @@ def test_short_writers_wait_for_a_short_part_of_a_large_batch(database: Database
 
 
 def test_a_batch_that_fails_after_its_subjects_leaves_no_record_and_can_be_sent_again(  # type: ignore[no-untyped-def]
-        database: Database, dept, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    database: Database,
+    dept,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The subjects are created (committed) ahead; the records, versions and the batch only in the batch's own
     transaction. A failure there leaves subjects and nothing else, and the same file is then accepted whole."""
     from xinyong.ingest.models import IngestBatch
     from xinyong.records import upsert
     from xinyong.subjects.models import Subject
 
-    path = write_csv(tmp_path / "处罚.csv", [penalty_row(**{
-        "行政相对人名称": f"沁阳市第{i}商贸有限公司", "行政相对人代码_1(统一社会信用代码)": company_uscc(i),
-        "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号"}) for i in range(30)])
+    path = write_csv(
+        tmp_path / "处罚.csv",
+        [
+            penalty_row(
+                **{
+                    "行政相对人名称": f"沁阳市第{i}商贸有限公司",
+                    "行政相对人代码_1(统一社会信用代码)": company_uscc(i),
+                    "行政处罚决定书文号": f"沁市监罚〔2026〕{i + 1}号",
+                }
+            )
+            for i in range(30)
+        ],
+    )
     store = upsert.upsert_records
 
     def crashing(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -12,21 +12,61 @@ from .helpers import LICENCE, PENALTY, zh_headers
 
 PENALTY_CODED = [f.coded for f in FIELDS[PENALTY] if f.coded]
 LICENCE_CODED = [f.coded for f in FIELDS[LICENCE] if f.coded]
-PENALTY_LEGACY = ["CF_WSH", "CF_AJMC", "CF_CFLB1", "CF_CFLB2", "CF_SY", "CF_YJ", "CF_XDR", "CF_XDR_SHXYM",
-                  "CF_XDR_ZDM", "CF_XDR_GSDJ", "CF_XDR_SWDJ", "CF_XDR_SFZ", "CF_FR", "CF_JG", "CF_JDRQ", "CF_XZJG",
-                  "CF_ZT", "DFBM", "SJC", "BZ"]
-LICENCE_LEGACY = ["XK_WSH", "XK_XMMC", "XK_SPLB", "XK_NR", "XK_XDR", "XK_XDR_SHXYM", "XK_XDR_ZDM", "XK_XDR_GSDJ",
-                  "XK_XDR_SWDJ", "XK_XDR_SFZ", "XK_FR", "XK_JDRQ", "XK_JZQ", "XK_XZJG", "XK_ZT", "DFBM", "SJC", "BZ"]
+PENALTY_LEGACY = [
+    "CF_WSH",
+    "CF_AJMC",
+    "CF_CFLB1",
+    "CF_CFLB2",
+    "CF_SY",
+    "CF_YJ",
+    "CF_XDR",
+    "CF_XDR_SHXYM",
+    "CF_XDR_ZDM",
+    "CF_XDR_GSDJ",
+    "CF_XDR_SWDJ",
+    "CF_XDR_SFZ",
+    "CF_FR",
+    "CF_JG",
+    "CF_JDRQ",
+    "CF_XZJG",
+    "CF_ZT",
+    "DFBM",
+    "SJC",
+    "BZ",
+]
+LICENCE_LEGACY = [
+    "XK_WSH",
+    "XK_XMMC",
+    "XK_SPLB",
+    "XK_NR",
+    "XK_XDR",
+    "XK_XDR_SHXYM",
+    "XK_XDR_ZDM",
+    "XK_XDR_GSDJ",
+    "XK_XDR_SWDJ",
+    "XK_XDR_SFZ",
+    "XK_FR",
+    "XK_JDRQ",
+    "XK_JZQ",
+    "XK_XZJG",
+    "XK_ZT",
+    "DFBM",
+    "SJC",
+    "BZ",
+]
 
 
-@pytest.mark.parametrize(("kind", "headers", "fmt"), [
-    (PENALTY, zh_headers(PENALTY), "current_zh"),
-    (PENALTY, PENALTY_CODED, "current_coded"),
-    (PENALTY, PENALTY_LEGACY, "legacy_2016"),
-    (LICENCE, zh_headers(LICENCE), "current_zh"),
-    (LICENCE, LICENCE_CODED, "current_coded"),
-    (LICENCE, LICENCE_LEGACY, "legacy_2016"),
-])
+@pytest.mark.parametrize(
+    ("kind", "headers", "fmt"),
+    [
+        (PENALTY, zh_headers(PENALTY), "current_zh"),
+        (PENALTY, PENALTY_CODED, "current_coded"),
+        (PENALTY, PENALTY_LEGACY, "legacy_2016"),
+        (LICENCE, zh_headers(LICENCE), "current_zh"),
+        (LICENCE, LICENCE_CODED, "current_coded"),
+        (LICENCE, LICENCE_LEGACY, "legacy_2016"),
+    ],
+)
 def test_each_format_is_detected_complete(kind, headers, fmt):
     hm = detect_format(kind, headers)
     assert hm.format == fmt
@@ -50,10 +90,19 @@ def test_coded_and_legacy_columns_map_to_the_same_keys():
     assert lic.columns["licence_category"] == LICENCE_LEGACY.index("XK_SPLB")
 
 
-@pytest.mark.parametrize("header", [
-    "行政相对人代码_1（统一社会信用代码）", "行政相对人代码_1(统一社会信用代码)", "行政相对人代码_1 （统一社会信用代码）",
-    "行政相对人代码_1", "统一社会信用代码", "*统一社会信用代码", "CF_XDR_SHXYM", "cf_xdr_shxym",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "行政相对人代码_1（统一社会信用代码）",
+        "行政相对人代码_1(统一社会信用代码)",
+        "行政相对人代码_1 （统一社会信用代码）",
+        "行政相对人代码_1",
+        "统一社会信用代码",
+        "*统一社会信用代码",
+        "CF_XDR_SHXYM",
+        "cf_xdr_shxym",
+    ],
+)
 def test_uscc_header_aliases(header):
     hm = detect_format(PENALTY, ["行政相对人名称", header])
     assert hm.columns == {"party_name": 0, "party_uscc": 1}
@@ -74,8 +123,12 @@ def test_unknown_columns_are_kept_aside_and_duplicates_too():
     headers = ["ID", *zh_headers(PENALTY), "RESOURCE_ID", "CHECK_FLAG", "统一社会信用代码"]
     hm = detect_format(PENALTY, headers)
     assert hm.format == "current_zh"
-    assert hm.extra == {0: "ID", len(headers) - 3: "RESOURCE_ID", len(headers) - 2: "CHECK_FLAG",
-                        len(headers) - 1: "统一社会信用代码"}
+    assert hm.extra == {
+        0: "ID",
+        len(headers) - 3: "RESOURCE_ID",
+        len(headers) - 2: "CHECK_FLAG",
+        len(headers) - 1: "统一社会信用代码",
+    }
     assert hm.columns["party_uscc"] == 3
     assert hm.unknown == ["ID", "RESOURCE_ID", "CHECK_FLAG", "统一社会信用代码"] and hm.standard == "current_zh"
 
@@ -114,12 +167,18 @@ def test_relaxed_keys_become_optional():
         detect_format(LICENCE, headers, relaxed={"no_such_field"})
 
 
-@pytest.mark.parametrize(("headers", "kind"), [
-    (zh_headers(PENALTY), RecordKind.PENALTY), (zh_headers(LICENCE), RecordKind.LICENCE),
-    (PENALTY_CODED, RecordKind.PENALTY), (LICENCE_CODED, RecordKind.LICENCE),
-    (PENALTY_LEGACY, RecordKind.PENALTY), (LICENCE_LEGACY, RecordKind.LICENCE),
-    (["行政相对人名称", "处罚类别", "备注"], RecordKind.PENALTY),
-])
+@pytest.mark.parametrize(
+    ("headers", "kind"),
+    [
+        (zh_headers(PENALTY), RecordKind.PENALTY),
+        (zh_headers(LICENCE), RecordKind.LICENCE),
+        (PENALTY_CODED, RecordKind.PENALTY),
+        (LICENCE_CODED, RecordKind.LICENCE),
+        (PENALTY_LEGACY, RecordKind.PENALTY),
+        (LICENCE_LEGACY, RecordKind.LICENCE),
+        (["行政相对人名称", "处罚类别", "备注"], RecordKind.PENALTY),
+    ],
+)
 def test_guess_kind(headers, kind):
     assert guess_kind(headers) is kind
 

@@ -31,14 +31,21 @@ from .helpers import (
     zh_headers,
 )
 
-NATURAL = {"行政相对人类别": "自然人", "行政相对人名称": "李明", "行政相对人代码_1(统一社会信用代码)": "", "法定代表人": "",
-           "证件类型": "身份证", "证件号码": PERSON_ID}
+NATURAL = {
+    "行政相对人类别": "自然人",
+    "行政相对人名称": "李明",
+    "行政相对人代码_1(统一社会信用代码)": "",
+    "法定代表人": "",
+    "证件类型": "身份证",
+    "证件号码": PERSON_ID,
+}
 
 
 # ---------------------------------------------------------------------------------------------- round trips
 
+
 def test_penalty_round_trip():
-    r = valid(PENALTY, penalty_row(备注="=HYPERLINK(\"http://x\")"))
+    r = valid(PENALTY, penalty_row(备注='=HYPERLINK("http://x")'))
     assert r.kind is RecordKind.PENALTY and r.row == 2
     assert r.party_name == "福州市鼓楼区某某商贸有限公司" and r.party_kind is PartyKind.LEGAL_PERSON
     assert r.party_uscc == COMPANY and r.legal_rep == "王建国"
@@ -50,14 +57,25 @@ def test_penalty_round_trip():
     assert r.authority == r.source_unit == "福州市鼓楼区市场监督管理局"
     assert r.warnings == [] and r.extra == {}
     assert r.data == {
-        "party_name": "福州市鼓楼区某某商贸有限公司", "party_kind": "legal_person", "party_uscc": COMPANY,
-        "legal_rep": "王建国", "doc_no": "榕鼓市监罚〔2024〕12号",
-        "violation_type": "违反《中华人民共和国食品安全法》第三十四条", "facts": "经营超过保质期的食品",
-        "basis": "《中华人民共和国食品安全法》第一百二十四条", "penalty_types": ["警告", "罚款"],
-        "penalty_content": "警告，罚款人民币壹万伍仟元", "fine_wan": "1.5", "decision_date": "2024-03-05",
-        "penalty_valid_to": "2025-03-05", "publicity_end": "2024-09-05", "authority": "福州市鼓楼区市场监督管理局",
-        "authority_uscc": AUTHORITY, "source_unit": "福州市鼓楼区市场监督管理局", "source_unit_uscc": SOURCE,
-        "remarks": "=HYPERLINK(\"http://x\")",  # formulas stay text: escaping is the exporter's job
+        "party_name": "福州市鼓楼区某某商贸有限公司",
+        "party_kind": "legal_person",
+        "party_uscc": COMPANY,
+        "legal_rep": "王建国",
+        "doc_no": "榕鼓市监罚〔2024〕12号",
+        "violation_type": "违反《中华人民共和国食品安全法》第三十四条",
+        "facts": "经营超过保质期的食品",
+        "basis": "《中华人民共和国食品安全法》第一百二十四条",
+        "penalty_types": ["警告", "罚款"],
+        "penalty_content": "警告，罚款人民币壹万伍仟元",
+        "fine_wan": "1.5",
+        "decision_date": "2024-03-05",
+        "penalty_valid_to": "2025-03-05",
+        "publicity_end": "2024-09-05",
+        "authority": "福州市鼓楼区市场监督管理局",
+        "authority_uscc": AUTHORITY,
+        "source_unit": "福州市鼓楼区市场监督管理局",
+        "source_unit_uscc": SOURCE,
+        "remarks": '=HYPERLINK("http://x")',  # formulas stay text: escaping is the exporter's job
     }
     assert json.loads(json.dumps(r.data)) == r.data
 
@@ -81,15 +99,16 @@ def test_licence_open_ended(value):
     assert r.data["valid_to"] is None and r.data["valid_to_open_ended"] is True
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("有效", True), (1, True), (1.0, True), ("2", False),
-                                                 ("无效", False), ("注销", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("有效", True), (1, True), (1.0, True), ("2", False), ("无效", False), ("注销", False)],
+)
 def test_licence_status(value, expected):
     assert valid(LICENCE, licence_row(当前状态=value)).current_status_valid is expected
 
 
 def test_unknown_columns_go_to_extra():
-    r = valid(PENALTY, penalty_row(ID=12345, RESOURCE_ID="abc", CHECK_FLAG=None,
-                                   UPDATED=dt.datetime(2024, 3, 6, 8, 0)))
+    r = valid(PENALTY, penalty_row(ID=12345, RESOURCE_ID="abc", CHECK_FLAG=None, UPDATED=dt.datetime(2024, 3, 6, 8, 0)))
     assert r.extra == {"ID": 12345, "RESOURCE_ID": "abc", "UPDATED": "2024-03-06T08:00:00"}
     assert "ID" not in r.data
 
@@ -108,15 +127,56 @@ def test_coded_file_round_trip():
 
 
 def test_legacy_2016_file():
-    headers = ["CF_WSH", "CF_CFLB1", "CF_CFLB2", "CF_SY", "CF_YJ", "CF_XDR", "CF_XDR_SHXYM", "CF_FR", "CF_JG",
-               "CF_JDRQ", "CF_XZJG", "DFBM"]
+    headers = [
+        "CF_WSH",
+        "CF_CFLB1",
+        "CF_CFLB2",
+        "CF_SY",
+        "CF_YJ",
+        "CF_XDR",
+        "CF_XDR_SHXYM",
+        "CF_FR",
+        "CF_JG",
+        "CF_JDRQ",
+        "CF_XZJG",
+        "DFBM",
+    ]
     hm = detect_format(PENALTY, headers, today=TODAY)
     assert hm.format == "legacy_2016" and hm.missing == []
-    r, issues = validate_row(PENALTY, hm, 3, ["闽工商罚字【2016】8号", "罚款", "没收违法所得", "无照经营", "条例第十四条",
-                                              "某某店", SHOP, "李四", "罚款五千元", "2016/08/09", "某工商局", "350100"])
+    r, issues = validate_row(
+        PENALTY,
+        hm,
+        3,
+        [
+            "闽工商罚字【2016】8号",
+            "罚款",
+            "没收违法所得",
+            "无照经营",
+            "条例第十四条",
+            "某某店",
+            SHOP,
+            "李四",
+            "罚款五千元",
+            "2016/08/09",
+            "某工商局",
+            "350100",
+        ],
+    )
     assert [i.code for i in issues] == ["fine_missing", "confiscation_missing"]
-    values = ["闽工商罚字【2016】8号", "警告", "", "无照经营", "条例第十四条", "某某店", SHOP, "李四", "警告", "2016/08/09",
-              "某工商局", "350100"]
+    values = [
+        "闽工商罚字【2016】8号",
+        "警告",
+        "",
+        "无照经营",
+        "条例第十四条",
+        "某某店",
+        SHOP,
+        "李四",
+        "警告",
+        "2016/08/09",
+        "某工商局",
+        "350100",
+    ]
     r, issues = validate_row(PENALTY, hm, 3, values)
     assert issues == [] and r is not None
     assert r.party_kind is PartyKind.INDIVIDUAL_BUSINESS and r.data["party_kind_inferred"] is True
@@ -135,22 +195,30 @@ def test_legacy_natural_person_by_id_number():
 
 
 def test_legacy_penalty_types_are_merged():
-    hm = detect_format(PENALTY, ["CF_WSH", "CF_CFLB1", "CF_CFLB2", "CF_XDR", "CF_XDR_SHXYM", "CF_JDRQ", "CF_XZJG",
-                                 "CF_FR"], today=TODAY)
-    r, issues = validate_row(PENALTY, hm, 2, ["罚〔2016〕1号", "警告", "警告、责令停产停业", "某公司", COMPANY,
-                                              "2016-01-02", "某局", "王五"])
+    hm = detect_format(
+        PENALTY,
+        ["CF_WSH", "CF_CFLB1", "CF_CFLB2", "CF_XDR", "CF_XDR_SHXYM", "CF_JDRQ", "CF_XZJG", "CF_FR"],
+        today=TODAY,
+    )
+    r, issues = validate_row(
+        PENALTY, hm, 2, ["罚〔2016〕1号", "警告", "警告、责令停产停业", "某公司", COMPANY, "2016-01-02", "某局", "王五"]
+    )
     assert issues == [] and r is not None and r.penalty_types == ["警告", "责令停产停业"]
     assert "penalty_types_2" not in r.data
 
 
 # ---------------------------------------------------------------------------------------------- required
 
+
 def test_required_fields_each_reported():
     found = codes(PENALTY, penalty_row(行政相对人名称="  ", 处罚机关=None, 处罚决定日期=""))
     assert found["required_missing"]
     _, issues = check(PENALTY, penalty_row(行政相对人名称="  ", 处罚机关=None, 处罚决定日期=""))
     assert [(i.column, i.code) for i in issues] == [
-        ("行政相对人名称", "required_missing"), ("处罚决定日期", "required_missing"), ("处罚机关", "required_missing")]
+        ("行政相对人名称", "required_missing"),
+        ("处罚决定日期", "required_missing"),
+        ("处罚机关", "required_missing"),
+    ]
     assert issues[0].message == "「行政相对人名称」为必填项，不能为空"
 
 
@@ -162,14 +230,22 @@ def test_short_rows_count_as_empty_cells():
 
 # ---------------------------------------------------------------------------------------------- party rules
 
+
 def test_legal_person_needs_a_code():
     found = codes(PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": ""}))
     assert "party_code_missing" in found
     assert found["party_code_missing"].column == "行政相对人代码_1(统一社会信用代码)"
 
 
-@pytest.mark.parametrize("column", ["行政相对人代码_2(工商注册号)", "行政相对人代码_4(税务登记号)",
-                                    "行政相对人代码_5(事业单位证书号)", "行政相对人代码_6(社会组织登记证号)"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "行政相对人代码_2(工商注册号)",
+        "行政相对人代码_4(税务登记号)",
+        "行政相对人代码_5(事业单位证书号)",
+        "行政相对人代码_6(社会组织登记证号)",
+    ],
+)
 def test_a_legacy_code_stands_in_for_the_uscc(column):
     r = valid(PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": "", column: "350100400012345"[:12]}))
     assert r.party_uscc is None and len(r.party_codes) == 1
@@ -178,9 +254,14 @@ def test_a_legacy_code_stands_in_for_the_uscc(column):
 def test_org_code_stands_in_and_is_checked():
     body = "59467239"
     good = body + "-" + orgcode.calc_check_digit(body)
-    r = valid(PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": "", "行政相对人代码_3(组织机构代码)": good}))
+    r = valid(
+        PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": "", "行政相对人代码_3(组织机构代码)": good})
+    )
     assert r.party_codes == {"org_code": body + "9"}
-    found = codes(PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": "", "行政相对人代码_3(组织机构代码)": "59467239-1"}))
+    found = codes(
+        PENALTY,
+        penalty_row(**{"行政相对人代码_1(统一社会信用代码)": "", "行政相对人代码_3(组织机构代码)": "59467239-1"}),
+    )
     assert "org_code_check_digit" in found
 
 
@@ -194,7 +275,8 @@ def test_individual_business():
     r = valid(PENALTY, penalty_row(行政相对人类别="个体工商户", **{"行政相对人代码_1(统一社会信用代码)": SHOP}))
     assert r.party_kind is PartyKind.INDIVIDUAL_BUSINESS and r.party_uscc == SHOP
     assert codes(PENALTY, penalty_row(行政相对人类别="个体工商户", **{"行政相对人代码_1(统一社会信用代码)": ""}))[
-        "party_code_missing"]
+        "party_code_missing"
+    ]
 
 
 def test_kind_and_code_prefix_mismatch_is_a_warning():
@@ -202,12 +284,16 @@ def test_kind_and_code_prefix_mismatch_is_a_warning():
     assert [w.code for w in r.warnings] == ["party_kind_code_mismatch"]
 
 
-@pytest.mark.parametrize(("code", "error"), [
-    (COMPANY[:17] + ("0" if COMPANY[17] != "0" else "1"), "uscc_check_digit"),
-    (COMPANY[:16] + ("0" if COMPANY[16] != "0" else "1") + COMPANY[17], "uscc_org_code_check"),
-    ("00000000000000000X", "uscc_authority"), ("9135010", "uscc_length"),
-    ("91350100MA2YQ8K1ZI", "uscc_charset"),
-])
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (COMPANY[:17] + ("0" if COMPANY[17] != "0" else "1"), "uscc_check_digit"),
+        (COMPANY[:16] + ("0" if COMPANY[16] != "0" else "1") + COMPANY[17], "uscc_org_code_check"),
+        ("00000000000000000X", "uscc_authority"),
+        ("9135010", "uscc_length"),
+        ("91350100MA2YQ8K1ZI", "uscc_charset"),
+    ],
+)
 def test_party_uscc_is_checked(code, error):
     found = codes(PENALTY, penalty_row(**{"行政相对人代码_1(统一社会信用代码)": code}))
     assert error in found and found[error].value == code
@@ -293,7 +379,9 @@ def test_too_long_id_number_is_masked():
 
 def test_legal_rep_resident_id_is_checked_and_kept_apart():
     r = valid(PENALTY, penalty_row(法定代表人证件类型="身份证", 法定代表人证件号码=PERSON_ID))
-    assert r.legal_rep_id_number == PERSON_ID and r.data["legal_rep_id_no"] == PERSON_ID[:6] + "********" + PERSON_ID[14:]
+    assert (
+        r.legal_rep_id_number == PERSON_ID and r.data["legal_rep_id_no"] == PERSON_ID[:6] + "********" + PERSON_ID[14:]
+    )
     bad = PERSON_ID[:17] + ("0" if PERSON_ID[17] != "0" else "1")
     issue = codes(PENALTY, penalty_row(法定代表人证件号码=bad))["resident_id_check_digit"]
     assert bad not in issue.value and issue.column == "法定代表人证件号码"
@@ -303,13 +391,25 @@ def test_legal_rep_resident_id_is_checked_and_kept_apart():
 
 # ---------------------------------------------------------------------------------------------- penalty rules
 
-@pytest.mark.parametrize("value", ["警告、罚款", "警告;罚款", "警告；罚款", "警告，罚款", "警告,罚款", "警告、 罚款、警告"])
+
+@pytest.mark.parametrize(
+    "value", ["警告、罚款", "警告;罚款", "警告；罚款", "警告，罚款", "警告,罚款", "警告、 罚款、警告"]
+)
 def test_multi_value_penalty_types(value):
     assert valid(PENALTY, penalty_row(处罚类别=value)).penalty_types == ["警告", "罚款"]
 
 
-@pytest.mark.parametrize("value", ["通报批评", "暂扣或者吊销许可证、暂扣或者吊销执照", "其他-责令改正", "行政拘留",
-                                   "限制开展生产经营活动", "降低资质等级"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "通报批评",
+        "暂扣或者吊销许可证、暂扣或者吊销执照",
+        "其他-责令改正",
+        "行政拘留",
+        "限制开展生产经营活动",
+        "降低资质等级",
+    ],
+)
 def test_penalty_types_of_both_laws(value):
     row = penalty_row(处罚类别=value, **{"罚款金额(万元)": "", "暂扣或吊销证照名称及编号": "营业执照 123"})
     assert valid(PENALTY, row).penalty_types
@@ -345,8 +445,10 @@ def test_suspension_needs_the_licence_named(types):
     assert valid(PENALTY, row).data["licence_revoked"] == "食品经营许可证 JY1350"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("1.5", "1.5"), ("1.5万元", "1.5"), (1.5, "1.5"), (3, "3"), ("0.000001", "0.000001"), ("2,000", "2000")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1.5", "1.5"), ("1.5万元", "1.5"), (1.5, "1.5"), (3, "3"), ("0.000001", "0.000001"), ("2,000", "2000")],
+)
 def test_fine_amount_forms(value, expected):
     r = valid(PENALTY, penalty_row(**{"罚款金额(万元)": value}))
     assert r.fine_wan == Decimal(expected) and r.data["fine_wan"] == expected
@@ -358,24 +460,47 @@ def test_fine_in_yuan_is_converted_and_flagged():
     assert [w.code for w in r.warnings] == ["amount_unit_converted"] and "15,000元" in r.warnings[0].message
 
 
-@pytest.mark.parametrize(("value", "code"), [("1.0000001", "amount_precision"), ("一万五", "amount_invalid"),
-                                             ("#VALUE!", "formula_error")])
+@pytest.mark.parametrize(
+    ("value", "code"), [("1.0000001", "amount_precision"), ("一万五", "amount_invalid"), ("#VALUE!", "formula_error")]
+)
 def test_bad_fine(value, code):
     assert code in codes(PENALTY, penalty_row(**{"罚款金额(万元)": value}))
 
 
 # ---------------------------------------------------------------------------------------------- dates
 
-@pytest.mark.parametrize("value", ["2024-03-05", "2024/3/5", "2024/03/05", "2024年3月5日", "20240305", "2024.03.05",
-                                   45356, 45356.0, "45356", dt.datetime(2024, 3, 5, 9, 30), dt.date(2024, 3, 5),
-                                   "2024-03-05 00:00:00"])
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-03-05",
+        "2024/3/5",
+        "2024/03/05",
+        "2024年3月5日",
+        "20240305",
+        "2024.03.05",
+        45356,
+        45356.0,
+        "45356",
+        dt.datetime(2024, 3, 5, 9, 30),
+        dt.date(2024, 3, 5),
+        "2024-03-05 00:00:00",
+    ],
+)
 def test_every_date_form(value):
     assert valid(PENALTY, penalty_row(处罚决定日期=value)).decision_date == dt.date(2024, 3, 5)
 
 
-@pytest.mark.parametrize(("value", "code"), [("2019-02-30", "date_invalid"), ("2023-13-01", "date_invalid"),
-                                             ("二〇二四年", "date_invalid"), ("5", "date_out_of_range"),
-                                             ("1900-01-01", "date_out_of_range")])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("2019-02-30", "date_invalid"),
+        ("2023-13-01", "date_invalid"),
+        ("二〇二四年", "date_invalid"),
+        ("5", "date_out_of_range"),
+        ("1900-01-01", "date_out_of_range"),
+    ],
+)
 def test_bad_dates(value, code):
     issue = codes(PENALTY, penalty_row(处罚决定日期=value))[code]
     assert issue.column == "处罚决定日期" and issue.message.startswith("「处罚决定日期」")
@@ -401,11 +526,19 @@ def test_licence_date_order():
 
 # ---------------------------------------------------------------------------------------------- enums
 
-@pytest.mark.parametrize(("value", "kind"), [("法人及非法人组织", PartyKind.LEGAL_PERSON),
-                                             ("个体工商户", PartyKind.INDIVIDUAL_BUSINESS),
-                                             ("法人及其他组织", PartyKind.LEGAL_PERSON)])
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("法人及非法人组织", PartyKind.LEGAL_PERSON),
+        ("个体工商户", PartyKind.INDIVIDUAL_BUSINESS),
+        ("法人及其他组织", PartyKind.LEGAL_PERSON),
+    ],
+)
 def test_party_kind_values(value, kind):
-    row = penalty_row(行政相对人类别=value, **{"行政相对人代码_1(统一社会信用代码)": SHOP if "个体" in value else COMPANY})
+    row = penalty_row(
+        行政相对人类别=value, **{"行政相对人代码_1(统一社会信用代码)": SHOP if "个体" in value else COMPANY}
+    )
     assert valid(PENALTY, row).party_kind is kind
 
 
@@ -414,9 +547,19 @@ def test_party_kind_invalid():
     assert issue.column == "行政相对人类别" and issue.value == "企业"
 
 
-@pytest.mark.parametrize(("value", "category"), [("普通", "普通"), ("特许", "特许"), ("认可", "认可"), ("核准", "核准"),
-                                                 ("登记", "登记"), ("其他", "其他"), ("其他-备案", "其他"),
-                                                 ("普通许可", "普通")])
+@pytest.mark.parametrize(
+    ("value", "category"),
+    [
+        ("普通", "普通"),
+        ("特许", "特许"),
+        ("认可", "认可"),
+        ("核准", "核准"),
+        ("登记", "登记"),
+        ("其他", "其他"),
+        ("其他-备案", "其他"),
+        ("普通许可", "普通"),
+    ],
+)
 def test_licence_categories(value, category):
     assert valid(LICENCE, licence_row(许可类别=value)).licence_category == category
 
@@ -427,6 +570,7 @@ def test_licence_category_and_status_invalid():
 
 
 # ---------------------------------------------------------------------------------------------- lengths, formulas
+
 
 def test_length_limits_of_the_standard():
     assert valid(PENALTY, penalty_row(行政相对人名称="某" * 200)).party_name == "某" * 200
@@ -459,14 +603,17 @@ def test_formula_result_errors():
     assert "formula_error" in codes(PENALTY, penalty_row(处罚决定日期="#N/A"))
 
 
-@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://x\",\"y\")", "+86 591", "-", "@张三", "#1号车间"])
+@pytest.mark.parametrize("value", ['=HYPERLINK("http://x","y")', "+86 591", "-", "@张三", "#1号车间"])
 def test_formula_like_text_is_kept(value):
     assert valid(PENALTY, penalty_row(违法事实=value)).data["facts"] == value
 
 
 # ---------------------------------------------------------------------------------------------- doc numbers
 
-@pytest.mark.parametrize("doc_no", ["市场【2019】1号", "市场[2019]1号", "市场〔2019〕1号", "市场（2019）1号", "市场 (2019) 1号"])
+
+@pytest.mark.parametrize(
+    "doc_no", ["市场【2019】1号", "市场[2019]1号", "市场〔2019〕1号", "市场（2019）1号", "市场 (2019) 1号"]
+)
 def test_doc_no_identity(doc_no):
     r = valid(PENALTY, penalty_row(行政处罚决定书文号=doc_no))
     assert r.doc_no == doc_no.strip() and r.doc_no_norm == "市场〔2019〕1号"

@@ -34,10 +34,10 @@ def company_uscc(n: int) -> str:
 
 @dataclass
 class Env:
-    swj: Department      # manages tax_serious_dishonest (notice: 10 working days) and tax_a_grade (no notice)
-    scjgj: Department    # manages food_drug_dishonest, contract_credit_enterprise, samr_abnormal (external)
-    company: str         # USCC of COMPANY
-    other: str           # USCC of OTHER_COMPANY
+    swj: Department  # manages tax_serious_dishonest (notice: 10 working days) and tax_a_grade (no notice)
+    scjgj: Department  # manages food_drug_dishonest, contract_credit_enterprise, samr_abnormal (external)
+    company: str  # USCC of COMPANY
+    other: str  # USCC of OTHER_COMPANY
     company_id: int
     person_id: int
     swj_op: dict[str, str]
@@ -62,12 +62,24 @@ def make_env(session: Session, *, tokens: bool = True) -> Env:
     session.commit()
     h = {}
     if tokens:
-        h = {"swj_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, swj)),
-             "swj_viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, swj)),
-             "scjgj_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, scjgj)),
-             "admin": auth_headers(make_token(session, Role.ADMIN))}
-    return Env(swj, scjgj, company_uscc(1), company_uscc(2), c.id, p.id, h.get("swj_op", {}),
-               h.get("swj_viewer", {}), h.get("scjgj_op", {}), h.get("admin", {}))
+        h = {
+            "swj_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, swj)),
+            "swj_viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, swj)),
+            "scjgj_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, scjgj)),
+            "admin": auth_headers(make_token(session, Role.ADMIN)),
+        }
+    return Env(
+        swj,
+        scjgj,
+        company_uscc(1),
+        company_uscc(2),
+        c.id,
+        p.id,
+        h.get("swj_op", {}),
+        h.get("swj_viewer", {}),
+        h.get("scjgj_op", {}),
+        h.get("admin", {}),
+    )
 
 
 def workdays_ago(n: int, today: dt.date) -> dt.date:

@@ -36,8 +36,12 @@ def entries(session) -> list[tuple[str, str, dict]]:
 
 
 def _new(client, headers, decision_no: str, **body):
-    payload = {"list_code": "tax_a_grade", "subject_code": company_uscc(1), "reason": "纳税信用A级",
-               "decision_no": decision_no} | body
+    payload = {
+        "list_code": "tax_a_grade",
+        "subject_code": company_uscc(1),
+        "reason": "纳税信用A级",
+        "decision_no": decision_no,
+    } | body
     return client.post(f"{API}/entries", json=payload, headers=headers)
 
 
@@ -61,19 +65,47 @@ def test_api_entry_naming_another_departments_authority_is_refused(client, sessi
     assert resp.status_code == 201 and resp.json()["authority"] == UNIT_NAME
     resp = _new(client, env.swj_op, "A〔2024〕3号", subject_code=company_uscc(2), authority=f" {UNIT_NAME}")
     assert resp.status_code == 201 and resp.json()["authority"] == UNIT_NAME
-    assert entries(session) == [("A〔2024〕1号", TAX, {}), ("A〔2024〕2号", UNIT_NAME, {"authority_uscc": UNIT}),
-                                ("A〔2024〕3号", UNIT_NAME, {"authority_uscc": UNIT})]
+    assert entries(session) == [
+        ("A〔2024〕1号", TAX, {}),
+        ("A〔2024〕2号", UNIT_NAME, {"authority_uscc": UNIT}),
+        ("A〔2024〕3号", UNIT_NAME, {"authority_uscc": UNIT}),
+    ]
 
 
 def test_import_rows_naming_other_authorities_are_rejected_rows(session, env, tmp_path):
     today = clock.today().isoformat()
-    headers = ["名单类型", "主体名称", "统一社会信用代码", "列入事由", "决定文书号", "认定日期", "认定机关",
-               "认定机关统一社会信用代码"]
+    headers = [
+        "名单类型",
+        "主体名称",
+        "统一社会信用代码",
+        "列入事由",
+        "决定文书号",
+        "认定日期",
+        "认定机关",
+        "认定机关统一社会信用代码",
+    ]
     rows = [
         ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "A〔2024〕1号", today, "", ""],
-        ["tax_a_grade", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "A〔2024〕2号", today,
-         "沁阳市市场监督管理局", env.scjgj.uscc],
-        ["tax_a_grade", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "A〔2024〕3号", today, "沁阳市市场监督管理局", ""],
+        [
+            "tax_a_grade",
+            OTHER_COMPANY,
+            company_uscc(2),
+            "纳税信用A级",
+            "A〔2024〕2号",
+            today,
+            "沁阳市市场监督管理局",
+            env.scjgj.uscc,
+        ],
+        [
+            "tax_a_grade",
+            OTHER_COMPANY,
+            company_uscc(2),
+            "纳税信用A级",
+            "A〔2024〕3号",
+            today,
+            "沁阳市市场监督管理局",
+            "",
+        ],
         ["tax_a_grade", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "A〔2024〕4号", today, "税务分局", UNIT],
         ["tax_a_grade", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "A〔2024〕5号", today, "", "123"],
         ["tax_a_grade", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "A〔2024〕6号", today, UNIT_NAME, ""],
@@ -87,8 +119,11 @@ def test_import_rows_naming_other_authorities_are_rejected_rows(session, env, tm
     session.commit()
     assert (report["rows"], report["created"], report["rejected"]) == (6, 2, 4)
     assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
-        (3, "认定机关统一社会信用代码", "authority_not_registered"), (4, "认定机关", "authority_not_registered"),
-        (5, "认定机关", "authority_name_mismatch"), (6, "认定机关统一社会信用代码", "authority_uscc_invalid")]
+        (3, "认定机关统一社会信用代码", "authority_not_registered"),
+        (4, "认定机关", "authority_not_registered"),
+        (5, "认定机关", "authority_name_mismatch"),
+        (6, "认定机关统一社会信用代码", "authority_uscc_invalid"),
+    ]
     assert entries(session) == [("A〔2024〕1号", TAX, {}), ("A〔2024〕6号", UNIT_NAME, {"authority_uscc": UNIT})]
     # reject_all: nothing is written.
     rows[0][4] = "A〔2024〕7号"
@@ -104,10 +139,30 @@ def test_import_rows_naming_other_authorities_are_rejected_rows(session, env, tm
 def test_cli_add_is_held_to_the_departments_authorities(session, database, env):
     clikit.state.db_url = database.url
     runner = CliRunner()
-    base = ["add", "--list", "tax_a_grade", "--subject", company_uscc(1), "--reason", "纳税信用A级", "--department",
-            "swj", "--json"]
-    result = runner.invoke(commands.app, [*base, "--decision-no", "A〔2024〕1号", "--authority", "沁阳市市场监督管理局",
-                                          "--authority-uscc", env.scjgj.uscc])
+    base = [
+        "add",
+        "--list",
+        "tax_a_grade",
+        "--subject",
+        company_uscc(1),
+        "--reason",
+        "纳税信用A级",
+        "--department",
+        "swj",
+        "--json",
+    ]
+    result = runner.invoke(
+        commands.app,
+        [
+            *base,
+            "--decision-no",
+            "A〔2024〕1号",
+            "--authority",
+            "沁阳市市场监督管理局",
+            "--authority-uscc",
+            env.scjgj.uscc,
+        ],
+    )
     assert result.exit_code == 2 and json.loads(result.stdout)["error"]["code"] == "authority_not_registered"
     result = runner.invoke(commands.app, [*base, "--decision-no", "A〔2024〕1号", "--authority-uscc", UNIT])
     assert result.exit_code == 0, result.output

@@ -36,8 +36,19 @@ def test_types_json_lists_codes(run):
 
 def test_lifecycle_from_the_command_line(run):
     today = clock.today()
-    code, notice = run("notify", "--list", "tax_serious_dishonest", "--subject", company_uscc(1), "--reason", "偷税",
-                       "--decision-no", "沁税罚〔2024〕1号", "--given-on", str(workdays_ago(10, today)))
+    code, notice = run(
+        "notify",
+        "--list",
+        "tax_serious_dishonest",
+        "--subject",
+        company_uscc(1),
+        "--reason",
+        "偷税",
+        "--decision-no",
+        "沁税罚〔2024〕1号",
+        "--given-on",
+        str(workdays_ago(10, today)),
+    )
     assert code == 0 and notice["status"] == "notified" and notice["department_id"] is not None
     code, listed = run("list-entry", str(notice["id"]), "--expected-revision", "1")
     assert code == 0 and listed["counts"] is True and listed["party_name"] == COMPANY
@@ -57,8 +68,11 @@ def test_lifecycle_from_the_command_line(run):
 
 def test_import_exit_code_reflects_row_errors(run, tmp_path):
     path = tmp_path / "a.csv"
-    path.write_text("主体名称,统一社会信用代码,列入事由,决定文书号,认定日期\n"
-                    f"{COMPANY},{company_uscc(1)},纳税信用A级,A1,{clock.today()}\n", encoding="utf-8")
+    path.write_text(
+        "主体名称,统一社会信用代码,列入事由,决定文书号,认定日期\n"
+        f"{COMPANY},{company_uscc(1)},纳税信用A级,A1,{clock.today()}\n",
+        encoding="utf-8",
+    )
     code, report = run("import", str(path), "--list", "tax_a_grade")
     assert code == 0 and report["created"] == 1
     path.write_text(path.read_text(encoding="utf-8") + "某公司,bad,纳税信用A级,A2,2024-01-01\n", encoding="utf-8")

@@ -27,8 +27,18 @@ from xinyong.core.errors import ValidationFailed
 from xinyong.lists import importer
 from xinyong.lists.models import ListEntry
 
-HEADERS = ["名单类型", "主体名称", "统一社会信用代码", "列入事由", "失信事实", "认定依据", "决定文书号", "认定日期",
-           "有效期至", "告知日期"]
+HEADERS = [
+    "名单类型",
+    "主体名称",
+    "统一社会信用代码",
+    "列入事由",
+    "失信事实",
+    "认定依据",
+    "决定文书号",
+    "认定日期",
+    "有效期至",
+    "告知日期",
+]
 
 
 @pytest.fixture
@@ -40,15 +50,35 @@ def _rows(today: dt.date) -> list[list[str]]:
     good_day = (today - dt.timedelta(days=10)).strftime("%Y年%m月%d日")
     return [
         ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "", "", "A〔2024〕1号", good_day, "", ""],
-        ["纳税信用A级纳税人名单", OTHER_COMPANY, company_uscc(2), "纳税信用A级", "", "", "A〔2024〕2号",
-         today.isoformat(), "", ""],
+        [
+            "纳税信用A级纳税人名单",
+            OTHER_COMPANY,
+            company_uscc(2),
+            "纳税信用A级",
+            "",
+            "",
+            "A〔2024〕2号",
+            today.isoformat(),
+            "",
+            "",
+        ],
         ["tax_a_grade", COMPANY, "91410882MA0000XXXX", "纳税信用A级", "", "", "A〔2024〕3号", good_day, "", ""],
         ["no_such_list", COMPANY, company_uscc(1), "x", "", "", "A〔2024〕4号", good_day, "", ""],
         ["tax_a_grade", "别的公司", company_uscc(1), "纳税信用A级", "", "", "A〔2024〕5号", good_day, "", ""],
         ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "", "", "A〔2024〕1号", good_day, "", ""],
         ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "", "", "A〔2024〕6号", "2024-02-30", "", ""],
-        ["tax_serious_dishonest", COMPANY, company_uscc(1), "偷税", "少缴税款", "", "沁税罚〔2024〕1号",
-         today.isoformat(), "", today.isoformat()],
+        [
+            "tax_serious_dishonest",
+            COMPANY,
+            company_uscc(1),
+            "偷税",
+            "少缴税款",
+            "",
+            "沁税罚〔2024〕1号",
+            today.isoformat(),
+            "",
+            today.isoformat(),
+        ],
     ]
 
 
@@ -75,8 +105,10 @@ def test_bad_rows_are_reported_and_good_rows_kept(session, env, tmp_path):
     assert by_row[9]["code"] == "notice_period_running" and by_row[9]["column"] == "告知日期"
     assert all(e["message"] for e in report["errors"])
     entries = session.scalars(select(ListEntry).order_by(ListEntry.id)).all()
-    assert [(e.decision_no, e.source, e.status) for e in entries] == [("A〔2024〕1号", "file", "active"),
-                                                                      ("A〔2024〕2号", "file", "active")]
+    assert [(e.decision_no, e.source, e.status) for e in entries] == [
+        ("A〔2024〕1号", "file", "active"),
+        ("A〔2024〕2号", "file", "active"),
+    ]
     assert entries[0].listed_on == today - dt.timedelta(days=10)
     assert entries[0].legal_basis.startswith("纳税信用管理办法")  # the type's first basis by default
     imports = session.scalars(select(AuditEvent).where(AuditEvent.action == "lists.entry.import")).all()
@@ -136,10 +168,22 @@ def test_missing_columns_and_foreign_list_refused_for_the_whole_file(session, en
 
 def test_import_over_http_by_department_operator(client, session, env):
     today = clock.today()
-    rows = [{"主体名称": COMPANY, "统一社会信用代码": company_uscc(1), "列入事由": "纳税信用A级",
-             "决定文书号": "A〔2024〕1号", "认定日期": today.isoformat()},
-            {"主体名称": OTHER_COMPANY, "统一社会信用代码": "不是代码", "列入事由": "纳税信用A级",
-             "决定文书号": "A〔2024〕2号", "认定日期": today.isoformat()}]
+    rows = [
+        {
+            "主体名称": COMPANY,
+            "统一社会信用代码": company_uscc(1),
+            "列入事由": "纳税信用A级",
+            "决定文书号": "A〔2024〕1号",
+            "认定日期": today.isoformat(),
+        },
+        {
+            "主体名称": OTHER_COMPANY,
+            "统一社会信用代码": "不是代码",
+            "列入事由": "纳税信用A级",
+            "决定文书号": "A〔2024〕2号",
+            "认定日期": today.isoformat(),
+        },
+    ]
     content = json.dumps(rows, ensure_ascii=False).encode()
     files = {"file": ("名单.json", io.BytesIO(content), "application/json")}
     r = client.post(f"{API}/imports", files=files, data={"list_code": "tax_a_grade"}, headers=env.swj_op)
@@ -156,8 +200,12 @@ def test_import_over_http_by_department_operator(client, session, env):
     # Reject-all over HTTP: 422 with the row errors, nothing written.
     rows[0]["决定文书号"] = "A〔2024〕9号"
     files = {"file": ("x.json", io.BytesIO(json.dumps(rows, ensure_ascii=False).encode()), "application/json")}
-    r = client.post(f"{API}/imports", files=files, data={"list_code": "tax_a_grade", "reject_all_on_error": "true"},
-                    headers=env.swj_op)
+    r = client.post(
+        f"{API}/imports",
+        files=files,
+        data={"list_code": "tax_a_grade", "reject_all_on_error": "true"},
+        headers=env.swj_op,
+    )
     assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["row"] == 2
     assert len(client.get(f"{API}/entries", headers=env.swj_op).json()) == 1
 
@@ -167,17 +215,23 @@ def test_numbers_in_text_columns_and_absurd_dates_are_row_errors(session, env, t
     day = clock.today().isoformat()
     values = ["tax_a_grade", COMPANY, company_uscc(1), "纳税信用A级", "", "", "A〔2024〕1号", day, "", ""]
     base = dict(zip(HEADERS, values, strict=True))
-    rows = [base | {"主体名称": "__1e308"}, base | {"认定依据": "__NaN", "决定文书号": "A〔2024〕2号"},
-            base | {"主体名称": "__18446744073709551616", "决定文书号": "A〔2024〕3号"},
-            base | {"认定日期": "2024-01-99999999999999999999", "决定文书号": "A〔2024〕4号"}]
+    rows = [
+        base | {"主体名称": "__1e308"},
+        base | {"认定依据": "__NaN", "决定文书号": "A〔2024〕2号"},
+        base | {"主体名称": "__18446744073709551616", "决定文书号": "A〔2024〕3号"},
+        base | {"认定日期": "2024-01-99999999999999999999", "决定文书号": "A〔2024〕4号"},
+    ]
     text = json.dumps(rows, ensure_ascii=False)
     for number in ("1e308", "NaN", "18446744073709551616"):
         text = text.replace(f'"__{number}"', number)
     path = tmp_path / "entries.json"
     path.write_text(text, encoding="utf-8")
     report = importer.import_entries(session, actor=ADMIN, path=path)
-    assert {(e["row"], e["code"]) for e in report["errors"]} == {(1, "name_mismatch"), (3, "name_mismatch"),
-                                                                 (4, "bad_date")}, report["errors"]
+    assert {(e["row"], e["code"]) for e in report["errors"]} == {
+        (1, "name_mismatch"),
+        (3, "name_mismatch"),
+        (4, "bad_date"),
+    }, report["errors"]
     assert report["created"] == 1  # 认定依据 NaN is text "nan": an odd basis, but text
 
 
@@ -188,6 +242,12 @@ def test_an_import_answers_the_common_summary(session, env, tmp_path):
     report = importer.import_entries(session, actor=ADMIN, path=_csv(tmp_path / "名单.csv", _rows(today)))
     common = report["summary"]
     assert set(common) == set(BatchSummary("x").as_dict())
-    assert (common["importer"], common["mode"], common["status"], common["rows"], common["accepted"],
-            common["rejected"]) == ("lists", "keep_good", "partially_accepted", 8, 2, 6)
+    assert (
+        common["importer"],
+        common["mode"],
+        common["status"],
+        common["rows"],
+        common["accepted"],
+        common["rejected"],
+    ) == ("lists", "keep_good", "partially_accepted", 8, 2, 6)
     assert common["errors"] == report["errors"]

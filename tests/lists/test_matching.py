@@ -19,11 +19,24 @@ from xinyong.lists.matching import (
 )
 from xinyong.subjects import service as subjects
 
-ORG = SubjectFacts(id=1, kind="legal_person", name="沁阳市宏达机械有限责任公司", name_norm="沁阳市宏达机械有限公司",
-                   uscc=uscc.make(authority="9", category="1", region="410882", org_body="12345678"),
-                   region_code="410882", legal_rep="王建国")
-PERSON = SubjectFacts(id=2, kind="natural_person", name="张伟", name_norm="张伟",
-                      resident_id_masked="320882********1234", region_code="320882", birth_ym="199003")
+ORG = SubjectFacts(
+    id=1,
+    kind="legal_person",
+    name="沁阳市宏达机械有限责任公司",
+    name_norm="沁阳市宏达机械有限公司",
+    uscc=uscc.make(authority="9", category="1", region="410882", org_body="12345678"),
+    region_code="410882",
+    legal_rep="王建国",
+)
+PERSON = SubjectFacts(
+    id=2,
+    kind="natural_person",
+    name="张伟",
+    name_norm="张伟",
+    resident_id_masked="320882********1234",
+    region_code="320882",
+    birth_ym="199003",
+)
 
 
 # Pure -------------------------------------------------------------------------------------------------------
@@ -45,8 +58,9 @@ def test_masked_id_agreement_links_person() -> None:
     assert "一致" in evidence["resident_id"]["text"] and evidence["resident_id"]["weight"] > 0
 
 
-@pytest.mark.parametrize("code", ["3208821991****1234", "3208821990****9999", "4108821990****1234",
-                                  "3208821990*******5"])
+@pytest.mark.parametrize(
+    "code", ["3208821991****1234", "3208821990****9999", "4108821990****1234", "3208821990*******5"]
+)
 def test_masked_id_disagreement_is_strong_negative(code: str) -> None:
     score, match, evidence = score_pair(Party("张伟", "natural_person", code=code), PERSON)
     assert not match and score < 0.5
@@ -60,14 +74,19 @@ def test_person_never_linked_on_name_and_region_alone() -> None:
 
 
 def test_legal_form_variants_and_full_width_match() -> None:
-    for written in ("沁阳市宏达机械有限公司", "沁阳市宏达机械有限责任公司", "沁阳市 宏达机械 有限公司",
-                    "ＡＢＣ沁阳市宏达机械有限公司"[3:]):
+    for written in (
+        "沁阳市宏达机械有限公司",
+        "沁阳市宏达机械有限责任公司",
+        "沁阳市 宏达机械 有限公司",
+        "ＡＢＣ沁阳市宏达机械有限公司"[3:],
+    ):
         score, match, evidence = score_pair(Party(written, "legal_person", region_code="410882"), ORG)
         assert evidence["name"]["weight"] == 0.8, written
         assert match and score == pytest.approx(0.9)
-    full = score_pair(Party("ＸＹＺ（沁阳）机械有限公司", "legal_person"),
-                      SubjectFacts(id=3, kind="legal_person", name="XYZ(沁阳)机械有限公司",
-                                   name_norm="xyz(沁阳)机械有限公司"))
+    full = score_pair(
+        Party("ＸＹＺ（沁阳）机械有限公司", "legal_person"),
+        SubjectFacts(id=3, kind="legal_person", name="XYZ(沁阳)机械有限公司", name_norm="xyz(沁阳)机械有限公司"),
+    )
     assert full[2]["name"]["weight"] == 0.8
 
 
@@ -95,11 +114,15 @@ def test_name_similarity() -> None:
 
 def test_find_candidates(session) -> None:  # type: ignore[no-untyped-def]
     code = uscc.make(authority="9", category="1", region="410882", org_body="11112222")
-    org = subjects.register_organisation(session, actor=ACTOR, name="沁阳市宏达机械有限责任公司", code=code,
-                                         legal_rep="王建国")
+    org = subjects.register_organisation(
+        session, actor=ACTOR, name="沁阳市宏达机械有限责任公司", code=code, legal_rep="王建国"
+    )
     near = subjects.register_organisation(
-        session, actor=ACTOR, name="沁阳市宏达机械制造有限公司",
-        code=uscc.make(authority="9", category="1", region="410882", org_body="33334444"))
+        session,
+        actor=ACTOR,
+        name="沁阳市宏达机械制造有限公司",
+        code=uscc.make(authority="9", category="1", region="410882", org_body="33334444"),
+    )
     person_id = resident_id.make(region="320882", birth_date=dt.date(1990, 3, 5), sequence=123)
     person = subjects.register_person(session, actor=ACTOR, name="张伟", id_number=person_id)
     session.flush()
@@ -126,6 +149,8 @@ def test_find_candidates(session) -> None:  # type: ignore[no-untyped-def]
     assert people[0].subject_id == person.id and people[0].match
     wrong_year = person_id[:6] + "1985****" + person_id[14:]
     assert find_candidates(session, name="张伟", party_kind="natural_person", code_hint=wrong_year) == []
-    assert find_candidates(session, name="张伟", party_kind="natural_person", code_hint=masked,
-                           exclude_ids=[person.id]) == []
+    assert (
+        find_candidates(session, name="张伟", party_kind="natural_person", code_hint=masked, exclude_ids=[person.id])
+        == []
+    )
     assert find_candidates(session, name="完全不存在的公司") == []

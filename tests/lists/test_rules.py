@@ -15,8 +15,12 @@ from xinyong.lists.schemas import ListTypesFile, ListTypeSpec
 D = dt.date
 
 
-def entry(status: str = "active", listed_on: D | None = D(2024, 1, 10), term_end: D | None = D(2025, 1, 9),
-          removed_on: D | None = None) -> SimpleNamespace:
+def entry(
+    status: str = "active",
+    listed_on: D | None = D(2024, 1, 10),
+    term_end: D | None = D(2025, 1, 9),
+    removed_on: D | None = None,
+) -> SimpleNamespace:
     return SimpleNamespace(status=status, listed_on=listed_on, term_end=term_end, removed_on=removed_on)
 
 
@@ -52,22 +56,36 @@ def test_notified_never_counts_and_open_term_never_expires() -> None:
 
 
 def _spec(**kw: object) -> dict[str, object]:
-    base = {"code": "x_list", "name": "测试名单", "kind": "black", "domain": "tax", "authority": "某局",
-            "info_class": "serious_dishonest_list", "legal_basis": [{"title": "某法"}], "term_months": 36,
-            "max_term_months": 36, "requires_notice": True, "notice_workdays": 5, "party_kinds": ["legal_person"]}
+    base = {
+        "code": "x_list",
+        "name": "测试名单",
+        "kind": "black",
+        "domain": "tax",
+        "authority": "某局",
+        "info_class": "serious_dishonest_list",
+        "legal_basis": [{"title": "某法"}],
+        "term_months": 36,
+        "max_term_months": 36,
+        "requires_notice": True,
+        "notice_workdays": 5,
+        "party_kinds": ["legal_person"],
+    }
     return {**base, **kw}
 
 
-@pytest.mark.parametrize("bad", [
-    {"max_term_months": 12},                     # maximum below default
-    {"notice_workdays": None},                   # notice required without a period
-    {"kind": "grey"},                            # unknown kind
-    {"party_kinds": ["alien"]},                  # unknown party kind
-    {"legal_basis": []},                         # no legal basis
-    {"code": "Bad-Code"},                        # malformed code
-    {"removal_rules": [{"reason": "forgiven", "text": "x"}]},  # unknown removal reason
-    {"surprise": 1},                             # unknown field
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_term_months": 12},  # maximum below default
+        {"notice_workdays": None},  # notice required without a period
+        {"kind": "grey"},  # unknown kind
+        {"party_kinds": ["alien"]},  # unknown party kind
+        {"legal_basis": []},  # no legal basis
+        {"code": "Bad-Code"},  # malformed code
+        {"removal_rules": [{"reason": "forgiven", "text": "x"}]},  # unknown removal reason
+        {"surprise": 1},  # unknown field
+    ],
+)
 def test_spec_rejects_inconsistent_types(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ListTypeSpec.model_validate(_spec(**bad))

@@ -23,9 +23,23 @@ from xinyong.lists.models import ListEntry, ListEntryEvent, ListSync, MatchJudge
 from xinyong.lists.types import seed_list_types
 from xinyong.subjects import service as subjects
 
-COURT_HEADERS = ["被执行人姓名/名称", "性别", "年龄", "身份证号码/组织机构代码", "法定代表人或者负责人姓名", "执行法院", "省份",
-                 "执行依据文号", "立案时间", "案号", "做出执行依据单位", "生效法律文书确定的义务", "被执行人的履行情况",
-                 "失信被执行人行为具体情形", "发布时间"]
+COURT_HEADERS = [
+    "被执行人姓名/名称",
+    "性别",
+    "年龄",
+    "身份证号码/组织机构代码",
+    "法定代表人或者负责人姓名",
+    "执行法院",
+    "省份",
+    "执行依据文号",
+    "立案时间",
+    "案号",
+    "做出执行依据单位",
+    "生效法律文书确定的义务",
+    "被执行人的履行情况",
+    "失信被执行人行为具体情形",
+    "发布时间",
+]
 SAMR_HEADERS = ["统一社会信用代码/注册号", "企业名称", "列入经营异常名录原因", "列入日期", "作出决定机关"]
 GROUND_1 = "有履行能力而拒不履行生效法律文书确定义务"
 GROUND_4 = "违反财产报告制度"
@@ -37,14 +51,36 @@ def seed(session: Session) -> None:
     session.commit()
 
 
-def court_row(case_no: str, name: str, code: str = "", *, legal_rep: str = "", conduct: str = GROUND_4,
-              published: str = "2025年09月23日", performance: str = "全部未履行", sex: str = "", age: str = "",
-              op: str | None = None) -> dict[str, str]:
-    row = {"被执行人姓名/名称": name, "性别": sex, "年龄": age, "身份证号码/组织机构代码": code,
-           "法定代表人或者负责人姓名": legal_rep, "执行法院": "沁阳市人民法院", "省份": "河南", "执行依据文号": "(2024)豫0882民初1号",
-           "立案时间": "2025年01月05日", "案号": case_no, "做出执行依据单位": "沁阳市人民法院",
-           "生效法律文书确定的义务": "支付货款10万元", "被执行人的履行情况": performance, "失信被执行人行为具体情形": conduct,
-           "发布时间": published}
+def court_row(
+    case_no: str,
+    name: str,
+    code: str = "",
+    *,
+    legal_rep: str = "",
+    conduct: str = GROUND_4,
+    published: str = "2025年09月23日",
+    performance: str = "全部未履行",
+    sex: str = "",
+    age: str = "",
+    op: str | None = None,
+) -> dict[str, str]:
+    row = {
+        "被执行人姓名/名称": name,
+        "性别": sex,
+        "年龄": age,
+        "身份证号码/组织机构代码": code,
+        "法定代表人或者负责人姓名": legal_rep,
+        "执行法院": "沁阳市人民法院",
+        "省份": "河南",
+        "执行依据文号": "(2024)豫0882民初1号",
+        "立案时间": "2025年01月05日",
+        "案号": case_no,
+        "做出执行依据单位": "沁阳市人民法院",
+        "生效法律文书确定的义务": "支付货款10万元",
+        "被执行人的履行情况": performance,
+        "失信被执行人行为具体情形": conduct,
+        "发布时间": published,
+    }
     if op is not None:
         row["操作类型"] = op
     return row
@@ -64,14 +100,19 @@ class Registry:
 
     def __init__(self, session: Session) -> None:
         self.org_code = uscc.make(authority="9", category="1", region="410882", org_body="11112222")
-        self.org = subjects.register_organisation(session, actor=ACTOR, name="沁阳市宏达机械有限责任公司",
-                                                  code=self.org_code, legal_rep="王建国")
+        self.org = subjects.register_organisation(
+            session, actor=ACTOR, name="沁阳市宏达机械有限责任公司", code=self.org_code, legal_rep="王建国"
+        )
         self.other_code = uscc.make(authority="9", category="1", region="410882", org_body="55556666")
-        self.other = subjects.register_organisation(session, actor=ACTOR, name="沁阳市远大化工有限公司",
-                                                    code=self.other_code)
+        self.other = subjects.register_organisation(
+            session, actor=ACTOR, name="沁阳市远大化工有限公司", code=self.other_code
+        )
         self.twin = subjects.register_organisation(
-            session, actor=ACTOR, name="沁阳市远大化工有限公司（分）",
-            code=uscc.make(authority="9", category="1", region="410882", org_body="77778888"))
+            session,
+            actor=ACTOR,
+            name="沁阳市远大化工有限公司（分）",
+            code=uscc.make(authority="9", category="1", region="410882", org_body="77778888"),
+        )
         self.person_id = resident_id.make(region="410882", birth_date=dt.date(1980, 6, 1), sequence=357)
         self.person = subjects.register_person(session, actor=ACTOR, name="李明", id_number=self.person_id)
         self.namesake_id = resident_id.make(region="410882", birth_date=dt.date(1975, 1, 2), sequence=111)
@@ -106,8 +147,12 @@ def reg(session: Session) -> Registry:
 
 
 def test_snapshot_delta_snapshot(session: Session, reg: Registry, tmp_path: Path) -> None:
-    record = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                            path=write_csv(tmp_path / "s1.csv", first_snapshot(reg), encoding="gb18030"))
+    record = sync.sync_list(
+        session,
+        actor=ACTOR,
+        list_code="court_dishonest_debtor",
+        path=write_csv(tmp_path / "s1.csv", first_snapshot(reg), encoding="gb18030"),
+    )
     session.commit()
     assert (record.added, record.changed, record.removed, record.unchanged, record.rejected) == (6, 0, 0, 0, 0)
     got = entries(session)
@@ -129,10 +174,17 @@ def test_snapshot_delta_snapshot(session: Session, reg: Registry, tmp_path: Path
     # Same name, contradicting ID digits: not this person.
     assert got["(2025)豫0882执6号"].subject_id is None
     assert record.report["review_queue_size"] == record.review_queued >= 1
-    assert session.scalar(select(func.count()).select_from(ListEntryEvent)
-                          .where(ListEntryEvent.action == "sync_add", ListEntryEvent.sync_id == record.id)) == 6
-    syncs_audited = session.scalar(select(func.count()).select_from(audit.AuditEvent)
-                                   .where(audit.AuditEvent.action == "lists.sync"))
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(ListEntryEvent)
+            .where(ListEntryEvent.action == "sync_add", ListEntryEvent.sync_id == record.id)
+        )
+        == 6
+    )
+    syncs_audited = session.scalar(
+        select(func.count()).select_from(audit.AuditEvent).where(audit.AuditEvent.action == "lists.sync")
+    )
     assert syncs_audited == 1
 
     # Idempotent: the same file again changes nothing.
@@ -141,12 +193,25 @@ def test_snapshot_delta_snapshot(session: Session, reg: Registry, tmp_path: Path
     assert (again.added, again.changed, again.removed, again.unchanged) == (0, 0, 0, 6)
 
     # Delta: one change, one removal, one addition.
-    delta = [court_row("(2025)豫0882执1号", "沁阳市宏达机械有限公司", reg.org_code[8:17], legal_rep="王建国",
-                       performance="部分未履行", op="变更"),
-             court_row("(2025)豫0882执5号", "", "", op="删除"),
-             court_row("(2025)豫0882执7号", "沁阳市远大化工有限公司", reg.other_code, op="新增")]
-    d = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                       path=write_csv(tmp_path / "d1.csv", delta), mode="delta")
+    delta = [
+        court_row(
+            "(2025)豫0882执1号",
+            "沁阳市宏达机械有限公司",
+            reg.org_code[8:17],
+            legal_rep="王建国",
+            performance="部分未履行",
+            op="变更",
+        ),
+        court_row("(2025)豫0882执5号", "", "", op="删除"),
+        court_row("(2025)豫0882执7号", "沁阳市远大化工有限公司", reg.other_code, op="新增"),
+    ]
+    d = sync.sync_list(
+        session,
+        actor=ACTOR,
+        list_code="court_dishonest_debtor",
+        path=write_csv(tmp_path / "d1.csv", delta),
+        mode="delta",
+    )
     session.commit()
     assert (d.added, d.changed, d.removed, d.unchanged) == (1, 1, 1, 0)
     got = entries(session)
@@ -158,14 +223,18 @@ def test_snapshot_delta_snapshot(session: Session, reg: Registry, tmp_path: Path
     # Second snapshot: 执2 and 执7 absent → removed, history kept.
     rows = [r for r in first_snapshot(reg) if r["案号"] not in ("(2025)豫0882执2号", "(2025)豫0882执5号")]
     rows[0]["被执行人的履行情况"] = "部分未履行"
-    s2 = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                        path=write_csv(tmp_path / "s2.csv", rows))
+    s2 = sync.sync_list(
+        session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "s2.csv", rows)
+    )
     session.commit()
     assert (s2.added, s2.changed, s2.removed, s2.unchanged) == (0, 0, 2, 4)
     got = entries(session)
     assert got["(2025)豫0882执2号"].status == "removed" and got["(2025)豫0882执7号"].status == "removed"
-    history = session.scalars(select(ListEntryEvent.action).where(ListEntryEvent.entry_id == got["(2025)豫0882执2号"].id)
-                              .order_by(ListEntryEvent.id)).all()
+    history = session.scalars(
+        select(ListEntryEvent.action)
+        .where(ListEntryEvent.entry_id == got["(2025)豫0882执2号"].id)
+        .order_by(ListEntryEvent.id)
+    ).all()
     assert history == ["sync_add", "sync_remove"]
     assert session.scalar(select(func.count()).select_from(ListSync)) == 4
 
@@ -175,10 +244,26 @@ def test_samr_xlsx_and_json(session: Session, reg: Registry, tmp_path: Path) -> 
     ws = wb.active
     ws.append(["经营异常名录（导出）"])
     ws.append([*SAMR_HEADERS, "决定书文号"])
-    ws.append([reg.org_code, "沁阳市宏达机械有限公司", "未依照规定的期限公示年度报告", dt.date(2025, 7, 1), "沁阳市市场监督管理局",
-               "沁市监异字〔2025〕1号"])
-    ws.append([reg.other_code, "沁阳市远大化工有限公司", "通过登记的住所或者经营场所无法联系", "2025年07月02日", "沁阳市市场监督管理局",
-               None])
+    ws.append(
+        [
+            reg.org_code,
+            "沁阳市宏达机械有限公司",
+            "未依照规定的期限公示年度报告",
+            dt.date(2025, 7, 1),
+            "沁阳市市场监督管理局",
+            "沁市监异字〔2025〕1号",
+        ]
+    )
+    ws.append(
+        [
+            reg.other_code,
+            "沁阳市远大化工有限公司",
+            "通过登记的住所或者经营场所无法联系",
+            "2025年07月02日",
+            "沁阳市市场监督管理局",
+            None,
+        ]
+    )
     wb.save(tmp_path / "samr.xlsx")
     record = sync.sync_list(session, actor=ACTOR, list_code="samr_abnormal", path=tmp_path / "samr.xlsx")
     session.commit()
@@ -187,8 +272,16 @@ def test_samr_xlsx_and_json(session: Session, reg: Registry, tmp_path: Path) -> 
     assert got["沁市监异字〔2025〕1号"].subject_id == reg.org.id and got["沁市监异字〔2025〕1号"].term_end is None
     assert got[f"{reg.other_code}:2025-07-02"].subject_id == reg.other.id
     # The same list as JSON with a removal (移出) in a delta.
-    body = [{"统一社会信用代码/注册号": reg.other_code, "企业名称": "沁阳市远大化工有限公司", "列入日期": "2025-07-02",
-             "移出日期": "2025-08-01", "移出原因": "恢复联系", "操作类型": "删除"}]
+    body = [
+        {
+            "统一社会信用代码/注册号": reg.other_code,
+            "企业名称": "沁阳市远大化工有限公司",
+            "列入日期": "2025-07-02",
+            "移出日期": "2025-08-01",
+            "移出原因": "恢复联系",
+            "操作类型": "删除",
+        }
+    ]
     (tmp_path / "d.json").write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
     d = sync.sync_list(session, actor=ACTOR, list_code="samr_abnormal", path=tmp_path / "d.json", mode="delta")
     session.commit()
@@ -199,13 +292,19 @@ def test_samr_xlsx_and_json(session: Session, reg: Registry, tmp_path: Path) -> 
 
 def _unchanged(session: Session) -> tuple[int, int]:
     session.rollback()
-    return (session.scalar(select(func.count()).select_from(ListEntry)) or 0,
-            session.scalar(select(func.count()).select_from(ListSync)) or 0)
+    return (
+        session.scalar(select(func.count()).select_from(ListEntry)) or 0,
+        session.scalar(select(func.count()).select_from(ListSync)) or 0,
+    )
 
 
 def test_bad_input_changes_nothing(session: Session, reg: Registry, tmp_path: Path) -> None:
-    sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                   path=write_csv(tmp_path / "s1.csv", first_snapshot(reg)))
+    sync.sync_list(
+        session,
+        actor=ACTOR,
+        list_code="court_dishonest_debtor",
+        path=write_csv(tmp_path / "s1.csv", first_snapshot(reg)),
+    )
     session.commit()
     before = _unchanged(session)
 
@@ -217,8 +316,13 @@ def test_bad_input_changes_nothing(session: Session, reg: Registry, tmp_path: Pa
 
     bad_delete = [court_row("(2025)豫0882执99号", "", "", op="删除"), court_row("(2025)豫0882执1号", "", "", op="删除")]
     with pytest.raises(ValidationFailed) as unknown:
-        sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                       path=write_csv(tmp_path / "d.csv", bad_delete), mode="delta")
+        sync.sync_list(
+            session,
+            actor=ACTOR,
+            list_code="court_dishonest_debtor",
+            path=write_csv(tmp_path / "d.csv", bad_delete),
+            mode="delta",
+        )
     assert unknown.value.code == "unknown_entry" and unknown.value.details["keys"] == ["(2025)豫0882执99号"]
     assert _unchanged(session) == before
     assert entries(session)["(2025)豫0882执1号"].status == "active"
@@ -227,16 +331,18 @@ def test_bad_input_changes_nothing(session: Session, reg: Registry, tmp_path: Pa
     malformed[2]["身份证号码/组织机构代码"] = "12345"
     malformed[3]["发布时间"] = "去年"
     with pytest.raises(ValidationFailed) as invalid:
-        sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                       path=write_csv(tmp_path / "bad.csv", malformed))
+        sync.sync_list(
+            session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "bad.csv", malformed)
+        )
     assert invalid.value.code == "sync_rows_invalid"
     assert {p["code"] for p in invalid.value.details["problems"]} == {"code_malformed", "date_invalid"}
     assert {p["row"] for p in invalid.value.details["problems"]} == {4, 5}
     assert _unchanged(session) == before
 
     # Skipping invalid rows: they are rejected, and their entries are not removed for being unreadable.
-    skipped = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor", path=tmp_path / "bad.csv",
-                             skip_invalid=True)
+    skipped = sync.sync_list(
+        session, actor=ACTOR, list_code="court_dishonest_debtor", path=tmp_path / "bad.csv", skip_invalid=True
+    )
     assert (skipped.rejected, skipped.removed, skipped.unchanged) == (2, 0, 4)
     session.rollback()
 
@@ -261,8 +367,14 @@ def test_judgement_remembered_across_syncs(session: Session, reg: Registry, tmp_
     assert reg.org.id in [c["subject_id"] for c in item["candidates"]]
     assert all(c["evidence"]["name"]["text"] for c in item["candidates"])
 
-    entry = sync.judge(session, actor=ACTOR, entry_id=item["entry_id"], subject_id=reg.org.id, verdict="same",
-                       reason="经核对营业执照，宏达机械厂为该公司曾用字号")
+    entry = sync.judge(
+        session,
+        actor=ACTOR,
+        entry_id=item["entry_id"],
+        subject_id=reg.org.id,
+        verdict="same",
+        reason="经核对营业执照，宏达机械厂为该公司曾用字号",
+    )
     session.commit()
     assert entry.subject_id == reg.org.id and entry.match_status == "judged"
     assert sync.review_queue(session)["total"] == 0
@@ -270,8 +382,9 @@ def test_judgement_remembered_across_syncs(session: Session, reg: Registry, tmp_
 
     # A later sync brings a new case of the same party: the judgement links it without review.
     rows.append(court_row("(2025)豫0882执8号", "沁阳市宏达机械厂", ""))
-    record = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                            path=write_csv(tmp_path / "b.csv", rows))
+    record = sync.sync_list(
+        session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "b.csv", rows)
+    )
     session.commit()
     assert record.added == 1 and record.review_queued == 0
     new = entries(session)["(2025)豫0882执8号"]
@@ -279,8 +392,13 @@ def test_judgement_remembered_across_syncs(session: Session, reg: Registry, tmp_
 
     # not_same: the subject leaves the candidates and is never proposed again for this party.
     rows2 = [court_row("(2025)豫0882执9号", "沁阳市远大化工厂", "")]
-    sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                   path=write_csv(tmp_path / "c.csv", rows2), mode="snapshot")
+    sync.sync_list(
+        session,
+        actor=ACTOR,
+        list_code="court_dishonest_debtor",
+        path=write_csv(tmp_path / "c.csv", rows2),
+        mode="snapshot",
+    )
     session.commit()
     pending = entries(session)["(2025)豫0882执9号"]
     assert pending.match_status == "pending"
@@ -301,22 +419,33 @@ def test_judgement_remembered_across_syncs(session: Session, reg: Registry, tmp_
         sync.judge(session, actor=ACTOR, entry_id=pending.id, subject_id=reg.org.id, verdict="maybe", reason="x")
 
 
-def test_entered_and_left_are_announced(session: Session, reg: Registry, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entered_and_left_are_announced(
+    session: Session, reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[tuple[int, str, dict[str, Any]]] = []
     from xinyong.watches import service as watches
 
-    monkeypatch.setattr(watches, "emit_subject_event",
-                        lambda s, *, subject_id, event, payload: calls.append((subject_id, event, payload)) or 1)
+    monkeypatch.setattr(
+        watches,
+        "emit_subject_event",
+        lambda s, *, subject_id, event, payload: calls.append((subject_id, event, payload)) or 1,
+    )
     monkeypatch.setattr(sync._Announcer, "_watched", lambda self, ids: set(ids))
     today = dt.date.today()
-    rows = [court_row("(2025)豫0882执1号", "沁阳市宏达机械有限公司", reg.org_code[8:17],
-                      published=today.strftime("%Y年%m月%d日"))]
+    rows = [
+        court_row(
+            "(2025)豫0882执1号", "沁阳市宏达机械有限公司", reg.org_code[8:17], published=today.strftime("%Y年%m月%d日")
+        )
+    ]
     sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "a.csv", rows))
     assert [(s, e) for s, e, _ in calls] == [(reg.org.id, "list.entered")]
     assert calls[0][2]["list_type"] == "court_dishonest_debtor"
-    sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                   path=write_csv(tmp_path / "b.csv", [court_row("(2025)豫0882执2号", "无关公司", "")]))
+    sync.sync_list(
+        session,
+        actor=ACTOR,
+        list_code="court_dishonest_debtor",
+        path=write_csv(tmp_path / "b.csv", [court_row("(2025)豫0882执2号", "无关公司", "")]),
+    )
     assert [(s, e) for s, e, _ in calls][1:] == [(reg.org.id, "list.left")]
 
 
@@ -328,14 +457,22 @@ def test_absurd_dates_are_row_problems(session: Session, reg: Registry, tmp_path
     rows[1]["发布时间"] = "9999-12-31"
     rows[2]["立案时间"] = "99999999999999999999-01-01"
     with pytest.raises(ValidationFailed) as invalid:
-        sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor",
-                       path=write_csv(tmp_path / "c.csv", rows))
+        sync.sync_list(
+            session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "c.csv", rows)
+        )
     found = {(p["row"], p["code"]) for p in invalid.value.details["problems"]}
     assert found == {(2, "date_invalid"), (3, "date_out_of_range"), (4, "date_invalid")}
     session.rollback()
-    samr = [dict(zip(SAMR_HEADERS, [reg.org_code, "沁阳市宏达机械有限责任公司", "未按规定报送年度报告", day,
-                                    "沁阳市市场监督管理局"], strict=True))
-            for day in ("2024-05-01", "2024-99999999999999999999-01")]
+    samr = [
+        dict(
+            zip(
+                SAMR_HEADERS,
+                [reg.org_code, "沁阳市宏达机械有限责任公司", "未按规定报送年度报告", day, "沁阳市市场监督管理局"],
+                strict=True,
+            )
+        )
+        for day in ("2024-05-01", "2024-99999999999999999999-01")
+    ]
     with pytest.raises(ValidationFailed) as invalid:
         sync.sync_list(session, actor=ACTOR, list_code="samr_abnormal", path=write_csv(tmp_path / "s.csv", samr))
     assert {(p["row"], p["code"]) for p in invalid.value.details["problems"]} == {(3, "date_invalid")}

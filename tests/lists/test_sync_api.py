@@ -23,8 +23,12 @@ COURT = "court_dishonest_debtor"
 
 def _upload(client: TestClient, token: str, path: Path, *, list_code: str = COURT, mode: str = "snapshot"):  # type: ignore[no-untyped-def]
     with path.open("rb") as fh:
-        return client.post("/api/v1/lists/syncs", headers=auth_headers(token),
-                           data={"list": list_code, "mode": mode}, files={"file": (path.name, fh, "text/csv")})
+        return client.post(
+            "/api/v1/lists/syncs",
+            headers=auth_headers(token),
+            data={"list": list_code, "mode": mode},
+            files={"file": (path.name, fh, "text/csv")},
+        )
 
 
 def test_api_sync_review_and_permissions(session: Session, client: TestClient, tmp_path: Path) -> None:
@@ -54,8 +58,9 @@ def test_api_sync_review_and_permissions(session: Session, client: TestClient, t
     assert (body["added"], body["changed"], body["removed"], body["unchanged"]) == (6, 0, 0, 0)
     assert body["review_queue_size"] >= 1 and body["list"] == COURT
 
-    unknown = _upload(client, court_op, write_csv(tmp_path / "d.csv", [court_row("无此案号", "", "", op="删除")]),
-                      mode="delta")
+    unknown = _upload(
+        client, court_op, write_csv(tmp_path / "d.csv", [court_row("无此案号", "", "", op="删除")]), mode="delta"
+    )
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_entry"
 
     listing = client.get("/api/v1/lists/syncs", headers=auth_headers(court_viewer)).json()
@@ -71,17 +76,28 @@ def test_api_sync_review_and_permissions(session: Session, client: TestClient, t
     assert item["candidates"][0]["evidence"]["name"]["text"]
 
     judgement = {"verdict": "same", "subject_code": reg.org_code, "reason": "经核对为同一企业"}
-    assert client.post(f"/api/v1/lists/review/{item['entry_id']}", json=judgement,
-                       headers=auth_headers(court_viewer)).status_code == 403
-    assert client.post(f"/api/v1/lists/review/{item['entry_id']}", json=judgement,
-                       headers=auth_headers(market_op)).status_code == 403
+    assert (
+        client.post(
+            f"/api/v1/lists/review/{item['entry_id']}", json=judgement, headers=auth_headers(court_viewer)
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/api/v1/lists/review/{item['entry_id']}", json=judgement, headers=auth_headers(market_op)
+        ).status_code
+        == 403
+    )
     done = client.post(f"/api/v1/lists/review/{item['entry_id']}", json=judgement, headers=auth_headers(court_op))
     assert done.status_code == 200, done.text
     assert done.json()["match_status"] == "judged" and done.json()["subject_id"] == reg.org.id
     after = client.get("/api/v1/lists/review", headers=auth_headers(admin)).json()
     assert after["total"] == queue["total"] - 1
-    bad = client.post(f"/api/v1/lists/review/{item['entry_id']}", json={"verdict": "same", "reason": "x"},
-                      headers=auth_headers(court_op))
+    bad = client.post(
+        f"/api/v1/lists/review/{item['entry_id']}",
+        json={"verdict": "same", "reason": "x"},
+        headers=auth_headers(court_op),
+    )
     assert bad.status_code == 422
 
 

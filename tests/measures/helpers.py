@@ -44,19 +44,40 @@ def person(session: Session, name: str) -> str:
     return number
 
 
-def entry(session: Session, code: str, list_code: str, *, listed_on: dt.date = dt.date(2025, 1, 10),
-          term_end: dt.date | None = dt.date(2027, 1, 9), status: str = "active",
-          removed_on: dt.date | None = None) -> ListEntry:
+def entry(
+    session: Session,
+    code: str,
+    list_code: str,
+    *,
+    listed_on: dt.date = dt.date(2025, 1, 10),
+    term_end: dt.date | None = dt.date(2027, 1, 9),
+    status: str = "active",
+    removed_on: dt.date | None = None,
+) -> ListEntry:
     subject = subjects.get_subject(session, code)
     lt = session.scalar(select(ListType).where(ListType.code == list_code))
     n = next(_serial)
-    e = ListEntry(list_type_id=lt.id, entry_key=f"K{n}", subject_id=subject.id, party_name=subject.name,
-                  party_code=subject.uscc or subject.resident_id_masked, party_kind=subject.kind,
-                  reason="有履行能力而拒不履行生效法律文书确定义务" if list_code == "court_dishonest_debtor" else "测试列入事由",
-                  legal_basis="测试认定依据", decision_no=f"（2025）豫0882执{n}号", authority=lt.authority,
-                  status=status, listed_on=listed_on, term_end=term_end, removed_on=removed_on,
-                  removal_reason="repaired" if removed_on else None, data={}, match_status="code",
-                  source="department", revision=1)
+    e = ListEntry(
+        list_type_id=lt.id,
+        entry_key=f"K{n}",
+        subject_id=subject.id,
+        party_name=subject.name,
+        party_code=subject.uscc or subject.resident_id_masked,
+        party_kind=subject.kind,
+        reason="有履行能力而拒不履行生效法律文书确定义务" if list_code == "court_dishonest_debtor" else "测试列入事由",
+        legal_basis="测试认定依据",
+        decision_no=f"（2025）豫0882执{n}号",
+        authority=lt.authority,
+        status=status,
+        listed_on=listed_on,
+        term_end=term_end,
+        removed_on=removed_on,
+        removal_reason="repaired" if removed_on else None,
+        data={},
+        match_status="code",
+        source="department",
+        revision=1,
+    )
     session.add(e)
     session.commit()
     return e

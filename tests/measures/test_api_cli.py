@@ -28,11 +28,17 @@ def env(session):
     b = make_department(session, code="zjj", name="沁阳市住房和城乡建设局")
     today = clock.today()
     debtor = org(session, "沁阳市欠债不还有限公司")
-    entry(session, debtor, "court_dishonest_debtor", listed_on=today - dt.timedelta(days=30),
-          term_end=today + dt.timedelta(days=300))
+    entry(
+        session,
+        debtor,
+        "court_dishonest_debtor",
+        listed_on=today - dt.timedelta(days=30),
+        term_end=today + dt.timedelta(days=300),
+    )
     clean = org(session, "沁阳市清白有限公司")
     return {
-        "debtor": debtor, "clean": clean,
+        "debtor": debtor,
+        "clean": clean,
         "a": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, a, name="财政局采购系统")),
         "a_viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, a)),
         "b": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, b, name="住建局审批系统")),
@@ -47,8 +53,11 @@ def _counts(session) -> tuple[int, int, int]:
 
 
 def test_check_over_http_and_its_record(client, session, env) -> None:
-    body = {"scenario": "general", "reference": "CG-2025-001",
-            "subjects": [{"code": env["debtor"]}, {"code": env["clean"]}]}
+    body = {
+        "scenario": "general",
+        "reference": "CG-2025-001",
+        "subjects": [{"code": env["debtor"]}, {"code": env["clean"]}],
+    }
     resp = client.post(f"{API}/checks", json=body, headers=env["a"])
     assert resp.status_code == 200, resp.text
     answer = resp.json()
@@ -74,11 +83,14 @@ def test_check_over_http_and_its_record(client, session, env) -> None:
     assert client.post(f"{API}/checks", json=body).status_code == 401
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({"scenario": "lottery", "subjects": [{"code": "x"}]}, "unknown_scenario"),
-    ({"scenario": "general", "subjects": []}, "validation_failed"),
-    ({"scenario": "general", "subjects": [{"code": "91410882MA0000000X"}] * 10_001}, "batch_too_large"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"scenario": "lottery", "subjects": [{"code": "x"}]}, "unknown_scenario"),
+        ({"scenario": "general", "subjects": []}, "validation_failed"),
+        ({"scenario": "general", "subjects": [{"code": "91410882MA0000000X"}] * 10_001}, "batch_too_large"),
+    ],
+)
 def test_bad_requests_are_422_and_record_nothing(client, session, env, body, code) -> None:
     resp = client.post(f"{API}/checks", json=body, headers=env["a"])
     assert resp.status_code == 422 and resp.json()["error"]["code"] == code
@@ -86,8 +98,9 @@ def test_bad_requests_are_422_and_record_nothing(client, session, env, body, cod
 
 
 def test_feedback_rules_and_rates(client, session, env) -> None:
-    answer = client.post(f"{API}/checks", json={"scenario": "procurement", "subjects": [{"code": env["debtor"]}]},
-                         headers=env["a"]).json()
+    answer = client.post(
+        f"{API}/checks", json={"scenario": "procurement", "subjects": [{"code": env["debtor"]}]}, headers=env["a"]
+    ).json()
     [r] = answer["results"]
     [measure] = [m["code"] for m in r["measures"]]
     url = f"{API}/checks/{answer['check_id']}/feedback"
@@ -95,14 +108,25 @@ def test_feedback_rules_and_rates(client, session, env) -> None:
     resp = client.post(url, json={"items": [{"measure_code": measure, "applied": True}]}, headers=env["b"])
     assert resp.status_code == 404
     # A measure that was not in the answer, or "not applied" without a reason: 422.
-    resp = client.post(url, json={"items": [{"measure_code": "debtor_honour_ban", "applied": True}]},
-                       headers=env["a"])
+    resp = client.post(url, json={"items": [{"measure_code": "debtor_honour_ban", "applied": True}]}, headers=env["a"])
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "measure_not_in_answer"
     resp = client.post(url, json={"items": [{"measure_code": measure, "applied": False}]}, headers=env["a"])
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "reason_required"
     assert _counts(session)[2] == 0
-    resp = client.post(url, json={"items": [{"item_id": r["item_id"], "measure_code": measure, "applied": False,
-                                              "reason": "该项目为应急采购，经批准按规定程序办理"}]}, headers=env["a"])
+    resp = client.post(
+        url,
+        json={
+            "items": [
+                {
+                    "item_id": r["item_id"],
+                    "measure_code": measure,
+                    "applied": False,
+                    "reason": "该项目为应急采购，经批准按规定程序办理",
+                }
+            ]
+        },
+        headers=env["a"],
+    )
     assert resp.status_code == 200 and resp.json()["recorded"] == 1
     again = client.post(url, json={"items": [{"measure_code": measure, "applied": True}]}, headers=env["a"])
     assert again.status_code == 409
@@ -111,14 +135,17 @@ def test_feedback_rules_and_rates(client, session, env) -> None:
     assert shown["items"][0]["feedback"][0]["reason"].startswith("该项目为应急采购")
 
     # A second check with measures and no feedback, and one without measures.
-    client.post(f"{API}/checks", json={"scenario": "honour", "subjects": [{"code": env["debtor"]}]},
-                headers=env["a"])
-    client.post(f"{API}/checks", json={"scenario": "honour", "subjects": [{"code": env["clean"]}]},
-                headers=env["b"])
+    client.post(f"{API}/checks", json={"scenario": "honour", "subjects": [{"code": env["debtor"]}]}, headers=env["a"])
+    client.post(f"{API}/checks", json={"scenario": "honour", "subjects": [{"code": env["clean"]}]}, headers=env["b"])
     rates = client.get(f"{API}/checks/feedback-rates", headers=env["admin"]).json()
     by_dept = {r["department_code"]: r for r in rates}
-    assert by_dept["czj"] == {**by_dept["czj"], "checks": 2, "checks_with_measures": 2, "checks_with_feedback": 1,
-                              "rate": 0.5}
+    assert by_dept["czj"] == {
+        **by_dept["czj"],
+        "checks": 2,
+        "checks_with_measures": 2,
+        "checks_with_feedback": 1,
+        "rate": 0.5,
+    }
     assert by_dept["zjj"]["checks_with_measures"] == 0 and by_dept["zjj"]["rate"] is None
     own = client.get(f"{API}/checks/feedback-rates", headers=env["b"]).json()
     assert [r["department_code"] for r in own] == ["zjj"]
@@ -137,15 +164,24 @@ def test_catalogue_is_public_and_admin_changes_it(client, env) -> None:
     memos = client.get(f"{API}/measures/memoranda").json()
     assert any(m["doc_no"] == "发改财金〔2016〕141号" and m["measure_count"] > 0 for m in memos)
     assert [s["code"] for s in client.get(f"{API}/checks/scenarios").json()] == [
-        "approval", "procurement", "trading", "funding", "subsidy", "honour", "hiring", "general"]
-    resp = client.post(f"{API}/measures/debtor_procurement_ban/deactivate", json={"reason": "测试"},
-                       headers=env["a"])
+        "approval",
+        "procurement",
+        "trading",
+        "funding",
+        "subsidy",
+        "honour",
+        "hiring",
+        "general",
+    ]
+    resp = client.post(f"{API}/measures/debtor_procurement_ban/deactivate", json={"reason": "测试"}, headers=env["a"])
     assert resp.status_code == 403
-    resp = client.post(f"{API}/measures/debtor_procurement_ban/deactivate", json={"reason": "文件废止待核实"},
-                       headers=env["admin"])
+    resp = client.post(
+        f"{API}/measures/debtor_procurement_ban/deactivate", json={"reason": "文件废止待核实"}, headers=env["admin"]
+    )
     assert resp.status_code == 200 and resp.json()["active"] is False
-    answer = client.post(f"{API}/checks", json={"scenario": "procurement", "subjects": [{"code": env["debtor"]}]},
-                         headers=env["a"]).json()
+    answer = client.post(
+        f"{API}/checks", json={"scenario": "procurement", "subjects": [{"code": env["debtor"]}]}, headers=env["a"]
+    ).json()
     assert answer["results"][0]["measures"] == []
 
 
@@ -160,8 +196,9 @@ def test_cli_check_exit_codes(database, env) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout)["summary"]["matched"] == 1
     r = runner.invoke(cli, [*base, "check", env["clean"], "--scenario", "lottery", "--json"])
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["code"] == "unknown_scenario"
-    r = runner.invoke(cli, [*base, "check", "--name", "沁阳市清白有限公司", "--region", "410882",
-                            "--scenario", "general", "--json"])
+    r = runner.invoke(
+        cli, [*base, "check", "--name", "沁阳市清白有限公司", "--region", "410882", "--scenario", "general", "--json"]
+    )
     assert r.exit_code == 1 and json.loads(r.stdout)["results"][0]["outcome"] == "candidates"
     r = runner.invoke(cli, [*base, "check", env["debtor"], "--scenario", "general"])
     assert r.exit_code == 1 and "限制高消费" in r.stdout

@@ -58,7 +58,11 @@ def test_black_list_entry_gives_measures_with_reasons_and_bases(session, seeded)
     # Recorded: who, which system, which scenario, what was answered.
     check = session.get(Check, answer["check_id"])
     assert (check.actor, check.system, check.scenario, check.department_id) == (
-        "token:7:政府采购系统", "政府采购系统", "procurement", seeded.department_id)
+        "token:7:政府采购系统",
+        "政府采购系统",
+        "procurement",
+        seeded.department_id,
+    )
     assert check.with_measures and check.subject_count == 1
     [item] = session.scalars(select(CheckItem).where(CheckItem.check_id == check.id)).all()
     assert item.id == r["item_id"] and item.measure_codes == ["debtor_procurement_ban"] and item.entry_ids == [e.id]
@@ -67,19 +71,27 @@ def test_black_list_entry_gives_measures_with_reasons_and_bases(session, seeded)
 def test_expired_entry_gives_no_measures_the_day_after_its_term(session, seeded) -> None:
     code = org(session, "沁阳市到期科技有限公司")
     entry(session, code, "procurement_dishonest", listed_on=dt.date(2023, 6, 1), term_end=TODAY)
-    on_last_day = _run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario="procurement",
-                            on=TODAY)
+    on_last_day = _run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario="procurement", on=TODAY)
     assert _codes(on_last_day["results"][0]) == ["procurement_ban"]
-    day_after = _run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario="procurement",
-                          on=TODAY + dt.timedelta(days=1))
+    day_after = _run(
+        session,
+        actor=seeded,
+        subjects=[SubjectQuery(code=code)],
+        scenario="procurement",
+        on=TODAY + dt.timedelta(days=1),
+    )
     r = day_after["results"][0]
     assert r["outcome"] == "matched" and r["entries"] == [] and r["measures"] == []
     assert "未发现" in r["conclusion"]
     # A removed (repaired) entry stops counting on its removal day as well.
     other = org(session, "沁阳市修复商贸有限公司")
     entry(session, other, "procurement_dishonest", removed_on=TODAY)
-    assert _run(session, actor=seeded, subjects=[SubjectQuery(code=other)], scenario="procurement",
-                     on=TODAY)["results"][0]["measures"] == []
+    assert (
+        _run(session, actor=seeded, subjects=[SubjectQuery(code=other)], scenario="procurement", on=TODAY)["results"][
+            0
+        ]["measures"]
+        == []
+    )
 
 
 def test_red_list_gives_rewards_and_both_when_both_apply(session, seeded) -> None:
@@ -104,8 +116,13 @@ def test_scenario_filters_measures_and_general_returns_all(session, seeded) -> N
     entry(session, code, "court_dishonest_debtor")
 
     def measures(scenario: str) -> set[str]:
-        return set(_codes(_run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario=scenario,
-                                    on=TODAY)["results"][0]))
+        return set(
+            _codes(
+                _run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario=scenario, on=TODAY)["results"][
+                    0
+                ]
+            )
+        )
 
     honour = measures("honour")
     assert honour == {"debtor_honour_ban"}
@@ -123,8 +140,9 @@ def test_scenario_filters_measures_and_general_returns_all(session, seeded) -> N
 def test_person_is_found_by_id_and_shown_masked(session, seeded) -> None:
     number = person(session, "张三丰")
     entry(session, number, "court_dishonest_debtor")
-    answer = _run(session, actor=seeded, subjects=[SubjectQuery(code=number, name="张三丰")],
-                       scenario="hiring", on=TODAY)
+    answer = _run(
+        session, actor=seeded, subjects=[SubjectQuery(code=number, name="张三丰")], scenario="hiring", on=TODAY
+    )
     session.commit()
     r = answer["results"][0]
     assert r["outcome"] == "matched" and _codes(r) == ["debtor_hiring_restrict"]
@@ -139,15 +157,33 @@ def test_malformed_codes_are_invalid_items_not_a_failed_batch(session, seeded) -
     good = org(session, "沁阳市正常经营有限公司")
     bad_check_digit = good[:17] + ("0" if good[17] != "0" else "1")
     unknown = org(session, "沁阳市临时公司")[:8] + "ZZZZZZZZZZ"
-    answer = _run(session, actor=seeded, subjects=[
-        SubjectQuery(code=good), SubjectQuery(code=bad_check_digit), SubjectQuery(code="12345"),
-        SubjectQuery(code=unknown), SubjectQuery(), SubjectQuery(name="某公司", region="41088"),
-    ], scenario="general", on=TODAY)
+    answer = _run(
+        session,
+        actor=seeded,
+        subjects=[
+            SubjectQuery(code=good),
+            SubjectQuery(code=bad_check_digit),
+            SubjectQuery(code="12345"),
+            SubjectQuery(code=unknown),
+            SubjectQuery(),
+            SubjectQuery(name="某公司", region="41088"),
+        ],
+        scenario="general",
+        on=TODAY,
+    )
     outcomes = [r["outcome"] for r in answer["results"]]
     assert outcomes == ["matched", "invalid", "invalid", "invalid", "invalid", "invalid"]
     assert "校验码" in answer["results"][1]["reason"]
-    assert answer["summary"] == {"subjects": 6, "matched": 1, "candidates": 0, "not_found": 0, "invalid": 5,
-                                 "with_punishments": 0, "with_rewards": 0, "measures": 0}
+    assert answer["summary"] == {
+        "subjects": 6,
+        "matched": 1,
+        "candidates": 0,
+        "not_found": 0,
+        "invalid": 5,
+        "with_punishments": 0,
+        "with_rewards": 0,
+        "measures": 0,
+    }
     assert session.scalar(select(func.count()).select_from(CheckItem)) == 6
 
 
@@ -162,14 +198,24 @@ def test_valid_unknown_code_is_not_found(session, seeded) -> None:
 def test_name_and_region_give_candidates_never_measures(session, seeded) -> None:
     code = org(session, "沁阳市怀府酿造有限公司")
     entry(session, code, "court_dishonest_debtor")
-    answer = _run(session, actor=seeded, subjects=[SubjectQuery(name="沁阳市怀府酿造有限公司", region="410882")],
-                       scenario="procurement", on=TODAY)
+    answer = _run(
+        session,
+        actor=seeded,
+        subjects=[SubjectQuery(name="沁阳市怀府酿造有限公司", region="410882")],
+        scenario="procurement",
+        on=TODAY,
+    )
     r = answer["results"][0]
     assert r["outcome"] == "candidates" and r["measures"] == [] and r["entries"] == []
     assert r["candidates"][0]["uscc"] == code and r["candidates"][0]["score"] > 0.5
     assert "重新核查" in r["reason"]
-    nobody = _run(session, actor=seeded, subjects=[SubjectQuery(name="完全不存在的名称有限公司")],
-                       scenario="procurement", on=TODAY)
+    nobody = _run(
+        session,
+        actor=seeded,
+        subjects=[SubjectQuery(name="完全不存在的名称有限公司")],
+        scenario="procurement",
+        on=TODAY,
+    )
     assert nobody["results"][0]["outcome"] == "not_found"
 
 
@@ -181,8 +227,7 @@ def test_batch_limit_and_empty_request_record_nothing(session, seeded) -> None:
     with pytest.raises(ValidationFailed):
         _run(session, actor=seeded, subjects=[], scenario="general")
     assert session.scalar(select(func.count()).select_from(Check)) == 0
-    answer = _run(session, actor=seeded, subjects=[SubjectQuery(code=code)] * 10_000, scenario="general",
-                       on=TODAY)
+    answer = _run(session, actor=seeded, subjects=[SubjectQuery(code=code)] * 10_000, scenario="general", on=TODAY)
     assert answer["summary"]["matched"] == 10_000
     assert session.scalar(select(func.count()).select_from(CheckItem)) == 10_000
 
@@ -192,8 +237,9 @@ def test_deactivated_measure_leaves_the_answer_and_is_audited(session, seeded) -
     entry(session, code, "court_dishonest_debtor")
 
     def honour() -> list[str]:
-        return _codes(_run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario="honour",
-                                on=TODAY)["results"][0])
+        return _codes(
+            _run(session, actor=seeded, subjects=[SubjectQuery(code=code)], scenario="honour", on=TODAY)["results"][0]
+        )
 
     assert honour() == ["debtor_honour_ban"]
     with pytest.raises(Exception, match="平台管理员"):

@@ -23,12 +23,20 @@ def env(session):
     dept = make_department(session, code="czj", name="沁阳市财政局")
     today = clock.today()
     debtor = org(session, "沁阳市快速核查失信有限公司")
-    entry(session, debtor, "court_dishonest_debtor", listed_on=today - dt.timedelta(days=30),
-          term_end=today + dt.timedelta(days=300))
+    entry(
+        session,
+        debtor,
+        "court_dishonest_debtor",
+        listed_on=today - dt.timedelta(days=30),
+        term_end=today + dt.timedelta(days=300),
+    )
     session.commit()
-    return {"debtor": debtor, "clean": org(session, "沁阳市快速核查清白有限公司"),
-            "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="采购系统")),
-            "bank": auth_headers(make_token(session, Role.BANK))}
+    return {
+        "debtor": debtor,
+        "clean": org(session, "沁阳市快速核查清白有限公司"),
+        "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="采购系统")),
+        "bank": auth_headers(make_token(session, Role.BANK)),
+    }
 
 
 def _post(client, headers, **kwargs):
@@ -49,9 +57,16 @@ def _comparable(resp) -> tuple[int, dict[str, str], object]:
 
 
 def test_the_fast_path_answers_as_the_route(client, env) -> None:
-    body = {"scenario": "procurement", "reference": "CG-9",
-            "subjects": [{"code": env["debtor"]}, {"code": env["clean"]}, {"code": "91410882MA0000000X"},
-                         {"name": "沁阳市快速核查清白有限公司", "region": "410882"}]}
+    body = {
+        "scenario": "procurement",
+        "reference": "CG-9",
+        "subjects": [
+            {"code": env["debtor"]},
+            {"code": env["clean"]},
+            {"code": "91410882MA0000000X"},
+            {"name": "沁阳市快速核查清白有限公司", "region": "410882"},
+        ],
+    }
     by_route, fast = _post(client, env["system"], json=body)
     assert by_route.status_code == 200 and fast == 0  # the token was not known yet
     by_fast_path, fast = _post(client, env["system"], json=body)
@@ -120,9 +135,11 @@ def test_a_body_over_the_limit_is_refused_while_it_arrives(client, session, env,
     if declared:
         content = payload
     else:
+
         def content():  # type: ignore[no-redef]
             for start in range(0, len(payload), 1 << 20):
-                yield payload[start:start + (1 << 20)]
+                yield payload[start : start + (1 << 20)]
+
         content = content()
     headers = {**env["system"], "Content-Type": "application/json"}
     resp, fast = _post(client, headers, content=content)
@@ -134,7 +151,8 @@ def test_a_body_over_the_limit_is_refused_while_it_arrives(client, session, env,
 
 def test_a_large_batch_under_the_limit_takes_the_fast_path(client, env) -> None:
     _post(client, env["system"], json={"scenario": "general", "subjects": [{"code": env["clean"]}]})
-    resp, fast = _post(client, env["system"], json={"scenario": "general",
-                                                    "subjects": [{"code": env["clean"]}] * 10_000})
+    resp, fast = _post(
+        client, env["system"], json={"scenario": "general", "subjects": [{"code": env["clean"]}] * 10_000}
+    )
     assert resp.status_code == 200 and fast == 1
     assert resp.json()["summary"]["matched"] == 10_000

@@ -34,8 +34,15 @@ def _codes(rng: random.Random) -> list[str]:
         out.append(uscc.make(authority="9", category="1", region="410882", org_body=f"{rng.randrange(10**8):08d}"))
         born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(25_000))
         out.append(resident_id.make(region="410882", birth_date=born, sequence=rng.randrange(1000)))
-    both = [c for c in (resident_id.make(region="911101", birth_date=dt.date(1990, 1, 1) + dt.timedelta(days=d),
-                                         sequence=s) for d in range(60) for s in range(60)) if uscc.is_valid(c)]
+    both = [
+        c
+        for c in (
+            resident_id.make(region="911101", birth_date=dt.date(1990, 1, 1) + dt.timedelta(days=d), sequence=s)
+            for d in range(60)
+            for s in range(60)
+        )
+        if uscc.is_valid(c)
+    ]
     assert both, "no number valid under both rules was found"
     out += both[:20]
     out += [c[:17] + ("0" if c[17] != "0" else "1") for c in out[:60]]  # wrong check characters
@@ -64,8 +71,13 @@ def seeded(session):
 @pytest.mark.parametrize("size", [1, 3, checks._FEW_ITEMS + 5])
 def test_the_record_reads_back_through_the_models(session, seeded, size) -> None:
     listed = org(session, "沁阳市失信测试有限公司")
-    entry(session, listed, "court_dishonest_debtor", listed_on=TODAY - dt.timedelta(days=30),
-          term_end=TODAY + dt.timedelta(days=300))
+    entry(
+        session,
+        listed,
+        "court_dishonest_debtor",
+        listed_on=TODAY - dt.timedelta(days=30),
+        term_end=TODAY + dt.timedelta(days=300),
+    )
     clean = org(session, "沁阳市清白测试有限公司")
     queries = [SubjectQuery(code=listed), SubjectQuery(code="91410882MA0000000X")]
     queries += [SubjectQuery(code=clean)] * (size - 2)
@@ -75,11 +87,12 @@ def test_the_record_reads_back_through_the_models(session, seeded, size) -> None
     check = session.get(Check, answer["check_id"])
     assert check.at.tzinfo is not None and check.at.isoformat() == answer["checked_at"]
     assert check.checked_on == TODAY and check.scenario == "procurement" and check.reference == "CG-1"
-    assert check.actor == seeded.actor and check.system == "政府采购系统" and check.department_id == seeded.department_id
+    assert (
+        check.actor == seeded.actor and check.system == "政府采购系统" and check.department_id == seeded.department_id
+    )
     assert check.summary == answer["summary"] and check.subject_count == size
     assert check.with_measures is True
-    items = session.scalars(select(CheckItem).where(CheckItem.check_id == check.id)
-                            .order_by(CheckItem.position)).all()
+    items = session.scalars(select(CheckItem).where(CheckItem.check_id == check.id).order_by(CheckItem.position)).all()
     assert [i.id for i in items] == [r["item_id"] for r in answer["results"]]
     for item, result in zip(items, answer["results"], strict=True):
         assert item.position == result["position"] and item.outcome == result["outcome"]
@@ -101,8 +114,13 @@ def test_concurrent_checks_are_all_recorded(database: Database, session, seeded,
     the API's path (reads in autocommit, the record on the same connection)."""
     listed = org(session, "沁阳市并发测试有限公司")
     entry(session, listed, "court_dishonest_debtor", listed_on=TODAY - dt.timedelta(days=3))
-    entry(session, listed, "tax_serious_dishonest", listed_on=clock.today() - dt.timedelta(days=3),
-          term_end=clock.today() + dt.timedelta(days=300))
+    entry(
+        session,
+        listed,
+        "tax_serious_dishonest",
+        listed_on=clock.today() - dt.timedelta(days=3),
+        term_end=clock.today() + dt.timedelta(days=300),
+    )
     session.commit()
     answers: list[dict] = []
     errors: list[BaseException] = []
@@ -111,12 +129,16 @@ def test_concurrent_checks_are_all_recorded(database: Database, session, seeded,
         try:
             for _ in range(5):
                 if path == "check_and_record":
-                    answers.append(checks.check_and_record(database, actor=seeded, scenario="general",
-                                                           subjects=[SubjectQuery(code=listed)]))
+                    answers.append(
+                        checks.check_and_record(
+                            database, actor=seeded, scenario="general", subjects=[SubjectQuery(code=listed)]
+                        )
+                    )
                     continue
                 with database.session() as s:
-                    answers.append(run_check(s, actor=seeded, subjects=[SubjectQuery(code=listed)],
-                                             scenario="general", on=TODAY))
+                    answers.append(
+                        run_check(s, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general", on=TODAY)
+                    )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -141,15 +163,22 @@ def test_concurrent_checks_are_all_recorded(database: Database, session, seeded,
 def test_check_and_record_commits_the_check_and_its_items(database: Database, session, seeded, size) -> None:
     today = clock.today()
     listed = org(session, "沁阳市失信记录测试有限公司")
-    entry(session, listed, "court_dishonest_debtor", listed_on=today - dt.timedelta(days=3),
-          term_end=today + dt.timedelta(days=300))
+    entry(
+        session,
+        listed,
+        "court_dishonest_debtor",
+        listed_on=today - dt.timedelta(days=3),
+        term_end=today + dt.timedelta(days=300),
+    )
     session.commit()
-    answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)] * size,
-                                     scenario="procurement", reference="CG-2")
+    answer = checks.check_and_record(
+        database, actor=seeded, subjects=[SubjectQuery(code=listed)] * size, scenario="procurement", reference="CG-2"
+    )
     assert answer["summary"]["matched"] == size and answer["results"][0]["measures"]
     with database.session() as s:
-        items = s.scalars(select(CheckItem).where(CheckItem.check_id == answer["check_id"])
-                          .order_by(CheckItem.position)).all()
+        items = s.scalars(
+            select(CheckItem).where(CheckItem.check_id == answer["check_id"]).order_by(CheckItem.position)
+        ).all()
         assert s.get(Check, answer["check_id"]).reference == "CG-2"
     assert [i.id for i in items] == [r["item_id"] for r in answer["results"]]
     assert all(i.measure_codes == [m["code"] for m in answer["results"][0]["measures"]] for i in items)
@@ -165,8 +194,13 @@ def test_a_dead_pooled_connection_costs_no_failed_check(database: Database, sess
     (a restart), the check finds out on its first statement, empties the pool and runs once more."""
     _postgresql_only(database)
     listed = org(session, "沁阳市断线重连测试有限公司")
-    entry(session, listed, "court_dishonest_debtor", listed_on=clock.today() - dt.timedelta(days=3),
-          term_end=clock.today() + dt.timedelta(days=300))
+    entry(
+        session,
+        listed,
+        "court_dishonest_debtor",
+        listed_on=clock.today() - dt.timedelta(days=3),
+        term_end=clock.today() + dt.timedelta(days=300),
+    )
     session.commit()
     checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general")
     engine = database.statement_engine
@@ -178,16 +212,16 @@ def test_a_dead_pooled_connection_costs_no_failed_check(database: Database, sess
     session.commit()
     before = session.scalar(select(func.count()).select_from(Check))
     with caplog.at_level("WARNING", logger="xinyong.measures.check"):
-        answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)],
-                                         scenario="general")
+        answer = checks.check_and_record(
+            database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="general"
+        )
     assert answer["results"][0]["measures"]
     assert "pool emptied, check retried" in caplog.text
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Check)) == before + 1  # recorded once
 
 
-def test_a_connection_lost_while_recording_is_not_retried(database: Database, session, seeded,
-                                                          monkeypatch) -> None:
+def test_a_connection_lost_while_recording_is_not_retried(database: Database, session, seeded, monkeypatch) -> None:
     """Once the record was sent, the check may have been written: it is not run again (a second record), the
     caller gets the error."""
     _postgresql_only(database)
@@ -217,17 +251,24 @@ def test_a_catalogue_change_made_elsewhere_is_seen_by_the_next_check(database: D
     from xinyong.measures.models import Measure
 
     listed = org(session, "沁阳市目录变更测试有限公司")
-    entry(session, listed, "court_dishonest_debtor", listed_on=clock.today() - dt.timedelta(days=3),
-          term_end=clock.today() + dt.timedelta(days=300))
+    entry(
+        session,
+        listed,
+        "court_dishonest_debtor",
+        listed_on=clock.today() - dt.timedelta(days=3),
+        term_end=clock.today() + dt.timedelta(days=300),
+    )
     session.commit()
 
     def codes() -> list[str]:
-        answer = checks.check_and_record(database, actor=seeded, subjects=[SubjectQuery(code=listed)],
-                                         scenario="procurement")
+        answer = checks.check_and_record(
+            database, actor=seeded, subjects=[SubjectQuery(code=listed)], scenario="procurement"
+        )
         return [m["code"] for m in answer["results"][0]["measures"]]
 
     assert "debtor_procurement_ban" in codes()
-    session.execute(update(Measure).where(Measure.code == "debtor_procurement_ban")
-                    .values(active=False, updated_at=utcnow()))
+    session.execute(
+        update(Measure).where(Measure.code == "debtor_procurement_ban").values(active=False, updated_at=utcnow())
+    )
     session.commit()
     assert "debtor_procurement_ban" not in codes()

@@ -34,20 +34,41 @@ def seeded(session):
     seed_all(session)
     dept = make_department(session, code="czj", name="沁阳市财政局")
     session.commit()
-    return Principal(kind="token", name="政府采购系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id, token_id=7), dept
+    return Principal(
+        kind="token", name="政府采购系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id, token_id=7
+    ), dept
 
 
-def penalty(session, code: str, dept, *, decided: dt.date, fine_wan: float | None = None,
-            types: tuple[str, ...] = ("罚款",), severity: str = "general") -> CreditRecord:
+def penalty(
+    session,
+    code: str,
+    dept,
+    *,
+    decided: dt.date,
+    fine_wan: float | None = None,
+    types: tuple[str, ...] = ("罚款",),
+    severity: str = "general",
+) -> CreditRecord:
     subject = subjects.get_subject(session, code)
     n = next(_serial)
-    rec = CreditRecord(kind="penalty", authority_uscc="11410882MB0000000X", doc_no_norm=f"沁市监罚〔2024〕{n}号",
-                       doc_no=f"沁市监罚〔2024〕{n}号", authority="沁阳市市场监督管理局", subject_id=subject.id,
-                       department_id=dept.id, content_hash=f"h{n}", party_kind=subject.kind, party_name=subject.name,
-                       decision_date=decided, severity=severity, penalty_types=sorted(types),
-                       penalty_types_key=publicity.types_key(types),
-                       fine_fen=None if fine_wan is None else round(fine_wan * 1_000_000),
-                       received_at=utcnow())
+    rec = CreditRecord(
+        kind="penalty",
+        authority_uscc="11410882MB0000000X",
+        doc_no_norm=f"沁市监罚〔2024〕{n}号",
+        doc_no=f"沁市监罚〔2024〕{n}号",
+        authority="沁阳市市场监督管理局",
+        subject_id=subject.id,
+        department_id=dept.id,
+        content_hash=f"h{n}",
+        party_kind=subject.kind,
+        party_name=subject.name,
+        decision_date=decided,
+        severity=severity,
+        penalty_types=sorted(types),
+        penalty_types_key=publicity.types_key(types),
+        fine_fen=None if fine_wan is None else round(fine_wan * 1_000_000),
+        received_at=utcnow(),
+    )
     session.add(rec)
     session.commit()
     return rec
@@ -113,8 +134,13 @@ def test_look_back_counts_from_the_check_date_both_ends_included(session, seeded
     edge = org(session, "沁阳市三年整有限公司")
     penalty(session, edge, dept, decided=dt.date(TODAY.year - 3, TODAY.month, TODAY.day), fine_wan=300)
     after = org(session, "沁阳市三年零一天有限公司")
-    penalty(session, after, dept, decided=dt.date(TODAY.year - 3, TODAY.month, TODAY.day) - dt.timedelta(days=1),
-            fine_wan=300)
+    penalty(
+        session,
+        after,
+        dept,
+        decided=dt.date(TODAY.year - 3, TODAY.month, TODAY.day) - dt.timedelta(days=1),
+        fine_wan=300,
+    )
     future = org(session, "沁阳市核查日之后处罚有限公司")
     penalty(session, future, dept, decided=TODAY + dt.timedelta(days=1), fine_wan=300)
     assert _measure(_run(session, actor, edge)["results"][0], PROCUREMENT) is not None
@@ -133,8 +159,13 @@ def test_withdrawn_and_corrected_away_records_never_count(session, seeded) -> No
 
     corrected = org(session, "沁阳市罚款更正有限公司")
     rec2 = penalty(session, corrected, dept, decided=TODAY - dt.timedelta(days=300), fine_wan=250)
-    records.correct_record(session, actor=ACTOR, record_id=rec2.id, changes={"fine_yuan": "25000"},
-                           reason="异议核查：罚款金额录入错误，应为2.5万元")
+    records.correct_record(
+        session,
+        actor=ACTOR,
+        record_id=rec2.id,
+        changes={"fine_yuan": "25000"},
+        reason="异议核查：罚款金额录入错误，应为2.5万元",
+    )
     session.commit()
     [r] = _run(session, actor, corrected)["results"]
     assert r["measures"] == []
@@ -144,14 +175,25 @@ def test_repaired_record_does_not_count_unless_the_rule_includes_repaired(sessio
     actor, dept = seeded
     code = org(session, "沁阳市已修复有限公司")
     rec = penalty(session, code, dept, decided=TODAY - dt.timedelta(days=500), fine_wan=250)
-    records.end_publicity_early(session, actor=ACTOR, record_id=rec.id, on=TODAY - dt.timedelta(days=10),
-                                reason="信用修复 XF2025001：准予修复")
+    records.end_publicity_early(
+        session, actor=ACTOR, record_id=rec.id, on=TODAY - dt.timedelta(days=10), reason="信用修复 XF2025001：准予修复"
+    )
     session.commit()
     [r] = _run(session, actor, code)["results"]
     assert r["measures"] == []
     # The same record under a rule that counts repaired records (pure: the rule as the catalogue holds it).
-    found = TriggerRecord(rec.id, rec.subject_id, "penalty", rec.doc_no, rec.authority, rec.decision_date, "general",
-                          ("罚款",), rec.fine_fen, TODAY - dt.timedelta(days=10))
+    found = TriggerRecord(
+        rec.id,
+        rec.subject_id,
+        "penalty",
+        rec.doc_no,
+        rec.authority,
+        rec.decision_date,
+        "general",
+        ("罚款",),
+        rec.fine_fen,
+        TODAY - dt.timedelta(days=10),
+    )
     base = {"kinds": ["penalty"], "min_fine_wan": "200", "lookback_years": 3, "legal_basis": [{"title": "t"}]}
     assert not matches(RecordRule.from_data(base), found, TODAY)
     assert matches(RecordRule.from_data({**base, "include_repaired": True}), found, TODAY)
@@ -194,8 +236,9 @@ def test_batch_reads_records_in_one_call_for_all_subjects(session, seeded, monke
         return real(session, subject_ids, rules, on)
 
     monkeypatch.setattr(check_module, "trigger_records", spy)
-    answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes], scenario="general",
-                       on=TODAY)
+    answer = run_check(
+        session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes], scenario="general", on=TODAY
+    )
     session.commit()
     assert [bool(_measure(r, PROCUREMENT)) for r in answer["results"]] == [True, True, True, False, False]
     assert len(calls) == 1 and len(calls[0]) == 5
@@ -251,8 +294,9 @@ def test_over_http_and_on_the_command_line(client, session, database, seeded) ->
     code = org(session, "沁阳市停产停业有限公司")
     rec = penalty(session, code, dept, decided=clock.today() - dt.timedelta(days=700), types=("责令停产停业",))
     headers = auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="财政局采购系统"))
-    resp = client.post("/api/v1/checks", json={"scenario": "procurement", "subjects": [{"code": code}]},
-                       headers=headers)
+    resp = client.post(
+        "/api/v1/checks", json={"scenario": "procurement", "subjects": [{"code": code}]}, headers=headers
+    )
     assert resp.status_code == 200, resp.text
     answer = resp.json()
     assert CheckOut.model_validate(answer).model_dump(mode="json") == answer
@@ -297,8 +341,9 @@ def test_large_batch_records_the_record_ids_in_bulk(session, seeded) -> None:
     actor, dept = seeded
     codes = [org(session, f"沁阳市大批核查{i}有限公司") for i in range(120)]
     rec = penalty(session, codes[7], dept, decided=TODAY - dt.timedelta(days=30), fine_wan=300)
-    answer = run_check(session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes], scenario="procurement",
-                       on=TODAY)
+    answer = run_check(
+        session, actor=actor, subjects=[SubjectQuery(code=c) for c in codes], scenario="procurement", on=TODAY
+    )
     session.commit()
     assert [x["id"] for x in answer["results"][7]["records"]] == [rec.id]
     items = check_detail(session, get_check(session, answer["check_id"], actor=actor))["items"]

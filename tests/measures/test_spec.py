@@ -42,13 +42,16 @@ def test_builtin_catalogue_is_valid_and_rich_enough() -> None:
     assert {"发改财金〔2014〕3062号", "发改财金〔2016〕141号", "发改财金〔2016〕1467号"} <= docs
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    (lambda d: d["measures"][0]["list_types"].append("no_such_list"), "measures_unknown_list_type"),
-    (lambda d: d["measures"][0]["scenarios"].append("lottery"), "measures_file_invalid"),
-    (lambda d: d["measures"][0].update(legal_basis=[]), "measures_file_invalid"),
-    (lambda d: d["measures"][0].update(memorandum="no_such_memo"), "measures_file_invalid"),
-    (lambda d: d["measures"].append(copy.deepcopy(d["measures"][0])), "measures_file_invalid"),
-])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda d: d["measures"][0]["list_types"].append("no_such_list"), "measures_unknown_list_type"),
+        (lambda d: d["measures"][0]["scenarios"].append("lottery"), "measures_file_invalid"),
+        (lambda d: d["measures"][0].update(legal_basis=[]), "measures_file_invalid"),
+        (lambda d: d["measures"][0].update(memorandum="no_such_memo"), "measures_file_invalid"),
+        (lambda d: d["measures"].append(copy.deepcopy(d["measures"][0])), "measures_file_invalid"),
+    ],
+)
 def test_bad_files_are_refused_with_a_clear_code(change, code, tmp_path) -> None:
     data = _raw()
     change(data)

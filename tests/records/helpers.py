@@ -34,36 +34,76 @@ def seed_catalog(session: Session) -> None:
     session.commit()
 
 
-def penalty(*, party: str = "沁阳市宏达机械有限公司", code: str | None = None, doc: str | None = None,
-            decided: dt.date = dt.date(2024, 3, 15), types: list[str] | None = None,
-            fine_wan: str | None = "1.5", severity: str | None = None, row: int = 2,
-            kind: PartyKind = PartyKind.LEGAL_PERSON, id_number: str | None = None,
-            data: dict[str, Any] | None = None, **kw: Any) -> RecordInput:
+def penalty(
+    *,
+    party: str = "沁阳市宏达机械有限公司",
+    code: str | None = None,
+    doc: str | None = None,
+    decided: dt.date = dt.date(2024, 3, 15),
+    types: list[str] | None = None,
+    fine_wan: str | None = "1.5",
+    severity: str | None = None,
+    row: int = 2,
+    kind: PartyKind = PartyKind.LEGAL_PERSON,
+    id_number: str | None = None,
+    data: dict[str, Any] | None = None,
+    **kw: Any,
+) -> RecordInput:
     doc = doc or f"沁市监罚〔2024〕{next(_doc)}号"
     payload = {"违法事实": "销售不合格产品", **(data or {})}
     extra = {"失信严重程度": severity} if severity else {}
     return RecordInput(
-        kind=RecordKind.PENALTY, row=row, party_name=party, party_kind=kind,
+        kind=RecordKind.PENALTY,
+        row=row,
+        party_name=party,
+        party_kind=kind,
         party_uscc=None if kind is PartyKind.NATURAL_PERSON else (code or company_uscc(1)),
         party_id_type="身份证" if kind is PartyKind.NATURAL_PERSON else None,
         party_id_number=id_number if kind is PartyKind.NATURAL_PERSON else None,
-        doc_no=doc, doc_no_norm=doc.replace("〔", "[").replace("〕", "]"), decision_date=decided,
-        authority="沁阳市市场监督管理局", authority_uscc=AUTHORITY, source_unit="沁阳市市场监督管理局",
-        source_unit_uscc=AUTHORITY, penalty_types=types if types is not None else ["罚款"],
-        fine_wan=Decimal(fine_wan) if fine_wan is not None else None, data=payload, extra=extra, **kw,
+        doc_no=doc,
+        doc_no_norm=doc.replace("〔", "[").replace("〕", "]"),
+        decision_date=decided,
+        authority="沁阳市市场监督管理局",
+        authority_uscc=AUTHORITY,
+        source_unit="沁阳市市场监督管理局",
+        source_unit_uscc=AUTHORITY,
+        penalty_types=types if types is not None else ["罚款"],
+        fine_wan=Decimal(fine_wan) if fine_wan is not None else None,
+        data=payload,
+        extra=extra,
+        **kw,
     )
 
 
-def licence(*, party: str = "沁阳市宏达机械有限公司", code: str | None = None, doc: str | None = None,
-            decided: dt.date = dt.date(2024, 3, 15), valid_to: dt.date | None = dt.date(2026, 3, 14),
-            valid: bool = True, row: int = 2) -> RecordInput:
+def licence(
+    *,
+    party: str = "沁阳市宏达机械有限公司",
+    code: str | None = None,
+    doc: str | None = None,
+    decided: dt.date = dt.date(2024, 3, 15),
+    valid_to: dt.date | None = dt.date(2026, 3, 14),
+    valid: bool = True,
+    row: int = 2,
+) -> RecordInput:
     doc = doc or f"沁市监许〔2024〕{next(_doc)}号"
     return RecordInput(
-        kind=RecordKind.LICENCE, row=row, party_name=party, party_kind=PartyKind.LEGAL_PERSON,
-        party_uscc=code or company_uscc(1), doc_no=doc, doc_no_norm=doc, decision_date=decided,
-        authority="沁阳市市场监督管理局", authority_uscc=AUTHORITY, source_unit="沁阳市市场监督管理局",
-        source_unit_uscc=AUTHORITY, licence_valid_from=decided, licence_valid_to=valid_to, licence_category="普通",
-        current_status_valid=valid, data={"许可内容": "食品经营"},
+        kind=RecordKind.LICENCE,
+        row=row,
+        party_name=party,
+        party_kind=PartyKind.LEGAL_PERSON,
+        party_uscc=code or company_uscc(1),
+        doc_no=doc,
+        doc_no_norm=doc,
+        decision_date=decided,
+        authority="沁阳市市场监督管理局",
+        authority_uscc=AUTHORITY,
+        source_unit="沁阳市市场监督管理局",
+        source_unit_uscc=AUTHORITY,
+        licence_valid_from=decided,
+        licence_valid_to=valid_to,
+        licence_category="普通",
+        current_status_valid=valid,
+        data={"许可内容": "食品经营"},
     )
 
 
@@ -72,8 +112,17 @@ def make_batch(session: Session, department_id: int, *, batch_id: int | None = N
     from xinyong.core.db import utcnow
     from xinyong.ingest.models import IngestBatch
 
-    batch = IngestBatch(id=batch_id, department_id=department_id, kind="penalty", channel="api", sha256="0" * 64,
-                        mode="keep_good", status="accepted", actor="tests", received_at=utcnow())
+    batch = IngestBatch(
+        id=batch_id,
+        department_id=department_id,
+        kind="penalty",
+        channel="api",
+        sha256="0" * 64,
+        mode="keep_good",
+        status="accepted",
+        actor="tests",
+        received_at=utcnow(),
+    )
     session.add(batch)
     session.flush()
     return batch.id

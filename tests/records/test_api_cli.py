@@ -36,17 +36,41 @@ def env(session):
     a, b = make_department(session, code="depa"), make_department(session, code="depb")
     today = clock.today()
     decided = today - dt.timedelta(days=20)
-    ra = upsert.upsert_records(session, actor=ADMIN, department_id=a.id, batch_id=make_batch(session, a.id, batch_id=1), received_at=utcnow(), rows=[
-        penalty(doc="A罚1", decided=decided, code=company_uscc(1)),
-        penalty(doc="A罚人", decided=decided, party="王小明", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID),
-    ])
-    rb = upsert.upsert_records(session, actor=ADMIN, department_id=b.id, batch_id=make_batch(session, b.id, batch_id=2), received_at=utcnow(), rows=[
-        licence(doc="B许1", decided=decided, valid_to=today + dt.timedelta(days=365), code=company_uscc(2),
-                party="沁阳市怀府食品有限公司")])
+    ra = upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=a.id,
+        batch_id=make_batch(session, a.id, batch_id=1),
+        received_at=utcnow(),
+        rows=[
+            penalty(doc="A罚1", decided=decided, code=company_uscc(1)),
+            penalty(doc="A罚人", decided=decided, party="王小明", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID),
+        ],
+    )
+    rb = upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=b.id,
+        batch_id=make_batch(session, b.id, batch_id=2),
+        received_at=utcnow(),
+        rows=[
+            licence(
+                doc="B许1",
+                decided=decided,
+                valid_to=today + dt.timedelta(days=365),
+                code=company_uscc(2),
+                party="沁阳市怀府食品有限公司",
+            )
+        ],
+    )
     # Natural persons' penalties are public in this city by a (test) local rule, so masking is exercised.
-    catalog_service.update_class(session, actor=ADMIN, code="penalty",
-                                 changes={"natural_person_attribute": "public",
-                                          "natural_person_basis": [{"title": "测试依据"}]}, reason="测试")
+    catalog_service.update_class(
+        session,
+        actor=ADMIN,
+        code="penalty",
+        changes={"natural_person_attribute": "public", "natural_person_basis": [{"title": "测试依据"}]},
+        reason="测试",
+    )
     session.commit()
     return {"a": a, "b": b, "a_ids": [o.record_id for o in ra.outcomes], "b_ids": [o.record_id for o in rb.outcomes]}
 

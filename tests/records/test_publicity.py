@@ -31,7 +31,7 @@ def test_general_penalty_public_one_year_then_gone_the_day_after(rules):
     rule, f = rules["penalty"], pen(D(2024, 3, 15))
     assert not publicity.status(rule, f, D(2024, 3, 14)).value
     assert publicity.status(rule, f, D(2024, 3, 15)).value
-    assert publicity.status(rule, f, D(2025, 3, 15)).value          # last day of 12 months (inclusive)
+    assert publicity.status(rule, f, D(2025, 3, 15)).value  # last day of 12 months (inclusive)
     gone = publicity.status(rule, f, D(2025, 3, 16))
     assert not gone.value and "届满" in gone.reason
     assert publicity.status_label(rule, f, D(2025, 3, 16))[0] == "expired"
@@ -39,7 +39,7 @@ def test_general_penalty_public_one_year_then_gone_the_day_after(rules):
 
 def test_serious_penalty_three_years_and_month_end_clamp(rules):
     rule, f = rules["penalty"], pen(D(2024, 2, 29), severity="serious")
-    assert publicity.status(rule, f, D(2027, 2, 28)).value               # 2027 has no 29 February
+    assert publicity.status(rule, f, D(2027, 2, 28)).value  # 2027 has no 29 February
     assert not publicity.status(rule, f, D(2027, 3, 1)).value
     general = pen(D(2024, 2, 29))
     assert not publicity.status(rule, general, D(2025, 3, 1)).value
@@ -47,10 +47,9 @@ def test_serious_penalty_three_years_and_month_end_clamp(rules):
 
 def test_warning_only_and_small_fines_never_published(rules):
     rule = rules["penalty"]
-    assert not publicity.status(rule, pen(D(2024, 3, 15), penalty_types=("警告",), fine_yuan=None),
-                                D(2024, 4, 1)).value
+    assert not publicity.status(rule, pen(D(2024, 3, 15), penalty_types=("警告",), fine_yuan=None), D(2024, 4, 1)).value
     small = pen(D(2024, 3, 15), penalty_types=("警告", "罚款"), fine_yuan=Decimal("3000"))
-    assert not publicity.status(rule, small, D(2024, 4, 1)).value        # legal person ≤ 3000 yuan
+    assert not publicity.status(rule, small, D(2024, 4, 1)).value  # legal person ≤ 3000 yuan
     bigger = pen(D(2024, 3, 15), penalty_types=("罚款",), fine_yuan=Decimal("3000.01"))
     assert publicity.status(rule, bigger, D(2024, 4, 1)).value
     with_confiscation = pen(D(2024, 3, 15), penalty_types=("罚款", "没收违法所得"), fine_yuan=Decimal("100"))
@@ -59,8 +58,9 @@ def test_warning_only_and_small_fines_never_published(rules):
 
 def test_licence_public_while_valid_and_gone_when_withdrawn(rules):
     rule = rules["licence"]
-    f = RecordFacts(kind="licence", party_kind="legal_person", decision_date=D(2024, 3, 15),
-                    licence_valid_to=D(2026, 3, 14))
+    f = RecordFacts(
+        kind="licence", party_kind="legal_person", decision_date=D(2024, 3, 15), licence_valid_to=D(2026, 3, 14)
+    )
     assert publicity.status(rule, f, D(2026, 3, 14)).value
     assert not publicity.status(rule, f, D(2026, 3, 15)).value
     withdrawn = RecordFacts(**{**f.__dict__, "withdrawn_on": D(2025, 1, 10)})
@@ -72,7 +72,7 @@ def test_natural_persons_follow_the_catalog_attribute(rules):
     rule = rules["penalty"]
     person = pen(D(2024, 3, 15), party_kind="natural_person")
     verdict = publicity.status(rule, person, D(2024, 4, 1))
-    assert not verdict.value and "自然人" in verdict.reason             # default: 政务共享 only
+    assert not verdict.value and "自然人" in verdict.reason  # default: 政务共享 only
     opened = rule.model_copy(update={"natural_person_attribute": PublicAttribute.PUBLIC})
     assert publicity.status(opened, person, D(2024, 4, 1)).value
 
@@ -99,10 +99,13 @@ def test_severity_from_data_or_extra(rules):
 def test_timeliness_counts_working_days(rules):
     deadline = rules["penalty"].publicity.timeliness
     # 2024-09-27 (Fri) decision; National Day holiday 10-01..10-07, adjusted working Sunday 09-29 and Sat 10-12.
-    days, late = publicity.timeliness(deadline, decision_date=D(2024, 9, 27), received_on=D(2024, 10, 11),
-                                      workdays_between=workdays.workdays_between)
+    days, late = publicity.timeliness(
+        deadline, decision_date=D(2024, 9, 27), received_on=D(2024, 10, 11), workdays_between=workdays.workdays_between
+    )
     assert (days, late) == (workdays.workdays_between(D(2024, 9, 27), D(2024, 10, 11)), days > 7)
-    assert publicity.timeliness(deadline, decision_date=D(2024, 3, 15), received_on=D(2024, 3, 26),
-                                workdays_between=workdays.workdays_between) == (7, False)
-    assert publicity.timeliness(deadline, decision_date=D(2024, 3, 15), received_on=D(2024, 3, 27),
-                                workdays_between=workdays.workdays_between) == (8, True)
+    assert publicity.timeliness(
+        deadline, decision_date=D(2024, 3, 15), received_on=D(2024, 3, 26), workdays_between=workdays.workdays_between
+    ) == (7, False)
+    assert publicity.timeliness(
+        deadline, decision_date=D(2024, 3, 15), received_on=D(2024, 3, 27), workdays_between=workdays.workdays_between
+    ) == (8, True)

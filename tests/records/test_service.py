@@ -31,7 +31,7 @@ from xinyong.subjects import service as subjects_service
 from xinyong.subjects.models import Subject
 
 D = dt.date
-RECEIVED = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)   # 10:00 in Beijing, 3 working days after 03-15
+RECEIVED = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)  # 10:00 in Beijing, 3 working days after 03-15
 
 
 @pytest.fixture
@@ -71,13 +71,14 @@ def test_create_unchanged_and_new_version(session, env):
     assert [v.version_no for v in history] == [1, 2]
     assert history[1].changed_fields == ["fine_wan"] and history[1].batch_id == 8 and history[1].source_row == 9
     assert record.current_version_id == history[1].id
-    assert audit_count(session, "records.upsert") == 3                  # one per call, not per row
+    assert audit_count(session, "records.upsert") == 3  # one per call, not per row
     session.commit()
 
 
 def test_timeliness_and_late_flag(session, env):
-    result = upsert(session, env["dept"], [penalty(doc="及时", decided=D(2024, 3, 15)),
-                                           penalty(doc="迟报", decided=D(2024, 3, 1))])
+    result = upsert(
+        session, env["dept"], [penalty(doc="及时", decided=D(2024, 3, 15)), penalty(doc="迟报", decided=D(2024, 3, 1))]
+    )
     on_time, late = (queries.get_record(session, o.record_id) for o in result.outcomes)
     assert (on_time.workdays_late, on_time.late) == (3, False)
     assert late.workdays_late == 13 and late.late and result.late == 1
@@ -117,11 +118,22 @@ def test_existing_subject_by_alias_and_name_mismatch_flagged_not_renamed(session
 
 
 def test_persons_are_hashed_and_never_stored_in_clear(session, env, database):
-    row = penalty(doc="罚人", party="张三", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID,
-                  data={"证件号码": PERSON_ID, "违法事实": f"当事人张三（{PERSON_ID}）无证经营",
-                        "法定代表人证件号码": "410882198001010011"})
-    result = upsert(session, env["dept"], [row, penalty(doc="罚人2", party="张三", kind=PartyKind.NATURAL_PERSON,
-                                                        id_number=PERSON_ID)])
+    row = penalty(
+        doc="罚人",
+        party="张三",
+        kind=PartyKind.NATURAL_PERSON,
+        id_number=PERSON_ID,
+        data={
+            "证件号码": PERSON_ID,
+            "违法事实": f"当事人张三（{PERSON_ID}）无证经营",
+            "法定代表人证件号码": "410882198001010011",
+        },
+    )
+    result = upsert(
+        session,
+        env["dept"],
+        [row, penalty(doc="罚人2", party="张三", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID)],
+    )
     assert result.subjects_created == 1 and result.created == 2
     session.commit()
     person = session.scalar(select(Subject).where(Subject.kind == "natural_person"))
@@ -130,10 +142,11 @@ def test_persons_are_hashed_and_never_stored_in_clear(session, env, database):
     # Nothing of the platform's tables or the audit log holds the number in clear.
     with database.engine.connect() as conn:
         for table in ("credit_records", "record_versions", "audit_events", "subjects"):
-            dump = json.dumps([list(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {table}")],
-                              ensure_ascii=False)
+            dump = json.dumps(
+                [list(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {table}")], ensure_ascii=False
+            )
             assert PERSON_ID not in dump, table
-            assert PERSON_ID[6:14] not in dump, table                   # the birth date is masked too
+            assert PERSON_ID[6:14] not in dump, table  # the birth date is masked too
     [v1] = queries.record_history(session, result.outcomes[0].record_id)
     assert v1.data["证件号码"] == person.resident_id_masked
     assert "410882********" in v1.data["违法事实"]
@@ -152,8 +165,14 @@ def test_other_department_cannot_overwrite_and_operators_only_for_their_own(sess
     assert other.rejected == 1 and other.outcomes[0].warnings[0]["code"] == "record_of_other_department"
     operator = Principal(kind="user", name="op", role=Role.DEPT_OPERATOR, department_id=env["other"].id, user_id=5)
     with pytest.raises(Forbidden):
-        records_upsert.upsert_records(session, actor=operator, department_id=env["dept"].id, batch_id=None,
-                               received_at=RECEIVED, rows=[penalty(doc="罚越权")])
+        records_upsert.upsert_records(
+            session,
+            actor=operator,
+            department_id=env["dept"].id,
+            batch_id=None,
+            received_at=RECEIVED,
+            rows=[penalty(doc="罚越权")],
+        )
 
 
 def test_duplicate_rows_in_one_call_apply_in_order(session, env):
@@ -163,15 +182,18 @@ def test_duplicate_rows_in_one_call_apply_in_order(session, env):
 
 
 def test_list_public_only_exact_to_the_day(session, env):
-    rows = [penalty(doc="一般", decided=D(2024, 3, 15)), penalty(doc="严重", decided=D(2024, 3, 15), severity="严重"),
-            penalty(doc="警告", types=["警告"], fine_wan=None), penalty(doc="小额", fine_wan="0.3"),
-            penalty(doc="人", party="李四", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID),
-            licence(doc="许可", valid_to=D(2025, 6, 30))]
+    rows = [
+        penalty(doc="一般", decided=D(2024, 3, 15)),
+        penalty(doc="严重", decided=D(2024, 3, 15), severity="严重"),
+        penalty(doc="警告", types=["警告"], fine_wan=None),
+        penalty(doc="小额", fine_wan="0.3"),
+        penalty(doc="人", party="李四", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID),
+        licence(doc="许可", valid_to=D(2025, 6, 30)),
+    ]
     upsert(session, env["dept"], rows)
 
     def public(today):
-        return sorted(r.record.doc_no for r in queries.list_records(session, public_only=True, today=today,
-                                                                    limit=100))
+        return sorted(r.record.doc_no for r in queries.list_records(session, public_only=True, today=today, limit=100))
 
     assert public(D(2024, 3, 14)) == []
     assert public(D(2025, 3, 15)) == ["一般", "严重", "许可"]
@@ -185,10 +207,13 @@ def test_list_public_only_exact_to_the_day(session, env):
     page = queries.list_records(session, public_only=True, today=D(2025, 3, 15), limit=2, offset=1)
     assert len(page) == 2
     # The catalog decides: opening natural persons' penalties makes the person's record public the same day.
-    catalog_service.update_class(session, actor=ADMIN, code="penalty",
-                                 changes={"natural_person_attribute": "public",
-                                          "natural_person_basis": [{"title": "测试依据"}]},
-                                 reason="测试：依法公开自然人处罚")
+    catalog_service.update_class(
+        session,
+        actor=ADMIN,
+        code="penalty",
+        changes={"natural_person_attribute": "public", "natural_person_basis": [{"title": "测试依据"}]},
+        reason="测试：依法公开自然人处罚",
+    )
     assert "人" in public(D(2025, 3, 15))
 
 
@@ -216,15 +241,16 @@ def test_subject_records_view(session, env):
 
 
 def test_legal_representative_id_never_stored_in_clear(session, env, database):
-    legacy = "410882850309771"                                            # a 15-digit (pre-1999) card number
+    legacy = "410882850309771"  # a 15-digit (pre-1999) card number
     row = penalty(doc="罚法代", data={"违法事实": f"法定代表人（{legacy}）拒不改正"})
     row.legal_rep, row.legal_rep_id_number = "赵六", legacy
     result = upsert(session, env["dept"], [row])
     session.commit()
     with database.engine.connect() as conn:
         for table in ("credit_records", "record_versions", "audit_events"):
-            dump = json.dumps([list(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {table}")],
-                              ensure_ascii=False)
+            dump = json.dumps(
+                [list(map(str, r)) for r in conn.exec_driver_sql(f"SELECT * FROM {table}")], ensure_ascii=False
+            )
             assert legacy not in dump, table
     [v] = queries.record_history(session, result.outcomes[0].record_id)
     assert v.content["legal_rep_id_masked"] == "410882******771"

@@ -57,42 +57,87 @@ def build(session: Session) -> Env:
     code = company_uscc(1)
     batch = make_batch(session, dept.id)
     rows = [
-        licence(code=code, party=COMPANY, doc="沁市监许〔报告〕1号", decided=today - dt.timedelta(days=100),
-                valid_to=today + dt.timedelta(days=700)),
-        penalty(code=code, party=COMPANY, doc="沁市监罚〔报告〕1号", decided=today - dt.timedelta(days=30),
-                types=["罚款"], fine_wan="2"),
+        licence(
+            code=code,
+            party=COMPANY,
+            doc="沁市监许〔报告〕1号",
+            decided=today - dt.timedelta(days=100),
+            valid_to=today + dt.timedelta(days=700),
+        ),
+        penalty(
+            code=code,
+            party=COMPANY,
+            doc="沁市监罚〔报告〕1号",
+            decided=today - dt.timedelta(days=30),
+            types=["罚款"],
+            fine_wan="2",
+        ),
         # General penalty decided 2 years ago: its window (at most 1 year) is over — never in a public report.
-        penalty(code=code, party=COMPANY, doc="沁市监罚〔报告〕旧号", decided=today - dt.timedelta(days=800),
-                types=["罚款"], fine_wan="2"),
-        penalty(party=PERSON, kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID, doc="沁市监罚〔报告〕9号",
-                decided=today - dt.timedelta(days=20), types=["罚款"], fine_wan="0.5"),
+        penalty(
+            code=code,
+            party=COMPANY,
+            doc="沁市监罚〔报告〕旧号",
+            decided=today - dt.timedelta(days=800),
+            types=["罚款"],
+            fine_wan="2",
+        ),
+        penalty(
+            party=PERSON,
+            kind=PartyKind.NATURAL_PERSON,
+            id_number=PERSON_ID,
+            doc="沁市监罚〔报告〕9号",
+            decided=today - dt.timedelta(days=20),
+            types=["罚款"],
+            fine_wan="0.5",
+        ),
     ]
-    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=dept.id, batch_id=batch,
-                                    received_at=utcnow(), rows=rows)
+    result = records_upsert.upsert_records(
+        session, actor=ADMIN, department_id=dept.id, batch_id=batch, received_at=utcnow(), rows=rows
+    )
     assert result.created == 4, result.to_dict()
     company = subjects.get_subject(session, code)
     person = subjects.get_subject(session, PERSON_ID)
-    lists.create_entry(session, actor=ADMIN, list_code="food_drug_dishonest", subject_code=code,
-                       reason="生产经营不符合食品安全标准的食品", decision_no="沁市监失信〔报告〕1号",
-                       notice_given_on=today - dt.timedelta(days=60), listed_on=today - dt.timedelta(days=20))
-    lists.create_entry(session, actor=ADMIN, list_code="contract_credit_enterprise", subject_code=code,
-                       reason="守合同重信用企业公示", decision_no="沁市监守〔报告〕1号",
-                       listed_on=today - dt.timedelta(days=10))
+    lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="food_drug_dishonest",
+        subject_code=code,
+        reason="生产经营不符合食品安全标准的食品",
+        decision_no="沁市监失信〔报告〕1号",
+        notice_given_on=today - dt.timedelta(days=60),
+        listed_on=today - dt.timedelta(days=20),
+    )
+    lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="contract_credit_enterprise",
+        subject_code=code,
+        reason="守合同重信用企业公示",
+        decision_no="沁市监守〔报告〕1号",
+        listed_on=today - dt.timedelta(days=10),
+    )
     op = Principal(kind="user", name="op", role=Role.DEPT_OPERATOR, department_id=dept.id, user_id=1)
     made = today - dt.timedelta(days=40)
-    summary = importer.import_rows(session, actor=op, department_id=dept.id, rows=[commitment_row(
-        1, made_on=made, **{"承诺人名称": COMPANY, "承诺人代码": code}, **accepted_by(dept))], today=today)
+    summary = importer.import_rows(
+        session,
+        actor=op,
+        department_id=dept.id,
+        rows=[commitment_row(1, made_on=made, **{"承诺人名称": COMPANY, "承诺人代码": code}, **accepted_by(dept))],
+        today=today,
+    )
     assert summary["accepted"] == 1, summary
-    verification.set_contact(session, actor=ADMIN, subject_id=person.id, channel="sms", address="13812345678",
-                             source="tests")
+    verification.set_contact(
+        session, actor=ADMIN, subject_id=person.id, channel="sms", address="13812345678", source="tests"
+    )
     session.commit()
     return Env(uscc=code, company_id=company.id, person_id=person.id, today=today)
 
 
 def last_code(session: Session) -> str:
     session.commit()
-    body = session.scalar(select(Notification.body).where(Notification.sensitive.is_(True))
-                          .order_by(Notification.id.desc()).limit(1))
+    body = session.scalar(
+        select(Notification.body).where(Notification.sensitive.is_(True)).order_by(Notification.id.desc()).limit(1)
+    )
     found = re.search(r"验证码 (\d{6})", body or "")
     assert found, body
     return found.group(1)

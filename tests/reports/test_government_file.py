@@ -29,22 +29,28 @@ PERSON_ID = resident_id.make(region="410882", birth_date=dt.date(1988, 6, 1), se
 
 def _log(session, subject_id):  # type: ignore[no-untyped-def]
     session.commit()
-    return list(session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id)
-                                .order_by(SubjectAccess.id)))
+    return list(
+        session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id).order_by(SubjectAccess.id))
+    )
 
 
 def _setup(session):  # type: ignore[no-untyped-def]
     env = build(session, watch=False)
     t = env.today
-    rows = [penalty(code=env.uscc, doc="沁市监罚〔回溯〕1号", decided=years_before(t, 4), types=["罚款"], fine_wan="5"),
-            penalty(code=env.uscc, doc="沁市监罚〔过期〕1号", decided=years_before(t, 6), types=["罚款"], fine_wan="5"),
-            penalty(code=env.uscc, doc="沁市监罚〔撤回〕1号", decided=t - dt.timedelta(days=30), types=["罚款"],
-                    fine_wan="5"),
-            penalty(code=env.uscc, doc="沁市监罚〔修复〕3号", decided=t - dt.timedelta(days=200), types=["罚款"],
-                    fine_wan="5")]
+    rows = [
+        penalty(code=env.uscc, doc="沁市监罚〔回溯〕1号", decided=years_before(t, 4), types=["罚款"], fine_wan="5"),
+        penalty(code=env.uscc, doc="沁市监罚〔过期〕1号", decided=years_before(t, 6), types=["罚款"], fine_wan="5"),
+        penalty(
+            code=env.uscc, doc="沁市监罚〔撤回〕1号", decided=t - dt.timedelta(days=30), types=["罚款"], fine_wan="5"
+        ),
+        penalty(
+            code=env.uscc, doc="沁市监罚〔修复〕3号", decided=t - dt.timedelta(days=200), types=["罚款"], fine_wan="5"
+        ),
+    ]
     # the other department's records: the file shows every department's shared classes
-    result = records_upsert.upsert_records(session, actor=ADMIN, department_id=env.other.id, batch_id=None,
-                                           received_at=utcnow(), rows=rows)
+    result = records_upsert.upsert_records(
+        session, actor=ADMIN, department_id=env.other.id, batch_id=None, received_at=utcnow(), rows=rows
+    )
     ids = {o.record_id for o in result.outcomes}
     assert len(ids) == 4, result.to_dict()
     by_doc = {r.doc_no: r for r in session.scalars(select(CreditRecord).where(CreditRecord.id.in_(ids)))}
@@ -65,7 +71,9 @@ def test_file_shows_shared_records_of_every_department_within_the_look_back(clie
     assert docs["沁市监罚〔回溯〕1号"]["share_label"] == "公示期满（回溯期内）"
     assert "沁市监罚〔过期〕1号" not in docs  # older than the 5-year look-back
     assert "沁市监罚〔撤回〕1号" not in docs  # withdrawn: never
-    assert docs["沁市监罚〔修复〕3号"]["repaired"] is True and docs["沁市监罚〔修复〕3号"]["share_label"] == "已信用修复"
+    assert (
+        docs["沁市监罚〔修复〕3号"]["repaired"] is True and docs["沁市监罚〔修复〕3号"]["share_label"] == "已信用修复"
+    )
     assert {r["department_id"] for r in data["records"]} == {env.dept.id, env.other.id}
     assert data["purpose"] == "procurement"
     classes = {c["code"]: c for c in data["classes"]}
@@ -81,8 +89,9 @@ def test_look_back_is_set_per_class_in_the_catalog(client, session):
     from xinyong.catalog import service as catalog_service
 
     env, _ = _setup(session)
-    catalog_service.update_class(session, actor=ADMIN, code="penalty", changes={"share_lookback_years": 3},
-                                 reason="政务共享回溯期调整为 3 年")
+    catalog_service.update_class(
+        session, actor=ADMIN, code="penalty", changes={"share_lookback_years": 3}, reason="政务共享回溯期调整为 3 年"
+    )
     session.commit()
     data = client.get(URL.format(env.uscc), params={"purpose": "approval"}, headers=env.viewer).json()
     assert "沁市监罚〔回溯〕1号" not in {r["doc_no"] for r in data["records"]}
@@ -96,19 +105,34 @@ def test_lists_commitments_grades_and_open_objection(client, session):
 
     env, _ = _setup(session)
     t = env.today
-    entry = lists.create_entry(session, actor=ADMIN, list_code="market_serious_illegal", subject_code=env.uscc,
-                               reason="提交虚假材料取得登记", decision_no="沁市监严〔1〕1号",
-                               notice_given_on=t - dt.timedelta(days=60), listed_on=t - dt.timedelta(days=30),
-                               department="scjgj")
-    revoked = lists.create_entry(session, actor=ADMIN, list_code="market_serious_illegal", subject_code=env.uscc,
-                                 reason="认定有误", decision_no="沁市监严〔2〕1号",
-                                 notice_given_on=t - dt.timedelta(days=90), listed_on=t - dt.timedelta(days=60),
-                                 department="scjgj")
+    entry = lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="market_serious_illegal",
+        subject_code=env.uscc,
+        reason="提交虚假材料取得登记",
+        decision_no="沁市监严〔1〕1号",
+        notice_given_on=t - dt.timedelta(days=60),
+        listed_on=t - dt.timedelta(days=30),
+        department="scjgj",
+    )
+    revoked = lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="market_serious_illegal",
+        subject_code=env.uscc,
+        reason="认定有误",
+        decision_no="沁市监严〔2〕1号",
+        notice_given_on=t - dt.timedelta(days=90),
+        listed_on=t - dt.timedelta(days=60),
+        department="scjgj",
+    )
     session.commit()
     lists.remove_entry(session, actor=ADMIN, entry_id=revoked.id, reason="revoked", note="认定撤销")
     session.commit()
-    objections.file_objection(session, actor=ADMIN, target_type="record", target_id=env.young_record_id,
-                              facts="处罚对象有误")
+    objections.file_objection(
+        session, actor=ADMIN, target_type="record", target_id=env.young_record_id, facts="处罚对象有误"
+    )
     session.commit()
     from tests.commitments.helpers import register_accepting_unit
     from tests.commitments.helpers import row as commitment_row
@@ -120,12 +144,16 @@ def test_lists_commitments_grades_and_open_objection(client, session):
     hm, _ = map_headers(list(data))
     made, issues = validate_row(hm, 2, list(data.values()), today=t)
     assert made is not None, issues
-    done = commitments.upsert_commitments(session, actor=ADMIN, department_id=env.dept.id, batch_id=None,
-                                          received_at=utcnow(), rows=[made])
+    done = commitments.upsert_commitments(
+        session, actor=ADMIN, department_id=env.dept.id, batch_id=None, received_at=utcnow(), rows=[made]
+    )
     session.commit()
     assert not getattr(done, "rejected", None), done
-    data = client.get(URL.format(env.uscc), params={"purpose": "other", "purpose_text": "招商引资项目评审"},
-                      headers=env.other_operator).json()
+    data = client.get(
+        URL.format(env.uscc),
+        params={"purpose": "other", "purpose_text": "招商引资项目评审"},
+        headers=env.other_operator,
+    ).json()
     entries = {e["id"]: e for e in data["lists"]}
     assert entry.id in entries and entries[entry.id]["counts"] is True
     assert entries[entry.id]["history"], "the entry's history is part of the file"
@@ -151,7 +179,10 @@ def test_bad_purpose_and_persons_are_refused_and_logged(client, session):
     assert other.status_code == 422 and other.json()["error"]["code"] == "purpose_text_required"
     rows = _log(session, env.subject_id)
     assert [(r.outcome, r.error_code) for r in rows[-3:]] == [
-        ("denied", "purpose_required"), ("denied", "purpose_unknown"), ("denied", "purpose_text_required")]
+        ("denied", "purpose_required"),
+        ("denied", "purpose_unknown"),
+        ("denied", "purpose_text_required"),
+    ]
     assert all(r.department_id == env.dept.id for r in rows[-3:])
 
     person = register_person(session, actor=ADMIN, name="李建国", id_number=PERSON_ID)
@@ -168,8 +199,10 @@ def test_bad_purpose_and_persons_are_refused_and_logged(client, session):
     # a business system may read an organisation's file
     assert client.get(URL.format(env.uscc), params={"purpose": "supervision"}, headers=system).status_code == 200
     # unknown subject: 404, nothing to log; anonymous: 401
-    assert client.get(URL.format("91410882MA0000000X"), params={"purpose": "approval"},
-                      headers=env.operator).status_code == 404
+    assert (
+        client.get(URL.format("91410882MA0000000X"), params={"purpose": "approval"}, headers=env.operator).status_code
+        == 404
+    )
     assert client.get(URL.format(env.uscc), params={"purpose": "approval"}).status_code == 401
 
 
@@ -190,12 +223,17 @@ def test_cli_file(client, session, database):
     assert code == 2 and data["error"]["code"] == "purpose_unknown"
     rows = _log(session, env.subject_id)
     assert [(r.outcome, r.department_id) for r in rows[-3:]] == [
-        ("allowed", env.other.id), ("denied", env.other.id), ("denied", env.other.id)]
+        ("allowed", env.other.id),
+        ("denied", env.other.id),
+        ("denied", env.other.id),
+    ]
     # the same command as `xinyong subjects file`, as the issue names it
     from xinyong import cli
 
-    result = CliRunner().invoke(cli.app, ["--db", database.url, "subjects", "file", env.uscc, "--department", "scjgj",
-                                          "--purpose", "honour", "--json"])
+    result = CliRunner().invoke(
+        cli.app,
+        ["--db", database.url, "subjects", "file", env.uscc, "--department", "scjgj", "--purpose", "honour", "--json"],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["purpose"] == "honour"
     assert "评优评先" in _log(session, env.subject_id)[-1].purpose

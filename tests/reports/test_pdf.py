@@ -16,14 +16,28 @@ TITLE = "公共信用信息报告"
 
 def content(title: str = TITLE, name: str = "沁阳市宏达机械有限公司", rows: int = 3) -> ReportContent:
     return ReportContent(
-        number="XY20250101ABCDEFGHJK", short_code="ABCD-EFGH-JK",
-        verify_url="https://xy.example.test/reports/verify?code=ABCDEFGHJK", title=title, subtitle="（法人和非法人组织）",
-        issuer="沁阳市公共信用信息平台", issued_at="2025-01-01 10:00", as_of="2025-01-01 10:00",
+        number="XY20250101ABCDEFGHJK",
+        short_code="ABCD-EFGH-JK",
+        verify_url="https://xy.example.test/reports/verify?code=ABCDEFGHJK",
+        title=title,
+        subtitle="（法人和非法人组织）",
+        issuer="沁阳市公共信用信息平台",
+        issued_at="2025-01-01 10:00",
+        as_of="2025-01-01 10:00",
         basics=[("名称", name), ("统一社会信用代码", "91410882MA0000011X")],
-        sections=[Section("penalties", "行政处罚信息", ["决定文书号", "处罚机关"],
-                          [[f"沁市监罚〔2024〕{i}号", "沁阳市市场监督管理局"] for i in range(rows)], "暂无。"),
-                  Section("black", "严重失信主体名单信息", ["名单"], [], "暂无严重失信主体名单信息。")],
-        sources=["沁阳市市场监督管理局"], statements=["1. 说明。"])
+        sections=[
+            Section(
+                "penalties",
+                "行政处罚信息",
+                ["决定文书号", "处罚机关"],
+                [[f"沁市监罚〔2024〕{i}号", "沁阳市市场监督管理局"] for i in range(rows)],
+                "暂无。",
+            ),
+            Section("black", "严重失信主体名单信息", ["名单"], [], "暂无严重失信主体名单信息。"),
+        ],
+        sources=["沁阳市市场监督管理局"],
+        statements=["1. 说明。"],
+    )
 
 
 def render_page(data: bytes, page: int = 0, scale: float = 1.0):  # type: ignore[no-untyped-def]
@@ -43,7 +57,7 @@ def test_font_is_embedded_and_no_other_font_is_used() -> None:
     data = render(content()).pdf
     fonts = re.findall(rb"/BaseFont /([^\s/]+)", data)
     assert fonts, "no font in the PDF"
-    assert all(b"XinyongSansSC" in f for f in fonts), fonts          # no Helvetica, no non-embedded CJK font
+    assert all(b"XinyongSansSC" in f for f in fonts), fonts  # no Helvetica, no non-embedded CJK font
     descriptors = len(re.findall(rb"/Type /FontDescriptor", data))
     assert descriptors >= 1
     assert len(re.findall(rb"/FontFile2 \d+ 0 R", data)) == descriptors  # every descriptor carries its font file
@@ -55,7 +69,7 @@ def test_chinese_glyphs_render() -> None:
     image = render_page(rendered.pdf)
     box = title_box(image)
     dark = sum(1 for p in box.tobytes() if p < 100)
-    assert dark > 400, dark                                          # the title is drawn, in dark ink
+    assert dark > 400, dark  # the title is drawn, in dark ink
     # Different characters must draw differently: if the font were missing, both titles would be the same
     # row of .notdef boxes.
     other = title_box(render_page(render(content(title="严重失信主体名单")).pdf))

@@ -51,11 +51,12 @@ def test_audiences(session) -> None:  # type: ignore[no-untyped-def]
     public = build_profile(session, company, audience=Audience.PUBLIC, today=env.today)
     assert public.basics is not None and public.basics["kind_label"]
     assert [r["doc_no"] for r in public.licences] == ["沁市监许〔报告〕1号"]
-    assert [r["doc_no"] for r in public.penalties] == ["沁市监罚〔报告〕1号"]   # the old penalty's window is over
+    assert [r["doc_no"] for r in public.penalties] == ["沁市监罚〔报告〕1号"]  # the old penalty's window is over
     assert len(public.list_entries) == 2 and len(public.commitments) == 1 and public.grades == []
     assert public.objection_marks() == {"records": [], "list_entries": []}
-    admin = build_profile(session, company, audience=Audience.ADMIN, today=env.today,
-                          sections=(Section.RECORDS, Section.LIST_ENTRIES))
+    admin = build_profile(
+        session, company, audience=Audience.ADMIN, today=env.today, sections=(Section.RECORDS, Section.LIST_ENTRIES)
+    )
     assert len(admin.records) == 3 and admin.basics is None and admin.commitments == []
     assert {r["doc_no"] for r in admin.records} >= {"沁市监罚〔报告〕旧号"}
     person = session.get(Subject, env.person_id)

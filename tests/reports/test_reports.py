@@ -32,14 +32,23 @@ def test_company_report_sections_and_register(session, monkeypatch) -> None:  # 
         reset_reports_settings()
     session.commit()
     assert report.sections["licences"] == 1
-    assert report.sections["penalties"] == 1            # the penalty whose window is over is left out
+    assert report.sections["penalties"] == 1  # the penalty whose window is over is left out
     assert report.sections["black"] == 1 and report.sections["red"] == 1
     assert report.sections["commitments"] == 1 and report.sections["evaluation"] == 0
     assert report.requester_kind == "public" and report.subject_name == COMPANY and report.subject_code == env.uscc
     assert "沁阳市市场监督管理局" in report.sources
     text = pdf_text(data)
-    for needle in (COMPANY, env.uscc, "沁市监许〔报告〕1号", "沁市监罚〔报告〕1号", "食品药品安全严重失信主体名单",
-                   "守合同重信用企业名单", service.NO_EVALUATION, report.number, service.display_code(report.short_code)):
+    for needle in (
+        COMPANY,
+        env.uscc,
+        "沁市监许〔报告〕1号",
+        "沁市监罚〔报告〕1号",
+        "食品药品安全严重失信主体名单",
+        "守合同重信用企业名单",
+        service.NO_EVALUATION,
+        report.number,
+        service.display_code(report.short_code),
+    ):
         assert needle in text, needle
     assert "沁市监罚〔报告〕旧号" not in text
     assert f"https://xy.example.test/reports/verify?code={report.short_code}" in text
@@ -63,7 +72,7 @@ def test_verify_by_number_code_and_bytes(session) -> None:  # type: ignore[no-un
     assert service.verify_report(session, short_code=report.short_code, pdf_bytes=data)["valid"] is True
 
     tampered = bytearray(data)
-    spot = data.index(b"stream") + 200               # inside the first page's content
+    spot = data.index(b"stream") + 200  # inside the first page's content
     tampered[spot] ^= 0x01
     for kwargs in ({}, {"number": report.number}):
         result = service.verify_report(session, pdf_bytes=bytes(tampered), **kwargs)
@@ -73,8 +82,13 @@ def test_verify_by_number_code_and_bytes(session) -> None:  # type: ignore[no-un
     assert other["status"] == "unknown_file" and other["valid"] is False
 
     forged = "XY20250101ABCDEFGHJK"
-    for kwargs in ({"number": forged}, {"short_code": "ZZZZ-ZZZZ-ZZ"}, {"number": "'; drop table --"},
-                   {"short_code": "x" * 500}, {"number": forged, "pdf_bytes": data}):
+    for kwargs in (
+        {"number": forged},
+        {"short_code": "ZZZZ-ZZZZ-ZZ"},
+        {"number": "'; drop table --"},
+        {"short_code": "x" * 500},
+        {"number": forged, "pdf_bytes": data},
+    ):
         result = service.verify_report(session, **kwargs)
         assert result["status"] == "not_found" and result["report"] is None, kwargs
 
@@ -91,11 +105,13 @@ def test_natural_person_needs_verification(session) -> None:  # type: ignore[no-
     assert (exc2.value.code, exc2.value.message) == (exc.value.code, exc.value.message)
     # A code proving the company does not open the person's report.
     with pytest.raises(Forbidden):
-        service.generate_report(session, subject_code=PERSON_ID, requester=ANONYMOUS,
-                                verified_subject_id=env.company_id)
+        service.generate_report(
+            session, subject_code=PERSON_ID, requester=ANONYMOUS, verified_subject_id=env.company_id
+        )
     # The admin at a service window, with a reason.
-    report, data = service.generate_report(session, subject_code=PERSON_ID, requester=system_principal("window"),
-                                           reason="窗口核验本人身份证后打印")
+    report, data = service.generate_report(
+        session, subject_code=PERSON_ID, requester=system_principal("window"), reason="窗口核验本人身份证后打印"
+    )
     assert report.requester_kind == "staff" and report.subject_name == "王*明"
     assert report.subject_code == PERSON_ID[:6] + "********" + PERSON_ID[14:]
     text = pdf_text(data)
@@ -132,8 +148,10 @@ def test_api_issue_and_verify(client, session) -> None:  # type: ignore[no-untyp
     assert resp.headers["content-type"] == "application/pdf" and resp.content.startswith(b"%PDF-")
     number, code = resp.headers["x-report-number"], resp.headers["x-report-code"]
     session.commit()
-    assert session.scalar(select(IssuedReport.sha256).where(IssuedReport.number == number)) \
+    assert (
+        session.scalar(select(IssuedReport.sha256).where(IssuedReport.number == number))
         == resp.headers["x-report-sha256"]
+    )
 
     ok = client.get(f"{API}/verify", params={"code": code})
     assert ok.status_code == 200 and ok.json()["status"] == "registered" and ok.json()["report"]["number"] == number
@@ -141,8 +159,7 @@ def test_api_issue_and_verify(client, session) -> None:  # type: ignore[no-untyp
     assert up.status_code == 200 and up.json()["status"] == "valid"
     bad = bytearray(resp.content)
     bad[len(bad) // 2] ^= 0xFF
-    up2 = client.post(f"{API}/verify", files={"file": ("r.pdf", bytes(bad), "application/pdf")},
-                      data={"code": code})
+    up2 = client.post(f"{API}/verify", files={"file": ("r.pdf", bytes(bad), "application/pdf")}, data={"code": code})
     assert up2.status_code == 200 and up2.json()["status"] == "mismatch" and up2.json()["valid"] is False
 
     forged = client.get(f"{API}/verify", params={"number": "XY20250101ABCDEFGHJK"})

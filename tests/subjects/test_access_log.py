@@ -24,34 +24,46 @@ def env(session):
     seed_all(session)
     dept = make_department(session, code="rsj", name="沁阳市人力资源和社会保障局")
     code = person(session, "王小明")
-    return {"code": code, "subject_id": find_subject(session, code).id,
-            "viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, dept)),
-            "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="人社局审批系统")),
-            "admin": auth_headers(make_token(session, Role.ADMIN))}
+    return {
+        "code": code,
+        "subject_id": find_subject(session, code).id,
+        "viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, dept)),
+        "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="人社局审批系统")),
+        "admin": auth_headers(make_token(session, Role.ADMIN)),
+    }
 
 
 def _rows(session, subject_id):
     session.commit()
-    return list(session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id)
-                                .order_by(SubjectAccess.id)))
+    return list(
+        session.scalars(select(SubjectAccess).where(SubjectAccess.subject_id == subject_id).order_by(SubjectAccess.id))
+    )
 
 
 def test_department_reads_and_checks_of_a_person_are_logged(client, session, env):
-    assert client.get(f"/api/v1/subjects/{env['code']}", params={"purpose": "招聘资格审查"},
-                      headers=env["viewer"]).status_code == 200
+    assert (
+        client.get(
+            f"/api/v1/subjects/{env['code']}", params={"purpose": "招聘资格审查"}, headers=env["viewer"]
+        ).status_code
+        == 200
+    )
     assert client.get("/api/v1/records", params={"subject": env["code"]}, headers=env["viewer"]).status_code == 200
-    check = client.post("/api/v1/checks", json={"scenario": "general", "subjects": [{"code": env["code"]}]},
-                        headers=env["system"])
+    check = client.post(
+        "/api/v1/checks", json={"scenario": "general", "subjects": [{"code": env["code"]}]}, headers=env["system"]
+    )
     assert check.status_code == 200, check.text
     rows = _rows(session, env["subject_id"])
-    assert [r.endpoint for r in rows] == ["GET /api/v1/subjects/{code}", "GET /api/v1/records",
-                                          "POST /api/v1/checks"]
+    assert [r.endpoint for r in rows] == ["GET /api/v1/subjects/{code}", "GET /api/v1/records", "POST /api/v1/checks"]
     assert rows[0].purpose == "招聘资格审查" and rows[0].role == "dept_viewer" and rows[0].department_id
     assert rows[2].actor.startswith("token:") and rows[2].role == "business_system"
-    events = {e.id: e for e in session.scalars(select(AuditEvent).where(
-        AuditEvent.id.in_([r.audit_event_id for r in rows])))}
-    assert [events[r.audit_event_id].action for r in rows] == ["subjects.person_viewed", "records.person_read",
-                                                               "measures.check_named_person"]
+    events = {
+        e.id: e for e in session.scalars(select(AuditEvent).where(AuditEvent.id.in_([r.audit_event_id for r in rows])))
+    }
+    assert [events[r.audit_event_id].action for r in rows] == [
+        "subjects.person_viewed",
+        "records.person_read",
+        "measures.check_named_person",
+    ]
     assert events[rows[2].audit_event_id].after["check_id"] == check.json()["check_id"]
     assert verify_chain(session).ok and access_log.verify(session)["ok"]
     # The admin's view over HTTP, newest first; the subject's own view names no user or token.
@@ -65,8 +77,12 @@ def test_a_company_check_is_not_logged(client, session, env):
     from tests.measures.helpers import org
 
     code = org(session, "沁阳市某某有限公司")
-    assert client.post("/api/v1/checks", json={"scenario": "general", "subjects": [{"code": code}]},
-                       headers=env["system"]).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/checks", json={"scenario": "general", "subjects": [{"code": code}]}, headers=env["system"]
+        ).status_code
+        == 200
+    )
     session.commit()
     assert session.scalar(select(SubjectAccess.id)) is None
 

@@ -19,8 +19,13 @@ PERSON_ID = resident_id.make(region="410882", birth_date=dt.date(1985, 3, 9), se
 
 
 def _seed(session, tmp_path):
-    service.import_registry(session, actor=ACTOR, path=write_csv(tmp_path / "r.csv", [
-        row(A, "沁阳市宏达机械有限公司"), row(B, "沁阳市怀府小吃店", kind="个体工商户")]))
+    service.import_registry(
+        session,
+        actor=ACTOR,
+        path=write_csv(
+            tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司"), row(B, "沁阳市怀府小吃店", kind="个体工商户")]
+        ),
+    )
     service.register_person(session, actor=ACTOR, name="李医生", id_number=PERSON_ID, profession="doctor")
     session.commit()
 
@@ -73,17 +78,21 @@ def test_register_person_validates(client, session):
     bad = PERSON_ID[:-1] + ("0" if PERSON_ID[-1] != "0" else "1")
     r = client.post("/api/v1/subjects/persons", json={"name": "王五", "resident_id": bad}, headers=auth_headers(op))
     assert r.status_code == 422 and r.json()["error"]["code"]
-    r = client.post("/api/v1/subjects/persons", json={"name": "王五", "resident_id": PERSON_ID},
-                    headers=auth_headers(op))
+    r = client.post(
+        "/api/v1/subjects/persons", json={"name": "王五", "resident_id": PERSON_ID}, headers=auth_headers(op)
+    )
     assert r.status_code == 201 and PERSON_ID not in r.text
-    r = client.post("/api/v1/subjects/persons", json={"name": "王五", "resident_id": PERSON_ID},
-                    headers=auth_headers(op))
+    r = client.post(
+        "/api/v1/subjects/persons", json={"name": "王五", "resident_id": PERSON_ID}, headers=auth_headers(op)
+    )
     assert r.status_code == 409
 
 
 def test_cli_import_show_quality(database, tmp_path):
     runner = CliRunner()
-    path = write_csv(tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司"), row("", "沁阳市老店有限公司", reg="410882100000009")])
+    path = write_csv(
+        tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司"), row("", "沁阳市老店有限公司", reg="410882100000009")]
+    )
     r = runner.invoke(app, ["--db", database.url, "subjects", "import", str(path), "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)

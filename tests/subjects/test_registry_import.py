@@ -19,8 +19,18 @@ from xinyong.subjects import service
 from xinyong.subjects.models import Subject, SubjectAlias, SubjectName
 
 ACTOR = system_principal("test")
-HEADER = ["统一社会信用代码", "企业名称", "注册号", "组织机构代码", "法定代表人", "企业类型", "成立日期", "登记状态", "住所",
-          "登记机关"]
+HEADER = [
+    "统一社会信用代码",
+    "企业名称",
+    "注册号",
+    "组织机构代码",
+    "法定代表人",
+    "企业类型",
+    "成立日期",
+    "登记状态",
+    "住所",
+    "登记机关",
+]
 
 
 def code(body: str, authority: str = "9", category: str = "1") -> str:
@@ -35,7 +45,9 @@ def write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8") -> Pat
     return path
 
 
-def row(c: str, name: str, reg: str = "", org: str = "", kind: str = "有限责任公司", date: str = "2018-05-06") -> list[str]:
+def row(
+    c: str, name: str, reg: str = "", org: str = "", kind: str = "有限责任公司", date: str = "2018-05-06"
+) -> list[str]:
     return [c, name, reg, org, "张三", kind, date, "存续", "沁阳市怀庆街道1号", "沁阳市市场监督管理局"]
 
 
@@ -44,17 +56,22 @@ A, B, C, D = code("MA000001"), code("MA000002"), code("MA000003"), code("MA00000
 
 def test_import_report_finds_every_problem(session, tmp_path):
     bad_check = A[:17] + ("0" if A[17] != "0" else "1")
-    f = write_csv(tmp_path / "reg.csv", [
-        row(A, "沁阳市宏达机械有限公司"),
-        row(bad_check, "沁阳市错码有限公司"),                      # check digit typo
-        row(B, "沁阳市甲有限公司"),
-        row(B, "沁阳市乙有限公司"),                                # 重码: same code, other name
-        row(B, "沁阳市甲有限公司"),                                # exact duplicate row: merged
-        row("", "沁阳市老字号有限公司", reg="410882100000001"),    # no USCC yet
-        row(C, "沁阳市丙有限公司", org="12345678-" + orgcode.calc_check_digit("12345678")),              # org code not the one inside the USCC
-        row(D, "沁阳市丁小吃店", kind="个体工商户"),
-        row(code("MA000005"), "", date="2018-02-30"),            # no name, impossible date
-    ])
+    f = write_csv(
+        tmp_path / "reg.csv",
+        [
+            row(A, "沁阳市宏达机械有限公司"),
+            row(bad_check, "沁阳市错码有限公司"),  # check digit typo
+            row(B, "沁阳市甲有限公司"),
+            row(B, "沁阳市乙有限公司"),  # 重码: same code, other name
+            row(B, "沁阳市甲有限公司"),  # exact duplicate row: merged
+            row("", "沁阳市老字号有限公司", reg="410882100000001"),  # no USCC yet
+            row(
+                C, "沁阳市丙有限公司", org="12345678-" + orgcode.calc_check_digit("12345678")
+            ),  # org code not the one inside the USCC
+            row(D, "沁阳市丁小吃店", kind="个体工商户"),
+            row(code("MA000005"), "", date="2018-02-30"),  # no name, impossible date
+        ],
+    )
     report = service.import_registry(session, actor=ACTOR, path=f)
     session.commit()
     assert report["rows"] == 9
@@ -76,14 +93,16 @@ def test_import_report_finds_every_problem(session, tmp_path):
 
 
 def test_reimport_is_idempotent_and_tracks_renames_and_conversion(session, tmp_path):
-    first = write_csv(tmp_path / "a.csv", [row(A, "沁阳市宏达机械有限公司"),
-                                           row("", "沁阳市老字号有限公司", reg="410882100000001")])
+    first = write_csv(
+        tmp_path / "a.csv", [row(A, "沁阳市宏达机械有限公司"), row("", "沁阳市老字号有限公司", reg="410882100000001")]
+    )
     service.import_registry(session, actor=ACTOR, path=first)
     again = service.import_registry(session, actor=ACTOR, path=first)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
 
-    second = write_csv(tmp_path / "b.csv", [row(A, "沁阳市宏达重工有限公司"),
-                                            row(B, "沁阳市老字号有限公司", reg="410882100000001")])
+    second = write_csv(
+        tmp_path / "b.csv", [row(A, "沁阳市宏达重工有限公司"), row(B, "沁阳市老字号有限公司", reg="410882100000001")]
+    )
     report = service.import_registry(session, actor=ACTOR, path=second)
     session.commit()
     assert report["renamed"] == 1 and report["converted"] == 1 and report["created"] == 0
@@ -177,13 +196,20 @@ def test_persons_are_stored_encrypted_and_shown_masked(session):
 def test_absurd_numbers_are_row_problems(session, tmp_path):
     """成立日期 of 20 digits (a C long overflow) or an Excel serial of 1e30 is the row's date_invalid, never a crash;
     a number where text belongs (JSON 1e308 as the name) is text held to the column's length."""
-    f = write_csv(tmp_path / "reg.csv", [row(A, "沁阳市宏达机械有限公司", date="99999999999999999999-01-01"),
-                                         row(B, "沁阳市甲有限公司", date="2018年1月99999999999999999999日")])
+    f = write_csv(
+        tmp_path / "reg.csv",
+        [
+            row(A, "沁阳市宏达机械有限公司", date="99999999999999999999-01-01"),
+            row(B, "沁阳市甲有限公司", date="2018年1月99999999999999999999日"),
+        ],
+    )
     report = service.import_registry(session, actor=ACTOR, path=f)
     assert report["rejected"] == 2 and report["problem_counts"] == {"date_invalid": 2}, report["problems"]
     session.rollback()
-    rows = [dict(zip(HEADER, row(C, "__NAME", date="__DATE"), strict=True)),
-            dict(zip(HEADER, row(D, "沁阳市乙有限公司", date="__DATE"), strict=True))]
+    rows = [
+        dict(zip(HEADER, row(C, "__NAME", date="__DATE"), strict=True)),
+        dict(zip(HEADER, row(D, "沁阳市乙有限公司", date="__DATE"), strict=True)),
+    ]
     text = json.dumps(rows, ensure_ascii=False).replace('"__NAME"', "1e308", 1).replace('"__DATE"', "1e30")
     path = tmp_path / "reg.json"
     path.write_text(text, encoding="utf-8")
@@ -194,13 +220,21 @@ def test_absurd_numbers_are_row_problems(session, tmp_path):
 def test_an_import_answers_the_common_summary(session, tmp_path):
     from xinyong.core.batches import BatchSummary
 
-    f = write_csv(tmp_path / "reg.csv", [row(A, "沁阳市宏达机械有限公司"), row("123", "沁阳市错码有限公司"),
-                                         row(A, "沁阳市宏达机械有限公司")])
+    f = write_csv(
+        tmp_path / "reg.csv",
+        [row(A, "沁阳市宏达机械有限公司"), row("123", "沁阳市错码有限公司"), row(A, "沁阳市宏达机械有限公司")],
+    )
     report = service.import_registry(session, actor=ACTOR, path=f)
     common = report["summary"]
     assert set(common) == set(BatchSummary("x").as_dict())
-    assert (common["importer"], common["batch"], common["status"], common["rows"], common["accepted"],
-            common["rejected"], common["skipped"]) == ("registry", report["import_id"], "partially_accepted", 3, 1,
-                                                        1, 1)
+    assert (
+        common["importer"],
+        common["batch"],
+        common["status"],
+        common["rows"],
+        common["accepted"],
+        common["rejected"],
+        common["skipped"],
+    ) == ("registry", report["import_id"], "partially_accepted", 3, 1, 1, 1)
     assert [e["row"] for e in common["errors"]] == report["rejected_rows"] == [3]
     assert report["duplicate_rows"] == 1

@@ -44,15 +44,29 @@ def test_each_code_form(session) -> None:  # type: ignore[no-untyped-def]
     code = _uscc(1)
     company = register_organisation(session, actor=ACTOR, name="沁阳市甲有限公司", code=code)
     reg_no, oc = "410882000012345", "12345678-" + orgcode.calc_check_digit("12345678")
-    session.add_all([SubjectAlias(subject_id=company.id, scheme=AliasScheme.REGISTRATION_NO, value=reg_no),
-                     SubjectAlias(subject_id=company.id, scheme=AliasScheme.ORG_CODE,
-                                  value=orgcode.validate(oc).normalized)])
+    session.add_all(
+        [
+            SubjectAlias(subject_id=company.id, scheme=AliasScheme.REGISTRATION_NO, value=reg_no),
+            SubjectAlias(subject_id=company.id, scheme=AliasScheme.ORG_CODE, value=orgcode.validate(oc).normalized),
+        ]
+    )
     number = resident_id.make(region="410882", birth_date=dt.date(1980, 1, 2), sequence=5)
     person = register_person(session, actor=ACTOR, name="张三", id_number=number)
     session.commit()
     legacy15 = number[:6] + number[8:17]
-    codes = [code, " " + code.lower() + " ", reg_no, oc, number, legacy15, _uscc(2), "410882000099999", "nonsense",
-             "", "  "]
+    codes = [
+        code,
+        " " + code.lower() + " ",
+        reg_no,
+        oc,
+        number,
+        legacy15,
+        _uscc(2),
+        "410882000099999",
+        "nonsense",
+        "",
+        "  ",
+    ]
     found = resolve_codes(session, codes)
     assert list(found) == list(dict.fromkeys(codes))
     assert found[code] is company and found[" " + code.lower() + " "] is company
@@ -80,8 +94,13 @@ def test_person_found_by_hash_only(session) -> None:  # type: ignore[no-untyped-
 
 def test_chunks_past_the_bound(session) -> None:  # type: ignore[no-untyped-def]
     n = IN_CHUNK + 150
-    session.execute(insert(Subject), [{"kind": "legal_person", "name": f"企业{i}", "name_norm": f"企业{i}",
-                                       "uscc": _uscc(100 + i)} for i in range(n)])
+    session.execute(
+        insert(Subject),
+        [
+            {"kind": "legal_person", "name": f"企业{i}", "name_norm": f"企业{i}", "uscc": _uscc(100 + i)}
+            for i in range(n)
+        ],
+    )
     session.commit()
     codes = [_uscc(100 + i) for i in range(n)] + [_uscc(5_000 + i) for i in range(n)]
     watch = _Statements(session)

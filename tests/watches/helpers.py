@@ -30,19 +30,27 @@ def company_uscc(n: int) -> str:
 
 
 def make_org(session: Session, n: int, name: str | None = None) -> Subject:
-    return subjects.register_organisation(session, actor=ADMIN, name=name or f"沁阳市测试{n}有限公司",
-                                          code=company_uscc(n))
+    return subjects.register_organisation(
+        session, actor=ADMIN, name=name or f"沁阳市测试{n}有限公司", code=company_uscc(n)
+    )
 
 
 def make_person(session: Session, id_number: str = PERSON_ID, name: str = "王小明") -> Subject:
     return subjects.register_person(session, actor=ADMIN, name=name, id_number=id_number)
 
 
-def make_receiver(session: Session, *, department: Department | None = None, url: str = "https://bs.example/hook",
-                  event_types: list[str] | None = None, name: str = "审批系统") -> tuple[Receiver, str]:
+def make_receiver(
+    session: Session,
+    *,
+    department: Department | None = None,
+    url: str = "https://bs.example/hook",
+    event_types: list[str] | None = None,
+    name: str = "审批系统",
+) -> tuple[Receiver, str]:
     department = department or default_department(session)
-    return service.create_receiver(session, actor=ADMIN, name=name, url=url, department_id=department.id,
-                                   event_types=event_types)
+    return service.create_receiver(
+        session, actor=ADMIN, name=name, url=url, department_id=department.id, event_types=event_types
+    )
 
 
 def watch(session: Session, receiver: Receiver, *codes: str) -> dict:

@@ -27,7 +27,8 @@ def env(session):
     make_person(session)
     session.commit()
     return {
-        "a": a, "b": b,
+        "a": a,
+        "b": b,
         "a_sys": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, a)),
         "a_op": auth_headers(make_token(session, Role.DEPT_OPERATOR, a)),
         "a_viewer": auth_headers(make_token(session, Role.DEPT_VIEWER, a)),
@@ -37,8 +38,9 @@ def env(session):
 
 
 def _receiver(client, headers, **kw):
-    r = client.post(f"{API}/receivers", json={"name": "审批系统", "url": "https://a.example/hook", **kw},
-                    headers=headers)
+    r = client.post(
+        f"{API}/receivers", json={"name": "审批系统", "url": "https://a.example/hook", **kw}, headers=headers
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -52,16 +54,20 @@ def test_receiver_secret_is_shown_once(client, env):
     assert created["secret"] not in json.dumps(listed)
     one = client.get(f"{API}/receivers/{created['id']}", headers=env["a_op"]).json()
     assert "secret" not in one and one["event_types"] == ["list.entered"]
-    rotated = client.post(f"{API}/receivers/{created['id']}/rotate-secret", json={"reason": "泄露"},
-                          headers=env["a_op"]).json()
+    rotated = client.post(
+        f"{API}/receivers/{created['id']}/rotate-secret", json={"reason": "泄露"}, headers=env["a_op"]
+    ).json()
     assert rotated["secret"] != created["secret"] and rotated["secret_rotated_at"]
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"url": "ftp://a.example/x"}, "bad_receiver_url"),
-    ({"url": "https://user:pw@a.example/x"}, "bad_receiver_url"),
-    ({"event_types": ["NOT VALID"]}, "bad_event_type"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"url": "ftp://a.example/x"}, "bad_receiver_url"),
+        ({"url": "https://user:pw@a.example/x"}, "bad_receiver_url"),
+        ({"event_types": ["NOT VALID"]}, "bad_event_type"),
+    ],
+)
 def test_receiver_input_is_validated(client, env, body, code):
     r = client.post(f"{API}/receivers", json={"name": "x", "url": "https://a.example/h", **body}, headers=env["a_sys"])
     assert r.status_code == 422 and r.json()["error"]["code"] == code
@@ -79,8 +85,11 @@ def test_departments_cannot_reach_each_other(client, env, session):
     assert client.get(f"{API}/subjects", params={"receiver_id": rid}, headers=env["b_sys"]).status_code == 404
     assert client.get(f"{API}/receivers", headers=env["b_sys"]).json() == []
     # B cannot create a receiver for A either.
-    r = client.post(f"{API}/receivers", json={"name": "x", "url": "https://b.example/h",
-                                              "department_id": env["a"].id}, headers=env["b_sys"])
+    r = client.post(
+        f"{API}/receivers",
+        json={"name": "x", "url": "https://b.example/h", "department_id": env["a"].id},
+        headers=env["b_sys"],
+    )
     assert r.status_code == 403
     # A department viewer is not a manager.
     assert client.get(f"{API}/receivers", headers=env["a_viewer"]).status_code == 403
@@ -97,15 +106,24 @@ def test_departments_cannot_reach_each_other(client, env, session):
     assert a_list["total"] == 1
     did = a_list["items"][0]["id"]
     assert client.post(f"{API}/deliveries/{did}/redeliver", headers=env["b_sys"]).status_code == 404
-    assert client.post(f"{API}/deliveries/{did}/redeliver", headers=env["a_sys"]).json()["error"]["code"] == \
-        "still_pending"
+    assert (
+        client.post(f"{API}/deliveries/{did}/redeliver", headers=env["a_sys"]).json()["error"]["code"]
+        == "still_pending"
+    )
 
 
 def test_bulk_subscribe_reports_each_code(client, env, session):
     rid = _receiver(client, env["a_sys"])["id"]
     unknown = company_uscc(99)
-    codes = [company_uscc(1), company_uscc(2).lower(), PERSON_ID, unknown, "not-a-code", company_uscc(1),
-             "11010519491231002X"]
+    codes = [
+        company_uscc(1),
+        company_uscc(2).lower(),
+        PERSON_ID,
+        unknown,
+        "not-a-code",
+        company_uscc(1),
+        "11010519491231002X",
+    ]
     r = client.post(f"{API}/subjects", json={"receiver_id": rid, "codes": codes}, headers=env["a_sys"])
     assert r.status_code == 200, r.text
     body = r.json()
@@ -125,8 +143,12 @@ def test_bulk_subscribe_reports_each_code(client, env, session):
     assert person["kind"] == "natural_person" and "*" in person["resident_id_masked"]
     assert PERSON_ID not in json.dumps(rest)
 
-    gone = client.request("DELETE", f"{API}/subjects", json={"receiver_id": rid, "codes": [company_uscc(1), unknown]},
-                          headers=env["a_sys"]).json()
+    gone = client.request(
+        "DELETE",
+        f"{API}/subjects",
+        json={"receiver_id": rid, "codes": [company_uscc(1), unknown]},
+        headers=env["a_sys"],
+    ).json()
     assert [i["status"] for i in gone["items"]] == ["removed", "not_found"]
     assert session.scalar(select(func.count()).select_from(Watch)) == 2
     actions = set(session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("watches.%"))))
@@ -146,8 +168,9 @@ def test_many_codes_resolve_in_bulk(session, env):
     """10,000 codes in one call: a few queries per thousand, not one per code."""
     from sqlalchemy import event
 
-    receiver, _ = service.create_receiver(session, actor=ADMIN, name="x", url="https://x.example/",
-                                          department_id=env["a"].id)
+    receiver, _ = service.create_receiver(
+        session, actor=ADMIN, name="x", url="https://x.example/", department_id=env["a"].id
+    )
     codes = [company_uscc(1), PERSON_ID] + [company_uscc(1000 + i) for i in range(9_998)]
     statements = []
     engine = session.get_bind()
@@ -164,8 +187,22 @@ def test_many_codes_resolve_in_bulk(session, env):
 def test_cli_receivers_subscribe_and_deliver(database, env, session):
     runner = CliRunner()
     db = ["--db", database.url]
-    r = runner.invoke(cli, [*db, "watches", "receivers", "add", "--name", "审批系统", "--url", "http://127.0.0.1:9/hook",
-                            "--department", "depa", "--json"])
+    r = runner.invoke(
+        cli,
+        [
+            *db,
+            "watches",
+            "receivers",
+            "add",
+            "--name",
+            "审批系统",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--department",
+            "depa",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     created = json.loads(r.output)
     assert created["secret"].startswith("whsec_")

@@ -43,8 +43,12 @@ def queued(session):
     org = make_org(session, 1)
     receiver, secret = make_receiver(session)
     watch(session, receiver, org.uscc)
-    n = service.emit_subject_event(session, subject_id=org.id, event="list.entered",
-                                   payload={"list": "严重失信主体名单", "listed_on": dt.date(2025, 3, 1)})
+    n = service.emit_subject_event(
+        session,
+        subject_id=org.id,
+        event="list.entered",
+        payload={"list": "严重失信主体名单", "listed_on": dt.date(2025, 3, 1)},
+    )
     assert n == 1
     session.execute(Delivery.__table__.update().values(next_attempt_at=T0))
     session.commit()
@@ -74,9 +78,14 @@ def test_emit_only_for_watched_subjects_and_active_receivers(session):
     # Open event types: a later producer (credit repair) needs no change here.
     assert service.emit_subject_event(session, subject_id=watched.id, event="record.repaired", payload={}) == 1
     rows = deliveries(session)
-    assert sorted((d.event.event_type, d.receiver_id) for d in rows) == sorted([
-        ("list.entered", active.id), ("list.left", active.id), ("list.left", only_left.id),
-        ("record.repaired", active.id)])
+    assert sorted((d.event.event_type, d.receiver_id) for d in rows) == sorted(
+        [
+            ("list.entered", active.id),
+            ("list.left", active.id),
+            ("list.left", only_left.id),
+            ("record.repaired", active.id),
+        ]
+    )
     assert all(d.status == "pending" and d.attempts == 0 for d in rows)
     with pytest.raises(Exception, match="事件类型"):
         service.emit_subject_event(session, subject_id=watched.id, event="Bad Event", payload={})
@@ -87,8 +96,12 @@ def test_payload_names_subject_publicly_and_never_carries_a_clear_personal_id(da
     receiver, _ = make_receiver(session)
     result = watch(session, receiver, PERSON_ID)
     assert result["summary"] == {"added": 1} and PERSON_ID not in str(result)
-    service.emit_subject_event(session, subject_id=person.id, event="list.entered",
-                               payload={"note": f"当事人身份证 {PERSON_ID}", "ids": [PERSON_ID]})
+    service.emit_subject_event(
+        session,
+        subject_id=person.id,
+        event="list.entered",
+        payload={"note": f"当事人身份证 {PERSON_ID}", "ids": [PERSON_ID]},
+    )
     session.commit()
     recorder = Recorder()
     report = deliver_due(database, transport=recorder.transport, settings=FAST)
@@ -231,8 +244,14 @@ def test_concurrent_workers_send_each_delivery_once(database, session):
     recorder = Recorder(slow)
     settings = WebhookSettings(**{**FAST.model_dump(), "batch_size": 2})
     reports = []
-    threads = [threading.Thread(target=lambda w=w: reports.append(
-        deliver_due(database, transport=recorder.transport, settings=settings, worker=w))) for w in ("a", "b", "c")]
+    threads = [
+        threading.Thread(
+            target=lambda w=w: reports.append(
+                deliver_due(database, transport=recorder.transport, settings=settings, worker=w)
+            )
+        )
+        for w in ("a", "b", "c")
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -249,16 +268,35 @@ def test_a_worker_whose_lease_ran_out_does_not_overwrite_the_new_owner(database,
         (delivery_id,) = claim_due(s, worker="old:1", now=T0, limit=1, lease=lease)
     with database.session() as s:
         claim_due(s, worker="new:2", now=T0 + dt.timedelta(seconds=61), limit=1, lease=lease)
-    job = delivery._Job(delivery_id=delivery_id, receiver_id=queued["receiver"].id, attempts=0, url="", event_type="",
-                        event_uid="", body=b"", secrets=[])
-    outcome = delivery._record(database, job, worker="old:1", now=T0 + dt.timedelta(seconds=62), ok=False, code=500,
-                               error="HTTP 500", settings=FAST, rand=one)
+    job = delivery._Job(
+        delivery_id=delivery_id,
+        receiver_id=queued["receiver"].id,
+        attempts=0,
+        url="",
+        event_type="",
+        event_uid="",
+        body=b"",
+        secrets=[],
+    )
+    outcome = delivery._record(
+        database,
+        job,
+        worker="old:1",
+        now=T0 + dt.timedelta(seconds=62),
+        ok=False,
+        code=500,
+        error="HTTP 500",
+        settings=FAST,
+        rand=one,
+    )
     assert outcome == "lost"
     (d,) = deliveries(session)
     assert d.locked_by == "new:2" and d.attempts == 0
     # An acknowledgement always counts, whoever holds the lease: the receiver has the event.
-    assert delivery._record(database, job, worker="old:1", now=T0, ok=True, code=200, error=None, settings=FAST,
-                            rand=one) == "sent"
+    assert (
+        delivery._record(database, job, worker="old:1", now=T0, ok=True, code=200, error=None, settings=FAST, rand=one)
+        == "sent"
+    )
     assert deliveries(session)[0].status == "delivered"
 
 
@@ -277,10 +315,13 @@ def test_crash_after_claim_resends_after_the_lease(database, session, queued):
     with database.session() as s:
         claim_due(s, worker="crashed:1", now=T0, limit=10, lease=dt.timedelta(seconds=60))
     recorder = Recorder(200)
-    assert deliver_due(database, transport=recorder.transport, settings=FAST, now=T0 + dt.timedelta(seconds=30)
-                       ).claimed == 0
-    assert deliver_due(database, transport=recorder.transport, settings=FAST, now=T0 + dt.timedelta(seconds=61)
-                       ).sent == 1
+    assert (
+        deliver_due(database, transport=recorder.transport, settings=FAST, now=T0 + dt.timedelta(seconds=30)).claimed
+        == 0
+    )
+    assert (
+        deliver_due(database, transport=recorder.transport, settings=FAST, now=T0 + dt.timedelta(seconds=61)).sent == 1
+    )
 
 
 def test_secret_is_encrypted_at_rest(session, queued):
@@ -345,6 +386,12 @@ def test_unreachable_receiver_is_not_hammered_within_a_run(database, session):
 def test_loop_drains_then_waits(database, session, queued):
     rounds = []
     recorder = Recorder(200)
-    delivery.run_forever(database, interval=0.01, transport=recorder.transport, settings=FAST,
-                         on_report=rounds.append, should_stop=lambda: len(recorder.requests) >= 1 and bool(rounds))
+    delivery.run_forever(
+        database,
+        interval=0.01,
+        transport=recorder.transport,
+        settings=FAST,
+        on_report=rounds.append,
+        should_stop=lambda: len(recorder.requests) >= 1 and bool(rounds),
+    )
     assert len(recorder.requests) == 1 and rounds[0].sent == 1

@@ -46,9 +46,14 @@ LOAD_SECONDS = 12.0
 def live(database: Database, tmp_path: Path) -> Iterator[devserver.Server]:
     """The app under uvicorn on the test database: one worker on SQLite (the embedded default), two on PostgreSQL."""
     try:
-        server = devserver.start(database.url, data_dir=tmp_path / "data", log=tmp_path / "server.log",
-                                 workers=1 if database.dialect == "sqlite" else 2, cwd=tmp_path,
-                                 env={"XINYONG_SECRET_KEY": os.environ["XINYONG_SECRET_KEY"]})
+        server = devserver.start(
+            database.url,
+            data_dir=tmp_path / "data",
+            log=tmp_path / "server.log",
+            workers=1 if database.dialect == "sqlite" else 2,
+            cwd=tmp_path,
+            env={"XINYONG_SECRET_KEY": os.environ["XINYONG_SECRET_KEY"]},
+        )
     except devserver.ServerDidNotStart as exc:
         pytest.fail(str(exc))
     with server:
@@ -71,9 +76,16 @@ def write_file(path: Path, number: int, shared: list[str], rng: random.Random) -
         for i, code in enumerate(parties):
             doc = f"沁市监罚〔2026〕{number}-{i + 1}号"
             docs.add(doc)
-            row = penalty_row(**{"行政相对人代码_1(统一社会信用代码)": code, "行政相对人名称": f"沁阳市测试{code[-6:]}有限公司",
-                                 "行政处罚决定书文号": doc, "处罚决定日期": _recent(3),
-                                 "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(), "公示截止期": ""})
+            row = penalty_row(
+                **{
+                    "行政相对人代码_1(统一社会信用代码)": code,
+                    "行政相对人名称": f"沁阳市测试{code[-6:]}有限公司",
+                    "行政处罚决定书文号": doc,
+                    "处罚决定日期": _recent(3),
+                    "处罚有效期": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
+                    "公示截止期": "",
+                }
+            )
             if writer is None:
                 writer = csv.DictWriter(fh, fieldnames=list(row))
                 writer.writeheader()
@@ -130,8 +142,14 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
     with httpx.Client(base_url=live.base_url, headers=op_headers, timeout=120) as c:
         first = c.post("/api/v1/ingest/files", files={"file": (files[0].name, files[0].read_bytes(), "text/csv")})
     assert first.status_code == 201, first.text
-    to_withdraw = list(session.scalars(select(CreditRecord.id).where(CreditRecord.doc_no.like("沁市监罚〔2026〕0-%"))
-                                       .order_by(CreditRecord.id).limit(40)))
+    to_withdraw = list(
+        session.scalars(
+            select(CreditRecord.id)
+            .where(CreditRecord.doc_no.like("沁市监罚〔2026〕0-%"))
+            .order_by(CreditRecord.id)
+            .limit(40)
+        )
+    )
     session.rollback()
     assert len(to_withdraw) == 40
 
@@ -142,7 +160,9 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         def job() -> None:
             with httpx.Client(base_url=live.base_url, headers=op_headers, timeout=120) as c:
                 try:
-                    r = c.post("/api/v1/ingest/files", files={"file": (files[n].name, files[n].read_bytes(), "text/csv")})
+                    r = c.post(
+                        "/api/v1/ingest/files", files={"file": (files[n].name, files[n].read_bytes(), "text/csv")}
+                    )
                     out.note("upload", r)
                     if r.status_code == 201:
                         out.uploads[n] = r.json()
@@ -150,10 +170,16 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
                     out.note("after-upload", c.get("/api/v1/auth/me"))
                 except httpx.HTTPError as exc:
                     out.broken("upload", exc)
+
         return job
 
-    def loop(op: str, step: Callable[[httpx.Client, int], httpx.Response], headers: dict[str, str] | None = None,
-             limit: int | None = None, pause: float = 0.0) -> Callable[[], None]:
+    def loop(
+        op: str,
+        step: Callable[[httpx.Client, int], httpx.Response],
+        headers: dict[str, str] | None = None,
+        limit: int | None = None,
+        pause: float = 0.0,
+    ) -> Callable[[], None]:
         def job() -> None:
             with httpx.Client(base_url=live.base_url, headers=headers or {}, timeout=120) as c:
                 i = 0
@@ -166,6 +192,7 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
                     i += 1
                     if pause:
                         time.sleep(pause)
+
         return job
 
     def check(c: httpx.Client, i: int) -> httpx.Response:
@@ -176,6 +203,7 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
 
         def step(c: httpx.Client, i: int) -> httpx.Response:
             return c.post(f"/api/v1/records/{mine[i]}/withdraw", json={"reason": "处罚决定已被撤销（并发测试）"})
+
         return step
 
     def login(c: httpx.Client, i: int) -> httpx.Response:
@@ -186,9 +214,14 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
 
     checker_headers = {"Authorization": f"Bearer {checker}"}
     jobs = [uploader(n) for n in range(1, FILES + 1)]
-    jobs += [loop("check", check, checker_headers), loop("check", check, checker_headers),
-             loop("withdraw", withdraw(0), op_headers, limit=20), loop("withdraw", withdraw(1), op_headers, limit=20),
-             loop("login", login, limit=4, pause=0.5), loop("token", new_token, op_headers, limit=10, pause=0.2)]
+    jobs += [
+        loop("check", check, checker_headers),
+        loop("check", check, checker_headers),
+        loop("withdraw", withdraw(0), op_headers, limit=20),
+        loop("withdraw", withdraw(1), op_headers, limit=20),
+        loop("login", login, limit=4, pause=0.5),
+        loop("token", new_token, op_headers, limit=10, pause=0.2),
+    ]
     timer = threading.Timer(LOAD_SECONDS, stop.set)
     timer.start()
     try:
@@ -210,12 +243,16 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         batch = session.get(IngestBatch, answer["batch"])
         assert batch is not None and batch.status == answer["status"] == "accepted"
         assert answer["accepted"] == ROWS
-        versions = session.scalar(select(func.count()).select_from(RecordVersion)
-                                  .where(RecordVersion.batch_id == batch.id))
+        versions = session.scalar(
+            select(func.count()).select_from(RecordVersion).where(RecordVersion.batch_id == batch.id)
+        )
         assert versions == answer["created"] + answer["updated"] == ROWS
         stored = set(session.scalars(select(CreditRecord.doc_no).where(CreditRecord.doc_no.in_(docs[n]))))
         assert stored == docs[n]
     assert session.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_(shared))) == SHARED
-    withdrawn = session.scalar(select(func.count()).select_from(CreditRecord)
-                               .where(CreditRecord.id.in_(to_withdraw), CreditRecord.withdrawn_at.is_not(None)))
+    withdrawn = session.scalar(
+        select(func.count())
+        .select_from(CreditRecord)
+        .where(CreditRecord.id.in_(to_withdraw), CreditRecord.withdrawn_at.is_not(None))
+    )
     assert withdrawn == 40

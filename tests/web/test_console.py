@@ -37,8 +37,12 @@ def csrf(client, url: str = "/console/login") -> str:
 
 def login(client, username: str, password: str = DEFAULT_PASSWORD):
     token = csrf(client)
-    return client.post("/console/login", data={"username": username, "password": password, "next": "/console",
-                                               "csrf_token": token}, headers=HTML, follow_redirects=False)
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "next": "/console", "csrf_token": token},
+        headers=HTML,
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -101,14 +105,18 @@ def test_wrong_password_bank_user_and_csrf_refusal(client, session, people):
     assert client.get("/console", headers=HTML, follow_redirects=False).status_code == 303
     # No CSRF token: refused before the password is even looked at.
     csrf(client)
-    resp = client.post("/console/login", data={"username": "op-a", "password": DEFAULT_PASSWORD}, headers=HTML,
-                       follow_redirects=False)
+    resp = client.post(
+        "/console/login", data={"username": "op-a", "password": DEFAULT_PASSWORD}, headers=HTML, follow_redirects=False
+    )
     assert resp.status_code == 403
     # Logged in, a form without the token is refused and changes nothing.
     assert login(client, "chief").status_code == 303
-    resp = client.post("/console/users", data={"username": "sneaky", "display_name": "x",
-                                                "password": "abcdefgh123", "role": "admin"},
-                       headers=HTML, follow_redirects=False)
+    resp = client.post(
+        "/console/users",
+        data={"username": "sneaky", "display_name": "x", "password": "abcdefgh123", "role": "admin"},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 403
     with pytest.raises(NotFound):
         auth_service.get_user(session, ref="sneaky")
@@ -129,9 +137,13 @@ def test_upload_with_errors_report_and_corrected_resend(client, session, people)
     good = penalty_row(**{"行政处罚决定书文号": "沁市监罚〔2024〕101号"})
     broken = penalty_row(**{"行政处罚决定书文号": "沁市监罚〔2024〕102号", "行政相对人名称": ""})
     token = csrf(client, "/console/upload")
-    resp = client.post("/console/upload", data={"kind": "penalty", "csrf_token": token},
-                       files={"file": ("处罚.csv", _csv([good, broken]), "text/csv")}, headers=HTML,
-                       follow_redirects=False)
+    resp = client.post(
+        "/console/upload",
+        data={"kind": "penalty", "csrf_token": token},
+        files={"file": ("处罚.csv", _csv([good, broken]), "text/csv")},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text[:500]
     report_url = resp.headers["location"]
     report = client.get(report_url, headers=HTML)
@@ -174,12 +186,18 @@ def test_upload_in_another_departments_name_is_a_refused_row(client, session, pe
     from xinyong.records.models import CreditRecord
 
     a = people["a"]
-    theirs = penalty_row(**{"行政处罚决定书文号": "沁市监罚〔2024〕201号", "处罚机关": a.name,
-                            "处罚机关统一社会信用代码": a.uscc})
+    theirs = penalty_row(
+        **{"行政处罚决定书文号": "沁市监罚〔2024〕201号", "处罚机关": a.name, "处罚机关统一社会信用代码": a.uscc}
+    )
     assert login(client, "op-b").status_code == 303
     token = csrf(client, "/console/upload")
-    resp = client.post("/console/upload", data={"kind": "penalty", "csrf_token": token},
-                       files={"file": ("处罚.csv", _csv([theirs]), "text/csv")}, headers=HTML, follow_redirects=False)
+    resp = client.post(
+        "/console/upload",
+        data={"kind": "penalty", "csrf_token": token},
+        files={"file": ("处罚.csv", _csv([theirs]), "text/csv")},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text[:500]
     report = client.get(resp.headers["location"], headers=HTML)
     assert report.status_code == 200 and "退回的数据（1 行）" in report.text
@@ -191,9 +209,13 @@ def test_upload_in_another_departments_name_is_a_refused_row(client, session, pe
 def test_refused_upload_shows_the_reason(client, people):
     assert login(client, "op-a").status_code == 303
     token = csrf(client, "/console/upload")
-    resp = client.post("/console/upload", data={"kind": "penalty", "csrf_token": token},
-                       files={"file": ("x.csv", "甲,乙\n1,2\n".encode(), "text/csv")}, headers=HTML,
-                       follow_redirects=False)
+    resp = client.post(
+        "/console/upload",
+        data={"kind": "penalty", "csrf_token": token},
+        files={"file": ("x.csv", "甲,乙\n1,2\n".encode(), "text/csv")},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 422 and "未能完成" in resp.text
 
 
@@ -202,13 +224,34 @@ def test_case_queue_shows_due_dates_and_only_own_department(client, session, peo
 
     actor = system_principal("tests")
     today = dt.date.today()
-    case, _ = cases_service.open_case(session, actor=actor, kind="complaint", target_type="subject", target_id=None,
-                                      subject_id=None, department_id=people["a"].id, filed_via="public",
-                                      facts="无证经营", data={}, subject_name="某小吃店", today=today)
-    overdue, _ = cases_service.open_case(session, actor=actor, kind="complaint", target_type="subject",
-                                         target_id=None, subject_id=None, department_id=people["a"].id,
-                                         filed_via="public", facts="价格欺诈", data={}, subject_name="某超市",
-                                         today=today - dt.timedelta(days=60))
+    case, _ = cases_service.open_case(
+        session,
+        actor=actor,
+        kind="complaint",
+        target_type="subject",
+        target_id=None,
+        subject_id=None,
+        department_id=people["a"].id,
+        filed_via="public",
+        facts="无证经营",
+        data={},
+        subject_name="某小吃店",
+        today=today,
+    )
+    overdue, _ = cases_service.open_case(
+        session,
+        actor=actor,
+        kind="complaint",
+        target_type="subject",
+        target_id=None,
+        subject_id=None,
+        department_id=people["a"].id,
+        filed_via="public",
+        facts="价格欺诈",
+        data={},
+        subject_name="某超市",
+        today=today - dt.timedelta(days=60),
+    )
     session.commit()
     assert login(client, "op-a").status_code == 303
     queue = client.get("/console/cases", headers=HTML)
@@ -220,15 +263,21 @@ def test_case_queue_shows_due_dates_and_only_own_department(client, session, peo
     detail = client.get(f"/console/cases/{case.id}", headers=HTML)
     assert detail.status_code == 200 and "受理" in detail.text
     token = TOKEN_RE.search(detail.text).group(1)
-    acted = client.post(f"/console/cases/{case.id}/action", data={"action": "accept", "version": str(case.version),
-                                                                 "csrf_token": token}, headers=HTML,
-                        follow_redirects=False)
+    acted = client.post(
+        f"/console/cases/{case.id}/action",
+        data={"action": "accept", "version": str(case.version), "csrf_token": token},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert acted.status_code == 303
     session.expire_all()
     assert cases_service.get_case(session, case.id).state == "investigating"
     # A second decision on the version already used: a conflict page, not a 500.
-    stale = client.post(f"/console/cases/{case.id}/action", data={"action": "accept", "version": str(case.version),
-                                                                 "csrf_token": token}, headers=HTML)
+    stale = client.post(
+        f"/console/cases/{case.id}/action",
+        data={"action": "accept", "version": str(case.version), "csrf_token": token},
+        headers=HTML,
+    )
     assert stale.status_code == 409
     client.cookies.clear()
     assert login(client, "op-b").status_code == 303
@@ -251,20 +300,31 @@ def test_admin_pages_are_refused_to_departments(client, session, people):
     users = client.get("/console/users", headers=HTML)
     assert users.status_code == 200 and "op-a" in users.text
     token = TOKEN_RE.search(users.text).group(1)
-    made = client.post("/console/users", data={"username": "new-op", "display_name": "新操作员",
-                                                "password": "long-enough-42", "role": "dept_operator",
-                                                "department": "swj", "csrf_token": token},
-                       headers=HTML, follow_redirects=False)
+    made = client.post(
+        "/console/users",
+        data={
+            "username": "new-op",
+            "display_name": "新操作员",
+            "password": "long-enough-42",
+            "role": "dept_operator",
+            "department": "swj",
+            "csrf_token": token,
+        },
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert made.status_code == 303
     session.expire_all()
     assert auth_service.get_user(session, ref="new-op").department_id == people["b"].id
-    issued = client.post("/console/tokens", data={"name": "审批系统", "role": "business_system",
-                                                  "department": "scjgj", "csrf_token": token}, headers=HTML)
+    issued = client.post(
+        "/console/tokens",
+        data={"name": "审批系统", "role": "business_system", "department": "scjgj", "csrf_token": token},
+        headers=HTML,
+    )
     assert issued.status_code == 201 and "离开本页后将无法再次查看" in issued.text
     assert issued.headers["cache-control"] == "no-store"
     raw = re.search(r'value="(xy_[^"]+)"', issued.text).group(1)
-    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {raw}"}).json()["role"] == \
-        "business_system"
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {raw}"}).json()["role"] == "business_system"
 
 
 def test_dashboards_and_assessment_pages(client, session, people):
@@ -273,8 +333,14 @@ def test_dashboards_and_assessment_pages(client, session, people):
 
     # One on-time record of scjgj in the current month.
     now = dt.datetime.now(dt.UTC)
-    records_upsert.upsert_records(session, actor=ADMIN, department_id=people["a"].id, batch_id=None, received_at=now,
-                           rows=[penalty(decided=dt.date.today())])
+    records_upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=people["a"].id,
+        batch_id=None,
+        received_at=now,
+        rows=[penalty(decided=dt.date.today())],
+    )
     session.commit()
     assert login(client, "chief").status_code == 303
     page = client.get("/console/dashboards", headers=HTML)

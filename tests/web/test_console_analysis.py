@@ -48,9 +48,12 @@ def csrf(client, url: str = "/console/login") -> str:
 
 def login(client, username: str) -> None:
     client.cookies.clear()
-    resp = client.post("/console/login", data={"username": username, "password": DEFAULT_PASSWORD,
-                                               "next": "/console", "csrf_token": csrf(client)},
-                       headers=HTML, follow_redirects=False)
+    resp = client.post(
+        "/console/login",
+        data={"username": username, "password": DEFAULT_PASSWORD, "next": "/console", "csrf_token": csrf(client)},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text[:300]
 
 
@@ -87,11 +90,16 @@ def city(session):
     depts = seed(session)
     depts["ggzy"] = make_department(session, code="ggzy", name="沁阳市公共资源交易中心")
     depts["swj"] = make_department(session, code="swj", name="沁阳市税务局")
-    for username, role, dept in (("chief", Role.ADMIN, None),
-                                 ("op-scjgj", Role.DEPT_OPERATOR, "scjgj"), ("viewer-scjgj", Role.DEPT_VIEWER, "scjgj"),
-                                 ("op-ggzy", Role.DEPT_OPERATOR, "ggzy"), ("viewer-ggzy", Role.DEPT_VIEWER, "ggzy"),
-                                 ("op-swj", Role.DEPT_OPERATOR, "swj"), ("viewer-swj", Role.DEPT_VIEWER, "swj"),
-                                 ("viewer-wjw", Role.DEPT_VIEWER, "wjw")):
+    for username, role, dept in (
+        ("chief", Role.ADMIN, None),
+        ("op-scjgj", Role.DEPT_OPERATOR, "scjgj"),
+        ("viewer-scjgj", Role.DEPT_VIEWER, "scjgj"),
+        ("op-ggzy", Role.DEPT_OPERATOR, "ggzy"),
+        ("viewer-ggzy", Role.DEPT_VIEWER, "ggzy"),
+        ("op-swj", Role.DEPT_OPERATOR, "swj"),
+        ("viewer-swj", Role.DEPT_VIEWER, "swj"),
+        ("viewer-wjw", Role.DEPT_VIEWER, "wjw"),
+    ):
         make_user(session, username=username, role=role, department=depts[dept] if dept else None)
     return depts
 
@@ -100,18 +108,25 @@ def city(session):
 
 
 def test_navigation_and_refusals_follow_the_apis_rules(client, session, city) -> None:
-    assert client.get("/console/evaluation", headers=HTML, follow_redirects=False).headers["location"] \
+    assert (
+        client.get("/console/evaluation", headers=HTML, follow_redirects=False)
+        .headers["location"]
         .startswith("/console/login?next=%2Fconsole%2Fevaluation")
+    )
     assert client.get("/console/trading", follow_redirects=False).status_code == 401
 
-    expected = {"chief": {"信用评价", "分级分类监管", "公共资源交易", "食品药品风险"},
-                "viewer-ggzy": {"信用评价", "分级分类监管", "公共资源交易"},
-                "op-scjgj": {"信用评价", "分级分类监管", "食品药品风险"},
-                "viewer-swj": {"信用评价", "分级分类监管"}}
+    expected = {
+        "chief": {"信用评价", "分级分类监管", "公共资源交易", "食品药品风险"},
+        "viewer-ggzy": {"信用评价", "分级分类监管", "公共资源交易"},
+        "op-scjgj": {"信用评价", "分级分类监管", "食品药品风险"},
+        "viewer-swj": {"信用评价", "分级分类监管"},
+    }
     for username, labels in expected.items():
         login(client, username)
         nav = NAV_RE.search(client.get("/console", headers=HTML).text).group(0)
-        shown = {label for label in ("信用评价", "分级分类监管", "公共资源交易", "食品药品风险") if f">{label}</a>" in nav}
+        shown = {
+            label for label in ("信用评价", "分级分类监管", "公共资源交易", "食品药品风险") if f">{label}</a>" in nav
+        }
         assert shown == labels, username
         # The new entries come before the API tokens (operators) and the users (admin).
         if "接口令牌" in nav:
@@ -119,9 +134,15 @@ def test_navigation_and_refusals_follow_the_apis_rules(client, session, city) ->
 
     # A department outside risk.yaml's list: refused as the API refuses it (403, the same reason).
     login(client, "viewer-swj")
-    for url in ("/console/trading", "/console/trading/groups", "/console/trading/bidders",
-                "/console/trading/tenders/P1", "/console/food-drug", "/console/food-drug/watchlist",
-                "/console/food-drug/watchlist.xlsx"):
+    for url in (
+        "/console/trading",
+        "/console/trading/groups",
+        "/console/trading/bidders",
+        "/console/trading/tenders/P1",
+        "/console/food-drug",
+        "/console/food-drug/watchlist",
+        "/console/food-drug/watchlist.xlsx",
+    ):
         resp = client.get(url, headers=HTML)
         assert resp.status_code == 403 and "本分析仅限" in resp.text, url
     api = client.get("/console/food-drug")  # not a browser: the API's JSON error
@@ -165,8 +186,12 @@ def test_evaluation_runs_distribution_and_subject_explanation(client, session, c
 
     # A serious black-list entry, then an incremental run: only the changed subject, now D.
     entry(session, a, "tax_serious_dishonest")
-    assert post(client, "/console/evaluation/runs", {"model": "public_credit_legal_person",
-                                                     "scope": "incremental"}).status_code == 303
+    assert (
+        post(
+            client, "/console/evaluation/runs", {"model": "public_credit_legal_person", "scope": "incremental"}
+        ).status_code
+        == 303
+    )
     text = text_of(client.get("/console/evaluation", headers=HTML).text)
     assert "增量" in text and "（1 个）" in text and "D 1" in text
     assert "B 基本诚信 分数≥75 5% 信用风险一般：按常规比例和频次抽查 2 66.7%" in text
@@ -191,8 +216,9 @@ def test_evaluation_runs_distribution_and_subject_explanation(client, session, c
     # When the catalog stops sharing evaluation results, the department sees none; the admin still does.
     from xinyong.catalog import service as catalog_service
 
-    catalog_service.update_class(session, actor=ACTOR, code="evaluation", changes={"public_attribute": "restricted"},
-                                 reason="测试：不予共享")
+    catalog_service.update_class(
+        session, actor=ACTOR, code="evaluation", changes={"public_attribute": "restricted"}, reason="测试：不予共享"
+    )
     session.commit()
     assert "暂无可查看的评价结果" in client.get(f"/console/evaluation/subjects/{b.id}", headers=HTML).text
     login(client, "chief")
@@ -219,7 +245,7 @@ def test_sampling_form_reproducible_list_and_escaped_csv(client, session, city) 
     for _ in range(20):
         org(session)
     odd = org(session, name=FORMULA_NAME)
-    entry(session, odd, "samr_abnormal")   # the only C subject: ceil(1 × 15 %) = 1, so it is always drawn
+    entry(session, odd, "samr_abnormal")  # the only C subject: ceil(1 × 15 %) = 1, so it is always drawn
     evaluation.run_evaluation(session, actor=ACTOR)
     session.commit()
 
@@ -228,13 +254,17 @@ def test_sampling_form_reproducible_list_and_escaped_csv(client, session, city) 
     assert '<input type="hidden" name="department" value="scjgj">' in form
     assert "C 失信观察 15% 信用风险较高" in text_of(form) and clock.today().strftime("%Y-%m") in form
 
-    drawn = post(client, "/console/supervision/sample", {"model": "public_credit_legal_person", "period": "2026-12",
-                                                          "seed": "42"}, page="/console/supervision")
+    drawn = post(
+        client,
+        "/console/supervision/sample",
+        {"model": "public_credit_legal_person", "period": "2026-12", "seed": "42"},
+        page="/console/supervision",
+    )
     assert drawn.status_code == 200, drawn.text[:500]
     expected = draw(session, 42)
     text = text_of(drawn.text)
     assert "随机种子 42" in text and expected["digest"] in drawn.text
-    assert f"抽中 {expected['drawn']}" in text and expected["drawn"] == 2   # B: ceil(20 × 5 %) = 1; C: 1
+    assert f"抽中 {expected['drawn']}" in text and expected["drawn"] == 2  # B: ceil(20 × 5 %) = 1; C: 1
     assert "B 基本诚信 20 5% 1" in text and "C 失信观察 1 15% 1" in text
     for s in expected["subjects"]:
         assert f"/console/evaluation/subjects/{s['subject_id']}" in drawn.text
@@ -242,15 +272,22 @@ def test_sampling_form_reproducible_list_and_escaped_csv(client, session, city) 
     assert audit_count(session, "evaluation.sample") == 1
 
     # Without a seed one is drawn at random and shown: the same seed gives the same list again.
-    fresh = post(client, "/console/supervision/sample", {"model": "public_credit_legal_person", "period": "2026-12",
-                                                          "seed": ""}, page="/console/supervision")
+    fresh = post(
+        client,
+        "/console/supervision/sample",
+        {"model": "public_credit_legal_person", "period": "2026-12", "seed": ""},
+        page="/console/supervision",
+    )
     shown = int(re.search(r'name="seed" value="(\d+)"', fresh.text).group(1))
     assert draw(session, shown)["digest"] in fresh.text
 
     # The CSV: same list, a formula-like name kept as text.
-    resp = post(client, "/console/supervision/sample.csv", {"model": "public_credit_legal_person",
-                                                            "department": "scjgj", "period": "2026-12", "seed": "42"},
-                page="/console/supervision")
+    resp = post(
+        client,
+        "/console/supervision/sample.csv",
+        {"model": "public_credit_legal_person", "department": "scjgj", "period": "2026-12", "seed": "42"},
+        page="/console/supervision",
+    )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert resp.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
@@ -260,35 +297,54 @@ def test_sampling_form_reproducible_list_and_escaped_csv(client, session, city) 
 
     # Another department's list is refused (and not drawn); the admin must choose a department.
     login(client, "op-swj")
-    other = post(client, "/console/supervision/sample", {"model": "public_credit_legal_person", "department": "scjgj",
-                                                          "period": "2026-12", "seed": "1"}, page="/console/supervision")
+    other = post(
+        client,
+        "/console/supervision/sample",
+        {"model": "public_credit_legal_person", "department": "scjgj", "period": "2026-12", "seed": "1"},
+        page="/console/supervision",
+    )
     assert other.status_code == 403 and "只能生成本部门的抽查名单" in other.text
-    bad = post(client, "/console/supervision/sample", {"model": "public_credit_legal_person", "period": "2026-13",
-                                                        "seed": "1"}, page="/console/supervision")
+    bad = post(
+        client,
+        "/console/supervision/sample",
+        {"model": "public_credit_legal_person", "period": "2026-13", "seed": "1"},
+        page="/console/supervision",
+    )
     assert bad.status_code == 422 and "期间应为" in bad.text
     login(client, "chief")
     assert 'name="department" required' in client.get("/console/supervision", headers=HTML).text
-    none = post(client, "/console/supervision/sample", {"model": "public_credit_legal_person", "period": "2026-12",
-                                                         "seed": "1"}, page="/console/supervision")
+    none = post(
+        client,
+        "/console/supervision/sample",
+        {"model": "public_credit_legal_person", "period": "2026-12", "seed": "1"},
+        page="/console/supervision",
+    )
     assert none.status_code == 422 and "请选择部门" in none.text
-    assert audit_count(session, "evaluation.sample") == 3   # the two page draws and the CSV; refusals left nothing
+    assert audit_count(session, "evaluation.sample") == 3  # the two page draws and the CSV; refusals left nothing
 
 
 # 公共资源交易 --------------------------------------------------------------------------------------------------
 
 A, B, C, D = (uscc.make(authority="9", category="1", region="410882", org_body=f"MA{i:06d}") for i in range(1, 5))
-P1 = "沁公资〔2024〕/工程-001"   # project numbers may hold slashes and full-width brackets
-TENDERS = [["项目编号", "项目名称", "招标人", "项目类别", "预算金额(元)", "开标时间"],
-           [P1, "道路改造工程", "沁阳市住房和城乡建设局", "工程", "1,200,000", "2024-03-01"],
-           ["P2", "办公设备采购", "沁阳市教育局", "货物", "300000", "2024-04-01"]]
-BIDS = [["项目编号", "投标人名称", "投标人统一社会信用代码", "投标报价(元)", "联系电话", "法定代表人", "地址", "投标IP"],
-        [P1, "甲建设有限公司", A, "1000000", "138-1234-5678", "", "", "10.1.1.1"],
-        [P1, "乙建设有限公司", B, "1001000", "+86 13812345678", "李四", "", "10.1.1.2"],
-        [P1, "丙建设有限公司", C, "1100000", "13900000000", "王五", "", ""],
-        ["P2", "甲建设有限公司", A, "250000", "13812345678", "", "", ""],
-        ["P2", "丁商贸有限公司", D, "280000", "13700000000", "赵六", "", ""]]
-AWARDS = [["项目编号", "中标人名称", "中标人统一社会信用代码", "中标金额(元)", "中标日期"],
-          [P1, "甲建设有限公司", A, "1000000", "2024-03-08"], ["P2", "甲建设有限公司", A, "250000", "2024-04-09"]]
+P1 = "沁公资〔2024〕/工程-001"  # project numbers may hold slashes and full-width brackets
+TENDERS = [
+    ["项目编号", "项目名称", "招标人", "项目类别", "预算金额(元)", "开标时间"],
+    [P1, "道路改造工程", "沁阳市住房和城乡建设局", "工程", "1,200,000", "2024-03-01"],
+    ["P2", "办公设备采购", "沁阳市教育局", "货物", "300000", "2024-04-01"],
+]
+BIDS = [
+    ["项目编号", "投标人名称", "投标人统一社会信用代码", "投标报价(元)", "联系电话", "法定代表人", "地址", "投标IP"],
+    [P1, "甲建设有限公司", A, "1000000", "138-1234-5678", "", "", "10.1.1.1"],
+    [P1, "乙建设有限公司", B, "1001000", "+86 13812345678", "李四", "", "10.1.1.2"],
+    [P1, "丙建设有限公司", C, "1100000", "13900000000", "王五", "", ""],
+    ["P2", "甲建设有限公司", A, "250000", "13812345678", "", "", ""],
+    ["P2", "丁商贸有限公司", D, "280000", "13700000000", "赵六", "", ""],
+]
+AWARDS = [
+    ["项目编号", "中标人名称", "中标人统一社会信用代码", "中标金额(元)", "中标日期"],
+    [P1, "甲建设有限公司", A, "1000000", "2024-03-08"],
+    ["P2", "甲建设有限公司", A, "250000", "2024-04-09"],
+]
 
 
 def _import_trading(session, tmp_path: Path) -> None:
@@ -306,7 +362,7 @@ def test_trading_analysis_tenders_evidence_groups_and_bidders(client, session, c
     login(client, "viewer-ggzy")
     first = client.get("/console/trading", headers=HTML).text
     assert "尚无串标围标风险分析结果" in first and "/console/trading/analyses" not in first
-    assert "投标记录" in first and "bids.csv" in first   # the recent imports
+    assert "投标记录" in first and "bids.csv" in first  # the recent imports
     assert client.get("/console/trading/groups", headers=HTML).status_code == 404
 
     login(client, "op-ggzy")
@@ -320,14 +376,14 @@ def test_trading_analysis_tenders_evidence_groups_and_bidders(client, session, c
     assert "高风险项目 1" in text and "风险项目（1）" in text
     assert "同一项目投标人联系电话相同" in text and "道路改造工程" in text
     link = re.search(r'href="(/console/trading/tenders/[^"]+)"', page).group(1)
-    assert "%2F" not in link and "/" in link.split("/tenders/", 1)[1]   # the slash of the number is kept in the path
+    assert "%2F" not in link and "/" in link.split("/tenders/", 1)[1]  # the slash of the number is kept in the path
     assert "没有符合条件的项目" in client.get("/console/trading?level=low", headers=HTML).text
 
     tender = client.get(link, headers=HTML)
     assert tender.status_code == 200
     t = text_of(tender.text)
     assert P1 in t and "高风险" in t and "共同的联系电话：138****5678" in t
-    assert "共同的法定代表人：李四" in t and "取自登记信息" in t   # 甲's legal representative came from the registry
+    assert "共同的法定代表人：李四" in t and "取自登记信息" in t  # 甲's legal representative came from the registry
     assert "13812345678" not in tender.text and "1,000,000.00" in t and "中标" in t
     assert client.get("/console/trading/tenders/NO-SUCH", headers=HTML).status_code == 404
 
@@ -359,9 +415,22 @@ def test_food_drug_risks_watch_list_and_escaped_xlsx(client, session, city, tmp_
     subjects.register_organisation(session, actor=ACTOR, name="沁阳市好味食品有限公司", code=SHOP)
     subjects.register_organisation(session, actor=ACTOR, name=FORMULA_NAME, code=ODD)
     today = clock.today()
-    rows = [["抽样编号", "被抽样单位名称", "统一社会信用代码", "产品名称", "类别", "抽样日期", "检验结论", "不合格项目"]]
-    rows += [[f"S{i}", "沁阳市好味食品有限公司", SHOP, "糕点", "食品", (today - dt.timedelta(days=30 * i)).isoformat(),
-              "不合格", "菌落总数"] for i in range(2)]
+    rows = [
+        ["抽样编号", "被抽样单位名称", "统一社会信用代码", "产品名称", "类别", "抽样日期", "检验结论", "不合格项目"]
+    ]
+    rows += [
+        [
+            f"S{i}",
+            "沁阳市好味食品有限公司",
+            SHOP,
+            "糕点",
+            "食品",
+            (today - dt.timedelta(days=30 * i)).isoformat(),
+            "不合格",
+            "菌落总数",
+        ]
+        for i in range(2)
+    ]
     rows += [[f"T{i}", FORMULA_NAME, ODD, "饮料", "食品", today.isoformat(), "不合格", "防腐剂"] for i in range(3)]
     path = tmp_path / "spot.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:

@@ -8,8 +8,13 @@ from xinyong.subjects import service
 
 
 def test_home_shows_registry_figures_and_caches_them(client, session, tmp_path):
-    service.import_registry(session, actor=system_principal("t"), path=write_csv(tmp_path / "r.csv", [
-        row(A, "沁阳市宏达机械有限公司"), row(B, "沁阳市怀府小吃店", kind="个体工商户")]))
+    service.import_registry(
+        session,
+        actor=system_principal("t"),
+        path=write_csv(
+            tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司"), row(B, "沁阳市怀府小吃店", kind="个体工商户")]
+        ),
+    )
     session.commit()
     page = client.get("/", headers={"accept": "text/html"})
     assert page.status_code == 200 and "沁阳市公共信用信息平台" in page.text
@@ -18,12 +23,14 @@ def test_home_shows_registry_figures_and_caches_them(client, session, tmp_path):
     from tests.subjects.test_registry_import import C
     from xinyong.web import pages
 
-    service.import_registry(session, actor=system_principal("t"), path=write_csv(tmp_path / "s.csv", [
-        row(C, "沁阳市丙有限公司")]))
+    service.import_registry(
+        session, actor=system_principal("t"), path=write_csv(tmp_path / "s.csv", [row(C, "沁阳市丙有限公司")])
+    )
     session.commit()
     assert "<dd>2</dd>" not in client.get("/").text
     pages._headline_cache.clear()
     assert "<dd>2</dd>" in client.get("/").text
+
 
 def test_html_404_is_a_chinese_page_and_api_404_is_json(client):
     page = client.get("/no-such-page", headers={"accept": "text/html"})

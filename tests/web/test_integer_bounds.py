@@ -65,8 +65,8 @@ def _plausible(annotation: Any) -> str:
 class IntParam:
     method: str
     path: str
-    url: str          # other path parameters filled in, this one as {value}
-    where: str        # path / query / body (a form field)
+    url: str  # other path parameters filled in, this one as {value}
+    where: str  # path / query / body (a form field)
     name: str
 
     @property
@@ -109,14 +109,18 @@ def _collect() -> tuple[list[IntParam], list[tuple[str, str, type[BaseModel]]], 
                             continue
                         values = {q.name: _plausible(q.field_info.annotation) for q in path_params}
                         values[p.name] = "{value}" if where == "path" else values.get(p.name, "")
-                        url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
+                        url = re.sub(
+                            r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path
+                        )
                         params.append(IntParam(method, ctx.path, url, where, p.name))
                 for b in body:
                     model = b.field_info.annotation
                     for arg in (model, *typing.get_args(model)):
                         if isinstance(arg, type) and issubclass(arg, BaseModel):
                             values = {q.name: _plausible(q.field_info.annotation) for q in path_params}
-                            url = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path)
+                            url = re.sub(
+                                r"\{(\w+)(?::\w+)?\}", lambda m, values=values: values.get(m.group(1), "1"), ctx.path
+                            )
                             bodies.append((method, url, arg))
         return params, bodies, texts
     finally:
@@ -129,9 +133,13 @@ PARAMS, BODIES, TEXTS = _collect()
 def test_the_walk_found_the_integer_parameters() -> None:
     """The collection itself can fail: known parameters of the API, the console and a form must be among them."""
     found = {(p.path, p.where, p.name) for p in PARAMS}
-    assert {("/api/v1/ingest/batches/{batch_id}", "path", "batch_id"), ("/api/v1/ingest/batches", "query", "offset"),
-            ("/console/cases/{case_id}", "path", "case_id"), ("/api/v1/ingest/files", "body", "department_id"),
-            ("/console/trading", "query", "analysis_id")} <= found
+    assert {
+        ("/api/v1/ingest/batches/{batch_id}", "path", "batch_id"),
+        ("/api/v1/ingest/batches", "query", "offset"),
+        ("/console/cases/{case_id}", "path", "case_id"),
+        ("/api/v1/ingest/files", "body", "department_id"),
+        ("/console/trading", "query", "analysis_id"),
+    } <= found
     assert len(PARAMS) > 100 and len({p.path for p in PARAMS}) > 70
 
 
@@ -142,8 +150,12 @@ def admin(client: TestClient, session: Any, monkeypatch: pytest.MonkeyPatch) -> 
     make_user(session, username="chief", role=Role.ADMIN)
     page = client.get("/console/login", headers=HTML)
     csrf = TOKEN_RE.search(page.text).group(1)
-    resp = client.post("/console/login", data={"username": "chief", "password": DEFAULT_PASSWORD, "next": "/console",
-                                               "csrf_token": csrf}, headers=HTML, follow_redirects=False)
+    resp = client.post(
+        "/console/login",
+        data={"username": "chief", "password": DEFAULT_PASSWORD, "next": "/console", "csrf_token": csrf},
+        headers=HTML,
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text[:300]
     csrf = TOKEN_RE.search(client.get("/console", headers=HTML).text).group(1)
     return {**auth_headers(make_token(session, Role.ADMIN)), "X-CSRF-Token": csrf}
@@ -215,8 +227,12 @@ def test_text_path_parameters_that_look_like_numbers(client: TestClient, admin: 
             resp = _send(client, p, value, admin)
             if resp.status_code >= 500:
                 problems.append(f"{p.id} = {value[:30]}: {resp.status_code} {resp.text[:160]}")
-    for url in ("/apply/objection?target_type=record&target_id=¹", "/apply/objection?target_type=record&target_id="
-                + "9" * 30, "/subject/id-¹", "/subject/id-99999999999999999999"):
+    for url in (
+        "/apply/objection?target_type=record&target_id=¹",
+        "/apply/objection?target_type=record&target_id=" + "9" * 30,
+        "/subject/id-¹",
+        "/subject/id-99999999999999999999",
+    ):
         resp = client.get(url, headers=HTML)
         if resp.status_code != 404:
             problems.append(f"GET {url[:60]}: {resp.status_code} {resp.text[:160]}")

@@ -21,14 +21,19 @@ def env(session):
     seed_all(session)
     dept = make_department(session, code="czj", name="沁阳市财政局")
     session.commit()
-    return {"company": org(session, "沁阳市空字符测试有限公司"),
-            "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="采购系统")),
-            "admin": auth_headers(make_token(session, Role.ADMIN))}
+    return {
+        "company": org(session, "沁阳市空字符测试有限公司"),
+        "system": auth_headers(make_token(session, Role.BUSINESS_SYSTEM, dept, name="采购系统")),
+        "admin": auth_headers(make_token(session, Role.ADMIN)),
+    }
 
 
 def _refused(resp, where: str) -> bool:
-    expected = {"code": "nul_character", "message": "请求中含有空字符（U+0000），请删除后重新提交",
-                "details": {"location": where}}
+    expected = {
+        "code": "nul_character",
+        "message": "请求中含有空字符（U+0000），请删除后重新提交",
+        "details": {"location": where},
+    }
     return resp.status_code == 422 and resp.json()["error"] == expected
 
 
@@ -36,9 +41,11 @@ def test_a_check_with_a_nul_is_refused_on_the_route_and_the_fast_path(client, se
     good = {"scenario": "procurement", "subjects": [{"code": env["company"]}]}
     assert client.post("/api/v1/checks", json=good, headers=env["system"]).status_code == 200  # the token is known
     before = CheckFastPath.answered
-    for bad in ({"scenario": "procurement", "subjects": [{"code": env["company"] + "\x00"}]},
-                {"scenario": "procurement", "subjects": [{"name": "沁阳\x00", "region": "410882"}]},
-                {"scenario": "procurement", "subjects": [{"code": env["company"]}], "reference": "CG\x00-1"}):
+    for bad in (
+        {"scenario": "procurement", "subjects": [{"code": env["company"] + "\x00"}]},
+        {"scenario": "procurement", "subjects": [{"name": "沁阳\x00", "region": "410882"}]},
+        {"scenario": "procurement", "subjects": [{"code": env["company"]}], "reference": "CG\x00-1"},
+    ):
         assert _refused(client.post("/api/v1/checks", json=bad, headers=env["system"]), "body")
     assert CheckFastPath.answered == before
     session.commit()
@@ -46,28 +53,47 @@ def test_a_check_with_a_nul_is_refused_on_the_route_and_the_fast_path(client, se
 
 
 def test_nul_in_a_body_query_or_path_is_refused(client, env) -> None:
-    entry = {"list_code": "court_dishonest_debtor", "subject_code": env["company"] + "\x00", "reason": "失信",
-             "decision_no": "(2026)豫0882执1号"}
+    entry = {
+        "list_code": "court_dishonest_debtor",
+        "subject_code": env["company"] + "\x00",
+        "reason": "失信",
+        "decision_no": "(2026)豫0882执1号",
+    }
     assert _refused(client.post("/api/v1/lists/entries", json=entry, headers=env["admin"]), "body")
     assert _refused(client.get("/api/v1/subjects?q=%00", headers=env["admin"]), "query")
     assert _refused(client.get(f"/api/v1/lists/entries?subject={env['company']}%00", headers=env["admin"]), "query")
     assert _refused(client.post("/api/v1/auth/login", json={"username": "op\x00", "password": "x"}), "body")
-    assert _refused(client.post("/api/v1/cases/public/verifications",
-                                json={"subject": env["company"] + "\x00", "purpose": "objection"}), "body")
+    assert _refused(
+        client.post(
+            "/api/v1/cases/public/verifications", json={"subject": env["company"] + "\x00", "purpose": "objection"}
+        ),
+        "body",
+    )
     assert _refused(client.get("/api/v1/subjects/9141%00", headers=env["admin"]), "path")
-    assert _refused(client.post("/console/login", content=b"username=a%00&password=b",
-                                headers={"content-type": "application/x-www-form-urlencoded"}), "body")
+    assert _refused(
+        client.post(
+            "/console/login",
+            content=b"username=a%00&password=b",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ),
+        "body",
+    )
 
 
 def test_what_is_not_a_nul_passes(client, env) -> None:
     """The text ``\\u0000`` (an escaped backslash, then u0000) is not a NUL; multipart bodies are not read here."""
     body = json.dumps({"scenario": "procurement", "subjects": [{"code": env["company"]}], "reference": "\\u0000"})
     assert "\\\\u0000" in body
-    resp = client.post("/api/v1/checks", content=body.encode(), headers={**env["system"],
-                                                                         "content-type": "application/json"})
+    resp = client.post(
+        "/api/v1/checks", content=body.encode(), headers={**env["system"], "content-type": "application/json"}
+    )
     assert resp.status_code == 200, resp.text
-    resp = client.post("/api/v1/ingest/files", headers=env["admin"], data={"department_id": "1"},
-                       files={"file": ("x.csv", b"\x00\x00binary", "text/csv")})
+    resp = client.post(
+        "/api/v1/ingest/files",
+        headers=env["admin"],
+        data={"department_id": "1"},
+        files={"file": ("x.csv", b"\x00\x00binary", "text/csv")},
+    )
     assert resp.status_code != 422 or resp.json()["error"]["code"] != "nul_character"
 
 
@@ -106,8 +132,14 @@ def test_pages_read_a_nul_in_their_path_or_query_without_a_server_error(client, 
     make_user(session, username="chief", role=Role.ADMIN)
     page = client.get("/console/login", headers={"accept": "text/html"})
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    assert client.post("/console/login", data={"username": "chief", "password": DEFAULT_PASSWORD, "next": "/console",
-                                               "csrf_token": token}, follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            "/console/login",
+            data={"username": "chief", "password": DEFAULT_PASSWORD, "next": "/console", "csrf_token": token},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     pages = _page_params()
     assert len(pages) > 30
     problems = []

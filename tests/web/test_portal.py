@@ -24,15 +24,42 @@ def city(session):
     env = make_env(session, tokens=False)
     today = clock.today()
     recent = today - dt.timedelta(days=20)
-    records_upsert.upsert_records(session, actor=ADMIN, department_id=env.scjgj.id, batch_id=None, rows=[
-        penalty(doc="沁市监罚〔2099〕1号", decided=recent, code=company_uscc(1), party=COMPANY, row=2),
-        licence(doc="沁市监许〔2099〕2号", decided=recent, code=company_uscc(1), party=COMPANY,
-                valid_to=today + dt.timedelta(days=400), row=3),
-        penalty(doc="沁市监罚〔2099〕3号", decided=recent, party=PERSON, kind=PartyKind.NATURAL_PERSON,
-                id_number=PERSON_ID, row=4),
-    ], received_at=utcnow())
-    lists.create_entry(session, actor=ADMIN, list_code="tax_a_grade", subject_code=env.company,
-                       reason="纳税信用A级", decision_no="A-2099-1", department="swj", listed_on=recent)
+    records_upsert.upsert_records(
+        session,
+        actor=ADMIN,
+        department_id=env.scjgj.id,
+        batch_id=None,
+        rows=[
+            penalty(doc="沁市监罚〔2099〕1号", decided=recent, code=company_uscc(1), party=COMPANY, row=2),
+            licence(
+                doc="沁市监许〔2099〕2号",
+                decided=recent,
+                code=company_uscc(1),
+                party=COMPANY,
+                valid_to=today + dt.timedelta(days=400),
+                row=3,
+            ),
+            penalty(
+                doc="沁市监罚〔2099〕3号",
+                decided=recent,
+                party=PERSON,
+                kind=PartyKind.NATURAL_PERSON,
+                id_number=PERSON_ID,
+                row=4,
+            ),
+        ],
+        received_at=utcnow(),
+    )
+    lists.create_entry(
+        session,
+        actor=ADMIN,
+        list_code="tax_a_grade",
+        subject_code=env.company,
+        reason="纳税信用A级",
+        decision_no="A-2099-1",
+        department="swj",
+        listed_on=recent,
+    )
     session.commit()
     return env
 
@@ -54,8 +81,16 @@ def test_home_search_and_subject_page(client, city, session):
     subject = client.get(f"/subject/{city.company}")
     text = subject.text
     assert subject.status_code == 200
-    for section in ("基本信息", "行政许可", "行政处罚", "红名单", "信用承诺", "沁市监罚〔2099〕1号", "沁市监许〔2099〕2号",
-                    "纳税信用A级"):
+    for section in (
+        "基本信息",
+        "行政许可",
+        "行政处罚",
+        "红名单",
+        "信用承诺",
+        "沁市监罚〔2099〕1号",
+        "沁市监许〔2099〕2号",
+        "纳税信用A级",
+    ):
         assert section in text
     assert "沁市监罚〔2099〕3号" not in text  # the person's penalty belongs to the person, not to this page
     assert "/apply/objection?target_type=record" in text
@@ -97,15 +132,36 @@ def test_objection_form_needs_csrf_and_reports_errors(client, city):
     # No registered contact: a clear message on the form, not a 500.
     answer = client.post("/apply/objection/code", data={**body, "csrf_token": token})
     assert answer.status_code in (404, 422) and "联系方式" in answer.text
-    bad = client.post("/apply/objection", data={**body, "csrf_token": token, "challenge": "vc_x", "code": "1",
-                                                "facts": "<script>alert(1)</script>", "applicant_name": "张"})
+    bad = client.post(
+        "/apply/objection",
+        data={
+            **body,
+            "csrf_token": token,
+            "challenge": "vc_x",
+            "code": "1",
+            "facts": "<script>alert(1)</script>",
+            "applicant_name": "张",
+        },
+    )
     assert bad.status_code == 422 and "<script>alert(1)" not in bad.text and "验证码无效" in bad.text
-    assert client.get("/apply/other", params={"target_type": "record", "target_id": "1"}, headers=HTML
-                      ).status_code == 404
+    assert (
+        client.get("/apply/other", params={"target_type": "record", "target_id": "1"}, headers=HTML).status_code == 404
+    )
 
 
-@pytest.mark.parametrize("q", ["'; DROP TABLE subjects; --", "<script>alert(1)</script>", "a" * 10_000, "宏" * 5_000, "%_%", "\x00",
-                               '" OR ""="', "../../etc/passwd"])
+@pytest.mark.parametrize(
+    "q",
+    [
+        "'; DROP TABLE subjects; --",
+        "<script>alert(1)</script>",
+        "a" * 10_000,
+        "宏" * 5_000,
+        "%_%",
+        "\x00",
+        '" OR ""="',
+        "../../etc/passwd",
+    ],
+)
 def test_bad_search_input_is_safe(client, q):
     page = client.get("/search", params={"q": q, "page": "-1", "kind": "natural_person"})
     assert page.status_code == 200 and "<script>alert" not in page.text
@@ -123,8 +179,15 @@ def test_pages_carry_security_headers_and_search_is_rate_limited(client):
 
 
 def test_no_500_on_odd_paths(client):
-    for path in ("/subject/" + "x" * 5000, "/subject/id-99999999999999999999", "/subject/%3Cscript%3E",
-                 "/subject/id-abc", "/lists/%00", "/open-data/lists/x.csv", "/apply/objection?target_id=-1"):
+    for path in (
+        "/subject/" + "x" * 5000,
+        "/subject/id-99999999999999999999",
+        "/subject/%3Cscript%3E",
+        "/subject/id-abc",
+        "/lists/%00",
+        "/open-data/lists/x.csv",
+        "/apply/objection?target_id=-1",
+    ):
         response = client.get(path, headers=HTML)
         assert response.status_code == 404 and "<script>" not in response.text
 
@@ -138,12 +201,14 @@ def test_report_download_and_verification(client, city):
     number, code = issued.headers["x-report-number"], issued.headers["x-report-code"]
     by_code = client.get("/reports/verify", params={"code": code})
     assert by_code.status_code == 200 and number in by_code.text and COMPANY in by_code.text
-    same = client.post("/verify", data={"csrf_token": token},
-                       files={"file": ("r.pdf", issued.content, "application/pdf")})
+    same = client.post(
+        "/verify", data={"csrf_token": token}, files={"file": ("r.pdf", issued.content, "application/pdf")}
+    )
     assert same.status_code == 200 and "未被修改" in same.text
     modified = issued.content.replace(b"/Producer", b"/Producex", 1) + b"\n% tampered"
-    changed = client.post("/verify", data={"csrf_token": token, "number": number},
-                          files={"file": ("r.pdf", modified, "application/pdf")})
+    changed = client.post(
+        "/verify", data={"csrf_token": token, "number": number}, files={"file": ("r.pdf", modified, "application/pdf")}
+    )
     assert changed.status_code == 200 and "已被修改" in changed.text
     forged = client.get("/verify", params={"number": "XY20990101<script>"})
     assert forged.status_code == 200 and "未找到" in forged.text and "<script>" not in forged.text

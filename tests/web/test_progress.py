@@ -17,8 +17,14 @@ def _csrf(client) -> str:  # type: ignore[no-untyped-def]
 
 def test_progress_with_the_access_token(session, client):
     env = build(session, watch=False)
-    case, token = objections.file_objection(session, actor=ADMIN, target_type="record", target_id=env.record_id,
-                                            facts="罚款金额登记错误", applicant_name="李会计")
+    case, token = objections.file_objection(
+        session,
+        actor=ADMIN,
+        target_type="record",
+        target_id=env.record_id,
+        facts="罚款金额登记错误",
+        applicant_name="李会计",
+    )
     service.transition(session, actor=ADMIN, case_id=case.id, action="accept")
     session.commit()
     csrf = _csrf(client)
@@ -27,7 +33,11 @@ def test_progress_with_the_access_token(session, client):
     assert case.case_no in shown.text and "已受理（核查中）" in shown.text and "受理" in shown.text
     wrong = client.post("/progress", data={"csrf_token": csrf, "case_no": case.case_no, "token": "ck_wrong"})
     assert wrong.status_code == 404 and "已受理" not in wrong.text
-    assert client.post("/progress", data={"case_no": case.case_no, "token": token},
-                       headers={"accept": "text/html"}).status_code == 403  # no CSRF token
+    assert (
+        client.post(
+            "/progress", data={"case_no": case.case_no, "token": token}, headers={"accept": "text/html"}
+        ).status_code
+        == 403
+    )  # no CSRF token
     payload = client.post("/progress", data={"csrf_token": csrf, "case_no": "<script>alert(1)</script>", "token": "x"})
     assert payload.status_code == 404 and "<script>alert(1)</script>" not in payload.text

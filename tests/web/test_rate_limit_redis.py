@@ -44,8 +44,12 @@ def prefix():
 def test_two_processes_share_one_bucket(prefix):
     a, b = RedisBuckets(URL, prefix=prefix), RedisBuckets(URL, prefix=prefix)  # as two workers would
     rule = Rule(per_minute=60, burst=3)
-    waits = [a.take("search:10.0.0.1", rule), b.take("search:10.0.0.1", rule), a.take("search:10.0.0.1", rule),
-             b.take("search:10.0.0.1", rule)]
+    waits = [
+        a.take("search:10.0.0.1", rule),
+        b.take("search:10.0.0.1", rule),
+        a.take("search:10.0.0.1", rule),
+        b.take("search:10.0.0.1", rule),
+    ]
     assert waits[:3] == [0, 0, 0] and 0 < waits[3] <= 1.0
     assert a.take("search:10.0.0.2", rule) == 0  # another client has its own bucket
     time.sleep(1.1)  # refilled at one token per second (by Redis's clock)
@@ -87,8 +91,7 @@ def test_settings_select_redis_and_the_app_answers_429(prefix):
     assert isinstance(limiter.store, RedisBuckets)
     apps = [_app(), _app()]  # two server processes behind one proxy, each with its own connection to Redis
     for app in apps:
-        app.state.rate_limiter = RateLimiter({"search": Rule(per_minute=60, burst=2)},
-                                             RedisBuckets(URL, prefix=prefix))
+        app.state.rate_limiter = RateLimiter({"search": Rule(per_minute=60, burst=2)}, RedisBuckets(URL, prefix=prefix))
     clients = [TestClient(app) for app in apps]
     codes = [clients[i % 2].get("/limited").status_code for i in range(3)]
     assert codes == [200, 200, 429]

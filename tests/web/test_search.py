@@ -32,9 +32,20 @@ def _person_id() -> str:
 
 @pytest.fixture
 def registry(session, tmp_path):
-    service.import_registry(session, actor=ACTOR, path=write_csv(tmp_path / "r.csv", [
-        row(A, "沁阳市宏达机械有限公司"), row(B, "沁阳市宏达机械配件厂"), row(C, "焦作市（沁阳）宏达科技有限责任公司"),
-        row(D, "沁阳市怀府小吃店", kind="个体工商户"), row("", "沁阳市老字号有限公司", reg="410882100000001")]))
+    service.import_registry(
+        session,
+        actor=ACTOR,
+        path=write_csv(
+            tmp_path / "r.csv",
+            [
+                row(A, "沁阳市宏达机械有限公司"),
+                row(B, "沁阳市宏达机械配件厂"),
+                row(C, "焦作市（沁阳）宏达科技有限责任公司"),
+                row(D, "沁阳市怀府小吃店", kind="个体工商户"),
+                row("", "沁阳市老字号有限公司", reg="410882100000001"),
+            ],
+        ),
+    )
     service.register_person(session, actor=ACTOR, name="王宏达", id_number=_person_id())
     session.commit()
     return session
@@ -45,9 +56,14 @@ def names(result) -> list[str]:
 
 
 def test_partial_chinese_names_ranked(registry):
-    assert names(search_subjects(registry, q="宏达机械", limit=10)) == ["沁阳市宏达机械配件厂", "沁阳市宏达机械有限公司"]
+    assert names(search_subjects(registry, q="宏达机械", limit=10)) == [
+        "沁阳市宏达机械配件厂",
+        "沁阳市宏达机械有限公司",
+    ]
     # Normalised like the registry: full-width brackets and 有限责任公司 find the same subject.
-    assert names(search_subjects(registry, q="(沁阳)宏达科技有限公司", limit=10)) == ["焦作市（沁阳）宏达科技有限责任公司"]
+    assert names(search_subjects(registry, q="(沁阳)宏达科技有限公司", limit=10)) == [
+        "焦作市（沁阳）宏达科技有限责任公司"
+    ]
     # Two characters (below a trigram) still work; the person 王宏达 is never among the results.
     found = search_subjects(registry, q="宏达", limit=10)
     assert len(found.items) == 3 and "王宏达" not in names(found)
@@ -58,8 +74,13 @@ def test_partial_chinese_names_ranked(registry):
 
 def test_index_follows_writes(registry, tmp_path):
     ensure_search_index(registry)
-    service.import_registry(registry, actor=ACTOR, path=write_csv(tmp_path / "s.csv", [
-        row(A, "沁阳市新名称机械有限公司"), row(code("MA000009"), "沁阳市新来的商贸有限公司")]))
+    service.import_registry(
+        registry,
+        actor=ACTOR,
+        path=write_csv(
+            tmp_path / "s.csv", [row(A, "沁阳市新名称机械有限公司"), row(code("MA000009"), "沁阳市新来的商贸有限公司")]
+        ),
+    )
     registry.commit()
     assert names(search_subjects(registry, q="新来的商贸")) == ["沁阳市新来的商贸有限公司"]
     assert names(search_subjects(registry, q="新名称")) == ["沁阳市新名称机械有限公司"]
@@ -77,8 +98,19 @@ def test_codes_and_person_ids(registry):
 
 
 def test_bad_input_is_bounded(registry):
-    for q in ("'; DROP TABLE subjects; --", '"宏达" OR 1=1', "<script>alert(1)</script>", "%", "_", '"', "宏" * 10_000,
-              "*", "NEAR(宏达 机械)", "\x00", "   "):
+    for q in (
+        "'; DROP TABLE subjects; --",
+        '"宏达" OR 1=1',
+        "<script>alert(1)</script>",
+        "%",
+        "_",
+        '"',
+        "宏" * 10_000,
+        "*",
+        "NEAR(宏达 机械)",
+        "\x00",
+        "   ",
+    ):
         result = search_subjects(registry, q=q, limit=10)
         assert result.items == [] or all("宏" in n for n in names(result))
     assert len(search_subjects(registry, q="宏" * 10_000).query) == 100
@@ -91,8 +123,11 @@ def test_bad_input_is_bounded(registry):
 
 def _bigram_ids(session, pair: str) -> set[int]:
     """What the SQLite bigram table itself holds for ``pair`` (not through search_subjects)."""
-    return set(session.scalars(text("SELECT rowid FROM subjects_bigram WHERE subjects_bigram MATCH :t"),
-                               {"t": f'"{bigram_token(pair)}"'}))
+    return set(
+        session.scalars(
+            text("SELECT rowid FROM subjects_bigram WHERE subjects_bigram MATCH :t"), {"t": f'"{bigram_token(pair)}"'}
+        )
+    )
 
 
 def test_two_characters_use_the_bigram_index(registry):
@@ -113,8 +148,13 @@ def test_two_characters_use_the_bigram_index(registry):
 
 def test_bigram_index_follows_renames_and_deletes(registry, tmp_path):
     ensure_search_index(registry)
-    service.import_registry(registry, actor=ACTOR, path=write_csv(tmp_path / "s.csv", [
-        row(A, "沁阳市新名称机械有限公司"), row(code("MA000009"), "沁阳市新来商贸有限公司")]))
+    service.import_registry(
+        registry,
+        actor=ACTOR,
+        path=write_csv(
+            tmp_path / "s.csv", [row(A, "沁阳市新名称机械有限公司"), row(code("MA000009"), "沁阳市新来商贸有限公司")]
+        ),
+    )
     registry.commit()
     assert names(search_subjects(registry, q="新来")) == ["沁阳市新来商贸有限公司"]
     assert names(search_subjects(registry, q="名称")) == ["沁阳市新名称机械有限公司"]
@@ -135,8 +175,11 @@ def test_one_character_is_refused_with_a_message(registry):
 
 
 def test_exact_and_prefix_matches_survive_the_cap(registry, tmp_path, monkeypatch):
-    service.import_registry(registry, actor=ACTOR, path=write_csv(tmp_path / "s.csv", [
-        row(code("MA000011"), "宏达"), row(code("MA000012"), "宏达商贸有限公司")]))
+    service.import_registry(
+        registry,
+        actor=ACTOR,
+        path=write_csv(tmp_path / "s.csv", [row(code("MA000011"), "宏达"), row(code("MA000012"), "宏达商贸有限公司")]),
+    )
     registry.commit()
     # The two are the newest rows, last in index order: with a cap of 2 the index alone would miss them.
     monkeypatch.setattr(search, "MATCH_CAP", 2)
@@ -171,8 +214,10 @@ def test_postgres_queries_can_use_the_indexes(registry):
         pytest.skip("PostgreSQL plans")
     ensure_search_index(registry)
     registry.execute(text("SET LOCAL enable_seqscan = off"))
-    for norm, kind, index in (("宏达", None, "ix_subjects_name_norm_bigram"),
-                              ("宏达机", None, "ix_subjects_name_norm_trgm")):
+    for norm, kind, index in (
+        ("宏达", None, "ix_subjects_name_norm_bigram"),
+        ("宏达机", None, "ix_subjects_name_norm_trgm"),
+    ):
         stmt = contains_statement("postgresql", norm, kind)
         sql = stmt.compile(dialect=registry.get_bind().dialect, compile_kwargs={"literal_binds": True})
         plan = "\n".join(registry.scalars(text(f"EXPLAIN {sql}")))
@@ -190,7 +235,9 @@ def test_migration_creates_the_bigram_index(tmp_path):
     with db.sessionmaker() as session:
         tables = set(session.scalars(text("SELECT name FROM sqlite_master WHERE name LIKE 'subjects_bigram%'")))
         assert {"subjects_bigram", "subjects_bigram_ai", "subjects_bigram_ad", "subjects_bigram_au"} <= tables
-        service.import_registry(session, actor=ACTOR, path=write_csv(tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司")]))
+        service.import_registry(
+            session, actor=ACTOR, path=write_csv(tmp_path / "r.csv", [row(A, "沁阳市宏达机械有限公司")])
+        )
         session.commit()
         assert ensure_search_index(session) is False  # the migration made everything
         assert [h.name for h in search_subjects(session, q="宏达").items] == ["沁阳市宏达机械有限公司"]

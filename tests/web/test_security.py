@@ -59,7 +59,8 @@ def test_form_post_needs_a_token_bound_to_the_cookie():
     assert ok.status_code == 200 and ok.json() == {"name": "甲"}
     # Multipart bodies and the header form work too; a token from another browser (cookie) does not.
     assert client.post("/form", files={"f": ("a.txt", b"x")}, data={"name": "乙", "csrf_token": token}).json() == {
-        "name": "乙"}
+        "name": "乙"
+    }
     assert client.post("/form", data={"name": "丙"}, headers={"x-csrf-token": token}).status_code == 200
     other = TestClient(_app())
     _token(other)

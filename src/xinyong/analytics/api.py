@@ -48,10 +48,15 @@ def _require(session: Session, principal: Principal, area: str) -> None:
 
 @router.post("/trading/imports/{kind}", status_code=201)
 @uploads.limit(MAX_UPLOAD_BYTES)
-def import_trading(kind: TradingKind, file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
-                   mode: Literal["reject_all", "keep_good"] = Query(
-                       "reject_all", description="reject_all：有错行则整份不导入；keep_good：导入正确的行，退回错行"),
-                   principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
+def import_trading(
+    kind: TradingKind,
+    file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
+    mode: Literal["reject_all", "keep_good"] = Query(
+        "reject_all", description="reject_all：有错行则整份不导入；keep_good：导入正确的行，退回错行"
+    ),
+    principal: Principal = Depends(operators),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """导入招标项目、投标记录、中标结果或投标人属性文件（默认整份校验，有错行则不导入）。"""
     _require(session, principal, "trading")
     upload = uploads.received(file)
@@ -59,12 +64,15 @@ def import_trading(kind: TradingKind, file: UploadFile = File(..., description="
 
 
 @router.get("/trading/imports")
-def trading_imports(limit: Limit = 50, principal: Principal = Depends(readers),
-                    session: Session = SessionDep) -> list[dict[str, Any]]:
+def trading_imports(
+    limit: Limit = 50, principal: Principal = Depends(readers), session: Session = SessionDep
+) -> list[dict[str, Any]]:
     """最近的交易数据导入。"""
     _require(session, principal, "trading")
-    return [trading.import_view(r) for r in trading.list_imports(session, kinds=("tenders", "bids", "awards",
-                                                                                 "bidders"), limit=limit)]
+    return [
+        trading.import_view(r)
+        for r in trading.list_imports(session, kinds=("tenders", "bids", "awards", "bidders"), limit=limit)
+    ]
 
 
 @router.post("/trading/analyses", status_code=201)
@@ -75,53 +83,63 @@ def run_trading_analysis(principal: Principal = Depends(operators), session: Ses
 
 
 @router.get("/trading/analyses/latest")
-def latest_trading_analysis(principal: Principal = Depends(readers), session: Session = SessionDep
-                            ) -> dict[str, Any]:
+def latest_trading_analysis(principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
     """最近一次分析的概况。"""
     _require(session, principal, "trading")
     return trading.analysis_view(trading.get_analysis(session))
 
 
 @router.get("/trading/tenders")
-def risky_tenders(level: Level | None = None, limit: Limit = 50, offset: Offset = 0,
-                  analysis_id: Id | None = None, principal: Principal = Depends(readers),
-                  session: Session = SessionDep) -> dict[str, Any]:
+def risky_tenders(
+    level: Level | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    analysis_id: Id | None = None,
+    principal: Principal = Depends(readers),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """按风险分排序的项目及其风险标记与证据（默认最近一次分析）。"""
     _require(session, principal, "trading")
-    return trading.ranked_tenders(trading.get_analysis(session, analysis_id), level=level, limit=limit,
-                                  offset=offset)
+    return trading.ranked_tenders(trading.get_analysis(session, analysis_id), level=level, limit=limit, offset=offset)
 
 
 @router.get("/trading/tenders/{project_no}")
-def tender(project_no: str, principal: Principal = Depends(readers), session: Session = SessionDep
-           ) -> dict[str, Any]:
+def tender(project_no: str, principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
     """一个项目：投标人、报价（电话已脱敏）、风险标记与证据。"""
     _require(session, principal, "trading")
     return trading.tender_detail(session, project_no)
 
 
 @router.get("/trading/groups")
-def bidder_groups(level: Level | None = None, limit: Limit = 50, offset: Offset = 0,
-                  analysis_id: Id | None = None, principal: Principal = Depends(readers),
-                  session: Session = SessionDep) -> dict[str, Any]:
+def bidder_groups(
+    level: Level | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    analysis_id: Id | None = None,
+    principal: Principal = Depends(readers),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """关联投标人群体（共享属性图的连通分量），按风险排序。"""
     _require(session, principal, "trading")
-    return trading.ranked_groups(trading.get_analysis(session, analysis_id), level=level, limit=limit,
-                                 offset=offset)
+    return trading.ranked_groups(trading.get_analysis(session, analysis_id), level=level, limit=limit, offset=offset)
 
 
 @router.get("/trading/bidders")
-def bidders(q: str | None = None, order: Literal["bids", "wins", "amount"] = "bids",
-            limit: Limit = 50, offset: Offset = 0,
-            principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
+def bidders(
+    q: str | None = None,
+    order: Literal["bids", "wins", "amount"] = "bids",
+    limit: Limit = 50,
+    offset: Offset = 0,
+    principal: Principal = Depends(readers),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """投标人的投标参与情况与中标情况。"""
     _require(session, principal, "trading")
     return trading.bidder_stats(session, q=q, order=order, limit=limit, offset=offset)
 
 
 @router.get("/trading/bidders/{bidder_key}")
-def bidder(bidder_key: str, principal: Principal = Depends(readers), session: Session = SessionDep
-           ) -> dict[str, Any]:
+def bidder(bidder_key: str, principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
     """一个投标人：参与与中标统计、最近投标、所在群体与被标记项目。"""
     _require(session, principal, "trading")
     return trading.bidder_profile(session, bidder_key)
@@ -132,8 +150,11 @@ def bidder(bidder_key: str, principal: Principal = Depends(readers), session: Se
 
 @router.post("/food-drug/spot-checks", status_code=201)
 @uploads.limit(MAX_UPLOAD_BYTES)
-def import_spot_checks(file: UploadFile = File(..., description="抽检结果 CSV / XLSX / JSON"),
-                       principal: Principal = Depends(operators), session: Session = SessionDep) -> dict[str, Any]:
+def import_spot_checks(
+    file: UploadFile = File(..., description="抽检结果 CSV / XLSX / JSON"),
+    principal: Principal = Depends(operators),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """导入食品药品抽检结果文件。"""
     _require(session, principal, "food_drug")
     upload = uploads.received(file)
@@ -141,31 +162,41 @@ def import_spot_checks(file: UploadFile = File(..., description="抽检结果 CS
 
 
 @router.get("/food-drug/risks")
-def food_drug_risks(level: Level | None = None, limit: int = Query(100, ge=1, le=5000),
-                    principal: Principal = Depends(readers), session: Session = SessionDep) -> list[dict[str, Any]]:
+def food_drug_risks(
+    level: Level | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+    principal: Principal = Depends(readers),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
     """各主体的食品药品风险等级及原因（处罚、抽检不合格、投诉举报）。"""
     _require(session, principal, "food_drug")
     return food_drug.risk_levels(session, level=level, limit=limit)
 
 
 @router.get("/food-drug/watchlist")
-def watchlist(include_medium: bool = False, principal: Principal = Depends(readers),
-              session: Session = SessionDep) -> list[dict[str, Any]]:
+def watchlist(
+    include_medium: bool = False, principal: Principal = Depends(readers), session: Session = SessionDep
+) -> list[dict[str, Any]]:
     """监管关注名单（高风险，可含中风险）。"""
     _require(session, principal, "food_drug")
     return food_drug.watch_list(session, include_medium=include_medium)
 
 
 @router.get("/food-drug/watchlist.xlsx")
-def watchlist_xlsx(include_medium: bool = False, principal: Principal = Depends(readers),
-                   session: Session = SessionDep) -> Response:
+def watchlist_xlsx(
+    include_medium: bool = False, principal: Principal = Depends(readers), session: Session = SessionDep
+) -> Response:
     """监管关注名单（Excel）。"""
     _require(session, principal, "food_drug")
     today = clock.today()
-    content = food_drug.watch_list_xlsx(food_drug.watch_list(session, today=today, include_medium=include_medium),
-                                        today=today)
-    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="food-drug-watchlist-{today}.xlsx"'})
+    content = food_drug.watch_list_xlsx(
+        food_drug.watch_list(session, today=today, include_medium=include_medium), today=today
+    )
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="food-drug-watchlist-{today}.xlsx"'},
+    )
 
 
 # Department assessment (督查考核) ------------------------------------------------------------------------------
@@ -181,8 +212,11 @@ def ranking_for(result: dict[str, Any], principal: Principal) -> dict[str, Any]:
 
 
 @router.get("/assessment")
-def assessment_ranking(period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
-                       principal: Principal = Depends(readers), session: Session = SessionDep) -> dict[str, Any]:
+def assessment_ranking(
+    period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
+    principal: Principal = Depends(readers),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """督查考核：各部门总分、排名，以及每项得分的构成（应报、已报、按时、迟报、退回行数……）。"""
     result = assessment.assess(session, period=assessment.parse_period(period))
     return ranking_for(result, principal)
@@ -194,25 +228,42 @@ class ExpectedVolumeIn(BaseModel):
 
 
 @router.get("/assessment/expected-volumes")
-def expected_volumes(period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
-                     principal: Principal = Depends(admin), session: Session = SessionDep) -> dict[str, Any]:
+def expected_volumes(
+    period: str | None = Query(None, max_length=10, description=PERIOD_HELP),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """应报尽报：管理员配置的每月应报量，以及考核期间各部门实际采用的应报量（配置或历史中位数）与已报量。"""
     p = assessment.parse_period(period)
-    return {"period": {**p.to_dict(), **assessment.period_label(p)}, "configured": volumes.list_expected(session),
-            "departments": volumes.volume(session, period=p)}
+    return {
+        "period": {**p.to_dict(), **assessment.period_label(p)},
+        "configured": volumes.list_expected(session),
+        "departments": volumes.volume(session, period=p),
+    }
 
 
 @router.put("/assessment/expected-volumes/{department_code}/{info_class}")
-def set_expected_volume(department_code: str, info_class: str, body: ExpectedVolumeIn,
-                        principal: Principal = Depends(admin), session: Session = SessionDep) -> dict[str, Any]:
+def set_expected_volume(
+    department_code: str,
+    info_class: str,
+    body: ExpectedVolumeIn,
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """配置一个部门某类信息（licence 行政许可 / penalty 行政处罚）的每月应报量（记入审计日志）。"""
-    return volumes.set_expected(session, actor=principal, department_code=department_code, info_class_=info_class,
-                                monthly=body.monthly, note=body.note)
+    return volumes.set_expected(
+        session,
+        actor=principal,
+        department_code=department_code,
+        info_class_=info_class,
+        monthly=body.monthly,
+        note=body.note,
+    )
 
 
 @router.delete("/assessment/expected-volumes/{department_code}/{info_class}")
-def delete_expected_volume(department_code: str, info_class: str, principal: Principal = Depends(admin),
-                           session: Session = SessionDep) -> dict[str, Any]:
+def delete_expected_volume(
+    department_code: str, info_class: str, principal: Principal = Depends(admin), session: Session = SessionDep
+) -> dict[str, Any]:
     """删除配置的应报量（此后按该部门近 12 个月报送量中位数；记入审计日志）。"""
-    return volumes.delete_expected(session, actor=principal, department_code=department_code,
-                                   info_class_=info_class)
+    return volumes.delete_expected(session, actor=principal, department_code=department_code, info_class_=info_class)

@@ -47,8 +47,14 @@ SOURCES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "volume": volumes.volume,
 }
 FIGURES = {
-    "volume.completeness", "timeliness.rate", "quality.rejection_rate", "quality.completeness", "checks.rate",
-    "cases.on_time_rate", "cases.overdue_rate", "notices.rate",
+    "volume.completeness",
+    "timeliness.rate",
+    "quality.rejection_rate",
+    "quality.completeness",
+    "checks.rate",
+    "cases.on_time_rate",
+    "cases.overdue_rate",
+    "notices.rate",
 }
 
 
@@ -67,8 +73,10 @@ class Indicator(BaseModel):
     @classmethod
     def _no_free_points(cls, value: Any) -> Any:
         if value in ("full", "exclude"):
-            raise ValueError(f"no_data: {value} 已取消：无数据（—）一律不得分（未报送的部门不得满分，也不得免于计分），"
-                             "请删除该项或写 zero")
+            raise ValueError(
+                f"no_data: {value} 已取消：无数据（—）一律不得分（未报送的部门不得满分，也不得免于计分），"
+                "请删除该项或写 zero"
+            )
         return value
 
     @field_validator("figure")
@@ -96,8 +104,10 @@ class Indicator(BaseModel):
         """The scoring rule in words, for the report."""
         higher = self.full_at > self.zero_at
         missing = "无数据（—）不得分"
-        return (f"{'越高越好' if higher else '越低越好'}：{self.full_at:.0%}{'及以上' if higher else '及以下'}得满分，"
-                f"{self.zero_at:.0%}{'及以下' if higher else '及以上'}不得分，之间按比例；{missing}")
+        return (
+            f"{'越高越好' if higher else '越低越好'}：{self.full_at:.0%}{'及以上' if higher else '及以下'}得满分，"
+            f"{self.zero_at:.0%}{'及以下' if higher else '及以上'}不得分，之间按比例；{missing}"
+        )
 
 
 class Method(BaseModel):
@@ -151,8 +161,11 @@ def parse_period(text: str | None, *, today: dt.date | None = None) -> Period:
         first = (today or clock.today()).replace(day=1)
         last = first - dt.timedelta(days=1)
         return Period.month(last.year, last.month)
-    bad = ValidationFailed(f"考核期间“{text[:20]}”格式有误，应为 YYYY-MM（月度）、YYYY-Qn（季度）或 YYYY（年度），"
-                           "如 2024-03、2024-Q1、2024", code="bad_assessment_period")
+    bad = ValidationFailed(
+        f"考核期间“{text[:20]}”格式有误，应为 YYYY-MM（月度）、YYYY-Qn（季度）或 YYYY（年度），"
+        "如 2024-03、2024-Q1、2024",
+        code="bad_assessment_period",
+    )
     t = text.strip().upper()
     if re.fullmatch(r"\d{4}", t):
         year = int(t)
@@ -207,11 +220,14 @@ def _pct(value: float | None) -> str:
 def _because(figure: str, p: dict[str, Any]) -> str:
     """What the figure was made of, in Chinese."""
     if figure == "volume.completeness":
+
         def one(c: dict[str, Any]) -> str:
             if c["expected"] is None:
                 return f"{c['name']}未设应报量（{c['basis_text']}），已报 {c['submitted']}"
-            return (f"{c['name']}应报 {c['expected']}（{c['basis_text']}，每月 {c['monthly']:g} × {c['months']} 个月），"
-                    f"已报 {c['submitted']}")
+            return (
+                f"{c['name']}应报 {c['expected']}（{c['basis_text']}，每月 {c['monthly']:g} × {c['months']} 个月），"
+                f"已报 {c['submitted']}"
+            )
 
         classes = "；".join(one(c) for c in p.get("classes", []) if c["expected"] is not None or c["submitted"])
         head = f"应报 {p.get('expected', 0)} 条，已报 {p.get('submitted', 0)} 条，计入 {p.get('counted', 0)} 条"
@@ -228,8 +244,10 @@ def _because(figure: str, p: dict[str, Any]) -> str:
     if figure in ("quality.rejection_rate", "quality.completeness"):
         if not p.get("rows"):
             return "期间未报送数据行"
-        return (f"报送数据行 {p['rows']} 行（{p['batches']} 批），退回 {p['rejected']} 行，"
-                f"其中缺必填项 {p['rows_missing_required']} 行")
+        return (
+            f"报送数据行 {p['rows']} 行（{p['batches']} 批），退回 {p['rejected']} 行，"
+            f"其中缺必填项 {p['rows_missing_required']} 行"
+        )
     if figure == "checks.rate":
         if not p.get("with_measures"):
             return f"核查 {p.get('checks', 0)} 次，无含奖惩措施的核查结果可反馈"
@@ -237,8 +255,10 @@ def _because(figure: str, p: dict[str, Any]) -> str:
     if figure in ("cases.on_time_rate", "cases.overdue_rate"):
         if not p.get("closed") and not p.get("open_overdue"):
             return "期间无办结或逾期案件"
-        return (f"办结 {p['closed']} 件（按时 {p['closed_on_time']}，超期 {p['closed_late']}），"
-                f"逾期未办结 {p['open_overdue']} 件")
+        return (
+            f"办结 {p['closed']} 件（按时 {p['closed_on_time']}，超期 {p['closed_late']}），"
+            f"逾期未办结 {p['open_overdue']} 件"
+        )
     if figure == "notices.rate":
         if not p.get("listed"):
             return "期间未列入须事先告知的名单"
@@ -252,8 +272,9 @@ def explain(ind: Indicator, value: float | None, points: float, parts: dict[str,
     return f"{_because(ind.figure, parts)}；{figure}，得 {points:g}/{ind.weight:g} 分"
 
 
-def assess(session: Session, *, period: Period, method: Method | None = None,
-           today: dt.date | None = None) -> dict[str, Any]:
+def assess(
+    session: Session, *, period: Period, method: Method | None = None, today: dt.date | None = None
+) -> dict[str, Any]:
     """Score every active department over the period and rank them (highest total first; ties share a rank).
 
     Returns ``{"period" (with granularity and label), "method": {title, sha256, indicators}, "rows":
@@ -280,14 +301,27 @@ def assess(session: Session, *, period: Period, method: Method | None = None,
             value = _figure(row, ind.figure)
             points = ind.points(value)
             parts = {k: row.get(k) for k in PARTS[source] if k in row}
-            scored[ind.code] = {"value": value, "points": points, "weight": ind.weight, "parts": parts,
-                                "explanation": explain(ind, value, points, parts)}
+            scored[ind.code] = {
+                "value": value,
+                "points": points,
+                "weight": ind.weight,
+                "parts": parts,
+                "explanation": explain(ind, value, points, parts),
+            }
             points_sum += points
         total = round(100 * points_sum / weight_sum, 2)
-        rows.append({"department_id": d.id, "department_code": d.code, "department_name": d.name,
-                     "total": total, "points": round(points_sum, 4), "weights": weight_sum,
-                     "summary": f"各项得分合计 {points_sum:g} ÷ 权重合计 {weight_sum:g} × 100 = {total:g} 分",
-                     "indicators": scored})
+        rows.append(
+            {
+                "department_id": d.id,
+                "department_code": d.code,
+                "department_name": d.name,
+                "total": total,
+                "points": round(points_sum, 4),
+                "weights": weight_sum,
+                "summary": f"各项得分合计 {points_sum:g} ÷ 权重合计 {weight_sum:g} × 100 = {total:g} 分",
+                "indicators": scored,
+            }
+        )
     rows.sort(key=lambda r: (-r["total"], r["department_code"]))
     rank, previous = 0, object()
     for position, r in enumerate(rows, start=1):
@@ -296,10 +330,22 @@ def assess(session: Session, *, period: Period, method: Method | None = None,
         r["rank"] = rank
     return {
         "period": {**period.to_dict(), **period_label(period)},
-        "method": {"title": method.title, "version": method.version, "sha256": method.sha256,
-                   "indicators": [{"code": i.code, "name": i.name, "description": i.description,
-                                   "figure": i.figure, "weight": i.weight, "rule": i.rule}
-                                  for i in method.indicators]},
+        "method": {
+            "title": method.title,
+            "version": method.version,
+            "sha256": method.sha256,
+            "indicators": [
+                {
+                    "code": i.code,
+                    "name": i.name,
+                    "description": i.description,
+                    "figure": i.figure,
+                    "weight": i.weight,
+                    "rule": i.rule,
+                }
+                for i in method.indicators
+            ],
+        },
         "rows": rows,
     }
 
@@ -370,8 +416,16 @@ def to_xlsx(result: dict[str, Any], *, city: str = "") -> bytes:
     for r in result["rows"]:
         for ind in method["indicators"]:
             s = r["indicators"][ind["code"]]
-            e.append([r["rank"], _cell(r["department_name"]), ind["name"], s["points"], ind["weight"],
-                      _cell(s.get("explanation", ""))])
+            e.append(
+                [
+                    r["rank"],
+                    _cell(r["department_name"]),
+                    ind["name"],
+                    s["points"],
+                    ind["weight"],
+                    _cell(s.get("explanation", "")),
+                ]
+            )
     for col, width in zip("ABCDEF", (8, 28, 24, 8, 8, 90), strict=True):
         e.column_dimensions[col].width = width
     out = io.BytesIO()

@@ -44,8 +44,12 @@ FLAG_LABELS = {
     "rotation": "稳定投标人群体轮流中标",
     "always_loses_to": "陪标：总是输给同一中标人",
 }
-SHARED_ATTRIBUTES = (("ip", "shared_ip"), ("phone", "shared_phone"), ("legal_rep", "shared_legal_rep"),
-                     ("address", "shared_address"))
+SHARED_ATTRIBUTES = (
+    ("ip", "shared_ip"),
+    ("phone", "shared_phone"),
+    ("legal_rep", "shared_legal_rep"),
+    ("address", "shared_address"),
+)
 LEVEL_LABELS = {"high": "高", "medium": "中", "low": "低"}
 
 
@@ -101,19 +105,24 @@ class Settings:
 @dataclass
 class Flag:
     kind: str
-    bidders: list[str]                      # bidder keys
+    bidders: list[str]  # bidder keys
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def view(self, settings: Settings, names: dict[str, str]) -> dict[str, Any]:
-        return {"kind": self.kind, "label": FLAG_LABELS[self.kind], "weight": settings.weights[self.kind],
-                "bidders": [{"key": k, "name": names.get(k, k)} for k in self.bidders], "evidence": self.evidence}
+        return {
+            "kind": self.kind,
+            "label": FLAG_LABELS[self.kind],
+            "weight": settings.weights[self.kind],
+            "bidders": [{"key": k, "name": names.get(k, k)} for k in self.bidders],
+            "evidence": self.evidence,
+        }
 
 
 @dataclass
 class Result:
-    tenders: list[dict[str, Any]]            # flagged tenders, highest score first
-    groups: list[dict[str, Any]]             # bidder groups, highest score first
-    scores: dict[int, int]                   # tender id -> score (flagged tenders only)
+    tenders: list[dict[str, Any]]  # flagged tenders, highest score first
+    groups: list[dict[str, Any]]  # bidder groups, highest score first
+    scores: dict[int, int]  # tender id -> score (flagged tenders only)
     summary: dict[str, Any]
 
 
@@ -169,19 +178,34 @@ def price_flags(bids: list[BidFact], settings: Settings) -> list[Flag]:
     cv = statistics.pstdev(prices) / mean
     yuan = [p / 100 for p in prices]
     if cv < settings.cv_max:
-        flags.append(Flag("close_prices", [b.bidder_key for b in ordered],
-                          {"coefficient_of_variation": round(cv, 5), "threshold": settings.cv_max, "prices": yuan}))
+        flags.append(
+            Flag(
+                "close_prices",
+                [b.bidder_key for b in ordered],
+                {"coefficient_of_variation": round(cv, 5), "threshold": settings.cv_max, "prices": yuan},
+            )
+        )
     diffs = [b - a for a, b in itertools.pairwise(prices)]
     run = _longest_ladder(diffs, settings.progression_tolerance * mean, settings.progression_step_tolerance)
     if run is not None and run[1] - run[0] + 1 >= settings.progression_min_bids:
         first, last = run
         steps = diffs[first:last]
-        flags.append(Flag("arithmetic_prices", [b.bidder_key for b in ordered[first:last + 1]],
-                          {"step": round(statistics.fmean(steps) / 100, 2), "prices": yuan[first:last + 1]}))
+        flags.append(
+            Flag(
+                "arithmetic_prices",
+                [b.bidder_key for b in ordered[first : last + 1]],
+                {"step": round(statistics.fmean(steps) / 100, 2), "prices": yuan[first : last + 1]},
+            )
+        )
     for a, b, d in zip(ordered, ordered[1:], diffs, strict=False):
         if d <= settings.near_identical_ratio * mean:
-            flags.append(Flag("near_identical_prices", [a.bidder_key, b.bidder_key],
-                              {"prices": [a.price_fen / 100, b.price_fen / 100], "difference": d / 100}))
+            flags.append(
+                Flag(
+                    "near_identical_prices",
+                    [a.bidder_key, b.bidder_key],
+                    {"prices": [a.price_fen / 100, b.price_fen / 100], "difference": d / 100},
+                )
+            )
     return flags
 
 
@@ -196,8 +220,11 @@ def _longest_ladder(diffs: list[int], tolerance: float, step_share: float) -> tu
             continue
         lo = hi = diffs[i]
         j = i + 1
-        while (j < len(diffs) and diffs[j] > 0
-               and max(hi, diffs[j]) - min(lo, diffs[j]) <= min(tolerance, step_share * min(lo, diffs[j]))):
+        while (
+            j < len(diffs)
+            and diffs[j] > 0
+            and max(hi, diffs[j]) - min(lo, diffs[j]) <= min(tolerance, step_share * min(lo, diffs[j]))
+        ):
             lo, hi = min(lo, diffs[j]), max(hi, diffs[j])
             j += 1
         if best is None or j - i > best[1] - best[0]:
@@ -245,8 +272,11 @@ def _winners(by_tender: dict[int, list[BidFact]]) -> dict[int, str]:
     return out
 
 
-def rotation_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str], settings: Settings,
-                   ) -> dict[int, list[Flag]]:
+def rotation_flags(
+    by_tender: dict[int, list[BidFact]],
+    winners: dict[int, str],
+    settings: Settings,
+) -> dict[int, list[Flag]]:
     """Stable groups that rotate wins, per time window (``window_days`` from the first opening)."""
     out: dict[int, list[Flag]] = defaultdict(list)
     if not by_tender:
@@ -269,7 +299,7 @@ def rotation_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str],
             if len(keys) > settings.max_pair_tender_size:
                 continue  # a crowded open tender says nothing about who arranges with whom
             for i, a in enumerate(keys):
-                for b in keys[i + 1:]:
+                for b in keys[i + 1 :]:
                     pairs[(a, b)] += 1
         comps = _Components()
         for (a, b), n in pairs.items():
@@ -279,18 +309,28 @@ def rotation_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str],
             if len(members) < settings.rotation_min_members:
                 continue
             group = set(members)
-            together = [tid for tid in tids
-                        if len(group.intersection(b.bidder_key for b in by_tender[tid])) >= settings.rotation_min_members]
+            together = [
+                tid
+                for tid in tids
+                if len(group.intersection(b.bidder_key for b in by_tender[tid])) >= settings.rotation_min_members
+            ]
             won = [(tid, winners[tid]) for tid in together if winners.get(tid) in group]
             wins = Counter(w for _, w in won)
-            if (len(together) < settings.rotation_min_tenders or len(wins) < settings.rotation_min_members
-                    or len(won) < 0.8 * len(together)
-                    or max(wins.values()) > settings.rotation_max_win_share * len(won)):
+            if (
+                len(together) < settings.rotation_min_tenders
+                or len(wins) < settings.rotation_min_members
+                or len(won) < 0.8 * len(together)
+                or max(wins.values()) > settings.rotation_max_win_share * len(won)
+            ):
                 continue
             first = min(by_tender[t][0].opened_on for t in together)
             last = max(by_tender[t][0].opened_on for t in together)
-            evidence = {"window": [first.isoformat(), last.isoformat()], "tenders_together": len(together),
-                        "wins": dict(sorted(wins.items(), key=lambda kv: -kv[1])), "members": len(group)}
+            evidence = {
+                "window": [first.isoformat(), last.isoformat()],
+                "tenders_together": len(together),
+                "wins": dict(sorted(wins.items(), key=lambda kv: -kv[1])),
+                "members": len(group),
+            }
             for tid in together:
                 if (tid, frozenset(group)) not in seen:
                     seen.add((tid, frozenset(group)))
@@ -298,8 +338,11 @@ def rotation_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str],
     return out
 
 
-def loser_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str], settings: Settings,
-                ) -> dict[int, list[Flag]]:
+def loser_flags(
+    by_tender: dict[int, list[BidFact]],
+    winners: dict[int, str],
+    settings: Settings,
+) -> dict[int, list[Flag]]:
     """Bidders that never win and lose most of their bids to one and the same winner."""
     bids_of: Counter[str] = Counter()
     wins_of: Counter[str] = Counter()
@@ -314,16 +357,18 @@ def loser_flags(by_tender: dict[int, list[BidFact]], winners: dict[int, str], se
                 lost_to[(b.bidder_key, winner)].append(tid)
     out: dict[int, list[Flag]] = defaultdict(list)
     for (loser, winner), tids in lost_to.items():
-        if (wins_of[loser] == 0 and len(tids) >= settings.loser_min_losses
-                and len(tids) >= settings.loser_share * bids_of[loser]):
+        if (
+            wins_of[loser] == 0
+            and len(tids) >= settings.loser_min_losses
+            and len(tids) >= settings.loser_share * bids_of[loser]
+        ):
             evidence = {"loser": loser, "winner": winner, "losses_to_winner": len(tids), "bids": bids_of[loser]}
             for tid in tids:
                 out[tid].append(Flag("always_loses_to", [loser, winner], evidence))
     return out
 
 
-def analyse(bids: Iterable[BidFact], *, shareholders: dict[str, list[str]] | None = None,
-            settings: Settings) -> Result:
+def analyse(bids: Iterable[BidFact], *, shareholders: dict[str, list[str]] | None = None, settings: Settings) -> Result:
     """Every red flag, tender scores and bidder groups for these bids."""
     shareholders = shareholders or {}
     by_tender: dict[int, list[BidFact]] = defaultdict(list)
@@ -353,25 +398,45 @@ def analyse(bids: Iterable[BidFact], *, shareholders: dict[str, list[str]] | Non
         scores[tid] = s
         for f in found:
             if f.kind not in PRICE_KINDS:
-                comps.union(f.bidders)   # price patterns alone say nothing about who is tied to whom
+                comps.union(f.bidders)  # price patterns alone say nothing about who is tied to whom
         tender_bids = by_tender[tid]
-        tender_views.append({
-            "tender_id": tid, "opened_on": tender_bids[0].opened_on.isoformat(), "bids": len(tender_bids),
-            "winner": winners.get(tid), "score": s, "level": settings.level(s),
-            "flags": [f.view(settings, names) for f in sorted(found, key=lambda f: -settings.weights[f.kind])],
-        })
+        tender_views.append(
+            {
+                "tender_id": tid,
+                "opened_on": tender_bids[0].opened_on.isoformat(),
+                "bids": len(tender_bids),
+                "winner": winners.get(tid),
+                "score": s,
+                "level": settings.level(s),
+                "flags": [f.view(settings, names) for f in sorted(found, key=lambda f: -settings.weights[f.kind])],
+            }
+        )
     tender_views.sort(key=lambda t: (-t["score"], t["opened_on"], t["tender_id"]))
     groups = _groups(comps, flags, scores, by_tender, names, winners, settings)
     levels = Counter(t["level"] for t in tender_views)
-    summary = {"bids": count, "tenders": len(by_tender), "bidders": len(names), "flagged_tenders": len(tender_views),
-               "high": levels["high"], "medium": levels["medium"], "low": levels["low"], "groups": len(groups),
-               "flags": dict(Counter(f.kind for found in flags.values() for f in found))}
+    summary = {
+        "bids": count,
+        "tenders": len(by_tender),
+        "bidders": len(names),
+        "flagged_tenders": len(tender_views),
+        "high": levels["high"],
+        "medium": levels["medium"],
+        "low": levels["low"],
+        "groups": len(groups),
+        "flags": dict(Counter(f.kind for found in flags.values() for f in found)),
+    }
     return Result(tender_views, groups, scores, summary)
 
 
-def _groups(comps: _Components, flags: dict[int, list[Flag]], scores: dict[int, int],
-            by_tender: dict[int, list[BidFact]], names: dict[str, str], winners: dict[int, str],
-            settings: Settings) -> list[dict[str, Any]]:
+def _groups(
+    comps: _Components,
+    flags: dict[int, list[Flag]],
+    scores: dict[int, int],
+    by_tender: dict[int, list[BidFact]],
+    names: dict[str, str],
+    winners: dict[int, str],
+    settings: Settings,
+) -> list[dict[str, Any]]:
     members_of = comps.groups()
     root_of = {k: root for root, keys in members_of.items() for k in keys}
     tenders_of: dict[str, set[int]] = defaultdict(set)
@@ -391,13 +456,21 @@ def _groups(comps: _Components, flags: dict[int, list[Flag]], scores: dict[int, 
         s = min(100, top + 5 * (len(tids) - 1))  # each further flagged tender makes chance less likely
         member_set = set(keys)
         wins = Counter(winners[t] for t in tids if winners.get(t) in member_set)
-        out.append({
-            "members": sorted(({"key": k, "name": names.get(k, k), "wins_in_flagged": wins.get(k, 0)} for k in keys),
-                              key=lambda m: m["name"]),
-            "size": len(keys), "tenders": len(tids), "score": s, "level": settings.level(s),
-            "max_tender_score": top, "flags": dict(kinds_of[root].most_common()),
-            "tender_ids": sorted(tids, key=lambda t: -scores[t])[:50],
-        })
+        out.append(
+            {
+                "members": sorted(
+                    ({"key": k, "name": names.get(k, k), "wins_in_flagged": wins.get(k, 0)} for k in keys),
+                    key=lambda m: m["name"],
+                ),
+                "size": len(keys),
+                "tenders": len(tids),
+                "score": s,
+                "level": settings.level(s),
+                "max_tender_score": top,
+                "flags": dict(kinds_of[root].most_common()),
+                "tender_ids": sorted(tids, key=lambda t: -scores[t])[:50],
+            }
+        )
     out.sort(key=lambda g: (-g["score"], -g["tenders"], g["members"][0]["name"]))
     for rank, g in enumerate(out, 1):
         g["rank"] = rank
@@ -408,6 +481,10 @@ def precision_recall(flagged: set[Any], truth: set[Any]) -> dict[str, float | in
     """How well the flagged set finds the truth: precision = share of flagged that are true, recall = share of
     true that are flagged."""
     hit = len(flagged & truth)
-    return {"flagged": len(flagged), "truth": len(truth), "true_positives": hit,
-            "precision": round(hit / len(flagged), 4) if flagged else 1.0,
-            "recall": round(hit / len(truth), 4) if truth else 1.0}
+    return {
+        "flagged": len(flagged),
+        "truth": len(truth),
+        "true_positives": hit,
+        "precision": round(hit / len(flagged), 4) if flagged else 1.0,
+        "recall": round(hit / len(truth), 4) if truth else 1.0,
+    }

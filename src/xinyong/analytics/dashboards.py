@@ -141,14 +141,18 @@ def records_by_month(session: Session, *, period: Period, department_id: int | N
     """Licences and penalties first received per month and per department (双公示 collection volume)."""
     start, end = period.utc_bounds()
     month = local_month(session, R.received_at)
-    stmt = (select(R.department_id, month, R.kind, func.count())
-            .where(R.received_at >= start, R.received_at < end).group_by(R.department_id, month, R.kind))
+    stmt = (
+        select(R.department_id, month, R.kind, func.count())
+        .where(R.received_at >= start, R.received_at < end)
+        .group_by(R.department_id, month, R.kind)
+    )
     if department_id is not None:
         stmt = stmt.where(R.department_id == department_id)
     months = period.months()
     depts = departments(session, department_id=department_id)
     series: dict[int, dict[str, list[int]]] = {
-        d.id: {"licence": [0] * len(months), "penalty": [0] * len(months)} for d in depts}
+        d.id: {"licence": [0] * len(months), "penalty": [0] * len(months)} for d in depts
+    }
     index = {m: i for i, m in enumerate(months)}
     for dept, m, kind, n in session.execute(stmt):
         if dept in series and m in index:
@@ -156,8 +160,14 @@ def records_by_month(session: Session, *, period: Period, department_id: int | N
     rows = []
     for d in depts:
         s = series[d.id]
-        rows.append({**_dept_ref(d), "licence": s["licence"], "penalty": s["penalty"],
-                     "total": sum(s["licence"]) + sum(s["penalty"])})
+        rows.append(
+            {
+                **_dept_ref(d),
+                "licence": s["licence"],
+                "penalty": s["penalty"],
+                "total": sum(s["licence"]) + sum(s["penalty"]),
+            }
+        )
     totals = [sum(r["licence"][i] + r["penalty"][i] for r in rows) for i in range(len(months))]
     return {"period": period.to_dict(), "months": months, "departments": rows, "totals": totals}
 
@@ -166,17 +176,32 @@ def timeliness(session: Session, *, period: Period, department_id: int | None = 
     """Per department: records first received in the period, those within the catalog's working-day limit
     (7 working days for 双公示), the on-time rate and the mean lateness of the late ones."""
     start, end = period.utc_bounds()
-    stmt = (select(R.department_id, func.count(), _count_if(R.late.is_(True)),
-                   func.coalesce(func.sum(case((R.late.is_(True), R.workdays_late), else_=0)), 0))
-            .where(R.received_at >= start, R.received_at < end).group_by(R.department_id))
+    stmt = (
+        select(
+            R.department_id,
+            func.count(),
+            _count_if(R.late.is_(True)),
+            func.coalesce(func.sum(case((R.late.is_(True), R.workdays_late), else_=0)), 0),
+        )
+        .where(R.received_at >= start, R.received_at < end)
+        .group_by(R.department_id)
+    )
     if department_id is not None:
         stmt = stmt.where(R.department_id == department_id)
     found = {dept: (int(n), int(late), int(days)) for dept, n, late, days in session.execute(stmt)}
     out = []
     for d in departments(session, department_id=department_id):
         n, late, days = found.get(d.id, (0, 0, 0))
-        out.append({**_dept_ref(d), "records": n, "on_time": n - late, "late": late, "rate": rate(n - late, n),
-                    "mean_workdays_late": round(days / late, 2) if late else None})
+        out.append(
+            {
+                **_dept_ref(d),
+                "records": n,
+                "on_time": n - late,
+                "late": late,
+                "rate": rate(n - late, n),
+                "mean_workdays_late": round(days / late, 2) if late else None,
+            }
+        )
     return out
 
 
@@ -186,13 +211,25 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
     frequent error codes."""
     start, end = period.utc_bounds()
     in_period = and_(B.received_at >= start, B.received_at < end)
-    stmt = (select(B.department_id, func.count(B.id), func.coalesce(func.sum(B.rows), 0),
-                   func.coalesce(func.sum(B.rejected), 0), func.coalesce(func.sum(B.late), 0))
-            .where(in_period).group_by(B.department_id))
+    stmt = (
+        select(
+            B.department_id,
+            func.count(B.id),
+            func.coalesce(func.sum(B.rows), 0),
+            func.coalesce(func.sum(B.rejected), 0),
+            func.coalesce(func.sum(B.late), 0),
+        )
+        .where(in_period)
+        .group_by(B.department_id)
+    )
     # A row missing a required field carries the issue code in its JSON issues; matching the quoted code in the
     # JSON text works the same on SQLite (text) and PostgreSQL (jsonb::text).
-    missing = (select(B.department_id, func.count(RR.id)).join(RR, RR.batch_id == B.id)
-               .where(in_period, cast(RR.issues, String).like('%"required_missing"%')).group_by(B.department_id))
+    missing = (
+        select(B.department_id, func.count(RR.id))
+        .join(RR, RR.batch_id == B.id)
+        .where(in_period, cast(RR.issues, String).like('%"required_missing"%'))
+        .group_by(B.department_id)
+    )
     codes = select(B.department_id, B.error_counts).where(in_period, B.error_counts.is_not(None))
     if department_id is not None:
         stmt, missing, codes = (q.where(B.department_id == department_id) for q in (stmt, missing, codes))
@@ -207,9 +244,18 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
         batches, rows, rejected, _late = found.get(d.id, (0, 0, 0, 0))
         miss = missing_rows.get(d.id, 0)
         top = sorted(error_codes.get(d.id, {}).items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-        out.append({**_dept_ref(d), "batches": batches, "rows": rows, "rejected": rejected,
-                    "rejection_rate": rate(rejected, rows), "rows_missing_required": miss,
-                    "completeness": rate(rows - miss, rows), "top_errors": [{"code": c, "count": n} for c, n in top]})
+        out.append(
+            {
+                **_dept_ref(d),
+                "batches": batches,
+                "rows": rows,
+                "rejected": rejected,
+                "rejection_rate": rate(rejected, rows),
+                "rows_missing_required": miss,
+                "completeness": rate(rows - miss, rows),
+                "top_errors": [{"code": c, "count": n} for c, n in top],
+            }
+        )
     return out
 
 
@@ -220,18 +266,31 @@ def check_feedback(session: Session, *, period: Period, department_id: int | Non
     """Per department: credit checks made in the period, those whose answer named measures, those the department
     reported back on (反馈), and the feedback rate (with feedback / with measures)."""
     has_feedback = select(CheckFeedback.id).where(CheckFeedback.check_id == Check.id).exists()
-    stmt = (select(Check.department_id, func.count(Check.id), _count_if(Check.with_measures.is_(True)),
-                   _count_if(and_(Check.with_measures.is_(True), has_feedback)))
-            .where(Check.checked_on >= period.date_from, Check.checked_on <= period.date_to)
-            .group_by(Check.department_id))
+    stmt = (
+        select(
+            Check.department_id,
+            func.count(Check.id),
+            _count_if(Check.with_measures.is_(True)),
+            _count_if(and_(Check.with_measures.is_(True), has_feedback)),
+        )
+        .where(Check.checked_on >= period.date_from, Check.checked_on <= period.date_to)
+        .group_by(Check.department_id)
+    )
     if department_id is not None:
         stmt = stmt.where(Check.department_id == department_id)
     found = {d: (int(n), int(w), int(f)) for d, n, w, f in session.execute(stmt)}
     out = []
     for d in departments(session, department_id=department_id):
         n, with_measures, with_feedback = found.get(d.id, (0, 0, 0))
-        out.append({**_dept_ref(d), "checks": n, "with_measures": with_measures, "with_feedback": with_feedback,
-                    "rate": rate(with_feedback, with_measures)})
+        out.append(
+            {
+                **_dept_ref(d),
+                "checks": n,
+                "with_measures": with_measures,
+                "with_feedback": with_feedback,
+                "rate": rate(with_feedback, with_measures),
+            }
+        )
     return out
 
 
@@ -242,17 +301,26 @@ def list_sizes_and_flows(session: Session, *, period: Period, department_id: int
     """Entries counting at the end of the period per list, and per month the entries listed and removed (by the
     department when one is given)."""
     scope = [] if department_id is None else [E.department_id == department_id]
-    active = dict(session.execute(select(E.list_type_id, func.count()).where(in_force_clause(E, period.date_to),
-                                                                            *scope).group_by(E.list_type_id)).all())
+    active = dict(
+        session.execute(
+            select(E.list_type_id, func.count())
+            .where(in_force_clause(E, period.date_to), *scope)
+            .group_by(E.list_type_id)
+        ).all()
+    )
     months = period.months()
     index = {m: i for i, m in enumerate(months)}
     listed_m, removed_m = date_month(session, E.listed_on), date_month(session, E.removed_on)
-    listed = session.execute(select(listed_m, func.count()).where(
-        E.status != "notified", E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope
-    ).group_by(listed_m))
-    removed = session.execute(select(removed_m, func.count()).where(
-        E.listed_on.is_not(None), E.removed_on >= period.date_from, E.removed_on <= period.date_to, *scope
-    ).group_by(removed_m))
+    listed = session.execute(
+        select(listed_m, func.count())
+        .where(E.status != "notified", E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope)
+        .group_by(listed_m)
+    )
+    removed = session.execute(
+        select(removed_m, func.count())
+        .where(E.listed_on.is_not(None), E.removed_on >= period.date_from, E.removed_on <= period.date_to, *scope)
+        .group_by(removed_m)
+    )
     added_series, removed_series = [0] * len(months), [0] * len(months)
     for m, n in listed:
         if m in index:
@@ -261,21 +329,35 @@ def list_sizes_and_flows(session: Session, *, period: Period, department_id: int
         if m in index:
             removed_series[index[m]] = int(n)
     types = session.scalars(select(ListType).order_by(ListType.sort_order, ListType.code))
-    sizes = [{"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": int(active.get(t.id, 0))}
-             for t in types]
-    return {"period": period.to_dict(), "as_of": period.date_to.isoformat(), "sizes": sizes, "months": months,
-            "listed": added_series, "removed": removed_series}
+    sizes = [
+        {"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": int(active.get(t.id, 0))} for t in types
+    ]
+    return {
+        "period": period.to_dict(),
+        "as_of": period.date_to.isoformat(),
+        "sizes": sizes,
+        "months": months,
+        "listed": added_series,
+        "removed": removed_series,
+    }
 
 
 def list_notices(session: Session, *, period: Period, department_id: int | None = None) -> list[dict[str, Any]]:
     """Per department, entries it listed in the period on lists that require telling the subject first: how
     many were told before listing (a notice date on or before the listing date)."""
     noticed = and_(E.notice_given_on.is_not(None), E.notice_given_on <= E.listed_on)
-    stmt = (select(E.department_id, func.count(), _count_if(noticed))
-            .join(ListType, ListType.id == E.list_type_id)
-            .where(ListType.requires_notice.is_(True), E.status != "notified", E.listed_on >= period.date_from,
-                   E.listed_on <= period.date_to, E.department_id.is_not(None))
-            .group_by(E.department_id))
+    stmt = (
+        select(E.department_id, func.count(), _count_if(noticed))
+        .join(ListType, ListType.id == E.list_type_id)
+        .where(
+            ListType.requires_notice.is_(True),
+            E.status != "notified",
+            E.listed_on >= period.date_from,
+            E.listed_on <= period.date_to,
+            E.department_id.is_not(None),
+        )
+        .group_by(E.department_id)
+    )
     if department_id is not None:
         stmt = stmt.where(E.department_id == department_id)
     found = {d: (int(n), int(k)) for d, n, k in session.execute(stmt)}
@@ -289,8 +371,9 @@ def list_notices(session: Session, *, period: Period, department_id: int | None 
 # Cases ---------------------------------------------------------------------------------------------------------
 
 
-def case_handling(session: Session, *, period: Period, department_id: int | None = None,
-                  today: dt.date | None = None) -> list[dict[str, Any]]:
+def case_handling(
+    session: Session, *, period: Period, department_id: int | None = None, today: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Per handling department, cases (objections, repairs, complaints) of the period: closed in it (and how
     many of those on time), open and past their due date at the period's end (or today, if earlier), the
     on-time rate ``closed on time / (closed + open overdue)`` and the mean and longest processing time in
@@ -298,19 +381,32 @@ def case_handling(session: Session, *, period: Period, department_id: int | None
     today = today or clock.today()
     cutoff = min(period.date_to, today)
     closed_in = and_(C.closed_on.is_not(None), C.closed_on >= period.date_from, C.closed_on <= period.date_to)
-    overdue_open = and_(C.due_on.is_not(None), C.due_on < cutoff, C.opened_on <= period.date_to,
-                        or_(C.closed_on.is_(None), C.closed_on > cutoff))
+    overdue_open = and_(
+        C.due_on.is_not(None),
+        C.due_on < cutoff,
+        C.opened_on <= period.date_to,
+        or_(C.closed_on.is_(None), C.closed_on > cutoff),
+    )
     scope = [C.department_id.is_not(None)] + ([] if department_id is None else [C.department_id == department_id])
     counts = session.execute(
-        select(C.department_id, _count_if(closed_in), _count_if(and_(closed_in, C.closed_late.is_not(True))),
-               _count_if(overdue_open),
-               _count_if(and_(C.opened_on >= period.date_from, C.opened_on <= period.date_to)))
-        .where(*scope, or_(closed_in, overdue_open, and_(C.opened_on >= period.date_from,
-                                                        C.opened_on <= period.date_to)))
-        .group_by(C.department_id))
+        select(
+            C.department_id,
+            _count_if(closed_in),
+            _count_if(and_(closed_in, C.closed_late.is_not(True))),
+            _count_if(overdue_open),
+            _count_if(and_(C.opened_on >= period.date_from, C.opened_on <= period.date_to)),
+        )
+        .where(
+            *scope, or_(closed_in, overdue_open, and_(C.opened_on >= period.date_from, C.opened_on <= period.date_to))
+        )
+        .group_by(C.department_id)
+    )
     found = {d: tuple(int(x) for x in rest) for d, *rest in counts}
-    pairs = session.execute(select(C.department_id, C.opened_on, C.closed_on, func.count())
-                            .where(*scope, closed_in).group_by(C.department_id, C.opened_on, C.closed_on))
+    pairs = session.execute(
+        select(C.department_id, C.opened_on, C.closed_on, func.count())
+        .where(*scope, closed_in)
+        .group_by(C.department_id, C.opened_on, C.closed_on)
+    )
     times: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for dept, opened, closed, n in pairs:
         times[dept].append((workdays.workdays_between(opened, closed), int(n)))
@@ -319,12 +415,20 @@ def case_handling(session: Session, *, period: Period, department_id: int | None
         closed, on_time, overdue, opened = found.get(d.id, (0, 0, 0, 0))
         t = times.get(d.id, [])
         total_n = sum(n for _, n in t)
-        out.append({**_dept_ref(d), "opened": opened, "closed": closed, "closed_on_time": on_time,
-                    "closed_late": closed - on_time, "open_overdue": overdue,
-                    "on_time_rate": rate(on_time, closed + overdue),
-                    "overdue_rate": rate(closed - on_time + overdue, closed + overdue),
-                    "mean_workdays": round(sum(w * n for w, n in t) / total_n, 2) if total_n else None,
-                    "max_workdays": max((w for w, _ in t), default=None)})
+        out.append(
+            {
+                **_dept_ref(d),
+                "opened": opened,
+                "closed": closed,
+                "closed_on_time": on_time,
+                "closed_late": closed - on_time,
+                "open_overdue": overdue,
+                "on_time_rate": rate(on_time, closed + overdue),
+                "overdue_rate": rate(closed - on_time + overdue, closed + overdue),
+                "mean_workdays": round(sum(w * n for w, n in t) / total_n, 2) if total_n else None,
+                "max_workdays": max((w for w, _ in t), default=None),
+            }
+        )
     return out
 
 

@@ -54,26 +54,48 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
 
     recent = case((CreditRecord.decision_date >= recent_from, 1), else_=0)
     signal = case((CreditRecord.severity == "serious", "penalty_serious"), else_="penalty_general")
-    add(session.execute(
-        select(CreditRecord.subject_id, signal, recent, func.count())
-        .where(CreditRecord.kind == "penalty", CreditRecord.department_id.in_(departments),
-               CreditRecord.withdrawn_at.is_(None), CreditRecord.decision_date >= since,
-               CreditRecord.decision_date <= today)
-        .group_by(CreditRecord.subject_id, signal, recent)))
+    add(
+        session.execute(
+            select(CreditRecord.subject_id, signal, recent, func.count())
+            .where(
+                CreditRecord.kind == "penalty",
+                CreditRecord.department_id.in_(departments),
+                CreditRecord.withdrawn_at.is_(None),
+                CreditRecord.decision_date >= since,
+                CreditRecord.decision_date <= today,
+            )
+            .group_by(CreditRecord.subject_id, signal, recent)
+        )
+    )
     recent = case((SpotCheck.checked_on >= recent_from, 1), else_=0)
-    add(session.execute(
-        select(SpotCheck.subject_id, literal_column("'spot_check_failure'"), recent, func.count())
-        .where(SpotCheck.passed.is_(False), SpotCheck.subject_id.is_not(None), SpotCheck.checked_on >= since,
-               SpotCheck.checked_on <= today)
-        .group_by(SpotCheck.subject_id, recent)))
+    add(
+        session.execute(
+            select(SpotCheck.subject_id, literal_column("'spot_check_failure'"), recent, func.count())
+            .where(
+                SpotCheck.passed.is_(False),
+                SpotCheck.subject_id.is_not(None),
+                SpotCheck.checked_on >= since,
+                SpotCheck.checked_on <= today,
+            )
+            .group_by(SpotCheck.subject_id, recent)
+        )
+    )
     recent = case((Case.opened_on >= recent_from, 1), else_=0)
     signal = case((Case.closed_at.is_(None), "complaint_open"), else_="complaint_substantiated")
-    add(session.execute(
-        select(Case.subject_id, signal, recent, func.count())
-        .where(Case.kind == "complaint", Case.subject_id.is_not(None), Case.department_id.in_(departments),
-               Case.opened_on >= since, Case.opened_on <= today,
-               (Case.closed_at.is_(None)) | Case.outcome.in_(("substantiated", "partly_substantiated")))
-        .group_by(Case.subject_id, signal, recent)))
+    add(
+        session.execute(
+            select(Case.subject_id, signal, recent, func.count())
+            .where(
+                Case.kind == "complaint",
+                Case.subject_id.is_not(None),
+                Case.department_id.in_(departments),
+                Case.opened_on >= since,
+                Case.opened_on <= today,
+                (Case.closed_at.is_(None)) | Case.outcome.in_(("substantiated", "partly_substantiated")),
+            )
+            .group_by(Case.subject_id, signal, recent)
+        )
+    )
     _grades(session, out, cfg)
     return out
 
@@ -86,20 +108,33 @@ def _grades(session: Session, out: dict[int, dict[str, list[int]]], cfg: dict[st
     ids = list(out)
     for start in range(0, len(ids), 900):
         for sid, grade in session.execute(
-                select(EvaluationResult.subject_id, EvaluationResult.grade)
-                .where(EvaluationResult.model_code == cfg.get("grade_model"), EvaluationResult.grade.in_(graded),
-                       EvaluationResult.subject_id.in_(ids[start:start + 900]))):
+            select(EvaluationResult.subject_id, EvaluationResult.grade).where(
+                EvaluationResult.model_code == cfg.get("grade_model"),
+                EvaluationResult.grade.in_(graded),
+                EvaluationResult.subject_id.in_(ids[start : start + 900]),
+            )
+        ):
             out[sid][f"grade_{grade}"][0] += 1
 
 
 REASON_TEXT = {
-    "penalty_general": "食品药品监管行政处罚（一般失信）", "penalty_serious": "食品药品监管行政处罚（严重失信）",
-    "spot_check_failure": "抽检不合格", "complaint_substantiated": "投诉举报查证属实",
+    "penalty_general": "食品药品监管行政处罚（一般失信）",
+    "penalty_serious": "食品药品监管行政处罚（严重失信）",
+    "spot_check_failure": "抽检不合格",
+    "complaint_substantiated": "投诉举报查证属实",
     "complaint_open": "投诉举报正在处理",
-    "grade_C": "公共信用综合评价为C级（失信观察）", "grade_D": "公共信用综合评价为D级（严重失信）",
+    "grade_C": "公共信用综合评价为C级（失信观察）",
+    "grade_D": "公共信用综合评价为D级（严重失信）",
 }
-CAP_OF = {"penalty_general": "penalty", "penalty_serious": "penalty", "spot_check_failure": "spot_check",
-          "complaint_substantiated": "complaint", "complaint_open": "complaint", "grade_C": "grade", "grade_D": "grade"}
+CAP_OF = {
+    "penalty_general": "penalty",
+    "penalty_serious": "penalty",
+    "spot_check_failure": "spot_check",
+    "complaint_substantiated": "complaint",
+    "complaint_open": "complaint",
+    "grade_C": "grade",
+    "grade_D": "grade",
+}
 
 
 def assess(signals: dict[str, list[int]], cfg: dict[str, Any]) -> tuple[int, str, list[dict[str, Any]]]:
@@ -115,23 +150,50 @@ def assess(signals: dict[str, list[int]], cfg: dict[str, Any]) -> tuple[int, str
         points = weight * (recent + 0.5 * older)
         by_cap[CAP_OF[signal]] += points
         if signal.startswith("grade_"):
-            reasons.append({"signal": signal, "text": REASON_TEXT[signal], "recent": recent, "older": older,
-                            "points": round(points, 1)})
+            reasons.append(
+                {
+                    "signal": signal,
+                    "text": REASON_TEXT[signal],
+                    "recent": recent,
+                    "older": older,
+                    "points": round(points, 1),
+                }
+            )
             continue
-        reasons.append({"signal": signal, "text": f"{REASON_TEXT[signal]} {recent + older} 起"
-                        + (f"（近 {cfg['recent_days']} 天 {recent} 起）" if older else ""),
-                        "recent": recent, "older": older, "points": round(points, 1)})
+        reasons.append(
+            {
+                "signal": signal,
+                "text": f"{REASON_TEXT[signal]} {recent + older} 起"
+                + (f"（近 {cfg['recent_days']} 天 {recent} 起）" if older else ""),
+                "recent": recent,
+                "older": older,
+                "points": round(points, 1),
+            }
+        )
     total = round(sum(min(points, caps[cap]) for cap, points in by_cap.items()))
     for cap, points in by_cap.items():
         if points > caps[cap]:
-            reasons.append({"signal": f"{cap}_cap", "text": f"同类事项计分上限 {caps[cap]} 分", "recent": 0,
-                            "older": 0, "points": round(caps[cap] - points, 1)})
+            reasons.append(
+                {
+                    "signal": f"{cap}_cap",
+                    "text": f"同类事项计分上限 {caps[cap]} 分",
+                    "recent": 0,
+                    "older": 0,
+                    "points": round(caps[cap] - points, 1),
+                }
+            )
     level = "high" if total >= cfg["high"] else "medium" if total >= cfg["medium"] else "low"
     return total, level, reasons
 
 
-def risk_levels(session: Session, *, today: dt.date | None = None, level: str | None = None,
-                subject_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def risk_levels(
+    session: Session,
+    *,
+    today: dt.date | None = None,
+    level: str | None = None,
+    subject_id: int | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
     """Every subject with at least one signal, highest score first (or one subject, ``subject_id``)."""
     cfg = _config()
     today = today or clock.today()
@@ -141,8 +203,9 @@ def risk_levels(session: Session, *, today: dt.date | None = None, level: str | 
     names = {}
     ids = list(signals)
     for i in range(0, len(ids), 2000):
-        for sid, name, code, kind in session.execute(select(Subject.id, Subject.name, Subject.uscc, Subject.kind)
-                                                     .where(Subject.id.in_(ids[i:i + 2000]))):
+        for sid, name, code, kind in session.execute(
+            select(Subject.id, Subject.name, Subject.uscc, Subject.kind).where(Subject.id.in_(ids[i : i + 2000]))
+        ):
             names[sid] = (name, code, kind)
     out = []
     for sid, sig in signals.items():
@@ -150,14 +213,23 @@ def risk_levels(session: Session, *, today: dt.date | None = None, level: str | 
         if level and lvl != level:
             continue
         name, code, kind = names.get(sid, (None, None, None))
-        out.append({"subject_id": sid, "name": name, "uscc": code, "kind": kind, "score": score, "level": lvl,
-                    "level_label": LEVEL_LABELS[lvl], "reasons": reasons})
+        out.append(
+            {
+                "subject_id": sid,
+                "name": name,
+                "uscc": code,
+                "kind": kind,
+                "score": score,
+                "level": lvl,
+                "level_label": LEVEL_LABELS[lvl],
+                "reasons": reasons,
+            }
+        )
     out.sort(key=lambda r: (-r["score"], r["name"] or ""))
     return out[:limit] if limit else out
 
 
-def watch_list(session: Session, *, today: dt.date | None = None, include_medium: bool = False
-               ) -> list[dict[str, Any]]:
+def watch_list(session: Session, *, today: dt.date | None = None, include_medium: bool = False) -> list[dict[str, Any]]:
     """The regulator's watch list: subjects at 高 risk (and 中 when asked)."""
     keep = {"high", "medium"} if include_medium else {"high"}
     return [r for r in risk_levels(session, today=today) if r["level"] in keep]
@@ -181,8 +253,16 @@ def watch_list_xlsx(rows: list[dict[str, Any]], *, today: dt.date) -> bytes:
         cell.font = Font(bold=True)
     for i, r in enumerate(rows, 1):
         # Names come from outside (registry, spot-check files): a leading "=" must stay text, not become a formula.
-        ws.append([i, escape_cell(r["name"]) if r["name"] else None, r["uscc"], r["level_label"], r["score"],
-                   "；".join(f"{x['text']}（{x['points']:+g} 分）" for x in r["reasons"])])
+        ws.append(
+            [
+                i,
+                escape_cell(r["name"]) if r["name"] else None,
+                r["uscc"],
+                r["level_label"],
+                r["score"],
+                "；".join(f"{x['text']}（{x['points']:+g} 分）" for x in r["reasons"]),
+            ]
+        )
     for column, width in zip("ABCDEF", (6, 40, 22, 10, 8, 80), strict=True):
         ws.column_dimensions[column].width = width
     buf = io.BytesIO()

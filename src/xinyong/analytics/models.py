@@ -66,7 +66,7 @@ class Tender(Base):
     name: Mapped[str] = mapped_column(String(300), nullable=False)
     tenderer: Mapped[str] = mapped_column(String(200), nullable=False)
     tenderer_uscc: Mapped[str | None] = mapped_column(String(18))
-    category: Mapped[str | None] = mapped_column(String(20))     # 工程 / 货物 / 服务
+    category: Mapped[str | None] = mapped_column(String(20))  # 工程 / 货物 / 服务
     budget_fen: Mapped[int | None] = mapped_column(BigInteger)
     opened_on: Mapped[dt.date] = mapped_column(Date, nullable=False, index=True)  # 开标日期
     winner_key: Mapped[str | None] = mapped_column(String(220))
@@ -89,9 +89,9 @@ class Bid(Base):
     bidder_uscc: Mapped[str | None] = mapped_column(String(18))
     subject_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subjects.id"), index=True)
     price_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    bid_at: Mapped[str | None] = mapped_column(String(19))   # local time as sent, "YYYY-MM-DD HH:MM:SS"
+    bid_at: Mapped[str | None] = mapped_column(String(19))  # local time as sent, "YYYY-MM-DD HH:MM:SS"
     contact: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(30))     # digits only
+    phone: Mapped[str | None] = mapped_column(String(30))  # digits only
     legal_rep: Mapped[str | None] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(300))
     ip: Mapped[str | None] = mapped_column(String(45))
@@ -149,7 +149,7 @@ class SpotCheck(Base):
     subject_uscc: Mapped[str | None] = mapped_column(String(18))
     subject_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subjects.id"))
     product: Mapped[str] = mapped_column(String(200), nullable=False)
-    category: Mapped[str] = mapped_column(String(20), nullable=False)   # 食品 / 药品 / 保健食品 / 化妆品 / 医疗器械
+    category: Mapped[str] = mapped_column(String(20), nullable=False)  # 食品 / 药品 / 保健食品 / 化妆品 / 医疗器械
     checked_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     passed: Mapped[bool] = mapped_column(Boolean, nullable=False)
     failed_items: Mapped[str | None] = mapped_column(Text)
@@ -163,9 +163,11 @@ class ExpectedVolume(Base):
     history (``analytics.volumes``)."""
 
     __tablename__ = "assessment_expected_volumes"
-    __table_args__ = (UniqueConstraint("department_id", "info_class"),
-                      CheckConstraint("info_class IN ('licence', 'penalty')", name="info_class"),
-                      CheckConstraint("monthly >= 0", name="monthly"))
+    __table_args__ = (
+        UniqueConstraint("department_id", "info_class"),
+        CheckConstraint("info_class IN ('licence', 'penalty')", name="info_class"),
+        CheckConstraint("monthly >= 0", name="monthly"),
+    )
 
     id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)

@@ -50,7 +50,7 @@ ERROR_LIMIT = 200
 
 def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 # Reading and validating ------------------------------------------------------------------------------------
@@ -63,13 +63,17 @@ def _open(kind: str, path: str | Path | Source) -> tuple[Any, dict[str, str]]:
     table = open_table(path, known_headers=fmt.known_headers(kind))
     missing = fmt.missing_columns(kind, table.headers)
     if missing:
-        raise ValidationFailed(f"{fmt.KIND_LABELS[kind]}文件缺少必填列：{'、'.join(missing)}", code="columns_missing",
-                               details={"missing": missing, "found": [h for h in table.headers if h]})
+        raise ValidationFailed(
+            f"{fmt.KIND_LABELS[kind]}文件缺少必填列：{'、'.join(missing)}",
+            code="columns_missing",
+            details={"missing": missing, "found": [h for h in table.headers if h]},
+        )
     return table, fmt.header_map(kind, table.headers)
 
 
-def _parse(kind: str, keys: list[str], mapping: dict[str, str], number: int, cells: list[Any]
-           ) -> tuple[dict[str, Any] | None, list[str]]:
+def _parse(
+    kind: str, keys: list[str], mapping: dict[str, str], number: int, cells: list[Any]
+) -> tuple[dict[str, Any] | None, list[str]]:
     refused = row_issues(cells)  # over-long cell or row, formula without a value: never parsed
     if refused:
         return None, [i.message for i in refused]
@@ -116,8 +120,15 @@ def _grouped(errors: list[batches.RowError]) -> list[dict[str, Any]]:
     return [{"row": row, "errors": messages} for row, messages in sorted(out.items())]
 
 
-def import_file(session: Session, *, actor: Principal, kind: str, path: str | Path | Source,
-                filename: str | None = None, mode: str = batches.REJECT_ALL) -> dict[str, Any]:
+def import_file(
+    session: Session,
+    *,
+    actor: Principal,
+    kind: str,
+    path: str | Path | Source,
+    filename: str | None = None,
+    mode: str = batches.REJECT_ALL,
+) -> dict[str, Any]:
     """Import one file of ``kind`` (tenders / bids / awards / bidders / spot_checks) in the caller's transaction.
 
     The same file (SHA-256) imported again is recognised and not applied twice. ``mode`` (``core.batches``):
@@ -130,8 +141,12 @@ def import_file(session: Session, *, actor: Principal, kind: str, path: str | Pa
     sha = source.sha256()
 
     def applied_before(reader: Session) -> TradingImport | None:
-        return reader.scalar(select(TradingImport).where(TradingImport.kind == kind, TradingImport.sha256 == sha)
-                             .order_by(TradingImport.id.desc()).limit(1))
+        return reader.scalar(
+            select(TradingImport)
+            .where(TradingImport.kind == kind, TradingImport.sha256 == sha)
+            .order_by(TradingImport.id.desc())
+            .limit(1)
+        )
 
     # Read and validate on the side (core.db.reading_apart): on SQLite the request's write lock is set aside while
     # the file is parsed, so only the writing holds it.
@@ -165,61 +180,119 @@ def import_file(session: Session, *, actor: Principal, kind: str, path: str | Pa
                     if no not in found:
                         missing_tenders.add(no)
                 if no in missing_tenders:
-                    errors.append(batches.RowError(number, "项目编号", "tender_unknown",
-                                                   f"项目编号「{no}」不存在：请先导入招标项目文件"))
+                    errors.append(
+                        batches.RowError(
+                            number, "项目编号", "tender_unknown", f"项目编号「{no}」不存在：请先导入招标项目文件"
+                        )
+                    )
             return (None, errors) if errors else (parsed, [])
 
         good: list[dict[str, Any]] = []
         # One write of every valid row: the kinds' writers (a bid's 中标 flag, shareholders) work on the whole file.
-        summary = batches.run(table.rows, importer="trading", validate=validate, mode=mode, chunk=sys.maxsize,
-                              write=lambda rows, _bad: good.extend(r.item for r in rows))
+        summary = batches.run(
+            table.rows,
+            importer="trading",
+            validate=validate,
+            mode=mode,
+            chunk=sys.maxsize,
+            write=lambda rows, _bad: good.extend(r.item for r in rows),
+        )
     assert summary is not None
     if summary.rejected and not good:
         errors = _grouped(summary.errors)
-        raise ValidationFailed(f"文件中有 {len(errors)} 行不符合格式，未导入任何数据", code="import_rows_invalid",
-                               details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT],
-                                        "summary": summary.as_dict()})
+        raise ValidationFailed(
+            f"文件中有 {len(errors)} 行不符合格式，未导入任何数据",
+            code="import_rows_invalid",
+            details={"error_rows": len(errors), "errors": errors[:ERROR_LIMIT], "summary": summary.as_dict()},
+        )
     previous = applied_before(session)  # the same file may have been stored meanwhile (the lock was set aside)
     if previous is not None:
         return {**import_view(previous), "already_imported": True}
-    record = TradingImport(kind=kind, filename=(filename or source.name)[:300], sha256=sha, actor=actor.actor,
-                           rows=len(good), report={})
+    record = TradingImport(
+        kind=kind, filename=(filename or source.name)[:300], sha256=sha, actor=actor.actor, rows=len(good), report={}
+    )
     session.add(record)
     session.flush()
     summary.batch = record.id
-    counts = {"tenders": _apply_tenders, "bids": _apply_bids, "awards": _apply_awards, "bidders": _apply_bidders,
-              "spot_checks": _apply_spot_checks}[kind](session, good, record.id, tender_ids)
-    record.created, record.updated, record.unchanged = counts.pop("created"), counts.pop("updated"), counts.pop(
-        "unchanged")
+    counts = {
+        "tenders": _apply_tenders,
+        "bids": _apply_bids,
+        "awards": _apply_awards,
+        "bidders": _apply_bidders,
+        "spot_checks": _apply_spot_checks,
+    }[kind](session, good, record.id, tender_ids)
+    record.created, record.updated, record.unchanged = (
+        counts.pop("created"),
+        counts.pop("updated"),
+        counts.pop("unchanged"),
+    )
     if summary.rejected:  # keep_good: the refused rows, in the import's report
         counts |= {"rejected": summary.rejected, "errors": _grouped(summary.errors)[:ERROR_LIMIT]}
     record.report = counts
-    audit.record(session, actor=actor.actor, action=f"analytics.import_{kind}", entity_type="analytics_import",
-                 entity_id=record.id, after={"file": record.filename, "sha256": sha, "rows": record.rows,
-                                             "created": record.created, "updated": record.updated,
-                                             "mode": mode, "rejected": summary.rejected})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=f"analytics.import_{kind}",
+        entity_type="analytics_import",
+        entity_id=record.id,
+        after={
+            "file": record.filename,
+            "sha256": sha,
+            "rows": record.rows,
+            "created": record.created,
+            "updated": record.updated,
+            "mode": mode,
+            "rejected": summary.rejected,
+        },
+    )
     session.flush()
-    return {**import_view(record), "already_imported": False, "mode": mode, "rejected": summary.rejected,
-            "summary": summary.as_dict()}
+    return {
+        **import_view(record),
+        "already_imported": False,
+        "mode": mode,
+        "rejected": summary.rejected,
+        "summary": summary.as_dict(),
+    }
 
 
 def import_view(record: TradingImport) -> dict[str, Any]:
-    return {"id": record.id, "kind": record.kind, "label": fmt.KIND_LABELS.get(record.kind, record.kind),
-            "filename": record.filename, "sha256": record.sha256, "rows": record.rows, "created": record.created,
-            "updated": record.updated, "unchanged": record.unchanged, "report": record.report,
-            "actor": record.actor, "created_at": record.created_at}
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "label": fmt.KIND_LABELS.get(record.kind, record.kind),
+        "filename": record.filename,
+        "sha256": record.sha256,
+        "rows": record.rows,
+        "created": record.created,
+        "updated": record.updated,
+        "unchanged": record.unchanged,
+        "report": record.report,
+        "actor": record.actor,
+        "created_at": record.created_at,
+    }
 
 
 def list_imports(session: Session, *, kinds: tuple[str, ...] = fmt.KINDS, limit: int = 50) -> list[TradingImport]:
-    return list(session.scalars(select(TradingImport).where(TradingImport.kind.in_(kinds))
-                                .order_by(TradingImport.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(TradingImport).where(TradingImport.kind.in_(kinds)).order_by(TradingImport.id.desc()).limit(limit)
+        )
+    )
 
 
 # Applying -------------------------------------------------------------------------------------------------------
 
 
-def _upsert(session: Session, model: Any, key_column: str, rows: list[dict[str, Any]], columns: list[str],
-            existing: dict[Any, Any], *, extra: dict[str, Any]) -> dict[str, int]:
+def _upsert(
+    session: Session,
+    model: Any,
+    key_column: str,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    existing: dict[Any, Any],
+    *,
+    extra: dict[str, Any],
+) -> dict[str, int]:
     """Insert new rows, update changed ones by primary key; ``existing`` maps key -> (id, values tuple)."""
     new, changed, same = [], [], 0
     for r in rows:
@@ -239,19 +312,38 @@ def _upsert(session: Session, model: Any, key_column: str, rows: list[dict[str, 
 TENDER_COLUMNS = ["project_no", "name", "tenderer", "tenderer_uscc", "category", "budget_fen", "opened_on"]
 
 
-def _apply_tenders(session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]
-                   ) -> dict[str, int]:
+def _apply_tenders(session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]) -> dict[str, int]:
     existing: dict[Any, Any] = {}
     cols = [getattr(Tender, c) for c in TENDER_COLUMNS]
     for chunk in _chunks([r["project_no"] for r in rows]):
         for row in session.execute(select(Tender.id, *cols).where(Tender.project_no.in_(chunk))):
             existing[row[1]] = (row[0], tuple(row[1:]))
-    return _upsert(session, Tender, "project_no", rows, TENDER_COLUMNS, existing,
-                   extra={"import_id": import_id, "updated_at": utcnow()})
+    return _upsert(
+        session,
+        Tender,
+        "project_no",
+        rows,
+        TENDER_COLUMNS,
+        existing,
+        extra={"import_id": import_id, "updated_at": utcnow()},
+    )
 
 
-BID_COLUMNS = ["tender_id", "bidder_key", "bidder_name", "bidder_uscc", "subject_id", "price_fen", "bid_at", "contact",
-               "phone", "legal_rep", "address", "ip", "won"]
+BID_COLUMNS = [
+    "tender_id",
+    "bidder_key",
+    "bidder_name",
+    "bidder_uscc",
+    "subject_id",
+    "price_fen",
+    "bid_at",
+    "contact",
+    "phone",
+    "legal_rep",
+    "address",
+    "ip",
+    "won",
+]
 
 
 def _subject_ids(session: Session, codes: set[str]) -> dict[str, int]:
@@ -266,15 +358,21 @@ def _add_shareholders(session: Session, pairs: set[tuple[str, str]]) -> int:
     keys = sorted({k for k, _ in pairs})
     known: set[tuple[str, str]] = set()
     for chunk in _chunks(keys):
-        known.update(session.execute(select(BidderShareholder.bidder_key, BidderShareholder.shareholder)
-                                     .where(BidderShareholder.bidder_key.in_(chunk))).all())
+        known.update(
+            session.execute(
+                select(BidderShareholder.bidder_key, BidderShareholder.shareholder).where(
+                    BidderShareholder.bidder_key.in_(chunk)
+                )
+            ).all()
+        )
     new = [{"bidder_key": k, "shareholder": s} for k, s in sorted(pairs - known)]
     insert_rows(session, BidderShareholder.__table__, new)
     return len(new)
 
 
-def _apply_bids(session: Session, rows: list[dict[str, Any]], import_id: int, tender_ids: dict[str, int]
-                ) -> dict[str, int]:
+def _apply_bids(
+    session: Session, rows: list[dict[str, Any]], import_id: int, tender_ids: dict[str, int]
+) -> dict[str, int]:
     subjects = _subject_ids(session, {r["bidder_uscc"] for r in rows})
     winners: dict[int, str | None] = {}
     for chunk in _chunks(sorted(set(tender_ids.values()))):
@@ -295,20 +393,23 @@ def _apply_bids(session: Session, rows: list[dict[str, Any]], import_id: int, te
     marked = {r["tender_id"]: r["bidder_key"] for r in rows if r["won"] and not winners.get(r["tender_id"])}
     if marked:
         session.execute(update(Tender), [{"id": t, "winner_key": k} for t, k in marked.items()])
-    counts["shareholders_added"] = _add_shareholders(session, {(r["bidder_key"], s) for r in rows
-                                                               for s in r["shareholders"]})
+    counts["shareholders_added"] = _add_shareholders(
+        session, {(r["bidder_key"], s) for r in rows for s in r["shareholders"]}
+    )
     counts["linked_to_registry"] = sum(1 for r in rows if r["subject_id"])
     return counts
 
 
-def _apply_awards(session: Session, rows: list[dict[str, Any]], import_id: int, tender_ids: dict[str, int]
-                  ) -> dict[str, int]:
+def _apply_awards(
+    session: Session, rows: list[dict[str, Any]], import_id: int, tender_ids: dict[str, int]
+) -> dict[str, int]:
     counts = {"created": 0, "updated": 0, "unchanged": 0, "winner_without_bid": 0}
     bids = Bid.__table__
     # Each awarded tender's bids are re-marked (won = bidder is the winner) by one statement executed for all of
     # a chunk's tenders at once (executemany), not one round of the ORM per tender.
-    mark_won = (update(bids).where(bids.c.tender_id == bindparam("tid"))
-                .values(won=bids.c.bidder_key == bindparam("winner")))
+    mark_won = (
+        update(bids).where(bids.c.tender_id == bindparam("tid")).values(won=bids.c.bidder_key == bindparam("winner"))
+    )
     for chunk in _chunks(rows):
         winners: list[dict[str, Any]] = []
         ids = [tender_ids[r["project_no"]] for r in chunk]
@@ -333,13 +434,13 @@ def _apply_awards(session: Session, rows: list[dict[str, Any]], import_id: int, 
     return counts
 
 
-def _apply_bidders(session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]
-                   ) -> dict[str, int]:
+def _apply_bidders(session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]) -> dict[str, int]:
     columns = ["bidder_key", "bidder_name", "legal_rep", "address", "phone"]
     existing: dict[Any, Any] = {}
     for chunk in _chunks([r["bidder_key"] for r in rows]):
-        for row in session.execute(select(*[getattr(BidderAttribute, c) for c in columns])
-                                   .where(BidderAttribute.bidder_key.in_(chunk))):
+        for row in session.execute(
+            select(*[getattr(BidderAttribute, c) for c in columns]).where(BidderAttribute.bidder_key.in_(chunk))
+        ):
             existing[row[0]] = (row[0], tuple(row))
     new, changed, same = [], [], 0
     for r in rows:
@@ -353,18 +454,30 @@ def _apply_bidders(session: Session, rows: list[dict[str, Any]], import_id: int,
             same += 1
     insert_rows(session, BidderAttribute.__table__, new)
     for values in changed:
-        session.execute(update(BidderAttribute).where(BidderAttribute.bidder_key == values["bidder_key"])
-                        .values(**values))
+        session.execute(
+            update(BidderAttribute).where(BidderAttribute.bidder_key == values["bidder_key"]).values(**values)
+        )
     added = _add_shareholders(session, {(r["bidder_key"], s) for r in rows for s in r["shareholders"]})
     return {"created": len(new), "updated": len(changed), "unchanged": same, "shareholders_added": added}
 
 
-SPOT_COLUMNS = ["sample_no", "subject_name", "subject_uscc", "subject_id", "product", "category", "checked_on",
-                "passed", "failed_items", "department"]
+SPOT_COLUMNS = [
+    "sample_no",
+    "subject_name",
+    "subject_uscc",
+    "subject_id",
+    "product",
+    "category",
+    "checked_on",
+    "passed",
+    "failed_items",
+    "department",
+]
 
 
-def _apply_spot_checks(session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]
-                       ) -> dict[str, int]:
+def _apply_spot_checks(
+    session: Session, rows: list[dict[str, Any]], import_id: int, _: dict[str, int]
+) -> dict[str, int]:
     by_code = _subject_ids(session, {r["subject_uscc"] for r in rows})
     names = sorted({normalize_org_name(r["subject_name"]) for r in rows if not r["subject_uscc"]})
     by_name: dict[str, list[int]] = defaultdict(list)
@@ -375,7 +488,7 @@ def _apply_spot_checks(session: Session, rows: list[dict[str, Any]], import_id: 
         sid = by_code.get(r["subject_uscc"]) if r["subject_uscc"] else None
         if sid is None and not r["subject_uscc"]:
             found = by_name.get(normalize_org_name(r["subject_name"]), [])
-            sid = found[0] if len(found) == 1 else None   # a name shared by two subjects links to neither
+            sid = found[0] if len(found) == 1 else None  # a name shared by two subjects links to neither
         r["subject_id"] = sid
     existing: dict[Any, Any] = {}
     cols = [getattr(SpotCheck, c) for c in SPOT_COLUMNS]
@@ -395,10 +508,18 @@ def load_facts(session: Session) -> tuple[list[collusion.BidFact], dict[str, lis
     """Every bid as a fact for the rules (legal rep / address / phone filled from attributes, then registry),
     the shareholders per bidder, and the tenders' display data."""
     stmt = (
-        select(Bid.tender_id, Tender.opened_on, Bid.bidder_key, Bid.bidder_name, Bid.price_fen,
-               func.coalesce(Bid.phone, BidderAttribute.phone),
-               func.coalesce(Bid.legal_rep, BidderAttribute.legal_rep, Subject.legal_rep),
-               func.coalesce(Bid.address, BidderAttribute.address, Subject.address), Bid.ip, Bid.won)
+        select(
+            Bid.tender_id,
+            Tender.opened_on,
+            Bid.bidder_key,
+            Bid.bidder_name,
+            Bid.price_fen,
+            func.coalesce(Bid.phone, BidderAttribute.phone),
+            func.coalesce(Bid.legal_rep, BidderAttribute.legal_rep, Subject.legal_rep),
+            func.coalesce(Bid.address, BidderAttribute.address, Subject.address),
+            Bid.ip,
+            Bid.won,
+        )
         .join(Tender, Tender.id == Bid.tender_id)
         .outerjoin(BidderAttribute, BidderAttribute.bidder_key == Bid.bidder_key)
         .outerjoin(Subject, Subject.id == Bid.subject_id)
@@ -408,14 +529,29 @@ def load_facts(session: Session) -> tuple[list[collusion.BidFact], dict[str, lis
     for tid, opened, key, name, price, phone, rep, address, ip, won in session.execute(stmt):
         if address is not None and address not in addresses:
             addresses[address] = fmt.normalize_address(address)
-        facts.append(collusion.BidFact(tid, opened, key, name, price, phone, fmt.normalize_person(rep) if rep else None,
-                                       addresses.get(address) if address else None, ip, won))
+        facts.append(
+            collusion.BidFact(
+                tid,
+                opened,
+                key,
+                name,
+                price,
+                phone,
+                fmt.normalize_person(rep) if rep else None,
+                addresses.get(address) if address else None,
+                ip,
+                won,
+            )
+        )
     holders: dict[str, list[str]] = defaultdict(list)
     for key, holder in session.execute(select(BidderShareholder.bidder_key, BidderShareholder.shareholder)):
         holders[key].append(holder)
-    tenders = {tid: {"project_no": no, "name": name, "tenderer": tenderer, "category": category}
-               for tid, no, name, tenderer, category in session.execute(
-                   select(Tender.id, Tender.project_no, Tender.name, Tender.tenderer, Tender.category))}
+    tenders = {
+        tid: {"project_no": no, "name": name, "tenderer": tenderer, "category": category}
+        for tid, no, name, tenderer, category in session.execute(
+            select(Tender.id, Tender.project_no, Tender.name, Tender.tenderer, Tender.category)
+        )
+    }
     return facts, dict(holders), tenders
 
 
@@ -431,45 +567,70 @@ def run_analysis(session: Session, *, actor: Principal) -> TradingAnalysis:
     for t in result.tenders:
         t.update(tenders.get(t["tender_id"], {}))
     for g in result.groups:
-        g["tenders_detail"] = [{"tender_id": tid, "project_no": tenders.get(tid, {}).get("project_no"),
-                                "score": result.scores[tid]} for tid in g.pop("tender_ids")]
-    run = TradingAnalysis(actor=actor.actor, seconds=round(time.perf_counter() - started, 3),
-                          params={"weights": settings.weights, "high": settings.high, "medium": settings.medium},
-                          summary=result.summary, tenders=result.tenders, groups=result.groups)
+        g["tenders_detail"] = [
+            {"tender_id": tid, "project_no": tenders.get(tid, {}).get("project_no"), "score": result.scores[tid]}
+            for tid in g.pop("tender_ids")
+        ]
+    run = TradingAnalysis(
+        actor=actor.actor,
+        seconds=round(time.perf_counter() - started, 3),
+        params={"weights": settings.weights, "high": settings.high, "medium": settings.medium},
+        summary=result.summary,
+        tenders=result.tenders,
+        groups=result.groups,
+    )
     session.add(run)
     session.flush()
-    audit.record(session, actor=actor.actor, action="analytics.trading_analysis", entity_type="trading_analysis",
-                 entity_id=run.id, after=result.summary)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="analytics.trading_analysis",
+        entity_type="trading_analysis",
+        entity_id=run.id,
+        after=result.summary,
+    )
     return run
 
 
 def get_analysis(session: Session, analysis_id: int | None = None) -> TradingAnalysis:
     """A run by id, or the latest one."""
     stmt = select(TradingAnalysis)
-    stmt = stmt.where(TradingAnalysis.id == analysis_id) if analysis_id else stmt.order_by(
-        TradingAnalysis.id.desc()).limit(1)
+    stmt = (
+        stmt.where(TradingAnalysis.id == analysis_id)
+        if analysis_id
+        else stmt.order_by(TradingAnalysis.id.desc()).limit(1)
+    )
     run = session.scalar(stmt)
     if run is None:
-        raise NotFound("尚无串标风险分析结果：请先运行分析（xinyong analytics trading-analyse）",
-                       code="analysis_not_found")
+        raise NotFound(
+            "尚无串标风险分析结果：请先运行分析（xinyong analytics trading-analyse）", code="analysis_not_found"
+        )
     return run
 
 
 def analysis_view(run: TradingAnalysis) -> dict[str, Any]:
-    return {"id": run.id, "started_at": run.started_at, "seconds": run.seconds, "actor": run.actor,
-            "summary": run.summary, "params": run.params}
+    return {
+        "id": run.id,
+        "started_at": run.started_at,
+        "seconds": run.seconds,
+        "actor": run.actor,
+        "summary": run.summary,
+        "params": run.params,
+    }
 
 
-def ranked_tenders(run: TradingAnalysis, *, level: str | None = None, limit: int = 50, offset: int = 0
-                   ) -> dict[str, Any]:
+def ranked_tenders(
+    run: TradingAnalysis, *, level: str | None = None, limit: int = 50, offset: int = 0
+) -> dict[str, Any]:
     rows = [t for t in run.tenders if level is None or t["level"] == level]
-    return {"analysis_id": run.id, "total": len(rows), "items": rows[offset:offset + limit]}
+    return {"analysis_id": run.id, "total": len(rows), "items": rows[offset : offset + limit]}
 
 
-def ranked_groups(run: TradingAnalysis, *, level: str | None = None, limit: int = 50, offset: int = 0
-                  ) -> dict[str, Any]:
+def ranked_groups(
+    run: TradingAnalysis, *, level: str | None = None, limit: int = 50, offset: int = 0
+) -> dict[str, Any]:
     rows = [g for g in run.groups if level is None or g["level"] == level]
-    return {"analysis_id": run.id, "total": len(rows), "items": rows[offset:offset + limit]}
+    return {"analysis_id": run.id, "total": len(rows), "items": rows[offset : offset + limit]}
 
 
 def tender_detail(session: Session, project_no: str) -> dict[str, Any]:
@@ -481,25 +642,48 @@ def tender_detail(session: Session, project_no: str) -> dict[str, Any]:
         select(Bid, BidderAttribute.legal_rep, BidderAttribute.address, Subject.legal_rep, Subject.address)
         .outerjoin(BidderAttribute, BidderAttribute.bidder_key == Bid.bidder_key)
         .outerjoin(Subject, Subject.id == Bid.subject_id)
-        .where(Bid.tender_id == tender.id).order_by(Bid.price_fen)).all()
+        .where(Bid.tender_id == tender.id)
+        .order_by(Bid.price_fen)
+    ).all()
     out_bids = []
     for b, attr_rep, attr_addr, reg_rep, reg_addr in bids:
         rep, rep_src = _with_source(b.legal_rep, attr_rep, reg_rep)
         addr, addr_src = _with_source(b.address, attr_addr, reg_addr)
-        out_bids.append({"bidder_key": b.bidder_key, "bidder_name": b.bidder_name, "bidder_uscc": b.bidder_uscc,
-                         "subject_id": b.subject_id, "price": b.price_fen / 100, "bid_at": b.bid_at,
-                         "phone": mask_phone(b.phone) if b.phone else None, "legal_rep": rep,
-                         "legal_rep_source": rep_src, "address": addr, "address_source": addr_src, "ip": b.ip,
-                         "won": b.won})
+        out_bids.append(
+            {
+                "bidder_key": b.bidder_key,
+                "bidder_name": b.bidder_name,
+                "bidder_uscc": b.bidder_uscc,
+                "subject_id": b.subject_id,
+                "price": b.price_fen / 100,
+                "bid_at": b.bid_at,
+                "phone": mask_phone(b.phone) if b.phone else None,
+                "legal_rep": rep,
+                "legal_rep_source": rep_src,
+                "address": addr,
+                "address_source": addr_src,
+                "ip": b.ip,
+                "won": b.won,
+            }
+        )
     run = session.scalar(select(TradingAnalysis).order_by(TradingAnalysis.id.desc()).limit(1))
     analysed = next((t for t in run.tenders if t["tender_id"] == tender.id), None) if run else None
-    return {"project_no": tender.project_no, "name": tender.name, "tenderer": tender.tenderer,
-            "category": tender.category, "budget": tender.budget_fen / 100 if tender.budget_fen is not None else None,
-            "opened_on": tender.opened_on, "winner_key": tender.winner_key,
-            "award_price": tender.award_price_fen / 100 if tender.award_price_fen is not None else None,
-            "awarded_on": tender.awarded_on, "bids": out_bids, "analysis_id": run.id if run else None,
-            "score": analysed["score"] if analysed else 0, "level": analysed["level"] if analysed else "low",
-            "flags": analysed["flags"] if analysed else []}
+    return {
+        "project_no": tender.project_no,
+        "name": tender.name,
+        "tenderer": tender.tenderer,
+        "category": tender.category,
+        "budget": tender.budget_fen / 100 if tender.budget_fen is not None else None,
+        "opened_on": tender.opened_on,
+        "winner_key": tender.winner_key,
+        "award_price": tender.award_price_fen / 100 if tender.award_price_fen is not None else None,
+        "awarded_on": tender.awarded_on,
+        "bids": out_bids,
+        "analysis_id": run.id if run else None,
+        "score": analysed["score"] if analysed else 0,
+        "level": analysed["level"] if analysed else "low",
+        "flags": analysed["flags"] if analysed else [],
+    }
 
 
 def _with_source(own: str | None, attribute: str | None, registry: str | None) -> tuple[str | None, str | None]:
@@ -512,15 +696,33 @@ def _with_source(own: str | None, attribute: str | None, registry: str | None) -
     return None, None
 
 
-def bidder_stats(session: Session, *, q: str | None = None, bidder_key: str | None = None, order: str = "bids",
-                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+def bidder_stats(
+    session: Session,
+    *,
+    q: str | None = None,
+    bidder_key: str | None = None,
+    order: str = "bids",
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
     """投标参与情况与中标情况: per bidder its bids, wins, win rate, amount won and active period."""
     won = func.sum(case((Bid.won, 1), else_=0)).cast(Integer)
     amount = func.sum(case((Bid.won, Bid.price_fen), else_=0))
-    stmt = (select(Bid.bidder_key, func.max(Bid.bidder_name), func.max(Bid.bidder_uscc), func.max(Bid.subject_id),
-                   func.count().label("bids"), won.label("wins"), amount.label("amount"), func.min(Tender.opened_on),
-                   func.max(Tender.opened_on))
-            .join(Tender, Tender.id == Bid.tender_id).group_by(Bid.bidder_key))
+    stmt = (
+        select(
+            Bid.bidder_key,
+            func.max(Bid.bidder_name),
+            func.max(Bid.bidder_uscc),
+            func.max(Bid.subject_id),
+            func.count().label("bids"),
+            won.label("wins"),
+            amount.label("amount"),
+            func.min(Tender.opened_on),
+            func.max(Tender.opened_on),
+        )
+        .join(Tender, Tender.id == Bid.tender_id)
+        .group_by(Bid.bidder_key)
+    )
     if bidder_key:
         stmt = stmt.where(Bid.bidder_key == bidder_key)
     if q:
@@ -532,10 +734,22 @@ def bidder_stats(session: Session, *, q: str | None = None, bidder_key: str | No
         raise ValidationFailed("排序应为 bids / wins / amount", code="invalid_order")
     items = []
     for key, name, code, sid, bids, wins, amt, first, last in session.execute(
-            stmt.order_by(*sort, Bid.bidder_key).limit(limit).offset(offset)):
-        items.append({"bidder_key": key, "bidder_name": name, "bidder_uscc": code, "subject_id": sid, "bids": bids,
-                      "wins": wins or 0, "win_rate": round((wins or 0) / bids, 4) if bids else 0.0,
-                      "amount_won": (amt or 0) / 100, "first_bid_on": first, "last_bid_on": last})
+        stmt.order_by(*sort, Bid.bidder_key).limit(limit).offset(offset)
+    ):
+        items.append(
+            {
+                "bidder_key": key,
+                "bidder_name": name,
+                "bidder_uscc": code,
+                "subject_id": sid,
+                "bids": bids,
+                "wins": wins or 0,
+                "win_rate": round((wins or 0) / bids, 4) if bids else 0.0,
+                "amount_won": (amt or 0) / 100,
+                "first_bid_on": first,
+                "last_bid_on": last,
+            }
+        )
     return {"total": total or 0, "items": items}
 
 
@@ -546,16 +760,29 @@ def bidder_profile(session: Session, bidder_key: str) -> dict[str, Any]:
         raise NotFound("未找到该投标人", code="bidder_not_found")
     recent = session.execute(
         select(Tender.project_no, Tender.name, Tender.opened_on, Bid.price_fen, Bid.won)
-        .join(Tender, Tender.id == Bid.tender_id).where(Bid.bidder_key == bidder_key)
-        .order_by(Tender.opened_on.desc()).limit(20)).all()
+        .join(Tender, Tender.id == Bid.tender_id)
+        .where(Bid.bidder_key == bidder_key)
+        .order_by(Tender.opened_on.desc())
+        .limit(20)
+    ).all()
     run = session.scalar(select(TradingAnalysis).order_by(TradingAnalysis.id.desc()).limit(1))
     groups = [g for g in run.groups if any(m["key"] == bidder_key for m in g["members"])] if run else []
-    flagged = [{"project_no": t.get("project_no"), "score": t["score"], "level": t["level"],
-                "flags": sorted({f["kind"] for f in t["flags"] if any(b["key"] == bidder_key for b in f["bidders"])})}
-               for t in (run.tenders if run else [])
-               if any(b["key"] == bidder_key for f in t["flags"] for b in f["bidders"])]
-    return {**stats["items"][0],
-            "recent_bids": [{"project_no": no, "name": name, "opened_on": on, "price": p / 100, "won": w}
-                            for no, name, on, p, w in recent],
-            "groups": [{"rank": g["rank"], "score": g["score"], "level": g["level"], "size": g["size"]} for g in groups],
-            "flagged_tenders": flagged[:50]}
+    flagged = [
+        {
+            "project_no": t.get("project_no"),
+            "score": t["score"],
+            "level": t["level"],
+            "flags": sorted({f["kind"] for f in t["flags"] if any(b["key"] == bidder_key for b in f["bidders"])}),
+        }
+        for t in (run.tenders if run else [])
+        if any(b["key"] == bidder_key for f in t["flags"] for b in f["bidders"])
+    ]
+    return {
+        **stats["items"][0],
+        "recent_bids": [
+            {"project_no": no, "name": name, "opened_on": on, "price": p / 100, "won": w}
+            for no, name, on, p, w in recent
+        ],
+        "groups": [{"rank": g["rank"], "score": g["score"], "level": g["level"], "size": g["size"]} for g in groups],
+        "flagged_tenders": flagged[:50],
+    }

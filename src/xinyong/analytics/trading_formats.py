@@ -26,39 +26,64 @@ from xinyong.identifiers.names import normalize_org_name
 from xinyong.ingest.values import AmountError, parse_date, yuan_to_fen
 
 KINDS = ("tenders", "bids", "awards", "bidders", "spot_checks")
-KIND_LABELS = {"tenders": "招标项目", "bids": "投标记录", "awards": "中标结果", "bidders": "投标人属性",
-               "spot_checks": "食品药品抽检"}
+KIND_LABELS = {
+    "tenders": "招标项目",
+    "bids": "投标记录",
+    "awards": "中标结果",
+    "bidders": "投标人属性",
+    "spot_checks": "食品药品抽检",
+}
 
 #: column key -> accepted header spellings (after ``readers.normalize_header``)
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "tenders": {
-        "project_no": ("项目编号", "招标项目编号", "标段编号"), "name": ("项目名称", "招标项目名称"),
-        "tenderer": ("招标人", "招标人名称", "采购人"), "tenderer_uscc": ("招标人统一社会信用代码",),
-        "category": ("项目类别", "交易类别"), "budget": ("预算金额(元)", "预算金额", "控制价(元)", "最高限价(元)"),
+        "project_no": ("项目编号", "招标项目编号", "标段编号"),
+        "name": ("项目名称", "招标项目名称"),
+        "tenderer": ("招标人", "招标人名称", "采购人"),
+        "tenderer_uscc": ("招标人统一社会信用代码",),
+        "category": ("项目类别", "交易类别"),
+        "budget": ("预算金额(元)", "预算金额", "控制价(元)", "最高限价(元)"),
         "opened_on": ("开标时间", "开标日期"),
     },
     "bids": {
-        "project_no": ("项目编号", "招标项目编号", "标段编号"), "bidder_name": ("投标人名称", "投标人", "投标单位"),
-        "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"), "price": ("投标报价(元)", "投标报价", "报价(元)"),
-        "bid_at": ("投标时间", "递交时间"), "contact": ("联系人",), "phone": ("联系电话", "电话", "手机号码"),
-        "legal_rep": ("法定代表人", "法人代表"), "shareholders": ("股东", "股东名称"), "address": ("地址", "注册地址", "住所"),
-        "ip": ("投标IP", "IP地址", "投标ip"), "won": ("中标", "是否中标"),
+        "project_no": ("项目编号", "招标项目编号", "标段编号"),
+        "bidder_name": ("投标人名称", "投标人", "投标单位"),
+        "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"),
+        "price": ("投标报价(元)", "投标报价", "报价(元)"),
+        "bid_at": ("投标时间", "递交时间"),
+        "contact": ("联系人",),
+        "phone": ("联系电话", "电话", "手机号码"),
+        "legal_rep": ("法定代表人", "法人代表"),
+        "shareholders": ("股东", "股东名称"),
+        "address": ("地址", "注册地址", "住所"),
+        "ip": ("投标IP", "IP地址", "投标ip"),
+        "won": ("中标", "是否中标"),
     },
     "awards": {
-        "project_no": ("项目编号", "招标项目编号", "标段编号"), "winner_name": ("中标人名称", "中标人", "中标单位"),
-        "winner_uscc": ("中标人统一社会信用代码", "统一社会信用代码"), "price": ("中标金额(元)", "中标金额", "中标价(元)"),
+        "project_no": ("项目编号", "招标项目编号", "标段编号"),
+        "winner_name": ("中标人名称", "中标人", "中标单位"),
+        "winner_uscc": ("中标人统一社会信用代码", "统一社会信用代码"),
+        "price": ("中标金额(元)", "中标金额", "中标价(元)"),
         "awarded_on": ("中标日期", "中标时间", "公示日期"),
     },
     "bidders": {
-        "bidder_name": ("投标人名称", "投标人", "企业名称"), "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"),
-        "legal_rep": ("法定代表人", "法人代表"), "shareholders": ("股东", "股东名称"), "address": ("地址", "注册地址", "住所"),
+        "bidder_name": ("投标人名称", "投标人", "企业名称"),
+        "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"),
+        "legal_rep": ("法定代表人", "法人代表"),
+        "shareholders": ("股东", "股东名称"),
+        "address": ("地址", "注册地址", "住所"),
         "phone": ("联系电话", "电话"),
     },
     "spot_checks": {
-        "sample_no": ("抽样编号", "样品编号"), "subject_name": ("被抽样单位名称", "被抽样单位", "标称生产企业名称"),
-        "subject_uscc": ("统一社会信用代码", "被抽样单位统一社会信用代码"), "product": ("产品名称", "样品名称"),
-        "category": ("类别", "食品类别", "产品类别"), "checked_on": ("抽样日期",), "result": ("检验结论", "结论"),
-        "failed_items": ("不合格项目", "不合格项目║检验结果"), "department": ("抽检部门", "任务来源"),
+        "sample_no": ("抽样编号", "样品编号"),
+        "subject_name": ("被抽样单位名称", "被抽样单位", "标称生产企业名称"),
+        "subject_uscc": ("统一社会信用代码", "被抽样单位统一社会信用代码"),
+        "product": ("产品名称", "样品名称"),
+        "category": ("类别", "食品类别", "产品类别"),
+        "checked_on": ("抽样日期",),
+        "result": ("检验结论", "结论"),
+        "failed_items": ("不合格项目", "不合格项目║检验结果"),
+        "department": ("抽检部门", "任务来源"),
     },
 }
 REQUIRED = {
@@ -190,8 +215,9 @@ def parse_row(kind: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     _required(row, kind, errors)
     if errors:
         return None, errors
-    return {"tenders": _tender, "bids": _bid, "awards": _award, "bidders": _bidder,
-            "spot_checks": _spot_check}[kind](row, errors)
+    return {"tenders": _tender, "bids": _bid, "awards": _award, "bidders": _bidder, "spot_checks": _spot_check}[kind](
+        row, errors
+    )
 
 
 def _tender(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -199,9 +225,12 @@ def _tender(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | No
     if category and category not in CATEGORIES:
         errors.append(f"项目类别「{category}」应为 工程 / 货物 / 服务 之一")
     out = {
-        "project_no": _text(row["project_no"], 100), "name": _text(row["name"], 300),
-        "tenderer": _text(row["tenderer"], 200), "tenderer_uscc": _uscc(row.get("tenderer_uscc"), "招标人统一社会信用代码", errors),
-        "category": category, "budget_fen": _fen(row.get("budget"), "预算金额", errors),
+        "project_no": _text(row["project_no"], 100),
+        "name": _text(row["name"], 300),
+        "tenderer": _text(row["tenderer"], 200),
+        "tenderer_uscc": _uscc(row.get("tenderer_uscc"), "招标人统一社会信用代码", errors),
+        "category": category,
+        "budget_fen": _fen(row.get("budget"), "预算金额", errors),
         "opened_on": _date(row["opened_on"], "开标时间", errors),
     }
     return (None, errors) if errors else (out, errors)
@@ -256,11 +285,19 @@ def _bid(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None,
     if price == 0:
         errors.append("投标报价不能为 0")
     out = {
-        "project_no": _text(row["project_no"], 100), "bidder_name": name, "bidder_uscc": code,
-        "bidder_key": bidder_key(name, code), "price_fen": price, "bid_at": _bid_time(row.get("bid_at"), errors),
-        "contact": _text(row.get("contact"), 100), "phone": phone, "legal_rep": normalize_person(row.get("legal_rep")),
-        "shareholders": split_names(row.get("shareholders")), "address": normalize_address(row.get("address")),
-        "ip": _ip(row.get("ip"), errors), "won": _flag(row.get("won"), errors),
+        "project_no": _text(row["project_no"], 100),
+        "bidder_name": name,
+        "bidder_uscc": code,
+        "bidder_key": bidder_key(name, code),
+        "price_fen": price,
+        "bid_at": _bid_time(row.get("bid_at"), errors),
+        "contact": _text(row.get("contact"), 100),
+        "phone": phone,
+        "legal_rep": normalize_person(row.get("legal_rep")),
+        "shareholders": split_names(row.get("shareholders")),
+        "address": normalize_address(row.get("address")),
+        "ip": _ip(row.get("ip"), errors),
+        "won": _flag(row.get("won"), errors),
     }
     return (None, errors) if errors else (out, errors)
 
@@ -268,17 +305,26 @@ def _bid(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None,
 def _award(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
     name = _text(row["winner_name"], 200) or ""
     code = _uscc(row.get("winner_uscc"), "中标人统一社会信用代码", errors)
-    out = {"project_no": _text(row["project_no"], 100), "winner_name": name, "winner_key": bidder_key(name, code),
-           "price_fen": _fen(row.get("price"), "中标金额", errors),
-           "awarded_on": _date(row.get("awarded_on"), "中标日期", errors)}
+    out = {
+        "project_no": _text(row["project_no"], 100),
+        "winner_name": name,
+        "winner_key": bidder_key(name, code),
+        "price_fen": _fen(row.get("price"), "中标金额", errors),
+        "awarded_on": _date(row.get("awarded_on"), "中标日期", errors),
+    }
     return (None, errors) if errors else (out, errors)
 
 
 def _bidder(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:
     name, code, phone = _bidder_identity(row, errors)
-    out = {"bidder_name": name, "bidder_key": bidder_key(name, code), "legal_rep": normalize_person(row.get("legal_rep")),
-           "shareholders": split_names(row.get("shareholders")), "address": normalize_address(row.get("address")),
-           "phone": phone}
+    out = {
+        "bidder_name": name,
+        "bidder_key": bidder_key(name, code),
+        "legal_rep": normalize_person(row.get("legal_rep")),
+        "shareholders": split_names(row.get("shareholders")),
+        "address": normalize_address(row.get("address")),
+        "phone": phone,
+    }
     return (None, errors) if errors else (out, errors)
 
 
@@ -289,9 +335,15 @@ def _spot_check(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] 
     result = _text(row["result"], 20)
     if result not in ("合格", "不合格"):
         errors.append(f"检验结论「{result}」应为 合格 或 不合格")
-    out = {"sample_no": _text(row["sample_no"], 100), "subject_name": _text(row["subject_name"], 200),
-           "subject_uscc": _uscc(row.get("subject_uscc"), "统一社会信用代码", errors),
-           "product": _text(row["product"], 200), "category": category,
-           "checked_on": _date(row["checked_on"], "抽样日期", errors), "passed": result == "合格",
-           "failed_items": _text(row.get("failed_items"), 2000), "department": _text(row.get("department"), 200)}
+    out = {
+        "sample_no": _text(row["sample_no"], 100),
+        "subject_name": _text(row["subject_name"], 200),
+        "subject_uscc": _uscc(row.get("subject_uscc"), "统一社会信用代码", errors),
+        "product": _text(row["product"], 200),
+        "category": category,
+        "checked_on": _date(row["checked_on"], "抽样日期", errors),
+        "passed": result == "合格",
+        "failed_items": _text(row.get("failed_items"), 2000),
+        "department": _text(row.get("department"), 200),
+    }
     return (None, errors) if errors else (out, errors)

@@ -42,8 +42,9 @@ BASIS_TEXT = {"configured": "管理员配置", "history": "近 12 个月报送�
 
 def info_class(value: str) -> str:
     if value not in INFO_CLASSES:
-        raise ValidationFailed(f"信息类别“{value}”无效，可选：licence（行政许可）、penalty（行政处罚）",
-                               code="unknown_info_class")
+        raise ValidationFailed(
+            f"信息类别“{value}”无效，可选：licence（行政许可）、penalty（行政处罚）", code="unknown_info_class"
+        )
     return value
 
 
@@ -55,23 +56,31 @@ def _department(session: Session, code: str) -> Department:
 
 
 def _view(row: Any, dept: Department) -> dict[str, Any]:
-    return {"department_code": dept.code, "department_name": dept.short_name or dept.name,
-            "info_class": row.info_class, "info_class_name": INFO_CLASSES[row.info_class], "monthly": row.monthly,
-            "note": row.note, "updated_by": row.updated_by,
-            "updated_at": row.updated_at.isoformat() if row.updated_at else None}
+    return {
+        "department_code": dept.code,
+        "department_name": dept.short_name or dept.name,
+        "info_class": row.info_class,
+        "info_class_name": INFO_CLASSES[row.info_class],
+        "monthly": row.monthly,
+        "note": row.note,
+        "updated_by": row.updated_by,
+        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+    }
 
 
 def list_expected(session: Session) -> list[dict[str, Any]]:
     """Every configured expectation, by department code and class."""
     from xinyong.analytics.models import ExpectedVolume as V
 
-    rows = session.execute(select(V, Department).join(Department, Department.id == V.department_id)
-                           .order_by(Department.code, V.info_class))
+    rows = session.execute(
+        select(V, Department).join(Department, Department.id == V.department_id).order_by(Department.code, V.info_class)
+    )
     return [_view(v, d) for v, d in rows]
 
 
-def set_expected(session: Session, *, actor: Principal, department_code: str, info_class_: str, monthly: int,
-                 note: str | None = None) -> dict[str, Any]:
+def set_expected(
+    session: Session, *, actor: Principal, department_code: str, info_class_: str, monthly: int, note: str | None = None
+) -> dict[str, Any]:
     """Configure (or change) a department's monthly expected volume of one class. Audited."""
     from xinyong.analytics.models import ExpectedVolume as V
 
@@ -90,14 +99,19 @@ def set_expected(session: Session, *, actor: Principal, department_code: str, in
         row.monthly, row.note, row.updated_by = monthly, note, actor.actor
         row.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor=actor.actor, action="assessment.expected_volume_set",
-                 entity_type="assessment_expected_volume", entity_id=f"{dept.code}:{cls}", before=before,
-                 after={"monthly": monthly, "note": note})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="assessment.expected_volume_set",
+        entity_type="assessment_expected_volume",
+        entity_id=f"{dept.code}:{cls}",
+        before=before,
+        after={"monthly": monthly, "note": note},
+    )
     return _view(row, dept)
 
 
-def delete_expected(session: Session, *, actor: Principal, department_code: str, info_class_: str
-                    ) -> dict[str, Any]:
+def delete_expected(session: Session, *, actor: Principal, department_code: str, info_class_: str) -> dict[str, Any]:
     """Remove a configured expectation (the department's history decides again). Audited."""
     from xinyong.analytics.models import ExpectedVolume as V
 
@@ -109,9 +123,14 @@ def delete_expected(session: Session, *, actor: Principal, department_code: str,
     view = _view(row, dept)
     session.delete(row)
     session.flush()
-    audit.record(session, actor=actor.actor, action="assessment.expected_volume_deleted",
-                 entity_type="assessment_expected_volume", entity_id=f"{dept.code}:{cls}",
-                 before={"monthly": view["monthly"], "note": view["note"]})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="assessment.expected_volume_deleted",
+        entity_type="assessment_expected_volume",
+        entity_id=f"{dept.code}:{cls}",
+        before={"monthly": view["monthly"], "note": view["note"]},
+    )
     return view
 
 
@@ -182,14 +201,33 @@ def volume(session: Session, *, period: Period, department_id: int | None = None
                 expected_sum += expected
                 met_sum += met
             sent_sum += sent
-            classes.append({"info_class": cls, "name": name, "basis": basis, "basis_text": BASIS_TEXT[basis],
-                            "monthly": monthly, "months": months, "expected": expected, "submitted": sent,
-                            "counted": met if expected else 0,
-                            "history": history.get(key, [])})
+            classes.append(
+                {
+                    "info_class": cls,
+                    "name": name,
+                    "basis": basis,
+                    "basis_text": BASIS_TEXT[basis],
+                    "monthly": monthly,
+                    "months": months,
+                    "expected": expected,
+                    "submitted": sent,
+                    "counted": met if expected else 0,
+                    "history": history.get(key, []),
+                }
+            )
         completeness = rate(met_sum, expected_sum) if expected_sum else (1.0 if sent_sum else None)
-        out.append({"department_id": dept.id, "department_code": dept.code,
-                    "department_name": dept.short_name or dept.name, "expected": expected_sum,
-                    "submitted": sent_sum, "counted": met_sum, "completeness": completeness,
-                    "history_from": window.date_from.isoformat(), "history_to": window.date_to.isoformat(),
-                    "classes": classes})
+        out.append(
+            {
+                "department_id": dept.id,
+                "department_code": dept.code,
+                "department_name": dept.short_name or dept.name,
+                "expected": expected_sum,
+                "submitted": sent_sum,
+                "counted": met_sum,
+                "completeness": completeness,
+                "history_from": window.date_from.isoformat(),
+                "history_to": window.date_to.isoformat(),
+                "classes": classes,
+            }
+        )
     return out

@@ -43,15 +43,23 @@ ANY_ROLE = tuple(Role)
 
 
 def _me(session: Session, principal: Principal) -> MeOut:
-    department = (service.get_department(session, ref=principal.department_id)
-                  if principal.department_id is not None else None)
-    token = (auth_tokens.get_token(session, actor=principal, token_id=principal.token_id)
-             if principal.token_id is not None else None)
+    department = (
+        service.get_department(session, ref=principal.department_id) if principal.department_id is not None else None
+    )
+    token = (
+        auth_tokens.get_token(session, actor=principal, token_id=principal.token_id)
+        if principal.token_id is not None
+        else None
+    )
     return MeOut(
-        kind=principal.kind, name=principal.name, actor=principal.actor, role=principal.role,
+        kind=principal.kind,
+        name=principal.name,
+        actor=principal.actor,
+        role=principal.role,
         role_label=ROLE_LABELS[principal.role],  # type: ignore[index]
         department=DepartmentBrief.model_validate(department) if department else None,
-        user_id=principal.user_id, token_id=principal.token_id,
+        user_id=principal.user_id,
+        token_id=principal.token_id,
         token_expires_at=token.expires_at if token else None,
     )
 
@@ -93,8 +101,9 @@ def me(principal: Principal = Depends(allow(*ANY_ROLE)), session: Session = Sess
 @router.get("/departments", dependencies=[Depends(allow(*ANY_ROLE))])
 def list_departments(include_inactive: bool = False, session: Session = SessionDep) -> list[DepartmentOut]:
     """部门列表（默认只含启用的部门）。"""
-    return [DepartmentOut.model_validate(d)
-            for d in service.list_departments(session, include_inactive=include_inactive)]
+    return [
+        DepartmentOut.model_validate(d) for d in service.list_departments(session, include_inactive=include_inactive)
+    ]
 
 
 @router.get("/departments/{ref}", dependencies=[Depends(allow(*ANY_ROLE))])
@@ -104,47 +113,68 @@ def get_department(ref: str, session: Session = SessionDep) -> DepartmentOut:
 
 
 @router.post("/departments", status_code=status.HTTP_201_CREATED)
-def create_department(body: DepartmentIn, principal: Principal = Depends(allow(Role.ADMIN)),
-                      session: Session = SessionDep) -> DepartmentOut:
+def create_department(
+    body: DepartmentIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> DepartmentOut:
     """新增部门（平台管理员）。"""
-    return DepartmentOut.model_validate(service.create_department(
-        session, actor=principal, code=body.code, name=body.name, uscc=body.uscc, short_name=body.short_name))
+    return DepartmentOut.model_validate(
+        service.create_department(
+            session, actor=principal, code=body.code, name=body.name, uscc=body.uscc, short_name=body.short_name
+        )
+    )
 
 
 @router.patch("/departments/{ref}")
-def update_department(ref: str, body: DepartmentPatch, principal: Principal = Depends(allow(Role.ADMIN)),
-                      session: Session = SessionDep) -> DepartmentOut:
+def update_department(
+    ref: str, body: DepartmentPatch, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> DepartmentOut:
     """修改部门名称、简称、统一社会信用代码或启用状态（平台管理员）。"""
-    return DepartmentOut.model_validate(service.update_department(
-        session, actor=principal, ref=ref, name=body.name, short_name=body.short_name, uscc=body.uscc,
-        active=body.active, reason=body.reason))
+    return DepartmentOut.model_validate(
+        service.update_department(
+            session,
+            actor=principal,
+            ref=ref,
+            name=body.name,
+            short_name=body.short_name,
+            uscc=body.uscc,
+            active=body.active,
+            reason=body.reason,
+        )
+    )
 
 
 # Authorities a department reports for ------------------------------------------------------------------------
 
 
 @router.get("/departments/{ref}/authorities")
-def list_authorities(ref: str, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
-                     session: Session = SessionDep) -> list[AuthorityOut]:
+def list_authorities(
+    ref: str, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)), session: Session = SessionDep
+) -> list[AuthorityOut]:
     """部门可报送的机关：部门自身（自动计入）及平台管理员为其登记的下属单位。部门用户只能查看本部门。"""
     department, rows = service.list_authorities(session, actor=principal, ref=ref)
     return [AuthorityOut.of(department), *(AuthorityOut.of(department, r) for r in rows)]
 
 
 @router.post("/departments/{ref}/authorities", status_code=status.HTTP_201_CREATED)
-def add_authority(ref: str, body: AuthorityIn, principal: Principal = Depends(allow(Role.ADMIN)),
-                  session: Session = SessionDep) -> AuthorityOut:
+def add_authority(
+    ref: str, body: AuthorityIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> AuthorityOut:
     """为部门登记可报送的机关（下属单位），此后该部门报送的以该机关为决定机关的数据才会被接收（平台管理员）。"""
     department = service.get_department(session, ref=ref)
-    row = service.add_authority(session, actor=principal, ref=department.id, uscc=body.uscc, name=body.name,
-                                reason=body.reason)
+    row = service.add_authority(
+        session, actor=principal, ref=department.id, uscc=body.uscc, name=body.name, reason=body.reason
+    )
     return AuthorityOut.of(department, row)
 
 
 @router.delete("/departments/{ref}/authorities/{uscc}")
-def remove_authority(ref: str, uscc: str,
-                     reason: str = Query(..., min_length=1, description="移除原因（记入审计日志）"),
-                     principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> AuthorityOut:
+def remove_authority(
+    ref: str,
+    uscc: str,
+    reason: str = Query(..., min_length=1, description="移除原因（记入审计日志）"),
+    principal: Principal = Depends(allow(Role.ADMIN)),
+    session: Session = SessionDep,
+) -> AuthorityOut:
     """移除部门登记的机关：此后该部门报送的以该机关为决定机关的数据将被退回（平台管理员）。"""
     department = service.get_department(session, ref=ref)
     row = service.remove_authority(session, actor=principal, ref=department.id, uscc=uscc, reason=reason)
@@ -155,21 +185,35 @@ def remove_authority(ref: str, uscc: str,
 
 
 @router.get("/users", dependencies=[Depends(allow(Role.ADMIN))])
-def list_users(department: str | None = Query(None, description="部门代码或编号"), include_inactive: bool = False,
-               session: Session = SessionDep) -> list[UserOut]:
+def list_users(
+    department: str | None = Query(None, description="部门代码或编号"),
+    include_inactive: bool = False,
+    session: Session = SessionDep,
+) -> list[UserOut]:
     """用户列表（平台管理员）。"""
-    users = service.list_users(session, department_id=_department_id(session, department),
-                               include_inactive=include_inactive)
+    users = service.list_users(
+        session, department_id=_department_id(session, department), include_inactive=include_inactive
+    )
     return [UserOut.model_validate(u) for u in users]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-def create_user(body: UserIn, principal: Principal = Depends(allow(Role.ADMIN)),
-                session: Session = SessionDep) -> UserOut:
+def create_user(
+    body: UserIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> UserOut:
     """新增用户（平台管理员）。"""
-    return UserOut.model_validate(service.create_user(
-        session, actor=principal, username=body.username, display_name=body.display_name, password=body.password,
-        role=body.role, department_id=_department_id(session, body.department), organisation=body.organisation))
+    return UserOut.model_validate(
+        service.create_user(
+            session,
+            actor=principal,
+            username=body.username,
+            display_name=body.display_name,
+            password=body.password,
+            role=body.role,
+            department_id=_department_id(session, body.department),
+            organisation=body.organisation,
+        )
+    )
 
 
 @router.get("/users/{user_id}", dependencies=[Depends(allow(Role.ADMIN))])
@@ -179,19 +223,23 @@ def get_user(user_id: Id, session: Session = SessionDep) -> UserOut:
 
 
 @router.put("/users/{user_id}/password")
-def set_password(user_id: Id, body: PasswordIn, principal: Principal = Depends(allow(Role.ADMIN)),
-                 session: Session = SessionDep) -> UserOut:
+def set_password(
+    user_id: Id, body: PasswordIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> UserOut:
     """重置用户密码（平台管理员）：同时解除锁定并结束该用户的所有登录会话。"""
-    return UserOut.model_validate(service.set_password(
-        session, actor=principal, user_id=user_id, password=body.password, reason=body.reason))
+    return UserOut.model_validate(
+        service.set_password(session, actor=principal, user_id=user_id, password=body.password, reason=body.reason)
+    )
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate_user(user_id: Id, body: DeactivateIn, principal: Principal = Depends(allow(Role.ADMIN)),
-                    session: Session = SessionDep) -> UserOut:
+def deactivate_user(
+    user_id: Id, body: DeactivateIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> UserOut:
     """停用用户（平台管理员）：立即结束其登录会话。"""
-    return UserOut.model_validate(service.deactivate_user(
-        session, actor=principal, user_id=user_id, reason=body.reason))
+    return UserOut.model_validate(
+        service.deactivate_user(session, actor=principal, user_id=user_id, reason=body.reason)
+    )
 
 
 # Tokens -------------------------------------------------------------------------------------------------------
@@ -206,24 +254,38 @@ def list_tokens(
     session: Session = SessionDep,
 ) -> list[TokenOut]:
     """API 令牌列表：平台管理员看全部，部门操作员看本部门。"""
-    tokens = auth_tokens.list_tokens(session, actor=principal, department_id=_department_id(session, department),
-                                 include_inactive=include_inactive, include_sessions=include_sessions)
+    tokens = auth_tokens.list_tokens(
+        session,
+        actor=principal,
+        department_id=_department_id(session, department),
+        include_inactive=include_inactive,
+        include_sessions=include_sessions,
+    )
     return [TokenOut.model_validate(t) for t in tokens]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(body: TokenIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-                 session: Session = SessionDep) -> TokenCreated:
+def create_token(
+    body: TokenIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
+) -> TokenCreated:
     """签发 API 令牌。完整令牌只在响应中出现这一次。部门操作员只能为本部门的业务系统或查看员签发。"""
     token, raw = auth_tokens.create_token(
-        session, actor=principal, name=body.name, role=body.role,
-        department_id=_department_id(session, body.department), expires_in_days=body.expires_in_days)
+        session,
+        actor=principal,
+        name=body.name,
+        role=body.role,
+        department_id=_department_id(session, body.department),
+        expires_in_days=body.expires_in_days,
+    )
     return TokenCreated.model_validate({**TokenOut.model_validate(token).model_dump(), "token": raw})
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: Id, reason: str = Query(..., min_length=1, description="撤销原因（记入审计日志）"),
-                 principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-                 session: Session = SessionDep) -> TokenOut:
+def revoke_token(
+    token_id: Id,
+    reason: str = Query(..., min_length=1, description="撤销原因（记入审计日志）"),
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> TokenOut:
     """撤销令牌（立即失效）。部门操作员只能撤销本部门业务系统或查看员的令牌。"""
     return TokenOut.model_validate(auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason))

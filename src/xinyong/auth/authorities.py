@@ -45,8 +45,8 @@ class Authority:
 
     uscc: str
     name: str
-    own: bool = False                      # the department itself
-    aliases: tuple[str, ...] = ()          # the department's short name
+    own: bool = False  # the department itself
+    aliases: tuple[str, ...] = ()  # the department's short name
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,14 @@ class Authorities:
                     self._by_name.setdefault(key, a)
 
     @classmethod
-    def of(cls, *, department_name: str, department_uscc: str, short_name: str | None = None,
-           registered: Iterable[tuple[str, str]] = ()) -> Authorities:
+    def of(
+        cls,
+        *,
+        department_name: str,
+        department_uscc: str,
+        short_name: str | None = None,
+        registered: Iterable[tuple[str, str]] = (),
+    ) -> Authorities:
         """The department itself plus its registered ``(uscc, name)`` pairs."""
         own = Authority(department_uscc, department_name, own=True, aliases=(short_name,) if short_name else ())
         return cls(department_name, (own, *(Authority(u, n) for u, n in registered)))
@@ -118,18 +124,27 @@ class Authorities:
             found = self._by_uscc.get(uscc)
             shown = f"「{name}」（统一社会信用代码 {uscc}）" if name else f"统一社会信用代码 {uscc}"
             if found is None:
-                return Problem(NOT_REGISTERED, "uscc",
-                               f"{label}{shown}不是{dept}可报送的机关：部门只能报送本部门及平台管理员为其登记的"
-                               f"下属单位的数据。请核对{label}；{register}")
+                return Problem(
+                    NOT_REGISTERED,
+                    "uscc",
+                    f"{label}{shown}不是{dept}可报送的机关：部门只能报送本部门及平台管理员为其登记的"
+                    f"下属单位的数据。请核对{label}；{register}",
+                )
             if name is not None:
                 given = normalize_org_name(name)
                 if all(given != normalize_org_name(n) for n in (found.name, *found.aliases)):
-                    return Problem(NAME_MISMATCH, "name",
-                                   f"{label}「{name}」与统一社会信用代码 {uscc} 登记的机关名称「{found.name}」不一致："
-                                   f"请按登记的名称填写；机关名称已变更的，请平台管理员更新登记")
+                    return Problem(
+                        NAME_MISMATCH,
+                        "name",
+                        f"{label}「{name}」与统一社会信用代码 {uscc} 登记的机关名称「{found.name}」不一致："
+                        f"请按登记的名称填写；机关名称已变更的，请平台管理员更新登记",
+                    )
             return None
         if name is not None and normalize_org_name(name) not in self._by_name:
-            return Problem(NOT_REGISTERED, "name",
-                           f"{label}「{name}」不是{dept}可报送的机关（未填写统一社会信用代码，按名称核对）：部门只能"
-                           f"报送本部门及平台管理员为其登记的下属单位的数据。请核对{label}；{register}")
+            return Problem(
+                NOT_REGISTERED,
+                "name",
+                f"{label}「{name}」不是{dept}可报送的机关（未填写统一社会信用代码，按名称核对）：部门只能"
+                f"报送本部门及平台管理员为其登记的下属单位的数据。请核对{label}；{register}",
+            )
         return None

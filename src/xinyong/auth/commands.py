@@ -20,7 +20,8 @@ from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
 departments_app = typer.Typer(help="部门管理（新增、列表、可报送的机关）", no_args_is_help=True)
 authorities_app = typer.Typer(
     help="部门可报送的机关：部门自身自动计入；下属单位须由平台管理员登记，否则以其为决定机关的数据将被退回",
-    no_args_is_help=True)
+    no_args_is_help=True,
+)
 departments_app.add_typer(authorities_app, name="authorities")
 users_app = typer.Typer(help="用户管理（新增、列表、重置密码、停用）", no_args_is_help=True)
 tokens_app = typer.Typer(help="API 令牌管理（签发、列表、撤销）", no_args_is_help=True)
@@ -66,8 +67,9 @@ def departments_add(
 ) -> None:
     """新增部门。"""
     with clikit.database().session() as session:
-        department = service.create_department(session, actor=clikit.operator(), code=code, name=name, uscc=uscc,
-                                               short_name=short_name)
+        department = service.create_department(
+            session, actor=clikit.operator(), code=code, name=name, uscc=uscc, short_name=short_name
+        )
         data = _department_dict(department)
     emit(data, as_json, lambda d: clikit.console.print(f"已新增部门 {d['code']}（{d['name']}），编号 {d['id']}"))
 
@@ -85,8 +87,9 @@ def departments_list(
     def render(items: list[dict[str, Any]]) -> None:
         table = Table("编号", "代码", "名称", "简称", "统一社会信用代码", "状态")
         for d in items:
-            table.add_row(str(d["id"]), d["code"], d["name"], d["short_name"] or "", d["uscc"],
-                          "启用" if d["active"] else "停用")
+            table.add_row(
+                str(d["id"]), d["code"], d["name"], d["short_name"] or "", d["uscc"], "启用" if d["active"] else "停用"
+            )
         clikit.console.print(table)
 
     emit(rows, as_json, render)
@@ -104,15 +107,19 @@ def authorities_list(
     """列出部门可报送的机关：部门自身及已登记的下属单位。"""
     with clikit.database().session() as session:
         dept, rows = service.list_authorities(session, actor=clikit.operator(), ref=department)
-        items = [AuthorityOut.of(dept).model_dump(mode="json"),
-                 *(AuthorityOut.of(dept, r).model_dump(mode="json") for r in rows)]
+        items = [
+            AuthorityOut.of(dept).model_dump(mode="json"),
+            *(AuthorityOut.of(dept, r).model_dump(mode="json") for r in rows),
+        ]
 
     def render(data: list[dict[str, Any]]) -> None:
-        table = Table(Column("统一社会信用代码", no_wrap=True), "名称", Column("来源", no_wrap=True), "登记时间",
-                      "登记原因")
+        table = Table(
+            Column("统一社会信用代码", no_wrap=True), "名称", Column("来源", no_wrap=True), "登记时间", "登记原因"
+        )
         for a in data:
-            table.add_row(a["uscc"], a["name"], "部门自身" if a["own"] else "已登记", _minute(a["added_at"]),
-                          a["reason"] or "")
+            table.add_row(
+                a["uscc"], a["name"], "部门自身" if a["own"] else "已登记", _minute(a["added_at"]), a["reason"] or ""
+            )
         clikit.console.print(table)
 
     emit(items, as_json, render)
@@ -130,12 +137,16 @@ def authorities_add(
     """为部门登记可报送的机关（下属单位）。"""
     with clikit.database().session() as session:
         dept = service.get_department(session, ref=department)
-        row = service.add_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, name=name,
-                                    reason=reason)
+        row = service.add_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, name=name, reason=reason)
         data = AuthorityOut.of(dept, row).model_dump(mode="json")
         code = dept.code
-    emit(data, as_json, lambda d: clikit.console.print(
-        f"已为部门 {code} 登记机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False))
+    emit(
+        data,
+        as_json,
+        lambda d: clikit.console.print(
+            f"已为部门 {code} 登记机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False
+        ),
+    )
 
 
 @authorities_app.command("remove")
@@ -152,8 +163,13 @@ def authorities_remove(
         row = service.remove_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, reason=reason)
         data = AuthorityOut.of(dept, row).model_dump(mode="json")
         code = dept.code
-    emit(data, as_json, lambda d: clikit.console.print(
-        f"已移除部门 {code} 登记的机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False))
+    emit(
+        data,
+        as_json,
+        lambda d: clikit.console.print(
+            f"已移除部门 {code} 登记的机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False
+        ),
+    )
 
 
 # Users --------------------------------------------------------------------------------------------------------
@@ -175,19 +191,33 @@ def users_add(
     department: str | None = typer.Option(None, "--department", help="部门代码（部门角色必填）"),
     organisation: str | None = typer.Option(None, "--organisation", help="金融机构用户的机构名称"),
     password: str | None = typer.Option(
-        None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
-        help="初始密码（至少 10 个字符，含字母和数字）；不提供时交互输入"),
+        None,
+        "--password",
+        envvar=PASSWORD_ENV,
+        show_envvar=True,
+        help="初始密码（至少 10 个字符，含字母和数字）；不提供时交互输入",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """新增用户。"""
     with clikit.database().session() as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        user = service.create_user(session, actor=clikit.operator(), username=username, display_name=display_name,
-                                   password=_new_password(password), role=role, department_id=department_id,
-                                   organisation=organisation)
+        user = service.create_user(
+            session,
+            actor=clikit.operator(),
+            username=username,
+            display_name=display_name,
+            password=_new_password(password),
+            role=role,
+            department_id=department_id,
+            organisation=organisation,
+        )
         data = _user_dict(user)
-    emit(data, as_json, lambda d: clikit.console.print(
-        f"已新增用户 {d['username']}（{ROLE_LABELS[Role(d['role'])]}），编号 {d['id']}"))
+    emit(
+        data,
+        as_json,
+        lambda d: clikit.console.print(f"已新增用户 {d['username']}（{ROLE_LABELS[Role(d['role'])]}），编号 {d['id']}"),
+    )
 
 
 @users_app.command("list")
@@ -200,8 +230,10 @@ def users_list(
     """列出用户。"""
     with clikit.database().session(write=False) as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        rows = [_user_dict(u) for u in service.list_users(session, department_id=department_id,
-                                                          include_inactive=include_inactive)]
+        rows = [
+            _user_dict(u)
+            for u in service.list_users(session, department_id=department_id, include_inactive=include_inactive)
+        ]
 
     def render(items: list[dict[str, Any]]) -> None:
         table = Table("编号", "用户名", "姓名", "角色", "部门/机构", "状态", "最近登录")
@@ -209,8 +241,15 @@ def users_list(
             state = "启用" if u["active"] else "停用"
             if u["locked_until"]:
                 state += f"（锁定至 {_minute(u['locked_until'])}）"
-            table.add_row(str(u["id"]), u["username"], u["display_name"], ROLE_LABELS[Role(u["role"])],
-                          u["department_code"] or u["organisation"] or "", state, _minute(u["last_login_at"]))
+            table.add_row(
+                str(u["id"]),
+                u["username"],
+                u["display_name"],
+                ROLE_LABELS[Role(u["role"])],
+                u["department_code"] or u["organisation"] or "",
+                state,
+                _minute(u["last_login_at"]),
+            )
         clikit.console.print(table)
 
     emit(rows, as_json, render)
@@ -220,16 +259,18 @@ def users_list(
 @handle_errors
 def users_set_password(
     username: str = typer.Argument(..., help="用户名"),
-    password: str | None = typer.Option(None, "--password", envvar=PASSWORD_ENV, show_envvar=True,
-                                           help="新密码；不提供时交互输入"),
+    password: str | None = typer.Option(
+        None, "--password", envvar=PASSWORD_ENV, show_envvar=True, help="新密码；不提供时交互输入"
+    ),
     reason: str | None = ReasonOption,
     as_json: bool = JsonOption,
 ) -> None:
     """重置用户密码：同时解除锁定并结束其登录会话。"""
     with clikit.database().session() as session:
         user = service.get_user(session, ref=username)
-        user = service.set_password(session, actor=clikit.operator(), user_id=user.id,
-                                    password=_new_password(password), reason=reason)
+        user = service.set_password(
+            session, actor=clikit.operator(), user_id=user.id, password=_new_password(password), reason=reason
+        )
         data = _user_dict(user)
     emit(data, as_json, lambda d: clikit.console.print(f"已重置用户 {d['username']} 的密码"))
 
@@ -263,13 +304,20 @@ def tokens_create(
     """签发 API 令牌。完整令牌只显示这一次：请立即交给使用方保存。"""
     with clikit.database().session() as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        token, raw = tokens.create_token(session, actor=clikit.operator(), name=name, role=role,
-                                          department_id=department_id, expires_in_days=expires_days)
+        token, raw = tokens.create_token(
+            session,
+            actor=clikit.operator(),
+            name=name,
+            role=role,
+            department_id=department_id,
+            expires_in_days=expires_days,
+        )
         data = {**_token_dict(token), "token": raw}
 
     def render(d: dict[str, Any]) -> None:
-        clikit.console.print(f"已签发令牌 {d['id']}（{d['name']}，{ROLE_LABELS[Role(d['role'])]}）。"
-                             "完整令牌只显示这一次：")
+        clikit.console.print(
+            f"已签发令牌 {d['id']}（{d['name']}，{ROLE_LABELS[Role(d['role'])]}）。完整令牌只显示这一次："
+        )
         clikit.console.print(d["token"], markup=False, highlight=False, soft_wrap=True)
 
     emit(data, as_json, render)
@@ -286,16 +334,30 @@ def tokens_list(
     """列出 API 令牌（从不显示完整令牌）。"""
     with clikit.database().session(write=False) as session:
         department_id = service.get_department(session, ref=department).id if department else None
-        rows = [_token_dict(t) for t in tokens.list_tokens(
-            session, actor=clikit.operator(), department_id=department_id, include_inactive=include_inactive,
-            include_sessions=include_sessions)]
+        rows = [
+            _token_dict(t)
+            for t in tokens.list_tokens(
+                session,
+                actor=clikit.operator(),
+                department_id=department_id,
+                include_inactive=include_inactive,
+                include_sessions=include_sessions,
+            )
+        ]
 
     def render(items: list[dict[str, Any]]) -> None:
         table = Table("编号", "名称", "前缀", "角色", "部门", "到期", "撤销", "最近使用")
         for t in items:
-            table.add_row(str(t["id"]), t["name"], t["prefix"], ROLE_LABELS[Role(t["role"])],
-                          t["department_code"] or "", _minute(t["expires_at"], "长期"), _minute(t["revoked_at"]),
-                          _minute(t["last_used_at"]))
+            table.add_row(
+                str(t["id"]),
+                t["name"],
+                t["prefix"],
+                ROLE_LABELS[Role(t["role"])],
+                t["department_code"] or "",
+                _minute(t["expires_at"], "长期"),
+                _minute(t["revoked_at"]),
+                _minute(t["last_used_at"]),
+            )
         clikit.console.print(table)
 
     emit(rows, as_json, render)

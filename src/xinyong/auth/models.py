@@ -19,7 +19,11 @@ from xinyong.core.db import Base, BigId, UTCDateTime
 #: A role column: the enum's value ("dept_operator") stored as a plain string, no native enum type, so that
 #: adding a role never needs an ALTER TYPE and both backends store the same text.
 RoleColumn = Enum(
-    Role, native_enum=False, create_constraint=False, length=32, values_callable=lambda e: [m.value for m in e],
+    Role,
+    native_enum=False,
+    create_constraint=False,
+    length=32,
+    values_callable=lambda e: [m.value for m in e],
     validate_strings=True,
 )
 
@@ -40,8 +44,13 @@ class Department(Base):
 
     def snapshot(self) -> dict[str, object]:
         """The audited state (no secrets in it)."""
-        return {"code": self.code, "name": self.name, "short_name": self.short_name, "uscc": self.uscc,
-                "active": self.active}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "short_name": self.short_name,
+            "uscc": self.uscc,
+            "active": self.active,
+        }
 
 
 class DepartmentAuthority(Base):
@@ -97,8 +106,14 @@ class User(Base):
 
     def snapshot(self) -> dict[str, object]:
         """The audited state: never the password hash."""
-        return {"username": self.username, "display_name": self.display_name, "role": self.role,
-                "department_id": self.department_id, "organisation": self.organisation, "active": self.active}
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "department_id": self.department_id,
+            "organisation": self.organisation,
+            "active": self.active,
+        }
 
 
 class ApiToken(Base):
@@ -139,6 +154,13 @@ class ApiToken(Base):
 
     def snapshot(self) -> dict[str, object]:
         """The audited state: the prefix identifies the token, the hash never leaves this table."""
-        return {"name": self.name, "prefix": self.prefix, "role": self.role, "department_id": self.department_id,
-                "user_id": self.user_id, "expires_at": self.expires_at, "revoked_at": self.revoked_at,
-                "revoked_reason": self.revoked_reason}
+        return {
+            "name": self.name,
+            "prefix": self.prefix,
+            "role": self.role,
+            "department_id": self.department_id,
+            "user_id": self.user_id,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "revoked_reason": self.revoked_reason,
+        }

@@ -7,11 +7,11 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
-    ADMIN = "admin"                      # 平台管理员 (city credit office)
-    DEPT_OPERATOR = "dept_operator"      # 部门操作员: submits and manages its department's data
-    DEPT_VIEWER = "dept_viewer"          # 部门查看员: reads its department's data and shared data
+    ADMIN = "admin"  # 平台管理员 (city credit office)
+    DEPT_OPERATOR = "dept_operator"  # 部门操作员: submits and manages its department's data
+    DEPT_VIEWER = "dept_viewer"  # 部门查看员: reads its department's data and shared data
     BUSINESS_SYSTEM = "business_system"  # 业务系统: calls the credit check
-    BANK = "bank"                        # 金融机构 (信易贷): reads with the subject's authorisation
+    BANK = "bank"  # 金融机构 (信易贷): reads with the subject's authorisation
 
 
 ROLE_LABELS = {
@@ -30,7 +30,7 @@ DEPARTMENT_ROLES = frozenset({Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINES
 class Principal:
     """Who is acting: a logged-in user, an API token, the CLI operator or the anonymous public."""
 
-    kind: str                       # "user" | "token" | "system" | "anonymous"
+    kind: str  # "user" | "token" | "system" | "anonymous"
     name: str
     role: Role | None = None
     department_id: int | None = None

@@ -78,8 +78,16 @@ class AuthorityOut(BaseModel):
         """The department itself (``row`` None) or one of its registered units."""
         if row is None:
             return cls(department_id=department.id, uscc=department.uscc, name=department.name, own=True)
-        return cls(id=row.id, department_id=row.department_id, uscc=row.uscc, name=row.name, own=False,
-                   reason=row.reason, added_by=row.added_by, added_at=row.added_at)
+        return cls(
+            id=row.id,
+            department_id=row.department_id,
+            uscc=row.uscc,
+            name=row.name,
+            own=False,
+            reason=row.reason,
+            added_by=row.added_by,
+            added_at=row.added_at,
+        )
 
 
 # Users --------------------------------------------------------------------------------------------------------

@@ -63,7 +63,9 @@ PASSWORD_HASHER = PasswordHasher()
 
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-_LOGIN_FAILED = f"用户名或密码错误；连续失败 {MAX_FAILED_LOGINS} 次后账户将被锁定 {int(LOCKOUT.total_seconds() // 60)} 分钟"
+_LOGIN_FAILED = (
+    f"用户名或密码错误；连续失败 {MAX_FAILED_LOGINS} 次后账户将被锁定 {int(LOCKOUT.total_seconds() // 60)} 分钟"
+)
 
 
 # Helpers ------------------------------------------------------------------------------------------------------
@@ -90,7 +92,9 @@ def _role(value: Role | str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise ValidationFailed(f"未知角色 {value}，可选：{'、'.join(r.value for r in Role)}", code="invalid_role") from None
+        raise ValidationFailed(
+            f"未知角色 {value}，可选：{'、'.join(r.value for r in Role)}", code="invalid_role"
+        ) from None
 
 
 @contextmanager
@@ -136,8 +140,9 @@ def _check_scope(session: Session, *, role: Role, department_id: int | None) -> 
 # Departments --------------------------------------------------------------------------------------------------
 
 
-def create_department(session: Session, *, actor: Principal, code: str, name: str, uscc: str,
-                      short_name: str | None = None) -> Department:
+def create_department(
+    session: Session, *, actor: Principal, code: str, name: str, uscc: str, short_name: str | None = None
+) -> Department:
     _require_admin(actor, "创建部门")
     code = (code or "").strip().lower()
     if not _CODE_RE.fullmatch(code):
@@ -152,15 +157,24 @@ def create_department(session: Session, *, actor: Principal, code: str, name: st
         active=True,
         created_at=utcnow(),
     )
-    for column, label, err in (("code", "代码", "department_code_taken"), ("name", "名称", "department_name_taken"),
-                               ("uscc", "统一社会信用代码", "department_uscc_taken")):
+    for column, label, err in (
+        ("code", "代码", "department_code_taken"),
+        ("name", "名称", "department_name_taken"),
+        ("uscc", "统一社会信用代码", "department_uscc_taken"),
+    ):
         value = getattr(department, column)
         if session.scalar(select(Department.id).where(getattr(Department, column) == value)) is not None:
             raise Conflict(f"已有{label}为 {value} 的部门", code=err)
     _not_registered_elsewhere(session, department.uscc)
     _insert(session, department, message="部门代码、名称或统一社会信用代码已被使用", code="department_taken")
-    audit.record(session, actor=actor.actor, action="department.create", entity_type="department",
-                 entity_id=department.id, after=department.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="department.create",
+        entity_type="department",
+        entity_id=department.id,
+        after=department.snapshot(),
+    )
     return department
 
 
@@ -184,9 +198,17 @@ def get_department(session: Session, *, ref: int | str) -> Department:
     return department
 
 
-def update_department(session: Session, *, actor: Principal, ref: int | str, name: str | None = None,
-                      short_name: str | None = None, uscc: str | None = None, active: bool | None = None,
-                      reason: str | None = None) -> Department:
+def update_department(
+    session: Session,
+    *,
+    actor: Principal,
+    ref: int | str,
+    name: str | None = None,
+    short_name: str | None = None,
+    uscc: str | None = None,
+    active: bool | None = None,
+    reason: str | None = None,
+) -> Department:
     """Change a department's names, USCC or active flag (the code never changes). An empty short name clears it.
 
     Deactivating a department stops its tokens and its users' logins at once; nothing is deleted.
@@ -218,8 +240,16 @@ def update_department(session: Session, *, actor: Principal, ref: int | str, nam
     action = "department.update"
     if before["active"] != after["active"]:
         action = "department.activate" if department.active else "department.deactivate"
-    audit.record(session, actor=actor.actor, action=action, entity_type="department", entity_id=department.id,
-                 reason=reason, before=before, after=after)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=action,
+        entity_type="department",
+        entity_id=department.id,
+        reason=reason,
+        before=before,
+        after=after,
+    )
     return department
 
 
@@ -231,9 +261,12 @@ def _not_registered_elsewhere(session: Session, uscc: str) -> None:
     found = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.uscc == uscc))
     if found is not None:
         holder = get_department(session, ref=found.department_id)
-        raise Conflict(f"统一社会信用代码 {uscc}（{found.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
-                       f"请先移除该登记", code="department_uscc_registered",
-                       details={"department": holder.code, "uscc": uscc})
+        raise Conflict(
+            f"统一社会信用代码 {uscc}（{found.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
+            f"请先移除该登记",
+            code="department_uscc_registered",
+            details={"department": holder.code, "uscc": uscc},
+        )
 
 
 def _may_read_authorities(actor: Principal, department: Department) -> None:
@@ -247,24 +280,35 @@ def authorities_of(session: Session, *, department_id: int) -> Authorities:
     department = get_department(session, ref=department_id)
     registered = session.execute(
         select(DepartmentAuthority.uscc, DepartmentAuthority.name)
-        .where(DepartmentAuthority.department_id == department.id).order_by(DepartmentAuthority.uscc)).all()
-    return Authorities.of(department_name=department.name, department_uscc=department.uscc,
-                          short_name=department.short_name, registered=[(u, n) for u, n in registered])
+        .where(DepartmentAuthority.department_id == department.id)
+        .order_by(DepartmentAuthority.uscc)
+    ).all()
+    return Authorities.of(
+        department_name=department.name,
+        department_uscc=department.uscc,
+        short_name=department.short_name,
+        registered=[(u, n) for u, n in registered],
+    )
 
 
-def list_authorities(session: Session, *, actor: Principal, ref: int | str
-                     ) -> tuple[Department, list[DepartmentAuthority]]:
+def list_authorities(
+    session: Session, *, actor: Principal, ref: int | str
+) -> tuple[Department, list[DepartmentAuthority]]:
     """The department and the units registered for it (the admin: any department; department roles: their own).
     The department's own USCC counts without a registration."""
     department = get_department(session, ref=ref)
     _may_read_authorities(actor, department)
-    rows = session.scalars(select(DepartmentAuthority).where(DepartmentAuthority.department_id == department.id)
-                           .order_by(DepartmentAuthority.uscc))
+    rows = session.scalars(
+        select(DepartmentAuthority)
+        .where(DepartmentAuthority.department_id == department.id)
+        .order_by(DepartmentAuthority.uscc)
+    )
     return department, list(rows)
 
 
-def add_authority(session: Session, *, actor: Principal, ref: int | str, uscc: str, name: str,
-                  reason: str) -> DepartmentAuthority:
+def add_authority(
+    session: Session, *, actor: Principal, ref: int | str, uscc: str, name: str, reason: str
+) -> DepartmentAuthority:
     """Register a unit whose decisions the department may submit (admin only, audited).
 
     Refused: the department's own USCC (it counts already), another department's own USCC (that department
@@ -277,44 +321,77 @@ def add_authority(session: Session, *, actor: Principal, ref: int | str, uscc: s
     name_text = _text(name, field="机关名称", max_len=200)
     reason_text = _text(reason, field="登记原因", max_len=500)
     if code == department.uscc:
-        raise Conflict(f"{code} 是{department.name}自身的统一社会信用代码，已自动计入，无需登记",
-                       code="authority_is_own")
+        raise Conflict(
+            f"{code} 是{department.name}自身的统一社会信用代码，已自动计入，无需登记", code="authority_is_own"
+        )
     other = session.scalar(select(Department).where(Department.uscc == code))
     if other is not None:
-        raise Conflict(f"{code} 是部门 {other.code}（{other.name}）自身的统一社会信用代码：该部门的决定只能由其自行报送",
-                       code="authority_of_other_department", details={"department": other.code})
+        raise Conflict(
+            f"{code} 是部门 {other.code}（{other.name}）自身的统一社会信用代码：该部门的决定只能由其自行报送",
+            code="authority_of_other_department",
+            details={"department": other.code},
+        )
     taken = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.uscc == code))
     if taken is not None:
         holder = get_department(session, ref=taken.department_id)
-        raise Conflict(f"{code}（{taken.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
-                       f"一个机关只能由一个部门报送，如需变更请先移除原登记", code="authority_taken",
-                       details={"department": holder.code})
-    row = DepartmentAuthority(department_id=department.id, uscc=code, name=name_text, reason=reason_text,
-                              added_by=actor.actor, added_at=utcnow())
+        raise Conflict(
+            f"{code}（{taken.name}）已登记为部门 {holder.code}（{holder.name}）可报送的机关："
+            f"一个机关只能由一个部门报送，如需变更请先移除原登记",
+            code="authority_taken",
+            details={"department": holder.code},
+        )
+    row = DepartmentAuthority(
+        department_id=department.id,
+        uscc=code,
+        name=name_text,
+        reason=reason_text,
+        added_by=actor.actor,
+        added_at=utcnow(),
+    )
     _insert(session, row, message=f"{code} 已登记为其他部门可报送的机关", code="authority_taken")
-    audit.record(session, actor=actor.actor, action="department.authority_add", entity_type="department",
-                 entity_id=department.id, reason=reason_text, after={"department": department.code, **row.snapshot()})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="department.authority_add",
+        entity_type="department",
+        entity_id=department.id,
+        reason=reason_text,
+        after={"department": department.code, **row.snapshot()},
+    )
     return row
 
 
-def remove_authority(session: Session, *, actor: Principal, ref: int | str, uscc: str,
-                     reason: str) -> DepartmentAuthority:
+def remove_authority(
+    session: Session, *, actor: Principal, ref: int | str, uscc: str, reason: str
+) -> DepartmentAuthority:
     """Remove a registered unit (admin only, audited): the department's later submissions naming it are refused;
     records it already submitted stay (they remain the department's)."""
     _require_admin(actor, "移除部门可报送的机关")
     department = get_department(session, ref=ref)
     reason_text = _text(reason, field="移除原因", max_len=500)
     code = (uscc or "").strip().upper()
-    row = session.scalar(select(DepartmentAuthority).where(DepartmentAuthority.department_id == department.id,
-                                                           DepartmentAuthority.uscc == code))
+    row = session.scalar(
+        select(DepartmentAuthority).where(
+            DepartmentAuthority.department_id == department.id, DepartmentAuthority.uscc == code
+        )
+    )
     if row is None:
         hint = "（部门自身的统一社会信用代码始终计入，不能移除）" if code == department.uscc else ""
-        raise NotFound(f"部门 {department.code} 未登记统一社会信用代码为 {code} 的机关{hint}", code="authority_not_found")
+        raise NotFound(
+            f"部门 {department.code} 未登记统一社会信用代码为 {code} 的机关{hint}", code="authority_not_found"
+        )
     before = {"department": department.code, **row.snapshot()}
     session.delete(row)
     session.flush()
-    audit.record(session, actor=actor.actor, action="department.authority_remove", entity_type="department",
-                 entity_id=department.id, reason=reason_text, before=before)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="department.authority_remove",
+        entity_type="department",
+        entity_id=department.id,
+        reason=reason_text,
+        before=before,
+    )
     return row
 
 
@@ -336,8 +413,17 @@ def check_password_policy(password: str) -> None:
         raise ValidationFailed("密码不符合要求：须" + "、".join(problems), code="weak_password")
 
 
-def create_user(session: Session, *, actor: Principal, username: str, display_name: str, password: str,
-                role: Role, department_id: int | None = None, organisation: str | None = None) -> User:
+def create_user(
+    session: Session,
+    *,
+    actor: Principal,
+    username: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    department_id: int | None = None,
+    organisation: str | None = None,
+) -> User:
     _require_admin(actor, "创建用户")
     username = (username or "").strip().lower()
     if not _USERNAME_RE.fullmatch(username):
@@ -355,13 +441,20 @@ def create_user(session: Session, *, actor: Principal, username: str, display_na
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已被使用", code="username_taken")
     user = User(
-        username=username, display_name=_text(display_name, field="姓名", max_len=100),
-        password_hash=PASSWORD_HASHER.hash(password), role=role, department_id=department_id,
-        organisation=organisation, active=True, failed_logins=0, created_at=utcnow(),
+        username=username,
+        display_name=_text(display_name, field="姓名", max_len=100),
+        password_hash=PASSWORD_HASHER.hash(password),
+        role=role,
+        department_id=department_id,
+        organisation=organisation,
+        active=True,
+        failed_logins=0,
+        created_at=utcnow(),
     )
     _insert(session, user, message=f"用户名 {username} 已被使用", code="username_taken")
-    audit.record(session, actor=actor.actor, action="user.create", entity_type="user", entity_id=user.id,
-                 after=user.snapshot())
+    audit.record(
+        session, actor=actor.actor, action="user.create", entity_type="user", entity_id=user.id, after=user.snapshot()
+    )
     return user
 
 
@@ -396,8 +489,7 @@ def _end_sessions(session: Session, *, user: User, reason: str) -> int:
     ).rowcount
 
 
-def set_password(session: Session, *, actor: Principal, user_id: int, password: str,
-                 reason: str | None = None) -> User:
+def set_password(session: Session, *, actor: Principal, user_id: int, password: str, reason: str | None = None) -> User:
     """Set a new password (admin). Unlocks the account and ends the user's login sessions."""
     _require_admin(actor, "重置密码")
     user = get_user(session, ref=user_id)
@@ -407,9 +499,15 @@ def set_password(session: Session, *, actor: Principal, user_id: int, password: 
     user.failed_logins = 0
     user.locked_until = None
     ended = _end_sessions(session, user=user, reason="密码已重置")
-    audit.record(session, actor=actor.actor, action="user.password_set", entity_type="user", entity_id=user.id,
-                 reason=_text(reason, field="原因", max_len=500, required=False),
-                 after={"unlocked": was_locked, "sessions_ended": ended})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.password_set",
+        entity_type="user",
+        entity_id=user.id,
+        reason=_text(reason, field="原因", max_len=500, required=False),
+        after={"unlocked": was_locked, "sessions_ended": ended},
+    )
     return user
 
 
@@ -425,8 +523,16 @@ def deactivate_user(session: Session, *, actor: Principal, user_id: int, reason:
     before = user.snapshot()
     user.active = False
     _end_sessions(session, user=user, reason="账户已停用")
-    audit.record(session, actor=actor.actor, action="user.deactivate", entity_type="user", entity_id=user.id,
-                 reason=reason_text, before=before, after=user.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="user.deactivate",
+        entity_type="user",
+        entity_id=user.id,
+        reason=reason_text,
+        before=before,
+        after=user.snapshot(),
+    )
     return user
 
 
@@ -451,47 +557,73 @@ def authenticate_password(session: Session, *, username: str, password: str) -> 
     """
     now = utcnow()
     user = session.scalar(
-        select(User).where(User.username == (username or "").strip().lower())
+        select(User)
+        .where(User.username == (username or "").strip().lower())
         .execution_options(populate_existing=True)  # the failure counter is changed in SQL, never trust a cache
     )
-    usable = (user is not None and user.active and (user.department is None or user.department.active)
-              and not (user.locked_until is not None and user.locked_until > now))
+    usable = (
+        user is not None
+        and user.active
+        and (user.department is None or user.department.active)
+        and not (user.locked_until is not None and user.locked_until > now)
+    )
     if user is None or not usable or len(password) > MAX_PASSWORD_LENGTH:
         _verify(_dummy_hash(PASSWORD_HASHER), password[:MAX_PASSWORD_LENGTH])  # same cost as a real attempt
         log.warning("login refused for %r (unknown, inactive or locked account)", username)
         raise Unauthenticated(_LOGIN_FAILED, code="login_failed")
     if not _verify(user.password_hash, password):
         failures = session.execute(
-            update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins).execution_options(synchronize_session=False)
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+            .execution_options(synchronize_session=False)
         ).scalar_one()
         log.warning("wrong password for %r (%d in a row)", user.username, failures)
         if failures >= MAX_FAILED_LOGINS:
             locked_until = now + LOCKOUT
             session.execute(
-                update(User).where(User.id == user.id).values(locked_until=locked_until, failed_logins=0)
+                update(User)
+                .where(User.id == user.id)
+                .values(locked_until=locked_until, failed_logins=0)
                 .execution_options(synchronize_session=False)
             )
-            audit.record(session, actor=f"user:{user.id}:{user.username}", action="user.locked",
-                         entity_type="user", entity_id=user.id, reason=f"连续 {failures} 次密码错误",
-                         after={"locked_until": locked_until})
+            audit.record(
+                session,
+                actor=f"user:{user.id}:{user.username}",
+                action="user.locked",
+                entity_type="user",
+                entity_id=user.id,
+                reason=f"连续 {failures} 次密码错误",
+                after={"locked_until": locked_until},
+            )
         raise Unauthenticated(_LOGIN_FAILED, code="login_failed")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = PASSWORD_HASHER.hash(password)
-    return Principal(kind="user", name=user.username, role=user.role, department_id=user.department_id,
-                     user_id=user.id)
+    return Principal(kind="user", name=user.username, role=user.role, department_id=user.department_id, user_id=user.id)
 
 
 def login(session: Session, *, username: str, password: str) -> tuple[ApiToken, str]:
     """Check the password and issue a short-lived token that acts as the user (see ``authenticate_password``)."""
     principal = authenticate_password(session, username=username, password=password)
-    token, raw = _issue(session, name=f"登录会话 {principal.name}", role=principal.role,  # type: ignore[arg-type]
-                        department_id=principal.department_id, user_id=principal.user_id,
-                        created_by=principal.actor, lifetime=LOGIN_TOKEN_TTL)
-    audit.record(session, actor=principal.actor, action="user.login", entity_type="user",
-                 entity_id=principal.user_id, after={"token_id": token.id, "prefix": token.prefix,
-                                                     "expires_at": token.expires_at})
+    token, raw = _issue(
+        session,
+        name=f"登录会话 {principal.name}",
+        role=principal.role,  # type: ignore[arg-type]
+        department_id=principal.department_id,
+        user_id=principal.user_id,
+        created_by=principal.actor,
+        lifetime=LOGIN_TOKEN_TTL,
+    )
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="user.login",
+        entity_type="user",
+        entity_id=principal.user_id,
+        after={"token_id": token.id, "prefix": token.prefix, "expires_at": token.expires_at},
+    )
     return token, raw

@@ -49,20 +49,43 @@ def hash_token(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def _issue(session: Session, *, name: str, role: Role, department_id: int | None, user_id: int | None,
-           created_by: str, lifetime: dt.timedelta | None) -> tuple[ApiToken, str]:
+def _issue(
+    session: Session,
+    *,
+    name: str,
+    role: Role,
+    department_id: int | None,
+    user_id: int | None,
+    created_by: str,
+    lifetime: dt.timedelta | None,
+) -> tuple[ApiToken, str]:
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
-    token = ApiToken(name=name, prefix=raw[:8], token_hash=hash_token(raw), role=role, department_id=department_id,
-                     user_id=user_id, created_by=created_by, created_at=now,
-                     expires_at=None if lifetime is None else now + lifetime)
+    token = ApiToken(
+        name=name,
+        prefix=raw[:8],
+        token_hash=hash_token(raw),
+        role=role,
+        department_id=department_id,
+        user_id=user_id,
+        created_by=created_by,
+        created_at=now,
+        expires_at=None if lifetime is None else now + lifetime,
+    )
     session.add(token)
     session.flush()
     return token, raw
 
 
-def create_token(session: Session, *, actor: Principal, name: str, role: Role, department_id: int | None = None,
-                 expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    role: Role,
+    department_id: int | None = None,
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
     """Issue an API token; the raw token is returned once and only its hash is kept.
 
     A department operator's token defaults to (and is confined to) his own department.
@@ -86,18 +109,35 @@ def create_token(session: Session, *, actor: Principal, name: str, role: Role, d
         if not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
             raise ValidationFailed(f"有效天数须在 1 到 {MAX_TOKEN_DAYS} 之间", code="invalid_expiry")
         lifetime = dt.timedelta(days=expires_in_days)
-    token, raw = _issue(session, name=name, role=role, department_id=department_id, user_id=None,
-                        created_by=actor.actor, lifetime=lifetime)
-    audit.record(session, actor=actor.actor, action="token.create", entity_type="api_token", entity_id=token.id,
-                 after=token.snapshot())
+    token, raw = _issue(
+        session,
+        name=name,
+        role=role,
+        department_id=department_id,
+        user_id=None,
+        created_by=actor.actor,
+        lifetime=lifetime,
+    )
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="token.create",
+        entity_type="api_token",
+        entity_id=token.id,
+        after=token.snapshot(),
+    )
     return token, raw
 
 
 def _visible(actor: Principal, token: ApiToken) -> bool:
     if actor.is_admin or actor.token_id == token.id:
         return True
-    return (actor.role is Role.DEPT_OPERATOR and not token.is_session
-            and token.department_id is not None and token.department_id == actor.department_id)
+    return (
+        actor.role is Role.DEPT_OPERATOR
+        and not token.is_session
+        and token.department_id is not None
+        and token.department_id == actor.department_id
+    )
 
 
 def get_token(session: Session, *, actor: Principal, token_id: int) -> ApiToken:
@@ -121,13 +161,27 @@ def revoke_token(session: Session, *, actor: Principal, token_id: int, reason: s
     _forget_tokens_on_commit(session)
     token.revoked_at = utcnow()
     token.revoked_reason = reason_text
-    audit.record(session, actor=actor.actor, action="token.revoke", entity_type="api_token", entity_id=token.id,
-                 reason=reason_text, before=before, after=token.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="token.revoke",
+        entity_type="api_token",
+        entity_id=token.id,
+        reason=reason_text,
+        before=before,
+        after=token.snapshot(),
+    )
     return token
 
 
-def list_tokens(session: Session, *, actor: Principal, department_id: int | None = None,
-                include_inactive: bool = False, include_sessions: bool = False) -> list[ApiToken]:
+def list_tokens(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int | None = None,
+    include_inactive: bool = False,
+    include_sessions: bool = False,
+) -> list[ApiToken]:
     """Tokens the actor may manage: all for the admin, his department's API tokens for an operator.
 
     By default only usable tokens (not revoked, not expired) and no login sessions.
@@ -147,8 +201,7 @@ def list_tokens(session: Session, *, actor: Principal, department_id: int | None
         stmt = stmt.where(ApiToken.user_id.is_(None))
     if not include_inactive:
         now = utcnow()
-        stmt = stmt.where(ApiToken.revoked_at.is_(None),
-                          (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now))
+        stmt = stmt.where(ApiToken.revoked_at.is_(None), (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now))
     return list(session.scalars(stmt))
 
 
@@ -162,7 +215,8 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 200:
         return None
     token = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(raw_token))
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(raw_token))
         .execution_options(populate_existing=True)  # revocation and deactivation must be read fresh
     )
     if token is None:
@@ -177,10 +231,17 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
     if token.user is not None:
-        return Principal(kind="user", name=token.user.username, role=token.role, department_id=token.department_id,
-                         user_id=token.user_id, token_id=token.id)
-    return Principal(kind="token", name=token.name, role=token.role, department_id=token.department_id,
-                     token_id=token.id)
+        return Principal(
+            kind="user",
+            name=token.user.username,
+            role=token.role,
+            department_id=token.department_id,
+            user_id=token.user_id,
+            token_id=token.id,
+        )
+    return Principal(
+        kind="token", name=token.name, role=token.role, department_id=token.department_id, token_id=token.id
+    )
 
 
 # The API's token cache --------------------------------------------------------------------------------------------
@@ -232,17 +293,29 @@ _t, _d, _u = ApiToken.__table__, Department.__table__, User.__table__
 
 
 _TOKEN_ROW = (
-    select(_t.c.id, _t.c.name, _t.c.role, _t.c.department_id, _t.c.user_id, _t.c.expires_at, _t.c.revoked_at,
-           _t.c.last_used_at, _d.c.active.label("department_active"), _u.c.active.label("user_active"),
-           _u.c.username)
+    select(
+        _t.c.id,
+        _t.c.name,
+        _t.c.role,
+        _t.c.department_id,
+        _t.c.user_id,
+        _t.c.expires_at,
+        _t.c.revoked_at,
+        _t.c.last_used_at,
+        _d.c.active.label("department_active"),
+        _u.c.active.label("user_active"),
+        _u.c.username,
+    )
     .select_from(_t.outerjoin(_d, _d.c.id == _t.c.department_id).outerjoin(_u, _u.c.id == _t.c.user_id))
     .where(_t.c.token_hash == bindparam("token_hash"))
 )
 
 
 _TOUCH = (
-    update(_t).where(_t.c.id == bindparam("token_id"),
-                     (_t.c.last_used_at.is_(None)) | (_t.c.last_used_at <= bindparam("due_before")))
+    update(_t)
+    .where(
+        _t.c.id == bindparam("token_id"), (_t.c.last_used_at.is_(None)) | (_t.c.last_used_at <= bindparam("due_before"))
+    )
     .values(last_used_at=bindparam("now"))
 )
 
@@ -273,11 +346,18 @@ def _read_token(db: Database, raw_token: str) -> _KnownToken:
     if row is None or row.revoked_at is not None or row.department_active is False or row.user_active is False:
         return _KnownToken(None, None, None, read_at)
     if row.user_id is not None:
-        principal = Principal(kind="user", name=row.username, role=row.role, department_id=row.department_id,
-                              user_id=row.user_id, token_id=row.id)
+        principal = Principal(
+            kind="user",
+            name=row.username,
+            role=row.role,
+            department_id=row.department_id,
+            user_id=row.user_id,
+            token_id=row.id,
+        )
     else:
-        principal = Principal(kind="token", name=row.name, role=row.role, department_id=row.department_id,
-                              token_id=row.id)
+        principal = Principal(
+            kind="token", name=row.name, role=row.role, department_id=row.department_id, token_id=row.id
+        )
     return _KnownToken(principal, row.expires_at, row.last_used_at, read_at)
 
 
@@ -348,7 +428,10 @@ def touch_token(db: Database, raw_token: str) -> bool:
                 if sqlite:
                     driver.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     except SQLAlchemyError as exc:
-        log.warning("last_used_at of token %s not written (skipped, the request goes on): %s", token_id,
-                    type(exc).__name__ + ": " + str(exc).splitlines()[0])
+        log.warning(
+            "last_used_at of token %s not written (skipped, the request goes on): %s",
+            token_id,
+            type(exc).__name__ + ": " + str(exc).splitlines()[0],
+        )
         return False
     return written

@@ -23,11 +23,21 @@ from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.subjects.service import find_subject
 
 
-def file_complaint(session: Session, *, actor: Principal, facts: str, subject_code: str | None = None,
-                   subject_name: str | None = None, department: str | int | None = None, anonymous: bool = False,
-                   reporter_name: str | None = None, reporter_channel: str | None = None,
-                   reporter_address: str | None = None, filed_via: str = "public",
-                   today: dt.date | None = None) -> tuple[Case, str]:
+def file_complaint(
+    session: Session,
+    *,
+    actor: Principal,
+    facts: str,
+    subject_code: str | None = None,
+    subject_name: str | None = None,
+    department: str | int | None = None,
+    anonymous: bool = False,
+    reporter_name: str | None = None,
+    reporter_channel: str | None = None,
+    reporter_address: str | None = None,
+    filed_via: str = "public",
+    today: dt.date | None = None,
+) -> tuple[Case, str]:
     """Report a subject. Named reports need the reporter's name and a contact (sms / email) for the answer."""
     subject = None
     if subject_code:
@@ -46,12 +56,25 @@ def file_complaint(session: Session, *, actor: Principal, facts: str, subject_co
             raise ValidationFailed("实名举报须留下联系方式（sms / email）", code="reporter_contact_required")
         reporter_address = check_address(reporter_channel, reporter_address or "")
     department_id = service.department_id_for(session, department)
-    return service.open_case(session, actor=actor, kind=CaseKind.COMPLAINT, target_type="subject",
-                             target_id=subject.id if subject else None, subject_id=subject.id if subject else None,
-                             subject_name=name if subject is None else None, department_id=department_id,
-                             filed_via=filed_via, facts=facts, data={}, applicant_name=reporter_name,
-                             applicant_channel=reporter_channel, applicant_address=reporter_address,
-                             anonymous=anonymous, one_open_per_target=False, today=today or clock.today())
+    return service.open_case(
+        session,
+        actor=actor,
+        kind=CaseKind.COMPLAINT,
+        target_type="subject",
+        target_id=subject.id if subject else None,
+        subject_id=subject.id if subject else None,
+        subject_name=name if subject is None else None,
+        department_id=department_id,
+        filed_via=filed_via,
+        facts=facts,
+        data={},
+        applicant_name=reporter_name,
+        applicant_channel=reporter_channel,
+        applicant_address=reporter_address,
+        anonymous=anonymous,
+        one_open_per_target=False,
+        today=today or clock.today(),
+    )
 
 
 def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:

@@ -22,9 +22,9 @@ class CasesSettings(BaseSettings):
     objection_decide_workdays: int = Field(10, ge=1)
     complaint_accept_workdays: int = Field(5, ge=0)
     complaint_decide_workdays: int = Field(15, ge=1)
-    repair_accept_workdays: int = Field(3, ge=0)       # when the class has no repair.accept
-    repair_decide_workdays: int = Field(5, ge=1)       # when the class has no repair.decide
-    repair_bar_months: int = Field(36, ge=0)           # when the class has no reapply_bar_months
+    repair_accept_workdays: int = Field(3, ge=0)  # when the class has no repair.accept
+    repair_decide_workdays: int = Field(5, ge=1)  # when the class has no repair.decide
+    repair_bar_months: int = Field(36, ge=0)  # when the class has no reapply_bar_months
     # Documents: PDF, PNG and JPEG only, at most this many bytes each, at most this many per case.
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_documents_per_case: int = Field(20, ge=1)

@@ -29,8 +29,11 @@ def detect_type(content: bytes) -> str | None:
     """``pdf`` / ``png`` / ``jpeg`` from the content, or ``None`` when it is none of them (or truncated)."""
     if content.startswith(b"%PDF-") and b"%%EOF" in content[-1024:]:
         return "pdf"
-    if content.startswith(b"\x89PNG\r\n\x1a\n") and content[12:16] == b"IHDR" and content.rstrip(b"\0").endswith(
-            b"IEND\xaeB`\x82"):
+    if (
+        content.startswith(b"\x89PNG\r\n\x1a\n")
+        and content[12:16] == b"IHDR"
+        and content.rstrip(b"\0").endswith(b"IEND\xaeB`\x82")
+    ):
         return "png"
     if content.startswith(b"\xff\xd8\xff") and content.rstrip(b"\0").endswith(b"\xff\xd9"):
         return "jpeg"
@@ -51,15 +54,21 @@ def check_upload(filename: str, content: bytes) -> tuple[str, str]:
     if not content:
         raise ValidationFailed("上传的文件为空", code="document_empty")
     if len(content) > limit:
-        raise ValidationFailed(f"文件过大：{len(content)} 字节，上限 {limit} 字节", code="document_too_large",
-                               details={"size": len(content), "limit": limit})
+        raise ValidationFailed(
+            f"文件过大：{len(content)} 字节，上限 {limit} 字节",
+            code="document_too_large",
+            details={"size": len(content), "limit": limit},
+        )
     kind = detect_type(content)
     if kind is None:
         raise ValidationFailed("只接受 PDF、PNG、JPEG 文件（按文件内容识别）", code="document_type_not_allowed")
     ext = os.path.splitext(filename or "")[1].lower()
     if ext and not any(ext == e for e in EXTENSIONS[kind]):
-        raise ValidationFailed(f"文件名后缀 {ext} 与文件内容（{kind.upper()}）不符", code="document_disguised",
-                               details={"extension": ext, "content": kind})
+        raise ValidationFailed(
+            f"文件名后缀 {ext} 与文件内容（{kind.upper()}）不符",
+            code="document_disguised",
+            details={"extension": ext, "content": kind},
+        )
     return kind, MEDIA_TYPES[kind]
 
 

@@ -38,8 +38,8 @@ class Transition:
     sources: tuple[str, ...]
     target: str
     who: tuple[str, ...]
-    deadline: str | None = None          # time limit that starts in the target state
-    outcomes: tuple[str, ...] = ()       # allowed outcomes (one required) when not empty
+    deadline: str | None = None  # time limit that starts in the target state
+    outcomes: tuple[str, ...] = ()  # allowed outcomes (one required) when not empty
     reason_required: bool = True
 
 
@@ -73,16 +73,24 @@ class Flow:
         missing or wrong outcome (422)."""
         t = self.transitions.get(name)
         if t is None:
-            raise NotFound(f"{self.label}没有「{name}」这一操作（可用：{'、'.join(self.transitions)}）",
-                           code="unknown_action", details={"kind": self.kind, "actions": list(self.transitions)})
+            raise NotFound(
+                f"{self.label}没有「{name}」这一操作（可用：{'、'.join(self.transitions)}）",
+                code="unknown_action",
+                details={"kind": self.kind, "actions": list(self.transitions)},
+            )
         if state not in t.sources:
             allowed = [x.name for x in self.available(state)]
-            raise Conflict(f"{self.label}当前状态为「{self.states[state].label}」，不能执行「{t.label}」",
-                           code="invalid_transition",
-                           details={"state": state, "action": name, "allowed": allowed})
+            raise Conflict(
+                f"{self.label}当前状态为「{self.states[state].label}」，不能执行「{t.label}」",
+                code="invalid_transition",
+                details={"state": state, "action": name, "allowed": allowed},
+            )
         if t.outcomes and outcome not in t.outcomes:
-            raise ValidationFailed(f"「{t.label}」须指明结果：{' / '.join(t.outcomes)}", code="outcome_required",
-                                   details={"outcomes": list(t.outcomes)})
+            raise ValidationFailed(
+                f"「{t.label}」须指明结果：{' / '.join(t.outcomes)}",
+                code="outcome_required",
+                details={"outcomes": list(t.outcomes)},
+            )
         if not t.outcomes and outcome is not None:
             raise ValidationFailed(f"「{t.label}」不接受结果参数", code="outcome_not_allowed")
         return t
@@ -93,27 +101,52 @@ def _states(*items: tuple[str, str, bool]) -> dict[str, State]:
 
 
 OBJECTION = Flow(
-    kind="objection", label="异议", initial="submitted", initial_deadline="accept",
-    states=_states(("submitted", "已提交（待受理）", True), ("accepted", "已受理（核查中）", True),
-                   ("not_accepted", "不予受理", False), ("decided", "已办结", False), ("withdrawn", "已撤回", False)),
+    kind="objection",
+    label="异议",
+    initial="submitted",
+    initial_deadline="accept",
+    states=_states(
+        ("submitted", "已提交（待受理）", True),
+        ("accepted", "已受理（核查中）", True),
+        ("not_accepted", "不予受理", False),
+        ("decided", "已办结", False),
+        ("withdrawn", "已撤回", False),
+    ),
     transitions={
-        "accept": Transition("accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide",
-                             reason_required=False),
+        "accept": Transition(
+            "accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide", reason_required=False
+        ),
         "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
-        "decide": Transition("decide", "作出核查决定", ("accepted",), "decided", (HANDLER,),
-                             outcomes=("upheld", "partly_upheld", "rejected")),
+        "decide": Transition(
+            "decide",
+            "作出核查决定",
+            ("accepted",),
+            "decided",
+            (HANDLER,),
+            outcomes=("upheld", "partly_upheld", "rejected"),
+        ),
         "withdraw": Transition("withdraw", "撤回申请", ("submitted", "accepted"), "withdrawn", (APPLICANT,)),
     },
 )
 
 REPAIR = Flow(
-    kind="repair", label="信用修复申请", initial="submitted", initial_deadline="accept",
-    states=_states(("submitted", "已提交（待受理）", True), ("accepted", "已受理（审核中）", True),
-                   ("not_accepted", "不予受理", False), ("approved", "准予修复", False),
-                   ("refused", "不予修复", False), ("revoked", "已撤销修复", False), ("withdrawn", "已撤回", False)),
+    kind="repair",
+    label="信用修复申请",
+    initial="submitted",
+    initial_deadline="accept",
+    states=_states(
+        ("submitted", "已提交（待受理）", True),
+        ("accepted", "已受理（审核中）", True),
+        ("not_accepted", "不予受理", False),
+        ("approved", "准予修复", False),
+        ("refused", "不予修复", False),
+        ("revoked", "已撤销修复", False),
+        ("withdrawn", "已撤回", False),
+    ),
     transitions={
-        "accept": Transition("accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide",
-                             reason_required=False),
+        "accept": Transition(
+            "accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide", reason_required=False
+        ),
         "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
         "approve": Transition("approve", "准予修复", ("accepted",), "approved", (HANDLER,)),
         "refuse": Transition("refuse", "不予修复", ("accepted",), "refused", (HANDLER,)),
@@ -123,25 +156,42 @@ REPAIR = Flow(
 )
 
 COMPLAINT = Flow(
-    kind="complaint", label="举报", initial="submitted", initial_deadline="accept",
-    states=_states(("submitted", "已提交（待受理）", True), ("investigating", "已受理（调查中）", True),
-                   ("not_accepted", "不予受理", False), ("concluded", "已办结", False)),
+    kind="complaint",
+    label="举报",
+    initial="submitted",
+    initial_deadline="accept",
+    states=_states(
+        ("submitted", "已提交（待受理）", True),
+        ("investigating", "已受理（调查中）", True),
+        ("not_accepted", "不予受理", False),
+        ("concluded", "已办结", False),
+    ),
     transitions={
-        "route": Transition("route", "转交主管部门", ("submitted",), "submitted", (OFFICE, HANDLER),
-                            deadline="accept"),
-        "accept": Transition("accept", "受理", ("submitted",), "investigating", (HANDLER,), deadline="decide",
-                             reason_required=False),
+        "route": Transition("route", "转交主管部门", ("submitted",), "submitted", (OFFICE, HANDLER), deadline="accept"),
+        "accept": Transition(
+            "accept", "受理", ("submitted",), "investigating", (HANDLER,), deadline="decide", reason_required=False
+        ),
         "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
-        "conclude": Transition("conclude", "办结", ("investigating",), "concluded", (HANDLER,),
-                               outcomes=("substantiated", "partly_substantiated", "unsubstantiated")),
+        "conclude": Transition(
+            "conclude",
+            "办结",
+            ("investigating",),
+            "concluded",
+            (HANDLER,),
+            outcomes=("substantiated", "partly_substantiated", "unsubstantiated"),
+        ),
     },
 )
 
 FLOWS: dict[str, Flow] = {f.kind: f for f in (OBJECTION, REPAIR, COMPLAINT)}
 
 OUTCOME_LABELS = {
-    "upheld": "异议成立", "partly_upheld": "异议部分成立", "rejected": "异议不成立",
-    "substantiated": "举报属实", "partly_substantiated": "举报部分属实", "unsubstantiated": "举报不属实",
+    "upheld": "异议成立",
+    "partly_upheld": "异议部分成立",
+    "rejected": "异议不成立",
+    "substantiated": "举报属实",
+    "partly_substantiated": "举报部分属实",
+    "unsubstantiated": "举报不属实",
 }
 
 
@@ -149,5 +199,6 @@ def flow_for(kind: str) -> Flow:
     try:
         return FLOWS[kind]
     except KeyError:
-        raise ValidationFailed(f"未知的案件类别 {kind!r}（objection / repair / complaint）",
-                               code="unknown_case_kind") from None
+        raise ValidationFailed(
+            f"未知的案件类别 {kind!r}（objection / repair / complaint）", code="unknown_case_kind"
+        ) from None

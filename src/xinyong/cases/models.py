@@ -30,7 +30,7 @@ from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime
 
 class CaseKind(StrEnum):
     OBJECTION = "objection"  # 异议
-    REPAIR = "repair"        # 信用修复
+    REPAIR = "repair"  # 信用修复
     COMPLAINT = "complaint"  # 举报
 
 
@@ -40,13 +40,13 @@ class CaseState(StrEnum):
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
     NOT_ACCEPTED = "not_accepted"
-    DECIDED = "decided"              # objection
-    WITHDRAWN = "withdrawn"          # objection, repair
-    APPROVED = "approved"            # repair
-    REFUSED = "refused"              # repair
-    REVOKED = "revoked"              # repair
+    DECIDED = "decided"  # objection
+    WITHDRAWN = "withdrawn"  # objection, repair
+    APPROVED = "approved"  # repair
+    REFUSED = "refused"  # repair
+    REVOKED = "revoked"  # repair
     INVESTIGATING = "investigating"  # complaint
-    CONCLUDED = "concluded"          # complaint
+    CONCLUDED = "concluded"  # complaint
 
 
 CASE_KINDS = tuple(CaseKind)
@@ -131,7 +131,7 @@ class CaseDocument(Base):
 
     id: Mapped[int] = pk_column()
     case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id"), nullable=False, index=True)
-    kind: Mapped[str] = mapped_column(String(30), nullable=False)   # evidence / commitment / decision / other
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)  # evidence / commitment / decision / other
     filename: Mapped[str] = mapped_column(String(200), nullable=False)
     media_type: Mapped[str] = mapped_column(String(40), nullable=False)
     size: Mapped[int] = mapped_column(BigId, nullable=False)
@@ -157,7 +157,7 @@ class Notification(Base):
 
     id: Mapped[int] = pk_column()
     case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(10), nullable=False)      # email / sms / log
+    channel: Mapped[str] = mapped_column(String(10), nullable=False)  # email / sms / log
     recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # applicant / department / office
     address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     title: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -50,8 +50,7 @@ class LogChannel:
     def send(self, *, address: str, title: str, body: str) -> None:
         path = get_settings().data_dir / "notifications.log"
         path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"at": utcnow().isoformat(), "to": address, "title": title, "body": body},
-                          ensure_ascii=False)
+        line = json.dumps({"at": utcnow().isoformat(), "to": address, "title": title, "body": body}, ensure_ascii=False)
         with path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
         log.info("notification to %s: %s", address, title)
@@ -81,8 +80,9 @@ class HttpSmsChannel:
         if not s.sms_gateway_url:
             raise ConfigurationError("未配置短信网关地址 XINYONG_CASES_SMS_GATEWAY_URL", code="sms_gateway_missing")
         headers = {"Authorization": f"Bearer {s.sms_gateway_token}"} if s.sms_gateway_token else {}
-        resp = httpx.post(s.sms_gateway_url, json={"to": address, "text": f"【{title}】{body}"}, headers=headers,
-                          timeout=20)
+        resp = httpx.post(
+            s.sms_gateway_url, json={"to": address, "text": f"【{title}】{body}"}, headers=headers, timeout=20
+        )
         resp.raise_for_status()
 
 
@@ -101,19 +101,38 @@ def channel_for(kind: str) -> Channel:
         raise ValidationFailed(f"未知的通知渠道 {kind!r}", code="unknown_channel")
     factory = _BACKENDS.get(backend)
     if factory is None:
-        raise ConfigurationError(f"未知的通知后端 {backend!r}（可选：{'、'.join(_BACKENDS)}）",
-                                 code="unknown_notify_backend")
+        raise ConfigurationError(
+            f"未知的通知后端 {backend!r}（可选：{'、'.join(_BACKENDS)}）", code="unknown_notify_backend"
+        )
     return factory()
 
 
-def queue(session: Session, *, channel: str, address: str, recipient_kind: str, title: str, body: str,
-          case_id: int | None = None, sensitive: bool = False) -> Notification:
+def queue(
+    session: Session,
+    *,
+    channel: str,
+    address: str,
+    recipient_kind: str,
+    title: str,
+    body: str,
+    case_id: int | None = None,
+    sensitive: bool = False,
+) -> Notification:
     """Queue one message in the caller's transaction."""
     if channel not in CHANNELS:
         raise ValidationFailed(f"未知的通知渠道 {channel!r}", code="unknown_channel")
-    n = Notification(case_id=case_id, channel=channel, address=address[:200], recipient_kind=recipient_kind,
-                     title=title[:200], body=body, sensitive=sensitive, status=NotificationStatus.PENDING, attempts=0,
-                     created_at=utcnow())
+    n = Notification(
+        case_id=case_id,
+        channel=channel,
+        address=address[:200],
+        recipient_kind=recipient_kind,
+        title=title[:200],
+        body=body,
+        sensitive=sensitive,
+        status=NotificationStatus.PENDING,
+        attempts=0,
+        created_at=utcnow(),
+    )
     session.add(n)
     session.flush()
     return n
@@ -128,14 +147,22 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
     counts = {"sent": 0, "failed": 0, "retry": 0}
     bind = session.get_bind()
     with Session(bind=bind) as reader:
-        ids = list(reader.scalars(select(Notification.id).where(Notification.status == NotificationStatus.PENDING)
-                                  .order_by(Notification.id).limit(limit)))
+        ids = list(
+            reader.scalars(
+                select(Notification.id)
+                .where(Notification.status == NotificationStatus.PENDING)
+                .order_by(Notification.id)
+                .limit(limit)
+            )
+        )
     for nid in ids:
         # A write transaction (BEGIN IMMEDIATE on SQLite): it reads the row, then marks it.
         with Session(bind=writer_of(bind)) as own, own.begin():
-            n = own.scalars(select(Notification).where(Notification.id == nid,
-                                                       Notification.status == NotificationStatus.PENDING)
-                            .with_for_update(skip_locked=True)).one_or_none()
+            n = own.scalars(
+                select(Notification)
+                .where(Notification.id == nid, Notification.status == NotificationStatus.PENDING)
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
             if n is None:
                 continue
             n.attempts += 1
@@ -157,7 +184,17 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
 
 
 def notification_view(n: Notification) -> dict[str, Any]:
-    return {"id": n.id, "case_id": n.case_id, "channel": n.channel, "recipient_kind": n.recipient_kind,
-            "address": n.address, "title": n.title, "body": "（已隐藏）" if n.sensitive else n.body,
-            "status": n.status, "attempts": n.attempts, "last_error": n.last_error, "created_at": n.created_at,
-            "sent_at": n.sent_at}
+    return {
+        "id": n.id,
+        "case_id": n.case_id,
+        "channel": n.channel,
+        "recipient_kind": n.recipient_kind,
+        "address": n.address,
+        "title": n.title,
+        "body": "（已隐藏）" if n.sensitive else n.body,
+        "status": n.status,
+        "attempts": n.attempts,
+        "last_error": n.last_error,
+        "created_at": n.created_at,
+        "sent_at": n.sent_at,
+    }

@@ -29,10 +29,20 @@ CORRECTIONS = ("withdraw", "correct", "none")
 LIST_FIELDS = ("reason", "facts", "legal_basis")
 
 
-def file_objection(session: Session, *, actor: Principal, target_type: str, target_id: int, facts: str,
-                   subject_id: int | None = None, applicant_name: str | None = None,
-                   applicant_channel: str | None = None, applicant_address: str | None = None,
-                   filed_via: str = "department", today: dt.date | None = None) -> tuple[Case, str]:
+def file_objection(
+    session: Session,
+    *,
+    actor: Principal,
+    target_type: str,
+    target_id: int,
+    facts: str,
+    subject_id: int | None = None,
+    applicant_name: str | None = None,
+    applicant_channel: str | None = None,
+    applicant_address: str | None = None,
+    filed_via: str = "department",
+    today: dt.date | None = None,
+) -> tuple[Case, str]:
     """Object to a record or list entry. ``subject_id`` is the verified subject of a public filing: the target
     must be theirs (``Forbidden(not_subject_target)`` otherwise)."""
     today = today or clock.today()
@@ -40,14 +50,26 @@ def file_objection(session: Session, *, actor: Principal, target_type: str, targ
     if subject_id is not None and target.subject_id != subject_id:
         raise Forbidden("该信息不属于申请的信用主体，不能提出异议", code="not_subject_target")
     if target.type == "list_entry" and target.describe.get("external"):
-        raise ValidationFailed("该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请",
-                               code="external_list")
+        raise ValidationFailed(
+            "该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请", code="external_list"
+        )
     data = {"info_class": target.info_class, "target": target.describe}
-    return service.open_case(session, actor=actor, kind=CaseKind.OBJECTION, target_type=target_type,
-                             target_id=target_id,
-                             subject_id=target.subject_id, department_id=target.department_id, filed_via=filed_via,
-                             facts=facts, data=data, applicant_name=applicant_name,
-                             applicant_channel=applicant_channel, applicant_address=applicant_address, today=today)
+    return service.open_case(
+        session,
+        actor=actor,
+        kind=CaseKind.OBJECTION,
+        target_type=target_type,
+        target_id=target_id,
+        subject_id=target.subject_id,
+        department_id=target.department_id,
+        filed_via=filed_via,
+        facts=facts,
+        data=data,
+        applicant_name=applicant_name,
+        applicant_channel=applicant_channel,
+        applicant_address=applicant_address,
+        today=today,
+    )
 
 
 def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
@@ -62,8 +84,9 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
     if correction not in CORRECTIONS:
         raise ValidationFailed(f"更正方式只能是 {' / '.join(CORRECTIONS)}", code="bad_correction")
     if ctx.outcome == "upheld" and correction == "none":
-        raise ValidationFailed("异议成立时须更正或撤回该信息（correction = correct / withdraw）",
-                               code="correction_required")
+        raise ValidationFailed(
+            "异议成立时须更正或撤回该信息（correction = correct / withdraw）", code="correction_required"
+        )
     if ctx.outcome == "rejected" and correction != "none":
         raise ValidationFailed("异议不成立时不更正信息", code="correction_not_allowed")
     changes = ctx.params.get("changes") or {}
@@ -86,17 +109,24 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
             records.withdraw(session, actor=ctx.actor, record_id=target_id, reason=note)
             effect = {"type": "record_withdrawn"}
         else:
-            records.correct_record(session, actor=ctx.actor, record_id=target_id, changes=ctx.params["changes"],
-                                   reason=note)
+            records.correct_record(
+                session, actor=ctx.actor, record_id=target_id, changes=ctx.params["changes"], reason=note
+            )
             effect = {"type": "record_corrected", "fields": sorted(ctx.params["changes"])}
     else:
         if ctx.params["correction"] == "withdraw":
-            lists.remove_entry(session, actor=ctx.actor, entry_id=target_id, reason="revoked", note=note,
-                               on=ctx.today, today=ctx.today)
+            lists.remove_entry(
+                session, actor=ctx.actor, entry_id=target_id, reason="revoked", note=note, on=ctx.today, today=ctx.today
+            )
             effect = {"type": "entry_removed"}
         else:
-            lists.correct_entry(session, actor=ctx.actor, entry_id=target_id, note=note,
-                                **{k: str(v) for k, v in ctx.params["changes"].items()})
+            lists.correct_entry(
+                session,
+                actor=ctx.actor,
+                entry_id=target_id,
+                note=note,
+                **{k: str(v) for k, v in ctx.params["changes"].items()},
+            )
             effect = {"type": "entry_corrected", "fields": sorted(ctx.params["changes"])}
     case.data = {**(case.data or {}), "effect": effect}
     session.flush()

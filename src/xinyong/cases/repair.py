@@ -41,8 +41,10 @@ from xinyong.records import queries as records_queries
 from xinyong.records import service as records
 from xinyong.records.models import CreditRecord
 
-COMMITMENT_TEXT = ("本主体承诺：已履行行政处罚决定（或列入名单决定）规定的义务，已纠正失信行为并消除不良影响，所提交材料"
-                   "真实有效；如有虚假或违背承诺，愿意接受撤销修复、按最长期限重新公示并在规定期限内不得再次申请修复。")
+COMMITMENT_TEXT = (
+    "本主体承诺：已履行行政处罚决定（或列入名单决定）规定的义务，已纠正失信行为并消除不良影响，所提交材料"
+    "真实有效；如有虚假或违背承诺，愿意接受撤销修复、按最长期限重新公示并在规定期限内不得再次申请修复。"
+)
 
 
 def earliest_repair(target: Target) -> dt.date:
@@ -64,15 +66,27 @@ def new_serious_since(session: Session, target: Target) -> list[dict[str, Any]]:
     if target.subject_id is None:
         return []
     found: list[dict[str, Any]] = []
-    for rid, doc, day in session.execute(select(CreditRecord.id, CreditRecord.doc_no, CreditRecord.decision_date).where(
-            CreditRecord.subject_id == target.subject_id, CreditRecord.severity == "serious",
-            CreditRecord.decision_date > target.start, CreditRecord.withdrawn_at.is_(None),
-            CreditRecord.id != (target.id if target.type == "record" else -1))):
+    for rid, doc, day in session.execute(
+        select(CreditRecord.id, CreditRecord.doc_no, CreditRecord.decision_date).where(
+            CreditRecord.subject_id == target.subject_id,
+            CreditRecord.severity == "serious",
+            CreditRecord.decision_date > target.start,
+            CreditRecord.withdrawn_at.is_(None),
+            CreditRecord.id != (target.id if target.type == "record" else -1),
+        )
+    ):
         found.append({"type": "record", "id": rid, "doc_no": doc, "date": day.isoformat()})
-    for eid, name, day in session.execute(select(ListEntry.id, ListType.name, ListEntry.listed_on).join(
-            ListType, ListType.id == ListEntry.list_type_id).where(
-            ListEntry.subject_id == target.subject_id, ListType.kind == "black", ListEntry.listed_on > target.start,
-            ListEntry.status == "active", ListEntry.id != (target.id if target.type == "list_entry" else -1))):
+    for eid, name, day in session.execute(
+        select(ListEntry.id, ListType.name, ListEntry.listed_on)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .where(
+            ListEntry.subject_id == target.subject_id,
+            ListType.kind == "black",
+            ListEntry.listed_on > target.start,
+            ListEntry.status == "active",
+            ListEntry.id != (target.id if target.type == "list_entry" else -1),
+        )
+    ):
         found.append({"type": "list_entry", "id": eid, "list": name, "date": day.isoformat()})
     return found
 
@@ -81,35 +95,60 @@ def check_conditions(session: Session, target: Target, *, subject_id: int | None
     """The platform's checks for a repair of ``target``; raises the first one that fails (nothing is written)."""
     repair = target.rule.repair
     if not repair.repairable or repair.mode is None:
-        raise ValidationFailed(f"「{target.rule.name_zh}」不适用信用修复", code="not_repairable",
-                               details={"info_class": target.info_class})
+        raise ValidationFailed(
+            f"「{target.rule.name_zh}」不适用信用修复", code="not_repairable", details={"info_class": target.info_class}
+        )
     if subject_id is not None and target.subject_id != subject_id:
         raise Forbidden("该信息不属于申请的信用主体", code="not_subject_target")
     if not target.live:
         raise ValidationFailed("该信息当前不在公示期（或名单有效期）内，无需修复", code="nothing_to_repair")
     available = earliest_repair(target)
     if today < available:
-        raise ValidationFailed(f"最短公示期（或列入期限）未满，{available} 起方可申请信用修复", code="repair_too_early",
-                               details={"available_from": available.isoformat()})
+        raise ValidationFailed(
+            f"最短公示期（或列入期限）未满，{available} 起方可申请信用修复",
+            code="repair_too_early",
+            details={"available_from": available.isoformat()},
+        )
     if target.subject_id is not None:
         barred = service.active_bar(session, subject_id=target.subject_id, today=today)
         if barred is not None:
-            raise ValidationFailed(f"因提供虚假材料或违背承诺，{barred.bar_until} 前不得申请信用修复（{barred.case_no}）",
-                                   code="repair_barred", details={"bar_until": barred.bar_until.isoformat()
-                                                                  if barred.bar_until else None})
+            raise ValidationFailed(
+                f"因提供虚假材料或违背承诺，{barred.bar_until} 前不得申请信用修复（{barred.case_no}）",
+                code="repair_barred",
+                details={"bar_until": barred.bar_until.isoformat() if barred.bar_until else None},
+            )
     newer = new_serious_since(session, target)
     if newer:
-        raise ValidationFailed("该主体此后又有严重失信记录或被列入严重失信主体名单，不符合修复条件",
-                               code="new_serious_record", details={"found": newer[:20]})
-    return {"mode": repair.mode, "available_from": available.isoformat(), "minimum_elapsed": True,
-            "no_new_serious_record": True, "requires_commitment": repair.requires_commitment}
+        raise ValidationFailed(
+            "该主体此后又有严重失信记录或被列入严重失信主体名单，不符合修复条件",
+            code="new_serious_record",
+            details={"found": newer[:20]},
+        )
+    return {
+        "mode": repair.mode,
+        "available_from": available.isoformat(),
+        "minimum_elapsed": True,
+        "no_new_serious_record": True,
+        "requires_commitment": repair.requires_commitment,
+    }
 
 
-def file_repair(session: Session, *, actor: Principal, target_type: str, target_id: int, facts: str,
-                obligations_fulfilled: bool, commitment_signed: bool, subject_id: int | None = None,
-                applicant_name: str | None = None, applicant_channel: str | None = None,
-                applicant_address: str | None = None, filed_via: str = "department",
-                today: dt.date | None = None) -> tuple[Case, str]:
+def file_repair(
+    session: Session,
+    *,
+    actor: Principal,
+    target_type: str,
+    target_id: int,
+    facts: str,
+    obligations_fulfilled: bool,
+    commitment_signed: bool,
+    subject_id: int | None = None,
+    applicant_name: str | None = None,
+    applicant_channel: str | None = None,
+    applicant_address: str | None = None,
+    filed_via: str = "department",
+    today: dt.date | None = None,
+) -> tuple[Case, str]:
     """Apply for credit repair of a record or list entry. ``subject_id`` is the verified subject of a public
     filing (the target must be theirs); a department files at its service window for the target's subject."""
     today = today or clock.today()
@@ -119,14 +158,34 @@ def file_repair(session: Session, *, actor: Principal, target_type: str, target_
         raise ValidationFailed("须声明已履行法定义务、纠正失信行为（并上传证明材料）", code="obligations_not_declared")
     if target.rule.repair.requires_commitment and not commitment_signed:
         raise ValidationFailed("该类信息修复须签署信用承诺书", code="commitment_required")
-    data = {"mode": checks["mode"], "info_class": target.info_class, "target": target.describe, "checks": checks,
-            "obligations_fulfilled": True,
-            "commitment": ({"signed": True, "signed_on": today.isoformat(), "text": COMMITMENT_TEXT}
-                           if commitment_signed else {"signed": False})}
-    return service.open_case(session, actor=actor, kind=CaseKind.REPAIR, target_type=target_type, target_id=target_id,
-                             subject_id=target.subject_id, department_id=target.department_id, filed_via=filed_via,
-                             facts=facts, data=data, applicant_name=applicant_name,
-                             applicant_channel=applicant_channel, applicant_address=applicant_address, today=today)
+    data = {
+        "mode": checks["mode"],
+        "info_class": target.info_class,
+        "target": target.describe,
+        "checks": checks,
+        "obligations_fulfilled": True,
+        "commitment": (
+            {"signed": True, "signed_on": today.isoformat(), "text": COMMITMENT_TEXT}
+            if commitment_signed
+            else {"signed": False}
+        ),
+    }
+    return service.open_case(
+        session,
+        actor=actor,
+        kind=CaseKind.REPAIR,
+        target_type=target_type,
+        target_id=target_id,
+        subject_id=target.subject_id,
+        department_id=target.department_id,
+        filed_via=filed_via,
+        facts=facts,
+        data=data,
+        applicant_name=applicant_name,
+        applicant_channel=applicant_channel,
+        applicant_address=applicant_address,
+        today=today,
+    )
 
 
 # Hooks of the state machine ----------------------------------------------------------------------------------
@@ -148,16 +207,20 @@ def _bar_months(session: Session, case: Case) -> int:
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
     if t.name == "accept":
-        evidence = session.scalar(select(CaseDocument.id).where(CaseDocument.case_id == case.id,
-                                                                CaseDocument.kind == "evidence").limit(1))
+        evidence = session.scalar(
+            select(CaseDocument.id).where(CaseDocument.case_id == case.id, CaseDocument.kind == "evidence").limit(1)
+        )
         if evidence is None:
             raise ValidationFailed("申请人尚未提交履行义务、纠正失信行为的证明材料，不能受理", code="evidence_required")
     if t.name == "approve":
         target = resolve(session, case.target_type, int(case.target_id or 0), today=ctx.today)
         newer = new_serious_since(session, target)
         if newer:
-            raise ValidationFailed("该主体此后又有严重失信记录，不能准予修复（请作出不予修复决定）",
-                                   code="new_serious_record", details={"found": newer[:20]})
+            raise ValidationFailed(
+                "该主体此后又有严重失信记录，不能准予修复（请作出不予修复决定）",
+                code="new_serious_record",
+                details={"found": newer[:20]},
+            )
         if not target.live:
             raise Conflict("该信息已不在公示期（或名单有效期）内", code="nothing_to_repair")
     if t.name == "revoke" and case.data.get("effect") is None:
@@ -184,19 +247,38 @@ def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -
     emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"信用修复 {case.case_no}：{ctx.reason or '准予修复'}"
     if case.target_type == "record":
-        record = records.end_publicity_early(session, actor=ctx.actor, record_id=int(case.target_id or 0),
-                                             on=ctx.today, reason=reason)
-        receivers = emit_subject_event(session, subject_id=record.subject_id, event="record.repaired", payload={
-            "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "authority": record.authority,
-            "decision_date": record.decision_date, "ended_on": record.ended_on, "case_no": case.case_no})
+        record = records.end_publicity_early(
+            session, actor=ctx.actor, record_id=int(case.target_id or 0), on=ctx.today, reason=reason
+        )
+        receivers = emit_subject_event(
+            session,
+            subject_id=record.subject_id,
+            event="record.repaired",
+            payload={
+                "record_id": record.id,
+                "kind": record.kind,
+                "doc_no": record.doc_no,
+                "authority": record.authority,
+                "decision_date": record.decision_date,
+                "ended_on": record.ended_on,
+                "case_no": case.case_no,
+            },
+        )
         return {"type": "publicity_ended", "ended_on": ctx.today.isoformat(), "webhook_receivers": receivers}
     # A list kept in the competent department's own system and synced here (经营异常名录) is changed here by the
     # platform on that department's decision: the removal is recorded as the credit office acting for the handler.
     actor = ctx.actor
     if case.data.get("target", {}).get("external") and not actor.is_admin:
         actor = system_principal(f"cases:{case.case_no}:{ctx.actor.actor}")
-    entry = lists.remove_entry(session, actor=actor, entry_id=int(case.target_id or 0), reason="repaired",
-                               note=reason, on=ctx.today, today=ctx.today)
+    entry = lists.remove_entry(
+        session,
+        actor=actor,
+        entry_id=int(case.target_id or 0),
+        reason="repaired",
+        note=reason,
+        on=ctx.today,
+        today=ctx.today,
+    )
     return {"type": "list_removed", "removed_on": entry.removed_on.isoformat() if entry.removed_on else None}
 
 
@@ -204,24 +286,41 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
     emit_subject_event = hooks.subject_events().emit_subject_event
     reason = f"撤销信用修复 {case.case_no}：{ctx.reason}"
     if case.target_type == "record":
-        record = records.restore_publicity(session, actor=ctx.actor, record_id=int(case.target_id or 0),
-                                           reason=reason)
+        record = records.restore_publicity(session, actor=ctx.actor, record_id=int(case.target_id or 0), reason=reason)
         end = publicity.window_end(records_queries.rules(session)[record.kind], records_queries.facts(record))
-        emit_subject_event(session, subject_id=record.subject_id, event="record.repair_revoked", payload={
-            "record_id": record.id, "kind": record.kind, "doc_no": record.doc_no, "public_until": end,
-            "case_no": case.case_no, "reason": ctx.reason})
+        emit_subject_event(
+            session,
+            subject_id=record.subject_id,
+            event="record.repair_revoked",
+            payload={
+                "record_id": record.id,
+                "kind": record.kind,
+                "doc_no": record.doc_no,
+                "public_until": end,
+                "case_no": case.case_no,
+                "reason": ctx.reason,
+            },
+        )
         return {"type": "publicity_restored", "public_until": end.isoformat() if end else None}
     actor = ctx.actor
     if case.data.get("target", {}).get("external") and not actor.is_admin:
         actor = system_principal(f"cases:{case.case_no}:{ctx.actor.actor}")
-    entry = lists.restore_entry(session, actor=actor, entry_id=int(case.target_id or 0), note=reason,
-                                today=ctx.today)
-    notify.queue(session, channel="log", address=service._department_address(session, case.department_id),
-                 recipient_kind="department", title="信用修复已撤销，名单条目已恢复",
-                 body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：名单条目 {entry.id} 恢复有效，至 "
-                      f"{entry.term_end or '移出之日'}。", case_id=case.id)
-    return {"type": "list_entry_restored", "entry_id": entry.id,
-            "term_end": entry.term_end.isoformat() if entry.term_end else None}
+    entry = lists.restore_entry(session, actor=actor, entry_id=int(case.target_id or 0), note=reason, today=ctx.today)
+    notify.queue(
+        session,
+        channel="log",
+        address=service._department_address(session, case.department_id),
+        recipient_kind="department",
+        title="信用修复已撤销，名单条目已恢复",
+        body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：名单条目 {entry.id} 恢复有效，至 "
+        f"{entry.term_end or '移出之日'}。",
+        case_id=case.id,
+    )
+    return {
+        "type": "list_entry_restored",
+        "entry_id": entry.id,
+        "term_end": entry.term_end.isoformat() if entry.term_end else None,
+    }
 
 
 # A broken credit-repair commitment ------------------------------------------------------------------------------
@@ -234,11 +333,17 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
     platform acts on the rule (audited as such), whoever recorded the breach."""
     code = commitment.code
     platform = system_principal(f"cases:commitment-breach:{actor.actor}")
-    approved = list(session.scalars(select(Case).where(Case.kind == CaseKind.REPAIR, Case.state == CaseState.APPROVED,
-                                                       Case.subject_id == commitment.subject_id)
-                                    .order_by(Case.id)))
+    approved = list(
+        session.scalars(
+            select(Case)
+            .where(
+                Case.kind == CaseKind.REPAIR, Case.state == CaseState.APPROVED, Case.subject_id == commitment.subject_id
+            )
+            .order_by(Case.id)
+        )
+    )
     for case in approved:
-        service.transition(session, actor=platform, case_id=case.id, action="revoke",
-                           reason=f"违背信用修复承诺（承诺编码 {code}）")
+        service.transition(
+            session, actor=platform, case_id=case.id, action="revoke", reason=f"违背信用修复承诺（承诺编码 {code}）"
+        )
     return approved
-

@@ -25,17 +25,17 @@ from xinyong.records import queries as records_queries
 
 @dataclass
 class Target:
-    type: str                      # record | list_entry
+    type: str  # record | list_entry
     id: int
     subject_id: int | None
     department_id: int | None
     info_class: str
     rule: PublicityRule
-    start: dt.date                 # decision date / listing date
+    start: dt.date  # decision date / listing date
     severity: str | None
-    live: bool                     # public (record) / in force (entry) today
+    live: bool  # public (record) / in force (entry) today
     describe: dict[str, Any]
-    removal_min_months: int | None = None   # lists: the type's own minimum for a repair removal
+    removal_min_months: int | None = None  # lists: the type's own minimum for a repair removal
 
 
 def resolve(session: Session, target_type: str, target_id: int, *, today: dt.date) -> Target:
@@ -47,11 +47,25 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         code = publicity.CLASS_CODES[publicity.RecordKind(record.kind)]
         rule = publicity_rule(session, code)
         live = records_queries.public_status(session, record, today).value
-        return Target("record", record.id, record.subject_id, record.department_id, code, rule,
-                      record.decision_date, record.severity if rule.publicity.mode == "fixed_period" else None, live,
-                      {"kind": record.kind, "doc_no": record.doc_no, "authority": record.authority,
-                       "decision_date": record.decision_date.isoformat(), "severity": record.severity,
-                       "ended_on": record.ended_on.isoformat() if record.ended_on else None})
+        return Target(
+            "record",
+            record.id,
+            record.subject_id,
+            record.department_id,
+            code,
+            rule,
+            record.decision_date,
+            record.severity if rule.publicity.mode == "fixed_period" else None,
+            live,
+            {
+                "kind": record.kind,
+                "doc_no": record.doc_no,
+                "authority": record.authority,
+                "decision_date": record.decision_date.isoformat(),
+                "severity": record.severity,
+                "ended_on": record.ended_on.isoformat() if record.ended_on else None,
+            },
+        )
     if target_type == "list_entry":
         entry = session.get(ListEntry, target_id)
         if entry is None:
@@ -59,18 +73,34 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         lt = session.get(ListType, entry.list_type_id)
         assert lt is not None
         rule = publicity_rule(session, lt.info_class)
-        mins = [int(r["min_months"]) for r in (lt.removal_rules or [])
-                if r.get("reason") == "repaired" and r.get("min_months")]
+        mins = [
+            int(r["min_months"])
+            for r in (lt.removal_rules or [])
+            if r.get("reason") == "repaired" and r.get("min_months")
+        ]
         department_id = entry.department_id
         if department_id is None and lt.managing_departments:  # synced entries: the list's competent department
             from sqlalchemy import select
 
-            department_id = session.scalar(select(Department.id).where(
-                Department.code == lt.managing_departments[0]))
-        return Target("list_entry", entry.id, entry.subject_id, department_id, lt.info_class, rule,
-                      entry.listed_on or entry.created_at.date(), None, in_force(entry, today),
-                      {"list_code": lt.code, "list_name": lt.name, "decision_no": entry.decision_no,
-                       "authority": entry.authority, "listed_on": entry.listed_on.isoformat()
-                       if entry.listed_on else None, "external": lt.external},
-                      removal_min_months=max(mins) if mins else None)
+            department_id = session.scalar(select(Department.id).where(Department.code == lt.managing_departments[0]))
+        return Target(
+            "list_entry",
+            entry.id,
+            entry.subject_id,
+            department_id,
+            lt.info_class,
+            rule,
+            entry.listed_on or entry.created_at.date(),
+            None,
+            in_force(entry, today),
+            {
+                "list_code": lt.code,
+                "list_name": lt.name,
+                "decision_no": entry.decision_no,
+                "authority": entry.authority,
+                "listed_on": entry.listed_on.isoformat() if entry.listed_on else None,
+                "external": lt.external,
+            },
+            removal_min_months=max(mins) if mins else None,
+        )
     raise ValidationFailed("对象类型只能是 record（信用记录）或 list_entry（名单条目）", code="bad_target_type")

@@ -37,10 +37,17 @@ from xinyong.subjects.service import find_subject
 # report: a natural person asking for their own credit report; financing: authorising (or revoking) a bank's read
 # (信易贷); access_log: a subject reading its own access log (查询记录)
 PURPOSES = ("objection", "repair", "report", "financing", "access_log")
-PURPOSE_LABELS = {"objection": "提出信用信息异议", "repair": "申请信用修复", "report": "申请本人公共信用信息报告",
-                  "financing": "办理信易贷查询授权", "access_log": "查看本主体的信用信息查询记录"}
-_EXTRA_KEYS = {"sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),
-               "email": ("contact_email", "email", "电子邮箱", "邮箱")}
+PURPOSE_LABELS = {
+    "objection": "提出信用信息异议",
+    "repair": "申请信用修复",
+    "report": "申请本人公共信用信息报告",
+    "financing": "办理信易贷查询授权",
+    "access_log": "查看本主体的信用信息查询记录",
+}
+_EXTRA_KEYS = {
+    "sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),
+    "email": ("contact_email", "email", "电子邮箱", "邮箱"),
+}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{6,19}$")
 
@@ -68,36 +75,48 @@ def check_address(channel: str, address: str) -> str:
     raise ValidationFailed(f"联系方式格式无效（{channel}）", code="bad_contact")
 
 
-def set_contact(session: Session, *, actor: Principal, subject_id: int, channel: str, address: str,
-                source: str) -> SubjectContact:
+def set_contact(
+    session: Session, *, actor: Principal, subject_id: int, channel: str, address: str, source: str
+) -> SubjectContact:
     """Register (or replace) the subject's contact for a channel (``sms`` / ``email``). Audited (masked)."""
     if channel not in ("sms", "email"):
         raise ValidationFailed("联系渠道只能是 sms 或 email", code="unknown_channel")
     address = check_address(channel, address)
     if session.get(Subject, subject_id) is None:
         raise NotFound(f"信用主体 {subject_id} 不存在", code="subject_not_found")
-    found = session.scalar(select(SubjectContact).where(SubjectContact.subject_id == subject_id,
-                                                        SubjectContact.channel == channel))
+    found = session.scalar(
+        select(SubjectContact).where(SubjectContact.subject_id == subject_id, SubjectContact.channel == channel)
+    )
     before = {"address": mask_address(channel, found.address)} if found else None
     now = utcnow()
     if found is None:
-        found = SubjectContact(subject_id=subject_id, channel=channel, address=address, source=source[:200],
-                               created_at=now, updated_at=now)
+        found = SubjectContact(
+            subject_id=subject_id, channel=channel, address=address, source=source[:200], created_at=now, updated_at=now
+        )
         session.add(found)
     else:
         found.address, found.source, found.updated_at = address, source[:200], now
     session.flush()
-    audit.record(session, actor=actor.actor, action="cases.contact_set", entity_type="subject", entity_id=subject_id,
-                 reason=f"登记信用主体联系方式（{source[:80]}）", before=before,
-                 after={"channel": channel, "address": mask_address(channel, address)})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="cases.contact_set",
+        entity_type="subject",
+        entity_id=subject_id,
+        reason=f"登记信用主体联系方式（{source[:80]}）",
+        before=before,
+        after={"channel": channel, "address": mask_address(channel, address)},
+    )
     return found
 
 
 def registered_contact(session: Session, subject: Subject) -> tuple[str, str] | None:
     """``(channel, address)`` where codes for this subject go: a registered contact (SMS first), else a contact
     the registry import stored in ``subjects.extra``."""
-    rows = {c.channel: c.address for c in session.scalars(
-        select(SubjectContact).where(SubjectContact.subject_id == subject.id))}
+    rows = {
+        c.channel: c.address
+        for c in session.scalars(select(SubjectContact).where(SubjectContact.subject_id == subject.id))
+    }
     for channel in ("sms", "email"):
         if channel in rows:
             return channel, rows[channel]
@@ -131,31 +150,57 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
         raise NotFound("未找到该代码的信用主体", code="subject_not_found")
     contact = registered_contact(session, subject)
     if contact is None:
-        raise ValidationFailed("该信用主体没有登记联系方式，无法发送验证码：请到信用服务窗口登记后再申请",
-                               code="no_registered_contact")
+        raise ValidationFailed(
+            "该信用主体没有登记联系方式，无法发送验证码：请到信用服务窗口登记后再申请", code="no_registered_contact"
+        )
     s = get_cases_settings()
     now = utcnow()
-    recent = session.scalar(select(func.count()).select_from(VerificationChallenge).where(
-        VerificationChallenge.subject_id == subject.id,
-        VerificationChallenge.created_at > now - dt.timedelta(hours=1)))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(VerificationChallenge)
+        .where(
+            VerificationChallenge.subject_id == subject.id,
+            VerificationChallenge.created_at > now - dt.timedelta(hours=1),
+        )
+    )
     if recent >= s.codes_per_hour:
         raise TooManyRequests(f"验证码发送过于频繁：每小时最多 {s.codes_per_hour} 次", code="too_many_codes")
     channel, address = contact
     handle = "vc_" + secrets.token_urlsafe(18)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    ch = VerificationChallenge(challenge=handle, subject_id=subject.id, purpose=purpose, channel=channel,
-                               address_masked=mask_address(channel, address), code_hash=_hash(handle, code),
-                               attempts=0, max_attempts=s.code_max_attempts,
-                               expires_at=now + dt.timedelta(minutes=s.code_ttl_minutes), created_at=now)
+    ch = VerificationChallenge(
+        challenge=handle,
+        subject_id=subject.id,
+        purpose=purpose,
+        channel=channel,
+        address_masked=mask_address(channel, address),
+        code_hash=_hash(handle, code),
+        attempts=0,
+        max_attempts=s.code_max_attempts,
+        expires_at=now + dt.timedelta(minutes=s.code_ttl_minutes),
+        created_at=now,
+    )
     session.add(ch)
     session.flush()
     label = PURPOSE_LABELS[purpose]
-    notify.queue(session, channel=channel, address=address, recipient_kind="applicant", title="信用平台验证码",
-                 body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。"
-                      "如非本人操作请忽略。", sensitive=True)
-    audit.record(session, actor="anonymous:public", action="cases.code_sent", entity_type="subject",
-                 entity_id=subject.id, reason=f"发送一次性验证码（{label}）",
-                 after={"challenge_id": ch.id, "channel": channel, "address": ch.address_masked})
+    notify.queue(
+        session,
+        channel=channel,
+        address=address,
+        recipient_kind="applicant",
+        title="信用平台验证码",
+        body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。如非本人操作请忽略。",
+        sensitive=True,
+    )
+    audit.record(
+        session,
+        actor="anonymous:public",
+        action="cases.code_sent",
+        entity_type="subject",
+        entity_id=subject.id,
+        reason=f"发送一次性验证码（{label}）",
+        after={"challenge_id": ch.id, "channel": channel, "address": ch.address_masked},
+    )
     return {"challenge": handle, "channel": channel, "address": ch.address_masked, "expires_at": ch.expires_at}
 
 
@@ -173,11 +218,17 @@ def confirm(session: Session, *, challenge: str, code: str, purpose: str) -> int
     handle = challenge or ""
     # A caller's write transaction that has only read holds SQLite's write lock: it is set aside meanwhile.
     with write_lock_released(session), Session(bind=writer_of(session.get_bind())) as own:
-        took = own.execute(update(VerificationChallenge).where(
-            VerificationChallenge.challenge == handle, VerificationChallenge.purpose == purpose,
-            VerificationChallenge.used_at.is_(None), VerificationChallenge.expires_at > now,
-            VerificationChallenge.attempts < VerificationChallenge.max_attempts,
-        ).values(attempts=VerificationChallenge.attempts + 1)).rowcount
+        took = own.execute(
+            update(VerificationChallenge)
+            .where(
+                VerificationChallenge.challenge == handle,
+                VerificationChallenge.purpose == purpose,
+                VerificationChallenge.used_at.is_(None),
+                VerificationChallenge.expires_at > now,
+                VerificationChallenge.attempts < VerificationChallenge.max_attempts,
+            )
+            .values(attempts=VerificationChallenge.attempts + 1)
+        ).rowcount
         ch = own.scalar(select(VerificationChallenge).where(VerificationChallenge.challenge == handle))
         if ch is None or ch.purpose != purpose:
             own.rollback()
@@ -192,16 +243,18 @@ def confirm(session: Session, *, challenge: str, code: str, purpose: str) -> int
         if not hmac.compare_digest(ch.code_hash, _hash(ch.challenge, (code or "").strip())):
             left = max(ch.max_attempts - ch.attempts, 0)
             own.commit()
-            raise ValidationFailed(f"验证码错误（还可尝试 {left} 次）", code="code_invalid",
-                                   details={"attempts_left": left})
+            raise ValidationFailed(
+                f"验证码错误（还可尝试 {left} 次）", code="code_invalid", details={"attempts_left": left}
+            )
         ch.used_at = now
         subject_id = ch.subject_id
         own.commit()
     return subject_id
 
 
-def verified_applicant(session: Session, *, challenge: str, code: str, purpose: str) -> tuple[int, str | None,
-                                                                                              str | None]:
+def verified_applicant(
+    session: Session, *, challenge: str, code: str, purpose: str
+) -> tuple[int, str | None, str | None]:
     """``(subject id, channel, address)`` of a proven applicant: the code is used up, and answers about the case
     go to the same registered contact the code went to."""
     subject_id = confirm(session, challenge=challenge, code=code, purpose=purpose)

@@ -40,16 +40,26 @@ def get_class(code: str, session: Session = SessionDep) -> InfoClassOut:
 
 
 @router.patch("/classes/{code}", response_model_exclude_none=True)
-def update_class(code: str, body: ClassPatch, session: Session = SessionDep,
-                 principal: Principal = Depends(allow(Role.ADMIN))) -> InfoClassOut:
+def update_class(
+    code: str, body: ClassPatch, session: Session = SessionDep, principal: Principal = Depends(allow(Role.ADMIN))
+) -> InfoClassOut:
     """修改一个信息类别（仅平台管理员；必须说明原因，记入审计日志）。"""
-    change = service.update_class(session, actor=principal, code=code, changes=body.changes, reason=body.reason,
-                                  expected_revision=body.expected_revision)
+    change = service.update_class(
+        session,
+        actor=principal,
+        code=code,
+        changes=body.changes,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
     return InfoClassOut.of(change.info_class)
 
 
 @router.post("/seed")
-def seed(body: SeedRequest = Body(default_factory=SeedRequest), session: Session = SessionDep,
-         principal: Principal = Depends(allow(Role.ADMIN))) -> SeedReportOut:
+def seed(
+    body: SeedRequest = Body(default_factory=SeedRequest),
+    session: Session = SessionDep,
+    principal: Principal = Depends(allow(Role.ADMIN)),
+) -> SeedReportOut:
     """按随附的全国默认目录初始化或更新目录（仅平台管理员）。"""
     return SeedReportOut.of(service.seed_catalog(session, actor=principal, replace=body.replace, reason=body.reason))

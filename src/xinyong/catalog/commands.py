@@ -19,14 +19,28 @@ from xinyong.core.errors import ValidationFailed
 app = typer.Typer(help="信用信息目录：信息类别、公开属性、法律依据与公示规则", no_args_is_help=True)
 
 #: The options of ``catalog set`` that change a top-level field directly (option name → field).
-_FIELD_OPTIONS = ("name_zh", "name_en", "category", "description", "public_attribute",
-                  "natural_person_attribute", "confidence", "note")
+_FIELD_OPTIONS = (
+    "name_zh",
+    "name_en",
+    "category",
+    "description",
+    "public_attribute",
+    "natural_person_attribute",
+    "confidence",
+    "note",
+)
 
 
 def _class_dict(obj: Any) -> dict[str, Any]:
     spec = service.spec_of(obj)
-    return {**spec.dump(), "revision": obj.revision, "origin": obj.origin, "seed_edition": obj.seed_edition,
-            "updated_at": obj.updated_at.isoformat(), "publicity_summary": describe_publicity(spec.publicity)}
+    return {
+        **spec.dump(),
+        "revision": obj.revision,
+        "origin": obj.origin,
+        "seed_edition": obj.seed_edition,
+        "updated_at": obj.updated_at.isoformat(),
+        "publicity_summary": describe_publicity(spec.publicity),
+    }
 
 
 def _parse_assignment(text: str) -> tuple[str, Any]:
@@ -55,9 +69,14 @@ def list_(as_json: bool = JsonOption) -> None:
         wrapped = (Column(h, overflow="fold") for h in ("名称", "公开属性", "自然人", "公示规则"))
         table = Table(Column("代码", no_wrap=True), *wrapped, Column("版本", no_wrap=True))
         for r in items:
-            table.add_row(r["code"], r["name_zh"], PUBLIC_ATTRIBUTE_LABELS[r["public_attribute"]],
-                          PUBLIC_ATTRIBUTE_LABELS[r["natural_person_attribute"]], r["publicity_summary"],
-                          f"{r['revision']}{'*' if r['origin'] == 'admin' else ''}")
+            table.add_row(
+                r["code"],
+                r["name_zh"],
+                PUBLIC_ATTRIBUTE_LABELS[r["public_attribute"]],
+                PUBLIC_ATTRIBUTE_LABELS[r["natural_person_attribute"]],
+                r["publicity_summary"],
+                f"{r['revision']}{'*' if r['origin'] == 'admin' else ''}",
+            )
         clikit.console.print(table)
         clikit.console.print("版本号带 * 的类别经管理员修改；修改记录：xinyong audit log --type info_class --id 代码")
 
@@ -89,29 +108,49 @@ def set_(
     category: str | None = typer.Option(None, "--category", help="基础目录类别"),
     description: str | None = typer.Option(None, "--description", help="说明"),
     public_attribute: str | None = typer.Option(
-        None, "--public-attribute", help="公开属性：public / conditional / shared / restricted"),
+        None, "--public-attribute", help="公开属性：public / conditional / shared / restricted"
+    ),
     natural_person_attribute: str | None = typer.Option(
-        None, "--natural-person-attribute", help="自然人信息的公开属性（公开须有法律依据）"),
+        None, "--natural-person-attribute", help="自然人信息的公开属性（公开须有法律依据）"
+    ),
     confidence: str | None = typer.Option(None, "--confidence", help="可信度：verified / unverified / low"),
     note: str | None = typer.Option(None, "--note", help="备注"),
     assignments: list[str] | None = typer.Option(
-        None, "--set", help="按路径修改，值按 YAML 解析，可重复：--set publicity.windows.general.max_months=12"),
+        None, "--set", help="按路径修改，值按 YAML 解析，可重复：--set publicity.windows.general.max_months=12"
+    ),
     expected_revision: int | None = typer.Option(None, "--expect-revision", help="期望的当前版本号"),
     as_json: bool = JsonOption,
 ) -> None:
     """修改一个信息类别（以平台管理员身份，必须用 --reason 说明原因）。"""
-    given = {"name_zh": name_zh, "name_en": name_en, "category": category, "description": description,
-             "public_attribute": public_attribute, "natural_person_attribute": natural_person_attribute,
-             "confidence": confidence, "note": note}
+    given = {
+        "name_zh": name_zh,
+        "name_en": name_en,
+        "category": category,
+        "description": description,
+        "public_attribute": public_attribute,
+        "natural_person_attribute": natural_person_attribute,
+        "confidence": confidence,
+        "note": note,
+    }
     changes: dict[str, Any] = {name: given[name] for name in _FIELD_OPTIONS if given[name] is not None}
     for text in assignments or []:
         path, value = _parse_assignment(text)
         changes[path] = value
     with clikit.database().session() as session:
-        change = service.update_class(session, actor=clikit.operator(), code=code, changes=changes, reason=reason,
-                                      expected_revision=expected_revision)
-        data = {"code": code, "changed": change.changed, "revision": change.info_class.revision,
-                "class": _class_dict(change.info_class)}
+        change = service.update_class(
+            session,
+            actor=clikit.operator(),
+            code=code,
+            changes=changes,
+            reason=reason,
+            expected_revision=expected_revision,
+        )
+        data = {
+            "code": code,
+            "changed": change.changed,
+            "revision": change.info_class.revision,
+            "class": _class_dict(change.info_class),
+        }
 
     def render(d: dict[str, Any]) -> None:
         if d["changed"]:
@@ -138,7 +177,8 @@ def seed(
         kept = f"（{', '.join(d['kept'])}；用 --replace 覆盖）" if d["kept"] else ""
         clikit.console.print(
             f"目录 {d['edition']}：新增 {len(d['created'])}，更新 {len(d['updated'])}，未变 {len(d['unchanged'])}，"
-            f"保留管理员修改 {len(d['kept'])}{kept}")
+            f"保留管理员修改 {len(d['kept'])}{kept}"
+        )
         if d["not_in_file"]:
             clikit.console.print(f"数据库中有、文件中没有的类别（未改动）：{', '.join(d['not_in_file'])}")
 
@@ -156,8 +196,11 @@ def export(
         catalog = service.export_catalog(session)
     if output is not None:
         output.write_text(dump_catalog(catalog), encoding="utf-8")
-        emit({"path": str(output), "edition": catalog.edition, "classes": len(catalog.classes)}, as_json,
-             lambda d: clikit.console.print(f"已导出 {d['classes']} 个信息类别到 {d['path']}"))
+        emit(
+            {"path": str(output), "edition": catalog.edition, "classes": len(catalog.classes)},
+            as_json,
+            lambda d: clikit.console.print(f"已导出 {d['classes']} 个信息类别到 {d['path']}"),
+        )
         return
     if as_json:
         emit(catalog.model_dump(mode="json", exclude_none=True), True)

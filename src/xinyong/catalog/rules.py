@@ -33,10 +33,10 @@ from xinyong.core.errors import ValidationFailed
 class PublicAttribute(StrEnum):
     """公开属性 of an information class, from most to least open."""
 
-    PUBLIC = "public"            # 社会公开
+    PUBLIC = "public"  # 社会公开
     CONDITIONAL = "conditional"  # 授权查询 (the subject's authorisation, or a legal ground, per query)
-    SHARED = "shared"            # 政务共享 only (departments, never the public)
-    RESTRICTED = "restricted"    # 不予共享公开 (kept for the owning department)
+    SHARED = "shared"  # 政务共享 only (departments, never the public)
+    RESTRICTED = "restricted"  # 不予共享公开 (kept for the owning department)
 
 
 PUBLIC_ATTRIBUTE_LABELS = {
@@ -48,17 +48,19 @@ PUBLIC_ATTRIBUTE_LABELS = {
 
 #: Openness rank: higher is more open. A natural person's attribute may never be more open than the class's.
 OPENNESS = {
-    PublicAttribute.RESTRICTED: 0, PublicAttribute.SHARED: 1,
-    PublicAttribute.CONDITIONAL: 2, PublicAttribute.PUBLIC: 3,
+    PublicAttribute.RESTRICTED: 0,
+    PublicAttribute.SHARED: 1,
+    PublicAttribute.CONDITIONAL: 2,
+    PublicAttribute.PUBLIC: 3,
 }
 
 
 class PartyKind(StrEnum):
     """行政相对人类别; also the kind of a credit subject (``subjects.models.SubjectKind`` is this enum)."""
 
-    LEGAL_PERSON = "legal_person"                # 法人及非法人组织
+    LEGAL_PERSON = "legal_person"  # 法人及非法人组织
     INDIVIDUAL_BUSINESS = "individual_business"  # 个体工商户
-    NATURAL_PERSON = "natural_person"            # 自然人
+    NATURAL_PERSON = "natural_person"  # 自然人
 
 
 #: The kinds as plain strings (CHECK constraints, spec files and queries that compare text).
@@ -81,8 +83,11 @@ def parse_party_kind(value: str | PartyKind) -> PartyKind:
     for kind in PartyKind:
         if text in (kind.value, PARTY_KIND_LABELS[kind]):
             return kind
-    raise ValidationFailed(f"未知的行政相对人类别：{value!r}（应为 法人及非法人组织 / 个体工商户 / 自然人）",
-                           code="unknown_party_kind", details={"value": str(value)})
+    raise ValidationFailed(
+        f"未知的行政相对人类别：{value!r}（应为 法人及非法人组织 / 个体工商户 / 自然人）",
+        code="unknown_party_kind",
+        details={"value": str(value)},
+    )
 
 
 #: How sure we are of a number: ``verified`` against the official text; ``unverified`` = standards.md says
@@ -164,8 +169,10 @@ class NotPublishedCondition(_Part):
 
 StartsFrom = Literal["decision_date", "listing_date", "validity_start", "record_date"]
 STARTS_FROM_LABELS = {
-    "decision_date": "决定日期", "listing_date": "列入日期",
-    "validity_start": "有效期起始日", "record_date": "信息形成日期",
+    "decision_date": "决定日期",
+    "listing_date": "列入日期",
+    "validity_start": "有效期起始日",
+    "record_date": "信息形成日期",
 }
 
 
@@ -184,8 +191,8 @@ class PublicitySpec(_Part):
     starts_from: StartsFrom = "decision_date"
     windows: dict[str, Window] = Field(default_factory=dict)
     not_published: list[NotPublishedCondition] = Field(default_factory=list)
-    timeliness: Deadline | None = None   # from the decision to the platform (双公示: 7 working days)
-    withdrawal: Deadline | None = None   # a revoked/changed decision leaves public view within this time
+    timeliness: Deadline | None = None  # from the decision to the platform (双公示: 7 working days)
+    withdrawal: Deadline | None = None  # a revoked/changed decision leaves public view within this time
 
     @field_validator("windows")
     @classmethod
@@ -215,10 +222,10 @@ class RepairSpec(_Part):
     repairable: bool
     mode: Literal["end_publicity", "remove_from_list", "repair_other"] | None = None
     min_months: int | None = Field(default=None, ge=0)
-    requires_commitment: bool = False            # 信用承诺书 required
-    accept: Deadline | None = None                # accept or reject the application
-    decide: Deadline | None = None                # decide on an accepted application
-    propagate: Deadline | None = None             # receivers of the data must update
+    requires_commitment: bool = False  # 信用承诺书 required
+    accept: Deadline | None = None  # accept or reject the application
+    decide: Deadline | None = None  # decide on an accepted application
+    propagate: Deadline | None = None  # receivers of the data must update
     reapply_bar_months: int | None = Field(default=None, ge=0)  # after a refusal for false material
 
     @model_validator(mode="after")
@@ -277,14 +284,16 @@ def _window_for(rule: PublicityRule, severity: str | None) -> Window:
             return next(iter(windows.values()))
         raise ValidationFailed(
             f"信息类别 {rule.code} 的公示期按失信程度分档，必须指明 severity（{' / '.join(windows)}）",
-            code="severity_required", details={"class": rule.code, "severities": list(windows)},
+            code="severity_required",
+            details={"class": rule.code, "severities": list(windows)},
         )
     try:
         return windows[severity]
     except KeyError:
         raise ValidationFailed(
             f"信息类别 {rule.code} 没有 {severity!r} 这一档公示期（可选：{' / '.join(windows)}）",
-            code="unknown_severity", details={"class": rule.code, "severity": severity, "severities": list(windows)},
+            code="unknown_severity",
+            details={"class": rule.code, "severity": severity, "severities": list(windows)},
         ) from None
 
 
@@ -296,8 +305,9 @@ def _add(start: dt.date, months: int | None, days: int | None) -> dt.date | None
     return None
 
 
-def publicity_window(rule: PublicityRule, *, decision_date: dt.date, severity: str | None = None,
-                     validity_end: dt.date | None = None) -> PublicityWindow:
+def publicity_window(
+    rule: PublicityRule, *, decision_date: dt.date, severity: str | None = None, validity_end: dt.date | None = None
+) -> PublicityWindow:
     """When a record of this class is public, ignoring early ends (repair, revocation) and never-published rules.
 
     ``decision_date`` is the record's start date (决定日期, or the listing date for lists: see
@@ -310,12 +320,18 @@ def publicity_window(rule: PublicityRule, *, decision_date: dt.date, severity: s
     spec = rule.publicity
     if spec.mode == "fixed_period":
         window = _window_for(rule, severity)
-        return PublicityWindow(decision_date, _add(decision_date, window.min_months, window.min_days),
-                               _add(decision_date, window.max_months, window.max_days))
+        return PublicityWindow(
+            decision_date,
+            _add(decision_date, window.min_months, window.min_days),
+            _add(decision_date, window.max_months, window.max_days),
+        )
     if spec.mode == "while_valid":
         if validity_end is not None and validity_end < decision_date:
-            raise ValidationFailed(f"有效期截止日 {validity_end} 早于起始日 {decision_date}",
-                                   code="validity_before_start", details={"class": rule.code})
+            raise ValidationFailed(
+                f"有效期截止日 {validity_end} 早于起始日 {decision_date}",
+                code="validity_before_start",
+                details={"class": rule.code},
+            )
         return PublicityWindow(decision_date, None, validity_end)
     return PublicityWindow(decision_date, None, None)
 
@@ -327,8 +343,9 @@ class Verdict(NamedTuple):
     reason: str
 
 
-def is_never_published(rule: PublicityRule, *, penalty_types: list[str], fine_yuan: Decimal | None,
-                       party_kind: str) -> Verdict:
+def is_never_published(
+    rule: PublicityRule, *, penalty_types: list[str], fine_yuan: Decimal | None, party_kind: str
+) -> Verdict:
     """Whether a decision of this class is never published at all, by the class's ``not_published`` conditions.
 
     ``penalty_types``: the decision's 处罚类别 values, one per type (``["警告", "罚款"]``); ``fine_yuan``: the fine
@@ -355,19 +372,29 @@ def is_never_published(rule: PublicityRule, *, penalty_types: list[str], fine_yu
         if limit is None or cond.fine_type not in types or not types <= {cond.fine_type, *cond.with_types}:
             continue
         if fine_yuan is None:
-            undecided = (f"罚款金额未知，无法判断是否属于较低数额罚款"
-                         f"（{PARTY_KIND_LABELS[kind]} ≤ {limit} 元），按公示处理")
+            undecided = (
+                f"罚款金额未知，无法判断是否属于较低数额罚款（{PARTY_KIND_LABELS[kind]} ≤ {limit} 元），按公示处理"
+            )
             continue
         if Decimal(fine_yuan) <= limit:
-            return Verdict(True, f"{PARTY_KIND_LABELS[kind]}罚款 {fine_yuan} 元，"
-                                 f"不超过 {limit} 元的较低数额，按目录规定不予公示")
+            return Verdict(
+                True, f"{PARTY_KIND_LABELS[kind]}罚款 {fine_yuan} 元，不超过 {limit} 元的较低数额，按目录规定不予公示"
+            )
     return Verdict(False, undecided)
 
 
-def publicity_status(rule: PublicityRule, *, today: dt.date, decision_date: dt.date, party_kind: str,
-                     severity: str | None = None, validity_end: dt.date | None = None,
-                     ended_on: dt.date | None = None, penalty_types: list[str] | None = None,
-                     fine_yuan: Decimal | None = None) -> Verdict:
+def publicity_status(
+    rule: PublicityRule,
+    *,
+    today: dt.date,
+    decision_date: dt.date,
+    party_kind: str,
+    severity: str | None = None,
+    validity_end: dt.date | None = None,
+    ended_on: dt.date | None = None,
+    penalty_types: list[str] | None = None,
+    fine_yuan: Decimal | None = None,
+) -> Verdict:
     """Whether a record is visible to the public on ``today``, with the reason.
 
     Checks in order: the class's public attribute (and the natural-person attribute for 自然人), the
@@ -396,17 +423,33 @@ def publicity_status(rule: PublicityRule, *, today: dt.date, decision_date: dt.d
     return Verdict(True, f"公示中：自 {window.start} {until}")
 
 
-def is_public_on(rule: PublicityRule, *, today: dt.date, decision_date: dt.date, party_kind: str,
-                 severity: str | None = None, validity_end: dt.date | None = None, ended_on: dt.date | None = None,
-                 penalty_types: list[str] | None = None, fine_yuan: Decimal | None = None) -> bool:
+def is_public_on(
+    rule: PublicityRule,
+    *,
+    today: dt.date,
+    decision_date: dt.date,
+    party_kind: str,
+    severity: str | None = None,
+    validity_end: dt.date | None = None,
+    ended_on: dt.date | None = None,
+    penalty_types: list[str] | None = None,
+    fine_yuan: Decimal | None = None,
+) -> bool:
     """:func:`publicity_status` without the reason: is the record visible to the public on ``today``."""
-    return publicity_status(rule, today=today, decision_date=decision_date, party_kind=party_kind,
-                            severity=severity, validity_end=validity_end, ended_on=ended_on,
-                            penalty_types=penalty_types, fine_yuan=fine_yuan).value
+    return publicity_status(
+        rule,
+        today=today,
+        decision_date=decision_date,
+        party_kind=party_kind,
+        severity=severity,
+        validity_end=validity_end,
+        ended_on=ended_on,
+        penalty_types=penalty_types,
+        fine_yuan=fine_yuan,
+    ).value
 
 
-def earliest_early_end(rule: PublicityRule, *, decision_date: dt.date,
-                       severity: str | None = None) -> dt.date | None:
+def earliest_early_end(rule: PublicityRule, *, decision_date: dt.date, severity: str | None = None) -> dt.date | None:
     """First day on which credit repair may end the record's publicity early; ``None`` if not repairable.
 
     That is the day after the minimum period (``repair.min_months`` when set, else the window minimum); with

@@ -28,10 +28,16 @@ class InfoClassOut(InfoClassSpec):
     @classmethod
     def of(cls, obj: InfoClass) -> InfoClassOut:
         spec = spec_of(obj)
-        return cls(**spec.model_dump(), id=obj.id, revision=obj.revision, origin=obj.origin,
-                   seed_edition=obj.seed_edition, updated_at=obj.updated_at,
-                   public_attribute_label=PUBLIC_ATTRIBUTE_LABELS[spec.public_attribute],
-                   publicity_summary=describe_publicity(spec.publicity))
+        return cls(
+            **spec.model_dump(),
+            id=obj.id,
+            revision=obj.revision,
+            origin=obj.origin,
+            seed_edition=obj.seed_edition,
+            updated_at=obj.updated_at,
+            public_attribute_label=PUBLIC_ATTRIBUTE_LABELS[spec.public_attribute],
+            publicity_summary=describe_publicity(spec.publicity),
+        )
 
 
 class CatalogOut(BaseModel):
@@ -48,9 +54,16 @@ class CatalogOut(BaseModel):
 
     @classmethod
     def of(cls, meta: CatalogMeta, *, class_count: int) -> CatalogOut:
-        return cls(edition=meta.edition, title=meta.title, note=meta.note,
-                   sources=[Source.model_validate(s) for s in meta.sources], categories=meta.categories,
-                   department_kinds=meta.department_kinds, seeded_at=meta.seeded_at, class_count=class_count)
+        return cls(
+            edition=meta.edition,
+            title=meta.title,
+            note=meta.note,
+            sources=[Source.model_validate(s) for s in meta.sources],
+            categories=meta.categories,
+            department_kinds=meta.department_kinds,
+            seeded_at=meta.seeded_at,
+            class_count=class_count,
+        )
 
 
 class ClassPatch(BaseModel):
@@ -59,7 +72,8 @@ class ClassPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     changes: dict[str, Any] = Field(
-        description="字段或路径 → 新值，如 {\"publicity.windows.general.max_months\": 12}；null 表示恢复默认")
+        description='字段或路径 → 新值，如 {"publicity.windows.general.max_months": 12}；null 表示恢复默认'
+    )
     reason: str = Field(description="修改原因（必填，写入审计日志）")
     expected_revision: Revision | None = Field(default=None, description="期望的当前版本号；不一致时返回 409")
 

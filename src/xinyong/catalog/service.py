@@ -42,9 +42,23 @@ _RULE_CACHE = "xinyong.catalog.rules"
 
 #: Spec fields stored in a column of the same name (``applies_to`` is spread over three boolean columns).
 _COLUMNS = (
-    "code", "name_zh", "name_en", "category", "description", "public_attribute", "natural_person_attribute",
-    "owner_departments", "legal_basis", "natural_person_basis", "publicity", "repair", "params", "confidence",
-    "note", "sort_order", "share_lookback_years",
+    "code",
+    "name_zh",
+    "name_en",
+    "category",
+    "description",
+    "public_attribute",
+    "natural_person_attribute",
+    "owner_departments",
+    "legal_basis",
+    "natural_person_basis",
+    "publicity",
+    "repair",
+    "params",
+    "confidence",
+    "note",
+    "sort_order",
+    "share_lookback_years",
 )
 _META_FIELDS = ("edition", "title", "note", "sources", "categories", "department_kinds")
 
@@ -55,14 +69,19 @@ _META_FIELDS = ("edition", "title", "note", "sources", "categories", "department
 def spec_of(obj: InfoClass) -> InfoClassSpec:
     """The validated definition of a stored class."""
     data: dict[str, Any] = {name: getattr(obj, name) for name in _COLUMNS}
-    data["applies_to"] = {"legal_person": obj.applies_legal_person,
-                          "individual_business": obj.applies_individual_business,
-                          "natural_person": obj.applies_natural_person}
+    data["applies_to"] = {
+        "legal_person": obj.applies_legal_person,
+        "individual_business": obj.applies_individual_business,
+        "natural_person": obj.applies_natural_person,
+    }
     try:
         return InfoClassSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError(f"数据库中的信息类别 {obj.code} 不符合目录规则（可能被直接修改过数据库）",
-                                 code="catalog_class_corrupt", details=validation_details(exc)) from None
+        raise ConfigurationError(
+            f"数据库中的信息类别 {obj.code} 不符合目录规则（可能被直接修改过数据库）",
+            code="catalog_class_corrupt",
+            details=validation_details(exc),
+        ) from None
 
 
 def _store(obj: InfoClass, spec: InfoClassSpec) -> None:
@@ -102,17 +121,23 @@ class SeedReport:
 
     edition: str
     created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)     # seeded classes brought to the file's content
+    updated: list[str] = field(default_factory=list)  # seeded classes brought to the file's content
     unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)        # edited by an admin, left as they are (no --replace)
+    kept: list[str] = field(default_factory=list)  # edited by an admin, left as they are (no --replace)
     not_in_file: list[str] = field(default_factory=list)  # in the database, not in the file: left alone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def seed_catalog(session: Session, *, actor: Principal, path: Path | str | None = None, replace: bool = False,
-                 reason: str | None = None) -> SeedReport:
+def seed_catalog(
+    session: Session,
+    *,
+    actor: Principal,
+    path: Path | str | None = None,
+    replace: bool = False,
+    reason: str | None = None,
+) -> SeedReport:
     """Load a catalog file (default: the national defaults) into the database. Idempotent.
 
     New classes are created; classes still as seeded are brought to the file's content; classes an admin has
@@ -135,10 +160,16 @@ def seed_catalog(session: Session, *, actor: Principal, path: Path | str | None 
             setattr(meta, name, new_meta[name])
         meta.seeded_at = utcnow()
         changed = _changed_fields(old_meta or {}, new_meta)
-        audit.record(session, actor=actor.actor, action="catalog.seed", entity_type="catalog",
-                     entity_id=catalog.edition, reason=why,
-                     before=None if old_meta is None else {k: old_meta[k] for k in changed},
-                     after={k: new_meta[k] for k in changed})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="catalog.seed",
+            entity_type="catalog",
+            entity_id=catalog.edition,
+            reason=why,
+            before=None if old_meta is None else {k: old_meta[k] for k in changed},
+            after={k: new_meta[k] for k in changed},
+        )
 
     existing = {obj.code: obj for obj in session.scalars(select(InfoClass))}
     for spec in catalog.classes:
@@ -148,8 +179,15 @@ def seed_catalog(session: Session, *, actor: Principal, path: Path | str | None 
             _store(obj, spec)
             session.add(obj)
             session.flush()
-            audit.record(session, actor=actor.actor, action="catalog.class.create", entity_type=ENTITY,
-                         entity_id=spec.code, reason=why, after={"revision": 1, **spec.dump()})
+            audit.record(
+                session,
+                actor=actor.actor,
+                action="catalog.class.create",
+                entity_type=ENTITY,
+                entity_id=spec.code,
+                reason=why,
+                after={"revision": 1, **spec.dump()},
+            )
             report.created.append(spec.code)
             continue
         if obj.origin == "admin" and not replace:
@@ -165,10 +203,16 @@ def seed_catalog(session: Session, *, actor: Principal, path: Path | str | None 
         obj.origin, obj.seed_edition = "seed", catalog.edition
         obj.revision += 1
         obj.updated_at = utcnow()
-        audit.record(session, actor=actor.actor, action="catalog.class.reseed", entity_type=ENTITY,
-                     entity_id=spec.code, reason=why,
-                     before={"revision": old_revision, "origin": old_origin, **{k: before.get(k) for k in changed}},
-                     after={"revision": obj.revision, "origin": "seed", **{k: after.get(k) for k in changed}})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="catalog.class.reseed",
+            entity_type=ENTITY,
+            entity_id=spec.code,
+            reason=why,
+            before={"revision": old_revision, "origin": old_origin, **{k: before.get(k) for k in changed}},
+            after={"revision": obj.revision, "origin": "seed", **{k: after.get(k) for k in changed}},
+        )
         report.updated.append(spec.code)
     report.not_in_file = sorted(existing)
     session.flush()
@@ -199,8 +243,9 @@ def get_class(session: Session, code: str, *, for_update: bool = False) -> InfoC
         stmt = stmt.with_for_update()
     obj = session.scalars(stmt).one_or_none()
     if obj is None:
-        raise NotFound(f"信用信息目录中没有代码为 {code!r} 的信息类别", code="info_class_not_found",
-                       details={"code": code})
+        raise NotFound(
+            f"信用信息目录中没有代码为 {code!r} 的信息类别", code="info_class_not_found", details={"code": code}
+        )
     return obj
 
 
@@ -228,15 +273,21 @@ def _assign(doc: dict[str, Any], path: str, value: Any) -> None:
     if parts[0] == "code":
         raise ValidationFailed("信息类别代码不可修改", code="immutable_field", details={"field": path})
     if parts[0] not in InfoClassSpec.model_fields or any(not p for p in parts):
-        raise ValidationFailed(f"未知的目录字段 {path!r}", code="unknown_field",
-                               details={"field": path, "allowed": sorted(set(InfoClassSpec.model_fields) - {"code"})})
+        raise ValidationFailed(
+            f"未知的目录字段 {path!r}",
+            code="unknown_field",
+            details={"field": path, "allowed": sorted(set(InfoClassSpec.model_fields) - {"code"})},
+        )
     target: Any = doc
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(target, list):
             if not part.isdigit() or int(part) >= len(target):
-                raise ValidationFailed(f"字段路径 {path!r} 中的序号 {part!r} 无效（共 {len(target)} 项）",
-                                       code="unknown_field", details={"field": path})
+                raise ValidationFailed(
+                    f"字段路径 {path!r} 中的序号 {part!r} 无效（共 {len(target)} 项）",
+                    code="unknown_field",
+                    details={"field": path},
+                )
             if last:
                 target[int(part)] = value
             else:
@@ -250,8 +301,9 @@ def _assign(doc: dict[str, Any], path: str, value: Any) -> None:
             else:
                 target = target.setdefault(part, {})
         else:
-            raise ValidationFailed(f"字段路径 {path!r} 指向的不是可逐项修改的对象", code="unknown_field",
-                                   details={"field": path})
+            raise ValidationFailed(
+                f"字段路径 {path!r} 指向的不是可逐项修改的对象", code="unknown_field", details={"field": path}
+            )
 
 
 @dataclass
@@ -262,8 +314,15 @@ class ClassChange:
     changed: list[str]
 
 
-def update_class(session: Session, *, actor: Principal, code: str, changes: dict[str, Any], reason: str,
-                 expected_revision: int | None = None) -> ClassChange:
+def update_class(
+    session: Session,
+    *,
+    actor: Principal,
+    code: str,
+    changes: dict[str, Any],
+    reason: str,
+    expected_revision: int | None = None,
+) -> ClassChange:
     """Correct one information class. Admin only; the reason is required and goes to the audit log.
 
     ``changes`` maps a field or a dotted path to its new value: ``{"public_attribute": "conditional"}``,
@@ -281,8 +340,11 @@ def update_class(session: Session, *, actor: Principal, code: str, changes: dict
         raise ValidationFailed("没有指定要修改的字段", code="no_changes")
     obj = get_class(session, code, for_update=True)
     if expected_revision is not None and expected_revision != obj.revision:
-        raise Conflict(f"信息类别 {code} 已被修改（当前版本 {obj.revision}，期望 {expected_revision}），请刷新后重试",
-                       code="revision_mismatch", details={"current": obj.revision, "expected": expected_revision})
+        raise Conflict(
+            f"信息类别 {code} 已被修改（当前版本 {obj.revision}，期望 {expected_revision}），请刷新后重试",
+            code="revision_mismatch",
+            details={"current": obj.revision, "expected": expected_revision},
+        )
     before = spec_of(obj).dump()
     doc = copy.deepcopy(before)
     for path, value in changes.items():
@@ -290,8 +352,9 @@ def update_class(session: Session, *, actor: Principal, code: str, changes: dict
     try:
         spec = InfoClassSpec.model_validate(doc)
     except ValidationError as exc:
-        raise ValidationFailed(f"对信息类别 {code} 的修改不符合目录规则", code="invalid_change",
-                               details=validation_details(exc)) from None
+        raise ValidationFailed(
+            f"对信息类别 {code} 的修改不符合目录规则", code="invalid_change", details=validation_details(exc)
+        ) from None
     meta = catalog_meta(session)
     spec.check_vocabulary(categories=meta.categories, department_kinds=meta.department_kinds)
     after = spec.dump()
@@ -303,10 +366,16 @@ def update_class(session: Session, *, actor: Principal, code: str, changes: dict
     obj.origin = "admin"
     obj.revision += 1
     obj.updated_at = utcnow()
-    audit.record(session, actor=actor.actor, action="catalog.class.update", entity_type=ENTITY, entity_id=code,
-                 reason=reason,
-                 before={"revision": old_revision, "origin": old_origin, **{k: before.get(k) for k in changed}},
-                 after={"revision": obj.revision, "origin": "admin", **{k: after.get(k) for k in changed}})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="catalog.class.update",
+        entity_type=ENTITY,
+        entity_id=code,
+        reason=reason,
+        before={"revision": old_revision, "origin": old_origin, **{k: before.get(k) for k in changed}},
+        after={"revision": obj.revision, "origin": "admin", **{k: after.get(k) for k in changed}},
+    )
     session.flush()
     _forget_rules(session)
     return ClassChange(obj, changed)

@@ -49,8 +49,8 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1)
-    number: str | None = None   # 文号
-    issued: str | None = None   # date or year as printed
+    number: str | None = None  # 文号
+    issued: str | None = None  # date or year as printed
     url: str | None = None
     confidence: Confidence | None = None
     note: str | None = None
@@ -117,15 +117,22 @@ class InfoClassSpec(BaseModel):
         """Raise :class:`ValidationFailed` if the category or a department kind is not in the catalog's lists."""
         problems = []
         if self.category not in categories:
-            problems.append({"location": ["category"], "reason": f"未知的目录类别 {self.category!r}",
-                             "allowed": categories})
+            problems.append(
+                {"location": ["category"], "reason": f"未知的目录类别 {self.category!r}", "allowed": categories}
+            )
         unknown = [d for d in self.owner_departments if d not in department_kinds]
         if unknown:
-            problems.append({"location": ["owner_departments"], "reason": f"未知的部门类型 {unknown}",
-                             "allowed": sorted(department_kinds)})
+            problems.append(
+                {
+                    "location": ["owner_departments"],
+                    "reason": f"未知的部门类型 {unknown}",
+                    "allowed": sorted(department_kinds),
+                }
+            )
         if problems:
-            raise ValidationFailed(f"信息类别 {self.code} 不符合目录的分类或部门类型", code="invalid_info_class",
-                                   details=problems)
+            raise ValidationFailed(
+                f"信息类别 {self.code} 不符合目录的分类或部门类型", code="invalid_info_class", details=problems
+            )
 
     def dump(self) -> dict[str, Any]:
         """JSON-ready form, without unset optional fields (as stored, audited and exported)."""
@@ -133,9 +140,14 @@ class InfoClassSpec(BaseModel):
 
     def rule(self) -> PublicityRule:
         """The class's publicity rule, for the functions of ``catalog.rules``."""
-        return PublicityRule(code=self.code, name_zh=self.name_zh, public_attribute=self.public_attribute,
-                             natural_person_attribute=self.natural_person_attribute, publicity=self.publicity,
-                             repair=self.repair)
+        return PublicityRule(
+            code=self.code,
+            name_zh=self.name_zh,
+            public_attribute=self.public_attribute,
+            natural_person_attribute=self.natural_person_attribute,
+            publicity=self.publicity,
+            repair=self.repair,
+        )
 
 
 class CatalogFile(BaseModel):

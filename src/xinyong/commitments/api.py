@@ -53,8 +53,7 @@ def list_public(
         if found is None or found.kind == SubjectKind.NATURAL_PERSON:
             return []  # the public list never confirms a person by ID number
         subject_id = found.id
-    return service.public_commitments(session, today=clock.today(), subject_id=subject_id, limit=limit,
-                                      offset=offset)
+    return service.public_commitments(session, today=clock.today(), subject_id=subject_id, limit=limit, offset=offset)
 
 
 @router.get("", response_model=list[CommitmentOut])
@@ -80,10 +79,20 @@ def list_department(
         if found is None:
             return []
         subject_id = found.id
-    rows = service.list_commitments(session, actor=principal, subject_id=subject_id, department_id=department_id,
-                                    commitment_type=commitment_type, status=status, broken=broken,
-                                    public_type=public_type, made_from=made_from, made_to=made_to, limit=limit,
-                                    offset=offset)
+    rows = service.list_commitments(
+        session,
+        actor=principal,
+        subject_id=subject_id,
+        department_id=department_id,
+        commitment_type=commitment_type,
+        status=status,
+        broken=broken,
+        public_type=public_type,
+        made_from=made_from,
+        made_to=made_to,
+        limit=limit,
+        offset=offset,
+    )
     return [service.commitment_view(c, s) for c, s in rows]
 
 
@@ -99,17 +108,32 @@ def by_subject(
     if found is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     if found.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=found, purpose=purpose or "查询信用承诺",
-                        endpoint="GET /api/v1/commitments/by-subject", scope=("commitment",))
+        log_person_view(
+            session,
+            actor=principal,
+            subject=found,
+            purpose=purpose or "查询信用承诺",
+            endpoint="GET /api/v1/commitments/by-subject",
+            scope=("commitment",),
+        )
     return service.subject_commitments_view(session, found, clock.today(), public=False, viewer=principal)
 
 
 @router.post("/batches", response_model=BatchOut, status_code=201)
-def push(body: PushIn, department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
-         principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep) -> dict[str, Any]:
+def push(
+    body: PushIn,
+    department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """接口推送一批信用承诺（JSON，列名同数据标准的中文名或英文 snake_case 键）。"""
-    return importer.import_rows(session, actor=principal, department_id=submitting_department(principal, department_id),
-                                rows=body.rows, reject_all=body.reject_all_on_error)
+    return importer.import_rows(
+        session,
+        actor=principal,
+        department_id=submitting_department(principal, department_id),
+        rows=body.rows,
+        reject_all=body.reject_all_on_error,
+    )
 
 
 @router.post("/files", response_model=BatchOut, status_code=201)
@@ -123,43 +147,61 @@ def upload(
 ) -> dict[str, Any]:
     """上传一个信用承诺数据文件，返回批次报告（退回的行及原因）。"""
     dept = submitting_department(principal, department_id)
-    return importer.import_file(session, actor=principal, department_id=dept, path=uploads.received(file),
-                                reject_all=reject_all_on_error)
+    return importer.import_file(
+        session, actor=principal, department_id=dept, path=uploads.received(file), reject_all=reject_all_on_error
+    )
 
 
 @router.get("/batches", response_model=list[BatchOut])
-def batches(limit: Limit = 50, offset: Offset = 0,
-            principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
-            session: Session = SessionDep) -> list[dict[str, Any]]:
+def batches(
+    limit: Limit = 50,
+    offset: Offset = 0,
+    principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
     """信用承诺报送批次（部门只看到本部门的）。"""
-    return [importer.batch_summary(b) for b in importer.list_batches(session, actor=principal, limit=limit,
-                                                                     offset=offset)]
+    return [
+        importer.batch_summary(b) for b in importer.list_batches(session, actor=principal, limit=limit, offset=offset)
+    ]
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
-def batch(batch_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
-          session: Session = SessionDep) -> dict[str, Any]:
+def batch(
+    batch_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep
+) -> dict[str, Any]:
     """一个报送批次的报告。"""
     return importer.batch_summary(importer.get_batch(session, actor=principal, batch_id=batch_id))
 
 
 @router.get("/{commitment_id}", response_model=CommitmentDetailOut)
-def show(commitment_id: Id, principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
-         session: Session = SessionDep) -> dict[str, Any]:
+def show(
+    commitment_id: Id, principal: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = SessionDep
+) -> dict[str, Any]:
     """一条信用承诺及其全部版本和履行记录（其他部门不可公开的承诺返回 404）。"""
     c = service.get_commitment(session, commitment_id, actor=principal)
     return service.detail_view(session, c, clock.today())
 
 
 @router.post("/{commitment_id}/fulfilments", response_model=CommitmentDetailOut, status_code=201)
-def fulfil(commitment_id: Id, body: FulfilmentIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-           session: Session = SessionDep) -> dict[str, Any]:
+def fulfil(
+    commitment_id: Id,
+    body: FulfilmentIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """认定承诺履行状态（践诺）；部分履行、全部未履行即违诺，可申请按名单规则列入名单。仅限承诺受理部门。"""
-    c = service.record_fulfilment(session, actor=principal, commitment_id=commitment_id, status=body.status,
-                                  determined_on=body.determined_on, determined_by=body.determined_by,
-                                  determined_by_code=body.determined_by_code,
-                                  unfulfilled_content=body.unfulfilled_content,
-                                  liability_pursued=body.liability_pursued,
-                                  expected_revision=body.expected_revision, note=body.note,
-                                  list_code=body.list_code)
+    c = service.record_fulfilment(
+        session,
+        actor=principal,
+        commitment_id=commitment_id,
+        status=body.status,
+        determined_on=body.determined_on,
+        determined_by=body.determined_by,
+        determined_by_code=body.determined_by_code,
+        unfulfilled_content=body.unfulfilled_content,
+        liability_pursued=body.liability_pursued,
+        expected_revision=body.expected_revision,
+        note=body.note,
+        list_code=body.list_code,
+    )
     return service.detail_view(session, c, clock.today())

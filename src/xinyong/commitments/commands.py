@@ -30,11 +30,16 @@ def _acting_for(session: Any, code: str) -> tuple[int, Principal]:
 
 def _render_batch(s: dict[str, Any]) -> None:
     c = clikit.console
-    status = {"accepted": "[green]全部接收[/green]", "partial": "[yellow]部分接收[/yellow]",
-              "rejected": "[red]整批退回[/red]"}.get(s["status"], s["status"])
+    status = {
+        "accepted": "[green]全部接收[/green]",
+        "partial": "[yellow]部分接收[/yellow]",
+        "rejected": "[red]整批退回[/red]",
+    }.get(s["status"], s["status"])
     c.print(f"批次 {s['batch']}（{s['format']}）：{status}")
-    c.print(f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}），"
-            f"退回 {s['rejected']}，违诺 {s['broken']}")
+    c.print(
+        f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}），"
+        f"退回 {s['rejected']}，违诺 {s['broken']}"
+    )
     if s["errors"]:
         t = Table("行", "列", "错误码", "说明", title=f"错误（前 {min(20, len(s['errors']))} 条）")
         for e in s["errors"][:20]:
@@ -55,8 +60,11 @@ def import_(
     with db.session(write=False) as session:
         dept_id, actor = _acting_for(session, department)
     # One unit of work, run again after a transient conflict (core.db.Database.run).
-    summary = db.run(lambda session: importer.import_file(session, actor=actor, department_id=dept_id, path=file,
-                                                          reject_all=reject_all))
+    summary = db.run(
+        lambda session: importer.import_file(
+            session, actor=actor, department_id=dept_id, path=file, reject_all=reject_all
+        )
+    )
     emit(summary, as_json, _render_batch)
     if summary["status"] == "rejected":
         raise typer.Exit(1)
@@ -78,16 +86,32 @@ def list_(
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
-        rows = service.list_commitments(session, actor=None, subject_id=subject_id, department_id=department_id,
-                                        commitment_type=commitment_type, status=status, broken=broken, limit=limit,
-                                        offset=offset)
+        rows = service.list_commitments(
+            session,
+            actor=None,
+            subject_id=subject_id,
+            department_id=department_id,
+            commitment_type=commitment_type,
+            status=status,
+            broken=broken,
+            limit=limit,
+            offset=offset,
+        )
         data = [service.commitment_view(c, s) for c, s in rows]
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("ID", "承诺编码", "承诺人", "类型", "作出日期", "履行状态", "公开类型", "违诺", title="信用承诺")
         for r in items:
-            t.add_row(str(r["id"]), r["code"], r["subject"]["name"], r["commitment_type_label"], str(r["made_on"]),
-                      r["fulfilment_status_label"], r["public_type_label"], "是" if r["broken"] else "")
+            t.add_row(
+                str(r["id"]),
+                r["code"],
+                r["subject"]["name"],
+                r["commitment_type_label"],
+                str(r["made_on"]),
+                r["fulfilment_status_label"],
+                r["public_type_label"],
+                "是" if r["broken"] else "",
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)
@@ -95,25 +119,34 @@ def list_(
 
 @app.command("show")
 @handle_errors
-def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位）"),
-         on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
-         as_json: bool = JsonOption) -> None:
+def show(
+    ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位）"),
+    on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+    as_json: bool = JsonOption,
+) -> None:
     """查看一条信用承诺及其版本和履行记录。"""
     today = date_or_today(on)
     with clikit.database().session(write=False) as session:
         ref = ref.strip()
-        c = service.get_by_code(session, ref, actor=None) if len(ref) == 20 else \
-            service.get_commitment(session, int(ref) if ref.isdigit() else -1, actor=None)
+        c = (
+            service.get_by_code(session, ref, actor=None)
+            if len(ref) == 20
+            else service.get_commitment(session, int(ref) if ref.isdigit() else -1, actor=None)
+        )
         view = service.detail_view(session, c, today)
 
     def render(v: dict[str, Any]) -> None:
         c = clikit.console
         c.print(f"[bold]{v['code']}[/bold]  {v['commitment_type_label']}  {v['made_on']}  revision {v['revision']}")
-        c.print(f"承诺人：{v['subject']['name']}  履行状态：{v['fulfilment_status_label']}"
-                f"{'（违诺）' if v['broken'] else ''}  公开：{v['public_reason']}")
+        c.print(
+            f"承诺人：{v['subject']['name']}  履行状态：{v['fulfilment_status_label']}"
+            f"{'（违诺）' if v['broken'] else ''}  公开：{v['public_reason']}"
+        )
         for h in v["history"]:
-            c.print(f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
-                    f"变更 {', '.join(h['changed_fields'][:8])}")
+            c.print(
+                f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                f"变更 {', '.join(h['changed_fields'][:8])}"
+            )
         for e in v["fulfilments"]:
             c.print(f"  履约 {e['at']}：{e['status_label']}（{e['source']}，{e['actor']}）")
 
@@ -124,7 +157,9 @@ def show(ref: str = typer.Argument(..., help="承诺 ID 或承诺编码（20位�
 @handle_errors
 def fulfil(
     commitment_id: int = typer.Argument(..., help="承诺 ID"),
-    status: str = typer.Option(..., "--status", help="全部履行 / 部分履行 / 全部未履行（或 fulfilled / partial / unfulfilled）"),
+    status: str = typer.Option(
+        ..., "--status", help="全部履行 / 部分履行 / 全部未履行（或 fulfilled / partial / unfulfilled）"
+    ),
     determined_on: str | None = typer.Option(None, "--determined-on", help="认定日期（默认今天）"),
     determined_by: str | None = typer.Option(None, "--determined-by", help="认定单位"),
     determined_by_code: str | None = typer.Option(None, "--determined-by-code", help="认定单位统一社会信用代码"),
@@ -137,24 +172,33 @@ def fulfil(
 ) -> None:
     """认定承诺履行状态（践诺）。"""
     with clikit.database().session() as session:
-        c = service.record_fulfilment(session, actor=clikit.operator(), commitment_id=commitment_id, status=status,
-                                      determined_on=parse_date(determined_on, "--determined-on"),
-                                      determined_by=determined_by, determined_by_code=determined_by_code,
-                                      unfulfilled_content=unfulfilled, liability_pursued=liability_pursued,
-                                      expected_revision=expected_revision, note=note, list_code=list_code)
+        c = service.record_fulfilment(
+            session,
+            actor=clikit.operator(),
+            commitment_id=commitment_id,
+            status=status,
+            determined_on=parse_date(determined_on, "--determined-on"),
+            determined_by=determined_by,
+            determined_by_code=determined_by_code,
+            unfulfilled_content=unfulfilled,
+            liability_pursued=liability_pursued,
+            expected_revision=expected_revision,
+            note=note,
+            list_code=list_code,
+        )
         view = service.detail_view(session, c, clock.today())
 
     def render(v: dict[str, Any]) -> None:
-        clikit.console.print(f"{v['code']}：{v['fulfilment_status_label']}{'（违诺）' if v['broken'] else ''}，"
-                             f"revision {v['revision']}")
+        clikit.console.print(
+            f"{v['code']}：{v['fulfilment_status_label']}{'（违诺）' if v['broken'] else ''}，revision {v['revision']}"
+        )
 
     emit(view, as_json, render)
 
 
 @app.command("public")
 @handle_errors
-def public(subject: str = typer.Argument(..., help="承诺人统一社会信用代码"),
-           as_json: bool = JsonOption) -> None:
+def public(subject: str = typer.Argument(..., help="承诺人统一社会信用代码"), as_json: bool = JsonOption) -> None:
     """一个主体今日向社会公开的信用承诺（与公众看到的一致）。"""
     with clikit.database().session(write=False) as session:
         data = service.subject_commitments_view(session, get_subject(session, subject), clock.today(), public=True)
@@ -162,8 +206,13 @@ def public(subject: str = typer.Argument(..., help="承诺人统一社会信用�
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("承诺编码", "承诺人", "类型", "作出日期", "履行状态", title="公开的信用承诺")
         for r in items:
-            t.add_row(r["code"], r["promisor_name"], r["commitment_type_label"], str(r["made_on"]),
-                      r["fulfilment_status_label"])
+            t.add_row(
+                r["code"],
+                r["promisor_name"],
+                r["commitment_type_label"],
+                str(r["made_on"]),
+                r["fulfilment_status_label"],
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)

@@ -49,9 +49,19 @@ def _check_department(actor: Principal, department_id: int) -> None:
 
 
 @gcpause.bulk()
-def run_batch(session: Session, *, actor: Principal, department_id: int, table: Table, sha256: str, channel: str,
-              filename: str | None = None, reject_all: bool = False, today: dt.date | None = None,
-              received_at: dt.datetime | None = None) -> dict[str, Any]:
+def run_batch(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    table: Table,
+    sha256: str,
+    channel: str,
+    filename: str | None = None,
+    reject_all: bool = False,
+    today: dt.date | None = None,
+    received_at: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Validate and store one submission; returns the batch summary (:func:`batch_summary`)."""
     _check_department(actor, department_id)
     # Read and validate on the side (core.db.reading_apart): the write transaction begins when the rows are
@@ -59,24 +69,58 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, table: 
     aside = contextlib.ExitStack()
     reader = aside.enter_context(reading_apart(session))
     with aside:
-        return _run_batch(session, aside, reader, actor=actor, department_id=department_id, table=table,
-                          sha256=sha256, channel=channel, filename=filename, reject_all=reject_all, today=today,
-                          received_at=received_at)
+        return _run_batch(
+            session,
+            aside,
+            reader,
+            actor=actor,
+            department_id=department_id,
+            table=table,
+            sha256=sha256,
+            channel=channel,
+            filename=filename,
+            reject_all=reject_all,
+            today=today,
+            received_at=received_at,
+        )
 
 
-def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *, actor: Principal,
-               department_id: int, table: Table, sha256: str, channel: str, filename: str | None,
-               reject_all: bool, today: dt.date | None, received_at: dt.datetime | None) -> dict[str, Any]:
+def _run_batch(
+    session: Session,
+    aside: contextlib.ExitStack,
+    reader: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    table: Table,
+    sha256: str,
+    channel: str,
+    filename: str | None,
+    reject_all: bool,
+    today: dt.date | None,
+    received_at: dt.datetime | None,
+) -> dict[str, Any]:
     authorities = authorities_of(reader, department_id=department_id)
     today = today or clock.today()
     header_map, missing = map_headers(table.headers, table.raw_headers)
     if missing:
-        raise ValidationFailed(f"缺少必填列：{'、'.join(missing)}", code="columns_missing",
-                               details={"missing": missing, "headers": [str(h) for h in table.raw_headers]})
+        raise ValidationFailed(
+            f"缺少必填列：{'、'.join(missing)}",
+            code="columns_missing",
+            details={"missing": missing, "headers": [str(h) for h in table.raw_headers]},
+        )
     received_at = received_at or utcnow()
-    batch = CommitmentBatch(department_id=department_id, channel=channel, filename=filename, sha256=sha256,
-                            format=table.format, mode="reject_all" if reject_all else "keep_good",
-                            status="processing", actor=actor.actor, received_at=received_at)
+    batch = CommitmentBatch(
+        department_id=department_id,
+        channel=channel,
+        filename=filename,
+        sha256=sha256,
+        format=table.format,
+        mode="reject_all" if reject_all else "keep_good",
+        status="processing",
+        actor=actor.actor,
+        received_at=received_at,
+    )
 
     def begin() -> None:
         aside.close()  # the reading is over: the write transaction begins
@@ -89,12 +133,15 @@ def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *
 
     def validate(number: int, values: list[Any]) -> tuple[CommitmentInput | None, list[batches.RowError]]:
         refused = row_issues(values)  # over-long cell or row, formula without a value: never validated
-        row, issues = (None, refused) if refused else validate_row(header_map, number, values, today=today,
-                                                                   authorities=authorities)
+        row, issues = (
+            (None, refused)
+            if refused
+            else validate_row(header_map, number, values, today=today, authorities=authorities)
+        )
         for issue in issues:
             issue_counts[issue.code] += 1
         if row is not None:
-            warnings.extend(i.to_dict() for i in issues[:REPORT_LIMIT - len(warnings)])
+            warnings.extend(i.to_dict() for i in issues[: REPORT_LIMIT - len(warnings)])
             return row, []
         return None, [batches.RowError(i.row, i.column, i.code, i.message, detail=i.to_dict()) for i in issues]
 
@@ -103,23 +150,46 @@ def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *
     def write(good: list[batches.Good[CommitmentInput]], _bad: list[batches.Rejected]) -> list[batches.Rejected]:
         if not good:
             return []
-        result = service.upsert_commitments(session, actor=actor, department_id=department_id, batch_id=batch.id,
-                                            received_at=received_at, rows=[g.item for g in good])
+        result = service.upsert_commitments(
+            session,
+            actor=actor,
+            department_id=department_id,
+            batch_id=batch.id,
+            received_at=received_at,
+            rows=[g.item for g in good],
+        )
         results.append(result)
         refused = []
         for o in result.outcomes:
             if o.outcome == "rejected":
                 assert o.error is not None
                 issue_counts[o.error["code"]] += 1
-                refused.append(batches.Rejected(o.row, [], [batches.RowError(
-                    o.row, o.error.get("column") or "", o.error["code"], o.error["message"], detail=o.error)]))
+                refused.append(
+                    batches.Rejected(
+                        o.row,
+                        [],
+                        [
+                            batches.RowError(
+                                o.row, o.error.get("column") or "", o.error["code"], o.error["message"], detail=o.error
+                            )
+                        ],
+                    )
+                )
         return refused
 
     # One write of every good row: upsert_commitments finds a code given twice in one call and writes one audit
     # event per call (the rows are held in memory, as they always were).
-    summary = batches.run(table.rows, importer="commitments", validate=validate, write=write, begin=begin,
-                          ahead=sys.maxsize, mode="reject_all" if reject_all else "keep_good", session=session,
-                          chunk=sys.maxsize)
+    summary = batches.run(
+        table.rows,
+        importer="commitments",
+        validate=validate,
+        write=write,
+        begin=begin,
+        ahead=sys.maxsize,
+        mode="reject_all" if reject_all else "keep_good",
+        session=session,
+        chunk=sys.maxsize,
+    )
     assert summary is not None
     if not summary.rows:
         raise ValidationFailed("没有数据行", code="batch_empty")
@@ -141,61 +211,130 @@ def _run_batch(session: Session, aside: contextlib.ExitStack, reader: Session, *
     batch.status = {"partially_accepted": "partial"}.get(summary.status, summary.status)
     batch.finished_at = utcnow()
     errors = [e.detail or e.as_dict() for e in summary.errors]
-    batch.report = {"errors": errors, "warnings": warnings, "issue_counts": dict(issue_counts),
-                    "rejected_rows": sorted(summary.rejected_rows)[:REPORT_LIMIT],
-                    "subjects_created": result.subjects_created,
-                    "unknown_columns": list(header_map.extra.values()),
-                    "reject_counts": dict(summary.error_counts),
-                    "outcomes": [{"row": o.row, "outcome": o.outcome, "commitment_id": o.commitment_id,
-                                  "code": o.code, "version_no": o.version_no, "broken": o.broken}
-                                 for o in result.outcomes if o.outcome != "rejected"][:REPORT_LIMIT]}
+    batch.report = {
+        "errors": errors,
+        "warnings": warnings,
+        "issue_counts": dict(issue_counts),
+        "rejected_rows": sorted(summary.rejected_rows)[:REPORT_LIMIT],
+        "subjects_created": result.subjects_created,
+        "unknown_columns": list(header_map.extra.values()),
+        "reject_counts": dict(summary.error_counts),
+        "outcomes": [
+            {
+                "row": o.row,
+                "outcome": o.outcome,
+                "commitment_id": o.commitment_id,
+                "code": o.code,
+                "version_no": o.version_no,
+                "broken": o.broken,
+            }
+            for o in result.outcomes
+            if o.outcome != "rejected"
+        ][:REPORT_LIMIT],
+    }
     session.flush()
-    audit.record(session, actor=actor.actor, action="commitments.batch", entity_type="commitment_batch",
-                 entity_id=batch.id, reason=f"{'文件' if channel == 'file' else '接口'}报送信用承诺 {filename or ''}".strip(),
-                 after={k: v for k, v in batch_summary(batch).items()
-                        if k not in ("errors", "warnings", "outcomes", "summary")})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="commitments.batch",
+        entity_type="commitment_batch",
+        entity_id=batch.id,
+        reason=f"{'文件' if channel == 'file' else '接口'}报送信用承诺 {filename or ''}".strip(),
+        after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "warnings", "outcomes", "summary")},
+    )
     return batch_summary(batch)
 
 
-def import_file(session: Session, *, actor: Principal, department_id: int, path: str | Path | Source,
-                reject_all: bool = False, today: dt.date | None = None) -> dict[str, Any]:
+def import_file(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    path: str | Path | Source,
+    reject_all: bool = False,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """A file: a path (the CLI) or an upload received by :mod:`xinyong.core.uploads` (the API)."""
     source = as_source(path)
     table = open_table(source, known_headers=KNOWN_HEADERS)
-    return run_batch(session, actor=actor, department_id=department_id, table=table, sha256=source.sha256(),
-                     channel="file", filename=source.name, reject_all=reject_all, today=today)
+    return run_batch(
+        session,
+        actor=actor,
+        department_id=department_id,
+        table=table,
+        sha256=source.sha256(),
+        channel="file",
+        filename=source.name,
+        reject_all=reject_all,
+        today=today,
+    )
 
 
-def import_rows(session: Session, *, actor: Principal, department_id: int, rows: list[dict[str, Any]],
-                reject_all: bool = False, today: dt.date | None = None) -> dict[str, Any]:
+def import_rows(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    rows: list[dict[str, Any]],
+    reject_all: bool = False,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """An API push: a JSON array of objects keyed by the standard's Chinese column names or snake_case keys."""
     if not rows:
         raise ValidationFailed("推送的数据为空", code="batch_empty")
     if len(rows) > MAX_API_ROWS:
         raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
     body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
-    return run_batch(session, actor=actor, department_id=department_id, table=table_from_records(rows),
-                     sha256=hashlib.sha256(body).hexdigest(), channel="api", reject_all=reject_all, today=today)
+    return run_batch(
+        session,
+        actor=actor,
+        department_id=department_id,
+        table=table_from_records(rows),
+        sha256=hashlib.sha256(body).hexdigest(),
+        channel="api",
+        reject_all=reject_all,
+        today=today,
+    )
 
 
 def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
     report = batch.report or {}
     return {
-        "batch": batch.id, "department_id": batch.department_id, "channel": batch.channel, "file": batch.filename,
-        "sha256": batch.sha256, "format": batch.format, "mode": batch.mode, "status": batch.status,
-        "received_at": batch.received_at.isoformat() if batch.received_at else None, "rows": batch.rows,
-        "accepted": batch.accepted, "created": batch.created, "updated": batch.updated,
-        "unchanged": batch.unchanged, "rejected": batch.rejected, "broken": batch.broken,
-        "subjects_created": report.get("subjects_created", 0), "issue_counts": report.get("issue_counts", {}),
-        "rejected_rows": report.get("rejected_rows", []), "unknown_columns": report.get("unknown_columns", []),
-        "errors": report.get("errors", []), "warnings": report.get("warnings", []),
+        "batch": batch.id,
+        "department_id": batch.department_id,
+        "channel": batch.channel,
+        "file": batch.filename,
+        "sha256": batch.sha256,
+        "format": batch.format,
+        "mode": batch.mode,
+        "status": batch.status,
+        "received_at": batch.received_at.isoformat() if batch.received_at else None,
+        "rows": batch.rows,
+        "accepted": batch.accepted,
+        "created": batch.created,
+        "updated": batch.updated,
+        "unchanged": batch.unchanged,
+        "rejected": batch.rejected,
+        "broken": batch.broken,
+        "subjects_created": report.get("subjects_created", 0),
+        "issue_counts": report.get("issue_counts", {}),
+        "rejected_rows": report.get("rejected_rows", []),
+        "unknown_columns": report.get("unknown_columns", []),
+        "errors": report.get("errors", []),
+        "warnings": report.get("warnings", []),
         "outcomes": report.get("outcomes", []),
-        "summary": {"importer": "commitments", "batch": batch.id, "mode": batch.mode,
-                    "status": {"partial": "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
-                    "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0,
-                    "errors": [{k: e.get(k) for k in ("row", "column", "code", "message")}
-                               for e in report.get("errors", [])],
-                    "error_counts": report.get("reject_counts", {})},
+        "summary": {
+            "importer": "commitments",
+            "batch": batch.id,
+            "mode": batch.mode,
+            "status": {"partial": "partially_accepted"}.get(batch.status, batch.status),
+            "rows": batch.rows,
+            "accepted": batch.accepted,
+            "rejected": batch.rejected,
+            "skipped": 0,
+            "errors": [{k: e.get(k) for k in ("row", "column", "code", "message")} for e in report.get("errors", [])],
+            "error_counts": report.get("reject_counts", {}),
+        },
     }
 
 

@@ -27,16 +27,23 @@ from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-COMMITMENT_TYPES = ("approval_substitute", "tolerance_acceptance", "certification", "credit_repair",
-                    "self_discipline", "voluntary", "other")
+COMMITMENT_TYPES = (
+    "approval_substitute",
+    "tolerance_acceptance",
+    "certification",
+    "credit_repair",
+    "self_discipline",
+    "voluntary",
+    "other",
+)
 
 
 class FulfilmentStatus(StrEnum):
     """履约状态 of a commitment (and of each status change)."""
 
-    PENDING = "pending"          # 履行中 / 未认定
+    PENDING = "pending"  # 履行中 / 未认定
     FULFILLED = "fulfilled"
-    PARTIAL = "partial"          # 部分未履行
+    PARTIAL = "partial"  # 部分未履行
     UNFULFILLED = "unfulfilled"
 
 
@@ -90,29 +97,29 @@ class Commitment(Base):
     )
 
     id: Mapped[int] = pk_column()
-    code: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)            # 承诺编码
+    code: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)  # 承诺编码
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
-    promisor_name: Mapped[str] = mapped_column(String(200), nullable=False)               # 承诺人名称
-    promisor_kind: Mapped[str] = mapped_column(String(20), nullable=False)                # 承诺人类别
-    promisor_code: Mapped[str] = mapped_column(String(18), nullable=False)                # USCC, or masked ID
-    commitment_type: Mapped[str] = mapped_column(String(24), nullable=False)              # 承诺类型
-    reason: Mapped[str] = mapped_column(String(512), nullable=False)                      # 承诺事由
-    content: Mapped[str] = mapped_column(Text, nullable=False)                            # 承诺内容
-    liability: Mapped[str] = mapped_column(Text, nullable=False)                          # 违诺责任
-    made_on: Mapped[dt.date] = mapped_column(Date, nullable=False)                        # 承诺作出日期
-    valid_until: Mapped[dt.date | None] = mapped_column(Date)                             # 承诺有效期
+    promisor_name: Mapped[str] = mapped_column(String(200), nullable=False)  # 承诺人名称
+    promisor_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # 承诺人类别
+    promisor_code: Mapped[str] = mapped_column(String(18), nullable=False)  # USCC, or masked ID
+    commitment_type: Mapped[str] = mapped_column(String(24), nullable=False)  # 承诺类型
+    reason: Mapped[str] = mapped_column(String(512), nullable=False)  # 承诺事由
+    content: Mapped[str] = mapped_column(Text, nullable=False)  # 承诺内容
+    liability: Mapped[str] = mapped_column(Text, nullable=False)  # 违诺责任
+    made_on: Mapped[dt.date] = mapped_column(Date, nullable=False)  # 承诺作出日期
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)  # 承诺有效期
     fulfilment_status: Mapped[str] = mapped_column(String(12), nullable=False, default=FulfilmentStatus.PENDING)
-    unfulfilled_content: Mapped[str | None] = mapped_column(Text)                         # 未履行的承诺内容
-    liability_pursued: Mapped[str | None] = mapped_column(Text)                           # 违诺责任追究内容
-    determined_on: Mapped[dt.date | None] = mapped_column(Date)                           # 履行状态认定日期
-    determined_by: Mapped[str | None] = mapped_column(String(200))                        # 履行状态认定单位
-    determined_by_code: Mapped[str | None] = mapped_column(String(18))                    # 认定单位代码
-    accepting_unit: Mapped[str] = mapped_column(String(200), nullable=False)              # 承诺受理单位
-    accepting_unit_code: Mapped[str] = mapped_column(String(18), nullable=False)          # 受理单位代码
-    public_type: Mapped[str] = mapped_column(String(10), nullable=False)                  # 公开类型
-    remarks: Mapped[str | None] = mapped_column(String(512))                              # 备注
-    extra: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)     # unknown columns
+    unfulfilled_content: Mapped[str | None] = mapped_column(Text)  # 未履行的承诺内容
+    liability_pursued: Mapped[str | None] = mapped_column(Text)  # 违诺责任追究内容
+    determined_on: Mapped[dt.date | None] = mapped_column(Date)  # 履行状态认定日期
+    determined_by: Mapped[str | None] = mapped_column(String(200))  # 履行状态认定单位
+    determined_by_code: Mapped[str | None] = mapped_column(String(18))  # 认定单位代码
+    accepting_unit: Mapped[str] = mapped_column(String(200), nullable=False)  # 承诺受理单位
+    accepting_unit_code: Mapped[str] = mapped_column(String(18), nullable=False)  # 受理单位代码
+    public_type: Mapped[str] = mapped_column(String(10), nullable=False)  # 公开类型
+    remarks: Mapped[str | None] = mapped_column(String(512))  # 备注
+    extra: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)  # unknown columns
     # The civil date the breach was determined (NULL while not broken): what the evaluation counts.
     broken_on: Mapped[dt.date | None] = mapped_column(Date)
     # A list entry requested because of the breach (lists.models.ListEntry.id; no FK: lists own their table).

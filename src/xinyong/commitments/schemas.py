@@ -20,7 +20,9 @@ class PushIn(BaseModel):
 class FulfilmentIn(BaseModel):
     """A determination of fulfilment (践诺) by the accepting department."""
 
-    status: str = Field(..., max_length=20, description="全部履行 / 部分履行 / 全部未履行（或 fulfilled / partial / unfulfilled）")
+    status: str = Field(
+        ..., max_length=20, description="全部履行 / 部分履行 / 全部未履行（或 fulfilled / partial / unfulfilled）"
+    )
     determined_on: dt.date | None = Field(None, description="履行状态认定日期（缺省为今天）")
     determined_by: str | None = Field(None, max_length=200, description="履行状态认定单位")
     determined_by_code: str | None = Field(None, max_length=40, description="履行状态认定单位统一社会信用代码")
@@ -160,7 +162,14 @@ class SubjectCommitmentOut(CommitmentOut):
     fulfilments: list[FulfilmentOut] = []
 
 
-TypeFilter = Literal["approval_substitute", "tolerance_acceptance", "certification", "credit_repair",
-                     "self_discipline", "voluntary", "other"]
+TypeFilter = Literal[
+    "approval_substitute",
+    "tolerance_acceptance",
+    "certification",
+    "credit_repair",
+    "self_discipline",
+    "voluntary",
+    "other",
+]
 StatusFilter = Literal["pending", "fulfilled", "partial", "unfulfilled"]
 PublicTypeFilter = Literal["public", "scoped", "private"]

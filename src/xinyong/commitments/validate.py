@@ -45,23 +45,51 @@ from xinyong.records.inputs import RowIssue
 _SHOWN = 60
 
 TYPE_LABELS = {
-    "approval_substitute": "审批替代型", "tolerance_acceptance": "容缺受理型", "certification": "证明事项型",
-    "credit_repair": "信用修复型", "self_discipline": "行业自律型", "voluntary": "主动型", "other": "其他",
+    "approval_substitute": "审批替代型",
+    "tolerance_acceptance": "容缺受理型",
+    "certification": "证明事项型",
+    "credit_repair": "信用修复型",
+    "self_discipline": "行业自律型",
+    "voluntary": "主动型",
+    "other": "其他",
 }
 STATUS_LABELS = {"pending": "待认定", "fulfilled": "全部履行", "partial": "部分履行", "unfulfilled": "全部未履行"}
 PUBLIC_TYPE_LABELS = {"public": "可向社会公开", "scoped": "特定范围内公开", "private": "不可公开"}
 #: Statuses that are a breach of the commitment (违诺) once determined.
 BREACH_STATUSES = frozenset({"partial", "unfulfilled"})
 
-_TYPES = {**{label: key for key, label in TYPE_LABELS.items()}, **{key: key for key in TYPE_LABELS},
-          "审批替代": "approval_substitute", "容缺受理": "tolerance_acceptance", "证明事项": "certification",
-          "证明事项告知承诺": "certification", "信用修复": "credit_repair", "行业自律": "self_discipline",
-          "主动承诺": "voluntary", "主动承诺型": "voluntary", "主动": "voluntary"}
-_STATUSES = {**{label: key for key, label in STATUS_LABELS.items()}, **{key: key for key in STATUS_LABELS},
-             "部分未履行": "partial", "未履行": "unfulfilled", "履行中": "pending", "未认定": "pending"}
-_PUBLIC_TYPES = {**{label: key for key, label in PUBLIC_TYPE_LABELS.items()}, **{key: key for key in PUBLIC_TYPE_LABELS},
-                 "社会公开": "public", "公开": "public", "向社会公开": "public", "政务共享": "scoped",
-                 "特定范围公开": "scoped", "不公开": "private", "不予公开": "private"}
+_TYPES = {
+    **{label: key for key, label in TYPE_LABELS.items()},
+    **{key: key for key in TYPE_LABELS},
+    "审批替代": "approval_substitute",
+    "容缺受理": "tolerance_acceptance",
+    "证明事项": "certification",
+    "证明事项告知承诺": "certification",
+    "信用修复": "credit_repair",
+    "行业自律": "self_discipline",
+    "主动承诺": "voluntary",
+    "主动承诺型": "voluntary",
+    "主动": "voluntary",
+}
+_STATUSES = {
+    **{label: key for key, label in STATUS_LABELS.items()},
+    **{key: key for key in STATUS_LABELS},
+    "部分未履行": "partial",
+    "未履行": "unfulfilled",
+    "履行中": "pending",
+    "未认定": "pending",
+}
+_PUBLIC_TYPES = {
+    **{label: key for key, label in PUBLIC_TYPE_LABELS.items()},
+    **{key: key for key in PUBLIC_TYPE_LABELS},
+    "社会公开": "public",
+    "公开": "public",
+    "向社会公开": "public",
+    "政务共享": "scoped",
+    "特定范围公开": "scoped",
+    "不公开": "private",
+    "不予公开": "private",
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,7 @@ class Field:
     label: str
     aliases: tuple[str, ...]
     max_len: int
-    kind: str = "text"        # text | date | enum | uscc | promisor_code | commitment_code
+    kind: str = "text"  # text | date | enum | uscc | promisor_code | commitment_code
     required: bool = False
 
 
@@ -113,9 +141,17 @@ for _f in FIELDS:
     for _a in _f.aliases:
         _BY_HEADER[_hkey(_a)] = _f.key
 # Spellings seen in exports.
-_BY_HEADER.update({"承诺人统一社会信用代码": "promisor_code", "承诺主体名称": "promisor_name", "承诺主体类别": "promisor_kind",
-                   "承诺有效期至": "valid_until", "承诺受理单位统一社会信用代码": "accepting_unit_code",
-                   "履行状态认定单位统一社会信用代码": "determined_by_code", "承诺日期": "made_on"})
+_BY_HEADER.update(
+    {
+        "承诺人统一社会信用代码": "promisor_code",
+        "承诺主体名称": "promisor_name",
+        "承诺主体类别": "promisor_kind",
+        "承诺有效期至": "valid_until",
+        "承诺受理单位统一社会信用代码": "accepting_unit_code",
+        "履行状态认定单位统一社会信用代码": "determined_by_code",
+        "承诺日期": "made_on",
+    }
+)
 KNOWN_HEADERS = set(_BY_HEADER)
 
 
@@ -155,8 +191,8 @@ class CommitmentInput:
     code: str
     promisor_name: str
     promisor_kind: PartyKind
-    promisor_uscc: str | None          # organisations
-    promisor_id_number: str | None     # natural persons: clear, normalised (never stored in clear)
+    promisor_uscc: str | None  # organisations
+    promisor_id_number: str | None  # natural persons: clear, normalised (never stored in clear)
     commitment_type: str
     reason: str
     content: str
@@ -173,7 +209,7 @@ class CommitmentInput:
     accepting_unit_code: str
     public_type: str
     remarks: str | None
-    type_text: str | None = None       # 其他-… as written
+    type_text: str | None = None  # 其他-… as written
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[RowIssue] = field(default_factory=list)
 
@@ -185,19 +221,33 @@ class CommitmentInput:
 
     def content_dict(self) -> dict[str, Any]:
         """The stored (and hashed) content: JSON-safe, the person's number masked."""
+
         def iso(d: dt.date | None) -> str | None:
             return d.isoformat() if d else None
 
         return {
-            "code": self.code, "promisor_name": self.promisor_name, "promisor_kind": self.promisor_kind.value,
-            "promisor_code": self.promisor_code_masked, "commitment_type": self.commitment_type,
-            "type_text": self.type_text, "reason": self.reason, "content": self.content,
-            "liability": self.liability, "made_on": iso(self.made_on), "valid_until": iso(self.valid_until),
-            "fulfilment_status": self.fulfilment_status, "unfulfilled_content": self.unfulfilled_content,
-            "liability_pursued": self.liability_pursued, "determined_on": iso(self.determined_on),
-            "determined_by": self.determined_by, "determined_by_code": self.determined_by_code,
-            "accepting_unit": self.accepting_unit, "accepting_unit_code": self.accepting_unit_code,
-            "public_type": self.public_type, "remarks": self.remarks, "extra": self.extra,
+            "code": self.code,
+            "promisor_name": self.promisor_name,
+            "promisor_kind": self.promisor_kind.value,
+            "promisor_code": self.promisor_code_masked,
+            "commitment_type": self.commitment_type,
+            "type_text": self.type_text,
+            "reason": self.reason,
+            "content": self.content,
+            "liability": self.liability,
+            "made_on": iso(self.made_on),
+            "valid_until": iso(self.valid_until),
+            "fulfilment_status": self.fulfilment_status,
+            "unfulfilled_content": self.unfulfilled_content,
+            "liability_pursued": self.liability_pursued,
+            "determined_on": iso(self.determined_on),
+            "determined_by": self.determined_by,
+            "determined_by_code": self.determined_by_code,
+            "accepting_unit": self.accepting_unit,
+            "accepting_unit_code": self.accepting_unit_code,
+            "public_type": self.public_type,
+            "remarks": self.remarks,
+            "extra": self.extra,
         }
 
 
@@ -211,8 +261,10 @@ def check_commitment_code(value: str, *, today: dt.date) -> tuple[str, dt.date]:
     """The normalised code and the date it carries; raises ``_Cell`` with the reason when malformed."""
     code = "".join(unicodedata.normalize("NFKC", value).split())
     if len(code) != 20:
-        raise _Cell("commitment_code_length", f"「{code[:_SHOWN]}」应为20位（6位行政区划代码 + 8位日期 + 6位流水号），"
-                                              f"实为{len(code)}位")
+        raise _Cell(
+            "commitment_code_length",
+            f"「{code[:_SHOWN]}」应为20位（6位行政区划代码 + 8位日期 + 6位流水号），实为{len(code)}位",
+        )
     if not code.isdigit() or not code.isascii():
         raise _Cell("commitment_code_charset", f"「{code}」只能由数字组成（6位行政区划代码 + 8位日期 + 6位流水号）")
     if regions.lookup(code[:6]) is None:
@@ -223,8 +275,10 @@ def check_commitment_code(value: str, *, today: dt.date) -> tuple[str, dt.date]:
     except ValueError:
         raise _Cell("commitment_code_date", f"「{code}」第7-14位 {ymd} 不是有效日期（应为 YYYYMMDD）") from None
     if when < EARLIEST_DATE or when > today:
-        raise _Cell("commitment_code_date", f"「{code}」第7-14位日期 {when.isoformat()} 不在合理范围内（不能早于 1949-10-01"
-                                            "或晚于今天）")
+        raise _Cell(
+            "commitment_code_date",
+            f"「{code}」第7-14位日期 {when.isoformat()} 不在合理范围内（不能早于 1949-10-01或晚于今天）",
+        )
     return code, when
 
 
@@ -232,8 +286,10 @@ def _date(value: Any) -> dt.date:
     try:
         d = parse_date(value)
     except (ValueError, TypeError, OverflowError):
-        raise _Cell("date_invalid", f"不是有效日期：{str(value)[:_SHOWN]}（可用 2024-03-15、2024/3/15、2024年3月15日、"
-                                    "20240315）") from None
+        raise _Cell(
+            "date_invalid",
+            f"不是有效日期：{str(value)[:_SHOWN]}（可用 2024-03-15、2024/3/15、2024年3月15日、20240315）",
+        ) from None
     assert d is not None
     if d < EARLIEST_DATE:
         raise _Cell("date_out_of_range", f"{d.isoformat()} 早于 1949-10-01，应为误填")
@@ -277,8 +333,9 @@ class _Row:
             self.bad.add(key)
 
 
-def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.date,
-                 authorities: Authorities | None = None) -> tuple[CommitmentInput | None, list[RowIssue]]:
+def validate_row(
+    hm: HeaderMap, number: int, values: list[Any], *, today: dt.date, authorities: Authorities | None = None
+) -> tuple[CommitmentInput | None, list[RowIssue]]:
     """Validate one row; returns the input (with warnings) or ``None`` and every error of the row.
 
     ``authorities``: the submitting department's (``auth.service.authorities_of``); the accepting unit must be one
@@ -318,14 +375,18 @@ def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.dat
             row.issue(f.key, None, "required_missing", "为必填项，不能为空")
     _cross_rules(row, text, out, today)
     if authorities is not None and not row.bad & {"accepting_unit", "accepting_unit_code"}:
-        problem = authorities.check(name=text.get("accepting_unit"), uscc=out.get("accepting_unit_code"),
-                                    label="承诺受理单位")
+        problem = authorities.check(
+            name=text.get("accepting_unit"), uscc=out.get("accepting_unit_code"), label="承诺受理单位"
+        )
         if problem is not None:
             key = "accepting_unit_code" if problem.field == "uscc" else "accepting_unit"
             row.bad.add(key)
             row.errors.append(RowIssue(number, hm.label(key), text.get(key), problem.code, problem.message))
-    extra = {name: _json_cell(values[i]) for i, name in hm.extra.items()
-             if i < width and values[i] is not None and str(values[i]).strip()}
+    extra = {
+        name: _json_cell(values[i])
+        for i, name in hm.extra.items()
+        if i < width and values[i] is not None and str(values[i]).strip()
+    }
     if row.errors:
         return None, row.errors
     kind: PartyKind = out["promisor_kind"]
@@ -333,15 +394,31 @@ def validate_row(hm: HeaderMap, number: int, values: list[Any], *, today: dt.dat
     type_key, type_text = out["commitment_type"]
     valid_until = out.get("valid_until")
     return CommitmentInput(
-        row=number, code=out["code"][0], promisor_name=text["promisor_name"], promisor_kind=kind,
-        promisor_uscc=out.get("_uscc"), promisor_id_number=out.get("_id_number"), commitment_type=type_key,
-        type_text=type_text, reason=text["reason"], content=text["content"], liability=text["liability"],
-        made_on=out["made_on"], valid_until=None if valid_until is OPEN_ENDED else valid_until,
-        fulfilment_status=status, unfulfilled_content=text.get("unfulfilled_content"),
-        liability_pursued=text.get("liability_pursued"), determined_on=out.get("determined_on"),
-        determined_by=text.get("determined_by"), determined_by_code=out.get("determined_by_code"),
-        accepting_unit=text["accepting_unit"], accepting_unit_code=out["accepting_unit_code"],
-        public_type=out["public_type"], remarks=text.get("remarks"), extra=extra, warnings=row.warnings,
+        row=number,
+        code=out["code"][0],
+        promisor_name=text["promisor_name"],
+        promisor_kind=kind,
+        promisor_uscc=out.get("_uscc"),
+        promisor_id_number=out.get("_id_number"),
+        commitment_type=type_key,
+        type_text=type_text,
+        reason=text["reason"],
+        content=text["content"],
+        liability=text["liability"],
+        made_on=out["made_on"],
+        valid_until=None if valid_until is OPEN_ENDED else valid_until,
+        fulfilment_status=status,
+        unfulfilled_content=text.get("unfulfilled_content"),
+        liability_pursued=text.get("liability_pursued"),
+        determined_on=out.get("determined_on"),
+        determined_by=text.get("determined_by"),
+        determined_by_code=out.get("determined_by_code"),
+        accepting_unit=text["accepting_unit"],
+        accepting_unit_code=out["accepting_unit_code"],
+        public_type=out["public_type"],
+        remarks=text.get("remarks"),
+        extra=extra,
+        warnings=row.warnings,
     ), row.warnings
 
 
@@ -386,8 +463,12 @@ def _cross_rules(row: _Row, text: dict[str, str], out: dict[str, Any], today: dt
             if check.valid and check.normalized:
                 out["_id_number"] = check.normalized
             else:
-                row.issue("promisor_code", compact, check.errors[0].code if check.errors else "resident_id_invalid",
-                          "不是有效的居民身份证号码：" + "；".join(e.message for e in check.errors))
+                row.issue(
+                    "promisor_code",
+                    compact,
+                    check.errors[0].code if check.errors else "resident_id_invalid",
+                    "不是有效的居民身份证号码：" + "；".join(e.message for e in check.errors),
+                )
         else:
             try:
                 out["_uscc"] = _uscc(compact)
@@ -395,34 +476,60 @@ def _cross_rules(row: _Row, text: dict[str, str], out: dict[str, Any], today: dt
                 row.issue("promisor_code", compact, exc.code, exc.reason)
             else:
                 if (kind is PartyKind.INDIVIDUAL_BUSINESS) != out["_uscc"].startswith("92"):
-                    row.issue("promisor_code", compact, "party_kind_code_mismatch",
-                              f"前两位为 {compact[:2]}，与承诺人类别不符（个体工商户的代码以 92 开头），请核对", warning=True)
+                    row.issue(
+                        "promisor_code",
+                        compact,
+                        "party_kind_code_mismatch",
+                        f"前两位为 {compact[:2]}，与承诺人类别不符（个体工商户的代码以 92 开头），请核对",
+                        warning=True,
+                    )
     made = out.get("made_on")
     if made is not None and made > today:
         row.issue("made_on", made.isoformat(), "date_in_future", f"{made.isoformat()} 晚于今天，承诺作出日期不能在未来")
     determined = out.get("determined_on")
     if determined is not None and determined > today:
-        row.issue("determined_on", determined.isoformat(), "date_in_future",
-                  f"{determined.isoformat()} 晚于今天，履行状态认定日期不能在未来")
+        row.issue(
+            "determined_on",
+            determined.isoformat(),
+            "date_in_future",
+            f"{determined.isoformat()} 晚于今天，履行状态认定日期不能在未来",
+        )
     for key in ("valid_until", "determined_on"):
         d = out.get(key)
         if made is not None and isinstance(d, dt.date) and d < made:
             row.issue(key, d.isoformat(), "date_order", f"{d.isoformat()} 早于承诺作出日期 {made.isoformat()}")
     coded = out.get("code")
     if coded is not None and made is not None and coded[1] != made:
-        row.issue("code", coded[0], "commitment_code_date_mismatch",
-                  f"中的日期 {coded[1].isoformat()} 与承诺作出日期 {made.isoformat()} 不一致，请核对", warning=True)
+        row.issue(
+            "code",
+            coded[0],
+            "commitment_code_date_mismatch",
+            f"中的日期 {coded[1].isoformat()} 与承诺作出日期 {made.isoformat()} 不一致，请核对",
+            warning=True,
+        )
     status = out.get("fulfilment_status")
     if status is not None and status not in ("fulfilled", "pending"):
         if "unfulfilled_content" not in text and "unfulfilled_content" not in row.bad:
-            row.issue("unfulfilled_content", None, "unfulfilled_content_missing",
-                      "为空：承诺履行状态不是「全部履行」时须填写未履行的承诺内容")
+            row.issue(
+                "unfulfilled_content",
+                None,
+                "unfulfilled_content_missing",
+                "为空：承诺履行状态不是「全部履行」时须填写未履行的承诺内容",
+            )
         if "liability_pursued" not in text and "liability_pursued" not in row.bad:
-            row.issue("liability_pursued", None, "liability_pursued_missing",
-                      "为空：承诺履行状态不是「全部履行」时须填写违诺责任追究内容")
+            row.issue(
+                "liability_pursued",
+                None,
+                "liability_pursued_missing",
+                "为空：承诺履行状态不是「全部履行」时须填写违诺责任追究内容",
+            )
     if status is None and ("determined_on" in out or "unfulfilled_content" in text or "liability_pursued" in text):
-        row.issue("fulfilment_status", None, "fulfilment_status_missing",
-                  "为空，但已填写履行状态认定日期或未履行内容：请填写承诺履行状态")
+        row.issue(
+            "fulfilment_status",
+            None,
+            "fulfilment_status_missing",
+            "为空，但已填写履行状态认定日期或未履行内容：请填写承诺履行状态",
+        )
 
 
 def _json_cell(value: Any) -> Any:

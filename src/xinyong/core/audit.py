@@ -128,21 +128,55 @@ def _canonical(value: Any) -> Any:
     return str(value)
 
 
-def event_hash(*, prev_hash: str, seq: int, at: dt.datetime, actor: str, action: str, entity_type: str,
-               entity_id: str | None, reason: str | None, before: Any, after: Any) -> str:
+def event_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | None,
+    reason: str | None,
+    before: Any,
+    after: Any,
+) -> str:
     payload = json.dumps(
-        [prev_hash, seq, at.astimezone(dt.UTC).isoformat(timespec="microseconds"), actor, action,
-         entity_type, entity_id, reason, before, after],
-        ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+        [
+            prev_hash,
+            seq,
+            at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            entity_type,
+            entity_id,
+            reason,
+            before,
+            after,
+        ],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, entity_type: str, entity_id: Any = None,
-           reason: str | None = None, before: Any = None, after: Any = None) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: Any = None,
+    reason: str | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
     """Append one event to the chain, in the caller's transaction."""
     take_head = (
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(count=AuditChainHead.count + 1)
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(count=AuditChainHead.count + 1)
         .execution_options(synchronize_session=False)
     )
     if not cast("CursorResult[Any]", session.execute(take_head)).rowcount:  # an UPDATE: a CursorResult
@@ -154,9 +188,16 @@ def record(session: Session, *, actor: str, action: str, entity_type: str, entit
         select(AuditChainHead).where(AuditChainHead.id == 1).execution_options(populate_existing=True)
     ).scalar_one()
     ev = AuditEvent(
-        seq=head.count, at=utcnow(), actor=actor, action=action, entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id), reason=reason,
-        before=_canonical(before), after=_canonical(after), prev_hash=head.last_hash,
+        seq=head.count,
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        reason=reason,
+        before=_canonical(before),
+        after=_canonical(after),
+        prev_hash=head.last_hash,
     )
     ev.hash = _hash_of(ev)
     session.add(ev)
@@ -176,9 +217,18 @@ def _insert_ignoring_conflict(session: Session) -> Any:
 
 
 def _hash_of(ev: Any) -> str:
-    return event_hash(prev_hash=ev.prev_hash, seq=ev.seq, at=ev.at, actor=ev.actor, action=ev.action,
-                      entity_type=ev.entity_type, entity_id=ev.entity_id, reason=ev.reason,
-                      before=ev.before, after=ev.after)
+    return event_hash(
+        prev_hash=ev.prev_hash,
+        seq=ev.seq,
+        at=ev.at,
+        actor=ev.actor,
+        action=ev.action,
+        entity_type=ev.entity_type,
+        entity_id=ev.entity_id,
+        reason=ev.reason,
+        before=ev.before,
+        after=ev.after,
+    )
 
 
 @dataclass
@@ -199,9 +249,20 @@ class ChainReport:
 
 #: What verification reads: plain rows, never ORM objects, so that an object the session already holds (and would
 #: not reload) cannot hide a change made in the database.
-_CHAIN_COLUMNS = (AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action,
-                  AuditEvent.entity_type, AuditEvent.entity_id, AuditEvent.reason, AuditEvent.before,
-                  AuditEvent.after, AuditEvent.prev_hash, AuditEvent.hash)
+_CHAIN_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.seq,
+    AuditEvent.at,
+    AuditEvent.actor,
+    AuditEvent.action,
+    AuditEvent.entity_type,
+    AuditEvent.entity_id,
+    AuditEvent.reason,
+    AuditEvent.before,
+    AuditEvent.after,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+)
 
 
 def verify_chain(session: Session, *, batch: int = 5000, since: tuple[int, str] | None = None) -> ChainReport:
@@ -232,20 +293,29 @@ def verify_chain(session: Session, *, batch: int = 5000, since: tuple[int, str] 
         expected_seq, prev, count, checked = start_seq + 1, start_hash, start_seq, 1
     seen_head: tuple[int, str] | None = None
     while True:
-        stmt = (select(*_CHAIN_COLUMNS).where(AuditEvent.seq >= expected_seq).order_by(AuditEvent.seq)
-                .execution_options(yield_per=batch))
+        stmt = (
+            select(*_CHAIN_COLUMNS)
+            .where(AuditEvent.seq >= expected_seq)
+            .order_by(AuditEvent.seq)
+            .execution_options(yield_per=batch)
+        )
         with session.execute(stmt) as rows:
             for ev in rows:
                 if ev.seq != expected_seq:
-                    return ChainReport(False, count, ev.id,
-                                       f"第 {expected_seq} 条事件缺失（链序号跳到 {ev.seq}），疑似被删除",
-                                       prev, checked)
+                    return ChainReport(
+                        False,
+                        count,
+                        ev.id,
+                        f"第 {expected_seq} 条事件缺失（链序号跳到 {ev.seq}），疑似被删除",
+                        prev,
+                        checked,
+                    )
                 if ev.prev_hash != prev:
-                    return ChainReport(False, count, ev.id, f"事件 {ev.id} 的前序哈希与上一条不符，链被篡改",
-                                       prev, checked)
+                    return ChainReport(
+                        False, count, ev.id, f"事件 {ev.id} 的前序哈希与上一条不符，链被篡改", prev, checked
+                    )
                 if _hash_of(ev) != ev.hash:
-                    return ChainReport(False, count, ev.id, f"事件 {ev.id} 的内容与其哈希不符，已被修改",
-                                       prev, checked)
+                    return ChainReport(False, count, ev.id, f"事件 {ev.id} 的内容与其哈希不符，已被修改", prev, checked)
                 prev = ev.hash
                 expected_seq += 1
                 count += 1
@@ -261,12 +331,20 @@ def verify_chain(session: Session, *, batch: int = 5000, since: tuple[int, str] 
             continue
         if head[0] == count:
             return ChainReport(False, count, None, "链头哈希与最后一条事件不符：链头被改", prev, checked)
-        return ChainReport(False, count, None, f"链头记录 {head[0]} 条，实际 {count} 条：末尾事件被删除或链头被改",
-                           prev, checked)
+        return ChainReport(
+            False, count, None, f"链头记录 {head[0]} 条，实际 {count} 条：末尾事件被删除或链头被改", prev, checked
+        )
 
 
-def events_for(session: Session, *, entity_type: str | None = None, entity_id: Any = None,
-               actor: str | None = None, limit: int = 100, before_seq: int | None = None) -> list[AuditEvent]:
+def events_for(
+    session: Session,
+    *,
+    entity_type: str | None = None,
+    entity_id: Any = None,
+    actor: str | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[AuditEvent]:
     """Newest first: the history of one entity, or of one actor."""
     stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
     if entity_type:
@@ -335,9 +413,14 @@ class AnchorResult:
         return self.anchor is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**(self.anchor or {}), "ok": self.ok, "verified_from": self.verified_from,
-                "verified_events": self.chain.checked, "problem": self.chain.problem,
-                "first_bad_id": self.chain.first_bad_id}
+        return {
+            **(self.anchor or {}),
+            "ok": self.ok,
+            "verified_from": self.verified_from,
+            "verified_events": self.chain.checked,
+            "problem": self.chain.problem,
+            "first_bad_id": self.chain.first_bad_id,
+        }
 
 
 def anchor(session: Session, *, previous: dict[str, Any] | None = None) -> AnchorResult:
@@ -368,13 +451,25 @@ class AnchorReport:
     stale: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "anchors": self.anchors, "problems": self.problems, "newest": self.newest,
-                "events_after_newest": self.events_after_newest, "newest_age_seconds": self.newest_age_seconds,
-                "max_age_seconds": self.max_age_seconds, "stale": self.stale}
+        return {
+            "ok": self.ok,
+            "anchors": self.anchors,
+            "problems": self.problems,
+            "newest": self.newest,
+            "events_after_newest": self.events_after_newest,
+            "newest_age_seconds": self.newest_age_seconds,
+            "max_age_seconds": self.max_age_seconds,
+            "stale": self.stale,
+        }
 
 
-def verify_anchors(session: Session, anchors: list[dict[str, Any]], *, max_age: dt.timedelta | None = None,
-                   now: dt.datetime | None = None) -> AnchorReport:
+def verify_anchors(
+    session: Session,
+    anchors: list[dict[str, Any]],
+    *,
+    max_age: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+) -> AnchorReport:
     """Check each anchor: its signature, and that the event it names is still in the chain with the same hash.
 
     A chain cut back below an anchor, rebuilt, or emptied fails here even when it verifies on its own (``ok``
@@ -403,17 +498,27 @@ def verify_anchors(session: Session, anchors: list[dict[str, Any]], *, max_age: 
     found: dict[int, str] = {}
     seqs = sorted(wanted)
     for start in range(0, len(seqs), 1000):
-        part = seqs[start:start + 1000]
+        part = seqs[start : start + 1000]
         for seq, hash_ in session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq.in_(part))):
             found[seq] = hash_
     for seq in seqs:
         for w in wanted[seq]:
             if seq not in found:
-                problems.append({"anchor": w["anchor"], "seq": seq,
-                                 "problem": f"{w['at'][:19]} 时链上已有第 {seq} 条事件，现在没有了：审计日志被截断或清空"})
+                problems.append(
+                    {
+                        "anchor": w["anchor"],
+                        "seq": seq,
+                        "problem": f"{w['at'][:19]} 时链上已有第 {seq} 条事件，现在没有了：审计日志被截断或清空",
+                    }
+                )
             elif found[seq] != w["hash"]:
-                problems.append({"anchor": w["anchor"], "seq": seq,
-                                 "problem": f"第 {seq} 条事件的哈希与 {w['at'][:19]} 的锚点不符：审计链被重写"})
+                problems.append(
+                    {
+                        "anchor": w["anchor"],
+                        "seq": seq,
+                        "problem": f"第 {seq} 条事件的哈希与 {w['at'][:19]} 的锚点不符：审计链被重写",
+                    }
+                )
     problems.sort(key=lambda p: p["anchor"])
 
     head = session.scalar(select(AuditChainHead.count).where(AuditChainHead.id == 1)) or 0

@@ -48,31 +48,38 @@ def _duration(seconds: float | None) -> str:
 
 @app.command("verify")
 @handle_errors
-def verify(anchors: Path | None = typer.Option(
-               None, "--anchors",
-               help="另行保存的锚点文件（每行一个，audit anchor 生成）；默认 XINYONG_AUDIT_ANCHORS_FILE"),
-           max_age: int | None = typer.Option(
-               None, "--max-age", min=0,
-               help="最新锚点的最长允许时长（秒），超过则退出码为 1；默认 XINYONG_AUDIT_ANCHOR_MAX_AGE（900），0 不检查"),
-           anchors_only: bool = typer.Option(
-               False, "--anchors-only",
-               help="只校验锚点与未锚定窗口，不重算整条链（开销小，供监控每隔几分钟运行）"),
-           as_json: bool = JsonOption) -> None:
+def verify(
+    anchors: Path | None = typer.Option(
+        None, "--anchors", help="另行保存的锚点文件（每行一个，audit anchor 生成）；默认 XINYONG_AUDIT_ANCHORS_FILE"
+    ),
+    max_age: int | None = typer.Option(
+        None,
+        "--max-age",
+        min=0,
+        help="最新锚点的最长允许时长（秒），超过则退出码为 1；默认 XINYONG_AUDIT_ANCHOR_MAX_AGE（900），0 不检查",
+    ),
+    anchors_only: bool = typer.Option(
+        False, "--anchors-only", help="只校验锚点与未锚定窗口，不重算整条链（开销小，供监控每隔几分钟运行）"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
     """校验整条审计哈希链（及锚点）；发现被修改、删除或截断，或最新锚点过旧时退出码为 1。"""
     settings = get_settings()
     anchors = anchors if anchors is not None else settings.audit_anchors_file
     limit = settings.audit_anchor_max_age if max_age is None else max_age
     if anchors_only and anchors is None:
-        raise ValidationFailed("--anchors-only 需要锚点文件（--anchors 或 XINYONG_AUDIT_ANCHORS_FILE）",
-                               code="anchors_required")
+        raise ValidationFailed(
+            "--anchors-only 需要锚点文件（--anchors 或 XINYONG_AUDIT_ANCHORS_FILE）", code="anchors_required"
+        )
     with clikit.database().session(write=False) as session:
         if anchors_only:
             result: dict[str, Any] = {"ok": True, "chain_checked": False}
         else:
             result = verify_chain(session).to_dict()
         if anchors is not None:
-            checked = verify_anchors(session, read_anchor_file(anchors),
-                                     max_age=dt.timedelta(seconds=limit) if limit else None).to_dict()
+            checked = verify_anchors(
+                session, read_anchor_file(anchors), max_age=dt.timedelta(seconds=limit) if limit else None
+            ).to_dict()
             result["anchors"] = checked
             result["ok"] = result["ok"] and checked["ok"] and not checked["stale"]
 
@@ -92,12 +99,16 @@ def verify(anchors: Path | None = typer.Option(
             if a["newest"] is None:
                 window = f"没有有效的锚点：全部 {a['events_after_newest']} 条事件都未经锚定"
             else:
-                window = (f"最新锚点（第 {a['newest']['seq']} 条，{a['newest']['at'][:19]} UTC）"
-                          f"距今 {_duration(a['newest_age_seconds'])}，其后 {a['events_after_newest']} 条事件尚未锚定"
-                          "（被删除时锚点无法发现）")
+                window = (
+                    f"最新锚点（第 {a['newest']['seq']} 条，{a['newest']['at'][:19]} UTC）"
+                    f"距今 {_duration(a['newest_age_seconds'])}，其后 {a['events_after_newest']} 条事件尚未锚定"
+                    "（被删除时锚点无法发现）"
+                )
             if a["stale"]:
-                clikit.console.print(f"[red]锚点过旧[/red]：{window}；上限 {_duration(a['max_age_seconds'])}，"
-                                     "请检查定时锚定任务（audit anchor）是否仍在运行")
+                clikit.console.print(
+                    f"[red]锚点过旧[/red]：{window}；上限 {_duration(a['max_age_seconds'])}，"
+                    "请检查定时锚定任务（audit anchor）是否仍在运行"
+                )
             else:
                 clikit.console.print(f"未锚定窗口：{window}")
 
@@ -110,9 +121,13 @@ def verify(anchors: Path | None = typer.Option(
 @handle_errors
 def make_anchor(
     out: Path | None = typer.Option(
-        None, "--out",
-        help="追加到此文件（应在数据库之外保存，如另一台机器或只写存储）；默认 XINYONG_AUDIT_ANCHORS_FILE"),
-    loop: bool = typer.Option(False, "--loop", help="持续运行，每隔 --every 秒签发一次（无 cron 时用；SIGTERM 或 Ctrl+C 停止）"),
+        None,
+        "--out",
+        help="追加到此文件（应在数据库之外保存，如另一台机器或只写存储）；默认 XINYONG_AUDIT_ANCHORS_FILE",
+    ),
+    loop: bool = typer.Option(
+        False, "--loop", help="持续运行，每隔 --every 秒签发一次（无 cron 时用；SIGTERM 或 Ctrl+C 停止）"
+    ),
     every: float = typer.Option(300.0, "--every", min=0.1, help="--loop 时的间隔（秒）"),
     count: int = typer.Option(0, "--count", min=0, help="--loop 时签发这么多次后退出（0：直到被停止）"),
     as_json: bool = JsonOption,
@@ -131,9 +146,10 @@ def make_anchor(
         if not d["ok"]:
             clikit.console.print(f"[red]未签发锚点[/red]：自第 {d['verified_from']} 条起校验失败：{d['problem']}")
             return
-        clikit.console.print(f"锚点：第 {d['seq']} 条事件，哈希 {d['hash'][:16]}…，{d['at'][:19]}"
-                             f"（自第 {d['verified_from']} 条起校验了 {d['verified_events']} 条）"
-                             + (f"，已追加到 {out}" if out else ""))
+        clikit.console.print(
+            f"锚点：第 {d['seq']} 条事件，哈希 {d['hash'][:16]}…，{d['at'][:19]}"
+            f"（自第 {d['verified_from']} 条起校验了 {d['verified_events']} 条）" + (f"，已追加到 {out}" if out else "")
+        )
 
     def once() -> None:
         nonlocal previous
@@ -195,17 +211,31 @@ def log(
     """列出审计事件（最新在前）。"""
     with clikit.database().session(write=False) as session:
         rows = [
-            {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-             "entity_type": e.entity_type, "entity_id": e.entity_id, "reason": e.reason,
-             "before": e.before, "after": e.after}
+            {
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "entity_type": e.entity_type,
+                "entity_id": e.entity_id,
+                "reason": e.reason,
+                "before": e.before,
+                "after": e.after,
+            }
             for e in events_for(session, entity_type=entity_type, entity_id=entity_id, actor=actor, limit=limit)
         ]
 
     def render(items: list) -> None:
         table = Table("序号", "时间", "操作人", "操作", "对象", "原因")
         for r in items:
-            table.add_row(str(r["seq"]), r["at"][:19], r["actor"], r["action"],
-                          f"{r['entity_type']}:{r['entity_id'] or ''}", r["reason"] or "")
+            table.add_row(
+                str(r["seq"]),
+                r["at"][:19],
+                r["actor"],
+                r["action"],
+                f"{r['entity_type']}:{r['entity_id'] or ''}",
+                r["reason"] or "",
+            )
         clikit.console.print(table)
 
     emit(rows, as_json, render)

@@ -131,20 +131,49 @@ class BatchSummary:
         return self
 
     def as_dict(self) -> dict[str, Any]:
-        return {"importer": self.importer, "batch": self.batch, "mode": self.mode, "status": self.status,
-                "rows": self.rows, "accepted": self.accepted, "rejected": self.rejected,
-                "skipped": self.skipped, "errors": [e.as_dict() for e in self.errors],
-                "error_counts": dict(self.error_counts)}
+        return {
+            "importer": self.importer,
+            "batch": self.batch,
+            "mode": self.mode,
+            "status": self.status,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "errors": [e.as_dict() for e in self.errors],
+            "error_counts": dict(self.error_counts),
+        }
 
     @classmethod
-    def from_counts(cls, importer: str, *, mode: str, rows: int, accepted: int, rejected: int, skipped: int = 0,
-                    errors: Iterable[dict[str, Any]] = (), batch: int | None = None) -> BatchSummary:
+    def from_counts(
+        cls,
+        importer: str,
+        *,
+        mode: str,
+        rows: int,
+        accepted: int,
+        rejected: int,
+        skipped: int = 0,
+        errors: Iterable[dict[str, Any]] = (),
+        batch: int | None = None,
+    ) -> BatchSummary:
         """The summary of a batch from what was stored of it (a list sync's record): the same shape."""
         summary = cls(importer, mode=mode, batch=batch, rows=rows, accepted=accepted, skipped=skipped)
         for e in errors:
-            summary.reject(Rejected(int(e.get("row") or 0), [], [RowError(
-                int(e.get("row") or 0), str(e.get("column") or ""), str(e.get("code") or "invalid"),
-                str(e.get("message") or ""))]))
+            summary.reject(
+                Rejected(
+                    int(e.get("row") or 0),
+                    [],
+                    [
+                        RowError(
+                            int(e.get("row") or 0),
+                            str(e.get("column") or ""),
+                            str(e.get("code") or "invalid"),
+                            str(e.get("message") or ""),
+                        )
+                    ],
+                )
+            )
         summary.rejected = rejected
         summary.finish()
         summary.accepted = accepted  # as stored (a rejected reject_all batch is never stored)
@@ -172,12 +201,23 @@ class _Chunker:
         return out
 
 
-def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Validate], write: Write,
-        mode: str = KEEP_GOOD, session: Any = None, begin: Callable[[], bool | None] | None = None,
-        ahead: int = 0, hold: int | None = None, reopen: Callable[[], RowSource] | None = None,
-        chunk: int = CHUNK, progress: Callable[[int], None] | None = None,
-        fresh_validator: bool = False, prepare: Callable[[list[Good[Any]]], None] | None = None
-        ) -> BatchSummary | None:
+def run(
+    rows: RowSource,
+    *,
+    importer: str,
+    validate: Validate | Callable[[], Validate],
+    write: Write,
+    mode: str = KEEP_GOOD,
+    session: Any = None,
+    begin: Callable[[], bool | None] | None = None,
+    ahead: int = 0,
+    hold: int | None = None,
+    reopen: Callable[[], RowSource] | None = None,
+    chunk: int = CHUNK,
+    progress: Callable[[int], None] | None = None,
+    fresh_validator: bool = False,
+    prepare: Callable[[list[Good[Any]]], None] | None = None,
+) -> BatchSummary | None:
     """Run one batch (see the module's doc); None when ``begin`` returned False (the importer stopped it: a file
     already applied).
 
@@ -285,7 +325,7 @@ def run(rows: RowSource, *, importer: str, validate: Validate | Callable[[], Val
     def clean_rows() -> Iterator[list[Good[Any]]]:
         if held is not None:
             for i in range(0, len(held), chunk):
-                yield held[i:i + chunk]
+                yield held[i : i + chunk]
             return
         if reopen is None:
             raise RuntimeError("a reject_all batch too long to hold needs reopen")

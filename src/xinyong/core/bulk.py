@@ -91,8 +91,9 @@ def _converter(column: Any, dialect: str) -> tuple[Converter | None, bool]:
     return None, False
 
 
-def _tuples(rows: Sequence[dict[str, Any]], names: list[str], convs: list[tuple[Converter | None, bool]]
-            ) -> list[tuple[Any, ...]]:
+def _tuples(
+    rows: Sequence[dict[str, Any]], names: list[str], convs: list[tuple[Converter | None, bool]]
+) -> list[tuple[Any, ...]]:
     """The rows as driver tuples, built column by column (``map`` in C instead of a Python call per value)."""
     columns = []
     for name, (conv, repeats) in zip(names, convs, strict=True):
@@ -107,8 +108,9 @@ def _tuples(rows: Sequence[dict[str, Any]], names: list[str], convs: list[tuple[
     return list(zip(*columns, strict=True))
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-                columns: Sequence[str] | None = None) -> int:
+def insert_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
+) -> int:
     """Insert ``rows`` (dicts keyed by column name; missing keys are NULL) into ``table``; returns the count.
 
     Column defaults of the model are NOT applied: give every NOT NULL column a value.
@@ -142,8 +144,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     return len(rows)
 
 
-def insert_missing(session: Session, table: Table, rows: Sequence[dict[str, Any]],
-                   columns: Sequence[str] | None = None) -> int:
+def insert_missing(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
+) -> int:
     """Insert ``rows`` like :func:`insert_rows`, skipping each row that would violate a unique constraint
     (``INSERT … ON CONFLICT DO NOTHING``); returns how many were inserted.
 
@@ -169,8 +172,10 @@ def insert_missing(session: Session, table: Table, rows: Sequence[dict[str, Any]
         cur = raw.cursor()
         try:
             before = raw.total_changes
-            cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING',
-                            _tuples(rows, names, convs))
+            cur.executemany(
+                f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders}) ON CONFLICT DO NOTHING',
+                _tuples(rows, names, convs),
+            )
             return raw.total_changes - before
         finally:
             cur.close()
@@ -181,8 +186,11 @@ def insert_missing(session: Session, table: Table, rows: Sequence[dict[str, Any]
     picked = ", ".join(f"u.c{i}" for i in range(len(names)))
     values = [list(column) for column in zip(*_tuples(rows, names, convs), strict=True)]
     with raw.cursor() as cur:
-        cur.execute(f'INSERT INTO "{table.name}" ({quoted}) SELECT {picked} FROM unnest({arrays}) '
-                    f"WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord ON CONFLICT DO NOTHING", values)
+        cur.execute(
+            f'INSERT INTO "{table.name}" ({quoted}) SELECT {picked} FROM unnest({arrays}) '
+            f"WITH ORDINALITY AS u({aliases}, ord) ORDER BY u.ord ON CONFLICT DO NOTHING",
+            values,
+        )
         return cur.rowcount
 
 
@@ -206,7 +214,10 @@ def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
         if seq is None:
             seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar_one()
             _SEQUENCES[key] = seq
-        return list(conn.execute(text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),
-                                 {"s": seq, "n": n}).scalars())
+        return list(
+            conn.execute(
+                text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"), {"s": seq, "n": n}
+            ).scalars()
+        )
     start = conn.execute(select(func.max(table.c.id))).scalar() or 0
     return list(range(start + 1, start + 1 + n))

@@ -122,8 +122,9 @@ def handle_errors(fn: F) -> F:
                 return fn(*args, **kwargs)
             except OverflowError as exc:
                 # A number past what the database stores (an id beyond 2^63-1 typed as an argument): bad input.
-                raise ValidationFailed("数值超出范围：编号、数量应为不超过 9223372036854775807 的整数",
-                                       code="value_out_of_range") from exc
+                raise ValidationFailed(
+                    "数值超出范围：编号、数量应为不超过 9223372036854775807 的整数", code="value_out_of_range"
+                ) from exc
             except Exception as exc:
                 if not _is_database_error(exc):
                     raise
@@ -159,6 +160,7 @@ def database_error(exc: DBAPIError) -> XinyongError:
     if is_transient(exc):  # still locked after the busy timeout, or a deadlock outside Database.run
         return Busy(f"数据库正忙（{first}）：其他写入尚未结束，请稍后重试", code="database_busy")
     if "no such table" in first or ("relation" in first and "does not exist" in first):
-        return ConfigurationError(f"数据库尚未初始化或版本过旧（{first}）：请先运行 xinyong db upgrade",
-                                  code="database_not_migrated")
+        return ConfigurationError(
+            f"数据库尚未初始化或版本过旧（{first}）：请先运行 xinyong db upgrade", code="database_not_migrated"
+        )
     return ConfigurationError(f"数据库错误：{first}", code="database_error")

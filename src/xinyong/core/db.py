@@ -204,6 +204,7 @@ def make_engine(url: str, *, explicit_begin: bool = True, **kwargs: Any) -> Engi
             kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+
         # pysqlite's own transaction handling defers BEGIN; take it over so that a write transaction takes the
         # write lock at its first statement and savepoints work.
         @event.listens_for(engine, "connect")
@@ -500,8 +501,11 @@ def reading_apart(session: Session) -> Iterator[Session]:
     What a reader of its own sees is the committed state when it starts."""
     bind = session.get_bind()
     sqlite = bind.dialect.name == "sqlite"
-    reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if sqlite and bind.get_execution_options().get(
-        WRITE_OPTION) else bind
+    reader_bind = (
+        bind.execution_options(**{WRITE_OPTION: False})
+        if sqlite and bind.get_execution_options().get(WRITE_OPTION)
+        else bind
+    )
     if _held_connection(session) is None:
         with Session(reader_bind) as reader, reader.begin():
             yield reader
@@ -540,8 +544,9 @@ def lock_keys(session: Session, family: str, keys: Iterable[str]) -> None:
         return
     distinct = sorted(set(keys))
     if distinct:
-        session.execute(_LOCK_KEYS, {"family": zlib.crc32(family.encode()) & 0x7FFFFFFF, "keys": distinct,
-                                     "stripes": KEY_STRIPES})
+        session.execute(
+            _LOCK_KEYS, {"family": zlib.crc32(family.encode()) & 0x7FFFFFFF, "keys": distinct, "stripes": KEY_STRIPES}
+        )
 
 
 #: Advisory lock stripes per key family (see :func:`lock_keys`).
@@ -549,7 +554,8 @@ KEY_STRIPES = 256
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(CAST(:family AS INTEGER), stripe)) FROM "
     "(SELECT DISTINCT CAST(abs(hashtextextended(k, 0) % :stripes) AS INTEGER) AS stripe "
-    "FROM unnest(CAST(:keys AS TEXT[])) AS k ORDER BY stripe) AS ordered")
+    "FROM unnest(CAST(:keys AS TEXT[])) AS k ORDER BY stripe) AS ordered"
+)
 
 
 # Transient conflicts and retries -----------------------------------------------------------------------------
@@ -589,8 +595,9 @@ class RetryPolicy:
     """The bound on retrying one unit of work: ``retries`` further attempts, none once ``busy_timeout`` seconds
     have passed since the first one; pauses double from ``backoff`` with jitter (±50 %)."""
 
-    def __init__(self, retries: int | None = None, *, backoff: float | None = None,
-                 deadline: float | None = None) -> None:
+    def __init__(
+        self, retries: int | None = None, *, backoff: float | None = None, deadline: float | None = None
+    ) -> None:
         settings = get_db_settings()
         self.retries = settings.retries if retries is None else retries
         self.backoff = settings.retry_backoff if backoff is None else backoff
@@ -601,7 +608,7 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1`` (attempts count from 0), or None: give up."""
         if attempt >= self.retries or time.monotonic() - self.started >= self.deadline:
             return None
-        return min(2.0, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.5)
+        return min(2.0, self.backoff * 2**attempt) * random.uniform(0.5, 1.5)
 
     def retry_after(self) -> int:
         """What to tell a client that was refused: when trying again is worth it (whole seconds, at least 1)."""
@@ -612,8 +619,12 @@ def busy_error(policy: RetryPolicy, exc: BaseException) -> Exception:
     """The error a caller sees once the bound is reached (HTTP 503, CLI exit 2)."""
     from xinyong.core.errors import Busy
 
-    log.warning("database still busy after %d attempt(s) in %.1f s; answering busy: %s", policy.retries + 1,
-                time.monotonic() - policy.started, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    log.warning(
+        "database still busy after %d attempt(s) in %.1f s; answering busy: %s",
+        policy.retries + 1,
+        time.monotonic() - policy.started,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
     return Busy("系统繁忙：数据库正在处理其他写入，请稍后重试", code="database_busy", retry_after=policy.retry_after())
 
 
@@ -636,8 +647,13 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int | None = None, what
             pause = policy.pause(attempt)
             if pause is None:
                 raise busy_error(policy, exc) from exc
-            log.info("%s: transient database conflict (%s), attempt %d again in %.2f s", what,
-                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__, attempt + 2, pause)
+            log.info(
+                "%s: transient database conflict (%s), attempt %d again in %.2f s",
+                what,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                attempt + 2,
+                pause,
+            )
             time.sleep(pause)
             attempt += 1
 
@@ -668,11 +684,13 @@ class Database:
             with self._statement_lock:
                 if self._statement_engine is None:
                     if self.engine.dialect.name == "sqlite":
-                        self._statement_engine = make_engine(self.url, explicit_begin=False, pool_size=4,
-                                                             max_overflow=4)
+                        self._statement_engine = make_engine(
+                            self.url, explicit_begin=False, pool_size=4, max_overflow=4
+                        )
                     else:
-                        self._statement_engine = make_engine(self.url, pool_pre_ping=False, pool_size=4,
-                                                             max_overflow=4, isolation_level="AUTOCOMMIT")
+                        self._statement_engine = make_engine(
+                            self.url, pool_pre_ping=False, pool_size=4, max_overflow=4, isolation_level="AUTOCOMMIT"
+                        )
         return self._statement_engine
 
     @property

@@ -14,8 +14,9 @@ class XinyongError(Exception):
     status_code: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, status_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code:
@@ -64,8 +65,7 @@ class Busy(XinyongError):
     status_code = 503
     code = "database_busy"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
-                 retry_after: int = 5) -> None:
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None, retry_after: int = 5) -> None:
         super().__init__(message, code=code, details=details)
         self.retry_after = retry_after
 

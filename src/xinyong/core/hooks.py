@@ -66,8 +66,7 @@ class SubjectEvents(Protocol):
     """What ``lists``, ``cases`` and ``evaluation`` need of the watchers' transactional outbox
     (``watches.service``): an event about a subject, written in the caller's transaction."""
 
-    def emit_subject_event(self, session: Session, *, subject_id: int, event: str,
-                           payload: dict[str, Any]) -> int: ...
+    def emit_subject_event(self, session: Session, *, subject_id: int, event: str, payload: dict[str, Any]) -> int: ...
 
     def watched_subjects(self, session: Session, subject_ids: Any, *, event: str) -> set[int]: ...
 
@@ -97,8 +96,9 @@ def provide_open_objections(providers: list[OpenObjectionProvider]) -> None:
     _objections_wired = True
 
 
-def open_objection_targets(session: Session, *, record_ids: Iterable[int] = (),
-                           entry_ids: Iterable[int] = ()) -> set[tuple[str, int]]:
+def open_objection_targets(
+    session: Session, *, record_ids: Iterable[int] = (), entry_ids: Iterable[int] = ()
+) -> set[tuple[str, int]]:
     """The targets with an open objection, from every provider."""
     if not _objections_wired:
         raise NotWired("core.hooks.open_objection_providers: not wired — call xinyong.wiring.wire() at start-up")

@@ -92,7 +92,7 @@ def sweep(directory: Path | None = None) -> int:
     now = time.time()
     for entry in directory.glob(f"{_PREFIX}*"):
         try:
-            pid = int(entry.name[len(_PREFIX):].split("-", 1)[0])
+            pid = int(entry.name[len(_PREFIX) :].split("-", 1)[0])
         except ValueError:
             pid = 0
         try:
@@ -172,7 +172,7 @@ class Spool:
         start = 0
         with memoryview(self._pending) as view:
             while len(view) - start >= CHUNK or (final and start < len(view)):
-                plain = bytes(view[start:start + CHUNK])
+                plain = bytes(view[start : start + CHUNK])
                 sealed = self._aead.encrypt(self._chunks.to_bytes(12, "big"), plain, None)
                 if hasattr(os, "pwrite"):
                     os.pwrite(self._fd, sealed, self._chunks * _SEALED)
@@ -298,8 +298,8 @@ class _Decrypting(io.RawIOBase):
         index, start = divmod(self.pos, CHUNK)
         if index != self._index:
             self._plain, self._index = self.spool._read_chunk(index), index
-        part = self._plain[start:start + len(buffer)]
-        buffer[:len(part)] = part
+        part = self._plain[start : start + len(buffer)]
+        buffer[: len(part)] = part
         self.pos += len(part)
         return len(part)
 
@@ -384,15 +384,20 @@ async def receive_form(request: Request, *, max_bytes: int, code: str = "file_to
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + FORM_SLACK:
         raise too_large(max_bytes, code)
-    parser = _SpoolingParser(request.headers, request.stream(), max_files=MAX_FILES, max_fields=MAX_FIELDS,
-                             spool_limit=max_bytes, memory_bytes=get_settings().upload_memory_bytes)
+    parser = _SpoolingParser(
+        request.headers,
+        request.stream(),
+        max_files=MAX_FILES,
+        max_fields=MAX_FIELDS,
+        spool_limit=max_bytes,
+        memory_bytes=get_settings().upload_memory_bytes,
+    )
     try:
         form = await parser.parse()
     except UploadTooLarge:
         raise too_large(max_bytes, code) from None
     except MultiPartException as exc:
-        raise ValidationFailed(f"上传请求格式错误：{exc.message}", code="multipart_invalid",
-                               status_code=400) from None
+        raise ValidationFailed(f"上传请求格式错误：{exc.message}", code="multipart_invalid", status_code=400) from None
     request._form = form  # Starlette's cache: request.form() (FastAPI's File/Form parameters) returns this form
     return form
 

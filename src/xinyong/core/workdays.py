@@ -73,12 +73,14 @@ def _parse_dates(raw: str, env_name: str) -> frozenset[dt.date]:
         except ValueError:
             raise ConfigurationError(
                 f"{env_name} 中的「{item}」不是 ISO 日期（YYYY-MM-DD）或日期区间（YYYY-MM-DD..YYYY-MM-DD）",
-                code="workdays_bad_extra_date", details={"setting": env_name, "value": item},
+                code="workdays_bad_extra_date",
+                details={"setting": env_name, "value": item},
             ) from None
         if hi < lo:
             raise ConfigurationError(
                 f"{env_name} 中的日期区间「{item}」结束早于开始",
-                code="workdays_bad_extra_date", details={"setting": env_name, "value": item},
+                code="workdays_bad_extra_date",
+                details={"setting": env_name, "value": item},
             )
         dates.update(lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1))
     return frozenset(dates)
@@ -94,7 +96,8 @@ class _Calendar:
         if policy not in POLICIES:
             raise ConfigurationError(
                 f"XINYONG_WORKDAYS_UNKNOWN_YEAR 只能是 weekends 或 error，当前为「{policy}」",
-                code="workdays_bad_policy", details={"value": policy, "allowed": list(POLICIES)},
+                code="workdays_bad_policy",
+                details={"value": policy, "allowed": list(POLICIES)},
             )
         self.policy = policy
         self.extra_holidays = _parse_dates(raw_holidays, "XINYONG_EXTRA_HOLIDAYS")
@@ -103,7 +106,8 @@ class _Calendar:
         if both:
             raise ConfigurationError(
                 "同一日期不能既是额外节假日又是额外工作日：" + "、".join(d.isoformat() for d in both),
-                code="workdays_extra_conflict", details={"dates": [d.isoformat() for d in both]},
+                code="workdays_extra_conflict",
+                details={"dates": [d.isoformat() for d in both]},
             )
         self.extra_years = frozenset(d.year for d in self.extra_holidays | self.extra_workdays)
         self._tables: dict[int, list[int]] = {}
@@ -141,7 +145,10 @@ class _Calendar:
                 log.warning(
                     "working days of %s are not declared (calendar library knows %s-%s, no extra dates): "
                     "counting Monday-Friday as working days; update chinesecalendar or set "
-                    "XINYONG_EXTRA_HOLIDAYS/XINYONG_EXTRA_WORKDAYS", year, _LIB_YEARS[0], _LIB_YEARS[-1],
+                    "XINYONG_EXTRA_HOLIDAYS/XINYONG_EXTRA_WORKDAYS",
+                    year,
+                    _LIB_YEARS[0],
+                    _LIB_YEARS[-1],
                 )
         first = dt.date(year, 1, 1).toordinal()
         last = dt.date(year, 12, 31).toordinal()

@@ -21,13 +21,23 @@ SEED = 20261127
 #: Days before today a case was filed: mostly recent, a few old enough to be overdue.
 RECENCY = (0, 1, 1, 2, 3, 4, 6, 9, 14, 30, 45)
 #: A minimal, valid PDF: the evidence file a department scans in at the service window.
-EVIDENCE_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\n"
-                b"trailer<</Root 1 0 R>>\n%%EOF\n")
+EVIDENCE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
-OBJECTION_FACTS = ["处罚决定书载明的罚款金额与实际缴纳金额不一致", "当事人名称登记错误，与营业执照不符",
-                   "该行政处罚决定已被行政复议机关撤销", "列入事由所依据的事实认定有误"]
-COMPLAINT_FACTS = ["该企业长期拖欠供应商货款，拒不履行合同义务", "该店铺销售过期食品，消费者投诉未处理",
-                   "该公司以虚假宣传方式招揽客户", "该工地拖欠农民工工资"]
+OBJECTION_FACTS = [
+    "处罚决定书载明的罚款金额与实际缴纳金额不一致",
+    "当事人名称登记错误，与营业执照不符",
+    "该行政处罚决定已被行政复议机关撤销",
+    "列入事由所依据的事实认定有误",
+]
+COMPLAINT_FACTS = [
+    "该企业长期拖欠供应商货款，拒不履行合同义务",
+    "该店铺销售过期食品，消费者投诉未处理",
+    "该公司以虚假宣传方式招揽客户",
+    "该工地拖欠农民工工资",
+]
 
 
 def _operator(dept: Any) -> Principal:
@@ -43,10 +53,17 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
     rng = random.Random(SEED)
     depts = {d.id: d for d in session.scalars(select(Department))}
     by_code = {d.code: d for d in depts.values()}
-    penalties = list(session.scalars(
-        select(CreditRecord).where(CreditRecord.kind == "penalty", CreditRecord.party_kind == "legal_person",
-                                   CreditRecord.withdrawn_at.is_(None))
-        .order_by(CreditRecord.id)))
+    penalties = list(
+        session.scalars(
+            select(CreditRecord)
+            .where(
+                CreditRecord.kind == "penalty",
+                CreditRecord.party_kind == "legal_person",
+                CreditRecord.withdrawn_at.is_(None),
+            )
+            .order_by(CreditRecord.id)
+        )
+    )
     rng.shuffle(penalties)
     stats: dict[str, dict[str, int]] = {"objection": {}, "repair": {}, "complaint": {}}
 
@@ -61,9 +78,15 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
         op = _operator(depts[record.department_id])
         filed = today - dt.timedelta(days=rng.choice(RECENCY))
         try:
-            case, _ = objections.file_objection(session, actor=op, target_type="record", target_id=record.id,
-                                                facts=rng.choice(OBJECTION_FACTS), applicant_name="企业经办人",
-                                                today=filed)
+            case, _ = objections.file_objection(
+                session,
+                actor=op,
+                target_type="record",
+                target_id=record.id,
+                facts=rng.choice(OBJECTION_FACTS),
+                applicant_name="企业经办人",
+                today=filed,
+            )
         except XinyongError:
             continue
         roll = rng.random()
@@ -75,8 +98,14 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
             count("objection", "accepted")
             continue
         decided = min(today, filed + dt.timedelta(days=rng.randrange(3, 12)))
-        step(case.id, op, "decide", decided, outcome="rejected",
-             reason="经核查，处罚决定书记载的事实、金额与报送数据一致，异议不成立")
+        step(
+            case.id,
+            op,
+            "decide",
+            decided,
+            outcome="rejected",
+            reason="经核查，处罚决定书记载的事实、金额与报送数据一致，异议不成立",
+        )
         count("objection", "decided")
 
     # Credit repair of penalties past their minimum window.
@@ -86,13 +115,22 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
         op = _operator(depts[record.department_id])
         filed = today - dt.timedelta(days=rng.choice(RECENCY))
         try:
-            case, _ = repair.file_repair(session, actor=op, target_type="record", target_id=record.id,
-                                         facts="已缴清罚款并完成整改，现申请提前终止公示", obligations_fulfilled=True,
-                                         commitment_signed=True, applicant_name="企业经办人", today=filed)
+            case, _ = repair.file_repair(
+                session,
+                actor=op,
+                target_type="record",
+                target_id=record.id,
+                facts="已缴清罚款并完成整改，现申请提前终止公示",
+                obligations_fulfilled=True,
+                commitment_signed=True,
+                applicant_name="企业经办人",
+                today=filed,
+            )
         except XinyongError:
             continue
-        service.add_document(session, actor=op, case=case, kind="evidence", filename="缴款凭证及整改报告.pdf",
-                             content=EVIDENCE_PDF)
+        service.add_document(
+            session, actor=op, case=case, kind="evidence", filename="缴款凭证及整改报告.pdf", content=EVIDENCE_PDF
+        )
         roll = rng.random()
         if roll < 0.3:
             count("repair", "submitted")
@@ -101,12 +139,22 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
         if roll < 0.5:
             count("repair", "accepted")
         elif roll < 0.85:
-            step(case.id, op, "approve", min(today, filed + dt.timedelta(days=3)),
-                 reason="已履行行政处罚决定并完成整改，作出信用承诺，符合提前终止公示条件")
+            step(
+                case.id,
+                op,
+                "approve",
+                min(today, filed + dt.timedelta(days=3)),
+                reason="已履行行政处罚决定并完成整改，作出信用承诺，符合提前终止公示条件",
+            )
             count("repair", "approved")
         else:
-            step(case.id, op, "refuse", min(today, filed + dt.timedelta(days=3)),
-                 reason="未能提供罚款缴纳凭证，不符合信用修复条件")
+            step(
+                case.id,
+                op,
+                "refuse",
+                min(today, filed + dt.timedelta(days=3)),
+                reason="未能提供罚款缴纳凭证，不符合信用修复条件",
+            )
             count("repair", "refused")
         if sum(stats["repair"].values()) >= 16:
             break
@@ -123,10 +171,18 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
         filed = today - dt.timedelta(days=rng.choice(RECENCY))
         anonymous = i % 3 == 0
         case, _ = complaints.file_complaint(
-            session, actor=actor, facts=rng.choice(COMPLAINT_FACTS), subject_code=subject.uscc,
-            department=scjgj.id, anonymous=anonymous, reporter_name=None if anonymous else "王先生",
-            reporter_channel=None if anonymous else "sms", reporter_address=None if anonymous else "13800138000",
-            filed_via="public", today=filed)
+            session,
+            actor=actor,
+            facts=rng.choice(COMPLAINT_FACTS),
+            subject_code=subject.uscc,
+            department=scjgj.id,
+            anonymous=anonymous,
+            reporter_name=None if anonymous else "王先生",
+            reporter_channel=None if anonymous else "sms",
+            reporter_address=None if anonymous else "13800138000",
+            filed_via="public",
+            today=filed,
+        )
         op = _operator(scjgj)
         if i % 4 == 0:
             count("complaint", "submitted")
@@ -135,8 +191,14 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
         if i % 4 == 1:
             count("complaint", "investigating")
             continue
-        step(case.id, op, "conclude", min(today, filed + dt.timedelta(days=10)), outcome="partly_substantiated",
-             reason="经现场检查，部分举报事项属实，已立案查处")
+        step(
+            case.id,
+            op,
+            "conclude",
+            min(today, filed + dt.timedelta(days=10)),
+            outcome="partly_substantiated",
+            reason="经现场检查，部分举报事项属实，已立案查处",
+        )
         count("complaint", "concluded")
 
     escalated = service.escalate_overdue(session, actor=actor, today=today)
@@ -144,8 +206,14 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
     contacts = 0
     for record in penalties[:40]:
         try:
-            verification.set_contact(session, actor=actor, subject_id=record.subject_id, channel="sms",
-                                     address=f"139{record.subject_id % 10**8:08d}", source="demo:企业登记联系电话")
+            verification.set_contact(
+                session,
+                actor=actor,
+                subject_id=record.subject_id,
+                channel="sms",
+                address=f"139{record.subject_id % 10**8:08d}",
+                source="demo:企业登记联系电话",
+            )
             contacts += 1
         except XinyongError:
             continue

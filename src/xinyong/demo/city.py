@@ -23,21 +23,84 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.identifiers import resident_id, uscc
 
 SEED = 20190430  # the city plan's date
-REGION = "410882"          # 沁阳市
-PREFECTURE = "410800"      # 焦作市
-TOWNSHIPS = ["覃怀街道", "怀庆街道", "太行街道", "沁园街道", "崇义镇", "西向镇", "西万镇", "柏香镇", "山王庄镇",
-             "紫陵镇", "王曲乡", "王召乡", "常平乡"]
-INDUSTRIES = ["机械制造", "建材", "化工", "食品", "纺织", "建筑工程", "物流", "商贸", "农业科技", "医药", "餐饮管理",
-              "旅游开发", "电子科技", "环保科技", "新材料", "汽车配件", "铝业", "造纸", "房地产开发", "物业管理",
-              "劳务", "教育咨询", "信息技术", "印刷", "农产品"]
+REGION = "410882"  # 沁阳市
+PREFECTURE = "410800"  # 焦作市
+TOWNSHIPS = [
+    "覃怀街道",
+    "怀庆街道",
+    "太行街道",
+    "沁园街道",
+    "崇义镇",
+    "西向镇",
+    "西万镇",
+    "柏香镇",
+    "山王庄镇",
+    "紫陵镇",
+    "王曲乡",
+    "王召乡",
+    "常平乡",
+]
+INDUSTRIES = [
+    "机械制造",
+    "建材",
+    "化工",
+    "食品",
+    "纺织",
+    "建筑工程",
+    "物流",
+    "商贸",
+    "农业科技",
+    "医药",
+    "餐饮管理",
+    "旅游开发",
+    "电子科技",
+    "环保科技",
+    "新材料",
+    "汽车配件",
+    "铝业",
+    "造纸",
+    "房地产开发",
+    "物业管理",
+    "劳务",
+    "教育咨询",
+    "信息技术",
+    "印刷",
+    "农产品",
+]
 LEGAL_FORMS = ["有限公司", "有限公司", "有限公司", "有限责任公司", "股份有限公司", "实业有限公司"]
-SHOPS = ["小吃店", "超市", "五金店", "理发店", "副食店", "家电维修部", "服装店", "烩面馆", "药店", "农资店", "快递服务部",
-         "汽车修理部", "建材经营部", "水果店", "茶叶店"]
-PROFESSIONS = [("lawyer", "律师"), ("doctor", "医师"), ("teacher", "教师"), ("civil_servant", "公务员"),
-               ("tour_guide", "导游"), ("pharmacist", "执业药师"), ("accountant", "会计人员"),
-               ("legal_rep", "企业法定代表人"), ("tax_agent", "税务师"), ("valuer", "评估师"),
-               ("fire_engineer", "注册消防工程师"), ("estate_agent", "房地产中介从业人员"),
-               ("certifier", "认证人员"), ("finance", "金融从业人员")]
+SHOPS = [
+    "小吃店",
+    "超市",
+    "五金店",
+    "理发店",
+    "副食店",
+    "家电维修部",
+    "服装店",
+    "烩面馆",
+    "药店",
+    "农资店",
+    "快递服务部",
+    "汽车修理部",
+    "建材经营部",
+    "水果店",
+    "茶叶店",
+]
+PROFESSIONS = [
+    ("lawyer", "律师"),
+    ("doctor", "医师"),
+    ("teacher", "教师"),
+    ("civil_servant", "公务员"),
+    ("tour_guide", "导游"),
+    ("pharmacist", "执业药师"),
+    ("accountant", "会计人员"),
+    ("legal_rep", "企业法定代表人"),
+    ("tax_agent", "税务师"),
+    ("valuer", "评估师"),
+    ("fire_engineer", "注册消防工程师"),
+    ("estate_agent", "房地产中介从业人员"),
+    ("certifier", "认证人员"),
+    ("finance", "金融从业人员"),
+]
 
 #: The city's departments: (code, name, category of their USCC: 11 机关 / 12 事业单位).
 DEPARTMENTS = [
@@ -95,8 +158,10 @@ class _Codes:
 
 
 #: Characters of shop names (字号) as they are commonly chosen.
-TRADE_CHARS = ("宏达鑫盛华瑞丰源恒泰金利永兴昌隆福祥嘉和中天宇博创新远航康宁怀沁覃神农太行山河润德信诚聚汇邦凯旭晨星"
-               "东方明光辉正大通安顺吉豪佳益鼎晟锦亿万福海龙腾飞跃腾峰岳林森茂乐欣悦阳春秋")
+TRADE_CHARS = (
+    "宏达鑫盛华瑞丰源恒泰金利永兴昌隆福祥嘉和中天宇博创新远航康宁怀沁覃神农太行山河润德信诚聚汇邦凯旭晨星"
+    "东方明光辉正大通安顺吉豪佳益鼎晟锦亿万福海龙腾飞跃腾峰岳林森茂乐欣悦阳春秋"
+)
 
 
 def _company_name(rng: random.Random, taken: set[str]) -> str:
@@ -125,16 +190,33 @@ def write_registry_export(path: Path, size: DemoSize, *, seed: int = SEED) -> di
     codes = _Codes(rng)
     taken: set[str] = set()
     planted = {"invalid_check": 0, "duplicate_code": 0, "without_uscc": 0}
-    header = ["统一社会信用代码", "企业名称", "注册号", "组织机构代码", "法定代表人", "企业类型", "成立日期", "登记状态",
-              "住所", "登记机关"]
+    header = [
+        "统一社会信用代码",
+        "企业名称",
+        "注册号",
+        "组织机构代码",
+        "法定代表人",
+        "企业类型",
+        "成立日期",
+        "登记状态",
+        "住所",
+        "登记机关",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     start = dt.date(1995, 1, 1)
     with path.open("w", newline="", encoding="gb18030") as fh:
         w = csv.writer(fh)
         w.writerow(header)
-        mix = [("9", "1", "有限责任公司", 0.86), ("9", "3", "农民专业合作社", 0.04), ("1", "2", "事业单位", 0.03),
-               ("5", "1", "社会团体", 0.02), ("5", "2", "民办非企业单位", 0.02), ("N", "2", "村级集体经济组织", 0.02),
-               ("5", "3", "基金会", 0.002), ("1", "1", "机关", 0.008)]
+        mix = [
+            ("9", "1", "有限责任公司", 0.86),
+            ("9", "3", "农民专业合作社", 0.04),
+            ("1", "2", "事业单位", 0.03),
+            ("5", "1", "社会团体", 0.02),
+            ("5", "2", "民办非企业单位", 0.02),
+            ("N", "2", "村级集体经济组织", 0.02),
+            ("5", "3", "基金会", 0.002),
+            ("1", "1", "机关", 0.008),
+        ]
         weights = [m[3] for m in mix]
         last_code = None
         for _ in range(size.legal_persons):
@@ -156,31 +238,52 @@ def write_registry_export(path: Path, size: DemoSize, *, seed: int = SEED) -> di
             org_display = f"{org[:8]}-{org[8]}" if rng.random() < 0.5 else org
             status = rng.choices(["存续", "在业", "吊销", "注销"], [0.82, 0.1, 0.04, 0.04])[0]
             roll = rng.random()
-            if roll < 0.002:   # a typo in the check digit
+            if roll < 0.002:  # a typo in the check digit
                 bad = code[:17] + ("0" if code[17] != "0" else "1")
                 code_out = bad
                 planted["invalid_check"] += 1
-            elif roll < 0.003 and last_code:   # 重码: another subject exported with the previous row's code
+            elif roll < 0.003 and last_code:  # 重码: another subject exported with the previous row's code
                 code_out = last_code
                 planted["duplicate_code"] += 1
-            elif roll < 0.006 and reg_no:      # legacy subject still without a USCC
+            elif roll < 0.006 and reg_no:  # legacy subject still without a USCC
                 code_out = ""
                 org_display = ""
                 planted["without_uscc"] += 1
             else:
                 code_out = code
             last_code = code if code_out == code else None
-            w.writerow([code_out, name, reg_no, org_display, fake.name(), label, registered.isoformat(), status,
-                        f"沁阳市{rng.choice(TOWNSHIPS)}{fake.street_name()}{rng.randrange(1, 300)}号",
-                        "沁阳市市场监督管理局"])
+            w.writerow(
+                [
+                    code_out,
+                    name,
+                    reg_no,
+                    org_display,
+                    fake.name(),
+                    label,
+                    registered.isoformat(),
+                    status,
+                    f"沁阳市{rng.choice(TOWNSHIPS)}{fake.street_name()}{rng.randrange(1, 300)}号",
+                    "沁阳市市场监督管理局",
+                ]
+            )
         for _ in range(size.individual_businesses):
             code = codes.uscc("9", "2")
             owner = fake.name()
             registered = start + dt.timedelta(days=rng.randrange(15 * 365, 30 * 365 - 400))
-            w.writerow([code, f"沁阳市{rng.choice(TOWNSHIPS)}{owner}{rng.choice(SHOPS)}", "", "", owner, "个体工商户",
-                        registered.isoformat(), rng.choices(["存续", "注销"], [0.9, 0.1])[0],
-                        f"沁阳市{rng.choice(TOWNSHIPS)}{fake.street_name()}{rng.randrange(1, 300)}号",
-                        "沁阳市市场监督管理局"])
+            w.writerow(
+                [
+                    code,
+                    f"沁阳市{rng.choice(TOWNSHIPS)}{owner}{rng.choice(SHOPS)}",
+                    "",
+                    "",
+                    owner,
+                    "个体工商户",
+                    registered.isoformat(),
+                    rng.choices(["存续", "注销"], [0.9, 0.1])[0],
+                    f"沁阳市{rng.choice(TOWNSHIPS)}{fake.street_name()}{rng.randrange(1, 300)}号",
+                    "沁阳市市场监督管理局",
+                ]
+            )
     return planted
 
 
@@ -213,28 +316,46 @@ def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
 
     password = "Xinyong2026demo"
     creds: dict[str, Any] = {"password": password, "users": [], "tokens": []}
-    admin = auth.create_user(session, actor=actor, username="admin", password=password, role=Role.ADMIN,
-                             display_name="信用办管理员")
+    admin = auth.create_user(
+        session, actor=actor, username="admin", password=password, role=Role.ADMIN, display_name="信用办管理员"
+    )
     creds["users"].append({"username": admin.username, "role": "admin", "department": None})
     for i, (code, name, category) in enumerate(DEPARTMENTS, 1):
-        dept = auth.create_department(session, actor=actor, code=code, name=name,
-                                      uscc=department_uscc(i, category))
+        dept = auth.create_department(session, actor=actor, code=code, name=name, uscc=department_uscc(i, category))
         for role, suffix in ((Role.DEPT_OPERATOR, "op"), (Role.DEPT_VIEWER, "view")):
-            user = auth.create_user(session, actor=actor, username=f"{code}_{suffix}", password=password, role=role,
-                                    department_id=dept.id, display_name=f"{name}{'操作员' if suffix == 'op' else '查看员'}")
+            user = auth.create_user(
+                session,
+                actor=actor,
+                username=f"{code}_{suffix}",
+                password=password,
+                role=role,
+                department_id=dept.id,
+                display_name=f"{name}{'操作员' if suffix == 'op' else '查看员'}",
+            )
             creds["users"].append({"username": user.username, "role": role.value, "department": code})
         if code in ("ggzy", "czj", "zjj"):
-            _, raw = auth_tokens.create_token(session, actor=actor, name=f"{name}业务系统", role=Role.BUSINESS_SYSTEM,
-                                       department_id=dept.id)
-            creds["tokens"].append({"name": f"{name}业务系统", "role": "business_system", "department": code,
-                                    "token": raw})
+            _, raw = auth_tokens.create_token(
+                session, actor=actor, name=f"{name}业务系统", role=Role.BUSINESS_SYSTEM, department_id=dept.id
+            )
+            creds["tokens"].append(
+                {"name": f"{name}业务系统", "role": "business_system", "department": code, "token": raw}
+            )
         if code == "scjgj":
-            _, raw = auth_tokens.create_token(session, actor=actor, name="市场监管局数据报送", role=Role.DEPT_OPERATOR,
-                                       department_id=dept.id)
-            creds["tokens"].append({"name": "市场监管局数据报送", "role": "dept_operator", "department": code,
-                                    "token": raw})
-    bank = auth.create_user(session, actor=actor, username="bank_demo", password=password, role=Role.BANK,
-                            display_name="信易贷客户经理", organisation="沁阳农村商业银行")
+            _, raw = auth_tokens.create_token(
+                session, actor=actor, name="市场监管局数据报送", role=Role.DEPT_OPERATOR, department_id=dept.id
+            )
+            creds["tokens"].append(
+                {"name": "市场监管局数据报送", "role": "dept_operator", "department": code, "token": raw}
+            )
+    bank = auth.create_user(
+        session,
+        actor=actor,
+        username="bank_demo",
+        password=password,
+        role=Role.BANK,
+        display_name="信易贷客户经理",
+        organisation="沁阳农村商业银行",
+    )
     creds["users"].append({"username": bank.username, "role": "bank", "department": None})
     _, raw = auth_tokens.create_token(session, actor=actor, name="平台管理令牌", role=Role.ADMIN)
     creds["tokens"].append({"name": "平台管理令牌", "role": "admin", "department": None, "token": raw})
@@ -256,15 +377,17 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     registered = subjects.bulk_register_persons(session, actor=actor, persons=people, source="demo:重点职业人群")
     from xinyong.demo import records as demo_records
 
-    submissions = demo_records.build(session, actor=actor, workdir=workdir, persons=people,
-                                     scale=size.legal_persons / DemoSize().legal_persons)
+    submissions = demo_records.build(
+        session, actor=actor, workdir=workdir, persons=people, scale=size.legal_persons / DemoSize().legal_persons
+    )
     from xinyong.demo import lists as demo_lists
 
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
     from xinyong.demo import trading as demo_trading
 
-    trading_summary = demo_trading.build(session, actor=actor, workdir=workdir,
-                                         scale=size.legal_persons / DemoSize().legal_persons)
+    trading_summary = demo_trading.build(
+        session, actor=actor, workdir=workdir, scale=size.legal_persons / DemoSize().legal_persons
+    )
     from xinyong.core import clock
     from xinyong.demo import cases as demo_cases
 
@@ -278,13 +401,16 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
         "trading": trading_summary,
         "cases": cases_summary,
         "financing": financing_summary,
-        "registry_import": {k: report[k] for k in ("rows", "created", "rejected", "duplicate_rows",
-                                                   "uscc_conversion_rate", "problem_counts")},
+        "registry_import": {
+            k: report[k]
+            for k in ("rows", "created", "rejected", "duplicate_rows", "uscc_conversion_rate", "problem_counts")
+        },
         "planted_problems": planted,
         "natural_persons": registered,
         "submissions": submissions,
     }
     from xinyong.demo import evaluation as demo_evaluation
+
     summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
     creds["summary"] = summary
     (workdir / "demo-credentials.json").write_text(json.dumps(creds, ensure_ascii=False, indent=2))

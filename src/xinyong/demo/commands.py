@@ -32,12 +32,16 @@ def register(app: typer.Typer) -> None:
 
         def render(r: dict) -> None:
             c = clikit.console
-            c.print(f"[bold green]{settings.city_name}演示城市[/bold green] 数据库：{r['database']}"
-                    + ("（已存在，直接使用）" if not r["built"] else f"（构建用时 {r['seconds']} 秒）"))
+            c.print(
+                f"[bold green]{settings.city_name}演示城市[/bold green] 数据库：{r['database']}"
+                + ("（已存在，直接使用）" if not r["built"] else f"（构建用时 {r['seconds']} 秒）")
+            )
             summary = r["credentials"].get("summary", {})
             if summary:
-                c.print(f"主体：法人 {summary['size']['legal_persons']}，个体工商户 "
-                        f"{summary['size']['individual_businesses']}，自然人 {summary['size']['natural_persons']}")
+                c.print(
+                    f"主体：法人 {summary['size']['legal_persons']}，个体工商户 "
+                    f"{summary['size']['individual_businesses']}，自然人 {summary['size']['natural_persons']}"
+                )
             t = Table("用户名", "角色", "部门", title=f"演示账号（密码均为 {r['credentials']['password']}）")
             for u in r["credentials"]["users"][:8]:
                 t.add_row(u["username"], u["role"], u["department"] or "")
@@ -74,7 +78,9 @@ def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
         if db.dialect != "sqlite":
             from xinyong.core.errors import ValidationFailed
 
-            raise ValidationFailed("--rebuild 只用于 SQLite 演示数据库；PostgreSQL 请先手动清空数据库", code="rebuild_sqlite_only")
+            raise ValidationFailed(
+                "--rebuild 只用于 SQLite 演示数据库；PostgreSQL 请先手动清空数据库", code="rebuild_sqlite_only"
+            )
         path = db.engine.url.database
         forget_databases()
         for suffix in ("", "-wal", "-shm"):
@@ -93,6 +99,10 @@ def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
             build(session, actor=clikit.operator(), workdir=workdir, size=demo_size)
         built = True
     creds = json.loads(creds_file.read_text()) if creds_file.exists() else {"password": "?", "users": [], "tokens": []}
-    return {"database": db.engine.url.render_as_string(hide_password=True), "built": built,
-            "seconds": round(time.perf_counter() - started, 1), "credentials_file": str(creds_file),
-            "credentials": creds}
+    return {
+        "database": db.engine.url.render_as_string(hide_password=True),
+        "built": built,
+        "seconds": round(time.perf_counter() - started, 1),
+        "credentials_file": str(creds_file),
+        "credentials": creds,
+    }

@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, Role
 
 BANKS = (("qyrcb", "沁阳农村商业银行"), ("ccbqy", "中国建设银行沁阳支行"))
-SCOPES = (("registration", "penalty", "licence"), ("registration", "penalty", "serious_dishonest_list"),
-          ("registration", "evaluation"))
+SCOPES = (
+    ("registration", "penalty", "licence"),
+    ("registration", "penalty", "serious_dishonest_list"),
+    ("registration", "evaluation"),
+)
 
 
 def _uscc(body: str) -> str:
@@ -36,8 +39,10 @@ def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[
     from xinyong.financing.models import Authorisation
     from xinyong.subjects.models import Subject, SubjectKind
 
-    insts = [service.create_institution(session, actor=actor, code=code, name=name, uscc=_uscc(f"BK{i:06d}"))
-             for i, (code, name) in enumerate(BANKS, start=1)]
+    insts = [
+        service.create_institution(session, actor=actor, code=code, name=name, uscc=_uscc(f"BK{i:06d}"))
+        for i, (code, name) in enumerate(BANKS, start=1)
+    ]
     user = session.scalar(select(User).where(User.username == "bank_demo"))
     if user is not None:
         service.bind_principal(session, actor=actor, institution=insts[0].code, user=user.username)
@@ -47,32 +52,54 @@ def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[
         service.bind_principal(session, actor=actor, institution=inst.code, token_id=token.id)
         creds["tokens"].append({"name": token.name, "role": "bank", "department": None, "token": raw})
         tokens.append(Principal(kind="token", name=token.name, role=Role.BANK, token_id=token.id))
-    companies = list(session.scalars(
-        select(Subject).join(SubjectContact, SubjectContact.subject_id == Subject.id)
-        .where(Subject.kind != SubjectKind.NATURAL_PERSON.value).order_by(Subject.id).distinct().limit(6)))
+    companies = list(
+        session.scalars(
+            select(Subject)
+            .join(SubjectContact, SubjectContact.subject_id == Subject.id)
+            .where(Subject.kind != SubjectKind.NATURAL_PERSON.value)
+            .order_by(Subject.id)
+            .distinct()
+            .limit(6)
+        )
+    )
     counts = {"authorisations": 0, "queries": 0, "refused": 0, "loans": 0}
     for i, company in enumerate(companies):
         bank = i % 2
         try:
             if i == 3:  # a signed document uploaded by the bank
-                pdf = (b"%PDF-1.4\n% authorisation of " + company.uscc.encode() + b"\n1 0 obj<<>>endobj\n"
-                       b"trailer<<>>\n%%EOF\n")
-                a = service.register_document(session, actor=tokens[bank], subject_code=company.uscc,
-                                              scope=SCOPES[i % 3], content=pdf, filename="授权书.pdf",
-                                              declared_sha256=hashlib.sha256(pdf).hexdigest(),
-                                              expires_on=dt.date.today() + dt.timedelta(days=180))
+                pdf = (
+                    b"%PDF-1.4\n% authorisation of " + company.uscc.encode() + b"\n1 0 obj<<>>endobj\n"
+                    b"trailer<<>>\n%%EOF\n"
+                )
+                a = service.register_document(
+                    session,
+                    actor=tokens[bank],
+                    subject_code=company.uscc,
+                    scope=SCOPES[i % 3],
+                    content=pdf,
+                    filename="授权书.pdf",
+                    declared_sha256=hashlib.sha256(pdf).hexdigest(),
+                    expires_on=dt.date.today() + dt.timedelta(days=180),
+                )
             else:
-                a = service.grant_online(session, subject_id=company.id, institution=insts[bank].code,
-                                         scope=SCOPES[i % 3], days=90 + 30 * i)
+                a = service.grant_online(
+                    session, subject_id=company.id, institution=insts[bank].code, scope=SCOPES[i % 3], days=90 + 30 * i
+                )
         except XinyongError:
             continue
         counts["authorisations"] += 1
         service.read_profile(session, actor=tokens[bank], code=company.uscc)
         counts["queries"] += 1
         if i % 3 != 2:
-            service.record_feedback(session, actor=tokens[bank], authorisation_id=a.id, outcome="granted",
-                                    amount_yuan=str(200_000 + 150_000 * i), rate_band=("lpr", "lpr_plus_50")[i % 2],
-                                    reference=f"XYD-DEMO-{i + 1:03d}")
+            service.record_feedback(
+                session,
+                actor=tokens[bank],
+                authorisation_id=a.id,
+                outcome="granted",
+                amount_yuan=str(200_000 + 150_000 * i),
+                rate_band=("lpr", "lpr_plus_50")[i % 2],
+                reference=f"XYD-DEMO-{i + 1:03d}",
+            )
             counts["loans"] += 1
         else:
             service.record_feedback(session, actor=tokens[bank], authorisation_id=a.id, outcome="declined")

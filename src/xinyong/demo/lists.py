@@ -20,13 +20,37 @@ from xinyong.auth.roles import Principal
 
 SEED = 20261126
 
-COURT_HEADERS = ["被执行人姓名/名称", "性别", "年龄", "身份证号码/组织机构代码", "法定代表人或者负责人姓名", "执行法院", "省份",
-                 "执行依据文号", "立案时间", "案号", "做出执行依据单位", "生效法律文书确定的义务", "被执行人的履行情况",
-                 "失信被执行人行为具体情形", "发布时间"]
-COURT_GROUNDS = ["有履行能力而拒不履行生效法律文书确定义务", "违反财产报告制度", "违反限制消费令",
-                 "以虚假诉讼、虚假仲裁或者以隐匿、转移财产等方法规避执行", "无正当理由拒不履行执行和解协议"]
-OBLIGATIONS = ["支付货款{n}元及利息", "偿还借款本金{n}元及逾期利息", "支付工程款{n}元", "赔偿经济损失{n}元",
-               "支付劳动报酬{n}元"]
+COURT_HEADERS = [
+    "被执行人姓名/名称",
+    "性别",
+    "年龄",
+    "身份证号码/组织机构代码",
+    "法定代表人或者负责人姓名",
+    "执行法院",
+    "省份",
+    "执行依据文号",
+    "立案时间",
+    "案号",
+    "做出执行依据单位",
+    "生效法律文书确定的义务",
+    "被执行人的履行情况",
+    "失信被执行人行为具体情形",
+    "发布时间",
+]
+COURT_GROUNDS = [
+    "有履行能力而拒不履行生效法律文书确定义务",
+    "违反财产报告制度",
+    "违反限制消费令",
+    "以虚假诉讼、虚假仲裁或者以隐匿、转移财产等方法规避执行",
+    "无正当理由拒不履行执行和解协议",
+]
+OBLIGATIONS = [
+    "支付货款{n}元及利息",
+    "偿还借款本金{n}元及逾期利息",
+    "支付工程款{n}元",
+    "赔偿经济损失{n}元",
+    "支付劳动报酬{n}元",
+]
 
 #: (list code, department code, share of legal persons, reason, legal basis of the entry)
 DEPARTMENT_LISTS: list[tuple[str, str, float, str]] = [
@@ -48,8 +72,16 @@ def _cn_date(d: dt.date) -> str:
     return f"{d.year}年{d.month:02d}月{d.day:02d}日"
 
 
-def court_rows(rng: random.Random, orgs: list[Any], people: list[tuple[str, str]], *, today: dt.date,
-               n_orgs: int, n_people: int, n_lookalikes: int) -> list[dict[str, str]]:
+def court_rows(
+    rng: random.Random,
+    orgs: list[Any],
+    people: list[tuple[str, str]],
+    *,
+    today: dt.date,
+    n_orgs: int,
+    n_people: int,
+    n_lookalikes: int,
+) -> list[dict[str, str]]:
     """The court's published list as of ``today``: organisations (code, legacy code or name only), persons with
     masked IDs, and persons who share a registry person's name but not their ID digits (innocent look-alikes)."""
     rows: list[dict[str, str]] = []
@@ -62,11 +94,18 @@ def court_rows(rng: random.Random, orgs: list[Any], people: list[tuple[str, str]
 
     def base(filed: dt.date, published: dt.date) -> dict[str, str]:
         ground = rng.choice(COURT_GROUNDS)
-        return {"执行法院": "沁阳市人民法院", "省份": "河南", "执行依据文号": f"（{filed.year - 1}）豫0882民初{rng.randrange(100, 9999)}号",
-                "立案时间": _cn_date(filed), "案号": case(filed), "做出执行依据单位": "沁阳市人民法院",
-                "生效法律文书确定的义务": rng.choice(OBLIGATIONS).format(n=rng.randrange(2, 500) * 1000),
-                "被执行人的履行情况": rng.choice(["全部未履行", "全部未履行", "部分未履行"]),
-                "失信被执行人行为具体情形": ground, "发布时间": _cn_date(published)}
+        return {
+            "执行法院": "沁阳市人民法院",
+            "省份": "河南",
+            "执行依据文号": f"（{filed.year - 1}）豫0882民初{rng.randrange(100, 9999)}号",
+            "立案时间": _cn_date(filed),
+            "案号": case(filed),
+            "做出执行依据单位": "沁阳市人民法院",
+            "生效法律文书确定的义务": rng.choice(OBLIGATIONS).format(n=rng.randrange(2, 500) * 1000),
+            "被执行人的履行情况": rng.choice(["全部未履行", "全部未履行", "部分未履行"]),
+            "失信被执行人行为具体情形": ground,
+            "发布时间": _cn_date(published),
+        }
 
     for org in rng.sample(orgs, min(n_orgs, len(orgs))):
         filed = today - dt.timedelta(days=rng.randrange(60, 900))
@@ -84,8 +123,13 @@ def court_rows(rng: random.Random, orgs: list[Any], people: list[tuple[str, str]
             elif shape < 0.7:
                 # The name alone, without the legal representative: a reviewer decides (review queue).
                 legal_rep = ""
-        row = {"被执行人姓名/名称": name, "性别": "", "年龄": "", "身份证号码/组织机构代码": code,
-               "法定代表人或者负责人姓名": legal_rep}
+        row = {
+            "被执行人姓名/名称": name,
+            "性别": "",
+            "年龄": "",
+            "身份证号码/组织机构代码": code,
+            "法定代表人或者负责人姓名": legal_rep,
+        }
         row.update(base(filed, published))
         rows.append(row)
     chosen = rng.sample(people, min(n_people + n_lookalikes, len(people)))
@@ -95,14 +139,20 @@ def court_rows(rng: random.Random, orgs: list[Any], people: list[tuple[str, str]
         birth_year = int(number[6:10])
         if i >= n_people:
             # Same name, different person: other region digits and birth year, other last four.
-            other = f"4108{rng.randrange(10, 99)}{birth_year + rng.randrange(3, 9)}{number[10:14]}" \
-                    f"{rng.randrange(100, 999)}{rng.choice('0123456789X')}"
+            other = (
+                f"4108{rng.randrange(10, 99)}{birth_year + rng.randrange(3, 9)}{number[10:14]}"
+                f"{rng.randrange(100, 999)}{rng.choice('0123456789X')}"
+            )
             number = other
         # The court's usual mask keeps region, birth year and the last four; some courts mask the birth year too.
         masked = number[:10] + "****" + number[14:] if rng.random() < 0.8 else number[:6] + "********" + number[14:]
-        row = {"被执行人姓名/名称": name, "性别": "男" if int(number[16]) % 2 else "女",
-               "年龄": str(today.year - int(number[6:10])), "身份证号码/组织机构代码": masked,
-               "法定代表人或者负责人姓名": ""}
+        row = {
+            "被执行人姓名/名称": name,
+            "性别": "男" if int(number[16]) % 2 else "女",
+            "年龄": str(today.year - int(number[6:10])),
+            "身份证号码/组织机构代码": masked,
+            "法定代表人或者负责人姓名": "",
+        }
         row.update(base(filed, published))
         rows.append(row)
     return rows
@@ -119,13 +169,16 @@ def write_csv(path: Path, headers: list[str], rows: list[dict[str, str]], *, enc
 def _orgs(session: Session) -> list[Any]:
     from xinyong.subjects.models import Subject
 
-    return session.execute(select(Subject.id, Subject.uscc, Subject.name, Subject.legal_rep, Subject.kind)
-                           .where(Subject.uscc.is_not(None), Subject.kind == "legal_person")
-                           .order_by(Subject.id)).all()
+    return session.execute(
+        select(Subject.id, Subject.uscc, Subject.name, Subject.legal_rep, Subject.kind)
+        .where(Subject.uscc.is_not(None), Subject.kind == "legal_person")
+        .order_by(Subject.id)
+    ).all()
 
 
-def _department_entries(session: Session, *, actor: Principal, rng: random.Random, orgs: list[Any],
-                        today: dt.date) -> dict[str, dict[str, int]]:
+def _department_entries(
+    session: Session, *, actor: Principal, rng: random.Random, orgs: list[Any], today: dt.date
+) -> dict[str, dict[str, int]]:
     """Each department lists a realistic share of subjects over the last three years: most listed after a notice
     given a month earlier, some still in their notice period, some removed after repair, many red-list entries
     expired at the end of their term."""
@@ -142,36 +195,66 @@ def _department_entries(session: Session, *, actor: Principal, rng: random.Rando
             decision_no = f"沁{dept}信〔{today.year}〕{serial:05d}号"
             if lt.requires_notice and rng.random() < 0.06:
                 notice_on = today - dt.timedelta(days=rng.randrange(0, 6))
-                lists.give_notice(session, actor=actor, list_code=code, subject_code=org.uscc, reason=reason,
-                                  decision_no=decision_no, facts=f"{org.name}{reason}。", notice_given_on=notice_on,
-                                  department=dept)
+                lists.give_notice(
+                    session,
+                    actor=actor,
+                    list_code=code,
+                    subject_code=org.uscc,
+                    reason=reason,
+                    decision_no=decision_no,
+                    facts=f"{org.name}{reason}。",
+                    notice_given_on=notice_on,
+                    department=dept,
+                )
                 counts["notified"] += 1
                 continue
             listed_on = today - dt.timedelta(days=rng.randrange(0, 3 * 365))
             notice_on = listed_on - dt.timedelta(days=30) if lt.requires_notice else None
-            entry = lists.create_entry(session, actor=actor, list_code=code, subject_code=org.uscc, reason=reason,
-                                       decision_no=decision_no, facts=f"{org.name}{reason}。", notice_given_on=notice_on,
-                                       listed_on=listed_on, department=dept)
+            entry = lists.create_entry(
+                session,
+                actor=actor,
+                list_code=code,
+                subject_code=org.uscc,
+                reason=reason,
+                decision_no=decision_no,
+                facts=f"{org.name}{reason}。",
+                notice_given_on=notice_on,
+                listed_on=listed_on,
+                department=dept,
+            )
             counts["listed"] += 1
             if lt.kind == "black" and (today - listed_on).days > 400 and rng.random() < 0.15:
-                lists.remove_entry(session, actor=actor, entry_id=entry.id, reason="repaired",
-                                   note="已履行义务、完成整改并作出信用承诺，经认定单位审核同意提前移出（信用修复）")
+                lists.remove_entry(
+                    session,
+                    actor=actor,
+                    entry_id=entry.id,
+                    reason="repaired",
+                    note="已履行义务、完成整改并作出信用承诺，经认定单位审核同意提前移出（信用修复）",
+                )
                 counts["removed"] += 1
         stats[code] = counts
     return stats
 
 
 def _abnormal_rows(rng: random.Random, orgs: list[Any], today: dt.date) -> list[dict[str, str]]:
-    reasons = ["未依照《企业信息公示暂行条例》第八条规定的期限公示年度报告",
-               "通过登记的住所或者经营场所无法联系",
-               "未在市场监督管理部门依照《企业信息公示暂行条例》第十条规定责令的期限内公示有关企业信息",
-               "公示企业信息隐瞒真实情况、弄虚作假"]
+    reasons = [
+        "未依照《企业信息公示暂行条例》第八条规定的期限公示年度报告",
+        "通过登记的住所或者经营场所无法联系",
+        "未在市场监督管理部门依照《企业信息公示暂行条例》第十条规定责令的期限内公示有关企业信息",
+        "公示企业信息隐瞒真实情况、弄虚作假",
+    ]
     rows = []
     for org in rng.sample(orgs, max(1, len(orgs) * 3 // 100)):
         listed = today - dt.timedelta(days=rng.randrange(10, 3 * 365))
-        rows.append({"统一社会信用代码/注册号": org.uscc, "企业名称": org.name,
-                     "列入经营异常名录原因": rng.choices(reasons, weights=[70, 20, 7, 3])[0],
-                     "列入日期": listed.isoformat(), "作出决定机关": "沁阳市市场监督管理局"})
+        rows.append(
+            {
+                "统一社会信用代码/注册号": org.uscc,
+                "企业名称": org.name,
+                "列入经营异常名录原因": rng.choices(reasons, weights=[70, 20, 7, 3])[0],
+                "列入日期": listed.isoformat(),
+                "作出决定机关": "沁阳市市场监督管理局",
+            }
+        )
     return rows
 
 
@@ -184,38 +267,61 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
     from xinyong.measures.feedback import FeedbackInput, record_feedback
 
     depts = {d.code: d for d in session.scalars(select(Department))}
-    listed = [uscc for (uscc,) in session.execute(
-        select(ListEntry.party_code).where(ListEntry.subject_id.is_not(None), ListEntry.party_code.is_not(None),
-                                           ListEntry.status == "active"))
-        if uscc and len(uscc) == 18 and "*" not in uscc]
+    listed = [
+        uscc
+        for (uscc,) in session.execute(
+            select(ListEntry.party_code).where(
+                ListEntry.subject_id.is_not(None), ListEntry.party_code.is_not(None), ListEntry.status == "active"
+            )
+        )
+        if uscc and len(uscc) == 18 and "*" not in uscc
+    ]
     systems = [("ggzy", "trading"), ("czj", "procurement"), ("zjj", "approval"), ("czj", "subsidy")]
     stats = {"checks": 0, "with_measures": 0, "with_feedback": 0}
     for _ in range(n):
         dept_code, scenario = rng.choice(systems)
         dept = depts[dept_code]
-        principal = Principal(kind="system", name=f"{dept_code}-business-system", role=Role.BUSINESS_SYSTEM,
-                              department_id=dept.id)
+        principal = Principal(
+            kind="system", name=f"{dept_code}-business-system", role=Role.BUSINESS_SYSTEM, department_id=dept.id
+        )
         size = rng.choice([1, 1, 1, 3, 8])
         codes = [rng.choice(listed) if listed and rng.random() < 0.4 else rng.choice(orgs).uscc for _ in range(size)]
-        answer = run_check(session, actor=principal, subjects=[SubjectQuery(code=c) for c in codes],
-                           scenario=scenario, reference=f"{dept_code.upper()}-{today.year}-{rng.randrange(10**6):06d}")
+        answer = run_check(
+            session,
+            actor=principal,
+            subjects=[SubjectQuery(code=c) for c in codes],
+            scenario=scenario,
+            reference=f"{dept_code.upper()}-{today.year}-{rng.randrange(10**6):06d}",
+        )
         stats["checks"] += 1
         items = [(item, m) for item in answer["results"] for m in item.get("measures", [])]
         if not items:
             continue
         stats["with_measures"] += 1
         if rng.random() < 0.75:
-            feedback = [FeedbackInput(item_id=item["item_id"], measure_code=m["code"],
-                                      applied=(applied := rng.random() < 0.85),
-                                      reason=None if applied else "该措施与本次业务事项无关，经集体研究不予实施")
-                        for item, m in items]
+            feedback = [
+                FeedbackInput(
+                    item_id=item["item_id"],
+                    measure_code=m["code"],
+                    applied=(applied := rng.random() < 0.85),
+                    reason=None if applied else "该措施与本次业务事项无关，经集体研究不予实施",
+                )
+                for item, m in items
+            ]
             record_feedback(session, actor=principal, check_id=answer["check_id"], items=feedback)
             stats["with_feedback"] += 1
     return stats
 
 
-def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tuple[str, str, str]],
-          today: dt.date | None = None, checks: int = 300) -> dict[str, Any]:
+def build(
+    session: Session,
+    *,
+    actor: Principal,
+    workdir: Path,
+    persons: list[tuple[str, str, str]],
+    today: dt.date | None = None,
+    checks: int = 300,
+) -> dict[str, Any]:
     """Seed the list types and measures, fill the lists, sync the court's and the regulator's lists, run checks."""
     from xinyong.core import clock
     from xinyong.lists import sync
@@ -227,8 +333,9 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
     lists_types.seed_list_types(session, actor=actor)
     measures.seed_measures(session, actor=actor)
     orgs = _orgs(session)
-    summary: dict[str, Any] = {"department_lists": _department_entries(session, actor=actor, rng=rng, orgs=orgs,
-                                                                        today=today)}
+    summary: dict[str, Any] = {
+        "department_lists": _department_entries(session, actor=actor, rng=rng, orgs=orgs, today=today)
+    }
     out = workdir / "lists"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -241,18 +348,32 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
     people = [(name, number) for name, number, _ in persons]
     n_orgs = max(5, len(orgs) // 70)
     n_people = max(3, len(people) // 50)
-    rows = court_rows(rng, orgs, people, today=today - dt.timedelta(days=60), n_orgs=n_orgs, n_people=n_people,
-                      n_lookalikes=max(1, n_people // 8))
+    rows = court_rows(
+        rng,
+        orgs,
+        people,
+        today=today - dt.timedelta(days=60),
+        n_orgs=n_orgs,
+        n_people=n_people,
+        n_lookalikes=max(1, n_people // 8),
+    )
     snapshot = write_csv(out / "失信被执行人-全量.csv", COURT_HEADERS, rows)
     first = sync.sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=snapshot)
     delta_rows: list[dict[str, str]] = []
-    for row in rng.sample(rows, len(rows) // 10):       # obligations performed: deleted by the court
+    for row in rng.sample(rows, len(rows) // 10):  # obligations performed: deleted by the court
         delta_rows.append({**row, "操作类型": "删除"})
     removed = {r["案号"] for r in delta_rows}
     for row in rng.sample([r for r in rows if r["案号"] not in removed], len(rows) // 10):
         delta_rows.append({**row, "被执行人的履行情况": "部分未履行", "操作类型": "变更"})
-    fresh = court_rows(random.Random(SEED + 2), orgs, people, today=today, n_orgs=max(2, n_orgs // 10),
-                       n_people=max(1, n_people // 10), n_lookalikes=0)
+    fresh = court_rows(
+        random.Random(SEED + 2),
+        orgs,
+        people,
+        today=today,
+        n_orgs=max(2, n_orgs // 10),
+        n_people=max(1, n_people // 10),
+        n_lookalikes=0,
+    )
     known = {r["案号"] for r in rows}
     for i, row in enumerate(fresh):
         row["案号"] = f"（{today.year}）豫0882执{9000 + i:04d}号"
@@ -262,8 +383,12 @@ def build(session: Session, *, actor: Principal, workdir: Path, persons: list[tu
     second = sync.sync_list(session, actor=actor, list_code="court_dishonest_debtor", path=delta, mode="delta")
     summary["court_dishonest_debtor"] = {
         "snapshot": {"added": first.added, "review_queued": first.review_queued},
-        "delta": {"added": second.added, "changed": second.changed, "removed": second.removed,
-                  "review_queued": second.review_queued},
+        "delta": {
+            "added": second.added,
+            "changed": second.changed,
+            "removed": second.removed,
+            "review_queued": second.review_queued,
+        },
         "files": [snapshot.name, delta.name],
     }
     summary["checks"] = _checks(session, rng=rng, orgs=orgs, today=today, n=checks)

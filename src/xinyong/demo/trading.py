@@ -32,10 +32,19 @@ from xinyong.identifiers import uscc
 
 SEED = 20190501
 CATEGORIES = ("工程", "货物", "服务")
-PROJECTS = {"工程": ("道路改造工程", "排水管网工程", "校舍维修工程", "污水处理站建设工程", "农田水利工程"),
-            "货物": ("办公设备采购", "医疗设备采购", "教学设备采购", "环卫车辆采购", "应急物资采购"),
-            "服务": ("物业管理服务", "保洁服务", "监理服务", "造价咨询服务", "信息系统运维服务")}
-TENDERERS = ("沁阳市住房和城乡建设局", "沁阳市教育局", "沁阳市人民医院", "沁阳市城市管理局", "沁阳市水利局", "沁阳市卫生健康委员会")
+PROJECTS = {
+    "工程": ("道路改造工程", "排水管网工程", "校舍维修工程", "污水处理站建设工程", "农田水利工程"),
+    "货物": ("办公设备采购", "医疗设备采购", "教学设备采购", "环卫车辆采购", "应急物资采购"),
+    "服务": ("物业管理服务", "保洁服务", "监理服务", "造价咨询服务", "信息系统运维服务"),
+}
+TENDERERS = (
+    "沁阳市住房和城乡建设局",
+    "沁阳市教育局",
+    "沁阳市人民医院",
+    "沁阳市城市管理局",
+    "沁阳市水利局",
+    "沁阳市卫生健康委员会",
+)
 
 
 @dataclass
@@ -55,7 +64,7 @@ class TradingData:
     bids: list[dict[str, Any]]
     awards: list[dict[str, Any]]
     bidders: list[dict[str, Any]]
-    truth: set[str]                      # project numbers of tenders where a planted ring colluded
+    truth: set[str]  # project numbers of tenders where a planted ring colluded
     planted: dict[str, Any]
 
 
@@ -80,18 +89,33 @@ class _Gen:
                 self.used.add(c.uscc)
                 return c
         while True:
-            code = uscc.make(authority="9", category="1", region="410882",
-                             org_body="MA" + "".join(self.rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(6)))
+            code = uscc.make(
+                authority="9",
+                category="1",
+                region="410882",
+                org_body="MA" + "".join(self.rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(6)),
+            )
             if code not in self.used:
                 self.used.add(code)
                 break
-        return Company(f"沁阳市{self.fake.company_prefix()}{self.rng.choice(('建设', '科技', '商贸', '工程', '服务'))}"
-                       f"{self.rng.randrange(1, 999)}有限公司", code, self.fake.name(),
-                       f"沁阳市{self.fake.street_name()}{self.rng.randrange(1, 300)}号", self.phone())
+        return Company(
+            f"沁阳市{self.fake.company_prefix()}{self.rng.choice(('建设', '科技', '商贸', '工程', '服务'))}"
+            f"{self.rng.randrange(1, 999)}有限公司",
+            code,
+            self.fake.name(),
+            f"沁阳市{self.fake.street_name()}{self.rng.randrange(1, 300)}号",
+            self.phone(),
+        )
 
 
-def generate(*, tenders: int, seed: int = SEED, companies: list[Company] | None = None,
-             start: dt.date = dt.date(2023, 1, 2), days: int = 1095) -> TradingData:
+def generate(
+    *,
+    tenders: int,
+    seed: int = SEED,
+    companies: list[Company] | None = None,
+    start: dt.date = dt.date(2023, 1, 2),
+    days: int = 1095,
+) -> TradingData:
     """A tender history of about ``tenders`` tenders (≈6 bids each) with rings and look-alikes planted."""
     g = _Gen(seed, companies)
     rng = g.rng
@@ -120,23 +144,55 @@ def generate(*, tenders: int, seed: int = SEED, companies: list[Company] | None 
         opened = start + dt.timedelta(days=rng.randrange(days))
         no = f"QYGGZY-{opened.year}-{cat_code(cat)}{serial:06d}"
         budget = rng.randrange(200_000, 20_000_000) // 1000 * 1000
-        out_tenders.append({"项目编号": no, "项目名称": f"沁阳市{rng.choice(('城区', '开发区', '紫陵镇', '西向镇', '柏香镇'))}"
-                                                   f"{rng.choice(PROJECTS[cat])}", "招标人": rng.choice(TENDERERS),
-                            "项目类别": cat, "预算金额(元)": budget, "开标时间": opened.isoformat()})
+        out_tenders.append(
+            {
+                "项目编号": no,
+                "项目名称": f"沁阳市{rng.choice(('城区', '开发区', '紫陵镇', '西向镇', '柏香镇'))}"
+                f"{rng.choice(PROJECTS[cat])}",
+                "招标人": rng.choice(TENDERERS),
+                "项目类别": cat,
+                "预算金额(元)": budget,
+                "开标时间": opened.isoformat(),
+            }
+        )
         return no, budget, opened
 
-    def bid(no: str, c: Company, price: float, opened: dt.date, *, phone: str | None = None,
-            ip: str | None = None, legal_rep: str | None = None) -> None:
+    def bid(
+        no: str,
+        c: Company,
+        price: float,
+        opened: dt.date,
+        *,
+        phone: str | None = None,
+        ip: str | None = None,
+        legal_rep: str | None = None,
+    ) -> None:
         omit_registry = c.in_registry and rng.random() < 0.5  # the registry fills legal rep / address for these
-        bids.append({"项目编号": no, "投标人名称": c.name, "投标人统一社会信用代码": c.uscc, "投标报价(元)": f"{price:.2f}",
-                     "投标时间": f"{opened.isoformat()} 0{rng.randint(8, 9)}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
-                     "联系人": g.fake.name(), "联系电话": phone or c.phone,
-                     "法定代表人": "" if omit_registry and legal_rep is None else (legal_rep or c.legal_rep),
-                     "地址": "" if omit_registry and not c.shareholders else c.address, "投标IP": ip or g.ip()})
+        bids.append(
+            {
+                "项目编号": no,
+                "投标人名称": c.name,
+                "投标人统一社会信用代码": c.uscc,
+                "投标报价(元)": f"{price:.2f}",
+                "投标时间": f"{opened.isoformat()} 0{rng.randint(8, 9)}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}",
+                "联系人": g.fake.name(),
+                "联系电话": phone or c.phone,
+                "法定代表人": "" if omit_registry and legal_rep is None else (legal_rep or c.legal_rep),
+                "地址": "" if omit_registry and not c.shareholders else c.address,
+                "投标IP": ip or g.ip(),
+            }
+        )
 
     def award(no: str, c: Company, price: float, opened: dt.date) -> None:
-        awards.append({"项目编号": no, "中标人名称": c.name, "中标人统一社会信用代码": c.uscc, "中标金额(元)": f"{price:.2f}",
-                       "中标日期": (opened + dt.timedelta(days=rng.randint(3, 10))).isoformat()})
+        awards.append(
+            {
+                "项目编号": no,
+                "中标人名称": c.name,
+                "中标人统一社会信用代码": c.uscc,
+                "中标金额(元)": f"{price:.2f}",
+                "中标日期": (opened + dt.timedelta(days=rng.randint(3, 10))).isoformat(),
+            }
+        )
 
     def honest_prices(n: int, budget: int, spread: float = 0.15) -> list[float]:
         return [round(budget * rng.uniform(1 - spread, 0.995), 2) for _ in range(n)]
@@ -152,8 +208,9 @@ def generate(*, tenders: int, seed: int = SEED, companies: list[Company] | None 
     for r in range(n_rings):
         kind = kinds[r % 4] if r < 8 else rng.choice(kinds[:3] * 3 + ["subtle"])
         cat = rng.choice(CATEGORIES)
-        size = {"contact": rng.randint(3, 4), "ladder": rng.randint(4, 5), "cover": rng.randint(3, 4),
-                "subtle": 4}[kind]
+        size = {"contact": rng.randint(3, 4), "ladder": rng.randint(4, 5), "cover": rng.randint(3, 4), "subtle": 4}[
+            kind
+        ]
         members = [g.company() for _ in range(size)]
         keys = {m.uscc for m in members}
         shared_phone, shared_ip = g.phone(), g.ip()
@@ -174,10 +231,18 @@ def generate(*, tenders: int, seed: int = SEED, companies: list[Company] | None 
             if kind == "contact":
                 use_ip = r % 2 == 0
                 for m in members:
-                    bid(no, m, round(low * (1 + abs(rng.gauss(0, 0.002))), 2), opened,
-                        ip=shared_ip if use_ip else None, phone=None if use_ip else shared_phone)
+                    bid(
+                        no,
+                        m,
+                        round(low * (1 + abs(rng.gauss(0, 0.002))), 2),
+                        opened,
+                        ip=shared_ip if use_ip else None,
+                        phone=None if use_ip else shared_phone,
+                    )
                 price = min(float(b["投标报价(元)"]) for b in bids[-size:])
-                winner = next(m for m, b in zip(members, bids[-size:], strict=True) if float(b["投标报价(元)"]) == price)
+                winner = next(
+                    m for m, b in zip(members, bids[-size:], strict=True) if float(b["投标报价(元)"]) == price
+                )
                 award(no, winner, price, opened)
             elif kind == "ladder":
                 step = round(budget * rng.uniform(0.004, 0.008))
@@ -207,17 +272,22 @@ def generate(*, tenders: int, seed: int = SEED, companies: list[Company] | None 
         if rng.random() < 0.08:  # two subsidiaries of one group bid for the same tender, honestly
             group = rng.choice([grp for grp in groups if grp[0] in pools[cat]] or groups)
             chosen = [c for c in chosen if c not in group][: n - 2] + group[:2]
-        spread = 0.02 if cat == "货物" and rng.random() < 0.1 else 0.15   # standard goods: prices cluster
+        spread = 0.02 if cat == "货物" and rng.random() < 0.1 else 0.15  # standard goods: prices cluster
         prices = honest_prices(len(chosen), budget, spread)
         for c, p in zip(chosen, prices, strict=True):
             bid(no, c, p * (1.12 if c.uscc in frequent_losers else 1.0), opened)
-        ranked = sorted(zip(prices, chosen, strict=True), key=lambda pc: pc[0] * (1.12 if pc[1].uscc in frequent_losers else 1))
+        ranked = sorted(
+            zip(prices, chosen, strict=True), key=lambda pc: pc[0] * (1.12 if pc[1].uscc in frequent_losers else 1)
+        )
         p, w = ranked[0] if rng.random() < 0.8 else rng.choice(ranked)
         award(no, w, p * (1.12 if w.uscc in frequent_losers else 1.0), opened)
     planted["ring_tenders"] = ring_tenders
     everyone = {c.uscc: c for cat in CATEGORIES for c in pools[cat]}
-    bidders = [{"投标人名称": c.name, "投标人统一社会信用代码": c.uscc, "股东": "；".join(c.shareholders)}
-               for c in everyone.values() if c.shareholders]
+    bidders = [
+        {"投标人名称": c.name, "投标人统一社会信用代码": c.uscc, "股东": "；".join(c.shareholders)}
+        for c in everyone.values()
+        if c.shareholders
+    ]
     return TradingData(out_tenders, bids, awards, bidders, truth, planted)
 
 
@@ -229,8 +299,12 @@ def write_files(data: TradingData, directory: Path) -> dict[str, Path]:
     """The trading centre's export: four UTF-8 CSV files with Chinese headers (the documented formats)."""
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
-    for kind, rows in (("tenders", data.tenders), ("bids", data.bids), ("awards", data.awards),
-                       ("bidders", data.bidders)):
+    for kind, rows in (
+        ("tenders", data.tenders),
+        ("bids", data.bids),
+        ("awards", data.awards),
+        ("bidders", data.bidders),
+    ):
         path = directory / f"trading-{kind}.csv"
         with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
@@ -243,8 +317,10 @@ def write_files(data: TradingData, directory: Path) -> dict[str, Path]:
 def import_files(session: Session, *, actor: Principal, files: dict[str, Path]) -> dict[str, Any]:
     from xinyong.analytics import trading
 
-    return {kind: trading.import_file(session, actor=actor, kind=kind, path=files[kind])
-            for kind in ("tenders", "bids", "awards", "bidders")}
+    return {
+        kind: trading.import_file(session, actor=actor, kind=kind, path=files[kind])
+        for kind in ("tenders", "bids", "awards", "bidders")
+    }
 
 
 def evaluate(flagged_high: set[str], data: TradingData) -> dict[str, Any]:
@@ -256,9 +332,22 @@ def evaluate(flagged_high: set[str], data: TradingData) -> dict[str, Any]:
 def _spot_checks(session: Session, rng: random.Random, path: Path, today: dt.date) -> int:
     from xinyong.subjects.models import Subject
 
-    food = list(session.execute(
-        select(Subject.name, Subject.uscc).where(Subject.uscc.is_not(None), or_(*(Subject.name.like(f"%{w}%") for w in (
-            "食品", "餐饮", "超市", "药店", "医药", "农产品", "副食", "烩面", "小吃")))).order_by(Subject.id).limit(400)))
+    food = list(
+        session.execute(
+            select(Subject.name, Subject.uscc)
+            .where(
+                Subject.uscc.is_not(None),
+                or_(
+                    *(
+                        Subject.name.like(f"%{w}%")
+                        for w in ("食品", "餐饮", "超市", "药店", "医药", "农产品", "副食", "烩面", "小吃")
+                    )
+                ),
+            )
+            .order_by(Subject.id)
+            .limit(400)
+        )
+    )
     if not food:
         return 0
     repeat = set(rng.sample(range(len(food)), min(4, len(food))))
@@ -268,13 +357,21 @@ def _spot_checks(session: Session, rng: random.Random, path: Path, today: dt.dat
         name, code = food[idx]
         drug = any(w in name for w in ("药", "医"))
         failed = rng.random() < (0.6 if idx in repeat else 0.05)
-        rows.append({"抽样编号": f"SC{today.year}{i:06d}", "被抽样单位名称": name, "统一社会信用代码": code,
-                     "产品名称": rng.choice(("阿莫西林胶囊", "板蓝根颗粒") if drug else ("小麦粉", "食用植物油", "糕点", "酱油", "熟肉制品")),
-                     "类别": "药品" if drug else "食品",
-                     "抽样日期": (today - dt.timedelta(days=rng.randrange(900))).isoformat(),
-                     "检验结论": "不合格" if failed else "合格",
-                     "不合格项目": rng.choice(("菌落总数", "苯甲酸及其钠盐", "含量测定", "铅(以Pb计)")) if failed else "",
-                     "抽检部门": "沁阳市市场监督管理局"})
+        rows.append(
+            {
+                "抽样编号": f"SC{today.year}{i:06d}",
+                "被抽样单位名称": name,
+                "统一社会信用代码": code,
+                "产品名称": rng.choice(
+                    ("阿莫西林胶囊", "板蓝根颗粒") if drug else ("小麦粉", "食用植物油", "糕点", "酱油", "熟肉制品")
+                ),
+                "类别": "药品" if drug else "食品",
+                "抽样日期": (today - dt.timedelta(days=rng.randrange(900))).isoformat(),
+                "检验结论": "不合格" if failed else "合格",
+                "不合格项目": rng.choice(("菌落总数", "苯甲酸及其钠盐", "含量测定", "铅(以Pb计)")) if failed else "",
+                "抽检部门": "沁阳市市场监督管理局",
+            }
+        )
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -290,12 +387,21 @@ def build(session: Session, *, actor: Principal, workdir: Path, scale: float = 1
     from xinyong.subjects.models import Subject
 
     rng = random.Random(SEED)
-    rows = session.execute(select(Subject.name, Subject.uscc, Subject.legal_rep, Subject.address)
-                           .where(Subject.kind == "legal_person", Subject.org_type == "enterprise",
-                                  Subject.uscc.is_not(None), Subject.legal_rep.is_not(None))
-                           .order_by(Subject.id).limit(3000)).all()
-    companies = [Company(n, c, rep, addr or "", f"1{rng.choice('3456789')}{rng.randrange(10**8, 10**9)}",
-                         in_registry=True) for n, c, rep, addr in rows]
+    rows = session.execute(
+        select(Subject.name, Subject.uscc, Subject.legal_rep, Subject.address)
+        .where(
+            Subject.kind == "legal_person",
+            Subject.org_type == "enterprise",
+            Subject.uscc.is_not(None),
+            Subject.legal_rep.is_not(None),
+        )
+        .order_by(Subject.id)
+        .limit(3000)
+    ).all()
+    companies = [
+        Company(n, c, rep, addr or "", f"1{rng.choice('3456789')}{rng.randrange(10**8, 10**9)}", in_registry=True)
+        for n, c, rep, addr in rows
+    ]
     rng.shuffle(companies)
     data = generate(tenders=max(120, int(1200 * scale)), companies=companies)
     files = write_files(data, workdir / "trading")
@@ -306,6 +412,13 @@ def build(session: Session, *, actor: Principal, workdir: Path, scale: float = 1
     checks = _spot_checks(session, rng, spot, clock.today())
     if checks:
         trading.import_file(session, actor=actor, kind="spot_checks", path=spot)
-    return {"tenders": len(data.tenders), "bids": len(data.bids), "rings": len(data.planted["rings"]),
-            "ring_tenders": len(data.truth), "flagged_high": len(high), "quality": evaluate(high, data),
-            "imports": {k: v["rows"] for k, v in imports.items()}, "spot_checks": checks}
+    return {
+        "tenders": len(data.tenders),
+        "bids": len(data.bids),
+        "rings": len(data.planted["rings"]),
+        "ring_tenders": len(data.truth),
+        "flagged_high": len(high),
+        "quality": evaluate(high, data),
+        "imports": {k: v["rows"] for k, v in imports.items()},
+        "spot_checks": checks,
+    }

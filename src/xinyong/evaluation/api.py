@@ -31,17 +31,23 @@ DEPARTMENT_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 
 
 @router.post("/runs", response_model=list[RunOut])
-def run(body: RunIn, principal: Principal = Depends(allow(Role.ADMIN)),
-        session: Session = SessionDep) -> list[dict[str, Any]]:
+def run(
+    body: RunIn, principal: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep
+) -> list[dict[str, Any]]:
     """运行评价（平台管理员）：默认全部主体；指定主体、changed_since 或 since_last_run 时只评价这些主体。"""
     since: Any = "last" if body.since_last_run else body.changed_since
-    return service.run_evaluation(session, actor=principal, model=body.model, subject_codes=body.subjects,
-                                  changed_since=since, as_of=body.as_of)
+    return service.run_evaluation(
+        session, actor=principal, model=body.model, subject_codes=body.subjects, changed_since=since, as_of=body.as_of
+    )
 
 
 @router.get("/runs", response_model=list[RunOut])
-def runs(model: str | None = Query(None, max_length=60), limit: int = Query(20, ge=1, le=200),
-         _: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> list[dict[str, Any]]:
+def runs(
+    model: str | None = Query(None, max_length=60),
+    limit: int = Query(20, ge=1, le=200),
+    _: Principal = Depends(allow(Role.ADMIN)),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
     """最近的评价运行（平台管理员）。"""
     return [service.run_view(r) for r in service.list_runs(session, model=model, limit=limit)]
 
@@ -53,20 +59,36 @@ def models(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = 
 
 
 @router.get("/subjects/{code}", response_model=SubjectResultsOut)
-def subject_results(code: str, history: bool = Query(True),
-                    principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
-                    session: Session = SessionDep) -> dict[str, Any]:
+def subject_results(
+    code: str,
+    history: bool = Query(True),
+    principal: Principal = Depends(allow(*GOVERNMENT_ROLES)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """主体的评价结果（政务共享）：等级、得分、逐项解释与等级历史。"""
     subject = find_subject(session, code)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=subject, purpose="信用评价结果查询",
-                        endpoint="GET /api/v1/evaluation/subjects/{code}", scope=("evaluation",))
+        log_person_view(
+            session,
+            actor=principal,
+            subject=subject,
+            purpose="信用评价结果查询",
+            endpoint="GET /api/v1/evaluation/subjects/{code}",
+            scope=("evaluation",),
+        )
     role = principal.role.value if principal.role else None
-    return {"subject": {"id": subject.id, "name": subject.name, "kind": subject.kind, "uscc": subject.uscc,
-                        "resident_id": subject.resident_id_masked},
-            "results": service.subject_results(session, subject, role=role, history=history)}
+    return {
+        "subject": {
+            "id": subject.id,
+            "name": subject.name,
+            "kind": subject.kind,
+            "uscc": subject.uscc,
+            "resident_id": subject.resident_id_masked,
+        },
+        "results": service.subject_results(session, subject, role=role, history=history),
+    }
 
 
 @router.get("/public/subjects/{code}", response_model=SubjectResultsOut)
@@ -75,21 +97,35 @@ def public_results(code: str, _: Principal = Depends(public), session: Session =
     subject = find_subject(session, code)
     if subject is None or subject.kind == SubjectKind.NATURAL_PERSON:
         raise NotFound("未找到该信用主体", code="subject_not_found")
-    return {"subject": {"id": subject.id, "name": subject.name, "kind": subject.kind, "uscc": subject.uscc,
-                        "resident_id": None},
-            "results": service.subject_results(session, subject, role=None, history=False)}
+    return {
+        "subject": {
+            "id": subject.id,
+            "name": subject.name,
+            "kind": subject.kind,
+            "uscc": subject.uscc,
+            "resident_id": None,
+        },
+        "results": service.subject_results(session, subject, role=None, history=False),
+    }
 
 
 @router.get("/sample", response_model=SampleOut)
-def sample(seed: Offset, department: str = Query(..., max_length=32), period: str = Query(..., max_length=10),
-           model: str = Query("public_credit_legal_person", max_length=60),
-           format: str = Query("json", pattern="^(json|csv)$"),
-           principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep) -> Any:
+def sample(
+    seed: Offset,
+    department: str = Query(..., max_length=32),
+    period: str = Query(..., max_length=10),
+    model: str = Query("public_credit_legal_person", max_length=60),
+    format: str = Query("json", pattern="^(json|csv)$"),
+    principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
+    session: Session = SessionDep,
+) -> Any:
     """部门的双随机抽查名单（按信用等级确定比例；同一种子可复现）；format=csv 时下载 CSV。"""
-    result = supervision.sample(session, actor=principal, department=department, period=period, seed=seed,
-                                model=model)
+    result = supervision.sample(session, actor=principal, department=department, period=period, seed=seed, model=model)
     if format == "json":
         return result
     name = f"sample-{result['department']}-{result['period']}-{result['seed']}.csv"
-    return Response(supervision.sample_csv(result), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        supervision.sample_csv(result),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

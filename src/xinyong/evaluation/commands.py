@@ -26,15 +26,18 @@ def _since(value: str | None) -> dt.datetime | str | None:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationFailed(f"--changed-since 应为 last 或 ISO 时间（如 2026-06-01T00:00:00+08:00）：{value!r}",
-                               code="bad_changed_since") from None
+        raise ValidationFailed(
+            f"--changed-since 应为 last 或 ISO 时间（如 2026-06-01T00:00:00+08:00）：{value!r}",
+            code="bad_changed_since",
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @app.command("models")
 @handle_errors
-def models(load: bool = typer.Option(True, "--load/--no-load", help="先载入随软件发布的模型新版本"),
-           as_json: bool = JsonOption) -> None:
+def models(
+    load: bool = typer.Option(True, "--load/--no-load", help="先载入随软件发布的模型新版本"), as_json: bool = JsonOption
+) -> None:
     """列出当前评价模型（指标、权重、等级与抽查比例）。"""
     with clikit.database().session(write=False) as session:
         report = service.load_models(session, actor=clikit.operator()) if load else None
@@ -44,8 +47,10 @@ def models(load: bool = typer.Option(True, "--load/--no-load", help="先载入�
         if report and report["added"]:
             clikit.console.print(f"新载入：{', '.join(report['added'])}")
         for v in vs:
-            clikit.console.print(f"[bold]{v['name']}[/bold]（{v['code']}@{v['version']}，信息类别 {v['info_class']}，"
-                                 f"可信度 {v['confidence']}）")
+            clikit.console.print(
+                f"[bold]{v['name']}[/bold]（{v['code']}@{v['version']}，信息类别 {v['info_class']}，"
+                f"可信度 {v['confidence']}）"
+            )
             t = Table("维度", "指标", "规则")
             for i in v["indicators"]:
                 t.add_row(i["dimension"], i["name"], i["rule"])
@@ -60,12 +65,15 @@ def models(load: bool = typer.Option(True, "--load/--no-load", help="先载入�
 
 @app.command("run")
 @handle_errors
-def run(model: str | None = typer.Option(None, "--model", help="模型代码（默认全部当前模型）"),
-        subjects: list[str] | None = typer.Option(None, "--subjects", help="只评价这些主体（代码，可重复）"),
-        changed_since: str | None = typer.Option(None, "--changed-since",
-                                                    help="只评价此后数据有变化的主体：last（上次评价以来）或 ISO 时间"),
-        as_of: str | None = typer.Option(None, "--as-of", help="评价基准日（默认今天）"),
-        as_json: bool = JsonOption) -> None:
+def run(
+    model: str | None = typer.Option(None, "--model", help="模型代码（默认全部当前模型）"),
+    subjects: list[str] | None = typer.Option(None, "--subjects", help="只评价这些主体（代码，可重复）"),
+    changed_since: str | None = typer.Option(
+        None, "--changed-since", help="只评价此后数据有变化的主体：last（上次评价以来）或 ISO 时间"
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help="评价基准日（默认今天）"),
+    as_json: bool = JsonOption,
+) -> None:
     """运行评价：默认评价全部主体；指定主体或 --changed-since 时只评价这些主体。"""
     day = None
     if as_of:
@@ -74,15 +82,29 @@ def run(model: str | None = typer.Option(None, "--model", help="模型代码（�
         except ValueError:
             raise ValidationFailed(f"--as-of 应为 YYYY-MM-DD：{as_of!r}", code="bad_date") from None
     with clikit.database().session() as session:
-        runs = service.run_evaluation(session, actor=clikit.operator(), model=model, subject_codes=subjects or [],
-                                      changed_since=_since(changed_since), as_of=day)
+        runs = service.run_evaluation(
+            session,
+            actor=clikit.operator(),
+            model=model,
+            subject_codes=subjects or [],
+            changed_since=_since(changed_since),
+            as_of=day,
+        )
 
     def render(rs: list[dict[str, Any]]) -> None:
         t = Table("模型", "范围", "评价", "变化", "等级变化", "移出", "事件", "分布", "秒")
         for r in rs:
-            t.add_row(f"{r['model']}@{r['version']}", r["scope"], str(r["evaluated"]), str(r["changed"]),
-                      str(r["grade_changed"]), str(r["removed"]), str(r["events"]),
-                      " ".join(f"{k}:{v}" for k, v in r["distribution"].items()), str(r["seconds"]))
+            t.add_row(
+                f"{r['model']}@{r['version']}",
+                r["scope"],
+                str(r["evaluated"]),
+                str(r["changed"]),
+                str(r["grade_changed"]),
+                str(r["removed"]),
+                str(r["events"]),
+                " ".join(f"{k}:{v}" for k, v in r["distribution"].items()),
+                str(r["seconds"]),
+            )
         clikit.console.print(t)
 
     emit(runs, as_json, render)
@@ -104,11 +126,15 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码等主体
         if not rs:
             clikit.console.print("该主体尚无评价结果")
         for r in rs:
-            clikit.console.print(f"[bold]{r['model_name']}[/bold]：{r['grade']}（{r['grade_label']}），得分 {r['score']}，"
-                                 f"评价基准日 {r['as_of']}，抽查比例 {r['sampling_ratio']:.0%}")
+            clikit.console.print(
+                f"[bold]{r['model_name']}[/bold]：{r['grade']}（{r['grade_label']}），得分 {r['score']}，"
+                f"评价基准日 {r['as_of']}，抽查比例 {r['sampling_ratio']:.0%}"
+            )
             for h in r["history"]:
-                clikit.console.print(f"  {h['as_of']}  {h['from_grade'] or '—'} → {h['to_grade'] or '（移出评价范围）'}"
-                                     f"  {h['to_score'] if h['to_score'] is not None else ''}")
+                clikit.console.print(
+                    f"  {h['as_of']}  {h['from_grade'] or '—'} → {h['to_grade'] or '（移出评价范围）'}"
+                    f"  {h['to_score'] if h['to_score'] is not None else ''}"
+                )
 
     emit(results, as_json, render)
 
@@ -127,35 +153,52 @@ def explain(code: str = typer.Argument(..., help="统一社会信用代码等主
             clikit.console.print(f"[bold]{r['model_name']}[/bold]（{r['model']}@{r['version']}，基准日 {r['as_of']}）")
             t = Table("维度", "指标", "取值", "得分", "规则")
             for line in e["lines"]:
-                t.add_row(line["dimension"], line["name"], f"{line['value']:g}{line['unit']}", f"{line['points']:+g}",
-                          line["rule"])
+                t.add_row(
+                    line["dimension"],
+                    line["name"],
+                    f"{line['value']:g}{line['unit']}",
+                    f"{line['points']:+g}",
+                    line["rule"],
+                )
             clikit.console.print(t)
             clikit.console.print(e["score_text"])
             clikit.console.print(e["grade_text"])
-            clikit.console.print(f"监管：{e['supervision']['text']}（抽查比例 {e['supervision']['sampling_ratio']:.0%}）")
+            clikit.console.print(
+                f"监管：{e['supervision']['text']}（抽查比例 {e['supervision']['sampling_ratio']:.0%}）"
+            )
 
     emit(results, as_json, render)
 
 
 @app.command("sample")
 @handle_errors
-def sample(department: str = typer.Option(..., "--department", help="部门代码"),
-           period: str = typer.Option(..., "--period", help="抽查期间：YYYY、YYYY-MM 或 YYYY-Qn"),
-           seed: int = typer.Option(..., "--seed", help="随机种子（公开后可复现抽查结果）"),
-           model: str = typer.Option("public_credit_legal_person", "--model", help="模型代码"),
-           as_json: bool = JsonOption) -> None:
+def sample(
+    department: str = typer.Option(..., "--department", help="部门代码"),
+    period: str = typer.Option(..., "--period", help="抽查期间：YYYY、YYYY-MM 或 YYYY-Qn"),
+    seed: int = typer.Option(..., "--seed", help="随机种子（公开后可复现抽查结果）"),
+    model: str = typer.Option("public_credit_legal_person", "--model", help="模型代码"),
+    as_json: bool = JsonOption,
+) -> None:
     """生成部门某期间的双随机抽查名单（按信用等级确定抽查比例，附每户被抽中的理由）。"""
     with clikit.database().session() as session:
-        result = supervision.sample(session, actor=clikit.operator(), department=department, period=period,
-                                    seed=seed, model=model)
+        result = supervision.sample(
+            session, actor=clikit.operator(), department=department, period=period, seed=seed, model=model
+        )
 
     def render(r: dict[str, Any]) -> None:
-        clikit.console.print(f"{r['department_name']} {r['period']} 双随机抽查名单（{r['model_name']}，种子 {r['seed']}，"
-                             f"摘要 {r['digest'][:16]}）：对象库 {r['pool_size']} 户，抽中 {r['drawn']} 户")
+        clikit.console.print(
+            f"{r['department_name']} {r['period']} 双随机抽查名单（{r['model_name']}，种子 {r['seed']}，"
+            f"摘要 {r['digest'][:16]}）：对象库 {r['pool_size']} 户，抽中 {r['drawn']} 户"
+        )
         g = Table("等级", "对象数", "比例", "抽中", "监管措施")
         for row in r["grades"]:
-            g.add_row(f"{row['grade']} {row['label']}", str(row["pool"]), f"{row['sampling_ratio']:.0%}",
-                      str(row["drawn"]), row["supervision"])
+            g.add_row(
+                f"{row['grade']} {row['label']}",
+                str(row["pool"]),
+                f"{row['sampling_ratio']:.0%}",
+                str(row["drawn"]),
+                row["supervision"],
+            )
         clikit.console.print(g)
         t = Table("名称", "统一社会信用代码", "等级", "理由")
         for s in r["subjects"][:200]:

@@ -64,10 +64,16 @@ from xinyong.subjects.models import Subject
 
 _tmp_meta = MetaData()
 #: This run's computed results (temporary: private to the connection, dropped at the end).
-STAGE = Table("eval_stage", _tmp_meta,
-              Column("subject_id", BigId, primary_key=True), Column("score", Float, nullable=False),
-              Column("grade", String(4), nullable=False), Column("rule", String(40)),
-              Column("contributions", Json, nullable=False), prefixes=["TEMPORARY"])
+STAGE = Table(
+    "eval_stage",
+    _tmp_meta,
+    Column("subject_id", BigId, primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("grade", String(4), nullable=False),
+    Column("rule", String(40)),
+    Column("contributions", Json, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 #: The subjects of a subset run.
 SUBSET = Table("eval_subset", _tmp_meta, Column("subject_id", BigId, primary_key=True), prefixes=["TEMPORARY"])
 #: Sort / hash memory of an evaluation run's transaction on PostgreSQL.
@@ -139,9 +145,13 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
         depts = _departments(session, ind.departments)
         dept_cond = r.department_id.in_(depts) if ind.departments else true()
         if ind.source == "licences":
-            cond = and_(r.kind == "licence", r.withdrawn_at.is_(None), dept_cond,
-                        or_(r.licence_valid_from.is_(None), r.licence_valid_from <= as_of),
-                        or_(r.licence_valid_to.is_(None), r.licence_valid_to >= as_of))
+            cond = and_(
+                r.kind == "licence",
+                r.withdrawn_at.is_(None),
+                dept_cond,
+                or_(r.licence_valid_from.is_(None), r.licence_valid_from <= as_of),
+                or_(r.licence_valid_to.is_(None), r.licence_valid_to >= as_of),
+            )
             cols.append(_weighted(ind, r.decision_date, cond, as_of).label(_col(ind.code)))
         elif ind.source == "penalties":
             conds = [r.kind == "penalty", r.withdrawn_at.is_(None), dept_cond]
@@ -177,8 +187,12 @@ def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
             cols.append(_weighted(ind, e.listed_on, cond, as_of).label(_col(ind.code)))
     if not cols:
         return None
-    stmt = (select(e.subject_id.label("subject_id"), *cols).join(t, t.id == e.list_type_id)
-            .where(e.subject_id.is_not(None)).group_by(e.subject_id))
+    stmt = (
+        select(e.subject_id.label("subject_id"), *cols)
+        .join(t, t.id == e.list_type_id)
+        .where(e.subject_id.is_not(None))
+        .group_by(e.subject_id)
+    )
     return _restricted(stmt, e.subject_id, subset, "lst")
 
 
@@ -189,8 +203,7 @@ def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         type_cond = c.commitment_type.in_(ind.commitment_types) if ind.commitment_types else true()
         if ind.source == "commitments_kept":
             cond = and_(c.fulfilment_status == "fulfilled", type_cond)
-            cols.append(_weighted(ind, func.coalesce(c.determined_on, c.made_on), cond, as_of)
-                        .label(_col(ind.code)))
+            cols.append(_weighted(ind, func.coalesce(c.determined_on, c.made_on), cond, as_of).label(_col(ind.code)))
         elif ind.source == "commitments_broken":
             cols.append(_weighted(ind, c.broken_on, type_cond, as_of).label(_col(ind.code)))
     if not cols:
@@ -212,8 +225,7 @@ def _cases_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
         cols.append(_weighted(ind, k.closed_on, cond, as_of).label(_col(ind.code)))
     if not cols:
         return None
-    stmt = (select(k.subject_id.label("subject_id"), *cols).where(k.subject_id.is_not(None))
-            .group_by(k.subject_id))
+    stmt = select(k.subject_id.label("subject_id"), *cols).where(k.subject_id.is_not(None)).group_by(k.subject_id)
     return _restricted(stmt, k.subject_id, subset, "cas")
 
 
@@ -226,12 +238,16 @@ def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
     for rule in pop.any_of:
         if rule.licence_from:
             depts = _departments(session, rule.licence_from)
-            alternatives.append(s.id.in_(select(CreditRecord.subject_id).where(
-                CreditRecord.kind == "licence", CreditRecord.department_id.in_(depts))))
+            alternatives.append(
+                s.id.in_(
+                    select(CreditRecord.subject_id).where(
+                        CreditRecord.kind == "licence", CreditRecord.department_id.in_(depts)
+                    )
+                )
+            )
         if rule.records_from:
             depts = _departments(session, rule.records_from)
-            alternatives.append(s.id.in_(select(CreditRecord.subject_id).where(
-                CreditRecord.department_id.in_(depts))))
+            alternatives.append(s.id.in_(select(CreditRecord.subject_id).where(CreditRecord.department_id.in_(depts))))
         for fragment in rule.name_contains:
             alternatives.append(s.name.contains(fragment))
         if rule.org_types:
@@ -244,8 +260,11 @@ def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
 def _years(s: Any, as_of: dt.date) -> Any:
     """Full years from the registration date to ``as_of`` (0 when unknown or in the future)."""
     reg = s.registered_on
-    diff = (as_of.year - extract("year", reg)
-            - case((extract("month", reg) * 100 + extract("day", reg) > as_of.month * 100 + as_of.day, 1), else_=0))
+    diff = (
+        as_of.year
+        - extract("year", reg)
+        - case((extract("month", reg) * 100 + extract("day", reg) > as_of.month * 100 + as_of.day, 1), else_=0)
+    )
     return case((reg.is_(None), 0.0), (diff < 0, 0.0), else_=cast(diff, Float))
 
 
@@ -253,8 +272,16 @@ def values_query(session: Session, spec: ModelSpec, as_of: dt.date, *, subset: b
     """``SELECT subject_id, v_<indicator> …`` for the model's population (∩ the subset table)."""
     dialect = _dialect(session)
     s = Subject.__table__.alias("s")
-    parts = [p for p in (_records_part(session, spec, as_of, subset), _lists_part(spec, as_of, subset),
-                         _commitments_part(spec, as_of, subset), _cases_part(spec, as_of, subset)) if p is not None]
+    parts = [
+        p
+        for p in (
+            _records_part(session, spec, as_of, subset),
+            _lists_part(spec, as_of, subset),
+            _commitments_part(spec, as_of, subset),
+            _cases_part(spec, as_of, subset),
+        )
+        if p is not None
+    ]
     owner: dict[str, Any] = {}
     for p in parts:
         for c in p.c:
@@ -288,8 +315,7 @@ def _points(ind: Indicator, v: Any, dialect: str) -> Any:
     p = _round2(v * ind.per, dialect)
     if ind.cap is None:
         return p
-    return case((p > ind.cap, float(ind.cap)), else_=p) if ind.per > 0 else case((p < ind.cap, float(ind.cap)),
-                                                                                  else_=p)
+    return case((p > ind.cap, float(ind.cap)), else_=p) if ind.per > 0 else case((p < ind.cap, float(ind.cap)), else_=p)
 
 
 def results_query(session: Session, spec: ModelSpec, as_of: dt.date, *, subset: bool) -> Any:
@@ -298,17 +324,32 @@ def results_query(session: Session, spec: ModelSpec, as_of: dt.date, *, subset: 
     # OFFSET 0 keeps each level a subquery of its own: flattened, every reference to the score would repeat the
     # whole points expression (and each point the value expression) — a tree that grows with every level.
     vals = values_query(session, spec, as_of, subset=subset).offset(0).subquery("vals")
-    pts = select(vals.c.subject_id, *(vals.c[_col(i.code)] for i in spec.indicators),
-                 *(_points(i, vals.c[_col(i.code)], dialect).label(f"p_{i.code}") for i in spec.indicators)
-                 ).offset(0).subquery("pts")
+    pts = (
+        select(
+            vals.c.subject_id,
+            *(vals.c[_col(i.code)] for i in spec.indicators),
+            *(_points(i, vals.c[_col(i.code)], dialect).label(f"p_{i.code}") for i in spec.indicators),
+        )
+        .offset(0)
+        .subquery("pts")
+    )
     total = sum((pts.c[f"p_{i.code}"] for i in spec.indicators[1:]), pts.c[f"p_{spec.indicators[0].code}"])
-    scored = select(pts, _clamp(_round2(spec.score.base + total, dialect), spec.score.min, spec.score.max)
-                    .label("score")).offset(0).subquery("scored")
+    scored = (
+        select(pts, _clamp(_round2(spec.score.base + total, dialect), spec.score.min, spec.score.max).label("score"))
+        .offset(0)
+        .subquery("scored")
+    )
     grade, rule = _grade_exprs(spec, scored)
-    contributions = _json_array(dialect, *(_json_array(dialect, scored.c[_col(i.code)], scored.c[f"p_{i.code}"])
-                                           for i in spec.indicators))
-    return select(scored.c.subject_id, scored.c.score, grade.label("grade"), rule.label("rule"),
-                  contributions.label("contributions"))
+    contributions = _json_array(
+        dialect, *(_json_array(dialect, scored.c[_col(i.code)], scored.c[f"p_{i.code}"]) for i in spec.indicators)
+    )
+    return select(
+        scored.c.subject_id,
+        scored.c.score,
+        grade.label("grade"),
+        rule.label("rule"),
+        contributions.label("contributions"),
+    )
 
 
 def _grade_exprs(spec: ModelSpec, q: Any) -> tuple[Any, Any]:
@@ -355,8 +396,14 @@ def _drop_temp(session: Session, table: Table) -> None:
     session.connection().execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
 
-def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: dt.datetime | None,
-                spec: ModelSpec | None = None, days: tuple[dt.date, dt.date] | None = None) -> int:
+def fill_subset(
+    session: Session,
+    *,
+    subject_ids: Sequence[int],
+    changed_since: dt.datetime | None,
+    spec: ModelSpec | None = None,
+    days: tuple[dt.date, dt.date] | None = None,
+) -> int:
     """Create the subset table: the explicit subjects plus every subject whose data changed since the time, and,
     with ``spec`` and ``days`` (the day the last run evaluated, the day this one does), every subject one of
     whose values can differ between those days without any row changing (:func:`date_window_sources`)."""
@@ -364,7 +411,7 @@ def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: 
     conn = session.connection()
     ids = sorted(set(subject_ids))
     for start in range(0, len(ids), IN_CHUNK):
-        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start:start + IN_CHUNK]])
+        conn.execute(insert(SUBSET), [{"subject_id": i} for i in ids[start : start + IN_CHUNK]])
     if changed_since is not None:
         sources = [
             select(Subject.id).where(Subject.updated_at > changed_since),
@@ -376,8 +423,9 @@ def fill_subset(session: Session, *, subject_ids: Sequence[int], changed_since: 
         if spec is not None and days is not None:
             sources += date_window_sources(spec, *days)
         changed = union(*sources).subquery("changed")
-        stmt = select(changed.c[0]).where(~select(SUBSET.c.subject_id)
-                                          .where(SUBSET.c.subject_id == changed.c[0]).exists())
+        stmt = select(changed.c[0]).where(
+            ~select(SUBSET.c.subject_id).where(SUBSET.c.subject_id == changed.c[0]).exists()
+        )
         conn.execute(insert(SUBSET).from_select(["subject_id"], stmt))
     return conn.execute(select(func.count()).select_from(SUBSET)).scalar_one()
 
@@ -404,10 +452,12 @@ def date_window_sources(spec: ModelSpec, first: dt.date, second: dt.date) -> lis
 
     r, e, c, k = CreditRecord, ListEntry, Commitment, Case
     sources = [
-        select(r.subject_id).where(or_(reached(r.decision_date), reached(r.licence_valid_from),
-                                       until(r.licence_valid_to), before(r.ended_on))),
-        select(e.subject_id).where(e.subject_id.is_not(None),
-                                   or_(reached(e.listed_on), until(e.term_end), before(e.removed_on))),
+        select(r.subject_id).where(
+            or_(reached(r.decision_date), reached(r.licence_valid_from), until(r.licence_valid_to), before(r.ended_on))
+        ),
+        select(e.subject_id).where(
+            e.subject_id.is_not(None), or_(reached(e.listed_on), until(e.term_end), before(e.removed_on))
+        ),
         select(c.subject_id).where(or_(reached(c.made_on), reached(c.determined_on), reached(c.broken_on))),
         select(k.subject_id).where(k.subject_id.is_not(None), reached(k.closed_on)),
     ]
@@ -423,8 +473,9 @@ def date_window_sources(spec: ModelSpec, first: dt.date, second: dt.date) -> lis
     return sources
 
 
-def apply_run(session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date,
-              subset: bool) -> dict[str, Any]:
+def apply_run(
+    session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date, subset: bool
+) -> dict[str, Any]:
     """Compute the model into the stage table and fold it into results and history. Returns the counts."""
     dialect = _dialect(session)
     conn = session.connection()
@@ -436,8 +487,12 @@ def apply_run(session: Session, *, spec: ModelSpec, model_id: int, run_id: int, 
         if subset:
             conn.execute(text(f"ANALYZE {SUBSET.name}"))
     _create_temp(session, STAGE)
-    conn.execute(insert(STAGE).from_select(["subject_id", "score", "grade", "rule", "contributions"],
-                                           results_query(session, spec, as_of, subset=subset)))
+    conn.execute(
+        insert(STAGE).from_select(
+            ["subject_id", "score", "grade", "rule", "contributions"],
+            results_query(session, spec, as_of, subset=subset),
+        )
+    )
     if dialect == "postgresql":
         conn.execute(text(f"ANALYZE {STAGE.name}"))
     st, r, h = STAGE, EvaluationResult.__table__, GradeHistory.__table__
@@ -446,41 +501,102 @@ def apply_run(session: Session, *, spec: ModelSpec, model_id: int, run_id: int, 
 
     # History: first results and changes of grade or score.
     joined = st.outerjoin(r, and_(r.c.model_code == code, r.c.subject_id == st.c.subject_id))
-    changed_q = (select(literal(code, String), st.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
-                        literal(as_of, Date), r.c.grade, st.c.grade, r.c.score, st.c.score, st.c.rule,
-                        st.c.contributions)
-                 .select_from(joined)
-                 .where(or_(r.c.id.is_(None), r.c.grade != st.c.grade, r.c.score != st.c.score)))
-    conn.execute(insert(h).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "from_grade",
-                                        "to_grade", "from_score", "to_score", "rule", "contributions"], changed_q))
+    changed_q = (
+        select(
+            literal(code, String),
+            st.c.subject_id,
+            literal(model_id, Integer),
+            literal(run_id, Integer),
+            literal(as_of, Date),
+            r.c.grade,
+            st.c.grade,
+            r.c.score,
+            st.c.score,
+            st.c.rule,
+            st.c.contributions,
+        )
+        .select_from(joined)
+        .where(or_(r.c.id.is_(None), r.c.grade != st.c.grade, r.c.score != st.c.score))
+    )
+    conn.execute(
+        insert(h).from_select(
+            [
+                "model_code",
+                "subject_id",
+                "model_id",
+                "run_id",
+                "as_of",
+                "from_grade",
+                "to_grade",
+                "from_score",
+                "to_score",
+                "rule",
+                "contributions",
+            ],
+            changed_q,
+        )
+    )
 
     # Subjects that left the population (whole population on a full run; the subset's otherwise).
     staged = select(st.c.subject_id).where(st.c.subject_id == r.c.subject_id)
     gone = select(r.c.subject_id).where(r.c.model_code == code, ~staged.exists())
     if subset:
         gone = gone.where(r.c.subject_id.in_(select(SUBSET.c.subject_id)))
-    gone_q = (select(literal(code, String), r.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
-                     literal(as_of, Date), r.c.grade, null(), r.c.score, null(),
-                     literal("不再属于本模型的评价范围", String))
-              .where(r.c.model_code == code, r.c.subject_id.in_(gone)))
+    gone_q = select(
+        literal(code, String),
+        r.c.subject_id,
+        literal(model_id, Integer),
+        literal(run_id, Integer),
+        literal(as_of, Date),
+        r.c.grade,
+        null(),
+        r.c.score,
+        null(),
+        literal("不再属于本模型的评价范围", String),
+    ).where(r.c.model_code == code, r.c.subject_id.in_(gone))
     removed = conn.execute(select(func.count()).select_from(gone.subquery())).scalar_one()
     if removed:
-        conn.execute(insert(h).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "from_grade",
-                                            "to_grade", "from_score", "to_score", "note"], gone_q))
+        conn.execute(
+            insert(h).from_select(
+                [
+                    "model_code",
+                    "subject_id",
+                    "model_id",
+                    "run_id",
+                    "as_of",
+                    "from_grade",
+                    "to_grade",
+                    "from_score",
+                    "to_score",
+                    "note",
+                ],
+                gone_q,
+            )
+        )
         conn.execute(delete(r).where(r.c.model_code == code, r.c.subject_id.in_(gone)))
 
     _upsert_results(conn, dialect, code=code, model_id=model_id, run_id=run_id, as_of=as_of)
 
-    counts = conn.execute(select(
-        func.count(),
-        func.sum(case((and_(h.c.from_grade.is_not(None), h.c.to_grade.is_not(None),
-                            h.c.from_grade != h.c.to_grade), 1), else_=0)),
-    ).where(h.c.run_id == run_id, h.c.to_grade.is_not(None))).one()
-    distribution = {g: n for g, n in conn.execute(
-        select(st.c.grade, func.count()).group_by(st.c.grade))}
+    counts = conn.execute(
+        select(
+            func.count(),
+            func.sum(
+                case(
+                    (and_(h.c.from_grade.is_not(None), h.c.to_grade.is_not(None), h.c.from_grade != h.c.to_grade), 1),
+                    else_=0,
+                )
+            ),
+        ).where(h.c.run_id == run_id, h.c.to_grade.is_not(None))
+    ).one()
+    distribution = {g: n for g, n in conn.execute(select(st.c.grade, func.count()).group_by(st.c.grade))}
     _drop_temp(session, STAGE)
-    return {"evaluated": evaluated, "changed": int(counts[0] or 0), "grade_changed": int(counts[1] or 0),
-            "removed": int(removed), "distribution": distribution}
+    return {
+        "evaluated": evaluated,
+        "changed": int(counts[0] or 0),
+        "grade_changed": int(counts[1] or 0),
+        "removed": int(removed),
+        "distribution": distribution,
+    }
 
 
 def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id: int, as_of: dt.date) -> None:
@@ -489,28 +605,71 @@ def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     st, r = STAGE, EvaluationResult.__table__
-    src = select(literal(code, String), st.c.subject_id, literal(model_id, Integer), literal(run_id, Integer),
-                 literal(as_of, Date), st.c.score, st.c.grade, st.c.rule, st.c.contributions,
-                 literal(run_id, Integer)).where(true())
-    stmt = dialect_insert(r).from_select(["model_code", "subject_id", "model_id", "run_id", "as_of", "score",
-                                          "grade", "rule", "contributions", "changed_run_id"], src)
+    src = select(
+        literal(code, String),
+        st.c.subject_id,
+        literal(model_id, Integer),
+        literal(run_id, Integer),
+        literal(as_of, Date),
+        st.c.score,
+        st.c.grade,
+        st.c.rule,
+        st.c.contributions,
+        literal(run_id, Integer),
+    ).where(true())
+    stmt = dialect_insert(r).from_select(
+        [
+            "model_code",
+            "subject_id",
+            "model_id",
+            "run_id",
+            "as_of",
+            "score",
+            "grade",
+            "rule",
+            "contributions",
+            "changed_run_id",
+        ],
+        src,
+    )
     ex = stmt.excluded
     # A result whose content is unchanged is not rewritten (a full run over a quiet population writes almost
     # nothing): its run_id / as_of say when these values were computed; later runs confirmed them.
     stmt = stmt.on_conflict_do_update(
         index_elements=[r.c.model_code, r.c.subject_id],
-        set_={"model_id": ex.model_id, "run_id": ex.run_id, "as_of": ex.as_of, "score": ex.score,
-              "grade": ex.grade, "rule": ex.rule, "contributions": ex.contributions,
-              "changed_run_id": case((or_(r.c.grade != ex.grade, r.c.score != ex.score), ex.changed_run_id),
-                                     else_=r.c.changed_run_id)},
-        where=or_(r.c.model_id != ex.model_id, r.c.score != ex.score, r.c.grade != ex.grade,
-                  r.c.rule.is_distinct_from(ex.rule), r.c.contributions != ex.contributions))
+        set_={
+            "model_id": ex.model_id,
+            "run_id": ex.run_id,
+            "as_of": ex.as_of,
+            "score": ex.score,
+            "grade": ex.grade,
+            "rule": ex.rule,
+            "contributions": ex.contributions,
+            "changed_run_id": case(
+                (or_(r.c.grade != ex.grade, r.c.score != ex.score), ex.changed_run_id), else_=r.c.changed_run_id
+            ),
+        },
+        where=or_(
+            r.c.model_id != ex.model_id,
+            r.c.score != ex.score,
+            r.c.grade != ex.grade,
+            r.c.rule.is_distinct_from(ex.rule),
+            r.c.contributions != ex.contributions,
+        ),
+    )
     conn.execute(stmt)
 
 
 def grade_changes(session: Session, run_id: int) -> list[Any]:
     """This run's changes of grade (not first results, not departures): subject, from, to, score."""
     h = GradeHistory.__table__
-    return list(session.execute(select(h.c.subject_id, h.c.from_grade, h.c.to_grade, h.c.to_score).where(
-        h.c.run_id == run_id, h.c.from_grade.is_not(None), h.c.to_grade.is_not(None),
-        h.c.from_grade != h.c.to_grade)))
+    return list(
+        session.execute(
+            select(h.c.subject_id, h.c.from_grade, h.c.to_grade, h.c.to_score).where(
+                h.c.run_id == run_id,
+                h.c.from_grade.is_not(None),
+                h.c.to_grade.is_not(None),
+                h.c.from_grade != h.c.to_grade,
+            )
+        )
+    )

@@ -91,8 +91,10 @@ class GradeHistory(Base):
     """Append-only: a subject's first result under a model, and every later change of grade or score."""
 
     __tablename__ = "evaluation_history"
-    __table_args__ = (Index("ix_evaluation_history_subject_model", "subject_id", "model_code", "id"),
-                      Index("ix_evaluation_history_run", "run_id"))
+    __table_args__ = (
+        Index("ix_evaluation_history_subject_model", "subject_id", "model_code", "id"),
+        Index("ix_evaluation_history_run", "run_id"),
+    )
 
     id: Mapped[int] = pk_column()
     model_code: Mapped[str] = mapped_column(String(60), nullable=False)

@@ -54,8 +54,11 @@ def grade_for(spec: ModelSpec, score: float, values: dict[str, float]) -> tuple[
             return o.grade, o.code
     grade, rule = threshold_grade(spec, score), None
     for o in spec.overrides:
-        if o.max_grade is not None and values.get(o.indicator, 0) >= o.min_value \
-                and spec.grade_rank(o.max_grade) > spec.grade_rank(grade):
+        if (
+            o.max_grade is not None
+            and values.get(o.indicator, 0) >= o.min_value
+            and spec.grade_rank(o.max_grade) > spec.grade_rank(grade)
+        ):
             grade, rule = o.max_grade, o.code
     return grade, rule
 
@@ -78,14 +81,24 @@ def evaluate(spec: ModelSpec, values: dict[str, float]) -> Evaluated:
     return Evaluated(score, grade, rule, contributions)
 
 
-def explain(spec: ModelSpec, *, score: float, grade: str, rule: str | None,
-            contributions: list[list[float]]) -> dict[str, Any]:
+def explain(
+    spec: ModelSpec, *, score: float, grade: str, rule: str | None, contributions: list[list[float]]
+) -> dict[str, Any]:
     """A stored result as lines: each indicator with its value, points and rule; the score; the grade and why."""
     lines = []
     for ind, (value, pts) in zip(spec.indicators, contributions, strict=True):
-        lines.append({"indicator": ind.code, "name": ind.name, "dimension": ind.dimension, "value": value,
-                      "unit": ind.unit, "points": pts, "rule": describe_rule(ind),
-                      "text": f"{ind.name}：{_num(value)}{ind.unit}，{_signed(pts)}分（{describe_rule(ind)}）"})
+        lines.append(
+            {
+                "indicator": ind.code,
+                "name": ind.name,
+                "dimension": ind.dimension,
+                "value": value,
+                "unit": ind.unit,
+                "points": pts,
+                "rule": describe_rule(ind),
+                "text": f"{ind.name}：{_num(value)}{ind.unit}，{_signed(pts)}分（{describe_rule(ind)}）",
+            }
+        )
     g = spec.grade(grade)
     higher = spec.score.direction == "higher_better"
     total = sum(p for _, p in contributions)
@@ -94,14 +107,21 @@ def explain(spec: ModelSpec, *, score: float, grade: str, rule: str | None,
         score_text += f"（限定在 {_num(spec.score.min)}–{_num(spec.score.max)} 之间）"
     if rule is None:
         sign = "≥" if higher else "≤"
-        why = (f"分数{sign}{_num(g.threshold)}，评为 {g.code}（{g.label}）" if g.threshold is not None
-               else f"分数未达到 {spec.grades[-2].code} 档，评为 {g.code}（{g.label}）")
+        why = (
+            f"分数{sign}{_num(g.threshold)}，评为 {g.code}（{g.label}）"
+            if g.threshold is not None
+            else f"分数未达到 {spec.grades[-2].code} 档，评为 {g.code}（{g.label}）"
+        )
     else:
         o = next(o for o in spec.overrides if o.code == rule)
         kind = "直接评为" if o.grade else "最高评为"
         why = f"修正规则「{o.text}」：{kind} {g.code}（{g.label}）；按分数应为 {threshold_grade(spec, score)}"
-    return {"lines": lines, "score_text": score_text, "grade_text": why,
-            "supervision": {"sampling_ratio": g.sampling_ratio, "text": g.supervision}}
+    return {
+        "lines": lines,
+        "score_text": score_text,
+        "grade_text": why,
+        "supervision": {"sampling_ratio": g.sampling_ratio, "text": g.supervision},
+    }
 
 
 def may_see(attribute: str, role: str | None) -> bool:

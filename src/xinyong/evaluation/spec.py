@@ -138,13 +138,20 @@ class Indicator(_Part):
         if timed and self.source not in DATED_SOURCES:
             raise ValueError(f"数据来源 {self.source} 没有事件日期，不能设时间窗口或衰减")
         if self.source == "list_entries" and self.in_force and timed:
-            raise ValueError("名单条目按评价日是否有效计数（in_force: true）时不设时间窗口；统计历史条目请设 in_force: false")
+            raise ValueError(
+                "名单条目按评价日是否有效计数（in_force: true）时不设时间窗口；统计历史条目请设 in_force: false"
+            )
         if self.source == "registry_status" and not self.statuses:
             raise ValueError("registry_status 须列出 statuses")
         allowed = {
-            "departments": {"licences", "penalties"}, "severity": {"penalties"}, "penalty_types": {"penalties"},
-            "exclude_ended": {"penalties"}, "list_kinds": {"list_entries"}, "list_codes": {"list_entries"},
-            "statuses": {"registry_status"}, "commitment_types": {"commitments_kept", "commitments_broken"},
+            "departments": {"licences", "penalties"},
+            "severity": {"penalties"},
+            "penalty_types": {"penalties"},
+            "exclude_ended": {"penalties"},
+            "list_kinds": {"list_entries"},
+            "list_codes": {"list_entries"},
+            "statuses": {"registry_status"},
+            "commitment_types": {"commitments_kept", "commitments_broken"},
         }
         for name, sources in allowed.items():
             if getattr(self, name) and self.source not in sources:
@@ -164,7 +171,9 @@ class Indicator(_Part):
 class Grade(_Part):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9+-]{0,3}$")
     label: str
-    threshold: float | None = Field(None, description="higher_better: 分数 ≥ threshold；lower_better: 分数 ≤ threshold；最后一档为空")
+    threshold: float | None = Field(
+        None, description="higher_better: 分数 ≥ threshold；lower_better: 分数 ≤ threshold；最后一档为空"
+    )
     sampling_ratio: float = Field(ge=0, le=1, description="双随机抽查比例")
     supervision: str = Field(description="监管措施说明")
 
@@ -287,8 +296,9 @@ def parse_model(data: Any, *, origin: str = "评价模型") -> ModelSpec:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
         problems = [_reason(e) for e in exc.errors()]
-        raise ValidationFailed(f"{origin}无效：{'；'.join(problems[:5])}", code="evaluation_model_invalid",
-                               details={"problems": problems}) from None
+        raise ValidationFailed(
+            f"{origin}无效：{'；'.join(problems[:5])}", code="evaluation_model_invalid", details={"problems": problems}
+        ) from None
 
 
 def load_model_file(path: Path | str) -> ModelSpec:

@@ -34,16 +34,25 @@ MAX_SEED = 2**63 - 1
 
 def intensity(spec: ModelSpec) -> list[dict[str, Any]]:
     """Per grade: the label, the sampling ratio and the supervision measures."""
-    return [{"grade": g.code, "label": g.label, "sampling_ratio": g.sampling_ratio, "supervision": g.supervision}
-            for g in spec.grades]
+    return [
+        {"grade": g.code, "label": g.label, "sampling_ratio": g.sampling_ratio, "supervision": g.supervision}
+        for g in spec.grades
+    ]
 
 
 def _key(seed: int, model: str, department: str, period: str, subject_id: int) -> bytes:
     return hashlib.sha256(f"{seed}|{model}|{department}|{period}|{subject_id}".encode()).digest()
 
 
-def sample(session: Session, *, actor: Principal, department: str, period: str, seed: int,
-           model: str = "public_credit_legal_person") -> dict[str, Any]:
+def sample(
+    session: Session,
+    *,
+    actor: Principal,
+    department: str,
+    period: str,
+    seed: int,
+    model: str = "public_credit_legal_person",
+) -> dict[str, Any]:
     """The sampling list of ``department`` for ``period`` under ``model``'s current grades.
 
     Pool: the model's ``supervision.pool`` — ``licensees``: subjects holding a licence of the department now in
@@ -62,9 +71,16 @@ def sample(session: Session, *, actor: Principal, department: str, period: str, 
     if spec.supervision.pool == "licensees":
         today = clock.today()
         c = CreditRecord
-        stmt = stmt.where(r.subject_id.in_(select(c.subject_id).where(
-            c.kind == "licence", c.department_id == dept.id, c.withdrawn_at.is_(None),
-            (c.licence_valid_to.is_(None)) | (c.licence_valid_to >= today))))
+        stmt = stmt.where(
+            r.subject_id.in_(
+                select(c.subject_id).where(
+                    c.kind == "licence",
+                    c.department_id == dept.id,
+                    c.withdrawn_at.is_(None),
+                    (c.licence_valid_to.is_(None)) | (c.licence_valid_to >= today),
+                )
+            )
+        )
     counts: dict[str, int] = {g.code: 0 for g in spec.grades}
     heaps: dict[str, list[tuple[bytes, int, float]]] = {g.code: [] for g in spec.grades}
     wanted_all: dict[str, list[tuple[bytes, int, float]]] = {g.code: [] for g in spec.grades}
@@ -82,31 +98,69 @@ def sample(session: Session, *, actor: Principal, department: str, period: str, 
         k = n if g.sampling_ratio >= 1 else math.ceil(n * g.sampling_ratio)
         chosen = sorted(wanted_all[g.code]) if g.sampling_ratio >= 1 else heapq.nsmallest(k, heaps[g.code])
         heaps[g.code] = []
-        per_grade.append({"grade": g.code, "label": g.label, "pool": n, "sampling_ratio": g.sampling_ratio,
-                          "drawn": len(chosen), "supervision": g.supervision})
+        per_grade.append(
+            {
+                "grade": g.code,
+                "label": g.label,
+                "pool": n,
+                "sampling_ratio": g.sampling_ratio,
+                "drawn": len(chosen),
+                "supervision": g.supervision,
+            }
+        )
         for rank, (_, sid, score) in enumerate(chosen, 1):
             if g.sampling_ratio >= 1:
                 reason = f"信用等级 {g.code}（{g.label}）：该等级全部检查（{g.supervision}）"
             else:
-                reason = (f"信用等级 {g.code}（{g.label}），该等级共 {n} 户，抽查比例 {g.sampling_ratio:.0%}，"
-                          f"应抽 {k} 户；按随机种子 {seed} 排序第 {rank} 位被抽中")
-            drawn.append({"subject_id": sid, "grade": g.code, "grade_label": g.label, "score": score,
-                          "rank_in_grade": rank, "reason": reason})
+                reason = (
+                    f"信用等级 {g.code}（{g.label}），该等级共 {n} 户，抽查比例 {g.sampling_ratio:.0%}，"
+                    f"应抽 {k} 户；按随机种子 {seed} 排序第 {rank} 位被抽中"
+                )
+            drawn.append(
+                {
+                    "subject_id": sid,
+                    "grade": g.code,
+                    "grade_label": g.label,
+                    "score": score,
+                    "rank_in_grade": rank,
+                    "reason": reason,
+                }
+            )
     names = {}
     ids = [d["subject_id"] for d in drawn]
     for start in range(0, len(ids), IN_CHUNK):
-        for s in session.execute(select(Subject.id, Subject.name, Subject.uscc, Subject.address)
-                                 .where(Subject.id.in_(ids[start:start + IN_CHUNK]))):
+        for s in session.execute(
+            select(Subject.id, Subject.name, Subject.uscc, Subject.address).where(
+                Subject.id.in_(ids[start : start + IN_CHUNK])
+            )
+        ):
             names[s.id] = s
     for d in drawn:
         s = names.get(d["subject_id"])
         d.update({"name": s.name if s else None, "uscc": s.uscc if s else None, "address": s.address if s else None})
     digest = hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()
-    summary = {"model": spec.code, "model_name": spec.name, "version": m.version, "department": dept.code,
-               "department_name": dept.name, "period": period, "seed": seed, "pool": spec.supervision.pool,
-               "pool_size": sum(counts.values()), "drawn": len(drawn), "grades": per_grade, "digest": digest}
-    audit.record(session, actor=actor.actor, action="evaluation.sample", entity_type="evaluation_sample",
-                 entity_id=f"{dept.code}:{period}:{spec.code}", after=summary)
+    summary = {
+        "model": spec.code,
+        "model_name": spec.name,
+        "version": m.version,
+        "department": dept.code,
+        "department_name": dept.name,
+        "period": period,
+        "seed": seed,
+        "pool": spec.supervision.pool,
+        "pool_size": sum(counts.values()),
+        "drawn": len(drawn),
+        "grades": per_grade,
+        "digest": digest,
+    }
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="evaluation.sample",
+        entity_type="evaluation_sample",
+        entity_id=f"{dept.code}:{period}:{spec.code}",
+        after=summary,
+    )
     return {**summary, "subjects": drawn}
 
 
@@ -118,6 +172,9 @@ def sample_csv(result: dict[str, Any]) -> bytes:
     header = ["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"]
     rows: list[list[Any]] = [header]
     for i, s in enumerate(result["subjects"], 1):
-        rows.append([i] + [escape_cell(s[k]) for k in ("name", "uscc", "address", "grade", "grade_label")]
-                    + [s["score"], escape_cell(s["reason"])])
+        rows.append(
+            [i]
+            + [escape_cell(s[k]) for k in ("name", "uscc", "address", "grade", "grade_label")]
+            + [s["score"], escape_cell(s["reason"])]
+        )
     return to_csv(rows)

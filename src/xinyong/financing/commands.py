@@ -28,13 +28,16 @@ def _institution(inst: Any) -> dict[str, Any]:
 
 @institutions_app.command("add")
 @handle_errors
-def institutions_add(code: str = typer.Option(..., "--code", help="机构代码（小写字母、数字、下划线），如 qyrcb"),
-                     name: str = typer.Option(..., "--name", help="机构名称"),
-                     uscc: str = typer.Option(..., "--uscc", help="机构的统一社会信用代码"),
-                     as_json: bool = JsonOption) -> None:
+def institutions_add(
+    code: str = typer.Option(..., "--code", help="机构代码（小写字母、数字、下划线），如 qyrcb"),
+    name: str = typer.Option(..., "--name", help="机构名称"),
+    uscc: str = typer.Option(..., "--uscc", help="机构的统一社会信用代码"),
+    as_json: bool = JsonOption,
+) -> None:
     """登记一家金融机构。"""
-    data = clikit.database().run(lambda s: _institution(service.create_institution(
-        s, actor=clikit.operator(), code=code, name=name, uscc=uscc)))
+    data = clikit.database().run(
+        lambda s: _institution(service.create_institution(s, actor=clikit.operator(), code=code, name=name, uscc=uscc))
+    )
     emit(data, as_json, lambda d: clikit.console.print(f"已登记金融机构 {d['code']}（{d['name']}）"))
 
 
@@ -56,33 +59,53 @@ def institutions_list(as_json: bool = JsonOption) -> None:
 
 @institutions_app.command("bind")
 @handle_errors
-def institutions_bind(institution: str = typer.Argument(..., help="机构代码或编号"),
-                      user: str | None = typer.Option(None, "--user", help="金融机构角色的用户名"),
-                      token_id: int | None = typer.Option(None, "--token-id", help="金融机构角色的 API 令牌编号"),
-                      as_json: bool = JsonOption) -> None:
+def institutions_bind(
+    institution: str = typer.Argument(..., help="机构代码或编号"),
+    user: str | None = typer.Option(None, "--user", help="金融机构角色的用户名"),
+    token_id: int | None = typer.Option(None, "--token-id", help="金融机构角色的 API 令牌编号"),
+    as_json: bool = JsonOption,
+) -> None:
     """让一个金融机构用户或 API 令牌代表该机构查询。"""
-    data = clikit.database().run(lambda s: {"id": (row := service.bind_principal(
-        s, actor=clikit.operator(), institution=institution, user=user, token_id=token_id)).id,
-        "institution_id": row.institution_id, "kind": row.kind, "principal_id": row.principal_id})
+    data = clikit.database().run(
+        lambda s: {
+            "id": (
+                row := service.bind_principal(
+                    s, actor=clikit.operator(), institution=institution, user=user, token_id=token_id
+                )
+            ).id,
+            "institution_id": row.institution_id,
+            "kind": row.kind,
+            "principal_id": row.principal_id,
+        }
+    )
     emit(data, as_json, lambda d: clikit.console.print(f"已绑定 {d['kind']} {d['principal_id']} 到机构 {institution}"))
 
 
 def _print_authorisations(items: list[dict[str, Any]]) -> None:
     table = Table("编号", "信用主体", "机构", "类别", "方式", "到期", "状态")
     for a in items:
-        table.add_row(str(a["id"]), f"{a['subject_name']}（{a['subject_code']}）", a["institution_name"],
-                      ",".join(a["scope"]), a["method_label"], str(a["expires_at"])[:19], a["status_label"])
+        table.add_row(
+            str(a["id"]),
+            f"{a['subject_name']}（{a['subject_code']}）",
+            a["institution_name"],
+            ",".join(a["scope"]),
+            a["method_label"],
+            str(a["expires_at"])[:19],
+            a["status_label"],
+        )
     clikit.console.print(table)
 
 
 @authorisations_app.command("list")
 @handle_errors
-def authorisations_list(status: str = typer.Option("all", "--status", help="active / expired / revoked / all"),
-                        institution: str | None = typer.Option(None, "--institution", help="机构代码或编号"),
-                        subject: str | None = typer.Option(None, "--subject", help="信用主体代码"),
-                        limit: int = typer.Option(50, "--limit", min=1, max=500),
-                        offset: int = typer.Option(0, "--offset", min=0, max=100_000),
-                        as_json: bool = JsonOption) -> None:
+def authorisations_list(
+    status: str = typer.Option("all", "--status", help="active / expired / revoked / all"),
+    institution: str | None = typer.Option(None, "--institution", help="机构代码或编号"),
+    subject: str | None = typer.Option(None, "--subject", help="信用主体代码"),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = typer.Option(0, "--offset", min=0, max=100_000),
+    as_json: bool = JsonOption,
+) -> None:
     """列出授权（身份证号、自然人姓名脱敏）。"""
     from xinyong.core.errors import NotFound
     from xinyong.subjects.service import find_subject
@@ -95,19 +118,28 @@ def authorisations_list(status: str = typer.Option("all", "--status", help="acti
             if found is None:
                 raise NotFound("未找到该信用主体", code="subject_not_found")
             subject_id = found.id
-        rows = [service.authorisation_view(session, a) for a in service.list_authorisations(
-            session, subject_id=subject_id, institution_id=inst_id, status=status, limit=limit, offset=offset)]
+        rows = [
+            service.authorisation_view(session, a)
+            for a in service.list_authorisations(
+                session, subject_id=subject_id, institution_id=inst_id, status=status, limit=limit, offset=offset
+            )
+        ]
     emit(rows, as_json, _print_authorisations)
 
 
 @authorisations_app.command("revoke")
 @handle_errors
-def authorisations_revoke(authorisation_id: int = typer.Argument(..., help="授权编号"),
-                          reason: str = typer.Option(..., "--reason", help="撤销原因（记入审计日志）"),
-                          as_json: bool = JsonOption) -> None:
+def authorisations_revoke(
+    authorisation_id: int = typer.Argument(..., help="授权编号"),
+    reason: str = typer.Option(..., "--reason", help="撤销原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
     """撤销一项授权（如授权书经核实无效）。"""
-    data = clikit.database().run(lambda s: service.authorisation_view(s, service.revoke(
-        s, actor=clikit.operator(), authorisation_id=authorisation_id, reason=reason)))
+    data = clikit.database().run(
+        lambda s: service.authorisation_view(
+            s, service.revoke(s, actor=clikit.operator(), authorisation_id=authorisation_id, reason=reason)
+        )
+    )
     emit(data, as_json, lambda d: clikit.console.print(f"已撤销授权 {d['id']}（{d['institution_name']}）"))
 
 
@@ -121,9 +153,16 @@ def figures(as_json: bool = JsonOption) -> None:
     def render(d: dict[str, Any]) -> None:
         table = Table("机构", "授权", "有效授权", "查询", "被拒绝", "放款笔数", "未授信", "放款金额（元）")
         for r in [*d["institutions"], {"name": "合计", **d["total"]}]:
-            table.add_row(r["name"], str(r["authorisations"]), str(r["active_authorisations"]), str(r["queries"]),
-                          str(r["refused_queries"]), str(r["loans_granted"]), str(r["loans_declined"]),
-                          r["amount_granted_yuan"])
+            table.add_row(
+                r["name"],
+                str(r["authorisations"]),
+                str(r["active_authorisations"]),
+                str(r["queries"]),
+                str(r["refused_queries"]),
+                str(r["loans_granted"]),
+                str(r["loans_declined"]),
+                r["amount_granted_yuan"],
+            )
         clikit.console.print(table)
 
     emit(data, as_json, render)

@@ -35,12 +35,15 @@ class InstitutionPrincipal(Base):
     """A bank user or API token acting for an institution (a bank principal without one is refused)."""
 
     __tablename__ = "financing_principals"
-    __table_args__ = (UniqueConstraint("kind", "principal_id", name="uq_financing_principals_kind_principal"),
-                      CheckConstraint("kind IN ('user', 'token')", name="kind"))
+    __table_args__ = (
+        UniqueConstraint("kind", "principal_id", name="uq_financing_principals_kind_principal"),
+        CheckConstraint("kind IN ('user', 'token')", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    institution_id: Mapped[int] = mapped_column(BigId, ForeignKey("financing_institutions.id"), nullable=False,
-                                                index=True)
+    institution_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("financing_institutions.id"), nullable=False, index=True
+    )
     kind: Mapped[str] = mapped_column(String(10), nullable=False)
     principal_id: Mapped[int] = mapped_column(BigId, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -55,14 +58,17 @@ class Authorisation(Base):
     """
 
     __tablename__ = "financing_authorisations"
-    __table_args__ = (Index("ix_financing_authorisations_subject_institution", "subject_id", "institution_id"),
-                      CheckConstraint("method IN ('online', 'document')", name="method"),
-                      CheckConstraint("expires_at > starts_at", name="period"))
+    __table_args__ = (
+        Index("ix_financing_authorisations_subject_institution", "subject_id", "institution_id"),
+        CheckConstraint("method IN ('online', 'document')", name="method"),
+        CheckConstraint("expires_at > starts_at", name="period"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
-    institution_id: Mapped[int] = mapped_column(BigId, ForeignKey("financing_institutions.id"), nullable=False,
-                                                index=True)
+    institution_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("financing_institutions.id"), nullable=False, index=True
+    )
     scope: Mapped[list[str]] = mapped_column(Json, nullable=False)  # catalog class codes
     purpose: Mapped[str] = mapped_column(String(200), nullable=False)
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -77,10 +83,18 @@ class Authorisation(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(500))
 
     def snapshot(self) -> dict[str, object]:
-        return {"subject_id": self.subject_id, "institution_id": self.institution_id, "scope": list(self.scope),
-                "purpose": self.purpose, "starts_at": self.starts_at, "expires_at": self.expires_at,
-                "method": self.method, "document_sha256": self.document_sha256, "revoked_at": self.revoked_at,
-                "revoked_reason": self.revoked_reason}
+        return {
+            "subject_id": self.subject_id,
+            "institution_id": self.institution_id,
+            "scope": list(self.scope),
+            "purpose": self.purpose,
+            "starts_at": self.starts_at,
+            "expires_at": self.expires_at,
+            "method": self.method,
+            "document_sha256": self.document_sha256,
+            "revoked_at": self.revoked_at,
+            "revoked_reason": self.revoked_reason,
+        }
 
 
 class LoanFeedback(Base):
@@ -90,10 +104,12 @@ class LoanFeedback(Base):
     __table_args__ = (CheckConstraint("outcome IN ('granted', 'declined')", name="outcome"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    authorisation_id: Mapped[int] = mapped_column(BigId, ForeignKey("financing_authorisations.id"), nullable=False,
-                                                  index=True)
-    institution_id: Mapped[int] = mapped_column(BigId, ForeignKey("financing_institutions.id"), nullable=False,
-                                                index=True)
+    authorisation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("financing_authorisations.id"), nullable=False, index=True
+    )
+    institution_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("financing_institutions.id"), nullable=False, index=True
+    )
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     outcome: Mapped[str] = mapped_column(String(10), nullable=False)
     amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))

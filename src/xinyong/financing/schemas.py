@@ -37,8 +37,9 @@ class RevokeIn(_In):
 class FeedbackIn(_In):
     authorisation_id: Id
     outcome: Literal["granted", "declined"]
-    amount_yuan: Decimal | None = Field(None, gt=0, lt=Decimal("1e14"), max_digits=16, decimal_places=2,
-                                        description="放款金额（元）")
+    amount_yuan: Decimal | None = Field(
+        None, gt=0, lt=Decimal("1e14"), max_digits=16, decimal_places=2, description="放款金额（元）"
+    )
     rate_band: Literal["below_lpr", "lpr", "lpr_plus_50", "lpr_plus_150", "above"] | None = None
     reference: str | None = Field(None, max_length=100, description="机构内部业务编号")
 

@@ -40,8 +40,13 @@ PROFILE_ENDPOINT = "GET /api/v1/financing/subjects/{code}/profile"
 PROFILE_ACTION = "financing.profile_read"
 METHOD_LABELS = {"online": "主体在线授权", "document": "书面授权书（机构上传）"}
 OUTCOME_LABELS = {"granted": "已放款", "declined": "未授信"}
-RATE_BANDS = {"below_lpr": "低于LPR", "lpr": "等于LPR", "lpr_plus_50": "LPR至LPR+50BP",
-              "lpr_plus_150": "LPR+50BP至LPR+150BP", "above": "高于LPR+150BP"}
+RATE_BANDS = {
+    "below_lpr": "低于LPR",
+    "lpr": "等于LPR",
+    "lpr_plus_50": "LPR至LPR+50BP",
+    "lpr_plus_150": "LPR+50BP至LPR+150BP",
+    "above": "高于LPR+150BP",
+}
 STATUS_LABELS = {"active": "有效", "pending": "未开始", "expired": "已到期", "revoked": "已撤销"}
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -66,27 +71,39 @@ def create_institution(session: Session, *, actor: Principal, code: str, name: s
     _require_admin(actor, "登记金融机构")
     code = (code or "").strip().lower()
     if not _CODE_RE.fullmatch(code):
-        raise ValidationFailed("机构代码须为 2–32 位小写字母、数字或下划线，并以字母开头", code="invalid_institution_code")
+        raise ValidationFailed(
+            "机构代码须为 2–32 位小写字母、数字或下划线，并以字母开头", code="invalid_institution_code"
+        )
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("机构名称不能为空且不超过 200 字", code="invalid_institution_name")
     uscc = _check_uscc(uscc)
-    clash = session.scalar(select(Institution).where(
-        (Institution.code == code) | (Institution.name == name) | (Institution.uscc == uscc)))
+    clash = session.scalar(
+        select(Institution).where((Institution.code == code) | (Institution.name == name) | (Institution.uscc == uscc))
+    )
     if clash is not None:
         raise Conflict(f"机构代码、名称或统一社会信用代码已被登记（{clash.code}）", code="institution_exists")
     inst = Institution(code=code, name=name, uscc=uscc, active=True, created_at=utcnow())
     session.add(inst)
     session.flush()
-    audit.record(session, actor=actor.actor, action="financing.institution_create", entity_type="institution",
-                 entity_id=inst.id, after=inst.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="financing.institution_create",
+        entity_type="institution",
+        entity_id=inst.id,
+        after=inst.snapshot(),
+    )
     return inst
 
 
 def get_institution(session: Session, ref: int | str) -> Institution:
     text = str(ref).strip()
-    stmt = select(Institution).where(Institution.id == int(text)) if text.isdigit() and len(text) < 19 else \
-        select(Institution).where(Institution.code == text.lower())
+    stmt = (
+        select(Institution).where(Institution.id == int(text))
+        if text.isdigit() and len(text) < 19
+        else select(Institution).where(Institution.code == text.lower())
+    )
     inst = session.scalar(stmt)
     if inst is None:
         raise NotFound(f"未登记的金融机构：{text[:40]}", code="institution_not_found")
@@ -97,8 +114,9 @@ def list_institutions(session: Session) -> list[Institution]:
     return list(session.scalars(select(Institution).order_by(Institution.code)))
 
 
-def bind_principal(session: Session, *, actor: Principal, institution: int | str, user: str | None = None,
-                   token_id: int | None = None) -> InstitutionPrincipal:
+def bind_principal(
+    session: Session, *, actor: Principal, institution: int | str, user: str | None = None, token_id: int | None = None
+) -> InstitutionPrincipal:
     """Let a bank user (by username) or a bank API token act for the institution."""
     from xinyong.auth import service as auth_service
     from xinyong.auth.models import ApiToken
@@ -117,14 +135,26 @@ def bind_principal(session: Session, *, actor: Principal, institution: int | str
         kind, pid, role = "token", token.id, token.role
     if Role(role) is not Role.BANK:
         raise ValidationFailed("只有“金融机构”角色的用户或令牌可以绑定到信易贷机构", code="not_a_bank_principal")
-    if session.scalar(select(InstitutionPrincipal).where(InstitutionPrincipal.kind == kind,
-                                                         InstitutionPrincipal.principal_id == pid)) is not None:
+    if (
+        session.scalar(
+            select(InstitutionPrincipal).where(
+                InstitutionPrincipal.kind == kind, InstitutionPrincipal.principal_id == pid
+            )
+        )
+        is not None
+    ):
         raise Conflict("该账号已绑定到一个金融机构", code="principal_already_bound")
     row = InstitutionPrincipal(institution_id=inst.id, kind=kind, principal_id=pid, created_at=utcnow())
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor.actor, action="financing.principal_bind", entity_type="institution",
-                 entity_id=inst.id, after={"kind": kind, "principal_id": pid})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="financing.principal_bind",
+        entity_type="institution",
+        entity_id=inst.id,
+        after={"kind": kind, "principal_id": pid},
+    )
     return row
 
 
@@ -136,10 +166,13 @@ def institution_of(session: Session, principal: Principal) -> Institution | None
         kind, pid = "token", principal.token_id
     else:
         return None
-    return session.scalar(select(Institution).join(InstitutionPrincipal,
-                                                   InstitutionPrincipal.institution_id == Institution.id)
-                          .where(InstitutionPrincipal.kind == kind, InstitutionPrincipal.principal_id == pid,
-                                 Institution.active.is_(True)))
+    return session.scalar(
+        select(Institution)
+        .join(InstitutionPrincipal, InstitutionPrincipal.institution_id == Institution.id)
+        .where(
+            InstitutionPrincipal.kind == kind, InstitutionPrincipal.principal_id == pid, Institution.active.is_(True)
+        )
+    )
 
 
 def require_institution(session: Session, principal: Principal) -> Institution:
@@ -160,8 +193,15 @@ def authorisable_classes(session: Session, kind: str) -> list[Any]:
     person = kind == SubjectKind.NATURAL_PERSON.value
     out = []
     for c in list_classes(session):
-        applies = c.applies_natural_person if person else (
-            c.applies_individual_business if kind == SubjectKind.INDIVIDUAL_BUSINESS.value else c.applies_legal_person)
+        applies = (
+            c.applies_natural_person
+            if person
+            else (
+                c.applies_individual_business
+                if kind == SubjectKind.INDIVIDUAL_BUSINESS.value
+                else c.applies_legal_person
+            )
+        )
         attribute = c.natural_person_attribute if person else c.public_attribute
         if applies and may_see(attribute, Role.BANK.value):
             out.append(c)
@@ -175,13 +215,15 @@ def check_scope(session: Session, subject: Subject, scope: Sequence[str]) -> lis
     allowed = {c.code for c in authorisable_classes(session, subject.kind)}
     bad = [c for c in codes if c not in allowed]
     if bad:
-        raise ValidationFailed("以下信息类别不能授权金融机构查询（不存在、不适用于该主体或仅限政务共享）：" + "、".join(bad),
-                               code="scope_not_authorisable", details={"classes": bad, "allowed": sorted(allowed)})
+        raise ValidationFailed(
+            "以下信息类别不能授权金融机构查询（不存在、不适用于该主体或仅限政务共享）：" + "、".join(bad),
+            code="scope_not_authorisable",
+            details={"classes": bad, "allowed": sorted(allowed)},
+        )
     return codes
 
 
-def _period(starts_on: dt.date | None, expires_on: dt.date | None, days: int | None) -> tuple[dt.datetime,
-                                                                                            dt.datetime]:
+def _period(starts_on: dt.date | None, expires_on: dt.date | None, days: int | None) -> tuple[dt.datetime, dt.datetime]:
     today = clock.today()
     start_day = starts_on or today
     if start_day < today:
@@ -198,40 +240,94 @@ def _period(starts_on: dt.date | None, expires_on: dt.date | None, days: int | N
     return starts_at, dt.datetime.combine(expires_on + dt.timedelta(days=1), dt.time(), tzinfo=zone)
 
 
-def _create(session: Session, *, actor: Principal, subject: Subject, inst: Institution, scope: Sequence[str],
-            purpose: str | None, starts_on: dt.date | None, expires_on: dt.date | None, days: int | None,
-            method: str, sha256: str | None = None, filename: str | None = None) -> Authorisation:
+def _create(
+    session: Session,
+    *,
+    actor: Principal,
+    subject: Subject,
+    inst: Institution,
+    scope: Sequence[str],
+    purpose: str | None,
+    starts_on: dt.date | None,
+    expires_on: dt.date | None,
+    days: int | None,
+    method: str,
+    sha256: str | None = None,
+    filename: str | None = None,
+) -> Authorisation:
     if not inst.active:
         raise ValidationFailed(f"金融机构 {inst.name} 已停用", code="institution_inactive")
     codes = check_scope(session, subject, scope)
     purpose = (purpose or PURPOSE).strip()[:200] or PURPOSE
     starts_at, expires_at = _period(starts_on, expires_on, days)
-    row = Authorisation(subject_id=subject.id, institution_id=inst.id, scope=codes, purpose=purpose,
-                        starts_at=starts_at, expires_at=expires_at, method=method, document_sha256=sha256,
-                        document_name=filename, created_by=actor.actor, created_at=utcnow())
+    row = Authorisation(
+        subject_id=subject.id,
+        institution_id=inst.id,
+        scope=codes,
+        purpose=purpose,
+        starts_at=starts_at,
+        expires_at=expires_at,
+        method=method,
+        document_sha256=sha256,
+        document_name=filename,
+        created_by=actor.actor,
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor.actor, action="financing.authorisation_create", entity_type="authorisation",
-                 entity_id=row.id, reason=purpose, after=row.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="financing.authorisation_create",
+        entity_type="authorisation",
+        entity_id=row.id,
+        reason=purpose,
+        after=row.snapshot(),
+    )
     return row
 
 
-def grant_online(session: Session, *, subject_id: int, institution: int | str, scope: Sequence[str],
-                 purpose: str | None = None, days: int | None = None, expires_on: dt.date | None = None,
-                 ) -> Authorisation:
+def grant_online(
+    session: Session,
+    *,
+    subject_id: int,
+    institution: int | str,
+    scope: Sequence[str],
+    purpose: str | None = None,
+    days: int | None = None,
+    expires_on: dt.date | None = None,
+) -> Authorisation:
     """The subject, verified by a one-time code (the caller confirmed it), authorises an institution."""
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise NotFound("信用主体不存在", code="subject_not_found")
-    return _create(session, actor=_subject_actor(subject_id), subject=subject,
-                   inst=get_institution(session, institution), scope=scope, purpose=purpose, starts_on=None,
-                   expires_on=expires_on, days=days, method="online")
+    return _create(
+        session,
+        actor=_subject_actor(subject_id),
+        subject=subject,
+        inst=get_institution(session, institution),
+        scope=scope,
+        purpose=purpose,
+        starts_on=None,
+        expires_on=expires_on,
+        days=days,
+        method="online",
+    )
 
 
-def register_document(session: Session, *, actor: Principal, subject_code: str, scope: Sequence[str],
-                      content: bytes, filename: str, declared_sha256: str | None = None,
-                      purpose: str | None = None, starts_on: dt.date | None = None,
-                      expires_on: dt.date | None = None) -> Authorisation:
+def register_document(
+    session: Session,
+    *,
+    actor: Principal,
+    subject_code: str,
+    scope: Sequence[str],
+    content: bytes,
+    filename: str,
+    declared_sha256: str | None = None,
+    purpose: str | None = None,
+    starts_on: dt.date | None = None,
+    expires_on: dt.date | None = None,
+) -> Authorisation:
     """A bank uploads the subject's signed authorisation document (PDF or image). Refused: a file that is no
     document (``document_type_not_allowed`` …), one whose SHA-256 differs from the one the bank declares
     (``document_hash_mismatch``: altered in transit or forged), a document already used (``document_reused``)."""
@@ -248,13 +344,27 @@ def register_document(session: Session, *, actor: Principal, subject_code: str, 
     if declared_sha256 is not None:
         declared = declared_sha256.strip().lower()
         if not _SHA_RE.fullmatch(declared) or declared != sha:
-            raise ValidationFailed("授权书内容与声明的 SHA-256 不符：文件可能被篡改或伪造", code="document_hash_mismatch",
-                                   details={"received_sha256": sha})
+            raise ValidationFailed(
+                "授权书内容与声明的 SHA-256 不符：文件可能被篡改或伪造",
+                code="document_hash_mismatch",
+                details={"received_sha256": sha},
+            )
     if session.scalar(select(Authorisation.id).where(Authorisation.document_sha256 == sha)) is not None:
         raise Conflict("该授权书已被登记过，不能重复使用", code="document_reused")
-    return _create(session, actor=actor, subject=subject, inst=inst, scope=scope, purpose=purpose,
-                   starts_on=starts_on, expires_on=expires_on, days=None, method="document", sha256=sha,
-                   filename=safe_filename(filename))
+    return _create(
+        session,
+        actor=actor,
+        subject=subject,
+        inst=inst,
+        scope=scope,
+        purpose=purpose,
+        starts_on=starts_on,
+        expires_on=expires_on,
+        days=None,
+        method="document",
+        sha256=sha,
+        filename=safe_filename(filename),
+    )
 
 
 def status_of(a: Authorisation, now: dt.datetime | None = None) -> str:
@@ -275,8 +385,14 @@ def get_authorisation(session: Session, authorisation_id: int) -> Authorisation:
     return a
 
 
-def revoke(session: Session, *, actor: Principal, authorisation_id: int, reason: str | None = None,
-           subject_id: int | None = None) -> Authorisation:
+def revoke(
+    session: Session,
+    *,
+    actor: Principal,
+    authorisation_id: int,
+    reason: str | None = None,
+    subject_id: int | None = None,
+) -> Authorisation:
     """Revoke an authorisation: by its subject (``subject_id``, verified by the caller) or by the admin."""
     a = get_authorisation(session, authorisation_id)
     if subject_id is not None:
@@ -292,13 +408,28 @@ def revoke(session: Session, *, actor: Principal, authorisation_id: int, reason:
     a.revoked_by = actor.actor
     a.revoked_reason = ((reason or "").strip() or ("信用主体撤销授权" if subject_id else "平台管理员撤销"))[:500]
     session.flush()
-    audit.record(session, actor=actor.actor, action="financing.authorisation_revoke", entity_type="authorisation",
-                 entity_id=a.id, reason=a.revoked_reason, before=before, after=a.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="financing.authorisation_revoke",
+        entity_type="authorisation",
+        entity_id=a.id,
+        reason=a.revoked_reason,
+        before=before,
+        after=a.snapshot(),
+    )
     return a
 
 
-def list_authorisations(session: Session, *, subject_id: int | None = None, institution_id: int | None = None,
-                        status: str | None = None, limit: int = 50, offset: int = 0) -> list[Authorisation]:
+def list_authorisations(
+    session: Session,
+    *,
+    subject_id: int | None = None,
+    institution_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Authorisation]:
     stmt = select(Authorisation).order_by(Authorisation.id.desc())
     if subject_id is not None:
         stmt = stmt.where(Authorisation.subject_id == subject_id)
@@ -306,8 +437,9 @@ def list_authorisations(session: Session, *, subject_id: int | None = None, inst
         stmt = stmt.where(Authorisation.institution_id == institution_id)
     now = utcnow()
     if status == "active":
-        stmt = stmt.where(Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now,
-                          Authorisation.expires_at > now)
+        stmt = stmt.where(
+            Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now, Authorisation.expires_at > now
+        )
     elif status == "revoked":
         stmt = stmt.where(Authorisation.revoked_at.is_not(None))
     elif status == "expired":
@@ -325,14 +457,24 @@ def authorisation_view(session: Session, a: Authorisation, *, masked: bool = Tru
     inst = session.get(Institution, a.institution_id)
     person = subject is not None and subject.kind == SubjectKind.NATURAL_PERSON.value
     return {
-        "id": a.id, "subject_id": a.subject_id,
+        "id": a.id,
+        "subject_id": a.subject_id,
         "subject_name": (mask_name(subject.name) if person and masked else subject.name) if subject else None,
         "subject_code": (subject.resident_id_masked if person else subject.uscc) if subject else None,
-        "institution": inst.code if inst else None, "institution_name": inst.name if inst else None,
-        "scope": list(a.scope), "purpose": a.purpose, "starts_at": a.starts_at, "expires_at": a.expires_at,
-        "method": a.method, "method_label": METHOD_LABELS[a.method], "document_sha256": a.document_sha256,
-        "status": status_of(a), "status_label": STATUS_LABELS[status_of(a)], "revoked_at": a.revoked_at,
-        "revoked_reason": a.revoked_reason, "created_at": a.created_at,
+        "institution": inst.code if inst else None,
+        "institution_name": inst.name if inst else None,
+        "scope": list(a.scope),
+        "purpose": a.purpose,
+        "starts_at": a.starts_at,
+        "expires_at": a.expires_at,
+        "method": a.method,
+        "method_label": METHOD_LABELS[a.method],
+        "document_sha256": a.document_sha256,
+        "status": status_of(a),
+        "status_label": STATUS_LABELS[status_of(a)],
+        "revoked_at": a.revoked_at,
+        "revoked_reason": a.revoked_reason,
+        "created_at": a.created_at,
     }
 
 
@@ -342,8 +484,16 @@ def authorisation_view(session: Session, a: Authorisation, *, masked: bool = Tru
 class ProfileRefused(Forbidden):
     """A refused profile read; ``subject_id`` set when the subject is known (the attempt is then logged)."""
 
-    def __init__(self, message: str, *, code: str, subject_id: int | None = None, institution: str | None = None,
-                 scope: Sequence[str] = (), details: Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        subject_id: int | None = None,
+        institution: str | None = None,
+        scope: Sequence[str] = (),
+        details: Any = None,
+    ) -> None:
         super().__init__(message, code=code, details=details)
         self.subject_id = subject_id
         self.institution = institution
@@ -354,8 +504,9 @@ def _parse_classes(classes: str | None) -> list[str]:
     return sorted({c.strip() for c in (classes or "").split(",") if c.strip()})[:50]
 
 
-def read_profile(session: Session, *, actor: Principal, code: str, classes: str | None = None,
-                 document_sha256: str | None = None) -> dict[str, Any]:
+def read_profile(
+    session: Session, *, actor: Principal, code: str, classes: str | None = None, document_sha256: str | None = None
+) -> dict[str, Any]:
     """The authorised classes of the subject's credit information, for the bank with an active authorisation;
     logged in the subject's access log. Refusals raise :class:`ProfileRefused` (logged by :func:`log_refusal`)."""
     subject = find_subject(session, code)
@@ -364,20 +515,32 @@ def read_profile(session: Session, *, actor: Principal, code: str, classes: str 
     wanted = _parse_classes(classes)
     inst = institution_of(session, actor)
     if inst is None and not actor.is_admin:
-        raise ProfileRefused("该金融机构账号未登记到信易贷机构，请联系平台管理员", code="institution_not_registered",
-                             subject_id=subject.id, scope=wanted)
+        raise ProfileRefused(
+            "该金融机构账号未登记到信易贷机构，请联系平台管理员",
+            code="institution_not_registered",
+            subject_id=subject.id,
+            scope=wanted,
+        )
     if inst is None:
         raise ProfileRefused("授权查询只对金融机构开放", code="bank_only", subject_id=subject.id, scope=wanted)
-    grants = list(session.scalars(select(Authorisation).where(Authorisation.subject_id == subject.id,
-                                                              Authorisation.institution_id == inst.id)
-                                  .order_by(Authorisation.id.desc())))
+    grants = list(
+        session.scalars(
+            select(Authorisation)
+            .where(Authorisation.subject_id == subject.id, Authorisation.institution_id == inst.id)
+            .order_by(Authorisation.id.desc())
+        )
+    )
     if document_sha256:
         sha = document_sha256.strip().lower()
         grants = [g for g in grants if g.document_sha256 == sha]
         if not grants:
-            raise ProfileRefused("未找到与该授权书对应的授权：授权书未登记、已被篡改或不属于本机构和该主体",
-                                 code="authorisation_document_unknown", subject_id=subject.id,
-                                 institution=inst.name, scope=wanted)
+            raise ProfileRefused(
+                "未找到与该授权书对应的授权：授权书未登记、已被篡改或不属于本机构和该主体",
+                code="authorisation_document_unknown",
+                subject_id=subject.id,
+                institution=inst.name,
+                scope=wanted,
+            )
     now = utcnow()
     active = [g for g in grants if status_of(g, now) == "active"]
     if not active:
@@ -394,25 +557,53 @@ def read_profile(session: Session, *, actor: Principal, code: str, classes: str 
     granted = sorted({c for g in active for c in g.scope})
     outside = [c for c in wanted if c not in granted]
     if outside:
-        raise ProfileRefused("请求的信息类别超出授权范围：" + "、".join(outside), code="outside_scope",
-                             subject_id=subject.id, institution=inst.name, scope=wanted,
-                             details={"outside": outside, "authorised": granted})
+        raise ProfileRefused(
+            "请求的信息类别超出授权范围：" + "、".join(outside),
+            code="outside_scope",
+            subject_id=subject.id,
+            institution=inst.name,
+            scope=wanted,
+            details={"outside": outside, "authorised": granted},
+        )
     read = wanted or granted
     sections = _sections(session, subject, read, actor)
-    access_log.record(session, actor=actor, subject_id=subject.id, purpose=active[0].purpose,
-                      endpoint=PROFILE_ENDPOINT, scope=read, institution=inst.name, action=PROFILE_ACTION,
-                      extra={"authorisation_ids": [g.id for g in active]})
-    return {"subject": _subject_head(subject), "institution": inst.code, "purpose": active[0].purpose,
-            "authorisations": [{"id": g.id, "expires_at": g.expires_at, "scope": list(g.scope)} for g in active],
-            "classes": read, "sections": sections, "as_of": now}
+    access_log.record(
+        session,
+        actor=actor,
+        subject_id=subject.id,
+        purpose=active[0].purpose,
+        endpoint=PROFILE_ENDPOINT,
+        scope=read,
+        institution=inst.name,
+        action=PROFILE_ACTION,
+        extra={"authorisation_ids": [g.id for g in active]},
+    )
+    return {
+        "subject": _subject_head(subject),
+        "institution": inst.code,
+        "purpose": active[0].purpose,
+        "authorisations": [{"id": g.id, "expires_at": g.expires_at, "scope": list(g.scope)} for g in active],
+        "classes": read,
+        "sections": sections,
+        "as_of": now,
+    }
 
 
 def log_refusal(session: Session, *, actor: Principal, exc: ProfileRefused) -> None:
     if exc.subject_id is None:
         return
-    access_log.record(session, actor=actor, subject_id=exc.subject_id, purpose=PURPOSE, endpoint=PROFILE_ENDPOINT,
-                      scope=exc.scope, institution=exc.institution, outcome=access_log.DENIED, error_code=exc.code,
-                      action=PROFILE_ACTION)
+    access_log.record(
+        session,
+        actor=actor,
+        subject_id=exc.subject_id,
+        purpose=PURPOSE,
+        endpoint=PROFILE_ENDPOINT,
+        scope=exc.scope,
+        institution=exc.institution,
+        outcome=access_log.DENIED,
+        error_code=exc.code,
+        action=PROFILE_ACTION,
+    )
 
 
 def log_refused_token(session: Session, *, raw_token: str, code: str, error_code: str) -> bool:
@@ -426,11 +617,23 @@ def log_refused_token(session: Session, *, raw_token: str, code: str, error_code
     if token is None or subject is None or Role(token.role) is not Role.BANK:
         return False
     who = Principal(kind="token", name=token.name, role=Role.BANK, token_id=token.id, user_id=token.user_id)
-    inst = institution_of(session, who if token.user_id is None else Principal(
-        kind="user", name=token.name, role=Role.BANK, user_id=token.user_id))
-    access_log.record(session, actor=who, subject_id=subject.id, purpose=PURPOSE, endpoint=PROFILE_ENDPOINT,
-                      institution=inst.name if inst else None, outcome=access_log.DENIED, error_code=error_code,
-                      action=PROFILE_ACTION)
+    inst = institution_of(
+        session,
+        who
+        if token.user_id is None
+        else Principal(kind="user", name=token.name, role=Role.BANK, user_id=token.user_id),
+    )
+    access_log.record(
+        session,
+        actor=who,
+        subject_id=subject.id,
+        purpose=PURPOSE,
+        endpoint=PROFILE_ENDPOINT,
+        institution=inst.name if inst else None,
+        outcome=access_log.DENIED,
+        error_code=error_code,
+        action=PROFILE_ACTION,
+    )
     return True
 
 
@@ -438,8 +641,13 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
     from xinyong.identifiers.masking import mask_name
 
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
-    return {"id": subject.id, "kind": subject.kind, "name": mask_name(subject.name) if person else subject.name,
-            "uscc": None if person else subject.uscc, "resident_id": subject.resident_id_masked if person else None}
+    return {
+        "id": subject.id,
+        "kind": subject.kind,
+        "name": mask_name(subject.name) if person else subject.name,
+        "uscc": None if person else subject.uscc,
+        "resident_id": subject.resident_id_masked if person else None,
+    }
 
 
 def _sections(session: Session, subject: Subject, classes: Sequence[str], actor: Principal) -> dict[str, Any]:
@@ -454,22 +662,39 @@ def _sections(session: Session, subject: Subject, classes: Sequence[str], actor:
     list_types = dict(session.execute(select(ListType.code, ListType.info_class)).all())
     list_classes = set(list_types.values())
     record_kinds = [code for code in classes if code in ("licence", "penalty")]
-    wanted = {Section.BASICS: "registration" in classes, Section.RECORDS: bool(record_kinds),
-              Section.LIST_ENTRIES: any(code in list_classes for code in classes),
-              Section.EVALUATIONS: "evaluation" in classes, Section.COMMITMENTS: "commitment" in classes}
-    profile = build_profile(session, subject, audience=Audience.BANK, today=today,
-                            sections=[s for s, asked in wanted.items() if asked], record_limit=200,
-                            record_kinds=record_kinds, viewer=actor)
+    wanted = {
+        Section.BASICS: "registration" in classes,
+        Section.RECORDS: bool(record_kinds),
+        Section.LIST_ENTRIES: any(code in list_classes for code in classes),
+        Section.EVALUATIONS: "evaluation" in classes,
+        Section.COMMITMENTS: "commitment" in classes,
+    }
+    profile = build_profile(
+        session,
+        subject,
+        audience=Audience.BANK,
+        today=today,
+        sections=[s for s, asked in wanted.items() if asked],
+        record_limit=200,
+        record_kinds=record_kinds,
+        viewer=actor,
+    )
     for code in classes:
         if code == "registration":
             out[code] = {"available": True, "items": [profile.basics]}  # a person's ID only masked
         elif code in ("licence", "penalty"):
-            out[code] = {"available": True, "items": [_record_item(r, person) for r in profile.records
-                                                      if r["kind"] == code]}
+            out[code] = {
+                "available": True,
+                "items": [_record_item(r, person) for r in profile.records if r["kind"] == code],
+            }
         elif code in list_classes:
             codes = {k for k, v in list_types.items() if v == code}
-            out[code] = {"available": True, "items": [{k: e.get(k) for k in _ENTRY_KEYS} for e in profile.list_entries
-                                                      if e.get("list_code") in codes]}
+            out[code] = {
+                "available": True,
+                "items": [
+                    {k: e.get(k) for k in _ENTRY_KEYS} for e in profile.list_entries if e.get("list_code") in codes
+                ],
+            }
         elif code == "evaluation":
             out[code] = {"available": True, "items": profile.grades}
         elif code == "commitment":
@@ -479,10 +704,38 @@ def _sections(session: Session, subject: Subject, classes: Sequence[str], actor:
     return out
 
 
-_RECORD_KEYS = ("id", "kind", "doc_no", "authority", "decision_date", "severity", "penalty_types", "fine_yuan",
-                "licence_valid_from", "licence_valid_to", "party_name", "status", "status_reason")
-_ENTRY_KEYS = ("id", "list_code", "list_name", "kind", "reason", "legal_basis", "decision_no", "authority",
-               "listed_on", "term_end", "removed_on", "effective_status", "status_label", "counts", "objection")
+_RECORD_KEYS = (
+    "id",
+    "kind",
+    "doc_no",
+    "authority",
+    "decision_date",
+    "severity",
+    "penalty_types",
+    "fine_yuan",
+    "licence_valid_from",
+    "licence_valid_to",
+    "party_name",
+    "status",
+    "status_reason",
+)
+_ENTRY_KEYS = (
+    "id",
+    "list_code",
+    "list_name",
+    "kind",
+    "reason",
+    "legal_basis",
+    "decision_no",
+    "authority",
+    "listed_on",
+    "term_end",
+    "removed_on",
+    "effective_status",
+    "status_label",
+    "counts",
+    "objection",
+)
 
 
 def _record_item(view: dict[str, Any], person: bool) -> dict[str, Any]:
@@ -497,9 +750,16 @@ def _record_item(view: dict[str, Any], person: bool) -> dict[str, Any]:
 # Loan feedback -----------------------------------------------------------------------------------------------
 
 
-def record_feedback(session: Session, *, actor: Principal, authorisation_id: int, outcome: str,
-                    amount_yuan: str | Decimal | None = None, rate_band: str | None = None,
-                    reference: str | None = None) -> LoanFeedback:
+def record_feedback(
+    session: Session,
+    *,
+    actor: Principal,
+    authorisation_id: int,
+    outcome: str,
+    amount_yuan: str | Decimal | None = None,
+    rate_band: str | None = None,
+    reference: str | None = None,
+) -> LoanFeedback:
     """The bank reports what it did under an authorisation of its own: ``granted`` (amount > 0, rate band) or
     ``declined``."""
     inst = require_institution(session, actor)
@@ -517,27 +777,53 @@ def record_feedback(session: Session, *, actor: Principal, authorisation_id: int
         if amount is None or not amount.is_finite() or amount <= 0 or amount >= Decimal("1e14"):
             raise ValidationFailed("放款时须填写大于 0 的金额（元）", code="bad_amount")
         if rate_band not in RATE_BANDS:
-            raise ValidationFailed("利率区间只能是 " + " / ".join(RATE_BANDS), code="bad_rate_band",
-                                   details={"allowed": RATE_BANDS})
+            raise ValidationFailed(
+                "利率区间只能是 " + " / ".join(RATE_BANDS), code="bad_rate_band", details={"allowed": RATE_BANDS}
+            )
     elif amount_yuan is not None or rate_band is not None:
         raise ValidationFailed("未授信时不填写金额和利率区间", code="declined_with_amount")
-    row = LoanFeedback(authorisation_id=a.id, institution_id=inst.id, subject_id=a.subject_id, outcome=outcome,
-                       amount_yuan=amount, rate_band=rate_band if outcome == "granted" else None,
-                       reference=(reference or "").strip()[:100] or None, actor=actor.actor, created_at=utcnow())
+    row = LoanFeedback(
+        authorisation_id=a.id,
+        institution_id=inst.id,
+        subject_id=a.subject_id,
+        outcome=outcome,
+        amount_yuan=amount,
+        rate_band=rate_band if outcome == "granted" else None,
+        reference=(reference or "").strip()[:100] or None,
+        actor=actor.actor,
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor.actor, action="financing.feedback", entity_type="authorisation",
-                 entity_id=a.id, after={"feedback_id": row.id, "outcome": outcome, "amount_yuan": amount,
-                                        "rate_band": row.rate_band, "reference": row.reference})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="financing.feedback",
+        entity_type="authorisation",
+        entity_id=a.id,
+        after={
+            "feedback_id": row.id,
+            "outcome": outcome,
+            "amount_yuan": amount,
+            "rate_band": row.rate_band,
+            "reference": row.reference,
+        },
+    )
     return row
 
 
 def feedback_view(row: LoanFeedback) -> dict[str, Any]:
-    return {"id": row.id, "authorisation_id": row.authorisation_id, "outcome": row.outcome,
-            "outcome_label": OUTCOME_LABELS[row.outcome],
-            "amount_yuan": str(row.amount_yuan) if row.amount_yuan is not None else None,
-            "rate_band": row.rate_band, "rate_band_label": RATE_BANDS.get(row.rate_band or ""),
-            "reference": row.reference, "created_at": row.created_at}
+    return {
+        "id": row.id,
+        "authorisation_id": row.authorisation_id,
+        "outcome": row.outcome,
+        "outcome_label": OUTCOME_LABELS[row.outcome],
+        "amount_yuan": str(row.amount_yuan) if row.amount_yuan is not None else None,
+        "rate_band": row.rate_band,
+        "rate_band_label": RATE_BANDS.get(row.rate_band or ""),
+        "reference": row.reference,
+        "created_at": row.created_at,
+    }
 
 
 # Figures -----------------------------------------------------------------------------------------------------
@@ -548,30 +834,58 @@ def figures(session: Session) -> dict[str, Any]:
     declined, the amount granted."""
     now = utcnow()
     insts = list_institutions(session)
-    auth_all = dict(session.execute(select(Authorisation.institution_id, func.count())
-                                    .group_by(Authorisation.institution_id)).all())
-    auth_active = dict(session.execute(select(Authorisation.institution_id, func.count()).where(
-        Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now, Authorisation.expires_at > now)
-        .group_by(Authorisation.institution_id)).all())
+    auth_all = dict(
+        session.execute(select(Authorisation.institution_id, func.count()).group_by(Authorisation.institution_id)).all()
+    )
+    auth_active = dict(
+        session.execute(
+            select(Authorisation.institution_id, func.count())
+            .where(Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now, Authorisation.expires_at > now)
+            .group_by(Authorisation.institution_id)
+        ).all()
+    )
     queries: dict[tuple[str, str], int] = {
-        (inst or "", outcome): n for inst, outcome, n in session.execute(
+        (inst or "", outcome): n
+        for inst, outcome, n in session.execute(
             select(access_log.SubjectAccess.institution, access_log.SubjectAccess.outcome, func.count())
             .where(access_log.SubjectAccess.endpoint == PROFILE_ENDPOINT)
-            .group_by(access_log.SubjectAccess.institution, access_log.SubjectAccess.outcome)).all()}
+            .group_by(access_log.SubjectAccess.institution, access_log.SubjectAccess.outcome)
+        ).all()
+    }
     loans: dict[tuple[int, str], tuple[int, Decimal]] = {
-        (i, o): (n, amount or Decimal(0)) for i, o, n, amount in session.execute(
-            select(LoanFeedback.institution_id, LoanFeedback.outcome, func.count(), func.sum(LoanFeedback.amount_yuan))
-            .group_by(LoanFeedback.institution_id, LoanFeedback.outcome)).all()}
+        (i, o): (n, amount or Decimal(0))
+        for i, o, n, amount in session.execute(
+            select(
+                LoanFeedback.institution_id, LoanFeedback.outcome, func.count(), func.sum(LoanFeedback.amount_yuan)
+            ).group_by(LoanFeedback.institution_id, LoanFeedback.outcome)
+        ).all()
+    }
     rows = []
     for inst in insts:
         granted = loans.get((inst.id, "granted"), (0, Decimal(0)))
-        rows.append({"institution": inst.code, "name": inst.name, "authorisations": auth_all.get(inst.id, 0),
-                     "active_authorisations": auth_active.get(inst.id, 0),
-                     "queries": queries.get((inst.name, access_log.ALLOWED), 0),
-                     "refused_queries": queries.get((inst.name, access_log.DENIED), 0),
-                     "loans_granted": granted[0], "loans_declined": loans.get((inst.id, "declined"), (0, 0))[0],
-                     "amount_granted_yuan": str(Decimal(granted[1]).quantize(Decimal("0.01")))})
-    total = {k: sum(r[k] for r in rows) for k in ("authorisations", "active_authorisations", "queries",
-                                                  "refused_queries", "loans_granted", "loans_declined")}
+        rows.append(
+            {
+                "institution": inst.code,
+                "name": inst.name,
+                "authorisations": auth_all.get(inst.id, 0),
+                "active_authorisations": auth_active.get(inst.id, 0),
+                "queries": queries.get((inst.name, access_log.ALLOWED), 0),
+                "refused_queries": queries.get((inst.name, access_log.DENIED), 0),
+                "loans_granted": granted[0],
+                "loans_declined": loans.get((inst.id, "declined"), (0, 0))[0],
+                "amount_granted_yuan": str(Decimal(granted[1]).quantize(Decimal("0.01"))),
+            }
+        )
+    total = {
+        k: sum(r[k] for r in rows)
+        for k in (
+            "authorisations",
+            "active_authorisations",
+            "queries",
+            "refused_queries",
+            "loans_granted",
+            "loans_declined",
+        )
+    }
     total["amount_granted_yuan"] = str(sum((Decimal(r["amount_granted_yuan"]) for r in rows), Decimal("0.00")))
     return {"institutions": rows, "total": total, "as_of": now}

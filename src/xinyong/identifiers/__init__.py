@@ -19,12 +19,24 @@ if TYPE_CHECKING:
     from xinyong.identifiers.detect import explain
 
 __all__ = [
-    "CodeCheck", "Issue", "explain", "masking", "names", "orgcode", "regions", "resident_id", "uscc", "vault",
+    "CodeCheck",
+    "Issue",
+    "explain",
+    "masking",
+    "names",
+    "orgcode",
+    "regions",
+    "resident_id",
+    "uscc",
+    "vault",
 ]
 
 # Imported when first used: ``xinyong validate`` needs the code modules, not vault (cryptography) or masking.
-_LAZY = {"CodeCheck": "xinyong.identifiers.check", "Issue": "xinyong.identifiers.check",
-         "explain": "xinyong.identifiers.detect"}
+_LAZY = {
+    "CodeCheck": "xinyong.identifiers.check",
+    "Issue": "xinyong.identifiers.check",
+    "explain": "xinyong.identifiers.detect",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,9 @@ def _render(checks: list[dict[str, Any]]) -> None:
 
 @handle_errors
 def validate(
-    codes: list[str] = typer.Argument(..., metavar="CODE...", help="统一社会信用代码、组织机构代码或居民身份证号码，可多个"),
+    codes: list[str] = typer.Argument(
+        ..., metavar="CODE...", help="统一社会信用代码、组织机构代码或居民身份证号码，可多个"
+    ),
     allow_bad_check: bool = typer.Option(
         False, "--allow-bad-check", help="统一社会信用代码第18位校验码错误时仅作警告（待复核），不判为无效"
     ),

@@ -34,7 +34,9 @@ def explain(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
         as_org = uscc.validate(raw, allow_bad_check=allow_bad_check)
         if as_person.valid:
             if uscc.is_valid(c):
-                as_person.warnings.append(Issue("kind_ambiguous", "该号码同时符合统一社会信用代码规则，已按居民身份证号码处理"))
+                as_person.warnings.append(
+                    Issue("kind_ambiguous", "该号码同时符合统一社会信用代码规则，已按居民身份证号码处理")
+                )
             return as_person
         # Neither reading is valid: take the one with fewer faults, an unknown region counting as one (a mistyped
         # ID usually keeps a real region and a near-valid date; a USCC read as an ID breaks both).
@@ -46,7 +48,16 @@ def explain(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
     if len(c) == 9:  # also XXXXXXXX-C: compaction drops the hyphen
         return orgcode.validate(raw)
     return CodeCheck(
-        "unknown", raw, None, False,
-        [Issue("unknown_kind", f"无法识别的代码格式（{len(c)}位）：应为18位统一社会信用代码、18位或15位居民身份证号码、9位组织机构代码")],
-        [], {"length": len(c)},
+        "unknown",
+        raw,
+        None,
+        False,
+        [
+            Issue(
+                "unknown_kind",
+                f"无法识别的代码格式（{len(c)}位）：应为18位统一社会信用代码、18位或15位居民身份证号码、9位组织机构代码",
+            )
+        ],
+        [],
+        {"length": len(c)},
     )

@@ -11,10 +11,22 @@ import re
 import unicodedata
 
 # After NFKC, （）［］｛｝ are already ASCII; the CJK brackets are not.
-_BRACKETS = str.maketrans({
-    "[": "(", "【": "(", "〔": "(", "〖": "(", "{": "(", "〘": "(",
-    "]": ")", "】": ")", "〕": ")", "〗": ")", "}": ")", "〙": ")",
-})
+_BRACKETS = str.maketrans(
+    {
+        "[": "(",
+        "【": "(",
+        "〔": "(",
+        "〖": "(",
+        "{": "(",
+        "〘": "(",
+        "]": ")",
+        "】": ")",
+        "〕": ")",
+        "〗": ")",
+        "}": ")",
+        "〙": ")",
+    }
+)
 _INVISIBLE = str.maketrans({"\u200b": None, "\u200c": None, "\u200d": None, "\ufeff": None, "\u00ad": None})
 _SPACE = re.compile(r"\s+")
 

@@ -27,9 +27,9 @@ _SPECIAL = {"100000": "中央（国家级）"}
 @dataclass(frozen=True)
 class Region:
     code: str
-    name: str                 # full, most recent name, e.g. "河南省焦作市沁阳市"
-    valid_from: int | None    # first year in use (None: before the table starts, 1980)
-    valid_until: int | None   # last year in use (None: still current)
+    name: str  # full, most recent name, e.g. "河南省焦作市沁阳市"
+    valid_from: int | None  # first year in use (None: before the table starts, 1980)
+    valid_until: int | None  # last year in use (None: still current)
 
     @property
     def current(self) -> bool:
@@ -55,8 +55,9 @@ def _is_placeholder(name: str) -> bool:
 _PROVINCE_LINE = re.compile(r'^([0-9]{2}) province="([^"]*)"$', re.MULTILINE)
 _COUNTY_LINE = re.compile(r'^ +([0-9]{4}) county="([^"]*)"$', re.MULTILINE)
 
-_regions: dict[str, Region] = {code: Region(code=code, name=name, valid_from=None, valid_until=None)
-                               for code, name in _SPECIAL.items()}
+_regions: dict[str, Region] = {
+    code: Region(code=code, name=name, valid_from=None, valid_until=None) for code, name in _SPECIAL.items()
+}
 _pending: dict[str, list[tuple[str, int, int]]] | None = None  # province prefix -> (name, start, end) not read yet
 _source = ""
 _lock = threading.Lock()

@@ -28,7 +28,9 @@ _SHAPE15 = re.compile(r"[0-9]{15}")
 # so the check character is a function of ``int(first 17, 13) % 11``.
 _CHECK_OF_INT = tuple("0123456789X"[(1 - 2 * r) % 11] for r in range(11))
 _MONTH_DAYS = frozenset(
-    f"{m:02d}{d:02d}" for m in range(1, 13) for d in range(1, 32)
+    f"{m:02d}{d:02d}"
+    for m in range(1, 13)
+    for d in range(1, 32)
     if d <= (29 if m == 2 else 30 if m in (4, 6, 9, 11) else 31)
 )
 _EARLIEST_KEY = EARLIEST_BIRTH.strftime("%Y%m%d")
@@ -164,10 +166,12 @@ def validate(number: str) -> CodeCheck:
     if region is None:
         warnings.append(Issue("resident_id_region_unknown", f"第1-6位行政区划代码 {n[:6]} 不在行政区划代码表中"))
     elif region.retired_before(FIRST_ISSUED_YEAR):
-        warnings.append(Issue(
-            "resident_id_region_unknown",
-            f"第1-6位行政区划代码 {n[:6]}（{region.name}）已于{region.valid_until}年后撤销，早于身份证号码的启用",
-        ))
+        warnings.append(
+            Issue(
+                "resident_id_region_unknown",
+                f"第1-6位行政区划代码 {n[:6]}（{region.name}）已于{region.valid_until}年后撤销，早于身份证号码的启用",
+            )
+        )
     return CodeCheck("resident_id", raw, normalized, not errors, errors, warnings, details)
 
 

@@ -38,8 +38,13 @@ AUTHORITIES: dict[str, str] = {
 }
 
 SUBJECT_TYPES = (
-    "enterprise", "individual_business", "farmers_cooperative", "social_organisation", "public_institution",
-    "government", "other",
+    "enterprise",
+    "individual_business",
+    "farmers_cooperative",
+    "social_organisation",
+    "public_institution",
+    "government",
+    "other",
 )
 
 #: authority -> category character -> (category name, subject type). GB 32100-2015 appendix, as amended in use.
@@ -154,7 +159,9 @@ def _charset_issues(c: str) -> list[Issue]:
             hint = "（不使用字母 I、O、Z、S、V）" if ch in "IOZSV" else ""
             issues.append(Issue("uscc_charset", f"第{pos}位字符 '{ch}' 不在统一社会信用代码字符集中{hint}"))
         elif 3 <= pos <= 8 and not ch.isdigit():
-            issues.append(Issue("uscc_region_format", f"第{pos}位字符 '{ch}' 应为数字（第3-8位为登记管理机关行政区划码）"))
+            issues.append(
+                Issue("uscc_region_format", f"第{pos}位字符 '{ch}' 应为数字（第3-8位为登记管理机关行政区划码）")
+            )
     return issues
 
 
@@ -171,10 +178,12 @@ def _classify(c: str, errors: list[Issue], details: dict[str, Any]) -> None:
     category = categories.get(c[1])
     if category is None:
         allowed = "、".join(authority + k for k in categories)
-        errors.append(Issue(
-            "uscc_category",
-            f"第2位机构类别码 '{c[1]}' 不属于登记管理部门 '{authority}'（{AUTHORITIES[authority]}）的类别（可用：{allowed}）",
-        ))
+        errors.append(
+            Issue(
+                "uscc_category",
+                f"第2位机构类别码 '{c[1]}' 不属于登记管理部门 '{authority}'（{AUTHORITIES[authority]}）的类别（可用：{allowed}）",
+            )
+        )
         return
     details["category_code"] = c[:2]
     details["category_name"], details["subject_type"] = category
@@ -188,10 +197,12 @@ def _region(c: str, warnings: list[Issue], details: dict[str, Any]) -> None:
     if region is None:
         warnings.append(Issue("uscc_region_unknown", f"第3-8位行政区划码 {code} 不在行政区划代码表中"))
     elif region.retired_before(FIRST_ISSUED_YEAR):
-        warnings.append(Issue(
-            "uscc_region_unknown",
-            f"第3-8位行政区划码 {code}（{region.name}）已于{region.valid_until}年后撤销，早于统一社会信用代码的启用",
-        ))
+        warnings.append(
+            Issue(
+                "uscc_region_unknown",
+                f"第3-8位行政区划码 {code}（{region.name}）已于{region.valid_until}年后撤销，早于统一社会信用代码的启用",
+            )
+        )
 
 
 def validate(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
@@ -225,14 +236,18 @@ def validate(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
     details["org_code"] = org
     expected_org = _org_check_of(c)
     if org[8] != expected_org:
-        errors.append(Issue(
-            "uscc_org_code_check",
-            f"第9-17位组织机构代码 {org[:8]}-{org[8]} 的校验码错误：第17位应为 '{expected_org}'，实为 '{org[8]}'",
-        ))
+        errors.append(
+            Issue(
+                "uscc_org_code_check",
+                f"第9-17位组织机构代码 {org[:8]}-{org[8]} 的校验码错误：第17位应为 '{expected_org}'，实为 '{org[8]}'",
+            )
+        )
     expected = _check_of(c)
     if c[17] != expected:
         if allow_bad_check:
-            warnings.append(Issue("uscc_check_digit", f"第18位校验码应为 '{expected}'，实为 '{c[17]}'（按设置保留，待复核）"))
+            warnings.append(
+                Issue("uscc_check_digit", f"第18位校验码应为 '{expected}'，实为 '{c[17]}'（按设置保留，待复核）")
+            )
         else:
             errors.append(Issue("uscc_check_digit", f"第18位校验码应为 '{expected}'，实为 '{c[17]}'"))
     return CodeCheck("uscc", raw, c, not errors, errors, warnings, details)

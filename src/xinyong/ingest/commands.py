@@ -30,13 +30,18 @@ def _department_principal(session, code: str) -> tuple[int, Principal]:  # type:
 
 def _render_summary(s: dict) -> None:
     c = clikit.console
-    status = {"accepted": "[green]全部接收[/green]", "partial": "[yellow]部分接收[/yellow]",
-              "rejected": "[red]整批退回[/red]"}.get(s["status"], s["status"])
+    status = {
+        "accepted": "[green]全部接收[/green]",
+        "partial": "[yellow]部分接收[/yellow]",
+        "rejected": "[red]整批退回[/red]",
+    }.get(s["status"], s["status"])
     if s.get("duplicate_of"):
         c.print(f"该文件已于批次 {s['duplicate_of']} 报送并处理，未重复写入。")
     c.print(f"批次 {s['batch']}（{s['kind']}，{s['format']}，{s['standard']}）：{status}")
-    c.print(f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}，"
-            f"撤回 {s['withdrawn']}），退回 {s['rejected']}，超期报送 {s['late']}")
+    c.print(
+        f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}，"
+        f"撤回 {s['withdrawn']}），退回 {s['rejected']}，超期报送 {s['late']}"
+    )
     if s.get("dry_run"):
         c.print("（试运行：未写入数据库）")
     if s["errors"]:
@@ -51,7 +56,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def ingest(
         file: Path = typer.Argument(..., help="双公示数据文件（CSV/XLSX/JSON）"),
-        kind: str | None = typer.Option(None, "--kind", help="penalty（行政处罚）或 licence（行政许可）；缺省时按列名判断"),
+        kind: str | None = typer.Option(
+            None, "--kind", help="penalty（行政处罚）或 licence（行政许可）；缺省时按列名判断"
+        ),
         department: str = typer.Option(..., "--department", help="报送部门代码，如 scjgj"),
         reject_all: bool = typer.Option(False, "--reject-all-on-error", help="任一行有错即整批退回"),
         dry_run: bool = typer.Option(False, "--dry-run", help="只校验，不写入"),
@@ -71,15 +78,27 @@ def register(app: typer.Typer) -> None:
         def load(session: Session, progress: Callable[[int], None] | None = None) -> dict:
             # One unit of work (core.db.Database.run): the file is read and validated before the write
             # transaction takes its lock, and the whole batch runs again after a transient conflict.
-            summary = service.ingest_file(session, actor=actor, department_id=dept_id, path=file, kind=kind,
-                                          reject_all=reject_all, progress=progress)
+            summary = service.ingest_file(
+                session,
+                actor=actor,
+                department_id=dept_id,
+                path=file,
+                kind=kind,
+                reject_all=reject_all,
+                progress=progress,
+            )
             if dry_run:
                 session.rollback()
             return summary
 
         if show_progress:
-            with Progress(SpinnerColumn(), TextColumn("已处理 {task.completed} 行"), TimeElapsedColumn(),
-                          console=clikit.console, transient=True) as bar:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("已处理 {task.completed} 行"),
+                TimeElapsedColumn(),
+                console=clikit.console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("ingest", total=None)
                 summary = db.run(lambda s: load(s, lambda n: bar.update(task, completed=n)))
         else:
@@ -94,24 +113,38 @@ def register(app: typer.Typer) -> None:
 
 @batches_app.command("list")
 @handle_errors
-def list_(department: str | None = typer.Option(None, "--department"), limit: int = typer.Option(20, min=1, max=1000),
-          as_json: bool = JsonOption) -> None:
+def list_(
+    department: str | None = typer.Option(None, "--department"),
+    limit: int = typer.Option(20, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
     """最近的归集批次。"""
     from xinyong.auth import service as auth
     from xinyong.ingest import service
 
     with clikit.database().session(write=False) as session:
         dept_id = auth.get_department(session, ref=department).id if department else None
-        rows = [service.batch_summary(b) for b in service.list_batches(session, actor=clikit.operator(),
-                                                                         department_id=dept_id, limit=limit)]
+        rows = [
+            service.batch_summary(b)
+            for b in service.list_batches(session, actor=clikit.operator(), department_id=dept_id, limit=limit)
+        ]
     for r in rows:
         r.pop("errors", None)
 
     def render(items: list) -> None:
         t = Table("批次", "类型", "文件", "状态", "行数", "接收", "退回", "超期", "时间")
         for r in items:
-            t.add_row(str(r["batch"]), r["kind"], r["file"] or r["channel"], r["status"], str(r["rows"]),
-                      str(r["accepted"]), str(r["rejected"]), str(r["late"]), (r["received_at"] or "")[:19])
+            t.add_row(
+                str(r["batch"]),
+                r["kind"],
+                r["file"] or r["channel"],
+                r["status"],
+                str(r["rows"]),
+                str(r["accepted"]),
+                str(r["rejected"]),
+                str(r["late"]),
+                (r["received_at"] or "")[:19],
+            )
         clikit.console.print(t)
 
     emit(rows, as_json, render)
@@ -130,8 +163,11 @@ def show(batch_id: int, as_json: bool = JsonOption) -> None:
 
 @batches_app.command("errors")
 @handle_errors
-def errors(batch_id: int, output: Path = typer.Option(..., "-o", "--output", help="输出文件（.csv 或 .xlsx）"),
-           as_json: bool = JsonOption) -> None:
+def errors(
+    batch_id: int,
+    output: Path = typer.Option(..., "-o", "--output", help="输出文件（.csv 或 .xlsx）"),
+    as_json: bool = JsonOption,
+) -> None:
     """导出退回数据（部门原格式 + 错误说明），修改后可直接重新报送。"""
     from xinyong.ingest import service
 
@@ -139,8 +175,11 @@ def errors(batch_id: int, output: Path = typer.Option(..., "-o", "--output", hel
     with clikit.database().session(write=False) as session:
         content, _ = service.error_report(session, actor=clikit.operator(), batch_id=batch_id, fmt=fmt)
     output.write_bytes(content)
-    emit({"batch": batch_id, "file": str(output), "bytes": len(content)}, as_json,
-         lambda d: clikit.console.print(f"已写入 {d['file']}"))
+    emit(
+        {"batch": batch_id, "file": str(output), "bytes": len(content)},
+        as_json,
+        lambda d: clikit.console.print(f"已写入 {d['file']}"),
+    )
 
 
 @batches_app.command("timeliness")
@@ -155,9 +194,15 @@ def timeliness(as_json: bool = JsonOption) -> None:
     def render(items: list) -> None:
         t = Table("部门", "批次", "接收", "超期", "超期率", "退回", "退回率")
         for r in items:
-            t.add_row(r["name"], str(r["batches"]), str(r["accepted"]), str(r["late"]),
-                      f"{r['late_rate']:.1%}" if r["late_rate"] is not None else "-", str(r["rejected"]),
-                      f"{r['rejection_rate']:.1%}" if r["rejection_rate"] is not None else "-")
+            t.add_row(
+                r["name"],
+                str(r["batches"]),
+                str(r["accepted"]),
+                str(r["late"]),
+                f"{r['late_rate']:.1%}" if r["late_rate"] is not None else "-",
+                str(r["rejected"]),
+                f"{r['rejection_rate']:.1%}" if r["rejection_rate"] is not None else "-",
+            )
         clikit.console.print(t)
 
     emit(rows, as_json, render)

@@ -17,7 +17,7 @@ class BatchStatus(StrEnum):
     """What became of a stored batch (a batch refused whole before storing is not stored)."""
 
     ACCEPTED = "accepted"  # every row
-    PARTIAL = "partial"    # the good rows (keep_good); the common summary calls it "partially_accepted"
+    PARTIAL = "partial"  # the good rows (keep_good); the common summary calls it "partially_accepted"
     REJECTED = "rejected"
 
 
@@ -29,16 +29,16 @@ class IngestBatch(Base):
 
     id: Mapped[int] = pk_column()
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False, index=True)
-    kind: Mapped[str] = mapped_column(String(20), nullable=False)          # penalty | licence
-    channel: Mapped[str] = mapped_column(String(10), nullable=False)       # file | api
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # penalty | licence
+    channel: Mapped[str] = mapped_column(String(10), nullable=False)  # file | api
     filename: Mapped[str | None] = mapped_column(String(300))
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    format: Mapped[str | None] = mapped_column(String(20))                 # csv | xlsx | json
-    standard: Mapped[str | None] = mapped_column(String(20))               # current_zh | current_coded | legacy_2016
+    format: Mapped[str | None] = mapped_column(String(20))  # csv | xlsx | json
+    standard: Mapped[str | None] = mapped_column(String(20))  # current_zh | current_coded | legacy_2016
     encoding: Mapped[str | None] = mapped_column(String(20))
-    headers: Mapped[list[str] | None] = mapped_column(Json)                # the sender's header row, as sent
-    mode: Mapped[str] = mapped_column(String(20), nullable=False)          # keep_good | reject_all
-    status: Mapped[str] = mapped_column(String(20), nullable=False)        # accepted | partial | rejected
+    headers: Mapped[list[str] | None] = mapped_column(Json)  # the sender's header row, as sent
+    mode: Mapped[str] = mapped_column(String(20), nullable=False)  # keep_good | reject_all
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # accepted | partial | rejected
     actor: Mapped[str] = actor_column()
     received_at: Mapped[dt.datetime] = now_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -64,8 +64,9 @@ class RejectedRow(Base):
     __tablename__ = "ingest_rejected_rows"
 
     id: Mapped[int] = pk_column()
-    batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("ingest_batches.id", ondelete="CASCADE"),
-                                          nullable=False, index=True)
+    batch_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ingest_batches.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     row: Mapped[int] = mapped_column(Integer, nullable=False)
     values_enc: Mapped[str] = mapped_column(Text, nullable=False)
     issues: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)

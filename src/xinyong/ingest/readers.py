@@ -63,9 +63,12 @@ class Limits:
         from xinyong.core.settings import get_settings
 
         s = get_settings()
-        return cls(cell_chars=s.import_max_cell_chars, row_chars=max(s.import_max_row_chars, s.import_max_cell_chars),
-                   kept_cell_chars=min(s.import_rejected_cell_chars, s.import_max_cell_chars),
-                   json_bytes=s.import_max_json_bytes)
+        return cls(
+            cell_chars=s.import_max_cell_chars,
+            row_chars=max(s.import_max_row_chars, s.import_max_cell_chars),
+            kept_cell_chars=min(s.import_rejected_cell_chars, s.import_max_cell_chars),
+            json_bytes=s.import_max_json_bytes,
+        )
 
 
 class Source(Protocol):
@@ -142,7 +145,9 @@ def detect_encoding(sample: bytes) -> str:
         codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
         return "gb18030"
     except UnicodeDecodeError:
-        raise ValidationFailed("无法识别文件编码：既不是 UTF-8 也不是 GBK/GB18030", code="file_encoding_unknown") from None
+        raise ValidationFailed(
+            "无法识别文件编码：既不是 UTF-8 也不是 GBK/GB18030", code="file_encoding_unknown"
+        ) from None
 
 
 @dataclass
@@ -188,8 +193,11 @@ def _find_header(rows: Iterator[_Raw], known: set[str] | None) -> tuple[int, lis
     if known:
         best = max(candidates, key=lambda item: _score_header(item[1], known))
         if _score_header(best[1], known) == 0:
-            raise ValidationFailed("找不到表头行：前 20 行中没有可识别的列名", code="header_not_found",
-                                   details={"expected_any_of": sorted(known)[:30]})
+            raise ValidationFailed(
+                "找不到表头行：前 20 行中没有可识别的列名",
+                code="header_not_found",
+                details={"expected_any_of": sorted(known)[:30]},
+            )
     else:
         best = candidates[0]
     number, values = best
@@ -198,14 +206,24 @@ def _find_header(rows: Iterator[_Raw], known: set[str] | None) -> tuple[int, lis
     return number, headers, list(values), rest
 
 
-def _flagged(number: int, values: list[Any], flags: list[tuple[int | None, str, int]], raw_headers: list[Any],
-             headers: list[str], known: set[str] | None, limits: Limits) -> list[Any] | None:
+def _flagged(
+    number: int,
+    values: list[Any],
+    flags: list[tuple[int | None, str, int]],
+    raw_headers: list[Any],
+    headers: list[str],
+    known: set[str] | None,
+    limits: Limits,
+) -> list[Any] | None:
     """The row as the importers see it: a :class:`FlaggedRow` of cut values with its issues; a plain row when its
     only flags are formulas outside the known columns; None (skipped as blank) when nothing but formulas without
     a value is in it (a template's pre-filled rows)."""
     if known:
-        flags = [f for f in flags if f[1] != "formula_no_value" or (f[0] is not None and f[0] < len(headers)
-                                                                     and headers[f[0]] in known)]
+        flags = [
+            f
+            for f in flags
+            if f[1] != "formula_no_value" or (f[0] is not None and f[0] < len(headers) and headers[f[0]] in known)
+        ]
     if all(f[1] == "formula_no_value" for f in flags) and _blank(values):
         return None
     if not flags:
@@ -219,11 +237,15 @@ def _flagged(number: int, values: list[Any], flags: list[tuple[int | None, str, 
         value = values[col] if col is not None and col < len(values) else None
         shown = None if value is None else str(value)[:_SHOWN] + "…"
         if code == "cell_too_long":
-            message = (f"「{header}」的内容有 {length} 个字符，超过单个单元格 {limits.cell_chars} 个字符的上限"
-                       f"（退回数据只保留前 {limits.kept_cell_chars} 个字符）")
+            message = (
+                f"「{header}」的内容有 {length} 个字符，超过单个单元格 {limits.cell_chars} 个字符的上限"
+                f"（退回数据只保留前 {limits.kept_cell_chars} 个字符）"
+            )
         elif code == "row_too_long":
-            message = (f"本行内容超过 {limits.row_chars} 个字符的上限"
-                       f"（退回数据只保留每个单元格的前 {limits.kept_cell_chars} 个字符）")
+            message = (
+                f"本行内容超过 {limits.row_chars} 个字符的上限"
+                f"（退回数据只保留每个单元格的前 {limits.kept_cell_chars} 个字符）"
+            )
         else:
             message = f"「{header}」公式无计算结果：请在 Excel 中重新计算并保存，或粘贴为数值"
         issues.append(RowIssue(number, header, shown, code, message))
@@ -238,14 +260,20 @@ def _cut(values: list[Any], limits: Limits) -> list[Any]:
     out: list[Any] = []
     for v in values:
         if isinstance(v, str):
-            v = v[:min(limits.kept_cell_chars, budget)] if budget > 0 else None
+            v = v[: min(limits.kept_cell_chars, budget)] if budget > 0 else None
             budget -= len(v) if v else 0
         out.append(v)
     return out
 
 
-def _chain(buffered: list[_Raw], rows: Iterator[_Raw], raw_headers: list[Any], headers: list[str],
-           known: set[str] | None, limits: Limits) -> Iterator[tuple[int, list[Any]]]:
+def _chain(
+    buffered: list[_Raw],
+    rows: Iterator[_Raw],
+    raw_headers: list[Any],
+    headers: list[str],
+    known: set[str] | None,
+    limits: Limits,
+) -> Iterator[tuple[int, list[Any]]]:
     for source in (buffered, rows):
         for number, values, flags in source:
             if flags is not None:
@@ -258,8 +286,9 @@ def _chain(buffered: list[_Raw], rows: Iterator[_Raw], raw_headers: list[Any], h
 
 def _table(rows: Iterator[_Raw], known: set[str] | None, limits: Limits, fmt: str, **kwargs: Any) -> Table:
     header_row, headers, raw, buffered = _find_header(rows, known)
-    return Table(headers, header_row, _chain(buffered, rows, raw, headers, known, limits), fmt, raw_headers=raw,
-                 **kwargs)
+    return Table(
+        headers, header_row, _chain(buffered, rows, raw, headers, known, limits), fmt, raw_headers=raw, **kwargs
+    )
 
 
 # CSV ------------------------------------------------------------------------------------------------------------
@@ -301,8 +330,8 @@ class _CsvLines:
         self.delimiter, self.quote = dialect.delimiter, dialect.quotechar or '"'
         self.doublequote, self.skip_space = dialect.doublequote, dialect.skipinitialspace
         self.pending = ""
-        self.fed = 0          # characters given to csv for the record being parsed
-        self.line_no = 0      # physical lines consumed
+        self.fed = 0  # characters given to csv for the record being parsed
+        self.line_no = 0  # physical lines consumed
         self.overlong: tuple[_Overlong, bool] | None = None
         self._field_end = re.compile("[" + re.escape(self.delimiter) + "\r\n]")
 
@@ -313,7 +342,7 @@ class _CsvLines:
         if self.pending:
             cut = _NEWLINES.search(self.pending)
             if cut is not None and cut.end() <= size:
-                line, self.pending = self.pending[:cut.end()], self.pending[cut.end():]
+                line, self.pending = self.pending[: cut.end()], self.pending[cut.end() :]
                 return line
             if len(self.pending) >= size:
                 line, self.pending = self.pending[:size], self.pending[size:]
@@ -371,7 +400,7 @@ class _CsvLines:
                 continue
             if state == _IN_FIELD:
                 m = self._field_end.search(buf, pos)
-                rec.add(buf[pos:] if m is None else buf[pos:m.start()])
+                rec.add(buf[pos:] if m is None else buf[pos : m.start()])
                 if m is None:
                     pos = len(buf)
                     continue
@@ -387,7 +416,7 @@ class _CsvLines:
                 if c == "\r":
                     if pos >= len(buf):
                         buf, pos = self._more(), 0
-                    if buf[pos:pos + 1] == "\n":
+                    if buf[pos : pos + 1] == "\n":
                         pos += 1
                 self.pending = buf[pos:] + self.pending
                 self.line_no += 1
@@ -447,8 +476,9 @@ def read_csv(stream: IO[bytes], *, known_headers: set[str] | None = None, limits
                 else:
                     yield lines.line_no, values, None
         except UnicodeDecodeError as exc:
-            raise ValidationFailed(f"第 {lines.line_no + 1} 行附近含有无法按 {encoding} 解码的字节",
-                                   code="file_encoding_error") from exc
+            raise ValidationFailed(
+                f"第 {lines.line_no + 1} 行附近含有无法按 {encoding} 解码的字节", code="file_encoding_error"
+            ) from exc
         except csv.Error as exc:
             raise ValidationFailed(f"CSV 格式错误（第 {lines.line_no} 行）：{exc}", code="csv_malformed") from exc
         finally:
@@ -460,17 +490,18 @@ def read_csv(stream: IO[bytes], *, known_headers: set[str] | None = None, limits
 def _overlong_row(values: list[str], over: tuple[_Overlong, bool], limits: Limits) -> tuple[list[Any], _Flags]:
     """The cells of an over-long record: what csv parsed before the record grew too long, then the scanned rest."""
     rec, quoted = over
-    cells: list[list[Any]] = [[v[:limits.kept_cell_chars], len(v)] for v in values]
+    cells: list[list[Any]] = [[v[: limits.kept_cell_chars], len(v)] for v in values]
     if quoted and cells:  # the scan continued the field csv was inside (csv saw our closing quote and a newline)
         last = cells.pop()
         first = rec.fields[0]
-        merged = (last[0] + first[0])[:limits.kept_cell_chars]
+        merged = (last[0] + first[0])[: limits.kept_cell_chars]
         cells.append([merged, last[1] + first[1]])
         cells.extend(rec.fields[1:])
     else:
         cells.extend(rec.fields)
     flags: list[tuple[int | None, str, int]] = [
-        (i, "cell_too_long", length) for i, (_, length) in enumerate(cells) if length > limits.cell_chars]
+        (i, "cell_too_long", length) for i, (_, length) in enumerate(cells) if length > limits.cell_chars
+    ]
     if sum(length for _, length in cells) > limits.row_chars and not flags:
         flags.append((None, "row_too_long", 0))
     return [text for text, _ in cells], flags
@@ -479,15 +510,21 @@ def _overlong_row(values: list[str], over: tuple[_Overlong, bool], limits: Limit
 # XLSX -----------------------------------------------------------------------------------------------------------
 
 
-def read_xlsx(source: str | Path | IO[bytes], *, known_headers: set[str] | None = None,
-              sheet: str | None = None, limits: Limits | None = None) -> Table:
+def read_xlsx(
+    source: str | Path | IO[bytes],
+    *,
+    known_headers: set[str] | None = None,
+    sheet: str | None = None,
+    limits: Limits | None = None,
+) -> Table:
     from xinyong.ingest import xlsx
 
     limits = limits or Limits.from_settings()
     stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115 - closed below
     try:
-        book = xlsx.Workbook(stream, cell_chars=limits.cell_chars, row_chars=limits.row_chars,
-                             kept_chars=limits.kept_cell_chars)
+        book = xlsx.Workbook(
+            stream, cell_chars=limits.cell_chars, row_chars=limits.row_chars, kept_chars=limits.kept_cell_chars
+        )
     except BaseException:
         if stream is not source:
             stream.close()
@@ -529,9 +566,12 @@ def read_json(stream: IO[bytes], *, limits: Limits | None = None) -> Table:
     limits = limits or Limits.from_settings()
     data = stream.read(limits.json_bytes + 1)
     if len(data) > limits.json_bytes:
-        raise ValidationFailed(f"JSON 文件超过 {limits.json_bytes // (1024 * 1024)} MB 的上限（JSON 须整体解析）："
-                               "请分成多个文件，或改用 CSV / XLSX", code="json_too_large",
-                               details={"limit_bytes": limits.json_bytes})
+        raise ValidationFailed(
+            f"JSON 文件超过 {limits.json_bytes // (1024 * 1024)} MB 的上限（JSON 须整体解析）："
+            "请分成多个文件，或改用 CSV / XLSX",
+            code="json_too_large",
+            details={"limit_bytes": limits.json_bytes},
+        )
     try:
         parsed = json.loads(data.decode("utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -614,11 +654,16 @@ def _is_encrypted_package(stream: IO[bytes]) -> bool:
             return False
         if _ENCRYPTED_PACKAGE in tail + block:
             return True
-        tail = block[-len(_ENCRYPTED_PACKAGE):]
+        tail = block[-len(_ENCRYPTED_PACKAGE) :]
 
 
-def open_table(source: str | Path | Source, *, known_headers: set[str] | None = None, sheet: str | None = None,
-               limits: Limits | None = None) -> Table:
+def open_table(
+    source: str | Path | Source,
+    *,
+    known_headers: set[str] | None = None,
+    sheet: str | None = None,
+    limits: Limits | None = None,
+) -> Table:
     """Open a CSV, XLSX or JSON file by its content (the extension is only a hint)."""
     src = as_source(source)
     limits = limits or Limits.from_settings()
@@ -632,9 +677,11 @@ def open_table(source: str | Path | Source, *, known_headers: set[str] | None = 
             if _is_encrypted_package(stream):
                 raise ValidationFailed(
                     "Excel 文件设置了密码（已加密），无法读取：请在 Excel 中去掉密码后另存为 .xlsx，或另存为 CSV",
-                    code="xlsx_encrypted")
-            raise ValidationFailed("无法读取旧版 .xls 或设置了密码的 Excel 文件：请去掉密码并另存为 .xlsx 或 CSV",
-                                   code="xls_or_encrypted")
+                    code="xlsx_encrypted",
+                )
+            raise ValidationFailed(
+                "无法读取旧版 .xls 或设置了密码的 Excel 文件：请去掉密码并另存为 .xlsx 或 CSV", code="xls_or_encrypted"
+            )
         stripped = magic.lstrip(codecs.BOM_UTF8).lstrip()
         if src.name.lower().endswith(".json") or stripped[:1] in (b"[", b"{"):
             with stream:

@@ -29,8 +29,9 @@ def escape_cell(value: Any) -> Any:
     return text
 
 
-def report_rows(headers: list[str], rejected: Iterable[tuple[int, list[Any], list[dict[str, Any]]]]
-                ) -> Iterable[list[Any]]:
+def report_rows(
+    headers: list[str], rejected: Iterable[tuple[int, list[Any], list[dict[str, Any]]]]
+) -> Iterable[list[Any]]:
     yield [escape_cell(h) for h in headers] + REASON_COLUMNS
     width = len(headers)
     for row, values, issues in rejected:

@@ -89,11 +89,16 @@ Progress = Callable[[int], None]
 
 #: The column a refusal of the record store points at, by refusal code and record kind.
 _DOC_COLUMN = {RecordKind.PENALTY: "行政处罚决定书文号", RecordKind.LICENCE: "行政许可决定文书号"}
-_PARTY_COLUMN = {RecordKind.PENALTY: "行政相对人代码_1(统一社会信用代码)",
-                 RecordKind.LICENCE: "行政相对人代码_1(统一社会信用代码)"}
+_PARTY_COLUMN = {
+    RecordKind.PENALTY: "行政相对人代码_1(统一社会信用代码)",
+    RecordKind.LICENCE: "行政相对人代码_1(统一社会信用代码)",
+}
 _REFUSAL_COLUMNS: dict[str, dict[RecordKind, str]] = {
-    "record_of_other_department": _DOC_COLUMN, "record_identity_missing": _DOC_COLUMN,
-    "party_code_conflict": _PARTY_COLUMN, "party_uscc_invalid": _PARTY_COLUMN, "party_code_missing": _PARTY_COLUMN,
+    "record_of_other_department": _DOC_COLUMN,
+    "record_identity_missing": _DOC_COLUMN,
+    "party_code_conflict": _PARTY_COLUMN,
+    "party_uscc_invalid": _PARTY_COLUMN,
+    "party_code_missing": _PARTY_COLUMN,
 }
 
 
@@ -117,8 +122,9 @@ def _issue(issue: RowIssue) -> RowError:
     return RowError(issue.row, issue.column, issue.code, issue.message, detail=issue.to_dict())
 
 
-def _validator(kind: RecordKind, header_map: Any, authorities: Authorities, warnings: Counter[str]
-               ) -> Callable[[], batches.Validate]:
+def _validator(
+    kind: RecordKind, header_map: Any, authorities: Authorities, warnings: Counter[str]
+) -> Callable[[], batches.Validate]:
     """The row side of a batch (no database), for :func:`xinyong.core.batches.run`: validation and duplicates
     within the file; a fresh one per pass over the file."""
 
@@ -127,15 +133,23 @@ def _validator(kind: RecordKind, header_map: Any, authorities: Authorities, warn
 
         def validate(number: int, values: list[Any]) -> tuple[RecordInput | None, list[RowError]]:
             refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
-            record, issues = (None, refused) if refused else validate_row(kind, header_map, number, values,
-                                                                          authorities)
+            record, issues = (None, refused) if refused else validate_row(kind, header_map, number, values, authorities)
             if record is None:
                 return None, [_issue(i) for i in issues]
             key = _key(record)
             first = seen.get(key)
             if first is not None:
-                return None, [_issue(RowIssue(number, _DOC_COLUMN[kind], record.doc_no, "duplicate_in_file",
-                                              f"同一文件中第 {first} 行已有同一机关的同一文书号"))]
+                return None, [
+                    _issue(
+                        RowIssue(
+                            number,
+                            _DOC_COLUMN[kind],
+                            record.doc_no,
+                            "duplicate_in_file",
+                            f"同一文件中第 {first} 行已有同一机关的同一文书号",
+                        )
+                    )
+                ]
             seen[key] = number
             for w in record.warnings:
                 warnings[w.code] += 1
@@ -162,19 +176,31 @@ class _Store:
         assert self.batch is not None
         refused: list[batches.Rejected] = []
         if good:
-            result = upsert_records(self.session, actor=self.actor, department_id=self.batch.department_id,
-                                    batch_id=self.batch.id, received_at=self.batch.received_at,
-                                    rows=[g.item for g in good], staged=self.staged)
-            for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created",
-                        "name_mismatches"):
+            result = upsert_records(
+                self.session,
+                actor=self.actor,
+                department_id=self.batch.department_id,
+                batch_id=self.batch.id,
+                received_at=self.batch.received_at,
+                rows=[g.item for g in good],
+                staged=self.staged,
+            )
+            for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created", "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
             refused = self.refused(good, result.outcomes)
         if bad:
-            self.session.execute(insert(RejectedRow), [
-                {"batch_id": self.batch.id, "row": r.number,
-                 "issues": [e.detail or {**e.as_dict(), "value": None} for e in r.errors],
-                 "values_enc": self.vault.encrypt(json.dumps([_cell(v) for v in r.values], ensure_ascii=False))}
-                for r in bad])
+            self.session.execute(
+                insert(RejectedRow),
+                [
+                    {
+                        "batch_id": self.batch.id,
+                        "row": r.number,
+                        "issues": [e.detail or {**e.as_dict(), "value": None} for e in r.errors],
+                        "values_enc": self.vault.encrypt(json.dumps([_cell(v) for v in r.values], ensure_ascii=False)),
+                    }
+                    for r in bad
+                ],
+            )
         return refused
 
     def refused(self, good: list[batches.Good[RecordInput]], outcomes: list[Any]) -> list[batches.Rejected]:
@@ -187,8 +213,13 @@ class _Store:
                 continue
             warning = o.warnings[0] if o.warnings else {"code": "record_refused", "message": "记录未能入库"}
             column = _REFUSAL_COLUMNS.get(warning["code"], {}).get(self.kind, "")
-            out.append(batches.Rejected(o.row, values.get(o.row, []), [
-                _issue(RowIssue(o.row, column, None, warning["code"], warning["message"]))]))
+            out.append(
+                batches.Rejected(
+                    o.row,
+                    values.get(o.row, []),
+                    [_issue(RowIssue(o.row, column, None, warning["code"], warning["message"]))],
+                )
+            )
         return out
 
 
@@ -200,8 +231,11 @@ def _one_at_a_time(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
     def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
         settings = get_db_settings()
         if not _slots.acquire(timeout=settings.busy_timeout):
-            raise Busy("系统繁忙：正在处理其他报送批次，请稍后重试", code="ingest_busy",
-                       retry_after=max(1, round(settings.busy_timeout / 10)))
+            raise Busy(
+                "系统繁忙：正在处理其他报送批次，请稍后重试",
+                code="ingest_busy",
+                retry_after=max(1, round(settings.busy_timeout / 10)),
+            )
         try:
             return fn(*args, **kwargs)
         finally:
@@ -212,10 +246,20 @@ def _one_at_a_time(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
 
 @_one_at_a_time
 @gcpause.bulk()
-def run_batch(session: Session, *, actor: Principal, department_id: int, open_rows: Callable[[], Table],
-              sha256: str, channel: str, filename: str | None = None, kind: RecordKind | str | None = None,
-              reject_all: bool = False, progress: Progress | None = None,
-              received_at: dt.datetime | None = None) -> dict[str, Any]:
+def run_batch(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    open_rows: Callable[[], Table],
+    sha256: str,
+    channel: str,
+    filename: str | None = None,
+    kind: RecordKind | str | None = None,
+    reject_all: bool = False,
+    progress: Progress | None = None,
+    received_at: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Validate and load one submission; returns the batch summary (see :func:`batch_summary`).
 
     ``received_at`` is now, except when history is replayed (the demo city's three years of weekly reports).
@@ -240,17 +284,34 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         mark_bulk(session)
         lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
         previous = session.scalar(
-            select(IngestBatch).where(IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
-                                      IngestBatch.sha256 == sha256, IngestBatch.status.in_(_WRITTEN))
-            .order_by(IngestBatch.id.desc()).limit(1))
+            select(IngestBatch)
+            .where(
+                IngestBatch.department_id == department_id,
+                IngestBatch.kind == kind.value,
+                IngestBatch.sha256 == sha256,
+                IngestBatch.status.in_(_WRITTEN),
+            )
+            .order_by(IngestBatch.id.desc())
+            .limit(1)
+        )
         if previous is not None:
             found.append(previous)
             return False
         store.batch = IngestBatch(
-            department_id=department_id, kind=kind.value, channel=channel, filename=filename, sha256=sha256,
-            format=table.format, standard=header_map.standard, encoding=table.encoding,
-            headers=[_cell(h) for h in table.raw_headers], mode="reject_all" if reject_all else "keep_good",
-            status="processing", actor=actor.actor, received_at=received_at or utcnow())
+            department_id=department_id,
+            kind=kind.value,
+            channel=channel,
+            filename=filename,
+            sha256=sha256,
+            format=table.format,
+            standard=header_map.standard,
+            encoding=table.encoding,
+            headers=[_cell(h) for h in table.raw_headers],
+            mode="reject_all" if reject_all else "keep_good",
+            status="processing",
+            actor=actor.actor,
+            received_at=received_at or utcnow(),
+        )
         session.add(store.batch)
         session.flush()
         return True
@@ -264,18 +325,42 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         from xinyong.records.upsert import stage_records
 
         with reading_apart(session) as reader:  # a file applied already is not prepared again
-            if reader.scalar(select(IngestBatch.id).where(
-                    IngestBatch.department_id == department_id, IngestBatch.kind == kind.value,
-                    IngestBatch.sha256 == sha256, IngestBatch.status.in_(_WRITTEN)).limit(1)):
+            if reader.scalar(
+                select(IngestBatch.id)
+                .where(
+                    IngestBatch.department_id == department_id,
+                    IngestBatch.kind == kind.value,
+                    IngestBatch.sha256 == sha256,
+                    IngestBatch.status.in_(_WRITTEN),
+                )
+                .limit(1)
+            ):
                 return
         with write_lock_released(session):
-            store.staged = stage_records(session.get_bind(), actor=actor, department_id=department_id,
-                                         rows=[g.item for g in good], subjects=not reject_all)
+            store.staged = stage_records(
+                session.get_bind(),
+                actor=actor,
+                department_id=department_id,
+                rows=[g.item for g in good],
+                subjects=not reject_all,
+            )
 
-    result = batches.run(table.rows, importer="ingest", validate=_validator(kind, header_map, authorities, warnings),
-                         fresh_validator=True, write=store.write, mode="reject_all" if reject_all else "keep_good",
-                         session=session, begin=begin, ahead=AHEAD_ROWS, hold=AHEAD_ROWS,
-                         reopen=lambda: open_rows().rows, chunk=CHUNK, progress=progress, prepare=prepare)
+    result = batches.run(
+        table.rows,
+        importer="ingest",
+        validate=_validator(kind, header_map, authorities, warnings),
+        fresh_validator=True,
+        write=store.write,
+        mode="reject_all" if reject_all else "keep_good",
+        session=session,
+        begin=begin,
+        ahead=AHEAD_ROWS,
+        hold=AHEAD_ROWS,
+        reopen=lambda: open_rows().rows,
+        chunk=CHUNK,
+        progress=progress,
+        prepare=prepare,
+    )
     if result is None:
         summary = batch_summary(found[0])
         summary["duplicate_of"] = found[0].id
@@ -290,37 +375,78 @@ def run_batch(session: Session, *, actor: Principal, department_id: int, open_ro
         setattr(batch, key, c[key] if result.written else 0)
     batch.error_counts = dict(result.error_counts + warnings)
     batch.finished_at = utcnow()
-    batch.summary = {"errors": [e.detail or {**e.as_dict(), "value": None} for e in result.errors],
-                     "subjects_created": c["subjects_created"], "name_mismatches": c["name_mismatches"],
-                     "unknown_columns": list(header_map.unknown), "reject_counts": dict(result.error_counts)}
-    audit.record(session, actor=actor.actor, action="ingest.batch", entity_type="ingest_batch", entity_id=batch.id,
-                 reason=f"{'文件' if channel == 'file' else '接口'}报送 {filename or ''}".strip(),
-                 after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "summary")})
+    batch.summary = {
+        "errors": [e.detail or {**e.as_dict(), "value": None} for e in result.errors],
+        "subjects_created": c["subjects_created"],
+        "name_mismatches": c["name_mismatches"],
+        "unknown_columns": list(header_map.unknown),
+        "reject_counts": dict(result.error_counts),
+    }
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="ingest.batch",
+        entity_type="ingest_batch",
+        entity_id=batch.id,
+        reason=f"{'文件' if channel == 'file' else '接口'}报送 {filename or ''}".strip(),
+        after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "summary")},
+    )
     return batch_summary(batch)
 
 
-def ingest_file(session: Session, *, actor: Principal, department_id: int, path: str | Path | Source,
-                kind: RecordKind | str | None = None, reject_all: bool = False,
-                progress: Progress | None = None) -> dict[str, Any]:
+def ingest_file(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    path: str | Path | Source,
+    kind: RecordKind | str | None = None,
+    reject_all: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """A file: a path (the CLI) or an upload received by :mod:`xinyong.core.uploads` (the API, the console)."""
     source = as_source(path)
-    return run_batch(session, actor=actor, department_id=department_id,
-                     open_rows=lambda: open_table(source, known_headers=KNOWN_HEADERS), sha256=source.sha256(),
-                     channel="file", filename=source.name, kind=kind, reject_all=reject_all, progress=progress)
+    return run_batch(
+        session,
+        actor=actor,
+        department_id=department_id,
+        open_rows=lambda: open_table(source, known_headers=KNOWN_HEADERS),
+        sha256=source.sha256(),
+        channel="file",
+        filename=source.name,
+        kind=kind,
+        reject_all=reject_all,
+        progress=progress,
+    )
 
 
-def ingest_rows(session: Session, *, actor: Principal, department_id: int, kind: RecordKind | str,
-                rows: list[dict[str, Any]], reject_all: bool = False,
-                received_at: dt.datetime | None = None) -> dict[str, Any]:
+def ingest_rows(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    kind: RecordKind | str,
+    rows: list[dict[str, Any]],
+    reject_all: bool = False,
+    received_at: dt.datetime | None = None,
+) -> dict[str, Any]:
     """An API push: a JSON array of objects keyed by the standard's column names (Chinese or coded)."""
     if not rows:
         raise ValidationFailed("推送的数据为空", code="batch_empty")
     if len(rows) > MAX_API_ROWS:
         raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
     body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
-    return run_batch(session, actor=actor, department_id=department_id, open_rows=lambda: table_from_records(rows),
-                     sha256=hashlib.sha256(body).hexdigest(), channel="api", kind=kind, reject_all=reject_all,
-                     received_at=received_at)
+    return run_batch(
+        session,
+        actor=actor,
+        department_id=department_id,
+        open_rows=lambda: table_from_records(rows),
+        sha256=hashlib.sha256(body).hexdigest(),
+        channel="api",
+        kind=kind,
+        reject_all=reject_all,
+        received_at=received_at,
+    )
 
 
 def _check_department(actor: Principal, department_id: int) -> None:
@@ -331,14 +457,30 @@ def _check_department(actor: Principal, department_id: int) -> None:
 def batch_summary(batch: IngestBatch) -> dict[str, Any]:
     summary = batch.summary or {}
     return {
-        "batch": batch.id, "department_id": batch.department_id, "kind": batch.kind, "channel": batch.channel,
-        "file": batch.filename, "sha256": batch.sha256, "format": batch.format, "standard": batch.standard,
-        "encoding": batch.encoding, "mode": batch.mode, "status": batch.status,
+        "batch": batch.id,
+        "department_id": batch.department_id,
+        "kind": batch.kind,
+        "channel": batch.channel,
+        "file": batch.filename,
+        "sha256": batch.sha256,
+        "format": batch.format,
+        "standard": batch.standard,
+        "encoding": batch.encoding,
+        "mode": batch.mode,
+        "status": batch.status,
         "received_at": batch.received_at.isoformat() if batch.received_at else None,
-        "rows": batch.rows, "accepted": batch.accepted, "created": batch.created, "updated": batch.updated,
-        "unchanged": batch.unchanged, "withdrawn": batch.withdrawn, "rejected": batch.rejected, "late": batch.late,
-        "subjects_created": summary.get("subjects_created", 0), "name_mismatches": summary.get("name_mismatches", 0),
-        "error_counts": batch.error_counts or {}, "unknown_columns": summary.get("unknown_columns", []),
+        "rows": batch.rows,
+        "accepted": batch.accepted,
+        "created": batch.created,
+        "updated": batch.updated,
+        "unchanged": batch.unchanged,
+        "withdrawn": batch.withdrawn,
+        "rejected": batch.rejected,
+        "late": batch.late,
+        "subjects_created": summary.get("subjects_created", 0),
+        "name_mismatches": summary.get("name_mismatches", 0),
+        "error_counts": batch.error_counts or {},
+        "unknown_columns": summary.get("unknown_columns", []),
         "errors": summary.get("errors", []),
         "summary": _common_summary(batch),
     }
@@ -346,15 +488,24 @@ def batch_summary(batch: IngestBatch) -> dict[str, Any]:
 
 def _common_summary(batch: IngestBatch) -> dict[str, Any]:
     """The batch in the shape every importer answers (:class:`xinyong.core.batches.BatchSummary`)."""
-    errors = [{k: e.get(k) for k in ("row", "column", "code", "message")} for e in (batch.summary or {}).get(
-        "errors", [])]
+    errors = [
+        {k: e.get(k) for k in ("row", "column", "code", "message")} for e in (batch.summary or {}).get("errors", [])
+    ]
     counts = (batch.summary or {}).get("reject_counts")
     if counts is None:  # a batch stored before the common summary: the codes of its errors
         counts = {c: n for c, n in (batch.error_counts or {}).items() if any(e["code"] == c for e in errors)}
-    return {"importer": "ingest", "batch": batch.id, "mode": batch.mode,
-            "status": {BatchStatus.PARTIAL: "partially_accepted"}.get(batch.status, batch.status), "rows": batch.rows,
-            "accepted": batch.accepted, "rejected": batch.rejected, "skipped": 0, "errors": errors,
-            "error_counts": counts}
+    return {
+        "importer": "ingest",
+        "batch": batch.id,
+        "mode": batch.mode,
+        "status": {BatchStatus.PARTIAL: "partially_accepted"}.get(batch.status, batch.status),
+        "rows": batch.rows,
+        "accepted": batch.accepted,
+        "rejected": batch.rejected,
+        "skipped": 0,
+        "errors": errors,
+        "error_counts": counts,
+    }
 
 
 def get_batch(session: Session, *, actor: Principal, batch_id: int) -> IngestBatch:
@@ -364,8 +515,9 @@ def get_batch(session: Session, *, actor: Principal, batch_id: int) -> IngestBat
     return batch
 
 
-def list_batches(session: Session, *, actor: Principal, department_id: int | None = None, limit: int = 50,
-                 offset: int = 0) -> list[IngestBatch]:
+def list_batches(
+    session: Session, *, actor: Principal, department_id: int | None = None, limit: int = 50, offset: int = 0
+) -> list[IngestBatch]:
     stmt = select(IngestBatch).order_by(IngestBatch.id.desc()).limit(limit).offset(offset)
     if not actor.is_admin:
         stmt = stmt.where(IngestBatch.department_id == actor.department_id)
@@ -380,9 +532,12 @@ def error_report(session: Session, *, actor: Principal, batch_id: int, fmt: str 
     vault = get_vault()
 
     def rejected() -> Iterator[tuple[int, list[Any], list[dict[str, Any]]]]:
-        stmt = (select(RejectedRow.row, RejectedRow.values_enc, RejectedRow.issues)
-                .where(RejectedRow.batch_id == batch.id).order_by(RejectedRow.row)
-                .execution_options(yield_per=2000))
+        stmt = (
+            select(RejectedRow.row, RejectedRow.values_enc, RejectedRow.issues)
+            .where(RejectedRow.batch_id == batch.id)
+            .order_by(RejectedRow.row)
+            .execution_options(yield_per=2000)
+        )
         for row, enc, issues in session.execute(stmt):
             yield row, json.loads(vault.decrypt(enc)), issues
 
@@ -395,27 +550,51 @@ def error_report(session: Session, *, actor: Principal, batch_id: int, fmt: str 
     raise ValidationFailed("报告格式只能是 csv 或 xlsx", code="report_format")
 
 
-def timeliness(session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None
-               ) -> list[dict[str, Any]]:
+def timeliness(
+    session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Per department: rows accepted, late rows (over the catalog's working-day limit), late rate, rejections."""
     from sqlalchemy import func
 
     from xinyong.auth.models import Department
 
-    stmt = (select(Department.code, Department.name, func.count(IngestBatch.id), func.coalesce(func.sum(IngestBatch.rows), 0),
-                   func.coalesce(func.sum(IngestBatch.accepted), 0), func.coalesce(func.sum(IngestBatch.late), 0),
-                   func.coalesce(func.sum(IngestBatch.rejected), 0))
-            .join(IngestBatch, IngestBatch.department_id == Department.id, isouter=True)
-            .group_by(Department.code, Department.name).order_by(Department.code))
+    stmt = (
+        select(
+            Department.code,
+            Department.name,
+            func.count(IngestBatch.id),
+            func.coalesce(func.sum(IngestBatch.rows), 0),
+            func.coalesce(func.sum(IngestBatch.accepted), 0),
+            func.coalesce(func.sum(IngestBatch.late), 0),
+            func.coalesce(func.sum(IngestBatch.rejected), 0),
+        )
+        .join(IngestBatch, IngestBatch.department_id == Department.id, isouter=True)
+        .group_by(Department.code, Department.name)
+        .order_by(Department.code)
+    )
     if date_from:
-        stmt = stmt.where((IngestBatch.received_at.is_(None)) | (IngestBatch.received_at >= dt.datetime.combine(
-            date_from, dt.time(), tzinfo=dt.UTC)))
+        stmt = stmt.where(
+            (IngestBatch.received_at.is_(None))
+            | (IngestBatch.received_at >= dt.datetime.combine(date_from, dt.time(), tzinfo=dt.UTC))
+        )
     if date_to:
-        stmt = stmt.where((IngestBatch.received_at.is_(None)) | (IngestBatch.received_at < dt.datetime.combine(
-            date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)))
+        stmt = stmt.where(
+            (IngestBatch.received_at.is_(None))
+            | (IngestBatch.received_at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC))
+        )
     out = []
     for code, name, n_batches, rows, accepted, late, rejected in session.execute(stmt):
-        out.append({"department": code, "name": name, "batches": n_batches, "rows": rows, "accepted": accepted,
-                    "late": late, "late_rate": round(late / accepted, 4) if accepted else None,
-                    "rejected": rejected, "rejection_rate": round(rejected / rows, 4) if rows else None})
+        out.append(
+            {
+                "department": code,
+                "name": name,
+                "batches": n_batches,
+                "rows": rows,
+                "accepted": accepted,
+                "late": late,
+                "late_rate": round(late / accepted, 4) if accepted else None,
+                "rejected": rejected,
+                "rejection_rate": round(rejected / rows, 4) if rows else None,
+            }
+        )
     return out

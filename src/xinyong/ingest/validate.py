@@ -73,8 +73,13 @@ _CODE_CAP = 64
 EARLIEST_DATE = dt.date(1949, 10, 1)
 _SHOWN = 60  # characters of a value repeated in an issue
 
-_PARTY_CODE_KEYS = ("party_registration_no", "party_org_code", "party_tax_no", "party_institution_cert",
-                    "party_social_org_cert")
+_PARTY_CODE_KEYS = (
+    "party_registration_no",
+    "party_org_code",
+    "party_tax_no",
+    "party_institution_cert",
+    "party_social_org_cert",
+)
 _RESIDENT_ID_REASONS = {
     "resident_id_length": "位数不对（应为18位，或15位旧号码）",
     "resident_id_charset": "含有不应出现的字符（只能是数字，第18位可为 X）",
@@ -136,8 +141,10 @@ def _parse_date(v: Any) -> dt.date:
         try:
             d = parse_date(v)  # type: ignore[assignment]
         except (ValueError, TypeError, OverflowError):
-            raise _CellError("date_invalid", f"不是有效日期：{str(v)[:_SHOWN]}"
-                                             "（可用 2019-10-10、2019/10/10、2019年10月10日、20191010）") from None
+            raise _CellError(
+                "date_invalid",
+                f"不是有效日期：{str(v)[:_SHOWN]}（可用 2019-10-10、2019/10/10、2019年10月10日、20191010）",
+            ) from None
         assert d is not None  # the cell is not empty
     if d < EARLIEST_DATE:
         raise _CellError("date_out_of_range", f"日期 {d.isoformat()} 早于 1949-10-01，应为误填")
@@ -163,8 +170,9 @@ def _conv_amount(v: Any) -> tuple[Decimal, str] | _Warned:
         raise _CellError(exc.code, exc.message) from None
     assert amount is not None  # the cell is not empty
     if converted:
-        return _Warned((amount, str(amount)), "amount_unit_converted",
-                       f"按「元」填写的金额 {v} 已换算为 {amount} 万元，请核对")
+        return _Warned(
+            (amount, str(amount)), "amount_unit_converted", f"按「元」填写的金额 {v} 已换算为 {amount} 万元，请核对"
+        )
     return amount, str(amount)
 
 
@@ -182,8 +190,12 @@ _PENALTY_TYPE_SET = frozenset(std.PENALTY_TYPES)
 _PENALTY_SPLIT = str.maketrans({ch: "、" for ch in std.PENALTY_TYPE_SEPARATORS})
 _FINE, _CONFISCATION, _SUSPENSION = 1, 2, 4
 #: The conditional rules each penalty type triggers (罚款 → amount, 没收… → amount, 暂扣/吊销 → licence named).
-_TYPE_FLAGS = {t: (_FINE if t == "罚款" else 0) | (_CONFISCATION if t.startswith("没收") else 0)
-               | (_SUSPENSION if "暂扣" in t or "吊销" in t else 0) for t in std.PENALTY_TYPES}
+_TYPE_FLAGS = {
+    t: (_FINE if t == "罚款" else 0)
+    | (_CONFISCATION if t.startswith("没收") else 0)
+    | (_SUSPENSION if "暂扣" in t or "吊销" in t else 0)
+    for t in std.PENALTY_TYPES
+}
 
 
 def _conv_penalty_types(v: Any) -> tuple[tuple[str, ...], None]:
@@ -203,8 +215,11 @@ def _conv_penalty_types(v: Any) -> tuple[tuple[str, ...], None]:
         else:
             bad.append(part)
     if bad:
-        raise _CellError("enum_invalid", f"含有不在标准中的处罚类别「{'、'.join(bad)[:_SHOWN]}」"
-                                         f"（应为 {'、'.join(std.PENALTY_TYPES[:14])} 等，多个值用顿号分隔）")
+        raise _CellError(
+            "enum_invalid",
+            f"含有不在标准中的处罚类别「{'、'.join(bad)[:_SHOWN]}」"
+            f"（应为 {'、'.join(std.PENALTY_TYPES[:14])} 等，多个值用顿号分隔）",
+        )
     return tuple(types), None
 
 
@@ -220,8 +235,10 @@ def _conv_licence_category(v: Any) -> tuple[str, str]:
             return "其他", v
         if v.endswith("许可") and v[:-2] in _LICENCE_CATEGORY_SET:  # 普通许可, 特许许可
             return v[:-2], v[:-2]
-    raise _CellError("enum_invalid",
-                     f"取值「{str(v)[:_SHOWN]}」无效，应为 普通 / 特许 / 认可 / 核准 / 登记 / 其他（其他须注明具体类型）")
+    raise _CellError(
+        "enum_invalid",
+        f"取值「{str(v)[:_SHOWN]}」无效，应为 普通 / 特许 / 认可 / 核准 / 登记 / 其他（其他须注明具体类型）",
+    )
 
 
 _STATUS_PAIRS = {text: (valid, "1" if valid else "2") for text, valid in std.STATUSES.items()}
@@ -240,8 +257,9 @@ _ID_TYPE_SET = frozenset(std.ID_TYPES) | std.RESIDENT_ID_TYPES
 def _conv_id_type(v: Any) -> tuple[str, str]:
     if type(v) is str and (v in _ID_TYPE_SET or v.startswith("其他")):
         return v, v
-    raise _CellError("enum_invalid",
-                     f"取值「{str(v)[:_SHOWN]}」无效，应为 {'、'.join(std.ID_TYPES[:-1])}，或以「其他-」开头")
+    raise _CellError(
+        "enum_invalid", f"取值「{str(v)[:_SHOWN]}」无效，应为 {'、'.join(std.ID_TYPES[:-1])}，或以「其他-」开头"
+    )
 
 
 def _conv_id_number(v: Any) -> tuple[str, str]:
@@ -272,7 +290,9 @@ def _uscc_converter(allow_bad_check: bool) -> Callable[[Any], Any]:
                 if w.code == "uscc_check_digit":
                     return _Warned((code, code), w.code, "统一社会信用代码" + w.message)
             return code, code
-        raise _CellError(check.errors[0].code, "不是有效的统一社会信用代码：" + "；".join(e.message for e in check.errors))
+        raise _CellError(
+            check.errors[0].code, "不是有效的统一社会信用代码：" + "；".join(e.message for e in check.errors)
+        )
 
     return conv
 
@@ -402,8 +422,13 @@ class _Row:
 # ---------------------------------------------------------------------------------------------------- the row
 
 
-def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, values: Sequence[Any],
-                 authorities: Authorities | None = None) -> tuple[RecordInput | None, list[RowIssue]]:
+def validate_row(
+    kind: RecordKind,
+    header_map: HeaderMap,
+    row_number: int,
+    values: Sequence[Any],
+    authorities: Authorities | None = None,
+) -> tuple[RecordInput | None, list[RowIssue]]:
     """Validate one data row of a file whose header row gave ``header_map``.
 
     ``authorities``: the submitting department's (``auth.service.authorities_of``); the row's deciding authority
@@ -419,8 +444,8 @@ def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, value
     plan = header_map._compiled or _plan(header_map)
     if len(values) < plan.width:
         values = [*values, *([None] * (plan.width - len(values)))]
-    data: dict[str, Any] = {}   # JSON form of every field
-    out: dict[str, Any] = {}    # parsed value of the typed fields (dates, amounts, enums, codes)
+    data: dict[str, Any] = {}  # JSON form of every field
+    out: dict[str, Any] = {}  # parsed value of the typed fields (dates, amounts, enums, codes)
     row = _Row(plan, row_number)
     for key, idx, cap, conv in plan.cells:
         v = values[idx]
@@ -430,8 +455,12 @@ def validate_row(kind: RecordKind, header_map: HeaderMap, row_number: int, value
             v = cell_text(v)  # a number in a text column is text, held to its length (1e308 has 309 digits)
         if type(v) is str:
             if len(v) > cap and (len(v) > cap + _TRIM_SLACK or len(v.strip()) > cap):
-                row.error(key, v, "too_long", f"长度 {len(v.strip()) if len(v) <= cap + _TRIM_SLACK else len(v)} "
-                                              f"超过标准规定的 {cap} 个字符")
+                row.error(
+                    key,
+                    v,
+                    "too_long",
+                    f"长度 {len(v.strip()) if len(v) <= cap + _TRIM_SLACK else len(v)} 超过标准规定的 {cap} 个字符",
+                )
                 continue
             v = v.strip()
             if not v:
@@ -522,8 +551,12 @@ def _party_rules(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, An
             return None  # reported as required_missing / enum_invalid
         kind = _infer_party_kind(data)
         if kind is None:
-            row.error("party_kind", None, "party_kind_undetermined",
-                      "缺失，且无法从统一社会信用代码、其他代码或身份证号推断行政相对人类别")
+            row.error(
+                "party_kind",
+                None,
+                "party_kind_undetermined",
+                "缺失，且无法从统一社会信用代码、其他代码或身份证号推断行政相对人类别",
+            )
             return None
         out["party_kind"] = kind
         data["party_kind"] = kind.value
@@ -547,20 +580,34 @@ def _party_rules(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, An
         code = out.get("party_uscc")
         if code is None:
             if "party_uscc" not in row.bad and not any(k in data for k in plan.code_keys):
-                row.error("party_uscc", None, "party_code_missing",
-                          "为空：法人及非法人组织、个体工商户须填写统一社会信用代码"
-                          "（尚无统一社会信用代码的，填写工商注册号、组织机构代码等其他代码）")
+                row.error(
+                    "party_uscc",
+                    None,
+                    "party_code_missing",
+                    "为空：法人及非法人组织、个体工商户须填写统一社会信用代码"
+                    "（尚无统一社会信用代码的，填写工商注册号、组织机构代码等其他代码）",
+                )
         else:
             if (kind is PartyKind.INDIVIDUAL_BUSINESS) != code.startswith("92"):
                 label = "个体工商户" if kind is PartyKind.INDIVIDUAL_BUSINESS else "法人及非法人组织"
-                row.warn("party_uscc", code, "party_kind_code_mismatch",
-                         f"前两位为 {code[:2]}，与行政相对人类别「{label}」不符（个体工商户的代码以 92 开头），请核对")
+                row.warn(
+                    "party_uscc",
+                    code,
+                    "party_kind_code_mismatch",
+                    f"前两位为 {code[:2]}，与行政相对人类别「{label}」不符（个体工商户的代码以 92 开头），请核对",
+                )
             org = out.get("party_org_code")
             if org is not None and org != code[8:17]:
-                row.error("party_org_code", org, "org_code_mismatch",
-                          f"与统一社会信用代码第9-17位（{code[8:17]}）不一致（错码）")
+                row.error(
+                    "party_org_code",
+                    org,
+                    "org_code_mismatch",
+                    f"与统一社会信用代码第9-17位（{code[8:17]}）不一致（错码）",
+                )
         if "legal_rep" not in data and "legal_rep" not in row.bad:
-            row.warn("legal_rep", None, "legal_rep_missing", "为空：法人及非法人组织、个体工商户应填写法定代表人（负责人）")
+            row.warn(
+                "legal_rep", None, "legal_rep_missing", "为空：法人及非法人组织、个体工商户应填写法定代表人（负责人）"
+            )
 
     rep_id = out.get("legal_rep_id_no")
     if rep_id is not None:
@@ -603,11 +650,19 @@ def _penalty_rules(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, 
     elif fine is not None and fine > 0 and types:
         row.warn("fine_wan", fine, "fine_without_type", "已填写，但处罚类别不含「罚款」，请核对")
     if flags & _CONFISCATION and "confiscated_wan" not in out and "confiscated_wan" not in row.bad:
-        row.error("confiscated_wan", None, "confiscation_missing",
-                  "为空：处罚类别含「没收违法所得」或「没收非法财物」时须填写没收金额（万元）")
+        row.error(
+            "confiscated_wan",
+            None,
+            "confiscation_missing",
+            "为空：处罚类别含「没收违法所得」或「没收非法财物」时须填写没收金额（万元）",
+        )
     if flags & _SUSPENSION and "licence_revoked" not in data and "licence_revoked" not in row.bad:
-        row.error("licence_revoked", None, "suspension_licence_missing",
-                  "为空：处罚类别含暂扣或吊销许可证件（执照）时须填写被暂扣或吊销的证照名称及编号")
+        row.error(
+            "licence_revoked",
+            None,
+            "suspension_licence_missing",
+            "为空：处罚类别含暂扣或吊销许可证件（执照）时须填写被暂扣或吊销的证照名称及编号",
+        )
     decision = out.get("decision_date")
     _not_in_future(plan, row, decision)
     _not_before(row, out, "penalty_valid_to", decision, "处罚决定日期")
@@ -627,12 +682,17 @@ def _licence_rules(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, 
         else:
             _not_before(row, out, "valid_to", decision, "许可决定日期")
     if start is not None and decision is not None and start < decision:
-        row.warn("valid_from", start, "valid_from_before_decision",
-                 f"{start.isoformat()} 早于许可决定日期 {decision.isoformat()}，请核对")
+        row.warn(
+            "valid_from",
+            start,
+            "valid_from_before_decision",
+            f"{start.isoformat()} 早于许可决定日期 {decision.isoformat()}，请核对",
+        )
 
 
-def _authority_rule(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any],
-                    authorities: Authorities) -> None:
+def _authority_rule(
+    plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any], authorities: Authorities
+) -> None:
     """The deciding authority must be one the department reports for (``auth.authorities``); an authority cell
     already refused (missing, malformed code) is not judged again."""
     bad = row.bad
@@ -643,12 +703,20 @@ def _authority_rule(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str,
     if problem is not None:
         key = "authority_uscc" if problem.field == "uscc" else "authority"
         row.bad.add(key)
-        row.errors.append(RowIssue(row.number, plan.headers[key], _shown(code if key == "authority_uscc" else name,
-                                                                          False), problem.code, problem.message))
+        row.errors.append(
+            RowIssue(
+                row.number,
+                plan.headers[key],
+                _shown(code if key == "authority_uscc" else name, False),
+                problem.code,
+                problem.message,
+            )
+        )
 
 
-def _record(plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any], party_kind: PartyKind,
-            extra: dict[str, Any]) -> RecordInput:
+def _record(
+    plan: _Plan, row: _Row, data: dict[str, Any], out: dict[str, Any], party_kind: PartyKind, extra: dict[str, Any]
+) -> RecordInput:
     get = out.get
     types = get("penalty_types")
     if types is not None:

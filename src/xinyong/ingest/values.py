@@ -60,10 +60,27 @@ def parse_date(value: Any) -> dt.date | None:
 
 
 #: Results of a failed spreadsheet formula as Excel/WPS/LibreOffice export them: the cell has no value.
-FORMULA_ERRORS = frozenset({
-    "#VALUE!", "#REF!", "#N/A", "#NAME?", "#DIV/0!", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA",
-    "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#N/A!", "#ERR!",
-})
+FORMULA_ERRORS = frozenset(
+    {
+        "#VALUE!",
+        "#REF!",
+        "#N/A",
+        "#NAME?",
+        "#DIV/0!",
+        "#NUM!",
+        "#NULL!",
+        "#SPILL!",
+        "#CALC!",
+        "#GETTING_DATA",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+        "#N/A!",
+        "#ERR!",
+    }
+)
 
 
 def is_formula_error(value: Any) -> bool:
@@ -83,7 +100,7 @@ class AmountError(ValueError):
         self.message = message
 
 
-AMOUNT_DECIMALS = 6          # 双公示: NUMBER with 6 decimals, unit 万元
+AMOUNT_DECIMALS = 6  # 双公示: NUMBER with 6 decimals, unit 万元
 _TEN_THOUSAND = Decimal(10000)
 _ONE = Decimal(1)
 _FEN = Decimal(100)
@@ -202,7 +219,8 @@ def yuan_to_fen(value: Any) -> int | None:
 # NFKC has already turned （）［］｛｝ into ASCII. str.replace per character present is several times faster than
 # str.translate with a dict table on non-ASCII text.
 _DOC_REPLACE: tuple[tuple[str, str], ...] = (
-    *((ch, "〔") for ch in "([{【〖〘﹝｟"), *((ch, "〕") for ch in ")]}】〗〙﹞｠"),
+    *((ch, "〔") for ch in "([{【〖〘﹝｟"),
+    *((ch, "〕") for ch in ")]}】〗〙﹞｠"),
     *((ch, "") for ch in "\u200b\u200c\u200d\ufeff\u00ad"),
 )
 

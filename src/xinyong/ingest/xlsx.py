@@ -62,8 +62,10 @@ def unreadable(detail: str | None = None) -> ValidationFailed:
 
 
 def encrypted() -> ValidationFailed:
-    return ValidationFailed("Excel 文件设置了密码（已加密），无法读取：请在 Excel 中去掉密码后另存为 .xlsx，或另存为 CSV",
-                            code="xlsx_encrypted")
+    return ValidationFailed(
+        "Excel 文件设置了密码（已加密），无法读取：请在 Excel 中去掉密码后另存为 .xlsx，或另存为 CSV",
+        code="xlsx_encrypted",
+    )
 
 
 def _parser(start: Any, end: Any, chars: Any) -> Any:
@@ -125,8 +127,8 @@ class _BoundedText:
             if self.length <= self.cell_chars:
                 self.parts.append(data)
             elif before <= self.cell_chars:  # just went over: keep only the start
-                self.parts = ["".join(self.parts)[:self.kept_chars]]
-                self.parts[0] += data[:max(0, self.kept_chars - len(self.parts[0]))]
+                self.parts = ["".join(self.parts)[: self.kept_chars]]
+                self.parts[0] += data[: max(0, self.kept_chars - len(self.parts[0]))]
 
 
 class _Strings(_BoundedText):
@@ -287,7 +289,7 @@ class _Sheet(_BoundedText):
             if self.row_length > self.row_chars:
                 if not (self.flags and any(f[1] == "row_too_long" for f in self.flags)):
                     self._flag(None, "row_too_long", 0)
-                value = value[:self.kept_chars]
+                value = value[: self.kept_chars]
         values = self.values
         if col >= len(values):
             if col > len(values):
@@ -369,8 +371,11 @@ class Workbook:
                     strings = _Strings(self.cell_chars, self.kept_chars).read(src)
             reader.read_workbook()
             apply_stylesheet(self.archive, reader.wb)
-            sheets = [(sheet.name, rel.target) for sheet, rel in reader.parser.find_sheets()
-                      if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+            sheets = [
+                (sheet.name, rel.target)
+                for sheet, rel in reader.parser.find_sheets()
+                if rel.target in reader.valid_files and "chartsheet" not in rel.Type
+            ]
         except ValidationFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - openpyxl's errors on a broken part vary (KeyError, XML errors …)
@@ -384,8 +389,9 @@ class Workbook:
         if not self.sheets:
             raise unreadable("没有工作表")
 
-    def rows(self, title: str, *, max_rows: int | None = None
-             ) -> Iterator[tuple[int, list[Any], list[tuple[int | None, str, int]] | None]]:
+    def rows(
+        self, title: str, *, max_rows: int | None = None
+    ) -> Iterator[tuple[int, list[Any], list[tuple[int | None, str, int]] | None]]:
         """The sheet's rows in order (rows with no cells are not yielded; numbers are the sheet's own)."""
         sheet = _Sheet(self)
         parser = _parser(sheet.start, sheet.end, sheet.chars)
@@ -405,4 +411,3 @@ class Workbook:
 
     def close(self) -> None:
         self.archive.close()
-

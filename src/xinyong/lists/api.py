@@ -39,11 +39,18 @@ STATUS_PATTERN = "^(notified|active|expired|removed|all)$"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
-def _view(session: Session, entry_id: int, principal: Principal, on: dt.date | None = None,
-          *, history: bool = True) -> dict[str, Any]:
+def _view(
+    session: Session, entry_id: int, principal: Principal, on: dt.date | None = None, *, history: bool = True
+) -> dict[str, Any]:
     row = queries.get_entry(session, entry_id, viewer=principal)
-    return queries.mark_objections(session, [queries.entry_view(
-        row, on or clock.today(), history=queries.entry_history(session, entry_id) if history else None)])[0]
+    return queries.mark_objections(
+        session,
+        [
+            queries.entry_view(
+                row, on or clock.today(), history=queries.entry_history(session, entry_id) if history else None
+            )
+        ],
+    )[0]
 
 
 @router.get("/types", response_model=list[ListTypeOut])
@@ -68,13 +75,17 @@ def public_entries(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """今日有效的名单条目（仅公开属性为「公开」的名单；自然人姓名、证件号码脱敏）。"""
-    return queries.public_entries(session, today=clock.today(), list_code=list_code, subject_code=subject,
-                                  limit=limit, offset=offset)
+    return queries.public_entries(
+        session, today=clock.today(), list_code=list_code, subject_code=subject, limit=limit, offset=offset
+    )
 
 
 @router.get("/sizes", response_model=list[ListSizeOut])
-def sizes(on: dt.date | None = Query(None, description="统计日期（默认今天）"),
-          _: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> list[dict[str, Any]]:
+def sizes(
+    on: dt.date | None = Query(None, description="统计日期（默认今天）"),
+    _: Principal = Depends(allow(*READERS)),
+    session: Session = SessionDep,
+) -> list[dict[str, Any]]:
     """各名单今日有效条目数，以及近 30 天新增、移出、到期数。"""
     return queries.list_sizes(session, on or clock.today())
 
@@ -94,27 +105,49 @@ def entries(
     """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
     day = on or clock.today()
     department_id = auth_service.get_department(session, ref=department).id if department else None
-    rows = queries.list_entries(session, list_code=list_code, subject_id=queries.subject_id_for(session, subject),
-                                department_id=department_id, status=status, on=day, viewer=principal,
-                                limit=limit, offset=offset)
+    rows = queries.list_entries(
+        session,
+        list_code=list_code,
+        subject_id=queries.subject_id_for(session, subject),
+        department_id=department_id,
+        status=status,
+        on=day,
+        viewer=principal,
+        limit=limit,
+        offset=offset,
+    )
     return queries.mark_objections(session, [queries.entry_view(r, day) for r in rows])
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut)
-def entry(entry_id: Id, on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
-          principal: Principal = Depends(allow(*READERS)), session: Session = SessionDep) -> dict[str, Any]:
+def entry(
+    entry_id: Id,
+    on: dt.date | None = Query(None, description="按该日判断状态（默认今天）"),
+    principal: Principal = Depends(allow(*READERS)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """一个名单条目及其全部历史。"""
     return _view(session, entry_id, principal, on)
 
 
 @router.post("/entries", response_model=EntryOut, status_code=201)
-def create(body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-           session: Session = SessionDep) -> dict[str, Any]:
+def create(
+    body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
+) -> dict[str, Any]:
     """新增条目：``stage=notice`` 登记列入前告知；``stage=listed`` 直接列入（须告知的名单须填写告知日期）。"""
-    args: dict[str, Any] = {"actor": principal, "list_code": body.list_code, "subject_code": body.subject_code,
-            "reason": body.reason, "decision_no": body.decision_no, "facts": body.facts,
-            "legal_basis": body.legal_basis, "notice_given_on": body.notice_given_on, "department": body.department,
-            "authority": body.authority, "authority_uscc": body.authority_uscc}
+    args: dict[str, Any] = {
+        "actor": principal,
+        "list_code": body.list_code,
+        "subject_code": body.subject_code,
+        "reason": body.reason,
+        "decision_no": body.decision_no,
+        "facts": body.facts,
+        "legal_basis": body.legal_basis,
+        "notice_given_on": body.notice_given_on,
+        "department": body.department,
+        "authority": body.authority,
+        "authority_uscc": body.authority_uscc,
+    }
     if body.stage == "notice":
         if body.listed_on is not None or body.term_end is not None:
             raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
@@ -125,47 +158,93 @@ def create(body: EntryCreateIn, principal: Principal = Depends(allow(Role.DEPT_O
 
 
 @router.post("/entries/{entry_id}/list", response_model=EntryOut)
-def list_(entry_id: Id, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-          session: Session = SessionDep) -> dict[str, Any]:
+def list_(
+    entry_id: Id, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
+) -> dict[str, Any]:
     """告知期满后列入（不早于陈述申辩期届满日）。"""
-    service.list_entry(session, actor=principal, entry_id=entry_id, listed_on=body.listed_on, term_end=body.term_end,
-                       note=body.note, expected_revision=body.expected_revision)
+    service.list_entry(
+        session,
+        actor=principal,
+        entry_id=entry_id,
+        listed_on=body.listed_on,
+        term_end=body.term_end,
+        note=body.note,
+        expected_revision=body.expected_revision,
+    )
     return _view(session, entry_id, principal)
 
 
 @router.post("/entries/{entry_id}/extend", response_model=EntryOut)
-def extend(entry_id: Id, body: ExtendIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-           session: Session = SessionDep) -> dict[str, Any]:
+def extend(
+    entry_id: Id,
+    body: ExtendIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """延长有效期（不超过名单类型的最长期限）。"""
-    service.extend_entry(session, actor=principal, entry_id=entry_id, term_end=body.term_end, reason=body.reason,
-                         expected_revision=body.expected_revision)
+    service.extend_entry(
+        session,
+        actor=principal,
+        entry_id=entry_id,
+        term_end=body.term_end,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
     return _view(session, entry_id, principal)
 
 
 @router.post("/entries/{entry_id}/remove", response_model=EntryOut)
-def remove(entry_id: Id, body: RemoveIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-           session: Session = SessionDep) -> dict[str, Any]:
+def remove(
+    entry_id: Id,
+    body: RemoveIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """移出名单（信用修复、撤销认定、已履行义务等），自移出日起不再生效。"""
-    service.remove_entry(session, actor=principal, entry_id=entry_id, reason=body.reason, note=body.note,
-                         on=body.on, expected_revision=body.expected_revision)
+    service.remove_entry(
+        session,
+        actor=principal,
+        entry_id=entry_id,
+        reason=body.reason,
+        note=body.note,
+        on=body.on,
+        expected_revision=body.expected_revision,
+    )
     return _view(session, entry_id, principal)
 
 
 @router.post("/entries/{entry_id}/correct", response_model=EntryOut)
-def correct(entry_id: Id, body: CorrectIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-            session: Session = SessionDep) -> dict[str, Any]:
+def correct(
+    entry_id: Id,
+    body: CorrectIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """更正列入事由、失信事实或认定依据（须说明原因）。"""
-    service.correct_entry(session, actor=principal, entry_id=entry_id, note=body.note, reason=body.reason,
-                          facts=body.facts, legal_basis=body.legal_basis, expected_revision=body.expected_revision)
+    service.correct_entry(
+        session,
+        actor=principal,
+        entry_id=entry_id,
+        note=body.note,
+        reason=body.reason,
+        facts=body.facts,
+        legal_basis=body.legal_basis,
+        expected_revision=body.expected_revision,
+    )
     return _view(session, entry_id, principal)
 
 
 @router.post("/entries/{entry_id}/withdraw-notice", response_model=EntryOut)
-def withdraw_notice(entry_id: Id, body: WithdrawNoticeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-                    session: Session = SessionDep) -> dict[str, Any]:
+def withdraw_notice(
+    entry_id: Id,
+    body: WithdrawNoticeIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """告知后决定不予列入（如陈述申辩理由成立）。"""
-    service.withdraw_notice(session, actor=principal, entry_id=entry_id, note=body.note,
-                            expected_revision=body.expected_revision)
+    service.withdraw_notice(
+        session, actor=principal, entry_id=entry_id, note=body.note, expected_revision=body.expected_revision
+    )
     return _view(session, entry_id, principal)
 
 
@@ -185,8 +264,15 @@ def import_file(
         if own.id != principal.department_id:
             raise Forbidden("只能以本部门名义导入名单条目", code="department_mismatch")
     upload = uploads.received(file)
-    return importer.import_entries(session, actor=principal, path=upload, list_code=list_code,
-                                   department=department, reject_all=reject_all_on_error, filename=upload.name)
+    return importer.import_entries(
+        session,
+        actor=principal,
+        path=upload,
+        list_code=list_code,
+        department=department,
+        reject_all=reject_all_on_error,
+        filename=upload.name,
+    )
 
 
 from xinyong.lists.sync_api import router as sync_router  # noqa: E402  (external list sync and review queue)

@@ -49,22 +49,42 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "term_end": ("有效期至", "期限至", "列入期限至"),
     "notice_given_on": ("告知日期", "告知书送达日期"),
     "authority": ("认定机关", "认定单位", "作出决定机关", "决定机关", "列入机关"),
-    "authority_uscc": ("认定机关统一社会信用代码", "认定机关代码", "认定单位统一社会信用代码", "作出决定机关统一社会信用代码",
-                       "决定机关统一社会信用代码"),
+    "authority_uscc": (
+        "认定机关统一社会信用代码",
+        "认定机关代码",
+        "认定单位统一社会信用代码",
+        "作出决定机关统一社会信用代码",
+        "决定机关统一社会信用代码",
+    ),
 }
 KNOWN_HEADERS = {normalize_header(h) for names in COLUMNS.values() for h in names}
 _CANONICAL = {field: names[0] for field, names in COLUMNS.items()}
 #: Which column a validation error of ``service.draft_entry`` belongs to.
 _ERROR_COLUMN = {
-    "bad_subject_code": "code", "unknown_subject": "code", "party_kind_not_allowed": "code",
-    "reason_required": "reason", "facts_too_long": "facts", "legal_basis_required": "legal_basis",
-    "decision_no_required": "decision_no", "notice_required": "notice_given_on",
-    "notice_period_running": "notice_given_on", "notice_in_future": "notice_given_on",
-    "notice_after_listing": "notice_given_on", "notice_not_required": "notice_given_on",
-    "notice_with_listing": "listed_on", "listed_on_in_future": "listed_on", "term_before_listing": "term_end",
-    "term_too_long": "term_end", "unknown_list_type": "list", "list_type_inactive": "list", "external_list": "list",
-    "list_not_managed": "list", "department_mismatch": "list", "authority_uscc_invalid": "authority_uscc",
-    "authority_too_long": "authority", "authority_name_mismatch": "authority",
+    "bad_subject_code": "code",
+    "unknown_subject": "code",
+    "party_kind_not_allowed": "code",
+    "reason_required": "reason",
+    "facts_too_long": "facts",
+    "legal_basis_required": "legal_basis",
+    "decision_no_required": "decision_no",
+    "notice_required": "notice_given_on",
+    "notice_period_running": "notice_given_on",
+    "notice_in_future": "notice_given_on",
+    "notice_after_listing": "notice_given_on",
+    "notice_not_required": "notice_given_on",
+    "notice_with_listing": "listed_on",
+    "listed_on_in_future": "listed_on",
+    "term_before_listing": "term_end",
+    "term_too_long": "term_end",
+    "unknown_list_type": "list",
+    "list_type_inactive": "list",
+    "external_list": "list",
+    "list_not_managed": "list",
+    "department_mismatch": "list",
+    "authority_uscc_invalid": "authority_uscc",
+    "authority_too_long": "authority",
+    "authority_name_mismatch": "authority",
 }
 #: Fields compared to decide that a re-imported row is the entry already stored.
 _SAME = ("subject_id", "reason", "facts", "legal_basis", "status", "notice_given_on", "listed_on", "term_end")
@@ -115,9 +135,17 @@ def _same_person_or_org(name: str | None, subject: Any) -> bool:
 
 
 @gcpause.bulk()
-def import_entries(session: Session, *, actor: Principal, path: str | Path | Source, list_code: str | None = None,
-                   department: str | None = None, reject_all: bool = False, filename: str | None = None,
-                   today: dt.date | None = None) -> dict[str, Any]:
+def import_entries(
+    session: Session,
+    *,
+    actor: Principal,
+    path: str | Path | Source,
+    list_code: str | None = None,
+    department: str | None = None,
+    reject_all: bool = False,
+    filename: str | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """Validate every row of the file, then write the good rows (or none when ``reject_all`` and a row is bad).
 
     Raises :class:`ValidationFailed` (``import_rejected``, the row errors in ``details``) when ``reject_all`` and
@@ -135,8 +163,11 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
     if "list" not in cols and not list_code:
         missing.append("名单类型（或在导入时指定名单）")
     if missing:
-        raise ValidationFailed("名单导入文件缺少必需的列：" + "、".join(missing), code="import_columns_missing",
-                               details={"missing": missing, "headers": table.headers})
+        raise ValidationFailed(
+            "名单导入文件缺少必需的列：" + "、".join(missing),
+            code="import_columns_missing",
+            details={"missing": missing, "headers": table.headers},
+        )
     types = {t.code: t for t in session.scalars(select(ListType))}
     fixed: ListType | None = None
     if list_code:
@@ -197,13 +228,21 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
             return None, errs
         try:
             draft = service.draft_entry(
-                session, actor=actor, list_code=lt.code, subject_code=str(_cell(values, code_index)),
+                session,
+                actor=actor,
+                list_code=lt.code,
+                subject_code=str(_cell(values, code_index)),
                 reason=str(_cell(values, cols.get("reason")) or ""),
                 decision_no=str(_cell(values, cols.get("decision_no")) or ""),
                 facts=str(_cell(values, cols.get("facts")) or ""),
-                legal_basis=_text_cell(values, cols.get("legal_basis")), stage="notice" if notice_only else "listed",
-                notice_given_on=dates["notice_given_on"], listed_on=dates["listed_on"],
-                term_end=dates["term_end"], department=department, today=today, source="file",
+                legal_basis=_text_cell(values, cols.get("legal_basis")),
+                stage="notice" if notice_only else "listed",
+                notice_given_on=dates["notice_given_on"],
+                listed_on=dates["listed_on"],
+                term_end=dates["term_end"],
+                department=department,
+                today=today,
+                source="file",
                 party_name=_text_cell(values, cols.get("party_name")),
                 authority=_text_cell(values, cols.get("authority")),
                 authority_uscc=_text_cell(values, cols.get("authority_uscc")),
@@ -215,16 +254,20 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
             fail(field, exc.code, exc.message, index=code_index if field == "code" else None)
             return None, errs
         if not _same_person_or_org(_text_cell(values, cols.get("party_name")), draft.subject):
-            fail("party_name", "name_mismatch",
-                 f"主体名称与主体库中该代码的名称不一致（主体库：{draft.subject.name if draft.subject.kind != 'natural_person' else '自然人'}）")
+            fail(
+                "party_name",
+                "name_mismatch",
+                f"主体名称与主体库中该代码的名称不一致（主体库：{draft.subject.name if draft.subject.kind != 'natural_person' else '自然人'}）",
+            )
             return None, errs
         key = (lt.id, draft.entry_key)
         if key in seen:
             fail("decision_no", "duplicate_in_file", f"决定文书号与第 {seen[key]} 行重复")
             return None, errs
         seen[key] = number
-        existing = session.scalar(select(ListEntry).where(ListEntry.list_type_id == lt.id,
-                                                          ListEntry.entry_key == draft.entry_key))
+        existing = session.scalar(
+            select(ListEntry).where(ListEntry.list_type_id == lt.id, ListEntry.entry_key == draft.entry_key)
+        )
         if existing is not None:
             if all(getattr(existing, f) == draft.values.get(f) for f in _SAME):
                 return batches.SKIP, []
@@ -235,8 +278,9 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
 
     def write(good: list[batches.Good[service.EntryDraft]], _bad: list[batches.Rejected]) -> None:
         for g in good:
-            entry = service.write_entry(session, actor=actor, draft=g.item, audited=False, today=today,
-                                        reason=f"文件导入：{name}")
+            entry = service.write_entry(
+                session, actor=actor, draft=g.item, audited=False, today=today, reason=f"文件导入：{name}"
+            )
             ids.append(entry.id)
             written[entry.status == "notified"] += 1
 
@@ -244,21 +288,41 @@ def import_entries(session: Session, *, actor: Principal, path: str | Path | Sou
     ids: list[int] = []
     written = [0, 0]  # created, notified
     # Every row is validated before any is written (a row's checks read the entries as they were before the file).
-    summary = batches.run(table.rows, importer="lists", validate=validate, write=write,
-                          mode="reject_all" if reject_all else "keep_good", chunk=sys.maxsize)
+    summary = batches.run(
+        table.rows,
+        importer="lists",
+        validate=validate,
+        write=write,
+        mode="reject_all" if reject_all else "keep_good",
+        chunk=sys.maxsize,
+    )
     assert summary is not None
 
     report: dict[str, Any] = {
-        "file": name, "sha256": source.sha256(), "format": table.format, "rows": summary.rows,
-        "created": written[0], "notified": written[1], "skipped": summary.skipped, "rejected": summary.rejected,
-        "applied": summary.written, "errors": [e.as_dict() for e in summary.errors], "entry_ids": ids,
+        "file": name,
+        "sha256": source.sha256(),
+        "format": table.format,
+        "rows": summary.rows,
+        "created": written[0],
+        "notified": written[1],
+        "skipped": summary.skipped,
+        "rejected": summary.rejected,
+        "applied": summary.written,
+        "errors": [e.as_dict() for e in summary.errors],
+        "entry_ids": ids,
         "summary": summary.as_dict(),
     }
     if not summary.written:
-        raise ValidationFailed(f"文件中有 {summary.rejected} 行错误，整个文件未导入", code="import_rejected",
-                               details=report)
-    audit.record(session, actor=actor.actor, action="lists.entry.import", entity_type=service.ENTITY,
-                 reason=f"导入名单条目文件 {report['file']}",
-                 after={k: report[k] for k in ("file", "sha256", "rows", "created", "notified", "skipped",
-                                               "rejected")} | {"entry_ids": ids[:1000]})
+        raise ValidationFailed(
+            f"文件中有 {summary.rejected} 行错误，整个文件未导入", code="import_rejected", details=report
+        )
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="lists.entry.import",
+        entity_type=service.ENTITY,
+        reason=f"导入名单条目文件 {report['file']}",
+        after={k: report[k] for k in ("file", "sha256", "rows", "created", "notified", "skipped", "rejected")}
+        | {"entry_ids": ids[:1000]},
+    )
     return report

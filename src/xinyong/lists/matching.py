@@ -46,8 +46,27 @@ ORG_KINDS = ("legal_person", "individual_business")
 KIND_LABELS = {"natural_person": "自然人", "legal_person": "法人", "individual_business": "个体工商户"}
 
 # Legal forms and generic endings stripped to get a name's distinctive core (after normalize_org_name).
-_SUFFIXES = ("股份公司", "有限公司", "集团公司", "分公司", "公司", "专业合作社", "合作社", "个体户", "经营部", "门市部",
-             "加工厂", "厂", "店", "中心", "工作室", "部", "站", "场", "所")
+_SUFFIXES = (
+    "股份公司",
+    "有限公司",
+    "集团公司",
+    "分公司",
+    "公司",
+    "专业合作社",
+    "合作社",
+    "个体户",
+    "经营部",
+    "门市部",
+    "加工厂",
+    "厂",
+    "店",
+    "中心",
+    "工作室",
+    "部",
+    "站",
+    "场",
+    "所",
+)
 _ID_SHAPE = re.compile(r"[0-9*]{6}[0-9*]{8}[0-9*]{3}[0-9X*]")
 
 
@@ -66,8 +85,14 @@ class Candidate:
     evidence: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"subject_id": self.subject_id, "name": self.name, "kind": self.kind, "score": self.score,
-                "match": self.match, "evidence": self.evidence}
+        return {
+            "subject_id": self.subject_id,
+            "name": self.name,
+            "kind": self.kind,
+            "score": self.score,
+            "match": self.match,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -210,7 +235,10 @@ def _region_feature(party_region: str | None, subject_region: str | None) -> tup
         return 0.05, f"同一地级市：名单 {party_region}，主体 {subject_region}"
     if party_region[:2] == subject_region[:2]:
         return -0.05, f"同省不同市：名单 {party_region}，主体 {subject_region}"
-    return -0.15, f"地区不一致：名单 {name_p}（{party_region}），主体 {_region_name(subject_region)}（{subject_region}）"
+    return (
+        -0.15,
+        f"地区不一致：名单 {name_p}（{party_region}），主体 {_region_name(subject_region)}（{subject_region}）",
+    )
 
 
 def _region_name(code: str) -> str:
@@ -218,8 +246,7 @@ def _region_name(code: str) -> str:
     return found.name if found else code
 
 
-_ID_SEGMENTS = ((0, 6, "前6位地区码"), (6, 10, "出生年份"), (10, 12, "出生月份"), (12, 14, "出生日"),
-                (14, 18, "末4位"))
+_ID_SEGMENTS = ((0, 6, "前6位地区码"), (6, 10, "出生年份"), (10, 12, "出生月份"), (12, 14, "出生日"), (14, 18, "末4位"))
 
 
 def _id_features(masked: MaskedId, subject: SubjectFacts) -> tuple[float, str, bool]:
@@ -242,8 +269,9 @@ def _id_features(masked: MaskedId, subject: SubjectFacts) -> tuple[float, str, b
     return weight, "身份证号码可见位一致（" + "、".join(agree) + "）", False
 
 
-def score_pair(party: Party, subject: SubjectFacts, *, threshold: float = DEFAULT_THRESHOLD
-               ) -> tuple[float, bool, dict[str, Any]]:
+def score_pair(
+    party: Party, subject: SubjectFacts, *, threshold: float = DEFAULT_THRESHOLD
+) -> tuple[float, bool, dict[str, Any]]:
     """Score how likely ``subject`` is the list ``party``: (score 0..1, match flag, evidence by feature).
 
     Evidence values are ``{"weight": contribution, "text": Chinese explanation}``; the score is their sum,
@@ -259,14 +287,18 @@ def score_pair(party: Party, subject: SubjectFacts, *, threshold: float = DEFAUL
         evidence["name"] = {"weight": 0.75, "text": "与主体的曾用名完全一致"}
     else:
         sim = max([name_similarity(norm, subject.name_norm)] + [name_similarity(norm, f) for f in subject.former_names])
-        evidence["name"] = {"weight": round(0.8 * sim, 4),
-                            "text": f"名称相近（相似度 {sim:.2f}）：名单「{party.name}」，主体「{subject.name}」"}
+        evidence["name"] = {
+            "weight": round(0.8 * sim, 4),
+            "text": f"名称相近（相似度 {sim:.2f}）：名单「{party.name}」，主体「{subject.name}」",
+        }
     # Kind -----------------------------------------------------------------------------------------------------
     if party.kind and party.kind != subject.kind:
         both_org = party.kind in ORG_KINDS and subject.kind in ORG_KINDS
-        evidence["kind"] = {"weight": -0.05 if both_org else -0.3,
-                            "text": f"主体类别不同：名单为{KIND_LABELS.get(party.kind, party.kind)}，"
-                                    f"主体为{KIND_LABELS.get(subject.kind, subject.kind)}"}
+        evidence["kind"] = {
+            "weight": -0.05 if both_org else -0.3,
+            "text": f"主体类别不同：名单为{KIND_LABELS.get(party.kind, party.kind)}，"
+            f"主体为{KIND_LABELS.get(subject.kind, subject.kind)}",
+        }
     # Codes ----------------------------------------------------------------------------------------------------
     code = compact(party.code)
     org_code = bool(code) and not is_masked(code) and (uscc.is_valid(code) or orgcode.is_valid(code))
@@ -283,8 +315,10 @@ def score_pair(party: Party, subject: SubjectFacts, *, threshold: float = DEFAUL
             evidence["code"] = {"weight": -0.6, "text": f"统一社会信用代码不一致：名单 {code}，主体 {subject.uscc}"}
             contradiction = True
         elif len(code) == 9 and orgcode.is_valid(code):
-            evidence["code"] = {"weight": -0.6, "text": f"组织机构代码不一致：名单 {code}，主体代码第9-17位 "
-                                                        f"{subject.uscc[8:17]}"}
+            evidence["code"] = {
+                "weight": -0.6,
+                "text": f"组织机构代码不一致：名单 {code}，主体代码第9-17位 {subject.uscc[8:17]}",
+            }
             contradiction = True
     # Region ---------------------------------------------------------------------------------------------------
     party_region = party.region_code or region_of_code(code)
@@ -303,8 +337,10 @@ def score_pair(party: Party, subject: SubjectFacts, *, threshold: float = DEFAUL
     id_agrees = "resident_id" in evidence and evidence["resident_id"]["weight"] > 0
     if person and not id_agrees and score >= threshold:
         score = round(threshold - 0.05, 4)
-        evidence["person_cap"] = {"weight": 0.0,
-                                  "text": "自然人重名常见：身份证号码可见位未能印证时，不自动关联，转人工复核"}
+        evidence["person_cap"] = {
+            "weight": 0.0,
+            "text": "自然人重名常见：身份证号码可见位未能印证时，不自动关联，转人工复核",
+        }
     if contradiction:
         score = min(score, MIN_CANDIDATE_SCORE - 0.01)
     score = round(score, 4)
@@ -317,8 +353,17 @@ def score_pair(party: Party, subject: SubjectFacts, *, threshold: float = DEFAUL
 def _subject_cols() -> tuple[Any, ...]:
     from xinyong.subjects.models import Subject
 
-    return (Subject.id, Subject.kind, Subject.name, Subject.name_norm, Subject.uscc, Subject.resident_id_masked,
-            Subject.region_code, Subject.legal_rep, Subject.resident_id_enc)
+    return (
+        Subject.id,
+        Subject.kind,
+        Subject.name,
+        Subject.name_norm,
+        Subject.uscc,
+        Subject.resident_id_masked,
+        Subject.region_code,
+        Subject.legal_rep,
+        Subject.resident_id_enc,
+    )
 
 
 def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool) -> dict[int, SubjectFacts]:
@@ -331,9 +376,10 @@ def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool)
     former: dict[int, list[str]] = {}
     ids = list(base)
     for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start:start + IN_CHUNK]
-        for sid, norm in session.execute(select(SubjectName.subject_id, SubjectName.name_norm)
-                                         .where(SubjectName.subject_id.in_(chunk))):
+        chunk = ids[start : start + IN_CHUNK]
+        for sid, norm in session.execute(
+            select(SubjectName.subject_id, SubjectName.name_norm).where(SubjectName.subject_id.in_(chunk))
+        ):
             if norm != base[sid].name_norm:
                 former.setdefault(sid, []).append(norm)
     vault = None
@@ -350,9 +396,18 @@ def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool)
                 birth = vault.decrypt(r.resident_id_enc)[6:12]
             except ValueError:
                 birth = None
-        out[sid] = SubjectFacts(id=sid, kind=r.kind, name=r.name, name_norm=r.name_norm, uscc=r.uscc,
-                                resident_id_masked=r.resident_id_masked, region_code=r.region_code,
-                                legal_rep=r.legal_rep, former_names=tuple(former.get(sid, ())), birth_ym=birth)
+        out[sid] = SubjectFacts(
+            id=sid,
+            kind=r.kind,
+            name=r.name,
+            name_norm=r.name_norm,
+            uscc=r.uscc,
+            resident_id_masked=r.resident_id_masked,
+            region_code=r.region_code,
+            legal_rep=r.legal_rep,
+            former_names=tuple(former.get(sid, ())),
+            birth_ym=birth,
+        )
     return out
 
 
@@ -371,11 +426,12 @@ def exact_name_ids(session: Session, names: Collection[str]) -> dict[str, set[in
     out: dict[str, set[int]] = {}
     keys = sorted(set(names))
     for start in range(0, len(keys), IN_CHUNK):
-        chunk = keys[start:start + IN_CHUNK]
+        chunk = keys[start : start + IN_CHUNK]
         for norm, sid in session.execute(select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))):
             out.setdefault(norm, set()).add(sid)
-        for norm, sid in session.execute(select(SubjectName.name_norm, SubjectName.subject_id)
-                                         .where(SubjectName.name_norm.in_(chunk))):
+        for norm, sid in session.execute(
+            select(SubjectName.name_norm, SubjectName.subject_id).where(SubjectName.name_norm.in_(chunk))
+        ):
             out.setdefault(norm, set()).add(sid)
     return out
 
@@ -409,8 +465,9 @@ def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set
         stmt = select(Subject.id).where(_prefix_clause(Subject.name_norm, prefix))
         if party.kind in ORG_KINDS:
             stmt = stmt.where(Subject.kind.in_(ORG_KINDS))
-        ids.update(session.scalars(stmt.order_by(Subject.name_norm).limit(NEAR_NAME_LIMIT // 5 if light
-                                                                          else NEAR_NAME_LIMIT)))
+        ids.update(
+            session.scalars(stmt.order_by(Subject.name_norm).limit(NEAR_NAME_LIMIT // 5 if light else NEAR_NAME_LIMIT))
+        )
     return ids
 
 
@@ -421,12 +478,18 @@ def load_facts(session: Session, subject_ids: Collection[int], *, need_birth: bo
     ids = sorted(set(subject_ids))
     rows: list[Any] = []
     for start in range(0, len(ids), IN_CHUNK):
-        rows.extend(session.execute(select(*_subject_cols()).where(Subject.id.in_(ids[start:start + IN_CHUNK]))))
+        rows.extend(session.execute(select(*_subject_cols()).where(Subject.id.in_(ids[start : start + IN_CHUNK]))))
     return _facts_from_rows(session, rows, need_birth=need_birth)
 
 
-def rank(party: Party, facts: Iterable[SubjectFacts], *, threshold: float = DEFAULT_THRESHOLD,
-         exclude_ids: Collection[int] = (), limit: int = 5) -> list[Candidate]:
+def rank(
+    party: Party,
+    facts: Iterable[SubjectFacts],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    exclude_ids: Collection[int] = (),
+    limit: int = 5,
+) -> list[Candidate]:
     """Score each subject against the party; the best ``limit`` at or above :data:`MIN_CANDIDATE_SCORE`."""
     out = []
     for f in facts:
@@ -448,8 +511,14 @@ def code_candidate(session: Session, code: str | None) -> Candidate | None:
     subject = find_subject(session, code)
     if subject is None:
         return None
-    return Candidate(subject.id, subject.name, subject.kind, 1.0, True,
-                     {"code": {"weight": 1.0, "text": f"代码一致：{_code_label(code)}（按代码关联，无需比对名称）"}})
+    return Candidate(
+        subject.id,
+        subject.name,
+        subject.kind,
+        1.0,
+        True,
+        {"code": {"weight": 1.0, "text": f"代码一致：{_code_label(code)}（按代码关联，无需比对名称）"}},
+    )
 
 
 def _code_label(code: str) -> str:
@@ -463,9 +532,18 @@ def _code_label(code: str) -> str:
     return f"证件号码 {mask_resident_id(n)}"
 
 
-def find_candidates(session: Session, *, name: str, region_code: str | None = None, party_kind: str | None = None,
-                    code_hint: str | None = None, legal_rep: str | None = None, limit: int = 5,
-                    threshold: float = DEFAULT_THRESHOLD, exclude_ids: Collection[int] = ()) -> list[Candidate]:
+def find_candidates(
+    session: Session,
+    *,
+    name: str,
+    region_code: str | None = None,
+    party_kind: str | None = None,
+    code_hint: str | None = None,
+    legal_rep: str | None = None,
+    limit: int = 5,
+    threshold: float = DEFAULT_THRESHOLD,
+    exclude_ids: Collection[int] = (),
+) -> list[Candidate]:
     """Registry subjects that may be the party named ``name``, best first, each with its score and evidence.
 
     A ``code_hint`` that resolves to a subject wins outright (one candidate, score 1). Otherwise candidates are
@@ -477,8 +555,9 @@ def find_candidates(session: Session, *, name: str, region_code: str | None = No
     direct = code_candidate(session, code_hint)
     if direct is not None and direct.subject_id not in exclude_ids:
         return [direct]
-    party = Party(name=(name or "").strip(), kind=party_kind, region_code=region_code, code=code_hint,
-                  legal_rep=legal_rep)
+    party = Party(
+        name=(name or "").strip(), kind=party_kind, region_code=region_code, code=code_hint, legal_rep=legal_rep
+    )
     if not party.name:
         return []
     ids: set[int] = set()
@@ -492,9 +571,15 @@ def find_candidates(session: Session, *, name: str, region_code: str | None = No
     return rank(party, facts.values(), threshold=threshold, exclude_ids=exclude_ids, limit=limit)
 
 
-def bulk_candidates(session: Session, parties: Sequence[Party], *, threshold: float = DEFAULT_THRESHOLD,
-                    exclude: Sequence[Collection[int]] | None = None, limit: int = 5,
-                    near_names: bool = True) -> list[list[Candidate]]:
+def bulk_candidates(
+    session: Session,
+    parties: Sequence[Party],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    exclude: Sequence[Collection[int]] | None = None,
+    limit: int = 5,
+    near_names: bool = True,
+) -> list[list[Candidate]]:
     """:func:`find_candidates` for many parties at once (no code step), for list syncs: exact-name look-ups in
     chunks for all; near-name look-ups only for organisations that the exact names did not settle (no hit, or no
     linkable hit — a reviewer should then see the near-name rivals too)."""
@@ -510,13 +595,17 @@ def bulk_candidates(session: Session, parties: Sequence[Party], *, threshold: fl
     facts = load_facts(session, set().union(*per_party) if per_party else set(), need_birth=need_birth)
 
     def ranked(i: int) -> list[Candidate]:
-        return rank(parties[i], (facts[s] for s in per_party[i] if s in facts), threshold=threshold,
-                    exclude_ids=exclude[i] if exclude else (), limit=limit)
+        return rank(
+            parties[i],
+            (facts[s] for s in per_party[i] if s in facts),
+            threshold=threshold,
+            exclude_ids=exclude[i] if exclude else (),
+            limit=limit,
+        )
 
     out = [ranked(i) for i in range(len(parties))]
     if near_names:
-        unsettled = [i for i, cands in enumerate(out)
-                     if parties[i].kind != PERSON and not (cands and cands[0].match)]
+        unsettled = [i for i, cands in enumerate(out) if parties[i].kind != PERSON and not (cands and cands[0].match)]
         added: dict[int, set[int]] = {}
         for i in unsettled:
             extra = near_name_ids(session, parties[i], light=bool(per_party[i])) - per_party[i]

@@ -51,8 +51,16 @@ class MatchStatus(StrEnum):
 
 ENTRY_STATUSES = tuple(EntryStatus)
 #: Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it).
-REMOVAL_REASONS = ("term_ended", "repaired", "revoked", "court_cancelled", "obligation_fulfilled", "sync_removed",
-                   "not_listed", "other")
+REMOVAL_REASONS = (
+    "term_ended",
+    "repaired",
+    "revoked",
+    "court_cancelled",
+    "obligation_fulfilled",
+    "sync_removed",
+    "not_listed",
+    "other",
+)
 MATCH_STATUSES = tuple(MatchStatus)
 
 
@@ -95,8 +103,9 @@ class ListEntry(Base):
     __tablename__ = "list_entries"
     __table_args__ = (
         CheckConstraint(f"status IN {in_list(ENTRY_STATUSES)}", name="status"),
-        CheckConstraint(f"removal_reason IS NULL OR removal_reason IN {in_list(REMOVAL_REASONS)}",
-                        name="removal_reason"),
+        CheckConstraint(
+            f"removal_reason IS NULL OR removal_reason IN {in_list(REMOVAL_REASONS)}", name="removal_reason"
+        ),
         CheckConstraint(f"match_status IN {in_list(MATCH_STATUSES)}", name="match_status"),
         CheckConstraint("term_end IS NULL OR term_end >= listed_on", name="term_after_listing"),
         # One entry per list and key (the listing decision number; 案号 for the court's list).

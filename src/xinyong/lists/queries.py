@@ -51,16 +51,25 @@ def _status_clause(status: str, on: dt.date) -> Any:
     if status == EffectiveStatus.NOTIFIED:
         return and_(not_removed, or_(e.status == EntryStatus.NOTIFIED, e.listed_on.is_(None), e.listed_on > on))
     if status == EffectiveStatus.EXPIRED:
-        return and_(not_removed, e.status != EntryStatus.NOTIFIED, e.listed_on <= on, e.term_end.is_not(None),
-                    e.term_end < on)
-    raise ValidationFailed(f"未知的状态 {status!r}（notified / active / expired / removed）", code="unknown_status",
-                           details={"allowed": list(EFFECTIVE_STATUSES)})
+        return and_(
+            not_removed, e.status != EntryStatus.NOTIFIED, e.listed_on <= on, e.term_end.is_not(None), e.term_end < on
+        )
+    raise ValidationFailed(
+        f"未知的状态 {status!r}（notified / active / expired / removed）",
+        code="unknown_status",
+        details={"allowed": list(EFFECTIVE_STATUSES)},
+    )
 
 
 def public_type_ids(session: Session) -> list[int]:
     """Types whose catalog class is public (公开属性 public)."""
-    return list(session.scalars(select(ListType.id).join(InfoClass, InfoClass.code == ListType.info_class)
-                                .where(InfoClass.public_attribute == "public")))
+    return list(
+        session.scalars(
+            select(ListType.id)
+            .join(InfoClass, InfoClass.code == ListType.info_class)
+            .where(InfoClass.public_attribute == "public")
+        )
+    )
 
 
 def _visible(session: Session, viewer: Principal | None) -> Any:
@@ -80,14 +89,25 @@ class EntryRow:
     subject: Subject | None
 
 
-def list_entries(session: Session, *, list_code: str | None = None, subject_id: int | None = None,
-                 department_id: int | None = None, status: str | None = None, on: dt.date | None = None,
-                 viewer: Principal | None = None, limit: int = 50, offset: int = 0) -> list[EntryRow]:
+def list_entries(
+    session: Session,
+    *,
+    list_code: str | None = None,
+    subject_id: int | None = None,
+    department_id: int | None = None,
+    status: str | None = None,
+    on: dt.date | None = None,
+    viewer: Principal | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[EntryRow]:
     """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
     on = on or clock.today()
-    stmt = (select(ListEntry, ListType, Subject)
-                         .join(ListType, ListType.id == ListEntry.list_type_id)
-                         .outerjoin(Subject, Subject.id == ListEntry.subject_id))
+    stmt = (
+        select(ListEntry, ListType, Subject)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .outerjoin(Subject, Subject.id == ListEntry.subject_id)
+    )
     if list_code:
         stmt = stmt.where(ListEntry.list_type_id == get_list_type(session, list_code).id)
     if subject_id is not None:
@@ -105,9 +125,13 @@ def list_entries(session: Session, *, list_code: str | None = None, subject_id: 
 
 def get_entry(session: Session, entry_id: int, *, viewer: Principal | None = None) -> EntryRow:
     """One entry (:class:`NotFound` also when a department may not see it)."""
-    stmt = (select(ListEntry, ListType, Subject).join(ListType, ListType.id == ListEntry.list_type_id)
-            .outerjoin(Subject, Subject.id == ListEntry.subject_id).where(ListEntry.id == entry_id)
-            .execution_options(populate_existing=True))
+    stmt = (
+        select(ListEntry, ListType, Subject)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .outerjoin(Subject, Subject.id == ListEntry.subject_id)
+        .where(ListEntry.id == entry_id)
+        .execution_options(populate_existing=True)
+    )
     visible = _visible(session, viewer)
     if visible is not None:
         stmt = stmt.where(visible)
@@ -118,13 +142,22 @@ def get_entry(session: Session, entry_id: int, *, viewer: Principal | None = Non
 
 
 def entry_history(session: Session, entry_id: int) -> list[ListEntryEvent]:
-    return list(session.scalars(select(ListEntryEvent).where(ListEntryEvent.entry_id == entry_id)
-                                .order_by(ListEntryEvent.id)))
+    return list(
+        session.scalars(select(ListEntryEvent).where(ListEntryEvent.entry_id == entry_id).order_by(ListEntryEvent.id))
+    )
 
 
 def event_view(ev: ListEntryEvent) -> dict[str, Any]:
-    return {"id": ev.id, "action": ev.action, "actor": ev.actor, "reason": ev.reason, "before": ev.before,
-            "after": ev.after, "sync_id": ev.sync_id, "at": ev.at}
+    return {
+        "id": ev.id,
+        "action": ev.action,
+        "actor": ev.actor,
+        "reason": ev.reason,
+        "before": ev.before,
+        "after": ev.after,
+        "sync_id": ev.sync_id,
+        "at": ev.at,
+    }
 
 
 def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] | None = None) -> dict[str, Any]:
@@ -132,19 +165,47 @@ def entry_view(row: EntryRow, on: dt.date, *, history: Iterable[ListEntryEvent] 
     e, t, s = row.entry, row.list_type, row.subject
     status = effective_status(e, on)
     view: dict[str, Any] = {
-        "id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "entry_key": e.entry_key,
-        "subject": None if s is None else {
-            "id": s.id, "name": s.name, "kind": s.kind, "uscc": s.uscc,
-            "resident_id": s.resident_id_masked if s.kind == SubjectKind.NATURAL_PERSON.value else None},
-        "party_name": e.party_name, "party_code": e.party_code, "party_kind": e.party_kind, "reason": e.reason,
-        "facts": e.facts, "legal_basis": e.legal_basis, "decision_no": e.decision_no, "authority": e.authority,
-        "department_id": e.department_id, "status": e.status, "effective_status": status,
-        "status_label": STATUS_LABELS[status], "counts": in_force(e, on), "as_of": on,
-        "notice_given_on": e.notice_given_on, "notice_until": e.notice_until, "listed_on": e.listed_on,
-        "term_end": e.term_end, "removed_on": e.removed_on, "removal_reason": e.removal_reason,
+        "id": e.id,
+        "list_code": t.code,
+        "list_name": t.name,
+        "kind": t.kind,
+        "entry_key": e.entry_key,
+        "subject": None
+        if s is None
+        else {
+            "id": s.id,
+            "name": s.name,
+            "kind": s.kind,
+            "uscc": s.uscc,
+            "resident_id": s.resident_id_masked if s.kind == SubjectKind.NATURAL_PERSON.value else None,
+        },
+        "party_name": e.party_name,
+        "party_code": e.party_code,
+        "party_kind": e.party_kind,
+        "reason": e.reason,
+        "facts": e.facts,
+        "legal_basis": e.legal_basis,
+        "decision_no": e.decision_no,
+        "authority": e.authority,
+        "department_id": e.department_id,
+        "status": e.status,
+        "effective_status": status,
+        "status_label": STATUS_LABELS[status],
+        "counts": in_force(e, on),
+        "as_of": on,
+        "notice_given_on": e.notice_given_on,
+        "notice_until": e.notice_until,
+        "listed_on": e.listed_on,
+        "term_end": e.term_end,
+        "removed_on": e.removed_on,
+        "removal_reason": e.removal_reason,
         "removal_reason_label": REMOVAL_REASON_LABELS.get(e.removal_reason) if e.removal_reason else None,
-        "removal_note": e.removal_note, "source": e.source, "match_status": e.match_status,
-        "revision": e.revision, "created_at": e.created_at, "updated_at": e.updated_at,
+        "removal_note": e.removal_note,
+        "source": e.source,
+        "match_status": e.match_status,
+        "revision": e.revision,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
     }
     if history is not None:
         view["history"] = [event_view(ev) for ev in history]
@@ -167,27 +228,45 @@ def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[
 
 def subject_entries_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
     """A subject's entries on every list, each with its effective status and whether it counts ``today``."""
-    rows = session.execute(select(ListEntry, ListType).join(ListType, ListType.id == ListEntry.list_type_id)
-                           .where(ListEntry.subject_id == subject.id)
-                           .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())).all()
+    rows = session.execute(
+        select(ListEntry, ListType)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .where(ListEntry.subject_id == subject.id)
+        .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())
+    ).all()
     return mark_objections(session, [entry_view(EntryRow(e, t, subject), today) for e, t in rows])
 
 
-def public_entries(session: Session, *, today: dt.date, list_code: str | None = None,
-                   subject_code: str | None = None, subject_id: int | None = None, limit: int | None = 20,
-                   offset: int = 0) -> list[dict[str, Any]]:
+def public_entries(
+    session: Session,
+    *,
+    today: dt.date,
+    list_code: str | None = None,
+    subject_code: str | None = None,
+    subject_id: int | None = None,
+    limit: int | None = 20,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
     makes them public, with name and ID masked; searching by a person's ID never confirms a person.
 
     This is *the* public rule for list entries: the portal's lists, the public API and — by ``subject_id`` — every
     public subject profile (``reports.profile.build_profile``: the portal's subject page and the credit report).
     ``limit=None``: all of them."""
-    stmt = (select(ListEntry, ListType, InfoClass).join(ListType, ListType.id == ListEntry.list_type_id)
-            .join(InfoClass, InfoClass.code == ListType.info_class)
-            .where(InfoClass.public_attribute == "public", ListType.active.is_(True),
-                   ListEntry.subject_id.is_not(None), in_force_clause(ListEntry, today),
-                   or_(ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value,
-                       InfoClass.natural_person_attribute == "public")))
+    stmt = (
+        select(ListEntry, ListType, InfoClass)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .join(InfoClass, InfoClass.code == ListType.info_class)
+        .where(
+            InfoClass.public_attribute == "public",
+            ListType.active.is_(True),
+            ListEntry.subject_id.is_not(None),
+            in_force_clause(ListEntry, today),
+            or_(
+                ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value, InfoClass.natural_person_attribute == "public"
+            ),
+        )
+    )
     if list_code:
         stmt = stmt.where(ListType.id == get_list_type(session, list_code).id)
     if subject_code:
@@ -203,11 +282,24 @@ def public_entries(session: Session, *, today: dt.date, list_code: str | None = 
     objected = open_objections(session, [e.id for e, _t, _c in found])
     for e, t, _c in found:
         person = e.party_kind == SubjectKind.NATURAL_PERSON.value
-        out.append({"id": e.id, "list_code": t.code, "list_name": t.name, "kind": t.kind, "party_kind": e.party_kind,
-                    "party_name": mask_name(e.party_name) if person else e.party_name,
-                    "party_code": e.party_code, "authority": e.authority, "reason": e.reason,
-                    "legal_basis": e.legal_basis, "decision_no": e.decision_no, "listed_on": e.listed_on,
-                    "term_end": e.term_end, "objection": "异议处理中" if e.id in objected else None})
+        out.append(
+            {
+                "id": e.id,
+                "list_code": t.code,
+                "list_name": t.name,
+                "kind": t.kind,
+                "party_kind": e.party_kind,
+                "party_name": mask_name(e.party_name) if person else e.party_name,
+                "party_code": e.party_code,
+                "authority": e.authority,
+                "reason": e.reason,
+                "legal_basis": e.legal_basis,
+                "decision_no": e.decision_no,
+                "listed_on": e.listed_on,
+                "term_end": e.term_end,
+                "objection": "异议处理中" if e.id in objected else None,
+            }
+        )
     return out
 
 
@@ -224,11 +316,25 @@ def list_sizes(session: Session, on: dt.date) -> list[dict[str, Any]]:
     active = counts(in_force_clause(e, on))
     added = counts(listed, e.listed_on > since, e.listed_on <= on)
     removed = counts(listed, e.removed_on.is_not(None), e.removed_on > since, e.removed_on <= on)
-    expired = counts(listed, e.term_end.is_not(None), e.term_end >= since, e.term_end < on,
-                     or_(e.removed_on.is_(None), e.removed_on > e.term_end))
-    return [{"list_code": t.code, "list_name": t.name, "kind": t.kind, "active": active.get(t.id, 0),
-             "added_30d": added.get(t.id, 0), "removed_30d": removed.get(t.id, 0),
-             "expired_30d": expired.get(t.id, 0)} for t in list_types(session)]
+    expired = counts(
+        listed,
+        e.term_end.is_not(None),
+        e.term_end >= since,
+        e.term_end < on,
+        or_(e.removed_on.is_(None), e.removed_on > e.term_end),
+    )
+    return [
+        {
+            "list_code": t.code,
+            "list_name": t.name,
+            "kind": t.kind,
+            "active": active.get(t.id, 0),
+            "added_30d": added.get(t.id, 0),
+            "removed_30d": removed.get(t.id, 0),
+            "expired_30d": expired.get(t.id, 0),
+        }
+        for t in list_types(session)
+    ]
 
 
 def subject_id_for(session: Session, code: str | None) -> int | None:

@@ -42,8 +42,13 @@ REMOVAL_REASON_LABELS = {
     "not_listed": "告知后决定不予列入",
     "other": "其他",
 }
-KIND_LABELS = {"red": "守信激励名单", "black": "严重失信主体名单", "abnormal": "经营异常名录",
-               "debtor": "失信被执行人名单", "other": "其他名单"}
+KIND_LABELS = {
+    "red": "守信激励名单",
+    "black": "严重失信主体名单",
+    "abnormal": "经营异常名录",
+    "debtor": "失信被执行人名单",
+    "other": "其他名单",
+}
 
 
 class EntryFacts(Protocol):

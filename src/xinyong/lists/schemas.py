@@ -20,8 +20,16 @@ from xinyong.lists.models import LIST_KINDS, REMOVAL_REASONS
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
 ListKind = Literal["red", "black", "abnormal", "debtor", "other"]
-RemovalReason = Literal["term_ended", "repaired", "revoked", "court_cancelled", "obligation_fulfilled",
-                        "sync_removed", "not_listed", "other"]
+RemovalReason = Literal[
+    "term_ended",
+    "repaired",
+    "revoked",
+    "court_cancelled",
+    "obligation_fulfilled",
+    "sync_removed",
+    "not_listed",
+    "other",
+]
 # The vocabularies are the model's (its CHECK constraints): keep the literals in step.
 assert set(get_args(ListKind)) == set(LIST_KINDS)
 assert set(get_args(RemovalReason)) == set(REMOVAL_REASONS)
@@ -69,8 +77,11 @@ class ListTypeSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ListTypeSpec:
-        if self.term_months is not None and self.max_term_months is not None \
-                and self.max_term_months < self.term_months:
+        if (
+            self.term_months is not None
+            and self.max_term_months is not None
+            and self.max_term_months < self.term_months
+        ):
             raise ValueError(f"max_term_months（{self.max_term_months}）不能小于 term_months（{self.term_months}）")
         if self.requires_notice and not self.notice_workdays:
             raise ValueError("requires_notice 为 true 时必须给出 notice_workdays（告知后陈述申辩的工作日数）")
@@ -83,8 +94,9 @@ class ListTypeSpec(BaseModel):
     def dump(self) -> dict[str, Any]:
         """The stored form (JSON-safe, as the columns of :class:`~xinyong.lists.models.ListType` hold it)."""
         data = self.model_dump(mode="json")
-        data["legal_basis"] = [LegalBasis.model_validate(b).model_dump(mode="json", exclude_none=True)
-                               for b in self.legal_basis]
+        data["legal_basis"] = [
+            LegalBasis.model_validate(b).model_dump(mode="json", exclude_none=True) for b in self.legal_basis
+        ]
         data["removal_rules"] = [r.model_dump(mode="json", exclude_none=True) for r in self.removal_rules]
         return data
 
@@ -231,8 +243,9 @@ class EntryCreateIn(BaseModel):
     listed_on: dt.date | None = Field(None, description="列入日期（默认今天）")
     term_end: dt.date | None = Field(None, description="有效期至（默认按名单类型的期限计算）")
     department: str | None = Field(None, max_length=32, description="部门代码（仅平台管理员代录时使用）")
-    authority: str | None = Field(None, max_length=200,
-                                  description="认定机关（默认为本部门；填写时须为本部门或平台管理员为本部门登记的下属单位）")
+    authority: str | None = Field(
+        None, max_length=200, description="认定机关（默认为本部门；填写时须为本部门或平台管理员为本部门登记的下属单位）"
+    )
     authority_uscc: str | None = Field(None, max_length=40, description="认定机关统一社会信用代码")
 
 

@@ -79,8 +79,11 @@ def _operator_department(session: Session, actor: Principal, lt: ListType) -> De
         raise Forbidden("只有平台管理员或名单主管部门的操作员可以管理名单条目", code="list_not_managed")
     dept = session.get(Department, actor.department_id)
     if dept is None or dept.code not in lt.managing_departments:
-        raise Forbidden(f"本部门不是「{lt.name}」的主管部门，无权管理其条目", code="list_not_managed",
-                        details={"list_code": lt.code, "managing_departments": list(lt.managing_departments)})
+        raise Forbidden(
+            f"本部门不是「{lt.name}」的主管部门，无权管理其条目",
+            code="list_not_managed",
+            details={"list_code": lt.code, "managing_departments": list(lt.managing_departments)},
+        )
     return dept
 
 
@@ -93,8 +96,10 @@ def _acting_department(session: Session, actor: Principal, lt: ListType, departm
         if department:
             return auth_service.get_department(session, ref=department)
         if lt.managing_departments:
-            found = {d.code: d for d in session.scalars(
-                select(Department).where(Department.code.in_(list(lt.managing_departments))))}
+            found = {
+                d.code: d
+                for d in session.scalars(select(Department).where(Department.code.in_(list(lt.managing_departments))))
+            }
             for code in lt.managing_departments:
                 if code in found:
                     return found[code]
@@ -107,8 +112,11 @@ def _acting_department(session: Session, actor: Principal, lt: ListType, departm
 
 def _check_manual(lt: ListType, action: str) -> None:
     if lt.external:
-        raise Forbidden(f"「{lt.name}」由{lt.authority}认定，只能通过名单同步更新，不能手工{action}",
-                        code="external_list", details={"list_code": lt.code})
+        raise Forbidden(
+            f"「{lt.name}」由{lt.authority}认定，只能通过名单同步更新，不能手工{action}",
+            code="external_list",
+            details={"list_code": lt.code},
+        )
 
 
 def _check_entry_access(session: Session, actor: Principal, lt: ListType, entry: ListEntry) -> None:
@@ -116,8 +124,11 @@ def _check_entry_access(session: Session, actor: Principal, lt: ListType, entry:
     if actor.is_admin:
         return
     if lt.external:
-        raise Forbidden(f"「{lt.name}」的条目只能通过名单同步或由平台管理员更正", code="external_list",
-                        details={"list_code": lt.code})
+        raise Forbidden(
+            f"「{lt.name}」的条目只能通过名单同步或由平台管理员更正",
+            code="external_list",
+            details={"list_code": lt.code},
+        )
     dept = _operator_department(session, actor, lt)
     if entry.department_id is not None and entry.department_id != dept.id:
         raise Forbidden("该名单条目由其他部门认定，本部门无权修改", code="list_not_managed")
@@ -141,11 +152,16 @@ def resolve_subject(session: Session, code: str) -> Subject:
     check = explain(code)
     shown = _masked_code(code)
     if not check.valid:
-        raise ValidationFailed(f"主体代码 {shown} 格式错误：" + "；".join(e.message for e in check.errors),
-                               code="bad_subject_code", details={"code": shown,
-                                                                 "errors": [e.code for e in check.errors]})
-    raise ValidationFailed(f"主体库中没有代码为 {shown} 的信用主体（名单条目不会自动创建主体，请先登记主体）",
-                           code="unknown_subject", details={"code": shown})
+        raise ValidationFailed(
+            f"主体代码 {shown} 格式错误：" + "；".join(e.message for e in check.errors),
+            code="bad_subject_code",
+            details={"code": shown, "errors": [e.code for e in check.errors]},
+        )
+    raise ValidationFailed(
+        f"主体库中没有代码为 {shown} 的信用主体（名单条目不会自动创建主体，请先登记主体）",
+        code="unknown_subject",
+        details={"code": shown},
+    )
 
 
 def _default_basis(lt: ListType) -> str:
@@ -165,8 +181,9 @@ def _text(value: str | None, *, name: str, code: str, required: bool = True, lim
     return text
 
 
-def _authority(session: Session, lt: ListType, dept: Department | None, name: str | None,
-               uscc: str | None) -> tuple[str, str | None]:
+def _authority(
+    session: Session, lt: ListType, dept: Department | None, name: str | None, uscc: str | None
+) -> tuple[str, str | None]:
     """The entry's 认定机关 (name, USCC): the recording department itself unless another authority is named, which
     must then be one the department reports for (the module's docstring); the registered name is stored."""
     from xinyong.auth import service as auth_service
@@ -176,8 +193,11 @@ def _authority(session: Session, lt: ListType, dept: Department | None, name: st
     if uscc is not None and uscc.strip():
         check = uscc_rules.validate(uscc)
         if not check.valid:
-            raise ValidationFailed("认定机关统一社会信用代码无效：" + "；".join(e.message for e in check.errors),
-                                   code="authority_uscc_invalid", details={"field": "uscc"})
+            raise ValidationFailed(
+                "认定机关统一社会信用代码无效：" + "；".join(e.message for e in check.errors),
+                code="authority_uscc_invalid",
+                details={"field": "uscc"},
+            )
         code = check.normalized
     if dept is None:
         return name or lt.authority, code
@@ -202,7 +222,9 @@ def _term(lt: ListType, listed_on: dt.date, term_end: dt.date | None) -> dt.date
     if limit is not None and (term_end is None or term_end > limit):
         raise ValidationFailed(
             f"「{lt.name}」的期限最长 {lt.max_term_months} 个月：有效期至不能晚于 {limit}",
-            code="term_too_long", details={"max_term_months": lt.max_term_months, "latest_term_end": limit.isoformat()})
+            code="term_too_long",
+            details={"max_term_months": lt.max_term_months, "latest_term_end": limit.isoformat()},
+        )
     return term_end
 
 
@@ -215,13 +237,24 @@ def _snapshot(entry: ListEntry) -> dict[str, Any]:
     """The audited state of an entry: a person's name masked, the ID already stored masked."""
     person = entry.party_kind == SubjectKind.NATURAL_PERSON.value
     return {
-        "entry_key": entry.entry_key, "subject_id": entry.subject_id,
-        "party_name": mask_name(entry.party_name) if person else entry.party_name, "party_code": entry.party_code,
-        "party_kind": entry.party_kind, "reason": entry.reason, "facts": entry.facts,
-        "legal_basis": entry.legal_basis, "decision_no": entry.decision_no, "department_id": entry.department_id,
-        "status": entry.status, "notice_given_on": entry.notice_given_on, "notice_until": entry.notice_until,
-        "listed_on": entry.listed_on, "term_end": entry.term_end, "removed_on": entry.removed_on,
-        "removal_reason": entry.removal_reason, "revision": entry.revision,
+        "entry_key": entry.entry_key,
+        "subject_id": entry.subject_id,
+        "party_name": mask_name(entry.party_name) if person else entry.party_name,
+        "party_code": entry.party_code,
+        "party_kind": entry.party_kind,
+        "reason": entry.reason,
+        "facts": entry.facts,
+        "legal_basis": entry.legal_basis,
+        "decision_no": entry.decision_no,
+        "department_id": entry.department_id,
+        "status": entry.status,
+        "notice_given_on": entry.notice_given_on,
+        "notice_until": entry.notice_until,
+        "listed_on": entry.listed_on,
+        "term_end": entry.term_end,
+        "removed_on": entry.removed_on,
+        "removal_reason": entry.removal_reason,
+        "revision": entry.revision,
     }
 
 
@@ -234,8 +267,17 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any]
     return ({k: _iso(before.get(k)) for k in keys}, {k: _iso(after[k]) for k in keys})
 
 
-def _log(session: Session, *, actor: Principal, entry: ListEntry, lt: ListType, action: str, reason: str | None,
-         before: dict[str, Any] | None, audited: bool = True) -> None:
+def _log(
+    session: Session,
+    *,
+    actor: Principal,
+    entry: ListEntry,
+    lt: ListType,
+    action: str,
+    reason: str | None,
+    before: dict[str, Any] | None,
+    audited: bool = True,
+) -> None:
     """History event and (unless the caller audits a whole batch) the audit event of one change."""
     after = _snapshot(entry)
     if before is None:
@@ -244,21 +286,36 @@ def _log(session: Session, *, actor: Principal, entry: ListEntry, lt: ListType, 
         b, a = _diff(before, after)
     session.add(ListEntryEvent(entry_id=entry.id, action=action, actor=actor.actor, reason=reason, before=b, after=a))
     if audited:
-        audit.record(session, actor=actor.actor, action=f"lists.entry.{action}", entity_type=ENTITY,
-                     entity_id=entry.id, reason=reason, before=b, after={"list_code": lt.code, **(a or {})})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action=f"lists.entry.{action}",
+            entity_type=ENTITY,
+            entity_id=entry.id,
+            reason=reason,
+            before=b,
+            after={"list_code": lt.code, **(a or {})},
+        )
 
 
 def _watch_payload(entry: ListEntry, lt: ListType) -> dict[str, Any]:
-    return {"list_type": lt.code, "list_name": lt.name, "kind": lt.kind, "entry_id": entry.id,
-            "listed_on": _iso(entry.listed_on), "term_end": _iso(entry.term_end),
-            "removal_reason": entry.removal_reason}
+    return {
+        "list_type": lt.code,
+        "list_name": lt.name,
+        "kind": lt.kind,
+        "entry_id": entry.id,
+        "listed_on": _iso(entry.listed_on),
+        "term_end": _iso(entry.term_end),
+        "removal_reason": entry.removal_reason,
+    }
 
 
 def _emit(session: Session, entry: ListEntry, lt: ListType, event: str, **extra: Any) -> None:
     if entry.subject_id is None:
         return
-    hooks.subject_events().emit_subject_event(session, subject_id=entry.subject_id, event=event,
-                       payload={**_watch_payload(entry, lt), **extra})
+    hooks.subject_events().emit_subject_event(
+        session, subject_id=entry.subject_id, event=event, payload={**_watch_payload(entry, lt), **extra}
+    )
 
 
 def _announce(session: Session, entry: ListEntry, lt: ListType, was_counting: bool, today: dt.date) -> None:
@@ -272,8 +329,9 @@ def _announce(session: Session, entry: ListEntry, lt: ListType, was_counting: bo
 
 
 def _locked_entry(session: Session, entry_id: int) -> tuple[ListEntry, ListType]:
-    entry = session.scalar(select(ListEntry).where(ListEntry.id == entry_id).with_for_update()
-                           .execution_options(populate_existing=True))
+    entry = session.scalar(
+        select(ListEntry).where(ListEntry.id == entry_id).with_for_update().execution_options(populate_existing=True)
+    )
     if entry is None:
         raise NotFound(f"名单条目 {entry_id} 不存在", code="entry_not_found")
     lt = session.get(ListType, entry.list_type_id)
@@ -283,8 +341,11 @@ def _locked_entry(session: Session, entry_id: int) -> tuple[ListEntry, ListType]
 
 def _check_revision(entry: ListEntry, expected: int | None) -> None:
     if expected is not None and expected != entry.revision:
-        raise Conflict(f"名单条目 {entry.id} 已被修改（当前版本 {entry.revision}，期望 {expected}），请刷新后重试",
-                       code="revision_mismatch", details={"current": entry.revision, "expected": expected})
+        raise Conflict(
+            f"名单条目 {entry.id} 已被修改（当前版本 {entry.revision}，期望 {expected}），请刷新后重试",
+            code="revision_mismatch",
+            details={"current": entry.revision, "expected": expected},
+        )
 
 
 def _bump(entry: ListEntry) -> None:
@@ -306,12 +367,27 @@ class EntryDraft:
     values: dict[str, Any]
 
 
-def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
-                decision_no: str, facts: str = "", legal_basis: str | None = None, stage: str = "listed",
-                notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
-                term_end: dt.date | None = None, department: str | None = None, party_name: str | None = None,
-                today: dt.date | None = None, source: str = "department", authority: str | None = None,
-                authority_uscc: str | None = None) -> EntryDraft:
+def draft_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    list_code: str,
+    subject_code: str,
+    reason: str,
+    decision_no: str,
+    facts: str = "",
+    legal_basis: str | None = None,
+    stage: str = "listed",
+    notice_given_on: dt.date | None = None,
+    listed_on: dt.date | None = None,
+    term_end: dt.date | None = None,
+    department: str | None = None,
+    party_name: str | None = None,
+    today: dt.date | None = None,
+    source: str = "department",
+    authority: str | None = None,
+    authority_uscc: str | None = None,
+) -> EntryDraft:
     """Validate a new entry (``stage`` ``notice``: a notice before listing; ``listed``: listed directly).
 
     ``authority`` / ``authority_uscc``: the 认定机关 when it is not the recording department itself (a subordinate
@@ -323,19 +399,25 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
     authority_name, authority_code = _authority(session, lt, dept, authority, authority_uscc)
     subject = resolve_subject(session, subject_code)
     if subject.kind not in lt.party_kinds:
-        raise ValidationFailed(f"「{lt.name}」不适用于{PARTY_KIND_LABELS.get(subject.kind, subject.kind)}",
-                               code="party_kind_not_allowed",
-                               details={"party_kind": subject.kind, "allowed": list(lt.party_kinds)})
+        raise ValidationFailed(
+            f"「{lt.name}」不适用于{PARTY_KIND_LABELS.get(subject.kind, subject.kind)}",
+            code="party_kind_not_allowed",
+            details={"party_kind": subject.kind, "allowed": list(lt.party_kinds)},
+        )
     reason = _text(reason, name="列入事由", code="reason_required", limit=2000)
     decision = _text(decision_no, name="决定文书号", code="decision_no_required", limit=200)
     key = normalize_doc_no(decision)
     if not key:
         raise ValidationFailed("决定文书号不能为空", code="decision_no_required")
-    basis = _text(legal_basis, name="认定依据", code="legal_basis_required", required=False, limit=2000) \
-        or _default_basis(lt)
+    basis = _text(
+        legal_basis, name="认定依据", code="legal_basis_required", required=False, limit=2000
+    ) or _default_basis(lt)
     values: dict[str, Any] = {
-        "reason": reason, "facts": _text(facts, name="失信事实", code="facts_too_long", required=False),
-        "legal_basis": basis, "decision_no": decision, "source": source,
+        "reason": reason,
+        "facts": _text(facts, name="失信事实", code="facts_too_long", required=False),
+        "legal_basis": basis,
+        "decision_no": decision,
+        "source": source,
     }
     if stage == "notice":
         if not lt.requires_notice:
@@ -344,8 +426,11 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
             raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
         given = notice_given_on or today
         _not_future(given, today, name="告知日期", code="notice_in_future")
-        values.update(status=EntryStatus.NOTIFIED, notice_given_on=given,
-                      notice_until=workdays.add_workdays(given, lt.notice_workdays or 0))
+        values.update(
+            status=EntryStatus.NOTIFIED,
+            notice_given_on=given,
+            notice_until=workdays.add_workdays(given, lt.notice_workdays or 0),
+        )
     elif stage == "listed":
         listed = listed_on or today
         _not_future(listed, today, name="列入日期", code="listed_on_in_future")
@@ -353,14 +438,18 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
             if notice_given_on is None:
                 raise ValidationFailed(
                     f"「{lt.name}」列入前须告知当事人（陈述申辩期 {lt.notice_workdays} 个工作日）：请先告知，"
-                    "或填写已在平台外告知的日期", code="notice_required",
-                    details={"notice_workdays": lt.notice_workdays})
+                    "或填写已在平台外告知的日期",
+                    code="notice_required",
+                    details={"notice_workdays": lt.notice_workdays},
+                )
             earliest = workdays.add_workdays(notice_given_on, lt.notice_workdays or 0)
             if listed < earliest:
                 raise ValidationFailed(
                     f"告知日期 {notice_given_on} 起的陈述申辩期（{lt.notice_workdays} 个工作日）未满，"
-                    f"最早可于 {earliest} 列入", code="notice_period_running",
-                    details={"notice_given_on": notice_given_on.isoformat(), "earliest_listing": earliest.isoformat()})
+                    f"最早可于 {earliest} 列入",
+                    code="notice_period_running",
+                    details={"notice_given_on": notice_given_on.isoformat(), "earliest_listing": earliest.isoformat()},
+                )
             values.update(notice_given_on=notice_given_on, notice_until=earliest)
         elif notice_given_on is not None:
             if notice_given_on > listed:
@@ -371,10 +460,14 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
         raise ValidationFailed(f"未知的阶段 {stage!r}（notice / listed）", code="bad_stage")
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     values.update(
-        subject_id=subject.id, party_name=(party_name or "").strip() or subject.name,
+        subject_id=subject.id,
+        party_name=(party_name or "").strip() or subject.name,
         party_code=subject.resident_id_masked if person else (subject.uscc or _masked_code(subject_code)),
-        party_kind=subject.kind, region_code=subject.region_code,
-        authority=authority_name, department_id=dept.id if dept else None, match_status="code",
+        party_kind=subject.kind,
+        region_code=subject.region_code,
+        authority=authority_name,
+        department_id=dept.id if dept else None,
+        match_status="code",
     )
     if authority_code is not None:
         values["data"] = {"authority_uscc": authority_code}
@@ -382,25 +475,40 @@ def draft_entry(session: Session, *, actor: Principal, list_code: str, subject_c
 
 
 def find_by_key(session: Session, lt: ListType, decision_no: str) -> ListEntry | None:
-    return session.scalar(select(ListEntry).where(ListEntry.list_type_id == lt.id,
-                                                  ListEntry.entry_key == normalize_doc_no(decision_no)))
+    return session.scalar(
+        select(ListEntry).where(ListEntry.list_type_id == lt.id, ListEntry.entry_key == normalize_doc_no(decision_no))
+    )
 
 
 def _key_conflict(existing: ListEntry, draft: EntryDraft) -> Conflict:
     if existing.subject_id == draft.subject.id and existing.status in (EntryStatus.NOTIFIED, EntryStatus.ACTIVE):
-        return Conflict(f"该主体在「{draft.lt.name}」中已有决定文书号为 {existing.decision_no} 的条目（{existing.id}）",
-                        code="entry_exists", details={"entry_id": existing.id})
-    return Conflict(f"决定文书号 {existing.decision_no} 在「{draft.lt.name}」中已被使用（条目 {existing.id}）",
-                    code="decision_no_taken", details={"entry_id": existing.id})
+        return Conflict(
+            f"该主体在「{draft.lt.name}」中已有决定文书号为 {existing.decision_no} 的条目（{existing.id}）",
+            code="entry_exists",
+            details={"entry_id": existing.id},
+        )
+    return Conflict(
+        f"决定文书号 {existing.decision_no} 在「{draft.lt.name}」中已被使用（条目 {existing.id}）",
+        code="decision_no_taken",
+        details={"entry_id": existing.id},
+    )
 
 
-def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason: str | None = None,
-                audited: bool = True, today: dt.date | None = None) -> ListEntry:
+def write_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    draft: EntryDraft,
+    reason: str | None = None,
+    audited: bool = True,
+    today: dt.date | None = None,
+) -> ListEntry:
     """Insert a validated draft, with its history event, audit event (unless ``audited`` is false: the caller
     audits the batch) and ``list.entered`` when it counts today."""
     today = today or clock.today()
-    existing = session.scalar(select(ListEntry).where(ListEntry.list_type_id == draft.lt.id,
-                                                      ListEntry.entry_key == draft.entry_key))
+    existing = session.scalar(
+        select(ListEntry).where(ListEntry.list_type_id == draft.lt.id, ListEntry.entry_key == draft.entry_key)
+    )
     if existing is not None:
         raise _key_conflict(existing, draft)
     entry = ListEntry(list_type_id=draft.lt.id, entry_key=draft.entry_key, revision=1, **{"data": {}, **draft.values})
@@ -409,45 +517,108 @@ def write_entry(session: Session, *, actor: Principal, draft: EntryDraft, reason
     session.add(entry)
     session.flush()
     action = "notice" if entry.status == EntryStatus.NOTIFIED else "create"
-    _log(session, actor=actor, entry=entry, lt=draft.lt, action=action, before=None, audited=audited,
-         reason=reason or ("告知拟列入" if action == "notice" else "列入名单"))
+    _log(
+        session,
+        actor=actor,
+        entry=entry,
+        lt=draft.lt,
+        action=action,
+        before=None,
+        audited=audited,
+        reason=reason or ("告知拟列入" if action == "notice" else "列入名单"),
+    )
     _announce(session, entry, draft.lt, False, today)
     return entry
 
 
-def create_entry(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
-                 decision_no: str, facts: str = "", legal_basis: str | None = None,
-                 notice_given_on: dt.date | None = None, listed_on: dt.date | None = None,
-                 term_end: dt.date | None = None, department: str | None = None, authority: str | None = None,
-                 authority_uscc: str | None = None) -> ListEntry:
+def create_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    list_code: str,
+    subject_code: str,
+    reason: str,
+    decision_no: str,
+    facts: str = "",
+    legal_basis: str | None = None,
+    notice_given_on: dt.date | None = None,
+    listed_on: dt.date | None = None,
+    term_end: dt.date | None = None,
+    department: str | None = None,
+    authority: str | None = None,
+    authority_uscc: str | None = None,
+) -> ListEntry:
     """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
     platform) at least the type's notice period before ``listed_on`` (default today)."""
-    draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
-                        decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="listed",
-                        notice_given_on=notice_given_on, listed_on=listed_on, term_end=term_end,
-                        department=department, authority=authority, authority_uscc=authority_uscc)
+    draft = draft_entry(
+        session,
+        actor=actor,
+        list_code=list_code,
+        subject_code=subject_code,
+        reason=reason,
+        decision_no=decision_no,
+        facts=facts,
+        legal_basis=legal_basis,
+        stage="listed",
+        notice_given_on=notice_given_on,
+        listed_on=listed_on,
+        term_end=term_end,
+        department=department,
+        authority=authority,
+        authority_uscc=authority_uscc,
+    )
     return write_entry(session, actor=actor, draft=draft)
 
 
-def give_notice(session: Session, *, actor: Principal, list_code: str, subject_code: str, reason: str,
-                decision_no: str, facts: str = "", legal_basis: str | None = None,
-                notice_given_on: dt.date | None = None, department: str | None = None, authority: str | None = None,
-                authority_uscc: str | None = None) -> ListEntry:
+def give_notice(
+    session: Session,
+    *,
+    actor: Principal,
+    list_code: str,
+    subject_code: str,
+    reason: str,
+    decision_no: str,
+    facts: str = "",
+    legal_basis: str | None = None,
+    notice_given_on: dt.date | None = None,
+    department: str | None = None,
+    authority: str | None = None,
+    authority_uscc: str | None = None,
+) -> ListEntry:
     """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
     from ``notice_until`` (``notice_workdays`` working days after the notice)."""
-    draft = draft_entry(session, actor=actor, list_code=list_code, subject_code=subject_code, reason=reason,
-                        decision_no=decision_no, facts=facts, legal_basis=legal_basis, stage="notice",
-                        notice_given_on=notice_given_on, department=department, authority=authority,
-                        authority_uscc=authority_uscc)
+    draft = draft_entry(
+        session,
+        actor=actor,
+        list_code=list_code,
+        subject_code=subject_code,
+        reason=reason,
+        decision_no=decision_no,
+        facts=facts,
+        legal_basis=legal_basis,
+        stage="notice",
+        notice_given_on=notice_given_on,
+        department=department,
+        authority=authority,
+        authority_uscc=authority_uscc,
+    )
     return write_entry(session, actor=actor, draft=draft)
 
 
 # Transitions -----------------------------------------------------------------------------------------------------
 
 
-def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: dt.date | None = None,
-               term_end: dt.date | None = None, note: str | None = None, expected_revision: int | None = None,
-               today: dt.date | None = None) -> ListEntry:
+def list_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    entry_id: int,
+    listed_on: dt.date | None = None,
+    term_end: dt.date | None = None,
+    note: str | None = None,
+    expected_revision: int | None = None,
+    today: dt.date | None = None,
+) -> ListEntry:
     """List a notified entry, not before its ``notice_until``."""
     today = today or clock.today()
     entry, lt = _locked_entry(session, entry_id)
@@ -455,14 +626,19 @@ def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: 
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
     if entry.status != EntryStatus.NOTIFIED:
-        raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态，不能列入", code="entry_not_notified",
-                       details={"status": entry.status})
+        raise Conflict(
+            f"名单条目 {entry.id} 不处于「已告知」状态，不能列入",
+            code="entry_not_notified",
+            details={"status": entry.status},
+        )
     listed = listed_on or today
     _not_future(listed, today, name="列入日期", code="listed_on_in_future")
     if entry.notice_until is not None and listed < entry.notice_until:
-        raise ValidationFailed(f"陈述申辩期未满：告知日期 {entry.notice_given_on}，最早可于 {entry.notice_until} 列入",
-                               code="notice_period_running",
-                               details={"notice_until": entry.notice_until.isoformat()})
+        raise ValidationFailed(
+            f"陈述申辩期未满：告知日期 {entry.notice_given_on}，最早可于 {entry.notice_until} 列入",
+            code="notice_period_running",
+            details={"notice_until": entry.notice_until.isoformat()},
+        )
     before = _snapshot(entry)
     was = in_force(entry, today)
     entry.status, entry.listed_on, entry.term_end = EntryStatus.ACTIVE, listed, _term(lt, listed, term_end)
@@ -475,8 +651,16 @@ def list_entry(session: Session, *, actor: Principal, entry_id: int, listed_on: 
     return entry
 
 
-def extend_entry(session: Session, *, actor: Principal, entry_id: int, term_end: dt.date, reason: str,
-                 expected_revision: int | None = None, today: dt.date | None = None) -> ListEntry:
+def extend_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    entry_id: int,
+    term_end: dt.date,
+    reason: str,
+    expected_revision: int | None = None,
+    today: dt.date | None = None,
+) -> ListEntry:
     """Move the term end later, within ``max_term_months`` from the listing date."""
     today = today or clock.today()
     entry, lt = _locked_entry(session, entry_id)
@@ -485,8 +669,9 @@ def extend_entry(session: Session, *, actor: Principal, entry_id: int, term_end:
     _check_revision(entry, expected_revision)
     reason = _text(reason, name="延长理由", code="reason_required", limit=2000)
     if entry.status != EntryStatus.ACTIVE or entry.listed_on is None:
-        raise Conflict(f"名单条目 {entry.id} 未处于列入状态，不能延长", code="entry_not_active",
-                       details={"status": entry.status})
+        raise Conflict(
+            f"名单条目 {entry.id} 未处于列入状态，不能延长", code="entry_not_active", details={"status": entry.status}
+        )
     if entry.removed_on is not None:
         raise Conflict(f"名单条目 {entry.id} 已移出，不能延长", code="entry_removed")
     if entry.term_end is None:
@@ -505,15 +690,24 @@ def extend_entry(session: Session, *, actor: Principal, entry_id: int, term_end:
     return entry
 
 
-def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: str, note: str,
-                 on: dt.date | None = None, expected_revision: int | None = None,
-                 today: dt.date | None = None) -> ListEntry:
+def remove_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    entry_id: int,
+    reason: str,
+    note: str,
+    on: dt.date | None = None,
+    expected_revision: int | None = None,
+    today: dt.date | None = None,
+) -> ListEntry:
     """Remove a listed entry: it stops counting from ``on`` (default today). ``reason`` from
     :data:`MANUAL_REMOVAL_REASONS`; a repair before the type's minimum period (``removal_rules``) is refused."""
     today = today or clock.today()
     if reason not in MANUAL_REMOVAL_REASONS:
-        raise ValidationFailed(f"未知的移出原因 {reason!r}", code="bad_removal_reason",
-                               details={"allowed": list(MANUAL_REMOVAL_REASONS)})
+        raise ValidationFailed(
+            f"未知的移出原因 {reason!r}", code="bad_removal_reason", details={"allowed": list(MANUAL_REMOVAL_REASONS)}
+        )
     entry, lt = _locked_entry(session, entry_id)
     _check_entry_access(session, actor, lt, entry)
     _check_revision(entry, expected_revision)
@@ -531,22 +725,33 @@ def remove_entry(session: Session, *, actor: Principal, entry_id: int, reason: s
         if rule.get("reason") == reason and rule.get("min_months"):
             earliest = add_months(entry.listed_on, int(rule["min_months"]))
             if day < earliest:
-                raise ValidationFailed(f"按「{lt.name}」的规定，列入满 {rule['min_months']} 个月后方可因"
-                                       f"{REMOVAL_REASON_LABELS[reason]}移出（最早 {earliest}）",
-                                       code="removal_too_early", details={"earliest": earliest.isoformat()})
+                raise ValidationFailed(
+                    f"按「{lt.name}」的规定，列入满 {rule['min_months']} 个月后方可因"
+                    f"{REMOVAL_REASON_LABELS[reason]}移出（最早 {earliest}）",
+                    code="removal_too_early",
+                    details={"earliest": earliest.isoformat()},
+                )
     before = _snapshot(entry)
     was = in_force(entry, today)
     entry.status, entry.removed_on, entry.removal_reason, entry.removal_note = EntryStatus.REMOVED, day, reason, note
     _bump(entry)
     session.flush()
-    _log(session, actor=actor, entry=entry, lt=lt, action="remove",
-         reason=f"{REMOVAL_REASON_LABELS[reason]}：{note}", before=before)
+    _log(
+        session,
+        actor=actor,
+        entry=entry,
+        lt=lt,
+        action="remove",
+        reason=f"{REMOVAL_REASON_LABELS[reason]}：{note}",
+        before=before,
+    )
     _announce(session, entry, lt, was, today)
     return entry
 
 
-def restore_entry(session: Session, *, actor: Principal, entry_id: int, note: str,
-                  today: dt.date | None = None) -> ListEntry:
+def restore_entry(
+    session: Session, *, actor: Principal, entry_id: int, note: str, today: dt.date | None = None
+) -> ListEntry:
     """Undo a removal by credit repair that was revoked (false materials, a broken repair commitment): the entry
     counts again from today until its original term end. Only the ``repaired`` removals can be undone this way;
     any other removal is final (a new listing needs a new decision)."""
@@ -566,8 +771,15 @@ def restore_entry(session: Session, *, actor: Principal, entry_id: int, note: st
     return entry
 
 
-def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: str,
-                    expected_revision: int | None = None, today: dt.date | None = None) -> ListEntry:
+def withdraw_notice(
+    session: Session,
+    *,
+    actor: Principal,
+    entry_id: int,
+    note: str,
+    expected_revision: int | None = None,
+    today: dt.date | None = None,
+) -> ListEntry:
     """Decide not to list after a notice (陈述申辩成立 …): removed with reason ``not_listed``."""
     today = today or clock.today()
     entry, lt = _locked_entry(session, entry_id)
@@ -575,8 +787,9 @@ def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: 
     _check_revision(entry, expected_revision)
     note = _text(note, name="不予列入的理由", code="note_required", limit=2000)
     if entry.status != EntryStatus.NOTIFIED:
-        raise Conflict(f"名单条目 {entry.id} 不处于「已告知」状态", code="entry_not_notified",
-                       details={"status": entry.status})
+        raise Conflict(
+            f"名单条目 {entry.id} 不处于「已告知」状态", code="entry_not_notified", details={"status": entry.status}
+        )
     before = _snapshot(entry)
     entry.status, entry.removed_on = EntryStatus.REMOVED, today
     entry.removal_reason, entry.removal_note = "not_listed", note
@@ -586,9 +799,17 @@ def withdraw_notice(session: Session, *, actor: Principal, entry_id: int, note: 
     return entry
 
 
-def correct_entry(session: Session, *, actor: Principal, entry_id: int, note: str, reason: str | None = None,
-                  facts: str | None = None, legal_basis: str | None = None,
-                  expected_revision: int | None = None) -> ListEntry:
+def correct_entry(
+    session: Session,
+    *,
+    actor: Principal,
+    entry_id: int,
+    note: str,
+    reason: str | None = None,
+    facts: str | None = None,
+    legal_basis: str | None = None,
+    expected_revision: int | None = None,
+) -> ListEntry:
     """Fix the wording of an entry (事由, 事实, 依据); dates and status change only through the transitions."""
     entry, lt = _locked_entry(session, entry_id)
     _check_entry_access(session, actor, lt, entry)
@@ -630,23 +851,44 @@ def announce_expirations(session: Session, *, today: dt.date, actor: Principal) 
     """Emit ``list.left`` once for each entry whose term has ended by ``today`` (idempotent: marks
     ``expiry_announced_on``). Counting never waits for this job; only the notification does."""
     e = ListEntry
-    stmt = (select(e).where(e.status != EntryStatus.NOTIFIED, e.listed_on.is_not(None), e.term_end.is_not(None),
-                            e.term_end < today, e.expiry_announced_on.is_(None),
-                            or_(e.removed_on.is_(None), e.removed_on > e.term_end))
-            .order_by(e.id).with_for_update())
+    stmt = (
+        select(e)
+        .where(
+            e.status != EntryStatus.NOTIFIED,
+            e.listed_on.is_not(None),
+            e.term_end.is_not(None),
+            e.term_end < today,
+            e.expiry_announced_on.is_(None),
+            or_(e.removed_on.is_(None), e.removed_on > e.term_end),
+        )
+        .order_by(e.id)
+        .with_for_update()
+    )
     types = {t.id: t for t in session.scalars(select(ListType))}
     ids: list[int] = []
     for entry in session.scalars(stmt).all():
         lt = types[entry.list_type_id]
         entry.expiry_announced_on = today
-        session.add(ListEntryEvent(entry_id=entry.id, action="expired", actor=actor.actor,
-                                   reason=f"有效期至 {entry.term_end} 届满", before=None,
-                                   after={"term_end": _iso(entry.term_end), "expiry_announced_on": today.isoformat()}))
+        session.add(
+            ListEntryEvent(
+                entry_id=entry.id,
+                action="expired",
+                actor=actor.actor,
+                reason=f"有效期至 {entry.term_end} 届满",
+                before=None,
+                after={"term_end": _iso(entry.term_end), "expiry_announced_on": today.isoformat()},
+            )
+        )
         _emit(session, entry, lt, "list.left", removal_reason="term_ended")
         ids.append(entry.id)
     if ids:
         session.flush()
-        audit.record(session, actor=actor.actor, action="lists.entry.expiry_announced", entity_type=ENTITY,
-                     reason=f"{today} 到期条目通知", after={"today": today.isoformat(), "count": len(ids),
-                                                          "entry_ids": ids[:1000]})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="lists.entry.expiry_announced",
+            entity_type=ENTITY,
+            reason=f"{today} 到期条目通知",
+            after={"today": today.isoformat(), "count": len(ids), "entry_ids": ids[:1000]},
+        )
     return ExpiryReport(today, len(ids), ids)

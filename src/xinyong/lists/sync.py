@@ -74,8 +74,17 @@ from xinyong.lists.rules import in_force, term_end_for
 CHUNK = IN_CHUNK  # keys per IN (...) look-up: below SQLite's bound-parameter limit
 REPORT_PROBLEM_LIMIT = 1000
 OPERATION = "操作类型"
-OPERATIONS = {"新增": "add", "变更": "change", "删除": "delete", "移出": "delete",
-              "add": "add", "change": "change", "update": "change", "delete": "delete", "remove": "delete"}
+OPERATIONS = {
+    "新增": "add",
+    "变更": "change",
+    "删除": "delete",
+    "移出": "delete",
+    "add": "add",
+    "change": "change",
+    "update": "change",
+    "delete": "delete",
+    "remove": "delete",
+}
 
 
 @dataclass(frozen=True)
@@ -84,32 +93,52 @@ class SyncFormat:
 
     code: str
     label: str
-    columns: dict[str, str]          # normalised header (or alias) -> field
-    required: tuple[str, ...]        # fields every added / changed row must carry
-    key_fields: tuple[str, ...]      # fields a delete row must carry (to compute its entry key)
-    signature: tuple[str, ...]       # fields whose headers identify the format
+    columns: dict[str, str]  # normalised header (or alias) -> field
+    required: tuple[str, ...]  # fields every added / changed row must carry
+    key_fields: tuple[str, ...]  # fields a delete row must carry (to compute its entry key)
+    signature: tuple[str, ...]  # fields whose headers identify the format
 
 
 COURT = SyncFormat(
     code="court_debtor",
     label="失信被执行人名单（人民法院公布字段）",
     columns={
-        "被执行人姓名/名称": "party_name", "被执行人姓名": "party_name", "被执行人名称": "party_name", "iname": "party_name",
-        "性别": "sex", "sexy": "sex",
-        "年龄": "age", "age": "age",
-        "身份证号码/组织机构代码": "party_code", "身份证号码": "party_code", "组织机构代码": "party_code",
+        "被执行人姓名/名称": "party_name",
+        "被执行人姓名": "party_name",
+        "被执行人名称": "party_name",
+        "iname": "party_name",
+        "性别": "sex",
+        "sexy": "sex",
+        "年龄": "age",
+        "age": "age",
+        "身份证号码/组织机构代码": "party_code",
+        "身份证号码": "party_code",
+        "组织机构代码": "party_code",
         "cardnum": "party_code",
-        "法定代表人或者负责人姓名": "legal_rep", "法定代表人或负责人姓名": "legal_rep", "businessentity": "legal_rep",
-        "执行法院": "court", "courtname": "court",
-        "省份": "province", "areaname": "province",
-        "执行依据文号": "basis_doc_no", "gistid": "basis_doc_no",
-        "立案时间": "filed_on", "regdate": "filed_on",
-        "案号": "case_no", "casecode": "case_no",
-        "做出执行依据单位": "basis_unit", "作出执行依据单位": "basis_unit", "gistunit": "basis_unit",
-        "生效法律文书确定的义务": "duty", "duty": "duty",
-        "被执行人的履行情况": "performance", "performance": "performance",
-        "失信被执行人行为具体情形": "conduct", "disrupttypename": "conduct",
-        "发布时间": "published_on", "publishdate": "published_on",
+        "法定代表人或者负责人姓名": "legal_rep",
+        "法定代表人或负责人姓名": "legal_rep",
+        "businessentity": "legal_rep",
+        "执行法院": "court",
+        "courtname": "court",
+        "省份": "province",
+        "areaname": "province",
+        "执行依据文号": "basis_doc_no",
+        "gistid": "basis_doc_no",
+        "立案时间": "filed_on",
+        "regdate": "filed_on",
+        "案号": "case_no",
+        "casecode": "case_no",
+        "做出执行依据单位": "basis_unit",
+        "作出执行依据单位": "basis_unit",
+        "gistunit": "basis_unit",
+        "生效法律文书确定的义务": "duty",
+        "duty": "duty",
+        "被执行人的履行情况": "performance",
+        "performance": "performance",
+        "失信被执行人行为具体情形": "conduct",
+        "disrupttypename": "conduct",
+        "发布时间": "published_on",
+        "publishdate": "published_on",
         OPERATION: "operation",
     },
     required=("party_name", "case_no", "conduct", "published_on", "court"),
@@ -121,13 +150,21 @@ SAMR = SyncFormat(
     code="samr_abnormal",
     label="经营异常名录（市场监管部门公示字段）",
     columns={
-        "统一社会信用代码/注册号": "party_code", "统一社会信用代码": "party_code", "注册号": "party_code",
-        "企业名称": "party_name", "名称": "party_name",
-        "列入经营异常名录原因": "reason", "列入原因": "reason",
+        "统一社会信用代码/注册号": "party_code",
+        "统一社会信用代码": "party_code",
+        "注册号": "party_code",
+        "企业名称": "party_name",
+        "名称": "party_name",
+        "列入经营异常名录原因": "reason",
+        "列入原因": "reason",
         "列入日期": "listed_on",
-        "作出决定机关": "authority", "作出决定机关(列入)": "authority", "决定机关": "authority",
-        "决定书文号": "decision_no", "列入决定书文号": "decision_no",
-        "移出原因": "removal_note", "移出经营异常名录原因": "removal_note",
+        "作出决定机关": "authority",
+        "作出决定机关(列入)": "authority",
+        "决定机关": "authority",
+        "决定书文号": "decision_no",
+        "列入决定书文号": "decision_no",
+        "移出原因": "removal_note",
+        "移出经营异常名录原因": "removal_note",
         "移出日期": "removed_on",
         "作出决定机关(移出)": "removal_authority",
         OPERATION: "operation",
@@ -148,10 +185,10 @@ class Row:
     """One validated row, ready to compare and apply."""
 
     number: int
-    operation: str                      # add | change | delete (snapshot rows: add)
+    operation: str  # add | change | delete (snapshot rows: add)
     key: str
-    values: dict[str, Any] = field(default_factory=dict)   # ListEntry columns
-    lookup_code: str | None = None      # a clear code to resolve (never stored when it is a resident ID)
+    values: dict[str, Any] = field(default_factory=dict)  # ListEntry columns
+    lookup_code: str | None = None  # a clear code to resolve (never stored when it is a resident ID)
     content_hash: str = ""
 
 
@@ -166,8 +203,15 @@ class _Problems:
         self.counts[code] += 1
         self.rows.add(row)
         if len(self.items) < REPORT_PROBLEM_LIMIT:
-            self.items.append({"row": row, "column": column, "code": code, "message": message,
-                               "value": None if value is None else str(value)[:60]})
+            self.items.append(
+                {
+                    "row": row,
+                    "column": column,
+                    "code": code,
+                    "message": message,
+                    "value": None if value is None else str(value)[:60],
+                }
+            )
 
 
 def _text(value: Any) -> str | None:
@@ -221,14 +265,24 @@ def _court_code(raw: str | None, row: int, problems: _Problems) -> tuple[str | N
         check = resident_id.validate(n)
         if check.valid and check.normalized:
             return mask_resident_id(check.normalized), check.normalized, matching.PERSON
-        problems.add(row, "身份证号码/组织机构代码", "code_malformed",
-                     "身份证号码无效：" + "；".join(e.message for e in check.errors), mask_resident_id(n))
+        problems.add(
+            row,
+            "身份证号码/组织机构代码",
+            "code_malformed",
+            "身份证号码无效：" + "；".join(e.message for e in check.errors),
+            mask_resident_id(n),
+        )
         return None, None, None
     oc = orgcode.compact(n)
     if len(oc) == 9 and orgcode.is_valid(oc):
         return oc, oc, "legal_person"
-    problems.add(row, "身份证号码/组织机构代码", "code_malformed",
-                 "既不是统一社会信用代码、组织机构代码，也不是身份证号码（含脱敏号码）", raw if len(n) < 15 else None)
+    problems.add(
+        row,
+        "身份证号码/组织机构代码",
+        "code_malformed",
+        "既不是统一社会信用代码、组织机构代码，也不是身份证号码（含脱敏号码）",
+        raw if len(n) < 15 else None,
+    )
     return None, None, None
 
 
@@ -240,8 +294,7 @@ def _date(raw: Any, row: int, column: str, problems: _Problems) -> dt.date | Non
         return None
 
 
-def _term_end(listed: dt.date | None, months: int | None, row: int, column: str, problems: _Problems
-              ) -> dt.date | None:
+def _term_end(listed: dt.date | None, months: int | None, row: int, column: str, problems: _Problems) -> dt.date | None:
     """The default term's last day; a date so late that the term passes year 9999 is the row's problem, not a crash."""
     if listed is None:
         return None
@@ -263,8 +316,10 @@ def _court_row(number: int, get: dict[str, Any], lt: ListType, problems: _Proble
     conduct = _text(get.get("conduct")) or ""
     grounds = (lt.params or {}).get("no_fixed_term_grounds") or []
     no_term = any(g and g in conduct for g in grounds)
-    data = {k: _text(get.get(k)) for k in ("sex", "age", "legal_rep", "court", "province", "basis_doc_no", "basis_unit",
-                                           "performance")}
+    data = {
+        k: _text(get.get(k))
+        for k in ("sex", "age", "legal_rep", "court", "province", "basis_doc_no", "basis_unit", "performance")
+    }
     data["filed_on"] = filed.isoformat() if filed else None
     data = {k: v for k, v in data.items() if v is not None}
     case_no = _text(get.get("case_no")) or ""
@@ -298,8 +353,13 @@ def _samr_row(number: int, get: dict[str, Any], lt: ListType, problems: _Problem
         elif len(code) in (13, 15) and code.isdigit():
             lookup = code  # 注册号 (registration number), an alias of the subject
         else:
-            problems.add(number, "统一社会信用代码/注册号", "code_malformed",
-                         "统一社会信用代码或注册号无效：" + "；".join(e.message for e in check.errors), raw)
+            problems.add(
+                number,
+                "统一社会信用代码/注册号",
+                "code_malformed",
+                "统一社会信用代码或注册号无效：" + "；".join(e.message for e in check.errors),
+                raw,
+            )
             code = None
     listed = _date(get.get("listed_on"), number, "列入日期", problems)
     removed = _date(get.get("removed_on"), number, "移出日期", problems)
@@ -326,9 +386,16 @@ def _samr_row(number: int, get: dict[str, Any], lt: ListType, problems: _Problem
 
 
 _ROW_PARSERS = {"court_debtor": _court_row, "samr_abnormal": _samr_row}
-_FIELD_LABELS = {"party_name": "名称/姓名", "case_no": "案号", "conduct": "失信被执行人行为具体情形",
-                 "published_on": "发布时间", "court": "执行法院", "party_code": "统一社会信用代码/注册号",
-                 "reason": "列入经营异常名录原因", "listed_on": "列入日期"}
+_FIELD_LABELS = {
+    "party_name": "名称/姓名",
+    "case_no": "案号",
+    "conduct": "失信被执行人行为具体情形",
+    "published_on": "发布时间",
+    "court": "执行法院",
+    "party_code": "统一社会信用代码/注册号",
+    "reason": "列入经营异常名录原因",
+    "listed_on": "列入日期",
+}
 
 
 def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row], _Problems, dict[str, Any]]:
@@ -348,8 +415,13 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
             f"文件格式与名单「{lt.name}」不符：{hint}应为「{fmt.label}」"
             + ("，缺少列：" + "、".join(missing) if missing else ""),
             code="wrong_list_format",
-            details={"list": lt.code, "expected_format": fmt.code, "detected_format": detected,
-                     "headers": table.headers})
+            details={
+                "list": lt.code,
+                "expected_format": fmt.code,
+                "detected_format": detected,
+                "headers": table.headers,
+            },
+        )
     if mode == "snapshot" and "operation" in cols:
         raise ValidationFailed("文件含“操作类型”列，是增量文件：请以增量方式（--mode delta）同步", code="mode_mismatch")
     if mode == "delta" and "operation" not in cols:
@@ -364,8 +436,10 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
         if row is None or row is batches.SKIP:
             if row is None and sum(problems.counts.values()) == before[1]:
                 problems.add(number, "", "row_invalid", "数据无效")
-            return row, [batches.RowError(p["row"], p["column"], p["code"], p["message"], detail=p)
-                         for p in problems.items[before[0]:]] or [batches.RowError(number, "", "row_invalid", "数据无效")]
+            return row, [
+                batches.RowError(p["row"], p["column"], p["code"], p["message"], detail=p)
+                for p in problems.items[before[0] :]
+            ] or [batches.RowError(number, "", "row_invalid", "数据无效")]
         return row, []
 
     def _validate(number: int, values: list[Any]) -> Any:
@@ -404,8 +478,13 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
         if first is not None:
             if first[1] == digest:
                 return batches.SKIP  # the same entry twice
-            problems.add(number, "案号" if fmt is COURT else "决定书文号", "duplicate_key",
-                         f"与第 {first[0]} 行标识相同但内容不同", key)
+            problems.add(
+                number,
+                "案号" if fmt is COURT else "决定书文号",
+                "duplicate_key",
+                f"与第 {first[0]} 行标识相同但内容不同",
+                key,
+            )
             problems.keys.add(key[:200])
             return None
         seen[key] = (number, digest)
@@ -414,12 +493,17 @@ def read_rows(path: Path | Source, lt: ListType, *, mode: str) -> tuple[list[Row
     rows: list[Row] = []
     # Every row is validated before anything is written: the sync decides on the whole file (skip_invalid or not,
     # deletes of unknown keys) and a snapshot compares the file's keys as a set.
-    summary = batches.run(table.rows, importer="list_sync", validate=validate, mode=batches.KEEP_GOOD,
-                          write=lambda good, _bad: rows.extend(g.item for g in good), chunk=sys.maxsize)
+    summary = batches.run(
+        table.rows,
+        importer="list_sync",
+        validate=validate,
+        mode=batches.KEEP_GOOD,
+        write=lambda good, _bad: rows.extend(g.item for g in good),
+        chunk=sys.maxsize,
+    )
     assert summary is not None
     duplicates = summary.skipped
-    facts = {"format": table.format, "encoding": table.encoding, "duplicate_rows": duplicates,
-             "sync_format": fmt.code}
+    facts = {"format": table.format, "encoding": table.encoding, "duplicate_rows": duplicates, "sync_format": fmt.code}
     return rows, problems, facts
 
 
@@ -433,8 +517,12 @@ def party_key(*, name: str, kind: str | None, code: str | None, region_code: str
 
 
 def _entry_party_key(values: dict[str, Any]) -> str:
-    return party_key(name=values["party_name"], kind=values.get("party_kind"), code=values.get("party_code"),
-                     region_code=values.get("region_code"))
+    return party_key(
+        name=values["party_name"],
+        kind=values.get("party_kind"),
+        code=values.get("party_code"),
+        region_code=values.get("region_code"),
+    )
 
 
 @dataclass(slots=True)
@@ -459,14 +547,17 @@ def _judgements(session: Session, keys: set[str]) -> dict[str, list[tuple[int, s
     ordered = sorted(keys)
     for start in range(0, len(ordered), CHUNK):
         for key, sid, verdict in session.execute(
-                select(MatchJudgement.party_key, MatchJudgement.subject_id, MatchJudgement.verdict)
-                .where(MatchJudgement.party_key.in_(ordered[start:start + CHUNK]))):
+            select(MatchJudgement.party_key, MatchJudgement.subject_id, MatchJudgement.verdict).where(
+                MatchJudgement.party_key.in_(ordered[start : start + CHUNK])
+            )
+        ):
             out.setdefault(key, []).append((sid, verdict))
     return out
 
 
-def link_entries(session: Session, items: list[dict[str, Any]], lookups: list[str | None], *,
-                 threshold: float) -> list[Link]:
+def link_entries(
+    session: Session, items: list[dict[str, Any]], lookups: list[str | None], *, threshold: float
+) -> list[Link]:
     """Link each entry (its column values) to a subject: code, then judgement, then name matching. Bulk."""
     by_code = _resolve_codes(session, {c for c in lookups if c})
     links: list[Link | None] = [None] * len(items)
@@ -477,20 +568,32 @@ def link_entries(session: Session, items: list[dict[str, Any]], lookups: list[st
     for i, values in enumerate(items):
         code = lookups[i]
         if code and code in by_code:
-            links[i] = Link(by_code[code], MatchStatus.CODE, 1.0,
-                            {"code": {"weight": 1.0, "text": f"代码一致：{values.get('party_code')}（按代码关联）"}})
+            links[i] = Link(
+                by_code[code],
+                MatchStatus.CODE,
+                1.0,
+                {"code": {"weight": 1.0, "text": f"代码一致：{values.get('party_code')}（按代码关联）"}},
+            )
             continue
         verdicts = judged.get(pkeys[i], [])
         same = [sid for sid, v in verdicts if v == "same"]
         if same:
-            links[i] = Link(same[0], MatchStatus.JUDGED, None,
-                            {"judgement": {"weight": 1.0, "text": "复核人员已认定为同一主体"}})
+            links[i] = Link(
+                same[0], MatchStatus.JUDGED, None, {"judgement": {"weight": 1.0, "text": "复核人员已认定为同一主体"}}
+            )
             continue
         todo.append(i)
         excludes.append({sid for sid, v in verdicts if v == "not_same"})
-    parties = [matching.Party(name=items[i]["party_name"], kind=items[i].get("party_kind"),
-                              region_code=items[i].get("region_code"), code=items[i].get("party_code"),
-                              legal_rep=(items[i].get("data") or {}).get("legal_rep")) for i in todo]
+    parties = [
+        matching.Party(
+            name=items[i]["party_name"],
+            kind=items[i].get("party_kind"),
+            region_code=items[i].get("region_code"),
+            code=items[i].get("party_code"),
+            legal_rep=(items[i].get("data") or {}).get("legal_rep"),
+        )
+        for i in todo
+    ]
     results = matching.bulk_candidates(session, parties, threshold=threshold, exclude=excludes)
     for i, cands in zip(todo, results, strict=True):
         links[i] = _link_from(cands)
@@ -542,9 +645,11 @@ def require_manager(session: Session, actor: Principal, lt: ListType) -> None:
         return
     code = department_code(session, actor) if actor.role is Role.DEPT_OPERATOR else None
     if code is None or code not in (lt.managing_departments or []):
-        raise Forbidden(f"只有平台管理员或「{lt.name}」主管部门的操作员可以同步名单或复核比对结果",
-                        code="list_not_managed",
-                        details={"list_code": lt.code, "managing_departments": list(lt.managing_departments or [])})
+        raise Forbidden(
+            f"只有平台管理员或「{lt.name}」主管部门的操作员可以同步名单或复核比对结果",
+            code="list_not_managed",
+            details={"list_code": lt.code, "managing_departments": list(lt.managing_departments or [])},
+        )
 
 
 def _threshold(lt: ListType, threshold: float | None) -> float:
@@ -555,8 +660,23 @@ def _threshold(lt: ListType, threshold: float | None) -> float:
     return value
 
 
-_EXISTING_COLS = ("id", "entry_key", "content_hash", "status", "subject_id", "match_status", "listed_on", "term_end",
-                  "removed_on", "party_name", "party_code", "party_kind", "region_code", "data", "revision")
+_EXISTING_COLS = (
+    "id",
+    "entry_key",
+    "content_hash",
+    "status",
+    "subject_id",
+    "match_status",
+    "listed_on",
+    "term_end",
+    "removed_on",
+    "party_name",
+    "party_code",
+    "party_kind",
+    "region_code",
+    "data",
+    "revision",
+)
 
 
 def _existing(session: Session, list_type_id: int) -> dict[str, SimpleNamespace]:
@@ -585,8 +705,17 @@ def _summary(values: dict[str, Any], link: Link | None = None) -> dict[str, Any]
 
 
 @gcpause.bulk()
-def sync_list(session: Session, *, actor: Principal, list_code: str, path: str | Path | Source, mode: str = "snapshot",
-              threshold: float | None = None, skip_invalid: bool = False, filename: str | None = None) -> ListSync:
+def sync_list(
+    session: Session,
+    *,
+    actor: Principal,
+    list_code: str,
+    path: str | Path | Source,
+    mode: str = "snapshot",
+    threshold: float | None = None,
+    skip_invalid: bool = False,
+    filename: str | None = None,
+) -> ListSync:
     """Apply a snapshot or delta file of an external list in the caller's transaction; the :class:`ListSync`.
 
     Nothing is written when the file does not fit (wrong format, invalid rows unless ``skip_invalid``, a delete
@@ -603,18 +732,30 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     source = as_source(path)
     rows, problems, facts = read_rows(source, lt, mode=mode)
     if problems.items and not skip_invalid:
-        raise ValidationFailed(f"文件有 {len(problems.rows)} 行数据无效，未做任何更改", code="sync_rows_invalid",
-                               details={"problem_counts": dict(problems.counts), "problems": problems.items[:100]})
+        raise ValidationFailed(
+            f"文件有 {len(problems.rows)} 行数据无效，未做任何更改",
+            code="sync_rows_invalid",
+            details={"problem_counts": dict(problems.counts), "problems": problems.items[:100]},
+        )
     existing = _existing(session, lt.id)
     unknown = [r.key for r in rows if r.operation == "delete" and r.key not in existing]
     if unknown:
-        raise ValidationFailed(f"增量文件删除了名单中不存在的 {len(unknown)} 个条目，未做任何更改", code="unknown_entry",
-                               details={"keys": unknown[:100]})
+        raise ValidationFailed(
+            f"增量文件删除了名单中不存在的 {len(unknown)} 个条目，未做任何更改",
+            code="unknown_entry",
+            details={"keys": unknown[:100]},
+        )
 
     today = clock.today()
     now = utcnow()
-    record = ListSync(list_type_id=lt.id, mode=mode, filename=(filename or source.name)[:300], sha256=source.sha256(),
-                      actor=actor.actor, started_at=now)
+    record = ListSync(
+        list_type_id=lt.id,
+        mode=mode,
+        filename=(filename or source.name)[:300],
+        sha256=source.sha256(),
+        actor=actor.actor,
+        started_at=now,
+    )
     session.add(record)
     session.flush()
 
@@ -630,8 +771,15 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
             if old.status == EntryStatus.REMOVED:
                 counts["unchanged"] += 1
             else:
-                to_remove.append((old, {"removed_on": row.values.get("removed_on") or today,
-                                        "removal_note": row.values.get("removal_note")}))
+                to_remove.append(
+                    (
+                        old,
+                        {
+                            "removed_on": row.values.get("removed_on") or today,
+                            "removal_note": row.values.get("removal_note"),
+                        },
+                    )
+                )
             continue
         if old is None:
             to_insert.append(row)
@@ -650,15 +798,29 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
                 to_remove.append((old, {"removed_on": today, "removal_note": None}))
 
     # Link new and changed rows, and re-try entries still waiting for a subject.
-    link_items = [r.values for r in to_insert] + [r.values for r, _ in to_change] + [
-        {"party_name": o.party_name, "party_kind": o.party_kind, "party_code": o.party_code,
-         "region_code": o.region_code, "data": o.data} for o in relink]
-    link_codes = [r.lookup_code for r in to_insert] + [r.lookup_code for r, _ in to_change] + [
-        _stored_lookup(o.party_code) for o in relink]
+    link_items = (
+        [r.values for r in to_insert]
+        + [r.values for r, _ in to_change]
+        + [
+            {
+                "party_name": o.party_name,
+                "party_kind": o.party_kind,
+                "party_code": o.party_code,
+                "region_code": o.region_code,
+                "data": o.data,
+            }
+            for o in relink
+        ]
+    )
+    link_codes = (
+        [r.lookup_code for r in to_insert]
+        + [r.lookup_code for r, _ in to_change]
+        + [_stored_lookup(o.party_code) for o in relink]
+    )
     links = link_entries(session, link_items, link_codes, threshold=limit)
-    new_links = links[:len(to_insert)]
-    change_links = links[len(to_insert):len(to_insert) + len(to_change)]
-    relinks = links[len(to_insert) + len(to_change):]
+    new_links = links[: len(to_insert)]
+    change_links = links[len(to_insert) : len(to_insert) + len(to_change)]
+    relinks = links[len(to_insert) + len(to_change) :]
 
     watch = _Announcer(session, lt, today)
     events: list[dict[str, Any]] = []
@@ -672,22 +834,51 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
     for entry_id, row, link in zip(ids, to_insert, new_links, strict=True):
         values = row.values
         status = EntryStatus.REMOVED if values.get("removed_on") else EntryStatus.ACTIVE
-        inserts.append({
-            "id": entry_id, "list_type_id": lt.id, "entry_key": row.key, "subject_id": link.subject_id,
-            "party_name": values["party_name"][:200], "party_code": values.get("party_code"),
-            "party_kind": values.get("party_kind"), "region_code": values.get("region_code"),
-            "reason": values["reason"], "facts": values.get("facts") or "", "legal_basis": legal_basis,
-            "decision_no": values.get("decision_no"), "authority": values["authority"][:200],
-            "department_id": department_id, "status": status, "listed_on": values["listed_on"],
-            "term_end": values.get("term_end"), "removed_on": values.get("removed_on"),
-            "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
-            "removal_note": values.get("removal_note"), "data": values.get("data") or {},
-            "match_status": link.status, "match_score": link.score, "match_evidence": link.evidence,
-            "match_candidates": link.candidates, "source": "sync", "last_sync_id": record.id,
-            "content_hash": row.content_hash, "revision": 1, "created_at": now, "updated_at": now,
-        })
-        events.append({**base, "entry_id": entry_id, "action": "sync_add", "reason": None, "before": None,
-                       "after": _summary(values, link)})
+        inserts.append(
+            {
+                "id": entry_id,
+                "list_type_id": lt.id,
+                "entry_key": row.key,
+                "subject_id": link.subject_id,
+                "party_name": values["party_name"][:200],
+                "party_code": values.get("party_code"),
+                "party_kind": values.get("party_kind"),
+                "region_code": values.get("region_code"),
+                "reason": values["reason"],
+                "facts": values.get("facts") or "",
+                "legal_basis": legal_basis,
+                "decision_no": values.get("decision_no"),
+                "authority": values["authority"][:200],
+                "department_id": department_id,
+                "status": status,
+                "listed_on": values["listed_on"],
+                "term_end": values.get("term_end"),
+                "removed_on": values.get("removed_on"),
+                "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
+                "removal_note": values.get("removal_note"),
+                "data": values.get("data") or {},
+                "match_status": link.status,
+                "match_score": link.score,
+                "match_evidence": link.evidence,
+                "match_candidates": link.candidates,
+                "source": "sync",
+                "last_sync_id": record.id,
+                "content_hash": row.content_hash,
+                "revision": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        events.append(
+            {
+                **base,
+                "entry_id": entry_id,
+                "action": "sync_add",
+                "reason": None,
+                "before": None,
+                "after": _summary(values, link),
+            }
+        )
         counts["added"] += 1
         if link.status == MatchStatus.PENDING:
             counts["review_queued"] += 1
@@ -700,28 +891,55 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         values = row.values
         status = EntryStatus.REMOVED if values.get("removed_on") else EntryStatus.ACTIVE
         new = {
-            "_id": old.id, "subject_id": link.subject_id, "party_name": values["party_name"][:200],
-            "party_code": values.get("party_code"), "party_kind": values.get("party_kind"),
-            "region_code": values.get("region_code"), "reason": values["reason"], "facts": values.get("facts") or "",
-            "decision_no": values.get("decision_no"), "authority": values["authority"][:200], "status": status,
-            "listed_on": values["listed_on"], "term_end": values.get("term_end"),
+            "_id": old.id,
+            "subject_id": link.subject_id,
+            "party_name": values["party_name"][:200],
+            "party_code": values.get("party_code"),
+            "party_kind": values.get("party_kind"),
+            "region_code": values.get("region_code"),
+            "reason": values["reason"],
+            "facts": values.get("facts") or "",
+            "decision_no": values.get("decision_no"),
+            "authority": values["authority"][:200],
+            "status": status,
+            "listed_on": values["listed_on"],
+            "term_end": values.get("term_end"),
             "removed_on": values.get("removed_on"),
             "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
-            "removal_note": values.get("removal_note"), "data": values.get("data") or {},
-            "match_status": link.status, "match_score": link.score, "match_evidence": link.evidence,
-            "match_candidates": link.candidates, "last_sync_id": record.id, "content_hash": row.content_hash,
-            "revision": old.revision + 1, "updated_at": now,
+            "removal_note": values.get("removal_note"),
+            "data": values.get("data") or {},
+            "match_status": link.status,
+            "match_score": link.score,
+            "match_evidence": link.evidence,
+            "match_candidates": link.candidates,
+            "last_sync_id": record.id,
+            "content_hash": row.content_hash,
+            "revision": old.revision + 1,
+            "updated_at": now,
         }
         updates.append(new)
         relisted = old.status == EntryStatus.REMOVED and status != EntryStatus.REMOVED
-        events.append({**base, "entry_id": old.id, "action": "sync_add" if relisted else "sync_change",
-                       "reason": "来源名单重新列入" if relisted else None,
-                       "before": _summary(vars(old)), "after": _summary(values, link)})
+        events.append(
+            {
+                **base,
+                "entry_id": old.id,
+                "action": "sync_add" if relisted else "sync_change",
+                "reason": "来源名单重新列入" if relisted else None,
+                "before": _summary(vars(old)),
+                "after": _summary(values, link),
+            }
+        )
         counts["added" if relisted else "changed"] += 1
         if link.status == MatchStatus.PENDING:
             counts["review_queued"] += 1
-        watch.change(old.id, old, old.subject_id, SimpleNamespace(status=status, **_facts(values)), link.subject_id,
-                     values["reason"])
+        watch.change(
+            old.id,
+            old,
+            old.subject_id,
+            SimpleNamespace(status=status, **_facts(values)),
+            link.subject_id,
+            values["reason"],
+        )
     _bulk_update(session, updates)
 
     # Re-linked (unchanged content, a subject found now) --------------------------------------------------------
@@ -731,14 +949,30 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
             if link.status == MatchStatus.PENDING:
                 relinked.append({"_id": old.id, "match_candidates": link.candidates, "match_score": link.score})
             continue
-        relinked.append({"_id": old.id, "subject_id": link.subject_id, "match_status": link.status,
-                         "match_score": link.score, "match_evidence": link.evidence,
-                         "match_candidates": link.candidates, "updated_at": now, "revision": old.revision + 1})
+        relinked.append(
+            {
+                "_id": old.id,
+                "subject_id": link.subject_id,
+                "match_status": link.status,
+                "match_score": link.score,
+                "match_evidence": link.evidence,
+                "match_candidates": link.candidates,
+                "updated_at": now,
+                "revision": old.revision + 1,
+            }
+        )
         if link.subject_id is not None:
             counts["relinked"] += 1
-            events.append({**base, "entry_id": old.id, "action": "match", "reason": "同步时重新比对",
-                           "before": {"match_status": old.match_status},
-                           "after": {"subject_id": link.subject_id, "match_status": link.status}})
+            events.append(
+                {
+                    **base,
+                    "entry_id": old.id,
+                    "action": "match",
+                    "reason": "同步时重新比对",
+                    "before": {"match_status": old.match_status},
+                    "after": {"subject_id": link.subject_id, "match_status": link.status},
+                }
+            )
             watch.change(old.id, old, None, old, link.subject_id, None)
     _bulk_update(session, relinked)
 
@@ -748,41 +982,89 @@ def sync_list(session: Session, *, actor: Principal, list_code: str, path: str |
         removed_on = change["removed_on"]
         if old.listed_on and removed_on < old.listed_on:
             removed_on = old.listed_on
-        removals.append({"_id": old.id, "status": EntryStatus.REMOVED, "removed_on": removed_on,
-                         "removal_reason": "sync_removed", "removal_note": change["removal_note"],
-                         "last_sync_id": record.id, "revision": old.revision + 1, "updated_at": now})
-        events.append({**base, "entry_id": old.id, "action": "sync_remove", "reason": change["removal_note"],
-                       "before": {"status": old.status}, "after": {"status": EntryStatus.REMOVED,
-                                                                   "removed_on": removed_on.isoformat()}})
+        removals.append(
+            {
+                "_id": old.id,
+                "status": EntryStatus.REMOVED,
+                "removed_on": removed_on,
+                "removal_reason": "sync_removed",
+                "removal_note": change["removal_note"],
+                "last_sync_id": record.id,
+                "revision": old.revision + 1,
+                "updated_at": now,
+            }
+        )
+        events.append(
+            {
+                **base,
+                "entry_id": old.id,
+                "action": "sync_remove",
+                "reason": change["removal_note"],
+                "before": {"status": old.status},
+                "after": {"status": EntryStatus.REMOVED, "removed_on": removed_on.isoformat()},
+            }
+        )
         counts["removed"] += 1
-        after = SimpleNamespace(status=EntryStatus.REMOVED, listed_on=old.listed_on, term_end=old.term_end,
-                                removed_on=removed_on)
+        after = SimpleNamespace(
+            status=EntryStatus.REMOVED, listed_on=old.listed_on, term_end=old.term_end, removed_on=removed_on
+        )
         watch.change(old.id, old, old.subject_id, after, old.subject_id, None)
     _bulk_update(session, removals)
 
     insert_rows(session, ListEntryEvent.__table__, events)
     watch.flush()
 
-    queue = session.scalar(select(func.count()).select_from(ListEntry).where(
-        ListEntry.list_type_id == lt.id, ListEntry.match_status == MatchStatus.PENDING,
-        ListEntry.status != EntryStatus.REMOVED)) or 0
+    queue = (
+        session.scalar(
+            select(func.count())
+            .select_from(ListEntry)
+            .where(
+                ListEntry.list_type_id == lt.id,
+                ListEntry.match_status == MatchStatus.PENDING,
+                ListEntry.status != EntryStatus.REMOVED,
+            )
+        )
+        or 0
+    )
     record.rows = len(rows) + len(problems.rows) + facts["duplicate_rows"]
     record.added, record.changed, record.removed = counts["added"], counts["changed"], counts["removed"]
     record.unchanged, record.rejected = counts["unchanged"], len(problems.rows)
     record.review_queued = counts["review_queued"]
     record.finished_at = utcnow()
     record.report = {
-        "list": lt.code, "mode": mode, "threshold": limit, **facts, "relinked": counts["relinked"],
-        "review_queue_size": queue, "link_status": dict(Counter(link.status for link in new_links + change_links)),
-        "events_announced": watch.sent, "problem_counts": dict(problems.counts), "problems": problems.items,
+        "list": lt.code,
+        "mode": mode,
+        "threshold": limit,
+        **facts,
+        "relinked": counts["relinked"],
+        "review_queue_size": queue,
+        "link_status": dict(Counter(link.status for link in new_links + change_links)),
+        "events_announced": watch.sent,
+        "problem_counts": dict(problems.counts),
+        "problems": problems.items,
         "batch_mode": batches.KEEP_GOOD if skip_invalid else batches.REJECT_ALL,
     }
-    audit.record(session, actor=actor.actor, action="lists.sync", entity_type="list_sync", entity_id=record.id,
-                 reason=f"同步外部名单「{lt.name}」：{record.filename}",
-                 after={"list": lt.code, "mode": mode, "file": record.filename, "sha256": record.sha256,
-                        "rows": record.rows, "added": record.added, "changed": record.changed,
-                        "removed": record.removed, "unchanged": record.unchanged, "rejected": record.rejected,
-                        "review_queued": record.review_queued})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="lists.sync",
+        entity_type="list_sync",
+        entity_id=record.id,
+        reason=f"同步外部名单「{lt.name}」：{record.filename}",
+        after={
+            "list": lt.code,
+            "mode": mode,
+            "file": record.filename,
+            "sha256": record.sha256,
+            "rows": record.rows,
+            "added": record.added,
+            "changed": record.changed,
+            "removed": record.removed,
+            "unchanged": record.unchanged,
+            "rejected": record.rejected,
+            "review_queued": record.review_queued,
+        },
+    )
     session.flush()
     return record
 
@@ -795,8 +1077,11 @@ def _stored_lookup(code: str | None) -> str | None:
 
 
 def _facts(values: dict[str, Any]) -> dict[str, Any]:
-    return {"listed_on": values.get("listed_on"), "term_end": values.get("term_end"),
-            "removed_on": values.get("removed_on")}
+    return {
+        "listed_on": values.get("listed_on"),
+        "term_end": values.get("term_end"),
+        "removed_on": values.get("removed_on"),
+    }
 
 
 def _managing_department_id(session: Session, lt: ListType) -> int | None:
@@ -819,7 +1104,7 @@ def _bulk_update(session: Session, rows: list[dict[str, Any]]) -> None:
     for names, items in groups.items():
         stmt = update(table).where(table.c.id == bindparam("_id")).values({n: bindparam(n) for n in names})
         for start in range(0, len(items), 5000):
-            session.execute(stmt, items[start:start + 5000])
+            session.execute(stmt, items[start : start + 5000])
 
 
 class _Announcer:
@@ -831,17 +1116,28 @@ class _Announcer:
         self.sent = 0
 
     def _payload(self, entry_id: int, facts: Any, reason: str | None) -> dict[str, Any]:
-        return {"list_type": self.lt.code, "entry_id": entry_id,
-                "listed_on": facts.listed_on.isoformat() if facts.listed_on else None,
-                "term_end": facts.term_end.isoformat() if facts.term_end else None, "reason": reason}
+        return {
+            "list_type": self.lt.code,
+            "entry_id": entry_id,
+            "listed_on": facts.listed_on.isoformat() if facts.listed_on else None,
+            "term_end": facts.term_end.isoformat() if facts.term_end else None,
+            "reason": reason,
+        }
 
     def after(self, entry_id: int, subject_id: int | None, facts: Any, reason: str | None) -> None:
         if _counts_today(facts, subject_id, self.today):
             assert subject_id is not None
             self.pending.append((subject_id, "list.entered", self._payload(entry_id, facts, reason)))
 
-    def change(self, entry_id: int, before: Any, before_subject: int | None, after: Any, after_subject: int | None,
-               reason: str | None) -> None:
+    def change(
+        self,
+        entry_id: int,
+        before: Any,
+        before_subject: int | None,
+        after: Any,
+        after_subject: int | None,
+        reason: str | None,
+    ) -> None:
         was = _counts_today(before, before_subject, self.today)
         now = _counts_today(after, after_subject, self.today)
         if was and (not now or before_subject != after_subject):
@@ -855,7 +1151,7 @@ class _Announcer:
         """The subjects among ``ids`` that someone watches (chunked index look-ups)."""
         watched: set[int] = set()
         for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
+            chunk = ids[start : start + CHUNK]
             watched.update(hooks.subject_events().watched_among(self.session, chunk))
         return watched
 
@@ -866,8 +1162,9 @@ class _Announcer:
         watched = self._watched(sorted({s for s, _, _ in self.pending}))
         for subject_id, event, payload in self.pending:
             if subject_id in watched:
-                self.sent += watches.emit_subject_event(self.session, subject_id=subject_id, event=event,
-                                                        payload=payload)
+                self.sent += watches.emit_subject_event(
+                    self.session, subject_id=subject_id, event=event, payload=payload
+                )
         self.pending = []
 
 
@@ -878,14 +1175,24 @@ def announce(session: Session, *, lt: ListType, entry: ListEntry, before_subject
     a.flush()
 
 
-def syncs_of(session: Session, *, list_code: str | None = None, limit: int = 50, offset: int = 0,
-             department_code: str | None = None) -> tuple[int, list[tuple[ListSync, str]]]:
+def syncs_of(
+    session: Session,
+    *,
+    list_code: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    department_code: str | None = None,
+) -> tuple[int, list[tuple[ListSync, str]]]:
     """Syncs, newest first, with their list code; ``department_code``: only lists that department manages."""
     types = {t.id: t for t in session.scalars(select(ListType))}
     if list_code and not any(t.code == list_code for t in types.values()):
         raise NotFound(f"名单类型 {list_code} 不存在", code="list_type_not_found")
-    allowed = [t.id for t in types.values() if (not list_code or t.code == list_code)
-               and (department_code is None or department_code in (t.managing_departments or []))]
+    allowed = [
+        t.id
+        for t in types.values()
+        if (not list_code or t.code == list_code)
+        and (department_code is None or department_code in (t.managing_departments or []))
+    ]
     where = ListSync.list_type_id.in_(allowed)
     total = session.scalar(select(func.count()).select_from(ListSync).where(where)) or 0
     found = session.scalars(select(ListSync).where(where).order_by(ListSync.id.desc()).limit(limit).offset(offset))
@@ -909,16 +1216,33 @@ def get_sync(session: Session, sync_id: int) -> ListSync:
 def sync_view(record: ListSync, lt_code: str | None = None, *, with_report: bool = True) -> dict[str, Any]:
     report = record.report or {}
     view = {
-        "id": record.id, "list": lt_code or report.get("list"), "mode": record.mode, "filename": record.filename,
-        "sha256": record.sha256, "actor": record.actor, "started_at": record.started_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None, "rows": record.rows,
-        "added": record.added, "changed": record.changed, "removed": record.removed, "unchanged": record.unchanged,
-        "rejected": record.rejected, "review_queued": record.review_queued,
-        "review_queue_size": report.get("review_queue_size", 0), "relinked": report.get("relinked", 0),
+        "id": record.id,
+        "list": lt_code or report.get("list"),
+        "mode": record.mode,
+        "filename": record.filename,
+        "sha256": record.sha256,
+        "actor": record.actor,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "rows": record.rows,
+        "added": record.added,
+        "changed": record.changed,
+        "removed": record.removed,
+        "unchanged": record.unchanged,
+        "rejected": record.rejected,
+        "review_queued": record.review_queued,
+        "review_queue_size": report.get("review_queue_size", 0),
+        "relinked": report.get("relinked", 0),
         "summary": batches.BatchSummary.from_counts(
-            "list_sync", mode=report.get("batch_mode", batches.REJECT_ALL), batch=record.id, rows=record.rows,
-            accepted=record.rows - record.rejected - report.get("duplicate_rows", 0), rejected=record.rejected,
-            skipped=report.get("duplicate_rows", 0), errors=report.get("problems", [])).as_dict(),
+            "list_sync",
+            mode=report.get("batch_mode", batches.REJECT_ALL),
+            batch=record.id,
+            rows=record.rows,
+            accepted=record.rows - record.rejected - report.get("duplicate_rows", 0),
+            rejected=record.rejected,
+            skipped=report.get("duplicate_rows", 0),
+            errors=report.get("problems", []),
+        ).as_dict(),
     }
     if with_report:
         view["report"] = report
@@ -929,39 +1253,63 @@ def sync_view(record: ListSync, lt_code: str | None = None, *, with_report: bool
 
 
 def entry_party_key(entry: ListEntry) -> str:
-    return party_key(name=entry.party_name, kind=entry.party_kind, code=entry.party_code,
-                     region_code=entry.region_code)
+    return party_key(name=entry.party_name, kind=entry.party_kind, code=entry.party_code, region_code=entry.region_code)
 
 
 def review_view(entry: ListEntry, lt_code: str) -> dict[str, Any]:
     """An entry as a reviewer sees it: the party as the source gave it and the candidates with their evidence."""
     return {
-        "entry_id": entry.id, "list": lt_code, "entry_key": entry.entry_key, "party_name": entry.party_name,
-        "party_code": entry.party_code, "party_kind": entry.party_kind, "region_code": entry.region_code,
-        "reason": entry.reason, "authority": entry.authority,
+        "entry_id": entry.id,
+        "list": lt_code,
+        "entry_key": entry.entry_key,
+        "party_name": entry.party_name,
+        "party_code": entry.party_code,
+        "party_kind": entry.party_kind,
+        "region_code": entry.region_code,
+        "reason": entry.reason,
+        "authority": entry.authority,
         "listed_on": entry.listed_on.isoformat() if entry.listed_on else None,
-        "match_status": entry.match_status, "subject_id": entry.subject_id, "match_score": entry.match_score,
-        "candidates": entry.match_candidates or [], "data": entry.data,
+        "match_status": entry.match_status,
+        "subject_id": entry.subject_id,
+        "match_score": entry.match_score,
+        "candidates": entry.match_candidates or [],
+        "data": entry.data,
     }
 
 
-def review_queue(session: Session, *, list_code: str | None = None, limit: int = 50, offset: int = 0,
-                 department_code: str | None = None) -> dict[str, Any]:
+def review_queue(
+    session: Session,
+    *,
+    list_code: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    department_code: str | None = None,
+) -> dict[str, Any]:
     """Entries waiting for a reviewer (``pending``, not removed), oldest first, with their candidates.
 
     ``department_code``: only lists this department manages (a department operator's view)."""
     types = {t.id: t for t in session.scalars(select(ListType))}
-    allowed = [t.id for t in types.values()
-               if (not list_code or t.code == list_code)
-               and (department_code is None or department_code in (t.managing_departments or []))]
+    allowed = [
+        t.id
+        for t in types.values()
+        if (not list_code or t.code == list_code)
+        and (department_code is None or department_code in (t.managing_departments or []))
+    ]
     if list_code and not any(t.code == list_code for t in types.values()):
         raise NotFound(f"名单类型 {list_code} 不存在", code="list_type_not_found")
-    where = (ListEntry.match_status == MatchStatus.PENDING, ListEntry.status != EntryStatus.REMOVED,
-             ListEntry.list_type_id.in_(allowed))
+    where = (
+        ListEntry.match_status == MatchStatus.PENDING,
+        ListEntry.status != EntryStatus.REMOVED,
+        ListEntry.list_type_id.in_(allowed),
+    )
     total = session.scalar(select(func.count()).select_from(ListEntry).where(*where)) or 0
     items = session.scalars(select(ListEntry).where(*where).order_by(ListEntry.id).limit(limit).offset(offset))
-    return {"total": total, "limit": limit, "offset": offset,
-            "items": [review_view(e, types[e.list_type_id].code) for e in items]}
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": [review_view(e, types[e.list_type_id].code) for e in items],
+    }
 
 
 def get_entry(session: Session, entry_id: int) -> ListEntry:
@@ -971,8 +1319,9 @@ def get_entry(session: Session, entry_id: int) -> ListEntry:
     return entry
 
 
-def judge(session: Session, *, actor: Principal, entry_id: int, subject_id: int, verdict: str,
-          reason: str) -> ListEntry:
+def judge(
+    session: Session, *, actor: Principal, entry_id: int, subject_id: int, verdict: str, reason: str
+) -> ListEntry:
     """Record a reviewer's verdict on (entry's party, subject) and apply it to the entry.
 
     The verdict is stored as a :class:`MatchJudgement` keyed by the party (name, kind, masked code, region), so
@@ -994,28 +1343,38 @@ def judge(session: Session, *, actor: Principal, entry_id: int, subject_id: int,
     if subject is None:
         raise NotFound(f"信用主体 {subject_id} 不存在", code="subject_not_found")
     if entry.match_status == "code" and entry.subject_id is not None:
-        raise ValidationFailed("该条目已按代码关联到主体，代码一致的关联不需要也不能人工复核", code="entry_linked_by_code")
+        raise ValidationFailed(
+            "该条目已按代码关联到主体，代码一致的关联不需要也不能人工复核", code="entry_linked_by_code"
+        )
     key = entry_party_key(entry)
     now = utcnow()
-    found = session.scalar(select(MatchJudgement).where(MatchJudgement.party_key == key,
-                                                        MatchJudgement.subject_id == subject_id))
+    found = session.scalar(
+        select(MatchJudgement).where(MatchJudgement.party_key == key, MatchJudgement.subject_id == subject_id)
+    )
     before_judgement = found.verdict if found else None
     if found is None:
-        found = MatchJudgement(party_key=key, subject_id=subject_id, verdict=verdict, actor=actor.actor,
-                               reason=reason.strip(), at=now)
+        found = MatchJudgement(
+            party_key=key, subject_id=subject_id, verdict=verdict, actor=actor.actor, reason=reason.strip(), at=now
+        )
         session.add(found)
     else:
         found.verdict, found.actor, found.reason, found.at = verdict, actor.actor, reason.strip(), now
     if verdict == "same":
-        session.execute(update(MatchJudgement)
-                        .where(MatchJudgement.party_key == key, MatchJudgement.subject_id != subject_id,
-                               MatchJudgement.verdict == "same")
-                        .values(verdict="not_same", actor=actor.actor, reason=f"已认定为主体 {subject_id}", at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(MatchJudgement)
+            .where(
+                MatchJudgement.party_key == key,
+                MatchJudgement.subject_id != subject_id,
+                MatchJudgement.verdict == "same",
+            )
+            .values(verdict="not_same", actor=actor.actor, reason=f"已认定为主体 {subject_id}", at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     before_subject = entry.subject_id
-    before = SimpleNamespace(status=entry.status, listed_on=entry.listed_on, term_end=entry.term_end,
-                             removed_on=entry.removed_on)
+    before = SimpleNamespace(
+        status=entry.status, listed_on=entry.listed_on, term_end=entry.term_end, removed_on=entry.removed_on
+    )
     before_view = {"subject_id": entry.subject_id, "match_status": entry.match_status}
     candidates = [c for c in (entry.match_candidates or []) if c.get("subject_id") != subject_id]
     if verdict == "same":
@@ -1034,15 +1393,38 @@ def judge(session: Session, *, actor: Principal, entry_id: int, subject_id: int,
             entry.match_score = candidates[0]["score"] if candidates else None
     entry.revision += 1
     entry.updated_at = now
-    session.add(ListEntryEvent(entry_id=entry.id, action="match_judged", actor=actor.actor, reason=reason.strip(),
-                               before=before_view,
-                               after={"subject_id": entry.subject_id, "match_status": entry.match_status,
-                                      "verdict": verdict, "judged_subject_id": subject_id}, at=now))
+    session.add(
+        ListEntryEvent(
+            entry_id=entry.id,
+            action="match_judged",
+            actor=actor.actor,
+            reason=reason.strip(),
+            before=before_view,
+            after={
+                "subject_id": entry.subject_id,
+                "match_status": entry.match_status,
+                "verdict": verdict,
+                "judged_subject_id": subject_id,
+            },
+            at=now,
+        )
+    )
     session.flush()
     announce(session, lt=lt, entry=entry, before_subject=before_subject, before=before)
-    audit.record(session, actor=actor.actor, action="lists.match_judge", entity_type="list_entry",
-                 entity_id=entry.id, reason=reason.strip(),
-                 before={"verdict": before_judgement, **before_view},
-                 after={"verdict": verdict, "subject_id": subject_id, "party_key": key,
-                        "entry_subject_id": entry.subject_id, "match_status": entry.match_status})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="lists.match_judge",
+        entity_type="list_entry",
+        entity_id=entry.id,
+        reason=reason.strip(),
+        before={"verdict": before_judgement, **before_view},
+        after={
+            "verdict": verdict,
+            "subject_id": subject_id,
+            "party_key": key,
+            "entry_subject_id": entry.subject_id,
+            "match_status": entry.match_status,
+        },
+    )
     return entry

@@ -102,25 +102,39 @@ def upload_sync(
 ) -> dict[str, Any]:
     """上传外部名单的全量快照或增量文件，比对并应用差异，返回新增/变更/移出/未变数和待复核数。"""
     upload = uploads.received(file)
-    record = sync.sync_list(session, actor=principal, list_code=list_code, path=upload, mode=mode,
-                            skip_invalid=skip_invalid, filename=upload.name)
+    record = sync.sync_list(
+        session,
+        actor=principal,
+        list_code=list_code,
+        path=upload,
+        mode=mode,
+        skip_invalid=skip_invalid,
+        filename=upload.name,
+    )
     return sync.sync_view(record, list_code)
 
 
 @router.get("/syncs", response_model=SyncPage)
-def list_syncs(list_code: str | None = Query(None, alias="list"), limit: Limit = 50,
-               offset: Offset = 0,
-               principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
-               session: Session = SessionDep) -> dict[str, Any]:
+def list_syncs(
+    list_code: str | None = Query(None, alias="list"),
+    limit: Limit = 50,
+    offset: Offset = 0,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """同步记录（最新在前）；部门用户只看到本部门主管的名单。"""
-    total, found = sync.syncs_of(session, list_code=list_code, limit=limit, offset=offset,
-                                 department_code=_viewer_department(session, principal))
+    total, found = sync.syncs_of(
+        session, list_code=list_code, limit=limit, offset=offset, department_code=_viewer_department(session, principal)
+    )
     return {"total": total, "items": [sync.sync_view(r, code, with_report=False) for r, code in found]}
 
 
 @router.get("/syncs/{sync_id}", response_model=SyncOut)
-def get_sync(sync_id: Id, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
-             session: Session = SessionDep) -> dict[str, Any]:
+def get_sync(
+    sync_id: Id,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """一次同步的计数和报告（含无效行）。"""
     record = sync.get_sync(session, sync_id)
     lt = sync.list_type_by_id(session, record.list_type_id)
@@ -131,21 +145,31 @@ def get_sync(sync_id: Id, principal: Principal = Depends(allow(Role.DEPT_OPERATO
 
 
 @router.get("/review", response_model=ReviewPage)
-def review(list_code: str | None = Query(None, alias="list"), limit: Limit = 50,
-           offset: Offset = 0, principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
-           session: Session = SessionDep) -> dict[str, Any]:
+def review(
+    list_code: str | None = Query(None, alias="list"),
+    limit: Limit = 50,
+    offset: Offset = 0,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """待复核的名单条目（无代码可关联、姓名比对得分低于阈值者），附候选主体及其得分依据。"""
-    return sync.review_queue(session, list_code=list_code, limit=limit, offset=offset,
-                             department_code=_viewer_department(session, principal))
+    return sync.review_queue(
+        session, list_code=list_code, limit=limit, offset=offset, department_code=_viewer_department(session, principal)
+    )
 
 
 @router.post("/review/{entry_id}", response_model=ReviewItem)
-def judge(entry_id: Id, body: JudgeIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-          session: Session = SessionDep) -> dict[str, Any]:
+def judge(
+    entry_id: Id,
+    body: JudgeIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """复核结论：same（同一主体，关联）或 not_same（不是同一主体，从候选中排除）；以后的同步沿用该结论。"""
     if (body.subject_id is None) == (body.subject_code is None):
         raise ValidationFailed("subject_id 与 subject_code 须且只须填写一个", code="subject_required")
     subject_id = body.subject_id if body.subject_id is not None else get_subject(session, body.subject_code or "").id
-    entry = sync.judge(session, actor=principal, entry_id=entry_id, subject_id=subject_id, verdict=body.verdict,
-                       reason=body.reason)
+    entry = sync.judge(
+        session, actor=principal, entry_id=entry_id, subject_id=subject_id, verdict=body.verdict, reason=body.reason
+    )
     return sync.review_view(entry, sync.list_type_by_id(session, entry.list_type_id).code)

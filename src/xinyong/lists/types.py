@@ -33,9 +33,28 @@ DEFAULT_TYPES_PATH = Path(__file__).parent / "data" / "list_types.yaml"
 TYPE_ENTITY = "list_type"
 
 
-_STORED_FIELDS = ("name", "kind", "domain", "authority", "info_class", "legal_basis", "term_months",
-                  "max_term_months", "requires_notice", "notice_workdays", "removal_rules", "party_kinds", "external",
-                  "managing_departments", "sync_format", "params", "confidence", "note", "sort_order", "active")
+_STORED_FIELDS = (
+    "name",
+    "kind",
+    "domain",
+    "authority",
+    "info_class",
+    "legal_basis",
+    "term_months",
+    "max_term_months",
+    "requires_notice",
+    "notice_workdays",
+    "removal_rules",
+    "party_kinds",
+    "external",
+    "managing_departments",
+    "sync_format",
+    "params",
+    "confidence",
+    "note",
+    "sort_order",
+    "active",
+)
 
 
 @dataclass
@@ -61,8 +80,9 @@ def load_list_types(path: Path | str | None = None) -> ListTypesFile:
     try:
         return ListTypesFile.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(f"名单类型文件 {path.name} 校验失败", code="invalid_list_types",
-                               details=validation_details(exc)) from None
+        raise ValidationFailed(
+            f"名单类型文件 {path.name} 校验失败", code="invalid_list_types", details=validation_details(exc)
+        ) from None
 
 
 def _stored(obj: ListType) -> dict[str, Any]:
@@ -80,8 +100,11 @@ def seed_list_types(session: Session, *, actor: Principal, path: Path | str | No
         raise NotFound("信用信息目录尚未初始化，请先运行 xinyong catalog seed", code="catalog_not_seeded")
     unknown = sorted({t.info_class for t in spec_file.types} - classes)
     if unknown:
-        raise ValidationFailed("名单类型引用了目录中不存在的信息类别：" + "、".join(unknown),
-                               code="unknown_info_class", details={"info_classes": unknown})
+        raise ValidationFailed(
+            "名单类型引用了目录中不存在的信息类别：" + "、".join(unknown),
+            code="unknown_info_class",
+            details={"info_classes": unknown},
+        )
     report = SeedReport()
     existing = {t.code: t for t in session.scalars(select(ListType))}
     why = "载入名单类型" + (f"（{Path(path).name}）" if path else "（默认值）")
@@ -92,8 +115,15 @@ def seed_list_types(session: Session, *, actor: Principal, path: Path | str | No
             obj = ListType(code=spec.code, **{k: data[k] for k in _STORED_FIELDS})
             session.add(obj)
             session.flush()
-            audit.record(session, actor=actor.actor, action="lists.type.create", entity_type=TYPE_ENTITY,
-                         entity_id=spec.code, reason=why, after=data)
+            audit.record(
+                session,
+                actor=actor.actor,
+                action="lists.type.create",
+                entity_type=TYPE_ENTITY,
+                entity_id=spec.code,
+                reason=why,
+                after=data,
+            )
             report.created.append(spec.code)
             continue
         before = _stored(obj)
@@ -104,9 +134,16 @@ def seed_list_types(session: Session, *, actor: Principal, path: Path | str | No
         for k in changed:
             setattr(obj, k, data[k])
         obj.updated_at = utcnow()
-        audit.record(session, actor=actor.actor, action="lists.type.reseed", entity_type=TYPE_ENTITY,
-                     entity_id=spec.code, reason=why, before={k: before[k] for k in changed},
-                     after={k: data[k] for k in changed})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="lists.type.reseed",
+            entity_type=TYPE_ENTITY,
+            entity_id=spec.code,
+            reason=why,
+            before={k: before[k] for k in changed},
+            after={k: data[k] for k in changed},
+        )
         report.updated.append(spec.code)
     report.not_in_file = sorted(existing)
     session.flush()
@@ -133,17 +170,34 @@ def get_list_type(session: Session, code: str) -> ListType:
     found = session.scalar(select(ListType).where(ListType.code == code)) if code else None
     if found is None:
         valid = list(session.scalars(select(ListType.code).order_by(ListType.sort_order, ListType.code)))
-        raise NotFound(f"名单类型 {code[:60]!r} 不存在", code="unknown_list_type",
-                       details={"code": code[:60], "valid_codes": valid})
+        raise NotFound(
+            f"名单类型 {code[:60]!r} 不存在",
+            code="unknown_list_type",
+            details={"code": code[:60], "valid_codes": valid},
+        )
     return found
 
 
 def type_view(lt: ListType) -> dict[str, Any]:
-    return {"code": lt.code, "name": lt.name, "kind": lt.kind, "kind_label": KIND_LABELS.get(lt.kind, lt.kind),
-            "domain": lt.domain, "authority": lt.authority, "info_class": lt.info_class,
-            "legal_basis": list(lt.legal_basis), "term_months": lt.term_months,
-            "max_term_months": lt.max_term_months, "requires_notice": lt.requires_notice,
-            "notice_workdays": lt.notice_workdays, "removal_rules": list(lt.removal_rules),
-            "party_kinds": list(lt.party_kinds), "external": lt.external,
-            "managing_departments": list(lt.managing_departments), "sync_format": lt.sync_format,
-            "confidence": lt.confidence, "note": lt.note, "active": lt.active}
+    return {
+        "code": lt.code,
+        "name": lt.name,
+        "kind": lt.kind,
+        "kind_label": KIND_LABELS.get(lt.kind, lt.kind),
+        "domain": lt.domain,
+        "authority": lt.authority,
+        "info_class": lt.info_class,
+        "legal_basis": list(lt.legal_basis),
+        "term_months": lt.term_months,
+        "max_term_months": lt.max_term_months,
+        "requires_notice": lt.requires_notice,
+        "notice_workdays": lt.notice_workdays,
+        "removal_rules": list(lt.removal_rules),
+        "party_kinds": list(lt.party_kinds),
+        "external": lt.external,
+        "managing_departments": list(lt.managing_departments),
+        "sync_format": lt.sync_format,
+        "confidence": lt.confidence,
+        "note": lt.note,
+        "active": lt.active,
+    }

@@ -20,12 +20,22 @@ from xinyong.measures.resolve import PERSON, _Entry, _Item
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.measures.spec import CATEGORY_LABELS, KIND_LABELS, SCENARIOS
 
-OUTCOME_LABELS = {"matched": "已匹配", "candidates": "仅按名称查询：候选主体", "not_found": "未找到", "invalid": "代码无效"}
+OUTCOME_LABELS = {
+    "matched": "已匹配",
+    "candidates": "仅按名称查询：候选主体",
+    "not_found": "未找到",
+    "invalid": "代码无效",
+}
 
 
-def select_measures(cat: Catalogue, subject_kind: str, entries: Sequence[Any], scenario: str,
-                    records: Sequence[TriggerRecord] = (), on: dt.date | None = None
-                    ) -> list[tuple[CachedMeasure, list[Any], list[TriggerRecord]]]:
+def select_measures(
+    cat: Catalogue,
+    subject_kind: str,
+    entries: Sequence[Any],
+    scenario: str,
+    records: Sequence[TriggerRecord] = (),
+    on: dt.date | None = None,
+) -> list[tuple[CachedMeasure, list[Any], list[TriggerRecord]]]:
     """Active measures triggered by ``entries`` (in force) or by ``records`` (read by
     ``record_triggers.trigger_records``, judged on the check date ``on``) that apply in ``scenario`` to this kind
     of subject, each with the entries and the records that trigger it; punishments first, then rewards, in
@@ -51,11 +61,19 @@ def select_measures(cat: Catalogue, subject_kind: str, entries: Sequence[Any], s
 
 def _entry_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
     lt = cat.list_types.get(entry.list_type_id)
-    return {"id": entry.id, "objection": OBJECTION_MARKER if entry.objected else None,
-            "list_type": lt.code if lt else None, "list_name": lt.name if lt else None,
-            "list_kind": lt.kind if lt else None, "authority": entry.authority, "decision_no": entry.decision_no,
-            "listed_on": entry.listed_on, "term_end": entry.term_end, "reason": entry.reason,
-            "legal_basis": entry.legal_basis}
+    return {
+        "id": entry.id,
+        "objection": OBJECTION_MARKER if entry.objected else None,
+        "list_type": lt.code if lt else None,
+        "list_name": lt.name if lt else None,
+        "list_kind": lt.kind if lt else None,
+        "authority": entry.authority,
+        "decision_no": entry.decision_no,
+        "listed_on": entry.listed_on,
+        "term_end": entry.term_end,
+        "reason": entry.reason,
+        "legal_basis": entry.legal_basis,
+    }
 
 
 def _reason_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
@@ -63,22 +81,43 @@ def _reason_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
     name = lt.name if lt else "名单"
     until = entry.term_end or "移出名单之日（无固定期限）"
     doc = f"（{entry.decision_no}）" if entry.decision_no else ""
-    return {"entry_id": entry.id, "list_type": lt.code if lt else None, "list_name": name,
-            "listed_on": entry.listed_on, "term_end": entry.term_end, "authority": entry.authority,
-            "text": f"被{entry.authority}列入「{name}」{doc}，列入日期 {entry.listed_on}，有效期至 {until}；"
-                    f"列入事由：{entry.reason}"}
+    return {
+        "entry_id": entry.id,
+        "list_type": lt.code if lt else None,
+        "list_name": name,
+        "listed_on": entry.listed_on,
+        "term_end": entry.term_end,
+        "authority": entry.authority,
+        "text": f"被{entry.authority}列入「{name}」{doc}，列入日期 {entry.listed_on}，有效期至 {until}；"
+        f"列入事由：{entry.reason}",
+    }
 
 
-def _measure_answer(m: CachedMeasure, entries: list[Any], cat: Catalogue, records: Sequence[TriggerRecord] = (),
-                    on: dt.date | None = None) -> dict[str, Any]:
+def _measure_answer(
+    m: CachedMeasure,
+    entries: list[Any],
+    cat: Catalogue,
+    records: Sequence[TriggerRecord] = (),
+    on: dt.date | None = None,
+) -> dict[str, Any]:
     rule = m.records
-    return {"code": m.code, "kind": m.kind, "kind_label": KIND_LABELS[m.kind], "category": m.category,
-            "category_label": CATEGORY_LABELS[m.category], "title": m.title, "content": m.content,
-            "department": m.department, "mandatory": m.mandatory, "confidence": m.confidence,
-            "legal_basis": list(m.legal_basis), "memorandum": m.memorandum,
-            "reasons": [_reason_view(e, cat) for e in entries],
-            "record_reasons": [record_reason(r, rule, on) for r in records] if rule is not None and on else [],
-            "record_legal_basis": list(rule.legal_basis) if rule is not None and records else []}
+    return {
+        "code": m.code,
+        "kind": m.kind,
+        "kind_label": KIND_LABELS[m.kind],
+        "category": m.category,
+        "category_label": CATEGORY_LABELS[m.category],
+        "title": m.title,
+        "content": m.content,
+        "department": m.department,
+        "mandatory": m.mandatory,
+        "confidence": m.confidence,
+        "legal_basis": list(m.legal_basis),
+        "memorandum": m.memorandum,
+        "reasons": [_reason_view(e, cat) for e in entries],
+        "record_reasons": [record_reason(r, rule, on) for r in records] if rule is not None and on else [],
+        "record_legal_basis": list(rule.legal_basis) if rule is not None and records else [],
+    }
 
 
 def _subject_view(row: Any) -> dict[str, Any]:
@@ -104,8 +143,9 @@ def _query_record(item: _Item) -> dict[str, Any]:
     return out
 
 
-def _conclusion(item: _Item, entries: list[Any], measures: list[dict[str, Any]], scenario: str,
-                records: Sequence[Any] = ()) -> str:
+def _conclusion(
+    item: _Item, entries: list[Any], measures: list[dict[str, Any]], scenario: str, records: Sequence[Any] = ()
+) -> str:
     if item.outcome != "matched":
         return item.reason or OUTCOME_LABELS[item.outcome]
     punish = [m for m in measures if m["kind"] == "punish"]

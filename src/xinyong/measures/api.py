@@ -60,8 +60,9 @@ def list_measures(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """联合奖惩措施目录：每项措施的内容、法律依据、实施部门、适用场景、触发名单与是否必须实施。"""
-    rows = service.list_measures(session, kind=kind, scenario=scenario, list_type=list_type,
-                                 include_inactive=include_inactive)
+    rows = service.list_measures(
+        session, kind=kind, scenario=scenario, list_type=list_type, include_inactive=include_inactive
+    )
     return service.measure_views(session, rows)
 
 
@@ -78,16 +79,18 @@ def show_measure(code: str, _: Principal = Depends(public), session: Session = S
 
 
 @router.post("/{code}/deactivate", response_model=MeasureOut)
-def deactivate_measure(code: str, body: ActiveIn, principal: Principal = Depends(allow()),
-                       session: Session = SessionDep) -> dict[str, Any]:
+def deactivate_measure(
+    code: str, body: ActiveIn, principal: Principal = Depends(allow()), session: Session = SessionDep
+) -> dict[str, Any]:
     """停用一项措施（须说明原因；记入审计日志）：停用后核查不再返回该措施。仅平台管理员。"""
     obj = service.set_measure_active(session, actor=principal, code=code, active=False, reason=body.reason)
     return service.measure_views(session, [obj])[0]
 
 
 @router.post("/{code}/activate", response_model=MeasureOut)
-def activate_measure(code: str, body: ActiveIn, principal: Principal = Depends(allow()),
-                     session: Session = SessionDep) -> dict[str, Any]:
+def activate_measure(
+    code: str, body: ActiveIn, principal: Principal = Depends(allow()), session: Session = SessionDep
+) -> dict[str, Any]:
     """重新启用一项措施（须说明原因；记入审计日志）。仅平台管理员。"""
     obj = service.set_measure_active(session, actor=principal, code=code, active=True, reason=body.reason)
     return service.measure_views(session, [obj])[0]
@@ -103,8 +106,9 @@ def scenarios(_: Principal = Depends(public)) -> list[dict[str, str]]:
 
 
 @checks_router.post("", response_model=CheckOut, max_body_size=CHECK_MAX_BODY_BYTES)
-async def create_check(request: Request, body: CheckIn,
-                       principal: Principal = Depends(allow(*CHECK_ROLES))) -> Response:
+async def create_check(
+    request: Request, body: CheckIn, principal: Principal = Depends(allow(*CHECK_ROLES))
+) -> Response:
     """信用核查：一个或多个主体（最多10,000个）在某一场景下适用的联合奖惩措施，附理由与法律依据；每次核查均留痕。"""
     subjects = [checks.SubjectQuery(code=s.code, name=s.name, region=s.region, kind=s.kind) for s in body.subjects]
     # The hottest route: one hand-over to a worker thread, which opens the session, checks, records and commits
@@ -112,7 +116,8 @@ async def create_check(request: Request, body: CheckIn,
     # shape, which the tests validate) instead of a second pass through the response model — a 10,000-subject
     # answer is ~10 MB. Hence no SessionDep here: it would cost a dependency and a second hand-over.
     content = await asyncio.get_running_loop().run_in_executor(
-        _CHECK_THREADS, partial(_check, request.app.state.db, principal, subjects, body.scenario, body.reference))
+        _CHECK_THREADS, partial(_check, request.app.state.db, principal, subjects, body.scenario, body.reference)
+    )
     return Response(content, media_type="application/json")
 
 
@@ -122,12 +127,17 @@ async def create_check(request: Request, body: CheckIn,
 _CHECK_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xinyong-check")
 
 
-def _check(db: Database, principal: Principal, subjects: list[checks.SubjectQuery], scenario: str,
-           reference: str | None) -> bytes:
+def _check(
+    db: Database, principal: Principal, subjects: list[checks.SubjectQuery], scenario: str, reference: str | None
+) -> bytes:
     # Committed before the answer is sent. A transient conflict (SQLite still locked after the busy timeout) runs
     # the check again within the retry bound, then answers 503 (core.db.run_with_retries; no cost otherwise).
-    answer = run_with_retries(lambda _attempt: checks.check_and_record(
-        db, actor=principal, subjects=subjects, scenario=scenario, reference=reference), what="check")
+    answer = run_with_retries(
+        lambda _attempt: checks.check_and_record(
+            db, actor=principal, subjects=subjects, scenario=scenario, reference=reference
+        ),
+        what="check",
+    )
     return orjson.dumps(answer)
 
 
@@ -150,8 +160,9 @@ def feedback_rates(
 ) -> list[dict[str, Any]]:
     """各部门的核查反馈率：核查次数、结果含措施的次数、已反馈次数与反馈率（本部门；平台管理员可看全部）。"""
     dept_id = _department_filter(session, principal, department)
-    return feedback.feedback_rates(session, actor=principal, date_from=date_from, date_to=date_to,
-                                   department_id=dept_id)
+    return feedback.feedback_rates(
+        session, actor=principal, date_from=date_from, date_to=date_to, department_id=dept_id
+    )
 
 
 @checks_router.get("", response_model=list[CheckRecordOut])
@@ -167,23 +178,38 @@ def list_checks(
 ) -> list[dict[str, Any]]:
     """本部门的核查记录（平台管理员可查看全部），新的在前。"""
     dept_id = _department_filter(session, principal, department)
-    rows = checks.list_checks(session, actor=principal, department_id=dept_id, date_from=date_from,
-                              date_to=date_to, scenario=scenario, limit=limit, offset=offset)
+    rows = checks.list_checks(
+        session,
+        actor=principal,
+        department_id=dept_id,
+        date_from=date_from,
+        date_to=date_to,
+        scenario=scenario,
+        limit=limit,
+        offset=offset,
+    )
     return [checks.check_view(c) for c in rows]
 
 
 @checks_router.get("/{check_id}", response_model=CheckDetailOut)
-def show_check(check_id: Id, principal: Principal = Depends(allow(*CHECK_ROLES)),
-               session: Session = SessionDep) -> dict[str, Any]:
+def show_check(
+    check_id: Id, principal: Principal = Depends(allow(*CHECK_ROLES)), session: Session = SessionDep
+) -> dict[str, Any]:
     """一次核查的记录：查询（证件号码已脱敏）、结果、措施与反馈。其他部门的核查返回 404。"""
     return checks.check_detail(session, checks.get_check(session, check_id, actor=principal))
 
 
 @checks_router.post("/{check_id}/feedback", response_model=FeedbackOut)
-def give_feedback(check_id: Id, body: FeedbackIn, principal: Principal = Depends(allow(*FEEDBACK_ROLES)),
-                  session: Session = SessionDep) -> dict[str, Any]:
+def give_feedback(
+    check_id: Id,
+    body: FeedbackIn,
+    principal: Principal = Depends(allow(*FEEDBACK_ROLES)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """反馈核查结果中各项措施是否实施；未实施的须说明原因。仅限发起核查的部门。"""
-    items = [feedback.FeedbackInput(measure_code=i.measure_code, applied=i.applied, reason=i.reason,
-                                    item_id=i.item_id) for i in body.items]
+    items = [
+        feedback.FeedbackInput(measure_code=i.measure_code, applied=i.applied, reason=i.reason, item_id=i.item_id)
+        for i in body.items
+    ]
     recorded = feedback.record_feedback(session, actor=principal, check_id=check_id, items=items)
     return {"check_id": check_id, "recorded": len(recorded)}

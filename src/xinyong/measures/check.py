@@ -77,15 +77,25 @@ class SubjectQuery:
 # The check -----------------------------------------------------------------------------------------------------
 
 
-def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQuery], scenario: str,
-              reference: str | None = None, on: dt.date | None = None) -> dict[str, Any]:
+def run_check(
+    session: Session,
+    *,
+    actor: Principal,
+    subjects: Sequence[SubjectQuery],
+    scenario: str,
+    reference: str | None = None,
+    on: dt.date | None = None,
+) -> dict[str, Any]:
     """Check ``subjects`` in ``scenario`` on day ``on`` (default today) and record the check; returns the answer."""
     require_scenario(scenario)
     if not subjects:
         raise ValidationFailed("请至少提供一个核查主体", code="no_subjects")
     if len(subjects) > MAX_BATCH:
-        raise ValidationFailed(f"每次最多核查 {MAX_BATCH} 个主体（本次 {len(subjects)} 个），请分批提交",
-                               code="batch_too_large", details={"max": MAX_BATCH, "given": len(subjects)})
+        raise ValidationFailed(
+            f"每次最多核查 {MAX_BATCH} 个主体（本次 {len(subjects)} 个），请分批提交",
+            code="batch_too_large",
+            details={"max": MAX_BATCH, "given": len(subjects)},
+        )
     if reference is not None and len(reference) > 200:
         raise ValidationFailed("业务编号不能超过200个字符", code="reference_too_long")
     on = on or clock.today()
@@ -95,8 +105,7 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
     with session.no_autoflush:
         items = [_parse(i, q) for i, q in enumerate(subjects)]
         pending = [it for it in items if it.outcome == "not_found"]
-        prefetched, fingerprint = _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()],
-                                                 on)
+        prefetched, fingerprint = _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()], on)
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
         matched = [it for it in items if it.outcome == "matched"]
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
@@ -110,13 +119,24 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         cat = catalogue(session, fingerprint=fingerprint) if in_force or matched else None
         # Records that may trigger a measure of this scenario (重大违法记录 …): one statement per chunk of subjects.
         plan = cat.record_plan(scenario) if cat is not None else None
-        records = trigger_records(session, [it.subject.id for it in matched if it.subject.kind in plan.party_kinds],
-                                  plan, on) if plan is not None else {}
+        records = (
+            trigger_records(session, [it.subject.id for it in matched if it.subject.kind in plan.party_kinds], plan, on)
+            if plan is not None
+            else {}
+        )
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
         # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]
-        grades = current_grades(session, [it.subject.id for it in graded], role=actor.role.value if actor.role
-                                else None, kinds={it.subject.id: it.subject.kind for it in graded}) if graded else {}
+        grades = (
+            current_grades(
+                session,
+                [it.subject.id for it in graded],
+                role=actor.role.value if actor.role else None,
+                kinds={it.subject.id: it.subject.kind for it in graded},
+            )
+            if graded
+            else {}
+        )
 
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -125,50 +145,94 @@ def run_check(session: Session, *, actor: Principal, subjects: Sequence[SubjectQ
         counts[it.outcome] += 1
         entries = in_force.get(it.subject.id, []) if it.outcome == "matched" else []
         candidates = records.get(it.subject.id, ()) if records and it.outcome == "matched" else ()
-        chosen = (select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
-                  if cat is not None and (entries or candidates) else [])
+        chosen = (
+            select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
+            if cat is not None and (entries or candidates)
+            else []
+        )
         measures = [_measure_answer(m, es, cat, rs, on) for m, es, rs in chosen] if cat is not None else []
-        triggering = sorted({r.id: r for _m, _es, rs in chosen for r in rs}.values(),
-                            key=lambda r: (r.decision_date, r.id))
+        triggering = sorted(
+            {r.id: r for _m, _es, rs in chosen for r in rs}.values(), key=lambda r: (r.decision_date, r.id)
+        )
         if any(m["kind"] == "punish" for m in measures):
             counts["with_punishments"] += 1
         if any(m["kind"] == "reward" for m in measures):
             counts["with_rewards"] += 1
         counts["measures"] += len(measures)
         query = _query_record(it)
-        results.append({
-            "position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
-            "warnings": it.warnings or [], "subject": _subject_view(it.subject) if it.subject is not None else None,
-            "candidates": it.candidates or [], "entries": [_entry_view(e, cat) for e in entries] if cat is not None else [],
-            "records": [record_view(r, on) for r in triggering],
-            "measures": measures, "conclusion": _conclusion(it, entries, measures, scenario, triggering),
-            "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
-        })
-        rows.append({"position": it.position, "query": query, "outcome": it.outcome, "reason": it.reason,
-                     "subject_id": it.subject.id if it.subject is not None else None, "candidates": it.candidates,
-                     "entry_ids": [e.id for e in entries], "measure_codes": [m["code"] for m in measures],
-                     "record_ids": [r.id for r in triggering]})
+        results.append(
+            {
+                "position": it.position,
+                "query": query,
+                "outcome": it.outcome,
+                "reason": it.reason,
+                "warnings": it.warnings or [],
+                "subject": _subject_view(it.subject) if it.subject is not None else None,
+                "candidates": it.candidates or [],
+                "entries": [_entry_view(e, cat) for e in entries] if cat is not None else [],
+                "records": [record_view(r, on) for r in triggering],
+                "measures": measures,
+                "conclusion": _conclusion(it, entries, measures, scenario, triggering),
+                "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
+            }
+        )
+        rows.append(
+            {
+                "position": it.position,
+                "query": query,
+                "outcome": it.outcome,
+                "reason": it.reason,
+                "subject_id": it.subject.id if it.subject is not None else None,
+                "candidates": it.candidates,
+                "entry_ids": [e.id for e in entries],
+                "measure_codes": [m["code"] for m in measures],
+                "record_ids": [r.id for r in triggering],
+            }
+        )
 
-    summary = {"subjects": len(items), **{k: counts[k] for k in ("matched", "candidates", "not_found", "invalid",
-                                                                    "with_punishments", "with_rewards", "measures")}}
-    check: dict[str, Any] = {"at": utcnow(), "checked_on": on, "actor": actor.actor, "role": actor.role.value if actor.role else None,
-             "department_id": actor.department_id, "system": actor.name, "reference": reference,
-             "scenario": scenario, "subject_count": len(items), "with_measures": counts["measures"] > 0,
-             "summary": summary}
+    summary = {
+        "subjects": len(items),
+        **{
+            k: counts[k]
+            for k in ("matched", "candidates", "not_found", "invalid", "with_punishments", "with_rewards", "measures")
+        },
+    }
+    check: dict[str, Any] = {
+        "at": utcnow(),
+        "checked_on": on,
+        "actor": actor.actor,
+        "role": actor.role.value if actor.role else None,
+        "department_id": actor.department_id,
+        "system": actor.name,
+        "reference": reference,
+        "scenario": scenario,
+        "subject_count": len(items),
+        "with_measures": counts["measures"] > 0,
+        "summary": summary,
+    }
     check_id = _record(session, check, rows, results, separate=separate)
     persons = [it.subject.id for it in matched if it.subject.kind == PERSON]
     if persons:  # a check naming a person is in that person's access log (查询记录)
         from xinyong.subjects import access_log
 
-        access_log.record_check(session, actor=actor, subject_ids=persons, scenario=scenario, check_id=check_id,
-                                separate=separate)
-    return {"check_id": check_id, "scenario": scenario, "scenario_label": SCENARIOS[scenario],
-            "checked_on": on.isoformat(), "checked_at": check["at"].isoformat(), "reference": reference,
-            "summary": summary, "results": results}
+        access_log.record_check(
+            session, actor=actor, subject_ids=persons, scenario=scenario, check_id=check_id, separate=separate
+        )
+    return {
+        "check_id": check_id,
+        "scenario": scenario,
+        "scenario_label": SCENARIOS[scenario],
+        "checked_on": on.isoformat(),
+        "checked_at": check["at"].isoformat(),
+        "reference": reference,
+        "summary": summary,
+        "results": results,
+    }
 
 
-def check_and_record(db: Database, *, actor: Principal, subjects: Sequence[SubjectQuery], scenario: str,
-                     reference: str | None = None) -> dict[str, Any]:
+def check_and_record(
+    db: Database, *, actor: Principal, subjects: Sequence[SubjectQuery], scenario: str, reference: str | None = None
+) -> dict[str, Any]:
     """:func:`run_check` as the API runs it, recorded and committed before it returns.
 
     The reads run on ``Database.statement_engine``, each statement its own transaction (read committed; the
@@ -194,8 +258,10 @@ def check_and_record(db: Database, *, actor: Principal, subjects: Sequence[Subje
             lost = not sqlite and _connection_lost(conn)
             if attempt == 2 or not lost or session.info.get("check_write_sent"):
                 raise
-            log.warning("check: a pooled connection to the database was dead (%s); pool emptied, check retried",
-                        type(exc).__name__)
+            log.warning(
+                "check: a pooled connection to the database was dead (%s); pool emptied, check retried",
+                type(exc).__name__,
+            )
             conn.invalidate()
             engine.dispose()
         finally:
@@ -231,8 +297,14 @@ def _records_apart(session: Session) -> bool:
     return not holds_write_lock(session)
 
 
-def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]], *,
-            separate: bool) -> int:
+def _record(
+    session: Session,
+    check: dict[str, Any],
+    rows: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    *,
+    separate: bool,
+) -> int:
     """Write the check and its items; returns the check's id.
 
     PostgreSQL: in the caller's transaction. SQLite (``separate``): in a short transaction of its own that takes
@@ -272,17 +344,37 @@ def _record(session: Session, check: dict[str, Any], rows: list[dict[str, Any]],
     return check_id
 
 
-_CHECK_COLUMNS = ("at", "checked_on", "actor", "role", "department_id", "system", "reference", "scenario",
-                  "subject_count", "with_measures", "summary")
-_ITEM_COLUMNS = ("check_id", "position", "query", "outcome", "reason", "subject_id", "candidates", "entry_ids",
-                 "measure_codes", "record_ids")
+_CHECK_COLUMNS = (
+    "at",
+    "checked_on",
+    "actor",
+    "role",
+    "department_id",
+    "system",
+    "reference",
+    "scenario",
+    "subject_count",
+    "with_measures",
+    "summary",
+)
+_ITEM_COLUMNS = (
+    "check_id",
+    "position",
+    "query",
+    "outcome",
+    "reason",
+    "subject_id",
+    "candidates",
+    "entry_ids",
+    "measure_codes",
+    "record_ids",
+)
 #: Up to this many items are written by one ``INSERT … RETURNING`` on the driver's cursor; a larger batch by
 #: ``core.bulk`` (ids allocated first, then executemany / COPY).
 _FEW_ITEMS = 100
 
 
-def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]]
-           ) -> int:
+def _write(session: Session, check: dict[str, Any], rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> int:
     """The check row and its item rows in the session's transaction (on PostgreSQL in autocommit, see
     :func:`check_and_record`: one statement, or one transaction of the driver's for a large batch)."""
     conn = session.connection()
@@ -314,10 +406,15 @@ def _insert(driver: Any, sqlite: bool, check: dict[str, Any], rows: list[dict[st
     values = dict(check, summary=dumps(check["summary"]))
     if sqlite:  # as SQLAlchemy's SQLite types store them (core.bulk does the same)
         at = check["at"].astimezone(dt.UTC).replace(tzinfo=None)
-        values.update(at=at.isoformat(sep=" ", timespec="microseconds"), checked_on=check["checked_on"].isoformat(),
-                      with_measures=int(check["with_measures"]))
-    head = (f"INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
-            f"VALUES ({', '.join(mark for _ in _CHECK_COLUMNS)}) RETURNING id")
+        values.update(
+            at=at.isoformat(sep=" ", timespec="microseconds"),
+            checked_on=check["checked_on"].isoformat(),
+            with_measures=int(check["with_measures"]),
+        )
+    head = (
+        f"INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
+        f"VALUES ({', '.join(mark for _ in _CHECK_COLUMNS)}) RETURNING id"
+    )
     params: list[Any] = [values[c] for c in _CHECK_COLUMNS]
     cursor = driver.cursor()
     try:
@@ -337,8 +434,11 @@ def _insert(driver: Any, sqlite: bool, check: dict[str, Any], rows: list[dict[st
         for r in rows:
             items += (check_id, *_item_params(r))
         one = "(" + ", ".join(mark for _ in _ITEM_COLUMNS) + ")"
-        cursor.execute(f"INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
-                       f"VALUES {', '.join(one for _ in rows)} RETURNING position, id", items)
+        cursor.execute(
+            f"INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
+            f"VALUES {', '.join(one for _ in rows)} RETURNING position, id",
+            items,
+        )
         by_position = dict(cursor.fetchall())
     finally:
         cursor.close()
@@ -347,9 +447,17 @@ def _insert(driver: Any, sqlite: bool, check: dict[str, Any], rows: list[dict[st
 
 def _item_params(r: dict[str, Any]) -> tuple[Any, ...]:
     """An item's values after its check id, in the order of ``_ITEM_COLUMNS[1:]``."""
-    return (r["position"], dumps(r["query"]), r["outcome"], r["reason"], r["subject_id"],
-            None if r["candidates"] is None else dumps(r["candidates"]), dumps(r["entry_ids"]),
-            dumps(r["measure_codes"]), dumps(r["record_ids"]) if r["record_ids"] else None)
+    return (
+        r["position"],
+        dumps(r["query"]),
+        r["outcome"],
+        r["reason"],
+        r["subject_id"],
+        None if r["candidates"] is None else dumps(r["candidates"]),
+        dumps(r["entry_ids"]),
+        dumps(r["measure_codes"]),
+        dumps(r["record_ids"]) if r["record_ids"] else None,
+    )
 
 
 @lru_cache(maxsize=_FEW_ITEMS)
@@ -362,12 +470,14 @@ def _pg_record_sql(n: int) -> str:
     table = CheckItem.__table__
     cols = _ITEM_COLUMNS[1:]
     one = "(" + ", ".join(f"CAST(%s AS {table.c[c].type.compile(dialect=dialect)})" for c in cols) + ")"
-    return (f"WITH c AS (INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in _CHECK_COLUMNS)}) RETURNING id), "
-            f"i AS (INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
-            f"SELECT c.id, {', '.join('v.' + c for c in cols)} FROM c, (VALUES {', '.join(one for _ in range(n))}) "
-            f"AS v({', '.join(cols)}) RETURNING check_id, position, id) "
-            f"SELECT check_id, position, id FROM i")
+    return (
+        f"WITH c AS (INSERT INTO checks ({', '.join(_CHECK_COLUMNS)}) "
+        f"VALUES ({', '.join('%s' for _ in _CHECK_COLUMNS)}) RETURNING id), "
+        f"i AS (INSERT INTO check_items ({', '.join(_ITEM_COLUMNS)}) "
+        f"SELECT c.id, {', '.join('v.' + c for c in cols)} FROM c, (VALUES {', '.join(one for _ in range(n))}) "
+        f"AS v({', '.join(cols)}) RETURNING check_id, position, id) "
+        f"SELECT check_id, position, id FROM i"
+    )
 
 
 def _item_ids(results: list[dict[str, Any]], ids: list[int]) -> None:
@@ -381,49 +491,92 @@ def _item_ids(results: list[dict[str, Any]], ids: list[int]) -> None:
 def get_check(session: Session, check_id: int, *, actor: Principal) -> Check:
     """A check the principal may see (its own department's; the admin sees all); others are "not found"."""
     check = session.get(Check, check_id)
-    if check is None or not (actor.is_admin or (actor.department_id is not None
-                                                  and check.department_id == actor.department_id)):
+    if check is None or not (
+        actor.is_admin or (actor.department_id is not None and check.department_id == actor.department_id)
+    ):
         raise NotFound(f"没有编号为 {check_id} 的核查记录", code="check_not_found")
     return check
 
 
 def check_view(check: Check) -> dict[str, Any]:
-    return {"id": check.id, "at": check.at.isoformat(), "checked_on": check.checked_on.isoformat(),
-            "actor": check.actor, "role": check.role, "department_id": check.department_id, "system": check.system,
-            "reference": check.reference, "scenario": check.scenario, "subject_count": check.subject_count,
-            "with_measures": check.with_measures, "summary": check.summary}
+    return {
+        "id": check.id,
+        "at": check.at.isoformat(),
+        "checked_on": check.checked_on.isoformat(),
+        "actor": check.actor,
+        "role": check.role,
+        "department_id": check.department_id,
+        "system": check.system,
+        "reference": check.reference,
+        "scenario": check.scenario,
+        "subject_count": check.subject_count,
+        "with_measures": check.with_measures,
+        "summary": check.summary,
+    }
 
 
 def check_detail(session: Session, check: Check) -> dict[str, Any]:
     """The recorded check: its items (as recorded), their feedback, and the measures they named."""
-    items = list(session.scalars(select(CheckItem).where(CheckItem.check_id == check.id)
-                                 .order_by(CheckItem.position)))
+    items = list(session.scalars(select(CheckItem).where(CheckItem.check_id == check.id).order_by(CheckItem.position)))
     feedback: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for fb in session.scalars(select(CheckFeedback).where(CheckFeedback.check_id == check.id)
-                              .order_by(CheckFeedback.id)):
-        feedback[fb.item_id].append({"measure_code": fb.measure_code, "applied": fb.applied, "reason": fb.reason,
-                                     "actor": fb.actor, "at": fb.at.isoformat()})
+    for fb in session.scalars(
+        select(CheckFeedback).where(CheckFeedback.check_id == check.id).order_by(CheckFeedback.id)
+    ):
+        feedback[fb.item_id].append(
+            {
+                "measure_code": fb.measure_code,
+                "applied": fb.applied,
+                "reason": fb.reason,
+                "actor": fb.actor,
+                "at": fb.at.isoformat(),
+            }
+        )
     codes = sorted({c for it in items for c in it.measure_codes})
     measures = {}
     if codes:
         memos = {m.id: m for m in session.scalars(select(Memorandum))}
         for m in session.scalars(select(Measure).where(Measure.code.in_(codes))):
             memo = memos[m.memorandum_id]
-            measures[m.code] = {"title": m.title, "kind": m.kind, "mandatory": m.mandatory,
-                                "legal_basis": m.legal_basis, "department": m.department,
-                                "memorandum": {"code": memo.code, "title": memo.title, "doc_no": memo.doc_no}}
+            measures[m.code] = {
+                "title": m.title,
+                "kind": m.kind,
+                "mandatory": m.mandatory,
+                "legal_basis": m.legal_basis,
+                "department": m.department,
+                "memorandum": {"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
+            }
     view = check_view(check)
-    view["items"] = [{"item_id": it.id, "position": it.position, "query": it.query, "outcome": it.outcome,
-                      "reason": it.reason, "subject_id": it.subject_id, "candidates": it.candidates or [],
-                      "entry_ids": it.entry_ids, "measure_codes": it.measure_codes,
-                      "record_ids": it.record_ids or [], "feedback": feedback.get(it.id, [])} for it in items]
+    view["items"] = [
+        {
+            "item_id": it.id,
+            "position": it.position,
+            "query": it.query,
+            "outcome": it.outcome,
+            "reason": it.reason,
+            "subject_id": it.subject_id,
+            "candidates": it.candidates or [],
+            "entry_ids": it.entry_ids,
+            "measure_codes": it.measure_codes,
+            "record_ids": it.record_ids or [],
+            "feedback": feedback.get(it.id, []),
+        }
+        for it in items
+    ]
     view["measures"] = measures
     return view
 
 
-def list_checks(session: Session, *, actor: Principal, department_id: int | None = None,
-                date_from: dt.date | None = None, date_to: dt.date | None = None, scenario: str | None = None,
-                limit: int = 50, offset: int = 0) -> list[Check]:
+def list_checks(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    scenario: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Check]:
     """Checks of the principal's department (the admin: all, or ``department_id``), newest first."""
     stmt = select(Check)
     if not actor.is_admin:

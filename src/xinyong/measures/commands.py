@@ -35,14 +35,27 @@ def list_(
 ) -> None:
     """列出联合奖惩措施。"""
     with clikit.database().session(write=False) as session:
-        data = service.measure_views(session, service.list_measures(
-            session, kind=kind, scenario=scenario, list_type=list_type, include_inactive=include_inactive))
+        data = service.measure_views(
+            session,
+            service.list_measures(
+                session, kind=kind, scenario=scenario, list_type=list_type, include_inactive=include_inactive
+            ),
+        )
 
     def render(rows: list[dict[str, Any]]) -> None:
-        t = Table("代码", "类别", "措施", "适用场景", "触发名单", "必须", "状态", title=f"联合奖惩措施（{len(rows)} 项）")
+        t = Table(
+            "代码", "类别", "措施", "适用场景", "触发名单", "必须", "状态", title=f"联合奖惩措施（{len(rows)} 项）"
+        )
         for m in rows:
-            t.add_row(m["code"], m["kind_label"], m["title"], " ".join(m["scenarios"]), " ".join(m["list_types"]),
-                      "是" if m["mandatory"] else "参考", "启用" if m["active"] else "停用")
+            t.add_row(
+                m["code"],
+                m["kind_label"],
+                m["title"],
+                " ".join(m["scenarios"]),
+                " ".join(m["list_types"]),
+                "是" if m["mandatory"] else "参考",
+                "启用" if m["active"] else "停用",
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)
@@ -57,8 +70,10 @@ def show(code: str = typer.Argument(..., help="措施代码"), as_json: bool = J
 
     def render(m: dict[str, Any]) -> None:
         c = clikit.console
-        c.print(f"[bold]{m['title']}[/bold]（{m['code']}，{m['kind_label']}，{m['category_label']}）"
-                f"{'' if m['active'] else '【已停用：' + (m['active_reason'] or '') + '】'}")
+        c.print(
+            f"[bold]{m['title']}[/bold]（{m['code']}，{m['kind_label']}，{m['category_label']}）"
+            f"{'' if m['active'] else '【已停用：' + (m['active_reason'] or '') + '】'}"
+        )
         c.print(m["content"])
         memo = m["memorandum"]
         c.print(f"依据文件：{memo['title']} {memo['doc_no'] or ''}")
@@ -80,8 +95,9 @@ def memoranda(as_json: bool = JsonOption) -> None:
     def render(rows: list[dict[str, Any]]) -> None:
         t = Table("代码", "类型", "标题", "文号", "措施数", "可信度", title="备忘录与依据文件")
         for m in rows:
-            t.add_row(m["code"], m["kind_label"], m["title"], m["doc_no"] or "", str(m["measure_count"]),
-                      m["confidence"])
+            t.add_row(
+                m["code"], m["kind_label"], m["title"], m["doc_no"] or "", str(m["measure_count"]), m["confidence"]
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)
@@ -89,18 +105,22 @@ def memoranda(as_json: bool = JsonOption) -> None:
 
 @app.command("seed")
 @handle_errors
-def seed(path: Path | None = typer.Option(None, "--file", help="措施文件（默认：内置的 measures.yaml）"),
-         reason: str | None = typer.Option(None, "--reason", help="审计日志中的原因"),
-         as_json: bool = JsonOption) -> None:
+def seed(
+    path: Path | None = typer.Option(None, "--file", help="措施文件（默认：内置的 measures.yaml）"),
+    reason: str | None = typer.Option(None, "--reason", help="审计日志中的原因"),
+    as_json: bool = JsonOption,
+) -> None:
     """载入联合奖惩措施目录（可重复运行；管理员的停用决定保留）。"""
     with clikit.database().session() as session:
         report = service.seed_measures(session, actor=clikit.operator(), path=path, reason=reason)
     data = report.to_dict()
 
     def render(d: dict[str, Any]) -> None:
-        clikit.console.print(f"措施目录 {d['edition']}：新增备忘录 {len(d['memoranda_created'])}，"
-                             f"更新备忘录 {len(d['memoranda_updated'])}；新增措施 {len(d['created'])}，"
-                             f"更新 {len(d['updated'])}，未变 {len(d['unchanged'])}，文件外 {len(d['not_in_file'])}")
+        clikit.console.print(
+            f"措施目录 {d['edition']}：新增备忘录 {len(d['memoranda_created'])}，"
+            f"更新备忘录 {len(d['memoranda_updated'])}；新增措施 {len(d['created'])}，"
+            f"更新 {len(d['updated'])}，未变 {len(d['unchanged'])}，文件外 {len(d['not_in_file'])}"
+        )
 
     emit(data, as_json, render)
 
@@ -109,24 +129,33 @@ def _set_active(code: str, reason: str, active: bool, as_json: bool) -> None:
     with clikit.database().session() as session:
         obj = service.set_measure_active(session, actor=clikit.operator(), code=code, active=active, reason=reason)
         data = service.measure_views(session, [obj])[0]
-    emit(data, as_json, lambda m: clikit.console.print(
-        f"措施 {m['code']}「{m['title']}」已{'启用' if m['active'] else '停用'}：{m['active_reason']}"))
+    emit(
+        data,
+        as_json,
+        lambda m: clikit.console.print(
+            f"措施 {m['code']}「{m['title']}」已{'启用' if m['active'] else '停用'}：{m['active_reason']}"
+        ),
+    )
 
 
 @app.command("deactivate")
 @handle_errors
-def deactivate(code: str = typer.Argument(..., help="措施代码"),
-               reason: str = typer.Option(..., "--reason", help="停用原因（记入审计日志）"),
-               as_json: bool = JsonOption) -> None:
+def deactivate(
+    code: str = typer.Argument(..., help="措施代码"),
+    reason: str = typer.Option(..., "--reason", help="停用原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
     """停用一项措施：核查不再返回它。"""
     _set_active(code, reason, False, as_json)
 
 
 @app.command("activate")
 @handle_errors
-def activate(code: str = typer.Argument(..., help="措施代码"),
-             reason: str = typer.Option(..., "--reason", help="启用原因（记入审计日志）"),
-             as_json: bool = JsonOption) -> None:
+def activate(
+    code: str = typer.Argument(..., help="措施代码"),
+    reason: str = typer.Option(..., "--reason", help="启用原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
     """重新启用一项措施。"""
     _set_active(code, reason, True, as_json)
 
@@ -143,15 +172,21 @@ def feedback_rates(
     start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
     with clikit.database().session(write=False) as session:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
-        data = feedback.feedback_rates(session, actor=clikit.operator(), date_from=start, date_to=end,
-                                       department_id=dept_id)
+        data = feedback.feedback_rates(
+            session, actor=clikit.operator(), date_from=start, date_to=end, department_id=dept_id
+        )
 
     def render(rows: list[dict[str, Any]]) -> None:
         t = Table("部门", "核查次数", "含措施", "已反馈", "反馈率", title="核查反馈率")
         for r in rows:
             rate = "" if r["rate"] is None else f"{r['rate']:.1%}"
-            t.add_row(r["department_name"], str(r["checks"]), str(r["checks_with_measures"]),
-                      str(r["checks_with_feedback"]), rate)
+            t.add_row(
+                r["department_name"],
+                str(r["checks"]),
+                str(r["checks_with_measures"]),
+                str(r["checks_with_feedback"]),
+                rate,
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)
@@ -166,20 +201,26 @@ def _render_check(answer: dict[str, Any]) -> None:
         for w in r["warnings"]:
             c.print(f"  [yellow]注意[/yellow] {w}")
         for cand in r["candidates"]:
-            c.print(f"  候选：{cand['name']} {cand.get('uscc') or cand.get('resident_id') or ''} "
-                    f"得分 {cand['score']:.2f}{'（匹配）' if cand['match'] else ''}")
+            c.print(
+                f"  候选：{cand['name']} {cand.get('uscc') or cand.get('resident_id') or ''} "
+                f"得分 {cand['score']:.2f}{'（匹配）' if cand['match'] else ''}"
+            )
         for m in r["measures"]:
             basis = "；".join(f"{b['title']}{b.get('article') or ''}" for b in m["legal_basis"])
-            c.print(f"  [{'red' if m['kind'] == 'punish' else 'green'}]{m['kind_label']}[/] {m['title']}"
-                    f"（{'应当实施' if m['mandatory'] else '参考'}，{m['department']}）")
+            c.print(
+                f"  [{'red' if m['kind'] == 'punish' else 'green'}]{m['kind_label']}[/] {m['title']}"
+                f"（{'应当实施' if m['mandatory'] else '参考'}，{m['department']}）"
+            )
             c.print(f"    依据：{basis}")
             for reason in m["reasons"]:
                 c.print(f"    理由：{reason['text']}")
             for reason in m.get("record_reasons", ()):
                 c.print(f"    理由（信用记录）：{reason['text']}")
             if m.get("record_legal_basis"):
-                c.print("    记录触发依据：" + "；".join(f"{b['title']}{b.get('article') or ''}"
-                                                  for b in m["record_legal_basis"]))
+                c.print(
+                    "    记录触发依据："
+                    + "；".join(f"{b['title']}{b.get('article') or ''}" for b in m["record_legal_basis"])
+                )
 
 
 def register(root: typer.Typer) -> None:
@@ -204,13 +245,20 @@ def register(root: typer.Typer) -> None:
         if name and len(codes) > 1:
             raise ValidationFailed("--name 只能与一个代码同时使用", code="name_with_many_codes")
         if codes:
-            subjects = [checks.SubjectQuery(code=c, name=name if len(codes) == 1 else None, region=region)
-                        for c in codes]
+            subjects = [
+                checks.SubjectQuery(code=c, name=name if len(codes) == 1 else None, region=region) for c in codes
+            ]
         else:
             subjects = [checks.SubjectQuery(name=name, region=region)]
         with clikit.database().session() as session:
-            answer = checks.run_check(session, actor=clikit.operator(), subjects=subjects, scenario=scenario,
-                                      reference=reference, on=parse_date(on, "--date"))
+            answer = checks.run_check(
+                session,
+                actor=clikit.operator(),
+                subjects=subjects,
+                scenario=scenario,
+                reference=reference,
+                on=parse_date(on, "--date"),
+            )
         emit(answer, as_json, _render_check)
         summary = answer["summary"]
         if summary["with_punishments"] or summary["matched"] < summary["subjects"]:

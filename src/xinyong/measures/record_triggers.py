@@ -50,12 +50,16 @@ class RecordRule:
     def from_data(cls, data: dict[str, Any]) -> RecordRule:
         fine = data.get("min_fine_wan")
         months = data.get("lookback_months") or 12 * int(data.get("lookback_years") or 0)
-        rule = cls(kinds=frozenset(data.get("kinds") or ("penalty",)),
-                   penalty_types=frozenset(data.get("penalty_types") or ()),
-                   min_fine_fen=None if fine is None else int(Decimal(str(fine)) * FEN_PER_WAN),
-                   severities=frozenset(data.get("severities") or ()), months=int(months),
-                   include_repaired=bool(data.get("include_repaired")),
-                   legal_basis=tuple(data.get("legal_basis") or ()), description="")
+        rule = cls(
+            kinds=frozenset(data.get("kinds") or ("penalty",)),
+            penalty_types=frozenset(data.get("penalty_types") or ()),
+            min_fine_fen=None if fine is None else int(Decimal(str(fine)) * FEN_PER_WAN),
+            severities=frozenset(data.get("severities") or ()),
+            months=int(months),
+            include_repaired=bool(data.get("include_repaired")),
+            legal_basis=tuple(data.get("legal_basis") or ()),
+            description="",
+        )
         return cls(**{**{f: getattr(rule, f) for f in cls.__slots__}, "description": describe(rule)})
 
     def since(self, on: dt.date) -> dt.date:
@@ -121,9 +125,11 @@ def matches(rule: RecordRule, rec: TriggerRecord, on: dt.date) -> bool:
         return False
     if not rule.has_criteria:
         return True
-    return bool((rule.penalty_types and rule.penalty_types.intersection(rec.penalty_types))
-                or (rule.min_fine_fen is not None and rec.fine_fen is not None and rec.fine_fen >= rule.min_fine_fen)
-                or (rule.severities and rec.severity in rule.severities))
+    return bool(
+        (rule.penalty_types and rule.penalty_types.intersection(rec.penalty_types))
+        or (rule.min_fine_fen is not None and rec.fine_fen is not None and rec.fine_fen >= rule.min_fine_fen)
+        or (rule.severities and rec.severity in rule.severities)
+    )
 
 
 _R = CreditRecord.__table__
@@ -137,20 +143,40 @@ def _date(value: Any) -> dt.date | None:
 
 def _convert(r: tuple[Any, ...]) -> TriggerRecord:
     key = r[7] or ""
-    return TriggerRecord(r[0], r[1], r[2], r[3], r[4], _date(r[5]), r[6],  # type: ignore[arg-type]
-                         tuple(t for t in key.split("|") if t), r[8], _date(r[9]))
+    return TriggerRecord(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        _date(r[5]),  # type: ignore[arg-type]  # a record's decision date is never null
+        r[6],
+        tuple(t for t in key.split("|") if t),
+        r[8],
+        _date(r[9]),
+    )
 
 
 @lru_cache(maxsize=64)
-def _statement(kinds: tuple[str, ...], types: tuple[str, ...], fine: bool, severities: tuple[str, ...],
-               any_record: bool, repaired: bool) -> Prepared:
+def _statement(
+    kinds: tuple[str, ...],
+    types: tuple[str, ...],
+    fine: bool,
+    severities: tuple[str, ...],
+    any_record: bool,
+    repaired: bool,
+) -> Prepared:
     """The candidate records of a chunk of subjects for a set of rules: the union of their conditions (each rule
     is then applied by :func:`matches`). One statement per shape of the catalogue's rules, compiled once."""
 
     def build(n: int) -> Any:  # no IN over constants: an expanding parameter cannot run on the driver's cursor
-        conds = [_R.c.subject_id.in_([bindparam(f"v{i}") for i in range(n)]),
-                 _R.c.decision_date >= bindparam("since"), _R.c.decision_date <= bindparam("on"),
-                 or_(*(_R.c.kind == k for k in kinds)), _R.c.withdrawn_at.is_(None)]
+        conds = [
+            _R.c.subject_id.in_([bindparam(f"v{i}") for i in range(n)]),
+            _R.c.decision_date >= bindparam("since"),
+            _R.c.decision_date <= bindparam("on"),
+            or_(*(_R.c.kind == k for k in kinds)),
+            _R.c.withdrawn_at.is_(None),
+        ]
         if not repaired:
             conds.append(or_(_R.c.ended_on.is_(None), _R.c.ended_on > bindparam("on")))
         if not any_record:
@@ -159,9 +185,22 @@ def _statement(kinds: tuple[str, ...], types: tuple[str, ...], fine: bool, sever
                 crit.append(_R.c.fine_fen >= bindparam("min_fine"))
             crit += [_R.c.severity == s for s in severities]
             conds.append(or_(false(), *crit))
-        return (select(_R.c.id, _R.c.subject_id, _R.c.kind, _R.c.doc_no, _R.c.authority, _R.c.decision_date,
-                       _R.c.severity, _R.c.penalty_types_key, _R.c.fine_fen, _R.c.ended_on)
-                .where(and_(*conds)).order_by(_R.c.subject_id, _R.c.decision_date, _R.c.id))  # the index's order
+        return (
+            select(
+                _R.c.id,
+                _R.c.subject_id,
+                _R.c.kind,
+                _R.c.doc_no,
+                _R.c.authority,
+                _R.c.decision_date,
+                _R.c.severity,
+                _R.c.penalty_types_key,
+                _R.c.fine_fen,
+                _R.c.ended_on,
+            )
+            .where(and_(*conds))
+            .order_by(_R.c.subject_id, _R.c.decision_date, _R.c.id)
+        )  # the index's order
 
     return Prepared(build, _convert)
 
@@ -181,16 +220,22 @@ class RecordPlan:
     @classmethod
     def build(cls, rules: Sequence[RecordRule], party_kinds: Iterable[str]) -> RecordPlan:
         fines = [r.min_fine_fen for r in rules if r.min_fine_fen is not None]
-        stmt = _statement(tuple(sorted({k for r in rules for k in r.kinds})),
-                          tuple(sorted({t for r in rules for t in r.penalty_types})), bool(fines),
-                          tuple(sorted({s for r in rules for s in r.severities})),
-                          any(not r.has_criteria for r in rules), any(r.include_repaired for r in rules))
-        return cls(tuple(rules), stmt, max(r.months for r in rules), min(fines) if fines else None,
-                   frozenset(party_kinds))
+        stmt = _statement(
+            tuple(sorted({k for r in rules for k in r.kinds})),
+            tuple(sorted({t for r in rules for t in r.penalty_types})),
+            bool(fines),
+            tuple(sorted({s for r in rules for s in r.severities})),
+            any(not r.has_criteria for r in rules),
+            any(r.include_repaired for r in rules),
+        )
+        return cls(
+            tuple(rules), stmt, max(r.months for r in rules), min(fines) if fines else None, frozenset(party_kinds)
+        )
 
 
-def trigger_records(session: Session, subject_ids: Iterable[int], plan: RecordPlan, on: dt.date
-                    ) -> dict[int, list[TriggerRecord]]:
+def trigger_records(
+    session: Session, subject_ids: Iterable[int], plan: RecordPlan, on: dt.date
+) -> dict[int, list[TriggerRecord]]:
     """Per subject, the records (not withdrawn) that may trigger one of the plan's rules on ``on``: one statement
     per chunk of 900 subjects, whatever the number of rules."""
     ids = sorted(set(subject_ids))
@@ -204,16 +249,24 @@ def trigger_records(session: Session, subject_ids: Iterable[int], plan: RecordPl
         params["min_fine"] = plan.min_fine_fen
     out: dict[int, list[TriggerRecord]] = defaultdict(list)
     for start in range(0, len(ids), _CHUNK):
-        for rec in plan.statement.rows(conn, ids[start:start + _CHUNK], **params):
+        for rec in plan.statement.rows(conn, ids[start : start + _CHUNK], **params):
             out[rec.subject_id].append(rec)
     return dict(out)
 
 
 def record_view(rec: TriggerRecord, on: dt.date) -> dict[str, Any]:
     """A triggering record in the answer: decision number, authority, date, penalty types, fine (万元)."""
-    return {"id": rec.id, "kind": rec.kind, "doc_no": rec.doc_no, "authority": rec.authority,
-            "decision_date": rec.decision_date.isoformat(), "penalty_types": list(rec.penalty_types),
-            "fine_wan": wan(rec.fine_fen), "severity": rec.severity, "repaired": rec.repaired_on(on)}
+    return {
+        "id": rec.id,
+        "kind": rec.kind,
+        "doc_no": rec.doc_no,
+        "authority": rec.authority,
+        "decision_date": rec.decision_date.isoformat(),
+        "penalty_types": list(rec.penalty_types),
+        "fine_wan": wan(rec.fine_fen),
+        "severity": rec.severity,
+        "repaired": rec.repaired_on(on),
+    }
 
 
 def record_reason(rec: TriggerRecord, rule: RecordRule, on: dt.date) -> dict[str, Any]:
@@ -221,8 +274,15 @@ def record_reason(rec: TriggerRecord, rule: RecordRule, on: dt.date) -> dict[str
     what = "、".join(rec.penalty_types)
     fine = f"，罚款{wan(rec.fine_fen)}万元" if rec.fine_fen else ""
     repaired = "（已信用修复）" if rec.repaired_on(on) else ""
-    return {"record_id": rec.id, "kind": rec.kind, "doc_no": rec.doc_no, "authority": rec.authority,
-            "decision_date": rec.decision_date.isoformat(), "penalty_types": list(rec.penalty_types),
-            "fine_wan": wan(rec.fine_fen), "rule": rule.description,
-            "text": f"{rec.authority}于{rec.decision_date.isoformat()}作出{kind}决定（{rec.doc_no}）"
-                    f"{'：' + what if what else ''}{fine}{repaired}；触发条件：{rule.description}"}
+    return {
+        "record_id": rec.id,
+        "kind": rec.kind,
+        "doc_no": rec.doc_no,
+        "authority": rec.authority,
+        "decision_date": rec.decision_date.isoformat(),
+        "penalty_types": list(rec.penalty_types),
+        "fine_wan": wan(rec.fine_fen),
+        "rule": rule.description,
+        "text": f"{rec.authority}于{rec.decision_date.isoformat()}作出{kind}决定（{rec.doc_no}）"
+        f"{'：' + what if what else ''}{fine}{repaired}；触发条件：{rule.description}",
+    }

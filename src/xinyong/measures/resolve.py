@@ -62,8 +62,16 @@ class _Item:
 _GRADED = exists().where(EvaluationResult.subject_id == Subject.id).label("graded")
 
 
-_SUBJECT_COLS = (Subject.id, Subject.kind, Subject.name, Subject.name_norm, Subject.uscc, Subject.resident_id_masked,
-                 Subject.region_code, _GRADED)
+_SUBJECT_COLS = (
+    Subject.id,
+    Subject.kind,
+    Subject.name,
+    Subject.name_norm,
+    Subject.uscc,
+    Subject.resident_id_masked,
+    Subject.region_code,
+    _GRADED,
+)
 
 
 def _values(n: int) -> list[Any]:
@@ -98,18 +106,36 @@ _E = ListEntry.__table__
 
 # An open objection (异议处理中) is the same predicate as ``cases.service.open_objection_targets``; asked here in the
 # entries' own query instead of a second one (tests/cases check that the check marks such entries).
-_OBJECTED = exists().where(Case.target_type == "list_entry", Case.target_id == _E.c.id, Case.kind == "objection",
-                           Case.closed_at.is_(None)).label("objected")
+_OBJECTED = (
+    exists()
+    .where(
+        Case.target_type == "list_entry", Case.target_id == _E.c.id, Case.kind == "objection", Case.closed_at.is_(None)
+    )
+    .label("objected")
+)
 
 
 # Each row also carries the catalogue's fingerprint (``measures.service.fingerprint_columns``): the catalogue is
 # needed only when some entry is in force, and then it is known whether the cached one is current without a
 # statement (a round trip on PostgreSQL) of its own.
 _ENTRIES_IN_FORCE = Prepared(
-    lambda n: select(_E.c.id, _E.c.subject_id, _E.c.list_type_id, _E.c.authority, _E.c.decision_no, _E.c.listed_on,
-                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED, *fingerprint_columns())
-    .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
-    .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id),
+    lambda n: (
+        select(
+            _E.c.id,
+            _E.c.subject_id,
+            _E.c.list_type_id,
+            _E.c.authority,
+            _E.c.decision_no,
+            _E.c.listed_on,
+            _E.c.term_end,
+            _E.c.reason,
+            _E.c.legal_basis,
+            _OBJECTED,
+            *fingerprint_columns(),
+        )
+        .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
+        .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id)
+    ),
     lambda r: (_Entry(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6]), r[7], r[8], bool(r[9])), r[10:]),
 )
 
@@ -117,21 +143,39 @@ _ENTRIES_IN_FORCE = Prepared(
 # The commonest check names subjects by USCC: they come with their entries in force (LEFT JOIN on the same
 # predicate; a subject without any has one row with no entry) and the fingerprint, in one statement.
 _SUBJECTS_BY_USCC = Prepared(
-    lambda n: select(*_SUBJECT_COLS, _E.c.id, _E.c.list_type_id, _E.c.authority, _E.c.decision_no, _E.c.listed_on,
-                     _E.c.term_end, _E.c.reason, _E.c.legal_basis, _OBJECTED, *fingerprint_columns())
-    .select_from(Subject.__table__.outerjoin(_E, and_(_E.c.subject_id == Subject.id,
-                                                      in_force_clause(_E.c, bindparam("on")))))
-    .where(Subject.uscc.in_(_values(n)))
-    .order_by(Subject.id, _E.c.listed_on, _E.c.id),
-    lambda r: (_SubjectRow(*r[:8]),
-               None if r[8] is None else _Entry(r[8], r[0], r[9], r[10], r[11], _iso(r[12]), _iso(r[13]), r[14],
-                                                r[15], bool(r[16])),
-               r[17:]),
+    lambda n: (
+        select(
+            *_SUBJECT_COLS,
+            _E.c.id,
+            _E.c.list_type_id,
+            _E.c.authority,
+            _E.c.decision_no,
+            _E.c.listed_on,
+            _E.c.term_end,
+            _E.c.reason,
+            _E.c.legal_basis,
+            _OBJECTED,
+            *fingerprint_columns(),
+        )
+        .select_from(
+            Subject.__table__.outerjoin(_E, and_(_E.c.subject_id == Subject.id, in_force_clause(_E.c, bindparam("on"))))
+        )
+        .where(Subject.uscc.in_(_values(n)))
+        .order_by(Subject.id, _E.c.listed_on, _E.c.id)
+    ),
+    lambda r: (
+        _SubjectRow(*r[:8]),
+        None
+        if r[8] is None
+        else _Entry(r[8], r[0], r[9], r[10], r[11], _iso(r[12]), _iso(r[13]), r[14], r[15], bool(r[16])),
+        r[17:],
+    ),
 )
 
 
-def _entries_in_force(session: Session, subject_ids: Iterable[int], on: dt.date
-                      ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
+def _entries_in_force(
+    session: Session, subject_ids: Iterable[int], on: dt.date
+) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
     """Entries that count on ``on`` for each subject (the predicate of ``lists.rules.in_force_clause``), each with
     whether an objection against it is open; and the catalogue's fingerprint as of that read (None without
     entries)."""
@@ -152,7 +196,7 @@ def _personal_shape(c: str) -> bool:
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
+        yield values[start : start + _CHUNK]
 
 
 @dataclass(frozen=True)
@@ -174,8 +218,9 @@ def _explain(raw: str, c: str, looks_personal: bool) -> Any:
     return explain(raw)
 
 
-def _resolve_codes(session: Session, items: list[_Item], on: dt.date
-                   ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
+def _resolve_codes(
+    session: Session, items: list[_Item], on: dt.date
+) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
     """Resolve every item with a code in bulk: USCCs and resident IDs (by keyed hash) first, one query per kind
     and chunk; then legacy codes (aliases) for the items still unresolved. Returns the entries in force on ``on``
     of the subjects found by USCC (every one of them a key, maybe with no entry) and the catalogue's
@@ -214,8 +259,9 @@ def _resolve_codes(session: Session, items: list[_Item], on: dt.date
                     entries.append(entry)
                 fingerprint = fp
     for chunk in _chunks(sorted(by_hash)):
-        for row in session.execute(select(*_SUBJECT_COLS, Subject.resident_id_hash)
-                                   .where(Subject.resident_id_hash.in_(chunk))):
+        for row in session.execute(
+            select(*_SUBJECT_COLS, Subject.resident_id_hash).where(Subject.resident_id_hash.in_(chunk))
+        ):
             found_hash[row.resident_id_hash] = row
     by_alias: set[str] = set()
     for _item, c, check, digest in plans:
@@ -225,9 +271,11 @@ def _resolve_codes(session: Session, items: list[_Item], on: dt.date
         if check.kind == "org_code" and check.valid and check.normalized:
             by_alias.add(check.normalized)
     for chunk in _chunks(sorted(by_alias)):
-        for row in session.execute(select(*_SUBJECT_COLS, SubjectAlias.value)
-                                   .join(SubjectAlias, SubjectAlias.subject_id == Subject.id)
-                                   .where(SubjectAlias.value.in_(chunk))):
+        for row in session.execute(
+            select(*_SUBJECT_COLS, SubjectAlias.value)
+            .join(SubjectAlias, SubjectAlias.subject_id == Subject.id)
+            .where(SubjectAlias.value.in_(chunk))
+        ):
             found_alias.setdefault(row.value, row)
 
     for item, c, check, digest in plans:
@@ -270,8 +318,9 @@ def _resolve_names(session: Session, items: list[_Item]) -> None:
     ids: set[int] = set()
     for item in items:
         q = item.query
-        cands = find_candidates(session, name=q.name or "", region_code=q.region, party_kind=q.kind,
-                                limit=CANDIDATE_LIMIT)
+        cands = find_candidates(
+            session, name=q.name or "", region_code=q.region, party_kind=q.kind, limit=CANDIDATE_LIMIT
+        )
         found.append((item, cands))
         ids.update(c.subject_id for c in cands)
     rows = {}
@@ -291,11 +340,17 @@ def _resolve_names(session: Session, items: list[_Item]) -> None:
 
 def _candidate_view(c: Any, row: Any) -> dict[str, Any]:
     person = c.kind == PERSON
-    return {"subject_id": c.subject_id, "kind": c.kind, "name": mask_name(c.name) if person else c.name,
-            "uscc": None if person or row is None else row.uscc,
-            "resident_id": row.resident_id_masked if person and row is not None else None,
-            "region_code": None if person or row is None else row.region_code,
-            "score": round(float(c.score), 4), "match": bool(c.match), "evidence": c.evidence}
+    return {
+        "subject_id": c.subject_id,
+        "kind": c.kind,
+        "name": mask_name(c.name) if person else c.name,
+        "uscc": None if person or row is None else row.uscc,
+        "resident_id": row.resident_id_masked if person and row is not None else None,
+        "region_code": None if person or row is None else row.region_code,
+        "score": round(float(c.score), 4),
+        "match": bool(c.match),
+        "evidence": c.evidence,
+    }
 
 
 def _parse(position: int, q: SubjectQuery) -> _Item:

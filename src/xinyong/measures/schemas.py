@@ -20,7 +20,9 @@ class SubjectQueryIn(BaseModel):
 
 
 class CheckIn(BaseModel):
-    scenario: str = Field(max_length=30, description="approval procurement trading funding subsidy honour hiring general")
+    scenario: str = Field(
+        max_length=30, description="approval procurement trading funding subsidy honour hiring general"
+    )
     subjects: list[SubjectQueryIn] = Field(min_length=1, description="最多10,000个")
     reference: str | None = Field(None, max_length=200, description="本系统的业务编号（办件编号），可选")
 
@@ -80,10 +82,10 @@ class MeasureAnswerOut(_MeasureText):
     legal_basis: list[dict[str, Any]]
     memorandum: dict[str, Any]
     reasons: list[ReasonOut]
-    record_reasons: list[RecordReasonOut] = Field(default_factory=list,
-                                                  description="触发该措施的信用记录（按记录触发的措施）")
-    record_legal_basis: list[dict[str, Any]] = Field(default_factory=list,
-                                                     description="按信用记录触发该措施的法律依据")
+    record_reasons: list[RecordReasonOut] = Field(
+        default_factory=list, description="触发该措施的信用记录（按记录触发的措施）"
+    )
+    record_legal_basis: list[dict[str, Any]] = Field(default_factory=list, description="按信用记录触发该措施的法律依据")
 
 
 class EntryOut(BaseModel):
@@ -113,8 +115,9 @@ class CheckResultOut(BaseModel):
     records: list[RecordOut] = Field(default_factory=list, description="触发措施的信用记录（行政处罚等）")
     measures: list[MeasureAnswerOut]
     conclusion: str
-    grades: list[GradeBrief] = Field(default_factory=list,
-                                     description="主体当前信用评价等级（信用信息目录允许调用方查看时）")
+    grades: list[GradeBrief] = Field(
+        default_factory=list, description="主体当前信用评价等级（信用信息目录允许调用方查看时）"
+    )
 
 
 class CheckOut(BaseModel):

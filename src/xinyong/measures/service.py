@@ -37,8 +37,22 @@ from xinyong.measures.spec import (
 )
 
 _MEMO_FIELDS = ("kind", "title", "doc_no", "issued_on", "issuers", "url", "confidence", "note")
-_MEASURE_FIELDS = ("kind", "category", "title", "content", "legal_basis", "department", "scenarios", "list_types",
-                   "triggers", "mandatory", "party_kinds", "confidence", "note", "sort_order")
+_MEASURE_FIELDS = (
+    "kind",
+    "category",
+    "title",
+    "content",
+    "legal_basis",
+    "department",
+    "scenarios",
+    "list_types",
+    "triggers",
+    "mandatory",
+    "party_kinds",
+    "confidence",
+    "note",
+    "sort_order",
+)
 
 
 def _require_admin(actor: Principal) -> None:
@@ -94,8 +108,9 @@ def _list_kinds(session: Session) -> dict[str, str]:
     return kinds
 
 
-def seed_measures(session: Session, *, actor: Principal, path: Path | str | None = None,
-                  reason: str | None = None) -> SeedReport:
+def seed_measures(
+    session: Session, *, actor: Principal, path: Path | str | None = None, reason: str | None = None
+) -> SeedReport:
     """Load a measures file (default: the built-in subset). Idempotent: new entries are created, changed ones
     brought to the file's content (an admin's active/inactive decision is kept), others left alone and reported."""
     _require_admin(actor)
@@ -112,8 +127,15 @@ def seed_measures(session: Session, *, actor: Principal, path: Path | str | None
             obj = Memorandum(code=ms.code, **{k: getattr(ms, k) for k in _MEMO_FIELDS}, created_at=now, updated_at=now)
             session.add(obj)
             memos[ms.code] = obj
-            audit.record(session, actor=actor.actor, action="measures.memorandum.create", entity_type="memorandum",
-                         entity_id=ms.code, reason=why, after=after)
+            audit.record(
+                session,
+                actor=actor.actor,
+                action="measures.memorandum.create",
+                entity_type="memorandum",
+                entity_id=ms.code,
+                reason=why,
+                after=after,
+            )
             report.memoranda_created.append(ms.code)
             continue
         before = _memo_state(obj)
@@ -122,9 +144,16 @@ def seed_measures(session: Session, *, actor: Principal, path: Path | str | None
             for k in _MEMO_FIELDS:
                 setattr(obj, k, getattr(ms, k))
             obj.updated_at = now
-            audit.record(session, actor=actor.actor, action="measures.memorandum.update", entity_type="memorandum",
-                         entity_id=ms.code, reason=why, before={k: before[k] for k in changed},
-                         after={k: after[k] for k in changed})
+            audit.record(
+                session,
+                actor=actor.actor,
+                action="measures.memorandum.update",
+                entity_type="memorandum",
+                entity_id=ms.code,
+                reason=why,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
             report.memoranda_updated.append(ms.code)
     session.flush()
     memo_by_id = {m.id: m.code for m in memos.values()}
@@ -135,10 +164,25 @@ def seed_measures(session: Session, *, actor: Principal, path: Path | str | None
         after = _spec_measure_state(spec_m)
         values = {k: after[k] for k in _MEASURE_FIELDS}
         if measure is None:
-            session.add(Measure(code=spec_m.code, memorandum_id=memos[spec_m.memorandum].id, active=True, created_at=now,
-                                updated_at=now, **values))
-            audit.record(session, actor=actor.actor, action="measures.measure.create", entity_type="measure",
-                         entity_id=spec_m.code, reason=why, after=after)
+            session.add(
+                Measure(
+                    code=spec_m.code,
+                    memorandum_id=memos[spec_m.memorandum].id,
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            )
+            audit.record(
+                session,
+                actor=actor.actor,
+                action="measures.measure.create",
+                entity_type="measure",
+                entity_id=spec_m.code,
+                reason=why,
+                after=after,
+            )
             report.created.append(spec_m.code)
             continue
         before = _measure_state(measure, memo_by_id[measure.memorandum_id])
@@ -150,9 +194,16 @@ def seed_measures(session: Session, *, actor: Principal, path: Path | str | None
             setattr(measure, k, v)
         measure.memorandum_id = memos[spec_m.memorandum].id
         measure.updated_at = now
-        audit.record(session, actor=actor.actor, action="measures.measure.update", entity_type="measure",
-                     entity_id=spec_m.code, reason=why, before={k: before[k] for k in changed},
-                     after={k: after[k] for k in changed})
+        audit.record(
+            session,
+            actor=actor.actor,
+            action="measures.measure.update",
+            entity_type="measure",
+            entity_id=spec_m.code,
+            reason=why,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
         report.updated.append(spec_m.code)
     report.not_in_file = sorted(existing)
     session.flush()
@@ -169,8 +220,14 @@ def ensure_seeded(session: Session, *, actor: Principal) -> SeedReport | None:
 # Reading -----------------------------------------------------------------------------------------------------
 
 
-def list_measures(session: Session, *, kind: str | None = None, scenario: str | None = None,
-                  list_type: str | None = None, include_inactive: bool = True) -> list[Measure]:
+def list_measures(
+    session: Session,
+    *,
+    kind: str | None = None,
+    scenario: str | None = None,
+    list_type: str | None = None,
+    include_inactive: bool = True,
+) -> list[Measure]:
     """Measures in catalogue order, filtered in memory (the catalogue is small)."""
     if scenario is not None and scenario not in SCENARIOS:
         raise ValidationFailed(f"未知的核查场景 {scenario!r}", code="unknown_scenario")
@@ -202,15 +259,26 @@ def get_measure(session: Session, code: str, *, for_update: bool = False) -> Mea
 
 
 def list_memoranda(session: Session) -> list[Memorandum]:
-    return list(session.scalars(select(Memorandum).order_by(Memorandum.issued_on.is_(None), Memorandum.issued_on,
-                                                             Memorandum.code)))
+    return list(
+        session.scalars(
+            select(Memorandum).order_by(Memorandum.issued_on.is_(None), Memorandum.issued_on, Memorandum.code)
+        )
+    )
 
 
 def memorandum_view(obj: Memorandum, *, measure_count: int | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {"code": obj.code, "kind": obj.kind, "kind_label": MEMORANDUM_KIND_LABELS.get(obj.kind, obj.kind),
-            "title": obj.title, "doc_no": obj.doc_no,
-            "issued_on": obj.issued_on.isoformat() if obj.issued_on else None, "issuers": list(obj.issuers),
-            "url": obj.url, "confidence": obj.confidence, "note": obj.note}
+    view: dict[str, Any] = {
+        "code": obj.code,
+        "kind": obj.kind,
+        "kind_label": MEMORANDUM_KIND_LABELS.get(obj.kind, obj.kind),
+        "title": obj.title,
+        "doc_no": obj.doc_no,
+        "issued_on": obj.issued_on.isoformat() if obj.issued_on else None,
+        "issuers": list(obj.issuers),
+        "url": obj.url,
+        "confidence": obj.confidence,
+        "note": obj.note,
+    }
     if measure_count is not None:
         view["measure_count"] = measure_count
     return view
@@ -218,14 +286,27 @@ def memorandum_view(obj: Memorandum, *, measure_count: int | None = None) -> dic
 
 def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
     return {
-        "code": obj.code, "kind": obj.kind, "kind_label": KIND_LABELS[obj.kind], "category": obj.category,
-        "category_label": CATEGORY_LABELS[obj.category], "title": obj.title, "content": obj.content,
-        "legal_basis": list(obj.legal_basis), "department": obj.department, "scenarios": list(obj.scenarios),
-        "list_types": list(obj.list_types), "triggers": obj.triggers,
+        "code": obj.code,
+        "kind": obj.kind,
+        "kind_label": KIND_LABELS[obj.kind],
+        "category": obj.category,
+        "category_label": CATEGORY_LABELS[obj.category],
+        "title": obj.title,
+        "content": obj.content,
+        "legal_basis": list(obj.legal_basis),
+        "department": obj.department,
+        "scenarios": list(obj.scenarios),
+        "list_types": list(obj.list_types),
+        "triggers": obj.triggers,
         "record_rule": RecordRule.from_data((obj.triggers or {})["records"]).description
-        if (obj.triggers or {}).get("records") else None, "mandatory": obj.mandatory,
+        if (obj.triggers or {}).get("records")
+        else None,
+        "mandatory": obj.mandatory,
         "party_kinds": list(obj.party_kinds),
-        "confidence": obj.confidence, "note": obj.note, "active": obj.active, "active_reason": obj.active_reason,
+        "confidence": obj.confidence,
+        "note": obj.note,
+        "active": obj.active,
+        "active_reason": obj.active_reason,
         "memorandum": {"code": memo.code, "title": memo.title, "doc_no": memo.doc_no, "kind": memo.kind},
     }
 
@@ -258,9 +339,16 @@ def set_measure_active(session: Session, *, actor: Principal, code: str, active:
     obj.active_reason = reason.strip()
     obj.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor=actor.actor, action="measures.activate" if active else "measures.deactivate",
-                 entity_type="measure", entity_id=code, reason=reason.strip(), before=before,
-                 after={"active": obj.active, "active_reason": obj.active_reason})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="measures.activate" if active else "measures.deactivate",
+        entity_type="measure",
+        entity_id=code,
+        reason=reason.strip(),
+        before=before,
+        after={"active": obj.active, "active_reason": obj.active_reason},
+    )
     return obj
 
 
@@ -318,8 +406,13 @@ class Catalogue:
         built at the first check of the scenario and kept with this catalogue."""
         if scenario not in self._plans:
             found = [m for m in self.record_measures(scenario) if m.records is not None]
-            self._plans[scenario] = (RecordPlan.build([m.records for m in found if m.records is not None],
-                                                      {k for m in found for k in m.party_kinds}) if found else None)
+            self._plans[scenario] = (
+                RecordPlan.build(
+                    [m.records for m in found if m.records is not None], {k for m in found for k in m.party_kinds}
+                )
+                if found
+                else None
+            )
         return self._plans[scenario]
 
 
@@ -353,24 +446,40 @@ def _build(session: Session) -> Catalogue:
     memos = {m.id: m for m in session.scalars(select(Memorandum))}
     by_list: dict[str, list[CachedMeasure]] = defaultdict(list)
     by_code: dict[str, CachedMeasure] = {}
-    for m in session.scalars(select(Measure).where(Measure.active.is_(True)).order_by(Measure.sort_order,
-                                                                                       Measure.code)):
+    for m in session.scalars(
+        select(Measure).where(Measure.active.is_(True)).order_by(Measure.sort_order, Measure.code)
+    ):
         memo = memos[m.memorandum_id]
         cm = CachedMeasure(
-            code=m.code, kind=m.kind, category=m.category, title=m.title, content=m.content,
-            legal_basis=tuple(m.legal_basis), department=m.department, scenarios=frozenset(m.scenarios),
-            list_types=tuple(m.list_types), mandatory=m.mandatory, party_kinds=frozenset(m.party_kinds),
-            confidence=m.confidence, sort_order=m.sort_order,
+            code=m.code,
+            kind=m.kind,
+            category=m.category,
+            title=m.title,
+            content=m.content,
+            legal_basis=tuple(m.legal_basis),
+            department=m.department,
+            scenarios=frozenset(m.scenarios),
+            list_types=tuple(m.list_types),
+            mandatory=m.mandatory,
+            party_kinds=frozenset(m.party_kinds),
+            confidence=m.confidence,
+            sort_order=m.sort_order,
             memorandum={"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
             records=RecordRule.from_data((m.triggers or {})["records"]) if (m.triggers or {}).get("records") else None,
         )
         by_code[m.code] = cm
         for lt in m.list_types:
             by_list[lt].append(cm)
-    types = {t.id: CachedListType(id=t.id, code=t.code, name=t.name, kind=t.kind, authority=t.authority)
-             for t in session.scalars(select(ListType))}
-    return Catalogue(by_list_type={k: tuple(v) for k, v in by_list.items()}, by_code=by_code, list_types=types,
-                     by_records=tuple(m for m in by_code.values() if m.records is not None))
+    types = {
+        t.id: CachedListType(id=t.id, code=t.code, name=t.name, kind=t.kind, authority=t.authority)
+        for t in session.scalars(select(ListType))
+    }
+    return Catalogue(
+        by_list_type={k: tuple(v) for k, v in by_list.items()},
+        by_code=by_code,
+        list_types=types,
+        by_records=tuple(m for m in by_code.values() if m.records is not None),
+    )
 
 
 def catalogue(session: Session, *, fingerprint: tuple[Any, ...] | None = None) -> Catalogue:

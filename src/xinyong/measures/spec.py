@@ -44,8 +44,14 @@ CATEGORY_LABELS = {
     "market": "市场化、社会化措施",
     "incentive": "激励措施",
 }
-MEMORANDUM_KIND_LABELS = {"memorandum": "合作备忘录", "law": "法律", "regulation": "行政法规",
-                          "judicial": "司法解释", "policy": "中央政策文件", "rule": "部门规章、规范性文件"}
+MEMORANDUM_KIND_LABELS = {
+    "memorandum": "合作备忘录",
+    "law": "法律",
+    "regulation": "行政法规",
+    "judicial": "司法解释",
+    "policy": "中央政策文件",
+    "rule": "部门规章、规范性文件",
+}
 
 Confidence = Literal["verified", "unverified", "low"]
 Kind = Literal["punish", "reward"]
@@ -99,7 +105,9 @@ class RecordTrigger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kinds: list[Literal["penalty", "licence"]] = Field(default_factory=lambda: list[Literal["penalty", "licence"]](["penalty"]), min_length=1)
+    kinds: list[Literal["penalty", "licence"]] = Field(
+        default_factory=lambda: list[Literal["penalty", "licence"]](["penalty"]), min_length=1
+    )
     penalty_types: list[str] = Field(default_factory=list)
     min_fine_wan: Decimal | None = Field(None, gt=0, max_digits=14, decimal_places=6)
     severities: list[str] = Field(default_factory=list)
@@ -213,12 +221,20 @@ class MeasuresFile(BaseModel):
                 if kind is None:
                     problems.append({"measure": m.code, "list_type": code, "reason": "未知的名单类型代码"})
                 elif (kind == "red") != (m.kind == "reward"):
-                    problems.append({"measure": m.code, "list_type": code,
-                                     "reason": "激励措施只能由红名单触发，惩戒措施不能由红名单触发"})
+                    problems.append(
+                        {
+                            "measure": m.code,
+                            "list_type": code,
+                            "reason": "激励措施只能由红名单触发，惩戒措施不能由红名单触发",
+                        }
+                    )
         if problems:
-            raise ValidationFailed(f"措施文件中有 {len(problems)} 处名单类型引用错误：{problems[0]['measure']} "
-                                   f"{problems[0]['list_type']} {problems[0]['reason']}",
-                                   code="measures_unknown_list_type", details=problems)
+            raise ValidationFailed(
+                f"措施文件中有 {len(problems)} 处名单类型引用错误：{problems[0]['measure']} "
+                f"{problems[0]['list_type']} {problems[0]['reason']}",
+                code="measures_unknown_list_type",
+                details=problems,
+            )
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -231,8 +247,11 @@ def parse_measures(data: Any, *, origin: str = "措施文件") -> MeasuresFile:
     except ValidationError as exc:
         details = validation_details(exc)
         first = details[0]
-        raise ValidationFailed(f"{origin}不符合要求：{'.'.join(first['location'])}：{first['reason']}",
-                               code="measures_file_invalid", details=details) from None
+        raise ValidationFailed(
+            f"{origin}不符合要求：{'.'.join(first['location'])}：{first['reason']}",
+            code="measures_file_invalid",
+            details=details,
+        ) from None
 
 
 @lru_cache(maxsize=1)
@@ -257,6 +276,9 @@ def load_measures(path: Path | str | None = None, *, list_kinds: dict[str, str] 
 
 def require_scenario(code: str) -> str:
     if code not in SCENARIOS:
-        raise ValidationFailed(f"未知的核查场景 {code!r}，应为 {', '.join(SCENARIOS)} 之一", code="unknown_scenario",
-                               details={"scenario": code, "allowed": list(SCENARIOS)})
+        raise ValidationFailed(
+            f"未知的核查场景 {code!r}，应为 {', '.join(SCENARIOS)} 之一",
+            code="unknown_scenario",
+            details={"scenario": code, "allowed": list(SCENARIOS)},
+        )
     return code

@@ -43,9 +43,15 @@ def _log_person_read(session: Session, principal: Principal, subject_id: int | N
         return
     subject = session.get(Subject, subject_id)
     if subject is not None and subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=subject, purpose="部门查询信用记录",
-                        endpoint="GET /api/v1/records", scope=(kind.value,) if kind else ("licence", "penalty"),
-                        action="records.person_read")
+        log_person_view(
+            session,
+            actor=principal,
+            subject=subject,
+            purpose="部门查询信用记录",
+            endpoint="GET /api/v1/records",
+            scope=(kind.value,) if kind else ("licence", "penalty"),
+            action="records.person_read",
+        )
 
 
 @router.get("/public", response_model=list[PublicRecordOut])
@@ -63,9 +69,17 @@ def list_public(
     subject_id = _subject_id(session, subject, persons=False)
     if subject_id is False:
         return []
-    rows = queries.list_records(session, subject_id=subject_id, kind=kind.value if kind else None,
-                                date_from=date_from, date_to=date_to, public_only=True, today=clock.today(),
-                                limit=limit, offset=offset)
+    rows = queries.list_records(
+        session,
+        subject_id=subject_id,
+        kind=kind.value if kind else None,
+        date_from=date_from,
+        date_to=date_to,
+        public_only=True,
+        today=clock.today(),
+        limit=limit,
+        offset=offset,
+    )
     return views.mark_objections(session, [views.public_record_view(r) for r in rows])
 
 
@@ -92,36 +106,59 @@ def list_department(
     subject_id = _subject_id(session, subject, persons=True)
     if subject_id is False:
         return []
-    rows = queries.list_records(session, subject_id=subject_id, department_id=department_id,
-                                kind=kind.value if kind else None, date_from=date_from, date_to=date_to,
-                                status=status, public_only=False, today=clock.today(), limit=limit, offset=offset)
+    rows = queries.list_records(
+        session,
+        subject_id=subject_id,
+        department_id=department_id,
+        kind=kind.value if kind else None,
+        date_from=date_from,
+        date_to=date_to,
+        status=status,
+        public_only=False,
+        today=clock.today(),
+        limit=limit,
+        offset=offset,
+    )
     _log_person_read(session, principal, subject_id, kind)
     return views.mark_objections(session, [views.record_view(r) for r in rows])
 
 
 @router.get("/{record_id}", response_model=RecordOut)
-def show(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
-         session: Session = SessionDep) -> dict[str, Any]:
+def show(
+    record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep
+) -> dict[str, Any]:
     """一条信用记录（其他部门的记录返回 404）。"""
     row = queries.record_row(session, record_id, actor=principal, today=clock.today())
     if row.subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(session, actor=principal, subject=row.subject, purpose="部门查看信用记录",
-                        endpoint="GET /api/v1/records/{record_id}", scope=(row.record.kind,),
-                        action="records.person_read")
+        log_person_view(
+            session,
+            actor=principal,
+            subject=row.subject,
+            purpose="部门查看信用记录",
+            endpoint="GET /api/v1/records/{record_id}",
+            scope=(row.record.kind,),
+            action="records.person_read",
+        )
     return views.mark_objections(session, [views.record_view(row)])[0]
 
 
 @router.get("/{record_id}/versions", response_model=list[VersionOut])
-def versions(record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)),
-             session: Session = SessionDep) -> list[dict[str, Any]]:
+def versions(
+    record_id: Id, principal: Principal = Depends(allow(*DEPARTMENT_ROLES)), session: Session = SessionDep
+) -> list[dict[str, Any]]:
     """一条信用记录的全部版本（报送批次、行号、时间、变更字段）。"""
     return [views.version_view(v) for v in queries.record_history(session, record_id, actor=principal)]
 
 
 @router.post("/{record_id}/withdraw", response_model=RecordOut)
-def withdraw(record_id: Id, body: WithdrawIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-             session: Session = SessionDep) -> dict[str, Any]:
+def withdraw(
+    record_id: Id,
+    body: WithdrawIn,
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """撤回一条信用记录的公示（决定被撤销、变更等），须说明原因；仅限本部门操作员。"""
     service.withdraw(session, actor=principal, record_id=record_id, reason=body.reason)
     return views.mark_objections(
-        session, [views.record_view(queries.record_row(session, record_id, actor=principal, today=clock.today()))])[0]
+        session, [views.record_view(queries.record_row(session, record_id, actor=principal, today=clock.today()))]
+    )[0]

@@ -38,16 +38,31 @@ def list_(
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         department_id = auth_service.get_department(session, ref=department).id if department else None
-        rows = queries.list_records(session, subject_id=subject_id, department_id=department_id,
-                                    kind=kind.value if kind else None, status=status, public_only=public_only,
-                                    today=today, limit=limit, offset=offset)
+        rows = queries.list_records(
+            session,
+            subject_id=subject_id,
+            department_id=department_id,
+            kind=kind.value if kind else None,
+            status=status,
+            public_only=public_only,
+            today=today,
+            limit=limit,
+            offset=offset,
+        )
         data = [views.record_view(r) for r in rows]
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("ID", "类别", "文书号", "决定日期", "行政相对人", "状态", "迟报", title=f"信用记录（{today}）")
         for r in items:
-            t.add_row(str(r["id"]), "许可" if r["kind"] == "licence" else "处罚", r["doc_no"],
-                      str(r["decision_date"]), r["subject"]["name"], r["status"], "是" if r["late"] else "")
+            t.add_row(
+                str(r["id"]),
+                "许可" if r["kind"] == "licence" else "处罚",
+                r["doc_no"],
+                str(r["decision_date"]),
+                r["subject"]["name"],
+                r["status"],
+                "是" if r["late"] else "",
+            )
         clikit.console.print(t)
 
     emit(data, as_json, render)
@@ -55,9 +70,11 @@ def list_(
 
 @app.command("show")
 @handle_errors
-def show(record_id: int = typer.Argument(..., help="记录 ID"),
-         on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
-         as_json: bool = JsonOption) -> None:
+def show(
+    record_id: int = typer.Argument(..., help="记录 ID"),
+    on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
+    as_json: bool = JsonOption,
+) -> None:
     """查看一条信用记录及其全部版本。"""
     today = date_or_today(on)
     with clikit.database().session(write=False) as session:
@@ -69,25 +86,30 @@ def show(record_id: int = typer.Argument(..., help="记录 ID"),
         c.print(f"[bold]{v['doc_no']}[/bold]  {v['authority']}  {v['decision_date']}")
         c.print(f"行政相对人：{v['subject']['name']}  状态：{v['status']}（{v['status_reason']}）")
         for h in v["history"]:
-            c.print(f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
-                    f"变更 {', '.join(h['changed_fields'][:8])}")
+            c.print(
+                f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                f"变更 {', '.join(h['changed_fields'][:8])}"
+            )
 
     emit(view, as_json, render)
 
 
 @app.command("transitions")
 @handle_errors
-def transitions(on: str | None = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"),
-                as_json: bool = JsonOption) -> None:
+def transitions(
+    on: str | None = typer.Option(None, "--date", help="记录该日的公示变化（默认今天）"), as_json: bool = JsonOption
+) -> None:
     """每日任务：记录开始公示和结束公示的信用记录（同一日重复运行不重复记录）。"""
     today = date_or_today(on)
-    counts = clikit.database().run(lambda session: service.record_transitions(session, today=today,
-                                                                             actor=clikit.operator()))
+    counts = clikit.database().run(
+        lambda session: service.record_transitions(session, today=today, actor=clikit.operator())
+    )
     data = counts.to_dict()
 
     def render(d: dict[str, Any]) -> None:
         note = "（当日已运行，未重复记录）" if d["already_ran"] else ""
-        clikit.console.print(f"{d['run_date']}：开始公示 {d['started']}，结束公示 {d['ended']}，"
-                             f"公示中 {d['public']}{note}")
+        clikit.console.print(
+            f"{d['run_date']}：开始公示 {d['started']}，结束公示 {d['ended']}，公示中 {d['public']}{note}"
+        )
 
     emit(data, as_json, render)

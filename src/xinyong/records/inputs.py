@@ -18,8 +18,8 @@ from xinyong.catalog.rules import PartyKind
 
 
 class RecordKind(StrEnum):
-    LICENCE = "licence"   # 行政许可
-    PENALTY = "penalty"   # 行政处罚
+    LICENCE = "licence"  # 行政许可
+    PENALTY = "penalty"  # 行政处罚
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,29 @@ class RowIssue:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "value": self.value, "code": self.code,
-                "message": self.message}
+        return {"row": self.row, "column": self.column, "value": self.value, "code": self.code, "message": self.message}
 
 
 @dataclass
 class RecordInput:
     kind: RecordKind
-    row: int                                   # row number in the sender's file (header = its own row number)
+    row: int  # row number in the sender's file (header = its own row number)
     # The counterpart (行政相对人)
     party_name: str
     party_kind: PartyKind
-    party_uscc: str | None = None              # normalised, validated
-    party_codes: dict[str, str] = field(default_factory=dict)  # registration_no, org_code, tax_no, institution_cert, social_org_cert
-    party_id_type: str | None = None           # natural person: 身份证 …
-    party_id_number: str | None = None         # natural person: normalised 18-digit resident ID (never stored in clear)
+    party_uscc: str | None = None  # normalised, validated
+    party_codes: dict[str, str] = field(
+        default_factory=dict
+    )  # registration_no, org_code, tax_no, institution_cert, social_org_cert
+    party_id_type: str | None = None  # natural person: 身份证 …
+    party_id_number: str | None = None  # natural person: normalised 18-digit resident ID (never stored in clear)
     legal_rep: str | None = None
-    legal_rep_id_number: str | None = None     # 法定代表人证件号码, normalised (18 digits for 身份证); never stored in clear
+    legal_rep_id_number: str | None = (
+        None  # 法定代表人证件号码, normalised (18 digits for 身份证); never stored in clear
+    )
     # Identity of the decision: (authority_uscc, doc_no_norm) identifies a record across resubmissions
-    doc_no: str = ""                           # as written
-    doc_no_norm: str = ""                      # brackets and spaces normalised for identity
+    doc_no: str = ""  # as written
+    doc_no_norm: str = ""  # brackets and spaces normalised for identity
     decision_date: dt.date | None = None
     authority: str = ""
     authority_uscc: str = ""
@@ -61,15 +64,15 @@ class RecordInput:
     # Licence
     licence_valid_from: dt.date | None = None
     licence_valid_to: dt.date | None = None
-    licence_category: str | None = None        # 普通/特许/认可/核准/登记/其他
-    current_status_valid: bool = True          # 当前状态: 1 有效 / 2 无效
+    licence_category: str | None = None  # 普通/特许/认可/核准/登记/其他
+    current_status_valid: bool = True  # 当前状态: 1 有效 / 2 无效
     # Penalty
     penalty_types: list[str] = field(default_factory=list)  # 处罚类别, split on 、/;,
-    fine_wan: Decimal | None = None            # 罚款金额（万元）
+    fine_wan: Decimal | None = None  # 罚款金额（万元）
     confiscated_wan: Decimal | None = None
-    penalty_valid_to: dt.date | None = None    # 处罚有效期
-    publicity_end: dt.date | None = None       # 公示截止期 (as the department stated it)
+    penalty_valid_to: dt.date | None = None  # 处罚有效期
+    publicity_end: dt.date | None = None  # 公示截止期 (as the department stated it)
     # Everything of the standard, by canonical field key, JSON-safe (dates ISO, decimals as strings)
     data: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)      # unknown columns, kept as sent
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown columns, kept as sent
     warnings: list[RowIssue] = field(default_factory=list)

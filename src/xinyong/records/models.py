@@ -41,8 +41,7 @@ class CreditRecord(Base):
         # doc_no_norm first: the bulk look-up asks for a chunk of document numbers.
         UniqueConstraint("doc_no_norm", "authority_uscc", "kind"),
         CheckConstraint("kind IN ('licence', 'penalty')", name="kind"),
-        CheckConstraint("party_kind IN ('legal_person', 'individual_business', 'natural_person')",
-                        name="party_kind"),
+        CheckConstraint("party_kind IN ('legal_person', 'individual_business', 'natural_person')", name="party_kind"),
         Index("ix_credit_records_kind_decision_date", "kind", "decision_date"),
         Index("ix_credit_records_department_decision_date", "department_id", "decision_date"),
         Index("ix_credit_records_subject_decision_date", "subject_id", "decision_date"),

@@ -43,7 +43,7 @@ MAX_SUBSET_TYPES = 10
 STATUS_PUBLIC = "public"
 STATUS_WITHDRAWN = "withdrawn"
 STATUS_EXPIRED = "expired"
-STATUS_NOT_PUBLIC = "not_public"   # never published, not public for this party kind, or not yet started
+STATUS_NOT_PUBLIC = "not_public"  # never published, not public for this party kind, or not yet started
 STATUSES = (STATUS_PUBLIC, STATUS_WITHDRAWN, STATUS_EXPIRED, STATUS_NOT_PUBLIC)
 
 
@@ -58,8 +58,8 @@ class RecordFacts:
     penalty_types: tuple[str, ...] = ()
     fine_yuan: Decimal | None = None
     licence_valid_to: dt.date | None = None
-    ended_on: dt.date | None = None        # early end (credit repair)
-    withdrawn_on: dt.date | None = None    # local date of the withdrawal: not public from that day on
+    ended_on: dt.date | None = None  # early end (credit repair)
+    withdrawn_on: dt.date | None = None  # local date of the withdrawal: not public from that day on
 
     @property
     def stops_on(self) -> dt.date | None:
@@ -71,9 +71,14 @@ class RecordFacts:
 def facts_of(record: Any, *, local_date: Callable[[dt.datetime], dt.date]) -> RecordFacts:
     """The facts of a ``CreditRecord``-like object; ``local_date`` turns the withdrawal timestamp into a date."""
     return RecordFacts(
-        kind=record.kind, party_kind=record.party_kind, decision_date=record.decision_date,
-        severity=record.severity or DEFAULT_SEVERITY, penalty_types=tuple(record.penalty_types or ()),
-        fine_yuan=record.fine_yuan, licence_valid_to=record.licence_valid_to, ended_on=record.ended_on,
+        kind=record.kind,
+        party_kind=record.party_kind,
+        decision_date=record.decision_date,
+        severity=record.severity or DEFAULT_SEVERITY,
+        penalty_types=tuple(record.penalty_types or ()),
+        fine_yuan=record.fine_yuan,
+        licence_valid_to=record.licence_valid_to,
+        ended_on=record.ended_on,
         withdrawn_on=local_date(record.withdrawn_at) if record.withdrawn_at is not None else None,
     )
 
@@ -94,8 +99,9 @@ def severity_of(rule: PublicityRule, data: dict[str, Any], extra: dict[str, Any]
     understood (the record then gets the default window)."""
     windows = rule.publicity.windows
     default = DEFAULT_SEVERITY if DEFAULT_SEVERITY in windows or not windows else next(iter(windows))
-    raw = next((str(src[k]).strip() for src in (data, extra) for k in SEVERITY_KEYS
-                if src.get(k) not in (None, "")), "")
+    raw = next(
+        (str(src[k]).strip() for src in (data, extra) for k in SEVERITY_KEYS if src.get(k) not in (None, "")), ""
+    )
     if not raw:
         return default, None
     for key, window in windows.items():
@@ -116,10 +122,14 @@ def status(rule: PublicityRule, facts: RecordFacts, today: dt.date) -> Verdict:
     penalty = facts.kind == RecordKind.PENALTY
     try:
         return publicity_status(
-            rule, today=today, decision_date=facts.decision_date, party_kind=facts.party_kind,
+            rule,
+            today=today,
+            decision_date=facts.decision_date,
+            party_kind=facts.party_kind,
             severity=facts.severity if rule.publicity.mode == "fixed_period" else None,
             validity_end=facts.licence_valid_to if rule.publicity.mode == "while_valid" else None,
-            ended_on=facts.stops_on, penalty_types=list(facts.penalty_types) if penalty else None,
+            ended_on=facts.stops_on,
+            penalty_types=list(facts.penalty_types) if penalty else None,
             fine_yuan=facts.fine_yuan if penalty else None,
         )
     except ValidationFailed as exc:
@@ -135,9 +145,11 @@ def status_label(rule: PublicityRule, facts: RecordFacts, today: dt.date) -> tup
     if facts.withdrawn_on is not None and today >= facts.withdrawn_on:
         return STATUS_WITHDRAWN, verdict.reason
     if not party_kind_public(rule, facts.party_kind) or (
-            facts.kind == RecordKind.PENALTY and is_never_published(
-                rule, penalty_types=list(facts.penalty_types), fine_yuan=facts.fine_yuan,
-                party_kind=facts.party_kind).value):
+        facts.kind == RecordKind.PENALTY
+        and is_never_published(
+            rule, penalty_types=list(facts.penalty_types), fine_yuan=facts.fine_yuan, party_kind=facts.party_kind
+        ).value
+    ):
         return STATUS_NOT_PUBLIC, verdict.reason
     if facts.ended_on is not None and today >= facts.ended_on:
         return STATUS_EXPIRED, verdict.reason
@@ -151,7 +163,8 @@ def window_end(rule: PublicityRule, facts: RecordFacts) -> dt.date | None:
     """Last day of the record's publicity window by the catalog (``None``: open-ended or invalid data)."""
     try:
         return publicity_window(
-            rule, decision_date=facts.decision_date,
+            rule,
+            decision_date=facts.decision_date,
             severity=facts.severity if rule.publicity.mode == "fixed_period" else None,
             validity_end=facts.licence_valid_to if rule.publicity.mode == "while_valid" else None,
         ).end_max
@@ -174,6 +187,7 @@ def earliest_public_decision(rule: PublicityRule, severity: str, today: dt.date)
     ``end_max`` grows with the decision date (month ends clamp, never go back), so the bound is exact: a record of
     this severity decided on or after it, and not after ``today``, is inside its window on ``today``.
     """
+
     def end(d: dt.date) -> dt.date:
         found = publicity_window(rule, decision_date=d, severity=severity).end_max
         assert found is not None  # fixed windows always have a maximum
@@ -219,8 +233,13 @@ def never_published_sql_terms(rule: PublicityRule) -> list[NeverPublished] | Non
     return terms
 
 
-def timeliness(deadline: Deadline | None, *, decision_date: dt.date, received_on: dt.date,
-               workdays_between: Callable[[dt.date, dt.date], int]) -> tuple[int, bool]:
+def timeliness(
+    deadline: Deadline | None,
+    *,
+    decision_date: dt.date,
+    received_on: dt.date,
+    workdays_between: Callable[[dt.date, dt.date], int],
+) -> tuple[int, bool]:
     """``(working days from decision to receipt, late)``; late when over the catalog's timeliness limit.
 
     ``workdays_between`` is ``core.workdays.workdays_between`` (the decision day does not count, the day of

@@ -37,8 +37,9 @@ def facts(record: CreditRecord) -> publicity.RecordFacts:
     return publicity.facts_of(record, local_date=clock.local_date)
 
 
-def get_record(session: Session, record_id: int, *, actor: Principal | None = None,
-               for_update: bool = False) -> CreditRecord:
+def get_record(
+    session: Session, record_id: int, *, actor: Principal | None = None, for_update: bool = False
+) -> CreditRecord:
     """A record by id; with ``actor``, only when the actor may see the owning department (404 otherwise, so that
     another department's ids are not disclosed)."""
     stmt = select(CreditRecord).where(CreditRecord.id == record_id).execution_options(populate_existing=True)
@@ -62,8 +63,10 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def _not_stopped(today: dt.date) -> Any:
     c = CreditRecord
-    return and_(or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1))),
-                or_(c.ended_on.is_(None), c.ended_on > today))
+    return and_(
+        or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1))),
+        or_(c.ended_on.is_(None), c.ended_on > today),
+    )
 
 
 def _window_open(rule: PublicityRule, today: dt.date) -> Any:
@@ -71,8 +74,12 @@ def _window_open(rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
     mode = rule.publicity.mode
     if mode == "fixed_period":
-        return or_(*[and_(c.severity == key, c.decision_date >= publicity.earliest_public_decision(rule, key, today))
-                     for key in rule.publicity.windows])
+        return or_(
+            *[
+                and_(c.severity == key, c.decision_date >= publicity.earliest_public_decision(rule, key, today))
+                for key in rule.publicity.windows
+            ]
+        )
     if mode == "while_valid":
         # Only licences carry a validity end; other kinds are open-ended under this mode.
         return or_(c.licence_valid_to.is_(None), c.licence_valid_to >= today)
@@ -93,8 +100,12 @@ def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
         for term in terms:
             cond: ColumnElement[bool] = c.penalty_types_key.in_(term.keys)
             if term.fine_max_yuan is not None:
-                cond = and_(cond, c.party_kind == term.party_kind, c.fine_fen.is_not(None),
-                            c.fine_fen <= term.fine_max_yuan * 100)
+                cond = and_(
+                    cond,
+                    c.party_kind == term.party_kind,
+                    c.fine_fen.is_not(None),
+                    c.fine_fen <= term.fine_max_yuan * 100,
+                )
             parts.append(~cond)
     return and_(*parts)
 
@@ -129,17 +140,28 @@ class RecordRow:
     reason: str
 
 
-def list_records(session: Session, *, subject_id: int | None = None, department_id: int | None = None,
-                 kind: str | None = None, date_from: dt.date | None = None, date_to: dt.date | None = None,
-                 status: str | None = None, public_only: bool, today: dt.date, limit: int = 50,
-                 offset: int = 0) -> list[RecordRow]:
+def list_records(
+    session: Session,
+    *,
+    subject_id: int | None = None,
+    department_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    status: str | None = None,
+    public_only: bool,
+    today: dt.date,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[RecordRow]:
     """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
     ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
     when the catalog's natural-person attribute is public, never-published penalty types and small fines), then
     each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass."""
     if status not in (None, "all", *publicity.STATUSES):
-        raise ValidationFailed(f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）",
-                               code="unknown_status")
+        raise ValidationFailed(
+            f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）", code="unknown_status"
+        )
     if kind is not None and kind not in {k.value for k in RecordKind}:
         raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
     if public_only:
@@ -175,8 +197,9 @@ def list_records(session: Session, *, subject_id: int | None = None, department_
     return out
 
 
-def _evaluated(session: Session, stmt: Select[CreditRecord, Subject], kind_rules: dict[str, PublicityRule],
-               today: dt.date) -> Iterator[RecordRow]:
+def _evaluated(
+    session: Session, stmt: Select[CreditRecord, Subject], kind_rules: dict[str, PublicityRule], today: dt.date
+) -> Iterator[RecordRow]:
     """Stream the statement's records with their exact status for ``today``."""
     page = 500
     offset = 0
@@ -194,20 +217,30 @@ def _evaluated(session: Session, stmt: Select[CreditRecord, Subject], kind_rules
 def record_history(session: Session, record_id: int, *, actor: Principal | None = None) -> list[RecordVersion]:
     """All versions of a record, oldest first (department-scoped with ``actor``)."""
     get_record(session, record_id, actor=actor)
-    return list(session.scalars(select(RecordVersion).where(RecordVersion.record_id == record_id)
-                                .order_by(RecordVersion.version_no)))
+    return list(
+        session.scalars(
+            select(RecordVersion).where(RecordVersion.record_id == record_id).order_by(RecordVersion.version_no)
+        )
+    )
 
 
 def version_counts(session: Session, record_ids: list[int]) -> dict[int, int]:
     if not record_ids:
         return {}
-    return {rid: count for rid, count in session.execute(
-        select(CreditRecord.id, CreditRecord.version_count).where(CreditRecord.id.in_(record_ids)))}
+    return {
+        rid: count
+        for rid, count in session.execute(
+            select(CreditRecord.id, CreditRecord.version_count).where(CreditRecord.id.in_(record_ids))
+        )
+    }
 
 
 def transitions_on(session: Session, *, run_date: dt.date) -> list[PublicityTransition]:
-    return list(session.scalars(select(PublicityTransition).where(PublicityTransition.run_date == run_date)
-                                .order_by(PublicityTransition.id)))
+    return list(
+        session.scalars(
+            select(PublicityTransition).where(PublicityTransition.run_date == run_date).order_by(PublicityTransition.id)
+        )
+    )
 
 
 def record_row(session: Session, record_id: int, *, actor: Principal | None, today: dt.date) -> RecordRow:

@@ -50,9 +50,16 @@ def withdraw(session: Session, *, actor: Principal, record_id: int, reason: str)
     record.withdrawn_reason = reason
     record.updated_at = record.withdrawn_at
     session.flush()
-    audit.record(session, actor=actor.actor, action="records.withdraw", entity_type=ENTITY, entity_id=record.id,
-                 reason=reason, before={"withdrawn_at": None},
-                 after={"withdrawn_at": record.withdrawn_at, "withdrawn_reason": reason})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="records.withdraw",
+        entity_type=ENTITY,
+        entity_id=record.id,
+        reason=reason,
+        before={"withdrawn_at": None},
+        after={"withdrawn_at": record.withdrawn_at, "withdrawn_reason": reason},
+    )
     return record
 
 
@@ -84,39 +91,68 @@ def record_transitions(session: Session, *, today: dt.date, actor: Principal | N
         return TransitionCounts(today, done.started, done.ended, done.public, already_ran=True)
     latest = session.scalar(select(func.max(PublicityRun.run_date)))
     if latest is not None and latest > today:
-        raise ValidationFailed(f"公示变化已记录到 {latest}，不能补记更早的日期 {today}",
-                               code="transitions_out_of_order")
+        raise ValidationFailed(
+            f"公示变化已记录到 {latest}，不能补记更早的日期 {today}", code="transitions_out_of_order"
+        )
     kind_rules = rules(session)
-    stmt = (select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
-            .where(_status_clause(publicity.STATUS_PUBLIC, kind_rules, today)).order_by(CreditRecord.id))
-    public_now: dict[int, str] = {row.record.id: row.reason
-                                  for row in _evaluated(session, stmt, kind_rules, today) if row.public}
-    last = (select(PublicityTransition.record_id, func.max(PublicityTransition.id).label("last_id"))
-            .group_by(PublicityTransition.record_id).subquery())
-    seen_public = set(session.scalars(
-        select(PublicityTransition.record_id).join(last, PublicityTransition.id == last.c.last_id)
-        .where(PublicityTransition.transition == "started")))
+    stmt = (
+        select(CreditRecord, Subject)
+        .join(Subject, Subject.id == CreditRecord.subject_id)
+        .where(_status_clause(publicity.STATUS_PUBLIC, kind_rules, today))
+        .order_by(CreditRecord.id)
+    )
+    public_now: dict[int, str] = {
+        row.record.id: row.reason for row in _evaluated(session, stmt, kind_rules, today) if row.public
+    }
+    last = (
+        select(PublicityTransition.record_id, func.max(PublicityTransition.id).label("last_id"))
+        .group_by(PublicityTransition.record_id)
+        .subquery()
+    )
+    seen_public = set(
+        session.scalars(
+            select(PublicityTransition.record_id)
+            .join(last, PublicityTransition.id == last.c.last_id)
+            .where(PublicityTransition.transition == "started")
+        )
+    )
     now = utcnow()
     started = [rid for rid in public_now if rid not in seen_public]
     ended_ids = sorted(seen_public - set(public_now))
-    rows = [{"record_id": rid, "run_date": today, "transition": "started", "reason": public_now[rid],
-             "created_at": now} for rid in started]
+    rows = [
+        {"record_id": rid, "run_date": today, "transition": "started", "reason": public_now[rid], "created_at": now}
+        for rid in started
+    ]
     if ended_ids:
         reasons: dict[int, str] = {}
         for i in range(0, len(ended_ids), CHUNK):
-            for record in session.scalars(select(CreditRecord).where(CreditRecord.id.in_(ended_ids[i:i + CHUNK]))):
+            for record in session.scalars(select(CreditRecord).where(CreditRecord.id.in_(ended_ids[i : i + CHUNK]))):
                 reasons[record.id] = publicity.status_label(kind_rules[record.kind], facts(record), today)[1]
-        rows += [{"record_id": rid, "run_date": today, "transition": "ended", "reason": reasons.get(rid, ""),
-                  "created_at": now} for rid in ended_ids]
+        rows += [
+            {
+                "record_id": rid,
+                "run_date": today,
+                "transition": "ended",
+                "reason": reasons.get(rid, ""),
+                "created_at": now,
+            }
+            for rid in ended_ids
+        ]
     for i in range(0, len(rows), CHUNK):
-        session.execute(insert(PublicityTransition), rows[i:i + CHUNK])
+        session.execute(insert(PublicityTransition), rows[i : i + CHUNK])
     run = PublicityRun(run_date=today, started=len(started), ended=len(ended_ids), public=len(public_now), ran_at=now)
     session.add(run)
     session.flush()
     who = actor.actor if actor is not None else "system:records.transitions"
-    audit.record(session, actor=who, action="records.transitions", entity_type="publicity_run", entity_id=run.id,
-                 reason=f"记录 {today} 的公示变化",
-                 after={"run_date": today, "started": run.started, "ended": run.ended, "public": run.public})
+    audit.record(
+        session,
+        actor=who,
+        action="records.transitions",
+        entity_type="publicity_run",
+        entity_id=run.id,
+        reason=f"记录 {today} 的公示变化",
+        after={"run_date": today, "started": run.started, "ended": run.ended, "public": run.public},
+    )
     return TransitionCounts(today, run.started, run.ended, run.public)
 
 
@@ -124,8 +160,9 @@ def record_transitions(session: Session, *, today: dt.date, actor: Principal | N
 # Called by ``cases`` (the only writer of these changes), each audited in the caller's transaction.
 
 
-def end_publicity_early(session: Session, *, actor: Principal, record_id: int, on: dt.date,
-                        reason: str) -> CreditRecord:
+def end_publicity_early(
+    session: Session, *, actor: Principal, record_id: int, on: dt.date, reason: str
+) -> CreditRecord:
     """Credit repair approved: the record is no longer public from ``on`` (``ended_on``, its first day off the
     public view). The catalog's evaluation honours it everywhere at once (public list, check, reports)."""
     reason = (reason or "").strip()
@@ -134,8 +171,9 @@ def end_publicity_early(session: Session, *, actor: Principal, record_id: int, o
     record = get_record(session, record_id, for_update=True)
     if record.ended_on is not None and record.ended_on <= on:
         raise Conflict(f"记录 {record_id} 已于 {record.ended_on} 终止公示", code="already_ended")
-    return _set_ended_on(session, actor=actor, record=record, ended_on=on, action="records.end_publicity",
-                         reason=reason)
+    return _set_ended_on(
+        session, actor=actor, record=record, ended_on=on, action="records.end_publicity", reason=reason
+    )
 
 
 def restore_publicity(session: Session, *, actor: Principal, record_id: int, reason: str) -> CreditRecord:
@@ -147,19 +185,29 @@ def restore_publicity(session: Session, *, actor: Principal, record_id: int, rea
     record = get_record(session, record_id, for_update=True)
     if record.ended_on is None:
         raise Conflict(f"记录 {record_id} 未被提前终止公示，无需恢复", code="not_ended")
-    return _set_ended_on(session, actor=actor, record=record, ended_on=None, action="records.restore_publicity",
-                         reason=reason)
+    return _set_ended_on(
+        session, actor=actor, record=record, ended_on=None, action="records.restore_publicity", reason=reason
+    )
 
 
-def _set_ended_on(session: Session, *, actor: Principal, record: CreditRecord, ended_on: dt.date | None,
-                  action: str, reason: str) -> CreditRecord:
+def _set_ended_on(
+    session: Session, *, actor: Principal, record: CreditRecord, ended_on: dt.date | None, action: str, reason: str
+) -> CreditRecord:
     """Set (repair) or clear (repair revoked) the record's early end of publicity, audited."""
     before = record.ended_on
     record.ended_on = ended_on
     record.updated_at = utcnow()
     session.flush()
-    audit.record(session, actor=actor.actor, action=action, entity_type=ENTITY, entity_id=record.id, reason=reason,
-                 before={"ended_on": before}, after={"ended_on": ended_on})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=action,
+        entity_type=ENTITY,
+        entity_id=record.id,
+        reason=reason,
+        before={"ended_on": before},
+        after={"ended_on": ended_on},
+    )
     return record
 
 
@@ -167,8 +215,9 @@ def _set_ended_on(session: Session, *, actor: Principal, record: CreditRecord, e
 CORRECTABLE_FIELDS = ("party_name", "decision_date", "severity", "penalty_types", "fine_yuan")
 
 
-def correct_record(session: Session, *, actor: Principal, record_id: int, changes: dict[str, Any],
-                   reason: str) -> CreditRecord:
+def correct_record(
+    session: Session, *, actor: Principal, record_id: int, changes: dict[str, Any], reason: str
+) -> CreditRecord:
     """Correct a record after an upheld objection: a new version (provenance: the actor, no batch) with the
     corrected fields, and the record's current values updated. Only :data:`CORRECTABLE_FIELDS`."""
     reason = (reason or "").strip()
@@ -176,8 +225,9 @@ def correct_record(session: Session, *, actor: Principal, record_id: int, change
         raise ValidationFailed("更正必须说明原因", code="reason_required")
     unknown = sorted(set(changes) - set(CORRECTABLE_FIELDS))
     if unknown or not changes:
-        raise ValidationFailed(f"可更正的字段：{'、'.join(CORRECTABLE_FIELDS)}", code="field_not_correctable",
-                               details={"fields": unknown})
+        raise ValidationFailed(
+            f"可更正的字段：{'、'.join(CORRECTABLE_FIELDS)}", code="field_not_correctable", details={"fields": unknown}
+        )
     record = get_record(session, record_id, for_update=True)
     rule = rules(session)[record.kind]
     content_changes: dict[str, Any] = {}
@@ -191,8 +241,9 @@ def correct_record(session: Session, *, actor: Principal, record_id: int, change
         try:
             day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         except ValueError:
-            raise ValidationFailed(f"决定日期「{str(value)[:40]}」不是有效日期（应为 2024-03-15 格式）",
-                                   code="date_invalid") from None
+            raise ValidationFailed(
+                f"决定日期「{str(value)[:40]}」不是有效日期（应为 2024-03-15 格式）", code="date_invalid"
+            ) from None
         record.decision_date = day
         content_changes["decision_date"] = day.isoformat()
     if "severity" in changes:
@@ -218,16 +269,34 @@ def correct_record(session: Session, *, actor: Principal, record_id: int, change
     digest = hashlib.sha256(_canonical({**content, "corrected": reason})).hexdigest()
     now = utcnow()
     version = RecordVersion(
-        record_id=record.id, version_no=record.version_count + 1, content_hash=digest, content=content,
-        data=current.data if current else {}, extra=current.extra if current else {},
+        record_id=record.id,
+        version_no=record.version_count + 1,
+        content_hash=digest,
+        content=content,
+        data=current.data if current else {},
+        extra=current.extra if current else {},
         flags=[{"code": "corrected", "message": f"依异议核查结果更正：{reason[:200]}"}],
-        changed_fields=sorted(content_changes), batch_id=None, source_row=None, department_id=record.department_id,
-        received_at=now, actor=actor.actor, created_at=now)
+        changed_fields=sorted(content_changes),
+        batch_id=None,
+        source_row=None,
+        department_id=record.department_id,
+        received_at=now,
+        actor=actor.actor,
+        created_at=now,
+    )
     session.add(version)
     session.flush()
     record.current_version_id, record.version_count = version.id, version.version_no
     record.content_hash, record.updated_at = digest, now
     session.flush()
-    audit.record(session, actor=actor.actor, action="records.correct", entity_type=ENTITY, entity_id=record.id,
-                 reason=reason, before=before, after=content_changes)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="records.correct",
+        entity_type=ENTITY,
+        entity_id=record.id,
+        reason=reason,
+        before=before,
+        after=content_changes,
+    )
     return record

@@ -62,7 +62,7 @@ class RowOutcome:
     outcome: str
     record_id: int | None = None
     version_no: int | None = None
-    withdrawn: bool = False            # this row withdrew the record (当前状态 = 无效)
+    withdrawn: bool = False  # this row withdrew the record (当前状态 = 无效)
     late: bool = False
     warnings: list[dict[str, Any]] = field(default_factory=list)  # {"code", "message"}
 
@@ -80,8 +80,19 @@ class UpsertResult:
     outcomes: list[RowOutcome] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {f: getattr(self, f) for f in ("created", "updated", "unchanged", "rejected", "withdrawn", "late",
-                                              "subjects_created", "name_mismatches")}
+        return {
+            f: getattr(self, f)
+            for f in (
+                "created",
+                "updated",
+                "unchanged",
+                "rejected",
+                "withdrawn",
+                "late",
+                "subjects_created",
+                "name_mismatches",
+            )
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.counts(), "outcomes": [asdict(o) for o in self.outcomes]}
@@ -161,8 +172,10 @@ def _clean(value: Any, key: str, secrets: frozenset[str], keep: frozenset[str]) 
     if kind in _PLAIN:
         return value
     if kind is dict:
-        return {(k if type(k) is str else str(k)): _clean(v, k if type(k) is str else str(k), secrets, keep)
-                for k, v in value.items()}
+        return {
+            (k if type(k) is str else str(k)): _clean(v, k if type(k) is str else str(k), secrets, keep)
+            for k, v in value.items()
+        }
     if kind is list or kind is tuple:
         return [_clean(v, key, secrets, keep) for v in value]
     return _scrub(_json_safe(value), key=key, secrets=secrets, keep=keep)
@@ -202,8 +215,7 @@ def _clean_doc(doc: Any, secrets: frozenset[str], keep: frozenset[str]) -> Any:
                     continue
                 break
             elif t is list:
-                if type(k) is not str or _ID_KEYS[k] or not all(
-                        type(x) is str and _text_is_clean(x, keep) for x in v):
+                if type(k) is not str or _ID_KEYS[k] or not all(type(x) is str and _text_is_clean(x, keep) for x in v):
                     break
             elif t is not bool and t is not int and v is not None:
                 break
@@ -240,7 +252,7 @@ class _Prepared:
     person: bool
     name_norm: str
     id_hash: str | None = None
-    id_number: str | None = None        # normalised resident ID, encrypted only if a subject is created
+    id_number: str | None = None  # normalised resident ID, encrypted only if a subject is created
     id_masked: str | None = None
     id_region: str | None = None
     content: dict[str, Any] = field(default_factory=dict)
@@ -252,7 +264,7 @@ class _Prepared:
     fine_fen: int | None = None
     flags: list[dict[str, Any]] = field(default_factory=list)
     subject_id: int | None = None
-    subject_created: bool = False       # this row's subject was created for it (ahead: see StagedRows)
+    subject_created: bool = False  # this row's subject was created for it (ahead: see StagedRows)
     types_key: str = ""
     dumped: tuple[str, str, str] | None = None  # content, data, extra as stored JSON, made ahead (StagedRows)
 
@@ -261,8 +273,9 @@ class _Prepared:
         return (self.kind, self.row.authority_uscc, self.row.doc_no_norm)
 
 
-def _reject(result: UpsertResult, outcomes: list[RowOutcome | None], index: int, row: RecordInput, code: str,
-            message: str) -> None:
+def _reject(
+    result: UpsertResult, outcomes: list[RowOutcome | None], index: int, row: RecordInput, code: str, message: str
+) -> None:
     result.rejected += 1
     outcomes[index] = RowOutcome(row.row, "rejected", warnings=[{"code": code, "message": message}])
 
@@ -284,13 +297,24 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         return None, "party_name_missing", "缺少行政相对人名称"
     party_kind = parse_party_kind(row.party_kind)
     person = party_kind is PartyKind.NATURAL_PERSON
-    p = _Prepared(index, row, kind, rule, person,
-                  normalize_person_name(row.party_name) if person else normalize_org_name(row.party_name))
+    p = _Prepared(
+        index,
+        row,
+        kind,
+        rule,
+        person,
+        normalize_person_name(row.party_name) if person else normalize_org_name(row.party_name),
+    )
     secrets = _NO_SECRETS
     if person:
         number = row.party_id_number or ""
-        if (len(number) == 18 and number.isascii() and number[:17].isdigit() and number[17] in _CHECK_CHARS
-                and resident_id.is_valid(number)):  # ingest gives the normalised 18-digit number
+        if (
+            len(number) == 18
+            and number.isascii()
+            and number[:17].isdigit()
+            and number[17] in _CHECK_CHARS
+            and resident_id.is_valid(number)
+        ):  # ingest gives the normalised 18-digit number
             normalized: str | None = number
         else:
             check = resident_id.validate(number)
@@ -327,29 +351,55 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         p.flags.extend({"code": w.code, "message": w.message, "column": w.column} for w in row.warnings)
     # Built JSON-safe (dates ISO, amounts as text): stored as is and hashed.
     p.content = {
-        "kind": kind, "party_name": row.party_name.strip(), "party_kind": party_kind.value,
-        "party_uscc": row.party_uscc, "party_codes": dict(sorted(row.party_codes.items())),
-        "party_id_type": row.party_id_type, "party_id_masked": p.id_masked, "legal_rep": row.legal_rep,
+        "kind": kind,
+        "party_name": row.party_name.strip(),
+        "party_kind": party_kind.value,
+        "party_uscc": row.party_uscc,
+        "party_codes": dict(sorted(row.party_codes.items())),
+        "party_id_type": row.party_id_type,
+        "party_id_masked": p.id_masked,
+        "legal_rep": row.legal_rep,
         "legal_rep_id_masked": mask_resident_id(rep_id) if rep_id else None,
-        "doc_no": row.doc_no, "doc_no_norm": row.doc_no_norm, "decision_date": row.decision_date.isoformat(),
-        "authority": row.authority, "authority_uscc": row.authority_uscc, "source_unit": row.source_unit,
-        "source_unit_uscc": row.source_unit_uscc, "licence_valid_from": _iso(row.licence_valid_from),
-        "licence_valid_to": _iso(row.licence_valid_to), "licence_category": row.licence_category,
-        "current_status_valid": row.current_status_valid, "penalty_types": p.types,
+        "doc_no": row.doc_no,
+        "doc_no_norm": row.doc_no_norm,
+        "decision_date": row.decision_date.isoformat(),
+        "authority": row.authority,
+        "authority_uscc": row.authority_uscc,
+        "source_unit": row.source_unit,
+        "source_unit_uscc": row.source_unit_uscc,
+        "licence_valid_from": _iso(row.licence_valid_from),
+        "licence_valid_to": _iso(row.licence_valid_to),
+        "licence_category": row.licence_category,
+        "current_status_valid": row.current_status_valid,
+        "penalty_types": p.types,
         "fine_wan": None if row.fine_wan is None else str(row.fine_wan),
         "confiscated_wan": None if row.confiscated_wan is None else str(row.confiscated_wan),
-        "penalty_valid_to": _iso(row.penalty_valid_to), "publicity_end": _iso(row.publicity_end),
+        "penalty_valid_to": _iso(row.penalty_valid_to),
+        "publicity_end": _iso(row.publicity_end),
         "severity": p.severity,
     }
-    hashed = {**p.content, "party_id_hash": p.id_hash, "data": p.data, "extra": p.extra,
-              "legal_rep_id_hash": vault.lookup_hash(rep_id) if rep_id else None}
+    hashed = {
+        **p.content,
+        "party_id_hash": p.id_hash,
+        "data": p.data,
+        "extra": p.extra,
+        "legal_rep_id_hash": vault.lookup_hash(rep_id) if rep_id else None,
+    }
     p.content_hash = hashlib.sha256(_canonical(hashed)).hexdigest()
     return p, "", ""
 
 
-def upsert_records(session: Session, *, actor: Principal, department_id: int, batch_id: int | None,
-                   received_at: dt.datetime, rows: list[RecordInput], create_subjects: bool = True,
-                   staged: StagedRows | None = None) -> UpsertResult:
+def upsert_records(
+    session: Session,
+    *,
+    actor: Principal,
+    department_id: int,
+    batch_id: int | None,
+    received_at: dt.datetime,
+    rows: list[RecordInput],
+    create_subjects: bool = True,
+    staged: StagedRows | None = None,
+) -> UpsertResult:
     """Store validated 双公示 rows of one department: create, version or recognise each record. Bulk, set-based.
 
     Per row: the subject is found by code (USCC, then legacy codes and former USCCs through aliases, natural
@@ -404,11 +454,17 @@ def upsert_records(session: Session, *, actor: Principal, department_id: int, ba
     ctx = _Context(session, actor, department_id, batch_id, received_at, create_subjects, result, outcomes)
     for group in passes:
         for start in range(0, len(group), CHUNK):
-            ctx.apply(group[start:start + CHUNK])
+            ctx.apply(group[start : start + CHUNK])
     result.outcomes = [o for o in outcomes if o is not None]
-    audit.record(session, actor=actor.actor, action="records.upsert", entity_type="record_batch",
-                 entity_id=batch_id, reason=f"报送信用记录 {len(rows)} 行",
-                 after={"department_id": department_id, "batch_id": batch_id, **result.counts()})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="records.upsert",
+        entity_type="record_batch",
+        entity_id=batch_id,
+        reason=f"报送信用记录 {len(rows)} 行",
+        after={"department_id": department_id, "batch_id": batch_id, **result.counts()},
+    )
     return result
 
 
@@ -422,8 +478,16 @@ class StagedRows:
     entries: dict[int, _Prepared | tuple[str, str]] = field(default_factory=dict)
 
 
-def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list[RecordInput],
-                  create_subjects: bool = True, subjects: bool = True, chunk: int = CHUNK) -> StagedRows:
+def stage_records(
+    bind: Any,
+    *,
+    actor: Principal,
+    department_id: int,
+    rows: list[RecordInput],
+    create_subjects: bool = True,
+    subjects: bool = True,
+    chunk: int = CHUNK,
+) -> StagedRows:
     """The part of :func:`upsert_records` that need not hold the write transaction storing the records (issue #13):
     every row prepared (identifiers checked and hashed, personal numbers scrubbed, the content hash — pure Python,
     in no transaction) and its subject found or created — in short write transactions of ``chunk`` rows on
@@ -460,7 +524,7 @@ def stage_records(bind: Any, *, actor: Principal, department_id: int, rows: list
         return staged
     writer = writer_of(bind)
     for start in range(0, len(prepared), chunk):
-        part = prepared[start:start + chunk]
+        part = prepared[start : start + chunk]
         with Session(writer) as session, session.begin():
             session.connection(execution_options={BULK_OPTION: True})  # short writers go first (core.db._Turn)
             ctx = _Context(session, actor, department_id, None, utcnow(), create_subjects, result, outcomes)
@@ -510,21 +574,33 @@ class _Context:
         session = self.session
         known: dict[tuple[str, str | None], tuple[int, str, str | None]] = {}  # key → (id, name_norm, uscc)
         codes = {p.row.party_uscc for p in chunk if not p.person and p.row.party_uscc}
-        for sid, code, norm in session.execute(
-                select(Subject.id, Subject.uscc, Subject.name_norm).where(Subject.uscc.in_(codes))) if codes else ():
+        for sid, code, norm in (
+            session.execute(select(Subject.id, Subject.uscc, Subject.name_norm).where(Subject.uscc.in_(codes)))
+            if codes
+            else ()
+        ):
             known[("uscc", code)] = (sid, norm, code)
         hashes = {p.id_hash for p in chunk if p.person and p.id_hash}
-        for sid, digest, norm in session.execute(
-                select(Subject.id, Subject.resident_id_hash, Subject.name_norm)
-                .where(Subject.resident_id_hash.in_(hashes))) if hashes else ():
+        for sid, digest, norm in (
+            session.execute(
+                select(Subject.id, Subject.resident_id_hash, Subject.name_norm).where(
+                    Subject.resident_id_hash.in_(hashes)
+                )
+            )
+            if hashes
+            else ()
+        ):
             known[("person", digest)] = (sid, norm, None)
         alias_values: set[str] = set()
         for p in chunk:
             if not p.person and ("uscc", p.row.party_uscc) not in known:
                 alias_values.update(v for _, v in _alias_keys(p.row))
         if alias_values:
-            q = (select(SubjectAlias.scheme, SubjectAlias.value, Subject.id, Subject.name_norm, Subject.uscc)
-                 .join(Subject, Subject.id == SubjectAlias.subject_id).where(SubjectAlias.value.in_(alias_values)))
+            q = (
+                select(SubjectAlias.scheme, SubjectAlias.value, Subject.id, Subject.name_norm, Subject.uscc)
+                .join(Subject, Subject.id == SubjectAlias.subject_id)
+                .where(SubjectAlias.value.in_(alias_values))
+            )
             for scheme, value, sid, norm, code in session.execute(q):
                 known[(scheme, value)] = (sid, norm, code)
 
@@ -552,8 +628,9 @@ class _Context:
         """``p`` names a subject the registry has: flag it when the registry knows it under another name."""
         if name_norm != p.name_norm:
             self.result.name_mismatches += 1
-            p.flags.append({"code": "name_mismatch",
-                            "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"})
+            p.flags.append(
+                {"code": "name_mismatch", "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"}
+            )
 
     def lookup(self, p: _Prepared, known: dict[tuple[str, str | None], tuple[int, str, str | None]]) -> Any:
         if p.person:
@@ -567,8 +644,11 @@ class _Context:
             if hit is None:
                 continue
             if p.row.party_uscc and hit[2] and hit[2] != p.row.party_uscc:
-                self.reject(p, "party_code_conflict",
-                            f"行政相对人的登记代码属于统一社会信用代码为 {hit[2]} 的主体，与所报代码不符")
+                self.reject(
+                    p,
+                    "party_code_conflict",
+                    f"行政相对人的登记代码属于统一社会信用代码为 {hit[2]} 的主体，与所报代码不符",
+                )
                 return "conflict"
             return hit[0], hit[1]
         return None
@@ -582,28 +662,49 @@ class _Context:
             p = group[0]
             row = p.row
             values: dict[str, Any] = {
-                "kind": parse_party_kind(row.party_kind).value, "org_type": None, "name": row.party_name.strip(),
-                "name_norm": p.name_norm, "uscc": None, "uscc_flagged": False, "resident_id_hash": None,
-                "resident_id_enc": None, "resident_id_masked": None, "region_code": None,
-                "legal_rep": None if p.person else row.legal_rep, "source": source, "created_at": now,
+                "kind": parse_party_kind(row.party_kind).value,
+                "org_type": None,
+                "name": row.party_name.strip(),
+                "name_norm": p.name_norm,
+                "uscc": None,
+                "uscc_flagged": False,
+                "resident_id_hash": None,
+                "resident_id_enc": None,
+                "resident_id_masked": None,
+                "region_code": None,
+                "legal_rep": None if p.person else row.legal_rep,
+                "source": source,
+                "created_at": now,
                 "updated_at": now,
             }
             if p.person:
-                values.update(resident_id_hash=p.id_hash, resident_id_enc=vault.encrypt(p.id_number or ""),
-                              resident_id_masked=p.id_masked, region_code=p.id_region)
+                values.update(
+                    resident_id_hash=p.id_hash,
+                    resident_id_enc=vault.encrypt(p.id_number or ""),
+                    resident_id_masked=p.id_masked,
+                    region_code=p.id_region,
+                )
             elif row.party_uscc:
-                if uscc.is_valid(row.party_uscc) and uscc.compact(row.party_uscc) == row.party_uscc:  # as ingest gives it
-                    values.update(uscc=row.party_uscc, org_type=uscc.subject_type_of(row.party_uscc),
-                                  region_code=row.party_uscc[2:8])
+                if (
+                    uscc.is_valid(row.party_uscc) and uscc.compact(row.party_uscc) == row.party_uscc
+                ):  # as ingest gives it
+                    values.update(
+                        uscc=row.party_uscc,
+                        org_type=uscc.subject_type_of(row.party_uscc),
+                        region_code=row.party_uscc[2:8],
+                    )
                 else:
                     check = uscc.validate(row.party_uscc, allow_bad_check=True)
                     if not check.valid:
                         for q in group:
                             self.reject(q, "party_uscc_invalid", "行政相对人统一社会信用代码无效，无法新建主体")
                         continue
-                    values.update(uscc=check.normalized, org_type=check.details.get("subject_type"),
-                                  region_code=check.details.get("region_code"),
-                                  uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings))
+                    values.update(
+                        uscc=check.normalized,
+                        org_type=check.details.get("subject_type"),
+                        region_code=check.details.get("region_code"),
+                        uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings),
+                    )
             params.append(values)
             groups.append(group)
         if not params:
@@ -631,14 +732,32 @@ class _Context:
             group[0].subject_created = True
             for scheme, value in group[0].row.party_codes.items():
                 if scheme in _ALIAS_SCHEMES and value:
-                    aliases.append({"subject_id": sid, "scheme": scheme, "value": value, "source": source,
-                                    "created_at": now})
-        insert_rows(session, SubjectName.__table__, [
-            {"subject_id": v["id"], "name": v["name"], "name_norm": v["name_norm"], "valid_from": now,
-             "source": source} for v in created])
+                    aliases.append(
+                        {"subject_id": sid, "scheme": scheme, "value": value, "source": source, "created_at": now}
+                    )
+        insert_rows(
+            session,
+            SubjectName.__table__,
+            [
+                {
+                    "subject_id": v["id"],
+                    "name": v["name"],
+                    "name_norm": v["name_norm"],
+                    "valid_from": now,
+                    "source": source,
+                }
+                for v in created
+            ],
+        )
         if aliases:
-            taken = {(scheme, value) for scheme, value in session.execute(
-                select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_({a["value"] for a in aliases})))}
+            taken = {
+                (scheme, value)
+                for scheme, value in session.execute(
+                    select(SubjectAlias.scheme, SubjectAlias.value).where(
+                        SubjectAlias.value.in_({a["value"] for a in aliases})
+                    )
+                )
+            }
             fresh, seen = [], set()
             for a in aliases:
                 key = (a["scheme"], a["value"])
@@ -660,17 +779,35 @@ class _Context:
         lock_keys(session, "record", (f"{p.kind}\x1f{p.row.authority_uscc}" for p in chunk))
         existing: dict[tuple[str, str, str], dict[str, Any]] = {}
         docs = {p.row.doc_no_norm for p in chunk}
-        cols = [t.c[n] for n in ("id", "kind", "authority_uscc", "doc_no_norm", "department_id", "content_hash",
-                                 "current_version_id", "version_count", "withdrawn_at", "withdrawn_reason")]
+        cols = [
+            t.c[n]
+            for n in (
+                "id",
+                "kind",
+                "authority_uscc",
+                "doc_no_norm",
+                "department_id",
+                "content_hash",
+                "current_version_id",
+                "version_count",
+                "withdrawn_at",
+                "withdrawn_reason",
+            )
+        ]
         for found in session.execute(select(*cols).where(t.c.doc_no_norm.in_(docs))).mappings():
             existing[(found["kind"], found["authority_uscc"], found["doc_no_norm"])] = dict(found)
-        previous_ids = [existing[p.key]["current_version_id"] for p in chunk
-                        if p.key in existing and existing[p.key]["content_hash"] != p.content_hash]
+        previous_ids = [
+            existing[p.key]["current_version_id"]
+            for p in chunk
+            if p.key in existing and existing[p.key]["content_hash"] != p.content_hash
+        ]
         previous: dict[int, dict[str, Any]] = {}
         if previous_ids:
             for vid, content, data, extra in session.execute(
-                    select(RecordVersion.id, RecordVersion.content, RecordVersion.data, RecordVersion.extra)
-                    .where(RecordVersion.id.in_(previous_ids))):
+                select(RecordVersion.id, RecordVersion.content, RecordVersion.data, RecordVersion.extra).where(
+                    RecordVersion.id.in_(previous_ids)
+                )
+            ):
                 previous[vid] = {**content, "data": data, "extra": extra}
 
         fresh: list[_Prepared] = []
@@ -683,19 +820,29 @@ class _Context:
                 self.reject(p, "record_of_other_department", "该决定已由其他部门报送，本部门不能修改")
             elif rec["content_hash"] == p.content_hash:
                 self.result.unchanged += 1
-                self.outcomes[p.index] = RowOutcome(p.row.row, "unchanged", rec["id"], rec["version_count"],
-                                                    warnings=_public_flags(p.flags))
+                self.outcomes[p.index] = RowOutcome(
+                    p.row.row, "unchanged", rec["id"], rec["version_count"], warnings=_public_flags(p.flags)
+                )
             else:
                 changed.append((p, rec))
 
         def record_values(p: _Prepared) -> dict[str, Any]:
-            return {"subject_id": p.subject_id, "party_kind": p.content["party_kind"],
-                    "party_name": p.content["party_name"], "doc_no": p.row.doc_no or p.row.doc_no_norm,
-                    "authority": p.row.authority or "", "decision_date": p.row.decision_date,
-                    "severity": p.severity, "penalty_types": p.types,
-                    "penalty_types_key": p.types_key, "fine_fen": p.fine_fen,
-                    "licence_valid_from": p.row.licence_valid_from, "licence_valid_to": p.row.licence_valid_to,
-                    "content_hash": p.content_hash, "updated_at": now}
+            return {
+                "subject_id": p.subject_id,
+                "party_kind": p.content["party_kind"],
+                "party_name": p.content["party_name"],
+                "doc_no": p.row.doc_no or p.row.doc_no_norm,
+                "authority": p.row.authority or "",
+                "decision_date": p.row.decision_date,
+                "severity": p.severity,
+                "penalty_types": p.types,
+                "penalty_types_key": p.types_key,
+                "fine_fen": p.fine_fen,
+                "licence_valid_from": p.row.licence_valid_from,
+                "licence_valid_to": p.row.licence_valid_to,
+                "content_hash": p.content_hash,
+                "updated_at": now,
+            }
 
         withdraw_reason = "报送数据当前状态为无效（撤销、注销或失效），即时撤回公示"
         version_ids = allocate_ids(session, RecordVersion.__table__, len(fresh) + len(changed))
@@ -709,26 +856,44 @@ class _Context:
                 decided = p.row.decision_date
                 assert decided is not None  # a row without one is refused by validate_row
                 late_days, late = timely.get((p.kind, decided)) or timely.setdefault(
-                    (p.kind, decided), publicity.timeliness(
-                        p.rule.publicity.timeliness, decision_date=decided, received_on=received_on,
-                        workdays_between=workdays.workdays_between))
+                    (p.kind, decided),
+                    publicity.timeliness(
+                        p.rule.publicity.timeliness,
+                        decision_date=decided,
+                        received_on=received_on,
+                        workdays_between=workdays.workdays_between,
+                    ),
+                )
                 withdrawn = not p.row.current_status_valid
-                params.append({**record_values(p), "id": rid, "kind": p.kind, "authority_uscc": p.row.authority_uscc,
-                               "doc_no_norm": p.row.doc_no_norm, "department_id": self.department_id,
-                               "current_version_id": vid, "version_count": 1, "received_at": received_at,
-                               "workdays_late": late_days, "late": late,
-                               "withdrawn_at": received_at if withdrawn else None,
-                               "withdrawn_reason": withdraw_reason if withdrawn else None, "ended_on": None,
-                               "created_at": now})
+                params.append(
+                    {
+                        **record_values(p),
+                        "id": rid,
+                        "kind": p.kind,
+                        "authority_uscc": p.row.authority_uscc,
+                        "doc_no_norm": p.row.doc_no_norm,
+                        "department_id": self.department_id,
+                        "current_version_id": vid,
+                        "version_count": 1,
+                        "received_at": received_at,
+                        "workdays_late": late_days,
+                        "late": late,
+                        "withdrawn_at": received_at if withdrawn else None,
+                        "withdrawn_reason": withdraw_reason if withdrawn else None,
+                        "ended_on": None,
+                        "created_at": now,
+                    }
+                )
                 versions.append(self.version(p, vid, rid, 1, sorted(p.content), now))
                 self.result.created += 1
                 self.result.withdrawn += withdrawn
                 self.result.late += late
-                self.outcomes[p.index] = RowOutcome(p.row.row, "created", rid, 1, withdrawn=withdrawn, late=late,
-                                                    warnings=_public_flags(p.flags))
+                self.outcomes[p.index] = RowOutcome(
+                    p.row.row, "created", rid, 1, withdrawn=withdrawn, late=late, warnings=_public_flags(p.flags)
+                )
             insert_rows(session, t, params)
         updates = []
-        for (p, rec), vid in zip(changed, version_ids[len(fresh):], strict=True):
+        for (p, rec), vid in zip(changed, version_ids[len(fresh) :], strict=True):
             number = rec["version_count"] + 1
             before = previous.get(rec["current_version_id"], {})
             after = {**p.content, "data": p.data, "extra": p.extra}
@@ -737,28 +902,51 @@ class _Context:
             if rec["withdrawn_at"] is not None and p.row.current_status_valid:
                 p.flags.append({"code": "record_withdrawn", "message": "该记录已撤回，新版本不恢复公示"})
             versions.append(self.version(p, vid, rec["id"], number, diff, now))
-            updates.append({**record_values(p), "_id": rec["id"], "version_count": number, "current_version_id": vid,
-                            "withdrawn_at": received_at if withdrawn else rec["withdrawn_at"],
-                            "withdrawn_reason": withdraw_reason if withdrawn else rec["withdrawn_reason"]})
+            updates.append(
+                {
+                    **record_values(p),
+                    "_id": rec["id"],
+                    "version_count": number,
+                    "current_version_id": vid,
+                    "withdrawn_at": received_at if withdrawn else rec["withdrawn_at"],
+                    "withdrawn_reason": withdraw_reason if withdrawn else rec["withdrawn_reason"],
+                }
+            )
             self.result.updated += 1
             self.result.withdrawn += withdrawn
-            self.outcomes[p.index] = RowOutcome(p.row.row, "updated", rec["id"], number, withdrawn=withdrawn,
-                                                warnings=_public_flags(p.flags))
+            self.outcomes[p.index] = RowOutcome(
+                p.row.row, "updated", rec["id"], number, withdrawn=withdrawn, warnings=_public_flags(p.flags)
+            )
         if not versions:
             return
         insert_rows(session, RecordVersion.__table__, versions)
         if updates:
             keys = [k for k in updates[0] if k != "_id"]
-            session.execute(update(t).where(t.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys}),
-                            updates)
+            session.execute(
+                update(t).where(t.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys}), updates
+            )
 
-    def version(self, p: _Prepared, version_id: int, record_id: int, number: int, diff: list[str],
-                now: dt.datetime) -> dict[str, Any]:
+    def version(
+        self, p: _Prepared, version_id: int, record_id: int, number: int, diff: list[str], now: dt.datetime
+    ) -> dict[str, Any]:
         content, data, extra = p.dumped or (p.content, p.data, p.extra)
-        return {"id": version_id, "record_id": record_id, "version_no": number, "content_hash": p.content_hash,
-                "content": content, "data": data, "extra": extra, "flags": p.flags, "changed_fields": diff,
-                "batch_id": self.batch_id, "source_row": p.row.row, "department_id": self.department_id,
-                "received_at": self.received_at, "actor": self.actor.actor, "created_at": now}
+        return {
+            "id": version_id,
+            "record_id": record_id,
+            "version_no": number,
+            "content_hash": p.content_hash,
+            "content": content,
+            "data": data,
+            "extra": extra,
+            "flags": p.flags,
+            "changed_fields": diff,
+            "batch_id": self.batch_id,
+            "source_row": p.row.row,
+            "department_id": self.department_id,
+            "received_at": self.received_at,
+            "actor": self.actor.actor,
+            "created_at": now,
+        }
 
 
 def _public_flags(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -29,8 +29,9 @@ def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[
     Asks the open-objection providers (``core.hooks``; the cases domain, one query per 1,000 records); cases
     changes records only through this service.
     """
-    open_ids = {i for kind, i in hooks.open_objection_targets(session, record_ids=[v["id"] for v in views])
-                if kind == "record"}
+    open_ids = {
+        i for kind, i in hooks.open_objection_targets(session, record_ids=[v["id"] for v in views]) if kind == "record"
+    }
     for v in views:
         v["objection"] = hooks.OBJECTION_MARKER if v["id"] in open_ids else None
     return views
@@ -40,18 +41,35 @@ def record_view(row: RecordRow) -> dict[str, Any]:
     """The department view of a record (IDs of persons masked; never the clear number)."""
     r, s = row.record, row.subject
     return {
-        "id": r.id, "kind": r.kind, "doc_no": r.doc_no, "doc_no_norm": r.doc_no_norm, "authority": r.authority,
-        "authority_uscc": r.authority_uscc, "decision_date": r.decision_date, "severity": r.severity,
+        "id": r.id,
+        "kind": r.kind,
+        "doc_no": r.doc_no,
+        "doc_no_norm": r.doc_no_norm,
+        "authority": r.authority,
+        "authority_uscc": r.authority_uscc,
+        "decision_date": r.decision_date,
+        "severity": r.severity,
         "penalty_types": list(r.penalty_types or []),
         "fine_yuan": str(r.fine_yuan) if r.fine_yuan is not None else None,
-        "licence_valid_from": r.licence_valid_from, "licence_valid_to": r.licence_valid_to,
-        "party_kind": r.party_kind, "party_name": r.party_name,
+        "licence_valid_from": r.licence_valid_from,
+        "licence_valid_to": r.licence_valid_to,
+        "party_kind": r.party_kind,
+        "party_name": r.party_name,
         "subject": {"id": s.id, "name": s.name, "uscc": s.uscc, "resident_id": s.resident_id_masked},
-        "department_id": r.department_id, "current_version_id": r.current_version_id,
-        "versions": r.version_count, "received_at": r.received_at, "workdays_late": r.workdays_late,
-        "late": r.late, "withdrawn_at": r.withdrawn_at, "withdrawn_reason": r.withdrawn_reason,
-        "ended_on": r.ended_on, "public": row.public, "status": row.status, "status_reason": row.reason,
-        "created_at": r.created_at, "updated_at": r.updated_at,
+        "department_id": r.department_id,
+        "current_version_id": r.current_version_id,
+        "versions": r.version_count,
+        "received_at": r.received_at,
+        "workdays_late": r.workdays_late,
+        "late": r.late,
+        "withdrawn_at": r.withdrawn_at,
+        "withdrawn_reason": r.withdrawn_reason,
+        "ended_on": r.ended_on,
+        "public": row.public,
+        "status": row.status,
+        "status_reason": row.reason,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
     }
 
 
@@ -60,34 +78,60 @@ def public_record_view(row: RecordRow) -> dict[str, Any]:
     r, s = row.record, row.subject
     person = r.party_kind == PartyKind.NATURAL_PERSON.value
     return {
-        "id": r.id, "kind": r.kind, "doc_no": r.doc_no, "authority": r.authority,
-        "decision_date": r.decision_date, "penalty_types": list(r.penalty_types or []),
+        "id": r.id,
+        "kind": r.kind,
+        "doc_no": r.doc_no,
+        "authority": r.authority,
+        "decision_date": r.decision_date,
+        "penalty_types": list(r.penalty_types or []),
         "fine_yuan": str(r.fine_yuan) if r.fine_yuan is not None else None,
-        "licence_valid_from": r.licence_valid_from, "licence_valid_to": r.licence_valid_to,
-        "party_kind": r.party_kind, "party_name": mask_name(r.party_name) if person else r.party_name,
-        "party_uscc": None if person else s.uscc, "party_id": s.resident_id_masked if person else None,
+        "licence_valid_from": r.licence_valid_from,
+        "licence_valid_to": r.licence_valid_to,
+        "party_kind": r.party_kind,
+        "party_name": mask_name(r.party_name) if person else r.party_name,
+        "party_uscc": None if person else s.uscc,
+        "party_id": s.resident_id_masked if person else None,
         "status_reason": row.reason,
     }
 
 
 def version_view(v: RecordVersion) -> dict[str, Any]:
-    return {"id": v.id, "version_no": v.version_no, "content_hash": v.content_hash, "content": v.content,
-            "data": v.data, "extra": v.extra, "flags": v.flags, "changed_fields": v.changed_fields,
-            "batch_id": v.batch_id, "source_row": v.source_row, "department_id": v.department_id,
-            "received_at": v.received_at, "actor": v.actor}
+    return {
+        "id": v.id,
+        "version_no": v.version_no,
+        "content_hash": v.content_hash,
+        "content": v.content,
+        "data": v.data,
+        "extra": v.extra,
+        "flags": v.flags,
+        "changed_fields": v.changed_fields,
+        "batch_id": v.batch_id,
+        "source_row": v.source_row,
+        "department_id": v.department_id,
+        "received_at": v.received_at,
+        "actor": v.actor,
+    }
 
 
 def subject_records_view(session: Session, subject: Subject, today: dt.date) -> list[dict[str, Any]]:
     """A subject's records, each with its versions and whether it is public on ``today`` (for ``subjects show``)."""
-    records = list(session.scalars(select(CreditRecord).where(CreditRecord.subject_id == subject.id)
-                                   .order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())))
+    records = list(
+        session.scalars(
+            select(CreditRecord)
+            .where(CreditRecord.subject_id == subject.id)
+            .order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
+        )
+    )
     if not records:
         return []
     kind_rules = rules(session)
     versions: dict[int, list[RecordVersion]] = {}
     if records:
-        for v in session.scalars(select(RecordVersion).where(RecordVersion.record_id.in_([r.id for r in records]))
-                                 .order_by(RecordVersion.record_id, RecordVersion.version_no)):
+        for v in session.scalars(
+            select(RecordVersion)
+            .where(RecordVersion.record_id.in_([r.id for r in records]))
+            .order_by(RecordVersion.record_id, RecordVersion.version_no)
+        ):
             versions.setdefault(v.record_id, []).append(v)
     out = []
     for r in records:

@@ -24,10 +24,15 @@ from xinyong.reports.schemas import (
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=uploads.UploadRoute)
 
 
-@router.post("", response_class=Response, status_code=201,
-             responses={201: {"content": {"application/pdf": {}}, "description": "报告 PDF"}})
-def issue_report(body: ReportRequestIn, principal: Principal = Depends(public),
-                 session: Session = SessionDep) -> Response:
+@router.post(
+    "",
+    response_class=Response,
+    status_code=201,
+    responses={201: {"content": {"application/pdf": {}}, "description": "报告 PDF"}},
+)
+def issue_report(
+    body: ReportRequestIn, principal: Principal = Depends(public), session: Session = SessionDep
+) -> Response:
     """出具公共信用信息报告（PDF）。法人和非法人组织：任何人可免费申请；自然人：仅限本人，凭验证码申请。
 
     响应头 ``X-Report-Number``、``X-Report-Code``、``X-Report-SHA256`` 给出报告编号、验证码和文件指纹。"""
@@ -36,17 +41,27 @@ def issue_report(body: ReportRequestIn, principal: Principal = Depends(public),
         if not (body.challenge and body.code):
             raise ValidationFailed("请同时提供验证请求标识（challenge）和验证码", code="code_incomplete")
         verified = service.confirm_person(session, challenge=body.challenge, code=body.code)
-    report, pdf_bytes = service.generate_report(session, subject_code=body.subject, requester=principal,
-                                                verified_subject_id=verified, reason=body.reason)
-    return Response(pdf_bytes, status_code=201, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
-        "X-Report-Number": report.number, "X-Report-Code": service.display_code(report.short_code),
-        "X-Report-SHA256": report.sha256, "Cache-Control": "no-store"})
+    report, pdf_bytes = service.generate_report(
+        session, subject_code=body.subject, requester=principal, verified_subject_id=verified, reason=body.reason
+    )
+    return Response(
+        pdf_bytes,
+        status_code=201,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
+            "X-Report-Number": report.number,
+            "X-Report-Code": service.display_code(report.short_code),
+            "X-Report-SHA256": report.sha256,
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/verifications", response_model=PersonVerificationOut, status_code=201)
-def start_person_verification(body: PersonVerificationIn, _: Principal = Depends(public),
-                              session: Session = SessionDep) -> dict[str, Any]:
+def start_person_verification(
+    body: PersonVerificationIn, _: Principal = Depends(public), session: Session = SessionDep
+) -> dict[str, Any]:
     """向自然人登记的联系方式发送一次性验证码（本人申请信用报告前的身份核验）。"""
     return service.start_person_verification(session, subject_code=body.subject)
 
@@ -58,9 +73,12 @@ def _answer(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/verify", response_model=VerificationResultOut)
-def verify_by_code(code: str | None = Query(None, max_length=40, description="验证码（二维码中的短码）"),
-                   number: str | None = Query(None, max_length=40, description="报告编号"),
-                   _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+def verify_by_code(
+    code: str | None = Query(None, max_length=40, description="验证码（二维码中的短码）"),
+    number: str | None = Query(None, max_length=40, description="报告编号"),
+    _: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """凭验证码或报告编号核验报告：返回报告的登记信息和文件指纹（SHA-256）。"""
     if not (code or number):
         raise ValidationFailed("请提供验证码（code）或报告编号（number）", code="verification_input_required")
@@ -69,9 +87,13 @@ def verify_by_code(code: str | None = Query(None, max_length=40, description="�
 
 @router.post("/verify", response_model=VerificationResultOut)
 @uploads.limit(lambda: get_reports_settings().max_verify_bytes + 1)  # one byte over: the route's own message
-async def verify_by_file(file: UploadFile = File(..., description="报告 PDF 文件"),
-                         code: str | None = Form(None, max_length=40), number: str | None = Form(None, max_length=40),
-                         _: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+async def verify_by_file(
+    file: UploadFile = File(..., description="报告 PDF 文件"),
+    code: str | None = Form(None, max_length=40),
+    number: str | None = Form(None, max_length=40),
+    _: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """上传报告 PDF 核验其是否为本平台出具且未被修改（比对登记的 SHA-256 指纹）。"""
     limit = get_reports_settings().max_verify_bytes
     content = await file.read(limit + 1)

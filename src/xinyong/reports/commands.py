@@ -24,20 +24,23 @@ app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿�
 def generate(
     subject: str = typer.Argument(..., help="统一社会信用代码（自然人：身份证号码，须同时给出 --reason）"),
     out: Path = typer.Option(..., "--out", "-o", help="PDF 输出文件"),
-    reason: str | None = typer.Option(None, "--reason",
-                                         help="代自然人出具的理由（如：窗口核验本人身份证后打印），记入审计日志"),
+    reason: str | None = typer.Option(
+        None, "--reason", help="代自然人出具的理由（如：窗口核验本人身份证后打印），记入审计日志"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """出具一份报告并写入 PDF 文件（编号、验证码和文件指纹登记在平台上）。"""
     with clikit.database().session() as session:
-        report, pdf_bytes = service.generate_report(session, subject_code=subject, requester=clikit.operator(),
-                                                    reason=reason)
+        report, pdf_bytes = service.generate_report(
+            session, subject_code=subject, requester=clikit.operator(), reason=reason
+        )
         summary = service.report_summary(report)
     try:
         out.write_bytes(pdf_bytes)
     except OSError as exc:
-        raise ValidationFailed(f"无法写入 {out}：{exc.strerror}（报告 {report.number} 已登记）",
-                               code="write_failed") from None
+        raise ValidationFailed(
+            f"无法写入 {out}：{exc.strerror}（报告 {report.number} 已登记）", code="write_failed"
+        ) from None
     summary["file"] = str(out)
 
     def render(d: dict[str, Any]) -> None:
@@ -70,8 +73,10 @@ def verify(
         clikit.console.print(f"[{colour}]{d['message']}[/{colour}]")
         if d["report"]:
             r = d["report"]
-            clikit.console.print(f"报告 {r['number']}：{r['subject_name']}（{r['subject_code'] or '—'}），"
-                                 f"出具于 {r['issued_at']}，SHA-256 {r['sha256']}")
+            clikit.console.print(
+                f"报告 {r['number']}：{r['subject_name']}（{r['subject_code'] or '—'}），"
+                f"出具于 {r['issued_at']}，SHA-256 {r['sha256']}"
+            )
 
     emit(result, as_json, render)
     if result["status"] not in ("valid", "registered"):
@@ -90,14 +95,22 @@ def list_(
 
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
-        rows = [service.report_summary(r) | {"requester_kind": r.requester_kind}
-                for r in service.issued_reports(session, subject_id=subject_id, limit=limit)]
+        rows = [
+            service.report_summary(r) | {"requester_kind": r.requester_kind}
+            for r in service.issued_reports(session, subject_id=subject_id, limit=limit)
+        ]
 
     def render(items: list[dict[str, Any]]) -> None:
         t = Table("报告编号", "验证码", "主体", "出具时间", "申请方式", "页数")
         for r in items:
-            t.add_row(r["number"], r["short_code"], r["subject_name"], str(r["issued_at"])[:16], r["requester_kind"],
-                      str(r["pages"]))
+            t.add_row(
+                r["number"],
+                r["short_code"],
+                r["subject_name"],
+                str(r["issued_at"])[:16],
+                r["requester_kind"],
+                str(r["pages"]),
+            )
         clikit.console.print(t)
 
     emit(rows, as_json, render)
@@ -108,8 +121,11 @@ def list_(
 def file_(
     subject: str = typer.Argument(..., help="统一社会信用代码或身份证号码等"),
     department: str = typer.Option(..., "--department", help="查询部门代码（记入主体的查询记录）"),
-    purpose: str = typer.Option("", "--purpose", help="查询事由：approval / procurement / trading / funding / "
-                                                        "subsidy / honour / hiring / supervision / other"),
+    purpose: str = typer.Option(
+        "",
+        "--purpose",
+        help="查询事由：approval / procurement / trading / funding / subsidy / honour / hiring / supervision / other",
+    ),
     purpose_text: str | None = typer.Option(None, "--purpose-text", help="具体事由（事由为 other 时必填）"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -124,8 +140,9 @@ def file_(
         dept = get_department(session, ref=department)
         actor = replace(clikit.operator(), department_id=dept.id)
         try:
-            data = government_file.read_file(session, actor=actor, code=subject, purpose=purpose or None,
-                                              purpose_text=purpose_text)
+            data = government_file.read_file(
+                session, actor=actor, code=subject, purpose=purpose or None, purpose_text=purpose_text
+            )
         except government_file.FileRefused as exc:
             government_file.log_refusal(session, actor=actor, exc=exc)  # committed with the session
             refused = exc
@@ -134,19 +151,34 @@ def file_(
 
     def render(d: dict[str, Any]) -> None:
         s = d["subject"]
-        clikit.console.print(f"[bold]{s['name']}[/bold] {s['uscc'] or s['resident_id'] or ''}　"
-                             f"事由：{d['purpose_label']}　截至 {d['as_of']}")
+        clikit.console.print(
+            f"[bold]{s['name']}[/bold] {s['uscc'] or s['resident_id'] or ''}　"
+            f"事由：{d['purpose_label']}　截至 {d['as_of']}"
+        )
         t = Table("类别", "文号", "机关", "决定日期", "状态", "异议")
         for r in d["records"]:
-            t.add_row(r["info_class"], r["doc_no"], r["authority"], str(r["decision_date"]), r["share_label"],
-                      r.get("objection") or "")
+            t.add_row(
+                r["info_class"],
+                r["doc_no"],
+                r["authority"],
+                str(r["decision_date"]),
+                r["share_label"],
+                r.get("objection") or "",
+            )
         clikit.console.print(t)
         lt = Table("名单", "列入日期", "状态", "移出日期", "异议")
         for e in d["lists"]:
-            lt.add_row(e["list_name"], str(e["listed_on"] or ""), e["status_label"], str(e["removed_on"] or ""),
-                       e.get("objection") or "")
+            lt.add_row(
+                e["list_name"],
+                str(e["listed_on"] or ""),
+                e["status_label"],
+                str(e["removed_on"] or ""),
+                e.get("objection") or "",
+            )
         clikit.console.print(lt)
-        clikit.console.print(f"承诺 {len(d['commitments'])} 项；评价结果 {len(d['grades'])} 项；"
-                             f"异议处理中 {d['open_objections']} 项；不予共享的类别：{', '.join(d['not_shared']) or '无'}")
+        clikit.console.print(
+            f"承诺 {len(d['commitments'])} 项；评价结果 {len(d['grades'])} 项；"
+            f"异议处理中 {d['open_objections']} 项；不予共享的类别：{', '.join(d['not_shared']) or '无'}"
+        )
 
     emit(data, as_json, render)

@@ -16,8 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ReportsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XINYONG_REPORTS_", env_file=".env", extra="ignore")
 
-    public_base_url: str = Field("http://127.0.0.1:8000",
-                                 validation_alias=AliasChoices("XINYONG_PUBLIC_BASE_URL", "XINYONG_REPORTS_BASE_URL"))
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", validation_alias=AliasChoices("XINYONG_PUBLIC_BASE_URL", "XINYONG_REPORTS_BASE_URL")
+    )
     # Path of the portal's verification page; ``{code}`` is the report's short code.
     verify_path: str = "/reports/verify?code={code}"
     # Reports issued for one subject per hour (the public endpoint needs no login: this bounds the work one

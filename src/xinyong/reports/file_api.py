@@ -22,17 +22,22 @@ router = APIRouter(prefix="/subjects", tags=["reports"])
 
 @router.get("/{code}/file")
 def government_file_read(
-        code: str = Path(..., max_length=40),
-        purpose: str | None = Query(None, max_length=40, description="查询事由代码：" + "、".join(
-            f"{k}（{v}）" for k, v in government_file.PURPOSES.items())),
-        purpose_text: str | None = Query(None, max_length=200, description="具体事由（事由为 other 时必填）"),
-        principal: Principal = Depends(allow(*government_file.FILE_ROLES)),
-        session: Session = SessionDep) -> Any:
+    code: str = Path(..., max_length=40),
+    purpose: str | None = Query(
+        None,
+        max_length=40,
+        description="查询事由代码：" + "、".join(f"{k}（{v}）" for k, v in government_file.PURPOSES.items()),
+    ),
+    purpose_text: str | None = Query(None, max_length=200, description="具体事由（事由为 other 时必填）"),
+    principal: Principal = Depends(allow(*government_file.FILE_ROLES)),
+    session: Session = SessionDep,
+) -> Any:
     """政府信用档案（政务共享）：各部门可共享的信用记录、名单（含历史）、承诺及履约、评价结果和异议标记；
     须说明查询事由，每次查询及被拒绝的尝试均记入该主体的查询记录。"""
     try:
-        return government_file.read_file(session, actor=principal, code=code, purpose=purpose,
-                                         purpose_text=purpose_text)
+        return government_file.read_file(
+            session, actor=principal, code=code, purpose=purpose, purpose_text=purpose_text
+        )
     except government_file.FileRefused as exc:
         government_file.log_refusal(session, actor=principal, exc=exc)
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)

@@ -47,8 +47,14 @@ DEFAULT_LOOKBACK_YEARS = 5
 MAX_RECORDS = 1000
 #: 查询事由: the uses a department may make of the file (``other`` needs a text).
 PURPOSES = {
-    "approval": "行政审批", "procurement": "政府采购", "trading": "公共资源交易", "funding": "财政资金安排",
-    "subsidy": "政策扶持与补贴", "honour": "评优评先", "hiring": "公职人员录用与聘用", "supervision": "日常监管",
+    "approval": "行政审批",
+    "procurement": "政府采购",
+    "trading": "公共资源交易",
+    "funding": "财政资金安排",
+    "subsidy": "政策扶持与补贴",
+    "honour": "评优评先",
+    "hiring": "公职人员录用与聘用",
+    "supervision": "日常监管",
     "other": "其他",
 }
 #: Roles that may ask for the file; the admin may too.
@@ -85,11 +91,17 @@ def parse_purpose(purpose: str | None, text: str | None) -> tuple[str, str]:
     code = (purpose or "").strip().lower()
     detail = " ".join((text or "").split())[:150]
     if not code:
-        raise ValidationFailed("查询政府信用档案必须说明查询事由（purpose）", code="purpose_required",
-                               details={"allowed": sorted(PURPOSES)})
+        raise ValidationFailed(
+            "查询政府信用档案必须说明查询事由（purpose）",
+            code="purpose_required",
+            details={"allowed": sorted(PURPOSES)},
+        )
     if code not in PURPOSES:
-        raise ValidationFailed(f"未知的查询事由 {code[:40]!r}", code="purpose_unknown",
-                               details={"allowed": {k: v for k, v in PURPOSES.items()}})
+        raise ValidationFailed(
+            f"未知的查询事由 {code[:40]!r}",
+            code="purpose_unknown",
+            details={"allowed": {k: v for k, v in PURPOSES.items()}},
+        )
     if code == "other" and not detail:
         raise ValidationFailed("查询事由为“其他”时须说明具体事由（purpose_text）", code="purpose_text_required")
     label = PURPOSES[code] + (f"：{detail}" if detail else "")
@@ -106,8 +118,15 @@ def _lookback(cls: InfoClass | None) -> int:
     return cls.share_lookback_years
 
 
-def read_file(session: Session, *, actor: Principal, code: str, purpose: str | None,
-              purpose_text: str | None = None, today: dt.date | None = None) -> dict[str, Any]:
+def read_file(
+    session: Session,
+    *,
+    actor: Principal,
+    code: str,
+    purpose: str | None,
+    purpose_text: str | None = None,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
     """The subject's government credit file, logged. A refusal about a known subject raises :class:`FileRefused`
     (log it with :func:`log_refusal` in the same transaction); an unknown subject :class:`NotFound`."""
     subject = find_subject(session, code)
@@ -129,42 +148,84 @@ def read_file(session: Session, *, actor: Principal, code: str, purpose: str | N
     lists = _lists(session, subject, classes, shared, today)
     commitments = _commitments(session, subject, actor, today) if "commitment" in shared else []
     grades = _grades(session, subject, actor) if "evaluation" in shared else []
-    read = sorted({"registration"} & shared | {r["info_class"] for r in records} | {e["info_class"] for e in lists}
-                  | ({"commitment"} if commitments else set()) | ({"evaluation"} if grades else set()))
-    access_log.record(session, actor=actor, subject_id=subject.id, purpose=logged_purpose, endpoint=ENDPOINT,
-                      scope=read, action=ACTION, extra={"purpose_code": _code})
+    read = sorted(
+        {"registration"} & shared
+        | {r["info_class"] for r in records}
+        | {e["info_class"] for e in lists}
+        | ({"commitment"} if commitments else set())
+        | ({"evaluation"} if grades else set())
+    )
+    access_log.record(
+        session,
+        actor=actor,
+        subject_id=subject.id,
+        purpose=logged_purpose,
+        endpoint=ENDPOINT,
+        scope=read,
+        action=ACTION,
+        extra={"purpose_code": _code},
+    )
     objections = sum(1 for v in [*records, *lists] if v.get("objection"))
     return {
-        "subject": _subject_head(subject), "purpose": _code, "purpose_label": logged_purpose, "as_of": today,
-        "classes": [{"code": c, "name": classes[c].name_zh, "attribute": _attribute(classes[c], subject),
-                     "attribute_label": PUBLIC_ATTRIBUTE_LABELS[PublicAttribute(_attribute(classes[c], subject))],
-                     "lookback_years": _lookback(classes[c])} for c in sorted(shared)],
+        "subject": _subject_head(subject),
+        "purpose": _code,
+        "purpose_label": logged_purpose,
+        "as_of": today,
+        "classes": [
+            {
+                "code": c,
+                "name": classes[c].name_zh,
+                "attribute": _attribute(classes[c], subject),
+                "attribute_label": PUBLIC_ATTRIBUTE_LABELS[PublicAttribute(_attribute(classes[c], subject))],
+                "lookback_years": _lookback(classes[c]),
+            }
+            for c in sorted(shared)
+        ],
         "not_shared": sorted(set(classes) - shared),
-        "records": records, "records_truncated": truncated, "lists": lists, "commitments": commitments,
-        "grades": grades, "open_objections": objections,
+        "records": records,
+        "records_truncated": truncated,
+        "lists": lists,
+        "commitments": commitments,
+        "grades": grades,
+        "open_objections": objections,
     }
 
 
 def log_refusal(session: Session, *, actor: Principal, exc: FileRefused) -> None:
-    access_log.record(session, actor=actor, subject_id=exc.subject_id, purpose=exc.purpose, endpoint=ENDPOINT,
-                      outcome=access_log.DENIED, error_code=exc.code, action=ACTION)
+    access_log.record(
+        session,
+        actor=actor,
+        subject_id=exc.subject_id,
+        purpose=exc.purpose,
+        endpoint=ENDPOINT,
+        outcome=access_log.DENIED,
+        error_code=exc.code,
+        action=ACTION,
+    )
 
 
 def _subject_head(subject: Subject) -> dict[str, Any]:
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
-    return {"id": subject.id, "kind": subject.kind, "name": subject.name, "uscc": None if person else subject.uscc,
-            "resident_id": subject.resident_id_masked if person else None}
+    return {
+        "id": subject.id,
+        "kind": subject.kind,
+        "name": subject.name,
+        "uscc": None if person else subject.uscc,
+        "resident_id": subject.resident_id_masked if person else None,
+    }
 
 
-def _records(session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str],
-             today: dt.date) -> tuple[list[dict[str, Any]], bool]:
+def _records(
+    session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
+) -> tuple[list[dict[str, Any]], bool]:
     from xinyong.records import publicity
     from xinyong.records import queries as records_queries
     from xinyong.records import views as records_views
     from xinyong.records.inputs import RecordKind
 
-    rows = records_queries.list_records(session, subject_id=subject.id, public_only=False, today=today,
-                                        limit=MAX_RECORDS + 1)
+    rows = records_queries.list_records(
+        session, subject_id=subject.id, public_only=False, today=today, limit=MAX_RECORDS + 1
+    )
     truncated = len(rows) > MAX_RECORDS
     out = []
     for row in rows[:MAX_RECORDS]:
@@ -183,13 +244,14 @@ def _records(session: Session, subject: Subject, classes: dict[str, InfoClass], 
         view = records_views.record_view(row)
         view["info_class"] = class_code
         view["repaired"] = r.kind == RecordKind.PENALTY and r.ended_on is not None and r.ended_on <= today
-        view["share_label"] = ("已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）")
+        view["share_label"] = "已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）"
         out.append(view)
     return records_views.mark_objections(session, out), truncated
 
 
-def _lists(session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str],
-           today: dt.date) -> list[dict[str, Any]]:
+def _lists(
+    session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
+) -> list[dict[str, Any]]:
     from xinyong.lists.models import ListType
     from xinyong.lists.queries import entry_history, event_view, subject_entries_view
 

@@ -29,8 +29,8 @@ class IssuedReport(Base):
     short_code: Mapped[str] = mapped_column(String(12), nullable=False, unique=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     subject_kind: Mapped[str] = mapped_column(String(20), nullable=False)
-    subject_name: Mapped[str] = mapped_column(String(200), nullable=False)   # masked for natural persons
-    subject_code: Mapped[str | None] = mapped_column(String(20))             # USCC, or a person's masked ID
+    subject_name: Mapped[str] = mapped_column(String(200), nullable=False)  # masked for natural persons
+    subject_code: Mapped[str | None] = mapped_column(String(20))  # USCC, or a person's masked ID
     # "public" (anyone, legal persons only), "self" (a person proven by a one-time code), "staff" (an official
     # printing it at a service window, with a reason).
     requester_kind: Mapped[str] = mapped_column(String(10), nullable=False)

@@ -43,8 +43,8 @@ class Section:
     columns: list[str]
     rows: list[list[str]]
     empty: str
-    widths: list[float] | None = None   # relative column widths
-    note: str | None = None             # printed under the table (e.g. rows left out, the rule applied)
+    widths: list[float] | None = None  # relative column widths
+    note: str | None = None  # printed under the table (e.g. rows left out, the rule applied)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class ReportContent:
     sections: list[Section]
     sources: list[str]
     statements: list[str]
-    confidential: str | None = None     # a line on every page (a person's report: for the person only)
+    confidential: str | None = None  # a line on every page (a person's report: for the person only)
 
 
 @dataclass
@@ -126,10 +126,15 @@ def _qr(url: str, size: float) -> QrCode:
     return QrCode(url, width=size, height=size, qrLevel="M", qrBorder=2)
 
 
-_GRID = [("FONTNAME", (0, 0), (-1, -1), REGULAR), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-         ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
+_GRID = [
+    ("FONTNAME", (0, 0), (-1, -1), REGULAR),
+    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
+    ("LEFTPADDING", (0, 0), (-1, -1), 3),
+    ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+    ("TOPPADDING", (0, 0), (-1, -1), 2),
+    ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+]
 
 
 def render(content: ReportContent) -> Rendered:
@@ -139,29 +144,57 @@ def render(content: ReportContent) -> Rendered:
     st = _styles()
     buf = io.BytesIO()
     width = A4[0] - 36 * mm
-    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=20 * mm,
-                            bottomMargin=20 * mm, title=t.clean(f"{content.title} {content.number}"),
-                            author=t.clean(content.issuer), subject=content.number,
-                            keywords=f"report-number:{content.number} short-code:{content.short_code}",
-                            creator="xinyong")
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=20 * mm,
+        bottomMargin=20 * mm,
+        title=t.clean(f"{content.title} {content.number}"),
+        author=t.clean(content.issuer),
+        subject=content.number,
+        keywords=f"report-number:{content.number} short-code:{content.short_code}",
+        creator="xinyong",
+    )
     story: list = [t.para(content.title, st["title"]), t.para(content.subtitle, st["subtitle"]), Spacer(1, 6 * mm)]
 
-    info = [[t.para(label, st["label"]), t.para(value, st["base"])] for label, value in (
-        ("报告编号", content.number), ("验证码", content.short_code), ("出具时间", content.issued_at),
-        ("信息截至", content.as_of), ("出具单位", content.issuer))]
+    info = [
+        [t.para(label, st["label"]), t.para(value, st["base"])]
+        for label, value in (
+            ("报告编号", content.number),
+            ("验证码", content.short_code),
+            ("出具时间", content.issued_at),
+            ("信息截至", content.as_of),
+            ("出具单位", content.issuer),
+        )
+    ]
     info_table = Table(info, colWidths=[24 * mm, width - 24 * mm - 40 * mm])
     info_table.setStyle(TableStyle(_GRID))
     qr_size = 34 * mm
     head = Table([[info_table, _qr(content.verify_url, qr_size)]], colWidths=[width - 40 * mm, 40 * mm])
-    head.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), REGULAR), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                              ("ALIGN", (1, 0), (1, 0), "CENTER")]))
-    story += [head, Spacer(1, 2 * mm),
-              t.para(f"扫描二维码或访问 {content.verify_url} 核验本报告真伪；也可上传本 PDF 文件核验其是否被修改。",
-                     st["small"])]
+    head.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), REGULAR),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("ALIGN", (1, 0), (1, 0), "CENTER"),
+            ]
+        )
+    )
+    story += [
+        head,
+        Spacer(1, 2 * mm),
+        t.para(
+            f"扫描二维码或访问 {content.verify_url} 核验本报告真伪；也可上传本 PDF 文件核验其是否被修改。", st["small"]
+        ),
+    ]
 
     story.append(t.para(f"{NUMERALS[0]}、基本信息", st["h"]))
-    basics = Table([[t.para(k, st["label"]), t.para(v, st["base"])] for k, v in content.basics],
-                   colWidths=[38 * mm, width - 38 * mm])
+    basics = Table(
+        [[t.para(k, st["label"]), t.para(v, st["base"])] for k, v in content.basics],
+        colWidths=[38 * mm, width - 38 * mm],
+    )
     basics.setStyle(TableStyle([*_GRID, ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2"))]))
     story.append(basics)
 
@@ -172,9 +205,12 @@ def render(content: ReportContent) -> Rendered:
         else:
             rel = section.widths or [1.0] * len(section.columns)
             total = sum(rel)
-            table = Table([[t.para(c, st["head"]) for c in section.columns]]
-                          + [[t.para(v, st["cell"]) for v in row] for row in section.rows],
-                          colWidths=[width * w / total for w in rel], repeatRows=1)
+            table = Table(
+                [[t.para(c, st["head"]) for c in section.columns]]
+                + [[t.para(v, st["cell"]) for v in row] for row in section.rows],
+                colWidths=[width * w / total for w in rel],
+                repeatRows=1,
+            )
             table.setStyle(TableStyle([*_GRID, ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef7"))]))
             story.append(table)
         if section.note:

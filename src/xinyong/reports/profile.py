@@ -115,8 +115,10 @@ class SubjectProfile:
 
     def objection_marks(self) -> dict[str, list[int]]:
         """Ids of the records and list entries shown with "异议处理中"."""
-        return {"records": [r["id"] for r in self.records if r.get("objection") and "id" in r],
-                "list_entries": [e["id"] for e in self.list_entries if e.get("objection")]}
+        return {
+            "records": [r["id"] for r in self.records if r.get("objection") and "id" in r],
+            "list_entries": [e["id"] for e in self.list_entries if e.get("objection")],
+        }
 
 
 def _basics(subject: Subject, audience: Audience) -> dict[str, Any]:
@@ -129,32 +131,47 @@ def _basics(subject: Subject, audience: Audience) -> dict[str, Any]:
     return basic
 
 
-def _records(session: Session, subject: Subject, kind: str, today: dt.date, audience: Audience,
-             limit: int) -> list[RecordItem]:
+def _records(
+    session: Session, subject: Subject, kind: str, today: dt.date, audience: Audience, limit: int
+) -> list[RecordItem]:
     """PUBLIC: the records' public view, public today; OWN: the same view of everything still in effect."""
     if audience is Audience.PUBLIC:
-        rows = records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=True, today=today,
-                                            limit=limit)
+        rows = records_queries.list_records(
+            session, subject_id=subject.id, kind=kind, public_only=True, today=today, limit=limit
+        )
     else:
-        rows = [r for r in records_queries.list_records(session, subject_id=subject.id, kind=kind, public_only=False,
-                                                        today=today, limit=10 * limit)
-                if r.status in (publicity.STATUS_PUBLIC, publicity.STATUS_NOT_PUBLIC)][:limit]
+        rows = [
+            r
+            for r in records_queries.list_records(
+                session, subject_id=subject.id, kind=kind, public_only=False, today=today, limit=10 * limit
+            )
+            if r.status in (publicity.STATUS_PUBLIC, publicity.STATUS_NOT_PUBLIC)
+        ][:limit]
     views = records_views.mark_objections(session, [records_views.public_record_view(r) for r in rows])
     for view, row in zip(views, rows, strict=True):
         view["public"] = row.public
     return views
 
 
-def public_list_entries(session: Session, subject: Subject, today: dt.date,
-                        limit: int | None = None) -> list[dict[str, Any]]:
+def public_list_entries(
+    session: Session, subject: Subject, today: dt.date, limit: int | None = None
+) -> list[dict[str, Any]]:
     """The subject's list entries the public sees: the one public rule (``lists.queries.public_entries``)."""
     return lists_queries.public_entries(session, today=today, subject_id=subject.id, limit=limit)
 
 
-def build_profile(session: Session, subject: Subject, *, audience: Audience, today: dt.date,
-                  sections: Iterable[Section] = ALL_SECTIONS, record_limit: int = 500,
-                  entry_limit: int | None = None, record_kinds: Iterable[str] = ("licence", "penalty"),
-                  viewer: Principal | None = None) -> SubjectProfile:
+def build_profile(
+    session: Session,
+    subject: Subject,
+    *,
+    audience: Audience,
+    today: dt.date,
+    sections: Iterable[Section] = ALL_SECTIONS,
+    record_limit: int = 500,
+    entry_limit: int | None = None,
+    record_kinds: Iterable[str] = ("licence", "penalty"),
+    viewer: Principal | None = None,
+) -> SubjectProfile:
     """What ``audience`` may see of ``subject`` on ``today``; only the ``sections`` asked for are read.
 
     ``record_limit``: records per kind (newest decision first; ADMIN: no limit); ``record_kinds``: which of them
@@ -170,12 +187,19 @@ def build_profile(session: Session, subject: Subject, *, audience: Audience, tod
         if audience is Audience.ADMIN:
             profile.records = records_views.subject_records_view(session, subject, today)
         elif audience is Audience.BANK:
-            profile.records = [records_views.record_view(r) for kind in record_kinds for r in
-                               records_queries.list_records(session, subject_id=subject.id, kind=kind,
-                                                            public_only=False, today=today, limit=record_limit)]
+            profile.records = [
+                records_views.record_view(r)
+                for kind in record_kinds
+                for r in records_queries.list_records(
+                    session, subject_id=subject.id, kind=kind, public_only=False, today=today, limit=record_limit
+                )
+            ]
         else:
-            profile.records = [view for kind in record_kinds
-                               for view in _records(session, subject, kind, today, audience, record_limit)]
+            profile.records = [
+                view
+                for kind in record_kinds
+                for view in _records(session, subject, kind, today, audience, record_limit)
+            ]
     if Section.LIST_ENTRIES in wanted:
         if audience is Audience.PUBLIC:
             profile.list_entries = public_list_entries(session, subject, today, entry_limit)
@@ -183,12 +207,18 @@ def build_profile(session: Session, subject: Subject, *, audience: Audience, tod
             entries = lists_queries.subject_entries_view(session, subject, today)
             profile.list_entries = [e for e in entries if e["counts"]] if audience is Audience.OWN else entries
     if Section.COMMITMENTS in wanted:
-        profile.commitments = subject_commitments_view(session, subject, today, public=audience is Audience.PUBLIC,
-                                                       viewer=viewer if audience is Audience.BANK else None)
+        profile.commitments = subject_commitments_view(
+            session,
+            subject,
+            today,
+            public=audience is Audience.PUBLIC,
+            viewer=viewer if audience is Audience.BANK else None,
+        )
     if Section.EVALUATIONS in wanted:
         if audience is Audience.BANK:
-            profile.grades = current_grades(session, [subject.id], role=Role.BANK.value,
-                                            kinds={subject.id: subject.kind}).get(subject.id, [])
+            profile.grades = current_grades(
+                session, [subject.id], role=Role.BANK.value, kinds={subject.id: subject.kind}
+            ).get(subject.id, [])
         elif audience is Audience.ADMIN:
             profile.grades = subject_results(session, subject, role="admin", history=False)
         else:
@@ -198,6 +228,11 @@ def build_profile(session: Session, subject: Subject, *, audience: Audience, tod
 
 def subject_profile(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
     """For ``xinyong subjects show``: ``records``, ``list_entries`` and ``evaluations`` of the ADMIN profile."""
-    profile = build_profile(session, subject, audience=Audience.ADMIN, today=today,
-                            sections=(Section.RECORDS, Section.LIST_ENTRIES, Section.EVALUATIONS))
+    profile = build_profile(
+        session,
+        subject,
+        audience=Audience.ADMIN,
+        today=today,
+        sections=(Section.RECORDS, Section.LIST_ENTRIES, Section.EVALUATIONS),
+    )
     return {"records": profile.records, "list_entries": profile.list_entries, "evaluations": profile.grades}

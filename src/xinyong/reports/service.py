@@ -101,12 +101,15 @@ def confirm_person(session: Session, *, challenge: str, code: str) -> int:
 
 
 def _person_refusal() -> Forbidden:
-    return Forbidden("自然人的公共信用信息报告仅向本人提供：请先通过登记的联系方式获取验证码完成身份核验",
-                     code="person_verification_required")
+    return Forbidden(
+        "自然人的公共信用信息报告仅向本人提供：请先通过登记的联系方式获取验证码完成身份核验",
+        code="person_verification_required",
+    )
 
 
-def _resolve(session: Session, subject_code: str, *, requester: Principal, verified_subject_id: int | None,
-             reason: str | None) -> tuple[Subject, str, str]:
+def _resolve(
+    session: Session, subject_code: str, *, requester: Principal, verified_subject_id: int | None, reason: str | None
+) -> tuple[Subject, str, str]:
     """The subject, the requester kind and how the register names the requester; refuses what is not allowed.
 
     Without a proof, a resident ID gets the same refusal whether or not the person is in the database: the
@@ -135,11 +138,15 @@ def _resolve(session: Session, subject_code: str, *, requester: Principal, verif
 
 def _check_rate(session: Session, subject: Subject, now: dt.datetime) -> None:
     limit = get_reports_settings().per_subject_per_hour
-    recent = session.scalar(select(func.count()).select_from(IssuedReport).where(
-        IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1)))
+    recent = session.scalar(
+        select(func.count())
+        .select_from(IssuedReport)
+        .where(IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1))
+    )
     if recent >= limit:
-        raise TooManyReports(f"该主体的报告申请过于频繁：每小时最多出具 {limit} 份，请稍后再试",
-                             details={"per_hour": limit})
+        raise TooManyReports(
+            f"该主体的报告申请过于频繁：每小时最多出具 {limit} 份，请稍后再试", details={"per_hour": limit}
+        )
 
 
 # Sections ----------------------------------------------------------------------------------------------------
@@ -169,22 +176,50 @@ def _objection(view: dict[str, Any]) -> str:
 
 def _licence_section(views: list[dict[str, Any]], cap: int, own: bool) -> pdf.Section:
     shown, note = _limited(views, cap)
-    rows = [[v["doc_no"] + _objection(v), v["authority"], _d(v["decision_date"]),
-             f"{_d(v['licence_valid_from'])} 至 {_d(v['licence_valid_to'])}",
-             v["status_reason"] if own else "有效"] for v in shown]
-    return pdf.Section("licences", "行政许可信息", ["许可决定文书号", "许可机关", "许可决定日期", "有效期", "状态"],
-                       rows, "暂无行政许可信息。", [3, 3, 1.6, 2.6, 2.2], note)
+    rows = [
+        [
+            v["doc_no"] + _objection(v),
+            v["authority"],
+            _d(v["decision_date"]),
+            f"{_d(v['licence_valid_from'])} 至 {_d(v['licence_valid_to'])}",
+            v["status_reason"] if own else "有效",
+        ]
+        for v in shown
+    ]
+    return pdf.Section(
+        "licences",
+        "行政许可信息",
+        ["许可决定文书号", "许可机关", "许可决定日期", "有效期", "状态"],
+        rows,
+        "暂无行政许可信息。",
+        [3, 3, 1.6, 2.6, 2.2],
+        note,
+    )
 
 
 def _penalty_section(views: list[dict[str, Any]], cap: int) -> pdf.Section:
     shown, note = _limited(views, cap)
-    rows = [[v["doc_no"] + _objection(v), v["authority"], _d(v["decision_date"]),
-             "、".join(v["penalty_types"]) or "—", _d(v["fine_yuan"]), v["status_reason"]] for v in shown]
-    return pdf.Section("penalties", "行政处罚信息", ["处罚决定文书号", "处罚机关", "处罚决定日期", "处罚类别",
-                                                      "罚款金额（元）", "公示状态"],
-                       rows, "公示期内暂无行政处罚信息。", [3, 2.8, 1.6, 1.8, 1.5, 2.8],
-                       (note + " " if note else "") + "行政处罚信息按《失信行为纠正后的信用信息修复管理办法（试行）》"
-                       "的公示期限列示：公示期届满、已撤销或经信用修复终止公示的不再列出。")
+    rows = [
+        [
+            v["doc_no"] + _objection(v),
+            v["authority"],
+            _d(v["decision_date"]),
+            "、".join(v["penalty_types"]) or "—",
+            _d(v["fine_yuan"]),
+            v["status_reason"],
+        ]
+        for v in shown
+    ]
+    return pdf.Section(
+        "penalties",
+        "行政处罚信息",
+        ["处罚决定文书号", "处罚机关", "处罚决定日期", "处罚类别", "罚款金额（元）", "公示状态"],
+        rows,
+        "公示期内暂无行政处罚信息。",
+        [3, 2.8, 1.6, 1.8, 1.5, 2.8],
+        (note + " " if note else "") + "行政处罚信息按《失信行为纠正后的信用信息修复管理办法（试行）》"
+        "的公示期限列示：公示期届满、已撤销或经信用修复终止公示的不再列出。",
+    )
 
 
 _LIST_SECTIONS = (
@@ -198,30 +233,67 @@ _LIST_SECTIONS = (
 
 def _list_section(kind: str, title: str, empty: str, entries: list[dict[str, Any]], cap: int) -> pdf.Section:
     shown, note = _limited([e for e in entries if e["kind"] == kind], cap)
-    rows = [[e["list_name"] + _objection(e), _d(e["decision_no"]), e["authority"] or "—", _d(e["listed_on"]),
-             _d(e["term_end"]) if e["term_end"] else "长期（至移出）", e["reason"]] for e in shown]
+    rows = [
+        [
+            e["list_name"] + _objection(e),
+            _d(e["decision_no"]),
+            e["authority"] or "—",
+            _d(e["listed_on"]),
+            _d(e["term_end"]) if e["term_end"] else "长期（至移出）",
+            e["reason"],
+        ]
+        for e in shown
+    ]
     label = "授予/认定单位" if kind == "red" else "认定单位"
-    return pdf.Section(kind, title, ["名单", "决定文书号", label, "列入日期", "有效期至", "列入事由"], rows, empty,
-                       [2.6, 2.4, 2.4, 1.5, 1.6, 3], note)
+    return pdf.Section(
+        kind,
+        title,
+        ["名单", "决定文书号", label, "列入日期", "有效期至", "列入事由"],
+        rows,
+        empty,
+        [2.6, 2.4, 2.4, 1.5, 1.6, 3],
+        note,
+    )
 
 
 def _commitment_section(views: list[dict[str, Any]], cap: int) -> pdf.Section:
     shown, note = _limited(views, cap)
-    rows = [[v["code"], v["commitment_type_label"], v["reason"] or "—", _d(v["made_on"]), _d(v["valid_until"]),
-             v["accepting_unit"] or "—", v["fulfilment_status_label"]] for v in shown]
-    return pdf.Section("commitments", "信用承诺及履行情况", ["承诺编码", "承诺类型", "承诺事由", "作出日期", "有效期至",
-                                                          "受理单位", "履行状态"],
-                       rows, "暂无可公开的信用承诺信息。", [2.9, 1.5, 2.6, 1.5, 1.5, 2.2, 1.4], note)
+    rows = [
+        [
+            v["code"],
+            v["commitment_type_label"],
+            v["reason"] or "—",
+            _d(v["made_on"]),
+            _d(v["valid_until"]),
+            v["accepting_unit"] or "—",
+            v["fulfilment_status_label"],
+        ]
+        for v in shown
+    ]
+    return pdf.Section(
+        "commitments",
+        "信用承诺及履行情况",
+        ["承诺编码", "承诺类型", "承诺事由", "作出日期", "有效期至", "受理单位", "履行状态"],
+        rows,
+        "暂无可公开的信用承诺信息。",
+        [2.9, 1.5, 2.6, 1.5, 1.5, 2.2, 1.4],
+        note,
+    )
 
 
 def _evaluation_section(results: list[dict[str, Any]]) -> pdf.Section:
     """The current evaluation grades the public may see (the profile's grades: ``evaluation.service.subject_results``
     with no role: only models whose catalog class 信用评价结果信息 is public; by default it is 政务共享, so the section
     says plainly that there is no public result — never a made-up grade)."""
-    rows = [[r["model_name"], f"{r['grade']}（{r['grade_label']}）", _d(r["score"]), _d(r["as_of"])]
-            for r in results]
-    return pdf.Section("evaluation", "信用评价结果", ["评价模型", "评价等级", "得分", "评价基准日"], rows,
-                       NO_EVALUATION + "。", [4, 2, 1.2, 1.6])
+    rows = [[r["model_name"], f"{r['grade']}（{r['grade_label']}）", _d(r["score"]), _d(r["as_of"])] for r in results]
+    return pdf.Section(
+        "evaluation",
+        "信用评价结果",
+        ["评价模型", "评价等级", "得分", "评价基准日"],
+        rows,
+        NO_EVALUATION + "。",
+        [4, 2, 1.2, 1.6],
+    )
 
 
 def _basics(subject: Subject) -> list[tuple[str, str]]:
@@ -230,10 +302,13 @@ def _basics(subject: Subject) -> list[tuple[str, str]]:
         return [("姓名", subject.name), ("身份证号码", subject.resident_id_masked or "—"), ("主体类别", kind_label)]
     org = ORG_TYPE_LABELS.get(subject.org_type or "")
     return [
-        ("名称", subject.name), ("统一社会信用代码", subject.uscc or "—"),
+        ("名称", subject.name),
+        ("统一社会信用代码", subject.uscc or "—"),
         ("主体类别", f"{kind_label}（{org}）" if org else kind_label),
-        ("法定代表人（负责人）", subject.legal_rep or "—"), ("成立日期", _d(subject.registered_on)),
-        ("登记状态", subject.status or "—"), ("住所", subject.address or "—"),
+        ("法定代表人（负责人）", subject.legal_rep or "—"),
+        ("成立日期", _d(subject.registered_on)),
+        ("登记状态", subject.status or "—"),
+        ("住所", subject.address or "—"),
         ("登记机关", subject.registration_authority or "—"),
     ]
 
@@ -252,12 +327,16 @@ def _sources(subject: Subject, *groups: Iterable[str | None]) -> list[str]:
 def _statements(city: str, as_of: str, *, person: bool, own: bool, staff: bool) -> list[str]:
     lines = [f"1. 本报告依据{city}公共信用信息平台截至 {as_of} 归集的信用信息生成，内容以出具时平台数据为准。"]
     if person:
-        lines.append("2. 本报告仅向信用主体本人提供，列示平台归集的本人现行有效的信用信息（含不向社会公开的信息），"
-                     "身份证号码已作掩码处理。请妥善保管，不得用于法律法规禁止的用途。"
-                     + ("本报告由信用服务窗口工作人员核验本人身份后代为出具。" if staff else ""))
+        lines.append(
+            "2. 本报告仅向信用主体本人提供，列示平台归集的本人现行有效的信用信息（含不向社会公开的信息），"
+            "身份证号码已作掩码处理。请妥善保管，不得用于法律法规禁止的用途。"
+            + ("本报告由信用服务窗口工作人员核验本人身份后代为出具。" if staff else "")
+        )
     else:
-        lines.append("2. 本报告仅列示依法可以向社会公开的信用信息；行政处罚信息仅列示公示期内的记录，"
-                     "名单信息仅列示出具之日仍然有效的条目。")
+        lines.append(
+            "2. 本报告仅列示依法可以向社会公开的信用信息；行政处罚信息仅列示公示期内的记录，"
+            "名单信息仅列示出具之日仍然有效的条目。"
+        )
     lines += [
         "3. 标注“异议处理中”的信息，信用主体已提出异议，正在处理。对报告内容有异议的，可通过信用网站或信用服务窗口提出。",
         "4. 本报告的真伪可凭报告编号或验证码在信用网站核验；核验时上传本 PDF 文件可确认其未被修改，"
@@ -269,16 +348,23 @@ def _statements(city: str, as_of: str, *, person: bool, own: bool, staff: bool) 
 # Generation --------------------------------------------------------------------------------------------------
 
 
-def generate_report(session: Session, *, subject_code: str, requester: Principal,
-                    verified_subject_id: int | None = None, reason: str | None = None,
-                    now: dt.datetime | None = None) -> tuple[IssuedReport, bytes]:
+def generate_report(
+    session: Session,
+    *,
+    subject_code: str,
+    requester: Principal,
+    verified_subject_id: int | None = None,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[IssuedReport, bytes]:
     """Issue a report for the subject a code names: render the PDF, register its number, short code and hash
     (audited), and return the register row with the PDF bytes (the caller sends them; they are not stored).
 
     ``verified_subject_id``: the subject a one-time code proved (:func:`confirm_person`), required for a natural
     person unless ``requester`` is the admin printing at a service window with a ``reason``."""
-    subject, requester_kind, requester_label = _resolve(session, subject_code, requester=requester,
-                                                        verified_subject_id=verified_subject_id, reason=reason)
+    subject, requester_kind, requester_label = _resolve(
+        session, subject_code, requester=requester, verified_subject_id=verified_subject_id, reason=reason
+    )
     now = now or utcnow()
     _check_rate(session, subject, now)
     settings = get_reports_settings()
@@ -288,10 +374,15 @@ def generate_report(session: Session, *, subject_code: str, requester: Principal
     own = person
 
     # The subject profile: PUBLIC for an organisation (what the portal's subject page shows), OWN for a person.
-    profile = build_profile(session, subject, audience=Audience.OWN if own else Audience.PUBLIC, today=today,
-                            sections=(Section.RECORDS, Section.LIST_ENTRIES, Section.COMMITMENTS,
-                                      Section.EVALUATIONS),
-                            record_limit=cap + 1, entry_limit=5 * cap)
+    profile = build_profile(
+        session,
+        subject,
+        audience=Audience.OWN if own else Audience.PUBLIC,
+        today=today,
+        sections=(Section.RECORDS, Section.LIST_ENTRIES, Section.COMMITMENTS, Section.EVALUATIONS),
+        record_limit=cap + 1,
+        entry_limit=5 * cap,
+    )
     licences, penalties, entries = profile.licences, profile.penalties, profile.list_entries
     commitments = profile.commitments
     commitment_section = _commitment_section(commitments, cap)
@@ -308,30 +399,64 @@ def generate_report(session: Session, *, subject_code: str, requester: Principal
     short_code = _unique(session, IssuedReport.short_code, lambda: _random(CODE_LENGTH))
     city = get_settings().city_name
     as_of = _local(now)
-    sources = _sources(subject, (v["authority"] for v in licences + penalties), (e["authority"] for e in entries),
-                       (c.get("accepting_unit") for c in commitments))
+    sources = _sources(
+        subject,
+        (v["authority"] for v in licences + penalties),
+        (e["authority"] for e in entries),
+        (c.get("accepting_unit") for c in commitments),
+    )
     content = pdf.ReportContent(
-        number=number, short_code=display_code(short_code), verify_url=settings.verify_url(short_code),
-        title="公共信用信息报告", subtitle="（自然人 · 本人查询）" if person else "（法人和非法人组织）",
-        issuer=f"{city}公共信用信息平台", issued_at=as_of, as_of=as_of, basics=_basics(subject),
-        sections=sections, sources=sources,
+        number=number,
+        short_code=display_code(short_code),
+        verify_url=settings.verify_url(short_code),
+        title="公共信用信息报告",
+        subtitle="（自然人 · 本人查询）" if person else "（法人和非法人组织）",
+        issuer=f"{city}公共信用信息平台",
+        issued_at=as_of,
+        as_of=as_of,
+        basics=_basics(subject),
+        sections=sections,
+        sources=sources,
         statements=_statements(city, as_of, person=person, own=own, staff=requester_kind == "staff"),
-        confidential="本报告仅供信用主体本人使用" if person else None)
+        confidential="本报告仅供信用主体本人使用" if person else None,
+    )
     rendered = pdf.render(content)
     digest = hashlib.sha256(rendered.pdf).hexdigest()
     summary = {s.key: len(s.rows) for s in sections}
     report = IssuedReport(
-        number=number, short_code=short_code, subject_id=subject.id, subject_kind=subject.kind,
+        number=number,
+        short_code=short_code,
+        subject_id=subject.id,
+        subject_kind=subject.kind,
         subject_name=mask_name(subject.name) if person else subject.name,
-        subject_code=subject.resident_id_masked if person else subject.uscc, requester_kind=requester_kind,
-        requester=requester_label[:200], issued_at=now, as_of=now, sha256=digest, size=len(rendered.pdf),
-        pages=rendered.pages, sections=summary, sources=sources)
+        subject_code=subject.resident_id_masked if person else subject.uscc,
+        requester_kind=requester_kind,
+        requester=requester_label[:200],
+        issued_at=now,
+        as_of=now,
+        sha256=digest,
+        size=len(rendered.pdf),
+        pages=rendered.pages,
+        sections=summary,
+        sources=sources,
+    )
     session.add(report)
     session.flush()
-    audit.record(session, actor=requester.actor, action="reports.issue", entity_type="credit_report",
-                 entity_id=report.id, reason=(reason or "").strip()[:200] or f"出具公共信用信息报告（{requester_kind}）",
-                 after={"number": number, "subject_id": subject.id, "requester_kind": requester_kind,
-                        "sha256": digest, "sections": summary})
+    audit.record(
+        session,
+        actor=requester.actor,
+        action="reports.issue",
+        entity_type="credit_report",
+        entity_id=report.id,
+        reason=(reason or "").strip()[:200] or f"出具公共信用信息报告（{requester_kind}）",
+        after={
+            "number": number,
+            "subject_id": subject.id,
+            "requester_kind": requester_kind,
+            "sha256": digest,
+            "sections": summary,
+        },
+    )
     return report, rendered.pdf
 
 
@@ -341,23 +466,41 @@ def generate_report(session: Session, *, subject_code: str, requester: Principal
 def report_summary(report: IssuedReport) -> dict[str, Any]:
     """What verification shows about a report (a person's name and ID only masked, as registered)."""
     return {
-        "number": report.number, "short_code": display_code(report.short_code),
-        "subject_name": report.subject_name, "subject_code": report.subject_code,
+        "number": report.number,
+        "short_code": display_code(report.short_code),
+        "subject_name": report.subject_name,
+        "subject_code": report.subject_code,
         "subject_kind": report.subject_kind,
         "subject_kind_label": KIND_LABELS.get(SubjectKind(report.subject_kind), report.subject_kind),
-        "issued_at": report.issued_at, "as_of": report.as_of, "sha256": report.sha256, "size": report.size,
-        "pages": report.pages, "sections": report.sections,
+        "issued_at": report.issued_at,
+        "as_of": report.as_of,
+        "sha256": report.sha256,
+        "size": report.size,
+        "pages": report.pages,
+        "sections": report.sections,
     }
 
 
-def _result(status: str, message: str, report: IssuedReport | None = None, *, valid: bool | None = None,
-            file_sha256: str | None = None) -> dict[str, Any]:
-    return {"status": status, "valid": valid, "message": message,
-            "report": report_summary(report) if report is not None else None, "file_sha256": file_sha256}
+def _result(
+    status: str,
+    message: str,
+    report: IssuedReport | None = None,
+    *,
+    valid: bool | None = None,
+    file_sha256: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "valid": valid,
+        "message": message,
+        "report": report_summary(report) if report is not None else None,
+        "file_sha256": file_sha256,
+    }
 
 
-def verify_report(session: Session, *, number: str | None = None, short_code: str | None = None,
-                  pdf_bytes: bytes | None = None) -> dict[str, Any]:
+def verify_report(
+    session: Session, *, number: str | None = None, short_code: str | None = None, pdf_bytes: bytes | None = None
+) -> dict[str, Any]:
     """Check a report by number or short code, and/or an uploaded PDF against the register.
 
     ``status``: ``registered`` (the number/code exists; its stored SHA-256 is shown), ``valid`` (the file is
@@ -378,8 +521,12 @@ def verify_report(session: Session, *, number: str | None = None, short_code: st
             what = "报告编号" if number else "验证码"
             return _result("not_found", f"未找到该{what}对应的报告：请核对输入，或该报告并非本平台出具", valid=False)
     if pdf_bytes is None and report is not None:
-        return _result("registered", f"报告真实有效：本平台于 {_local(report.issued_at)} 出具。如需确认文件未被修改，"
-                                     "请上传 PDF 文件核验（或比对文件的 SHA-256 指纹）", report)
+        return _result(
+            "registered",
+            f"报告真实有效：本平台于 {_local(report.issued_at)} 出具。如需确认文件未被修改，"
+            "请上传 PDF 文件核验（或比对文件的 SHA-256 指纹）",
+            report,
+        )
     digest = hashlib.sha256(pdf_bytes or b"").hexdigest()
     if report is None:
         report = session.scalar(select(IssuedReport).where(IssuedReport.sha256 == digest).limit(1))
@@ -389,12 +536,21 @@ def verify_report(session: Session, *, number: str | None = None, short_code: st
         if claimed:
             report = session.scalar(select(IssuedReport).where(IssuedReport.number == claimed.group(1).decode()))
         if report is None:
-            return _result("unknown_file", "该文件与本平台出具的任何报告都不一致：文件可能已被修改，或并非本平台出具",
-                           valid=False, file_sha256=digest)
+            return _result(
+                "unknown_file",
+                "该文件与本平台出具的任何报告都不一致：文件可能已被修改，或并非本平台出具",
+                valid=False,
+                file_sha256=digest,
+            )
     if digest == report.sha256:
         return _result("valid", "文件与本平台出具的报告完全一致，未被修改", report, valid=True, file_sha256=digest)
-    return _result("mismatch", f"文件与报告 {report.number} 登记的指纹不一致：文件已被修改，内容不可采信", report,
-                   valid=False, file_sha256=digest)
+    return _result(
+        "mismatch",
+        f"文件与报告 {report.number} 登记的指纹不一致：文件已被修改，内容不可采信",
+        report,
+        valid=False,
+        file_sha256=digest,
+    )
 
 
 def issued_reports(session: Session, *, subject_id: int | None = None, limit: int = 50) -> list[IssuedReport]:

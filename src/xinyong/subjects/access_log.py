@@ -34,8 +34,16 @@ OUTCOME_LABELS = {ALLOWED: "已查询", DENIED: "被拒绝"}
 ACTION = "subjects.access"
 #: Every audit action an access is logged under (a refusal: the same with ``_denied``); :func:`verify` looks for
 #: events of these actions without their row. ``subjects.person_viewed`` predates this log.
-ACTIONS = frozenset({ACTION, "subjects.person_viewed", "records.person_read", "measures.check_named_person",
-                     "financing.profile_read", "reports.government_file"})
+ACTIONS = frozenset(
+    {
+        ACTION,
+        "subjects.person_viewed",
+        "records.person_read",
+        "measures.check_named_person",
+        "financing.profile_read",
+        "reports.government_file",
+    }
+)
 MAX_PAGE_SIZE = 100
 #: Listings go this deep (offset); older entries are reached by narrowing the dates.
 MAX_OFFSET = 100_000
@@ -50,13 +58,13 @@ class SubjectAccess(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id"), nullable=False)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    actor: Mapped[str] = mapped_column(String(200), nullable=False)      # the principal's audit actor
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)  # the principal's audit actor
     role: Mapped[str | None] = mapped_column(String(32))
     department_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("departments.id"))
-    institution: Mapped[str | None] = mapped_column(String(200))      # a bank's name (信易贷)
+    institution: Mapped[str | None] = mapped_column(String(200))  # a bank's name (信易贷)
     purpose: Mapped[str] = mapped_column(String(200), nullable=False)
     endpoint: Mapped[str] = mapped_column(String(200), nullable=False)
-    scope: Mapped[list[str]] = mapped_column(Json, nullable=False)    # information classes read
+    scope: Mapped[list[str]] = mapped_column(Json, nullable=False)  # information classes read
     outcome: Mapped[str] = mapped_column(String(10), nullable=False)
     error_code: Mapped[str | None] = mapped_column(String(60))
     audit_event_id: Mapped[int] = mapped_column(BigId, ForeignKey("audit_events.id"), nullable=False, unique=True)
@@ -84,30 +92,64 @@ for _dialect, _statements in APPEND_ONLY_DDL.items():
 
 def _content(row: SubjectAccess) -> dict[str, Any]:
     """What the audit event keeps of the row (and :func:`verify` compares)."""
-    return {"subject_id": row.subject_id, "actor": row.actor, "role": row.role, "department_id": row.department_id,
-            "institution": row.institution, "purpose": row.purpose, "endpoint": row.endpoint,
-            "scope": list(row.scope), "outcome": row.outcome, "error_code": row.error_code}
+    return {
+        "subject_id": row.subject_id,
+        "actor": row.actor,
+        "role": row.role,
+        "department_id": row.department_id,
+        "institution": row.institution,
+        "purpose": row.purpose,
+        "endpoint": row.endpoint,
+        "scope": list(row.scope),
+        "outcome": row.outcome,
+        "error_code": row.error_code,
+    }
 
 
-def record(session: Session, *, actor: Principal, subject_id: int, purpose: str | None, endpoint: str,
-           scope: Sequence[str] = (), institution: str | None = None, outcome: str = ALLOWED,
-           error_code: str | None = None, action: str | None = None, extra: dict[str, Any] | None = None,
-           ) -> SubjectAccess:
+def record(
+    session: Session,
+    *,
+    actor: Principal,
+    subject_id: int,
+    purpose: str | None,
+    endpoint: str,
+    scope: Sequence[str] = (),
+    institution: str | None = None,
+    outcome: str = ALLOWED,
+    error_code: str | None = None,
+    action: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> SubjectAccess:
     """Log one access in the caller's transaction: an audit event (``action``, default ``subjects.access``; for a
     refusal ``<action>_denied``) and the row that points to it. ``extra`` goes into the event only."""
     if outcome not in OUTCOME_LABELS:
         raise ValueError(f"unknown outcome {outcome!r}")
-    row = SubjectAccess(subject_id=subject_id, actor=actor.actor[:200], role=actor.role.value if actor.role else None,
-                        department_id=actor.department_id, institution=(institution or None) and institution[:200],
-                        purpose=(purpose or "").strip()[:200] or "未说明", endpoint=endpoint[:200],
-                        scope=sorted(set(scope)), outcome=outcome, error_code=error_code and error_code[:60])
+    row = SubjectAccess(
+        subject_id=subject_id,
+        actor=actor.actor[:200],
+        role=actor.role.value if actor.role else None,
+        department_id=actor.department_id,
+        institution=(institution or None) and institution[:200],
+        purpose=(purpose or "").strip()[:200] or "未说明",
+        endpoint=endpoint[:200],
+        scope=sorted(set(scope)),
+        outcome=outcome,
+        error_code=error_code and error_code[:60],
+    )
     name = action or ACTION
     if name not in ACTIONS:
         raise ValueError(f"access action {name!r} is not in access_log.ACTIONS")
     if outcome == DENIED:
         name += "_denied"
-    ev = audit.record(session, actor=actor.actor, action=name, entity_type="subject", entity_id=subject_id,
-                      reason=row.purpose, after={**_content(row), **(extra or {})})
+    ev = audit.record(
+        session,
+        actor=actor.actor,
+        action=name,
+        entity_type="subject",
+        entity_id=subject_id,
+        reason=row.purpose,
+        after={**_content(row), **(extra or {})},
+    )
     row.at = ev.at
     row.audit_event_id = ev.id
     session.add(row)
@@ -115,8 +157,15 @@ def record(session: Session, *, actor: Principal, subject_id: int, purpose: str 
     return row
 
 
-def entries(session: Session, *, subject_id: int, limit: int = 20, offset: int = 0,
-            date_from: dt.date | None = None, date_to: dt.date | None = None) -> tuple[int, list[SubjectAccess]]:
+def entries(
+    session: Session,
+    *,
+    subject_id: int,
+    limit: int = 20,
+    offset: int = 0,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> tuple[int, list[SubjectAccess]]:
     """``(total, page)`` of a subject's log, newest first; ``limit`` and ``offset`` bounded."""
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
     offset = max(0, min(int(offset), MAX_OFFSET))
@@ -124,12 +173,19 @@ def entries(session: Session, *, subject_id: int, limit: int = 20, offset: int =
     if date_from is not None:  # civil dates of the platform's time zone
         where.append(SubjectAccess.at >= dt.datetime.combine(date_from, dt.time(), tzinfo=clock.zone()))
     if date_to is not None:
-        where.append(SubjectAccess.at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(),
-                                                            tzinfo=clock.zone()))
+        where.append(
+            SubjectAccess.at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=clock.zone())
+        )
     total = session.scalar(select(func.count()).select_from(SubjectAccess).where(*where)) or 0
-    rows = list(session.scalars(select(SubjectAccess).where(*where)
-                                .order_by(SubjectAccess.at.desc(), SubjectAccess.id.desc())
-                                .limit(limit).offset(offset)))
+    rows = list(
+        session.scalars(
+            select(SubjectAccess)
+            .where(*where)
+            .order_by(SubjectAccess.at.desc(), SubjectAccess.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
     return total, rows
 
 
@@ -147,13 +203,26 @@ def views(session: Session, rows: Sequence[SubjectAccess], *, for_subject: bool 
     names = _department_names(session, {r.department_id for r in rows if r.department_id})
     out = []
     for r in rows:
-        who = r.institution or names.get(r.department_id or 0) or (
-            "信用平台管理员" if r.role == Role.ADMIN.value else "—")
-        view = {"id": r.id, "at": r.at, "who": who, "role": r.role,
-                "role_label": ROLE_LABELS.get(Role(r.role), r.role) if r.role in Role._value2member_map_ else r.role,
-                "department_id": r.department_id, "institution": r.institution, "purpose": r.purpose,
-                "endpoint": r.endpoint, "scope": list(r.scope), "outcome": r.outcome,
-                "outcome_label": OUTCOME_LABELS.get(r.outcome, r.outcome), "error_code": r.error_code}
+        who = (
+            r.institution
+            or names.get(r.department_id or 0)
+            or ("信用平台管理员" if r.role == Role.ADMIN.value else "—")
+        )
+        view = {
+            "id": r.id,
+            "at": r.at,
+            "who": who,
+            "role": r.role,
+            "role_label": ROLE_LABELS.get(Role(r.role), r.role) if r.role in Role._value2member_map_ else r.role,
+            "department_id": r.department_id,
+            "institution": r.institution,
+            "purpose": r.purpose,
+            "endpoint": r.endpoint,
+            "scope": list(r.scope),
+            "outcome": r.outcome,
+            "outcome_label": OUTCOME_LABELS.get(r.outcome, r.outcome),
+            "error_code": r.error_code,
+        }
         if not for_subject:
             view["actor"] = r.actor
             view["audit_event_id"] = r.audit_event_id
@@ -170,9 +239,12 @@ def verify(session: Session, *, batch: int = 5000) -> dict[str, Any]:
     last = 0
     while True:
         pairs = session.execute(
-            select(SubjectAccess, audit.AuditEvent).outerjoin(audit.AuditEvent,
-                                                              audit.AuditEvent.id == SubjectAccess.audit_event_id)
-            .where(SubjectAccess.id > last).order_by(SubjectAccess.id).limit(batch)).all()
+            select(SubjectAccess, audit.AuditEvent)
+            .outerjoin(audit.AuditEvent, audit.AuditEvent.id == SubjectAccess.audit_event_id)
+            .where(SubjectAccess.id > last)
+            .order_by(SubjectAccess.id)
+            .limit(batch)
+        ).all()
         if not pairs:
             break
         for row, ev in pairs:
@@ -180,21 +252,37 @@ def verify(session: Session, *, batch: int = 5000) -> dict[str, Any]:
             last = row.id
             if ev is None:
                 problems.append({"row": row.id, "problem": "audit_event_missing"})
-            elif (ev.entity_type != "subject" or ev.entity_id != str(row.subject_id) or ev.at != row.at
-                  or any((ev.after or {}).get(k) != v for k, v in _content(row).items())):
+            elif (
+                ev.entity_type != "subject"
+                or ev.entity_id != str(row.subject_id)
+                or ev.at != row.at
+                or any((ev.after or {}).get(k) != v for k, v in _content(row).items())
+            ):
                 problems.append({"row": row.id, "problem": "row_differs_from_audit_event", "event": ev.id})
     first = session.scalar(select(func.min(SubjectAccess.audit_event_id)))
     actions = sorted(ACTIONS | {a + "_denied" for a in ACTIONS})
-    orphans = [] if first is None else session.scalars(select(audit.AuditEvent.id).where(
-        audit.AuditEvent.id >= first, audit.AuditEvent.entity_type == "subject", audit.AuditEvent.action.in_(actions),
-        audit.AuditEvent.id.not_in(select(SubjectAccess.audit_event_id))).limit(1000)).all()
+    orphans = (
+        []
+        if first is None
+        else session.scalars(
+            select(audit.AuditEvent.id)
+            .where(
+                audit.AuditEvent.id >= first,
+                audit.AuditEvent.entity_type == "subject",
+                audit.AuditEvent.action.in_(actions),
+                audit.AuditEvent.id.not_in(select(SubjectAccess.audit_event_id)),
+            )
+            .limit(1000)
+        ).all()
+    )
     for ev_id in orphans:
         problems.append({"event": ev_id, "problem": "row_missing"})
     return {"ok": not problems, "rows": checked, "problems": problems[:1000]}
 
 
-def record_check(session: Session, *, actor: Principal, subject_ids: Sequence[int], scenario: str, check_id: int,
-                 separate: bool) -> None:
+def record_check(
+    session: Session, *, actor: Principal, subject_ids: Sequence[int], scenario: str, check_id: int, separate: bool
+) -> None:
     """Log a credit check that named natural persons (one row each), in the transaction the check was recorded in
     — or beside it, as ``measures.check`` records: ``separate`` (SQLite, a check whose reads ran without the write
     lock) in a short write transaction of its own; a check on PostgreSQL's autocommit connection
@@ -205,9 +293,16 @@ def record_check(session: Session, *, actor: Principal, subject_ids: Sequence[in
 
     def write(target: Session) -> None:
         for subject_id in sorted(set(subject_ids)):
-            record(target, actor=actor, subject_id=subject_id, purpose=f"信用核查（场景 {scenario}）",
-                   endpoint="POST /api/v1/checks", scope=("check",), action="measures.check_named_person",
-                   extra={"check_id": check_id})
+            record(
+                target,
+                actor=actor,
+                subject_id=subject_id,
+                purpose=f"信用核查（场景 {scenario}）",
+                endpoint="POST /api/v1/checks",
+                scope=("check",),
+                action="measures.check_named_person",
+                extra={"check_id": check_id},
+            )
 
     bind = session.get_bind()
     if separate:
@@ -220,6 +315,7 @@ def record_check(session: Session, *, actor: Principal, subject_ids: Sequence[in
         run_with_retries(apart, what="access log of a check")
         return
     if isinstance(bind, Connection) and getattr(bind.connection.driver_connection, "autocommit", False):
+
         def own_transaction(_attempt: int) -> None:
             with bind.engine.connect().execution_options(isolation_level="READ COMMITTED") as conn, conn.begin():
                 write(Session(bind=conn))

@@ -53,8 +53,9 @@ def quality(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session =
 
 
 @router.get("/imports/{import_id}", response_model=ImportReportOut)
-def import_report(import_id: Id, _: Principal = Depends(allow(*GOVERNMENT_ROLES)),
-                  session: Session = SessionDep) -> dict[str, Any]:
+def import_report(
+    import_id: Id, _: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = SessionDep
+) -> dict[str, Any]:
     """登记数据导入批次的数据质量报告。"""
     return service.get_import(session, import_id).report or {}
 
@@ -68,49 +69,78 @@ def upload_registry(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """导入登记注册数据（整批在一个事务中完成）。"""
-    return service.import_registry(session, actor=principal, path=uploads.received(file),
-                                   allow_bad_check=allow_bad_check)
+    return service.import_registry(
+        session, actor=principal, path=uploads.received(file), allow_bad_check=allow_bad_check
+    )
 
 
 @router.post("/organisations", response_model=SubjectOut, status_code=201)
-def create_organisation(body: OrganisationIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-                        session: Session = SessionDep) -> dict[str, Any]:
+def create_organisation(
+    body: OrganisationIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
+) -> dict[str, Any]:
     """登记一个法人或非法人组织、个体工商户。"""
-    subject = service.register_organisation(session, actor=principal, name=body.name, code=body.uscc,
-                                            legal_rep=body.legal_rep, reason=body.reason,
-                                            source=f"api:{principal.actor}")
+    subject = service.register_organisation(
+        session,
+        actor=principal,
+        name=body.name,
+        code=body.uscc,
+        legal_rep=body.legal_rep,
+        reason=body.reason,
+        source=f"api:{principal.actor}",
+    )
     return service.subject_view(subject)
 
 
 @router.post("/persons", response_model=SubjectOut, status_code=201)
-def create_person(body: PersonIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
-                  session: Session = SessionDep) -> dict[str, Any]:
+def create_person(
+    body: PersonIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
+) -> dict[str, Any]:
     """登记一个重点职业人群中的自然人（身份证号加密存储，仅返回脱敏值）。"""
-    subject = service.register_person(session, actor=principal, name=body.name, id_number=body.resident_id,
-                                      profession=body.profession, reason=body.reason,
-                                      source=f"api:{principal.actor}")
+    subject = service.register_person(
+        session,
+        actor=principal,
+        name=body.name,
+        id_number=body.resident_id,
+        profession=body.profession,
+        reason=body.reason,
+        source=f"api:{principal.actor}",
+    )
     return service.subject_view(subject)
 
 
 @router.get("/{code}/access-log")
-def access_log_page(code: str, limit: int = Query(20, ge=1, le=access_log.MAX_PAGE_SIZE),
-                    offset: int = Query(0, ge=0, le=access_log.MAX_OFFSET),
-                    date_from: dt.date | None = Query(None, description="起始日期"),
-                    date_to: dt.date | None = Query(None, description="截止日期"),
-                    _: Principal = Depends(allow(Role.ADMIN)), session: Session = SessionDep) -> dict[str, Any]:
+def access_log_page(
+    code: str,
+    limit: int = Query(20, ge=1, le=access_log.MAX_PAGE_SIZE),
+    offset: int = Query(0, ge=0, le=access_log.MAX_OFFSET),
+    date_from: dt.date | None = Query(None, description="起始日期"),
+    date_to: dt.date | None = Query(None, description="截止日期"),
+    _: Principal = Depends(allow(Role.ADMIN)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """主体的查询记录（谁、哪个部门或机构、用途、时间、查询内容），含被拒绝的尝试；仅平台管理员。"""
     subject = service.find_subject(session, code)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
-    total, rows = access_log.entries(session, subject_id=subject.id, limit=limit, offset=offset,
-                                     date_from=date_from, date_to=date_to)
-    return {"subject_id": subject.id, "total": total, "limit": limit, "offset": offset,
-            "items": access_log.views(session, rows)}
+    total, rows = access_log.entries(
+        session, subject_id=subject.id, limit=limit, offset=offset, date_from=date_from, date_to=date_to
+    )
+    return {
+        "subject_id": subject.id,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": access_log.views(session, rows),
+    }
 
 
 @router.get("/{code}", response_model=SubjectOut)
-def show(code: str, purpose: str | None = Query(None, max_length=200, description="查询自然人信息的用途"),
-         principal: Principal = Depends(public), session: Session = SessionDep) -> dict[str, Any]:
+def show(
+    code: str,
+    purpose: str | None = Query(None, max_length=200, description="查询自然人信息的用途"),
+    principal: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
     """按代码（统一社会信用代码、身份证号、注册号、组织机构代码）查看主体。
 
     自然人仅向政府部门角色返回（脱敏），且每次查询记入审计日志；公众查询自然人一律返回“未找到”。

@@ -32,8 +32,7 @@ def import_(
 
     def load(session: Session) -> dict:
         # One unit of work (core.db.Database.run): a write transaction, run again after a transient conflict.
-        report = service.import_registry(session, actor=clikit.operator(), path=file,
-                                         allow_bad_check=allow_bad_check)
+        report = service.import_registry(session, actor=clikit.operator(), path=file, allow_bad_check=allow_bad_check)
         if dry_run:
             session.rollback()
         return report
@@ -49,12 +48,19 @@ def import_(
 
     def render(r: dict) -> None:
         c = clikit.console
-        c.print(f"[bold]{r['file']}[/bold]：共 {r['rows']} 行，用时 {r['seconds']} 秒" + ("（试运行，未写入）" if dry_run else ""))
-        c.print(f"新增 {r['created']}，更新 {r['updated']}（更名 {r['renamed']}，赋码 {r['converted']}），"
-                f"未变 {r['unchanged']}，拒绝 {r['rejected']}，重复行 {r['duplicate_rows']}")
+        c.print(
+            f"[bold]{r['file']}[/bold]：共 {r['rows']} 行，用时 {r['seconds']} 秒"
+            + ("（试运行，未写入）" if dry_run else "")
+        )
+        c.print(
+            f"新增 {r['created']}，更新 {r['updated']}（更名 {r['renamed']}，赋码 {r['converted']}），"
+            f"未变 {r['unchanged']}，拒绝 {r['rejected']}，重复行 {r['duplicate_rows']}"
+        )
         if r["uscc_conversion_rate"] is not None:
-            c.print(f"统一社会信用代码转换率（不含个体工商户）：{r['uscc_conversion_rate']:.2%}，"
-                    f"未赋码主体 {r['without_uscc']['count']} 个")
+            c.print(
+                f"统一社会信用代码转换率（不含个体工商户）：{r['uscc_conversion_rate']:.2%}，"
+                f"未赋码主体 {r['without_uscc']['count']} 个"
+            )
         if r["problems"]:
             t = Table("行", "列", "值", "错误码", "原因", title="问题（前 20 条）")
             for p in r["problems"][:20]:
@@ -66,9 +72,11 @@ def import_(
 
 @app.command("show")
 @handle_errors
-def show(code: str = typer.Argument(..., help="统一社会信用代码、身份证号、注册号或组织机构代码"),
-         purpose: str = typer.Option("运维查询", help="查询自然人时记录的用途"),
-         as_json: bool = JsonOption) -> None:
+def show(
+    code: str = typer.Argument(..., help="统一社会信用代码、身份证号、注册号或组织机构代码"),
+    purpose: str = typer.Option("运维查询", help="查询自然人时记录的用途"),
+    as_json: bool = JsonOption,
+) -> None:
     """查看一个信用主体及其行政许可、行政处罚记录（含各版本、今日是否公示）与名单条目。
 
     自然人身份证号仅显示脱敏值，查询记入审计日志。
@@ -85,8 +93,20 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
 
     def render(v: dict) -> None:
         t = Table(show_header=False)
-        for key in ("name", "kind_label", "org_type_label", "uscc", "resident_id", "legal_rep", "registered_on",
-                    "status", "address", "registration_authority", "profession", "source"):
+        for key in (
+            "name",
+            "kind_label",
+            "org_type_label",
+            "uscc",
+            "resident_id",
+            "legal_rep",
+            "registered_on",
+            "status",
+            "address",
+            "registration_authority",
+            "profession",
+            "source",
+        ):
             if v.get(key):
                 t.add_row(key, str(v[key]))
         for a in v["aliases"]:
@@ -97,19 +117,30 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
         if v["records"]:
             rt = Table("类型", "文书号", "决定日期", "版本", "今日公示", title="行政许可与行政处罚")
             for r in v["records"]:
-                rt.add_row(str(r.get("kind")), str(r.get("doc_no")), str(r.get("decision_date")),
-                           str(r.get("versions")), "是" if r.get("public") else f"否（{r.get('status_reason') or ''}）")
+                rt.add_row(
+                    str(r.get("kind")),
+                    str(r.get("doc_no")),
+                    str(r.get("decision_date")),
+                    str(r.get("versions")),
+                    "是" if r.get("public") else f"否（{r.get('status_reason') or ''}）",
+                )
             clikit.console.print(rt)
         if v["list_entries"]:
             lt = Table("名单", "事由", "列入日期", "期限至", "状态", title="红黑名单")
             for e in v["list_entries"]:
-                lt.add_row(str(e.get("list_name") or e.get("list_code")), str(e.get("reason") or ""),
-                           str(e.get("listed_on") or ""), str(e.get("term_end") or "无固定期限"),
-                           str(e.get("status_label") or e.get("status")))
+                lt.add_row(
+                    str(e.get("list_name") or e.get("list_code")),
+                    str(e.get("reason") or ""),
+                    str(e.get("listed_on") or ""),
+                    str(e.get("term_end") or "无固定期限"),
+                    str(e.get("status_label") or e.get("status")),
+                )
             clikit.console.print(lt)
         for ev in v["evaluations"]:
-            clikit.console.print(f"[bold]{ev['model_name']}[/bold]：{ev['grade']}（{ev['grade_label']}），得分 {ev['score']}，"
-                                 f"基准日 {ev['as_of']}")
+            clikit.console.print(
+                f"[bold]{ev['model_name']}[/bold]：{ev['grade']}（{ev['grade_label']}），得分 {ev['score']}，"
+                f"基准日 {ev['as_of']}"
+            )
             for line in ev["explanation"]["lines"]:
                 clikit.console.print(f"  {line['text']}")
             clikit.console.print(f"  {ev['explanation']['score_text']}；{ev['explanation']['grade_text']}")
@@ -119,8 +150,11 @@ def show(code: str = typer.Argument(..., help="统一社会信用代码、身份
 
 @app.command("search")
 @handle_errors
-def search(q: str = typer.Argument(..., help="名称（可部分）或统一社会信用代码"),
-           limit: int = typer.Option(20, min=1, max=500), as_json: bool = JsonOption) -> None:
+def search(
+    q: str = typer.Argument(..., help="名称（可部分）或统一社会信用代码"),
+    limit: int = typer.Option(20, min=1, max=500),
+    as_json: bool = JsonOption,
+) -> None:
     """按名称查找组织（不含自然人）。"""
     with clikit.database().session(write=False) as session:
         rows = [service.public_view(s) for s in service.search_organisations(session, q=q, limit=limit)]
@@ -145,10 +179,12 @@ def quality(as_json: bool = JsonOption) -> None:
 
 @app.command("access-log")
 @handle_errors
-def access_log_cmd(code: str = typer.Argument(..., help="统一社会信用代码、身份证号或其他登记代码"),
-                   limit: int = typer.Option(20, "--limit", min=1, max=100, help="每页条数（1–100）"),
-                   offset: int = typer.Option(0, "--offset", min=0, max=100_000, help="跳过的条数"),
-                   as_json: bool = JsonOption) -> None:
+def access_log_cmd(
+    code: str = typer.Argument(..., help="统一社会信用代码、身份证号或其他登记代码"),
+    limit: int = typer.Option(20, "--limit", min=1, max=100, help="每页条数（1–100）"),
+    offset: int = typer.Option(0, "--offset", min=0, max=100_000, help="跳过的条数"),
+    as_json: bool = JsonOption,
+) -> None:
     """主体的查询记录：谁、哪个部门或机构、用途、时间、查询内容（含被拒绝的尝试）。"""
     from xinyong.core.errors import NotFound
     from xinyong.subjects import access_log
@@ -158,15 +194,25 @@ def access_log_cmd(code: str = typer.Argument(..., help="统一社会信用代�
         if subject is None:
             raise NotFound("未找到该信用主体", code="subject_not_found")
         total, rows = access_log.entries(session, subject_id=subject.id, limit=limit, offset=offset)
-        data = {"subject_id": subject.id, "total": total, "limit": limit, "offset": offset,
-                "items": access_log.views(session, rows)}
+        data = {
+            "subject_id": subject.id,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "items": access_log.views(session, rows),
+        }
 
     def render(d: dict) -> None:
         table = Table("时间", "查询方", "角色", "用途", "内容", "结果")
         for r in d["items"]:
-            table.add_row(str(r["at"])[:19], r["who"], r["role_label"] or "—", r["purpose"],
-                          f"{r['endpoint']} {','.join(r['scope'])}",
-                          r["outcome_label"] + (f"（{r['error_code']}）" if r["error_code"] else ""))
+            table.add_row(
+                str(r["at"])[:19],
+                r["who"],
+                r["role_label"] or "—",
+                r["purpose"],
+                f"{r['endpoint']} {','.join(r['scope'])}",
+                r["outcome_label"] + (f"（{r['error_code']}）" if r["error_code"] else ""),
+            )
         clikit.console.print(table)
         clikit.console.print(f"共 {d['total']} 条")
 
@@ -181,7 +227,12 @@ def access_log_verify(as_json: bool = JsonOption) -> None:
 
     with clikit.database().session(write=False) as session:
         report = access_log.verify(session)
-    emit(report, as_json, lambda d: clikit.console.print(
-        f"查询记录 {d['rows']} 条：" + ("与审计日志一致" if d["ok"] else f"发现 {len(d['problems'])} 处不一致")))
+    emit(
+        report,
+        as_json,
+        lambda d: clikit.console.print(
+            f"查询记录 {d['rows']} 条：" + ("与审计日志一致" if d["ok"] else f"发现 {len(d['problems'])} 处不一致")
+        ),
+    )
     if not report["ok"]:
         raise typer.Exit(1)

@@ -36,11 +36,11 @@ ORG_TYPE_LABELS = {
 
 class AliasScheme(StrEnum):
     REGISTRATION_NO = "registration_no"  # 工商注册号
-    ORG_CODE = "org_code"                # 组织机构代码
-    TAX_NO = "tax_no"                    # 税务登记号
+    ORG_CODE = "org_code"  # 组织机构代码
+    TAX_NO = "tax_no"  # 税务登记号
     INSTITUTION_CERT = "institution_cert"  # 事业单位证书号
     SOCIAL_ORG_CERT = "social_org_cert"  # 社会组织登记证号
-    USCC = "uscc"                        # a former or erroneous USCC that now points to this subject
+    USCC = "uscc"  # a former or erroneous USCC that now points to this subject
 
 
 class Subject(Base):
@@ -75,10 +75,12 @@ class Subject(Base):
     created_at: Mapped[dt.datetime] = now_column()
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
-    aliases: Mapped[list[SubjectAlias]] = relationship(back_populates="subject", cascade="all, delete-orphan",
-                                                       order_by="SubjectAlias.id")
-    names: Mapped[list[SubjectName]] = relationship(back_populates="subject", cascade="all, delete-orphan",
-                                                    order_by="SubjectName.id")
+    aliases: Mapped[list[SubjectAlias]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan", order_by="SubjectAlias.id"
+    )
+    names: Mapped[list[SubjectName]] = relationship(
+        back_populates="subject", cascade="all, delete-orphan", order_by="SubjectName.id"
+    )
 
 
 class SubjectAlias(Base):
@@ -89,8 +91,9 @@ class SubjectAlias(Base):
     __table_args__ = (UniqueConstraint("scheme", "value"), Index("ix_subject_aliases_value", "value"))
 
     id: Mapped[int] = pk_column()
-    subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False,
-                                            index=True)
+    subject_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     scheme: Mapped[str] = mapped_column(String(30), nullable=False)
     value: Mapped[str] = mapped_column(String(60), nullable=False)
     source: Mapped[str | None] = mapped_column(String(100))
@@ -105,8 +108,9 @@ class SubjectName(Base):
     __tablename__ = "subject_names"
 
     id: Mapped[int] = pk_column()
-    subject_id: Mapped[int] = mapped_column(BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False,
-                                            index=True)
+    subject_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     name_norm: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     valid_from: Mapped[dt.datetime] = now_column()

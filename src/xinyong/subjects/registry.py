@@ -31,8 +31,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 HEADER_TO_FIELD = {normalize_header(h): f for f, names in COLUMNS.items() for h in names}
 KNOWN_HEADERS = set(HEADER_TO_FIELD)
 
-MAX_LEN = {"name": 200, "legal_rep": 100, "address": 300, "status": 30, "registration_authority": 100,
-           "registration_no": 60, "entity_type": 60}
+MAX_LEN = {
+    "name": 200,
+    "legal_rep": 100,
+    "address": 300,
+    "status": 30,
+    "registration_authority": 100,
+    "registration_no": 60,
+    "entity_type": 60,
+}
 
 
 @dataclass
@@ -44,8 +51,13 @@ class Problem:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "value": None if self.value is None else str(self.value),
-                "code": self.code, "message": self.message}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": None if self.value is None else str(self.value),
+            "code": self.code,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -102,8 +114,9 @@ def _fast_uscc(raw: str) -> str | None:
     return None
 
 
-def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad_check: bool = False
-              ) -> tuple[RegistryRow | None, list[Problem]]:
+def parse_row(
+    number: int, values: list[Any], cols: dict[str, int], *, allow_bad_check: bool = False
+) -> tuple[RegistryRow | None, list[Problem]]:
     n = len(values)
     cells = {f: _text(values[i]) if i < n else None for f, i in cols.items() if f != "registered_on"}
     get = cells.get
@@ -126,8 +139,15 @@ def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad
         if code is None:
             check = uscc.validate(code_raw, allow_bad_check=allow_bad_check)
             if not check.valid:
-                problems.append(Problem(number, "统一社会信用代码", code_raw, check.errors[0].code,
-                                        "；".join(e.message for e in check.errors)))
+                problems.append(
+                    Problem(
+                        number,
+                        "统一社会信用代码",
+                        code_raw,
+                        check.errors[0].code,
+                        "；".join(e.message for e in check.errors),
+                    )
+                )
             else:
                 code = check.normalized
                 flagged = any(w.code == "uscc_check_digit" for w in check.warnings)
@@ -140,16 +160,33 @@ def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad
         if orgcode.is_valid(org_raw):
             org_norm = orgcode.compact(org_raw)
             if code and code[8:17] != org_norm:
-                problems.append(Problem(number, "组织机构代码", org_raw, "org_code_mismatch",
-                                        f"组织机构代码与统一社会信用代码第9-17位（{code[8:17]}）不一致（错码）"))
+                problems.append(
+                    Problem(
+                        number,
+                        "组织机构代码",
+                        org_raw,
+                        "org_code_mismatch",
+                        f"组织机构代码与统一社会信用代码第9-17位（{code[8:17]}）不一致（错码）",
+                    )
+                )
         else:
             oc = orgcode.validate(org_raw)
-            problems.append(Problem(number, "组织机构代码", org_raw, oc.errors[0].code if oc.errors else "org_code_invalid",
-                                    "；".join(e.message for e in oc.errors) or "组织机构代码无效"))
+            problems.append(
+                Problem(
+                    number,
+                    "组织机构代码",
+                    org_raw,
+                    oc.errors[0].code if oc.errors else "org_code_invalid",
+                    "；".join(e.message for e in oc.errors) or "组织机构代码无效",
+                )
+            )
     reg_no = get("registration_no")
     if code is None and not code_raw and not reg_no and not org_norm:
-        problems.append(Problem(number, "统一社会信用代码", None, "code_missing",
-                                "统一社会信用代码、注册号、组织机构代码至少填写一项"))
+        problems.append(
+            Problem(
+                number, "统一社会信用代码", None, "code_missing", "统一社会信用代码、注册号、组织机构代码至少填写一项"
+            )
+        )
 
     registered_on = None
     i = cols.get("registered_on")
@@ -166,8 +203,20 @@ def parse_row(number: int, values: list[Any], cols: dict[str, int], *, allow_bad
     assert name is not None
     kind, org_type = _kind_from(get("entity_type"), uscc.subject_type_of(code) if code else None)
     return RegistryRow(
-        row=number, name=name, name_norm=normalize_org_name(name), kind=kind, org_type=org_type, uscc=code,
-        uscc_flagged=flagged, region_code=code[2:8] if code else None, registration_no=reg_no, org_code=org_norm,
-        legal_rep=get("legal_rep"), registered_on=registered_on, status=get("status"), address=get("address"),
-        registration_authority=get("registration_authority"), warnings=warnings,
+        row=number,
+        name=name,
+        name_norm=normalize_org_name(name),
+        kind=kind,
+        org_type=org_type,
+        uscc=code,
+        uscc_flagged=flagged,
+        region_code=code[2:8] if code else None,
+        registration_no=reg_no,
+        org_code=org_norm,
+        legal_rep=get("legal_rep"),
+        registered_on=registered_on,
+        status=get("status"),
+        address=get("address"),
+        registration_authority=get("registration_authority"),
+        warnings=warnings,
     ), []

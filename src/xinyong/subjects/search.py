@@ -82,8 +82,9 @@ SQLITE_DDL: tuple[str, ...] = (
     "END",
 )
 #: Fills the index from existing rows (run once after creating it on a populated database).
-SQLITE_FILL = ("INSERT INTO subjects_fts(rowid, name_norm) "
-               "SELECT id, name_norm FROM subjects WHERE kind <> 'natural_person'")
+SQLITE_FILL = (
+    "INSERT INTO subjects_fts(rowid, name_norm) SELECT id, name_norm FROM subjects WHERE kind <> 'natural_person'"
+)
 POSTGRES_DDL: tuple[str, ...] = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS ix_subjects_name_norm_trgm ON subjects USING gin (name_norm gin_trgm_ops)",
@@ -97,8 +98,10 @@ def _sqlite_bigrams(name: str) -> str:
     function), and no CTE (not allowed in a trigger): ``json_each`` over an array of ``length - 1`` zeros numbers
     the start positions. Must equal :func:`bigram_token` for the same pair of characters.
     """
-    return (f"(SELECT group_concat(hex(substr({name}, key + 1, 2)), ' ') FROM json_each("
-            f"'[' || substr(replace(hex(zeroblob(length({name}) - 1)), '00', ',0'), 2) || ']'))")
+    return (
+        f"(SELECT group_concat(hex(substr({name}, key + 1, 2)), ' ') FROM json_each("
+        f"'[' || substr(replace(hex(zeroblob(length({name}) - 1)), '00', ',0'), 2) || ']'))"
+    )
 
 
 SQLITE_BIGRAM_DDL: tuple[str, ...] = (
@@ -120,8 +123,10 @@ SQLITE_BIGRAM_DDL: tuple[str, ...] = (
     "WHERE new.kind <> 'natural_person'; END",
 )
 #: Fills the bigram table from existing rows (run once after creating it on a populated database).
-SQLITE_BIGRAM_FILL = ("INSERT INTO subjects_bigram(rowid, grams) "
-                      f"SELECT id, {_sqlite_bigrams('name_norm')} FROM subjects WHERE kind <> 'natural_person'")
+SQLITE_BIGRAM_FILL = (
+    "INSERT INTO subjects_bigram(rowid, grams) "
+    f"SELECT id, {_sqlite_bigrams('name_norm')} FROM subjects WHERE kind <> 'natural_person'"
+)
 POSTGRES_BIGRAM_DDL: tuple[str, ...] = (
     # Not inlinable (it has a FROM), about 5 µs a name; IMMUTABLE so that it can be indexed. GIN removes the
     # duplicate keys itself.
@@ -133,10 +138,14 @@ POSTGRES_BIGRAM_DDL: tuple[str, ...] = (
     "USING gin (xinyong_name_bigrams(name_norm)) WHERE kind <> 'natural_person'",
 )
 #: (table or index whose absence means "create", its DDL[, its fill]); SQLite triggers are named <table>_ai/ad/au.
-_SQLITE_INDEXES = (("subjects_fts", SQLITE_DDL, SQLITE_FILL), ("subjects_bigram", SQLITE_BIGRAM_DDL,
-                                                                SQLITE_BIGRAM_FILL))
-_POSTGRES_INDEXES = (("ix_subjects_name_norm_trgm", POSTGRES_DDL), ("ix_subjects_name_norm_bigram",
-                                                                     POSTGRES_BIGRAM_DDL))
+_SQLITE_INDEXES = (
+    ("subjects_fts", SQLITE_DDL, SQLITE_FILL),
+    ("subjects_bigram", SQLITE_BIGRAM_DDL, SQLITE_BIGRAM_FILL),
+)
+_POSTGRES_INDEXES = (
+    ("ix_subjects_name_norm_trgm", POSTGRES_DDL),
+    ("ix_subjects_name_norm_bigram", POSTGRES_BIGRAM_DDL),
+)
 
 _ensured: set[str] = set()
 _ensure_lock = threading.Lock()
@@ -159,11 +168,13 @@ def ensure_search_index(bind: Engine | Session) -> bool:
         with writer_of(engine).begin() as conn:  # reads the schema, then creates: a write transaction
             if engine.dialect.name == "sqlite":
                 for table, ddl, fill in _SQLITE_INDEXES:
-                    exists = conn.execute(text(
-                        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=:t"), {"t": table}).first()
-                    triggers = conn.execute(text(
-                        "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name IN (:a, :d, :u)"),
-                        {"a": f"{table}_ai", "d": f"{table}_ad", "u": f"{table}_au"}).scalar_one()
+                    exists = conn.execute(
+                        text("SELECT 1 FROM sqlite_master WHERE type='table' AND name=:t"), {"t": table}
+                    ).first()
+                    triggers = conn.execute(
+                        text("SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name IN (:a, :d, :u)"),
+                        {"a": f"{table}_ai", "d": f"{table}_ad", "u": f"{table}_au"},
+                    ).scalar_one()
                     if not exists or triggers < 3:
                         for statement in ddl:
                             conn.execute(text(statement))
@@ -199,15 +210,15 @@ class SearchHit:
 
 @dataclass
 class SearchResults:
-    query: str                       # the query as searched (trimmed, cut to MAX_QUERY_LENGTH)
+    query: str  # the query as searched (trimmed, cut to MAX_QUERY_LENGTH)
     #: "code" | "name" | "person_id" (a resident ID: never looked up) | "too_short" (one character) | "empty"
     mode: str
     items: list[SearchHit] = field(default_factory=list)
-    total: int = 0                   # matches found, at most MATCH_CAP
-    capped: bool = False             # more than MATCH_CAP matched: the query should be narrower
+    total: int = 0  # matches found, at most MATCH_CAP
+    capped: bool = False  # more than MATCH_CAP matched: the query should be narrower
     offset: int = 0
     limit: int = 20
-    message: str | None = None       # why nothing was searched, in Chinese (mode "too_short")
+    message: str | None = None  # why nothing was searched, in Chinese (mode "too_short")
 
     @property
     def has_more(self) -> bool:
@@ -220,8 +231,15 @@ TOO_SHORT_MESSAGE = "请至少输入两个字：单个字会与大量主体名�
 #: The partial index's predicate, literally (a bound parameter would not let PostgreSQL prove the index usable).
 _PG_ORGS = text("subjects.kind <> 'natural_person'")
 _CODE_LIKE = re.compile(r"^[0-9A-Za-z\-]{8,20}$")
-_COLUMNS = (Subject.id, Subject.name, Subject.kind, Subject.uscc, Subject.status, Subject.region_code,
-            Subject.registered_on)
+_COLUMNS = (
+    Subject.id,
+    Subject.name,
+    Subject.kind,
+    Subject.uscc,
+    Subject.status,
+    Subject.region_code,
+    Subject.registered_on,
+)
 
 
 def _hits(rows: Any) -> list[SearchHit]:
@@ -244,9 +262,14 @@ def _code_lookup(session: Session, q: str, kind: str | None) -> list[int]:
         oc = orgcode.validate(q)
         if oc.valid and oc.normalized:
             values.add(oc.normalized)
-        ids = list(session.scalars(
-            select(SubjectAlias.subject_id).join(Subject, Subject.id == SubjectAlias.subject_id)
-            .where(SubjectAlias.value.in_(values), _public_kinds(kind)).limit(MATCH_CAP)))
+        ids = list(
+            session.scalars(
+                select(SubjectAlias.subject_id)
+                .join(Subject, Subject.id == SubjectAlias.subject_id)
+                .where(SubjectAlias.value.in_(values), _public_kinds(kind))
+                .limit(MATCH_CAP)
+            )
+        )
     return ids
 
 
@@ -265,8 +288,11 @@ def contains_statement(dialect: str, norm: str, kind: str | None) -> Select[Any]
     cap = MATCH_CAP + 1
     if dialect == "sqlite":
         table, term = ("subjects_bigram", bigram_token(norm)) if len(norm) == 2 else ("subjects_fts", norm)
-        fts = select(literal_column("rowid").label("id")).select_from(text(table)).where(
-            text(f"{table} MATCH :term").bindparams(term=_fts_phrase(term)))
+        fts = (
+            select(literal_column("rowid").label("id"))
+            .select_from(text(table))
+            .where(text(f"{table} MATCH :term").bindparams(term=_fts_phrase(term)))
+        )
         if not kind:
             return fts.limit(cap)
         ids = fts.subquery()
@@ -274,7 +300,8 @@ def contains_statement(dialect: str, norm: str, kind: str | None) -> Select[Any]
     if dialect == "postgresql":
         if len(norm) == 2:
             match: Any = text("xinyong_name_bigrams(subjects.name_norm) @> ARRAY[CAST(:gram AS text)]").bindparams(
-                gram=norm)
+                gram=norm
+            )
         else:
             match = Subject.name_norm.contains(norm, autoescape=True)
         stmt = select(Subject.id).where(match, _PG_ORGS)
@@ -285,10 +312,18 @@ def contains_statement(dialect: str, norm: str, kind: str | None) -> Select[Any]
 def _prefix_candidates(session: Session, norm: str, kind: str | None) -> list[int]:
     """Ids (at most MATCH_CAP + 1) of public subjects whose normalised name is or starts with ``norm``: a range on
     the B-tree index of ``name_norm`` (the LIKE makes it exact whatever the collation)."""
-    return list(session.scalars(
-        select(Subject.id).where(Subject.name_norm >= norm, Subject.name_norm < norm + "\U0010ffff",
-                                 Subject.name_norm.startswith(norm, autoescape=True), _public_kinds(kind))
-        .limit(MATCH_CAP + 1)))
+    return list(
+        session.scalars(
+            select(Subject.id)
+            .where(
+                Subject.name_norm >= norm,
+                Subject.name_norm < norm + "\U0010ffff",
+                Subject.name_norm.startswith(norm, autoescape=True),
+                _public_kinds(kind),
+            )
+            .limit(MATCH_CAP + 1)
+        )
+    )
 
 
 def clean_query(q: str | None) -> str:
@@ -298,8 +333,9 @@ def clean_query(q: str | None) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text_).strip()[:MAX_QUERY_LENGTH]
 
 
-def search_subjects(session: Session, *, q: str, kind: str | None = None, limit: int = 20,
-                    offset: int = 0) -> SearchResults:
+def search_subjects(
+    session: Session, *, q: str, kind: str | None = None, limit: int = 20, offset: int = 0
+) -> SearchResults:
     """Organisations and individual businesses whose name contains ``q`` or whose code is ``q``.
 
     Never natural persons (``kind="natural_person"`` gives no results). ``limit`` is clamped to 1..100 and
@@ -323,8 +359,9 @@ def search_subjects(session: Session, *, q: str, kind: str | None = None, limit:
         if ids:
             result.mode = "code"
             result.total = len(ids)
-            rows = session.execute(select(*_COLUMNS).where(Subject.id.in_(ids)).order_by(Subject.id)
-                                   .offset(offset).limit(limit)).all()
+            rows = session.execute(
+                select(*_COLUMNS).where(Subject.id.in_(ids)).order_by(Subject.id).offset(offset).limit(limit)
+            ).all()
             result.items = _hits(rows)
             return result
     if len(norm) < MIN_NAME_QUERY:
@@ -346,8 +383,12 @@ def search_subjects(session: Session, *, q: str, kind: str | None = None, limit:
         among: Any = Subject.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
     else:
         among = Subject.id.in_(ids)
-    stmt = (select(*_COLUMNS).where(among, _public_kinds(kind))
-            .order_by(rank, func.length(Subject.name_norm), Subject.name_norm, Subject.id)
-            .offset(offset).limit(min(limit, result.total - offset)))  # the best MATCH_CAP of the candidates
+    stmt = (
+        select(*_COLUMNS)
+        .where(among, _public_kinds(kind))
+        .order_by(rank, func.length(Subject.name_norm), Subject.name_norm, Subject.id)
+        .offset(offset)
+        .limit(min(limit, result.total - offset))
+    )  # the best MATCH_CAP of the candidates
     result.items = _hits(session.execute(stmt).all())
     return result

@@ -75,7 +75,7 @@ def resolve_code_ids(session: Session, codes: Iterable[str]) -> dict[str, int | 
 def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(set(values))
     for start in range(0, len(ordered), IN_CHUNK):
-        yield ordered[start:start + IN_CHUNK]
+        yield ordered[start : start + IN_CHUNK]
 
 
 def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any]:
@@ -106,8 +106,9 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         found_uscc.update(session.execute(select(Subject.uscc, what).where(Subject.uscc.in_(chunk))).all())
     found_hash: dict[str, Any] = {}
     for chunk in _in_chunks(d for c, d, _r in plans.values() if d is not None and not (c and c in found_uscc)):
-        found_hash.update(session.execute(select(Subject.resident_id_hash, what)
-                                          .where(Subject.resident_id_hash.in_(chunk))).all())
+        found_hash.update(
+            session.execute(select(Subject.resident_id_hash, what).where(Subject.resident_id_hash.in_(chunk))).all()
+        )
     wanted: dict[str, tuple[str, ...]] = {}
     for code, (c, digest, raw) in plans.items():
         hit = found_uscc.get(c) if c else None
@@ -124,9 +125,12 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         wanted[code] = (c, oc.normalized) if oc.valid and oc.normalized and oc.normalized != c else (c,)
     found_alias: dict[str, Any] = {}
     for chunk in _in_chunks(v for values in wanted.values() for v in values):
-        rows = session.execute(select(SubjectAlias.value, what)
-                               .join(Subject, Subject.id == SubjectAlias.subject_id)
-                               .where(SubjectAlias.value.in_(chunk)).order_by(SubjectAlias.value, Subject.id))
+        rows = session.execute(
+            select(SubjectAlias.value, what)
+            .join(Subject, Subject.id == SubjectAlias.subject_id)
+            .where(SubjectAlias.value.in_(chunk))
+            .order_by(SubjectAlias.value, Subject.id)
+        )
         for value, hit in rows:
             found_alias.setdefault(value, hit)
     for code, values in wanted.items():
@@ -210,13 +214,23 @@ def search_organisations(session: Session, *, q: str, kind: str | None = None, l
 # Registering single subjects -----------------------------------------------------------------------------------
 
 
-def register_organisation(session: Session, *, actor: Principal, name: str, code: str,
-                          kind: str | None = None, legal_rep: str | None = None, source: str | None = None,
-                          allow_bad_check: bool = False, reason: str | None = None) -> Subject:
+def register_organisation(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    code: str,
+    kind: str | None = None,
+    legal_rep: str | None = None,
+    source: str | None = None,
+    allow_bad_check: bool = False,
+    reason: str | None = None,
+) -> Subject:
     check = uscc.validate(code, allow_bad_check=allow_bad_check)
     if not check.valid:
-        raise ValidationFailed("统一社会信用代码无效：" + "；".join(e.message for e in check.errors),
-                               code=check.errors[0].code)
+        raise ValidationFailed(
+            "统一社会信用代码无效：" + "；".join(e.message for e in check.errors), code=check.errors[0].code
+        )
     if not name or not name.strip():
         raise ValidationFailed("主体名称不能为空", code="name_missing")
     if session.scalar(select(Subject.id).where(Subject.uscc == check.normalized)):
@@ -225,25 +239,49 @@ def register_organisation(session: Session, *, actor: Principal, name: str, code
     if kind is None:
         kind = SubjectKind.INDIVIDUAL_BUSINESS if org_type == "individual_business" else SubjectKind.LEGAL_PERSON
     name = name.strip()
-    subject = Subject(kind=kind, org_type=org_type, name=name, name_norm=normalize_org_name(name),
-                      uscc=check.normalized,
-                      uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings),
-                      region_code=check.details.get("region_code"), legal_rep=legal_rep, source=source)
+    subject = Subject(
+        kind=kind,
+        org_type=org_type,
+        name=name,
+        name_norm=normalize_org_name(name),
+        uscc=check.normalized,
+        uscc_flagged=any(w.code == "uscc_check_digit" for w in check.warnings),
+        region_code=check.details.get("region_code"),
+        legal_rep=legal_rep,
+        source=source,
+    )
     subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
     session.add(subject)
     session.flush()
-    audit.record(session, actor=actor.actor, action="subjects.register", entity_type="subject",
-                 entity_id=subject.id, reason=reason, after=subject_view(subject, include_history=False))
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="subjects.register",
+        entity_type="subject",
+        entity_id=subject.id,
+        reason=reason,
+        after=subject_view(subject, include_history=False),
+    )
     return subject
 
 
-def register_person(session: Session, *, actor: Principal, name: str, id_number: str,
-                    profession: str | None = None, source: str | None = None, reason: str | None = None) -> Subject:
+def register_person(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    id_number: str,
+    profession: str | None = None,
+    source: str | None = None,
+    reason: str | None = None,
+) -> Subject:
     """A natural person: the ID is stored encrypted, found by keyed hash, shown masked."""
     check = resident_id.validate(id_number)
     if not check.valid or not check.normalized:
-        raise ValidationFailed("居民身份证号码无效：" + "；".join(e.message for e in check.errors),
-                               code=check.errors[0].code if check.errors else "resident_id_invalid")
+        raise ValidationFailed(
+            "居民身份证号码无效：" + "；".join(e.message for e in check.errors),
+            code=check.errors[0].code if check.errors else "resident_id_invalid",
+        )
     if not name or not name.strip():
         raise ValidationFailed("姓名不能为空", code="name_missing")
     vault = get_vault()
@@ -252,17 +290,29 @@ def register_person(session: Session, *, actor: Principal, name: str, id_number:
         raise Conflict("该身份证号码对应的自然人已登记", code="subject_exists")
     name = name.strip()
     masked = check.to_dict(mask=True)["normalized"]
-    subject = Subject(kind=SubjectKind.NATURAL_PERSON, name=name, name_norm=normalize_person_name(name),
-                      resident_id_hash=digest, resident_id_enc=vault.encrypt(check.normalized),
-                      resident_id_masked=masked, region_code=check.details.get("region_code"),
-                      profession=profession, source=source)
+    subject = Subject(
+        kind=SubjectKind.NATURAL_PERSON,
+        name=name,
+        name_norm=normalize_person_name(name),
+        resident_id_hash=digest,
+        resident_id_enc=vault.encrypt(check.normalized),
+        resident_id_masked=masked,
+        region_code=check.details.get("region_code"),
+        profession=profession,
+        source=source,
+    )
     subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
     session.add(subject)
     session.flush()
-    audit.record(session, actor=actor.actor, action="subjects.register", entity_type="subject",
-                 entity_id=subject.id, reason=reason,
-                 after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked,
-                        "profession": profession})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="subjects.register",
+        entity_type="subject",
+        entity_id=subject.id,
+        reason=reason,
+        after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession},
+    )
     return subject
 
 
@@ -272,26 +322,58 @@ def reveal_resident_id(session: Session, *, actor: Principal, subject: Subject, 
         raise ValidationFailed("该主体不是自然人", code="not_a_person")
     if not purpose or not purpose.strip():
         raise ValidationFailed("查看完整身份证号码必须说明用途", code="purpose_required")
-    audit.record(session, actor=actor.actor, action="subjects.reveal_resident_id", entity_type="subject",
-                 entity_id=subject.id, reason=purpose, after={"resident_id": subject.resident_id_masked})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="subjects.reveal_resident_id",
+        entity_type="subject",
+        entity_id=subject.id,
+        reason=purpose,
+        after={"resident_id": subject.resident_id_masked},
+    )
     return get_vault().decrypt(subject.resident_id_enc)
 
 
-def log_person_view(session: Session, *, actor: Principal, subject: Subject, purpose: str | None,
-                    endpoint: str = "GET /api/v1/subjects/{code}", scope: tuple[str, ...] = ("registration",),
-                    action: str = "subjects.person_viewed") -> None:
+def log_person_view(
+    session: Session,
+    *,
+    actor: Principal,
+    subject: Subject,
+    purpose: str | None,
+    endpoint: str = "GET /api/v1/subjects/{code}",
+    scope: tuple[str, ...] = ("registration",),
+    action: str = "subjects.person_viewed",
+) -> None:
     """Every query of personal data by a department or bank is recorded: in the audit chain and in the person's
     access log (``subjects.access_log``: the 查询记录 the person sees)."""
     from xinyong.subjects import access_log
 
-    access_log.record(session, actor=actor, subject_id=subject.id, purpose=purpose, endpoint=endpoint, scope=scope,
-                      action=action, extra={"resident_id": subject.resident_id_masked})
+    access_log.record(
+        session,
+        actor=actor,
+        subject_id=subject.id,
+        purpose=purpose,
+        endpoint=endpoint,
+        scope=scope,
+        action=action,
+        extra={"resident_id": subject.resident_id_masked},
+    )
 
 
 # Registry import ---------------------------------------------------------------------------------------------
 
-_TRACKED = ("name", "kind", "org_type", "legal_rep", "registered_on", "status", "address", "registration_authority",
-            "region_code", "uscc_flagged")
+_TRACKED = (
+    "name",
+    "kind",
+    "org_type",
+    "legal_rep",
+    "registered_on",
+    "status",
+    "address",
+    "registration_authority",
+    "region_code",
+    "uscc_flagged",
+)
 
 
 class _ImportState:
@@ -320,8 +402,15 @@ def _row_error(p: registry.Problem) -> batches.RowError:
 
 
 @gcpause.bulk()
-def import_registry(session: Session, *, actor: Principal, path: str | Path | Source, allow_bad_check: bool = False,
-                    source: str = "市场监管局登记注册数据", mode: str = batches.KEEP_GOOD) -> dict[str, Any]:
+def import_registry(
+    session: Session,
+    *,
+    actor: Principal,
+    path: str | Path | Source,
+    allow_bad_check: bool = False,
+    source: str = "市场监管局登记注册数据",
+    mode: str = batches.KEEP_GOOD,
+) -> dict[str, Any]:
     """Import a registry export in the caller's transaction (all or nothing); return the data-quality report.
 
     Valid rows create or update subjects (a new name is added to the name history; a subject known only by its
@@ -332,8 +421,11 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
     table = open_table(source, known_headers=registry.KNOWN_HEADERS)
     cols = registry.column_map(table.headers)
     if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
-        raise ValidationFailed("登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
-                               code="registry_columns_missing", details={"headers": table.headers})
+        raise ValidationFailed(
+            "登记数据缺少必需的列：主体名称，以及统一社会信用代码/注册号/组织机构代码之一",
+            code="registry_columns_missing",
+            details={"headers": table.headers},
+        )
     record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
     tag = ""
     state = _ImportState()
@@ -352,8 +444,11 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
 
     def validate(number: int, values: list[Any]) -> tuple[Any, list[batches.RowError]]:
         refused = row_issues(values)  # over-long cell or row, formula without a value: never parsed
-        row, problems = (None, [registry.Problem(i.row, i.column, i.value, i.code, i.message) for i in refused]) \
-            if refused else registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
+        row, problems = (
+            (None, [registry.Problem(i.row, i.column, i.value, i.code, i.message) for i in refused])
+            if refused
+            else registry.parse_row(number, values, cols, allow_bad_check=allow_bad_check)
+        )
         if row is None:
             return None, [_row_error(p) for p in problems]
         for w in row.warnings:
@@ -367,14 +462,24 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
                 return batches.SKIP, []  # the same subject twice: a duplicate row, not an error
             if len(state.duplicates) < REPORT_PROBLEM_LIMIT:
                 state.duplicates.append({"code": row.uscc or key, "rows": [first_row, number], "name": row.name})
-            return None, [_row_error(registry.Problem(number, "统一社会信用代码", row.uscc or key, "duplicate_code",
-                                                      f"重码：与第 {first_row} 行代码相同但名称不同"))]
+            return None, [
+                _row_error(
+                    registry.Problem(
+                        number,
+                        "统一社会信用代码",
+                        row.uscc or key,
+                        "duplicate_code",
+                        f"重码：与第 {first_row} 行代码相同但名称不同",
+                    )
+                )
+            ]
         state.seen[key] = number << 32 | name_crc
         if row.uscc is None and row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
             state.counts["without_uscc"] += 1
             if len(state.without_uscc) < 1000:
-                state.without_uscc.append({"row": number, "name": row.name, "registration_no": row.registration_no,
-                                           "org_code": row.org_code})
+                state.without_uscc.append(
+                    {"row": number, "name": row.name, "registration_no": row.registration_no, "org_code": row.org_code}
+                )
         if row.kind != SubjectKind.INDIVIDUAL_BUSINESS:
             state.counts["organisations"] += 1
         return row, []
@@ -387,8 +492,17 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
         return state.refused
 
     with aside:
-        summary = batches.run(table.rows, importer="registry", validate=validate, write=write, mode=mode,
-                              session=session, chunk=CHUNK, begin=begin, ahead=AHEAD_ROWS)
+        summary = batches.run(
+            table.rows,
+            importer="registry",
+            validate=validate,
+            write=write,
+            mode=mode,
+            session=session,
+            chunk=CHUNK,
+            begin=begin,
+            ahead=AHEAD_ROWS,
+        )
     assert summary is not None
     summary.batch = record.id
     state.counts["rows"], state.counts["rejected"] = summary.rows, summary.rejected
@@ -431,10 +545,18 @@ def import_registry(session: Session, *, actor: Principal, path: str | Path | So
     record.unchanged, record.rejected = c["unchanged"], c["rejected"]
     record.finished_at = utcnow()
     record.report = report
-    audit.record(session, actor=actor.actor, action="subjects.registry_import", entity_type="registry_import",
-                 entity_id=record.id, reason=f"导入登记数据 {source.name}",
-                 after={k: report[k] for k in ("file", "sha256", "rows", "created", "updated", "renamed",
-                                               "converted", "unchanged", "rejected")})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="subjects.registry_import",
+        entity_type="registry_import",
+        entity_id=record.id,
+        reason=f"导入登记数据 {source.name}",
+        after={
+            k: report[k]
+            for k in ("file", "sha256", "rows", "created", "updated", "renamed", "converted", "unchanged", "rejected")
+        },
+    )
     return report
 
 
@@ -451,15 +573,22 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         for rec in session.execute(select(*cols).where(Subject.uscc.in_(codes))).mappings():
             existing[rec["uscc"]] = dict(rec)
     # Rows not found by USCC may match a legacy alias (a subject registered before it had a USCC).
-    alias_keys = {(AliasScheme.REGISTRATION_NO.value, r.registration_no) for r in rows
-                  if r.registration_no and (not r.uscc or r.uscc not in existing)}
-    alias_keys |= {(AliasScheme.ORG_CODE.value, r.org_code) for r in rows
-                   if r.org_code and (not r.uscc or r.uscc not in existing)}
+    alias_keys = {
+        (AliasScheme.REGISTRATION_NO.value, r.registration_no)
+        for r in rows
+        if r.registration_no and (not r.uscc or r.uscc not in existing)
+    }
+    alias_keys |= {
+        (AliasScheme.ORG_CODE.value, r.org_code) for r in rows if r.org_code and (not r.uscc or r.uscc not in existing)
+    }
     by_alias: dict[tuple[str, str], dict[str, Any]] = {}
     if alias_keys:
         values = [v for _, v in alias_keys]
-        q = (select(SubjectAlias.scheme, SubjectAlias.value, *cols)
-             .join(Subject, Subject.id == SubjectAlias.subject_id).where(SubjectAlias.value.in_(values)))
+        q = (
+            select(SubjectAlias.scheme, SubjectAlias.value, *cols)
+            .join(Subject, Subject.id == SubjectAlias.subject_id)
+            .where(SubjectAlias.value.in_(values))
+        )
         for rec in session.execute(q).mappings():
             key = (rec["scheme"], rec["value"])
             if key in alias_keys:
@@ -472,15 +601,31 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
     for r in rows:
         current = existing.get(r.uscc) if r.uscc else None
         if current is None:
-            for key in ((AliasScheme.REGISTRATION_NO.value, r.registration_no),
-                        (AliasScheme.ORG_CODE.value, r.org_code)):
+            for key in (
+                (AliasScheme.REGISTRATION_NO.value, r.registration_no),
+                (AliasScheme.ORG_CODE.value, r.org_code),
+            ):
                 if key[1] and key in by_alias:
                     current = by_alias[key]
                     break
             if current is not None and r.uscc and current["uscc"] and current["uscc"] != r.uscc:
-                state.refused.append(batches.Rejected(r.row, [], [_row_error(registry.Problem(
-                    r.row, "统一社会信用代码", r.uscc, "code_conflict",
-                    f"注册号/组织机构代码已属于代码为 {current['uscc']} 的主体（错码）"))]))
+                state.refused.append(
+                    batches.Rejected(
+                        r.row,
+                        [],
+                        [
+                            _row_error(
+                                registry.Problem(
+                                    r.row,
+                                    "统一社会信用代码",
+                                    r.uscc,
+                                    "code_conflict",
+                                    f"注册号/组织机构代码已属于代码为 {current['uscc']} 的主体（错码）",
+                                )
+                            )
+                        ],
+                    )
+                )
                 continue
         if current is None:
             new_rows.append(r)
@@ -503,13 +648,29 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         updates.append({"_id": current["id"], **changed})
         for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no), (AliasScheme.ORG_CODE, r.org_code)):
             if value and (scheme.value, value) not in by_alias:
-                new_aliases.append({"subject_id": current["id"], "scheme": scheme.value, "value": value,
-                                    "source": tag, "created_at": now})
+                new_aliases.append(
+                    {
+                        "subject_id": current["id"],
+                        "scheme": scheme.value,
+                        "value": value,
+                        "source": tag,
+                        "created_at": now,
+                    }
+                )
         state.counts["updated"] += 1
 
     if new_rows:
-        params = [{**_row_values(r), "name_norm": r.name_norm, "uscc": r.uscc, "source": tag,
-                   "created_at": now, "updated_at": now} for r in new_rows]
+        params = [
+            {
+                **_row_values(r),
+                "name_norm": r.name_norm,
+                "uscc": r.uscc,
+                "source": tag,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in new_rows
+        ]
         ids = _insert_subjects(session, params, key="uscc")
         name_rows = []
         created = 0
@@ -518,13 +679,14 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
                 state.counts["unchanged"] += 1
                 continue
             created += 1
-            name_rows.append({"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now,
-                              "source": tag})
-            for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no),
-                                  (AliasScheme.ORG_CODE, r.org_code)):
+            name_rows.append(
+                {"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now, "source": tag}
+            )
+            for scheme, value in ((AliasScheme.REGISTRATION_NO, r.registration_no), (AliasScheme.ORG_CODE, r.org_code)):
                 if value:
-                    new_aliases.append({"subject_id": sid, "scheme": scheme.value, "value": value, "source": tag,
-                                        "created_at": now})
+                    new_aliases.append(
+                        {"subject_id": sid, "scheme": scheme.value, "value": value, "source": tag, "created_at": now}
+                    )
         insert_rows(session, SubjectName.__table__, name_rows)
         state.counts["created"] += created
     if updates:
@@ -533,22 +695,36 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         for u in updates:
             groups.setdefault(tuple(sorted(k for k in u if k != "_id")), []).append(u)
         for keys, items in groups.items():
-            stmt = (update(Subject.__table__).where(Subject.__table__.c.id == bindparam("_id"))
-                    .values({k: bindparam(k) for k in keys}))
+            stmt = (
+                update(Subject.__table__)
+                .where(Subject.__table__.c.id == bindparam("_id"))
+                .values({k: bindparam(k) for k in keys})
+            )
             session.execute(stmt, items)
     if renames:
         ids = [sid for sid, _ in renames]
-        session.execute(update(SubjectName).where(SubjectName.subject_id.in_(ids), SubjectName.valid_to.is_(None))
-                        .values(valid_to=now).execution_options(synchronize_session=False))
-        session.execute(insert(SubjectName.__table__), [
-            {"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now, "source": tag}
-            for sid, r in renames
-        ])
+        session.execute(
+            update(SubjectName)
+            .where(SubjectName.subject_id.in_(ids), SubjectName.valid_to.is_(None))
+            .values(valid_to=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            insert(SubjectName.__table__),
+            [
+                {"subject_id": sid, "name": r.name, "name_norm": r.name_norm, "valid_from": now, "source": tag}
+                for sid, r in renames
+            ],
+        )
     if new_aliases:
         # The same legacy code may already be an alias of another subject: report, don't overwrite.
         values = [a["value"] for a in new_aliases]
-        taken = {(s, v) for s, v in session.execute(
-            select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_(values)))}
+        taken = {
+            (s, v)
+            for s, v in session.execute(
+                select(SubjectAlias.scheme, SubjectAlias.value).where(SubjectAlias.value.in_(values))
+            )
+        }
         fresh, seen = [], set()
         for a in new_aliases:
             key = (a["scheme"], a["value"])
@@ -589,8 +765,11 @@ def upsert_subjects(session: Session, params: list[dict[str, Any]], *, key: str)
         insert_missing(session, table, keyed)
         codes = [p[key] for p in keyed]
         for start in range(0, len(codes), CHUNK):
-            found.update(session.execute(select(table.c[key], table.c.id)
-                                         .where(table.c[key].in_(codes[start:start + CHUNK]))).all())
+            found.update(
+                session.execute(
+                    select(table.c[key], table.c.id).where(table.c[key].in_(codes[start : start + CHUNK]))
+                ).all()
+            )
     if plain:
         insert_rows(session, table, plain)
     return found
@@ -610,8 +789,9 @@ def get_import(session: Session, import_id: int) -> RegistryImport:
 def quality_summary(session: Session) -> dict[str, Any]:
     """Registry-wide figures the credit office reports: USCC conversion (excluding individual businesses)."""
     rows = session.execute(
-        select(Subject.kind, func.count(), func.count(Subject.uscc), func.sum(case((Subject.uscc_flagged, 1), else_=0)))
-        .group_by(Subject.kind)
+        select(
+            Subject.kind, func.count(), func.count(Subject.uscc), func.sum(case((Subject.uscc_flagged, 1), else_=0))
+        ).group_by(Subject.kind)
     ).all()
     by_kind = {k: {"total": t, "with_uscc": w, "flagged": int(f or 0)} for k, t, w, f in rows}
     orgs = by_kind.get(SubjectKind.LEGAL_PERSON.value, {"total": 0, "with_uscc": 0})
@@ -622,9 +802,14 @@ def quality_summary(session: Session) -> dict[str, Any]:
     }
 
 
-
-def bulk_register_persons(session: Session, *, actor: Principal, persons: list[tuple[str, str, str | None]],
-                          source: str, reason: str | None = None) -> dict[str, Any]:
+def bulk_register_persons(
+    session: Session,
+    *,
+    actor: Principal,
+    persons: list[tuple[str, str, str | None]],
+    source: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """Register many natural persons at once (name, resident ID, profession); one audit event for the batch.
 
     Invalid IDs are reported by position and not written; a person already registered is left as is.
@@ -636,37 +821,66 @@ def bulk_register_persons(session: Session, *, actor: Principal, persons: list[t
     for index, (name, number, profession) in enumerate(persons, 1):
         check = resident_id.validate(number)
         if not check.valid or not check.normalized or not (name or "").strip():
-            problems.append({"index": index, "resident_id": check.to_dict(mask=True)["input"],
-                             "errors": [e.message for e in check.errors] or ["姓名为空"]})
+            problems.append(
+                {
+                    "index": index,
+                    "resident_id": check.to_dict(mask=True)["input"],
+                    "errors": [e.message for e in check.errors] or ["姓名为空"],
+                }
+            )
             continue
         digest = vault.lookup_hash(check.normalized)
         if digest in prepared:
             continue
         name = name.strip()
         prepared[digest] = {
-            "kind": SubjectKind.NATURAL_PERSON.value, "name": name, "name_norm": normalize_person_name(name),
-            "resident_id_hash": digest, "resident_id_enc": vault.encrypt(check.normalized),
+            "kind": SubjectKind.NATURAL_PERSON.value,
+            "name": name,
+            "name_norm": normalize_person_name(name),
+            "resident_id_hash": digest,
+            "resident_id_enc": vault.encrypt(check.normalized),
             "resident_id_masked": check.to_dict(mask=True)["normalized"],
-            "region_code": check.details.get("region_code"), "profession": profession, "source": source,
-            "created_at": now, "updated_at": now, "uscc_flagged": False,
+            "region_code": check.details.get("region_code"),
+            "profession": profession,
+            "source": source,
+            "created_at": now,
+            "updated_at": now,
+            "uscc_flagged": False,
         }
     existing: set[str] = set()
     digests = list(prepared)
     for i in range(0, len(digests), CHUNK):
-        existing.update(session.scalars(
-            select(Subject.resident_id_hash).where(Subject.resident_id_hash.in_(digests[i:i + CHUNK]))))
+        existing.update(
+            session.scalars(
+                select(Subject.resident_id_hash).where(Subject.resident_id_hash.in_(digests[i : i + CHUNK]))
+            )
+        )
     fresh = [p for d, p in prepared.items() if d not in existing]
     created = 0
     for i in range(0, len(fresh), CHUNK):
-        part = fresh[i:i + CHUNK]
+        part = fresh[i : i + CHUNK]
         ids = _insert_subjects(session, part, key="resident_id_hash")
-        names = [{"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now,
-                  "source": source} for sid, p in zip(ids, part, strict=True) if sid == p["id"]]
+        names = [
+            {"subject_id": sid, "name": p["name"], "name_norm": p["name_norm"], "valid_from": now, "source": source}
+            for sid, p in zip(ids, part, strict=True)
+            if sid == p["id"]
+        ]
         if names:
             session.execute(insert(SubjectName.__table__), names)
         created += len(names)
-    result = {"submitted": len(persons), "created": created, "already_registered": len(prepared) - created,
-              "rejected": len(problems), "problems": problems[:REPORT_PROBLEM_LIMIT]}
-    audit.record(session, actor=actor.actor, action="subjects.bulk_register_persons", entity_type="subject",
-                 reason=reason or source, after={k: v for k, v in result.items() if k != "problems"})
+    result = {
+        "submitted": len(persons),
+        "created": created,
+        "already_registered": len(prepared) - created,
+        "rejected": len(problems),
+        "problems": problems[:REPORT_PROBLEM_LIMIT],
+    }
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="subjects.bulk_register_persons",
+        entity_type="subject",
+        reason=reason or source,
+        after={k: v for k, v in result.items() if k != "problems"},
+    )
     return result

@@ -50,8 +50,15 @@ def receivers_add(
     """登记推送接收端，并显示一次签名密钥。"""
     with clikit.database().session() as session:
         dept = auth_service.get_department(session, ref=int(department) if department.isdigit() else department)
-        receiver, secret = service.create_receiver(session, actor=clikit.operator(), name=name, url=url,
-                                                   department_id=dept.id, event_types=event_types, reason=reason)
+        receiver, secret = service.create_receiver(
+            session,
+            actor=clikit.operator(),
+            name=name,
+            url=url,
+            department_id=dept.id,
+            event_types=event_types,
+            reason=reason,
+        )
         data = _receiver_dict(receiver, secret)
     emit(data, as_json, lambda d: _print_secret(d, "登记"))
 
@@ -64,14 +71,23 @@ def receivers_list(
 ) -> None:
     """列出推送接收端。"""
     with clikit.database().session(write=False) as session:
-        rows = [_receiver_dict(r) for r in service.list_receivers(session, actor=clikit.operator(),
-                                                                  include_inactive=include_inactive)]
+        rows = [
+            _receiver_dict(r)
+            for r in service.list_receivers(session, actor=clikit.operator(), include_inactive=include_inactive)
+        ]
 
     def render(items: list[dict[str, Any]]) -> None:
         table = Table("编号", "名称", "部门", "推送地址", "事件", "密钥前缀", "状态")
         for r in items:
-            table.add_row(str(r["id"]), r["name"], str(r["department_id"]), r["url"],
-                          ",".join(r["event_types"]) or "全部", r["secret_prefix"], "启用" if r["active"] else "停用")
+            table.add_row(
+                str(r["id"]),
+                r["name"],
+                str(r["department_id"]),
+                r["url"],
+                ",".join(r["event_types"]) or "全部",
+                r["secret_prefix"],
+                "启用" if r["active"] else "停用",
+            )
         clikit.console.print(table)
 
     emit(rows, as_json, render)
@@ -86,8 +102,9 @@ def receivers_rotate(
 ) -> None:
     """更换签名密钥（旧密钥在24小时内继续同时签名）。"""
     with clikit.database().session() as session:
-        receiver, secret = service.rotate_secret(session, actor=clikit.operator(), receiver_id=receiver_id,
-                                                 reason=reason)
+        receiver, secret = service.rotate_secret(
+            session, actor=clikit.operator(), receiver_id=receiver_id, reason=reason
+        )
         data = _receiver_dict(receiver, secret)
     emit(data, as_json, lambda d: _print_secret(d, "更换密钥："))
 
@@ -101,8 +118,9 @@ def receivers_deactivate(
 ) -> None:
     """停用接收端（待发送的推送作废）。"""
     with clikit.database().session() as session:
-        data = _receiver_dict(service.deactivate_receiver(session, actor=clikit.operator(), receiver_id=receiver_id,
-                                                          reason=reason))
+        data = _receiver_dict(
+            service.deactivate_receiver(session, actor=clikit.operator(), receiver_id=receiver_id, reason=reason)
+        )
     emit(data, as_json, lambda d: clikit.console.print(f"接收端 {d['id']}（{d['name']}）已停用"))
 
 
@@ -131,12 +149,21 @@ def _problems(result: dict[str, Any]) -> bool:
     return any(item["status"] in ("not_found", "invalid") for item in result["items"])
 
 
-def _change_subscriptions(change: Any, verb: str, *, codes: list[str] | None, file: Path | None, receiver_id: int,
-                          reason: str | None, as_json: bool) -> None:
+def _change_subscriptions(
+    change: Any,
+    verb: str,
+    *,
+    codes: list[str] | None,
+    file: Path | None,
+    receiver_id: int,
+    reason: str | None,
+    as_json: bool,
+) -> None:
     """Subscribe or unsubscribe the codes (``service.subscribe`` / ``unsubscribe``); exit 1 if any was not found."""
     with clikit.database().session() as session:
-        result = change(session, actor=clikit.operator(), receiver_id=receiver_id, codes=_codes(codes, file),
-                        reason=reason)
+        result = change(
+            session, actor=clikit.operator(), receiver_id=receiver_id, codes=_codes(codes, file), reason=reason
+        )
     emit(result, as_json, _render_codes(verb))
     if _problems(result):
         raise typer.Exit(1)
@@ -156,8 +183,9 @@ def subscribe(
     as_json: bool = JsonOption,
 ) -> None:
     """关注主体：其进入或移出名单时向接收端推送。有代码未找到或无效时退出码为 1。"""
-    _change_subscriptions(service.subscribe, "关注", codes=codes, file=file, receiver_id=receiver_id, reason=reason,
-                          as_json=as_json)
+    _change_subscriptions(
+        service.subscribe, "关注", codes=codes, file=file, receiver_id=receiver_id, reason=reason, as_json=as_json
+    )
 
 
 @app.command("unsubscribe")
@@ -170,13 +198,17 @@ def unsubscribe(
     as_json: bool = JsonOption,
 ) -> None:
     """取消关注主体。"""
-    _change_subscriptions(service.unsubscribe, "取消关注", codes=codes, file=file, receiver_id=receiver_id,
-                          reason=reason, as_json=as_json)
+    _change_subscriptions(
+        service.unsubscribe, "取消关注", codes=codes, file=file, receiver_id=receiver_id, reason=reason, as_json=as_json
+    )
 
 
 def _report_line(d: dict[str, Any]) -> str:
-    return (f"已确认 {d['sent']}，失败待重试 {d['failed']}，已放弃 {d['dead']}"
-            + (f"，推迟 {d['deferred']}" if d["deferred"] else "") + (f"，租约丢失 {d['lost']}" if d["lost"] else ""))
+    return (
+        f"已确认 {d['sent']}，失败待重试 {d['failed']}，已放弃 {d['dead']}"
+        + (f"，推迟 {d['deferred']}" if d["deferred"] else "")
+        + (f"，租约丢失 {d['lost']}" if d["lost"] else "")
+    )
 
 
 @app.command("deliver")
@@ -197,9 +229,11 @@ def deliver(
         return
     clikit.err_console.print(f"推送投递进程已启动（间隔 {interval} 秒），Ctrl+C 退出")
     try:
-        delivery.run_forever(db, interval=interval,
-                             on_report=lambda r: emit(r.to_dict(), as_json,
-                                                      lambda d: clikit.console.print(_report_line(d))))
+        delivery.run_forever(
+            db,
+            interval=interval,
+            on_report=lambda r: emit(r.to_dict(), as_json, lambda d: clikit.console.print(_report_line(d))),
+        )
     except KeyboardInterrupt:
         clikit.err_console.print("已停止")
 
@@ -214,17 +248,24 @@ def deliveries(
 ) -> None:
     """列出推送投递记录（新的在前）。"""
     with clikit.database().session(write=False) as session:
-        total, rows = service.list_deliveries(session, actor=clikit.operator(), status=status,
-                                              receiver_id=receiver_id, limit=limit)
+        total, rows = service.list_deliveries(
+            session, actor=clikit.operator(), status=status, receiver_id=receiver_id, limit=limit
+        )
         data = {"total": total, "items": [DeliveryOut.of(d).model_dump(mode="json") for d in rows]}
 
     def render(d: dict[str, Any]) -> None:
         table = Table("编号", "接收端", "事件", "主体", "状态", "次数", "下次尝试", "最近错误")
         for x in d["items"]:
-            table.add_row(str(x["id"]), str(x["receiver_id"]), x["event_type"], str(x["subject_id"]),
-                          STATUS_LABELS.get(x["status"], x["status"]), str(x["attempts"]),
-                          x["next_attempt_at"][:16].replace("T", " ") if x["status"] == "pending" else "",
-                          (x["last_error"] or "")[:40])
+            table.add_row(
+                str(x["id"]),
+                str(x["receiver_id"]),
+                x["event_type"],
+                str(x["subject_id"]),
+                STATUS_LABELS.get(x["status"], x["status"]),
+                str(x["attempts"]),
+                x["next_attempt_at"][:16].replace("T", " ") if x["status"] == "pending" else "",
+                (x["last_error"] or "")[:40],
+            )
         clikit.console.print(table)
         clikit.console.print(f"共 {d['total']} 条")
 
@@ -240,6 +281,7 @@ def redeliver(
 ) -> None:
     """重新投递已放弃的推送。"""
     with clikit.database().session() as session:
-        data = DeliveryOut.of(service.redeliver(session, actor=clikit.operator(), delivery_id=delivery_id,
-                                                reason=reason)).model_dump(mode="json")
+        data = DeliveryOut.of(
+            service.redeliver(session, actor=clikit.operator(), delivery_id=delivery_id, reason=reason)
+        ).model_dump(mode="json")
     emit(data, as_json, lambda d: clikit.console.print(f"投递 {d['id']} 已重新排队"))

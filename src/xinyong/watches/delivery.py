@@ -108,8 +108,13 @@ def verify_signature(header: str, body: bytes, secret: str, *, tolerance: int = 
 def body_of(delivery: Delivery) -> bytes:
     """The JSON document POSTed for a delivery (UTF-8, keys sorted, compact)."""
     event = delivery.event
-    document = {"id": event.uid, "type": event.event_type, "created_at": event.created_at.isoformat(),
-                "subject": event.payload.get("subject"), "data": event.payload.get("data", {})}
+    document = {
+        "id": event.uid,
+        "type": event.event_type,
+        "created_at": event.created_at.isoformat(),
+        "subject": event.payload.get("subject"),
+        "data": event.payload.get("data", {}),
+    }
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -137,11 +142,11 @@ class DeliveryReport:
     """What one run of the worker did."""
 
     claimed: int = 0
-    sent: int = 0        # acknowledged (2xx) → delivered
-    failed: int = 0      # not acknowledged, another attempt scheduled
-    dead: int = 0        # not acknowledged, out of attempts
-    deferred: int = 0    # not tried: an earlier call to the same receiver in this batch failed
-    lost: int = 0        # the lease ran out before the outcome was recorded (another worker owns it now)
+    sent: int = 0  # acknowledged (2xx) → delivered
+    failed: int = 0  # not acknowledged, another attempt scheduled
+    dead: int = 0  # not acknowledged, out of attempts
+    deferred: int = 0  # not tried: an earlier call to the same receiver in this batch failed
+    lost: int = 0  # the lease ran out before the outcome was recorded (another worker owns it now)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,17 +172,26 @@ def claim_due(session: Session, *, worker: str, now: dt.datetime, limit: int, le
     ``worker`` must be unique per claim (the caller adds a random suffix). Commit right after.
     """
     candidates = (
-        select(Delivery.id).join(Receiver, Receiver.id == Delivery.receiver_id)
-        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now,
-               or_(Delivery.locked_until.is_(None), Delivery.locked_until < now), Receiver.active.is_(True))
-        .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit)
+        select(Delivery.id)
+        .join(Receiver, Receiver.id == Delivery.receiver_id)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+            Receiver.active.is_(True),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
     claimed = session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status == DeliveryStatus.PENDING,
-               or_(Delivery.locked_until.is_(None), Delivery.locked_until < now))
+        .where(
+            Delivery.id.in_(candidates.scalar_subquery()),
+            Delivery.status == DeliveryStatus.PENDING,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
+        )
         .values(locked_until=now + lease, locked_by=worker)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
@@ -193,9 +207,19 @@ def _jobs(session: Session, ids: list[int], now: dt.datetime) -> list[_Job]:
             keys, problem = signing_secrets(d.receiver, now=now), None
         except ValueError as exc:  # the master key changed or the row was tampered with: never send unsigned
             keys, problem = [], f"签名密钥无法解密：{exc}"
-        jobs.append(_Job(delivery_id=d.id, receiver_id=d.receiver_id, attempts=d.attempts, url=d.receiver.url,
-                         event_type=d.event.event_type, event_uid=d.event.uid, body=body_of(d), secrets=keys,
-                         problem=problem))
+        jobs.append(
+            _Job(
+                delivery_id=d.id,
+                receiver_id=d.receiver_id,
+                attempts=d.attempts,
+                url=d.receiver.url,
+                event_type=d.event.event_type,
+                event_uid=d.event.uid,
+                body=body_of(d),
+                secrets=keys,
+                problem=problem,
+            )
+        )
     return jobs
 
 
@@ -223,31 +247,59 @@ def _send(client: httpx.Client, job: _Job) -> tuple[bool, int | None, str | None
     return False, response.status_code, f"HTTP {response.status_code}" + (f"：{text}" if text else ""), False
 
 
-def _record(source: SessionSource, job: _Job, *, worker: str, now: dt.datetime, ok: bool, code: int | None,
-            error: str | None, settings: WebhookSettings, rand: Callable[[], float]) -> str:
+def _record(
+    source: SessionSource,
+    job: _Job,
+    *,
+    worker: str,
+    now: dt.datetime,
+    ok: bool,
+    code: int | None,
+    error: str | None,
+    settings: WebhookSettings,
+    rand: Callable[[], float],
+) -> str:
     attempts = job.attempts + 1
     with _transaction(source) as session:
         if ok:
             # Acknowledged: delivered whoever holds the lease now — the receiver has it.
             done = session.execute(
-                update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.DELIVERED, delivered_at=now, attempts=Delivery.attempts + 1,
-                        last_attempt_at=now, last_status_code=code, last_error=None, locked_until=None, locked_by=None)
+                update(Delivery)
+                .where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(
+                    status=DeliveryStatus.DELIVERED,
+                    delivered_at=now,
+                    attempts=Delivery.attempts + 1,
+                    last_attempt_at=now,
+                    last_status_code=code,
+                    last_error=None,
+                    locked_until=None,
+                    locked_by=None,
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
             return "sent" if done else "lost"
         dead = attempts >= settings.max_attempts
-        values: dict[str, Any] = {"attempts": attempts, "last_attempt_at": now, "last_status_code": code,
-                                  "last_error": error, "locked_until": None, "locked_by": None}
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_attempt_at": now,
+            "last_status_code": code,
+            "last_error": error,
+            "locked_until": None,
+            "locked_by": None,
+        }
         if dead:
             values["status"] = DeliveryStatus.DEAD
         else:
             delay = backoff_delay(attempts, base=settings.base_delay, cap=settings.max_delay, rand=rand)
             values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
         done = session.execute(
-            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING,
-                                   Delivery.locked_by == worker)
-            .values(**values).execution_options(synchronize_session=False)
+            update(Delivery)
+            .where(
+                Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING, Delivery.locked_by == worker
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not done:
             return "lost"
@@ -258,16 +310,25 @@ def _defer(source: SessionSource, job: _Job, *, worker: str, until: dt.datetime)
     """Hand a delivery back without an attempt (its receiver just failed): due again with the failed one."""
     with _transaction(source) as session:
         session.execute(
-            update(Delivery).where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING,
-                                   Delivery.locked_by == worker)
+            update(Delivery)
+            .where(
+                Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING, Delivery.locked_by == worker
+            )
             .values(next_attempt_at=until, locked_until=None, locked_by=None)
             .execution_options(synchronize_session=False)
         )
 
 
-def deliver_due(source: SessionSource, *, now: dt.datetime | None = None, limit: int = 500,
-                transport: httpx.BaseTransport | None = None, settings: WebhookSettings | None = None,
-                worker: str | None = None, rand: Callable[[], float] = random.random) -> DeliveryReport:
+def deliver_due(
+    source: SessionSource,
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 500,
+    transport: httpx.BaseTransport | None = None,
+    settings: WebhookSettings | None = None,
+    worker: str | None = None,
+    rand: Callable[[], float] = random.random,
+) -> DeliveryReport:
     """Send up to ``limit`` due deliveries; returns the counts.
 
     ``source`` is a :class:`Database` or a session factory. ``now`` fixes the clock (tests); by default the real
@@ -283,8 +344,13 @@ def deliver_due(source: SessionSource, *, now: dt.datetime | None = None, limit:
         while report.claimed < limit:
             token = f"{worker[:80]}:{uuid.uuid4().hex[:12]}"
             with _transaction(source) as session:
-                ids = claim_due(session, worker=token, now=clock(), lease=lease,
-                                limit=min(settings.batch_size, limit - report.claimed))
+                ids = claim_due(
+                    session,
+                    worker=token,
+                    now=clock(),
+                    lease=lease,
+                    limit=min(settings.batch_size, limit - report.claimed),
+                )
                 jobs = _jobs(session, ids, clock()) if ids else []
             if not jobs:
                 break
@@ -299,8 +365,9 @@ def deliver_due(source: SessionSource, *, now: dt.datetime | None = None, limit:
                     ok, code, error, unreachable = False, None, job.problem, False
                 else:
                     ok, code, error, unreachable = _send(client, job)
-                outcome = _record(source, job, worker=token, now=clock(), ok=ok, code=code, error=error,
-                                  settings=settings, rand=rand)
+                outcome = _record(
+                    source, job, worker=token, now=clock(), ok=ok, code=code, error=error, settings=settings, rand=rand
+                )
                 setattr(report, outcome, getattr(report, outcome) + 1)
                 if error:
                     report.errors.append({"delivery_id": job.delivery_id, "error": error})
@@ -312,9 +379,15 @@ def deliver_due(source: SessionSource, *, now: dt.datetime | None = None, limit:
     return report
 
 
-def run_forever(source: SessionSource, *, interval: float = 5.0, transport: httpx.BaseTransport | None = None,
-                settings: WebhookSettings | None = None, on_report: Callable[[DeliveryReport], None] | None = None,
-                should_stop: Callable[[], bool] = lambda: False) -> None:
+def run_forever(
+    source: SessionSource,
+    *,
+    interval: float = 5.0,
+    transport: httpx.BaseTransport | None = None,
+    settings: WebhookSettings | None = None,
+    on_report: Callable[[DeliveryReport], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Deliver in a loop: drain what is due, then wait ``interval`` seconds (the CLI's ``--loop``)."""
     while not should_stop():
         try:

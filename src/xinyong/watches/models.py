@@ -26,9 +26,9 @@ from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"      # waiting for its (next) attempt
+    PENDING = "pending"  # waiting for its (next) attempt
     DELIVERED = "delivered"
-    DEAD = "dead"            # attempts exhausted
+    DEAD = "dead"  # attempts exhausted
 
 
 DELIVERY_STATUSES = tuple(DeliveryStatus)
@@ -60,9 +60,14 @@ class Receiver(Base):
 
     def snapshot(self) -> dict[str, Any]:
         """The audited state: never the secret, only its prefix."""
-        return {"name": self.name, "department_id": self.department_id, "url": self.url,
-                "secret_prefix": self.secret_prefix, "event_types": list(self.event_types or []),
-                "active": self.active}
+        return {
+            "name": self.name,
+            "department_id": self.department_id,
+            "url": self.url,
+            "secret_prefix": self.secret_prefix,
+            "event_types": list(self.event_types or []),
+            "active": self.active,
+        }
 
 
 class Watch(Base):

@@ -23,8 +23,9 @@ class ReceiverIn(_In):
     name: str = Field(description="接收端名称，如 工程建设项目审批系统")
     url: str = Field(description="推送地址（http:// 或 https://，建议 https）")
     department_id: Id | None = Field(None, description="所属部门；部门角色可省略（即本部门），平台管理员必填")
-    event_types: list[str] = Field(default_factory=list,
-                                   description="只接收这些事件类型（如 list.entered）；空表示全部")
+    event_types: list[str] = Field(
+        default_factory=list, description="只接收这些事件类型（如 list.entered）；空表示全部"
+    )
     reason: str | None = Field(None, description="原因（记入审计日志）")
 
 
@@ -104,11 +105,21 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, d: Any) -> DeliveryOut:
-        return cls(id=d.id, receiver_id=d.receiver_id, event_id=d.event.uid, event_type=d.event.event_type,
-                   subject_id=d.event.subject_id, status=d.status, attempts=d.attempts,
-                   next_attempt_at=d.next_attempt_at, last_attempt_at=d.last_attempt_at,
-                   last_status_code=d.last_status_code, last_error=d.last_error, delivered_at=d.delivered_at,
-                   created_at=d.created_at)
+        return cls(
+            id=d.id,
+            receiver_id=d.receiver_id,
+            event_id=d.event.uid,
+            event_type=d.event.event_type,
+            subject_id=d.event.subject_id,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=d.next_attempt_at,
+            last_attempt_at=d.last_attempt_at,
+            last_status_code=d.last_status_code,
+            last_error=d.last_error,
+            delivered_at=d.delivered_at,
+            created_at=d.created_at,
+        )
 
 
 class DeliveryPage(BaseModel):

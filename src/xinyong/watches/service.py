@@ -61,8 +61,7 @@ _RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})
 def check_event_type(event: str) -> str:
     """``event`` if it is a well-formed event type (``list.entered``), else :class:`ValidationFailed`."""
     if not isinstance(event, str) or not EVENT_TYPE_PATTERN.fullmatch(event):
-        raise ValidationFailed(f"事件类型格式无效：{str(event)[:60]!r}，应形如 list.entered",
-                               code="bad_event_type")
+        raise ValidationFailed(f"事件类型格式无效：{str(event)[:60]!r}，应形如 list.entered", code="bad_event_type")
     return event
 
 
@@ -71,7 +70,8 @@ def _scrub(value: Any) -> Any:
     clear personal number to another system."""
     if isinstance(value, str):
         return _RESIDENT_ID_IN_TEXT.sub(
-            lambda m: mask_resident_id(m.group(1)) if resident_id.is_valid(m.group(1)) else m.group(1), value)
+            lambda m: mask_resident_id(m.group(1)) if resident_id.is_valid(m.group(1)) else m.group(1), value
+        )
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -81,8 +81,13 @@ def _scrub(value: Any) -> Any:
 
 def subject_identity(subject: Subject) -> dict[str, Any]:
     """How a subject is named to receivers: platform id, kind, name, USCC or masked resident ID."""
-    return {"id": subject.id, "kind": subject.kind, "name": subject.name, "uscc": subject.uscc,
-            "resident_id_masked": subject.resident_id_masked}
+    return {
+        "id": subject.id,
+        "kind": subject.kind,
+        "name": subject.name,
+        "uscc": subject.uscc,
+        "resident_id_masked": subject.resident_id_masked,
+    }
 
 
 def emit_subject_event(session: Session, *, subject_id: int, event: str, payload: dict[str, Any]) -> int:
@@ -105,13 +110,26 @@ def emit_subject_event(session: Session, *, subject_id: int, event: str, payload
     if subject is None:
         raise NotFound(f"信用主体 {subject_id} 不存在", code="subject_not_found")
     now = utcnow()
-    outbox = OutboxEvent(uid=f"evt_{uuid.uuid4().hex}", event_type=event, subject_id=subject_id, created_at=now,
-                         payload={"data": _scrub(to_jsonable_python(payload or {})),
-                                  "subject": subject_identity(subject)})
+    outbox = OutboxEvent(
+        uid=f"evt_{uuid.uuid4().hex}",
+        event_type=event,
+        subject_id=subject_id,
+        created_at=now,
+        payload={"data": _scrub(to_jsonable_python(payload or {})), "subject": subject_identity(subject)},
+    )
     session.add(outbox)
     session.flush()
-    session.add_all(Delivery(event_id=outbox.id, receiver_id=rid, status=DeliveryStatus.PENDING, attempts=0,
-                             next_attempt_at=now, created_at=now) for rid in sorted(receiver_ids))
+    session.add_all(
+        Delivery(
+            event_id=outbox.id,
+            receiver_id=rid,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for rid in sorted(receiver_ids)
+    )
     session.flush()
     return len(receiver_ids)
 
@@ -121,8 +139,11 @@ def watched_subjects(session: Session, subject_ids: Select[Any] | Sequence[int],
     receiver watches for ``event``: bulk producers (a grade change over many subjects) call
     :func:`emit_subject_event` only for these, at one query for the whole set instead of one per subject."""
     check_event_type(event)
-    base = (select(Watch.subject_id, Receiver.event_types).join(Receiver, Receiver.id == Watch.receiver_id)
-            .where(Receiver.active.is_(True)))
+    base = (
+        select(Watch.subject_id, Receiver.event_types)
+        .join(Receiver, Receiver.id == Watch.receiver_id)
+        .where(Receiver.active.is_(True))
+    )
     if isinstance(subject_ids, Select):
         rows = session.execute(base.where(Watch.subject_id.in_(subject_ids.scalar_subquery()))).all()
     else:
@@ -199,24 +220,47 @@ def _department_for(session: Session, actor: Principal, department_id: int | Non
     return department.id
 
 
-def create_receiver(session: Session, *, actor: Principal, name: str, url: str, department_id: int | None = None,
-                    event_types: Sequence[str] | None = None, reason: str | None = None) -> tuple[Receiver, str]:
+def create_receiver(
+    session: Session,
+    *,
+    actor: Principal,
+    name: str,
+    url: str,
+    department_id: int | None = None,
+    event_types: Sequence[str] | None = None,
+    reason: str | None = None,
+) -> tuple[Receiver, str]:
     """A new receiver and its signing secret in clear: the only time the secret is shown."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed("接收端名称不能为空，最多100个字符", code="bad_receiver_name")
     now = utcnow()
     secret = _new_secret()
-    receiver = Receiver(name=name, department_id=_department_for(session, actor, department_id), url=_check_url(url),
-                        secret_enc="", secret_prefix=secret[:_SECRET_PREFIX_LEN],
-                        event_types=_check_event_types(event_types), active=True, created_by=actor.actor,
-                        created_at=now, updated_at=now)
+    receiver = Receiver(
+        name=name,
+        department_id=_department_for(session, actor, department_id),
+        url=_check_url(url),
+        secret_enc="",
+        secret_prefix=secret[:_SECRET_PREFIX_LEN],
+        event_types=_check_event_types(event_types),
+        active=True,
+        created_by=actor.actor,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(receiver)
     session.flush()
     receiver.secret_enc = get_vault().encrypt(secret, associated_data=_aad(receiver.id))
     session.flush()
-    audit.record(session, actor=actor.actor, action="watches.receiver_create", entity_type="watch_receiver",
-                 entity_id=receiver.id, reason=reason, after=receiver.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.receiver_create",
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        after=receiver.snapshot(),
+    )
     return receiver, secret
 
 
@@ -237,8 +281,9 @@ def list_receivers(session: Session, *, actor: Principal, include_inactive: bool
     return list(session.scalars(query))
 
 
-def rotate_secret(session: Session, *, actor: Principal, receiver_id: int,
-                  reason: str | None = None) -> tuple[Receiver, str]:
+def rotate_secret(
+    session: Session, *, actor: Principal, receiver_id: int, reason: str | None = None
+) -> tuple[Receiver, str]:
     """A new secret for the receiver (returned in clear, once). The old one keeps signing alongside it for
     :data:`ROTATION_GRACE`, so deliveries in flight stay verifiable while the receiving system switches."""
     receiver = get_receiver(session, actor=actor, receiver_id=receiver_id)
@@ -253,13 +298,20 @@ def rotate_secret(session: Session, *, actor: Principal, receiver_id: int,
     receiver.secret_prefix = secret[:_SECRET_PREFIX_LEN]
     receiver.secret_rotated_at = receiver.updated_at = now
     session.flush()
-    audit.record(session, actor=actor.actor, action="watches.receiver_rotate_secret", entity_type="watch_receiver",
-                 entity_id=receiver.id, reason=reason, before=before, after=receiver.snapshot())
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.receiver_rotate_secret",
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        before=before,
+        after=receiver.snapshot(),
+    )
     return receiver, secret
 
 
-def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
-                        reason: str | None = None) -> Receiver:
+def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int, reason: str | None = None) -> Receiver:
     """Stop a receiver: no new deliveries are queued for it, and its pending ones become dead (an admin can
     redeliver them if it is ever needed)."""
     receiver = get_receiver(session, actor=actor, receiver_id=receiver_id)
@@ -270,13 +322,21 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
     receiver.active = False
     receiver.deactivated_at = receiver.updated_at = now
     abandoned = session.execute(
-        update(Delivery).where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
+        update(Delivery)
+        .where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
         .values(status="dead", locked_until=None, locked_by=None, last_error="接收端已停用")
     ).rowcount
     session.flush()
-    audit.record(session, actor=actor.actor, action="watches.receiver_deactivate", entity_type="watch_receiver",
-                 entity_id=receiver.id, reason=reason, before=before,
-                 after={**receiver.snapshot(), "pending_abandoned": abandoned})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.receiver_deactivate",
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        before=before,
+        after={**receiver.snapshot(), "pending_abandoned": abandoned},
+    )
     return receiver
 
 
@@ -287,7 +347,7 @@ _IN_CHUNK = IN_CHUNK
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
     for i in range(0, len(values), _IN_CHUNK):
-        yield values[i:i + _IN_CHUNK]
+        yield values[i : i + _IN_CHUNK]
 
 
 def _shown(code: str, check: Any) -> str:
@@ -312,8 +372,9 @@ def resolve_codes(session: Session, codes: Sequence[str]) -> list[dict[str, Any]
         check = explain(raw)
         checks.append(check)
         keys.append(raw)
-        items.append({"index": i, "code": _shown(raw, check), "subject_id": None, "status": "not_found",
-                      "message": None})
+        items.append(
+            {"index": i, "code": _shown(raw, check), "subject_id": None, "status": "not_found", "message": None}
+        )
     found = resolve_code_ids(session, keys)
     for item, key in zip(items, keys, strict=True):
         item["subject_id"] = found[key]
@@ -342,8 +403,9 @@ def _summary(items: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def subscribe(session: Session, *, actor: Principal, receiver_id: int, codes: Sequence[str],
-              reason: str | None = None) -> dict[str, Any]:
+def subscribe(
+    session: Session, *, actor: Principal, receiver_id: int, codes: Sequence[str], reason: str | None = None
+) -> dict[str, Any]:
     """Watch the subjects named by ``codes`` (USCC, resident ID, legacy code; up to :data:`MAX_CODES`) for the
     receiver. Per item: ``added``, ``already`` (watched before), ``duplicate`` (earlier in this request),
     ``not_found`` or ``invalid``. One audit event for the whole call."""
@@ -355,8 +417,11 @@ def subscribe(session: Session, *, actor: Principal, receiver_id: int, codes: Se
     wanted = {item["subject_id"] for item in items if item["subject_id"] is not None}
     existing: set[int] = set()
     for chunk in _chunks(sorted(wanted)):
-        existing.update(session.scalars(select(Watch.subject_id).where(Watch.receiver_id == receiver.id,
-                                                                       Watch.subject_id.in_(chunk))))
+        existing.update(
+            session.scalars(
+                select(Watch.subject_id).where(Watch.receiver_id == receiver.id, Watch.subject_id.in_(chunk))
+            )
+        )
     now = utcnow()
     seen: set[int] = set()
     rows = []
@@ -375,13 +440,21 @@ def subscribe(session: Session, *, actor: Principal, receiver_id: int, codes: Se
     if rows:
         session.execute(insert(Watch), rows)
     summary = _summary(items)
-    audit.record(session, actor=actor.actor, action="watches.subscribe", entity_type="watch_receiver",
-                 entity_id=receiver.id, reason=reason, after={"codes": len(codes), **summary})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.subscribe",
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        after={"codes": len(codes), **summary},
+    )
     return {"receiver_id": receiver.id, "summary": summary, "items": items}
 
 
-def unsubscribe(session: Session, *, actor: Principal, receiver_id: int, codes: Sequence[str],
-                reason: str | None = None) -> dict[str, Any]:
+def unsubscribe(
+    session: Session, *, actor: Principal, receiver_id: int, codes: Sequence[str], reason: str | None = None
+) -> dict[str, Any]:
     """Stop watching the subjects named by ``codes``. Per item: ``removed``, ``not_watched``, ``not_found`` or
     ``invalid``. Deliveries already queued are still sent."""
     _check_codes(codes)
@@ -390,26 +463,40 @@ def unsubscribe(session: Session, *, actor: Principal, receiver_id: int, codes: 
     wanted = sorted({item["subject_id"] for item in items if item["subject_id"] is not None})
     watched: set[int] = set()
     for chunk in _chunks(wanted):
-        watched.update(session.scalars(select(Watch.subject_id).where(Watch.receiver_id == receiver.id,
-                                                                      Watch.subject_id.in_(chunk))))
+        watched.update(
+            session.scalars(
+                select(Watch.subject_id).where(Watch.receiver_id == receiver.id, Watch.subject_id.in_(chunk))
+            )
+        )
         session.execute(delete(Watch).where(Watch.receiver_id == receiver.id, Watch.subject_id.in_(chunk)))
     for item in items:
         if item["subject_id"] is not None:
             item["status"] = "removed" if item["subject_id"] in watched else "not_watched"
     summary = _summary(items)
-    audit.record(session, actor=actor.actor, action="watches.unsubscribe", entity_type="watch_receiver",
-                 entity_id=receiver.id, reason=reason, after={"codes": len(codes), **summary})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.unsubscribe",
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        after={"codes": len(codes), **summary},
+    )
     return {"receiver_id": receiver.id, "summary": summary, "items": items}
 
 
-def list_watches(session: Session, *, actor: Principal, receiver_id: int, offset: int = 0,
-                 limit: int = 100) -> tuple[int, list[tuple[Watch, Subject]]]:
+def list_watches(
+    session: Session, *, actor: Principal, receiver_id: int, offset: int = 0, limit: int = 100
+) -> tuple[int, list[tuple[Watch, Subject]]]:
     """One page of the receiver's watched subjects (oldest first) and the total count."""
     receiver = get_receiver(session, actor=actor, receiver_id=receiver_id)
     total = session.scalar(select(func.count()).select_from(Watch).where(Watch.receiver_id == receiver.id)) or 0
     rows = session.execute(
-        select(Watch, Subject).join(Subject, Subject.id == Watch.subject_id)
-        .where(Watch.receiver_id == receiver.id).order_by(Watch.id).offset(max(offset, 0))
+        select(Watch, Subject)
+        .join(Subject, Subject.id == Watch.subject_id)
+        .where(Watch.receiver_id == receiver.id)
+        .order_by(Watch.id)
+        .offset(max(offset, 0))
         .limit(max(1, min(limit, 1000)))
     ).all()
     return total, [(w, s) for w, s in rows]
@@ -418,9 +505,15 @@ def list_watches(session: Session, *, actor: Principal, receiver_id: int, offset
 # Deliveries ------------------------------------------------------------------------------------------------
 
 
-def list_deliveries(session: Session, *, actor: Principal, status: str | None = None,
-                    receiver_id: int | None = None, offset: int = 0,
-                    limit: int = 100) -> tuple[int, list[Delivery]]:
+def list_deliveries(
+    session: Session,
+    *,
+    actor: Principal,
+    status: str | None = None,
+    receiver_id: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[int, list[Delivery]]:
     """Deliveries of the receivers the actor may see, newest first, with the total count."""
     if status is not None and status not in DELIVERY_STATUSES:
         raise ValidationFailed(f"投递状态应为 {'、'.join(DELIVERY_STATUSES)} 之一", code="bad_delivery_status")
@@ -430,11 +523,17 @@ def list_deliveries(session: Session, *, actor: Principal, status: str | None = 
     if receiver_id is not None:
         conditions.append(Delivery.receiver_id == get_receiver(session, actor=actor, receiver_id=receiver_id).id)
     if not actor.is_admin:
-        conditions.append(Delivery.receiver_id.in_(select(Receiver.id)
-                                                   .where(Receiver.department_id == actor.department_id)))
+        conditions.append(
+            Delivery.receiver_id.in_(select(Receiver.id).where(Receiver.department_id == actor.department_id))
+        )
     total = session.scalar(select(func.count()).select_from(Delivery).where(*conditions)) or 0
-    rows = session.scalars(select(Delivery).where(*conditions).order_by(Delivery.id.desc())
-                           .offset(max(offset, 0)).limit(max(1, min(limit, 1000))))
+    rows = session.scalars(
+        select(Delivery)
+        .where(*conditions)
+        .order_by(Delivery.id.desc())
+        .offset(max(offset, 0))
+        .limit(max(1, min(limit, 1000)))
+    )
     return total, list(rows)
 
 
@@ -460,7 +559,14 @@ def redeliver(session: Session, *, actor: Principal, delivery_id: int, reason: s
     delivery.next_attempt_at = utcnow()
     delivery.locked_until = delivery.locked_by = None
     session.flush()
-    audit.record(session, actor=actor.actor, action="watches.redeliver", entity_type="watch_delivery",
-                 entity_id=delivery.id, reason=reason, before=before,
-                 after={"status": delivery.status, "attempts": 0})
+    audit.record(
+        session,
+        actor=actor.actor,
+        action="watches.redeliver",
+        entity_type="watch_delivery",
+        entity_id=delivery.id,
+        reason=reason,
+        before=before,
+        after={"status": delivery.status, "attempts": 0},
+    )
     return delivery

@@ -62,8 +62,11 @@ def _wants_html(request: Request) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(XinyongError)
     async def _xinyong_error(request: Request, exc: XinyongError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -78,8 +81,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if _wants_html(request):
             _code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", "请求无法处理"))
             return TEMPLATES.TemplateResponse(
-                request, "error.html", {"status": exc.status_code, "message": message, "city": get_settings().city_name},
-                status_code=exc.status_code, headers=exc.headers
+                request,
+                "error.html",
+                {"status": exc.status_code, "message": message, "city": get_settings().city_name},
+                status_code=exc.status_code,
+                headers=exc.headers,
             )
         return JSONResponse(http_error_body(exc.status_code), status_code=exc.status_code, headers=exc.headers)
 
@@ -109,9 +115,21 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     # app (FastAPI walks every nested router's routes on each request to see whether they changed).
     app.include_router(checks_router, prefix="/api/v1", responses=REFUSALS)
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, catalog_router, identifiers_router, subjects_router, ingest_router,
-                   records_router, audit_router, lists_router, measures_router, watches_router, commitments_router,
-                   cases_router, analytics_router):
+    for router in (
+        auth_router,
+        catalog_router,
+        identifiers_router,
+        subjects_router,
+        ingest_router,
+        records_router,
+        audit_router,
+        lists_router,
+        measures_router,
+        watches_router,
+        commitments_router,
+        cases_router,
+        analytics_router,
+    ):
         api.include_router(router)
     api.include_router(reports_router)
     api.include_router(government_file_router)
@@ -149,9 +167,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
         head = head_revision()
         if current != head:
-            return JSONResponse(
-                {"status": "migrations_pending", "database": current, "code": head}, status_code=503
-            )
+            return JSONResponse({"status": "migrations_pending", "database": current, "code": head}, status_code=503)
         return JSONResponse({"status": "ready", "database": db.dialect, "revision": current})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(public)])

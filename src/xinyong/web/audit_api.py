@@ -30,11 +30,21 @@ def list_events(
 ) -> list[dict[str, Any]]:
     """审计事件，最新在前；before_seq 翻页。"""
     return [
-        {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-         "entity_type": e.entity_type, "entity_id": e.entity_id, "reason": e.reason,
-         "before": e.before, "after": e.after, "hash": e.hash}
-        for e in events_for(session, entity_type=entity_type, entity_id=entity_id, actor=actor,
-                            limit=limit, before_seq=before_seq)
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "entity_type": e.entity_type,
+            "entity_id": e.entity_id,
+            "reason": e.reason,
+            "before": e.before,
+            "after": e.after,
+            "hash": e.hash,
+        }
+        for e in events_for(
+            session, entity_type=entity_type, entity_id=entity_id, actor=actor, limit=limit, before_seq=before_seq
+        )
     ]
 
 
@@ -55,6 +65,5 @@ def anchors(session: Session = SessionDep) -> dict[str, Any]:
     if not path.is_file():
         raise NotFound(f"审计锚点文件不存在：{path}", code="anchors_file_not_found")
     max_age = settings.audit_anchor_max_age
-    report = verify_anchors(session, read_anchor_file(path),
-                            max_age=dt.timedelta(seconds=max_age) if max_age else None)
+    report = verify_anchors(session, read_anchor_file(path), max_age=dt.timedelta(seconds=max_age) if max_age else None)
     return {**report.to_dict(), "file": str(path)}

@@ -65,13 +65,14 @@ class CheckFastPath:
         if parsed is None:
             await self.app(scope, replay, send)
             return
-        subjects = [checks.SubjectQuery(code=s.code, name=s.name, region=s.region, kind=s.kind)
-                    for s in parsed.subjects]
+        subjects = [
+            checks.SubjectQuery(code=s.code, name=s.name, region=s.region, kind=s.kind) for s in parsed.subjects
+        ]
         status, extra = 200, None
         try:
             content = await asyncio.get_running_loop().run_in_executor(
-                _CHECK_THREADS, partial(_check, self.database, principal, subjects, parsed.scenario,
-                                        parsed.reference))
+                _CHECK_THREADS, partial(_check, self.database, principal, subjects, parsed.scenario, parsed.reference)
+            )
         except XinyongError as exc:
             status, content = exc.status_code, orjson.dumps(error_body(exc.code, exc.message, exc.details))
             extra = getattr(exc, "headers", None)  # Retry-After of a 503 (core.errors.Busy)
@@ -79,10 +80,12 @@ class CheckFastPath:
         await self._answer(scope, send, status, content, extra)
 
     @staticmethod
-    async def _answer(scope: Any, send: Any, status: int, content: bytes,
-                      extra: dict[str, str] | None = None) -> None:
-        headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
-                   *security_headers(scope)]
+    async def _answer(scope: Any, send: Any, status: int, content: bytes, extra: dict[str, str] | None = None) -> None:
+        headers = [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", b"application/json"),
+            *security_headers(scope),
+        ]
         if extra:
             headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})

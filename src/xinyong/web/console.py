@@ -43,9 +43,9 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploa
 
 #: Who may use the console at all (the admin always may): business systems and banks use the API.
 CONSOLE_ROLES = frozenset({Role.ADMIN, Role.DEPT_OPERATOR, Role.DEPT_VIEWER})
-viewer = allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)   # read pages
-operator = allow(Role.DEPT_OPERATOR)                   # pages that change the department's data
-admin = allow()                                         # the platform admin only
+viewer = allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)  # read pages
+operator = allow(Role.DEPT_OPERATOR)  # pages that change the department's data
+admin = allow()  # the platform admin only
 
 PAGE = 50
 
@@ -74,33 +74,52 @@ NAV = [
 ]
 
 
-def render(request: Request, template: str, principal: Principal, *, active: str = "", status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, principal: Principal, *, active: str = "", status_code: int = 200, **context: Any
+) -> HTMLResponse:
     nav = [(key, url, label) for key, url, label, roles in NAV if principal.role in roles]
 
     def page_link(number: int) -> str:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"] + [("page", str(number))]
         return f"{request.url.path}?{urlencode(query)}"
 
-    ctx = {"request": request, "me": principal, "role_label": ROLE_LABELS.get(principal.role, "")
-           if principal.role else "", "city": get_settings().city_name, "nav": nav, "active": active,
-           "today": clock.today(), "page_link": page_link, **context}
+    ctx = {
+        "request": request,
+        "me": principal,
+        "role_label": ROLE_LABELS.get(principal.role, "") if principal.role else "",
+        "city": get_settings().city_name,
+        "nav": nav,
+        "active": active,
+        "today": clock.today(),
+        "page_link": page_link,
+        **context,
+    }
     return _templates().TemplateResponse(request, template, ctx, status_code=status_code)
 
 
 def failed(request: Request, session: Session, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
     """A refused form: nothing of it is kept (the transaction is rolled back) and the reason is shown."""
     session.rollback()
-    return render(request, "console/result.html", principal, ok=False, message=exc.message, code=exc.code,
-                  details=exc.details, back=back, status_code=exc.status_code)
+    return render(
+        request,
+        "console/result.html",
+        principal,
+        ok=False,
+        message=exc.message,
+        code=exc.code,
+        details=exc.details,
+        back=back,
+        status_code=exc.status_code,
+    )
 
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def changed_or_failed(request: Request, session: Session, principal: Principal, change: Callable[[], object], *,
-                      back: str) -> Response:
+def changed_or_failed(
+    request: Request, session: Session, principal: Principal, change: Callable[[], object], *, back: str
+) -> Response:
     """Make a form's change and go back to ``back`` (303), or show why it was refused (``failed``)."""
     try:
         change()
@@ -131,8 +150,15 @@ def _all_departments(session: Session, principal: Principal) -> list[Any]:
 
 def _safe_next(value: str | None) -> str:
     """Only a console path of this site (never ``//evil.example`` or a scheme)."""
-    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value \
-            and "://" not in value and len(value) < 500 and not value.startswith("/console/login"):
+    if (
+        value
+        and value.startswith("/console")
+        and not value.startswith("//")
+        and "\\" not in value
+        and "://" not in value
+        and len(value) < 500
+        and not value.startswith("/console/login")
+    ):
         return value
     return "/console"
 
@@ -145,9 +171,14 @@ def login_page(request: Request, next: str | None = None, principal: Principal =
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_submit(request: Request, username: str = Form("", max_length=200), password: str = Form("", max_length=500),
-                 next: str = Form("/console", max_length=500), principal: Principal = Depends(public),
-                 session: Session = SessionDep) -> Response:
+def login_submit(
+    request: Request,
+    username: str = Form("", max_length=200),
+    password: str = Form("", max_length=500),
+    next: str = Form("/console", max_length=500),
+    principal: Principal = Depends(public),
+    session: Session = SessionDep,
+) -> Response:
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
     from xinyong.auth import service as auth_service
@@ -158,15 +189,28 @@ def login_submit(request: Request, username: str = Form("", max_length=200), pas
         token, raw = auth_service.login(session, username=username, password=password)
     except Unauthenticated as exc:
         session.commit()
-        return render(request, "console/login.html", principal, next=_safe_next(next), error=exc.message,
-                      username=username[:64], status_code=401)
+        return render(
+            request,
+            "console/login.html",
+            principal,
+            next=_safe_next(next),
+            error=exc.message,
+            username=username[:64],
+            status_code=401,
+        )
     if token.role not in CONSOLE_ROLES:
         holder = Principal(kind="user", name=username, role=token.role, user_id=token.user_id, token_id=token.id)
         auth_tokens.revoke_token(session, actor=holder, token_id=token.id, reason="该角色不使用部门工作台")
         session.commit()
-        return render(request, "console/login.html", principal, next=_safe_next(next),
-                      error="该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）", username=username[:64],
-                      status_code=403)
+        return render(
+            request,
+            "console/login.html",
+            principal,
+            next=_safe_next(next),
+            error="该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）",
+            username=username[:64],
+            status_code=403,
+        )
     response = see_other(_safe_next(next))
     security.set_session_cookie(response, request, raw)
     return response
@@ -200,16 +244,28 @@ def home(request: Request, principal: Principal = Depends(viewer), session: Sess
     open_cases = session.scalar(cases) or 0
     overdue = session.scalar(cases.where(Case.due_on < today)) or 0
     dept_code = None if principal.is_admin else sync.department_code(session, principal)
-    review = sync.review_queue(session, limit=1, department_code=dept_code)["total"] \
-        if principal.is_admin or dept_code else 0
+    review = (
+        sync.review_queue(session, limit=1, department_code=dept_code)["total"]
+        if principal.is_admin or dept_code
+        else 0
+    )
     batches = ingest_service.list_batches(session, actor=principal, limit=5)
     department = None
     if principal.department_id is not None:
         from xinyong.auth import service as auth_service
 
         department = auth_service.get_department(session, ref=principal.department_id)
-    return render(request, "console/home.html", principal, active="home", open_cases=open_cases, overdue=overdue,
-                  review=review, batches=[ingest_service.batch_summary(b) for b in batches], department=department)
+    return render(
+        request,
+        "console/home.html",
+        principal,
+        active="home",
+        open_cases=open_cases,
+        overdue=overdue,
+        review=review,
+        batches=[ingest_service.batch_summary(b) for b in batches],
+        department=department,
+    )
 
 
 # Installation -----------------------------------------------------------------------------------------------------
@@ -267,8 +323,14 @@ def install(app: FastAPI) -> None:
     from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
-    for section in (console_collection, console_cases, console_lists, console_measures, console_dashboards,
-                    console_users):
+    for section in (
+        console_collection,
+        console_cases,
+        console_lists,
+        console_measures,
+        console_dashboards,
+        console_users,
+    ):
         app.include_router(section.router)
     app.add_middleware(LoginGate)
     TEMPLATES.env.globals.setdefault("csrf_token", security.csrf_token)
@@ -281,8 +343,11 @@ def install(app: FastAPI) -> None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return see_other("/console/login?" + urlencode({"next": _safe_next(target)}))
             return _templates().TemplateResponse(
-                request, "error.html", {"status": exc.status_code, "message": exc.message,
-                                        "city": get_settings().city_name}, status_code=exc.status_code)
+                request,
+                "error.html",
+                {"status": exc.status_code, "message": exc.message, "city": get_settings().city_name},
+                status_code=exc.status_code,
+            )
         return await app.exception_handlers[XinyongError](request, exc)
 
     for cls in (Unauthenticated, Forbidden, NotFound, ValidationFailed):

@@ -26,24 +26,47 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploa
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def cases_page(request: Request, kind: Literal["", "objection", "repair", "complaint"] = "",
-               scope: Literal["open", "overdue", "all"] = "open", page: int = Query(1, ge=1, le=10_000),
-               principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
+def cases_page(
+    request: Request,
+    kind: Literal["", "objection", "repair", "complaint"] = "",
+    scope: Literal["open", "overdue", "all"] = "open",
+    page: int = Query(1, ge=1, le=10_000),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     """The work queue: open cases by due date, earliest first (overdue ones marked)."""
     from xinyong.cases import flows
     from xinyong.cases import service as cases_service
 
-    found = cases_service.list_cases(session, actor=principal, kind=kind or None, open_only=scope == "open",
-                                     overdue=scope == "overdue", limit=PAGE + 1, offset=(page - 1) * PAGE)
+    found = cases_service.list_cases(
+        session,
+        actor=principal,
+        kind=kind or None,
+        open_only=scope == "open",
+        overdue=scope == "overdue",
+        limit=PAGE + 1,
+        offset=(page - 1) * PAGE,
+    )
     today = clock.today()
     views = [cases_service.case_view(session, c, actor=principal, today=today) for c in found[:PAGE]]
-    return render(request, "console/cases.html", principal, active="cases", cases=views, kind=kind, scope=scope,
-                  page=page, more=len(found) > PAGE, kinds={k: f.label for k, f in flows.FLOWS.items()})
+    return render(
+        request,
+        "console/cases.html",
+        principal,
+        active="cases",
+        cases=views,
+        kind=kind,
+        scope=scope,
+        page=page,
+        more=len(found) > PAGE,
+        kinds={k: f.label for k, f in flows.FLOWS.items()},
+    )
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: Id, principal: Principal = Depends(viewer),
-              session: Session = SessionDep) -> Response:
+def case_page(
+    request: Request, case_id: Id, principal: Principal = Depends(viewer), session: Session = SessionDep
+) -> Response:
     from xinyong.cases import flows
     from xinyong.cases import service as cases_service
 
@@ -51,19 +74,34 @@ def case_page(request: Request, case_id: Id, principal: Principal = Depends(view
     view = cases_service.case_view(session, case, actor=principal)
     flow = flows.flow_for(case.kind)
     actions = [t for t in flow.available(case.state) if flows.APPLICANT not in t.who or len(t.who) > 1]
-    return render(request, "console/case.html", principal, active="cases", case=view,
-                  events=cases_service.events_of(session, case.id), actions=actions,
-                  outcome_labels=flows.OUTCOME_LABELS,
-                  can_act=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR))
+    return render(
+        request,
+        "console/case.html",
+        principal,
+        active="cases",
+        case=view,
+        events=cases_service.events_of(session, case.id),
+        actions=actions,
+        outcome_labels=flows.OUTCOME_LABELS,
+        can_act=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
+    )
 
 
 @router.post("/cases/{case_id}/action", response_class=HTMLResponse)
-def case_action(request: Request, case_id: Id, action: str = Form(..., max_length=40),
-                reason: str = Form("", max_length=4000), outcome: str = Form("", max_length=40),
-                version: Revision | None = Form(None), correction: str = Form("", max_length=20),
-                changes: str = Form("", max_length=4000), false_materials: bool = Form(False),
-                department: str = Form("", max_length=32), principal: Principal = Depends(operator),
-                session: Session = SessionDep) -> Response:
+def case_action(
+    request: Request,
+    case_id: Id,
+    action: str = Form(..., max_length=40),
+    reason: str = Form("", max_length=4000),
+    outcome: str = Form("", max_length=40),
+    version: Revision | None = Form(None),
+    correction: str = Form("", max_length=20),
+    changes: str = Form("", max_length=4000),
+    false_materials: bool = Form(False),
+    department: str = Form("", max_length=32),
+    principal: Principal = Depends(operator),
+    session: Session = SessionDep,
+) -> Response:
     """Take a step of the case's workflow (``cases.service.transition``: rights, deadlines, history, audit)."""
     from xinyong.cases import service as cases_service
 
@@ -76,13 +114,21 @@ def case_action(request: Request, case_id: Id, action: str = Form(..., max_lengt
             try:
                 params["changes"] = json.loads(changes)
             except ValueError:
-                raise ValidationFailed("更正内容须为 JSON 对象，如 {\"reason\": \"…\"}", code="changes_invalid") from None
+                raise ValidationFailed('更正内容须为 JSON 对象，如 {"reason": "…"}', code="changes_invalid") from None
         if false_materials:
             params["false_materials"] = True
         if department:
             params["department"] = department
-        cases_service.transition(session, actor=principal, case_id=case_id, action=action, reason=reason or None,
-                                 outcome=outcome or None, expected_version=version, params=params)
+        cases_service.transition(
+            session,
+            actor=principal,
+            case_id=case_id,
+            action=action,
+            reason=reason or None,
+            outcome=outcome or None,
+            expected_version=version,
+            params=params,
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=back)
     return see_other(back)

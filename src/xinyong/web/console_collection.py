@@ -33,15 +33,21 @@ EDITABLE_ROWS = 100
 
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request, principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
-    return render(request, "console/upload.html", principal, active="upload",
-                  departments=_all_departments(session, principal))
+    return render(
+        request, "console/upload.html", principal, active="upload", departments=_all_departments(session, principal)
+    )
 
 
 @router.post("/upload", response_class=HTMLResponse)
-def upload_submit(request: Request, file: UploadFile = File(...),
-                  kind: Literal["", "penalty", "licence"] = Form(""), reject_all: bool = Form(False),
-                  department: str = Form("", max_length=32), principal: Principal = Depends(operator),
-                  session: Session = SessionDep) -> Response:
+def upload_submit(
+    request: Request,
+    file: UploadFile = File(...),
+    kind: Literal["", "penalty", "licence"] = Form(""),
+    reject_all: bool = Form(False),
+    department: str = Form("", max_length=32),
+    principal: Principal = Depends(operator),
+    session: Session = SessionDep,
+) -> Response:
     """Run the file through the collection (``ingest.service.ingest_file``) and show its batch report."""
     from xinyong.ingest import service as ingest_service
 
@@ -53,8 +59,14 @@ def upload_submit(request: Request, file: UploadFile = File(...),
         else:
             dept_id = principal.department_id
         assert dept_id is not None
-        summary = ingest_service.ingest_file(session, actor=principal, department_id=dept_id,
-                                             path=uploads.received(file), kind=kind or None, reject_all=reject_all)
+        summary = ingest_service.ingest_file(
+            session,
+            actor=principal,
+            department_id=dept_id,
+            path=uploads.received(file),
+            kind=kind or None,
+            reject_all=reject_all,
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/upload")
     query = f"?duplicate={summary['duplicate_of']}" if summary.get("duplicate_of") else ""
@@ -62,20 +74,35 @@ def upload_submit(request: Request, file: UploadFile = File(...),
 
 
 @router.get("/batches", response_class=HTMLResponse)
-def batches_page(request: Request, page: int = Query(1, ge=1, le=10_000), department: str | None = Query(None, max_length=32),
-                 principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
+def batches_page(
+    request: Request,
+    page: int = Query(1, ge=1, le=10_000),
+    department: str | None = Query(None, max_length=32),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     from xinyong.ingest import service as ingest_service
 
     dept_id = _department_filter(session, principal, department)
-    rows = ingest_service.list_batches(session, actor=principal, department_id=dept_id, limit=PAGE + 1,
-                                       offset=(page - 1) * PAGE)
-    return render(request, "console/batches.html", principal, active="batches",
-                  batches=[ingest_service.batch_summary(b) for b in rows[:PAGE]], page=page,
-                  more=len(rows) > PAGE, department=department or "", departments=_all_departments(session, principal))
+    rows = ingest_service.list_batches(
+        session, actor=principal, department_id=dept_id, limit=PAGE + 1, offset=(page - 1) * PAGE
+    )
+    return render(
+        request,
+        "console/batches.html",
+        principal,
+        active="batches",
+        batches=[ingest_service.batch_summary(b) for b in rows[:PAGE]],
+        page=page,
+        more=len(rows) > PAGE,
+        department=department or "",
+        departments=_all_departments(session, principal),
+    )
 
 
-def rejected_rows(session: Session, *, actor: Principal, batch_id: int, limit: int = EDITABLE_ROWS
-                  ) -> tuple[Any, list[dict[str, Any]], int]:
+def rejected_rows(
+    session: Session, *, actor: Principal, batch_id: int, limit: int = EDITABLE_ROWS
+) -> tuple[Any, list[dict[str, Any]], int]:
     """The batch, its first ``limit`` rejected rows (cells decrypted, with their issues) and how many there are."""
     from xinyong.identifiers.vault import get_vault
     from xinyong.ingest import service as ingest_service
@@ -87,8 +114,11 @@ def rejected_rows(session: Session, *, actor: Principal, batch_id: int, limit: i
     width = len(batch.headers or [])
     rows = []
     for row, enc, issues in session.execute(
-            select(RejectedRow.row, RejectedRow.values_enc, RejectedRow.issues)
-            .where(RejectedRow.batch_id == batch.id).order_by(RejectedRow.row).limit(limit)):
+        select(RejectedRow.row, RejectedRow.values_enc, RejectedRow.issues)
+        .where(RejectedRow.batch_id == batch.id)
+        .order_by(RejectedRow.row)
+        .limit(limit)
+    ):
         values = json.loads(vault.decrypt(enc))
         values = [("" if v is None else str(v)) for v in (list(values) + [None] * width)[:width]]
         bad = {i.get("column") for i in issues}
@@ -97,34 +127,54 @@ def rejected_rows(session: Session, *, actor: Principal, batch_id: int, limit: i
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
-def batch_page(request: Request, batch_id: Id, duplicate: Id | None = None, principal: Principal = Depends(viewer),
-               session: Session = SessionDep) -> Response:
+def batch_page(
+    request: Request,
+    batch_id: Id,
+    duplicate: Id | None = None,
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     from xinyong.ingest import service as ingest_service
 
     batch, rows, total = rejected_rows(session, actor=principal, batch_id=batch_id)
     resent_from = None
-    return render(request, "console/batch.html", principal, active="batches",
-                  summary=ingest_service.batch_summary(batch), headers=list(batch.headers or []), rejected=rows,
-                  rejected_total=total, duplicate=duplicate, resent_from=resent_from,
-                  can_resend=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR))
+    return render(
+        request,
+        "console/batch.html",
+        principal,
+        active="batches",
+        summary=ingest_service.batch_summary(batch),
+        headers=list(batch.headers or []),
+        rejected=rows,
+        rejected_total=total,
+        duplicate=duplicate,
+        resent_from=resent_from,
+        can_resend=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
+    )
 
 
 @router.get("/batches/{batch_id}/errors.{fmt}")
-def batch_errors(batch_id: Id, fmt: Literal["csv", "xlsx"], principal: Principal = Depends(viewer),
-                 session: Session = SessionDep) -> Response:
+def batch_errors(
+    batch_id: Id, fmt: Literal["csv", "xlsx"], principal: Principal = Depends(viewer), session: Session = SessionDep
+) -> Response:
     """The error report (the department's own columns and the reasons), to fix offline and upload again."""
     from xinyong.ingest import service as ingest_service
 
     content, filename = ingest_service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
-    media = "text/csv; charset=utf-8" if fmt == "csv" else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(content, media_type=media,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+    media = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return Response(
+        content, media_type=media, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
+    )
 
 
 @router.post("/batches/{batch_id}/resend", response_class=HTMLResponse)
-async def batch_resend(request: Request, batch_id: Id, principal: Principal = Depends(operator),
-                       session: Session = SessionDep) -> Response:
+async def batch_resend(
+    request: Request, batch_id: Id, principal: Principal = Depends(operator), session: Session = SessionDep
+) -> Response:
     """Resend the corrected rejected rows as a new batch (an API push of the same department, same columns).
 
     Form fields: ``row`` (the row numbers ticked for resending) and ``c_<row>_<column index>`` (the cells)."""
@@ -150,8 +200,9 @@ async def batch_resend(request: Request, batch_id: Id, principal: Principal = De
             out.append(record)
         if not out:
             raise ValidationFailed("请勾选要重新报送的行", code="no_rows_selected")
-        summary = ingest_service.ingest_rows(session, actor=principal, department_id=batch.department_id,
-                                             kind=batch.kind, rows=out)
+        summary = ingest_service.ingest_rows(
+            session, actor=principal, department_id=batch.department_id, kind=batch.kind, rows=out
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=back)
     query = f"?duplicate={summary['duplicate_of']}" if summary.get("duplicate_of") else ""

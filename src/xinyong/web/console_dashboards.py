@@ -38,23 +38,40 @@ def _period(date_from: dt.date | None, date_to: dt.date | None, *, months: int =
 
 def _chart_json(data: Any) -> str:
     """Chart data for a ``<script type="application/json">`` block: ``<`` escaped so no text can close it."""
-    return json.dumps(data, ensure_ascii=False, default=str).replace("<", "\\u003c").replace(">", "\\u003e") \
+    return (
+        json.dumps(data, ensure_ascii=False, default=str)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
         .replace("&", "\\u0026")
+    )
 
 
 @router.get("/dashboards", response_class=HTMLResponse)
-def dashboards_page(request: Request, date_from: dt.date | None = None, date_to: dt.date | None = None,
-                    department: str | None = Query(None, max_length=32), principal: Principal = Depends(viewer),
-                    session: Session = SessionDep) -> Response:
+def dashboards_page(
+    request: Request,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    department: str | None = Query(None, max_length=32),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     try:
         period = _period(date_from, date_to)
         dept_id = _department_filter(session, principal, department)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/dashboards")
     data = dashboards.overview(session, period=period, department_id=dept_id)
-    return render(request, "console/dashboards.html", principal, active="dashboards", data=data,
-                  chart_json=_chart_json(data), period=period, department=department or "",
-                  departments=_all_departments(session, principal))
+    return render(
+        request,
+        "console/dashboards.html",
+        principal,
+        active="dashboards",
+        data=data,
+        chart_json=_chart_json(data),
+        period=period,
+        department=department or "",
+        departments=_all_departments(session, principal),
+    )
 
 
 def _month_period(month: str | None) -> Period:
@@ -71,9 +88,13 @@ def _month_period(month: str | None) -> Period:
 
 
 @router.get("/assessment", response_class=HTMLResponse)
-def assessment_page(request: Request, month: str | None = Query(None, max_length=7),
-                    period: str | None = Query(None, max_length=10),
-                    principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
+def assessment_page(
+    request: Request,
+    month: str | None = Query(None, max_length=7),
+    period: str | None = Query(None, max_length=10),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     """The ranking (admin) or the department's own score card and rank (department users); ``period``: a month,
     quarter or year (analytics.assessment.parse_period), ``month`` as before."""
     try:
@@ -84,18 +105,34 @@ def assessment_page(request: Request, month: str | None = Query(None, max_length
     own = assessment.department_row(result, principal.department_id)
     rows = result["rows"] if principal.is_admin else ([own] if own else [])
     ranked = sum(1 for r in result["rows"] if r["rank"] is not None)
-    return render(request, "console/assessment.html", principal, active="assessment", result=result, rows=rows,
-                  ranked=ranked, month=f"{p.date_from:%Y-%m}", period=period or "",
-                  chart_json=_chart_json([{"name": r["department_name"], "total": r["total"]} for r in rows]))
+    return render(
+        request,
+        "console/assessment.html",
+        principal,
+        active="assessment",
+        result=result,
+        rows=rows,
+        ranked=ranked,
+        month=f"{p.date_from:%Y-%m}",
+        period=period or "",
+        chart_json=_chart_json([{"name": r["department_name"], "total": r["total"]} for r in rows]),
+    )
 
 
 @router.get("/assessment.xlsx")
-def assessment_xlsx(month: str | None = Query(None, max_length=7), period: str | None = Query(None, max_length=10),
-                    principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
+def assessment_xlsx(
+    month: str | None = Query(None, max_length=7),
+    period: str | None = Query(None, max_length=10),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
     """The monthly (or quarterly, annual) report for the credit office (XLSX: ranking, method, explanations)."""
     p = assessment.parse_period(period) if period else _month_period(month)
     result = assessment.assess(session, period=p)
     content = assessment.to_xlsx(result, city=get_settings().city_name)
     filename = f"督查考核-{period or f'{p.date_from:%Y-%m}'}.xlsx"
-    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
+    )

@@ -17,8 +17,9 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 @router.get("/financing", response_class=HTMLResponse)
-def financing_page(request: Request, principal: Principal = Depends(admin),
-                   session: Session = SessionDep) -> HTMLResponse:
+def financing_page(
+    request: Request, principal: Principal = Depends(admin), session: Session = SessionDep
+) -> HTMLResponse:
     from xinyong.financing import service
 
     data = service.figures(session)

@@ -22,12 +22,22 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploa
 
 
 @router.get("/measures", response_class=HTMLResponse)
-def measures_page(request: Request, kind: Literal["", "punish", "reward"] = "",
-                  principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
+def measures_page(
+    request: Request,
+    kind: Literal["", "punish", "reward"] = "",
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
     """The joint rewards and punishments catalogue: each measure with its memorandum, legal basis, department
     and scenarios (read-only here; the catalogue is maintained in ``measures.yaml``)."""
     from xinyong.measures import service as measures_service
 
     found = measures_service.list_measures(session, kind=kind or None)
-    return render(request, "console/measures.html", principal, active="measures", kind=kind,
-                  measures=measures_service.measure_views(session, found))
+    return render(
+        request,
+        "console/measures.html",
+        principal,
+        active="measures",
+        kind=kind,
+        measures=measures_service.measure_views(session, found),
+    )

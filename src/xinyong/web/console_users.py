@@ -28,37 +28,66 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploa
 def users_page(request: Request, principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
     from xinyong.auth import service as auth_service
 
-    return render(request, "console/users.html", principal, active="users",
-                  users=auth_service.list_users(session, include_inactive=True), now_utc=utcnow(),
-                  departments=auth_service.list_departments(session), roles=ROLE_LABELS)
+    return render(
+        request,
+        "console/users.html",
+        principal,
+        active="users",
+        users=auth_service.list_users(session, include_inactive=True),
+        now_utc=utcnow(),
+        departments=auth_service.list_departments(session),
+        roles=ROLE_LABELS,
+    )
 
 
 @router.post("/users", response_class=HTMLResponse)
-def users_create(request: Request, username: str = Form(..., max_length=64), display_name: str = Form(..., max_length=100),
-                 password: str = Form(..., max_length=200), role: Role = Form(...),
-                 department: str = Form("", max_length=32), organisation: str = Form("", max_length=200),
-                 principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
+def users_create(
+    request: Request,
+    username: str = Form(..., max_length=64),
+    display_name: str = Form(..., max_length=100),
+    password: str = Form(..., max_length=200),
+    role: Role = Form(...),
+    department: str = Form("", max_length=32),
+    organisation: str = Form("", max_length=200),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
     from xinyong.auth import service as auth_service
 
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
-        auth_service.create_user(session, actor=principal, username=username, display_name=display_name,
-                                 password=password, role=role, department_id=dept_id,
-                                 organisation=organisation or None)
+        auth_service.create_user(
+            session,
+            actor=principal,
+            username=username,
+            display_name=display_name,
+            password=password,
+            role=role,
+            department_id=dept_id,
+            organisation=organisation or None,
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/users")
     return see_other("/console/users")
 
 
 @router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
-def users_deactivate(request: Request, user_id: Id, reason: str = Form("", max_length=500),
-                     principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
+def users_deactivate(
+    request: Request,
+    user_id: Id,
+    reason: str = Form("", max_length=500),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
     from xinyong.auth import service as auth_service
 
     return changed_or_failed(
-        request, session, principal,
+        request,
+        session,
+        principal,
         lambda: auth_service.deactivate_user(session, actor=principal, user_id=user_id, reason=reason),
-        back="/console/users")
+        back="/console/users",
+    )
 
 
 @router.get("/tokens", response_class=HTMLResponse)
@@ -67,40 +96,69 @@ def tokens_page(request: Request, principal: Principal = Depends(operator), sess
     from xinyong.auth import tokens as auth_tokens
 
     roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_tokens.OPERATOR_TOKEN_ROLES)}
-    return render(request, "console/tokens.html", principal, active="tokens",
-                  tokens=auth_tokens.list_tokens(session, actor=principal), roles=roles, new_token=None,
-                  departments=_all_departments(session, principal))
+    return render(
+        request,
+        "console/tokens.html",
+        principal,
+        active="tokens",
+        tokens=auth_tokens.list_tokens(session, actor=principal),
+        roles=roles,
+        new_token=None,
+        departments=_all_departments(session, principal),
+    )
 
 
 @router.post("/tokens", response_class=HTMLResponse)
-def tokens_create(request: Request, name: str = Form(..., max_length=100), role: Role = Form(...),
-                  department: str = Form("", max_length=32), expires_in_days: TokenDays | None = Form(None),
-                  principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
+def tokens_create(
+    request: Request,
+    name: str = Form(..., max_length=100),
+    role: Role = Form(...),
+    department: str = Form("", max_length=32),
+    expires_in_days: TokenDays | None = Form(None),
+    principal: Principal = Depends(operator),
+    session: Session = SessionDep,
+) -> Response:
     """Issue a token: the raw value is shown once, on this response, and never again."""
     from xinyong.auth import service as auth_service
     from xinyong.auth import tokens as auth_tokens
 
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
-        token, raw = auth_tokens.create_token(session, actor=principal, name=name, role=role,
-                                               department_id=dept_id, expires_in_days=expires_in_days)
+        token, raw = auth_tokens.create_token(
+            session, actor=principal, name=name, role=role, department_id=dept_id, expires_in_days=expires_in_days
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/tokens")
     roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_tokens.OPERATOR_TOKEN_ROLES)}
-    response = render(request, "console/tokens.html", principal, active="tokens",
-                      tokens=auth_tokens.list_tokens(session, actor=principal), roles=roles,
-                      new_token={"name": token.name, "raw": raw}, departments=_all_departments(session, principal),
-                      status_code=201)
+    response = render(
+        request,
+        "console/tokens.html",
+        principal,
+        active="tokens",
+        tokens=auth_tokens.list_tokens(session, actor=principal),
+        roles=roles,
+        new_token={"name": token.name, "raw": raw},
+        departments=_all_departments(session, principal),
+        status_code=201,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def tokens_revoke(request: Request, token_id: Id, reason: str = Form("", max_length=500),
-                  principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
+def tokens_revoke(
+    request: Request,
+    token_id: Id,
+    reason: str = Form("", max_length=500),
+    principal: Principal = Depends(operator),
+    session: Session = SessionDep,
+) -> Response:
     from xinyong.auth import tokens as auth_tokens
 
     return changed_or_failed(
-        request, session, principal,
+        request,
+        session,
+        principal,
         lambda: auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason),
-        back="/console/tokens")
+        back="/console/tokens",
+    )

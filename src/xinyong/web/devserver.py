@@ -72,8 +72,9 @@ class Server:
     def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -103,8 +104,20 @@ def start(
     if data_dir is not None:
         child_env["XINYONG_DATA_DIR"] = str(data_dir)
     child_env.update(env or {})
-    command = [sys.executable, "-m", "uvicorn", APP, "--host", HOST, "--port", str(port), "--workers", str(workers),
-               "--no-access-log", *uvicorn_args]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        APP,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        *uvicorn_args,
+    ]
     if log is None:
         process = subprocess.Popen(command, env=child_env, cwd=cwd)
     else:
@@ -126,14 +139,18 @@ def _wait_until_up(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if server.process.poll() is not None:
-            raise ServerDidNotStart(f"the server did not start (exit {server.process.returncode})"
-                                    + (f":\n{server.log_text(3000)}" if server.log else ""))
+            raise ServerDidNotStart(
+                f"the server did not start (exit {server.process.returncode})"
+                + (f":\n{server.log_text(3000)}" if server.log else "")
+            )
         try:
             if httpx.get(f"{server.base_url}/healthz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise ServerDidNotStart(f"the server did not answer within {timeout:.0f} s"
-                                    + (f":\n{server.log_text(3000)}" if server.log else ""))
+            raise ServerDidNotStart(
+                f"the server did not answer within {timeout:.0f} s"
+                + (f":\n{server.log_text(3000)}" if server.log else "")
+            )
         time.sleep(0.1)

@@ -25,10 +25,16 @@ def validate_codes(
     if not code:
         raise ValidationFailed("请至少提供一个代码（参数 code）", code="no_code")
     if len(code) > MAX_CODES:
-        raise ValidationFailed(f"一次最多校验{MAX_CODES}个代码，实为{len(code)}个", code="too_many_codes",
-                               details={"max": MAX_CODES, "given": len(code)})
+        raise ValidationFailed(
+            f"一次最多校验{MAX_CODES}个代码，实为{len(code)}个",
+            code="too_many_codes",
+            details={"max": MAX_CODES, "given": len(code)},
+        )
     too_long = [i for i, c in enumerate(code) if len(c) > MAX_CODE_LENGTH]
     if too_long:
-        raise ValidationFailed(f"代码长度不能超过{MAX_CODE_LENGTH}个字符", code="code_too_long",
-                               details={"max_length": MAX_CODE_LENGTH, "positions": too_long})
+        raise ValidationFailed(
+            f"代码长度不能超过{MAX_CODE_LENGTH}个字符",
+            code="code_too_long",
+            details={"max_length": MAX_CODE_LENGTH, "positions": too_long},
+        )
     return [CodeCheckOut.model_validate(explain(c, allow_bad_check=allow_bad_check).to_dict(mask=True)) for c in code]

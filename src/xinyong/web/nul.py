@@ -61,8 +61,10 @@ class RefuseNul:
             return
         from xinyong.web.errors import error_body
 
-        response = JSONResponse(error_body("nul_character", "请求中含有空字符（U+0000），请删除后重新提交",
-                                           {"location": where}), status_code=422)
+        response = JSONResponse(
+            error_body("nul_character", "请求中含有空字符（U+0000），请删除后重新提交", {"location": where}),
+            status_code=422,
+        )
         await response(scope, receive, send)
 
 

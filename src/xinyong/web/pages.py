@@ -43,5 +43,9 @@ def headline(session: Session) -> dict[str, Any]:
 
 def home_context(session: Session) -> dict[str, Any]:
     figures = headline(session)
-    return {"city": get_settings().city_name, "counts": figures["counts"], "lists": figures["lists"],
-            "total": sum(figures["counts"].values())}
+    return {
+        "city": get_settings().city_name,
+        "counts": figures["counts"],
+        "lists": figures["lists"],
+        "total": sum(figures["counts"].values()),
+    }

@@ -56,8 +56,13 @@ SEARCH_PAGE_SIZE = 20
 MAX_PAGE = 200
 OPEN_DATA_MAX_ROWS = 10_000
 RECORD_KIND_LABELS = {"licence": "行政许可", "penalty": "行政处罚"}
-LIST_KIND_LABELS = {"red": "红名单（守信激励）", "black": "黑名单（严重失信主体）", "abnormal": "经营异常名录",
-                    "debtor": "失信被执行人", "other": "其他名单"}
+LIST_KIND_LABELS = {
+    "red": "红名单（守信激励）",
+    "black": "黑名单（严重失信主体）",
+    "abnormal": "经营异常名录",
+    "debtor": "失信被执行人",
+    "other": "其他名单",
+}
 PUBLIC_KINDS = {k.value: KIND_LABELS[k] for k in SubjectKind if k is not SubjectKind.NATURAL_PERSON}
 CASE_KINDS = {"objection": "提出异议", "repair": "申请信用修复"}
 TARGET_LABELS = {"record": "信用记录", "list_entry": "名单条目"}
@@ -120,19 +125,36 @@ def _not_found(request: Request, message: str = "未找到该信用主体") -> H
 
 
 @router.get("/search", response_class=HTMLResponse, dependencies=[Depends(rate_limit("search"))])
-def search_page(request: Request, q: str | None = None, kind: str | None = None, page: str | None = None,
-                session: Session = SessionDep) -> HTMLResponse:
+def search_page(
+    request: Request,
+    q: str | None = None,
+    kind: str | None = None,
+    page: str | None = None,
+    session: Session = SessionDep,
+) -> HTMLResponse:
     max_page = math.ceil(MATCH_CAP / SEARCH_PAGE_SIZE)
     page_no = parse_page(page, max_page=max_page)
     kind = kind if kind in PUBLIC_KINDS else None
     results = None
     if q and q.strip():
-        results = search_subjects(session, q=q, kind=kind, limit=SEARCH_PAGE_SIZE,
-                                  offset=(page_no - 1) * SEARCH_PAGE_SIZE)
+        results = search_subjects(
+            session, q=q, kind=kind, limit=SEARCH_PAGE_SIZE, offset=(page_no - 1) * SEARCH_PAGE_SIZE
+        )
     pages = max(1, math.ceil(results.total / SEARCH_PAGE_SIZE)) if results else 1
-    return render(request, "portal/search.html", {
-        "q": (results.query if results else (q or "")[:100]), "kind": kind, "kinds": PUBLIC_KINDS,
-        "results": results, "page": page_no, "pages": pages, "kind_labels": KIND_LABELS, "ref": subject_ref})
+    return render(
+        request,
+        "portal/search.html",
+        {
+            "q": (results.query if results else (q or "")[:100]),
+            "kind": kind,
+            "kinds": PUBLIC_KINDS,
+            "results": results,
+            "page": page_no,
+            "pages": pages,
+            "kind_labels": KIND_LABELS,
+            "ref": subject_ref,
+        },
+    )
 
 
 # Subject page --------------------------------------------------------------------------------------------------
@@ -143,8 +165,19 @@ def _public_list_codes(session: Session) -> set[str]:
     return {t.code for t in list_types(session) if t.id in ids}
 
 
-_ENTRY_KEYS = ("id", "list_code", "list_name", "kind", "reason", "legal_basis", "decision_no", "authority",
-               "listed_on", "term_end", "objection")
+_ENTRY_KEYS = (
+    "id",
+    "list_code",
+    "list_name",
+    "kind",
+    "reason",
+    "legal_basis",
+    "decision_no",
+    "authority",
+    "listed_on",
+    "term_end",
+    "objection",
+)
 
 
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
@@ -153,11 +186,15 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
     profile = build_profile(session, subject, audience=Audience.PUBLIC, today=today)
     entries = [{k: e[k] for k in _ENTRY_KEYS} for e in profile.list_entries]
     return {
-        "subject": profile.basics, "ref": subject_ref(subject),
-        "licences": profile.licences, "penalties": profile.penalties,
+        "subject": profile.basics,
+        "ref": subject_ref(subject),
+        "licences": profile.licences,
+        "penalties": profile.penalties,
         "red": [e for e in entries if e["kind"] == "red"],
         "black": [e for e in entries if e["kind"] != "red"],
-        "commitments": profile.commitments, "grades": profile.grades, "today": today,
+        "commitments": profile.commitments,
+        "grades": profile.grades,
+        "today": today,
     }
 
 
@@ -179,12 +216,19 @@ def subject_report(request: Request, ref: str, session: Session = SessionDep) ->
             raise NotFound("该主体没有统一社会信用代码，请到信用服务窗口申请报告", code="no_uscc")
         report, pdf_bytes = generate_report(session, subject_code=subject.uscc, requester=ANONYMOUS)
     except XinyongError as exc:
-        return render(request, "error.html", {"status": exc.status_code, "message": exc.message},
-                      status_code=exc.status_code)
-    return Response(pdf_bytes, media_type="application/pdf", headers={
-        "content-disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
-        "x-report-number": report.number, "x-report-code": display_code(report.short_code),
-        "cache-control": "no-store"})
+        return render(
+            request, "error.html", {"status": exc.status_code, "message": exc.message}, status_code=exc.status_code
+        )
+    return Response(
+        pdf_bytes,
+        media_type="application/pdf",
+        headers={
+            "content-disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
+            "x-report-number": report.number,
+            "x-report-code": display_code(report.short_code),
+            "cache-control": "no-store",
+        },
+    )
 
 
 # Report verification -------------------------------------------------------------------------------------------
@@ -192,15 +236,18 @@ def subject_report(request: Request, ref: str, session: Session = SessionDep) ->
 
 @router.get("/verify", response_class=HTMLResponse)
 @router.get("/reports/verify", response_class=HTMLResponse)
-def verify_page(request: Request, code: str | None = None, number: str | None = None,
-                session: Session = SessionDep) -> HTMLResponse:
+def verify_page(
+    request: Request, code: str | None = None, number: str | None = None, session: Session = SessionDep
+) -> HTMLResponse:
     """The verification page; the QR code printed on a report opens it with ``?code=`` and shows the answer."""
     result = None
     if (code and code.strip()) or (number and number.strip()):
-        result = verify_report(session, number=(number or "").strip()[:40] or None,
-                               short_code=(code or "").strip()[:40] or None)
-    return render(request, "portal/verify.html", {"result": result, "code": (code or "")[:40],
-                                                  "number": (number or "")[:40]})
+        result = verify_report(
+            session, number=(number or "").strip()[:40] or None, short_code=(code or "").strip()[:40] or None
+        )
+    return render(
+        request, "portal/verify.html", {"result": result, "code": (code or "")[:40], "number": (number or "")[:40]}
+    )
 
 
 def _verify_limit() -> int:
@@ -209,8 +256,13 @@ def _verify_limit() -> int:
 
 @router.post("/verify", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 @uploads.limit(_verify_limit)
-async def verify_upload(request: Request, number: str = Form(""), code: str = Form(""),
-                        file: UploadFile | None = File(None), session: Session = SessionDep) -> HTMLResponse:
+async def verify_upload(
+    request: Request,
+    number: str = Form(""),
+    code: str = Form(""),
+    file: UploadFile | None = File(None),
+    session: Session = SessionDep,
+) -> HTMLResponse:
     content = None
     error = None
     if file is not None and file.filename:
@@ -223,12 +275,17 @@ async def verify_upload(request: Request, number: str = Form(""), code: str = Fo
     result = None
     if error is None:
         try:
-            result = verify_report(session, number=number.strip()[:40] or None, short_code=code.strip()[:40] or None,
-                                   pdf_bytes=content)
+            result = verify_report(
+                session, number=number.strip()[:40] or None, short_code=code.strip()[:40] or None, pdf_bytes=content
+            )
         except XinyongError as exc:
             error = exc.message
-    return render(request, "portal/verify.html", {"result": result, "error": error, "code": code[:40],
-                                                  "number": number[:40]}, status_code=422 if error else 200)
+    return render(
+        request,
+        "portal/verify.html",
+        {"result": result, "error": error, "code": code[:40], "number": number[:40]},
+        status_code=422 if error else 200,
+    )
 
 
 # 双公示 --------------------------------------------------------------------------------------------------------
@@ -239,26 +296,54 @@ def _departments(session: Session) -> list[Any]:
 
 
 @router.get("/records", response_class=HTMLResponse)
-def records_page(request: Request, kind: str | None = None, department: str | None = None,
-                 date_from: str | None = None, date_to: str | None = None, page: str | None = None,
-                 session: Session = SessionDep) -> HTMLResponse:
+def records_page(
+    request: Request,
+    kind: str | None = None,
+    department: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    page: str | None = None,
+    session: Session = SessionDep,
+) -> HTMLResponse:
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
     departments = _departments(session)
     dept = next((d for d in departments if d.code == department), None)
     start, error1 = parse_date(date_from)
     end, error2 = parse_date(date_to)
-    rows = list_records(session, kind=kind, department_id=dept.id if dept else None, date_from=start, date_to=end,
-                        public_only=True, today=_today(), limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
+    rows = list_records(
+        session,
+        kind=kind,
+        department_id=dept.id if dept else None,
+        date_from=start,
+        date_to=end,
+        public_only=True,
+        today=_today(),
+        limit=PAGE_SIZE + 1,
+        offset=(page_no - 1) * PAGE_SIZE,
+    )
     items = mark_objections(session, [public_record_view(r) for r in rows[:PAGE_SIZE]])
     for item, row in zip(items, rows, strict=False):
         item["subject_ref"] = None if row.subject.kind == SubjectKind.NATURAL_PERSON.value else subject_ref(row.subject)
-    filters = {"kind": kind or "", "department": dept.code if dept else "", "date_from": start.isoformat() if start
-               else "", "date_to": end.isoformat() if end else ""}
-    return render(request, "portal/records.html", {
-        "items": items, "page": page_no, "has_next": len(rows) > PAGE_SIZE and page_no < MAX_PAGE,
-        "filters": filters, "departments": departments, "kinds": RECORD_KIND_LABELS,
-        "errors": [e for e in (error1, error2) if e]})
+    filters = {
+        "kind": kind or "",
+        "department": dept.code if dept else "",
+        "date_from": start.isoformat() if start else "",
+        "date_to": end.isoformat() if end else "",
+    }
+    return render(
+        request,
+        "portal/records.html",
+        {
+            "items": items,
+            "page": page_no,
+            "has_next": len(rows) > PAGE_SIZE and page_no < MAX_PAGE,
+            "filters": filters,
+            "departments": departments,
+            "kinds": RECORD_KIND_LABELS,
+            "errors": [e for e in (error1, error2) if e],
+        },
+    )
 
 
 # Red and black lists -------------------------------------------------------------------------------------------
@@ -269,8 +354,11 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
     codes = _public_list_codes(session)
     sizes = [s for s in list_sizes(session, _today()) if s["list_code"] in codes]
     groups = {kind: [s for s in sizes if s["kind"] == kind] for kind in LIST_KIND_LABELS}
-    return render(request, "portal/lists.html", {"groups": {k: v for k, v in groups.items() if v},
-                                                 "kind_labels": LIST_KIND_LABELS})
+    return render(
+        request,
+        "portal/lists.html",
+        {"groups": {k: v for k, v in groups.items() if v}, "kind_labels": LIST_KIND_LABELS},
+    )
 
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
@@ -279,17 +367,30 @@ def list_page(request: Request, code: str, page: str | None = None, session: Ses
         return _not_found(request, "未找到该名单")
     lt = next(t for t in list_types(session) if t.code == code)
     page_no = parse_page(page)
-    items = masked_entries(public_entries(session, today=_today(), list_code=code, limit=PAGE_SIZE + 1,
-                                          offset=(page_no - 1) * PAGE_SIZE))
-    return render(request, "portal/list.html", {
-        "list_type": lt, "kind_label": LIST_KIND_LABELS.get(lt.kind, lt.kind), "items": items[:PAGE_SIZE],
-        "page": page_no, "has_next": len(items) > PAGE_SIZE and page_no < MAX_PAGE})
+    items = masked_entries(
+        public_entries(session, today=_today(), list_code=code, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
+    )
+    return render(
+        request,
+        "portal/list.html",
+        {
+            "list_type": lt,
+            "kind_label": LIST_KIND_LABELS.get(lt.kind, lt.kind),
+            "items": items[:PAGE_SIZE],
+            "page": page_no,
+            "has_next": len(items) > PAGE_SIZE and page_no < MAX_PAGE,
+        },
+    )
 
 
 def masked_entries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Public entries with a person's code masked again (synced court lists carry the number as published)."""
     for e in items:
-        if e.get("party_kind") == SubjectKind.NATURAL_PERSON.value and e.get("party_code") and "*" not in e["party_code"]:
+        if (
+            e.get("party_kind") == SubjectKind.NATURAL_PERSON.value
+            and e.get("party_code")
+            and "*" not in e["party_code"]
+        ):
             e["party_code"] = mask_resident_id(e["party_code"])
     return items
 
@@ -305,13 +406,25 @@ def _target(session: Session, target_type: str | None, target_id: str | None) ->
 
 
 def _apply_context(kind: str, target: tuple[str, int], **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, "kind_label": CASE_KINDS[kind], "target_type": target[0], "target_id": target[1],
-            "target_label": TARGET_LABELS[target[0]], **extra}
+    return {
+        "kind": kind,
+        "kind_label": CASE_KINDS[kind],
+        "target_type": target[0],
+        "target_id": target[1],
+        "target_label": TARGET_LABELS[target[0]],
+        **extra,
+    }
 
 
 @router.get("/apply/{kind}", response_class=HTMLResponse)
-def apply_start(request: Request, kind: str, target_type: str | None = None, target_id: str | None = None,
-                subject: str | None = None, session: Session = SessionDep) -> HTMLResponse:
+def apply_start(
+    request: Request,
+    kind: str,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    subject: str | None = None,
+    session: Session = SessionDep,
+) -> HTMLResponse:
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
@@ -319,8 +432,14 @@ def apply_start(request: Request, kind: str, target_type: str | None = None, tar
 
 
 @router.post("/apply/{kind}/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def apply_send_code(request: Request, kind: str, target_type: str = Form(""), target_id: str = Form(""),
-                    subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
+def apply_send_code(
+    request: Request,
+    kind: str,
+    target_type: str = Form(""),
+    target_id: str = Form(""),
+    subject: str = Form(""),
+    session: Session = SessionDep,
+) -> HTMLResponse:
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
@@ -328,47 +447,108 @@ def apply_send_code(request: Request, kind: str, target_type: str = Form(""), ta
     try:
         sent = verification.start(session, subject_code=code, purpose=kind)
     except XinyongError as exc:
-        return render(request, "portal/apply.html", _apply_context(kind, target, step=1, subject=code,
-                                                                   error=exc.message), status_code=exc.status_code)
+        return render(
+            request,
+            "portal/apply.html",
+            _apply_context(kind, target, step=1, subject=code, error=exc.message),
+            status_code=exc.status_code,
+        )
     return render(request, "portal/apply.html", _apply_context(kind, target, step=2, subject=code, sent=sent))
 
 
 @router.post("/apply/{kind}", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def apply_submit(request: Request, kind: str, target_type: str = Form(""), target_id: str = Form(""),
-                 subject: str = Form(""), challenge: str = Form(""), code: str = Form(""), facts: str = Form(""),
-                 applicant_name: str = Form(""), obligations_fulfilled: str = Form(""),
-                 commitment_signed: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
+def apply_submit(
+    request: Request,
+    kind: str,
+    target_type: str = Form(""),
+    target_id: str = Form(""),
+    subject: str = Form(""),
+    challenge: str = Form(""),
+    code: str = Form(""),
+    facts: str = Form(""),
+    applicant_name: str = Form(""),
+    obligations_fulfilled: str = Form(""),
+    commitment_signed: str = Form(""),
+    session: Session = SessionDep,
+) -> HTMLResponse:
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
-    form = {"challenge": challenge[:40], "facts": facts[:4000], "applicant_name": applicant_name[:100],
-            "obligations_fulfilled": bool(obligations_fulfilled), "commitment_signed": bool(commitment_signed)}
-    problems = [m for ok, m in ((facts.strip(), "请填写事实与理由"), (applicant_name.strip(), "请填写申请人姓名或名称"),
-                                (len(facts) <= 4000, "事实与理由不超过 4000 字"))
-                if not ok]
+    form = {
+        "challenge": challenge[:40],
+        "facts": facts[:4000],
+        "applicant_name": applicant_name[:100],
+        "obligations_fulfilled": bool(obligations_fulfilled),
+        "commitment_signed": bool(commitment_signed),
+    }
+    problems = [
+        m
+        for ok, m in (
+            (facts.strip(), "请填写事实与理由"),
+            (applicant_name.strip(), "请填写申请人姓名或名称"),
+            (len(facts) <= 4000, "事实与理由不超过 4000 字"),
+        )
+        if not ok
+    ]
     if problems:
-        return render(request, "portal/apply.html", _apply_context(
-            kind, target, step=2, subject=subject[:40], form=form, error="；".join(problems),
-            sent={"challenge": challenge[:40]}), status_code=422)
+        return render(
+            request,
+            "portal/apply.html",
+            _apply_context(
+                kind,
+                target,
+                step=2,
+                subject=subject[:40],
+                form=form,
+                error="；".join(problems),
+                sent={"challenge": challenge[:40]},
+            ),
+            status_code=422,
+        )
     try:
-        subject_id, channel, address = verification.verified_applicant(session, challenge=challenge[:40],
-                                                                       code=code[:12], purpose=kind)
-        common = {"actor": ANONYMOUS, "target_type": target[0], "target_id": target[1], "facts": facts.strip(),
-                  "subject_id": subject_id, "applicant_name": applicant_name.strip(), "applicant_channel": channel,
-                  "applicant_address": address, "filed_via": "subject"}
+        subject_id, channel, address = verification.verified_applicant(
+            session, challenge=challenge[:40], code=code[:12], purpose=kind
+        )
+        common = {
+            "actor": ANONYMOUS,
+            "target_type": target[0],
+            "target_id": target[1],
+            "facts": facts.strip(),
+            "subject_id": subject_id,
+            "applicant_name": applicant_name.strip(),
+            "applicant_channel": channel,
+            "applicant_address": address,
+            "filed_via": "subject",
+        }
         if kind == "objection":
             case, token = objections.file_objection(session, **common)
         else:
-            case, token = repair.file_repair(session, obligations_fulfilled=form["obligations_fulfilled"],
-                                             commitment_signed=form["commitment_signed"], **common)
+            case, token = repair.file_repair(
+                session,
+                obligations_fulfilled=form["obligations_fulfilled"],
+                commitment_signed=form["commitment_signed"],
+                **common,
+            )
     except XinyongError as exc:
         session.rollback()
-        return render(request, "portal/apply.html", _apply_context(
-            kind, target, step=2, subject=subject[:40], form=form, error=exc.message,
-            sent={"challenge": challenge[:40]}), status_code=exc.status_code)
+        return render(
+            request,
+            "portal/apply.html",
+            _apply_context(
+                kind,
+                target,
+                step=2,
+                subject=subject[:40],
+                form=form,
+                error=exc.message,
+                sent={"challenge": challenge[:40]},
+            ),
+            status_code=exc.status_code,
+        )
     view = service.case_view(session, case, applicant=True)
-    return render(request, "portal/applied.html", {"kind_label": CASE_KINDS[kind], "case": view, "token": token},
-                  status_code=201)
+    return render(
+        request, "portal/applied.html", {"kind_label": CASE_KINDS[kind], "case": view, "token": token}, status_code=201
+    )
 
 
 # Open data -----------------------------------------------------------------------------------------------------
@@ -385,26 +565,50 @@ def _cell(value: Any) -> str:
 
 def _download(rows: list[dict[str, Any]], columns: list[tuple[str, str]], fmt: str, name: str) -> Response:
     if fmt == "json":
-        body = orjson.dumps({"count": len(rows), "items": [{k: r.get(k) for k, _ in columns} for r in rows]},
-                            default=str)
-        return Response(body, media_type="application/json",
-                        headers={"content-disposition": f'attachment; filename="{name}.json"'})
+        body = orjson.dumps(
+            {"count": len(rows), "items": [{k: r.get(k) for k, _ in columns} for r in rows]}, default=str
+        )
+        return Response(
+            body, media_type="application/json", headers={"content-disposition": f'attachment; filename="{name}.json"'}
+        )
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow([label for _, label in columns])
     for r in rows:
         writer.writerow([_cell(r.get(k)) for k, _ in columns])
-    return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
-RECORD_COLUMNS = [("kind", "类别"), ("doc_no", "决定文书号"), ("party_name", "行政相对人"), ("party_uscc", "统一社会信用代码"),
-                  ("party_id", "证件号码（脱敏）"), ("authority", "决定机关"), ("decision_date", "决定日期"),
-                  ("penalty_types", "处罚类别"), ("fine_yuan", "罚款金额（元）"), ("licence_valid_from", "许可有效期自"),
-                  ("licence_valid_to", "许可有效期至"), ("objection", "异议状态")]
-ENTRY_COLUMNS = [("list_name", "名单"), ("party_name", "主体名称"), ("party_code", "代码"), ("authority", "认定机关"),
-                 ("reason", "列入事由"), ("legal_basis", "依据"), ("decision_no", "决定文书号"), ("listed_on", "列入日期"),
-                 ("term_end", "有效期至"), ("objection", "异议状态")]
+RECORD_COLUMNS = [
+    ("kind", "类别"),
+    ("doc_no", "决定文书号"),
+    ("party_name", "行政相对人"),
+    ("party_uscc", "统一社会信用代码"),
+    ("party_id", "证件号码（脱敏）"),
+    ("authority", "决定机关"),
+    ("decision_date", "决定日期"),
+    ("penalty_types", "处罚类别"),
+    ("fine_yuan", "罚款金额（元）"),
+    ("licence_valid_from", "许可有效期自"),
+    ("licence_valid_to", "许可有效期至"),
+    ("objection", "异议状态"),
+]
+ENTRY_COLUMNS = [
+    ("list_name", "名单"),
+    ("party_name", "主体名称"),
+    ("party_code", "代码"),
+    ("authority", "认定机关"),
+    ("reason", "列入事由"),
+    ("legal_basis", "依据"),
+    ("decision_no", "决定文书号"),
+    ("listed_on", "列入日期"),
+    ("term_end", "有效期至"),
+    ("objection", "异议状态"),
+]
 
 
 # Case progress (the applicant's access token) ---------------------------------------------------------------
@@ -417,48 +621,82 @@ def progress_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/progress", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def progress(request: Request, case_no: str = Form(""), token: str = Form(""),
-             session: Session = SessionDep) -> HTMLResponse:
+def progress(
+    request: Request, case_no: str = Form(""), token: str = Form(""), session: Session = SessionDep
+) -> HTMLResponse:
     """The case's state, deadline and history as the applicant may see them (a wrong token finds nothing: the
     same answer whether or not the case exists)."""
     case_no, token = case_no.strip()[:40], token.strip()[:200]
     try:
         case = cases.case_by_token(session, case_no=case_no, token=token)
     except XinyongError:
-        return render(request, "portal/progress.html", {"case_no": case_no, "error": "案件编号或查询凭证不正确"},
-                      status_code=404)
+        return render(
+            request, "portal/progress.html", {"case_no": case_no, "error": "案件编号或查询凭证不正确"}, status_code=404
+        )
     flow = flows.flow_for(case.kind)
     events = []
     for e in cases.public_events(session, case.id):
         t = flow.transitions.get(e["action"])
         state = flow.states.get(e["to_state"] or "")
-        events.append({**e, "label": t.label if t else ("提交申请" if e["action"] in ("file", "open") else e["action"]),
-                       "state_label": state.label if state else ""})
-    return render(request, "portal/progress.html", {
-        "case_no": case_no, "case": cases.case_view(session, case, applicant=True), "events": events,
-        "kind_label": flow.label})
+        events.append(
+            {
+                **e,
+                "label": t.label if t else ("提交申请" if e["action"] in ("file", "open") else e["action"]),
+                "state_label": state.label if state else "",
+            }
+        )
+    return render(
+        request,
+        "portal/progress.html",
+        {
+            "case_no": case_no,
+            "case": cases.case_view(session, case, applicant=True),
+            "events": events,
+            "kind_label": flow.label,
+        },
+    )
 
 
 @router.get("/open-data", response_class=HTMLResponse)
 def open_data_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
     codes = _public_list_codes(session)
-    return render(request, "portal/open_data.html", {
-        "lists": [t for t in list_types(session) if t.code in codes and t.active], "kinds": RECORD_KIND_LABELS,
-        "max_rows": OPEN_DATA_MAX_ROWS})
+    return render(
+        request,
+        "portal/open_data.html",
+        {
+            "lists": [t for t in list_types(session) if t.code in codes and t.active],
+            "kinds": RECORD_KIND_LABELS,
+            "max_rows": OPEN_DATA_MAX_ROWS,
+        },
+    )
 
 
 @router.get("/open-data/records.{fmt}", dependencies=[Depends(rate_limit("report"))])
-def open_data_records(request: Request, fmt: str, kind: str | None = None, date_from: str | None = None,
-                      date_to: str | None = None, page: str | None = None, session: Session = SessionDep) -> Response:
+def open_data_records(
+    request: Request,
+    fmt: str,
+    kind: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    page: str | None = None,
+    session: Session = SessionDep,
+) -> Response:
     """Public 双公示 records, newest first, at most ``OPEN_DATA_MAX_ROWS`` a file (``page`` for the next)."""
     if fmt not in ("csv", "json"):
         return _not_found(request, "仅提供 CSV 和 JSON 格式")
     start, _ = parse_date(date_from)
     end, _ = parse_date(date_to)
     page_no = parse_page(page, max_page=100)
-    rows = list_records(session, kind=kind if kind in RECORD_KIND_LABELS else None, date_from=start, date_to=end,
-                        public_only=True, today=_today(), limit=OPEN_DATA_MAX_ROWS,
-                        offset=(page_no - 1) * OPEN_DATA_MAX_ROWS)
+    rows = list_records(
+        session,
+        kind=kind if kind in RECORD_KIND_LABELS else None,
+        date_from=start,
+        date_to=end,
+        public_only=True,
+        today=_today(),
+        limit=OPEN_DATA_MAX_ROWS,
+        offset=(page_no - 1) * OPEN_DATA_MAX_ROWS,
+    )
     items = mark_objections(session, [public_record_view(r) for r in rows])
     for item in items:
         item["kind"] = RECORD_KIND_LABELS.get(item["kind"], item["kind"])

@@ -42,8 +42,12 @@ def access_log_code(request: Request, subject: str = Form(""), session: Session 
     try:
         sent = verification.start(session, subject_code=code, purpose="access_log")
     except XinyongError as exc:
-        return render(request, "portal/access_log.html", {"step": 1, "subject": code, "error": exc.message},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "portal/access_log.html",
+            {"step": 1, "subject": code, "error": exc.message},
+            status_code=exc.status_code,
+        )
     return render(request, "portal/access_log.html", {"step": 2, "subject": code, "sent": sent})
 
 
@@ -52,12 +56,23 @@ def _log_page(request: Request, session: Session, subject_id: int, pass_: str, p
     from xinyong.subjects.models import Subject
 
     subject = session.get(Subject, subject_id)
-    total, rows = access_log.entries(session, subject_id=subject_id, limit=LOG_PAGE_SIZE,
-                                     offset=(page - 1) * LOG_PAGE_SIZE)
+    total, rows = access_log.entries(
+        session, subject_id=subject_id, limit=LOG_PAGE_SIZE, offset=(page - 1) * LOG_PAGE_SIZE
+    )
     pages = max(1, min(LOG_MAX_PAGE, (total + LOG_PAGE_SIZE - 1) // LOG_PAGE_SIZE))
-    return render(request, "portal/access_log.html", {
-        "step": 3, "pass": pass_, "page": page, "pages": pages, "total": total, "subject_name": _shown_name(subject),
-        "items": access_log.views(session, rows, for_subject=True)})
+    return render(
+        request,
+        "portal/access_log.html",
+        {
+            "step": 3,
+            "pass": pass_,
+            "page": page,
+            "pages": pages,
+            "total": total,
+            "subject_name": _shown_name(subject),
+            "items": access_log.views(session, rows, for_subject=True),
+        },
+    )
 
 
 def _shown_name(subject: Any) -> str:
@@ -70,9 +85,15 @@ def _shown_name(subject: Any) -> str:
 
 
 @router.post("/access-log", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def access_log_show(request: Request, subject: str = Form(""), challenge: str = Form(""), code: str = Form(""),
-                    pass_: str = Form("", alias="pass"), page: str = Form("1"),
-                    session: Session = SessionDep) -> HTMLResponse:
+def access_log_show(
+    request: Request,
+    subject: str = Form(""),
+    challenge: str = Form(""),
+    code: str = Form(""),
+    pass_: str = Form("", alias="pass"),
+    page: str = Form("1"),
+    session: Session = SessionDep,
+) -> HTMLResponse:
     """The subject's own access log: after the code, or with the pass the first page gave."""
     from xinyong.cases import verification
 
@@ -84,9 +105,12 @@ def access_log_show(request: Request, subject: str = Form(""), challenge: str = 
             pass_ = verification.issue_pass(subject_id, "access_log")
     except XinyongError as exc:
         step = 1 if pass_ else 2
-        return render(request, "portal/access_log.html", {"step": step, "subject": subject[:40], "error": exc.message,
-                                                          "sent": {"challenge": challenge[:40]}},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "portal/access_log.html",
+            {"step": step, "subject": subject[:40], "error": exc.message, "sent": {"challenge": challenge[:40]}},
+            status_code=exc.status_code,
+        )
     number = min(parse_id(page) or 1, LOG_MAX_PAGE)
     return _log_page(request, session, subject_id, pass_, number)
 
@@ -107,37 +131,70 @@ def financing_code(request: Request, subject: str = Form(""), session: Session =
     try:
         sent = verification.start(session, subject_code=code, purpose="financing")
     except XinyongError as exc:
-        return render(request, "portal/financing.html", {"step": 1, "subject": code, "error": exc.message},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "portal/financing.html",
+            {"step": 1, "subject": code, "error": exc.message},
+            status_code=exc.status_code,
+        )
     return render(request, "portal/financing.html", {"step": 2, "subject": code, "sent": sent})
 
 
-def _manage(request: Request, session: Session, subject_id: int, pass_: str, *, message: str | None = None,
-            error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _manage(
+    request: Request,
+    session: Session,
+    subject_id: int,
+    pass_: str,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     from xinyong.financing import service
     from xinyong.subjects.models import Subject
 
     subject = session.get(Subject, subject_id)
-    grants = [service.authorisation_view(session, a) for a in service.list_authorisations(
-        session, subject_id=subject_id, limit=100)]
-    return render(request, "portal/financing.html", {
-        "step": 3, "pass": pass_, "subject_name": _shown_name(subject), "authorisations": grants,
-        "institutions": [i for i in service.list_institutions(session) if i.active],
-        "classes": service.authorisable_classes(session, subject.kind) if subject else [],
-        "max_days": service.MAX_DAYS, "message": message, "error": error}, status_code=status_code)
+    grants = [
+        service.authorisation_view(session, a)
+        for a in service.list_authorisations(session, subject_id=subject_id, limit=100)
+    ]
+    return render(
+        request,
+        "portal/financing.html",
+        {
+            "step": 3,
+            "pass": pass_,
+            "subject_name": _shown_name(subject),
+            "authorisations": grants,
+            "institutions": [i for i in service.list_institutions(session) if i.active],
+            "classes": service.authorisable_classes(session, subject.kind) if subject else [],
+            "max_days": service.MAX_DAYS,
+            "message": message,
+            "error": error,
+        },
+        status_code=status_code,
+    )
 
 
 @router.post("/financing/verify", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def financing_verify(request: Request, subject: str = Form(""), challenge: str = Form(""), code: str = Form(""),
-                     session: Session = SessionDep) -> HTMLResponse:
+def financing_verify(
+    request: Request,
+    subject: str = Form(""),
+    challenge: str = Form(""),
+    code: str = Form(""),
+    session: Session = SessionDep,
+) -> HTMLResponse:
     from xinyong.cases import verification
 
     try:
         subject_id = verification.confirm(session, challenge=challenge[:40], code=code[:12], purpose="financing")
     except XinyongError as exc:
-        return render(request, "portal/financing.html", {"step": 2, "subject": subject[:40], "error": exc.message,
-                                                         "sent": {"challenge": challenge[:40]}},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "portal/financing.html",
+            {"step": 2, "subject": subject[:40], "error": exc.message, "sent": {"challenge": challenge[:40]}},
+            status_code=exc.status_code,
+        )
     return _manage(request, session, subject_id, verification.issue_pass(subject_id, "financing"))
 
 
@@ -147,8 +204,12 @@ def _passed(request: Request, pass_: str) -> int | HTMLResponse:
     try:
         return verification.read_pass(pass_[:100], "financing")
     except XinyongError as exc:
-        return render(request, "portal/financing.html", {"step": 1, "subject": "", "error": exc.message},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "portal/financing.html",
+            {"step": 1, "subject": "", "error": exc.message},
+            status_code=exc.status_code,
+        )
 
 
 @router.post("/financing/grant", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
@@ -163,8 +224,9 @@ async def financing_grant(request: Request, session: Session = SessionDep) -> HT
     return await run_in_threadpool(_grant, request, session, pass_, institution, scope, days)
 
 
-def _grant(request: Request, session: Session, pass_: str, institution: str, scope: list[str],
-           days: int) -> HTMLResponse:
+def _grant(
+    request: Request, session: Session, pass_: str, institution: str, scope: list[str], days: int
+) -> HTMLResponse:
     from xinyong.core.errors import ValidationFailed
     from xinyong.financing import service
 
@@ -177,21 +239,31 @@ def _grant(request: Request, session: Session, pass_: str, institution: str, sco
         a = service.grant_online(session, subject_id=subject_id, institution=institution, scope=scope, days=days)
     except XinyongError as exc:  # refused before anything was written (the service checks first)
         return _manage(request, session, subject_id, pass_, error=exc.message, status_code=exc.status_code)
-    return _manage(request, session, subject_id, pass_,
-                   message=f"已授权 {service.get_institution(session, a.institution_id).name} 查询，编号 {a.id}")
+    return _manage(
+        request,
+        session,
+        subject_id,
+        pass_,
+        message=f"已授权 {service.get_institution(session, a.institution_id).name} 查询，编号 {a.id}",
+    )
 
 
 @router.post("/financing/revoke", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
-def financing_revoke(request: Request, pass_: str = Form("", alias="pass"), authorisation: str = Form(""),
-                     session: Session = SessionDep) -> HTMLResponse:
+def financing_revoke(
+    request: Request, pass_: str = Form("", alias="pass"), authorisation: str = Form(""), session: Session = SessionDep
+) -> HTMLResponse:
     from xinyong.financing import service
 
     subject_id = _passed(request, pass_)
     if isinstance(subject_id, HTMLResponse):
         return subject_id
     try:
-        a = service.revoke(session, actor=service._subject_actor(subject_id),
-                           authorisation_id=parse_id(authorisation) or 0, subject_id=subject_id)
+        a = service.revoke(
+            session,
+            actor=service._subject_actor(subject_id),
+            authorisation_id=parse_id(authorisation) or 0,
+            subject_id=subject_id,
+        )
     except XinyongError as exc:  # refused before anything was written (the service checks first)
         return _manage(request, session, subject_id, pass_, error=exc.message, status_code=exc.status_code)
     return _manage(request, session, subject_id, pass_, message=f"已撤销授权 {a.id}")

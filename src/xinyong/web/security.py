@@ -146,8 +146,9 @@ def csrf_valid(cookie_value: str | None, token: str | None) -> bool:
 
 def _set_cookie_header(name: str, value: str, *, secure: bool, max_age: int | None, same_site: str = "Lax") -> bytes:
     response = Response()
-    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True,
-                        samesite=same_site.lower())  # type: ignore[arg-type]
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite=same_site.lower()
+    )  # type: ignore[arg-type]
     return response.headers["set-cookie"].encode("latin-1")
 
 
@@ -158,8 +159,13 @@ class CSRFMiddleware:
     route, so routes keep using ``Form(...)`` as usual. Also sets the CSRF cookie when a page handed out a token.
     """
 
-    def __init__(self, app: ASGIApp, *, exempt_prefixes: tuple[str, ...] = ("/api/",),
-                 on_refused: Callable[[Scope, int, str], Response] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        exempt_prefixes: tuple[str, ...] = ("/api/",),
+        on_refused: Callable[[Scope, int, str], Response] | None = None,
+    ) -> None:
         self.app = app
         self.exempt_prefixes = exempt_prefixes
         self.on_refused = on_refused or _default_refusal
@@ -180,8 +186,14 @@ class CSRFMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and state.get("csrf_new_seed"):
                 headers = list(message.get("headers", []))
-                headers.append((b"set-cookie", _set_cookie_header(
-                    CSRF_COOKIE, state["csrf_new_seed"], secure=_cookie_secure_scope(scope), max_age=None)))
+                headers.append(
+                    (
+                        b"set-cookie",
+                        _set_cookie_header(
+                            CSRF_COOKIE, state["csrf_new_seed"], secure=_cookie_secure_scope(scope), max_age=None
+                        ),
+                    )
+                )
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -219,8 +231,7 @@ class CSRFMiddleware:
         return replaying_receive(body, receive)
 
 
-def replaying_receive(body: bytes, receive: Receive, *, more_body: bool = False,
-                      disconnected: bool = False) -> Receive:
+def replaying_receive(body: bytes, receive: Receive, *, more_body: bool = False, disconnected: bool = False) -> Receive:
     """A ``receive`` that hands the app what a middleware already read of the request body (all of it, or the
     start when ``more_body``), then whatever the connection says next (``http.disconnect`` at once when the
     client had already gone: ``disconnected``)."""
@@ -284,7 +295,8 @@ def _cookie_secure_scope(scope: Scope) -> bool:
 def _wants_html_scope(scope: Scope) -> bool:
     headers = Headers(scope=scope)
     return not scope.get("path", "").startswith("/api/") and (
-        "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""))
+        "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", "")
+    )
 
 
 def _default_refusal(scope: Scope, status: int, message: str) -> Response:
@@ -293,7 +305,8 @@ def _default_refusal(scope: Scope, status: int, message: str) -> Response:
         from xinyong.web.templates import TEMPLATES
 
         html = TEMPLATES.get_template("error.html").render(
-            status=status, message=message, city=get_settings().city_name, request=None)
+            status=status, message=message, city=get_settings().city_name, request=None
+        )
         return HTMLResponse(html, status_code=status)
     return JSONResponse({"error": {"code": codes.get(status, "bad_request"), "message": message}}, status_code=status)
 
@@ -307,8 +320,9 @@ def set_session_cookie(response: Response, request: Request, raw_token: str, *, 
     Also rotates the CSRF seed, so a token handed out before the login is useless after it.
     """
     age = max_age if max_age is not None else get_web_settings().session_max_age_seconds
-    response.set_cookie(SESSION_COOKIE, raw_token, max_age=age, path="/", secure=_secure(request), httponly=True,
-                        samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE, raw_token, max_age=age, path="/", secure=_secure(request), httponly=True, samesite="lax"
+    )
     seed = secrets.token_urlsafe(32)
     request.state.csrf_seed = seed
     response.set_cookie(CSRF_COOKIE, seed, path="/", secure=_secure(request), httponly=True, samesite="lax")
@@ -468,8 +482,9 @@ class RedisBuckets:
     holding up requests.
     """
 
-    def __init__(self, url: str, *, prefix: str = "xinyong:rl:", timeout: float = 0.25,
-                 fallback: BucketStore | None = None) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "xinyong:rl:", timeout: float = 0.25, fallback: BucketStore | None = None
+    ) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -498,7 +513,7 @@ class RedisBuckets:
         try:
             keys = list(self._redis.scan_iter(match=self._prefix + "*", count=1000))
             for start in range(0, len(keys), 500):
-                self._redis.delete(*keys[start:start + 500])
+                self._redis.delete(*keys[start : start + 500])
         except self._errors as exc:
             log.warning("rate limits: could not reset the Redis buckets (%s)", exc)
 
@@ -511,18 +526,22 @@ class RateLimiter:
         self.store: BucketStore = store or MemoryBuckets()
 
     @classmethod
-    def from_settings(cls, settings: WebSecuritySettings | None = None,
-                      store: BucketStore | None = None) -> RateLimiter:
+    def from_settings(
+        cls, settings: WebSecuritySettings | None = None, store: BucketStore | None = None
+    ) -> RateLimiter:
         s = settings or get_web_settings()
         if store is None and s.rate_limit_redis_url:
             store = RedisBuckets(s.rate_limit_redis_url)
-        return cls({
-            "search": Rule(s.rate_search_per_minute, s.rate_search_burst),
-            "report": Rule(s.rate_report_per_minute, s.rate_report_burst),
-            "form": Rule(s.rate_form_per_minute, s.rate_form_burst),
-            "login_ip": Rule(s.rate_login_ip_per_minute, s.rate_login_ip_burst),
-            "login_user": Rule(s.rate_login_user_per_minute, s.rate_login_user_burst),
-        }, store)
+        return cls(
+            {
+                "search": Rule(s.rate_search_per_minute, s.rate_search_burst),
+                "report": Rule(s.rate_report_per_minute, s.rate_report_burst),
+                "form": Rule(s.rate_form_per_minute, s.rate_form_burst),
+                "login_ip": Rule(s.rate_login_ip_per_minute, s.rate_login_ip_burst),
+                "login_user": Rule(s.rate_login_user_per_minute, s.rate_login_user_burst),
+            },
+            store,
+        )
 
     def wait_seconds(self, name: str, key: str, cost: float = 1.0) -> float:
         return self.store.take(f"{name}:{key}", self.rules[name], cost)

@@ -45,7 +45,7 @@ class _Body:
         self._receive = receive
         self._spool: Any = None  # made at the first body bytes (most requests have none)
         self._size = 0
-        self._complete = False   # the client sent its last body message
+        self._complete = False  # the client sent its last body message
         self._disconnect: Message | None = None
 
     async def _live(self) -> Message:
@@ -133,9 +133,14 @@ class RetryTransactions:
                     if pause is None:
                         await _busy(scope, send, busy_error(policy, exc))  # type: ignore[arg-type]
                         return
-                    log.info("%s %s: transient database conflict (%s), attempt %d again in %.2f s",
-                             scope["method"], scope["path"], str(exc).splitlines()[0] if str(exc) else
-                             type(exc).__name__, attempt + 2, pause)
+                    log.info(
+                        "%s %s: transient database conflict (%s), attempt %d again in %.2f s",
+                        scope["method"],
+                        scope["path"],
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                        attempt + 2,
+                        pause,
+                    )
                     await asyncio.sleep(pause)
                     attempt += 1
         finally:
@@ -147,8 +152,9 @@ async def _busy(scope: Scope, send: Send, error: Busy) -> None:
     headers = Headers(scope=scope)
     response: Response
     if not scope.get("path", "").startswith("/api/") and "text/html" in headers.get("accept", ""):
-        html = TEMPLATES.get_template("error.html").render(status=503, message=error.message,
-                                                           city=get_settings().city_name, request=None)
+        html = TEMPLATES.get_template("error.html").render(
+            status=503, message=error.message, city=get_settings().city_name, request=None
+        )
         response = HTMLResponse(html, status_code=503, headers=error.headers)
     else:
         response = JSONResponse({"error": error.to_dict()}, status_code=503, headers=error.headers)

@@ -7,8 +7,8 @@ Create Date: 2026-11-26 04:50:00
 
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

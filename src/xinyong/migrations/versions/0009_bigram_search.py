@@ -7,8 +7,8 @@ Create Date: 2026-11-26 06:00:00
 
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

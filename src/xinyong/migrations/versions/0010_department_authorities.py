@@ -27,8 +27,8 @@ from alembic import op
 
 import xinyong.core.db
 
-revision = '0010'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -37,21 +37,23 @@ REASON = "规则上线时按该部门已报送的记录登记（迁移 0010）�
 
 
 def upgrade() -> None:
-    table = op.create_table('department_authorities',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('department_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('uscc', sa.String(length=18), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('reason', sa.String(length=500), nullable=False),
-    sa.Column('added_by', sa.String(length=200), nullable=False),
-    sa.Column('added_at', xinyong.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'],
-                            name=op.f('fk_department_authorities_department_id_departments')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_department_authorities')),
-    sa.UniqueConstraint('uscc', name=op.f('uq_department_authorities_uscc'))
+    table = op.create_table(
+        "department_authorities",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("uscc", sa.String(length=18), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("added_by", sa.String(length=200), nullable=False),
+        sa.Column("added_at", xinyong.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"], ["departments.id"], name=op.f("fk_department_authorities_department_id_departments")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_department_authorities")),
+        sa.UniqueConstraint("uscc", name=op.f("uq_department_authorities_uscc")),
     )
-    with op.batch_alter_table('department_authorities', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_department_authorities_department_id'), ['department_id'], unique=False)
+    with op.batch_alter_table("department_authorities", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_department_authorities_department_id"), ["department_id"], unique=False)
     rows = _registrations(op.get_bind())
     if rows:
         op.bulk_insert(table, rows)
@@ -61,10 +63,12 @@ def _registrations(bind: sa.engine.Connection) -> list[dict[str, object]]:
     """What the departments already submit for other authorities (see the module's docstring)."""
     own = {uscc: dept_id for dept_id, uscc in bind.execute(sa.text("SELECT id, uscc FROM departments"))}
     used: dict[str, dict[int, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-    for sql in ("SELECT department_id, authority_uscc, authority, COUNT(*) FROM credit_records "
-                "GROUP BY department_id, authority_uscc, authority",
-                "SELECT department_id, accepting_unit_code, accepting_unit, COUNT(*) FROM commitments "
-                "GROUP BY department_id, accepting_unit_code, accepting_unit"):
+    for sql in (
+        "SELECT department_id, authority_uscc, authority, COUNT(*) FROM credit_records "
+        "GROUP BY department_id, authority_uscc, authority",
+        "SELECT department_id, accepting_unit_code, accepting_unit, COUNT(*) FROM commitments "
+        "GROUP BY department_id, accepting_unit_code, accepting_unit",
+    ):
         for dept_id, uscc, name, n in bind.execute(sa.text(sql)):
             uscc = (uscc or "").strip().upper()
             if uscc and uscc not in own and (name or "").strip():
@@ -76,13 +80,21 @@ def _registrations(bind: sa.engine.Connection) -> list[dict[str, object]]:
             continue
         [(dept_id, names)] = by_dept.items()
         name = min(names, key=lambda n: (-names[n], n))  # the most used spelling; ties: the first in order
-        rows.append({"department_id": dept_id, "uscc": uscc, "name": name, "reason": REASON, "added_by": ADDED_BY,
-                     "added_at": now})
+        rows.append(
+            {
+                "department_id": dept_id,
+                "uscc": uscc,
+                "name": name,
+                "reason": REASON,
+                "added_by": ADDED_BY,
+                "added_at": now,
+            }
+        )
     return rows
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('department_authorities', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_department_authorities_department_id'))
+    with op.batch_alter_table("department_authorities", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_department_authorities_department_id"))
 
-    op.drop_table('department_authorities')
+    op.drop_table("department_authorities")

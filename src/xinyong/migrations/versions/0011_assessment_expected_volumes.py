@@ -13,30 +13,35 @@ from alembic import op
 
 import xinyong.core.db
 
-revision = '0011_assessment'
-down_revision = '0010'
+revision = "0011_assessment"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('assessment_expected_volumes',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('department_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('info_class', sa.String(length=10), nullable=False),
-    sa.Column('monthly', sa.Integer(), nullable=False),
-    sa.Column('note', sa.String(length=200), nullable=True),
-    sa.Column('updated_by', sa.String(length=200), nullable=False),
-    sa.Column('updated_at', xinyong.core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("info_class IN ('licence', 'penalty')", name=op.f('ck_assessment_expected_volumes_info_class')),
-    sa.CheckConstraint('monthly >= 0', name=op.f('ck_assessment_expected_volumes_monthly')),
-    sa.ForeignKeyConstraint(['department_id'], ['departments.id'],
-                            name=op.f('fk_assessment_expected_volumes_department_id_departments')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_assessment_expected_volumes')),
-    sa.UniqueConstraint('department_id', 'info_class',
-                        name=op.f('uq_assessment_expected_volumes_department_id_info_class'))
+    op.create_table(
+        "assessment_expected_volumes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("info_class", sa.String(length=10), nullable=False),
+        sa.Column("monthly", sa.Integer(), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.Column("updated_at", xinyong.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "info_class IN ('licence', 'penalty')", name=op.f("ck_assessment_expected_volumes_info_class")
+        ),
+        sa.CheckConstraint("monthly >= 0", name=op.f("ck_assessment_expected_volumes_monthly")),
+        sa.ForeignKeyConstraint(
+            ["department_id"], ["departments.id"], name=op.f("fk_assessment_expected_volumes_department_id_departments")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_assessment_expected_volumes")),
+        sa.UniqueConstraint(
+            "department_id", "info_class", name=op.f("uq_assessment_expected_volumes_department_id_info_class")
+        ),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('assessment_expected_volumes')
+    op.drop_table("assessment_expected_volumes")

@@ -15,25 +15,25 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0013_record_triggers'
-down_revision = '0012'
+revision = "0013_record_triggers"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
 
 def _json() -> sa.types.TypeEngine:
-    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('measures') as batch:
-        batch.add_column(sa.Column('triggers', _json(), nullable=True))
-    with op.batch_alter_table('check_items') as batch:
-        batch.add_column(sa.Column('record_ids', _json(), nullable=True))
+    with op.batch_alter_table("measures") as batch:
+        batch.add_column(sa.Column("triggers", _json(), nullable=True))
+    with op.batch_alter_table("check_items") as batch:
+        batch.add_column(sa.Column("record_ids", _json(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('check_items') as batch:
-        batch.drop_column('record_ids')
-    with op.batch_alter_table('measures') as batch:
-        batch.drop_column('triggers')
+    with op.batch_alter_table("check_items") as batch:
+        batch.drop_column("record_ids")
+    with op.batch_alter_table("measures") as batch:
+        batch.drop_column("triggers")

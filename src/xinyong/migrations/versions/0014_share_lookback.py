@@ -11,17 +11,17 @@ Create Date: 2026-12-07 03:30:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014_share_lookback'
-down_revision = '0013_record_triggers'
+revision = "0014_share_lookback"
+down_revision = "0013_record_triggers"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('catalog_classes') as batch:
-        batch.add_column(sa.Column('share_lookback_years', sa.Integer(), nullable=True))
+    with op.batch_alter_table("catalog_classes") as batch:
+        batch.add_column(sa.Column("share_lookback_years", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('catalog_classes') as batch:
-        batch.drop_column('share_lookback_years')
+    with op.batch_alter_table("catalog_classes") as batch:
+        batch.drop_column("share_lookback_years")
