@@ -98,9 +98,6 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 #: JSON document, JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
 
-#: Values per ``IN (…)`` of a look-up in chunks: below SQLite's default limit of bound parameters (999).
-IN_CHUNK = 900
-
 
 class Sealed(TypeDecorator):
     """Personal data sealed at rest (AES-GCM with the vault's key): a database dump shows ciphertext only.

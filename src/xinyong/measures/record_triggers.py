@@ -24,11 +24,12 @@ from sqlalchemy import and_, bindparam, false, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.catalog.rules import add_months
+from xinyong.core.db import IN_CHUNK
 from xinyong.measures._sql import Prepared
 from xinyong.records.models import CreditRecord
 
 FEN_PER_WAN = 1_000_000  # 1 万元 = 10,000 元 = 1,000,000 分
-_CHUNK = 900
+_CHUNK = IN_CHUNK
 #: The catalog's penalty severity keys (catalog/data: windows of the penalty class), as the answer words them.
 SEVERITY_LABELS = {"general": "一般失信行为", "serious": "严重失信行为"}
 

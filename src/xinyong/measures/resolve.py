@@ -20,6 +20,7 @@ from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from xinyong.cases.models import Case
+from xinyong.core.db import IN_CHUNK
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
@@ -40,7 +41,7 @@ if TYPE_CHECKING:  # the check's request; the check imports this module
 CANDIDATE_LIMIT = 5
 
 
-_CHUNK = 900
+_CHUNK = IN_CHUNK
 
 
 PERSON = "natural_person"
