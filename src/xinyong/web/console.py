@@ -7,7 +7,7 @@ measures catalogue and the dashboards; the admin also manages users and tokens a
 This module holds the console's frame — the role policies, rendering and refusal helpers, the login, the
 overview page and :func:`install` — and each section has its module and router beside it, mounted by
 :func:`install` in this order: ``console_collection`` (upload, batches, corrections), ``console_cases``,
-``console_lists``, ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
+``console_lists``, ``console_file`` (the government credit file), ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
 (users, tokens); ``console_analysis`` (evaluation, supervision, the analyses) is mounted by ``web.app``.
 
 Every page is a thin route over the domains' service functions (the same ones the API and the CLI call), so
@@ -66,6 +66,7 @@ NAV = [
     ("cases", "/console/cases", "案件办理", CONSOLE_ROLES),
     ("lists", "/console/lists", "名单管理", CONSOLE_ROLES),
     ("review", "/console/lists/review", "比对复核", CONSOLE_ROLES),
+    ("file", "/console/file", "信用档案", CONSOLE_ROLES),
     ("measures", "/console/measures", "措施清单", CONSOLE_ROLES),
     ("dashboards", "/console/dashboards", "统计分析", CONSOLE_ROLES),
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
@@ -316,6 +317,7 @@ def install(app: FastAPI) -> None:
         console_cases,
         console_collection,
         console_dashboards,
+        console_file,
         console_lists,
         console_measures,
         console_users,
@@ -327,6 +329,7 @@ def install(app: FastAPI) -> None:
         console_collection,
         console_cases,
         console_lists,
+        console_file,
         console_measures,
         console_dashboards,
         console_users,

@@ -1,0 +1,88 @@
+"""Console page 政府信用档案 (政务共享): a department's operators and viewers, and the admin, read a subject's
+government credit file — the page over ``reports.government_file.read_file``, the function behind
+``GET /api/v1/subjects/{code}/file`` and ``xinyong reports file``.
+
+The form is a post (CSRF-checked), so a resident ID number never appears in a URL. Rights, purposes and the log
+are the API's: the same function decides, every answer about a known subject is a row of its access log, and a
+refusal (purpose missing or unknown, ``other`` without a text, a person for a role that may not see persons) is
+logged with ``government_file.log_refusal`` and shown as the console shows refusals — the page returns it instead
+of raising, so the request's transaction, which holds the log row, commits (as ``reports.file_api`` does).
+Business systems and banks use the API: the console refuses them as it refuses them everywhere.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import SessionDep
+from xinyong.auth.roles import Principal
+from xinyong.core.errors import XinyongError
+from xinyong.reports import government_file
+from xinyong.web.console import failed, render, viewer
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+BACK = "/console/file"
+
+
+def _form(request: Request, principal: Principal, *, status_code: int = 200, **context: object) -> HTMLResponse:
+    return render(
+        request,
+        "console/file.html",
+        principal,
+        active="file",
+        purposes=government_file.PURPOSES,
+        status_code=status_code,
+        **context,
+    )
+
+
+@router.get("/file", response_class=HTMLResponse)
+def file_form(request: Request, principal: Principal = Depends(viewer)) -> HTMLResponse:
+    """The form: subject code, purpose (查询事由) and, for ``other``, its text."""
+    return _form(request, principal, file=None, chosen="", purpose_text="")
+
+
+@router.post("/file", response_class=HTMLResponse)
+def file_read(
+    request: Request,
+    code: str = Form("", max_length=40),
+    purpose: str = Form("", max_length=40),
+    purpose_text: str = Form("", max_length=200),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
+    """The subject's file below the form, or the refusal (logged in the subject's access log, as the API logs it)."""
+    from xinyong.auth import service as auth_service
+
+    try:
+        data = government_file.read_file(
+            session, actor=principal, code=code.strip(), purpose=purpose or None, purpose_text=purpose_text or None
+        )
+    except government_file.FileRefused as exc:
+        government_file.log_refusal(session, actor=principal, exc=exc)
+        return render(
+            request,
+            "console/result.html",
+            principal,
+            active="file",
+            ok=False,
+            message=exc.message,
+            code=exc.code,
+            details=exc.details,
+            back=BACK,
+            status_code=exc.status_code,
+        )
+    except XinyongError as exc:  # an unknown subject: nothing to log
+        return failed(request, session, principal, exc, back=BACK)
+    departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
+    return _form(
+        request,
+        principal,
+        file=data,
+        departments=departments,
+        chosen=data["purpose"],
+        purpose_text=" ".join(purpose_text.split())[:150],
+    )
