@@ -364,3 +364,73 @@ def test_dashboards_and_assessment_pages(client, session, people):
     assert "排名第" in mine and "沁阳市市场监督管理局" not in mine and "导出 Excel" not in mine
     assert client.get("/static/vendor/echarts/echarts.min.js").status_code == 200
     assert client.get("/static/console.js").status_code == 200
+
+
+def test_admin_registers_and_removes_a_departments_authorities(client, session, people):
+    from sqlalchemy import select
+
+    from tests.factories import make_uscc
+    from xinyong.core.audit import AuditEvent
+
+    unit, unit_name = make_uscc(8802), "焦作市生态环境局沁阳分局"
+    url = "/console/departments/swj/authorities"
+    assert login(client, "op-a").status_code == 303  # a department operator: refused like the other admin pages
+    resp = client.get(url, headers=HTML)
+    assert resp.status_code == 403 and "当前角色无权执行此操作" in resp.text
+    client.cookies.clear()
+    assert login(client, "chief").status_code == 303
+    assert url in client.get("/console/users", headers=HTML).text
+    page = client.get(url, headers=HTML)
+    assert page.status_code == 200 and people["b"].uscc in page.text and "部门自身，自动计入" in page.text
+    token = TOKEN_RE.search(page.text).group(1)
+
+    added = client.post(
+        url,
+        data={"uscc": unit.lower(), "name": unit_name, "reason": "分局的决定由市局报送", "csrf_token": token},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert added.status_code == 303 and added.headers["location"] == url
+    page = client.get(url, headers=HTML)
+    assert unit in page.text and unit_name in page.text and "分局的决定由市局报送" in page.text
+    session.rollback()  # a fresh snapshot: the console committed in its own session
+    assert auth_service.authorities_of(session, department_id=people["b"].id).usccs == {people["b"].uscc, unit}
+    events = select(AuditEvent).where(AuditEvent.entity_id == str(people["b"].id))
+    [event] = session.scalars(events.where(AuditEvent.action == "department.authority_add"))
+    assert event.actor and event.reason == "分局的决定由市局报送" and event.after["uscc"] == unit
+
+    # Refusals are shown like every other refused console form, and nothing is kept.
+    for uscc, code in (
+        ("12345", "invalid_uscc"),
+        (AUTHORITY, "authority_taken"),
+        (people["b"].uscc, "authority_is_own"),
+    ):
+        bad = client.post(url, data={"uscc": uscc, "name": "某机关", "reason": "试", "csrf_token": token}, headers=HTML)
+        assert bad.status_code in (409, 422) and "未能完成" in bad.text, (uscc, bad.text[:300])
+        if code != "invalid_uscc":
+            assert code in bad.text
+        else:
+            assert "错误代码" in bad.text
+    session.rollback()
+    assert auth_service.authorities_of(session, department_id=people["b"].id).usccs == {people["b"].uscc, unit}
+
+    removed = client.post(
+        f"{url}/{unit}/remove", data={"reason": "分局撤销", "csrf_token": token}, headers=HTML, follow_redirects=False
+    )
+    assert removed.status_code == 303 and removed.headers["location"] == url
+    assert unit not in client.get(url, headers=HTML).text
+    session.rollback()
+    assert auth_service.authorities_of(session, department_id=people["b"].id).usccs == {people["b"].uscc}
+    [event] = session.scalars(events.where(AuditEvent.action == "department.authority_remove"))
+    assert event.reason == "分局撤销" and event.before["uscc"] == unit
+    gone = client.post(f"{url}/{unit}/remove", data={"reason": "再次", "csrf_token": token}, headers=HTML)
+    assert gone.status_code == 404 and "authority_not_found" in gone.text
+
+    client.cookies.clear()
+    assert login(client, "op-b").status_code == 303  # the department's own operator cannot change it either
+    refused = client.post(
+        url,
+        data={"uscc": unit, "name": unit_name, "reason": "自己登记", "csrf_token": csrf(client, "/console")},
+        headers=HTML,
+    )
+    assert refused.status_code == 403

@@ -1,14 +1,15 @@
 """Console section 用户与令牌: the admin's user management and the departments' API tokens.
 
-Users are created and deactivated by the admin; operators create and revoke their department's API tokens (the
-clear token shown once) — all through ``auth.service`` and ``auth.tokens``, with their rights and audit. Routes
-are thin pages over the service functions the API calls, with the role policies and helpers of ``web.console``,
-which mounts this router.
+Users are created and deactivated by the admin, who also registers the authorities (决定机关) each department
+reports for besides itself (its own USCC always counts); operators create and revoke their department's API
+tokens (the clear token shown once) — all through ``auth.service`` and ``auth.tokens``, with their rights and
+audit. Routes are thin pages over the service functions the API calls, with the role policies and helpers of
+``web.console``, which mounts this router.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -87,6 +88,78 @@ def users_deactivate(
         principal,
         lambda: auth_service.deactivate_user(session, actor=principal, user_id=user_id, reason=reason),
         back="/console/users",
+    )
+
+
+# Authorities a department reports for (admin) ---------------------------------------------------------------
+
+DepartmentRef = Path(..., max_length=32)
+
+
+def _authorities_url(code: str) -> str:
+    return f"/console/departments/{code}/authorities"
+
+
+@router.get("/departments/{ref}/authorities", response_class=HTMLResponse)
+def authorities_page(
+    request: Request, ref: str = DepartmentRef, principal: Principal = Depends(admin), session: Session = SessionDep
+) -> Response:
+    """The authorities a department reports for: its own USCC (always, implicit) and the registered units."""
+    from xinyong.auth import service as auth_service
+
+    department, rows = auth_service.list_authorities(session, actor=principal, ref=ref)
+    return render(
+        request,
+        "console/authorities.html",
+        principal,
+        active="users",
+        department=department,
+        authorities=rows,
+    )
+
+
+@router.post("/departments/{ref}/authorities", response_class=HTMLResponse)
+def authorities_add(
+    request: Request,
+    ref: str = DepartmentRef,
+    uscc: str = Form(..., max_length=32),
+    name: str = Form(..., max_length=200),
+    reason: str = Form("", max_length=500),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
+    from xinyong.auth import service as auth_service
+
+    department = auth_service.get_department(session, ref=ref)
+    return changed_or_failed(
+        request,
+        session,
+        principal,
+        lambda: auth_service.add_authority(
+            session, actor=principal, ref=department.id, uscc=uscc, name=name, reason=reason
+        ),
+        back=_authorities_url(department.code),
+    )
+
+
+@router.post("/departments/{ref}/authorities/{uscc}/remove", response_class=HTMLResponse)
+def authorities_remove(
+    request: Request,
+    ref: str = DepartmentRef,
+    uscc: str = Path(..., max_length=32),
+    reason: str = Form("", max_length=500),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
+    from xinyong.auth import service as auth_service
+
+    department = auth_service.get_department(session, ref=ref)
+    return changed_or_failed(
+        request,
+        session,
+        principal,
+        lambda: auth_service.remove_authority(session, actor=principal, ref=department.id, uscc=uscc, reason=reason),
+        back=_authorities_url(department.code),
     )
 
 
