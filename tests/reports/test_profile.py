@@ -63,5 +63,3 @@ def test_audiences(session) -> None:  # type: ignore[no-untyped-def]
     assert build_profile(session, person, audience=Audience.PUBLIC, today=env.today).list_entries == []
     own = build_profile(session, person, audience=Audience.OWN, today=env.today)
     assert [r["doc_no"] for r in own.penalties] == ["沁市监罚〔报告〕9号"]
-    with pytest.raises(NotImplementedError):
-        build_profile(session, company, audience=Audience.GOVERNMENT, today=env.today)

@@ -253,7 +253,7 @@ def _lists(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> list[dict[str, Any]]:
     from xinyong.lists.models import ListType
-    from xinyong.lists.queries import entry_history, event_view, subject_entries_view
+    from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
 
     list_classes = dict(session.execute(select(ListType.code, ListType.info_class)).all())
     out = []
@@ -266,8 +266,10 @@ def _lists(
             if ended is None or ended < years_before(today, _lookback(classes.get(class_code))):
                 continue
         e["info_class"] = class_code
-        e["history"] = [event_view(ev) for ev in entry_history(session, e["id"])]
         out.append(e)
+    histories = entry_histories(session, [e["id"] for e in out])  # one query, not one per entry
+    for e in out:
+        e["history"] = [event_view(ev) for ev in histories[e["id"]]]
     return out
 
 

@@ -15,7 +15,7 @@ for one :class:`Audience`:
   department view, every list entry, the government view of commitments (``viewer``), grades under the models a
   bank may see; the authorisation's scope (which classes) stays with ``financing``, which asks only for those
   sections;
-- ``GOVERNMENT`` (next: the government file, 政务共享 classes) — not built yet.
+The government file (政务共享: shared classes, look-back, history) is its own read, ``reports.government_file``.
 
 Consumers: ``web.portal.subject_context``, ``reports.service.generate_report``, ``xinyong subjects show`` (through
 ``core.hooks.subject_profile``, filled by ``xinyong.wiring``: ``subjects`` sits below the domains that hold the
@@ -49,7 +49,6 @@ class Audience(StrEnum):
     OWN = "own"
     ADMIN = "admin"
     BANK = "bank"
-    GOVERNMENT = "government"
 
 
 class Section(StrEnum):
@@ -177,8 +176,6 @@ def build_profile(
     ``record_limit``: records per kind (newest decision first; ADMIN: no limit); ``record_kinds``: which of them
     (PUBLIC/OWN/BANK); ``entry_limit``: list entries (PUBLIC only; ``None``: all); ``viewer``: who reads the
     commitments (BANK)."""
-    if audience is Audience.GOVERNMENT:
-        raise NotImplementedError("the government profile (政务共享 classes) is not built yet")
     wanted = frozenset(sections)
     profile = SubjectProfile(subject=subject, audience=audience, today=today)
     if Section.BASICS in wanted:
