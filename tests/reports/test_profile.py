@@ -3,7 +3,6 @@ same public list entries — the one public rule of ``lists.queries.public_entri
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from tests.reports.helpers import build, pdf_text
