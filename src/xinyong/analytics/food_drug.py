@@ -27,6 +27,8 @@ from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.models import Department
 from xinyong.cases.models import Case
 from xinyong.core import clock
+from xinyong.evaluation.models import EvaluationResult
+from xinyong.ingest.reports import escape_cell
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -102,8 +104,6 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
 
 def _grades(session: Session, out: dict[int, dict[str, list[int]]], cfg: dict[str, Any]) -> None:
     """Add ``grade_C`` / ``grade_D`` … signals (counted as recent) for subjects already on the list."""
-    from xinyong.evaluation.models import EvaluationResult
-
     graded = [g for g in cfg.get("grade_weights", {})]
     ids = list(out)
     for start in range(0, len(ids), 900):
@@ -237,10 +237,9 @@ def watch_list(session: Session, *, today: dt.date | None = None, include_medium
 
 def watch_list_xlsx(rows: list[dict[str, Any]], *, today: dt.date) -> bytes:
     """The watch list as an XLSX workbook (one row per subject, reasons in one cell)."""
+    # lazy: openpyxl costs 0.3 s, needed only for this export
     import openpyxl
     from openpyxl.styles import Font
-
-    from xinyong.ingest.reports import escape_cell
 
     wb = openpyxl.Workbook()
     ws = wb.active

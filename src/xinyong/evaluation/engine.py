@@ -30,6 +30,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     and_,
@@ -47,6 +48,8 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -92,8 +95,6 @@ def _round2(expr: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _numeric() -> Any:
-    from sqlalchemy import Numeric
-
     return Numeric()
 
 
@@ -600,10 +601,7 @@ def apply_run(
 
 
 def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id: int, as_of: dt.date) -> None:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     st, r = STAGE, EvaluationResult.__table__
     src = select(
         literal(code, String),

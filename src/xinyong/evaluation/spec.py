@@ -20,6 +20,7 @@ Every number here is data marked with its confidence; nothing in the engine hard
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -277,8 +278,6 @@ class ModelSpec(_Part):
 
     def digest(self) -> str:
         """SHA-256 of the canonical content: the same version must never change content."""
-        import json
-
         text = json.dumps(self.dump(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

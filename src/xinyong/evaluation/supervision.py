@@ -25,6 +25,7 @@ from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import get_model, spec_of
 from xinyong.evaluation.spec import ModelSpec
+from xinyong.ingest.reports import escape_cell, to_csv
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -167,8 +168,6 @@ def sample(
 def sample_csv(result: dict[str, Any]) -> bytes:
     """The drawn list as CSV (UTF-8 with BOM), every text cell escaped against spreadsheet formulas (names and
     addresses come from outside)."""
-    from xinyong.ingest.reports import escape_cell, to_csv
-
     header = ["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"]
     rows: list[list[Any]] = [header]
     for i, s in enumerate(result["subjects"], 1):

@@ -24,11 +24,21 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
+from xinyong.auth.models import ApiToken
 from xinyong.auth.roles import Principal, Role
+from xinyong.auth.service import _check_uscc
+from xinyong.auth.tokens import hash_token
+from xinyong.cases.documents import check_upload, safe_filename
+from xinyong.catalog.service import list_classes
 from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from xinyong.evaluation.rules import may_see
 from xinyong.financing.models import Authorisation, Institution, InstitutionPrincipal, LoanFeedback
+from xinyong.identifiers.masking import mask_name
+from xinyong.lists.models import ListType
+from xinyong.reports.profile import Audience, Section, build_profile
 from xinyong.subjects import access_log
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
@@ -66,8 +76,6 @@ def _require_admin(actor: Principal, what: str) -> None:
 
 
 def create_institution(session: Session, *, actor: Principal, code: str, name: str, uscc: str) -> Institution:
-    from xinyong.auth.service import _check_uscc
-
     _require_admin(actor, "登记金融机构")
     code = (code or "").strip().lower()
     if not _CODE_RE.fullmatch(code):
@@ -118,9 +126,6 @@ def bind_principal(
     session: Session, *, actor: Principal, institution: int | str, user: str | None = None, token_id: int | None = None
 ) -> InstitutionPrincipal:
     """Let a bank user (by username) or a bank API token act for the institution."""
-    from xinyong.auth import service as auth_service
-    from xinyong.auth.models import ApiToken
-
     _require_admin(actor, "绑定机构账号")
     inst = get_institution(session, institution)
     if (user is None) == (token_id is None):
@@ -187,9 +192,6 @@ def require_institution(session: Session, principal: Principal) -> Institution:
 
 def authorisable_classes(session: Session, kind: str) -> list[Any]:
     """The catalog classes a bank may read with a subject's authorisation, for subjects of ``kind``."""
-    from xinyong.catalog.service import list_classes
-    from xinyong.evaluation.rules import may_see
-
     person = kind == SubjectKind.NATURAL_PERSON.value
     out = []
     for c in list_classes(session):
@@ -331,8 +333,6 @@ def register_document(
     """A bank uploads the subject's signed authorisation document (PDF or image). Refused: a file that is no
     document (``document_type_not_allowed`` …), one whose SHA-256 differs from the one the bank declares
     (``document_hash_mismatch``: altered in transit or forged), a document already used (``document_reused``)."""
-    from xinyong.cases.documents import check_upload, safe_filename
-
     inst = require_institution(session, actor) if not actor.is_admin else None
     if inst is None:
         raise Forbidden("书面授权书由金融机构上传", code="bank_only")
@@ -451,8 +451,6 @@ def list_authorisations(
 
 def authorisation_view(session: Session, a: Authorisation, *, masked: bool = True) -> dict[str, Any]:
     """An authorisation as shown: a person's name and ID masked (``masked``; always on public answers)."""
-    from xinyong.identifiers.masking import mask_name
-
     subject = session.get(Subject, a.subject_id)
     inst = session.get(Institution, a.institution_id)
     person = subject is not None and subject.kind == SubjectKind.NATURAL_PERSON.value
@@ -609,9 +607,6 @@ def log_refusal(session: Session, *, actor: Principal, exc: ProfileRefused) -> N
 def log_refused_token(session: Session, *, raw_token: str, code: str, error_code: str) -> bool:
     """A bank token that is no longer valid (expired, revoked) asked for a subject's profile: the attempt goes in
     the subject's log under the token it was. An unknown token or subject logs nothing (nothing to name)."""
-    from xinyong.auth.models import ApiToken
-    from xinyong.auth.tokens import hash_token
-
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw_token)))
     subject = find_subject(session, code)
     if token is None or subject is None or Role(token.role) is not Role.BANK:
@@ -638,8 +633,6 @@ def log_refused_token(session: Session, *, raw_token: str, code: str, error_code
 
 
 def _subject_head(subject: Subject) -> dict[str, Any]:
-    from xinyong.identifiers.masking import mask_name
-
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     return {
         "id": subject.id,
@@ -653,9 +646,6 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
 def _sections(session: Session, subject: Subject, classes: Sequence[str], actor: Principal) -> dict[str, Any]:
     """What the platform holds of each class for the subject (IDs of persons masked): the BANK subject profile
     (``reports.profile.build_profile``), read only for the classes the authorisations cover."""
-    from xinyong.lists.models import ListType
-    from xinyong.reports.profile import Audience, Section, build_profile
-
     today = clock.today()
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     out: dict[str, Any] = {}
@@ -739,8 +729,6 @@ _ENTRY_KEYS = (
 
 
 def _record_item(view: dict[str, Any], person: bool) -> dict[str, Any]:
-    from xinyong.identifiers.masking import mask_name
-
     item = {k: view.get(k) for k in _RECORD_KEYS}
     if person and item["party_name"]:
         item["party_name"] = mask_name(item["party_name"])

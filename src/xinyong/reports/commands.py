@@ -5,16 +5,19 @@ Mounted by ``cli.py`` as ``app.add_typer(reports_cmds.app, name="reports")``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from xinyong.auth.service import get_department
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
-from xinyong.reports import service
+from xinyong.reports import government_file, service
+from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿）", no_args_is_help=True)
 
@@ -91,8 +94,6 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """列出已出具的报告（登记簿，最新在前）。"""
-    from xinyong.subjects.service import get_subject
-
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         rows = [
@@ -130,10 +131,6 @@ def file_(
     as_json: bool = JsonOption,
 ) -> None:
     """政府信用档案（政务共享）：各部门可共享的记录、名单、承诺、评价与异议标记；查询记入主体的查询记录。"""
-    from dataclasses import replace
-
-    from xinyong.auth.service import get_department
-    from xinyong.reports import government_file
 
     refused: government_file.FileRefused | None = None
     with clikit.database().session() as session:

@@ -34,8 +34,16 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttribute
+from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
+from xinyong.evaluation.service import subject_results
+from xinyong.lists.models import ListType
+from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
+from xinyong.records import publicity
+from xinyong.records import queries as records_queries
+from xinyong.records import views as records_views
+from xinyong.records.inputs import RecordKind
 from xinyong.subjects import access_log
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
@@ -218,11 +226,6 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
 def _records(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> tuple[list[dict[str, Any]], bool]:
-    from xinyong.records import publicity
-    from xinyong.records import queries as records_queries
-    from xinyong.records import views as records_views
-    from xinyong.records.inputs import RecordKind
-
     rows = records_queries.list_records(
         session, subject_id=subject.id, public_only=False, today=today, limit=MAX_RECORDS + 1
     )
@@ -252,9 +255,6 @@ def _records(
 def _lists(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> list[dict[str, Any]]:
-    from xinyong.lists.models import ListType
-    from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
-
     list_classes = dict(session.execute(select(ListType.code, ListType.info_class)).all())
     out = []
     for e in subject_entries_view(session, subject, today):
@@ -274,12 +274,8 @@ def _lists(
 
 
 def _commitments(session: Session, subject: Subject, actor: Principal, today: dt.date) -> list[dict[str, Any]]:
-    from xinyong.commitments.service import subject_commitments_view
-
     return subject_commitments_view(session, subject, today, public=False, viewer=actor)
 
 
 def _grades(session: Session, subject: Subject, actor: Principal) -> list[dict[str, Any]]:
-    from xinyong.evaluation.service import subject_results
-
     return subject_results(session, subject, role=actor.role.value if actor.role else None, history=False)

@@ -32,12 +32,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
+from xinyong.cases.models import Case
 from xinyong.core import clock, uploads
 from xinyong.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, XinyongError
 from xinyong.core.settings import get_settings
+from xinyong.ingest import service as ingest_service
+from xinyong.lists import sync
 from xinyong.web import security
+from xinyong.web.errors import error_body
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -54,8 +61,6 @@ PAGE = 50
 
 
 def _templates() -> Any:
-    from xinyong.web.templates import TEMPLATES
-
     return TEMPLATES
 
 
@@ -135,14 +140,11 @@ def _department_filter(session: Session, principal: Principal, department: str |
         return principal.department_id
     if not department:
         return None
-    from xinyong.auth import service as auth_service
 
     return auth_service.get_department(session, ref=department).id
 
 
 def _all_departments(session: Session, principal: Principal) -> list[Any]:
-    from xinyong.auth import service as auth_service
-
     return auth_service.list_departments(session) if principal.is_admin else []
 
 
@@ -182,9 +184,6 @@ def login_submit(
 ) -> Response:
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
-    from xinyong.auth import service as auth_service
-    from xinyong.auth import tokens as auth_tokens
-
     security.throttle_login(request, username)
     try:
         token, raw = auth_service.login(session, username=username, password=password)
@@ -220,8 +219,6 @@ def login_submit(
 @router.post("/logout")
 def logout(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
     """End the session: its login token is revoked at once (a copied cookie is worthless afterwards)."""
-    from xinyong.auth import tokens as auth_tokens
-
     if principal.kind == "user" and principal.token_id is not None:
         auth_tokens.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")
     response = see_other("/console/login")
@@ -234,10 +231,6 @@ def logout(request: Request, principal: Principal = Depends(viewer), session: Se
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
-    from xinyong.cases.models import Case
-    from xinyong.ingest import service as ingest_service
-    from xinyong.lists import sync
-
     today = clock.today()
     cases = select(func.count()).select_from(Case).where(Case.closed_at.is_(None))
     if not principal.is_admin:
@@ -253,8 +246,6 @@ def home(request: Request, principal: Principal = Depends(viewer), session: Sess
     batches = ingest_service.list_batches(session, actor=principal, limit=5)
     department = None
     if principal.department_id is not None:
-        from xinyong.auth import service as auth_service
-
         department = auth_service.get_department(session, ref=principal.department_id)
     return render(
         request,
@@ -304,7 +295,6 @@ def _login_required(request: Request) -> Response:
     headers = request.headers
     if "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""):
         return see_other("/console/login")
-    from xinyong.web.errors import error_body
 
     return JSONResponse(error_body("unauthenticated", "需要登录或提供 API 令牌"), status_code=401)
 
@@ -313,7 +303,8 @@ def install(app: FastAPI) -> None:
     """Mount the console and make its refusals browser-friendly: a logged-out browser is sent to the login page
     (303, with the page it wanted), a refused or missing page is a Chinese error page. API clients, and every
     path outside the console, keep the JSON errors of ``web.app``."""
-    from xinyong.web import (  # the sections import this module's helpers
+    # lazy: import cycle, the sections import this module's helpers
+    from xinyong.web import (
         console_cases,
         console_collection,
         console_dashboards,
@@ -322,7 +313,6 @@ def install(app: FastAPI) -> None:
         console_measures,
         console_users,
     )
-    from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
     for section in (

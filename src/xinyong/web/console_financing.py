@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
+from xinyong.financing import service
 from xinyong.web.console import admin, render
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -20,8 +22,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 def financing_page(
     request: Request, principal: Principal = Depends(admin), session: Session = SessionDep
 ) -> HTMLResponse:
-    from xinyong.financing import service
-
     data = service.figures(session)
     recent = [service.authorisation_view(session, a) for a in service.list_authorisations(session, limit=20)]
     return render(request, "console/financing.html", principal, active="financing", figures=data, recent=recent)
@@ -29,8 +29,6 @@ def financing_page(
 
 def install(app: FastAPI) -> None:
     """Mount the page (after ``web.console_analysis.install``) and add it to the admin's navigation."""
-    from xinyong.web.app import TEMPLATES
-
     app.include_router(router)
     inner = TEMPLATES.env.globals.get("console_nav")
 

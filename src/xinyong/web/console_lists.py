@@ -20,6 +20,10 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
+from xinyong.lists import queries as lists_queries
+from xinyong.lists import service as lists_service
+from xinyong.lists import sync
+from xinyong.lists import types as lists_types
 from xinyong.web.console import PAGE, changed_or_failed, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
@@ -35,9 +39,6 @@ def lists_page(
     session: Session = SessionDep,
 ) -> Response:
     """The department's list entries (the admin: all), newest first, with their effective status today."""
-    from xinyong.lists import queries as lists_queries
-    from xinyong.lists import types as lists_types
-
     today = clock.today()
     try:
         rows = lists_queries.list_entries(
@@ -86,8 +87,6 @@ def lists_create(
     session: Session = SessionDep,
 ) -> Response:
     """Give notice of an intended listing (告知), or list directly where no notice is required or it was given."""
-    from xinyong.lists import service as lists_service
-
     try:
         if stage == "notice":
             entry = lists_service.give_notice(
@@ -129,8 +128,6 @@ def review_page(
     session: Session = SessionDep,
 ) -> Response:
     """Entries of external lists that could not be linked to a subject by code: the reviewer's queue."""
-    from xinyong.lists import sync
-
     dept_code = None if principal.is_admin else sync.department_code(session, principal)
     if not principal.is_admin and dept_code is None:
         queue: dict[str, Any] = {"total": 0, "items": []}
@@ -164,8 +161,6 @@ def review_judge(
     principal: Principal = Depends(operator),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.lists import sync
-
     return changed_or_failed(
         request,
         session,
@@ -181,9 +176,6 @@ def review_judge(
 def entry_page(
     request: Request, entry_id: Id, principal: Principal = Depends(viewer), session: Session = SessionDep
 ) -> Response:
-    from xinyong.lists import queries as lists_queries
-    from xinyong.lists import service as lists_service
-
     today = clock.today()
     row = lists_queries.get_entry(session, entry_id, viewer=principal)
     view = lists_queries.mark_objections(
@@ -217,8 +209,6 @@ def entry_action(
     session: Session = SessionDep,
 ) -> Response:
     """List a notified entry, extend its term, remove it, or decide not to list after the notice."""
-    from xinyong.lists import service as lists_service
-
     back = f"/console/lists/{entry_id}"
     try:
         if action == "list":

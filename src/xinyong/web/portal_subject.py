@@ -13,11 +13,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth.deps import SessionDep, public
+from xinyong.cases import verification
 from xinyong.core import uploads
 from xinyong.core.bounds import parse_id
-from xinyong.core.errors import XinyongError
+from xinyong.core.errors import ValidationFailed, XinyongError
+from xinyong.financing import service
+from xinyong.identifiers.masking import mask_name
+from xinyong.subjects import access_log
+from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.web.portal import render
 from xinyong.web.security import rate_limit
 
@@ -36,8 +42,6 @@ def access_log_start(request: Request) -> HTMLResponse:
 
 @router.post("/access-log/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def access_log_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import verification
-
     code = subject.strip()[:40]
     try:
         sent = verification.start(session, subject_code=code, purpose="access_log")
@@ -52,9 +56,6 @@ def access_log_code(request: Request, subject: str = Form(""), session: Session 
 
 
 def _log_page(request: Request, session: Session, subject_id: int, pass_: str, page: int) -> HTMLResponse:
-    from xinyong.subjects import access_log
-    from xinyong.subjects.models import Subject
-
     subject = session.get(Subject, subject_id)
     total, rows = access_log.entries(
         session, subject_id=subject_id, limit=LOG_PAGE_SIZE, offset=(page - 1) * LOG_PAGE_SIZE
@@ -76,9 +77,6 @@ def _log_page(request: Request, session: Session, subject_id: int, pass_: str, p
 
 
 def _shown_name(subject: Any) -> str:
-    from xinyong.identifiers.masking import mask_name
-    from xinyong.subjects.models import SubjectKind
-
     if subject is None:
         return ""
     return mask_name(subject.name) if subject.kind == SubjectKind.NATURAL_PERSON.value else subject.name
@@ -95,8 +93,6 @@ def access_log_show(
     session: Session = SessionDep,
 ) -> HTMLResponse:
     """The subject's own access log: after the code, or with the pass the first page gave."""
-    from xinyong.cases import verification
-
     try:
         if pass_:
             subject_id = verification.read_pass(pass_[:100], "access_log")
@@ -125,8 +121,6 @@ def financing_start(request: Request) -> HTMLResponse:
 
 @router.post("/financing/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def financing_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import verification
-
     code = subject.strip()[:40]
     try:
         sent = verification.start(session, subject_code=code, purpose="financing")
@@ -150,9 +144,6 @@ def _manage(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    from xinyong.financing import service
-    from xinyong.subjects.models import Subject
-
     subject = session.get(Subject, subject_id)
     grants = [
         service.authorisation_view(session, a)
@@ -184,8 +175,6 @@ def financing_verify(
     code: str = Form(""),
     session: Session = SessionDep,
 ) -> HTMLResponse:
-    from xinyong.cases import verification
-
     try:
         subject_id = verification.confirm(session, challenge=challenge[:40], code=code[:12], purpose="financing")
     except XinyongError as exc:
@@ -199,8 +188,6 @@ def financing_verify(
 
 
 def _passed(request: Request, pass_: str) -> int | HTMLResponse:
-    from xinyong.cases import verification
-
     try:
         return verification.read_pass(pass_[:100], "financing")
     except XinyongError as exc:
@@ -214,8 +201,6 @@ def _passed(request: Request, pass_: str) -> int | HTMLResponse:
 
 @router.post("/financing/grant", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 async def financing_grant(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from starlette.concurrency import run_in_threadpool
-
     form = await request.form()
     pass_ = str(form.get("pass") or "")
     scope = [str(v)[:60] for v in form.getlist("scope")][:30]
@@ -227,9 +212,6 @@ async def financing_grant(request: Request, session: Session = SessionDep) -> HT
 def _grant(
     request: Request, session: Session, pass_: str, institution: str, scope: list[str], days: int
 ) -> HTMLResponse:
-    from xinyong.core.errors import ValidationFailed
-    from xinyong.financing import service
-
     subject_id = _passed(request, pass_)
     if isinstance(subject_id, HTMLResponse):
         return subject_id
@@ -252,8 +234,6 @@ def _grant(
 def financing_revoke(
     request: Request, pass_: str = Form("", alias="pass"), authorisation: str = Form(""), session: Session = SessionDep
 ) -> HTMLResponse:
-    from xinyong.financing import service
-
     subject_id = _passed(request, pass_)
     if isinstance(subject_id, HTMLResponse):
         return subject_id

@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from http.cookies import SimpleCookie
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
@@ -41,11 +42,13 @@ from fastapi import Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinyong.auth.deps import SESSION_COOKIE, session_token  # noqa: F401  (the cookie is auth's; named here too)
 from xinyong.core.settings import get_settings
+from xinyong.web.templates import TEMPLATES
 
 CSRF_COOKIE = "xinyong_csrf"
 CSRF_FIELD = "csrf_token"
@@ -255,7 +258,6 @@ async def _form_token(headers: Headers, body: bytes) -> str | None:
         values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(CSRF_FIELD)
         return values[0] if values else None
     if content_type.startswith("multipart/form-data"):
-        from starlette.formparsers import MultiPartParser
 
         async def stream():  # type: ignore[no-untyped-def]
             yield body
@@ -273,8 +275,6 @@ async def _form_token(headers: Headers, body: bytes) -> str | None:
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
-    from http.cookies import SimpleCookie
-
     raw = headers.get("cookie")
     if not raw:
         return None
@@ -302,8 +302,6 @@ def _wants_html_scope(scope: Scope) -> bool:
 def _default_refusal(scope: Scope, status: int, message: str) -> Response:
     codes = {400: "bad_request", 403: "csrf_failed", 413: "payload_too_large"}
     if _wants_html_scope(scope):
-        from xinyong.web.templates import TEMPLATES
-
         html = TEMPLATES.get_template("error.html").render(
             status=status, message=message, city=get_settings().city_name, request=None
         )
@@ -485,6 +483,7 @@ class RedisBuckets:
     def __init__(
         self, url: str, *, prefix: str = "xinyong:rl:", timeout: float = 0.25, fallback: BucketStore | None = None
     ) -> None:
+        # lazy: redis costs 0.16 s of start-up and is used only when a Redis URL is configured
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
