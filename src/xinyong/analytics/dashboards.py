@@ -26,8 +26,8 @@ from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.models import IngestBatch as B
 from xinyong.ingest.models import RejectedRow as RR
+from xinyong.lists.models import EntryStatus, ListType
 from xinyong.lists.models import ListEntry as E
-from xinyong.lists.models import ListType
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures.models import Check, CheckFeedback
 from xinyong.records.models import CreditRecord as R
@@ -313,7 +313,7 @@ def list_sizes_and_flows(session: Session, *, period: Period, department_id: int
     listed_m, removed_m = date_month(session, E.listed_on), date_month(session, E.removed_on)
     listed = session.execute(
         select(listed_m, func.count())
-        .where(E.status != "notified", E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope)
+        .where(E.status != EntryStatus.NOTIFIED, E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope)
         .group_by(listed_m)
     )
     removed = session.execute(
@@ -351,7 +351,7 @@ def list_notices(session: Session, *, period: Period, department_id: int | None 
         .join(ListType, ListType.id == E.list_type_id)
         .where(
             ListType.requires_notice.is_(True),
-            E.status != "notified",
+            E.status != EntryStatus.NOTIFIED,
             E.listed_on >= period.date_from,
             E.listed_on <= period.date_to,
             E.department_id.is_not(None),

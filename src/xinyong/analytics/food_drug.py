@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from xinyong.analytics.models import SpotCheck
 from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.models import Department
-from xinyong.cases.models import Case
+from xinyong.cases.models import Case, CaseKind
 from xinyong.core import clock
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.ingest.reports import escape_cell
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -60,7 +61,7 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
         session.execute(
             select(CreditRecord.subject_id, signal, recent, func.count())
             .where(
-                CreditRecord.kind == "penalty",
+                CreditRecord.kind == RecordKind.PENALTY,
                 CreditRecord.department_id.in_(departments),
                 CreditRecord.withdrawn_at.is_(None),
                 CreditRecord.decision_date >= since,
@@ -88,7 +89,7 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
         session.execute(
             select(Case.subject_id, signal, recent, func.count())
             .where(
-                Case.kind == "complaint",
+                Case.kind == CaseKind.COMPLAINT,
                 Case.subject_id.is_not(None),
                 Case.department_id.in_(departments),
                 Case.opened_on >= since,

@@ -56,12 +56,13 @@ from sqlalchemy.sql import ColumnElement
 from xinyong.auth.models import Department
 from xinyong.cases.models import Case, CaseKind, CaseState
 from xinyong.catalog.rules import add_months
-from xinyong.commitments.models import Commitment
+from xinyong.commitments.models import Commitment, FulfilmentStatus
 from xinyong.core.db import IN_CHUNK, BigId, Json
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import EntryStatus, ListEntry, ListType
 from xinyong.lists.rules import in_force_clause
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -147,7 +148,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
         dept_cond = r.department_id.in_(depts) if ind.departments else true()
         if ind.source == "licences":
             cond = and_(
-                r.kind == "licence",
+                r.kind == RecordKind.LICENCE,
                 r.withdrawn_at.is_(None),
                 dept_cond,
                 or_(r.licence_valid_from.is_(None), r.licence_valid_from <= as_of),
@@ -155,7 +156,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
             )
             cols.append(_weighted(ind, r.decision_date, cond, as_of).label(_col(ind.code)))
         elif ind.source == "penalties":
-            conds = [r.kind == "penalty", r.withdrawn_at.is_(None), dept_cond]
+            conds = [r.kind == RecordKind.PENALTY, r.withdrawn_at.is_(None), dept_cond]
             if ind.severity:
                 conds.append(r.severity.in_(ind.severity))
             if ind.exclude_ended:
@@ -184,7 +185,7 @@ def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
             cond = and_(in_force_clause(e, as_of), *conds)
             cols.append(func.sum(case((cond, 1.0), else_=0.0)).label(_col(ind.code)))
         else:
-            cond = and_(e.status != "notified", *conds)
+            cond = and_(e.status != EntryStatus.NOTIFIED, *conds)
             cols.append(_weighted(ind, e.listed_on, cond, as_of).label(_col(ind.code)))
     if not cols:
         return None
@@ -203,7 +204,7 @@ def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     for ind in spec.indicators:
         type_cond = c.commitment_type.in_(ind.commitment_types) if ind.commitment_types else true()
         if ind.source == "commitments_kept":
-            cond = and_(c.fulfilment_status == "fulfilled", type_cond)
+            cond = and_(c.fulfilment_status == FulfilmentStatus.FULFILLED, type_cond)
             cols.append(_weighted(ind, func.coalesce(c.determined_on, c.made_on), cond, as_of).label(_col(ind.code)))
         elif ind.source == "commitments_broken":
             cols.append(_weighted(ind, c.broken_on, type_cond, as_of).label(_col(ind.code)))
@@ -242,7 +243,7 @@ def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
             alternatives.append(
                 s.id.in_(
                     select(CreditRecord.subject_id).where(
-                        CreditRecord.kind == "licence", CreditRecord.department_id.in_(depts)
+                        CreditRecord.kind == RecordKind.LICENCE, CreditRecord.department_id.in_(depts)
                     )
                 )
             )

@@ -39,7 +39,7 @@ from xinyong.evaluation.spec import (
     parse_model,
     shipped_models,
 )
-from xinyong.subjects.models import Subject
+from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
 ENTITY = "evaluation_model"
@@ -379,7 +379,7 @@ def list_runs(session: Session, *, model: str | None = None, limit: int = 20) ->
 
 def _visible(session: Session, spec: ModelSpec, subject_kind: str, role: str | None) -> bool:
     rule = catalog_service.publicity_rule(session, spec.info_class)
-    attribute = rule.natural_person_attribute if subject_kind == "natural_person" else rule.public_attribute
+    attribute = rule.natural_person_attribute if subject_kind == SubjectKind.NATURAL_PERSON else rule.public_attribute
     return may_see(attribute.value, role)
 
 

@@ -26,6 +26,7 @@ from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import get_model, spec_of
 from xinyong.evaluation.spec import ModelSpec
 from xinyong.ingest.reports import escape_cell, to_csv
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -75,7 +76,7 @@ def sample(
         stmt = stmt.where(
             r.subject_id.in_(
                 select(c.subject_id).where(
-                    c.kind == "licence",
+                    c.kind == RecordKind.LICENCE,
                     c.department_id == dept.id,
                     c.withdrawn_at.is_(None),
                     (c.licence_valid_to.is_(None)) | (c.licence_valid_to >= today),

@@ -35,7 +35,16 @@ from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.evaluation.rules import may_see
-from xinyong.financing.models import Authorisation, Institution, InstitutionPrincipal, LoanFeedback
+from xinyong.financing.models import (
+    Authorisation,
+    AuthorisationMethod,
+    AuthorisationStatus,
+    Institution,
+    InstitutionPrincipal,
+    LoanFeedback,
+    LoanOutcome,
+    PrincipalKind,
+)
 from xinyong.identifiers.masking import mask_name
 from xinyong.lists.models import ListType
 from xinyong.reports.profile import Audience, Section, build_profile
@@ -48,8 +57,8 @@ MAX_DAYS = 366
 DEFAULT_DAYS = 90
 PROFILE_ENDPOINT = "GET /api/v1/financing/subjects/{code}/profile"
 PROFILE_ACTION = "financing.profile_read"
-METHOD_LABELS = {"online": "主体在线授权", "document": "书面授权书（机构上传）"}
-OUTCOME_LABELS = {"granted": "已放款", "declined": "未授信"}
+METHOD_LABELS = {AuthorisationMethod.ONLINE: "主体在线授权", AuthorisationMethod.DOCUMENT: "书面授权书（机构上传）"}
+OUTCOME_LABELS = {LoanOutcome.GRANTED: "已放款", LoanOutcome.DECLINED: "未授信"}
 RATE_BANDS = {
     "below_lpr": "低于LPR",
     "lpr": "等于LPR",
@@ -57,7 +66,12 @@ RATE_BANDS = {
     "lpr_plus_150": "LPR+50BP至LPR+150BP",
     "above": "高于LPR+150BP",
 }
-STATUS_LABELS = {"active": "有效", "pending": "未开始", "expired": "已到期", "revoked": "已撤销"}
+STATUS_LABELS = {
+    AuthorisationStatus.ACTIVE: "有效",
+    AuthorisationStatus.PENDING: "未开始",
+    AuthorisationStatus.EXPIRED: "已到期",
+    AuthorisationStatus.REVOKED: "已撤销",
+}
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -132,12 +146,12 @@ def bind_principal(
         raise ValidationFailed("请指定一个用户名或一个令牌编号", code="principal_required")
     if user is not None:
         found = auth_service.get_user(session, ref=user)
-        kind, pid, role = "user", found.id, found.role
+        kind, pid, role = PrincipalKind.USER, found.id, found.role
     else:
         token = session.get(ApiToken, token_id)
         if token is None:
             raise NotFound(f"令牌 {token_id} 不存在", code="token_not_found")
-        kind, pid, role = "token", token.id, token.role
+        kind, pid, role = PrincipalKind.TOKEN, token.id, token.role
     if Role(role) is not Role.BANK:
         raise ValidationFailed("只有“金融机构”角色的用户或令牌可以绑定到信易贷机构", code="not_a_bank_principal")
     if (
@@ -166,9 +180,9 @@ def bind_principal(
 def institution_of(session: Session, principal: Principal) -> Institution | None:
     """The institution a bank principal acts for (a login token acts as its user), or None."""
     if principal.kind == "user" and principal.user_id is not None:
-        kind, pid = "user", principal.user_id
+        kind, pid = PrincipalKind.USER, principal.user_id
     elif principal.kind == "token" and principal.token_id is not None:
-        kind, pid = "token", principal.token_id
+        kind, pid = PrincipalKind.TOKEN, principal.token_id
     else:
         return None
     return session.scalar(
@@ -253,7 +267,7 @@ def _create(
     starts_on: dt.date | None,
     expires_on: dt.date | None,
     days: int | None,
-    method: str,
+    method: AuthorisationMethod,
     sha256: str | None = None,
     filename: str | None = None,
 ) -> Authorisation:
@@ -313,7 +327,7 @@ def grant_online(
         starts_on=None,
         expires_on=expires_on,
         days=days,
-        method="online",
+        method=AuthorisationMethod.ONLINE,
     )
 
 
@@ -361,21 +375,21 @@ def register_document(
         starts_on=starts_on,
         expires_on=expires_on,
         days=None,
-        method="document",
+        method=AuthorisationMethod.DOCUMENT,
         sha256=sha,
         filename=safe_filename(filename),
     )
 
 
-def status_of(a: Authorisation, now: dt.datetime | None = None) -> str:
+def status_of(a: Authorisation, now: dt.datetime | None = None) -> AuthorisationStatus:
     now = now or utcnow()
     if a.revoked_at is not None:
-        return "revoked"
+        return AuthorisationStatus.REVOKED
     if a.expires_at <= now:
-        return "expired"
+        return AuthorisationStatus.EXPIRED
     if a.starts_at > now:
-        return "pending"
-    return "active"
+        return AuthorisationStatus.PENDING
+    return AuthorisationStatus.ACTIVE
 
 
 def get_authorisation(session: Session, authorisation_id: int) -> Authorisation:
@@ -436,13 +450,13 @@ def list_authorisations(
     if institution_id is not None:
         stmt = stmt.where(Authorisation.institution_id == institution_id)
     now = utcnow()
-    if status == "active":
+    if status == AuthorisationStatus.ACTIVE:
         stmt = stmt.where(
             Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now, Authorisation.expires_at > now
         )
-    elif status == "revoked":
+    elif status == AuthorisationStatus.REVOKED:
         stmt = stmt.where(Authorisation.revoked_at.is_not(None))
-    elif status == "expired":
+    elif status == AuthorisationStatus.EXPIRED:
         stmt = stmt.where(Authorisation.revoked_at.is_(None), Authorisation.expires_at <= now)
     elif status not in (None, "", "all"):
         raise ValidationFailed("状态只能是 active / revoked / expired / all", code="bad_status")
@@ -540,14 +554,14 @@ def read_profile(
                 scope=wanted,
             )
     now = utcnow()
-    active = [g for g in grants if status_of(g, now) == "active"]
+    active = [g for g in grants if status_of(g, now) == AuthorisationStatus.ACTIVE]
     if not active:
         states = {status_of(g, now) for g in grants}
-        if "revoked" in states and "expired" not in states:
+        if AuthorisationStatus.REVOKED in states and AuthorisationStatus.EXPIRED not in states:
             code_, message = "authorisation_revoked", "信用主体已撤销对本机构的授权"
-        elif "expired" in states:
+        elif AuthorisationStatus.EXPIRED in states:
             code_, message = "authorisation_expired", "对本机构的授权已到期，请重新取得信用主体授权"
-        elif "pending" in states:
+        elif AuthorisationStatus.PENDING in states:
             code_, message = "authorisation_not_started", "授权尚未开始生效"
         else:
             code_, message = "authorisation_required", "未取得该信用主体的有效授权，不能查询"
@@ -757,7 +771,7 @@ def record_feedback(
     if outcome not in OUTCOME_LABELS:
         raise ValidationFailed("结果只能是 granted（已放款）或 declined（未授信）", code="bad_outcome")
     amount: Decimal | None = None
-    if outcome == "granted":
+    if outcome == LoanOutcome.GRANTED:
         try:
             amount = Decimal(str(amount_yuan)).quantize(Decimal("0.01")) if amount_yuan is not None else None
         except (InvalidOperation, ValueError):
@@ -776,7 +790,7 @@ def record_feedback(
         subject_id=a.subject_id,
         outcome=outcome,
         amount_yuan=amount,
-        rate_band=rate_band if outcome == "granted" else None,
+        rate_band=rate_band if outcome == LoanOutcome.GRANTED else None,
         reference=(reference or "").strip()[:100] or None,
         actor=actor.actor,
         created_at=utcnow(),
@@ -850,7 +864,7 @@ def figures(session: Session) -> dict[str, Any]:
     }
     rows = []
     for inst in insts:
-        granted = loans.get((inst.id, "granted"), (0, Decimal(0)))
+        granted = loans.get((inst.id, LoanOutcome.GRANTED), (0, Decimal(0)))
         rows.append(
             {
                 "institution": inst.code,
@@ -860,7 +874,7 @@ def figures(session: Session) -> dict[str, Any]:
                 "queries": queries.get((inst.name, access_log.ALLOWED), 0),
                 "refused_queries": queries.get((inst.name, access_log.DENIED), 0),
                 "loans_granted": granted[0],
-                "loans_declined": loans.get((inst.id, "declined"), (0, 0))[0],
+                "loans_declined": loans.get((inst.id, LoanOutcome.DECLINED), (0, 0))[0],
                 "amount_granted_yuan": str(Decimal(granted[1]).quantize(Decimal("0.01"))),
             }
         )

@@ -17,9 +17,12 @@ from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 from xinyong.reports import government_file, service
+from xinyong.reports.models import VerificationStatus
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿）", no_args_is_help=True)
+#: The answers of `verify` that mean the report is genuine (exit code 0).
+_GOOD = (VerificationStatus.VALID, VerificationStatus.REGISTERED)
 
 
 @app.command("generate")
@@ -72,7 +75,7 @@ def verify(
         result = service.verify_report(session, number=number, short_code=code, pdf_bytes=content)
 
     def render(d: dict[str, Any]) -> None:
-        colour = "green" if d["status"] in ("valid", "registered") else "red"
+        colour = "green" if d["status"] in _GOOD else "red"
         clikit.console.print(f"[{colour}]{d['message']}[/{colour}]")
         if d["report"]:
             r = d["report"]
@@ -82,7 +85,7 @@ def verify(
             )
 
     emit(result, as_json, render)
-    if result["status"] not in ("valid", "registered"):
+    if result["status"] not in _GOOD:
         raise typer.Exit(1)
 
 

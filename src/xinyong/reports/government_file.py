@@ -40,6 +40,7 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongEr
 from xinyong.evaluation.service import subject_results
 from xinyong.lists.models import ListType
 from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
+from xinyong.lists.rules import EffectiveStatus
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import views as records_views
@@ -259,7 +260,11 @@ def _lists(
     out = []
     for e in subject_entries_view(session, subject, today):
         class_code = list_classes.get(e["list_code"])
-        if class_code not in shared or e["removal_reason"] in VOID_REMOVALS or e["effective_status"] == "notified":
+        if (
+            class_code not in shared
+            or e["removal_reason"] in VOID_REMOVALS
+            or e["effective_status"] == EffectiveStatus.NOTIFIED
+        ):
             continue
         if not e["counts"]:
             ended = e["removed_on"] or e["term_end"]

@@ -40,6 +40,7 @@ from xinyong.lists import queries as lists_queries
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import views as records_views
+from xinyong.records.inputs import RecordKind
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.service import public_view, subject_view
 
@@ -106,11 +107,11 @@ class SubjectProfile:
 
     @property
     def licences(self) -> list[RecordItem]:
-        return [r for r in self.records if r["kind"] == "licence"]
+        return [r for r in self.records if r["kind"] == RecordKind.LICENCE]
 
     @property
     def penalties(self) -> list[RecordItem]:
-        return [r for r in self.records if r["kind"] == "penalty"]
+        return [r for r in self.records if r["kind"] == RecordKind.PENALTY]
 
     def objection_marks(self) -> dict[str, list[int]]:
         """Ids of the records and list entries shown with "异议处理中"."""

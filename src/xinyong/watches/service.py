@@ -324,7 +324,7 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
     abandoned = session.execute(
         update(Delivery)
         .where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status="dead", locked_until=None, locked_by=None, last_error="接收端已停用")
+        .values(status=DeliveryStatus.DEAD, locked_until=None, locked_by=None, last_error="接收端已停用")
     ).rowcount
     session.flush()
     audit.record(

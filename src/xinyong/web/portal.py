@@ -31,6 +31,7 @@ from xinyong.auth.roles import ANONYMOUS
 from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
 from xinyong.cases import service as cases
+from xinyong.cases.models import CaseKind
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
@@ -520,7 +521,7 @@ def apply_submit(
             "applicant_address": address,
             "filed_via": "subject",
         }
-        if kind == "objection":
+        if kind == CaseKind.OBJECTION:
             case, token = objections.file_objection(session, **common)
         else:
             case, token = repair.file_repair(
