@@ -475,6 +475,21 @@ def date_window_sources(spec: ModelSpec, first: dt.date, second: dt.date) -> lis
     return sources
 
 
+#: The columns of a grade change (``evaluation_history``) that every change names; a change of grade adds the
+#: rule and contributions, a subject leaving the model a note.
+_HISTORY_KEYS = (
+    "model_code",
+    "subject_id",
+    "model_id",
+    "run_id",
+    "as_of",
+    "from_grade",
+    "to_grade",
+    "from_score",
+    "to_score",
+)
+
+
 def apply_run(
     session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date, subset: bool
 ) -> dict[str, Any]:
@@ -520,24 +535,7 @@ def apply_run(
         .select_from(joined)
         .where(or_(r.c.id.is_(None), r.c.grade != st.c.grade, r.c.score != st.c.score))
     )
-    conn.execute(
-        insert(h).from_select(
-            [
-                "model_code",
-                "subject_id",
-                "model_id",
-                "run_id",
-                "as_of",
-                "from_grade",
-                "to_grade",
-                "from_score",
-                "to_score",
-                "rule",
-                "contributions",
-            ],
-            changed_q,
-        )
-    )
+    conn.execute(insert(h).from_select([*_HISTORY_KEYS, "rule", "contributions"], changed_q))
 
     # Subjects that left the population (whole population on a full run; the subset's otherwise).
     staged = select(st.c.subject_id).where(st.c.subject_id == r.c.subject_id)
@@ -558,23 +556,7 @@ def apply_run(
     ).where(r.c.model_code == code, r.c.subject_id.in_(gone))
     removed = conn.execute(select(func.count()).select_from(gone.subquery())).scalar_one()
     if removed:
-        conn.execute(
-            insert(h).from_select(
-                [
-                    "model_code",
-                    "subject_id",
-                    "model_id",
-                    "run_id",
-                    "as_of",
-                    "from_grade",
-                    "to_grade",
-                    "from_score",
-                    "to_score",
-                    "note",
-                ],
-                gone_q,
-            )
-        )
+        conn.execute(insert(h).from_select([*_HISTORY_KEYS, "note"], gone_q))
         conn.execute(delete(r).where(r.c.model_code == code, r.c.subject_id.in_(gone)))
 
     _upsert_results(conn, dialect, code=code, model_id=model_id, run_id=run_id, as_of=as_of)

@@ -40,7 +40,7 @@ from xinyong.evaluation.spec import (
     shipped_models,
 )
 from xinyong.subjects.models import Subject, SubjectKind
-from xinyong.subjects.service import find_subject
+from xinyong.subjects.service import find_subject, log_person_view
 
 ENTITY = "evaluation_model"
 GRADE_EVENT = "grade.changed"
@@ -393,6 +393,19 @@ def explain_result(
     spec: ModelSpec, *, score: float, grade: str, rule: str | None, contributions: list[list[float]]
 ) -> dict[str, Any]:
     return explain(spec, score=score, grade=grade, rule=rule, contributions=contributions)
+
+
+def read_subject_results(
+    session: Session, subject: Subject, *, actor: Principal, endpoint: str, history: bool = True
+) -> list[dict[str, Any]]:
+    """:func:`subject_results` for a government reader (what the catalog lets ``actor``'s role see); reading a
+    natural person's results is recorded in the subject's access log (``subjects.log_person_view``)."""
+    if subject.kind == SubjectKind.NATURAL_PERSON:
+        log_person_view(
+            session, actor=actor, subject=subject, purpose="信用评价结果查询", endpoint=endpoint, scope=("evaluation",)
+        )
+    role = actor.role.value if actor.role else None
+    return subject_results(session, subject, role=role, history=history)
 
 
 def subject_results(

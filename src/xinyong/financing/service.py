@@ -47,7 +47,7 @@ from xinyong.financing.models import (
 )
 from xinyong.identifiers.masking import mask_name
 from xinyong.lists.models import ListType
-from xinyong.reports.profile import Audience, Section, build_profile
+from xinyong.reports.profile import ENTRY_FIELDS, Audience, Section, build_profile
 from xinyong.subjects import access_log
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
@@ -724,16 +724,7 @@ _RECORD_KEYS = (
     "status_reason",
 )
 _ENTRY_KEYS = (
-    "id",
-    "list_code",
-    "list_name",
-    "kind",
-    "reason",
-    "legal_basis",
-    "decision_no",
-    "authority",
-    "listed_on",
-    "term_end",
+    *ENTRY_FIELDS,
     "removed_on",
     "effective_status",
     "status_label",

@@ -90,6 +90,22 @@ class PublicListEntry(TypedDict):
     objection: str | None
 
 
+#: The fields of a list entry that every answer built on a profile names (the portal's subject page adds
+#: ``objection``; a bank's profile adds the entry's history and status too).
+ENTRY_FIELDS = (
+    "id",
+    "list_code",
+    "list_name",
+    "kind",
+    "reason",
+    "legal_basis",
+    "decision_no",
+    "authority",
+    "listed_on",
+    "term_end",
+)
+
+
 @dataclass
 class SubjectProfile:
     subject: Subject

@@ -185,32 +185,28 @@ def login_submit(
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
     security.throttle_login(request, username)
+
+    def refused(error: str, status_code: int) -> Response:
+        """The login form again, with why (what was refused stays recorded: committed)."""
+        session.commit()
+        return render(
+            request,
+            "console/login.html",
+            principal,
+            next=_safe_next(next),
+            error=error,
+            username=username[:64],
+            status_code=status_code,
+        )
+
     try:
         token, raw = auth_service.login(session, username=username, password=password)
     except Unauthenticated as exc:
-        session.commit()
-        return render(
-            request,
-            "console/login.html",
-            principal,
-            next=_safe_next(next),
-            error=exc.message,
-            username=username[:64],
-            status_code=401,
-        )
+        return refused(exc.message, 401)
     if token.role not in CONSOLE_ROLES:
         holder = Principal(kind="user", name=username, role=token.role, user_id=token.user_id, token_id=token.id)
         auth_tokens.revoke_token(session, actor=holder, token_id=token.id, reason="该角色不使用部门工作台")
-        session.commit()
-        return render(
-            request,
-            "console/login.html",
-            principal,
-            next=_safe_next(next),
-            error="该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）",
-            username=username[:64],
-            status_code=403,
-        )
+        return refused("该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）", 403)
     response = see_other(_safe_next(next))
     security.set_session_cookie(response, request, raw)
     return response

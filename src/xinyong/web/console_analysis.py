@@ -36,7 +36,7 @@ from xinyong.evaluation import service, supervision
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.supervision import MAX_SEED, sample_csv
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
-from xinyong.subjects.service import find_subject, log_person_view
+from xinyong.subjects.service import find_subject
 from xinyong.web.console import (
     CONSOLE_ROLES,
     PAGE,
@@ -72,10 +72,6 @@ ATTRIBUTE_LABELS = {
     "address": "地址",
     "shareholder": "股东",
 }
-
-
-def _role(principal: Principal) -> str | None:
-    return principal.role.value if principal.role else None
 
 
 # Navigation and presentation helpers (Jinja globals and filters) ------------------------------------------------
@@ -253,16 +249,9 @@ def evaluation_subject(
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
-    if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(
-            session,
-            actor=principal,
-            subject=subject,
-            purpose="信用评价结果查询",
-            endpoint="GET /console/evaluation/subjects/{id}",
-            scope=("evaluation",),
-        )
-    results = service.subject_results(session, subject, role=_role(principal), history=True)
+    results = service.read_subject_results(
+        session, subject, actor=principal, endpoint="GET /console/evaluation/subjects/{id}"
+    )
     return render(
         request,
         "console/evaluation_subject.html",

@@ -9,6 +9,8 @@ calls, with the role policies and helpers of ``web.console``, which mounts this 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -24,6 +26,7 @@ from xinyong.lists import queries as lists_queries
 from xinyong.lists import service as lists_service
 from xinyong.lists import sync
 from xinyong.lists import types as lists_types
+from xinyong.lists.models import ListEntry
 from xinyong.web.console import PAGE, changed_or_failed, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
@@ -87,33 +90,24 @@ def lists_create(
     session: Session = SessionDep,
 ) -> Response:
     """Give notice of an intended listing (告知), or list directly where no notice is required or it was given."""
+    # The notice and the listing take the same decision; a listing adds its dates.
+    record: Callable[..., ListEntry] = (
+        lists_service.give_notice
+        if stage == "notice"
+        else partial(lists_service.create_entry, listed_on=listed_on, term_end=term_end)
+    )
     try:
-        if stage == "notice":
-            entry = lists_service.give_notice(
-                session,
-                actor=principal,
-                list_code=list_code,
-                subject_code=subject_code,
-                reason=reason,
-                decision_no=decision_no,
-                facts=facts,
-                legal_basis=legal_basis or None,
-                notice_given_on=notice_given_on,
-            )
-        else:
-            entry = lists_service.create_entry(
-                session,
-                actor=principal,
-                list_code=list_code,
-                subject_code=subject_code,
-                reason=reason,
-                decision_no=decision_no,
-                facts=facts,
-                legal_basis=legal_basis or None,
-                notice_given_on=notice_given_on,
-                listed_on=listed_on,
-                term_end=term_end,
-            )
+        entry = record(
+            session,
+            actor=principal,
+            list_code=list_code,
+            subject_code=subject_code,
+            reason=reason,
+            decision_no=decision_no,
+            facts=facts,
+            legal_basis=legal_basis or None,
+            notice_given_on=notice_given_on,
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/lists")
     return see_other(f"/console/lists/{entry.id}")

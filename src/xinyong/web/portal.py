@@ -42,7 +42,7 @@ from xinyong.lists.types import list_types
 from xinyong.records.queries import list_records
 from xinyong.records.views import mark_objections, public_record_view
 from xinyong.reports.config import get_reports_settings
-from xinyong.reports.profile import Audience, build_profile
+from xinyong.reports.profile import ENTRY_FIELDS, Audience, build_profile
 from xinyong.reports.service import display_code, generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
@@ -166,19 +166,7 @@ def _public_list_codes(session: Session) -> set[str]:
     return {t.code for t in list_types(session) if t.id in ids}
 
 
-_ENTRY_KEYS = (
-    "id",
-    "list_code",
-    "list_name",
-    "kind",
-    "reason",
-    "legal_basis",
-    "decision_no",
-    "authority",
-    "listed_on",
-    "term_end",
-    "objection",
-)
+_ENTRY_KEYS = (*ENTRY_FIELDS, "objection")
 
 
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
@@ -491,21 +479,16 @@ def apply_submit(
         )
         if not ok
     ]
-    if problems:
-        return render(
-            request,
-            "portal/apply.html",
-            _apply_context(
-                kind,
-                target,
-                step=2,
-                subject=subject[:40],
-                form=form,
-                error="；".join(problems),
-                sent={"challenge": challenge[:40]},
-            ),
-            status_code=422,
+
+    def again(error: str, status_code: int) -> HTMLResponse:
+        """The form once more, as filled in, with what was wrong."""
+        context = _apply_context(
+            kind, target, step=2, subject=subject[:40], form=form, error=error, sent={"challenge": challenge[:40]}
         )
+        return render(request, "portal/apply.html", context, status_code=status_code)
+
+    if problems:
+        return again("；".join(problems), 422)
     try:
         subject_id, channel, address = verification.verified_applicant(
             session, challenge=challenge[:40], code=code[:12], purpose=kind
@@ -532,20 +515,7 @@ def apply_submit(
             )
     except XinyongError as exc:
         session.rollback()
-        return render(
-            request,
-            "portal/apply.html",
-            _apply_context(
-                kind,
-                target,
-                step=2,
-                subject=subject[:40],
-                form=form,
-                error=exc.message,
-                sent={"challenge": challenge[:40]},
-            ),
-            status_code=exc.status_code,
-        )
+        return again(exc.message, exc.status_code)
     view = service.case_view(session, case, applicant=True)
     return render(
         request, "portal/applied.html", {"kind_label": CASE_KINDS[kind], "case": view, "token": token}, status_code=201
