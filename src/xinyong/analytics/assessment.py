@@ -177,8 +177,8 @@ def parse_period(text: str | None, *, today: dt.date | None = None) -> Period:
         year, q = int(m[1]), int(m[2])
         if not 1 <= year < dt.MAXYEAR:
             raise bad
-        first, last = Period.month(year, 3 * q - 2), Period.month(year, 3 * q)
-        return Period(first.date_from, last.date_to)
+        first_month, last_month = Period.month(year, 3 * q - 2), Period.month(year, 3 * q)
+        return Period(first_month.date_from, last_month.date_to)
     if m := re.fullmatch(r"(\d{4})-(\d{1,2})", t):
         try:
             return Period.month(int(m[1]), int(m[2]))
@@ -292,7 +292,7 @@ def assess(
             kwargs["today"] = today
         figures[source] = {r["department_id"]: r for r in fn(session, **kwargs)}
     weight_sum = sum(i.weight for i in method.indicators)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in dashboards.departments(session):
         scored: dict[str, Any] = {}
         points_sum = 0.0

@@ -232,7 +232,9 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
     )
     codes = select(B.department_id, B.error_counts).where(in_period, B.error_counts.is_not(None))
     if department_id is not None:
-        stmt, missing, codes = (q.where(B.department_id == department_id) for q in (stmt, missing, codes))
+        stmt = stmt.where(B.department_id == department_id)
+        missing = missing.where(B.department_id == department_id)
+        codes = codes.where(B.department_id == department_id)
     found = {d: (int(b), int(r), int(x), int(late)) for d, b, r, x, late in session.execute(stmt)}
     missing_rows = {d: int(n) for d, n in session.execute(missing)}
     error_codes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -408,8 +410,9 @@ def case_handling(
         .group_by(C.department_id, C.opened_on, C.closed_on)
     )
     times: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for dept, opened, closed, n in pairs:
-        times[dept].append((workdays.workdays_between(opened, closed), int(n)))
+    for dept, opened_on, closed_on, n in pairs:
+        if dept is not None and closed_on is not None:  # always so: closed_in needs a closing day
+            times[dept].append((workdays.workdays_between(opened_on, closed_on), int(n)))
     out = []
     for d in departments(session, department_id=department_id):
         closed, on_time, overdue, opened = found.get(d.id, (0, 0, 0, 0))

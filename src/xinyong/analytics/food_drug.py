@@ -201,14 +201,14 @@ def risk_levels(
     signals = _signals(session, today, cfg)
     if subject_id is not None:
         signals = {subject_id: signals.get(subject_id, {})}
-    names = {}
+    names: dict[int, tuple[str | None, str | None, str | None]] = {}
     ids = list(signals)
     for i in range(0, len(ids), 2000):
-        for sid, name, code, kind in session.execute(
+        rows = session.execute(
             select(Subject.id, Subject.name, Subject.uscc, Subject.kind).where(Subject.id.in_(ids[i : i + 2000]))
-        ):
-            names[sid] = (name, code, kind)
-    out = []
+        )
+        names.update({sid: (name, code, kind) for sid, name, code, kind in rows})
+    out: list[dict[str, Any]] = []
     for sid, sig in signals.items():
         score, lvl, reasons = assess(sig, cfg)
         if level and lvl != level:

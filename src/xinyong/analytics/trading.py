@@ -214,7 +214,7 @@ def import_file(
     session.add(record)
     session.flush()
     summary.batch = record.id
-    counts = {
+    counts: dict[str, Any] = {
         "tenders": _apply_tenders,
         "bids": _apply_bids,
         "awards": _apply_awards,
@@ -482,8 +482,10 @@ def _apply_spot_checks(
     names = sorted({normalize_org_name(r["subject_name"]) for r in rows if not r["subject_uscc"]})
     by_name: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(names):
-        for norm, sid in session.execute(select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))):
-            by_name[norm].append(sid)
+        for norm, subject_id in session.execute(
+            select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))
+        ):
+            by_name[norm].append(subject_id)
     for r in rows:
         sid = by_code.get(r["subject_uscc"]) if r["subject_uscc"] else None
         if sid is None and not r["subject_uscc"]:

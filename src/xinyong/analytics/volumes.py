@@ -182,6 +182,7 @@ def volume(session: Session, *, period: Period, department_id: int | None = None
         for cls, name in INFO_CLASSES.items():
             key = (dept.id, cls)
             sent = submitted.get(key, 0)
+            monthly: float | None
             if key in configured:
                 basis, monthly = "configured", float(configured[key])
             else:

@@ -44,7 +44,7 @@ from xinyong.subjects.service import find_subject, log_person_view
 
 ENTITY = "evaluation_model"
 GRADE_EVENT = "grade.changed"
-_SPECS: dict[int, ModelSpec] = {}
+_SPECS: dict[str, ModelSpec] = {}  # by the stored version's SHA-256
 
 
 # Models --------------------------------------------------------------------------------------------------------
@@ -487,7 +487,7 @@ def current_grades(
     if not ids:
         return {}
     r, m = EvaluationResult, EvaluationModel
-    rows = []
+    rows: list[Any] = []
     for start in range(0, len(ids), IN_CHUNK):
         rows.extend(
             session.execute(

@@ -251,7 +251,7 @@ class ModelSpec(_Part):
         thresholds = [g.threshold for g in self.grades[:-1]]
         if any(t is None for t in thresholds) or self.grades[-1].threshold is not None:
             raise ValueError("除最后一档外每个等级须有 threshold，最后一档不设")
-        ordered = sorted(thresholds, reverse=self.score.direction == "higher_better")
+        ordered = sorted((t for t in thresholds if t is not None), reverse=self.score.direction == "higher_better")
         if thresholds != ordered or len(set(thresholds)) != len(thresholds):
             raise ValueError("等级须从最好到最差排列，阈值严格单调")
         for o in self.overrides:

@@ -128,7 +128,7 @@ def sample(
                     "reason": reason,
                 }
             )
-    names = {}
+    names: dict[int, Any] = {}
     ids = [d["subject_id"] for d in drawn]
     for start in range(0, len(ids), IN_CHUNK):
         for s in session.execute(
@@ -138,8 +138,14 @@ def sample(
         ):
             names[s.id] = s
     for d in drawn:
-        s = names.get(d["subject_id"])
-        d.update({"name": s.name if s else None, "uscc": s.uscc if s else None, "address": s.address if s else None})
+        found = names.get(d["subject_id"])
+        d.update(
+            {
+                "name": found.name if found else None,
+                "uscc": found.uscc if found else None,
+                "address": found.address if found else None,
+            }
+        )
     digest = hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()
     summary = {
         "model": spec.code,

@@ -480,7 +480,7 @@ def authorisation_view(session: Session, a: Authorisation, *, masked: bool = Tru
         "starts_at": a.starts_at,
         "expires_at": a.expires_at,
         "method": a.method,
-        "method_label": METHOD_LABELS[a.method],
+        "method_label": METHOD_LABELS[AuthorisationMethod(a.method)],
         "document_sha256": a.document_sha256,
         "status": status_of(a),
         "status_label": STATUS_LABELS[status_of(a)],
@@ -810,7 +810,7 @@ def feedback_view(row: LoanFeedback) -> dict[str, Any]:
         "id": row.id,
         "authorisation_id": row.authorisation_id,
         "outcome": row.outcome,
-        "outcome_label": OUTCOME_LABELS[row.outcome],
+        "outcome_label": OUTCOME_LABELS[LoanOutcome(row.outcome)],
         "amount_yuan": str(row.amount_yuan) if row.amount_yuan is not None else None,
         "rate_band": row.rate_band,
         "rate_band_label": RATE_BANDS.get(row.rate_band or ""),
@@ -853,7 +853,7 @@ def figures(session: Session) -> dict[str, Any]:
             ).group_by(LoanFeedback.institution_id, LoanFeedback.outcome)
         ).all()
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for inst in insts:
         granted = loans.get((inst.id, LoanOutcome.GRANTED), (0, Decimal(0)))
         rows.append(
@@ -869,7 +869,7 @@ def figures(session: Session) -> dict[str, Any]:
                 "amount_granted_yuan": str(Decimal(granted[1]).quantize(Decimal("0.01"))),
             }
         )
-    total = {
+    total: dict[str, Any] = {
         k: sum(r[k] for r in rows)
         for k in (
             "authorisations",

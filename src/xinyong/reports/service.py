@@ -138,10 +138,13 @@ def _resolve(
 
 def _check_rate(session: Session, subject: Subject, now: dt.datetime) -> None:
     limit = get_reports_settings().per_subject_per_hour
-    recent = session.scalar(
-        select(func.count())
-        .select_from(IssuedReport)
-        .where(IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1))
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(IssuedReport)
+            .where(IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1))
+        )
+        or 0
     )
     if recent >= limit:
         raise TooManyReports(
@@ -542,7 +545,7 @@ def verify_report(
                 valid=True,
                 file_sha256=digest,
             )
-        claimed = _CLAIMED_NUMBER.search(pdf_bytes)
+        claimed = _CLAIMED_NUMBER.search(pdf_bytes or b"")
         if claimed:
             report = session.scalar(select(IssuedReport).where(IssuedReport.number == claimed.group(1).decode()))
         if report is None:

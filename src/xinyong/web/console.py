@@ -22,6 +22,7 @@ session expired) is sent to the login page; API clients get the usual JSON 401.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -337,7 +338,8 @@ def install(app: FastAPI) -> None:
                 {"status": exc.status_code, "message": exc.message, "city": get_settings().city_name},
                 status_code=exc.status_code,
             )
-        return await app.exception_handlers[XinyongError](request, exc)
+        response = app.exception_handlers[XinyongError](request, exc)
+        return await response if inspect.isawaitable(response) else response
 
     for cls in (Unauthenticated, Forbidden, NotFound, ValidationFailed):
         app.add_exception_handler(cls, console_refusal)

@@ -3,7 +3,8 @@ granted and declined, the amount granted — the figures of ``financing.service.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -30,7 +31,7 @@ def financing_page(
 def install(app: FastAPI) -> None:
     """Mount the page (after ``web.console_analysis.install``) and add it to the admin's navigation."""
     app.include_router(router)
-    inner = TEMPLATES.env.globals.get("console_nav")
+    inner = cast(Callable[..., list[Any]] | None, TEMPLATES.env.globals.get("console_nav"))
 
     def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
         items = inner(request, me, nav) if inner is not None else nav

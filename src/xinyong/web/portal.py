@@ -18,6 +18,8 @@ import csv
 import datetime as dt
 import io
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -31,7 +33,7 @@ from xinyong.auth.roles import ANONYMOUS
 from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
 from xinyong.cases import service as cases
-from xinyong.cases.models import CaseKind
+from xinyong.cases.models import Case, CaseKind
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
@@ -493,26 +495,27 @@ def apply_submit(
         subject_id, channel, address = verification.verified_applicant(
             session, challenge=challenge[:40], code=code[:12], purpose=kind
         )
-        common = {
-            "actor": ANONYMOUS,
-            "target_type": target[0],
-            "target_id": target[1],
-            "facts": facts.strip(),
-            "subject_id": subject_id,
-            "applicant_name": applicant_name.strip(),
-            "applicant_channel": channel,
-            "applicant_address": address,
-            "filed_via": "subject",
-        }
-        if kind == CaseKind.OBJECTION:
-            case, token = objections.file_objection(session, **common)
-        else:
-            case, token = repair.file_repair(
-                session,
-                obligations_fulfilled=form["obligations_fulfilled"],
-                commitment_signed=form["commitment_signed"],
-                **common,
+        file_case: Callable[..., tuple[Case, str]] = (
+            objections.file_objection
+            if kind == CaseKind.OBJECTION
+            else partial(
+                repair.file_repair,
+                obligations_fulfilled=bool(obligations_fulfilled),
+                commitment_signed=bool(commitment_signed),
             )
+        )
+        case, token = file_case(
+            session,
+            actor=ANONYMOUS,
+            target_type=target[0],
+            target_id=target[1],
+            facts=facts.strip(),
+            subject_id=subject_id,
+            applicant_name=applicant_name.strip(),
+            applicant_channel=channel,
+            applicant_address=address,
+            filed_via="subject",
+        )
     except XinyongError as exc:
         session.rollback()
         return again(exc.message, exc.status_code)

@@ -32,6 +32,17 @@ LOG_PAGE_SIZE = 20
 LOG_MAX_PAGE = 500
 
 
+def _send_code(request: Request, session: Session, subject: str, *, purpose: str, template: str) -> HTMLResponse:
+    """Step 1 → 2 of a page behind a one-time code: send the code to the subject's registered contact."""
+    code = subject.strip()[:40]
+    try:
+        sent = verification.start(session, subject_code=code, purpose=purpose)
+    except XinyongError as exc:
+        context = {"step": 1, "subject": code, "error": exc.message}
+        return render(request, template, context, status_code=exc.status_code)
+    return render(request, template, {"step": 2, "subject": code, "sent": sent})
+
+
 # 查询记录 -------------------------------------------------------------------------------------------------------
 
 
@@ -42,17 +53,7 @@ def access_log_start(request: Request) -> HTMLResponse:
 
 @router.post("/access-log/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def access_log_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    code = subject.strip()[:40]
-    try:
-        sent = verification.start(session, subject_code=code, purpose="access_log")
-    except XinyongError as exc:
-        return render(
-            request,
-            "portal/access_log.html",
-            {"step": 1, "subject": code, "error": exc.message},
-            status_code=exc.status_code,
-        )
-    return render(request, "portal/access_log.html", {"step": 2, "subject": code, "sent": sent})
+    return _send_code(request, session, subject, purpose="access_log", template="portal/access_log.html")
 
 
 def _log_page(request: Request, session: Session, subject_id: int, pass_: str, page: int) -> HTMLResponse:
@@ -79,7 +80,7 @@ def _log_page(request: Request, session: Session, subject_id: int, pass_: str, p
 def _shown_name(subject: Any) -> str:
     if subject is None:
         return ""
-    return mask_name(subject.name) if subject.kind == SubjectKind.NATURAL_PERSON.value else subject.name
+    return mask_name(subject.name) if subject.kind == SubjectKind.NATURAL_PERSON else subject.name
 
 
 @router.post("/access-log", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
@@ -121,17 +122,7 @@ def financing_start(request: Request) -> HTMLResponse:
 
 @router.post("/financing/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def financing_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    code = subject.strip()[:40]
-    try:
-        sent = verification.start(session, subject_code=code, purpose="financing")
-    except XinyongError as exc:
-        return render(
-            request,
-            "portal/financing.html",
-            {"step": 1, "subject": code, "error": exc.message},
-            status_code=exc.status_code,
-        )
-    return render(request, "portal/financing.html", {"step": 2, "subject": code, "sent": sent})
+    return _send_code(request, session, subject, purpose="financing", template="portal/financing.html")
 
 
 def _manage(

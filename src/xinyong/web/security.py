@@ -31,11 +31,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from http.cookies import SimpleCookie
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -147,11 +147,11 @@ def csrf_valid(cookie_value: str | None, token: str | None) -> bool:
     return bool(cookie_value and token and len(token) < 200 and hmac.compare_digest(_sign(cookie_value), token))
 
 
-def _set_cookie_header(name: str, value: str, *, secure: bool, max_age: int | None, same_site: str = "Lax") -> bytes:
+def _set_cookie_header(
+    name: str, value: str, *, secure: bool, max_age: int | None, same_site: Literal["lax", "strict", "none"] = "lax"
+) -> bytes:
     response = Response()
-    response.set_cookie(
-        name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite=same_site.lower()
-    )  # type: ignore[arg-type]
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite=same_site)
     return response.headers["set-cookie"].encode("latin-1")
 
 
@@ -259,7 +259,7 @@ async def _form_token(headers: Headers, body: bytes) -> str | None:
         return values[0] if values else None
     if content_type.startswith("multipart/form-data"):
 
-        async def stream():  # type: ignore[no-untyped-def]
+        async def stream() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:
