@@ -344,12 +344,10 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
 
 # Watches ---------------------------------------------------------------------------------------------------
 
-_IN_CHUNK = IN_CHUNK
-
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(values), _IN_CHUNK):
-        yield values[i : i + _IN_CHUNK]
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
 
 
 def _shown(code: str, check: Any) -> str:
