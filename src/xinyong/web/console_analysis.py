@@ -422,10 +422,7 @@ def trading_page(
             raise
         run = None
     ranked = trading.ranked_tenders(run, level=_level(level), limit=PAGE, offset=(page - 1) * PAGE) if run else None
-    imports = [
-        trading.import_view(r)
-        for r in trading.list_imports(session, kinds=("tenders", "bids", "awards", "bidders"), limit=5)
-    ]
+    imports = [trading.import_view(r) for r in trading.list_imports(session, kinds=trading.TRADING_KINDS, limit=5)]
     return render(
         request,
         "console/trading.html",
