@@ -61,10 +61,6 @@ PAGE = 50
 # Rendering ----------------------------------------------------------------------------------------------------
 
 
-def _templates() -> Any:
-    return TEMPLATES
-
-
 NAV = [
     ("home", "/console", "概览", CONSOLE_ROLES),
     ("upload", "/console/upload", "上传数据", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),
@@ -101,7 +97,7 @@ def render(
         "page_link": page_link,
         **context,
     }
-    return _templates().TemplateResponse(request, template, ctx, status_code=status_code)
+    return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
 
 
 def failed(request: Request, session: Session, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
@@ -332,7 +328,7 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, Unauthenticated):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return see_other("/console/login?" + urlencode({"next": _safe_next(target)}))
-            return _templates().TemplateResponse(
+            return TEMPLATES.TemplateResponse(
                 request,
                 "error.html",
                 {"status": exc.status_code, "message": exc.message, "city": get_settings().city_name},

@@ -391,7 +391,7 @@ def supervision_sample_csv(
         return failed(request, session, principal, exc, back="/console/supervision")
     filename = f"双随机抽查名单-{result['department']}-{result['period']}-{result['seed']}.csv"
     return Response(
-        _sample_csv(result),
+        sample_csv(result),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
     )
@@ -620,7 +620,3 @@ def install(app: FastAPI) -> None:
     TEMPLATES.env.globals["console_nav"] = console_nav
     TEMPLATES.env.globals["evidence_lines"] = evidence_lines
     TEMPLATES.env.filters["yuan"] = yuan
-
-
-def _sample_csv(result: dict[str, Any]) -> bytes:
-    return sample_csv(result)

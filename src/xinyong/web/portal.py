@@ -71,13 +71,9 @@ CASE_KINDS = {"objection": "提出异议", "repair": "申请信用修复"}
 TARGET_LABELS = {"record": "信用记录", "list_entry": "名单条目"}
 
 
-def _templates() -> Any:
-    return TEMPLATES
-
-
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     ctx = {"city": get_settings().city_name, **context}
-    return _templates().TemplateResponse(request, name, ctx, status_code=status_code)
+    return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
 def parse_page(value: str | None, *, max_page: int = MAX_PAGE) -> int:
