@@ -30,8 +30,8 @@ from tests.factories import (
     DEFAULT_PASSWORD,
     make_department,
     make_token,
-    make_user,
     make_uscc,
+    make_user,
     register_authority,
 )
 from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row
