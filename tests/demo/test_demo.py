@@ -45,6 +45,7 @@ def test_demo_build_only(tmp_path, monkeypatch):
     court = lists["court_dishonest_debtor"]
     assert court["snapshot"]["added"] > 0 and court["delta"]["removed"] > 0 and court["delta"]["changed"] > 0
     assert lists["checks"]["with_feedback"] > 0
+    assert lists["checks"]["procurement_by_record"] > 0  # a procurement check names a penalty (重大违法记录)
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttribute
+from xinyong.catalog.service import prime_publicity_rules
 from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
@@ -152,6 +153,8 @@ def read_file(
         raise FileRefused(exc, subject_id=subject.id, purpose=logged_purpose) from None
     today = today or clock.today()
     classes = {c.code: c for c in session.scalars(select(InfoClass))}
+    # the records' publicity rules come from these classes: not read again (records.queries.rules)
+    prime_publicity_rules(session, [classes[c] for c in publicity.CLASS_CODES.values() if c in classes])
     shared = {c for c, cls in classes.items() if shareable(_attribute(cls, subject))}
     records, truncated = _records(session, subject, classes, shared, today)
     lists = _lists(session, subject, classes, shared, today)

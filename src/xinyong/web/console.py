@@ -7,7 +7,7 @@ measures catalogue and the dashboards; the admin also manages users and tokens a
 This module holds the console's frame — the role policies, rendering and refusal helpers, the login, the
 overview page and :func:`install` — and each section has its module and router beside it, mounted by
 :func:`install` in this order: ``console_collection`` (upload, batches, corrections), ``console_cases``,
-``console_lists``, ``console_file`` (the government credit file), ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
+``console_lists``, ``console_file`` (the government credit file), ``console_check`` (the credit check form), ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
 (users, tokens); ``console_analysis`` (evaluation, supervision, the analyses) is mounted by ``web.app``.
 
 Every page is a thin route over the domains' service functions (the same ones the API and the CLI call), so
@@ -69,6 +69,7 @@ NAV = [
     ("lists", "/console/lists", "名单管理", CONSOLE_ROLES),
     ("review", "/console/lists/review", "比对复核", CONSOLE_ROLES),
     ("file", "/console/file", "信用档案", CONSOLE_ROLES),
+    ("check", "/console/check", "信用核查", CONSOLE_ROLES),
     ("measures", "/console/measures", "措施清单", CONSOLE_ROLES),
     ("dashboards", "/console/dashboards", "统计分析", CONSOLE_ROLES),
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
@@ -299,6 +300,7 @@ def install(app: FastAPI) -> None:
     # lazy: import cycle, the sections import this module's helpers
     from xinyong.web import (
         console_cases,
+        console_check,
         console_collection,
         console_dashboards,
         console_file,
@@ -313,6 +315,7 @@ def install(app: FastAPI) -> None:
         console_cases,
         console_lists,
         console_file,
+        console_check,
         console_measures,
         console_dashboards,
         console_users,
