@@ -13,6 +13,7 @@ does.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -34,8 +35,15 @@ MAX_LINES = 50
 CODE_RE = re.compile(r"[0-9A-Za-z*\-]+")
 
 
-def _form(request: Request, principal: Principal, **context: object) -> HTMLResponse:
-    defaults: dict[str, object] = {"answer": None, "codes": "", "chosen": "", "reference": ""}
+def _form(
+    request: Request,
+    principal: Principal,
+    *,
+    answer: dict[str, Any] | None = None,
+    codes: str = "",
+    chosen: str = "",
+    reference: str = "",
+) -> HTMLResponse:
     return render(
         request,
         "console/check.html",
@@ -43,7 +51,10 @@ def _form(request: Request, principal: Principal, **context: object) -> HTMLResp
         active="check",
         scenarios=SCENARIOS,
         max_lines=MAX_LINES,
-        **{**defaults, **context},
+        answer=answer,
+        codes=codes,
+        chosen=chosen,
+        reference=reference,
     )
 
 
