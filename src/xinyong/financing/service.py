@@ -4,7 +4,7 @@ Rules (docs/sharing.md):
 - a bank principal acts for one registered institution (``financing_principals``); others are refused;
 - an authorisation names the subject, the institution, the information classes (only classes a bank may read
   with authorisation: ``evaluation.rules.may_see`` with the class's public attribute — for a natural person the
-  class's attribute for persons), the purpose, the start and the expiry (at most :data:`MAX_DAYS`), and how it
+  class's attribute for persons), the purpose, the start and the expiry (at most :func:`max_days`, setting ``financing_max_authorisation_days``), and how it
   was given: ``online`` by the subject after one-time-code verification, or ``document``: a signed authorisation
   uploaded by the bank, of which the SHA-256 is kept (the same document cannot serve twice);
 - the profile answers only the authorised classes, only while an authorisation is active (started, not expired,
@@ -34,6 +34,7 @@ from xinyong.catalog.service import list_classes
 from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from xinyong.core.settings import get_settings
 from xinyong.evaluation.rules import may_see
 from xinyong.financing.models import (
     Authorisation,
@@ -53,8 +54,18 @@ from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
 PURPOSE = "融资授信"
-MAX_DAYS = 366
-DEFAULT_DAYS = 90
+
+
+def max_days() -> int:
+    """The longest authorisation period in days (``XINYONG_FINANCING_MAX_AUTHORISATION_DAYS``, default 366)."""
+    return get_settings().financing_max_authorisation_days
+
+
+def default_days() -> int:
+    """The period when none is named (``XINYONG_FINANCING_DEFAULT_AUTHORISATION_DAYS``, default 90)."""
+    return get_settings().financing_default_authorisation_days
+
+
 PROFILE_ENDPOINT = "GET /api/v1/financing/subjects/{code}/profile"
 PROFILE_ACTION = "financing.profile_read"
 METHOD_LABELS = {AuthorisationMethod.ONLINE: "主体在线授权", AuthorisationMethod.DOCUMENT: "书面授权书（机构上传）"}
@@ -245,11 +256,12 @@ def _period(starts_on: dt.date | None, expires_on: dt.date | None, days: int | N
     if start_day < today:
         raise ValidationFailed("授权开始日期不能早于今天", code="start_in_past")
     if expires_on is None:
-        expires_on = start_day + dt.timedelta(days=days or DEFAULT_DAYS)
+        expires_on = start_day + dt.timedelta(days=days or default_days())
     if expires_on <= start_day:
         raise ValidationFailed("授权到期日期必须晚于开始日期", code="bad_period")
-    if (expires_on - start_day).days > MAX_DAYS:
-        raise ValidationFailed(f"授权期限最长 {MAX_DAYS} 天", code="period_too_long", details={"max_days": MAX_DAYS})
+    longest = max_days()
+    if (expires_on - start_day).days > longest:
+        raise ValidationFailed(f"授权期限最长 {longest} 天", code="period_too_long", details={"max_days": longest})
     zone = clock.zone()
     starts_at = utcnow() if start_day == today else dt.datetime.combine(start_day, dt.time(), tzinfo=zone)
     # Valid through the expiry day (civil date of the platform), i.e. until midnight after it.

@@ -150,7 +150,7 @@ def _manage(
             "authorisations": grants,
             "institutions": [i for i in service.list_institutions(session) if i.active],
             "classes": service.authorisable_classes(session, subject.kind) if subject else [],
-            "max_days": service.MAX_DAYS,
+            "max_days": service.max_days(),
             "message": message,
             "error": error,
         },
@@ -207,8 +207,8 @@ def _grant(
     if isinstance(subject_id, HTMLResponse):
         return subject_id
     try:
-        if not 1 <= days <= service.MAX_DAYS:
-            raise ValidationFailed(f"授权期限应为 1–{service.MAX_DAYS} 天", code="bad_period")
+        if not 1 <= days <= service.max_days():
+            raise ValidationFailed(f"授权期限应为 1–{service.max_days()} 天", code="bad_period")
         a = service.grant_online(session, subject_id=subject_id, institution=institution, scope=scope, days=days)
     except XinyongError as exc:  # refused before anything was written (the service checks first)
         return _manage(request, session, subject_id, pass_, error=exc.message, status_code=exc.status_code)
