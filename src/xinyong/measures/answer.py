@@ -46,7 +46,7 @@ def select_measures(
         if lt is None:
             continue
         for m in cat.by_list_type.get(lt.code, ()):
-            if not m.applies_in(scenario) or subject_kind not in m.party_kinds:
+            if not m.applies_in(scenario) or subject_kind not in m.party_kinds or m.related_only:
                 continue
             hits.setdefault(m.code, (m, [], []))[1].append(entry)
     if records and on is not None:
