@@ -204,9 +204,11 @@ def _persons_by_hash(session: Session, digests: Iterable[str]) -> dict[str, int]
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
         found.update(
-            session.execute(
-                select(Subject.resident_id_hash, Subject.id).where(Subject.resident_id_hash.in_(chunk))
-            ).tuples()
+            dict(
+                session.execute(
+                    select(Subject.resident_id_hash, Subject.id).where(Subject.resident_id_hash.in_(chunk))
+                ).all()
+            )
         )
     return found
 

@@ -573,7 +573,7 @@ def _note_legal_reps(
         return
     ids: dict[str, int] = {}
     for chunk in _in_chunks(r.uscc for r in named if r.uscc):
-        ids.update(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).tuples())
+        ids.update(dict(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all()))
     items = [
         related.RelatedInput(
             subject_id=ids[r.uscc],
