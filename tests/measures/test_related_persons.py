@@ -18,6 +18,7 @@ from tests.measures.helpers import entry, org, person, seed_all
 from xinyong.auth.roles import Role
 from xinyong.core import clock
 from xinyong.core.errors import ValidationFailed
+from xinyong.measures.schemas import CheckOut
 from xinyong.measures.spec import DEFAULT_MEASURES_PATH, load_measures, parse_measures
 from xinyong.subjects import access_log
 from xinyong.subjects import service as subjects
@@ -129,6 +130,7 @@ def test_hiring_check_on_the_legal_rep_names_the_company(client, session, env) -
     related_id = r.json()["id"]
 
     answer = _check(client, env["system"], env["rep"], "hiring")
+    assert CheckOut.model_validate(answer).model_dump(mode="json") == answer  # the documented shape
     [res] = answer["results"]
     assert res["outcome"] == "matched" and res["entries"] == []  # the person has no entry of their own
     m = _measure(res, APPOINT)
@@ -195,3 +197,15 @@ def test_the_fast_path_answers_the_same(client, env) -> None:
             r.pop("item_id")
     assert first == second
     assert _measure(second["results"][0], APPOINT)["related_reasons"][0]["role_label"] == "主要负责人"
+
+
+def test_cli_check_shows_the_company_and_the_basis(database, client, env) -> None:
+    from typer.testing import CliRunner
+
+    from xinyong.cli import app as cli
+
+    _add(client, env, "legal_rep", env["rep"], "王法人")
+    r = CliRunner().invoke(cli, ["--db", database.url, "check", env["rep"], "--scenario", "hiring"])
+    assert r.exit_code == 1, r.output
+    assert "理由（关联单位）" in r.stdout and "沁阳市老赖建材有限公司" in r.stdout
+    assert "延伸至关联人员的依据" in r.stdout and env["rep"] not in r.stdout

@@ -221,3 +221,24 @@ def test_cli_add_list_end(database, env) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout)["current"] is False
     r = runner.invoke(app, [*base, "list", A, "--current"])
     assert r.exit_code == 0 and "张三" not in r.stdout
+
+
+def test_a_record_naming_the_legal_rep_adds_them_with_the_id(session) -> None:
+    from tests.factories import make_department
+    from tests.records.helpers import company_uscc, make_batch, penalty, seed_catalog
+    from xinyong.core.db import utcnow
+    from xinyong.records import upsert as records_upsert
+
+    seed_catalog(session)
+    dept = make_department(session, code="scjgj")
+    row = penalty(code=company_uscc(5), party="沁阳市记录法人有限公司")
+    row.legal_rep, row.legal_rep_id_number = "周八", REP
+    batch = make_batch(session, dept.id, batch_id=71)
+    records_upsert.upsert_records(
+        session, actor=ACTOR, department_id=dept.id, batch_id=batch, received_at=utcnow(), rows=[row]
+    )
+    session.commit()
+    company = service.get_subject(session, company_uscc(5))
+    [rep] = _open(session, company.id)
+    assert rep.name == "周八" and rep.source == RelatedSource.RECORD and rep.id_hash == get_vault().lookup_hash(REP)
+    assert rep.valid_from == row.decision_date and rep.provenance["doc_no"] == row.doc_no_norm

@@ -117,6 +117,9 @@ def _measure_answer(
         "reasons": [_reason_view(e, cat) for e in entries],
         "record_reasons": [record_reason(r, rule, on) for r in records] if rule is not None and on else [],
         "record_legal_basis": list(rule.legal_basis) if rule is not None and records else [],
+        # filled by measures.related when the measure reaches a person through an organisation (extends_to)
+        "related_reasons": [],
+        "related_legal_basis": [],
     }
 
 

@@ -180,7 +180,6 @@ def merge_answers(
         view = by_code.get(cm.code)
         if view is None:
             view = answer(cm)
-            view["related_reasons"], view["related_legal_basis"] = [], []
             measures.append(view)
             by_code[cm.code] = view
         view["related_reasons"].extend(related_reason(h, cat) for h in hits)
