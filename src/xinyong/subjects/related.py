@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, clock
+from xinyong.core.bulk import insert_missing
 from xinyong.core.columns import actor_column, in_list, now_column, pk_column
 from xinyong.core.db import IN_CHUNK, Base, BigId, Json, UTCDateTime, lock_keys, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -284,7 +285,9 @@ def note_legal_reps(
     vault = get_vault()
     persons = _persons_by_hash(session, (vault.lookup_hash(n) for _i, n in wanted.values() if n))
     today = clock.today()
+    now = utcnow()
     reason = f"{SOURCE_LABELS.get(source, source)}所载{{role}}变更"
+    fresh: list[dict[str, Any]] = []
     for (sid, role), (item, number) in sorted(wanted.items()):
         if sid not in orgs:
             continue
@@ -300,8 +303,7 @@ def note_legal_reps(
             first = same[0]
             if first.id_hash is None and values["id_hash"] is not None:
                 _end(first, on=today, actor=actor, reason="补充身份证号码")
-                session.flush()
-                session.add(RelatedPerson(**{**values, "valid_from": first.valid_from}))
+                fresh.append({**values, "valid_from": first.valid_from, "created_at": now})
                 counts["completed"] += 1
             else:
                 counts["unchanged"] += 1
@@ -312,10 +314,31 @@ def note_legal_reps(
         for r in open_rows:
             _end(r, on=today, actor=actor, reason=reason.format(role=ROLE_LABELS.get(role, role)))
             counts["ended"] += 1
-        session.add(RelatedPerson(**values))
+        fresh.append({**values, "created_at": now})
         counts["added"] += 1
-    session.flush()
+    session.flush()  # the rows ended first: the new ones may reuse their key in the open-row index
+    # In bulk (a records batch names thousands of companies): a row another writer opened meanwhile is skipped.
+    insert_missing(session, RelatedPerson.__table__, fresh, columns=_COLUMNS)
     return counts
+
+
+_COLUMNS = (
+    "subject_id",
+    "role",
+    "name",
+    "name_norm",
+    "id_hash",
+    "id_enc",
+    "id_masked",
+    "person_key",
+    "person_subject_id",
+    "valid_from",
+    "valid_to",
+    "source",
+    "provenance",
+    "actor",
+    "created_at",
+)
 
 
 def add_related(
