@@ -84,8 +84,8 @@ def test_registry_import_keeps_legal_reps_with_history(session, tmp_path) -> Non
     assert now.name == "王五" and now.id != rep.id
     session.refresh(rep)
     assert rep.valid_to == clock.today() and rep.end_reason and "法定代表人" in rep.end_reason
-    # The person registered after the import is found by hash in the check (person_subject_id is a convenience).
-    assert person.resident_id_hash == rep.id_hash
+    # The person registered after the import: the rows with their ID's hash are linked to them.
+    assert person.resident_id_hash == rep.id_hash and rep.person_subject_id == person.id
 
 
 def test_records_and_lists_add_only_where_none_is_current(session, tmp_path) -> None:

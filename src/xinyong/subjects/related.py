@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, select, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.auth.roles import Principal
@@ -339,6 +339,17 @@ _COLUMNS = (
     "actor",
     "created_at",
 )
+
+
+def link_person(session: Session, *, subject_id: int, id_hash: str) -> int:
+    """A person registered after their roles were recorded: their rows get ``person_subject_id`` (the check joins
+    on the ID's hash and does not need it; pages and the access log do). Returns the rows linked."""
+    result = session.execute(
+        update(RelatedPerson)
+        .where(RelatedPerson.id_hash == id_hash, RelatedPerson.person_subject_id.is_(None))
+        .values(person_subject_id=subject_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def add_related(

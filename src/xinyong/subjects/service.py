@@ -313,6 +313,9 @@ def register_person(
         reason=reason,
         after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession},
     )
+    from xinyong.subjects import related
+
+    related.link_person(session, subject_id=subject.id, id_hash=digest)
     return subject
 
 
