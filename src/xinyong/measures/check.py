@@ -14,6 +14,9 @@ Flow of :func:`run_check` (one transaction, a few indexed queries whatever the b
    records read for the whole batch in one statement per chunk (``measures.record_triggers``), and the answer
    names each triggering record (decision number, authority, date, penalty types, fine) beside the list reasons;
    grades are looked up for the subjects that have an evaluation result;
+   a person checked is also reached through the organisations where they hold a role (法定代表人 …) that have
+   entries in force, by the measures that extend to that role (``extends_to``; ``measures.related``, one statement
+   per chunk of persons, only when some measure of the scenario extends);
 4. the check and its items are recorded: who, which system, which scenario, what was answered (on SQLite in a
    transaction of its own that takes the write lock first, see :func:`_record`).
 
@@ -125,8 +128,6 @@ def run_check(
             if plan is not None
             else {}
         )
-        # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
-        # the subjects that have an evaluation result at all).
         # Persons checked: the organisations where they hold a role with an entry in force, when some measure of
         # the scenario extends to related persons (one statement per chunk of persons; measures.related).
         persons_checked = [it.subject.id for it in matched if it.subject.kind == PERSON]
@@ -135,6 +136,8 @@ def run_check(
             if persons_checked and cat is not None and cat.related_measures(scenario)
             else {}
         )
+        # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
+        # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]
         grades = (
             current_grades(
@@ -186,7 +189,7 @@ def run_check(
                 "records": [record_view(r, on) for r in triggering],
                 "measures": measures,
                 "conclusion": _with_related(
-                    _conclusion(it, entries, measures, scenario, triggering), entries or triggering, hits, via, measures
+                    _conclusion(it, entries, measures, scenario, triggering), entries or triggering, via, measures
                 ),
                 "related": [related_view(h, cat) for h in hits] if cat is not None else [],
                 "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
@@ -247,9 +250,7 @@ def run_check(
     }
 
 
-def _with_related(
-    own: str, grounds: Sequence[Any], hits: Sequence[Any], via: Sequence[Any], measures: list[dict[str, Any]]
-) -> str:
+def _with_related(own: str, grounds: Sequence[Any], via: Sequence[Any], measures: list[dict[str, Any]]) -> str:
     """The conclusion, with the restrictions that reach a person through an organisation (measures.related)."""
     if not via:
         return own

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from xinyong.cases.models import Case
@@ -25,6 +25,7 @@ from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core.db import IN_CHUNK
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
+from xinyong.measures._sql import Prepared
 from xinyong.measures.resolve import _Entry, _iso
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.subjects.models import Subject
@@ -51,11 +52,11 @@ class RelatedHit:
 _E = ListEntry.__table__
 
 
-def related_hits(session: Session, person_ids: Iterable[int], on: dt.date) -> dict[int, list[RelatedHit]]:
-    """Per person subject: the roles held on ``on`` in organisations with an entry in force, each with the entry."""
+def _hits_statement(n: int) -> Any:
     person = aliased(Subject)
     org = aliased(Subject)
     rp = RelatedPerson.__table__
+    on: Any = bindparam("on")
     objected = (
         exists()
         .where(
@@ -66,42 +67,64 @@ def related_hits(session: Session, person_ids: Iterable[int], on: dt.date) -> di
         )
         .label("objected")
     )
+    return (
+        select(
+            person.id,
+            rp.c.id,
+            rp.c.role,
+            org.id,
+            org.name,
+            org.uscc,
+            org.kind,
+            _E.c.id,
+            _E.c.list_type_id,
+            _E.c.authority,
+            _E.c.decision_no,
+            _E.c.listed_on,
+            _E.c.term_end,
+            _E.c.reason,
+            _E.c.legal_basis,
+            objected,
+        )
+        .select_from(person)
+        .join(rp, rp.c.id_hash == person.resident_id_hash)
+        .join(org, org.id == rp.c.subject_id)
+        .join(_E, and_(_E.c.subject_id == rp.c.subject_id, in_force_clause(_E.c, on)))
+        .where(
+            person.id.in_([bindparam(f"v{i}") for i in range(n)]),
+            rp.c.valid_from <= on,
+            or_(rp.c.valid_to.is_(None), rp.c.valid_to > on),
+        )
+        .order_by(person.id, org.id, rp.c.role, _E.c.listed_on, _E.c.id)
+    )
+
+
+#: Built once, compiled once per dialect and number of persons, run on the driver's cursor (the check's hot path).
+_HITS = Prepared(
+    _hits_statement,
+    lambda r: RelatedHit(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        _Entry(r[7], r[3], r[8], r[9], r[10], _iso(r[11]), _iso(r[12]), r[13], r[14], bool(r[15])),
+    ),
+)
+
+
+def related_hits(session: Session, person_ids: Iterable[int], on: dt.date) -> dict[int, list[RelatedHit]]:
+    """Per person subject: the roles held on ``on`` in organisations with an entry in force, each with the entry
+    (one statement per chunk of persons)."""
+    conn = session.connection()
+    day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
     out: dict[int, list[RelatedHit]] = defaultdict(list)
     ids = sorted(set(person_ids))
     for start in range(0, len(ids), IN_CHUNK):
-        stmt = (
-            select(
-                person.id,
-                rp.c.id,
-                rp.c.role,
-                org.id,
-                org.name,
-                org.uscc,
-                org.kind,
-                _E.c.id,
-                _E.c.list_type_id,
-                _E.c.authority,
-                _E.c.decision_no,
-                _E.c.listed_on,
-                _E.c.term_end,
-                _E.c.reason,
-                _E.c.legal_basis,
-                objected,
-            )
-            .select_from(person)
-            .join(rp, rp.c.id_hash == person.resident_id_hash)
-            .join(org, org.id == rp.c.subject_id)
-            .join(_E, and_(_E.c.subject_id == rp.c.subject_id, in_force_clause(_E.c, on)))
-            .where(
-                person.id.in_(ids[start : start + IN_CHUNK]),
-                rp.c.valid_from <= on,
-                or_(rp.c.valid_to.is_(None), rp.c.valid_to > on),
-            )
-            .order_by(person.id, org.id, rp.c.role, _E.c.listed_on, _E.c.id)
-        )
-        for r in session.execute(stmt):
-            entry = _Entry(r[7], r[3], r[8], r[9], r[10], _iso(r[11]), _iso(r[12]), r[13], r[14], bool(r[15]))
-            out[r[0]].append(RelatedHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6], entry))
+        for hit in _HITS.rows(conn, ids[start : start + IN_CHUNK], on=day):
+            out[hit.person_id].append(hit)
     return dict(out)
 
 
