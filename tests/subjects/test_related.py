@@ -242,3 +242,41 @@ def test_a_record_naming_the_legal_rep_adds_them_with_the_id(session) -> None:
     [rep] = _open(session, company.id)
     assert rep.name == "周八" and rep.source == RelatedSource.RECORD and rep.id_hash == get_vault().lookup_hash(REP)
     assert rep.valid_from == row.decision_date and rep.provenance["doc_no"] == row.doc_no_norm
+
+
+def test_concurrent_writers_open_one_row(database, session, tmp_path) -> None:
+    import threading
+
+    service.import_registry(session, actor=ACTOR, path=_registry(tmp_path, [(A, "沁阳市宏达机械有限公司", "", "")]))
+    session.commit()
+    subject_id = service.get_subject(session, A).id
+    start = threading.Barrier(3)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            start.wait(timeout=30)
+            results.append(
+                database.run(
+                    lambda s: related.note_legal_reps(
+                        s,
+                        [related.RelatedInput(subject_id=subject_id, name="张三", id_number=REP)],
+                        source=RelatedSource.RECORD,
+                        actor="test",
+                    )
+                )
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    start.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sorted(r["added"] for r in results) == [0, 1]
+    session.rollback()
+    assert len(_open(session, subject_id)) == 1
