@@ -253,9 +253,10 @@ def note_legal_reps(
     ``authoritative`` sources (the registry import) end the others and add this one, other sources (records,
     list entries: they may be older than the registry) leave the register as it is and count a ``conflict``.
     An invalid ID number is ignored (the name is kept); items naming a person subject are skipped. Returns
-    counts (``added``, ``completed``, ``ended``, ``unchanged``, ``conflicts``).
+    counts (``added``, ``completed``, ``ended``, ``unchanged``, ``conflicts``; ``skipped``: rows another writer
+    had opened meanwhile, found by the open-row index).
     """
-    counts = {"added": 0, "completed": 0, "ended": 0, "unchanged": 0, "conflicts": 0}
+    counts = {"added": 0, "completed": 0, "ended": 0, "unchanged": 0, "conflicts": 0, "skipped": 0}
     wanted: dict[tuple[int, str], tuple[RelatedInput, str | None]] = {}
     for item in items:
         if not item.name or not item.name.strip():
@@ -318,7 +319,7 @@ def note_legal_reps(
         counts["added"] += 1
     session.flush()  # the rows ended first: the new ones may reuse their key in the open-row index
     # In bulk (a records batch names thousands of companies): a row another writer opened meanwhile is skipped.
-    insert_missing(session, RelatedPerson.__table__, fresh, columns=_COLUMNS)
+    counts["skipped"] = len(fresh) - insert_missing(session, RelatedPerson.__table__, fresh, columns=_COLUMNS)
     return counts
 
 
