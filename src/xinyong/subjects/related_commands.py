@@ -15,7 +15,13 @@ from xinyong.subjects import related, service
 from xinyong.subjects.access_log import record as record_access
 from xinyong.subjects.models import SubjectKind
 
-app = typer.Typer(help="关联人员（法定代表人、主要负责人、董事、监事、高级管理人员）", no_args_is_help=True)
+related_app = typer.Typer(help="关联人员（法定代表人、主要负责人、董事、监事、高级管理人员）", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``related`` (list, add, end) to the ``xinyong subjects`` sub-app."""
+    app.add_typer(related_app, name="related")
+
 
 ENDPOINT = "cli:subjects.related"
 
@@ -35,7 +41,7 @@ def _render(rows: list[dict]) -> None:
     clikit.console.print(t)
 
 
-@app.command("list")
+@related_app.command("list")
 @handle_errors
 def list_(
     code: str = typer.Argument(..., help="组织的统一社会信用代码（或自然人身份证号：其担任职务的组织）"),
@@ -76,7 +82,7 @@ def list_(
     emit(clikit.database().run(work), as_json, _render)
 
 
-@app.command("add")
+@related_app.command("add")
 @handle_errors
 def add(
     code: str = typer.Argument(..., help="组织的统一社会信用代码"),
@@ -106,7 +112,7 @@ def add(
     emit(clikit.database().run(work), as_json, lambda r: _render([r]))
 
 
-@app.command("end")
+@related_app.command("end")
 @handle_errors
 def end(
     code: str = typer.Argument(..., help="组织的统一社会信用代码"),
