@@ -70,6 +70,7 @@ from xinyong.lists.models import (
     MatchStatus,
 )
 from xinyong.lists.rules import in_force, term_end_for
+from xinyong.subjects import related
 
 CHUNK = IN_CHUNK  # keys per IN (...) look-up: below SQLite's bound-parameter limit
 REPORT_PROBLEM_LIMIT = 1000
@@ -884,6 +885,7 @@ def sync_list(
             counts["review_queued"] += 1
         watch.after(entry_id, link.subject_id, SimpleNamespace(status=status, **_facts(values)), values["reason"])
     insert_rows(session, ListEntry.__table__, inserts)
+    _note_legal_reps(session, lt, record.id, actor, ids, to_insert, new_links)
 
     # Changed (including entries the source lists again after a removal) ----------------------------------------
     updates = []
@@ -1067,6 +1069,26 @@ def sync_list(
     )
     session.flush()
     return record
+
+
+def _note_legal_reps(
+    session: Session, lt: ListType, sync_id: int, actor: Principal, ids: list[int], rows: list[Any], links: list[Link]
+) -> None:
+    """The legal representatives the added entries name (法定代表人 columns) into the related persons of their
+    subjects (``subjects.related.note_legal_reps``: added where none is current, never replacing another)."""
+    items = [
+        related.RelatedInput(
+            subject_id=link.subject_id,
+            name=rep,
+            provenance={"list_type": lt.code, "entry_id": entry_id, "sync_id": sync_id},
+        )
+        for entry_id, row, link in zip(ids, rows, links, strict=True)
+        if link.subject_id is not None
+        and not row.values.get("removed_on")
+        and (rep := _text((row.values.get("data") or {}).get("legal_rep")))
+    ]
+    if items:
+        related.note_legal_reps(session, items, source=related.RelatedSource.LIST_ENTRY, actor=actor.actor)
 
 
 def _stored_lookup(code: str | None) -> str | None:

@@ -46,7 +46,7 @@ def select_measures(
         if lt is None:
             continue
         for m in cat.by_list_type.get(lt.code, ()):
-            if not m.applies_in(scenario) or subject_kind not in m.party_kinds:
+            if not m.applies_in(scenario) or subject_kind not in m.party_kinds or m.related_only:
                 continue
             hits.setdefault(m.code, (m, [], []))[1].append(entry)
     if records and on is not None:
@@ -117,6 +117,9 @@ def _measure_answer(
         "reasons": [_reason_view(e, cat) for e in entries],
         "record_reasons": [record_reason(r, rule, on) for r in records] if rule is not None and on else [],
         "record_legal_basis": list(rule.legal_basis) if rule is not None and records else [],
+        # filled by measures.related when the measure reaches a person through an organisation (extends_to)
+        "related_reasons": [],
+        "related_legal_basis": [],
     }
 
 

@@ -14,6 +14,9 @@ Flow of :func:`run_check` (one transaction, a few indexed queries whatever the b
    records read for the whole batch in one statement per chunk (``measures.record_triggers``), and the answer
    names each triggering record (decision number, authority, date, penalty types, fine) beside the list reasons;
    grades are looked up for the subjects that have an evaluation result;
+   a person checked is also reached through the organisations where they hold a role (法定代表人 …) that have
+   entries in force, by the measures that extend to that role (``extends_to``; ``measures.related``, one statement
+   per chunk of persons, only when some measure of the scenario extends);
 4. the check and its items are recorded: who, which system, which scenario, what was answered (on SQLite in a
    transaction of its own that takes the write lock first, see :func:`_record`).
 
@@ -56,6 +59,7 @@ from xinyong.measures.answer import (
 )
 from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
 from xinyong.measures.record_triggers import record_view, trigger_records
+from xinyong.measures.related import merge_answers, related_conclusion, related_hits, related_measures, related_view
 from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
 from xinyong.measures.spec import SCENARIOS, require_scenario
@@ -124,6 +128,14 @@ def run_check(
             if plan is not None
             else {}
         )
+        # Persons checked: the organisations where they hold a role with an entry in force, when some measure of
+        # the scenario extends to related persons (one statement per chunk of persons; measures.related).
+        persons_checked = [it.subject.id for it in matched if it.subject.kind == PERSON]
+        related = (
+            related_hits(session, persons_checked, on)
+            if persons_checked and cat is not None and cat.related_measures(scenario)
+            else {}
+        )
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
         # the subjects that have an evaluation result at all).
         graded = [it for it in matched if it.subject.graded]
@@ -154,6 +166,10 @@ def run_check(
         triggering = sorted(
             {r.id: r for _m, _es, rs in chosen for r in rs}.values(), key=lambda r: (r.decision_date, r.id)
         )
+        hits = related.get(it.subject.id, []) if related and it.outcome == "matched" else []
+        via = related_measures(cat, hits, scenario) if hits and cat is not None else []
+        if cat is not None and (via or hits):
+            measures = merge_answers(measures, via, cat, lambda m: _measure_answer(m, [], cat))
         if any(m["kind"] == "punish" for m in measures):
             counts["with_punishments"] += 1
         if any(m["kind"] == "reward" for m in measures):
@@ -172,7 +188,10 @@ def run_check(
                 "entries": [_entry_view(e, cat) for e in entries] if cat is not None else [],
                 "records": [record_view(r, on) for r in triggering],
                 "measures": measures,
-                "conclusion": _conclusion(it, entries, measures, scenario, triggering),
+                "conclusion": _with_related(
+                    _conclusion(it, entries, measures, scenario, triggering), entries or triggering, via, measures
+                ),
+                "related": [related_view(h, cat) for h in hits] if cat is not None else [],
                 "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
             }
         )
@@ -184,7 +203,8 @@ def run_check(
                 "reason": it.reason,
                 "subject_id": it.subject.id if it.subject is not None else None,
                 "candidates": it.candidates,
-                "entry_ids": [e.id for e in entries],
+                # the organisations' entries that reached the person through a role count among the grounds
+                "entry_ids": [e.id for e in entries] + sorted({h.entry.id for _m, hs in via for h in hs}),
                 "measure_codes": [m["code"] for m in measures],
                 "record_ids": [r.id for r in triggering],
             }
@@ -228,6 +248,14 @@ def run_check(
         "summary": summary,
         "results": results,
     }
+
+
+def _with_related(own: str, grounds: Sequence[Any], via: Sequence[Any], measures: list[dict[str, Any]]) -> str:
+    """The conclusion, with the restrictions that reach a person through an organisation (measures.related)."""
+    if not via:
+        return own
+    text = related_conclusion([h for _m, hs in via for h in hs], measures)
+    return f"{own}；{text}" if grounds else text
 
 
 def check_and_record(

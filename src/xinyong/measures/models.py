@@ -71,6 +71,9 @@ class Measure(Base):
     # {"records": {kinds, penalty_types, min_fine_wan, severities, lookback_years|months, include_repaired,
     # legal_basis, note}} — measures triggered by credit records (measures.spec.RecordTrigger); None: lists only.
     triggers: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # {roles, legal_basis, related_only, note} — the measure extends to the organisation's related persons in
+    # these roles (measures.spec.ExtendsTo, subjects.related); None: the listed subject only.
+    extends_to: Mapped[dict[str, Any] | None] = mapped_column(Json)
     mandatory: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     party_kinds: Mapped[list[str]] = mapped_column(Json, nullable=False)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")

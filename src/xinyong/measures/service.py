@@ -47,6 +47,7 @@ _MEASURE_FIELDS = (
     "scenarios",
     "list_types",
     "triggers",
+    "extends_to",
     "mandatory",
     "party_kinds",
     "confidence",
@@ -298,6 +299,7 @@ def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
         "scenarios": list(obj.scenarios),
         "list_types": list(obj.list_types),
         "triggers": obj.triggers,
+        "extends_to": obj.extends_to,
         "record_rule": RecordRule.from_data((obj.triggers or {})["records"]).description
         if (obj.triggers or {}).get("records")
         else None,
@@ -373,6 +375,12 @@ class CachedMeasure:
     sort_order: int
     #: ``triggers.records`` (None: triggered by list entries only).
     records: RecordRule | None = None
+    #: ``extends_to.roles``: the related persons' roles the measure reaches (empty: the listed subject only).
+    extends_to: frozenset[str] = frozenset()
+    #: ``extends_to.legal_basis``: the basis of that extension.
+    related_basis: tuple[dict[str, Any], ...] = ()
+    #: ``extends_to.related_only``: not applied to the listed subject itself.
+    related_only: bool = False
 
     def applies_in(self, scenario: str) -> bool:
         return scenario == "general" or scenario in self.scenarios
@@ -396,6 +404,10 @@ class Catalogue:
     list_types: dict[int, CachedListType]
     by_records: tuple[CachedMeasure, ...] = ()
     _plans: dict[str, RecordPlan | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def related_measures(self, scenario: str) -> list[CachedMeasure]:
+        """Active measures that extend to related persons and apply in ``scenario``."""
+        return [m for m in self.by_code.values() if m.extends_to and m.applies_in(scenario)]
 
     def record_measures(self, scenario: str) -> list[CachedMeasure]:
         """Active record-triggered measures that apply in ``scenario``."""
@@ -466,6 +478,9 @@ def _build(session: Session) -> Catalogue:
             sort_order=m.sort_order,
             memorandum={"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
             records=RecordRule.from_data((m.triggers or {})["records"]) if (m.triggers or {}).get("records") else None,
+            extends_to=frozenset((m.extends_to or {}).get("roles") or ()),
+            related_basis=tuple((m.extends_to or {}).get("legal_basis") or ()),
+            related_only=bool((m.extends_to or {}).get("related_only")),
         )
         by_code[m.code] = cm
         for lt in m.list_types:
