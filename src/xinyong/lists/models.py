@@ -49,6 +49,13 @@ class MatchStatus(StrEnum):
     UNMATCHED = "unmatched"
 
 
+class Verdict(StrEnum):
+    """A reviewer's judgement of a list party against a subject (:class:`MatchJudgement`)."""
+
+    SAME = "same"
+    NOT_SAME = "not_same"
+
+
 ENTRY_STATUSES = tuple(EntryStatus)
 #: Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it).
 REMOVAL_REASONS = (
@@ -209,7 +216,7 @@ class MatchJudgement(Base):
 
     __tablename__ = "list_match_judgements"
     __table_args__ = (
-        CheckConstraint("verdict IN ('same', 'not_same')", name="verdict"),
+        CheckConstraint(f"verdict IN {in_list(tuple(Verdict))}", name="verdict"),
         UniqueConstraint("party_key", "subject_id"),
     )
 
