@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow, public
@@ -85,20 +86,31 @@ def _verified_applicant(session: Session, body: PublicObjectionIn | PublicRepair
     }
 
 
-@router.post("/public/objections", response_model=FiledOut, status_code=201)
-def public_objection(
-    body: PublicObjectionIn, principal: Principal = Depends(public), session: Session = SessionDep
-) -> dict[str, Any]:
-    """信用主体凭验证码对本主体的信用记录或名单条目提出异议。"""
-    case, token = objections.file_objection(
+def _file_on_target(session: Session, principal: Principal, filing: Any, body: Any, **extra: Any) -> dict[str, Any]:
+    """File an objection or a repair (``filing``) on the body's target, a record or a list entry: the case and its
+    access token."""
+    case, token = filing(
         session,
         actor=principal,
         target_type=body.target_type,
         target_id=body.target_id,
         facts=body.facts,
-        **_verified_applicant(session, body, "objection"),
+        **extra,
     )
     return _filed(session, case, token)
+
+
+def _repair_terms(body: PublicRepairIn | RepairIn) -> dict[str, Any]:
+    return {"obligations_fulfilled": body.obligations_fulfilled, "commitment_signed": body.commitment_signed}
+
+
+@router.post("/public/objections", response_model=FiledOut, status_code=201)
+def public_objection(
+    body: PublicObjectionIn, principal: Principal = Depends(public), session: Session = SessionDep
+) -> dict[str, Any]:
+    """信用主体凭验证码对本主体的信用记录或名单条目提出异议。"""
+    applicant = _verified_applicant(session, body, "objection")
+    return _file_on_target(session, principal, objections.file_objection, body, **applicant)
 
 
 @router.post("/public/repairs", response_model=FiledOut, status_code=201)
@@ -106,17 +118,8 @@ def public_repair(
     body: PublicRepairIn, principal: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码申请信用修复（提前终止公示、移出名单）；立案后上传证明材料。"""
-    case, token = repair.file_repair(
-        session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
-        obligations_fulfilled=body.obligations_fulfilled,
-        commitment_signed=body.commitment_signed,
-        **_verified_applicant(session, body, "repair"),
-    )
-    return _filed(session, case, token)
+    applicant = _verified_applicant(session, body, "repair")
+    return _file_on_target(session, principal, repair.file_repair, body, **_repair_terms(body), **applicant)
 
 
 @router.post("/public/complaints", response_model=FiledOut, status_code=201)
@@ -244,8 +247,6 @@ def notifications(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """通知发件箱（验证码内容不显示）。"""
-    from sqlalchemy import select
-
     stmt = select(Notification).order_by(Notification.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(Notification.status == status)
@@ -286,16 +287,14 @@ def department_objection(
     body: ObjectionIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
 ) -> dict[str, Any]:
     """部门对信用记录或名单条目提出异议（转认定部门核查）。"""
-    case, token = objections.file_objection(
+    return _file_on_target(
         session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
+        principal,
+        objections.file_objection,
+        body,
         applicant_name=body.applicant_name,
         filed_via="department",
     )
-    return _filed(session, case, token)
 
 
 @router.post("/repairs", response_model=FiledOut, status_code=201)
@@ -303,18 +302,15 @@ def department_repair(
     body: RepairIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用服务窗口代为登记信用修复申请（申请人到场核验身份）。"""
-    case, token = repair.file_repair(
+    return _file_on_target(
         session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
-        obligations_fulfilled=body.obligations_fulfilled,
-        commitment_signed=body.commitment_signed,
+        principal,
+        repair.file_repair,
+        body,
+        **_repair_terms(body),
         applicant_name=body.applicant_name,
         filed_via="department",
     )
-    return _filed(session, case, token)
 
 
 @router.get("/{case_id}", response_model=CaseOut)

@@ -54,20 +54,15 @@ def file_objection(
             "该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请", code="external_list"
         )
     data = {"info_class": target.info_class, "target": target.describe}
-    return service.open_case(
+    return service.open_on_target(
         session,
         actor=actor,
         kind=CaseKind.OBJECTION,
-        target_type=target_type,
-        target_id=target_id,
-        subject_id=target.subject_id,
-        department_id=target.department_id,
+        target=target,
         filed_via=filed_via,
         facts=facts,
         data=data,
-        applicant_name=applicant_name,
-        applicant_channel=applicant_channel,
-        applicant_address=applicant_address,
+        applicant=(applicant_name, applicant_channel, applicant_address),
         today=today,
     )
 

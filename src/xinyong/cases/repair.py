@@ -170,20 +170,15 @@ def file_repair(
             else {"signed": False}
         ),
     }
-    return service.open_case(
+    return service.open_on_target(
         session,
         actor=actor,
         kind=CaseKind.REPAIR,
-        target_type=target_type,
-        target_id=target_id,
-        subject_id=target.subject_id,
-        department_id=target.department_id,
+        target=target,
         filed_via=filed_via,
         facts=facts,
         data=data,
-        applicant_name=applicant_name,
-        applicant_channel=applicant_channel,
-        applicant_address=applicant_address,
+        applicant=(applicant_name, applicant_channel, applicant_address),
         today=today,
     )
 

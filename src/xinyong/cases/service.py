@@ -33,6 +33,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind
+from xinyong.cases.targets import Target
 from xinyong.cases.verification import mask_address
 from xinyong.core import audit, clock, workdays
 from xinyong.core import hooks as core_hooks
@@ -268,6 +269,39 @@ def open_case(
     )
     _notify_filed(session, case, flow)
     return case, token
+
+
+def open_on_target(
+    session: Session,
+    *,
+    actor: Principal,
+    kind: str,
+    target: Target,
+    filed_via: str,
+    facts: str,
+    data: dict[str, Any],
+    applicant: tuple[str | None, str | None, str | None] = (None, None, None),
+    today: dt.date | None = None,
+) -> tuple[Case, str]:
+    """:func:`open_case` on a record or list entry: the case goes to its subject and to the department that
+    produced it (谁认定、谁修复). ``applicant``: (name, channel, address) of the applicant, where known."""
+    name, channel, address = applicant
+    return open_case(
+        session,
+        actor=actor,
+        kind=kind,
+        target_type=target.type,
+        target_id=target.id,
+        subject_id=target.subject_id,
+        department_id=target.department_id,
+        filed_via=filed_via,
+        facts=facts,
+        data=data,
+        applicant_name=name,
+        applicant_channel=channel,
+        applicant_address=address,
+        today=today,
+    )
 
 
 def _event(

@@ -104,12 +104,11 @@ def entries(
 ) -> list[dict[str, Any]]:
     """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
     day = on or clock.today()
-    department_id = auth_service.get_department(session, ref=department).id if department else None
-    rows = queries.list_entries(
+    rows = queries.entries_by_codes(
         session,
         list_code=list_code,
-        subject_id=queries.subject_id_for(session, subject),
-        department_id=department_id,
+        subject=subject,
+        department=department,
         status=status,
         on=day,
         viewer=principal,

@@ -28,7 +28,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
+
+class ListKind(StrEnum):
+    RED = "red"
+    BLACK = "black"
+    ABNORMAL = "abnormal"
+    DEBTOR = "debtor"
+    OTHER = "other"
+
+
+LIST_KINDS = tuple(ListKind)
 
 
 class EntryStatus(StrEnum):
@@ -57,17 +66,22 @@ class Verdict(StrEnum):
 
 
 ENTRY_STATUSES = tuple(EntryStatus)
-#: Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it).
-REMOVAL_REASONS = (
-    "term_ended",
-    "repaired",
-    "revoked",
-    "court_cancelled",
-    "obligation_fulfilled",
-    "sync_removed",
-    "not_listed",
-    "other",
-)
+
+
+class RemovalReason(StrEnum):
+    """Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it)."""
+
+    TERM_ENDED = "term_ended"
+    REPAIRED = "repaired"
+    REVOKED = "revoked"
+    COURT_CANCELLED = "court_cancelled"
+    OBLIGATION_FULFILLED = "obligation_fulfilled"
+    SYNC_REMOVED = "sync_removed"
+    NOT_LISTED = "not_listed"
+    OTHER = "other"
+
+
+REMOVAL_REASONS = tuple(RemovalReason)
 MATCH_STATUSES = tuple(MatchStatus)
 
 

@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xinyong.catalog.rules import Confidence, PartyKind
 from xinyong.catalog.spec import LegalBasis
 from xinyong.core.bounds import Revision
-from xinyong.lists.models import LIST_KINDS, REMOVAL_REASONS
+from xinyong.lists.models import ListKind, RemovalReason
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
-ListKind = Literal["red", "black", "abnormal", "debtor", "other"]
-RemovalReason = Literal[
-    "term_ended",
-    "repaired",
-    "revoked",
-    "court_cancelled",
-    "obligation_fulfilled",
-    "sync_removed",
-    "not_listed",
-    "other",
-]
-# The vocabularies are the model's (its CHECK constraints): keep the literals in step.
-assert set(get_args(ListKind)) == set(LIST_KINDS)
-assert set(get_args(RemovalReason)) == set(REMOVAL_REASONS)
 
 
 # The seed file ---------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -531,77 +531,39 @@ def write_entry(
     return entry
 
 
+class EntryFields(TypedDict, total=False):
+    """What a department gives for a new entry (:func:`create_entry`, :func:`give_notice`; see :func:`draft_entry`)."""
+
+    list_code: Required[str]
+    subject_code: Required[str]
+    reason: Required[str]
+    decision_no: Required[str]
+    facts: str
+    legal_basis: str | None
+    notice_given_on: dt.date | None
+    department: str | None
+    authority: str | None
+    authority_uscc: str | None
+
+
 def create_entry(
     session: Session,
     *,
     actor: Principal,
-    list_code: str,
-    subject_code: str,
-    reason: str,
-    decision_no: str,
-    facts: str = "",
-    legal_basis: str | None = None,
-    notice_given_on: dt.date | None = None,
     listed_on: dt.date | None = None,
     term_end: dt.date | None = None,
-    department: str | None = None,
-    authority: str | None = None,
-    authority_uscc: str | None = None,
+    **fields: Unpack[EntryFields],
 ) -> ListEntry:
     """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
     platform) at least the type's notice period before ``listed_on`` (default today)."""
-    draft = draft_entry(
-        session,
-        actor=actor,
-        list_code=list_code,
-        subject_code=subject_code,
-        reason=reason,
-        decision_no=decision_no,
-        facts=facts,
-        legal_basis=legal_basis,
-        stage="listed",
-        notice_given_on=notice_given_on,
-        listed_on=listed_on,
-        term_end=term_end,
-        department=department,
-        authority=authority,
-        authority_uscc=authority_uscc,
-    )
+    draft = draft_entry(session, actor=actor, stage="listed", listed_on=listed_on, term_end=term_end, **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 
-def give_notice(
-    session: Session,
-    *,
-    actor: Principal,
-    list_code: str,
-    subject_code: str,
-    reason: str,
-    decision_no: str,
-    facts: str = "",
-    legal_basis: str | None = None,
-    notice_given_on: dt.date | None = None,
-    department: str | None = None,
-    authority: str | None = None,
-    authority_uscc: str | None = None,
-) -> ListEntry:
+def give_notice(session: Session, *, actor: Principal, **fields: Unpack[EntryFields]) -> ListEntry:
     """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
     from ``notice_until`` (``notice_workdays`` working days after the notice)."""
-    draft = draft_entry(
-        session,
-        actor=actor,
-        list_code=list_code,
-        subject_code=subject_code,
-        reason=reason,
-        decision_no=decision_no,
-        facts=facts,
-        legal_basis=legal_basis,
-        stage="notice",
-        notice_given_on=notice_given_on,
-        department=department,
-        authority=authority,
-        authority_uscc=authority_uscc,
-    )
+    draft = draft_entry(session, actor=actor, stage="notice", **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 
