@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from xinyong.cases import complaints, notify, objections, repair, service, verification
+from xinyong.cases.config import get_cases_settings
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
@@ -187,8 +188,6 @@ def attach(
     as_json: bool = JsonOption,
 ) -> None:
     """为案件上传材料（按内容识别类型，超过大小上限拒绝）。"""
-    from xinyong.cases.config import get_cases_settings
-
     limit = get_cases_settings().max_upload_bytes
     if file.stat().st_size > limit:
         raise ValidationFailed(f"文件过大：上限 {limit} 字节", code="document_too_large")

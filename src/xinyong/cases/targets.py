@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
@@ -80,8 +81,6 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         ]
         department_id = entry.department_id
         if department_id is None and lt.managing_departments:  # synced entries: the list's competent department
-            from sqlalchemy import select
-
             department_id = session.scalar(select(Department.id).where(Department.code == lt.managing_departments[0]))
         return Target(
             "list_entry",

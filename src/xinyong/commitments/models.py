@@ -27,15 +27,20 @@ from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-COMMITMENT_TYPES = (
-    "approval_substitute",
-    "tolerance_acceptance",
-    "certification",
-    "credit_repair",
-    "self_discipline",
-    "voluntary",
-    "other",
-)
+
+class CommitmentType(StrEnum):
+    """承诺类型."""
+
+    APPROVAL_SUBSTITUTE = "approval_substitute"
+    TOLERANCE_ACCEPTANCE = "tolerance_acceptance"
+    CERTIFICATION = "certification"
+    CREDIT_REPAIR = "credit_repair"
+    SELF_DISCIPLINE = "self_discipline"
+    VOLUNTARY = "voluntary"
+    OTHER = "other"
+
+
+COMMITMENT_TYPES = tuple(CommitmentType)
 
 
 class FulfilmentStatus(StrEnum):
@@ -48,7 +53,17 @@ class FulfilmentStatus(StrEnum):
 
 
 FULFILMENT_STATUSES = tuple(FulfilmentStatus)
-PUBLIC_TYPES = ("public", "scoped", "private")
+
+
+class PublicType(StrEnum):
+    """公开类型: who may see a commitment."""
+
+    PUBLIC = "public"
+    SCOPED = "scoped"
+    PRIVATE = "private"
+
+
+PUBLIC_TYPES = tuple(PublicType)
 
 
 class CommitmentBatch(Base):

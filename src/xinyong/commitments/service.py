@@ -43,6 +43,7 @@ from xinyong.commitments.validate import (
     BREACH_STATUSES,
     PUBLIC_TYPE_LABELS,
     STATUS_LABELS,
+    STATUS_SPELLINGS,
     TYPE_LABELS,
     CommitmentInput,
 )
@@ -541,10 +542,6 @@ def record_fulfilment(
     lists service (its notice step and permissions apply). A broken 信用修复型 commitment calls the handlers
     registered with :func:`on_repair_commitment_broken`.
     """
-    from xinyong.commitments.validate import (
-        _STATUSES,  # the same spellings as the import
-    )
-
     today = today or clock.today()
     c = get_commitment(session, commitment_id, actor=actor, manage=True)
     if expected_revision is not None and expected_revision != c.revision:
@@ -553,7 +550,7 @@ def record_fulfilment(
             code="stale_revision",
             details={"revision": c.revision},
         )
-    key = _STATUSES.get((status or "").strip())
+    key = STATUS_SPELLINGS.get((status or "").strip())
     if key is None or key == FulfilmentStatus.PENDING:
         raise ValidationFailed(
             f"承诺履行状态「{status}」无效，应为 全部履行 / 部分履行 / 全部未履行",

@@ -34,6 +34,7 @@ from typing import Any, Required, TypedDict, Unpack
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
@@ -90,8 +91,6 @@ def _operator_department(session: Session, actor: Principal, lt: ListType) -> De
 def _acting_department(session: Session, actor: Principal, lt: ListType, department: str | None) -> Department | None:
     """The department an entry is recorded for: the operator's own; for the admin the one named, else the first
     managing department that exists (the admin enters on its behalf)."""
-    from xinyong.auth import service as auth_service
-
     if actor.is_admin:
         if department:
             return auth_service.get_department(session, ref=department)
@@ -186,8 +185,6 @@ def _authority(
 ) -> tuple[str, str | None]:
     """The entry's 认定机关 (name, USCC): the recording department itself unless another authority is named, which
     must then be one the department reports for (the module's docstring); the registered name is stored."""
-    from xinyong.auth import service as auth_service
-
     name = _text(name, name="认定机关", code="authority_too_long", required=False, limit=200) or None
     code = None
     if uscc is not None and uscc.strip():

@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,7 @@ from xinyong.measures.record_triggers import record_view, trigger_records
 from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
 from xinyong.measures.spec import SCENARIOS, require_scenario
+from xinyong.subjects import access_log
 
 MAX_BATCH = 10_000
 log = logging.getLogger(__name__)
@@ -213,8 +215,6 @@ def run_check(
     check_id = _record(session, check, rows, results, separate=separate)
     persons = [it.subject.id for it in matched if it.subject.kind == PERSON]
     if persons:  # a check naming a person is in that person's access log (查询记录)
-        from xinyong.subjects import access_log
-
         access_log.record_check(
             session, actor=actor, subject_ids=persons, scenario=scenario, check_id=check_id, separate=separate
         )
@@ -464,8 +464,6 @@ def _item_params(r: dict[str, Any]) -> tuple[Any, ...]:
 def _pg_record_sql(n: int) -> str:
     """The check and ``n`` items in one PostgreSQL statement (data-modifying CTEs); each value is cast to its
     column's type (a VALUES list does not take it from the target table)."""
-    from sqlalchemy.dialects import postgresql
-
     dialect = postgresql.dialect()
     table = CheckItem.__table__
     cols = _ITEM_COLUMNS[1:]

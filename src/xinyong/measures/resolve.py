@@ -26,6 +26,7 @@ from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
+from xinyong.lists.matching import SUBJECT_COLS, find_candidates
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
@@ -63,16 +64,7 @@ class _Item:
 _GRADED = exists().where(EvaluationResult.subject_id == Subject.id).label("graded")
 
 
-_SUBJECT_COLS = (
-    Subject.id,
-    Subject.kind,
-    Subject.name,
-    Subject.name_norm,
-    Subject.uscc,
-    Subject.resident_id_masked,
-    Subject.region_code,
-    _GRADED,
-)
+_SUBJECT_COLS = (*SUBJECT_COLS, _GRADED)
 
 
 def _values(n: int) -> list[Any]:
@@ -301,8 +293,6 @@ def _name_warning(item: _Item) -> None:
 
 
 def _resolve_names(session: Session, items: list[_Item]) -> None:
-    from xinyong.lists.matching import find_candidates
-
     found: list[tuple[_Item, list[Any]]] = []
     ids: set[int] = set()
     for item in items:
