@@ -15,6 +15,7 @@ from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
+from xinyong.cases.flows import Action
 from xinyong.cases.models import Notification
 from xinyong.cases.schemas import (
     ActionIn,
@@ -35,6 +36,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
+from xinyong.cases.verification import Purpose
 from xinyong.core import uploads
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
@@ -109,7 +111,7 @@ def public_objection(
     body: PublicObjectionIn, principal: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码对本主体的信用记录或名单条目提出异议。"""
-    applicant = _verified_applicant(session, body, "objection")
+    applicant = _verified_applicant(session, body, Purpose.OBJECTION)
     return _file_on_target(session, principal, objections.file_objection, body, **applicant)
 
 
@@ -118,7 +120,7 @@ def public_repair(
     body: PublicRepairIn, principal: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码申请信用修复（提前终止公示、移出名单）；立案后上传证明材料。"""
-    applicant = _verified_applicant(session, body, "repair")
+    applicant = _verified_applicant(session, body, Purpose.REPAIR)
     return _file_on_target(session, principal, repair.file_repair, body, **_repair_terms(body), **applicant)
 
 
@@ -181,7 +183,7 @@ def public_withdraw(
     """申请人撤回异议或修复申请。"""
     case = service.case_by_token(session, case_no=case_no, token=token)
     case = service.transition(
-        session, actor=principal, case_id=case.id, action="withdraw", reason=body.reason, as_applicant=True
+        session, actor=principal, case_id=case.id, action=Action.WITHDRAW, reason=body.reason, as_applicant=True
     )
     return service.case_view(session, case, applicant=True)
 

@@ -54,6 +54,23 @@ def _filed(case: Any, token: str, as_json: bool) -> None:
     )
 
 
+def _file_at_window(filing: Any, target: str, facts: str, applicant: str | None, as_json: bool, **terms: Any) -> None:
+    """File an objection or a repair (``filing``) at a department's service window, and show the case."""
+    kind, ident = _target(target)
+    with clikit.database().session() as session:
+        case, token = filing(
+            session,
+            actor=clikit.operator(),
+            target_type=kind,
+            target_id=ident,
+            facts=facts,
+            applicant_name=applicant,
+            filed_via="department",
+            **terms,
+        )
+    _filed(case, token, as_json)
+
+
 @app.command("objection")
 @handle_errors
 def file_objection(
@@ -63,18 +80,7 @@ def file_objection(
     as_json: bool = JsonOption,
 ) -> None:
     """在服务窗口登记异议（申请人已当场核验身份）。"""
-    kind, ident = _target(target)
-    with clikit.database().session() as session:
-        case, token = objections.file_objection(
-            session,
-            actor=clikit.operator(),
-            target_type=kind,
-            target_id=ident,
-            facts=facts,
-            applicant_name=applicant,
-            filed_via="department",
-        )
-    _filed(case, token, as_json)
+    _file_at_window(objections.file_objection, target, facts, applicant, as_json)
 
 
 @app.command("repair")
@@ -88,20 +94,8 @@ def file_repair(
     as_json: bool = JsonOption,
 ) -> None:
     """在服务窗口登记信用修复申请（平台核对最短公示期、新增严重失信记录、承诺等条件）。"""
-    kind, ident = _target(target)
-    with clikit.database().session() as session:
-        case, token = repair.file_repair(
-            session,
-            actor=clikit.operator(),
-            target_type=kind,
-            target_id=ident,
-            facts=facts,
-            obligations_fulfilled=obligations_fulfilled,
-            commitment_signed=commitment_signed,
-            applicant_name=applicant,
-            filed_via="department",
-        )
-    _filed(case, token, as_json)
+    terms = {"obligations_fulfilled": obligations_fulfilled, "commitment_signed": commitment_signed}
+    _file_at_window(repair.file_repair, target, facts, applicant, as_json, **terms)
 
 
 @app.command("complaint")

@@ -11,6 +11,7 @@ rejected with reasons. Time limits: ``XINYONG_CASES_OBJECTION_ACCEPT_WORKDAYS`` 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,14 +19,25 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
+from xinyong.cases.flows import Action, Outcome
 from xinyong.cases.models import Case, CaseKind
 from xinyong.cases.targets import resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import service as lists
+from xinyong.lists.models import RemovalReason
 from xinyong.records import service as records
 
-CORRECTIONS = ("withdraw", "correct", "none")
+
+class Correction(StrEnum):
+    """What an upheld objection does to its target."""
+
+    WITHDRAW = "withdraw"
+    CORRECT = "correct"
+    NONE = "none"
+
+
+CORRECTIONS = tuple(Correction)
 LIST_FIELDS = ("reason", "facts", "legal_basis")
 
 
@@ -73,19 +85,19 @@ def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
 
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name != "decide":
+    if t.name != Action.DECIDE:
         return
-    correction = ctx.params.get("correction") or "none"
+    correction = ctx.params.get("correction") or Correction.NONE
     if correction not in CORRECTIONS:
         raise ValidationFailed(f"更正方式只能是 {' / '.join(CORRECTIONS)}", code="bad_correction")
-    if ctx.outcome == "upheld" and correction == "none":
+    if ctx.outcome == Outcome.UPHELD and correction == Correction.NONE:
         raise ValidationFailed(
             "异议成立时须更正或撤回该信息（correction = correct / withdraw）", code="correction_required"
         )
-    if ctx.outcome == "rejected" and correction != "none":
+    if ctx.outcome == Outcome.REJECTED and correction != Correction.NONE:
         raise ValidationFailed("异议不成立时不更正信息", code="correction_not_allowed")
     changes = ctx.params.get("changes") or {}
-    if correction == "correct":
+    if correction == Correction.CORRECT:
         if not isinstance(changes, dict) or not changes:
             raise ValidationFailed("请给出更正的字段和值（changes）", code="changes_required")
         if case.target_type == "list_entry" and set(changes) - set(LIST_FIELDS):
@@ -94,13 +106,13 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
 
 
 def after(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name != "decide" or ctx.params.get("correction") in (None, "none"):
+    if t.name != Action.DECIDE or ctx.params.get("correction") in (None, Correction.NONE):
         return
     note = f"异议 {case.case_no} 核查{flows.OUTCOME_LABELS.get(ctx.outcome or '', '')}：{ctx.reason}"
     target_id = int(case.target_id or 0)
     effect: dict[str, Any]
     if case.target_type == "record":
-        if ctx.params["correction"] == "withdraw":
+        if ctx.params["correction"] == Correction.WITHDRAW:
             records.withdraw(session, actor=ctx.actor, record_id=target_id, reason=note)
             effect = {"type": "record_withdrawn"}
         else:
@@ -109,9 +121,15 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
             )
             effect = {"type": "record_corrected", "fields": sorted(ctx.params["changes"])}
     else:
-        if ctx.params["correction"] == "withdraw":
+        if ctx.params["correction"] == Correction.WITHDRAW:
             lists.remove_entry(
-                session, actor=ctx.actor, entry_id=target_id, reason="revoked", note=note, on=ctx.today, today=ctx.today
+                session,
+                actor=ctx.actor,
+                entry_id=target_id,
+                reason=RemovalReason.REVOKED,
+                note=note,
+                on=ctx.today,
+                today=ctx.today,
             )
             effect = {"type": "entry_removed"}
         else:

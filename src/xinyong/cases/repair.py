@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.cases import flows, notify, service
 from xinyong.cases.config import get_cases_settings
+from xinyong.cases.documents import DocumentKind
+from xinyong.cases.flows import Action
 from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
@@ -35,7 +37,7 @@ from xinyong.catalog.service import publicity_rule
 from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 from xinyong.lists import service as lists
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import ListEntry, ListKind, ListType
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import service as records
@@ -81,7 +83,7 @@ def new_serious_since(session: Session, target: Target) -> list[dict[str, Any]]:
         .join(ListType, ListType.id == ListEntry.list_type_id)
         .where(
             ListEntry.subject_id == target.subject_id,
-            ListType.kind == "black",
+            ListType.kind == ListKind.BLACK,
             ListEntry.listed_on > target.start,
             ListEntry.status == "active",
             ListEntry.id != (target.id if target.type == "list_entry" else -1),
@@ -201,13 +203,15 @@ def _bar_months(session: Session, case: Case) -> int:
 
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name == "accept":
+    if t.name == Action.ACCEPT:
         evidence = session.scalar(
-            select(CaseDocument.id).where(CaseDocument.case_id == case.id, CaseDocument.kind == "evidence").limit(1)
+            select(CaseDocument.id)
+            .where(CaseDocument.case_id == case.id, CaseDocument.kind == DocumentKind.EVIDENCE)
+            .limit(1)
         )
         if evidence is None:
             raise ValidationFailed("申请人尚未提交履行义务、纠正失信行为的证明材料，不能受理", code="evidence_required")
-    if t.name == "approve":
+    if t.name == Action.APPROVE:
         target = resolve(session, case.target_type, int(case.target_id or 0), today=ctx.today)
         newer = new_serious_since(session, target)
         if newer:
@@ -218,19 +222,19 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
             )
         if not target.live:
             raise Conflict("该信息已不在公示期（或名单有效期）内", code="nothing_to_repair")
-    if t.name == "revoke" and case.data.get("effect") is None:
+    if t.name == Action.REVOKE and case.data.get("effect") is None:
         raise Conflict("该修复尚未生效，无需撤销", code="repair_not_effective")
 
 
 def after(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
     data = dict(case.data or {})
-    if t.name == "approve":
+    if t.name == Action.APPROVE:
         data["effect"] = _take_effect(session, case, ctx)
-    elif t.name == "revoke":
+    elif t.name == Action.REVOKE:
         data["revocation"] = _revoke_effect(session, case, ctx)
         case.bar_until = add_months(ctx.today, _bar_months(session, case))
         ctx.params["bar_until"] = case.bar_until.isoformat()
-    elif t.name == "refuse" and ctx.params.get("false_materials"):
+    elif t.name == Action.REFUSE and ctx.params.get("false_materials"):
         case.bar_until = add_months(ctx.today, _bar_months(session, case))
         data["false_materials"] = True
         ctx.params["bar_until"] = case.bar_until.isoformat()
@@ -339,6 +343,10 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
     )
     for case in approved:
         service.transition(
-            session, actor=platform, case_id=case.id, action="revoke", reason=f"违背信用修复承诺（承诺编码 {code}）"
+            session,
+            actor=platform,
+            case_id=case.id,
+            action=Action.REVOKE,
+            reason=f"违背信用修复承诺（承诺编码 {code}）",
         )
     return approved

@@ -32,6 +32,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
+from xinyong.cases.flows import Action
 from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind
 from xinyong.cases.targets import Target
 from xinyong.cases.verification import mask_address
@@ -491,9 +492,9 @@ def transition(
         text += f"。理由：{reason[:500]}"
     if case.due_on:
         text += f"。办理时限至 {case.due_on}"
-    if not (as_applicant and action == "withdraw"):
+    if not (as_applicant and action == Action.WITHDRAW):
         _tell_applicant(session, case, f"{flow.label}办理进度", text)
-    if action in ("route", "withdraw"):
+    if action in (Action.ROUTE, Action.WITHDRAW):
         _tell_handler(session, case, f"{flow.label}{t.label}", text)
     return case
 

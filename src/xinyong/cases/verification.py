@@ -17,6 +17,7 @@ import datetime as dt
 import hmac
 import re
 import secrets
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -34,15 +35,26 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_subject
 
+
 # report: a natural person asking for their own credit report; financing: authorising (or revoking) a bank's read
 # (信易贷); access_log: a subject reading its own access log (查询记录)
-PURPOSES = ("objection", "repair", "report", "financing", "access_log")
-PURPOSE_LABELS = {
-    "objection": "提出信用信息异议",
-    "repair": "申请信用修复",
-    "report": "申请本人公共信用信息报告",
-    "financing": "办理信易贷查询授权",
-    "access_log": "查看本主体的信用信息查询记录",
+class Purpose(StrEnum):
+    """What a one-time code is for."""
+
+    OBJECTION = "objection"
+    REPAIR = "repair"
+    REPORT = "report"
+    FINANCING = "financing"
+    ACCESS_LOG = "access_log"
+
+
+PURPOSES = tuple(Purpose)
+PURPOSE_LABELS: dict[str, str] = {
+    Purpose.OBJECTION: "提出信用信息异议",
+    Purpose.REPAIR: "申请信用修复",
+    Purpose.REPORT: "申请本人公共信用信息报告",
+    Purpose.FINANCING: "办理信易贷查询授权",
+    Purpose.ACCESS_LOG: "查看本主体的信用信息查询记录",
 }
 _EXTRA_KEYS = {
     "sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),

@@ -206,7 +206,8 @@ class PublicEntryOut(BaseModel):
     objection: str | None = Field(None, description="有未办结的异议时为“异议处理中”")
 
 
-class _Body(BaseModel):
+# The body of every change to an entry (its fields are named as the service functions take them).
+class EntryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expected_revision: Revision | None = Field(None, description="乐观并发：期望的当前版本号，不符时返回 409")
@@ -235,31 +236,31 @@ class EntryCreateIn(BaseModel):
     authority_uscc: str | None = Field(None, max_length=40, description="认定机关统一社会信用代码")
 
 
-class ListIn(_Body):
+class ListIn(EntryBody):
     listed_on: dt.date | None = None
     term_end: dt.date | None = None
     note: str | None = Field(None, max_length=2000)
 
 
-class ExtendIn(_Body):
+class ExtendIn(EntryBody):
     term_end: dt.date
     reason: str = Field(min_length=1, max_length=2000, description="延长理由")
 
 
-class RemoveIn(_Body):
+class RemoveIn(EntryBody):
     reason: RemovalReason
     note: str = Field(min_length=1, max_length=2000, description="说明（如：已完成信用修复，修复决定书文号）")
     on: dt.date | None = Field(None, description="移出日期（默认今天）：当日起不再生效")
 
 
-class CorrectIn(_Body):
+class CorrectIn(EntryBody):
     reason: str | None = Field(None, min_length=1, max_length=2000, description="列入事由")
     facts: str | None = Field(None, max_length=20000, description="失信事实")
     legal_basis: str | None = Field(None, min_length=1, max_length=2000, description="认定依据")
     note: str = Field(min_length=1, max_length=2000, description="更正原因")
 
 
-class WithdrawNoticeIn(_Body):
+class WithdrawNoticeIn(EntryBody):
     note: str = Field(min_length=1, max_length=2000, description="不予列入的理由（如：陈述申辩理由成立）")
 
 

@@ -317,6 +317,14 @@ def _queue_size(session: Session, lt: ListType) -> int:
     )
 
 
+_COUNTS = ("rows", "added", "changed", "removed", "unchanged", "rejected", "review_queued")
+
+
+def _counts(record: ListSync) -> dict[str, int]:
+    """A sync's row counts, as its view and its audit event show them."""
+    return {name: getattr(record, name) for name in _COUNTS}
+
+
 def _audit(session: Session, actor: Principal, lt: ListType, record: ListSync, mode: str) -> None:
     audit.record(
         session,
@@ -330,13 +338,7 @@ def _audit(session: Session, actor: Principal, lt: ListType, record: ListSync, m
             "mode": mode,
             "file": record.filename,
             "sha256": record.sha256,
-            "rows": record.rows,
-            "added": record.added,
-            "changed": record.changed,
-            "removed": record.removed,
-            "unchanged": record.unchanged,
-            "rejected": record.rejected,
-            "review_queued": record.review_queued,
+            **_counts(record),
         },
     )
 
@@ -382,13 +384,7 @@ def sync_view(record: ListSync, lt_code: str | None = None, *, with_report: bool
         "actor": record.actor,
         "started_at": record.started_at.isoformat(),
         "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        "rows": record.rows,
-        "added": record.added,
-        "changed": record.changed,
-        "removed": record.removed,
-        "unchanged": record.unchanged,
-        "rejected": record.rejected,
-        "review_queued": record.review_queued,
+        **_counts(record),
         "review_queue_size": report.get("review_queue_size", 0),
         "relinked": report.get("relinked", 0),
         "summary": batches.BatchSummary.from_counts(

@@ -108,24 +108,25 @@ _OBJECTED = (
 )
 
 
+#: An entry's columns after its id (and subject id), in :class:`_Entry`'s order.
+_ENTRY_COLS = (
+    _E.c.list_type_id,
+    _E.c.authority,
+    _E.c.decision_no,
+    _E.c.listed_on,
+    _E.c.term_end,
+    _E.c.reason,
+    _E.c.legal_basis,
+    _OBJECTED,
+)
+
+
 # Each row also carries the catalogue's fingerprint (``measures.service.fingerprint_columns``): the catalogue is
 # needed only when some entry is in force, and then it is known whether the cached one is current without a
 # statement (a round trip on PostgreSQL) of its own.
 _ENTRIES_IN_FORCE = Prepared(
     lambda n: (
-        select(
-            _E.c.id,
-            _E.c.subject_id,
-            _E.c.list_type_id,
-            _E.c.authority,
-            _E.c.decision_no,
-            _E.c.listed_on,
-            _E.c.term_end,
-            _E.c.reason,
-            _E.c.legal_basis,
-            _OBJECTED,
-            *fingerprint_columns(),
-        )
+        select(_E.c.id, _E.c.subject_id, *_ENTRY_COLS, *fingerprint_columns())
         .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
         .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id)
     ),
@@ -137,19 +138,7 @@ _ENTRIES_IN_FORCE = Prepared(
 # predicate; a subject without any has one row with no entry) and the fingerprint, in one statement.
 _SUBJECTS_BY_USCC = Prepared(
     lambda n: (
-        select(
-            *_SUBJECT_COLS,
-            _E.c.id,
-            _E.c.list_type_id,
-            _E.c.authority,
-            _E.c.decision_no,
-            _E.c.listed_on,
-            _E.c.term_end,
-            _E.c.reason,
-            _E.c.legal_basis,
-            _OBJECTED,
-            *fingerprint_columns(),
-        )
+        select(*_SUBJECT_COLS, _E.c.id, *_ENTRY_COLS, *fingerprint_columns())
         .select_from(
             Subject.__table__.outerjoin(_E, and_(_E.c.subject_id == Subject.id, in_force_clause(_E.c, bindparam("on"))))
         )
