@@ -47,11 +47,12 @@ def _print_case(c: dict[str, Any]) -> None:
 def _filed(case: Any, token: str, as_json: bool) -> None:
     with clikit.database().session() as session:
         view = service.case_view(session, service.get_case(session, case.id), actor=clikit.operator())
-    emit(
-        {"case": view, "access_token": token},
-        as_json,
-        lambda d: (_print_case(d["case"]), clikit.console.print(f"查询凭证（仅显示一次）：{d['access_token']}")),
-    )
+
+    def render(d: dict[str, Any]) -> None:
+        _print_case(d["case"])
+        clikit.console.print(f"查询凭证（仅显示一次）：{d['access_token']}")
+
+    emit({"case": view, "access_token": token}, as_json, render)
 
 
 def _file_at_window(filing: Any, target: str, facts: str, applicant: str | None, as_json: bool, **terms: Any) -> None:

@@ -133,12 +133,15 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
             )
             effect = {"type": "entry_removed"}
         else:
+            changes = {k: str(v) for k, v in ctx.params["changes"].items()}  # LIST_FIELDS only (checked before)
             lists.correct_entry(
                 session,
                 actor=ctx.actor,
                 entry_id=target_id,
                 note=note,
-                **{k: str(v) for k, v in ctx.params["changes"].items()},
+                reason=changes.get("reason"),
+                facts=changes.get("facts"),
+                legal_basis=changes.get("legal_basis"),
             )
             effect = {"type": "entry_corrected", "fields": sorted(ctx.params["changes"])}
     case.data = {**(case.data or {}), "effect": effect}

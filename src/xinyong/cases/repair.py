@@ -37,7 +37,7 @@ from xinyong.catalog.service import publicity_rule
 from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 from xinyong.lists import service as lists
-from xinyong.lists.models import ListEntry, ListKind, ListType
+from xinyong.lists.models import EntryStatus, ListEntry, ListKind, ListType
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import service as records
@@ -78,18 +78,19 @@ def new_serious_since(session: Session, target: Target) -> list[dict[str, Any]]:
         )
     ):
         found.append({"type": "record", "id": rid, "doc_no": doc, "date": day.isoformat()})
-    for eid, name, day in session.execute(
+    for eid, name, listed in session.execute(
         select(ListEntry.id, ListType.name, ListEntry.listed_on)
         .join(ListType, ListType.id == ListEntry.list_type_id)
         .where(
             ListEntry.subject_id == target.subject_id,
             ListType.kind == ListKind.BLACK,
             ListEntry.listed_on > target.start,
-            ListEntry.status == "active",
+            ListEntry.status == EntryStatus.ACTIVE,
             ListEntry.id != (target.id if target.type == "list_entry" else -1),
         )
     ):
-        found.append({"type": "list_entry", "id": eid, "list": name, "date": day.isoformat()})
+        assert listed is not None  # listed_on > the target's start
+        found.append({"type": "list_entry", "id": eid, "list": name, "date": listed.isoformat()})
     return found
 
 

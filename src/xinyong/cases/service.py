@@ -21,7 +21,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,9 +42,12 @@ from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.subjects.models import Subject
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
 ENTITY = "case"
 OBJECTION_MARKER = core_hooks.OBJECTION_MARKER
-CASE_PREFIX = {CaseKind.OBJECTION: "YY", CaseKind.REPAIR: "XF", CaseKind.COMPLAINT: "JB"}
+CASE_PREFIX: dict[str, str] = {CaseKind.OBJECTION: "YY", CaseKind.REPAIR: "XF", CaseKind.COMPLAINT: "JB"}
 
 
 class Hooks(Protocol):
@@ -427,11 +430,14 @@ def transition(
     closing = not flow.is_open(t.target)
     values: dict[str, Any] = {"state": t.target, "version": Case.version + 1, "updated_at": utcnow()}
     try:
-        moved = session.execute(
-            update(Case)
-            .where(Case.id == case.id, Case.version == seen, Case.state == from_state)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        moved = cast(  # an UPDATE: a CursorResult
+            "CursorResult[Any]",
+            session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.version == seen, Case.state == from_state)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
     except OperationalError as exc:  # SQLite: another writer committed after this transaction's snapshot
         if "locked" not in str(exc).lower():
@@ -503,7 +509,7 @@ _EVENT_PARAMS = ("correction", "false_materials", "department", "bar_until", "ch
 
 
 def _who_label(who: tuple[str, ...]) -> str:
-    names = {flows.HANDLER: "承办部门操作员", flows.APPLICANT: "申请人", flows.OFFICE: "信用办"}
+    names: dict[str, str] = {flows.HANDLER: "承办部门操作员", flows.APPLICANT: "申请人", flows.OFFICE: "信用办"}
     return "、".join(names[w] for w in who)
 
 
@@ -529,7 +535,7 @@ def add_document(
         raise Conflict("案件已办结，不能再补充材料", code="case_closed")
     count = session.scalar(select(func.count()).select_from(CaseDocument).where(CaseDocument.case_id == case.id))
     limit = get_cases_settings().max_documents_per_case
-    if count >= limit:
+    if (count or 0) >= limit:
         raise ValidationFailed(f"每个案件最多上传 {limit} 份材料", code="too_many_documents")
     name = documents.safe_filename(filename)
     _kind, media_type = documents.check_upload(name, content)
@@ -616,7 +622,7 @@ def open_objection_targets(
                     Case.closed_at.is_(None),
                 )
             )
-            found.update((target_type, rid) for (rid,) in rows)
+            found.update((target_type, rid) for (rid,) in rows if rid is not None)
     return found
 
 

@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ from xinyong.identifiers.masking import mask_phone
 from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_subject
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
 
 
 # report: a natural person asking for their own credit report; financing: authorising (or revoking) a bank's read
@@ -175,7 +178,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
             VerificationChallenge.created_at > now - dt.timedelta(hours=1),
         )
     )
-    if recent >= s.codes_per_hour:
+    if (recent or 0) >= s.codes_per_hour:
         raise TooManyRequests(f"验证码发送过于频繁：每小时最多 {s.codes_per_hour} 次", code="too_many_codes")
     channel, address = contact
     handle = "vc_" + secrets.token_urlsafe(18)
@@ -229,17 +232,22 @@ def confirm(session: Session, *, challenge: str, code: str, purpose: str) -> int
     now = utcnow()
     handle = challenge or ""
     # A caller's write transaction that has only read holds SQLite's write lock: it is set aside meanwhile.
-    with write_lock_released(session), Session(bind=writer_of(session.get_bind())) as own:
-        took = own.execute(
-            update(VerificationChallenge)
-            .where(
-                VerificationChallenge.challenge == handle,
-                VerificationChallenge.purpose == purpose,
-                VerificationChallenge.used_at.is_(None),
-                VerificationChallenge.expires_at > now,
-                VerificationChallenge.attempts < VerificationChallenge.max_attempts,
-            )
-            .values(attempts=VerificationChallenge.attempts + 1)
+    # A Database session's bind is its Engine (a session bound to a Connection passes it on as it is).
+    bind = session.get_bind()
+    with write_lock_released(session), Session(bind=writer_of(bind)) as own:  # type: ignore[arg-type]
+        took = cast(  # an UPDATE: a CursorResult
+            "CursorResult[Any]",
+            own.execute(
+                update(VerificationChallenge)
+                .where(
+                    VerificationChallenge.challenge == handle,
+                    VerificationChallenge.purpose == purpose,
+                    VerificationChallenge.used_at.is_(None),
+                    VerificationChallenge.expires_at > now,
+                    VerificationChallenge.attempts < VerificationChallenge.max_attempts,
+                )
+                .values(attempts=VerificationChallenge.attempts + 1)
+            ),
         ).rowcount
         ch = own.scalar(select(VerificationChallenge).where(VerificationChallenge.challenge == handle))
         if ch is None or ch.purpose != purpose:
