@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, or_, select
@@ -38,6 +39,7 @@ from xinyong.commitments.models import (
     CommitmentFulfilment,
     CommitmentVersion,
     FulfilmentStatus,
+    PublicType,
 )
 from xinyong.commitments.validate import (
     BREACH_STATUSES,
@@ -116,10 +118,19 @@ def _repair_broken(session: Session, actor: Principal, commitment: Commitment) -
 # Results -----------------------------------------------------------------------------------------------------
 
 
+class RowResult(StrEnum):
+    """What became of one submitted row."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
 @dataclass
 class RowOutcome:
     row: int
-    outcome: str  # created | updated | unchanged | rejected
+    outcome: RowResult
     commitment_id: int | None = None
     code: str | None = None
     version_no: int | None = None
@@ -375,7 +386,7 @@ def _reject(result: UpsertResult, row: CommitmentInput, code: str, message: str)
     result.outcomes.append(
         RowOutcome(
             row.row,
-            "rejected",
+            RowResult.REJECTED,
             code=row.code,
             error={"row": row.row, "column": "承诺编码", "value": row.code, "code": code, "message": message},
         )
@@ -401,7 +412,13 @@ def _apply_row(
         result.unchanged += 1
         result.outcomes.append(
             RowOutcome(
-                row.row, "unchanged", current.id, row.code, current.version_count, current.broken, warnings=warnings
+                row.row,
+                RowResult.UNCHANGED,
+                current.id,
+                row.code,
+                current.version_count,
+                current.broken,
+                warnings=warnings,
             )
         )
         return
@@ -458,7 +475,7 @@ def _apply_row(
         changed = sorted(content)
         previous_status: str = FulfilmentStatus.PENDING
         result.created += 1
-        outcome = "created"
+        outcome = RowResult.CREATED
     else:
         c = current
         before = (
@@ -475,7 +492,7 @@ def _apply_row(
         c.version_count += 1
         previous_status = c.fulfilment_status
         result.updated += 1
-        outcome = "updated"
+        outcome = RowResult.UPDATED
     session.add(
         CommitmentVersion(
             commitment_id=c.id,
@@ -727,7 +744,7 @@ def commitment_snapshot(c: Commitment) -> dict[str, Any]:
 def _may_see(actor: Principal | None, c: Commitment) -> bool:
     if actor is None or actor.is_admin or actor.department_id == c.department_id:
         return True
-    return actor.role in GOVERNMENT_ROLES and c.public_type in ("public", "scoped")
+    return actor.role in GOVERNMENT_ROLES and c.public_type in (PublicType.PUBLIC, PublicType.SCOPED)
 
 
 def get_commitment(
@@ -835,7 +852,7 @@ def broken_commitments(
 
 def public_status(session: Session, c: Commitment, today: dt.date) -> tuple[bool, str]:
     """Whether the public may see the commitment today, and why (not): 公开类型 first, then the catalog."""
-    if c.public_type != "public":
+    if c.public_type != PublicType.PUBLIC:
         return False, f"公开类型为「{PUBLIC_TYPE_LABELS[c.public_type]}」，不向社会公开"
     verdict = publicity_status(
         publicity_rule(session, CATALOG_CLASS),
@@ -855,7 +872,7 @@ def public_commitments(
         select(Commitment, Subject)
         .join(Subject, Subject.id == Commitment.subject_id)
         .where(
-            Commitment.public_type == "public",
+            Commitment.public_type == PublicType.PUBLIC,
             Commitment.made_on <= today,
             or_(Commitment.valid_until.is_(None), Commitment.valid_until >= today),
         )

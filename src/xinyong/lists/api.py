@@ -18,6 +18,7 @@ from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import importer, queries, service
 from xinyong.lists import types as lists_types
+from xinyong.lists.models import Stage
 from xinyong.lists.schemas import (
     CorrectIn,
     EntryBody,
@@ -148,7 +149,7 @@ def create(
         "authority": body.authority,
         "authority_uscc": body.authority_uscc,
     }
-    if body.stage == "notice":
+    if body.stage == Stage.NOTICE:
         if body.listed_on is not None or body.term_end is not None:
             raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
         entry = service.give_notice(session, **args)

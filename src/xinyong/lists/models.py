@@ -58,6 +58,21 @@ class MatchStatus(StrEnum):
     UNMATCHED = "unmatched"
 
 
+class Stage(StrEnum):
+    """How a department enters an entry: a notice before listing (告知), or listed directly."""
+
+    NOTICE = "notice"
+    LISTED = "listed"
+
+
+class EntrySource(StrEnum):
+    """Where an entry came from: entered by a department, imported from its file, or synced from an external list."""
+
+    DEPARTMENT = "department"
+    FILE = "file"
+    SYNC = "sync"
+
+
 class Verdict(StrEnum):
     """A reviewer's judgement of a list party against a subject (:class:`MatchJudgement`)."""
 
@@ -170,7 +185,7 @@ class ListEntry(Base):
     match_score: Mapped[float | None] = mapped_column(Float)
     match_evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
     match_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
-    source: Mapped[str] = mapped_column(String(40), nullable=False, default="department")  # department|file|sync
+    source: Mapped[str] = mapped_column(String(40), nullable=False, default=EntrySource.DEPARTMENT)
     last_sync_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_syncs.id"))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     # Set by the daily job once it has announced that the term ended (watches), so it announces it once.

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xinyong.catalog.rules import Confidence, PartyKind
 from xinyong.catalog.spec import LegalBasis
 from xinyong.core.bounds import Revision
-from xinyong.lists.models import ListKind, RemovalReason
+from xinyong.lists.models import ListKind, RemovalReason, Stage
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
 
@@ -225,7 +225,7 @@ class EntryCreateIn(BaseModel):
     facts: str = Field("", max_length=20000, description="失信事实")
     legal_basis: str | None = Field(None, max_length=2000, description="认定依据（默认取名单类型的第一项依据）")
     decision_no: str = Field(min_length=1, max_length=200, description="决定文书号")
-    stage: Literal["notice", "listed"] = "listed"
+    stage: Stage = Stage.LISTED
     notice_given_on: dt.date | None = Field(None, description="告知日期")
     listed_on: dt.date | None = Field(None, description="列入日期（默认今天）")
     term_end: dt.date | None = Field(None, description="有效期至（默认按名单类型的期限计算）")

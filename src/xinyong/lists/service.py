@@ -45,7 +45,7 @@ from xinyong.identifiers import explain
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
-from xinyong.lists.models import REMOVAL_REASONS, EntryStatus, ListEntry, ListEntryEvent, ListType
+from xinyong.lists.models import REMOVAL_REASONS, EntrySource, EntryStatus, ListEntry, ListEntryEvent, ListType, Stage
 from xinyong.lists.rules import REMOVAL_REASON_LABELS, in_force, term_end_for
 from xinyong.lists.types import get_list_type
 from xinyong.subjects.models import Subject, SubjectKind
@@ -374,14 +374,14 @@ def draft_entry(
     decision_no: str,
     facts: str = "",
     legal_basis: str | None = None,
-    stage: str = "listed",
+    stage: str = Stage.LISTED,
     notice_given_on: dt.date | None = None,
     listed_on: dt.date | None = None,
     term_end: dt.date | None = None,
     department: str | None = None,
     party_name: str | None = None,
     today: dt.date | None = None,
-    source: str = "department",
+    source: str = EntrySource.DEPARTMENT,
     authority: str | None = None,
     authority_uscc: str | None = None,
 ) -> EntryDraft:
@@ -416,7 +416,7 @@ def draft_entry(
         "decision_no": decision,
         "source": source,
     }
-    if stage == "notice":
+    if stage == Stage.NOTICE:
         if not lt.requires_notice:
             raise ValidationFailed(f"「{lt.name}」列入前不需要告知，请直接列入", code="notice_not_required")
         if listed_on is not None or term_end is not None:
@@ -428,7 +428,7 @@ def draft_entry(
             notice_given_on=given,
             notice_until=workdays.add_workdays(given, lt.notice_workdays or 0),
         )
-    elif stage == "listed":
+    elif stage == Stage.LISTED:
         listed = listed_on or today
         _not_future(listed, today, name="列入日期", code="listed_on_in_future")
         if lt.requires_notice:
@@ -553,14 +553,14 @@ def create_entry(
 ) -> ListEntry:
     """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
     platform) at least the type's notice period before ``listed_on`` (default today)."""
-    draft = draft_entry(session, actor=actor, stage="listed", listed_on=listed_on, term_end=term_end, **fields)
+    draft = draft_entry(session, actor=actor, stage=Stage.LISTED, listed_on=listed_on, term_end=term_end, **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 
 def give_notice(session: Session, *, actor: Principal, **fields: Unpack[EntryFields]) -> ListEntry:
     """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
     from ``notice_until`` (``notice_workdays`` working days after the notice)."""
-    draft = draft_entry(session, actor=actor, stage="notice", **fields)
+    draft = draft_entry(session, actor=actor, stage=Stage.NOTICE, **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 

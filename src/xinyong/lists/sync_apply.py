@@ -19,7 +19,15 @@ from xinyong.auth.models import Department
 from xinyong.core import clock, hooks
 from xinyong.core.bulk import allocate_ids, insert_rows
 from xinyong.core.db import IN_CHUNK
-from xinyong.lists.models import EntryStatus, ListEntry, ListEntryEvent, ListSync, ListType, MatchStatus
+from xinyong.lists.models import (
+    EntrySource,
+    EntryStatus,
+    ListEntry,
+    ListEntryEvent,
+    ListSync,
+    ListType,
+    MatchStatus,
+)
 from xinyong.lists.rules import in_force
 from xinyong.lists.sync_formats import Row
 from xinyong.lists.sync_linking import Link
@@ -216,7 +224,7 @@ class Applier:
                     "legal_basis": legal_basis,
                     "department_id": department_id,
                     **self._columns(row, link, status),
-                    "source": "sync",
+                    "source": EntrySource.SYNC,
                     "revision": 1,
                     "created_at": self.now,
                 }

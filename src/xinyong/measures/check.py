@@ -55,7 +55,7 @@ from xinyong.measures.answer import (
     _subject_view,
     select_measures,
 )
-from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
+from xinyong.measures.models import Check, CheckFeedback, CheckItem, CheckOutcome, Measure, MeasureKind, Memorandum
 from xinyong.measures.record_triggers import record_view, trigger_records
 from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
@@ -106,10 +106,10 @@ def run_check(
     # read-only so that concurrent checks do not collide).
     with session.no_autoflush:
         items = [_parse(i, q) for i, q in enumerate(subjects)]
-        pending = [it for it in items if it.outcome == "not_found"]
+        pending = [it for it in items if it.outcome == CheckOutcome.NOT_FOUND]
         prefetched, fingerprint = _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()], on)
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
-        matched = [it for it in items if it.outcome == "matched"]
+        matched = [it for it in items if it.outcome == CheckOutcome.MATCHED]
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
         # Subjects found by USCC came with their entries; the others (resident ID, legacy code) are read here.
         rest = {it.subject.id for it in matched} - prefetched.keys()
@@ -145,8 +145,8 @@ def run_check(
     counts: Counter[str] = Counter()
     for it in items:
         counts[it.outcome] += 1
-        entries = in_force.get(it.subject.id, []) if it.outcome == "matched" else []
-        candidates = records.get(it.subject.id, ()) if records and it.outcome == "matched" else ()
+        entries = in_force.get(it.subject.id, []) if it.outcome == CheckOutcome.MATCHED else []
+        candidates = records.get(it.subject.id, ()) if records and it.outcome == CheckOutcome.MATCHED else ()
         chosen = (
             select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
             if cat is not None and (entries or candidates)
@@ -156,9 +156,9 @@ def run_check(
         triggering = sorted(
             {r.id: r for _m, _es, rs in chosen for r in rs}.values(), key=lambda r: (r.decision_date, r.id)
         )
-        if any(m["kind"] == "punish" for m in measures):
+        if any(m["kind"] == MeasureKind.PUNISH for m in measures):
             counts["with_punishments"] += 1
-        if any(m["kind"] == "reward" for m in measures):
+        if any(m["kind"] == MeasureKind.REWARD for m in measures):
             counts["with_rewards"] += 1
         counts["measures"] += len(measures)
         query = _query_record(it)
@@ -175,7 +175,7 @@ def run_check(
                 "records": [record_view(r, on) for r in triggering],
                 "measures": measures,
                 "conclusion": _conclusion(it, entries, measures, scenario, triggering),
-                "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
+                "grades": grades.get(it.subject.id, []) if it.outcome == CheckOutcome.MATCHED else [],
             }
         )
         rows.append(

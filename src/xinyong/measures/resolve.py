@@ -30,6 +30,7 @@ from xinyong.lists.matching import SUBJECT_COLS, find_candidates
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
+from xinyong.measures.models import CheckOutcome
 from xinyong.measures.service import fingerprint_columns
 from xinyong.measures.spec import PARTY_KINDS
 from xinyong.subjects.models import Subject
@@ -52,7 +53,7 @@ PERSON = "natural_person"
 class _Item:
     position: int
     query: SubjectQuery
-    outcome: str = "not_found"
+    outcome: CheckOutcome = CheckOutcome.NOT_FOUND
     reason: str | None = None
     subject: Any = None  # a row of _SUBJECT_COLS
     candidates: list[dict[str, Any]] | None = None
@@ -259,15 +260,15 @@ def _resolve_codes(
     for item, c, check in plans:
         row = found_uscc.get(c) or found.get((item.query.code or "").strip())
         if row is not None:
-            item.outcome, item.subject = "matched", row
+            item.outcome, item.subject = CheckOutcome.MATCHED, row
             if row.kind == PERSON:
                 item.looks_personal = True
             _name_warning(item)
         elif check.valid:
-            item.outcome, item.reason = "not_found", "平台未登记该代码对应的信用主体，未发现红黑名单记录"
+            item.outcome, item.reason = CheckOutcome.NOT_FOUND, "平台未登记该代码对应的信用主体，未发现红黑名单记录"
         else:
             problems = "；".join(e.message for e in check.errors) or "代码格式无效"
-            item.outcome, item.reason = "invalid", f"代码无效：{problems}"
+            item.outcome, item.reason = CheckOutcome.INVALID, f"代码无效：{problems}"
     return prefetched, fingerprint
 
 
@@ -297,9 +298,9 @@ def _resolve_names(session: Session, items: list[_Item]) -> None:
             rows[row.id] = row
     for item, cands in found:
         if not cands:
-            item.outcome, item.reason = "not_found", "未找到名称相符的信用主体"
+            item.outcome, item.reason = CheckOutcome.NOT_FOUND, "未找到名称相符的信用主体"
             continue
-        item.outcome = "candidates"
+        item.outcome = CheckOutcome.CANDIDATES
         item.reason = "仅按名称查询不实施联合奖惩措施：请确认主体后以统一社会信用代码或身份证号码重新核查"
         item.candidates = [_candidate_view(c, rows.get(c.subject_id)) for c in cands]
         if any(c.kind == PERSON for c in cands):
@@ -325,9 +326,12 @@ def _parse(position: int, q: SubjectQuery) -> _Item:
     item = _Item(position=position, query=q)
     code, name, region = (q.code or "").strip(), (q.name or "").strip(), (q.region or "").strip()
     if q.kind is not None and q.kind not in PARTY_KINDS:
-        item.outcome, item.reason = "invalid", f"主体类别应为 {', '.join(PARTY_KINDS)} 之一"
+        item.outcome, item.reason = CheckOutcome.INVALID, f"主体类别应为 {', '.join(PARTY_KINDS)} 之一"
     elif not code and not name:
-        item.outcome, item.reason = "invalid", "缺少代码或名称：请提供统一社会信用代码、身份证号码，或名称与地区"
+        item.outcome, item.reason = (
+            CheckOutcome.INVALID,
+            "缺少代码或名称：请提供统一社会信用代码、身份证号码，或名称与地区",
+        )
     elif not code and region and not (len(region) == 6 and region.isdigit()):
-        item.outcome, item.reason = "invalid", "地区应为6位行政区划代码"
+        item.outcome, item.reason = CheckOutcome.INVALID, "地区应为6位行政区划代码"
     return item
