@@ -37,7 +37,7 @@ from xinyong.catalog.service import publicity_rule
 from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 from xinyong.lists import service as lists
-from xinyong.lists.models import EntryStatus, ListEntry, ListKind, ListType
+from xinyong.lists.models import EntryStatus, ListEntry, ListKind, ListType, RemovalReason
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import service as records
@@ -274,7 +274,7 @@ def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -
         session,
         actor=actor,
         entry_id=int(case.target_id or 0),
-        reason="repaired",
+        reason=RemovalReason.REPAIRED,
         note=reason,
         on=ctx.today,
         today=ctx.today,

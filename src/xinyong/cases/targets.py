@@ -18,7 +18,7 @@ from xinyong.auth.models import Department
 from xinyong.catalog.rules import PublicityRule
 from xinyong.catalog.service import publicity_rule
 from xinyong.core.errors import NotFound, ValidationFailed
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import ListEntry, ListType, RemovalReason
 from xinyong.lists.rules import in_force
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
@@ -77,7 +77,7 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         mins = [
             int(r["min_months"])
             for r in (lt.removal_rules or [])
-            if r.get("reason") == "repaired" and r.get("min_months")
+            if r.get("reason") == RemovalReason.REPAIRED and r.get("min_months")
         ]
         department_id = entry.department_id
         if department_id is None and lt.managing_departments:  # synced entries: the list's competent department

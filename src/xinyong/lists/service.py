@@ -45,7 +45,16 @@ from xinyong.identifiers import explain
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
-from xinyong.lists.models import REMOVAL_REASONS, EntrySource, EntryStatus, ListEntry, ListEntryEvent, ListType, Stage
+from xinyong.lists.models import (
+    REMOVAL_REASONS,
+    EntrySource,
+    EntryStatus,
+    ListEntry,
+    ListEntryEvent,
+    ListType,
+    RemovalReason,
+    Stage,
+)
 from xinyong.lists.rules import REMOVAL_REASON_LABELS, in_force, term_end_for
 from xinyong.lists.types import get_list_type
 from xinyong.subjects.models import Subject, SubjectKind
@@ -54,7 +63,9 @@ from xinyong.subjects.service import find_subject
 ENTITY = "list_entry"
 #: Reasons a person may give when removing an entry (``not_listed`` is the withdrawal of a notice,
 #: ``sync_removed`` belongs to the sync of an external list).
-MANUAL_REMOVAL_REASONS = tuple(r for r in REMOVAL_REASONS if r not in ("not_listed", "sync_removed"))
+MANUAL_REMOVAL_REASONS = tuple(
+    r for r in REMOVAL_REASONS if r not in (RemovalReason.NOT_LISTED, RemovalReason.SYNC_REMOVED)
+)
 
 
 # List types ------------------------------------------------------------------------------------------------------
@@ -336,6 +347,19 @@ def _locked_entry(session: Session, entry_id: int) -> tuple[ListEntry, ListType]
     return entry, lt
 
 
+def _entry_to_change(
+    session: Session, actor: Principal, entry_id: int, expected_revision: int | None, *, manual: str | None = None
+) -> tuple[ListEntry, ListType]:
+    """The entry, locked, once the actor may change it at the revision they saw; ``manual``: the change, refused on
+    an external list (its entries change only through their sync)."""
+    entry, lt = _locked_entry(session, entry_id)
+    if manual is not None:
+        _check_manual(lt, manual)
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    return entry, lt
+
+
 def _check_revision(entry: ListEntry, expected: int | None) -> None:
     if expected is not None and expected != entry.revision:
         raise Conflict(
@@ -580,10 +604,7 @@ def list_entry(
 ) -> ListEntry:
     """List a notified entry, not before its ``notice_until``."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_manual(lt, "列入")
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision, manual="列入")
     if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(
             f"名单条目 {entry.id} 不处于「已告知」状态，不能列入",
@@ -622,10 +643,7 @@ def extend_entry(
 ) -> ListEntry:
     """Move the term end later, within ``max_term_months`` from the listing date."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_manual(lt, "延长期限")
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision, manual="延长期限")
     reason = _text(reason, name="延长理由", code="reason_required", limit=2000)
     if entry.status != EntryStatus.ACTIVE or entry.listed_on is None:
         raise Conflict(
@@ -667,9 +685,7 @@ def remove_entry(
         raise ValidationFailed(
             f"未知的移出原因 {reason!r}", code="bad_removal_reason", details={"allowed": list(MANUAL_REMOVAL_REASONS)}
         )
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="移出说明", code="note_required", limit=2000)
     if entry.status == EntryStatus.NOTIFIED:
         raise Conflict("该条目仅处于告知阶段，请使用「不予列入」撤回告知", code="entry_not_active")
@@ -718,7 +734,7 @@ def restore_entry(
     entry, lt = _locked_entry(session, entry_id)
     _check_entry_access(session, actor, lt, entry)
     note = _text(note, name="恢复说明", code="note_required", limit=2000)
-    if entry.status != EntryStatus.REMOVED or entry.removal_reason != "repaired":
+    if entry.status != EntryStatus.REMOVED or entry.removal_reason != RemovalReason.REPAIRED:
         raise Conflict("只有因信用修复移出的条目可以在撤销修复后恢复", code="entry_not_repaired")
     before = _snapshot(entry)
     was = in_force(entry, today)
@@ -741,9 +757,7 @@ def withdraw_notice(
 ) -> ListEntry:
     """Decide not to list after a notice (陈述申辩成立 …): removed with reason ``not_listed``."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="不予列入的理由", code="note_required", limit=2000)
     if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(
@@ -751,7 +765,7 @@ def withdraw_notice(
         )
     before = _snapshot(entry)
     entry.status, entry.removed_on = EntryStatus.REMOVED, today
-    entry.removal_reason, entry.removal_note = "not_listed", note
+    entry.removal_reason, entry.removal_note = RemovalReason.NOT_LISTED, note
     _bump(entry)
     session.flush()
     _log(session, actor=actor, entry=entry, lt=lt, action="withdraw_notice", reason=note, before=before)
@@ -770,9 +784,7 @@ def correct_entry(
     expected_revision: int | None = None,
 ) -> ListEntry:
     """Fix the wording of an entry (事由, 事实, 依据); dates and status change only through the transitions."""
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="更正原因", code="note_required", limit=2000)
     changes: dict[str, str] = {}
     if reason is not None:
@@ -838,7 +850,7 @@ def announce_expirations(session: Session, *, today: dt.date, actor: Principal) 
                 after={"term_end": _iso(entry.term_end), "expiry_announced_on": today.isoformat()},
             )
         )
-        _emit(session, entry, lt, "list.left", removal_reason="term_ended")
+        _emit(session, entry, lt, "list.left", removal_reason=RemovalReason.TERM_ENDED)
         ids.append(entry.id)
     if ids:
         session.flush()

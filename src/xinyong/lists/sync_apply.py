@@ -27,6 +27,7 @@ from xinyong.lists.models import (
     ListSync,
     ListType,
     MatchStatus,
+    RemovalReason,
 )
 from xinyong.lists.rules import in_force
 from xinyong.lists.sync_formats import Row
@@ -184,7 +185,7 @@ class Applier:
             "listed_on": values["listed_on"],
             "term_end": values.get("term_end"),
             "removed_on": values.get("removed_on"),
-            "removal_reason": "sync_removed" if status == EntryStatus.REMOVED else None,
+            "removal_reason": RemovalReason.SYNC_REMOVED if status == EntryStatus.REMOVED else None,
             "removal_note": values.get("removal_note"),
             "data": values.get("data") or {},
             **self._link_columns(link),
@@ -292,7 +293,7 @@ class Applier:
                     "_id": old.id,
                     "status": EntryStatus.REMOVED,
                     "removed_on": removed_on,
-                    "removal_reason": "sync_removed",
+                    "removal_reason": RemovalReason.SYNC_REMOVED,
                     "removal_note": change["removal_note"],
                     "last_sync_id": self.record.id,
                     "revision": old.revision + 1,
