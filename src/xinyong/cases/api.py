@@ -16,7 +16,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.flows import Action
-from xinyong.cases.models import Notification
+from xinyong.cases.models import FiledVia, Notification
 from xinyong.cases.schemas import (
     ActionIn,
     CaseOut,
@@ -84,7 +84,7 @@ def _verified_applicant(session: Session, body: PublicObjectionIn | PublicRepair
         "applicant_name": body.applicant_name,
         "applicant_channel": channel,
         "applicant_address": address,
-        "filed_via": "subject",
+        "filed_via": FiledVia.SUBJECT,
     }
 
 
@@ -140,7 +140,7 @@ def public_complaint(
         reporter_name=body.reporter_name,
         reporter_channel=body.reporter_channel,
         reporter_address=body.reporter_address,
-        filed_via="public",
+        filed_via=FiledVia.PUBLIC,
     )
     return _filed(session, case, token)
 
@@ -295,7 +295,7 @@ def department_objection(
         objections.file_objection,
         body,
         applicant_name=body.applicant_name,
-        filed_via="department",
+        filed_via=FiledVia.DEPARTMENT,
     )
 
 
@@ -311,7 +311,7 @@ def department_repair(
         body,
         **_repair_terms(body),
         applicant_name=body.applicant_name,
-        filed_via="department",
+        filed_via=FiledVia.DEPARTMENT,
     )
 
 

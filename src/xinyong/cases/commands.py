@@ -15,6 +15,7 @@ from rich.table import Table
 
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
+from xinyong.cases.models import FiledVia
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
@@ -66,7 +67,7 @@ def _file_at_window(filing: Any, target: str, facts: str, applicant: str | None,
             target_id=ident,
             facts=facts,
             applicant_name=applicant,
-            filed_via="department",
+            filed_via=FiledVia.DEPARTMENT,
             **terms,
         )
     _filed(case, token, as_json)
@@ -124,7 +125,7 @@ def file_complaint(
             reporter_name=reporter,
             reporter_channel=channel,
             reporter_address=address,
-            filed_via="department",
+            filed_via=FiledVia.DEPARTMENT,
         )
     _filed(case, token, as_json)
 

@@ -17,7 +17,7 @@ from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.flows import Action
-from xinyong.cases.models import Case, CaseKind
+from xinyong.cases.models import Case, CaseKind, FiledVia
 from xinyong.cases.verification import check_address
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
@@ -36,7 +36,7 @@ def file_complaint(
     reporter_name: str | None = None,
     reporter_channel: str | None = None,
     reporter_address: str | None = None,
-    filed_via: str = "public",
+    filed_via: str = FiledVia.PUBLIC,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Report a subject. Named reports need the reporter's name and a contact (sms / email) for the answer."""

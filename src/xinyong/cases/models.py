@@ -30,6 +30,24 @@ from xinyong.core.columns import actor_column, count_column, in_list, now_column
 from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime
 
 CASE_KINDS = tuple(CaseKind)
+
+
+class FiledVia(StrEnum):
+    """How a case came in."""
+
+    SUBJECT = "subject"  # the public portal, the subject verified by a one-time code
+    DEPARTMENT = "department"  # filed by a department, or at its service window
+    PUBLIC = "public"  # a complaint from anyone
+
+
+class RecipientKind(StrEnum):
+    """Who a notification is for."""
+
+    APPLICANT = "applicant"
+    DEPARTMENT = "department"
+    OFFICE = "office"
+
+
 TARGET_TYPES = ("record", "list_entry", "subject")
 
 
@@ -138,7 +156,7 @@ class Notification(Base):
     id: Mapped[int] = pk_column()
     case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)  # email / sms / log
-    recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # applicant / department / office
+    recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # RecipientKind
     address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)

@@ -20,7 +20,7 @@ from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.flows import Action, Outcome
-from xinyong.cases.models import Case, CaseKind
+from xinyong.cases.models import Case, CaseKind, FiledVia
 from xinyong.cases.targets import resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
@@ -52,7 +52,7 @@ def file_objection(
     applicant_name: str | None = None,
     applicant_channel: str | None = None,
     applicant_address: str | None = None,
-    filed_via: str = "department",
+    filed_via: str = FiledVia.DEPARTMENT,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Object to a record or list entry. ``subject_id`` is the verified subject of a public filing: the target

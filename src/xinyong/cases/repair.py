@@ -30,7 +30,7 @@ from xinyong.cases import flows, notify, service
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.documents import DocumentKind
 from xinyong.cases.flows import Action
-from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState
+from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState, FiledVia, RecipientKind
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
 from xinyong.catalog.service import publicity_rule
@@ -149,7 +149,7 @@ def file_repair(
     applicant_name: str | None = None,
     applicant_channel: str | None = None,
     applicant_address: str | None = None,
-    filed_via: str = "department",
+    filed_via: str = FiledVia.DEPARTMENT,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Apply for credit repair of a record or list entry. ``subject_id`` is the verified subject of a public
@@ -310,7 +310,7 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
         session,
         channel="log",
         address=service._department_address(session, case.department_id),
-        recipient_kind="department",
+        recipient_kind=RecipientKind.DEPARTMENT,
         title="信用修复已撤销，名单条目已恢复",
         body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：名单条目 {entry.id} 恢复有效，至 "
         f"{entry.term_end or '移出之日'}。",

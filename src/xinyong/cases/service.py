@@ -33,7 +33,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.flows import Action
-from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind
+from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind, FiledVia, RecipientKind
 from xinyong.cases.targets import Target
 from xinyong.cases.verification import mask_address
 from xinyong.core import audit, clock, workdays
@@ -154,7 +154,7 @@ def _may(actor: Principal, case: Case, who: tuple[str, ...], as_applicant: bool)
         return True
     if (
         flows.APPLICANT in who
-        and case.filed_via == "department"
+        and case.filed_via == FiledVia.DEPARTMENT
         and actor.role is Role.DEPT_OPERATOR
         and actor.department_id == case.filing_department_id
     ):
@@ -230,7 +230,7 @@ def open_case(
         department_id=department_id,
         filed_via=filed_via,
         filed_by=actor.actor,
-        filing_department_id=actor.department_id if filed_via == "department" else None,
+        filing_department_id=actor.department_id if filed_via == FiledVia.DEPARTMENT else None,
         applicant_name=(applicant_name or "").strip()[:200] or None,
         applicant_channel=applicant_channel,
         applicant_address=applicant_address,
@@ -350,17 +350,17 @@ def _tell_applicant(session: Session, case: Case, title: str, body: str) -> None
             session,
             channel=case.applicant_channel,
             address=case.applicant_address,
-            recipient_kind="applicant",
+            recipient_kind=RecipientKind.APPLICANT,
             title=title,
             body=body,
             case_id=case.id,
         )
-    elif case.filed_via == "department" and case.filing_department_id is not None:
+    elif case.filed_via == FiledVia.DEPARTMENT and case.filing_department_id is not None:
         notify.queue(
             session,
             channel="log",
             address=_department_address(session, case.filing_department_id),
-            recipient_kind="applicant",
+            recipient_kind=RecipientKind.APPLICANT,
             title=title,
             body=body,
             case_id=case.id,
@@ -372,7 +372,7 @@ def _tell_handler(session: Session, case: Case, title: str, body: str) -> None:
         session,
         channel="log",
         address=_department_address(session, case.department_id),
-        recipient_kind="department",
+        recipient_kind=RecipientKind.DEPARTMENT,
         title=title,
         body=body,
         case_id=case.id,
@@ -820,7 +820,7 @@ def escalate_overdue(session: Session, *, actor: Principal, today: dt.date | Non
             session,
             channel="log",
             address="office:credit",
-            recipient_kind="office",
+            recipient_kind=RecipientKind.OFFICE,
             title="案件逾期督办",
             body=text,
             case_id=case.id,

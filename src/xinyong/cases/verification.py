@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import notify
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import SubjectContact, VerificationChallenge
+from xinyong.cases.models import RecipientKind, SubjectContact, VerificationChallenge
 from xinyong.core import audit
 from xinyong.core.db import utcnow, write_lock_released, writer_of
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
@@ -202,7 +202,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
         session,
         channel=channel,
         address=address,
-        recipient_kind="applicant",
+        recipient_kind=RecipientKind.APPLICANT,
         title="信用平台验证码",
         body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。如非本人操作请忽略。",
         sensitive=True,
