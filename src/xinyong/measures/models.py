@@ -16,6 +16,7 @@ and why not (反馈).
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -24,11 +25,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
-MEASURE_KINDS = ("punish", "reward")
+
+class MeasureKind(StrEnum):
+    PUNISH = "punish"  # 惩戒
+    REWARD = "reward"  # 激励
+
+
+class CheckOutcome(StrEnum):
+    """What a check found for one subject asked about."""
+
+    MATCHED = "matched"
+    CANDIDATES = "candidates"  # a name without a code: candidates only
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+
+
+MEASURE_KINDS = tuple(MeasureKind)
 #: 全国失信惩戒措施基础清单's three categories (rights, management, market/social) and rewards (激励).
 MEASURE_CATEGORIES = ("rights", "management", "market", "incentive")
 MEMORANDUM_KINDS = ("memorandum", "law", "regulation", "judicial", "policy", "rule")
-CHECK_OUTCOMES = ("matched", "candidates", "not_found", "invalid")
+CHECK_OUTCOMES = tuple(CheckOutcome)
 
 
 class Memorandum(Base):

@@ -26,6 +26,7 @@ from xinyong.core.db import IN_CHUNK
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
+from xinyong.measures.models import MeasureKind
 from xinyong.measures.resolve import _Entry, _iso
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.subjects.models import Subject
@@ -141,7 +142,7 @@ def related_measures(
         for m in cat.by_list_type.get(lt.code, ()):
             if hit.role in m.extends_to and m.applies_in(scenario) and hit.org_kind in m.party_kinds:
                 found.setdefault(m.code, (m, []))[1].append(hit)
-    return sorted(found.values(), key=lambda h: (h[0].kind != "punish", h[0].sort_order, h[0].code))
+    return sorted(found.values(), key=lambda h: (h[0].kind != MeasureKind.PUNISH, h[0].sort_order, h[0].code))
 
 
 def related_reason(hit: RelatedHit, cat: Catalogue) -> dict[str, Any]:
@@ -208,14 +209,14 @@ def merge_answers(
         view["related_reasons"].extend(related_reason(h, cat) for h in hits)
         view["related_legal_basis"] = list(cm.related_basis)
     order = {code: m.sort_order for code, m in cat.by_code.items()}
-    measures.sort(key=lambda v: (v["kind"] != "punish", order.get(v["code"], 0), v["code"]))
+    measures.sort(key=lambda v: (v["kind"] != MeasureKind.PUNISH, order.get(v["code"], 0), v["code"]))
     return measures
 
 
 def related_conclusion(hits: Sequence[RelatedHit], measures: list[dict[str, Any]]) -> str:
     companies = sorted({h.org_name for h in hits})
     roles = "、".join(sorted({ROLE_LABELS.get(h.role, h.role) for h in hits}))
-    punish = [m for m in measures if m["kind"] == "punish" and m.get("related_reasons")]
+    punish = [m for m in measures if m["kind"] == MeasureKind.PUNISH and m.get("related_reasons")]
     return (
         f"该自然人现任 {'、'.join(companies)} 的{roles}，该单位有处于有效期内的失信名单记录；"
         f"依据备忘录延伸至其{roles}的惩戒措施 {len(punish)} 项（其中应当实施 "

@@ -128,15 +128,7 @@ def seed_measures(
             obj = Memorandum(code=ms.code, **{k: getattr(ms, k) for k in _MEMO_FIELDS}, created_at=now, updated_at=now)
             session.add(obj)
             memos[ms.code] = obj
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.memorandum.create",
-                entity_type="memorandum",
-                entity_id=ms.code,
-                reason=why,
-                after=after,
-            )
+            _log_seed(session, actor, why, "memorandum", ms.code, after)
             report.memoranda_created.append(ms.code)
             continue
         before = _memo_state(obj)
@@ -145,16 +137,7 @@ def seed_measures(
             for k in _MEMO_FIELDS:
                 setattr(obj, k, getattr(ms, k))
             obj.updated_at = now
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.memorandum.update",
-                entity_type="memorandum",
-                entity_id=ms.code,
-                reason=why,
-                before={k: before[k] for k in changed},
-                after={k: after[k] for k in changed},
-            )
+            _log_seed(session, actor, why, "memorandum", ms.code, after, before, changed)
             report.memoranda_updated.append(ms.code)
     session.flush()
     memo_by_id = {m.id: m.code for m in memos.values()}
@@ -175,15 +158,7 @@ def seed_measures(
                     **values,
                 )
             )
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.measure.create",
-                entity_type="measure",
-                entity_id=spec_m.code,
-                reason=why,
-                after=after,
-            )
+            _log_seed(session, actor, why, "measure", spec_m.code, after)
             report.created.append(spec_m.code)
             continue
         before = _measure_state(measure, memo_by_id[measure.memorandum_id])
@@ -195,20 +170,37 @@ def seed_measures(
             setattr(measure, k, v)
         measure.memorandum_id = memos[spec_m.memorandum].id
         measure.updated_at = now
-        audit.record(
-            session,
-            actor=actor.actor,
-            action="measures.measure.update",
-            entity_type="measure",
-            entity_id=spec_m.code,
-            reason=why,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
+        _log_seed(session, actor, why, "measure", spec_m.code, after, before, changed)
         report.updated.append(spec_m.code)
     report.not_in_file = sorted(existing)
     session.flush()
     return report
+
+
+def _log_seed(
+    session: Session,
+    actor: Principal,
+    why: str,
+    entity: str,
+    code: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    changed: list[str] | None = None,
+) -> None:
+    """The audit event of a seeded memorandum or measure: created with all its fields, or updated (``changed``)."""
+    if before is not None and changed is not None:
+        before, after = {k: before[k] for k in changed}, {k: after[k] for k in changed}
+    verb = "create" if before is None else "update"
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=f"measures.{entity}.{verb}",
+        entity_type=entity,
+        entity_id=code,
+        reason=why,
+        before=before,
+        after=after,
+    )
 
 
 def ensure_seeded(session: Session, *, actor: Principal) -> SeedReport | None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.standards import PENALTY_TYPES
+from xinyong.measures.models import MeasureKind
 from xinyong.subjects.related import ROLE_LABELS
 
 DEFAULT_MEASURES_PATH = Path(__file__).parent / "data" / "measures.yaml"
@@ -38,7 +39,7 @@ SCENARIOS: dict[str, str] = {
     "hiring": "任职、录用（公务员、事业单位、国有企业管理人员）",
     "general": "综合核查（日常监管；返回全部适用措施）",
 }
-KIND_LABELS = {"punish": "惩戒措施", "reward": "激励措施"}
+KIND_LABELS: dict[str, str] = {MeasureKind.PUNISH: "惩戒措施", MeasureKind.REWARD: "激励措施"}
 CATEGORY_LABELS = {
     "rights": "减损权益或增加义务的措施",
     "management": "管理性措施",
@@ -55,7 +56,7 @@ MEMORANDUM_KIND_LABELS = {
 }
 
 Confidence = Literal["verified", "unverified", "low"]
-Kind = Literal["punish", "reward"]
+Kind = MeasureKind
 Category = Literal["rights", "management", "market", "incentive"]
 MemorandumKind = Literal["memorandum", "law", "regulation", "judicial", "policy", "rule"]
 PartyKind = Literal["legal_person", "individual_business", "natural_person"]
