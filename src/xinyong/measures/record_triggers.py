@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from xinyong.catalog.rules import add_months
 from xinyong.core.db import IN_CHUNK
 from xinyong.measures._sql import Prepared
+from xinyong.records import publicity
 from xinyong.records.models import CreditRecord
 
 FEN_PER_WAN = 1_000_000  # 1 万元 = 10,000 元 = 1,000,000 分
@@ -115,7 +116,7 @@ class TriggerRecord:
     ended_on: dt.date | None
 
     def repaired_on(self, on: dt.date) -> bool:
-        return self.ended_on is not None and self.ended_on <= on
+        return publicity.repaired(self.kind, self.ended_on, on)
 
 
 def matches(rule: RecordRule, rec: TriggerRecord, on: dt.date) -> bool:

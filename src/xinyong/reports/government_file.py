@@ -250,7 +250,7 @@ def _records(
             continue
         view = records_views.record_view(row)
         view["info_class"] = class_code
-        view["repaired"] = r.kind == RecordKind.PENALTY and r.ended_on is not None and r.ended_on <= today
+        view["repaired"] = publicity.repaired(r.kind, r.ended_on, today)
         view["share_label"] = "已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）"
         out.append(view)
     return records_views.mark_objections(session, out), truncated
