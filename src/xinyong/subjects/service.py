@@ -11,17 +11,17 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, case, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Bundle, Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
 from xinyong.core.db import IN_CHUNK, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
-from xinyong.identifiers import explain, orgcode, resident_id, uscc
+from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
@@ -58,8 +58,8 @@ def resolve_codes(session: Session, codes: Iterable[str]) -> dict[str, Subject |
 
     Order of precedence, per code: its USCC (any 18-character code, check digit or not: a flagged USCC was kept
     on an operator's word), then a resident ID (18 or 15 digits, valid) by its keyed hash — the number itself
-    goes into no statement and no log —, then the legacy codes (aliases: the compact code, and the normalised
-    organisation code when it is one; the lowest subject id when two subjects share a value). A valid 18-digit
+    goes into no statement and no log —, then the legacy codes (aliases, by the compact code, which is also the
+    normalised form of an organisation code; the lowest subject id when two subjects share a value). A valid 18-digit
     resident ID is asked as a USCC only when it is a valid USCC too, and never as an alias. A few statements
     per :data:`~xinyong.core.db.IN_CHUNK` codes of each form, never one per code. The resolver only finds:
     creating the missing subjects, or telling an invalid code from an unknown one, stays with its caller.
@@ -72,6 +72,29 @@ def resolve_code_ids(session: Session, codes: Iterable[str]) -> dict[str, int | 
     return _resolve(session, codes, Subject.id)
 
 
+class SubjectHit(NamedTuple):
+    """What :func:`resolve_code_hits` answers of a subject: enough to tell a renamed or a conflicting subject."""
+
+    id: int
+    name_norm: str
+    uscc: str | None
+
+
+class _HitBundle(Bundle[SubjectHit]):
+    def create_row_processor(self, query: Any, procs: Any, labels: Any) -> Any:
+        ident, name_norm, code = procs
+        return lambda row: SubjectHit(ident(row), name_norm(row), code(row))
+
+
+_HIT = _HitBundle("hit", Subject.id, Subject.name_norm, Subject.uscc)
+
+
+def resolve_code_hits(session: Session, codes: Iterable[str]) -> dict[str, SubjectHit | None]:
+    """:func:`resolve_codes` answering id, normalised name and USCC (no subject row is loaded): for the record
+    upload, which flags a subject known under another name and a legacy code that belongs to another USCC."""
+    return _resolve(session, codes, _HIT)
+
+
 def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(set(values))
     for start in range(0, len(ordered), IN_CHUNK):
@@ -80,7 +103,7 @@ def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
 
 def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    plans: dict[str, tuple[str, str | None, str]] = {}  # code -> (compact, keyed hash of a resident ID, raw)
+    plans: dict[str, tuple[str, str | None, bool]] = {}  # code -> (compact, keyed hash of a resident ID, as a USCC)
     vault = None
     for code in codes:
         if code in plans:
@@ -92,39 +115,40 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         c = uscc.compact(raw)
         digest = None
         if (len(c) == 18 and c[:17].isdigit()) or (len(c) == 15 and c.isdigit()):
-            rid = resident_id.validate(raw)
-            if rid.valid and rid.normalized:
+            if len(c) == 18 and resident_id.is_valid(c):  # the fast path: a valid 18-digit number is its own form
+                number: str | None = c
+            else:
+                rid = resident_id.validate(raw)
+                number = rid.normalized if rid.valid else None
+            if number:
                 vault = vault or get_vault()
-                digest = vault.lookup_hash(rid.normalized)
+                digest = vault.lookup_hash(number)
         # a person's number goes into no statement: asked as a USCC only when it is a valid one too
         as_uscc = len(c) == 18 and (digest is None or uscc.is_valid(c))
-        plans[code] = (c if as_uscc else "", digest, raw)
+        plans[code] = (c, digest, as_uscc)
     if not plans:
         return out
     found_uscc: dict[str, Any] = {}
-    for chunk in _in_chunks(c for c, _d, _r in plans.values() if c):
+    for chunk in _in_chunks(c for c, _d, as_uscc in plans.values() if as_uscc):
         found_uscc.update(session.execute(select(Subject.uscc, what).where(Subject.uscc.in_(chunk))).all())
     found_hash: dict[str, Any] = {}
-    for chunk in _in_chunks(d for c, d, _r in plans.values() if d is not None and not (c and c in found_uscc)):
+    for chunk in _in_chunks(d for c, d, u in plans.values() if d is not None and not (u and c in found_uscc)):
         found_hash.update(
             session.execute(select(Subject.resident_id_hash, what).where(Subject.resident_id_hash.in_(chunk))).all()
         )
-    wanted: dict[str, tuple[str, ...]] = {}
-    for code, (c, digest, raw) in plans.items():
-        hit = found_uscc.get(c) if c else None
+    wanted: dict[str, str] = {}  # code -> its compact form, asked as a legacy code (an organisation code's too)
+    for code, (c, digest, as_uscc) in plans.items():
+        hit = found_uscc.get(c) if as_uscc else None
         if hit is None and digest is not None:
             hit = found_hash.get(digest)
         if hit is not None:
             out[code] = hit
             continue
-        if not c:
-            c = uscc.compact(raw)
-            if digest is not None and len(c) == 18:
-                continue  # an unknown person's 18-digit number is no legacy code (a 15-digit one may be a 注册号)
-        oc = orgcode.validate(raw)
-        wanted[code] = (c, oc.normalized) if oc.valid and oc.normalized and oc.normalized != c else (c,)
+        if not as_uscc and digest is not None and len(c) == 18:
+            continue  # an unknown person's 18-digit number is no legacy code (a 15-digit one may be a 注册号)
+        wanted[code] = c
     found_alias: dict[str, Any] = {}
-    for chunk in _in_chunks(v for values in wanted.values() for v in values):
+    for chunk in _in_chunks(wanted.values()):
         rows = session.execute(
             select(SubjectAlias.value, what)
             .join(Subject, Subject.id == SubjectAlias.subject_id)
@@ -133,8 +157,8 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         )
         for value, hit in rows:
             found_alias.setdefault(value, hit)
-    for code, values in wanted.items():
-        out[code] = next((found_alias[v] for v in values if v in found_alias), None)
+    for code, c in wanted.items():
+        out[code] = found_alias.get(c)
     return out
 
 
