@@ -193,35 +193,23 @@ def _department_entries(
         for org in rng.sample(orgs, max(1, int(len(orgs) * share))):
             serial += 1
             decision_no = f"沁{dept}信〔{today.year}〕{serial:05d}号"
+            decision: dict[str, Any] = {
+                "actor": actor,
+                "list_code": code,
+                "subject_code": org.uscc,
+                "reason": reason,
+                "decision_no": decision_no,
+                "facts": f"{org.name}{reason}。",
+                "department": dept,
+            }
             if lt.requires_notice and rng.random() < 0.06:
                 notice_on = today - dt.timedelta(days=rng.randrange(0, 6))
-                lists.give_notice(
-                    session,
-                    actor=actor,
-                    list_code=code,
-                    subject_code=org.uscc,
-                    reason=reason,
-                    decision_no=decision_no,
-                    facts=f"{org.name}{reason}。",
-                    notice_given_on=notice_on,
-                    department=dept,
-                )
+                lists.give_notice(session, notice_given_on=notice_on, **decision)
                 counts["notified"] += 1
                 continue
             listed_on = today - dt.timedelta(days=rng.randrange(0, 3 * 365))
             notice_on = listed_on - dt.timedelta(days=30) if lt.requires_notice else None
-            entry = lists.create_entry(
-                session,
-                actor=actor,
-                list_code=code,
-                subject_code=org.uscc,
-                reason=reason,
-                decision_no=decision_no,
-                facts=f"{org.name}{reason}。",
-                notice_given_on=notice_on,
-                listed_on=listed_on,
-                department=dept,
-            )
+            entry = lists.create_entry(session, notice_given_on=notice_on, listed_on=listed_on, **decision)
             counts["listed"] += 1
             if lt.kind == "black" and (today - listed_on).days > 400 and rng.random() < 0.15:
                 lists.remove_entry(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -274,19 +274,9 @@ def register_organisation(
         legal_rep=legal_rep,
         source=source,
     )
-    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
-    session.add(subject)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="subjects.register",
-        entity_type="subject",
-        entity_id=subject.id,
-        reason=reason,
-        after=subject_view(subject, include_history=False),
+    return _add_registered(
+        session, subject, actor=actor, reason=reason, after=lambda s: subject_view(s, include_history=False)
     )
-    return subject
 
 
 def register_person(
@@ -325,7 +315,20 @@ def register_person(
         profession=profession,
         source=source,
     )
-    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
+    after = {"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession}
+    return _add_registered(session, subject, actor=actor, reason=reason, after=lambda _s: after)
+
+
+def _add_registered(
+    session: Session,
+    subject: Subject,
+    *,
+    actor: Principal,
+    reason: str | None,
+    after: Callable[[Subject], dict[str, Any]],
+) -> Subject:
+    """Store a subject registered by hand with its first name, and its audit event (``after``: what it keeps)."""
+    subject.names.append(SubjectName(name=subject.name, name_norm=subject.name_norm, source=subject.source))
     session.add(subject)
     session.flush()
     audit.record(
@@ -335,7 +338,7 @@ def register_person(
         entity_type="subject",
         entity_id=subject.id,
         reason=reason,
-        after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession},
+        after=after(subject),
     )
     return subject
 
