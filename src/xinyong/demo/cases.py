@@ -15,7 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
+from xinyong.cases import complaints, objections, repair, service, verification
+from xinyong.core.errors import XinyongError
+from xinyong.records.models import CreditRecord
+from xinyong.subjects.models import Subject
 
 SEED = 20261127
 #: Days before today a case was filed: mostly recent, a few old enough to be overdue.
@@ -45,10 +50,6 @@ def _operator(dept: Any) -> Principal:
 
 
 def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, Any]:
-    from xinyong.auth.models import Department
-    from xinyong.cases import complaints, objections, repair, service, verification
-    from xinyong.core.errors import XinyongError
-    from xinyong.records.models import CreditRecord
 
     rng = random.Random(SEED)
     depts = {d.id: d for d in session.scalars(select(Department))}
@@ -162,7 +163,6 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
     # Complaints from the public (named and anonymous), routed to the market regulator.
     scjgj = by_code.get("scjgj")
     subjects = [r.subject_id for r in penalties[80:100]]
-    from xinyong.subjects.models import Subject
 
     for i, subject_id in enumerate(subjects[:12]):
         subject = session.get(Subject, subject_id)

@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import tokens as auth
+from xinyong.auth.models import User
 from xinyong.auth.roles import Principal, Role
+from xinyong.cases.models import SubjectContact
+from xinyong.core.errors import XinyongError
+from xinyong.financing import service
+from xinyong.financing.models import Authorisation
+from xinyong.identifiers import uscc
+from xinyong.subjects.models import Subject, SubjectKind
 
 BANKS = (("qyrcb", "沁阳农村商业银行"), ("ccbqy", "中国建设银行沁阳支行"))
 SCOPES = (
@@ -25,19 +33,11 @@ SCOPES = (
 
 
 def _uscc(body: str) -> str:
-    from xinyong.identifiers import uscc
 
     return uscc.make(authority="9", category="1", region="410882", org_body=body)
 
 
 def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[str, Any]:
-    from xinyong.auth import tokens as auth
-    from xinyong.auth.models import User
-    from xinyong.cases.models import SubjectContact
-    from xinyong.core.errors import XinyongError
-    from xinyong.financing import service
-    from xinyong.financing.models import Authorisation
-    from xinyong.subjects.models import Subject, SubjectKind
 
     insts = [
         service.create_institution(session, actor=actor, code=code, name=name, uscc=_uscc(f"BK{i:06d}"))

@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, Role
+from xinyong.core import clock
+from xinyong.lists import service as lists
+from xinyong.lists import sync
+from xinyong.lists import types as lists_types
+from xinyong.lists.models import ListEntry
+from xinyong.measures import service as measures
+from xinyong.measures.check import SubjectQuery, run_check
+from xinyong.measures.feedback import FeedbackInput, record_feedback
+from xinyong.subjects.models import Subject
 
 SEED = 20261126
 
@@ -167,7 +177,6 @@ def write_csv(path: Path, headers: list[str], rows: list[dict[str, str]], *, enc
 
 
 def _orgs(session: Session) -> list[Any]:
-    from xinyong.subjects.models import Subject
 
     return session.execute(
         select(Subject.id, Subject.uscc, Subject.name, Subject.legal_rep, Subject.kind)
@@ -182,8 +191,6 @@ def _department_entries(
     """Each department lists a realistic share of subjects over the last three years: most listed after a notice
     given a month earlier, some still in their notice period, some removed after repair, many red-list entries
     expired at the end of their term."""
-    from xinyong.lists import service as lists
-    from xinyong.lists import types as lists_types
 
     stats: dict[str, dict[str, int]] = {}
     serial = 0
@@ -248,11 +255,6 @@ def _abnormal_rows(rng: random.Random, orgs: list[Any], today: dt.date) -> list[
 
 def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.date, n: int) -> dict[str, int]:
     """Business systems check subjects before they act, and report back what they did with the answer."""
-    from xinyong.auth.models import Department
-    from xinyong.auth.roles import Role
-    from xinyong.lists.models import ListEntry
-    from xinyong.measures.check import SubjectQuery, run_check
-    from xinyong.measures.feedback import FeedbackInput, record_feedback
 
     depts = {d.code: d for d in session.scalars(select(Department))}
     listed = [
@@ -311,10 +313,6 @@ def build(
     checks: int = 300,
 ) -> dict[str, Any]:
     """Seed the list types and measures, fill the lists, sync the court's and the regulator's lists, run checks."""
-    from xinyong.core import clock
-    from xinyong.lists import sync
-    from xinyong.lists import types as lists_types
-    from xinyong.measures import service as measures
 
     today = today or clock.today()
     rng = random.Random(SEED)

@@ -9,19 +9,25 @@ downloads and the timeliness ranking have something to show. Everything goes thr
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import openpyxl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
+from xinyong.ingest import service as ingest
 from xinyong.ingest.standards import FIELDS
 from xinyong.records.inputs import RecordKind
+from xinyong.subjects.models import Subject
 
 SEED = 20190417
 PENALISED_PROFESSIONS = frozenset({"doctor", "tour_guide"})
@@ -277,9 +283,6 @@ def build(
 
     ``persons``: the demo's (name, resident ID, profession); doctors and tour guides appear in penalties.
     """
-    from xinyong.auth.models import Department
-    from xinyong.ingest import service as ingest
-    from xinyong.subjects.models import Subject
 
     rng = random.Random(SEED)
     today = today or dt.date.today()
@@ -345,8 +348,6 @@ def build(
 
 def _poisson(rng: random.Random, lam: float) -> int:
     # Knuth's method is fine for the small rates here.
-    import math
-
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rng.random()
@@ -443,9 +444,6 @@ def _licence(rng: random.Random, profile: Profile, d: _Decided, orgs: list[Any])
 
 def _write_samples(workdir: Path, samples: dict[str, list[dict[str, Any]]]) -> None:
     """One file per department and kind in its own format, to try `xinyong ingest` and the console upload."""
-    import csv
-
-    import openpyxl
 
     out = workdir / "samples"
     out.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,7 @@ class CodeCheck:
                 "details": dict(self.details),
                 "masked": False,
             }
+        # lazy: only a masked view needs it; `xinyong validate --json` loads no masking (tests/test_cli.py)
         from xinyong.identifiers.masking import mask_resident_id
 
         def scrub(message: str) -> str:

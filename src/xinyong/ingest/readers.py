@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from xinyong.core.errors import ValidationFailed
+from xinyong.ingest import xlsx
 from xinyong.records.inputs import RowIssue
 
 SNIFF_BYTES = 256 * 1024
@@ -60,6 +61,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
+        # lazy: the settings load pydantic-settings (~0.15 s); reading a file with given limits needs none
         from xinyong.core.settings import get_settings
 
         s = get_settings()
@@ -517,7 +519,6 @@ def read_xlsx(
     sheet: str | None = None,
     limits: Limits | None = None,
 ) -> Table:
-    from xinyong.ingest import xlsx
 
     limits = limits or Limits.from_settings()
     stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115 - closed below

@@ -26,7 +26,7 @@ from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
 from xinyong.core import audit, clock, workdays
 from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
-from xinyong.core.db import lock_keys, utcnow
+from xinyong.core.db import BULK_OPTION, WRITE_OPTION, lock_keys, utcnow, writer_of
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_resident_id
@@ -499,7 +499,6 @@ def stage_records(
     and the batch are written by :func:`upsert_records` with ``staged=`` in one transaction, so readers see all
     of a batch's records or none. ``subjects=False``: the rows are only prepared (a ``reject_all`` batch, which
     writes nothing — subjects neither — unless every row is stored); their subjects are resolved with the records."""
-    from xinyong.core.db import BULK_OPTION, WRITE_OPTION, writer_of
 
     staged = StagedRows(rows)
     if not rows:

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clikit, hooks
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.subjects import service
+from xinyong.core.clock import today
+from xinyong.core.errors import NotFound
+from xinyong.subjects import access_log, service
 
 app = typer.Typer(help="信用主体库", no_args_is_help=True)
 
@@ -81,7 +83,6 @@ def show(
 
     自然人身份证号仅显示脱敏值，查询记入审计日志。
     """
-    from xinyong.core.clock import today
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)
@@ -186,8 +187,6 @@ def access_log_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """主体的查询记录：谁、哪个部门或机构、用途、时间、查询内容（含被拒绝的尝试）。"""
-    from xinyong.core.errors import NotFound
-    from xinyong.subjects import access_log
 
     with clikit.database().session(write=False) as session:
         subject = service.find_subject(session, code)
@@ -223,7 +222,6 @@ def access_log_cmd(
 @handle_errors
 def access_log_verify(as_json: bool = JsonOption) -> None:
     """核对查询记录与审计日志（哈希链）是否一致；不一致时退出码为 1。"""
-    from xinyong.subjects import access_log
 
     with clikit.database().session(write=False) as session:
         report = access_log.verify(session)

@@ -26,7 +26,7 @@ from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest.readers import Source, as_source, open_table, row_issues
-from xinyong.subjects import registry
+from xinyong.subjects import access_log, registry
 from xinyong.subjects.models import (
     KIND_LABELS,
     ORG_TYPE_LABELS,
@@ -373,7 +373,6 @@ def log_person_view(
 ) -> None:
     """Every query of personal data by a department or bank is recorded: in the audit chain and in the person's
     access log (``subjects.access_log``: the 查询记录 the person sees)."""
-    from xinyong.subjects import access_log
 
     access_log.record(
         session,
