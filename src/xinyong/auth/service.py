@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.authorities import Authorities
 from xinyong.auth.models import ApiToken, Department, DepartmentAuthority, User
-from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
+from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, PrincipalKind, Role
 from xinyong.auth.tokens import _forget_tokens_on_commit, _issue
 from xinyong.core import audit
 from xinyong.core.bounds import parse_id
@@ -603,7 +603,9 @@ def authenticate_password(session: Session, *, username: str, password: str) -> 
     user.last_login_at = now
     if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = PASSWORD_HASHER.hash(password)
-    return Principal(kind="user", name=user.username, role=user.role, department_id=user.department_id, user_id=user.id)
+    return Principal(
+        kind=PrincipalKind.USER, name=user.username, role=user.role, department_id=user.department_id, user_id=user.id
+    )
 
 
 def login(session: Session, *, username: str, password: str) -> tuple[ApiToken, str]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import ApiToken, Department, User
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.core import audit
 from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -232,7 +232,7 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
         token.last_used_at = now
     if token.user is not None:
         return Principal(
-            kind="user",
+            kind=PrincipalKind.USER,
             name=token.user.username,
             role=token.role,
             department_id=token.department_id,
@@ -240,7 +240,7 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
             token_id=token.id,
         )
     return Principal(
-        kind="token", name=token.name, role=token.role, department_id=token.department_id, token_id=token.id
+        kind=PrincipalKind.TOKEN, name=token.name, role=token.role, department_id=token.department_id, token_id=token.id
     )
 
 
@@ -347,7 +347,7 @@ def _read_token(db: Database, raw_token: str) -> _KnownToken:
         return _KnownToken(None, None, None, read_at)
     if row.user_id is not None:
         principal = Principal(
-            kind="user",
+            kind=PrincipalKind.USER,
             name=row.username,
             role=row.role,
             department_id=row.department_id,
@@ -356,7 +356,7 @@ def _read_token(db: Database, raw_token: str) -> _KnownToken:
         )
     else:
         principal = Principal(
-            kind="token", name=row.name, role=row.role, department_id=row.department_id, token_id=row.id
+            kind=PrincipalKind.TOKEN, name=row.name, role=row.role, department_id=row.department_id, token_id=row.id
         )
     return _KnownToken(principal, row.expires_at, row.last_used_at, read_at)
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.cases import complaints, objections, repair, service, verification
 from xinyong.core.errors import XinyongError
 from xinyong.records.models import CreditRecord
@@ -46,7 +46,9 @@ COMPLAINT_FACTS = [
 
 
 def _operator(dept: Any) -> Principal:
-    return Principal(kind="system", name=f"demo:{dept.code}_op", role=Role.DEPT_OPERATOR, department_id=dept.id)
+    return Principal(
+        kind=PrincipalKind.SYSTEM, name=f"demo:{dept.code}_op", role=Role.DEPT_OPERATOR, department_id=dept.id
+    )
 
 
 def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, Any]:

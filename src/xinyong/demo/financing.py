@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth import tokens as auth
 from xinyong.auth.models import User
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.cases.models import SubjectContact
 from xinyong.core.errors import XinyongError
 from xinyong.financing import service
@@ -51,7 +51,7 @@ def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[
         token, raw = auth.create_token(session, actor=actor, name=f"{inst.name}信贷系统", role=Role.BANK)
         service.bind_principal(session, actor=actor, institution=inst.code, token_id=token.id)
         creds["tokens"].append({"name": token.name, "role": "bank", "department": None, "token": raw})
-        tokens.append(Principal(kind="token", name=token.name, role=Role.BANK, token_id=token.id))
+        tokens.append(Principal(kind=PrincipalKind.TOKEN, name=token.name, role=Role.BANK, token_id=token.id))
     companies = list(
         session.scalars(
             select(Subject)

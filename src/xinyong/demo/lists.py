@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.core import clock
 from xinyong.lists import service as lists
 from xinyong.lists import sync
@@ -272,7 +272,10 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
         dept_code, scenario = rng.choice(systems)
         dept = depts[dept_code]
         principal = Principal(
-            kind="system", name=f"{dept_code}-business-system", role=Role.BUSINESS_SYSTEM, department_id=dept.id
+            kind=PrincipalKind.SYSTEM,
+            name=f"{dept_code}-business-system",
+            role=Role.BUSINESS_SYSTEM,
+            department_id=dept.id,
         )
         size = rng.choice([1, 1, 1, 3, 8])
         codes = [rng.choice(listed) if listed and rng.random() < 0.4 else rng.choice(orgs).uscc for _ in range(size)]

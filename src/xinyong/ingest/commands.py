@@ -12,11 +12,12 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
+from xinyong.ingest.models import BatchStatus
 from xinyong.records.inputs import RecordKind
 
 batches_app = typer.Typer(help="归集批次：报告、退回数据、及时性", no_args_is_help=True)
@@ -27,7 +28,9 @@ def _department_principal(session, code: str) -> tuple[int, Principal]:  # type:
     dept = auth.get_department(session, ref=code)
     op = clikit.operator()
     # The operator acts for the department; the audit log names the OS user and the department.
-    return dept.id, Principal(kind="system", name=f"{op.name}@{dept.code}", role=Role.ADMIN, department_id=dept.id)
+    return dept.id, Principal(
+        kind=PrincipalKind.SYSTEM, name=f"{op.name}@{dept.code}", role=Role.ADMIN, department_id=dept.id
+    )
 
 
 def _render_summary(s: dict) -> None:
@@ -105,7 +108,7 @@ def register(app: typer.Typer) -> None:
             summary = db.run(load)
         summary["dry_run"] = dry_run
         emit(summary, as_json, _render_summary)
-        if summary["status"] == "rejected":
+        if summary["status"] == BatchStatus.REJECTED:
             raise typer.Exit(1)
 
     app.add_typer(batches_app, name="batches")

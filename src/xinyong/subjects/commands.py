@@ -15,6 +15,7 @@ from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.clock import today
 from xinyong.core.errors import NotFound
 from xinyong.subjects import access_log, service
+from xinyong.subjects.models import SubjectKind
 
 app = typer.Typer(help="信用主体库", no_args_is_help=True)
 
@@ -86,7 +87,7 @@ def show(
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)
-        if subject.kind == "natural_person":
+        if subject.kind == SubjectKind.NATURAL_PERSON:
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
         view = service.subject_view(subject)
         # records, list entries, evaluations: domains above subjects (core.hooks; reports.profile)

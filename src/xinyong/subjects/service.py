@@ -22,6 +22,7 @@ from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
 from xinyong.core.db import IN_CHUNK, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.identifiers import explain, resident_id, uscc
+from xinyong.identifiers.check import CodeKind
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
@@ -172,7 +173,7 @@ def get_subject(session: Session, code: str) -> Subject:
 def _safe_code(code: str) -> str:
     """A code as it may appear in a message: resident IDs masked."""
     check = explain(code)
-    if check.kind == "resident_id":
+    if check.kind is CodeKind.RESIDENT_ID:
         return check.to_dict(mask=True)["input"]
     return code[:40]
 
