@@ -30,10 +30,12 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Literal, cast, overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,6 +78,10 @@ def _require_admin(actor: Principal, what: str) -> None:
         raise Forbidden(f"只有平台管理员可以{what}", code="admin_only")
 
 
+@overload
+def _text(value: str | None, *, field: str, max_len: int, required: Literal[True] = True) -> str: ...
+@overload
+def _text(value: str | None, *, field: str, max_len: int, required: bool) -> str | None: ...
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
     """Strip a free-text field; empty means absent."""
     value = (value or "").strip()
@@ -482,11 +488,12 @@ def get_user(session: Session, *, ref: int | str) -> User:
 def _end_sessions(session: Session, *, user: User, reason: str) -> int:
     """Revoke the user's login tokens (password changed, account deactivated)."""
     _forget_tokens_on_commit(session)
-    return session.execute(
+    revoked = session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
-    ).rowcount
+    )
+    return cast(CursorResult[Any], revoked).rowcount  # an UPDATE: a CursorResult
 
 
 def set_password(session: Session, *, actor: Principal, user_id: int, password: str, reason: str | None = None) -> User:

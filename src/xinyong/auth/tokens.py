@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -416,7 +417,7 @@ def touch_token(db: Database, raw_token: str) -> bool:
         with db.engine.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
-                driver = conn.connection.driver_connection
+                driver: Any = conn.connection.driver_connection  # sqlite3.Connection (an open one is never None)
                 wait_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
                 driver.execute(f"PRAGMA busy_timeout = {int(TOUCH_LOCK_WAIT * 1000)}")
             try:

@@ -23,7 +23,7 @@ from xinyong.records.inputs import RecordKind
 batches_app = typer.Typer(help="归集批次：报告、退回数据、及时性", no_args_is_help=True)
 
 
-def _department_principal(session, code: str) -> tuple[int, Principal]:  # type: ignore[no-untyped-def]
+def _department_principal(session: Session, code: str) -> tuple[int, Principal]:
 
     dept = auth.get_department(session, ref=code)
     op = clikit.operator()

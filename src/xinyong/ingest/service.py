@@ -498,7 +498,7 @@ def _common_summary(batch: IngestBatch) -> dict[str, Any]:
         "importer": "ingest",
         "batch": batch.id,
         "mode": batch.mode,
-        "status": {BatchStatus.PARTIAL: "partially_accepted"}.get(batch.status, batch.status),
+        "status": "partially_accepted" if batch.status == BatchStatus.PARTIAL else batch.status,
         "rows": batch.rows,
         "accepted": batch.accepted,
         "rejected": batch.rejected,

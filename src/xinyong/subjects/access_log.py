@@ -214,7 +214,9 @@ def views(session: Session, rows: Sequence[SubjectAccess], *, for_subject: bool 
             "at": r.at,
             "who": who,
             "role": r.role,
-            "role_label": ROLE_LABELS.get(Role(r.role), r.role) if r.role in Role._value2member_map_ else r.role,
+            "role_label": ROLE_LABELS[Role(r.role)]
+            if r.role is not None and r.role in Role._value2member_map_
+            else r.role,
             "department_id": r.department_id,
             "institution": r.institution,
             "purpose": r.purpose,

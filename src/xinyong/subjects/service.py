@@ -444,8 +444,8 @@ def import_registry(
     registration number gets its USCC: 赋码转换). Invalid rows are reported, row by row, and not written.
     The same code twice in the file with different names (重码) keeps the first row and reports the others.
     """
-    source = as_source(path)
-    table = open_table(source, known_headers=registry.KNOWN_HEADERS)
+    file = as_source(path)
+    table = open_table(file, known_headers=registry.KNOWN_HEADERS)
     cols = registry.column_map(table.headers)
     if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
         raise ValidationFailed(
@@ -453,7 +453,7 @@ def import_registry(
             code="registry_columns_missing",
             details={"headers": table.headers},
         )
-    record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
+    record = RegistryImport(filename=file.name[:300], sha256=file.sha256(), actor=actor.actor)
     tag = ""
     state = _ImportState()
     # The first AHEAD_ROWS rows are parsed before the write transaction begins (``begin``), on the side of a write
@@ -545,7 +545,7 @@ def import_registry(
     orgs = c["organisations"]
     report = {
         "import_id": record.id,
-        "file": source.name,
+        "file": file.name,
         "sha256": record.sha256,
         "format": table.format,
         "encoding": table.encoding,
@@ -578,7 +578,7 @@ def import_registry(
         action="subjects.registry_import",
         entity_type="registry_import",
         entity_id=record.id,
-        reason=f"导入登记数据 {source.name}",
+        reason=f"导入登记数据 {file.name}",
         after={
             k: report[k]
             for k in ("file", "sha256", "rows", "created", "updated", "renamed", "converted", "unchanged", "rejected")
@@ -657,8 +657,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         if current is None:
             new_rows.append(r)
             continue
-        values = _row_values(r)
-        changed = {k: v for k, v in values.items() if v is not None and v != current[k]}
+        changed = {k: v for k, v in _row_values(r).items() if v is not None and v != current[k]}
         converted = bool(r.uscc and not current["uscc"])
         if converted:
             changed["uscc"] = r.uscc
