@@ -169,6 +169,7 @@ def subjects_group(app: typer.Typer) -> None:
     credit file (``reports.commands.file_``, also ``xinyong reports file``). ``subjects`` sits below ``reports`` in
     the layers, so the entry point joins them: a new group with the registry's commands and the file command (the
     registry's own Typer app is left unchanged)."""
+    # lazy: a group's command modules load when the group is used (COMMANDS), not at every start
     from xinyong.reports.commands import file_
     from xinyong.subjects.commands import app as registry
 
@@ -251,6 +252,7 @@ def _root(
     if db:
         clikit.state.db_url = db
         os.environ["XINYONG_DATABASE_URL"] = db
+        # lazy: the settings load pydantic-settings (~0.15 s); only --db needs them reset here
         from xinyong.core.settings import reset_settings
 
         reset_settings()
@@ -263,6 +265,7 @@ db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
 @handle_errors
 def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOption) -> None:
     """应用数据库迁移（默认到最新版本）。"""
+    # lazy: Alembic and the seeders' domains load only for `xinyong db …`, not at every start
     from xinyong.catalog.service import ensure_seeded
     from xinyong.core.migrate import upgrade
 
@@ -270,6 +273,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
     rev = upgrade(db.url, revision)
     seeded = None
     if revision == "head":
+        # lazy: as above
         from xinyong.lists.types import ensure_seeded as ensure_list_types
         from xinyong.measures.service import ensure_seeded as ensure_measures
 
@@ -298,6 +302,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
 @handle_errors
 def db_current(as_json: bool = JsonOption) -> None:
     """显示数据库当前的迁移版本与代码中的最新版本。"""
+    # lazy: Alembic loads only for `xinyong db …`
     from xinyong.core.migrate import current_revision, head_revision
 
     db = clikit.database()

@@ -16,7 +16,6 @@ from xinyong.catalog.rules import (
     due_date,
     earliest_early_end,
     is_never_published,
-    is_public_on,
     parse_party_kind,
     publicity_status,
     publicity_window,
@@ -153,7 +152,7 @@ def test_party_kind_is_checked() -> None:
     assert err.value.code == "unknown_party_kind"
 
 
-def test_is_public_on_edges(rules) -> None:
+def test_publicity_status_edges(rules) -> None:
     penalty = rules["penalty"]
     kw = {
         "decision_date": D(2024, 1, 31),
@@ -162,14 +161,14 @@ def test_is_public_on_edges(rules) -> None:
         "penalty_types": ["罚款"],
         "fine_yuan": Decimal("50000"),
     }
-    assert not is_public_on(penalty, today=D(2024, 1, 30), **kw)
-    assert is_public_on(penalty, today=D(2024, 1, 31), **kw)
-    assert is_public_on(penalty, today=D(2025, 1, 31), **kw)  # the last day of the maximum
-    assert not is_public_on(penalty, today=D(2025, 2, 1), **kw)
-    assert is_public_on(penalty, today=D(2025, 2, 1), **{**kw, "severity": "serious"})
+    assert not publicity_status(penalty, today=D(2024, 1, 30), **kw).value
+    assert publicity_status(penalty, today=D(2024, 1, 31), **kw).value
+    assert publicity_status(penalty, today=D(2025, 1, 31), **kw).value  # the last day of the maximum
+    assert not publicity_status(penalty, today=D(2025, 2, 1), **kw).value
+    assert publicity_status(penalty, today=D(2025, 2, 1), **{**kw, "severity": "serious"}).value
     status = publicity_status(penalty, today=D(2024, 6, 1), ended_on=D(2024, 6, 1), **kw)  # repaired
     assert not status.value and "终止公示" in status.reason
-    assert is_public_on(penalty, today=D(2024, 5, 31), ended_on=D(2024, 6, 1), **kw)
+    assert publicity_status(penalty, today=D(2024, 5, 31), ended_on=D(2024, 6, 1), **kw).value
 
 
 def test_never_published_and_attributes_hide_records(rules) -> None:
@@ -182,7 +181,7 @@ def test_never_published_and_attributes_hide_records(rules) -> None:
     )
     assert not person.value and "自然人" in person.reason
     debtor = {"today": D(2024, 3, 1), "decision_date": D(2024, 2, 1), "validity_end": D(2026, 2, 1)}
-    assert is_public_on(rules["dishonest_judgment_debtor"], party_kind="natural_person", **debtor)
+    assert publicity_status(rules["dishonest_judgment_debtor"], party_kind="natural_person", **debtor).value
     shared = publicity_status(
         rules["evaluation"], party_kind="legal_person", today=D(2024, 3, 1), decision_date=D(2024, 2, 1)
     )

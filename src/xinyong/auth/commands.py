@@ -5,10 +5,12 @@ The command line acts as the platform admin (``clikit.operator()``), named after
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.table import Column, Table
+from sqlalchemy.orm import Session
 
 from xinyong.auth import service, tokens
 from xinyong.auth.models import ApiToken, Department, User
@@ -135,17 +137,13 @@ def authorities_add(
     as_json: bool = JsonOption,
 ) -> None:
     """为部门登记可报送的机关（下属单位）。"""
-    with clikit.database().session() as session:
-        dept = service.get_department(session, ref=department)
-        row = service.add_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, name=name, reason=reason)
-        data = AuthorityOut.of(dept, row).model_dump(mode="json")
-        code = dept.code
-    emit(
-        data,
+    _authority_change(
+        department,
         as_json,
-        lambda d: clikit.console.print(
-            f"已为部门 {code} 登记机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False
+        lambda session, dept: service.add_authority(
+            session, actor=clikit.operator(), ref=dept.id, uscc=uscc, name=name, reason=reason
         ),
+        "已为部门 {code} 登记机关",
     )
 
 
@@ -158,16 +156,27 @@ def authorities_remove(
     as_json: bool = JsonOption,
 ) -> None:
     """移除部门登记的机关：此后该部门报送的以该机关为决定机关的数据将被退回。"""
+    _authority_change(
+        department,
+        as_json,
+        lambda session, dept: service.remove_authority(
+            session, actor=clikit.operator(), ref=dept.id, uscc=uscc, reason=reason
+        ),
+        "已移除部门 {code} 登记的机关",
+    )
+
+
+def _authority_change(department: str, as_json: bool, change: Callable[[Session, Department], Any], done: str) -> None:
+    """Apply ``change`` (session, department) -> the authority row, then say ``done`` about the authority."""
     with clikit.database().session() as session:
         dept = service.get_department(session, ref=department)
-        row = service.remove_authority(session, actor=clikit.operator(), ref=dept.id, uscc=uscc, reason=reason)
-        data = AuthorityOut.of(dept, row).model_dump(mode="json")
+        data = AuthorityOut.of(dept, change(session, dept)).model_dump(mode="json")
         code = dept.code
     emit(
         data,
         as_json,
         lambda d: clikit.console.print(
-            f"已移除部门 {code} 登记的机关 {d['uscc']}（{d['name']}）", markup=False, highlight=False
+            f"{done.format(code=code)} {d['uscc']}（{d['name']}）", markup=False, highlight=False
         ),
     )
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth import tokens
-from xinyong.auth.roles import ANONYMOUS, Principal, Role
+from xinyong.auth.roles import ANONYMOUS, Principal, PrincipalKind, Role
 from xinyong.core.db import Database
 from xinyong.core.errors import Forbidden, Unauthenticated, ValidationFailed
 
@@ -129,7 +129,7 @@ async def _console_session(request: Request) -> Principal:
     revoked at logout, user deactivated), so that the console sends the browser to its login page."""
     raw = session_token(request)
     found = await _token_principal(request.app.state.db, raw) if raw else None
-    return found if found is not None and found.kind == "user" else ANONYMOUS
+    return found if found is not None and found.kind == PrincipalKind.USER else ANONYMOUS
 
 
 def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:

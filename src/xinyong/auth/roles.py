@@ -22,6 +22,17 @@ ROLE_LABELS = {
     Role.BANK: "金融机构",
 }
 
+
+class PrincipalKind(StrEnum):
+    """Who a :class:`Principal` is (the first part of its audit ``actor``)."""
+
+    USER = "user"  # a logged-in user (console, portal)
+    TOKEN = "token"  # an API token
+    SYSTEM = "system"  # the CLI operator, a job, the demo's business systems
+    ANONYMOUS = "anonymous"  # the public
+    SUBJECT = "subject"  # a credit subject acting for itself (信易贷 authorisation)
+
+
 #: Roles whose principal must belong to a department.
 DEPARTMENT_ROLES = frozenset({Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM})
 
@@ -30,7 +41,7 @@ DEPARTMENT_ROLES = frozenset({Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINES
 class Principal:
     """Who is acting: a logged-in user, an API token, the CLI operator or the anonymous public."""
 
-    kind: str  # "user" | "token" | "system" | "anonymous"
+    kind: str  # a PrincipalKind (other packages still pass its values as text)
     name: str
     role: Role | None = None
     department_id: int | None = None
@@ -44,9 +55,9 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit log names this principal."""
-        if self.kind == "user":
+        if self.kind == PrincipalKind.USER:
             return f"user:{self.user_id}:{self.name}"
-        if self.kind == "token":
+        if self.kind == PrincipalKind.TOKEN:
             return f"token:{self.token_id}:{self.name}"
         return f"{self.kind}:{self.name}"
 
@@ -54,9 +65,9 @@ class Principal:
         return self.is_admin or (department_id is not None and department_id == self.department_id)
 
 
-ANONYMOUS = Principal(kind="anonymous", name="public")
+ANONYMOUS = Principal(kind=PrincipalKind.ANONYMOUS, name="public")
 
 
 def system_principal(name: str = "cli") -> Principal:
     """The operator at the command line acts with full rights; the audit log names the OS user."""
-    return Principal(kind="system", name=name, role=Role.ADMIN)
+    return Principal(kind=PrincipalKind.SYSTEM, name=name, role=Role.ADMIN)

@@ -30,16 +30,18 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Literal, cast, overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong.auth.authorities import Authorities
 from xinyong.auth.models import ApiToken, Department, DepartmentAuthority, User
-from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, Role
+from xinyong.auth.roles import DEPARTMENT_ROLES, ROLE_LABELS, Principal, PrincipalKind, Role
 from xinyong.auth.tokens import _forget_tokens_on_commit, _issue
 from xinyong.core import audit
 from xinyong.core.bounds import parse_id
@@ -76,6 +78,10 @@ def _require_admin(actor: Principal, what: str) -> None:
         raise Forbidden(f"只有平台管理员可以{what}", code="admin_only")
 
 
+@overload
+def _text(value: str | None, *, field: str, max_len: int, required: Literal[True] = True) -> str: ...
+@overload
+def _text(value: str | None, *, field: str, max_len: int, required: bool) -> str | None: ...
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
     """Strip a free-text field; empty means absent."""
     value = (value or "").strip()
@@ -482,11 +488,12 @@ def get_user(session: Session, *, ref: int | str) -> User:
 def _end_sessions(session: Session, *, user: User, reason: str) -> int:
     """Revoke the user's login tokens (password changed, account deactivated)."""
     _forget_tokens_on_commit(session)
-    return session.execute(
+    revoked = session.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
-    ).rowcount
+    )
+    return cast(CursorResult[Any], revoked).rowcount  # an UPDATE: a CursorResult
 
 
 def set_password(session: Session, *, actor: Principal, user_id: int, password: str, reason: str | None = None) -> User:
@@ -603,7 +610,9 @@ def authenticate_password(session: Session, *, username: str, password: str) -> 
     user.last_login_at = now
     if PASSWORD_HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = PASSWORD_HASHER.hash(password)
-    return Principal(kind="user", name=user.username, role=user.role, department_id=user.department_id, user_id=user.id)
+    return Principal(
+        kind=PrincipalKind.USER, name=user.username, role=user.role, department_id=user.department_id, user_id=user.id
+    )
 
 
 def login(session: Session, *, username: str, password: str) -> tuple[ApiToken, str]:

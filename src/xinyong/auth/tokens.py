@@ -19,13 +19,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import ApiToken, Department, User
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.core import audit
 from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -232,7 +233,7 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
         token.last_used_at = now
     if token.user is not None:
         return Principal(
-            kind="user",
+            kind=PrincipalKind.USER,
             name=token.user.username,
             role=token.role,
             department_id=token.department_id,
@@ -240,7 +241,7 @@ def principal_for_token(session: Session, raw_token: str) -> Principal | None:
             token_id=token.id,
         )
     return Principal(
-        kind="token", name=token.name, role=token.role, department_id=token.department_id, token_id=token.id
+        kind=PrincipalKind.TOKEN, name=token.name, role=token.role, department_id=token.department_id, token_id=token.id
     )
 
 
@@ -347,7 +348,7 @@ def _read_token(db: Database, raw_token: str) -> _KnownToken:
         return _KnownToken(None, None, None, read_at)
     if row.user_id is not None:
         principal = Principal(
-            kind="user",
+            kind=PrincipalKind.USER,
             name=row.username,
             role=row.role,
             department_id=row.department_id,
@@ -356,7 +357,7 @@ def _read_token(db: Database, raw_token: str) -> _KnownToken:
         )
     else:
         principal = Principal(
-            kind="token", name=row.name, role=row.role, department_id=row.department_id, token_id=row.id
+            kind=PrincipalKind.TOKEN, name=row.name, role=row.role, department_id=row.department_id, token_id=row.id
         )
     return _KnownToken(principal, row.expires_at, row.last_used_at, read_at)
 
@@ -416,7 +417,7 @@ def touch_token(db: Database, raw_token: str) -> bool:
         with db.engine.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
-                driver = conn.connection.driver_connection
+                driver: Any = conn.connection.driver_connection  # sqlite3.Connection (an open one is never None)
                 wait_ms = driver.execute("PRAGMA busy_timeout").fetchone()[0]
                 driver.execute(f"PRAGMA busy_timeout = {int(TOUCH_LOCK_WAIT * 1000)}")
             try:

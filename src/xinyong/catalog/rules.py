@@ -6,7 +6,7 @@ then the ``catalog_classes`` table, editable by the platform admin). Other domai
 
 - :func:`publicity_window` — when a record is public: ``(start, end_min, end_max)``;
 - :func:`is_never_published` — penalties that are never published (only 警告/通报批评, small fines);
-- :func:`publicity_status` / :func:`is_public_on` — is a record visible to the public on a day, and why (not);
+- :func:`publicity_status` — is a record visible to the public on a day, and why (not);
 - :func:`earliest_early_end` — first day credit repair may end the publicity early;
 - :func:`due_date` — the timeliness (7 working days) and withdrawal (3 days) deadlines.
 
@@ -421,32 +421,6 @@ def publicity_status(
         return Verdict(False, f"已于 {ended_on} 终止公示")
     until = f"至 {window.end_max}" if window.end_max is not None else "（无固定截止日）"
     return Verdict(True, f"公示中：自 {window.start} {until}")
-
-
-def is_public_on(
-    rule: PublicityRule,
-    *,
-    today: dt.date,
-    decision_date: dt.date,
-    party_kind: str,
-    severity: str | None = None,
-    validity_end: dt.date | None = None,
-    ended_on: dt.date | None = None,
-    penalty_types: list[str] | None = None,
-    fine_yuan: Decimal | None = None,
-) -> bool:
-    """:func:`publicity_status` without the reason: is the record visible to the public on ``today``."""
-    return publicity_status(
-        rule,
-        today=today,
-        decision_date=decision_date,
-        party_kind=party_kind,
-        severity=severity,
-        validity_end=validity_end,
-        ended_on=ended_on,
-        penalty_types=penalty_types,
-        fine_yuan=fine_yuan,
-    ).value
 
 
 def earliest_early_end(rule: PublicityRule, *, decision_date: dt.date, severity: str | None = None) -> dt.date | None:

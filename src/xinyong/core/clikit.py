@@ -54,6 +54,7 @@ state = _State()
 def _console(*, stderr: bool = False) -> Console:
     name = "err_console" if stderr else "console"
     if name not in globals():
+        # lazy: rich's console costs ~20 ms at start; `--json` output never needs it
         from rich.console import Console
 
         globals()[name] = Console(stderr=stderr)
@@ -69,6 +70,7 @@ def __getattr__(name: str) -> Any:
 
 def database() -> Database:
     """The database chosen by ``--db`` or ``XINYONG_DATABASE_URL`` (SQLite file in ./var by default)."""
+    # lazy: SQLAlchemy costs ~0.4 s at start; only commands that use the database load it
     from xinyong.core.db import get_database
 
     return get_database(state.db_url)
@@ -95,6 +97,7 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
 
 def date_or_today(value: str | None, option: str = "--date") -> dt.date:
     """The day a daily command works on: the option's date, or today (``core.clock``) when it was not given."""
+    # lazy: the clock reads the settings (pydantic-settings, ~0.15 s at start)
     from xinyong.core import clock
 
     return parse_date(value, option) or clock.today()
@@ -133,6 +136,7 @@ def handle_errors(fn: F) -> F:
             if as_json:
                 sys.stdout.write(to_json({"error": exc.to_dict()}) + "\n")
             else:
+                # lazy: see _console
                 from rich.markup import escape
 
                 err = _console(stderr=True)

@@ -65,6 +65,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from xinyong.core import hooks
+from xinyong.core.errors import Busy
 from xinyong.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -614,7 +615,6 @@ class RetryPolicy:
 
 def busy_error(policy: RetryPolicy, exc: BaseException) -> Exception:
     """The error a caller sees once the bound is reached (HTTP 503, CLI exit 2)."""
-    from xinyong.core.errors import Busy
 
     log.warning(
         "database still busy after %d attempt(s) in %.1f s; answering busy: %s",

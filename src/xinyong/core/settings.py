@@ -97,6 +97,7 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     """Forget cached settings (tests and the CLI's --db option change the environment)."""
+    # import cycle: core.db reads these settings
     from xinyong.core.db import get_db_settings
 
     get_settings.cache_clear()

@@ -15,7 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, PrincipalKind, Role
+from xinyong.cases import complaints, objections, repair, service, verification
+from xinyong.core.errors import XinyongError
+from xinyong.records.models import CreditRecord
+from xinyong.subjects.models import Subject
 
 SEED = 20261127
 #: Days before today a case was filed: mostly recent, a few old enough to be overdue.
@@ -41,14 +46,12 @@ COMPLAINT_FACTS = [
 
 
 def _operator(dept: Any) -> Principal:
-    return Principal(kind="system", name=f"demo:{dept.code}_op", role=Role.DEPT_OPERATOR, department_id=dept.id)
+    return Principal(
+        kind=PrincipalKind.SYSTEM, name=f"demo:{dept.code}_op", role=Role.DEPT_OPERATOR, department_id=dept.id
+    )
 
 
 def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, Any]:
-    from xinyong.auth.models import Department
-    from xinyong.cases import complaints, objections, repair, service, verification
-    from xinyong.core.errors import XinyongError
-    from xinyong.records.models import CreditRecord
 
     rng = random.Random(SEED)
     depts = {d.id: d for d in session.scalars(select(Department))}
@@ -162,7 +165,6 @@ def build(session: Session, *, actor: Principal, today: dt.date) -> dict[str, An
     # Complaints from the public (named and anonymous), routed to the market regulator.
     scjgj = by_code.get("scjgj")
     subjects = [r.subject_id for r in penalties[80:100]]
-    from xinyong.subjects.models import Subject
 
     for i, subject_id in enumerate(subjects[:12]):
         subject = session.get(Subject, subject_id)

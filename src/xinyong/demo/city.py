@@ -19,8 +19,20 @@ from typing import Any
 from faker import Faker
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.roles import Principal, Role
+from xinyong.catalog import service as catalog
+from xinyong.core import clock
+from xinyong.demo import cases as demo_cases
+from xinyong.demo import evaluation as demo_evaluation
+from xinyong.demo import financing as demo_financing
+from xinyong.demo import lists as demo_lists
+from xinyong.demo import records as demo_records
+from xinyong.demo import related as demo_related
+from xinyong.demo import trading as demo_trading
 from xinyong.identifiers import resident_id, uscc
+from xinyong.subjects import service as subjects
 
 SEED = 20190430  # the city plan's date
 REGION = "410882"  # 沁阳市
@@ -311,8 +323,6 @@ def department_uscc(index: int, category: str) -> str:
 
 def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
     """Departments, one operator and one viewer each, an admin, a business system and a bank; with credentials."""
-    from xinyong.auth import service as auth
-    from xinyong.auth import tokens as auth_tokens
 
     password = "Xinyong2026demo"
     creds: dict[str, Any] = {"password": password, "users": [], "tokens": []}
@@ -364,8 +374,6 @@ def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
 
 def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize | None = None) -> dict[str, Any]:
     """Build the whole demo city in the caller's transaction. Returns credentials and the import report."""
-    from xinyong.catalog import service as catalog
-    from xinyong.subjects import service as subjects
 
     size = size or DemoSize()
     catalog.seed_catalog(session, actor=actor)
@@ -375,28 +383,19 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     report = subjects.import_registry(session, actor=actor, path=export)
     people = persons(size)
     registered = subjects.bulk_register_persons(session, actor=actor, persons=people, source="demo:重点职业人群")
-    from xinyong.demo import records as demo_records
 
     submissions = demo_records.build(
         session, actor=actor, workdir=workdir, persons=people, scale=size.legal_persons / DemoSize().legal_persons
     )
-    from xinyong.demo import lists as demo_lists
 
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
-    from xinyong.core import clock as demo_clock
-    from xinyong.demo import related as demo_related
-
-    related_summary = demo_related.build(session, actor=actor, persons=people, today=demo_clock.today())
-    from xinyong.demo import trading as demo_trading
+    related_summary = demo_related.build(session, actor=actor, persons=people, today=clock.today())
 
     trading_summary = demo_trading.build(
         session, actor=actor, workdir=workdir, scale=size.legal_persons / DemoSize().legal_persons
     )
-    from xinyong.core import clock
-    from xinyong.demo import cases as demo_cases
 
     cases_summary = demo_cases.build(session, actor=actor, today=clock.today())
-    from xinyong.demo import financing as demo_financing
 
     financing_summary = demo_financing.build(session, actor=actor, creds=creds)
     summary = {
@@ -414,7 +413,6 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
         "natural_persons": registered,
         "submissions": submissions,
     }
-    from xinyong.demo import evaluation as demo_evaluation
 
     summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
     creds["summary"] = summary

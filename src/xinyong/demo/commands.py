@@ -8,9 +8,15 @@ import time
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.db import forget_databases
+from xinyong.core.errors import ValidationFailed
+from xinyong.core.migrate import upgrade
+from xinyong.core.settings import get_settings
+from xinyong.subjects.models import Subject
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +31,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"""
-        from xinyong.core.settings import get_settings
-
         settings = get_settings()
         result = build_demo(size=size, rebuild=rebuild)
 
@@ -63,28 +67,19 @@ def register(app: typer.Typer) -> None:
 
         emit(result, as_json, render)
         if not build_only:
+            # lazy: the web app (FastAPI and every router) is loaded only to serve
             from xinyong.web.commands import serve_app
 
             serve_app(host=host, port=port, migrate=False)
 
 
 def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
-    from sqlalchemy import select
-
-    from xinyong.core.db import forget_databases
-    from xinyong.core.migrate import upgrade
-    from xinyong.core.settings import get_settings
-    from xinyong.demo.city import DemoSize, build
-    from xinyong.subjects.models import Subject
-
     db = clikit.database()
     workdir = get_settings().data_dir / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     creds_file = workdir / "demo-credentials.json"
     if rebuild:
         if db.dialect != "sqlite":
-            from xinyong.core.errors import ValidationFailed
-
             raise ValidationFailed(
                 "--rebuild 只用于 SQLite 演示数据库；PostgreSQL 请先手动清空数据库", code="rebuild_sqlite_only"
             )
@@ -101,6 +96,9 @@ def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
         populated = session.scalar(select(Subject.id).limit(1)) is not None
     built = False
     if not populated:
+        # lazy: the city builder loads faker and every domain; an existing demo database needs none of it
+        from xinyong.demo.city import DemoSize, build
+
         demo_size = DemoSize.scaled(size) if size else DemoSize()
         with db.session() as session:
             build(session, actor=clikit.operator(), workdir=workdir, size=demo_size)

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
+from xinyong.evaluation import service
 
 
 def build(session: Session, *, actor: Principal) -> dict[str, Any]:
     """Run every shipped model over the whole city; returns each run's grade distribution."""
-    from xinyong.evaluation import service
 
     service.load_models(session, actor=actor)
     runs = service.run_evaluation(session, actor=actor)

@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth import tokens as auth
+from xinyong.auth.models import User
+from xinyong.auth.roles import Principal, PrincipalKind, Role
+from xinyong.cases.models import SubjectContact
+from xinyong.core.errors import XinyongError
+from xinyong.financing import service
+from xinyong.financing.models import Authorisation
+from xinyong.identifiers import uscc
+from xinyong.subjects.models import Subject, SubjectKind
 
 BANKS = (("qyrcb", "沁阳农村商业银行"), ("ccbqy", "中国建设银行沁阳支行"))
 SCOPES = (
@@ -25,19 +33,11 @@ SCOPES = (
 
 
 def _uscc(body: str) -> str:
-    from xinyong.identifiers import uscc
 
     return uscc.make(authority="9", category="1", region="410882", org_body=body)
 
 
 def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[str, Any]:
-    from xinyong.auth import tokens as auth
-    from xinyong.auth.models import User
-    from xinyong.cases.models import SubjectContact
-    from xinyong.core.errors import XinyongError
-    from xinyong.financing import service
-    from xinyong.financing.models import Authorisation
-    from xinyong.subjects.models import Subject, SubjectKind
 
     insts = [
         service.create_institution(session, actor=actor, code=code, name=name, uscc=_uscc(f"BK{i:06d}"))
@@ -51,7 +51,7 @@ def build(session: Session, *, actor: Principal, creds: dict[str, Any]) -> dict[
         token, raw = auth.create_token(session, actor=actor, name=f"{inst.name}信贷系统", role=Role.BANK)
         service.bind_principal(session, actor=actor, institution=inst.code, token_id=token.id)
         creds["tokens"].append({"name": token.name, "role": "bank", "department": None, "token": raw})
-        tokens.append(Principal(kind="token", name=token.name, role=Role.BANK, token_id=token.id))
+        tokens.append(Principal(kind=PrincipalKind.TOKEN, name=token.name, role=Role.BANK, token_id=token.id))
     companies = list(
         session.scalars(
             select(Subject)

@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, PrincipalKind, Role
+from xinyong.core import clock
+from xinyong.lists import service as lists
+from xinyong.lists import sync
+from xinyong.lists import types as lists_types
+from xinyong.lists.models import ListEntry
+from xinyong.measures import service as measures
+from xinyong.measures.check import SubjectQuery, run_check
+from xinyong.measures.feedback import FeedbackInput, record_feedback
+from xinyong.subjects.models import Subject
 
 SEED = 20261126
 
@@ -167,7 +177,6 @@ def write_csv(path: Path, headers: list[str], rows: list[dict[str, str]], *, enc
 
 
 def _orgs(session: Session) -> list[Any]:
-    from xinyong.subjects.models import Subject
 
     return session.execute(
         select(Subject.id, Subject.uscc, Subject.name, Subject.legal_rep, Subject.kind)
@@ -182,8 +191,6 @@ def _department_entries(
     """Each department lists a realistic share of subjects over the last three years: most listed after a notice
     given a month earlier, some still in their notice period, some removed after repair, many red-list entries
     expired at the end of their term."""
-    from xinyong.lists import service as lists
-    from xinyong.lists import types as lists_types
 
     stats: dict[str, dict[str, int]] = {}
     serial = 0
@@ -193,35 +200,23 @@ def _department_entries(
         for org in rng.sample(orgs, max(1, int(len(orgs) * share))):
             serial += 1
             decision_no = f"沁{dept}信〔{today.year}〕{serial:05d}号"
+            decision: dict[str, Any] = {
+                "actor": actor,
+                "list_code": code,
+                "subject_code": org.uscc,
+                "reason": reason,
+                "decision_no": decision_no,
+                "facts": f"{org.name}{reason}。",
+                "department": dept,
+            }
             if lt.requires_notice and rng.random() < 0.06:
                 notice_on = today - dt.timedelta(days=rng.randrange(0, 6))
-                lists.give_notice(
-                    session,
-                    actor=actor,
-                    list_code=code,
-                    subject_code=org.uscc,
-                    reason=reason,
-                    decision_no=decision_no,
-                    facts=f"{org.name}{reason}。",
-                    notice_given_on=notice_on,
-                    department=dept,
-                )
+                lists.give_notice(session, notice_given_on=notice_on, **decision)
                 counts["notified"] += 1
                 continue
             listed_on = today - dt.timedelta(days=rng.randrange(0, 3 * 365))
             notice_on = listed_on - dt.timedelta(days=30) if lt.requires_notice else None
-            entry = lists.create_entry(
-                session,
-                actor=actor,
-                list_code=code,
-                subject_code=org.uscc,
-                reason=reason,
-                decision_no=decision_no,
-                facts=f"{org.name}{reason}。",
-                notice_given_on=notice_on,
-                listed_on=listed_on,
-                department=dept,
-            )
+            entry = lists.create_entry(session, notice_given_on=notice_on, listed_on=listed_on, **decision)
             counts["listed"] += 1
             if lt.kind == "black" and (today - listed_on).days > 400 and rng.random() < 0.15:
                 lists.remove_entry(
@@ -260,11 +255,6 @@ def _abnormal_rows(rng: random.Random, orgs: list[Any], today: dt.date) -> list[
 
 def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.date, n: int) -> dict[str, int]:
     """Business systems check subjects before they act, and report back what they did with the answer."""
-    from xinyong.auth.models import Department
-    from xinyong.auth.roles import Role
-    from xinyong.lists.models import ListEntry
-    from xinyong.measures.check import SubjectQuery, run_check
-    from xinyong.measures.feedback import FeedbackInput, record_feedback
 
     depts = {d.code: d for d in session.scalars(select(Department))}
     listed = [
@@ -282,7 +272,10 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
         dept_code, scenario = rng.choice(systems)
         dept = depts[dept_code]
         principal = Principal(
-            kind="system", name=f"{dept_code}-business-system", role=Role.BUSINESS_SYSTEM, department_id=dept.id
+            kind=PrincipalKind.SYSTEM,
+            name=f"{dept_code}-business-system",
+            role=Role.BUSINESS_SYSTEM,
+            department_id=dept.id,
         )
         size = rng.choice([1, 1, 1, 3, 8])
         codes = [rng.choice(listed) if listed and rng.random() < 0.4 else rng.choice(orgs).uscc for _ in range(size)]
@@ -363,10 +356,6 @@ def build(
     checks: int = 300,
 ) -> dict[str, Any]:
     """Seed the list types and measures, fill the lists, sync the court's and the regulator's lists, run checks."""
-    from xinyong.core import clock
-    from xinyong.lists import sync
-    from xinyong.lists import types as lists_types
-    from xinyong.measures import service as measures
 
     today = today or clock.today()
     rng = random.Random(SEED)

@@ -9,19 +9,25 @@ downloads and the timeliness ranking have something to show. Everything goes thr
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import openpyxl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
+from xinyong.ingest import service as ingest
 from xinyong.ingest.standards import FIELDS
 from xinyong.records.inputs import RecordKind
+from xinyong.subjects.models import Subject
 
 SEED = 20190417
 PENALISED_PROFESSIONS = frozenset({"doctor", "tour_guide"})
@@ -277,9 +283,6 @@ def build(
 
     ``persons``: the demo's (name, resident ID, profession); doctors and tour guides appear in penalties.
     """
-    from xinyong.auth.models import Department
-    from xinyong.ingest import service as ingest
-    from xinyong.subjects.models import Subject
 
     rng = random.Random(SEED)
     today = today or dt.date.today()
@@ -320,10 +323,11 @@ def build(
                     key = (profile.code, year, kind.value)
                     counters[key] += 1
                     doc = f"{profile.abbr}{'罚' if kind is RecordKind.PENALTY else '许'}〔{year}〕{counters[key]}号"
+                    decision = _Decided(doc, decided, dept.name, authority_uscc)
                     row = (
-                        _penalty(rng, profile, dept.name, authority_uscc, doc, decided, orgs, people)
+                        _penalty(rng, profile, decision, orgs, people)
                         if kind is RecordKind.PENALTY
-                        else _licence(rng, profile, dept.name, authority_uscc, doc, decided, orgs)
+                        else _licence(rng, profile, decision, orgs)
                     )
                     if rng.random() < profile.error_share:
                         column, value = rng.choice(PLANTED_ERRORS if kind is RecordKind.PENALTY else LICENCE_ERRORS)
@@ -344,8 +348,6 @@ def build(
 
 def _poisson(rng: random.Random, lam: float) -> int:
     # Knuth's method is fine for the small rates here.
-    import math
-
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:
         p *= rng.random()
@@ -364,25 +366,27 @@ def _party(rng: random.Random, orgs: list[Any]) -> dict[str, Any]:
     }
 
 
-def _tail(prefix: str, dept_name: str, authority_uscc: str) -> dict[str, Any]:
-    return {
-        f"{prefix}机关": dept_name,
-        f"{prefix}机关统一社会信用代码": authority_uscc,
-        "数据来源单位": dept_name,
-        "数据来源单位统一社会信用代码": authority_uscc,
-    }
+class _Decided(NamedTuple):
+    """A decision's document number and date, and the department that took it (also the data's source)."""
+
+    doc: str
+    on: dt.date
+    dept_name: str
+    authority_uscc: str
+
+    def tail(self, prefix: str) -> dict[str, Any]:
+        return {
+            f"{prefix}机关": self.dept_name,
+            f"{prefix}机关统一社会信用代码": self.authority_uscc,
+            "数据来源单位": self.dept_name,
+            "数据来源单位统一社会信用代码": self.authority_uscc,
+        }
 
 
 def _penalty(
-    rng: random.Random,
-    profile: Profile,
-    dept_name: str,
-    authority_uscc: str,
-    doc: str,
-    decided: dt.date,
-    orgs: list[Any],
-    people: list[tuple[str, str]],
+    rng: random.Random, profile: Profile, d: _Decided, orgs: list[Any], people: list[tuple[str, str]]
 ) -> dict[str, Any]:
+    doc, decided = d.doc, d.on
     violation, facts, basis, types = rng.choice(profile.violations)
     if profile.persons and people and rng.random() < 0.3:
         name, number = rng.choice(people)
@@ -398,7 +402,7 @@ def _penalty(
         "处罚类别": "、".join(types),
         "处罚决定日期": decided.isoformat(),
         "处罚有效期": (decided + dt.timedelta(days=365)).isoformat(),
-        **_tail("处罚", dept_name, authority_uscc),
+        **d.tail("处罚"),
     }
     content = []
     if "警告" in types:
@@ -418,15 +422,8 @@ def _penalty(
     return row
 
 
-def _licence(
-    rng: random.Random,
-    profile: Profile,
-    dept_name: str,
-    authority_uscc: str,
-    doc: str,
-    decided: dt.date,
-    orgs: list[Any],
-) -> dict[str, Any]:
+def _licence(rng: random.Random, profile: Profile, d: _Decided, orgs: list[Any]) -> dict[str, Any]:
+    doc, decided = d.doc, d.on
     title, certificate, content = rng.choice(profile.licences)
     valid_to = decided + dt.timedelta(days=365 * rng.choice([1, 3, 5]) - 1)
     return {
@@ -441,15 +438,12 @@ def _licence(
         "有效期自": decided.isoformat(),
         "有效期至": valid_to.isoformat(),
         "当前状态": "1" if rng.random() > 0.02 else "2",
-        **_tail("许可", dept_name, authority_uscc),
+        **d.tail("许可"),
     }
 
 
 def _write_samples(workdir: Path, samples: dict[str, list[dict[str, Any]]]) -> None:
     """One file per department and kind in its own format, to try `xinyong ingest` and the console upload."""
-    import csv
-
-    import openpyxl
 
     out = workdir / "samples"
     out.mkdir(parents=True, exist_ok=True)

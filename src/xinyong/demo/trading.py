@@ -27,8 +27,12 @@ from faker import Faker
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from xinyong.analytics import trading
+from xinyong.analytics.collusion import precision_recall
 from xinyong.auth.roles import Principal
+from xinyong.core import clock
 from xinyong.identifiers import uscc
+from xinyong.subjects.models import Subject
 
 SEED = 20190501
 CATEGORIES = ("工程", "货物", "服务")
@@ -315,7 +319,6 @@ def write_files(data: TradingData, directory: Path) -> dict[str, Path]:
 
 
 def import_files(session: Session, *, actor: Principal, files: dict[str, Path]) -> dict[str, Any]:
-    from xinyong.analytics import trading
 
     return {
         kind: trading.import_file(session, actor=actor, kind=kind, path=files[kind])
@@ -324,13 +327,11 @@ def import_files(session: Session, *, actor: Principal, files: dict[str, Path]) 
 
 
 def evaluate(flagged_high: set[str], data: TradingData) -> dict[str, Any]:
-    from xinyong.analytics.collusion import precision_recall
 
     return precision_recall(flagged_high, data.truth)
 
 
 def _spot_checks(session: Session, rng: random.Random, path: Path, today: dt.date) -> int:
-    from xinyong.subjects.models import Subject
 
     food = list(
         session.execute(
@@ -382,9 +383,6 @@ def _spot_checks(session: Session, rng: random.Random, path: Path, today: dt.dat
 def build(session: Session, *, actor: Principal, workdir: Path, scale: float = 1.0) -> dict[str, Any]:
     """The demo city's tender history (bidders from the registry) and food/drug spot checks, imported through the
     real paths, and a first collusion analysis with its precision and recall on the planted rings."""
-    from xinyong.analytics import trading
-    from xinyong.core import clock
-    from xinyong.subjects.models import Subject
 
     rng = random.Random(SEED)
     rows = session.execute(

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from xinyong.identifiers._text import compact
 
+
+class CodeKind(StrEnum):
+    """What a checked code is (``CodeCheck.kind``)."""
+
+    USCC = "uscc"
+    ORG_CODE = "org_code"
+    RESIDENT_ID = "resident_id"
+    UNKNOWN = "unknown"
+
+
 KIND_NAMES = {
-    "uscc": "统一社会信用代码",
-    "org_code": "组织机构代码",
-    "resident_id": "居民身份证号码",
-    "unknown": "无法识别",
+    CodeKind.USCC: "统一社会信用代码",
+    CodeKind.ORG_CODE: "组织机构代码",
+    CodeKind.RESIDENT_ID: "居民身份证号码",
+    CodeKind.UNKNOWN: "无法识别",
 }
 
 # Any run of 7+ digits (or X) in a message could be part of a personal ID number (birth date, body).
@@ -35,7 +46,7 @@ class CodeCheck:
     """Outcome of validating one code. ``valid`` is true exactly when there are no errors; warnings
     (unknown region, a tolerated bad check digit …) never make a code invalid but should be reviewed."""
 
-    kind: str
+    kind: CodeKind
     input: str
     normalized: str | None
     valid: bool
@@ -51,7 +62,7 @@ class CodeCheck:
         more digits and at most one other character): it must not leak because it failed to parse. Valid
         organisation codes are public and never masked.
         """
-        if self.kind == "resident_id":
+        if self.kind is CodeKind.RESIDENT_ID:
             return True
         if self.valid:
             return False
@@ -73,12 +84,13 @@ class CodeCheck:
                 "details": dict(self.details),
                 "masked": False,
             }
+        # lazy: only a masked view needs it; `xinyong validate --json` loads no masking (tests/test_cli.py)
         from xinyong.identifiers.masking import mask_resident_id
 
         def scrub(message: str) -> str:
             return _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), message)
 
-        if self.kind == "resident_id":
+        if self.kind is CodeKind.RESIDENT_ID:
             details = {k: (None if k == "birth_date" else v) for k, v in self.details.items()}
         else:  # a mistyped ID number read as something else: its details would reveal its digits
             details = {}

@@ -8,17 +8,17 @@ import typer
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.identifiers.check import KIND_NAMES
+from xinyong.identifiers.check import KIND_NAMES, CodeKind
 from xinyong.identifiers.detect import explain
 
 
 def _summary(check: dict[str, Any]) -> str:
     d = check["details"]
-    if check["kind"] == "uscc":
+    if check["kind"] == CodeKind.USCC:
         parts = [d.get("category_name"), d.get("region_name")]
-    elif check["kind"] == "resident_id":
+    elif check["kind"] == CodeKind.RESIDENT_ID:
         parts = [d.get("sex"), d.get("region_name")]
-    elif check["kind"] == "org_code":
+    elif check["kind"] == CodeKind.ORG_CODE:
         parts = [d.get("formatted")]
     else:
         parts = []

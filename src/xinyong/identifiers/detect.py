@@ -11,7 +11,7 @@ import re
 
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers._text import as_text, compact
-from xinyong.identifiers.check import CodeCheck, Issue
+from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
 _DIGITS18 = re.compile(r"[0-9]{17}[0-9X]")
 _DIGITS15 = re.compile(r"[0-9]{15}")
@@ -26,7 +26,7 @@ def explain(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
     raw = as_text(code)
     c = compact(raw)
     if not c:
-        return CodeCheck("unknown", raw, None, False, [Issue("empty", "代码为空")], [], {})
+        return CodeCheck(CodeKind.UNKNOWN, raw, None, False, [Issue("empty", "代码为空")], [], {})
     if len(c) == 18:
         if not _DIGITS18.fullmatch(c):
             return uscc.validate(raw, allow_bad_check=allow_bad_check)
@@ -48,7 +48,7 @@ def explain(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
     if len(c) == 9:  # also XXXXXXXX-C: compaction drops the hyphen
         return orgcode.validate(raw)
     return CodeCheck(
-        "unknown",
+        CodeKind.UNKNOWN,
         raw,
         None,
         False,

@@ -10,7 +10,7 @@ import re
 
 from xinyong.identifiers._text import as_text
 from xinyong.identifiers._text import compact as _compact
-from xinyong.identifiers.check import CodeCheck, Issue
+from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
 BODY_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
@@ -58,7 +58,7 @@ def validate(code: str) -> CodeCheck:
     details: dict[str, object] = {}
     if not c:
         errors.append(Issue("org_code_empty", "组织机构代码为空"))
-        return CodeCheck("org_code", raw, None, False, errors, [], details)
+        return CodeCheck(CodeKind.ORG_CODE, raw, None, False, errors, [], details)
     if len(c) != 9:
         errors.append(Issue("org_code_length", f"组织机构代码应为9位（不含连字符），实为{len(c)}位"))
     for pos, ch in enumerate(c, start=1):
@@ -68,9 +68,9 @@ def validate(code: str) -> CodeCheck:
         elif ch not in _VALUE:
             errors.append(Issue("org_code_charset", f"第{pos}位字符 '{ch}' 不是数字或大写字母"))
     if errors:
-        return CodeCheck("org_code", raw, None, False, errors, [], details)
+        return CodeCheck(CodeKind.ORG_CODE, raw, None, False, errors, [], details)
     expected = calc_check_digit(c[:8])
     details.update({"formatted": format(c), "check_digit": expected})
     if c[8] != expected:
         errors.append(Issue("org_code_check_digit", f"第9位校验码应为 '{expected}'，实为 '{c[8]}'"))
-    return CodeCheck("org_code", raw, c, not errors, errors, [], details)
+    return CodeCheck(CodeKind.ORG_CODE, raw, c, not errors, errors, [], details)

@@ -17,7 +17,7 @@ from typing import Any
 from xinyong.identifiers import regions
 from xinyong.identifiers._text import as_text
 from xinyong.identifiers._text import compact as _compact
-from xinyong.identifiers.check import CodeCheck, Issue
+from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
 EARLIEST_BIRTH = date(1900, 1, 1)
 FIRST_ISSUED_YEAR = 1984  # the first (15-digit) resident identity cards were issued from 1984
@@ -137,10 +137,10 @@ def validate(number: str) -> CodeCheck:
     details: dict[str, Any] = {}
     if not n:
         errors.append(Issue("resident_id_empty", "居民身份证号码为空"))
-        return CodeCheck("resident_id", raw, None, False, errors, warnings, details)
+        return CodeCheck(CodeKind.RESIDENT_ID, raw, None, False, errors, warnings, details)
     if not (_SHAPE18.fullmatch(n) or _SHAPE15.fullmatch(n)):
         errors.extend(_shape_issues(n))
-        return CodeCheck("resident_id", raw, None, False, errors, warnings, details)
+        return CodeCheck(CodeKind.RESIDENT_ID, raw, None, False, errors, warnings, details)
 
     legacy = len(n) == 15
     if legacy:
@@ -172,7 +172,7 @@ def validate(number: str) -> CodeCheck:
                 f"第1-6位行政区划代码 {n[:6]}（{region.name}）已于{region.valid_until}年后撤销，早于身份证号码的启用",
             )
         )
-    return CodeCheck("resident_id", raw, normalized, not errors, errors, warnings, details)
+    return CodeCheck(CodeKind.RESIDENT_ID, raw, normalized, not errors, errors, warnings, details)
 
 
 def make(*, region: str, birth_date: date, sequence: int) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from xinyong.identifiers import orgcode, regions
 from xinyong.identifiers._text import as_text
 from xinyong.identifiers._text import compact as _compact
-from xinyong.identifiers.check import CodeCheck, Issue
+from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, Z, S, V
 FIRST_ISSUED_YEAR = 2015  # GB 32100-2015 took effect on 2015-10-01
@@ -221,7 +221,7 @@ def validate(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
     details: dict[str, Any] = {}
     if not c:
         errors.append(Issue("uscc_empty", "统一社会信用代码为空"))
-        return CodeCheck("uscc", raw, None, False, errors, warnings, details)
+        return CodeCheck(CodeKind.USCC, raw, None, False, errors, warnings, details)
     shape_ok = _SHAPE.fullmatch(c) is not None
     if not shape_ok:
         if len(c) != 18:
@@ -229,7 +229,7 @@ def validate(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
         errors.extend(_charset_issues(c))
     _classify(c, errors, details)
     if not shape_ok:
-        return CodeCheck("uscc", raw, None, False, errors, warnings, details)
+        return CodeCheck(CodeKind.USCC, raw, None, False, errors, warnings, details)
 
     _region(c, warnings, details)
     org = c[8:17]
@@ -250,7 +250,7 @@ def validate(code: str, *, allow_bad_check: bool = False) -> CodeCheck:
             )
         else:
             errors.append(Issue("uscc_check_digit", f"第18位校验码应为 '{expected}'，实为 '{c[17]}'"))
-    return CodeCheck("uscc", raw, c, not errors, errors, warnings, details)
+    return CodeCheck(CodeKind.USCC, raw, c, not errors, errors, warnings, details)
 
 
 def make(*, authority: str, category: str, region: str, org_body: str) -> str:

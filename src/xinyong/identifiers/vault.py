@@ -129,6 +129,7 @@ _cached: tuple[object, Vault] | None = None
 def get_vault() -> Vault:
     """The platform's vault, built from ``get_settings().master_key`` and rebuilt when the settings are reset."""
     global _cached
+    # lazy: the settings load pydantic-settings (~0.15 s), which `xinyong validate` does without
     from xinyong.core.settings import get_settings
 
     settings = get_settings()

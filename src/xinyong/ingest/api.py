@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -91,7 +92,6 @@ def batch_errors(
     session: Session = SessionDep,
 ) -> Response:
     """下载退回数据（部门原格式 + 错误说明）。"""
-    from urllib.parse import quote
 
     content, filename = service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
     media = (

@@ -11,21 +11,26 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth import service as auth
+from xinyong.auth.roles import Principal, PrincipalKind, Role
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
+from xinyong.ingest import service
+from xinyong.ingest.models import BatchStatus
+from xinyong.records.inputs import RecordKind
 
 batches_app = typer.Typer(help="归集批次：报告、退回数据、及时性", no_args_is_help=True)
 
 
-def _department_principal(session, code: str) -> tuple[int, Principal]:  # type: ignore[no-untyped-def]
-    from xinyong.auth import service as auth
+def _department_principal(session: Session, code: str) -> tuple[int, Principal]:
 
     dept = auth.get_department(session, ref=code)
     op = clikit.operator()
     # The operator acts for the department; the audit log names the OS user and the department.
-    return dept.id, Principal(kind="system", name=f"{op.name}@{dept.code}", role=Role.ADMIN, department_id=dept.id)
+    return dept.id, Principal(
+        kind=PrincipalKind.SYSTEM, name=f"{op.name}@{dept.code}", role=Role.ADMIN, department_id=dept.id
+    )
 
 
 def _render_summary(s: dict) -> None:
@@ -65,8 +70,6 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """报送一个行政许可或行政处罚数据文件，输出批次报告。"""
-        from xinyong.ingest import service
-        from xinyong.records.inputs import RecordKind
 
         if kind is not None and kind not in {k.value for k in RecordKind}:
             raise ValidationFailed("--kind 只能是 penalty 或 licence", code="bad_kind")
@@ -105,7 +108,7 @@ def register(app: typer.Typer) -> None:
             summary = db.run(load)
         summary["dry_run"] = dry_run
         emit(summary, as_json, _render_summary)
-        if summary["status"] == "rejected":
+        if summary["status"] == BatchStatus.REJECTED:
             raise typer.Exit(1)
 
     app.add_typer(batches_app, name="batches")
@@ -119,8 +122,6 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """最近的归集批次。"""
-    from xinyong.auth import service as auth
-    from xinyong.ingest import service
 
     with clikit.database().session(write=False) as session:
         dept_id = auth.get_department(session, ref=department).id if department else None
@@ -154,7 +155,6 @@ def list_(
 @handle_errors
 def show(batch_id: int, as_json: bool = JsonOption) -> None:
     """一个批次的报告（含错误清单）。"""
-    from xinyong.ingest import service
 
     with clikit.database().session(write=False) as session:
         summary = service.batch_summary(service.get_batch(session, actor=clikit.operator(), batch_id=batch_id))
@@ -169,7 +169,6 @@ def errors(
     as_json: bool = JsonOption,
 ) -> None:
     """导出退回数据（部门原格式 + 错误说明），修改后可直接重新报送。"""
-    from xinyong.ingest import service
 
     fmt = output.suffix.lower().lstrip(".")
     with clikit.database().session(write=False) as session:
@@ -186,7 +185,6 @@ def errors(
 @handle_errors
 def timeliness(as_json: bool = JsonOption) -> None:
     """各部门报送及时性（超过规定工作日的记录数与比例）与退回率。"""
-    from xinyong.ingest import service
 
     with clikit.database().session(write=False) as session:
         rows = service.timeliness(session)

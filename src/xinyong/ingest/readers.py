@@ -29,11 +29,13 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from xinyong.core.errors import ValidationFailed
+from xinyong.ingest import xlsx
 from xinyong.records.inputs import RowIssue
 
 SNIFF_BYTES = 256 * 1024
@@ -60,6 +62,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
+        # lazy: the settings load pydantic-settings (~0.15 s); reading a file with given limits needs none
         from xinyong.core.settings import get_settings
 
         s = get_settings()
@@ -109,7 +112,7 @@ def as_source(value: str | Path | Source) -> Source:
     return value
 
 
-class FlaggedRow(list):  # type: ignore[type-arg]
+class FlaggedRow(list[Any]):
     """A row the reader refused while reading (over-long cell or row, formula without a value): its values are cut
     to what may be kept for the error report, and :attr:`issues` says why."""
 
@@ -173,14 +176,14 @@ def _blank(values: Iterable[Any]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
-def _score_header(values: list[Any], known: set[str] | None) -> int:
+def _score_header(values: list[Any], known: AbstractSet[str] | None) -> int:
     cells = [normalize_header(v) for v in values]
     if known:
         return sum(1 for c in cells if c in known)
     return sum(1 for c in cells if c)
 
 
-def _find_header(rows: Iterator[_Raw], known: set[str] | None) -> tuple[int, list[str], list[Any], list[_Raw]]:
+def _find_header(rows: Iterator[_Raw], known: AbstractSet[str] | None) -> tuple[int, list[str], list[Any], list[_Raw]]:
     """Look at the first rows for the one that best matches the known headers (title rows come first)."""
     seen: list[_Raw] = []
     for item in rows:
@@ -212,7 +215,7 @@ def _flagged(
     flags: list[tuple[int | None, str, int]],
     raw_headers: list[Any],
     headers: list[str],
-    known: set[str] | None,
+    known: AbstractSet[str] | None,
     limits: Limits,
 ) -> list[Any] | None:
     """The row as the importers see it: a :class:`FlaggedRow` of cut values with its issues; a plain row when its
@@ -271,7 +274,7 @@ def _chain(
     rows: Iterator[_Raw],
     raw_headers: list[Any],
     headers: list[str],
-    known: set[str] | None,
+    known: AbstractSet[str] | None,
     limits: Limits,
 ) -> Iterator[tuple[int, list[Any]]]:
     for source in (buffered, rows):
@@ -284,7 +287,7 @@ def _chain(
                 yield number, values
 
 
-def _table(rows: Iterator[_Raw], known: set[str] | None, limits: Limits, fmt: str, **kwargs: Any) -> Table:
+def _table(rows: Iterator[_Raw], known: AbstractSet[str] | None, limits: Limits, fmt: str, **kwargs: Any) -> Table:
     header_row, headers, raw, buffered = _find_header(rows, known)
     return Table(
         headers, header_row, _chain(buffered, rows, raw, headers, known, limits), fmt, raw_headers=raw, **kwargs
@@ -449,7 +452,9 @@ def _sniff(sample: bytes, encoding: str) -> Any:
         return csv.excel
 
 
-def read_csv(stream: IO[bytes], *, known_headers: set[str] | None = None, limits: Limits | None = None) -> Table:
+def read_csv(
+    stream: IO[bytes], *, known_headers: AbstractSet[str] | None = None, limits: Limits | None = None
+) -> Table:
     limits = limits or Limits.from_settings()
     sample = stream.read(SNIFF_BYTES)
     encoding = detect_encoding(sample)
@@ -513,11 +518,10 @@ def _overlong_row(values: list[str], over: tuple[_Overlong, bool], limits: Limit
 def read_xlsx(
     source: str | Path | IO[bytes],
     *,
-    known_headers: set[str] | None = None,
+    known_headers: AbstractSet[str] | None = None,
     sheet: str | None = None,
     limits: Limits | None = None,
 ) -> Table:
-    from xinyong.ingest import xlsx
 
     limits = limits or Limits.from_settings()
     stream = open(source, "rb") if isinstance(source, str | Path) else source  # noqa: SIM115 - closed below
@@ -660,7 +664,7 @@ def _is_encrypted_package(stream: IO[bytes]) -> bool:
 def open_table(
     source: str | Path | Source,
     *,
-    known_headers: set[str] | None = None,
+    known_headers: AbstractSet[str] | None = None,
     sheet: str | None = None,
     limits: Limits | None = None,
 ) -> Table:

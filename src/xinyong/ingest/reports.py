@@ -51,6 +51,7 @@ def to_csv(rows: Iterable[list[Any]]) -> bytes:
 
 
 def to_xlsx(rows: Iterable[list[Any]], *, title: str = "退回数据") -> bytes:
+    # lazy: openpyxl costs ~0.3 s to import; only an export to XLSX needs it
     import openpyxl
     from openpyxl.styles import Font
 
@@ -59,6 +60,7 @@ def to_xlsx(rows: Iterable[list[Any]], *, title: str = "退回数据") -> bytes:
     first = True
     for r in rows:
         if first:
+            # lazy: as above
             from openpyxl.cell import WriteOnlyCell
 
             header = []

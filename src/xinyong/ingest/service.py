@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.authorities import Authorities
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.core import audit, batches, gcpause
@@ -68,6 +69,7 @@ from xinyong.ingest.readers import (
 )
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
+from xinyong.records import upsert
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 
 CHUNK = 2_000
@@ -171,12 +173,11 @@ class _Store:
         self.staged: Any = None  # records.upsert.StagedRows: rows prepared ahead of the write transaction
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
-        from xinyong.records.upsert import upsert_records
 
         assert self.batch is not None
         refused: list[batches.Rejected] = []
         if good:
-            result = upsert_records(
+            result = upsert.upsert_records(
                 self.session,
                 actor=self.actor,
                 department_id=self.batch.department_id,
@@ -322,7 +323,6 @@ def run_batch(
         # reject_all file writes nothing unless all of it is stored: its rows are prepared, its subjects are not.
         if session.get_bind().dialect.name != "sqlite" or has_written(session) or not good:
             return
-        from xinyong.records.upsert import stage_records
 
         with reading_apart(session) as reader:  # a file applied already is not prepared again
             if reader.scalar(
@@ -337,7 +337,7 @@ def run_batch(
             ):
                 return
         with write_lock_released(session):
-            store.staged = stage_records(
+            store.staged = upsert.stage_records(
                 session.get_bind(),
                 actor=actor,
                 department_id=department_id,
@@ -498,7 +498,7 @@ def _common_summary(batch: IngestBatch) -> dict[str, Any]:
         "importer": "ingest",
         "batch": batch.id,
         "mode": batch.mode,
-        "status": {BatchStatus.PARTIAL: "partially_accepted"}.get(batch.status, batch.status),
+        "status": "partially_accepted" if batch.status == BatchStatus.PARTIAL else batch.status,
         "rows": batch.rows,
         "accepted": batch.accepted,
         "rejected": batch.rejected,
@@ -554,9 +554,6 @@ def timeliness(
     session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None
 ) -> list[dict[str, Any]]:
     """Per department: rows accepted, late rows (over the catalog's working-day limit), late rate, rejections."""
-    from sqlalchemy import func
-
-    from xinyong.auth.models import Department
 
     stmt = (
         select(

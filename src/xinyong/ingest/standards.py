@@ -410,7 +410,7 @@ KIND_LABELS = {RecordKind.PENALTY: "行政处罚", RecordKind.LICENCE: "行政�
 
 #: 行政相对人类别: the standard's labels, plus spellings of older exports.
 PARTY_KINDS: dict[str, PartyKind] = {
-    **{label: kind for kind, label in PARTY_KIND_LABELS.items()},
+    **{label: PartyKind(kind) for kind, label in PARTY_KIND_LABELS.items()},
     **{kind.value: kind for kind in PartyKind},
     "法人和非法人组织": PartyKind.LEGAL_PERSON,
     "法人及其他组织": PartyKind.LEGAL_PERSON,
@@ -612,7 +612,7 @@ def detect_format(
     headers = ["" if h is None else str(h) for h in headers]
     to_field, per_format = _LOOKUPS[kind]
     keys = [header_key(h) for h in headers]
-    scores = {fmt: sum(1 for k in keys if k in per_format[fmt]) for fmt in FORMATS}
+    scores: dict[str, int] = {fmt: sum(1 for k in keys if k in per_format[fmt]) for fmt in FORMATS}
     fmt: Format = max(FORMATS, key=lambda f: (scores[f], -FORMATS.index(f)))
     columns: dict[str, int] = {}
     extra: dict[int, str] = {}

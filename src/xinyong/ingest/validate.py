@@ -324,6 +324,7 @@ def _converter(f: std.StandardField, allow_bad_check: bool) -> Callable[[Any], A
     """The field's converter; None for text (and unchecked codes): trimmed and length-checked only."""
     if f.type == "enum" and f.enum in ("party_kind", "status"):
         return _conv_party_kind if f.enum == "party_kind" else _conv_status  # a dict look-up already
+    conv: Callable[[Any], Any]
     if f.key == "valid_to":
         conv = _conv_valid_to
     elif f.type == "date":

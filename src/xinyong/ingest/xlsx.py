@@ -304,6 +304,7 @@ class _Sheet(_BoundedText):
             if kind == "n":
                 number = _number(raw)
                 if self.style in book.date_styles:
+                    # lazy: openpyxl (~0.3 s) only when a workbook is read (see _read_structure)
                     from openpyxl.utils.datetime import from_excel
 
                     try:
@@ -316,6 +317,7 @@ class _Sheet(_BoundedText):
             if kind == "b":
                 return bool(int(raw))
             if kind == "d":
+                # lazy: as above
                 from openpyxl.utils.datetime import from_ISO8601
 
                 return from_ISO8601(raw)
@@ -353,6 +355,7 @@ class Workbook:
                 raise unreadable(f"文件中的 {name[:60]} 过大")
 
     def _read_structure(self) -> None:
+        # lazy: openpyxl (~0.3 s) loads only when a workbook is read; CSV and JSON uploads never need it
         from openpyxl.reader.excel import ExcelReader
         from openpyxl.styles.stylesheet import apply_stylesheet
         from openpyxl.xml.constants import SHARED_STRINGS

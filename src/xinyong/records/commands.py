@@ -56,7 +56,7 @@ def list_(
         for r in items:
             t.add_row(
                 str(r["id"]),
-                "许可" if r["kind"] == "licence" else "处罚",
+                "许可" if r["kind"] == RecordKind.LICENCE else "处罚",
                 r["doc_no"],
                 str(r["decision_date"]),
                 r["subject"]["name"],

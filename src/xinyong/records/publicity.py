@@ -22,6 +22,7 @@ from typing import Any
 
 from xinyong.catalog.rules import (
     Deadline,
+    PartyKind,
     PublicAttribute,
     PublicityRule,
     Verdict,
@@ -183,7 +184,7 @@ def party_kind_public(rule: PublicityRule, party_kind: str) -> bool:
     """Whether records of this party kind may be public at all under the class's attributes."""
     if rule.public_attribute is not PublicAttribute.PUBLIC:
         return False
-    if parse_party_kind(party_kind).value == "natural_person":
+    if parse_party_kind(party_kind) is PartyKind.NATURAL_PERSON:
         return rule.natural_person_attribute is PublicAttribute.PUBLIC
     return True
 

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import bindparam, select, update
@@ -26,7 +26,7 @@ from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
 from xinyong.core import audit, clock, workdays
 from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
-from xinyong.core.db import lock_keys, utcnow
+from xinyong.core.db import BULK_OPTION, WRITE_OPTION, lock_keys, utcnow, writer_of
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_resident_id
@@ -38,7 +38,7 @@ from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import rules
 from xinyong.subjects import related
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
-from xinyong.subjects.service import upsert_subjects
+from xinyong.subjects.service import SubjectHit, resolve_code_hits, upsert_subjects
 
 CHUNK = 2_000
 
@@ -500,7 +500,6 @@ def stage_records(
     and the batch are written by :func:`upsert_records` with ``staged=`` in one transaction, so readers see all
     of a batch's records or none. ``subjects=False``: the rows are only prepared (a ``reject_all`` batch, which
     writes nothing — subjects neither — unless every row is stored); their subjects are resolved with the records."""
-    from xinyong.core.db import BULK_OPTION, WRITE_OPTION, writer_of
 
     staged = StagedRows(rows)
     if not rows:
@@ -590,43 +589,20 @@ class _Context:
     # Subjects ------------------------------------------------------------------------------------------------
 
     def resolve_subjects(self, chunk: list[_Prepared]) -> list[_Prepared]:
-        session = self.session
-        known: dict[tuple[str, str | None], tuple[int, str, str | None]] = {}  # key → (id, name_norm, uscc)
-        codes = {p.row.party_uscc for p in chunk if not p.person and p.row.party_uscc}
-        for sid, code, norm in (
-            session.execute(select(Subject.id, Subject.uscc, Subject.name_norm).where(Subject.uscc.in_(codes)))
-            if codes
-            else ()
-        ):
-            known[("uscc", code)] = (sid, norm, code)
-        hashes = {p.id_hash for p in chunk if p.person and p.id_hash}
-        for sid, digest, norm in (
-            session.execute(
-                select(Subject.id, Subject.resident_id_hash, Subject.name_norm).where(
-                    Subject.resident_id_hash.in_(hashes)
-                )
-            )
-            if hashes
-            else ()
-        ):
-            known[("person", digest)] = (sid, norm, None)
-        alias_values: set[str] = set()
-        for p in chunk:
-            if not p.person and ("uscc", p.row.party_uscc) not in known:
-                alias_values.update(v for _, v in _alias_keys(p.row))
-        if alias_values:
-            q = (
-                select(SubjectAlias.scheme, SubjectAlias.value, Subject.id, Subject.name_norm, Subject.uscc)
-                .join(Subject, Subject.id == SubjectAlias.subject_id)
-                .where(SubjectAlias.value.in_(alias_values))
-            )
-            for scheme, value, sid, norm, code in session.execute(q):
-                known[(scheme, value)] = (sid, norm, code)
-
+        # The one resolver (subjects.service): a person by the keyed hash of the number, an organisation by its
+        # USCC, then by its legacy codes (the organisation code inside the USCC among them).
+        hits = resolve_code_hits(
+            self.session, (c for p in chunk if (c := p.id_number if p.person else p.row.party_uscc))
+        )
+        legacy = [
+            c for p in chunk if not p.person and hits.get(p.row.party_uscc or "") is None for c in _legacy_codes(p.row)
+        ]
+        if legacy:  # asked only for the organisations their USCC did not find
+            hits.update(resolve_code_hits(self.session, legacy))
         kept: list[_Prepared] = []
         new: dict[tuple[str, str], list[_Prepared]] = {}
         for p in chunk:
-            found = self.lookup(p, known)
+            found = self.lookup(p, hits)
             if found == "conflict":
                 continue
             if found is None:
@@ -635,9 +611,8 @@ class _Context:
                     continue
                 new.setdefault(_new_key(p), []).append(p)
             else:
-                sid, norm = found
-                p.subject_id = sid
-                self.found(p, norm)
+                p.subject_id = found.id
+                self.found(p, found.name_norm)
             kept.append(p)
         if new:
             self.create(new)
@@ -651,25 +626,23 @@ class _Context:
                 {"code": "name_mismatch", "message": "行政相对人名称与信用主体库中的名称不一致（未更名，请核实）"}
             )
 
-    def lookup(self, p: _Prepared, known: dict[tuple[str, str | None], tuple[int, str, str | None]]) -> Any:
+    def lookup(self, p: _Prepared, hits: dict[str, SubjectHit | None]) -> SubjectHit | Literal["conflict"] | None:
         if p.person:
-            hit = known.get(("person", p.id_hash or ""))
-            return None if hit is None else (hit[0], hit[1])
-        if p.row.party_uscc and ("uscc", p.row.party_uscc) in known:
-            hit = known[("uscc", p.row.party_uscc)]
-            return hit[0], hit[1]
-        for key in _alias_keys(p.row):
-            hit = known.get(key)
+            return hits.get(p.id_number or "")
+        if p.row.party_uscc and (hit := hits.get(p.row.party_uscc)) is not None:
+            return hit
+        for code in _legacy_codes(p.row):
+            hit = hits.get(code)
             if hit is None:
                 continue
-            if p.row.party_uscc and hit[2] and hit[2] != p.row.party_uscc:
+            if p.row.party_uscc and hit.uscc and hit.uscc != p.row.party_uscc:
                 self.reject(
                     p,
                     "party_code_conflict",
-                    f"行政相对人的登记代码属于统一社会信用代码为 {hit[2]} 的主体，与所报代码不符",
+                    f"行政相对人的登记代码属于统一社会信用代码为 {hit.uscc} 的主体，与所报代码不符",
                 )
                 return "conflict"
-            return hit[0], hit[1]
+            return hit
         return None
 
     def create(self, new: dict[tuple[str, str], list[_Prepared]]) -> None:
@@ -975,13 +948,12 @@ def _public_flags(flags: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in flags if f["code"] in ("name_mismatch", "severity_unknown", "record_withdrawn")]
 
 
-def _alias_keys(row: RecordInput) -> list[tuple[str, str]]:
-    keys: list[tuple[str, str]] = []
-    if row.party_uscc:
-        keys.append((AliasScheme.USCC.value, row.party_uscc))
-        keys.append((AliasScheme.ORG_CODE.value, row.party_uscc[8:17]))
-    keys.extend((s, v) for s, v in sorted(row.party_codes.items()) if s in _ALIAS_SCHEMES and v)
-    return keys
+def _legacy_codes(row: RecordInput) -> list[str]:
+    """An organisation's codes other than its USCC, in the order they are tried: the organisation code inside the
+    USCC, then the registration codes the row names."""
+    codes = [row.party_uscc[8:17]] if row.party_uscc else []
+    codes.extend(v for s, v in sorted(row.party_codes.items()) if s in _ALIAS_SCHEMES and v)
+    return codes
 
 
 def _new_key(p: _Prepared) -> tuple[str, str]:

@@ -21,11 +21,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import DDL, ForeignKey, Index, String, event, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.core import audit, clock
-from xinyong.core.db import Base, BigId, Json, UTCDateTime
+from xinyong.core.db import Base, BigId, Json, UTCDateTime, run_with_retries, writer_of
 
 ALLOWED = "allowed"
 DENIED = "denied"
@@ -192,7 +194,6 @@ def entries(
 def _department_names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    from xinyong.auth.models import Department
 
     return dict(session.execute(select(Department.id, Department.name).where(Department.id.in_(ids))).all())
 
@@ -213,7 +214,9 @@ def views(session: Session, rows: Sequence[SubjectAccess], *, for_subject: bool 
             "at": r.at,
             "who": who,
             "role": r.role,
-            "role_label": ROLE_LABELS.get(Role(r.role), r.role) if r.role in Role._value2member_map_ else r.role,
+            "role_label": ROLE_LABELS[Role(r.role)]
+            if r.role is not None and r.role in Role._value2member_map_
+            else r.role,
             "department_id": r.department_id,
             "institution": r.institution,
             "purpose": r.purpose,
@@ -287,9 +290,6 @@ def record_check(
     — or beside it, as ``measures.check`` records: ``separate`` (SQLite, a check whose reads ran without the write
     lock) in a short write transaction of its own; a check on PostgreSQL's autocommit connection
     (``check_and_record``) in a transaction of its own on a new connection; otherwise in the caller's."""
-    from sqlalchemy.engine import Connection
-
-    from xinyong.core.db import run_with_retries, writer_of
 
     def write(target: Session) -> None:
         for subject_id in sorted(set(subject_ids)):

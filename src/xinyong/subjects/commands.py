@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clikit, hooks
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.subjects import related_commands, service
+from xinyong.core.clock import today
+from xinyong.core.errors import NotFound
+from xinyong.subjects import access_log, related_commands, service
+from xinyong.subjects.models import SubjectKind
 
 app = typer.Typer(help="信用主体库", no_args_is_help=True)
 related_commands.register(app)  # xinyong subjects related list|add|end
@@ -82,11 +85,10 @@ def show(
 
     自然人身份证号仅显示脱敏值，查询记入审计日志。
     """
-    from xinyong.core.clock import today
 
     with clikit.database().session() as session:
         subject = service.get_subject(session, code)
-        if subject.kind == "natural_person":
+        if subject.kind == SubjectKind.NATURAL_PERSON:
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
         view = service.subject_view(subject)
         # records, list entries, evaluations: domains above subjects (core.hooks; reports.profile)
@@ -187,8 +189,6 @@ def access_log_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """主体的查询记录：谁、哪个部门或机构、用途、时间、查询内容（含被拒绝的尝试）。"""
-    from xinyong.core.errors import NotFound
-    from xinyong.subjects import access_log
 
     with clikit.database().session(write=False) as session:
         subject = service.find_subject(session, code)
@@ -224,7 +224,6 @@ def access_log_cmd(
 @handle_errors
 def access_log_verify(as_json: bool = JsonOption) -> None:
     """核对查询记录与审计日志（哈希链）是否一致；不一致时退出码为 1。"""
-    from xinyong.subjects import access_log
 
     with clikit.database().session(write=False) as session:
         report = access_log.verify(session)

@@ -205,11 +205,12 @@ def _persons_by_hash(session: Session, digests: Iterable[str]) -> dict[str, int]
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
         found.update(
-            dict(
-                session.execute(
+            {
+                str(h): i
+                for h, i in session.execute(
                     select(Subject.resident_id_hash, Subject.id).where(Subject.resident_id_hash.in_(chunk))
-                ).all()
-            )
+                )
+            }
         )
     return found
 
@@ -269,7 +270,7 @@ def note_legal_reps(
     if not wanted:
         return counts
     org_ids = {sid for sid, _ in wanted}
-    orgs = set()
+    orgs: set[int] = set()
     ids = sorted(org_ids)
     for start in range(0, len(ids), IN_CHUNK):
         orgs.update(

@@ -288,7 +288,7 @@ def contains_statement(dialect: str, norm: str, kind: str | None) -> Select[Any]
     cap = MATCH_CAP + 1
     if dialect == "sqlite":
         table, term = ("subjects_bigram", bigram_token(norm)) if len(norm) == 2 else ("subjects_fts", norm)
-        fts = (
+        fts: Select[Any] = (
             select(literal_column("rowid").label("id"))
             .select_from(text(table))
             .where(text(f"{table} MATCH :term").bindparams(term=_fts_phrase(term)))

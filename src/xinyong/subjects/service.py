@@ -9,24 +9,25 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, case, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Bundle, Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.bulk import allocate_ids, insert_missing, insert_rows
 from xinyong.core.db import IN_CHUNK, mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
-from xinyong.identifiers import explain, orgcode, resident_id, uscc
+from xinyong.identifiers import explain, resident_id, uscc
+from xinyong.identifiers.check import CodeKind
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest.readers import Source, as_source, open_table, row_issues
-from xinyong.subjects import registry
+from xinyong.subjects import access_log, registry
 from xinyong.subjects.models import (
     KIND_LABELS,
     ORG_TYPE_LABELS,
@@ -58,8 +59,8 @@ def resolve_codes(session: Session, codes: Iterable[str]) -> dict[str, Subject |
 
     Order of precedence, per code: its USCC (any 18-character code, check digit or not: a flagged USCC was kept
     on an operator's word), then a resident ID (18 or 15 digits, valid) by its keyed hash — the number itself
-    goes into no statement and no log —, then the legacy codes (aliases: the compact code, and the normalised
-    organisation code when it is one; the lowest subject id when two subjects share a value). A valid 18-digit
+    goes into no statement and no log —, then the legacy codes (aliases, by the compact code, which is also the
+    normalised form of an organisation code; the lowest subject id when two subjects share a value). A valid 18-digit
     resident ID is asked as a USCC only when it is a valid USCC too, and never as an alias. A few statements
     per :data:`~xinyong.core.db.IN_CHUNK` codes of each form, never one per code. The resolver only finds:
     creating the missing subjects, or telling an invalid code from an unknown one, stays with its caller.
@@ -72,6 +73,29 @@ def resolve_code_ids(session: Session, codes: Iterable[str]) -> dict[str, int | 
     return _resolve(session, codes, Subject.id)
 
 
+class SubjectHit(NamedTuple):
+    """What :func:`resolve_code_hits` answers of a subject: enough to tell a renamed or a conflicting subject."""
+
+    id: int
+    name_norm: str
+    uscc: str | None
+
+
+class _HitBundle(Bundle[SubjectHit]):
+    def create_row_processor(self, query: Any, procs: Any, labels: Any) -> Any:
+        ident, name_norm, code = procs
+        return lambda row: SubjectHit(ident(row), name_norm(row), code(row))
+
+
+_HIT = _HitBundle("hit", Subject.id, Subject.name_norm, Subject.uscc)
+
+
+def resolve_code_hits(session: Session, codes: Iterable[str]) -> dict[str, SubjectHit | None]:
+    """:func:`resolve_codes` answering id, normalised name and USCC (no subject row is loaded): for the record
+    upload, which flags a subject known under another name and a legacy code that belongs to another USCC."""
+    return _resolve(session, codes, _HIT)
+
+
 def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(set(values))
     for start in range(0, len(ordered), IN_CHUNK):
@@ -80,7 +104,7 @@ def _in_chunks(values: Iterable[str]) -> Iterator[list[str]]:
 
 def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    plans: dict[str, tuple[str, str | None, str]] = {}  # code -> (compact, keyed hash of a resident ID, raw)
+    plans: dict[str, tuple[str, str | None, bool]] = {}  # code -> (compact, keyed hash of a resident ID, as a USCC)
     vault = None
     for code in codes:
         if code in plans:
@@ -92,39 +116,40 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         c = uscc.compact(raw)
         digest = None
         if (len(c) == 18 and c[:17].isdigit()) or (len(c) == 15 and c.isdigit()):
-            rid = resident_id.validate(raw)
-            if rid.valid and rid.normalized:
+            if len(c) == 18 and resident_id.is_valid(c):  # the fast path: a valid 18-digit number is its own form
+                number: str | None = c
+            else:
+                rid = resident_id.validate(raw)
+                number = rid.normalized if rid.valid else None
+            if number:
                 vault = vault or get_vault()
-                digest = vault.lookup_hash(rid.normalized)
+                digest = vault.lookup_hash(number)
         # a person's number goes into no statement: asked as a USCC only when it is a valid one too
         as_uscc = len(c) == 18 and (digest is None or uscc.is_valid(c))
-        plans[code] = (c if as_uscc else "", digest, raw)
+        plans[code] = (c, digest, as_uscc)
     if not plans:
         return out
     found_uscc: dict[str, Any] = {}
-    for chunk in _in_chunks(c for c, _d, _r in plans.values() if c):
+    for chunk in _in_chunks(c for c, _d, as_uscc in plans.values() if as_uscc):
         found_uscc.update(session.execute(select(Subject.uscc, what).where(Subject.uscc.in_(chunk))).all())
     found_hash: dict[str, Any] = {}
-    for chunk in _in_chunks(d for c, d, _r in plans.values() if d is not None and not (c and c in found_uscc)):
+    for chunk in _in_chunks(d for c, d, u in plans.values() if d is not None and not (u and c in found_uscc)):
         found_hash.update(
             session.execute(select(Subject.resident_id_hash, what).where(Subject.resident_id_hash.in_(chunk))).all()
         )
-    wanted: dict[str, tuple[str, ...]] = {}
-    for code, (c, digest, raw) in plans.items():
-        hit = found_uscc.get(c) if c else None
+    wanted: dict[str, str] = {}  # code -> its compact form, asked as a legacy code (an organisation code's too)
+    for code, (c, digest, as_uscc) in plans.items():
+        hit = found_uscc.get(c) if as_uscc else None
         if hit is None and digest is not None:
             hit = found_hash.get(digest)
         if hit is not None:
             out[code] = hit
             continue
-        if not c:
-            c = uscc.compact(raw)
-            if digest is not None and len(c) == 18:
-                continue  # an unknown person's 18-digit number is no legacy code (a 15-digit one may be a 注册号)
-        oc = orgcode.validate(raw)
-        wanted[code] = (c, oc.normalized) if oc.valid and oc.normalized and oc.normalized != c else (c,)
+        if not as_uscc and digest is not None and len(c) == 18:
+            continue  # an unknown person's 18-digit number is no legacy code (a 15-digit one may be a 注册号)
+        wanted[code] = c
     found_alias: dict[str, Any] = {}
-    for chunk in _in_chunks(v for values in wanted.values() for v in values):
+    for chunk in _in_chunks(wanted.values()):
         rows = session.execute(
             select(SubjectAlias.value, what)
             .join(Subject, Subject.id == SubjectAlias.subject_id)
@@ -133,8 +158,8 @@ def _resolve(session: Session, codes: Iterable[str], what: Any) -> dict[str, Any
         )
         for value, hit in rows:
             found_alias.setdefault(value, hit)
-    for code, values in wanted.items():
-        out[code] = next((found_alias[v] for v in values if v in found_alias), None)
+    for code, c in wanted.items():
+        out[code] = found_alias.get(c)
     return out
 
 
@@ -148,7 +173,7 @@ def get_subject(session: Session, code: str) -> Subject:
 def _safe_code(code: str) -> str:
     """A code as it may appear in a message: resident IDs masked."""
     check = explain(code)
-    if check.kind == "resident_id":
+    if check.kind is CodeKind.RESIDENT_ID:
         return check.to_dict(mask=True)["input"]
     return code[:40]
 
@@ -250,19 +275,9 @@ def register_organisation(
         legal_rep=legal_rep,
         source=source,
     )
-    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
-    session.add(subject)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="subjects.register",
-        entity_type="subject",
-        entity_id=subject.id,
-        reason=reason,
-        after=subject_view(subject, include_history=False),
+    return _add_registered(
+        session, subject, actor=actor, reason=reason, after=lambda s: subject_view(s, include_history=False)
     )
-    return subject
 
 
 def register_person(
@@ -301,7 +316,20 @@ def register_person(
         profession=profession,
         source=source,
     )
-    subject.names.append(SubjectName(name=name, name_norm=subject.name_norm, source=source))
+    after = {"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession}
+    return _add_registered(session, subject, actor=actor, reason=reason, after=lambda _s: after)
+
+
+def _add_registered(
+    session: Session,
+    subject: Subject,
+    *,
+    actor: Principal,
+    reason: str | None,
+    after: Callable[[Subject], dict[str, Any]],
+) -> Subject:
+    """Store a subject registered by hand with its first name, and its audit event (``after``: what it keeps)."""
+    subject.names.append(SubjectName(name=subject.name, name_norm=subject.name_norm, source=subject.source))
     session.add(subject)
     session.flush()
     audit.record(
@@ -311,11 +339,12 @@ def register_person(
         entity_type="subject",
         entity_id=subject.id,
         reason=reason,
-        after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession},
+        after=after(subject),
     )
-    from xinyong.subjects import related
+    if subject.resident_id_hash:  # a person: the related-person rows that named this number now point to them
+        from xinyong.subjects import related  # cycle: subjects.related imports this module
 
-    related.link_person(session, subject_id=subject.id, id_hash=digest)
+        related.link_person(session, subject_id=subject.id, id_hash=subject.resident_id_hash)
     return subject
 
 
@@ -349,7 +378,6 @@ def log_person_view(
 ) -> None:
     """Every query of personal data by a department or bank is recorded: in the audit chain and in the person's
     access log (``subjects.access_log``: the 查询记录 the person sees)."""
-    from xinyong.subjects import access_log
 
     access_log.record(
         session,
@@ -420,8 +448,8 @@ def import_registry(
     registration number gets its USCC: 赋码转换). Invalid rows are reported, row by row, and not written.
     The same code twice in the file with different names (重码) keeps the first row and reports the others.
     """
-    source = as_source(path)
-    table = open_table(source, known_headers=registry.KNOWN_HEADERS)
+    file = as_source(path)
+    table = open_table(file, known_headers=registry.KNOWN_HEADERS)
     cols = registry.column_map(table.headers)
     if "name" not in cols or not ({"uscc", "registration_no", "org_code"} & set(cols)):
         raise ValidationFailed(
@@ -429,7 +457,7 @@ def import_registry(
             code="registry_columns_missing",
             details={"headers": table.headers},
         )
-    record = RegistryImport(filename=source.name[:300], sha256=source.sha256(), actor=actor.actor)
+    record = RegistryImport(filename=file.name[:300], sha256=file.sha256(), actor=actor.actor)
     tag = ""
     state = _ImportState()
     # The first AHEAD_ROWS rows are parsed before the write transaction begins (``begin``), on the side of a write
@@ -492,7 +520,7 @@ def import_registry(
             return []
         state.refused = []
         _apply_chunk(session, [g.item for g in good], state, tag)
-        _note_legal_reps(session, [g.item for g in good], actor=actor, tag=tag, filename=source.name)
+        _note_legal_reps(session, [g.item for g in good], actor=actor, tag=tag, filename=file.name)
         return state.refused
 
     with aside:
@@ -522,7 +550,7 @@ def import_registry(
     orgs = c["organisations"]
     report = {
         "import_id": record.id,
-        "file": source.name,
+        "file": file.name,
         "sha256": record.sha256,
         "format": table.format,
         "encoding": table.encoding,
@@ -555,7 +583,7 @@ def import_registry(
         action="subjects.registry_import",
         entity_type="registry_import",
         entity_id=record.id,
-        reason=f"导入登记数据 {source.name}",
+        reason=f"导入登记数据 {file.name}",
         after={
             k: report[k]
             for k in ("file", "sha256", "rows", "created", "updated", "renamed", "converted", "unchanged", "rejected")
@@ -576,7 +604,9 @@ def _note_legal_reps(
         return
     ids: dict[str, int] = {}
     for chunk in _in_chunks(r.uscc for r in named if r.uscc):
-        ids.update(dict(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all()))
+        ids.update(
+            {str(u): i for u, i in session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk)))}
+        )
     items = [
         related.RelatedInput(
             subject_id=ids[r.uscc],
@@ -663,8 +693,7 @@ def _apply_chunk(session: Session, rows: list[registry.RegistryRow], state: _Imp
         if current is None:
             new_rows.append(r)
             continue
-        values = _row_values(r)
-        changed = {k: v for k, v in values.items() if v is not None and v != current[k]}
+        changed = {k: v for k, v in _row_values(r).items() if v is not None and v != current[k]}
         converted = bool(r.uscc and not current["uscc"])
         if converted:
             changed["uscc"] = r.uscc
