@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -37,9 +35,8 @@ from xinyong.commitments.validate import (
 from xinyong.core import audit, batches, clock, gcpause
 from xinyong.core.db import mark_bulk, reading_apart, utcnow
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
-from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
+from xinyong.ingest.readers import Source, Table, as_source, open_table, push_digest, row_issues, table_from_records
 
-MAX_API_ROWS = 10_000
 #: ``core.batches`` summary status -> the stored batch status, and back (the API speaks the summary's words).
 _BATCH_STATUS = {
     "accepted": BatchStatus.ACCEPTED,
@@ -288,17 +285,13 @@ def import_rows(
     today: dt.date | None = None,
 ) -> dict[str, Any]:
     """An API push: a JSON array of objects keyed by the standard's Chinese column names or snake_case keys."""
-    if not rows:
-        raise ValidationFailed("推送的数据为空", code="batch_empty")
-    if len(rows) > MAX_API_ROWS:
-        raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
-    body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
+    sha256 = push_digest(rows)
     return run_batch(
         session,
         actor=actor,
         department_id=department_id,
         table=table_from_records(rows),
-        sha256=hashlib.sha256(body).hexdigest(),
+        sha256=sha256,
         channel=Channel.API,
         reject_all=reject_all,
         today=today,

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +50,7 @@ from xinyong.commitments.validate import (
     CommitmentInput,
 )
 from xinyong.core import audit, clock, hooks
+from xinyong.core.batches import Tally
 from xinyong.core.bulk import allocate_ids
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -140,7 +141,7 @@ class RowOutcome:
 
 
 @dataclass
-class UpsertResult:
+class UpsertResult(Tally):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -148,14 +149,6 @@ class UpsertResult:
     broken: int = 0
     subjects_created: int = 0
     outcomes: list[RowOutcome] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            k: getattr(self, k) for k in ("created", "updated", "unchanged", "rejected", "broken", "subjects_created")
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.counts(), "outcomes": [asdict(o) for o in self.outcomes]}
 
 
 # Helpers -----------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Generic, Literal, TypeVar, cast
 
 T = TypeVar("T")
@@ -86,6 +86,20 @@ class Rejected:
 
 Validate = Callable[[int, list[Any]], tuple[Any, list[RowError]]]
 Write = Callable[[list[Good[Any]], list[Rejected]], "list[Rejected] | None"]
+
+
+class Tally:
+    """For a dataclass of a batch's per-outcome counters (``int`` fields) and its ``outcomes`` (a dataclass a row):
+    :meth:`counts` and :meth:`to_dict`, the same for every writer (records, commitments)."""
+
+    outcomes: list[Any]
+
+    def counts(self) -> dict[str, int]:
+        """The counters, in field order."""
+        return {f.name: getattr(self, f.name) for f in fields(cast(Any, self)) if f.type in (int, "int")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.counts(), "outcomes": [asdict(o) for o in self.outcomes]}
 
 
 @dataclass

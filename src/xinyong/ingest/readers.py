@@ -584,6 +584,20 @@ def read_json(stream: IO[bytes], *, limits: Limits | None = None) -> Table:
     return table_from_records(parsed, limits=limits)
 
 
+#: Rows one API push may carry (collection and commitments alike); larger pushes are split by the caller.
+MAX_API_ROWS = 10_000
+
+
+def push_digest(rows: list[dict[str, Any]]) -> str:
+    """The SHA-256 of an API push (a JSON array of row objects) in a canonical form — what recognises the same push
+    sent twice — after refusing an empty push and one over :data:`MAX_API_ROWS` rows."""
+    if not rows:
+        raise ValidationFailed("推送的数据为空", code="batch_empty")
+    if len(rows) > MAX_API_ROWS:
+        raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def table_from_records(data: Any, *, limits: Limits | None = None) -> Table:
     """A JSON array of objects, or ``{"rows": [...]}`` (other top-level keys are kept in ``extra``)."""
     limits = limits or Limits.from_settings()

@@ -64,6 +64,7 @@ from xinyong.ingest.readers import (
     Table,
     as_source,
     open_table,
+    push_digest,
     row_issues,
     table_from_records,
 )
@@ -85,7 +86,6 @@ AHEAD_ROWS = 20_000
 BATCH_SLOTS = 1
 _slots = threading.BoundedSemaphore(BATCH_SLOTS)
 SUMMARY_ERROR_LIMIT = 1_000
-MAX_API_ROWS = 10_000
 Progress = Callable[[int], None]
 
 
@@ -431,17 +431,13 @@ def ingest_rows(
     received_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """An API push: a JSON array of objects keyed by the standard's column names (Chinese or coded)."""
-    if not rows:
-        raise ValidationFailed("推送的数据为空", code="batch_empty")
-    if len(rows) > MAX_API_ROWS:
-        raise ValidationFailed(f"单次推送最多 {MAX_API_ROWS} 行，请分批推送", code="batch_too_large")
-    body = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str).encode()
+    sha256 = push_digest(rows)
     return run_batch(
         session,
         actor=actor,
         department_id=department_id,
         open_rows=lambda: table_from_records(rows),
-        sha256=hashlib.sha256(body).hexdigest(),
+        sha256=sha256,
         channel="api",
         kind=kind,
         reject_all=reject_all,

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
 from xinyong.core import audit, clock, workdays
+from xinyong.core.batches import Tally
 from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
 from xinyong.core.db import BULK_OPTION, WRITE_OPTION, lock_keys, utcnow, writer_of
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -69,7 +70,7 @@ class RowOutcome:
 
 
 @dataclass
-class UpsertResult:
+class UpsertResult(Tally):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -79,24 +80,6 @@ class UpsertResult:
     subjects_created: int = 0
     name_mismatches: int = 0
     outcomes: list[RowOutcome] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            f: getattr(self, f)
-            for f in (
-                "created",
-                "updated",
-                "unchanged",
-                "rejected",
-                "withdrawn",
-                "late",
-                "subjects_created",
-                "name_mismatches",
-            )
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.counts(), "outcomes": [asdict(o) for o in self.outcomes]}
 
 
 _PLAIN = (str, int, float, bool, type(None))
