@@ -153,6 +153,59 @@ def commitment_row(c: Commitment) -> dict[str, str]:
     }
 
 
+ENVELOPE = ("seq", "kind", "op", "entity_id", "subject_id", "department_id", "created_at")
+LIST_ENTRY_COLUMNS = (
+    "名单代码",
+    "名单名称",
+    "列入主体名称",
+    "主体类别",
+    "主体代码",
+    "列入决定文书号",
+    "列入事由",
+    "失信行为事实",
+    "列入依据",
+    "认定机关",
+    "状态",
+    "告知日期",
+    "列入日期",
+    "有效期至",
+    "移出日期",
+    "移出原因",
+    "移出说明",
+)
+COMMITMENT_COLUMNS = (
+    "承诺编码",
+    "承诺人名称",
+    "承诺人类别",
+    "承诺人代码",
+    "承诺类型",
+    "承诺事由",
+    "承诺内容",
+    "违诺责任",
+    "承诺作出日期",
+    "承诺有效期",
+    "履行状态",
+    "未履行的承诺内容",
+    "违诺责任追究内容",
+    "履行状态认定日期",
+    "履行状态认定单位",
+    "承诺受理单位",
+    "承诺受理单位代码",
+    "公开类型",
+    "备注",
+)
+
+
+def columns(kind: str) -> tuple[str, ...]:
+    """The data columns of a kind's export file, in order (the envelope's columns come first)."""
+    if kind == "list_entry":
+        return LIST_ENTRY_COLUMNS
+    if kind == "commitment":
+        return COMMITMENT_COLUMNS
+    names = [f.coded or f.legacy[0] for f in FIELDS[RecordKind(kind)] if f.coded or f.legacy]
+    return (*names, *STATE_COLUMNS.values())
+
+
 def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[dict[str, Any]]:
     """The envelope and the national row of each message; record versions are loaded set-based."""
     messages = list(messages)
