@@ -46,6 +46,11 @@ LIST_OPS = {
     "expired": "expired",
     "remove": "removed",
     "restore": "restored",
+    # lists.sync (external lists: 失信被执行人, 经营异常名录 …), reported as a batch
+    "sync_add": "listed",
+    "sync_change": "changed",
+    "sync_remove": "removed",
+    "match": "changed",
 }
 
 #: Commitment batch outcome / audit action → feed op.
@@ -79,7 +84,7 @@ def _record_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
 
 
 def _list_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
-    op = LIST_OPS.get(ev.action.removeprefix("lists.entry."))
+    op = "changed" if ev.action == "lists.match_judge" else LIST_OPS.get(ev.action.removeprefix("lists.entry."))
     entry = session.get(ListEntry, int(ev.entity_id)) if ev.entity_id and op else None
     return [] if entry is None or op is None else [list_message(session, entry, op)]
 
@@ -115,6 +120,7 @@ def _commitment_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
 AUDIT_PRODUCERS: dict[tuple[str, str], Callable[[Session, AuditEvent], list[dict[str, Any]]]] = {
     **{("credit_record", action): _record_event for action in RECORD_OPS},
     **{("list_entry", f"lists.entry.{a}"): _list_event for a in LIST_OPS},
+    ("list_entry", "lists.match_judge"): _list_event,
     ("commitment", "commitments.fulfil"): _commitment_event,
 }
 

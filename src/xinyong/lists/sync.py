@@ -1012,6 +1012,9 @@ def sync_list(
     _bulk_update(session, removals)
 
     insert_rows(session, ListEntryEvent.__table__, events)
+    if hooks.batch_listeners:  # the exchange feed (core.hooks.batch_written): the entries this sync changed
+        changes = [{"id": e["entry_id"], "op": e["action"]} for e in events]
+        hooks.batch_written(session, entity_type="list_entry", department_id=0, changes=changes)
     watch.flush()
 
     queue = (
