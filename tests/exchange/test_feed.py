@@ -59,3 +59,41 @@ def test_publicity_ended_after_repair(session):
     assert [(m.op, m.payload["ended_on"]) for m in last] == [("publicity_ended", "2024-06-01")]
     row = render.render_messages(session, last)[0]["row"]
     assert row["提前终止公示日期"] == "2024-06-01"
+
+
+def _person_penalty(doc):
+    from tests.ingest.helpers import PERSON_ID
+
+    return penalty(
+        **{
+            "行政处罚决定书文号": doc,
+            "行政相对人名称": "张三",
+            "行政相对人类别": "自然人",
+            "行政相对人代码_1(统一社会信用代码)": "",
+            "法定代表人": "",
+            "证件类型": "身份证",
+            "证件号码": PERSON_ID,
+        }
+    )
+
+
+def test_natural_persons_only_where_the_catalog_allows_and_never_in_clear(session):
+    import json
+
+    from sqlalchemy import update
+
+    from tests.ingest.helpers import PERSON_ID
+    from xinyong.catalog.models import InfoClass
+
+    dept = setup(session)
+    upsert(session, dept, [_person_penalty("榕鼓市监罚〔2024〕31号")])
+    session.commit()
+    [message] = feed.messages_after(session, 0)
+    [item] = render.render_messages(session, [message])
+    assert item["row"]["CF_XDR_MC"] == "张三" and item["row"]["CF_XDR_ZJHM"]
+    assert PERSON_ID not in json.dumps(item, ensure_ascii=False)
+    session.execute(update(InfoClass).where(InfoClass.code == "penalty").values(natural_person_attribute="restricted"))
+    session.commit()
+    upsert(session, dept, [_person_penalty("榕鼓市监罚〔2024〕32号")])
+    session.commit()
+    assert feed.last_seq(session) == 1
