@@ -132,33 +132,59 @@ def on_audit_event(session: Session, ev: AuditEvent) -> None:
         feed.enqueue(session, producer(session, ev))
 
 
-def on_batch_written(session: Session, *, entity_type: str, department_id: int, changes: list[dict[str, Any]]) -> None:
-    """``core.hooks.batch_listeners``: the feed messages of a bulk write's changed rows (set-based)."""
+#: Ids per look-up of a batch's rows (a bound parameter each; a large upload is read in chunks).
+CHUNK = 900
+
+_RECORD_COLUMNS = (
+    CreditRecord.id,
+    CreditRecord.kind,
+    CreditRecord.subject_id,
+    CreditRecord.department_id,
+    CreditRecord.party_kind,
+    CreditRecord.version_count,
+    CreditRecord.withdrawn_at,
+    CreditRecord.withdrawn_reason,
+    CreditRecord.ended_on,
+)
+
+
+def _record_messages(session: Session, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages of one chunk of a batch's changed records: plain rows, no ORM objects."""
     ids = [c["id"] for c in changes if c.get("id") is not None]
-    messages: list[dict[str, Any]] = []
-    if entity_type == "credit_record":
-        records = {r.id: r for r in session.scalars(select(CreditRecord).where(CreditRecord.id.in_(ids)))}
-        shareable: dict[str, bool] = {}
-        for c in changes:
-            r = records.get(c["id"])
-            if r is None:
+    rows = {r.id: r for r in session.execute(select(*_RECORD_COLUMNS).where(CreditRecord.id.in_(ids)))}
+    shareable: dict[str, bool] = {}
+    messages = []
+    for c in changes:
+        r = rows.get(c["id"])
+        if r is None:
+            continue
+        if r.party_kind == NATURAL_PERSON:
+            if r.kind not in shareable:
+                shareable[r.kind] = _shareable(session, r.kind)
+            if not shareable[r.kind]:
                 continue
-            if r.party_kind == NATURAL_PERSON:
-                if r.kind not in shareable:
-                    shareable[r.kind] = _shareable(session, r.kind)
-                if not shareable[r.kind]:
-                    continue
-            op = "created" if c["op"] == "created" else "withdrawn" if c.get("withdrawn") else "corrected"
-            msg = record_message(r, op)
-            msg["payload"]["version_no"] = c.get("version_no") or r.version_count
-            messages.append(msg)
-    elif entity_type == "commitment":
-        found = {x.id: x for x in session.scalars(select(Commitment).where(Commitment.id.in_(ids)))}
-        messages = [commitment_message(found[c["id"]], COMMITMENT_OPS[c["op"]]) for c in changes if c["id"] in found]
-    elif entity_type == "list_entry":
-        entries = {e.id: e for e in session.scalars(select(ListEntry).where(ListEntry.id.in_(ids)))}
-        for c in changes:
-            list_op = LIST_OPS.get(c["op"])
-            if list_op and c["id"] in entries:
-                messages.append(list_message(session, entries[c["id"]], list_op))
-    feed.enqueue(session, messages)
+        op = "created" if c["op"] == "created" else "withdrawn" if c.get("withdrawn") else "corrected"
+        msg = record_message(r, op)  # type: ignore[arg-type]  # a Row with the record's columns
+        msg["payload"]["version_no"] = c.get("version_no") or r.version_count
+        messages.append(msg)
+    return messages
+
+
+def on_batch_written(session: Session, *, entity_type: str, department_id: int, changes: list[dict[str, Any]]) -> None:
+    """``core.hooks.batch_listeners``: the feed messages of a bulk write's changed rows, chunk by chunk."""
+    for start in range(0, len(changes), CHUNK):
+        chunk = changes[start : start + CHUNK]
+        ids = [c["id"] for c in chunk if c.get("id") is not None]
+        messages: list[dict[str, Any]] = []
+        if entity_type == "credit_record":
+            messages = _record_messages(session, chunk)
+        elif entity_type == "commitment":
+            found = {x.id: x for x in session.scalars(select(Commitment).where(Commitment.id.in_(ids)))}
+            messages = [commitment_message(found[c["id"]], COMMITMENT_OPS[c["op"]]) for c in chunk if c["id"] in found]
+        elif entity_type == "list_entry":
+            entries = {e.id: e for e in session.scalars(select(ListEntry).where(ListEntry.id.in_(ids)))}
+            for c in chunk:
+                list_op = LIST_OPS.get(c["op"])
+                if list_op and c["id"] in entries:
+                    messages.append(list_message(session, entries[c["id"]], list_op))
+        feed.enqueue(session, messages)
