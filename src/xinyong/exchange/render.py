@@ -81,24 +81,33 @@ def record_state(record: CreditRecord, *, reason: str | None = None) -> dict[str
     }
 
 
-def record_row(kind: str, version: RecordVersion, state: dict[str, Any]) -> dict[str, str]:
-    """One 双公示 row in the national coded field names, from a stored version and the record state at the time."""
-    content, data = version.content or {}, version.data or {}
+#: Per kind: ``(column name, canonical key, content key, is a current-standard column)`` of every field written.
+_PLAN = {
+    kind.value: [
+        (f.coded or f.legacy[0], f.key, _CONTENT_KEYS.get(f.key, f.key), bool(f.coded))
+        for f in FIELDS[kind]
+        if f.coded or f.legacy
+    ]
+    for kind in RecordKind
+}
+
+
+def record_row(kind: str, content: dict[str, Any], data: dict[str, Any], state: dict[str, Any]) -> dict[str, str]:
+    """One 双公示 row in the national coded field names, from a stored version's ``content`` and ``data`` and the
+    record state at the time of the message."""
+    content, data = content or {}, data or {}
     row: dict[str, str] = {}
-    for f in FIELDS[RecordKind(kind)]:
-        name = f.coded or (f.legacy[0] if f.legacy else None)
-        if name is None:
-            continue
-        if f.key == _STATUS_KEY:
+    for name, key, content_key, current in _PLAN[kind]:
+        if key == _STATUS_KEY:
             valid = bool(content.get("current_status_valid", True)) and not state.get("withdrawn_at")
             row[name] = "1" if valid else "2"
             continue
         # The version's content first: a correction (records.service.correct_record) changes it, not ``data``.
-        value = content.get(_CONTENT_KEYS.get(f.key, f.key))
-        if value in (None, "", []):
-            value = data.get(f.key)
-        text = _text(value)
-        if text or f.coded:  # current-standard columns always, 2016-only ones when they have a value
+        value = content.get(content_key)
+        if value is None or value == "" or value == []:
+            value = data.get(key)
+        text = value if type(value) is str else _text(value)
+        if text or current:  # current-standard columns always, 2016-only ones when they have a value
             row[name] = text
     for key, label in STATE_COLUMNS.items():
         if state.get(key):
@@ -212,19 +221,20 @@ def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[d
     wanted = {
         (m.entity_id, int(m.payload.get("version_no") or 1)) for m in messages if m.kind in ("licence", "penalty")
     }
-    versions: dict[tuple[int, int], RecordVersion] = {}
+    versions: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     pairs = sorted(wanted)
-    for start in range(0, len(pairs), 500):
-        chunk = pairs[start : start + 500]
-        for v in session.scalars(
-            select(RecordVersion).where(tuple_(RecordVersion.record_id, RecordVersion.version_no).in_(chunk))
+    columns = (RecordVersion.record_id, RecordVersion.version_no, RecordVersion.content, RecordVersion.data)
+    for start in range(0, len(pairs), 450):  # two bound parameters a pair
+        chunk = pairs[start : start + 450]
+        for record_id, version_no, content, data in session.execute(
+            select(*columns).where(tuple_(RecordVersion.record_id, RecordVersion.version_no).in_(chunk))
         ):
-            versions[(v.record_id, v.version_no)] = v
+            versions[(record_id, version_no)] = (content, data)
     out = []
     for m in messages:
         if m.kind in ("licence", "penalty"):
             version = versions.get((m.entity_id, int(m.payload.get("version_no") or 1)))
-            row = record_row(m.kind, version, m.payload) if version is not None else {}
+            row = record_row(m.kind, version[0], version[1], m.payload) if version is not None else {}
         else:
             row = dict(m.payload)
         out.append(envelope(m) | {"row": row})
