@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xinyong.catalog.models import InfoClass
 from xinyong.commitments.models import Commitment
-from xinyong.core.audit import AuditEvent
+from xinyong.core.audit import AuditChainHead, AuditEvent
 from xinyong.exchange import feed, render
 from xinyong.lists.models import ListEntry
 from xinyong.records.models import CreditRecord
@@ -171,7 +171,19 @@ def _record_messages(session: Session, changes: list[dict[str, Any]]) -> list[di
 
 
 def on_batch_written(session: Session, *, entity_type: str, department_id: int, changes: list[dict[str, Any]]) -> None:
-    """``core.hooks.batch_listeners``: the feed messages of a bulk write's changed rows, chunk by chunk."""
+    """``core.hooks.batch_listeners``: the feed messages of a bulk write's changed rows, chunk by chunk.
+
+    Lock order: a single change takes the audit chain's head (``core.audit.record``) and then the feed's head (its
+    listener); a bulk write reports its rows *before* its one audit event. So that two transactions never take the
+    two heads in opposite orders (a deadlock on PostgreSQL), the audit head is locked here first, by an UPDATE that
+    changes nothing."""
+    if changes:
+        session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == 1)
+            .values(count=AuditChainHead.count)
+            .execution_options(synchronize_session=False)
+        )
     for start in range(0, len(changes), CHUNK):
         chunk = changes[start : start + CHUNK]
         ids = [c["id"] for c in chunk if c.get("id") is not None]
