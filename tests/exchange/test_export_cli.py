@@ -96,3 +96,5 @@ def test_cli_export_push_status_reconcile(database, session, tmp_path, monkeypat
     assert r.exit_code == 1 and json.loads(r.output)["ok"] is False
     st = json.loads(runner.invoke(cli, [*db, "exchange", "status", "--json"]).output)
     assert st["failures"] == 1 and st["backlog"] == 1 and st["last_error"]
+    r = runner.invoke(cli, [*db, "exchange", "reconcile", day, "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "receiver_unreachable"

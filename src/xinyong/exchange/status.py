@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clock
 from xinyong.core.db import utcnow
+from xinyong.core.errors import XinyongError
 from xinyong.exchange import feed
 from xinyong.exchange.models import FeedMessage, PushReceipt, PushState
 from xinyong.exchange.push import USER_AGENT, ExchangeSettings
@@ -60,10 +61,15 @@ def remote_seqs(settings: ExchangeSettings, first: int, last: int, *, transport:
     headers = {"User-Agent": USER_AGENT}
     if settings.token:
         headers["Authorization"] = f"Bearer {settings.token}"
-    with httpx.Client(timeout=settings.timeout, transport=transport) as client:
-        response = client.get(f"{url}/reconcile", params={"first_seq": first, "last_seq": last}, headers=headers)
-        response.raise_for_status()
-        return {int(s) for s in response.json().get("seqs") or []}
+    try:
+        with httpx.Client(timeout=settings.timeout, transport=transport) as client:
+            response = client.get(f"{url}/reconcile", params={"first_seq": first, "last_seq": last}, headers=headers)
+            response.raise_for_status()
+            return {int(s) for s in response.json().get("seqs") or []}
+    except (httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
+        raise XinyongError(
+            f"无法向省级平台核对：{type(exc).__name__}: {str(exc)[:200]}", code="receiver_unreachable", status_code=502
+        ) from None
 
 
 def reconcile(
