@@ -98,3 +98,19 @@ def test_cli_export_push_status_reconcile(database, session, tmp_path, monkeypat
     assert st["failures"] == 1 and st["backlog"] == 1 and st["last_error"]
     r = runner.invoke(cli, [*db, "exchange", "reconcile", day, "--json"])
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "receiver_unreachable"
+
+
+def test_api_status_and_feed_for_the_admin_only(client, session):
+    from tests.factories import auth_headers, make_token
+    from xinyong.auth.roles import Role
+
+    _three_messages(session)
+    admin = auth_headers(make_token(session, role=Role.ADMIN))
+    session.commit()
+    r = client.get("/api/v1/exchange/status", headers=admin)
+    assert r.status_code == 200 and r.json()["backlog"] == 3
+    page = client.get("/api/v1/exchange/feed", params={"after": 1, "limit": 1}, headers=admin).json()
+    assert [(m["seq"], m["op"]) for m in page["messages"]] == [(2, "corrected")]
+    assert (page["next_after"], page["last_seq"]) == (2, 3)
+    assert page["messages"][0]["row"]["CF_NR_FK"] == "2"
+    assert client.get("/api/v1/exchange/feed").status_code == 401
