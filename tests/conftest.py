@@ -29,6 +29,46 @@ REQUIRE_PG = os.environ.get("XINYONG_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = [b.strip() for b in os.environ.get("XINYONG_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
+def _share_route_contexts() -> None:
+    """Let every app a test builds share FastAPI's per-route state (the dependant, the parameter and response fields).
+
+    FastAPI (0.16x) builds that state lazily for each app, on the app's first requests: ~0.3 s of CPU on this
+    machine for xinyong's ~230 routes, paid again by every test that takes ``client`` (one app each, ~800 of them
+    on the two backends). The state depends only on the route as declared and on how it is included (prefix, tags,
+    dependencies, responses), which are the same in every app ``create_app`` builds, so the first app's is reused.
+    Routes declared inside ``create_app`` (closures over its database) are left alone, and so is the dependency
+    overrides provider (no test overrides a dependency). Test-only: a production process builds one app. When
+    FastAPI's internals change, this does nothing (the tests just run slower)."""
+    import dataclasses
+
+    from fastapi import routing
+
+    ctx_cls = getattr(routing, "_EffectiveRouteContext", None)
+    original = getattr(ctx_cls, "from_api_route", None)
+    if original is None or getattr(original, "_xinyong_shared", False):
+        return
+    cache: dict[tuple[int, str], object] = {}
+
+    def from_api_route(cls, *, original_route, include_context):  # type: ignore[no-untyped-def]
+        if "<locals>" in getattr(original_route.endpoint, "__qualname__", "<locals>"):
+            return original(original_route=original_route, include_context=include_context)
+        try:
+            shape = repr(dataclasses.replace(include_context, dependency_overrides_provider=None))
+        except (TypeError, ValueError):
+            return original(original_route=original_route, include_context=include_context)
+        key = (id(original_route), shape)  # the cache holds the route, so its id is not reused
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = original(original_route=original_route, include_context=include_context)
+        return found
+
+    from_api_route._xinyong_shared = True  # type: ignore[attr-defined]
+    ctx_cls.from_api_route = classmethod(from_api_route)
+
+
+_share_route_contexts()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _wired() -> None:
     """The start-up wiring every entry point does (``xinyong.wiring``): tests call services directly."""

@@ -25,7 +25,7 @@ import xinyong
 from xinyong import cli
 
 # Registered inside another command's group by its own module, not at the top level.
-NESTED = {"xinyong.lists.sync_commands": "lists"}
+NESTED = {"xinyong.lists.sync_commands": "lists", "xinyong.subjects.related_commands": "subjects"}
 
 HEAVY = ("sqlalchemy", "fastapi", "starlette", "reportlab", "pydantic_settings", "httpx", "jinja2", "openpyxl")
 

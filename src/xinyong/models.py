@@ -17,4 +17,5 @@ from xinyong.records import models as _records  # noqa: F401
 from xinyong.reports import models as _reports  # noqa: F401
 from xinyong.subjects import access_log as _access_log  # noqa: F401
 from xinyong.subjects import models as _subjects  # noqa: F401
+from xinyong.subjects import related as _related  # noqa: F401
 from xinyong.watches import models as _watches  # noqa: F401

@@ -45,6 +45,10 @@ def test_demo_build_only(tmp_path, monkeypatch):
     court = lists["court_dishonest_debtor"]
     assert court["snapshot"]["added"] > 0 and court["delta"]["removed"] > 0 and court["delta"]["changed"] > 0
     assert lists["checks"]["with_feedback"] > 0
+    assert lists["checks"]["procurement_by_record"] > 0  # a procurement check names a penalty (重大违法记录)
+    # Related persons: a 失信被执行人 company whose legal representative is a registered person.
+    debtor = summary["related_persons"]["debtor_company"]
+    assert debtor is not None and debtor["uscc"] and summary["related_persons"]["officers"] > 0
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind
@@ -63,6 +67,18 @@ def test_demo_build_only(tmp_path, monkeypatch):
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
         assert kinds["legal_person"] == 2000 - imp["rejected"]
         assert verify_chain(s).ok
+        from xinyong.auth.roles import system_principal
+        from xinyong.measures.check import SubjectQuery, run_check
+
+        answer = run_check(
+            s,
+            actor=system_principal("test"),
+            subjects=[SubjectQuery(code=debtor["legal_rep_resident_id"])],
+            scenario="hiring",
+        )
+        [res] = answer["results"]
+        m = next(m for m in res["measures"] if m["code"] == "debtor_rep_appointment_restrict")
+        assert m["related_reasons"][0]["company"]["uscc"] == debtor["uscc"]
     # Second run reuses the database.
     r = runner.invoke(app, ["--db", url, "demo", "--build-only", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["built"] is False

@@ -256,3 +256,22 @@ def test_admin_access_log_api_is_paginated_and_bounded(client, session):
 
     session.commit()
     assert access_log.verify(session)["ok"]
+
+
+def test_authorisation_period_is_bounded_by_a_setting(session, monkeypatch):
+    """The longest period (366 days) is local practice, not a national number: a setting changes it."""
+    import pytest
+
+    from xinyong.core.errors import ValidationFailed
+    from xinyong.core.settings import reset_settings
+    from xinyong.financing import service
+
+    b = setup(session)
+    with pytest.raises(ValidationFailed) as refused:
+        service.grant_online(session, subject_id=b.env.subject_id, institution="qyrcb", scope=("penalty",), days=400)
+    assert refused.value.code == "period_too_long" and refused.value.details == {"max_days": 366}
+    session.rollback()
+    monkeypatch.setenv("XINYONG_FINANCING_MAX_AUTHORISATION_DAYS", "500")
+    reset_settings()
+    a = service.grant_online(session, subject_id=b.env.subject_id, institution="qyrcb", scope=("penalty",), days=400)
+    assert (a.expires_at - a.starts_at).days >= 400

@@ -430,7 +430,7 @@ def test_entered_and_left_are_announced(
         "emit_subject_event",
         lambda s, *, subject_id, event, payload: calls.append((subject_id, event, payload)) or 1,
     )
-    monkeypatch.setattr(sync._Announcer, "_watched", lambda self, ids: set(ids))
+    monkeypatch.setattr(sync.Announcer, "_watched", lambda self, ids: set(ids))
     today = dt.date.today()
     rows = [
         court_row(

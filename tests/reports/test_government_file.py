@@ -204,6 +204,15 @@ def test_bad_purpose_and_persons_are_refused_and_logged(client, session):
         == 404
     )
     assert client.get(URL.format(env.uscc), params={"purpose": "approval"}).status_code == 401
+    # a bank is no department: refused, and the attempt is in the subject's log with its role
+    session.commit()  # end the read snapshot the assertions above began (SQLite: the server has written since)
+    bank = auth_headers(make_token(session, Role.BANK, name="某银行信贷系统"))
+    session.commit()
+    by_bank = client.get(URL.format(env.uscc), params={"purpose": "approval"}, headers=bank)
+    assert by_bank.status_code == 403 and by_bank.json()["error"]["code"] == "role_not_allowed"
+    assert "政府部门" in by_bank.json()["error"]["message"]
+    last = _log(session, env.subject_id)[-1]
+    assert (last.outcome, last.error_code, last.role) == ("denied", "role_not_allowed", "bank")
 
 
 def test_cli_file(client, session, database):

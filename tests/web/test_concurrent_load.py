@@ -5,7 +5,9 @@ default), PostgreSQL with two — and loaded for a few seconds at once with uplo
 naming the same companies, new to the registry, in different orders), credit checks, withdrawals, logins and
 token creation, each client on its own keep-alive connection. Nothing may answer 5xx, no connection may be
 reset, and no batch may be lost: every upload answered 201 is in the database with every row it accepted, and
-every file's records are there.
+every file's records are there. Beside them (issue #15's write paths) departments read government files and a bank
+reads an authorised profile and reports loan outcomes — each read is a row of the subject's access log and an event
+of the audit chain — so the chain must still verify afterwards.
 """
 
 from __future__ import annotations
@@ -24,14 +26,25 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import DEFAULT_PASSWORD, make_department, make_token, make_user, register_authority
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    make_department,
+    make_token,
+    make_uscc,
+    make_user,
+    register_authority,
+)
 from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row
 from tests.records.helpers import company_uscc
+from xinyong.auth.models import ApiToken
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
+from xinyong.core import audit
 from xinyong.core.db import Database
+from xinyong.financing import service as financing
 from xinyong.ingest.models import IngestBatch
 from xinyong.records.models import CreditRecord, RecordVersion
+from xinyong.subjects.access_log import SubjectAccess
 from xinyong.subjects.models import Subject
 from xinyong.web import devserver
 
@@ -152,6 +165,27 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
     )
     session.rollback()
     assert len(to_withdraw) == 40
+    # 信易贷: a bank bound to its institution, with the subjects' online authorisation for file 0's companies.
+    known = list(
+        session.scalars(
+            select(Subject).join(CreditRecord, CreditRecord.subject_id == Subject.id).order_by(Subject.id).limit(8)
+        )
+    )
+    financing.create_institution(session, actor=actor, code="qyrcb", name="沁阳农村商业银行", uscc=make_uscc(901))
+    bank = make_token(session, Role.BANK, name="农商行信贷系统")
+    session.commit()
+    bank_token_id = max(t.id for t in session.scalars(select(ApiToken).where(ApiToken.name == "农商行信贷系统")))
+    financing.bind_principal(session, actor=actor, institution="qyrcb", token_id=bank_token_id)
+    grants = [
+        financing.grant_online(
+            session, subject_id=s.id, institution="qyrcb", scope=("registration", "penalty"), days=30
+        ).id
+        for s in known
+    ]
+    codes = [s.uscc for s in known]
+    session.commit()
+    access_before = session.scalar(select(func.count()).select_from(SubjectAccess))
+    session.rollback()
 
     out = Outcomes()
     stop = threading.Event()
@@ -212,7 +246,23 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
     def new_token(c: httpx.Client, i: int) -> httpx.Response:
         return c.post("/api/v1/auth/tokens", json={"name": f"并发测试系统 {i}", "role": "business_system"})
 
+    def government_file(c: httpx.Client, i: int) -> httpx.Response:
+        return c.get(f"/api/v1/subjects/{codes[i % len(codes)]}/file", params={"purpose": "approval"})
+
+    def bank_profile(c: httpx.Client, i: int) -> httpx.Response:
+        return c.get(f"/api/v1/financing/subjects/{codes[i % len(codes)]}/profile")
+
+    def loan_feedback(c: httpx.Client, i: int) -> httpx.Response:
+        body = {
+            "authorisation_id": grants[i % len(grants)],
+            "outcome": "granted",
+            "amount_yuan": "500000.00",
+            "rate_band": "lpr",
+        }
+        return c.post("/api/v1/financing/feedback", json={**body, "reference": f"LOAN-{i}"})
+
     checker_headers = {"Authorization": f"Bearer {checker}"}
+    bank_headers = {"Authorization": f"Bearer {bank}"}
     jobs = [uploader(n) for n in range(1, FILES + 1)]
     jobs += [
         loop("check", check, checker_headers),
@@ -221,6 +271,9 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         loop("withdraw", withdraw(1), op_headers, limit=20),
         loop("login", login, limit=4, pause=0.5),
         loop("token", new_token, op_headers, limit=10, pause=0.2),
+        loop("file", government_file, op_headers, limit=40),
+        loop("profile", bank_profile, bank_headers, limit=40),
+        loop("loan", loan_feedback, bank_headers, limit=16),
     ]
     timer = threading.Timer(LOAD_SECONDS, stop.set)
     timer.start()
@@ -236,6 +289,8 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
     assert set(out.statuses["withdraw"]) == {200} and len(out.statuses["withdraw"]) == 40
     assert set(out.statuses["token"]) == {201} and set(out.statuses["login"]) == {200}
     assert set(out.statuses["check"]) == {200} and len(out.statuses["check"]) > 10
+    assert set(out.statuses["file"]) == {200} and set(out.statuses["profile"]) == {200}
+    assert set(out.statuses["loan"]) == {201}, out.statuses["loan"]
 
     # No batch lost: each answered batch is in the database with all the rows it accepted, each file's records are
     # there, and every shared company exists once.
@@ -256,3 +311,9 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         .where(CreditRecord.id.in_(to_withdraw), CreditRecord.withdrawn_at.is_not(None))
     )
     assert withdrawn == 40
+    # every read of non-public data is in the access log, and the audit chain it joins is whole
+    session.rollback()
+    logged = session.scalar(select(func.count()).select_from(SubjectAccess)) - access_before
+    assert logged >= len(out.statuses["file"]) + len(out.statuses["profile"])
+    report = audit.verify_chain(session)
+    assert report.ok, report

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from xinyong.analytics import assessment, food_drug, trading, volumes
+from xinyong.analytics.models import ImportKind
 from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.models import Department
@@ -69,10 +70,7 @@ def trading_imports(
 ) -> list[dict[str, Any]]:
     """最近的交易数据导入。"""
     _require(session, principal, "trading")
-    return [
-        trading.import_view(r)
-        for r in trading.list_imports(session, kinds=("tenders", "bids", "awards", "bidders"), limit=limit)
-    ]
+    return [trading.import_view(r) for r in trading.list_imports(session, kinds=trading.TRADING_KINDS, limit=limit)]
 
 
 @router.post("/trading/analyses", status_code=201)
@@ -158,7 +156,7 @@ def import_spot_checks(
     """导入食品药品抽检结果文件。"""
     _require(session, principal, "food_drug")
     upload = uploads.received(file)
-    return trading.import_file(session, actor=principal, kind="spot_checks", path=upload, filename=upload.name)
+    return trading.import_file(session, actor=principal, kind=ImportKind.SPOT_CHECKS, path=upload, filename=upload.name)
 
 
 @router.get("/food-drug/risks")

@@ -34,6 +34,7 @@ from xinyong.analytics import dashboards, volumes
 from xinyong.analytics.dashboards import Period
 from xinyong.core import clock
 from xinyong.core.errors import ConfigurationError, ValidationFailed
+from xinyong.ingest.reports import escape_cell
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "assessment.yaml"
 
@@ -176,8 +177,8 @@ def parse_period(text: str | None, *, today: dt.date | None = None) -> Period:
         year, q = int(m[1]), int(m[2])
         if not 1 <= year < dt.MAXYEAR:
             raise bad
-        first, last = Period.month(year, 3 * q - 2), Period.month(year, 3 * q)
-        return Period(first.date_from, last.date_to)
+        first_month, last_month = Period.month(year, 3 * q - 2), Period.month(year, 3 * q)
+        return Period(first_month.date_from, last_month.date_to)
     if m := re.fullmatch(r"(\d{4})-(\d{1,2})", t):
         try:
             return Period.month(int(m[1]), int(m[2]))
@@ -291,7 +292,7 @@ def assess(
             kwargs["today"] = today
         figures[source] = {r["department_id"]: r for r in fn(session, **kwargs)}
     weight_sum = sum(i.weight for i in method.indicators)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in dashboards.departments(session):
         scored: dict[str, Any] = {}
         points_sum = 0.0
@@ -357,8 +358,6 @@ def department_row(result: dict[str, Any], department_id: int | None) -> dict[st
 
 def _cell(value: Any) -> Any:
     """A report cell that no spreadsheet evaluates as a formula (department names come from people)."""
-    from xinyong.ingest.reports import escape_cell
-
     return escape_cell(value)
 
 
@@ -366,6 +365,7 @@ def to_xlsx(result: dict[str, Any], *, city: str = "") -> bytes:
     """The monthly report: sheet 「考核排名」 (rank, department, total, each indicator's figure and points), sheet
     「考核方法」 (indicators, weights, scoring rules, the method file's SHA-256) and sheet 「得分说明」 (each score's
     parts in a sentence)."""
+    # lazy: openpyxl costs 0.3 s, needed only for this export
     import openpyxl
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter

@@ -159,9 +159,9 @@ def _shared(bids: list[BidFact], shareholders: dict[str, list[str]]) -> list[Fla
         for b in bids:
             for holder in shareholders.get(b.bidder_key, ()):
                 by_holder.setdefault(holder, set()).add(b.bidder_key)
-        for holder, keys in by_holder.items():
-            if len(keys) > 1:
-                flags.append(Flag("shared_shareholder", sorted(keys), {"attribute": "shareholder", "value": holder}))
+        for holder, holders in by_holder.items():
+            if len(holders) > 1:
+                flags.append(Flag("shared_shareholder", sorted(holders), {"attribute": "shareholder", "value": holder}))
     return flags
 
 
@@ -291,7 +291,7 @@ def rotation_flags(
         windows[(1, (days + half) // settings.window_days)].append(tid)
     seen: set[tuple[int, frozenset[str]]] = set()
     for tids in windows.values():
-        entered: dict[str, int] = Counter()
+        entered: Counter[str] = Counter()
         pairs: Counter[tuple[str, str]] = Counter()
         for tid in tids:
             keys = sorted({b.bidder_key for b in by_tender[tid]})
@@ -447,7 +447,7 @@ def _groups(
             if root is not None and f.kind not in PRICE_KINDS:
                 tenders_of[root].add(tid)
                 kinds_of[root][f.kind] += 1
-    out = []
+    out: list[dict[str, Any]] = []
     for root, keys in members_of.items():
         if len(keys) < 2 or not tenders_of[root]:
             continue

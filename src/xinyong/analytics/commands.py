@@ -10,7 +10,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from xinyong.core import clikit
+from xinyong.analytics import assessment, food_drug, trading, volumes
+from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 
 app = typer.Typer(help="大数据监管分析：公共资源交易串标围标风险、食品药品风险预警", no_args_is_help=True)
@@ -23,8 +24,6 @@ LEVELS = {"high": "高", "medium": "中", "low": "低"}
 
 
 def _import(kind: str, path: Path, as_json: bool, keep_good: bool = False) -> None:
-    from xinyong.analytics import trading
-
     with clikit.database().session() as session:
         out = trading.import_file(
             session, actor=clikit.operator(), kind=kind, path=path, mode="keep_good" if keep_good else "reject_all"
@@ -60,8 +59,6 @@ def import_cmd(
 @handle_errors
 def analyse(as_json: bool = JsonOption) -> None:
     """对全部投标记录运行串标围标风险分析并保存结果。"""
-    from xinyong.analytics import trading
-
     with clikit.database().session() as session:
         out = trading.analysis_view(trading.run_analysis(session, actor=clikit.operator()))
     emit(
@@ -82,8 +79,6 @@ def tenders(
     as_json: bool = JsonOption,
 ) -> None:
     """按风险排序的项目（最近一次分析）。"""
-    from xinyong.analytics import trading
-
     with clikit.database().session(write=False) as session:
         out = trading.ranked_tenders(trading.get_analysis(session), level=level, limit=limit)
 
@@ -107,8 +102,6 @@ def tenders(
 @handle_errors
 def tender(project_no: str, as_json: bool = JsonOption) -> None:
     """一个项目的投标人、报价与风险证据。"""
-    from xinyong.analytics import trading
-
     with clikit.database().session(write=False) as session:
         out = trading.tender_detail(session, project_no)
 
@@ -144,8 +137,6 @@ def groups(
     as_json: bool = JsonOption,
 ) -> None:
     """关联投标人群体，按风险排序（最近一次分析）。"""
-    from xinyong.analytics import trading
-
     with clikit.database().session(write=False) as session:
         out = trading.ranked_groups(trading.get_analysis(session), level=level, limit=limit)
 
@@ -174,8 +165,6 @@ def bidders(
     as_json: bool = JsonOption,
 ) -> None:
     """投标人的投标参与情况与中标情况。"""
-    from xinyong.analytics import trading
-
     with clikit.database().session(write=False) as session:
         out = trading.bidder_stats(session, q=q, order=order, limit=limit)
 
@@ -203,8 +192,6 @@ def food_drug_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """食品药品风险等级及原因。"""
-    from xinyong.analytics import food_drug
-
     with clikit.database().session(write=False) as session:
         out = food_drug.risk_levels(session, level=level, limit=limit)
     emit(out, as_json, _render_risks)
@@ -231,9 +218,6 @@ def watchlist(
     as_json: bool = JsonOption,
 ) -> None:
     """食品药品监管关注名单（可导出 Excel）。"""
-    from xinyong.analytics import food_drug
-    from xinyong.core import clock
-
     today = clock.today()
     with clikit.database().session(write=False) as session:
         rows = food_drug.watch_list(session, today=today, include_medium=include_medium)
@@ -253,8 +237,6 @@ def assessment_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """督查考核排名：总分、名次及每项得分的构成（应报、已报、按时、迟报、退回……）。"""
-    from xinyong.analytics import assessment
-
     with clikit.database().session(write=False) as session:
         out = assessment.assess(session, period=assessment.parse_period(period))
 
@@ -286,8 +268,6 @@ def assessment_cmd(
 @handle_errors
 def expected_list(period: str | None = PeriodOption, as_json: bool = JsonOption) -> None:
     """配置的应报量，以及考核期间各部门实际采用的应报量（配置或近 12 个月中位数）与已报量。"""
-    from xinyong.analytics import assessment, volumes
-
     with clikit.database().session(write=False) as session:
         p = assessment.parse_period(period)
         out = {
@@ -324,8 +304,6 @@ def expected_set(
     as_json: bool = JsonOption,
 ) -> None:
     """配置部门某类信息的每月应报量（记入审计日志）。"""
-    from xinyong.analytics import volumes
-
     out = clikit.database().run(
         lambda session: volumes.set_expected(
             session,
@@ -351,8 +329,6 @@ def expected_delete(
     as_json: bool = JsonOption,
 ) -> None:
     """删除配置的应报量（此后按该部门近 12 个月报送量中位数；记入审计日志）。"""
-    from xinyong.analytics import volumes
-
     out = clikit.database().run(
         lambda session: volumes.delete_expected(
             session, actor=clikit.operator(), department_code=department, info_class_=info_class

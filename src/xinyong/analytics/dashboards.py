@@ -26,8 +26,8 @@ from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.models import IngestBatch as B
 from xinyong.ingest.models import RejectedRow as RR
+from xinyong.lists.models import EntryStatus, ListType
 from xinyong.lists.models import ListEntry as E
-from xinyong.lists.models import ListType
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures.models import Check, CheckFeedback
 from xinyong.records.models import CreditRecord as R
@@ -232,7 +232,9 @@ def data_quality(session: Session, *, period: Period, department_id: int | None 
     )
     codes = select(B.department_id, B.error_counts).where(in_period, B.error_counts.is_not(None))
     if department_id is not None:
-        stmt, missing, codes = (q.where(B.department_id == department_id) for q in (stmt, missing, codes))
+        stmt = stmt.where(B.department_id == department_id)
+        missing = missing.where(B.department_id == department_id)
+        codes = codes.where(B.department_id == department_id)
     found = {d: (int(b), int(r), int(x), int(late)) for d, b, r, x, late in session.execute(stmt)}
     missing_rows = {d: int(n) for d, n in session.execute(missing)}
     error_codes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -313,7 +315,7 @@ def list_sizes_and_flows(session: Session, *, period: Period, department_id: int
     listed_m, removed_m = date_month(session, E.listed_on), date_month(session, E.removed_on)
     listed = session.execute(
         select(listed_m, func.count())
-        .where(E.status != "notified", E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope)
+        .where(E.status != EntryStatus.NOTIFIED, E.listed_on >= period.date_from, E.listed_on <= period.date_to, *scope)
         .group_by(listed_m)
     )
     removed = session.execute(
@@ -351,7 +353,7 @@ def list_notices(session: Session, *, period: Period, department_id: int | None 
         .join(ListType, ListType.id == E.list_type_id)
         .where(
             ListType.requires_notice.is_(True),
-            E.status != "notified",
+            E.status != EntryStatus.NOTIFIED,
             E.listed_on >= period.date_from,
             E.listed_on <= period.date_to,
             E.department_id.is_not(None),
@@ -408,8 +410,9 @@ def case_handling(
         .group_by(C.department_id, C.opened_on, C.closed_on)
     )
     times: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for dept, opened, closed, n in pairs:
-        times[dept].append((workdays.workdays_between(opened, closed), int(n)))
+    for dept, opened_on, closed_on, n in pairs:
+        if dept is not None and closed_on is not None:  # always so: closed_in needs a closing day
+            times[dept].append((workdays.workdays_between(opened_on, closed_on), int(n)))
     out = []
     for d in departments(session, department_id=department_id):
         closed, on_time, overdue, opened = found.get(d.id, (0, 0, 0, 0))

@@ -25,8 +25,11 @@ from sqlalchemy.orm import Session
 from xinyong.analytics.models import SpotCheck
 from xinyong.analytics.risk_config import risk_config
 from xinyong.auth.models import Department
-from xinyong.cases.models import Case
+from xinyong.cases.models import Case, CaseKind
 from xinyong.core import clock
+from xinyong.evaluation.models import EvaluationResult
+from xinyong.ingest.reports import escape_cell
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -58,7 +61,7 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
         session.execute(
             select(CreditRecord.subject_id, signal, recent, func.count())
             .where(
-                CreditRecord.kind == "penalty",
+                CreditRecord.kind == RecordKind.PENALTY,
                 CreditRecord.department_id.in_(departments),
                 CreditRecord.withdrawn_at.is_(None),
                 CreditRecord.decision_date >= since,
@@ -86,7 +89,7 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
         session.execute(
             select(Case.subject_id, signal, recent, func.count())
             .where(
-                Case.kind == "complaint",
+                Case.kind == CaseKind.COMPLAINT,
                 Case.subject_id.is_not(None),
                 Case.department_id.in_(departments),
                 Case.opened_on >= since,
@@ -102,8 +105,6 @@ def _signals(session: Session, today: dt.date, cfg: dict[str, Any]) -> dict[int,
 
 def _grades(session: Session, out: dict[int, dict[str, list[int]]], cfg: dict[str, Any]) -> None:
     """Add ``grade_C`` / ``grade_D`` … signals (counted as recent) for subjects already on the list."""
-    from xinyong.evaluation.models import EvaluationResult
-
     graded = [g for g in cfg.get("grade_weights", {})]
     ids = list(out)
     for start in range(0, len(ids), 900):
@@ -200,14 +201,14 @@ def risk_levels(
     signals = _signals(session, today, cfg)
     if subject_id is not None:
         signals = {subject_id: signals.get(subject_id, {})}
-    names = {}
+    names: dict[int, tuple[str | None, str | None, str | None]] = {}
     ids = list(signals)
     for i in range(0, len(ids), 2000):
-        for sid, name, code, kind in session.execute(
+        rows = session.execute(
             select(Subject.id, Subject.name, Subject.uscc, Subject.kind).where(Subject.id.in_(ids[i : i + 2000]))
-        ):
-            names[sid] = (name, code, kind)
-    out = []
+        )
+        names.update({sid: (name, code, kind) for sid, name, code, kind in rows})
+    out: list[dict[str, Any]] = []
     for sid, sig in signals.items():
         score, lvl, reasons = assess(sig, cfg)
         if level and lvl != level:
@@ -237,10 +238,9 @@ def watch_list(session: Session, *, today: dt.date | None = None, include_medium
 
 def watch_list_xlsx(rows: list[dict[str, Any]], *, today: dt.date) -> bytes:
     """The watch list as an XLSX workbook (one row per subject, reasons in one cell)."""
+    # lazy: openpyxl costs 0.3 s, needed only for this export
     import openpyxl
     from openpyxl.styles import Font
-
-    from xinyong.ingest.reports import escape_cell
 
     wb = openpyxl.Workbook()
     ws = wb.active

@@ -17,6 +17,7 @@ ranked bidder groups): what the regulator acted on stays readable even after new
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +36,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json
+
+
+class ImportKind(StrEnum):
+    """What an imported file holds (``analytics_imports.kind``; formats in ``trading_formats``)."""
+
+    TENDERS = "tenders"  # 招标项目
+    BIDS = "bids"  # 投标记录
+    AWARDS = "awards"  # 中标结果
+    BIDDERS = "bidders"  # 投标人属性
+    SPOT_CHECKS = "spot_checks"  # 食品药品抽检
 
 
 class TradingImport(Base):

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from xinyong.analytics.collusion import Settings
 from xinyong.core.errors import ConfigurationError
 
 DEFAULT = Path(__file__).parent / "data" / "risk.yaml"
@@ -42,8 +43,6 @@ def risk_config() -> dict[str, Any]:
 
 
 def trading_settings() -> Any:
-    from xinyong.analytics.collusion import Settings
-
     try:
         return Settings.from_config(risk_config()["trading"])
     except (TypeError, ValueError) as exc:

@@ -27,6 +27,7 @@ from xinyong.analytics.models import (
     Bid,
     BidderAttribute,
     BidderShareholder,
+    ImportKind,
     SpotCheck,
     Tender,
     TradingAnalysis,
@@ -46,6 +47,8 @@ from xinyong.subjects.service import resolve_code_ids
 
 CHUNK = 2_000
 ERROR_LIMIT = 200
+#: The files of the tender analysis (spot checks feed the food and drug risk, ``food_drug``).
+TRADING_KINDS = (ImportKind.TENDERS, ImportKind.BIDS, ImportKind.AWARDS, ImportKind.BIDDERS)
 
 
 def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -104,11 +107,11 @@ def _tender_ids(session: Session, project_nos: set[str]) -> dict[str, int]:
 
 
 _KEYS: dict[str, tuple[Any, str]] = {
-    "tenders": (lambda r: r["project_no"], "项目编号"),
-    "bids": (lambda r: (r["project_no"], r["bidder_key"]), "同一项目的同一投标人"),
-    "awards": (lambda r: r["project_no"], "项目编号"),
-    "bidders": (lambda r: r["bidder_key"], "投标人"),
-    "spot_checks": (lambda r: r["sample_no"], "抽样编号"),
+    ImportKind.TENDERS: (lambda r: r["project_no"], "项目编号"),
+    ImportKind.BIDS: (lambda r: (r["project_no"], r["bidder_key"]), "同一项目的同一投标人"),
+    ImportKind.AWARDS: (lambda r: r["project_no"], "项目编号"),
+    ImportKind.BIDDERS: (lambda r: r["bidder_key"], "投标人"),
+    ImportKind.SPOT_CHECKS: (lambda r: r["sample_no"], "抽样编号"),
 }
 
 
@@ -172,7 +175,7 @@ def import_file(
                 errors.append(batches.RowError(number, "", "duplicate_in_file", f"{label}与第 {seen[k]} 行重复"))
             else:
                 seen[k] = number
-            if kind in ("bids", "awards"):
+            if kind in (ImportKind.BIDS, ImportKind.AWARDS):
                 no = parsed["project_no"]
                 if no not in tender_ids and no not in missing_tenders:
                     found = _tender_ids(reader, {no})
@@ -214,13 +217,13 @@ def import_file(
     session.add(record)
     session.flush()
     summary.batch = record.id
-    counts = {
-        "tenders": _apply_tenders,
-        "bids": _apply_bids,
-        "awards": _apply_awards,
-        "bidders": _apply_bidders,
-        "spot_checks": _apply_spot_checks,
-    }[kind](session, good, record.id, tender_ids)
+    counts: dict[str, Any] = {
+        ImportKind.TENDERS: _apply_tenders,
+        ImportKind.BIDS: _apply_bids,
+        ImportKind.AWARDS: _apply_awards,
+        ImportKind.BIDDERS: _apply_bidders,
+        ImportKind.SPOT_CHECKS: _apply_spot_checks,
+    }[ImportKind(kind)](session, good, record.id, tender_ids)
     record.created, record.updated, record.unchanged = (
         counts.pop("created"),
         counts.pop("updated"),
@@ -482,8 +485,10 @@ def _apply_spot_checks(
     names = sorted({normalize_org_name(r["subject_name"]) for r in rows if not r["subject_uscc"]})
     by_name: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(names):
-        for norm, sid in session.execute(select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))):
-            by_name[norm].append(sid)
+        for norm, subject_id in session.execute(
+            select(Subject.name_norm, Subject.id).where(Subject.name_norm.in_(chunk))
+        ):
+            by_name[norm].append(subject_id)
     for r in rows:
         sid = by_code.get(r["subject_uscc"]) if r["subject_uscc"] else None
         if sid is None and not r["subject_uscc"]:

@@ -21,22 +21,23 @@ import re
 import unicodedata
 from typing import Any
 
+from xinyong.analytics.models import ImportKind
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.names import normalize_org_name
 from xinyong.ingest.values import AmountError, parse_date, yuan_to_fen
 
-KINDS = ("tenders", "bids", "awards", "bidders", "spot_checks")
-KIND_LABELS = {
-    "tenders": "招标项目",
-    "bids": "投标记录",
-    "awards": "中标结果",
-    "bidders": "投标人属性",
-    "spot_checks": "食品药品抽检",
+KINDS = tuple(ImportKind)
+KIND_LABELS: dict[str, str] = {
+    ImportKind.TENDERS: "招标项目",
+    ImportKind.BIDS: "投标记录",
+    ImportKind.AWARDS: "中标结果",
+    ImportKind.BIDDERS: "投标人属性",
+    ImportKind.SPOT_CHECKS: "食品药品抽检",
 }
 
 #: column key -> accepted header spellings (after ``readers.normalize_header``)
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    "tenders": {
+    ImportKind.TENDERS: {
         "project_no": ("项目编号", "招标项目编号", "标段编号"),
         "name": ("项目名称", "招标项目名称"),
         "tenderer": ("招标人", "招标人名称", "采购人"),
@@ -45,7 +46,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "budget": ("预算金额(元)", "预算金额", "控制价(元)", "最高限价(元)"),
         "opened_on": ("开标时间", "开标日期"),
     },
-    "bids": {
+    ImportKind.BIDS: {
         "project_no": ("项目编号", "招标项目编号", "标段编号"),
         "bidder_name": ("投标人名称", "投标人", "投标单位"),
         "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"),
@@ -59,14 +60,14 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "ip": ("投标IP", "IP地址", "投标ip"),
         "won": ("中标", "是否中标"),
     },
-    "awards": {
+    ImportKind.AWARDS: {
         "project_no": ("项目编号", "招标项目编号", "标段编号"),
         "winner_name": ("中标人名称", "中标人", "中标单位"),
         "winner_uscc": ("中标人统一社会信用代码", "统一社会信用代码"),
         "price": ("中标金额(元)", "中标金额", "中标价(元)"),
         "awarded_on": ("中标日期", "中标时间", "公示日期"),
     },
-    "bidders": {
+    ImportKind.BIDDERS: {
         "bidder_name": ("投标人名称", "投标人", "企业名称"),
         "bidder_uscc": ("投标人统一社会信用代码", "统一社会信用代码"),
         "legal_rep": ("法定代表人", "法人代表"),
@@ -74,7 +75,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "address": ("地址", "注册地址", "住所"),
         "phone": ("联系电话", "电话"),
     },
-    "spot_checks": {
+    ImportKind.SPOT_CHECKS: {
         "sample_no": ("抽样编号", "样品编号"),
         "subject_name": ("被抽样单位名称", "被抽样单位", "标称生产企业名称"),
         "subject_uscc": ("统一社会信用代码", "被抽样单位统一社会信用代码"),
@@ -86,12 +87,12 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "department": ("抽检部门", "任务来源"),
     },
 }
-REQUIRED = {
-    "tenders": ("project_no", "name", "tenderer", "opened_on"),
-    "bids": ("project_no", "bidder_name", "price"),
-    "awards": ("project_no", "winner_name"),
-    "bidders": ("bidder_name",),
-    "spot_checks": ("sample_no", "subject_name", "product", "category", "checked_on", "result"),
+REQUIRED: dict[str, tuple[str, ...]] = {
+    ImportKind.TENDERS: ("project_no", "name", "tenderer", "opened_on"),
+    ImportKind.BIDS: ("project_no", "bidder_name", "price"),
+    ImportKind.AWARDS: ("project_no", "winner_name"),
+    ImportKind.BIDDERS: ("bidder_name",),
+    ImportKind.SPOT_CHECKS: ("sample_no", "subject_name", "product", "category", "checked_on", "result"),
 }
 LABELS = {kind: {key: names[0] for key, names in cols.items()} for kind, cols in COLUMNS.items()}
 CATEGORIES = ("工程", "货物", "服务")
@@ -215,9 +216,14 @@ def parse_row(kind: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None, li
     _required(row, kind, errors)
     if errors:
         return None, errors
-    return {"tenders": _tender, "bids": _bid, "awards": _award, "bidders": _bidder, "spot_checks": _spot_check}[kind](
-        row, errors
-    )
+    parse = {
+        ImportKind.TENDERS: _tender,
+        ImportKind.BIDS: _bid,
+        ImportKind.AWARDS: _award,
+        ImportKind.BIDDERS: _bidder,
+        ImportKind.SPOT_CHECKS: _spot_check,
+    }[ImportKind(kind)]
+    return parse(row, errors)
 
 
 def _tender(row: dict[str, Any], errors: list[str]) -> tuple[dict[str, Any] | None, list[str]]:

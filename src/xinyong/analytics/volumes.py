@@ -28,11 +28,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xinyong.analytics.dashboards import Period, departments, local_month, rate
+from xinyong.analytics.models import ExpectedVolume as V
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.core import audit
 from xinyong.core.db import utcnow
 from xinyong.core.errors import NotFound, ValidationFailed
+from xinyong.records.models import CreditRecord as R
 
 INFO_CLASSES = {"licence": "行政许可", "penalty": "行政处罚"}
 HISTORY_MONTHS = 12
@@ -70,8 +72,6 @@ def _view(row: Any, dept: Department) -> dict[str, Any]:
 
 def list_expected(session: Session) -> list[dict[str, Any]]:
     """Every configured expectation, by department code and class."""
-    from xinyong.analytics.models import ExpectedVolume as V
-
     rows = session.execute(
         select(V, Department).join(Department, Department.id == V.department_id).order_by(Department.code, V.info_class)
     )
@@ -82,8 +82,6 @@ def set_expected(
     session: Session, *, actor: Principal, department_code: str, info_class_: str, monthly: int, note: str | None = None
 ) -> dict[str, Any]:
     """Configure (or change) a department's monthly expected volume of one class. Audited."""
-    from xinyong.analytics.models import ExpectedVolume as V
-
     cls = info_class(info_class_)
     if isinstance(monthly, bool) or not isinstance(monthly, int) or not 0 <= monthly <= MAX_MONTHLY:
         raise ValidationFailed(f"每月应报量应为 0 至 {MAX_MONTHLY} 之间的整数", code="bad_expected_volume")
@@ -113,8 +111,6 @@ def set_expected(
 
 def delete_expected(session: Session, *, actor: Principal, department_code: str, info_class_: str) -> dict[str, Any]:
     """Remove a configured expectation (the department's history decides again). Audited."""
-    from xinyong.analytics.models import ExpectedVolume as V
-
     cls = info_class(info_class_)
     dept = _department(session, department_code)
     row = session.scalar(select(V).where(V.department_id == dept.id, V.info_class == cls))
@@ -158,8 +154,6 @@ def expected_for(monthly: float, months: int) -> int:
 
 
 def _counts(session: Session, period: Period, department_id: int | None, by_month: bool) -> Any:
-    from xinyong.records.models import CreditRecord as R
-
     start, end = period.utc_bounds()
     cols = [R.department_id, R.kind] + ([local_month(session, R.received_at)] if by_month else [])
     stmt = select(*cols, func.count()).where(R.received_at >= start, R.received_at < end).group_by(*cols)
@@ -170,8 +164,6 @@ def _counts(session: Session, period: Period, department_id: int | None, by_mont
 
 def volume(session: Session, *, period: Period, department_id: int | None = None) -> list[dict[str, Any]]:
     """Per department: expected and submitted records of each class over the period, and completeness."""
-    from xinyong.analytics.models import ExpectedVolume as V
-
     months = len(period.months())
     submitted = {(d, k): int(n) for d, k, n in _counts(session, period, department_id, False)}
     window = history_window(period)
@@ -190,6 +182,7 @@ def volume(session: Session, *, period: Period, department_id: int | None = None
         for cls, name in INFO_CLASSES.items():
             key = (dept.id, cls)
             sent = submitted.get(key, 0)
+            monthly: float | None
             if key in configured:
                 basis, monthly = "configured", float(configured[key])
             else:

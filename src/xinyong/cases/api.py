@@ -8,13 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import complaints, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Notification
+from xinyong.cases.flows import Action
+from xinyong.cases.models import FiledVia, Notification
 from xinyong.cases.schemas import (
     ActionIn,
     CaseOut,
@@ -34,6 +36,7 @@ from xinyong.cases.schemas import (
     VerificationOut,
     WithdrawIn,
 )
+from xinyong.cases.verification import Purpose
 from xinyong.core import uploads
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import ValidationFailed
@@ -81,8 +84,26 @@ def _verified_applicant(session: Session, body: PublicObjectionIn | PublicRepair
         "applicant_name": body.applicant_name,
         "applicant_channel": channel,
         "applicant_address": address,
-        "filed_via": "subject",
+        "filed_via": FiledVia.SUBJECT,
     }
+
+
+def _file_on_target(session: Session, principal: Principal, filing: Any, body: Any, **extra: Any) -> dict[str, Any]:
+    """File an objection or a repair (``filing``) on the body's target, a record or a list entry: the case and its
+    access token."""
+    case, token = filing(
+        session,
+        actor=principal,
+        target_type=body.target_type,
+        target_id=body.target_id,
+        facts=body.facts,
+        **extra,
+    )
+    return _filed(session, case, token)
+
+
+def _repair_terms(body: PublicRepairIn | RepairIn) -> dict[str, Any]:
+    return {"obligations_fulfilled": body.obligations_fulfilled, "commitment_signed": body.commitment_signed}
 
 
 @router.post("/public/objections", response_model=FiledOut, status_code=201)
@@ -90,15 +111,8 @@ def public_objection(
     body: PublicObjectionIn, principal: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码对本主体的信用记录或名单条目提出异议。"""
-    case, token = objections.file_objection(
-        session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
-        **_verified_applicant(session, body, "objection"),
-    )
-    return _filed(session, case, token)
+    applicant = _verified_applicant(session, body, Purpose.OBJECTION)
+    return _file_on_target(session, principal, objections.file_objection, body, **applicant)
 
 
 @router.post("/public/repairs", response_model=FiledOut, status_code=201)
@@ -106,17 +120,8 @@ def public_repair(
     body: PublicRepairIn, principal: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码申请信用修复（提前终止公示、移出名单）；立案后上传证明材料。"""
-    case, token = repair.file_repair(
-        session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
-        obligations_fulfilled=body.obligations_fulfilled,
-        commitment_signed=body.commitment_signed,
-        **_verified_applicant(session, body, "repair"),
-    )
-    return _filed(session, case, token)
+    applicant = _verified_applicant(session, body, Purpose.REPAIR)
+    return _file_on_target(session, principal, repair.file_repair, body, **_repair_terms(body), **applicant)
 
 
 @router.post("/public/complaints", response_model=FiledOut, status_code=201)
@@ -135,7 +140,7 @@ def public_complaint(
         reporter_name=body.reporter_name,
         reporter_channel=body.reporter_channel,
         reporter_address=body.reporter_address,
-        filed_via="public",
+        filed_via=FiledVia.PUBLIC,
     )
     return _filed(session, case, token)
 
@@ -178,7 +183,7 @@ def public_withdraw(
     """申请人撤回异议或修复申请。"""
     case = service.case_by_token(session, case_no=case_no, token=token)
     case = service.transition(
-        session, actor=principal, case_id=case.id, action="withdraw", reason=body.reason, as_applicant=True
+        session, actor=principal, case_id=case.id, action=Action.WITHDRAW, reason=body.reason, as_applicant=True
     )
     return service.case_view(session, case, applicant=True)
 
@@ -244,8 +249,6 @@ def notifications(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """通知发件箱（验证码内容不显示）。"""
-    from sqlalchemy import select
-
     stmt = select(Notification).order_by(Notification.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(Notification.status == status)
@@ -286,16 +289,14 @@ def department_objection(
     body: ObjectionIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
 ) -> dict[str, Any]:
     """部门对信用记录或名单条目提出异议（转认定部门核查）。"""
-    case, token = objections.file_objection(
+    return _file_on_target(
         session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
+        principal,
+        objections.file_objection,
+        body,
         applicant_name=body.applicant_name,
-        filed_via="department",
+        filed_via=FiledVia.DEPARTMENT,
     )
-    return _filed(session, case, token)
 
 
 @router.post("/repairs", response_model=FiledOut, status_code=201)
@@ -303,18 +304,15 @@ def department_repair(
     body: RepairIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用服务窗口代为登记信用修复申请（申请人到场核验身份）。"""
-    case, token = repair.file_repair(
+    return _file_on_target(
         session,
-        actor=principal,
-        target_type=body.target_type,
-        target_id=body.target_id,
-        facts=body.facts,
-        obligations_fulfilled=body.obligations_fulfilled,
-        commitment_signed=body.commitment_signed,
+        principal,
+        repair.file_repair,
+        body,
+        **_repair_terms(body),
         applicant_name=body.applicant_name,
-        filed_via="department",
+        filed_via=FiledVia.DEPARTMENT,
     )
-    return _filed(session, case, token)
 
 
 @router.get("/{case_id}", response_model=CaseOut)

@@ -14,6 +14,8 @@ import typer
 from rich.table import Table
 
 from xinyong.cases import complaints, notify, objections, repair, service, verification
+from xinyong.cases.config import get_cases_settings
+from xinyong.cases.models import FiledVia
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.core.errors import ValidationFailed
@@ -46,11 +48,29 @@ def _print_case(c: dict[str, Any]) -> None:
 def _filed(case: Any, token: str, as_json: bool) -> None:
     with clikit.database().session() as session:
         view = service.case_view(session, service.get_case(session, case.id), actor=clikit.operator())
-    emit(
-        {"case": view, "access_token": token},
-        as_json,
-        lambda d: (_print_case(d["case"]), clikit.console.print(f"查询凭证（仅显示一次）：{d['access_token']}")),
-    )
+
+    def render(d: dict[str, Any]) -> None:
+        _print_case(d["case"])
+        clikit.console.print(f"查询凭证（仅显示一次）：{d['access_token']}")
+
+    emit({"case": view, "access_token": token}, as_json, render)
+
+
+def _file_at_window(filing: Any, target: str, facts: str, applicant: str | None, as_json: bool, **terms: Any) -> None:
+    """File an objection or a repair (``filing``) at a department's service window, and show the case."""
+    kind, ident = _target(target)
+    with clikit.database().session() as session:
+        case, token = filing(
+            session,
+            actor=clikit.operator(),
+            target_type=kind,
+            target_id=ident,
+            facts=facts,
+            applicant_name=applicant,
+            filed_via=FiledVia.DEPARTMENT,
+            **terms,
+        )
+    _filed(case, token, as_json)
 
 
 @app.command("objection")
@@ -62,18 +82,7 @@ def file_objection(
     as_json: bool = JsonOption,
 ) -> None:
     """在服务窗口登记异议（申请人已当场核验身份）。"""
-    kind, ident = _target(target)
-    with clikit.database().session() as session:
-        case, token = objections.file_objection(
-            session,
-            actor=clikit.operator(),
-            target_type=kind,
-            target_id=ident,
-            facts=facts,
-            applicant_name=applicant,
-            filed_via="department",
-        )
-    _filed(case, token, as_json)
+    _file_at_window(objections.file_objection, target, facts, applicant, as_json)
 
 
 @app.command("repair")
@@ -87,20 +96,8 @@ def file_repair(
     as_json: bool = JsonOption,
 ) -> None:
     """在服务窗口登记信用修复申请（平台核对最短公示期、新增严重失信记录、承诺等条件）。"""
-    kind, ident = _target(target)
-    with clikit.database().session() as session:
-        case, token = repair.file_repair(
-            session,
-            actor=clikit.operator(),
-            target_type=kind,
-            target_id=ident,
-            facts=facts,
-            obligations_fulfilled=obligations_fulfilled,
-            commitment_signed=commitment_signed,
-            applicant_name=applicant,
-            filed_via="department",
-        )
-    _filed(case, token, as_json)
+    terms = {"obligations_fulfilled": obligations_fulfilled, "commitment_signed": commitment_signed}
+    _file_at_window(repair.file_repair, target, facts, applicant, as_json, **terms)
 
 
 @app.command("complaint")
@@ -128,7 +125,7 @@ def file_complaint(
             reporter_name=reporter,
             reporter_channel=channel,
             reporter_address=address,
-            filed_via="department",
+            filed_via=FiledVia.DEPARTMENT,
         )
     _filed(case, token, as_json)
 
@@ -187,8 +184,6 @@ def attach(
     as_json: bool = JsonOption,
 ) -> None:
     """为案件上传材料（按内容识别类型，超过大小上限拒绝）。"""
-    from xinyong.cases.config import get_cases_settings
-
     limit = get_cases_settings().max_upload_bytes
     if file.stat().st_size > limit:
         raise ValidationFailed(f"文件过大：上限 {limit} 字节", code="document_too_large")

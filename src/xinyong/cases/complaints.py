@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseKind
+from xinyong.cases.flows import Action
+from xinyong.cases.models import Case, CaseKind, FiledVia
 from xinyong.cases.verification import check_address
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
@@ -35,7 +36,7 @@ def file_complaint(
     reporter_name: str | None = None,
     reporter_channel: str | None = None,
     reporter_address: str | None = None,
-    filed_via: str = "public",
+    filed_via: str = FiledVia.PUBLIC,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Report a subject. Named reports need the reporter's name and a contact (sms / email) for the answer."""
@@ -83,7 +84,7 @@ def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
 
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name == "route":
+    if t.name == Action.ROUTE:
         ref = ctx.params.get("department")
         if not ref:
             raise ValidationFailed("请指定主管部门（department）", code="department_required")
@@ -91,11 +92,11 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
         if department_id == case.department_id:
             raise ValidationFailed("已由该部门办理", code="same_department")
         ctx.params["_department_id"] = department_id
-    if t.name in ("accept", "not_accept") and case.department_id is None:
+    if t.name in (Action.ACCEPT, Action.NOT_ACCEPT) and case.department_id is None:
         raise ValidationFailed("举报尚未确定主管部门，请先转交", code="route_first")
 
 
 def after(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name == "route":
+    if t.name == Action.ROUTE:
         case.department_id = ctx.params.pop("_department_id")
         session.flush()

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 
 from xinyong.cases.config import get_cases_settings
@@ -21,7 +22,16 @@ from xinyong.core.settings import get_settings
 
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpeg": "image/jpeg"}
 EXTENSIONS = {"pdf": (".pdf",), "png": (".png",), "jpeg": (".jpg", ".jpeg")}
-DOCUMENT_KINDS = ("evidence", "commitment", "decision", "other")
+
+
+class DocumentKind(StrEnum):
+    EVIDENCE = "evidence"
+    COMMITMENT = "commitment"
+    DECISION = "decision"
+    OTHER = "other"
+
+
+DOCUMENT_KINDS = tuple(DocumentKind)
 _SAFE_NAME = re.compile(r"[^\w.\-（）() \u4e00-\u9fff]")
 
 

@@ -16,12 +16,64 @@ audit event, the next deadline, the side effects and the notifications. Diagrams
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 
-HANDLER = "handler"
-APPLICANT = "applicant"
-OFFICE = "office"
+
+class CaseKind(StrEnum):
+    OBJECTION = "objection"  # 异议
+    REPAIR = "repair"  # 信用修复
+    COMPLAINT = "complaint"  # 举报
+
+
+class CaseState(StrEnum):
+    """The states of the three flows (which are open, and how a case moves: the flows below)."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    NOT_ACCEPTED = "not_accepted"
+    DECIDED = "decided"  # objection
+    WITHDRAWN = "withdrawn"  # objection, repair
+    APPROVED = "approved"  # repair
+    REFUSED = "refused"  # repair
+    REVOKED = "revoked"  # repair
+    INVESTIGATING = "investigating"  # complaint
+    CONCLUDED = "concluded"  # complaint
+
+
+class Action(StrEnum):
+    """The transitions' names: what a handler, an applicant or the office does to a case."""
+
+    ACCEPT = "accept"
+    NOT_ACCEPT = "not_accept"
+    DECIDE = "decide"
+    WITHDRAW = "withdraw"
+    APPROVE = "approve"
+    REFUSE = "refuse"
+    REVOKE = "revoke"
+    ROUTE = "route"
+    CONCLUDE = "conclude"
+
+
+class Outcome(StrEnum):
+    UPHELD = "upheld"
+    PARTLY_UPHELD = "partly_upheld"
+    REJECTED = "rejected"
+    SUBSTANTIATED = "substantiated"
+    PARTLY_SUBSTANTIATED = "partly_substantiated"
+    UNSUBSTANTIATED = "unsubstantiated"
+
+
+class Actor(StrEnum):
+    """Who may take a transition."""
+
+    HANDLER = "handler"
+    APPLICANT = "applicant"
+    OFFICE = "office"
+
+
+HANDLER, APPLICANT, OFFICE = Actor.HANDLER, Actor.APPLICANT, Actor.OFFICE
 
 
 @dataclass(frozen=True)
@@ -96,102 +148,111 @@ class Flow:
         return t
 
 
-def _states(*items: tuple[str, str, bool]) -> dict[str, State]:
+def _states(*items: tuple[CaseState, str, bool]) -> dict[str, State]:
     return {name: State(name, label, is_open) for name, label, is_open in items}
 
 
+def _transitions(*items: Transition) -> dict[str, Transition]:
+    return {t.name: t for t in items}
+
+
+S = CaseState
+# What objections and repairs share: filed, accepted or not, withdrawn by the applicant while open.
+_SUBMITTED = (S.SUBMITTED, "已提交（待受理）", True)
+_NOT_ACCEPTED = (S.NOT_ACCEPTED, "不予受理", False)
+_WITHDRAWN = (S.WITHDRAWN, "已撤回", False)
+_NOT_ACCEPT = Transition(Action.NOT_ACCEPT, "不予受理", (S.SUBMITTED,), S.NOT_ACCEPTED, (HANDLER,))
+_WITHDRAW = Transition(Action.WITHDRAW, "撤回申请", (S.SUBMITTED, S.ACCEPTED), S.WITHDRAWN, (APPLICANT,))
+
+
+def _accept(target: CaseState) -> Transition:
+    return Transition(
+        Action.ACCEPT, "受理", (S.SUBMITTED,), target, (HANDLER,), deadline="decide", reason_required=False
+    )
+
+
 OBJECTION = Flow(
-    kind="objection",
+    kind=CaseKind.OBJECTION,
     label="异议",
-    initial="submitted",
+    initial=S.SUBMITTED,
     initial_deadline="accept",
     states=_states(
-        ("submitted", "已提交（待受理）", True),
-        ("accepted", "已受理（核查中）", True),
-        ("not_accepted", "不予受理", False),
-        ("decided", "已办结", False),
-        ("withdrawn", "已撤回", False),
+        _SUBMITTED, (S.ACCEPTED, "已受理（核查中）", True), _NOT_ACCEPTED, (S.DECIDED, "已办结", False), _WITHDRAWN
     ),
-    transitions={
-        "accept": Transition(
-            "accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide", reason_required=False
-        ),
-        "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
-        "decide": Transition(
-            "decide",
+    transitions=_transitions(
+        _accept(S.ACCEPTED),
+        _NOT_ACCEPT,
+        Transition(
+            Action.DECIDE,
             "作出核查决定",
-            ("accepted",),
-            "decided",
+            (S.ACCEPTED,),
+            S.DECIDED,
             (HANDLER,),
-            outcomes=("upheld", "partly_upheld", "rejected"),
+            outcomes=(Outcome.UPHELD, Outcome.PARTLY_UPHELD, Outcome.REJECTED),
         ),
-        "withdraw": Transition("withdraw", "撤回申请", ("submitted", "accepted"), "withdrawn", (APPLICANT,)),
-    },
+        _WITHDRAW,
+    ),
 )
 
 REPAIR = Flow(
-    kind="repair",
+    kind=CaseKind.REPAIR,
     label="信用修复申请",
-    initial="submitted",
+    initial=S.SUBMITTED,
     initial_deadline="accept",
     states=_states(
-        ("submitted", "已提交（待受理）", True),
-        ("accepted", "已受理（审核中）", True),
-        ("not_accepted", "不予受理", False),
-        ("approved", "准予修复", False),
-        ("refused", "不予修复", False),
-        ("revoked", "已撤销修复", False),
-        ("withdrawn", "已撤回", False),
+        _SUBMITTED,
+        (S.ACCEPTED, "已受理（审核中）", True),
+        _NOT_ACCEPTED,
+        (S.APPROVED, "准予修复", False),
+        (S.REFUSED, "不予修复", False),
+        (S.REVOKED, "已撤销修复", False),
+        _WITHDRAWN,
     ),
-    transitions={
-        "accept": Transition(
-            "accept", "受理", ("submitted",), "accepted", (HANDLER,), deadline="decide", reason_required=False
-        ),
-        "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
-        "approve": Transition("approve", "准予修复", ("accepted",), "approved", (HANDLER,)),
-        "refuse": Transition("refuse", "不予修复", ("accepted",), "refused", (HANDLER,)),
-        "revoke": Transition("revoke", "撤销修复（提供虚假材料、违背承诺）", ("approved",), "revoked", (HANDLER,)),
-        "withdraw": Transition("withdraw", "撤回申请", ("submitted", "accepted"), "withdrawn", (APPLICANT,)),
-    },
+    transitions=_transitions(
+        _accept(S.ACCEPTED),
+        _NOT_ACCEPT,
+        Transition(Action.APPROVE, "准予修复", (S.ACCEPTED,), S.APPROVED, (HANDLER,)),
+        Transition(Action.REFUSE, "不予修复", (S.ACCEPTED,), S.REFUSED, (HANDLER,)),
+        Transition(Action.REVOKE, "撤销修复（提供虚假材料、违背承诺）", (S.APPROVED,), S.REVOKED, (HANDLER,)),
+        _WITHDRAW,
+    ),
 )
 
 COMPLAINT = Flow(
-    kind="complaint",
+    kind=CaseKind.COMPLAINT,
     label="举报",
-    initial="submitted",
+    initial=S.SUBMITTED,
     initial_deadline="accept",
     states=_states(
-        ("submitted", "已提交（待受理）", True),
-        ("investigating", "已受理（调查中）", True),
-        ("not_accepted", "不予受理", False),
-        ("concluded", "已办结", False),
+        _SUBMITTED,
+        (S.INVESTIGATING, "已受理（调查中）", True),
+        _NOT_ACCEPTED,
+        (S.CONCLUDED, "已办结", False),
     ),
-    transitions={
-        "route": Transition("route", "转交主管部门", ("submitted",), "submitted", (OFFICE, HANDLER), deadline="accept"),
-        "accept": Transition(
-            "accept", "受理", ("submitted",), "investigating", (HANDLER,), deadline="decide", reason_required=False
-        ),
-        "not_accept": Transition("not_accept", "不予受理", ("submitted",), "not_accepted", (HANDLER,)),
-        "conclude": Transition(
-            "conclude",
+    transitions=_transitions(
+        Transition(Action.ROUTE, "转交主管部门", (S.SUBMITTED,), S.SUBMITTED, (OFFICE, HANDLER), deadline="accept"),
+        _accept(S.INVESTIGATING),
+        _NOT_ACCEPT,
+        Transition(
+            Action.CONCLUDE,
             "办结",
-            ("investigating",),
-            "concluded",
+            (S.INVESTIGATING,),
+            S.CONCLUDED,
             (HANDLER,),
-            outcomes=("substantiated", "partly_substantiated", "unsubstantiated"),
+            outcomes=(Outcome.SUBSTANTIATED, Outcome.PARTLY_SUBSTANTIATED, Outcome.UNSUBSTANTIATED),
         ),
-    },
+    ),
 )
 
 FLOWS: dict[str, Flow] = {f.kind: f for f in (OBJECTION, REPAIR, COMPLAINT)}
 
-OUTCOME_LABELS = {
-    "upheld": "异议成立",
-    "partly_upheld": "异议部分成立",
-    "rejected": "异议不成立",
-    "substantiated": "举报属实",
-    "partly_substantiated": "举报部分属实",
-    "unsubstantiated": "举报不属实",
+OUTCOME_LABELS: dict[str, str] = {
+    Outcome.UPHELD: "异议成立",
+    Outcome.PARTLY_UPHELD: "异议部分成立",
+    Outcome.REJECTED: "异议不成立",
+    Outcome.SUBSTANTIATED: "举报属实",
+    Outcome.PARTLY_SUBSTANTIATED: "举报部分属实",
+    Outcome.UNSUBSTANTIATED: "举报不属实",
 }
 
 

@@ -24,32 +24,30 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from xinyong.cases.flows import CaseKind
+from xinyong.cases.flows import CaseState as CaseState  # re-exported: the states are the flows'
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, Sealed, UTCDateTime
 
-
-class CaseKind(StrEnum):
-    OBJECTION = "objection"  # 异议
-    REPAIR = "repair"  # 信用修复
-    COMPLAINT = "complaint"  # 举报
-
-
-class CaseState(StrEnum):
-    """The states of the three flows (``cases.flows``, which says which are open and how a case moves)."""
-
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    NOT_ACCEPTED = "not_accepted"
-    DECIDED = "decided"  # objection
-    WITHDRAWN = "withdrawn"  # objection, repair
-    APPROVED = "approved"  # repair
-    REFUSED = "refused"  # repair
-    REVOKED = "revoked"  # repair
-    INVESTIGATING = "investigating"  # complaint
-    CONCLUDED = "concluded"  # complaint
-
-
 CASE_KINDS = tuple(CaseKind)
+
+
+class FiledVia(StrEnum):
+    """How a case came in."""
+
+    SUBJECT = "subject"  # the public portal, the subject verified by a one-time code
+    DEPARTMENT = "department"  # filed by a department, or at its service window
+    PUBLIC = "public"  # a complaint from anyone
+
+
+class RecipientKind(StrEnum):
+    """Who a notification is for."""
+
+    APPLICANT = "applicant"
+    DEPARTMENT = "department"
+    OFFICE = "office"
+
+
 TARGET_TYPES = ("record", "list_entry", "subject")
 
 
@@ -151,14 +149,14 @@ class Notification(Base):
 
     __tablename__ = "case_notifications"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint(f"status IN {in_list(tuple(NotificationStatus))}", name="status"),
         Index("ix_case_notifications_status", "status", "id"),
     )
 
     id: Mapped[int] = pk_column()
     case_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("cases.id"), index=True)
     channel: Mapped[str] = mapped_column(String(10), nullable=False)  # email / sms / log
-    recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # applicant / department / office
+    recipient_kind: Mapped[str] = mapped_column(String(20), nullable=False)  # RecipientKind
     address: Mapped[str] = mapped_column(Sealed, nullable=False)  # sealed at rest
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)

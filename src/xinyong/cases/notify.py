@@ -157,7 +157,8 @@ def deliver_pending(session: Session, *, limit: int = 200) -> dict[str, int]:
         )
     for nid in ids:
         # A write transaction (BEGIN IMMEDIATE on SQLite): it reads the row, then marks it.
-        with Session(bind=writer_of(bind)) as own, own.begin():
+        # A Database session's bind is its Engine (a session bound to a Connection passes it on as it is).
+        with Session(bind=writer_of(bind)) as own, own.begin():  # type: ignore[arg-type]
             n = own.scalars(
                 select(Notification)
                 .where(Notification.id == nid, Notification.status == NotificationStatus.PENDING)

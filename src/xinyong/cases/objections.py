@@ -11,6 +11,7 @@ rejected with reasons. Time limits: ``XINYONG_CASES_OBJECTION_ACCEPT_WORKDAYS`` 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,14 +19,25 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseKind
+from xinyong.cases.flows import Action, Outcome
+from xinyong.cases.models import Case, CaseKind, FiledVia
 from xinyong.cases.targets import resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import service as lists
+from xinyong.lists.models import RemovalReason
 from xinyong.records import service as records
 
-CORRECTIONS = ("withdraw", "correct", "none")
+
+class Correction(StrEnum):
+    """What an upheld objection does to its target."""
+
+    WITHDRAW = "withdraw"
+    CORRECT = "correct"
+    NONE = "none"
+
+
+CORRECTIONS = tuple(Correction)
 LIST_FIELDS = ("reason", "facts", "legal_basis")
 
 
@@ -40,7 +52,7 @@ def file_objection(
     applicant_name: str | None = None,
     applicant_channel: str | None = None,
     applicant_address: str | None = None,
-    filed_via: str = "department",
+    filed_via: str = FiledVia.DEPARTMENT,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Object to a record or list entry. ``subject_id`` is the verified subject of a public filing: the target
@@ -54,20 +66,15 @@ def file_objection(
             "该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请", code="external_list"
         )
     data = {"info_class": target.info_class, "target": target.describe}
-    return service.open_case(
+    return service.open_on_target(
         session,
         actor=actor,
         kind=CaseKind.OBJECTION,
-        target_type=target_type,
-        target_id=target_id,
-        subject_id=target.subject_id,
-        department_id=target.department_id,
+        target=target,
         filed_via=filed_via,
         facts=facts,
         data=data,
-        applicant_name=applicant_name,
-        applicant_channel=applicant_channel,
-        applicant_address=applicant_address,
+        applicant=(applicant_name, applicant_channel, applicant_address),
         today=today,
     )
 
@@ -78,19 +85,19 @@ def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:
 
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name != "decide":
+    if t.name != Action.DECIDE:
         return
-    correction = ctx.params.get("correction") or "none"
+    correction = ctx.params.get("correction") or Correction.NONE
     if correction not in CORRECTIONS:
         raise ValidationFailed(f"更正方式只能是 {' / '.join(CORRECTIONS)}", code="bad_correction")
-    if ctx.outcome == "upheld" and correction == "none":
+    if ctx.outcome == Outcome.UPHELD and correction == Correction.NONE:
         raise ValidationFailed(
             "异议成立时须更正或撤回该信息（correction = correct / withdraw）", code="correction_required"
         )
-    if ctx.outcome == "rejected" and correction != "none":
+    if ctx.outcome == Outcome.REJECTED and correction != Correction.NONE:
         raise ValidationFailed("异议不成立时不更正信息", code="correction_not_allowed")
     changes = ctx.params.get("changes") or {}
-    if correction == "correct":
+    if correction == Correction.CORRECT:
         if not isinstance(changes, dict) or not changes:
             raise ValidationFailed("请给出更正的字段和值（changes）", code="changes_required")
         if case.target_type == "list_entry" and set(changes) - set(LIST_FIELDS):
@@ -99,13 +106,13 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
 
 
 def after(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name != "decide" or ctx.params.get("correction") in (None, "none"):
+    if t.name != Action.DECIDE or ctx.params.get("correction") in (None, Correction.NONE):
         return
     note = f"异议 {case.case_no} 核查{flows.OUTCOME_LABELS.get(ctx.outcome or '', '')}：{ctx.reason}"
     target_id = int(case.target_id or 0)
     effect: dict[str, Any]
     if case.target_type == "record":
-        if ctx.params["correction"] == "withdraw":
+        if ctx.params["correction"] == Correction.WITHDRAW:
             records.withdraw(session, actor=ctx.actor, record_id=target_id, reason=note)
             effect = {"type": "record_withdrawn"}
         else:
@@ -114,18 +121,27 @@ def after(session: Session, case: Case, t: flows.Transition, ctx: service.Transi
             )
             effect = {"type": "record_corrected", "fields": sorted(ctx.params["changes"])}
     else:
-        if ctx.params["correction"] == "withdraw":
+        if ctx.params["correction"] == Correction.WITHDRAW:
             lists.remove_entry(
-                session, actor=ctx.actor, entry_id=target_id, reason="revoked", note=note, on=ctx.today, today=ctx.today
+                session,
+                actor=ctx.actor,
+                entry_id=target_id,
+                reason=RemovalReason.REVOKED,
+                note=note,
+                on=ctx.today,
+                today=ctx.today,
             )
             effect = {"type": "entry_removed"}
         else:
+            changes = {k: str(v) for k, v in ctx.params["changes"].items()}  # LIST_FIELDS only (checked before)
             lists.correct_entry(
                 session,
                 actor=ctx.actor,
                 entry_id=target_id,
                 note=note,
-                **{k: str(v) for k, v in ctx.params["changes"].items()},
+                reason=changes.get("reason"),
+                facts=changes.get("facts"),
+                legal_basis=changes.get("legal_basis"),
             )
             effect = {"type": "entry_corrected", "fields": sorted(ctx.params["changes"])}
     case.data = {**(case.data or {}), "effect": effect}

@@ -28,14 +28,16 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, system_principal
 from xinyong.cases import flows, notify, service
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState
+from xinyong.cases.documents import DocumentKind
+from xinyong.cases.flows import Action
+from xinyong.cases.models import Case, CaseDocument, CaseKind, CaseState, FiledVia, RecipientKind
 from xinyong.cases.targets import Target, resolve
 from xinyong.catalog.rules import add_months, earliest_early_end
 from xinyong.catalog.service import publicity_rule
 from xinyong.core import clock, hooks
 from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 from xinyong.lists import service as lists
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import EntryStatus, ListEntry, ListKind, ListType, RemovalReason
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import service as records
@@ -76,18 +78,19 @@ def new_serious_since(session: Session, target: Target) -> list[dict[str, Any]]:
         )
     ):
         found.append({"type": "record", "id": rid, "doc_no": doc, "date": day.isoformat()})
-    for eid, name, day in session.execute(
+    for eid, name, listed in session.execute(
         select(ListEntry.id, ListType.name, ListEntry.listed_on)
         .join(ListType, ListType.id == ListEntry.list_type_id)
         .where(
             ListEntry.subject_id == target.subject_id,
-            ListType.kind == "black",
+            ListType.kind == ListKind.BLACK,
             ListEntry.listed_on > target.start,
-            ListEntry.status == "active",
+            ListEntry.status == EntryStatus.ACTIVE,
             ListEntry.id != (target.id if target.type == "list_entry" else -1),
         )
     ):
-        found.append({"type": "list_entry", "id": eid, "list": name, "date": day.isoformat()})
+        assert listed is not None  # listed_on > the target's start
+        found.append({"type": "list_entry", "id": eid, "list": name, "date": listed.isoformat()})
     return found
 
 
@@ -146,7 +149,7 @@ def file_repair(
     applicant_name: str | None = None,
     applicant_channel: str | None = None,
     applicant_address: str | None = None,
-    filed_via: str = "department",
+    filed_via: str = FiledVia.DEPARTMENT,
     today: dt.date | None = None,
 ) -> tuple[Case, str]:
     """Apply for credit repair of a record or list entry. ``subject_id`` is the verified subject of a public
@@ -170,20 +173,15 @@ def file_repair(
             else {"signed": False}
         ),
     }
-    return service.open_case(
+    return service.open_on_target(
         session,
         actor=actor,
         kind=CaseKind.REPAIR,
-        target_type=target_type,
-        target_id=target_id,
-        subject_id=target.subject_id,
-        department_id=target.department_id,
+        target=target,
         filed_via=filed_via,
         facts=facts,
         data=data,
-        applicant_name=applicant_name,
-        applicant_channel=applicant_channel,
-        applicant_address=applicant_address,
+        applicant=(applicant_name, applicant_channel, applicant_address),
         today=today,
     )
 
@@ -206,13 +204,15 @@ def _bar_months(session: Session, case: Case) -> int:
 
 
 def before(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
-    if t.name == "accept":
+    if t.name == Action.ACCEPT:
         evidence = session.scalar(
-            select(CaseDocument.id).where(CaseDocument.case_id == case.id, CaseDocument.kind == "evidence").limit(1)
+            select(CaseDocument.id)
+            .where(CaseDocument.case_id == case.id, CaseDocument.kind == DocumentKind.EVIDENCE)
+            .limit(1)
         )
         if evidence is None:
             raise ValidationFailed("申请人尚未提交履行义务、纠正失信行为的证明材料，不能受理", code="evidence_required")
-    if t.name == "approve":
+    if t.name == Action.APPROVE:
         target = resolve(session, case.target_type, int(case.target_id or 0), today=ctx.today)
         newer = new_serious_since(session, target)
         if newer:
@@ -223,19 +223,19 @@ def before(session: Session, case: Case, t: flows.Transition, ctx: service.Trans
             )
         if not target.live:
             raise Conflict("该信息已不在公示期（或名单有效期）内", code="nothing_to_repair")
-    if t.name == "revoke" and case.data.get("effect") is None:
+    if t.name == Action.REVOKE and case.data.get("effect") is None:
         raise Conflict("该修复尚未生效，无需撤销", code="repair_not_effective")
 
 
 def after(session: Session, case: Case, t: flows.Transition, ctx: service.TransitionContext) -> None:
     data = dict(case.data or {})
-    if t.name == "approve":
+    if t.name == Action.APPROVE:
         data["effect"] = _take_effect(session, case, ctx)
-    elif t.name == "revoke":
+    elif t.name == Action.REVOKE:
         data["revocation"] = _revoke_effect(session, case, ctx)
         case.bar_until = add_months(ctx.today, _bar_months(session, case))
         ctx.params["bar_until"] = case.bar_until.isoformat()
-    elif t.name == "refuse" and ctx.params.get("false_materials"):
+    elif t.name == Action.REFUSE and ctx.params.get("false_materials"):
         case.bar_until = add_months(ctx.today, _bar_months(session, case))
         data["false_materials"] = True
         ctx.params["bar_until"] = case.bar_until.isoformat()
@@ -274,7 +274,7 @@ def _take_effect(session: Session, case: Case, ctx: service.TransitionContext) -
         session,
         actor=actor,
         entry_id=int(case.target_id or 0),
-        reason="repaired",
+        reason=RemovalReason.REPAIRED,
         note=reason,
         on=ctx.today,
         today=ctx.today,
@@ -310,7 +310,7 @@ def _revoke_effect(session: Session, case: Case, ctx: service.TransitionContext)
         session,
         channel="log",
         address=service._department_address(session, case.department_id),
-        recipient_kind="department",
+        recipient_kind=RecipientKind.DEPARTMENT,
         title="信用修复已撤销，名单条目已恢复",
         body=f"信用修复 {case.case_no} 因{ctx.reason}被撤销：名单条目 {entry.id} 恢复有效，至 "
         f"{entry.term_end or '移出之日'}。",
@@ -344,6 +344,10 @@ def revoke_on_broken_commitment(session: Session, *, actor: Principal, commitmen
     )
     for case in approved:
         service.transition(
-            session, actor=platform, case_id=case.id, action="revoke", reason=f"违背信用修复承诺（承诺编码 {code}）"
+            session,
+            actor=platform,
+            case_id=case.id,
+            action=Action.REVOKE,
+            reason=f"违背信用修复承诺（承诺编码 {code}）",
         )
     return approved

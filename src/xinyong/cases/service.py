@@ -21,7 +21,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -32,7 +32,9 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.cases import documents, flows, notify
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind
+from xinyong.cases.flows import Action
+from xinyong.cases.models import Case, CaseDocument, CaseEvent, CaseKind, FiledVia, RecipientKind
+from xinyong.cases.targets import Target
 from xinyong.cases.verification import mask_address
 from xinyong.core import audit, clock, workdays
 from xinyong.core import hooks as core_hooks
@@ -40,9 +42,12 @@ from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.subjects.models import Subject
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
 ENTITY = "case"
 OBJECTION_MARKER = core_hooks.OBJECTION_MARKER
-CASE_PREFIX = {CaseKind.OBJECTION: "YY", CaseKind.REPAIR: "XF", CaseKind.COMPLAINT: "JB"}
+CASE_PREFIX: dict[str, str] = {CaseKind.OBJECTION: "YY", CaseKind.REPAIR: "XF", CaseKind.COMPLAINT: "JB"}
 
 
 class Hooks(Protocol):
@@ -149,7 +154,7 @@ def _may(actor: Principal, case: Case, who: tuple[str, ...], as_applicant: bool)
         return True
     if (
         flows.APPLICANT in who
-        and case.filed_via == "department"
+        and case.filed_via == FiledVia.DEPARTMENT
         and actor.role is Role.DEPT_OPERATOR
         and actor.department_id == case.filing_department_id
     ):
@@ -225,7 +230,7 @@ def open_case(
         department_id=department_id,
         filed_via=filed_via,
         filed_by=actor.actor,
-        filing_department_id=actor.department_id if filed_via == "department" else None,
+        filing_department_id=actor.department_id if filed_via == FiledVia.DEPARTMENT else None,
         applicant_name=(applicant_name or "").strip()[:200] or None,
         applicant_channel=applicant_channel,
         applicant_address=applicant_address,
@@ -270,6 +275,39 @@ def open_case(
     return case, token
 
 
+def open_on_target(
+    session: Session,
+    *,
+    actor: Principal,
+    kind: str,
+    target: Target,
+    filed_via: str,
+    facts: str,
+    data: dict[str, Any],
+    applicant: tuple[str | None, str | None, str | None] = (None, None, None),
+    today: dt.date | None = None,
+) -> tuple[Case, str]:
+    """:func:`open_case` on a record or list entry: the case goes to its subject and to the department that
+    produced it (谁认定、谁修复). ``applicant``: (name, channel, address) of the applicant, where known."""
+    name, channel, address = applicant
+    return open_case(
+        session,
+        actor=actor,
+        kind=kind,
+        target_type=target.type,
+        target_id=target.id,
+        subject_id=target.subject_id,
+        department_id=target.department_id,
+        filed_via=filed_via,
+        facts=facts,
+        data=data,
+        applicant_name=name,
+        applicant_channel=channel,
+        applicant_address=address,
+        today=today,
+    )
+
+
 def _event(
     session: Session,
     case: Case,
@@ -312,17 +350,17 @@ def _tell_applicant(session: Session, case: Case, title: str, body: str) -> None
             session,
             channel=case.applicant_channel,
             address=case.applicant_address,
-            recipient_kind="applicant",
+            recipient_kind=RecipientKind.APPLICANT,
             title=title,
             body=body,
             case_id=case.id,
         )
-    elif case.filed_via == "department" and case.filing_department_id is not None:
+    elif case.filed_via == FiledVia.DEPARTMENT and case.filing_department_id is not None:
         notify.queue(
             session,
             channel="log",
             address=_department_address(session, case.filing_department_id),
-            recipient_kind="applicant",
+            recipient_kind=RecipientKind.APPLICANT,
             title=title,
             body=body,
             case_id=case.id,
@@ -334,7 +372,7 @@ def _tell_handler(session: Session, case: Case, title: str, body: str) -> None:
         session,
         channel="log",
         address=_department_address(session, case.department_id),
-        recipient_kind="department",
+        recipient_kind=RecipientKind.DEPARTMENT,
         title=title,
         body=body,
         case_id=case.id,
@@ -392,11 +430,14 @@ def transition(
     closing = not flow.is_open(t.target)
     values: dict[str, Any] = {"state": t.target, "version": Case.version + 1, "updated_at": utcnow()}
     try:
-        moved = session.execute(
-            update(Case)
-            .where(Case.id == case.id, Case.version == seen, Case.state == from_state)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        moved = cast(  # an UPDATE: a CursorResult
+            "CursorResult[Any]",
+            session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.version == seen, Case.state == from_state)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
     except OperationalError as exc:  # SQLite: another writer committed after this transaction's snapshot
         if "locked" not in str(exc).lower():
@@ -457,9 +498,9 @@ def transition(
         text += f"。理由：{reason[:500]}"
     if case.due_on:
         text += f"。办理时限至 {case.due_on}"
-    if not (as_applicant and action == "withdraw"):
+    if not (as_applicant and action == Action.WITHDRAW):
         _tell_applicant(session, case, f"{flow.label}办理进度", text)
-    if action in ("route", "withdraw"):
+    if action in (Action.ROUTE, Action.WITHDRAW):
         _tell_handler(session, case, f"{flow.label}{t.label}", text)
     return case
 
@@ -468,7 +509,7 @@ _EVENT_PARAMS = ("correction", "false_materials", "department", "bar_until", "ch
 
 
 def _who_label(who: tuple[str, ...]) -> str:
-    names = {flows.HANDLER: "承办部门操作员", flows.APPLICANT: "申请人", flows.OFFICE: "信用办"}
+    names: dict[str, str] = {flows.HANDLER: "承办部门操作员", flows.APPLICANT: "申请人", flows.OFFICE: "信用办"}
     return "、".join(names[w] for w in who)
 
 
@@ -494,7 +535,7 @@ def add_document(
         raise Conflict("案件已办结，不能再补充材料", code="case_closed")
     count = session.scalar(select(func.count()).select_from(CaseDocument).where(CaseDocument.case_id == case.id))
     limit = get_cases_settings().max_documents_per_case
-    if count >= limit:
+    if (count or 0) >= limit:
         raise ValidationFailed(f"每个案件最多上传 {limit} 份材料", code="too_many_documents")
     name = documents.safe_filename(filename)
     _kind, media_type = documents.check_upload(name, content)
@@ -581,7 +622,7 @@ def open_objection_targets(
                     Case.closed_at.is_(None),
                 )
             )
-            found.update((target_type, rid) for (rid,) in rows)
+            found.update((target_type, rid) for (rid,) in rows if rid is not None)
     return found
 
 
@@ -779,7 +820,7 @@ def escalate_overdue(session: Session, *, actor: Principal, today: dt.date | Non
             session,
             channel="log",
             address="office:credit",
-            recipient_kind="office",
+            recipient_kind=RecipientKind.OFFICE,
             title="案件逾期督办",
             body=text,
             case_id=case.id,

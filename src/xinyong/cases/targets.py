@@ -11,13 +11,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
 from xinyong.catalog.rules import PublicityRule
 from xinyong.catalog.service import publicity_rule
 from xinyong.core.errors import NotFound, ValidationFailed
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import ListEntry, ListType, RemovalReason
 from xinyong.lists.rules import in_force
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
@@ -76,12 +77,10 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         mins = [
             int(r["min_months"])
             for r in (lt.removal_rules or [])
-            if r.get("reason") == "repaired" and r.get("min_months")
+            if r.get("reason") == RemovalReason.REPAIRED and r.get("min_months")
         ]
         department_id = entry.department_id
         if department_id is None and lt.managing_departments:  # synced entries: the list's competent department
-            from sqlalchemy import select
-
             department_id = session.scalar(select(Department.id).where(Department.code == lt.managing_departments[0]))
         return Target(
             "list_entry",

@@ -17,7 +17,8 @@ import datetime as dt
 import hmac
 import re
 import secrets
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.cases import notify
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import SubjectContact, VerificationChallenge
+from xinyong.cases.models import RecipientKind, SubjectContact, VerificationChallenge
 from xinyong.core import audit
 from xinyong.core.db import utcnow, write_lock_released, writer_of
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
@@ -34,15 +35,29 @@ from xinyong.identifiers.vault import get_vault
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_subject
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+
 # report: a natural person asking for their own credit report; financing: authorising (or revoking) a bank's read
 # (信易贷); access_log: a subject reading its own access log (查询记录)
-PURPOSES = ("objection", "repair", "report", "financing", "access_log")
-PURPOSE_LABELS = {
-    "objection": "提出信用信息异议",
-    "repair": "申请信用修复",
-    "report": "申请本人公共信用信息报告",
-    "financing": "办理信易贷查询授权",
-    "access_log": "查看本主体的信用信息查询记录",
+class Purpose(StrEnum):
+    """What a one-time code is for."""
+
+    OBJECTION = "objection"
+    REPAIR = "repair"
+    REPORT = "report"
+    FINANCING = "financing"
+    ACCESS_LOG = "access_log"
+
+
+PURPOSES = tuple(Purpose)
+PURPOSE_LABELS: dict[str, str] = {
+    Purpose.OBJECTION: "提出信用信息异议",
+    Purpose.REPAIR: "申请信用修复",
+    Purpose.REPORT: "申请本人公共信用信息报告",
+    Purpose.FINANCING: "办理信易贷查询授权",
+    Purpose.ACCESS_LOG: "查看本主体的信用信息查询记录",
 }
 _EXTRA_KEYS = {
     "sms": ("contact_phone", "phone", "mobile", "联系电话", "手机号码"),
@@ -163,7 +178,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
             VerificationChallenge.created_at > now - dt.timedelta(hours=1),
         )
     )
-    if recent >= s.codes_per_hour:
+    if (recent or 0) >= s.codes_per_hour:
         raise TooManyRequests(f"验证码发送过于频繁：每小时最多 {s.codes_per_hour} 次", code="too_many_codes")
     channel, address = contact
     handle = "vc_" + secrets.token_urlsafe(18)
@@ -187,7 +202,7 @@ def start(session: Session, *, subject_code: str, purpose: str) -> dict[str, Any
         session,
         channel=channel,
         address=address,
-        recipient_kind="applicant",
+        recipient_kind=RecipientKind.APPLICANT,
         title="信用平台验证码",
         body=f"您正在为「{subject.name}」{label}，验证码 {code}，{s.code_ttl_minutes} 分钟内有效。如非本人操作请忽略。",
         sensitive=True,
@@ -217,17 +232,22 @@ def confirm(session: Session, *, challenge: str, code: str, purpose: str) -> int
     now = utcnow()
     handle = challenge or ""
     # A caller's write transaction that has only read holds SQLite's write lock: it is set aside meanwhile.
-    with write_lock_released(session), Session(bind=writer_of(session.get_bind())) as own:
-        took = own.execute(
-            update(VerificationChallenge)
-            .where(
-                VerificationChallenge.challenge == handle,
-                VerificationChallenge.purpose == purpose,
-                VerificationChallenge.used_at.is_(None),
-                VerificationChallenge.expires_at > now,
-                VerificationChallenge.attempts < VerificationChallenge.max_attempts,
-            )
-            .values(attempts=VerificationChallenge.attempts + 1)
+    # A Database session's bind is its Engine (a session bound to a Connection passes it on as it is).
+    bind = session.get_bind()
+    with write_lock_released(session), Session(bind=writer_of(bind)) as own:  # type: ignore[arg-type]
+        took = cast(  # an UPDATE: a CursorResult
+            "CursorResult[Any]",
+            own.execute(
+                update(VerificationChallenge)
+                .where(
+                    VerificationChallenge.challenge == handle,
+                    VerificationChallenge.purpose == purpose,
+                    VerificationChallenge.used_at.is_(None),
+                    VerificationChallenge.expires_at > now,
+                    VerificationChallenge.attempts < VerificationChallenge.max_attempts,
+                )
+                .values(attempts=VerificationChallenge.attempts + 1)
+            ),
         ).rowcount
         ch = own.scalar(select(VerificationChallenge).where(VerificationChallenge.challenge == handle))
         if ch is None or ch.purpose != purpose:

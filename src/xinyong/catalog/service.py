@@ -8,6 +8,7 @@ read publicity periods and thresholds only through :func:`publicity_rule`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,17 @@ def publicity_rule(session: Session, code: str) -> PublicityRule:
         cached = session.info[_RULE_CACHE] = (tx, {})
     cached[1][code] = rule
     return rule
+
+
+def prime_publicity_rules(session: Session, classes: Iterable[InfoClass]) -> None:
+    """Fill :func:`publicity_rule`'s cache for the current transaction from classes the caller has already read
+    (the government file reads them all anyway): two statements fewer per read."""
+    tx = session.get_transaction()
+    cached: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)
+    if cached is None or cached[0] is not tx:
+        cached = session.info[_RULE_CACHE] = (tx, {})
+    for cls in classes:
+        cached[1].setdefault(cls.code, spec_of(cls).rule())
 
 
 # Editing -----------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rich.table import Table
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Principal, Role
 from xinyong.commitments import importer, service
+from xinyong.commitments.models import BatchStatus
 from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors, parse_date
 from xinyong.subjects.service import get_subject
@@ -30,11 +31,12 @@ def _acting_for(session: Any, code: str) -> tuple[int, Principal]:
 
 def _render_batch(s: dict[str, Any]) -> None:
     c = clikit.console
-    status = {
-        "accepted": "[green]全部接收[/green]",
-        "partial": "[yellow]部分接收[/yellow]",
-        "rejected": "[red]整批退回[/red]",
-    }.get(s["status"], s["status"])
+    labels: dict[str, str] = {
+        BatchStatus.ACCEPTED: "[green]全部接收[/green]",
+        BatchStatus.PARTIAL: "[yellow]部分接收[/yellow]",
+        BatchStatus.REJECTED: "[red]整批退回[/red]",
+    }
+    status = labels.get(s["status"], s["status"])
     c.print(f"批次 {s['batch']}（{s['format']}）：{status}")
     c.print(
         f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}），"
@@ -66,7 +68,7 @@ def import_(
         )
     )
     emit(summary, as_json, _render_batch)
-    if summary["status"] == "rejected":
+    if summary["status"] == BatchStatus.REJECTED:
         raise typer.Exit(1)
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.commitments import service
-from xinyong.commitments.models import CommitmentBatch
+from xinyong.commitments.models import BatchStatus, Channel, CommitmentBatch
 from xinyong.commitments.validate import (
     KNOWN_HEADERS,
     CommitmentInput,
@@ -40,6 +40,13 @@ from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
 from xinyong.ingest.readers import Source, Table, as_source, open_table, row_issues, table_from_records
 
 MAX_API_ROWS = 10_000
+#: ``core.batches`` summary status -> the stored batch status, and back (the API speaks the summary's words).
+_BATCH_STATUS = {
+    "accepted": BatchStatus.ACCEPTED,
+    "partially_accepted": BatchStatus.PARTIAL,
+    "rejected": BatchStatus.REJECTED,
+}
+_SUMMARY_STATUS: dict[str, str] = {stored: status for status, stored in _BATCH_STATUS.items()}
 REPORT_LIMIT = 1_000
 
 
@@ -110,14 +117,15 @@ def _run_batch(
             details={"missing": missing, "headers": [str(h) for h in table.raw_headers]},
         )
     received_at = received_at or utcnow()
+    mode = batches.REJECT_ALL if reject_all else batches.KEEP_GOOD
     batch = CommitmentBatch(
         department_id=department_id,
         channel=channel,
         filename=filename,
         sha256=sha256,
         format=table.format,
-        mode="reject_all" if reject_all else "keep_good",
-        status="processing",
+        mode=mode,
+        status=BatchStatus.PROCESSING,
         actor=actor.actor,
         received_at=received_at,
     )
@@ -161,7 +169,7 @@ def _run_batch(
         results.append(result)
         refused = []
         for o in result.outcomes:
-            if o.outcome == "rejected":
+            if o.outcome == service.RowResult.REJECTED:
                 assert o.error is not None
                 issue_counts[o.error["code"]] += 1
                 refused.append(
@@ -186,7 +194,7 @@ def _run_batch(
         write=write,
         begin=begin,
         ahead=sys.maxsize,
-        mode="reject_all" if reject_all else "keep_good",
+        mode=mode,
         session=session,
         chunk=sys.maxsize,
     )
@@ -208,7 +216,7 @@ def _run_batch(
     batch.accepted = summary.accepted
     batch.created, batch.updated, batch.unchanged = result.created, result.updated, result.unchanged
     batch.broken = result.broken
-    batch.status = {"partially_accepted": "partial"}.get(summary.status, summary.status)
+    batch.status = _BATCH_STATUS[summary.status]
     batch.finished_at = utcnow()
     errors = [e.detail or e.as_dict() for e in summary.errors]
     batch.report = {
@@ -239,7 +247,7 @@ def _run_batch(
         action="commitments.batch",
         entity_type="commitment_batch",
         entity_id=batch.id,
-        reason=f"{'文件' if channel == 'file' else '接口'}报送信用承诺 {filename or ''}".strip(),
+        reason=f"{'文件' if channel == Channel.FILE else '接口'}报送信用承诺 {filename or ''}".strip(),
         after={k: v for k, v in batch_summary(batch).items() if k not in ("errors", "warnings", "outcomes", "summary")},
     )
     return batch_summary(batch)
@@ -263,7 +271,7 @@ def import_file(
         department_id=department_id,
         table=table,
         sha256=source.sha256(),
-        channel="file",
+        channel=Channel.FILE,
         filename=source.name,
         reject_all=reject_all,
         today=today,
@@ -291,7 +299,7 @@ def import_rows(
         department_id=department_id,
         table=table_from_records(rows),
         sha256=hashlib.sha256(body).hexdigest(),
-        channel="api",
+        channel=Channel.API,
         reject_all=reject_all,
         today=today,
     )
@@ -327,7 +335,7 @@ def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
             "importer": "commitments",
             "batch": batch.id,
             "mode": batch.mode,
-            "status": {"partial": "partially_accepted"}.get(batch.status, batch.status),
+            "status": _SUMMARY_STATUS.get(batch.status, batch.status),
             "rows": batch.rows,
             "accepted": batch.accepted,
             "rejected": batch.rejected,

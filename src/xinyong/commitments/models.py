@@ -27,15 +27,20 @@ from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-COMMITMENT_TYPES = (
-    "approval_substitute",
-    "tolerance_acceptance",
-    "certification",
-    "credit_repair",
-    "self_discipline",
-    "voluntary",
-    "other",
-)
+
+class CommitmentType(StrEnum):
+    """承诺类型."""
+
+    APPROVAL_SUBSTITUTE = "approval_substitute"
+    TOLERANCE_ACCEPTANCE = "tolerance_acceptance"
+    CERTIFICATION = "certification"
+    CREDIT_REPAIR = "credit_repair"
+    SELF_DISCIPLINE = "self_discipline"
+    VOLUNTARY = "voluntary"
+    OTHER = "other"
+
+
+COMMITMENT_TYPES = tuple(CommitmentType)
 
 
 class FulfilmentStatus(StrEnum):
@@ -48,7 +53,33 @@ class FulfilmentStatus(StrEnum):
 
 
 FULFILMENT_STATUSES = tuple(FulfilmentStatus)
-PUBLIC_TYPES = ("public", "scoped", "private")
+
+
+class BatchStatus(StrEnum):
+    """Where a submission (:class:`CommitmentBatch`) stands."""
+
+    PROCESSING = "processing"
+    ACCEPTED = "accepted"
+    PARTIAL = "partial"
+    REJECTED = "rejected"
+
+
+class Channel(StrEnum):
+    """How a batch came in: a file upload or an API push."""
+
+    FILE = "file"
+    API = "api"
+
+
+class PublicType(StrEnum):
+    """公开类型: who may see a commitment."""
+
+    PUBLIC = "public"
+    SCOPED = "scoped"
+    PRIVATE = "private"
+
+
+PUBLIC_TYPES = tuple(PublicType)
 
 
 class CommitmentBatch(Base):
@@ -56,9 +87,9 @@ class CommitmentBatch(Base):
 
     __tablename__ = "commitment_batches"
     __table_args__ = (
-        CheckConstraint("channel IN ('file', 'api')", name="channel"),
+        CheckConstraint(f"channel IN {in_list(tuple(Channel))}", name="channel"),
         CheckConstraint("mode IN ('keep_good', 'reject_all')", name="mode"),
-        CheckConstraint("status IN ('processing', 'accepted', 'partial', 'rejected')", name="status"),
+        CheckConstraint(f"status IN {in_list(tuple(BatchStatus))}", name="status"),
     )
 
     id: Mapped[int] = pk_column()
@@ -68,7 +99,7 @@ class CommitmentBatch(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     format: Mapped[str | None] = mapped_column(String(10))
     mode: Mapped[str] = mapped_column(String(12), nullable=False)
-    status: Mapped[str] = mapped_column(String(12), nullable=False, default="processing")
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=BatchStatus.PROCESSING)
     rows: Mapped[int] = count_column()
     accepted: Mapped[int] = count_column()
     created: Mapped[int] = count_column()

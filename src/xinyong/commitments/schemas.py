@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xinyong.commitments.models import CommitmentType, FulfilmentStatus, PublicType
 from xinyong.core.bounds import Revision
 
 
@@ -162,14 +163,7 @@ class SubjectCommitmentOut(CommitmentOut):
     fulfilments: list[FulfilmentOut] = []
 
 
-TypeFilter = Literal[
-    "approval_substitute",
-    "tolerance_acceptance",
-    "certification",
-    "credit_repair",
-    "self_discipline",
-    "voluntary",
-    "other",
-]
-StatusFilter = Literal["pending", "fulfilled", "partial", "unfulfilled"]
-PublicTypeFilter = Literal["public", "scoped", "private"]
+# Query filters: the models' vocabularies.
+TypeFilter = CommitmentType
+StatusFilter = FulfilmentStatus
+PublicTypeFilter = PublicType

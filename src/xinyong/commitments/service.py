@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, or_, select
@@ -38,11 +39,13 @@ from xinyong.commitments.models import (
     CommitmentFulfilment,
     CommitmentVersion,
     FulfilmentStatus,
+    PublicType,
 )
 from xinyong.commitments.validate import (
     BREACH_STATUSES,
     PUBLIC_TYPE_LABELS,
     STATUS_LABELS,
+    STATUS_SPELLINGS,
     TYPE_LABELS,
     CommitmentInput,
 )
@@ -115,10 +118,19 @@ def _repair_broken(session: Session, actor: Principal, commitment: Commitment) -
 # Results -----------------------------------------------------------------------------------------------------
 
 
+class RowResult(StrEnum):
+    """What became of one submitted row."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
 @dataclass
 class RowOutcome:
     row: int
-    outcome: str  # created | updated | unchanged | rejected
+    outcome: RowResult
     commitment_id: int | None = None
     code: str | None = None
     version_no: int | None = None
@@ -385,7 +397,7 @@ def _reject(result: UpsertResult, row: CommitmentInput, code: str, message: str)
     result.outcomes.append(
         RowOutcome(
             row.row,
-            "rejected",
+            RowResult.REJECTED,
             code=row.code,
             error={"row": row.row, "column": "承诺编码", "value": row.code, "code": code, "message": message},
         )
@@ -411,7 +423,13 @@ def _apply_row(
         result.unchanged += 1
         result.outcomes.append(
             RowOutcome(
-                row.row, "unchanged", current.id, row.code, current.version_count, current.broken, warnings=warnings
+                row.row,
+                RowResult.UNCHANGED,
+                current.id,
+                row.code,
+                current.version_count,
+                current.broken,
+                warnings=warnings,
             )
         )
         return
@@ -468,7 +486,7 @@ def _apply_row(
         changed = sorted(content)
         previous_status: str = FulfilmentStatus.PENDING
         result.created += 1
-        outcome = "created"
+        outcome = RowResult.CREATED
     else:
         c = current
         before = (
@@ -485,7 +503,7 @@ def _apply_row(
         c.version_count += 1
         previous_status = c.fulfilment_status
         result.updated += 1
-        outcome = "updated"
+        outcome = RowResult.UPDATED
     session.add(
         CommitmentVersion(
             commitment_id=c.id,
@@ -552,10 +570,6 @@ def record_fulfilment(
     lists service (its notice step and permissions apply). A broken 信用修复型 commitment calls the handlers
     registered with :func:`on_repair_commitment_broken`.
     """
-    from xinyong.commitments.validate import (
-        _STATUSES,  # the same spellings as the import
-    )
-
     today = today or clock.today()
     c = get_commitment(session, commitment_id, actor=actor, manage=True)
     if expected_revision is not None and expected_revision != c.revision:
@@ -564,7 +578,7 @@ def record_fulfilment(
             code="stale_revision",
             details={"revision": c.revision},
         )
-    key = _STATUSES.get((status or "").strip())
+    key = STATUS_SPELLINGS.get((status or "").strip())
     if key is None or key == FulfilmentStatus.PENDING:
         raise ValidationFailed(
             f"承诺履行状态「{status}」无效，应为 全部履行 / 部分履行 / 全部未履行",
@@ -741,7 +755,7 @@ def commitment_snapshot(c: Commitment) -> dict[str, Any]:
 def _may_see(actor: Principal | None, c: Commitment) -> bool:
     if actor is None or actor.is_admin or actor.department_id == c.department_id:
         return True
-    return actor.role in GOVERNMENT_ROLES and c.public_type in ("public", "scoped")
+    return actor.role in GOVERNMENT_ROLES and c.public_type in (PublicType.PUBLIC, PublicType.SCOPED)
 
 
 def get_commitment(
@@ -849,7 +863,7 @@ def broken_commitments(
 
 def public_status(session: Session, c: Commitment, today: dt.date) -> tuple[bool, str]:
     """Whether the public may see the commitment today, and why (not): 公开类型 first, then the catalog."""
-    if c.public_type != "public":
+    if c.public_type != PublicType.PUBLIC:
         return False, f"公开类型为「{PUBLIC_TYPE_LABELS[c.public_type]}」，不向社会公开"
     verdict = publicity_status(
         publicity_rule(session, CATALOG_CLASS),
@@ -869,7 +883,7 @@ def public_commitments(
         select(Commitment, Subject)
         .join(Subject, Subject.id == Commitment.subject_id)
         .where(
-            Commitment.public_type == "public",
+            Commitment.public_type == PublicType.PUBLIC,
             Commitment.made_on <= today,
             or_(Commitment.valid_until.is_(None), Commitment.valid_until >= today),
         )

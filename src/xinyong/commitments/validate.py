@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from xinyong.auth.authorities import Authorities
 from xinyong.catalog.rules import PartyKind
+from xinyong.commitments.models import CommitmentType, FulfilmentStatus, PublicType
 from xinyong.identifiers import masking, regions, resident_id, uscc
 from xinyong.ingest import standards as std
 from xinyong.ingest.readers import normalize_header
@@ -44,51 +46,62 @@ from xinyong.records.inputs import RowIssue
 
 _SHOWN = 60
 
-TYPE_LABELS = {
-    "approval_substitute": "审批替代型",
-    "tolerance_acceptance": "容缺受理型",
-    "certification": "证明事项型",
-    "credit_repair": "信用修复型",
-    "self_discipline": "行业自律型",
-    "voluntary": "主动型",
-    "other": "其他",
+#: Labels by stored value (the keys are the enum's members, equal to their values).
+TYPE_LABELS: dict[str, str] = {
+    CommitmentType.APPROVAL_SUBSTITUTE: "审批替代型",
+    CommitmentType.TOLERANCE_ACCEPTANCE: "容缺受理型",
+    CommitmentType.CERTIFICATION: "证明事项型",
+    CommitmentType.CREDIT_REPAIR: "信用修复型",
+    CommitmentType.SELF_DISCIPLINE: "行业自律型",
+    CommitmentType.VOLUNTARY: "主动型",
+    CommitmentType.OTHER: "其他",
 }
-STATUS_LABELS = {"pending": "待认定", "fulfilled": "全部履行", "partial": "部分履行", "unfulfilled": "全部未履行"}
-PUBLIC_TYPE_LABELS = {"public": "可向社会公开", "scoped": "特定范围内公开", "private": "不可公开"}
+STATUS_LABELS: dict[str, str] = {
+    FulfilmentStatus.PENDING: "待认定",
+    FulfilmentStatus.FULFILLED: "全部履行",
+    FulfilmentStatus.PARTIAL: "部分履行",
+    FulfilmentStatus.UNFULFILLED: "全部未履行",
+}
+PUBLIC_TYPE_LABELS: dict[str, str] = {
+    PublicType.PUBLIC: "可向社会公开",
+    PublicType.SCOPED: "特定范围内公开",
+    PublicType.PRIVATE: "不可公开",
+}
 #: Statuses that are a breach of the commitment (违诺) once determined.
-BREACH_STATUSES = frozenset({"partial", "unfulfilled"})
+BREACH_STATUSES = frozenset({FulfilmentStatus.PARTIAL, FulfilmentStatus.UNFULFILLED})
 
-_TYPES = {
-    **{label: key for key, label in TYPE_LABELS.items()},
-    **{key: key for key in TYPE_LABELS},
-    "审批替代": "approval_substitute",
-    "容缺受理": "tolerance_acceptance",
-    "证明事项": "certification",
-    "证明事项告知承诺": "certification",
-    "信用修复": "credit_repair",
-    "行业自律": "self_discipline",
-    "主动承诺": "voluntary",
-    "主动承诺型": "voluntary",
-    "主动": "voluntary",
+_TYPES: dict[str, CommitmentType] = {
+    **{label: CommitmentType(key) for key, label in TYPE_LABELS.items()},
+    **{key: key for key in CommitmentType},
+    "审批替代": CommitmentType.APPROVAL_SUBSTITUTE,
+    "容缺受理": CommitmentType.TOLERANCE_ACCEPTANCE,
+    "证明事项": CommitmentType.CERTIFICATION,
+    "证明事项告知承诺": CommitmentType.CERTIFICATION,
+    "信用修复": CommitmentType.CREDIT_REPAIR,
+    "行业自律": CommitmentType.SELF_DISCIPLINE,
+    "主动承诺": CommitmentType.VOLUNTARY,
+    "主动承诺型": CommitmentType.VOLUNTARY,
+    "主动": CommitmentType.VOLUNTARY,
 }
-_STATUSES = {
-    **{label: key for key, label in STATUS_LABELS.items()},
-    **{key: key for key in STATUS_LABELS},
-    "部分未履行": "partial",
-    "未履行": "unfulfilled",
-    "履行中": "pending",
-    "未认定": "pending",
+#: Every spelling of a 履行状态 the import and the API take -> the status.
+STATUS_SPELLINGS: dict[str, FulfilmentStatus] = {
+    **{label: FulfilmentStatus(key) for key, label in STATUS_LABELS.items()},
+    **{key: key for key in FulfilmentStatus},
+    "部分未履行": FulfilmentStatus.PARTIAL,
+    "未履行": FulfilmentStatus.UNFULFILLED,
+    "履行中": FulfilmentStatus.PENDING,
+    "未认定": FulfilmentStatus.PENDING,
 }
-_PUBLIC_TYPES = {
-    **{label: key for key, label in PUBLIC_TYPE_LABELS.items()},
-    **{key: key for key in PUBLIC_TYPE_LABELS},
-    "社会公开": "public",
-    "公开": "public",
-    "向社会公开": "public",
-    "政务共享": "scoped",
-    "特定范围公开": "scoped",
-    "不公开": "private",
-    "不予公开": "private",
+_PUBLIC_TYPES: dict[str, PublicType] = {
+    **{label: PublicType(key) for key, label in PUBLIC_TYPE_LABELS.items()},
+    **{key: key for key in PublicType},
+    "社会公开": PublicType.PUBLIC,
+    "公开": PublicType.PUBLIC,
+    "向社会公开": PublicType.PUBLIC,
+    "政务共享": PublicType.SCOPED,
+    "特定范围公开": PublicType.SCOPED,
+    "不公开": PublicType.PRIVATE,
+    "不予公开": PublicType.PRIVATE,
 }
 
 
@@ -296,7 +309,7 @@ def _date(value: Any) -> dt.date:
     return d
 
 
-def _enum(table: dict[str, str], value: str, choices: str) -> str:
+def _enum(table: Mapping[str, str], value: str, choices: str) -> str:
     found = table.get(value)
     if found is None:
         raise _Cell("enum_invalid", f"取值「{value[:_SHOWN]}」无效，应为 {choices}")
@@ -447,7 +460,7 @@ def _convert(f: Field, value: Any, shown: str, today: dt.date) -> Any:
             return "other", shown
         return _enum(_TYPES, shown, " / ".join(TYPE_LABELS.values())), None
     if f.key == "fulfilment_status":
-        return _enum(_STATUSES, shown, "全部履行 / 部分履行 / 全部未履行（尚未认定的留空）")
+        return _enum(STATUS_SPELLINGS, shown, "全部履行 / 部分履行 / 全部未履行（尚未认定的留空）")
     if f.key == "public_type":
         return _enum(_PUBLIC_TYPES, shown, "可向社会公开 / 特定范围内公开 / 不可公开")
     return shown  # promisor_code: checked with the kind

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # trading (in yuan: × 10,000), a fine corrected after an objection. Above it a row is refused
     # (``amount_too_large``): 1e30 is a typing or unit error. Default 10^8 万元 (1 万亿元).
     amount_max_wan: Decimal = Field(Decimal(100_000_000), gt=0, le=AMOUNT_STORABLE_MAX_WAN)
+    # 信易贷 authorisations (docs/sharing.md): the longest period a subject may authorise an institution for, and
+    # the period when none is named, in days. Local practice, not a national number (unverified): configurable.
+    financing_max_authorisation_days: int = Field(366, ge=1, le=3_660)
+    financing_default_authorisation_days: int = Field(90, ge=1, le=3_660)
 
     @property
     def resolved_database_url(self) -> str:

@@ -383,6 +383,10 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     from xinyong.demo import lists as demo_lists
 
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
+    from xinyong.core import clock as demo_clock
+    from xinyong.demo import related as demo_related
+
+    related_summary = demo_related.build(session, actor=actor, persons=people, today=demo_clock.today())
     from xinyong.demo import trading as demo_trading
 
     trading_summary = demo_trading.build(
@@ -398,6 +402,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     summary = {
         "size": size.__dict__,
         "lists": lists_summary,
+        "related_persons": related_summary,
         "trading": trading_summary,
         "cases": cases_summary,
         "financing": financing_summary,

@@ -42,6 +42,13 @@ def register(app: typer.Typer) -> None:
                     f"主体：法人 {summary['size']['legal_persons']}，个体工商户 "
                     f"{summary['size']['individual_businesses']}，自然人 {summary['size']['natural_persons']}"
                 )
+                debtor = (summary.get("related_persons") or {}).get("debtor_company")
+                if debtor:
+                    c.print(
+                        f"关联人员示例：{debtor['legal_rep']} 是失信被执行人 {debtor['name']}（{debtor['uscc']}）的法定代表人；"
+                        f"任职核查：xinyong check {debtor['legal_rep_resident_id']} --scenario hiring",
+                        markup=False,
+                    )
             t = Table("用户名", "角色", "部门", title=f"演示账号（密码均为 {r['credentials']['password']}）")
             for u in r["credentials"]["users"][:8]:
                 t.add_row(u["username"], u["role"], u["department"] or "")

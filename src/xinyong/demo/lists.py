@@ -310,7 +310,47 @@ def _checks(session: Session, *, rng: random.Random, orgs: list[Any], today: dt.
             ]
             record_feedback(session, actor=principal, check_id=answer["check_id"], items=feedback)
             stats["with_feedback"] += 1
+    stats["procurement_by_record"] = _procurement_by_record(session, depts["czj"].id, today)
     return stats
+
+
+def _procurement_by_record(session: Session, department_id: int, today: dt.date, n: int = 5) -> int:
+    """The procurement system checks suppliers that were ordered to stop production within three years (重大违法记录,
+    政府采购法实施条例 第十九条): checks whose answer names the penalty, not a list. Returns how many named one."""
+    from xinyong.auth.roles import Role
+    from xinyong.measures.check import SubjectQuery, run_check
+    from xinyong.records.models import CreditRecord
+    from xinyong.subjects.models import Subject
+
+    since = today - dt.timedelta(days=3 * 365)
+    codes = session.scalars(
+        select(Subject.uscc)
+        .join(CreditRecord, CreditRecord.subject_id == Subject.id)
+        .where(
+            CreditRecord.kind == "penalty",
+            CreditRecord.withdrawn_at.is_(None),
+            CreditRecord.decision_date >= since,
+            CreditRecord.penalty_types_key.contains("|责令停产停业|"),
+            Subject.uscc.is_not(None),
+        )
+        .group_by(Subject.uscc)
+        .order_by(Subject.uscc)
+        .limit(n)
+    ).all()
+    principal = Principal(
+        kind="system", name="czj-business-system", role=Role.BUSINESS_SYSTEM, department_id=department_id
+    )
+    named = 0
+    for i, code in enumerate(codes):
+        answer = run_check(
+            session,
+            actor=principal,
+            subjects=[SubjectQuery(code=code)],
+            scenario="procurement",
+            reference=f"CZJ-{today.year}-CG{i:04d}",
+        )
+        named += any(m.get("record_reasons") for item in answer["results"] for m in item.get("measures", []))
+    return named
 
 
 def build(

@@ -21,8 +21,8 @@ from xinyong.evaluation.schemas import (
     SampleOut,
     SubjectResultsOut,
 )
-from xinyong.subjects.models import SubjectKind
-from xinyong.subjects.service import find_subject, log_person_view
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import find_subject
 
 router = APIRouter(prefix="/evaluation", tags=["evaluation"])
 
@@ -58,6 +58,16 @@ def models(_: Principal = Depends(allow(*GOVERNMENT_ROLES)), session: Session = 
     return [service.model_view(m) for m in service.current_models(session)]
 
 
+def _subject_head(subject: Subject, resident_id: str | None) -> dict[str, Any]:
+    return {
+        "id": subject.id,
+        "name": subject.name,
+        "kind": subject.kind,
+        "uscc": subject.uscc,
+        "resident_id": resident_id,
+    }
+
+
 @router.get("/subjects/{code}", response_model=SubjectResultsOut)
 def subject_results(
     code: str,
@@ -69,26 +79,10 @@ def subject_results(
     subject = find_subject(session, code)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
-    if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(
-            session,
-            actor=principal,
-            subject=subject,
-            purpose="信用评价结果查询",
-            endpoint="GET /api/v1/evaluation/subjects/{code}",
-            scope=("evaluation",),
-        )
-    role = principal.role.value if principal.role else None
-    return {
-        "subject": {
-            "id": subject.id,
-            "name": subject.name,
-            "kind": subject.kind,
-            "uscc": subject.uscc,
-            "resident_id": subject.resident_id_masked,
-        },
-        "results": service.subject_results(session, subject, role=role, history=history),
-    }
+    results = service.read_subject_results(
+        session, subject, actor=principal, endpoint="GET /api/v1/evaluation/subjects/{code}", history=history
+    )
+    return {"subject": _subject_head(subject, subject.resident_id_masked), "results": results}
 
 
 @router.get("/public/subjects/{code}", response_model=SubjectResultsOut)
@@ -98,13 +92,7 @@ def public_results(code: str, _: Principal = Depends(public), session: Session =
     if subject is None or subject.kind == SubjectKind.NATURAL_PERSON:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     return {
-        "subject": {
-            "id": subject.id,
-            "name": subject.name,
-            "kind": subject.kind,
-            "uscc": subject.uscc,
-            "resident_id": None,
-        },
+        "subject": _subject_head(subject, None),
         "results": service.subject_results(session, subject, role=None, history=False),
     }
 

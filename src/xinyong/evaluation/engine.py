@@ -30,6 +30,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     and_,
@@ -47,18 +48,21 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from xinyong.auth.models import Department
 from xinyong.cases.models import Case, CaseKind, CaseState
 from xinyong.catalog.rules import add_months
-from xinyong.commitments.models import Commitment
+from xinyong.commitments.models import Commitment, FulfilmentStatus
 from xinyong.core.db import IN_CHUNK, BigId, Json
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import EntryStatus, ListEntry, ListType
 from xinyong.lists.rules import in_force_clause
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -92,8 +96,6 @@ def _round2(expr: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _numeric() -> Any:
-    from sqlalchemy import Numeric
-
     return Numeric()
 
 
@@ -146,7 +148,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
         dept_cond = r.department_id.in_(depts) if ind.departments else true()
         if ind.source == "licences":
             cond = and_(
-                r.kind == "licence",
+                r.kind == RecordKind.LICENCE,
                 r.withdrawn_at.is_(None),
                 dept_cond,
                 or_(r.licence_valid_from.is_(None), r.licence_valid_from <= as_of),
@@ -154,7 +156,7 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
             )
             cols.append(_weighted(ind, r.decision_date, cond, as_of).label(_col(ind.code)))
         elif ind.source == "penalties":
-            conds = [r.kind == "penalty", r.withdrawn_at.is_(None), dept_cond]
+            conds = [r.kind == RecordKind.PENALTY, r.withdrawn_at.is_(None), dept_cond]
             if ind.severity:
                 conds.append(r.severity.in_(ind.severity))
             if ind.exclude_ended:
@@ -183,7 +185,7 @@ def _lists_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
             cond = and_(in_force_clause(e, as_of), *conds)
             cols.append(func.sum(case((cond, 1.0), else_=0.0)).label(_col(ind.code)))
         else:
-            cond = and_(e.status != "notified", *conds)
+            cond = and_(e.status != EntryStatus.NOTIFIED, *conds)
             cols.append(_weighted(ind, e.listed_on, cond, as_of).label(_col(ind.code)))
     if not cols:
         return None
@@ -202,7 +204,7 @@ def _commitments_part(spec: ModelSpec, as_of: dt.date, subset: bool) -> Any:
     for ind in spec.indicators:
         type_cond = c.commitment_type.in_(ind.commitment_types) if ind.commitment_types else true()
         if ind.source == "commitments_kept":
-            cond = and_(c.fulfilment_status == "fulfilled", type_cond)
+            cond = and_(c.fulfilment_status == FulfilmentStatus.FULFILLED, type_cond)
             cols.append(_weighted(ind, func.coalesce(c.determined_on, c.made_on), cond, as_of).label(_col(ind.code)))
         elif ind.source == "commitments_broken":
             cols.append(_weighted(ind, c.broken_on, type_cond, as_of).label(_col(ind.code)))
@@ -241,7 +243,7 @@ def _population(session: Session, spec: ModelSpec, s: Any) -> list[Any]:
             alternatives.append(
                 s.id.in_(
                     select(CreditRecord.subject_id).where(
-                        CreditRecord.kind == "licence", CreditRecord.department_id.in_(depts)
+                        CreditRecord.kind == RecordKind.LICENCE, CreditRecord.department_id.in_(depts)
                     )
                 )
             )
@@ -473,6 +475,21 @@ def date_window_sources(spec: ModelSpec, first: dt.date, second: dt.date) -> lis
     return sources
 
 
+#: The columns of a grade change (``evaluation_history``) that every change names; a change of grade adds the
+#: rule and contributions, a subject leaving the model a note.
+_HISTORY_KEYS = (
+    "model_code",
+    "subject_id",
+    "model_id",
+    "run_id",
+    "as_of",
+    "from_grade",
+    "to_grade",
+    "from_score",
+    "to_score",
+)
+
+
 def apply_run(
     session: Session, *, spec: ModelSpec, model_id: int, run_id: int, as_of: dt.date, subset: bool
 ) -> dict[str, Any]:
@@ -518,24 +535,7 @@ def apply_run(
         .select_from(joined)
         .where(or_(r.c.id.is_(None), r.c.grade != st.c.grade, r.c.score != st.c.score))
     )
-    conn.execute(
-        insert(h).from_select(
-            [
-                "model_code",
-                "subject_id",
-                "model_id",
-                "run_id",
-                "as_of",
-                "from_grade",
-                "to_grade",
-                "from_score",
-                "to_score",
-                "rule",
-                "contributions",
-            ],
-            changed_q,
-        )
-    )
+    conn.execute(insert(h).from_select([*_HISTORY_KEYS, "rule", "contributions"], changed_q))
 
     # Subjects that left the population (whole population on a full run; the subset's otherwise).
     staged = select(st.c.subject_id).where(st.c.subject_id == r.c.subject_id)
@@ -556,23 +556,7 @@ def apply_run(
     ).where(r.c.model_code == code, r.c.subject_id.in_(gone))
     removed = conn.execute(select(func.count()).select_from(gone.subquery())).scalar_one()
     if removed:
-        conn.execute(
-            insert(h).from_select(
-                [
-                    "model_code",
-                    "subject_id",
-                    "model_id",
-                    "run_id",
-                    "as_of",
-                    "from_grade",
-                    "to_grade",
-                    "from_score",
-                    "to_score",
-                    "note",
-                ],
-                gone_q,
-            )
-        )
+        conn.execute(insert(h).from_select([*_HISTORY_KEYS, "note"], gone_q))
         conn.execute(delete(r).where(r.c.model_code == code, r.c.subject_id.in_(gone)))
 
     _upsert_results(conn, dialect, code=code, model_id=model_id, run_id=run_id, as_of=as_of)
@@ -600,10 +584,7 @@ def apply_run(
 
 
 def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id: int, as_of: dt.date) -> None:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     st, r = STAGE, EvaluationResult.__table__
     src = select(
         literal(code, String),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from xinyong.catalog.rules import OPENNESS, PublicAttribute
 from xinyong.evaluation.spec import Indicator, ModelSpec, _num, _signed, describe_rule
 
 
@@ -128,8 +129,6 @@ def may_see(attribute: str, role: str | None) -> bool:
     """Whether a caller of ``role`` (None: the public) may see information of this 公开属性: the admin always; the
     departments and their business systems what is shared (政务共享) or more open; a bank (authorised query) what
     is conditional (授权查询) or public; the public only what is public."""
-    from xinyong.catalog.rules import OPENNESS, PublicAttribute
-
     rank = OPENNESS[PublicAttribute(attribute)]
     if role == "admin":
         return True

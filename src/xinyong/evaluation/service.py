@@ -39,12 +39,12 @@ from xinyong.evaluation.spec import (
     parse_model,
     shipped_models,
 )
-from xinyong.subjects.models import Subject
-from xinyong.subjects.service import find_subject
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import find_subject, log_person_view
 
 ENTITY = "evaluation_model"
 GRADE_EVENT = "grade.changed"
-_SPECS: dict[int, ModelSpec] = {}
+_SPECS: dict[str, ModelSpec] = {}  # by the stored version's SHA-256
 
 
 # Models --------------------------------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def list_runs(session: Session, *, model: str | None = None, limit: int = 20) ->
 
 def _visible(session: Session, spec: ModelSpec, subject_kind: str, role: str | None) -> bool:
     rule = catalog_service.publicity_rule(session, spec.info_class)
-    attribute = rule.natural_person_attribute if subject_kind == "natural_person" else rule.public_attribute
+    attribute = rule.natural_person_attribute if subject_kind == SubjectKind.NATURAL_PERSON else rule.public_attribute
     return may_see(attribute.value, role)
 
 
@@ -393,6 +393,19 @@ def explain_result(
     spec: ModelSpec, *, score: float, grade: str, rule: str | None, contributions: list[list[float]]
 ) -> dict[str, Any]:
     return explain(spec, score=score, grade=grade, rule=rule, contributions=contributions)
+
+
+def read_subject_results(
+    session: Session, subject: Subject, *, actor: Principal, endpoint: str, history: bool = True
+) -> list[dict[str, Any]]:
+    """:func:`subject_results` for a government reader (what the catalog lets ``actor``'s role see); reading a
+    natural person's results is recorded in the subject's access log (``subjects.log_person_view``)."""
+    if subject.kind == SubjectKind.NATURAL_PERSON:
+        log_person_view(
+            session, actor=actor, subject=subject, purpose="信用评价结果查询", endpoint=endpoint, scope=("evaluation",)
+        )
+    role = actor.role.value if actor.role else None
+    return subject_results(session, subject, role=role, history=history)
 
 
 def subject_results(
@@ -474,7 +487,7 @@ def current_grades(
     if not ids:
         return {}
     r, m = EvaluationResult, EvaluationModel
-    rows = []
+    rows: list[Any] = []
     for start in range(0, len(ids), IN_CHUNK):
         rows.extend(
             session.execute(

@@ -20,6 +20,7 @@ Every number here is data marked with its confidence; nothing in the engine hard
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -250,7 +251,7 @@ class ModelSpec(_Part):
         thresholds = [g.threshold for g in self.grades[:-1]]
         if any(t is None for t in thresholds) or self.grades[-1].threshold is not None:
             raise ValueError("除最后一档外每个等级须有 threshold，最后一档不设")
-        ordered = sorted(thresholds, reverse=self.score.direction == "higher_better")
+        ordered = sorted((t for t in thresholds if t is not None), reverse=self.score.direction == "higher_better")
         if thresholds != ordered or len(set(thresholds)) != len(thresholds):
             raise ValueError("等级须从最好到最差排列，阈值严格单调")
         for o in self.overrides:
@@ -277,8 +278,6 @@ class ModelSpec(_Part):
 
     def digest(self) -> str:
         """SHA-256 of the canonical content: the same version must never change content."""
-        import json
-
         text = json.dumps(self.dump(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

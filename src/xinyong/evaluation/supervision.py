@@ -25,6 +25,8 @@ from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.evaluation.models import EvaluationResult
 from xinyong.evaluation.service import get_model, spec_of
 from xinyong.evaluation.spec import ModelSpec
+from xinyong.ingest.reports import escape_cell, to_csv
+from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
 
@@ -74,7 +76,7 @@ def sample(
         stmt = stmt.where(
             r.subject_id.in_(
                 select(c.subject_id).where(
-                    c.kind == "licence",
+                    c.kind == RecordKind.LICENCE,
                     c.department_id == dept.id,
                     c.withdrawn_at.is_(None),
                     (c.licence_valid_to.is_(None)) | (c.licence_valid_to >= today),
@@ -126,7 +128,7 @@ def sample(
                     "reason": reason,
                 }
             )
-    names = {}
+    names: dict[int, Any] = {}
     ids = [d["subject_id"] for d in drawn]
     for start in range(0, len(ids), IN_CHUNK):
         for s in session.execute(
@@ -136,8 +138,14 @@ def sample(
         ):
             names[s.id] = s
     for d in drawn:
-        s = names.get(d["subject_id"])
-        d.update({"name": s.name if s else None, "uscc": s.uscc if s else None, "address": s.address if s else None})
+        found = names.get(d["subject_id"])
+        d.update(
+            {
+                "name": found.name if found else None,
+                "uscc": found.uscc if found else None,
+                "address": found.address if found else None,
+            }
+        )
     digest = hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()
     summary = {
         "model": spec.code,
@@ -167,8 +175,6 @@ def sample(
 def sample_csv(result: dict[str, Any]) -> bytes:
     """The drawn list as CSV (UTF-8 with BOM), every text cell escaped against spreadsheet formulas (names and
     addresses come from outside)."""
-    from xinyong.ingest.reports import escape_cell, to_csv
-
     header = ["序号", "名称", "统一社会信用代码", "地址", "信用等级", "等级名称", "得分", "抽中理由"]
     rows: list[list[Any]] = [header]
     for i, s in enumerate(result["subjects"], 1):

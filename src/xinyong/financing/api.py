@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.cases import verification
 from xinyong.core import uploads
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Unauthenticated
@@ -117,8 +118,6 @@ def online_authorisation(
     body: OnlineAuthorisationIn, _: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码（用途 financing）在线授权金融机构查询其信用信息。"""
-    from xinyong.cases import verification
-
     subject_id = verification.confirm(session, challenge=body.challenge, code=body.code, purpose="financing")
     row = service.grant_online(
         session,
@@ -136,8 +135,6 @@ def public_revoke(
     authorisation_id: Id, body: PublicRevokeIn, _: Principal = Depends(public), session: Session = SessionDep
 ) -> dict[str, Any]:
     """信用主体凭验证码（用途 financing）撤销本主体的授权。"""
-    from xinyong.cases import verification
-
     subject_id = verification.confirm(session, challenge=body.challenge, code=body.code, purpose="financing")
     row = service.revoke(
         session,

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.errors import NotFound
 from xinyong.financing import service
+from xinyong.subjects.service import find_subject
 
 app = typer.Typer(help="信易贷：金融机构、信用主体授权与查询统计", no_args_is_help=True)
 institutions_app = typer.Typer(help="信易贷金融机构（登记、列表、绑定账号）", no_args_is_help=True)
@@ -107,9 +109,6 @@ def authorisations_list(
     as_json: bool = JsonOption,
 ) -> None:
     """列出授权（身份证号、自然人姓名脱敏）。"""
-    from xinyong.core.errors import NotFound
-    from xinyong.subjects.service import find_subject
-
     with clikit.database().session(write=False) as session:
         inst_id = service.get_institution(session, institution).id if institution else None
         subject_id = None

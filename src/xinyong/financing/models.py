@@ -8,11 +8,42 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
+
+
+class PrincipalKind(StrEnum):
+    """Who acts for an institution: a console user or an API token (``financing_principals.kind``)."""
+
+    USER = "user"
+    TOKEN = "token"
+
+
+class AuthorisationMethod(StrEnum):
+    """How an authorisation was given (``financing_authorisations.method``)."""
+
+    ONLINE = "online"  # the subject on the portal, after one-time-code verification
+    DOCUMENT = "document"  # a signed authorisation uploaded by the bank
+
+
+class AuthorisationStatus(StrEnum):
+    """An authorisation's state at a moment (computed, not stored): ``service.status_of``."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class LoanOutcome(StrEnum):
+    """What the bank did under an authorisation (``financing_feedback.outcome``)."""
+
+    GRANTED = "granted"
+    DECLINED = "declined"
 
 
 class Institution(Base):

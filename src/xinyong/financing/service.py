@@ -4,7 +4,7 @@ Rules (docs/sharing.md):
 - a bank principal acts for one registered institution (``financing_principals``); others are refused;
 - an authorisation names the subject, the institution, the information classes (only classes a bank may read
   with authorisation: ``evaluation.rules.may_see`` with the class's public attribute — for a natural person the
-  class's attribute for persons), the purpose, the start and the expiry (at most :data:`MAX_DAYS`), and how it
+  class's attribute for persons), the purpose, the start and the expiry (at most :func:`max_days`, setting ``financing_max_authorisation_days``), and how it
   was given: ``online`` by the subject after one-time-code verification, or ``document``: a signed authorisation
   uploaded by the bank, of which the SHA-256 is kept (the same document cannot serve twice);
 - the profile answers only the authorised classes, only while an authorisation is active (started, not expired,
@@ -24,22 +24,52 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
+from xinyong.auth.models import ApiToken
 from xinyong.auth.roles import Principal, Role
+from xinyong.auth.service import _check_uscc
+from xinyong.auth.tokens import hash_token
+from xinyong.cases.documents import check_upload, safe_filename
+from xinyong.catalog.service import list_classes
 from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from xinyong.financing.models import Authorisation, Institution, InstitutionPrincipal, LoanFeedback
+from xinyong.core.settings import get_settings
+from xinyong.evaluation.rules import may_see
+from xinyong.financing.models import (
+    Authorisation,
+    AuthorisationMethod,
+    AuthorisationStatus,
+    Institution,
+    InstitutionPrincipal,
+    LoanFeedback,
+    LoanOutcome,
+    PrincipalKind,
+)
+from xinyong.identifiers.masking import mask_name
+from xinyong.lists.models import ListType
+from xinyong.reports.profile import ENTRY_FIELDS, Audience, Section, build_profile
 from xinyong.subjects import access_log
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
 
 PURPOSE = "融资授信"
-MAX_DAYS = 366
-DEFAULT_DAYS = 90
+
+
+def max_days() -> int:
+    """The longest authorisation period in days (``XINYONG_FINANCING_MAX_AUTHORISATION_DAYS``, default 366)."""
+    return get_settings().financing_max_authorisation_days
+
+
+def default_days() -> int:
+    """The period when none is named (``XINYONG_FINANCING_DEFAULT_AUTHORISATION_DAYS``, default 90)."""
+    return get_settings().financing_default_authorisation_days
+
+
 PROFILE_ENDPOINT = "GET /api/v1/financing/subjects/{code}/profile"
 PROFILE_ACTION = "financing.profile_read"
-METHOD_LABELS = {"online": "主体在线授权", "document": "书面授权书（机构上传）"}
-OUTCOME_LABELS = {"granted": "已放款", "declined": "未授信"}
+METHOD_LABELS = {AuthorisationMethod.ONLINE: "主体在线授权", AuthorisationMethod.DOCUMENT: "书面授权书（机构上传）"}
+OUTCOME_LABELS = {LoanOutcome.GRANTED: "已放款", LoanOutcome.DECLINED: "未授信"}
 RATE_BANDS = {
     "below_lpr": "低于LPR",
     "lpr": "等于LPR",
@@ -47,7 +77,12 @@ RATE_BANDS = {
     "lpr_plus_150": "LPR+50BP至LPR+150BP",
     "above": "高于LPR+150BP",
 }
-STATUS_LABELS = {"active": "有效", "pending": "未开始", "expired": "已到期", "revoked": "已撤销"}
+STATUS_LABELS = {
+    AuthorisationStatus.ACTIVE: "有效",
+    AuthorisationStatus.PENDING: "未开始",
+    AuthorisationStatus.EXPIRED: "已到期",
+    AuthorisationStatus.REVOKED: "已撤销",
+}
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -66,8 +101,6 @@ def _require_admin(actor: Principal, what: str) -> None:
 
 
 def create_institution(session: Session, *, actor: Principal, code: str, name: str, uscc: str) -> Institution:
-    from xinyong.auth.service import _check_uscc
-
     _require_admin(actor, "登记金融机构")
     code = (code or "").strip().lower()
     if not _CODE_RE.fullmatch(code):
@@ -118,21 +151,18 @@ def bind_principal(
     session: Session, *, actor: Principal, institution: int | str, user: str | None = None, token_id: int | None = None
 ) -> InstitutionPrincipal:
     """Let a bank user (by username) or a bank API token act for the institution."""
-    from xinyong.auth import service as auth_service
-    from xinyong.auth.models import ApiToken
-
     _require_admin(actor, "绑定机构账号")
     inst = get_institution(session, institution)
     if (user is None) == (token_id is None):
         raise ValidationFailed("请指定一个用户名或一个令牌编号", code="principal_required")
     if user is not None:
         found = auth_service.get_user(session, ref=user)
-        kind, pid, role = "user", found.id, found.role
+        kind, pid, role = PrincipalKind.USER, found.id, found.role
     else:
         token = session.get(ApiToken, token_id)
         if token is None:
             raise NotFound(f"令牌 {token_id} 不存在", code="token_not_found")
-        kind, pid, role = "token", token.id, token.role
+        kind, pid, role = PrincipalKind.TOKEN, token.id, token.role
     if Role(role) is not Role.BANK:
         raise ValidationFailed("只有“金融机构”角色的用户或令牌可以绑定到信易贷机构", code="not_a_bank_principal")
     if (
@@ -161,9 +191,9 @@ def bind_principal(
 def institution_of(session: Session, principal: Principal) -> Institution | None:
     """The institution a bank principal acts for (a login token acts as its user), or None."""
     if principal.kind == "user" and principal.user_id is not None:
-        kind, pid = "user", principal.user_id
+        kind, pid = PrincipalKind.USER, principal.user_id
     elif principal.kind == "token" and principal.token_id is not None:
-        kind, pid = "token", principal.token_id
+        kind, pid = PrincipalKind.TOKEN, principal.token_id
     else:
         return None
     return session.scalar(
@@ -187,9 +217,6 @@ def require_institution(session: Session, principal: Principal) -> Institution:
 
 def authorisable_classes(session: Session, kind: str) -> list[Any]:
     """The catalog classes a bank may read with a subject's authorisation, for subjects of ``kind``."""
-    from xinyong.catalog.service import list_classes
-    from xinyong.evaluation.rules import may_see
-
     person = kind == SubjectKind.NATURAL_PERSON.value
     out = []
     for c in list_classes(session):
@@ -229,11 +256,12 @@ def _period(starts_on: dt.date | None, expires_on: dt.date | None, days: int | N
     if start_day < today:
         raise ValidationFailed("授权开始日期不能早于今天", code="start_in_past")
     if expires_on is None:
-        expires_on = start_day + dt.timedelta(days=days or DEFAULT_DAYS)
+        expires_on = start_day + dt.timedelta(days=days or default_days())
     if expires_on <= start_day:
         raise ValidationFailed("授权到期日期必须晚于开始日期", code="bad_period")
-    if (expires_on - start_day).days > MAX_DAYS:
-        raise ValidationFailed(f"授权期限最长 {MAX_DAYS} 天", code="period_too_long", details={"max_days": MAX_DAYS})
+    longest = max_days()
+    if (expires_on - start_day).days > longest:
+        raise ValidationFailed(f"授权期限最长 {longest} 天", code="period_too_long", details={"max_days": longest})
     zone = clock.zone()
     starts_at = utcnow() if start_day == today else dt.datetime.combine(start_day, dt.time(), tzinfo=zone)
     # Valid through the expiry day (civil date of the platform), i.e. until midnight after it.
@@ -251,7 +279,7 @@ def _create(
     starts_on: dt.date | None,
     expires_on: dt.date | None,
     days: int | None,
-    method: str,
+    method: AuthorisationMethod,
     sha256: str | None = None,
     filename: str | None = None,
 ) -> Authorisation:
@@ -311,7 +339,7 @@ def grant_online(
         starts_on=None,
         expires_on=expires_on,
         days=days,
-        method="online",
+        method=AuthorisationMethod.ONLINE,
     )
 
 
@@ -331,8 +359,6 @@ def register_document(
     """A bank uploads the subject's signed authorisation document (PDF or image). Refused: a file that is no
     document (``document_type_not_allowed`` …), one whose SHA-256 differs from the one the bank declares
     (``document_hash_mismatch``: altered in transit or forged), a document already used (``document_reused``)."""
-    from xinyong.cases.documents import check_upload, safe_filename
-
     inst = require_institution(session, actor) if not actor.is_admin else None
     if inst is None:
         raise Forbidden("书面授权书由金融机构上传", code="bank_only")
@@ -361,21 +387,21 @@ def register_document(
         starts_on=starts_on,
         expires_on=expires_on,
         days=None,
-        method="document",
+        method=AuthorisationMethod.DOCUMENT,
         sha256=sha,
         filename=safe_filename(filename),
     )
 
 
-def status_of(a: Authorisation, now: dt.datetime | None = None) -> str:
+def status_of(a: Authorisation, now: dt.datetime | None = None) -> AuthorisationStatus:
     now = now or utcnow()
     if a.revoked_at is not None:
-        return "revoked"
+        return AuthorisationStatus.REVOKED
     if a.expires_at <= now:
-        return "expired"
+        return AuthorisationStatus.EXPIRED
     if a.starts_at > now:
-        return "pending"
-    return "active"
+        return AuthorisationStatus.PENDING
+    return AuthorisationStatus.ACTIVE
 
 
 def get_authorisation(session: Session, authorisation_id: int) -> Authorisation:
@@ -436,13 +462,13 @@ def list_authorisations(
     if institution_id is not None:
         stmt = stmt.where(Authorisation.institution_id == institution_id)
     now = utcnow()
-    if status == "active":
+    if status == AuthorisationStatus.ACTIVE:
         stmt = stmt.where(
             Authorisation.revoked_at.is_(None), Authorisation.starts_at <= now, Authorisation.expires_at > now
         )
-    elif status == "revoked":
+    elif status == AuthorisationStatus.REVOKED:
         stmt = stmt.where(Authorisation.revoked_at.is_not(None))
-    elif status == "expired":
+    elif status == AuthorisationStatus.EXPIRED:
         stmt = stmt.where(Authorisation.revoked_at.is_(None), Authorisation.expires_at <= now)
     elif status not in (None, "", "all"):
         raise ValidationFailed("状态只能是 active / revoked / expired / all", code="bad_status")
@@ -451,8 +477,6 @@ def list_authorisations(
 
 def authorisation_view(session: Session, a: Authorisation, *, masked: bool = True) -> dict[str, Any]:
     """An authorisation as shown: a person's name and ID masked (``masked``; always on public answers)."""
-    from xinyong.identifiers.masking import mask_name
-
     subject = session.get(Subject, a.subject_id)
     inst = session.get(Institution, a.institution_id)
     person = subject is not None and subject.kind == SubjectKind.NATURAL_PERSON.value
@@ -468,7 +492,7 @@ def authorisation_view(session: Session, a: Authorisation, *, masked: bool = Tru
         "starts_at": a.starts_at,
         "expires_at": a.expires_at,
         "method": a.method,
-        "method_label": METHOD_LABELS[a.method],
+        "method_label": METHOD_LABELS[AuthorisationMethod(a.method)],
         "document_sha256": a.document_sha256,
         "status": status_of(a),
         "status_label": STATUS_LABELS[status_of(a)],
@@ -542,14 +566,14 @@ def read_profile(
                 scope=wanted,
             )
     now = utcnow()
-    active = [g for g in grants if status_of(g, now) == "active"]
+    active = [g for g in grants if status_of(g, now) == AuthorisationStatus.ACTIVE]
     if not active:
         states = {status_of(g, now) for g in grants}
-        if "revoked" in states and "expired" not in states:
+        if AuthorisationStatus.REVOKED in states and AuthorisationStatus.EXPIRED not in states:
             code_, message = "authorisation_revoked", "信用主体已撤销对本机构的授权"
-        elif "expired" in states:
+        elif AuthorisationStatus.EXPIRED in states:
             code_, message = "authorisation_expired", "对本机构的授权已到期，请重新取得信用主体授权"
-        elif "pending" in states:
+        elif AuthorisationStatus.PENDING in states:
             code_, message = "authorisation_not_started", "授权尚未开始生效"
         else:
             code_, message = "authorisation_required", "未取得该信用主体的有效授权，不能查询"
@@ -609,9 +633,6 @@ def log_refusal(session: Session, *, actor: Principal, exc: ProfileRefused) -> N
 def log_refused_token(session: Session, *, raw_token: str, code: str, error_code: str) -> bool:
     """A bank token that is no longer valid (expired, revoked) asked for a subject's profile: the attempt goes in
     the subject's log under the token it was. An unknown token or subject logs nothing (nothing to name)."""
-    from xinyong.auth.models import ApiToken
-    from xinyong.auth.tokens import hash_token
-
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw_token)))
     subject = find_subject(session, code)
     if token is None or subject is None or Role(token.role) is not Role.BANK:
@@ -638,8 +659,6 @@ def log_refused_token(session: Session, *, raw_token: str, code: str, error_code
 
 
 def _subject_head(subject: Subject) -> dict[str, Any]:
-    from xinyong.identifiers.masking import mask_name
-
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     return {
         "id": subject.id,
@@ -653,9 +672,6 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
 def _sections(session: Session, subject: Subject, classes: Sequence[str], actor: Principal) -> dict[str, Any]:
     """What the platform holds of each class for the subject (IDs of persons masked): the BANK subject profile
     (``reports.profile.build_profile``), read only for the classes the authorisations cover."""
-    from xinyong.lists.models import ListType
-    from xinyong.reports.profile import Audience, Section, build_profile
-
     today = clock.today()
     person = subject.kind == SubjectKind.NATURAL_PERSON.value
     out: dict[str, Any] = {}
@@ -720,16 +736,7 @@ _RECORD_KEYS = (
     "status_reason",
 )
 _ENTRY_KEYS = (
-    "id",
-    "list_code",
-    "list_name",
-    "kind",
-    "reason",
-    "legal_basis",
-    "decision_no",
-    "authority",
-    "listed_on",
-    "term_end",
+    *ENTRY_FIELDS,
     "removed_on",
     "effective_status",
     "status_label",
@@ -739,8 +746,6 @@ _ENTRY_KEYS = (
 
 
 def _record_item(view: dict[str, Any], person: bool) -> dict[str, Any]:
-    from xinyong.identifiers.masking import mask_name
-
     item = {k: view.get(k) for k in _RECORD_KEYS}
     if person and item["party_name"]:
         item["party_name"] = mask_name(item["party_name"])
@@ -769,7 +774,7 @@ def record_feedback(
     if outcome not in OUTCOME_LABELS:
         raise ValidationFailed("结果只能是 granted（已放款）或 declined（未授信）", code="bad_outcome")
     amount: Decimal | None = None
-    if outcome == "granted":
+    if outcome == LoanOutcome.GRANTED:
         try:
             amount = Decimal(str(amount_yuan)).quantize(Decimal("0.01")) if amount_yuan is not None else None
         except (InvalidOperation, ValueError):
@@ -788,7 +793,7 @@ def record_feedback(
         subject_id=a.subject_id,
         outcome=outcome,
         amount_yuan=amount,
-        rate_band=rate_band if outcome == "granted" else None,
+        rate_band=rate_band if outcome == LoanOutcome.GRANTED else None,
         reference=(reference or "").strip()[:100] or None,
         actor=actor.actor,
         created_at=utcnow(),
@@ -817,7 +822,7 @@ def feedback_view(row: LoanFeedback) -> dict[str, Any]:
         "id": row.id,
         "authorisation_id": row.authorisation_id,
         "outcome": row.outcome,
-        "outcome_label": OUTCOME_LABELS[row.outcome],
+        "outcome_label": OUTCOME_LABELS[LoanOutcome(row.outcome)],
         "amount_yuan": str(row.amount_yuan) if row.amount_yuan is not None else None,
         "rate_band": row.rate_band,
         "rate_band_label": RATE_BANDS.get(row.rate_band or ""),
@@ -860,9 +865,9 @@ def figures(session: Session) -> dict[str, Any]:
             ).group_by(LoanFeedback.institution_id, LoanFeedback.outcome)
         ).all()
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for inst in insts:
-        granted = loans.get((inst.id, "granted"), (0, Decimal(0)))
+        granted = loans.get((inst.id, LoanOutcome.GRANTED), (0, Decimal(0)))
         rows.append(
             {
                 "institution": inst.code,
@@ -872,11 +877,11 @@ def figures(session: Session) -> dict[str, Any]:
                 "queries": queries.get((inst.name, access_log.ALLOWED), 0),
                 "refused_queries": queries.get((inst.name, access_log.DENIED), 0),
                 "loans_granted": granted[0],
-                "loans_declined": loans.get((inst.id, "declined"), (0, 0))[0],
+                "loans_declined": loans.get((inst.id, LoanOutcome.DECLINED), (0, 0))[0],
                 "amount_granted_yuan": str(Decimal(granted[1]).quantize(Decimal("0.01"))),
             }
         )
-    total = {
+    total: dict[str, Any] = {
         k: sum(r[k] for r in rows)
         for k in (
             "authorisations",

@@ -18,8 +18,10 @@ from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import importer, queries, service
 from xinyong.lists import types as lists_types
+from xinyong.lists.models import Stage
 from xinyong.lists.schemas import (
     CorrectIn,
+    EntryBody,
     EntryCreateIn,
     EntryOut,
     ExtendIn,
@@ -104,12 +106,11 @@ def entries(
 ) -> list[dict[str, Any]]:
     """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
     day = on or clock.today()
-    department_id = auth_service.get_department(session, ref=department).id if department else None
-    rows = queries.list_entries(
+    rows = queries.entries_by_codes(
         session,
         list_code=list_code,
-        subject_id=queries.subject_id_for(session, subject),
-        department_id=department_id,
+        subject=subject,
+        department=department,
         status=status,
         on=day,
         viewer=principal,
@@ -148,7 +149,7 @@ def create(
         "authority": body.authority,
         "authority_uscc": body.authority_uscc,
     }
-    if body.stage == "notice":
+    if body.stage == Stage.NOTICE:
         if body.listed_on is not None or body.term_end is not None:
             raise ValidationFailed("告知阶段不能填写列入日期或有效期", code="notice_with_listing")
         entry = service.give_notice(session, **args)
@@ -157,21 +158,18 @@ def create(
     return _view(session, entry.id, principal)
 
 
+def _act(session: Session, principal: Principal, entry_id: int, action: Any, body: EntryBody) -> dict[str, Any]:
+    """One lifecycle action on an entry, with the body's fields (named as the service takes them); the entry after."""
+    action(session, actor=principal, entry_id=entry_id, **dict(body))
+    return _view(session, entry_id, principal)
+
+
 @router.post("/entries/{entry_id}/list", response_model=EntryOut)
 def list_(
     entry_id: Id, body: ListIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
 ) -> dict[str, Any]:
     """告知期满后列入（不早于陈述申辩期届满日）。"""
-    service.list_entry(
-        session,
-        actor=principal,
-        entry_id=entry_id,
-        listed_on=body.listed_on,
-        term_end=body.term_end,
-        note=body.note,
-        expected_revision=body.expected_revision,
-    )
-    return _view(session, entry_id, principal)
+    return _act(session, principal, entry_id, service.list_entry, body)
 
 
 @router.post("/entries/{entry_id}/extend", response_model=EntryOut)
@@ -182,15 +180,7 @@ def extend(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """延长有效期（不超过名单类型的最长期限）。"""
-    service.extend_entry(
-        session,
-        actor=principal,
-        entry_id=entry_id,
-        term_end=body.term_end,
-        reason=body.reason,
-        expected_revision=body.expected_revision,
-    )
-    return _view(session, entry_id, principal)
+    return _act(session, principal, entry_id, service.extend_entry, body)
 
 
 @router.post("/entries/{entry_id}/remove", response_model=EntryOut)
@@ -201,16 +191,7 @@ def remove(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """移出名单（信用修复、撤销认定、已履行义务等），自移出日起不再生效。"""
-    service.remove_entry(
-        session,
-        actor=principal,
-        entry_id=entry_id,
-        reason=body.reason,
-        note=body.note,
-        on=body.on,
-        expected_revision=body.expected_revision,
-    )
-    return _view(session, entry_id, principal)
+    return _act(session, principal, entry_id, service.remove_entry, body)
 
 
 @router.post("/entries/{entry_id}/correct", response_model=EntryOut)
@@ -221,17 +202,7 @@ def correct(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """更正列入事由、失信事实或认定依据（须说明原因）。"""
-    service.correct_entry(
-        session,
-        actor=principal,
-        entry_id=entry_id,
-        note=body.note,
-        reason=body.reason,
-        facts=body.facts,
-        legal_basis=body.legal_basis,
-        expected_revision=body.expected_revision,
-    )
-    return _view(session, entry_id, principal)
+    return _act(session, principal, entry_id, service.correct_entry, body)
 
 
 @router.post("/entries/{entry_id}/withdraw-notice", response_model=EntryOut)
@@ -242,10 +213,7 @@ def withdraw_notice(
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """告知后决定不予列入（如陈述申辩理由成立）。"""
-    service.withdraw_notice(
-        session, actor=principal, entry_id=entry_id, note=body.note, expected_revision=body.expected_revision
-    )
-    return _view(session, entry_id, principal)
+    return _act(session, principal, entry_id, service.withdraw_notice, body)
 
 
 @router.post("/imports", response_model=ImportOut, status_code=201)

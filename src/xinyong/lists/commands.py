@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ def _print_entry(v: dict[str, Any]) -> None:
     c.print(f"事由：{v['reason']}\n依据：{v['legal_basis']}")
     for h in v.get("history") or []:
         c.print(f"  {h['at']:%Y-%m-%d %H:%M} {h['action']} {h['actor']} {h['reason'] or ''}")
+
+
+def _act(action: Callable[..., Any], as_json: bool, entry_id: int | None = None, **kwargs: Any) -> None:
+    """Run one service action as the CLI operator (on ``entry_id``, or creating an entry) and print the entry."""
+    with clikit.database().session() as session:
+        if entry_id is None:
+            entry_id = action(session, actor=clikit.operator(), **kwargs).id
+        else:
+            action(session, actor=clikit.operator(), entry_id=entry_id, **kwargs)
+        assert entry_id is not None
+        view = _entry_dict(session, entry_id)
+    emit(view, as_json, _print_entry)
 
 
 @app.command("types")
@@ -107,16 +120,13 @@ def entries(
     as_json: bool = JsonOption,
 ) -> None:
     """列出名单条目及其当日状态。"""
-    from xinyong.auth import service as auth_service
-
     day = date_or_today(on)
     with clikit.database().session(write=False) as session:
-        department_id = auth_service.get_department(session, ref=department).id if department else None
-        rows = queries.list_entries(
+        rows = queries.entries_by_codes(
             session,
             list_code=list_code,
-            subject_id=queries.subject_id_for(session, subject),
-            department_id=department_id,
+            subject=subject,
+            department=department,
             status=status,
             on=day,
             limit=limit,
@@ -186,25 +196,22 @@ def add(
     as_json: bool = JsonOption,
 ) -> None:
     """直接列入名单（须告知的名单须给出告知日期，且已过陈述申辩期）。"""
-    with clikit.database().session() as session:
-        entry = service.create_entry(
-            session,
-            actor=clikit.operator(),
-            list_code=list_code,
-            subject_code=subject,
-            reason=reason,
-            decision_no=decision_no,
-            facts=facts,
-            legal_basis=basis,
-            notice_given_on=parse_date(notice_given_on, "--notice-given-on"),
-            listed_on=parse_date(listed_on, "--listed-on"),
-            term_end=parse_date(term_end, "--term-end"),
-            department=department,
-            authority=authority,
-            authority_uscc=authority_uscc,
-        )
-        view = _entry_dict(session, entry.id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.create_entry,
+        as_json,
+        list_code=list_code,
+        subject_code=subject,
+        reason=reason,
+        decision_no=decision_no,
+        facts=facts,
+        legal_basis=basis,
+        notice_given_on=parse_date(notice_given_on, "--notice-given-on"),
+        listed_on=parse_date(listed_on, "--listed-on"),
+        term_end=parse_date(term_end, "--term-end"),
+        department=department,
+        authority=authority,
+        authority_uscc=authority_uscc,
+    )
 
 
 @app.command("notify")
@@ -223,23 +230,20 @@ def notify(
     as_json: bool = JsonOption,
 ) -> None:
     """登记列入前告知（陈述申辩期满后才能列入）。"""
-    with clikit.database().session() as session:
-        entry = service.give_notice(
-            session,
-            actor=clikit.operator(),
-            list_code=list_code,
-            subject_code=subject,
-            reason=reason,
-            decision_no=decision_no,
-            facts=facts,
-            legal_basis=basis,
-            notice_given_on=parse_date(given_on, "--given-on"),
-            department=department,
-            authority=authority,
-            authority_uscc=authority_uscc,
-        )
-        view = _entry_dict(session, entry.id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.give_notice,
+        as_json,
+        list_code=list_code,
+        subject_code=subject,
+        reason=reason,
+        decision_no=decision_no,
+        facts=facts,
+        legal_basis=basis,
+        notice_given_on=parse_date(given_on, "--given-on"),
+        department=department,
+        authority=authority,
+        authority_uscc=authority_uscc,
+    )
 
 
 @app.command("list-entry")
@@ -253,18 +257,15 @@ def list_entry(
     as_json: bool = JsonOption,
 ) -> None:
     """告知期满后列入。"""
-    with clikit.database().session() as session:
-        service.list_entry(
-            session,
-            actor=clikit.operator(),
-            entry_id=entry_id,
-            listed_on=parse_date(listed_on, "--listed-on"),
-            term_end=parse_date(term_end, "--term-end"),
-            note=note,
-            expected_revision=expected_revision,
-        )
-        view = _entry_dict(session, entry_id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.list_entry,
+        as_json,
+        entry_id,
+        listed_on=parse_date(listed_on, "--listed-on"),
+        term_end=parse_date(term_end, "--term-end"),
+        note=note,
+        expected_revision=expected_revision,
+    )
 
 
 @app.command("extend")
@@ -277,17 +278,14 @@ def extend(
     as_json: bool = JsonOption,
 ) -> None:
     """延长有效期（不超过名单类型的最长期限）。"""
-    with clikit.database().session() as session:
-        service.extend_entry(
-            session,
-            actor=clikit.operator(),
-            entry_id=entry_id,
-            term_end=parse_date(term_end, "--term-end"),  # type: ignore[arg-type]
-            reason=reason,
-            expected_revision=expected_revision,
-        )
-        view = _entry_dict(session, entry_id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.extend_entry,
+        as_json,
+        entry_id,
+        term_end=parse_date(term_end, "--term-end"),
+        reason=reason,
+        expected_revision=expected_revision,
+    )
 
 
 @app.command("remove")
@@ -301,18 +299,15 @@ def remove(
     as_json: bool = JsonOption,
 ) -> None:
     """移出名单。"""
-    with clikit.database().session() as session:
-        service.remove_entry(
-            session,
-            actor=clikit.operator(),
-            entry_id=entry_id,
-            reason=reason,
-            note=note,
-            on=parse_date(on, "--on"),
-            expected_revision=expected_revision,
-        )
-        view = _entry_dict(session, entry_id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.remove_entry,
+        as_json,
+        entry_id,
+        reason=reason,
+        note=note,
+        on=parse_date(on, "--on"),
+        expected_revision=expected_revision,
+    )
 
 
 @app.command("withdraw-notice")
@@ -324,12 +319,13 @@ def withdraw_notice(
     as_json: bool = JsonOption,
 ) -> None:
     """告知后决定不予列入。"""
-    with clikit.database().session() as session:
-        service.withdraw_notice(
-            session, actor=clikit.operator(), entry_id=entry_id, note=note, expected_revision=expected_revision
-        )
-        view = _entry_dict(session, entry_id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.withdraw_notice,
+        as_json,
+        entry_id,
+        note=note,
+        expected_revision=expected_revision,
+    )
 
 
 @app.command("correct")
@@ -344,19 +340,16 @@ def correct(
     as_json: bool = JsonOption,
 ) -> None:
     """更正列入事由、失信事实或认定依据。"""
-    with clikit.database().session() as session:
-        service.correct_entry(
-            session,
-            actor=clikit.operator(),
-            entry_id=entry_id,
-            note=note,
-            reason=reason,
-            facts=facts,
-            legal_basis=basis,
-            expected_revision=expected_revision,
-        )
-        view = _entry_dict(session, entry_id)
-    emit(view, as_json, _print_entry)
+    _act(
+        service.correct_entry,
+        as_json,
+        entry_id,
+        note=note,
+        reason=reason,
+        facts=facts,
+        legal_basis=basis,
+        expected_revision=expected_revision,
+    )
 
 
 @app.command("import")

@@ -33,7 +33,7 @@ from xinyong.ingest.readers import Source, as_source, normalize_header, open_tab
 from xinyong.ingest.validate import cell_text
 from xinyong.ingest.values import parse_date
 from xinyong.lists import service
-from xinyong.lists.models import ListEntry, ListType
+from xinyong.lists.models import EntrySource, EntryStatus, ListEntry, ListType, Stage
 from xinyong.subjects.models import SubjectKind
 
 #: field → accepted header spellings (normalised by ``ingest.readers.normalize_header``); the first is canonical.
@@ -236,13 +236,13 @@ def import_entries(
                 decision_no=str(_cell(values, cols.get("decision_no")) or ""),
                 facts=str(_cell(values, cols.get("facts")) or ""),
                 legal_basis=_text_cell(values, cols.get("legal_basis")),
-                stage="notice" if notice_only else "listed",
+                stage=Stage.NOTICE if notice_only else Stage.LISTED,
                 notice_given_on=dates["notice_given_on"],
                 listed_on=dates["listed_on"],
                 term_end=dates["term_end"],
                 department=department,
                 today=today,
-                source="file",
+                source=EntrySource.FILE,
                 party_name=_text_cell(values, cols.get("party_name")),
                 authority=_text_cell(values, cols.get("authority")),
                 authority_uscc=_text_cell(values, cols.get("authority_uscc")),
@@ -282,7 +282,7 @@ def import_entries(
                 session, actor=actor, draft=g.item, audited=False, today=today, reason=f"文件导入：{name}"
             )
             ids.append(entry.id)
-            written[entry.status == "notified"] += 1
+            written[entry.status == EntryStatus.NOTIFIED] += 1
 
     name = (filename or source.name)[:300]
     ids: list[int] = []

@@ -32,7 +32,11 @@ from sqlalchemy.orm import Session
 from xinyong.core.db import IN_CHUNK
 from xinyong.identifiers import orgcode, regions, uscc
 from xinyong.identifiers._text import compact
+from xinyong.identifiers.masking import mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
+from xinyong.identifiers.vault import get_vault
+from xinyong.subjects.models import Subject, SubjectName
+from xinyong.subjects.service import find_subject
 
 #: Score at or above which a candidate is linked without review (``ListType.params.match_threshold`` overrides).
 DEFAULT_THRESHOLD = 0.9
@@ -350,26 +354,22 @@ def score_pair(
 # Database part --------------------------------------------------------------------------------------------------
 
 
-def _subject_cols() -> tuple[Any, ...]:
-    from xinyong.subjects.models import Subject
-
-    return (
-        Subject.id,
-        Subject.kind,
-        Subject.name,
-        Subject.name_norm,
-        Subject.uscc,
-        Subject.resident_id_masked,
-        Subject.region_code,
-        Subject.legal_rep,
-        Subject.resident_id_enc,
-    )
+#: The subject columns a candidate or a check shows.
+SUBJECT_COLS = (
+    Subject.id,
+    Subject.kind,
+    Subject.name,
+    Subject.name_norm,
+    Subject.uscc,
+    Subject.resident_id_masked,
+    Subject.region_code,
+)
+#: What scoring needs besides (the encrypted ID only for the birth digits, compared in memory).
+_FACT_COLS = (*SUBJECT_COLS, Subject.legal_rep, Subject.resident_id_enc)
 
 
 def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool) -> dict[int, SubjectFacts]:
     """SubjectFacts for the given subject rows, their former names loaded in one query."""
-    from xinyong.subjects.models import SubjectName
-
     base = {r.id: r for r in rows}
     if not base:
         return {}
@@ -389,8 +389,6 @@ def _facts_from_rows(session: Session, rows: Iterable[Any], *, need_birth: bool)
         if need_birth and r.kind == PERSON and r.resident_id_enc:
             # Birth year and month are compared in memory only; never stored, logged or returned.
             if vault is None:
-                from xinyong.identifiers.vault import get_vault
-
                 vault = get_vault()
             try:
                 birth = vault.decrypt(r.resident_id_enc)[6:12]
@@ -421,8 +419,6 @@ def _name_keys(party: Party) -> set[str]:
 
 def exact_name_ids(session: Session, names: Collection[str]) -> dict[str, set[int]]:
     """Subjects whose current or former normalised name is one of ``names`` (index look-ups, in chunks)."""
-    from xinyong.subjects.models import Subject, SubjectName
-
     out: dict[str, set[int]] = {}
     keys = sorted(set(names))
     for start in range(0, len(keys), IN_CHUNK):
@@ -445,8 +441,6 @@ def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set
     """Subjects whose name starts with the core of an organisation party's name (bounded, index range scans).
 
     ``light``: the party already has exact-name candidates; one smaller look-up for rivals is enough."""
-    from xinyong.subjects.models import Subject
-
     if party.kind == PERSON:
         return set()
     norm = normalize_org_name(party.name)
@@ -473,12 +467,10 @@ def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set
 
 def load_facts(session: Session, subject_ids: Collection[int], *, need_birth: bool = True) -> dict[int, SubjectFacts]:
     """SubjectFacts of these subjects (chunked reads)."""
-    from xinyong.subjects.models import Subject
-
     ids = sorted(set(subject_ids))
     rows: list[Any] = []
     for start in range(0, len(ids), IN_CHUNK):
-        rows.extend(session.execute(select(*_subject_cols()).where(Subject.id.in_(ids[start : start + IN_CHUNK]))))
+        rows.extend(session.execute(select(*_FACT_COLS).where(Subject.id.in_(ids[start : start + IN_CHUNK]))))
     return _facts_from_rows(session, rows, need_birth=need_birth)
 
 
@@ -504,8 +496,6 @@ def rank(
 
 def code_candidate(session: Session, code: str | None) -> Candidate | None:
     """An identifier match, which wins outright: the subject a clear code (USCC, org code, ID) resolves to."""
-    from xinyong.subjects.service import find_subject
-
     if not code or is_masked(code):
         return None
     subject = find_subject(session, code)
@@ -527,8 +517,6 @@ def _code_label(code: str) -> str:
         return f"统一社会信用代码 {n}"
     if len(n) == 9 and orgcode.is_valid(n):
         return f"组织机构代码 {n}"
-    from xinyong.identifiers.masking import mask_resident_id
-
     return f"证件号码 {mask_resident_id(n)}"
 
 

@@ -28,7 +28,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
 
-LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
+
+class ListKind(StrEnum):
+    RED = "red"
+    BLACK = "black"
+    ABNORMAL = "abnormal"
+    DEBTOR = "debtor"
+    OTHER = "other"
+
+
+LIST_KINDS = tuple(ListKind)
 
 
 class EntryStatus(StrEnum):
@@ -49,18 +58,45 @@ class MatchStatus(StrEnum):
     UNMATCHED = "unmatched"
 
 
+class Stage(StrEnum):
+    """How a department enters an entry: a notice before listing (告知), or listed directly."""
+
+    NOTICE = "notice"
+    LISTED = "listed"
+
+
+class EntrySource(StrEnum):
+    """Where an entry came from: entered by a department, imported from its file, or synced from an external list."""
+
+    DEPARTMENT = "department"
+    FILE = "file"
+    SYNC = "sync"
+
+
+class Verdict(StrEnum):
+    """A reviewer's judgement of a list party against a subject (:class:`MatchJudgement`)."""
+
+    SAME = "same"
+    NOT_SAME = "not_same"
+
+
 ENTRY_STATUSES = tuple(EntryStatus)
-#: Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it).
-REMOVAL_REASONS = (
-    "term_ended",
-    "repaired",
-    "revoked",
-    "court_cancelled",
-    "obligation_fulfilled",
-    "sync_removed",
-    "not_listed",
-    "other",
-)
+
+
+class RemovalReason(StrEnum):
+    """Why an entry left its list (term expiry is computed, not stored, unless a sync or person records it)."""
+
+    TERM_ENDED = "term_ended"
+    REPAIRED = "repaired"
+    REVOKED = "revoked"
+    COURT_CANCELLED = "court_cancelled"
+    OBLIGATION_FULFILLED = "obligation_fulfilled"
+    SYNC_REMOVED = "sync_removed"
+    NOT_LISTED = "not_listed"
+    OTHER = "other"
+
+
+REMOVAL_REASONS = tuple(RemovalReason)
 MATCH_STATUSES = tuple(MatchStatus)
 
 
@@ -149,7 +185,7 @@ class ListEntry(Base):
     match_score: Mapped[float | None] = mapped_column(Float)
     match_evidence: Mapped[dict[str, Any] | None] = mapped_column(Json)
     match_candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
-    source: Mapped[str] = mapped_column(String(40), nullable=False, default="department")  # department|file|sync
+    source: Mapped[str] = mapped_column(String(40), nullable=False, default=EntrySource.DEPARTMENT)
     last_sync_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("list_syncs.id"))
     content_hash: Mapped[str | None] = mapped_column(String(64))
     # Set by the daily job once it has announced that the term ended (watches), so it announces it once.
@@ -209,7 +245,7 @@ class MatchJudgement(Base):
 
     __tablename__ = "list_match_judgements"
     __table_args__ = (
-        CheckConstraint("verdict IN ('same', 'not_same')", name="verdict"),
+        CheckConstraint(f"verdict IN {in_list(tuple(Verdict))}", name="verdict"),
         UniqueConstraint("party_key", "subject_id"),
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Principal
 from xinyong.catalog.models import InfoClass
 from xinyong.core import clock, hooks
@@ -88,6 +89,33 @@ class EntryRow:
     entry: ListEntry
     list_type: ListType
     subject: Subject | None
+
+
+def entries_by_codes(
+    session: Session,
+    *,
+    list_code: str | None,
+    subject: str | None,
+    department: str | None,
+    status: str,
+    on: dt.date,
+    viewer: Principal | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[EntryRow]:
+    """:func:`list_entries` with the subject and the department given by code, as the API and the CLI take them."""
+    department_id = auth_service.get_department(session, ref=department).id if department else None
+    return list_entries(
+        session,
+        list_code=list_code,
+        subject_id=subject_id_for(session, subject),
+        department_id=department_id,
+        status=status,
+        on=on,
+        viewer=viewer,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def list_entries(

@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any, Literal, get_args
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xinyong.catalog.rules import Confidence, PartyKind
 from xinyong.catalog.spec import LegalBasis
 from xinyong.core.bounds import Revision
-from xinyong.lists.models import LIST_KINDS, REMOVAL_REASONS
+from xinyong.lists.models import ListKind, RemovalReason, Stage
 
 CODE_PATTERN = r"^[a-z][a-z0-9_]{1,59}$"
-ListKind = Literal["red", "black", "abnormal", "debtor", "other"]
-RemovalReason = Literal[
-    "term_ended",
-    "repaired",
-    "revoked",
-    "court_cancelled",
-    "obligation_fulfilled",
-    "sync_removed",
-    "not_listed",
-    "other",
-]
-# The vocabularies are the model's (its CHECK constraints): keep the literals in step.
-assert set(get_args(ListKind)) == set(LIST_KINDS)
-assert set(get_args(RemovalReason)) == set(REMOVAL_REASONS)
 
 
 # The seed file ---------------------------------------------------------------------------------------------------
@@ -220,7 +206,8 @@ class PublicEntryOut(BaseModel):
     objection: str | None = Field(None, description="有未办结的异议时为“异议处理中”")
 
 
-class _Body(BaseModel):
+# The body of every change to an entry (its fields are named as the service functions take them).
+class EntryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expected_revision: Revision | None = Field(None, description="乐观并发：期望的当前版本号，不符时返回 409")
@@ -238,7 +225,7 @@ class EntryCreateIn(BaseModel):
     facts: str = Field("", max_length=20000, description="失信事实")
     legal_basis: str | None = Field(None, max_length=2000, description="认定依据（默认取名单类型的第一项依据）")
     decision_no: str = Field(min_length=1, max_length=200, description="决定文书号")
-    stage: Literal["notice", "listed"] = "listed"
+    stage: Stage = Stage.LISTED
     notice_given_on: dt.date | None = Field(None, description="告知日期")
     listed_on: dt.date | None = Field(None, description="列入日期（默认今天）")
     term_end: dt.date | None = Field(None, description="有效期至（默认按名单类型的期限计算）")
@@ -249,31 +236,31 @@ class EntryCreateIn(BaseModel):
     authority_uscc: str | None = Field(None, max_length=40, description="认定机关统一社会信用代码")
 
 
-class ListIn(_Body):
+class ListIn(EntryBody):
     listed_on: dt.date | None = None
     term_end: dt.date | None = None
     note: str | None = Field(None, max_length=2000)
 
 
-class ExtendIn(_Body):
+class ExtendIn(EntryBody):
     term_end: dt.date
     reason: str = Field(min_length=1, max_length=2000, description="延长理由")
 
 
-class RemoveIn(_Body):
+class RemoveIn(EntryBody):
     reason: RemovalReason
     note: str = Field(min_length=1, max_length=2000, description="说明（如：已完成信用修复，修复决定书文号）")
     on: dt.date | None = Field(None, description="移出日期（默认今天）：当日起不再生效")
 
 
-class CorrectIn(_Body):
+class CorrectIn(EntryBody):
     reason: str | None = Field(None, min_length=1, max_length=2000, description="列入事由")
     facts: str | None = Field(None, max_length=20000, description="失信事实")
     legal_basis: str | None = Field(None, min_length=1, max_length=2000, description="认定依据")
     note: str = Field(min_length=1, max_length=2000, description="更正原因")
 
 
-class WithdrawNoticeIn(_Body):
+class WithdrawNoticeIn(EntryBody):
     note: str = Field(min_length=1, max_length=2000, description="不予列入的理由（如：陈述申辩理由成立）")
 
 

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.rules import PARTY_KIND_LABELS, add_months
@@ -44,7 +45,16 @@ from xinyong.identifiers import explain
 from xinyong.identifiers import uscc as uscc_rules
 from xinyong.identifiers.masking import mask_name
 from xinyong.ingest.values import normalize_doc_no
-from xinyong.lists.models import REMOVAL_REASONS, EntryStatus, ListEntry, ListEntryEvent, ListType
+from xinyong.lists.models import (
+    REMOVAL_REASONS,
+    EntrySource,
+    EntryStatus,
+    ListEntry,
+    ListEntryEvent,
+    ListType,
+    RemovalReason,
+    Stage,
+)
 from xinyong.lists.rules import REMOVAL_REASON_LABELS, in_force, term_end_for
 from xinyong.lists.types import get_list_type
 from xinyong.subjects.models import Subject, SubjectKind
@@ -53,7 +63,9 @@ from xinyong.subjects.service import find_subject
 ENTITY = "list_entry"
 #: Reasons a person may give when removing an entry (``not_listed`` is the withdrawal of a notice,
 #: ``sync_removed`` belongs to the sync of an external list).
-MANUAL_REMOVAL_REASONS = tuple(r for r in REMOVAL_REASONS if r not in ("not_listed", "sync_removed"))
+MANUAL_REMOVAL_REASONS = tuple(
+    r for r in REMOVAL_REASONS if r not in (RemovalReason.NOT_LISTED, RemovalReason.SYNC_REMOVED)
+)
 
 
 # List types ------------------------------------------------------------------------------------------------------
@@ -90,8 +102,6 @@ def _operator_department(session: Session, actor: Principal, lt: ListType) -> De
 def _acting_department(session: Session, actor: Principal, lt: ListType, department: str | None) -> Department | None:
     """The department an entry is recorded for: the operator's own; for the admin the one named, else the first
     managing department that exists (the admin enters on its behalf)."""
-    from xinyong.auth import service as auth_service
-
     if actor.is_admin:
         if department:
             return auth_service.get_department(session, ref=department)
@@ -186,8 +196,6 @@ def _authority(
 ) -> tuple[str, str | None]:
     """The entry's 认定机关 (name, USCC): the recording department itself unless another authority is named, which
     must then be one the department reports for (the module's docstring); the registered name is stored."""
-    from xinyong.auth import service as auth_service
-
     name = _text(name, name="认定机关", code="authority_too_long", required=False, limit=200) or None
     code = None
     if uscc is not None and uscc.strip():
@@ -346,6 +354,19 @@ def _locked_entry(session: Session, entry_id: int) -> tuple[ListEntry, ListType]
     return entry, lt
 
 
+def _entry_to_change(
+    session: Session, actor: Principal, entry_id: int, expected_revision: int | None, *, manual: str | None = None
+) -> tuple[ListEntry, ListType]:
+    """The entry, locked, once the actor may change it at the revision they saw; ``manual``: the change, refused on
+    an external list (its entries change only through their sync)."""
+    entry, lt = _locked_entry(session, entry_id)
+    if manual is not None:
+        _check_manual(lt, manual)
+    _check_entry_access(session, actor, lt, entry)
+    _check_revision(entry, expected_revision)
+    return entry, lt
+
+
 def _check_revision(entry: ListEntry, expected: int | None) -> None:
     if expected is not None and expected != entry.revision:
         raise Conflict(
@@ -384,14 +405,14 @@ def draft_entry(
     decision_no: str,
     facts: str = "",
     legal_basis: str | None = None,
-    stage: str = "listed",
+    stage: str = Stage.LISTED,
     notice_given_on: dt.date | None = None,
     listed_on: dt.date | None = None,
     term_end: dt.date | None = None,
     department: str | None = None,
     party_name: str | None = None,
     today: dt.date | None = None,
-    source: str = "department",
+    source: str = EntrySource.DEPARTMENT,
     authority: str | None = None,
     authority_uscc: str | None = None,
 ) -> EntryDraft:
@@ -426,7 +447,7 @@ def draft_entry(
         "decision_no": decision,
         "source": source,
     }
-    if stage == "notice":
+    if stage == Stage.NOTICE:
         if not lt.requires_notice:
             raise ValidationFailed(f"「{lt.name}」列入前不需要告知，请直接列入", code="notice_not_required")
         if listed_on is not None or term_end is not None:
@@ -438,7 +459,7 @@ def draft_entry(
             notice_given_on=given,
             notice_until=workdays.add_workdays(given, lt.notice_workdays or 0),
         )
-    elif stage == "listed":
+    elif stage == Stage.LISTED:
         listed = listed_on or today
         _not_future(listed, today, name="列入日期", code="listed_on_in_future")
         if lt.requires_notice:
@@ -538,77 +559,39 @@ def write_entry(
     return entry
 
 
+class EntryFields(TypedDict, total=False):
+    """What a department gives for a new entry (:func:`create_entry`, :func:`give_notice`; see :func:`draft_entry`)."""
+
+    list_code: Required[str]
+    subject_code: Required[str]
+    reason: Required[str]
+    decision_no: Required[str]
+    facts: str
+    legal_basis: str | None
+    notice_given_on: dt.date | None
+    department: str | None
+    authority: str | None
+    authority_uscc: str | None
+
+
 def create_entry(
     session: Session,
     *,
     actor: Principal,
-    list_code: str,
-    subject_code: str,
-    reason: str,
-    decision_no: str,
-    facts: str = "",
-    legal_basis: str | None = None,
-    notice_given_on: dt.date | None = None,
     listed_on: dt.date | None = None,
     term_end: dt.date | None = None,
-    department: str | None = None,
-    authority: str | None = None,
-    authority_uscc: str | None = None,
+    **fields: Unpack[EntryFields],
 ) -> ListEntry:
     """List a subject directly. Types requiring notice need ``notice_given_on`` (a notice given outside the
     platform) at least the type's notice period before ``listed_on`` (default today)."""
-    draft = draft_entry(
-        session,
-        actor=actor,
-        list_code=list_code,
-        subject_code=subject_code,
-        reason=reason,
-        decision_no=decision_no,
-        facts=facts,
-        legal_basis=legal_basis,
-        stage="listed",
-        notice_given_on=notice_given_on,
-        listed_on=listed_on,
-        term_end=term_end,
-        department=department,
-        authority=authority,
-        authority_uscc=authority_uscc,
-    )
+    draft = draft_entry(session, actor=actor, stage=Stage.LISTED, listed_on=listed_on, term_end=term_end, **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 
-def give_notice(
-    session: Session,
-    *,
-    actor: Principal,
-    list_code: str,
-    subject_code: str,
-    reason: str,
-    decision_no: str,
-    facts: str = "",
-    legal_basis: str | None = None,
-    notice_given_on: dt.date | None = None,
-    department: str | None = None,
-    authority: str | None = None,
-    authority_uscc: str | None = None,
-) -> ListEntry:
+def give_notice(session: Session, *, actor: Principal, **fields: Unpack[EntryFields]) -> ListEntry:
     """Record that the subject was told of the intended listing (告知): status ``notified``, listing possible
     from ``notice_until`` (``notice_workdays`` working days after the notice)."""
-    draft = draft_entry(
-        session,
-        actor=actor,
-        list_code=list_code,
-        subject_code=subject_code,
-        reason=reason,
-        decision_no=decision_no,
-        facts=facts,
-        legal_basis=legal_basis,
-        stage="notice",
-        notice_given_on=notice_given_on,
-        department=department,
-        authority=authority,
-        authority_uscc=authority_uscc,
-    )
+    draft = draft_entry(session, actor=actor, stage=Stage.NOTICE, **fields)
     return write_entry(session, actor=actor, draft=draft)
 
 
@@ -628,10 +611,7 @@ def list_entry(
 ) -> ListEntry:
     """List a notified entry, not before its ``notice_until``."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_manual(lt, "列入")
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision, manual="列入")
     if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(
             f"名单条目 {entry.id} 不处于「已告知」状态，不能列入",
@@ -670,10 +650,7 @@ def extend_entry(
 ) -> ListEntry:
     """Move the term end later, within ``max_term_months`` from the listing date."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_manual(lt, "延长期限")
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision, manual="延长期限")
     reason = _text(reason, name="延长理由", code="reason_required", limit=2000)
     if entry.status != EntryStatus.ACTIVE or entry.listed_on is None:
         raise Conflict(
@@ -715,9 +692,7 @@ def remove_entry(
         raise ValidationFailed(
             f"未知的移出原因 {reason!r}", code="bad_removal_reason", details={"allowed": list(MANUAL_REMOVAL_REASONS)}
         )
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="移出说明", code="note_required", limit=2000)
     if entry.status == EntryStatus.NOTIFIED:
         raise Conflict("该条目仅处于告知阶段，请使用「不予列入」撤回告知", code="entry_not_active")
@@ -766,7 +741,7 @@ def restore_entry(
     entry, lt = _locked_entry(session, entry_id)
     _check_entry_access(session, actor, lt, entry)
     note = _text(note, name="恢复说明", code="note_required", limit=2000)
-    if entry.status != EntryStatus.REMOVED or entry.removal_reason != "repaired":
+    if entry.status != EntryStatus.REMOVED or entry.removal_reason != RemovalReason.REPAIRED:
         raise Conflict("只有因信用修复移出的条目可以在撤销修复后恢复", code="entry_not_repaired")
     before = _snapshot(entry)
     was = in_force(entry, today)
@@ -789,9 +764,7 @@ def withdraw_notice(
 ) -> ListEntry:
     """Decide not to list after a notice (陈述申辩成立 …): removed with reason ``not_listed``."""
     today = today or clock.today()
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="不予列入的理由", code="note_required", limit=2000)
     if entry.status != EntryStatus.NOTIFIED:
         raise Conflict(
@@ -799,7 +772,7 @@ def withdraw_notice(
         )
     before = _snapshot(entry)
     entry.status, entry.removed_on = EntryStatus.REMOVED, today
-    entry.removal_reason, entry.removal_note = "not_listed", note
+    entry.removal_reason, entry.removal_note = RemovalReason.NOT_LISTED, note
     _bump(entry)
     session.flush()
     _log(session, actor=actor, entry=entry, lt=lt, action="withdraw_notice", reason=note, before=before)
@@ -818,9 +791,7 @@ def correct_entry(
     expected_revision: int | None = None,
 ) -> ListEntry:
     """Fix the wording of an entry (事由, 事实, 依据); dates and status change only through the transitions."""
-    entry, lt = _locked_entry(session, entry_id)
-    _check_entry_access(session, actor, lt, entry)
-    _check_revision(entry, expected_revision)
+    entry, lt = _entry_to_change(session, actor, entry_id, expected_revision)
     note = _text(note, name="更正原因", code="note_required", limit=2000)
     changes: dict[str, str] = {}
     if reason is not None:
@@ -886,7 +857,7 @@ def announce_expirations(session: Session, *, today: dt.date, actor: Principal) 
                 after={"term_end": _iso(entry.term_end), "expiry_announced_on": today.isoformat()},
             )
         )
-        _emit(session, entry, lt, "list.left", removal_reason="term_ended")
+        _emit(session, entry, lt, "list.left", removal_reason=RemovalReason.TERM_ENDED)
         ids.append(entry.id)
     if ids:
         session.flush()

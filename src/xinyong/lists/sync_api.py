@@ -7,6 +7,7 @@ Syncing and judging are for the platform admin and the operators of the list's m
 from __future__ import annotations
 
 import builtins
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -114,18 +115,30 @@ def upload_sync(
     return sync.sync_view(record, list_code)
 
 
-@router.get("/syncs", response_model=SyncPage)
-def list_syncs(
+@dataclass(frozen=True)
+class _ListPage:
+    """A page of a list's syncs or review queue, as a viewer may read it (``department_code``: their lists only)."""
+
+    list_code: str | None
+    limit: int
+    offset: int
+    department_code: str | None
+
+
+def _list_page(
     list_code: str | None = Query(None, alias="list"),
     limit: Limit = 50,
     offset: Offset = 0,
     principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
     session: Session = SessionDep,
-) -> dict[str, Any]:
+) -> _ListPage:
+    return _ListPage(list_code, limit, offset, _viewer_department(session, principal))
+
+
+@router.get("/syncs", response_model=SyncPage)
+def list_syncs(page: _ListPage = Depends(_list_page), session: Session = SessionDep) -> dict[str, Any]:
     """同步记录（最新在前）；部门用户只看到本部门主管的名单。"""
-    total, found = sync.syncs_of(
-        session, list_code=list_code, limit=limit, offset=offset, department_code=_viewer_department(session, principal)
-    )
+    total, found = sync.syncs_of(session, **asdict(page))
     return {"total": total, "items": [sync.sync_view(r, code, with_report=False) for r, code in found]}
 
 
@@ -145,17 +158,9 @@ def get_sync(
 
 
 @router.get("/review", response_model=ReviewPage)
-def review(
-    list_code: str | None = Query(None, alias="list"),
-    limit: Limit = 50,
-    offset: Offset = 0,
-    principal: Principal = Depends(allow(Role.DEPT_OPERATOR, Role.DEPT_VIEWER)),
-    session: Session = SessionDep,
-) -> dict[str, Any]:
+def review(page: _ListPage = Depends(_list_page), session: Session = SessionDep) -> dict[str, Any]:
     """待复核的名单条目（无代码可关联、姓名比对得分低于阈值者），附候选主体及其得分依据。"""
-    return sync.review_queue(
-        session, list_code=list_code, limit=limit, offset=offset, department_code=_viewer_department(session, principal)
-    )
+    return sync.review_queue(session, **asdict(page))
 
 
 @router.post("/review/{entry_id}", response_model=ReviewItem)

@@ -15,16 +15,17 @@ from typing import Any
 
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.identifiers.masking import mask_name, mask_resident_id
+from xinyong.measures.models import CheckOutcome, MeasureKind
 from xinyong.measures.record_triggers import TriggerRecord, matches, record_reason
 from xinyong.measures.resolve import PERSON, _Entry, _Item
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.measures.spec import CATEGORY_LABELS, KIND_LABELS, SCENARIOS
 
-OUTCOME_LABELS = {
-    "matched": "已匹配",
-    "candidates": "仅按名称查询：候选主体",
-    "not_found": "未找到",
-    "invalid": "代码无效",
+OUTCOME_LABELS: dict[str, str] = {
+    CheckOutcome.MATCHED: "已匹配",
+    CheckOutcome.CANDIDATES: "仅按名称查询：候选主体",
+    CheckOutcome.NOT_FOUND: "未找到",
+    CheckOutcome.INVALID: "代码无效",
 }
 
 
@@ -46,7 +47,7 @@ def select_measures(
         if lt is None:
             continue
         for m in cat.by_list_type.get(lt.code, ()):
-            if not m.applies_in(scenario) or subject_kind not in m.party_kinds:
+            if not m.applies_in(scenario) or subject_kind not in m.party_kinds or m.related_only:
                 continue
             hits.setdefault(m.code, (m, [], []))[1].append(entry)
     if records and on is not None:
@@ -56,7 +57,7 @@ def select_measures(
             found = [r for r in records if matches(m.records, r, on)]
             if found:
                 hits.setdefault(m.code, (m, [], []))[2].extend(found)
-    return sorted(hits.values(), key=lambda h: (h[0].kind != "punish", h[0].sort_order, h[0].code))
+    return sorted(hits.values(), key=lambda h: (h[0].kind != MeasureKind.PUNISH, h[0].sort_order, h[0].code))
 
 
 def _entry_view(entry: _Entry, cat: Catalogue) -> dict[str, Any]:
@@ -117,6 +118,9 @@ def _measure_answer(
         "reasons": [_reason_view(e, cat) for e in entries],
         "record_reasons": [record_reason(r, rule, on) for r in records] if rule is not None and on else [],
         "record_legal_basis": list(rule.legal_basis) if rule is not None and records else [],
+        # filled by measures.related when the measure reaches a person through an organisation (extends_to)
+        "related_reasons": [],
+        "related_legal_basis": [],
     }
 
 
@@ -146,10 +150,10 @@ def _query_record(item: _Item) -> dict[str, Any]:
 def _conclusion(
     item: _Item, entries: list[Any], measures: list[dict[str, Any]], scenario: str, records: Sequence[Any] = ()
 ) -> str:
-    if item.outcome != "matched":
+    if item.outcome != CheckOutcome.MATCHED:
         return item.reason or OUTCOME_LABELS[item.outcome]
-    punish = [m for m in measures if m["kind"] == "punish"]
-    reward = [m for m in measures if m["kind"] == "reward"]
+    punish = [m for m in measures if m["kind"] == MeasureKind.PUNISH]
+    reward = [m for m in measures if m["kind"] == MeasureKind.REWARD]
     if not entries and not records:
         return "未发现处于有效期内的红黑名单记录，无适用的联合奖惩措施"
     if not measures:

@@ -14,6 +14,9 @@ Flow of :func:`run_check` (one transaction, a few indexed queries whatever the b
    records read for the whole batch in one statement per chunk (``measures.record_triggers``), and the answer
    names each triggering record (decision number, authority, date, penalty types, fine) beside the list reasons;
    grades are looked up for the subjects that have an evaluation result;
+   a person checked is also reached through the organisations where they hold a role (法定代表人 …) that have
+   entries in force, by the measures that extend to that role (``extends_to``; ``measures.related``, one statement
+   per chunk of persons, only when some measure of the scenario extends);
 4. the check and its items are recorded: who, which system, which scenario, what was answered (on SQLite in a
    transaction of its own that takes the write lock first, see :func:`_record`).
 
@@ -37,6 +40,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -54,11 +58,13 @@ from xinyong.measures.answer import (
     _subject_view,
     select_measures,
 )
-from xinyong.measures.models import Check, CheckFeedback, CheckItem, Measure, Memorandum
+from xinyong.measures.models import Check, CheckFeedback, CheckItem, CheckOutcome, Measure, MeasureKind, Memorandum
 from xinyong.measures.record_triggers import record_view, trigger_records
+from xinyong.measures.related import merge_answers, related_conclusion, related_hits, related_measures, related_view
 from xinyong.measures.resolve import PERSON, _entries_in_force, _parse, _resolve_codes, _resolve_names
 from xinyong.measures.service import catalogue
 from xinyong.measures.spec import SCENARIOS, require_scenario
+from xinyong.subjects import access_log
 
 MAX_BATCH = 10_000
 log = logging.getLogger(__name__)
@@ -104,10 +110,10 @@ def run_check(
     # read-only so that concurrent checks do not collide).
     with session.no_autoflush:
         items = [_parse(i, q) for i, q in enumerate(subjects)]
-        pending = [it for it in items if it.outcome == "not_found"]
+        pending = [it for it in items if it.outcome == CheckOutcome.NOT_FOUND]
         prefetched, fingerprint = _resolve_codes(session, [it for it in pending if (it.query.code or "").strip()], on)
         _resolve_names(session, [it for it in pending if not (it.query.code or "").strip()])
-        matched = [it for it in items if it.outcome == "matched"]
+        matched = [it for it in items if it.outcome == CheckOutcome.MATCHED]
         # An entry under objection still counts, but the answer says so (异议处理中) so the department can wait.
         # Subjects found by USCC came with their entries; the others (resident ID, legacy code) are read here.
         rest = {it.subject.id for it in matched} - prefetched.keys()
@@ -122,6 +128,14 @@ def run_check(
         records = (
             trigger_records(session, [it.subject.id for it in matched if it.subject.kind in plan.party_kinds], plan, on)
             if plan is not None
+            else {}
+        )
+        # Persons checked: the organisations where they hold a role with an entry in force, when some measure of
+        # the scenario extends to related persons (one statement per chunk of persons; measures.related).
+        persons_checked = [it.subject.id for it in matched if it.subject.kind == PERSON]
+        related = (
+            related_hits(session, persons_checked, on)
+            if persons_checked and cat is not None and cat.related_measures(scenario)
             else {}
         )
         # Current credit grades, where the catalog's evaluation class lets this caller see them (one query, for
@@ -143,8 +157,8 @@ def run_check(
     counts: Counter[str] = Counter()
     for it in items:
         counts[it.outcome] += 1
-        entries = in_force.get(it.subject.id, []) if it.outcome == "matched" else []
-        candidates = records.get(it.subject.id, ()) if records and it.outcome == "matched" else ()
+        entries = in_force.get(it.subject.id, []) if it.outcome == CheckOutcome.MATCHED else []
+        candidates = records.get(it.subject.id, ()) if records and it.outcome == CheckOutcome.MATCHED else ()
         chosen = (
             select_measures(cat, it.subject.kind, entries, scenario, candidates, on)
             if cat is not None and (entries or candidates)
@@ -154,9 +168,13 @@ def run_check(
         triggering = sorted(
             {r.id: r for _m, _es, rs in chosen for r in rs}.values(), key=lambda r: (r.decision_date, r.id)
         )
-        if any(m["kind"] == "punish" for m in measures):
+        hits = related.get(it.subject.id, []) if related and it.outcome == CheckOutcome.MATCHED else []
+        via = related_measures(cat, hits, scenario) if hits and cat is not None else []
+        if cat is not None and (via or hits):
+            measures = merge_answers(measures, via, cat, lambda m: _measure_answer(m, [], cat))
+        if any(m["kind"] == MeasureKind.PUNISH for m in measures):
             counts["with_punishments"] += 1
-        if any(m["kind"] == "reward" for m in measures):
+        if any(m["kind"] == MeasureKind.REWARD for m in measures):
             counts["with_rewards"] += 1
         counts["measures"] += len(measures)
         query = _query_record(it)
@@ -172,8 +190,11 @@ def run_check(
                 "entries": [_entry_view(e, cat) for e in entries] if cat is not None else [],
                 "records": [record_view(r, on) for r in triggering],
                 "measures": measures,
-                "conclusion": _conclusion(it, entries, measures, scenario, triggering),
-                "grades": grades.get(it.subject.id, []) if it.outcome == "matched" else [],
+                "conclusion": _with_related(
+                    _conclusion(it, entries, measures, scenario, triggering), entries or triggering, via, measures
+                ),
+                "related": [related_view(h, cat) for h in hits] if cat is not None else [],
+                "grades": grades.get(it.subject.id, []) if it.outcome == CheckOutcome.MATCHED else [],
             }
         )
         rows.append(
@@ -184,7 +205,8 @@ def run_check(
                 "reason": it.reason,
                 "subject_id": it.subject.id if it.subject is not None else None,
                 "candidates": it.candidates,
-                "entry_ids": [e.id for e in entries],
+                # the organisations' entries that reached the person through a role count among the grounds
+                "entry_ids": [e.id for e in entries] + sorted({h.entry.id for _m, hs in via for h in hs}),
                 "measure_codes": [m["code"] for m in measures],
                 "record_ids": [r.id for r in triggering],
             }
@@ -213,8 +235,6 @@ def run_check(
     check_id = _record(session, check, rows, results, separate=separate)
     persons = [it.subject.id for it in matched if it.subject.kind == PERSON]
     if persons:  # a check naming a person is in that person's access log (查询记录)
-        from xinyong.subjects import access_log
-
         access_log.record_check(
             session, actor=actor, subject_ids=persons, scenario=scenario, check_id=check_id, separate=separate
         )
@@ -228,6 +248,14 @@ def run_check(
         "summary": summary,
         "results": results,
     }
+
+
+def _with_related(own: str, grounds: Sequence[Any], via: Sequence[Any], measures: list[dict[str, Any]]) -> str:
+    """The conclusion, with the restrictions that reach a person through an organisation (measures.related)."""
+    if not via:
+        return own
+    text = related_conclusion([h for _m, hs in via for h in hs], measures)
+    return f"{own}；{text}" if grounds else text
 
 
 def check_and_record(
@@ -464,8 +492,6 @@ def _item_params(r: dict[str, Any]) -> tuple[Any, ...]:
 def _pg_record_sql(n: int) -> str:
     """The check and ``n`` items in one PostgreSQL statement (data-modifying CTEs); each value is cast to its
     column's type (a VALUES list does not take it from the target table)."""
-    from sqlalchemy.dialects import postgresql
-
     dialect = postgresql.dialect()
     table = CheckItem.__table__
     cols = _ITEM_COLUMNS[1:]

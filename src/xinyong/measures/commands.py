@@ -221,6 +221,13 @@ def _render_check(answer: dict[str, Any]) -> None:
                     "    记录触发依据："
                     + "；".join(f"{b['title']}{b.get('article') or ''}" for b in m["record_legal_basis"])
                 )
+            for reason in m.get("related_reasons", ()):
+                c.print(f"    理由（关联单位）：{reason['text']}")
+            if m.get("related_legal_basis"):
+                c.print(
+                    "    延伸至关联人员的依据："
+                    + "；".join(f"{b['title']}{b.get('article') or ''}" for b in m["related_legal_basis"])
+                )
 
 
 def register(root: typer.Typer) -> None:

@@ -16,6 +16,7 @@ and why not (反馈).
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -24,11 +25,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xinyong.core.columns import actor_column, count_column, in_list, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 
-MEASURE_KINDS = ("punish", "reward")
+
+class MeasureKind(StrEnum):
+    PUNISH = "punish"  # 惩戒
+    REWARD = "reward"  # 激励
+
+
+class CheckOutcome(StrEnum):
+    """What a check found for one subject asked about."""
+
+    MATCHED = "matched"
+    CANDIDATES = "candidates"  # a name without a code: candidates only
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+
+
+MEASURE_KINDS = tuple(MeasureKind)
 #: 全国失信惩戒措施基础清单's three categories (rights, management, market/social) and rewards (激励).
 MEASURE_CATEGORIES = ("rights", "management", "market", "incentive")
 MEMORANDUM_KINDS = ("memorandum", "law", "regulation", "judicial", "policy", "rule")
-CHECK_OUTCOMES = ("matched", "candidates", "not_found", "invalid")
+CHECK_OUTCOMES = tuple(CheckOutcome)
 
 
 class Memorandum(Base):
@@ -71,6 +87,9 @@ class Measure(Base):
     # {"records": {kinds, penalty_types, min_fine_wan, severities, lookback_years|months, include_repaired,
     # legal_basis, note}} — measures triggered by credit records (measures.spec.RecordTrigger); None: lists only.
     triggers: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # {roles, legal_basis, related_only, note} — the measure extends to the organisation's related persons in
+    # these roles (measures.spec.ExtendsTo, subjects.related); None: the listed subject only.
+    extends_to: Mapped[dict[str, Any] | None] = mapped_column(Json)
     mandatory: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     party_kinds: Mapped[list[str]] = mapped_column(Json, nullable=False)
     confidence: Mapped[str] = mapped_column(String(20), nullable=False, default="unverified")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from xinyong.catalog.rules import add_months
 from xinyong.core.db import IN_CHUNK
 from xinyong.measures._sql import Prepared
+from xinyong.records import publicity
 from xinyong.records.models import CreditRecord
 
 FEN_PER_WAN = 1_000_000  # 1 万元 = 10,000 元 = 1,000,000 分
@@ -115,7 +116,7 @@ class TriggerRecord:
     ended_on: dt.date | None
 
     def repaired_on(self, on: dt.date) -> bool:
-        return self.ended_on is not None and self.ended_on <= on
+        return publicity.repaired(self.kind, self.ended_on, on)
 
 
 def matches(rule: RecordRule, rec: TriggerRecord, on: dt.date) -> bool:
@@ -255,16 +256,23 @@ def trigger_records(
     return dict(out)
 
 
-def record_view(rec: TriggerRecord, on: dt.date) -> dict[str, Any]:
-    """A triggering record in the answer: decision number, authority, date, penalty types, fine (万元)."""
+def _decision(rec: TriggerRecord) -> dict[str, Any]:
+    """The decision a triggering record states, as the answer shows it."""
     return {
-        "id": rec.id,
         "kind": rec.kind,
         "doc_no": rec.doc_no,
         "authority": rec.authority,
         "decision_date": rec.decision_date.isoformat(),
         "penalty_types": list(rec.penalty_types),
         "fine_wan": wan(rec.fine_fen),
+    }
+
+
+def record_view(rec: TriggerRecord, on: dt.date) -> dict[str, Any]:
+    """A triggering record in the answer: decision number, authority, date, penalty types, fine (万元)."""
+    return {
+        "id": rec.id,
+        **_decision(rec),
         "severity": rec.severity,
         "repaired": rec.repaired_on(on),
     }
@@ -277,12 +285,7 @@ def record_reason(rec: TriggerRecord, rule: RecordRule, on: dt.date) -> dict[str
     repaired = "（已信用修复）" if rec.repaired_on(on) else ""
     return {
         "record_id": rec.id,
-        "kind": rec.kind,
-        "doc_no": rec.doc_no,
-        "authority": rec.authority,
-        "decision_date": rec.decision_date.isoformat(),
-        "penalty_types": list(rec.penalty_types),
-        "fine_wan": wan(rec.fine_fen),
+        **_decision(rec),
         "rule": rule.description,
         "text": f"{rec.authority}于{rec.decision_date.isoformat()}作出{kind}决定（{rec.doc_no}）"
         f"{'：' + what if what else ''}{fine}{repaired}；触发条件：{rule.description}",

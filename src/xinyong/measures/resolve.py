@@ -2,8 +2,8 @@
 
 :func:`_parse` turns each :class:`~xinyong.measures.check.SubjectQuery` into an item (a malformed code makes it
 ``invalid``, with the reason from ``identifiers.explain``); :func:`_resolve_codes` finds subjects in bulk by USCC
-(with their entries in force in the same statement), resident ID (by its keyed hash, as ``subjects.service``
-does) and legacy codes (aliases); :func:`_resolve_names` gives only ``candidates`` with scores for a name without
+(with their entries in force in the same statement: the fast path), then the other codes through the one resolver,
+``subjects.service.resolve_code_ids`` (resident ID by its keyed hash, legacy codes as aliases); :func:`_resolve_names` gives only ``candidates`` with scores for a name without
 a code. :func:`_entries_in_force` reads the entries that count on the day, each with its open-objection marker.
 The statements are prepared once (``measures._sql.Prepared``): this is the check's hottest path.
 """
@@ -26,13 +26,15 @@ from xinyong.identifiers import explain, resident_id, uscc
 from xinyong.identifiers._text import compact
 from xinyong.identifiers.masking import mask_name
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
-from xinyong.identifiers.vault import get_vault
+from xinyong.lists.matching import SUBJECT_COLS, find_candidates
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
+from xinyong.measures.models import CheckOutcome
 from xinyong.measures.service import fingerprint_columns
 from xinyong.measures.spec import PARTY_KINDS
-from xinyong.subjects.models import Subject, SubjectAlias
+from xinyong.subjects.models import Subject
+from xinyong.subjects.service import resolve_code_ids
 
 if TYPE_CHECKING:  # the check's request; the check imports this module
     from xinyong.measures.check import SubjectQuery
@@ -51,7 +53,7 @@ PERSON = "natural_person"
 class _Item:
     position: int
     query: SubjectQuery
-    outcome: str = "not_found"
+    outcome: CheckOutcome = CheckOutcome.NOT_FOUND
     reason: str | None = None
     subject: Any = None  # a row of _SUBJECT_COLS
     candidates: list[dict[str, Any]] | None = None
@@ -63,16 +65,7 @@ class _Item:
 _GRADED = exists().where(EvaluationResult.subject_id == Subject.id).label("graded")
 
 
-_SUBJECT_COLS = (
-    Subject.id,
-    Subject.kind,
-    Subject.name,
-    Subject.name_norm,
-    Subject.uscc,
-    Subject.resident_id_masked,
-    Subject.region_code,
-    _GRADED,
-)
+_SUBJECT_COLS = (*SUBJECT_COLS, _GRADED)
 
 
 def _values(n: int) -> list[Any]:
@@ -116,24 +109,25 @@ _OBJECTED = (
 )
 
 
+#: An entry's columns after its id (and subject id), in :class:`_Entry`'s order.
+_ENTRY_COLS = (
+    _E.c.list_type_id,
+    _E.c.authority,
+    _E.c.decision_no,
+    _E.c.listed_on,
+    _E.c.term_end,
+    _E.c.reason,
+    _E.c.legal_basis,
+    _OBJECTED,
+)
+
+
 # Each row also carries the catalogue's fingerprint (``measures.service.fingerprint_columns``): the catalogue is
 # needed only when some entry is in force, and then it is known whether the cached one is current without a
 # statement (a round trip on PostgreSQL) of its own.
 _ENTRIES_IN_FORCE = Prepared(
     lambda n: (
-        select(
-            _E.c.id,
-            _E.c.subject_id,
-            _E.c.list_type_id,
-            _E.c.authority,
-            _E.c.decision_no,
-            _E.c.listed_on,
-            _E.c.term_end,
-            _E.c.reason,
-            _E.c.legal_basis,
-            _OBJECTED,
-            *fingerprint_columns(),
-        )
+        select(_E.c.id, _E.c.subject_id, *_ENTRY_COLS, *fingerprint_columns())
         .where(_E.c.subject_id.in_(_values(n)), in_force_clause(_E.c, bindparam("on")))
         .order_by(_E.c.subject_id, _E.c.listed_on, _E.c.id)
     ),
@@ -145,19 +139,7 @@ _ENTRIES_IN_FORCE = Prepared(
 # predicate; a subject without any has one row with no entry) and the fingerprint, in one statement.
 _SUBJECTS_BY_USCC = Prepared(
     lambda n: (
-        select(
-            *_SUBJECT_COLS,
-            _E.c.id,
-            _E.c.list_type_id,
-            _E.c.authority,
-            _E.c.decision_no,
-            _E.c.listed_on,
-            _E.c.term_end,
-            _E.c.reason,
-            _E.c.legal_basis,
-            _OBJECTED,
-            *fingerprint_columns(),
-        )
+        select(*_SUBJECT_COLS, _E.c.id, *_ENTRY_COLS, *fingerprint_columns())
         .select_from(
             Subject.__table__.outerjoin(_E, and_(_E.c.subject_id == Subject.id, in_force_clause(_E.c, bindparam("on"))))
         )
@@ -219,86 +201,74 @@ def _explain(raw: str, c: str, looks_personal: bool) -> Any:
     return explain(raw)
 
 
+def _plan(item: _Item) -> tuple[str, Any]:
+    """(compact code, what ``identifiers.explain`` says of it); marks an item that looks like a person's."""
+    raw = (item.query.code or "").strip()
+    c = compact(raw)  # as uscc.compact would make it: the keys below use it as it is
+    item.looks_personal = _personal_shape(c)
+    check = _explain(raw, c, item.looks_personal)
+    if check.kind == "resident_id":
+        item.looks_personal = True
+    return c, check
+
+
+def _by_uscc(
+    session: Session, codes: set[str], on: dt.date
+) -> tuple[dict[str, Any], dict[int, list[_Entry]], tuple[Any, ...] | None]:
+    """The check's fast path: subjects by USCC with their entries in force on ``on`` and the catalogue's
+    fingerprint, in one prepared statement per chunk."""
+    found: dict[str, Any] = {}
+    prefetched: dict[int, list[_Entry]] = {}
+    fingerprint = None
+    if not codes:
+        return found, prefetched, fingerprint
+    conn = session.connection()
+    day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
+    for chunk in _chunks(sorted(codes)):
+        for row, entry, fp in _SUBJECTS_BY_USCC.rows(conn, chunk, on=day):
+            found[row.uscc] = row
+            entries = prefetched.setdefault(row.id, [])
+            if entry is not None:
+                entries.append(entry)
+            fingerprint = fp
+    return found, prefetched, fingerprint
+
+
+def _by_resolver(session: Session, codes: set[str]) -> dict[str, Any]:
+    """The other codes through the one resolver (``subjects.service.resolve_code_ids``: resident ID by its keyed
+    hash, legacy codes as aliases); code -> subject row (:data:`_SUBJECT_COLS`) for the codes it finds."""
+    if not codes:
+        return {}
+    ids = {code: sid for code, sid in resolve_code_ids(session, codes).items() if sid is not None}
+    rows: dict[int, Any] = {}
+    for chunk in _chunks(sorted(set(ids.values()))):
+        rows.update((row.id, row) for row in session.execute(select(*_SUBJECT_COLS).where(Subject.id.in_(chunk))))
+    return {code: rows[sid] for code, sid in ids.items()}
+
+
 def _resolve_codes(
     session: Session, items: list[_Item], on: dt.date
 ) -> tuple[dict[int, list[_Entry]], tuple[Any, ...] | None]:
-    """Resolve every item with a code in bulk: USCCs and resident IDs (by keyed hash) first, one query per kind
-    and chunk; then legacy codes (aliases) for the items still unresolved. Returns the entries in force on ``on``
+    """Resolve every item with a code in bulk: USCCs first, with their entries in force (the fast path); the
+    codes still unresolved through ``subjects.service.resolve_code_ids``. Returns the entries in force on ``on``
     of the subjects found by USCC (every one of them a key, maybe with no entry) and the catalogue's
     fingerprint, which come with them."""
-    plans: list[tuple[_Item, str, Any, str | None]] = []
-    by_uscc: set[str] = set()
-    by_hash: set[str] = set()
-    for item in items:
-        raw = (item.query.code or "").strip()
-        c = compact(raw)  # as uscc.compact would make it: the keys below use it as it is
-        item.looks_personal = _personal_shape(c)
-        check = _explain(raw, c, item.looks_personal)
-        digest = None
-        if check.kind == "resident_id":
-            item.looks_personal = True
-            if check.valid and check.normalized:
-                digest = get_vault().lookup_hash(check.normalized)
-                by_hash.add(digest)
-        if len(c) == 18:
-            by_uscc.add(c)
-        plans.append((item, c, check, digest))
-
-    found_uscc: dict[str, Any] = {}
-    found_hash: dict[str, Any] = {}
-    found_alias: dict[str, Any] = {}
-    prefetched: dict[int, list[_Entry]] = {}
-    fingerprint = None
-    if by_uscc:
-        conn = session.connection()
-        day: Any = on.isoformat() if conn.dialect.name == "sqlite" else on
-        for chunk in _chunks(sorted(by_uscc)):
-            for row, entry, fp in _SUBJECTS_BY_USCC.rows(conn, chunk, on=day):
-                found_uscc[row.uscc] = row
-                entries = prefetched.setdefault(row.id, [])
-                if entry is not None:
-                    entries.append(entry)
-                fingerprint = fp
-    for chunk in _chunks(sorted(by_hash)):
-        for row in session.execute(
-            select(*_SUBJECT_COLS, Subject.resident_id_hash).where(Subject.resident_id_hash.in_(chunk))
-        ):
-            found_hash[row.resident_id_hash] = row
-    by_alias: set[str] = set()
-    for _item, c, check, digest in plans:
-        if (len(c) == 18 and c in found_uscc) or (digest is not None and digest in found_hash):
-            continue
-        by_alias.add(c)
-        if check.kind == "org_code" and check.valid and check.normalized:
-            by_alias.add(check.normalized)
-    for chunk in _chunks(sorted(by_alias)):
-        for row in session.execute(
-            select(*_SUBJECT_COLS, SubjectAlias.value)
-            .join(SubjectAlias, SubjectAlias.subject_id == Subject.id)
-            .where(SubjectAlias.value.in_(chunk))
-        ):
-            found_alias.setdefault(row.value, row)
-
-    for item, c, check, digest in plans:
-        row = None
-        if len(c) == 18:
-            row = found_uscc.get(c)
-        if row is None and digest is not None:
-            row = found_hash.get(digest)
-        if row is None:
-            row = found_alias.get(c)
-            if row is None and check.kind == "org_code" and check.normalized:
-                row = found_alias.get(check.normalized)
+    plans = [(item, *_plan(item)) for item in items]
+    found_uscc, prefetched, fingerprint = _by_uscc(session, {c for _i, c, _k in plans if len(c) == 18}, on)
+    rest = {(item.query.code or "").strip() for item, c, _k in plans if c not in found_uscc}
+    found = _by_resolver(session, rest)
+    for item, c, check in plans:
+        row = found_uscc.get(c) or found.get((item.query.code or "").strip())
         if row is not None:
-            item.outcome, item.subject = "matched", row
+            item.outcome, item.subject = CheckOutcome.MATCHED, row
             if row.kind == PERSON:
                 item.looks_personal = True
             _name_warning(item)
         elif check.valid:
-            item.outcome, item.reason = "not_found", "平台未登记该代码对应的信用主体，未发现红黑名单记录"
+            item.outcome, item.reason = CheckOutcome.NOT_FOUND, "平台未登记该代码对应的信用主体，未发现红黑名单记录"
         else:
             problems = "；".join(e.message for e in check.errors) or "代码格式无效"
-            item.outcome, item.reason = "invalid", f"代码无效：{problems}"
+            item.outcome, item.reason = CheckOutcome.INVALID, f"代码无效：{problems}"
     return prefetched, fingerprint
 
 
@@ -313,8 +283,6 @@ def _name_warning(item: _Item) -> None:
 
 
 def _resolve_names(session: Session, items: list[_Item]) -> None:
-    from xinyong.lists.matching import find_candidates
-
     found: list[tuple[_Item, list[Any]]] = []
     ids: set[int] = set()
     for item in items:
@@ -330,9 +298,9 @@ def _resolve_names(session: Session, items: list[_Item]) -> None:
             rows[row.id] = row
     for item, cands in found:
         if not cands:
-            item.outcome, item.reason = "not_found", "未找到名称相符的信用主体"
+            item.outcome, item.reason = CheckOutcome.NOT_FOUND, "未找到名称相符的信用主体"
             continue
-        item.outcome = "candidates"
+        item.outcome = CheckOutcome.CANDIDATES
         item.reason = "仅按名称查询不实施联合奖惩措施：请确认主体后以统一社会信用代码或身份证号码重新核查"
         item.candidates = [_candidate_view(c, rows.get(c.subject_id)) for c in cands]
         if any(c.kind == PERSON for c in cands):
@@ -358,9 +326,12 @@ def _parse(position: int, q: SubjectQuery) -> _Item:
     item = _Item(position=position, query=q)
     code, name, region = (q.code or "").strip(), (q.name or "").strip(), (q.region or "").strip()
     if q.kind is not None and q.kind not in PARTY_KINDS:
-        item.outcome, item.reason = "invalid", f"主体类别应为 {', '.join(PARTY_KINDS)} 之一"
+        item.outcome, item.reason = CheckOutcome.INVALID, f"主体类别应为 {', '.join(PARTY_KINDS)} 之一"
     elif not code and not name:
-        item.outcome, item.reason = "invalid", "缺少代码或名称：请提供统一社会信用代码、身份证号码，或名称与地区"
+        item.outcome, item.reason = (
+            CheckOutcome.INVALID,
+            "缺少代码或名称：请提供统一社会信用代码、身份证号码，或名称与地区",
+        )
     elif not code and region and not (len(region) == 6 and region.isdigit()):
-        item.outcome, item.reason = "invalid", "地区应为6位行政区划代码"
+        item.outcome, item.reason = CheckOutcome.INVALID, "地区应为6位行政区划代码"
     return item

@@ -75,6 +75,23 @@ class _MeasureText(BaseModel):
     content: str
 
 
+class RelatedReasonOut(BaseModel):
+    """An organisation's list entry that reaches the person checked through a role held there (extends_to)."""
+
+    related_id: int
+    role: str = Field(description="legal_rep / principal / director / supervisor / senior_manager")
+    role_label: str
+    company: dict[str, Any] = Field(description="单位：id、名称、统一社会信用代码、类别")
+    entry_id: int
+    list_type: str | None
+    list_name: str
+    listed_on: str | None
+    term_end: str | None
+    authority: str
+    objection: str | None = None
+    text: str
+
+
 class MeasureAnswerOut(_MeasureText):
     department: str
     mandatory: bool
@@ -86,6 +103,12 @@ class MeasureAnswerOut(_MeasureText):
         default_factory=list, description="触发该措施的信用记录（按记录触发的措施）"
     )
     record_legal_basis: list[dict[str, Any]] = Field(default_factory=list, description="按信用记录触发该措施的法律依据")
+    related_reasons: list[RelatedReasonOut] = Field(
+        default_factory=list, description="自然人因在失信单位担任职务而适用该措施：单位、职务、名单记录"
+    )
+    related_legal_basis: list[dict[str, Any]] = Field(
+        default_factory=list, description="措施延伸至关联人员（法定代表人等）的法律依据"
+    )
 
 
 class EntryOut(BaseModel):
@@ -113,6 +136,9 @@ class CheckResultOut(BaseModel):
     candidates: list[dict[str, Any]]
     entries: list[EntryOut]
     records: list[RecordOut] = Field(default_factory=list, description="触发措施的信用记录（行政处罚等）")
+    related: list[dict[str, Any]] = Field(
+        default_factory=list, description="自然人现任职务且有有效名单记录的单位（关联人员）"
+    )
     measures: list[MeasureAnswerOut]
     conclusion: str
     grades: list[GradeBrief] = Field(
@@ -188,6 +214,7 @@ class MeasureOut(_MeasureText):
     scenarios: list[str]
     list_types: list[str]
     triggers: dict[str, Any] | None = None
+    extends_to: dict[str, Any] | None = Field(None, description="延伸至关联人员：职务、依据、是否仅关联人员")
     record_rule: str | None = Field(None, description="按信用记录触发的条件（文字）")
     mandatory: bool
     party_kinds: list[str]

@@ -47,6 +47,7 @@ _MEASURE_FIELDS = (
     "scenarios",
     "list_types",
     "triggers",
+    "extends_to",
     "mandatory",
     "party_kinds",
     "confidence",
@@ -127,15 +128,7 @@ def seed_measures(
             obj = Memorandum(code=ms.code, **{k: getattr(ms, k) for k in _MEMO_FIELDS}, created_at=now, updated_at=now)
             session.add(obj)
             memos[ms.code] = obj
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.memorandum.create",
-                entity_type="memorandum",
-                entity_id=ms.code,
-                reason=why,
-                after=after,
-            )
+            _log_seed(session, actor, why, "memorandum", ms.code, after)
             report.memoranda_created.append(ms.code)
             continue
         before = _memo_state(obj)
@@ -144,16 +137,7 @@ def seed_measures(
             for k in _MEMO_FIELDS:
                 setattr(obj, k, getattr(ms, k))
             obj.updated_at = now
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.memorandum.update",
-                entity_type="memorandum",
-                entity_id=ms.code,
-                reason=why,
-                before={k: before[k] for k in changed},
-                after={k: after[k] for k in changed},
-            )
+            _log_seed(session, actor, why, "memorandum", ms.code, after, before, changed)
             report.memoranda_updated.append(ms.code)
     session.flush()
     memo_by_id = {m.id: m.code for m in memos.values()}
@@ -174,15 +158,7 @@ def seed_measures(
                     **values,
                 )
             )
-            audit.record(
-                session,
-                actor=actor.actor,
-                action="measures.measure.create",
-                entity_type="measure",
-                entity_id=spec_m.code,
-                reason=why,
-                after=after,
-            )
+            _log_seed(session, actor, why, "measure", spec_m.code, after)
             report.created.append(spec_m.code)
             continue
         before = _measure_state(measure, memo_by_id[measure.memorandum_id])
@@ -194,20 +170,37 @@ def seed_measures(
             setattr(measure, k, v)
         measure.memorandum_id = memos[spec_m.memorandum].id
         measure.updated_at = now
-        audit.record(
-            session,
-            actor=actor.actor,
-            action="measures.measure.update",
-            entity_type="measure",
-            entity_id=spec_m.code,
-            reason=why,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
+        _log_seed(session, actor, why, "measure", spec_m.code, after, before, changed)
         report.updated.append(spec_m.code)
     report.not_in_file = sorted(existing)
     session.flush()
     return report
+
+
+def _log_seed(
+    session: Session,
+    actor: Principal,
+    why: str,
+    entity: str,
+    code: str,
+    after: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    changed: list[str] | None = None,
+) -> None:
+    """The audit event of a seeded memorandum or measure: created with all its fields, or updated (``changed``)."""
+    if before is not None and changed is not None:
+        before, after = {k: before[k] for k in changed}, {k: after[k] for k in changed}
+    verb = "create" if before is None else "update"
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=f"measures.{entity}.{verb}",
+        entity_type=entity,
+        entity_id=code,
+        reason=why,
+        before=before,
+        after=after,
+    )
 
 
 def ensure_seeded(session: Session, *, actor: Principal) -> SeedReport | None:
@@ -298,6 +291,7 @@ def measure_view(obj: Measure, memo: Memorandum) -> dict[str, Any]:
         "scenarios": list(obj.scenarios),
         "list_types": list(obj.list_types),
         "triggers": obj.triggers,
+        "extends_to": obj.extends_to,
         "record_rule": RecordRule.from_data((obj.triggers or {})["records"]).description
         if (obj.triggers or {}).get("records")
         else None,
@@ -373,6 +367,12 @@ class CachedMeasure:
     sort_order: int
     #: ``triggers.records`` (None: triggered by list entries only).
     records: RecordRule | None = None
+    #: ``extends_to.roles``: the related persons' roles the measure reaches (empty: the listed subject only).
+    extends_to: frozenset[str] = frozenset()
+    #: ``extends_to.legal_basis``: the basis of that extension.
+    related_basis: tuple[dict[str, Any], ...] = ()
+    #: ``extends_to.related_only``: not applied to the listed subject itself.
+    related_only: bool = False
 
     def applies_in(self, scenario: str) -> bool:
         return scenario == "general" or scenario in self.scenarios
@@ -396,6 +396,10 @@ class Catalogue:
     list_types: dict[int, CachedListType]
     by_records: tuple[CachedMeasure, ...] = ()
     _plans: dict[str, RecordPlan | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def related_measures(self, scenario: str) -> list[CachedMeasure]:
+        """Active measures that extend to related persons and apply in ``scenario``."""
+        return [m for m in self.by_code.values() if m.extends_to and m.applies_in(scenario)]
 
     def record_measures(self, scenario: str) -> list[CachedMeasure]:
         """Active record-triggered measures that apply in ``scenario``."""
@@ -466,6 +470,9 @@ def _build(session: Session) -> Catalogue:
             sort_order=m.sort_order,
             memorandum={"code": memo.code, "title": memo.title, "doc_no": memo.doc_no},
             records=RecordRule.from_data((m.triggers or {})["records"]) if (m.triggers or {}).get("records") else None,
+            extends_to=frozenset((m.extends_to or {}).get("roles") or ()),
+            related_basis=tuple((m.extends_to or {}).get("legal_basis") or ()),
+            related_only=bool((m.extends_to or {}).get("related_only")),
         )
         by_code[m.code] = cm
         for lt in m.list_types:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.standards import PENALTY_TYPES
+from xinyong.measures.models import MeasureKind
+from xinyong.subjects.related import ROLE_LABELS
 
 DEFAULT_MEASURES_PATH = Path(__file__).parent / "data" / "measures.yaml"
 LIST_TYPES_PATH = Path(__file__).parent.parent / "lists" / "data" / "list_types.yaml"
@@ -37,7 +39,7 @@ SCENARIOS: dict[str, str] = {
     "hiring": "任职、录用（公务员、事业单位、国有企业管理人员）",
     "general": "综合核查（日常监管；返回全部适用措施）",
 }
-KIND_LABELS = {"punish": "惩戒措施", "reward": "激励措施"}
+KIND_LABELS: dict[str, str] = {MeasureKind.PUNISH: "惩戒措施", MeasureKind.REWARD: "激励措施"}
 CATEGORY_LABELS = {
     "rights": "减损权益或增加义务的措施",
     "management": "管理性措施",
@@ -54,7 +56,7 @@ MEMORANDUM_KIND_LABELS = {
 }
 
 Confidence = Literal["verified", "unverified", "low"]
-Kind = Literal["punish", "reward"]
+Kind = MeasureKind
 Category = Literal["rights", "management", "market", "incentive"]
 MemorandumKind = Literal["memorandum", "law", "regulation", "judicial", "policy", "rule"]
 PartyKind = Literal["legal_person", "individual_business", "natural_person"]
@@ -146,6 +148,42 @@ class Triggers(BaseModel):
     records: RecordTrigger | None = None
 
 
+#: Roles a measure may extend to (``subjects.related.RelatedRole``), with their labels.
+RELATED_ROLE_LABELS: dict[str, str] = dict(ROLE_LABELS)
+
+
+class ExtendsTo(BaseModel):
+    """``extends_to`` of a measure: it reaches, beyond the listed organisation, the persons who hold one of ``roles``
+    in it on the check date (``subjects.related``), where the memoranda say so — with the legal basis of that
+    extension (国办发〔2020〕49号: a punishment of a person rests on a rule that names such persons).
+    ``related_only``: the measure applies to those persons only, not to the organisation itself (e.g. 担任法定代表人、
+    董事、监事、高级管理人员受限 is about persons; a company is not appointed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(min_length=1)
+    legal_basis: list[LegalBasis] = Field(default_factory=list)
+    related_only: bool = False
+    note: str = ""
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in RELATED_ROLE_LABELS]
+        if unknown:
+            allowed = "、".join(f"{k}（{v}）" for k, v in RELATED_ROLE_LABELS.items())
+            raise ValueError(f"未知的关联人员职务 {unknown}，应为 {allowed} 之一")
+        if len(set(value)) != len(value):
+            raise ValueError("关联人员职务重复")
+        return value
+
+    @model_validator(mode="after")
+    def _has_basis(self) -> ExtendsTo:
+        if not self.legal_basis:
+            raise ValueError("延伸至关联人员的措施必须写明延伸的法律依据（extends_to.legal_basis 不能为空）")
+        return self
+
+
 class MeasureSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -160,6 +198,7 @@ class MeasureSpec(BaseModel):
     scenarios: list[str] = Field(min_length=1)
     list_types: list[str] = Field(default_factory=list)
     triggers: Triggers | None = None
+    extends_to: ExtendsTo | None = None
     mandatory: bool = False
     party_kinds: list[PartyKind] = Field(default_factory=lambda: cast(list[PartyKind], list(PARTY_KINDS)), min_length=1)
     confidence: Confidence = "unverified"
@@ -187,6 +226,13 @@ class MeasureSpec(BaseModel):
             raise ValueError("措施必须由名单类型（list_types）或信用记录（triggers.records）触发")
         if records is not None and self.kind != "punish":
             raise ValueError("按信用记录触发的只能是惩戒措施")
+        if self.extends_to is not None:
+            if self.kind != "punish":
+                raise ValueError("只有惩戒措施可以延伸至关联人员（extends_to）")
+            if not self.list_types:
+                raise ValueError("延伸至关联人员的措施须由名单类型（list_types）触发")
+            if not set(self.party_kinds) & {"legal_person", "individual_business"}:
+                raise ValueError("延伸至关联人员的措施须适用于法人或个体工商户（party_kinds）")
         return self
 
     def dump(self) -> dict[str, Any]:

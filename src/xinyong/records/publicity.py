@@ -83,6 +83,13 @@ def facts_of(record: Any, *, local_date: Callable[[dt.datetime], dt.date]) -> Re
     )
 
 
+def repaired(kind: str, ended_on: dt.date | None, day: dt.date) -> bool:
+    """Whether a record is *repaired* on ``day``: a penalty whose publicity credit repair ended early (``ended_on``,
+    set by ``cases.repair``) on or before that day. The one rule the government file and the record-triggered
+    measures both apply (a licence's ``ended_on`` is its early end, not a repair)."""
+    return kind == RecordKind.PENALTY and ended_on is not None and ended_on <= day
+
+
 def types_key(types: Iterable[str]) -> str:
     """``|罚款|警告|`` — sorted, stripped, de-duplicated; ``""`` for none. Stored, and compared in SQL."""
     clean = sorted({t.strip() for t in types if t and t.strip()})

@@ -36,6 +36,7 @@ from xinyong.records import publicity
 from xinyong.records.inputs import RecordInput, RecordKind
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import rules
+from xinyong.subjects import related
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
 from xinyong.subjects.service import upsert_subjects
 
@@ -578,6 +579,24 @@ class _Context:
             chunk = [p for p in chunk if id(p) in kept or id(p) not in asked]
         if chunk:
             self.write_records(chunk)
+            self.note_legal_reps(chunk)
+
+    def note_legal_reps(self, chunk: list[_Prepared]) -> None:
+        """The legal representatives the records name (with their ID when given) into the organisations' related
+        persons (``subjects.related.note_legal_reps``: added where none is current, never replacing another)."""
+        items = [
+            related.RelatedInput(
+                subject_id=p.subject_id,
+                name=p.row.legal_rep,
+                id_number=getattr(p.row, "legal_rep_id_number", None),
+                valid_from=p.row.decision_date,
+                provenance={"record_kind": p.kind, "authority_uscc": p.row.authority_uscc, "doc_no": p.row.doc_no_norm},
+            )
+            for p in chunk
+            if p.subject_id is not None and not p.person and p.row.legal_rep and p.row.legal_rep.strip()
+        ]
+        if items:
+            related.note_legal_reps(self.session, items, source=related.RelatedSource.RECORD, actor=self.actor.actor)
 
     # Subjects ------------------------------------------------------------------------------------------------
 

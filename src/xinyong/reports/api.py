@@ -14,6 +14,7 @@ from xinyong.core import uploads
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.reports import service
 from xinyong.reports.config import get_reports_settings
+from xinyong.reports.models import VerificationStatus
 from xinyong.reports.schemas import (
     PersonVerificationIn,
     PersonVerificationOut,
@@ -67,7 +68,7 @@ def start_person_verification(
 
 
 def _answer(result: dict[str, Any]) -> dict[str, Any]:
-    if result["status"] == "not_found":
+    if result["status"] == VerificationStatus.NOT_FOUND:
         raise NotFound(result["message"], code="report_not_found")
     return result
 

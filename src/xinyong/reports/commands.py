@@ -5,18 +5,24 @@ Mounted by ``cli.py`` as ``app.add_typer(reports_cmds.app, name="reports")``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from xinyong.auth.service import get_department
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
-from xinyong.reports import service
+from xinyong.reports import government_file, service
+from xinyong.reports.models import VerificationStatus
+from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="公共信用信息报告（出具、核验、登记簿）", no_args_is_help=True)
+#: The answers of `verify` that mean the report is genuine (exit code 0).
+_GOOD = (VerificationStatus.VALID, VerificationStatus.REGISTERED)
 
 
 @app.command("generate")
@@ -69,7 +75,7 @@ def verify(
         result = service.verify_report(session, number=number, short_code=code, pdf_bytes=content)
 
     def render(d: dict[str, Any]) -> None:
-        colour = "green" if d["status"] in ("valid", "registered") else "red"
+        colour = "green" if d["status"] in _GOOD else "red"
         clikit.console.print(f"[{colour}]{d['message']}[/{colour}]")
         if d["report"]:
             r = d["report"]
@@ -79,7 +85,7 @@ def verify(
             )
 
     emit(result, as_json, render)
-    if result["status"] not in ("valid", "registered"):
+    if result["status"] not in _GOOD:
         raise typer.Exit(1)
 
 
@@ -91,8 +97,6 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """列出已出具的报告（登记簿，最新在前）。"""
-    from xinyong.subjects.service import get_subject
-
     with clikit.database().session(write=False) as session:
         subject_id = get_subject(session, subject).id if subject else None
         rows = [
@@ -130,10 +134,6 @@ def file_(
     as_json: bool = JsonOption,
 ) -> None:
     """政府信用档案（政务共享）：各部门可共享的记录、名单、承诺、评价与异议标记；查询记入主体的查询记录。"""
-    from dataclasses import replace
-
-    from xinyong.auth.service import get_department
-    from xinyong.reports import government_file
 
     refused: government_file.FileRefused | None = None
     with clikit.database().session() as session:

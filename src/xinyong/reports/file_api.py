@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
-from xinyong.auth.roles import Principal
+from xinyong.auth.roles import Principal, Role
 from xinyong.reports import government_file
 
 router = APIRouter(prefix="/subjects", tags=["reports"])
@@ -29,7 +29,9 @@ def government_file_read(
         description="查询事由代码：" + "、".join(f"{k}（{v}）" for k, v in government_file.PURPOSES.items()),
     ),
     purpose_text: str | None = Query(None, max_length=200, description="具体事由（事由为 other 时必填）"),
-    principal: Principal = Depends(allow(*government_file.FILE_ROLES)),
+    # A bank passes the door so that its refusal (role_not_allowed, decided by read_file) is logged like every
+    # other refused attempt about a known subject; the anonymous public has no identity to log (401).
+    principal: Principal = Depends(allow(*government_file.FILE_ROLES, Role.BANK)),
     session: Session = SessionDep,
 ) -> Any:
     """政府信用档案（政务共享）：各部门可共享的信用记录、名单（含历史）、承诺及履约、评价结果和异议标记；

@@ -34,8 +34,18 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal, Role
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttribute
+from xinyong.catalog.service import prime_publicity_rules
+from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
+from xinyong.evaluation.service import subject_results
+from xinyong.lists.models import ListType
+from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
+from xinyong.lists.rules import EffectiveStatus
+from xinyong.records import publicity
+from xinyong.records import queries as records_queries
+from xinyong.records import views as records_views
+from xinyong.records.inputs import RecordKind
 from xinyong.subjects import access_log
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject
@@ -143,6 +153,8 @@ def read_file(
         raise FileRefused(exc, subject_id=subject.id, purpose=logged_purpose) from None
     today = today or clock.today()
     classes = {c.code: c for c in session.scalars(select(InfoClass))}
+    # the records' publicity rules come from these classes: not read again (records.queries.rules)
+    prime_publicity_rules(session, [classes[c] for c in publicity.CLASS_CODES.values() if c in classes])
     shared = {c for c, cls in classes.items() if shareable(_attribute(cls, subject))}
     records, truncated = _records(session, subject, classes, shared, today)
     lists = _lists(session, subject, classes, shared, today)
@@ -218,11 +230,6 @@ def _subject_head(subject: Subject) -> dict[str, Any]:
 def _records(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> tuple[list[dict[str, Any]], bool]:
-    from xinyong.records import publicity
-    from xinyong.records import queries as records_queries
-    from xinyong.records import views as records_views
-    from xinyong.records.inputs import RecordKind
-
     rows = records_queries.list_records(
         session, subject_id=subject.id, public_only=False, today=today, limit=MAX_RECORDS + 1
     )
@@ -243,7 +250,7 @@ def _records(
             continue
         view = records_views.record_view(row)
         view["info_class"] = class_code
-        view["repaired"] = r.kind == RecordKind.PENALTY and r.ended_on is not None and r.ended_on <= today
+        view["repaired"] = publicity.repaired(r.kind, r.ended_on, today)
         view["share_label"] = "已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）"
         out.append(view)
     return records_views.mark_objections(session, out), truncated
@@ -252,14 +259,15 @@ def _records(
 def _lists(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> list[dict[str, Any]]:
-    from xinyong.lists.models import ListType
-    from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
-
     list_classes = dict(session.execute(select(ListType.code, ListType.info_class)).all())
     out = []
     for e in subject_entries_view(session, subject, today):
         class_code = list_classes.get(e["list_code"])
-        if class_code not in shared or e["removal_reason"] in VOID_REMOVALS or e["effective_status"] == "notified":
+        if (
+            class_code not in shared
+            or e["removal_reason"] in VOID_REMOVALS
+            or e["effective_status"] == EffectiveStatus.NOTIFIED
+        ):
             continue
         if not e["counts"]:
             ended = e["removed_on"] or e["term_end"]
@@ -274,12 +282,8 @@ def _lists(
 
 
 def _commitments(session: Session, subject: Subject, actor: Principal, today: dt.date) -> list[dict[str, Any]]:
-    from xinyong.commitments.service import subject_commitments_view
-
     return subject_commitments_view(session, subject, today, public=False, viewer=actor)
 
 
 def _grades(session: Session, subject: Subject, actor: Principal) -> list[dict[str, Any]]:
-    from xinyong.evaluation.service import subject_results
-
     return subject_results(session, subject, role=actor.role.value if actor.role else None, history=False)

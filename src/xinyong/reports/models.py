@@ -10,12 +10,31 @@ platform; a lost PDF is replaced by issuing a new report.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.columns import now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
+
+
+class RequesterKind(StrEnum):
+    """Who had a report issued (``issued_reports.requester_kind``)."""
+
+    PUBLIC = "public"  # anyone, legal persons only
+    SELF = "self"  # a person proven by a one-time code
+    STAFF = "staff"  # an official printing it at a service window, with a reason
+
+
+class VerificationStatus(StrEnum):
+    """The answer of a report check (``service.verify_report``)."""
+
+    REGISTERED = "registered"  # the number/code exists
+    VALID = "valid"  # the file is exactly the issued PDF
+    MISMATCH = "mismatch"  # the file names, or was checked against, a registered report, but its bytes differ
+    NOT_FOUND = "not_found"  # no such number/code
+    UNKNOWN_FILE = "unknown_file"  # the file matches no report and names none
 
 
 class IssuedReport(Base):
@@ -31,9 +50,7 @@ class IssuedReport(Base):
     subject_kind: Mapped[str] = mapped_column(String(20), nullable=False)
     subject_name: Mapped[str] = mapped_column(String(200), nullable=False)  # masked for natural persons
     subject_code: Mapped[str | None] = mapped_column(String(20))  # USCC, or a person's masked ID
-    # "public" (anyone, legal persons only), "self" (a person proven by a one-time code), "staff" (an official
-    # printing it at a service window, with a reason).
-    requester_kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    requester_kind: Mapped[str] = mapped_column(String(10), nullable=False)  # a RequesterKind
     requester: Mapped[str] = mapped_column(String(200), nullable=False)
     issued_at: Mapped[dt.datetime] = now_column()
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -40,6 +40,7 @@ from xinyong.lists import queries as lists_queries
 from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 from xinyong.records import views as records_views
+from xinyong.records.inputs import RecordKind
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.service import public_view, subject_view
 
@@ -89,6 +90,22 @@ class PublicListEntry(TypedDict):
     objection: str | None
 
 
+#: The fields of a list entry that every answer built on a profile names (the portal's subject page adds
+#: ``objection``; a bank's profile adds the entry's history and status too).
+ENTRY_FIELDS = (
+    "id",
+    "list_code",
+    "list_name",
+    "kind",
+    "reason",
+    "legal_basis",
+    "decision_no",
+    "authority",
+    "listed_on",
+    "term_end",
+)
+
+
 @dataclass
 class SubjectProfile:
     subject: Subject
@@ -106,11 +123,11 @@ class SubjectProfile:
 
     @property
     def licences(self) -> list[RecordItem]:
-        return [r for r in self.records if r["kind"] == "licence"]
+        return [r for r in self.records if r["kind"] == RecordKind.LICENCE]
 
     @property
     def penalties(self) -> list[RecordItem]:
-        return [r for r in self.records if r["kind"] == "penalty"]
+        return [r for r in self.records if r["kind"] == RecordKind.PENALTY]
 
     def objection_marks(self) -> dict[str, list[int]]:
         """Ids of the records and list entries shown with "异议处理中"."""

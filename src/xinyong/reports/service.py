@@ -34,7 +34,7 @@ from xinyong.core.settings import get_settings
 from xinyong.identifiers.masking import mask_name
 from xinyong.reports import pdf
 from xinyong.reports.config import get_reports_settings
-from xinyong.reports.models import IssuedReport
+from xinyong.reports.models import IssuedReport, RequesterKind, VerificationStatus
 from xinyong.reports.profile import Audience, Section, build_profile
 from xinyong.subjects.models import KIND_LABELS, ORG_TYPE_LABELS, Subject, SubjectKind
 from xinyong.subjects.service import find_subject
@@ -109,7 +109,7 @@ def _person_refusal() -> Forbidden:
 
 def _resolve(
     session: Session, subject_code: str, *, requester: Principal, verified_subject_id: int | None, reason: str | None
-) -> tuple[Subject, str, str]:
+) -> tuple[Subject, RequesterKind, str]:
     """The subject, the requester kind and how the register names the requester; refuses what is not allowed.
 
     Without a proof, a resident ID gets the same refusal whether or not the person is in the database: the
@@ -125,23 +125,26 @@ def _resolve(
         if _ID_SHAPE.fullmatch(re.sub(r"\s", "", raw)) and verified_subject_id is None and not staff:
             raise _person_refusal()
         raise NotFound("未找到该代码的信用主体", code="subject_not_found")
-    if subject.kind != SubjectKind.NATURAL_PERSON.value:
-        return subject, "public", requester.actor
+    if subject.kind != SubjectKind.NATURAL_PERSON:
+        return subject, RequesterKind.PUBLIC, requester.actor
     if verified_subject_id is not None:
         if verified_subject_id != subject.id:
             raise Forbidden("验证码核验的主体与申请报告的主体不一致", code="verification_subject_mismatch")
-        return subject, "self", f"本人（验证码核验）{requester.actor}"
+        return subject, RequesterKind.SELF, f"本人（验证码核验）{requester.actor}"
     if staff:
-        return subject, "staff", f"{requester.actor}（{(reason or '').strip()[:120]}）"
+        return subject, RequesterKind.STAFF, f"{requester.actor}（{(reason or '').strip()[:120]}）"
     raise _person_refusal()
 
 
 def _check_rate(session: Session, subject: Subject, now: dt.datetime) -> None:
     limit = get_reports_settings().per_subject_per_hour
-    recent = session.scalar(
-        select(func.count())
-        .select_from(IssuedReport)
-        .where(IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1))
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(IssuedReport)
+            .where(IssuedReport.subject_id == subject.id, IssuedReport.issued_at > now - dt.timedelta(hours=1))
+        )
+        or 0
     )
     if recent >= limit:
         raise TooManyReports(
@@ -417,7 +420,7 @@ def generate_report(
         basics=_basics(subject),
         sections=sections,
         sources=sources,
-        statements=_statements(city, as_of, person=person, own=own, staff=requester_kind == "staff"),
+        statements=_statements(city, as_of, person=person, own=own, staff=requester_kind == RequesterKind.STAFF),
         confidential="本报告仅供信用主体本人使用" if person else None,
     )
     rendered = pdf.render(content)
@@ -482,7 +485,7 @@ def report_summary(report: IssuedReport) -> dict[str, Any]:
 
 
 def _result(
-    status: str,
+    status: VerificationStatus,
     message: str,
     report: IssuedReport | None = None,
     *,
@@ -519,10 +522,14 @@ def verify_report(
             report = session.scalar(select(IssuedReport).where(IssuedReport.short_code == canon_code))
         if report is None:
             what = "报告编号" if number else "验证码"
-            return _result("not_found", f"未找到该{what}对应的报告：请核对输入，或该报告并非本平台出具", valid=False)
+            return _result(
+                VerificationStatus.NOT_FOUND,
+                f"未找到该{what}对应的报告：请核对输入，或该报告并非本平台出具",
+                valid=False,
+            )
     if pdf_bytes is None and report is not None:
         return _result(
-            "registered",
+            VerificationStatus.REGISTERED,
             f"报告真实有效：本平台于 {_local(report.issued_at)} 出具。如需确认文件未被修改，"
             "请上传 PDF 文件核验（或比对文件的 SHA-256 指纹）",
             report,
@@ -531,21 +538,29 @@ def verify_report(
     if report is None:
         report = session.scalar(select(IssuedReport).where(IssuedReport.sha256 == digest).limit(1))
         if report is not None:
-            return _result("valid", "文件与本平台出具的报告完全一致，未被修改", report, valid=True, file_sha256=digest)
-        claimed = _CLAIMED_NUMBER.search(pdf_bytes)
+            return _result(
+                VerificationStatus.VALID,
+                "文件与本平台出具的报告完全一致，未被修改",
+                report,
+                valid=True,
+                file_sha256=digest,
+            )
+        claimed = _CLAIMED_NUMBER.search(pdf_bytes or b"")
         if claimed:
             report = session.scalar(select(IssuedReport).where(IssuedReport.number == claimed.group(1).decode()))
         if report is None:
             return _result(
-                "unknown_file",
+                VerificationStatus.UNKNOWN_FILE,
                 "该文件与本平台出具的任何报告都不一致：文件可能已被修改，或并非本平台出具",
                 valid=False,
                 file_sha256=digest,
             )
     if digest == report.sha256:
-        return _result("valid", "文件与本平台出具的报告完全一致，未被修改", report, valid=True, file_sha256=digest)
+        return _result(
+            VerificationStatus.VALID, "文件与本平台出具的报告完全一致，未被修改", report, valid=True, file_sha256=digest
+        )
     return _result(
-        "mismatch",
+        VerificationStatus.MISMATCH,
         f"文件与报告 {report.number} 登记的指纹不一致：文件已被修改，内容不可采信",
         report,
         valid=False,

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clikit, hooks
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.subjects import service
+from xinyong.subjects import related_commands, service
 
 app = typer.Typer(help="信用主体库", no_args_is_help=True)
+related_commands.register(app)  # xinyong subjects related list|add|end
 
 
 @app.command("import")

@@ -21,6 +21,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "registration_no": ("注册号", "工商注册号", "REGNO"),
     "org_code": ("组织机构代码", "ZZJGDM"),
     "legal_rep": ("法定代表人", "负责人", "经营者", "法定代表人(负责人)", "法定代表人/负责人", "FDDBR"),
+    # The legal representative's resident ID (encrypted into subjects.related; never kept in the report).
+    "legal_rep_id": ("法定代表人身份证号码", "法定代表人身份证号", "法定代表人证件号码", "负责人证件号码", "FDDBRZJHM"),
     "entity_type": ("主体类型", "企业类型", "市场主体类型", "类型", "企业(机构)类型"),
     "registered_on": ("成立日期", "注册日期", "登记日期", "CLRQ"),
     "status": ("登记状态", "经营状态", "状态", "企业状态"),
@@ -73,6 +75,7 @@ class RegistryRow:
     registration_no: str | None = None
     org_code: str | None = None
     legal_rep: str | None = None
+    legal_rep_id: str | None = None
     registered_on: dt.date | None = None
     status: str | None = None
     address: str | None = None
@@ -214,6 +217,7 @@ def parse_row(
         registration_no=reg_no,
         org_code=org_norm,
         legal_rep=get("legal_rep"),
+        legal_rep_id=get("legal_rep_id"),
         registered_on=registered_on,
         status=get("status"),
         address=get("address"),

@@ -313,6 +313,9 @@ def register_person(
         reason=reason,
         after={"kind": subject.kind, "name": mask_name(name), "resident_id": masked, "profession": profession},
     )
+    from xinyong.subjects import related
+
+    related.link_person(session, subject_id=subject.id, id_hash=digest)
     return subject
 
 
@@ -489,6 +492,7 @@ def import_registry(
             return []
         state.refused = []
         _apply_chunk(session, [g.item for g in good], state, tag)
+        _note_legal_reps(session, [g.item for g in good], actor=actor, tag=tag, filename=source.name)
         return state.refused
 
     with aside:
@@ -558,6 +562,35 @@ def import_registry(
         },
     )
     return report
+
+
+def _note_legal_reps(
+    session: Session, rows: list[registry.RegistryRow], *, actor: Principal, tag: str, filename: str
+) -> None:
+    """The rows' legal representatives into the related persons (``subjects.related``; the registry is
+    authoritative for them: a different one ends the previous)."""
+    from xinyong.subjects import related
+
+    named = [r for r in rows if r.legal_rep and r.uscc]
+    if not named:
+        return
+    ids: dict[str, int] = {}
+    for chunk in _in_chunks(r.uscc for r in named if r.uscc):
+        ids.update(dict(session.execute(select(Subject.uscc, Subject.id).where(Subject.uscc.in_(chunk))).all()))
+    items = [
+        related.RelatedInput(
+            subject_id=ids[r.uscc],
+            name=r.legal_rep,
+            role=related.RelatedRole.LEGAL_REP,
+            id_number=r.legal_rep_id,
+            provenance={"import": tag, "file": filename[:200], "row": r.row},
+        )
+        for r in named
+        if r.uscc in ids and r.legal_rep
+    ]
+    related.note_legal_reps(
+        session, items, source=related.RelatedSource.REGISTRY, actor=actor.actor, authoritative=True
+    )
 
 
 def _row_values(row: registry.RegistryRow) -> dict[str, Any]:

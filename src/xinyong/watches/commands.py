@@ -16,13 +16,14 @@ from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 from xinyong.watches import delivery, service
+from xinyong.watches.models import DeliveryStatus
 from xinyong.watches.schemas import DeliveryOut, ReceiverOut
 
 app = typer.Typer(help="订阅推送：接收端、关注主体与推送投递", no_args_is_help=True)
 receivers_app = typer.Typer(help="推送接收端（新增、列表、更换密钥、停用）", no_args_is_help=True)
 app.add_typer(receivers_app, name="receivers")
 
-STATUS_LABELS = {"pending": "待发送", "delivered": "已确认", "dead": "已放弃"}
+STATUS_LABELS = {DeliveryStatus.PENDING: "待发送", DeliveryStatus.DELIVERED: "已确认", DeliveryStatus.DEAD: "已放弃"}
 
 
 def _receiver_dict(receiver: Any, secret: str | None = None) -> dict[str, Any]:
@@ -263,7 +264,7 @@ def deliveries(
                 str(x["subject_id"]),
                 STATUS_LABELS.get(x["status"], x["status"]),
                 str(x["attempts"]),
-                x["next_attempt_at"][:16].replace("T", " ") if x["status"] == "pending" else "",
+                x["next_attempt_at"][:16].replace("T", " ") if x["status"] == DeliveryStatus.PENDING else "",
                 (x["last_error"] or "")[:40],
             )
         clikit.console.print(table)

@@ -32,11 +32,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.core.db import Database, is_transient, utcnow
@@ -263,21 +264,24 @@ def _record(
     with _transaction(source) as session:
         if ok:
             # Acknowledged: delivered whoever holds the lease now — the receiver has it.
-            done = session.execute(
-                update(Delivery)
-                .where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING)
-                .values(
-                    status=DeliveryStatus.DELIVERED,
-                    delivered_at=now,
-                    attempts=Delivery.attempts + 1,
-                    last_attempt_at=now,
-                    last_status_code=code,
-                    last_error=None,
-                    locked_until=None,
-                    locked_by=None,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            done = cast(
+                "CursorResult[Any]",
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING)
+                    .values(
+                        status=DeliveryStatus.DELIVERED,
+                        delivered_at=now,
+                        attempts=Delivery.attempts + 1,
+                        last_attempt_at=now,
+                        last_status_code=code,
+                        last_error=None,
+                        locked_until=None,
+                        locked_by=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
+            ).rowcount  # an UPDATE: a CursorResult
             return "sent" if done else "lost"
         dead = attempts >= settings.max_attempts
         values: dict[str, Any] = {
@@ -293,14 +297,19 @@ def _record(
         else:
             delay = backoff_delay(attempts, base=settings.base_delay, cap=settings.max_delay, rand=rand)
             values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
-        done = session.execute(
-            update(Delivery)
-            .where(
-                Delivery.id == job.delivery_id, Delivery.status == DeliveryStatus.PENDING, Delivery.locked_by == worker
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        done = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == job.delivery_id,
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.locked_by == worker,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount  # an UPDATE: a CursorResult
         if not done:
             return "lost"
         return "dead" if dead else "failed"
@@ -357,6 +366,7 @@ def deliver_due(
             report.claimed += len(jobs)
             down: dict[int, dt.datetime] = {}
             for job in jobs:
+                error: str | None
                 if job.receiver_id in down:
                     _defer(source, job, worker=token, until=down[job.receiver_id])
                     report.deferred += 1

@@ -15,11 +15,12 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
@@ -321,11 +322,12 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
     now = utcnow()
     receiver.active = False
     receiver.deactivated_at = receiver.updated_at = now
-    abandoned = session.execute(
+    result = session.execute(
         update(Delivery)
         .where(Delivery.receiver_id == receiver.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status="dead", locked_until=None, locked_by=None, last_error="接收端已停用")
-    ).rowcount
+        .values(status=DeliveryStatus.DEAD, locked_until=None, locked_by=None, last_error="接收端已停用")
+    )
+    abandoned = cast("CursorResult[Any]", result).rowcount  # an UPDATE: a CursorResult
     session.flush()
     audit.record(
         session,
@@ -342,12 +344,10 @@ def deactivate_receiver(session: Session, *, actor: Principal, receiver_id: int,
 
 # Watches ---------------------------------------------------------------------------------------------------
 
-_IN_CHUNK = IN_CHUNK
-
 
 def _chunks(values: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(values), _IN_CHUNK):
-        yield values[i : i + _IN_CHUNK]
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
 
 
 def _shown(code: str, check: Any) -> str:
@@ -403,6 +403,30 @@ def _summary(items: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _recorded(
+    session: Session,
+    *,
+    actor: Principal,
+    action: str,
+    receiver: Receiver,
+    codes: Sequence[str],
+    items: list[dict[str, Any]],
+    reason: str | None,
+) -> dict[str, Any]:
+    """Audit a change of the receiver's watch list (how many codes, the per-item summary) and answer it."""
+    summary = _summary(items)
+    audit.record(
+        session,
+        actor=actor.actor,
+        action=action,
+        entity_type="watch_receiver",
+        entity_id=receiver.id,
+        reason=reason,
+        after={"codes": len(codes), **summary},
+    )
+    return {"receiver_id": receiver.id, "summary": summary, "items": items}
+
+
 def subscribe(
     session: Session, *, actor: Principal, receiver_id: int, codes: Sequence[str], reason: str | None = None
 ) -> dict[str, Any]:
@@ -439,17 +463,9 @@ def subscribe(
             rows.append({"receiver_id": receiver.id, "subject_id": sid, "created_by": actor.actor, "created_at": now})
     if rows:
         session.execute(insert(Watch), rows)
-    summary = _summary(items)
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="watches.subscribe",
-        entity_type="watch_receiver",
-        entity_id=receiver.id,
-        reason=reason,
-        after={"codes": len(codes), **summary},
+    return _recorded(
+        session, actor=actor, action="watches.subscribe", receiver=receiver, codes=codes, items=items, reason=reason
     )
-    return {"receiver_id": receiver.id, "summary": summary, "items": items}
 
 
 def unsubscribe(
@@ -472,17 +488,9 @@ def unsubscribe(
     for item in items:
         if item["subject_id"] is not None:
             item["status"] = "removed" if item["subject_id"] in watched else "not_watched"
-    summary = _summary(items)
-    audit.record(
-        session,
-        actor=actor.actor,
-        action="watches.unsubscribe",
-        entity_type="watch_receiver",
-        entity_id=receiver.id,
-        reason=reason,
-        after={"codes": len(codes), **summary},
+    return _recorded(
+        session, actor=actor, action="watches.unsubscribe", receiver=receiver, codes=codes, items=items, reason=reason
     )
-    return {"receiver_id": receiver.id, "summary": summary, "items": items}
 
 
 def list_watches(

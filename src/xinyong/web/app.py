@@ -36,6 +36,7 @@ from xinyong.records.api import router as records_router
 from xinyong.reports.api import router as reports_router
 from xinyong.reports.file_api import router as government_file_router
 from xinyong.subjects.api import router as subjects_router
+from xinyong.subjects.related_api import router as related_persons_router
 from xinyong.watches.api import router as watches_router
 from xinyong.web import security
 from xinyong.web.audit_api import router as audit_router
@@ -137,6 +138,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(evaluation_router)
     api.include_router(financing_router)
     api.include_router(exchange_router)
+    api.include_router(related_persons_router)
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)
     app.include_router(portal_subject_router)

@@ -62,7 +62,7 @@ class CheckFastPath:
             parsed = CheckIn.model_validate_json(body) if principal is not None else None
         except ValidationError:
             parsed = None
-        if parsed is None:
+        if parsed is None or principal is None:
             await self.app(scope, replay, send)
             return
         subjects = [

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import typer
+import uvicorn
 
+from xinyong.catalog.service import ensure_seeded
 from xinyong.core import clikit
+from xinyong.core.migrate import upgrade
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +23,6 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_app(*, host: str, port: int, workers: int = 1, migrate: bool = True) -> None:
-    import uvicorn
-
-    from xinyong.catalog.service import ensure_seeded
-    from xinyong.core.migrate import upgrade
 
     db = clikit.database()
     if migrate:
@@ -33,6 +32,7 @@ def serve_app(*, host: str, port: int, workers: int = 1, migrate: bool = True) -
     if workers > 1:
         uvicorn.run("xinyong.web.asgi:app", host=host, port=port, workers=workers, log_level="info")
     else:
+        # lazy: with several workers each worker process builds the app (xinyong.web.asgi), not this one
         from xinyong.web.app import create_app
 
         uvicorn.run(create_app(db), host=host, port=port, log_level="info")

@@ -7,7 +7,7 @@ measures catalogue and the dashboards; the admin also manages users and tokens a
 This module holds the console's frame — the role policies, rendering and refusal helpers, the login, the
 overview page and :func:`install` — and each section has its module and router beside it, mounted by
 :func:`install` in this order: ``console_collection`` (upload, batches, corrections), ``console_cases``,
-``console_lists``, ``console_file`` (the government credit file), ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
+``console_lists``, ``console_file`` (the government credit file), ``console_check`` (the credit check form), ``console_measures``, ``console_dashboards`` (dashboards, assessment) and ``console_users``
 (users, tokens); ``console_analysis`` (evaluation, supervision, the analyses) is mounted by ``web.app``.
 
 Every page is a thin route over the domains' service functions (the same ones the API and the CLI call), so
@@ -22,6 +22,7 @@ session expired) is sent to the login page; API clients get the usual JSON 401.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -32,12 +33,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
+from xinyong.cases.models import Case
 from xinyong.core import clock, uploads
 from xinyong.core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed, XinyongError
 from xinyong.core.settings import get_settings
+from xinyong.ingest import service as ingest_service
+from xinyong.lists import sync
 from xinyong.web import security
+from xinyong.web.errors import error_body
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -53,12 +61,6 @@ PAGE = 50
 # Rendering ----------------------------------------------------------------------------------------------------
 
 
-def _templates() -> Any:
-    from xinyong.web.templates import TEMPLATES
-
-    return TEMPLATES
-
-
 NAV = [
     ("home", "/console", "概览", CONSOLE_ROLES),
     ("upload", "/console/upload", "上传数据", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),
@@ -67,6 +69,7 @@ NAV = [
     ("lists", "/console/lists", "名单管理", CONSOLE_ROLES),
     ("review", "/console/lists/review", "比对复核", CONSOLE_ROLES),
     ("file", "/console/file", "信用档案", CONSOLE_ROLES),
+    ("check", "/console/check", "信用核查", CONSOLE_ROLES),
     ("measures", "/console/measures", "措施清单", CONSOLE_ROLES),
     ("dashboards", "/console/dashboards", "统计分析", CONSOLE_ROLES),
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
@@ -95,7 +98,7 @@ def render(
         "page_link": page_link,
         **context,
     }
-    return _templates().TemplateResponse(request, template, ctx, status_code=status_code)
+    return TEMPLATES.TemplateResponse(request, template, ctx, status_code=status_code)
 
 
 def failed(request: Request, session: Session, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
@@ -135,14 +138,11 @@ def _department_filter(session: Session, principal: Principal, department: str |
         return principal.department_id
     if not department:
         return None
-    from xinyong.auth import service as auth_service
 
     return auth_service.get_department(session, ref=department).id
 
 
 def _all_departments(session: Session, principal: Principal) -> list[Any]:
-    from xinyong.auth import service as auth_service
-
     return auth_service.list_departments(session) if principal.is_admin else []
 
 
@@ -182,36 +182,29 @@ def login_submit(
 ) -> Response:
     """Check the password (throttled per IP and per username, locked after repeated failures) and start a
     session. Failed attempts are committed: the account lock depends on them."""
-    from xinyong.auth import service as auth_service
-    from xinyong.auth import tokens as auth_tokens
-
     security.throttle_login(request, username)
+
+    def refused(error: str, status_code: int) -> Response:
+        """The login form again, with why (what was refused stays recorded: committed)."""
+        session.commit()
+        return render(
+            request,
+            "console/login.html",
+            principal,
+            next=_safe_next(next),
+            error=error,
+            username=username[:64],
+            status_code=status_code,
+        )
+
     try:
         token, raw = auth_service.login(session, username=username, password=password)
     except Unauthenticated as exc:
-        session.commit()
-        return render(
-            request,
-            "console/login.html",
-            principal,
-            next=_safe_next(next),
-            error=exc.message,
-            username=username[:64],
-            status_code=401,
-        )
+        return refused(exc.message, 401)
     if token.role not in CONSOLE_ROLES:
         holder = Principal(kind="user", name=username, role=token.role, user_id=token.user_id, token_id=token.id)
         auth_tokens.revoke_token(session, actor=holder, token_id=token.id, reason="该角色不使用部门工作台")
-        session.commit()
-        return render(
-            request,
-            "console/login.html",
-            principal,
-            next=_safe_next(next),
-            error="该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）",
-            username=username[:64],
-            status_code=403,
-        )
+        return refused("该账户不能登录部门工作台（金融机构和业务系统请使用开放接口）", 403)
     response = see_other(_safe_next(next))
     security.set_session_cookie(response, request, raw)
     return response
@@ -220,8 +213,6 @@ def login_submit(
 @router.post("/logout")
 def logout(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
     """End the session: its login token is revoked at once (a copied cookie is worthless afterwards)."""
-    from xinyong.auth import tokens as auth_tokens
-
     if principal.kind == "user" and principal.token_id is not None:
         auth_tokens.revoke_token(session, actor=principal, token_id=principal.token_id, reason="退出登录")
     response = see_other("/console/login")
@@ -234,10 +225,6 @@ def logout(request: Request, principal: Principal = Depends(viewer), session: Se
 
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> Response:
-    from xinyong.cases.models import Case
-    from xinyong.ingest import service as ingest_service
-    from xinyong.lists import sync
-
     today = clock.today()
     cases = select(func.count()).select_from(Case).where(Case.closed_at.is_(None))
     if not principal.is_admin:
@@ -253,8 +240,6 @@ def home(request: Request, principal: Principal = Depends(viewer), session: Sess
     batches = ingest_service.list_batches(session, actor=principal, limit=5)
     department = None
     if principal.department_id is not None:
-        from xinyong.auth import service as auth_service
-
         department = auth_service.get_department(session, ref=principal.department_id)
     return render(
         request,
@@ -304,7 +289,6 @@ def _login_required(request: Request) -> Response:
     headers = request.headers
     if "text/html" in headers.get("accept", "") or "form" in headers.get("content-type", ""):
         return see_other("/console/login")
-    from xinyong.web.errors import error_body
 
     return JSONResponse(error_body("unauthenticated", "需要登录或提供 API 令牌"), status_code=401)
 
@@ -313,8 +297,10 @@ def install(app: FastAPI) -> None:
     """Mount the console and make its refusals browser-friendly: a logged-out browser is sent to the login page
     (303, with the page it wanted), a refused or missing page is a Chinese error page. API clients, and every
     path outside the console, keep the JSON errors of ``web.app``."""
-    from xinyong.web import (  # the sections import this module's helpers
+    # lazy: import cycle, the sections import this module's helpers
+    from xinyong.web import (
         console_cases,
+        console_check,
         console_collection,
         console_dashboards,
         console_file,
@@ -322,7 +308,6 @@ def install(app: FastAPI) -> None:
         console_measures,
         console_users,
     )
-    from xinyong.web.templates import TEMPLATES
 
     app.include_router(router)
     for section in (
@@ -330,6 +315,7 @@ def install(app: FastAPI) -> None:
         console_cases,
         console_lists,
         console_file,
+        console_check,
         console_measures,
         console_dashboards,
         console_users,
@@ -345,13 +331,14 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, Unauthenticated):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return see_other("/console/login?" + urlencode({"next": _safe_next(target)}))
-            return _templates().TemplateResponse(
+            return TEMPLATES.TemplateResponse(
                 request,
                 "error.html",
                 {"status": exc.status_code, "message": exc.message, "city": get_settings().city_name},
                 status_code=exc.status_code,
             )
-        return await app.exception_handlers[XinyongError](request, exc)
+        response = app.exception_handlers[XinyongError](request, exc)
+        return await response if inspect.isawaitable(response) else response
 
     for cls in (Unauthenticated, Forbidden, NotFound, ValidationFailed):
         app.add_exception_handler(cls, console_refusal)

@@ -26,11 +26,17 @@ from sqlalchemy.orm import Session
 from xinyong.analytics import food_drug, trading
 from xinyong.analytics.api import _require as require_area
 from xinyong.analytics.collusion import FLAG_LABELS, LEVEL_LABELS
+from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
+from xinyong.evaluation import service, supervision
+from xinyong.evaluation.models import EvaluationResult
+from xinyong.evaluation.supervision import MAX_SEED, sample_csv
+from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
+from xinyong.subjects.service import find_subject
 from xinyong.web.console import (
     CONSOLE_ROLES,
     PAGE,
@@ -42,6 +48,7 @@ from xinyong.web.console import (
     see_other,
     viewer,
 )
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -65,10 +72,6 @@ ATTRIBUTE_LABELS = {
     "address": "地址",
     "shareholder": "股东",
 }
-
-
-def _role(principal: Principal) -> str | None:
-    return principal.role.value if principal.role else None
 
 
 # Navigation and presentation helpers (Jinja globals and filters) ------------------------------------------------
@@ -154,8 +157,6 @@ def evidence_lines(flag: dict[str, Any]) -> list[str]:
 
 def grade_distribution(session: Session) -> dict[str, dict[str, int]]:
     """Current results per model and grade: one GROUP BY over the (model, grade) index."""
-    from xinyong.evaluation.models import EvaluationResult
-
     r = EvaluationResult
     out: dict[str, dict[str, int]] = {}
     for model, grade, n in session.execute(select(r.model_code, r.grade, func.count()).group_by(r.model_code, r.grade)):
@@ -169,8 +170,6 @@ def evaluation_page(
 ) -> Response:
     """Models in force with their grade bands and the current grade distribution, the subject look-up; for the
     admin also the recent runs and the form that starts one (the API: ``GET /models``, ``GET /runs``)."""
-    from xinyong.evaluation import service
-
     models = [service.model_view(m) for m in service.current_models(session)]
     counts = grade_distribution(session)
     for m in models:
@@ -211,8 +210,6 @@ def evaluation_run(
 ) -> Response:
     """Run one or every current model (``service.run_evaluation``, audited there): in full, or incrementally
     (subjects whose data changed since the model's last run; a model never run is run in full)."""
-    from xinyong.evaluation import service
-
     try:
         runs = service.run_evaluation(
             session, actor=principal, model=model or None, changed_since="last" if scope == "incremental" else None
@@ -231,8 +228,6 @@ def evaluation_lookup(
 ) -> Response:
     """Find the subject a code names and show its grades. A form post, so a resident ID number never appears in a
     URL (browser history, server logs); the result page is addressed by the subject's internal id."""
-    from xinyong.subjects.service import find_subject
-
     subject = find_subject(session, code)
     if subject is None:
         return failed(
@@ -251,23 +246,12 @@ def evaluation_subject(
 ) -> Response:
     """A subject's current grades with the line-by-line explanation and the grade history (``subject_results``,
     with what the catalog lets the user's role see); viewing a natural person is recorded, as in the API."""
-    from xinyong.evaluation import service
-    from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
-    from xinyong.subjects.service import log_person_view
-
     subject = session.get(Subject, subject_id)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
-    if subject.kind == SubjectKind.NATURAL_PERSON:
-        log_person_view(
-            session,
-            actor=principal,
-            subject=subject,
-            purpose="信用评价结果查询",
-            endpoint="GET /console/evaluation/subjects/{id}",
-            scope=("evaluation",),
-        )
-    results = service.subject_results(session, subject, role=_role(principal), history=True)
+    results = service.read_subject_results(
+        session, subject, actor=principal, endpoint="GET /console/evaluation/subjects/{id}"
+    )
     return render(
         request,
         "console/evaluation_subject.html",
@@ -283,8 +267,6 @@ def evaluation_subject(
 
 
 def _supervision_models(session: Session) -> list[dict[str, Any]]:
-    from xinyong.evaluation import service, supervision
-
     out = []
     for m in service.current_models(session):
         spec = service.spec_of(m)
@@ -301,8 +283,6 @@ def _supervision_models(session: Session) -> list[dict[str, Any]]:
 
 
 def _own_department_code(session: Session, principal: Principal) -> str:
-    from xinyong.auth import service as auth_service
-
     if principal.department_id is None:
         return ""
     return auth_service.get_department(session, ref=principal.department_id).code
@@ -310,8 +290,6 @@ def _own_department_code(session: Session, principal: Principal) -> str:
 
 def _seed(value: str) -> int:
     """The seed as typed; blank: a fresh random one (shown with the list, so the draw can be repeated)."""
-    from xinyong.evaluation.supervision import MAX_SEED
-
     text = value.strip()
     if not text:
         return secrets.randbelow(10**9)
@@ -354,8 +332,6 @@ def supervision_page(
 def _draw(
     session: Session, principal: Principal, *, model: str, department: str, period: str, seed: int
 ) -> dict[str, Any]:
-    from xinyong.evaluation import supervision
-
     department = department or _own_department_code(session, principal)
     if not department:
         raise ValidationFailed("请选择部门", code="department_required")
@@ -415,7 +391,7 @@ def supervision_sample_csv(
         return failed(request, session, principal, exc, back="/console/supervision")
     filename = f"双随机抽查名单-{result['department']}-{result['period']}-{result['seed']}.csv"
     return Response(
-        _sample_csv(result),
+        sample_csv(result),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
     )
@@ -446,10 +422,7 @@ def trading_page(
             raise
         run = None
     ranked = trading.ranked_tenders(run, level=_level(level), limit=PAGE, offset=(page - 1) * PAGE) if run else None
-    imports = [
-        trading.import_view(r)
-        for r in trading.list_imports(session, kinds=("tenders", "bids", "awards", "bidders"), limit=5)
-    ]
+    imports = [trading.import_view(r) for r in trading.list_imports(session, kinds=trading.TRADING_KINDS, limit=5)]
     return render(
         request,
         "console/trading.html",
@@ -643,15 +616,7 @@ def food_drug_watchlist_xlsx(
 def install(app: FastAPI) -> None:
     """Mount these pages (after ``web.console.install``, whose refusal pages and login gate cover them too) and
     give the templates their helpers."""
-    from xinyong.web.templates import TEMPLATES
-
     app.include_router(router)
     TEMPLATES.env.globals["console_nav"] = console_nav
     TEMPLATES.env.globals["evidence_lines"] = evidence_lines
     TEMPLATES.env.filters["yuan"] = yuan
-
-
-def _sample_csv(result: dict[str, Any]) -> bytes:
-    from xinyong.evaluation.supervision import sample_csv
-
-    return sample_csv(result)

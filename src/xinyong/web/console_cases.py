@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
+from xinyong.cases import flows
+from xinyong.cases import service as cases_service
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import ValidationFailed, XinyongError
@@ -35,9 +37,6 @@ def cases_page(
     session: Session = SessionDep,
 ) -> Response:
     """The work queue: open cases by due date, earliest first (overdue ones marked)."""
-    from xinyong.cases import flows
-    from xinyong.cases import service as cases_service
-
     found = cases_service.list_cases(
         session,
         actor=principal,
@@ -67,9 +66,6 @@ def cases_page(
 def case_page(
     request: Request, case_id: Id, principal: Principal = Depends(viewer), session: Session = SessionDep
 ) -> Response:
-    from xinyong.cases import flows
-    from xinyong.cases import service as cases_service
-
     case = cases_service.visible_case(session, case_id, actor=principal)
     view = cases_service.case_view(session, case, actor=principal)
     flow = flows.flow_for(case.kind)
@@ -103,8 +99,6 @@ def case_action(
     session: Session = SessionDep,
 ) -> Response:
     """Take a step of the case's workflow (``cases.service.transition``: rights, deadlines, history, audit)."""
-    from xinyong.cases import service as cases_service
-
     back = f"/console/cases/{case_id}"
     try:
         params: dict[str, Any] = {}

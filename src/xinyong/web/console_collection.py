@@ -22,6 +22,9 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
 from xinyong.core.bounds import Id
 from xinyong.core.errors import ValidationFailed, XinyongError
+from xinyong.identifiers.vault import get_vault
+from xinyong.ingest import service as ingest_service
+from xinyong.ingest.models import RejectedRow
 from xinyong.web.console import PAGE, _all_departments, _department_filter, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
@@ -49,8 +52,6 @@ def upload_submit(
     session: Session = SessionDep,
 ) -> Response:
     """Run the file through the collection (``ingest.service.ingest_file``) and show its batch report."""
-    from xinyong.ingest import service as ingest_service
-
     try:
         if principal.is_admin:
             if not department:
@@ -81,8 +82,6 @@ def batches_page(
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.ingest import service as ingest_service
-
     dept_id = _department_filter(session, principal, department)
     rows = ingest_service.list_batches(
         session, actor=principal, department_id=dept_id, limit=PAGE + 1, offset=(page - 1) * PAGE
@@ -104,10 +103,6 @@ def rejected_rows(
     session: Session, *, actor: Principal, batch_id: int, limit: int = EDITABLE_ROWS
 ) -> tuple[Any, list[dict[str, Any]], int]:
     """The batch, its first ``limit`` rejected rows (cells decrypted, with their issues) and how many there are."""
-    from xinyong.identifiers.vault import get_vault
-    from xinyong.ingest import service as ingest_service
-    from xinyong.ingest.models import RejectedRow
-
     batch = ingest_service.get_batch(session, actor=actor, batch_id=batch_id)
     total = session.scalar(select(func.count()).select_from(RejectedRow).where(RejectedRow.batch_id == batch.id)) or 0
     vault = get_vault()
@@ -134,8 +129,6 @@ def batch_page(
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.ingest import service as ingest_service
-
     batch, rows, total = rejected_rows(session, actor=principal, batch_id=batch_id)
     resent_from = None
     return render(
@@ -158,8 +151,6 @@ def batch_errors(
     batch_id: Id, fmt: Literal["csv", "xlsx"], principal: Principal = Depends(viewer), session: Session = SessionDep
 ) -> Response:
     """The error report (the department's own columns and the reasons), to fix offline and upload again."""
-    from xinyong.ingest import service as ingest_service
-
     content, filename = ingest_service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
     media = (
         "text/csv; charset=utf-8"
@@ -178,8 +169,6 @@ async def batch_resend(
     """Resend the corrected rejected rows as a new batch (an API push of the same department, same columns).
 
     Form fields: ``row`` (the row numbers ticked for resending) and ``c_<row>_<column index>`` (the cells)."""
-    from xinyong.ingest import service as ingest_service
-
     form = await request.form()
     back = f"/console/batches/{batch_id}"
     try:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core.errors import XinyongError
@@ -55,8 +56,6 @@ def file_read(
     session: Session = SessionDep,
 ) -> Response:
     """The subject's file below the form, or the refusal (logged in the subject's access log, as the API logs it)."""
-    from xinyong.auth import service as auth_service
-
     try:
         data = government_file.read_file(
             session, actor=principal, code=code.strip(), purpose=purpose or None, purpose_text=purpose_text or None

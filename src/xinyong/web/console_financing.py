@@ -3,7 +3,8 @@ granted and declined, the amount granted — the figures of ``financing.service.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
+from xinyong.financing import service
 from xinyong.web.console import admin, render
+from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -20,8 +23,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 def financing_page(
     request: Request, principal: Principal = Depends(admin), session: Session = SessionDep
 ) -> HTMLResponse:
-    from xinyong.financing import service
-
     data = service.figures(session)
     recent = [service.authorisation_view(session, a) for a in service.list_authorisations(session, limit=20)]
     return render(request, "console/financing.html", principal, active="financing", figures=data, recent=recent)
@@ -29,10 +30,8 @@ def financing_page(
 
 def install(app: FastAPI) -> None:
     """Mount the page (after ``web.console_analysis.install``) and add it to the admin's navigation."""
-    from xinyong.web.app import TEMPLATES
-
     app.include_router(router)
-    inner = TEMPLATES.env.globals.get("console_nav")
+    inner = cast(Callable[..., list[Any]] | None, TEMPLATES.env.globals.get("console_nav"))
 
     def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
         items = inner(request, me, nav) if inner is not None else nav

@@ -9,6 +9,8 @@ calls, with the role policies and helpers of ``web.console``, which mounts this 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -20,6 +22,11 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
+from xinyong.lists import queries as lists_queries
+from xinyong.lists import service as lists_service
+from xinyong.lists import sync
+from xinyong.lists import types as lists_types
+from xinyong.lists.models import ListEntry
 from xinyong.web.console import PAGE, changed_or_failed, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
@@ -35,9 +42,6 @@ def lists_page(
     session: Session = SessionDep,
 ) -> Response:
     """The department's list entries (the admin: all), newest first, with their effective status today."""
-    from xinyong.lists import queries as lists_queries
-    from xinyong.lists import types as lists_types
-
     today = clock.today()
     try:
         rows = lists_queries.list_entries(
@@ -86,35 +90,24 @@ def lists_create(
     session: Session = SessionDep,
 ) -> Response:
     """Give notice of an intended listing (告知), or list directly where no notice is required or it was given."""
-    from xinyong.lists import service as lists_service
-
+    # The notice and the listing take the same decision; a listing adds its dates.
+    record: Callable[..., ListEntry] = (
+        lists_service.give_notice
+        if stage == "notice"
+        else partial(lists_service.create_entry, listed_on=listed_on, term_end=term_end)
+    )
     try:
-        if stage == "notice":
-            entry = lists_service.give_notice(
-                session,
-                actor=principal,
-                list_code=list_code,
-                subject_code=subject_code,
-                reason=reason,
-                decision_no=decision_no,
-                facts=facts,
-                legal_basis=legal_basis or None,
-                notice_given_on=notice_given_on,
-            )
-        else:
-            entry = lists_service.create_entry(
-                session,
-                actor=principal,
-                list_code=list_code,
-                subject_code=subject_code,
-                reason=reason,
-                decision_no=decision_no,
-                facts=facts,
-                legal_basis=legal_basis or None,
-                notice_given_on=notice_given_on,
-                listed_on=listed_on,
-                term_end=term_end,
-            )
+        entry = record(
+            session,
+            actor=principal,
+            list_code=list_code,
+            subject_code=subject_code,
+            reason=reason,
+            decision_no=decision_no,
+            facts=facts,
+            legal_basis=legal_basis or None,
+            notice_given_on=notice_given_on,
+        )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/lists")
     return see_other(f"/console/lists/{entry.id}")
@@ -129,8 +122,6 @@ def review_page(
     session: Session = SessionDep,
 ) -> Response:
     """Entries of external lists that could not be linked to a subject by code: the reviewer's queue."""
-    from xinyong.lists import sync
-
     dept_code = None if principal.is_admin else sync.department_code(session, principal)
     if not principal.is_admin and dept_code is None:
         queue: dict[str, Any] = {"total": 0, "items": []}
@@ -164,8 +155,6 @@ def review_judge(
     principal: Principal = Depends(operator),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.lists import sync
-
     return changed_or_failed(
         request,
         session,
@@ -181,9 +170,6 @@ def review_judge(
 def entry_page(
     request: Request, entry_id: Id, principal: Principal = Depends(viewer), session: Session = SessionDep
 ) -> Response:
-    from xinyong.lists import queries as lists_queries
-    from xinyong.lists import service as lists_service
-
     today = clock.today()
     row = lists_queries.get_entry(session, entry_id, viewer=principal)
     view = lists_queries.mark_objections(
@@ -217,8 +203,6 @@ def entry_action(
     session: Session = SessionDep,
 ) -> Response:
     """List a notified entry, extend its term, remove it, or decide not to list after the notice."""
-    from xinyong.lists import service as lists_service
-
     back = f"/console/lists/{entry_id}"
     try:
         if action == "list":

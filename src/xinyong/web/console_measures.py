@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core import uploads
+from xinyong.measures import service as measures_service
 from xinyong.web.console import render, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
@@ -30,8 +31,6 @@ def measures_page(
 ) -> Response:
     """The joint rewards and punishments catalogue: each measure with its memorandum, legal basis, department
     and scenarios (read-only here; the catalogue is maintained in ``measures.yaml``)."""
-    from xinyong.measures import service as measures_service
-
     found = measures_service.list_measures(session, kind=kind or None)
     return render(
         request,

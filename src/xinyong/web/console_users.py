@@ -13,6 +13,8 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
+from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.auth.schemas import TokenDays
@@ -27,8 +29,6 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploa
 
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
-    from xinyong.auth import service as auth_service
-
     return render(
         request,
         "console/users.html",
@@ -53,8 +53,6 @@ def users_create(
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.auth import service as auth_service
-
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
         auth_service.create_user(
@@ -80,8 +78,6 @@ def users_deactivate(
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.auth import service as auth_service
-
     return changed_or_failed(
         request,
         session,
@@ -105,8 +101,6 @@ def authorities_page(
     request: Request, ref: str = DepartmentRef, principal: Principal = Depends(admin), session: Session = SessionDep
 ) -> Response:
     """The authorities a department reports for: its own USCC (always, implicit) and the registered units."""
-    from xinyong.auth import service as auth_service
-
     department, rows = auth_service.list_authorities(session, actor=principal, ref=ref)
     return render(
         request,
@@ -128,8 +122,6 @@ def authorities_add(
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.auth import service as auth_service
-
     department = auth_service.get_department(session, ref=ref)
     return changed_or_failed(
         request,
@@ -151,8 +143,6 @@ def authorities_remove(
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.auth import service as auth_service
-
     department = auth_service.get_department(session, ref=ref)
     return changed_or_failed(
         request,
@@ -166,8 +156,6 @@ def authorities_remove(
 @router.get("/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
     """API tokens: all for the admin; the department's business-system and viewer tokens for an operator."""
-    from xinyong.auth import tokens as auth_tokens
-
     roles = {r: ROLE_LABELS[r] for r in (Role if principal.is_admin else auth_tokens.OPERATOR_TOKEN_ROLES)}
     return render(
         request,
@@ -192,9 +180,6 @@ def tokens_create(
     session: Session = SessionDep,
 ) -> Response:
     """Issue a token: the raw value is shown once, on this response, and never again."""
-    from xinyong.auth import service as auth_service
-    from xinyong.auth import tokens as auth_tokens
-
     try:
         dept_id = auth_service.get_department(session, ref=department).id if department else None
         token, raw = auth_tokens.create_token(
@@ -226,8 +211,6 @@ def tokens_revoke(
     principal: Principal = Depends(operator),
     session: Session = SessionDep,
 ) -> Response:
-    from xinyong.auth import tokens as auth_tokens
-
     return changed_or_failed(
         request,
         session,

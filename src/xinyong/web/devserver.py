@@ -134,7 +134,8 @@ def start(
 
 
 def _wait_until_up(server: Server, timeout: float) -> None:
-    import httpx  # here: importing this module (e.g. for free_port) costs nothing
+    # lazy: httpx costs 0.25 s; importing this module (e.g. for free_port) should cost nothing
+    import httpx
 
     deadline = time.monotonic() + timeout
     while True:

@@ -16,6 +16,7 @@ import re
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from xinyong.web.errors import error_body
 from xinyong.web.security import replaying_receive
 
 #: ``\u0000`` preceded by an even number of backslashes: an escaped NUL, not the text ``\\u0000``.
@@ -59,7 +60,6 @@ class RefuseNul:
         if where is None:
             await self.app(scope, receive, send)
             return
-        from xinyong.web.errors import error_body
 
         response = JSONResponse(
             error_body("nul_character", "请求中含有空字符（U+0000），请删除后重新提交", {"location": where}),

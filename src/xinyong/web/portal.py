@@ -18,6 +18,8 @@ import csv
 import datetime as dt
 import io
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -31,6 +33,7 @@ from xinyong.auth.roles import ANONYMOUS
 from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
 from xinyong.cases import service as cases
+from xinyong.cases.models import Case, CaseKind
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
@@ -41,7 +44,7 @@ from xinyong.lists.types import list_types
 from xinyong.records.queries import list_records
 from xinyong.records.views import mark_objections, public_record_view
 from xinyong.reports.config import get_reports_settings
-from xinyong.reports.profile import Audience, build_profile
+from xinyong.reports.profile import ENTRY_FIELDS, Audience, build_profile
 from xinyong.reports.service import display_code, generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
@@ -68,13 +71,9 @@ CASE_KINDS = {"objection": "提出异议", "repair": "申请信用修复"}
 TARGET_LABELS = {"record": "信用记录", "list_entry": "名单条目"}
 
 
-def _templates() -> Any:
-    return TEMPLATES
-
-
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     ctx = {"city": get_settings().city_name, **context}
-    return _templates().TemplateResponse(request, name, ctx, status_code=status_code)
+    return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
 def parse_page(value: str | None, *, max_page: int = MAX_PAGE) -> int:
@@ -165,19 +164,7 @@ def _public_list_codes(session: Session) -> set[str]:
     return {t.code for t in list_types(session) if t.id in ids}
 
 
-_ENTRY_KEYS = (
-    "id",
-    "list_code",
-    "list_name",
-    "kind",
-    "reason",
-    "legal_basis",
-    "decision_no",
-    "authority",
-    "listed_on",
-    "term_end",
-    "objection",
-)
+_ENTRY_KEYS = (*ENTRY_FIELDS, "objection")
 
 
 def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[str, Any]:
@@ -490,61 +477,44 @@ def apply_submit(
         )
         if not ok
     ]
-    if problems:
-        return render(
-            request,
-            "portal/apply.html",
-            _apply_context(
-                kind,
-                target,
-                step=2,
-                subject=subject[:40],
-                form=form,
-                error="；".join(problems),
-                sent={"challenge": challenge[:40]},
-            ),
-            status_code=422,
+
+    def again(error: str, status_code: int) -> HTMLResponse:
+        """The form once more, as filled in, with what was wrong."""
+        context = _apply_context(
+            kind, target, step=2, subject=subject[:40], form=form, error=error, sent={"challenge": challenge[:40]}
         )
+        return render(request, "portal/apply.html", context, status_code=status_code)
+
+    if problems:
+        return again("；".join(problems), 422)
     try:
         subject_id, channel, address = verification.verified_applicant(
             session, challenge=challenge[:40], code=code[:12], purpose=kind
         )
-        common = {
-            "actor": ANONYMOUS,
-            "target_type": target[0],
-            "target_id": target[1],
-            "facts": facts.strip(),
-            "subject_id": subject_id,
-            "applicant_name": applicant_name.strip(),
-            "applicant_channel": channel,
-            "applicant_address": address,
-            "filed_via": "subject",
-        }
-        if kind == "objection":
-            case, token = objections.file_objection(session, **common)
-        else:
-            case, token = repair.file_repair(
-                session,
-                obligations_fulfilled=form["obligations_fulfilled"],
-                commitment_signed=form["commitment_signed"],
-                **common,
+        file_case: Callable[..., tuple[Case, str]] = (
+            objections.file_objection
+            if kind == CaseKind.OBJECTION
+            else partial(
+                repair.file_repair,
+                obligations_fulfilled=bool(obligations_fulfilled),
+                commitment_signed=bool(commitment_signed),
             )
+        )
+        case, token = file_case(
+            session,
+            actor=ANONYMOUS,
+            target_type=target[0],
+            target_id=target[1],
+            facts=facts.strip(),
+            subject_id=subject_id,
+            applicant_name=applicant_name.strip(),
+            applicant_channel=channel,
+            applicant_address=address,
+            filed_via="subject",
+        )
     except XinyongError as exc:
         session.rollback()
-        return render(
-            request,
-            "portal/apply.html",
-            _apply_context(
-                kind,
-                target,
-                step=2,
-                subject=subject[:40],
-                form=form,
-                error=exc.message,
-                sent={"challenge": challenge[:40]},
-            ),
-            status_code=exc.status_code,
-        )
+        return again(exc.message, exc.status_code)
     view = service.case_view(session, case, applicant=True)
     return render(
         request, "portal/applied.html", {"kind_label": CASE_KINDS[kind], "case": view, "token": token}, status_code=201

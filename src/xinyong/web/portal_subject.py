@@ -13,17 +13,34 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth.deps import SessionDep, public
+from xinyong.cases import verification
 from xinyong.core import uploads
 from xinyong.core.bounds import parse_id
-from xinyong.core.errors import XinyongError
+from xinyong.core.errors import ValidationFailed, XinyongError
+from xinyong.financing import service
+from xinyong.identifiers.masking import mask_name
+from xinyong.subjects import access_log
+from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.web.portal import render
 from xinyong.web.security import rate_limit
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(public)], route_class=uploads.UploadRoute)
 LOG_PAGE_SIZE = 20
 LOG_MAX_PAGE = 500
+
+
+def _send_code(request: Request, session: Session, subject: str, *, purpose: str, template: str) -> HTMLResponse:
+    """Step 1 → 2 of a page behind a one-time code: send the code to the subject's registered contact."""
+    code = subject.strip()[:40]
+    try:
+        sent = verification.start(session, subject_code=code, purpose=purpose)
+    except XinyongError as exc:
+        context = {"step": 1, "subject": code, "error": exc.message}
+        return render(request, template, context, status_code=exc.status_code)
+    return render(request, template, {"step": 2, "subject": code, "sent": sent})
 
 
 # 查询记录 -------------------------------------------------------------------------------------------------------
@@ -36,25 +53,10 @@ def access_log_start(request: Request) -> HTMLResponse:
 
 @router.post("/access-log/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def access_log_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import verification
-
-    code = subject.strip()[:40]
-    try:
-        sent = verification.start(session, subject_code=code, purpose="access_log")
-    except XinyongError as exc:
-        return render(
-            request,
-            "portal/access_log.html",
-            {"step": 1, "subject": code, "error": exc.message},
-            status_code=exc.status_code,
-        )
-    return render(request, "portal/access_log.html", {"step": 2, "subject": code, "sent": sent})
+    return _send_code(request, session, subject, purpose="access_log", template="portal/access_log.html")
 
 
 def _log_page(request: Request, session: Session, subject_id: int, pass_: str, page: int) -> HTMLResponse:
-    from xinyong.subjects import access_log
-    from xinyong.subjects.models import Subject
-
     subject = session.get(Subject, subject_id)
     total, rows = access_log.entries(
         session, subject_id=subject_id, limit=LOG_PAGE_SIZE, offset=(page - 1) * LOG_PAGE_SIZE
@@ -76,12 +78,9 @@ def _log_page(request: Request, session: Session, subject_id: int, pass_: str, p
 
 
 def _shown_name(subject: Any) -> str:
-    from xinyong.identifiers.masking import mask_name
-    from xinyong.subjects.models import SubjectKind
-
     if subject is None:
         return ""
-    return mask_name(subject.name) if subject.kind == SubjectKind.NATURAL_PERSON.value else subject.name
+    return mask_name(subject.name) if subject.kind == SubjectKind.NATURAL_PERSON else subject.name
 
 
 @router.post("/access-log", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
@@ -95,8 +94,6 @@ def access_log_show(
     session: Session = SessionDep,
 ) -> HTMLResponse:
     """The subject's own access log: after the code, or with the pass the first page gave."""
-    from xinyong.cases import verification
-
     try:
         if pass_:
             subject_id = verification.read_pass(pass_[:100], "access_log")
@@ -125,19 +122,7 @@ def financing_start(request: Request) -> HTMLResponse:
 
 @router.post("/financing/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 def financing_code(request: Request, subject: str = Form(""), session: Session = SessionDep) -> HTMLResponse:
-    from xinyong.cases import verification
-
-    code = subject.strip()[:40]
-    try:
-        sent = verification.start(session, subject_code=code, purpose="financing")
-    except XinyongError as exc:
-        return render(
-            request,
-            "portal/financing.html",
-            {"step": 1, "subject": code, "error": exc.message},
-            status_code=exc.status_code,
-        )
-    return render(request, "portal/financing.html", {"step": 2, "subject": code, "sent": sent})
+    return _send_code(request, session, subject, purpose="financing", template="portal/financing.html")
 
 
 def _manage(
@@ -150,9 +135,6 @@ def _manage(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    from xinyong.financing import service
-    from xinyong.subjects.models import Subject
-
     subject = session.get(Subject, subject_id)
     grants = [
         service.authorisation_view(session, a)
@@ -168,7 +150,7 @@ def _manage(
             "authorisations": grants,
             "institutions": [i for i in service.list_institutions(session) if i.active],
             "classes": service.authorisable_classes(session, subject.kind) if subject else [],
-            "max_days": service.MAX_DAYS,
+            "max_days": service.max_days(),
             "message": message,
             "error": error,
         },
@@ -184,8 +166,6 @@ def financing_verify(
     code: str = Form(""),
     session: Session = SessionDep,
 ) -> HTMLResponse:
-    from xinyong.cases import verification
-
     try:
         subject_id = verification.confirm(session, challenge=challenge[:40], code=code[:12], purpose="financing")
     except XinyongError as exc:
@@ -199,8 +179,6 @@ def financing_verify(
 
 
 def _passed(request: Request, pass_: str) -> int | HTMLResponse:
-    from xinyong.cases import verification
-
     try:
         return verification.read_pass(pass_[:100], "financing")
     except XinyongError as exc:
@@ -214,8 +192,6 @@ def _passed(request: Request, pass_: str) -> int | HTMLResponse:
 
 @router.post("/financing/grant", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
 async def financing_grant(request: Request, session: Session = SessionDep) -> HTMLResponse:
-    from starlette.concurrency import run_in_threadpool
-
     form = await request.form()
     pass_ = str(form.get("pass") or "")
     scope = [str(v)[:60] for v in form.getlist("scope")][:30]
@@ -227,15 +203,12 @@ async def financing_grant(request: Request, session: Session = SessionDep) -> HT
 def _grant(
     request: Request, session: Session, pass_: str, institution: str, scope: list[str], days: int
 ) -> HTMLResponse:
-    from xinyong.core.errors import ValidationFailed
-    from xinyong.financing import service
-
     subject_id = _passed(request, pass_)
     if isinstance(subject_id, HTMLResponse):
         return subject_id
     try:
-        if not 1 <= days <= service.MAX_DAYS:
-            raise ValidationFailed(f"授权期限应为 1–{service.MAX_DAYS} 天", code="bad_period")
+        if not 1 <= days <= service.max_days():
+            raise ValidationFailed(f"授权期限应为 1–{service.max_days()} 天", code="bad_period")
         a = service.grant_online(session, subject_id=subject_id, institution=institution, scope=scope, days=days)
     except XinyongError as exc:  # refused before anything was written (the service checks first)
         return _manage(request, session, subject_id, pass_, error=exc.message, status_code=exc.status_code)
@@ -252,8 +225,6 @@ def _grant(
 def financing_revoke(
     request: Request, pass_: str = Form("", alias="pass"), authorisation: str = Form(""), session: Session = SessionDep
 ) -> HTMLResponse:
-    from xinyong.financing import service
-
     subject_id = _passed(request, pass_)
     if isinstance(subject_id, HTMLResponse):
         return subject_id

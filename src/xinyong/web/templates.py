@@ -15,10 +15,11 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 def _local_time(value: object) -> str:
     """A timestamp as people in the city read it: China Standard Time, to the second."""
     if isinstance(value, str):
+        text = value
         try:
-            value = dt.datetime.fromisoformat(value)
+            value = dt.datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)

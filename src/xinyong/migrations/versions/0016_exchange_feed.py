@@ -1,7 +1,7 @@
 """exchange with the provincial platform: the outbox feed, its head row, the push cursor and receipts (issue #16)
 
 Revision ID: 0016_exchange_feed
-Revises: 0014_share_lookback
+Revises: 0015_related_persons
 Create Date: 2026-12-07 05:40:00
 """
 
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 import xinyong.core.db
 
 revision = "0016_exchange_feed"
-down_revision = "0014_share_lookback"
+down_revision = "0015_related_persons"
 branch_labels = None
 depends_on = None
 
