@@ -214,6 +214,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "lists": LazyCommand("xinyong.lists.commands", "app", "红黑名单：名单类型、名单条目、外部名单同步与比对"),
     "measures": LazyCommand("xinyong.measures.commands", "app", "联合奖惩：备忘录与奖惩措施、核查反馈率"),
     "watches": LazyCommand("xinyong.watches.commands", "app", "订阅推送：接收端、关注主体与推送投递"),
+    "exchange": LazyCommand("xinyong.exchange.commands", "app", "与省级、国家平台交换：导出、推送、状态与对账"),
     "commitments": LazyCommand("xinyong.commitments.commands", "app", "信用承诺（导入、查询、履约认定）"),
     "cases": LazyCommand("xinyong.cases.commands", "app", "异议、信用修复、举报：立案、办理、时限与统计"),
     "evaluation": LazyCommand(

@@ -8,6 +8,7 @@ from xinyong.commitments import models as _commitments  # noqa: F401
 from xinyong.core.audit import AuditChainHead, AuditEvent  # noqa: F401
 from xinyong.core.db import Base  # noqa: F401
 from xinyong.evaluation import models as _evaluation  # noqa: F401
+from xinyong.exchange import models as _exchange  # noqa: F401
 from xinyong.financing import models as _financing  # noqa: F401
 from xinyong.ingest import models as _ingest  # noqa: F401
 from xinyong.lists import models as _lists  # noqa: F401

@@ -17,6 +17,8 @@ What is wired (docs/architecture.md, "Layers"):
   ``cases.repair.revoke_on_broken_commitment``.
 - ``core.hooks.case_kind_hooks`` ← ``cases.objections``, ``cases.repair``, ``cases.complaints``.
 - ``core.hooks.subject_profile`` ← ``reports.profile.subject_profile`` (``xinyong subjects show``).
+- ``core.hooks.audit_listeners`` and ``core.hooks.batch_listeners`` ← ``exchange.producers``: the feed for the
+  provincial platform, written in the transaction of each change (docs/exchange.md).
 """
 
 from __future__ import annotations
@@ -74,6 +76,18 @@ def _subject_profile() -> Any:
     return subject_profile
 
 
+def _feed_from_audit(session: Any, event: Any) -> None:
+    from xinyong.exchange.producers import on_audit_event  # lazy: wired at every CLI start
+
+    on_audit_event(session, event)
+
+
+def _feed_from_batch(session: Any, **kwargs: Any) -> None:
+    from xinyong.exchange.producers import on_batch_written  # lazy: wired at every CLI start
+
+    on_batch_written(session, **kwargs)
+
+
 def wire() -> None:
     """Fill every slot and registry of ``core.hooks`` (idempotent)."""
     hooks.sealer.provide(_vault)
@@ -83,3 +97,7 @@ def wire() -> None:
         hooks.repair_breach_handlers.append(_revoke_repairs)
     hooks.case_kind_hooks.update(objection=_objection_hooks, repair=_repair_hooks, complaint=_complaint_hooks)
     hooks.subject_profile.provide(_subject_profile)
+    if _feed_from_audit not in hooks.audit_listeners:
+        hooks.audit_listeners.append(_feed_from_audit)
+    if _feed_from_batch not in hooks.batch_listeners:
+        hooks.batch_listeners.append(_feed_from_batch)

@@ -43,6 +43,7 @@ from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from xinyong.core import hooks
 from xinyong.core.columns import pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
 from xinyong.core.errors import ValidationFailed
@@ -205,6 +206,8 @@ def record(
     head.last_event_id = ev.id
     head.last_hash = ev.hash
     session.flush()
+    for listener in hooks.audit_listeners:  # feed producers (exchange), in this transaction
+        listener(session, ev)
     return ev
 
 

@@ -128,3 +128,23 @@ case_kind_hooks: dict[str, Callable[[], Any]] = {}
 #: ``reports.profile.subject_profile(session, subject, today, *, role)``: the records, list entries and
 #: evaluations of a subject, for ``xinyong subjects show``.
 subject_profile: Slot[Callable[..., dict[str, Any]]] = Slot("core.hooks.subject_profile")
+
+
+# Feed producers (exchange) -----------------------------------------------------------------------------------
+
+#: ``listener(session, event)``: called by ``core.audit.record`` after each event is appended, in the same
+#: transaction (``exchange.producers`` turns the audit events of changes into feed messages). Empty until wired:
+#: nothing is produced then.
+audit_listeners: list[Callable[..., None]] = []
+
+#: ``listener(session, *, entity_type, department_id, changes)``: a bulk write (``records.upsert``,
+#: ``commitments.upsert``) reports its changed rows set-based — ``changes`` is a list of dicts with ``id``, ``op``
+#: and op-specific fields — because its one audit event per batch does not name them.
+batch_listeners: list[Callable[..., None]] = []
+
+
+def batch_written(session: Session, *, entity_type: str, department_id: int, changes: list[dict[str, Any]]) -> None:
+    """Tell every batch listener about the rows a bulk write changed (nothing when none is wired)."""
+    if changes:
+        for listener in batch_listeners:
+            listener(session, entity_type=entity_type, department_id=department_id, changes=changes)

@@ -304,6 +304,13 @@ def _log(
             before=b,
             after={"list_code": lt.code, **(a or {})},
         )
+    elif hooks.batch_listeners:  # a batch audited as a whole (lists.importer): the exchange feed, row by row
+        hooks.batch_written(
+            session,
+            entity_type=ENTITY,
+            department_id=entry.department_id or 0,
+            changes=[{"id": entry.id, "op": action}],
+        )
 
 
 def _watch_payload(entry: ListEntry, lt: ListType) -> dict[str, Any]:

@@ -330,4 +330,7 @@ class Applier:
 
     def finish(self) -> None:
         insert_rows(self.session, ListEntryEvent.__table__, self.events)
+        if hooks.batch_listeners:  # the exchange feed (core.hooks.batch_written): the entries this sync changed
+            changes = [{"id": e["entry_id"], "op": e["action"]} for e in self.events]
+            hooks.batch_written(self.session, entity_type="list_entry", department_id=0, changes=changes)
         self.watch.flush()

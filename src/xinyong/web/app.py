@@ -26,6 +26,7 @@ from xinyong.core.errors import XinyongError
 from xinyong.core.migrate import current_revision, head_revision
 from xinyong.core.settings import get_settings
 from xinyong.evaluation.api import router as evaluation_router
+from xinyong.exchange.api import router as exchange_router
 from xinyong.financing.api import router as financing_router
 from xinyong.ingest.api import router as ingest_router
 from xinyong.lists.api import router as lists_router
@@ -136,6 +137,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(government_file_router)
     api.include_router(evaluation_router)
     api.include_router(financing_router)
+    api.include_router(exchange_router)
     api.include_router(related_persons_router)
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)

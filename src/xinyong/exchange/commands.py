@@ -1,0 +1,126 @@
+"""``xinyong exchange …``: the feed for the provincial and national platforms — export, push, status, reconcile,
+replay (thin: parse, call, print). See docs/exchange.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from xinyong.core import clikit
+from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
+
+app = typer.Typer(help="与省级、国家平台交换：导出、推送、状态与对账", no_args_is_help=True)
+
+
+@app.command("export")
+@handle_errors
+def export_(
+    since: str = typer.Option("1", "--since", help="起始序号（如 1200）或日期（YYYY-MM-DD，当天零时起）"),
+    out: Path = typer.Option(..., "--out", help="输出目录（每类每日一个文件，另有 manifest.json）"),
+    fmt: str = typer.Option("csv", "--format", help="csv 或 json"),
+    as_json: bool = JsonOption,
+) -> None:
+    """按国家标准字段导出交换数据（双公示、名单、承诺）。"""
+    from xinyong.exchange import export
+
+    since_seq, since_at = export.parse_since(since)
+    with clikit.database().session(write=False) as session:
+        manifest = export.export(session, out_dir=out, since_seq=since_seq, since=since_at, fmt=fmt)  # type: ignore[arg-type]
+
+    def render(m: dict[str, Any]) -> None:
+        clikit.console.print(f"已导出 {m['count']} 条（序号 {m['first_seq']}–{m['last_seq']}）到 {out}")
+        for f in m["files"]:
+            clikit.console.print(f"  {f['file']}：{f['count']} 条  sha256 {f['sha256'][:16]}…")
+
+    emit(manifest, as_json, render)
+
+
+@app.command("push")
+@handle_errors
+def push(
+    loop: bool = typer.Option(False, "--loop", help="持续推送（按退避间隔重试），直到中断"),
+    once: bool = typer.Option(True, "--once", help="推送到积压清空或失败为止（默认）"),
+    ignore_backoff: bool = typer.Option(False, "--now", help="不等待退避时间，立即重试"),
+    as_json: bool = JsonOption,
+) -> None:
+    """把交换数据分批推送到省级平台（至少一次，按序号幂等）。"""
+    from xinyong.exchange import push as pusher
+
+    db = clikit.database()
+    result = pusher.push_loop(db) if loop else pusher.push_once(db, ignore_backoff=ignore_backoff)
+
+    def render(r: dict[str, Any]) -> None:
+        clikit.console.print(
+            f"推送 {r.get('batches', r.get('rounds', 0))} 批，{r['sent']} 条：接收 {r['accepted']}，拒收 {r['rejected']}"
+        )
+        if r.get("error"):
+            clikit.err_console.print(f"[red]推送失败：{r['error']}[/red]")
+
+    emit(result, as_json, render)
+    if not result.get("ok", True):
+        raise typer.Exit(1)
+
+
+@app.command("status")
+@handle_errors
+def status_(as_json: bool = JsonOption) -> None:
+    """交换状态：已写入、已发送、已确认的序号，积压与失败。"""
+    from xinyong.exchange import status
+
+    with clikit.database().session(write=False) as session:
+        data = status.status(session)
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(
+            f"已写入 {d['last_seq_written']}，已发送 {d['last_seq_sent']}，已确认 {d['last_seq_acknowledged']}，"
+            f"积压 {d['backlog']}，连续失败 {d['failures']}，拒收 {d['rejected_rows']} 行"
+        )
+        if d["last_error"]:
+            clikit.console.print(f"最近错误：{d['last_error']}（下次尝试 {d['next_attempt_at']}）")
+
+    emit(data, as_json, render)
+
+
+@app.command("reconcile")
+@handle_errors
+def reconcile(
+    date: str = typer.Argument(..., help="对账日期 YYYY-MM-DD"),
+    as_json: bool = JsonOption,
+) -> None:
+    """按类别和部门对账某日的交换数据，列出接收端缺失的行（有缺失时退出码 1）。"""
+    from xinyong.exchange import status
+
+    day = clikit.parse_date(date, "DATE")
+    assert day is not None
+    with clikit.database().session(write=False) as session:
+        data = status.reconcile(session, day)
+
+    def render(d: dict[str, Any]) -> None:
+        for r in d["by_kind_department"]:
+            clikit.console.print(
+                f"{r['kind']} 部门 {r['department_id']}：写入 {r['written']}，确认 {r['acknowledged']}，"
+                f"拒收 {r['rejected']}，待发 {r['pending']}，接收端缺失 {r['missing']}"
+            )
+        for m in d["missing"]:
+            clikit.console.print(f"[red]接收端缺失：序号 {m['seq']}（{m['kind']} {m['op']} #{m['entity_id']}）[/red]")
+
+    emit(data, as_json, render)
+    if not data["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+@handle_errors
+def replay(
+    seq: int = typer.Option(..., "--from", help="从此序号起重新推送"),
+    reason: str | None = ReasonOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """从某一序号起重新推送（接收端丢失数据时），记入审计日志。"""
+    from xinyong.exchange import service
+
+    with clikit.database().session() as session:
+        data = service.replay_from(session, actor=clikit.operator(), seq=seq, reason=reason or "")
+    emit(data, as_json, lambda d: clikit.console.print(f"将从序号 {d['from_seq']} 起重新推送，积压 {d['backlog']} 条"))
