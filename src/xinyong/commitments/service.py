@@ -362,25 +362,16 @@ def upsert_commitments(
                 )
                 continue
             _apply_row(session, actor, department_id, batch_id, received_at, row, current, subjects, source, result)
-    if hooks.batch_listeners:  # the exchange feed (core.hooks.batch_written): the rows this batch changed
-        hooks.batch_written(
-            session,
-            entity_type=ENTITY,
-            department_id=department_id,
-            changes=[
-                {"id": o.commitment_id, "op": o.outcome, "version_no": o.version_no, "broken": o.broken}
-                for o in result.outcomes
-                if o.outcome in ("created", "updated")
-            ],
-        )
-    audit.record(
+    result.finish(
         session,
         actor=actor.actor,
         action="commitments.upsert",
-        entity_type="commitment_batch",
-        entity_id=batch_id,
+        entity_type=ENTITY,
+        batch_entity_type="commitment_batch",
+        department_id=department_id,
+        batch_id=batch_id,
         reason=f"报送信用承诺 {len(rows)} 行",
-        after={"department_id": department_id, "batch_id": batch_id, **result.counts()},
+        change=lambda o: {"id": o.commitment_id, "op": o.outcome, "version_no": o.version_no, "broken": o.broken},
     )
     return result
 

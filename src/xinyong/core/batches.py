@@ -31,7 +31,12 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+
+from xinyong.core import audit, hooks
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -100,6 +105,39 @@ class Tally:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.counts(), "outcomes": [asdict(o) for o in self.outcomes]}
+
+    def finish(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        action: str,
+        entity_type: str,
+        batch_entity_type: str,
+        department_id: int,
+        batch_id: int | None,
+        reason: str,
+        change: Callable[[Any], dict[str, Any]],
+    ) -> None:
+        """What a batch writer does last, in its transaction: tell the exchange feed (``core.hooks.batch_written``)
+        which rows it created or updated (``change(outcome)`` a row), and write the batch's audit event with the
+        counts (entity ``batch_entity_type``)."""
+        if hooks.batch_listeners:
+            hooks.batch_written(
+                session,
+                entity_type=entity_type,
+                department_id=department_id,
+                changes=[change(o) for o in self.outcomes if o.outcome in ("created", "updated")],
+            )
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            entity_type=batch_entity_type,
+            entity_id=batch_id,
+            reason=reason,
+            after={"department_id": department_id, "batch_id": batch_id, **self.counts()},
+        )
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
-from xinyong.core import audit, clock, hooks, workdays
+from xinyong.core import clock, workdays
 from xinyong.core.batches import Tally
 from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
 from xinyong.core.db import BULK_OPTION, WRITE_OPTION, lock_keys, utcnow, writer_of
@@ -440,25 +440,16 @@ def upsert_records(
         for start in range(0, len(group), CHUNK):
             ctx.apply(group[start : start + CHUNK])
     result.outcomes = [o for o in outcomes if o is not None]
-    if hooks.batch_listeners:  # the exchange feed (core.hooks.batch_written): the rows this batch changed
-        hooks.batch_written(
-            session,
-            entity_type=ENTITY,
-            department_id=department_id,
-            changes=[
-                {"id": o.record_id, "op": o.outcome, "version_no": o.version_no, "withdrawn": o.withdrawn}
-                for o in result.outcomes
-                if o.outcome in ("created", "updated")
-            ],
-        )
-    audit.record(
+    result.finish(
         session,
         actor=actor.actor,
         action="records.upsert",
-        entity_type="record_batch",
-        entity_id=batch_id,
+        entity_type=ENTITY,
+        batch_entity_type="record_batch",
+        department_id=department_id,
+        batch_id=batch_id,
         reason=f"报送信用记录 {len(rows)} 行",
-        after={"department_id": department_id, "batch_id": batch_id, **result.counts()},
+        change=lambda o: {"id": o.record_id, "op": o.outcome, "version_no": o.version_no, "withdrawn": o.withdrawn},
     )
     return result
 
