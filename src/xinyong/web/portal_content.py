@@ -1,7 +1,12 @@
 """Portal sections of the credit office's publications (issue #17): the 红黑榜 archive (``/releases``, one release
-``/releases/{number}``, the Atom feed ``/releases.atom``).
+``/releases/{number}``, the Atom feed ``/releases.atom``), 信用动态 (``/news``, ``/news/{id}``) and 政策法规
+(``/policies``, ``/policies/{id}``; the policies page also lists the legal bases of the public lists and of the
+joint measures, ``publications.legal``).
 
-Pages only read: releases are published by ``xinyong portal releases publish`` or by the admin in the console
+Only published articles are listed; a draft's address is a 404 (as an unknown one); a withdrawn article's address
+answers 410 with its title and the date and reason of withdrawal, never its text.
+
+Pages only read: releases and articles are published by ``xinyong portal releases publish`` or by the admin in the console
 (``web.console_content``), both through ``publications.releases``. A release's entries are those its service
 returns — the public rule of ``lists.queries.public_entries`` applied on the day the page is read, a person's
 code masked.
@@ -19,9 +24,11 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, public
 from xinyong.core import clock
+from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound
 from xinyong.core.settings import get_settings
-from xinyong.publications import releases
+from xinyong.publications import articles, releases
+from xinyong.publications.legal import legal_documents
 from xinyong.web.portal import LIST_KIND_LABELS, parse_page, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(public)])
@@ -114,3 +121,66 @@ def release_page(request: Request, number: str, session: Session = SessionDep) -
             "kind_labels": LIST_KIND_LABELS,
         },
     )
+
+
+# 信用动态, 政策法规 -------------------------------------------------------------------------------------------------
+
+ARTICLES_PAGE = 20
+SECTIONS = {
+    "news": {"category": "news", "title": "信用动态", "path": "/news"},
+    "policies": {"category": "policy", "title": "政策法规", "path": "/policies"},
+}
+
+
+def _article_list(request: Request, section: str, page: str | None, session: Session, **extra: Any) -> HTMLResponse:
+    s = SECTIONS[section]
+    page_no = parse_page(page)
+    found = articles.public_articles(
+        session, category=s["category"], limit=ARTICLES_PAGE + 1, offset=(page_no - 1) * ARTICLES_PAGE
+    )
+    return render(
+        request,
+        "portal/articles.html",
+        {
+            "section": s,
+            "items": [articles.article_view(a, with_body=False) for a in found[:ARTICLES_PAGE]],
+            "page": page_no,
+            "has_next": len(found) > ARTICLES_PAGE,
+            **extra,
+        },
+    )
+
+
+def _article_page(request: Request, section: str, article_id: str, session: Session) -> HTMLResponse:
+    s = SECTIONS[section]
+    ident = parse_id(article_id)
+    try:
+        if ident is None:
+            raise NotFound("未找到该文章", code="article_not_found")
+        article = articles.public_article(session, ident, category=s["category"])
+    except NotFound as exc:
+        return _not_found(request, exc.message)
+    view = articles.article_view(article)
+    # A withdrawn article keeps its address and says so (410 Gone), without its text.
+    status = 410 if view["status"] == "withdrawn" else 200
+    return render(request, "portal/article.html", {"section": s, "article": view}, status_code=status)
+
+
+@router.get("/news", response_class=HTMLResponse)
+def news_page(request: Request, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
+    return _article_list(request, "news", page, session)
+
+
+@router.get("/news/{article_id}", response_class=HTMLResponse)
+def news_article(request: Request, article_id: str, session: Session = SessionDep) -> HTMLResponse:
+    return _article_page(request, "news", article_id, session)
+
+
+@router.get("/policies", response_class=HTMLResponse)
+def policies_page(request: Request, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
+    return _article_list(request, "policies", page, session, legal=legal_documents(session))
+
+
+@router.get("/policies/{article_id}", response_class=HTMLResponse)
+def policy_article(request: Request, article_id: str, session: Session = SessionDep) -> HTMLResponse:
+    return _article_page(request, "policies", article_id, session)
