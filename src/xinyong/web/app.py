@@ -49,6 +49,7 @@ from xinyong.web.identifiers_api import router as identifiers_router
 from xinyong.web.nul import RefuseNul
 from xinyong.web.pages import home_context
 from xinyong.web.portal import router as portal_router
+from xinyong.web.portal_complaint import router as portal_complaint_router
 from xinyong.web.portal_content import router as portal_content_router
 from xinyong.web.portal_subject import router as portal_subject_router
 from xinyong.web.templates import TEMPLATES
@@ -143,6 +144,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.include_router(portal_router)
     app.include_router(portal_subject_router)
     app.include_router(portal_content_router)
+    app.include_router(portal_complaint_router)
     install_console(app)
     install_console_analysis(app)
     install_console_financing(app)
