@@ -51,6 +51,7 @@ from xinyong.web.pages import home_context
 from xinyong.web.portal import router as portal_router
 from xinyong.web.portal_complaint import router as portal_complaint_router
 from xinyong.web.portal_content import router as portal_content_router
+from xinyong.web.portal_report import router as portal_report_router
 from xinyong.web.portal_subject import router as portal_subject_router
 from xinyong.web.templates import TEMPLATES
 from xinyong.web.transactions import RetryTransactions
@@ -145,6 +146,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.include_router(portal_subject_router)
     app.include_router(portal_content_router)
     app.include_router(portal_complaint_router)
+    app.include_router(portal_report_router)
     install_console(app)
     install_console_analysis(app)
     install_console_financing(app)
