@@ -105,7 +105,7 @@ def publish_release(
         seq=seq,
         period_start=start,
         period_end=end,
-        title=f"信用{get_settings().city_name}红黑榜（{period_label(start, end)}）",
+        title=f"{get_settings().city_name}信用红黑榜（{period_label(start, end)}）",
         published_on=today,
         counts=sorted(counts.values(), key=lambda c: (RELEASE_KINDS.index(c["kind"]), c["list_code"])),
         note=note.strip()[:2000],
