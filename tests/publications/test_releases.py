@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -19,7 +20,9 @@ from xinyong.auth.roles import Role
 from xinyong.cli import app
 from xinyong.core import clock
 from xinyong.core.audit import AuditEvent
+from xinyong.core.errors import Conflict
 from xinyong.lists import service as lists
+from xinyong.publications import releases
 
 HTML = {"accept": "text/html"}
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -165,3 +168,29 @@ def test_admin_publishes_in_console(client, session, listed):
     assert done.status_code == 303 and done.headers["location"] == f"/releases/{clock.today().year}-1"
     twice = client.post("/console/releases", data={"period": listed.period, "csrf_token": token}, headers=HTML)
     assert twice.status_code == 409 and "已发布" in twice.text
+
+
+def test_concurrent_publishing_numbers_each_release_once(database, session, listed):
+    """Two admins publishing at once: the same period once (the other a conflict), two periods two numbers."""
+    end, period = last_month(clock.today())
+    before = (end.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def run(p: str) -> None:
+        start_, end_ = releases.period_of(p)
+        barrier.wait()
+        try:
+            with database.session() as s:
+                r = releases.publish_release(s, actor=ADMIN, start=start_, end=end_)
+                outcomes.append(releases.number_of(r))
+        except Conflict as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in (period, period, before)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    year = clock.today().year
+    assert sorted(outcomes) == sorted([f"{year}-1", f"{year}-2", "release_exists"]), outcomes
