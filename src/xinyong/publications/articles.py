@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.core import audit
+from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.publications.markdown import plain_summary, render_markdown
@@ -254,7 +254,10 @@ def article_view(a: Article, *, with_body: bool = True) -> dict[str, Any]:
         "status": a.status,
         "status_label": STATUS_LABELS[ArticleStatus(a.status)],
         "published_at": a.published_at,
+        # Civil dates (China Standard Time) for the pages: an article published at 00:30 CST is of that day.
+        "published_on": clock.local_date(a.published_at) if a.published_at else None,
         "withdrawn_at": a.withdrawn_at,
+        "withdrawn_on": clock.local_date(a.withdrawn_at) if a.withdrawn_at else None,
         "withdrawn_reason": a.withdrawn_reason,
         "revision": a.revision,
         "updated_at": a.updated_at,
