@@ -98,7 +98,7 @@ def publish(database):
     return run
 
 
-def test_publish_by_command_archive_page_and_feed(client, session, listed, publish):
+def test_publish_by_command_archive_page_and_feed(client, session, database, listed, publish):
     result = publish(listed.period)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
@@ -111,6 +111,13 @@ def test_publish_by_command_archive_page_and_feed(client, session, listed, publi
     assert again.exit_code == 2 and "已发布" in again.output
     assert publish(clock.today().strftime("%Y-%m")).exit_code == 2
     assert publish("2026-13").exit_code == 2
+    runner = CliRunner()
+    listed_out = runner.invoke(app, ["--db", database.url, "portal", "releases", "list", "--json"])
+    assert listed_out.exit_code == 0 and [r["number"] for r in json.loads(listed_out.output)] == [f"{year}-1"]
+    shown = runner.invoke(app, ["--db", database.url, "portal", "releases", "show", f"{year}-1", "--json"])
+    assert shown.exit_code == 0 and len(json.loads(shown.output)["entries"]) == 2
+    missing = runner.invoke(app, ["--db", database.url, "portal", "releases", "show", "1999-9", "--json"])
+    assert missing.exit_code == 2
 
     archive = client.get("/releases", headers=HTML)
     assert archive.status_code == 200 and f"/releases/{year}-1" in archive.text and f"〔{year}〕第1期" in archive.text
