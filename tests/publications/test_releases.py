@@ -10,17 +10,19 @@ import threading
 import xml.etree.ElementTree as ET
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from tests.factories import make_user
 from tests.lists.entry_helpers import ADMIN, COMPANY, OTHER_COMPANY, PERSON, PERSON_ID, make_env
 from tests.web.test_console import login
 from xinyong.auth.roles import Role
+from xinyong.catalog.models import InfoClass
 from xinyong.cli import app
 from xinyong.core import clock
 from xinyong.core.audit import AuditEvent
 from xinyong.core.errors import Conflict
+from xinyong.identifiers.masking import mask_name, mask_resident_id
 from xinyong.lists import service as lists
 from xinyong.publications import releases
 
@@ -201,3 +203,20 @@ def test_concurrent_publishing_numbers_each_release_once(database, session, list
         t.join(60)
     year = clock.today().year
     assert sorted(outcomes) == sorted([f"{year}-1", f"{year}-2", "release_exists"]), outcomes
+
+
+def test_persons_appear_only_where_public_and_masked(client, session, listed):
+    """Where a list's class makes persons public, a release shows them — name and ID masked."""
+    session.execute(
+        update(InfoClass).where(InfoClass.code == "serious_dishonest_list").values(natural_person_attribute="public")
+    )
+    session.commit()
+    start, end = releases.period_of(listed.period)
+    release = releases.publish_release(session, actor=ADMIN, start=start, end=end)
+    session.commit()
+    assert releases.release_view(release)["total"] == 3
+    page = client.get(f"/releases/{releases.number_of(release)}", headers=HTML).text
+    assert "逃避追缴欠税" in page and mask_name(PERSON) in page
+    assert PERSON not in page and PERSON_ID not in page and mask_resident_id(PERSON_ID) in page
+    feed = client.get("/releases.atom").text
+    assert PERSON not in feed and PERSON_ID not in feed
