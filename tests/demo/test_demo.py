@@ -38,6 +38,8 @@ def test_demo_build_only(tmp_path, monkeypatch):
     assert sum(d["rejected"] for d in submissions.values()) > 0
     financing = summary["financing"]
     assert financing["authorisations"] >= 3 and financing["queries"] >= 3 and financing["loans"] >= 1
+    publications = summary["publications"]  # the portal's 红黑榜 and articles are not empty
+    assert publications["release"].endswith("-1") and publications["articles"] == 2
     assert "bank" in {t["role"] for t in out["credentials"]["tokens"]}
     lists = summary["lists"]
     assert lists["department_lists"]["tax_a_grade"]["listed"] > 0

@@ -398,6 +398,9 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     cases_summary = demo_cases.build(session, actor=actor, today=clock.today())
 
     financing_summary = demo_financing.build(session, actor=actor, creds=creds)
+    from xinyong.demo import publications as demo_publications
+
+    publications_summary = demo_publications.build(session, actor=actor, today=clock.today())
     summary = {
         "size": size.__dict__,
         "lists": lists_summary,
@@ -405,6 +408,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
         "trading": trading_summary,
         "cases": cases_summary,
         "financing": financing_summary,
+        "publications": publications_summary,
         "registry_import": {
             k: report[k]
             for k in ("rows", "created", "rejected", "duplicate_rows", "uscc_conversion_rate", "problem_counts")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth_service
@@ -285,6 +285,10 @@ def public_entries(
     list_code: str | None = None,
     subject_code: str | None = None,
     subject_id: int | None = None,
+    kinds: tuple[str, ...] | None = None,
+    listed_from: dt.date | None = None,
+    listed_to: dt.date | None = None,
+    entry_ids: Select[Any] | None = None,
     limit: int | None = 20,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
@@ -292,8 +296,9 @@ def public_entries(
     makes them public, with name and ID masked; searching by a person's ID never confirms a person.
 
     This is *the* public rule for list entries: the portal's lists, the public API and — by ``subject_id`` — every
-    public subject profile (``reports.profile.build_profile``: the portal's subject page and the credit report).
-    ``limit=None``: all of them."""
+    public subject profile (``reports.profile.build_profile``: the portal's subject page and the credit report) and
+    the 红黑榜 releases (``publications.releases``: ``kinds``, listed in ``listed_from``..``listed_to``, or the
+    ``entry_ids`` a release published, as a subquery). ``limit=None``: all of them."""
     stmt = (
         select(ListEntry, ListType, InfoClass)
         .join(ListType, ListType.id == ListEntry.list_type_id)
@@ -317,6 +322,14 @@ def public_entries(
         stmt = stmt.where(ListEntry.subject_id == subject.id)
     if subject_id is not None:
         stmt = stmt.where(ListEntry.subject_id == subject_id)
+    if kinds is not None:
+        stmt = stmt.where(ListType.kind.in_(kinds))
+    if listed_from is not None:
+        stmt = stmt.where(ListEntry.listed_on >= listed_from)
+    if listed_to is not None:
+        stmt = stmt.where(ListEntry.listed_on <= listed_to)
+    if entry_ids is not None:
+        stmt = stmt.where(ListEntry.id.in_(entry_ids))
     stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
     out = []
     found = session.execute(stmt).all()

@@ -43,12 +43,16 @@ from xinyong.web.audit_api import router as audit_router
 from xinyong.web.check_fast_path import CheckFastPath
 from xinyong.web.console import install as install_console
 from xinyong.web.console_analysis import install as install_console_analysis
+from xinyong.web.console_content import install as install_console_content
 from xinyong.web.console_financing import install as install_console_financing
 from xinyong.web.errors import _HTTP_MESSAGES, REFUSALS, ErrorOut, error_body, http_error_body  # noqa: F401
 from xinyong.web.identifiers_api import router as identifiers_router
 from xinyong.web.nul import RefuseNul
 from xinyong.web.pages import home_context
 from xinyong.web.portal import router as portal_router
+from xinyong.web.portal_complaint import router as portal_complaint_router
+from xinyong.web.portal_content import router as portal_content_router
+from xinyong.web.portal_report import router as portal_report_router
 from xinyong.web.portal_subject import router as portal_subject_router
 from xinyong.web.templates import TEMPLATES
 from xinyong.web.transactions import RetryTransactions
@@ -142,9 +146,13 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)
     app.include_router(portal_subject_router)
+    app.include_router(portal_content_router)
+    app.include_router(portal_complaint_router)
+    app.include_router(portal_report_router)
     install_console(app)
     install_console_analysis(app)
     install_console_financing(app)
+    install_console_content(app)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     # Outside the CSRF and header layers: a request whose transaction met a transient conflict (deadlock, "database
     # is locked") is run again through them with the body it sent (docs/architecture.md §7).
