@@ -90,6 +90,8 @@ def case_page(
         events=cases_service.events_of(session, case.id),
         actions=actions,
         outcome_labels=flows.OUTCOME_LABELS,
+        state_labels={name: st.label for name, st in flow.states.items()},
+        action_labels={name: t.label for name, t in flow.transitions.items()},
         can_act=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
     )
 
