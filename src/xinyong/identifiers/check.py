@@ -73,7 +73,7 @@ class CodeCheck:
                 "details": dict(self.details),
                 "masked": False,
             }
-        from xinyong.identifiers.masking import mask_resident_id
+        from xinyong.identifiers.masking import mask_possible_id, mask_resident_id
 
         def scrub(message: str) -> str:
             return _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), message)
@@ -84,7 +84,7 @@ class CodeCheck:
             details = {}
         return {
             "kind": self.kind,
-            "input": mask_resident_id(self.input),
+            "input": mask_resident_id(self.input) if self.kind == "resident_id" else mask_possible_id(self.input),
             "normalized": mask_resident_id(self.normalized) if self.normalized else None,
             "valid": self.valid,
             "errors": [{"code": i.code, "message": scrub(i.message)} for i in self.errors],
