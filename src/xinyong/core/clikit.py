@@ -148,7 +148,7 @@ def handle_errors(fn: F) -> F:
 DETAIL_ITEMS = 20
 
 
-def details_text(message: str, details: dict[str, Any]) -> list[str]:
+def details_text(message: str, details: Any) -> list[str]:
     """An error's details as indented ``key：value`` lines for a person, not a JSON blob: lists joined with 、
     (a list of rows one line each), and nothing the message already says (an unknown value and the allowed ones)."""
 
@@ -159,6 +159,8 @@ def details_text(message: str, details: dict[str, Any]) -> list[str]:
             return "、".join(flat(v) for v in value)
         return str(value)
 
+    if not isinstance(details, dict):  # some errors carry a list (the rows at fault) or a single value
+        details = {"详情": details}
     lines: list[str] = []
     for key, value in details.items():
         if value in (None, "", [], {}):

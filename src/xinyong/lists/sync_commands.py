@@ -11,6 +11,7 @@ from rich.table import Column, Table
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.lists import sync
 from xinyong.subjects.service import get_subject
@@ -110,7 +111,7 @@ def syncs_cmd(
                 s["mode"],
                 s["filename"],
                 *[str(s[k]) for k, _ in _COUNTS[:6]],
-                s["started_at"][:19],
+                local_text(s["started_at"]),
             )
         clikit.console.print(t)
 

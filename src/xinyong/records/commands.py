@@ -13,6 +13,7 @@ from rich.table import Table
 from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
 from xinyong.subjects.service import get_subject
@@ -87,7 +88,7 @@ def show(
         c.print(f"行政相对人：{v['subject']['name']}  状态：{v['status']}（{v['status_reason']}）")
         for h in v["history"]:
             c.print(
-                f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                f"  版本 {h['version_no']}：{local_text(h['received_at'])} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
                 f"变更 {', '.join(h['changed_fields'][:8])}"
             )
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from xinyong.auth.service import get_department
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.reports import government_file, service
 from xinyong.reports.models import VerificationStatus
@@ -84,7 +85,7 @@ def verify(
             r = d["report"]
             clikit.console.print(
                 f"报告 {r['number']}：{r['subject_name']}（{r['subject_code'] or '—'}），"
-                f"出具于 {r['issued_at']}，SHA-256 {r['sha256']}"
+                f"出具于 {local_text(r['issued_at'])}，SHA-256 {r['sha256']}"
             )
 
     emit(result, as_json, render)
@@ -114,7 +115,7 @@ def list_(
                 r["number"],
                 r["short_code"],
                 r["subject_name"],
-                str(r["issued_at"])[:16],
+                local_text(r["issued_at"], seconds=False),
                 r["requester_kind"],
                 str(r["pages"]),
             )
