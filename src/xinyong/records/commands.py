@@ -16,6 +16,7 @@ from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_t
 from xinyong.core.clock import local_text
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
+from xinyong.records.publicity import STATUS_LABELS
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_is_help=True)
@@ -61,7 +62,7 @@ def list_(
                 r["doc_no"],
                 str(r["decision_date"]),
                 r["subject"]["name"],
-                r["status"],
+                STATUS_LABELS.get(r["status"], r["status"]),
                 "是" if r["late"] else "",
             )
         clikit.console.print(t)
