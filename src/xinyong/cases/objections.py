@@ -83,14 +83,12 @@ def refuse_external(target: Target) -> None:
         raise ValidationFailed(f"该名单由{authority}认定，请向认定机关提出异议或纠正申请", code="external_list")
 
 
-def precheck(session: Session, *, target_type: str, target_id: int, today: dt.date | None = None) -> Target:
-    """What :func:`file_objection` would refuse before anyone proves who they are: the target does not exist,
-    it is on an external list, or it already has an objection being handled (``case_already_open``). The portal
-    asks this before it sends a one-time code, so a citizen is never sent a code for a filing that must fail."""
-    target = resolve(session, target_type, target_id, today=today or clock.today())
+def precheck(session: Session, target: Target) -> None:
+    """What :func:`file_objection` would refuse before anyone proves who they are: a target on an external list,
+    or one with an objection already being handled (``case_already_open``). The portal asks this before it sends
+    a one-time code, so a citizen is never sent a code for a filing that must fail."""
     refuse_external(target)
     service.refuse_open(session, CaseKind.OBJECTION, target.type, target.id)
-    return target
 
 
 def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:

@@ -411,15 +411,16 @@ def _precheck(session: Session, kind: str, target: tuple[str, int]) -> tuple[str
     """The target in words, and why the application would be refused whoever files it (before any one-time code
     is sent): a missing target, an external list (objections), a case of this kind already open on it."""
     try:
-        if kind == CaseKind.OBJECTION:
-            resolved = objections.precheck(session, target_type=target[0], target_id=target[1], today=_today())
-        else:
-            resolved = resolve_target(session, target[0], target[1], today=_today())
-            cases.refuse_open(session, kind, target[0], target[1])
+        resolved = resolve_target(session, target[0], target[1], today=_today())
     except NotFound as exc:
         return TARGET_LABELS[target[0]], exc
+    try:
+        if kind == CaseKind.OBJECTION:
+            objections.precheck(session, resolved)
+        else:
+            cases.refuse_open(session, kind, resolved.type, resolved.id)
     except XinyongError as exc:
-        return target_words(resolve_target(session, target[0], target[1], today=_today())), exc
+        return target_words(resolved), exc
     return target_words(resolved), None
 
 
