@@ -126,6 +126,27 @@ def test_root_without_arguments_prints_help_listing_every_command() -> None:
         assert f" {name} " in result.output and spec.help.splitlines()[0] in result.output
 
 
+def test_usage_errors_are_json_when_json_is_asked_for() -> None:
+    """A script that asked for --json gets a JSON error document (exit 2), not Click's usage box."""
+    runner = CliRunner()
+    for args, problem in (
+        (["ingest", "x.csv", "--json"], "--department"),
+        (["ingest", "--json"], "file"),
+        (["batches", "show", "abc", "--json"], "batch_id"),
+        (["validate", "x", "--no-such-option", "--json"], "--no-such-option"),
+    ):
+        result = runner.invoke(cli.app, args)
+        assert result.exit_code == 2, (args, result.output)
+        error = json.loads(result.stdout)["error"]
+        assert error["code"] == "usage_error" and problem in error["message"], error
+        assert "╭" not in result.output
+    # Without --json: Click's usage message, exit 2, as before; and a good command still exits as it should.
+    plain = runner.invoke(cli.app, ["ingest", "x.csv"])
+    assert plain.exit_code == 2 and "--department" in plain.output and not plain.stdout.lstrip().startswith("{")
+    assert runner.invoke(cli.app, ["validate", "9135", "--json"]).exit_code == 1
+    assert runner.invoke(cli.app, ["validate", "91350100M000100Y43", "--json"]).exit_code == 0
+
+
 def test_global_db_option_before_a_lazily_loaded_command(tmp_path: Path) -> None:
     path = tmp_path / "chosen.db"
     result = CliRunner().invoke(cli.app, ["--db", f"sqlite:///{path}", "db", "current", "--json"])

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, NamedTuple
 
 import typer
+
+# Typer runs its own copy of Click: its usage errors are these classes, not the click package's.
+from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperCommand, TyperGroup
 
 from xinyong.core import clikit
@@ -231,6 +235,32 @@ COMMANDS: dict[str, LazyCommand] = {
 
 class RootGroup(LazyGroup):
     lazy_commands = COMMANDS
+
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
+        """With ``--json`` on the command line, a usage error (a missing option, a bad value) is the JSON error
+        document a script parses, exit 2, not Click's usage box; everything else runs as Click would."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(args=argv, prog_name=prog_name, standalone_mode=standalone_mode, **extra)
+        try:
+            rv = super().main(args=argv, prog_name=prog_name, standalone_mode=False, **extra)
+        except UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "xinyong"
+            error = {
+                "code": "usage_error",
+                "message": f"命令用法错误：{exc.format_message()}（{command} --help 查看用法）",
+                "details": {"command": command},
+            }
+            sys.stdout.write(clikit.to_json({"error": error}) + "\n")
+            sys.exit(2)
+        except ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 app = typer.Typer(

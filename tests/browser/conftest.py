@@ -167,16 +167,19 @@ def browser(live: Live, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
 
 @pytest.fixture
 def new_page(browser, live: Live) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A factory of pages, each in its own browser context (own cookies: a citizen and an operator can work side
+    """A factory of pages (``new_page(viewport={...})`` for a phone), each in its own browser context (own cookies: a citizen and an operator can work side
     by side). At the end of the test no page may have reported a script error, CSP violation or failed load, and
     the server may have logged no traceback."""
     contexts = []
     problems: list[str] = []
     log_start = live.log_path.stat().st_size
 
-    def make():  # type: ignore[no-untyped-def]
+    def make(viewport: dict[str, int] | None = None):  # type: ignore[no-untyped-def]
         context = browser.new_context(
-            base_url=live.base_url, locale="zh-CN", accept_downloads=True, viewport={"width": 1280, "height": 900}
+            base_url=live.base_url,
+            locale="zh-CN",
+            accept_downloads=True,
+            viewport=viewport or {"width": 1280, "height": 900},
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)

@@ -6,18 +6,23 @@ as in production) into a fresh database before the server starts.
   admin API token (used only to flush the notification outbox, as the ``xinyong cases notify`` job would);
 - 沁阳市宏达机械有限公司: two licences, a public penalty, the 纳税信用A级 red-list entry, a registered phone;
 - 沁阳市怀府食品有限公司: a public penalty and a registered phone (the objection goes against this penalty, so the
-  citizen's flow on 宏达机械 does not depend on the order the tests run in).
+  citizen's flow on 宏达机械 does not depend on the order the tests run in);
+- the court's dishonest-debtor list, synced: one entry (沁阳市宏达机械厂, a near name) waiting in the review queue,
+  judged by the platform admin (``ADMIN_USER``) in the console.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import DEFAULT_PASSWORD, make_department, make_user
+from tests.lists.test_sync import court_row, write_csv
 from tests.records.helpers import AUTHORITY, company_uscc, licence, penalty
 from xinyong.auth import tokens as auth_tokens
 from xinyong.auth.roles import Role, system_principal
@@ -26,6 +31,7 @@ from xinyong.catalog import service as catalog_service
 from xinyong.core import clock
 from xinyong.core.db import utcnow
 from xinyong.lists import service as lists_service
+from xinyong.lists import sync
 from xinyong.lists import types as lists_types
 from xinyong.measures import service as measures_service
 from xinyong.records import upsert as records_upsert
@@ -36,6 +42,8 @@ ACTOR = system_principal("browser-tests")
 COMPANY = "沁阳市宏达机械有限公司"
 FOOD = "沁阳市怀府食品有限公司"
 OPERATOR = "op-scjgj"
+ADMIN_USER = "chief-admin"
+REVIEW_CASE = "(2025)豫0882执4号"
 PASSWORD = DEFAULT_PASSWORD
 YEAR = clock.today().year
 COMPANY_PENALTY = f"沁市监罚〔{YEAR}〕31号"
@@ -70,6 +78,7 @@ def build(session: Session) -> City:
         display_name="李明（市场监管局）",
         password=PASSWORD,
     )
+    make_user(session, username=ADMIN_USER, role=Role.ADMIN, display_name="平台管理员", password=PASSWORD)
     _token, admin_token = auth_tokens.create_token(session, actor=ACTOR, name="浏览器测试：通知发送", role=Role.ADMIN)
     session.commit()
 
@@ -131,6 +140,11 @@ def build(session: Session) -> City:
         verification.set_contact(
             session, actor=ACTOR, subject_id=subject.id, channel="sms", address=phone, source="窗口登记"
         )
+    session.commit()
+    with tempfile.TemporaryDirectory() as folder:
+        court = write_csv(Path(folder) / "court.csv", [court_row(REVIEW_CASE, "沁阳市宏达机械厂", "")])
+        synced = sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor", path=court)
+    assert synced.review_queued == 1, synced
     session.commit()
     return City(
         company=company, food=food, food_penalty_id=result.outcomes[3].record_id, admin_token=admin_token, today=today

@@ -171,6 +171,11 @@ def test_cli_steps(session, database, tmp_path, monkeypatch):
     assert code == 0 and case["state"] == "approved"
     code, shown = run("show", str(cid))
     assert [e["action"] for e in shown["events"]] == ["file", "document", "accept", "approve"]
+    # As text: the workflow's step and state names and civil time, not codes and UTC.
+    text = runner.invoke(app, ["--db", database.url, "cases", "show", str(cid)]).stdout
+    assert "受理" in text and "approve" not in text and "accepted" not in text
+    stats_text = runner.invoke(app, ["--db", database.url, "cases", "stats"]).stdout
+    assert "信用修复申请" in stats_text and "repair" not in stats_text
     code, queue = run("list", "--kind", "repair")
     assert [c["id"] for c in queue] == [cid]
     code, stats = run("stats")

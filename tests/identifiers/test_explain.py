@@ -109,6 +109,10 @@ def test_invalid_code_that_may_be_a_mistyped_id_is_masked():
     for raw in ("1101051949123100", "11010519491231002", "110105194912310021234", "11010519491231002A"):
         masked = explain(raw).to_dict(mask=True)
         assert "19491231" not in json.dumps(masked, ensure_ascii=False)
+    # Masked as an ID number is (first 6 and last 4 visible), not wholly: the user sees which input it was.
+    assert explain("41088219800601357").to_dict(mask=True)["input"] == "410882*******1357"
+    assert explain("110105194912310021234").to_dict(mask=True)["input"] == "110105***********1234"
+    assert explain("9135").to_dict(mask=True)["input"] == "9135"  # cannot be an ID number: shown as typed
     not_an_id = explain("91350211M00013FA1N").to_dict(mask=True)
     assert not_an_id["input"] == "91350211M00013FA1N" and not_an_id["masked"] is False
 

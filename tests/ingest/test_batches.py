@@ -273,6 +273,8 @@ def test_cli_ingest_json_dry_run_and_exit_codes(database, tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["accepted"] == 3 and out["dry_run"] is True
+    # Rolled back: no batch number that `batches show` could not find.
+    assert out["batch"] is None and out["summary"]["batch"] is None
     with database.session() as s:
         assert count(s, CreditRecord) == 0
     r = runner.invoke(app, ["--db", database.url, "ingest", str(good), "--department", "scjgj", "--json"])
@@ -290,6 +292,31 @@ def test_cli_ingest_json_dry_run_and_exit_codes(database, tmp_path):
     batch = json.loads(r.stdout)[0]["batch"]
     r = runner.invoke(app, ["--db", database.url, "batches", "errors", str(batch), "-o", str(out_file)])
     assert r.exit_code == 0 and out_file.stat().st_size > 0
+
+
+def test_cli_text_reads_in_chinese_and_local_time(database, tmp_path, monkeypatch):
+    """Text output for people: labels instead of codes, China Standard Time; --json keeps the codes and UTC."""
+    from xinyong.core import clikit
+    from xinyong.core.clock import local_text
+
+    monkeypatch.setattr(clikit.console, "width", 200)  # no wrapped cells, whatever the terminal
+
+    with database.sessionmaker() as s:
+        seed_catalog(s, actor=ADMIN)
+        register_authority(s, make_department(s, code="scjgj"), uscc=AUTHORITY, name=AUTHORITY_NAME)
+    runner = CliRunner()
+    path = write_csv(tmp_path / "b.csv", rows(2, bad={0: {"处罚决定日期": "昨天"}}))
+    dry = runner.invoke(app, ["--db", database.url, "ingest", str(path), "--department", "scjgj", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "试运行" in dry.stdout and "没有批次号" in dry.stdout and "批次 " not in dry.stdout
+    done = runner.invoke(app, ["--db", database.url, "ingest", str(path), "--department", "scjgj"])
+    assert "行政处罚" in done.stdout and "日期无效" in done.stdout and "date_invalid" not in done.stdout
+    listed = runner.invoke(app, ["--db", database.url, "batches", "list", "--json"])
+    batch = json.loads(listed.stdout)[0]
+    assert batch["kind"] == "penalty" and batch["status"] == "partial"
+    text = runner.invoke(app, ["--db", database.url, "batches", "list"]).stdout
+    assert "行政处罚" in text and "部分退回" in text and "penalty" not in text
+    assert local_text(batch["received_at"]) in text and batch["received_at"][:19].replace("T", " ") not in text
 
 
 def test_a_batch_answers_the_common_summary(session, dept, tmp_path):

@@ -101,7 +101,7 @@ def test_api_sync_review_and_permissions(session: Session, client: TestClient, t
     assert bad.status_code == 422
 
 
-def test_cli_sync_review_judge(session: Session, database: Database, tmp_path: Path) -> None:
+def test_cli_sync_review_judge(session: Session, database: Database, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     seed(session)
     reg = Registry(session)
     clikit.state.db_url = database.url
@@ -119,6 +119,9 @@ def test_cli_sync_review_judge(session: Session, database: Database, tmp_path: P
     queue = json.loads(r.output)
     assert r.exit_code == 0 and queue["total"] == out["review_queue_size"]
     entry_id = next(i["entry_id"] for i in queue["items"] if i["entry_key"] == "(2025)豫0882执4号")
+    monkeypatch.setattr(clikit.console, "width", 250)
+    text = runner.invoke(commands.app, ["review"]).output
+    assert "失信被执行人" in text and "(2025)豫0882执4号" in text and reg.org_code in text
     r = runner.invoke(commands.app, ["judge", str(entry_id), reg.org_code, "--same", "--reason", "核对一致", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["match_status"] == "judged"

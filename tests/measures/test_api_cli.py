@@ -196,6 +196,10 @@ def test_cli_check_exit_codes(database, env) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout)["summary"]["matched"] == 1
     r = runner.invoke(cli, [*base, "check", env["clean"], "--scenario", "lottery", "--json"])
     assert r.exit_code == 2 and json.loads(r.stdout)["error"]["code"] == "unknown_scenario"
+    # As text: one sentence (it names the allowed scenarios), no JSON blob of the details appended.
+    r = runner.invoke(cli, [*base, "check", env["clean"], "--scenario", "lottery"])
+    assert r.exit_code == 2 and "未知的核查场景" in r.output and "procurement" in r.output
+    assert "{" not in r.output and '"allowed"' not in r.output
     r = runner.invoke(
         cli, [*base, "check", "--name", "沁阳市清白有限公司", "--region", "410882", "--scenario", "general", "--json"]
     )

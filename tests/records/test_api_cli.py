@@ -145,6 +145,8 @@ def test_cli_list_show_transitions(database, session, env):
     assert r.exit_code == 0, r.output
     assert {x["doc_no"] for x in json.loads(r.output)} == {"A罚1", "A罚人"}
     assert PERSON_ID not in r.output
+    text = runner.invoke(commands.app, ["list", "--department", "depa", "--public-only"]).output
+    assert "公示中" in text and "public" not in text
     r = runner.invoke(commands.app, ["show", str(env["a_ids"][0]), "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["history"][0]["version_no"] == 1
     r = runner.invoke(commands.app, ["show", "999999", "--json"])

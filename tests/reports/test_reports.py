@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
@@ -219,5 +220,13 @@ def test_cli_generate_verify_list(database, session, tmp_path) -> None:  # type:
     assert forged.exit_code == 1
     person = runner.invoke(app, ["--db", database.url, "reports", "generate", PERSON_ID, "--out", str(out)])
     assert person.exit_code == 2
+    # An output path that cannot be written: refused before a report is registered.
+    before = runner.invoke(app, ["--db", database.url, "reports", "list", "--json"]).output
+    for target in (tmp_path / "no" / "such" / "x.pdf", tmp_path):
+        nowhere = runner.invoke(
+            app, ["--db", database.url, "reports", "generate", env.uscc, "-o", str(target), "--json"]
+        )
+        assert nowhere.exit_code == 2 and json.loads(nowhere.stdout)["error"]["code"] == "write_failed"
+    assert runner.invoke(app, ["--db", database.url, "reports", "list", "--json"]).output == before
     listed = runner.invoke(app, ["--db", database.url, "reports", "list", "--json"])
     assert listed.exit_code == 0 and env.uscc in listed.output

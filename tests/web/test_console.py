@@ -17,7 +17,9 @@ from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row, zh_head
 from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
+from xinyong.core import clock
 from xinyong.core.errors import NotFound
+from xinyong.ingest.models import IngestBatch
 from xinyong.records.inputs import RecordKind
 
 HTML = {"accept": "text/html"}
@@ -151,6 +153,10 @@ def test_upload_with_errors_report_and_corrected_resend(client, session, people)
     assert "部分退回" in report.text and "退回的数据（1 行）" in report.text and "为必填项" in report.text
     assert 'aria-invalid="true"' in report.text
     batch_id = int(report_url.rsplit("/", 1)[1])
+    # A person reads labels and China Standard Time, not codes and UTC.
+    assert "必填项为空" in report.text and "问题代码" not in report.text
+    received = session.get(IngestBatch, batch_id).received_at
+    assert f"<dd>{clock.local_text(received)}</dd>" in report.text
     # The error report downloads in the department's own columns.
     errors = client.get(f"/console/batches/{batch_id}/errors.xlsx")
     assert errors.status_code == 200

@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
 def _minute(iso: str | None, empty: str = "") -> str:
     """An ISO timestamp from the JSON form, shown to the minute."""
-    return iso[:16].replace("T", " ") if iso else empty
+    from xinyong.core.clock import local_text
+
+    return local_text(iso, seconds=False) if iso else empty
 
 
 def _department_dict(d: Department) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from xinyong.cases import complaints, notify, objections, repair, service, verification
+from xinyong.cases import complaints, flows, notify, objections, repair, service, verification
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.models import FiledVia
 from xinyong.core import clikit
@@ -217,9 +217,16 @@ def show(case_id: int = typer.Argument(..., help="案件 ID"), as_json: bool = J
         data["events"] = service.events_of(session, case_id)
 
     def render(d: dict[str, Any]) -> None:
+        from xinyong.core.clock import local_text
+
+        flow = flows.flow_for(d["kind"])
         _print_case(d)
         for e in d["events"]:
-            clikit.console.print(f"  {e['at']:%Y-%m-%d %H:%M} {e['action']} → {e['to_state']} {e['reason'] or ''}")
+            action = flow.transitions[e["action"]].label if e["action"] in flow.transitions else e["action"]
+            state = flow.states[e["to_state"]].label if e["to_state"] in flow.states else (e["to_state"] or "")
+            clikit.console.print(
+                f"  {local_text(e['at'], seconds=False)} {action} → {state} {e['reason'] or ''}", markup=False
+            )
 
     emit(data, as_json, render)
 
@@ -306,7 +313,7 @@ def stats(
         for r in items:
             t.add_row(
                 (r["department"] or {}).get("code", "（未分派）"),
-                r["kind"],
+                flows.flow_for(r["kind"]).label,
                 str(r["filed"]),
                 str(r["open"]),
                 str(r["closed"]),

@@ -12,10 +12,12 @@ channel configured for their type, with a bounded number of attempts:
   mailbox; operators read one-time codes there when no gateway is configured).
 
 Other adapters register with :func:`register_backend`. Bodies holding a one-time code are blanked once sent.
+In the demo (``XINYONG_DEMO``) :func:`demo_outbox` shows the admin the codes sent to the demo contacts.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import smtplib
@@ -28,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.cases.config import get_cases_settings
-from xinyong.cases.models import Notification, NotificationStatus
+from xinyong.cases.models import Notification, NotificationStatus, SubjectContact
 from xinyong.core.db import utcnow, writer_of
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 from xinyong.core.settings import get_settings
@@ -199,3 +201,42 @@ def notification_view(n: Notification) -> dict[str, Any]:
         "created_at": n.created_at,
         "sent_at": n.sent_at,
     }
+
+
+#: Registered contacts the demo created (``demo.cases``): the only addresses the demo outbox shows.
+DEMO_CONTACT_SOURCE = "demo:"
+
+
+def demo_outbox(session: Session, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The one-time codes for the demo's registered contacts, newest first: pending ones from the outbox table
+    (their body still holds the code) and sent ones from the log channel's file (``notifications.log``), so a
+    visitor can try the portal's objection form without a phone. For the demo only (``Settings.demo``)."""
+    demo = {
+        c.address
+        for c in session.scalars(select(SubjectContact).where(SubjectContact.source.startswith(DEMO_CONTACT_SOURCE)))
+    }
+    out: list[dict[str, Any]] = []
+    pending = session.scalars(
+        select(Notification)
+        .where(Notification.sensitive.is_(True), Notification.status == NotificationStatus.PENDING)
+        .order_by(Notification.id.desc())
+        .limit(limit * 4)
+    )
+    for n in pending:
+        if n.address in demo:
+            out.append({"at": n.created_at, "to": n.address, "title": n.title, "body": n.body, "status": "pending"})
+    path = get_settings().data_dir / "notifications.log"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines()[-limit * 4 :]:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("to") in demo and "验证码" in (item.get("title") or ""):
+                try:
+                    at = dt.datetime.fromisoformat(item["at"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                out.append({**item, "at": at if at.tzinfo else at.replace(tzinfo=dt.UTC), "status": "sent"})
+    out.sort(key=lambda m: m["at"], reverse=True)
+    return out[:limit]

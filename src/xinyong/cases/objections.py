@@ -21,7 +21,7 @@ from xinyong.cases import flows, service
 from xinyong.cases.config import get_cases_settings
 from xinyong.cases.flows import Action, Outcome
 from xinyong.cases.models import Case, CaseKind, FiledVia
-from xinyong.cases.targets import resolve
+from xinyong.cases.targets import Target, resolve
 from xinyong.core import clock
 from xinyong.core.errors import Forbidden, ValidationFailed
 from xinyong.lists import service as lists
@@ -61,10 +61,7 @@ def file_objection(
     target = resolve(session, target_type, target_id, today=today)
     if subject_id is not None and target.subject_id != subject_id:
         raise Forbidden("该信息不属于申请的信用主体，不能提出异议", code="not_subject_target")
-    if target.type == "list_entry" and target.describe.get("external"):
-        raise ValidationFailed(
-            "该名单由其他机关认定（如人民法院），请向认定机关提出异议或纠正申请", code="external_list"
-        )
+    refuse_external(target)
     data = {"info_class": target.info_class, "target": target.describe}
     return service.open_on_target(
         session,
@@ -77,6 +74,21 @@ def file_objection(
         applicant=(applicant_name, applicant_channel, applicant_address),
         today=today,
     )
+
+
+def refuse_external(target: Target) -> None:
+    """An external list (the court's, …) is corrected by the authority that decided it, not on this platform."""
+    if target.type == "list_entry" and target.describe.get("external"):
+        authority = target.describe.get("authority") or "认定机关"
+        raise ValidationFailed(f"该名单由{authority}认定，请向认定机关提出异议或纠正申请", code="external_list")
+
+
+def precheck(session: Session, target: Target) -> None:
+    """What :func:`file_objection` would refuse before anyone proves who they are: a target on an external list,
+    or one with an objection already being handled (``case_already_open``). The portal asks this before it sends
+    a one-time code, so a citizen is never sent a code for a filing that must fail."""
+    refuse_external(target)
+    service.refuse_open(session, CaseKind.OBJECTION, target.type, target.id)
 
 
 def deadline_days(session: Session, case: Case, key: str) -> tuple[int, str]:

@@ -174,6 +174,19 @@ def open_key(kind: str, target_type: str, target_id: int) -> str:
     return f"{kind}:{target_type}:{target_id}"
 
 
+def refuse_open(session: Session, kind: str, target_type: str, target_id: int | None) -> None:
+    """``Conflict(case_already_open)`` when the target has an open case of this kind (one open per target)."""
+    if target_id is None:
+        return
+    existing = session.scalar(select(Case.case_no).where(Case.open_key == open_key(kind, target_type, target_id)))
+    if existing:
+        raise Conflict(
+            f"该对象已有办理中的{flows.flow_for(kind).label}（{existing}），办结前不能重复申请",
+            code="case_already_open",
+            details={"case_no": existing},
+        )
+
+
 def open_case(
     session: Session,
     *,
@@ -209,13 +222,7 @@ def open_case(
         raise ValidationFailed("事实与理由不超过 4000 字", code="facts_too_long")
     key = open_key(kind, target_type, target_id) if one_open_per_target and target_id is not None else None
     if key is not None:
-        existing = session.scalar(select(Case.case_no).where(Case.open_key == key))
-        if existing:
-            raise Conflict(
-                f"该对象已有办理中的{flow.label}（{existing}），办结前不能重复申请",
-                code="case_already_open",
-                details={"case_no": existing},
-            )
+        refuse_open(session, kind, target_type, target_id)
     token = "ck_" + secrets.token_urlsafe(24)
     now = utcnow()
     case = Case(

@@ -39,6 +39,20 @@ class Target:
     removal_min_months: int | None = None  # lists: the type's own minimum for a repair removal
 
 
+#: A record's kind in words (``records.inputs.RecordKind``).
+RECORD_KIND_LABELS = {"licence": "行政许可", "penalty": "行政处罚"}
+
+
+def words(target: Target) -> str:
+    """The target as a citizen names it: "行政处罚 沁市监罚〔2025〕12号", "失信被执行人名单 （2025）豫0882执1号"."""
+    d = target.describe
+    if target.type == "record":
+        head, number = RECORD_KIND_LABELS.get(d.get("kind") or "", "信用记录"), d.get("doc_no")
+    else:
+        head, number = d.get("list_name") or "名单", d.get("decision_no")
+    return f"{head} {number}" if number else str(head)
+
+
 def resolve(session: Session, target_type: str, target_id: int, *, today: dt.date) -> Target:
     if target_type == "record":
         try:

@@ -17,6 +17,7 @@ from xinyong.commitments import importer, service
 from xinyong.commitments.models import BatchStatus
 from xinyong.core import clikit, clock
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors, parse_date
+from xinyong.core.clock import local_text
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="信用承诺（导入、查询、履约认定）", no_args_is_help=True)
@@ -146,7 +147,7 @@ def show(
         )
         for h in v["history"]:
             c.print(
-                f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                f"  版本 {h['version_no']}：{local_text(h['received_at'])} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
                 f"变更 {', '.join(h['changed_fields'][:8])}"
             )
         for e in v["fulfilments"]:

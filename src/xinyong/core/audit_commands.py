@@ -27,6 +27,7 @@ from xinyong.core.audit import (
     verify_chain,
 )
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.core.settings import get_settings
 
@@ -100,7 +101,7 @@ def verify(
                 window = f"没有有效的锚点：全部 {a['events_after_newest']} 条事件都未经锚定"
             else:
                 window = (
-                    f"最新锚点（第 {a['newest']['seq']} 条，{a['newest']['at'][:19]} UTC）"
+                    f"最新锚点（第 {a['newest']['seq']} 条，{local_text(a['newest']['at'])}）"
                     f"距今 {_duration(a['newest_age_seconds'])}，其后 {a['events_after_newest']} 条事件尚未锚定"
                     "（被删除时锚点无法发现）"
                 )
@@ -147,7 +148,7 @@ def make_anchor(
             clikit.console.print(f"[red]未签发锚点[/red]：自第 {d['verified_from']} 条起校验失败：{d['problem']}")
             return
         clikit.console.print(
-            f"锚点：第 {d['seq']} 条事件，哈希 {d['hash'][:16]}…，{d['at'][:19]}"
+            f"锚点：第 {d['seq']} 条事件，哈希 {d['hash'][:16]}…，{local_text(d['at'])}"
             f"（自第 {d['verified_from']} 条起校验了 {d['verified_events']} 条）" + (f"，已追加到 {out}" if out else "")
         )
 
@@ -230,7 +231,7 @@ def log(
         for r in items:
             table.add_row(
                 str(r["seq"]),
-                r["at"][:19],
+                local_text(r["at"]),
                 r["actor"],
                 r["action"],
                 f"{r['entity_type']}:{r['entity_id'] or ''}",

@@ -141,11 +141,45 @@ def handle_errors(fn: F) -> F:
 
                 err = _console(stderr=True)
                 err.print(f"[red]错误[/red] {escape(f'[{exc.code}]')} {escape(exc.message)}")
-                if exc.details:
-                    err.print(to_json(exc.details))
+                for line in details_text(exc.message, exc.details or {}):
+                    err.print(line, markup=False, highlight=False)
             raise typer.Exit(2) from None
 
     return cast(F, wrapper)
+
+
+#: At most this many items of a list in an error's details are printed as text (``--json`` has them all).
+DETAIL_ITEMS = 20
+
+
+def details_text(message: str, details: Any) -> list[str]:
+    """An error's details as indented ``key：value`` lines for a person, not a JSON blob: lists joined with 、
+    (a list of rows one line each), and nothing the message already says (an unknown value and the allowed ones)."""
+
+    def flat(value: Any) -> str:
+        if isinstance(value, dict):
+            return "，".join(f"{k}={flat(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+        if isinstance(value, list | tuple):
+            return "、".join(flat(v) for v in value)
+        return str(value)
+
+    if not isinstance(details, dict):  # some errors carry a list (the rows at fault) or a single value
+        details = {"详情": details}
+    lines: list[str] = []
+    for key, value in details.items():
+        if value in (None, "", [], {}):
+            continue
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        if all(not isinstance(v, dict) and str(v) in message for v in items):
+            continue
+        if isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+            lines.append(f"  {key}：")
+            lines.extend(f"    {flat(v)}" for v in value[:DETAIL_ITEMS])
+            if len(value) > DETAIL_ITEMS:
+                lines.append(f"    …（共 {len(value)} 项，--json 输出全部）")
+        else:
+            lines.append(f"  {key}：{flat(value)}")
+    return lines
 
 
 def _is_database_error(exc: BaseException) -> TypeGuard[DBAPIError]:

@@ -26,3 +26,20 @@ def local_date(ts: dt.datetime) -> dt.date:
 
 def today() -> dt.date:
     return dt.datetime.now(zone()).date()
+
+
+def local_text(value: dt.datetime | str | None, *, seconds: bool = True) -> str:
+    """A timestamp (or its ISO text, as batch summaries and JSON keep it) as people in the city read it: civil time,
+    ``YYYY-MM-DD HH:MM[:SS]``. A naive value is UTC, as stored; text that is no timestamp is returned unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        parsed = value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     extra_workdays: str = ""
     workdays_unknown_year: str = "weekends"
     timezone: str = "Asia/Shanghai"
+    # The platform runs the demo city (``xinyong demo`` sets XINYONG_DEMO=1 before it serves): the admin's console
+    # then shows the demo outbox (演示短信/邮件发件箱, ``cases.notify.demo_outbox``) with the one-time codes sent to
+    # the demo contacts. Never set it in production: the page shows codes in clear.
+    demo: bool = False
     city_name: str = "沁阳市"
     city_region_code: str = "410882"
     # Imports (every importer reads through ``ingest.readers``; docs/data-standards.md "Limits"). Enforced while a

@@ -64,12 +64,18 @@ def register(app: typer.Typer) -> None:
                 c.print(f"    {tok['token']}", markup=False, soft_wrap=True)
             if not build_only:
                 c.print(f"门户：http://{host}:{port}/   API 文档：http://{host}:{port}/api/docs")
+                c.print(
+                    f"门户验证码（演示联系人）：管理员登录后见 http://{host}:{port}/console/outbox（演示短信/邮件发件箱）"
+                )
 
         emit(result, as_json, render)
         if not build_only:
             # lazy: the web app (FastAPI and every router) is loaded only to serve
             from xinyong.web.commands import serve_app
 
+            # The served platform knows it is the demo (Settings.demo): the admin's console shows the demo outbox.
+            os.environ["XINYONG_DEMO"] = "1"
+            get_settings.cache_clear()
             serve_app(host=host, port=port, migrate=False)
 
 

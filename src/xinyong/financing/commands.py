@@ -13,6 +13,7 @@ from rich.table import Table
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import NotFound
 from xinyong.financing import service
 from xinyong.subjects.service import find_subject
@@ -92,7 +93,7 @@ def _print_authorisations(items: list[dict[str, Any]]) -> None:
             a["institution_name"],
             ",".join(a["scope"]),
             a["method_label"],
-            str(a["expires_at"])[:19],
+            local_text(a["expires_at"]),
             a["status_label"],
         )
     clikit.console.print(table)

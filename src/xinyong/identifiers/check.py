@@ -85,7 +85,7 @@ class CodeCheck:
                 "masked": False,
             }
         # lazy: only a masked view needs it; `xinyong validate --json` loads no masking (tests/test_cli.py)
-        from xinyong.identifiers.masking import mask_resident_id
+        from xinyong.identifiers.masking import mask_possible_id, mask_resident_id
 
         def scrub(message: str) -> str:
             return _DIGIT_RUN.sub(lambda m: "*" * len(m.group()), message)
@@ -96,7 +96,7 @@ class CodeCheck:
             details = {}
         return {
             "kind": self.kind,
-            "input": mask_resident_id(self.input),
+            "input": mask_resident_id(self.input) if self.kind == "resident_id" else mask_possible_id(self.input),
             "normalized": mask_resident_id(self.normalized) if self.normalized else None,
             "valid": self.valid,
             "errors": [{"code": i.code, "message": scrub(i.message)} for i in self.errors],

@@ -1,8 +1,9 @@
 """Masking of personal data for anything shown outside the platform's protected views.
 
 Rule (design §5, standards 1.5): at most the first 6 and the last 4 characters of an ID number are visible; the
-birth date never is. A string that does not look like an ID number is masked completely: it may still be one,
-mistyped.
+birth date never is. A string that does not look like an ID number is masked completely by
+:func:`mask_resident_id`: it may still be one, mistyped; :func:`mask_possible_id` masks an invalid input that may
+be a mistyped ID number the way an ID number is masked (what ``xinyong validate`` shows).
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def mask_resident_id(s: str) -> str:
     if _ID15.fullmatch(n):
         return n[:6] + "*" * 6 + n[12:]
     return "*" * len(n)
+
+
+def mask_possible_id(s: str) -> str:
+    """An input that is no valid code but may be a mistyped ID number (a digit too many or too few): masked as an ID
+    number is — the first 6 and the last 4 characters visible, the rest (where the birth date would be) hidden —
+    so the person who typed it can see which input the answer is about. Ten characters or fewer: all stars."""
+    n = compact(s)
+    if _ID18.fullmatch(n) or _ID15.fullmatch(n):
+        return mask_resident_id(n)
+    if len(n) <= 10:
+        return "*" * len(n)
+    return n[:6] + "*" * (len(n) - 10) + n[-4:]
 
 
 def mask_name(s: str) -> str:

@@ -34,6 +34,10 @@ def _department_principal(session: Session, code: str) -> tuple[int, Principal]:
 
 
 def _render_summary(s: dict) -> None:
+    """The batch report as a person reads it: Chinese labels and civil time (``--json`` keeps the codes)."""
+    from xinyong.core.clock import local_text
+    from xinyong.ingest.labels import KIND_LABELS, issue_label
+
     c = clikit.console
     status = {
         "accepted": "[green]全部接收[/green]",
@@ -42,17 +46,20 @@ def _render_summary(s: dict) -> None:
     }.get(s["status"], s["status"])
     if s.get("duplicate_of"):
         c.print(f"该文件已于批次 {s['duplicate_of']} 报送并处理，未重复写入。")
-    c.print(f"批次 {s['batch']}（{s['kind']}，{s['format']}，{s['standard']}）：{status}")
+    what = f"{KIND_LABELS.get(s['kind'], s['kind'])}，{s['format']}，{s['standard']}"
+    if s.get("dry_run"):
+        c.print(f"试运行（{what}）：只校验，未写入数据库，没有批次号。校验结果：{status}")
+    else:
+        received = local_text(s.get("received_at"))
+        c.print(f"批次 {s['batch']}（{what}{'，' + received + ' 接收' if received else ''}）：{status}")
     c.print(
         f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}，"
         f"撤回 {s['withdrawn']}），退回 {s['rejected']}，超期报送 {s['late']}"
     )
-    if s.get("dry_run"):
-        c.print("（试运行：未写入数据库）")
     if s["errors"]:
-        t = Table("行", "列", "错误码", "说明", title=f"错误（前 {min(20, len(s['errors']))} 条）")
+        t = Table("行", "列", "问题", "说明", title=f"错误（前 {min(20, len(s['errors']))} 条）")
         for e in s["errors"][:20]:
-            t.add_row(str(e["row"]), e["column"] or "", e["code"], e["message"])
+            t.add_row(str(e["row"]), e["column"] or "", issue_label(e["code"]), e["message"])
         c.print(t)
 
 
@@ -107,6 +114,10 @@ def register(app: typer.Typer) -> None:
         else:
             summary = db.run(load)
         summary["dry_run"] = dry_run
+        if dry_run:  # the batch was rolled back: its number names nothing (`batches show` would not find it)
+            summary["batch"] = None
+            if isinstance(summary.get("summary"), dict) and "batch" in summary["summary"]:
+                summary["summary"]["batch"] = None
         emit(summary, as_json, _render_summary)
         if summary["status"] == BatchStatus.REJECTED:
             raise typer.Exit(1)
@@ -133,18 +144,22 @@ def list_(
         r.pop("errors", None)
 
     def render(items: list) -> None:
-        t = Table("批次", "类型", "文件", "状态", "行数", "接收", "退回", "超期", "时间")
+        from xinyong.core.clock import local_text
+        from xinyong.ingest.labels import CHANNEL_LABELS, KIND_LABELS, STATUS_LABELS
+
+        t = Table("批次", "类型", "文件", "状态", "行数", "接收", "退回", "超期", "接收时间")
+        t.columns[-1].no_wrap = True
         for r in items:
             t.add_row(
                 str(r["batch"]),
-                r["kind"],
-                r["file"] or r["channel"],
-                r["status"],
+                KIND_LABELS.get(r["kind"], r["kind"]),
+                r["file"] or CHANNEL_LABELS.get(r["channel"], r["channel"]),
+                STATUS_LABELS.get(r["status"], r["status"]),
                 str(r["rows"]),
                 str(r["accepted"]),
                 str(r["rejected"]),
                 str(r["late"]),
-                (r["received_at"] or "")[:19],
+                local_text(r["received_at"]),
             )
         clikit.console.print(t)
 

@@ -55,6 +55,9 @@ class SyncPage(BaseModel):
 class ReviewItem(BaseModel):
     entry_id: int
     list: str
+    list_name: str | None = None
+    decision_no: str | None = None
+    court: str | None = None
     entry_key: str
     party_name: str
     party_code: str | None

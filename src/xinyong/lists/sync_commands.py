@@ -11,6 +11,7 @@ from rich.table import Column, Table
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.lists import sync
 from xinyong.subjects.service import get_subject
@@ -52,14 +53,24 @@ def _render_queue(v: dict[str, Any]) -> None:
     t = Table(
         "条目",
         "名单",
+        Column("案号/文号", overflow="fold"),
         Column("当事人", overflow="fold"),
         "证件号码",
         Column("候选主体（得分）", overflow="fold"),
         title=f"待复核 {v['total']} 条",
     )
     for item in v["items"]:
-        cands = "；".join(f"{c['subject_id']} {c['name']}（{c['score']:.2f}）" for c in item["candidates"])
-        t.add_row(str(item["entry_id"]), item["list"], item["party_name"], item["party_code"] or "", cands)
+        cands = "；".join(
+            f"{c['subject_id']} {c['name']} {c.get('code') or ''}（{c['score']:.2f}）" for c in item["candidates"]
+        )
+        t.add_row(
+            str(item["entry_id"]),
+            item.get("list_name") or item["list"],
+            item.get("decision_no") or "",
+            item["party_name"],
+            item["party_code"] or "",
+            cands,
+        )
     clikit.console.print(t)
 
 
@@ -110,7 +121,7 @@ def syncs_cmd(
                 s["mode"],
                 s["filename"],
                 *[str(s[k]) for k, _ in _COUNTS[:6]],
-                s["started_at"][:19],
+                local_text(s["started_at"]),
             )
         clikit.console.print(t)
 

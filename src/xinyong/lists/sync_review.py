@@ -45,11 +45,39 @@ def require_manager(session: Session, actor: Principal, lt: ListType) -> None:
         )
 
 
-def review_view(entry: ListEntry, lt_code: str) -> dict[str, Any]:
-    """An entry as a reviewer sees it: the party as the source gave it and the candidates with their evidence."""
+#: Chinese labels of the evidence parts a candidate's score is the sum of (``lists.matching.score_pair``).
+EVIDENCE_LABELS = {
+    "name": "名称",
+    "kind": "主体类别",
+    "code": "代码",
+    "resident_id": "身份证号码可见位",
+    "region": "地区",
+    "legal_rep": "法定代表人",
+    "person_cap": "自然人限制",
+    "judgement": "复核结论",
+}
+
+
+def unique_candidates(candidates: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """One row per candidate subject (the best-scored one), best first: a sync may have stored a subject twice."""
+    best: dict[Any, dict[str, Any]] = {}
+    for c in candidates or []:
+        sid = c.get("subject_id")
+        if sid not in best or (c.get("score") or 0) > (best[sid].get("score") or 0):
+            best[sid] = c
+    return sorted(best.values(), key=lambda c: (-(c.get("score") or 0), c.get("subject_id") or 0))
+
+
+def review_view(entry: ListEntry, lt_code: str, lt_name: str | None = None) -> dict[str, Any]:
+    """An entry as a reviewer sees it: the party as the source gave it (with the 案号 and the court for the court's
+    list) and the candidates, once each, with their evidence."""
+    data = entry.data or {}
     return {
         "entry_id": entry.id,
         "list": lt_code,
+        "list_name": lt_name or lt_code,
+        "decision_no": entry.decision_no,
+        "court": data.get("court") or entry.authority,
         "entry_key": entry.entry_key,
         "party_name": entry.party_name,
         "party_code": entry.party_code,
@@ -61,9 +89,31 @@ def review_view(entry: ListEntry, lt_code: str) -> dict[str, Any]:
         "match_status": entry.match_status,
         "subject_id": entry.subject_id,
         "match_score": entry.match_score,
-        "candidates": entry.match_candidates or [],
+        "candidates": unique_candidates(entry.match_candidates),
         "data": entry.data,
     }
+
+
+def describe_candidates(session: Session, items: list[dict[str, Any]]) -> None:
+    """Add to each candidate what a reviewer compares (in place, one query): the subject's code (USCC or masked
+    ID), legal representative, address, registration date and status, and its evidence as labelled parts."""
+    ids = {c["subject_id"] for item in items for c in item["candidates"] if c.get("subject_id") is not None}
+    subjects = {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(ids)))} if ids else {}
+    for item in items:
+        for c in item["candidates"]:
+            s = subjects.get(c.get("subject_id"))
+            if s is not None:
+                c["code"] = s.uscc or s.resident_id_masked
+                c["resident_id_masked"] = s.resident_id_masked
+                c["legal_rep"] = s.legal_rep
+                c["address"] = s.address
+                c["registered_on"] = s.registered_on.isoformat() if s.registered_on else None
+                c["subject_status"] = s.status
+            c["evidence_parts"] = [
+                {"label": EVIDENCE_LABELS.get(key, key), "weight": part.get("weight"), "text": part.get("text")}
+                for key, part in (c.get("evidence") or {}).items()
+                if isinstance(part, dict)
+            ]
 
 
 def managed_types(
@@ -102,11 +152,13 @@ def review_queue(
     )
     total = session.scalar(select(func.count()).select_from(ListEntry).where(*where)) or 0
     items = session.scalars(select(ListEntry).where(*where).order_by(ListEntry.id).limit(limit).offset(offset))
+    views = [review_view(e, types[e.list_type_id].code, types[e.list_type_id].name) for e in items]
+    describe_candidates(session, views)
     return {
         "total": total,
         "limit": limit,
         "offset": offset,
-        "items": [review_view(e, types[e.list_type_id].code) for e in items],
+        "items": views,
     }
 
 

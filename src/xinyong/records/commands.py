@@ -13,8 +13,10 @@ from rich.table import Table
 from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.records import queries, service, views
 from xinyong.records.inputs import RecordKind
+from xinyong.records.publicity import STATUS_LABELS
 from xinyong.subjects.service import get_subject
 
 app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_is_help=True)
@@ -60,7 +62,7 @@ def list_(
                 r["doc_no"],
                 str(r["decision_date"]),
                 r["subject"]["name"],
-                r["status"],
+                STATUS_LABELS.get(r["status"], r["status"]),
                 "是" if r["late"] else "",
             )
         clikit.console.print(t)
@@ -87,7 +89,7 @@ def show(
         c.print(f"行政相对人：{v['subject']['name']}  状态：{v['status']}（{v['status_reason']}）")
         for h in v["history"]:
             c.print(
-                f"  版本 {h['version_no']}：{h['received_at']} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
+                f"  版本 {h['version_no']}：{local_text(h['received_at'])} 批次 {h['batch_id']} 第 {h['source_row']} 行 "
                 f"变更 {', '.join(h['changed_fields'][:8])}"
             )
 

@@ -46,6 +46,13 @@ STATUS_WITHDRAWN = "withdrawn"
 STATUS_EXPIRED = "expired"
 STATUS_NOT_PUBLIC = "not_public"  # never published, not public for this party kind, or not yet started
 STATUSES = (STATUS_PUBLIC, STATUS_WITHDRAWN, STATUS_EXPIRED, STATUS_NOT_PUBLIC)
+#: The statuses as people read them (CLI text, pages); JSON keeps the codes.
+STATUS_LABELS = {
+    STATUS_PUBLIC: "公示中",
+    STATUS_WITHDRAWN: "已撤销",
+    STATUS_EXPIRED: "公示期满",
+    STATUS_NOT_PUBLIC: "不公示",
+}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Mounted by ``cli.py`` as ``app.add_typer(reports_cmds.app, name="reports")``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rich.table import Table
 from xinyong.auth.service import get_department
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.reports import government_file, service
 from xinyong.reports.models import VerificationStatus
@@ -36,17 +38,19 @@ def generate(
     as_json: bool = JsonOption,
 ) -> None:
     """出具一份报告并写入 PDF 文件（编号、验证码和文件指纹登记在平台上）。"""
+    # The output path first: a report is registered only when its file can be written.
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValidationFailed(f"无法写入 {out}：目录不存在、不可写或目标是目录，报告未出具", code="write_failed")
     with clikit.database().session() as session:
         report, pdf_bytes = service.generate_report(
             session, subject_code=subject, requester=clikit.operator(), reason=reason
         )
         summary = service.report_summary(report)
-    try:
-        out.write_bytes(pdf_bytes)
-    except OSError as exc:
-        raise ValidationFailed(
-            f"无法写入 {out}：{exc.strerror}（报告 {report.number} 已登记）", code="write_failed"
-        ) from None
+        try:  # inside the transaction: a failed write leaves no registered report behind
+            out.write_bytes(pdf_bytes)
+        except OSError as exc:
+            raise ValidationFailed(f"无法写入 {out}：{exc.strerror}，报告未出具", code="write_failed") from None
     summary["file"] = str(out)
 
     def render(d: dict[str, Any]) -> None:
@@ -81,7 +85,7 @@ def verify(
             r = d["report"]
             clikit.console.print(
                 f"报告 {r['number']}：{r['subject_name']}（{r['subject_code'] or '—'}），"
-                f"出具于 {r['issued_at']}，SHA-256 {r['sha256']}"
+                f"出具于 {local_text(r['issued_at'])}，SHA-256 {r['sha256']}"
             )
 
     emit(result, as_json, render)
@@ -111,7 +115,7 @@ def list_(
                 r["number"],
                 r["short_code"],
                 r["subject_name"],
-                str(r["issued_at"])[:16],
+                local_text(r["issued_at"], seconds=False),
                 r["requester_kind"],
                 str(r["pages"]),
             )

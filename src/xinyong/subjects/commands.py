@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.core import clikit, hooks
 from xinyong.core.clikit import JsonOption, emit, handle_errors
-from xinyong.core.clock import today
+from xinyong.core.clock import local_text, today
 from xinyong.core.errors import NotFound
 from xinyong.subjects import access_log, related_commands, service
 from xinyong.subjects.models import SubjectKind
@@ -207,7 +207,7 @@ def access_log_cmd(
         table = Table("时间", "查询方", "角色", "用途", "内容", "结果")
         for r in d["items"]:
             table.add_row(
-                str(r["at"])[:19],
+                local_text(r["at"]),
                 r["who"],
                 r["role_label"] or "—",
                 r["purpose"],

@@ -14,6 +14,7 @@ from rich.table import Table
 from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
+from xinyong.core.clock import local_text
 from xinyong.core.errors import ValidationFailed
 from xinyong.watches import delivery, service
 from xinyong.watches.models import DeliveryStatus
@@ -264,7 +265,7 @@ def deliveries(
                 str(x["subject_id"]),
                 STATUS_LABELS.get(x["status"], x["status"]),
                 str(x["attempts"]),
-                x["next_attempt_at"][:16].replace("T", " ") if x["status"] == DeliveryStatus.PENDING else "",
+                local_text(x["next_attempt_at"], seconds=False) if x["status"] == DeliveryStatus.PENDING else "",
                 (x["last_error"] or "")[:40],
             )
         clikit.console.print(table)

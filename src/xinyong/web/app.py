@@ -39,6 +39,7 @@ from xinyong.subjects.api import router as subjects_router
 from xinyong.subjects.related_api import router as related_persons_router
 from xinyong.watches.api import router as watches_router
 from xinyong.web import security
+from xinyong.web.api_docs import router as api_docs_router
 from xinyong.web.audit_api import router as audit_router
 from xinyong.web.check_fast_path import CheckFastPath
 from xinyong.web.console import install as install_console
@@ -109,7 +110,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app = FastAPI(
         title="xinyong 公共信用信息平台 API",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # web.api_docs: local HTML, no CDN
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
@@ -145,6 +146,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(related_persons_router)
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)
+    app.include_router(api_docs_router)
     app.include_router(portal_subject_router)
     app.include_router(portal_content_router)
     app.include_router(portal_complaint_router)

@@ -82,6 +82,8 @@ def render(
     request: Request, template: str, principal: Principal, *, active: str = "", status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     nav = [(key, url, label) for key, url, label, roles in NAV if principal.role in roles]
+    if principal.is_admin and get_settings().demo:
+        nav.append(("outbox", "/console/outbox", "演示发件箱"))
 
     def page_link(number: int) -> str:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"] + [("page", str(number))]

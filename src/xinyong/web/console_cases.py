@@ -17,14 +17,25 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
-from xinyong.cases import flows
+from xinyong.cases import flows, notify
 from xinyong.cases import service as cases_service
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
-from xinyong.core.errors import ValidationFailed, XinyongError
-from xinyong.web.console import PAGE, failed, operator, render, see_other, viewer
+from xinyong.core.errors import NotFound, ValidationFailed, XinyongError
+from xinyong.core.settings import get_settings
+from xinyong.web.console import PAGE, admin, failed, operator, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox_page(request: Request, principal: Principal = Depends(admin), session: Session = SessionDep) -> Response:
+    """演示短信/邮件发件箱: the one-time codes for the demo contacts (demo only: ``XINYONG_DEMO``)."""
+    if not get_settings().demo:
+        raise NotFound("只有演示环境有演示发件箱", code="not_demo")
+    return render(
+        request, "console/outbox.html", principal, active="outbox", messages=notify.demo_outbox(session, limit=PAGE)
+    )
 
 
 @router.get("/cases", response_class=HTMLResponse)
@@ -79,6 +90,8 @@ def case_page(
         events=cases_service.events_of(session, case.id),
         actions=actions,
         outcome_labels=flows.OUTCOME_LABELS,
+        state_labels={name: st.label for name, st in flow.states.items()},
+        action_labels={name: t.label for name, t in flow.transitions.items()},
         can_act=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
     )
 

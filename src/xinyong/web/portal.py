@@ -34,6 +34,8 @@ from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
 from xinyong.cases import service as cases
 from xinyong.cases.models import Case, CaseKind
+from xinyong.cases.targets import resolve as resolve_target
+from xinyong.cases.targets import words as target_words
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
@@ -171,7 +173,8 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
     """Everything the public subject page shows: the PUBLIC subject profile (``reports.profile.build_profile``,
     the same the credit report prints)."""
     profile = build_profile(session, subject, audience=Audience.PUBLIC, today=today)
-    entries = [{k: e[k] for k in _ENTRY_KEYS} for e in profile.list_entries]
+    external = {t.code for t in list_types(session) if t.external}
+    entries = [{**{k: e[k] for k in _ENTRY_KEYS}, "external": e["list_code"] in external} for e in profile.list_entries]
     return {
         "subject": profile.basics,
         "ref": subject_ref(subject),
@@ -392,15 +395,41 @@ def _target(session: Session, target_type: str | None, target_id: str | None) ->
     return target_type, ident
 
 
-def _apply_context(kind: str, target: tuple[str, int], **extra: Any) -> dict[str, Any]:
+def _apply_context(kind: str, target: tuple[str, int], words: str, **extra: Any) -> dict[str, Any]:
     return {
         "kind": kind,
         "kind_label": CASE_KINDS[kind],
         "target_type": target[0],
         "target_id": target[1],
         "target_label": TARGET_LABELS[target[0]],
+        "target_words": words,
         **extra,
     }
+
+
+def _precheck(session: Session, kind: str, target: tuple[str, int]) -> tuple[str, XinyongError | None]:
+    """The target in words, and why the application would be refused whoever files it (before any one-time code
+    is sent): a missing target, an external list (objections), a case of this kind already open on it."""
+    try:
+        resolved = resolve_target(session, target[0], target[1], today=_today())
+    except NotFound as exc:
+        return TARGET_LABELS[target[0]], exc
+    try:
+        if kind == CaseKind.OBJECTION:
+            objections.precheck(session, resolved)
+        else:
+            cases.refuse_open(session, kind, resolved.type, resolved.id)
+    except XinyongError as exc:
+        return target_words(resolved), exc
+    return target_words(resolved), None
+
+
+def _refused(request: Request, kind: str, target: tuple[str, int], words: str, exc: XinyongError) -> HTMLResponse:
+    """The refusal in place of the form: nothing to fill in, no code to ask for."""
+    if isinstance(exc, NotFound):
+        return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
+    context = _apply_context(kind, target, words, step=0, error=exc.message, refusal=exc.code)
+    return render(request, "portal/apply.html", context, status_code=exc.status_code)
 
 
 @router.get("/apply/{kind}", response_class=HTMLResponse)
@@ -415,7 +444,12 @@ def apply_start(
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
-    return render(request, "portal/apply.html", _apply_context(kind, target, step=1, subject=(subject or "")[:40]))
+    words, refusal = _precheck(session, kind, target)
+    if refusal is not None:
+        return _refused(request, kind, target, words, refusal)
+    return render(
+        request, "portal/apply.html", _apply_context(kind, target, words, step=1, subject=(subject or "")[:40])
+    )
 
 
 @router.post("/apply/{kind}/code", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
@@ -430,6 +464,9 @@ def apply_send_code(
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
+    words, refusal = _precheck(session, kind, target)
+    if refusal is not None:
+        return _refused(request, kind, target, words, refusal)
     code = subject.strip()[:40]
     try:
         sent = verification.start(session, subject_code=code, purpose=kind)
@@ -437,10 +474,10 @@ def apply_send_code(
         return render(
             request,
             "portal/apply.html",
-            _apply_context(kind, target, step=1, subject=code, error=exc.message),
+            _apply_context(kind, target, words, step=1, subject=code, error=exc.message),
             status_code=exc.status_code,
         )
-    return render(request, "portal/apply.html", _apply_context(kind, target, step=2, subject=code, sent=sent))
+    return render(request, "portal/apply.html", _apply_context(kind, target, words, step=2, subject=code, sent=sent))
 
 
 @router.post("/apply/{kind}", response_class=HTMLResponse, dependencies=[Depends(rate_limit("form"))])
@@ -461,6 +498,7 @@ def apply_submit(
     target = _target(session, target_type, target_id)
     if kind not in CASE_KINDS or target is None:
         return _not_found(request, "申请的对象不存在，请从信用主体页面进入")
+    words, _ = _precheck(session, kind, target)
     form = {
         "challenge": challenge[:40],
         "facts": facts[:4000],
@@ -481,7 +519,14 @@ def apply_submit(
     def again(error: str, status_code: int) -> HTMLResponse:
         """The form once more, as filled in, with what was wrong."""
         context = _apply_context(
-            kind, target, step=2, subject=subject[:40], form=form, error=error, sent={"challenge": challenge[:40]}
+            kind,
+            target,
+            words,
+            step=2,
+            subject=subject[:40],
+            form=form,
+            error=error,
+            sent={"challenge": challenge[:40]},
         )
         return render(request, "portal/apply.html", context, status_code=status_code)
 

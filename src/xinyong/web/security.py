@@ -61,12 +61,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-#: The interactive API documentation (Swagger UI) is served by FastAPI from a CDN with an inline bootstrap script.
-DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
 
 
 class WebSecuritySettings(BaseSettings):
@@ -341,15 +335,14 @@ _BASE_HEADERS = (
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 _CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
-_DOCS_CSP = (b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode())
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
-def security_headers(scope: Scope, *, docs_prefix: str = "/api/docs") -> list[tuple[bytes, bytes]]:
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     """The security headers of a response to the request of ``scope`` (also sent by the check's fast path,
-    ``web.check_fast_path.CheckFastPath``, which answers before this middleware)."""
-    path: str = scope.get("path", "")
-    extra = [*_BASE_HEADERS, _DOCS_CSP if path.startswith(docs_prefix) else _CSP]
+    ``web.check_fast_path.CheckFastPath``, which answers before this middleware). One policy for every page: the
+    API documentation (``web.api_docs``) is local HTML too, with no CDN and no script."""
+    extra = [*_BASE_HEADERS, _CSP]
     if _is_https(scope):
         extra.append(_HSTS)
     return extra
@@ -358,15 +351,14 @@ def security_headers(scope: Scope, *, docs_prefix: str = "/api/docs") -> list[tu
 class SecurityHeadersMiddleware:
     """Adds the security headers to every HTTP response (a route's own header of the same name wins)."""
 
-    def __init__(self, app: ASGIApp, *, docs_prefix: str = "/api/docs") -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.docs_prefix = docs_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = security_headers(scope, docs_prefix=self.docs_prefix)
+        extra = security_headers(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

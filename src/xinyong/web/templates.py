@@ -8,23 +8,19 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from xinyong.core import clock
+from xinyong.ingest import labels as ingest_labels
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def _local_time(value: object) -> str:
-    """A timestamp as people in the city read it: China Standard Time, to the second."""
-    if isinstance(value, str):
-        text = value
-        try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError:
-            return text
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(clock.zone()).strftime("%Y-%m-%d %H:%M:%S")
+def _local_time(value: object, seconds: bool = True) -> str:
+    """A timestamp as people in the city read it: China Standard Time, to the second (``clock.local_text``)."""
+    if isinstance(value, str | dt.datetime):
+        return clock.local_text(value, seconds=seconds)
     return "" if value is None else str(value)
 
 
 TEMPLATES.env.filters["local_time"] = _local_time
+TEMPLATES.env.filters["issue_label"] = ingest_labels.issue_label
+TEMPLATES.env.globals["BATCH_STATUS"] = ingest_labels.STATUS_LABELS
+TEMPLATES.env.globals["RECORD_KIND"] = ingest_labels.KIND_LABELS
