@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import clock, uploads
-from xinyong.core.bounds import Id
+from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import XinyongError
 from xinyong.publications import articles, releases
 from xinyong.publications.markdown import render_markdown
@@ -144,7 +144,7 @@ def article_edit(
 def article_update(
     request: Request,
     article_id: Id,
-    revision: int = Form(...),
+    revision: Annotated[Revision, Form()],
     category: str = Form(..., max_length=20),
     title: str = Form("", max_length=200),
     summary: str = Form("", max_length=500),
