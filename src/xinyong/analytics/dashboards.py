@@ -25,6 +25,7 @@ from xinyong.auth.service import own_departments_clause
 from xinyong.cases.models import Case as C
 from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
+from xinyong.exchange import figures as exchange_figures
 from xinyong.ingest.models import IngestBatch as B
 from xinyong.ingest.models import RejectedRow as RR
 from xinyong.lists.models import EntryStatus, ListType
@@ -449,4 +450,5 @@ def overview(session: Session, *, period: Period, department_id: int | None = No
         "lists": list_sizes_and_flows(session, period=period, department_id=department_id),
         "notices": list_notices(session, period=period, department_id=department_id),
         "cases": case_handling(session, period=period, department_id=department_id),
+        "exchange": exchange_figures.by_department(session, period=period, department_id=department_id),
     }

@@ -120,6 +120,34 @@ def status_(as_json: bool = JsonOption) -> None:
     emit(data, as_json, render)
 
 
+@app.command("figures")
+@handle_errors
+def figures_(
+    date_from: str | None = typer.Option(None, "--from", help="开始日期 YYYY-MM-DD（缺省：本月 1 日）"),
+    date_to: str | None = typer.Option(None, "--to", help="结束日期 YYYY-MM-DD（缺省：今天）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """各部门上报省平台的上报率（已报 ÷ 应报）与上报合格率（接收 ÷ 已报）。"""
+    from xinyong.exchange import figures
+
+    span = figures.Span.of(clikit.parse_date(date_from, "--from"), clikit.parse_date(date_to, "--to"))
+    with clikit.database().session(write=False) as session:
+        data = figures.report(session, span=span)
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2%}"
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(f"{d['period']['date_from']} 至 {d['period']['date_to']}")
+        for r in [*d["departments"], {"department_name": "合计", **d["totals"]}]:
+            clikit.console.print(
+                f"{r['department_name']}：应报 {r['due']}，已报 {r['sent']}，接收 {r['accepted']}，拒收 {r['rejected']}，"
+                f"上报率 {pct(r['report_rate'])}，上报合格率 {pct(r['acceptance_rate'])}"
+            )
+
+    emit(data, as_json, render)
+
+
 @app.command("reconcile")
 @handle_errors
 def reconcile(
