@@ -52,6 +52,19 @@ def test_demo_build_only(tmp_path, monkeypatch):
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind
+    # The exchange: the feed "pushed" to the in-process provincial receiver, some rows rejected, a backlog left.
+    ex = summary["exchange"]
+    assert ex["receipts"] > 0 and ex["rejected"] > 0 and ex["backlog"] > 0
+    assert ex["accepted"] + ex["rejected"] == ex["acknowledged"]
+    st = json.loads(runner.invoke(app, ["--db", url, "exchange", "status", "--json"]).stdout)
+    assert st["last_seq_acknowledged"] == ex["acknowledged"] and st["backlog"] == ex["backlog"]
+    assert st["rejected_rows"] == ex["rejected"]
+    r = runner.invoke(app, ["--db", url, "exchange", "figures", "--json"])
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.stdout)
+    # (messages of no department, e.g. a list no department manages, are in no department's figures)
+    assert 0 < figures["totals"]["rejected"] <= ex["rejected"] and 0 < figures["totals"]["sent"] <= ex["acknowledged"]
+    assert any(d["acceptance_rate"] is not None and d["acceptance_rate"] < 1 for d in figures["departments"])
     db = Database(url)
     with db.session() as s:
         from xinyong.lists.models import ListEntry
