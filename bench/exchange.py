@@ -8,7 +8,7 @@ as in production (every accepted row a feed message, written set-based in the sa
 times and the difference per row, then measures the feed's way out: rendering the national rows
 (``exchange.render``, 2,000 messages at a time), the push to an in-process HTTP receiver (the tests' fake
 provincial receiver, batches of 500, HMAC-signed, receipts committed) and the export (CSV, one file per kind and
-day, with the manifest), each in messages/s. ``--no-plain`` skips the import without the feed.
+day, with the manifest), each in messages/s. ``--no-plain`` skips the import without the feed; ``--db postgresql://…/xinyong_bench_x`` runs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ OUT = HERE / "out"
 sys.path.insert(0, str(HERE))
 
 
-def run_import(name: str, path: Path, *, feed: bool) -> tuple[float, int, str]:
+def run_import(name: str, path: Path, *, feed: bool, db_url: str | None = None) -> tuple[float, int, str]:
     from ingest_validate import authorities
     from xinyong.auth import service as auth
     from xinyong.auth.roles import system_principal
@@ -37,7 +37,7 @@ def run_import(name: str, path: Path, *, feed: bool) -> tuple[float, int, str]:
     from xinyong.identifiers import uscc
     from xinyong.ingest.service import ingest_file
 
-    url = common.fresh_database(None, default_name=name)
+    url = common.fresh_database(db_url, default_name=name)
     upgrade(url)
     db = get_database(url)
     actor = system_principal("bench")
@@ -71,6 +71,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--no-plain", action="store_true", help="skip the import without the feed")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="PostgreSQL URL of a database named xinyong_bench… (dropped and created; the "
+        "import without the feed uses …_plain); default: SQLite files in bench/out",
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
@@ -84,8 +90,9 @@ def main() -> None:
 
     plain = None
     if not args.no_plain:
-        plain, accepted, _ = run_import("bench-exchange-plain.db", path, feed=False)
-    wired, accepted, url = run_import("bench-exchange-feed.db", path, feed=True)
+        plain_url = f"{args.db}_plain" if args.db else None
+        plain, accepted, _ = run_import("bench-exchange-plain.db", path, feed=False, db_url=plain_url)
+    wired, accepted, url = run_import("bench-exchange-feed.db", path, feed=True, db_url=args.db)
 
     from xinyong.core.db import get_database
     from xinyong.exchange import export, feed, push, render
