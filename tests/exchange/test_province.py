@@ -20,6 +20,7 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.authorities import Authorities
 from xinyong.cli import app as cli
 from xinyong.exchange import feed, province
+from xinyong.ingest import service as ingest_service
 from xinyong.records import queries
 from xinyong.records.models import CreditRecord
 from xinyong.reports.government_file import read_file
@@ -77,6 +78,7 @@ def test_pull_keeps_provenance_and_authority_and_stays_out_of_city_figures(datab
     # Not the city's figures: dashboards (and so the assessment) report on the city's departments only.
     assert prov.id not in {d.id for d in dashboards.departments(session)}
     assert prov.id in auth_service.external_department_ids(session)
+    assert "province" not in {r["department"] for r in ingest_service.timeliness(session)}
 
     # The government file shows it with its authority and 来源：省平台.
     data = read_file(session, actor=ADMIN, code=COMPANY, purpose="procurement", today=TODAY)
