@@ -109,3 +109,30 @@ def test_pull_of_a_list_not_managed_by_the_province_is_refused(database, session
         cli, ["--db", database.url, "exchange", "pull", str(path), "--list", "no_such_list", "--json"]
     )
     assert r.exit_code != 0
+
+
+def test_a_provincial_list_is_synced_as_the_province_and_not_echoed(database, session, tmp_path):
+    from tests.lists.test_sync import Registry, first_snapshot, seed, write_csv
+    from xinyong.lists.models import ListEntry, ListType
+
+    seed(session)
+    reg = Registry(session)
+    lt = session.scalar(select(ListType).where(ListType.code == "court_dishonest_debtor"))
+    lt.managing_departments = [province.CODE]  # registered as a list the province provides
+    session.commit()
+    path = write_csv(tmp_path / "list.csv", first_snapshot(reg))
+    r = CliRunner().invoke(
+        cli, ["--db", database.url, "exchange", "pull", str(path), "--list", "court_dishonest_debtor", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["source"] == "省平台"
+    session.rollback()
+    prov = province.province(session)
+    got = list(session.scalars(select(ListEntry)))
+    assert got and {e.department_id for e in got} == {prov.id}
+    assert not [m for m in feed.messages_after(session, 0) if m.kind == "list_entry"]  # no echo
+    period = dashboards.Period(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    sizes = dashboards.list_sizes_and_flows(session, period=period)
+    assert all(x["active"] == 0 for x in sizes["sizes"])
+    theirs = dashboards.list_sizes_and_flows(session, period=period, department_id=prov.id)
+    assert sum(x["active"] for x in theirs["sizes"]) > 0  # held, just not the city's figures
