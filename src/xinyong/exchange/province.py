@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, PrincipalKind, Role
-from xinyong.core.errors import Forbidden, ValidationFailed
+from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
 
 CODE = "province"
 NAME = "省平台"
@@ -50,9 +50,10 @@ def ensure_province(session: Session, *, actor: Principal) -> Department:
         dept = auth_service.create_department(
             session, actor=actor, code=CODE, name=NAME, uscc=USCC, short_name=SOURCE_LABEL
         )
-    if not dept.external:
         dept.external = True
         session.flush()
+    elif not dept.external:  # a city department under the code: never turned into an external source silently
+        raise Conflict(f"部门代码 {CODE} 已被本市部门「{dept.name}」使用，不能作为省平台", code="province_code_taken")
     return dept
 
 
