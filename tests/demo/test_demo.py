@@ -53,6 +53,7 @@ def test_demo_build_only(tmp_path, monkeypatch):
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind
     # The exchange: the feed "pushed" to the in-process provincial receiver, some rows rejected, a backlog left.
+    assert summary["province"]["accepted"] > 0 and summary["province"]["rejected"] == 0  # the way down
     ex = summary["exchange"]
     assert ex["receipts"] > 0 and ex["rejected"] > 0 and ex["backlog"] > 0
     assert ex["accepted"] + ex["rejected"] == ex["acknowledged"]
@@ -73,8 +74,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
         statuses = dict(s.execute(select(ListEntry.match_status, func.count()).group_by(ListEntry.match_status)).all())
         assert statuses["code"] > 0 and statuses.get("matched", 0) > 0 and statuses.get("pending", 0) > 0
 
-        assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
-            d["accepted"] for d in submissions.values()
+        assert (
+            s.scalar(select(func.count()).select_from(CreditRecord))
+            == sum(d["accepted"] for d in submissions.values()) + summary["province"]["accepted"]
         )
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300

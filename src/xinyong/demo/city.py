@@ -416,6 +416,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     }
 
     summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
+    summary["province"] = demo_exchange.build_province(session, actor=actor, today=clock.today())
     summary["exchange"] = demo_exchange.build(session)  # the feed "pushed" to the province, a few rows rejected
     creds["summary"] = summary
     (workdir / "demo-credentials.json").write_text(json.dumps(creds, ensure_ascii=False, indent=2))
