@@ -105,6 +105,8 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         # The catalog is seeded through today's models: give catalog_classes the columns later migrations add
         # (0014 share_lookback_years) for the seeding, and take them away again before the migrations run.
         conn.execute(text("ALTER TABLE catalog_classes ADD COLUMN share_lookback_years INTEGER"))
+        # Likewise departments.external (0018), read by today's authority look-up.
+        conn.execute(text("ALTER TABLE departments ADD COLUMN external BOOLEAN NOT NULL DEFAULT false"))
 
     def decided(authority: str, code: str):  # noqa: ANN202
         return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
@@ -149,6 +151,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         a_id, b_id = a.id, b.id
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE catalog_classes DROP COLUMN share_lookback_years"))
+        conn.execute(text("ALTER TABLE departments DROP COLUMN external"))
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
         got = {

@@ -54,6 +54,20 @@ def test_demo_build_only(tmp_path, monkeypatch):
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind
+    # The exchange: the feed "pushed" to the in-process provincial receiver, some rows rejected, a backlog left.
+    assert summary["province"]["accepted"] > 0 and summary["province"]["rejected"] == 0  # the way down
+    ex = summary["exchange"]
+    assert ex["receipts"] > 0 and ex["rejected"] > 0 and ex["backlog"] > 0
+    assert ex["accepted"] + ex["rejected"] == ex["acknowledged"]
+    st = json.loads(runner.invoke(app, ["--db", url, "exchange", "status", "--json"]).stdout)
+    assert st["last_seq_acknowledged"] == ex["acknowledged"] and st["backlog"] == ex["backlog"]
+    assert st["rejected_rows"] == ex["rejected"]
+    r = runner.invoke(app, ["--db", url, "exchange", "figures", "--json"])
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.stdout)
+    # (messages of no department, e.g. a list no department manages, are in no department's figures)
+    assert 0 < figures["totals"]["rejected"] <= ex["rejected"] and 0 < figures["totals"]["sent"] <= ex["acknowledged"]
+    assert any(d["acceptance_rate"] is not None and d["acceptance_rate"] < 1 for d in figures["departments"])
     db = Database(url)
     with db.session() as s:
         from xinyong.lists.models import ListEntry
@@ -62,8 +76,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
         statuses = dict(s.execute(select(ListEntry.match_status, func.count()).group_by(ListEntry.match_status)).all())
         assert statuses["code"] > 0 and statuses.get("matched", 0) > 0 and statuses.get("pending", 0) > 0
 
-        assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
-            d["accepted"] for d in submissions.values()
+        assert (
+            s.scalar(select(func.count()).select_from(CreditRecord))
+            == sum(d["accepted"] for d in submissions.values()) + summary["province"]["accepted"]
         )
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300

@@ -348,3 +348,21 @@ def test_large_batch_records_the_record_ids_in_bulk(session, seeded) -> None:
     assert [x["id"] for x in answer["results"][7]["records"]] == [rec.id]
     items = check_detail(session, get_check(session, answer["check_id"], actor=actor))["items"]
     assert items[7]["record_ids"] == [rec.id] and all(not it["record_ids"] for i, it in enumerate(items) if i != 7)
+
+
+def test_a_record_from_the_province_is_marked_with_its_source(session, seeded) -> None:
+    """A penalty the 省平台 forwarded (an external department, docs/exchange.md §7) triggers as any record, under
+    its own deciding authority, and the answer says where it came from."""
+    actor, _dept = seeded
+    province = make_department(session, code="province", name="省平台")
+    province.external = True
+    session.commit()
+    code = org(session, "沁阳市外地受罚建材有限公司")
+    rec = penalty(session, code, province, decided=TODAY - dt.timedelta(days=365), fine_wan=250)
+    [r] = _run(session, actor, code)["results"]
+    m = _measure(r, PROCUREMENT)
+    assert m is not None
+    [reason] = m["record_reasons"]
+    assert reason["record_id"] == rec.id and reason["source"] == "省平台"
+    assert "（来源：省平台）" in reason["text"] and reason["authority"] == "沁阳市市场监督管理局"
+    assert r["records"][0]["source"] == "省平台"

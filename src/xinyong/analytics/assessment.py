@@ -34,6 +34,7 @@ from xinyong.analytics import dashboards, volumes
 from xinyong.analytics.dashboards import Period
 from xinyong.core import clock
 from xinyong.core.errors import ConfigurationError, ValidationFailed
+from xinyong.exchange import figures as exchange_figures
 from xinyong.ingest.reports import escape_cell
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "assessment.yaml"
@@ -46,6 +47,7 @@ SOURCES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "cases": dashboards.case_handling,
     "notices": dashboards.list_notices,
     "volume": volumes.volume,
+    "exchange": exchange_figures.by_department,
 }
 FIGURES = {
     "volume.completeness",
@@ -56,6 +58,8 @@ FIGURES = {
     "cases.on_time_rate",
     "cases.overdue_rate",
     "notices.rate",
+    "exchange.report_rate",
+    "exchange.acceptance_rate",
 }
 
 
@@ -211,6 +215,7 @@ PARTS = {
     "checks": ("checks", "with_measures", "with_feedback"),
     "cases": ("closed", "closed_on_time", "closed_late", "open_overdue"),
     "notices": ("listed", "noticed"),
+    "exchange": exchange_figures.PARTS,
 }
 
 
@@ -264,6 +269,15 @@ def _because(figure: str, p: dict[str, Any]) -> str:
         if not p.get("listed"):
             return "期间未列入须事先告知的名单"
         return f"列入须告知的名单 {p['listed']} 条，列入前已告知 {p['noticed']} 条"
+    if figure in ("exchange.report_rate", "exchange.acceptance_rate"):
+        if not p.get("due"):
+            return "期间无应上报省平台的数据"
+        if not p.get("sent"):
+            return f"应上报省平台 {p['due']} 条，尚未上报"
+        return (
+            f"应上报省平台 {p['due']} 条，已上报 {p['sent']} 条（省平台接收 {p['accepted']} 条，"
+            f"拒收 {p['rejected']} 条），待上报 {p['pending']} 条"
+        )
     return ""
 
 

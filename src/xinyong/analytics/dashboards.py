@@ -21,9 +21,11 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
+from xinyong.auth.service import own_departments_clause
 from xinyong.cases.models import Case as C
 from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
+from xinyong.exchange import figures as exchange_figures
 from xinyong.ingest.models import IngestBatch as B
 from xinyong.ingest.models import RejectedRow as RR
 from xinyong.lists.models import EntryStatus, ListType
@@ -126,7 +128,8 @@ def departments(session: Session, *, department_id: int | None = None) -> list[D
     if department_id is not None:
         stmt = stmt.where(Department.id == department_id)
     else:
-        stmt = stmt.where(Department.active.is_(True))
+        # External sources (the 省平台) are not departments of this city: their data are not the city's figures.
+        stmt = stmt.where(Department.active.is_(True), Department.external.is_(False))
     return list(session.scalars(stmt))
 
 
@@ -302,7 +305,8 @@ def check_feedback(session: Session, *, period: Period, department_id: int | Non
 def list_sizes_and_flows(session: Session, *, period: Period, department_id: int | None = None) -> dict[str, Any]:
     """Entries counting at the end of the period per list, and per month the entries listed and removed (by the
     department when one is given)."""
-    scope = [] if department_id is None else [E.department_id == department_id]
+    # The city's figures: the 省平台's provincial lists (an external source) are not counted.
+    scope = [own_departments_clause(E.department_id)] if department_id is None else [E.department_id == department_id]
     active = dict(
         session.execute(
             select(E.list_type_id, func.count())
@@ -446,4 +450,5 @@ def overview(session: Session, *, period: Period, department_id: int | None = No
         "lists": list_sizes_and_flows(session, period=period, department_id=department_id),
         "notices": list_notices(session, period=period, department_id=department_id),
         "cases": case_handling(session, period=period, department_id=department_id),
+        "exchange": exchange_figures.by_department(session, period=period, department_id=department_id),
     }

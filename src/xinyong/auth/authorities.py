@@ -65,6 +65,9 @@ class Authorities:
 
     department_name: str
     items: tuple[Authority, ...]
+    #: An external source (``Department.external``, the 省平台): it forwards decisions of any authority, each kept
+    #: under its own deciding authority; nothing is refused here.
+    open: bool = False
     _by_uscc: dict[str, Authority] = field(init=False, repr=False)
     _by_name: dict[str, Authority] = field(init=False, repr=False)
     _memo: dict[tuple[str | None, str | None, str], object] = field(init=False, repr=False, default_factory=dict)
@@ -97,7 +100,7 @@ class Authorities:
 
     def find(self, *, name: str | None = None, uscc: str | None = None) -> Authority | None:
         """The authority a decision names, when it is one of the department's and its name agrees."""
-        if self.check(name=name, uscc=uscc) is not None:
+        if self.open or self.check(name=name, uscc=uscc) is not None:
             return None
         code = (uscc or "").strip().upper()
         if code:
@@ -107,6 +110,8 @@ class Authorities:
     def check(self, *, name: str | None, uscc: str | None, label: str = "决定机关") -> Problem | None:
         """None when the decision's authority (``name``, normalised ``uscc``) is one of the department's;
         else the :class:`Problem`. ``label`` is the field as the message should call it (处罚机关, 认定机关 …)."""
+        if self.open:
+            return None
         key = (name, uscc, label)
         problem = self._memo.get(key, _UNKNOWN)
         if problem is not _UNKNOWN:

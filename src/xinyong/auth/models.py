@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from xinyong.auth.roles import Role
@@ -40,6 +40,11 @@ class Department(Base):
     short_name: Mapped[str | None] = mapped_column(String(50))  # 简称, e.g. 市场监管局
     uscc: Mapped[str] = mapped_column(String(18), nullable=False, unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    #: An external source, not a department of this city: the pseudo-department 省平台 through which the provincial
+    #: platform's data for this city's subjects arrive (docs/exchange.md §7). Its submissions are not held to the
+    #: authority rule, keep their deciding authority, and never count as the city's own data (statistics,
+    #: timeliness, assessment, portal publicity) nor go back up in the outbound feed.
+    external: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     created_at: Mapped[dt.datetime] = now_column()
 
     def snapshot(self) -> dict[str, object]:

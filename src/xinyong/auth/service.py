@@ -34,7 +34,7 @@ from typing import Any, Literal, cast, overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -284,6 +284,8 @@ def authorities_of(session: Session, *, department_id: int) -> Authorities:
     """The authorities the department reports for (itself and its registered units), for the row side of a
     batch: loaded once when the batch starts, then checked row by row without the database."""
     department = get_department(session, ref=department_id)
+    if department.external:  # the 省平台 forwards other authorities' decisions (docs/exchange.md §7)
+        return Authorities(department.name, (), open=True)
     registered = session.execute(
         select(DepartmentAuthority.uscc, DepartmentAuthority.name)
         .where(DepartmentAuthority.department_id == department.id)
@@ -295,6 +297,22 @@ def authorities_of(session: Session, *, department_id: int) -> Authorities:
         short_name=department.short_name,
         registered=[(u, n) for u, n in registered],
     )
+
+
+#: How data of an external source are marked where they are shown (来源：省平台; docs/exchange.md §7).
+SOURCE_PROVINCE = "省平台"
+
+
+def external_department_ids(session: Session) -> set[int]:
+    """The external sources (``Department.external``: the 省平台): their data are kept with provenance and never
+    counted as this city's own (statistics, timeliness, assessment, portal publicity, the outbound feed)."""
+    return set(session.scalars(select(Department.id).where(Department.external.is_(True))))
+
+
+def own_departments_clause(column: Any) -> Any:
+    """SQL condition: ``column`` (a department id) is one of the city's own departments, not an external source."""
+    external = select(Department.id).where(Department.external.is_(True)).scalar_subquery()
+    return or_(column.is_(None), column.not_in(external))
 
 
 def list_authorities(

@@ -26,6 +26,7 @@ from xinyong.catalog import service as catalog
 from xinyong.core import clock
 from xinyong.demo import cases as demo_cases
 from xinyong.demo import evaluation as demo_evaluation
+from xinyong.demo import exchange as demo_exchange
 from xinyong.demo import financing as demo_financing
 from xinyong.demo import lists as demo_lists
 from xinyong.demo import records as demo_records
@@ -419,6 +420,8 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
     }
 
     summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
+    summary["province"] = demo_exchange.build_province(session, actor=actor, today=clock.today())
+    summary["exchange"] = demo_exchange.build(session)  # the feed "pushed" to the province, a few rows rejected
     creds["summary"] = summary
     (workdir / "demo-credentials.json").write_text(json.dumps(creds, ensure_ascii=False, indent=2))
     return creds

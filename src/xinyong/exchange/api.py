@@ -3,6 +3,7 @@ dashboards) and the feed itself, read by sequence number (a pull alternative to 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal
 from xinyong.core.bounds import Offset
-from xinyong.exchange import feed, render, status
+from xinyong.exchange import feed, figures, render, status
 
 router = APIRouter(prefix="/exchange", tags=["exchange"])
 
@@ -40,3 +41,14 @@ def exchange_feed(
         "next_after": items[-1]["seq"] if items else after,
         "last_seq": feed.last_seq(session),
     }
+
+
+@router.get("/figures")
+def exchange_figures(
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    session: Session = SessionDep,
+    principal: Principal = Depends(ADMIN_ONLY),
+) -> dict[str, Any]:
+    """各部门上报省平台的情况：应报、已报、接收、拒收，上报率与上报合格率（缺省为本月）。"""
+    return figures.report(session, span=figures.Span.of(date_from, date_to))

@@ -63,6 +63,43 @@ def push(
         raise typer.Exit(1)
 
 
+@app.command("pull")
+@handle_errors
+def pull(
+    file: Path = typer.Argument(..., help="省平台下发的文件：双公示（CSV/XLSX/JSON，国家标准字段）或名单"),
+    kind: str | None = typer.Option(None, "--kind", help="penalty 或 licence；缺省时按列名判断"),
+    list_code: str | None = typer.Option(None, "--list", help="省平台名单代码（按名单同步导入）"),
+    mode: str = typer.Option("snapshot", "--mode", help="名单：snapshot（全量）或 delta（增量）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """导入省平台下发的本市主体数据（外地决定的处罚、许可，省级名单），来源记为「省平台」（失败时退出码 1）。"""
+    from xinyong.exchange import province
+
+    db = clikit.database()
+    op = clikit.operator()
+    province_id = db.run(lambda s: province.ensure_province(s, actor=op).id)
+    if list_code:
+        data = db.run(lambda s: province.pull_list(s, actor=op, list_code=list_code, path=file, mode=mode))
+    else:
+        data = db.run(lambda s: province.pull_records(s, actor=op, province_id=province_id, path=file, kind=kind))
+
+    def render(d: dict[str, Any]) -> None:
+        if list_code:
+            clikit.console.print(
+                f"省平台名单 {list_code}：新增 {d.get('added', 0)}，变更 {d.get('changed', 0)}，"
+                f"移出 {d.get('removed', 0)}，拒收 {d.get('rejected', 0)}"
+            )
+        else:
+            clikit.console.print(
+                f"省平台数据：批次 {d.get('batch')}，状态 {d.get('status')}，共 {d.get('rows')} 行，"
+                f"接收 {d.get('accepted')}，拒收 {d.get('rejected')}"
+            )
+
+    emit(data, as_json, render)
+    if (not list_code and data.get("status") == "rejected") or (list_code and data.get("rejected")):
+        raise typer.Exit(1)
+
+
 @app.command("status")
 @handle_errors
 def status_(as_json: bool = JsonOption) -> None:
@@ -79,6 +116,34 @@ def status_(as_json: bool = JsonOption) -> None:
         )
         if d["last_error"]:
             clikit.console.print(f"最近错误：{d['last_error']}（下次尝试 {d['next_attempt_at']}）")
+
+    emit(data, as_json, render)
+
+
+@app.command("figures")
+@handle_errors
+def figures_(
+    date_from: str | None = typer.Option(None, "--from", help="开始日期 YYYY-MM-DD（缺省：本月 1 日）"),
+    date_to: str | None = typer.Option(None, "--to", help="结束日期 YYYY-MM-DD（缺省：今天）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """各部门上报省平台的上报率（已报 ÷ 应报）与上报合格率（接收 ÷ 已报）。"""
+    from xinyong.exchange import figures
+
+    span = figures.Span.of(clikit.parse_date(date_from, "--from"), clikit.parse_date(date_to, "--to"))
+    with clikit.database().session(write=False) as session:
+        data = figures.report(session, span=span)
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2%}"
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(f"{d['period']['date_from']} 至 {d['period']['date_to']}")
+        for r in [*d["departments"], {"department_name": "合计", **d["totals"]}]:
+            clikit.console.print(
+                f"{r['department_name']}：应报 {r['due']}，已报 {r['sent']}，接收 {r['accepted']}，拒收 {r['rejected']}，"
+                f"上报率 {pct(r['report_rate'])}，上报合格率 {pct(r['acceptance_rate'])}"
+            )
 
     emit(data, as_json, render)
 

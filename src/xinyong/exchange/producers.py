@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from xinyong.auth.service import external_department_ids
 from xinyong.catalog.models import InfoClass
 from xinyong.commitments.models import Commitment
 from xinyong.core.audit import AuditChainHead, AuditEvent
@@ -125,11 +126,20 @@ AUDIT_PRODUCERS: dict[tuple[str, str], Callable[[Session, AuditEvent], list[dict
 }
 
 
+def no_echo(session: Session, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages without those of external sources: what came down from the 省平台 (``Department.external``)
+    is the province's own data and never goes back up (docs/exchange.md §7)."""
+    if not messages:
+        return messages
+    external = external_department_ids(session)
+    return [m for m in messages if m.get("department_id") not in external] if external else messages
+
+
 def on_audit_event(session: Session, ev: AuditEvent) -> None:
     """``core.hooks.audit_listeners``: the feed messages of one audited change, in its transaction."""
     producer = AUDIT_PRODUCERS.get((ev.entity_type, ev.action))
     if producer is not None:
-        feed.enqueue(session, producer(session, ev))
+        feed.enqueue(session, no_echo(session, producer(session, ev)))
 
 
 #: Ids per look-up of a batch's rows (a bound parameter each; a large upload is read in chunks).
@@ -199,4 +209,4 @@ def on_batch_written(session: Session, *, entity_type: str, department_id: int, 
                 list_op = LIST_OPS.get(c["op"])
                 if list_op and c["id"] in entries:
                     messages.append(list_message(session, entries[c["id"]], list_op))
-        feed.enqueue(session, messages)
+        feed.enqueue(session, no_echo(session, messages))

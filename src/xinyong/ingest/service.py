@@ -562,6 +562,7 @@ def timeliness(
             func.coalesce(func.sum(IngestBatch.rejected), 0),
         )
         .join(IngestBatch, IngestBatch.department_id == Department.id, isouter=True)
+        .where(Department.external.is_(False))  # the 省平台's forwarded data are not the city's timeliness
         .group_by(Department.code, Department.name)
         .order_by(Department.code)
     )

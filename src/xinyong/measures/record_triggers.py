@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, false, or_, select
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
+from xinyong.auth.service import SOURCE_PROVINCE
 from xinyong.catalog.rules import add_months
 from xinyong.core.db import IN_CHUNK
 from xinyong.measures._sql import Prepared
@@ -114,6 +116,8 @@ class TriggerRecord:
     penalty_types: tuple[str, ...]
     fine_fen: int | None
     ended_on: dt.date | None
+    #: Forwarded by the 省平台 (``Department.external``): another authority's decision, marked 来源：省平台.
+    external: bool = False
 
     def repaired_on(self, on: dt.date) -> bool:
         return publicity.repaired(self.kind, self.ended_on, on)
@@ -156,6 +160,7 @@ def _convert(r: tuple[Any, ...]) -> TriggerRecord:
         tuple(t for t in key.split("|") if t),
         r[8],
         _date(r[9]),
+        bool(r[10]),
     )
 
 
@@ -199,6 +204,7 @@ def _statement(
                 _R.c.penalty_types_key,
                 _R.c.fine_fen,
                 _R.c.ended_on,
+                _R.c.department_id.in_(select(Department.id).where(Department.external.is_(True))),
             )
             .where(and_(*conds))
             .order_by(_R.c.subject_id, _R.c.decision_date, _R.c.id)
@@ -257,8 +263,8 @@ def trigger_records(
 
 
 def _decision(rec: TriggerRecord) -> dict[str, Any]:
-    """The decision a triggering record states, as the answer shows it."""
-    return {
+    """The decision a triggering record states, as the answer shows it (``source``: 省平台 when forwarded)."""
+    out = {
         "kind": rec.kind,
         "doc_no": rec.doc_no,
         "authority": rec.authority,
@@ -266,6 +272,9 @@ def _decision(rec: TriggerRecord) -> dict[str, Any]:
         "penalty_types": list(rec.penalty_types),
         "fine_wan": wan(rec.fine_fen),
     }
+    if rec.external:
+        out["source"] = SOURCE_PROVINCE
+    return out
 
 
 def record_view(rec: TriggerRecord, on: dt.date) -> dict[str, Any]:
@@ -288,5 +297,5 @@ def record_reason(rec: TriggerRecord, rule: RecordRule, on: dt.date) -> dict[str
         **_decision(rec),
         "rule": rule.description,
         "text": f"{rec.authority}于{rec.decision_date.isoformat()}作出{kind}决定（{rec.doc_no}）"
-        f"{'：' + what if what else ''}{fine}{repaired}；触发条件：{rule.description}",
+        f"{'：' + what if what else ''}{fine}{repaired}{'（来源：省平台）' if rec.external else ''}；触发条件：{rule.description}",
     }

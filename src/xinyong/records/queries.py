@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
+from xinyong.auth.service import own_departments_clause
 from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict
 from xinyong.catalog.service import publicity_rule
 from xinyong.core import clock
@@ -182,6 +183,10 @@ def list_records(
         stmt = stmt.where(CreditRecord.decision_date <= date_to)
     if status and status not in ("all", publicity.STATUS_NOT_PUBLIC):
         stmt = stmt.where(_status_clause(status, kind_rules, today))
+    if public_only:
+        # The 省平台's records are other authorities' decisions forwarded for this city's subjects: the government
+        # file and the check show them, the city portal does not publish them as its own (docs/exchange.md §7).
+        stmt = stmt.where(own_departments_clause(CreditRecord.department_id))
     stmt = stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
     out: list[RecordRow] = []
     skipped = 0

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal, Role
+from xinyong.auth.service import SOURCE_PROVINCE, external_department_ids
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttribute
 from xinyong.catalog.service import prime_publicity_rules
@@ -234,6 +235,7 @@ def _records(
         session, subject_id=subject.id, public_only=False, today=today, limit=MAX_RECORDS + 1
     )
     truncated = len(rows) > MAX_RECORDS
+    external = external_department_ids(session)
     out = []
     for row in rows[:MAX_RECORDS]:
         r = row.record
@@ -252,6 +254,8 @@ def _records(
         view["info_class"] = class_code
         view["repaired"] = publicity.repaired(r.kind, r.ended_on, today)
         view["share_label"] = "已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）"
+        if r.department_id in external:  # forwarded by the provincial platform (docs/exchange.md §7)
+            view["source"] = SOURCE_PROVINCE
         out.append(view)
     return records_views.mark_objections(session, out), truncated
 
@@ -260,6 +264,7 @@ def _lists(
     session: Session, subject: Subject, classes: dict[str, InfoClass], shared: set[str], today: dt.date
 ) -> list[dict[str, Any]]:
     list_classes = dict(session.execute(select(ListType.code, ListType.info_class)).all())
+    external = external_department_ids(session)
     out = []
     for e in subject_entries_view(session, subject, today):
         class_code = list_classes.get(e["list_code"])
@@ -274,6 +279,8 @@ def _lists(
             if ended is None or ended < years_before(today, _lookback(classes.get(class_code))):
                 continue
         e["info_class"] = class_code
+        if e.get("department_id") in external:
+            e["source"] = SOURCE_PROVINCE
         out.append(e)
     histories = entry_histories(session, [e["id"] for e in out])  # one query, not one per entry
     for e in out:

@@ -1,0 +1,107 @@
+"""The way down: data the provincial platform shares for this city's subjects (docs/exchange.md §7).
+
+The province forwards penalties and licences decided elsewhere (another city's bureau, a provincial department)
+and its own lists. They enter through the existing paths — the 双公示 ingest and the list sync — submitted by one
+pseudo-department, **省平台** (code ``province``, ``Department.external``), so that:
+
+- provenance is kept as everywhere: the record's department is the 省平台, its version names the batch and row, and
+  the deciding authority is the row's own (处罚机关 / 许可机关 / 认定机关, never replaced);
+- the authority rule does not refuse them (``auth.authorities.Authorities.open``): the province forwards other
+  authorities' decisions, which are not this city's departments' to register;
+- they are not this city's own data: the dashboards, timeliness, the department assessment and the exchange figures
+  leave external departments out (``analytics.dashboards.departments``), the portal's 双公示 publicity does not
+  publish them (``records.queries.list_records(public_only=True)``), and the outbound feed never sends them back up
+  (``exchange.producers.no_echo``);
+- the government file and the check show them, marked 来源：省平台, with their real deciding authority.
+
+A provincial list is a list type (``ListType.external``) managed by the 省平台 (``managing_departments`` holds
+``province``): its synced entries then belong to the 省平台.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.auth import service as auth_service
+from xinyong.auth.models import Department
+from xinyong.auth.roles import Principal, PrincipalKind, Role
+from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
+
+CODE = "province"
+NAME = "省平台"
+#: The pseudo-department's USCC (a department needs a valid, unique one). Not a real unit's code: 河南 (41),
+#: organisation code MB1P00005, check digit 1. The 省平台 never submits under it.
+USCC = "11410000MB1P000051"
+SOURCE_LABEL = auth_service.SOURCE_PROVINCE
+
+
+def province(session: Session) -> Department | None:
+    return session.scalar(select(Department).where(Department.code == CODE))
+
+
+def ensure_province(session: Session, *, actor: Principal) -> Department:
+    """The 省平台 pseudo-department, created (audited, admin only) on first use and marked external."""
+    dept = province(session)
+    if dept is None:
+        dept = auth_service.create_department(
+            session, actor=actor, code=CODE, name=NAME, uscc=USCC, short_name=SOURCE_LABEL
+        )
+        dept.external = True
+        session.flush()
+    elif not dept.external:  # a city department under the code: never turned into an external source silently
+        raise Conflict(f"部门代码 {CODE} 已被本市部门「{dept.name}」使用，不能作为省平台", code="province_code_taken")
+    return dept
+
+
+def _as_province(actor: Principal, dept: Department) -> Principal:
+    if not actor.is_admin:
+        raise Forbidden("只有平台管理员可以导入省平台数据", code="forbidden")
+    return Principal(
+        kind=PrincipalKind.SYSTEM, name=f"{actor.name}@{dept.code}", role=Role.ADMIN, department_id=dept.id
+    )
+
+
+def pull_records(
+    session: Session,
+    *,
+    actor: Principal,
+    province_id: int,
+    path: str | Path,
+    kind: str | None = None,
+    reject_all: bool = False,
+) -> dict[str, Any]:
+    """A 双公示 file from the province (the national fields) through the ingest, submitted by the 省平台
+    (``province_id``: :func:`ensure_province`'s, committed before: the batch begins its own write transaction)."""
+    from xinyong.ingest import service as ingest_service
+
+    dept = auth_service.get_department(session, ref=province_id)
+    if not dept.external:
+        raise ValidationFailed(f"部门 {dept.code} 不是外部来源（省平台）", code="not_external")
+    summary = ingest_service.ingest_file(
+        session, actor=_as_province(actor, dept), department_id=dept.id, path=path, kind=kind, reject_all=reject_all
+    )
+    summary["source"] = SOURCE_LABEL
+    return summary
+
+
+def pull_list(
+    session: Session, *, actor: Principal, list_code: str, path: str | Path, mode: str = "snapshot"
+) -> dict[str, Any]:
+    """A provincial list through the list sync: the list type must be managed by the 省平台."""
+    from xinyong.lists import sync
+
+    dept = ensure_province(session, actor=actor)
+    lt = sync.get_list_type(session, list_code)
+    if CODE not in (lt.managing_departments or []):
+        raise ValidationFailed(
+            f"名单「{lt.name}」不由省平台管理：省平台名单须登记为外部名单、主管部门为 {CODE}",
+            code="list_not_provincial",
+        )
+    record = sync.sync_list(session, actor=_as_province(actor, dept), list_code=list_code, path=path, mode=mode)
+    view = sync.sync_view(record, lt.code, with_report=False)
+    view["source"] = SOURCE_LABEL
+    return view
