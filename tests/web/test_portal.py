@@ -201,16 +201,33 @@ def test_report_download_and_verification(client, city):
     number, code = issued.headers["x-report-number"], issued.headers["x-report-code"]
     by_code = client.get("/reports/verify", params={"code": code})
     assert by_code.status_code == 200 and number in by_code.text and COMPANY in by_code.text
+    assert 'data-verdict="pass"' in by_code.text and "验证通过" in by_code.text and "验证未通过" not in by_code.text
     same = client.post(
         "/verify", data={"csrf_token": token}, files={"file": ("r.pdf", issued.content, "application/pdf")}
     )
     assert same.status_code == 200 and "未被修改" in same.text
+    assert 'class="notice verdict-pass"' in same.text and "✔" in same.text and "verdict-fail" not in same.text
     modified = issued.content.replace(b"/Producer", b"/Producex", 1) + b"\n% tampered"
     changed = client.post(
         "/verify", data={"csrf_token": token, "number": number}, files={"file": ("r.pdf", modified, "application/pdf")}
     )
     assert changed.status_code == 200 and "已被修改" in changed.text
+    # A failure looks like one: the red box, a cross, 验证未通过 and the reason; never the pass's box.
+    assert 'class="notice verdict-fail" role="alert"' in changed.text and "✘" in changed.text
+    assert "验证未通过" in changed.text and "原因：" in changed.text and "verdict-pass" not in changed.text
     forged = client.get("/verify", params={"number": "XY20990101<script>"})
     assert forged.status_code == 200 and "未找到" in forged.text and "<script>" not in forged.text
+    assert 'data-verdict="fail"' in forged.text and "验证未通过" in forged.text
     person = client.post(f"/subject/id-{city.person_id}/report", data={"csrf_token": token}, headers=HTML)
     assert person.status_code == 404
+
+
+def test_favicon_is_served_and_linked(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and "<svg" in svg.text
+    for path in ("/", "/console/login"):
+        page = client.get(path, headers=HTML)
+        assert 'href="/static/favicon.svg"' in page.text and 'href="/favicon.ico"' in page.text
