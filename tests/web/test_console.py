@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 
 import openpyxl
@@ -353,6 +354,13 @@ def test_dashboards_and_assessment_pages(client, session, people):
     assert page.status_code == 200
     assert 'id="dashboard-data"' in page.text and "/static/vendor/echarts/echarts.min.js" in page.text
     assert "市场监管局" in page.text and "<script>" not in page.text  # no inline script (CSP)
+    # Each department its own colour from a fixed palette, picked by its id (the same on every page and day).
+    from xinyong.web.console_dashboards import DEPARTMENT_PALETTE, department_colour
+
+    assert len(set(DEPARTMENT_PALETTE)) == len(DEPARTMENT_PALETTE) >= 12
+    assert len({department_colour(i) for i in range(1, 13)}) == 12
+    chart = json.loads(re.search(r'id="dashboard-data">(.*?)</script>', page.text, re.S).group(1))
+    assert chart["colours"][str(people["a"].id)] == department_colour(people["a"].id)
     month = dt.date.today().strftime("%Y-%m")
     ranking = client.get(f"/console/assessment?month={month}", headers=HTML)
     assert ranking.status_code == 200 and "沁阳市税务局" in ranking.text and "导出 Excel" in ranking.text
