@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import select
 
 from tests.lists.entry_helpers import COMPANY, PERSON, PERSON_ID, make_env
 from tests.records.helpers import ADMIN, company_uscc, licence, penalty
@@ -231,3 +232,21 @@ def test_favicon_is_served_and_linked(client):
     for path in ("/", "/console/login"):
         page = client.get(path, headers=HTML)
         assert 'href="/static/favicon.svg"' in page.text and 'href="/favicon.ico"' in page.text
+
+
+def test_list_page_links_subjects_searches_and_counts(client, city, session):
+    """Issue #17: a list page links each organisation to its page, finds one by name or code (server-side, the pager
+    keeps the search) and says how many there are: 共 N 条，第 x/y 页."""
+    page = client.get("/lists/tax_a_grade")
+    assert page.status_code == 200 and "共 1 条，第 1/1 页" in page.text
+    subject_id = session.scalar(select(Subject.id).where(Subject.uscc == city.company))
+    assert f'href="/subject/id-{subject_id}">{COMPANY}</a>' in page.text
+    assert client.get(f"/subject/id-{subject_id}").status_code == 200
+    for q in (COMPANY[2:6], city.company.lower()):
+        found = client.get("/lists/tax_a_grade", params={"q": q})
+        assert COMPANY in found.text and "共 1 条" in found.text, q
+    none = client.get("/lists/tax_a_grade", params={"q": "不存在的单位%"})
+    assert none.status_code == 200 and COMPANY not in none.text and "共 0 条" in none.text and "没有与" in none.text
+    # The pager keeps the search.
+    many = client.get("/lists/tax_a_grade", params={"q": "公司", "page": "2"})
+    assert many.status_code == 200 and 'href="?q=%E5%85%AC%E5%8F%B8&amp;page=1"' in many.text
