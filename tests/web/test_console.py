@@ -448,3 +448,42 @@ def test_admin_registers_and_removes_a_departments_authorities(client, session, 
         headers=HTML,
     )
     assert refused.status_code == 403
+
+
+def test_console_list_page_links_searches_and_counts(client, session, people):
+    """Issue #17: the console's list entries link each organisation to its page, a 当事人 search (name or code,
+    server-side) narrows them and the pager keeps it, and the pager says 共 N 条，第 x/y 页."""
+    from tests.factories import make_uscc
+    from xinyong.lists import service as lists_service
+    from xinyong.lists import types as list_types
+    from xinyong.subjects import service as subjects_service
+
+    actor = system_principal("tests")
+    list_types.seed_list_types(session, actor=actor)
+    names = ("沁阳市甲乙商贸有限公司", "沁阳市丙丁机械有限公司")
+    ids = []
+    for i, name in enumerate(names):
+        code = make_uscc(7700 + i)
+        ids.append(subjects_service.register_organisation(session, actor=actor, name=name, code=code).id)
+        lists_service.create_entry(
+            session,
+            actor=actor,
+            list_code="tax_a_grade",
+            subject_code=code,
+            reason="纳税信用A级",
+            decision_no=f"A-{i}",
+            department="swj",
+            listed_on=clock.today() - dt.timedelta(days=3),
+        )
+    session.commit()
+    assert login(client, "chief").status_code == 303
+    page = client.get("/console/lists", headers=HTML).text
+    assert "共 2 条，第 1/1 页" in page
+    assert f'href="/console/evaluation/subjects/{ids[0]}">{names[0]}</a>' in page
+    assert client.get(f"/console/evaluation/subjects/{ids[0]}", headers=HTML).status_code == 200
+    by_name = client.get("/console/lists", params={"q": "甲乙"}, headers=HTML).text
+    assert names[0] in by_name and names[1] not in by_name and "共 1 条" in by_name
+    by_code = client.get("/console/lists", params={"q": make_uscc(7701).lower()}, headers=HTML).text
+    assert names[1] in by_code and names[0] not in by_code
+    later = client.get("/console/lists", params={"q": "有限公司", "page": "2"}, headers=HTML).text
+    assert "q=%E6%9C%89%E9%99%90%E5%85%AC%E5%8F%B8&amp;page=1" in later  # the pager keeps the search

@@ -127,10 +127,15 @@ def list_entries(
     status: str | None = None,
     on: dt.date | None = None,
     viewer: Principal | None = None,
+    search: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    total: list[int] | None = None,
 ) -> list[EntryRow]:
-    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
+    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today).
+
+    ``search`` (the console's list page): the party's name contains it, or its code (or the subject's USCC) is it.
+    ``total``: a list that receives the number of matching entries (the pager's 共 N 条)."""
     on = on or clock.today()
     stmt = (
         select(ListEntry, ListType, Subject)
@@ -148,6 +153,16 @@ def list_entries(
     visible = _visible(session, viewer)
     if visible is not None:
         stmt = stmt.where(visible)
+    if search:
+        stmt = stmt.where(
+            or_(
+                ListEntry.party_name.contains(search, autoescape=True),
+                ListEntry.party_code == search.upper(),
+                Subject.uscc == search.upper(),
+            )
+        )
+    if total is not None:
+        total.append(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     stmt = stmt.order_by(ListEntry.id.desc()).limit(limit).offset(offset)
     return [EntryRow(e, t, s) for e, t, s in session.execute(stmt).all()]
 
