@@ -267,6 +267,14 @@ def test_case_queue_shows_due_dates_and_only_own_department(client, session, peo
     assert "已超期" in queue.text and queue.text.index(overdue.case_no) < queue.text.index(case.case_no)
     only_overdue = client.get("/console/cases?scope=overdue", headers=HTML).text
     assert overdue.case_no in only_overdue and case.case_no not in only_overdue
+    # Issue #17: totals in the pager, and a search by subject name or case number that the pager keeps.
+    assert "共 2 条，第 1/1 页" in queue.text
+    by_name = client.get("/console/cases", params={"q": "超市"}, headers=HTML).text
+    assert overdue.case_no in by_name and case.case_no not in by_name and "共 1 条" in by_name
+    by_no = client.get("/console/cases", params={"q": case.case_no}, headers=HTML).text
+    assert case.case_no in by_no and overdue.case_no not in by_no
+    later = client.get("/console/cases", params={"q": "某", "page": "2"}, headers=HTML).text
+    assert "q=%E6%9F%90&amp;page=1" in later
     detail = client.get(f"/console/cases/{case.id}", headers=HTML)
     assert detail.status_code == 200 and "受理" in detail.text
     token = TOKEN_RE.search(detail.text).group(1)
