@@ -273,3 +273,29 @@ def test_validate_through_the_plain_converters() -> None:
     assert missing.exit_code == 2 and "Missing argument" in missing.output
     helped = CliRunner().invoke(cli.app, ["validate", "--help"], env={"COLUMNS": "250"})
     assert helped.exit_code == 0 and "--allow-bad-check" in helped.output
+
+
+def _command_paths(cmd: Any, path: tuple[str, ...] = ()) -> Any:
+    yield path
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_help_shows_no_typer_type_noise() -> None:
+    """Issue #17: no ``<str>`` / ``<bool>`` in any command's help: click's labels (TEXT, PATH, INTEGER), nothing
+    after a flag, FILE (not ``{file}``) in the usage line."""
+    group, ctx = _root()
+    for name in group.lazy_commands:
+        group.get_command(ctx, name)
+    runner = CliRunner()
+    paths = list(_command_paths(group))
+    assert len(paths) > 20
+    for path in paths:
+        result = runner.invoke(cli.app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (path, result.output)
+        for noise in ("<str>", "<bool>", "<int>", "<path>", "list[str]"):
+            assert noise not in result.output, (path, noise, result.output)
+    ingest = runner.invoke(cli.app, ["ingest", "--help"], env={"COLUMNS": "200"}).output
+    assert "Usage: xinyong ingest [OPTIONS] FILE" in ingest and "PATH" in ingest and "TEXT" in ingest
+    dry_run = next(line for line in ingest.splitlines() if "--dry-run" in line)
+    assert "TEXT" not in dry_run and "BOOL" not in dry_run.upper().replace("--DRY-RUN", "")

@@ -66,14 +66,49 @@ if _RuntimeParam is not None:
                 return list(value)
             return _build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
 
+    #: typer >= 0.29 labels every value ``<str>``, ``<path>``, … and even a flag ``<bool>`` (a flag takes no value):
+    #: help shows click's classic labels instead, and nothing for a flag.
+    _CLASSIC_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "file": "PATH"}
+
+    def _quiet_type(param: Any) -> None:
+        """Give ``param`` the type label of click's help (see :data:`_CLASSIC_TYPES`) in place of typer's."""
+        if getattr(param, "_quiet_type", False) or not hasattr(param, "display_type"):
+            return
+        flag = bool(getattr(param, "is_flag", False))
+        display_type = param.display_type
+
+        def display_type_rich(ctx: Any) -> str | None:
+            if flag:
+                return None
+            if getattr(param, "param_type_name", "") == "option" and param.metavar is not None:
+                return str(param.metavar)
+            label = str(display_type(ctx)).removeprefix("<").removesuffix(">")
+            if label.startswith("list[") and label.endswith("]"):
+                label = label[5:-1]
+            label = _CLASSIC_TYPES.get(label.lower(), label if "|" not in label else f"[{label}]")
+            return label + ("..." if getattr(param, "nargs", 1) != 1 else "")
+
+        def get_usage_pieces(ctx: Any) -> list[str]:
+            # click's usage: FILE, [FILE] when optional, CODE... for several (typer 0.29 writes {file})
+            name = str(param.metavar or param.name.upper())
+            if param.nargs != 1 and not name.endswith("..."):
+                name += "..."
+            return [name if param.required else f"[{name}]"]
+
+        param.display_type_rich = display_type_rich
+        if getattr(param, "param_type_name", "") == "argument":
+            param.get_usage_pieces = get_usage_pieces
+        param._quiet_type = True
+
     class _PlainContext(_Context):  # type: ignore[misc,valid-type]
         """The context of a command of this CLI: made just before the command parses its arguments, it gives the
         command's plain parameters (:func:`_plain`, including the ``--help`` option, which exists only from now)
-        :class:`_PlainValues`."""
+        :class:`_PlainValues`, and every parameter click's type label in help (:func:`_quiet_type`)."""
 
         def __init__(self, command: Any, *args: Any, **kwargs: Any) -> None:
             super().__init__(command, *args, **kwargs)
             for param in command.get_params(self):
+                _quiet_type(param)
                 if _plain(param):
                     descriptor = param.type_descriptor
                     param._runtime_param = _PlainValues(

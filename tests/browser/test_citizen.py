@@ -60,6 +60,7 @@ def test_search_subject_page_report_and_verification(new_page, live: Live, tmp_p
     page.get_by_role("button", name="核验", exact=True).click()
     status = page.get_by_role("status")
     assert "未被修改" in status.inner_text() and number in status.inner_text() and COMPANY in status.inner_text()
+    assert "验证通过" in status.inner_text() and status.get_attribute("data-verdict") == "pass"
     shot(page, "portal-04-verify-valid")
 
     # A copy with a changed byte is recognised as this report, modified.
@@ -68,7 +69,13 @@ def test_search_subject_page_report_and_verification(new_page, live: Live, tmp_p
     page.get_by_label("报告编号").fill(number)
     page.get_by_label("报告 PDF 文件（可选：核验文件是否被修改）").set_input_files(str(tampered))
     page.get_by_role("button", name="核验", exact=True).click()
-    assert "已被修改" in page.get_by_role("status").inner_text()
+    # A failure looks like one (issue #17): the red box with ✘ 验证未通过 and the reason, announced as an alert.
+    failed = page.locator('[data-verdict="fail"]')
+    assert failed.get_attribute("role") == "alert"
+    assert "验证未通过" in failed.inner_text() and "已被修改" in failed.inner_text()
+    colour = page.evaluate("(el) => getComputedStyle(el).borderLeftColor", failed.element_handle())
+    assert colour == "rgb(183, 28, 28)", colour  # var(--red), not the pass's green
+    assert page.get_by_role("status").count() == 0
     shot(page, "portal-05-verify-modified")
 
     # Someone given a paper copy types (or scans) the short code printed on it.

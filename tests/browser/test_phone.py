@@ -35,3 +35,36 @@ def test_tables_fit_a_phone(new_page, live: Live) -> None:
         label = page.evaluate("(el) => getComputedStyle(el, '::before').content", cell.element_handle())
         assert label.strip('"') == cell.get_attribute("data-label"), url
         shot(page, name)
+
+
+#: For each drawn chart: the legend's top and the plotting area's bottom (ECharts' own layout), in pixels.
+LEGEND_AND_GRID = """() => Array.from(document.querySelectorAll("[data-chart]")).map((el) => {
+  const chart = echarts.getInstanceByDom(el);
+  const model = chart.getModel();
+  const legend = model.getComponent("legend");
+  const grid = model.getComponent("grid");
+  if (!legend || !legend.get("show") || !grid) return null;
+  const view = chart.getViewOfComponentModel(legend);
+  const box = view.group.getBoundingRect();
+  const rect = grid.coordinateSystem.getRect();
+  return { chart: el.dataset.chart, legendTop: view.group.y + box.y, legendBottom: view.group.y + box.y + box.height,
+           gridBottom: rect.y + rect.height, height: el.clientHeight, width: el.clientWidth,
+           right: view.group.x + box.x + box.width };
+}).filter((x) => x !== null)"""
+
+
+def test_dashboard_legends_sit_below_the_charts_on_a_phone(new_page, live: Live) -> None:
+    """Issue #17: on a phone the legend is below the chart, wrapped within its width, never over an axis or bars."""
+    from tests.browser.conftest import login
+    from tests.browser.seed import ADMIN_USER
+
+    page = new_page(viewport=PHONE)
+    login(page, ADMIN_USER)
+    page.goto("/console/dashboards")
+    page.locator('[data-chart="records"] svg').first.wait_for()
+    charts = page.evaluate(LEGEND_AND_GRID)
+    assert charts, "no chart with a legend"
+    for c in charts:
+        assert c["legendTop"] >= c["gridBottom"], c
+        assert c["legendBottom"] <= c["height"] + 1 and c["right"] <= c["width"] + 1, c
+    shot(page, "phone-04-dashboards")

@@ -22,11 +22,26 @@ def test_export_is_deterministic(tmp_path):
 
 
 def test_demo_build_only(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from xinyong.demo import commands as demo_commands
+    from xinyong.demo.city import BUILD_STEPS
+
+    steps: list[str] = []
+    shown: list[bool] = []
+
+    @contextmanager
+    def recorder(show):  # type: ignore[no-untyped-def]
+        shown.append(show)
+        yield steps.append
+
+    monkeypatch.setattr(demo_commands, "_progress_display", recorder)
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     runner = CliRunner()
     r = runner.invoke(app, ["--db", url, "demo", "--build-only", "--size", "2000", "--json"])
     assert r.exit_code == 0, r.output
-    out = json.loads(r.stdout)
+    out = json.loads(r.stdout)  # nothing but the JSON on stdout
+    assert shown == [False] and steps == list(BUILD_STEPS)  # --json: no progress display; every step announced
     assert out["built"] is True
     summary = out["credentials"]["summary"]
     planted = summary["planted_problems"]
@@ -116,3 +131,19 @@ def test_cli_on_an_unmigrated_database_says_so(tmp_path):
     r = CliRunner().invoke(app, ["--db", f"sqlite:///{tmp_path / 'empty.db'}", "subjects", "show", "x", "--json"])
     assert r.exit_code == 2
     assert json.loads(r.stdout)["error"]["code"] == "database_not_migrated"
+
+
+def test_demo_progress_display_on_stderr(capsys):
+    """Issue #17: ``xinyong demo`` on a terminal shows its build steps on stderr (stdout stays clean); off, nothing."""
+    from xinyong.demo.city import BUILD_STEPS
+    from xinyong.demo.commands import _progress_display
+
+    with _progress_display(False) as progress:
+        assert progress is None
+    with _progress_display(True) as progress:
+        assert progress is not None
+        for step in BUILD_STEPS:
+            progress(step)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "构建演示城市" in err and f"{len(BUILD_STEPS)}/{len(BUILD_STEPS)}" in err and "完成" in err

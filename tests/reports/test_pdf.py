@@ -116,3 +116,34 @@ def test_qr_code_is_drawn() -> None:
 def test_output_is_a_pdf(rows: int) -> None:
     data = render(content(rows=rows)).pdf
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+
+
+def _pages(data: bytes) -> list[str]:
+    doc = pdfium.PdfDocument(io.BytesIO(data))
+    try:
+        return [doc[i].get_textpage().get_text_range().replace("\r", "").replace("\n", "") for i in range(len(doc))]
+    finally:
+        doc.close()
+
+
+# Each heading and the first thing of its section.
+FOLLOWERS = {
+    "二、行政处罚信息": "决定文书号",
+    "三、严重失信主体名单信息": "暂无严重失信主体名单信息",
+    "四、信息来源与说明": "本报告所列信息的提供单位",
+}
+
+
+def test_no_heading_is_stranded_at_a_page_foot() -> None:
+    """Issue #17: a section heading never ends a page. As the first section grows row by row, the headings after it
+    pass every position down the page, the foot included; each must share its page with what follows it."""
+    stranded = []
+    for rows in range(10, 60):
+        pages = _pages(render(content(rows=rows)).pdf)
+        for heading, follower in FOLLOWERS.items():
+            where = [i for i, text in enumerate(pages) if heading in text]
+            assert len(where) == 1, (rows, heading)
+            text = pages[where[0]]
+            if follower not in text[text.index(heading) :]:
+                stranded.append((rows, heading, where[0] + 1))
+    assert stranded == []

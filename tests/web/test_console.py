@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 
 import openpyxl
@@ -266,6 +267,14 @@ def test_case_queue_shows_due_dates_and_only_own_department(client, session, peo
     assert "已超期" in queue.text and queue.text.index(overdue.case_no) < queue.text.index(case.case_no)
     only_overdue = client.get("/console/cases?scope=overdue", headers=HTML).text
     assert overdue.case_no in only_overdue and case.case_no not in only_overdue
+    # Issue #17: totals in the pager, and a search by subject name or case number that the pager keeps.
+    assert "共 2 条，第 1/1 页" in queue.text
+    by_name = client.get("/console/cases", params={"q": "超市"}, headers=HTML).text
+    assert overdue.case_no in by_name and case.case_no not in by_name and "共 1 条" in by_name
+    by_no = client.get("/console/cases", params={"q": case.case_no}, headers=HTML).text
+    assert case.case_no in by_no and overdue.case_no not in by_no
+    later = client.get("/console/cases", params={"q": "某", "page": "2"}, headers=HTML).text
+    assert "q=%E6%9F%90&amp;page=1" in later
     detail = client.get(f"/console/cases/{case.id}", headers=HTML)
     assert detail.status_code == 200 and "受理" in detail.text
     token = TOKEN_RE.search(detail.text).group(1)
@@ -353,6 +362,13 @@ def test_dashboards_and_assessment_pages(client, session, people):
     assert page.status_code == 200
     assert 'id="dashboard-data"' in page.text and "/static/vendor/echarts/echarts.min.js" in page.text
     assert "市场监管局" in page.text and "<script>" not in page.text  # no inline script (CSP)
+    # Each department its own colour from a fixed palette, picked by its id (the same on every page and day).
+    from xinyong.web.console_dashboards import DEPARTMENT_PALETTE, department_colour
+
+    assert len(set(DEPARTMENT_PALETTE)) == len(DEPARTMENT_PALETTE) >= 12
+    assert len({department_colour(i) for i in range(1, 13)}) == 12
+    chart = json.loads(re.search(r'id="dashboard-data">(.*?)</script>', page.text, re.S).group(1))
+    assert chart["colours"][str(people["a"].id)] == department_colour(people["a"].id)
     month = dt.date.today().strftime("%Y-%m")
     ranking = client.get(f"/console/assessment?month={month}", headers=HTML)
     assert ranking.status_code == 200 and "沁阳市税务局" in ranking.text and "导出 Excel" in ranking.text
@@ -440,3 +456,42 @@ def test_admin_registers_and_removes_a_departments_authorities(client, session, 
         headers=HTML,
     )
     assert refused.status_code == 403
+
+
+def test_console_list_page_links_searches_and_counts(client, session, people):
+    """Issue #17: the console's list entries link each organisation to its page, a 当事人 search (name or code,
+    server-side) narrows them and the pager keeps it, and the pager says 共 N 条，第 x/y 页."""
+    from tests.factories import make_uscc
+    from xinyong.lists import service as lists_service
+    from xinyong.lists import types as list_types
+    from xinyong.subjects import service as subjects_service
+
+    actor = system_principal("tests")
+    list_types.seed_list_types(session, actor=actor)
+    names = ("沁阳市甲乙商贸有限公司", "沁阳市丙丁机械有限公司")
+    ids = []
+    for i, name in enumerate(names):
+        code = make_uscc(7700 + i)
+        ids.append(subjects_service.register_organisation(session, actor=actor, name=name, code=code).id)
+        lists_service.create_entry(
+            session,
+            actor=actor,
+            list_code="tax_a_grade",
+            subject_code=code,
+            reason="纳税信用A级",
+            decision_no=f"A-{i}",
+            department="swj",
+            listed_on=clock.today() - dt.timedelta(days=3),
+        )
+    session.commit()
+    assert login(client, "chief").status_code == 303
+    page = client.get("/console/lists", headers=HTML).text
+    assert "共 2 条，第 1/1 页" in page
+    assert f'href="/console/evaluation/subjects/{ids[0]}">{names[0]}</a>' in page
+    assert client.get(f"/console/evaluation/subjects/{ids[0]}", headers=HTML).status_code == 200
+    by_name = client.get("/console/lists", params={"q": "甲乙"}, headers=HTML).text
+    assert names[0] in by_name and names[1] not in by_name and "共 1 条" in by_name
+    by_code = client.get("/console/lists", params={"q": make_uscc(7701).lower()}, headers=HTML).text
+    assert names[1] in by_code and names[0] not in by_code
+    later = client.get("/console/lists", params={"q": "有限公司", "page": "2"}, headers=HTML).text
+    assert "q=%E6%9C%89%E9%99%90%E5%85%AC%E5%8F%B8&amp;page=1" in later  # the pager keeps the search

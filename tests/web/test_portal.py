@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import select
 
 from tests.lists.entry_helpers import COMPANY, PERSON, PERSON_ID, make_env
 from tests.records.helpers import ADMIN, company_uscc, licence, penalty
@@ -201,16 +202,51 @@ def test_report_download_and_verification(client, city):
     number, code = issued.headers["x-report-number"], issued.headers["x-report-code"]
     by_code = client.get("/reports/verify", params={"code": code})
     assert by_code.status_code == 200 and number in by_code.text and COMPANY in by_code.text
+    assert 'data-verdict="pass"' in by_code.text and "验证通过" in by_code.text and "验证未通过" not in by_code.text
     same = client.post(
         "/verify", data={"csrf_token": token}, files={"file": ("r.pdf", issued.content, "application/pdf")}
     )
     assert same.status_code == 200 and "未被修改" in same.text
+    assert 'class="notice verdict-pass"' in same.text and "✔" in same.text and "verdict-fail" not in same.text
     modified = issued.content.replace(b"/Producer", b"/Producex", 1) + b"\n% tampered"
     changed = client.post(
         "/verify", data={"csrf_token": token, "number": number}, files={"file": ("r.pdf", modified, "application/pdf")}
     )
     assert changed.status_code == 200 and "已被修改" in changed.text
+    # A failure looks like one: the red box, a cross, 验证未通过 and the reason; never the pass's box.
+    assert 'class="notice verdict-fail" role="alert"' in changed.text and "✘" in changed.text
+    assert "验证未通过" in changed.text and "原因：" in changed.text and "verdict-pass" not in changed.text
     forged = client.get("/verify", params={"number": "XY20990101<script>"})
     assert forged.status_code == 200 and "未找到" in forged.text and "<script>" not in forged.text
+    assert 'data-verdict="fail"' in forged.text and "验证未通过" in forged.text
     person = client.post(f"/subject/id-{city.person_id}/report", data={"csrf_token": token}, headers=HTML)
     assert person.status_code == 404
+
+
+def test_favicon_is_served_and_linked(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and "<svg" in svg.text
+    for path in ("/", "/console/login"):
+        page = client.get(path, headers=HTML)
+        assert 'href="/static/favicon.svg"' in page.text and 'href="/favicon.ico"' in page.text
+
+
+def test_list_page_links_subjects_searches_and_counts(client, city, session):
+    """Issue #17: a list page links each organisation to its page, finds one by name or code (server-side, the pager
+    keeps the search) and says how many there are: 共 N 条，第 x/y 页."""
+    page = client.get("/lists/tax_a_grade")
+    assert page.status_code == 200 and "共 1 条，第 1/1 页" in page.text
+    subject_id = session.scalar(select(Subject.id).where(Subject.uscc == city.company))
+    assert f'href="/subject/id-{subject_id}">{COMPANY}</a>' in page.text
+    assert client.get(f"/subject/id-{subject_id}").status_code == 200
+    for q in (COMPANY[2:6], city.company.lower()):
+        found = client.get("/lists/tax_a_grade", params={"q": q})
+        assert COMPANY in found.text and "共 1 条" in found.text, q
+    none = client.get("/lists/tax_a_grade", params={"q": "不存在的单位%"})
+    assert none.status_code == 200 and COMPANY not in none.text and "共 0 条" in none.text and "没有与" in none.text
+    # The pager keeps the search.
+    many = client.get("/lists/tax_a_grade", params={"q": "公司", "page": "2"})
+    assert many.status_code == 200 and 'href="?q=%E5%85%AC%E5%8F%B8&amp;page=1"' in many.text

@@ -765,11 +765,16 @@ def list_cases(
     escalated: bool = False,
     subject_id: int | None = None,
     today: dt.date | None = None,
+    search: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    total: list[int] | None = None,
 ) -> list[Case]:
     """A work queue: open cases by due date (earliest first), then closed ones newest first. A department sees
-    the cases it handles or filed; the admin sees all (and may pick a department)."""
+    the cases it handles or filed; the admin sees all (and may pick a department).
+
+    ``search`` (the console's queue): the subject's name contains it, or its code or the case number is it.
+    ``total``: a list that receives the number of matching cases (the pager's 共 N 条)."""
     today = today or clock.today()
     stmt = select(Case)
     if not actor.is_admin:
@@ -793,6 +798,19 @@ def list_cases(
         stmt = stmt.where(Case.escalated_at.is_not(None))
     if subject_id is not None:
         stmt = stmt.where(Case.subject_id == subject_id)
+    if search:
+        named = select(Subject.id).where(
+            or_(Subject.name.contains(search, autoescape=True), Subject.uscc == search.upper())
+        )
+        stmt = stmt.where(
+            or_(
+                Case.subject_id.in_(named),
+                Case.subject_name.contains(search, autoescape=True),
+                Case.case_no == search.strip(),
+            )
+        )
+    if total is not None:
+        total.append(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     stmt = stmt.order_by(Case.closed_at.is_not(None), Case.due_on.is_(None), Case.due_on, Case.id.desc())
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 

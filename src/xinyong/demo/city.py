@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -373,32 +374,72 @@ def build_departments(session: Session, *, actor: Principal) -> dict[str, Any]:
     return creds
 
 
-def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize | None = None) -> dict[str, Any]:
-    """Build the whole demo city in the caller's transaction. Returns credentials and the import report."""
+#: The steps of :func:`build`, in order, as ``progress`` announces them (``xinyong demo`` shows them on a terminal).
+BUILD_STEPS = (
+    "目录与部门",
+    "法人登记库",
+    "自然人",
+    "双公示记录",
+    "信用名单",
+    "关联人员",
+    "公共资源交易",
+    "异议与信用修复案件",
+    "信易贷",
+    "新闻与红黑榜发布",
+    "信用评价",
+)
+
+
+def build(
+    session: Session,
+    *,
+    actor: Principal,
+    workdir: Path,
+    size: DemoSize | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Build the whole demo city in the caller's transaction. Returns credentials and the import report.
+
+    ``progress`` is called with each step's name (:data:`BUILD_STEPS`) as it starts."""
+
+    def step(name: str) -> None:
+        assert name in BUILD_STEPS
+        if progress is not None:
+            progress(name)
 
     size = size or DemoSize()
+    step("目录与部门")
     catalog.seed_catalog(session, actor=actor)
     creds = build_departments(session, actor=actor)
+    step("法人登记库")
     export = workdir / "registry-export.csv"
     planted = write_registry_export(export, size)
     report = subjects.import_registry(session, actor=actor, path=export)
+    step("自然人")
     people = persons(size)
     registered = subjects.bulk_register_persons(session, actor=actor, persons=people, source="demo:重点职业人群")
 
+    step("双公示记录")
     submissions = demo_records.build(
         session, actor=actor, workdir=workdir, persons=people, scale=size.legal_persons / DemoSize().legal_persons
     )
 
+    step("信用名单")
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
+    step("关联人员")
     related_summary = demo_related.build(session, actor=actor, persons=people, today=clock.today())
 
+    step("公共资源交易")
     trading_summary = demo_trading.build(
         session, actor=actor, workdir=workdir, scale=size.legal_persons / DemoSize().legal_persons
     )
 
+    step("异议与信用修复案件")
     cases_summary = demo_cases.build(session, actor=actor, today=clock.today())
 
+    step("信易贷")
     financing_summary = demo_financing.build(session, actor=actor, creds=creds)
+    step("新闻与红黑榜发布")
     from xinyong.demo import publications as demo_publications
 
     publications_summary = demo_publications.build(session, actor=actor, today=clock.today())
@@ -419,6 +460,7 @@ def build(session: Session, *, actor: Principal, workdir: Path, size: DemoSize |
         "submissions": submissions,
     }
 
+    step("信用评价")
     summary["evaluation"] = demo_evaluation.build(session, actor=actor)  # models run on the city's data
     summary["province"] = demo_exchange.build_province(session, actor=actor, today=clock.today())
     summary["exchange"] = demo_exchange.build(session)  # the feed "pushed" to the province, a few rows rejected

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.table import Table
@@ -32,7 +35,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"""
         settings = get_settings()
-        result = build_demo(size=size, rebuild=rebuild)
+        # A build takes minutes: on a terminal (and not --json) its steps show on stderr as they go.
+        result = build_demo(size=size, rebuild=rebuild, show_progress=not as_json and sys.stdout.isatty())
 
         def render(r: dict) -> None:
             c = clikit.console
@@ -79,7 +83,41 @@ def register(app: typer.Typer) -> None:
             serve_app(host=host, port=port, migrate=False)
 
 
-def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
+@contextmanager
+def _progress_display(show: bool) -> Iterator[Callable[[str], None] | None]:
+    """A Rich progress display on stderr for :func:`xinyong.demo.city.build`'s steps, or ``None`` (nothing shown)."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from xinyong.demo.city import BUILD_STEPS
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("构建演示城市：{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(BUILD_STEPS[0], total=len(BUILD_STEPS))
+        started = False
+
+        def advance(name: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started = True
+            bar.update(task, description=name)
+
+        yield advance
+        bar.update(task, completed=len(BUILD_STEPS), description="完成")
+
+
+def build_demo(*, size: int | None = None, rebuild: bool = False, show_progress: bool = False) -> dict:
     db = clikit.database()
     workdir = get_settings().data_dir / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -106,8 +144,8 @@ def build_demo(*, size: int | None = None, rebuild: bool = False) -> dict:
         from xinyong.demo.city import DemoSize, build
 
         demo_size = DemoSize.scaled(size) if size else DemoSize()
-        with db.session() as session:
-            build(session, actor=clikit.operator(), workdir=workdir, size=demo_size)
+        with _progress_display(show_progress) as progress, db.session() as session:
+            build(session, actor=clikit.operator(), workdir=workdir, size=demo_size, progress=progress)
         built = True
     creds = json.loads(creds_file.read_text()) if creds_file.exists() else {"password": "?", "users": [], "tokens": []}
     return {

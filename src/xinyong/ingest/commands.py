@@ -45,7 +45,10 @@ def _render_summary(s: dict) -> None:
         "rejected": "[red]整批退回[/red]",
     }.get(s["status"], s["status"])
     if s.get("duplicate_of"):
-        c.print(f"该文件已于批次 {s['duplicate_of']} 报送并处理，未重复写入。")
+        c.print(
+            f"重复报送：该文件已于批次 {s['duplicate_of']} 报送并处理（{status}），本次未写入任何数据（新增 0 条）。"
+        )
+        return
     what = f"{KIND_LABELS.get(s['kind'], s['kind'])}，{s['format']}，{s['standard']}"
     if s.get("dry_run"):
         c.print(f"试运行（{what}）：只校验，未写入数据库，没有批次号。校验结果：{status}")
@@ -56,6 +59,14 @@ def _render_summary(s: dict) -> None:
         f"共 {s['rows']} 行：接收 {s['accepted']}（新增 {s['created']}，更新 {s['updated']}，未变 {s['unchanged']}，"
         f"撤回 {s['withdrawn']}），退回 {s['rejected']}，超期报送 {s['late']}"
     )
+    if s.get("subjects_created"):
+        c.print(f"新建信用主体 {s['subjects_created']} 个")
+    if s.get("name_mismatches"):
+        # The JSON's name_mismatches: rows accepted under a registered code whose name differs from the registry's.
+        c.print(
+            f"[yellow]名称与登记不一致 {s['name_mismatches']} 行[/yellow]："
+            "已按代码归入信用主体库中的主体并标注，请核实名称"
+        )
     if s["errors"]:
         t = Table("行", "列", "问题", "说明", title=f"错误（前 {min(20, len(s['errors']))} 条）")
         for e in s["errors"][:20]:

@@ -42,6 +42,9 @@ class BatchOut(BaseModel):
     unknown_columns: list[str]
     errors: list[dict[str, Any]]
     duplicate_of: int | None = None
+    #: True when the file had been submitted before: nothing was written (every count of what was written is 0)
+    #: and ``batch``/``duplicate_of`` name the original batch.
+    duplicate: bool = False
 
 
 class TimelinessOut(BaseModel):

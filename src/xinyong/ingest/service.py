@@ -362,8 +362,13 @@ def run_batch(
         prepare=prepare,
     )
     if result is None:
+        # The same file again: nothing is written, so this submission created, updated, … nothing. The answer says
+        # so (``duplicate``) and names the original batch; its own counts are in ``batch_summary(duplicate_of)``.
         summary = batch_summary(found[0])
         summary["duplicate_of"] = found[0].id
+        summary["duplicate"] = True
+        for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created", "name_mismatches"):
+            summary[key] = 0
         return summary
     batch = store.batch
     assert batch is not None
@@ -479,6 +484,7 @@ def batch_summary(batch: IngestBatch) -> dict[str, Any]:
         "unknown_columns": summary.get("unknown_columns", []),
         "errors": summary.get("errors", []),
         "summary": _common_summary(batch),
+        "duplicate": False,  # ingest_file sets it (and zeroes the written counts) for a file sent again
     }
 
 

@@ -127,10 +127,15 @@ def list_entries(
     status: str | None = None,
     on: dt.date | None = None,
     viewer: Principal | None = None,
+    search: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    total: list[int] | None = None,
 ) -> list[EntryRow]:
-    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today)."""
+    """Entries by filters, newest first; ``status`` is the effective status on ``on`` (default today).
+
+    ``search`` (the console's list page): the party's name contains it, or its code (or the subject's USCC) is it.
+    ``total``: a list that receives the number of matching entries (the pager's 共 N 条)."""
     on = on or clock.today()
     stmt = (
         select(ListEntry, ListType, Subject)
@@ -148,6 +153,16 @@ def list_entries(
     visible = _visible(session, viewer)
     if visible is not None:
         stmt = stmt.where(visible)
+    if search:
+        stmt = stmt.where(
+            or_(
+                ListEntry.party_name.contains(search, autoescape=True),
+                ListEntry.party_code == search.upper(),
+                Subject.uscc == search.upper(),
+            )
+        )
+    if total is not None:
+        total.append(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     stmt = stmt.order_by(ListEntry.id.desc()).limit(limit).offset(offset)
     return [EntryRow(e, t, s) for e, t, s in session.execute(stmt).all()]
 
@@ -289,8 +304,10 @@ def public_entries(
     listed_from: dt.date | None = None,
     listed_to: dt.date | None = None,
     entry_ids: Select[Any] | None = None,
+    search: str | None = None,
     limit: int | None = 20,
     offset: int = 0,
+    total: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Entries counting ``today`` on lists whose catalog class is public; natural persons only where the class
     makes them public, with name and ID masked; searching by a person's ID never confirms a person.
@@ -298,7 +315,11 @@ def public_entries(
     This is *the* public rule for list entries: the portal's lists, the public API and — by ``subject_id`` — every
     public subject profile (``reports.profile.build_profile``: the portal's subject page and the credit report) and
     the 红黑榜 releases (``publications.releases``: ``kinds``, listed in ``listed_from``..``listed_to``, or the
-    ``entry_ids`` a release published, as a subquery). ``limit=None``: all of them."""
+    ``entry_ids`` a release published, as a subquery). ``limit=None``: all of them.
+
+    ``search`` (the portal's list pages): organisations whose name contains it or whose code is it; a person's entry
+    never matches (a search must not confirm that a named person is listed). ``total``: a list that receives the
+    number of matching entries (for the pager's 共 N 条)."""
     stmt = (
         select(ListEntry, ListType, InfoClass)
         .join(ListType, ListType.id == ListEntry.list_type_id)
@@ -330,6 +351,13 @@ def public_entries(
         stmt = stmt.where(ListEntry.listed_on <= listed_to)
     if entry_ids is not None:
         stmt = stmt.where(ListEntry.id.in_(entry_ids))
+    if search:
+        stmt = stmt.where(
+            ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value,
+            or_(ListEntry.party_name.contains(search, autoescape=True), ListEntry.party_code == search.upper()),
+        )
+    if total is not None:
+        total.append(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
     out = []
     found = session.execute(stmt).all()
@@ -345,6 +373,8 @@ def public_entries(
                 "party_kind": e.party_kind,
                 "party_name": mask_name(e.party_name) if person else e.party_name,
                 "party_code": e.party_code,
+                # the portal's subject page (web.portal.public_subject); none for a person
+                "subject_ref": None if person else f"id-{e.subject_id}",
                 "authority": e.authority,
                 "reason": e.reason,
                 "legal_basis": e.legal_basis,

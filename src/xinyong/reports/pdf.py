@@ -25,13 +25,16 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 FONT_DIR = Path(__file__).parent / "fonts"
 REGULAR = "XinyongSans"
 BOLD = "XinyongSans-Bold"
 MISSING = "□"
 NUMERALS = "一二三四五六七八九十"
+#: The room a section heading asks for before it (CondPageBreak): the heading (~10 mm with its space) and the
+#: start of its section: a table header and two rows, or a few lines of text.
+HEADING_ROOM = 30 * mm
 
 
 @dataclass
@@ -113,7 +116,10 @@ def _styles() -> dict[str, ParagraphStyle]:
         "base": base,
         "title": ParagraphStyle("title", base, fontName=BOLD, fontSize=22, leading=30, alignment=TA_CENTER),
         "subtitle": ParagraphStyle("subtitle", base, fontSize=12, leading=18, alignment=TA_CENTER),
-        "h": ParagraphStyle("h", base, fontName=BOLD, fontSize=12, leading=18, spaceBefore=10, spaceAfter=4),
+        # keepWithNext: a heading goes with what follows it (see _heading for the room it asks for first)
+        "h": ParagraphStyle(
+            "h", base, fontName=BOLD, fontSize=12, leading=18, spaceBefore=10, spaceAfter=4, keepWithNext=1
+        ),
         "cell": ParagraphStyle("cell", base, fontSize=8, leading=11),
         "head": ParagraphStyle("head", base, fontName=BOLD, fontSize=8, leading=11),
         "label": ParagraphStyle("label", base, fontName=BOLD, fontSize=9, leading=13),
@@ -190,7 +196,13 @@ def render(content: ReportContent) -> Rendered:
         ),
     ]
 
-    story.append(t.para(f"{NUMERALS[0]}、基本信息", st["h"]))
+    def heading(text: str) -> list:
+        # A heading never ends a page: unless there is room for it and the start of its section (a table's header
+        # row and first rows, or a few lines), it starts the next page. keepWithNext alone is not enough: a table
+        # that splits after its first row would still leave the heading nearly alone at the foot.
+        return [CondPageBreak(HEADING_ROOM), t.para(text, st["h"])]
+
+    story += heading(f"{NUMERALS[0]}、基本信息")
     basics = Table(
         [[t.para(k, st["label"]), t.para(v, st["base"])] for k, v in content.basics],
         colWidths=[38 * mm, width - 38 * mm],
@@ -199,7 +211,7 @@ def render(content: ReportContent) -> Rendered:
     story.append(basics)
 
     for i, section in enumerate(content.sections, start=2):
-        story.append(t.para(f"{_numeral(i)}、{section.title}", st["h"]))
+        story += heading(f"{_numeral(i)}、{section.title}")
         if not section.rows:
             story.append(t.para(section.empty, st["base"]))
         else:
@@ -216,7 +228,7 @@ def render(content: ReportContent) -> Rendered:
         if section.note:
             story += [Spacer(1, 1 * mm), t.para(section.note, st["small"])]
 
-    story.append(t.para(f"{_numeral(len(content.sections) + 2)}、信息来源与说明", st["h"]))
+    story += heading(f"{_numeral(len(content.sections) + 2)}、信息来源与说明")
     if content.sources:
         story.append(t.para("本报告所列信息的提供单位：" + "、".join(content.sources) + "。", st["base"]))
     for line in content.statements:

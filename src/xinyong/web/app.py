@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -169,6 +169,15 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False, dependencies=[Depends(public)])
+    def favicon() -> FileResponse:
+        """The site icon at the address browsers ask for unprompted (the pages also link /static/favicon.svg)."""
+        return FileResponse(
+            Path(__file__).parent / "static" / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"cache-control": "public, max-age=604800"},
+        )
 
     @app.get("/readyz", tags=["ops"], dependencies=[Depends(public)])
     def readyz() -> JSONResponse:

@@ -44,18 +44,24 @@ def cases_page(
     kind: Literal["", "objection", "repair", "complaint"] = "",
     scope: Literal["open", "overdue", "all"] = "open",
     page: int = Query(1, ge=1, le=10_000),
+    q: str = Query("", max_length=60),
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
-    """The work queue: open cases by due date, earliest first (overdue ones marked)."""
+    """The work queue: open cases by due date, earliest first (overdue ones marked); ``q`` finds a subject by name
+    or code, or a case by its number."""
+    search = q.strip()
+    total: list[int] = []
     found = cases_service.list_cases(
         session,
         actor=principal,
         kind=kind or None,
         open_only=scope == "open",
         overdue=scope == "overdue",
+        search=search or None,
         limit=PAGE + 1,
         offset=(page - 1) * PAGE,
+        total=total,
     )
     today = clock.today()
     views = [cases_service.case_view(session, c, actor=principal, today=today) for c in found[:PAGE]]
@@ -69,6 +75,9 @@ def cases_page(
         scope=scope,
         page=page,
         more=len(found) > PAGE,
+        total=total[0],
+        pages=max(1, -(-total[0] // PAGE)),
+        q=search,
         kinds={k: f.label for k, f in flows.FLOWS.items()},
     )
 

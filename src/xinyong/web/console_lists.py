@@ -38,11 +38,15 @@ def lists_page(
     list_code: str = Query("", max_length=60),
     status: Literal["", "notified", "active", "expired", "removed"] = "",
     page: int = Query(1, ge=1, le=10_000),
+    q: str = Query("", max_length=60),
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
-    """The department's list entries (the admin: all), newest first, with their effective status today."""
+    """The department's list entries (the admin: all), newest first, with their effective status today; ``q``
+    finds a party by name or code."""
     today = clock.today()
+    search = q.strip()
+    total: list[int] = []
     try:
         rows = lists_queries.list_entries(
             session,
@@ -51,11 +55,14 @@ def lists_page(
             on=today,
             department_id=None if principal.is_admin else principal.department_id,
             viewer=principal,
+            search=search or None,
             limit=PAGE + 1,
             offset=(page - 1) * PAGE,
+            total=total,
         )
     except NotFound:
         rows = []
+    count = total[0] if total else 0
     types = lists_types.list_types(session, include_inactive=False)
     return render(
         request,
@@ -65,6 +72,9 @@ def lists_page(
         entries=[lists_queries.entry_view(r, today) for r in rows[:PAGE]],
         more=len(rows) > PAGE,
         page=page,
+        total=count,
+        pages=max(1, -(-count // PAGE)),
+        q=search,
         list_code=list_code,
         status=status,
         types=types,

@@ -352,13 +352,25 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
 
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
-def list_page(request: Request, code: str, page: str | None = None, session: Session = SessionDep) -> HTMLResponse:
+def list_page(
+    request: Request, code: str, page: str | None = None, q: str | None = None, session: Session = SessionDep
+) -> HTMLResponse:
     if code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
     lt = next(t for t in list_types(session) if t.code == code)
     page_no = parse_page(page)
+    search = (q or "").strip()[:60]
+    total: list[int] = []
     items = masked_entries(
-        public_entries(session, today=_today(), list_code=code, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
+        public_entries(
+            session,
+            today=_today(),
+            list_code=code,
+            search=search or None,
+            limit=PAGE_SIZE + 1,
+            offset=(page_no - 1) * PAGE_SIZE,
+            total=total,
+        )
     )
     return render(
         request,
@@ -369,6 +381,9 @@ def list_page(request: Request, code: str, page: str | None = None, session: Ses
             "items": items[:PAGE_SIZE],
             "page": page_no,
             "has_next": len(items) > PAGE_SIZE and page_no < MAX_PAGE,
+            "q": search,
+            "total": total[0],
+            "pages": min(MAX_PAGE, max(1, -(-total[0] // PAGE_SIZE))),
         },
     )
 
