@@ -101,6 +101,9 @@ def test_demo_outbox_shows_the_demo_contacts_codes(client, session: Session, mon
     page = client.get("/console/outbox", headers=HTML)
     assert page.status_code == 200 and "13900000001" in page.text and ">待发送<" in page.text
     assert "13900000002" not in page.text  # a real contact's code is never shown
+    # which subjects a visitor can try the forms with: the demo contact's subject, not the real one's
+    listed = page.text.split("有登记联系方式的演示主体", 1)[1]
+    assert reg.org_code in listed and reg.other_code not in listed and "短信" in listed
     code = re.search(r"验证码 (\d{6})", page.text)
     assert code is not None
 

@@ -34,6 +34,7 @@ from xinyong.cases.models import Notification, NotificationStatus, SubjectContac
 from xinyong.core.db import utcnow, writer_of
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 from xinyong.core.settings import get_settings
+from xinyong.subjects.models import Subject, SubjectKind
 
 log = logging.getLogger(__name__)
 CHANNELS = ("email", "sms", "log")
@@ -205,6 +206,22 @@ def notification_view(n: Notification) -> dict[str, Any]:
 
 #: Registered contacts the demo created (``demo.cases``): the only addresses the demo outbox shows.
 DEMO_CONTACT_SOURCE = "demo:"
+
+
+def demo_contacts(session: Session, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The demo subjects that have a registered contact (where the portal's objection, repair and personal-report
+    forms can send a one-time code), organisations first: name, code (a person's masked), channel. Demo only."""
+    rows = session.execute(
+        select(Subject.name, Subject.uscc, Subject.resident_id_masked, Subject.kind, SubjectContact.channel)
+        .join(SubjectContact, SubjectContact.subject_id == Subject.id)
+        .where(SubjectContact.source.startswith(DEMO_CONTACT_SOURCE))
+        .order_by(Subject.kind != SubjectKind.LEGAL_PERSON, Subject.id)
+        .limit(limit)
+    )
+    return [
+        {"name": name, "code": uscc or masked, "kind": kind, "channel": "短信" if channel == "sms" else "邮件"}
+        for name, uscc, masked, kind, channel in rows
+    ]
 
 
 def demo_outbox(session: Session, *, limit: int = 50) -> list[dict[str, Any]]:

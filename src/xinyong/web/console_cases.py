@@ -34,7 +34,12 @@ def outbox_page(request: Request, principal: Principal = Depends(admin), session
     if not get_settings().demo:
         raise NotFound("只有演示环境有演示发件箱", code="not_demo")
     return render(
-        request, "console/outbox.html", principal, active="outbox", messages=notify.demo_outbox(session, limit=PAGE)
+        request,
+        "console/outbox.html",
+        principal,
+        active="outbox",
+        messages=notify.demo_outbox(session, limit=PAGE),
+        contacts=notify.demo_contacts(session, limit=PAGE),
     )
 
 
