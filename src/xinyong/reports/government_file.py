@@ -26,8 +26,10 @@ The rules (docs/sharing.md, "政务共享: the government credit file"):
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,18 +58,9 @@ ACTION = "reports.government_file"
 DEFAULT_LOOKBACK_YEARS = 5
 #: Records read per file (newest first); a subject with more is told so (``truncated``).
 MAX_RECORDS = 1000
-#: 查询事由: the uses a department may make of the file (``other`` needs a text).
-PURPOSES = {
-    "approval": "行政审批",
-    "procurement": "政府采购",
-    "trading": "公共资源交易",
-    "funding": "财政资金安排",
-    "subsidy": "政策扶持与补贴",
-    "honour": "评优评先",
-    "hiring": "公职人员录用与聘用",
-    "supervision": "日常监管",
-    "other": "其他",
-}
+#: The file's 查询事由 (``other`` needs a text), from ``reports/data/file_purposes.yaml``.
+PURPOSES_PATH = Path(__file__).parent / "data" / "file_purposes.yaml"
+PURPOSES: dict[str, str] = {str(k): str(v) for k, v in yaml.safe_load(PURPOSES_PATH.read_text("utf-8")).items()}
 #: Roles that may ask for the file; the admin may too.
 FILE_ROLES = (Role.DEPT_OPERATOR, Role.DEPT_VIEWER, Role.BUSINESS_SYSTEM)
 #: Roles that may see a natural person's file (as ``GET /api/v1/subjects/{code}``: not business systems).
