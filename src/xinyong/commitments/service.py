@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -51,7 +51,6 @@ from xinyong.commitments.validate import (
 )
 from xinyong.core import audit, clock, hooks
 from xinyong.core.batches import Tally
-from xinyong.core.bulk import allocate_ids
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers import resident_id, uscc
@@ -60,8 +59,8 @@ from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.lists import service as lists_service
 from xinyong.lists import types as lists_types
-from xinyong.subjects.models import Subject, SubjectKind, SubjectName
-from xinyong.subjects.service import resolve_codes, reveal_resident_id, upsert_subjects
+from xinyong.subjects.models import Subject, SubjectKind
+from xinyong.subjects.service import create_subjects, new_subject_values, resolve_codes, reveal_resident_id
 
 CATALOG_CLASS = "commitment"
 ENTITY = "commitment"
@@ -176,7 +175,7 @@ def _resolve_subjects(
 ) -> None:
     """Find the promisors of ``rows`` by code in bulk (``subjects.service.resolve_codes``) and create those
     the registry lacks — all of a chunk's at once, in key order, each unless another upload created it meanwhile
-    (``subjects.service.upsert_subjects``: two uploads naming the same new promisor neither fail nor deadlock)."""
+    (``subjects.service.create_subjects``: two uploads naming the same new promisor neither fail nor deadlock)."""
     wanted: dict[str, CommitmentInput] = {}
     for row in rows:
         code = row.promisor_uscc or row.promisor_id_number or ""
@@ -194,59 +193,32 @@ def _resolve_subjects(
     params: list[dict[str, Any]] = []
     for code, row in missing.items():
         name = row.promisor_name.strip()
-        values: dict[str, Any] = {
-            "kind": row.promisor_kind.value,
-            "org_type": None,
-            "name": name,
-            "uscc": None,
-            "uscc_flagged": False,
-            "resident_id_hash": None,
-            "resident_id_enc": None,
-            "resident_id_masked": None,
-            "region_code": None,
-            "source": source,
-            "created_at": now,
-            "updated_at": now,
-        }
         if row.promisor_kind is PartyKind.NATURAL_PERSON:
-            values.update(
+            values = new_subject_values(
                 kind=SubjectKind.NATURAL_PERSON.value,
+                name=name,
                 name_norm=normalize_person_name(name),
+                source=source,
+                now=now,
                 resident_id_hash=vault.lookup_hash(code),
                 resident_id_enc=vault.encrypt(code),
                 resident_id_masked=mask_resident_id(code),
                 region_code=code[:6],
             )
         else:
-            values.update(
+            values = new_subject_values(
+                kind=row.promisor_kind.value,
+                name=name,
                 name_norm=normalize_org_name(name),
+                source=source,
+                now=now,
                 uscc=code,
                 org_type=uscc.subject_type_of(code),
                 region_code=code[2:8],
             )
         params.append(values)
-    for sid, values in zip(allocate_ids(session, Subject.__table__, len(params)), params, strict=True):
-        values["id"] = sid
-    people = [v for v in params if v["resident_id_hash"]]
-    ids = upsert_subjects(session, people, key="resident_id_hash") if people else {}
-    ids.update(upsert_subjects(session, [v for v in params if not v["resident_id_hash"]], key="uscc"))
-    own = {v["id"]: ids.get(v["resident_id_hash"] or v["uscc"] or "", v["id"]) for v in params}
-    created = [v for v in params if own[v["id"]] == v["id"]]
-    if created:
-        session.execute(
-            insert(SubjectName.__table__),
-            [
-                {
-                    "subject_id": v["id"],
-                    "name": v["name"],
-                    "name_norm": v["name_norm"],
-                    "valid_from": now,
-                    "source": source,
-                }
-                for v in created
-            ],
-        )
-        result.subjects_created += len(created)
+    own = create_subjects(session, params, source=source, now=now)
+    result.subjects_created += sum(1 for row_id, sid in own.items() if row_id == sid)
     by_id = {subject.id: subject for subject in session.scalars(select(Subject).where(Subject.id.in_(own.values())))}
     for code, values in zip(missing, params, strict=True):
         cache[code] = by_id[own[values["id"]]]

@@ -361,6 +361,22 @@ def events_for(
     return list(session.scalars(stmt))
 
 
+def event_dict(e: AuditEvent) -> dict[str, Any]:
+    """One event as the API and ``xinyong audit log --json`` show it."""
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "action": e.action,
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "reason": e.reason,
+        "before": e.before,
+        "after": e.after,
+        "hash": e.hash,
+    }
+
+
 # Anchors: the head, signed, kept outside the database ------------------------------------------------------------
 #
 # An anchor is one JSON object ``{"seq", "hash", "at", "mac"}``; an anchors file holds one per line, newest last

@@ -20,6 +20,7 @@ from xinyong.core import clikit
 from xinyong.core.audit import (
     anchor,
     append_anchor,
+    event_dict,
     events_for,
     last_anchor_in_file,
     read_anchor_file,
@@ -212,17 +213,7 @@ def log(
     """列出审计事件（最新在前）。"""
     with clikit.database().session(write=False) as session:
         rows = [
-            {
-                "seq": e.seq,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "entity_type": e.entity_type,
-                "entity_id": e.entity_id,
-                "reason": e.reason,
-                "before": e.before,
-                "after": e.after,
-            }
+            event_dict(e)
             for e in events_for(session, entity_type=entity_type, entity_id=entity_id, actor=actor, limit=limit)
         ]
 

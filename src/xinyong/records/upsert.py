@@ -38,8 +38,8 @@ from xinyong.records.inputs import RecordInput, RecordKind
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import rules
 from xinyong.subjects import related
-from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias, SubjectName
-from xinyong.subjects.service import SubjectHit, resolve_code_hits, upsert_subjects
+from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias
+from xinyong.subjects.service import SubjectHit, create_subjects, new_subject_values, resolve_code_hits
 
 CHUNK = 2_000
 
@@ -638,22 +638,14 @@ class _Context:
         for group in new.values():
             p = group[0]
             row = p.row
-            values: dict[str, Any] = {
-                "kind": parse_party_kind(row.party_kind).value,
-                "org_type": None,
-                "name": row.party_name.strip(),
-                "name_norm": p.name_norm,
-                "uscc": None,
-                "uscc_flagged": False,
-                "resident_id_hash": None,
-                "resident_id_enc": None,
-                "resident_id_masked": None,
-                "region_code": None,
-                "legal_rep": None if p.person else row.legal_rep,
-                "source": source,
-                "created_at": now,
-                "updated_at": now,
-            }
+            values = new_subject_values(
+                kind=parse_party_kind(row.party_kind).value,
+                name=row.party_name.strip(),
+                name_norm=p.name_norm,
+                source=source,
+                now=now,
+                legal_rep=None if p.person else row.legal_rep,
+            )
             if p.person:
                 values.update(
                     resident_id_hash=p.id_hash,
@@ -687,17 +679,11 @@ class _Context:
         if not params:
             return
         session = self.session
-        ids = allocate_ids(session, Subject.__table__, len(params))
-        for sid, values in zip(ids, params, strict=True):
-            values["id"] = sid
         # Another upload may be creating the same subjects: persons by their ID's hash, organisations by USCC, each
-        # inserted unless it exists, in key order (subjects.service.upsert_subjects).
-        people = [v for v in params if v["resident_id_hash"]]
-        found = upsert_subjects(session, people, key="resident_id_hash") if people else {}
-        found.update(upsert_subjects(session, [v for v in params if not v["resident_id_hash"]], key="uscc"))
-        created = []
+        # inserted unless it exists, in key order (subjects.service.create_subjects).
+        own = create_subjects(session, params, source=source, now=now)
         for values, group in zip(params, groups, strict=True):
-            sid = found.get(values["resident_id_hash"] or values["uscc"] or "", values["id"])
+            sid = own[values["id"]]
             for q in group:
                 q.subject_id = sid
             if sid != values["id"]:  # created by another transaction since this one looked: found after all
@@ -705,27 +691,12 @@ class _Context:
                 for q in group:
                     self.found(q, existing)
                 continue
-            created.append(values)
             group[0].subject_created = True
             for scheme, value in group[0].row.party_codes.items():
                 if scheme in _ALIAS_SCHEMES and value:
                     aliases.append(
                         {"subject_id": sid, "scheme": scheme, "value": value, "source": source, "created_at": now}
                     )
-        insert_rows(
-            session,
-            SubjectName.__table__,
-            [
-                {
-                    "subject_id": v["id"],
-                    "name": v["name"],
-                    "name_norm": v["name_norm"],
-                    "valid_from": now,
-                    "source": source,
-                }
-                for v in created
-            ],
-        )
         if aliases:
             taken = {
                 (scheme, value)
@@ -742,7 +713,7 @@ class _Context:
                     seen.add(key)
                     fresh.append(a)
             insert_missing(session, SubjectAlias.__table__, sorted(fresh, key=lambda a: (a["scheme"], a["value"])))
-        self.result.subjects_created += len(created)
+        self.result.subjects_created += sum(1 for row_id, sid in own.items() if row_id == sid)
 
     # Records -------------------------------------------------------------------------------------------------
 

@@ -837,6 +837,50 @@ def upsert_subjects(session: Session, params: list[dict[str, Any]], *, key: str)
     return found
 
 
+def new_subject_values(*, kind: str, name: str, name_norm: str, source: str, now: Any, **values: Any) -> dict[str, Any]:
+    """A ``subjects`` row for :func:`create_subjects`: every column the bulk insert names, unset ones empty."""
+    row: dict[str, Any] = {
+        "kind": kind,
+        "org_type": None,
+        "name": name,
+        "name_norm": name_norm,
+        "uscc": None,
+        "uscc_flagged": False,
+        "resident_id_hash": None,
+        "resident_id_enc": None,
+        "resident_id_masked": None,
+        "region_code": None,
+        "source": source,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update(values)
+    return row
+
+
+def create_subjects(session: Session, params: list[dict[str, Any]], *, source: str, now: Any) -> dict[int, int]:
+    """Create the subjects ``params`` describe (rows of :func:`new_subject_values`), persons keyed by their ID's
+    hash and organisations by USCC, each unless another transaction created it meanwhile (:func:`upsert_subjects`),
+    and their first name-history rows. Sets each row's ``id``; returns ``{row id: subject id}``: where the two
+    differ, the subject existed after all and nothing of the row was written."""
+    for sid, values in zip(allocate_ids(session, Subject.__table__, len(params)), params, strict=True):
+        values["id"] = sid
+    people = [v for v in params if v["resident_id_hash"]]
+    found = upsert_subjects(session, people, key="resident_id_hash") if people else {}
+    found.update(upsert_subjects(session, [v for v in params if not v["resident_id_hash"]], key="uscc"))
+    own = {v["id"]: found.get(v["resident_id_hash"] or v["uscc"] or "", v["id"]) for v in params}
+    insert_rows(
+        session,
+        SubjectName.__table__,
+        [
+            {"subject_id": v["id"], "name": v["name"], "name_norm": v["name_norm"], "valid_from": now, "source": source}
+            for v in params
+            if own[v["id"]] == v["id"]
+        ],
+    )
+    return own
+
+
 def registry_imports(session: Session, *, limit: int = 50) -> list[RegistryImport]:
     return list(session.scalars(select(RegistryImport).order_by(RegistryImport.id.desc()).limit(limit)))
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Role
-from xinyong.core.audit import events_for, read_anchor_file, verify_anchors, verify_chain
+from xinyong.core.audit import event_dict, events_for, read_anchor_file, verify_anchors, verify_chain
 from xinyong.core.bounds import Id
 from xinyong.core.errors import NotFound
 from xinyong.core.settings import get_settings
@@ -30,18 +30,7 @@ def list_events(
 ) -> list[dict[str, Any]]:
     """审计事件，最新在前；before_seq 翻页。"""
     return [
-        {
-            "seq": e.seq,
-            "at": e.at.isoformat(),
-            "actor": e.actor,
-            "action": e.action,
-            "entity_type": e.entity_type,
-            "entity_id": e.entity_id,
-            "reason": e.reason,
-            "before": e.before,
-            "after": e.after,
-            "hash": e.hash,
-        }
+        event_dict(e)
         for e in events_for(
             session, entity_type=entity_type, entity_id=entity_id, actor=actor, limit=limit, before_seq=before_seq
         )
