@@ -190,11 +190,7 @@ def watchlist_xlsx(
     content = food_drug.watch_list_xlsx(
         food_drug.watch_list(session, today=today, include_medium=include_medium), today=today
     )
-    return Response(
-        content,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="food-drug-watchlist-{today}.xlsx"'},
-    )
+    return uploads.attachment(content, f"food-drug-watchlist-{today}.xlsx", uploads.XLSX)
 
 
 # Department assessment (督查考核) ------------------------------------------------------------------------------

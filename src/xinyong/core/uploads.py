@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import Request, Response, UploadFile
@@ -53,6 +54,31 @@ STALE_SECONDS = 24 * 3600
 _PREFIX = "upload-"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CSV = "text/csv; charset=utf-8"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attachment(
+    content: bytes | str,
+    filename: str,
+    media_type: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A download: ``Content-Disposition: attachment`` with the file's name (RFC 6266: plain when ASCII, else the
+    ``filename*=UTF-8''…`` form that browsers decode to the Chinese name)."""
+    if filename.isascii():
+        disposition = f'attachment; filename="{filename}"'
+    else:
+        disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return Response(
+        content,
+        status_code=status_code,
+        media_type=media_type,
+        headers={"Content-Disposition": disposition, **(headers or {})},
+    )
 
 
 class UploadTooLarge(Exception):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.core import uploads
 from xinyong.core.bounds import Offset
 from xinyong.core.errors import NotFound
 from xinyong.evaluation import service, supervision
@@ -112,8 +112,4 @@ def sample(
     if format == "json":
         return result
     name = f"sample-{result['department']}-{result['period']}-{result['seed']}.csv"
-    return Response(
-        supervision.sample_csv(result),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return uploads.attachment(supervision.sample_csv(result), name, uploads.CSV)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -94,14 +93,7 @@ def batch_errors(
     """下载退回数据（部门原格式 + 错误说明）。"""
 
     content, filename = service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
-    media = (
-        "text/csv; charset=utf-8"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    return Response(
-        content, media_type=media, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
-    )
+    return uploads.attachment(content, filename, uploads.CSV if fmt == "csv" else uploads.XLSX)
 
 
 @router.get("/timeliness", response_model=list[TimelinessOut])

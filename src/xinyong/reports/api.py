@@ -45,18 +45,7 @@ def issue_report(
     report, pdf_bytes = service.generate_report(
         session, subject_code=body.subject, requester=principal, verified_subject_id=verified, reason=body.reason
     )
-    return Response(
-        pdf_bytes,
-        status_code=201,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
-            "X-Report-Number": report.number,
-            "X-Report-Code": service.display_code(report.short_code),
-            "X-Report-SHA256": report.sha256,
-            "Cache-Control": "no-store",
-        },
-    )
+    return pdf_response(report, pdf_bytes, status_code=201)
 
 
 @router.post("/verifications", response_model=PersonVerificationOut, status_code=201)
@@ -103,3 +92,19 @@ async def verify_by_file(
     if not content:
         raise ValidationFailed("上传的文件为空", code="file_empty")
     return _answer(service.verify_report(session, number=number, short_code=code, pdf_bytes=content))
+
+
+def pdf_response(report: Any, pdf_bytes: bytes, *, status_code: int = 200) -> Response:
+    """A credit report's PDF as a download, with its number, verification code and digest in the headers."""
+    return uploads.attachment(
+        pdf_bytes,
+        f"credit-report-{report.number}.pdf",
+        "application/pdf",
+        status_code=status_code,
+        headers={
+            "X-Report-Number": report.number,
+            "X-Report-Code": service.display_code(report.short_code),
+            "X-Report-SHA256": report.sha256,
+            "Cache-Control": "no-store",
+        },
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,7 +28,7 @@ from xinyong.analytics.collusion import FLAG_LABELS, LEVEL_LABELS
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
-from xinyong.core import clock
+from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Offset
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
 from xinyong.evaluation import service, supervision
@@ -52,7 +51,6 @@ from xinyong.web.templates import TEMPLATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Level = Literal["", "high", "medium", "low"]
 #: The console pages of this module, placed in the navigation before the API tokens and the users.
 #: (key, url, label, area): ``area`` names the analysis whose department check (``risk.yaml``) applies.
@@ -390,11 +388,7 @@ def supervision_sample_csv(
     except XinyongError as exc:
         return failed(request, session, principal, exc, back="/console/supervision")
     filename = f"双随机抽查名单-{result['department']}-{result['period']}-{result['seed']}.csv"
-    return Response(
-        sample_csv(result),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
-    )
+    return uploads.attachment(sample_csv(result), filename, uploads.CSV)
 
 
 # 公共资源交易 --------------------------------------------------------------------------------------------------
@@ -605,9 +599,7 @@ def food_drug_watchlist_xlsx(
         food_drug.watch_list(session, today=today, include_medium=include_medium), today=today
     )
     filename = f"食品药品风险监管名单-{today}.xlsx"
-    return Response(
-        content, media_type=XLSX, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
-    )
+    return uploads.attachment(content, filename, uploads.XLSX)
 
 
 # Installation -----------------------------------------------------------------------------------------------------

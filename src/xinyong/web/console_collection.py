@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -152,14 +151,7 @@ def batch_errors(
 ) -> Response:
     """The error report (the department's own columns and the reasons), to fix offline and upload again."""
     content, filename = ingest_service.error_report(session, actor=principal, batch_id=batch_id, fmt=fmt)
-    media = (
-        "text/csv; charset=utf-8"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    return Response(
-        content, media_type=media, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"}
-    )
+    return uploads.attachment(content, filename, uploads.CSV if fmt == "csv" else uploads.XLSX)
 
 
 @router.post("/batches/{batch_id}/resend", response_class=HTMLResponse)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -181,8 +180,4 @@ def assessment_xlsx(
     result = assessment.assess(session, period=p)
     content = assessment.to_xlsx(result, city=get_settings().city_name)
     filename = f"督查考核-{period or f'{p.date_from:%Y-%m}'}.xlsx"
-    return Response(
-        content,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
-    )
+    return uploads.attachment(content, filename, uploads.XLSX)

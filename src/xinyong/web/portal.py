@@ -45,9 +45,10 @@ from xinyong.lists.queries import list_sizes, public_entries, public_type_ids
 from xinyong.lists.types import list_types
 from xinyong.records.queries import list_records
 from xinyong.records.views import mark_objections, public_record_view
+from xinyong.reports.api import pdf_response
 from xinyong.reports.config import get_reports_settings
 from xinyong.reports.profile import ENTRY_FIELDS, Audience, build_profile
-from xinyong.reports.service import display_code, generate_report, verify_report
+from xinyong.reports.service import generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
 from xinyong.subjects.search import MATCH_CAP, search_subjects
 from xinyong.web.security import rate_limit
@@ -209,16 +210,7 @@ def subject_report(request: Request, ref: str, session: Session = SessionDep) ->
         return render(
             request, "error.html", {"status": exc.status_code, "message": exc.message}, status_code=exc.status_code
         )
-    return Response(
-        pdf_bytes,
-        media_type="application/pdf",
-        headers={
-            "content-disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
-            "x-report-number": report.number,
-            "x-report-code": display_code(report.short_code),
-            "cache-control": "no-store",
-        },
-    )
+    return pdf_response(report, pdf_bytes)
 
 
 # Report verification -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from xinyong.auth.deps import SessionDep, public
 from xinyong.auth.roles import ANONYMOUS
 from xinyong.core.errors import XinyongError
 from xinyong.reports import service as reports
+from xinyong.reports.api import pdf_response
 from xinyong.web.portal import render
 from xinyong.web.portal_subject import _send_code
 from xinyong.web.security import rate_limit
@@ -54,13 +55,4 @@ def my_report_issue(
     except XinyongError as exc:
         context = {"step": 1, "subject": subject, "error": exc.message}
         return render(request, TEMPLATE, context, status_code=exc.status_code)
-    return Response(
-        pdf_bytes,
-        media_type="application/pdf",
-        headers={
-            "content-disposition": f'attachment; filename="credit-report-{report.number}.pdf"',
-            "x-report-number": report.number,
-            "x-report-code": reports.display_code(report.short_code),
-            "cache-control": "no-store",
-        },
-    )
+    return pdf_response(report, pdf_bytes)
