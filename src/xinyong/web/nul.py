@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from xinyong.web.errors import error_body
+from xinyong.web.middleware import HttpMiddleware
 from xinyong.web.security import replaying_receive
 
 #: ``\u0000`` preceded by an even number of backslashes: an escaped NUL, not the text ``\\u0000``.
@@ -28,17 +29,11 @@ def _json_has_nul(body: bytes) -> bool:
     return b"\\u0000" in body and _ESCAPED_NUL.search(body) is not None
 
 
-class RefuseNul:
+class RefuseNul(HttpMiddleware):
     """Pure ASGI middleware: 422 ``nul_character`` for a request whose path, query string or JSON / urlencoded
     body contains U+0000; every other request passes untouched (bodies of other types are not read)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         where = None
         path: str = scope.get("path", "")
         # The public pages read their path and query leniently (a search strips what it cannot use, an unknown code

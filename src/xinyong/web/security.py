@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinyong.auth.deps import SESSION_COOKIE, session_token  # noqa: F401  (the cookie is auth's; named here too)
 from xinyong.core.settings import get_settings
+from xinyong.web.middleware import HttpMiddleware
 from xinyong.web.templates import TEMPLATES
 
 CSRF_COOKIE = "xinyong_csrf"
@@ -149,7 +150,7 @@ def _set_cookie_header(
     return response.headers["set-cookie"].encode("latin-1")
 
 
-class CSRFMiddleware:
+class CSRFMiddleware(HttpMiddleware):
     """Refuses unsafe requests outside the exempt prefixes unless they carry a valid token.
 
     Pure ASGI: the body of a form post is read once here (bounded by ``max_form_bytes``) and replayed to the
@@ -163,14 +164,11 @@ class CSRFMiddleware:
         exempt_prefixes: tuple[str, ...] = ("/api/",),
         on_refused: Callable[[Scope, int, str], Response] | None = None,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.exempt_prefixes = exempt_prefixes
         self.on_refused = on_refused or _default_refusal
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
         path: str = scope.get("path", "")
         if scope["method"] in UNSAFE_METHODS and not path.startswith(self.exempt_prefixes):
@@ -348,16 +346,10 @@ def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return extra
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds the security headers to every HTTP response (a route's own header of the same name wins)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = security_headers(scope)
 
         async def send_with_headers(message: Message) -> None:

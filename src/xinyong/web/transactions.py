@@ -23,12 +23,13 @@ from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from xinyong.auth.deps import WRITE_STATE  # this attempt's session must be a write transaction
 from xinyong.core.db import RetryPolicy, busy_error, is_transient
 from xinyong.core.errors import Busy
 from xinyong.core.settings import get_settings
+from xinyong.web.middleware import HttpMiddleware
 from xinyong.web.templates import TEMPLATES
 
 log = logging.getLogger(__name__)
@@ -96,17 +97,11 @@ class _Body:
             self._spool.close()
 
 
-class RetryTransactions:
+class RetryTransactions(HttpMiddleware):
     """ASGI middleware: run a request again when a transient database conflict escaped its route before the
     response started (see the module's doc)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = _Body(receive)
         started = False
 
