@@ -21,7 +21,7 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
-from xinyong.auth.service import own_departments_clause
+from xinyong.auth.service import own_departments_clause, reporting_departments
 from xinyong.cases.models import Case as C
 from xinyong.core import clock, workdays
 from xinyong.core.errors import ValidationFailed
@@ -124,13 +124,7 @@ def _count_if(condition: Any) -> Any:
 
 def departments(session: Session, *, department_id: int | None = None) -> list[Department]:
     """The departments a dashboard reports on (active ones; or the one asked for)."""
-    stmt = select(Department).order_by(Department.code)
-    if department_id is not None:
-        stmt = stmt.where(Department.id == department_id)
-    else:
-        # External sources (the 省平台) are not departments of this city: their data are not the city's figures.
-        stmt = stmt.where(Department.active.is_(True), Department.external.is_(False))
-    return list(session.scalars(stmt))
+    return reporting_departments(session, department_id=department_id)
 
 
 def _dept_ref(d: Department) -> dict[str, Any]:

@@ -191,6 +191,17 @@ def list_departments(session: Session, *, include_inactive: bool = False) -> lis
     return list(session.scalars(stmt))
 
 
+def reporting_departments(session: Session, *, department_id: int | None = None) -> list[Department]:
+    """The departments the figures (dashboards, the assessment, 上报率) report on: the active ones of this city — or
+    the one asked for. External sources (the 省平台) are not departments of this city: their data are not its figures."""
+    stmt = select(Department).order_by(Department.code)
+    if department_id is not None:
+        stmt = stmt.where(Department.id == department_id)
+    else:
+        stmt = stmt.where(Department.active.is_(True), Department.external.is_(False))
+    return list(session.scalars(stmt))
+
+
 def get_department(session: Session, *, ref: int | str) -> Department:
     """A department by id (an int or a string of digits) or by code (codes start with a letter)."""
     department: Department | None

@@ -18,18 +18,6 @@ from xinyong.core.errors import ValidationFailed
 
 app = typer.Typer(help="信用信息目录：信息类别、公开属性、法律依据与公示规则", no_args_is_help=True)
 
-#: The options of ``catalog set`` that change a top-level field directly (option name → field).
-_FIELD_OPTIONS = (
-    "name_zh",
-    "name_en",
-    "category",
-    "description",
-    "public_attribute",
-    "natural_person_attribute",
-    "confidence",
-    "note",
-)
-
 
 def _class_dict(obj: Any) -> dict[str, Any]:
     spec = service.spec_of(obj)
@@ -132,7 +120,7 @@ def set_(
         "confidence": confidence,
         "note": note,
     }
-    changes: dict[str, Any] = {name: given[name] for name in _FIELD_OPTIONS if given[name] is not None}
+    changes: dict[str, Any] = {name: given[name] for name in service.TEXT_FIELDS if given[name] is not None}
     for text in assignments or []:
         path, value = _parse_assignment(text)
         changes[path] = value

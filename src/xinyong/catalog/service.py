@@ -41,23 +41,27 @@ from xinyong.core.errors import (
 ENTITY = "info_class"
 _RULE_CACHE = "xinyong.catalog.rules"
 
-#: Spec fields stored in a column of the same name (``applies_to`` is spread over three boolean columns).
-_COLUMNS = (
-    "code",
+#: The class's descriptive fields, each one text column (``xinyong catalog set`` changes them by option).
+TEXT_FIELDS = (
     "name_zh",
     "name_en",
     "category",
     "description",
     "public_attribute",
     "natural_person_attribute",
+    "confidence",
+    "note",
+)
+#: Spec fields stored in a column of the same name (``applies_to`` is spread over three boolean columns).
+_COLUMNS = (
+    "code",
+    *TEXT_FIELDS,
     "owner_departments",
     "legal_basis",
     "natural_person_basis",
     "publicity",
     "repair",
     "params",
-    "confidence",
-    "note",
     "sort_order",
     "share_lookback_years",
 )

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from xinyong.commitments.models import CommitmentType, FulfilmentStatus, PublicType
+from xinyong.core.batches import BatchOutBase
 from xinyong.core.bounds import Revision
 
 
@@ -34,28 +35,10 @@ class FulfilmentIn(BaseModel):
     list_code: str | None = Field(None, max_length=60, description="因违诺申请列入的名单代码（按名单规则告知、列入）")
 
 
-class BatchOut(BaseModel):
-    batch: int
-    department_id: int
-    channel: str
-    file: str | None
-    sha256: str
-    format: str | None
-    mode: str
-    status: str
-    received_at: str | None
-    rows: int
-    accepted: int
-    created: int
-    updated: int
-    unchanged: int
-    rejected: int
+class BatchOut(BatchOutBase):
     broken: int
-    subjects_created: int
     issue_counts: dict[str, int]
     rejected_rows: list[int]
-    unknown_columns: list[str]
-    errors: list[dict[str, Any]]
     warnings: list[dict[str, Any]]
     outcomes: list[dict[str, Any]]
 

@@ -141,12 +141,7 @@ class RowOutcome:
 
 @dataclass
 class UpsertResult(Tally):
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
     broken: int = 0
-    subjects_created: int = 0
     outcomes: list[RowOutcome] = field(default_factory=list)
 
 

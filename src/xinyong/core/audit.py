@@ -211,6 +211,13 @@ def record(
     return ev
 
 
+def record_added(session: Session, obj: Any, *, actor: str, action: str, entity_type: str, **event: Any) -> AuditEvent:
+    """Add ``obj`` (a new row), flush it so that it has its id, and append its event (:func:`record`'s arguments)."""
+    session.add(obj)
+    session.flush()
+    return record(session, actor=actor, action=action, entity_type=entity_type, **event)
+
+
 def _insert_ignoring_conflict(session: Session) -> Any:
     dialect = session.get_bind(AuditChainHead).dialect.name
     module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
+from pydantic import BaseModel
+
 from xinyong.core import audit, hooks
 
 if TYPE_CHECKING:
@@ -93,11 +95,18 @@ Validate = Callable[[int, list[Any]], tuple[Any, list[RowError]]]
 Write = Callable[[list[Good[Any]], list[Rejected]], "list[Rejected] | None"]
 
 
+@dataclass
 class Tally:
-    """For a dataclass of a batch's per-outcome counters (``int`` fields) and its ``outcomes`` (a dataclass a row):
-    :meth:`counts` and :meth:`to_dict`, the same for every writer (records, commitments)."""
+    """A batch writer's per-outcome counters (``int`` fields: these, and a writer's own in its subclass) and its
+    ``outcomes`` (a dataclass a row): :meth:`counts` and :meth:`to_dict`, the same for every writer (records,
+    commitments)."""
 
-    outcomes: list[Any]
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    subjects_created: int = 0
+    outcomes: list[Any] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The counters, in field order."""
@@ -410,3 +419,27 @@ def run(
     if refused_all:
         write([], refused_all)
     return summary.finish()
+
+
+class BatchOutBase(BaseModel):
+    """The API's answer for a submitted batch: what every importer reports (collection, commitments); each adds its
+    own counts and fields."""
+
+    batch: int
+    department_id: int
+    channel: str
+    file: str | None
+    sha256: str
+    format: str | None
+    mode: str
+    status: str
+    received_at: str | None
+    rows: int
+    accepted: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    subjects_created: int
+    unknown_columns: list[str]
+    errors: list[dict[str, Any]]

@@ -108,6 +108,14 @@ def _tuples(
     return list(zip(*columns, strict=True))
 
 
+def _target(
+    session: Session, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
+) -> tuple[list[str], Any, str]:
+    """The columns to insert (those named, else the first row's keys), the session's connection and its dialect."""
+    conn = session.connection()
+    return (list(columns) if columns else list(rows[0].keys())), conn, conn.dialect.name
+
+
 def insert_rows(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
 ) -> int:
@@ -117,9 +125,7 @@ def insert_rows(
     """
     if not rows:
         return 0
-    names = list(columns) if columns else list(rows[0].keys())
-    conn = session.connection()
-    dialect = conn.dialect.name
+    names, conn, dialect = _target(session, rows, columns)
     if dialect not in ("postgresql", "sqlite"):
         conn.execute(table.insert(), [{n: r.get(n) for n in names} for r in rows])
         return len(rows)
@@ -160,9 +166,7 @@ def insert_missing(
     """
     if not rows:
         return 0
-    names = list(columns) if columns else list(rows[0].keys())
-    conn = session.connection()
-    dialect = conn.dialect.name
+    names, conn, dialect = _target(session, rows, columns)
     quoted = ", ".join(f'"{n}"' for n in names)
     convs = [_converter(table.c[n], dialect) for n in names]
     raw = conn.connection.driver_connection

@@ -26,6 +26,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
+from xinyong.auth.service import reporting_departments
 from xinyong.core import clock
 from xinyong.core.db import IN_CHUNK
 from xinyong.core.errors import ValidationFailed
@@ -79,12 +80,7 @@ def _rate(numerator: int, denominator: int) -> float | None:
 
 
 def _departments(session: Session, department_id: int | None) -> list[Department]:
-    stmt = select(Department).order_by(Department.code)
-    if department_id is not None:
-        stmt = stmt.where(Department.id == department_id)
-    else:
-        stmt = stmt.where(Department.active.is_(True), Department.external.is_(False))
-    return list(session.scalars(stmt))
+    return reporting_departments(session, department_id=department_id)
 
 
 def _rejected_seqs(session: Session, first: int, last: int) -> set[int]:

@@ -301,10 +301,9 @@ def _create(
         created_by=actor.actor,
         created_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    audit.record_added(
         session,
+        row,
         actor=actor.actor,
         action="financing.authorisation_create",
         entity_type="authorisation",
@@ -798,10 +797,9 @@ def record_feedback(
         actor=actor.actor,
         created_at=utcnow(),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
+    audit.record_added(
         session,
+        row,
         actor=actor.actor,
         action="financing.feedback",
         entity_type="authorisation",

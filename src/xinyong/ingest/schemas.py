@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from xinyong.core.batches import BatchOutBase
+
 
 class PushIn(BaseModel):
     """An API push: rows keyed by the standard's column names (Chinese, coded CF_*/XK_*, or legacy 2016)."""
@@ -15,32 +17,14 @@ class PushIn(BaseModel):
     reject_all_on_error: bool = False
 
 
-class BatchOut(BaseModel):
-    batch: int
-    department_id: int
+class BatchOut(BatchOutBase):
     kind: str
-    channel: str
-    file: str | None
-    sha256: str
-    format: str | None
     standard: str | None
     encoding: str | None
-    mode: str
-    status: str
-    received_at: str | None
-    rows: int
-    accepted: int
-    created: int
-    updated: int
-    unchanged: int
     withdrawn: int
-    rejected: int
     late: int
-    subjects_created: int
     name_mismatches: int
     error_counts: dict[str, int]
-    unknown_columns: list[str]
-    errors: list[dict[str, Any]]
     duplicate_of: int | None = None
     #: True when the file had been submitted before: nothing was written (every count of what was written is 0)
     #: and ``batch``/``duplicate_of`` name the original batch.

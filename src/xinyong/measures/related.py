@@ -17,17 +17,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from xinyong.cases.models import Case
 from xinyong.cases.service import OBJECTION_MARKER
 from xinyong.core.db import IN_CHUNK
 from xinyong.lists.models import ListEntry
 from xinyong.lists.rules import in_force_clause
 from xinyong.measures._sql import Prepared
 from xinyong.measures.models import MeasureKind
-from xinyong.measures.resolve import _Entry, _iso
+from xinyong.measures.resolve import _ENTRY_COLS, _Entry, _iso
 from xinyong.measures.service import CachedMeasure, Catalogue
 from xinyong.subjects.models import Subject
 from xinyong.subjects.related import ROLE_LABELS, RelatedPerson
@@ -58,16 +57,6 @@ def _hits_statement(n: int) -> Any:
     org = aliased(Subject)
     rp = RelatedPerson.__table__
     on: Any = bindparam("on")
-    objected = (
-        exists()
-        .where(
-            Case.target_type == "list_entry",
-            Case.target_id == _E.c.id,
-            Case.kind == "objection",
-            Case.closed_at.is_(None),
-        )
-        .label("objected")
-    )
     return (
         select(
             person.id,
@@ -78,14 +67,7 @@ def _hits_statement(n: int) -> Any:
             org.uscc,
             org.kind,
             _E.c.id,
-            _E.c.list_type_id,
-            _E.c.authority,
-            _E.c.decision_no,
-            _E.c.listed_on,
-            _E.c.term_end,
-            _E.c.reason,
-            _E.c.legal_basis,
-            objected,
+            *_ENTRY_COLS,
         )
         .select_from(person)
         .join(rp, rp.c.id_hash == person.resident_id_hash)
