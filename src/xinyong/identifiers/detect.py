@@ -17,6 +17,17 @@ _DIGITS18 = re.compile(r"[0-9]{17}[0-9X]")
 _DIGITS15 = re.compile(r"[0-9]{15}")
 
 
+_CODE_SHAPE = re.compile(r"[0-9A-Za-z\-]{8,20}")
+_MASKED_CODE_SHAPE = re.compile(r"[0-9A-Za-z*\-]{8,20}")
+
+
+def looks_like_code(text: str, *, masked: bool = False) -> bool:
+    """Whether what a person typed is a code (USCC, resident ID, organisation code, registration number: 8 to 20
+    letters, digits and hyphens) rather than a name; ``masked`` also takes a masked number (``*`` for digits). The
+    one rule of the public search and the console's check form; whether the code is *valid* is :func:`explain`'s."""
+    return (_MASKED_CODE_SHAPE if masked else _CODE_SHAPE).fullmatch(text) is not None
+
+
 def _faults(check: CodeCheck) -> int:
     return len(check.errors) + len(check.warnings)
 

@@ -35,7 +35,6 @@ with ``create_all`` (tests, benchmarks).
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +56,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.core.db import writer_of
 from xinyong.identifiers import orgcode, resident_id, uscc
+from xinyong.identifiers.detect import looks_like_code
 from xinyong.identifiers.names import normalize_org_name
 from xinyong.subjects.models import Subject, SubjectAlias, SubjectKind
 
@@ -230,7 +230,6 @@ MIN_NAME_QUERY = 2
 TOO_SHORT_MESSAGE = "请至少输入两个字：单个字会与大量主体名称相符，无法据此查询。"
 #: The partial index's predicate, literally (a bound parameter would not let PostgreSQL prove the index usable).
 _PG_ORGS = text("subjects.kind <> 'natural_person'")
-_CODE_LIKE = re.compile(r"^[0-9A-Za-z\-]{8,20}$")
 _COLUMNS = (
     Subject.id,
     Subject.name,
@@ -350,7 +349,7 @@ def search_subjects(
     norm = normalize_org_name(query)
     if not norm:
         return result
-    if _CODE_LIKE.match(query):
+    if looks_like_code(query):
         rid = resident_id.validate(query)
         if rid.valid:
             result.mode = "person_id"

@@ -602,6 +602,10 @@ def _note_legal_reps(
     named = [r for r in rows if r.legal_rep and r.uscc]
     if not named:
         return
+    # Not resolve_codes: these are the rows this import has just written, keyed by their USCC as stored (a code
+    # with a wrong check digit included, allow_bad_check). Reading them back by that key is exact; the resolver
+    # answers a *query* code (legacy codes, masked IDs) and would treat an all-digit code with a bad USCC check
+    # digit that passes as a resident ID as a person's number.
     ids: dict[str, int] = {}
     for chunk in _in_chunks(r.uscc for r in named if r.uscc):
         ids.update(

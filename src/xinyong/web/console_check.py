@@ -12,7 +12,6 @@ does.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core.errors import ValidationFailed, XinyongError
+from xinyong.identifiers.detect import looks_like_code
 from xinyong.measures import check as checks
 from xinyong.measures.spec import SCENARIOS
 from xinyong.web.console import failed, render, viewer
@@ -31,8 +31,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 BACK = "/console/check"
 #: Subjects one form may name (one per line); larger batches go through the API (up to 10,000).
 MAX_LINES = 50
-#: A line that is a code (USCC, resident ID — masked ones too —, a registration number); anything else is a name.
-CODE_RE = re.compile(r"[0-9A-Za-z*\-]+")
 
 
 def _form(
@@ -71,7 +69,9 @@ def parse_lines(codes: str) -> list[checks.SubjectQuery]:
             details={"max": MAX_LINES, "given": len(lines)},
         )
     return [
-        checks.SubjectQuery(code=line[:40]) if CODE_RE.fullmatch(line) else checks.SubjectQuery(name=line[:200])
+        checks.SubjectQuery(code=line[:40])
+        if looks_like_code(line, masked=True)
+        else checks.SubjectQuery(name=line[:200])
         for line in lines
     ]
 
