@@ -95,3 +95,15 @@ def test_api_is_for_the_credit_office_only(client, session) -> None:
     assert client.get("/api/v1/catalog/audit", headers=operator).status_code == 403
     assert client.get("/api/v1/catalog/audit").status_code in (401, 403)
     assert client.get("/api/v1/catalog/audit", params={"only": "maybe"}, headers=admin).status_code == 422
+
+
+def test_console_page_for_the_admin(client, session) -> None:
+    seed_all(session)
+    dept = make_department(session, code="fgw", name="沁阳市发展和改革委员会")
+    admin = auth_headers(make_token(session, Role.ADMIN))
+    operator = auth_headers(make_token(session, Role.DEPT_OPERATOR, dept))
+    page = client.get("/console/catalog-audit", params={"source": "list_types", "only": "low"}, headers=admin)
+    assert page.status_code == 200
+    assert "types[trading_dishonest]" in page.text and "发改法规〔2018〕457号" in page.text
+    assert "classes[penalty]" not in page.text  # filtered to the list types
+    assert client.get("/console/catalog-audit", headers=operator).status_code == 403
