@@ -41,6 +41,8 @@ def test_cli_lists_unverified_items_with_place_value_and_basis(database, session
     assert lt["file"] == "lists/data/list_types.yaml" and lt["status"] == "low" and lt["value"]["term_months"] == 36
     assert any("457号" in b["title"] for b in lt["legal_basis"])
     assert items["types[wage_arrears_dishonest].removal_rules[0]"]["value"]["min_months"] == 12
+    source = items["sources[0]"]  # the documents the catalog follows: 基础目录 2024 and its number
+    assert source["kind"] == "document" and source["value"]["number"] == "发改财金规〔2024〕203号"
     memo = items["memoranda[ndrc_2018_457]"]
     assert memo["kind"] == "document" and memo["value"]["doc_no"] == "发改法规〔2018〕457号" and memo["status"] == "low"
     trigger = items["measures[record_procurement_major_violation]"]

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.catalog import service as catalog_service
-from xinyong.catalog.models import InfoClass
+from xinyong.catalog.models import CatalogMeta, InfoClass
 from xinyong.catalog.spec import DEFAULT_CATALOG_PATH, load_catalog
 from xinyong.core.audit import AuditEvent
 from xinyong.core.errors import ValidationFailed
@@ -177,7 +177,24 @@ def _corrections(session: Session) -> dict[str, dict[str, Any]]:
 
 def _catalog(session: Session) -> Iterator[AuditItem]:
     file = f"catalog/data/{DEFAULT_CATALOG_PATH.name}"
-    in_file = {c.code: c.dump() for c in load_catalog().classes}
+    shipped = load_catalog()
+    # The documents the catalog follows (its ``sources``: 基础目录, 第58号令 … with their numbers), as stored.
+    meta = session.get(CatalogMeta, 1)
+    sources = list(meta.sources) if meta is not None else [s.model_dump(mode="json") for s in shipped.sources]
+    for i, src in enumerate(sources):
+        if src.get("confidence") in FLAGGED:
+            yield AuditItem(
+                source="catalog",
+                file=file,
+                path=f"sources[{i}]",
+                kind="document",
+                status=src["confidence"],
+                confidence=src["confidence"],
+                value={k: src.get(k) for k in ("number", "issued")},
+                note=src.get("note") or None,
+                legal_basis=_bases([src]),
+            )
+    in_file = {c.code: c.dump() for c in shipped.classes}
     stored = {obj.code: (obj, catalog_service.spec_of(obj).dump()) for obj in session.scalars(select(InfoClass))}
     corrections = _corrections(session) if stored else {}
     for code in [*stored, *(c for c in in_file if c not in stored)]:
