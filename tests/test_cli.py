@@ -81,10 +81,13 @@ def _root() -> tuple[cli.LazyGroup, typer.Context]:
 
 def test_every_commands_module_is_in_the_lazy_table() -> None:
     mapped = {(spec.module, spec.attr) for spec in cli.COMMANDS.values()}
-    # `subjects` is mounted by cli.subjects_group (the registry's app plus reports' `file` command)
-    assert mapped == (_entry_points() - {("xinyong.subjects.commands", "app")}) | {
+    # `subjects` is mounted by cli.subjects_group (the registry's app plus reports' `file` command), `catalog` by
+    # cli.catalog_group (the catalog's app plus measures' `audit` command)
+    joined = {("xinyong.subjects.commands", "app"), ("xinyong.catalog.commands", "app")}
+    assert mapped == (_entry_points() - joined) | {
         ("xinyong.cli", "db_app"),
         ("xinyong.cli", "subjects_group"),
+        ("xinyong.cli", "catalog_group"),
     }
 
 

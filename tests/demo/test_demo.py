@@ -63,6 +63,12 @@ def test_demo_build_only(tmp_path, monkeypatch):
     assert court["snapshot"]["added"] > 0 and court["delta"]["removed"] > 0 and court["delta"]["changed"] > 0
     assert lists["checks"]["with_feedback"] > 0
     assert lists["checks"]["procurement_by_record"] > 0  # a procurement check names a penalty (重大违法记录)
+    # The plan's demonstration domains (issue #18.4): entries on every new list, a few subjects on two.
+    from xinyong.demo.lists import DOMAIN_LISTS, DOMAIN_OVERLAPS
+
+    domain = lists["domain_lists"]
+    assert {code for code, *_ in DOMAIN_LISTS} == set(domain) and all(d["listed"] >= 2 for d in domain.values())
+    assert all(domain[second].get(f"also_on_{first}") == n for first, second, n in DOMAIN_OVERLAPS)
     # Related persons: a 失信被执行人 company whose legal representative is a registered person.
     debtor = summary["related_persons"]["debtor_company"]
     assert debtor is not None and debtor["uscc"] and summary["related_persons"]["officers"] > 0

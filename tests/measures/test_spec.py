@@ -31,8 +31,10 @@ def test_builtin_catalogue_is_valid_and_rich_enough() -> None:
             assert all(b.title.strip() for b in m.legal_basis)
         assert set(m.list_types) <= set(kinds)
         assert set(m.scenarios) <= set(SCENARIOS)
-    # Every seeded list type triggers something, and every check scenario has measures.
-    assert {c for m in spec.measures for c in m.list_types} == set(kinds)
+    # Every seeded list type triggers something, and every check scenario has measures — except the record of
+    # tourists' uncivilised behaviour (旅游不文明行为记录), on which no text found confirms a measure (list_types.yaml).
+    untriggered = {"tourism_uncivilised"}
+    assert {c for m in spec.measures for c in m.list_types} == set(kinds) - untriggered
     assert {s for m in spec.measures for s in m.scenarios} == set(SCENARIOS)
     rewards = [m for m in spec.measures if m.kind == "reward"]
     assert rewards and all(kinds[c] == "red" for m in rewards for c in m.list_types)

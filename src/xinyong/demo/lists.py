@@ -77,6 +77,49 @@ DEPARTMENT_LISTS: list[tuple[str, str, float, str]] = [
     ("labour_security_a_grade", "rsj", 0.01, "劳动保障守法诚信等级评价为A级"),
 ]
 
+#: The plan's demonstration domains (issue #18.4): (list code, department code or None for the admin on behalf of
+#: an authority outside the city (海关), subjects: "org" / "person", how many per 10,000 organisations (at least 2),
+#: reason). Small on purpose; a few subjects are put on two lists (DOMAIN_OVERLAPS).
+DOMAIN_LISTS: list[tuple[str, str | None, str, int, str]] = [
+    ("trading_dishonest", "ggzy", "org", 3, "在工程建设项目招标投标中串通投标，受到行政监督部门行政处罚"),
+    (
+        "tourism_dishonest",
+        "wlj",
+        "org",
+        2,
+        "以不合理的低价组织旅游活动、诱骗旅游者购物，造成恶劣社会影响，受到较重行政处罚",
+    ),
+    ("tourism_uncivilised", "wlj", "person", 2, "在旅游景区刻划、涂污文物古迹，经劝阻拒不改正"),
+    ("illegal_medical_practice", "wjw", "person", 2, "未取得医师资格擅自从事医疗活动（非医师行医），受到行政处罚"),
+    ("illegal_medical_practice", "wjw", "org", 1, "未取得《医疗机构执业许可证》擅自执业，受到行政处罚"),
+    ("social_insurance_dishonest", "rsj", "org", 2, "以伪造证明材料等手段骗取社会保险待遇，拒不退回"),
+    ("medical_insurance_fraud", "ybj", "org", 2, "定点医疗机构虚构医药服务项目、伪造医疗文书骗取医疗保障基金支出"),
+    ("medical_insurance_fraud", "ybj", "person", 1, "使用他人医疗保障凭证就医购药、骗取医疗保障基金"),
+    ("ecommerce_dishonest", "scjgj", "org", 2, "组织虚假交易、编造用户评价（“炒信”），受到行政处罚"),
+    ("intermediary_d_grade", "fgw", "org", 2, "中介服务机构年度信用等级评价为D级"),
+    (
+        "product_quality_dishonest",
+        "scjgj",
+        "org",
+        2,
+        "生产销售不符合保障人身、财产安全国家标准的产品，受到较重行政处罚",
+    ),
+    ("customs_dishonest", None, "org", 1, "被海关认定为失信企业（走私违规、拖欠应缴税款）"),
+    ("transport_overload_dishonest", "jtj", "org", 2, "所属货运车辆一年内违法超限运输3次以上"),
+    ("transport_overload_dishonest", "jtj", "person", 1, "驾驶货运车辆一年内违法超限运输3次以上"),
+    ("ecommerce_honest_shop", "scjgj", "org", 5, "诚信网店创建活动评定，经公示无异议"),
+    ("intermediary_a_grade", "fgw", "org", 4, "中介服务机构年度信用等级评价为A级"),
+    ("customs_aeo", None, "org", 2, "经海关认证为高级认证企业"),
+    ("transport_construction_trustworthy", "jtj", "org", 3, "交通运输工程建设从业单位信用评价为AA级，评为守信典型企业"),
+]
+#: Subjects also put on a second list, as happens: (first list, second list, how many).
+DOMAIN_OVERLAPS = [
+    ("trading_dishonest", "product_quality_dishonest", 1),
+    ("tourism_dishonest", "social_insurance_dishonest", 1),
+    ("medical_insurance_fraud", "illegal_medical_practice", 1),
+    ("transport_overload_dishonest", "trading_dishonest", 1),
+]
+
 
 def _cn_date(d: dt.date) -> str:
     return f"{d.year}年{d.month:02d}月{d.day:02d}日"
@@ -228,6 +271,68 @@ def _department_entries(
                 )
                 counts["removed"] += 1
         stats[code] = counts
+    return stats
+
+
+def _domain_entries(
+    session: Session, *, actor: Principal, orgs: list[Any], people: list[tuple[str, str]], today: dt.date
+) -> dict[str, dict[str, int]]:
+    """Entries on the plan's demonstration-domain lists (DOMAIN_LISTS), through the real lifecycle: black lists
+    after a notice a month earlier, red lists only for subjects on no black list, a few subjects on two lists
+    (DOMAIN_OVERLAPS). A random generator of its own, so the rest of the demo is unchanged."""
+    rng = random.Random(SEED + 18)
+    stats: dict[str, dict[str, int]] = {}
+    placed: dict[str, list[tuple[str, str]]] = {}  # list code -> [(subject code, name)]
+    black: set[str] = set()
+    pool = list(orgs)
+    rng.shuffle(pool)
+    persons = list(people)
+    rng.shuffle(persons)
+    serial = 0
+
+    def put(code: str, dept: str | None, subject: str, name: str, reason: str) -> None:
+        nonlocal serial
+        serial += 1
+        lt = lists_types.get_list_type(session, code)
+        listed_on = today - dt.timedelta(days=rng.randrange(15, 320))
+        lists.create_entry(
+            session,
+            actor=actor,
+            list_code=code,
+            subject_code=subject,
+            reason=reason,
+            decision_no=f"沁{dept or 'hg'}信〔{listed_on.year}〕D{serial:04d}号",
+            facts=f"{name}{reason}。",
+            department=dept,
+            notice_given_on=listed_on - dt.timedelta(days=30) if lt.requires_notice else None,
+            listed_on=listed_on,
+        )
+        placed.setdefault(code, []).append((subject, name))
+        if lt.kind != "red":
+            black.add(subject)
+        stats.setdefault(code, {"listed": 0})["listed"] += 1
+
+    for code, dept, kind, per_10k, reason in DOMAIN_LISTS:
+        n = max(2, len(orgs) * per_10k // 10_000)
+        if kind == "person":
+            for _ in range(min(n, len(persons))):
+                name, number = persons.pop()
+                put(code, dept, number, name, reason)
+            continue
+        is_red = lists_types.get_list_type(session, code).kind == "red"
+        chosen = 0
+        while chosen < n and pool:
+            org = pool.pop()
+            if is_red and org.uscc in black:
+                continue
+            put(code, dept, org.uscc, org.name, reason)
+            chosen += 1
+    reasons = {code: reason for code, _, _, _, reason in DOMAIN_LISTS}
+    depts = {code: dept for code, dept, _, _, _ in DOMAIN_LISTS}
+    for first, second, n in DOMAIN_OVERLAPS:
+        for subject, name in placed.get(first, [])[:n]:
+            put(second, depts[second], subject, name, reasons[second])
+            stats[second]["also_on_" + first] = stats[second].get("also_on_" + first, 0) + 1
     return stats
 
 
@@ -421,4 +526,5 @@ def build(
         "files": [snapshot.name, delta.name],
     }
     summary["checks"] = _checks(session, rng=rng, orgs=orgs, today=today, n=checks)
+    summary["domain_lists"] = _domain_entries(session, actor=actor, orgs=orgs, people=people, today=today)
     return summary

@@ -44,6 +44,9 @@ class ListTypeSpec(BaseModel):
     kind: ListKind
     domain: str = Field(min_length=1, max_length=40)
     authority: str = Field(min_length=1, max_length=200)
+    # The kind of department that owns the list (catalog.yaml ``department_kinds``; checked against the catalog
+    # when seeding). Stored in ``params`` (no column of its own).
+    owner_department_kind: str | None = Field(None, pattern=CODE_PATTERN)
     info_class: str = Field(min_length=1, max_length=60)
     legal_basis: list[LegalBasis] = Field(min_length=1)
     term_months: int | None = Field(None, ge=1, le=240)
@@ -75,11 +78,16 @@ class ListTypeSpec(BaseModel):
             raise ValueError("requires_notice 为 false 时不应给出 notice_workdays")
         if len(set(self.party_kinds)) != len(self.party_kinds):
             raise ValueError("party_kinds 有重复项")
+        if "owner_department_kind" in self.params:
+            raise ValueError("owner_department_kind 应写在名单类型的顶层，不要写在 params 中")
         return self
 
     def dump(self) -> dict[str, Any]:
         """The stored form (JSON-safe, as the columns of :class:`~xinyong.lists.models.ListType` hold it)."""
         data = self.model_dump(mode="json")
+        owner = data.pop("owner_department_kind")
+        if owner:
+            data["params"] = {**data["params"], "owner_department_kind": owner}
         data["legal_basis"] = [
             LegalBasis.model_validate(b).model_dump(mode="json", exclude_none=True) for b in self.legal_basis
         ]
@@ -110,6 +118,7 @@ class ListTypeOut(BaseModel):
     kind_label: str
     domain: str
     authority: str
+    owner_department_kind: str | None = None
     info_class: str
     legal_basis: list[dict[str, Any]]
     term_months: int | None

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
-from xinyong.catalog.models import InfoClass
+from xinyong.catalog.models import CatalogMeta, InfoClass
 from xinyong.catalog.spec import validation_details
 from xinyong.core import audit
 from xinyong.core.db import utcnow
@@ -105,6 +105,15 @@ def seed_list_types(session: Session, *, actor: Principal, path: Path | str | No
             code="unknown_info_class",
             details={"info_classes": unknown},
         )
+    meta = session.get(CatalogMeta, 1)
+    kinds = set(meta.department_kinds) if meta is not None else set()
+    unknown_kinds = sorted({t.owner_department_kind for t in spec_file.types if t.owner_department_kind} - kinds)
+    if unknown_kinds:
+        raise ValidationFailed(
+            "名单类型引用了目录中不存在的部门类型：" + "、".join(unknown_kinds) + "（请先运行 xinyong catalog seed）",
+            code="unknown_department_kind",
+            details={"department_kinds": unknown_kinds, "known": sorted(kinds)},
+        )
     report = SeedReport()
     existing = {t.code: t for t in session.scalars(select(ListType))}
     why = "载入名单类型" + (f"（{Path(path).name}）" if path else "（默认值）")
@@ -186,6 +195,7 @@ def type_view(lt: ListType) -> dict[str, Any]:
         "kind_label": KIND_LABELS.get(lt.kind, lt.kind),
         "domain": lt.domain,
         "authority": lt.authority,
+        "owner_department_kind": (lt.params or {}).get("owner_department_kind"),
         "info_class": lt.info_class,
         "legal_basis": list(lt.legal_basis),
         "term_months": lt.term_months,

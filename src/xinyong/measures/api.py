@@ -19,6 +19,7 @@ from xinyong.auth.roles import Principal, Role
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.db import Database, run_with_retries
 from xinyong.core.errors import Forbidden
+from xinyong.measures import audit as catalog_audit
 from xinyong.measures import check as checks
 from xinyong.measures import feedback, service
 from xinyong.measures.schemas import (
@@ -38,6 +39,8 @@ from xinyong.measures.spec import SCENARIOS
 
 router = APIRouter(prefix="/measures", tags=["measures"])
 checks_router = APIRouter(prefix="/checks", tags=["checks"])
+#: ``GET /catalog/audit`` (the credit office): here, not in ``catalog.api``, because it reads list types and measures.
+audit_router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 CHECK_ROLES = (Role.BUSINESS_SYSTEM, Role.DEPT_OPERATOR, Role.DEPT_VIEWER)
 #: The largest check request: 10,000 subjects at the longest fields the schema allows (a name of 200 Chinese
@@ -213,3 +216,19 @@ def give_feedback(
     ]
     recorded = feedback.record_feedback(session, actor=principal, check_id=check_id, items=items)
     return {"check_id": check_id, "recorded": len(recorded)}
+
+
+# Audit of unverified numbers and rules (issue #18.5) ----------------------------------------------------------------
+
+
+@audit_router.get("/audit")
+def audit_catalog(
+    only: str | None = Query(None, pattern="^(unverified|low|confirmed)$"),
+    source: str | None = Query(None, pattern="^(catalog|list_types|measures)$"),
+    _: Principal = Depends(allow(Role.ADMIN)),
+    session: Session = SessionDep,
+) -> dict[str, Any]:
+    """目录、名单类型和奖惩措施中标为未核实或低可信度的数值、规则和法律依据（仅平台管理员，即信用办）：位置（文件、键路径）、
+    当前值、依据；管理员修改或确认过的目录项附修改人、时间和原因。"""
+    items = catalog_audit.audit(session, only=only, source=source)
+    return {"summary": catalog_audit.summary(items), "items": [i.to_dict() for i in items]}

@@ -30,6 +30,7 @@ from xinyong.exchange.api import router as exchange_router
 from xinyong.financing.api import router as financing_router
 from xinyong.ingest.api import router as ingest_router
 from xinyong.lists.api import router as lists_router
+from xinyong.measures.api import audit_router as catalog_audit_router
 from xinyong.measures.api import checks_router
 from xinyong.measures.api import router as measures_router
 from xinyong.records.api import router as records_router
@@ -135,6 +136,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
         audit_router,
         lists_router,
         measures_router,
+        catalog_audit_router,
         watches_router,
         commitments_router,
         cases_router,

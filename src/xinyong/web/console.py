@@ -71,6 +71,7 @@ NAV = [
     ("file", "/console/file", "信用档案", CONSOLE_ROLES),
     ("check", "/console/check", "信用核查", CONSOLE_ROLES),
     ("measures", "/console/measures", "措施清单", CONSOLE_ROLES),
+    ("catalog_audit", "/console/catalog-audit", "待核实依据", frozenset({Role.ADMIN})),
     ("dashboards", "/console/dashboards", "统计分析", CONSOLE_ROLES),
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
     ("tokens", "/console/tokens", "接口令牌", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),

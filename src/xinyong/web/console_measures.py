@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core import uploads
+from xinyong.measures import audit as catalog_audit
 from xinyong.measures import service as measures_service
-from xinyong.web.console import render, viewer
+from xinyong.web.console import admin, render, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -39,4 +40,27 @@ def measures_page(
         active="measures",
         kind=kind,
         measures=measures_service.measure_views(session, found),
+    )
+
+
+@router.get("/catalog-audit", response_class=HTMLResponse)
+def catalog_audit_page(
+    request: Request,
+    only: Literal["", "unverified", "low", "confirmed"] = "",
+    source: Literal["", "catalog", "list_types", "measures"] = "",
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
+    """待核实的数值与依据 (the credit office): ``catalog audit`` as a page — where each item is, its value, its basis,
+    and the admin's corrections of catalog values."""
+    items = catalog_audit.audit(session, only=only or None, source=source or None)
+    return render(
+        request,
+        "console/catalog_audit.html",
+        principal,
+        active="catalog_audit",
+        only=only,
+        source=source,
+        summary=catalog_audit.summary(items),
+        items=[i.to_dict() for i in items],
     )
