@@ -99,7 +99,9 @@ def test_spec_file_rejects_duplicate_codes() -> None:
 def test_shipped_list_types_are_valid_and_realistic() -> None:
     types = {t.code: t for t in lists_types.load_list_types().types}
     assert {"tax_serious_dishonest", "court_dishonest_debtor", "samr_abnormal", "tax_a_grade"} <= set(types)
-    assert {t.kind for t in types.values()} == {"red", "black", "abnormal", "debtor"}
+    assert {t.kind for t in types.values()} == {"red", "black", "abnormal", "debtor", "other"}
+    # 其他: records and grades that are neither a red nor a black list (不文明行为记录, 中介机构 D 级)
+    assert {c for c, t in types.items() if t.kind == "other"} == {"tourism_uncivilised", "intermediary_d_grade"}
     assert types["court_dishonest_debtor"].external and types["samr_abnormal"].external
     assert all(t.notice_workdays for t in types.values() if t.requires_notice)
 
