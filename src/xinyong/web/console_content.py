@@ -15,6 +15,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
@@ -100,25 +101,36 @@ def article_new(request: Request, principal: Principal = Depends(admin)) -> Resp
     return _editor(request, principal, article=None, form=form, preview=None)
 
 
+class ArticleForm(BaseModel):
+    """The editor's fields (create and update alike); ``action`` is 保存 or 预览."""
+
+    category: str = Field(..., max_length=20)
+    title: str = Field("", max_length=200)
+    summary: str = Field("", max_length=500)
+    body: str = Field("", max_length=articles.MAX_BODY)
+    author: str = Field("", max_length=100)
+    action: str = Field("save", max_length=20)
+
+    def fields(self) -> dict[str, str]:
+        return self.model_dump(include={"category", "title", "summary", "body", "author"})
+
+
+class ArticleUpdateForm(ArticleForm):
+    revision: Revision
+
+
 @router.post("/articles", response_class=HTMLResponse)
 def article_create(
     request: Request,
-    category: str = Form(..., max_length=20),
-    title: str = Form("", max_length=200),
-    summary: str = Form("", max_length=500),
-    body: str = Form("", max_length=articles.MAX_BODY),
-    author: str = Form("", max_length=100),
-    action: str = Form("save", max_length=20),
+    data: Annotated[ArticleForm, Form()],
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
-    form = {"category": category, "title": title, "summary": summary, "body": body, "author": author, "revision": 0}
-    if action == "preview":
-        return _editor(request, principal, article=None, form=form, preview=render_markdown(body))
+    form = {**data.fields(), "revision": 0}
+    if data.action == "preview":
+        return _editor(request, principal, article=None, form=form, preview=render_markdown(data.body))
     try:
-        article = articles.create_article(
-            session, actor=principal, category=category, title=title, summary=summary, body=body, author=author
-        )
+        article = articles.create_article(session, actor=principal, **data.fields())
     except XinyongError as exc:
         session.rollback()
         return _editor(
@@ -144,39 +156,18 @@ def article_edit(
 def article_update(
     request: Request,
     article_id: Id,
-    revision: Annotated[Revision, Form()],
-    category: str = Form(..., max_length=20),
-    title: str = Form("", max_length=200),
-    summary: str = Form("", max_length=500),
-    body: str = Form("", max_length=articles.MAX_BODY),
-    author: str = Form("", max_length=100),
-    action: str = Form("save", max_length=20),
+    data: Annotated[ArticleUpdateForm, Form()],
     principal: Principal = Depends(admin),
     session: Session = SessionDep,
 ) -> Response:
     back = f"/console/articles/{article_id}"
-    form = {
-        "category": category,
-        "title": title,
-        "summary": summary,
-        "body": body,
-        "author": author,
-        "revision": revision,
-    }
+    form = {**data.fields(), "revision": data.revision}
     try:
         current = articles.article_view(articles.get_article(session, article_id), with_body=False)
-        if action == "preview":
-            return _editor(request, principal, article=current, form=form, preview=render_markdown(body))
+        if data.action == "preview":
+            return _editor(request, principal, article=current, form=form, preview=render_markdown(data.body))
         articles.update_article(
-            session,
-            actor=principal,
-            article_id=article_id,
-            revision=revision,
-            category=category,
-            title=title,
-            summary=summary,
-            body=body,
-            author=author,
+            session, actor=principal, article_id=article_id, revision=data.revision, **data.fields()
         )
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=back)
