@@ -21,13 +21,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
+from typing import NamedTuple
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from xinyong.auth import tokens
 from xinyong.auth.roles import ANONYMOUS, Principal, PrincipalKind, Role
+from xinyong.core.bounds import Id
 from xinyong.core.db import Database
 from xinyong.core.errors import Forbidden, Unauthenticated, ValidationFailed
 
@@ -164,3 +166,21 @@ def submitting_department(principal: Principal, department_id: int | None) -> in
         return department_id
     assert principal.department_id is not None
     return principal.department_id
+
+
+class Submitter(NamedTuple):
+    """Who submits a batch (records, commitments) and for which department (:func:`submitting_department`)."""
+
+    principal: Principal
+    department_id: int
+
+
+def _submitter(
+    department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
+    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+) -> Submitter:
+    return Submitter(principal, submitting_department(principal, department_id))
+
+
+#: A JSON push's submitter: a department operator for its own department, the admin naming one (``?department_id=``).
+PushSubmitter = Depends(_submitter)

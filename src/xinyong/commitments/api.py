@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth_service
-from xinyong.auth.deps import SessionDep, allow, public, submitting_department
+from xinyong.auth.deps import PushSubmitter, SessionDep, Submitter, allow, public, submitting_department
 from xinyong.auth.roles import Principal, Role
 from xinyong.commitments import importer, service
 from xinyong.commitments.schemas import (
@@ -122,15 +122,14 @@ def by_subject(
 @router.post("/batches", response_model=BatchOut, status_code=201)
 def push(
     body: PushIn,
-    department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
-    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    who: Submitter = PushSubmitter,
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """接口推送一批信用承诺（JSON，列名同数据标准的中文名或英文 snake_case 键）。"""
     return importer.import_rows(
         session,
-        actor=principal,
-        department_id=submitting_department(principal, department_id),
+        actor=who.principal,
+        department_id=who.department_id,
         rows=body.rows,
         reject_all=body.reject_all_on_error,
     )

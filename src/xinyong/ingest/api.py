@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import SessionDep, allow, submitting_department
+from xinyong.auth.deps import PushSubmitter, SessionDep, Submitter, allow, submitting_department
 from xinyong.auth.roles import Principal, Role
 from xinyong.core import uploads
 from xinyong.core.bounds import Id, Limit, Offset
@@ -22,15 +22,14 @@ router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=uploads.Upload
 @router.post("/batches", response_model=BatchOut, status_code=201)
 def push(
     body: PushIn,
-    department_id: Id | None = Query(None, description="仅平台管理员代为报送时使用"),
-    principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),
+    who: Submitter = PushSubmitter,
     session: Session = SessionDep,
 ) -> dict[str, Any]:
     """接口推送一批行政许可或行政处罚数据（JSON，列名同数据标准）。"""
     return service.ingest_rows(
         session,
-        actor=principal,
-        department_id=submitting_department(principal, department_id),
+        actor=who.principal,
+        department_id=who.department_id,
         kind=body.kind,
         rows=body.rows,
         reject_all=body.reject_all_on_error,

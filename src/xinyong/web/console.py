@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
@@ -133,6 +133,22 @@ def changed_or_failed(
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=back)
     return see_other(back)
+
+
+def add_admin_nav(items: list[tuple[str, str, str]], *, before: str = "tokens") -> None:
+    """Add ``(key, url, label)`` entries to the admin's console navigation, before the entry ``before`` (接口令牌 by
+    default; at the end when it is absent). Called by a section's ``install`` (its pages mounted after the frame's):
+    the navigation is a template global that each section wraps."""
+    inner = cast(Callable[..., list[Any]] | None, TEMPLATES.env.globals.get("console_nav"))
+
+    def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
+        shown = inner(request, me, nav) if inner is not None else nav
+        if me is not None and me.role is Role.ADMIN and shown:
+            at = next((i for i, (key, _, _) in enumerate(shown) if key == before), len(shown))
+            shown = [*shown[:at], *items, *shown[at:]]
+        return shown
+
+    TEMPLATES.env.globals["console_nav"] = console_nav
 
 
 def _department_filter(session: Session, principal: Principal, department: str | None) -> int | None:

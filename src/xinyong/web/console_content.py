@@ -10,8 +10,7 @@ adds the entries to the admin's navigation.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,15 +18,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal
 from xinyong.core import clock, uploads
 from xinyong.core.bounds import Id, Revision
 from xinyong.core.errors import XinyongError
 from xinyong.publications import articles, releases
 from xinyong.publications.markdown import render_markdown
 from xinyong.publications.models import CATEGORY_LABELS
-from xinyong.web.console import admin, changed_or_failed, failed, render, see_other
-from xinyong.web.templates import TEMPLATES
+from xinyong.web.console import add_admin_nav, admin, changed_or_failed, failed, render, see_other
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -212,13 +210,4 @@ NAV_ITEMS = [("releases", "/console/releases", "红黑榜发布"), ("articles", 
 def install(app: FastAPI) -> None:
     """Mount the pages and add them to the admin's navigation (before 接口令牌)."""
     app.include_router(router)
-    inner = cast(Callable[..., list[Any]] | None, TEMPLATES.env.globals.get("console_nav"))
-
-    def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
-        items = inner(request, me, nav) if inner is not None else nav
-        if me is not None and me.role is Role.ADMIN and items:
-            at = next((i for i, (key, _, _) in enumerate(items) if key == "tokens"), len(items))
-            items = [*items[:at], *NAV_ITEMS, *items[at:]]
-        return items
-
-    TEMPLATES.env.globals["console_nav"] = console_nav
+    add_admin_nav(NAV_ITEMS)

@@ -3,18 +3,14 @@ granted and declined, the amount granted — the figures of ``financing.service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
-
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
-from xinyong.auth.roles import Principal, Role
+from xinyong.auth.roles import Principal
 from xinyong.financing import service
-from xinyong.web.console import admin, render
-from xinyong.web.templates import TEMPLATES
+from xinyong.web.console import add_admin_nav, admin, render
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -31,13 +27,4 @@ def financing_page(
 def install(app: FastAPI) -> None:
     """Mount the page (after ``web.console_analysis.install``) and add it to the admin's navigation."""
     app.include_router(router)
-    inner = cast(Callable[..., list[Any]] | None, TEMPLATES.env.globals.get("console_nav"))
-
-    def console_nav(request: Request, me: Principal | None, nav: list[tuple[str, str, str]]) -> list[Any]:
-        items = inner(request, me, nav) if inner is not None else nav
-        if me is not None and me.role is Role.ADMIN and items:
-            at = next((i for i, (key, _, _) in enumerate(items) if key == "tokens"), len(items))
-            items = [*items[:at], ("financing", "/console/financing", "信易贷"), *items[at:]]
-        return items
-
-    TEMPLATES.env.globals["console_nav"] = console_nav
+    add_admin_nav([("financing", "/console/financing", "信易贷")])
