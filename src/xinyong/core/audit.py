@@ -43,6 +43,9 @@ from sqlalchemy import DDL, ForeignKey, Integer, String, Text, event, select, up
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+# pydantic (API answers) needs typing_extensions.TypedDict on Python < 3.12
+from typing_extensions import TypedDict
+
 from xinyong.core import hooks
 from xinyong.core.columns import pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, utcnow
@@ -368,7 +371,20 @@ def events_for(
     return list(session.scalars(stmt))
 
 
-def event_dict(e: AuditEvent) -> dict[str, Any]:
+class AuditEventView(TypedDict):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str | None
+    reason: str | None
+    before: Any
+    after: Any
+    hash: str
+
+
+def event_dict(e: AuditEvent) -> AuditEventView:
     """One event as the API and ``xinyong audit log --json`` show it."""
     return {
         "seq": e.seq,

@@ -42,7 +42,7 @@ from xinyong.records import queries as records_queries
 from xinyong.records import views as records_views
 from xinyong.records.inputs import RecordKind
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
-from xinyong.subjects.service import public_view, subject_view
+from xinyong.subjects.service import SubjectView, public_view, subject_view
 
 
 class Audience(StrEnum):
@@ -113,7 +113,7 @@ class SubjectProfile:
     today: dt.date
     #: PUBLIC: ``subjects.public_view`` (an individual business's operator masked) with ``kind_label``; otherwise
     #: ``subjects.subject_view`` without history. ``None`` when the section was not asked for.
-    basics: dict[str, Any] | None = None
+    basics: SubjectView | None = None
     #: Licences then penalties (PUBLIC/OWN: up to ``record_limit`` of each); ADMIN: all, newest decision first.
     records: list[RecordItem] = field(default_factory=list)
     #: PUBLIC: :class:`PublicListEntry`; OWN: the department view of entries counting today; ADMIN: every entry.
@@ -137,11 +137,11 @@ class SubjectProfile:
         }
 
 
-def _basics(subject: Subject, audience: Audience) -> dict[str, Any]:
+def _basics(subject: Subject, audience: Audience) -> SubjectView:
     if audience is not Audience.PUBLIC:
         return subject_view(subject, include_history=False)
     basic = public_view(subject)
-    if subject.kind == SubjectKind.INDIVIDUAL_BUSINESS.value and basic.get("legal_rep"):
+    if subject.kind == SubjectKind.INDIVIDUAL_BUSINESS.value and basic["legal_rep"]:
         basic["legal_rep"] = mask_name(basic["legal_rep"])  # 经营者 is a person
     basic["kind_label"] = KIND_LABELS[SubjectKind(subject.kind)]
     return basic

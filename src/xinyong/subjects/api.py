@@ -39,7 +39,7 @@ def search(
     limit: int = Query(20, ge=1, le=100),
     _: Principal = Depends(public),
     session: Session = SessionDep,
-) -> list[dict[str, Any]]:
+) -> list[service.SubjectView]:
     """按名称或代码查找法人及非法人组织、个体工商户（不含自然人）。"""
     if kind is SubjectKind.NATURAL_PERSON:
         raise ValidationFailed("自然人不提供列表查询", code="persons_not_listed")
@@ -77,7 +77,7 @@ def upload_registry(
 @router.post("/organisations", response_model=SubjectOut, status_code=201)
 def create_organisation(
     body: OrganisationIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
-) -> dict[str, Any]:
+) -> service.SubjectView:
     """登记一个法人或非法人组织、个体工商户。"""
     subject = service.register_organisation(
         session,
@@ -94,7 +94,7 @@ def create_organisation(
 @router.post("/persons", response_model=SubjectOut, status_code=201)
 def create_person(
     body: PersonIn, principal: Principal = Depends(allow(Role.DEPT_OPERATOR)), session: Session = SessionDep
-) -> dict[str, Any]:
+) -> service.SubjectView:
     """登记一个重点职业人群中的自然人（身份证号加密存储，仅返回脱敏值）。"""
     subject = service.register_person(
         session,
@@ -140,7 +140,7 @@ def show(
     purpose: str | None = Query(None, max_length=200, description="查询自然人信息的用途"),
     principal: Principal = Depends(public),
     session: Session = SessionDep,
-) -> dict[str, Any]:
+) -> service.SubjectView:
     """按代码（统一社会信用代码、身份证号、注册号、组织机构代码）查看主体。
 
     自然人仅向政府部门角色返回（脱敏），且每次查询记入审计日志；公众查询自然人一律返回“未找到”。

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -90,7 +91,7 @@ def show(
         subject = service.get_subject(session, code)
         if subject.kind == SubjectKind.NATURAL_PERSON:
             service.log_person_view(session, actor=clikit.operator(), subject=subject, purpose=purpose)
-        view = service.subject_view(subject)
+        view: dict[str, Any] = dict(service.subject_view(subject))
         # records, list entries, evaluations: domains above subjects (core.hooks; reports.profile)
         view.update(hooks.subject_profile()(session, subject, today()))
 

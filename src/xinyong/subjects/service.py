@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NotRequired
 
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Bundle, Session
+
+# pydantic (API answers) needs typing_extensions.TypedDict on Python < 3.12
+from typing_extensions import TypedDict
 
 from xinyong.auth.roles import Principal
 from xinyong.core import audit, batches, gcpause
@@ -178,10 +181,39 @@ def _safe_code(code: str) -> str:
     return code[:40]
 
 
-def subject_view(subject: Subject, *, include_history: bool = True) -> dict[str, Any]:
+class SubjectAliasView(TypedDict):
+    scheme: str
+    value: str
+
+
+class SubjectView(TypedDict):
+    """A subject as the API, the CLI and the console show it (:func:`subject_view`, :func:`public_view`)."""
+
+    id: int
+    kind: str
+    kind_label: str
+    org_type: str | None
+    org_type_label: str | None
+    name: str
+    uscc: str | None
+    uscc_flagged: bool
+    resident_id: str | None  # masked, never in clear
+    region_code: str | None
+    legal_rep: str | None
+    registered_on: str | None
+    status: str | None
+    address: str | None
+    registration_authority: str | None
+    profession: str | None
+    source: str | None
+    aliases: NotRequired[list[SubjectAliasView]]
+    names: NotRequired[list[dict[str, str | None]]]  # {"name", "from", "to"}: "from" is no identifier
+
+
+def subject_view(subject: Subject, *, include_history: bool = True) -> SubjectView:
     """What may be shown about a subject. A person's ID is only ever masked here."""
     person = subject.kind == SubjectKind.NATURAL_PERSON
-    view: dict[str, Any] = {
+    view: SubjectView = {
         "id": subject.id,
         "kind": subject.kind,
         "kind_label": KIND_LABELS[SubjectKind(subject.kind)],
@@ -201,7 +233,7 @@ def subject_view(subject: Subject, *, include_history: bool = True) -> dict[str,
         "source": subject.source,
     }
     if include_history:
-        view["aliases"] = [{"scheme": a.scheme, "value": a.value} for a in subject.aliases]
+        view["aliases"] = [SubjectAliasView(scheme=a.scheme, value=a.value) for a in subject.aliases]
         view["names"] = [
             {"name": n.name, "from": n.valid_from.isoformat(), "to": n.valid_to.isoformat() if n.valid_to else None}
             for n in subject.names
@@ -209,7 +241,7 @@ def subject_view(subject: Subject, *, include_history: bool = True) -> dict[str,
     return view
 
 
-def public_view(subject: Subject) -> dict[str, Any]:
+def public_view(subject: Subject) -> SubjectView:
     """The public form: natural persons' names masked as well."""
     view = subject_view(subject)
     if subject.kind == SubjectKind.NATURAL_PERSON:
@@ -326,7 +358,7 @@ def _add_registered(
     *,
     actor: Principal,
     reason: str | None,
-    after: Callable[[Subject], dict[str, Any]],
+    after: Callable[[Subject], Mapping[str, Any]],
 ) -> Subject:
     """Store a subject registered by hand with its first name, and its audit event (``after``: what it keeps)."""
     subject.names.append(SubjectName(name=subject.name, name_norm=subject.name_norm, source=subject.source))

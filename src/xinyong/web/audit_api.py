@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Role
-from xinyong.core.audit import event_dict, events_for, read_anchor_file, verify_anchors, verify_chain
+from xinyong.core.audit import AuditEventView, event_dict, events_for, read_anchor_file, verify_anchors, verify_chain
 from xinyong.core.bounds import Id
 from xinyong.core.errors import NotFound
 from xinyong.core.settings import get_settings
@@ -27,7 +27,7 @@ def list_events(
     limit: int = Query(100, ge=1, le=1000),
     before_seq: Id | None = None,
     session: Session = SessionDep,
-) -> list[dict[str, Any]]:
+) -> list[AuditEventView]:
     """审计事件，最新在前；before_seq 翻页。"""
     return [
         event_dict(e)
