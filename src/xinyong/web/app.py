@@ -32,6 +32,7 @@ from xinyong.ingest.api import router as ingest_router
 from xinyong.lists.api import router as lists_router
 from xinyong.measures.api import checks_router
 from xinyong.measures.api import router as measures_router
+from xinyong.professions.api import router as professions_router
 from xinyong.records.api import router as records_router
 from xinyong.reports.api import router as reports_router
 from xinyong.reports.file_api import router as government_file_router
@@ -146,6 +147,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(financing_router)
     api.include_router(exchange_router)
     api.include_router(related_persons_router)
+    api.include_router(professions_router)
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)
     app.include_router(api_docs_router)
