@@ -118,6 +118,12 @@ def test_commitments_and_contracts_make_the_rate(client, session) -> None:
     rows_by_dept = {r["department_id"]: r for r in government.by_department(session, period=Period.last_months(3))}
     assert rows_by_dept[body.id]["rate"] == 0.5  # 2 kept of 3 commitments + 1 overdue contract
     assert rows_by_dept[env.other.id]["rate"] is None
+    from xinyong.analytics import assessment
+
+    result = assessment.assess(session, period=Period.last_months(3))
+    scored = {r["department_code"]: r["indicators"]["government_integrity"] for r in result["rows"]}
+    assert scored["wjw"]["value"] == 0.5 and "拖欠 1 份" in scored["wjw"]["explanation"]
+    assert scored["scjgj"]["value"] is None and scored["scjgj"]["points"] == 0
 
 
 def test_civil_servant_file_only_for_hr_and_logged(client, session) -> None:
