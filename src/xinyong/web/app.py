@@ -54,6 +54,7 @@ from xinyong.web.pages import home_context
 from xinyong.web.portal import router as portal_router
 from xinyong.web.portal_complaint import router as portal_complaint_router
 from xinyong.web.portal_content import router as portal_content_router
+from xinyong.web.portal_profession import router as portal_profession_router
 from xinyong.web.portal_report import router as portal_report_router
 from xinyong.web.portal_subject import router as portal_subject_router
 from xinyong.web.templates import TEMPLATES
@@ -155,6 +156,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.include_router(portal_content_router)
     app.include_router(portal_complaint_router)
     app.include_router(portal_report_router)
+    app.include_router(portal_profession_router)
     install_console(app)
     install_console_analysis(app)
     install_console_financing(app)
