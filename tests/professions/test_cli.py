@@ -54,3 +54,22 @@ def test_cli_import_list_show_file(database, session, tmp_path: Path) -> None:
     session.commit()
     outcomes = [r.outcome for r in session.scalars(select(SubjectAccess).order_by(SubjectAccess.id))]
     assert outcomes == ["denied", "allowed"]  # the refusal about a known person is logged too
+
+
+def test_cli_import_xlsx(database, session, tmp_path: Path) -> None:
+    import openpyxl
+
+    env = build(session)
+    clikit.state.db_url = database.url
+    rows = doctor_rows(env, 2)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["医师执业登记（沁阳市卫生健康委员会）"])  # a title row above the header
+    ws.append(list(rows[0]))
+    for r in rows:
+        ws.append(list(r.values()))
+    path = tmp_path / "doctors.xlsx"
+    wb.save(path)
+    result = CliRunner().invoke(commands.app, ["import", str(path), "--profession", "doctor", "--json"])
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["created"] == 2

@@ -139,3 +139,42 @@ def test_hiring_check_sees_profession_list_entry(client, session) -> None:
         "/api/v1/checks", json={"scenario": "hiring", "subjects": [{"code": person_id(1)}]}, headers=env.business
     ).json()
     assert not [m for r in clean["results"] for m in r["measures"]]
+
+
+def test_concurrent_pushes_of_the_same_certificates(database, session) -> None:
+    """Three departments' systems pushing the same batch at once: each certificate created once, no error."""
+    import threading
+
+    from tests.factories import ACTOR
+    from xinyong.professions import service
+
+    env = build(session)
+    rows = [(i + 1, {**r}) for i, r in enumerate(doctor_rows(env, 5))]
+    fields = {"姓名": "name", "身份证号码": "resident_id", "证书编号": "certificate_no", "状态": "status"}
+    mapped = [(n, {fields[k]: v for k, v in r.items() if k in fields}) for n, r in rows]
+    barrier = threading.Barrier(3)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def push() -> None:
+        barrier.wait()
+        try:
+            results.append(
+                database.run(
+                    lambda s: service.upsert_registrations(
+                        s, actor=ACTOR, profession="doctor", rows=mapped, department="wjw"
+                    )
+                )
+            )
+        except BaseException as exc:  # noqa: BLE001 (the test reports it)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert sorted(r["created"] for r in results) == [0, 0, 5]
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(ProfessionRegistration)) == 5
