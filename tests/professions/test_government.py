@@ -146,3 +146,22 @@ def test_civil_servant_file_only_for_hr_and_logged(client, session) -> None:
     session.commit()
     log = list(session.scalars(select(SubjectAccess).order_by(SubjectAccess.id)))
     assert [r.outcome for r in log] == ["denied", "allowed"] and "civil_servant_file" in log[-1].scope
+
+
+def test_body_linked_by_a_reviewer_is_flagged(session, tmp_path: Path) -> None:
+    """The court names the body without a code: the entry waits for review; the reviewer's 'same' flags it."""
+    env = build(session)
+    rows = [court_row("(2025)豫0882执201号", "沁阳市某某局")]
+    sync.sync_list(session, actor=ACTOR, list_code="court_dishonest_debtor", path=write_csv(tmp_path / "c.csv", rows))
+    session.commit()
+    from xinyong.lists.models import ListEntry
+    from xinyong.subjects.service import find_subject
+
+    entry = session.scalar(select(ListEntry))
+    assert entry is not None and entry.subject_id is None
+    assert session.scalar(select(GovernmentFlag.id)) is None
+    body = find_subject(session, env.body_uscc)
+    assert body is not None
+    sync.judge(session, actor=ACTOR, entry_id=entry.id, subject_id=body.id, verdict="same", reason="名称、地址一致")
+    session.commit()
+    assert session.scalar(select(GovernmentFlag.subject_id)) == body.id

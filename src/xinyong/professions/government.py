@@ -132,8 +132,9 @@ def on_list_batch(session: Session, *, entity_type: str, department_id: int, cha
 
 
 def on_audit_event(session: Session, event: Any) -> None:
-    """``core.hooks.audit_listeners``: a list entry written one at a time (``lists.entry.<action>``)."""
-    if event.entity_type == "list_entry" and str(event.action).startswith("lists.entry.") and event.entity_id:
+    """``core.hooks.audit_listeners``: a list entry written one at a time (``lists.entry.<action>``) or linked to a
+    subject by a reviewer's judgement (``lists.match_judge``)."""
+    if event.entity_type == "list_entry" and str(event.action).startswith("lists.") and event.entity_id:
         try:
             flag_entries(session, [int(event.entity_id)])
         except ValueError:
