@@ -281,6 +281,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "reports": LazyCommand("xinyong.reports.commands", "app", "公共信用信息报告（出具、核验、登记簿）"),
     "financing": LazyCommand("xinyong.financing.commands", "app", "信易贷：金融机构、信用主体授权与查询统计"),
     "portal": LazyCommand("xinyong.publications.commands", "app", "门户发布：红黑榜定期发布"),
+    "professions": LazyCommand(
+        "xinyong.professions.commands", "app", "重点职业人群与政务诚信：执业登记、职业信用档案、政务失信提示"
+    ),
 }
 
 

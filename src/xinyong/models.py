@@ -13,6 +13,7 @@ from xinyong.financing import models as _financing  # noqa: F401
 from xinyong.ingest import models as _ingest  # noqa: F401
 from xinyong.lists import models as _lists  # noqa: F401
 from xinyong.measures import models as _measures  # noqa: F401
+from xinyong.professions import models as _professions  # noqa: F401
 from xinyong.publications import models as _publications  # noqa: F401
 from xinyong.records import models as _records  # noqa: F401
 from xinyong.reports import models as _reports  # noqa: F401

@@ -19,6 +19,9 @@ What is wired (docs/architecture.md, "Layers"):
 - ``core.hooks.subject_profile`` ← ``reports.profile.subject_profile`` (``xinyong subjects show``).
 - ``core.hooks.audit_listeners`` and ``core.hooks.batch_listeners`` ← ``exchange.producers``: the feed for the
   provincial platform, written in the transaction of each change (docs/exchange.md).
+- ``core.hooks.batch_listeners`` and ``core.hooks.audit_listeners`` ← ``professions.government``: a public body put
+  on the 失信被执行人 list by a sync (or a single entry) is flagged to the credit office in the same transaction
+  (docs/professions.md).
 """
 
 from __future__ import annotations
@@ -88,6 +91,20 @@ def _feed_from_batch(session: Any, **kwargs: Any) -> None:
     on_batch_written(session, **kwargs)
 
 
+def _government_from_batch(session: Any, **kwargs: Any) -> None:
+    from xinyong.professions.government import on_list_batch  # lazy: wired at every CLI start
+
+    on_list_batch(session, **kwargs)
+
+
+def _government_from_audit(session: Any, event: Any) -> None:
+    if event.entity_type != "list_entry":  # cheap test first: every audit event passes here
+        return
+    from xinyong.professions.government import on_audit_event  # lazy: wired at every CLI start
+
+    on_audit_event(session, event)
+
+
 def wire() -> None:
     """Fill every slot and registry of ``core.hooks`` (idempotent)."""
     hooks.sealer.provide(_vault)
@@ -101,3 +118,7 @@ def wire() -> None:
         hooks.audit_listeners.append(_feed_from_audit)
     if _feed_from_batch not in hooks.batch_listeners:
         hooks.batch_listeners.append(_feed_from_batch)
+    if _government_from_batch not in hooks.batch_listeners:
+        hooks.batch_listeners.append(_government_from_batch)
+    if _government_from_audit not in hooks.audit_listeners:
+        hooks.audit_listeners.append(_government_from_audit)

@@ -72,6 +72,10 @@ def test_demo_build_only(tmp_path, monkeypatch):
     # Related persons: a 失信被执行人 company whose legal representative is a registered person.
     debtor = summary["related_persons"]["debtor_company"]
     assert debtor is not None and debtor["uscc"] and summary["related_persons"]["officers"] > 0
+    professions = summary["professions"]  # issue #18: the 14 groups, profession lists, a flagged public body
+    assert len(professions["registrations"]) == 14 and sum(professions["registrations"].values()) > 300
+    assert all(n > 0 for n in professions["listed"].values())
+    assert professions["government"]["open_flags"] >= 1 and professions["government"]["civil_servant_files"] > 0
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind

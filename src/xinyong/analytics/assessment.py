@@ -36,6 +36,7 @@ from xinyong.core import clock
 from xinyong.core.errors import ConfigurationError, ValidationFailed
 from xinyong.exchange import figures as exchange_figures
 from xinyong.ingest.reports import escape_cell
+from xinyong.professions import government
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "assessment.yaml"
 
@@ -48,6 +49,7 @@ SOURCES: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "notices": dashboards.list_notices,
     "volume": volumes.volume,
     "exchange": exchange_figures.by_department,
+    "government": government.by_department,
 }
 FIGURES = {
     "volume.completeness",
@@ -60,6 +62,7 @@ FIGURES = {
     "notices.rate",
     "exchange.report_rate",
     "exchange.acceptance_rate",
+    "government.rate",
 }
 
 
@@ -216,6 +219,7 @@ PARTS = {
     "cases": ("closed", "closed_on_time", "closed_late", "open_overdue"),
     "notices": ("listed", "noticed"),
     "exchange": exchange_figures.PARTS,
+    "government": ("kept", "broken", "paid", "overdue", "on_debtor_list"),
 }
 
 
@@ -278,6 +282,13 @@ def _because(figure: str, p: dict[str, Any]) -> str:
             f"应上报省平台 {p['due']} 条，已上报 {p['sent']} 条（省平台接收 {p['accepted']} 条，"
             f"拒收 {p['rejected']} 条），待上报 {p['pending']} 条"
         )
+    if figure == "government.rate":
+        if p.get("on_debtor_list"):
+            return "本机关期末被列入失信被执行人名单"
+        decided = sum(p.get(k) or 0 for k in ("kept", "broken", "paid", "overdue"))
+        if not decided:
+            return "期间本机关无认定履行状态的承诺、无到期的 PPP 或政府采购合同"
+        return f"承诺践诺 {p['kept']} 项、违诺 {p['broken']} 项，合同按约支付 {p['paid']} 份、拖欠 {p['overdue']} 份"
     return ""
 
 

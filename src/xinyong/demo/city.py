@@ -134,6 +134,10 @@ DEPARTMENTS = [
     ("fy", "沁阳市人民法院", "11"),
     ("ggzy", "沁阳市公共资源交易中心", "12"),
     ("ybj", "沁阳市医疗保障局", "11"),
+    # issue #18: the supervisors of key professions the list above lacks (公务员 组织部, 教师 教育局, 金融从业人员)
+    ("zzb", "中共沁阳市委组织部", "11"),
+    ("jyj", "沁阳市教育局", "11"),
+    ("jrb", "沁阳市金融工作服务中心", "12"),
 ]
 
 
@@ -383,6 +387,7 @@ BUILD_STEPS = (
     "双公示记录",
     "信用名单",
     "关联人员",
+    "重点职业与政务诚信",
     "公共资源交易",
     "异议与信用修复案件",
     "信易贷",
@@ -430,6 +435,13 @@ def build(
     step("关联人员")
     related_summary = demo_related.build(session, actor=actor, persons=people, today=clock.today())
 
+    step("重点职业与政务诚信")
+    from xinyong.demo import professions as demo_professions
+
+    professions_summary = demo_professions.build(
+        session, actor=actor, workdir=workdir, persons=people, today=clock.today()
+    )
+
     step("公共资源交易")
     trading_summary = demo_trading.build(
         session, actor=actor, workdir=workdir, scale=size.legal_persons / DemoSize().legal_persons
@@ -448,6 +460,7 @@ def build(
         "size": size.__dict__,
         "lists": lists_summary,
         "related_persons": related_summary,
+        "professions": professions_summary,
         "trading": trading_summary,
         "cases": cases_summary,
         "financing": financing_summary,

@@ -44,6 +44,7 @@ ACTIONS = frozenset(
         "measures.check_named_person",
         "financing.profile_read",
         "reports.government_file",
+        "professions.file",
     }
 )
 MAX_PAGE_SIZE = 100

@@ -33,6 +33,7 @@ from xinyong.lists.api import router as lists_router
 from xinyong.measures.api import audit_router as catalog_audit_router
 from xinyong.measures.api import checks_router
 from xinyong.measures.api import router as measures_router
+from xinyong.professions.api import router as professions_router
 from xinyong.records.api import router as records_router
 from xinyong.reports.api import router as reports_router
 from xinyong.reports.file_api import router as government_file_router
@@ -54,6 +55,7 @@ from xinyong.web.pages import home_context
 from xinyong.web.portal import router as portal_router
 from xinyong.web.portal_complaint import router as portal_complaint_router
 from xinyong.web.portal_content import router as portal_content_router
+from xinyong.web.portal_profession import router as portal_profession_router
 from xinyong.web.portal_report import router as portal_report_router
 from xinyong.web.portal_subject import router as portal_subject_router
 from xinyong.web.templates import TEMPLATES
@@ -148,6 +150,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(financing_router)
     api.include_router(exchange_router)
     api.include_router(related_persons_router)
+    api.include_router(professions_router)
     app.include_router(api, responses=REFUSALS)
     app.include_router(portal_router)
     app.include_router(api_docs_router)
@@ -155,6 +158,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     app.include_router(portal_content_router)
     app.include_router(portal_complaint_router)
     app.include_router(portal_report_router)
+    app.include_router(portal_profession_router)
     install_console(app)
     install_console_analysis(app)
     install_console_financing(app)

@@ -69,11 +69,13 @@ NAV = [
     ("lists", "/console/lists", "名单管理", CONSOLE_ROLES),
     ("review", "/console/lists/review", "比对复核", CONSOLE_ROLES),
     ("file", "/console/file", "信用档案", CONSOLE_ROLES),
+    ("professions", "/console/professions", "职业档案", CONSOLE_ROLES),
     ("check", "/console/check", "信用核查", CONSOLE_ROLES),
     ("measures", "/console/measures", "措施清单", CONSOLE_ROLES),
     ("catalog_audit", "/console/catalog-audit", "待核实依据", frozenset({Role.ADMIN})),
     ("dashboards", "/console/dashboards", "统计分析", CONSOLE_ROLES),
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
+    ("integrity", "/console/integrity", "政务诚信", CONSOLE_ROLES),
     ("tokens", "/console/tokens", "接口令牌", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),
     ("users", "/console/users", "用户管理", frozenset({Role.ADMIN})),
 ]
@@ -325,6 +327,7 @@ def install(app: FastAPI) -> None:
         console_file,
         console_lists,
         console_measures,
+        console_professions,
         console_users,
     )
 
@@ -337,6 +340,7 @@ def install(app: FastAPI) -> None:
         console_check,
         console_measures,
         console_dashboards,
+        console_professions,
         console_users,
     ):
         app.include_router(section.router)

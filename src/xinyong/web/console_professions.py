@@ -1,0 +1,112 @@
+"""Console pages of issue #18: 职业档案 (a person's profession file, for the departments a profession names and the
+admin) and 政务诚信 (the dashboard of public bodies and, for the credit office, its queue of bodies found on the
+失信被执行人 list).
+
+The profession file is read by a post (CSRF-checked: a resident ID never in a URL) through
+``professions.file.read_file``, the function behind ``GET /api/v1/professions/file/{code}``; a refusal about a
+known person is logged in the person's access log and shown, the page returning it so that the request's
+transaction, which holds the log row, commits (as ``web.console_file`` does for the government file).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from xinyong.auth import service as auth_service
+from xinyong.auth.deps import SessionDep
+from xinyong.auth.roles import Principal
+from xinyong.core import clock
+from xinyong.core.errors import XinyongError
+from xinyong.professions import catalog, government
+from xinyong.professions import file as profession_file
+from xinyong.web.console import admin, failed, render, see_other, viewer
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+BACK = "/console/professions"
+
+
+def _form(request: Request, principal: Principal, *, status_code: int = 200, **context: object) -> HTMLResponse:
+    return render(
+        request,
+        "console/professions.html",
+        principal,
+        active="professions",
+        purposes=catalog.purposes(),
+        professions=list(catalog.professions().values()),
+        status_code=status_code,
+        **context,
+    )
+
+
+@router.get("/professions", response_class=HTMLResponse)
+def professions_form(request: Request, principal: Principal = Depends(viewer)) -> HTMLResponse:
+    """The form: resident ID, purpose and, for ``other``, its text; the catalogue of the 14 groups below."""
+    return _form(request, principal, file=None, chosen="", purpose_text="")
+
+
+@router.post("/professions", response_class=HTMLResponse)
+def professions_read(
+    request: Request,
+    code: str = Form("", max_length=40),
+    purpose: str = Form("", max_length=40),
+    purpose_text: str = Form("", max_length=200),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
+    """The person's profession file below the form, or the refusal (logged, as the API logs it)."""
+    try:
+        data = profession_file.read_file(
+            session, actor=principal, code=code.strip(), purpose=purpose or None, purpose_text=purpose_text or None
+        )
+    except profession_file.FileRefused as exc:
+        profession_file.log_refusal(session, actor=principal, exc=exc)
+        return render(
+            request,
+            "console/result.html",
+            principal,
+            active="professions",
+            ok=False,
+            message=exc.message,
+            code=exc.code,
+            details=exc.details,
+            back=BACK,
+            status_code=exc.status_code,
+        )
+    except XinyongError as exc:
+        return failed(request, session, principal, exc, back=BACK)
+    departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
+    return _form(
+        request,
+        principal,
+        file=data,
+        departments=departments,
+        chosen=data["purpose"],
+        purpose_text=" ".join(purpose_text.split())[:150],
+    )
+
+
+@router.get("/integrity", response_class=HTMLResponse)
+def integrity(request: Request, principal: Principal = Depends(viewer), session: Session = SessionDep) -> HTMLResponse:
+    """政务诚信: public bodies' commitments, debtor-list entries, contracts; the credit office's queue (admin)."""
+    board = government.dashboard(session, today=clock.today())
+    flags = government.list_flags(session, actor=principal, status=None) if principal.is_admin else []
+    return render(request, "console/integrity.html", principal, active="integrity", board=board, flags=flags)
+
+
+@router.post("/integrity/flags/{flag_id}", response_class=HTMLResponse)
+def integrity_handle(
+    request: Request,
+    flag_id: int = Path(..., ge=1, le=2**62),
+    note: str = Form("", max_length=2000),
+    principal: Principal = Depends(admin),
+    session: Session = SessionDep,
+) -> Response:
+    """The credit office records what it did about a flagged body."""
+    try:
+        government.handle_flag(session, actor=principal, flag_id=flag_id, note=note)
+    except XinyongError as exc:
+        return failed(request, session, principal, exc, back="/console/integrity")
+    return see_other("/console/integrity")
