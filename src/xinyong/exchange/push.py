@@ -73,7 +73,8 @@ class ExchangeSettings(BaseSettings):
     id_mode: str = "masked"
     #: ``hashed``: the HMAC key agreed with the receiver.
     id_hash_key: str | None = None
-    #: Seconds a pusher's lease lasts unless renewed (renewed before every batch; longer than the HTTP timeout).
+    #: Seconds a pusher's lease lasts unless renewed (renewed before a batch once a quarter of it has passed; keep
+    #: the HTTP timeout below 3/4 of it).
     lease_ttl: float = 120.0
     #: ``exchange pull --loop``: the directory the province's files arrive in (processed ones go to ``done/``).
     inbox: str | None = None
@@ -104,6 +105,10 @@ def _settings_ok(settings: ExchangeSettings) -> str:
     if not settings.receiver_url:
         raise ConfigurationError(
             "未配置省级平台接收地址（XINYONG_EXCHANGE_RECEIVER_URL）", code="exchange_receiver_missing"
+        )
+    if settings.timeout >= 0.75 * settings.lease_ttl:
+        raise ConfigurationError(
+            "推送租约（XINYONG_EXCHANGE_LEASE_TTL）须长于请求超时的 4/3", code="exchange_lease_too_short"
         )
     return settings.receiver_url.rstrip("/")
 
@@ -221,11 +226,16 @@ def _push_batches(
     me: str,
     result: dict[str, Any],
 ) -> None:
+    renewed = time.monotonic()
     with httpx.Client(timeout=settings.timeout, transport=transport, follow_redirects=False) as client:
         while max_batches is None or result["batches"] < max_batches:
-            if result["batches"] and not lease.acquire(db, LEASE, me, ttl=settings.lease_ttl):
-                result.update(ok=False, error="lease lost")  # expired while this pusher stalled: stop
-                break
+            # Renewed once a quarter of its life has passed (not every batch: one write transaction less per
+            # batch); the lease then still covers a whole batch (the HTTP timeout is below 3/4 of the lease).
+            if time.monotonic() - renewed > settings.lease_ttl / 4:
+                if not lease.acquire(db, LEASE, me, ttl=settings.lease_ttl):
+                    result.update(ok=False, error="lease lost")  # expired while this pusher stalled: stop
+                    break
+                renewed = time.monotonic()
             with db.session(write=False) as session:
                 state = session.get(PushState, 1)
                 acked = state.acked_seq if state else 0
