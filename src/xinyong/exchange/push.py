@@ -142,7 +142,16 @@ def _receipt(response: httpx.Response, seqs: list[int]) -> dict[str, Any]:
     return {"receipt_id": data.get("receipt_id"), "accepted": accepted, "rejected": rejected}
 
 
-def _record_receipt(db: Database, *, url: str, first: int, last: int, status: int, receipt: dict[str, Any]) -> None:
+def _record_receipt(
+    db: Database,
+    *,
+    url: str,
+    first: int,
+    last: int,
+    status: int,
+    receipt: dict[str, Any],
+    messages: list[dict[str, Any]] | None = None,
+) -> None:
     """Commit a 2xx answer: the receipt, the rejections as the departments' work (``exchange.rejections``) and
     the cursor (never moved backwards)."""
     with db.session() as session:
@@ -166,6 +175,7 @@ def _record_receipt(db: Database, *, url: str, first: int, last: int, status: in
             last=last,
             accepted=receipt["accepted"],
             rejected=receipt["rejected"],
+            messages=messages,
         )
         state.acked_seq = max(state.acked_seq, last)
         state.sent_seq = max(state.sent_seq, last)
@@ -267,7 +277,9 @@ def _push_batches(
                 error = ids.scrub(f"{type(exc).__name__}: {exc}")  # a receiver may echo an ID number back
                 result.update(ok=False, error=error, next_attempt_at=_record_failure(db, settings, error, last=last))
                 break
-            _record_receipt(db, url=url, first=first, last=last, status=response.status_code, receipt=receipt)
+            _record_receipt(
+                db, url=url, first=first, last=last, status=response.status_code, receipt=receipt, messages=items
+            )
             result["batches"] += 1
             result["sent"] += len(seqs)
             result["accepted"] += len(receipt["accepted"])

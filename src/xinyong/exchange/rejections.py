@@ -17,7 +17,7 @@ ingest, or ``records.service.correct_record``), the feed gets a ``corrected`` me
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,6 +35,15 @@ from xinyong.records.models import CreditRecord
 STATUSES = ("open", "resolved", "superseded")
 
 
+class _Message(NamedTuple):
+    seq: int
+    kind: str
+    op: str
+    entity_id: int
+    subject_id: int | None
+    department_id: int | None
+
+
 def on_receipt(
     session: Session,
     *,
@@ -43,35 +52,44 @@ def on_receipt(
     last: int,
     accepted: list[int],
     rejected: list[dict[str, Any]],
+    messages: list[dict[str, Any]] | None = None,
 ) -> dict[str, int]:
-    """Record a receipt's rejections and settle the open ones its rows answer; counts of what changed."""
+    """Record a receipt's rejections and settle the open ones its rows answer; counts of what changed.
+    ``messages``: the batch's envelopes when the caller has them (the pusher), else they are read."""
     rejected_by_seq = {int(r["seq"]): r for r in rejected}
     accepted_set = set(accepted)
-    batch = list(
-        session.execute(
-            select(
-                FeedMessage.seq,
-                FeedMessage.kind,
-                FeedMessage.op,
-                FeedMessage.entity_id,
-                FeedMessage.subject_id,
-                FeedMessage.department_id,
+    counts = {"rejected": 0, "resolved": 0, "superseded": 0}
+    if not rejected_by_seq and not session.scalar(
+        select(func.count()).select_from(select(Rejection.id).where(Rejection.status == "open").limit(1).subquery())
+    ):
+        return counts  # nothing rejected now, nothing waiting to be settled
+    batch: list[Any]
+    if messages is not None:  # the batch the pusher just sent (its envelopes): no need to read it again
+        batch = [_Message(**{k: m[k] for k in _Message._fields}) for m in messages]
+    else:
+        batch = list(
+            session.execute(
+                select(
+                    FeedMessage.seq,
+                    FeedMessage.kind,
+                    FeedMessage.op,
+                    FeedMessage.entity_id,
+                    FeedMessage.subject_id,
+                    FeedMessage.department_id,
+                )
+                .where(FeedMessage.seq >= first, FeedMessage.seq <= last)
+                .order_by(FeedMessage.seq)
             )
-            .where(FeedMessage.seq >= first, FeedMessage.seq <= last)
-            .order_by(FeedMessage.seq)
         )
-    )
     entity_ids = sorted({m.entity_id for m in batch})
     open_by_entity: dict[tuple[str, int], list[Rejection]] = defaultdict(list)
     existing: dict[int, Rejection] = {}
-    if rejected_by_seq or session.scalar(select(func.count()).select_from(Rejection).where(Rejection.status == "open")):
-        for start in range(0, len(entity_ids), 900):
-            for r in session.scalars(select(Rejection).where(Rejection.entity_id.in_(entity_ids[start : start + 900]))):
-                existing[r.seq] = r
-                if r.status == "open":
-                    open_by_entity[(r.kind, r.entity_id)].append(r)
+    for start in range(0, len(entity_ids), 900):
+        for r in session.scalars(select(Rejection).where(Rejection.entity_id.in_(entity_ids[start : start + 900]))):
+            existing[r.seq] = r
+            if r.status == "open":
+                open_by_entity[(r.kind, r.entity_id)].append(r)
     now = utcnow()
-    counts = {"rejected": 0, "resolved": 0, "superseded": 0}
     for m in batch:
         key = (m.kind, m.entity_id)
         if m.seq in rejected_by_seq:
