@@ -121,3 +121,32 @@ def test_pull_inbox_loop_and_cli(database, session, tmp_path):
     assert [p["file"] for p in json.loads(r.output)["pulled"]] == ["2024-06-04.csv"]
     r = runner.invoke(cli, ["--db", database.url, "exchange", "pull", "--json"])
     assert r.exit_code != 0 and json.loads(r.output)["error"]["code"] == "file_required"
+
+
+def test_loops_outlive_a_busy_database(database, session, tmp_path, monkeypatch):
+    from xinyong.core.errors import Busy
+
+    dept = setup(session)
+    _ingest(session, dept, 2)
+    real_push, real_pull = push.push_once, province.pull_inbox
+    calls = {"push": 0, "pull": 0}
+
+    def busy_once(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            if calls[name] == 1:
+                raise Busy("数据库忙")
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(push, "push_once", busy_once("push", real_push))
+    monkeypatch.setattr(province, "pull_inbox", busy_once("pull", real_pull))
+    with FakeProvince() as fake:
+        total = push.push_loop(database, settings=_settings(fake), sleep=lambda s: None, rounds=3)
+        assert total["sent"] == 2 and sorted(fake.held) == [1, 2]
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _province_file(inbox / "a.csv", "豫郑市监罚〔2024〕7号")
+    total = province.pull_loop(database, actor=ADMIN, inbox=inbox, interval=1, sleep=lambda s: None, rounds=2)
+    assert total["pulled"] == 1 and calls == {"push": 3, "pull": 2}

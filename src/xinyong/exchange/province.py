@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, PrincipalKind, Role
-from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
+from xinyong.core.errors import Busy, Conflict, Forbidden, ValidationFailed
 
 CODE = "province"
 NAME = "省平台"
@@ -184,7 +184,10 @@ def pull_loop(
     sleep = sleep or time.sleep
     total: dict[str, Any] = {"rounds": 0, "pulled": 0, "failed": 0, "ok": True}
     while rounds is None or total["rounds"] < rounds:
-        result = pull_inbox(db, actor=actor, inbox=inbox)
+        try:
+            result = pull_inbox(db, actor=actor, inbox=inbox)
+        except Busy:  # the database stayed busy: a loop waits and goes on, it does not die
+            result = {"pulled": [], "failed": [], "ok": False}
         total["rounds"] += 1
         total["pulled"] += len(result["pulled"])
         total["failed"] += len(result["failed"])

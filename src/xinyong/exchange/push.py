@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xinyong.core.db import Database, utcnow
-from xinyong.core.errors import ConfigurationError
+from xinyong.core.errors import Busy, ConfigurationError
 from xinyong.exchange import feed, ids, lease, rejections, render
 from xinyong.exchange.models import PushReceipt, PushState
 
@@ -300,7 +300,10 @@ def push_loop(
     total = {"rounds": 0, "sent": 0, "accepted": 0, "rejected": 0}
     owner = lease.holder_name()  # one name for the loop's life: it renews its own lease between rounds
     while rounds is None or total["rounds"] < rounds:
-        result = push_once(db, settings=settings, transport=transport, owner=owner)
+        try:
+            result = push_once(db, settings=settings, transport=transport, owner=owner)
+        except Busy as exc:  # the database stayed busy: a loop waits and goes on, it does not die
+            result = {"batches": 0, "sent": 0, "accepted": 0, "rejected": 0, "ok": False, "error": str(exc)}
         total["rounds"] += 1
         for k in ("sent", "accepted", "rejected"):
             total[k] += result[k]
