@@ -60,6 +60,9 @@ def test_rejection_is_the_departments_work_until_its_correction_is_accepted(data
             "open",
         )
         assert row["reference"] == DOC and row["department_id"] == dept.id and row["kind"] == "penalty"
+        from xinyong.exchange import status
+
+        assert status.status(session)["open_rejections"] == 1
 
         # A department sees its own rows only: the API with its token, the service with its principal.
         own, foreign = make_token(session, Role.DEPT_VIEWER, dept), make_token(session, Role.DEPT_OPERATOR, other)
