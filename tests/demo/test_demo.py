@@ -87,6 +87,8 @@ def test_demo_build_only(tmp_path, monkeypatch):
     st = json.loads(runner.invoke(app, ["--db", url, "exchange", "status", "--json"]).stdout)
     assert st["last_seq_acknowledged"] == ex["acknowledged"] and st["backlog"] == ex["backlog"]
     assert st["rejected_rows"] == ex["rejected"]
+    r = runner.invoke(app, ["--db", url, "exchange", "rejections", "--limit", "5000", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["total"] == ex["rejected"]  # the departments' work
     r = runner.invoke(app, ["--db", url, "exchange", "figures", "--json"])
     assert r.exit_code == 0, r.output
     figures = json.loads(r.stdout)

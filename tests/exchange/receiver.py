@@ -2,7 +2,8 @@
 
 It checks the token and the body signature, keeps each sequence number once (a resent one is acknowledged again but
 not stored twice), rejects rows for which ``reject(message)`` returns a code, can drop the connection without an
-answer (``drop_next``), and answers ``GET /reconcile`` with the sequence numbers it holds.
+answer (``drop_next``), answers slowly (``delay`` seconds a batch), and answers ``GET /reconcile`` with the sequence
+numbers it holds. ``reject`` may return a code, or ``(code, message)``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +24,9 @@ SECRET = "province-hmac-secret"
 
 
 class FakeProvince:
-    def __init__(self, reject: Callable[[dict[str, Any]], str | None] = lambda m: None) -> None:
+    def __init__(self, reject: Callable[[dict[str, Any]], Any] = lambda m: None, *, delay: float = 0.0) -> None:
         self.reject = reject
+        self.delay = delay
         self.held: dict[int, dict[str, Any]] = {}
         self.deliveries: Counter[int] = Counter()
         self.drop_next = 0
@@ -45,6 +48,8 @@ class FakeProvince:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if fake.delay:
+                    time.sleep(fake.delay)
                 with fake.lock:
                     fake.requests += 1
                     if fake.drop_next:
@@ -65,7 +70,8 @@ class FakeProvince:
                         fake.deliveries[m["seq"]] += 1
                         code = fake.reject(m)
                         if code:
-                            rejected.append({"seq": m["seq"], "code": code, "message": "数据项不符合要求"})
+                            code, message = code if isinstance(code, tuple) else (code, "数据项不符合要求")
+                            rejected.append({"seq": m["seq"], "code": code, "message": message})
                             continue
                         fake.held.setdefault(m["seq"], m)
                         accepted.append(m["seq"])

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.core.db import utcnow
-from xinyong.exchange import feed, province
+from xinyong.exchange import feed, province, rejections
 from xinyong.exchange.models import FeedMessage, PushReceipt
 from xinyong.exchange.push import _state
 from xinyong.identifiers import uscc
@@ -107,17 +107,26 @@ def build(session: Session) -> dict[str, Any]:
             select(FeedMessage.seq, FeedMessage.kind).where(FeedMessage.seq >= first, FeedMessage.seq <= end)
         ).all()
         refused = [r for r in (_rejection(seq, kind) for seq, kind in rows) if r is not None]
-        session.add(
-            PushReceipt(
-                first_seq=first,
-                last_seq=end,
-                receiver=RECEIVER,
-                http_status=200,
-                accepted=len(rows) - len(refused),
-                rejected=len(refused),
-                rejections=refused,
-                receipt_id=f"DEMO-{first}-{end}",
-            )
+        receipt = PushReceipt(
+            first_seq=first,
+            last_seq=end,
+            receiver=RECEIVER,
+            http_status=200,
+            accepted=len(rows) - len(refused),
+            rejected=len(refused),
+            rejections=refused,
+            receipt_id=f"DEMO-{first}-{end}",
+        )
+        session.add(receipt)
+        session.flush()
+        refused_seqs = {r["seq"] for r in refused}
+        rejections.on_receipt(  # the departments' lists of rows to correct (console: 省平台退回的数据)
+            session,
+            receipt_id=receipt.id,
+            first=first,
+            last=end,
+            accepted=[seq for seq, _ in rows if seq not in refused_seqs],
+            rejected=refused,
         )
         receipts += 1
         accepted += len(rows) - len(refused)

@@ -10,6 +10,7 @@ import typer
 
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, ReasonOption, emit, handle_errors
+from xinyong.core.errors import ValidationFailed
 
 app = typer.Typer(help="与省级、国家平台交换：导出、推送、状态与对账", no_args_is_help=True)
 
@@ -43,18 +44,27 @@ def push(
     loop: bool = typer.Option(False, "--loop", help="持续推送（按退避间隔重试），直到中断"),
     once: bool = typer.Option(True, "--once", help="推送到积压清空或失败为止（默认）"),
     ignore_backoff: bool = typer.Option(False, "--now", help="不等待退避时间，立即重试"),
+    interval: float | None = typer.Option(None, "--interval", min=1, help="--loop：积压为空时的轮询间隔（秒）"),
     as_json: bool = JsonOption,
 ) -> None:
-    """把交换数据分批推送到省级平台（至少一次，按序号幂等）。"""
+    """把交换数据分批推送到省级平台（至少一次，按序号幂等；同时只有一个推送进程发送）。"""
     from xinyong.exchange import push as pusher
 
     db = clikit.database()
-    result = pusher.push_loop(db) if loop else pusher.push_once(db, ignore_backoff=ignore_backoff)
+    settings = pusher.ExchangeSettings()
+    if interval is not None:
+        settings.poll_interval = interval
+    if loop:
+        result = pusher.push_loop(db, settings=settings)
+    else:
+        result = pusher.push_once(db, settings=settings, ignore_backoff=ignore_backoff)
 
     def render(r: dict[str, Any]) -> None:
         clikit.console.print(
             f"推送 {r.get('batches', r.get('rounds', 0))} 批，{r['sent']} 条：接收 {r['accepted']}，拒收 {r['rejected']}"
         )
+        if r.get("skipped"):
+            clikit.console.print("另一推送进程正在发送，本次未推送")
         if r.get("error"):
             clikit.err_console.print(f"[red]推送失败：{r['error']}[/red]")
 
@@ -66,17 +76,47 @@ def push(
 @app.command("pull")
 @handle_errors
 def pull(
-    file: Path = typer.Argument(..., help="省平台下发的文件：双公示（CSV/XLSX/JSON，国家标准字段）或名单"),
+    file: Path | None = typer.Argument(None, help="省平台下发的文件：双公示（CSV/XLSX/JSON，国家标准字段）或名单"),
     kind: str | None = typer.Option(None, "--kind", help="penalty 或 licence；缺省时按列名判断"),
     list_code: str | None = typer.Option(None, "--list", help="省平台名单代码（按名单同步导入）"),
     mode: str = typer.Option("snapshot", "--mode", help="名单：snapshot（全量）或 delta（增量）"),
+    inbox: Path | None = typer.Option(
+        None, "--inbox", help="省平台文件到达的目录：导入其中全部文件（缺省：XINYONG_EXCHANGE_INBOX）"
+    ),
+    loop: bool = typer.Option(False, "--loop", help="按 --interval 定时导入 --inbox 目录，直到中断"),
+    interval: float = typer.Option(300.0, "--interval", min=1, help="--loop：两次导入之间的秒数"),
     as_json: bool = JsonOption,
 ) -> None:
     """导入省平台下发的本市主体数据（外地决定的处罚、许可，省级名单），来源记为「省平台」（失败时退出码 1）。"""
     from xinyong.exchange import province
+    from xinyong.exchange.push import ExchangeSettings
 
     db = clikit.database()
     op = clikit.operator()
+    if file is None:
+        folder = inbox or (Path(s) if (s := ExchangeSettings().inbox) else None)
+        if folder is None:
+            raise ValidationFailed("须给出文件，或 --inbox 目录（或配置 XINYONG_EXCHANGE_INBOX）", code="file_required")
+        if loop:
+            result = province.pull_loop(db, actor=op, inbox=folder, interval=interval)
+        else:
+            result = province.pull_inbox(db, actor=op, inbox=folder)
+
+        def render_inbox(d: dict[str, Any]) -> None:
+            if d.get("skipped"):
+                clikit.console.print("另一导入进程正在处理该目录，本次未导入")
+            pulled, failed = d["pulled"], d["failed"]
+            clikit.console.print(
+                f"省平台目录 {folder}：导入 {pulled if isinstance(pulled, int) else len(pulled)} 个文件，"
+                f"失败 {failed if isinstance(failed, int) else len(failed)} 个"
+            )
+
+        emit(result, as_json, render_inbox)
+        if not result.get("ok", True):
+            raise typer.Exit(1)
+        return
+    if loop:
+        raise ValidationFailed("--loop 只能与 --inbox 目录一起使用", code="loop_needs_inbox")
     province_id = db.run(lambda s: province.ensure_province(s, actor=op).id)
     if list_code:
         data = db.run(lambda s: province.pull_list(s, actor=op, list_code=list_code, path=file, mode=mode))
@@ -98,6 +138,37 @@ def pull(
     emit(data, as_json, render)
     if (not list_code and data.get("status") == "rejected") or (list_code and data.get("rejected")):
         raise typer.Exit(1)
+
+
+@app.command("rejections")
+@handle_errors
+def rejections_(
+    department: str | None = typer.Option(None, "--department", help="部门代码（缺省：全部；部门账号只看本部门）"),
+    status: str = typer.Option("open", "--status", help="open（待整改，默认）、resolved、superseded 或 all"),
+    limit: int = typer.Option(200, "--limit", min=1, max=5000),
+    as_json: bool = JsonOption,
+) -> None:
+    """省平台拒收的数据行：各部门待整改清单（省平台的理由；更正后重新上报，接收即为已解决）。"""
+    from xinyong.exchange import rejections
+
+    with clikit.database().session(write=False) as session:
+        data = rejections.list_rejections(
+            session,
+            actor=clikit.operator(),
+            department=department,
+            status=None if status == "all" else status,
+            limit=limit,
+        )
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(f"省平台拒收（{d['status']}）：共 {d['total']} 行")
+        for r in d["rejections"]:
+            clikit.console.print(
+                f"序号 {r['seq']} {r['department_name'] or '-'} {r['kind']} {r['reference'] or r['entity_id']}："
+                f"{r['code']} {r['message']}（{r['status']}）"
+            )
+
+    emit(data, as_json, render)
 
 
 @app.command("status")

@@ -77,3 +77,44 @@ class PushReceipt(Base):
     rejections: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False, default=list)
     receipt_id: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = now_column()
+
+
+class Rejection(Base):
+    """A row the receiver rejected, as work for the department that owns it (``exchange.rejections``).
+
+    Written with the receipt that carried the rejection; ``open`` until a later message of the same entity (the
+    department's correction: a new version through the ingest, a withdrawal …) is acknowledged: accepted →
+    ``resolved``, rejected again → ``superseded`` by the new rejection. ``resolved_seq`` names that message."""
+
+    __tablename__ = "exchange_rejections"
+    __table_args__ = (
+        Index("ix_exchange_rejections_department_status", "department_id", "status"),
+        Index("ix_exchange_rejections_entity", "entity_id", "kind"),
+    )
+
+    id: Mapped[int] = pk_column()
+    seq: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    op: Mapped[str] = mapped_column(String(30), nullable=False)
+    entity_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    subject_id: Mapped[int | None] = mapped_column(BigId)
+    department_id: Mapped[int | None] = mapped_column(BigId)
+    #: The receiver's reason, as given (ID numbers in it masked: ``exchange.ids.scrub``).
+    code: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    receipt_id: Mapped[int | None] = mapped_column(BigId)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="open")  # open | resolved | superseded
+    resolved_seq: Mapped[int | None] = mapped_column(BigId)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    rejected_at: Mapped[dt.datetime] = now_column()
+
+
+class Lease(Base):
+    """A named lease (``push``, ``pull``): one holder at a time, until it expires (``exchange.lease``)."""
+
+    __tablename__ = "exchange_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    acquired_at: Mapped[dt.datetime] = now_column()

@@ -5,8 +5,9 @@ Every change already writes an audit event there (``core.audit.record``); :func:
 Bulk writes audit one event per batch, which does not name the rows: they report their changed rows through
 ``core.hooks.batch_written`` instead, handled set-based by :func:`on_batch_written`.
 
-Natural persons' records are produced only where the catalog class's ``natural_person_attribute`` allows sharing
-(anything but ``restricted``).
+Natural persons' data are produced only where the catalog class's ``natural_person_attribute`` allows sharing
+(anything but ``restricted``): a record's class (``licence`` / ``penalty``), a list entry's list type's
+``info_class``, the ``commitment`` class for commitments.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from xinyong.catalog.models import InfoClass
 from xinyong.commitments.models import Commitment
 from xinyong.core.audit import AuditChainHead, AuditEvent
 from xinyong.exchange import feed, render
-from xinyong.lists.models import ListEntry
+from xinyong.lists.models import ListEntry, ListType
 from xinyong.records.models import CreditRecord
 
 NATURAL_PERSON = "natural_person"
@@ -84,10 +85,30 @@ def _record_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
     return [record_message(record, RECORD_OPS[ev.action], reason=ev.reason)]
 
 
+COMMITMENT_CLASS = "commitment"
+
+
+def _entry_shareable(session: Session, entry: ListEntry, cache: dict[int, bool] | None = None) -> bool:
+    """A natural person's list entry only where its list type's catalog class allows sharing."""
+    if entry.party_kind != NATURAL_PERSON:
+        return True
+    cache = {} if cache is None else cache
+    if entry.list_type_id not in cache:
+        info_class = session.scalar(select(ListType.info_class).where(ListType.id == entry.list_type_id))
+        cache[entry.list_type_id] = info_class is not None and _shareable(session, info_class)
+    return cache[entry.list_type_id]
+
+
+def _commitment_shareable(session: Session, c: Commitment) -> bool:
+    return c.promisor_kind != NATURAL_PERSON or _shareable(session, COMMITMENT_CLASS)
+
+
 def _list_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
     op = "changed" if ev.action == "lists.match_judge" else LIST_OPS.get(ev.action.removeprefix("lists.entry."))
     entry = session.get(ListEntry, int(ev.entity_id)) if ev.entity_id and op else None
-    return [] if entry is None or op is None else [list_message(session, entry, op)]
+    if entry is None or op is None or not _entry_shareable(session, entry):
+        return []
+    return [list_message(session, entry, op)]
 
 
 def list_message(session: Session, entry: ListEntry, op: str) -> dict[str, Any]:
@@ -114,7 +135,9 @@ def commitment_message(commitment: Commitment, op: str) -> dict[str, Any]:
 
 def _commitment_event(session: Session, ev: AuditEvent) -> list[dict[str, Any]]:
     c = session.get(Commitment, int(ev.entity_id or 0))
-    return [] if c is None else [commitment_message(c, COMMITMENT_OPS[ev.action])]
+    if c is None or not _commitment_shareable(session, c):
+        return []
+    return [commitment_message(c, COMMITMENT_OPS[ev.action])]
 
 
 #: ``(entity_type, action)`` of an audit event → producer. List entries match any ``lists.entry.*`` action.
@@ -202,11 +225,16 @@ def on_batch_written(session: Session, *, entity_type: str, department_id: int, 
             messages = _record_messages(session, chunk)
         elif entity_type == "commitment":
             found = {x.id: x for x in session.scalars(select(Commitment).where(Commitment.id.in_(ids)))}
-            messages = [commitment_message(found[c["id"]], COMMITMENT_OPS[c["op"]]) for c in chunk if c["id"] in found]
+            messages = [
+                commitment_message(found[c["id"]], COMMITMENT_OPS[c["op"]])
+                for c in chunk
+                if c["id"] in found and _commitment_shareable(session, found[c["id"]])
+            ]
         elif entity_type == "list_entry":
             entries = {e.id: e for e in session.scalars(select(ListEntry).where(ListEntry.id.in_(ids)))}
+            allowed: dict[int, bool] = {}
             for c in chunk:
                 list_op = LIST_OPS.get(c["op"])
-                if list_op and c["id"] in entries:
+                if list_op and c["id"] in entries and _entry_shareable(session, entries[c["id"]], allowed):
                     messages.append(list_message(session, entries[c["id"]], list_op))
         feed.enqueue(session, no_echo(session, messages))

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal, PrincipalKind, Role
-from xinyong.core.errors import Conflict, Forbidden, ValidationFailed
+from xinyong.core.errors import Busy, Conflict, Forbidden, ValidationFailed
 
 CODE = "province"
 NAME = "省平台"
@@ -105,3 +105,93 @@ def pull_list(
     view = sync.sync_view(record, lt.code, with_report=False)
     view["source"] = SOURCE_LABEL
     return view
+
+
+#: Files of an inbox whose name starts so are provincial lists: ``list-<CODE>-….csv`` (synced as a snapshot).
+LIST_PREFIX = "list-"
+PULL_LEASE = "pull"
+
+
+def _inbox_files(inbox: Path) -> list[Path]:
+    return sorted(
+        p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".part")
+    )
+
+
+def pull_inbox(db: Any, *, actor: Principal, inbox: str | Path, lease_ttl: float = 600.0) -> dict[str, Any]:
+    """Pull every file waiting in ``inbox`` (where the province's files arrive: SFTP drop, a sync job), in name
+    order: 双公示 files through the ingest, ``list-<CODE>-…`` files through the list sync. A file pulled is moved
+    to ``inbox/done/``; one refused (a rejected batch, rejected list rows, an error) to ``inbox/failed/`` with
+    ``<name>.error.json`` beside it. One puller at a time (the ``pull`` lease): a second one returns at once.
+    A file pulled twice is one batch anyway (the ingest's idempotency by SHA-256)."""
+    import json
+
+    from xinyong.core.errors import XinyongError
+    from xinyong.exchange import lease
+
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        raise ValidationFailed(f"省平台文件目录不存在：{inbox}", code="inbox_missing")
+    me = lease.holder_name()
+    result: dict[str, Any] = {"inbox": str(inbox), "pulled": [], "failed": [], "ok": True}
+    if not lease.acquire(db, PULL_LEASE, me, ttl=lease_ttl):
+        result["skipped"] = "another puller holds the lease"
+        return result
+    try:
+        province_id = db.run(lambda s: ensure_province(s, actor=actor).id)
+        for path in _inbox_files(inbox):
+            lease.acquire(db, PULL_LEASE, me, ttl=lease_ttl)
+            name = path.name
+            try:
+                if name.startswith(LIST_PREFIX):
+                    code = name[len(LIST_PREFIX) :].rsplit(".", 1)[0].rsplit("-", 1)[0]
+                    data = db.run(lambda s, c=code, p=path: pull_list(s, actor=actor, list_code=c, path=p))
+                    ok = not data.get("rejected")
+                else:
+                    data = db.run(lambda s, p=path: pull_records(s, actor=actor, province_id=province_id, path=p))
+                    ok = data.get("status") != "rejected"
+                error = None if ok else {"code": "rejected", "summary": data}
+            except XinyongError as exc:
+                data, ok, error = {}, False, {"code": exc.code, "message": str(exc)[:500]}
+            target = inbox / ("done" if ok else "failed")
+            target.mkdir(exist_ok=True)
+            path.replace(target / name)
+            if ok:
+                result["pulled"].append({"file": name, **{k: data.get(k) for k in ("batch", "status", "rows")}})
+            else:
+                (target / f"{name}.error.json").write_text(
+                    json.dumps(error, ensure_ascii=False, default=str, indent=2), encoding="utf-8"
+                )
+                result["failed"].append({"file": name, **(error or {})})
+                result["ok"] = False
+    finally:
+        lease.release(db, PULL_LEASE, me)
+    return result
+
+
+def pull_loop(
+    db: Any,
+    *,
+    actor: Principal,
+    inbox: str | Path,
+    interval: float,
+    sleep: Any = None,
+    rounds: int | None = None,
+) -> dict[str, Any]:
+    """:func:`pull_inbox` every ``interval`` seconds, until interrupted (``rounds`` for tests)."""
+    import time
+
+    sleep = sleep or time.sleep
+    total: dict[str, Any] = {"rounds": 0, "pulled": 0, "failed": 0, "ok": True}
+    while rounds is None or total["rounds"] < rounds:
+        try:
+            result = pull_inbox(db, actor=actor, inbox=inbox)
+        except Busy:  # the database stayed busy: a loop waits and goes on, it does not die
+            result = {"pulled": [], "failed": [], "ok": False}
+        total["rounds"] += 1
+        total["pulled"] += len(result["pulled"])
+        total["failed"] += len(result["failed"])
+        total["ok"] = total["ok"] and result["ok"]
+        if rounds is None or total["rounds"] < rounds:
+            sleep(interval)
+    return total

@@ -39,9 +39,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from xinyong.core.db import Database, utcnow
-from xinyong.core.errors import ConfigurationError
-from xinyong.exchange import feed, render
+from xinyong.core.errors import Busy, ConfigurationError
+from xinyong.exchange import feed, ids, lease, rejections, render
 from xinyong.exchange.models import PushReceipt, PushState
+
+LEASE = "push"
 
 SIGNATURE_HEADER = "X-Xinyong-Signature"
 USER_AGENT = "xinyong-exchange/1"
@@ -66,6 +68,16 @@ class ExchangeSettings(BaseSettings):
     max_delay: float = 3600.0
     #: ``--loop``: seconds between polls of an empty feed.
     poll_interval: float = 10.0
+    #: Natural persons' ID numbers in the push body: ``masked`` (as stored), ``hashed`` or ``clear``
+    #: (``exchange.ids``).
+    id_mode: str = "masked"
+    #: ``hashed``: the HMAC key agreed with the receiver.
+    id_hash_key: str | None = None
+    #: Seconds a pusher's lease lasts unless renewed (renewed before a batch once a quarter of it has passed; keep
+    #: the HTTP timeout below 3/4 of it).
+    lease_ttl: float = 120.0
+    #: ``exchange pull --loop``: the directory the province's files arrive in (processed ones go to ``done/``).
+    inbox: str | None = None
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -94,6 +106,10 @@ def _settings_ok(settings: ExchangeSettings) -> str:
         raise ConfigurationError(
             "未配置省级平台接收地址（XINYONG_EXCHANGE_RECEIVER_URL）", code="exchange_receiver_missing"
         )
+    if settings.timeout >= 0.75 * settings.lease_ttl:
+        raise ConfigurationError(
+            "推送租约（XINYONG_EXCHANGE_LEASE_TTL）须长于请求超时的 4/3", code="exchange_lease_too_short"
+        )
     return settings.receiver_url.rstrip("/")
 
 
@@ -112,8 +128,12 @@ def _receipt(response: httpx.Response, seqs: list[int]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("应答不是 JSON 对象")
     accepted = [int(s) for s in data.get("accepted") or []]
-    rejected: list[dict[str, Any]] = [
-        {"seq": int(r["seq"]), "code": str(r.get("code") or ""), "message": str(r.get("message") or "")}
+    rejected: list[dict[str, Any]] = [  # an ID number the receiver echoes back is kept masked only
+        {
+            "seq": int(r["seq"]),
+            "code": ids.scrub(str(r.get("code") or "")),
+            "message": ids.scrub(str(r.get("message") or "")),
+        }
         for r in data.get("rejected") or []
     ]
     unknown = (set(accepted) | {int(r["seq"]) for r in rejected}) - set(seqs)
@@ -122,21 +142,40 @@ def _receipt(response: httpx.Response, seqs: list[int]) -> dict[str, Any]:
     return {"receipt_id": data.get("receipt_id"), "accepted": accepted, "rejected": rejected}
 
 
-def _record_receipt(db: Database, *, url: str, first: int, last: int, status: int, receipt: dict[str, Any]) -> None:
-    """Commit a 2xx answer: the receipt and the cursor (never moved backwards)."""
+def _record_receipt(
+    db: Database,
+    *,
+    url: str,
+    first: int,
+    last: int,
+    status: int,
+    receipt: dict[str, Any],
+    messages: list[dict[str, Any]] | None = None,
+) -> None:
+    """Commit a 2xx answer: the receipt, the rejections as the departments' work (``exchange.rejections``) and
+    the cursor (never moved backwards)."""
     with db.session() as session:
         state = _state(session)
-        session.add(
-            PushReceipt(
-                first_seq=first,
-                last_seq=last,
-                receiver=url,
-                http_status=status,
-                accepted=len(receipt["accepted"]),
-                rejected=len(receipt["rejected"]),
-                rejections=receipt["rejected"],
-                receipt_id=None if receipt["receipt_id"] is None else str(receipt["receipt_id"])[:200],
-            )
+        row = PushReceipt(
+            first_seq=first,
+            last_seq=last,
+            receiver=url,
+            http_status=status,
+            accepted=len(receipt["accepted"]),
+            rejected=len(receipt["rejected"]),
+            rejections=receipt["rejected"],
+            receipt_id=None if receipt["receipt_id"] is None else str(receipt["receipt_id"])[:200],
+        )
+        session.add(row)
+        session.flush()
+        rejections.on_receipt(
+            session,
+            receipt_id=row.id,
+            first=first,
+            last=last,
+            accepted=receipt["accepted"],
+            rejected=receipt["rejected"],
+            messages=messages,
         )
         state.acked_seq = max(state.acked_seq, last)
         state.sent_seq = max(state.sent_seq, last)
@@ -151,7 +190,7 @@ def _record_failure(db: Database, settings: ExchangeSettings, error: str, *, las
         state = _state(session)
         state.failures += 1
         state.sent_seq = max(state.sent_seq, last)
-        state.last_error = error[:ERROR_TEXT_LIMIT]
+        state.last_error = ids.scrub(error)[:ERROR_TEXT_LIMIT]
         state.last_attempt_at = utcnow()
         state.next_attempt_at = state.last_attempt_at + dt.timedelta(seconds=_delay(settings, state.failures))
         return state.next_attempt_at
@@ -164,13 +203,49 @@ def push_once(
     transport: httpx.BaseTransport | None = None,
     ignore_backoff: bool = False,
     max_batches: int | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Send batches until the feed is drained, a failure, or ``max_batches``; what was done."""
+    """Send batches until the feed is drained, a failure, or ``max_batches``; what was done.
+
+    Only the holder of the ``push`` lease sends (``exchange.lease``, renewed before every batch): a second pusher
+    started meanwhile (a second ``--loop``, an overlapping cron run) returns at once with ``skipped`` and sends
+    nothing, so no batch goes out twice at the same time."""
     settings = settings or ExchangeSettings()
     url = _settings_ok(settings)
+    ids.check_mode(settings.id_mode, settings.id_hash_key)
     result: dict[str, Any] = {"batches": 0, "sent": 0, "accepted": 0, "rejected": 0, "ok": True, "error": None}
+    me = owner or lease.holder_name()
+    if not lease.acquire(db, LEASE, me, ttl=settings.lease_ttl):
+        result["skipped"] = "another pusher holds the lease"
+        result["holder"] = lease.holder(db, LEASE)
+        return result
+    try:
+        _push_batches(db, settings, url, transport, ignore_backoff, max_batches, me, result)
+    finally:
+        lease.release(db, LEASE, me)
+    return result
+
+
+def _push_batches(
+    db: Database,
+    settings: ExchangeSettings,
+    url: str,
+    transport: httpx.BaseTransport | None,
+    ignore_backoff: bool,
+    max_batches: int | None,
+    me: str,
+    result: dict[str, Any],
+) -> None:
+    renewed = time.monotonic()
     with httpx.Client(timeout=settings.timeout, transport=transport, follow_redirects=False) as client:
         while max_batches is None or result["batches"] < max_batches:
+            # Renewed once a quarter of its life has passed (not every batch: one write transaction less per
+            # batch); the lease then still covers a whole batch (the HTTP timeout is below 3/4 of the lease).
+            if time.monotonic() - renewed > settings.lease_ttl / 4:
+                if not lease.acquire(db, LEASE, me, ttl=settings.lease_ttl):
+                    result.update(ok=False, error="lease lost")  # expired while this pusher stalled: stop
+                    break
+                renewed = time.monotonic()
             with db.session(write=False) as session:
                 state = session.get(PushState, 1)
                 acked = state.acked_seq if state else 0
@@ -184,6 +259,8 @@ def push_once(
                 if not messages:
                     break
                 items = render.render_messages(session, messages)
+                # The receiver's form of persons' ID numbers: in this body only, never stored (exchange.ids).
+                ids.apply(session, items, mode=settings.id_mode, hash_key=settings.id_hash_key)
             seqs = [m["seq"] for m in items]
             first, last = seqs[0], seqs[-1]
             body = json.dumps(
@@ -197,16 +274,17 @@ def push_once(
                     raise ValueError(f"HTTP {response.status_code}: {response.text[:ERROR_TEXT_LIMIT]}")
                 receipt = _receipt(response, seqs)
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = ids.scrub(f"{type(exc).__name__}: {exc}")  # a receiver may echo an ID number back
                 result.update(ok=False, error=error, next_attempt_at=_record_failure(db, settings, error, last=last))
                 break
-            _record_receipt(db, url=url, first=first, last=last, status=response.status_code, receipt=receipt)
+            _record_receipt(
+                db, url=url, first=first, last=last, status=response.status_code, receipt=receipt, messages=items
+            )
             result["batches"] += 1
             result["sent"] += len(seqs)
             result["accepted"] += len(receipt["accepted"])
             result["rejected"] += len(receipt["rejected"])
             result["acked_seq"] = last
-    return result
 
 
 def push_loop(
@@ -220,8 +298,12 @@ def push_loop(
     """Push, wait (the poll interval, or until the back-off ends), push again … (``rounds`` for tests)."""
     settings = settings or ExchangeSettings()
     total = {"rounds": 0, "sent": 0, "accepted": 0, "rejected": 0}
+    owner = lease.holder_name()  # one name for the loop's life: it renews its own lease between rounds
     while rounds is None or total["rounds"] < rounds:
-        result = push_once(db, settings=settings, transport=transport)
+        try:
+            result = push_once(db, settings=settings, transport=transport, owner=owner)
+        except Busy as exc:  # the database stayed busy: a loop waits and goes on, it does not die
+            result = {"batches": 0, "sent": 0, "accepted": 0, "rejected": 0, "ok": False, "error": str(exc)}
         total["rounds"] += 1
         for k in ("sent", "accepted", "rejected"):
             total[k] += result[k]

@@ -22,7 +22,7 @@ from xinyong.core import clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import XinyongError
 from xinyong.exchange import feed
-from xinyong.exchange.models import FeedMessage, PushReceipt, PushState
+from xinyong.exchange.models import FeedMessage, Lease, PushReceipt, PushState, Rejection
 from xinyong.exchange.push import USER_AGENT, ExchangeSettings
 
 
@@ -47,7 +47,18 @@ def status(session: Session) -> dict[str, Any]:
         "next_attempt_at": state.next_attempt_at.isoformat() if state and state.next_attempt_at else None,
         "receipts": receipts,
         "rejected_rows": int(rejected),
+        # The departments' work (exchange.rejections) and who is pushing now (exchange.lease).
+        "open_rejections": session.scalar(select(func.count()).select_from(Rejection).where(Rejection.status == "open"))
+        or 0,
+        "pusher": _pusher(session),
     }
+
+
+def _pusher(session: Session) -> dict[str, Any] | None:
+    held = session.get(Lease, "push")
+    if held is None or held.expires_at < utcnow():
+        return None
+    return {"owner": held.owner, "expires_at": held.expires_at.isoformat()}
 
 
 def day_range(day: dt.date) -> tuple[dt.datetime, dt.datetime]:

@@ -188,3 +188,41 @@ async def batch_resend(
         return failed(request, session, principal, exc, back=back)
     query = f"?duplicate={summary['duplicate_of']}" if summary.get("duplicate_of") else ""
     return see_other(f"/console/batches/{summary['batch']}{query}")
+
+
+@router.get("/exchange/rejections", response_class=HTMLResponse)
+def exchange_rejections_page(
+    request: Request,
+    status: Literal["open", "resolved", "superseded", "all"] = Query("open"),
+    department: str | None = Query(None, max_length=32),
+    page: int = Query(1, ge=1, le=10_000),
+    principal: Principal = Depends(viewer),
+    session: Session = SessionDep,
+) -> Response:
+    """省平台退回：the rows the province rejected, with its reason — a department sees its own (the service keeps it
+    so); correct the record by uploading the corrected row, it is resent and the rejection resolved."""
+    from xinyong.exchange import rejections
+
+    try:
+        data = rejections.list_rejections(
+            session,
+            actor=principal,
+            department=(department or None) if principal.is_admin else None,
+            status=None if status == "all" else status,
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
+    except XinyongError as exc:
+        return failed(request, session, principal, exc, back="/console/batches")
+    return render(
+        request,
+        "console/exchange_rejections.html",
+        principal,
+        active="batches",
+        data=data,
+        status=status,
+        page=page,
+        more=data["total"] > page * PAGE,
+        department=department or "",
+        departments=_all_departments(session, principal),
+    )
