@@ -197,7 +197,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(public)])
     def home(request: Request) -> Any:
-        with db.session(write=False) as session:
+        with db.read_session() as session:  # the read replica when one is configured
             context = home_context(session)
         return TEMPLATES.TemplateResponse(request, "home.html", context)
 
