@@ -75,6 +75,7 @@ NAV = [
     ("assessment", "/console/assessment", "督查考核", CONSOLE_ROLES),
     ("tokens", "/console/tokens", "接口令牌", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),
     ("users", "/console/users", "用户管理", frozenset({Role.ADMIN})),
+    ("jobs", "/console/jobs", "任务队列", frozenset({Role.ADMIN})),
 ]
 
 
@@ -306,6 +307,7 @@ def install(app: FastAPI) -> None:
         console_collection,
         console_dashboards,
         console_file,
+        console_jobs,
         console_lists,
         console_measures,
         console_users,
@@ -321,6 +323,7 @@ def install(app: FastAPI) -> None:
         console_measures,
         console_dashboards,
         console_users,
+        console_jobs,
     ):
         app.include_router(section.router)
     app.add_middleware(LoginGate)
