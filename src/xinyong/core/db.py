@@ -763,6 +763,14 @@ _databases: dict[str, Database] = {}
 _PRIMARY_OF: dict[str, Engine] = {}
 
 
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (``postgresql+psycopg://…``) as libpq takes it (``postgresql://…``), for
+    connections opened with the driver itself (a LISTEN, the job queue)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def primary_of(engine: Engine) -> Engine:
     """The primary's engine for an engine of a read replica (``Database.replica``); any other engine itself. For
     code handed a replica's session that must write something once (the search indexes)."""

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from xinyong.core.db import Database, get_database
+from xinyong.core.db import Database, get_database, libpq_url
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.jobs.tasks import SCHEDULE, SCHEDULED_PARAMS, TASKS
 
@@ -94,8 +93,7 @@ def conninfo(url: str) -> str:
     """libpq connection string of a SQLAlchemy PostgreSQL URL, with :data:`SCHEMA` first on the search path."""
     from psycopg.conninfo import make_conninfo
 
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return make_conninfo(plain, options=f"-c search_path={SCHEMA},public")
+    return make_conninfo(libpq_url(url), options=f"-c search_path={SCHEMA},public")
 
 
 def retry_strategy() -> Any:

@@ -17,6 +17,7 @@ from xinyong import __version__
 from xinyong.analytics.api import router as analytics_router
 from xinyong.auth.api import router as auth_router
 from xinyong.auth.deps import public
+from xinyong.auth.tokens import start_token_listener
 from xinyong.cases.api import router as cases_router
 from xinyong.catalog.api import router as catalog_router
 from xinyong.commitments.api import router as commitments_router
@@ -115,6 +116,8 @@ def create_app(database: Database | str | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
+    # Several server processes on PostgreSQL: a logout or a revoked token in one is known to all at once.
+    start_token_listener(db)
     install_error_handlers(app)
     security.install(app, TEMPLATES)
 
