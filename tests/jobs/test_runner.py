@@ -48,13 +48,19 @@ def _empty_queue(db: Database) -> None:
         )
 
 
-def _work_until(app: Any, done: Callable[[], bool], timeout: float = 20.0, app_db: Any = None) -> None:
+def _work_until(
+    app: Any,
+    done: Callable[[], bool],
+    timeout: float = 20.0,
+    app_db: Any = None,
+    queues: tuple[str, ...] = ("xinyong",),
+) -> None:
     """Run a worker of ``app`` in this thread until ``done()`` (asked between polls) or the timeout."""
 
     async def main() -> None:
         async with app.open_async():
             worker = app._worker(
-                queues=["xinyong"],
+                queues=list(queues),
                 wait=True,
                 install_signal_handlers=False,
                 fetch_job_polling_interval=0.2,
@@ -146,6 +152,22 @@ def test_a_scheduled_daily_job_fires(pg: Database) -> None:
     _work_until(app, lambda: "succeeded" in _statuses(pg, "records.transitions"), timeout=15)
     with pg.session() as s:
         assert s.scalar(select(PublicityRun.run_date)) is not None
+
+
+def test_a_job_of_a_dead_worker_goes_back_on_the_queue(pg: Database) -> None:
+    """A worker killed mid-job leaves it ``doing``; the scheduler's recovery task puts it back and a worker runs it."""
+    _seed(pg)
+    job = runner.enqueue(pg, "records.transitions", date="2026-03-04")
+    with pg.engine.begin() as conn:  # as a worker that died leaves it (no live worker holds it)
+        conn.execute(text("SET LOCAL search_path TO procrastinate, public"))
+        conn.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = :i"), {"i": job["job_id"]}
+        )
+    # The scheduler (it runs no job) defers the recovery task; a plain worker runs it, then the job.
+    scheduler = runner.make_app(pg, schedule={runner.RECOVER_STALLED: "* * * * * *"})
+    _work_until(scheduler, lambda: bool(_statuses(pg, runner.RECOVER_STALLED)), queues=(runner.SCHEDULER_QUEUE,))
+    worker = runner.make_app(pg)
+    _work_until(worker, lambda: _statuses(pg, "records.transitions") == ["succeeded"], timeout=15, app_db=pg)
 
 
 def test_the_console_lists_jobs_and_retries_a_failed_one(pg: Database, client, session, monkeypatch) -> None:

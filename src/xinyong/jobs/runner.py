@@ -129,7 +129,29 @@ def make_app(
         task = app.task(name=PREFIX + name, queue="xinyong", retry=retry_strategy(), pass_context=False)(run)
         if schedule and name in schedule:
             app.periodic(cron=schedule[name], periodic_id=name)(task)  # type: ignore[arg-type]  # **params takes timestamp
+    # Every worker knows the recovery task; only a scheduler defers it.
+    _recovery(app, schedule.get(RECOVER_STALLED, "* * * * *") if schedule is not None else None)
     return app
+
+
+#: The scheduler's own periodic task: jobs left ``doing`` by a worker that died (no heartbeat for
+#: :data:`STALLED_AFTER` seconds, or none registered) go back on the queue.
+RECOVER_STALLED = "jobs.recover_stalled"
+STALLED_AFTER = 60.0
+
+
+def _recovery(app: procrastinate.App, cron: str | None) -> None:
+
+    async def recover_stalled(context: procrastinate.JobContext, timestamp: int = 0) -> None:
+        assert context.app is not None
+        manager = context.app.job_manager
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER):
+            log.warning("job queue: job %s (%s) of a dead worker put back on the queue", job.id, job.task_name)
+            await manager.retry_job(job)
+
+    task = app.task(name=PREFIX + RECOVER_STALLED, queue="xinyong", pass_context=True)(recover_stalled)
+    if cron is not None:
+        app.periodic(cron=cron, periodic_id=RECOVER_STALLED)(task)
 
 
 def ensure_schema(db: Database) -> bool:
