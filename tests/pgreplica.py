@@ -142,16 +142,18 @@ def streaming_replica(admin_url: str) -> Iterator[int]:
         if prefix:
             shutil.chown(root, "postgres", "postgres")
         os.chmod(root, 0o700)
-        subprocess.run(
+        backup = subprocess.run(
             [
                 *prefix,
                 *[_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(url.port or 5432), "-U", "postgres"],
                 *["-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"],
             ],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
+        if backup.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {backup.stderr[-2000:]}")
         # Debian keeps postgresql.conf and pg_hba.conf in /etc: the copy gets its own, small ones. A standby must
         # allow at least as much as its primary of these.
         engine = create_engine(admin_url)
@@ -159,10 +161,11 @@ def streaming_replica(admin_url: str) -> Iterator[int]:
             same = {name: conn.execute(text(f"SHOW {name}")).scalar_one() for name in _AT_LEAST_PRIMARY}
         engine.dispose()
         conf = (
-            f"port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{root}'\n"
+            f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{root}'\n"
             "hot_standby = on\nshared_buffers = 16MB\nfsync = off\nlogging_collector = off\n"
             + "".join(f"{name} = {value}\n" for name, value in same.items())
         )
+        conf += "include_if_exists = 'port.conf'\n"
         hba = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
         for name, body in (("postgresql.conf", conf), ("pg_hba.conf", hba), ("pg_ident.conf", "")):
             path = os.path.join(data, name)
@@ -174,16 +177,27 @@ def streaming_replica(admin_url: str) -> Iterator[int]:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(data, extra))
         started = True  # from here on, stop it whatever happens
-        run = subprocess.run(
-            [*prefix, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-t", "30", "start"],
-            capture_output=True,
-            text=True,
-            timeout=40,
-        )
-        if run.returncode != 0:
+        for attempt in (1, 2):  # a port taken between free_port() and the start (another test run): once more
+            port_conf = os.path.join(data, "port.conf")
+            with open(port_conf, "w") as fh:
+                fh.write(f"port = {port}\n")
+            if prefix:
+                shutil.chown(port_conf, "postgres", "postgres")
+            run = subprocess.run(
+                [*prefix, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-t", "30", "start"],
+                capture_output=True,
+                text=True,
+                timeout=40,
+            )
+            if run.returncode == 0:
+                break
+            log = ""
             with contextlib.suppress(OSError), open(os.path.join(root, "log")) as fh:
-                raise RuntimeError(f"the replica did not start: {run.stderr}\n{fh.read()[-2000:]}")
-            raise RuntimeError(f"the replica did not start: {run.stderr}")
+                log = fh.read()[-2000:]
+            if attempt == 1 and "already in use" in log:
+                port = free_port(port + 1)
+                continue
+            raise RuntimeError(f"the replica did not start: {run.stderr}\n{log}")
         yield port
     finally:
         if started:

@@ -35,7 +35,7 @@ def test_compose_runs_every_tier_on_one_configuration() -> None:
     for name in ("migrate", "web", "worker", "scheduler"):
         env = services[name]["environment"]
         assert "@db:5432/" in env["XINYONG_DATABASE_URL"], name
-        assert "@db-replica:5432/" in env["XINYONG_DATABASE_READ_URL"], name
+        assert "host=db-replica:5432" in env["XINYONG_DATABASE_READ_URL"], name
         assert env["XINYONG_RATE_LIMIT_REDIS_URL"].startswith("redis://redis:"), name
         assert "XINYONG_SECRET_KEY" in env, name
     for name in ("web", "worker", "scheduler"):

@@ -133,3 +133,27 @@ def test_the_check_reads_on_the_replica_and_records_on_the_primary(replicated: D
     wait_replayed(db.url, db.read_url or "")
     with db.read_session() as reader:  # and the check recorded on the primary has reached the replica
         assert reader.scalar(select(func.count()).select_from(Check).where(Check.id == answer["check_id"])) == 1
+
+
+def _hosts(url: str, *ports: int) -> str:
+    """``url`` with several hosts tried in order by libpq, a standby preferred (``target_session_attrs``)."""
+    base = make_url(url)
+    hosts = "&".join(f"host=127.0.0.1:{port}" for port in ports)
+    return f"postgresql+psycopg://{base.username}@/{base.database}?{hosts}&target_session_attrs=prefer-standby&connect_timeout=2"
+
+
+def test_a_read_url_listing_the_primary_too_survives_a_replica_that_is_down(replicated: Database) -> None:
+    """docs/deployment.md: ``XINYONG_DATABASE_READ_URL`` may name the replica and then the primary; libpq prefers
+    the standby and falls back to the primary when it cannot be reached, so the portal never fails for it."""
+    replica_port = make_url(replicated.read_url or "").port or 0
+    primary_port = make_url(replicated.url).port or 5432
+    both = Database(replicated.url, read_url=_hosts(replicated.url, primary_port, replica_port))
+    down = Database(replicated.url, read_url=_hosts(replicated.url, 1, primary_port))  # nothing listens on port 1
+    try:
+        with both.read_session() as reader:
+            assert reader.scalar(text("SELECT pg_is_in_recovery()")) is True  # the standby, though listed second
+        with down.read_session() as reader:
+            assert reader.scalar(text("SELECT pg_is_in_recovery()")) is False  # the primary: no error
+    finally:
+        both.dispose()
+        down.dispose()

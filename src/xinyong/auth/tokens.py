@@ -371,15 +371,21 @@ def _listen(db: Database) -> None:
 
     from xinyong.core.db import libpq_url
 
+    failures = 0
     while True:
         try:
             with psycopg.connect(libpq_url(db.url), autocommit=True) as conn:
                 conn.execute(f"LISTEN {TOKENS_CHANNEL}")
+                failures = 0
                 forget_tokens()  # anything missed while not listening
                 for _ in conn.notifies():
                     forget_tokens()
         except Exception as exc:  # noqa: BLE001 - a lost connection: listen again shortly
-            log.warning("token listener: %s; listening again in 5 s", type(exc).__name__)
+            failures += 1
+            # once per outage: the cache's TTL bounds revocation meanwhile
+            (log.warning if failures == 1 else log.debug)(
+                "token listener: %s; listening again in 5 s", type(exc).__name__
+            )
         time.sleep(5)
 
 
