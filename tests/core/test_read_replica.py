@@ -129,6 +129,8 @@ def test_the_check_reads_on_the_replica_and_records_on_the_primary(replicated: D
     with TestClient(create_app(db)) as client:
         page = client.get("/search", params={"q": "只读副本测试"})
         assert page.status_code == 200 and "沁阳市只读副本测试有限公司" in page.text
+        # /readyz names the replica (503 here only because the test schema is not Alembic's)
+        assert client.get("/readyz").json()["replica"] == {"status": "ok", "standby": True}
     assert any("subjects" in s for s in on_replica_pool)
     wait_replayed(db.url, db.read_url or "")
     with db.read_session() as reader:  # and the check recorded on the primary has reached the replica
@@ -154,6 +156,12 @@ def test_a_read_url_listing_the_primary_too_survives_a_replica_that_is_down(repl
             assert reader.scalar(text("SELECT pg_is_in_recovery()")) is True  # the standby, though listed second
         with down.read_session() as reader:
             assert reader.scalar(text("SELECT pg_is_in_recovery()")) is False  # the primary: no error
+        dead = Database(replicated.url, read_url=_hosts(replicated.url, 1))
+        from xinyong.web.app import create_app
+
+        with TestClient(create_app(dead)) as client:
+            assert client.get("/readyz").json()["replica"]["status"] == "unavailable"
+        dead.dispose()
     finally:
         both.dispose()
         down.dispose()
