@@ -284,6 +284,19 @@ COMMANDS: dict[str, LazyCommand] = {
     "professions": LazyCommand(
         "xinyong.professions.commands", "app", "重点职业人群与政务诚信：执业登记、职业信用档案、政务失信提示"
     ),
+    "worker": LazyCommand(
+        "xinyong.jobs.commands",
+        "register",
+        "后台任务进程：运行队列中的推送投递、交换推送、每日任务与评价（失败自动重试、退避）。需要 PostgreSQL。",
+    ),
+    "scheduler": LazyCommand(
+        "xinyong.jobs.commands",
+        "register",
+        "定时任务进程：按计划把每日任务、推送投递、交换推送与夜间评价加入队列（自身不运行任务；可运行多个，不会重复加入）。",
+    ),
+    "jobs": LazyCommand(
+        "xinyong.jobs.commands", "register", "后台任务队列：列出、重试失败的任务、加入任务（PostgreSQL）"
+    ),
 }
 
 
@@ -367,6 +380,13 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
             seeded = ensure_seeded(session, actor=clikit.operator())
             ensure_list_types(session, actor=clikit.operator())
             ensure_measures(session, actor=clikit.operator())
+    jobs_schema = None
+    if db.dialect == "postgresql":
+        # lazy: the job queue's own schema tool (procrastinate), when the [worker] extra is installed
+        from xinyong.jobs import runner
+
+        if runner.unavailable(db) is None:
+            jobs_schema = "created" if runner.ensure_schema(db) else "present"
 
     def render(d: dict) -> None:
         clikit.console.print(f"数据库已升级到 {d['revision']} ({d['database']})")
@@ -378,6 +398,7 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
             "database": db.engine.url.render_as_string(hide_password=True),
             "revision": rev,
             "catalog_seeded": seeded.created if seeded else [],
+            "jobs_schema": jobs_schema,
         },
         as_json,
         render,

@@ -78,6 +78,26 @@ async def _close(context: AbstractContextManager[Session], session: Session, exc
 SessionDep = Depends(_session, scope="function")
 
 
+async def _read_session(request: Request) -> AsyncIterator[Session]:
+    """A GET/HEAD request's session on the read replica (``Database.replica``; the primary when none is configured
+    or when the request must write): for pages that only read and may be a replication delay behind."""
+    db: Database = request.app.state.db
+    write = request.method not in READ_METHODS or bool(request.scope.get("state", {}).get(WRITE_STATE))
+    context = db.session(write=True) if write else db.replica.session(write=False)
+    session = context.__enter__()
+    try:
+        yield session
+    except BaseException as exc:
+        await _close(context, session, exc)
+        raise
+    await _close(context, session, None)
+
+
+#: :data:`SessionDep` for the public portal's read-only pages: on the read replica (``XINYONG_DATABASE_READ_URL``)
+#: when one is configured. A route that writes, or must read what was just written, takes ``SessionDep``.
+ReadSessionDep = Depends(_read_session, scope="function")
+
+
 def _bearer(header: str) -> str:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():

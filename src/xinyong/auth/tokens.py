@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -337,7 +337,56 @@ def _forget_tokens_on_commit(session: Session) -> None:
             forget_tokens()
 
         event.listen(session, "after_commit", _after_commit, once=True)
+        if session.get_bind().dialect.name == "postgresql":
+            # Every other server process forgets too, when this transaction commits (NOTIFY is transactional):
+            # see start_token_listener.
+            session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": TOKENS_CHANNEL})
     forget_tokens()
+
+
+#: PostgreSQL channel on which a committed change to tokens, users or departments is announced to every process.
+TOKENS_CHANNEL = "xinyong_tokens"
+_listeners: dict[str, threading.Thread] = {}
+
+
+def start_token_listener(db: Database) -> bool:
+    """On PostgreSQL, a daemon thread of this process that empties its token cache whenever another process
+    commits a change to tokens, users or departments (``LISTEN xinyong_tokens``): a logout, a revoked token or a
+    deactivated user on one server process takes effect on every other at once, not within ``TOKEN_CACHE_TTL``.
+    Once per process and database; does nothing on SQLite (one server process). While the listener is
+    disconnected the cache's TTL remains the bound. Returns whether a listener runs."""
+    if db.dialect != "postgresql":
+        return False
+    with _known_lock:
+        if db.url in _listeners and _listeners[db.url].is_alive():
+            return True
+        thread = threading.Thread(target=_listen, args=(db,), name="xinyong-token-listener", daemon=True)
+        _listeners[db.url] = thread
+    thread.start()
+    return True
+
+
+def _listen(db: Database) -> None:
+    import psycopg
+
+    from xinyong.core.db import libpq_url
+
+    failures = 0
+    while True:
+        try:
+            with psycopg.connect(libpq_url(db.url), autocommit=True) as conn:
+                conn.execute(f"LISTEN {TOKENS_CHANNEL}")
+                failures = 0
+                forget_tokens()  # anything missed while not listening
+                for _ in conn.notifies():
+                    forget_tokens()
+        except Exception as exc:  # noqa: BLE001 - a lost connection: listen again shortly
+            failures += 1
+            # once per outage: the cache's TTL bounds revocation meanwhile
+            (log.warning if failures == 1 else log.debug)(
+                "token listener: %s; listening again in 5 s", type(exc).__name__
+            )
+        time.sleep(5)
 
 
 def _read_token(db: Database, raw_token: str) -> _KnownToken:

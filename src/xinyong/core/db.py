@@ -656,10 +656,14 @@ def run_with_retries(fn: Callable[[int], T], *, retries: int | None = None, what
 
 
 class Database:
-    """One engine, its session factories and units of work."""
+    """One engine, its session factories and units of work — and, when a read URL is given, the read-only replica
+    that reads which may lag go to (:attr:`replica`, :meth:`read_session`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_url: str | None = None) -> None:
         self.url = url
+        #: ``XINYONG_DATABASE_READ_URL``: a streaming replica of this database (None, or the same URL: no replica).
+        self.read_url = read_url if read_url and read_url != url else None
+        self._replica: Database | None = None
         self.engine = make_engine(url)
         #: The same pool; transactions begun on it are write transactions (``BEGIN IMMEDIATE`` on SQLite).
         self.writer = writer_of(self.engine)
@@ -694,6 +698,37 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    # Read replicas --------------------------------------------------------------------------------------------
+    # Routing is explicit: a read path that may be served a moment late asks for the replica by name
+    # (``db.replica`` / ``db.read_session()``: the check's look-ups in ``measures.check.check_and_record``, the
+    # portal's pages through ``auth.deps.ReadSessionDep``, the government file in ``reports.file_api``); everything
+    # else — every write, every read that must see what the same request or job just wrote — keeps using the
+    # primary (``session()``, ``run()``, ``engine``). Without a read URL the replica *is* the primary.
+
+    @property
+    def replica(self) -> Database:
+        """The database to read from when a read may lag the primary by the replication delay: the replica of
+        ``read_url``, or this database itself when none is configured. Never write through it (a PostgreSQL
+        standby refuses: "cannot execute … in a read-only transaction")."""
+        if self.read_url is None:
+            return self
+        if self._replica is None:
+            with self._statement_lock:
+                if self._replica is None:
+                    self._replica = Database(self.read_url)
+                    _PRIMARY_OF[self._replica.engine.url.render_as_string(hide_password=False)] = self.engine
+        return self._replica
+
+    @property
+    def has_replica(self) -> bool:
+        return self.read_url is not None
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A reader on the replica (:attr:`replica`; the primary when none is configured), in one transaction."""
+        with self.replica.session(write=False) as session:
+            yield session
+
     @contextlib.contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back on error. A write
@@ -719,16 +754,39 @@ class Database:
         self.engine.dispose()
         if self._statement_engine is not None:
             self._statement_engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
 
 
 _databases: dict[str, Database] = {}
+#: A read replica's URL → its primary's engine (filled by ``Database.replica``), for :func:`primary_of`.
+_PRIMARY_OF: dict[str, Engine] = {}
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL (``postgresql+psycopg://…``) as libpq takes it (``postgresql://…``), for
+    connections opened with the driver itself (a LISTEN, the job queue)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def primary_of(engine: Engine) -> Engine:
+    """The primary's engine for an engine of a read replica (``Database.replica``); any other engine itself. For
+    code handed a replica's session that must write something once (the search indexes)."""
+    return _PRIMARY_OF.get(engine.url.render_as_string(hide_password=False), engine)
 
 
 def get_database(url: str | None = None) -> Database:
-    url = url or get_settings().resolved_database_url
+    """The process's :class:`Database` for ``url`` (default: the configured one). The configured database gets
+    the configured read replica (``XINYONG_DATABASE_READ_URL``); another URL none."""
+    settings = get_settings()
+    configured = settings.resolved_database_url
+    url = url or configured
     db = _databases.get(url)
     if db is None:
-        db = _databases[url] = Database(url)
+        read_url = settings.database_read_url if url == configured else None
+        db = _databases[url] = Database(url, read_url=read_url)
     return db
 
 

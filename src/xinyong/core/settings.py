@@ -31,6 +31,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
+    #: A read-only replica of ``database_url`` (PostgreSQL streaming replication, docs/deployment.md): the reads
+    #: that may lag a moment — the credit check's look-ups, the portal's pages, the government file — go to it
+    #: (``core.db.Database.replica``); every write, and every read that must see its own write, stays on the
+    #: primary. Unset: everything on the primary.
+    database_read_url: str | None = None
     secret_key: str | None = None
     # Working days: the calendar library knows declared years only. Beyond them, these dates are added
     # (ISO dates, comma separated, e.g. the next year's declared holidays before the library is updated) and

@@ -270,13 +270,17 @@ def check_and_record(
     connection (see :func:`_record`). PostgreSQL connections of that engine are not pinged at checkout: when a
     check meets a dead one (the server restarted) before anything was written, the pool is emptied and the check
     runs once more on a new connection — what the ping would have done, paid only when it happens.
+
+    With a read replica (``XINYONG_DATABASE_READ_URL``, ``Database.replica``) the reads go to the replica's
+    statement engine and the record to the primary, in a short transaction of its own (as on SQLite): the answer
+    may be as old as the replication delay, the record is never lost.
     """
-    engine = db.statement_engine
+    engine = db.replica.statement_engine
     sqlite = engine.dialect.name == "sqlite"
     for attempt in (1, 2):
         conn = engine.connect()
         session = Session(bind=conn, expire_on_commit=False)
-        if sqlite:
+        if sqlite or db.has_replica:
             session.info["record_apart"] = db.engine
         try:
             answer = run_check(session, actor=actor, subjects=subjects, scenario=scenario, reference=reference)
@@ -351,6 +355,10 @@ def _record(
     # check_and_record names the engine that writes (its own reads ran without a transaction, on a connection
     # the few-items record reuses); otherwise the session's.
     engine = cast(Engine, session.info.get("record_apart") or session.get_bind())  # sessions are bound to engines
+    if engine.dialect.name != "sqlite":
+        # The reads ran on a read replica (check_and_record): the record goes to the primary, in its own transaction.
+        with Session(bind=engine, expire_on_commit=False) as own, own.begin():
+            return _write(own, check, rows, results)
     with turn_of(engine):
         if len(rows) > _FEW_ITEMS:
             with Session(bind=engine, expire_on_commit=False) as own, own.begin():

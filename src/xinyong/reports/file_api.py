@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep, allow
 from xinyong.auth.roles import Principal, Role
+from xinyong.core.db import Database
 from xinyong.reports import government_file
 
 router = APIRouter(prefix="/subjects", tags=["reports"])
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/subjects", tags=["reports"])
 
 @router.get("/{code}/file")
 def government_file_read(
+    request: Request,
     code: str = Path(..., max_length=40),
     purpose: str | None = Query(
         None,
@@ -36,10 +38,17 @@ def government_file_read(
 ) -> Any:
     """政府信用档案（政务共享）：各部门可共享的信用记录、名单（含历史）、承诺及履约、评价结果和异议标记；
     须说明查询事由，每次查询及被拒绝的尝试均记入该主体的查询记录。"""
+    db: Database = request.app.state.db
     try:
-        return government_file.read_file(
-            session, actor=principal, code=code, purpose=purpose, purpose_text=purpose_text
-        )
+        if not db.has_replica:
+            return government_file.read_file(
+                session, actor=principal, code=code, purpose=purpose, purpose_text=purpose_text
+            )
+        # Read from the replica (XINYONG_DATABASE_READ_URL); the access log is written on the primary (session).
+        with db.read_session() as reader:
+            return government_file.read_file(
+                session, actor=principal, code=code, purpose=purpose, purpose_text=purpose_text, reader=reader
+            )
     except government_file.FileRefused as exc:
         government_file.log_refusal(session, actor=principal, exc=exc)
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.status_code)

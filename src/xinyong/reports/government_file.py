@@ -130,10 +130,15 @@ def read_file(
     purpose: str | None,
     purpose_text: str | None = None,
     today: dt.date | None = None,
+    reader: Session | None = None,
 ) -> dict[str, Any]:
     """The subject's government credit file, logged. A refusal about a known subject raises :class:`FileRefused`
-    (log it with :func:`log_refusal` in the same transaction); an unknown subject :class:`NotFound`."""
-    subject = find_subject(session, code)
+    (log it with :func:`log_refusal` in the same transaction); an unknown subject :class:`NotFound`.
+
+    ``reader``: a session on the read replica (``core.db.Database.read_session``) that the file is read from;
+    the access log is written in ``session`` (the primary) all the same. Without it both are ``session``."""
+    rs = reader if reader is not None else session
+    subject = find_subject(rs, code)
     if subject is None:
         raise NotFound("未找到该信用主体", code="subject_not_found")
     logged_purpose = f"政务共享（{(purpose or '未说明')[:40]}）"
@@ -146,14 +151,14 @@ def read_file(
     except XinyongError as exc:
         raise FileRefused(exc, subject_id=subject.id, purpose=logged_purpose) from None
     today = today or clock.today()
-    classes = {c.code: c for c in session.scalars(select(InfoClass))}
+    classes = {c.code: c for c in rs.scalars(select(InfoClass))}
     # the records' publicity rules come from these classes: not read again (records.queries.rules)
-    prime_publicity_rules(session, [classes[c] for c in publicity.CLASS_CODES.values() if c in classes])
+    prime_publicity_rules(rs, [classes[c] for c in publicity.CLASS_CODES.values() if c in classes])
     shared = {c for c, cls in classes.items() if shareable(_attribute(cls, subject))}
-    records, truncated = _records(session, subject, classes, shared, today)
-    lists = _lists(session, subject, classes, shared, today)
-    commitments = _commitments(session, subject, actor, today) if "commitment" in shared else []
-    grades = _grades(session, subject, actor) if "evaluation" in shared else []
+    records, truncated = _records(rs, subject, classes, shared, today)
+    lists = _lists(rs, subject, classes, shared, today)
+    commitments = _commitments(rs, subject, actor, today) if "commitment" in shared else []
+    grades = _grades(rs, subject, actor) if "evaluation" in shared else []
     read = sorted(
         {"registration"} & shared
         | {r["info_class"] for r in records}

@@ -54,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from xinyong.core.db import writer_of
+from xinyong.core.db import primary_of, writer_of
 from xinyong.identifiers import orgcode, resident_id, uscc
 from xinyong.identifiers.detect import looks_like_code
 from xinyong.identifiers.names import normalize_org_name
@@ -158,6 +158,10 @@ def ensure_search_index(bind: Engine | Session) -> bool:
     a large registry that takes a while: about a minute for a million subjects).
     """
     engine = bind.get_bind().engine if isinstance(bind, Session) else bind
+    replica_key = str(engine.url)
+    if replica_key in _ensured:
+        return False
+    engine = primary_of(engine)  # a read replica's session: the indexes are made on its primary (and replicated)
     key = str(engine.url)
     if key in _ensured:
         return False
@@ -189,6 +193,7 @@ def ensure_search_index(bind: Engine | Session) -> bool:
                             conn.execute(text(statement))
                         created = True
         _ensured.add(key)
+        _ensured.add(replica_key)
         return created
 
 

@@ -17,6 +17,7 @@ from xinyong import __version__
 from xinyong.analytics.api import router as analytics_router
 from xinyong.auth.api import router as auth_router
 from xinyong.auth.deps import public
+from xinyong.auth.tokens import start_token_listener
 from xinyong.cases.api import router as cases_router
 from xinyong.catalog.api import router as catalog_router
 from xinyong.commitments.api import router as commitments_router
@@ -118,6 +119,8 @@ def create_app(database: Database | str | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.db = db
+    # Several server processes on PostgreSQL: a logout or a revoked token in one is known to all at once.
+    start_token_listener(db)
     install_error_handlers(app)
     security.install(app, TEMPLATES)
 
@@ -189,21 +192,34 @@ def create_app(database: Database | str | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"], dependencies=[Depends(public)])
     def readyz() -> JSONResponse:
-        """Readiness: the database answers and its schema is at the code's migration head."""
+        """Readiness: the database answers and its schema is at the code's migration head; with a read replica
+        (``XINYONG_DATABASE_READ_URL``), the read URL answers too (``replica``: whether it reached a standby)."""
         try:
             with db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 current = current_revision(conn)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        extra: dict[str, Any] = {}
+        if db.has_replica:
+            try:
+                with db.replica.engine.connect() as conn:
+                    standby = bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar())
+                extra["replica"] = {"status": "ok", "standby": standby}
+            except Exception as exc:  # noqa: BLE001 - the routed reads would fail: not ready
+                extra["replica"] = {"status": "unavailable", "reason": type(exc).__name__}
         head = head_revision()
         if current != head:
-            return JSONResponse({"status": "migrations_pending", "database": current, "code": head}, status_code=503)
-        return JSONResponse({"status": "ready", "database": db.dialect, "revision": current})
+            return JSONResponse(
+                {"status": "migrations_pending", "database": current, "code": head, **extra}, status_code=503
+            )
+        if extra.get("replica", {}).get("status") == "unavailable":
+            return JSONResponse({"status": "replica_unavailable", **extra}, status_code=503)
+        return JSONResponse({"status": "ready", "database": db.dialect, "revision": current, **extra})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(public)])
     def home(request: Request) -> Any:
-        with db.session(write=False) as session:
+        with db.read_session() as session:  # the read replica when one is configured
             context = home_context(session)
         return TEMPLATES.TemplateResponse(request, "home.html", context)
 

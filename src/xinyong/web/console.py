@@ -78,6 +78,7 @@ NAV = [
     ("integrity", "/console/integrity", "政务诚信", CONSOLE_ROLES),
     ("tokens", "/console/tokens", "接口令牌", frozenset({Role.ADMIN, Role.DEPT_OPERATOR})),
     ("users", "/console/users", "用户管理", frozenset({Role.ADMIN})),
+    ("jobs", "/console/jobs", "任务队列", frozenset({Role.ADMIN})),
 ]
 
 
@@ -325,6 +326,7 @@ def install(app: FastAPI) -> None:
         console_collection,
         console_dashboards,
         console_file,
+        console_jobs,
         console_lists,
         console_measures,
         console_professions,
@@ -342,6 +344,7 @@ def install(app: FastAPI) -> None:
         console_dashboards,
         console_professions,
         console_users,
+        console_jobs,
     ):
         app.include_router(section.router)
     app.add_middleware(LoginGate)

@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import SessionDep, public
+from xinyong.auth.deps import ReadSessionDep, SessionDep, public
 from xinyong.auth.roles import ANONYMOUS
 from xinyong.auth.service import list_departments
 from xinyong.cases import flows, objections, repair, service, verification
@@ -132,7 +132,7 @@ def search_page(
     q: str | None = None,
     kind: str | None = None,
     page: str | None = None,
-    session: Session = SessionDep,
+    session: Session = ReadSessionDep,
 ) -> HTMLResponse:
     max_page = math.ceil(MATCH_CAP / SEARCH_PAGE_SIZE)
     page_no = parse_page(page, max_page=max_page)
@@ -190,7 +190,7 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
 
 
 @router.get("/subject/{ref}", response_class=HTMLResponse)
-def subject_page(request: Request, ref: str, session: Session = SessionDep) -> HTMLResponse:
+def subject_page(request: Request, ref: str, session: Session = ReadSessionDep) -> HTMLResponse:
     try:
         subject = public_subject(session, ref)
     except NotFound:
@@ -285,7 +285,7 @@ def records_page(
     date_from: str | None = None,
     date_to: str | None = None,
     page: str | None = None,
-    session: Session = SessionDep,
+    session: Session = ReadSessionDep,
 ) -> HTMLResponse:
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
@@ -332,7 +332,7 @@ def records_page(
 
 
 @router.get("/lists", response_class=HTMLResponse)
-def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
+def lists_page(request: Request, session: Session = ReadSessionDep) -> HTMLResponse:
     codes = _public_list_codes(session)
     sizes = [s for s in list_sizes(session, _today()) if s["list_code"] in codes]
     groups = {kind: [s for s in sizes if s["kind"] == kind] for kind in LIST_KIND_LABELS}
@@ -345,7 +345,7 @@ def lists_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
 
 @router.get("/lists/{code}", response_class=HTMLResponse)
 def list_page(
-    request: Request, code: str, page: str | None = None, q: str | None = None, session: Session = SessionDep
+    request: Request, code: str, page: str | None = None, q: str | None = None, session: Session = ReadSessionDep
 ) -> HTMLResponse:
     if code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
@@ -680,7 +680,7 @@ def progress(
 
 
 @router.get("/open-data", response_class=HTMLResponse)
-def open_data_page(request: Request, session: Session = SessionDep) -> HTMLResponse:
+def open_data_page(request: Request, session: Session = ReadSessionDep) -> HTMLResponse:
     codes = _public_list_codes(session)
     return render(
         request,
@@ -701,7 +701,7 @@ def open_data_records(
     date_from: str | None = None,
     date_to: str | None = None,
     page: str | None = None,
-    session: Session = SessionDep,
+    session: Session = ReadSessionDep,
 ) -> Response:
     """Public 双公示 records, newest first, at most ``OPEN_DATA_MAX_ROWS`` a file (``page`` for the next)."""
     if fmt not in ("csv", "json"):
@@ -726,7 +726,7 @@ def open_data_records(
 
 
 @router.get("/open-data/lists/{code}.{fmt}", dependencies=[Depends(rate_limit("report"))])
-def open_data_list(request: Request, code: str, fmt: str, session: Session = SessionDep) -> Response:
+def open_data_list(request: Request, code: str, fmt: str, session: Session = ReadSessionDep) -> Response:
     if fmt not in ("csv", "json") or code not in _public_list_codes(session):
         return _not_found(request, "未找到该名单")
     items = masked_entries(public_entries(session, today=_today(), list_code=code, limit=OPEN_DATA_MAX_ROWS))

@@ -88,6 +88,8 @@ class WebSecuritySettings(BaseSettings):
     rate_login_user_burst: int = 10
     #: Shared rate-limit buckets for a deployment of several processes (``redis://host:6379/0``); empty: in process.
     rate_limit_redis_url: str | None = None
+    #: The prefix of this platform's bucket keys in that Redis (several platforms, or test runs, may share one).
+    rate_limit_redis_prefix: str = "xinyong:rl:"
     #: Largest form body the CSRF check reads (bigger bodies are refused with 413 before any route runs).
     max_form_bytes: int = 20 * 1024 * 1024
 
@@ -514,7 +516,7 @@ class RateLimiter:
     ) -> RateLimiter:
         s = settings or get_web_settings()
         if store is None and s.rate_limit_redis_url:
-            store = RedisBuckets(s.rate_limit_redis_url)
+            store = RedisBuckets(s.rate_limit_redis_url, prefix=s.rate_limit_redis_prefix)
         return cls(
             {
                 "search": Rule(s.rate_search_per_minute, s.rate_search_burst),

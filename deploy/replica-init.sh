@@ -1,0 +1,11 @@
+#!/bin/sh
+# The streaming replica of compose.yaml: on first start, copy the primary with pg_basebackup -R (it writes
+# standby.signal and primary_conninfo), then run as a hot standby. Later starts go straight to postgres.
+set -eu
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  until pg_isready -h db -p 5432 -U postgres -q; do sleep 1; done
+  rm -rf "${PGDATA:?}"/*
+  PGPASSWORD="$REPLICATION_PASSWORD" pg_basebackup -h db -p 5432 -U replicator -D "$PGDATA" -R -X stream -c fast
+  chmod 0700 "$PGDATA"
+fi
+exec postgres -c hot_standby=on
