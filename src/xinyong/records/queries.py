@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import own_departments_clause
-from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict
-from xinyong.catalog.service import publicity_rule
+from xinyong.catalog.fields import record_kinds
+from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict, override_rule
+from xinyong.catalog.service import publicity_rule, publicity_rules
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.records import publicity
@@ -30,8 +31,14 @@ from xinyong.subjects.models import Subject
 
 
 def rules(session: Session) -> dict[str, PublicityRule]:
-    """The catalog rule of each record kind (cached by the catalog for the transaction)."""
-    return {kind.value: publicity_rule(session, code) for kind, code in publicity.CLASS_CODES.items()}
+    """The catalog rule of each record kind (cached by the catalog for the transaction): the 双公示 kinds and every
+    class with a data standard (``catalog.fields.record_kinds``) that the stored catalog has. The rules not cached
+    yet are read in one statement (the portal's subject page asks on every request)."""
+    out = publicity_rules(session, record_kinds())
+    for kind, code in publicity.CLASS_CODES.items():  # the 双公示 rules are required (NotFound before a seed)
+        if kind.value not in out:
+            out[kind.value] = publicity_rule(session, code)
+    return out
 
 
 def facts(record: CreditRecord) -> publicity.RecordFacts:
@@ -89,7 +96,19 @@ def _window_open(rule: PublicityRule, today: dt.date) -> Any:
 
 def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     """SQL narrowing of "public on ``today``" for one kind: exact for the catalog's conditions it can express;
-    :func:`publicity.status` re-checks every row."""
+    :func:`publicity.status` re-checks every row. A class with publicity exceptions (issue #18.5) is narrowed per
+    domain: the records of an exception's domains by its rule, the others by the class's."""
+    if rule.overrides:
+        c = CreditRecord
+        named = sorted({d for o in rule.overrides for d in o.domains})
+        parts = [and_(or_(c.domain.is_(None), c.domain.not_in(named)), _class_public_clause(kind, rule, today))]
+        for o in rule.overrides:
+            parts.append(and_(c.domain.in_(o.domains), _class_public_clause(kind, override_rule(rule, o), today)))
+        return or_(*parts)
+    return _class_public_clause(kind, rule, today)
+
+
+def _class_public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
     if not publicity.party_kind_public(rule, PartyKind.LEGAL_PERSON):
         return false()
@@ -113,6 +132,18 @@ def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
 
 def _expired_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
+    if rule.overrides:  # narrowed per domain as in _public_clause
+        named = sorted({d for o in rule.overrides for d in o.domains})
+        return or_(
+            and_(
+                or_(c.domain.is_(None), c.domain.not_in(named)),
+                _expired_clause(kind, rule.model_copy(update={"overrides": ()}), today),
+            ),
+            *[
+                and_(c.domain.in_(o.domains), _expired_clause(kind, override_rule(rule, o), today))
+                for o in rule.overrides
+            ],
+        )
     not_withdrawn = or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1)))
     ended = and_(c.ended_on.is_not(None), c.ended_on <= today)
     over = and_(c.decision_date <= today, ~_window_open(rule, today))
@@ -180,11 +211,11 @@ def list_records(
         raise ValidationFailed(
             f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）", code="unknown_status"
         )
-    if kind is not None and kind not in {k.value for k in RecordKind}:
-        raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
+    kind_rules = rules(session)
+    if kind is not None and kind not in kind_rules:
+        raise ValidationFailed(f"未知的记录类别 {kind!r}（{' / '.join(kind_rules)}）", code="unknown_kind")
     if public_only:
         status = publicity.STATUS_PUBLIC
-    kind_rules = rules(session)
     if kind:
         kind_rules = {kind: kind_rules[kind]}
     stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
