@@ -109,7 +109,7 @@ def guess_class(headers: Iterable[Any]) -> str:
 class ClassHeaderMap:
     """How a file's columns map onto a class's standard (the generic counterpart of ``standards.HeaderMap``)."""
 
-    standard: ClassStandard
+    spec: ClassStandard
     format: str  # class_zh | class_coded
     headers: list[str]
     columns: dict[str, int]
@@ -120,7 +120,12 @@ class ClassHeaderMap:
 
     @property
     def kind(self) -> str:
-        return self.standard.code
+        return self.spec.code
+
+    @property
+    def standard(self) -> str:
+        """The format detected (the batch's ``standard``, as ``standards.HeaderMap.standard``)."""
+        return self.format
 
     @property
     def unknown(self) -> list[str]:
@@ -130,13 +135,13 @@ class ClassHeaderMap:
         i = self.columns.get(key)
         if i is not None:
             return str(self.headers[i])
-        f = self.standard.field(key)
+        f = self.spec.field(key)
         return f.coded if self.format == "class_coded" and f.coded else f.label
 
     def require_complete(self) -> None:
         if self.missing:
             raise ValidationFailed(
-                f"{self.standard.name_zh}文件缺少必填列：{'、'.join(self.missing)}",
+                f"{self.spec.name_zh}文件缺少必填列：{'、'.join(self.missing)}",
                 code="columns_missing",
                 details={"missing": list(self.missing), "format": self.format},
             )
@@ -232,7 +237,7 @@ def _converter(f: FieldSpec) -> Callable[[Any], Any] | None:
 
 class _Plan:
     def __init__(self, hm: ClassHeaderMap) -> None:
-        s = hm.standard
+        s = hm.spec
         self.standard = s
         self.kind = s.code
         self.today = hm.today or dt.date.today()

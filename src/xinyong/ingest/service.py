@@ -168,7 +168,7 @@ def _class_validator(
     header_map: classes.ClassHeaderMap, authorities: Authorities, warnings: Counter[str]
 ) -> Callable[[], batches.Validate]:
     """The row side of a batch of another information class (``ingest.classes``): same shape as :func:`_validator`."""
-    doc_key = header_map.standard.by_role("doc_no")
+    doc_key = header_map.spec.by_role("doc_no")
     doc_column = header_map.header_of(doc_key.key) if doc_key else ""
 
     def make() -> batches.Validate:
@@ -207,7 +207,8 @@ def _class_validator(
 
 def resolve_kind(kind: RecordKind | str | None, headers: list[Any]) -> str:
     """The class of a submission: as the sender said (any class with a data standard), or from the header row —
-    licence or penalty first (``standards.guess_kind``), then every class (``classes.guess_class``)."""
+    the class with the most columns of its own (``classes.guess_class``); licence or penalty by their own rule
+    (``standards.guess_kind``)."""
     if kind:
         code = kind.value if isinstance(kind, RecordKind) else str(kind)
         if code not in record_kinds():
@@ -218,9 +219,12 @@ def resolve_kind(kind: RecordKind | str | None, headers: list[Any]) -> str:
             )
         return code
     try:
-        return guess_kind(headers).value
+        code = classes.guess_class(headers)  # the class with the most columns no other class has
     except ValidationFailed:
-        return classes.guess_class(headers)
+        code = None
+    if code is None or code in _FAST:  # 双公示 as before (its own guess, its own messages)
+        return guess_kind(headers).value
+    return code
 
 
 @functools.cache
