@@ -16,6 +16,7 @@ from xinyong.catalog.fields import generic_kinds
 from xinyong.catalog.service import seed_catalog
 from xinyong.core.errors import ValidationFailed
 from xinyong.demo.classes import Party, sample_row
+from xinyong.exchange import render
 from xinyong.exchange.models import FeedMessage
 from xinyong.ingest import service
 from xinyong.ingest.classes import detect_class_format, guess_class, validate_class_row
@@ -110,8 +111,13 @@ def test_batches_of_every_class_version_publicity_and_feed(session, dept, tmp_pa
     public = {(r.record.kind, r.record.domain) for r in queries.list_records(session, public_only=True, today=today)}
     assert {k for k, _ in public} == set(generic_kinds())
     assert ("contract", "守合同重信用") in public and ("contract", "政府采购") not in public
-    feed = session.scalars(select(FeedMessage.kind).where(FeedMessage.kind == "tax_arrears")).all()
+    feed = session.scalars(select(FeedMessage).where(FeedMessage.kind == "tax_arrears")).all()
     assert len(feed) == 3  # two created, one corrected
+    rendered = render.render_messages(session, feed)
+    assert rendered[-1]["row"]["QS_QSYE"] == "123.45" and rendered[-1]["op"] == "corrected"
+    assert (
+        list(rendered[0]["row"])[: len(render.columns("tax_arrears")) - 4] == list(render.columns("tax_arrears"))[:-4]
+    )
 
 
 def test_a_file_of_another_class_through_the_cli_path(session, dept, tmp_path):

@@ -219,12 +219,12 @@ def resolve_kind(kind: RecordKind | str | None, headers: list[Any]) -> str:
             )
         return code
     try:
-        code = classes.guess_class(headers)  # the class with the most columns no other class has
+        guessed: str | None = classes.guess_class(headers)  # the class with the most columns no other class has
     except ValidationFailed:
-        code = None
-    if code is None or code in _FAST:  # 双公示 as before (its own guess, its own messages)
+        guessed = None
+    if guessed is None or guessed in _FAST:  # 双公示 as before (its own guess, its own messages)
         return guess_kind(headers).value
-    return code
+    return guessed
 
 
 @functools.cache
