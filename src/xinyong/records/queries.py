@@ -10,7 +10,7 @@ catalog's rules of the day (:func:`rules`, :func:`facts`), never stored. Nothing
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +202,7 @@ def list_records(
     today: dt.date,
     limit: int = 50,
     offset: int = 0,
+    kinds: Sequence[str] | None = None,
 ) -> list[RecordRow]:
     """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
     ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
@@ -218,6 +219,10 @@ def list_records(
         status = publicity.STATUS_PUBLIC
     if kind:
         kind_rules = {kind: kind_rules[kind]}
+    elif kinds is not None:  # several classes in one statement (the subject page's other classes)
+        kind_rules = {k: r for k, r in kind_rules.items() if k in kinds}
+        if not kind_rules:
+            return []
     stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
     if subject_id is not None:
         stmt = stmt.where(CreditRecord.subject_id == subject_id)
@@ -225,6 +230,8 @@ def list_records(
         stmt = stmt.where(CreditRecord.department_id == department_id)
     if kind:
         stmt = stmt.where(CreditRecord.kind == kind)
+    elif kinds is not None:
+        stmt = stmt.where(CreditRecord.kind.in_(list(kind_rules)))
     if date_from:
         stmt = stmt.where(CreditRecord.decision_date >= date_from)
     if date_to:
