@@ -51,6 +51,11 @@ def test_demo_build_only(tmp_path, monkeypatch):
     submissions = summary["submissions"]
     assert submissions["scjgj"]["accepted"] > 50 and submissions["jtj"]["late"] > 0
     assert sum(d["rejected"] for d in submissions.values()) > 0
+    # Issue #18: every other information class has records, submitted by its owning department.
+    others = summary["other_classes"]
+    assert set(others) >= {"honour", "judicial", "tax_arrears", "spot_check"} and all(
+        c["created"] > 0 and c["rejected"] == 0 for c in others.values()
+    ), others
     financing = summary["financing"]
     assert financing["authorisations"] >= 3 and financing["queries"] >= 3 and financing["loans"] >= 1
     publications = summary["publications"]  # the portal's 红黑榜 and articles are not empty
