@@ -147,3 +147,16 @@ def test_natural_persons_are_not_public_unless_the_catalog_says_so(session, dept
     assert queries.list_records(session, public_only=True, today=dt.date.today()) == []
     stored = session.scalars(select(RecordVersion.data)).all()
     assert all(PERSON_ID not in str(d) for d in stored)
+
+
+def test_public_records_api_shows_a_class_public_fields(client, session, dept):
+    s = service.ingest_rows(session, actor=ADMIN, department_id=dept.id, kind="tax_arrears", rows=[row("tax_arrears")])
+    assert s["created"] == 1
+    session.commit()
+    r = client.get("/api/v1/records/public", params={"kind": "tax_arrears"})
+    assert r.status_code == 200, r.text
+    [rec] = r.json()
+    assert rec["class_name"] == "欠税公告信息"
+    labels = {f["label"] for f in rec["fields"]}
+    assert "欠税余额（元）" in labels and "纳税人识别号（统一社会信用代码）" not in labels  # shown as party_uscc
+    assert client.get("/api/v1/records/public", params={"kind": "nope"}).status_code == 422
