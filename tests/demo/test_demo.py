@@ -98,7 +98,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
 
         assert (
             s.scalar(select(func.count()).select_from(CreditRecord))
-            == sum(d["accepted"] for d in submissions.values()) + summary["province"]["accepted"]
+            == sum(d["accepted"] for d in submissions.values())
+            + summary["province"]["accepted"]
+            + sum(c["created"] for c in summary["other_classes"].values())
         )
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
