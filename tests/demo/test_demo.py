@@ -96,12 +96,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
         statuses = dict(s.execute(select(ListEntry.match_status, func.count()).group_by(ListEntry.match_status)).all())
         assert statuses["code"] > 0 and statuses.get("matched", 0) > 0 and statuses.get("pending", 0) > 0
 
-        assert (
-            s.scalar(select(func.count()).select_from(CreditRecord))
-            == sum(d["accepted"] for d in submissions.values())
-            + summary["province"]["accepted"]
-            + sum(c["created"] for c in summary["other_classes"].values())
-        )
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
+            d["accepted"] for d in submissions.values()
+        ) + summary["province"]["accepted"] + sum(c["created"] for c in summary["other_classes"].values())
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
         assert kinds["legal_person"] == 2000 - imp["rejected"]

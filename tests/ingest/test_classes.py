@@ -160,3 +160,48 @@ def test_public_records_api_shows_a_class_public_fields(client, session, dept):
     labels = {f["label"] for f in rec["fields"]}
     assert "欠税余额（元）" in labels and "纳税人识别号（统一社会信用代码）" not in labels  # shown as party_uscc
     assert client.get("/api/v1/records/public", params={"kind": "nope"}).status_code == 422
+
+
+def test_a_publicity_exception_by_department_is_catalog_data_applied_at_query_time(session, dept):
+    """Issue #18.5: the admin adds an exception naming a department (with its legal basis): that department's
+    contract records become public, the class's rule stays for the others."""
+    from xinyong.catalog import service as catalog_service
+
+    other = make_department(session, code="czj")
+    register_authority(session, other, uscc=SHOP, name="沁阳市财政局")
+    session.commit()
+    mine = service.ingest_rows(session, actor=ADMIN, department_id=dept.id, kind="contract", rows=[row("contract", 4)])
+    theirs = [
+        sample_row("contract", 8, party=ORG, authority="沁阳市财政局", authority_uscc=SHOP, day=DAY)
+    ]  # 政府采购 too
+    assert service.ingest_rows(session, actor=ADMIN, department_id=other.id, kind="contract", rows=theirs)["created"]
+    assert mine["created"] == 1
+    session.commit()
+    today = dt.date.today()
+
+    def public_departments() -> set[int]:
+        rows = queries.list_records(session, kind="contract", public_only=True, today=today)
+        return {r.record.department_id for r in rows}
+
+    assert public_departments() == set()
+    exception = {
+        "departments": ["czj"],
+        "public_attribute": "public",
+        "publicity": {"mode": "indefinite", "starts_from": "record_date"},
+        "legal_basis": [{"title": "（测试）某地方性法规", "article": "第十条", "confidence": "low"}],
+    }
+    overrides = catalog_service.spec_of(catalog_service.get_class(session, "contract")).params["publicity_overrides"]
+    catalog_service.update_class(
+        session,
+        actor=ADMIN,
+        code="contract",
+        changes={"params.publicity_overrides": [*overrides, exception]},
+        reason="测试：部门的公示例外",
+    )
+    session.commit()
+    assert public_departments() == {other.id}
+    statuses = {
+        r.record.department_id: r.status
+        for r in queries.list_records(session, kind="contract", public_only=False, today=today)
+    }
+    assert statuses == {other.id: "public", dept.id: "not_public"}

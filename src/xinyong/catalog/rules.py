@@ -239,11 +239,15 @@ class RepairSpec(_Part):
 
 class PublicityOverride(_Part):
     """法律、法规另有规定的从其规定 (issue #18.5): a publicity rule other than the class's for the records of some
-    domains (the record's 领域, e.g. 守合同重信用 within 合同履行信息). Each override cites its own legal basis.
-    Kept in the class's ``params.publicity_overrides`` (admin-editable like every catalog number); what it leaves
-    unset is the class's."""
+    domains (the record's 领域, e.g. 守合同重信用 within 合同履行信息) or of some departments (by department code:
+    the catalog's department kinds have no members, so the override names the local departments of the kind the
+    law concerns). Each override cites its own legal basis. Kept in the class's ``params.publicity_overrides``
+    (admin-editable like every catalog number); what it leaves unset is the class's."""
 
-    domains: list[str] = Field(min_length=1)
+    domains: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)  # department codes (auth.models.Department.code)
+    #: The departments' ids, filled by ``records.queries.rules`` when it reads the catalog (not catalog data).
+    department_ids: tuple[int, ...] = ()
     public_attribute: PublicAttribute | None = None
     natural_person_attribute: PublicAttribute | None = None
     publicity: PublicitySpec | None = None
@@ -258,6 +262,8 @@ class PublicityOverride(_Part):
 
     @model_validator(mode="after")
     def _changes_something(self) -> PublicityOverride:
+        if not self.domains and not self.departments:
+            raise ValueError("公示例外须指明适用的领域（domains）或部门（departments）")
         if self.public_attribute is None and self.natural_person_attribute is None and self.publicity is None:
             raise ValueError("公示例外须改变公开属性或公示规则之一")
         return self
@@ -282,10 +288,15 @@ class PublicityRule(BaseModel):
 
     def for_domain(self, domain: str | None) -> PublicityRule:
         """The rule that applies to a record of ``domain``: the first override naming it, else the class's own."""
-        if not self.overrides or not domain:
+        return self.for_record(domain, None)
+
+    def for_record(self, domain: str | None, department_id: int | None) -> PublicityRule:
+        """The rule that applies to a record of ``domain`` submitted by ``department_id``: the first override naming
+        the domain or the department, else the class's own."""
+        if not self.overrides:
             return self
         for o in self.overrides:
-            if domain in o.domains:
+            if (domain and domain in o.domains) or (department_id is not None and department_id in o.department_ids):
                 return override_rule(self, o)
         return self
 

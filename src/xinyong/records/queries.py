@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import own_departments_clause
 from xinyong.catalog.fields import record_kinds
-from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict, override_rule
+from xinyong.catalog.rules import PartyKind, PublicityOverride, PublicityRule, Verdict, override_rule
 from xinyong.catalog.service import publicity_rule, publicity_rules
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
@@ -38,7 +39,33 @@ def rules(session: Session) -> dict[str, PublicityRule]:
     for kind, code in publicity.CLASS_CODES.items():  # the 双公示 rules are required (NotFound before a seed)
         if kind.value not in out:
             out[kind.value] = publicity_rule(session, code)
+    if any(o.departments for r in out.values() for o in r.overrides):
+        ids = _department_ids(session)
+        for code_, r in out.items():
+            if any(o.departments for o in r.overrides):
+                out[code_] = r.model_copy(
+                    update={
+                        "overrides": tuple(
+                            o.model_copy(
+                                update={"department_ids": tuple(sorted(ids[c] for c in o.departments if c in ids))}
+                            )
+                            for o in r.overrides
+                        )
+                    }
+                )
     return out
+
+
+def _department_ids(session: Session) -> dict[str, int]:
+    """Department code → id (codes never change), for the catalog's department exceptions; once per transaction."""
+    tx = session.get_transaction()
+    found = session.info.get(_DEPT_IDS)
+    if found is None or found[0] is not tx:
+        found = session.info[_DEPT_IDS] = (tx, dict(session.execute(select(Department.code, Department.id)).all()))
+    return found[1]
+
+
+_DEPT_IDS = "xinyong.records.department_ids"
 
 
 def facts(record: CreditRecord) -> publicity.RecordFacts:
@@ -94,17 +121,31 @@ def _window_open(rule: PublicityRule, today: dt.date) -> Any:
     return true()
 
 
+def _override_match(o: PublicityOverride) -> Any:
+    """SQL: a record an exception concerns (its domain or its department)."""
+    c = CreditRecord
+    return or_(false(), c.domain.in_(o.domains) if o.domains else false(), c.department_id.in_(o.department_ids))
+
+
+def _narrowed(kind: str, rule: PublicityRule, today: dt.date, clause: Any) -> Any:
+    """``clause`` per publicity exception (issue #18.5): the records an exception concerns by its rule (the first
+    matching one, as ``PublicityRule.for_record``), the others by the class's."""
+    parts: list[Any] = []
+    earlier: list[Any] = []
+    for o in rule.overrides:
+        parts.append(and_(*[~m for m in earlier], _override_match(o), clause(kind, override_rule(rule, o), today)))
+        earlier.append(_override_match(o))
+    plain = rule.model_copy(update={"overrides": ()})
+    parts.append(and_(*[~m for m in earlier], clause(kind, plain, today)))
+    return or_(*parts)
+
+
 def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     """SQL narrowing of "public on ``today``" for one kind: exact for the catalog's conditions it can express;
     :func:`publicity.status` re-checks every row. A class with publicity exceptions (issue #18.5) is narrowed per
-    domain: the records of an exception's domains by its rule, the others by the class's."""
+    exception: the records of an exception's domains or departments by its rule, the others by the class's."""
     if rule.overrides:
-        c = CreditRecord
-        named = sorted({d for o in rule.overrides for d in o.domains})
-        parts = [and_(or_(c.domain.is_(None), c.domain.not_in(named)), _class_public_clause(kind, rule, today))]
-        for o in rule.overrides:
-            parts.append(and_(c.domain.in_(o.domains), _class_public_clause(kind, override_rule(rule, o), today)))
-        return or_(*parts)
+        return _narrowed(kind, rule, today, _class_public_clause)
     return _class_public_clause(kind, rule, today)
 
 
@@ -132,18 +173,8 @@ def _class_public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
 
 def _expired_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
-    if rule.overrides:  # narrowed per domain as in _public_clause
-        named = sorted({d for o in rule.overrides for d in o.domains})
-        return or_(
-            and_(
-                or_(c.domain.is_(None), c.domain.not_in(named)),
-                _expired_clause(kind, rule.model_copy(update={"overrides": ()}), today),
-            ),
-            *[
-                and_(c.domain.in_(o.domains), _expired_clause(kind, override_rule(rule, o), today))
-                for o in rule.overrides
-            ],
-        )
+    if rule.overrides:  # narrowed per exception as in _public_clause
+        return _narrowed(kind, rule, today, _expired_clause)
     not_withdrawn = or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1)))
     ended = and_(c.ended_on.is_not(None), c.ended_on <= today)
     over = and_(c.decision_date <= today, ~_window_open(rule, today))
