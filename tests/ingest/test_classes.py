@@ -205,3 +205,51 @@ def test_a_publicity_exception_by_department_is_catalog_data_applied_at_query_ti
         for r in queries.list_records(session, kind="contract", public_only=False, today=today)
     }
     assert statuses == {other.id: "public", dept.id: "not_public"}
+
+
+def test_api_push_and_cli_file_of_another_class(client, session, dept, database, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.factories import auth_headers, make_token
+    from xinyong.auth.roles import Role
+    from xinyong.cli import app
+
+    op = make_token(session, Role.DEPT_OPERATOR, dept)
+    coded = [
+        {
+            "CC_DSR_MC": "某某公司",
+            "CC_DSR_SHXYM": COMPANY,
+            "CC_RWMC": "2026年度抽查",
+            "CC_LX": "双随机抽查",
+            "CC_BH": "QYCC-1",
+            "CC_JCJG": "未发现问题",
+            "CC_RQ": DAY.isoformat(),
+            "CC_JG": AUTHORITY_NAME,
+            "CC_JGDM": AUTHORITY,
+        }
+    ]
+    r = client.post("/api/v1/ingest/batches", json={"kind": "spot_check", "rows": coded}, headers=auth_headers(op))
+    assert r.status_code == 201, r.text
+    assert (r.json()["kind"], r.json()["standard"], r.json()["created"]) == ("spot_check", "class_coded", 1)
+    r = client.post("/api/v1/ingest/batches", json={"kind": "no_such", "rows": coded}, headers=auth_headers(op))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_kind"
+    path = tmp_path / "judicial.csv"
+    data = [row("judicial", n) for n in (1, 2)]
+    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(data[0]))
+        w.writeheader()
+        w.writerows(data)
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["--db", database.url, "ingest", str(path), "--kind", "judicial", "--department", "scjgj", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["created"] == 2
+    bad = runner.invoke(
+        app, ["--db", database.url, "ingest", str(path), "--kind", "nope", "--department", "scjgj", "--json"]
+    )
+    assert bad.exit_code != 0 and json.loads(bad.stdout)["error"]["code"] == "bad_kind"
+    fields = runner.invoke(app, ["--db", database.url, "catalog", "fields", "judicial", "--json"])
+    assert fields.exit_code == 0 and json.loads(fields.stdout)["identity"][0] == "case_no"
