@@ -253,3 +253,19 @@ def test_api_push_and_cli_file_of_another_class(client, session, dept, database,
     assert bad.exit_code != 0 and json.loads(bad.stdout)["error"]["code"] == "bad_kind"
     fields = runner.invoke(app, ["--db", database.url, "catalog", "fields", "judicial", "--json"])
     assert fields.exit_code == 0 and json.loads(fields.stdout)["identity"][0] == "case_no"
+
+
+def test_a_class_missing_from_an_older_catalog_is_refused_with_the_remedy(session, dept):
+    from sqlalchemy import delete
+
+    from xinyong.catalog.models import InfoClass
+
+    session.execute(delete(InfoClass).where(InfoClass.code == "spot_check"))  # a catalog seeded before issue #18
+    session.commit()
+    with pytest.raises(ValidationFailed) as exc:
+        service.ingest_rows(session, actor=ADMIN, department_id=dept.id, kind="spot_check", rows=[row("spot_check")])
+    assert exc.value.code == "class_not_in_catalog" and "xinyong catalog seed" in exc.value.message
+    assert queries.list_records(session, public_only=True, today=dt.date.today()) == []  # reads still work
+    seed_catalog(session, actor=ADMIN)  # the remedy
+    s = service.ingest_rows(session, actor=ADMIN, department_id=dept.id, kind="spot_check", rows=[row("spot_check")])
+    assert s["created"] == 1

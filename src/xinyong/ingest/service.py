@@ -45,6 +45,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
 from xinyong.catalog.fields import record_kinds
+from xinyong.catalog.service import publicity_rules
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
 from xinyong.core.db import (
@@ -350,6 +351,13 @@ def run_batch(
         header_map = detect_format(RecordKind(code), table.headers)
         make_validator = _validator(RecordKind(code), header_map, authorities, warnings)
     else:  # every other class: its data standard (ingest.classes)
+        with reading_apart(session) as reader:  # a catalog seeded before the class existed lacks it
+            if not publicity_rules(reader, [code]):
+                raise ValidationFailed(
+                    f"信息类别 {code} 尚未载入信用信息目录：请平台管理员运行 xinyong catalog seed",
+                    code="class_not_in_catalog",
+                    details={"kind": code},
+                )
         header_map = classes.detect_class_format(code, table.headers)
         make_validator = _class_validator(header_map, authorities, warnings)
     header_map.require_complete()
