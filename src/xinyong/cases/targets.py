@@ -62,7 +62,8 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
         except NotFound:
             raise NotFound(f"信用记录 {target_id} 不存在", code="target_not_found") from None
         code = record.kind  # every record's kind is its catalog class's code (issue #18)
-        rule = publicity_rule(session, code)
+        # The class's rule, or the catalog's publicity exception for the record's domain or department (#18.5).
+        rule = records_queries.rules(session)[code].for_record(record.domain, record.department_id)
         live = records_queries.public_status(session, record, today).value
         return Target(
             "record",
