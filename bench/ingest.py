@@ -1,6 +1,7 @@
 """Benchmark: collect (归集) a department's penalty file end to end with ``ingest.service.ingest_file``.
 
     .venv/bin/python bench/ingest.py [--rows 1000000] [--db URL] [--errors 0.02] [--subjects N] [--profile FILE]
+                                     [--kind penalty|tax_arrears|honour|…]
 
 Writes N penalty rows of the current national standard (Chinese headers, GB18030 CSV with a title row; legal
 persons, individual businesses and natural persons drawn from ``--subjects`` distinct subjects, default N/5; about
@@ -9,6 +10,10 @@ persons, individual businesses and natural persons drawn from ``--subjects`` dis
 ``--db postgresql+psycopg://…/<name>`` the database ``<name>`` is dropped and created), seeds the catalog and a
 department, and imports the file in one transaction. Prints rows/s overall and per stage (read + validate,
 records.upsert_records, commit), rows accepted/rejected and the process's peak RSS.
+
+``--kind`` another information class (issue #18: the generic path, ``ingest/classes.py``): the file is written with
+``demo.classes.sample_row`` (Chinese headers of the class's standard, organisations from ``--subjects`` USCCs, one
+of the bench's registered authorities; ``--errors`` of rows with an invalid enumeration value).
 """
 
 from __future__ import annotations
@@ -38,6 +43,43 @@ def write_file(path: Path, rows: int, errors: float, subjects: int) -> None:
         writer.writerow(HEADERS)
         for row in iter_rows(rows, errors, subjects=subjects):
             writer.writerow(row)
+    tmp.replace(path)
+
+
+def write_class_file(path: Path, kind: str, rows: int, errors: float, subjects: int) -> None:
+    import datetime as dt
+    import random
+
+    from ingest_validate import authorities
+    from xinyong.demo.classes import Party, sample_row
+    from xinyong.identifiers import uscc
+
+    rng = random.Random(20261207)
+    name, code, _ = authorities()[0]
+    parties = [
+        Party(
+            f"基准测试企业{i}有限公司",
+            uscc=uscc.make(authority="9", category="1", region="350100", org_body=f"MB{i:06d}"),
+        )
+        for i in range(subjects)
+    ]
+    today = dt.date.today()
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="gb18030", newline="") as fh:
+        writer = None
+        for n in range(1, rows + 1):
+            day = today - dt.timedelta(days=rng.randrange(1, 900))
+            row = sample_row(
+                kind, n, party=parties[n % subjects], authority=name, authority_uscc=code, day=day, rng=rng
+            )
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+            if rng.random() < errors:
+                enum_col = next((k for k in row if k.endswith("类别") or k.endswith("状态") or k == "领域"), None)
+                if enum_col:
+                    row[enum_col] = "不知道"
+            writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
     tmp.replace(path)
 
 
@@ -73,6 +115,7 @@ def main() -> None:
     parser.add_argument("--errors", type=float, default=0.02, help="share of rows with one fault")
     parser.add_argument("--subjects", type=int, help="distinct subjects (default rows/5)")
     parser.add_argument("--profile", help="write a cProfile of the import to this file")
+    parser.add_argument("--kind", default="penalty", help="penalty (default) or another class: tax_arrears, honour …")
     parser.add_argument(
         "--gc",
         default="bulk",
@@ -85,10 +128,14 @@ def main() -> None:
     os.environ["XINYONG_DATA_DIR"] = str(OUT)
     subjects = args.subjects or max(1, args.rows // 5)
 
-    path = OUT / f"penalties-{args.rows}-s{subjects}-e{args.errors:g}.csv"
+    stem = "penalties" if args.kind == "penalty" else args.kind
+    path = OUT / f"{stem}-{args.rows}-s{subjects}-e{args.errors:g}.csv"
     if not path.exists():
         t0 = time.perf_counter()
-        write_file(path, args.rows, args.errors, subjects)
+        if args.kind == "penalty":
+            write_file(path, args.rows, args.errors, subjects)
+        else:
+            write_class_file(path, args.kind, args.rows, args.errors, subjects)
         print(f"wrote {path.name} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.0f} s")
 
     from sqlalchemy import func, select
@@ -142,7 +189,7 @@ def main() -> None:
         with session.begin():
             if profiler:
                 profiler.enable()
-            summary = ingest_file(session, actor=actor, department_id=dept_id, path=path, kind="penalty")
+            summary = ingest_file(session, actor=actor, department_id=dept_id, path=path, kind=args.kind)
             if profiler:
                 profiler.disable()
             t1 = time.perf_counter()

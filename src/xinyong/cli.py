@@ -244,7 +244,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "register",
         "校验代码并说明原因（自动识别类型；身份证号码遮蔽显示）。有无效代码时退出码为 1。",
     ),
-    "ingest": LazyCommand("xinyong.ingest.commands", "register", "报送一个行政许可或行政处罚数据文件，输出批次报告。"),
+    "ingest": LazyCommand(
+        "xinyong.ingest.commands",
+        "register",
+        "报送一个信用信息数据文件（行政许可、行政处罚或其他信息类别），输出批次报告。",
+    ),
     "serve": LazyCommand("xinyong.web.commands", "register", "启动 Web 服务（门户、控制台与 /api/v1）。"),
     "demo": LazyCommand(
         "xinyong.demo.commands",

@@ -107,6 +107,8 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         conn.execute(text("ALTER TABLE catalog_classes ADD COLUMN share_lookback_years INTEGER"))
         # Likewise departments.external (0018), read by today's authority look-up.
         conn.execute(text("ALTER TABLE departments ADD COLUMN external BOOLEAN NOT NULL DEFAULT false"))
+        # And credit_records.domain (0019), written by today's record upload.
+        conn.execute(text("ALTER TABLE credit_records ADD COLUMN domain VARCHAR(40)"))
 
     def decided(authority: str, code: str):  # noqa: ANN202
         return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
@@ -152,6 +154,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
     with db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE catalog_classes DROP COLUMN share_lookback_years"))
         conn.execute(text("ALTER TABLE departments DROP COLUMN external"))
+        conn.execute(text("ALTER TABLE credit_records DROP COLUMN domain"))
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
         got = {

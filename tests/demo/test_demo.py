@@ -51,6 +51,11 @@ def test_demo_build_only(tmp_path, monkeypatch):
     submissions = summary["submissions"]
     assert submissions["scjgj"]["accepted"] > 50 and submissions["jtj"]["late"] > 0
     assert sum(d["rejected"] for d in submissions.values()) > 0
+    # Issue #18: every other information class has records, submitted by its owning department.
+    others = summary["other_classes"]
+    assert set(others) >= {"honour", "judicial", "tax_arrears", "spot_check"} and all(
+        c["created"] > 0 and c["rejected"] == 0 for c in others.values()
+    ), others
     financing = summary["financing"]
     assert financing["authorisations"] >= 3 and financing["queries"] >= 3 and financing["loans"] >= 1
     publications = summary["publications"]  # the portal's 红黑榜 and articles are not empty
@@ -103,10 +108,9 @@ def test_demo_build_only(tmp_path, monkeypatch):
         statuses = dict(s.execute(select(ListEntry.match_status, func.count()).group_by(ListEntry.match_status)).all())
         assert statuses["code"] > 0 and statuses.get("matched", 0) > 0 and statuses.get("pending", 0) > 0
 
-        assert (
-            s.scalar(select(func.count()).select_from(CreditRecord))
-            == sum(d["accepted"] for d in submissions.values()) + summary["province"]["accepted"]
-        )
+        assert s.scalar(select(func.count()).select_from(CreditRecord)) == sum(
+            d["accepted"] for d in submissions.values()
+        ) + summary["province"]["accepted"] + sum(c["created"] for c in summary["other_classes"].values())
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
         assert kinds["legal_person"] == 2000 - imp["rejected"]

@@ -214,3 +214,23 @@ def test_grade_change_is_an_event_for_watched_subjects_only(session, depts) -> N
     assert event.subject_id == a.id and event.event_type == "grade.changed"
     assert event.payload["data"]["from"] == "B" and event.payload["data"]["to"] == "D"
     assert event.payload["data"]["model"] == GENERAL
+
+
+def test_indicators_on_other_information_classes(session, depts) -> None:
+    """Issue #18: unsettled tax arrears, social-insurance records, spot checks that found problems and honours are
+    indicators of the general model (source: records); settled arrears and clean spot checks do not count."""
+    from tests.evaluation.helpers import record as make_record
+
+    s = org(session, registered=dt.date(2024, 1, 1))
+    d = depts["scjgj"]
+    make_record(session, s, d, kind="tax_arrears", decided=dt.date(2026, 1, 5))  # not settled
+    make_record(session, s, d, kind="tax_arrears", decided=dt.date(2025, 6, 5), valid_to=dt.date(2025, 9, 1))
+    spot = make_record(session, s, d, kind="spot_check", decided=dt.date(2026, 2, 1))
+    spot.domain = "未按规定公示应当公示的信息"
+    clean = make_record(session, s, d, kind="spot_check", decided=dt.date(2026, 3, 1))
+    clean.domain = "未发现问题"
+    make_record(session, s, d, kind="honour", decided=dt.date(2025, 12, 1))
+    session.commit()
+    _run(session, model=GENERAL)
+    v = _values(_spec(), _result(session, s))
+    assert (v["tax_arrears"], v["spot_check_failures"], v["honours"], v["social_insurance"]) == (1, 1, 1, 0)

@@ -366,3 +366,33 @@ def test_a_record_from_the_province_is_marked_with_its_source(session, seeded) -
     assert reason["record_id"] == rec.id and reason["source"] == "省平台"
     assert "（来源：省平台）" in reason["text"] and reason["authority"] == "沁阳市市场监督管理局"
     assert r["records"][0]["source"] == "省平台"
+
+
+def test_unsettled_tax_arrears_trigger_the_procurement_measure(session, seeded) -> None:
+    """A measure triggered by another information class (issue #18): 欠税公告 not settled on the check date."""
+    actor, dept = seeded
+    code = org(session, "沁阳市欠税商贸有限公司")
+    subject = subjects.get_subject(session, code)
+    rec = CreditRecord(
+        kind="tax_arrears",
+        authority_uscc="11410882MB0000000X",
+        doc_no_norm="2024年第1季度|" + code,
+        doc_no="2024年第1季度",
+        authority="国家税务总局沁阳市税务局",
+        subject_id=subject.id,
+        department_id=dept.id,
+        content_hash="tax1",
+        party_kind=subject.kind,
+        party_name=subject.name,
+        decision_date=TODAY - dt.timedelta(days=200),
+        received_at=utcnow(),
+    )
+    session.add(rec)
+    session.commit()
+    m = _measure(_run(session, actor, code)["results"][0], "record_procurement_tax_arrears")
+    assert m is not None and not m["mandatory"]
+    assert "欠税公告信息" in m["record_reasons"][0]["text"] and "未终止" in m["record_reasons"][0]["rule"]
+    assert any("第二十二条" in (b.get("article") or "") for b in m["legal_basis"])
+    rec.licence_valid_to = TODAY - dt.timedelta(days=1)  # 缴清日期: settled yesterday
+    session.commit()
+    assert _measure(_run(session, actor, code)["results"][0], "record_procurement_tax_arrears") is None

@@ -109,3 +109,35 @@ def test_timeliness_counts_working_days(rules):
     assert publicity.timeliness(
         deadline, decision_date=D(2024, 3, 15), received_on=D(2024, 3, 27), workdays_between=workdays.workdays_between
     ) == (8, True)
+
+
+def test_publicity_exception_by_domain_and_other_class_rules(rules):
+    """Issue #18.5: 合同履行信息 is 政务共享, except 守合同重信用 (a catalog exception with its own legal basis), public
+    while valid; other classes by their catalog rule (spot checks: 36 months; tax arrears: until settled)."""
+    rule = rules["contract"]
+    day = D(2025, 6, 1)
+    honoured = RecordFacts(
+        kind="contract",
+        party_kind="legal_person",
+        decision_date=D(2025, 1, 2),
+        licence_valid_to=D(2026, 12, 31),
+        domain="守合同重信用",
+    )
+    procured = RecordFacts(kind="contract", party_kind="legal_person", decision_date=D(2025, 1, 2), domain="政府采购")
+    assert publicity.status(rule, honoured, day).value
+    assert publicity.status_label(rule, honoured, D(2027, 1, 1))[0] == "expired"  # validity over
+    assert not publicity.status(rule, procured, day).value
+    assert publicity.status_label(rule, procured, day)[0] == "not_public"
+    person = RecordFacts(
+        kind="contract", party_kind="natural_person", decision_date=D(2025, 1, 2), domain="守合同重信用"
+    )
+    assert not publicity.status(rule, person, day).value  # the exception keeps persons restricted
+    spot = RecordFacts(kind="spot_check", party_kind="legal_person", decision_date=D(2022, 6, 1))
+    assert publicity.status(rules["spot_check"], spot, D(2025, 6, 1)).value
+    assert not publicity.status(rules["spot_check"], spot, D(2025, 6, 2)).value
+    arrears = RecordFacts(kind="tax_arrears", party_kind="legal_person", decision_date=D(2024, 1, 5))
+    settled = RecordFacts(
+        kind="tax_arrears", party_kind="legal_person", decision_date=D(2024, 1, 5), licence_valid_to=D(2024, 9, 1)
+    )
+    assert publicity.status(rules["tax_arrears"], arrears, day).value
+    assert not publicity.status(rules["tax_arrears"], settled, day).value

@@ -140,7 +140,7 @@ def records_by_month(session: Session, *, period: Period, department_id: int | N
     month = local_month(session, R.received_at)
     stmt = (
         select(R.department_id, month, R.kind, func.count())
-        .where(R.received_at >= start, R.received_at < end)
+        .where(R.received_at >= start, R.received_at < end, R.kind.in_(("licence", "penalty")))  # 双公示 only
         .group_by(R.department_id, month, R.kind)
     )
     if department_id is not None:

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
+from xinyong.catalog.fields import standards
 from xinyong.catalog.rules import PublicityRule
 from xinyong.catalog.service import publicity_rule
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.lists.models import ListEntry, ListType, RemovalReason
 from xinyong.lists.rules import in_force
-from xinyong.records import publicity
 from xinyong.records import queries as records_queries
 
 
@@ -47,7 +47,9 @@ def words(target: Target) -> str:
     """The target as a citizen names it: "行政处罚 沁市监罚〔2025〕12号", "失信被执行人名单 （2025）豫0882执1号"."""
     d = target.describe
     if target.type == "record":
-        head, number = RECORD_KIND_LABELS.get(d.get("kind") or "", "信用记录"), d.get("doc_no")
+        kind = d.get("kind") or ""
+        head = RECORD_KIND_LABELS.get(kind) or (standards()[kind].name_zh if kind in standards() else "信用记录")
+        number = d.get("doc_no")
     else:
         head, number = d.get("list_name") or "名单", d.get("decision_no")
     return f"{head} {number}" if number else str(head)
@@ -59,8 +61,9 @@ def resolve(session: Session, target_type: str, target_id: int, *, today: dt.dat
             record = records_queries.get_record(session, target_id)
         except NotFound:
             raise NotFound(f"信用记录 {target_id} 不存在", code="target_not_found") from None
-        code = publicity.CLASS_CODES[publicity.RecordKind(record.kind)]
-        rule = publicity_rule(session, code)
+        code = record.kind  # every record's kind is its catalog class's code (issue #18)
+        # The class's rule, or the catalog's publicity exception for the record's domain or department (#18.5).
+        rule = records_queries.rules(session)[code].for_record(record.domain, record.department_id)
         live = records_queries.public_status(session, record, today).value
         return Target(
             "record",

@@ -86,6 +86,57 @@ def show(code: str = typer.Argument(..., help="信息类别代码，如 penalty"
     emit(data, as_json, render)
 
 
+@app.command("fields")
+@handle_errors
+def fields(
+    code: str | None = typer.Argument(None, help="信息类别代码，如 tax_arrears；缺省时列出有数据标准的全部类别"),
+    as_json: bool = JsonOption,
+) -> None:
+    """显示信息类别的数据标准（字段、类型、必填规则、识别字段、公开字段；catalog/data/classes/<代码>.yaml）。"""
+    from xinyong.catalog.fields import standard_of, standards
+
+    if code is None:
+        data: Any = [
+            {
+                "code": s.code,
+                "name_zh": s.name_zh,
+                "standard": s.standard,
+                "fields": len(s.fields),
+                "fast_path": s.fast_path,
+            }
+            for s in standards().values()
+        ]
+    else:
+        s = standard_of(code)
+        data = {
+            "code": s.code,
+            "name_zh": s.name_zh,
+            "standard": s.standard,
+            "identity": s.identity,
+            "publicity": s.publicity.model_dump(mode="json", exclude_none=True),
+            "legal_basis": [b.model_dump(mode="json", exclude_none=True) for b in s.legal_basis],
+            "fields": s.table(),
+        }
+
+    def render(d: Any) -> None:
+        if isinstance(d, list):
+            table = Table(Column("代码", no_wrap=True), "名称", "数据标准", "字段数")
+            for r in d:
+                table.add_row(r["code"], r["name_zh"], r["standard"], str(r["fields"]))
+            clikit.console.print(table)
+            return
+        clikit.console.print(f"[bold]{d['name_zh']}（{d['code']}）[/bold]：{d['standard']}")
+        clikit.console.print(f"识别字段：{'、'.join(d['identity'])}")
+        table = Table(Column("字段", no_wrap=True), "中文列名", "代码列名", "类型", "必填", "公开")
+        for f in d["fields"]:
+            table.add_row(
+                f["key"], f["zh"] or "", f["coded"] or "", f["type"], f["required"], "是" if f["public"] else ""
+            )
+        clikit.console.print(table)
+
+    emit(data, as_json, render)
+
+
 @app.command("set")
 @handle_errors
 def set_(

@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -237,6 +237,38 @@ class RepairSpec(_Part):
         return self
 
 
+class PublicityOverride(_Part):
+    """法律、法规另有规定的从其规定 (issue #18.5): a publicity rule other than the class's for the records of some
+    domains (the record's 领域, e.g. 守合同重信用 within 合同履行信息) or of some departments (by department code:
+    the catalog's department kinds have no members, so the override names the local departments of the kind the
+    law concerns). Each override cites its own legal basis. Kept in the class's ``params.publicity_overrides``
+    (admin-editable like every catalog number); what it leaves unset is the class's."""
+
+    domains: list[str] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)  # department codes (auth.models.Department.code)
+    #: The departments' ids, filled by ``records.queries.rules`` when it reads the catalog (not catalog data).
+    department_ids: tuple[int, ...] = ()
+    public_attribute: PublicAttribute | None = None
+    natural_person_attribute: PublicAttribute | None = None
+    publicity: PublicitySpec | None = None
+    legal_basis: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _titled(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if any(not str(b.get("title") or "").strip() for b in value):
+            raise ValueError("公示例外的每条法律依据须有标题（title）")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> PublicityOverride:
+        if not self.domains and not self.departments:
+            raise ValueError("公示例外须指明适用的领域（domains）或部门（departments）")
+        if self.public_attribute is None and self.natural_person_attribute is None and self.publicity is None:
+            raise ValueError("公示例外须改变公开属性或公示规则之一")
+        return self
+
+
 class PublicityRule(BaseModel):
     """Everything the other domains need to decide publicity for one information class.
 
@@ -252,6 +284,33 @@ class PublicityRule(BaseModel):
     natural_person_attribute: PublicAttribute
     publicity: PublicitySpec
     repair: RepairSpec
+    overrides: tuple[PublicityOverride, ...] = ()
+
+    def for_domain(self, domain: str | None) -> PublicityRule:
+        """The rule that applies to a record of ``domain``: the first override naming it, else the class's own."""
+        return self.for_record(domain, None)
+
+    def for_record(self, domain: str | None, department_id: int | None) -> PublicityRule:
+        """The rule that applies to a record of ``domain`` submitted by ``department_id``: the first override naming
+        the domain or the department, else the class's own."""
+        if not self.overrides:
+            return self
+        for o in self.overrides:
+            if (domain and domain in o.domains) or (department_id is not None and department_id in o.department_ids):
+                return override_rule(self, o)
+        return self
+
+
+def override_rule(rule: PublicityRule, o: PublicityOverride) -> PublicityRule:
+    """The class's rule with one override applied (the override's unset parts are the class's)."""
+    return rule.model_copy(
+        update={
+            "public_attribute": o.public_attribute or rule.public_attribute,
+            "natural_person_attribute": o.natural_person_attribute or rule.natural_person_attribute,
+            "publicity": o.publicity or rule.publicity,
+            "overrides": (),
+        }
+    )
 
 
 # Arithmetic --------------------------------------------------------------------------------------------------

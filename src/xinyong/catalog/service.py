@@ -268,6 +268,21 @@ def publicity_rule(session: Session, code: str) -> PublicityRule:
     return rule
 
 
+def publicity_rules(session: Session, codes: Iterable[str]) -> dict[str, PublicityRule]:
+    """The rules of the classes among ``codes`` that the catalog has (absent ones are left out), cached like
+    :func:`publicity_rule`; the ones not cached yet are read in one statement."""
+    codes = list(codes)
+    tx = session.get_transaction()
+    cached: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)
+    known = cached[1] if cached is not None and tx is not None and cached[0] is tx else {}
+    missing = [c for c in codes if c not in known]
+    if missing:
+        prime_publicity_rules(session, session.scalars(select(InfoClass).where(InfoClass.code.in_(missing))))
+        cached = session.info.get(_RULE_CACHE)
+        known = cached[1] if cached is not None else {}
+    return {c: known[c] for c in codes if c in known}
+
+
 def prime_publicity_rules(session: Session, classes: Iterable[InfoClass]) -> None:
     """Fill :func:`publicity_rule`'s cache for the current transaction from classes the caller has already read
     (the government file reads them all anyway): two statements fewer per read."""

@@ -20,6 +20,7 @@ from xinyong.catalog.rules import (
     Confidence,
     PartyKind,
     PublicAttribute,
+    PublicityOverride,
     PublicityRule,
     PublicitySpec,
     RepairSpec,
@@ -111,7 +112,24 @@ class InfoClassSpec(BaseModel):
             raise ValueError("自然人信息向社会公开须有法律依据：请填写 natural_person_basis")
         if not self.applies_to.natural_person and np is not PublicAttribute.RESTRICTED:
             raise ValueError("该类别不适用于自然人，natural_person_attribute 应为 restricted")
+        self.overrides()  # a malformed publicity exception refuses the class here
         return self
+
+    def overrides(self) -> tuple[PublicityOverride, ...]:
+        """The class's publicity exceptions (``params.publicity_overrides``, issue #18.5), validated."""
+        raw = self.params.get("publicity_overrides") or []
+        if not isinstance(raw, list):
+            raise ValueError("params.publicity_overrides 须为列表")
+        found = []
+        for i, item in enumerate(raw):
+            try:
+                found.append(PublicityOverride.model_validate(item))
+            except ValidationError as exc:
+                reason = "；".join(
+                    _reason(e) + f"（{'.'.join(str(p) for p in e.get('loc', ()))}）" for e in exc.errors()
+                )
+                raise ValueError(f"params.publicity_overrides[{i}] 无效：{reason}") from None
+        return tuple(found)
 
     def check_vocabulary(self, *, categories: list[str], department_kinds: dict[str, str]) -> None:
         """Raise :class:`ValidationFailed` if the category or a department kind is not in the catalog's lists."""
@@ -147,6 +165,7 @@ class InfoClassSpec(BaseModel):
             natural_person_attribute=self.natural_person_attribute,
             publicity=self.publicity,
             repair=self.repair,
+            overrides=self.overrides(),
         )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from faker import Faker
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth
@@ -35,6 +36,7 @@ from xinyong.demo import related as demo_related
 from xinyong.demo import trading as demo_trading
 from xinyong.identifiers import resident_id, uscc
 from xinyong.subjects import service as subjects
+from xinyong.subjects.models import Subject
 
 SEED = 20190430  # the city plan's date
 REGION = "410882"  # 沁阳市
@@ -385,6 +387,7 @@ BUILD_STEPS = (
     "法人登记库",
     "自然人",
     "双公示记录",
+    "其他信息类别",
     "信用名单",
     "关联人员",
     "重点职业与政务诚信",
@@ -430,6 +433,23 @@ def build(
         session, actor=actor, workdir=workdir, persons=people, scale=size.legal_persons / DemoSize().legal_persons
     )
 
+    step("其他信息类别")
+    from xinyong.demo import classes as demo_classes
+
+    orgs = session.execute(
+        select(Subject.uscc, Subject.name, Subject.legal_rep)
+        .where(Subject.uscc.is_not(None), Subject.kind != "natural_person")
+        .order_by(Subject.id)
+        .limit(2_000)
+    ).all()
+    classes_summary = demo_classes.build(
+        session,
+        actor=actor,
+        organisations=[demo_classes.Party(name, uscc=code, legal_rep=rep) for code, name, rep in orgs],
+        persons=[demo_classes.Party(name, id_number=number) for name, number, _ in people[:200]],
+        today=clock.today(),
+    )
+
     step("信用名单")
     lists_summary = demo_lists.build(session, actor=actor, workdir=workdir, persons=people)
     step("关联人员")
@@ -472,6 +492,7 @@ def build(
         "planted_problems": planted,
         "natural_persons": registered,
         "submissions": submissions,
+        "other_classes": classes_summary,
     }
 
     step("信用评价")

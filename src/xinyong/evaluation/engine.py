@@ -164,6 +164,15 @@ def _records_part(session: Session, spec: ModelSpec, as_of: dt.date, subset: boo
             if ind.penalty_types:
                 conds.append(or_(*(r.penalty_types_key.contains(f"|{t}|") for t in ind.penalty_types)))
             cols.append(_weighted(ind, r.decision_date, and_(*conds), as_of).label(_col(ind.code)))
+        elif ind.source == "records":  # any information class (issue #18)
+            conds = [r.kind.in_(ind.record_kinds), r.withdrawn_at.is_(None), dept_cond]
+            if ind.domains:
+                conds.append(r.domain.in_(ind.domains))
+            if ind.exclude_domains:
+                conds.append(or_(r.domain.is_(None), r.domain.not_in(ind.exclude_domains)))
+            if ind.in_effect:
+                conds.append(or_(r.licence_valid_to.is_(None), r.licence_valid_to >= as_of))
+            cols.append(_weighted(ind, r.decision_date, and_(*conds), as_of).label(_col(ind.code)))
     if not cols:
         return None
     stmt = select(r.subject_id.label("subject_id"), *cols).group_by(r.subject_id)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from xinyong.catalog.fields import record_kinds
 from xinyong.core.errors import ValidationFailed
 
 MODELS_DIR = Path(__file__).parent / "data" / "models"
@@ -42,9 +43,20 @@ SOURCES: dict[str, str] = {
     "repairs": "准予信用修复（次）",
     "complaints": "经查属实的举报（件）",
     "registry_status": "登记状态命中（是=1）",
+    # Any information class with a data standard (issue #18): records of ``record_kinds``, optionally of some
+    # ``domains`` only (or all but ``exclude_domains``: the record's 领域 / 类别, e.g. a spot check's 检查结果).
+    "records": "信用记录（件，按时间衰减加权）",
 }
 #: Sources whose events carry a date, so a window or decay applies.
-DATED_SOURCES = {"penalties", "list_entries", "commitments_kept", "commitments_broken", "repairs", "complaints"}
+DATED_SOURCES = {
+    "records",
+    "penalties",
+    "list_entries",
+    "commitments_kept",
+    "commitments_broken",
+    "repairs",
+    "complaints",
+}
 LIST_KINDS = ("red", "black", "abnormal", "debtor", "other")
 Confidence = Literal["verified", "unverified", "low"]
 
@@ -109,6 +121,10 @@ class Indicator(_Part):
     in_force: bool = True
     statuses: list[str] = Field(default_factory=list)
     commitment_types: list[str] = Field(default_factory=list)
+    record_kinds: list[str] = Field(default_factory=list)  # source records: the classes counted
+    domains: list[str] = Field(default_factory=list)  # source records: only these 领域 / 类别
+    exclude_domains: list[str] = Field(default_factory=list)  # source records: all but these
+    in_effect: bool = False  # source records: only records still in effect (validity end not passed)
     # Time: a plain window (months) or step decay (the last step is the window).
     window_months: int | None = Field(None, gt=0, le=240)
     decay: list[DecayStep] = Field(default_factory=list)
@@ -142,10 +158,20 @@ class Indicator(_Part):
             raise ValueError(
                 "名单条目按评价日是否有效计数（in_force: true）时不设时间窗口；统计历史条目请设 in_force: false"
             )
+        if self.source == "records":
+            if not self.record_kinds:
+                raise ValueError("数据来源 records 须列出 record_kinds（信息类别代码）")
+            unknown = [k for k in self.record_kinds if k not in record_kinds()]
+            if unknown:
+                raise ValueError(f"未知的信息类别 {unknown}（可选：{' / '.join(record_kinds())}）")
         if self.source == "registry_status" and not self.statuses:
             raise ValueError("registry_status 须列出 statuses")
         allowed = {
-            "departments": {"licences", "penalties"},
+            "departments": {"licences", "penalties", "records"},
+            "record_kinds": {"records"},
+            "domains": {"records"},
+            "exclude_domains": {"records"},
+            "in_effect": {"records"},
             "severity": {"penalties"},
             "penalty_types": {"penalties"},
             "exclude_ended": {"penalties"},

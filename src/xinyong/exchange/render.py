@@ -10,6 +10,9 @@ The platform's own state that no national field carries — withdrawal and the e
 repair — travels in columns named in Chinese (:data:`STATE_COLUMNS`); the validator keeps unknown columns aside as
 ``extra``, so they do not disturb a reader of the standard.
 
+Records of the other information classes (issue #18) are rendered with the coded names of their data standard
+(``catalog/data/classes``; the platform's own until a national standard exists).
+
 List entries and commitments have no national code names in ``ingest``: they are rendered with their Chinese
 field labels (commitments: the labels of the 信用承诺 template the platform reads).
 
@@ -25,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.catalog.fields import record_kinds, standard_of
 from xinyong.commitments.models import Commitment
 from xinyong.exchange.models import FeedMessage
 from xinyong.ingest.standards import FIELDS
@@ -47,6 +51,9 @@ _CONTENT_KEYS = {
     "legal_rep_id_no": "legal_rep_id_masked",
 }
 _STATUS_KEY = "status"
+_FAST = frozenset(k.value for k in RecordKind)
+#: Feed kinds that are credit records (双公示 and every class with a data standard, issue #18).
+_RECORD_KINDS = frozenset(record_kinds())
 
 
 def _text(value: Any) -> str:
@@ -92,12 +99,27 @@ _PLAN = {
 }
 
 
+def _class_plan(kind: str) -> list[tuple[str, str, str, bool]]:
+    """The plan of another information class (issue #18): its standard's coded names (Chinese where none), every
+    field from the version's ``data`` (ID numbers stored masked), 当前状态 as written."""
+    plan = _PLAN.get(kind)
+    if plan is None:
+        standard = standard_of(kind)
+        plan = _PLAN[kind] = [(f.coded or f.label, f.key, f.key, True) for f in standard.fields]
+    return plan
+
+
 def record_row(kind: str, content: dict[str, Any], data: dict[str, Any], state: dict[str, Any]) -> dict[str, str]:
     """One 双公示 row in the national coded field names, from a stored version's ``content`` and ``data`` and the
     record state at the time of the message."""
     content, data = content or {}, data or {}
     row: dict[str, str] = {}
-    for name, key, content_key, current in _PLAN[kind]:
+    fast = kind in _FAST
+    for name, key, content_key, current in _PLAN[kind] if fast else _class_plan(kind):
+        if not fast:
+            value = data.get(key)
+            row[name] = value if type(value) is str else _text(value)
+            continue
         if key == _STATUS_KEY:
             valid = bool(content.get("current_status_valid", True)) and not state.get("withdrawn_at")
             row[name] = "1" if valid else "2"
@@ -211,6 +233,8 @@ def columns(kind: str) -> tuple[str, ...]:
         return LIST_ENTRY_COLUMNS
     if kind == "commitment":
         return COMMITMENT_COLUMNS
+    if kind not in _FAST:
+        return (*(name for name, _, _, _ in _class_plan(kind)), *STATE_COLUMNS.values())
     names = [f.coded or f.legacy[0] for f in FIELDS[RecordKind(kind)] if f.coded or f.legacy]
     return (*names, *STATE_COLUMNS.values())
 
@@ -228,9 +252,7 @@ def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[d
     from the index by SQLite (a full scan of ``record_versions`` per chunk, so the export slowed down as the
     table grew: 1/3 of its rate at 100,000 messages)."""
     messages = list(messages)
-    wanted = {
-        (m.entity_id, int(m.payload.get("version_no") or 1)) for m in messages if m.kind in ("licence", "penalty")
-    }
+    wanted = {(m.entity_id, int(m.payload.get("version_no") or 1)) for m in messages if m.kind in _RECORD_KINDS}
     versions: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     ids = sorted({record_id for record_id, _ in wanted})
     numbers = sorted({version_no for _, version_no in wanted})
@@ -245,7 +267,7 @@ def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[d
                 versions[(record_id, version_no)] = (content, data)
     out = []
     for m in messages:
-        if m.kind in ("licence", "penalty"):
+        if m.kind in _RECORD_KINDS:
             version = versions.get((m.entity_id, int(m.payload.get("version_no") or 1)))
             row = record_row(m.kind, version[0], version[1], m.payload) if version is not None else {}
         else:

@@ -25,7 +25,7 @@ def push(
     who: Submitter = PushSubmitter,
     session: Session = SessionDep,
 ) -> dict[str, Any]:
-    """接口推送一批行政许可或行政处罚数据（JSON，列名同数据标准）。"""
+    """接口推送一批信用信息（行政许可、行政处罚或其他有数据标准的信息类别；JSON，列名同数据标准）。"""
     return service.ingest_rows(
         session,
         actor=who.principal,
@@ -39,7 +39,9 @@ def push(
 @router.post("/files", response_model=BatchOut, status_code=201)
 def upload(
     file: UploadFile = File(..., description="CSV / XLSX / JSON 文件"),
-    kind: Literal["penalty", "licence"] | None = Form(None),
+    kind: str | None = Form(
+        None, description="信息类别代码：penalty、licence 或其他有数据标准的类别；缺省时按列名判断"
+    ),
     reject_all_on_error: bool = Form(False),
     department_id: Id | None = Form(None),
     principal: Principal = Depends(allow(Role.DEPT_OPERATOR)),

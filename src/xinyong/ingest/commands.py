@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth
 from xinyong.auth.roles import Principal, PrincipalKind, Role
+from xinyong.catalog.fields import record_kinds
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, emit, handle_errors
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest import service
 from xinyong.ingest.models import BatchStatus
-from xinyong.records.inputs import RecordKind
 
 batches_app = typer.Typer(help="归集批次：报告、退回数据、及时性", no_args_is_help=True)
 
@@ -80,17 +80,20 @@ def register(app: typer.Typer) -> None:
     def ingest(
         file: Path = typer.Argument(..., help="双公示数据文件（CSV/XLSX/JSON）"),
         kind: str | None = typer.Option(
-            None, "--kind", help="penalty（行政处罚）或 licence（行政许可）；缺省时按列名判断"
+            None,
+            "--kind",
+            help="信息类别：penalty（行政处罚）、licence（行政许可）或其他有数据标准的类别"
+            "（honour、judicial、tax_arrears …，见 xinyong catalog fields）；缺省时按列名判断",
         ),
         department: str = typer.Option(..., "--department", help="报送部门代码，如 scjgj"),
         reject_all: bool = typer.Option(False, "--reject-all-on-error", help="任一行有错即整批退回"),
         dry_run: bool = typer.Option(False, "--dry-run", help="只校验，不写入"),
         as_json: bool = JsonOption,
     ) -> None:
-        """报送一个行政许可或行政处罚数据文件，输出批次报告。"""
+        """报送一个信用信息数据文件（行政许可、行政处罚或其他信息类别），输出批次报告。"""
 
-        if kind is not None and kind not in {k.value for k in RecordKind}:
-            raise ValidationFailed("--kind 只能是 penalty 或 licence", code="bad_kind")
+        if kind is not None and kind not in record_kinds():
+            raise ValidationFailed(f"--kind 只能是 {' / '.join(record_kinds())} 之一", code="bad_kind")
         db = clikit.database()
         show_progress = not as_json and sys.stdout.isatty()
         with db.session(write=False) as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -12,7 +12,9 @@ from xinyong.core.batches import BatchOutBase
 class PushIn(BaseModel):
     """An API push: rows keyed by the standard's column names (Chinese, coded CF_*/XK_*, or legacy 2016)."""
 
-    kind: Literal["penalty", "licence"]
+    # penalty / licence (双公示), or another information class with a data standard (issue #18):
+    # honour, judicial, qualification, contract, tax_arrears, social_insurance, annual_report, spot_check …
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
     reject_all_on_error: bool = False
 

@@ -44,6 +44,8 @@ from xinyong.auth.authorities import Authorities
 from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import authorities_of
+from xinyong.catalog.fields import record_kinds
+from xinyong.catalog.service import publicity_rules
 from xinyong.core import audit, batches, gcpause
 from xinyong.core.batches import RowError
 from xinyong.core.db import (
@@ -57,7 +59,7 @@ from xinyong.core.db import (
 )
 from xinyong.core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from xinyong.identifiers.vault import get_vault
-from xinyong.ingest import reports
+from xinyong.ingest import classes, reports
 from xinyong.ingest.models import BatchStatus, IngestBatch, RejectedRow
 from xinyong.ingest.readers import (
     Source,
@@ -85,17 +87,18 @@ AHEAD_ROWS = 20_000
 #: of them (docs/performance.md, bench/concurrency.py).
 BATCH_SLOTS = 1
 _slots = threading.BoundedSemaphore(BATCH_SLOTS)
+_FAST = frozenset(k.value for k in RecordKind)
 SUMMARY_ERROR_LIMIT = 1_000
 Progress = Callable[[int], None]
 
 
 #: The column a refusal of the record store points at, by refusal code and record kind.
-_DOC_COLUMN = {RecordKind.PENALTY: "行政处罚决定书文号", RecordKind.LICENCE: "行政许可决定文书号"}
-_PARTY_COLUMN = {
+_DOC_COLUMN: dict[str, str] = {RecordKind.PENALTY: "行政处罚决定书文号", RecordKind.LICENCE: "行政许可决定文书号"}
+_PARTY_COLUMN: dict[str, str] = {
     RecordKind.PENALTY: "行政相对人代码_1(统一社会信用代码)",
     RecordKind.LICENCE: "行政相对人代码_1(统一社会信用代码)",
 }
-_REFUSAL_COLUMNS: dict[str, dict[RecordKind, str]] = {
+_REFUSAL_COLUMNS: dict[str, dict[str, str]] = {
     "record_of_other_department": _DOC_COLUMN,
     "record_identity_missing": _DOC_COLUMN,
     "party_code_conflict": _PARTY_COLUMN,
@@ -162,10 +165,79 @@ def _validator(
     return make
 
 
+def _class_validator(
+    header_map: classes.ClassHeaderMap, authorities: Authorities, warnings: Counter[str]
+) -> Callable[[], batches.Validate]:
+    """The row side of a batch of another information class (``ingest.classes``): same shape as :func:`_validator`."""
+    doc_key = header_map.spec.by_role("doc_no")
+    doc_column = header_map.header_of(doc_key.key) if doc_key else ""
+
+    def make() -> batches.Validate:
+        seen: dict[int, int] = {}
+
+        def validate(number: int, values: list[Any]) -> tuple[RecordInput | None, list[RowError]]:
+            refused = row_issues(values)
+            record, issues = (
+                (None, refused) if refused else classes.validate_class_row(header_map, number, values, authorities)
+            )
+            if record is None:
+                return None, [_issue(i) for i in issues]
+            key = _key(record)
+            first = seen.get(key)
+            if first is not None:
+                return None, [
+                    _issue(
+                        RowIssue(
+                            number,
+                            doc_column,
+                            record.doc_no,
+                            "duplicate_in_file",
+                            f"同一文件中第 {first} 行已有同一机关的同一条信息（识别字段相同）",
+                        )
+                    )
+                ]
+            seen[key] = number
+            for w in record.warnings:
+                warnings[w.code] += 1
+            return record, []
+
+        return validate
+
+    return make
+
+
+def resolve_kind(kind: RecordKind | str | None, headers: list[Any]) -> str:
+    """The class of a submission: as the sender said (any class with a data standard), or from the header row —
+    the class with the most columns of its own (``classes.guess_class``); licence or penalty by their own rule
+    (``standards.guess_kind``)."""
+    if kind:
+        code = kind.value if isinstance(kind, RecordKind) else str(kind)
+        if code not in record_kinds():
+            raise ValidationFailed(
+                f"未知的信息类别 {code!r}（可选：{' / '.join(record_kinds())}）",
+                code="unknown_kind",
+                details={"kind": code, "kinds": list(record_kinds())},
+            )
+        return code
+    try:
+        guessed: str | None = classes.guess_class(headers)  # the class with the most columns no other class has
+    except ValidationFailed:
+        guessed = None
+    if guessed is None or guessed in _FAST:  # 双公示 as before (its own guess, its own messages)
+        return guess_kind(headers).value
+    return guessed
+
+
+@functools.cache
+def all_headers() -> frozenset[str]:
+    """Every known column name of every class (the header-row search of a file whose class is not known yet)."""
+    return KNOWN_HEADERS | frozenset(classes.class_headers())
+
+
 class _Store:
     """The store side of a batch: writes each chunk in the caller's transaction and keeps the write's totals."""
 
-    def __init__(self, session: Session, kind: RecordKind, actor: Principal) -> None:
+    def __init__(self, session: Session, kind: RecordKind | str, actor: Principal) -> None:
         self.session, self.kind, self.actor = session, kind, actor
         self.batch: IngestBatch | None = None
         self.counts: Counter[str] = Counter()
@@ -272,23 +344,36 @@ def run_batch(
     with reading_apart(session) as reader:  # not the write transaction: it begins after validation
         authorities = authorities_of(reader, department_id=department_id)
     table = open_rows()
-    kind = RecordKind(kind) if kind else guess_kind(table.headers)
-    header_map = detect_format(kind, table.headers)
-    header_map.require_complete()
+    code = resolve_kind(kind, table.headers)
     warnings: Counter[str] = Counter()
-    store = _Store(session, kind, actor)
+    header_map: Any
+    if code in _FAST:  # 双公示: the specialised validator (ingest.validate)
+        header_map = detect_format(RecordKind(code), table.headers)
+        make_validator = _validator(RecordKind(code), header_map, authorities, warnings)
+    else:  # every other class: its data standard (ingest.classes)
+        with reading_apart(session) as reader:  # a catalog seeded before the class existed lacks it
+            if not publicity_rules(reader, [code]):
+                raise ValidationFailed(
+                    f"信息类别 {code} 尚未载入信用信息目录：请平台管理员运行 xinyong catalog seed",
+                    code="class_not_in_catalog",
+                    details={"kind": code},
+                )
+        header_map = classes.detect_class_format(code, table.headers)
+        make_validator = _class_validator(header_map, authorities, warnings)
+    header_map.require_complete()
+    store = _Store(session, code, actor)
     found: list[IngestBatch] = []
 
     def begin() -> bool:
         # The write transaction begins here, after the rows read ahead were validated (no database): a bulk one
         # (on SQLite short writers such as checks go first while it waits).
         mark_bulk(session)
-        lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), kind.value, sha256))])
+        lock_keys(session, "ingest_batch", ["\x1f".join((str(department_id), code, sha256))])
         previous = session.scalar(
             select(IngestBatch)
             .where(
                 IngestBatch.department_id == department_id,
-                IngestBatch.kind == kind.value,
+                IngestBatch.kind == code,
                 IngestBatch.sha256 == sha256,
                 IngestBatch.status.in_(_WRITTEN),
             )
@@ -300,7 +385,7 @@ def run_batch(
             return False
         store.batch = IngestBatch(
             department_id=department_id,
-            kind=kind.value,
+            kind=code,
             channel=channel,
             filename=filename,
             sha256=sha256,
@@ -329,7 +414,7 @@ def run_batch(
                 select(IngestBatch.id)
                 .where(
                     IngestBatch.department_id == department_id,
-                    IngestBatch.kind == kind.value,
+                    IngestBatch.kind == code,
                     IngestBatch.sha256 == sha256,
                     IngestBatch.status.in_(_WRITTEN),
                 )
@@ -348,7 +433,7 @@ def run_batch(
     result = batches.run(
         table.rows,
         importer="ingest",
-        validate=_validator(kind, header_map, authorities, warnings),
+        validate=make_validator,
         fresh_validator=True,
         write=store.write,
         mode="reject_all" if reject_all else "keep_good",
@@ -415,7 +500,7 @@ def ingest_file(
         session,
         actor=actor,
         department_id=department_id,
-        open_rows=lambda: open_table(source, known_headers=KNOWN_HEADERS),
+        open_rows=lambda: open_table(source, known_headers=all_headers()),
         sha256=source.sha256(),
         channel="file",
         filename=source.name,

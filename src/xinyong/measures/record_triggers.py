@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
 from xinyong.auth.service import SOURCE_PROVINCE
+from xinyong.catalog.fields import standards
 from xinyong.catalog.rules import add_months
 from xinyong.core.db import IN_CHUNK
 from xinyong.measures._sql import Prepared
@@ -49,6 +50,7 @@ class RecordRule:
     include_repaired: bool
     legal_basis: tuple[dict[str, Any], ...]
     description: str
+    in_effect: bool = False
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> RecordRule:
@@ -63,6 +65,7 @@ class RecordRule:
             include_repaired=bool(data.get("include_repaired")),
             legal_basis=tuple(data.get("legal_basis") or ()),
             description="",
+            in_effect=bool(data.get("in_effect")),
         )
         return cls(**{**{f: getattr(rule, f) for f in cls.__slots__}, "description": describe(rule)})
 
@@ -90,7 +93,7 @@ def wan(fen: int | None) -> str | None:
 def describe(rule: RecordRule) -> str:
     """The rule in words, for the answer's reasons and the catalogue."""
     span = f"{rule.months // 12}年" if rule.months % 12 == 0 else f"{rule.months}个月"
-    kinds = "、".join({"penalty": "行政处罚", "licence": "行政许可"}[k] for k in sorted(rule.kinds))
+    kinds = "、".join(kind_label(k) for k in sorted(rule.kinds))
     parts = []
     if rule.penalty_types:
         parts.append("处罚类别为" + "、".join(sorted(rule.penalty_types)))
@@ -99,7 +102,17 @@ def describe(rule: RecordRule) -> str:
     if rule.severities:
         parts.append("失信程度为" + "、".join(SEVERITY_LABELS.get(s, s) for s in sorted(rule.severities)))
     cond = "（" + "，或".join(parts) + "）" if parts else ""
-    return f"核查日前{span}内作出的{kinds}决定{cond}{'，含已信用修复的' if rule.include_repaired else ''}"
+    effect = "，且核查日仍未终止（如欠税未缴清）" if rule.in_effect else ""
+    return f"核查日前{span}内作出的{kinds}决定{cond}{effect}{'，含已信用修复的' if rule.include_repaired else ''}"
+
+
+def kind_label(kind: str) -> str:
+    """A record kind in words: 行政处罚, 行政许可, or the name of its information class."""
+    label = {"penalty": "行政处罚", "licence": "行政许可"}.get(kind)
+    if label is None:
+        found = standards().get(kind)
+        label = found.name_zh if found is not None else kind
+    return label
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,7 @@ class TriggerRecord:
     ended_on: dt.date | None
     #: Forwarded by the 省平台 (``Department.external``): another authority's decision, marked 来源：省平台.
     external: bool = False
+    valid_to: dt.date | None = None  # the record's validity end (licences; a tax arrears' 缴清日期 …)
 
     def repaired_on(self, on: dt.date) -> bool:
         return publicity.repaired(self.kind, self.ended_on, on)
@@ -128,6 +142,8 @@ def matches(rule: RecordRule, rec: TriggerRecord, on: dt.date) -> bool:
     if rec.kind not in rule.kinds or not (rule.since(on) <= rec.decision_date <= on):
         return False
     if not rule.include_repaired and rec.repaired_on(on):
+        return False
+    if rule.in_effect and rec.valid_to is not None and rec.valid_to < on:
         return False
     if not rule.has_criteria:
         return True
@@ -161,6 +177,7 @@ def _convert(r: tuple[Any, ...]) -> TriggerRecord:
         r[8],
         _date(r[9]),
         bool(r[10]),
+        _date(r[11]),
     )
 
 
@@ -205,6 +222,7 @@ def _statement(
                 _R.c.fine_fen,
                 _R.c.ended_on,
                 _R.c.department_id.in_(select(Department.id).where(Department.external.is_(True))),
+                _R.c.licence_valid_to,
             )
             .where(and_(*conds))
             .order_by(_R.c.subject_id, _R.c.decision_date, _R.c.id)
@@ -288,7 +306,7 @@ def record_view(rec: TriggerRecord, on: dt.date) -> dict[str, Any]:
 
 
 def record_reason(rec: TriggerRecord, rule: RecordRule, on: dt.date) -> dict[str, Any]:
-    kind = "行政处罚" if rec.kind == "penalty" else "行政许可"
+    kind = kind_label(rec.kind)
     what = "、".join(rec.penalty_types)
     fine = f"，罚款{wan(rec.fine_fen)}万元" if rec.fine_fen else ""
     repaired = "（已信用修复）" if rec.repaired_on(on) else ""

@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from xinyong.catalog.fields import record_kinds
 from xinyong.catalog.rules import PARTY_KINDS
 from xinyong.core.errors import ValidationFailed
 from xinyong.ingest.standards import PENALTY_TYPES
@@ -107,17 +108,27 @@ class RecordTrigger(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kinds: list[Literal["penalty", "licence"]] = Field(
-        default_factory=lambda: list[Literal["penalty", "licence"]](["penalty"]), min_length=1
-    )
+    #: Record kinds: penalty / licence, or any other information class with a data standard (issue #18).
+    kinds: list[str] = Field(default_factory=lambda: ["penalty"], min_length=1)
     penalty_types: list[str] = Field(default_factory=list)
     min_fine_wan: Decimal | None = Field(None, gt=0, max_digits=14, decimal_places=6)
     severities: list[str] = Field(default_factory=list)
     lookback_years: int | None = Field(None, ge=1, le=20)
     lookback_months: int | None = Field(None, ge=1, le=240)
     include_repaired: bool = False
+    #: Only records still in effect on the check date (their validity end — e.g. a tax arrears' 缴清日期 — not
+    #: passed): "欠税未缴清" rather than "once announced".
+    in_effect: bool = False
     legal_basis: list[LegalBasis] = Field(default_factory=list)
     note: str = ""
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [k for k in value if k not in record_kinds()]
+        if unknown:
+            raise ValueError(f"未知的记录类别 {unknown}（可选：{' / '.join(record_kinds())}）")
+        return value
 
     @field_validator("penalty_types")
     @classmethod

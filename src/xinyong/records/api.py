@@ -12,14 +12,17 @@ from sqlalchemy.orm import Session
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep, allow, public
 from xinyong.auth.roles import Principal, Role
+from xinyong.catalog.fields import record_kinds
 from xinyong.core import clock
 from xinyong.core.bounds import Id, Limit, Offset
 from xinyong.core.errors import Forbidden
 from xinyong.records import queries, service, views
-from xinyong.records.inputs import RecordKind
 from xinyong.records.schemas import PublicRecordOut, RecordOut, VersionOut, WithdrawIn
 from xinyong.subjects.models import Subject, SubjectKind
 from xinyong.subjects.service import find_subject, log_person_view
+
+#: A record kind: licence, penalty, or another class with a data standard (issue #18; unknown ones: 422).
+KIND_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 
 router = APIRouter(prefix="/records", tags=["records"])
 
@@ -37,7 +40,7 @@ def _subject_id(session: Session, code: str | None, *, persons: bool) -> int | b
     return subject.id
 
 
-def _log_person_read(session: Session, principal: Principal, subject_id: int | None, kind: RecordKind | None) -> None:
+def _log_person_read(session: Session, principal: Principal, subject_id: int | None, kind: str | None) -> None:
     """A department reading a natural person's records is in the person's access log (查询记录)."""
     if subject_id is None:
         return
@@ -49,7 +52,7 @@ def _log_person_read(session: Session, principal: Principal, subject_id: int | N
             subject=subject,
             purpose="部门查询信用记录",
             endpoint="GET /api/v1/records",
-            scope=(kind.value,) if kind else ("licence", "penalty"),
+            scope=(kind,) if kind else record_kinds(),
             action="records.person_read",
         )
 
@@ -57,7 +60,9 @@ def _log_person_read(session: Session, principal: Principal, subject_id: int | N
 @router.get("/public", response_model=list[PublicRecordOut])
 def list_public(
     subject: str | None = Query(None, max_length=40, description="行政相对人统一社会信用代码或其他登记代码"),
-    kind: RecordKind | None = Query(None),
+    kind: str | None = Query(
+        None, pattern=KIND_PATTERN, description="信息类别：licence、penalty 或其他有数据标准的类别"
+    ),
     date_from: dt.date | None = Query(None, description="决定日期起"),
     date_to: dt.date | None = Query(None, description="决定日期止"),
     limit: int = Query(20, ge=1, le=100),
@@ -72,7 +77,7 @@ def list_public(
     rows = queries.list_records(
         session,
         subject_id=subject_id,
-        kind=kind.value if kind else None,
+        kind=kind,
         date_from=date_from,
         date_to=date_to,
         public_only=True,
@@ -80,14 +85,17 @@ def list_public(
         limit=limit,
         offset=offset,
     )
-    return views.mark_objections(session, [views.public_record_view(r) for r in rows])
+    out = views.attach_class_fields(session, [views.public_record_view(r) for r in rows], public=True)
+    return views.mark_objections(session, out)
 
 
 @router.get("", response_model=list[RecordOut])
 def list_department(
     subject: str | None = Query(None, max_length=40, description="行政相对人代码（统一社会信用代码、身份证号等）"),
     department: str | None = Query(None, max_length=32, description="部门代码（仅平台管理员可指定）"),
-    kind: RecordKind | None = Query(None),
+    kind: str | None = Query(
+        None, pattern=KIND_PATTERN, description="信息类别：licence、penalty 或其他有数据标准的类别"
+    ),
     date_from: dt.date | None = Query(None),
     date_to: dt.date | None = Query(None),
     status: str = Query("all", pattern=STATUS_PATTERN, description="public / withdrawn / expired / not_public / all"),
@@ -110,7 +118,7 @@ def list_department(
         session,
         subject_id=subject_id,
         department_id=department_id,
-        kind=kind.value if kind else None,
+        kind=kind,
         date_from=date_from,
         date_to=date_to,
         status=status,

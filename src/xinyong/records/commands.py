@@ -15,7 +15,6 @@ from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors
 from xinyong.core.clock import local_text
 from xinyong.records import queries, service, views
-from xinyong.records.inputs import RecordKind
 from xinyong.records.publicity import STATUS_LABELS
 from xinyong.subjects.service import get_subject
 
@@ -27,7 +26,9 @@ app = typer.Typer(help="信用记录（行政许可、行政处罚）", no_args_
 def list_(
     subject: str | None = typer.Option(None, "--subject", help="行政相对人代码（统一社会信用代码、身份证号等）"),
     department: str | None = typer.Option(None, "--department", help="报送部门代码"),
-    kind: RecordKind | None = typer.Option(None, "--kind", help="licence（行政许可）或 penalty（行政处罚）"),
+    kind: str | None = typer.Option(
+        None, "--kind", help="licence（行政许可）、penalty（行政处罚）或其他信息类别（见 xinyong catalog fields）"
+    ),
     public_only: bool = typer.Option(False, "--public-only", help="只列出今日公示中的记录"),
     status: str = typer.Option("all", "--status", help="public / withdrawn / expired / not_public / all"),
     on: str | None = typer.Option(None, "--date", help="按该日判断公示状态（默认今天）"),
@@ -44,7 +45,7 @@ def list_(
             session,
             subject_id=subject_id,
             department_id=department_id,
-            kind=kind.value if kind else None,
+            kind=kind,
             status=status,
             public_only=public_only,
             today=today,
@@ -58,7 +59,7 @@ def list_(
         for r in items:
             t.add_row(
                 str(r["id"]),
-                "许可" if r["kind"] == RecordKind.LICENCE else "处罚",
+                {"licence": "许可", "penalty": "处罚"}.get(r["kind"], r["kind"]),
                 r["doc_no"],
                 str(r["decision_date"]),
                 r["subject"]["name"],

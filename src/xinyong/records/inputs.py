@@ -18,6 +18,9 @@ from xinyong.catalog.rules import PartyKind
 
 
 class RecordKind(StrEnum):
+    """The 双公示 kinds, validated by ``ingest.validate``'s fast path. Records of the other information classes
+    (issue #18) carry their catalog class code as ``kind`` (``catalog.fields.record_kinds()``)."""
+
     LICENCE = "licence"  # 行政许可
     PENALTY = "penalty"  # 行政处罚
 
@@ -38,7 +41,7 @@ class RowIssue:
 
 @dataclass
 class RecordInput:
-    kind: RecordKind
+    kind: RecordKind | str  # a RecordKind, or the code of another information class (ingest.classes)
     row: int  # row number in the sender's file (header = its own row number)
     # The counterpart (行政相对人)
     party_name: str
@@ -72,6 +75,8 @@ class RecordInput:
     confiscated_wan: Decimal | None = None
     penalty_valid_to: dt.date | None = None  # 处罚有效期
     publicity_end: dt.date | None = None  # 公示截止期 (as the department stated it)
+    # Other classes: the record's 领域 (picks a publicity exception of the catalog, issue #18.5)
+    domain: str | None = None
     # Everything of the standard, by canonical field key, JSON-safe (dates ISO, decimals as strings)
     data: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # unknown columns, kept as sent

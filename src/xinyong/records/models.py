@@ -1,4 +1,5 @@
-"""Tables of `records`: 双公示 credit records (licences, penalties), their versions and publicity transitions.
+"""Tables of `records`: credit records (双公示 licences and penalties, and every other information class with a
+data standard), their versions and publicity transitions.
 
 A :class:`CreditRecord` is one decision, identified by ``(kind, authority_uscc, doc_no_norm)``; it carries the
 current values the public queries filter on. Every content the platform has received for it is a
@@ -40,7 +41,6 @@ class CreditRecord(Base):
     __table_args__ = (
         # doc_no_norm first: the bulk look-up asks for a chunk of document numbers.
         UniqueConstraint("doc_no_norm", "authority_uscc", "kind"),
-        CheckConstraint("kind IN ('licence', 'penalty')", name="kind"),
         CheckConstraint("party_kind IN ('legal_person', 'individual_business', 'natural_person')", name="party_kind"),
         Index("ix_credit_records_kind_decision_date", "kind", "decision_date"),
         Index("ix_credit_records_department_decision_date", "department_id", "decision_date"),
@@ -52,7 +52,9 @@ class CreditRecord(Base):
     )
 
     id: Mapped[int] = pk_column()
-    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    # 'licence' / 'penalty' (双公示) or the code of another information class with a data standard (issue #18:
+    # catalog/data/classes/<code>.yaml); no CHECK constraint, the standards are data.
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
     authority_uscc: Mapped[str] = mapped_column(String(18), nullable=False)
     doc_no_norm: Mapped[str] = mapped_column(String(200), nullable=False)
     doc_no: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -77,7 +79,9 @@ class CreditRecord(Base):
     # The fine in fen (分, 1/100 yuan): exact on both backends (SQLite has no decimal type).
     fine_fen: Mapped[int | None] = mapped_column(BigInteger)
     licence_valid_from: Mapped[dt.date | None] = mapped_column(Date)
-    licence_valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    licence_valid_to: Mapped[dt.date | None] = mapped_column(Date)  # any class's validity end (while_valid)
+    # The record's 领域 (classes with a domain field): picks a publicity exception of the catalog (issue #18.5).
+    domain: Mapped[str | None] = mapped_column(String(40))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
     # First day no longer public for a reason outside the catalog other than withdrawal (credit repair).

@@ -34,7 +34,8 @@ from xinyong.catalog.rules import (
 from xinyong.core.errors import ValidationFailed
 from xinyong.records.inputs import RecordKind
 
-#: Catalog class of each record kind (catalog.yaml ``licence`` / ``penalty``).
+#: Catalog class of each 双公示 record kind (catalog.yaml ``licence`` / ``penalty``). Every record's ``kind`` is its
+#: catalog class's code: the other classes' (issue #18) are ``catalog.fields.record_kinds()``.
 CLASS_CODES = {RecordKind.LICENCE: "licence", RecordKind.PENALTY: "penalty"}
 DEFAULT_SEVERITY = "general"
 SEVERITY_KEYS = ("severity", "失信严重程度")
@@ -68,6 +69,8 @@ class RecordFacts:
     licence_valid_to: dt.date | None = None
     ended_on: dt.date | None = None  # early end (credit repair)
     withdrawn_on: dt.date | None = None  # local date of the withdrawal: not public from that day on
+    domain: str | None = None  # the record's 领域: a publicity exception of the catalog may apply (issue #18.5)
+    department_id: int | None = None  # the owning department: an exception may name it (issue #18.5)
 
     @property
     def stops_on(self) -> dt.date | None:
@@ -88,6 +91,8 @@ def facts_of(record: Any, *, local_date: Callable[[dt.datetime], dt.date]) -> Re
         licence_valid_to=record.licence_valid_to,
         ended_on=record.ended_on,
         withdrawn_on=local_date(record.withdrawn_at) if record.withdrawn_at is not None else None,
+        domain=getattr(record, "domain", None),
+        department_id=getattr(record, "department_id", None),
     )
 
 
@@ -134,6 +139,9 @@ def status(rule: PublicityRule, facts: RecordFacts, today: dt.date) -> Verdict:
     """
     if facts.withdrawn_on is not None and today >= facts.withdrawn_on:
         return Verdict(False, f"已于 {facts.withdrawn_on} 撤回")
+    rule = rule.for_record(
+        facts.domain, facts.department_id
+    )  # 法律、法规另有规定的从其规定 (the catalog's publicity exceptions)
     penalty = facts.kind == RecordKind.PENALTY
     try:
         return publicity_status(
@@ -157,6 +165,7 @@ def status_label(rule: PublicityRule, facts: RecordFacts, today: dt.date) -> tup
     verdict = status(rule, facts, today)
     if verdict.value:
         return STATUS_PUBLIC, verdict.reason
+    rule = rule.for_record(facts.domain, facts.department_id)
     if facts.withdrawn_on is not None and today >= facts.withdrawn_on:
         return STATUS_WITHDRAWN, verdict.reason
     if not party_kind_public(rule, facts.party_kind) or (
@@ -176,6 +185,7 @@ def status_label(rule: PublicityRule, facts: RecordFacts, today: dt.date) -> tup
 
 def window_end(rule: PublicityRule, facts: RecordFacts) -> dt.date | None:
     """Last day of the record's publicity window by the catalog (``None``: open-ended or invalid data)."""
+    rule = rule.for_record(facts.domain, facts.department_id)
     try:
         return publicity_window(
             rule,

@@ -10,17 +10,19 @@ catalog's rules of the day (:func:`rules`, :func:`facts`), never stored. Nothing
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import own_departments_clause
-from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict
-from xinyong.catalog.service import publicity_rule
+from xinyong.catalog.fields import record_kinds
+from xinyong.catalog.rules import PartyKind, PublicityOverride, PublicityRule, Verdict, override_rule
+from xinyong.catalog.service import publicity_rule, publicity_rules
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.records import publicity
@@ -30,8 +32,40 @@ from xinyong.subjects.models import Subject
 
 
 def rules(session: Session) -> dict[str, PublicityRule]:
-    """The catalog rule of each record kind (cached by the catalog for the transaction)."""
-    return {kind.value: publicity_rule(session, code) for kind, code in publicity.CLASS_CODES.items()}
+    """The catalog rule of each record kind (cached by the catalog for the transaction): the 双公示 kinds and every
+    class with a data standard (``catalog.fields.record_kinds``) that the stored catalog has. The rules not cached
+    yet are read in one statement (the portal's subject page asks on every request)."""
+    out = publicity_rules(session, record_kinds())
+    for kind, code in publicity.CLASS_CODES.items():  # the 双公示 rules are required (NotFound before a seed)
+        if kind.value not in out:
+            out[kind.value] = publicity_rule(session, code)
+    if any(o.departments for r in out.values() for o in r.overrides):
+        ids = _department_ids(session)
+        for code_, r in out.items():
+            if any(o.departments for o in r.overrides):
+                out[code_] = r.model_copy(
+                    update={
+                        "overrides": tuple(
+                            o.model_copy(
+                                update={"department_ids": tuple(sorted(ids[c] for c in o.departments if c in ids))}
+                            )
+                            for o in r.overrides
+                        )
+                    }
+                )
+    return out
+
+
+def _department_ids(session: Session) -> dict[str, int]:
+    """Department code → id (codes never change), for the catalog's department exceptions; once per transaction."""
+    tx = session.get_transaction()
+    found = session.info.get(_DEPT_IDS)
+    if found is None or found[0] is not tx:
+        found = session.info[_DEPT_IDS] = (tx, dict(session.execute(select(Department.code, Department.id)).all()))
+    return found[1]
+
+
+_DEPT_IDS = "xinyong.records.department_ids"
 
 
 def facts(record: CreditRecord) -> publicity.RecordFacts:
@@ -87,9 +121,35 @@ def _window_open(rule: PublicityRule, today: dt.date) -> Any:
     return true()
 
 
+def _override_match(o: PublicityOverride) -> Any:
+    """SQL: a record an exception concerns (its domain or its department)."""
+    c = CreditRecord
+    return or_(false(), c.domain.in_(o.domains) if o.domains else false(), c.department_id.in_(o.department_ids))
+
+
+def _narrowed(kind: str, rule: PublicityRule, today: dt.date, clause: Any) -> Any:
+    """``clause`` per publicity exception (issue #18.5): the records an exception concerns by its rule (the first
+    matching one, as ``PublicityRule.for_record``), the others by the class's."""
+    parts: list[Any] = []
+    earlier: list[Any] = []
+    for o in rule.overrides:
+        parts.append(and_(*[~m for m in earlier], _override_match(o), clause(kind, override_rule(rule, o), today)))
+        earlier.append(_override_match(o))
+    plain = rule.model_copy(update={"overrides": ()})
+    parts.append(and_(*[~m for m in earlier], clause(kind, plain, today)))
+    return or_(*parts)
+
+
 def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     """SQL narrowing of "public on ``today``" for one kind: exact for the catalog's conditions it can express;
-    :func:`publicity.status` re-checks every row."""
+    :func:`publicity.status` re-checks every row. A class with publicity exceptions (issue #18.5) is narrowed per
+    exception: the records of an exception's domains or departments by its rule, the others by the class's."""
+    if rule.overrides:
+        return _narrowed(kind, rule, today, _class_public_clause)
+    return _class_public_clause(kind, rule, today)
+
+
+def _class_public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
     if not publicity.party_kind_public(rule, PartyKind.LEGAL_PERSON):
         return false()
@@ -113,6 +173,8 @@ def _public_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
 
 def _expired_clause(kind: str, rule: PublicityRule, today: dt.date) -> Any:
     c = CreditRecord
+    if rule.overrides:  # narrowed per exception as in _public_clause
+        return _narrowed(kind, rule, today, _expired_clause)
     not_withdrawn = or_(c.withdrawn_at.is_(None), c.withdrawn_at >= _day_start(today + dt.timedelta(days=1)))
     ended = and_(c.ended_on.is_not(None), c.ended_on <= today)
     over = and_(c.decision_date <= today, ~_window_open(rule, today))
@@ -171,6 +233,7 @@ def list_records(
     today: dt.date,
     limit: int = 50,
     offset: int = 0,
+    kinds: Sequence[str] | None = None,
 ) -> list[RecordRow]:
     """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
     ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
@@ -180,13 +243,17 @@ def list_records(
         raise ValidationFailed(
             f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）", code="unknown_status"
         )
-    if kind is not None and kind not in {k.value for k in RecordKind}:
-        raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
+    kind_rules = rules(session)
+    if kind is not None and kind not in kind_rules:
+        raise ValidationFailed(f"未知的记录类别 {kind!r}（{' / '.join(kind_rules)}）", code="unknown_kind")
     if public_only:
         status = publicity.STATUS_PUBLIC
-    kind_rules = rules(session)
     if kind:
         kind_rules = {kind: kind_rules[kind]}
+    elif kinds is not None:  # several classes in one statement (the subject page's other classes)
+        kind_rules = {k: r for k, r in kind_rules.items() if k in kinds}
+        if not kind_rules:
+            return []
     stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
     if subject_id is not None:
         stmt = stmt.where(CreditRecord.subject_id == subject_id)
@@ -194,6 +261,8 @@ def list_records(
         stmt = stmt.where(CreditRecord.department_id == department_id)
     if kind:
         stmt = stmt.where(CreditRecord.kind == kind)
+    elif kinds is not None:
+        stmt = stmt.where(CreditRecord.kind.in_(list(kind_rules)))
     if date_from:
         stmt = stmt.where(CreditRecord.decision_date >= date_from)
     if date_to:

@@ -26,6 +26,10 @@ class PublicRecordOut(BaseModel):
     party_id: str | None = Field(None, description="自然人证件号码（已脱敏）")
     status_reason: str
     objection: str | None = Field(None, description="有未办结的异议时为“异议处理中”")
+    class_name: str | None = Field(None, description="其他信息类别（issue #18）：类别名称")
+    fields: list[dict[str, str]] | None = Field(
+        None, description="其他信息类别：数据标准中可向社会公开的字段（key、label、value）"
+    )
 
 
 class RecordSubjectOut(BaseModel):

@@ -265,9 +265,13 @@ _NO_SECRETS: frozenset[str] = frozenset()
 _CHECK_CHARS = frozenset("0123456789X")
 
 
+def _kind_of(row: RecordInput) -> str:
+    return row.kind.value if isinstance(row.kind, RecordKind) else str(row.kind)
+
+
 def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> tuple[_Prepared | None, str, str]:
     """Check the row is storable and build its content; ``(None, code, message)`` when it is not."""
-    kind = RecordKind(row.kind).value
+    kind = rule.code
     if not row.doc_no_norm or not row.authority_uscc:
         return None, "record_identity_missing", "缺少决定文书号或决定机关统一社会信用代码，无法识别记录"
     if row.decision_date is None:
@@ -318,7 +322,7 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         keep -= secrets
     p.data = _clean_doc(row.data, secrets, keep)
     p.extra = _clean_doc(row.extra, secrets, keep) if row.extra else {}
-    if kind == RecordKind.PENALTY:
+    if rule.publicity.mode == "fixed_period":  # penalties, and the other classes with fixed windows
         severity, problem = publicity.severity_of(rule, row.data, row.extra)
         p.severity = severity
         if problem:
@@ -357,6 +361,8 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         "publicity_end": _iso(row.publicity_end),
         "severity": p.severity,
     }
+    if row.domain is not None:  # other classes only: the 双公示 content (and its hash) is unchanged
+        p.content["domain"] = row.domain
     hashed = {
         **p.content,
         "party_id_hash": p.id_hash,
@@ -416,7 +422,11 @@ def upsert_records(
             result.name_mismatches += any(f["code"] == "name_mismatch" for f in ahead.flags)
             prepared.append(ahead)
             continue
-        made, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
+        rule = kind_rules.get(_kind_of(row))
+        if rule is None:
+            _reject(result, outcomes, index, row, "unknown_kind", f"未知的信息类别 {_kind_of(row)!r}")
+            continue
+        made, code, message = _prepare(index, row, rule, vault)
         if made is None:
             _reject(result, outcomes, index, row, code, message)
         else:
@@ -493,7 +503,11 @@ def stage_records(
     outcomes: list[RowOutcome | None] = [None] * len(rows)
     prepared: list[_Prepared] = []
     for index, row in enumerate(rows):
-        p, code, message = _prepare(index, row, kind_rules[RecordKind(row.kind).value], vault)
+        rule = kind_rules.get(_kind_of(row))
+        if rule is None:
+            staged.entries[id(row)] = ("unknown_kind", f"未知的信息类别 {_kind_of(row)!r}")
+            continue
+        p, code, message = _prepare(index, row, rule, vault)
         if p is None:
             staged.entries[id(row)] = (code, message)
         else:
@@ -783,6 +797,7 @@ class _Context:
                 "fine_fen": p.fine_fen,
                 "licence_valid_from": p.row.licence_valid_from,
                 "licence_valid_to": p.row.licence_valid_to,
+                "domain": p.row.domain,
                 "content_hash": p.content_hash,
                 "updated_at": now,
             }

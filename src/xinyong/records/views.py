@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.catalog.fields import generic_kinds, standards
 from xinyong.catalog.rules import PartyKind
 from xinyong.core import hooks
 from xinyong.identifiers.masking import mask_name
@@ -21,6 +22,8 @@ from xinyong.records import publicity
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import RecordRow, facts, rules
 from xinyong.subjects.models import Subject
+
+_GENERIC = frozenset(generic_kinds())
 
 
 def mark_objections(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,6 +96,63 @@ def public_record_view(row: RecordRow) -> dict[str, Any]:
         "party_id": s.resident_id_masked if person else None,
         "status_reason": row.reason,
     }
+
+
+#: Roles whose value the record's own columns show (party, authority): not repeated among a class's fields.
+_SHOWN_ROLES = frozenset(
+    {
+        "party_name",
+        "party_kind",
+        "party_uscc",
+        "party_id_type",
+        "party_id_no",
+        "legal_rep",
+        "authority",
+        "authority_uscc",
+    }
+)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return "" if value is None else str(value)
+
+
+def attach_class_fields(session: Session, views: list[dict[str, Any]], *, public: bool = True) -> list[dict[str, Any]]:
+    """Give the views of records of the other information classes (issue #18) their class's fields, from the
+    current version's data, as ``fields`` (``[{key, label, value}]``, in the standard's order) and the class's
+    name as ``class_name``. ``public``: only the fields the standard marks public (what the portal and the public
+    report may show); personal numbers are never public (the standard refuses it) and are stored masked anyway.
+    One statement for all the views."""
+    wanted = [v for v in views if v.get("kind") in _GENERIC]
+    if not wanted:
+        return views
+    data: dict[int, dict[str, Any]] = {}
+    c = CreditRecord
+    ids = [v["id"] for v in wanted]
+    for start in range(0, len(ids), 900):
+        stmt = (
+            select(c.id, RecordVersion.data)
+            .join(RecordVersion, RecordVersion.id == c.current_version_id)
+            .where(c.id.in_(ids[start : start + 900]))
+        )
+        data.update((rid, d) for rid, d in session.execute(stmt))
+    for v in wanted:
+        standard = standards()[v["kind"]]
+        values = data.get(v["id"], {})
+        v["class_name"] = standard.name_zh
+        v["fields"] = [
+            {"key": f.key, "label": f.label, "value": _text(values.get(f.key))}
+            for f in standard.fields
+            if (f.public or not public)
+            and not f.personal
+            and f.role not in _SHOWN_ROLES
+            and values.get(f.key) not in (None, "", [])
+        ]
+    return views
 
 
 def version_view(v: RecordVersion) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal, Role
 from xinyong.auth.service import SOURCE_PROVINCE, external_department_ids
+from xinyong.catalog.fields import record_kinds, standards
 from xinyong.catalog.models import InfoClass
 from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttribute
 from xinyong.catalog.service import prime_publicity_rules
@@ -117,7 +118,13 @@ def _attribute(cls: InfoClass, subject: Subject) -> str:
 
 
 def _lookback(cls: InfoClass | None) -> int:
-    if cls is None or cls.share_lookback_years is None:
+    """The catalog's look-back of the class; else its data standard's (issue #18); else the platform default."""
+    if cls is None:
+        return DEFAULT_LOOKBACK_YEARS
+    if cls.share_lookback_years is None:
+        standard = standards().get(cls.code)
+        if standard is not None and standard.publicity.lookback_years is not None:
+            return standard.publicity.lookback_years
         return DEFAULT_LOOKBACK_YEARS
     return cls.share_lookback_years
 
@@ -153,7 +160,7 @@ def read_file(
     today = today or clock.today()
     classes = {c.code: c for c in rs.scalars(select(InfoClass))}
     # the records' publicity rules come from these classes: not read again (records.queries.rules)
-    prime_publicity_rules(rs, [classes[c] for c in publicity.CLASS_CODES.values() if c in classes])
+    prime_publicity_rules(rs, [classes[c] for c in record_kinds() if c in classes])
     shared = {c for c, cls in classes.items() if shareable(_attribute(cls, subject))}
     records, truncated = _records(rs, subject, classes, shared, today)
     lists = _lists(rs, subject, classes, shared, today)
@@ -237,11 +244,12 @@ def _records(
     out = []
     for row in rows[:MAX_RECORDS]:
         r = row.record
-        class_code = publicity.CLASS_CODES[RecordKind(r.kind)]
+        class_code = r.kind  # every record's kind is its catalog class's code (issue #18)
         if class_code not in shared or r.withdrawn_at is not None:
             continue
         cutoff = years_before(today, _lookback(classes.get(class_code)))
-        if r.kind == RecordKind.LICENCE:
+        cls = classes.get(class_code)
+        if r.kind == RecordKind.LICENCE or (cls is not None and (cls.publicity or {}).get("mode") == "while_valid"):
             end = r.licence_valid_to or r.ended_on
             keep = row.public or end is None or end >= cutoff
         else:
@@ -250,11 +258,14 @@ def _records(
             continue
         view = records_views.record_view(row)
         view["info_class"] = class_code
+        if r.kind not in (RecordKind.LICENCE, RecordKind.PENALTY):
+            view["class_name"] = cls.name_zh if cls is not None else class_code
         view["repaired"] = publicity.repaired(r.kind, r.ended_on, today)
         view["share_label"] = "已信用修复" if view["repaired"] else "公示中" if row.public else "公示期满（回溯期内）"
         if r.department_id in external:  # forwarded by the provincial platform (docs/exchange.md §7)
             view["source"] = SOURCE_PROVINCE
         out.append(view)
+    records_views.attach_class_fields(session, out, public=False)  # the other classes' fields (issue #18)
     return records_views.mark_objections(session, out), truncated
 
 

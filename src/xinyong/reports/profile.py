@@ -33,6 +33,7 @@ from typing import Any, TypedDict
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal, Role
+from xinyong.catalog.fields import generic_kinds, standards
 from xinyong.commitments.service import subject_commitments_view
 from xinyong.evaluation.service import current_grades, subject_results
 from xinyong.identifiers.masking import mask_name
@@ -106,6 +107,9 @@ ENTRY_FIELDS = (
 )
 
 
+_GENERIC = frozenset(generic_kinds())
+
+
 @dataclass
 class SubjectProfile:
     subject: Subject
@@ -129,6 +133,20 @@ class SubjectProfile:
     def penalties(self) -> list[RecordItem]:
         return [r for r in self.records if r["kind"] == RecordKind.PENALTY]
 
+    @property
+    def other_classes(self) -> list[dict[str, Any]]:
+        """The records of the other information classes (issue #18) by class, in catalog order: ``code``,
+        ``name`` and ``rows`` (each with its class's ``fields``); classes without records are left out."""
+        by_kind: dict[str, list[RecordItem]] = {}
+        for r in self.records:
+            if r["kind"] in _GENERIC:
+                by_kind.setdefault(r["kind"], []).append(r)
+        return [
+            {"code": code, "name": standards()[code].name_zh, "rows": by_kind[code]}
+            for code in generic_kinds()
+            if code in by_kind
+        ]
+
     def objection_marks(self) -> dict[str, list[int]]:
         """Ids of the records and list entries shown with "异议处理中"."""
         return {
@@ -148,18 +166,25 @@ def _basics(subject: Subject, audience: Audience) -> SubjectView:
 
 
 def _records(
-    session: Session, subject: Subject, kind: str, today: dt.date, audience: Audience, limit: int
+    session: Session,
+    subject: Subject,
+    kind: str | None,
+    today: dt.date,
+    audience: Audience,
+    limit: int,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[RecordItem]:
-    """PUBLIC: the records' public view, public today; OWN: the same view of everything still in effect."""
+    """PUBLIC: the records' public view, public today; OWN: the same view of everything still in effect.
+    ``kinds`` (with ``kind`` None): several classes in one statement."""
     if audience is Audience.PUBLIC:
         rows = records_queries.list_records(
-            session, subject_id=subject.id, kind=kind, public_only=True, today=today, limit=limit
+            session, subject_id=subject.id, kind=kind, kinds=kinds, public_only=True, today=today, limit=limit
         )
     else:
         rows = [
             r
             for r in records_queries.list_records(
-                session, subject_id=subject.id, kind=kind, public_only=False, today=today, limit=10 * limit
+                session, subject_id=subject.id, kind=kind, kinds=kinds, public_only=False, today=today, limit=10 * limit
             )
             if r.status in (publicity.STATUS_PUBLIC, publicity.STATUS_NOT_PUBLIC)
         ][:limit]
@@ -187,6 +212,7 @@ def build_profile(
     entry_limit: int | None = None,
     record_kinds: Iterable[str] = ("licence", "penalty"),
     viewer: Principal | None = None,
+    other_classes: bool = True,
 ) -> SubjectProfile:
     """What ``audience`` may see of ``subject`` on ``today``; only the ``sections`` asked for are read.
 
@@ -214,6 +240,10 @@ def build_profile(
                 for kind in record_kinds
                 for view in _records(session, subject, kind, today, audience, record_limit)
             ]
+            if other_classes:  # every other class with a data standard (issue #18), in one statement
+                others = _records(session, subject, None, today, audience, record_limit, kinds=generic_kinds())
+                records_views.attach_class_fields(session, others, public=audience is Audience.PUBLIC)
+                profile.records.extend(others)
     if Section.LIST_ENTRIES in wanted:
         if audience is Audience.PUBLIC:
             profile.list_entries = public_list_entries(session, subject, today, entry_limit)

@@ -225,6 +225,30 @@ def _penalty_section(views: list[dict[str, Any]], cap: int) -> pdf.Section:
     )
 
 
+def _class_section(c: dict[str, Any], cap: int) -> pdf.Section:
+    """The records of one other information class (issue #18): its public fields, as the portal shows them."""
+    shown, note = _limited(c["rows"], cap)
+    rows = [
+        [
+            v["doc_no"] + _objection(v),
+            v["authority"],
+            _d(v["decision_date"]),
+            "；".join(f"{f['label']}：{f['value']}" for f in v.get("fields", [])) or "—",
+            v["status_reason"],
+        ]
+        for v in shown
+    ]
+    return pdf.Section(
+        f"class_{c['code']}",
+        c["name"],
+        ["文号 / 编号", "机关", "日期", "信息内容", "公示状态"],
+        rows,
+        "暂无。",
+        [2.6, 2.6, 1.6, 4.4, 2.3],
+        note,
+    )
+
+
 _LIST_SECTIONS = (
     ("black", "严重失信主体名单信息", "暂无严重失信主体名单信息。"),
     ("abnormal", "经营异常名录信息", "暂无经营异常名录信息。"),
@@ -390,6 +414,7 @@ def generate_report(
     commitments = profile.commitments
     commitment_section = _commitment_section(commitments, cap)
     sections = [_licence_section(licences, cap, own), _penalty_section(penalties, cap)]
+    sections += [_class_section(c, cap) for c in profile.other_classes]  # only classes with records
     for kind, title, empty in _LIST_SECTIONS[:4]:
         if empty is None and not any(e["kind"] == kind for e in entries):
             continue
@@ -404,7 +429,7 @@ def generate_report(
     as_of = _local(now)
     sources = _sources(
         subject,
-        (v["authority"] for v in licences + penalties),
+        (v["authority"] for v in profile.records),
         (e["authority"] for e in entries),
         (c.get("accepting_unit") for c in commitments),
     )

@@ -20,6 +20,7 @@ from xinyong.auth.deps import public
 from xinyong.auth.tokens import start_token_listener
 from xinyong.cases.api import router as cases_router
 from xinyong.catalog.api import router as catalog_router
+from xinyong.catalog.fields import standards as class_standards
 from xinyong.commitments.api import router as commitments_router
 from xinyong.core import uploads
 from xinyong.core.db import Database, get_database
@@ -111,6 +112,7 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     wire()  # the interfaces lower layers call up through (core.hooks)
     db = database if isinstance(database, Database) else get_database(database)
     uploads.sweep()  # uploads left behind by a server that was killed (normally none: they have no name)
+    class_standards()  # the information classes' data standards, validated at start: a malformed file stops here
     app = FastAPI(
         title="xinyong 公共信用信息平台 API",
         version=__version__,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal, Role
+from xinyong.catalog.fields import standards
 from xinyong.core import uploads
 from xinyong.core.bounds import Id
 from xinyong.core.errors import ValidationFailed, XinyongError
@@ -35,8 +36,14 @@ EDITABLE_ROWS = 100
 
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request, principal: Principal = Depends(operator), session: Session = SessionDep) -> Response:
+    other_classes = [(s.code, s.name_zh) for s in standards().values() if not s.fast_path]  # issue #18
     return render(
-        request, "console/upload.html", principal, active="upload", departments=_all_departments(session, principal)
+        request,
+        "console/upload.html",
+        principal,
+        active="upload",
+        departments=_all_departments(session, principal),
+        other_classes=other_classes,
     )
 
 
@@ -44,7 +51,7 @@ def upload_page(request: Request, principal: Principal = Depends(operator), sess
 def upload_submit(
     request: Request,
     file: UploadFile = File(...),
-    kind: Literal["", "penalty", "licence"] = Form(""),
+    kind: str = Form("", max_length=32),  # "", licence, penalty or another class (ingest validates it)
     reject_all: bool = Form(False),
     department: str = Form("", max_length=32),
     principal: Principal = Depends(operator),

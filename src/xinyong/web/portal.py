@@ -181,6 +181,7 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
         "ref": subject_ref(subject),
         "licences": profile.licences,
         "penalties": profile.penalties,
+        "other_classes": profile.other_classes,
         "red": [e for e in entries if e["kind"] == "red"],
         "black": [e for e in entries if e["kind"] != "red"],
         "commitments": profile.commitments,

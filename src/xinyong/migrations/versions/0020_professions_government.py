@@ -4,7 +4,7 @@ civil_servant_entries (公务员诚信档案), government_contracts (PPP / procu
 government_flags (the credit office's queue of public bodies found on the 失信被执行人 list)
 
 Revision ID: 0020_professions_government
-Revises: 0018_exchange_province
+Revises: 0019_record_classes
 Create Date: 2026-12-07 07:28:31.168718
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import xinyong.core.db
 
 revision = "0020_professions_government"
-down_revision = "0018_exchange_province"
+down_revision = "0019_record_classes"
 branch_labels = None
 depends_on = None
 

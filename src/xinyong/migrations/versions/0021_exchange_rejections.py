@@ -1,8 +1,8 @@
 """exchange with the provincial platform: the receiver's per-row rejections as work for the departments, and the
 leases that keep two scheduled pushers (or pullers) from running at once (issue #16)
 
-Revision ID: 0022_exchange_rejections
-Revises: 0018_exchange_province
+Revision ID: 0021_exchange_rejections
+Revises: 0020_professions_government
 Create Date: 2026-12-07 08:00:00
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 import xinyong.core.db
 
-revision = "0022_exchange_rejections"
-down_revision = "0018_exchange_province"
+revision = "0021_exchange_rejections"
+down_revision = "0020_professions_government"
 branch_labels = None
 depends_on = None
 
