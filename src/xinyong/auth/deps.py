@@ -20,7 +20,7 @@ nothing to wait for. Who is calling does not depend on the request's session, so
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import NamedTuple
 
 from fastapi import Depends, Query, Request
@@ -52,7 +52,14 @@ SESSION_COOKIE = "xinyong_session"
 async def _session(request: Request) -> AsyncIterator[Session]:
     db: Database = request.app.state.db
     write = request.method not in READ_METHODS or bool(request.scope.get("state", {}).get(WRITE_STATE))
-    context = db.session(write=write)
+    async with _within(db.session(write=write)) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _within(context: AbstractContextManager[Session]) -> AsyncIterator[Session]:
+    """The session of ``context`` (a ``Database.session``) for one request, ended by :func:`_close` (an exception
+    thrown into the dependency reaches the ``except`` below through ``async with``)."""
     session = context.__enter__()  # a Session in a begun transaction; no connection is taken yet
     try:
         yield session
@@ -83,14 +90,8 @@ async def _read_session(request: Request) -> AsyncIterator[Session]:
     or when the request must write): for pages that only read and may be a replication delay behind."""
     db: Database = request.app.state.db
     write = request.method not in READ_METHODS or bool(request.scope.get("state", {}).get(WRITE_STATE))
-    context = db.session(write=True) if write else db.replica.session(write=False)
-    session = context.__enter__()
-    try:
+    async with _within(db.session(write=True) if write else db.replica.session(write=False)) as session:
         yield session
-    except BaseException as exc:
-        await _close(context, session, exc)
-        raise
-    await _close(context, session, None)
 
 
 #: :data:`SessionDep` for the public portal's read-only pages: on the read replica (``XINYONG_DATABASE_READ_URL``)

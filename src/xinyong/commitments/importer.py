@@ -301,27 +301,10 @@ def import_rows(
 def batch_summary(batch: CommitmentBatch) -> dict[str, Any]:
     report = batch.report or {}
     return {
-        "batch": batch.id,
-        "department_id": batch.department_id,
-        "channel": batch.channel,
-        "file": batch.filename,
-        "sha256": batch.sha256,
-        "format": batch.format,
-        "mode": batch.mode,
-        "status": batch.status,
-        "received_at": batch.received_at.isoformat() if batch.received_at else None,
-        "rows": batch.rows,
-        "accepted": batch.accepted,
-        "created": batch.created,
-        "updated": batch.updated,
-        "unchanged": batch.unchanged,
-        "rejected": batch.rejected,
+        **batches.batch_out(batch, report),
         "broken": batch.broken,
-        "subjects_created": report.get("subjects_created", 0),
         "issue_counts": report.get("issue_counts", {}),
         "rejected_rows": report.get("rejected_rows", []),
-        "unknown_columns": report.get("unknown_columns", []),
-        "errors": report.get("errors", []),
         "warnings": report.get("warnings", []),
         "outcomes": report.get("outcomes", []),
         "summary": {

@@ -443,3 +443,29 @@ class BatchOutBase(BaseModel):
     subjects_created: int
     unknown_columns: list[str]
     errors: list[dict[str, Any]]
+
+
+def batch_out(batch: Any, details: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`BatchOutBase` fields of a stored batch (a row with ``id``, ``department_id``, ``channel``,
+    ``filename``, ``sha256``, ``format``, ``mode``, ``status``, ``received_at`` and the counters); ``details`` is the
+    batch's stored report (``subjects_created``, ``unknown_columns``, ``errors``)."""
+    return {
+        "batch": batch.id,
+        "department_id": batch.department_id,
+        "channel": batch.channel,
+        "file": batch.filename,
+        "sha256": batch.sha256,
+        "format": batch.format,
+        "mode": batch.mode,
+        "status": batch.status,
+        "received_at": batch.received_at.isoformat() if batch.received_at else None,
+        "rows": batch.rows,
+        "accepted": batch.accepted,
+        "created": batch.created,
+        "updated": batch.updated,
+        "unchanged": batch.unchanged,
+        "rejected": batch.rejected,
+        "subjects_created": details.get("subjects_created", 0),
+        "unknown_columns": details.get("unknown_columns", []),
+        "errors": details.get("errors", []),
+    }

@@ -44,12 +44,14 @@ from xinyong.ingest.validate import (
     _conv_id_type,
     _conv_org_code,
     _conv_party_kind,
+    _Row,
     _shown,
     _uscc_converter,
-    _Warned,
     cell_text,
+    read_cells,
+    read_extra,
 )
-from xinyong.ingest.values import FORMULA_ERRORS, AmountError, normalize_doc_no, yuan_to_fen
+from xinyong.ingest.values import AmountError, normalize_doc_no, yuan_to_fen
 from xinyong.records.inputs import RecordInput, RowIssue
 
 _TRIM_SLACK = 64
@@ -263,27 +265,6 @@ class _Plan:
         self.identity = [(k, k in self.personal) for k in s.identity]
 
 
-class _Row:
-    __slots__ = ("bad", "errors", "number", "plan", "warnings")
-
-    def __init__(self, plan: _Plan, number: int) -> None:
-        self.plan, self.number = plan, number
-        self.errors: list[RowIssue] = []
-        self.warnings: list[RowIssue] = []
-        self.bad: set[str] = set()
-
-    def _issue(self, key: str, value: Any, code: str, reason: str, header: str | None = None) -> RowIssue:
-        header = header or self.plan.headers[key]
-        return RowIssue(self.number, header, _shown(value, key in self.plan.personal), code, f"「{header}」{reason}")
-
-    def error(self, key: str, value: Any, code: str, reason: str, header: str | None = None) -> None:
-        self.bad.add(key)
-        self.errors.append(self._issue(key, value, code, reason, header))
-
-    def warn(self, key: str, value: Any, code: str, reason: str) -> None:
-        self.warnings.append(self._issue(key, value, code, reason))
-
-
 def _comparable(value: Any) -> str:
     return value.value if isinstance(value, PartyKind) else str(value)
 
@@ -295,47 +276,9 @@ def validate_class_row(
     plan: _Plan = header_map._compiled or _compile(header_map)
     if len(values) < plan.width:
         values = [*values, *([None] * (plan.width - len(values)))]
-    data: dict[str, Any] = {}
-    out: dict[str, Any] = {}
     row = _Row(plan, row_number)
-    for key, idx, cap, conv in plan.cells:
-        v = values[idx]
-        if v is None:
-            continue
-        if conv is None and type(v) is not str:
-            v = cell_text(v)
-        if type(v) is str:
-            if len(v) > cap and (len(v) > cap + _TRIM_SLACK or len(v.strip()) > cap):
-                row.error(key, v, "too_long", f"长度 {len(v.strip())} 超过标准规定的 {cap} 个字符")
-                continue
-            v = v.strip()
-            if not v:
-                continue
-            if v[0] == "#" and v.upper() in FORMULA_ERRORS:
-                row.error(key, v, "formula_error", f"是公式计算错误「{v}」，不是数据，请在原表中修正公式后重新导出")
-                continue
-        if conv is None:
-            out[key] = data[key] = v
-            continue
-        try:
-            r = conv(v)
-        except _CellError as exc:
-            row.error(key, v, exc.code, exc.reason)
-            continue
-        if type(r) is _Warned:
-            row.warn(key, v, r.code, r.reason)
-            r = r.value
-        out[key], data[key] = r
-
-    extra: dict[str, Any] = {}
-    for idx, header in plan.extra:
-        v = values[idx]
-        if v is None or v == "":
-            continue
-        if type(v) is str and len(v) > std.EXTRA_MAX_LEN:
-            row.error("", v, "too_long", f"长度 {len(v)} 超过 {std.EXTRA_MAX_LEN} 个字符（标准外的列）", header=header)
-            continue
-        extra[header if header not in extra else f"{header}[{idx + 1}]"] = v if type(v) is str else cell_text(v)
+    data, out = read_cells(plan.cells, row, values, text_parsed=True)
+    extra = read_extra(plan.extra, row, values, cell_text)
 
     for key in plan.required:
         if key not in data and key not in row.bad:

@@ -130,39 +130,14 @@ def _issue(issue: RowIssue) -> RowError:
 def _validator(
     kind: RecordKind, header_map: Any, authorities: Authorities, warnings: Counter[str]
 ) -> Callable[[], batches.Validate]:
-    """The row side of a batch (no database), for :func:`xinyong.core.batches.run`: validation and duplicates
+    """The row side of a 双公示 batch (no database), for :func:`xinyong.core.batches.run`: validation and duplicates
     within the file; a fresh one per pass over the file."""
-
-    def make() -> batches.Validate:
-        seen: dict[int, int] = {}
-
-        def validate(number: int, values: list[Any]) -> tuple[RecordInput | None, list[RowError]]:
-            refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
-            record, issues = (None, refused) if refused else validate_row(kind, header_map, number, values, authorities)
-            if record is None:
-                return None, [_issue(i) for i in issues]
-            key = _key(record)
-            first = seen.get(key)
-            if first is not None:
-                return None, [
-                    _issue(
-                        RowIssue(
-                            number,
-                            _DOC_COLUMN[kind],
-                            record.doc_no,
-                            "duplicate_in_file",
-                            f"同一文件中第 {first} 行已有同一机关的同一文书号",
-                        )
-                    )
-                ]
-            seen[key] = number
-            for w in record.warnings:
-                warnings[w.code] += 1
-            return record, []
-
-        return validate
-
-    return make
+    return _row_validator(
+        lambda number, values: validate_row(kind, header_map, number, values, authorities),
+        _DOC_COLUMN[kind],
+        "同一文件中第 {first} 行已有同一机关的同一文书号",
+        warnings,
+    )
 
 
 def _class_validator(
@@ -170,32 +145,36 @@ def _class_validator(
 ) -> Callable[[], batches.Validate]:
     """The row side of a batch of another information class (``ingest.classes``): same shape as :func:`_validator`."""
     doc_key = header_map.spec.by_role("doc_no")
-    doc_column = header_map.header_of(doc_key.key) if doc_key else ""
+    return _row_validator(
+        lambda number, values: classes.validate_class_row(header_map, number, values, authorities),
+        header_map.header_of(doc_key.key) if doc_key else "",
+        "同一文件中第 {first} 行已有同一机关的同一条信息（识别字段相同）",
+        warnings,
+    )
+
+
+def _row_validator(
+    validate_one: Callable[[int, list[Any]], tuple[RecordInput | None, list[RowIssue]]],
+    doc_column: str,
+    duplicate_message: str,
+    warnings: Counter[str],
+) -> Callable[[], batches.Validate]:
+    """``validate_one`` over a file's rows: cut rows refused unvalidated, a second row with the same record key
+    refused as ``duplicate_in_file`` (``duplicate_message`` names the first row), warnings counted."""
 
     def make() -> batches.Validate:
         seen: dict[int, int] = {}
 
         def validate(number: int, values: list[Any]) -> tuple[RecordInput | None, list[RowError]]:
-            refused = row_issues(values)
-            record, issues = (
-                (None, refused) if refused else classes.validate_class_row(header_map, number, values, authorities)
-            )
+            refused = row_issues(values)  # over-long cell or row, formula without a value: cut, never validated
+            record, issues = (None, refused) if refused else validate_one(number, values)
             if record is None:
                 return None, [_issue(i) for i in issues]
             key = _key(record)
             first = seen.get(key)
             if first is not None:
-                return None, [
-                    _issue(
-                        RowIssue(
-                            number,
-                            doc_column,
-                            record.doc_no,
-                            "duplicate_in_file",
-                            f"同一文件中第 {first} 行已有同一机关的同一条信息（识别字段相同）",
-                        )
-                    )
-                ]
+                message = duplicate_message.format(first=first)
+                return None, [_issue(RowIssue(number, doc_column, record.doc_no, "duplicate_in_file", message))]
             seen[key] = number
             for w in record.warnings:
                 warnings[w.code] += 1
@@ -543,31 +522,14 @@ def _check_department(actor: Principal, department_id: int) -> None:
 def batch_summary(batch: IngestBatch) -> dict[str, Any]:
     summary = batch.summary or {}
     return {
-        "batch": batch.id,
-        "department_id": batch.department_id,
+        **batches.batch_out(batch, summary),
         "kind": batch.kind,
-        "channel": batch.channel,
-        "file": batch.filename,
-        "sha256": batch.sha256,
-        "format": batch.format,
         "standard": batch.standard,
         "encoding": batch.encoding,
-        "mode": batch.mode,
-        "status": batch.status,
-        "received_at": batch.received_at.isoformat() if batch.received_at else None,
-        "rows": batch.rows,
-        "accepted": batch.accepted,
-        "created": batch.created,
-        "updated": batch.updated,
-        "unchanged": batch.unchanged,
         "withdrawn": batch.withdrawn,
-        "rejected": batch.rejected,
         "late": batch.late,
-        "subjects_created": summary.get("subjects_created", 0),
         "name_mismatches": summary.get("name_mismatches", 0),
         "error_counts": batch.error_counts or {},
-        "unknown_columns": summary.get("unknown_columns", []),
-        "errors": summary.get("errors", []),
         "summary": _common_summary(batch),
         "duplicate": False,  # ingest_file sets it (and zeroes the written counts) for a file sent again
     }

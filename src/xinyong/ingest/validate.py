@@ -48,7 +48,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from xinyong.auth.authorities import Authorities
 from xinyong.catalog.rules import PartyKind
@@ -396,12 +396,19 @@ def _shown(value: Any, personal: bool) -> str | None:
     return text
 
 
+class _IssuePlan(Protocol):
+    """What a row's issues need of its file's plan: each field's header as sent, and which fields are personal."""
+
+    headers: dict[str, str]
+    personal: frozenset[str]
+
+
 class _Row:
-    """Issue collection of one row."""
+    """Issue collection of one row (of a 双公示 file, or of another class's: ``ingest.classes``)."""
 
     __slots__ = ("bad", "errors", "number", "plan", "warnings")
 
-    def __init__(self, plan: _Plan, number: int) -> None:
+    def __init__(self, plan: _IssuePlan, number: int) -> None:
         self.plan = plan
         self.number = number
         self.errors: list[RowIssue] = []
@@ -418,6 +425,72 @@ class _Row:
 
     def warn(self, key: str, value: Any, code: str, reason: str) -> None:
         self.warnings.append(self._issue(key, value, code, reason))
+
+
+def read_cells(
+    cells: Sequence[tuple[str, int, int, Any]], row: _Row, values: Sequence[Any], *, text_parsed: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The standard fields of one row: ``(data, out)`` — the JSON form of every field, and the parsed value of the
+    typed ones (dates, amounts, enums, codes; with ``text_parsed`` the text fields too). Each cell is held to its
+    length, stripped, refused as a spreadsheet formula error, and converted; problems go to ``row``. One loop for
+    every information class (``ingest.classes`` calls it too): the row validator's hot path."""
+    data: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for key, idx, cap, conv in cells:
+        v = values[idx]
+        if v is None:
+            continue
+        if conv is None and type(v) is not str:
+            v = cell_text(v)  # a number in a text column is text, held to its length (1e308 has 309 digits)
+        if type(v) is str:
+            if len(v) > cap and (len(v) > cap + _TRIM_SLACK or len(v.strip()) > cap):
+                row.error(
+                    key,
+                    v,
+                    "too_long",
+                    f"长度 {len(v.strip()) if len(v) <= cap + _TRIM_SLACK else len(v)} 超过标准规定的 {cap} 个字符",
+                )
+                continue
+            v = v.strip()
+            if not v:
+                continue
+            if v[0] == "#" and v.upper() in FORMULA_ERRORS:
+                row.error(key, v, "formula_error", f"是公式计算错误「{v}」，不是数据，请在原表中修正公式后重新导出")
+                continue
+        if conv is None:
+            data[key] = v
+            if text_parsed:
+                out[key] = v
+            continue
+        try:
+            r = conv(v)
+        except _CellError as exc:
+            row.error(key, v, exc.code, exc.reason)
+            continue
+        if type(r) is _Warned:
+            row.warn(key, v, r.code, r.reason)
+            r = r.value
+        out[key], data[key] = r
+    return data, out
+
+
+def read_extra(
+    columns: Sequence[tuple[int, str]], row: _Row, values: Sequence[Any], as_json: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """The row's columns outside the standard, by their header (a repeated header gets ``[column number]``), each
+    held to ``std.EXTRA_MAX_LEN``; ``as_json`` turns a non-text cell into its stored form."""
+    extra: dict[str, Any] = {}
+    for idx, header in columns:
+        v = values[idx]
+        if v is None or v == "":
+            continue
+        if type(v) is str and len(v) > std.EXTRA_MAX_LEN:
+            row.error("", v, "too_long", f"长度 {len(v)} 超过 {std.EXTRA_MAX_LEN} 个字符（标准外的列）", header=header)
+            continue
+        if header in extra:
+            header = f"{header}[{idx + 1}]"
+        extra[header] = v if type(v) is str else as_json(v)
+    return extra
 
 
 # ---------------------------------------------------------------------------------------------------- the row
@@ -445,54 +518,9 @@ def validate_row(
     plan = header_map._compiled or _plan(header_map)
     if len(values) < plan.width:
         values = [*values, *([None] * (plan.width - len(values)))]
-    data: dict[str, Any] = {}  # JSON form of every field
-    out: dict[str, Any] = {}  # parsed value of the typed fields (dates, amounts, enums, codes)
     row = _Row(plan, row_number)
-    for key, idx, cap, conv in plan.cells:
-        v = values[idx]
-        if v is None:
-            continue
-        if conv is None and type(v) is not str:
-            v = cell_text(v)  # a number in a text column is text, held to its length (1e308 has 309 digits)
-        if type(v) is str:
-            if len(v) > cap and (len(v) > cap + _TRIM_SLACK or len(v.strip()) > cap):
-                row.error(
-                    key,
-                    v,
-                    "too_long",
-                    f"长度 {len(v.strip()) if len(v) <= cap + _TRIM_SLACK else len(v)} 超过标准规定的 {cap} 个字符",
-                )
-                continue
-            v = v.strip()
-            if not v:
-                continue
-            if v[0] == "#" and v.upper() in FORMULA_ERRORS:
-                row.error(key, v, "formula_error", f"是公式计算错误「{v}」，不是数据，请在原表中修正公式后重新导出")
-                continue
-        if conv is None:
-            data[key] = v if type(v) is str else cell_text(v)
-            continue
-        try:
-            r = conv(v)
-        except _CellError as exc:
-            row.error(key, v, exc.code, exc.reason)
-            continue
-        if type(r) is _Warned:
-            row.warn(key, v, r.code, r.reason)
-            r = r.value
-        out[key], data[key] = r
-
-    extra: dict[str, Any] = {}
-    for idx, header in plan.extra:
-        v = values[idx]
-        if v is None or v == "":
-            continue
-        if type(v) is str and len(v) > std.EXTRA_MAX_LEN:
-            row.error("", v, "too_long", f"长度 {len(v)} 超过 {std.EXTRA_MAX_LEN} 个字符（标准外的列）", header=header)
-            continue
-        if header in extra:
-            header = f"{header}[{idx + 1}]"
-        extra[header] = v if type(v) is str or type(v) is int or v is True or v is False else _json(v)
+    data, out = read_cells(plan.cells, row, values)
+    extra = read_extra(plan.extra, row, values, _extra_value)
 
     if not plan.required.issubset(data):
         for key in plan.required_order:
@@ -510,6 +538,11 @@ def validate_row(
         return None, row.errors
     assert party_kind is not None
     return _record(plan, row, data, out, party_kind, extra), []
+
+
+def _extra_value(v: Any) -> Any:
+    """A non-text cell outside the standard as stored: integers and booleans as they are, the rest by :func:`_json`."""
+    return v if type(v) is int or v is True or v is False else _json(v)
 
 
 def _json(v: Any) -> Any:

@@ -46,13 +46,11 @@ CIVIL_SERVANT = "civil_servant"
 READER_ROLES = frozenset({Role.ADMIN, Role.DEPT_OPERATOR, Role.DEPT_VIEWER})
 
 
-class FileRefused(XinyongError):
+class FileRefused(access_log.ReadRefused):
     """A refused read about a known person (logged before it is answered)."""
 
-    def __init__(self, error: XinyongError, *, subject_id: int, purpose: str) -> None:
-        super().__init__(error.message, code=error.code, details=error.details, status_code=error.status_code)
-        self.subject_id = subject_id
-        self.purpose = purpose
+    endpoint = ENDPOINT
+    action = ACTION
 
 
 def parse_purpose(purpose: str | None, text: str | None) -> tuple[str, str]:
@@ -172,17 +170,8 @@ def read_file(
     }
 
 
-def log_refusal(session: Session, *, actor: Principal, exc: FileRefused) -> None:
-    access_log.record(
-        session,
-        actor=actor,
-        subject_id=exc.subject_id,
-        purpose=exc.purpose,
-        endpoint=ENDPOINT,
-        outcome=access_log.DENIED,
-        error_code=exc.code,
-        action=ACTION,
-    )
+#: Log a refused read in the subject's access log (``subjects.access_log.log_refusal``).
+log_refusal = access_log.log_refusal
 
 
 def civil_servant_entries(session: Session, subject_id: int) -> list[dict[str, Any]]:

@@ -70,13 +70,11 @@ PERSON_ROLES = frozenset({Role.ADMIN, Role.DEPT_OPERATOR, Role.DEPT_VIEWER})
 VOID_REMOVALS = frozenset({"revoked", "court_cancelled", "not_listed"})
 
 
-class FileRefused(XinyongError):
+class FileRefused(access_log.ReadRefused):
     """A refused file request about a known subject (logged in its access log before it is answered)."""
 
-    def __init__(self, error: XinyongError, *, subject_id: int, purpose: str) -> None:
-        super().__init__(error.message, code=error.code, details=error.details, status_code=error.status_code)
-        self.subject_id = subject_id
-        self.purpose = purpose
+    endpoint = ENDPOINT
+    action = ACTION
 
 
 def shareable(attribute: str) -> bool:
@@ -209,17 +207,8 @@ def read_file(
     }
 
 
-def log_refusal(session: Session, *, actor: Principal, exc: FileRefused) -> None:
-    access_log.record(
-        session,
-        actor=actor,
-        subject_id=exc.subject_id,
-        purpose=exc.purpose,
-        endpoint=ENDPOINT,
-        outcome=access_log.DENIED,
-        error_code=exc.code,
-        action=ACTION,
-    )
+#: Log a refused read in the subject's access log (``subjects.access_log.log_refusal``).
+log_refusal = access_log.log_refusal
 
 
 def _subject_head(subject: Subject) -> dict[str, Any]:

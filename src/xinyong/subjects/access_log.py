@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import DDL, ForeignKey, Index, String, event, func, select
 from sqlalchemy.engine import Connection
@@ -28,6 +28,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.core import audit, clock
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, run_with_retries, writer_of
+from xinyong.core.errors import XinyongError
 
 ALLOWED = "allowed"
 DENIED = "denied"
@@ -282,6 +283,34 @@ def verify(session: Session, *, batch: int = 5000) -> dict[str, Any]:
     for ev_id in orphans:
         problems.append({"event": ev_id, "problem": "row_missing"})
     return {"ok": not problems, "rows": checked, "problems": problems[:1000]}
+
+
+class ReadRefused(XinyongError):
+    """A refused read about a known subject, to be logged in its access log (:func:`log_refusal`, in the same
+    transaction) before it is answered. Each file (the government file, a profession file) subclasses it with the
+    ``endpoint`` and audit ``action`` its reads are logged under."""
+
+    endpoint: ClassVar[str] = ""
+    action: ClassVar[str | None] = None
+
+    def __init__(self, error: XinyongError, *, subject_id: int, purpose: str) -> None:
+        super().__init__(error.message, code=error.code, details=error.details, status_code=error.status_code)
+        self.subject_id = subject_id
+        self.purpose = purpose
+
+
+def log_refusal(session: Session, *, actor: Principal, exc: ReadRefused) -> None:
+    """Log a refused read (:class:`ReadRefused`): who asked, for what purpose, and why it was refused."""
+    record(
+        session,
+        actor=actor,
+        subject_id=exc.subject_id,
+        purpose=exc.purpose,
+        endpoint=exc.endpoint,
+        outcome=DENIED,
+        error_code=exc.code,
+        action=exc.action,
+    )
 
 
 def record_check(

@@ -110,6 +110,11 @@ def render(
 def failed(request: Request, session: Session, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
     """A refused form: nothing of it is kept (the transaction is rolled back) and the reason is shown."""
     session.rollback()
+    return refusal(request, principal, exc, back=back)
+
+
+def refusal(request: Request, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
+    """The page that shows why an action was refused, with the way back."""
     return render(
         request,
         "console/result.html",

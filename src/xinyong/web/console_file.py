@@ -12,8 +12,11 @@ Business systems and banks use the API: the console refuses them as it refuses t
 
 from __future__ import annotations
 
+from typing import Annotated, TypedDict
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth_service
@@ -21,11 +24,50 @@ from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core.errors import XinyongError
 from xinyong.reports import government_file
+from xinyong.subjects.access_log import ReadRefused, log_refusal
 from xinyong.web.console import failed, render, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 BACK = "/console/file"
+
+
+class FileRequest(TypedDict):
+    code: str
+    purpose: str | None
+    purpose_text: str | None
+
+
+class FileForm(BaseModel):
+    """A file request from the console (the government file, a profession file): code, purpose, its text."""
+
+    code: str = Field("", max_length=40)
+    purpose: str = Field("", max_length=40)
+    purpose_text: str = Field("", max_length=200)
+
+    def request(self) -> FileRequest:
+        """The ``read_file`` arguments."""
+        return {"code": self.code.strip(), "purpose": self.purpose or None, "purpose_text": self.purpose_text or None}
+
+
+def refused(
+    request: Request, session: Session, principal: Principal, exc: ReadRefused, *, active: str, back: str
+) -> HTMLResponse:
+    """Log a refused read in the subject's access log, then show the refusal (the page returns it instead of raising,
+    so the request's transaction, which holds the log row, commits)."""
+    log_refusal(session, actor=principal, exc=exc)
+    return render(
+        request,
+        "console/result.html",
+        principal,
+        active=active,
+        ok=False,
+        message=exc.message,
+        code=exc.code,
+        details=exc.details,
+        back=back,
+        status_code=exc.status_code,
+    )
 
 
 def _form(request: Request, principal: Principal, *, status_code: int = 200, **context: object) -> HTMLResponse:
@@ -49,31 +91,15 @@ def file_form(request: Request, principal: Principal = Depends(viewer)) -> HTMLR
 @router.post("/file", response_class=HTMLResponse)
 def file_read(
     request: Request,
-    code: str = Form("", max_length=40),
-    purpose: str = Form("", max_length=40),
-    purpose_text: str = Form("", max_length=200),
+    form: Annotated[FileForm, Form()],
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
     """The subject's file below the form, or the refusal (logged in the subject's access log, as the API logs it)."""
     try:
-        data = government_file.read_file(
-            session, actor=principal, code=code.strip(), purpose=purpose or None, purpose_text=purpose_text or None
-        )
-    except government_file.FileRefused as exc:
-        government_file.log_refusal(session, actor=principal, exc=exc)
-        return render(
-            request,
-            "console/result.html",
-            principal,
-            active="file",
-            ok=False,
-            message=exc.message,
-            code=exc.code,
-            details=exc.details,
-            back=BACK,
-            status_code=exc.status_code,
-        )
+        data = government_file.read_file(session, actor=principal, **form.request())
+    except ReadRefused as exc:
+        return refused(request, session, principal, exc, active="file", back=BACK)
     except XinyongError as exc:  # an unknown subject: nothing to log
         return failed(request, session, principal, exc, back=BACK)
     departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
@@ -83,5 +109,5 @@ def file_read(
         file=data,
         departments=departments,
         chosen=data["purpose"],
-        purpose_text=" ".join(purpose_text.split())[:150],
+        purpose_text=" ".join(form.purpose_text.split())[:150],
     )

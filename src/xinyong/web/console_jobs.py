@@ -12,7 +12,7 @@ from xinyong.core.db import Database
 from xinyong.core.errors import XinyongError
 from xinyong.jobs import runner
 from xinyong.jobs.tasks import SCHEDULE
-from xinyong.web.console import admin, render, see_other
+from xinyong.web.console import admin, refusal, render, see_other
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -56,14 +56,5 @@ def jobs_retry(
     try:
         runner.retry(db, job_id)
     except XinyongError as exc:
-        return render(
-            request,
-            "console/result.html",
-            principal,
-            ok=False,
-            message=exc.message,
-            code=exc.code,
-            back="/console/jobs",
-            status_code=exc.status_code,
-        )
+        return refusal(request, principal, exc, back="/console/jobs")
     return see_other("/console/jobs?status=queued")

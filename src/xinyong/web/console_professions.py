@@ -10,6 +10,8 @@ transaction, which holds the log row, commits (as ``web.console_file`` does for 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
@@ -21,7 +23,9 @@ from xinyong.core import clock
 from xinyong.core.errors import XinyongError
 from xinyong.professions import catalog, government
 from xinyong.professions import file as profession_file
+from xinyong.subjects.access_log import ReadRefused
 from xinyong.web.console import admin, failed, render, see_other, viewer
+from xinyong.web.console_file import FileForm, refused
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -50,31 +54,15 @@ def professions_form(request: Request, principal: Principal = Depends(viewer)) -
 @router.post("/professions", response_class=HTMLResponse)
 def professions_read(
     request: Request,
-    code: str = Form("", max_length=40),
-    purpose: str = Form("", max_length=40),
-    purpose_text: str = Form("", max_length=200),
+    form: Annotated[FileForm, Form()],
     principal: Principal = Depends(viewer),
     session: Session = SessionDep,
 ) -> Response:
     """The person's profession file below the form, or the refusal (logged, as the API logs it)."""
     try:
-        data = profession_file.read_file(
-            session, actor=principal, code=code.strip(), purpose=purpose or None, purpose_text=purpose_text or None
-        )
-    except profession_file.FileRefused as exc:
-        profession_file.log_refusal(session, actor=principal, exc=exc)
-        return render(
-            request,
-            "console/result.html",
-            principal,
-            active="professions",
-            ok=False,
-            message=exc.message,
-            code=exc.code,
-            details=exc.details,
-            back=BACK,
-            status_code=exc.status_code,
-        )
+        data = profession_file.read_file(session, actor=principal, **form.request())
+    except ReadRefused as exc:
+        return refused(request, session, principal, exc, active="professions", back=BACK)
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=BACK)
     departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
@@ -84,7 +72,7 @@ def professions_read(
         file=data,
         departments=departments,
         chosen=data["purpose"],
-        purpose_text=" ".join(purpose_text.split())[:150],
+        purpose_text=" ".join(form.purpose_text.split())[:150],
     )
 
 
