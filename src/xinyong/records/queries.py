@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from xinyong.auth.roles import Principal
@@ -147,6 +147,65 @@ def _build_status_clause(status: str, kind_rules: dict[str, PublicityRule], toda
     return true()
 
 
+@dataclass(frozen=True)
+class RecordSearch:
+    """A search within a list of records: the records of these subjects (found by the caller through the subjects'
+    own name and code indexes, ``subjects.search``) or with this document number (normalised as the identity key
+    ``doc_no_norm`` is: the leading column of the records' unique index). Matches nothing when both are empty."""
+
+    subject_ids: tuple[int, ...] = ()
+    doc_no_norm: str = ""
+
+    def clause(self) -> Any:
+        c = CreditRecord
+        parts: list[ColumnElement[bool]] = []
+        if self.subject_ids:
+            parts.append(c.subject_id.in_(self.subject_ids))
+        if self.doc_no_norm:
+            parts.append(c.doc_no_norm == self.doc_no_norm)
+        return or_(*parts) if parts else false()
+
+
+#: Counts of a list stop here: the page says "超过 10,000 条" instead of counting a province's records one by one.
+COUNT_CAP = 10_000
+
+
+def count_records(
+    session: Session,
+    *,
+    department_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    public_only: bool,
+    today: dt.date,
+    search: RecordSearch | None = None,
+    cap: int = COUNT_CAP,
+) -> int:
+    """How many records :func:`list_records` lists for these filters, counted in SQL up to ``cap`` + 1 (a result
+    above ``cap`` means "more than ``cap``"). The count uses the SQL narrowing of the publicity status, which is
+    exact for the catalog conditions it can express; :func:`list_records` re-checks each row in Python, so in the
+    rare case the two differ the count is an upper bound of what the pages show."""
+    if kind is not None and kind not in {k.value for k in RecordKind}:
+        raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
+    kind_rules = rules(session)
+    if kind:
+        kind_rules = {kind: kind_rules[kind]}
+    stmt = _statement(
+        kind_rules,
+        today,
+        department_id=department_id,
+        kind=kind,
+        date_from=date_from,
+        date_to=date_to,
+        status=publicity.STATUS_PUBLIC if public_only else None,
+        public_only=public_only,
+        search=search,
+    )
+    ids = stmt.with_only_columns(CreditRecord.id).order_by(None).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(ids)) or 0)
+
+
 @dataclass
 class RecordRow:
     """A listed record with its publicity of the day (``status`` one of ``publicity.STATUSES``)."""
@@ -171,11 +230,13 @@ def list_records(
     today: dt.date,
     limit: int = 50,
     offset: int = 0,
+    search: RecordSearch | None = None,
 ) -> list[RecordRow]:
     """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
     ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
     when the catalog's natural-person attribute is public, never-published penalty types and small fines), then
-    each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass."""
+    each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass. ``search``:
+    only the records it names (:class:`RecordSearch`)."""
     if status not in (None, "all", *publicity.STATUSES):
         raise ValidationFailed(
             f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）", code="unknown_status"
@@ -187,6 +248,65 @@ def list_records(
     kind_rules = rules(session)
     if kind:
         kind_rules = {kind: kind_rules[kind]}
+    stmt = _statement(
+        kind_rules,
+        today,
+        subject_id=subject_id,
+        department_id=department_id,
+        kind=kind,
+        date_from=date_from,
+        date_to=date_to,
+        status=status,
+        public_only=public_only,
+        search=search,
+    )
+    out: list[RecordRow] = []
+    skipped = 0
+    for row in _evaluated(session, stmt, kind_rules, today):
+        if status not in (None, "all") and row.status != status:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def subject_public_records(
+    session: Session, subject_id: int, kinds: tuple[str, ...], *, today: dt.date, limit: int
+) -> dict[str, list[RecordRow]]:
+    """A subject's records public on ``today``, up to ``limit`` of each kind, newest decision first: the same rows
+    as one :func:`list_records` call per kind (``public_only``), read in one statement (the subject page's
+    licences and penalties: one statement to build and run instead of two, docs/performance.md)."""
+    kind_rules = rules(session)
+    stmt = _statement(kind_rules, today, subject_id=subject_id, status=publicity.STATUS_PUBLIC, public_only=True)
+    out: dict[str, list[RecordRow]] = {k: [] for k in kinds}
+    for row in _evaluated(session, stmt, kind_rules, today):
+        bucket = out.get(row.record.kind)
+        if row.status != publicity.STATUS_PUBLIC or bucket is None or len(bucket) >= limit:
+            continue
+        bucket.append(row)
+        if all(len(b) >= limit for b in out.values()):
+            break
+    return out
+
+
+def _statement(
+    kind_rules: dict[str, PublicityRule],
+    today: dt.date,
+    *,
+    subject_id: int | None = None,
+    department_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    status: str | None = None,
+    public_only: bool,
+    search: RecordSearch | None = None,
+) -> Select[CreditRecord, Subject]:
+    """The records of :func:`list_records`' filters with their subjects, newest decision first."""
     stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
     if subject_id is not None:
         stmt = stmt.where(CreditRecord.subject_id == subject_id)
@@ -204,19 +324,9 @@ def list_records(
         # The 省平台's records are other authorities' decisions forwarded for this city's subjects: the government
         # file and the check show them, the city portal does not publish them as its own (docs/exchange.md §7).
         stmt = stmt.where(own_departments_clause(CreditRecord.department_id))
-    stmt = stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
-    out: list[RecordRow] = []
-    skipped = 0
-    for row in _evaluated(session, stmt, kind_rules, today):
-        if status not in (None, "all") and row.status != status:
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        out.append(row)
-        if len(out) >= limit:
-            break
-    return out
+    if search is not None:
+        stmt = stmt.where(search.clause())
+    return stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
 
 
 def _evaluated(
