@@ -8,6 +8,7 @@ read publicity periods and thresholds only through :func:`publicity_rule`.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -256,11 +257,51 @@ def publicity_rule(session: Session, code: str) -> PublicityRule:
     tx = session.get_transaction()
     if cached is not None and tx is not None and cached[0] is tx and code in cached[1]:
         return cached[1][code]
-    rule = spec_of(get_class(session, code)).rule()
+    rule = _rule_of(get_class(session, code))
     tx = session.get_transaction()
     if cached is None or cached[0] is not tx:
         cached = session.info[_RULE_CACHE] = (tx, {})
     cached[1][code] = rule
+    return rule
+
+
+def publicity_rules(session: Session, codes: Iterable[str]) -> dict[str, PublicityRule]:
+    """:func:`publicity_rule` of several classes; those not yet read in this transaction in one statement (the
+    portal's subject page needs the licence and the penalty rules on every view, docs/performance.md)."""
+    wanted = list(dict.fromkeys(codes))
+    cached: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)
+    tx = session.get_transaction()
+    known: dict[str, PublicityRule] = cached[1] if cached is not None and tx is not None and cached[0] is tx else {}
+    out = {code: known[code] for code in wanted if code in known}
+    missing = [code for code in wanted if code not in out]
+    if missing:
+        found = {obj.code: obj for obj in session.scalars(select(InfoClass).where(InfoClass.code.in_(missing)))}
+        for code in missing:
+            obj = found.get(code)
+            out[code] = _rule_of(obj) if obj is not None else publicity_rule(session, code)  # NotFound as one by one
+        prime: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)
+        tx = session.get_transaction()
+        if prime is None or prime[0] is not tx:
+            prime = session.info[_RULE_CACHE] = (tx, {})
+        prime[1].update(out)
+    return {code: out[code] for code in wanted}
+
+
+#: Rules built from stored classes, by the class's stored content (JSON): validating a class again costs more than
+#: writing out its columns, and a rule is immutable. Any change of a column, however made, is another key.
+_RULES_BY_CONTENT: dict[str, PublicityRule] = {}
+_RULES_BY_CONTENT_MAX = 256
+
+
+def _rule_of(obj: InfoClass) -> PublicityRule:
+    data: dict[str, Any] = {name: getattr(obj, name) for name in _COLUMNS}
+    data["applies"] = (obj.applies_legal_person, obj.applies_individual_business, obj.applies_natural_person)
+    key = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    rule = _RULES_BY_CONTENT.get(key)
+    if rule is None:
+        if len(_RULES_BY_CONTENT) >= _RULES_BY_CONTENT_MAX:
+            _RULES_BY_CONTENT.clear()
+        rule = _RULES_BY_CONTENT[key] = spec_of(obj).rule()
     return rule
 
 

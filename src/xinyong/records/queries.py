@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.auth.service import own_departments_clause
 from xinyong.catalog.rules import PartyKind, PublicityRule, Verdict
-from xinyong.catalog.service import publicity_rule
+from xinyong.catalog.service import publicity_rules
 from xinyong.core import clock
 from xinyong.core.errors import NotFound, ValidationFailed
 from xinyong.records import publicity
@@ -31,7 +31,8 @@ from xinyong.subjects.models import Subject
 
 def rules(session: Session) -> dict[str, PublicityRule]:
     """The catalog rule of each record kind (cached by the catalog for the transaction)."""
-    return {kind.value: publicity_rule(session, code) for kind, code in publicity.CLASS_CODES.items()}
+    by_code = publicity_rules(session, publicity.CLASS_CODES.values())
+    return {kind.value: by_code[code] for kind, code in publicity.CLASS_CODES.items()}
 
 
 def facts(record: CreditRecord) -> publicity.RecordFacts:
