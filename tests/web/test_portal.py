@@ -293,3 +293,28 @@ def test_record_counts_stop_at_the_cap(session, city):
     assert pager_totals(2, 20, 1) == {"total": 1, "total_text": "超过 1 条", "pages": 1}
     assert pager_totals(45, 20, 10_000) == {"total": 45, "total_text": "共 45 条", "pages": 3}
     assert pager_totals(10_001, 20, 10_000, max_page=200)["total_text"] == "超过 10,000 条"
+
+
+def test_subject_records_read_at_once_match_list_records(session, city, monkeypatch):
+    """The subject page's records in one statement (``subject_public_records``) are list_records' per kind, also
+    when a subject has more than a page of them (the general path, forced here with a page of one row)."""
+    from xinyong.records import queries
+
+    today = clock.today()
+    subject_id = session.scalar(select(Subject.id).where(Subject.uscc == city.company))
+    expected = {
+        kind: [
+            r.record.id
+            for r in queries.list_records(
+                session, subject_id=subject_id, kind=kind, public_only=True, today=today, limit=5
+            )
+        ]
+        for kind in ("licence", "penalty")
+    }
+    assert expected["licence"] and expected["penalty"]
+    for page in (500, 1):
+        monkeypatch.setattr(queries, "_STREAM_PAGE", page)
+        got = queries.subject_public_records(session, subject_id, ("licence", "penalty"), today=today, limit=5)
+        assert {k: [r.record.id for r in v] for k, v in got.items()} == expected, page
+    person_rows = queries.subject_public_records(session, city.person_id, ("licence", "penalty"), today=today, limit=5)
+    assert person_rows == {"licence": [], "penalty": []}  # a person's penalty is not public (catalog)
