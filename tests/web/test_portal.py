@@ -318,3 +318,19 @@ def test_subject_records_read_at_once_match_list_records(session, city, monkeypa
         assert {k: [r.record.id for r in v] for k, v in got.items()} == expected, page
     person_rows = queries.subject_public_records(session, city.person_id, ("licence", "penalty"), today=today, limit=5)
     assert person_rows == {"licence": [], "penalty": []}  # a person's penalty is not public (catalog)
+
+
+def test_subject_entries_read_at_once_match_the_general_query(session, city):
+    """A subject's public list entries through the statement built once (subject and day bound) are those of the
+    general query, on the day and on days before the listing and after the term."""
+    from xinyong.lists.queries import public_entries
+
+    today = clock.today()
+    for day in (today, today - dt.timedelta(days=400), today + dt.timedelta(days=4000)):
+        for subject_id in (city.company_id, city.person_id):
+            fast = public_entries(session, today=day, subject_id=subject_id, limit=None)
+            general = public_entries(session, today=day, subject_id=subject_id, limit=10_000)
+            assert fast == general, (day, subject_id)
+    assert [e["reason"] for e in public_entries(session, today=today, subject_id=city.company_id, limit=None)] == [
+        "纳税信用A级"
+    ]
