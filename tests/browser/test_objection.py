@@ -41,7 +41,10 @@ def test_objection_portal_to_queue_and_back(new_page, live: Live) -> None:
     shot(citizen, "objection-02-filed")
 
     citizen.goto(f"/subject/{live.city.food}")
-    assert "异议处理中" in citizen.locator("#penalties tbody tr", has_text=FOOD_PENALTY).inner_text()
+    marked = citizen.locator("#penalties tbody tr", has_text=FOOD_PENALTY)
+    assert "异议处理中" in marked.inner_text()
+    # Decided before asking (issue #17): a second objection would be refused, so it is no longer offered.
+    assert marked.get_by_role("link", name="提出异议").count() == 0
     shot(citizen, "objection-03-subject-marked")
     live.deliver_notifications()
     assert any(case_no in m["body"] for m in live.messages("department:scjgj")), "the department was not notified"

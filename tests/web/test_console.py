@@ -175,6 +175,7 @@ def test_upload_with_errors_report_and_corrected_resend(client, session, people)
     assert "全部入库" in new_report.text and "接口推送" in new_report.text
     listing = client.get("/console/batches", headers=HTML).text
     assert f"#{batch_id}" in listing
+    assert "共 2 条，第 1/1 页" in listing  # the upload and its corrected resend (issue #17: totals in the pager)
     # A viewer reads the report but gets no correction form; another department does not see the batch at all.
     client.cookies.clear()
     assert login(client, "viewer-a").status_code == 303

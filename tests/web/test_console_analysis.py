@@ -390,9 +390,10 @@ def test_trading_analysis_tenders_evidence_groups_and_bidders(client, session, c
     groups = text_of(client.get("/console/trading/groups", headers=HTML).text)
     assert "共 1 个群体" in groups and "甲建设有限公司" in groups and "乙建设有限公司" in groups
     assert "同一项目投标人联系电话相同 × 1" in groups
+    assert "共 1 条，第 1/1 页" in groups  # issue #17: totals in the pager
 
     bidders = client.get("/console/trading/bidders?order=wins", headers=HTML).text
-    assert "共 4 个投标人" in text_of(bidders)
+    assert "共 4 个投标人" in text_of(bidders) and "共 4 条，第 1/1 页" in text_of(bidders)
     assert re.search(r"甲建设有限公司 " + A + r" 2 2 100.0% 1,250,000.00", text_of(bidders))
     only = text_of(client.get("/console/trading/bidders?q=丁", headers=HTML).text)
     assert "共 1 个投标人" in only and "丁商贸有限公司" in only and "甲建设有限公司" not in only

@@ -61,6 +61,8 @@ def test_review_page_shows_the_evidence_once_per_candidate(client, session: Sess
     # The person: the masked ID digits compared, side by side.
     assert "身份证号码比对" in text and reg.person.resident_id_masked in text
     assert "/static/review.js" in text and "<kbd>Y</kbd>" in text
+    total = sync.review_queue(session)["total"]
+    assert total >= 2 and f"共 {total} 条，第 1/1 页" in text  # issue #17: totals in the pager
 
     # The API item carries the same names.
     queue = sync.review_queue(session, list_code="court_dishonest_debtor")

@@ -250,3 +250,87 @@ def test_list_page_links_subjects_searches_and_counts(client, city, session):
     # The pager keeps the search.
     many = client.get("/lists/tax_a_grade", params={"q": "公司", "page": "2"})
     assert many.status_code == 200 and 'href="?q=%E5%85%AC%E5%8F%B8&amp;page=1"' in many.text
+
+
+def test_records_search_within_the_list_and_totals(client, city, session):
+    """Issue #17: 双公示 finds records by the organisation's name or code or by the document number (server-side,
+    the pager and the filters keep the search) and says how many there are: 共 N 条，第 x/y 页."""
+    page = client.get("/records")
+    assert page.status_code == 200 and "共 2 条，第 1/1 页" in page.text  # the person's penalty is not public
+    assert 'name="q"' in page.text
+    for q in ("宏达机械", city.company, city.company.lower()):
+        found = client.get("/records", params={"q": q})
+        assert "沁市监罚〔2099〕1号" in found.text and "沁市监许〔2099〕2号" in found.text, q
+        assert "共 2 条，第 1/1 页" in found.text, q
+    # A document number, as written or with other brackets and spaces (its identity key, ingest.values).
+    for q in ("沁市监许〔2099〕2号", "沁市监许[2099] 2号"):
+        found = client.get("/records", params={"q": q})
+        assert "沁市监许〔2099〕2号" in found.text and "沁市监罚〔2099〕1号" not in found.text, q
+        assert "共 1 条，第 1/1 页" in found.text, q
+    # With the other filters, and the pager's links keep them all.
+    both = client.get("/records", params={"q": "宏达机械", "kind": "licence"})
+    assert "沁市监许〔2099〕2号" in both.text and "沁市监罚〔2099〕1号" not in both.text and "共 1 条" in both.text
+    none = client.get("/records", params={"q": "不存在的单位%"})
+    assert none.status_code == 200 and "共 0 条" in none.text and "没有符合条件的公示信息" in none.text
+    # A person is never found: not by name, not by ID number (it answers like any unknown text).
+    for q in (PERSON, PERSON_ID):
+        found = client.get("/records", params={"q": q})
+        assert found.status_code == 200 and "沁市监罚〔2099〕3号" not in found.text and "共 0 条" in found.text, q
+    short = client.get("/records", params={"q": "宏"})
+    assert short.status_code == 200 and "至少输入两个字" in short.text
+    paged = client.get("/records", params={"q": "宏达", "page": "2"})
+    assert 'href="?q=%E5%AE%8F%E8%BE%BE&amp;kind=&amp;department=&amp;date_from=&amp;date_to=&amp;page=1"' in paged.text
+
+
+def test_record_counts_stop_at_the_cap(session, city):
+    """A huge list is counted only up to the cap; the page then says so (超过 N 条)."""
+    from xinyong.records.queries import count_records
+    from xinyong.web.portal import pager_totals
+
+    today = clock.today()
+    assert count_records(session, public_only=True, today=today) == 2
+    assert count_records(session, public_only=True, today=today, cap=1) == 2  # cap + 1: "more than one"
+    assert pager_totals(2, 20, 1) == {"total": 1, "total_text": "超过 1 条", "pages": 1}
+    assert pager_totals(45, 20, 10_000) == {"total": 45, "total_text": "共 45 条", "pages": 3}
+    assert pager_totals(10_001, 20, 10_000, max_page=200)["total_text"] == "超过 10,000 条"
+
+
+def test_subject_records_read_at_once_match_list_records(session, city, monkeypatch):
+    """The subject page's records in one statement (``subject_public_records``) are list_records' per kind, also
+    when a subject has more than a page of them (the general path, forced here with a page of one row)."""
+    from xinyong.records import queries
+
+    today = clock.today()
+    subject_id = session.scalar(select(Subject.id).where(Subject.uscc == city.company))
+    expected = {
+        kind: [
+            r.record.id
+            for r in queries.list_records(
+                session, subject_id=subject_id, kind=kind, public_only=True, today=today, limit=5
+            )
+        ]
+        for kind in ("licence", "penalty")
+    }
+    assert expected["licence"] and expected["penalty"]
+    for page in (500, 1):
+        monkeypatch.setattr(queries, "_STREAM_PAGE", page)
+        got = queries.subject_public_records(session, subject_id, ("licence", "penalty"), today=today, limit=5)
+        assert {k: [r.record.id for r in v] for k, v in got.items()} == expected, page
+    person_rows = queries.subject_public_records(session, city.person_id, ("licence", "penalty"), today=today, limit=5)
+    assert person_rows == {"licence": [], "penalty": []}  # a person's penalty is not public (catalog)
+
+
+def test_subject_entries_read_at_once_match_the_general_query(session, city):
+    """A subject's public list entries through the statement built once (subject and day bound) are those of the
+    general query, on the day and on days before the listing and after the term."""
+    from xinyong.lists.queries import public_entries
+
+    today = clock.today()
+    for day in (today, today - dt.timedelta(days=400), today + dt.timedelta(days=4000)):
+        for subject_id in (city.company_id, city.person_id):
+            fast = public_entries(session, today=day, subject_id=subject_id, limit=None)
+            general = public_entries(session, today=day, subject_id=subject_id, limit=10_000)
+            assert fast == general, (day, subject_id)
+    assert [e["reason"] for e in public_entries(session, today=today, subject_id=city.company_id, limit=None)] == [
+        "纳税信用A级"
+    ]

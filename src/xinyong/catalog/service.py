@@ -8,6 +8,7 @@ read publicity periods and thresholds only through :func:`publicity_rule`.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -260,7 +261,7 @@ def publicity_rule(session: Session, code: str) -> PublicityRule:
     tx = session.get_transaction()
     if cached is not None and tx is not None and cached[0] is tx and code in cached[1]:
         return cached[1][code]
-    rule = spec_of(get_class(session, code)).rule()
+    rule = _rule_of(get_class(session, code))
     tx = session.get_transaction()
     if cached is None or cached[0] is not tx:
         cached = session.info[_RULE_CACHE] = (tx, {})
@@ -270,17 +271,36 @@ def publicity_rule(session: Session, code: str) -> PublicityRule:
 
 def publicity_rules(session: Session, codes: Iterable[str]) -> dict[str, PublicityRule]:
     """The rules of the classes among ``codes`` that the catalog has (absent ones are left out), cached like
-    :func:`publicity_rule`; the ones not cached yet are read in one statement."""
-    codes = list(codes)
+    :func:`publicity_rule`; the ones not read yet in this transaction are read in one statement (the portal's
+    subject page needs them on every view, docs/performance.md)."""
+    wanted = list(dict.fromkeys(codes))
     tx = session.get_transaction()
     cached: tuple[Any, dict[str, PublicityRule]] | None = session.info.get(_RULE_CACHE)
     known = cached[1] if cached is not None and tx is not None and cached[0] is tx else {}
-    missing = [c for c in codes if c not in known]
+    missing = [c for c in wanted if c not in known]
     if missing:
         prime_publicity_rules(session, session.scalars(select(InfoClass).where(InfoClass.code.in_(missing))))
         cached = session.info.get(_RULE_CACHE)
         known = cached[1] if cached is not None else {}
-    return {c: known[c] for c in codes if c in known}
+    return {c: known[c] for c in wanted if c in known}
+
+
+#: Rules built from stored classes, by the class's stored content (JSON): validating a class again costs more than
+#: writing out its columns, and a rule is immutable. Any change of a column, however made, is another key.
+_RULES_BY_CONTENT: dict[str, PublicityRule] = {}
+_RULES_BY_CONTENT_MAX = 256
+
+
+def _rule_of(obj: InfoClass) -> PublicityRule:
+    data: dict[str, Any] = {name: getattr(obj, name) for name in _COLUMNS}
+    data["applies"] = (obj.applies_legal_person, obj.applies_individual_business, obj.applies_natural_person)
+    key = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    rule = _RULES_BY_CONTENT.get(key)
+    if rule is None:
+        if len(_RULES_BY_CONTENT) >= _RULES_BY_CONTENT_MAX:
+            _RULES_BY_CONTENT.clear()
+        rule = _RULES_BY_CONTENT[key] = spec_of(obj).rule()
+    return rule
 
 
 def prime_publicity_rules(session: Session, classes: Iterable[InfoClass]) -> None:
@@ -291,7 +311,7 @@ def prime_publicity_rules(session: Session, classes: Iterable[InfoClass]) -> Non
     if cached is None or cached[0] is not tx:
         cached = session.info[_RULE_CACHE] = (tx, {})
     for cls in classes:
-        cached[1].setdefault(cls.code, spec_of(cls).rule())
+        cached[1].setdefault(cls.code, _rule_of(cls))
 
 
 # Editing -----------------------------------------------------------------------------------------------------

@@ -575,6 +575,20 @@ def list_batches(
     return list(session.scalars(stmt))
 
 
+def count_batches(
+    session: Session, *, actor: Principal, department_id: int | None = None, cap: int | None = None
+) -> int:
+    """How many batches :func:`list_batches` pages through; with ``cap``, counted only up to ``cap`` + 1."""
+    stmt = select(IngestBatch.id)
+    if not actor.is_admin:
+        stmt = stmt.where(IngestBatch.department_id == actor.department_id)
+    elif department_id is not None:
+        stmt = stmt.where(IngestBatch.department_id == department_id)
+    if cap is not None:
+        stmt = stmt.limit(cap + 1)
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
 def error_report(session: Session, *, actor: Principal, batch_id: int, fmt: str = "csv") -> tuple[bytes, str]:
     """The rejected rows in the department's own columns, with reasons; (content, filename)."""
     batch = get_batch(session, actor=actor, batch_id=batch_id)

@@ -11,11 +11,11 @@ Nothing here changes the database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Date, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong.auth import service as auth_service
@@ -320,20 +320,13 @@ def public_entries(
     ``search`` (the portal's list pages): organisations whose name contains it or whose code is it; a person's entry
     never matches (a search must not confirm that a named person is listed). ``total``: a list that receives the
     number of matching entries (for the pager's 共 N 条)."""
-    stmt = (
-        select(ListEntry, ListType, InfoClass)
-        .join(ListType, ListType.id == ListEntry.list_type_id)
-        .join(InfoClass, InfoClass.code == ListType.info_class)
-        .where(
-            InfoClass.public_attribute == "public",
-            ListType.active.is_(True),
-            ListEntry.subject_id.is_not(None),
-            in_force_clause(ListEntry, today),
-            or_(
-                ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value, InfoClass.natural_person_attribute == "public"
-            ),
-        )
-    )
+    only_subject = subject_id is not None and limit is None and not offset and total is None
+    if only_subject and not (list_code or subject_code or kinds is not None or listed_from or listed_to or search):
+        # The subject page's and the report's question: one statement built once, the subject and the day bound
+        # (a new statement's cache key is walked on every execution, docs/performance.md, the portal).
+        found = session.execute(_SUBJECT_STATEMENT, {"entries_subject_id": subject_id, "entries_on": today}).all()
+        return _public_views(session, found)
+    stmt = _public_statement(today)
     if list_code:
         stmt = stmt.where(ListType.id == get_list_type(session, list_code).id)
     if subject_code:
@@ -359,8 +352,37 @@ def public_entries(
     if total is not None:
         total.append(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     stmt = stmt.order_by(ListEntry.listed_on.desc(), ListEntry.id.desc()).limit(limit).offset(offset)
+    return _public_views(session, session.execute(stmt).all())
+
+
+def _public_statement(today: dt.date | ColumnElement[Any]) -> Select[ListEntry, ListType, InfoClass]:
+    """The entries counting ``today`` on public lists, with their list type and catalog class (the public rule)."""
+    return (
+        select(ListEntry, ListType, InfoClass)
+        .join(ListType, ListType.id == ListEntry.list_type_id)
+        .join(InfoClass, InfoClass.code == ListType.info_class)
+        .where(
+            InfoClass.public_attribute == "public",
+            ListType.active.is_(True),
+            ListEntry.subject_id.is_not(None),
+            in_force_clause(ListEntry, today),
+            or_(
+                ListEntry.party_kind != SubjectKind.NATURAL_PERSON.value, InfoClass.natural_person_attribute == "public"
+            ),
+        )
+    )
+
+
+#: :func:`public_entries` of one subject (all of them, newest first): immutable SQL, the subject and the day bound.
+_SUBJECT_STATEMENT = (
+    _public_statement(bindparam("entries_on", type_=Date))
+    .where(ListEntry.subject_id == bindparam("entries_subject_id"))
+    .order_by(ListEntry.listed_on.desc(), ListEntry.id.desc())
+)
+
+
+def _public_views(session: Session, found: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
-    found = session.execute(stmt).all()
     objected = open_objections(session, [e.id for e, _t, _c in found])
     for e, t, _c in found:
         person = e.party_kind == SubjectKind.NATURAL_PERSON.value

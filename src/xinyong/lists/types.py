@@ -173,6 +173,11 @@ def list_types(session: Session, *, include_inactive: bool = True) -> list[ListT
     return list(session.scalars(stmt))
 
 
+def external_codes(session: Session) -> set[str]:
+    """The codes of the lists synced from outside (court lists …): one column, not every type with its JSON."""
+    return set(session.scalars(select(ListType.code).where(ListType.external.is_(True))))
+
+
 def get_list_type(session: Session, code: str) -> ListType:
     """A list type by code; :class:`NotFound` ``unknown_list_type`` naming the valid codes otherwise."""
     code = (code or "").strip()

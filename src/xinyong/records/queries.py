@@ -10,11 +10,11 @@ catalog's rules of the day (:func:`rules`, :func:`facts`), never stored. Nothing
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from xinyong.auth.models import Department
@@ -188,8 +188,12 @@ _CLAUSES: dict[tuple[str, tuple[tuple[str, str], ...], dt.date], Any] = {}
 _CLAUSES_MAX = 64
 
 
+def _clause_key(status: str, kind_rules: dict[str, PublicityRule], today: dt.date) -> Any:
+    return (status, tuple((k, r.model_dump_json()) for k, r in sorted(kind_rules.items())), today)
+
+
 def _status_clause(status: str, kind_rules: dict[str, PublicityRule], today: dt.date) -> Any:
-    key = (status, tuple((k, r.model_dump_json()) for k, r in sorted(kind_rules.items())), today)
+    key = _clause_key(status, kind_rules, today)
     found = _CLAUSES.get(key)
     if found is None:
         if len(_CLAUSES) >= _CLAUSES_MAX:
@@ -207,6 +211,65 @@ def _build_status_clause(status: str, kind_rules: dict[str, PublicityRule], toda
     if status == publicity.STATUS_EXPIRED:
         return or_(*[_expired_clause(k, r, today) for k, r in kind_rules.items()])
     return true()
+
+
+@dataclass(frozen=True)
+class RecordSearch:
+    """A search within a list of records: the records of these subjects (found by the caller through the subjects'
+    own name and code indexes, ``subjects.search``) or with this document number (normalised as the identity key
+    ``doc_no_norm`` is: the leading column of the records' unique index). Matches nothing when both are empty."""
+
+    subject_ids: tuple[int, ...] = ()
+    doc_no_norm: str = ""
+
+    def clause(self) -> Any:
+        c = CreditRecord
+        parts: list[ColumnElement[bool]] = []
+        if self.subject_ids:
+            parts.append(c.subject_id.in_(self.subject_ids))
+        if self.doc_no_norm:
+            parts.append(c.doc_no_norm == self.doc_no_norm)
+        return or_(*parts) if parts else false()
+
+
+#: Counts of a list stop here: the page says "超过 10,000 条" instead of counting a province's records one by one.
+COUNT_CAP = 10_000
+
+
+def count_records(
+    session: Session,
+    *,
+    department_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    public_only: bool,
+    today: dt.date,
+    search: RecordSearch | None = None,
+    cap: int = COUNT_CAP,
+) -> int:
+    """How many records :func:`list_records` lists for these filters, counted in SQL up to ``cap`` + 1 (a result
+    above ``cap`` means "more than ``cap``"). The count uses the SQL narrowing of the publicity status, which is
+    exact for the catalog conditions it can express; :func:`list_records` re-checks each row in Python, so in the
+    rare case the two differ the count is an upper bound of what the pages show."""
+    if kind is not None and kind not in {k.value for k in RecordKind}:
+        raise ValidationFailed(f"未知的记录类别 {kind!r}（licence / penalty）", code="unknown_kind")
+    kind_rules = rules(session)
+    if kind:
+        kind_rules = {kind: kind_rules[kind]}
+    stmt = _statement(
+        kind_rules,
+        today,
+        department_id=department_id,
+        kind=kind,
+        date_from=date_from,
+        date_to=date_to,
+        status=publicity.STATUS_PUBLIC if public_only else None,
+        public_only=public_only,
+        search=search,
+    )
+    ids = stmt.with_only_columns(CreditRecord.id).order_by(None).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(ids)) or 0)
 
 
 @dataclass
@@ -234,11 +297,13 @@ def list_records(
     limit: int = 50,
     offset: int = 0,
     kinds: Sequence[str] | None = None,
+    search: RecordSearch | None = None,
 ) -> list[RecordRow]:
     """Records by filters, newest decision first. ``public_only`` (or ``status='public'``) keeps what is public on
     ``today``: narrowed in SQL from the catalog rules (window bounds for today, not withdrawn, natural persons only
     when the catalog's natural-person attribute is public, never-published penalty types and small fines), then
-    each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass."""
+    each row re-checked with ``catalog.rules.publicity_status``; paging counts only rows that pass. ``search``:
+    only the records it names (:class:`RecordSearch`)."""
     if status not in (None, "all", *publicity.STATUSES):
         raise ValidationFailed(
             f"未知的状态 {status!r}（可选：public / withdrawn / expired / not_public / all）", code="unknown_status"
@@ -254,6 +319,77 @@ def list_records(
         kind_rules = {k: r for k, r in kind_rules.items() if k in kinds}
         if not kind_rules:
             return []
+    stmt = _statement(
+        kind_rules,
+        today,
+        subject_id=subject_id,
+        department_id=department_id,
+        kind=kind,
+        date_from=date_from,
+        date_to=date_to,
+        status=status,
+        public_only=public_only,
+        kinds=kinds,
+        search=search,
+    )
+    out: list[RecordRow] = []
+    skipped = 0
+    for row in _evaluated(session, stmt, kind_rules, today):
+        if status not in (None, "all") and row.status != status:
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def subject_public_records(
+    session: Session, subject_id: int, kinds: tuple[str, ...], *, today: dt.date, limit: int
+) -> dict[str, list[RecordRow]]:
+    """A subject's records public on ``today``, up to ``limit`` of each kind, newest decision first: the same rows
+    as one :func:`list_records` call per kind (``public_only``), read in one statement (the subject page's
+    licences and penalties: one statement to build and run instead of two, docs/performance.md)."""
+    kind_rules = rules(session)
+    out: dict[str, list[RecordRow]] = {k: [] for k in kinds}
+    # Nearly every subject has fewer than a page of public records: one execution of a statement built once per
+    # (rules, day) with the subject as a parameter (SQLAlchemy walks a new statement's whole tree for its cache key
+    # on every execution: ≈ 9 % of the subject page with the large status clause, docs/performance.md).
+    first = session.execute(
+        _subject_statement(kind_rules, today), {"record_subject_id": subject_id}, execution_options=_FRESH
+    ).all()
+    if len(first) < _STREAM_PAGE:
+        rows: Iterable[RecordRow] = (_row(record, subject, kind_rules, today) for record, subject in first)
+    else:  # more than a page: the general way, from the start
+        stmt = _statement(kind_rules, today, subject_id=subject_id, status=publicity.STATUS_PUBLIC, public_only=True)
+        rows = _evaluated(session, stmt, kind_rules, today)
+    for row in rows:
+        bucket = out.get(row.record.kind)
+        if row.status != publicity.STATUS_PUBLIC or bucket is None or len(bucket) >= limit:
+            continue
+        bucket.append(row)
+        if all(len(b) >= limit for b in out.values()):
+            break
+    return out
+
+
+def _statement(
+    kind_rules: dict[str, PublicityRule],
+    today: dt.date,
+    *,
+    subject_id: int | None = None,
+    department_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    status: str | None = None,
+    public_only: bool,
+    kinds: Sequence[str] | None = None,
+    search: RecordSearch | None = None,
+) -> Select[CreditRecord, Subject]:
+    """The records of :func:`list_records`' filters with their subjects, newest decision first."""
     stmt = select(CreditRecord, Subject).join(Subject, Subject.id == CreditRecord.subject_id)
     if subject_id is not None:
         stmt = stmt.where(CreditRecord.subject_id == subject_id)
@@ -273,33 +409,45 @@ def list_records(
         # The 省平台's records are other authorities' decisions forwarded for this city's subjects: the government
         # file and the check show them, the city portal does not publish them as its own (docs/exchange.md §7).
         stmt = stmt.where(own_departments_clause(CreditRecord.department_id))
-    stmt = stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
-    out: list[RecordRow] = []
-    skipped = 0
-    for row in _evaluated(session, stmt, kind_rules, today):
-        if status not in (None, "all") and row.status != status:
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        out.append(row)
-        if len(out) >= limit:
-            break
-    return out
+    if search is not None:
+        stmt = stmt.where(search.clause())
+    return stmt.order_by(CreditRecord.decision_date.desc(), CreditRecord.id.desc())
+
+
+_STREAM_PAGE = 500
+_FRESH = {"populate_existing": True}
+#: :func:`subject_public_records`' statement by (status clause key): immutable SQL with the subject as a parameter.
+_SUBJECT_STATEMENTS: dict[Any, Any] = {}
+
+
+def _subject_statement(kind_rules: dict[str, PublicityRule], today: dt.date) -> Any:
+    key = _clause_key(publicity.STATUS_PUBLIC, kind_rules, today)
+    found = _SUBJECT_STATEMENTS.get(key)
+    if found is None:
+        if len(_SUBJECT_STATEMENTS) >= _CLAUSES_MAX:
+            _SUBJECT_STATEMENTS.clear()
+        stmt = _statement(kind_rules, today, status=publicity.STATUS_PUBLIC, public_only=True)
+        found = _SUBJECT_STATEMENTS[key] = (
+            stmt.where(CreditRecord.subject_id == bindparam("record_subject_id")).limit(_STREAM_PAGE).offset(0)
+        )
+    return found
+
+
+def _row(record: CreditRecord, subject: Subject, kind_rules: dict[str, PublicityRule], today: dt.date) -> RecordRow:
+    label, reason = publicity.status_label(kind_rules[record.kind], facts(record), today)
+    return RecordRow(record, subject, label == publicity.STATUS_PUBLIC, label, reason)
 
 
 def _evaluated(
     session: Session, stmt: Select[CreditRecord, Subject], kind_rules: dict[str, PublicityRule], today: dt.date
 ) -> Iterator[RecordRow]:
     """Stream the statement's records with their exact status for ``today``."""
-    page = 500
+    page = _STREAM_PAGE
     offset = 0
     while True:
         batch = session.execute(stmt.limit(page).offset(offset).execution_options(populate_existing=True)).all()
         for record, subject in batch:
-            rule = kind_rules[record.kind]
-            label, reason = publicity.status_label(rule, facts(record), today)
-            yield RecordRow(record, subject, label == publicity.STATUS_PUBLIC, label, reason)
+            yield _row(record, subject, kind_rules, today)
         if len(batch) < page:
             return
         offset += page

@@ -396,3 +396,38 @@ def search_subjects(
     )  # the best MATCH_CAP of the candidates
     result.items = _hits(session.execute(stmt).all())
     return result
+
+
+@dataclass
+class SubjectMatch:
+    """The public subjects a query names, for narrowing another list to them (``records``' search within 双公示):
+    ``ids`` (at most MATCH_CAP), ``capped`` when more matched, ``mode`` as :class:`SearchResults`'s."""
+
+    ids: list[int]
+    capped: bool = False
+    mode: str = "empty"
+    message: str | None = None
+
+
+def matching_subject_ids(session: Session, q: str, kind: str | None = None) -> SubjectMatch:
+    """The ids of the public subjects whose code is ``q`` or whose name contains it, through the same indexes as
+    :func:`search_subjects` (code and alias look-ups; FTS5 trigram/bigram on SQLite, pg_trgm/bigram GIN on
+    PostgreSQL), the exact and prefix names first when more than MATCH_CAP match. Never natural persons."""
+    query = clean_query(q)
+    norm = normalize_org_name(query)
+    if not norm or kind == SubjectKind.NATURAL_PERSON.value:
+        return SubjectMatch([])
+    if looks_like_code(query):
+        if resident_id.validate(query).valid:
+            return SubjectMatch([], mode="person_id")
+        ids = _code_lookup(session, query, kind)
+        if ids:
+            return SubjectMatch(ids[:MATCH_CAP], capped=len(ids) > MATCH_CAP, mode="code")
+    if len(norm) < MIN_NAME_QUERY:
+        return SubjectMatch([], mode="too_short", message=TOO_SHORT_MESSAGE)
+    ensure_search_index(session)
+    ids = list(session.scalars(contains_statement(session.get_bind().dialect.name, norm, kind)))
+    capped = len(ids) > MATCH_CAP
+    if capped:
+        ids = list(dict.fromkeys(_prefix_candidates(session, norm, kind) + ids))
+    return SubjectMatch(ids[:MATCH_CAP], capped=capped, mode="name")

@@ -132,6 +132,9 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     # The government file (政务共享) next, for the same reason: a department's read before every approval; deep in
     # the /api/v1 routers the router's walk cost ≈ 3 ms a request (docs/performance.md, the government file).
     app.include_router(government_file_router, prefix="/api/v1", responses=REFUSALS)
+    # The portal's pages before the API: a subject page matched behind the nested /api/v1 routers walked all of
+    # them first (≈ 7 % of its CPU over HTTP, docs/performance.md, the portal). No path of one is a path of the other.
+    app.include_router(portal_router)
     api = APIRouter(prefix="/api/v1")
     for router in (
         auth_router,
@@ -157,7 +160,6 @@ def create_app(database: Database | str | None = None) -> FastAPI:
     api.include_router(related_persons_router)
     api.include_router(professions_router)
     app.include_router(api, responses=REFUSALS)
-    app.include_router(portal_router)
     app.include_router(api_docs_router)
     app.include_router(portal_subject_router)
     app.include_router(portal_content_router)

@@ -56,6 +56,21 @@ operator = allow(Role.DEPT_OPERATOR)  # pages that change the department's data
 admin = allow()  # the platform admin only
 
 PAGE = 50
+#: A list page counts its rows up to here; beyond, the pager says "超过 10,000 条" (counting a huge table exactly on
+#: every page view costs a scan of it).
+COUNT_CAP = 10_000
+
+
+def pager(total: int, *, page_size: int = PAGE, cap: int | None = None) -> dict[str, Any]:
+    """The pager's totals (``console/_pager.html``: 共 N 条，第 x/y 页): ``total``, ``pages`` and, when ``total``
+    came from a count that stopped at ``cap`` (it is above ``cap``), ``total_text`` saying so."""
+    over = cap is not None and total > cap
+    shown = min(total, cap) if cap is not None else total
+    return {
+        "total": shown,
+        "pages": max(1, -(-shown // page_size)),
+        "total_text": f"超过 {cap:,} 条" if over else f"共 {shown:,} 条",
+    }
 
 
 # Rendering ----------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from xinyong.web.console import (
     admin,
     failed,
     operator,
+    pager,
     render,
     see_other,
     viewer,
@@ -427,6 +428,7 @@ def trading_page(
         level=level,
         page=page,
         more=bool(ranked and ranked["total"] > page * PAGE),
+        **(pager(ranked["total"]) if ranked else {}),
         imports=imports,
         can_run=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
         level_labels=LEVEL_LABELS,
@@ -491,6 +493,7 @@ def trading_groups(
         level=level,
         page=page,
         more=ranked["total"] > page * PAGE,
+        **pager(ranked["total"]),
         level_labels=LEVEL_LABELS,
         flag_labels=FLAG_LABELS,
     )
@@ -518,6 +521,7 @@ def trading_bidders(
         order=order,
         page=page,
         more=stats["total"] > page * PAGE,
+        **pager(stats["total"]),
     )
 
 
@@ -561,7 +565,7 @@ def food_drug_page(
         principal,
         active="food_drug",
         rows=rows[start : start + PAGE],
-        total=len(rows),
+        **pager(len(rows)),
         counts=counts,
         level=level,
         page=page,

@@ -25,7 +25,18 @@ from xinyong.core.errors import ValidationFailed, XinyongError
 from xinyong.identifiers.vault import get_vault
 from xinyong.ingest import service as ingest_service
 from xinyong.ingest.models import RejectedRow
-from xinyong.web.console import PAGE, _all_departments, _department_filter, failed, operator, render, see_other, viewer
+from xinyong.web.console import (
+    COUNT_CAP,
+    PAGE,
+    _all_departments,
+    _department_filter,
+    failed,
+    operator,
+    pager,
+    render,
+    see_other,
+    viewer,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -92,6 +103,7 @@ def batches_page(
     rows = ingest_service.list_batches(
         session, actor=principal, department_id=dept_id, limit=PAGE + 1, offset=(page - 1) * PAGE
     )
+    total = ingest_service.count_batches(session, actor=principal, department_id=dept_id, cap=COUNT_CAP)
     return render(
         request,
         "console/batches.html",
@@ -100,6 +112,7 @@ def batches_page(
         batches=[ingest_service.batch_summary(b) for b in rows[:PAGE]],
         page=page,
         more=len(rows) > PAGE,
+        **pager(total, cap=COUNT_CAP),
         department=department or "",
         departments=_all_departments(session, principal),
     )

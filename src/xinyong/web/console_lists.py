@@ -27,7 +27,7 @@ from xinyong.lists import service as lists_service
 from xinyong.lists import sync
 from xinyong.lists import types as lists_types
 from xinyong.lists.models import ListEntry
-from xinyong.web.console import PAGE, changed_or_failed, failed, operator, render, see_other, viewer
+from xinyong.web.console import PAGE, changed_or_failed, failed, operator, pager, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -151,6 +151,7 @@ def review_page(
         page=page,
         list_code=list_code,
         more=queue["total"] > page * PAGE,
+        **pager(queue["total"]),
         can_judge=principal.role in (Role.ADMIN, Role.DEPT_OPERATOR),
     )
 

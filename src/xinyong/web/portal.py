@@ -41,16 +41,18 @@ from xinyong.core.bounds import parse_id
 from xinyong.core.errors import NotFound, XinyongError
 from xinyong.core.settings import get_settings
 from xinyong.identifiers.masking import mask_resident_id
+from xinyong.ingest.values import normalize_doc_no
 from xinyong.lists.queries import list_sizes, public_entries, public_type_ids
+from xinyong.lists.types import external_codes as external_list_codes
 from xinyong.lists.types import list_types
-from xinyong.records.queries import list_records
+from xinyong.records.queries import COUNT_CAP, RecordSearch, count_records, list_records
 from xinyong.records.views import mark_objections, public_record_view
 from xinyong.reports.api import pdf_response
 from xinyong.reports.config import get_reports_settings
 from xinyong.reports.profile import ENTRY_FIELDS, Audience, build_profile
 from xinyong.reports.service import generate_report, verify_report
 from xinyong.subjects.models import KIND_LABELS, Subject, SubjectKind
-from xinyong.subjects.search import MATCH_CAP, search_subjects
+from xinyong.subjects.search import MATCH_CAP, clean_query, matching_subject_ids, search_subjects
 from xinyong.web.security import rate_limit
 from xinyong.web.templates import TEMPLATES
 
@@ -174,7 +176,7 @@ def subject_context(session: Session, subject: Subject, today: dt.date) -> dict[
     """Everything the public subject page shows: the PUBLIC subject profile (``reports.profile.build_profile``,
     the same the credit report prints)."""
     profile = build_profile(session, subject, audience=Audience.PUBLIC, today=today)
-    external = {t.code for t in list_types(session) if t.external}
+    external = external_list_codes(session) if profile.list_entries else set()
     entries = [{**{k: e[k] for k in _ENTRY_KEYS}, "external": e["list_code"] in external} for e in profile.list_entries]
     return {
         "subject": profile.basics,
@@ -286,25 +288,29 @@ def records_page(
     date_from: str | None = None,
     date_to: str | None = None,
     page: str | None = None,
+    q: str | None = None,
     session: Session = ReadSessionDep,
 ) -> HTMLResponse:
+    query = clean_query(q)[:60]
+    # First: on a database without the search index yet, it is created before this transaction reads anything.
+    search, notice = record_search(session, query)
     page_no = parse_page(page)
     kind = kind if kind in RECORD_KIND_LABELS else None
     departments = _departments(session)
     dept = next((d for d in departments if d.code == department), None)
     start, error1 = parse_date(date_from)
     end, error2 = parse_date(date_to)
-    rows = list_records(
-        session,
-        kind=kind,
-        department_id=dept.id if dept else None,
-        date_from=start,
-        date_to=end,
-        public_only=True,
-        today=_today(),
-        limit=PAGE_SIZE + 1,
-        offset=(page_no - 1) * PAGE_SIZE,
-    )
+    filters_ = {
+        "kind": kind,
+        "department_id": dept.id if dept else None,
+        "date_from": start,
+        "date_to": end,
+        "public_only": True,
+        "today": _today(),
+        "search": search,
+    }
+    total = count_records(session, **filters_)  # type: ignore[arg-type]
+    rows = list_records(session, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE, **filters_)  # type: ignore[arg-type]
     items = mark_objections(session, [public_record_view(r) for r in rows[:PAGE_SIZE]])
     for item, row in zip(items, rows, strict=False):
         item["subject_ref"] = None if row.subject.kind == SubjectKind.NATURAL_PERSON.value else subject_ref(row.subject)
@@ -313,6 +319,7 @@ def records_page(
         "department": dept.code if dept else "",
         "date_from": start.isoformat() if start else "",
         "date_to": end.isoformat() if end else "",
+        "q": query,
     }
     return render(
         request,
@@ -325,8 +332,39 @@ def records_page(
             "departments": departments,
             "kinds": RECORD_KIND_LABELS,
             "errors": [e for e in (error1, error2) if e],
+            "notice": notice,
+            **pager_totals(total, PAGE_SIZE, COUNT_CAP),
         },
     )
+
+
+def pager_totals(total: int, page_size: int, cap: int, max_page: int = MAX_PAGE) -> dict[str, Any]:
+    """The pager's "共 N 条，第 x/y 页" of a count that stops at ``cap`` (``total_text``: "超过 10,000 条" then)."""
+    over = total > cap
+    counted = min(total, cap)
+    return {
+        "total": counted,
+        "total_text": f"超过 {cap:,} 条" if over else f"共 {counted:,} 条",
+        "pages": min(max_page, max(1, -(-counted // page_size))),
+    }
+
+
+def record_search(session: Session, q: str) -> tuple[RecordSearch | None, str | None]:
+    """双公示's search within the list: the records of the organisations ``q`` names (name or code, through the
+    subject search's indexes) or with the document number ``q``. Returns the search (``None`` without a query) and
+    a note for the page (too short; more organisations matched than are searched)."""
+    if not q:
+        return None, None
+    match = matching_subject_ids(session, q)
+    search = RecordSearch(subject_ids=tuple(match.ids), doc_no_norm=normalize_doc_no(q))
+    if match.mode == "too_short":
+        return search, "按名称查询请至少输入两个字；已按决定文书号查找。"
+    if match.capped:
+        return (
+            search,
+            f"名称含“{q}”的主体超过 {MATCH_CAP:,} 个，只列出其中最相符的 {MATCH_CAP:,} 个主体的信息；请输入更完整的名称。",
+        )
+    return search, None
 
 
 # Red and black lists -------------------------------------------------------------------------------------------
