@@ -246,14 +246,15 @@ def build_profile(
                     session, subject_id=subject.id, kind=kind, public_only=False, today=today, limit=record_limit
                 )
             ]
-        elif audience is Audience.PUBLIC:
-            profile.records = _public_records(session, subject, tuple(record_kinds), today, record_limit)
         else:
-            profile.records = [
-                view
-                for kind in record_kinds
-                for view in _records(session, subject, kind, today, audience, record_limit)
-            ]
+            if audience is Audience.PUBLIC:  # licences and penalties in one statement (docs/performance.md)
+                profile.records = _public_records(session, subject, tuple(record_kinds), today, record_limit)
+            else:
+                profile.records = [
+                    view
+                    for kind in record_kinds
+                    for view in _records(session, subject, kind, today, audience, record_limit)
+                ]
             if other_classes:  # every other class with a data standard (issue #18), in one statement
                 others = _records(session, subject, None, today, audience, record_limit, kinds=generic_kinds())
                 records_views.attach_class_fields(session, others, public=audience is Audience.PUBLIC)
