@@ -108,7 +108,7 @@ def guess_class(headers: Iterable[Any]) -> str:
 
 
 @dataclass
-class ClassHeaderMap:
+class ClassHeaderMap(std.HeaderColumns):
     """How a file's columns map onto a class's standard (the generic counterpart of ``standards.HeaderMap``)."""
 
     spec: ClassStandard
@@ -129,24 +129,12 @@ class ClassHeaderMap:
         """The format detected (the batch's ``standard``, as ``standards.HeaderMap.standard``)."""
         return self.format
 
-    @property
-    def unknown(self) -> list[str]:
-        return [self.extra[i] for i in sorted(self.extra)]
-
-    def header_of(self, key: str) -> str:
-        i = self.columns.get(key)
-        if i is not None:
-            return str(self.headers[i])
+    def _standard_header(self, key: str) -> str:
         f = self.spec.field(key)
         return f.coded if self.format == "class_coded" and f.coded else f.label
 
-    def require_complete(self) -> None:
-        if self.missing:
-            raise ValidationFailed(
-                f"{self.spec.name_zh}文件缺少必填列：{'、'.join(self.missing)}",
-                code="columns_missing",
-                details={"missing": list(self.missing), "format": self.format},
-            )
+    def _missing_message(self) -> str:
+        return f"{self.spec.name_zh}文件缺少必填列：{'、'.join(self.missing)}"
 
 
 def detect_class_format(code: str, headers: Iterable[Any], *, today: dt.date | None = None) -> ClassHeaderMap:

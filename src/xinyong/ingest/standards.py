@@ -542,8 +542,47 @@ def known_headers(kind: RecordKind | None = None) -> set[str]:
 KNOWN_HEADERS: frozenset[str] = frozenset(known_headers())
 
 
+class HeaderColumns:
+    """What every header map (a 双公示 standard's, another class's: ``ingest.classes.ClassHeaderMap``) answers from
+    its ``headers`` (as sent), ``columns`` (field key → column index), ``extra`` (index → header of a column outside
+    the standard), ``missing`` (required columns absent) and ``format``."""
+
+    headers: list[str]
+    columns: dict[str, int]
+    extra: dict[int, str]
+    missing: list[str]
+    format: Any
+
+    @property
+    def unknown(self) -> list[str]:
+        """Headers of the columns kept aside as ``extra``, in file order."""
+        return [self.extra[i] for i in sorted(self.extra)]
+
+    def header_of(self, key: str) -> str:
+        """The column as the sender wrote it, or the standard's name in the detected format if the file lacks it."""
+        i = self.columns.get(key)
+        if i is not None:
+            return str(self.headers[i])
+        return self._standard_header(key)
+
+    def require_complete(self) -> None:
+        """Refuse the whole file when required columns are missing (``columns_missing``, with the list)."""
+        if self.missing:
+            raise ValidationFailed(
+                self._missing_message(),
+                code="columns_missing",
+                details={"missing": list(self.missing), "format": self.format},
+            )
+
+    def _standard_header(self, key: str) -> str:
+        raise NotImplementedError
+
+    def _missing_message(self) -> str:
+        raise NotImplementedError
+
+
 @dataclass
-class HeaderMap:
+class HeaderMap(HeaderColumns):
     """How a file's columns map onto the standard, plus the options of its validation.
 
     ``columns``: canonical key → column index (first column wins when two name the same field; the later one is
@@ -572,26 +611,13 @@ class HeaderMap:
         """Alias of ``format`` (the name the collection service uses)."""
         return self.format
 
-    @property
-    def unknown(self) -> list[str]:
-        """Headers of the columns kept aside as ``extra``, in file order."""
-        return [self.extra[i] for i in sorted(self.extra)]
-
-    def header_of(self, key: str) -> str:
-        """The column as the sender wrote it, or the standard's name in the detected format if the file lacks it."""
-        i = self.columns.get(key)
-        if i is not None:
-            return str(self.headers[i])
+    def _standard_header(self, key: str) -> str:
         return field_of(self.kind, key).header_in(self.format)
 
-    def require_complete(self) -> None:
-        """Refuse the whole file when required columns are missing (``columns_missing``, with the list)."""
-        if self.missing:
-            raise ValidationFailed(
-                f"{KIND_LABELS[self.kind]}文件缺少必填列：{'、'.join(self.missing)}（识别为{FORMAT_LABELS[self.format]}）",
-                code="columns_missing",
-                details={"missing": list(self.missing), "format": self.format},
-            )
+    def _missing_message(self) -> str:
+        return (
+            f"{KIND_LABELS[self.kind]}文件缺少必填列：{'、'.join(self.missing)}（识别为{FORMAT_LABELS[self.format]}）"
+        )
 
 
 def detect_format(

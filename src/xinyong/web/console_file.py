@@ -12,7 +12,8 @@ Business systems and banks use the API: the console refuses them as it refuses t
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -96,14 +97,33 @@ def file_read(
     session: Session = SessionDep,
 ) -> Response:
     """The subject's file below the form, or the refusal (logged in the subject's access log, as the API logs it)."""
+    return file_page(
+        request, session, principal, form, read=government_file.read_file, show=_form, active="file", back=BACK
+    )
+
+
+def file_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    form: FileForm,
+    *,
+    read: Callable[..., dict[str, Any]],
+    show: Callable[..., HTMLResponse],
+    active: str,
+    back: str,
+) -> Response:
+    """A console file page's answer (the government file, a profession file): ``read`` the file for the form's
+    subject and purpose and ``show`` it below the form; a refusal about a known subject is logged and shown
+    (:func:`refused`), an unknown subject is a plain refusal (nothing to log)."""
     try:
-        data = government_file.read_file(session, actor=principal, **form.request())
+        data = read(session, actor=principal, **form.request())
     except ReadRefused as exc:
-        return refused(request, session, principal, exc, active="file", back=BACK)
-    except XinyongError as exc:  # an unknown subject: nothing to log
-        return failed(request, session, principal, exc, back=BACK)
+        return refused(request, session, principal, exc, active=active, back=back)
+    except XinyongError as exc:
+        return failed(request, session, principal, exc, back=back)
     departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
-    return _form(
+    return show(
         request,
         principal,
         file=data,

@@ -16,16 +16,14 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SessionDep
 from xinyong.auth.roles import Principal
 from xinyong.core import clock
 from xinyong.core.errors import XinyongError
 from xinyong.professions import catalog, government
 from xinyong.professions import file as profession_file
-from xinyong.subjects.access_log import ReadRefused
 from xinyong.web.console import admin, failed, render, see_other, viewer
-from xinyong.web.console_file import FileForm, refused
+from xinyong.web.console_file import FileForm, file_page
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -59,20 +57,8 @@ def professions_read(
     session: Session = SessionDep,
 ) -> Response:
     """The person's profession file below the form, or the refusal (logged, as the API logs it)."""
-    try:
-        data = profession_file.read_file(session, actor=principal, **form.request())
-    except ReadRefused as exc:
-        return refused(request, session, principal, exc, active="professions", back=BACK)
-    except XinyongError as exc:
-        return failed(request, session, principal, exc, back=BACK)
-    departments = {d.id: d.name for d in auth_service.list_departments(session, include_inactive=True)}
-    return _form(
-        request,
-        principal,
-        file=data,
-        departments=departments,
-        chosen=data["purpose"],
-        purpose_text=" ".join(form.purpose_text.split())[:150],
+    return file_page(
+        request, session, principal, form, read=profession_file.read_file, show=_form, active="professions", back=BACK
     )
 
 
