@@ -33,6 +33,8 @@ def test_own_profession_file_after_code(client, session) -> None:
     row = {"name": "本人", "resident_id": PERSON_ID, "certificate_no": "ZYYS-0001", "status": "有效"}
     service.upsert_registrations(session, actor=ADMIN, profession="pharmacist", rows=[(1, row)], department="scjgj")
     session.commit()
+    home = client.get("/", headers=HTML).text
+    assert 'href="/my-profession-file"' in home  # reachable from the portal (home page and footer)
     token = TOKEN_RE.search(client.get("/my-profession-file", headers=HTML).text).group(1)
 
     challenge = _code(client, token)
