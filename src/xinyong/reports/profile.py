@@ -246,18 +246,26 @@ def build_profile(
                     session, subject_id=subject.id, kind=kind, public_only=False, today=today, limit=record_limit
                 )
             ]
+        elif audience is Audience.PUBLIC:
+            # every kind asked for, and the other classes with a data standard (issue #18), in one statement (the
+            # subject page: docs/performance.md), up to ``record_limit`` of each
+            main = tuple(record_kinds)
+            views = _public_records(
+                session, subject, (*main, *(generic_kinds() if other_classes else ())), today, record_limit
+            )
+            profile.records = [v for v in views if v["kind"] in main]
+            others = [v for v in views if v["kind"] not in main]
+            records_views.attach_class_fields(session, others, public=True)
+            profile.records.extend(others)
         else:
-            if audience is Audience.PUBLIC:  # licences and penalties in one statement (docs/performance.md)
-                profile.records = _public_records(session, subject, tuple(record_kinds), today, record_limit)
-            else:
-                profile.records = [
-                    view
-                    for kind in record_kinds
-                    for view in _records(session, subject, kind, today, audience, record_limit)
-                ]
+            profile.records = [
+                view
+                for kind in record_kinds
+                for view in _records(session, subject, kind, today, audience, record_limit)
+            ]
             if other_classes:  # every other class with a data standard (issue #18), in one statement
                 others = _records(session, subject, None, today, audience, record_limit, kinds=generic_kinds())
-                records_views.attach_class_fields(session, others, public=audience is Audience.PUBLIC)
+                records_views.attach_class_fields(session, others, public=False)
                 profile.records.extend(others)
     if Section.LIST_ENTRIES in wanted:
         if audience is Audience.PUBLIC:
