@@ -81,6 +81,7 @@ def test_demo_build_only(tmp_path, monkeypatch):
     assert len(professions["registrations"]) == 14 and sum(professions["registrations"].values()) > 300
     assert all(n > 0 for n in professions["listed"].values())
     assert professions["government"]["open_flags"] >= 1 and professions["government"]["civil_servant_files"] > 0
+    assert professions["government"]["departments_as_bodies"] >= 6  # the 政务诚信率 of the assessment has data
     cases = summary["cases"]
     assert set(cases["cases"]) == {"objection", "repair", "complaint"} and cases["escalated"] > 0
     assert all(len(states) >= 2 for states in cases["cases"].values())  # open and closed of every kind
@@ -113,7 +114,8 @@ def test_demo_build_only(tmp_path, monkeypatch):
         ) + summary["province"]["accepted"] + sum(c["created"] for c in summary["other_classes"].values())
         kinds = dict(s.execute(select(Subject.kind, func.count()).group_by(Subject.kind)).all())
         assert kinds["natural_person"] == 500 and kinds["individual_business"] == 300
-        assert kinds["legal_person"] == 2000 - imp["rejected"]
+        # the registry's organisations, and the city's departments as government bodies (政务诚信)
+        assert kinds["legal_person"] == 2000 - imp["rejected"] + professions["government"]["departments_as_bodies"]
         assert verify_chain(s).ok
         from xinyong.auth.roles import system_principal
         from xinyong.measures.check import SubjectQuery, run_check

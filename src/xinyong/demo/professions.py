@@ -28,6 +28,7 @@ from xinyong.lists import sync
 from xinyong.lists.types import get_list_type
 from xinyong.professions import catalog, government, service
 from xinyong.subjects.models import Subject
+from xinyong.subjects.service import find_subject, register_organisation
 
 SEED = 20261207
 #: Registrations per profession (at most; fewer when the demo has fewer persons of that profession).
@@ -161,7 +162,17 @@ def _government(
     today: dt.date,
 ) -> dict[str, Any]:
     credit_office = session.scalar(select(Department).where(Department.code == "fgw"))
-    chosen = bodies[:4] + institutions[:2]
+    # The city's departments are government bodies too: each is registered as a subject (its own USCC), so the
+    # department assessment's 政务诚信率 has their commitments and contracts to score (docs/professions.md).
+    departments = []
+    for d in session.scalars(
+        select(Department).where(Department.uscc.is_not(None), Department.external.is_(False)).order_by(Department.code)
+    ):
+        body = find_subject(session, d.uscc or "") or register_organisation(
+            session, actor=actor, name=d.name, code=d.uscc or "", source="demo", reason="演示：本市部门作为政务诚信主体"
+        )
+        departments.append((body.id, d.uscc or "", d.name))
+    chosen = departments[:6] + bodies[:2] + institutions[:2]
     if credit_office is None or not chosen:
         return {}
     rows = []
@@ -212,8 +223,9 @@ def _government(
             department="czj",
         )
         contracts += 1
-    # One body on the court's list: the court's next delta names it; the sync flags it through the hook.
-    debtor = chosen[0]
+    # One body on the court's list (a registry body, not a department): the court's next delta names it; the sync
+    # flags it through the hook.
+    debtor = bodies[0] if bodies else chosen[0]
     row = {
         "被执行人姓名/名称": debtor[2],
         "身份证号码/组织机构代码": debtor[1],
@@ -263,6 +275,7 @@ def _government(
             )
     return {
         "bodies": len(chosen),
+        "departments_as_bodies": len(departments),
         "commitments": batch["accepted"],
         "contracts": contracts,
         "debtor_body": {"name": debtor[2], "uscc": debtor[1]},
