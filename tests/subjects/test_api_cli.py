@@ -11,7 +11,7 @@ from tests.factories import auth_headers, make_token
 from tests.subjects.test_registry_import import A, B, row, write_csv
 from xinyong.auth.roles import Role, system_principal
 from xinyong.cli import app
-from xinyong.identifiers import resident_id
+from xinyong.identifiers import resident_id, uscc
 from xinyong.subjects import service
 
 ACTOR = system_principal("test")
@@ -105,3 +105,23 @@ def test_cli_import_show_quality(database, tmp_path):
     assert r.exit_code == 2 and "文件不存在" in r.output
     r = runner.invoke(app, ["--db", database.url, "subjects", "quality", "--json"])
     assert json.loads(r.stdout)["uscc_conversion_rate"] == 0.5
+
+
+def test_cli_register_organisation_and_person(database):
+    """`xinyong subjects register`: one subject the registry lacks (a department as a government body); a person with
+    --person, shown masked; a bad code or a second registration refused with a non-zero exit and JSON."""
+    runner = CliRunner()
+    body = uscc.make(authority="1", category="1", region="410882", org_body="MB123456")
+    base = ["--db", database.url, "subjects", "register"]
+    r = runner.invoke(app, [*base, body, "--name", "沁阳市测试局", "--reason", "政务诚信主体", "--json"])
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.stdout)
+    assert made["uscc"] == body and made["org_type"] and made["kind"] == "legal_person"
+    r = runner.invoke(app, [*base, body, "--name", "沁阳市测试局", "--json"])
+    assert r.exit_code != 0 and json.loads(r.stdout)["error"]["code"]
+    r = runner.invoke(app, [*base, "91000000000000000X", "--name", "坏代码", "--json"])
+    assert r.exit_code != 0 and json.loads(r.stdout)["error"]["code"]
+    r = runner.invoke(app, [*base, PERSON_ID, "--person", "--name", "王律师", "--profession", "lawyer", "--json"])
+    assert r.exit_code == 0, r.output
+    person = json.loads(r.stdout)
+    assert person["kind"] == "natural_person" and PERSON_ID not in r.stdout and person["resident_id"].count("*") >= 8

@@ -1,4 +1,4 @@
-"""`xinyong subjects …`: import the registry export, show a subject, registry quality."""
+"""`xinyong subjects …`: import the registry export, register one subject, show a subject, registry quality."""
 
 from __future__ import annotations
 
@@ -170,6 +170,32 @@ def search(
         clikit.console.print(t)
 
     emit(rows, as_json, render)
+
+
+@app.command("register")
+@handle_errors
+def register(
+    code: str = typer.Argument(..., help="统一社会信用代码（组织）或身份证号码（自然人，配合 --person）"),
+    name: str = typer.Option(..., "--name", help="名称或姓名"),
+    person: bool = typer.Option(False, "--person", help="登记自然人（重点职业人员）"),
+    legal_rep: str | None = typer.Option(None, "--legal-rep", help="法定代表人（组织）"),
+    profession: str | None = typer.Option(None, "--profession", help="职业（自然人）"),
+    reason: str | None = typer.Option(None, "--reason", help="登记原因（记入审计日志）"),
+    as_json: bool = JsonOption,
+) -> None:
+    """登记一个主体库没有的主体（如本市各部门作为政务诚信主体；登记库导入之外的个别补录）。"""
+    with clikit.database().session() as session:
+        actor = clikit.operator()
+        if person:
+            subject = service.register_person(
+                session, actor=actor, name=name, id_number=code, profession=profession, source="cli", reason=reason
+            )
+        else:
+            subject = service.register_organisation(
+                session, actor=actor, name=name, code=code, legal_rep=legal_rep, source="cli", reason=reason
+            )
+        view = dict(service.subject_view(subject, include_history=False))
+    emit(view, as_json, lambda v: clikit.console.print(f"已登记：{v['name']}（主体 {v['id']}）"))
 
 
 @app.command("quality")
