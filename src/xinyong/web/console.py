@@ -128,8 +128,8 @@ def failed(request: Request, session: Session, principal: Principal, exc: Xinyon
     return refusal(request, principal, exc, back=back)
 
 
-def refusal(request: Request, principal: Principal, exc: XinyongError, *, back: str) -> HTMLResponse:
-    """The page that shows why an action was refused, with the way back."""
+def refusal(request: Request, principal: Principal, exc: XinyongError, *, back: str, **context: Any) -> HTMLResponse:
+    """The page that shows why an action was refused, with the way back (``context``: e.g. the ``active`` section)."""
     return render(
         request,
         "console/result.html",
@@ -140,6 +140,7 @@ def refusal(request: Request, principal: Principal, exc: XinyongError, *, back: 
         details=exc.details,
         back=back,
         status_code=exc.status_code,
+        **context,
     )
 
 

@@ -26,7 +26,7 @@ from xinyong.auth.roles import Principal
 from xinyong.core.errors import XinyongError
 from xinyong.reports import government_file
 from xinyong.subjects.access_log import ReadRefused, log_refusal
-from xinyong.web.console import failed, render, viewer
+from xinyong.web.console import failed, refusal, render, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -57,18 +57,7 @@ def refused(
     """Log a refused read in the subject's access log, then show the refusal (the page returns it instead of raising,
     so the request's transaction, which holds the log row, commits)."""
     log_refusal(session, actor=principal, exc=exc)
-    return render(
-        request,
-        "console/result.html",
-        principal,
-        active=active,
-        ok=False,
-        message=exc.message,
-        code=exc.code,
-        details=exc.details,
-        back=back,
-        status_code=exc.status_code,
-    )
+    return refusal(request, principal, exc, back=back, active=active)
 
 
 def _form(request: Request, principal: Principal, *, status_code: int = 200, **context: object) -> HTMLResponse:
