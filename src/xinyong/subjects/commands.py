@@ -174,7 +174,7 @@ def search(
 
 @app.command("register")
 @handle_errors
-def register(
+def register_subject(
     code: str = typer.Argument(..., help="统一社会信用代码（组织）或身份证号码（自然人，配合 --person）"),
     name: str = typer.Option(..., "--name", help="名称或姓名"),
     person: bool = typer.Option(False, "--person", help="登记自然人（重点职业人员）"),
