@@ -42,7 +42,9 @@ from xinyong.catalog.service import seed_catalog
 from xinyong.core import audit
 from xinyong.core.db import Database
 from xinyong.financing import service as financing
+from xinyong.identifiers import resident_id
 from xinyong.ingest.models import IngestBatch
+from xinyong.professions.models import ProfessionRegistration
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.subjects.access_log import SubjectAccess
 from xinyong.subjects.models import Subject
@@ -53,6 +55,7 @@ FILES = 8
 ROWS = 300
 SHARED = 40  # companies new to the registry that every file names (in its own order)
 LOAD_SECONDS = 12.0
+PHARMACISTS = 24  # pushed by two clients in overlapping slices of six
 
 
 @pytest.fixture
@@ -261,6 +264,22 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         }
         return c.post("/api/v1/financing/feedback", json={**body, "reference": f"LOAN-{i}"})
 
+    # 重点职业 (issue #18): two systems of the supervising department push overlapping pharmacist registrations (the
+    # same certificates, persons new to the registry) while everything else writes: each certificate once, no 500.
+    pharmacists = [
+        {
+            "姓名": f"药师{i}",
+            "身份证号码": resident_id.make(region="410882", birth_date=dt.date(1980, 1, 1 + i), sequence=300 + i),
+            "证书编号": f"ZYYS-LOAD-{i:04d}",
+            "状态": "有效",
+        }
+        for i in range(PHARMACISTS)
+    ]
+
+    def profession_push(c: httpx.Client, i: int) -> httpx.Response:
+        rows = pharmacists[(i * 3) % PHARMACISTS :][:6] or pharmacists[:6]
+        return c.post("/api/v1/professions/pharmacist/registrations", json={"rows": rows})
+
     checker_headers = {"Authorization": f"Bearer {checker}"}
     bank_headers = {"Authorization": f"Bearer {bank}"}
     jobs = [uploader(n) for n in range(1, FILES + 1)]
@@ -274,6 +293,8 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
         loop("file", government_file, op_headers, limit=40),
         loop("profile", bank_profile, bank_headers, limit=40),
         loop("loan", loan_feedback, bank_headers, limit=16),
+        loop("profession", profession_push, op_headers, limit=8),
+        loop("profession", profession_push, op_headers, limit=8),
     ]
     timer = threading.Timer(LOAD_SECONDS, stop.set)
     timer.start()
@@ -291,6 +312,20 @@ def test_writers_queue_under_load(database: Database, session, live: devserver.S
     assert set(out.statuses["check"]) == {200} and len(out.statuses["check"]) > 10
     assert set(out.statuses["file"]) == {200} and set(out.statuses["profile"]) == {200}
     assert set(out.statuses["loan"]) == {201}, out.statuses["loan"]
+    assert set(out.statuses["profession"]) == {200} and len(out.statuses["profession"]) == 16, out.statuses[
+        "profession"
+    ]
+    certificates = session.scalar(
+        select(func.count(func.distinct(ProfessionRegistration.certificate_no))).where(
+            ProfessionRegistration.profession == "pharmacist"
+        )
+    )
+    assert certificates == session.scalar(
+        select(func.count())
+        .select_from(ProfessionRegistration)
+        .where(ProfessionRegistration.profession == "pharmacist")
+    )
+    assert certificates == PHARMACISTS  # every certificate pushed, each once
 
     # No batch lost: each answered batch is in the database with all the rows it accepted, each file's records are
     # there, and every shared company exists once.
