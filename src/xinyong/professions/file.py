@@ -55,18 +55,8 @@ class FileRefused(access_log.ReadRefused):
 
 def parse_purpose(purpose: str | None, text: str | None) -> tuple[str, str]:
     """``(code, as logged)``; :class:`ValidationFailed` when missing, unknown, or ``other`` without a text."""
-    purposes = catalog.purposes()
-    code = (purpose or "").strip().lower()
-    detail = " ".join((text or "").split())[:150]
-    if not code:
-        raise ValidationFailed(
-            "查询职业信用档案必须说明查询事由（purpose）", code="purpose_required", details={"allowed": purposes}
-        )
-    if code not in purposes:
-        raise ValidationFailed(f"未知的查询事由 {code[:40]!r}", code="purpose_unknown", details={"allowed": purposes})
-    if code == "other" and not detail:
-        raise ValidationFailed("查询事由为“其他”时须说明具体事由（purpose_text）", code="purpose_text_required")
-    return code, f"职业信用档案（{purposes[code]}{'：' + detail if detail else ''}）"
+    code, label = access_log.parse_purpose(purpose, text, catalog.purposes(), file="职业信用档案")
+    return code, f"职业信用档案（{label}）"
 
 
 def readable_professions(session: Session, actor: Principal, *, own: bool) -> set[str]:

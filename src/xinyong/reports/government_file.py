@@ -41,7 +41,7 @@ from xinyong.catalog.rules import OPENNESS, PUBLIC_ATTRIBUTE_LABELS, PublicAttri
 from xinyong.catalog.service import prime_publicity_rules
 from xinyong.commitments.service import subject_commitments_view
 from xinyong.core import clock
-from xinyong.core.errors import Forbidden, NotFound, ValidationFailed, XinyongError
+from xinyong.core.errors import Forbidden, NotFound, XinyongError
 from xinyong.evaluation.service import subject_results
 from xinyong.lists.models import ListType
 from xinyong.lists.queries import entry_histories, event_view, subject_entries_view
@@ -91,23 +91,7 @@ def years_before(day: dt.date, years: int) -> dt.date:
 
 def parse_purpose(purpose: str | None, text: str | None) -> tuple[str, str]:
     """``(code, as logged)``; :class:`ValidationFailed` for a missing or unknown purpose, or ``other`` without text."""
-    code = (purpose or "").strip().lower()
-    detail = " ".join((text or "").split())[:150]
-    if not code:
-        raise ValidationFailed(
-            "查询政府信用档案必须说明查询事由（purpose）",
-            code="purpose_required",
-            details={"allowed": sorted(PURPOSES)},
-        )
-    if code not in PURPOSES:
-        raise ValidationFailed(
-            f"未知的查询事由 {code[:40]!r}",
-            code="purpose_unknown",
-            details={"allowed": {k: v for k, v in PURPOSES.items()}},
-        )
-    if code == "other" and not detail:
-        raise ValidationFailed("查询事由为“其他”时须说明具体事由（purpose_text）", code="purpose_text_required")
-    label = PURPOSES[code] + (f"：{detail}" if detail else "")
+    code, label = access_log.parse_purpose(purpose, text, PURPOSES, file="政府信用档案")
     return code, f"政务共享（{label}）"
 
 

@@ -17,7 +17,7 @@ commitments, financing, the portal) can call it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import DDL, ForeignKey, Index, String, event, func, select
@@ -28,7 +28,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import ROLE_LABELS, Principal, Role
 from xinyong.core import audit, clock
 from xinyong.core.db import Base, BigId, Json, UTCDateTime, run_with_retries, writer_of
-from xinyong.core.errors import XinyongError
+from xinyong.core.errors import ValidationFailed, XinyongError
 
 ALLOWED = "allowed"
 DENIED = "denied"
@@ -283,6 +283,25 @@ def verify(session: Session, *, batch: int = 5000) -> dict[str, Any]:
     for ev_id in orphans:
         problems.append({"event": ev_id, "problem": "row_missing"})
     return {"ok": not problems, "rows": checked, "problems": problems[:1000]}
+
+
+def parse_purpose(purpose: str | None, text: str | None, purposes: Mapping[str, str], *, file: str) -> tuple[str, str]:
+    """The 查询事由 of a read of a subject's file (``file``: 政府信用档案, 职业信用档案 …) → ``(code, label)``, the
+    label with the text of ``other``; :class:`ValidationFailed` when missing, not one of ``purposes``, or ``other``
+    without its text."""
+    code = (purpose or "").strip().lower()
+    detail = " ".join((text or "").split())[:150]
+    if not code:
+        raise ValidationFailed(
+            f"查询{file}必须说明查询事由（purpose）", code="purpose_required", details={"allowed": sorted(purposes)}
+        )
+    if code not in purposes:
+        raise ValidationFailed(
+            f"未知的查询事由 {code[:40]!r}", code="purpose_unknown", details={"allowed": dict(purposes)}
+        )
+    if code == "other" and not detail:
+        raise ValidationFailed("查询事由为“其他”时须说明具体事由（purpose_text）", code="purpose_text_required")
+    return code, purposes[code] + (f"：{detail}" if detail else "")
 
 
 class ReadRefused(XinyongError):
