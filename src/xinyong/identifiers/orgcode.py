@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from xinyong.identifiers._text import as_text
+from xinyong.identifiers._text import as_text, in_shape
 from xinyong.identifiers._text import compact as _compact
 from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
@@ -41,12 +41,10 @@ def calc_check_digit(body8: str) -> str:
 
 def is_valid(code: str) -> bool:
     """Boolean check (format and check character), without building an explanation."""
-    if type(code) is not str:
+    shaped = in_shape(code, _SHAPE)
+    if shaped is None:
         return False
-    if not _SHAPE.fullmatch(code):
-        code = compact(code)
-        if not _SHAPE.fullmatch(code):
-            return False
+    code = shaped
     return calc_check_digit(code[:8]) == code[8]
 
 

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from xinyong.identifiers import orgcode, regions
-from xinyong.identifiers._text import as_text
+from xinyong.identifiers._text import as_text, in_shape
 from xinyong.identifiers._text import compact as _compact
 from xinyong.identifiers.check import CodeCheck, CodeKind, Issue
 
@@ -138,12 +138,10 @@ def is_valid(code: str) -> bool:
     No region lookup (an unknown region is only a warning). Inputs that need clean-up (spaces, lower case,
     full-width) are compacted once and retried.
     """
-    if type(code) is not str:
+    shaped = in_shape(code, _SHAPE)
+    if shaped is None:
         return False
-    if not _SHAPE.fullmatch(code):
-        code = compact(code)
-        if not _SHAPE.fullmatch(code):
-            return False
+    code = shaped
     # The helpers' bodies are inlined: a function call is a sizeable share of this path's cost.
     return (
         code[:2] in _PREFIXES

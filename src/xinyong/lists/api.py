@@ -105,19 +105,9 @@ def entries(
     session: Session = SessionDep,
 ) -> list[dict[str, Any]]:
     """名单条目（部门看到本部门认定的条目与公开名单的条目；平台管理员看到全部）。"""
-    day = on or clock.today()
-    rows = queries.entries_by_codes(
-        session,
-        list_code=list_code,
-        subject=subject,
-        department=department,
-        status=status,
-        on=day,
-        viewer=principal,
-        limit=limit,
-        offset=offset,
-    )
-    return queries.mark_objections(session, [queries.entry_view(r, day) for r in rows])
+    which = queries.EntryFilter(list_code, subject, department, status, on or clock.today())
+    rows = queries.entries_by_codes(session, which, viewer=principal, limit=limit, offset=offset)
+    return queries.mark_objections(session, [queries.entry_view(r, which.on) for r in rows])
 
 
 @router.get("/entries/{entry_id}", response_model=EntryOut)

@@ -122,16 +122,8 @@ def entries(
     """列出名单条目及其当日状态。"""
     day = date_or_today(on)
     with clikit.database().session(write=False) as session:
-        rows = queries.entries_by_codes(
-            session,
-            list_code=list_code,
-            subject=subject,
-            department=department,
-            status=status,
-            on=day,
-            limit=limit,
-            offset=offset,
-        )
+        which = queries.EntryFilter(list_code, subject, department, status, day)
+        rows = queries.entries_by_codes(session, which, limit=limit, offset=offset)
         data = [queries.entry_view(r, day) for r in rows]
 
     def render(items: list[dict[str, Any]]) -> None:

@@ -91,27 +91,30 @@ class EntryRow:
     subject: Subject | None
 
 
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which list entries, named as the API and the CLI take them: the list type, the subject and the department
+    by code, the status as of the day ``on``."""
+
+    list_code: str | None
+    subject: str | None
+    department: str | None
+    status: str
+    on: dt.date
+
+
 def entries_by_codes(
-    session: Session,
-    *,
-    list_code: str | None,
-    subject: str | None,
-    department: str | None,
-    status: str,
-    on: dt.date,
-    viewer: Principal | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    session: Session, which: EntryFilter, *, viewer: Principal | None = None, limit: int = 50, offset: int = 0
 ) -> list[EntryRow]:
-    """:func:`list_entries` with the subject and the department given by code, as the API and the CLI take them."""
-    department_id = auth_service.get_department(session, ref=department).id if department else None
+    """:func:`list_entries` for an :class:`EntryFilter`."""
+    department_id = auth_service.get_department(session, ref=which.department).id if which.department else None
     return list_entries(
         session,
-        list_code=list_code,
-        subject_id=subject_id_for(session, subject),
+        list_code=which.list_code,
+        subject_id=subject_id_for(session, which.subject),
         department_id=department_id,
-        status=status,
-        on=on,
+        status=which.status,
+        on=which.on,
         viewer=viewer,
         limit=limit,
         offset=offset,

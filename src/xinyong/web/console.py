@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
@@ -157,6 +158,36 @@ def changed_or_failed(
     except XinyongError as exc:
         return failed(request, session, principal, exc, back=back)
     return see_other(back)
+
+
+@dataclass(frozen=True)
+class FormChange:
+    """What the route of a console form that makes one change needs: the request it answers, who is acting (already
+    checked against the route's role policy) and the request's session. Routes take it as :data:`OperatorChange` or
+    :data:`AdminChange` instead of the three parameters."""
+
+    request: Request
+    principal: Principal
+    session: Session
+
+    def make(self, change: Callable[[], object], *, back: str) -> Response:
+        """:func:`changed_or_failed` for this request."""
+        return changed_or_failed(self.request, self.session, self.principal, change, back=back)
+
+
+def _form_change(policy: Callable[..., Principal]) -> Any:
+    def form_change(
+        request: Request, principal: Principal = Depends(policy), session: Session = SessionDep
+    ) -> FormChange:
+        return FormChange(request, principal, session)
+
+    return Depends(form_change)
+
+
+#: A form of a department operator (or the admin) that changes the department's data.
+OperatorChange = Annotated[FormChange, _form_change(operator)]
+#: A form of the platform admin.
+AdminChange = Annotated[FormChange, _form_change(admin)]
 
 
 def add_admin_nav(items: list[tuple[str, str, str]], *, before: str = "tokens") -> None:

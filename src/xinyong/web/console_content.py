@@ -25,7 +25,7 @@ from xinyong.core.errors import XinyongError
 from xinyong.publications import articles, releases
 from xinyong.publications.markdown import render_markdown
 from xinyong.publications.models import CATEGORY_LABELS
-from xinyong.web.console import add_admin_nav, admin, changed_or_failed, failed, render, see_other
+from xinyong.web.console import AdminChange, add_admin_nav, admin, failed, render, see_other
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -173,34 +173,18 @@ def article_update(
 
 
 @router.post("/articles/{article_id}/publish", response_class=HTMLResponse)
-def article_publish(
-    request: Request, article_id: Id, principal: Principal = Depends(admin), session: Session = SessionDep
-) -> Response:
-    back = f"/console/articles/{article_id}"
-    return changed_or_failed(
-        request,
-        session,
-        principal,
-        lambda: articles.publish_article(session, actor=principal, article_id=article_id),
-        back=back,
+def article_publish(article_id: Id, form: AdminChange) -> Response:
+    return form.make(
+        lambda: articles.publish_article(form.session, actor=form.principal, article_id=article_id),
+        back=f"/console/articles/{article_id}",
     )
 
 
 @router.post("/articles/{article_id}/withdraw", response_class=HTMLResponse)
-def article_withdraw(
-    request: Request,
-    article_id: Id,
-    reason: str = Form("", max_length=500),
-    principal: Principal = Depends(admin),
-    session: Session = SessionDep,
-) -> Response:
-    back = f"/console/articles/{article_id}"
-    return changed_or_failed(
-        request,
-        session,
-        principal,
-        lambda: articles.withdraw_article(session, actor=principal, article_id=article_id, reason=reason),
-        back=back,
+def article_withdraw(article_id: Id, form: AdminChange, reason: str = Form("", max_length=500)) -> Response:
+    return form.make(
+        lambda: articles.withdraw_article(form.session, actor=form.principal, article_id=article_id, reason=reason),
+        back=f"/console/articles/{article_id}",
     )
 
 

@@ -27,7 +27,7 @@ from xinyong.lists import service as lists_service
 from xinyong.lists import sync
 from xinyong.lists import types as lists_types
 from xinyong.lists.models import ListEntry
-from xinyong.web.console import PAGE, changed_or_failed, failed, operator, pager, render, see_other, viewer
+from xinyong.web.console import PAGE, OperatorChange, failed, operator, pager, render, see_other, viewer
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -158,20 +158,15 @@ def review_page(
 
 @router.post("/lists/review/{entry_id}", response_class=HTMLResponse)
 def review_judge(
-    request: Request,
     entry_id: Id,
     subject_id: Annotated[Id, Form()],
+    form: OperatorChange,
     verdict: Literal["same", "not_same"] = Form(...),
     reason: str = Form("", max_length=2000),
-    principal: Principal = Depends(operator),
-    session: Session = SessionDep,
 ) -> Response:
-    return changed_or_failed(
-        request,
-        session,
-        principal,
+    return form.make(
         lambda: sync.judge(
-            session, actor=principal, entry_id=entry_id, subject_id=subject_id, verdict=verdict, reason=reason
+            form.session, actor=form.principal, entry_id=entry_id, subject_id=subject_id, verdict=verdict, reason=reason
         ),
         back="/console/lists/review",
     )

@@ -22,7 +22,16 @@ from xinyong.core import uploads
 from xinyong.core.bounds import Id
 from xinyong.core.db import utcnow
 from xinyong.core.errors import XinyongError
-from xinyong.web.console import _all_departments, admin, changed_or_failed, failed, operator, render, see_other
+from xinyong.web.console import (
+    AdminChange,
+    OperatorChange,
+    _all_departments,
+    admin,
+    failed,
+    operator,
+    render,
+    see_other,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=uploads.UploadRoute)
 
@@ -71,18 +80,9 @@ def users_create(
 
 
 @router.post("/users/{user_id}/deactivate", response_class=HTMLResponse)
-def users_deactivate(
-    request: Request,
-    user_id: Id,
-    reason: str = Form("", max_length=500),
-    principal: Principal = Depends(admin),
-    session: Session = SessionDep,
-) -> Response:
-    return changed_or_failed(
-        request,
-        session,
-        principal,
-        lambda: auth_service.deactivate_user(session, actor=principal, user_id=user_id, reason=reason),
+def users_deactivate(user_id: Id, form: AdminChange, reason: str = Form("", max_length=500)) -> Response:
+    return form.make(
+        lambda: auth_service.deactivate_user(form.session, actor=form.principal, user_id=user_id, reason=reason),
         back="/console/users",
     )
 
@@ -114,21 +114,16 @@ def authorities_page(
 
 @router.post("/departments/{ref}/authorities", response_class=HTMLResponse)
 def authorities_add(
-    request: Request,
+    form: AdminChange,
     ref: str = DepartmentRef,
     uscc: str = Form(..., max_length=32),
     name: str = Form(..., max_length=200),
     reason: str = Form("", max_length=500),
-    principal: Principal = Depends(admin),
-    session: Session = SessionDep,
 ) -> Response:
-    department = auth_service.get_department(session, ref=ref)
-    return changed_or_failed(
-        request,
-        session,
-        principal,
+    department = auth_service.get_department(form.session, ref=ref)
+    return form.make(
         lambda: auth_service.add_authority(
-            session, actor=principal, ref=department.id, uscc=uscc, name=name, reason=reason
+            form.session, actor=form.principal, ref=department.id, uscc=uscc, name=name, reason=reason
         ),
         back=_authorities_url(department.code),
     )
@@ -136,19 +131,16 @@ def authorities_add(
 
 @router.post("/departments/{ref}/authorities/{uscc}/remove", response_class=HTMLResponse)
 def authorities_remove(
-    request: Request,
+    form: AdminChange,
     ref: str = DepartmentRef,
     uscc: str = Path(..., max_length=32),
     reason: str = Form("", max_length=500),
-    principal: Principal = Depends(admin),
-    session: Session = SessionDep,
 ) -> Response:
-    department = auth_service.get_department(session, ref=ref)
-    return changed_or_failed(
-        request,
-        session,
-        principal,
-        lambda: auth_service.remove_authority(session, actor=principal, ref=department.id, uscc=uscc, reason=reason),
+    department = auth_service.get_department(form.session, ref=ref)
+    return form.make(
+        lambda: auth_service.remove_authority(
+            form.session, actor=form.principal, ref=department.id, uscc=uscc, reason=reason
+        ),
         back=_authorities_url(department.code),
     )
 
@@ -204,17 +196,8 @@ def tokens_create(
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def tokens_revoke(
-    request: Request,
-    token_id: Id,
-    reason: str = Form("", max_length=500),
-    principal: Principal = Depends(operator),
-    session: Session = SessionDep,
-) -> Response:
-    return changed_or_failed(
-        request,
-        session,
-        principal,
-        lambda: auth_tokens.revoke_token(session, actor=principal, token_id=token_id, reason=reason),
+def tokens_revoke(token_id: Id, form: OperatorChange, reason: str = Form("", max_length=500)) -> Response:
+    return form.make(
+        lambda: auth_tokens.revoke_token(form.session, actor=form.principal, token_id=token_id, reason=reason),
         back="/console/tokens",
     )
