@@ -166,3 +166,144 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         (b_id, accepting, "沁阳市税务局第一税务分局", "migration:0010", True),
     }
     db.dispose()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    from xinyong.core.migrate import alembic_config
+
+    db = Database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    db.dispose()
+
+
+def _migration_0022():  # noqa: ANN202
+    import importlib.util
+
+    from xinyong.core.migrate import MIGRATIONS_DIR
+
+    spec = importlib.util.spec_from_file_location("m0022", MIGRATIONS_DIR / "versions" / "0022_compact_versions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(empty_url, monkeypatch):
+    """Versions written in the full form under 0021 (today's upsert with the compaction switched off: what the
+    writer stored before issue #19) are rewritten compactly by 0022; read through records.versions (the ORM, the
+    views, the columns) they are what they were, resubmitting the same rows is still ``unchanged``, and the
+    downgrade stores the full form again. Both ways are idempotent."""
+    import datetime as dt
+
+    from tests.factories import make_department
+    from tests.records.helpers import ADMIN, PERSON_ID, licence, penalty, seed_catalog
+    from xinyong.catalog.rules import PartyKind
+    from xinyong.records import queries, versions, views
+    from xinyong.records import service as records_service
+    from xinyong.records import upsert as records_upsert
+    from xinyong.records.inputs import RecordInput
+    from xinyong.records.models import RecordVersion
+
+    assert upgrade(empty_url, "0021_exchange_rejections") == "0021_exchange_rejections"
+    received = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)
+
+    def rows() -> list[RecordInput]:
+        contract = RecordInput(
+            kind="contract",
+            row=6,
+            party_name="沁阳市宏达机械有限公司",
+            party_kind=PartyKind.LEGAL_PERSON,
+            party_uscc=penalty().party_uscc,
+            doc_no="合同1",
+            doc_no_norm="合同1",
+            decision_date=dt.date(2024, 3, 15),
+            authority="沁阳市市场监督管理局",
+            authority_uscc=penalty().authority_uscc,
+            domain="守合同重信用",
+            data={"domain": "守合同重信用", "party_name": "沁阳市宏达机械有限公司", "honour_name": "守合同重信用企业"},
+        )
+        return [
+            penalty(doc="罚1", data={"party_name": "沁阳市宏达机械有限公司", "fine_wan": "1.5"}),
+            penalty(doc="罚2", fine_wan=None, types=[], row=3),
+            licence(doc="许1", row=4),
+            penalty(doc="罚人", party="张三", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID, row=5),
+            contract,
+        ]
+
+    def store(s, dept_id: int, batch: list[RecordInput]):  # noqa: ANN202
+        return records_upsert.upsert_records(
+            s, actor=ADMIN, department_id=dept_id, batch_id=None, received_at=received, rows=batch
+        )
+
+    def stored(s) -> dict[int, tuple]:  # noqa: ANN202
+        v = RecordVersion
+        q = select(v.id, v.version_no, v.content, v.data, v.changed_fields).order_by(v.id)
+        return {vid: (n, c, d, ch) for vid, n, c, d, ch in s.execute(q)}
+
+    def history_views(s, record_ids: list[int]) -> list[dict]:  # noqa: ANN202
+        s.expire_all()
+        return [views.version_view(v) for rid in record_ids for v in queries.record_history(s, rid)]
+
+    db = Database(empty_url)
+    # The writer as it was: full content, full data, a first version's changed fields listing every field.
+    with monkeypatch.context() as old:
+        old.setattr(versions, "compact_content", lambda content: content)
+        old.setattr(versions, "compact_data", lambda content, data: data)
+        old.setattr(versions, "compact_changed_fields", lambda number, changed, content: changed)
+        old.setattr(versions, "compact", lambda number, content, data, changed: (content, data, changed))
+        with db.sessionmaker() as s:
+            seed_catalog(s)
+            dept_id = make_department(s, code="scjgj").id
+            first = store(s, dept_id, rows())
+            assert first.created == 5, first.outcomes
+            changed_rows = rows()
+            changed_rows[0].fine_wan = changed_rows[0].fine_wan * 2
+            assert store(s, dept_id, changed_rows[:1]).updated == 1
+            record_ids = [o.record_id for o in first.outcomes]
+            records_service.correct_record(
+                s, actor=ADMIN, record_id=record_ids[1], changes={"party_name": "沁阳市宏达公司"}, reason="核实更正"
+            )
+            s.commit()
+            before = stored(s)
+            viewed = history_views(s, record_ids)
+    assert len(before) == 7
+    assert all((len(c) >= len(versions.CONTENT_FIELDS) and n > 1) or ch == sorted(c) for n, c, _, ch in before.values())
+
+    assert upgrade(empty_url) == head_revision()
+    with db.sessionmaker() as s:
+        after = stored(s)
+        assert after.keys() == before.keys()
+        for vid, (n, c, d, ch) in after.items():
+            assert versions.full(n, c, d, ch) == before[vid][1:], vid  # read back: what it was
+            assert versions.compact(*before[vid]) == (c, d, ch), vid  # stored: the form today's writer makes
+            assert None not in c.values() and (n > 1 or ch == [])
+        assert sum(len(str(r)) for r in after.values()) < 0.6 * sum(len(str(r)) for r in before.values())
+        assert history_views(s, record_ids) == viewed
+        # The same rows again: unchanged (the hash is the full content's); a change: a new version, its diff.
+        again = store(s, dept_id, rows())
+        # 罚1 back to the fine of its version 1, 罚2 to the name its correction changed; the others unchanged.
+        assert (again.unchanged, again.updated) == (3, 2)
+        s.commit()
+        s.expire_all()
+        fine, name = (queries.record_history(s, rid)[-1] for rid in record_ids[:2])
+        assert (fine.version_no, fine.changed_fields, fine.content["fine_wan"]) == (3, ["fine_wan"], "1.5")
+        assert (name.version_no, name.changed_fields) == (3, ["party_name"])
+        assert history_views(s, record_ids[2:]) == viewed[4:]  # records 1 and 2 had two versions each
+        migration = _migration_0022()
+        with db.engine.begin() as conn:
+            assert migration.rewrite(conn, compact=True) == 0  # idempotent
+        compacted = stored(s)
+
+    _downgrade(empty_url, "0021_exchange_rejections")
+    with db.sessionmaker() as s:
+        full_again = stored(s)
+        assert {vid: full_again[vid] for vid in before} == before
+        for vid, row in compacted.items():
+            assert full_again[vid] == (row[0], *versions.full(*row))
+        with db.engine.begin() as conn:
+            assert migration.rewrite(conn, compact=False) == 0
+    db.dispose()

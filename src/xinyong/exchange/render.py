@@ -33,6 +33,7 @@ from xinyong.commitments.models import Commitment
 from xinyong.exchange.models import FeedMessage
 from xinyong.ingest.standards import FIELDS
 from xinyong.lists.models import ListEntry, ListType
+from xinyong.records import versions as record_versions
 from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord, RecordVersion
 
@@ -264,7 +265,8 @@ def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[d
             q = q.where(RecordVersion.version_no == numbers[0])
         for record_id, version_no, content, data in session.execute(q):
             if (record_id, version_no) in wanted:
-                versions[(record_id, version_no)] = (content, data)
+                whole = record_versions.full(version_no, content, data, [])
+                versions[(record_id, version_no)] = (whole.content, whole.data)
     out = []
     for m in messages:
         if m.kind in _RECORD_KINDS:

@@ -29,11 +29,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
+from xinyong.records import versions
 
 
 class CreditRecord(Base):
@@ -99,7 +101,10 @@ class CreditRecord(Base):
 
 
 class RecordVersion(Base):
-    """One content of a record as received: append-only history with provenance."""
+    """One content of a record as received: append-only history with provenance.
+
+    Stored compactly (``records.versions``): an object loaded or refreshed by the ORM has its full ``content``,
+    ``data`` and ``changed_fields`` (rebuilt as it loads); columns selected by a query are the stored form."""
 
     __tablename__ = "record_versions"
     __table_args__ = (UniqueConstraint("record_id", "version_no"),)
@@ -122,6 +127,16 @@ class RecordVersion(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     actor: Mapped[str] = actor_column()
     created_at: Mapped[dt.datetime] = now_column()
+
+
+@event.listens_for(RecordVersion, "load")
+def _full_on_load(target: RecordVersion, context: Any) -> None:
+    versions.expand(target)
+
+
+@event.listens_for(RecordVersion, "refresh")
+def _full_on_refresh(target: RecordVersion, context: Any, attrs: Any) -> None:
+    versions.expand(target)
 
 
 class PublicityTransition(Base):

@@ -454,7 +454,7 @@ def _evaluated(
 
 
 def record_history(session: Session, record_id: int, *, actor: Principal | None = None) -> list[RecordVersion]:
-    """All versions of a record, oldest first (department-scoped with ``actor``)."""
+    """All versions of a record, oldest first (department-scoped with ``actor``), in full (``records.versions``)."""
     get_record(session, record_id, actor=actor)
     return list(
         session.scalars(

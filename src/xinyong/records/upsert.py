@@ -34,6 +34,7 @@ from xinyong.identifiers.masking import mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
 from xinyong.records import publicity
+from xinyong.records import versions as record_versions
 from xinyong.records.inputs import RecordInput, RecordKind
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import rules
@@ -245,7 +246,10 @@ class _Prepared:
     subject_id: int | None = None
     subject_created: bool = False  # this row's subject was created for it (ahead: see StagedRows)
     types_key: str = ""
-    dumped: tuple[str, str, str] | None = None  # content, data, extra as stored JSON, made ahead (StagedRows)
+    # content and data as stored (records.versions: the compact form of the full content and data above)
+    stored_content: dict[str, Any] = field(default_factory=dict)
+    stored_data: dict[str, Any] = field(default_factory=dict)
+    dumped: tuple[str, str, str] | None = None  # stored content, data, extra as JSON, made ahead (StagedRows)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -371,6 +375,9 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         "legal_rep_id_hash": vault.lookup_hash(rep_id) if rep_id else None,
     }
     p.content_hash = hashlib.sha256(_canonical(hashed)).hexdigest()
+    # Stored once, compactly (issue #19): the hash above stays that of the full content.
+    p.stored_content = record_versions.compact_content(p.content)
+    p.stored_data = record_versions.compact_data(p.content, p.data)
     return p, "", ""
 
 
@@ -511,7 +518,7 @@ def stage_records(
         if p is None:
             staged.entries[id(row)] = (code, message)
         else:
-            p.dumped = (Dumped(dumps(p.content)), Dumped(dumps(p.data)), Dumped(dumps(p.extra)))
+            p.dumped = (Dumped(dumps(p.stored_content)), Dumped(dumps(p.stored_data)), Dumped(dumps(p.extra)))
             prepared.append(p)
     if not subjects:
         staged.entries.update((id(p.row), p) for p in prepared)
@@ -760,12 +767,12 @@ class _Context:
         ]
         previous: dict[int, dict[str, Any]] = {}
         if previous_ids:
-            for vid, content, data, extra in session.execute(
-                select(RecordVersion.id, RecordVersion.content, RecordVersion.data, RecordVersion.extra).where(
-                    RecordVersion.id.in_(previous_ids)
-                )
+            v = RecordVersion
+            for vid, number, content, data, extra in session.execute(
+                select(v.id, v.version_no, v.content, v.data, v.extra).where(v.id.in_(previous_ids))
             ):
-                previous[vid] = {**content, "data": data, "extra": extra}
+                whole = record_versions.full(number, content, data, [])
+                previous[vid] = {**whole.content, "data": whole.data, "extra": extra}
 
         fresh: list[_Prepared] = []
         changed: list[tuple[_Prepared, dict[str, Any]]] = []
@@ -887,7 +894,7 @@ class _Context:
     def version(
         self, p: _Prepared, version_id: int, record_id: int, number: int, diff: list[str], now: dt.datetime
     ) -> dict[str, Any]:
-        content, data, extra = p.dumped or (p.content, p.data, p.extra)
+        content, data, extra = p.dumped or (p.stored_content, p.stored_data, p.extra)
         return {
             "id": version_id,
             "record_id": record_id,
@@ -897,7 +904,7 @@ class _Context:
             "data": data,
             "extra": extra,
             "flags": p.flags,
-            "changed_fields": diff,
+            "changed_fields": record_versions.compact_changed_fields(number, diff, p.content),
             "batch_id": self.batch_id,
             "source_row": p.row.row,
             "department_id": self.department_id,

@@ -18,7 +18,7 @@ from xinyong.catalog.fields import generic_kinds, standards
 from xinyong.catalog.rules import PartyKind
 from xinyong.core import hooks
 from xinyong.identifiers.masking import mask_name
-from xinyong.records import publicity
+from xinyong.records import publicity, versions
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.queries import RecordRow, facts, rules
 from xinyong.subjects.models import Subject
@@ -135,11 +135,11 @@ def attach_class_fields(session: Session, views: list[dict[str, Any]], *, public
     ids = [v["id"] for v in wanted]
     for start in range(0, len(ids), 900):
         stmt = (
-            select(c.id, RecordVersion.data)
+            select(c.id, RecordVersion.version_no, RecordVersion.content, RecordVersion.data)
             .join(RecordVersion, RecordVersion.id == c.current_version_id)
             .where(c.id.in_(ids[start : start + 900]))
         )
-        data.update((rid, d) for rid, d in session.execute(stmt))
+        data.update((rid, versions.full(n, content, d, []).data) for rid, n, content, d in session.execute(stmt))
     for v in wanted:
         standard = standards()[v["kind"]]
         values = data.get(v["id"], {})
@@ -156,15 +156,17 @@ def attach_class_fields(session: Session, views: list[dict[str, Any]], *, public
 
 
 def version_view(v: RecordVersion) -> dict[str, Any]:
+    """A version in full (``records.versions``), whether or not ``v`` was expanded already."""
+    whole = versions.full(v.version_no, v.content, v.data, v.changed_fields)
     return {
         "id": v.id,
         "version_no": v.version_no,
         "content_hash": v.content_hash,
-        "content": v.content,
-        "data": v.data,
+        "content": whole.content,
+        "data": whole.data,
         "extra": v.extra,
         "flags": v.flags,
-        "changed_fields": v.changed_fields,
+        "changed_fields": whole.changed_fields,
         "batch_id": v.batch_id,
         "source_row": v.source_row,
         "department_id": v.department_id,

@@ -1,0 +1,209 @@
+"""A record version's stored (compact) form and the one accessor that rebuilds its full form (issue #19).
+
+A version is stored once, compactly: what its readers see is always the *full* form — ``content`` with every
+field of the record (``records.upsert`` builds it; the content hash is taken of it), ``data`` with every column
+the row carried, and ``changed_fields`` naming what changed from the previous version (all of ``content``'s keys
+for a first version). Stored is what cannot be rebuilt:
+
+- ``content`` without the fields equal to their default (``None``; ``{}`` for ``party_codes``, ``[]`` for
+  ``penalty_types``, ``""`` for the text fields a row may leave empty). Should a content lack a field of
+  :data:`CONTENT_FIELDS` (not written by this code), ``"-"`` holds the bits of the fields absent.
+- ``data`` without the columns whose value is the same (same type, same value) as ``content``'s field of that
+  name; ``"="`` holds the bits (over :data:`SHARED_FIELDS`) of the columns so left out.
+- ``changed_fields`` of a first version ``[]``: "all of content's fields" (the upsert writes exactly that list).
+
+The bits are positions in :data:`SHARED_FIELDS`: **append only** — a field added to the content goes at the end
+(a version stored before it has no such field, and reads its default once this module knows it).
+
+Every reader of ``RecordVersion.content`` / ``.data`` / ``.changed_fields`` gets the full form: ORM objects are
+rebuilt by :func:`expand` as they are loaded or refreshed (``records.models`` listens to the ORM's ``load`` and
+``refresh`` events: the full form becomes their loaded state, never written back); a query that selects the
+columns themselves (``select(RecordVersion.content, …)``, raw SQL, JSON operators in SQL) reads the stored form
+and passes it through :func:`full`.
+Migration 0022_compact_versions rewrote the versions stored before in this form (downgrade: back in full).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy.orm.attributes import set_committed_value
+
+#: The fields of a version's content, in the order ``records.upsert`` builds them, with the value a stored
+#: content leaves out. ``domain`` (other classes) is in the content only when set: it has no default.
+CONTENT_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("kind", None),
+    ("party_name", None),
+    ("party_kind", None),
+    ("party_uscc", None),
+    ("party_codes", {}),
+    ("party_id_type", None),
+    ("party_id_masked", None),
+    ("legal_rep", None),
+    ("legal_rep_id_masked", None),
+    ("doc_no", ""),
+    ("doc_no_norm", ""),
+    ("decision_date", None),
+    ("authority", ""),
+    ("authority_uscc", ""),
+    ("source_unit", ""),
+    ("source_unit_uscc", ""),
+    ("licence_valid_from", None),
+    ("licence_valid_to", None),
+    ("licence_category", None),
+    ("current_status_valid", None),
+    ("penalty_types", []),
+    ("fine_wan", None),
+    ("confiscated_wan", None),
+    ("penalty_valid_to", None),
+    ("publicity_end", None),
+    ("severity", None),
+)
+
+#: The content fields a data column may share with the content (bit ``i`` of ``data["="]``). Append only.
+SHARED_FIELDS: tuple[str, ...] = (*(k for k, _ in CONTENT_FIELDS), "domain")
+
+#: Reserved keys of the stored form (never a content field or a column key of a standard).
+ABSENT, SHARED = "-", "="
+
+_DEFAULTS = dict(CONTENT_FIELDS)
+_BIT = {k: 1 << i for i, k in enumerate(SHARED_FIELDS)}
+_CONTENT_BITS = tuple((k, d, 1 << i) for i, (k, d) in enumerate(CONTENT_FIELDS))
+_SHARED_BITS = tuple((k, 1 << i) for i, k in enumerate(SHARED_FIELDS))
+_MISSING = object()
+
+
+class Full(NamedTuple):
+    """A version's full form."""
+
+    content: dict[str, Any]
+    data: dict[str, Any]
+    changed_fields: list[str]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored JSON: same type and value (``1`` is not ``True`` nor ``1.0``; containers compared as text)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is list or type(a) is dict:
+        return bool(orjson.dumps(a) == orjson.dumps(b))
+    return bool(a == b)
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if type(value) is list else dict(value) if type(value) is dict else value
+
+
+# Writing --------------------------------------------------------------------------------------------------------
+
+
+def compact_content(content: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of a full content: fields at their default left out (and the absent ones marked)."""
+    out: dict[str, Any] = {}
+    absent = 0
+    for key, default, bit in _CONTENT_BITS:
+        value = content.get(key, _MISSING)
+        if value is _MISSING:
+            absent |= bit
+        elif not _same(value, default):
+            out[key] = value
+    for key, value in content.items():
+        if key not in _DEFAULTS:
+            if key == ABSENT:
+                raise ValueError(f"a version's content cannot have a field named {ABSENT!r}")
+            out[key] = value
+    if absent:
+        out[ABSENT] = absent
+    return out
+
+
+def compact_data(content: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of a full ``data`` next to its full ``content``: the columns equal to content's left out."""
+    out: dict[str, Any] = {}
+    shared = 0
+    for key, value in data.items():
+        bit = _BIT.get(key)
+        if bit is not None and key in content and _same(content[key], value):
+            shared |= bit
+        elif key == SHARED:
+            raise ValueError(f"a version's data cannot have a column named {SHARED!r}")
+        else:
+            out[key] = value
+    if shared:
+        out[SHARED] = shared
+    return out
+
+
+def compact_changed_fields(version_no: int, changed_fields: list[str], content: dict[str, Any]) -> list[str]:
+    """``[]`` for a first version listing all of its (full) content's fields; otherwise the list as it is. A first
+    version listing nothing cannot be stored (it would read as "all"): no writer makes one."""
+    if version_no == 1:
+        if not changed_fields:
+            raise ValueError("a first version's changed fields cannot be empty ([] stands for all of them)")
+        if changed_fields == sorted(content):
+            return []
+    return changed_fields
+
+
+def compact(
+    version_no: int, content: dict[str, Any], data: dict[str, Any], changed_fields: list[str]
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The stored form of a full version: ``(content, data, changed_fields)``."""
+    return (
+        compact_content(content),
+        compact_data(content, data),
+        compact_changed_fields(version_no, changed_fields, content),
+    )
+
+
+# Reading --------------------------------------------------------------------------------------------------------
+
+
+def full_content(stored: dict[str, Any]) -> dict[str, Any]:
+    """The full content of a stored one (a full content is returned equal to itself)."""
+    absent = stored.get(ABSENT, 0)
+    out: dict[str, Any] = {}
+    for key, default, bit in _CONTENT_BITS:
+        if absent & bit:
+            continue
+        value = stored.get(key, _MISSING)
+        out[key] = _copy(default) if value is _MISSING else value
+    for key, value in stored.items():
+        if key not in _DEFAULTS and key != ABSENT:
+            out[key] = value
+    return out
+
+
+def full_data(content: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """The full data of a stored one, next to the version's *full* content."""
+    shared = stored.get(SHARED, 0)
+    if not shared:
+        return stored
+    out = {key: _copy(content[key]) for key, bit in _SHARED_BITS if shared & bit}
+    out.update((k, v) for k, v in stored.items() if k != SHARED)
+    return out
+
+
+def full_changed_fields(version_no: int, stored: list[str], content: dict[str, Any]) -> list[str]:
+    return sorted(content) if version_no == 1 and not stored else stored
+
+
+def full(version_no: int, content: dict[str, Any], data: dict[str, Any], changed_fields: list[str]) -> Full:
+    """A version's full form from its stored columns (any of them may already be full: the result is the same)."""
+    whole = full_content(content)
+    return Full(whole, full_data(whole, data), full_changed_fields(version_no, changed_fields, whole))
+
+
+_EXPANDED = ("version_no", *Full._fields)
+
+
+def expand(version: Any) -> Any:
+    """Rebuild a loaded ORM ``RecordVersion`` in place, as its loaded state (nothing is written back). Idempotent;
+    a version whose columns are not all loaded is left until they are (the next ``refresh``)."""
+    loaded = version.__dict__
+    if all(name in loaded for name in _EXPANDED):
+        whole = full(loaded["version_no"], loaded["content"], loaded["data"], loaded["changed_fields"])
+        for name, value in zip(Full._fields, whole, strict=True):
+            set_committed_value(version, name, value)
+    return version
