@@ -121,7 +121,8 @@ class RecordVersion(Base):
     flags: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
     changed_fields: Mapped[list[str]] = mapped_column(Json, nullable=False)
     # Provenance: the batch (file or API push) and the row of the source this version came from.
-    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ingest_batches.id"), index=True)
+    # Not indexed (issue #19): no query looks versions up by batch, and batches are never deleted.
+    batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ingest_batches.id"))
     source_row: Mapped[int | None] = mapped_column(Integer)
     department_id: Mapped[int] = mapped_column(BigId, ForeignKey("departments.id"), nullable=False)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -68,6 +68,7 @@ SHARED_FIELDS: tuple[str, ...] = (*(k for k, _ in CONTENT_FIELDS), "domain")
 ABSENT, SHARED = "-", "="
 
 _DEFAULTS = dict(CONTENT_FIELDS)
+_MUTABLE_DEFAULTS = tuple(k for k, d in CONTENT_FIELDS if type(d) is list or type(d) is dict)
 _BIT = {k: 1 << i for i, k in enumerate(SHARED_FIELDS)}
 _CONTENT_BITS = tuple((k, d, 1 << i) for i, (k, d) in enumerate(CONTENT_FIELDS))
 _SHARED_BITS = tuple((k, 1 << i) for i, k in enumerate(SHARED_FIELDS))
@@ -84,11 +85,10 @@ class Full(NamedTuple):
 
 def _same(a: Any, b: Any) -> bool:
     """Equal as stored JSON: same type and value (``1`` is not ``True`` nor ``1.0``; containers compared as text)."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b) or a != b:
         return False
-    if type(a) is list or type(a) is dict:
-        return bool(orjson.dumps(a) == orjson.dumps(b))
-    return bool(a == b)
+    return (kind is not list and kind is not dict) or orjson.dumps(a) == orjson.dumps(b)
 
 
 def _copy(value: Any) -> Any:
@@ -102,11 +102,14 @@ def compact_content(content: dict[str, Any]) -> dict[str, Any]:
     """The stored form of a full content: fields at their default left out (and the absent ones marked)."""
     out: dict[str, Any] = {}
     absent = 0
-    for key, default, bit in _CONTENT_BITS:
+    for key, default, bit in _CONTENT_BITS:  # the defaults are all None or empty ("", {}, [])
         value = content.get(key, _MISSING)
         if value is _MISSING:
             absent |= bit
-        elif not _same(value, default):
+        elif value is None:
+            if default is not None:
+                out[key] = None
+        elif value or type(value) is not type(default):
             out[key] = value
     for key, value in content.items():
         if key not in _DEFAULTS:
@@ -124,7 +127,7 @@ def compact_data(content: dict[str, Any], data: dict[str, Any]) -> dict[str, Any
     shared = 0
     for key, value in data.items():
         bit = _BIT.get(key)
-        if bit is not None and key in content and _same(content[key], value):
+        if bit is not None and _same(content.get(key, _MISSING), value):
             shared |= bit
         elif key == SHARED:
             raise ValueError(f"a version's data cannot have a column named {SHARED!r}")
@@ -162,16 +165,15 @@ def compact(
 
 def full_content(stored: dict[str, Any]) -> dict[str, Any]:
     """The full content of a stored one (a full content is returned equal to itself)."""
-    absent = stored.get(ABSENT, 0)
-    out: dict[str, Any] = {}
-    for key, default, bit in _CONTENT_BITS:
-        if absent & bit:
-            continue
-        value = stored.get(key, _MISSING)
-        out[key] = _copy(default) if value is _MISSING else value
-    for key, value in stored.items():
-        if key not in _DEFAULTS and key != ABSENT:
-            out[key] = value
+    out = dict(_DEFAULTS)  # the fields in order, then the stored values in place (other fields after them)
+    for key in _MUTABLE_DEFAULTS:
+        out[key] = _copy(out[key])
+    out.update(stored)
+    absent = out.pop(ABSENT, 0)
+    if absent:
+        for key, _, bit in _CONTENT_BITS:
+            if absent & bit:
+                del out[key]
     return out
 
 

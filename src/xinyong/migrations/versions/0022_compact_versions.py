@@ -1,8 +1,9 @@
 """record versions stored once, compactly (issue #19): content without its default values, data without the
 columns equal to content's, a first version's changed fields [] for "all" — see xinyong.records.versions
 
-No schema change: the stored versions are rewritten in place, in batches of ids (SQLite: in Python with the
-module's own functions; PostgreSQL: set-based SQL doing the same). Idempotent both ways: a version already in the
+The stored versions are rewritten in place, in batches of ids (SQLite: in Python with the module's own functions;
+PostgreSQL: set-based SQL doing the same). The index on record_versions.batch_id goes: no query looks versions up by
+batch (bench/index_usage.py) and batches are never deleted. Idempotent both ways: a version already in the
 target form is left as it is. The space freed is reused by the tables; ``VACUUM`` (SQLite) or
 ``VACUUM FULL record_versions`` (PostgreSQL) afterwards gives it back to the file system.
 
@@ -145,8 +146,12 @@ def rewrite(conn: Connection, *, compact: bool) -> int:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("record_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_record_versions_batch_id")
     rewrite(op.get_bind(), compact=True)
 
 
 def downgrade() -> None:
     rewrite(op.get_bind(), compact=False)
+    with op.batch_alter_table("record_versions", schema=None) as batch_op:
+        batch_op.create_index("ix_record_versions_batch_id", ["batch_id"], unique=False)

@@ -1,0 +1,206 @@
+"""Benchmark: bytes stored per credit record, versions in the full form (before issue #19) and compact (after).
+
+    .venv/bin/python bench/storage.py [--db URL] [--reads 2000]
+
+Takes a database filled by ``bench/ingest.py`` (default: bench/out/bench-ingest.db; ``--db
+postgresql+psycopg://…/xinyong_bench_…``), and measures the space of ``credit_records`` and ``record_versions``
+with their indexes (SQLite: ``dbstat``, after ``VACUUM``; PostgreSQL: ``pg_total_relation_size`` after ``VACUUM
+FULL``) three ways, back to back: as the ingest wrote it (compact), rewritten in the full form (what the writer
+stored before 0022: migration 0022's downgrade) and rewritten compactly again (its upgrade, timed: versions/s).
+Then what compressing the stored documents would save (zlib, per document and over a batch: the size only, the
+form stays JSON), each index of credit_records with its size, the cost of reading versions back in full
+(``record_history`` of random records: p50 / p99 ms, full form vs compact), and the process's peak RSS.
+
+Rewrites the versions of the database it is given: use a benchmark database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import resource
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import common  # bench/common.py (this folder is on sys.path)
+
+HERE = Path(__file__).resolve().parent
+TABLES = ("credit_records", "record_versions")
+
+
+def migration_0022() -> Any:
+    from xinyong.core.migrate import MIGRATIONS_DIR
+
+    path = MIGRATIONS_DIR / "versions" / "0022_compact_versions.py"
+    spec = importlib.util.spec_from_file_location("m0022", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reclaim(engine: Any) -> None:
+    """Give the space freed by a rewrite back (the sizes below are then those of a table written once)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL ANALYZE credit_records")
+            conn.exec_driver_sql("VACUUM FULL ANALYZE record_versions")
+    else:  # outside the engine, which opens its own transactions on SQLite (core.db)
+        import sqlite3
+
+        engine.dispose()
+        con = sqlite3.connect(engine.url.database, isolation_level=None)
+        con.execute("VACUUM")
+        con.close()
+
+
+def sizes(engine: Any) -> dict[str, dict[str, int]]:
+    """Per table: its own bytes (``table``, with TOAST on PostgreSQL) and each index's bytes."""
+    out: dict[str, dict[str, int]] = {t: {} for t in TABLES}
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            for table in TABLES:
+                out[table]["table"] = conn.exec_driver_sql(
+                    f"SELECT pg_total_relation_size('{table}') - pg_indexes_size('{table}')"
+                ).scalar_one()
+                for name, size in conn.exec_driver_sql(
+                    "SELECT indexname, pg_relation_size(quote_ident(indexname)) FROM pg_indexes "
+                    f"WHERE tablename = '{table}'"
+                ):
+                    out[table][name] = size
+        else:
+            owner = dict(
+                conn.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')").all()
+            )
+            for name, size in conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+                table = owner.get(name)
+                if table in out:
+                    out[table]["table" if name == table else name] = size
+    return out
+
+
+def total(s: dict[str, dict[str, int]], table: str | None = None) -> int:
+    return sum(sum(v.values()) for t, v in s.items() if table in (None, t))
+
+
+def read_latencies(db: Any, record_ids: list[int], reads: int) -> list[float]:
+    """``record_history`` + ``version_view`` of random records, in a fresh session each (ms)."""
+    from xinyong.records import queries, views
+
+    rng = random.Random(19)
+    out = []
+    for _ in range(reads):
+        rid = rng.choice(record_ids)
+        with db.sessionmaker() as session:
+            t0 = time.perf_counter()
+            [views.version_view(v) for v in queries.record_history(session, rid)]
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def compression(engine: Any, sample: int = 20_000) -> dict[str, float]:
+    """Bytes of the stored JSON documents of ``sample`` versions, as they are and compressed with zlib (level 6)
+    one by one, and the share of documents above 1,000 bytes."""
+    with engine.connect() as conn:
+        cast = "::text" if engine.dialect.name == "postgresql" else ""
+        rows = conn.exec_driver_sql(
+            f"SELECT content{cast}, data{cast}, extra{cast}, flags{cast}, changed_fields{cast} "
+            f"FROM record_versions ORDER BY id LIMIT {sample}"
+        ).all()
+    docs = ["".join(r).encode() for r in rows]
+    plain = sum(len(d) for d in docs)
+    packed = sum(len(zlib.compress(d, 6)) for d in docs)
+    t0 = time.perf_counter()
+    for d in docs:
+        zlib.decompress(zlib.compress(d, 6))
+    cost = (time.perf_counter() - t0) / max(1, len(docs)) * 1e6
+    return {
+        "versions": len(docs),
+        "json": plain / max(1, len(docs)),
+        "zlib": packed / max(1, len(docs)),
+        "large": sum(len(d) > 1000 for d in docs) / max(1, len(docs)),
+        "us": cost,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="database URL (default: bench/out/bench-ingest.db of bench/ingest.py)")
+    parser.add_argument("--reads", type=int, default=2000, help="record histories read per form")
+    args = parser.parse_args()
+    os.environ.setdefault("XINYONG_SECRET_KEY", "bench-secret-key-not-for-production")
+    url = args.db or f"sqlite:///{common.OUT / 'bench-ingest.db'}"
+
+    from sqlalchemy import func, select
+
+    from xinyong.core.db import get_database
+    from xinyong.records.models import CreditRecord, RecordVersion
+
+    db = get_database(url)
+    engine = db.engine
+    with db.sessionmaker() as session:
+        records = session.scalar(select(func.count()).select_from(CreditRecord)) or 0
+        count = session.scalar(select(func.count()).select_from(RecordVersion)) or 0
+        record_ids = list(session.scalars(select(CreditRecord.id)))
+    if not records:
+        raise SystemExit("no records: fill the database with bench/ingest.py first")
+    migration = migration_0022()
+
+    reclaim(engine)
+    written = sizes(engine)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        expanded = migration.rewrite(conn, compact=False)
+    t_expand = time.perf_counter() - t0
+    reclaim(engine)
+    before = sizes(engine)
+    reads_full = read_latencies(db, record_ids, args.reads)
+    zip_full = compression(engine)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        compacted = migration.rewrite(conn, compact=True)
+    t_compact = time.perf_counter() - t0
+    reclaim(engine)
+    after = sizes(engine)
+    reads_compact = read_latencies(db, record_ids, args.reads)
+    zip_compact = compression(engine)
+
+    print(f"database            {engine.dialect.name}  {records:,} records, {count:,} versions")
+    print(f"{'':20}{'records':>12}{'versions':>12}{'per record':>12}{'per version':>13}")
+    for label, s in (("full (before)", before), ("compact (after)", after), ("as ingested", written)):
+        print(
+            f"{label:20}{total(s, 'credit_records') / 1e6:10.1f}MB{total(s, 'record_versions') / 1e6:10.1f}MB"
+            f"{total(s) / records:10,.0f} B{total(s, 'record_versions') / count:11,.0f} B"
+        )
+    change = total(after) / total(before) - 1
+    change_versions = total(after, "record_versions") / total(before, "record_versions") - 1
+    print(f"change per record   {change:+.0%} (versions {change_versions:+.0%})")
+    print(f"rewrite to full     {expanded:,} versions in {t_expand:.1f} s → {expanded / t_expand:,.0f} versions/s")
+    print(f"rewrite to compact  {compacted:,} versions in {t_compact:.1f} s → {compacted / t_compact:,.0f} versions/s")
+    for label, z in (("full", zip_full), ("compact", zip_compact)):
+        print(
+            f"zlib, {label:8}      {z['versions']:,.0f} versions: JSON {z['json']:,.0f} B → zlib {z['zlib']:,.0f} B "
+            f"per version ({z['zlib'] / z['json'] - 1:+.0%}), {z['large']:.1%} above 1,000 B, "
+            f"{z['us']:.0f} µs to compress + decompress one"
+        )
+    print("credit_records      " + ", ".join(f"{k} {v / records:,.0f} B" for k, v in after["credit_records"].items()))
+    print("record_versions     " + ", ".join(f"{k} {v / count:,.0f} B" for k, v in after["record_versions"].items()))
+    for label, lat in (("full", reads_full), ("compact", reads_compact)):
+        print(
+            f"read history, {label:8} p50 {common.pct(lat, 50):.2f} ms, p99 {common.pct(lat, 99):.2f} ms "
+            f"({len(lat) / (sum(lat) / 1000):,.0f} records/s)"
+        )
+    print(f"peak memory (RSS)   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(f"python              {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    from xinyong.wiring import wire
+
+    wire()
+    main()
