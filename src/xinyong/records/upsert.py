@@ -335,6 +335,26 @@ def _kind_of(row: RecordInput) -> str:
     return row.kind.value if isinstance(row.kind, RecordKind) else str(row.kind)
 
 
+class _Memo(dict[Any, Any]):
+    """A bounded memo of a pure function of hashable values that recur across a file's rows (a subject's name on
+    each of its records, the same few penalty types): emptied when full."""
+
+    def __init__(self, fn: Any, size: int = 50_000) -> None:
+        super().__init__()
+        self.fn, self.size = fn, size
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.size:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+_ORG_NAME = _Memo(normalize_org_name)
+_PERSON_NAME = _Memo(normalize_person_name)
+_TYPES = _Memo(lambda types: (tuple(publicity.normalise_types(types)), publicity.types_key(types)), 1_000)
+
+
 def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> tuple[_Prepared | None, str, str]:
     """Check the row is storable and build its content; ``(None, code, message)`` when it is not."""
     kind = rule.code
@@ -352,7 +372,7 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         kind,
         rule,
         person,
-        normalize_person_name(row.party_name) if person else normalize_org_name(row.party_name),
+        _PERSON_NAME[row.party_name] if person else _ORG_NAME[row.party_name],
     )
     secrets = _NO_SECRETS
     if person:
@@ -383,7 +403,7 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
     codes = [row.party_uscc, row.authority_uscc, row.source_unit_uscc]
     if row.party_codes:
         codes.extend(row.party_codes.values())
-    keep = frozenset(c.upper() for c in codes if c)
+    keep = frozenset(map(str.upper, filter(None, codes)))
     if secrets:
         keep -= secrets
     p.data = _clean_doc(row.data, secrets, keep)
@@ -393,8 +413,8 @@ def _prepare(index: int, row: RecordInput, rule: PublicityRule, vault: Any) -> t
         p.severity = severity
         if problem:
             p.flags.append({"code": "severity_unknown", "message": problem})
-    p.types = publicity.normalise_types(row.penalty_types)
-    p.types_key = publicity.types_key(p.types)
+    types, p.types_key = _TYPES[tuple(row.penalty_types)]
+    p.types = list(types)
     p.fine_fen = _fen(row.fine_wan)
     if row.warnings:
         p.flags.extend({"code": w.code, "message": w.message, "column": w.column} for w in row.warnings)
