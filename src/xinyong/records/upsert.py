@@ -265,10 +265,12 @@ class _Prepared:
         return (self.kind, self.row.authority_uscc, self.row.doc_no_norm)
 
 
-_FIRST_FIELDS: dict[tuple[str, ...], list[str]] = {}
+#: A first version's changed fields (all its fields, sorted) as stored JSON, by the content's keys in order: the
+#: rows of a file share one key list.
+_FIRST_FIELDS: dict[tuple[str, ...], Dumped] = {}
 
 
-def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, Any, Any, list[str]]:
+def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, Any, Any, list[str] | Dumped]:
     """What the version ``p`` makes stores: ``(content, data, extra, changed_fields)`` — the documents (as JSON text
     when prepared ahead, ``_Prepared.dumped``) and the fields that changed since ``before``, the current version as
     :func:`previous_payloads` reads it (``None``: a first version, which lists all its fields). The one place both
@@ -278,8 +280,10 @@ def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, A
         keys = tuple(p.content)
         fields = _FIRST_FIELDS.get(keys)
         if fields is None:
-            fields = _FIRST_FIELDS.setdefault(keys, sorted(keys)) if len(_FIRST_FIELDS) < 1_000 else sorted(keys)
-        return content, data, extra, list(fields)
+            if len(_FIRST_FIELDS) >= 1_000:
+                _FIRST_FIELDS.clear()
+            fields = _FIRST_FIELDS[keys] = Dumped(dumps(sorted(keys)))
+        return content, data, extra, fields
     after = {**p.content, "data": p.data, "extra": p.extra}
     return content, data, extra, [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
