@@ -351,7 +351,18 @@ def main() -> None:
         with session.begin():
             if profiler:
                 profiler.enable()
-            summary = ingest_file(session, actor=actor, department_id=dept_id, path=path, kind=args.kind)
+            mark = [0]
+
+            def progress(done: int) -> None:  # a line per 100,000 rows: a long run shows its rate as it goes
+                if done - mark[0] >= 100_000:
+                    mark[0] = done
+                    spent = time.perf_counter() - t0
+                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    print(f"  {done:>9,} rows  {spent:7.1f} s  {done / spent:7,.0f} rows/s  peak RSS {rss:,.0f} MB")
+
+            summary = ingest_file(
+                session, actor=actor, department_id=dept_id, path=path, kind=args.kind, progress=progress
+            )
             if profiler:
                 profiler.disable()
             t1 = time.perf_counter()
