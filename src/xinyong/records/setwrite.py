@@ -183,10 +183,15 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             cur.execute(f"ANALYZE {STAGE}")  # a temporary table has no statistics: the join below needs them
 
         # 2. The existing-record check: one join.
+        # PostgreSQL: one index probe per staged row (LATERAL … LIMIT 1 is not flattened into a join). A plain join
+        # was planned as a hash join over a sequential scan of credit_records — its statistics are those of before
+        # the load, so it looks small — which read every record for every chunk (177 ms per chunk at 100,000
+        # records, against 55 ms for the probes).
         cur.execute(
             f"SELECT s.ord, r.id, r.department_id, r.content_hash, r.current_version_id, r.version_count, "
-            f"r.withdrawn_at, r.withdrawn_reason FROM {STAGE} s JOIN credit_records r "
-            f"ON r.doc_no_norm = s.doc_no_norm AND r.authority_uscc = s.authority_uscc AND r.kind = s.kind"
+            f"r.withdrawn_at, r.withdrawn_reason FROM {STAGE} s CROSS JOIN LATERAL (SELECT * FROM credit_records r "
+            f"WHERE r.doc_no_norm = s.doc_no_norm AND r.authority_uscc = s.authority_uscc AND r.kind = s.kind "
+            f"LIMIT 1) r"
         )
         existing = {row[0]: row for row in cur.fetchall()}
         skip: list[int] = []
@@ -296,12 +301,18 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
         )
         if changed:
             sets = ", ".join(f"{c} = s.{c}" for c in _RECORD_VALUES)
+            if pg:  # the changed records by their primary key, not a hash join over all of them (stale statistics)
+                cur.execute("SET LOCAL enable_hashjoin = off")
+                cur.execute("SET LOCAL enable_mergejoin = off")
             cur.execute(
                 f"UPDATE credit_records SET {sets}, updated_at = {q}, version_count = s.version_no, "
                 f"current_version_id = s.ver_id, withdrawn_at = s.withdrawn_at, withdrawn_reason = s.withdrawn_reason "
                 f"FROM {STAGE} s WHERE s.op = 'u' AND credit_records.id = s.rec_id",
                 (constants["now"],),
             )
+            if pg:
+                cur.execute("SET LOCAL enable_hashjoin TO DEFAULT")
+                cur.execute("SET LOCAL enable_mergejoin TO DEFAULT")
 
         # 4. The new records' outcomes, read back.
         if fresh:
