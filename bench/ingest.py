@@ -1,7 +1,7 @@
 """Benchmark: collect (归集) a department's penalty file end to end with ``ingest.service.ingest_file``.
 
     .venv/bin/python bench/ingest.py [--rows 1000000] [--db URL] [--errors 0.02] [--subjects N] [--profile FILE]
-                                     [--kind penalty|tax_arrears|honour|…]
+                                     [--kind penalty|tax_arrears|honour|…] [--engine row|bulk|raw|compare]
 
 Writes N penalty rows of the current national standard (Chinese headers, GB18030 CSV with a title row; legal
 persons, individual businesses and natural persons drawn from ``--subjects`` distinct subjects, default N/5; about
@@ -10,6 +10,16 @@ persons, individual businesses and natural persons drawn from ``--subjects`` dis
 ``--db postgresql+psycopg://…/<name>`` the database ``<name>`` is dropped and created), seeds the catalog and a
 department, and imports the file in one transaction. Prints rows/s overall and per stage (read + validate,
 records.upsert_records, commit), rows accepted/rejected and the process's peak RSS.
+
+``--engine`` (issue #19 part 1): ``row`` — the record store's row writer (``records.upsert`` with ``ENGINE = "row"``);
+``bulk`` — its set-based writer (``records.setwrite``); without the option, what ships (``ENGINE = "auto"``: bulk
+for chunks of 50 rows or more). ``raw`` — the ceiling: the same file read with the csv module and its cells
+inserted as text into one unindexed table (``executemany`` on SQLite, ``COPY`` on PostgreSQL), nothing validated.
+``compare`` runs ``raw``, ``row`` and ``bulk``, each in its own process on a fresh database, on SQLite and on
+PostgreSQL (``--pg URL``, a database whose name starts with ``xinyong_bench``), and prints them side by side:
+read + validate without a database (rows/s), end to end (rows/s), peak RSS, and the bytes stored per record
+(credit_records + record_versions with their indexes: ``dbstat`` on SQLite, ``pg_total_relation_size`` on
+PostgreSQL; the raw table for ``raw``).
 
 ``--kind`` another information class (issue #18: the generic path, ``ingest/classes.py``): the file is written with
 ``demo.classes.sample_row`` (Chinese headers of the class's standard, organisations from ``--subjects`` USCCs, one
@@ -108,6 +118,134 @@ class Stages:
         records_upsert.upsert_records = timed
 
 
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/xinyong_bench_ingest"
+
+
+def stored_bytes(url: str, tables: tuple[str, ...]) -> int:
+    """Bytes on disk of ``tables`` with their indexes (and TOAST on PostgreSQL)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            names = [
+                n
+                for (n,) in conn.execute(
+                    text(f"SELECT name FROM sqlite_master WHERE tbl_name IN ({', '.join(repr(t) for t in tables)})")
+                )
+            ]
+            total = conn.execute(
+                text(f"SELECT sum(pgsize) FROM dbstat WHERE name IN ({', '.join(repr(n) for n in names)})")
+            ).scalar()
+        else:
+            total = sum(
+                conn.execute(text("SELECT pg_total_relation_size(CAST(:t AS regclass))"), {"t": t}).scalar()
+                for t in tables
+            )
+    engine.dispose()
+    return int(total or 0)
+
+
+def validate_only(path: Path) -> float:
+    """Rows/s of reading and validating the file, no database (the validator both writers share)."""
+    from xinyong.ingest.readers import open_table
+    from xinyong.ingest.standards import detect_format, known_headers
+    from xinyong.ingest.validate import validate_row
+    from xinyong.records.inputs import RecordKind
+
+    kind = RecordKind.PENALTY
+    t0 = time.perf_counter()
+    table = open_table(path, known_headers=known_headers(kind))
+    hm = detect_format(kind, table.headers)
+    n = 0
+    for number, values in table.rows:
+        validate_row(kind, hm, number, values)
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def run_raw(path: Path, url: str) -> dict[str, object]:
+    """The ceiling: the file's cells as text into one unindexed table, no validation."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    n = 0
+    with path.open(encoding="gb18030", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)  # the title row
+        headers = next(reader)
+        cols = ", ".join(f"c{i} text" for i in range(len(headers)))
+        names = ", ".join(f"c{i}" for i in range(len(headers)))
+        raw = engine.raw_connection()
+        cur = raw.cursor()
+        cur.execute(f"CREATE TABLE raw_rows ({cols})")
+        width = len(headers)
+
+        def chunks():  # type: ignore[no-untyped-def]
+            part = []
+            for values in reader:
+                part.append((values + [""] * width)[:width])
+                if len(part) == 10_000:
+                    yield part
+                    part = []
+            if part:
+                yield part
+
+        for part in chunks():
+            n += len(part)
+            if engine.dialect.name == "sqlite":
+                cur.executemany(f"INSERT INTO raw_rows VALUES ({', '.join('?' * width)})", part)
+            else:
+                with cur.copy(f"COPY raw_rows ({names}) FROM STDIN") as copy:
+                    for values in part:
+                        copy.write_row(values)
+        raw.commit()
+        raw.close()
+    total = time.perf_counter() - t0
+    engine.dispose()
+    return {
+        "engine": "raw",
+        "rows": n,
+        "end_to_end": n / total,
+        "seconds": total,
+        "cpu": time.process_time() - cpu0,
+        "bytes_per_record": stored_bytes(url, ("raw_rows",)) / max(n, 1),
+    }
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``raw``, ``row`` and ``bulk`` each in its own process on a fresh database, SQLite then PostgreSQL."""
+    import json
+    import subprocess
+
+    results = []
+    for db in (None, args.pg or PG_DEFAULT):
+        for engine in ("raw", "row", "bulk"):
+            cmd = [sys.executable, __file__, "--rows", str(args.rows), "--errors", str(args.errors), "--engine", engine]
+            cmd += ["--json"] + (["--subjects", str(args.subjects)] if args.subjects else [])
+            cmd += ["--db", db] if db else []
+            print("running", " ".join(cmd[1:]), flush=True)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            result["database"] = "postgresql" if db else "sqlite"
+            results.append(result)
+            print("   ", result, flush=True)
+    load = os.getloadavg()
+    print(f"\n{args.rows:,} rows, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    print(
+        "| engine | database | validated rows/s (no database) | end to end rows/s | CPU s | peak RSS MB | bytes per record |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        validated = f"{r['validate']:,.0f}" if r.get("validate") else "–"
+        print(
+            f"| {r['engine']} | {r['database']} | {validated} | {r['end_to_end']:,.0f} | {r['cpu']:.1f} | "
+            f"{r['peak_mb']:,.0f} | {r['bytes_per_record']:,.0f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -116,6 +254,9 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, help="distinct subjects (default rows/5)")
     parser.add_argument("--profile", help="write a cProfile of the import to this file")
     parser.add_argument("--kind", default="penalty", help="penalty (default) or another class: tax_arrears, honour …")
+    parser.add_argument("--engine", choices=["row", "bulk", "raw", "compare"], help="see the module's doc")
+    parser.add_argument("--pg", help=f"--engine compare: the PostgreSQL database (default {PG_DEFAULT})")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (compare)")
     parser.add_argument(
         "--gc",
         default="bulk",
@@ -137,6 +278,27 @@ def main() -> None:
         else:
             write_class_file(path, args.kind, args.rows, args.errors, subjects)
         print(f"wrote {path.name} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.0f} s")
+    if args.engine == "compare":
+        compare(args)
+        return
+    if args.engine == "raw":
+        result = run_raw(path, fresh_database(args.db))
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"raw insert          {result['rows']:,} rows in {result['seconds']:.1f} s → "
+            f"{result['end_to_end']:,.0f} rows/s, {result['bytes_per_record']:,.0f} bytes per row, "
+            f"peak RSS {result['peak_mb']:,.0f} MB"
+        )
+        if args.json:
+            import json
+
+            print(json.dumps(result))
+        return
+    validated = validate_only(path) if args.json and args.kind == "penalty" else None
+    if args.engine:
+        from xinyong.records import upsert as records_upsert
+
+        records_upsert.ENGINE = args.engine
 
     from sqlalchemy import func, select
 
@@ -189,7 +351,18 @@ def main() -> None:
         with session.begin():
             if profiler:
                 profiler.enable()
-            summary = ingest_file(session, actor=actor, department_id=dept_id, path=path, kind=args.kind)
+            mark = [0]
+
+            def progress(done: int) -> None:  # a line per 100,000 rows: a long run shows its rate as it goes
+                if done - mark[0] >= 100_000:
+                    mark[0] = done
+                    spent = time.perf_counter() - t0
+                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    print(f"  {done:>9,} rows  {spent:7.1f} s  {done / spent:7,.0f} rows/s  peak RSS {rss:,.0f} MB")
+
+            summary = ingest_file(
+                session, actor=actor, department_id=dept_id, path=path, kind=args.kind, progress=progress
+            )
             if profiler:
                 profiler.disable()
             t1 = time.perf_counter()
@@ -220,7 +393,27 @@ def main() -> None:
     cpu = time.process_time() - cpu0
     print(f"CPU time            {cpu:7.1f} s  (wall time above this means waiting: disk, or other processes)")
     print(f"peak memory (RSS)   {peak_mb:,.0f} MB")
+    per_record = stored_bytes(url, ("credit_records", "record_versions")) / max(counts["records"] or 0, 1)
+    print(f"stored per record   {per_record:,.0f} bytes (credit_records + record_versions with indexes)")
     print(f"python              {sys.version.split()[0]}")
+    if args.json:
+        import json
+
+        print(
+            json.dumps(
+                {
+                    "engine": args.engine or "auto",
+                    "rows": rows,
+                    "validate": validated,
+                    "end_to_end": rows / total,
+                    "upsert": accepted / stages.upsert,
+                    "seconds": total,
+                    "cpu": cpu,
+                    "peak_mb": peak_mb,
+                    "bytes_per_record": per_record,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":
