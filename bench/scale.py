@@ -449,6 +449,29 @@ def measure_evaluation(url: str) -> None:
         )
 
 
+def explain_evaluation(url: str) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of the evaluation's values statement (``evaluation.engine.values_query``, the whole
+    population): where a full run's time goes. Read-only; as long as the statement itself."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from xinyong.core.db import get_database
+    from xinyong.evaluation import engine, service
+
+    db = get_database(url)
+    with db.session(write=False) as session:
+        model = service.get_model(session, MODEL)
+        stmt = engine.values_query(session, service.spec_of(model), dt.date.today(), subset=False)
+        sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        session.execute(text(f"SET LOCAL work_mem = '{engine.PG_WORK_MEM}'"))
+        session.execute(text("SET LOCAL jit = off"))
+        t0 = time.perf_counter()
+        plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)).scalars().all()
+    print(f"EXPLAIN ANALYZE of the evaluation's values statement ({time.perf_counter() - t0:.1f} s):")
+    for line in plan:
+        print("    " + line)
+
+
 def sizes(url: str) -> None:
     from sqlalchemy import text
 
@@ -485,6 +508,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--list-rows", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=19)
+    ap.add_argument("--explain-eval", action="store_true", help="EXPLAIN ANALYZE the evaluation's values statement")
+    ap.add_argument("--only-eval", action="store_true", help="skip the other measurements")
     args = ap.parse_args()
     from xinyong.wiring import wire
 
@@ -498,6 +523,11 @@ def main() -> None:
         build(args.db, args.subjects, records)
         print(f"load average after the build {load()}")
     sizes(args.db)
+    if args.explain_eval:
+        explain_evaluation(args.db)
+    if args.only_eval:
+        measure_evaluation(args.db)
+        return
     rng = random.Random(args.seed)
     sample = samples(args.db, args.samples, rng)
     seq: list[str] = []
