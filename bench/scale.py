@@ -523,9 +523,9 @@ def main() -> None:
         build(args.db, args.subjects, records)
         print(f"load average after the build {load()}")
     sizes(args.db)
-    if args.explain_eval:
-        explain_evaluation(args.db)
     if args.only_eval:
+        if args.explain_eval:
+            explain_evaluation(args.db)
         measure_evaluation(args.db)
         return
     rng = random.Random(args.seed)
@@ -536,10 +536,12 @@ def main() -> None:
     seq += measure_file(args.db, sample, args.samples // 2, rng)
     seq += measure_dashboards(args.db, sample)
     seq += measure_list_sync(args.db, sample, args.list_rows, rng)
+    print(f"sequential scans of big tables in the plans above: {sorted(set(seq)) or 'none'}", flush=True)
+    if args.explain_eval:
+        explain_evaluation(args.db)
     if not args.no_eval:
         print(f"load average before the evaluation {load()}")
         measure_evaluation(args.db)
-    print(f"sequential scans of big tables in the plans above: {sorted(set(seq)) or 'none'}")
     print(f"load average at the end {load()}; peak RSS of this process {rss_mib():.0f} MiB")
 
 
