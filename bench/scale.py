@@ -273,9 +273,27 @@ def measure_check(url: str, sample: dict[str, Any], n: int, rng: random.Random) 
         check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in chosen], scenario="general")
 
     summary("check, batch of 100 codes", timed(batch, batches))
-    with captured(db.engine) as stmts, captured(db.replica.statement_engine) as stmts2:
-        check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in listed[:100]], scenario="general")
-    return explain(db.engine, stmts2 + stmts, "check (100 listed codes)")
+    # The check's hot statements run on the driver's cursor (measures._sql.Prepared), past SQLAlchemy's events:
+    # record them at the source for the EXPLAIN.
+    from xinyong.measures import _sql
+
+    prepared: list[tuple[str, Any]] = []
+    original = _sql.Prepared.rows
+
+    def recording(self: Any, conn: Any, values: Any, **params: Any) -> list[Any]:
+        rows = original(self, conn, values, **params)
+        sql, order, constants = self._compiled[(conn.dialect.name, len(values))]
+        bound = {**constants, **params, **{f"v{i}": v for i, v in enumerate(values)}}
+        prepared.append((sql, tuple(bound[k] for k in order) if order is not None else bound))
+        return rows
+
+    _sql.Prepared.rows = recording  # type: ignore[method-assign]
+    try:
+        with captured(db.engine) as stmts, captured(db.replica.statement_engine) as stmts2:
+            check_and_record(db, actor=actor, subjects=[SubjectQuery(code=c) for c in listed[:100]], scenario="general")
+    finally:
+        _sql.Prepared.rows = original  # type: ignore[method-assign]
+    return explain(db.engine, prepared + stmts2 + stmts, "check (100 listed codes)")
 
 
 def measure_file(url: str, sample: dict[str, Any], n: int, rng: random.Random) -> list[str]:
