@@ -503,7 +503,9 @@ def sizes(url: str) -> None:
             for t in ("subjects", "credit_records", "list_entries", "commitments")
         }
         versions = conn.execute(
-            text("SELECT sum(reltuples)::bigint FROM pg_class WHERE relname LIKE 'record\\_versions\\_h%'")
+            text(
+                "SELECT sum(reltuples)::bigint FROM pg_class WHERE relkind = 'r' AND relname LIKE 'record\\_versions\\_h%'"
+            )
         ).scalar_one()
         big = conn.execute(
             text(

@@ -12,7 +12,7 @@ set-based statements (``generate_series``), no row passing through Python:
 - names: a city, a two-character 字号 from the demo's vocabulary, an industry and a legal form (沁阳市宏达机械有限公司);
 - decisions are spread over 2015–2026, received 0–14 days after (some late), by the demo city's departments;
 - the secondary indexes of the bulk-loaded tables are dropped for the load and built again after it (one sort each
-  instead of 20M random insertions), then ``ANALYZE``.
+  instead of 20M random insertions), then ``VACUUM (ANALYZE)`` (statistics and the visibility map).
 
 Deterministic: the same sizes give the same rows.
 """
@@ -306,11 +306,17 @@ def build_bulk(
     ):
         conn.execute(text(f"SELECT setval('{seq}', (SELECT max(id) FROM {table}))"))
     conn.commit()
+    # VACUUM, not only ANALYZE: it sets the visibility map, without which PostgreSQL reads the heap for every
+    # row of an index-only scan (the covering indexes of the dashboards and the check) — the state autovacuum
+    # reaches on a live database, which is what the benchmarks should measure.
     t0 = time.perf_counter()
-    conn.execute(text("ANALYZE"))
+    autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
+    for table in ("subjects", "credit_records", "record_versions", "list_entries", "commitments"):
+        autocommit.execute(text(f"VACUUM (ANALYZE) {table}"))
+    autocommit.execute(text("ANALYZE"))
     conn.commit()
-    timings["analyze"] = round(time.perf_counter() - t0, 1)
-    say(f"analyze: {timings['analyze']} s")
+    timings["vacuum_analyze"] = round(time.perf_counter() - t0, 1)
+    say(f"vacuum + analyze: {timings['vacuum_analyze']} s")
     return {
         "subjects": subjects,
         "records": records,
