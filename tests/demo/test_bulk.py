@@ -84,3 +84,21 @@ def test_bulk_build_writes_consistent_searchable_rows(database):
         found = search_subjects(s, q=name)
         assert name in [hit.name for hit in found.items]
         assert [hit.name for hit in search_subjects(s, q=code).items] == [name]
+
+
+def test_fast_build_refuses_sqlite_before_building_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from xinyong import cli
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    result = CliRunner().invoke(cli.app, ["--db", url, "demo", "--build-only", "--fast", "--size", "100", "--json"])
+    assert result.exit_code != 0
+    assert "fast_postgresql_only" in result.output or "PostgreSQL" in result.output
+    if (tmp_path / "demo.db").exists():  # refused before the migrations and the demo city
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "demo.db") as conn:
+            assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'subjects'").fetchone() == (0,)
+    result = CliRunner().invoke(cli.app, ["--db", url, "demo", "--build-only", "--fast", "--json"])
+    assert result.exit_code != 0 and "fast_needs_size" in result.output

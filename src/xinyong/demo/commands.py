@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         if fast:
             if size is None:
                 raise ValidationFailed("--fast 需要 --size", code="fast_needs_size")
+            if clikit.database().dialect != "postgresql":
+                raise ValidationFailed("--fast 只用于 PostgreSQL", code="fast_postgresql_only")
             result = build_demo(size=FAST_CITY_SIZE, rebuild=rebuild, show_progress=not as_json and sys.stdout.isatty())
             result["bulk"] = build_fast(size, size * 2 if records is None else records, quiet=as_json)
         else:
