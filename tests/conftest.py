@@ -5,7 +5,9 @@ Backends: SQLite always; PostgreSQL at ``XINYONG_TEST_POSTGRES_URL`` (default
 (set by ``.ci/run``) turns an unreachable PostgreSQL into a failure instead of a skip.
 
 Each test gets an empty schema: SQLite copies a template file built once per session; PostgreSQL uses one
-database per session, emptied with TRUNCATE before each test.
+database per session, emptied with TRUNCATE before each test. ``XINYONG_TEST_PG_SCHEMA=migrations`` builds that
+database with the Alembic migrations instead of ``create_all`` (on PostgreSQL the migrations partition the audit log,
+the check records and the record versions, migration 0023): the tests then run against the partitioned tables.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from xinyong.wiring import wire
 
 PG_ADMIN_URL = os.environ.get("XINYONG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("XINYONG_TEST_REQUIRE_POSTGRES") == "1"
+PG_SCHEMA = os.environ.get("XINYONG_TEST_PG_SCHEMA", "models")
 BACKENDS = [b.strip() for b in os.environ.get("XINYONG_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
@@ -124,7 +127,13 @@ def _pg_url() -> Iterator[str | None]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    _create_schema(url)
+    if PG_SCHEMA == "migrations":
+        from xinyong.core.migrate import upgrade
+
+        upgrade(url)
+        forget_databases()
+    else:
+        _create_schema(url)
     yield url
     forget_databases()
     with admin.connect() as conn:

@@ -409,6 +409,44 @@ def db_upgrade(revision: str = typer.Argument("head"), as_json: bool = JsonOptio
     )
 
 
+@db_app.command("partitions")
+@handle_errors
+def db_partitions(
+    months_ahead: int = typer.Option(3, "--months-ahead", min=0, help="提前建立的月份数"),
+    since: str | None = typer.Option(
+        None, "--since", help="从该日所在月份起（默认本月；补建旧月份并迁出默认分区的行）"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """维护分区表（PostgreSQL）：建立今后各月的审计日志与核查留痕分区（每日任务 db.partitions 也会调用）。
+
+    默认分区中仍有行时以非零状态退出（用 --since 补建这些行所在的月份）。"""
+    import datetime as dt
+
+    # lazy: only `xinyong db partitions` needs it
+    from xinyong.core.partitions import ensure_partitions
+
+    db = clikit.database()
+    with db.engine.begin() as conn:
+        report = ensure_partitions(
+            conn, months_ahead=months_ahead, since=dt.date.fromisoformat(since) if since else None
+        )
+
+    def render(r: dict) -> None:
+        if r["backend"] != "postgresql":
+            clikit.console.print(f"{r['backend']}：不分区，无需维护")
+            return
+        for t in r["tables"]:
+            if "created" in t:
+                clikit.console.print(
+                    f"{t['table']}：新建 {len(t['created'])} 个分区（共 {t['partitions']} 个），默认分区 {t['default_rows']} 行"
+                )
+
+    emit(report, as_json, render)
+    if any(t.get("default_rows") for t in report["tables"]):
+        raise typer.Exit(1)
+
+
 @db_app.command("current")
 @handle_errors
 def db_current(as_json: bool = JsonOption) -> None:

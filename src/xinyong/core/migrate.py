@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from xinyong.core.db import get_database
+from xinyong.core.partitions import TRIGGER_ENFORCED, is_partition
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -49,7 +50,10 @@ UNMODELLED_INDEXES = frozenset({"ix_subjects_name_norm_trgm", "ix_subjects_name_
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic ``include_object`` hook: leave the search index objects to their own migration."""
-    if type_ == "table" and name and name.startswith(UNMODELLED_TABLE_PREFIXES):
+    """Alembic ``include_object`` hook: leave the search index objects to their own migration, and the partitions
+    and trigger-enforced constraints of PostgreSQL's partitioned tables (``core.partitions``) to migration 0023."""
+    if type_ == "table" and name and (name.startswith(UNMODELLED_TABLE_PREFIXES) or is_partition(name)):
+        return False
+    if type_ in ("unique_constraint", "foreign_key_constraint") and name in TRIGGER_ENFORCED:
         return False
     return not (type_ == "index" and name in UNMODELLED_INDEXES)

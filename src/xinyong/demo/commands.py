@@ -31,12 +31,28 @@ def register(app: typer.Typer) -> None:
         build_only: bool = typer.Option(False, "--build-only", help="只构建演示数据库，不启动服务"),
         size: int | None = typer.Option(None, "--size", min=10, help="法人数量（默认 20000；基准测试用 1000000）"),
         rebuild: bool = typer.Option(False, "--rebuild", help="删除已有演示数据库后重建（仅 SQLite）"),
+        fast: bool = typer.Option(
+            False,
+            "--fast",
+            help="省级规模快速构建（仅 PostgreSQL）：先建小型演示城市，再以集合 SQL 批量生成 --size 个法人及其记录",
+        ),
+        records: int | None = typer.Option(
+            None, "--records", min=0, help="与 --fast 同用：行政许可和处罚记录数（默认 2×法人数）"
+        ),
         as_json: bool = JsonOption,
     ) -> None:
         """构建沁阳市演示数据（合成、可重复）并启动平台；使用默认数据库（./var/xinyong.db），已有数据时直接启动。"""
         settings = get_settings()
         # A build takes minutes: on a terminal (and not --json) its steps show on stderr as they go.
-        result = build_demo(size=size, rebuild=rebuild, show_progress=not as_json and sys.stdout.isatty())
+        if fast:
+            if size is None:
+                raise ValidationFailed("--fast 需要 --size", code="fast_needs_size")
+            if clikit.database().dialect != "postgresql":
+                raise ValidationFailed("--fast 只用于 PostgreSQL", code="fast_postgresql_only")
+            result = build_demo(size=FAST_CITY_SIZE, rebuild=rebuild, show_progress=not as_json and sys.stdout.isatty())
+            result["bulk"] = build_fast(size, size * 2 if records is None else records, quiet=as_json)
+        else:
+            result = build_demo(size=size, rebuild=rebuild, show_progress=not as_json and sys.stdout.isatty())
 
         def render(r: dict) -> None:
             c = clikit.console
@@ -81,6 +97,28 @@ def register(app: typer.Typer) -> None:
             os.environ["XINYONG_DEMO"] = "1"
             get_settings.cache_clear()
             serve_app(host=host, port=port, migrate=False)
+
+
+#: Legal persons of the demo city built through the services before the set-based bulk (``--fast``).
+FAST_CITY_SIZE = 2_000
+
+
+def build_fast(subjects: int, records: int, *, quiet: bool = False) -> dict:
+    """The set-based bulk of :mod:`xinyong.demo.bulk` on the demo city's database (PostgreSQL), once: a database
+    that holds bulk subjects already is left as it is."""
+    from sqlalchemy import text
+
+    # lazy: only `xinyong demo --fast`
+    from xinyong.demo.bulk import build_bulk
+
+    db = clikit.database()
+    if db.dialect != "postgresql":
+        raise ValidationFailed("--fast 只用于 PostgreSQL", code="fast_postgresql_only")
+    with db.engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM subjects WHERE source = 'bulk' LIMIT 1")).first():
+            return {"built": False}
+        say = (lambda _m: None) if quiet else (lambda m: print(f"批量构建 {m}", file=sys.stderr, flush=True))
+        return {"built": True, **build_bulk(conn, subjects=subjects, records=records, say=say)}
 
 
 @contextmanager

@@ -110,6 +110,17 @@ def evaluation_run(db: Database, **params: Any) -> dict[str, Any]:
     return {"runs": runs}
 
 
+def db_partitions(db: Database, **params: Any) -> dict[str, Any]:
+    """Daily: the month partitions of the audit log and the check records created ahead (PostgreSQL; migration 0023)."""
+    from xinyong.core.partitions import ensure_partitions
+
+    with db.engine.begin() as conn:
+        report = ensure_partitions(conn, months_ahead=int(params.get("months_ahead", 3)))
+    if any(t.get("default_rows") for t in report["tables"]):
+        raise JobFailed(f"rows in a DEFAULT partition: {report['tables']}")
+    return report
+
+
 #: Every task by name (the queue's task name is ``xinyong.`` + this name).
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "records.transitions": records_transitions,
@@ -119,6 +130,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "watches.deliver": watches_deliver,
     "exchange.push": exchange_push,
     "evaluation.run": evaluation_run,
+    "db.partitions": db_partitions,
 }
 
 #: When the scheduler defers each periodic task (cron, UTC; 16:xx UTC is 00:xx in China).
@@ -126,6 +138,7 @@ SCHEDULE: dict[str, str] = {
     "records.transitions": "5 16 * * *",
     "lists.daily": "10 16 * * *",
     "cases.escalate": "20 16 * * *",
+    "db.partitions": "30 16 * * *",
     "evaluation.run": "0 18 * * *",  # 02:00 China time: the subjects whose data changed since the last run
     "cases.notify": "* * * * *",
     "watches.deliver": "* * * * *",
