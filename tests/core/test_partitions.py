@@ -24,7 +24,7 @@ from xinyong.core.migrate import alembic_config, current_revision, head_revision
 from xinyong.core.partitions import ensure_partitions, is_partition
 from xinyong.records import upsert as records_upsert
 
-BEFORE = "0021_exchange_rejections"
+BEFORE = "0022_compact_versions"  # the revision before 0023
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ Create Date: 2026-12-07 12:40:00
 from alembic import op
 
 revision = "0023_partitions"
-down_revision = "0021_exchange_rejections"
+down_revision = "0022_compact_versions"
 branch_labels = None
 depends_on = None
 
