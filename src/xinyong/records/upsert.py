@@ -271,8 +271,9 @@ class _Prepared:
         return (self.kind, self.row.authority_uscc, self.row.doc_no_norm)
 
 
-#: A first version's changed fields as stored: ``[]`` stands for all of them (``records.versions``).
-_ALL_FIELDS = Dumped(dumps([]))
+#: A first version's changed fields (all its fields, sorted) by the content's keys in order: the rows of a file share
+#: one key list. Stored compactly (``records.versions.compact_changed_fields``: ``[]`` stands for all of them).
+_FIRST_FIELDS: dict[tuple[str, ...], list[str]] = {}
 
 
 def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, Any, Any, list[str] | Dumped]:
@@ -283,7 +284,13 @@ def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, A
     set-based ``records.setwrite``) build a version's payload."""
     content, data, extra = p.dumped or (p.stored_content, p.stored_data, p.extra)
     if before is None:
-        return content, data, extra, _ALL_FIELDS
+        keys = tuple(p.content)
+        fields = _FIRST_FIELDS.get(keys)
+        if fields is None:
+            if len(_FIRST_FIELDS) >= 1_000:
+                _FIRST_FIELDS.clear()
+            fields = _FIRST_FIELDS[keys] = sorted(keys)
+        return content, data, extra, record_versions.compact_changed_fields(1, fields, p.content)
     after = {**p.content, "data": p.data, "extra": p.extra}
     return content, data, extra, [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 

@@ -42,7 +42,7 @@ AUDIT_OBJECTS = [
 ]
 CHECK_OBJECTS = ["pk_checks", "fk_checks_department_id_departments", "ix_checks_at", "ix_checks_department_at"]
 VERSION_OBJECTS = [
-    *("pk_record_versions", "uq_record_versions_record_id_version_no", "ix_record_versions_batch_id"),
+    *("pk_record_versions", "uq_record_versions_record_id_version_no"),  # batch_id's index went in 0022
     *("fk_record_versions_batch_id_ingest_batches", "fk_record_versions_department_id_departments"),
     "fk_record_versions_record_id_credit_records",
 ]
@@ -267,7 +267,6 @@ def upgrade() -> None:
         "ALTER TABLE record_versions ADD CONSTRAINT uq_record_versions_record_id_version_no "
         "UNIQUE (record_id, version_no)"
     )
-    op.execute("CREATE INDEX ix_record_versions_batch_id ON record_versions (batch_id)")
     for column, target in (
         ("batch_id", "ingest_batches"),
         ("department_id", "departments"),
@@ -316,7 +315,6 @@ def downgrade() -> None:
         "ALTER TABLE record_versions ADD CONSTRAINT uq_record_versions_record_id_version_no "
         "UNIQUE (record_id, version_no)"
     )
-    op.execute("CREATE INDEX ix_record_versions_batch_id ON record_versions (batch_id)")
     for column, target in (
         ("batch_id", "ingest_batches"),
         ("department_id", "departments"),
