@@ -229,6 +229,50 @@ def build(url: str, subjects: int, records: int, seed: int) -> dict[str, int]:
     return {"first": first}
 
 
+def existing(url: str | None) -> dict[str, int] | None:
+    """The first subject id and the counts of an earlier run's database, or None when there is none to reuse."""
+    from sqlalchemy import func, inspect, select
+
+    from xinyong.core.db import get_database
+    from xinyong.records.models import CreditRecord
+    from xinyong.subjects.models import Subject
+
+    if not url:
+        OUT.mkdir(exist_ok=True)
+        url = f"sqlite:///{OUT / 'bench-evaluation.db'}"
+    try:
+        db = get_database(url)
+        if not inspect(db.engine).has_table("credit_records"):
+            return None
+        with db.session() as session:
+            first = session.scalar(select(func.min(Subject.id)))
+            if first is None:
+                return None
+            return {
+                "first": first,
+                "subjects": session.scalar(select(func.count()).select_from(Subject)) or 0,
+                "records": session.scalar(select(func.count()).select_from(CreditRecord)) or 0,
+            }
+    except Exception:  # no such database yet
+        return None
+
+
+def clear_results(url: str) -> None:
+    """Forget every run, result and history row, so that the first full run writes everything again."""
+    from sqlalchemy import delete, text
+
+    from xinyong.core.db import get_database
+    from xinyong.evaluation.models import EvaluationResult, EvaluationRun, GradeHistory
+
+    db = get_database(url)
+    with db.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("TRUNCATE evaluation_history, evaluation_results, evaluation_runs"))
+        else:
+            for model in (GradeHistory, EvaluationResult, EvaluationRun):
+                session.execute(delete(model))
+
+
 def touch(url: str, subject_ids: list[int]) -> None:
     """Give each subject a new penalty (decided today-ish), as a department's submission would."""
     from sqlalchemy import select
@@ -300,6 +344,14 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=1000)
     ap.add_argument("--db", default=None)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database of an earlier run (no drop, no build) when it holds subjects; build it otherwise",
+    )
+    ap.add_argument(
+        "--full-only", action="store_true", help="time the two full runs only (no rows written by the bench)"
+    )
     args = ap.parse_args()
 
     from sqlalchemy import func, select, text
@@ -309,14 +361,22 @@ def main() -> None:
     from xinyong.evaluation import service
     from xinyong.evaluation.models import EvaluationResult, GradeHistory
 
-    url = fresh_database(args.db)
-    info = build(url, args.subjects, args.records, args.seed)
+    info = existing(args.db) if args.reuse else None
+    if info is not None:
+        url = args.db
+        print(f"reusing the database: {info['subjects']:,} subjects, {info['records']:,} records")
+        clear_results(url)
+    else:
+        url = fresh_database(args.db)
+        info = build(url, args.subjects, args.records, args.seed)
     db = get_database(url)
     with db.session() as session:
         service.load_models(session, actor=system_principal("bench"))
     full = timed_run(url, "full run (first: all results new)")
     print(f"  grade distribution: {full['distribution']}")
     timed_run(url, "full run (again, nothing changed)")
+    if args.full_only:
+        return
     rng = random.Random(args.seed + 1)
     picked = rng.sample(range(info["first"], info["first"] + args.subjects), 2 * args.changed)
     explicit, by_time = picked[: args.changed], picked[args.changed :]

@@ -234,3 +234,80 @@ def test_indicators_on_other_information_classes(session, depts) -> None:
     _run(session, model=GENERAL)
     v = _values(_spec(), _result(session, s))
     assert (v["tax_arrears"], v["spot_check_failures"], v["honours"], v["social_insurance"]) == (1, 1, 1, 0)
+
+
+def _odd_model():
+    """The general model with weights whose values and points are neither whole nor quarter numbers, and a score
+    scale that clamps at both ends: every branch of the rounding and the clamp is taken."""
+    from xinyong.evaluation.spec import parse_model
+
+    data = _spec().dump()
+    data["code"], data["version"] = "odd_weights", "1"
+    data["score"].update(base=95.0, min=88.0, max=100.0)
+    for ind in data["indicators"]:
+        if ind["code"] == "penalties_general":
+            ind["decay"] = [{"months": 12, "factor": 0.7}, {"months": 24, "factor": 0.3}, {"months": 36, "factor": 0.1}]
+            ind.update(per=-1.37, cap=-5.55)
+        elif ind["code"] == "licences_held":
+            ind.update(per=0.33, cap=0.99)
+        elif ind["code"] == "commitments_broken":
+            ind["decay"] = [{"months": 12, "factor": 1 / 3}]
+    return parse_model(data)
+
+
+def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypatch) -> None:
+    """On the same data, PostgreSQL's shortcuts (rounding, the JSON of the contributions, registration years, the
+    clamp) give the same scores, grades, rules and contribution documents as the generic expressions, to the bit."""
+    import random
+
+    from sqlalchemy import Text, cast
+
+    from xinyong.evaluation import engine
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the shortcuts are PostgreSQL's")
+    rng = random.Random(19)
+    for n in range(40):
+        registered = rng.choice([None, dt.date(2027, 1, 1), dt.date(2026, 6, 16), dt.date(2016, 6, 15)])
+        registered = registered or (
+            None if n % 7 == 0 else dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(11_500))
+        )
+        s = org(session, registered=registered, status=rng.choice(["存续", "存续", "吊销", None]))
+        for _ in range(rng.randrange(6)):
+            decided = TODAY - dt.timedelta(days=rng.randrange(5 * 365))
+            if rng.random() < 0.4:
+                record(
+                    session,
+                    s,
+                    depts["scjgj"],
+                    kind="licence",
+                    decided=decided,
+                    valid_to=decided + dt.timedelta(days=900),
+                )
+            else:
+                ended = decided + dt.timedelta(days=200) if rng.random() < 0.2 else None
+                severity = "serious" if rng.random() < 0.2 else "general"
+                record(session, s, depts["wjw"], decided=decided, severity=severity, ended_on=ended)
+        if rng.random() < 0.2:
+            entry(session, s, rng.choice(["samr_abnormal", "tax_serious_dishonest"]))
+        if rng.random() < 0.3:
+            commitment(session, s, depts["scjgj"], broken_on=TODAY - dt.timedelta(days=rng.randrange(700)))
+    session.commit()
+
+    def rows(spec, shortcuts: bool) -> list[tuple]:
+        monkeypatch.setattr(engine, "PG_SHORTCUTS", shortcuts)
+        q = engine.results_query(session, spec, TODAY, subset=False).subquery()
+        out = session.execute(
+            select(q.c.subject_id, q.c.score, q.c.grade, q.c.rule, cast(q.c.contributions, Text)).order_by(
+                q.c.subject_id
+            )
+        ).all()
+        return [(sid, repr(score), grade, rule, doc) for sid, score, grade, rule, doc in out]
+
+    for spec in [*shipped_models(), _odd_model()]:
+        generic, fast = rows(spec, False), rows(spec, True)
+        assert fast == generic, spec.code
+    odd = rows(_odd_model(), True)
+    scores = {float(r[1]) for r in odd}
+    assert {88.0, 100.0} <= scores and any(s != round(s * 4) / 4 for s in scores)  # clamped both ways, odd values
+    assert any('"' not in r[4] and ".7" in r[4] for r in odd)  # a decayed 0.7 in a document
