@@ -46,14 +46,17 @@ def migration_0022() -> Any:
 
 def reclaim(engine: Any) -> None:
     """Give the space freed by a rewrite back (the sizes below are then those of a table written once)."""
+    engine.dispose()  # outside the engine and its pool: no connection of this process holds a snapshot
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM FULL ANALYZE credit_records")
-            conn.exec_driver_sql("VACUUM FULL ANALYZE record_versions")
-    else:  # outside the engine, which opens its own transactions on SQLite (core.db)
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as pg:
+            pg.execute("VACUUM FULL ANALYZE credit_records")
+            pg.execute("VACUUM FULL ANALYZE record_versions")
+    else:  # the engine opens its own transactions on SQLite (core.db)
         import sqlite3
 
-        engine.dispose()
         con = sqlite3.connect(engine.url.database, isolation_level=None)
         con.execute("VACUUM")
         con.close()
