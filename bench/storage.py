@@ -4,8 +4,8 @@
 
 Takes a database filled by ``bench/ingest.py`` (default: bench/out/bench-ingest.db; ``--db
 postgresql+psycopg://…/xinyong_bench_…``), and measures the space of ``credit_records`` and ``record_versions``
-with their indexes (SQLite: ``dbstat``, after ``VACUUM``; PostgreSQL: ``pg_total_relation_size`` after ``VACUUM
-FULL``) three ways, back to back: as the ingest wrote it (compact), rewritten in the full form (what the writer
+with their indexes (SQLite: ``dbstat``, after ``VACUUM``; PostgreSQL: ``pg_total_relation_size`` of a copy of each
+table with the same indexes, written once) three ways, back to back: as the ingest wrote it (compact), rewritten in the full form (what the writer
 stored before 0022: migration 0022's downgrade) and rewritten compactly again (its upgrade, timed: versions/s).
 Then what compressing the stored documents would save (zlib, per document and over a batch: the size only, the
 form stays JSON), each index of credit_records with its size, the cost of reading versions back in full
@@ -47,40 +47,45 @@ def migration_0022() -> Any:
 def reclaim(engine: Any) -> None:
     """Give the space freed by a rewrite back (the sizes below are then those of a table written once)."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM FULL ANALYZE credit_records")
-            conn.exec_driver_sql("VACUUM FULL ANALYZE record_versions")
-    else:  # outside the engine, which opens its own transactions on SQLite (core.db)
-        import sqlite3
+        return  # sizes() measures a copy (see there)
+    import sqlite3  # outside the engine, which opens its own transactions on SQLite (core.db)
 
-        engine.dispose()
-        con = sqlite3.connect(engine.url.database, isolation_level=None)
-        con.execute("VACUUM")
-        con.close()
+    engine.dispose()
+    con = sqlite3.connect(engine.url.database, isolation_level=None)
+    con.execute("VACUUM")
+    con.close()
 
 
 def sizes(engine: Any) -> dict[str, dict[str, int]]:
     """Per table: its own bytes (``table``, with TOAST on PostgreSQL) and each index's bytes."""
     out: dict[str, dict[str, int]] = {t: {} for t in TABLES}
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
+        # Measured on a copy written once (with the same indexes): VACUUM FULL keeps the versions a rewrite left
+        # behind while any transaction older than it runs anywhere in the cluster (other sessions' loads, here).
+        with engine.begin() as conn:
             for table in TABLES:
+                copy = f"bench_size_{table}"
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {copy}")
+                conn.exec_driver_sql(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+                conn.exec_driver_sql(f"INSERT INTO {copy} SELECT * FROM {table}")
                 out[table]["table"] = conn.exec_driver_sql(
-                    f"SELECT pg_total_relation_size('{table}') - pg_indexes_size('{table}')"
+                    f"SELECT pg_total_relation_size('{copy}') - pg_indexes_size('{copy}')"
                 ).scalar_one()
                 for name, size in conn.exec_driver_sql(
                     "SELECT indexname, pg_relation_size(quote_ident(indexname)) FROM pg_indexes "
-                    f"WHERE tablename = '{table}'"
+                    f"WHERE tablename = '{copy}'"
                 ):
-                    out[table][name] = size
-        else:
-            owner = dict(
-                conn.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')").all()
-            )
-            for name, size in conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
-                table = owner.get(name)
-                if table in out:
-                    out[table]["table" if name == table else name] = size
+                    out[table][name.removeprefix("bench_size_")] = size
+                conn.exec_driver_sql(f"DROP TABLE {copy}")
+        return out
+    with engine.connect() as conn:
+        owner = dict(
+            conn.exec_driver_sql("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index')").all()
+        )
+        for name, size in conn.exec_driver_sql("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+            table = owner.get(name)
+            if table in out:
+                out[table]["table" if name == table else name] = size
     return out
 
 
