@@ -4,19 +4,23 @@ The row writer (``records.upsert._Context.write_records``) builds a dict per rec
 to the bulk inserts; this writer puts the chunk, a column at a time, into a staging table (``TEMP``, one per
 connection, emptied per chunk; PostgreSQL fills it by ``COPY``) and lets the database do the rest:
 
-1. the existing-record check is one join of the staging table with ``credit_records`` on the record's identity
-   ``(kind, authority_uscc, doc_no_norm)``;
+1. the existing-record check is one statement: the staging table joined with ``credit_records`` on the record's
+   identity ``(kind, authority_uscc, doc_no_norm)`` (on PostgreSQL a ``LATERAL`` probe of the unique index per
+   staged row, whatever the table's statistics say during a load);
 2. the rows that name an existing record are decided in Python exactly as the row writer decides them (another
    department's → refused; same content hash → unchanged; else a new version, with the fields that changed —
    rare in a large load) and marked in the staging table;
 3. ids are drawn for the new records and versions in the row writer's order (new records' versions first, then
-   the changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences), then ``INSERT … SELECT`` writes the new records (PostgreSQL ``ON CONFLICT DO
-   NOTHING``, counted), ``INSERT … SELECT`` the versions, ``UPDATE … FROM`` the changed records;
+   the changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences), then
+   ``INSERT … SELECT`` writes the new records (PostgreSQL ``ON CONFLICT DO NOTHING``, counted), ``INSERT … SELECT``
+   the versions, ``UPDATE … FROM`` the changed records;
 4. the outcomes are read back from the staging table (the new records' ids), so the batch summary, rejected rows,
    audit event and ``core.hooks.batch_written`` are those of the row writer.
 
 The same lock as the row writer is taken first (``lock_keys`` by issuing authority), so two uploads of one
 authority queue there. A version's payload is built by ``upsert.version_payload``, shared with the row writer.
+``upsert.ENGINE`` decides which writer stores a chunk (shipped: this one on PostgreSQL; on SQLite it measured more
+CPU than the row writer — docs/performance.md, "Set-based write").
 """
 
 from __future__ import annotations
