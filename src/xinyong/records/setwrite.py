@@ -4,19 +4,23 @@ The row writer (``records.upsert._Context.write_records``) builds a dict per rec
 to the bulk inserts; this writer puts the chunk, a column at a time, into a staging table (``TEMP``, one per
 connection, emptied per chunk; PostgreSQL fills it by ``COPY``) and lets the database do the rest:
 
-1. the existing-record check is one join of the staging table with ``credit_records`` on the record's identity
-   ``(kind, authority_uscc, doc_no_norm)``;
+1. the existing-record check is one statement: the staging table joined with ``credit_records`` on the record's
+   identity ``(kind, authority_uscc, doc_no_norm)`` (on PostgreSQL a ``LATERAL`` probe of the unique index per
+   staged row, whatever the table's statistics say during a load);
 2. the rows that name an existing record are decided in Python exactly as the row writer decides them (another
    department's → refused; same content hash → unchanged; else a new version, with the fields that changed —
    rare in a large load) and marked in the staging table;
 3. ids are drawn for the new records and versions in the row writer's order (new records' versions first, then
-   the changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences), then ``INSERT … SELECT`` writes the new records (PostgreSQL ``ON CONFLICT DO
-   NOTHING``, counted), ``INSERT … SELECT`` the versions, ``UPDATE … FROM`` the changed records;
+   the changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences), then
+   ``INSERT … SELECT`` writes the new records (PostgreSQL ``ON CONFLICT DO NOTHING``, counted), ``INSERT … SELECT``
+   the versions, ``UPDATE … FROM`` the changed records;
 4. the outcomes are read back from the staging table (the new records' ids), so the batch summary, rejected rows,
    audit event and ``core.hooks.batch_written`` are those of the row writer.
 
 The same lock as the row writer is taken first (``lock_keys`` by issuing authority), so two uploads of one
 authority queue there. A version's payload is built by ``upsert.version_payload``, shared with the row writer.
+``upsert.ENGINE`` decides which writer stores a chunk (shipped: this one on PostgreSQL; on SQLite it measured more
+CPU than the row writer — docs/performance.md, "Set-based write").
 """
 
 from __future__ import annotations
@@ -187,11 +191,16 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
         # was planned as a hash join over a sequential scan of credit_records — its statistics are those of before
         # the load, so it looks small — which read every record for every chunk (177 ms per chunk at 100,000
         # records, against 55 ms for the probes).
+        # SQLite's planner probes the unique index of credit_records for each staged row by itself.
+        match = "r.doc_no_norm = s.doc_no_norm AND r.authority_uscc = s.authority_uscc AND r.kind = s.kind"
+        joined = (
+            f"CROSS JOIN LATERAL (SELECT * FROM credit_records r WHERE {match} LIMIT 1) r"
+            if pg
+            else f"JOIN credit_records r ON {match}"
+        )
         cur.execute(
             f"SELECT s.ord, r.id, r.department_id, r.content_hash, r.current_version_id, r.version_count, "
-            f"r.withdrawn_at, r.withdrawn_reason FROM {STAGE} s CROSS JOIN LATERAL (SELECT * FROM credit_records r "
-            f"WHERE r.doc_no_norm = s.doc_no_norm AND r.authority_uscc = s.authority_uscc AND r.kind = s.kind "
-            f"LIMIT 1) r"
+            f"r.withdrawn_at, r.withdrawn_reason FROM {STAGE} s {joined}"
         )
         existing = {row[0]: row for row in cur.fetchall()}
         skip: list[int] = []
