@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -48,6 +49,14 @@ def _empty_queue(db: Database) -> None:
         )
 
 
+def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a thread of its own. The worker runs an event loop (``asyncio.run``), which refuses to start
+    in a thread where one is running already — and this xdist worker's main thread has one when it ran the browser
+    tests first (their session-scoped Playwright browser keeps its loop until the session ends)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def _work_until(
     app: Any,
     done: Callable[[], bool],
@@ -82,7 +91,7 @@ def _work_until(
                 worker.stop()
                 await asyncio.wait_for(task, 15)
 
-    asyncio.run(main())
+    _off_loop(asyncio.run, main())
 
 
 def _seed(db: Database) -> None:
@@ -104,7 +113,7 @@ def test_an_enqueued_job_is_run_by_a_worker(pg: Database) -> None:
     assert result.exit_code == 0, result.output
     assert '"records.transitions"' in result.output
     # `xinyong worker --burst` runs what is due and exits
-    result = CliRunner().invoke(cli.app, ["--db", pg.url, "worker", "--burst", "--json"])
+    result = _off_loop(CliRunner().invoke, cli.app, ["--db", pg.url, "worker", "--burst", "--json"])
     assert result.exit_code == 0, result.output
     assert _statuses(pg, "records.transitions") == ["succeeded"]
     with pg.session() as s:
