@@ -51,3 +51,29 @@ def test_the_health_endpoints_exist() -> None:
 
     paths = {getattr(r, "path", None) for r in create_app("sqlite:///:memory:").routes}
     assert {"/healthz", "/readyz"} <= paths
+
+
+def test_every_file_the_package_reads_is_in_its_wheel() -> None:
+    """The image installs the project as a wheel (``pip install ".[worker]"``), not editable: a file under
+    ``src/xinyong`` that ``[tool.setuptools.package-data]`` does not name is missing there (the site icon was: every
+    browser's ``/favicon.ico`` would have answered 500 in the container). Checked against the patterns themselves,
+    without building."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["xinyong"]
+    package = ROOT / "src" / "xinyong"
+
+    def shipped(rel: str) -> bool:
+        # setuptools' globs: ``**/`` also matches no directory at all.
+        return any(fnmatch.fnmatch(rel, p) or (p.startswith("**/") and fnmatch.fnmatch(rel, p[3:])) for p in patterns)
+
+    missing = sorted(
+        rel
+        for path in package.rglob("*")
+        if path.is_file()
+        and path.suffix not in (".py", ".pyc")
+        and "__pycache__" not in path.parts
+        and not shipped(rel := path.relative_to(package).as_posix())
+    )
+    assert missing == []
