@@ -14,6 +14,8 @@ from xinyong.lists.matching import (
     SubjectFacts,
     find_candidates,
     name_similarity,
+    near_name_ids,
+    near_name_ids_many,
     parse_masked_id,
     score_pair,
 )
@@ -154,3 +156,44 @@ def test_find_candidates(session) -> None:  # type: ignore[no-untyped-def]
         == []
     )
     assert find_candidates(session, name="完全不存在的公司") == []
+
+
+def test_near_names_in_bulk_find_what_one_at_a_time_finds(session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The list sync's near-name look-ups in bulk (one LATERAL statement per chunk on PostgreSQL) bring the same
+    subjects per party as one look-up each: the limits per probe, the organisations-only filter, the region's
+    second prefix, ``light``, parties with no probe, and probes split across statements."""
+    from xinyong.lists import matching
+
+    names = [f"沁阳市宏达{'机械' if i % 2 else '商贸'}{i:02d}有限公司" for i in range(60)]
+    names += [f"博爱县宏达机械{i:02d}厂" for i in range(5)]
+    for i, name in enumerate(names):
+        subjects.register_organisation(
+            session,
+            actor=ACTOR,
+            name=name,
+            code=uscc.make(authority="9", category="1", region="410882", org_body=f"5{i:07d}"),
+        )
+    subjects.register_person(
+        session,
+        actor=ACTOR,
+        name="宏达机械",
+        id_number=resident_id.make(region="410882", birth_date=dt.date(1980, 1, 2), sequence=7),
+    )
+    session.flush()
+    asks = [
+        (Party(name="沁阳市宏达机械有限公司", kind="legal_person", region_code="410882"), False),
+        (Party(name="沁阳市宏达机械有限公司", kind="legal_person", region_code="410882"), True),
+        (Party(name="宏达机械有限公司", kind="legal_person", region_code="410882"), False),  # + 沁阳市 prefix
+        (Party(name="宏达机械有限公司", kind=None), False),  # kind unknown: people too
+        (Party(name="博爱县宏达", kind="individual_business"), False),
+        (Party(name="张伟", kind="natural_person"), False),  # no probe
+        (Party(name="宏", kind="legal_person"), False),  # core too short: no probe
+        (Party(name="完全不存在的公司", kind="legal_person"), False),
+    ]
+    one_by_one = [near_name_ids(session, party, light=light) for party, light in asks]
+    assert len(one_by_one[0]) == matching.NEAR_NAME_LIMIT and len(one_by_one[1]) == matching.NEAR_NAME_LIMIT // 5
+    assert one_by_one[5] == one_by_one[6] == one_by_one[7] == set()
+    assert near_name_ids_many(session, asks) == one_by_one
+    monkeypatch.setattr(matching, "NEAR_PROBES_PER_STATEMENT", 2)
+    assert near_name_ids_many(session, asks) == one_by_one
+    assert near_name_ids_many(session, []) == []

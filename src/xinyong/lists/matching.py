@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Boolean, Integer, String, and_, column, or_, select, true, values
 from sqlalchemy.orm import Session
 
 from xinyong.core.db import IN_CHUNK
@@ -437,16 +437,15 @@ def _prefix_clause(column: Any, prefix: str) -> Any:
     return and_(column >= prefix, column < prefix + "\U0010ffff")
 
 
-def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set[int]:
-    """Subjects whose name starts with the core of an organisation party's name (bounded, index range scans).
-
-    ``light``: the party already has exact-name candidates; one smaller look-up for rivals is enough."""
+def _near_probes(party: Party, light: bool) -> tuple[set[str], int, bool]:
+    """The name prefixes :func:`near_name_ids` looks up for ``party``, how many subjects each may bring, and whether
+    only organisations are wanted."""
     if party.kind == PERSON:
-        return set()
+        return set(), 0, False
     norm = normalize_org_name(party.name)
     core = name_core(norm)
     if len(core) < 2:
-        return set()
+        return set(), 0, False
     prefixes = {core[: max(2, len(core) - 2)] if len(core) > 4 else core}
     region = party.region_code or region_of_code(party.code)
     found = regions.lookup(region) if region and not light else None
@@ -454,15 +453,68 @@ def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set
         local = found.name[-3:] if len(found.name) >= 3 else found.name  # 沁阳市, 中站区 …
         if not core.startswith(local):
             prefixes.add(local + (core[: max(2, len(core) - 2)] if len(core) > 4 else core))
+    return prefixes, NEAR_NAME_LIMIT // 5 if light else NEAR_NAME_LIMIT, party.kind in ORG_KINDS
+
+
+def near_name_ids(session: Session, party: Party, *, light: bool = False) -> set[int]:
+    """Subjects whose name starts with the core of an organisation party's name (bounded, index range scans).
+
+    ``light``: the party already has exact-name candidates; one smaller look-up for rivals is enough."""
+    prefixes, limit, orgs_only = _near_probes(party, light)
     ids: set[int] = set()
     for prefix in prefixes:
         stmt = select(Subject.id).where(_prefix_clause(Subject.name_norm, prefix))
-        if party.kind in ORG_KINDS:
+        if orgs_only:
             stmt = stmt.where(Subject.kind.in_(ORG_KINDS))
-        ids.update(
-            session.scalars(stmt.order_by(Subject.name_norm).limit(NEAR_NAME_LIMIT // 5 if light else NEAR_NAME_LIMIT))
-        )
+        ids.update(session.scalars(stmt.order_by(Subject.name_norm).limit(limit)))
     return ids
+
+
+#: Near-name probes per statement of :func:`near_name_ids_many` on PostgreSQL.
+NEAR_PROBES_PER_STATEMENT = 500
+
+
+def near_name_ids_many(session: Session, asks: Sequence[tuple[Party, bool]]) -> list[set[int]]:
+    """:func:`near_name_ids` for many ``(party, light)`` at once, the same subjects for each.
+
+    On PostgreSQL the probes go as one statement per :data:`NEAR_PROBES_PER_STATEMENT` (a ``VALUES`` list joined
+    ``LATERAL`` to the same bounded index range scan): a province's list sync sends thousands of organisations
+    without a code, and one statement each cost a round trip and a plan each (issue #19). SQLite, in process,
+    runs them one by one."""
+    if session.get_bind().dialect.name != "postgresql":
+        return [near_name_ids(session, party, light=light) for party, light in asks]
+    out: list[set[int]] = [set() for _ in asks]
+    rows = [
+        (i, prefix, prefix + "\U0010ffff", limit, orgs_only)
+        for i, (party, light) in enumerate(asks)
+        for prefixes, limit, orgs_only in [_near_probes(party, light)]
+        for prefix in sorted(prefixes)
+    ]
+    for start in range(0, len(rows), NEAR_PROBES_PER_STATEMENT):
+        probes = values(
+            column("i", Integer),
+            column("lo", String),
+            column("hi", String),
+            column("lim", Integer),
+            column("orgs", Boolean),
+            name="probe",
+        ).data(rows[start : start + NEAR_PROBES_PER_STATEMENT])
+        near = (
+            select(Subject.id.label("subject_id"))
+            .where(
+                Subject.name_norm >= probes.c.lo,
+                Subject.name_norm < probes.c.hi,
+                or_(~probes.c.orgs, Subject.kind.in_(ORG_KINDS)),
+            )
+            .order_by(Subject.name_norm)
+            .limit(probes.c.lim)
+            .lateral("near")
+        )
+        for i, subject_id in session.execute(
+            select(probes.c.i, near.c.subject_id).select_from(probes.join(near, true()))
+        ):
+            out[i].add(subject_id)
+    return out
 
 
 def load_facts(session: Session, subject_ids: Collection[int], *, need_birth: bool = True) -> dict[int, SubjectFacts]:
@@ -595,8 +647,9 @@ def bulk_candidates(
     if near_names:
         unsettled = [i for i, cands in enumerate(out) if parties[i].kind != PERSON and not (cands and cands[0].match)]
         added: dict[int, set[int]] = {}
-        for i in unsettled:
-            extra = near_name_ids(session, parties[i], light=bool(per_party[i])) - per_party[i]
+        near = near_name_ids_many(session, [(parties[i], bool(per_party[i])) for i in unsettled])
+        for i, found in zip(unsettled, near, strict=True):
+            extra = found - per_party[i]
             if extra:
                 added[i] = extra
         if added:
