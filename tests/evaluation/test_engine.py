@@ -311,3 +311,40 @@ def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypat
     scores = {float(r[1]) for r in odd}
     assert {88.0, 100.0} <= scores and any(s != round(s * 4) / 4 for s in scores)  # clamped both ways, odd values
     assert any('"' not in r[4] and ".7" in r[4] for r in odd)  # a decayed 0.7 in a document
+
+
+def test_a_run_that_writes_many_rows_leaves_the_planner_statistics_of_its_tables(session, depts, monkeypatch) -> None:
+    """PostgreSQL: a run writing ``ANALYZE_AFTER`` rows or more analyses the results and history tables before it
+    commits (the next small run is planned on what is there, not on an empty table); a smaller one does not."""
+    from sqlalchemy import text
+
+    from xinyong.evaluation import engine
+
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner statistics of PostgreSQL")
+
+    def tuples() -> list[float]:
+        found = session.execute(
+            text(
+                "SELECT relname, reltuples FROM pg_class "
+                "WHERE relname IN ('evaluation_results', 'evaluation_history') ORDER BY relname"
+            )
+        )
+        return [reltuples for _, reltuples in found]
+
+    session.execute(text("TRUNCATE evaluation_results, evaluation_history"))  # reltuples -1: never analysed
+    for _ in range(3):
+        org(session)
+    session.commit()
+    monkeypatch.setattr(engine, "ANALYZE_AFTER", 4)
+    _run(session, model=GENERAL)  # 3 results and 3 history rows: 3 < 4
+    assert tuples() == [-1, -1]
+    org(session)
+    session.commit()
+    [summary] = _run(session, model=GENERAL)  # a first result: 1 row written
+    assert summary["changed"] == 1 and tuples() == [-1, -1]
+    monkeypatch.setattr(engine, "ANALYZE_AFTER", 1)
+    org(session)
+    session.commit()
+    _run(session, model=GENERAL)
+    assert tuples() == [5, 5]  # history: 4 first results + the fifth subject's

@@ -87,6 +87,12 @@ PG_WORK_MEM = "128MB"
 #: and documents as the generic expressions, several times cheaper. Off, PostgreSQL runs the generic SQL (the
 #: tests compare both on the same data).
 PG_SHORTCUTS = True
+#: A run that writes at least this many results and history rows (a first run, a new model, a day of many changes)
+#: ends by analysing the two tables on PostgreSQL, in its own transaction. Without it the planner keeps the
+#: statistics of before the run until autovacuum reaches the tables — on a registry just evaluated for the first
+#: time, none: at 10M subjects the next 1,000-subject run then hash-joined its 1,000 rows with every result
+#: (10.3 s instead of 0.4 s; docs/performance.md, "Evaluation"). Analysing costs ≈ 0.5 s per table at 10M rows.
+ANALYZE_AFTER = 50_000
 
 
 def _shortcuts(dialect: str) -> bool:
@@ -628,6 +634,11 @@ def apply_run(
     ).one()
     distribution = {g: n for g, n in conn.execute(select(st.c.grade, func.count()).group_by(st.c.grade))}
     _drop_temp(session, STAGE)
+    written = int(counts[0] or 0) + int(removed)
+    if dialect == "postgresql" and written >= ANALYZE_AFTER:
+        # ANALYZE counts the rows this transaction wrote; its lock (SHARE UPDATE EXCLUSIVE) blocks no reader or
+        # writer, only another VACUUM or ANALYZE of the table until this run commits.
+        conn.execute(text(f"ANALYZE {r.name}, {h.name}"))
     return {
         "evaluated": evaluated,
         "changed": int(counts[0] or 0),
