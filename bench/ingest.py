@@ -122,7 +122,7 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/xinyong_bench_ingest"
 
 
 def stored_bytes(url: str, tables: tuple[str, ...]) -> int:
-    """Bytes on disk of ``tables`` with their indexes (and TOAST on PostgreSQL)."""
+    """Bytes on disk of ``tables`` with their indexes (and TOAST and partitions on PostgreSQL)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
@@ -138,8 +138,15 @@ def stored_bytes(url: str, tables: tuple[str, ...]) -> int:
                 text(f"SELECT sum(pgsize) FROM dbstat WHERE name IN ({', '.join(repr(n) for n in names)})")
             ).scalar()
         else:
+            # A partitioned table (record_versions, migration 0023) has no storage of its own: its partitions'.
             total = sum(
-                conn.execute(text("SELECT pg_total_relation_size(CAST(:t AS regclass))"), {"t": t}).scalar()
+                conn.execute(
+                    text(
+                        "SELECT pg_total_relation_size(CAST(:t AS regclass)) + coalesce((SELECT sum("
+                        "pg_total_relation_size(relid)) FROM pg_partition_tree(CAST(:t AS regclass)) WHERE level > 0), 0)"
+                    ),
+                    {"t": t},
+                ).scalar()
                 for t in tables
             )
     engine.dispose()

@@ -352,3 +352,31 @@ def test_a_long_read_before_writing_does_not_hold_the_write_lock(database: Datab
         assert tuple(
             s.execute(select(Department.name, Department.short_name).where(Department.id == dept.id)).one()
         ) == ("分析结果", "分析期间写入")
+
+
+def test_a_bulk_transaction_on_postgresql_plans_each_statement_for_its_values(database: Database) -> None:
+    """psycopg prepares a statement on the server after five runs and PostgreSQL then keeps a generic plan, made for
+    the tables as they were: a load that starts on empty tables kept a sequential scan for its subjects' look-ups
+    and became quadratic. A bulk transaction (``mark_bulk``) plans each run for its own values, and only for
+    itself: the next transaction has the server's default again."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+
+    def plan_after_six_runs(session: Session) -> str:
+        conn = session.connection()
+        conn.exec_driver_sql("PREPARE by_code(text) AS SELECT id FROM subjects WHERE uscc = $1")
+        for _ in range(6):
+            conn.exec_driver_sql("EXECUTE by_code('91410882MA00000001')").all()
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN EXECUTE by_code('91410882MA00000002')"))
+        conn.exec_driver_sql("DEALLOCATE by_code")
+        return plan
+
+    with database.session() as session:
+        assert "$1" in plan_after_six_runs(session)  # the default: a generic plan once it is no dearer
+    with database.session() as session:
+        core_db.mark_bulk(session)
+        plan = plan_after_six_runs(session)
+        assert "91410882MA00000002" in plan and "$1" not in plan
+        assert session.connection().exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    with database.session() as session:
+        assert session.connection().exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"

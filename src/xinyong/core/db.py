@@ -412,9 +412,19 @@ def turn_of(engine: Engine) -> Iterator[None]:
 
 def mark_bulk(session: Session) -> None:
     """Declare the session's coming write transaction a bulk one (call before its first statement): on SQLite it
-    lets short writers go first while it waits for its turn (:class:`_Turn`)."""
-    if _held_connection(session) is None:
-        session.connection(execution_options={BULK_OPTION: True})
+    lets short writers go first while it waits for its turn (:class:`_Turn`).
+
+    On PostgreSQL the transaction plans every statement for its own values (``plan_cache_mode =
+    force_custom_plan``, for this transaction only). psycopg prepares a statement on the server after its fifth
+    run, and PostgreSQL then keeps a generic plan made when the tables were as small as a load's first chunks
+    found them: in a 1M-row collection the subjects' look-up by ``uscc IN (…900 values)`` stayed a sequential
+    scan comparing each row with all 900 parameters — 2 s per chunk by the end, the load quadratic
+    (docs/performance.md, "Collection"). A custom plan costs a fraction of a millisecond per statement."""
+    conn = _held_connection(session)
+    if conn is None:
+        conn = session.connection(execution_options={BULK_OPTION: True})
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def holds_write_lock(session: Session) -> bool:
