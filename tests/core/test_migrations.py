@@ -13,6 +13,7 @@ from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
 from xinyong.core.db import Database, forget_databases
 from xinyong.core.migrate import (
     current_revision,
+    downgrade,
     head_revision,
     include_object,
     upgrade,
@@ -168,19 +169,6 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
     db.dispose()
 
 
-def _downgrade(url: str, revision: str) -> None:
-    from alembic import command
-
-    from xinyong.core.migrate import alembic_config
-
-    db = Database(url)
-    with db.engine.begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-    db.dispose()
-
-
 def _migration_0022():  # noqa: ANN202
     import importlib.util
 
@@ -200,7 +188,7 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
     import datetime as dt
 
     from tests.factories import make_department
-    from tests.records.helpers import ADMIN, PERSON_ID, licence, penalty, seed_catalog
+    from tests.records.helpers import ADMIN, PERSON_ID, contract, licence, penalty, seed_catalog
     from xinyong.catalog.rules import PartyKind
     from xinyong.records import queries, versions, views
     from xinyong.records import service as records_service
@@ -212,26 +200,12 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
     received = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)
 
     def rows() -> list[RecordInput]:
-        contract = RecordInput(
-            kind="contract",
-            row=6,
-            party_name="沁阳市宏达机械有限公司",
-            party_kind=PartyKind.LEGAL_PERSON,
-            party_uscc=penalty().party_uscc,
-            doc_no="合同1",
-            doc_no_norm="合同1",
-            decision_date=dt.date(2024, 3, 15),
-            authority="沁阳市市场监督管理局",
-            authority_uscc=penalty().authority_uscc,
-            domain="守合同重信用",
-            data={"domain": "守合同重信用", "party_name": "沁阳市宏达机械有限公司", "honour_name": "守合同重信用企业"},
-        )
         return [
             penalty(doc="罚1", data={"party_name": "沁阳市宏达机械有限公司", "fine_wan": "1.5"}),
             penalty(doc="罚2", fine_wan=None, types=[], row=3),
             licence(doc="许1", row=4),
             penalty(doc="罚人", party="张三", kind=PartyKind.NATURAL_PERSON, id_number=PERSON_ID, row=5),
-            contract,
+            contract(row=6),
         ]
 
     def store(s, dept_id: int, batch: list[RecordInput]):  # noqa: ANN202
@@ -298,7 +272,7 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
             assert migration.rewrite(conn, compact=True) == 0  # idempotent
         compacted = stored(s)
 
-    _downgrade(empty_url, "0021_exchange_rejections")
+    downgrade(empty_url, "0021_exchange_rejections")
     with db.sessionmaker() as s:
         full_again = stored(s)
         assert {vid: full_again[vid] for vid in before} == before

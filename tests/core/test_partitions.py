@@ -9,7 +9,6 @@ import json
 import uuid
 
 import pytest
-from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from typer.testing import CliRunner
@@ -20,7 +19,7 @@ from tests.records.helpers import ADMIN, make_batch, penalty, seed_catalog
 from xinyong import cli
 from xinyong.core import audit
 from xinyong.core.db import Database, forget_databases
-from xinyong.core.migrate import alembic_config, current_revision, head_revision, upgrade
+from xinyong.core.migrate import current_revision, downgrade, head_revision, upgrade
 from xinyong.core.partitions import ensure_partitions, is_partition
 from xinyong.records import upsert as records_upsert
 
@@ -46,15 +45,6 @@ def pg_url():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-def downgrade(url: str, revision: str) -> None:
-    db = Database(url)
-    with db.engine.begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-    db.dispose()
 
 
 def relkind(conn, table: str) -> str:

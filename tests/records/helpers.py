@@ -126,3 +126,21 @@ def make_batch(session: Session, department_id: int, *, batch_id: int | None = N
     session.add(batch)
     session.flush()
     return batch.id
+
+
+def contract(*, row: int = 2) -> RecordInput:
+    """A record of another information class (守合同重信用, issue #18) about the same company as :func:`penalty`."""
+    return RecordInput(
+        kind="contract",
+        row=row,
+        party_name="沁阳市宏达机械有限公司",
+        party_kind=PartyKind.LEGAL_PERSON,
+        party_uscc=company_uscc(1),
+        doc_no="合同1",
+        doc_no_norm="合同1",
+        decision_date=dt.date(2024, 3, 15),
+        authority="沁阳市市场监督管理局",
+        authority_uscc=AUTHORITY,
+        domain="守合同重信用",
+        data={"domain": "守合同重信用", "party_name": "沁阳市宏达机械有限公司", "honour_name": "守合同重信用企业"},
+    )

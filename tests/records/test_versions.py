@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import make_department
-from tests.records.helpers import ADMIN, PERSON_ID, licence, penalty, seed_catalog
+from tests.records.helpers import ADMIN, PERSON_ID, contract, licence, penalty, seed_catalog
 from xinyong.catalog.rules import PartyKind
 from xinyong.records import queries, service, versions, views
 from xinyong.records import upsert as records_upsert
-from xinyong.records.inputs import RecordInput
 from xinyong.records.models import RecordVersion
 
 RECEIVED = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)
@@ -230,20 +229,7 @@ def v3_subject(session, record_id):
 
 
 def test_other_classes_share_their_domain_and_show_their_fields(session, dept):
-    row = RecordInput(
-        kind="contract",
-        row=2,
-        party_name="沁阳市宏达机械有限公司",
-        party_kind=PartyKind.LEGAL_PERSON,
-        party_uscc=penalty().party_uscc,
-        doc_no="合同1",
-        doc_no_norm="合同1",
-        decision_date=dt.date(2024, 3, 15),
-        authority="沁阳市市场监督管理局",
-        authority_uscc=penalty().authority_uscc,
-        domain="守合同重信用",
-        data={"domain": "守合同重信用", "party_name": "沁阳市宏达机械有限公司", "honour_name": "守合同重信用企业"},
-    )
+    row = contract(row=2)
     made = upsert(session, dept, [row])
     assert made.created == 1, made.outcomes
     session.commit()

@@ -36,6 +36,17 @@ def upgrade(url: str, revision: str = "head") -> str | None:
         return current_revision(conn)
 
 
+def downgrade(url: str, revision: str) -> str | None:
+    """Migrate the database at ``url`` down to ``revision``, in one transaction; returns the revision it is at."""
+    db = get_database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    with db.engine.connect() as conn:
+        return current_revision(conn)
+
+
 def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
