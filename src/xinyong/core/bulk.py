@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -124,21 +124,31 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list[Any]]
         raise NotImplementedError(f"insert_columns on {dialect}")
     converted = [_convert(columns[n], *_converter(table.c[n], dialect)) for n in names]
     tuples = list(zip(*converted, strict=True))
+    _write(conn, table, names, tuples)
+    return len(tuples)
+
+
+def _write(
+    conn: Any, table: Table, names: list[str], tuples: Iterable[tuple[Any, ...]], *, cache: bool = False
+) -> None:
+    """Driver tuples into ``table`` on the driver's own cursor: ``COPY`` on PostgreSQL, ``executemany`` on SQLite
+    (``cache``: with the page cache raised to :data:`SQLITE_CACHE_KIB` first)."""
     raw = conn.connection.driver_connection
     assert raw is not None  # checked out: the driver's connection is there
     quoted = ", ".join(f'"{n}"' for n in names)
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
             write = copy.write_row
             for values in tuples:
                 write(values)
-        return len(tuples)
+        return
     cur = raw.cursor()
     try:
+        if cache and cur.execute("PRAGMA cache_size").fetchone()[0] > -SQLITE_CACHE_KIB:
+            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)})', tuples)
     finally:
         cur.close()
-    return len(tuples)
 
 
 def _target(
@@ -163,23 +173,7 @@ def insert_rows(
         conn.execute(table.insert(), [{n: r.get(n) for n in names} for r in rows])
         return len(rows)
     convs = [_converter(table.c[n], dialect) for n in names]
-    raw = conn.connection.driver_connection
-    assert raw is not None  # checked out: the driver's connection is there
-    quoted = ", ".join(f'"{n}"' for n in names)
-    if dialect == "postgresql":
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-            write = copy.write_row
-            for values in _tuples(rows, names, convs):
-                write(values)
-        return len(rows)
-    placeholders = ", ".join("?" for _ in names)
-    cur = raw.cursor()
-    try:
-        if cur.execute("PRAGMA cache_size").fetchone()[0] > -SQLITE_CACHE_KIB:
-            cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-        cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})', _tuples(rows, names, convs))
-    finally:
-        cur.close()
+    _write(conn, table, names, _tuples(rows, names, convs), cache=True)
     return len(rows)
 
 

@@ -261,21 +261,17 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             return
 
         # 3. Ids, then the writes.
-        if pg:
-            for column, table, ops in (
-                ("rec_id", "credit_records", "('c')"),
-                ("ver_id", "record_versions", "('c','u')"),
-            ):
+        for column, table, ops in (
+            ("rec_id", "credit_records", "('c')"),
+            ("ver_id", "record_versions", "('c','u')"),
+        ):
+            if pg:
                 cur.execute(
                     f"UPDATE {STAGE} SET {column} = x.id FROM (SELECT ord, nextval(pg_get_serial_sequence("
                     f"'{table}', 'id')) AS id FROM (SELECT ord FROM {STAGE} WHERE op IN {ops} ORDER BY op, ord) o) x "
                     f"WHERE {STAGE}.ord = x.ord"
                 )
-        else:  # one writer: the ids after the current maximum (core.bulk.allocate_ids)
-            for column, table, ops in (
-                ("rec_id", "credit_records", "('c')"),
-                ("ver_id", "record_versions", "('c','u')"),
-            ):
+            else:  # one writer: the ids after the current maximum (core.bulk.allocate_ids)
                 cur.execute(
                     f"UPDATE {STAGE} SET {column} = (SELECT coalesce(max(id), 0) FROM {table}) + x.n FROM "
                     f"(SELECT ord, row_number() OVER (ORDER BY op, ord) AS n FROM {STAGE} WHERE op IN {ops}) x "
