@@ -156,24 +156,19 @@ def main() -> None:
         raise SystemExit("no records: fill the database with bench/ingest.py first")
     migration = migration_0022()
 
+    def rewrite(compact: bool):  # noqa: ANN202
+        """Every version rewritten to one form: (versions, seconds, sizes, read latencies, zlib figures)."""
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            done = migration.rewrite(conn, compact=compact)
+        seconds = time.perf_counter() - t0
+        reclaim(engine)
+        return done, seconds, sizes(engine), read_latencies(db, record_ids, args.reads), compression(engine)
+
     reclaim(engine)
     written = sizes(engine)
-    t0 = time.perf_counter()
-    with engine.begin() as conn:
-        expanded = migration.rewrite(conn, compact=False)
-    t_expand = time.perf_counter() - t0
-    reclaim(engine)
-    before = sizes(engine)
-    reads_full = read_latencies(db, record_ids, args.reads)
-    zip_full = compression(engine)
-    t0 = time.perf_counter()
-    with engine.begin() as conn:
-        compacted = migration.rewrite(conn, compact=True)
-    t_compact = time.perf_counter() - t0
-    reclaim(engine)
-    after = sizes(engine)
-    reads_compact = read_latencies(db, record_ids, args.reads)
-    zip_compact = compression(engine)
+    expanded, t_expand, before, reads_full, zip_full = rewrite(compact=False)
+    compacted, t_compact, after, reads_compact, zip_compact = rewrite(compact=True)
 
     print(f"database            {engine.dialect.name}  {records:,} records, {count:,} versions")
     print(f"{'':20}{'records':>12}{'versions':>12}{'per record':>12}{'per version':>13}")
