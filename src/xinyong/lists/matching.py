@@ -432,9 +432,15 @@ def exact_name_ids(session: Session, names: Collection[str]) -> dict[str, set[in
     return out
 
 
+def _prefix_bounds(prefix: str) -> tuple[str, str]:
+    """The range of texts that start with ``prefix`` (C collation on PostgreSQL, binary on SQLite)."""
+    return prefix, prefix + "\U0010ffff"
+
+
 def _prefix_clause(column: Any, prefix: str) -> Any:
-    # A range on the indexed column (C collation on PostgreSQL, binary on SQLite): an index range scan.
-    return and_(column >= prefix, column < prefix + "\U0010ffff")
+    # A range on the indexed column: an index range scan.
+    lo, hi = _prefix_bounds(prefix)
+    return and_(column >= lo, column < hi)
 
 
 def _near_probes(party: Party, light: bool) -> tuple[set[str], int, bool]:
@@ -485,7 +491,7 @@ def near_name_ids_many(session: Session, asks: Sequence[tuple[Party, bool]]) -> 
         return [near_name_ids(session, party, light=light) for party, light in asks]
     out: list[set[int]] = [set() for _ in asks]
     rows = [
-        (i, prefix, prefix + "\U0010ffff", limit, orgs_only)
+        (i, *_prefix_bounds(prefix), limit, orgs_only)
         for i, (party, light) in enumerate(asks)
         for prefixes, limit, orgs_only in [_near_probes(party, light)]
         for prefix in sorted(prefixes)
