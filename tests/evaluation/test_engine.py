@@ -314,8 +314,8 @@ def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypat
 
 
 def test_a_run_that_writes_many_rows_leaves_the_planner_statistics_of_its_tables(session, depts, monkeypatch) -> None:
-    """PostgreSQL: a run writing ``ANALYZE_AFTER`` rows or more analyses the results and history tables before it
-    commits (the next small run is planned on what is there, not on an empty table); a smaller one does not."""
+    """PostgreSQL: a run writing ``ANALYZE_AFTER`` rows or more analyses the results and history tables once it
+    has committed (the next small run is planned on what is there, not on an empty table); a smaller one does not."""
     from sqlalchemy import text
 
     from xinyong.evaluation import engine
@@ -348,3 +348,39 @@ def test_a_run_that_writes_many_rows_leaves_the_planner_statistics_of_its_tables
     session.commit()
     _run(session, model=GENERAL)
     assert tuples() == [5, 5]  # history: 4 first results + the fifth subject's
+
+
+def test_two_large_runs_at_once_both_finish(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two first runs at once on a database without its models, both reaching ``ANALYZE_AFTER``: the shipped models
+    are loaded once (the second run waits for the first's; on PostgreSQL it used to fail on their unique key), and
+    the statistics are taken after each run commits, outside it, so neither waits inside its transaction for the
+    other. Both finish, each having evaluated every subject."""
+    import threading
+
+    from xinyong.evaluation import engine
+
+    with database.sessionmaker() as session:
+        seed(session)
+        for _ in range(4):
+            org(session)
+        session.commit()
+    monkeypatch.setattr(engine, "ANALYZE_AFTER", 1)
+    barrier = threading.Barrier(2)
+    out: list[object] = []
+
+    def run(model: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with database.session() as session:  # the application's write session: on SQLite it waits its turn
+                [summary] = service.run_evaluation(session, actor=ACTOR, as_of=TODAY, model=model)
+            out.append(summary["evaluated"])
+        except Exception as exc:  # noqa: BLE001
+            out.append(exc)
+
+    threads = [threading.Thread(target=run, args=(GENERAL,)), threading.Thread(target=run, args=(GENERAL,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert out == [4, 4], out

@@ -21,6 +21,7 @@ value, points and score.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    event,
     extract,
     func,
     insert,
@@ -66,6 +68,8 @@ from xinyong.lists.rules import in_force_clause
 from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord
 from xinyong.subjects.models import Subject
+
+log = logging.getLogger(__name__)
 
 _tmp_meta = MetaData()
 #: This run's computed results (temporary: private to the connection, dropped at the end).
@@ -636,9 +640,7 @@ def apply_run(
     _drop_temp(session, STAGE)
     written = int(counts[0] or 0) + int(removed)
     if dialect == "postgresql" and written >= ANALYZE_AFTER:
-        # ANALYZE counts the rows this transaction wrote; its lock (SHARE UPDATE EXCLUSIVE) blocks no reader or
-        # writer, only another VACUUM or ANALYZE of the table until this run commits.
-        conn.execute(text(f"ANALYZE {r.name}, {h.name}"))
+        _analyze_after_commit(session, r.name, h.name)
     return {
         "evaluated": evaluated,
         "changed": int(counts[0] or 0),
@@ -646,6 +648,23 @@ def apply_run(
         "removed": int(removed),
         "distribution": distribution,
     }
+
+
+def _analyze_after_commit(session: Session, *tables: str) -> None:
+    """``ANALYZE`` the tables once the session's transaction has committed, on a connection of its own. Not inside
+    the run: its lock would be held until the run commits, and a second large run waiting for it while holding a
+    lock the first needs later (the audit chain's head) would deadlock. A failure is logged, never raised: the run
+    is committed, and autovacuum analyses the tables later anyway."""
+    engine = session.get_bind().engine
+
+    def analyze(_session: Session) -> None:
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"ANALYZE {', '.join(tables)}"))
+        except Exception:  # noqa: BLE001
+            log.exception("evaluation: ANALYZE %s after a large run failed", ", ".join(tables))
+
+    event.listen(session, "after_commit", analyze, once=True)
 
 
 def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id: int, as_of: dt.date) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from xinyong.auth.roles import Principal
 from xinyong.catalog import service as catalog_service
 from xinyong.core import audit, clock, hooks
-from xinyong.core.db import IN_CHUNK, utcnow
+from xinyong.core.db import IN_CHUNK, lock_keys, utcnow
 from xinyong.core.errors import Conflict, NotFound, ValidationFailed
 from xinyong.evaluation import engine
 from xinyong.evaluation.models import (
@@ -101,9 +101,12 @@ def load_models(
 
 
 def ensure_models(session: Session, *, actor: Principal) -> None:
-    """Load the shipped models when none is stored yet (first run on a fresh database)."""
+    """Load the shipped models when none is stored yet (first run on a fresh database). Two first runs at once
+    queue on a lock and the second finds the first's models (PostgreSQL; SQLite has one writer)."""
     if session.scalar(select(EvaluationModel.id).limit(1)) is None:
-        load_models(session, actor=actor)
+        lock_keys(session, "evaluation_model", ["shipped"])
+        if session.scalar(select(EvaluationModel.id).limit(1)) is None:
+            load_models(session, actor=actor)
 
 
 def spec_of(model: EvaluationModel) -> ModelSpec:
