@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from xinyong.core.bulk import insert_rows
 from xinyong.core.db import utcnow
 from xinyong.exchange.models import FeedHead, FeedMessage
 
@@ -58,7 +59,7 @@ def enqueue(session: Session, messages: list[dict[str, Any]]) -> list[int]:
         }
         for i, m in enumerate(messages)
     ]
-    session.execute(insert(FeedMessage), rows)
+    insert_rows(session, FeedMessage.__table__, rows)  # COPY / executemany: a batch's messages are thousands
     return list(range(first, last + 1))
 
 
