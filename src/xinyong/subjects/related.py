@@ -228,6 +228,27 @@ def _open_rows(session: Session, subject_ids: Iterable[int], role: str | None = 
     return out
 
 
+def _open_keys(session: Session, subject_ids: Iterable[int]) -> list[Any]:
+    """What :func:`note_legal_reps` compares of the open rows of ``subject_ids`` (id, subject, role, ID hash,
+    name, start), as plain rows in id order."""
+    ids = sorted(set(subject_ids))
+    cols = (
+        RelatedPerson.id,
+        RelatedPerson.subject_id,
+        RelatedPerson.role,
+        RelatedPerson.id_hash,
+        RelatedPerson.name_norm,
+        RelatedPerson.valid_from,
+    )
+    out: list[Any] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        stmt = select(*cols).where(
+            RelatedPerson.subject_id.in_(ids[start : start + IN_CHUNK]), RelatedPerson.valid_to.is_(None)
+        )
+        out.extend(session.execute(stmt.order_by(RelatedPerson.id)))
+    return out
+
+
 def _end(row: RelatedPerson, *, on: dt.date, actor: str, reason: str) -> None:
     row.valid_to = max(on, row.valid_from)
     row.ended_at = utcnow()
@@ -281,9 +302,10 @@ def note_legal_reps(
             )
         )
     lock_keys(session, "related_person", (str(i) for i in sorted(orgs)))
-    current: dict[tuple[int, str], list[RelatedPerson]] = defaultdict(list)
-    for row in _open_rows(session, orgs):
+    current: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    for row in _open_keys(session, orgs):  # plain rows: most are left as they are, only those ended are loaded
         current[(row.subject_id, row.role)].append(row)
+    ends: dict[int, str] = {}
     vault = get_vault()
     persons = _persons_by_hash(session, (vault.lookup_hash(n) for _i, n in wanted.values() if n))
     today = clock.today()
@@ -304,7 +326,7 @@ def note_legal_reps(
         if same:
             first = same[0]
             if first.id_hash is None and values["id_hash"] is not None:
-                _end(first, on=today, actor=actor, reason="补充身份证号码")
+                ends[first.id] = "补充身份证号码"
                 fresh.append({**values, "valid_from": first.valid_from, "created_at": now})
                 counts["completed"] += 1
             else:
@@ -314,10 +336,14 @@ def note_legal_reps(
             counts["conflicts"] += 1
             continue
         for r in open_rows:
-            _end(r, on=today, actor=actor, reason=reason.format(role=ROLE_LABELS.get(role, role)))
+            ends[r.id] = reason.format(role=ROLE_LABELS.get(role, role))
             counts["ended"] += 1
         fresh.append({**values, "created_at": now})
         counts["added"] += 1
+    ended = sorted(ends)
+    for start in range(0, len(ended), IN_CHUNK):
+        for row in session.scalars(select(RelatedPerson).where(RelatedPerson.id.in_(ended[start : start + IN_CHUNK]))):
+            _end(row, on=today, actor=actor, reason=ends[row.id])
     session.flush()  # the rows ended first: the new ones may reuse their key in the open-row index
     # In bulk (a records batch names thousands of companies): a row another writer opened meanwhile is skipped.
     counts["skipped"] = len(fresh) - insert_missing(session, RelatedPerson.__table__, fresh, columns=_COLUMNS)
