@@ -261,6 +261,7 @@ def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypat
     import random
 
     from sqlalchemy import Text, cast
+    from sqlalchemy.dialects.postgresql import JSONB
 
     from xinyong.evaluation import engine
 
@@ -298,7 +299,9 @@ def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypat
         monkeypatch.setattr(engine, "PG_SHORTCUTS", shortcuts)
         q = engine.results_query(session, spec, TODAY, subset=False).subquery()
         out = session.execute(
-            select(q.c.subject_id, q.c.score, q.c.grade, q.c.rule, cast(q.c.contributions, Text)).order_by(
+            # The documents compared as JSON values (jsonb's text of each; the generic json_build_array spaces its
+            # text, the shortcut's format does not).
+            select(q.c.subject_id, q.c.score, q.c.grade, q.c.rule, cast(cast(q.c.contributions, JSONB), Text)).order_by(
                 q.c.subject_id
             )
         ).all()
@@ -311,6 +314,10 @@ def test_postgresql_shortcuts_give_the_generic_results(session, depts, monkeypat
     scores = {float(r[1]) for r in odd}
     assert {88.0, 100.0} <= scores and any(s != round(s * 4) / 4 for s in scores)  # clamped both ways, odd values
     assert any('"' not in r[4] and ".7" in r[4] for r in odd)  # a decayed 0.7 in a document
+    monkeypatch.setattr(engine, "PG_SHORTCUTS", True)
+    q = engine.results_query(session, _odd_model(), TODAY, subset=False).subquery()
+    stored = session.scalars(select(cast(q.c.contributions, Text))).all()
+    assert stored and all(" " not in doc for doc in stored)  # the text stored (json, migration 0024): compact
 
 
 def test_a_run_that_writes_many_rows_leaves_the_planner_statistics_of_its_tables(session, depts, monkeypatch) -> None:

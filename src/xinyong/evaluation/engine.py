@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Column,
     Date,
     Float,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     and_,
     case,
     cast,
@@ -50,7 +52,7 @@ from sqlalchemy import (
     true,
     union,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -60,7 +62,7 @@ from xinyong.auth.models import Department
 from xinyong.cases.models import Case, CaseKind, CaseState
 from xinyong.catalog.rules import add_months
 from xinyong.commitments.models import Commitment, FulfilmentStatus
-from xinyong.core.db import IN_CHUNK, BigId, Json
+from xinyong.core.db import IN_CHUNK, BigId
 from xinyong.evaluation.models import EvaluationResult, GradeHistory
 from xinyong.evaluation.spec import Indicator, ModelSpec
 from xinyong.lists.models import EntryStatus, ListEntry, ListType
@@ -80,7 +82,7 @@ STAGE = Table(
     Column("score", Float, nullable=False),
     Column("grade", String(4), nullable=False),
     Column("rule", String(40)),
-    Column("contributions", Json, nullable=False),
+    Column("contributions", JSON, nullable=False),  # JSON text, as the results' (models.EvaluationResult)
     prefixes=["TEMPORARY"],
 )
 #: The subjects of a subset run.
@@ -135,7 +137,7 @@ def _numeric() -> Any:
 
 
 def _json_array(dialect: str, *items: Any) -> Any:
-    return (func.jsonb_build_array if dialect == "postgresql" else func.json_array)(*items)
+    return (func.json_build_array if dialect == "postgresql" else func.json_array)(*items)
 
 
 def _clamp(expr: Any, lo: float, hi: float, dialect: str) -> Any:
@@ -151,8 +153,15 @@ def _contributions(dialect: str, pairs: Sequence[tuple[Any, Any]]) -> Any:
     number), for a fraction of the calls — the JSON of a million subjects was most of a full run."""
     if _shortcuts(dialect):
         template = "[" + ",".join("[%s,%s]" for _ in pairs) + "]"
-        return cast(func.format(template, *(x for pair in pairs for x in pair)), JSONB)
+        return cast(func.format(template, *(x for pair in pairs for x in pair)), postgresql.JSON)
     return _json_array(dialect, *(_json_array(dialect, v, p) for v, p in pairs))
+
+
+def _json_differs(a: Any, b: Any) -> Any:
+    """Two contributions documents differ: compared as their text (PostgreSQL's ``json`` has no equality; the
+    engine writes one text per value, so equal documents have equal text — a document of another writer, jsonb's
+    spaced text, only reads as different and is rewritten once)."""
+    return cast(a, Text) != cast(b, Text)
 
 
 def _col(name: str) -> str:
@@ -680,7 +689,7 @@ def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id
         current.c.score != st.c.score,
         current.c.grade != st.c.grade,
         current.c.rule.is_distinct_from(st.c.rule),
-        current.c.contributions != st.c.contributions,
+        _json_differs(current.c.contributions, st.c.contributions),
     )
     src = select(
         literal(code, String),
@@ -732,7 +741,7 @@ def _upsert_results(conn: Any, dialect: str, *, code: str, model_id: int, run_id
             r.c.score != ex.score,
             r.c.grade != ex.grade,
             r.c.rule.is_distinct_from(ex.rule),
-            r.c.contributions != ex.contributions,
+            _json_differs(r.c.contributions, ex.contributions),
         ),
     )
     conn.execute(stmt)

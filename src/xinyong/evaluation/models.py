@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
@@ -81,8 +81,9 @@ class EvaluationResult(Base):
     grade: Mapped[str] = mapped_column(String(4), nullable=False)
     # The override that decided the grade (NULL: the score's threshold did).
     rule: Mapped[str | None] = mapped_column(String(40))
-    # [[value, points], …] in the model version's indicator order.
-    contributions: Mapped[list[list[float]]] = mapped_column(Json, nullable=False)
+    # [[value, points], …] in the model version's indicator order. JSON text, also on PostgreSQL (migration 0024:
+    # read and compared whole, never queried inside; jsonb stored it in five times the bytes).
+    contributions: Mapped[list[list[float]]] = mapped_column(JSON, nullable=False)
     # When the grade or score last changed (the run that wrote the latest history row).
     changed_run_id: Mapped[int] = mapped_column(BigId, nullable=False)
 
@@ -107,5 +108,5 @@ class GradeHistory(Base):
     from_score: Mapped[float | None] = mapped_column(Float)
     to_score: Mapped[float | None] = mapped_column(Float)
     rule: Mapped[str | None] = mapped_column(String(40))
-    contributions: Mapped[list[list[float]] | None] = mapped_column(Json)
+    contributions: Mapped[list[list[float]] | None] = mapped_column(JSON)  # JSON text, as the results'
     note: Mapped[str | None] = mapped_column(Text)
