@@ -127,6 +127,10 @@ def unavailable(admin_url: str) -> str | None:
         engine.dispose()
 
 
+#: Largest cluster the fixture copies (pg_basebackup has 60 s; the test databases take a few hundred MB).
+MAX_CLUSTER_BYTES = 4 * 2**30
+
+
 @contextlib.contextmanager
 def streaming_replica(admin_url: str) -> Iterator[int]:
     """A hot standby of the cluster at ``admin_url``, streaming from it; yields its port."""
@@ -142,6 +146,19 @@ def streaming_replica(admin_url: str) -> Iterator[int]:
         if prefix:
             shutil.chown(root, "postgres", "postgres")
         os.chmod(root, 0o700)
+        # pg_basebackup copies the whole cluster: a benchmark database left on it (bench/scale.py builds tens of GB)
+        # makes the copy outlast its timeout. Say so instead of timing out.
+        sizer = create_engine(admin_url)
+        try:
+            with sizer.connect() as conn:
+                size = conn.execute(text("SELECT sum(pg_database_size(datname)) FROM pg_database")).scalar_one()
+        finally:
+            sizer.dispose()
+        if size > MAX_CLUSTER_BYTES:
+            raise RuntimeError(
+                f"the test cluster holds {size / 2**30:.1f} GiB: too much to copy for a test replica "
+                "(drop the benchmark databases, e.g. xinyong_scale*, xinyong_bench*)"
+            )
         backup = subprocess.run(
             [
                 *prefix,
