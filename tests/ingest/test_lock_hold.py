@@ -26,7 +26,7 @@ from xinyong.core.db import Database
 from xinyong.ingest import service as ingest
 from xinyong.records.models import CreditRecord
 
-ROWS = 5_000
+ROWS = 8_000  # the batch a few times longer than the records' transaction's share (5,000 rows: ≈ 1 s)
 
 
 def _file(tmp_path: Path) -> Path:
@@ -91,7 +91,9 @@ def test_short_writers_wait_for_a_short_part_of_a_large_batch(
     # Ratios, not seconds: the machines that run the tests are shared and their speed varies by a factor of three.
     # Before, the worst wait was 0.7–0.9 of the batch (the whole write phase); now it is 0.2–0.45 (the records'
     # transaction, perhaps after one chunk of subjects).
-    assert len(latencies) >= 10, (len(latencies), batch)
+    # The writer ran beside the whole batch (its worst wait is the measure; a few writes suffice: each of them may
+    # wait most of a second while the records are stored).
+    assert len(latencies) >= 5, (len(latencies), batch)
     assert worst < 0.6 * batch, f"a short write waited {worst:.2f} s during a batch of {batch:.2f} s"
 
 
