@@ -159,16 +159,22 @@ def streaming_replica(admin_url: str) -> Iterator[int]:
                 f"the test cluster holds {size / 2**30:.1f} GiB: too much to copy for a test replica "
                 "(drop the benchmark databases, e.g. xinyong_scale*, xinyong_bench*)"
             )
-        backup = subprocess.run(
-            [
-                *prefix,
-                *[_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(url.port or 5432), "-U", "postgres"],
-                *["-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"],
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        for attempt in range(3):
+            backup = subprocess.run(
+                [
+                    *prefix,
+                    *[_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(url.port or 5432), "-U", "postgres"],
+                    *["-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"],
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            # Other tests writing much WAL at the same time can have the segment the stream starts at recycled
+            # before it is read: the copy is then made again.
+            if backup.returncode == 0 or "has already been removed" not in backup.stderr or attempt == 2:
+                break
+            shutil.rmtree(data, ignore_errors=True)
         if backup.returncode != 0:
             raise RuntimeError(f"pg_basebackup failed: {backup.stderr[-2000:]}")
         # Debian keeps postgresql.conf and pg_hba.conf in /etc: the copy gets its own, small ones. A standby must
