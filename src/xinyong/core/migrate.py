@@ -25,26 +25,26 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> str | None:
-
+def _migrate(url: str, step: Any, revision: str) -> str | None:
+    """Run alembic's ``step`` (``command.upgrade`` / ``command.downgrade``) to ``revision`` on the database at ``url``,
+    in one transaction; returns the revision it is at."""
     db = get_database(url)
     with db.engine.begin() as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
     with db.engine.connect() as conn:
         return current_revision(conn)
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` up to ``revision`` (the head by default); returns the revision it is at."""
+    return _migrate(url, command.upgrade, revision)
 
 
 def downgrade(url: str, revision: str) -> str | None:
-    """Migrate the database at ``url`` down to ``revision``, in one transaction; returns the revision it is at."""
-    db = get_database(url)
-    with db.engine.begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-    with db.engine.connect() as conn:
-        return current_revision(conn)
+    """Migrate the database at ``url`` down to ``revision``; returns the revision it is at."""
+    return _migrate(url, command.downgrade, revision)
 
 
 def current_revision(conn: Connection) -> str | None:
