@@ -1,21 +1,26 @@
 """Credit records, the set-based writer (issue #19 part 1): a chunk of prepared rows stored by a few statements.
 
 The row writer (``records.upsert._Context.write_records``) builds a dict per record and per version and hands them
-to the bulk inserts; this writer puts the chunk, a column at a time, into a staging table (``TEMP``, one per
-connection, emptied per chunk; PostgreSQL fills it by ``COPY``) and lets the database do the rest:
+to the bulk inserts; this writer decides in Python which rows to write, puts those into a staging table a column
+at a time (``TEMP``, one per connection, emptied per chunk; PostgreSQL fills it by ``COPY``) and lets the database
+do the rest:
 
-1. the existing-record check is one statement: the staging table joined with ``credit_records`` on the record's
-   identity ``(kind, authority_uscc, doc_no_norm)`` (on PostgreSQL a ``LATERAL`` probe of the unique index per
-   staged row, whatever the table's statistics say during a load);
-2. the rows that name an existing record are decided in Python exactly as the row writer decides them (another
-   department's → refused; same content hash → unchanged; else a new version, with the fields that changed —
-   rare in a large load) and marked in the staging table;
-3. ids are drawn for the new records and versions in the row writer's order (new records' versions first, then
-   the changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences), then
-   ``INSERT … SELECT`` writes the new records (PostgreSQL ``ON CONFLICT DO NOTHING``, counted), ``INSERT … SELECT``
-   the versions, ``UPDATE … FROM`` the changed records;
-4. the outcomes are read back from the staging table (the new records' ids), so the batch summary, rejected rows,
-   audit event and ``core.hooks.batch_written`` are those of the row writer.
+1. the existing-record check is one statement over the chunk's identities ``(kind, authority_uscc, doc_no_norm)``,
+   passed as arrays (PostgreSQL: a ``LATERAL`` probe of the unique index per row, whatever the table's statistics
+   say during a load) or as one JSON array (SQLite);
+2. the rows that name an existing record are decided exactly as the row writer decides them (another department's
+   → refused; same content hash → unchanged; else a new version, with the fields that changed — rare in a large
+   load);
+3. ids are drawn for the new records and versions in the row writer's order (new records' versions first, then the
+   changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences, one statement each);
+4. only the rows to write go into the staging table, with their ids and version numbers; ``INSERT … SELECT`` writes
+   the new records (PostgreSQL ``ON CONFLICT DO NOTHING``, counted), ``INSERT … SELECT`` the versions, ``UPDATE …
+   FROM`` the changed records. The outcomes are known in Python, so the batch summary, rejected rows, audit event
+   and ``core.hooks.batch_written`` are those of the row writer.
+
+Until 2026-12-07 the whole chunk was staged first and the decisions written back into the staging table (an
+``ANALYZE``, an ``UPDATE`` per decided row, two ``UPDATE … nextval`` for the ids): rewriting wide staged rows cost
+≈ 15 % of PostgreSQL's time in a load (docs/performance.md, "Set-based write").
 
 The same lock as the row writer is taken first (``lock_keys`` by issuing authority), so two uploads of one
 authority queue there. A version's payload is built by ``upsert.version_payload``, shared with the row writer.
@@ -26,6 +31,7 @@ CPU than the row writer — docs/performance.md, "Set-based write").
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table
@@ -138,145 +144,88 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
     raw = conn.connection.driver_connection
     assert raw is not None
     q = "%s" if pg else "?"
-
-    # 1. The chunk into the staging table, a column at a time; every row first taken as a new record.
-    received_on = clock.local_date(received_at)
-    memo: dict[tuple[str, dt.date], tuple[int, bool]] = {}
-    timely = [timeliness_of(p, received_on, memo) for p in chunk]
-    withdrawn = [not p.row.current_status_valid for p in chunk]
-    payloads = [version_payload(p, None) for p in chunk]
-    rows = [p.row for p in chunk]
-    n = len(chunk)
-    columns: dict[str, list[Any]] = {
-        "ord": list(range(n)),
-        "op": ["c"] * n,
-        "version_no": [1] * n,
-        "kind": [p.kind for p in chunk],
-        "authority_uscc": [r.authority_uscc for r in rows],
-        "doc_no_norm": [r.doc_no_norm for r in rows],
-        "doc_no": [r.doc_no or r.doc_no_norm for r in rows],
-        "authority": [r.authority or "" for r in rows],
-        "subject_id": [p.subject_id for p in chunk],
-        "party_kind": [p.content["party_kind"] for p in chunk],
-        "party_name": [p.content["party_name"] for p in chunk],
-        "decision_date": [r.decision_date for r in rows],
-        "severity": [p.severity for p in chunk],
-        "penalty_types": [p.types for p in chunk],
-        "penalty_types_key": [p.types_key for p in chunk],
-        "fine_fen": [p.fine_fen for p in chunk],
-        "licence_valid_from": [r.licence_valid_from for r in rows],
-        "licence_valid_to": [r.licence_valid_to for r in rows],
-        "domain": [r.domain for r in rows],
-        "content_hash": [p.content_hash for p in chunk],
-        "workdays_late": [t[0] for t in timely],
-        "late": [t[1] for t in timely],
-        "withdrawn_at": [received_at if w else None for w in withdrawn],
-        "withdrawn_reason": [WITHDRAW_REASON if w else None for w in withdrawn],
-        "content": [x[0] for x in payloads],
-        "data": [x[1] for x in payloads],
-        "extra": [x[2] for x in payloads],
-        "flags": [p.flags for p in chunk],
-        "changed_fields": [x[3] for x in payloads],
-        "source_row": [r.row for r in rows],
-    }
     cur = raw.cursor()
     try:
-        _ensure_stage(cur, dialect)
-        insert_columns(session, stage_table, columns)
-        if pg:
-            cur.execute(f"ANALYZE {STAGE}")  # a temporary table has no statistics: the join below needs them
-
-        # 2. The existing-record check: one join.
-        # PostgreSQL: one index probe per staged row (LATERAL … LIMIT 1 is not flattened into a join). A plain join
-        # was planned as a hash join over a sequential scan of credit_records — its statistics are those of before
-        # the load, so it looks small — which read every record for every chunk (177 ms per chunk at 100,000
-        # records, against 55 ms for the probes).
-        # SQLite's planner probes the unique index of credit_records for each staged row by itself.
-        match = "r.doc_no_norm = s.doc_no_norm AND r.authority_uscc = s.authority_uscc AND r.kind = s.kind"
-        joined = (
-            f"CROSS JOIN LATERAL (SELECT * FROM credit_records r WHERE {match} LIMIT 1) r"
-            if pg
-            else f"JOIN credit_records r ON {match}"
-        )
-        cur.execute(
-            f"SELECT s.ord, r.id, r.department_id, r.content_hash, r.current_version_id, r.version_count, "
-            f"r.withdrawn_at, r.withdrawn_reason FROM {STAGE} s {joined}"
-        )
-        existing = {row[0]: row for row in cur.fetchall()}
-        skip: list[int] = []
+        # 1. The existing-record check: one statement over the chunk's identities (module doc).
+        existing = {row[0]: row for row in _existing(cur, pg, chunk)}
         changed: list[tuple[int, Any]] = []
         for i in sorted(existing):
             p, rec = chunk[i], existing[i]
             if rec[2] != ctx.department_id:
                 ctx.reject(p, "record_of_other_department", "该决定已由其他部门报送，本部门不能修改")
-                skip.append(i)
             elif rec[3] == p.content_hash:
                 result.unchanged += 1
                 outcomes[p.index] = RowOutcome(p.row.row, "unchanged", rec[1], rec[5], warnings=_public_flags(p.flags))
-                skip.append(i)
             else:
                 changed.append((i, rec))
-        if skip:
-            if pg:
-                cur.execute(f"UPDATE {STAGE} SET op = 'x' WHERE ord = ANY(%s)", (skip,))
-            else:
-                cur.execute(f"UPDATE {STAGE} SET op = 'x' WHERE ord IN (SELECT value FROM json_each(?))", (str(skip),))
+        fresh = [i for i in range(len(chunk)) if i not in existing]
+        if not fresh and not changed:
+            return
+
+        # 2. Ids in the row writer's order: the new records' versions first, then the changed records'.
+        rec_ids = _draw_ids(cur, pg, "credit_records", len(fresh))
+        ver_ids = _draw_ids(cur, pg, "record_versions", len(fresh) + len(changed))
+
+        # 3. The rows to write into the staging table, a column at a time.
+        received_on = clock.local_date(received_at)
+        memo: dict[tuple[str, dt.date], tuple[int, bool]] = {}
+        staged = fresh + [i for i, _ in changed]
+        columns: dict[str, list[Any]] = {name: [] for name, _ in _COLUMNS}
+        columns["ord"] = list(range(len(staged)))
+        columns["op"] = ["c"] * len(fresh) + ["u"] * len(changed)
+        columns["rec_id"] = rec_ids + [rec[1] for _, rec in changed]
+        columns["ver_id"] = ver_ids
+        columns["version_no"] = [1] * len(fresh) + [rec[5] + 1 for _, rec in changed]
+        timely = [timeliness_of(chunk[i], received_on, memo) for i in fresh]
+        columns["workdays_late"] = [t[0] for t in timely] + [0] * len(changed)  # not written for changed records
+        columns["late"] = [t[1] for t in timely] + [False] * len(changed)
+        withdrawn = [not chunk[i].row.current_status_valid for i in fresh]
+        columns["withdrawn_at"] = [received_at if w else None for w in withdrawn]
+        columns["withdrawn_reason"] = [WITHDRAW_REASON if w else None for w in withdrawn]
+        payloads = [version_payload(chunk[i], None) for i in fresh]
         if changed:
             previous = previous_payloads(session, [rec[4] for _, rec in changed])
-            json_conv = _converter(_V.content, dialect.name)[0]
-            ts_conv = _converter(_R.withdrawn_at, dialect.name)[0] or (lambda v: v)
-            assert json_conv is not None
-            marks = []
             for i, rec in changed:
                 p = chunk[i]
-                number = rec[5] + 1
                 was_withdrawn = rec[6] is not None
                 now_withdrawn = not was_withdrawn and not p.row.current_status_valid
                 if was_withdrawn and p.row.current_status_valid:
                     p.flags.append({"code": "record_withdrawn", "message": "该记录已撤回，新版本不恢复公示"})
-                _, _, _, diff = version_payload(p, previous.get(rec[4], {}))
-                marks.append(
-                    (
-                        rec[1],
-                        number,
-                        json_conv(diff),
-                        json_conv(p.flags),
-                        ts_conv(received_at) if now_withdrawn else rec[6],
-                        WITHDRAW_REASON if now_withdrawn else rec[7],
-                        i,
-                    )
-                )
+                payloads.append(version_payload(p, previous.get(rec[4], {})))
+                columns["withdrawn_at"].append(received_at if now_withdrawn else _stored_time(rec[6]))
+                columns["withdrawn_reason"].append(WITHDRAW_REASON if now_withdrawn else rec[7])
                 result.updated += 1
                 result.withdrawn += now_withdrawn
                 outcomes[p.index] = RowOutcome(
-                    p.row.row, "updated", rec[1], number, withdrawn=now_withdrawn, warnings=_public_flags(p.flags)
+                    p.row.row, "updated", rec[1], rec[5] + 1, withdrawn=now_withdrawn, warnings=_public_flags(p.flags)
                 )
-            cur.executemany(
-                f"UPDATE {STAGE} SET op = 'u', rec_id = {q}, version_no = {q}, changed_fields = {q}, flags = {q}, "
-                f"withdrawn_at = {q}, withdrawn_reason = {q} WHERE ord = {q}",
-                marks,
-            )
-        fresh = n - len(existing)
-        if fresh == 0 and not changed:
-            return
+        for k, name in enumerate(("content", "data", "extra", "changed_fields")):
+            columns[name] = [x[k] for x in payloads]
+        prepared = [chunk[i] for i in staged]
+        rows = [p.row for p in prepared]
+        columns["kind"] = [p.kind for p in prepared]
+        columns["authority_uscc"] = [r.authority_uscc for r in rows]
+        columns["doc_no_norm"] = [r.doc_no_norm for r in rows]
+        columns["doc_no"] = [r.doc_no or r.doc_no_norm for r in rows]
+        columns["authority"] = [r.authority or "" for r in rows]
+        columns["subject_id"] = [p.subject_id for p in prepared]
+        columns["party_kind"] = [p.content["party_kind"] for p in prepared]
+        columns["party_name"] = [p.content["party_name"] for p in prepared]
+        columns["decision_date"] = [r.decision_date for r in rows]
+        columns["severity"] = [p.severity for p in prepared]
+        columns["penalty_types"] = [p.types for p in prepared]
+        columns["penalty_types_key"] = [p.types_key for p in prepared]
+        columns["fine_fen"] = [p.fine_fen for p in prepared]
+        columns["licence_valid_from"] = [r.licence_valid_from for r in rows]
+        columns["licence_valid_to"] = [r.licence_valid_to for r in rows]
+        columns["domain"] = [r.domain for r in rows]
+        columns["content_hash"] = [p.content_hash for p in prepared]
+        columns["flags"] = [p.flags for p in prepared]
+        columns["source_row"] = [r.row for r in rows]
+        _ensure_stage(cur, dialect)
+        insert_columns(session, stage_table, columns)
 
-        # 3. Ids, then the writes.
-        for column, table, ops in (
-            ("rec_id", "credit_records", "('c')"),
-            ("ver_id", "record_versions", "('c','u')"),
-        ):
-            if pg:
-                cur.execute(
-                    f"UPDATE {STAGE} SET {column} = x.id FROM (SELECT ord, nextval(pg_get_serial_sequence("
-                    f"'{table}', 'id')) AS id FROM (SELECT ord FROM {STAGE} WHERE op IN {ops} ORDER BY op, ord) o) x "
-                    f"WHERE {STAGE}.ord = x.ord"
-                )
-            else:  # one writer: the ids after the current maximum (core.bulk.allocate_ids)
-                cur.execute(
-                    f"UPDATE {STAGE} SET {column} = (SELECT coalesce(max(id), 0) FROM {table}) + x.n FROM "
-                    f"(SELECT ord, row_number() OVER (ORDER BY op, ord) AS n FROM {STAGE} WHERE op IN {ops}) x "
-                    f"WHERE {STAGE}.ord = x.ord"
-                )
+        # 4. The writes.
         constants = _constants(ctx, now, dialect.name)
         if fresh:
             names = ", ".join(_RECORD_VALUES)
@@ -289,13 +238,13 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
                 + (" ON CONFLICT DO NOTHING" if pg else ""),
                 (constants["department_id"], constants["received_at"], constants["now"], constants["now"]),
             )
-            if cur.rowcount != fresh:  # the authority's lock makes this impossible; never store half a chunk
-                raise RuntimeError(f"set-based write: {fresh - cur.rowcount} new records were inserted meanwhile")
+            if cur.rowcount != len(fresh):  # the authority's lock makes this impossible; never store half a chunk
+                raise RuntimeError(f"set-based write: {len(fresh) - cur.rowcount} new records were inserted meanwhile")
         cur.execute(
             "INSERT INTO record_versions (id, record_id, version_no, content_hash, content, data, extra, flags, "
             "changed_fields, batch_id, source_row, department_id, received_at, actor, created_at) "
             f"SELECT ver_id, rec_id, version_no, content_hash, content, data, extra, flags, changed_fields, {q}, "
-            f"source_row, {q}, {q}, {q}, {q} FROM {STAGE} WHERE op IN ('c', 'u') ORDER BY ord",
+            f"source_row, {q}, {q}, {q}, {q} FROM {STAGE} ORDER BY ord",
             (
                 constants["batch_id"],
                 constants["department_id"],
@@ -318,21 +267,78 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             if pg:
                 cur.execute("SET LOCAL enable_hashjoin TO DEFAULT")
                 cur.execute("SET LOCAL enable_mergejoin TO DEFAULT")
-
-        # 4. The new records' outcomes, read back.
-        if fresh:
-            cur.execute(f"SELECT ord, rec_id FROM {STAGE} WHERE op = 'c' ORDER BY ord")
-            for i, rid in cur.fetchall():
-                p = chunk[i]
-                late = timely[i][1]
-                result.created += 1
-                result.withdrawn += withdrawn[i]
-                result.late += late
-                outcomes[p.index] = RowOutcome(
-                    p.row.row, "created", rid, 1, withdrawn=withdrawn[i], late=late, warnings=_public_flags(p.flags)
-                )
     finally:
         cur.close()
+
+    # The new records' outcomes.
+    for k, i in enumerate(fresh):
+        p = chunk[i]
+        late = timely[k][1]
+        result.created += 1
+        result.withdrawn += withdrawn[k]
+        result.late += late
+        outcomes[p.index] = RowOutcome(
+            p.row.row, "created", rec_ids[k], 1, withdrawn=withdrawn[k], late=late, warnings=_public_flags(p.flags)
+        )
+
+
+#: The columns of ``credit_records`` the existing-record check reads, in this order.
+_FOUND = (
+    "r.id, r.department_id, r.content_hash, r.current_version_id, r.version_count, r.withdrawn_at, r.withdrawn_reason"
+)
+
+
+def _existing(cur: Any, pg: bool, chunk: list[_Prepared]) -> list[tuple[Any, ...]]:
+    """``(position in chunk, *_FOUND)`` of the chunk's rows whose record exists, by the record's identity
+    ``(kind, authority_uscc, doc_no_norm)`` — passed as arrays (PostgreSQL) or one JSON array (SQLite), so nothing is
+    written for rows that turn out to be resubmissions.
+
+    PostgreSQL: one probe of the unique index per row (``LATERAL … LIMIT 1`` is not flattened into a join). A plain
+    join was planned as a hash join over a sequential scan of credit_records — its statistics are those of before
+    the load, so it looks small — which read every record for every chunk (177 ms per chunk at 100,000 records,
+    against 55 ms for the probes). SQLite's planner probes the unique index for each row by itself."""
+    match = "r.doc_no_norm = t.doc_no_norm AND r.authority_uscc = t.authority_uscc AND r.kind = t.kind"
+    if pg:
+        cur.execute(
+            f"SELECT t.ord, {_FOUND} FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[]) "
+            "AS t(ord, kind, authority_uscc, doc_no_norm) "
+            f"CROSS JOIN LATERAL (SELECT * FROM credit_records r WHERE {match} LIMIT 1) r",
+            (
+                list(range(len(chunk))),
+                [p.kind for p in chunk],
+                [p.row.authority_uscc for p in chunk],
+                [p.row.doc_no_norm for p in chunk],
+            ),
+        )
+    else:
+        keys = json.dumps([[p.kind, p.row.authority_uscc, p.row.doc_no_norm] for p in chunk], ensure_ascii=False)
+        cur.execute(
+            f"SELECT t.ord, {_FOUND} FROM (SELECT CAST(key AS INTEGER) AS ord, value ->> 0 AS kind, "
+            "value ->> 1 AS authority_uscc, value ->> 2 AS doc_no_norm FROM json_each(?)) t "
+            f"JOIN credit_records r ON {match}",
+            (keys,),
+        )
+    return cur.fetchall()
+
+
+def _stored_time(value: Any) -> dt.datetime | None:
+    """A timestamp as the driver read it back, as a datetime again (SQLite: the text it stores, in UTC)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return value
+
+
+def _draw_ids(cur: Any, pg: bool, table: str, count: int) -> list[int]:
+    """``count`` new ids of ``table``, ascending. PostgreSQL: from the table's sequence, in one statement.
+    SQLite: after the current maximum (one writer at a time: ``core.bulk.allocate_ids``)."""
+    if not count:
+        return []
+    if pg:
+        cur.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", (count,))
+        return sorted(row[0] for row in cur.fetchall())
+    cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
+    top = cur.fetchone()[0]
+    return list(range(top + 1, top + count + 1))
 
 
 def _constants(ctx: _Context, now: dt.datetime, dialect: str) -> dict[str, Any]:
