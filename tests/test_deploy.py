@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_dockerfile_is_multi_stage_slim_non_root_with_a_health_check() -> None:
     text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE=python:3\.11-slim$", text, flags=re.M)  # the default base; scripts/image-build
     stages = re.findall(r"^FROM (\S+) AS (\w+)", text, flags=re.M)
-    assert stages == [("python:3.11-slim", "build"), ("python:3.11-slim", "runtime")]
+    assert stages == [("${BASE}", "build"), ("${BASE}", "runtime")]
     runtime = text.split("AS runtime", 1)[1]
     assert re.search(r"^USER xinyong$", runtime, flags=re.M), "the runtime stage must not run as root"
     assert "COPY --from=build /opt/xinyong /opt/xinyong" in runtime
