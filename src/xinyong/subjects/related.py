@@ -215,38 +215,29 @@ def _persons_by_hash(session: Session, digests: Iterable[str]) -> dict[str, int]
     return found
 
 
-def _open_rows(session: Session, subject_ids: Iterable[int], role: str | None = None) -> list[RelatedPerson]:
+def _open(session: Session, what: Any, subject_ids: Iterable[int], role: str | None = None) -> list[Any]:
+    """``what`` (a statement selecting RelatedPerson or some of its columns) of the open rows of ``subject_ids``
+    (of ``role`` if given), in id order, ``IN_CHUNK`` subjects per statement."""
     ids = sorted(set(subject_ids))
-    out: list[RelatedPerson] = []
+    out: list[Any] = []
     for start in range(0, len(ids), IN_CHUNK):
-        stmt = select(RelatedPerson).where(
-            RelatedPerson.subject_id.in_(ids[start : start + IN_CHUNK]), RelatedPerson.valid_to.is_(None)
-        )
+        stmt = what.where(RelatedPerson.subject_id.in_(ids[start : start + IN_CHUNK]), RelatedPerson.valid_to.is_(None))
         if role is not None:
             stmt = stmt.where(RelatedPerson.role == role)
-        out.extend(session.scalars(stmt.order_by(RelatedPerson.id)))
+        out.extend(session.execute(stmt.order_by(RelatedPerson.id)))
     return out
+
+
+def _open_rows(session: Session, subject_ids: Iterable[int], role: str | None = None) -> list[RelatedPerson]:
+    """The open rows of ``subject_ids`` as objects."""
+    return [row for (row,) in _open(session, select(RelatedPerson), subject_ids, role)]
 
 
 def _open_keys(session: Session, subject_ids: Iterable[int]) -> list[Any]:
     """What :func:`note_legal_reps` compares of the open rows of ``subject_ids`` (id, subject, role, ID hash,
     name, start), as plain rows in id order."""
-    ids = sorted(set(subject_ids))
-    cols = (
-        RelatedPerson.id,
-        RelatedPerson.subject_id,
-        RelatedPerson.role,
-        RelatedPerson.id_hash,
-        RelatedPerson.name_norm,
-        RelatedPerson.valid_from,
-    )
-    out: list[Any] = []
-    for start in range(0, len(ids), IN_CHUNK):
-        stmt = select(*cols).where(
-            RelatedPerson.subject_id.in_(ids[start : start + IN_CHUNK]), RelatedPerson.valid_to.is_(None)
-        )
-        out.extend(session.execute(stmt.order_by(RelatedPerson.id)))
-    return out
+    r = RelatedPerson
+    return _open(session, select(r.id, r.subject_id, r.role, r.id_hash, r.name_norm, r.valid_from), subject_ids)
 
 
 def _end(row: RelatedPerson, *, on: dt.date, actor: str, reason: str) -> None:
