@@ -18,6 +18,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -104,7 +105,23 @@ def _convert(values: list[Any], conv: Converter | None, repeats: bool) -> list[A
 def _tuples(
     rows: Sequence[dict[str, Any]], names: list[str], convs: list[tuple[Converter | None, bool]]
 ) -> list[tuple[Any, ...]]:
-    """The rows as driver tuples, built column by column."""
+    """The rows as driver tuples, built column by column. When every row has every column (the writers' usual
+    case) the values are taken by one ``itemgetter`` per row, in C; a row without some column reads it as None."""
+    if not rows:
+        return []
+    if len(names) > 1:
+        try:
+            whole = list(map(itemgetter(*names), rows))
+        except KeyError:
+            pass
+        else:
+            if all(conv is None for conv, _ in convs):
+                return whole
+            columns = [
+                _convert(list(values), conv, repeats)
+                for values, (conv, repeats) in zip(zip(*whole, strict=True), convs, strict=True)
+            ]
+            return list(zip(*columns, strict=True))
     columns = [
         _convert([r.get(name) for r in rows], conv, repeats) for name, (conv, repeats) in zip(names, convs, strict=True)
     ]
