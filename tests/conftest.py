@@ -5,7 +5,7 @@ Backends: SQLite always; PostgreSQL at ``XINYONG_TEST_POSTGRES_URL`` (default
 (set by ``.ci/run``) turns an unreachable PostgreSQL into a failure instead of a skip.
 
 Each test gets an empty schema: SQLite copies a template file built once per session; PostgreSQL uses one
-database per session, emptied with TRUNCATE before each test. ``XINYONG_TEST_PG_SCHEMA=migrations`` builds that
+database per session, emptied before each test (``_pg_truncate``). ``XINYONG_TEST_PG_SCHEMA=migrations`` builds that
 database with the Alembic migrations instead of ``create_all`` (on PostgreSQL the migrations partition the audit log,
 the check records and the record versions, migration 0023): the tests then run against the partitioned tables.
 """
@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from xinyong.auth import service as auth_service
 from xinyong.core.db import Database, forget_databases
 from xinyong.core.settings import reset_settings
 from xinyong.wiring import wire
@@ -72,10 +74,57 @@ def _share_route_contexts() -> None:
 _share_route_contexts()
 
 
+#: Tests that share an expensive session or module fixture, kept on one pytest-xdist worker (``--dist loadgroup``,
+#: pyproject.toml) so that it is built once, not once per worker: the browser tests' seeded server and Chromium, the
+#: read replica, the migrated template database of the partition tests.
+XDIST_GROUPS = {
+    "tests/browser/": "browser",
+    "tests/core/test_read_replica.py": "replica",
+    "tests/core/test_partitions.py": "partitions",
+}
+
+#: The modules of the suite's longest tests (8–30 s each: a demo city built, a server under load, two writers
+#: compared on many databases). They run first, so that pytest-xdist hands out the short tests last and no worker is
+#: left alone with one of these at the end while the other is idle. Only the order changes; a module missing here
+#: just runs in its place.
+SLOW_FIRST = (
+    "tests/records/test_setwrite.py",
+    "tests/analytics/test_assessment_demo.py",
+    "tests/demo/test_demo.py",
+    "tests/web/test_multi_process.py",
+    "tests/web/test_concurrent_load.py",
+    "tests/subjects/test_registry_import.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = next((g for prefix, g in XDIST_GROUPS.items() if path.startswith(prefix)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in SLOW_FIRST)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _wired() -> None:
     """The start-up wiring every entry point does (``xinyong.wiring``): tests call services directly."""
     wire()
+
+
+#: The hasher production uses (argon2id, 64 MiB, 3 passes, 4 lanes: ~0.3 s and both cores a hash on this machine).
+PRODUCTION_PASSWORD_HASHER = auth_service.PASSWORD_HASHER
+
+
+@pytest.fixture(autouse=True)
+def production_password_hasher(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """Every test hashes passwords with argon2id at minimal cost; the production hasher is handed to tests that
+    check it (``tests/auth/test_service.py``). The production parameters cost ~0.3 s of both cores per hash, paid
+    by every user a test creates and every login (the demo build alone creates 25 users). Servers a test starts in
+    a subprocess keep the production hasher."""
+    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return PRODUCTION_PASSWORD_HASHER
 
 
 @pytest.fixture(autouse=True)
@@ -141,11 +190,18 @@ def _pg_url() -> Iterator[str | None]:
     admin.dispose()
 
 
+_PG_SUPERUSER: dict[str, bool] = {}
+
+
 def _pg_truncate(db: Database) -> None:
     """Empty the tables a test left rows in and restart the sequences it used.
 
-    Truncating all ~50 tables costs about a second per test on PostgreSQL (new files for every table and index);
-    finding the few tables with rows is one cheap query, so only those are truncated."""
+    Finding the few tables with rows is one cheap query. ``TRUNCATE … CASCADE`` of those cost ~0.3 s a test (more on
+    a busy machine: the cascade reaches most of the ~75 tables, and each gets new files for itself and its indexes),
+    paid by every PostgreSQL test; deleting the rows costs milliseconds. They are deleted with the tables' triggers
+    off — the foreign keys' and the append-only ones (``session_replication_role = replica``, which needs a
+    superuser: the test cluster's ``postgres``; otherwise TRUNCATE as before) — and ``VACUUM`` then gives the tables
+    their pages back, so each test starts as after a TRUNCATE: no rows, no pages, rows stored in insertion order."""
     from xinyong.models import Base
 
     probe = " UNION ALL ".join(
@@ -153,13 +209,24 @@ def _pg_truncate(db: Database) -> None:
     )
     with db.engine.begin() as conn:
         dirty = [row[0] for row in conn.execute(text(probe))]
-        if dirty:
+        if dirty and db.url not in _PG_SUPERUSER:
+            _PG_SUPERUSER[db.url] = bool(
+                conn.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+            )
+        if dirty and _PG_SUPERUSER[db.url]:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for name in dirty:
+                conn.execute(text(f'DELETE FROM "{name}"'))
+        elif dirty:
             names = ", ".join(f'"{name}"' for name in dirty)
             conn.execute(text(f"TRUNCATE {names} CASCADE"))
         # Sequences advanced by rows since deleted or rolled back count too: restart every used one.
         used = conn.execute(text("SELECT schemaname, sequencename FROM pg_sequences WHERE last_value IS NOT NULL"))
         for schema, name in used.all():
             conn.execute(text(f'ALTER SEQUENCE "{schema}"."{name}" RESTART'))
+    if dirty and _PG_SUPERUSER[db.url]:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM " + ", ".join(f'"{name}"' for name in dirty)))
 
 
 @pytest.fixture(params=BACKENDS)
