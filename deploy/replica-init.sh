@@ -8,4 +8,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   PGPASSWORD="$REPLICATION_PASSWORD" pg_basebackup -h db -p 5432 -U replicator -D "$PGDATA" -R -X stream -c fast
   chmod 0700 "$PGDATA"
 fi
-exec postgres -c hot_standby=on
+# hot_standby_feedback: the primary's vacuum keeps the row versions the replica's running reads still see, so
+# replay never cancels a check or a portal page for a conflict (those would be retried, as SQLSTATE 40001).
+exec postgres -c hot_standby=on -c hot_standby_feedback=on
