@@ -313,8 +313,9 @@ def _existing(cur: Any, pg: bool, chunk: list[_Prepared]) -> list[tuple[Any, ...
     else:
         keys = json.dumps([[p.kind, p.row.authority_uscc, p.row.doc_no_norm] for p in chunk], ensure_ascii=False)
         cur.execute(
-            f"SELECT t.ord, {_FOUND} FROM (SELECT CAST(key AS INTEGER) AS ord, value ->> 0 AS kind, "
-            "value ->> 1 AS authority_uscc, value ->> 2 AS doc_no_norm FROM json_each(?)) t "
+            f"SELECT t.ord, {_FOUND} FROM (SELECT CAST(key AS INTEGER) AS ord, json_extract(value, '$[0]') AS kind, "
+            "json_extract(value, '$[1]') AS authority_uscc, json_extract(value, '$[2]') AS doc_no_norm "
+            "FROM json_each(?)) t "  # json_extract, not ->> (SQLite 3.38+)
             f"JOIN credit_records r ON {match}",
             (keys,),
         )
