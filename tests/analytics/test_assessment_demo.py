@@ -42,12 +42,7 @@ def _demo(session: Session, workdir) -> None:
     session.commit()
 
 
-def test_inactive_departments_rank_below_active_ones(session: Session, tmp_path, monkeypatch):
-    from argon2 import PasswordHasher
-
-    from xinyong.auth import service as auth
-
-    monkeypatch.setattr(auth, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+def test_inactive_departments_rank_below_active_ones(session: Session, tmp_path):
     _demo(session, tmp_path)
     active = {p.code for p in PROFILES}
     silent = {code for code, _, _ in city.DEPARTMENTS} - active

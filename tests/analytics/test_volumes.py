@@ -179,17 +179,14 @@ def test_cli(database, session: Session):
     assert r.exit_code == 0, r.output
 
 
-def test_console_page_explains_each_score(client: TestClient, session: Session, monkeypatch):
+def test_console_page_explains_each_score(client: TestClient, session: Session):
     import io
     import re
 
     import openpyxl
-    from argon2 import PasswordHasher
 
     from tests.factories import DEFAULT_PASSWORD, make_user
-    from xinyong.auth import service as auth_service
 
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     city = build(session)
     make_user(session, username="chief", role=Role.ADMIN)
     make_user(session, username="zjj-view", role=Role.DEPT_VIEWER, department=city.c)

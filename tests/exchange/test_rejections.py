@@ -107,14 +107,10 @@ def test_rejection_is_the_departments_work_until_its_correction_is_accepted(data
     assert r.exit_code != 0
 
 
-def test_console_lists_the_departments_own_rejections(database, session, client, monkeypatch):
-    from argon2 import PasswordHasher
-
+def test_console_lists_the_departments_own_rejections(database, session, client):
     from tests.factories import make_user
     from tests.web.test_console import HTML, login
-    from xinyong.auth import service as auth_service
 
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     dept = setup(session)
     other = make_department(session, code="wjw")
     upsert(session, dept, [penalty(**{"行政处罚决定书文号": DOC, "行政相对人名称": REFUSED})])

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from tests.factories import make_user
 from tests.web.test_console import HTML, TOKEN_RE, login
 from xinyong import cli
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role, system_principal
 from xinyong.catalog.service import seed_catalog
 from xinyong.core.db import Database
@@ -179,10 +178,7 @@ def test_a_job_of_a_dead_worker_goes_back_on_the_queue(pg: Database) -> None:
     _work_until(worker, lambda: _statuses(pg, "records.transitions") == ["succeeded"], timeout=15, app_db=pg)
 
 
-def test_the_console_lists_jobs_and_retries_a_failed_one(pg: Database, client, session, monkeypatch) -> None:
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+def test_the_console_lists_jobs_and_retries_a_failed_one(pg: Database, client, session) -> None:
     make_user(session, username="chief", role=Role.ADMIN)
     make_user(session, username="viewer", role=Role.DEPT_VIEWER)
     session.commit()
@@ -207,7 +203,7 @@ def test_the_console_lists_jobs_and_retries_a_failed_one(pg: Database, client, s
     assert client.get("/console/jobs", headers=HTML).status_code == 403
 
 
-def test_without_postgresql_work_runs_in_process(database: Database, client, session, monkeypatch) -> None:
+def test_without_postgresql_work_runs_in_process(database: Database, client, session) -> None:
     if database.dialect != "sqlite":
         pytest.skip("the embedded mode")
     assert runner.unavailable(database) is not None
@@ -216,9 +212,6 @@ def test_without_postgresql_work_runs_in_process(database: Database, client, ses
     assert done["job_id"] is None and str(done["report"]["run_date"]) == "2026-03-03"
     result = CliRunner().invoke(cli.app, ["--db", database.url, "worker", "--json"])
     assert result.exit_code == 2 and "jobs_unavailable" in result.output
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     make_user(session, username="chief", role=Role.ADMIN)
     session.commit()
     assert login(client, "chief").status_code == 303

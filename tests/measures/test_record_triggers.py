@@ -319,14 +319,10 @@ def test_over_http_and_on_the_command_line(client, session, database, seeded) ->
     assert out.exit_code == 1 and rec.doc_no in text and "理由（信用记录）" in text
 
 
-def test_console_catalogue_page_shows_the_record_trigger(client, session, seeded, monkeypatch) -> None:
-    from argon2 import PasswordHasher
-
+def test_console_catalogue_page_shows_the_record_trigger(client, session, seeded) -> None:
     from tests.factories import make_user
     from tests.web.test_console import HTML, login
-    from xinyong.auth import service as auth_service
 
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     _actor, dept = seeded
     make_user(session, username="viewer-czj", role=Role.DEPT_VIEWER, department=dept)
     session.commit()

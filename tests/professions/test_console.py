@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from tests.factories import ACTOR, make_user
 from tests.lists.test_sync import court_row, write_csv
 from tests.professions.helpers import build, doctor_rows, person_id
 from tests.web.test_console import HTML, TOKEN_RE, csrf, login
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role
 from xinyong.lists import sync
 from xinyong.professions.models import GovernmentFlag
 from xinyong.subjects.access_log import SubjectAccess
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def test_profession_file_page_and_integrity_page(client, session, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import re
 
 import openpyxl
 import pytest
-from argon2 import PasswordHasher
 
 from tests.factories import DEFAULT_PASSWORD, make_department, make_user, register_authority
 from tests.ingest.helpers import AUTHORITY, AUTHORITY_NAME, penalty_row, zh_headers
@@ -25,11 +24,6 @@ from xinyong.records.inputs import RecordKind
 
 HTML = {"accept": "text/html"}
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def csrf(client, url: str = "/console/login") -> str:

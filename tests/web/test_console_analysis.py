@@ -13,13 +13,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from tests.evaluation.helpers import entry, org, seed
 from tests.factories import ACTOR, DEFAULT_PASSWORD, make_department, make_user
 from xinyong.analytics import trading
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role
 from xinyong.core import clock
 from xinyong.core.audit import AuditEvent
@@ -33,11 +31,6 @@ TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 NAV_RE = re.compile(r'<nav class="console-nav".*?</nav>', re.DOTALL)
 #: A subject name that a spreadsheet would run as a formula if it were not escaped.
 FORMULA_NAME = '=HYPERLINK("http://evil.example","沁阳市点我有限公司")'
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def csrf(client, url: str = "/console/login") -> str:

@@ -7,23 +7,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from tests.factories import auth_headers, make_department, make_token, make_user
 from tests.measures.helpers import entry, org, seed_all
 from tests.measures.test_record_triggers import penalty
 from tests.web.test_console_analysis import HTML, NAV_RE, login, post, text_of
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role
 from xinyong.core import clock
 from xinyong.measures.models import Check as CheckRecord
 from xinyong.web import console_check
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -6,22 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from tests.factories import auth_headers, make_token, make_user
 from tests.reports.test_government_file import _setup
 from tests.web.test_console_analysis import HTML, NAV_RE, login, post, text_of
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role
 from xinyong.subjects.access_log import SubjectAccess
 
 ENDPOINT = "GET /api/v1/subjects/{code}/file"
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import ACTOR, make_department, make_user
 from tests.lists.test_sync import Registry, court_row, seed, write_csv
-from tests.web.test_console import HTML, TOKEN_RE, cheap_hasher, login  # noqa: F401 (cheap_hasher: autouse fixture)
+from tests.web.test_console import HTML, TOKEN_RE, login
 from xinyong.auth.roles import Role
 from xinyong.cases import notify, verification
 from xinyong.core.settings import reset_settings

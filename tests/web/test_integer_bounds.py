@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.dependencies.models import Dependant
 from fastapi.params import Form
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -25,7 +24,6 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_token, make_user
-from xinyong.auth import service as auth_service
 from xinyong.auth.roles import Role
 from xinyong.core.bounds import BIGINT_MAX
 from xinyong.core.db import Database
@@ -144,9 +142,8 @@ def test_the_walk_found_the_integer_parameters() -> None:
 
 
 @pytest.fixture
-def admin(client: TestClient, session: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def admin(client: TestClient, session: Any) -> dict[str, str]:
     """API headers of an admin token; the client also holds an admin's console session and a CSRF token."""
-    monkeypatch.setattr(auth_service, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     make_user(session, username="chief", role=Role.ADMIN)
     page = client.get("/console/login", headers=HTML)
     csrf = TOKEN_RE.search(page.text).group(1)
