@@ -12,7 +12,7 @@ do the rest:
    → refused; same content hash → unchanged; else a new version, with the fields that changed — rare in a large
    load);
 3. ids are drawn for the new records and versions in the row writer's order (new records' versions first, then the
-   changed records'; SQLite: after the current maximum; PostgreSQL: from the tables' sequences, one statement each);
+   changed records'; ``core.bulk.allocate_ids``: SQLite after the current maximum, PostgreSQL from the sequences);
 4. only the rows to write go into the staging table, with their ids and version numbers; ``INSERT … SELECT`` writes
    the new records (PostgreSQL ``ON CONFLICT DO NOTHING``, counted), ``INSERT … SELECT`` the versions, ``UPDATE …
    FROM`` the changed records. The outcomes are known in Python, so the batch summary, rejected rows, audit event
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from xinyong.core import clock
-from xinyong.core.bulk import _converter, insert_columns
+from xinyong.core.bulk import _converter, allocate_ids, insert_columns
 from xinyong.core.db import lock_keys, utcnow
 from xinyong.records.models import CreditRecord, RecordVersion
 
@@ -163,25 +163,17 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             return
 
         # 2. Ids in the row writer's order: the new records' versions first, then the changed records'.
-        rec_ids = _draw_ids(cur, pg, "credit_records", len(fresh))
-        ver_ids = _draw_ids(cur, pg, "record_versions", len(fresh) + len(changed))
+        rec_ids = allocate_ids(session, CreditRecord.__table__, len(fresh))
+        ver_ids = allocate_ids(session, RecordVersion.__table__, len(fresh) + len(changed))
 
         # 3. The rows to write into the staging table, a column at a time.
         received_on = clock.local_date(received_at)
         memo: dict[tuple[str, dt.date], tuple[int, bool]] = {}
         staged = fresh + [i for i, _ in changed]
-        columns: dict[str, list[Any]] = {name: [] for name, _ in _COLUMNS}
-        columns["ord"] = list(range(len(staged)))
-        columns["op"] = ["c"] * len(fresh) + ["u"] * len(changed)
-        columns["rec_id"] = rec_ids + [rec[1] for _, rec in changed]
-        columns["ver_id"] = ver_ids
-        columns["version_no"] = [1] * len(fresh) + [rec[5] + 1 for _, rec in changed]
         timely = [timeliness_of(chunk[i], received_on, memo) for i in fresh]
-        columns["workdays_late"] = [t[0] for t in timely] + [0] * len(changed)  # not written for changed records
-        columns["late"] = [t[1] for t in timely] + [False] * len(changed)
         withdrawn = [not chunk[i].row.current_status_valid for i in fresh]
-        columns["withdrawn_at"] = [received_at if w else None for w in withdrawn]
-        columns["withdrawn_reason"] = [WITHDRAW_REASON if w else None for w in withdrawn]
+        withdrawn_at: list[Any] = [received_at if w else None for w in withdrawn]
+        withdrawn_reason: list[str | None] = [WITHDRAW_REASON if w else None for w in withdrawn]
         payloads = [version_payload(chunk[i], None) for i in fresh]
         if changed:
             previous = previous_payloads(session, [rec[4] for _, rec in changed])
@@ -192,36 +184,50 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
                 if was_withdrawn and p.row.current_status_valid:
                     p.flags.append({"code": "record_withdrawn", "message": "该记录已撤回，新版本不恢复公示"})
                 payloads.append(version_payload(p, previous.get(rec[4], {})))
-                columns["withdrawn_at"].append(received_at if now_withdrawn else _stored_time(rec[6]))
-                columns["withdrawn_reason"].append(WITHDRAW_REASON if now_withdrawn else rec[7])
+                withdrawn_at.append(received_at if now_withdrawn else _stored_time(rec[6]))
+                withdrawn_reason.append(WITHDRAW_REASON if now_withdrawn else rec[7])
                 result.updated += 1
                 result.withdrawn += now_withdrawn
                 outcomes[p.index] = RowOutcome(
                     p.row.row, "updated", rec[1], rec[5] + 1, withdrawn=now_withdrawn, warnings=_public_flags(p.flags)
                 )
-        for k, name in enumerate(("content", "data", "extra", "changed_fields")):
-            columns[name] = [x[k] for x in payloads]
         prepared = [chunk[i] for i in staged]
         rows = [p.row for p in prepared]
-        columns["kind"] = [p.kind for p in prepared]
-        columns["authority_uscc"] = [r.authority_uscc for r in rows]
-        columns["doc_no_norm"] = [r.doc_no_norm for r in rows]
-        columns["doc_no"] = [r.doc_no or r.doc_no_norm for r in rows]
-        columns["authority"] = [r.authority or "" for r in rows]
-        columns["subject_id"] = [p.subject_id for p in prepared]
-        columns["party_kind"] = [p.content["party_kind"] for p in prepared]
-        columns["party_name"] = [p.content["party_name"] for p in prepared]
-        columns["decision_date"] = [r.decision_date for r in rows]
-        columns["severity"] = [p.severity for p in prepared]
-        columns["penalty_types"] = [p.types for p in prepared]
-        columns["penalty_types_key"] = [p.types_key for p in prepared]
-        columns["fine_fen"] = [p.fine_fen for p in prepared]
-        columns["licence_valid_from"] = [r.licence_valid_from for r in rows]
-        columns["licence_valid_to"] = [r.licence_valid_to for r in rows]
-        columns["domain"] = [r.domain for r in rows]
-        columns["content_hash"] = [p.content_hash for p in prepared]
-        columns["flags"] = [p.flags for p in prepared]
-        columns["source_row"] = [r.row for r in rows]
+        columns: dict[str, list[Any]] = {
+            "ord": list(range(len(staged))),
+            "op": ["c"] * len(fresh) + ["u"] * len(changed),
+            "rec_id": rec_ids + [rec[1] for _, rec in changed],
+            "ver_id": ver_ids,
+            "version_no": [1] * len(fresh) + [rec[5] + 1 for _, rec in changed],
+            "kind": [p.kind for p in prepared],
+            "authority_uscc": [r.authority_uscc for r in rows],
+            "doc_no_norm": [r.doc_no_norm for r in rows],
+            "doc_no": [r.doc_no or r.doc_no_norm for r in rows],
+            "authority": [r.authority or "" for r in rows],
+            "subject_id": [p.subject_id for p in prepared],
+            "party_kind": [p.content["party_kind"] for p in prepared],
+            "party_name": [p.content["party_name"] for p in prepared],
+            "decision_date": [r.decision_date for r in rows],
+            "severity": [p.severity for p in prepared],
+            "penalty_types": [p.types for p in prepared],
+            "penalty_types_key": [p.types_key for p in prepared],
+            "fine_fen": [p.fine_fen for p in prepared],
+            "licence_valid_from": [r.licence_valid_from for r in rows],
+            "licence_valid_to": [r.licence_valid_to for r in rows],
+            "domain": [r.domain for r in rows],
+            "content_hash": [p.content_hash for p in prepared],
+            # timeliness is written for new records only
+            "workdays_late": [t[0] for t in timely] + [0] * len(changed),
+            "late": [t[1] for t in timely] + [False] * len(changed),
+            "withdrawn_at": withdrawn_at,
+            "withdrawn_reason": withdrawn_reason,
+            "content": [x[0] for x in payloads],
+            "data": [x[1] for x in payloads],
+            "extra": [x[2] for x in payloads],
+            "flags": [p.flags for p in prepared],
+            "changed_fields": [x[3] for x in payloads],
+            "source_row": [r.row for r in rows],
+        }
         _ensure_stage(cur, dialect)
         insert_columns(session, stage_table, columns)
 
@@ -327,19 +333,6 @@ def _stored_time(value: Any) -> dt.datetime | None:
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
     return value
-
-
-def _draw_ids(cur: Any, pg: bool, table: str, count: int) -> list[int]:
-    """``count`` new ids of ``table``, ascending. PostgreSQL: from the table's sequence, in one statement.
-    SQLite: after the current maximum (one writer at a time: ``core.bulk.allocate_ids``)."""
-    if not count:
-        return []
-    if pg:
-        cur.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", (count,))
-        return sorted(row[0] for row in cur.fetchall())
-    cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
-    top = cur.fetchone()[0]
-    return list(range(top + 1, top + count + 1))
 
 
 def _constants(ctx: _Context, now: dt.datetime, dialect: str) -> dict[str, Any]:
