@@ -67,16 +67,27 @@ def generic_dictionary() -> bytes:
 
 
 def sample(url: str, n: int) -> list[bytes]:
-    """``n`` random versions' ``content`` + ``data`` as stored, as UTF-8 JSON text."""
+    """``n`` random versions' ``content`` + ``data`` as stored (a packed version's unpacked), as UTF-8 JSON text."""
     from sqlalchemy import create_engine, text
+
+    from xinyong.records import versions
 
     engine = create_engine(url)
     order = "random()"
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT content, data FROM record_versions ORDER BY {order} LIMIT :n"), {"n": n})
+
+        def load(key: int) -> bytes | None:
+            found = conn.execute(text("SELECT body FROM version_dictionaries WHERE checksum = :k"), {"k": key})
+            return found.scalar()
+
+        rows = conn.execute(
+            text(f"SELECT content, data, packed FROM record_versions ORDER BY {order} LIMIT :n"), {"n": n}
+        ).all()
         out = []
-        for content, data in rows:
+        for content, data, packed in rows:
             # Stored as jsonb (PostgreSQL: dicts) or JSON text (SQLite: strings); measured as compact JSON text.
+            if packed is not None:
+                content, data = versions.documents(None, None, bytes(packed), load)
             docs = [json.loads(v) if isinstance(v, str) else v for v in (content, data)]
             out.append("".join(json.dumps(d, ensure_ascii=False) for d in docs).encode())
     engine.dispose()

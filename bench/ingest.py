@@ -153,6 +153,38 @@ def stored_bytes(url: str, tables: tuple[str, ...]) -> int:
     return int(total or 0)
 
 
+def train_and_repack(db, url: str, records: int) -> float:  # type: ignore[no-untyped-def]
+    """What a city does once it has versions of its own (records.packing): train a dictionary, repack the versions
+    with it; then the space freed is given back (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``) and measured."""
+    from sqlalchemy import create_engine, text
+
+    from xinyong.records import packing
+
+    t0 = time.perf_counter()
+    with db.sessionmaker() as session, session.begin():
+        trained = packing.train(session, actor="bench", force=True)
+    t1 = time.perf_counter()
+    done = packing.pack_versions(db, repack=True, batch=5_000)
+    t2 = time.perf_counter()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM" if engine.dialect.name == "sqlite" else "VACUUM FULL record_versions"))
+    engine.dispose()
+    t3 = time.perf_counter()
+    per_record = stored_bytes(url, ("credit_records", "record_versions")) / max(records, 1)
+    print(
+        f"trained dictionary  {trained.bytes:,} bytes from {trained.trained_on:,} versions in {t1 - t0:.1f} s: "
+        f"{trained.mean_bytes_current:,.0f} → {trained.mean_bytes_new:,.0f} bytes per held-out version"
+    )
+    print(
+        f"repacked            {done.repacked:,} versions in {t2 - t1:.1f} s ({done.repacked / (t2 - t1):,.0f}/s), "
+        f"{done.bytes_before / max(done.repacked, 1):,.0f} → {done.bytes_after / max(done.repacked, 1):,.0f} bytes "
+        f"each; vacuum {t3 - t2:.1f} s"
+    )
+    print(f"stored per record   {per_record:,.0f} bytes after training and repacking")
+    return per_record
+
+
 def validate_only(path: Path) -> float:
     """Rows/s of reading and validating the file, no database (the validator both writers share)."""
     from xinyong.ingest.readers import open_table
@@ -264,6 +296,12 @@ def main() -> None:
     parser.add_argument("--engine", choices=["row", "bulk", "raw", "compare"], help="see the module's doc")
     parser.add_argument("--pg", help=f"--engine compare: the PostgreSQL database (default {PG_DEFAULT})")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line (compare)")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="after the load: train a dictionary from it, repack every version with it "
+        "(xinyong records train-dictionary / pack-versions --repack), compact the file, and measure again",
+    )
     parser.add_argument(
         "--gc",
         default="bulk",
@@ -402,6 +440,9 @@ def main() -> None:
     print(f"peak memory (RSS)   {peak_mb:,.0f} MB")
     per_record = stored_bytes(url, ("credit_records", "record_versions")) / max(counts["records"] or 0, 1)
     print(f"stored per record   {per_record:,.0f} bytes (credit_records + record_versions with indexes)")
+    trained_per_record = None
+    if args.train:
+        trained_per_record = train_and_repack(db, url, counts["records"] or 0)
     print(f"python              {sys.version.split()[0]}")
     if args.json:
         import json
@@ -418,6 +459,7 @@ def main() -> None:
                     "cpu": cpu,
                     "peak_mb": peak_mb,
                     "bytes_per_record": per_record,
+                    "bytes_per_record_trained": trained_per_record,
                 }
             )
         )

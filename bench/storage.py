@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import random
 import resource
@@ -111,13 +112,20 @@ def read_latencies(db: Any, record_ids: list[int], reads: int) -> list[float]:
 def compression(engine: Any, sample: int = 20_000) -> dict[str, float]:
     """Bytes of the stored JSON documents of ``sample`` versions, as they are and compressed with zlib (level 6)
     one by one, and the share of documents above 1,000 bytes."""
+    from xinyong.records import versions
+
     with engine.connect() as conn:
         cast = "::text" if engine.dialect.name == "postgresql" else ""
         rows = conn.exec_driver_sql(
-            f"SELECT content{cast}, data{cast}, extra{cast}, flags{cast}, changed_fields{cast} "
+            f"SELECT content{cast}, data{cast}, packed, extra{cast}, flags{cast}, changed_fields{cast} "
             f"FROM record_versions ORDER BY id LIMIT {sample}"
         ).all()
-    docs = ["".join(r).encode() for r in rows]
+        bodies = {k: bytes(b) for k, b in conn.exec_driver_sql("SELECT checksum, body FROM version_dictionaries")}
+    docs = []
+    for content, data, packed, *rest in rows:  # a packed version (0025) measured as its documents' JSON text
+        if packed is not None:
+            content, data = (json.dumps(d) for d in versions.documents(None, None, bytes(packed), bodies.get))
+        docs.append("".join([content, data, *rest]).encode())
     plain = sum(len(d) for d in docs)
     packed = sum(len(zlib.compress(d, 6)) for d in docs)
     t0 = time.perf_counter()

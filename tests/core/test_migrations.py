@@ -7,9 +7,10 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, inspect, literal, select, text
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
+from tests.records.helpers import BLOB
 from xinyong.core.db import Database, forget_databases
 from xinyong.core.migrate import (
     current_revision,
@@ -82,7 +83,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
 
     from tests.commitments.helpers import row as commitment_row
     from tests.factories import make_uscc
-    from tests.records.helpers import ADMIN, penalty, seed_catalog
+    from tests.records.helpers import ADMIN, penalty, seed_catalog, writers_before_0025
     from xinyong.auth.models import Department, DepartmentAuthority
     from xinyong.commitments import service as commitments
     from xinyong.commitments.validate import map_headers
@@ -96,6 +97,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
     # Today's services on the 0009 schema: no exchange feed tables (0016) yet, so no feed producers either.
     monkeypatch.setattr(hooks, "audit_listeners", [])
     monkeypatch.setattr(hooks, "batch_listeners", [])
+    writers_before_0025(monkeypatch)
     a_uscc, b_uscc, unit, shared, accepting = (make_uscc(7700 + i) for i in range(5))
     db = Database(empty_url)
     with db.engine.begin() as conn:  # the 0009 schema: the departments table as it was, filled directly
@@ -108,8 +110,9 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         conn.execute(text("ALTER TABLE catalog_classes ADD COLUMN share_lookback_years INTEGER"))
         # Likewise departments.external (0018), read by today's authority look-up.
         conn.execute(text("ALTER TABLE departments ADD COLUMN external BOOLEAN NOT NULL DEFAULT false"))
-        # And credit_records.domain (0019), written by today's record upload.
+        # And credit_records.domain (0019), written by today's record upload; record_versions.packed (0025), read.
         conn.execute(text("ALTER TABLE credit_records ADD COLUMN domain VARCHAR(40)"))
+        conn.execute(text(f"ALTER TABLE record_versions ADD COLUMN packed {BLOB[conn.dialect.name]}"))
 
     def decided(authority: str, code: str):  # noqa: ANN202
         return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
@@ -156,6 +159,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
         conn.execute(text("ALTER TABLE catalog_classes DROP COLUMN share_lookback_years"))
         conn.execute(text("ALTER TABLE departments DROP COLUMN external"))
         conn.execute(text("ALTER TABLE credit_records DROP COLUMN domain"))
+        conn.execute(text("ALTER TABLE record_versions DROP COLUMN packed"))
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
         got = {
@@ -188,7 +192,7 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
     import datetime as dt
 
     from tests.factories import make_department
-    from tests.records.helpers import ADMIN, PERSON_ID, contract, licence, penalty, seed_catalog
+    from tests.records.helpers import ADMIN, PERSON_ID, contract, licence, penalty, seed_catalog, writers_before_0025
     from xinyong.catalog.rules import PartyKind
     from xinyong.records import queries, versions, views
     from xinyong.records import service as records_service
@@ -213,18 +217,22 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
             s, actor=ADMIN, department_id=dept_id, batch_id=None, received_at=received, rows=batch
         )
 
-    def stored(s) -> dict[int, tuple]:  # noqa: ANN202
+    def stored(s, packed: bool = True) -> dict[int, tuple]:  # noqa: ANN202  (packed documents unpacked)
         v = RecordVersion
-        q = select(v.id, v.version_no, v.content, v.data, v.changed_fields).order_by(v.id)
-        return {vid: (n, c, d, ch) for vid, n, c, d, ch in s.execute(q)}
+        p = v.packed if packed else literal(None)  # no such column before 0025
+        q = select(v.id, v.version_no, v.content, v.data, p, v.changed_fields).order_by(v.id)
+        return {vid: (n, *versions.documents(c, d, p), ch) for vid, n, c, d, p, ch in s.execute(q)}
 
     def history_views(s, record_ids: list[int]) -> list[dict]:  # noqa: ANN202
         s.expire_all()
         return [views.version_view(v) for rid in record_ids for v in queries.record_history(s, rid)]
 
     db = Database(empty_url)
+    with db.engine.begin() as conn:  # read by today's model (0025): there until the upgrade
+        conn.execute(text(f"ALTER TABLE record_versions ADD COLUMN packed {BLOB[conn.dialect.name]}"))
     # The writer as it was: full content, full data, a first version's changed fields listing every field.
     with monkeypatch.context() as old:
+        writers_before_0025(old)
         old.setattr(versions, "compact_content", lambda content: content)
         old.setattr(versions, "compact_data", lambda content, data: data)
         old.setattr(versions, "compact_changed_fields", lambda number, changed, content: changed)
@@ -246,6 +254,8 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
             viewed = history_views(s, record_ids)
     assert len(before) == 7
     assert all((len(c) >= len(versions.CONTENT_FIELDS) and n > 1) or ch == sorted(c) for n, c, _, ch in before.values())
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE record_versions DROP COLUMN packed"))
 
     assert upgrade(empty_url) == head_revision()
     with db.sessionmaker() as s:
@@ -274,7 +284,7 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
 
     downgrade(empty_url, "0021_exchange_rejections")
     with db.sessionmaker() as s:
-        full_again = stored(s)
+        full_again = stored(s, packed=False)
         assert {vid: full_again[vid] for vid in before} == before
         for vid, row in compacted.items():
             assert full_again[vid] == (row[0], *versions.full(*row))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
 from tests.factories import make_department
-from tests.records.helpers import ADMIN, make_batch, penalty, seed_catalog
+from tests.records.helpers import ADMIN, BLOB, make_batch, penalty, seed_catalog, writers_before_0025
 from xinyong import cli
 from xinyong.core import audit
 from xinyong.core.db import Database, forget_databases
@@ -95,7 +95,11 @@ def relkind(conn, table: str) -> str:
 def snapshot(conn) -> dict[str, list[tuple]]:
     """Every row of the partitioned tables (and the children of the emulated foreign keys), in id order."""
     tables = ("audit_events", "checks", "check_items", "check_feedback", "record_versions", "audit_chain_head")
-    return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY id"))] for t in tables}
+    out = {}
+    for t in tables:  # the columns of the revision before 0023 (record_versions.packed came with 0025, all NULL)
+        names = ", ".join(c["name"] for c in inspect(conn).get_columns(t) if c["name"] != "packed")
+        out[t] = [tuple(r) for r in conn.execute(text(f"SELECT {names} FROM {t} ORDER BY id"))]
+    return out
 
 
 def add_check(conn, at: dt.datetime, *, items: int = 2, feedback: bool = True) -> int:
@@ -125,9 +129,13 @@ def add_check(conn, at: dt.datetime, *, items: int = 2, feedback: bool = True) -
     return check_id
 
 
-def seed(url: str) -> None:
-    """Rows in every table the migration rebuilds: records with two versions, audit events, checks of two months."""
+def seed(url: str, mp: pytest.MonkeyPatch) -> None:
+    """Rows in every table the migration rebuilds: records with two versions, audit events, checks of two months.
+    Written by today's writers as they wrote before 0025 (plain versions; the packed column there meanwhile)."""
+    writers_before_0025(mp)
     db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE record_versions ADD COLUMN packed {BLOB['postgresql']}"))
     with db.sessionmaker() as s:
         seed_catalog(s)
         dept = make_department(s, code="scjgj")
@@ -143,15 +151,16 @@ def seed(url: str) -> None:
         )
         s.commit()
     with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE record_versions DROP COLUMN packed"))
         add_check(conn, dt.datetime(2025, 6, 3, 8, 0, tzinfo=dt.UTC))
         add_check(conn, dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=dt.UTC))
         add_check(conn, dt.datetime.now(dt.UTC))
     db.dispose()
 
 
-def test_upgrade_and_downgrade_keep_every_row(pg_url):
+def test_upgrade_and_downgrade_keep_every_row(pg_url, monkeypatch):
     upgrade(pg_url, BEFORE)
-    seed(pg_url)
+    seed(pg_url, monkeypatch)
     db = Database(pg_url)
     with db.engine.connect() as conn:
         before = snapshot(conn)

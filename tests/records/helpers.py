@@ -144,3 +144,24 @@ def contract(*, row: int = 2) -> RecordInput:
         domain="守合同重信用",
         data={"domain": "守合同重信用", "party_name": "沁阳市宏达机械有限公司", "honour_name": "守合同重信用企业"},
     )
+
+
+#: The type of record_versions.packed (0025), for tests that add it to an older schema for today's model.
+BLOB = {"sqlite": "BLOB", "postgresql": "bytea"}
+
+
+def writers_before_0025(mp: Any) -> None:
+    """Today's record writers as they wrote before 0025: plain versions (content and data in their columns), no
+    dictionary looked up. The row writer's and the ORM writer's (a correction's) versions."""
+    from xinyong.records import packing, upsert, versions
+
+    mp.setattr(packing, "packer", lambda session: packing.BUILTIN)
+    mp.setattr(packing, "stored_columns", lambda session, content, data: {"content": content, "data": data})
+    original = upsert._Context.version
+
+    def version(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        row = original(self, *args, **kwargs)
+        row["content"], row["data"] = versions.unpack(row.pop("packed"), versions.BUILTIN_DICTIONARY)
+        return row
+
+    mp.setattr(upsert._Context, "version", version)

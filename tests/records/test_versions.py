@@ -157,18 +157,21 @@ def upsert(session, dept, rows):
 
 
 def stored_rows(session) -> dict[int, tuple[int, dict, dict, list]]:
-    return {
-        vid: (number, content, data, changed)
-        for vid, number, content, data, changed in session.execute(
-            select(
-                RecordVersion.id,
-                RecordVersion.version_no,
-                RecordVersion.content,
-                RecordVersion.data,
-                RecordVersion.changed_fields,
-            )
+    """The stored (compact) documents of every version, unpacked: the writers store every version packed."""
+    out = {}
+    for vid, number, content, data, packed, changed in session.execute(
+        select(
+            RecordVersion.id,
+            RecordVersion.version_no,
+            RecordVersion.content,
+            RecordVersion.data,
+            RecordVersion.packed,
+            RecordVersion.changed_fields,
         )
-    }
+    ):
+        assert packed is not None and content is None and data is None
+        out[vid] = (number, *versions.documents(content, data, packed), changed)
+    return out
 
 
 def test_the_upsert_stores_the_compact_form_and_readers_get_the_full_one(session, dept):

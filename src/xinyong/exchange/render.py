@@ -33,7 +33,7 @@ from xinyong.commitments.models import Commitment
 from xinyong.exchange.models import FeedMessage
 from xinyong.ingest.standards import FIELDS
 from xinyong.lists.models import ListEntry, ListType
-from xinyong.records import versions as record_versions
+from xinyong.records import packing
 from xinyong.records.inputs import RecordKind
 from xinyong.records.models import CreditRecord, RecordVersion
 
@@ -257,15 +257,16 @@ def render_messages(session: Session, messages: Iterable[FeedMessage]) -> list[d
     versions: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     ids = sorted({record_id for record_id, _ in wanted})
     numbers = sorted({version_no for _, version_no in wanted})
-    columns = (RecordVersion.record_id, RecordVersion.version_no, RecordVersion.content, RecordVersion.data)
+    v = RecordVersion
+    columns = (v.record_id, v.version_no, v.content, v.data, v.packed)
     for start in range(0, len(ids), VERSION_CHUNK):
         chunk = ids[start : start + VERSION_CHUNK]
         q = select(*columns).where(RecordVersion.record_id.in_(chunk))
         if len(numbers) == 1:
             q = q.where(RecordVersion.version_no == numbers[0])
-        for record_id, version_no, content, data in session.execute(q):
+        for record_id, version_no, content, data, packed in session.execute(q):
             if (record_id, version_no) in wanted:
-                whole = record_versions.full(version_no, content, data, [])
+                whole = packing.full(session, version_no, content, data, [], packed)
                 versions[(record_id, version_no)] = (whole.content, whole.data)
     out = []
     for m in messages:

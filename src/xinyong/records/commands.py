@@ -14,7 +14,7 @@ from xinyong.auth import service as auth_service
 from xinyong.core import clikit
 from xinyong.core.clikit import JsonOption, LimitOption, OffsetOption, date_or_today, emit, handle_errors
 from xinyong.core.clock import local_text
-from xinyong.records import queries, service, views
+from xinyong.records import packing, queries, service, views
 from xinyong.records.publicity import STATUS_LABELS
 from xinyong.subjects.service import get_subject
 
@@ -114,5 +114,74 @@ def transitions(
         clikit.console.print(
             f"{d['run_date']}：开始公示 {d['started']}，结束公示 {d['ended']}，公示中 {d['public']}{note}"
         )
+
+    emit(data, as_json, render)
+
+
+@app.command("train-dictionary")
+@handle_errors
+def train_dictionary(
+    pool: int = typer.Option(packing.TRAIN_POOL, "--pool", min=50, help="读取最近多少个法人版本"),
+    holdout: int = typer.Option(packing.TRAIN_HOLDOUT, "--holdout", min=10, help="其中留出多少个用于比较压缩效果"),
+    force: bool = typer.Option(False, "--force", help="即使未更小也保存"),
+    as_json: bool = JsonOption,
+) -> None:
+    """用本市最近的法人记录版本训练压缩字典；比当前字典更小才保存，此后新版本用它压缩（字典永不修改或删除）。"""
+    actor = clikit.operator().actor
+    result = clikit.database().run(
+        lambda session: packing.train(session, actor=actor, pool=pool, holdout=holdout, force=force)
+    )
+    data = result.as_dict()
+
+    def render(d: dict[str, Any]) -> None:
+        verdict = f"已保存为字典 {d['dictionary_id']}" if d["stored"] else f"未保存：{d['reason']}"
+        clikit.console.print(
+            f"训练 {d['trained_on']} 个版本，留出 {d['held_out']} 个比较：每版本平均 "
+            f"{d['mean_bytes_current']} → {d['mean_bytes_new']} 字节（当前字典 {d['current_dictionary_id']}）。{verdict}"
+        )
+
+    emit(data, as_json, render)
+
+
+@app.command("pack-versions")
+@handle_errors
+def pack_versions(
+    repack: bool = typer.Option(False, "--repack", help="也用最新字典重新压缩以旧字典压缩的版本"),
+    batch: int = typer.Option(2_000, "--batch", min=1, max=50_000, help="每个事务处理的版本数"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="最多处理多少个版本"),
+    as_json: bool = JsonOption,
+) -> None:
+    """压缩以明文存储的记录版本（0025 之前写入的，或 demo --size 生成的）；可中断、可重复运行。"""
+    result = packing.pack_versions(clikit.database(), repack=repack, batch=batch, limit=limit)
+    data = result.as_dict()
+
+    def render(d: dict[str, Any]) -> None:
+        clikit.console.print(
+            f"检查 {d['scanned']} 个版本：压缩 {d['packed']} 个，重新压缩 {d['repacked']} 个（字典 {d['dictionary_id']}），"
+            f"{d['bytes_before']:,} → {d['bytes_after']:,} 字节"
+        )
+
+    emit(data, as_json, render)
+
+
+@app.command("dictionaries")
+@handle_errors
+def dictionaries(as_json: bool = JsonOption) -> None:
+    """列出记录版本的压缩字典（0 为内置字典）。"""
+    with clikit.database().session(write=False) as session:
+        data = packing.list_dictionaries(session)
+
+    def render(items: list[dict[str, Any]]) -> None:
+        t = Table("ID", "校验和", "字节", "训练版本数", "创建时间", "操作人", title="压缩字典")
+        for d in items:
+            t.add_row(
+                str(d["id"]),
+                f"{d['checksum']:#010x}",
+                str(d["bytes"]),
+                str(d["trained_from"].get("versions", "")),
+                local_text(d["created_at"]) if d["created_at"] else "内置",
+                d["actor"] or "",
+            )
+        clikit.console.print(t)
 
     emit(data, as_json, render)

@@ -26,12 +26,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
     event,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
 from xinyong.core.db import Base, BigId, Json, UTCDateTime
@@ -104,18 +106,28 @@ class RecordVersion(Base):
     """One content of a record as received: append-only history with provenance.
 
     Stored compactly (``records.versions``): an object loaded or refreshed by the ORM has its full ``content``,
-    ``data`` and ``changed_fields`` (rebuilt as it loads); columns selected by a query are the stored form."""
+    ``data`` and ``changed_fields`` (rebuilt as it loads, unpacked if packed); columns selected by a query are the
+    stored form (``records.packing.full`` rebuilds them)."""
 
     __tablename__ = "record_versions"
-    __table_args__ = (UniqueConstraint("record_id", "version_no"),)
+    __table_args__ = (
+        UniqueConstraint("record_id", "version_no"),
+        CheckConstraint(
+            "(packed IS NULL AND content IS NOT NULL AND data IS NOT NULL) "
+            "OR (packed IS NOT NULL AND content IS NULL AND data IS NULL)",
+            name="packed_or_plain",
+        ),
+    )
 
     id: Mapped[int] = pk_column()
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("credit_records.id"), nullable=False)
     version_no: Mapped[int] = mapped_column(Integer, nullable=False)
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    # The normalised row (RecordInput without the clear ID number; ID numbers in data/extra masked).
-    content: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
-    data: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    # The normalised row (RecordInput without the clear ID number; ID numbers in data/extra masked) and the row's
+    # columns: NULL when the version is packed (``records.versions``: both in ``packed``, compressed).
+    content: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    packed: Mapped[bytes | None] = mapped_column(LargeBinary)
     extra: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
     # Warnings of this receipt: the ingest row's warnings and the platform's flags (e.g. name_mismatch).
     flags: Mapped[list[dict[str, Any]]] = mapped_column(Json, nullable=False)
@@ -130,14 +142,40 @@ class RecordVersion(Base):
     created_at: Mapped[dt.datetime] = now_column()
 
 
+class VersionDictionary(Base):
+    """A preset dictionary versions are packed with (``records.versions``; trained by ``records.packing.train``).
+    Never changed nor deleted: a packed version names its dictionary by ``checksum`` (zlib's Adler-32 of ``body``).
+    Trained only from legal persons' versions (no natural person's or individual business's name in it)."""
+
+    __tablename__ = "version_dictionaries"
+
+    id: Mapped[int] = pk_column()
+    checksum: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # What it was trained from and measured on: versions sampled, held out, mean packed bytes before / after.
+    trained_from: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    actor: Mapped[str] = actor_column()
+    created_at: Mapped[dt.datetime] = now_column()
+
+
+def dictionary_loader(session: Session) -> versions.Loader:
+    """Finds a dictionary's bytes in ``session``'s database by checksum (``records.versions.documents``)."""
+
+    def load(key: int) -> bytes | None:
+        stmt = select(VersionDictionary.body).where(VersionDictionary.checksum == key)
+        return session.connection().execute(stmt).scalar_one_or_none()
+
+    return load
+
+
 @event.listens_for(RecordVersion, "load")
 def _full_on_load(target: RecordVersion, context: Any) -> None:
-    versions.expand(target)
+    versions.expand(target, dictionary_loader(context.session))
 
 
 @event.listens_for(RecordVersion, "refresh")
 def _full_on_refresh(target: RecordVersion, context: Any, attrs: Any) -> None:
-    versions.expand(target)
+    versions.expand(target, dictionary_loader(context.session))
 
 
 class PublicityTransition(Base):

@@ -25,8 +25,14 @@ from xinyong.core import audit, clock
 from xinyong.core.db import utcnow
 from xinyong.core.errors import Conflict, ValidationFailed
 from xinyong.ingest.values import AmountError, yuan_to_fen
-from xinyong.records import publicity, versions
-from xinyong.records.models import CreditRecord, PublicityRun, PublicityTransition, RecordVersion
+from xinyong.records import packing, publicity, versions
+from xinyong.records.models import (
+    CreditRecord,
+    PublicityRun,
+    PublicityTransition,
+    RecordVersion,
+    dictionary_loader,
+)
 from xinyong.records.queries import _evaluated, _status_clause, facts, get_record, rules
 from xinyong.records.upsert import CHUNK, ENTITY, _canonical
 from xinyong.subjects.models import Subject
@@ -263,23 +269,22 @@ def correct_record(
         record.fine_fen = fen
         content_changes["fine_wan"] = None if fen is None else str(Decimal(fen) / 1_000_000)
     current = session.get(RecordVersion, record.current_version_id) if record.current_version_id else None
-    if current is not None:
-        versions.expand(current)  # full, even if it was written in this session (not loaded)
-    base = dict(current.content) if current else {}
+    if current is not None:  # full, even if it was written in this session (not loaded)
+        versions.expand(current, dictionary_loader(session))
+    base = dict(current.content or {}) if current else {}
     before = {k: base.get(k) for k in content_changes}
     content = {**base, **content_changes}
     digest = hashlib.sha256(_canonical({**content, "corrected": reason})).hexdigest()
     now = utcnow()
     number = record.version_count + 1
     stored_content, stored_data, changed = versions.compact(
-        number, content, current.data if current else {}, sorted(content_changes)
+        number, content, (current.data or {}) if current else {}, sorted(content_changes)
     )
     version = RecordVersion(
         record_id=record.id,
         version_no=number,
         content_hash=digest,
-        content=stored_content,
-        data=stored_data,
+        **packing.stored_columns(session, stored_content, stored_data),
         extra=current.extra if current else {},
         flags=[{"code": "corrected", "message": f"依异议核查结果更正：{reason[:200]}"}],
         changed_fields=changed,
@@ -292,7 +297,7 @@ def correct_record(
     )
     session.add(version)
     session.flush()
-    versions.expand(version)  # what readers of this object see, as if loaded
+    versions.expand(version, dictionary_loader(session))  # what readers of this object see, as if loaded
     record.current_version_id, record.version_count = version.id, version.version_no
     record.content_hash, record.updated_at = digest, now
     session.flush()

@@ -78,8 +78,7 @@ _COLUMNS: list[tuple[str, Any]] = [
     ("late", _R.late.type),
     ("withdrawn_at", _R.withdrawn_at.type),
     ("withdrawn_reason", _R.withdrawn_reason.type),
-    ("content", _V.content.type),
-    ("data", _V.data.type),
+    ("packed", _V.packed.type),
     ("extra", _V.extra.type),
     ("flags", _V.flags.type),
     ("changed_fields", _V.changed_fields.type),
@@ -174,7 +173,7 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
         withdrawn = [not chunk[i].row.current_status_valid for i in fresh]
         withdrawn_at: list[Any] = [received_at if w else None for w in withdrawn]
         withdrawn_reason: list[str | None] = [WITHDRAW_REASON if w else None for w in withdrawn]
-        payloads = [version_payload(chunk[i], None) for i in fresh]
+        payloads = [version_payload(chunk[i], None, ctx.packer) for i in fresh]
         if changed:
             previous = previous_payloads(session, [rec[4] for _, rec in changed])
             for i, rec in changed:
@@ -183,7 +182,7 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
                 now_withdrawn = not was_withdrawn and not p.row.current_status_valid
                 if was_withdrawn and p.row.current_status_valid:
                     p.flags.append({"code": "record_withdrawn", "message": "该记录已撤回，新版本不恢复公示"})
-                payloads.append(version_payload(p, previous.get(rec[4], {})))
+                payloads.append(version_payload(p, previous.get(rec[4], {}), ctx.packer))
                 withdrawn_at.append(received_at if now_withdrawn else _stored_time(rec[6]))
                 withdrawn_reason.append(WITHDRAW_REASON if now_withdrawn else rec[7])
                 result.updated += 1
@@ -221,11 +220,10 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             "late": [t[1] for t in timely] + [False] * len(changed),
             "withdrawn_at": withdrawn_at,
             "withdrawn_reason": withdrawn_reason,
-            "content": [x[0] for x in payloads],
-            "data": [x[1] for x in payloads],
-            "extra": [x[2] for x in payloads],
+            "packed": [x[0] for x in payloads],
+            "extra": [x[1] for x in payloads],
             "flags": [p.flags for p in prepared],
-            "changed_fields": [x[3] for x in payloads],
+            "changed_fields": [x[2] for x in payloads],
             "source_row": [r.row for r in rows],
         }
         _ensure_stage(cur, dialect)
@@ -247,9 +245,9 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             if cur.rowcount != len(fresh):  # the authority's lock makes this impossible; never store half a chunk
                 raise RuntimeError(f"set-based write: {len(fresh) - cur.rowcount} new records were inserted meanwhile")
         cur.execute(
-            "INSERT INTO record_versions (id, record_id, version_no, content_hash, content, data, extra, flags, "
+            "INSERT INTO record_versions (id, record_id, version_no, content_hash, packed, extra, flags, "
             "changed_fields, batch_id, source_row, department_id, received_at, actor, created_at) "
-            f"SELECT ver_id, rec_id, version_no, content_hash, content, data, extra, flags, changed_fields, {q}, "
+            f"SELECT ver_id, rec_id, version_no, content_hash, packed, extra, flags, changed_fields, {q}, "
             f"source_row, {q}, {q}, {q}, {q} FROM {STAGE} ORDER BY ord",
             (
                 constants["batch_id"],

@@ -34,10 +34,10 @@ from xinyong.identifiers import resident_id, uscc
 from xinyong.identifiers.masking import mask_resident_id
 from xinyong.identifiers.names import normalize_org_name, normalize_person_name
 from xinyong.identifiers.vault import get_vault
-from xinyong.records import publicity
+from xinyong.records import packing, publicity
 from xinyong.records import versions as record_versions
 from xinyong.records.inputs import RecordInput, RecordKind
-from xinyong.records.models import CreditRecord, RecordVersion
+from xinyong.records.models import CreditRecord, RecordVersion, dictionary_loader
 from xinyong.records.queries import rules
 from xinyong.subjects import related
 from xinyong.subjects.models import AliasScheme, Subject, SubjectAlias
@@ -264,7 +264,9 @@ class _Prepared:
     # content and data as stored (records.versions: the compact form of the full content and data above)
     stored_content: dict[str, Any] = field(default_factory=dict)
     stored_data: dict[str, Any] = field(default_factory=dict)
-    dumped: tuple[str, str, str] | None = None  # stored content, data, extra as JSON, made ahead (StagedRows)
+    # made ahead (StagedRows): content and data packed (records.versions), extra as JSON
+    packed: bytes | None = None
+    dumped_extra: Dumped | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -276,13 +278,16 @@ class _Prepared:
 _FIRST_FIELDS: dict[tuple[str, ...], list[str]] = {}
 
 
-def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, Any, Any, list[str] | Dumped]:
-    """What the version ``p`` makes stores: ``(content, data, extra, changed_fields)`` — the documents in their
-    compact stored form (as JSON text when prepared ahead, ``_Prepared.dumped``) and the fields that changed since
-    ``before``, the current version in full as :func:`previous_payloads` reads it (``None``: a first version, whose
-    changed fields are stored as ``[]``, "all"). The one place both record writers (the row writer here, the
-    set-based ``records.setwrite``) build a version's payload."""
-    content, data, extra = p.dumped or (p.stored_content, p.stored_data, p.extra)
+def version_payload(
+    p: _Prepared, before: dict[str, Any] | None, packer: record_versions.Packer
+) -> tuple[bytes, Any, list[str]]:
+    """What the version ``p`` makes stores: ``(packed, extra, changed_fields)`` — its content and data packed
+    (``records.versions``; made ahead by ``StagedRows``, otherwise with ``packer``), extra (as JSON text when made
+    ahead) and the fields that changed since ``before``, the current version in full as :func:`previous_payloads`
+    reads it (``None``: a first version, whose changed fields are stored as ``[]``, "all"). The one place both
+    record writers (the row writer here, the set-based ``records.setwrite``) build a version's payload."""
+    packed = p.packed if p.packed is not None else packer.pack(p.stored_content, p.stored_data)
+    extra = p.dumped_extra if p.dumped_extra is not None else p.extra
     if before is None:
         keys = tuple(p.content)
         fields = _FIRST_FIELDS.get(keys)
@@ -290,9 +295,9 @@ def version_payload(p: _Prepared, before: dict[str, Any] | None) -> tuple[Any, A
             if len(_FIRST_FIELDS) >= 1_000:
                 _FIRST_FIELDS.clear()
             fields = _FIRST_FIELDS[keys] = sorted(keys)
-        return content, data, extra, record_versions.compact_changed_fields(1, fields, p.content)
+        return packed, extra, record_versions.compact_changed_fields(1, fields, p.content)
     after = {**p.content, "data": p.data, "extra": p.extra}
-    return content, data, extra, [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    return packed, extra, [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 
 def previous_payloads(session: Session, version_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -301,10 +306,11 @@ def previous_payloads(session: Session, version_ids: list[int]) -> dict[int, dic
     previous: dict[int, dict[str, Any]] = {}
     if version_ids:
         v = RecordVersion
-        for vid, number, content, data, extra in session.execute(
-            select(v.id, v.version_no, v.content, v.data, v.extra).where(v.id.in_(version_ids))
+        load = dictionary_loader(session)
+        for vid, number, content, data, packed, extra in session.execute(
+            select(v.id, v.version_no, v.content, v.data, v.packed, v.extra).where(v.id.in_(version_ids))
         ):
-            whole = record_versions.full(number, content, data, [])
+            whole = record_versions.full(number, content, data, [], packed, load)
             previous[vid] = {**whole.content, "data": whole.data, "extra": extra}
     return previous
 
@@ -602,6 +608,7 @@ def stage_records(
     reader_bind = bind.execution_options(**{WRITE_OPTION: False}) if sqlite else bind
     with Session(reader_bind) as reader, reader.begin():
         kind_rules = rules(reader)
+        packer = packing.packer(reader)
     vault = get_vault()
     result = UpsertResult()
     outcomes: list[RowOutcome | None] = [None] * len(rows)
@@ -615,7 +622,8 @@ def stage_records(
         if p is None:
             staged.entries[id(row)] = (code, message)
         else:
-            p.dumped = (Dumped(dumps(p.stored_content)), Dumped(dumps(p.stored_data)), Dumped(dumps(p.extra)))
+            p.packed = packer.pack(p.stored_content, p.stored_data)
+            p.dumped_extra = Dumped(dumps(p.extra))
             prepared.append(p)
     if not subjects:
         staged.entries.update((id(p.row), p) for p in prepared)
@@ -648,6 +656,14 @@ class _Context:
     result: UpsertResult
     outcomes: list[RowOutcome | None]
     engine: str = "row"
+    _packer: record_versions.Packer | None = None
+
+    @property
+    def packer(self) -> record_versions.Packer:
+        """The dictionary this context packs versions with (the newest when first asked: one query)."""
+        if self._packer is None:
+            self._packer = packing.packer(self.session)
+        return self._packer
 
     def reject(self, p: _Prepared, code: str, message: str) -> None:
         _reject(self.result, self.outcomes, p.index, p.row, code, message)
@@ -990,14 +1006,15 @@ class _Context:
         before: dict[str, Any] | None,
         now: dt.datetime,
     ) -> dict[str, Any]:
-        content, data, extra, changed = version_payload(p, before)
+        packed, extra, changed = version_payload(p, before, self.packer)
         return {
             "id": version_id,
             "record_id": record_id,
             "version_no": number,
             "content_hash": p.content_hash,
-            "content": content,
-            "data": data,
+            "content": None,
+            "data": None,
+            "packed": packed,
             "extra": extra,
             "flags": p.flags,
             "changed_fields": changed,

@@ -12,14 +12,14 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from xinyong.catalog.fields import generic_kinds, standards
 from xinyong.catalog.rules import PartyKind
 from xinyong.core import hooks
 from xinyong.identifiers.masking import mask_name
-from xinyong.records import publicity, versions
-from xinyong.records.models import CreditRecord, RecordVersion
+from xinyong.records import packing, publicity, versions
+from xinyong.records.models import CreditRecord, RecordVersion, dictionary_loader
 from xinyong.records.queries import RecordRow, facts, rules
 from xinyong.subjects.models import Subject
 
@@ -135,11 +135,14 @@ def attach_class_fields(session: Session, views: list[dict[str, Any]], *, public
     ids = [v["id"] for v in wanted]
     for start in range(0, len(ids), 900):
         stmt = (
-            select(c.id, RecordVersion.version_no, RecordVersion.content, RecordVersion.data)
+            select(c.id, RecordVersion.version_no, RecordVersion.content, RecordVersion.data, RecordVersion.packed)
             .join(RecordVersion, RecordVersion.id == c.current_version_id)
             .where(c.id.in_(ids[start : start + 900]))
         )
-        data.update((rid, versions.full(n, content, d, []).data) for rid, n, content, d in session.execute(stmt))
+        data.update(
+            (rid, packing.full(session, n, content, d, [], packed).data)
+            for rid, n, content, d, packed in session.execute(stmt)
+        )
     for v in wanted:
         standard = standards()[v["kind"]]
         values = data.get(v["id"], {})
@@ -157,7 +160,10 @@ def attach_class_fields(session: Session, views: list[dict[str, Any]], *, public
 
 def version_view(v: RecordVersion) -> dict[str, Any]:
     """A version in full (``records.versions``), whether or not ``v`` was expanded already."""
-    whole = versions.full(v.version_no, v.content, v.data, v.changed_fields)
+    packed = v.packed if v.content is None else None  # else loaded: expanded already (records.models)
+    session = object_session(v)
+    load = dictionary_loader(session) if session is not None else None
+    whole = versions.full(v.version_no, v.content, v.data, v.changed_fields, packed, load)
     return {
         "id": v.id,
         "version_no": v.version_no,

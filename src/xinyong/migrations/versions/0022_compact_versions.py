@@ -40,8 +40,8 @@ def _rewrite_sqlite(conn: Connection, *, compact: bool) -> int:
     last, rewritten = 0, 0
     while True:
         rows = conn.exec_driver_sql(
-            "SELECT id, version_no, content, data, changed_fields FROM record_versions WHERE id > ? ORDER BY id "
-            "LIMIT ?",
+            "SELECT id, version_no, content, data, changed_fields FROM record_versions "
+            "WHERE id > ? AND content IS NOT NULL ORDER BY id LIMIT ?",  # a packed version (0025) has no content
             (last, BATCH),
         ).fetchall()
         if not rows:

@@ -1,0 +1,287 @@
+"""Packed versions in the database (issue #19): the dictionary to pack with, reading packed versions, training a
+dictionary from the city's versions, and packing the versions stored plain.
+
+``records.versions`` defines the packed form (zlib with a preset dictionary, named by its checksum inside the
+bytes). Here:
+
+- :func:`packer` — the newest dictionary (``version_dictionaries``; the built-in one while none is trained), as
+  both record writers pack new versions with it;
+- :func:`full` — a version's full form from the columns a query selected, packed or plain;
+- :func:`train` — a dictionary from recent versions of legal persons (never of natural persons or individual
+  businesses, whose names are personal data: a dictionary is kept for ever, whatever happens to the versions it
+  came from), stored only if it packs held-out versions smaller than the current one;
+- :func:`pack_versions` — packs plain versions (stored before 0025, or by ``xinyong demo --size``) and, with
+  ``repack``, versions packed with another dictionary, a batch per transaction: resumable, safe beside the
+  writers (a version is never changed otherwise).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, func, null, select, update
+from sqlalchemy.orm import Session
+
+from xinyong.core import audit
+from xinyong.core.db import Database
+from xinyong.core.errors import ValidationFailed
+from xinyong.records import versions
+from xinyong.records.models import CreditRecord, RecordVersion, VersionDictionary, dictionary_loader
+
+#: The built-in dictionary's packer (id 0: not a row of ``version_dictionaries``).
+BUILTIN = versions.Packer(0, versions.BUILTIN_DICTIONARY)
+_PACKERS: dict[tuple[int, int], versions.Packer] = {}
+
+#: Content fields that name or number a natural person, left out of the text a dictionary is trained from.
+_PERSONAL = frozenset({"legal_rep", "legal_rep_id_masked", "party_id_masked"})
+
+#: Versions read to train a dictionary (the newest of legal persons), and how many of them are held out to measure.
+TRAIN_POOL = 5_000
+TRAIN_HOLDOUT = 500
+#: A trained dictionary replaces the current one only if it packs the held-out versions at least this much smaller.
+MIN_GAIN = 0.02
+
+
+def packer(session: Session) -> versions.Packer:
+    """The packer of the newest dictionary in ``session``'s database (the built-in one while none is trained)."""
+    newest = session.execute(
+        select(VersionDictionary.id, VersionDictionary.checksum).order_by(VersionDictionary.id.desc()).limit(1)
+    ).first()
+    if newest is None:
+        return BUILTIN
+    key = (newest.id, newest.checksum)
+    found = _PACKERS.get(key)
+    if found is None:
+        body = session.execute(select(VersionDictionary.body).where(VersionDictionary.id == newest.id)).scalar_one()
+        found = _PACKERS[key] = versions.Packer(newest.id, body)
+        versions.remember(body)
+    return found
+
+
+def stored_columns(session: Session, content: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a new version's stored documents (the ORM writer's): packed with the newest dictionary."""
+    return {"packed": packer(session).pack(content, data)}
+
+
+def full(
+    session: Session,
+    version_no: int,
+    content: dict[str, Any] | None,
+    data: dict[str, Any] | None,
+    changed_fields: list[str],
+    packed: bytes | None,
+) -> versions.Full:
+    """A version's full form from its selected columns, packed or plain (``records.versions.full``)."""
+    return versions.full(version_no, content, data, changed_fields, packed, dictionary_loader(session))
+
+
+@dataclass
+class Training:
+    """What :func:`train` did: ``stored`` is False when the new dictionary was not better (nothing written)."""
+
+    stored: bool
+    dictionary_id: int | None
+    checksum: int
+    bytes: int
+    trained_on: int
+    held_out: int
+    mean_bytes_current: float
+    mean_bytes_new: float
+    current_dictionary_id: int
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _documents(session: Session, limit: int) -> list[bytes]:
+    """The newest ``limit`` versions of legal persons' records, each as the JSON text :class:`versions.Packer`
+    compresses (their stored documents)."""
+    v = RecordVersion
+    rows = session.execute(
+        select(v.content, v.data, v.packed)
+        .join(CreditRecord, CreditRecord.id == v.record_id)
+        .where(CreditRecord.party_kind == "legal_person")
+        .order_by(v.id.desc())
+        .limit(limit)
+    )
+    load = dictionary_loader(session)
+    out = []
+    for c, d, p in rows:
+        content, data = versions.documents(c, d, p, load)
+        # No person's name or number in a dictionary: a legal person's representative is one.
+        content = {k: v for k, v in content.items() if k not in _PERSONAL}
+        out.append(versions.dumps_documents(content, data))
+    return out
+
+
+def _mean_packed(p: versions.Packer, docs: list[bytes]) -> float:
+    return statistics.fmean(len(p.pack_text(d)) for d in docs) if docs else 0.0
+
+
+def train(
+    session: Session,
+    *,
+    actor: str,
+    pool: int = TRAIN_POOL,
+    holdout: int = TRAIN_HOLDOUT,
+    force: bool = False,
+    seed: int = 0,
+) -> Training:
+    """Train a dictionary from the newest ``pool`` versions of legal persons: ``holdout`` of them (at random) measure
+    it against the current one, the rest fill it (the built-in dictionary's text first, then the versions, the last
+    32 KB kept: zlib finds the nearest text first). Stored, with an audit event, only if it packs the held-out
+    versions :data:`MIN_GAIN` smaller — or ``force``."""
+    current = packer(session)
+    docs = _documents(session, pool)
+    if len(docs) < 2 * holdout // 5 + 10:
+        raise ValidationFailed(
+            f"训练字典至少需要 {2 * holdout // 5 + 10} 个法人版本，现有 {len(docs)} 个", code="too_few_versions"
+        )
+    random.Random(seed).shuffle(docs)
+    held = min(holdout, len(docs) // 5)
+    test, fill = docs[:held], docs[held:]
+    body = (versions.BUILTIN_DICTIONARY + b"".join(fill))[-versions.MAX_DICTIONARY :]
+    taken = set(session.execute(select(VersionDictionary.checksum)).scalars()) | {BUILTIN.checksum}
+    while versions.checksum(body) in taken:  # the checksum names it: one dictionary per checksum
+        body = body[1:]
+    candidate = versions.Packer(0, body)
+    before, after = _mean_packed(current, test), _mean_packed(candidate, test)
+    result = Training(
+        stored=False,
+        dictionary_id=None,
+        checksum=candidate.checksum,
+        bytes=len(body),
+        trained_on=len(fill),
+        held_out=len(test),
+        mean_bytes_current=round(before, 1),
+        mean_bytes_new=round(after, 1),
+        current_dictionary_id=current.id,
+    )
+    if not force and after > before * (1 - MIN_GAIN):
+        result.reason = f"新字典未使压缩结果减小 {MIN_GAIN:.0%} 以上，未保存"
+        return result
+    row = VersionDictionary(
+        checksum=candidate.checksum,
+        body=body,
+        trained_from={
+            "versions": len(fill),
+            "held_out": len(test),
+            "newest_of": pool,
+            "party_kind": "legal_person",
+            "mean_bytes_current": result.mean_bytes_current,
+            "mean_bytes_new": result.mean_bytes_new,
+            "replaces": current.id,
+        },
+        actor=actor,
+    )
+    session.add(row)
+    session.flush()
+    versions.remember(body)
+    audit.record(
+        session,
+        actor=actor,
+        action="records.dictionary_trained",
+        entity_type="version_dictionary",
+        entity_id=row.id,
+        after={k: v for k, v in row.trained_from.items()} | {"checksum": row.checksum, "bytes": len(body)},
+    )
+    result.stored, result.dictionary_id = True, row.id
+    return result
+
+
+@dataclass
+class Packing:
+    """What :func:`pack_versions` did."""
+
+    dictionary_id: int
+    scanned: int = 0
+    packed: int = 0
+    repacked: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pack_versions(db: Database, *, repack: bool = False, batch: int = 2_000, limit: int | None = None) -> Packing:
+    """Pack the plain versions (and, with ``repack``, those packed with an older dictionary) with the newest
+    dictionary, ``batch`` versions per write transaction (each one retried after a transient conflict), in id
+    order, at most ``limit``. ``bytes_before`` / ``bytes_after``: the documents' JSON text or packed bytes."""
+    with db.session(write=False) as session:
+        current = packer(session)
+    result = Packing(current.id)
+    last = 0
+    v = RecordVersion
+    table = v.__table__
+    write = (
+        update(table).where(table.c.id == bindparam("_id")).values(packed=bindparam("new"), content=null(), data=null())
+    )
+    while limit is None or result.scanned < limit:
+        size = batch if limit is None else min(batch, limit - result.scanned)
+        stmt = select(v.id, v.content, v.data, v.packed).where(v.id > last).order_by(v.id).limit(size)
+        if not repack:
+            stmt = stmt.where(v.packed.is_(None))
+
+        def step(session: Session, stmt: Any = stmt) -> tuple[int, int, list[int]]:
+            rows = session.execute(stmt).all()
+            if not rows:
+                return 0, 0, [0, 0, 0, 0]
+            load = dictionary_loader(session)
+            changes = []
+            counts = [0, 0, 0, 0]  # packed, repacked, bytes before, bytes after
+            for vid, content, data, packed in rows:
+                if packed is not None and versions.dictionary_of(packed) == current.checksum:
+                    continue
+                text = versions.dumps_documents(*versions.documents(content, data, packed, load))
+                new = current.pack_text(text)
+                counts[0 if packed is None else 1] += 1
+                counts[2] += len(text) if packed is None else len(packed)
+                counts[3] += len(new)
+                changes.append({"_id": vid, "new": new})
+            if changes:
+                session.execute(write, changes)
+            return len(rows), rows[-1][0], counts
+
+        scanned, last, (packed, repacked, before, after) = db.run(step)
+        if not scanned:
+            break
+        result.scanned += scanned
+        result.packed += packed
+        result.repacked += repacked
+        result.bytes_before += before
+        result.bytes_after += after
+    return result
+
+
+def list_dictionaries(session: Session) -> list[dict[str, Any]]:
+    """Every dictionary, the built-in one first (id 0), the newest (the one new versions are packed with) last."""
+    out: list[dict[str, Any]] = [
+        {
+            "id": 0,
+            "checksum": BUILTIN.checksum,
+            "bytes": len(BUILTIN.dictionary),
+            "trained_from": {},
+            "created_at": None,
+            "actor": None,
+        }
+    ]
+    d = VersionDictionary
+    for row in session.execute(
+        select(d.id, d.checksum, func.length(d.body), d.trained_from, d.created_at, d.actor).order_by(d.id)
+    ):
+        out.append(
+            {
+                "id": row[0],
+                "checksum": row[1],
+                "bytes": row[2],
+                "trained_from": row[3],
+                "created_at": row[4],
+                "actor": row[5],
+            }
+        )
+    return out
