@@ -25,6 +25,11 @@ from xinyong.records.models import RecordVersion, VersionDictionary
 RECEIVED = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)
 
 
+def test_the_builtin_dictionary_never_changes():
+    """Every version packed before a dictionary is trained names it by this checksum: changing it loses them."""
+    assert versions.checksum(versions.BUILTIN_DICTIONARY) == 129215431 and len(versions.BUILTIN_DICTIONARY) == 2241
+
+
 def test_a_packed_version_names_its_dictionary_and_only_that_one_reads_it():
     content = {"kind": "penalty", "party_name": "沁阳市宏达机械有限公司", "fine_wan": "1.5"}
     data = {"违法事实": "销售不合格产品", "=": 3}
@@ -176,7 +181,7 @@ def test_training_reads_legal_persons_only_and_keeps_a_dictionary_only_when_it_i
 
 
 def test_pack_versions_packs_the_plain_ones_and_repacks_with_the_newest_dictionary(database, session, dept):
-    upsert(session, dept, [*companies(30), licence(doc="许1", row=40)])
+    upsert(session, dept, [*companies(40), licence(doc="许1", row=50)])
     expected = full_views(session)
     # Versions as stored before 0025 (or by demo --size): plain.
     for vid, (_, _, packed) in stored(session).items():
@@ -189,7 +194,7 @@ def test_pack_versions_packs_the_plain_ones_and_repacks_with_the_newest_dictiona
     assert full_views(session) == expected  # plain versions are read as they are
 
     first = packing.pack_versions(database, batch=7)
-    assert (first.scanned, first.packed, first.repacked) == (31, 31, 0)
+    assert (first.scanned, first.packed, first.repacked) == (41, 41, 0)
     assert first.bytes_after < first.bytes_before
     assert all(
         c is None and versions.dictionary_of(p) == packing.BUILTIN.checksum for c, _, p in stored(session).values()
@@ -203,7 +208,7 @@ def test_pack_versions_packs_the_plain_ones_and_repacks_with_the_newest_dictiona
     limited = packing.pack_versions(database, repack=True, limit=10, batch=4)
     assert (limited.scanned, limited.repacked) == (10, 10)
     rest = packing.pack_versions(database, repack=True)
-    assert (rest.scanned, rest.repacked) == (31, 21)  # the first ten are skipped: packed with it already
+    assert (rest.scanned, rest.repacked) == (41, 31)  # the first ten are skipped: packed with it already
     assert {versions.dictionary_of(p) for _, _, p in stored(session).values()} == {trained.checksum}
     assert full_views(session) == expected
 
@@ -215,14 +220,14 @@ def test_the_commands(database, session, dept):
     r = runner.invoke(commands.app, ["train-dictionary", "--pool", "60", "--holdout", "10", "--json"])
     assert r.exit_code == 0, r.output
     trained = json.loads(r.output)
-    assert trained["stored"] and trained["trained_on"] == 32 and trained["held_out"] == 8  # a fifth held out
+    assert trained["stored"] and trained["trained_on"] == 30 and trained["held_out"] == 10
     r = runner.invoke(commands.app, ["train-dictionary", "--pool", "60", "--holdout", "10", "--json"])
     assert r.exit_code == 0 and not json.loads(r.output)["stored"]
     r = runner.invoke(commands.app, ["dictionaries", "--json"])
     assert r.exit_code == 0, r.output
     listed = json.loads(r.output)
     assert [d["id"] for d in listed] == [0, trained["dictionary_id"]]
-    assert listed[1]["checksum"] == trained["checksum"] and listed[1]["trained_from"]["versions"] == 32
+    assert listed[1]["checksum"] == trained["checksum"] and listed[1]["trained_from"]["versions"] == 30
     r = runner.invoke(commands.app, ["pack-versions", "--repack", "--batch", "9", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) | {"bytes_before": 0, "bytes_after": 0} == {
@@ -235,5 +240,25 @@ def test_the_commands(database, session, dept):
     }
     r = runner.invoke(commands.app, ["pack-versions"])
     assert r.exit_code == 0 and "检查 0 个版本" in r.output
-    r = runner.invoke(commands.app, ["train-dictionary", "--pool", "50", "--holdout", "400", "--json"])
+    r = runner.invoke(commands.app, ["train-dictionary", "--pool", "39", "--json"])
     assert r.exit_code != 0 and json.loads(r.output)["error"]["code"] == "too_few_versions", r.output
+
+
+def test_the_weekly_job_trains_once_there_are_enough_versions_and_again_after_a_year(
+    database, session, dept, monkeypatch
+):
+    from xinyong.jobs.tasks import SCHEDULE, TASKS
+
+    assert "records.dictionary" in SCHEDULE
+    monkeypatch.setattr(packing, "TRAIN_POOL", 50)
+    upsert(session, dept, companies(30))
+    first = TASKS["records.dictionary"](database)
+    assert not first["trained"] and "不足 50" in first["reason"]
+    upsert(session, dept, companies(30, start=30))
+    second = TASKS["records.dictionary"](database)
+    assert second["trained"] and second["dictionary_id"] is not None, second
+    third = TASKS["records.dictionary"](database)
+    assert not third["trained"] and "不足 365 天" in third["reason"]
+    later = packing.train_if_due(session, actor=ADMIN.actor, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=366))
+    assert "trained" in later and later.get("current_dictionary_id") == second["dictionary_id"]
+    assert not later["trained"]  # a year on, the same versions: not smaller, nothing stored

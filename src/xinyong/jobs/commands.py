@@ -107,7 +107,7 @@ def retry(job_id: int = typer.Argument(..., help="失败任务的编号"), as_js
 def enqueue(
     task: str = typer.Argument(
         ...,
-        help="任务名：records.transitions、lists.daily、cases.escalate、cases.notify、watches.deliver、exchange.push、evaluation.run、db.partitions",
+        help="任务名：records.transitions、lists.daily、cases.escalate、cases.notify、watches.deliver、exchange.push、evaluation.run、db.partitions、records.dictionary",
     ),
     params: str = typer.Option("{}", "--params", help='任务参数（JSON 对象），如 \'{"changed_since": "last"}\''),
     as_json: bool = JsonOption,

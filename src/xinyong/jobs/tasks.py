@@ -121,6 +121,14 @@ def db_partitions(db: Database, **params: Any) -> dict[str, Any]:
     return report
 
 
+def records_dictionary(db: Database, **params: Any) -> dict[str, Any]:
+    """Weekly: a compression dictionary for record versions trained when none is yet, or the newest is a year old
+    (``records.packing.train_if_due``; stored only if it packs better)."""
+    from xinyong.records import packing
+
+    return db.run(lambda s: packing.train_if_due(s, actor=_actor("records.dictionary").actor))
+
+
 #: Every task by name (the queue's task name is ``xinyong.`` + this name).
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "records.transitions": records_transitions,
@@ -131,6 +139,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "exchange.push": exchange_push,
     "evaluation.run": evaluation_run,
     "db.partitions": db_partitions,
+    "records.dictionary": records_dictionary,
 }
 
 #: When the scheduler defers each periodic task (cron, UTC; 16:xx UTC is 00:xx in China).
@@ -139,6 +148,7 @@ SCHEDULE: dict[str, str] = {
     "lists.daily": "10 16 * * *",
     "cases.escalate": "20 16 * * *",
     "db.partitions": "30 16 * * *",
+    "records.dictionary": "40 16 * * 0",  # Monday 00:40 China time
     "evaluation.run": "0 18 * * *",  # 02:00 China time: the subjects whose data changed since the last run
     "cases.notify": "* * * * *",
     "watches.deliver": "* * * * *",

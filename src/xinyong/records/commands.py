@@ -121,7 +121,7 @@ def transitions(
 @app.command("train-dictionary")
 @handle_errors
 def train_dictionary(
-    pool: int = typer.Option(packing.TRAIN_POOL, "--pool", min=50, help="读取最近多少个法人版本"),
+    pool: int = typer.Option(packing.TRAIN_POOL, "--pool", min=1, help="读取最近多少个法人版本"),
     holdout: int = typer.Option(packing.TRAIN_HOLDOUT, "--holdout", min=10, help="其中留出多少个用于比较压缩效果"),
     force: bool = typer.Option(False, "--force", help="即使未更小也保存"),
     as_json: bool = JsonOption,

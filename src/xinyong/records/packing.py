@@ -17,6 +17,8 @@ bytes). Here:
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import random
 import statistics
 from dataclasses import asdict, dataclass
@@ -26,7 +28,7 @@ from sqlalchemy import bindparam, func, null, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.core import audit
-from xinyong.core.db import Database
+from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import ValidationFailed
 from xinyong.records import versions
 from xinyong.records.models import CreditRecord, RecordVersion, VersionDictionary, dictionary_loader
@@ -41,6 +43,8 @@ _PERSONAL = frozenset({"legal_rep", "legal_rep_id_masked", "party_id_masked"})
 #: Versions read to train a dictionary (the newest of legal persons), and how many of them are held out to measure.
 TRAIN_POOL = 5_000
 TRAIN_HOLDOUT = 500
+#: The fewest versions a dictionary is trained from (with those held out).
+MIN_VERSIONS = 40
 #: A trained dictionary replaces the current one only if it packs the held-out versions at least this much smaller.
 MIN_GAIN = 0.02
 
@@ -137,12 +141,12 @@ def train(
     versions :data:`MIN_GAIN` smaller — or ``force``."""
     current = packer(session)
     docs = _documents(session, pool)
-    if len(docs) < 2 * holdout // 5 + 10:
+    if len(docs) < MIN_VERSIONS:
         raise ValidationFailed(
-            f"训练字典至少需要 {2 * holdout // 5 + 10} 个法人版本，现有 {len(docs)} 个", code="too_few_versions"
+            f"训练字典至少需要 {MIN_VERSIONS} 个法人版本，现有 {len(docs)} 个", code="too_few_versions"
         )
     random.Random(seed).shuffle(docs)
-    held = min(holdout, len(docs) // 5)
+    held = max(10, min(holdout, len(docs) // 5))  # at most a fifth held out: the rest fills the dictionary
     test, fill = docs[:held], docs[held:]
     body = (versions.BUILTIN_DICTIONARY + b"".join(fill))[-versions.MAX_DICTIONARY :]
     taken = set(session.execute(select(VersionDictionary.checksum)).scalars()) | {BUILTIN.checksum}
@@ -191,6 +195,33 @@ def train(
     )
     result.stored, result.dictionary_id = True, row.id
     return result
+
+
+def train_if_due(session: Session, *, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The weekly job's decision (``records.dictionary``): train when no dictionary is trained yet and the city has
+    :data:`TRAIN_POOL` versions of legal persons, or when the newest is older than ``XINYONG_DICTIONARY_DAYS``
+    (365 by default) — stored only if better, as :func:`train`. Versions already packed stay as they are
+    (``xinyong records pack-versions --repack`` rewrites them, an operator's decision)."""
+    now = now or utcnow()
+    newest = session.execute(
+        select(VersionDictionary.id, VersionDictionary.created_at).order_by(VersionDictionary.id.desc()).limit(1)
+    ).first()
+    days = int(os.environ.get("XINYONG_DICTIONARY_DAYS", "365"))
+    if newest is not None and now - newest.created_at < dt.timedelta(days=days):
+        return {"trained": False, "reason": f"字典 {newest.id} 训练不足 {days} 天"}
+    have = session.scalar(
+        select(func.count()).select_from(
+            select(RecordVersion.id)
+            .join(CreditRecord, CreditRecord.id == RecordVersion.record_id)
+            .where(CreditRecord.party_kind == "legal_person")
+            .limit(TRAIN_POOL)
+            .subquery()
+        )
+    )
+    if (have or 0) < TRAIN_POOL:
+        return {"trained": False, "reason": f"法人记录版本 {have} 个，不足 {TRAIN_POOL} 个"}
+    result = train(session, actor=actor)
+    return {"trained": result.stored, "reason": result.reason, **result.as_dict()}
 
 
 @dataclass
