@@ -83,7 +83,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
 
     from tests.commitments.helpers import row as commitment_row
     from tests.factories import make_uscc
-    from tests.records.helpers import ADMIN, penalty, seed_catalog, writers_before_0025
+    from tests.records.helpers import ADMIN, digests_as_bytes, penalty, seed_catalog, writers_before_0025
     from xinyong.auth.models import Department, DepartmentAuthority
     from xinyong.commitments import service as commitments
     from xinyong.commitments.validate import map_headers
@@ -117,7 +117,7 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
     def decided(authority: str, code: str):  # noqa: ANN202
         return dataclasses.replace(penalty(), authority=authority, authority_uscc=code)
 
-    with db.sessionmaker() as s:
+    with digests_as_bytes(db.engine), db.sessionmaker() as s:
         seed_catalog(s)
         a = s.scalar(select(Department).where(Department.code == "scjgj"))
         b = s.scalar(select(Department).where(Department.code == "swj"))
@@ -173,6 +173,69 @@ def test_0010_registers_the_units_departments_already_submit_for(empty_url, monk
     db.dispose()
 
 
+def test_0026_stores_content_hashes_as_their_bytes(empty_url, monkeypatch):
+    """Hashes written as hex text before 0026 become their 32 bytes, read back as the same hex; the same rows
+    again are unchanged; the downgrade gives the text back."""
+    import datetime as dt
+
+    from tests.factories import make_department
+    from tests.records.helpers import ADMIN, digests_as_bytes, licence, penalty, seed_catalog, writers_before_0025
+    from xinyong.records import upsert as records_upsert
+    from xinyong.records.models import CreditRecord, RecordVersion
+
+    assert upgrade(empty_url, "0025_packed_versions") == "0025_packed_versions"
+    received = dt.datetime(2024, 3, 20, 2, 0, tzinfo=dt.UTC)
+
+    def rows() -> list:
+        return [penalty(doc="罚1"), penalty(doc="罚2", row=3), licence(doc="许1", row=4)]
+
+    def store(s, dept_id: int):  # noqa: ANN202
+        return records_upsert.upsert_records(
+            s, actor=ADMIN, department_id=dept_id, batch_id=None, received_at=received, rows=rows()
+        )
+
+    def raw(conn) -> dict[str, list]:  # noqa: ANN001
+        return {
+            t: [tuple(r) for r in conn.exec_driver_sql(f"SELECT id, content_hash FROM {t} ORDER BY id")]
+            for t in ("credit_records", "record_versions")
+        }
+
+    db = Database(empty_url)
+    with monkeypatch.context() as old:
+        writers_before_0025(old)
+        with digests_as_bytes(db.engine), db.sessionmaker() as s:
+            seed_catalog(s)
+            dept_id = make_department(s, code="scjgj").id
+            assert store(s, dept_id).created == 3
+            s.commit()
+    with db.engine.connect() as conn:
+        before = raw(conn)
+    assert all(isinstance(h, str) and len(h) == 64 for t in before.values() for _, h in t)
+
+    assert upgrade(empty_url) == head_revision()
+    with db.engine.connect() as conn:
+        after = raw(conn)
+    assert {t: [(i, bytes(h).hex()) for i, h in v] for t, v in after.items()} == before
+    assert all(len(bytes(h)) == 32 for t in after.values() for _, h in t)
+    with db.sessionmaker() as s:
+        read = {
+            t.__tablename__: [tuple(r) for r in s.execute(select(t.id, t.content_hash).order_by(t.id))]
+            for t in (CreditRecord, RecordVersion)
+        }
+        assert read == before
+        for engine in ("row", "bulk"):  # both writers compare a stored hash with a new one
+            again = records_upsert.upsert_records(
+                s, actor=ADMIN, department_id=dept_id, batch_id=None, received_at=received, rows=rows(), engine=engine
+            )
+            assert again.unchanged == 3, again.outcomes
+        s.commit()
+
+    downgrade(empty_url, "0025_packed_versions")
+    with db.engine.connect() as conn:
+        assert raw(conn) == before
+    db.dispose()
+
+
 def _migration_0022():  # noqa: ANN202
     import importlib.util
 
@@ -192,7 +255,16 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
     import datetime as dt
 
     from tests.factories import make_department
-    from tests.records.helpers import ADMIN, PERSON_ID, contract, licence, penalty, seed_catalog, writers_before_0025
+    from tests.records.helpers import (
+        ADMIN,
+        PERSON_ID,
+        contract,
+        digests_as_bytes,
+        licence,
+        penalty,
+        seed_catalog,
+        writers_before_0025,
+    )
     from xinyong.catalog.rules import PartyKind
     from xinyong.records import queries, versions, views
     from xinyong.records import service as records_service
@@ -237,7 +309,7 @@ def test_0022_stores_versions_compactly_and_every_reader_sees_them_as_before(emp
         old.setattr(versions, "compact_data", lambda content, data: data)
         old.setattr(versions, "compact_changed_fields", lambda number, changed, content: changed)
         old.setattr(versions, "compact", lambda number, content, data, changed: (content, data, changed))
-        with db.sessionmaker() as s:
+        with digests_as_bytes(db.engine), db.sessionmaker() as s:
             seed_catalog(s)
             dept_id = make_department(s, code="scjgj").id
             first = store(s, dept_id, rows())

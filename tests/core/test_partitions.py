@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import BACKENDS, PG_ADMIN_URL, REQUIRE_PG
 from tests.factories import make_department
-from tests.records.helpers import ADMIN, BLOB, make_batch, penalty, seed_catalog, writers_before_0025
+from tests.records.helpers import ADMIN, BLOB, digests_as_bytes, make_batch, penalty, seed_catalog, writers_before_0025
 from xinyong import cli
 from xinyong.core import audit
 from xinyong.core.db import Database, forget_databases
@@ -98,7 +98,9 @@ def snapshot(conn) -> dict[str, list[tuple]]:
     out = {}
     for t in tables:  # the columns of the revision before 0023 (record_versions.packed came with 0025, all NULL)
         names = ", ".join(c["name"] for c in inspect(conn).get_columns(t) if c["name"] != "packed")
-        out[t] = [tuple(r) for r in conn.execute(text(f"SELECT {names} FROM {t} ORDER BY id"))]
+        rows = conn.execute(text(f"SELECT {names} FROM {t} ORDER BY id"))
+        # content hashes as hex, whether stored as text (before 0026) or as their bytes
+        out[t] = [tuple(bytes(v).hex() if isinstance(v, bytes | memoryview) else v for v in r) for r in rows]
     return out
 
 
@@ -136,7 +138,7 @@ def seed(url: str, mp: pytest.MonkeyPatch) -> None:
     db = Database(url)
     with db.engine.begin() as conn:
         conn.execute(text(f"ALTER TABLE record_versions ADD COLUMN packed {BLOB['postgresql']}"))
-    with db.sessionmaker() as s:
+    with digests_as_bytes(db.engine), db.sessionmaker() as s:
         seed_catalog(s)
         dept = make_department(s, code="scjgj")
         batch = make_batch(s, dept.id, batch_id=7)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -152,7 +154,8 @@ BLOB = {"sqlite": "BLOB", "postgresql": "bytea"}
 
 def writers_before_0025(mp: Any) -> None:
     """Today's record writers as they wrote before 0025: plain versions (content and data in their columns), no
-    dictionary looked up. The row writer's and the ORM writer's (a correction's) versions."""
+    dictionary looked up. The row writer's and the ORM writer's (a correction's) versions. (Content hashes:
+    :func:`digests_as_bytes`.)"""
     from xinyong.records import packing, upsert, versions
 
     mp.setattr(packing, "packer", lambda session: packing.BUILTIN)
@@ -165,3 +168,29 @@ def writers_before_0025(mp: Any) -> None:
         return row
 
     mp.setattr(upsert._Context, "version", version)
+
+
+@contextmanager
+def digests_as_bytes(engine: Any) -> Iterator[None]:
+    """Before 0026 the content hashes were hex text; today's writers (``core.db.Digest``) write their bytes. In the
+    block the columns take bytes (PostgreSQL: ``bytea``); after it the stored hashes are hex text again, as the
+    writers stored them then."""
+    tables = ("credit_records", "record_versions")
+    pg = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        for t in tables:
+            if pg:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {t} ALTER COLUMN content_hash TYPE bytea USING decode(content_hash, 'hex')"
+                )
+    yield
+    with engine.begin() as conn:
+        for t in tables:
+            if pg:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {t} ALTER COLUMN content_hash TYPE varchar(64) USING encode(content_hash, 'hex')"
+                )
+            else:
+                conn.exec_driver_sql(
+                    f"UPDATE {t} SET content_hash = lower(hex(content_hash)) WHERE typeof(content_hash) = 'blob'"
+                )

@@ -172,12 +172,17 @@ def test_training_reads_legal_persons_only_and_keeps_a_dictionary_only_when_it_i
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "records.dictionary_trained")).one()
     assert event.entity_id == str(trained.dictionary_id) and event.actor == ADMIN.actor
     assert audit.verify_chain(session).ok
-    # Trained again on the same versions: no better than the current one, so nothing is stored.
-    again = packing.train(session, actor=ADMIN.actor, pool=1000, holdout=10)
-    assert not again.stored and again.dictionary_id is None and "未保存" in again.reason
+    # Trained again on the same versions: the same dictionary, stored already (even when forced).
+    for force in (False, True):
+        again = packing.train(session, actor=ADMIN.actor, pool=1000, holdout=10, force=force)
+        assert not again.stored and again.reason == f"同一字典已保存为字典 {trained.dictionary_id}"
+    # A few more versions: another dictionary, but not 2 % smaller than the current one — kept only if forced.
+    upsert(session, dept, companies(5, start=200, legal_rep="李大明"))
+    other = packing.train(session, actor=ADMIN.actor, pool=1000, holdout=10)
+    assert not other.stored and other.dictionary_id is None and "未保存" in other.reason
     assert session.scalars(select(VersionDictionary.id)).all() == [trained.dictionary_id]
     forced = packing.train(session, actor=ADMIN.actor, pool=1000, holdout=10, force=True)
-    assert forced.stored and forced.checksum != trained.checksum  # one dictionary per checksum
+    assert forced.stored and forced.checksum != trained.checksum
 
 
 def test_pack_versions_packs_the_plain_ones_and_repacks_with_the_newest_dictionary(database, session, dept):
@@ -262,3 +267,28 @@ def test_the_weekly_job_trains_once_there_are_enough_versions_and_again_after_a_
     later = packing.train_if_due(session, actor=ADMIN.actor, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=366))
     assert "trained" in later and later.get("current_dictionary_id") == second["dictionary_id"]
     assert not later["trained"]  # a year on, the same versions: not smaller, nothing stored
+
+
+def test_two_trainings_at_once_store_one_dictionary(database, session, dept, monkeypatch):
+    """Both read the same versions and make the same dictionary: the second finds it stored, and says so.
+    PostgreSQL only: on SQLite write transactions take turns, so the second reads the first's dictionary."""
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's writers take turns: two trainings never overlap")
+    upsert(session, dept, companies(50))
+    real = packing._documents
+    other: list[packing.Training] = []
+    started: list[bool] = []
+
+    def meanwhile(s, limit):  # noqa: ANN001, ANN202 — another process trains and commits in between
+        docs = real(s, limit)
+        if not started:
+            started.append(True)
+            with database.session() as s2:
+                other.append(packing.train(s2, actor="job:records.dictionary", pool=limit))
+        return docs
+
+    monkeypatch.setattr(packing, "_documents", meanwhile)
+    mine = database.run(lambda s: packing.train(s, actor=ADMIN.actor))
+    assert other[0].stored and not mine.stored and "同一字典已" in mine.reason
+    session.rollback()
+    assert session.scalars(select(VersionDictionary.checksum)).all() == [other[0].checksum]

@@ -29,10 +29,22 @@ def _migrate(url: str, step: Any, revision: str) -> str | None:
     """Run alembic's ``step`` (``command.upgrade`` / ``command.downgrade``) to ``revision`` on the database at ``url``,
     in one transaction; returns the revision it is at."""
     db = get_database(url)
-    with db.engine.begin() as conn:
-        cfg = alembic_config(url)
-        cfg.attributes["connection"] = conn
-        step(cfg, revision)
+    with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        raw = conn.connection.dbapi_connection
+        assert raw is not None  # checked out
+        if sqlite:  # batch ALTERs replace referenced tables: foreign keys off, outside any transaction (env.py)
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                step(cfg, revision)
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise RuntimeError(f"foreign key violations after migration: {broken[:5]}")
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
     with db.engine.connect() as conn:
         return current_revision(conn)
 

@@ -218,7 +218,7 @@ def build_bulk(
         SELECT x.id, x.kind, ({dept_usccs})[x.d],
                CASE WHEN x.kind = 'licence' THEN '许' ELSE '罚' END || 'B' || x.id,
                CASE WHEN x.kind = 'licence' THEN '许' ELSE '罚' END || 'B' || x.id,
-               ({dept_names})[x.d], x.subject_id, ({dept_ids})[x.d], x.id, 1, md5(x.id::text), 'legal_person',
+               ({dept_names})[x.d], x.subject_id, ({dept_ids})[x.d], x.id, 1, sha256(x.id::text::bytea), 'legal_person',
                s.name, x.decided,
                CASE WHEN x.kind = 'penalty' AND {_h("x.g", 16)} % 100 < 8 THEN 'serious' ELSE 'general' END,
                CASE WHEN x.kind = 'licence' THEN '[]'::jsonb

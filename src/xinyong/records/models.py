@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyong.core.columns import actor_column, count_column, now_column, pk_column
-from xinyong.core.db import Base, BigId, Json, UTCDateTime
+from xinyong.core.db import Base, BigId, Digest, Json, UTCDateTime
 from xinyong.records import versions
 
 
@@ -70,7 +70,7 @@ class CreditRecord(Base):
     # cannot be created portably (SQLite has no ALTER TABLE … ADD CONSTRAINT).
     current_version_id: Mapped[int | None] = mapped_column(BigId)
     version_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_hash: Mapped[str] = mapped_column(Digest, nullable=False)
     # The party as last submitted (names of persons are masked on public output).
     party_kind: Mapped[str] = mapped_column(String(20), nullable=False)
     party_name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -122,7 +122,7 @@ class RecordVersion(Base):
     id: Mapped[int] = pk_column()
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("credit_records.id"), nullable=False)
     version_no: Mapped[int] = mapped_column(Integer, nullable=False)
-    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_hash: Mapped[str] = mapped_column(Digest, nullable=False)
     # The normalised row (RecordInput without the clear ID number; ID numbers in data/extra masked) and the row's
     # columns: NULL when the version is packed (``records.versions``: both in ``packed``, compressed).
     content: Mapped[dict[str, Any] | None] = mapped_column(Json)

@@ -8,8 +8,9 @@ bytes). Here:
   both record writers pack new versions with it;
 - :func:`full` — a version's full form from the columns a query selected, packed or plain;
 - :func:`train` — a dictionary from recent versions of legal persons (never of natural persons or individual
-  businesses, whose names are personal data: a dictionary is kept for ever, whatever happens to the versions it
-  came from), stored only if it packs held-out versions smaller than the current one;
+  businesses, and without legal representatives' names: a person's name is personal data, and a dictionary is
+  kept for ever, whatever happens to the versions it came from), stored only if it packs held-out versions
+  smaller than the current one; :func:`train_if_due` is the weekly job's decision;
 - :func:`pack_versions` — packs plain versions (stored before 0025, or by ``xinyong demo --size``) and, with
   ``repack``, versions packed with another dictionary, a batch per transaction: resumable, safe beside the
   writers (a version is never changed otherwise).
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, null, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong.core import audit
@@ -122,6 +124,10 @@ def _documents(session: Session, limit: int) -> list[bytes]:
     return out
 
 
+def _body(session: Session, key: int) -> bytes | None:
+    return session.scalar(select(VersionDictionary.body).where(VersionDictionary.checksum == key))
+
+
 def _mean_packed(p: versions.Packer, docs: list[bytes]) -> float:
     return statistics.fmean(len(p.pack_text(d)) for d in docs) if docs else 0.0
 
@@ -149,9 +155,15 @@ def train(
     held = max(10, min(holdout, len(docs) // 5))  # at most a fifth held out: the rest fills the dictionary
     test, fill = docs[:held], docs[held:]
     body = (versions.BUILTIN_DICTIONARY + b"".join(fill))[-versions.MAX_DICTIONARY :]
-    taken = set(session.execute(select(VersionDictionary.checksum)).scalars()) | {BUILTIN.checksum}
+    taken: dict[int, int] = {k: i for k, i in session.execute(select(VersionDictionary.checksum, VersionDictionary.id))}
+    taken[BUILTIN.checksum] = 0
+    same = None
     while versions.checksum(body) in taken:  # the checksum names it: one dictionary per checksum
-        body = body[1:]
+        key = versions.checksum(body)
+        if key != BUILTIN.checksum and _body(session, key) == body:
+            same = taken[key]  # made already (another run on the same versions)
+            break
+        body = body[1:]  # another dictionary has its checksum (a 1 in 2^32 chance): this one a byte shorter
     candidate = versions.Packer(0, body)
     before, after = _mean_packed(current, test), _mean_packed(candidate, test)
     result = Training(
@@ -165,6 +177,9 @@ def train(
         mean_bytes_new=round(after, 1),
         current_dictionary_id=current.id,
     )
+    if same is not None:
+        result.reason = f"同一字典已保存为字典 {same}"
+        return result
     if not force and after > before * (1 - MIN_GAIN):
         result.reason = f"新字典未使压缩结果减小 {MIN_GAIN:.0%} 以上，未保存"
         return result
@@ -182,8 +197,13 @@ def train(
         },
         actor=actor,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():  # another process training on the same versions at once makes the same one
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        result.reason = "同一字典已由另一进程同时保存"  # both read the versions before either stored it
+        return result
     versions.remember(body)
     audit.record(
         session,

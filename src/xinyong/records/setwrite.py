@@ -152,7 +152,7 @@ def write_records(ctx: _Context, chunk: list[_Prepared]) -> None:
             p, rec = chunk[i], existing[i]
             if rec[2] != ctx.department_id:
                 ctx.reject(p, "record_of_other_department", "该决定已由其他部门报送，本部门不能修改")
-            elif rec[3] == p.content_hash:
+            elif bytes(rec[3]).hex() == p.content_hash:  # the raw cursor's digest (core.db.Digest)
                 result.unchanged += 1
                 outcomes[p.index] = RowOutcome(p.row.row, "unchanged", rec[1], rec[5], warnings=_public_flags(p.flags))
             else:
