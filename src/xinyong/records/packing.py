@@ -211,7 +211,7 @@ def train(
         action="records.dictionary_trained",
         entity_type="version_dictionary",
         entity_id=row.id,
-        after={k: v for k, v in row.trained_from.items()} | {"checksum": row.checksum, "bytes": len(body)},
+        after=dict(row.trained_from) | {"checksum": row.checksum, "bytes": len(body)},
     )
     result.stored, result.dictionary_id = True, row.id
     return result
