@@ -292,3 +292,46 @@ def test_two_trainings_at_once_store_one_dictionary(database, session, dept, mon
     assert other[0].stored and not mine.stored and "同一字典已" in mine.reason
     session.rollback()
     assert session.scalars(select(VersionDictionary.checksum)).all() == [other[0].checksum]
+
+
+def test_packing_runs_beside_the_writers(database, session, dept):
+    """pack-versions' batches and uploads at once (a thread each): every write lands, every version ends packed,
+    the old ones read as before. On SQLite they take turns for the write lock; on PostgreSQL they overlap."""
+    import threading
+
+    upsert(session, dept, companies(120))
+    for vid, (_, _, packed) in stored(session).items():  # stored before 0025: plain
+        content, data = versions.documents(None, None, packed)
+        session.execute(
+            update(RecordVersion).where(RecordVersion.id == vid).values(content=content, data=data, packed=None)
+        )
+    session.commit()
+    expected = full_views(session)
+    dept_id = dept.id
+    results: list = []
+    errors: list[BaseException] = []
+
+    def packer() -> None:
+        try:
+            results.append(packing.pack_versions(database, batch=7))
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=packer)
+    thread.start()
+    written = []
+    for i in range(6):
+        rows = companies(10, start=1000 + 10 * i)
+        written.append(
+            database.run(
+                lambda s, rows=rows: records_upsert.upsert_records(
+                    s, actor=ADMIN, department_id=dept_id, batch_id=None, received_at=RECEIVED, rows=rows
+                )
+            ).created
+        )
+    thread.join(60)
+    assert not thread.is_alive() and not errors, errors
+    assert written == [10] * 6 and results[0].packed == 120
+    rows = stored(session)
+    assert len(rows) == 180 and all(c is None and d is None and p is not None for c, d, p in rows.values())
+    assert full_views(session)[: len(expected)] == expected
