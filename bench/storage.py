@@ -5,7 +5,8 @@
 Takes a database filled by ``bench/ingest.py`` (default: bench/out/bench-ingest.db; ``--db
 postgresql+psycopg://…/xinyong_bench_…``), and measures the space of ``credit_records`` and ``record_versions``
 with their indexes (SQLite: ``dbstat``, after ``VACUUM``; PostgreSQL: ``pg_total_relation_size`` of a copy of each
-table with the same indexes, written once) three ways, back to back: as the ingest wrote it (compact), rewritten in the full form (what the writer
+table with the same indexes, written once) three ways, back to back: as the ingest wrote it (packed, 0025), then made plain
+and rewritten in the full form (what the writer
 stored before 0022: migration 0022's downgrade) and rewritten compactly again (its upgrade, timed: versions/s).
 Then what compressing the stored documents would save (zlib, per document and over a batch: the size only, the
 form stays JSON), each index of credit_records with its size, the cost of reading versions back in full
@@ -28,6 +29,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 import common  # bench/common.py (this folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +46,35 @@ def migration_0022() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def unpack(engine: Any) -> int:
+    """Every packed version (migration 0025) made plain again, its documents in their columns, as 0022 knew them."""
+    from xinyong.records import versions
+
+    done, last = 0, 0
+    with engine.begin() as conn:
+        bodies = {k: bytes(b) for k, b in conn.exec_driver_sql("SELECT checksum, body FROM version_dictionaries")}
+        cast = "CAST(:c AS jsonb)" if engine.dialect.name == "postgresql" else ":c"
+        while rows := conn.execute(
+            text(
+                "SELECT id, packed FROM record_versions WHERE packed IS NOT NULL AND id > :last ORDER BY id LIMIT 5000"
+            ),
+            {"last": last},
+        ).all():
+            params = []
+            for vid, packed in rows:
+                content, data = versions.documents(None, None, bytes(packed), bodies.get)
+                params.append({"id": vid, "c": json.dumps(content), "d": json.dumps(data)})
+            conn.execute(
+                text(
+                    f"UPDATE record_versions SET content = {cast}, data = {cast.replace(':c', ':d')}, packed = NULL "
+                    "WHERE id = :id"
+                ),
+                params,
+            )
+            done, last = done + len(rows), rows[-1][0]
+    return done
 
 
 def reclaim(engine: Any) -> None:
@@ -175,10 +207,11 @@ def main() -> None:
 
     reclaim(engine)
     written = sizes(engine)
+    unpacked = unpack(engine)  # the forms below are plain versions (0022's); packed is "as ingested" (0025)
     expanded, t_expand, before, reads_full, zip_full = rewrite(compact=False)
     compacted, t_compact, after, reads_compact, zip_compact = rewrite(compact=True)
 
-    print(f"database            {engine.dialect.name}  {records:,} records, {count:,} versions")
+    print(f"database            {engine.dialect.name}  {records:,} records, {count:,} versions ({unpacked:,} unpacked)")
     print(f"{'':20}{'records':>12}{'versions':>12}{'per record':>12}{'per version':>13}")
     for label, s in (("full (before)", before), ("compact (after)", after), ("as ingested", written)):
         print(
