@@ -29,52 +29,23 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 import common  # bench/common.py (this folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 TABLES = ("credit_records", "record_versions")
 
 
-def migration_0022() -> Any:
+def migration(name: str) -> Any:
+    """The module of the migration file ``name`` (its functions rewrite versions: 0022's ``rewrite``, 0025's
+    ``unpack_all``)."""
     from xinyong.core.migrate import MIGRATIONS_DIR
 
-    path = MIGRATIONS_DIR / "versions" / "0022_compact_versions.py"
-    spec = importlib.util.spec_from_file_location("m0022", path)
+    path = MIGRATIONS_DIR / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"m_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def unpack(engine: Any) -> int:
-    """Every packed version (migration 0025) made plain again, its documents in their columns, as 0022 knew them."""
-    from xinyong.records import versions
-
-    done, last = 0, 0
-    with engine.begin() as conn:
-        bodies = {k: bytes(b) for k, b in conn.exec_driver_sql("SELECT checksum, body FROM version_dictionaries")}
-        cast = "CAST(:c AS jsonb)" if engine.dialect.name == "postgresql" else ":c"
-        while rows := conn.execute(
-            text(
-                "SELECT id, packed FROM record_versions WHERE packed IS NOT NULL AND id > :last ORDER BY id LIMIT 5000"
-            ),
-            {"last": last},
-        ).all():
-            params = []
-            for vid, packed in rows:
-                content, data = versions.documents(None, None, bytes(packed), bodies.get)
-                params.append({"id": vid, "c": json.dumps(content), "d": json.dumps(data)})
-            conn.execute(
-                text(
-                    f"UPDATE record_versions SET content = {cast}, data = {cast.replace(':c', ':d')}, packed = NULL "
-                    "WHERE id = :id"
-                ),
-                params,
-            )
-            done, last = done + len(rows), rows[-1][0]
-    return done
 
 
 def reclaim(engine: Any) -> None:
@@ -194,20 +165,21 @@ def main() -> None:
         record_ids = list(session.scalars(select(CreditRecord.id)))
     if not records:
         raise SystemExit("no records: fill the database with bench/ingest.py first")
-    migration = migration_0022()
+    migration_0022 = migration("0022_compact_versions")
 
     def rewrite(compact: bool):  # noqa: ANN202
         """Every version rewritten to one form: (versions, seconds, sizes, read latencies, zlib figures)."""
         t0 = time.perf_counter()
         with engine.begin() as conn:
-            done = migration.rewrite(conn, compact=compact)
+            done = migration_0022.rewrite(conn, compact=compact)
         seconds = time.perf_counter() - t0
         reclaim(engine)
         return done, seconds, sizes(engine), read_latencies(db, record_ids, args.reads), compression(engine)
 
     reclaim(engine)
     written = sizes(engine)
-    unpacked = unpack(engine)  # the forms below are plain versions (0022's); packed is "as ingested" (0025)
+    with engine.begin() as conn:  # the forms below are plain versions (0022's); packed is "as ingested" (0025)
+        unpacked = migration("0025_packed_versions").unpack_all(conn)
     expanded, t_expand, before, reads_full, zip_full = rewrite(compact=False)
     compacted, t_compact, after, reads_compact, zip_compact = rewrite(compact=True)
 

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import JSON, Boolean, Date, Numeric, Table, func, select, text
 from sqlalchemy.orm import Session
 
-from xinyong.core.db import Digest, UTCDateTime
+from xinyong.core.db import Digest, UTCDateTime, digest_bytes
 
 Converter = Callable[[Any], Any]
 #: Page cache of a connection that bulk-loads (KiB; SQLite's default is 2 MiB): index pages of a large table stay
@@ -55,10 +55,6 @@ def _json(value: Any) -> Any:
     return None if value is None else dumps(value)
 
 
-def _digest(value: str | None) -> bytes | None:
-    return None if value is None else bytes.fromhex(value)
-
-
 def _sqlite_ts(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
@@ -84,7 +80,7 @@ def _converter(column: Any, dialect: str) -> tuple[Converter | None, bool]:
     if isinstance(t, JSON) or isinstance(getattr(t, "impl", None), JSON) or "JSON" in type(t).__name__.upper():
         return _json, False
     if isinstance(t, Digest):
-        return _digest, False
+        return digest_bytes, False
     if dialect != "sqlite":
         return None, False
     if isinstance(t, UTCDateTime):

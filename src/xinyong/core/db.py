@@ -146,6 +146,11 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
+def digest_bytes(value: str | None) -> bytes | None:
+    """A :class:`Digest`'s stored form (also what ``core.bulk`` hands the driver)."""
+    return None if value is None else bytes.fromhex(value)
+
+
 class Digest(TypeDecorator):
     """A SHA-256 digest: its 64 hex characters in Python, its 32 bytes in the database (issue #19: a record's and
     its version's content hashes were ≈ 130 of its bytes as text)."""
@@ -154,7 +159,7 @@ class Digest(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
-        return None if value is None else bytes.fromhex(value)
+        return digest_bytes(value)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
         return None if value is None else bytes(value).hex()

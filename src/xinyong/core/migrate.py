@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +27,37 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+@contextmanager
+def migrating(conn: Connection) -> Iterator[None]:
+    """One transaction on ``conn`` for migrations. On SQLite with foreign keys off — batch ALTERs copy and replace a
+    table, and dropping one that others reference fails with them on — set on the driver's connection before the
+    transaction (inside one SQLite ignores the pragma, and through SQLAlchemy the statement would begin one), and
+    checked with ``PRAGMA foreign_key_check`` before the commit."""
+    sqlite = conn.dialect.name == "sqlite"
+    raw = conn.connection.dbapi_connection
+    assert raw is not None  # checked out
+    if conn.in_transaction():
+        conn.commit()
+    if sqlite:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with conn.begin():
+            yield
+            if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                raise RuntimeError(f"foreign key violations after migration: {broken[:5]}")
+    finally:
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=ON")
+
+
 def _migrate(url: str, step: Any, revision: str) -> str | None:
     """Run alembic's ``step`` (``command.upgrade`` / ``command.downgrade``) to ``revision`` on the database at ``url``,
     in one transaction; returns the revision it is at."""
     db = get_database(url)
-    with db.engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        raw = conn.connection.dbapi_connection
-        assert raw is not None  # checked out
-        if sqlite:  # batch ALTERs replace referenced tables: foreign keys off, outside any transaction (env.py)
-            raw.execute("PRAGMA foreign_keys=OFF")
-        try:
-            with conn.begin():
-                cfg = alembic_config(url)
-                cfg.attributes["connection"] = conn
-                step(cfg, revision)
-                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
-                    raise RuntimeError(f"foreign key violations after migration: {broken[:5]}")
-        finally:
-            if sqlite:
-                raw.execute("PRAGMA foreign_keys=ON")
+    with db.engine.connect() as conn, migrating(conn):
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        step(cfg, revision)
     with db.engine.connect() as conn:
         return current_revision(conn)
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from xinyong.core.db import make_engine
-from xinyong.core.migrate import include_object
+from xinyong.core.migrate import include_object, migrating
 from xinyong.models import Base
 from xinyong.wiring import wire
 
@@ -27,26 +27,8 @@ def run_migrations() -> None:
 
         url = get_settings().resolved_database_url
     engine = make_engine(url)
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None  # checked out
-        if conn.dialect.name == "sqlite":
-            # Batch ALTERs on SQLite copy and replace the table; with foreign keys enforced, dropping a referenced
-            # table fails. The pragma only takes effect outside a transaction; the batch operations then check
-            # the constraints themselves (PRAGMA foreign_key_check below).
-            # On the driver's connection: through SQLAlchemy the statement would first begin a transaction
-            # (core.db's BEGIN), inside which SQLite ignores the pragma.
-            if conn.in_transaction():
-                conn.commit()
-            raw.execute("PRAGMA foreign_keys=OFF")
+    with engine.connect() as conn, migrating(conn):  # SQLite: foreign keys off meanwhile (core.migrate)
         _run(conn)
-        conn.commit()
-        if conn.dialect.name == "sqlite":
-            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-            conn.commit()
-            raw.execute("PRAGMA foreign_keys=ON")
-            if broken:
-                raise RuntimeError(f"foreign key violations after migration: {broken[:5]}")
     engine.dispose()
 
 

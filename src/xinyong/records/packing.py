@@ -23,12 +23,15 @@ import os
 import random
 import statistics
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from xinyong.catalog.fields import standards
+from xinyong.catalog.rules import PartyKind
 from xinyong.core import audit
 from xinyong.core.db import Database, utcnow
 from xinyong.core.errors import ValidationFailed
@@ -39,8 +42,15 @@ from xinyong.records.models import CreditRecord, RecordVersion, VersionDictionar
 BUILTIN = versions.Packer(0, versions.BUILTIN_DICTIONARY)
 _PACKERS: dict[tuple[int, int], versions.Packer] = {}
 
-#: Content fields that name or number a natural person, left out of the text a dictionary is trained from.
-_PERSONAL = frozenset({"legal_rep", "legal_rep_id_masked", "party_id_masked"})
+#: Content fields that name or number a natural person, left out of the text a dictionary is trained from; with them
+#: the data columns the catalog's standards mark personal (``catalog.fields``: ID numbers, stored masked).
+_PERSON_FIELDS = frozenset({"legal_rep", "legal_rep_id_masked", "party_id_masked"})
+
+
+@cache
+def _personal() -> frozenset[str]:
+    return _PERSON_FIELDS | {f.key for s in standards().values() for f in s.fields if f.personal}
+
 
 #: Versions read to train a dictionary (the newest of legal persons), and how many of them are held out to measure.
 TRAIN_POOL = 5_000
@@ -103,23 +113,28 @@ class Training:
         return asdict(self)
 
 
+def _of_legal_persons(*columns: Any) -> Any:
+    """``columns`` of the versions of legal persons' records: what a dictionary is trained from."""
+    return (
+        select(*columns)
+        .join(CreditRecord, CreditRecord.id == RecordVersion.record_id)
+        .where(CreditRecord.party_kind == PartyKind.LEGAL_PERSON.value)
+    )
+
+
 def _documents(session: Session, limit: int) -> list[bytes]:
     """The newest ``limit`` versions of legal persons' records, each as the JSON text :class:`versions.Packer`
     compresses (their stored documents)."""
     v = RecordVersion
-    rows = session.execute(
-        select(v.content, v.data, v.packed)
-        .join(CreditRecord, CreditRecord.id == v.record_id)
-        .where(CreditRecord.party_kind == "legal_person")
-        .order_by(v.id.desc())
-        .limit(limit)
-    )
+    rows = session.execute(_of_legal_persons(v.content, v.data, v.packed).order_by(v.id.desc()).limit(limit))
     load = dictionary_loader(session)
     out = []
     for c, d, p in rows:
         content, data = versions.documents(c, d, p, load)
         # No person's name or number in a dictionary: a legal person's representative is one.
-        content = {k: v for k, v in content.items() if k not in _PERSONAL}
+        personal = _personal()
+        content = {k: v for k, v in content.items() if k not in personal}
+        data = {k: v for k, v in data.items() if k not in personal}
         out.append(versions.dumps_documents(content, data))
     return out
 
@@ -190,7 +205,7 @@ def train(
             "versions": len(fill),
             "held_out": len(test),
             "newest_of": pool,
-            "party_kind": "legal_person",
+            "party_kind": PartyKind.LEGAL_PERSON.value,
             "mean_bytes_current": result.mean_bytes_current,
             "mean_bytes_new": result.mean_bytes_new,
             "replaces": current.id,
@@ -230,13 +245,7 @@ def train_if_due(session: Session, *, actor: str, now: dt.datetime | None = None
     if newest is not None and now - newest.created_at < dt.timedelta(days=days):
         return {"trained": False, "reason": f"字典 {newest.id} 训练不足 {days} 天"}
     have = session.scalar(
-        select(func.count()).select_from(
-            select(RecordVersion.id)
-            .join(CreditRecord, CreditRecord.id == RecordVersion.record_id)
-            .where(CreditRecord.party_kind == "legal_person")
-            .limit(TRAIN_POOL)
-            .subquery()
-        )
+        select(func.count()).select_from(_of_legal_persons(RecordVersion.id).limit(TRAIN_POOL).subquery())
     )
     if (have or 0) < TRAIN_POOL:
         return {"trained": False, "reason": f"法人记录版本 {have} 个，不足 {TRAIN_POOL} 个"}
@@ -322,17 +331,6 @@ def list_dictionaries(session: Session) -> list[dict[str, Any]]:
         }
     ]
     d = VersionDictionary
-    for row in session.execute(
-        select(d.id, d.checksum, func.length(d.body), d.trained_from, d.created_at, d.actor).order_by(d.id)
-    ):
-        out.append(
-            {
-                "id": row[0],
-                "checksum": row[1],
-                "bytes": row[2],
-                "trained_from": row[3],
-                "created_at": row[4],
-                "actor": row[5],
-            }
-        )
+    stmt = select(d.id, d.checksum, func.length(d.body).label("bytes"), d.trained_from, d.created_at, d.actor)
+    out.extend(row._asdict() for row in session.execute(stmt.order_by(d.id)))
     return out

@@ -57,15 +57,15 @@ def upgrade() -> None:
         batch_op.create_check_constraint("packed_or_plain", CHECK)
 
 
-def _unpack_all() -> None:
-    conn = op.get_bind()
+def unpack_all(conn: sa.Connection) -> int:
+    """Every packed version made plain again (its documents in their columns), in batches of ids; how many."""
     pg = conn.dialect.name == "postgresql"
     known = {versions.checksum(versions.BUILTIN_DICTIONARY): versions.BUILTIN_DICTIONARY}
     for key, body in conn.execute(sa.text("SELECT checksum, body FROM version_dictionaries")):
         known[key] = bytes(body)
     cast = "CAST(:c AS jsonb)" if pg else ":c"
     cast_d = "CAST(:d AS jsonb)" if pg else ":d"
-    last = 0
+    done, last = 0, 0
     while True:
         rows = conn.execute(
             sa.text(
@@ -74,22 +74,22 @@ def _unpack_all() -> None:
             {"last": last, "n": BATCH},
         ).all()
         if not rows:
-            return
+            return done
         params = []
         for vid, packed in rows:
-            content, data = versions.unpack(bytes(packed), known[versions.dictionary_of(bytes(packed))])
+            content, data = versions.documents(None, None, bytes(packed), known.get)
             params.append({"id": vid, "c": orjson.dumps(content).decode(), "d": orjson.dumps(data).decode()})
         conn.execute(
             sa.text(f"UPDATE record_versions SET content = {cast}, data = {cast_d}, packed = NULL WHERE id = :id"),
             params,
         )
-        last = rows[-1][0]
+        done, last = done + len(rows), rows[-1][0]
 
 
 def downgrade() -> None:
     with op.batch_alter_table("record_versions", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_record_versions_packed_or_plain"), type_="check")
-    _unpack_all()
+    unpack_all(op.get_bind())
     with op.batch_alter_table("record_versions", schema=None) as batch_op:
         batch_op.alter_column("content", existing_type=JSON, nullable=False)
         batch_op.alter_column("data", existing_type=JSON, nullable=False)
