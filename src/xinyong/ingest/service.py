@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.auth.authorities import Authorities
 from xinyong.auth.models import Department
-from xinyong.auth.roles import Principal
+from xinyong.auth.roles import Principal, system_principal
 from xinyong.auth.service import authorities_of
 from xinyong.catalog.fields import record_kinds
 from xinyong.catalog.service import publicity_rules
@@ -72,7 +72,7 @@ from xinyong.ingest.readers import (
 )
 from xinyong.ingest.standards import KNOWN_HEADERS, detect_format, guess_kind
 from xinyong.ingest.validate import validate_row
-from xinyong.records import upsert
+from xinyong.records import packing, upsert
 from xinyong.records.inputs import RecordInput, RecordKind, RowIssue
 
 CHUNK = 2_000
@@ -222,6 +222,9 @@ class _Store:
         self.counts: Counter[str] = Counter()
         self.vault = get_vault()
         self.staged: Any = None  # records.upsert.StagedRows: rows prepared ahead of the write transaction
+        self.written = 0  # versions this batch wrote
+        # then the city's first dictionary may be trained (records.packing.train_first)
+        self.train_at: int | None = packing.TRAIN_POOL
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
 
@@ -240,6 +243,9 @@ class _Store:
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created", "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
             refused = self.refused(good, result.outcomes)
+            self.written += result.created + result.updated
+            if self.train_at is not None and self.written >= self.train_at:
+                self.train_first()
         if bad:
             self.session.execute(
                 insert(RejectedRow),
@@ -254,6 +260,19 @@ class _Store:
                 ],
             )
         return refused
+
+    def train_first(self) -> None:
+        """A city's first large load trains its first dictionary once it has stored enough versions, and packs the
+        rest of the load with it (docs/operations.md, "Packed versions")."""
+        assert self.batch is not None
+        self.train_at = self.written + packing.TRAIN_POOL
+        trained = packing.train_first(
+            self.session,
+            actor=system_principal(f"ingest:batch-{self.batch.id}:{self.actor.actor}").actor,
+            note={"batch_id": self.batch.id},
+        )
+        if trained is not None:
+            self.train_at = None  # one per load; the next ones are the weekly job's
 
     def refused(self, good: list[batches.Good[RecordInput]], outcomes: list[Any]) -> list[batches.Rejected]:
         """Valid rows the record store refused (a record owned by another department, a party code that belongs

@@ -285,8 +285,12 @@ def version_payload(
     (``records.versions``; made ahead by ``StagedRows``, otherwise with ``packer``), extra (as JSON text when made
     ahead) and the fields that changed since ``before``, the current version in full as :func:`previous_payloads`
     reads it (``None``: a first version, whose changed fields are stored as ``[]``, "all"). The one place both
-    record writers (the row writer here, the set-based ``records.setwrite``) build a version's payload."""
-    packed = p.packed if p.packed is not None else packer.pack(p.stored_content, p.stored_data)
+    record writers (the row writer here, the set-based ``records.setwrite``) build a version's payload. A version
+    packed ahead with another dictionary (a load trained the first one meanwhile, ``records.packing.train_first``)
+    is packed again with ``packer``'s."""
+    packed = p.packed
+    if packed is None or not packer.packed_it(packed):
+        packed = packer.pack(p.stored_content, p.stored_data)
     extra = p.dumped_extra if p.dumped_extra is not None else p.extra
     if before is None:
         keys = tuple(p.content)

@@ -298,11 +298,16 @@ class Packer:
         self.id = dictionary_id
         self.dictionary = dictionary
         self.checksum = checksum(dictionary)
+        self.dictid = self.checksum.to_bytes(4, "big")  # as the zlib header of what it packs names it
         self._primed = zlib.compressobj(LEVEL, zlib.DEFLATED, 15, MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, dictionary)
 
     def pack(self, content: dict[str, Any], data: dict[str, Any]) -> bytes:
         """The packed form of a version's *stored* (compact) ``content`` and ``data``."""
         return self.pack_text(dumps_documents(content, data))
+
+    def packed_it(self, packed: bytes) -> bool:
+        """Whether ``packed`` was packed with this dictionary (:func:`dictionary_of`, without the checks)."""
+        return packed[2:6] == self.dictid
 
     def pack_text(self, text: bytes) -> bytes:
         """The packed form of :func:`dumps_documents`' text."""
