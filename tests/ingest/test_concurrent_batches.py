@@ -28,6 +28,7 @@ from tests.records.helpers import company_uscc, penalty
 from xinyong.auth.roles import system_principal
 from xinyong.catalog.service import seed_catalog
 from xinyong.core.db import Database, utcnow
+from xinyong.identifiers import uscc
 from xinyong.ingest import service as ingest
 from xinyong.ingest.models import IngestBatch
 from xinyong.records import upsert as records_upsert
@@ -223,3 +224,45 @@ def test_files_longer_than_the_validated_ahead_part(
     assert again["created"] == (20 if reject_all else 1)
     with database.sessionmaker() as s:
         assert s.scalar(select(func.count()).select_from(CreditRecord)) == 20
+
+
+def test_two_first_loads_at_once_train_one_dictionary(  # type: ignore[no-untyped-def]
+    database: Database, dept, tmp_path: Path, monkeypatch
+) -> None:
+    """Two departments' first large loads at once, each long enough to train the city's first dictionary
+    (records.packing.train_first). The second waits for the first — on SQLite for its write lock, on PostgreSQL at
+    the audit chain's head, which a batch takes with its first chunk (docs/architecture.md §7) — then finds its
+    dictionary and trains none. Both land, and every version reads back."""
+    from xinyong.records import packing
+    from xinyong.records.models import RecordVersion, VersionDictionary
+
+    monkeypatch.setattr(packing, "TRAIN_POOL", 60)
+    monkeypatch.setattr(packing, "MIN_GAIN", 0.0)
+    monkeypatch.setattr(ingest, "CHUNK", 50)
+    other_authority = uscc.make(authority="1", category="1", region="410882", org_body="00310009")
+    with database.sessionmaker() as s:
+        other = make_department(s, code="swj")
+        register_authority(s, other, uscc=other_authority, name="沁阳市商务局")
+    mine = write_csv(tmp_path / "a.csv", penalty_rows(150))
+    theirs_rows = penalty_rows(150)
+    for r in theirs_rows:  # another authority, another company: nothing in common with the first load
+        r.update(
+            {
+                "处罚机关": "沁阳市商务局",
+                "处罚机关统一社会信用代码": other_authority,
+                "行政相对人名称": "沁阳市另一商贸有限公司",
+                "行政相对人代码_1(统一社会信用代码)": company_uscc(909),
+            }
+        )
+    theirs = write_csv(tmp_path / "b.csv", theirs_rows)
+    first, second = _second_while_first_open(
+        database,
+        lambda s: ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=mine),
+        lambda s: ingest.ingest_file(s, actor=ADMIN, department_id=other.id, path=theirs),
+    )
+    assert first["created"] == second["created"] == 150
+    with database.sessionmaker() as s:
+        trained = s.scalars(select(VersionDictionary)).all()
+        assert [d.trained_from["batch_id"] for d in trained] == [first["batch"]]
+        loaded = s.scalars(select(RecordVersion)).all()
+        assert len(loaded) == 300 and all(v.content["doc_no_norm"] and v.data for v in loaded)
