@@ -174,3 +174,26 @@ def test_the_summary_shape_is_one_for_every_importer() -> None:
     assert stored.as_dict()["errors"] == [{"row": 3, "column": "案号", "code": "key_missing", "message": "无"}]
     with pytest.raises(ValueError):
         batches.run([], importer="t", validate=validate, write=Store().write, mode="half")
+
+
+def test_deferred_keeps_a_batchs_changes_compactly_and_gives_them_back_as_they_were():
+    d = batches.Deferred()
+    event = {
+        "actor": "a",
+        "action": "records.upsert",
+        "entity_type": "credit_record",
+        "batch_entity_type": "record_batch",
+        "department_id": 3,
+        "batch_id": 7,
+    }
+    first = [{"id": 10**12 + i, "op": "created", "version_no": 1, "withdrawn": False} for i in range(3)]
+    second = [{"id": 5, "op": "updated", "version_no": None, "withdrawn": True}]  # a None: that column becomes a list
+    d.add(first, {"created": 3, "updated": 0, "unchanged": 1}, **event)
+    d.add(second, {"created": 0, "updated": 1, "unchanged": 0}, **event)
+    assert d.rows == 4 and d.changes(0, 10) == first + second and d.changes(1, 2) == first[1:2]
+    assert d.counts == {"created": 3, "updated": 1, "unchanged": 1}
+    assert type(d.columns[0]).__name__ == "array" and isinstance(d.columns[2], list)  # ids as 8-byte integers
+    with pytest.raises(ValueError, match="one kind of write"):
+        d.add([], {}, **{**event, "batch_id": 8})
+    with pytest.raises(ValueError, match="same fields"):
+        d.add([{"id": 1}], {}, **event)

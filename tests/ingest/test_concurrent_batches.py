@@ -226,13 +226,14 @@ def test_files_longer_than_the_validated_ahead_part(
         assert s.scalar(select(func.count()).select_from(CreditRecord)) == 20
 
 
-def test_two_first_loads_at_once_train_one_dictionary(  # type: ignore[no-untyped-def]
+def test_two_first_loads_at_once(  # type: ignore[no-untyped-def]
     database: Database, dept, tmp_path: Path, monkeypatch
 ) -> None:
     """Two departments' first large loads at once, each long enough to train the city's first dictionary
-    (records.packing.train_first). The second waits for the first — on SQLite for its write lock, on PostgreSQL at
-    the audit chain's head, which a batch takes with its first chunk (docs/architecture.md §7) — then finds its
-    dictionary and trains none. Both land, and every version reads back."""
+    (records.packing.train_first). On PostgreSQL the second is written while the first is still open — a batch
+    takes the audit chain's and the feed's heads only at its end (core.batches.Deferred) — so neither sees the
+    other's dictionary: both train one, and both land. On SQLite the second waits for the first's write lock,
+    finds its dictionary and trains none. Every version reads back either way."""
     from xinyong.records import packing
     from xinyong.records.models import RecordVersion, VersionDictionary
 
@@ -263,6 +264,66 @@ def test_two_first_loads_at_once_train_one_dictionary(  # type: ignore[no-untype
     assert first["created"] == second["created"] == 150
     with database.sessionmaker() as s:
         trained = s.scalars(select(VersionDictionary)).all()
-        assert [d.trained_from["batch_id"] for d in trained] == [first["batch"]]
+        expected = [first["batch"]] if database.engine.dialect.name == "sqlite" else [first["batch"], second["batch"]]
+        assert sorted(d.trained_from["batch_id"] for d in trained) == expected
         loaded = s.scalars(select(RecordVersion)).all()
         assert len(loaded) == 300 and all(v.content["doc_no_norm"] and v.data for v in loaded)
+
+
+def test_a_batch_being_written_holds_neither_the_audit_chain_nor_the_feed(  # type: ignore[no-untyped-def]
+    database: Database, dept, tmp_path: Path, monkeypatch
+) -> None:
+    """While a batch writes its chunks, another transaction appends audit events and feed messages (a logged read
+    of personal data, a console change) without waiting: the batch takes both heads only at its end
+    (core.batches.Deferred), where its feed messages and its audit events come out as before. PostgreSQL only:
+    SQLite has one writer."""
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: everything waits for the batch")
+    from xinyong.core import audit
+    from xinyong.exchange import feed
+    from xinyong.exchange.models import FeedMessage
+
+    monkeypatch.setattr(ingest, "CHUNK", 50)
+    real = records_upsert.upsert_records
+    paused, resume = threading.Event(), threading.Event()
+
+    def after_the_first_chunk(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if not paused.is_set():
+            paused.set()
+            assert resume.wait(30)
+        return result
+
+    monkeypatch.setattr(records_upsert, "upsert_records", after_the_first_chunk)
+    path = write_csv(tmp_path / "a.csv", penalty_rows(120))
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            with database.session() as s:
+                outcome["summary"] = ingest.ingest_file(s, actor=ADMIN, department_id=dept.id, path=path)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        assert paused.wait(30), outcome
+        with database.session() as s:  # would wait for the batch's commit if the batch held the heads
+            s.connection().exec_driver_sql("SET LOCAL lock_timeout = '3s'")
+            audit.record(s, actor=ADMIN.actor, action="subjects.access", entity_type="subject", entity_id=1)
+            feed.enqueue(s, [{"kind": "test", "op": "created", "entity_id": 1}])
+    finally:
+        resume.set()
+        thread.join(60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["summary"]["created"] == 120
+    with database.sessionmaker() as s:
+        events = [e.action for e in s.scalars(select(audit.AuditEvent).order_by(audit.AuditEvent.seq))]
+        assert events[-3:] == ["subjects.access", "records.upsert", "ingest.batch"]  # appended during the batch
+        assert events.count("records.upsert") == 1  # one for the batch, its counts those of all its chunks
+        upsert_event = s.scalars(select(audit.AuditEvent).where(audit.AuditEvent.action == "records.upsert")).one()
+        assert upsert_event.after["created"] == 120
+        assert audit.verify_chain(s).ok
+        messages = s.scalar(select(func.count()).select_from(FeedMessage).where(FeedMessage.kind != "test"))
+        assert messages == 120

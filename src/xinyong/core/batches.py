@@ -28,6 +28,7 @@ This module is in ``core`` because ``subjects`` (the registry import) sits below
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -127,17 +128,27 @@ class Tally:
         batch_id: int | None,
         reason: str,
         change: Callable[[Any], dict[str, Any]],
+        deferred: Deferred | None = None,
     ) -> None:
         """What a batch writer does last, in its transaction: tell the exchange feed (``core.hooks.batch_written``)
         which rows it created or updated (``change(outcome)`` a row), and write the batch's audit event with the
-        counts (entity ``batch_entity_type``)."""
-        if hooks.batch_listeners:
-            hooks.batch_written(
-                session,
+        counts (entity ``batch_entity_type``). With ``deferred`` (a chunk of a longer batch) both wait for the
+        batch's end (:class:`Deferred`)."""
+        changes = [change(o) for o in self.outcomes if o.outcome in ("created", "updated")]
+        if deferred is not None:
+            deferred.add(
+                changes,
+                self.counts(),
+                actor=actor,
+                action=action,
                 entity_type=entity_type,
+                batch_entity_type=batch_entity_type,
                 department_id=department_id,
-                changes=[change(o) for o in self.outcomes if o.outcome in ("created", "updated")],
+                batch_id=batch_id,
             )
+            return
+        if hooks.batch_listeners:
+            hooks.batch_written(session, entity_type=entity_type, department_id=department_id, changes=changes)
         audit.record(
             session,
             actor=actor,
@@ -147,6 +158,74 @@ class Tally:
             reason=reason,
             after={"department_id": department_id, "batch_id": batch_id, **self.counts()},
         )
+
+
+class Deferred:
+    """A long batch's feed changes and audit counts, told once at its end (:meth:`flush`) instead of after each
+    chunk (:meth:`Tally.finish`).
+
+    Both take a single-row head that the transaction then holds until it commits: the audit chain's and the feed's
+    (``core.audit``, ``exchange.feed``; docs/architecture.md §7). Taken with a batch's first chunk, they made every
+    other upload and every other audited change — a logged read of personal data among them — wait for the whole
+    batch on PostgreSQL. Taken at its end, they are held only from there to the commit, and batches of different
+    departments are written side by side. The changes are kept column by column (integers in ``array('q')``:
+    ≈ 20 bytes per changed row), so a batch of millions of rows stays within its memory budget."""
+
+    def __init__(self) -> None:
+        self.event: dict[str, Any] | None = None
+        self.keys: tuple[str, ...] = ()
+        self.columns: list[Any] = []
+        self.counts: Counter[str] = Counter()
+        self.rows = 0
+
+    def add(self, changes: list[dict[str, Any]], counts: dict[str, int], **event: Any) -> None:
+        if self.event is None:
+            self.event = event
+        elif event != self.event:
+            raise ValueError(f"one batch, one kind of write: {event} after {self.event}")
+        self.counts.update(counts)
+        for c in changes:
+            if not self.keys:
+                self.keys = tuple(c)
+                self.columns = [array("q") if type(v) is int else [] for v in c.values()]
+            if tuple(c) != self.keys:
+                raise ValueError(f"changes of one batch name the same fields: {tuple(c)} after {self.keys}")
+            for i, v in enumerate(c.values()):
+                col = self.columns[i]
+                if type(col) is array and type(v) is not int:
+                    col = self.columns[i] = list(col)  # a value that is not an integer: kept as it is
+                col.append(v)
+            self.rows += 1
+
+    def changes(self, start: int, stop: int) -> list[dict[str, Any]]:
+        keys, columns = self.keys, self.columns
+        return [dict(zip(keys, (col[i] for col in columns), strict=True)) for i in range(start, min(stop, self.rows))]
+
+    def flush(self, session: Session, *, reason: str) -> None:
+        """Tell the feed the batch's changes (a chunk at a time) and append its audit event with the counts of all
+        its chunks. Call once, at the batch's end, only if the batch was written (not for a ``reject_all`` batch
+        that was refused: its writes were rolled back)."""
+        if self.event is None:
+            return
+        e = self.event
+        if hooks.batch_listeners:
+            for start in range(0, self.rows, CHUNK * 5):
+                hooks.batch_written(
+                    session,
+                    entity_type=e["entity_type"],
+                    department_id=e["department_id"],
+                    changes=self.changes(start, start + CHUNK * 5),
+                )
+        audit.record(
+            session,
+            actor=e["actor"],
+            action=e["action"],
+            entity_type=e["batch_entity_type"],
+            entity_id=e["batch_id"],
+            reason=reason,
+            after={"department_id": e["department_id"], "batch_id": e["batch_id"], **self.counts},
+        )
+        self.event = None
 
 
 @dataclass

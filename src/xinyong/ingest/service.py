@@ -225,6 +225,9 @@ class _Store:
         self.written = 0  # versions this batch wrote
         # then the city's first dictionary may be trained (records.packing.train_first)
         self.train_at: int | None = packing.TRAIN_POOL
+        self.trained: int | None = None  # the dictionary it trained (audited at the batch's end)
+        # the chunks' feed changes and audit counts, told at the batch's end (core.batches.Deferred)
+        self.deferred = batches.Deferred()
 
     def write(self, good: list[batches.Good[RecordInput]], bad: list[batches.Rejected]) -> list[batches.Rejected]:
 
@@ -239,6 +242,7 @@ class _Store:
                 received_at=self.batch.received_at,
                 rows=[g.item for g in good],
                 staged=self.staged,
+                deferred=self.deferred,
             )
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created", "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
@@ -273,6 +277,8 @@ class _Store:
         )
         if trained is not None:
             self.train_at = None  # one per load; the next ones are the weekly job's
+            if trained.stored:
+                self.trained = trained.dictionary_id
 
     def refused(self, good: list[batches.Good[RecordInput]], outcomes: list[Any]) -> list[batches.Rejected]:
         """Valid rows the record store refused (a record owned by another department, a party code that belongs
@@ -470,6 +476,10 @@ def run_batch(
         "unknown_columns": list(header_map.unknown),
         "reject_counts": dict(result.error_counts),
     }
+    if result.written:  # the audit chain's and the feed's heads are taken here, at the end (core.batches.Deferred)
+        if store.trained is not None:
+            packing.audit_training(session, store.trained)
+        store.deferred.flush(session, reason=f"报送信用记录 {result.accepted} 行")
     audit.record(
         session,
         actor=actor.actor,

@@ -156,12 +156,15 @@ def train(
     force: bool = False,
     seed: int = 0,
     note: dict[str, Any] | None = None,
+    audited: bool = True,
 ) -> Training:
     """Train a dictionary from the newest ``pool`` versions of legal persons: ``holdout`` of them (at random) measure
     it against the current one, the rest fill it (the built-in dictionary's text first, then the versions, the last
     32 KB kept: zlib finds the nearest text first). Stored, with an audit event, only if it packs the held-out
     versions :data:`MIN_GAIN` smaller — or ``force``. ``note``: added to what the dictionary says it was trained from
-    (the batch whose load trained it, :func:`train_first`)."""
+    (the batch whose load trained it, :func:`train_first`). ``audited=False``: the caller appends the audit event
+    later in the transaction (:func:`audit_training`) — a batch at its end, since an audit event takes the chain's
+    head until the transaction commits (``core.batches.Deferred``)."""
     current = packer(session)
     docs = _documents(session, pool)
     if len(docs) < MIN_VERSIONS:
@@ -223,16 +226,24 @@ def train(
         result.reason = "同一字典已由另一进程同时保存"  # both read the versions before either stored it
         return result
     versions.remember(body)
+    result.stored, result.dictionary_id = True, row.id
+    if audited:
+        audit_training(session, row.id)
+    return result
+
+
+def audit_training(session: Session, dictionary_id: int) -> None:
+    """The audit event of a stored dictionary, by the actor who trained it."""
+    row = session.get(VersionDictionary, dictionary_id)
+    assert row is not None, dictionary_id
     audit.record(
         session,
-        actor=actor,
+        actor=row.actor,
         action="records.dictionary_trained",
         entity_type="version_dictionary",
         entity_id=row.id,
-        after=dict(row.trained_from) | {"checksum": row.checksum, "bytes": len(body)},
+        after=dict(row.trained_from) | {"checksum": row.checksum, "bytes": len(row.body)},
     )
-    result.stored, result.dictionary_id = True, row.id
-    return result
 
 
 def train_if_due(session: Session, *, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -270,12 +281,13 @@ def train_first(session: Session, *, actor: str, note: dict[str, Any] | None = N
     load is packed with it: ≈ 20 % fewer bytes per record than the built-in dictionary, and packing is faster (less
     output). ``None`` when a dictionary is trained already (later ones are the weekly job's, :func:`train_if_due`)
     or there are too few versions. In the caller's transaction: if the load is rolled back, so is the dictionary,
-    with the versions packed with it."""
+    with the versions packed with it. Not audited here: the load appends the event at its end
+    (:func:`audit_training`), when it takes the audit chain's head."""
     if session.scalar(select(VersionDictionary.id).limit(1)) is not None:
         return None
     if _legal_person_versions(session) < TRAIN_POOL:
         return None
-    return train(session, actor=actor, note=note)
+    return train(session, actor=actor, note=note, audited=False)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.roles import Principal
 from xinyong.catalog.rules import PartyKind, PublicityRule, parse_party_kind
 from xinyong.core import clock, workdays
-from xinyong.core.batches import Tally
+from xinyong.core.batches import Deferred, Tally
 from xinyong.core.bulk import Dumped, allocate_ids, dumps, insert_missing, insert_rows
 from xinyong.core.db import BULK_OPTION, WRITE_OPTION, lock_keys, utcnow, writer_of
 from xinyong.core.errors import Forbidden, NotFound, ValidationFailed
@@ -496,6 +496,7 @@ def upsert_records(
     create_subjects: bool = True,
     staged: StagedRows | None = None,
     engine: str | None = None,
+    deferred: Deferred | None = None,
 ) -> UpsertResult:
     """Store validated 双公示 rows of one department: create, version or recognise each record. Bulk, set-based.
 
@@ -511,6 +512,8 @@ def upsert_records(
     ``staged``: rows of ``rows`` that :func:`stage_records` prepared and resolved ahead (outside this transaction)
     are not prepared or resolved again; the records themselves are looked up and written here as always.
     ``engine``: the record writer, ``"row"``, ``"bulk"`` or ``"auto"`` (default :data:`ENGINE`).
+    ``deferred``: a chunk of a longer batch — its feed changes and audit counts are told at the batch's end
+    (``core.batches.Deferred``), so the batch does not hold the audit and feed heads while it writes.
     """
     if received_at.tzinfo is None:
         raise ValidationFailed("received_at 必须带时区", code="naive_datetime")
@@ -569,6 +572,7 @@ def upsert_records(
         batch_id=batch_id,
         reason=f"报送信用记录 {len(rows)} 行",
         change=lambda o: {"id": o.record_id, "op": o.outcome, "version_no": o.version_no, "withdrawn": o.withdrawn},
+        deferred=deferred,
     )
     return result
 
