@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.ingest.test_batches import write_csv
 from tests.records.helpers import company_uscc, penalty
 from xinyong.auth.roles import system_principal
 from xinyong.catalog.service import seed_catalog
+from xinyong.core import db as core_db
 from xinyong.core.db import Database, utcnow
 from xinyong.identifiers import uscc
 from xinyong.ingest import service as ingest
@@ -230,10 +232,9 @@ def test_two_first_loads_at_once(  # type: ignore[no-untyped-def]
     database: Database, dept, tmp_path: Path, monkeypatch
 ) -> None:
     """Two departments' first large loads at once, each long enough to train the city's first dictionary
-    (records.packing.train_first). On PostgreSQL the second is written while the first is still open — a batch
-    takes the audit chain's and the feed's heads only at its end (core.batches.Deferred) — so neither sees the
-    other's dictionary: both train one, and both land. On SQLite the second waits for the first's write lock,
-    finds its dictionary and trains none. Every version reads back either way."""
+    (records.packing.train_first). Bulk transactions take turns (SQLite: the write lock; PostgreSQL: the bulk
+    writers' advisory lock, core.db.mark_bulk), so the second finds the first's dictionary and trains none. Both
+    land, and every version reads back."""
     from xinyong.records import packing
     from xinyong.records.models import RecordVersion, VersionDictionary
 
@@ -264,8 +265,7 @@ def test_two_first_loads_at_once(  # type: ignore[no-untyped-def]
     assert first["created"] == second["created"] == 150
     with database.sessionmaker() as s:
         trained = s.scalars(select(VersionDictionary)).all()
-        expected = [first["batch"]] if database.engine.dialect.name == "sqlite" else [first["batch"], second["batch"]]
-        assert sorted(d.trained_from["batch_id"] for d in trained) == expected
+        assert [d.trained_from["batch_id"] for d in trained] == [first["batch"]]
         loaded = s.scalars(select(RecordVersion)).all()
         assert len(loaded) == 300 and all(v.content["doc_no_norm"] and v.data for v in loaded)
 
@@ -327,3 +327,72 @@ def test_a_batch_being_written_holds_neither_the_audit_chain_nor_the_feed(  # ty
         assert audit.verify_chain(s).ok
         messages = s.scalar(select(func.count()).select_from(FeedMessage).where(FeedMessage.kind != "test"))
         assert messages == 120
+
+
+def test_two_batches_naming_the_same_companies_in_other_orders_take_turns(  # type: ignore[no-untyped-def]
+    database: Database, dept, tmp_path: Path, monkeypatch
+) -> None:
+    """Two departments' files name the same 100 new companies, one in the other's reverse order, 50 rows a chunk,
+    sent at once. Bulk transactions take turns on PostgreSQL (core.db.mark_bulk): two batches holding each other's
+    companies from different chunks deadlocked, one rolled back whole (bench/parallel_ingest.py, two 100,000-row
+    files, before the turns; this test too, without them). Both land, neither retried, and the pg_locks view shows
+    the second waiting for the bulk writers' lock while the first writes (two batches at once in this process, as in
+    two web workers)."""
+    monkeypatch.setattr(ingest, "CHUNK", 50)
+    other_authority = uscc.make(authority="1", category="1", region="410882", org_body="00310009")
+    with database.sessionmaker() as s:
+        other = make_department(s, code="swj")
+        register_authority(s, other, uscc=other_authority, name="沁阳市商务局")
+    companies = [(company_uscc(700 + i), f"沁阳市第{i}商贸有限公司") for i in range(100)]
+
+    def file(name: str, order: list[tuple[str, str]], authority: tuple[str, str] | None) -> Path:
+        rows = penalty_rows(len(order))
+        for r, (code, company) in zip(rows, order, strict=True):
+            r.update({"行政相对人名称": company, "行政相对人代码_1(统一社会信用代码)": code})
+            if authority:
+                r.update({"处罚机关": authority[0], "处罚机关统一社会信用代码": authority[1]})
+        return write_csv(tmp_path / name, rows)
+
+    mine = file("a.csv", companies, None)
+    theirs = file("b.csv", companies[::-1], ("沁阳市商务局", other_authority))
+    real = records_upsert.upsert_records
+    waiting: list[int] = []
+
+    def look_after_the_first_chunk(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if not waiting and database.engine.dialect.name == "postgresql":
+            time.sleep(0.5)  # the other batch has begun by now, and waits
+            with database.engine.connect() as c:
+                waiting.append(
+                    c.exec_driver_sql(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                        f"AND classid = {core_db.BULK_LOCK} "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    ).scalar_one()
+                )
+        return result
+
+    monkeypatch.setattr(records_upsert, "upsert_records", look_after_the_first_chunk)
+    monkeypatch.setattr(ingest, "_slots", threading.BoundedSemaphore(2))  # two batches in this process, as two workers
+    outcomes: dict[int, Any] = {}
+
+    def load(department_id: int, path: Path) -> None:
+        try:
+            with database.session() as s:
+                outcomes[department_id] = ingest.ingest_file(s, actor=ADMIN, department_id=department_id, path=path)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcomes[department_id] = exc
+
+    threads = [threading.Thread(target=load, args=a) for a in ((dept.id, mine), (other.id, theirs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(o, dict) and o["created"] == 100 for o in outcomes.values()), outcomes
+    with database.sessionmaker() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(Subject).where(Subject.uscc.in_([c for c, _ in companies])))
+            == 100
+        )
+    if database.engine.dialect.name == "postgresql":
+        assert waiting == [1]  # the second batch waited for its turn while the first wrote

@@ -439,12 +439,21 @@ def mark_bulk(session: Session) -> None:
     run, and PostgreSQL then keeps a generic plan made when the tables were as small as a load's first chunks
     found them: in a 1M-row collection the subjects' look-up by ``uscc IN (…900 values)`` stayed a sequential
     scan comparing each row with all 900 parameters — 2 s per chunk by the end, the load quadratic
-    (docs/performance.md, "Collection"). A custom plan costs a fraction of a millisecond per statement."""
+    (docs/performance.md, "Collection"). A custom plan costs a fraction of a millisecond per statement.
+
+    Also on PostgreSQL, bulk transactions take turns: each first takes one transaction-level advisory lock
+    (:data:`BULK_LOCK`), held to its commit. A bulk writer takes its keys — subjects, related persons, records —
+    chunk by chunk, each chunk in key order, but not in one order over the whole batch: two batches naming the same
+    companies in different chunks deadlocked, and one of them was rolled back whole (``bench/parallel_ingest.py``,
+    two departments' 100,000-row files at once, before and after ``core.batches.Deferred``). Short writers — the
+    check, the console, logged reads — do not take it, and a collection batch holds the audit chain's and the feed's
+    heads only at its end, so they are not behind a batch."""
     conn = _held_connection(session)
     if conn is None:
         conn = session.connection(execution_options={BULK_OPTION: True})
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BULK_LOCK}, 0)")
 
 
 def holds_write_lock(session: Session) -> bool:
@@ -576,6 +585,10 @@ def lock_keys(session: Session, family: str, keys: Iterable[str]) -> None:
             _LOCK_KEYS, {"family": zlib.crc32(family.encode()) & 0x7FFFFFFF, "keys": distinct, "stripes": KEY_STRIPES}
         )
 
+
+#: The advisory lock ``(BULK_LOCK, 0)`` bulk transactions take turns at on PostgreSQL (:func:`mark_bulk`); a lock
+#: space of its own, as :func:`lock_keys` gives each family (the CRC-32 of its name).
+BULK_LOCK = zlib.crc32(b"bulk_writer") & 0x7FFFFFFF
 
 #: Advisory lock stripes per key family (see :func:`lock_keys`).
 KEY_STRIPES = 256
