@@ -167,9 +167,11 @@ class Deferred:
     Both take a single-row head that the transaction then holds until it commits: the audit chain's and the feed's
     (``core.audit``, ``exchange.feed``; docs/architecture.md §7). Taken with a batch's first chunk, they made every
     other upload and every other audited change — a logged read of personal data among them — wait for the whole
-    batch on PostgreSQL. Taken at its end, they are held only from there to the commit, and batches of different
-    departments are written side by side. The changes are kept column by column (integers in ``array('q')``:
-    ≈ 20 bytes per changed row), so a batch of millions of rows stays within its memory budget."""
+    batch on PostgreSQL. Taken at its end, they are held only from there to the commit. (Bulk transactions still
+    take turns among themselves: ``core.db.mark_bulk``.) The changes are kept column by column (integers in
+    ``array('q')``: ≈ 20 bytes per changed row), so a batch of millions of rows stays within its memory budget.
+    Collection uses it; the other bulk writers (commitments, list syncs) could pass one to :meth:`Tally.finish`
+    the same way."""
 
     def __init__(self) -> None:
         self.event: dict[str, Any] | None = None

@@ -222,8 +222,8 @@ class _Store:
         self.counts: Counter[str] = Counter()
         self.vault = get_vault()
         self.staged: Any = None  # records.upsert.StagedRows: rows prepared ahead of the write transaction
-        self.written = 0  # versions this batch wrote
-        # then the city's first dictionary may be trained (records.packing.train_first)
+        # versions written (created + updated) at which the city's first dictionary may be trained
+        # (records.packing.train_first)
         self.train_at: int | None = packing.TRAIN_POOL
         self.trained: int | None = None  # the dictionary it trained (audited at the batch's end)
         # the chunks' feed changes and audit counts, told at the batch's end (core.batches.Deferred)
@@ -247,8 +247,7 @@ class _Store:
             for key in ("created", "updated", "unchanged", "withdrawn", "late", "subjects_created", "name_mismatches"):
                 self.counts[key] += int(getattr(result, key, 0) or 0)
             refused = self.refused(good, result.outcomes)
-            self.written += result.created + result.updated
-            if self.train_at is not None and self.written >= self.train_at:
+            if self.train_at is not None and self.counts["created"] + self.counts["updated"] >= self.train_at:
                 self.train_first()
         if bad:
             self.session.execute(
@@ -269,7 +268,7 @@ class _Store:
         """A city's first large load trains its first dictionary once it has stored enough versions, and packs the
         rest of the load with it (docs/operations.md, "Packed versions")."""
         assert self.batch is not None
-        self.train_at = self.written + packing.TRAIN_POOL
+        self.train_at = self.counts["created"] + self.counts["updated"] + packing.TRAIN_POOL
         trained = packing.train_first(
             self.session,
             actor=system_principal(f"ingest:batch-{self.batch.id}:{self.actor.actor}").actor,
